@@ -1,0 +1,32 @@
+/**
+ * The contract between decide and the kernel (or a web server's map file).
+ *
+ * An Enforcer owns everything it creates (chains, sets, jumps, map files) and nothing else.
+ * Lifecycle: init() once (idempotent: a crashed agent's leftovers are reused), then any number of
+ * apply() batches, check() periodically to repair what someone flushed, and shutdown() to remove
+ * exactly what init() created. Addresses reaching an Enforcer have been validated and canonicalised
+ * (see parse/ip.ts); implementations validate again before anything reaches argv.
+ */
+export interface EnforcerBan {
+  readonly ip: string;
+  readonly family: 4 | 6;
+  /** Absolute expiry (ms since the epoch), or null for a permanent ban. */
+  readonly until: number | null;
+}
+
+export interface EnforcerBatch {
+  readonly ban: readonly EnforcerBan[];
+  readonly unban: readonly { ip: string; family: 4 | 6 }[];
+}
+
+export interface Enforcer {
+  /** Short name for logs and metrics: iptables, apache-map, nginx-map, docker-user, log. */
+  readonly name: string;
+  init(): Promise<void>;
+  /** Apply a batch. Resolves only when the kernel (or file) holds the new state. */
+  apply(batch: EnforcerBatch): Promise<void>;
+  /** Re-create anything that vanished; returns what was repaired (empty when all was well). */
+  check(): Promise<string[]>;
+  /** Remove this instance's rules, chains, sets and files, and nothing else. */
+  shutdown(): Promise<void>;
+}
