@@ -1,0 +1,201 @@
+/**
+ * A small, crash-safe JSON document store (bans, ban history, read positions) under one directory.
+ *
+ * Contract:
+ * - The document lives in `<dir>/<name>.json` as `{ "version": <n>, "savedAt": <ms>, "data": <doc> }`.
+ * - save() writes `<name>.json.tmp-<pid>-<seq>` in the same directory, fsyncs it, renames it over the
+ *   target and fsyncs the directory, so a kill -9 (or power loss) at any moment leaves either the old
+ *   or the new complete file. The directory is created (mode 0700) when missing.
+ * - Concurrent save() calls never interleave: writes are serialised, and a save that is still
+ *   waiting when a newer one arrives is folded into it (every caller resolves once a document at
+ *   least as new as its own is durable). The last call wins.
+ * - load(): missing file → null. A corrupt or invalid file (bad JSON, wrong envelope, wrong version,
+ *   validate() throws) is renamed aside to `<name>.corrupt-<timestamp>`, reported through
+ *   onWarning, and load() returns null: a bad file must never crash-loop the agent. Temp files left
+ *   by a killed writer are removed. Only an unusable directory (permissions, not a directory, I/O
+ *   error) throws, as BanhammerError('BH_ERR_STATE').
+ */
+import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BanhammerError } from '../errors.js';
+import { systemClock, type Clock } from '../clock.js';
+
+export interface StateStoreOptions<T> {
+  /** Directory holding the file (BANHAMMER_STATE_DIR). */
+  readonly dir: string;
+  /** File stem: [A-Za-z0-9._-]+, e.g. "bans" → bans.json. */
+  readonly name: string;
+  /** Schema version written into the envelope; a file with another version is set aside. */
+  readonly version: number;
+  /** Turns the parsed `data` into a T, throwing when it is not one. */
+  readonly validate: (raw: unknown) => T;
+  readonly onWarning: (msg: string) => void;
+  /** For the timestamps of savedAt and of set-aside files. */
+  readonly clock?: Clock;
+}
+
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const STATE_HINT = 'mount a writable volume at BANHAMMER_STATE_DIR and check its owner and permissions';
+
+export class StateStore<T> {
+  readonly file: string;
+  private readonly opts: StateStoreOptions<T>;
+  private readonly clock: Clock;
+  private tmpSeq = 0;
+  /** Newest document waiting to be written, with everyone waiting for it. */
+  private pending: { doc: T; waiters: { resolve: () => void; reject: (e: unknown) => void }[] } | null = null;
+  private writing = false;
+
+  constructor(opts: StateStoreOptions<T>) {
+    if (!NAME_RE.test(opts.name)) {
+      throw new BanhammerError('BH_ERR_STATE', `invalid state file name "${opts.name}"`, {
+        hint: 'use letters, digits, dot, dash and underscore only',
+        data: { name: opts.name },
+      });
+    }
+    if (!Number.isSafeInteger(opts.version) || opts.version < 1) {
+      throw new BanhammerError('BH_ERR_STATE', `invalid state version ${String(opts.version)} for "${opts.name}"`, {
+        hint: 'versions are positive integers',
+        data: { version: opts.version },
+      });
+    }
+    this.opts = opts;
+    this.clock = opts.clock ?? systemClock;
+    this.file = join(opts.dir, `${opts.name}.json`);
+  }
+
+  async load(): Promise<T | null> {
+    await this.removeStaleTemps();
+    let text: string;
+    try {
+      text = await readFile(this.file, 'utf8');
+    } catch (e) {
+      const code = errCode(e);
+      if (code === 'ENOENT') return null;
+      throw stateError(`cannot read state file ${this.file}: ${code ?? String(e)}`, e, this.file);
+    }
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch (e) {
+      return this.setAside(`is not valid JSON (${(e as Error).message})`);
+    }
+    if (!isEnvelope(raw)) return this.setAside('does not hold a {version, data} document');
+    if (raw.version !== this.opts.version) {
+      return this.setAside(`has version ${String(raw.version)}, expected ${this.opts.version}`);
+    }
+    try {
+      return this.opts.validate(raw.data);
+    } catch (e) {
+      return this.setAside(`failed validation (${e instanceof Error ? e.message : String(e)})`);
+    }
+  }
+
+  save(doc: T): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (this.pending) {
+        this.pending.doc = doc;
+        this.pending.waiters.push({ resolve, reject });
+      } else {
+        this.pending = { doc, waiters: [{ resolve, reject }] };
+      }
+      if (!this.writing) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.writing = true;
+    try {
+      while (this.pending) {
+        const job = this.pending;
+        this.pending = null;
+        try {
+          await this.writeDurably(job.doc);
+          for (const w of job.waiters) w.resolve();
+        } catch (e) {
+          for (const w of job.waiters) w.reject(e);
+        }
+      }
+    } finally {
+      this.writing = false;
+    }
+  }
+
+  private async writeDurably(doc: T): Promise<void> {
+    const { dir } = this.opts;
+    const body = JSON.stringify({ version: this.opts.version, savedAt: this.clock.now(), data: doc }) + '\n';
+    try {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+    } catch (e) {
+      throw stateError(`cannot create state directory ${dir}: ${errCode(e) ?? String(e)}`, e, dir);
+    }
+    const tmp = join(dir, `${this.opts.name}.json.tmp-${process.pid}-${++this.tmpSeq}`);
+    try {
+      const fh = await open(tmp, 'wx', 0o600);
+      try {
+        await fh.writeFile(body, 'utf8');
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, this.file);
+    } catch (e) {
+      await unlink(tmp).catch(() => undefined);
+      throw stateError(`cannot write state file ${this.file}: ${errCode(e) ?? String(e)}`, e, this.file);
+    }
+    // Make the rename itself durable.
+    try {
+      const dh = await open(dir, 'r');
+      try {
+        await dh.sync();
+      } finally {
+        await dh.close();
+      }
+    } catch (e) {
+      throw stateError(`cannot fsync state directory ${dir}: ${errCode(e) ?? String(e)}`, e, dir);
+    }
+  }
+
+  private async setAside(why: string): Promise<null> {
+    const stamp = new Date(this.clock.now()).toISOString().replace(/[:.]/g, '-');
+    const target = join(this.opts.dir, `${this.opts.name}.corrupt-${stamp}`);
+    try {
+      await rename(this.file, target);
+      this.opts.onWarning(`state file ${this.file} ${why}; moved it to ${target} and starting with empty ${this.opts.name} state`);
+    } catch (e) {
+      this.opts.onWarning(
+        `state file ${this.file} ${why}; could not move it aside (${errCode(e) ?? String(e)}), starting with empty ${this.opts.name} state and it will be overwritten on the next save`,
+      );
+    }
+    return null;
+  }
+
+  /** Temp files of a writer killed mid-save; never of this process's own in-flight saves. */
+  private async removeStaleTemps(): Promise<void> {
+    let names: string[];
+    try {
+      names = await readdir(this.opts.dir);
+    } catch (e) {
+      const code = errCode(e);
+      if (code === 'ENOENT') return;
+      throw stateError(`cannot read state directory ${this.opts.dir}: ${code ?? String(e)}`, e, this.opts.dir);
+    }
+    const prefix = `${this.opts.name}.json.tmp-`;
+    const mine = `${prefix}${process.pid}-`;
+    for (const n of names) {
+      if (n.startsWith(prefix) && !n.startsWith(mine)) await unlink(join(this.opts.dir, n)).catch(() => undefined);
+    }
+  }
+}
+
+function isEnvelope(v: unknown): v is { version: unknown; data: unknown } {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && 'version' in v && 'data' in v;
+}
+
+function errCode(e: unknown): string | undefined {
+  return typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string' ? e.code : undefined;
+}
+
+function stateError(message: string, cause: unknown, path: string): BanhammerError {
+  return new BanhammerError('BH_ERR_STATE', message, { hint: STATE_HINT, data: { path, code: errCode(cause) }, cause });
+}
