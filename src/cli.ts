@@ -1,0 +1,172 @@
+/**
+ * The command line. Parses argv, runs one command, returns the exit code; bin/banhammer.js sets it.
+ * Exit codes: 0 ok, 1 the command ran but found a problem (e.g. check-config errors), 2 usage, file
+ * or configuration errors, 70 internal error.
+ */
+import { hostname } from 'node:os';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { isBanhammerError, BanhammerError } from './errors.js';
+import { loadConfig, type ConfigFlags } from './config/load.js';
+import type { Config } from './config/schema.js';
+import { describeConfig } from './config/describe.js';
+import { formatDuration } from './config/duration.js';
+import { replayFile, type ReplayReport } from './replay/replay.js';
+
+export interface CliIo {
+  readonly stdout: (s: string) => void;
+  readonly stderr: (s: string) => void;
+  readonly env: Record<string, string | undefined>;
+  readonly hostname: string;
+}
+
+const defaultIo: CliIo = {
+  stdout: (s) => process.stdout.write(s),
+  stderr: (s) => process.stderr.write(s),
+  env: process.env,
+  hostname: hostname(),
+};
+
+const USAGE = `usage: banhammer <command> [options]
+
+commands:
+  replay FILE [--config F] [--rule NAME]... [--json]
+                       replay a whole access log through the rules in log time and show the bans
+  check-config [--config F] [--json]
+                       validate the configuration (defaults, YAML file, BANHAMMER_* environment)
+                       and print the effective result
+  help                 this text
+  version              print the version
+
+Configuration comes from defaults, then the YAML file (--config or BANHAMMER_CONFIG), then
+BANHAMMER_* environment variables, then flags.
+`;
+
+type Command = (args: string[], io: CliIo) => Promise<number>;
+
+const COMMANDS: Record<string, Command> = {
+  replay: cmdReplay,
+  'check-config': cmdCheckConfig,
+  help: async (_a, io) => (io.stdout(USAGE), 0),
+  version: async (_a, io) => (io.stdout(`banhammer ${await version()}\n`), 0),
+};
+
+export async function main(argv: string[], io: CliIo = defaultIo): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h') {
+    io.stdout(USAGE);
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version') return COMMANDS.version!([], io);
+  const cmd = COMMANDS[name];
+  if (cmd === undefined) {
+    io.stderr(`banhammer: unknown command ${JSON.stringify(name)}\n\n${USAGE}`);
+    return 2;
+  }
+  try {
+    return await cmd(rest, io);
+  } catch (err) {
+    if (isBanhammerError(err)) {
+      io.stderr(`banhammer: ${err.toUserString()}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T, allowPositionals: boolean) {
+  try {
+    return parseArgs({ args, options, allowPositionals, strict: true });
+  } catch (err) {
+    throw new BanhammerError('BH_ERR_USAGE', (err as Error).message, { hint: 'run banhammer help' });
+  }
+}
+
+function configFrom(io: CliIo, flags: ConfigFlags): Config {
+  return loadConfig({ env: io.env, flags, hostname: io.hostname });
+}
+
+async function cmdReplay(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(
+    args,
+    {
+      config: { type: 'string' },
+      rule: { type: 'string', multiple: true },
+      json: { type: 'boolean' },
+    },
+    true,
+  );
+  if (positionals.length !== 1) {
+    throw new BanhammerError('BH_ERR_USAGE', `replay takes exactly one FILE, got ${positionals.length}`, {
+      hint: 'banhammer replay /var/log/apache2/access.log',
+    });
+  }
+  const config = configFrom(io, values.config !== undefined ? { configPath: values.config } : {});
+  const report = await replayFile(positionals[0]!, config, { rules: values.rule ?? [] });
+  io.stdout(values.json ? `${JSON.stringify(replayJson(report))}\n` : formatReplay(report, config));
+  return 0;
+}
+
+/** The stable JSON shape of `replay --json`. */
+export function replayJson(r: ReplayReport) {
+  return {
+    lines: r.lines,
+    parsed: r.parsed,
+    skipped: r.skipped,
+    matches: r.matches,
+    bans: r.bans.map((b) => ({ ip: b.ip, rule: b.rule, at: new Date(b.at).toISOString(), failures: b.failures })),
+  };
+}
+
+function formatReplay(r: ReplayReport, config: Config): string {
+  const out: string[] = [];
+  out.push(`File:    ${r.file}`);
+  out.push(`Lines:   ${r.lines} read, ${r.parsed} parsed, ${r.skipped} skipped`);
+  const skips = Object.entries(r.skipReasons).filter(([, n]) => n > 0);
+  if (skips.length > 0) out.push(`Skipped: ${skips.map(([k, n]) => `${k} ${n}`).join(', ')}`);
+  out.push('');
+  out.push('Rules:');
+  const w = Math.max(4, ...r.rules.map((n) => n.length));
+  for (const name of r.rules) {
+    const s = config.rules[name]!;
+    const bans = r.bans.filter((b) => b.rule === name).length;
+    const ev = r.evictions[name] ?? 0;
+    out.push(
+      `  ${name.padEnd(w)}  ${s.maxretry} in ${formatDuration(s.findtime)} -> ban ${formatDuration(s.bantime)}` +
+        `   matches ${r.matches[name] ?? 0}   bans ${bans}${ev > 0 ? `   evicted ${ev} (raise max_tracked)` : ''}`,
+    );
+  }
+  out.push('');
+  if (r.bans.length === 0) {
+    out.push('Bans: none');
+  } else {
+    out.push(`Bans (${r.bans.length}):`);
+    const ipw = Math.max(2, ...r.bans.map((b) => b.ip.length));
+    for (const b of r.bans) {
+      const until = b.until === null ? 'permanent' : `until ${new Date(b.until).toISOString()}`;
+      out.push(`  ${new Date(b.at).toISOString()}  ${b.ip.padEnd(ipw)}  ${b.rule.padEnd(w)}  ${b.failures} failures  ${until}`);
+    }
+  }
+  return `${out.join('\n')}\n`;
+}
+
+async function cmdCheckConfig(args: string[], io: CliIo): Promise<number> {
+  const { values } = parse(args, { config: { type: 'string' }, json: { type: 'boolean' } }, false);
+  let config: Config;
+  try {
+    config = configFrom(io, values.config !== undefined ? { configPath: values.config } : {});
+  } catch (err) {
+    if (isBanhammerError(err) && (err.code === 'BH_ERR_CONFIG' || err.code === 'BH_ERR_CONFIG_FILE')) {
+      io.stderr(`banhammer: configuration is invalid:\n${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+  io.stdout(values.json ? `${JSON.stringify(config, null, 2)}\n` : describeConfig(config));
+  return 0;
+}
+
+async function version(): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}

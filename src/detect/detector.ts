@@ -1,0 +1,97 @@
+/**
+ * The detect stage: AccessEvent in, Offense out.
+ *
+ * Each enabled rule tests every event; a matching event is a failure of its address under that rule
+ * and goes into the rule's sliding window. When an address reaches `maxretry` failures within
+ * `findtime` (log time), the detector emits an Offense and empties that address's window.
+ *
+ * Two callbacks keep policy out of this module: `isExempt(ip)` (allowlist: exempt addresses never
+ * accumulate failures) and `isBanned(ip, rule, t)` (an address already banned by a rule does not
+ * count against it again while the ban lasts: with a firewall in front it would not have reached us,
+ * and behind a proxy its rejected requests must not extend its own ban).
+ */
+import type { AccessEvent } from '../parse/access-event.js';
+import type { CompiledRule } from './rule.js';
+import type { Offense } from './offense.js';
+import { SlidingWindows } from './sliding-window.js';
+
+export interface DetectorOptions {
+  maxTracked: number;
+  isExempt?: (ip: string) => boolean;
+  isBanned?: (ip: string, rule: string, t: number) => boolean;
+}
+
+export interface RuleCounters {
+  /** Events that matched the rule (including exempt and already-banned addresses). */
+  matches: number;
+  /** Failures counted into windows (fail2ban's "total failed"). */
+  failures: number;
+  offenses: number;
+  evictions: number;
+}
+
+interface RuleState {
+  readonly rule: CompiledRule;
+  readonly windows: SlidingWindows;
+  readonly counters: RuleCounters;
+}
+
+export class Detector {
+  private readonly states: RuleState[];
+  private readonly isExempt: (ip: string) => boolean;
+  private readonly isBanned: (ip: string, rule: string, t: number) => boolean;
+
+  constructor(rules: readonly CompiledRule[], opts: DetectorOptions) {
+    this.states = rules.map((rule) => ({
+      rule,
+      windows: new SlidingWindows(rule.settings.findtime, opts.maxTracked),
+      counters: { matches: 0, failures: 0, offenses: 0, evictions: 0 },
+    }));
+    this.isExempt = opts.isExempt ?? (() => false);
+    this.isBanned = opts.isBanned ?? (() => false);
+  }
+
+  /** Feeds one event; calls `emit` for each rule whose threshold the event crosses. */
+  observe(ev: AccessEvent, emit: (o: Offense) => void): void {
+    const states = this.states;
+    for (let i = 0; i < states.length; i++) {
+      const s = states[i]!;
+      if (!s.rule.matches(ev)) continue;
+      s.counters.matches++;
+      const name = s.rule.name;
+      if (this.isExempt(ev.ip) || this.isBanned(ev.ip, name, ev.time)) continue;
+      s.counters.failures++;
+      const n = s.windows.record(ev.ip, ev.time);
+      if (n >= s.rule.settings.maxretry) {
+        s.windows.reset(ev.ip);
+        s.counters.offenses++;
+        emit({ ip: ev.ip, family: ev.family, rule: name, at: ev.time, failures: n, origin: ev.origin });
+      }
+    }
+  }
+
+  /** Drops stale windows (the live agent calls this periodically with wall-clock time). */
+  sweep(now: number): void {
+    for (const s of this.states) s.windows.sweep(now);
+  }
+
+  /** Forgets an address's failures under a rule, or under every rule. */
+  reset(ip: string, rule?: string): void {
+    for (const s of this.states) if (rule === undefined || s.rule.name === rule) s.windows.reset(ip);
+  }
+
+  counters(rule: string): Readonly<RuleCounters> | undefined {
+    const s = this.states.find((x) => x.rule.name === rule);
+    if (!s) return undefined;
+    return { ...s.counters, evictions: s.windows.evictions };
+  }
+
+  /** Addresses with failures inside the window as of `now`, per rule. */
+  currentlyFailed(rule: string, now: number): number {
+    return this.states.find((x) => x.rule.name === rule)?.windows.active(now) ?? 0;
+  }
+
+  get ruleNames(): string[] {
+    return this.states.map((s) => s.rule.name);
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * Per-address failure windows for one rule, bounded in memory.
+ *
+ * record(ip, t) adds a failure at log time t and answers how many failures of that address fall in
+ * the window (t - findtime, t]. Events may arrive slightly out of order (Apache stamps a request when
+ * it starts but writes it when it ends), so each window is kept sorted and measured from its newest
+ * event. At most `maxTracked` addresses are held: adding one more evicts the least recently failing
+ * address, and evictions are counted so the operator can see the cap was reached.
+ */
+export class SlidingWindows {
+  /** Insertion order of a Map is our LRU order: an updated key is deleted and re-set. */
+  private readonly windows = new Map<string, number[]>();
+  evictions = 0;
+
+  constructor(
+    private readonly findtime: number,
+    private readonly maxTracked: number,
+  ) {
+    if (!(maxTracked >= 1)) throw new RangeError(`maxTracked must be ≥ 1, got ${maxTracked}`);
+  }
+
+  /** Records a failure and returns the number of failures inside the window ending at the newest one. */
+  record(ip: string, t: number): number {
+    let times = this.windows.get(ip);
+    if (times === undefined) {
+      if (this.windows.size >= this.maxTracked) this.evictOldest();
+      times = [t];
+      this.windows.set(ip, times);
+      return 1;
+    }
+    // Move to the most-recent end of the LRU order.
+    this.windows.delete(ip);
+    this.windows.set(ip, times);
+
+    const last = times[times.length - 1]!;
+    if (t >= last) {
+      times.push(t);
+    } else {
+      let i = times.length - 1;
+      while (i > 0 && times[i - 1]! > t) i--;
+      times.splice(i, 0, t);
+    }
+    const cutoff = times[times.length - 1]! - this.findtime;
+    let drop = 0;
+    while (drop < times.length && times[drop]! <= cutoff) drop++;
+    if (drop > 0) times.splice(0, drop);
+    return times.length;
+  }
+
+  /** Forgets an address (after a ban its window starts empty). */
+  reset(ip: string): void {
+    this.windows.delete(ip);
+  }
+
+  /** Failures currently inside the window of `ip` as of time `now`. */
+  count(ip: string, now: number): number {
+    const times = this.windows.get(ip);
+    if (times === undefined) return 0;
+    const cutoff = now - this.findtime;
+    let n = 0;
+    for (let i = times.length - 1; i >= 0 && times[i]! > cutoff; i--) n++;
+    return n;
+  }
+
+  /** Drops windows whose newest failure left the window before `now`; returns how many. */
+  sweep(now: number): number {
+    const cutoff = now - this.findtime;
+    let removed = 0;
+    for (const [ip, times] of this.windows) {
+      if (times[times.length - 1]! <= cutoff) {
+        this.windows.delete(ip);
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  /** Addresses with at least one failure inside the window as of `now` (fail2ban's "currently failed"). */
+  active(now: number): number {
+    const cutoff = now - this.findtime;
+    let n = 0;
+    for (const times of this.windows.values()) if (times[times.length - 1]! > cutoff) n++;
+    return n;
+  }
+
+  get size(): number {
+    return this.windows.size;
+  }
+
+  private evictOldest(): void {
+    const oldest = this.windows.keys().next();
+    if (!oldest.done) {
+      this.windows.delete(oldest.value);
+      this.evictions++;
+    }
+  }
+}

@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { SlidingWindows } from '../../../src/detect/sliding-window.js';
+
+const S = 1000;
+
+describe('SlidingWindows', () => {
+  it('counts failures inside (t - findtime, t]', () => {
+    const w = new SlidingWindows(60 * S, 10);
+    expect(w.record('a', 0)).toBe(1);
+    expect(w.record('a', 30 * S)).toBe(2);
+    expect(w.record('a', 59 * S)).toBe(3);
+    // exactly findtime after the first failure: the first one has left the window
+    expect(w.record('a', 60 * S)).toBe(3);
+    expect(w.record('a', 200 * S)).toBe(1);
+  });
+
+  it('keeps addresses apart', () => {
+    const w = new SlidingWindows(60 * S, 10);
+    w.record('a', 0);
+    w.record('a', 1);
+    expect(w.record('b', 2)).toBe(1);
+    expect(w.count('a', 2)).toBe(2);
+  });
+
+  it('accepts events slightly out of order and measures from the newest', () => {
+    const w = new SlidingWindows(10 * S, 10);
+    w.record('a', 20 * S);
+    w.record('a', 25 * S);
+    expect(w.record('a', 18 * S)).toBe(3); // older but inside (15, 25]: counted
+    expect(w.record('a', 12 * S)).toBe(3); // older and outside the window: dropped at once
+    expect(w.count('a', 25 * S)).toBe(3);
+  });
+
+  it('reset empties one address', () => {
+    const w = new SlidingWindows(60 * S, 10);
+    w.record('a', 0);
+    w.reset('a');
+    expect(w.count('a', 0)).toBe(0);
+    expect(w.record('a', 1)).toBe(1);
+  });
+
+  it('evicts the least recently failing address at the cap and counts it', () => {
+    const w = new SlidingWindows(60 * S, 3);
+    w.record('a', 0);
+    w.record('b', 1);
+    w.record('c', 2);
+    w.record('a', 3); // a becomes most recent
+    w.record('d', 4); // evicts b
+    expect(w.size).toBe(3);
+    expect(w.evictions).toBe(1);
+    expect(w.count('b', 4)).toBe(0);
+    expect(w.count('a', 4)).toBe(2);
+  });
+
+  it('stays bounded under a flood of distinct addresses', () => {
+    const w = new SlidingWindows(60 * S, 1000);
+    for (let i = 0; i < 50_000; i++) w.record(`198.18.${i >> 8}.${i & 255}`, i);
+    expect(w.size).toBe(1000);
+    expect(w.evictions).toBe(49_000);
+  });
+
+  it('sweep drops stale windows and active counts only live ones', () => {
+    const w = new SlidingWindows(60 * S, 10);
+    w.record('a', 0);
+    w.record('b', 50 * S);
+    expect(w.active(70 * S)).toBe(1);
+    expect(w.sweep(70 * S)).toBe(1);
+    expect(w.size).toBe(1);
+  });
+});
