@@ -1,0 +1,236 @@
+/**
+ * The structural scanner for CLF-shaped access lines: Apache `combined`, `common` and `vhost_combined`
+ * (and, with strict quoting, nginx `combined`, see nginx.ts).
+ *
+ *   combined        %h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i"
+ *   common          %h %l %u %t "%r" %>s %b
+ *   vhost_combined  %v:%p %h %l %u %t "%r" %>s %O "%{Referer}i" "%{User-Agent}i"
+ *
+ * Why it is injection-proof: Apache writes `"` and `\` inside %r, %u and %{…}i as `\"` and `\\` (and
+ * control bytes as \xhh), so an unescaped `"` only ever delimits a field. The scanner therefore reads,
+ * left to right and never from the end: the address (first field, or second after `host:port`), the
+ * first unescaped `"` (the request line opens), the `[…]` right before it (the time), the next
+ * unescaped `"` (the request line closes) and the three digits right after it (the status). It stops
+ * there: bytes, referer and User-Agent are never looked at, so a forged log line inside them changes
+ * nothing, and "403" anywhere in the path or the bytes field is never read as the status.
+ *
+ * The combined and common layouts differ only after the status, so both are read by the same code.
+ * A request line that is `-` or not `METHOD SP target [SP HTTP/x.y]` (e.g. TLS bytes sent to the HTTP
+ * port) still yields an event, with method '' and path ''. Every failure is a SkipReason; a line that
+ * fails and contains control characters (NUL-filled blocks after a crash, binary junk) is 'binary'.
+ * No regex runs on the hot path; the only allocations are the event and the substrings it keeps.
+ */
+import type { ParseOutcome, SkipReason } from './access-event.js';
+import type { CanonicalIp, IpCanonicaliser } from './ip.js';
+import type { ClfTimeCache } from './timestamp.js';
+
+/**
+ * Where the client address is: 'plain' (first field), 'vhost' (`host:port` first, address second),
+ * or 'auto' (vhost when the first field is `host:port` and the second field is an address).
+ */
+export type AccessLayout = 'plain' | 'vhost' | 'auto';
+
+export interface AccessScannerOptions {
+  readonly layout: AccessLayout;
+  /**
+   * true (Apache): `\"` inside a quoted field is an escaped quote. false (nginx): every `"` delimits,
+   * because nginx writes a quote in a field as \x22 and a backslash as \x5C.
+   */
+  readonly backslashEscapes: boolean;
+}
+
+/** Caches shared by all scanners of one line parser. */
+export interface ScanCaches {
+  readonly ips: IpCanonicaliser;
+  readonly times: ClfTimeCache;
+}
+
+/** Scans line[start, end) (end excludes any CR/LF); `origin` is copied into the event. */
+export type AccessScanner = (line: string, start: number, end: number, origin: string | undefined) => ParseOutcome;
+
+const SPACE = 32;
+const QUOTE = 34;
+const BACKSLASH = 92;
+const DASH = 45;
+const RBRACKET = 93;
+
+/** True when line[start, end) holds a C0 control (other than TAB), DEL, or U+FFFD (undecodable bytes). */
+export function hasBinary(line: string, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const c = line.charCodeAt(i);
+    if ((c < 32 && c !== 9) || c === 127 || c === 0xfffd) return true;
+  }
+  return false;
+}
+
+function fail(line: string, start: number, end: number, reason: SkipReason): SkipReason {
+  return hasBinary(line, start, end) ? 'binary' : reason;
+}
+
+/**
+ * Index of the first `"` in [from, end) that is not backslash-escaped (an odd run of backslashes
+ * right before it, counted from `from`), or -1. With escapes off, simply the first `"`.
+ */
+export function findQuote(line: string, from: number, end: number, escapes: boolean): number {
+  let i = line.indexOf('"', from);
+  while (i >= 0 && i < end) {
+    if (!escapes) return i;
+    let n = 0;
+    for (let k = i - 1; k >= from && line.charCodeAt(k) === BACKSLASH; k--) n++;
+    if ((n & 1) === 0) return i;
+    i = line.indexOf('"', i + 1);
+  }
+  return -1;
+}
+
+/** Index of the `:` before a 1–5 digit port at the end of line[start, end), or -1. */
+function portColon(line: string, start: number, end: number): number {
+  const c = line.lastIndexOf(':', end - 1);
+  if (c <= start || c < end - 6 || c === end - 1) return -1;
+  for (let i = c + 1; i < end; i++) {
+    const d = line.charCodeAt(i);
+    if (d < 48 || d > 57) return -1;
+  }
+  return c;
+}
+
+/** Request methods are tokens; these are returned as constants so the common ones cost no allocation. */
+function methodOf(line: string, s: number, e: number): string {
+  const n = e - s;
+  const c = line.charCodeAt(s);
+  if (n === 3 && c === 71 && line.startsWith('GET', s)) return 'GET';
+  if (n === 4 && c === 80 && line.startsWith('POST', s)) return 'POST';
+  if (n === 4 && c === 72 && line.startsWith('HEAD', s)) return 'HEAD';
+  if (n === 3 && c === 80 && line.startsWith('PUT', s)) return 'PUT';
+  if (n === 7 && c === 79 && line.startsWith('OPTIONS', s)) return 'OPTIONS';
+  if (n === 6 && c === 68 && line.startsWith('DELETE', s)) return 'DELETE';
+  return line.slice(s, e);
+}
+
+/** A token of 1–32 letters, digits, '-' or '_' (covers WebDAV's VERSION-CONTROL, SSDP's M-SEARCH). */
+function isMethodToken(line: string, s: number, e: number): boolean {
+  if (e <= s || e - s > 32) return false;
+  for (let i = s; i < e; i++) {
+    const c = line.charCodeAt(i);
+    const ok = (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === DASH || c === 95;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCaches): AccessScanner {
+  const { layout, backslashEscapes } = opts;
+  const { ips, times } = caches;
+
+  // One-entry memos in front of the shared caches: floods repeat one client and one vhost.
+  let lastRawIp = '';
+  let lastIp: CanonicalIp | null = null;
+  let lastVhost = '';
+
+  const ipAt = (line: string, s: number, e: number): CanonicalIp | null => {
+    if (e - s === lastRawIp.length && line.startsWith(lastRawIp, s)) return lastIp;
+    const raw = line.slice(s, e);
+    const c = ips.get(raw);
+    lastRawIp = raw;
+    lastIp = c;
+    return c;
+  };
+
+  const vhostAt = (line: string, s: number, e: number): string => {
+    if (e - s === lastVhost.length && line.startsWith(lastVhost, s)) return lastVhost;
+    lastVhost = line.slice(s, e);
+    return lastVhost;
+  };
+
+  return function scanAccessLine(line, start, end, origin) {
+    if (start >= end) return 'empty';
+    const sp = line.indexOf(' ', start);
+    if (sp < 0 || sp >= end) return fail(line, start, end, ips.get(line.slice(start, end)) ? 'truncated' : 'bad-address');
+
+    // The client address, and the vhost when there is one.
+    let addr: CanonicalIp | null = null;
+    let vhost: string | undefined;
+    let p = -1; // first index after the address field's space
+    const tryVhost = layout === 'vhost' || (layout === 'auto' && line.charCodeAt(sp + 1) !== DASH);
+    const colon = tryVhost ? portColon(line, start, sp) : -1;
+    if (colon > 0) {
+      const sp2 = line.indexOf(' ', sp + 1);
+      if (sp2 > sp + 1 && sp2 < end) {
+        addr = ipAt(line, sp + 1, sp2);
+        if (addr !== null) {
+          vhost = vhostAt(line, start, colon);
+          p = sp2 + 1;
+        } else if (layout === 'vhost') {
+          return fail(line, start, end, 'bad-address');
+        }
+      } else if (layout === 'vhost') {
+        return fail(line, start, end, 'truncated');
+      }
+    } else if (layout === 'vhost') {
+      // No `host:port` first field: an access line of another layout.
+      return fail(line, start, end, ipAt(line, start, sp) ? 'unknown-format' : 'bad-address');
+    }
+    if (addr === null) {
+      addr = ipAt(line, start, sp);
+      if (addr === null) return fail(line, start, end, 'bad-address');
+      p = sp + 1;
+    }
+
+    // The request line opens at the first unescaped quote; the time is the [...] right before it.
+    const q = findQuote(line, p, end, backslashEscapes);
+    if (q < 0) {
+      const rb = line.indexOf(']', p);
+      return fail(line, start, end, rb >= 0 && rb + 2 < end ? 'bad-request' : 'truncated');
+    }
+    if (q - p < 3 || line.charCodeAt(q - 1) !== SPACE || line.charCodeAt(q - 2) !== RBRACKET) {
+      return fail(line, start, end, 'bad-time');
+    }
+    const lb = line.lastIndexOf('[', q - 3);
+    if (lb < p || line.charCodeAt(lb - 1) !== SPACE) return fail(line, start, end, 'bad-time');
+    const time = times.parse(line, lb + 1, q - 2);
+    if (time !== time) return fail(line, start, end, 'bad-time'); // NaN
+
+    // The request line closes at the next unescaped quote.
+    const r = findQuote(line, q + 1, end, backslashEscapes);
+    if (r < 0) return fail(line, start, end, 'truncated');
+
+    // The status: exactly three digits right after `" `, then a space or the end of the line.
+    let i = r + 1;
+    if (i >= end) return fail(line, start, end, 'truncated');
+    if (line.charCodeAt(i) !== SPACE) return fail(line, start, end, 'bad-status');
+    i++;
+    let status = 0;
+    let digits = 0;
+    for (; i < end && digits < 4; i++) {
+      const d = line.charCodeAt(i) - 48;
+      if (d < 0 || d > 9) break;
+      status = status * 10 + d;
+      digits++;
+    }
+    if (digits < 3 && i >= end) return fail(line, start, end, 'truncated');
+    if (digits !== 3 || (i < end && line.charCodeAt(i) !== SPACE)) return fail(line, start, end, 'bad-status');
+    if (status < 100 || status > 599) return fail(line, start, end, 'bad-status');
+
+    // Method and target; anything that is not `METHOD SP target [SP HTTP/x.y]` counts as no request.
+    let method = '';
+    let path = '';
+    const rs = q + 1;
+    const m = line.indexOf(' ', rs);
+    if (m > rs && m < r - 1 && isMethodToken(line, rs, m)) {
+      let te = r;
+      const ls = line.lastIndexOf(' ', r - 1);
+      if (ls > m + 1 && line.startsWith('HTTP/', ls + 1)) te = ls;
+      if (line.charCodeAt(m + 1) !== SPACE) {
+        method = methodOf(line, rs, m);
+        path = line.slice(m + 1, te);
+      }
+    }
+
+    return { ip: addr.ip, family: addr.family, time, method, path, status, vhost, origin };
+  };
+}
+
+/** An Apache scanner (backslash-escaped quotes) for one layout. */
+export function createApacheScanner(layout: AccessLayout, caches: ScanCaches): AccessScanner {
+  return createAccessScanner({ layout, backslashEscapes: true }, caches);
+}

@@ -1,0 +1,142 @@
+/**
+ * The parse stage's one entry point: createLineParser(format) returns a function from one raw log line
+ * (without its LF; a trailing CR is ignored) to an AccessEvent or a SkipReason. It never throws on input.
+ *
+ * `auto` decides per line: `{` → Docker json-file; `<digits>`, `Mmm ` or an RFC 3339 date → syslog
+ * framing; anything else → an access line, vhost_combined when the first field is `host:port` and the
+ * second an address. The access line inside a wrapper is read the same way. A fixed format reads only
+ * its own shape: a line of another recognisable shape is 'unknown-format', broken framing is
+ * 'bad-wrapper', the rest as in apache.ts.
+ *
+ * Each parser owns its caches (addresses, timestamps), so create one per source and reuse it.
+ * The only error thrown is at creation, for a format name that does not exist (config bugs).
+ */
+import { BanhammerError } from '../errors.js';
+import { LOG_FORMATS, MAX_LINE_LENGTH, type LogFormat, type ParseOutcome, type SkipReason } from './access-event.js';
+import { createApacheScanner, hasBinary, type AccessScanner, type ScanCaches } from './apache.js';
+import { unwrapDockerJson } from './docker-json.js';
+import { IpCanonicaliser } from './ip.js';
+import { createNginxScanner } from './nginx.js';
+import { looksLikeSyslog, parseSyslogFrame } from './syslog.js';
+import { ClfTimeCache } from './timestamp.js';
+
+export interface LineParserOptions {
+  /** Origin for events without one of their own (syslog tags win): e.g. the container of a json-file log. */
+  readonly origin?: string | undefined;
+}
+
+export type LineParser = (line: string) => ParseOutcome;
+
+/** Wrapped lines may be longer than MAX_LINE_LENGTH by their escaping; the inner line may not. */
+const MAX_WRAPPED_LENGTH = 2 * MAX_LINE_LENGTH;
+
+/** End of the content: without a trailing LF and/or CR. */
+function contentEnd(line: string): number {
+  let e = line.length;
+  if (e > 0 && line.charCodeAt(e - 1) === 10) e--;
+  if (e > 0 && line.charCodeAt(e - 1) === 13) e--;
+  return e;
+}
+
+/** Start of the content: after a UTF-8 BOM (first line of a file). */
+function contentStart(line: string): number {
+  return line.charCodeAt(0) === 0xfeff ? 1 : 0;
+}
+
+function isBlank(line: string, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const c = line.charCodeAt(i);
+    if (c !== 32 && c !== 9) return false;
+  }
+  return true;
+}
+
+function broken(line: string, start: number, end: number, reason: SkipReason): SkipReason {
+  return hasBinary(line, start, end) ? 'binary' : reason;
+}
+
+export function createLineParser(format: LogFormat, opts: LineParserOptions = {}): LineParser {
+  if (!(LOG_FORMATS as readonly string[]).includes(format)) {
+    throw new BanhammerError('BH_ERR_CONFIG', `Unknown log format "${String(format)}"`, {
+      hint: `Use one of: ${LOG_FORMATS.join(', ')}`,
+      data: { format },
+    });
+  }
+  const origin = opts.origin;
+  const caches: ScanCaches = { ips: new IpCanonicaliser(), times: new ClfTimeCache() };
+  const autoAccess = createApacheScanner('auto', caches);
+
+  /** The access line inside a Docker json-file record. */
+  const dockerJson = (line: string, start: number, end: number): ParseOutcome => {
+    if (end - start > MAX_WRAPPED_LENGTH) return 'too-long';
+    const inner = unwrapDockerJson(start === 0 && end === line.length ? line : line.slice(start, end));
+    if (inner === null) return broken(line, start, end, 'bad-wrapper');
+    const ie = contentEnd(inner);
+    if (ie > MAX_LINE_LENGTH) return 'too-long';
+    if (isBlank(inner, 0, ie)) return 'empty';
+    return autoAccess(inner, 0, ie, origin);
+  };
+
+  /** The access line inside syslog framing; the tag becomes the origin. */
+  const syslog = (line: string, start: number, end: number): ParseOutcome => {
+    const frame = parseSyslogFrame(line, start, end);
+    if (frame === null) return broken(line, start, end, 'bad-wrapper');
+    if (isBlank(line, frame.msgStart, end)) return 'empty';
+    return autoAccess(line, frame.msgStart, end, frame.tag ?? origin);
+  };
+
+  /** Shared prelude: length limits, CR, BOM, blank lines; then `body` on the content. */
+  const framed =
+    (body: (line: string, start: number, end: number) => ParseOutcome, maxLength: number): LineParser =>
+    (line) => {
+      if (line.length > maxLength) return 'too-long';
+      const end = contentEnd(line);
+      const start = contentStart(line);
+      if (end <= start || isBlank(line, start, end)) return 'empty';
+      return body(line, start, end);
+    };
+
+  /** A fixed access format: its own scanner; other recognisable shapes are 'unknown-format'. */
+  const fixedAccess = (scan: AccessScanner): LineParser =>
+    framed((line, start, end) => {
+      const out = scan(line, start, end, origin);
+      if (out !== 'bad-address') return out;
+      if (line.charCodeAt(start) === 123 || looksLikeSyslog(line, start)) return 'unknown-format';
+      return typeof autoAccess(line, start, end, origin) === 'string' ? out : 'unknown-format';
+    }, MAX_LINE_LENGTH);
+
+  switch (format) {
+    case 'auto':
+      return (line) => {
+        if (line.charCodeAt(0) === 123) {
+          if (line.length > MAX_WRAPPED_LENGTH) return 'too-long';
+          return dockerJson(line, 0, contentEnd(line));
+        }
+        if (line.length > MAX_LINE_LENGTH) return 'too-long';
+        const end = contentEnd(line);
+        const start = contentStart(line);
+        if (end <= start || isBlank(line, start, end)) return 'empty';
+        if (looksLikeSyslog(line, start)) return syslog(line, start, end);
+        return autoAccess(line, start, end, origin);
+      };
+    case 'apache-combined':
+    case 'apache-common':
+      return fixedAccess(createApacheScanner('plain', caches));
+    case 'apache-vhost-combined':
+      return fixedAccess(createApacheScanner('vhost', caches));
+    case 'nginx-combined':
+      return fixedAccess(createNginxScanner(caches));
+    case 'docker-json':
+      return framed(
+        (line, start, end) =>
+          line.charCodeAt(start) === 123 ? dockerJson(line, start, end) : broken(line, start, end, 'unknown-format'),
+        MAX_WRAPPED_LENGTH,
+      );
+    case 'syslog':
+      return framed(
+        (line, start, end) =>
+          looksLikeSyslog(line, start) ? syslog(line, start, end) : broken(line, start, end, 'unknown-format'),
+        MAX_LINE_LENGTH,
+      );
+  }
+}

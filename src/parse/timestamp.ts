@@ -1,0 +1,93 @@
+/**
+ * Apache / nginx access-log time (`%t`, `$time_local`): `10/Oct/2026:13:55:36 -0700`, the text between
+ * the square brackets, always 26 characters.
+ *
+ * parseClfTime() validates every part (two-digit day that exists in that month, English month
+ * abbreviation with exact case, four-digit year, 00–23:00–59:00–59, zone `±hhmm` within ±14:00) and
+ * returns ms since the epoch, or NaN when anything is off. It never throws.
+ *
+ * ClfTimeCache memoises it: a busy log repeats one second thousands of times, so the common case is
+ * one comparison against the previous line's timestamp, with no allocation; other recent timestamps
+ * (logs are only roughly ordered) come from a bounded Map.
+ */
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'] as const;
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] as const;
+
+/** Length of a CLF timestamp without its brackets. */
+export const CLF_TIME_LENGTH = 26;
+
+/** Two decimal digits at s[i], s[i+1] as a number, or -1. */
+function twoDigits(s: string, i: number): number {
+  const a = s.charCodeAt(i) - 48;
+  const b = s.charCodeAt(i + 1) - 48;
+  if (a < 0 || a > 9 || b < 0 || b > 9) return -1;
+  return a * 10 + b;
+}
+
+function isLeap(y: number): boolean {
+  return (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
+}
+
+/** Parses s[start, end) as `dd/Mon/yyyy:HH:MM:SS ±hhmm`; ms since the epoch, or NaN if invalid. */
+export function parseClfTime(s: string, start = 0, end = s.length): number {
+  if (end - start !== CLF_TIME_LENGTH) return NaN;
+  const p = start;
+  if (
+    s.charCodeAt(p + 2) !== 47 || // '/'
+    s.charCodeAt(p + 6) !== 47 ||
+    s.charCodeAt(p + 11) !== 58 || // ':'
+    s.charCodeAt(p + 14) !== 58 ||
+    s.charCodeAt(p + 17) !== 58 ||
+    s.charCodeAt(p + 20) !== 32 // ' '
+  ) {
+    return NaN;
+  }
+  const day = twoDigits(s, p);
+  const month = MONTHS.indexOf(s.slice(p + 3, p + 6) as (typeof MONTHS)[number]);
+  const y1 = twoDigits(s, p + 7);
+  const y2 = twoDigits(s, p + 9);
+  const hour = twoDigits(s, p + 12);
+  const minute = twoDigits(s, p + 15);
+  const second = twoDigits(s, p + 18);
+  const sign = s.charCodeAt(p + 21);
+  const zh = twoDigits(s, p + 22);
+  const zm = twoDigits(s, p + 24);
+  if (month < 0 || day < 1 || y1 < 0 || y2 < 0 || hour < 0 || hour > 23 || minute < 0 || minute > 59) return NaN;
+  if (second < 0 || second > 59 || zh < 0 || zm < 0 || zm > 59 || (sign !== 43 && sign !== 45)) return NaN;
+  const year = y1 * 100 + y2;
+  const dim = month === 1 && isLeap(year) ? 29 : DAYS_IN_MONTH[month]!;
+  if (day > dim) return NaN;
+  const offsetMin = zh * 60 + zm;
+  if (offsetMin > 14 * 60) return NaN;
+  const utc = Date.UTC(year, month, day, hour, minute, second);
+  // Date.UTC maps years 0–99 to 1900–1999; a four-digit year below 100 is not a real log anyway.
+  if (year < 100) return NaN;
+  return utc - (sign === 43 ? offsetMin : -offsetMin) * 60_000;
+}
+
+/** parseClfTime with a one-entry fast path (same as the previous line) and a bounded memo. */
+export class ClfTimeCache {
+  private lastKey = '';
+  private lastValue = NaN;
+  private readonly memo = new Map<string, number>();
+
+  constructor(private readonly max = 4096) {}
+
+  /** Time of s[start, end), or NaN when invalid. */
+  parse(s: string, start: number, end: number): number {
+    const last = this.lastKey;
+    if (end - start === last.length && s.startsWith(last, start)) return this.lastValue;
+    if (end - start !== CLF_TIME_LENGTH) return NaN;
+    const key = s.slice(start, end);
+    let v = this.memo.get(key);
+    if (v === undefined) {
+      v = parseClfTime(key);
+      if (this.memo.size >= this.max) this.memo.clear();
+      this.memo.set(key, v);
+    }
+    this.lastKey = key;
+    this.lastValue = v;
+    return v;
+  }
+}
