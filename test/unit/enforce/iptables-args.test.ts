@@ -1,0 +1,182 @@
+import { describe, expect, it } from 'vitest';
+import { BanhammerError } from '../../../src/errors.js';
+import {
+  CHAIN_NAME_MAX,
+  MAX_IPSET_TIMEOUT_S,
+  SET_NAME_MAX,
+  banTimeoutSeconds,
+  blockSpec,
+  chainRestoreText,
+  checkRuleArgs,
+  createSetArgs,
+  firewallNames,
+  insertRuleArgs,
+  jumpSpecs,
+  parseSetSave,
+  setBatch,
+  setRestoreArgs,
+  validatePorts,
+} from '../../../src/enforce/iptables-args.js';
+
+const now = Date.UTC(2026, 0, 1);
+
+function codeOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(BanhammerError);
+    return (e as BanhammerError).code;
+  }
+  return 'no error';
+}
+
+describe('firewallNames', () => {
+  it('uses the instance verbatim when it fits', () => {
+    expect(firewallNames('web')).toEqual({ instance: 'web', chain: 'BANHAMMER-web', sets: { 4: 'bh-web-v4', 6: 'bh-web-v6' } });
+    const n = firewallNames('a'.repeat(17));
+    expect(n.chain).toBe(`BANHAMMER-${'a'.repeat(17)}`);
+    expect(n.chain.length).toBe(27);
+    expect(firewallNames('b'.repeat(24)).sets[4]).toBe(`bh-${'b'.repeat(24)}-v4`);
+  });
+
+  it('derives short stable names for long instances, within the kernel limits', () => {
+    const long = 'my-very-long-application-container.example_01';
+    const a = firewallNames(long);
+    expect(a).toEqual(firewallNames(long));
+    expect(a.chain).toMatch(/^BANHAMMER-my-very-l-[0-9a-f]{8}$/);
+    expect(a.chain.length).toBe(CHAIN_NAME_MAX);
+    expect(a.sets[4]).toMatch(/^bh-my-very-long-app-[0-9a-f]{8}-v4$/);
+    expect(a.sets[6].length).toBe(SET_NAME_MAX);
+    // Same 9/16-char prefix, different instance: different names.
+    const b = firewallNames(`${long}x`);
+    expect(b.chain).not.toBe(a.chain);
+    expect(b.sets[4]).not.toBe(a.sets[4]);
+    // 18 characters: chain hashed, sets still plain.
+    const c = firewallNames('c'.repeat(18));
+    expect(c.chain.length).toBe(CHAIN_NAME_MAX);
+    expect(c.sets[4]).toBe(`bh-${'c'.repeat(18)}-v4`);
+  });
+
+  it('rejects instance names that are not safe identifiers', () => {
+    for (const bad of ['', '-x', 'a b', 'a;b', 'ä', '.hidden', 'a\nb']) expect(codeOf(() => firewallNames(bad))).toBe('BH_ERR_CONFIG');
+  });
+});
+
+describe('ports and rules', () => {
+  it('validates, sorts and dedupes ports', () => {
+    expect(validatePorts([443, 80, 443])).toEqual([80, 443]);
+    for (const bad of [[], [0], [65536], [80.5], [Number.NaN]]) expect(codeOf(() => validatePorts(bad))).toBe('BH_ERR_CONFIG');
+  });
+
+  it('builds one multiport jump per 15 ports', () => {
+    expect(jumpSpecs('BANHAMMER-web', [443, 80])).toEqual([['-p', 'tcp', '-m', 'multiport', '--dports', '80,443', '-j', 'BANHAMMER-web']]);
+    const many = Array.from({ length: 31 }, (_, i) => 8000 + i);
+    const specs = jumpSpecs('C', many);
+    expect(specs.map((s) => s[5])).toEqual([
+      many.slice(0, 15).join(','),
+      many.slice(15, 30).join(','),
+      '8030',
+    ]);
+  });
+
+  it('builds the block rule for drop and reject', () => {
+    expect(blockSpec('bh-web-v4', 'drop').join(' ')).toBe('-p tcp -m set --match-set bh-web-v4 src -j DROP');
+    expect(blockSpec('bh-web-v6', 'reject').join(' ')).toBe('-p tcp -m set --match-set bh-web-v6 src -j REJECT --reject-with tcp-reset');
+  });
+
+  it('always waits for the xtables lock and inserts jumps at the top', () => {
+    expect(checkRuleArgs('INPUT', ['-j', 'X'])).toEqual(['-w', '-C', 'INPUT', '-j', 'X']);
+    expect(insertRuleArgs('INPUT', ['-j', 'X'])).toEqual(['-w', '-I', 'INPUT', '1', '-j', 'X']);
+  });
+
+  it('builds iptables-restore text that (re)creates and fills only our chain', () => {
+    expect(chainRestoreText('BANHAMMER-web', 'bh-web-v4', 'drop')).toBe(
+      '*filter\n:BANHAMMER-web - [0:0]\n-A BANHAMMER-web -p tcp -m set --match-set bh-web-v4 src -j DROP\nCOMMIT\n',
+    );
+  });
+
+  it('creates sets whose entries carry their own timeout', () => {
+    expect(createSetArgs('bh-web-v6', 6).join(' ')).toBe('-exist create bh-web-v6 hash:ip family inet6 timeout 0 maxelem 1048576');
+    expect(createSetArgs('bh-web-v4', 4, 1000).join(' ')).toBe('-exist create bh-web-v4 hash:ip family inet timeout 0 maxelem 1000');
+    expect(setRestoreArgs()).toEqual(['-exist', 'restore']);
+  });
+});
+
+describe('ban timeouts', () => {
+  it('rounds up, keeps permanent as 0, clamps, and drops expired bans', () => {
+    expect(banTimeoutSeconds(null, now)).toBe(0);
+    expect(banTimeoutSeconds(now + 1, now)).toBe(1);
+    expect(banTimeoutSeconds(now + 3_600_000, now)).toBe(3600);
+    expect(banTimeoutSeconds(now + 90 * 86_400_000, now)).toBe(MAX_IPSET_TIMEOUT_S);
+    expect(banTimeoutSeconds(now, now)).toBeNull();
+    expect(banTimeoutSeconds(now - 5000, now)).toBeNull();
+  });
+});
+
+describe('setBatch', () => {
+  const names = firewallNames('web');
+
+  it('writes one restore text per family, deletions first, canonical addresses', () => {
+    const b = setBatch(
+      {
+        ban: [
+          { ip: '198.18.0.1', family: 4, until: now + 60_000 },
+          { ip: '2001:DB8:0:0::1', family: 6, until: null },
+          { ip: '::ffff:198.18.0.2', family: 6, until: now + 1500 },
+        ],
+        unban: [{ ip: '198.18.0.9', family: 4 }],
+      },
+      names,
+      now,
+    );
+    expect(b.text[4]).toBe('del bh-web-v4 198.18.0.9\nadd bh-web-v4 198.18.0.1 timeout 60\nadd bh-web-v4 198.18.0.2 timeout 2\n');
+    expect(b.text[6]).toBe('add bh-web-v6 2001:db8::1 timeout 0\n');
+    expect(b).toMatchObject({ added: 3, deleted: 1, rejected: [] });
+  });
+
+  it('rejects bad addresses by name and keeps the rest', () => {
+    const b = setBatch(
+      {
+        ban: [
+          { ip: '198.18.0.1\nflush', family: 4, until: null },
+          { ip: 'evil.example', family: 4, until: null },
+          { ip: '198.18.0.3', family: 4, until: null },
+          { ip: '2001:db8::5', family: 6, until: null },
+        ],
+        unban: [{ ip: '198.18.0.0/24', family: 4 }],
+      },
+      names,
+      now,
+      [4],
+    );
+    expect(b.text).toEqual({ 4: 'add bh-web-v4 198.18.0.3 timeout 0\n' });
+    expect(b.rejected).toEqual([
+      { ip: '198.18.0.0/24', reason: 'not a valid IP address' },
+      { ip: '198.18.0.1\nflush', reason: 'not a valid IP address' },
+      { ip: 'evil.example', reason: 'not a valid IP address' },
+      { ip: '2001:db8::5', reason: 'IPv6 is not enabled for this enforcer' },
+    ]);
+  });
+
+  it('turns an already expired ban into a deletion and leaves empty families out', () => {
+    const b = setBatch({ ban: [{ ip: '198.18.0.1', family: 4, until: now - 1 }], unban: [] }, names, now);
+    expect(b.text).toEqual({ 4: 'del bh-web-v4 198.18.0.1\n' });
+    expect(setBatch({ ban: [], unban: [] }, names, now).text).toEqual({});
+  });
+});
+
+describe('parseSetSave', () => {
+  it('reads entries and timeouts of one set', () => {
+    const text = [
+      'create bh-web-v4 hash:ip family inet hashsize 1024 maxelem 1048576 timeout 0 bucketsize 12 initval 0x1',
+      'add bh-web-v4 198.18.0.5 timeout 99',
+      'add bh-web-v4 198.18.0.6 timeout 0',
+      'add other 198.18.0.7',
+      '',
+    ].join('\n');
+    expect(parseSetSave(text, 'bh-web-v4')).toEqual([
+      { ip: '198.18.0.5', timeout: 99 },
+      { ip: '198.18.0.6', timeout: 0 },
+    ]);
+  });
+});
