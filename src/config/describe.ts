@@ -1,0 +1,99 @@
+/**
+ * The effective configuration for humans and machines (`banhammer check-config [--json]`).
+ *
+ * describeConfig renders YAML in the file's own vocabulary (snake_case keys, durations as `1h30m`,
+ * `permanent`), so its output is itself a valid config file that loads back to the same Config. Given
+ * the sources from resolveConfig, each value that did not come from the defaults carries a trailing
+ * comment saying where it came from. configToJson is the machine form: the Config shape with ms
+ * numbers, a permanent bantime written as -1 (JSON has no Infinity).
+ */
+import { Document, isScalar, isSeq, visit } from 'yaml';
+import type { RuleSettings } from '../detect/rule.js';
+import { formatDuration, isPermanent } from './duration.js';
+import { SETTING_KEYS, SETTINGS, type Config, type SettingSpec, type SettingTypes } from './schema.js';
+
+function settingValues(c: Config): SettingTypes {
+  return {
+    instance: c.instance,
+    logPaths: c.log.paths,
+    logFormat: c.log.format,
+    ignoreip: c.ignoreip,
+    maxTracked: c.maxTracked,
+    stateDir: c.stateDir,
+    socketPath: c.socketPath,
+    enforcer: c.enforcer,
+    ports: c.ports,
+    iptablesMode: c.iptablesMode,
+    blockAction: c.blockAction,
+    metricsAddr: c.metricsAddr,
+    trustedProxies: c.trustedProxies,
+    logLevel: c.logLevel,
+  };
+}
+
+function ruleToYaml(r: RuleSettings): Record<string, unknown> {
+  return {
+    enabled: r.enabled,
+    description: r.description,
+    match: { status: r.match.status === null ? null : [...r.match.status], paths: [...r.match.paths], methods: [...r.match.methods] },
+    maxretry: r.maxretry,
+    findtime: formatDuration(r.findtime),
+    bantime: formatDuration(r.bantime),
+    increment: r.increment === null ? null : { factor: r.increment.factor, maxtime: formatDuration(r.increment.maxtime) },
+  };
+}
+
+/** The config as a plain object in YAML-file form (snake_case keys, formatted durations). */
+export function configToYamlObject(c: Config): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const values = settingValues(c) as unknown as Record<string, unknown>;
+  for (const key of SETTING_KEYS) {
+    const [a, b] = (SETTINGS[key] as SettingSpec<unknown>).yamlPath as [string, string | undefined];
+    const v = values[key];
+    const copy = Array.isArray(v) ? [...(v as unknown[])] : v;
+    if (b === undefined) out[a] = copy;
+    else ((out[a] ??= {}) as Record<string, unknown>)[b] = copy;
+  }
+  out.rules = Object.fromEntries(Object.entries(c.rules).map(([name, r]) => [name, ruleToYaml(r)]));
+  return out;
+}
+
+export interface DescribeOptions {
+  /** From resolveConfig: YAML key path → source; values not listed came from the defaults. */
+  readonly sources?: ReadonlyMap<string, string> | undefined;
+}
+
+export function describeConfig(c: Config, opts: DescribeOptions = {}): string {
+  const doc = new Document(configToYamlObject(c));
+  // Short lists of scalars read better inline: ports: [ 80, 443 ].
+  visit(doc, {
+    Seq(_, node) {
+      if (node.items.every((i) => isScalar(i)) && node.items.length <= 8) node.flow = true;
+    },
+  });
+  for (const [key, source] of opts.sources ?? []) {
+    const node = doc.getIn(key.split('.'), true);
+    if (isScalar(node) || isSeq(node)) node.comment = ` from ${source}`;
+  }
+  const enabled = Object.entries(c.rules).filter(([, r]) => r.enabled).map(([n]) => n);
+  doc.commentBefore = ` effective banhammer configuration; rules that run: ${enabled.length > 0 ? enabled.join(', ') : '(none)'}`;
+  return doc.toString({ lineWidth: 0 });
+}
+
+/** JSON-safe form of the Config: same shape and ms numbers; a permanent duration is -1. */
+export function configToJson(c: Config): unknown {
+  const ms = (v: number): number => (isPermanent(v) ? -1 : v);
+  return {
+    ...c,
+    rules: Object.fromEntries(
+      Object.entries(c.rules).map(([name, r]) => [
+        name,
+        { ...r, bantime: ms(r.bantime), increment: r.increment === null ? null : { factor: r.increment.factor, maxtime: ms(r.increment.maxtime) } },
+      ]),
+    ),
+  };
+}
+
+export function describeConfigJson(c: Config): string {
+  return `${JSON.stringify(configToJson(c), null, 2)}\n`;
+}

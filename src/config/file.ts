@@ -1,0 +1,78 @@
+/**
+ * The YAML configuration file layer.
+ *
+ * readConfigFile reads through an injected `readFile`, parses YAML 1.2 (duplicate keys are errors),
+ * and validates against FILE_SCHEMA. A file that is missing, unreadable, not YAML or not a mapping at
+ * the top is one BH_ERR_CONFIG_FILE error thrown at once; invalid values are returned as Problems
+ * (sourced `file <path>`) so they are reported together with the other layers'. An empty file is an
+ * empty layer.
+ */
+import { parseDocument } from 'yaml';
+import { BanhammerError } from '../errors.js';
+import { emptyPatch, type ConfigPatch } from './patch.js';
+import { problemsFromIssues, type Problem } from './problems.js';
+import { FILE_SCHEMA, RULE_NAME_RE, SETTING_KEYS, SETTINGS, readYamlPath, type RulePatch, type SettingSpec } from './schema.js';
+
+export interface FileLayer {
+  readonly patch: ConfigPatch;
+  readonly problems: Problem[];
+  /** Rule names the file defines (valid names only, even when the rule itself has problems). */
+  readonly ruleNames: string[];
+}
+
+function fileError(path: string, via: string, what: string, hint: string, cause?: unknown): BanhammerError {
+  return new BanhammerError('BH_ERR_CONFIG_FILE', `config file ${path} (from ${via}) ${what}`, { hint, data: { path }, cause });
+}
+
+export function readConfigFile(path: string, readFile: (path: string) => string, via: string): FileLayer {
+  let text: string;
+  try {
+    text = readFile(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw fileError(path, via, 'does not exist', `create it, or point ${via} at the right file`, e);
+    if (code === 'EACCES' || code === 'EPERM') throw fileError(path, via, 'cannot be read: permission denied', 'make it readable by the user banhammer runs as', e);
+    if (code === 'EISDIR') throw fileError(path, via, 'is a directory', 'give the path of a YAML file', e);
+    throw fileError(path, via, `cannot be read: ${(e as Error).message}`, 'check the path and its permissions', e);
+  }
+
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+  if (doc.errors.length > 0) {
+    const list = doc.errors.slice(0, 5).map((err) => `  ${err.message.split('\n')[0]}`).join('\n');
+    throw fileError(path, via, `is not valid YAML:\n${list}`, 'fix the YAML syntax (indentation, quoting, duplicate keys)');
+  }
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    throw fileError(path, via, `cannot be loaded: ${(e as Error).message}`, 'avoid YAML alias bombs and custom tags', e);
+  }
+  if (raw === null || raw === undefined) raw = {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    throw fileError(path, via, 'must be a mapping of settings at the top level', 'start with keys such as `rules:` or `ignoreip:`');
+  }
+
+  const rawRules = (raw as Record<string, unknown>).rules;
+  const ruleNames = rawRules !== null && typeof rawRules === 'object' && !Array.isArray(rawRules) ? Object.keys(rawRules).filter((n) => RULE_NAME_RE.test(n)) : [];
+
+  const source = `file ${path}`;
+  const parsed = FILE_SCHEMA.safeParse(raw, { reportInput: true });
+  const patch = emptyPatch();
+  if (!parsed.success) return { patch, problems: problemsFromIssues(parsed.error.issues, source), ruleNames };
+
+  const data = parsed.data as Record<string, unknown>;
+  const settings = patch.settings as Record<string, unknown>;
+  for (const key of SETTING_KEYS) {
+    const spec = SETTINGS[key] as SettingSpec<unknown>;
+    const v = readYamlPath(data, spec.yamlPath);
+    if (v === undefined) continue;
+    settings[key] = v;
+    patch.sources.set(spec.yamlPath.join('.'), source);
+  }
+  const rules = (data.rules ?? {}) as Record<string, RulePatch>;
+  for (const [name, rule] of Object.entries(rules)) {
+    patch.rules[name] = rule;
+    for (const field of Object.keys(rule)) patch.sources.set(`rules.${name}.${field}`, source);
+  }
+  return { patch, problems: [], ruleNames };
+}

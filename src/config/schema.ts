@@ -1,0 +1,558 @@
+/**
+ * The one source of configuration types, defaults, validation, descriptions and environment names.
+ *
+ * `Config` is the resolved, frozen shape every stage reads. SETTINGS describes each setting other
+ * than rules once: where it sits in the YAML file, its environment variable, its meaning, its default
+ * and a zod schema that validates and normalises a value (from YAML directly, from the environment
+ * after `fromEnv` turned the string into YAML-like data). Rules are described by RULE_FILE_SCHEMA
+ * (YAML) and RULE_ENV_FIELDS (environment). The loader, the env-table generator and check-config all
+ * read these tables, so a setting cannot exist in one and be missing from another.
+ *
+ * Durations are ms; a permanent bantime is PERMANENT (Infinity). Address lists are canonical
+ * `network/prefix` strings (parseCidr), de-duplicated in order.
+ */
+import { z } from 'zod';
+import { LOG_FORMATS, type LogFormat } from '../parse/access-event.js';
+import { parseCidr } from '../parse/ip.js';
+import type { BantimeIncrement, RuleMatch, RuleSettings } from '../detect/rule.js';
+import { PRESETS, DEFAULT_RULE } from '../detect/presets.js';
+import { parseDuration, PERMANENT } from './duration.js';
+
+export const ENFORCERS = ['iptables', 'log', 'apache-map', 'nginx-map', 'docker-user'] as const;
+export type EnforcerKind = (typeof ENFORCERS)[number];
+export const IPTABLES_MODES = ['auto', 'nft', 'legacy'] as const;
+export type IptablesMode = (typeof IPTABLES_MODES)[number];
+export const BLOCK_ACTIONS = ['DROP', 'REJECT'] as const;
+export type BlockAction = (typeof BLOCK_ACTIONS)[number];
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface Config {
+  readonly instance: string;
+  readonly log: { readonly paths: readonly string[]; readonly format: LogFormat };
+  /** Every preset (with overrides applied) plus user rules; `enabled` says which run. */
+  readonly rules: Readonly<Record<string, RuleSettings>>;
+  readonly ignoreip: readonly string[];
+  readonly maxTracked: number;
+  readonly stateDir: string;
+  readonly socketPath: string;
+  readonly enforcer: EnforcerKind;
+  readonly ports: readonly number[];
+  readonly iptablesMode: IptablesMode;
+  readonly blockAction: BlockAction;
+  readonly metricsAddr: string | null;
+  readonly trustedProxies: readonly string[];
+  readonly logLevel: LogLevel;
+}
+
+/** Every setting except rules, keyed by a flat name. */
+export interface SettingTypes {
+  instance: Config['instance'];
+  logPaths: Config['log']['paths'];
+  logFormat: Config['log']['format'];
+  ignoreip: Config['ignoreip'];
+  maxTracked: Config['maxTracked'];
+  stateDir: Config['stateDir'];
+  socketPath: Config['socketPath'];
+  enforcer: Config['enforcer'];
+  ports: Config['ports'];
+  iptablesMode: Config['iptablesMode'];
+  blockAction: Config['blockAction'];
+  metricsAddr: Config['metricsAddr'];
+  trustedProxies: Config['trustedProxies'];
+  logLevel: Config['logLevel'];
+}
+export type SettingKey = keyof SettingTypes;
+
+export interface DefaultsContext {
+  readonly hostname: string;
+}
+
+export interface SettingSpec<T> {
+  /** Key path in the YAML file (snake_case), also used to name the key in messages. */
+  readonly yamlPath: readonly string[];
+  readonly env: string;
+  readonly description: string;
+  /** Allowed values, for humans (env table, messages). */
+  readonly allowed: string;
+  readonly schema: z.ZodType<T>;
+  /** Turns an environment string into YAML-like data for `schema`. */
+  readonly fromEnv: (raw: string) => unknown;
+  readonly default: (ctx: DefaultsContext) => T;
+  /** The default as shown in the env table. */
+  readonly defaultText: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Value schemas shared by the file, the environment and flags.
+
+export const INSTANCE_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+export const RULE_NAME_RE = /^[a-z0-9][a-z0-9-]*$/;
+export const MAX_MAXRETRY = 1_000_000;
+
+const splitList = (raw: string, sep: RegExp): string[] => raw.split(sep).map((s) => s.trim()).filter((s) => s !== '');
+const commaList = (raw: string): string[] => splitList(raw, /,/);
+const wordList = (raw: string): string[] => splitList(raw, /[\s,]+/);
+const intOrString = (raw: string): unknown => (/^-?\d+$/.test(raw.trim()) ? Number(raw.trim()) : raw.trim());
+const trimmed = (raw: string): unknown => raw.trim();
+
+/** A scalar where a list is expected becomes a one-element list (`ports: 8080`). */
+const asList = (v: unknown): unknown => (v === undefined || v === null || Array.isArray(v) ? v : [v]);
+
+const dedupe = <T>(xs: readonly T[]): T[] => [...new Set(xs)];
+
+/** A list of addresses/CIDRs: YAML list or a comma/space separated string; canonical output. */
+const cidrList = z.unknown().transform((v, ctx): readonly string[] => {
+  const items = typeof v === 'string' ? wordList(v) : v;
+  if (!Array.isArray(items)) {
+    ctx.addIssue({ code: 'custom', message: 'expected a list of IPv4/IPv6 addresses or CIDRs' });
+    return z.NEVER;
+  }
+  const out: string[] = [];
+  items.forEach((item: unknown, i) => {
+    const c = typeof item === 'string' ? parseCidr(item) : null;
+    if (c === null) {
+      ctx.addIssue({ code: 'custom', path: [i], input: item, message: 'not an IPv4/IPv6 address or CIDR (e.g. 10.0.0.0/8, 2001:db8::/32)' });
+    } else {
+      out.push(`${c.network}/${c.prefix}`);
+    }
+  });
+  return dedupe(out);
+});
+
+const absolutePath = z
+  .string({ error: 'expected a path (string)' })
+  .min(1, { error: 'must not be empty' })
+  .refine((s) => s.startsWith('/'), { error: 'must be an absolute path (starting with /)' })
+  .refine((s) => !s.includes('\0'), { error: 'must not contain NUL' });
+
+const enumOf = <T extends readonly [string, ...string[]]>(values: T) =>
+  z.enum(values, { error: `expected one of ${values.join(', ')}` });
+
+const port = z
+  .int({ error: 'expected a port number (integer 1–65535)' })
+  .min(1, { error: 'a port is 1–65535' })
+  .max(65535, { error: 'a port is 1–65535' });
+
+const HOSTNAME_RE = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+/** host:port, [v6]:port or :port (all interfaces); null, '' or `off` disables. */
+const listenAddr = z.unknown().transform((v, ctx): string | null => {
+  if (v === null || v === false || v === '' || v === 'off') return null;
+  if (typeof v !== 'string') {
+    ctx.addIssue({ code: 'custom', message: 'expected host:port, or off' });
+    return z.NEVER;
+  }
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(v.trim());
+  const portNo = m ? Number(m[3]) : 0;
+  const host = m ? (m[1] ?? m[2] ?? '') : '';
+  const hostOk = m !== null && (m[1] !== undefined ? parseCidr(host)?.family === 6 && !host.includes('/') : host === '' || HOSTNAME_RE.test(host));
+  if (!hostOk || portNo < 1 || portNo > 65535) {
+    ctx.addIssue({ code: 'custom', message: 'expected host:port (127.0.0.1:9100, [::1]:9100, :9100), or off' });
+    return z.NEVER;
+  }
+  return v.trim();
+});
+
+/** A duration from YAML (number of seconds, or a string like 1h30m) or from the environment. */
+export function durationSchema(opts: { permanent: boolean }) {
+  return z.unknown().transform((v, ctx): number => {
+    if (opts.permanent && (v === -1 || v === '-1' || v === 'permanent')) return PERMANENT;
+    const allowed = `a duration like 600 (seconds), 10m, 1h30m, 1d${opts.permanent ? ', or -1/permanent' : ''}`;
+    let ms: number;
+    if (typeof v === 'number' && Number.isFinite(v) && v >= 0) {
+      ms = Math.round(v * 1000);
+    } else if (typeof v === 'string') {
+      try {
+        ms = parseDuration(v);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `expected ${allowed}` });
+        return z.NEVER;
+      }
+    } else {
+      ctx.addIssue({ code: 'custom', message: `expected ${allowed}` });
+      return z.NEVER;
+    }
+    if (ms <= 0) {
+      ctx.addIssue({ code: 'custom', message: `must be longer than 0 (${allowed})` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+}
+
+const booleanSchema = z.boolean({ error: 'expected true or false' });
+/** Environment booleans: true/false, yes/no, on/off, 1/0. */
+const envBoolean = (raw: string): unknown => {
+  const s = raw.trim().toLowerCase();
+  if (['true', 'yes', 'on', '1'].includes(s)) return true;
+  if (['false', 'no', 'off', '0'].includes(s)) return false;
+  return raw;
+};
+
+const maxretrySchema = z
+  .int({ error: 'expected an integer ≥ 1' })
+  .min(1, { error: 'must be ≥ 1' })
+  .max(MAX_MAXRETRY, { error: `must be ≤ ${MAX_MAXRETRY}` });
+
+/** Regular expressions tested against the request target; each must compile, and so must their union. */
+const regexList = z.preprocess(asList, z.array(z.string({ error: 'expected a regular expression (string)' }), { error: 'expected a list of regular expressions' }))
+  .transform((paths, ctx): readonly string[] => {
+    let ok = true;
+    paths.forEach((p, i) => {
+      try {
+        new RegExp(p, 'i');
+      } catch (e) {
+        ok = false;
+        ctx.addIssue({ code: 'custom', path: [i], input: p, message: `invalid regular expression: ${(e as Error).message.replace(/^Invalid regular expression: /, '')}` });
+      }
+    });
+    if (ok && paths.length > 1) {
+      try {
+        new RegExp(paths.map((p) => `(?:${p})`).join('|'), 'i');
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: `these expressions cannot be combined (rename duplicate named groups, avoid backreferences): ${(e as Error).message}` });
+      }
+    }
+    return paths;
+  });
+
+const statusList = z.preprocess(
+  asList,
+  z
+    .array(
+      z.int({ error: 'expected an HTTP status code (integer 100–599)' }).min(100, { error: 'a status code is 100–599' }).max(599, { error: 'a status code is 100–599' }),
+      { error: 'expected a list of HTTP status codes, or null for any' },
+    )
+    .min(1, { error: 'list at least one status code, or omit status to match any' })
+    .transform((xs): readonly number[] => dedupe(xs)),
+);
+
+const methodList = z.preprocess(
+  asList,
+  z
+    .array(z.string().regex(/^[A-Za-z]{1,20}$/, { error: 'expected an HTTP method such as GET or POST' }), { error: 'expected a list of HTTP methods' })
+    .transform((xs): readonly string[] => dedupe(xs.map((m) => m.toUpperCase()))),
+);
+
+/** A strict object whose unknown-key message lists the allowed keys. */
+function strict<S extends z.ZodRawShape>(shape: S) {
+  const keys = Object.keys(shape).join(', ');
+  return z.strictObject(shape, {
+    error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown key; allowed keys here: ${keys}` : undefined),
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Settings other than rules.
+
+function setting<K extends SettingKey>(spec: SettingSpec<SettingTypes[K]>): SettingSpec<SettingTypes[K]> {
+  return spec;
+}
+
+export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]> } = {
+  instance: setting<'instance'>({
+    yamlPath: ['instance'],
+    env: 'BANHAMMER_INSTANCE',
+    description: 'Name of this agent; chain, set and file names are derived from it',
+    allowed: 'letters, digits, `_ . -`, starting with a letter or digit',
+    schema: z.string({ error: 'expected a name (string)' }).regex(INSTANCE_RE, { error: 'must match ^[A-Za-z0-9][A-Za-z0-9_.-]*$' }),
+    fromEnv: trimmed,
+    default: ({ hostname }) => hostname,
+    defaultText: 'the container hostname',
+  }),
+  logPaths: setting<'logPaths'>({
+    yamlPath: ['log', 'paths'],
+    env: 'BANHAMMER_LOG_PATH',
+    description: 'Access logs to follow (globs allowed)',
+    allowed: 'comma-separated paths',
+    schema: z.preprocess(
+      asList,
+      z
+        .array(z.string({ error: 'expected a path (string)' }).min(1, { error: 'must not be empty' }).refine((s) => !s.includes('\0'), { error: 'must not contain NUL' }), {
+          error: 'expected a list of paths',
+        })
+        .min(1, { error: 'list at least one log path' })
+        .transform((xs): readonly string[] => dedupe(xs)),
+    ),
+    fromEnv: commaList,
+    default: () => ['/var/log/apache2/access.log'],
+    defaultText: '/var/log/apache2/access.log',
+  }),
+  logFormat: setting<'logFormat'>({
+    yamlPath: ['log', 'format'],
+    env: 'BANHAMMER_LOG_FORMAT',
+    description: 'Access-log format; `auto` detects it line by line',
+    allowed: LOG_FORMATS.join(', '),
+    schema: enumOf(LOG_FORMATS),
+    fromEnv: trimmed,
+    default: () => 'auto',
+    defaultText: 'auto',
+  }),
+  ignoreip: setting<'ignoreip'>({
+    yamlPath: ['ignoreip'],
+    env: 'BANHAMMER_IGNOREIP',
+    description: 'Addresses and networks that are never banned',
+    allowed: 'comma/space-separated IPv4/IPv6 addresses and CIDRs',
+    schema: cidrList,
+    fromEnv: (raw) => raw,
+    default: () => [],
+    defaultText: '(none)',
+  }),
+  maxTracked: setting<'maxTracked'>({
+    yamlPath: ['max_tracked'],
+    env: 'BANHAMMER_MAX_TRACKED',
+    description: 'Per rule, most addresses tracked in detection windows (memory bound)',
+    allowed: 'integer 1–10000000',
+    schema: z.int({ error: 'expected an integer' }).min(1, { error: 'must be ≥ 1' }).max(10_000_000, { error: 'must be ≤ 10000000' }),
+    fromEnv: intOrString,
+    default: () => 100_000,
+    defaultText: '100000',
+  }),
+  stateDir: setting<'stateDir'>({
+    yamlPath: ['state_dir'],
+    env: 'BANHAMMER_STATE_DIR',
+    description: 'Directory for persisted bans',
+    allowed: 'absolute path',
+    schema: absolutePath,
+    fromEnv: trimmed,
+    default: () => '/var/lib/banhammer',
+    defaultText: '/var/lib/banhammer',
+  }),
+  socketPath: setting<'socketPath'>({
+    yamlPath: ['socket'],
+    env: 'BANHAMMER_SOCKET',
+    description: 'Control socket (status, ban, unban)',
+    allowed: 'absolute path',
+    schema: absolutePath,
+    fromEnv: trimmed,
+    default: () => '/run/banhammer/banhammer.sock',
+    defaultText: '/run/banhammer/banhammer.sock',
+  }),
+  enforcer: setting<'enforcer'>({
+    yamlPath: ['enforcer'],
+    env: 'BANHAMMER_ENFORCER',
+    description: 'How bans are enforced',
+    allowed: ENFORCERS.join(', '),
+    schema: enumOf(ENFORCERS),
+    fromEnv: trimmed,
+    default: () => 'iptables',
+    defaultText: 'iptables',
+  }),
+  ports: setting<'ports'>({
+    yamlPath: ['ports'],
+    env: 'BANHAMMER_PORTS',
+    description: 'TCP ports closed to banned addresses (iptables, docker-user)',
+    allowed: 'comma-separated ports 1–65535',
+    schema: z.preprocess(
+      asList,
+      z.array(port, { error: 'expected a list of ports' }).min(1, { error: 'list at least one port' }).transform((xs): readonly number[] => dedupe(xs)),
+    ),
+    fromEnv: (raw) => wordList(raw).map(intOrString),
+    default: () => [80, 443],
+    defaultText: '80,443',
+  }),
+  iptablesMode: setting<'iptablesMode'>({
+    yamlPath: ['iptables_mode'],
+    env: 'BANHAMMER_IPTABLES_MODE',
+    description: 'iptables backend; `auto` uses the one already holding rules',
+    allowed: IPTABLES_MODES.join(', '),
+    schema: enumOf(IPTABLES_MODES),
+    fromEnv: trimmed,
+    default: () => 'auto',
+    defaultText: 'auto',
+  }),
+  blockAction: setting<'blockAction'>({
+    yamlPath: ['block_action'],
+    env: 'BANHAMMER_BLOCK_ACTION',
+    description: 'What the firewall does with a banned address’s packets',
+    allowed: BLOCK_ACTIONS.join(', '),
+    schema: z.preprocess((v) => (typeof v === 'string' ? v.toUpperCase() : v), enumOf(BLOCK_ACTIONS)),
+    fromEnv: trimmed,
+    default: () => 'DROP',
+    defaultText: 'DROP',
+  }),
+  metricsAddr: setting<'metricsAddr'>({
+    yamlPath: ['metrics_addr'],
+    env: 'BANHAMMER_METRICS_ADDR',
+    description: 'Prometheus /metrics listener',
+    allowed: 'host:port, [v6]:port, :port, or off',
+    schema: listenAddr,
+    fromEnv: trimmed,
+    default: () => null,
+    defaultText: 'off',
+  }),
+  trustedProxies: setting<'trustedProxies'>({
+    yamlPath: ['trusted_proxies'],
+    env: 'BANHAMMER_TRUSTED_PROXIES',
+    description: 'Reverse proxies whose forwarded client address is believed',
+    allowed: 'comma/space-separated IPv4/IPv6 addresses and CIDRs',
+    schema: cidrList,
+    fromEnv: (raw) => raw,
+    default: () => [],
+    defaultText: '(none)',
+  }),
+  logLevel: setting<'logLevel'>({
+    yamlPath: ['log_level'],
+    env: 'BANHAMMER_LOG_LEVEL',
+    description: 'Agent log verbosity',
+    allowed: LOG_LEVELS.join(', '),
+    schema: enumOf(LOG_LEVELS),
+    fromEnv: (raw) => raw.trim().toLowerCase(),
+    default: () => 'info',
+    defaultText: 'info',
+  }),
+};
+
+export const SETTING_KEYS = Object.keys(SETTINGS) as SettingKey[];
+
+// ---------------------------------------------------------------------------------------------
+// Rules.
+
+/** A partial rule as one layer states it (durations already ms). */
+export interface RulePatch {
+  enabled?: boolean;
+  description?: string;
+  match?: Partial<RuleMatch>;
+  maxretry?: number;
+  findtime?: number;
+  bantime?: number;
+  increment?: BantimeIncrement | null;
+}
+
+/** Defaults of a user rule (a rule that is not a preset). */
+export const USER_RULE_DEFAULTS: Omit<RuleSettings, 'match'> = {
+  enabled: true,
+  description: '',
+  maxretry: 5,
+  findtime: 10 * 60_000,
+  bantime: 10 * 60_000,
+  increment: null,
+};
+
+export const RULE_FILE_SCHEMA = strict({
+  enabled: booleanSchema.optional(),
+  description: z.string({ error: 'expected text' }).optional(),
+  match: strict({
+    status: statusList.nullable().optional(),
+    paths: regexList.optional(),
+    methods: methodList.optional(),
+  }).optional(),
+  maxretry: maxretrySchema.optional(),
+  findtime: durationSchema({ permanent: false }).optional(),
+  bantime: durationSchema({ permanent: true }).optional(),
+  increment: strict({
+    factor: z.number({ error: 'expected a number ≥ 1' }).min(1, { error: 'must be ≥ 1' }).max(1000, { error: 'must be ≤ 1000' }),
+    maxtime: durationSchema({ permanent: true }),
+  })
+    .nullable()
+    .optional(),
+});
+
+export const RULE_NAME_SCHEMA = z.string().regex(RULE_NAME_RE, { error: 'a rule name must match ^[a-z0-9][a-z0-9-]*$' });
+
+export interface RuleEnvField {
+  /** Field name in BANHAMMER_RULE_<NAME>_<FIELD>. */
+  readonly env: string;
+  /** Short variable configuring the default rule, if any. */
+  readonly defaultRuleEnv: string | null;
+  readonly description: string;
+  readonly allowed: string;
+  readonly schema: z.ZodType<unknown>;
+  readonly fromEnv: (raw: string) => unknown;
+}
+
+export const RULE_ENV_FIELDS = {
+  maxretry: {
+    env: 'MAXRETRY',
+    defaultRuleEnv: 'BANHAMMER_MAXRETRY',
+    description: 'matching requests within findtime that trigger a ban',
+    allowed: `integer 1–${MAX_MAXRETRY}`,
+    schema: maxretrySchema,
+    fromEnv: intOrString,
+  },
+  findtime: {
+    env: 'FINDTIME',
+    defaultRuleEnv: 'BANHAMMER_FINDTIME',
+    description: 'window in which maxretry requests are counted',
+    allowed: 'duration: seconds, or 60s, 10m, 1h30m, 1d, 1w',
+    schema: durationSchema({ permanent: false }),
+    fromEnv: trimmed,
+  },
+  bantime: {
+    env: 'BANTIME',
+    defaultRuleEnv: 'BANHAMMER_BANTIME',
+    description: 'how long a ban lasts',
+    allowed: 'duration, or -1/permanent',
+    schema: durationSchema({ permanent: true }),
+    fromEnv: trimmed,
+  },
+  enabled: {
+    env: 'ENABLED',
+    defaultRuleEnv: null,
+    description: 'switch the rule on or off',
+    allowed: 'true/false (yes/no, on/off, 1/0)',
+    schema: booleanSchema,
+    fromEnv: envBoolean,
+  },
+} as const satisfies Record<string, RuleEnvField>;
+export type RuleEnvFieldName = keyof typeof RULE_ENV_FIELDS;
+
+export const ENV_PREFIX = 'BANHAMMER_';
+export const ENV_CONFIG = 'BANHAMMER_CONFIG';
+export const ENV_RULES = 'BANHAMMER_RULES';
+export const ENV_RULE_PREFIX = 'BANHAMMER_RULE_';
+
+/** BANHAMMER_RULE_<NAME>_<FIELD>: rule name upper-cased with `-` → `_`. */
+export function ruleEnvName(rule: string, field: RuleEnvFieldName): string {
+  return `${ENV_RULE_PREFIX}${rule.toUpperCase().replace(/-/g, '_')}_${RULE_ENV_FIELDS[field].env}`;
+}
+
+/** The rule name a BANHAMMER_RULE_<NAME>_… variable refers to. */
+export function ruleNameFromEnv(upper: string): string {
+  return upper.toLowerCase().replace(/_/g, '-');
+}
+
+export { DEFAULT_RULE, PRESETS };
+
+// ---------------------------------------------------------------------------------------------
+// The YAML file, built from the tables above.
+
+function buildFileSchema() {
+  const top: Record<string, z.ZodType> = {};
+  const nested: Record<string, Record<string, z.ZodType>> = {};
+  for (const key of SETTING_KEYS) {
+    const spec = SETTINGS[key] as SettingSpec<unknown>;
+    const [a, b] = spec.yamlPath as [string, string | undefined];
+    if (b === undefined) top[a] = spec.schema.optional();
+    else (nested[a] ??= {})[b] = spec.schema.optional();
+  }
+  for (const [k, shape] of Object.entries(nested)) top[k] = strict(shape).optional();
+  top.rules = z
+    .record(RULE_NAME_SCHEMA, RULE_FILE_SCHEMA, { error: 'expected a mapping of rule names to rules' })
+    .superRefine((rules, ctx) => {
+      for (const [name, rule] of Object.entries(rules)) {
+        if (!(name in PRESETS) && rule.match === undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [name, 'match'],
+            message: `"${name}" is not a preset, so it needs match (status, paths and/or methods); presets are ${Object.keys(PRESETS).join(', ')}`,
+          });
+        }
+      }
+    })
+    .optional();
+  return strict(top);
+}
+
+export const FILE_SCHEMA = buildFileSchema();
+
+/** Reads a setting's value out of the validated file object by its YAML path. */
+export function readYamlPath(obj: unknown, path: readonly string[]): unknown {
+  let cur: unknown = obj;
+  for (const k of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<string, unknown>)[k];
+  }
+  return cur;
+}
