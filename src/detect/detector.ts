@@ -51,14 +51,19 @@ export class Detector {
     this.isBanned = opts.isBanned ?? (() => false);
   }
 
-  /** Feeds one event; calls `emit` for each rule whose threshold the event crosses. */
-  observe(ev: AccessEvent, emit: (o: Offense) => void): void {
+  /**
+   * Feeds one event; calls `emit` for each rule whose threshold the event crosses. The live agent
+   * passes `now` (wall clock): an event already older than a rule's findtime then never counts for
+   * it, so lines read late after a restart cannot trigger a ban. Replay passes nothing.
+   */
+  observe(ev: AccessEvent, emit: (o: Offense) => void, now?: number): void {
     const states = this.states;
     for (let i = 0; i < states.length; i++) {
       const s = states[i]!;
       if (!s.rule.matches(ev)) continue;
       s.counters.matches++;
       const name = s.rule.name;
+      if (now !== undefined && ev.time <= now - s.rule.settings.findtime) continue;
       if (this.isExempt(ev.ip) || this.isBanned(ev.ip, name, ev.time)) continue;
       s.counters.failures++;
       const n = s.windows.record(ev.ip, ev.time);

@@ -69,4 +69,14 @@ describe('Detector', () => {
     expect(d.counters('forbidden')!.evictions).toBe(19_500);
     expect(d.currentlyFailed('forbidden', 20_000)).toBe(500);
   });
+
+  it('with a wall-clock now, events older than findtime never count (late lines after a restart)', () => {
+    const d = new Detector([compileRule('forbidden', PRESETS.forbidden!)], { maxTracked: 10 });
+    const out: Offense[] = [];
+    const now = 3600 * S;
+    for (let i = 0; i < 10; i++) d.observe(ev('198.18.0.1', i * S), (o) => out.push(o), now);
+    expect(out).toEqual([]);
+    for (let i = 0; i < 5; i++) d.observe(ev('198.18.0.1', now - 10 * S + i), (o) => out.push(o), now);
+    expect(out.length).toBe(1);
+  });
 });
