@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs everything banhammer's build, tests and benchmark need on a fresh Debian machine (root),
+# then the npm dependencies. Idempotent; used by the README quick start and by .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  iptables ipset iproute2 procps psmisc kmod   # firewall tests in network namespaces
+  apache2                                      # real Apache for integration tests
+  fail2ban time                                # benchmark baseline, GNU time for peak RSS
+  docker.io docker-compose debootstrap busybox # images and end-to-end tests
+  curl ca-certificates
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Debian's packages start services where systemd runs; we start what we need ourselves.
+npm ci --no-audit --no-fund
+npm run build
