@@ -6,9 +6,9 @@
 import { hostname } from 'node:os';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { isBanhammerError, BanhammerError } from './errors.js';
-import { loadConfig, type ConfigFlags } from './config/load.js';
+import { loadConfig, resolveConfig, type ConfigFlags } from './config/load.js';
 import type { Config } from './config/schema.js';
-import { describeConfig } from './config/describe.js';
+import { describeConfig, describeConfigJson } from './config/describe.js';
 import { formatDuration } from './config/duration.js';
 import { replayFile, type ReplayReport } from './replay/replay.js';
 
@@ -151,9 +151,9 @@ function formatReplay(r: ReplayReport, config: Config): string {
 
 async function cmdCheckConfig(args: string[], io: CliIo): Promise<number> {
   const { values } = parse(args, { config: { type: 'string' }, json: { type: 'boolean' } }, false);
-  let config: Config;
+  let resolved: ReturnType<typeof resolveConfig>;
   try {
-    config = configFrom(io, values.config !== undefined ? { configPath: values.config } : {});
+    resolved = resolveConfig({ env: io.env, flags: values.config !== undefined ? { configPath: values.config } : {}, hostname: io.hostname });
   } catch (err) {
     if (isBanhammerError(err) && (err.code === 'BH_ERR_CONFIG' || err.code === 'BH_ERR_CONFIG_FILE')) {
       io.stderr(`banhammer: configuration is invalid:\n${err.message}\n`);
@@ -161,7 +161,7 @@ async function cmdCheckConfig(args: string[], io: CliIo): Promise<number> {
     }
     throw err;
   }
-  io.stdout(values.json ? `${JSON.stringify(config, null, 2)}\n` : describeConfig(config));
+  io.stdout(values.json ? describeConfigJson(resolved.config) : describeConfig(resolved.config, { sources: resolved.sources }));
   return 0;
 }
 
