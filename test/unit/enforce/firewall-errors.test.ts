@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { BanhammerError } from '../../../src/errors.js';
+import { execError, missingBinaryError } from '../../../src/exec/runner.js';
+import { classifyFirewallError } from '../../../src/enforce/firewall-errors.js';
+
+const failed = (stderr: string, code = 1): BanhammerError => execError('iptables-nft', ['-w', '-S'], { stdout: '', stderr, code });
+
+function classify(stderr: string, mode?: 'nft' | 'legacy'): BanhammerError {
+  const e = classifyFirewallError(failed(stderr), 'doing it', mode);
+  expect(e).toBeInstanceOf(BanhammerError);
+  return e as BanhammerError;
+}
+
+describe('classifyFirewallError', () => {
+  it.each([
+    'iptables v1.8.9 (nf_tables): Could not fetch rule set generation id: Permission denied (you must be root)',
+    "iptables v1.8.9 (legacy): can't initialize iptables table `filter': Permission denied (you must be root)",
+    'ipset v7.17: Kernel error received: Operation not permitted',
+    'Fatal: can\'t open lock file /run/xtables.lock: Permission denied',
+  ])('reports missing NET_ADMIN for %s', (stderr) => {
+    const e = classify(stderr, 'nft');
+    expect(e.code).toBe('BH_ERR_NO_NET_ADMIN');
+    expect(e.hint).toBe('add cap_add: [NET_ADMIN] to the container (docker run --cap-add NET_ADMIN)');
+    expect(e.message).toContain('doing it');
+  });
+
+  it('suggests legacy mode when nf_tables does not work', () => {
+    for (const s of ['iptables v1.8.9 (nf_tables): Could not fetch rule set generation id: Invalid argument', 'Failed to initialize nft: Protocol not supported']) {
+      const e = classify(s, 'nft');
+      expect(e.code).toBe('BH_ERR_FIREWALL');
+      expect(e.hint).toContain('BANHAMMER_IPTABLES_MODE=legacy');
+    }
+  });
+
+  it('suggests nft mode when the legacy tables are missing', () => {
+    const e = classify("iptables v1.8.9 (legacy): can't initialize iptables table `filter': Table does not exist (do you need to insmod?)", 'legacy');
+    expect(e.hint).toContain('BANHAMMER_IPTABLES_MODE=nft');
+  });
+
+  it('explains missing kernel modules, name clashes and a full set', () => {
+    expect(classify("iptables v1.8.9 (legacy): Couldn't load match `set':No such file or directory", 'legacy').hint).toContain('xt_set');
+    expect(classify('ipset v7.17: Set cannot be created: set with the same name already exists').hint).toContain('ipset destroy');
+    expect(classify('ipset v7.17: Error in line 3: Hash is full, cannot add more elements').hint).toContain('maxelem');
+  });
+
+  it('keeps the original text for anything else', () => {
+    const e = classify('iptables: something odd.');
+    expect(e.code).toBe('BH_ERR_FIREWALL');
+    expect(e.message).toContain('something odd');
+    expect(e.cause).toBeInstanceOf(BanhammerError);
+  });
+
+  it('passes other errors through', () => {
+    const m = missingBinaryError('ipset');
+    expect(classifyFirewallError(m, 'x')).toBe(m);
+    const plain = new Error('boom');
+    expect(classifyFirewallError(plain, 'x')).toBe(plain);
+  });
+});
