@@ -1,0 +1,248 @@
+/**
+ * `npm run bench`: the replay benchmark. On one generated log (cached in .bench/ by size and seed) it
+ * measures, in one run: banhammer replay (best of N child-process runs, with peak RSS), the minimal
+ * Node loop (best of N), fail2ban-regex (one run, possibly on a prefix), and checks banhammer's bans
+ * against the independent reference. It prints a table and the targets, PASS or FAIL.
+ *
+ * Exit status: 1 when the ban sets differ or a tool fails; a missed speed or memory target prints
+ * FAIL but exits 0, so the bench stays useful on slow machines.
+ *
+ * Options: --lines N (default 1,000,000), --seed N (default 1), --runs N (default 3), --quick
+ * (200,000 lines, no fail2ban), --no-fail2ban, --json (figures as JSON on stdout).
+ */
+import { statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { BanhammerError, isBanhammerError } from '../errors.js';
+import { runBanhammerReplay, type ReplayRun } from './banhammer-replay.js';
+import { compareBans, formatBan, type BanDiff } from './compare-bans.js';
+import { runFail2banRegex, type Fail2banResult } from './fail2ban.js';
+import { ensureBenchLog } from './generate-log.js';
+import { measure } from './measure.js';
+import { referenceFromFile } from './reference.js';
+
+export const TARGETS = Object.freeze({
+  linesPerSecond: 1_200_000,
+  fractionOfMinimal: 0.7,
+  peakRssBytes: 150 * 1_000_000,
+});
+
+export interface BenchOptions {
+  readonly lines: number;
+  readonly seed: number;
+  readonly runs: number;
+  readonly fail2ban: boolean;
+  readonly json: boolean;
+}
+
+export function parseBenchArgs(argv: readonly string[]): BenchOptions {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      lines: { type: 'string' },
+      seed: { type: 'string' },
+      runs: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      'no-fail2ban': { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  const int = (name: string, raw: string | undefined, dflt: number, min: number): number => {
+    if (raw === undefined) return dflt;
+    const v = Number(raw.replaceAll('_', ''));
+    if (!Number.isInteger(v) || v < min) {
+      throw new BanhammerError('BH_ERR_USAGE', `--${name} ${JSON.stringify(raw)} is not an integer ≥ ${min}`, {
+        hint: `e.g. --${name} ${dflt}`,
+      });
+    }
+    return v;
+  };
+  return {
+    lines: int('lines', values.lines, values.quick ? 200_000 : 1_000_000, 1),
+    seed: int('seed', values.seed, 1, 0),
+    runs: int('runs', values.runs, 3, 1),
+    fail2ban: !values.quick && !values['no-fail2ban'],
+    json: values.json,
+  };
+}
+
+interface Target {
+  readonly name: string;
+  readonly pass: boolean;
+  readonly value: string;
+}
+
+const fmtInt = (n: number): string => Math.round(n).toLocaleString('en-US');
+const fmtMB = (b: number): string => (Number.isFinite(b) ? `${(b / 1e6).toFixed(1)} MB` : 'n/a');
+const progress = (msg: string): void => {
+  process.stderr.write(`bench: ${msg}\n`);
+};
+const gc = (): void => (globalThis as { gc?: () => void }).gc?.();
+
+export async function runBench(opts: BenchOptions): Promise<number> {
+  const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const benchDir = join(root, '.bench');
+
+  const t0 = process.hrtime.bigint();
+  const log = ensureBenchLog(benchDir, { lines: opts.lines, seed: opts.seed });
+  const genSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const file = log.path;
+  const bytes = statSync(file).size;
+  progress(`${log.generated ? `generated in ${genSeconds.toFixed(1)} s` : 'reusing'} ${relative(process.cwd(), file)} (${fmtInt(opts.lines)} lines, ${fmtMB(bytes)})`);
+
+  progress('computing the reference ban set');
+  const reference = await referenceFromFile(file);
+  gc();
+
+  const failures: string[] = [];
+
+  // The minimal loop: best of N.
+  const minimal: { seconds: number; maxRssBytes: number; matched: number }[] = [];
+  const minimalScript = join(root, 'dist', 'bench', 'minimal-loop.js');
+  for (let i = 0; i < opts.runs; i++) {
+    progress(`minimal loop, run ${i + 1}/${opts.runs}`);
+    const m = await measure(process.execPath, [minimalScript, file]);
+    if (m.exitCode !== 0) {
+      failures.push(`minimal loop exited with ${m.exitCode}: ${m.stderr.trim().slice(-500)}`);
+      break;
+    }
+    minimal.push({ seconds: m.seconds, maxRssBytes: m.maxRssBytes, matched: (JSON.parse(m.stdout) as { matched: number }).matched });
+  }
+
+  // banhammer replay: best of N, every run's bans checked.
+  const replays: ReplayRun[] = [];
+  let diff: BanDiff | null = null;
+  for (let i = 0; i < opts.runs; i++) {
+    progress(`banhammer replay, run ${i + 1}/${opts.runs}`);
+    try {
+      const r = await runBanhammerReplay(root, file);
+      replays.push(r);
+      const d = compareBans(reference.bans, r.output.bans);
+      if (diff === null || !d.identical) diff = d;
+    } catch (err) {
+      failures.push(isBanhammerError(err) ? `${err.toUserString()}${err.data.stderr ? `\n${String(err.data.stderr)}` : ''}` : String(err));
+      break;
+    }
+  }
+
+  let f2b: Fail2banResult | null = null;
+  if (opts.fail2ban) {
+    progress('fail2ban-regex (one run; this takes a while)');
+    try {
+      f2b = await runFail2banRegex(file, { lines: opts.lines });
+    } catch (err) {
+      failures.push(isBanhammerError(err) ? err.toUserString() : String(err));
+    }
+  }
+
+  const best = <T extends { seconds: number }>(xs: readonly T[]): T | undefined =>
+    xs.reduce<T | undefined>((a, b) => (a === undefined || b.seconds < a.seconds ? b : a), undefined);
+  const bestReplay = best(replays);
+  const bestMinimal = best(minimal);
+  const lines = reference.lines;
+  const bhRate = bestReplay ? lines / bestReplay.seconds : NaN;
+  const minRate = bestMinimal ? lines / bestMinimal.seconds : NaN;
+  const peakRss = replays.length > 0 ? Math.max(...replays.map((r) => r.maxRssBytes)) : NaN;
+  const vsMinimal = bhRate / minRate;
+  const vsFail2ban = f2b ? bhRate / f2b.linesPerSecond : NaN;
+  const identical = diff !== null && diff.identical;
+
+  const targets: Target[] = [
+    { name: `banhammer ≥ ${fmtInt(TARGETS.linesPerSecond)} lines/s`, pass: bhRate >= TARGETS.linesPerSecond, value: `${fmtInt(bhRate)} lines/s` },
+    { name: `banhammer ≥ ${TARGETS.fractionOfMinimal * 100} % of the minimal loop`, pass: vsMinimal >= TARGETS.fractionOfMinimal, value: `${(vsMinimal * 100).toFixed(1)} %` },
+    { name: `peak RSS < ${fmtMB(TARGETS.peakRssBytes)}`, pass: peakRss < TARGETS.peakRssBytes, value: fmtMB(peakRss) },
+    { name: 'ban set identical to the reference', pass: identical, value: diff ? `${diff.actual} vs ${diff.expected} expected` : 'no replay' },
+  ];
+  if (diff !== null && !diff.identical) failures.push(`ban sets differ: ${diff.missing.length} missing, ${diff.unexpected.length} unexpected`);
+
+  if (opts.json) {
+    process.stdout.write(
+      `${JSON.stringify(
+        {
+          file: relative(root, file),
+          lines,
+          bytes,
+          seed: opts.seed,
+          runs: opts.runs,
+          banhammer: bestReplay
+            ? {
+                linesPerSecond: bhRate,
+                seconds: bestReplay.seconds,
+                runSeconds: replays.map((r) => r.seconds),
+                peakRssBytes: peakRss,
+                matches: bestReplay.output.matches,
+                parsed: bestReplay.output.parsed,
+                skipped: bestReplay.output.skipped,
+                bans: bestReplay.output.bans.length,
+              }
+            : null,
+          minimalLoop: bestMinimal
+            ? { linesPerSecond: minRate, seconds: bestMinimal.seconds, runSeconds: minimal.map((m) => m.seconds), peakRssBytes: bestMinimal.maxRssBytes, matched: bestMinimal.matched }
+            : null,
+          fail2ban: f2b,
+          reference: { parsed: reference.parsed, matches: reference.matches, bans: reference.bans.length },
+          ratios: { banhammerOverFail2ban: vsFail2ban, banhammerOverMinimal: vsMinimal },
+          bans: diff ? { identical: diff.identical, expected: diff.expected, actual: diff.actual, missing: diff.missing, unexpected: diff.unexpected } : null,
+          targets,
+          failures,
+        },
+        null,
+        2,
+      )}\n`,
+    );
+  } else {
+    const out: string[] = [];
+    out.push('', `replay benchmark: ${relative(process.cwd(), file)}  (${fmtInt(lines)} lines, ${fmtMB(bytes)}, seed ${opts.seed})`, '');
+    const row = (name: string, rate: number, secs: number | undefined, rss: number, matched: string, note = ''): string =>
+      `  ${name.padEnd(22)}${(Number.isFinite(rate) ? fmtInt(rate) : 'n/a').padStart(12)}${(secs === undefined ? 'n/a' : `${secs.toFixed(2)} s`).padStart(11)}${fmtMB(rss).padStart(11)}${matched.padStart(12)}  ${note}`;
+    out.push(`  ${'tool'.padEnd(22)}${'lines/s'.padStart(12)}${'wall'.padStart(11)}${'peak RSS'.padStart(11)}${'403 lines'.padStart(12)}`);
+    out.push(row('banhammer replay', bhRate, bestReplay?.seconds, peakRss, bestReplay ? fmtInt(bestReplay.output.matches.forbidden ?? NaN) : 'n/a', `best of ${replays.length}`));
+    out.push(row('minimal loop', minRate, bestMinimal?.seconds, bestMinimal?.maxRssBytes ?? NaN, bestMinimal ? fmtInt(bestMinimal.matched) : 'n/a', `best of ${minimal.length}; naive regex`));
+    if (opts.fail2ban) {
+      out.push(row('fail2ban-regex', f2b?.linesPerSecond ?? NaN, f2b?.seconds, f2b?.maxRssBytes ?? NaN, f2b ? fmtInt(f2b.matched) : 'n/a', f2b?.prefix ? `1 run on the first ${fmtInt(f2b.lines)} lines: ${f2b.note}` : '1 run, whole file'));
+    } else {
+      out.push('  fail2ban-regex         skipped (--quick / --no-fail2ban)');
+    }
+    out.push(row('reference (oracle)', NaN, undefined, NaN, fmtInt(reference.matches), 'in-process, not timed'));
+    out.push('');
+    out.push(`  banhammer / fail2ban-regex: ${Number.isFinite(vsFail2ban) ? `${vsFail2ban.toFixed(1)}×` : 'n/a'}    banhammer / minimal loop: ${Number.isFinite(vsMinimal) ? `${(vsMinimal * 100).toFixed(1)} %` : 'n/a'}`);
+    out.push(`  bans: banhammer ${diff ? diff.actual : 'n/a'}, reference ${reference.bans.length} → ${diff === null ? 'not compared' : identical ? 'IDENTICAL' : 'DIFFERENT'}`);
+    if (diff !== null && !diff.identical) {
+      for (const b of diff.missing.slice(0, 20)) out.push(`    missing    ${formatBan(b)}`);
+      for (const b of diff.unexpected.slice(0, 20)) out.push(`    unexpected ${formatBan(b)}`);
+      if (diff.missing.length > 20 || diff.unexpected.length > 20) out.push('    … (--json lists them all)');
+    }
+    out.push('', '  targets:');
+    for (const t of targets) out.push(`    ${t.pass ? 'PASS' : 'FAIL'}  ${t.name.padEnd(42)} ${t.value}`);
+    for (const f of failures) out.push(`  ERROR: ${f}`);
+    out.push('');
+    process.stdout.write(out.join('\n'));
+  }
+  return failures.length > 0 ? 1 : 0;
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  let opts: BenchOptions;
+  try {
+    opts = parseBenchArgs(argv);
+  } catch (err) {
+    process.stderr.write(`bench: ${isBanhammerError(err) ? err.toUserString() : String(err)}\n`);
+    return 2;
+  }
+  return runBench(opts);
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`bench: ${isBanhammerError(err) ? err.toUserString() : err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
