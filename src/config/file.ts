@@ -38,7 +38,7 @@ export function readConfigFile(path: string, readFile: (path: string) => string,
 
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0) {
-    const list = doc.errors.slice(0, 5).map((err) => `  ${err.message.split('\n')[0]}`).join('\n');
+    const list = doc.errors.slice(0, 5).map((err) => `  ${(err.message.split('\n')[0] ?? '').replace(/:$/, '')}`).join('\n');
     throw fileError(path, via, `is not valid YAML:\n${list}`, 'fix the YAML syntax (indentation, quoting, duplicate keys)');
   }
   let raw: unknown;

@@ -79,7 +79,11 @@ export function problemsFromIssues(issues: readonly z.core.$ZodIssue[], source: 
       out.push({ key: keyOf(path), source, message: `invalid name: ${inner}` });
       continue;
     }
-    const p: Problem = 'input' in iss && iss.input !== undefined ? { key: keyOf(path), source, value: iss.input, message: iss.message } : { key: keyOf(path), source, message: iss.message };
+    const hasInput = 'input' in iss;
+    const p: Problem =
+      hasInput && iss.input !== undefined
+        ? { key: keyOf(path), source, value: iss.input, message: iss.message }
+        : { key: keyOf(path), source, message: hasInput ? `missing; ${iss.message}` : iss.message };
     out.push(p);
   }
   return out;
