@@ -1,0 +1,80 @@
+/**
+ * LogEnforcer: the `log` enforcer for dry runs and replays. It changes nothing outside the process:
+ * every action is handed to a sink (e.g. a pino logger or an array in a test) as a structured
+ * record with a one-line text, and it keeps the set of addresses a real enforcer would hold so that
+ * status and replays can show it. Addresses are validated like the real enforcer does, so a dry run
+ * reports the same rejections.
+ */
+import { systemClock, type Clock } from '../clock.js';
+import { BanhammerError } from '../errors.js';
+import { canonicalIp } from '../parse/ip.js';
+import type { Enforcer, EnforcerBatch } from './enforcer.js';
+
+export type LogRecord =
+  | { readonly action: 'init' | 'shutdown'; readonly text: string }
+  | { readonly action: 'ban'; readonly ip: string; readonly family: 4 | 6; readonly until: number | null; readonly text: string }
+  | { readonly action: 'unban'; readonly ip: string; readonly family: 4 | 6; readonly text: string }
+  | { readonly action: 'reject'; readonly ip: string; readonly text: string };
+
+export type LogSink = (record: LogRecord) => void;
+
+export class LogEnforcer implements Enforcer {
+  readonly name = 'log';
+  private readonly held = new Map<string, { family: 4 | 6; until: number | null }>();
+
+  constructor(private readonly sink: LogSink, private readonly clock: Clock = systemClock) {}
+
+  async init(): Promise<void> {
+    this.sink({ action: 'init', text: 'dry run: no firewall changes will be made' });
+  }
+
+  async apply(batch: EnforcerBatch): Promise<void> {
+    const rejected: string[] = [];
+    for (const u of batch.unban) {
+      const c = canonicalIp(u.ip);
+      if (!c) {
+        rejected.push(u.ip);
+        continue;
+      }
+      this.held.delete(c.ip);
+      this.sink({ action: 'unban', ip: c.ip, family: c.family, text: `would unban ${c.ip}` });
+    }
+    for (const b of batch.ban) {
+      const c = canonicalIp(b.ip);
+      if (!c) {
+        rejected.push(b.ip);
+        continue;
+      }
+      this.held.set(c.ip, { family: c.family, until: b.until });
+      const span = b.until === null ? 'permanently' : `until ${new Date(b.until).toISOString()}`;
+      this.sink({ action: 'ban', ip: c.ip, family: c.family, until: b.until, text: `would ban ${c.ip} ${span}` });
+    }
+    for (const ip of rejected) this.sink({ action: 'reject', ip, text: `would reject ${JSON.stringify(ip)}: not a valid IP address` });
+    if (rejected.length > 0) {
+      throw new BanhammerError('BH_ERR_ADDRESS', `${rejected.length} address(es) not applied: ${rejected.map((r) => JSON.stringify(r)).join(', ')}; the rest of the batch was applied`, {
+        hint: 'only plain IPv4/IPv6 addresses can be banned',
+        data: { rejected },
+      });
+    }
+  }
+
+  async check(): Promise<string[]> {
+    return [];
+  }
+
+  async shutdown(): Promise<void> {
+    this.held.clear();
+    this.sink({ action: 'shutdown', text: 'dry run ended' });
+  }
+
+  /** Addresses a real enforcer would hold now (expired bans left out), sorted. */
+  active(): { ip: string; family: 4 | 6; until: number | null }[] {
+    const now = this.clock.now();
+    const out: { ip: string; family: 4 | 6; until: number | null }[] = [];
+    for (const [ip, v] of this.held) {
+      if (v.until !== null && v.until <= now) this.held.delete(ip);
+      else out.push({ ip, ...v });
+    }
+    return out.sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0));
+  }
+}

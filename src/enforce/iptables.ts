@@ -1,0 +1,293 @@
+/**
+ * IptablesEnforcer: bans in the kernel with one ipset per address family, one chain per instance
+ * and INPUT jumps for this container's TCP ports only (layout and names: iptables-args.ts).
+ *
+ * - init() is idempotent and reuses a crashed agent's leftovers: sets are created with -exist (their
+ *   entries survive), the chain is created or flushed and refilled in one iptables-restore
+ *   transaction, each jump is inserted only when `-C` says it is missing, and jumps to our chain that
+ *   the current config no longer wants (ports changed, duplicates) are removed.
+ * - apply(batch) feeds one `ipset -exist restore` per family with the batch's del/add lines; every
+ *   address is validated again first, bad ones are reported in a BH_ERR_ADDRESS error after the
+ *   rest was applied. It resolves when the kernel holds the new entries.
+ * - check() re-creates a missing set, chain rule or jump and returns one line per repair. A line
+ *   starting with REPAIR_SET_RECREATED means that set is new and empty: the caller must re-apply its
+ *   active bans (setsRecreated() extracts the families).
+ * - shutdown() deletes every INPUT jump to our chain, then the chain, then our sets; nothing else.
+ *
+ * Every command goes through the Runner (so tests run it in a network namespace) and every failure
+ * is classified into an actionable error (firewall-errors.ts).
+ */
+import { systemClock, type Clock } from '../clock.js';
+import { BanhammerError } from '../errors.js';
+import type { RunOptions, Runner } from '../exec/runner.js';
+import { resolveBackend, type Backend, type IptablesMode } from './backend-mode.js';
+import type { Enforcer, EnforcerBatch } from './enforcer.js';
+import { classifyFirewallError } from './firewall-errors.js';
+import {
+  DEFAULT_MAXELEM,
+  blockSpec,
+  chainRestoreText,
+  checkRuleArgs,
+  createSetArgs,
+  deleteChainArgs,
+  deleteRuleArgs,
+  destroySetArgs,
+  firewallNames,
+  flushChainArgs,
+  insertRuleArgs,
+  jumpSpecs,
+  listChainArgs,
+  listSetNamesArgs,
+  parseSetSave,
+  restoreArgs,
+  saveSetArgs,
+  setBatch,
+  setRestoreArgs,
+  validatePorts,
+  type BlockAction,
+  type Family,
+  type FirewallNames,
+  type SetEntry,
+} from './iptables-args.js';
+
+export interface IptablesEnforcerOptions {
+  readonly runner: Runner;
+  /** Names the chain and sets (see iptables-args.ts). */
+  readonly instance: string;
+  /** TCP ports of this container to protect. */
+  readonly ports: readonly number[];
+  /** DROP (default) or REJECT with a TCP reset. */
+  readonly blockAction?: BlockAction;
+  /** Address families to enforce; default both. Leave 6 out when the container has no IPv6. */
+  readonly families?: readonly Family[];
+  /** Backend choice; default auto (see backend-mode.ts). Ignored when `backend` is given. */
+  readonly mode?: IptablesMode;
+  /** A backend already resolved (skips the probe). */
+  readonly backend?: Backend;
+  readonly clock?: Clock;
+  /** Set capacity per family; default 1,048,576. */
+  readonly maxelem?: number;
+  /** Per-command timeout (ms); default the runner's. */
+  readonly timeoutMs?: number;
+  readonly ipsetBinary?: string;
+}
+
+export const REPAIR_SET_RECREATED = 'set re-created';
+
+/** Families whose set check() re-created empty (their bans must be applied again). */
+export function setsRecreated(repairs: readonly string[]): Family[] {
+  const out: Family[] = [];
+  for (const r of repairs) {
+    const m = /^set re-created \(IPv([46])\)/.exec(r);
+    if (m) out.push(Number(m[1]) as Family);
+  }
+  return out;
+}
+
+const familyLabel = (f: Family): string => `IPv${f}`;
+
+export class IptablesEnforcer implements Enforcer {
+  readonly name = 'iptables';
+  readonly names: FirewallNames;
+  readonly families: readonly Family[];
+  private readonly ports: readonly number[];
+  private readonly action: BlockAction;
+  private readonly clock: Clock;
+  private readonly ipset: string;
+  private resolved: Backend | undefined;
+
+  constructor(private readonly opts: IptablesEnforcerOptions) {
+    this.names = firewallNames(opts.instance);
+    this.ports = validatePorts(opts.ports);
+    this.action = opts.blockAction ?? 'drop';
+    const fams = [...new Set(opts.families ?? [4, 6])].sort() as Family[];
+    if (fams.length === 0 || fams.some((f) => f !== 4 && f !== 6)) {
+      throw new BanhammerError('BH_ERR_CONFIG', `invalid address families ${JSON.stringify(opts.families)}: use [4], [6] or [4, 6]`, {
+        hint: 'list the IP versions to enforce, e.g. [4, 6]',
+      });
+    }
+    this.families = fams;
+    this.clock = opts.clock ?? systemClock;
+    this.ipset = opts.ipsetBinary ?? 'ipset';
+    this.resolved = opts.backend;
+  }
+
+  /** The backend in use (known after init()). */
+  get backend(): Backend | undefined {
+    return this.resolved;
+  }
+
+  async init(): Promise<void> {
+    const backend = await this.ensureBackend();
+    for (const f of this.families) await this.createSet(f);
+    for (const f of this.families) {
+      await this.fillChain(f, backend);
+      await this.ensureJumps(f, backend, true);
+    }
+  }
+
+  async apply(batch: EnforcerBatch): Promise<void> {
+    const b = setBatch(batch, this.names, this.clock.now(), this.families);
+    let failure: unknown;
+    for (const f of this.families) {
+      const text = b.text[f];
+      if (text === undefined) continue;
+      try {
+        await this.exec(this.ipset, setRestoreArgs(), `applying bans to ipset ${this.names.sets[f]}`, undefined, { input: text });
+      } catch (e) {
+        failure ??= e;
+      }
+    }
+    if (failure !== undefined) throw failure;
+    if (b.rejected.length > 0) {
+      const shown = b.rejected.slice(0, 5).map((r) => `${JSON.stringify(r.ip)} (${r.reason})`).join(', ');
+      const more = b.rejected.length > 5 ? ` and ${b.rejected.length - 5} more` : '';
+      throw new BanhammerError('BH_ERR_ADDRESS', `${b.rejected.length} address(es) not applied: ${shown}${more}; the rest of the batch was applied`, {
+        hint: 'only plain IPv4/IPv6 addresses of an enabled family can be banned',
+        data: { rejected: b.rejected, added: b.added, deleted: b.deleted },
+      });
+    }
+  }
+
+  async check(): Promise<string[]> {
+    const backend = await this.ensureBackend();
+    const repaired: string[] = [];
+    const present = new Set((await this.exec(this.ipset, listSetNamesArgs(), 'listing ipsets')).stdout.split('\n').map((l) => l.trim()));
+    for (const f of this.families) {
+      if (!present.has(this.names.sets[f])) {
+        await this.createSet(f);
+        repaired.push(`${REPAIR_SET_RECREATED} (${familyLabel(f)}): ${this.names.sets[f]} was missing and is empty now; active bans must be applied again`);
+      }
+    }
+    for (const f of this.families) {
+      const bin = f === 4 ? backend.iptables : backend.ip6tables;
+      const chain = this.names.chain;
+      const rule = await this.exec(bin, checkRuleArgs(chain, blockSpec(this.names.sets[f], this.action)), `checking chain ${chain}`, backend, { okExitCodes: [0, 1] });
+      if (rule.code !== 0) {
+        const exists = (await this.exec(bin, listChainArgs(chain), `listing chain ${chain}`, backend, { okExitCodes: [0, 1] })).code === 0;
+        await this.fillChain(f, backend);
+        repaired.push(`chain (${familyLabel(f)}): ${chain} ${exists ? 'had lost its rule and was refilled' : 'was missing and was re-created'}`);
+      }
+      for (const r of await this.ensureJumps(f, backend, false)) repaired.push(r);
+    }
+    return repaired;
+  }
+
+  async shutdown(): Promise<void> {
+    const backend = await this.ensureBackend();
+    const errors: unknown[] = [];
+    const attempt = async (fn: () => Promise<unknown>): Promise<void> => {
+      try {
+        await fn();
+      } catch (e) {
+        errors.push(e);
+      }
+    };
+    const chain = this.names.chain;
+    for (const f of this.families) {
+      const bin = f === 4 ? backend.iptables : backend.ip6tables;
+      await attempt(async () => {
+        for (const spec of await this.jumpsInInput(bin, backend)) {
+          await this.exec(bin, deleteRuleArgs('INPUT', spec), `removing a jump to ${chain}`, backend);
+        }
+      });
+      await attempt(() => this.exec(bin, flushChainArgs(chain), `flushing chain ${chain}`, backend, { okExitCodes: [0, 1] }));
+      await attempt(() => this.exec(bin, deleteChainArgs(chain), `deleting chain ${chain}`, backend, { okExitCodes: [0, 1] }));
+    }
+    for (const f of this.families) {
+      await attempt(async () => {
+        const set = this.names.sets[f];
+        const r = await this.exec(this.ipset, destroySetArgs(set), `destroying ipset ${set}`, undefined, { okExitCodes: [0, 1] });
+        if (r.code === 1 && !/does not exist/.test(r.stderr)) {
+          throw new BanhammerError('BH_ERR_FIREWALL', `destroying ipset ${set} failed: ${r.stderr.trim()}`, {
+            hint: 'another rule still uses the set; remove it, then run `ipset destroy ' + set + '`',
+            data: { set, stderr: r.stderr },
+          });
+        }
+      });
+    }
+    if (errors.length > 0) throw errors[0];
+  }
+
+  /** What the kernel holds in this instance's set for `family` (for status and tests). */
+  async listSet(family: Family): Promise<SetEntry[]> {
+    const set = this.names.sets[family];
+    const r = await this.exec(this.ipset, saveSetArgs(set), `reading ipset ${set}`);
+    return parseSetSave(r.stdout, set);
+  }
+
+  private async ensureBackend(): Promise<Backend> {
+    this.resolved ??= await resolveBackend(this.opts.runner, this.opts.mode ?? 'auto', {
+      ipv6: this.families.includes(6),
+      ...(this.opts.timeoutMs !== undefined ? { timeoutMs: this.opts.timeoutMs } : {}),
+    });
+    return this.resolved;
+  }
+
+  private createSet(f: Family): Promise<unknown> {
+    const set = this.names.sets[f];
+    return this.exec(this.ipset, createSetArgs(set, f, this.opts.maxelem ?? DEFAULT_MAXELEM), `creating ipset ${set}`);
+  }
+
+  private fillChain(f: Family, backend: Backend): Promise<unknown> {
+    const bin = f === 4 ? backend.iptablesRestore : backend.ip6tablesRestore;
+    return this.exec(bin, restoreArgs(), `filling chain ${this.names.chain} (${familyLabel(f)})`, backend, {
+      input: chainRestoreText(this.names.chain, this.names.sets[f], this.action),
+    });
+  }
+
+  /** Rule specs of every INPUT rule that jumps to our chain, as `-S INPUT` prints them. */
+  private async jumpsInInput(bin: string, backend: Backend): Promise<string[][]> {
+    const out = (await this.exec(bin, listChainArgs('INPUT'), 'listing INPUT', backend)).stdout;
+    const specs: string[][] = [];
+    for (const line of out.split('\n')) {
+      const t = line.trim().split(/\s+/);
+      if (t[0] !== '-A' || t[1] !== 'INPUT') continue;
+      const j = t.indexOf('-j');
+      if (j > 0 && t[j + 1] === this.names.chain && j + 2 === t.length) specs.push(t.slice(2));
+    }
+    return specs;
+  }
+
+  /**
+   * Inserts missing jumps (`-C` decides). With `prune`, also removes jumps to our chain that the
+   * config does not want (old ports, duplicates) — only when `-S` prints our wanted jumps exactly as
+   * we build them, so a formatting difference can never make us delete a wanted jump.
+   */
+  private async ensureJumps(f: Family, backend: Backend, prune: boolean): Promise<string[]> {
+    const bin = f === 4 ? backend.iptables : backend.ip6tables;
+    const repaired: string[] = [];
+    const wanted = jumpSpecs(this.names.chain, this.ports);
+    for (const spec of wanted) {
+      const c = await this.exec(bin, checkRuleArgs('INPUT', spec), 'checking INPUT', backend, { okExitCodes: [0, 1] });
+      if (c.code === 1) {
+        await this.exec(bin, insertRuleArgs('INPUT', spec), `adding the INPUT jump to ${this.names.chain}`, backend);
+        repaired.push(`jump (${familyLabel(f)}): INPUT ${spec.join(' ')} was missing and was re-added`);
+      }
+    }
+    if (!prune) return repaired;
+    const wantedKeys = new Set(wanted.map((s) => s.join(' ')));
+    const seen = new Set<string>();
+    const stale: string[][] = [];
+    for (const spec of await this.jumpsInInput(bin, backend)) {
+      const key = spec.join(' ');
+      if (wantedKeys.has(key) && !seen.has(key)) seen.add(key);
+      else stale.push(spec);
+    }
+    if (seen.size !== wantedKeys.size) return repaired;
+    for (const spec of stale) {
+      await this.exec(bin, deleteRuleArgs('INPUT', spec), `removing a stale jump to ${this.names.chain}`, backend);
+      repaired.push(`jump (${familyLabel(f)}): stale INPUT ${spec.join(' ')} was removed`);
+    }
+    return repaired;
+  }
+
+  private async exec(cmd: string, args: string[], what: string, backend?: Backend, opts: RunOptions = {}): Promise<{ stdout: string; stderr: string; code: number }> {
+    const o: RunOptions = this.opts.timeoutMs !== undefined && opts.timeoutMs === undefined ? { ...opts, timeoutMs: this.opts.timeoutMs } : opts;
+    try {
+      return await this.opts.runner.run(cmd, args, o);
+    } catch (e) {
+      throw classifyFirewallError(e, what, backend?.mode);
+    }
+  }
+}

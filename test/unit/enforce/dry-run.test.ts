@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { BanhammerError } from '../../../src/errors.js';
+import { LogEnforcer, type LogRecord } from '../../../src/enforce/dry-run.js';
+import { ManualClock } from '../../fakes/manual-clock.js';
+
+describe('LogEnforcer', () => {
+  it('logs what it would do and holds what a kernel would hold', async () => {
+    const records: LogRecord[] = [];
+    const clock = new ManualClock();
+    const enf = new LogEnforcer((r) => records.push(r), clock);
+    await enf.init();
+    await enf.apply({
+      ban: [
+        { ip: '198.18.0.1', family: 4, until: clock.now() + 1000 },
+        { ip: '2001:DB8::1', family: 6, until: null },
+      ],
+      unban: [],
+    });
+    expect(records.map((r) => r.text)).toEqual([
+      'dry run: no firewall changes will be made',
+      'would ban 198.18.0.1 until 2026-01-01T00:00:01.000Z',
+      'would ban 2001:db8::1 permanently',
+    ]);
+    expect(enf.active().map((a) => a.ip)).toEqual(['198.18.0.1', '2001:db8::1']);
+    clock.advance(1000);
+    expect(enf.active().map((a) => a.ip)).toEqual(['2001:db8::1']);
+    await enf.apply({ ban: [], unban: [{ ip: '2001:db8::1', family: 6 }] });
+    expect(enf.active()).toEqual([]);
+    expect(await enf.check()).toEqual([]);
+    await enf.shutdown();
+    expect(records.at(-1)?.action).toBe('shutdown');
+  });
+
+  it('rejects bad addresses like the real enforcer, after applying the rest', async () => {
+    const records: LogRecord[] = [];
+    const enf = new LogEnforcer((r) => records.push(r), new ManualClock());
+    const e = await enf.apply({ ban: [{ ip: 'not-an-ip', family: 4, until: null }, { ip: '198.18.0.2', family: 4, until: null }], unban: [] }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(BanhammerError);
+    expect((e as BanhammerError).code).toBe('BH_ERR_ADDRESS');
+    expect(enf.active().map((a) => a.ip)).toEqual(['198.18.0.2']);
+    expect(records.map((r) => r.action)).toEqual(['ban', 'reject']);
+  });
+});
