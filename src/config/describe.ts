@@ -7,7 +7,7 @@
  * comment saying where it came from. configToJson is the machine form: the Config shape with ms
  * numbers, a permanent bantime written as -1 (JSON has no Infinity).
  */
-import { Document, isScalar, isSeq, visit } from 'yaml';
+import { Document, isMap, isScalar, isSeq, visit } from 'yaml';
 import type { RuleSettings } from '../detect/rule.js';
 import { formatDuration, isPermanent } from './duration.js';
 import { SETTING_KEYS, SETTINGS, type Config, type SettingSpec, type SettingTypes } from './schema.js';
@@ -72,8 +72,16 @@ export function describeConfig(c: Config, opts: DescribeOptions = {}): string {
     },
   });
   for (const [key, source] of opts.sources ?? []) {
-    const node = doc.getIn(key.split('.'), true);
-    if (isScalar(node) || isSeq(node)) node.comment = ` from ${source}`;
+    const path = key.split('.');
+    const node = doc.getIn(path, true);
+    if (isScalar(node) || isSeq(node)) {
+      node.comment = ` from ${source}`;
+    } else if (isMap(node)) {
+      // A block mapping's own comment would land below it; put it on its key instead (`match: # from …`).
+      const parent = doc.getIn(path.slice(0, -1), true);
+      const pair = isMap(parent) ? parent.items.find((p) => isScalar(p.key) && p.key.value === path[path.length - 1]) : undefined;
+      if (pair !== undefined && isScalar(pair.key)) pair.key.comment = ` from ${source}`;
+    }
   }
   const enabled = Object.entries(c.rules).filter(([, r]) => r.enabled).map(([n]) => n);
   doc.commentBefore = ` effective banhammer configuration; rules that run: ${enabled.length > 0 ? enabled.join(', ') : '(none)'}`;

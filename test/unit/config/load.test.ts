@@ -262,6 +262,13 @@ describe('environment parsing', () => {
     expect(lines.find((l) => l.startsWith('- rules = "bogus" (flag --rules): unknown rule'))).toBeDefined();
   });
 
+  it('catches a misspelt or lower-case prefix', () => {
+    const e = failure(() => loadConfig(input({ env: { banhammer_ports: '8080', BANHAMMR_BANTIME: '1h', BANANA_SPLIT: 'yes' } })));
+    expect(problemKeys(e).sort()).toEqual(['BANHAMMR_BANTIME', 'banhammer_ports']);
+    expect(e.message).toContain('did you mean BANHAMMER_PORTS?');
+    expect(e.message).toContain('did you mean BANHAMMER_BANTIME?');
+  });
+
   it('names the per-rule variable a typo probably meant', () => {
     const e = failure(() => loadConfig(input({ env: { BANHAMMER_RULE_NOTFOUND_MAXRETRY: '3' } })));
     expect(problemKeys(e)).toEqual(['rules.notfound.maxretry']);
