@@ -28,7 +28,10 @@ export async function minimalLoop(path: string): Promise<MinimalLoopResult> {
     if (m !== null && m[3] === '403') {
       matched++;
       const ip = m[1]!;
-      counts.set(ip, (counts.get(ip) ?? 0) + 1);
+      const n = counts.get(ip);
+      // A key taken from a slice would keep the whole 1 MiB chunk it came from alive: copy it once.
+      if (n === undefined) counts.set(Buffer.from(ip, 'latin1').toString('latin1'), 1);
+      else counts.set(ip, n + 1);
     }
   };
   const stream = createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 20 });
