@@ -209,6 +209,7 @@ export async function runBench(opts: BenchOptions): Promise<number> {
     out.push(row('reference (oracle)', NaN, undefined, NaN, fmtInt(reference.matches), 'in-process, not timed'));
     out.push('');
     out.push(`  banhammer / fail2ban-regex: ${Number.isFinite(vsFail2ban) ? `${vsFail2ban.toFixed(1)}×` : 'n/a'}    banhammer / minimal loop: ${Number.isFinite(vsMinimal) ? `${(vsMinimal * 100).toFixed(1)} %` : 'n/a'}`);
+    out.push(`  well-formed lines: banhammer ${bestReplay ? fmtInt(bestReplay.output.parsed) : 'n/a'}, reference ${fmtInt(reference.parsed)} (information only)`);
     out.push(`  bans: banhammer ${diff ? diff.actual : 'n/a'}, reference ${reference.bans.length} → ${diff === null ? 'not compared' : identical ? 'IDENTICAL' : 'DIFFERENT'}`);
     if (diff !== null && !diff.identical) {
       for (const b of diff.missing.slice(0, 20)) out.push(`    missing    ${formatBan(b)}`);
