@@ -1,0 +1,78 @@
+/**
+ * The contract between source and parse: a LineSource follows log files and hands over complete
+ * lines, in file order, each exactly once.
+ *
+ * - start() resolves once every configured path has been looked at (files present are open, or
+ *   their absence noted); lines then arrive through onLine, synchronously, one at a time.
+ * - positions() returns, per followed file, the byte offset just past the last line handed to
+ *   onLine (a held partial line is not included), with the file's identity (device + inode). The
+ *   daemon saves them (state-store) and passes them back as startPositions after a restart.
+ * - stop() waits for any read in progress, closes every file and watcher, and delivers nothing
+ *   afterwards; positions() stays valid after stop().
+ * - onError receives BanhammerError('BH_ERR_FILE') for problems with one file (permissions, a
+ *   directory where a file was expected); the source keeps retrying and never throws from timers.
+ *   onWarning receives notes the operator should see (lines that could not be recovered after a
+ *   rotation while stopped, watchers that fell back to polling).
+ *
+ * Start rule (first run vs. restart), per concrete file path P:
+ * 1. A saved position whose identity (device+inode, and fingerprint) is the file now at P: resume at its offset (or at 0 if the
+ *    file is now shorter, i.e. it was truncated while we were down).
+ * 2. A saved position for P whose identity is not the file at P (rotated while we were down): look
+ *    in P's directory for a regular file with that device+inode (e.g. access.log.1 after rename
+ *    rotation); if found, read it from the saved offset to its end, alongside; if not found
+ *    (compressed or deleted), warn that its remainder is lost. The file now at P is then read from
+ *    its beginning, since it was created after the rotation.
+ * 3. No saved position for P and P exists at start(): start at its end (old lines are not replayed).
+ * 4. A file that appears after start() (P created later, or a new glob match): read from its
+ *    beginning.
+ */
+export interface FilePosition {
+  /** The configured (or glob-expanded) path the file was followed under. */
+  readonly path: string;
+  /** Device and inode, as decimal strings: 64-bit values (overlayfs xino) do not fit a double. */
+  readonly dev: string;
+  readonly ino: string;
+  /** Byte offset just past the last line handed over. */
+  readonly offset: number;
+  /**
+   * "<n>:<hex>": SHA-256 (first 32 hex digits) of the file's first n bytes (n ≤ 1024 and ≤ offset).
+   * Inode numbers are reused once a file is deleted (ext4 does so at once), so on resume a file
+   * only counts as the saved one if its first n bytes still hash the same. Absent when offset is 0.
+   */
+  readonly fingerprint?: string;
+}
+
+export interface LineSource {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  positions(): FilePosition[];
+  /** Bytes written to followed files but not read yet (a gauge for metrics). */
+  lagBytes(): number;
+  stats(): LineSourceStats;
+}
+
+export interface LineSourceStats {
+  /** Concrete files currently followed (excluding rotated files still being drained). */
+  readonly files: number;
+  readonly lines: number;
+  /** Lines dropped for exceeding maxLineBytes. */
+  readonly overlongLines: number;
+  readonly rotations: number;
+  readonly truncations: number;
+}
+
+export function isFilePosition(v: unknown): v is FilePosition {
+  if (typeof v !== 'object' || v === null) return false;
+  const p = v as Record<string, unknown>;
+  return (
+    typeof p.path === 'string' &&
+    typeof p.dev === 'string' &&
+    /^\d+$/.test(p.dev) &&
+    typeof p.ino === 'string' &&
+    /^\d+$/.test(p.ino) &&
+    typeof p.offset === 'number' &&
+    Number.isSafeInteger(p.offset) &&
+    p.offset >= 0 &&
+    (p.fingerprint === undefined || (typeof p.fingerprint === 'string' && /^\d+:[0-9a-f]{32}$/.test(p.fingerprint)))
+  );
+}

@@ -1,0 +1,312 @@
+/**
+ * The LineSource for log files: paths and globs, followed with inotify-triggered reads plus a
+ * fallback poll (see line-source.ts for the contract and the start rule, file-follower.ts for
+ * rotation and truncation).
+ *
+ * Latency: each followed file's directory is watched (fs.watch, i.e. inotify on Linux); any event
+ * naming the file triggers an immediate read, so a line is delivered milliseconds after it is
+ * written. Watching the directory (not the file) also sees the file being created, renamed and
+ * re-created. Where events do not arrive (NFS, some FUSE/overlay setups, inotify limits reached)
+ * the pollIntervalMs timer still catches everything, just later. Idle cost: one stat() per file per
+ * poll interval.
+ *
+ * Globs are re-expanded every rescanIntervalMs and whenever an entry is created or renamed in a
+ * directory the glob reads; a new match is followed from its beginning. A glob-found file that
+ * disappears is dropped once it is fully read. Explicit (non-glob) paths are followed forever,
+ * including while they do not exist.
+ */
+import { watch } from 'node:fs';
+import { basename, dirname, isAbsolute, resolve } from 'node:path';
+import { systemClock, type Clock, type TimerHandle } from '../clock.js';
+import { BanhammerError } from '../errors.js';
+import { FileFollower } from './file-follower.js';
+import { expandGlob, hasMagic, matchesGlob } from './glob.js';
+import type { FilePosition, LineSource, LineSourceStats } from './line-source.js';
+import { DEFAULT_MAX_LINE_BYTES } from './line-splitter.js';
+
+/** Watches one directory; onEvent gets 'rename' (entry created/removed/moved) or 'change'. */
+export type WatchDir = (
+  dir: string,
+  onEvent: (kind: 'rename' | 'change', filename: string | null) => void,
+  onError: (err: Error) => void,
+) => { close(): void };
+
+export const fsWatchDir: WatchDir = (dir, onEvent, onError) => {
+  const w = watch(dir, { persistent: false }, (kind, filename) =>
+    onEvent(kind === 'rename' ? 'rename' : 'change', filename === null ? null : String(filename)),
+  );
+  w.on('error', onError);
+  return w;
+};
+
+export interface TailerOptions {
+  /** Files or globs (`*`, `?`, `[...]` within a segment). Relative paths resolve against cwd. */
+  readonly paths: readonly string[];
+  /** Called synchronously per complete line; must not throw (a throw is reported via onError). */
+  readonly onLine: (line: string, file: string) => void;
+  /** Positions saved by a previous run (positions()). */
+  readonly startPositions?: readonly FilePosition[];
+  readonly onError?: (err: BanhammerError) => void;
+  readonly onWarning?: (msg: string) => void;
+  readonly clock?: Clock;
+  /** Fallback poll for missed events, ms. Default 1000. */
+  readonly pollIntervalMs?: number;
+  /** Glob re-expansion, ms. Default 5000. */
+  readonly rescanIntervalMs?: number;
+  /** How long a rotated-away file keeps being read after it stopped growing, ms. Default 5000. */
+  readonly rotateWaitMs?: number;
+  /** Longest line delivered; longer ones are dropped and counted. Default 64 KiB. */
+  readonly maxLineBytes?: number;
+  /** Directory watcher; null disables event-driven reads (poll only). Default fs.watch. */
+  readonly watchDir?: WatchDir | null;
+}
+
+export class Tailer implements LineSource {
+  private readonly o: TailerOptions;
+  private readonly clock: Clock;
+  private readonly patterns: { pattern: string; glob: boolean }[];
+  private readonly followers = new Map<string, { f: FileFollower; fromGlob: boolean }>();
+  private readonly watchers = new Map<string, { close(): void } | null>();
+  private readonly globDirs = new Set<string>();
+  private readonly counters = { lines: 0, rotations: 0, truncations: 0 };
+  private droppedOverlong = 0;
+  private pollTimer: TimerHandle | null = null;
+  private rescanTimer: TimerHandle | null = null;
+  private rescanning: Promise<void> | null = null;
+  private rescanAgain = false;
+  private started = false;
+  private stopped = false;
+  private watchWarned = false;
+  private finalPositions: FilePosition[] | null = null;
+
+  constructor(opts: TailerOptions) {
+    if (opts.paths.length === 0) {
+      throw new BanhammerError('BH_ERR_CONFIG', 'no log paths to follow', {
+        hint: 'set at least one access log path or glob (e.g. /var/log/apache2/access.log)',
+      });
+    }
+    for (const [k, v] of [
+      ['pollIntervalMs', opts.pollIntervalMs],
+      ['rescanIntervalMs', opts.rescanIntervalMs],
+      ['rotateWaitMs', opts.rotateWaitMs],
+      ['maxLineBytes', opts.maxLineBytes],
+    ] as const) {
+      if (v !== undefined && (!Number.isFinite(v) || v <= 0)) {
+        throw new BanhammerError('BH_ERR_CONFIG', `${k} must be a positive number, got ${String(v)}`, { hint: `remove ${k} to use the default` });
+      }
+    }
+    this.o = opts;
+    this.clock = opts.clock ?? systemClock;
+    this.patterns = [...new Set(opts.paths.map((p) => (isAbsolute(p) ? p : resolve(p))))].map((pattern) => ({
+      pattern,
+      glob: hasMagic(pattern),
+    }));
+  }
+
+  async start(): Promise<void> {
+    if (this.started) throw new BanhammerError('BH_ERR_USAGE', 'the tailer was already started', { hint: 'create a new Tailer to start again' });
+    this.started = true;
+    const saved = this.o.startPositions ?? [];
+    for (const { pattern, glob } of this.patterns) {
+      if (!glob) {
+        await this.addFollower(pattern, false, 'end');
+        continue;
+      }
+      const { files, dirs } = await expandGlob(pattern);
+      for (const d of dirs) this.globDirs.add(d);
+      // Saved paths that match but are gone now may still name a rotated file to finish.
+      const savedMatches = saved.filter((p) => matchesGlob(pattern, p.path)).map((p) => p.path);
+      for (const f of new Set([...files, ...savedMatches])) await this.addFollower(f, true, 'end');
+    }
+    this.syncWatchers();
+    // Anything written between opening and watching is picked up here.
+    for (const { f } of this.followers.values()) f.poke();
+    this.armPoll();
+    if (this.patterns.some((p) => p.glob)) this.armRescan();
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.pollTimer) this.clock.clearTimeout(this.pollTimer);
+    if (this.rescanTimer) this.clock.clearTimeout(this.rescanTimer);
+    for (const w of this.watchers.values()) w?.close();
+    this.watchers.clear();
+    await this.rescanning;
+    for (const { f } of this.followers.values()) await f.stop();
+    this.finalPositions = this.collectPositions();
+  }
+
+  positions(): FilePosition[] {
+    return this.finalPositions ? [...this.finalPositions] : this.collectPositions();
+  }
+
+  lagBytes(): number {
+    let n = 0;
+    for (const { f } of this.followers.values()) n += f.lagBytes();
+    return n;
+  }
+
+  stats(): LineSourceStats {
+    let overlong = this.droppedOverlong;
+    let files = 0;
+    for (const { f } of this.followers.values()) {
+      overlong += f.overlongLines();
+      if (f.isFollowing()) files++;
+    }
+    return { files, lines: this.counters.lines, overlongLines: overlong, ...pick(this.counters) };
+  }
+
+  /** Resolves once no read is in progress (for tests and orderly shutdown). */
+  async settle(): Promise<void> {
+    for (const { f } of this.followers.values()) await f.idle();
+  }
+
+  private collectPositions(): FilePosition[] {
+    const out: FilePosition[] = [];
+    for (const { f } of this.followers.values()) out.push(...f.positions());
+    return out;
+  }
+
+  private async addFollower(path: string, fromGlob: boolean, startAt: 'end' | 'start'): Promise<void> {
+    if (this.followers.has(path)) return;
+    const saved = (this.o.startPositions ?? []).filter((p) => p.path === path);
+    const f = new FileFollower({
+      path,
+      startAt,
+      saved,
+      onLine: this.o.onLine,
+      onError: (e) => this.o.onError?.(e),
+      onWarning: (m) => this.o.onWarning?.(m),
+      clock: this.clock,
+      maxLineBytes: this.o.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
+      rotateWaitMs: this.o.rotateWaitMs ?? 5000,
+      counters: this.counters,
+    });
+    this.followers.set(path, { f, fromGlob });
+    await f.init();
+  }
+
+  /** Watch every directory that holds a followed file or that a glob reads; drop the rest. */
+  private syncWatchers(): void {
+    if (this.stopped || this.o.watchDir === null) return;
+    const want = new Set<string>(this.globDirs);
+    for (const path of this.followers.keys()) want.add(dirname(path));
+    for (const [dir, w] of this.watchers) {
+      if (!want.has(dir)) {
+        w?.close();
+        this.watchers.delete(dir);
+      }
+    }
+    const watchDir = this.o.watchDir ?? fsWatchDir;
+    for (const dir of want) {
+      if (this.watchers.get(dir)) continue;
+      try {
+        const w = watchDir(
+          dir,
+          (kind, name) => this.onDirEvent(dir, kind, name),
+          () => {
+            // Directory removed or watcher broken: forget it; the poll re-creates it when possible.
+            this.watchers.get(dir)?.close();
+            this.watchers.set(dir, null);
+          },
+        );
+        this.watchers.set(dir, w);
+      } catch (e) {
+        this.watchers.set(dir, null);
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== 'ENOENT' && code !== 'ENOTDIR' && !this.watchWarned) {
+          this.watchWarned = true;
+          this.o.onWarning?.(
+            `cannot watch ${dir} for changes (${code ?? String(e)}); falling back to polling every ${this.o.pollIntervalMs ?? 1000} ms (raise fs.inotify.max_user_watches if this is ENOSPC)`,
+          );
+        }
+      }
+    }
+  }
+
+  private onDirEvent(dir: string, kind: 'rename' | 'change', name: string | null): void {
+    if (this.stopped) return;
+    for (const [path, { f }] of this.followers) {
+      if (dirname(path) !== dir) continue;
+      // Rotated-away files may still be written under another name: poke every follower of the
+      // directory; a pass with nothing new costs a couple of fstat calls.
+      if (name === null || name === basename(path) || kind === 'rename' || f.hasDraining()) f.poke();
+    }
+    if (kind === 'rename' && this.globDirs.has(dir)) this.rescan();
+  }
+
+  private rescan(): void {
+    if (this.stopped) return;
+    if (this.rescanning) {
+      this.rescanAgain = true;
+      return;
+    }
+    this.rescanning = (async () => {
+      try {
+        do {
+          this.rescanAgain = false;
+          await this.rescanOnce();
+        } while (this.rescanAgain && !this.stopped);
+      } catch (e) {
+        this.o.onError?.(new BanhammerError('BH_ERR_FILE', `cannot expand log globs: ${(e as Error).message}`, { hint: 'check the log paths in the configuration', cause: e }));
+      } finally {
+        this.rescanning = null;
+      }
+    })();
+  }
+
+  private async rescanOnce(): Promise<void> {
+    const matched = new Set<string>();
+    this.globDirs.clear();
+    for (const { pattern, glob } of this.patterns) {
+      if (!glob) continue;
+      const { files, dirs } = await expandGlob(pattern);
+      if (this.stopped) return;
+      for (const d of dirs) this.globDirs.add(d);
+      for (const f of files) {
+        matched.add(f);
+        if (!this.followers.has(f)) {
+          await this.addFollower(f, true, 'start');
+          if (this.stopped) return;
+          this.followers.get(f)?.f.poke();
+        }
+      }
+    }
+    // Drop glob-found files that no longer exist and have been read to the end.
+    for (const [path, { f, fromGlob }] of [...this.followers]) {
+      if (fromGlob && !matched.has(path) && !f.isFollowing() && !f.hasDraining()) {
+        await f.stop();
+        this.droppedOverlong += f.overlongLines();
+        this.followers.delete(path);
+      }
+    }
+    this.syncWatchers();
+  }
+
+  private armPoll(): void {
+    this.pollTimer = this.clock.setTimeout(() => {
+      if (this.stopped) return;
+      for (const { f } of this.followers.values()) f.poke();
+      if ([...this.watchers.values()].some((w) => w === null)) this.syncWatchers();
+      this.armPoll();
+    }, this.o.pollIntervalMs ?? 1000);
+  }
+
+  private armRescan(): void {
+    this.rescanTimer = this.clock.setTimeout(() => {
+      if (this.stopped) return;
+      this.rescan();
+      this.armRescan();
+    }, this.o.rescanIntervalMs ?? 5000);
+  }
+}
+
+function pick(c: { rotations: number; truncations: number }): { rotations: number; truncations: number } {
+  return { rotations: c.rotations, truncations: c.truncations };
+}
+
+/** The file LineSource. */
+export function createTailer(opts: TailerOptions): Tailer {
+  return new Tailer(opts);
+}
