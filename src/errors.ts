@@ -15,7 +15,10 @@ export type ErrorCode =
   | 'BH_ERR_FIREWALL'
   | 'BH_ERR_STATE'
   | 'BH_ERR_CONTROL'
-  | 'BH_ERR_DAEMON_NOT_RUNNING';
+  | 'BH_ERR_DAEMON_NOT_RUNNING'
+  | 'BH_ERR_CONTROL_IN_USE'
+  | 'BH_ERR_METRICS'
+  | 'BH_ERR_INTERNAL';
 
 export class BanhammerError extends Error {
   readonly code: ErrorCode;

@@ -1,0 +1,197 @@
+/**
+ * The control protocol between `banhammer status|ban|unban|reload` and the running daemon.
+ *
+ * Transport: a unix stream socket; each message is one JSON object on one line ('\n'-terminated).
+ * A client sends a request and reads exactly one response per request, in order. Every message
+ * carries `v` (PROTOCOL_VERSION); a request without `v` is read as the current version, a request
+ * with another version is answered with an error, so an old CLI talking to a new daemon (or the
+ * reverse) fails with a clear message instead of a misread field.
+ *
+ * Requests are validated strictly by parseRequest(): unknown ops, unknown keys, wrong types, bad
+ * addresses and oversize lines all become error responses; nothing a client sends can throw past
+ * the server. Addresses are canonicalised here (parse/ip.ts), so handlers receive canonical IPs.
+ */
+import type { ErrorCode } from '../errors.js';
+import { canonicalIp } from '../parse/ip.js';
+
+export const PROTOCOL_VERSION = 1;
+
+/** Longest accepted request line, in bytes (the newline excluded). */
+export const MAX_REQUEST_BYTES = 64 * 1024;
+/** A connection that sends nothing for this long is closed by the server. */
+export const IDLE_TIMEOUT_MS = 30_000;
+/** Longest accepted response line (a status report lists every banned address). */
+export const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
+
+/** Rule names as config allows them, bounded; anything else is rejected before reaching a handler. */
+const RULE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+export type ControlRequest =
+  | { readonly op: 'status'; readonly rule?: string }
+  /** forMs null: no duration given; the daemon decides (the rule's bantime, or permanent for a manual ban). */
+  | { readonly op: 'ban'; readonly ip: string; readonly rule?: string; readonly forMs: number | null }
+  | { readonly op: 'unban'; readonly ip: string }
+  | { readonly op: 'unban-all' }
+  | { readonly op: 'reload' };
+
+export type ControlOp = ControlRequest['op'];
+
+export interface StatusReport {
+  /** The instance name (derives chain, set and file names). */
+  instance: string;
+  /** Enforcer name: iptables, apache-map, … */
+  enforcer: string;
+  /** When the daemon started, ISO 8601. */
+  since: string;
+  files: { path: string; lagBytes: number }[];
+  rules: RuleStatus[];
+}
+
+export interface RuleStatus {
+  name: string;
+  enabled: boolean;
+  currentlyFailed: number;
+  totalFailed: number;
+  currentlyBanned: number;
+  totalBanned: number;
+  bannedIps: string[];
+}
+
+/** What each op answers with. `ban` returns whatever the handler reports (typically the Ban). */
+export interface ControlResults {
+  status: StatusReport;
+  ban: unknown;
+  unban: number;
+  'unban-all': number;
+  reload: null;
+}
+
+export type ResultOf<R extends ControlRequest> = ControlResults[R['op']];
+
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+  hint: string | null;
+}
+
+export type ControlResponse =
+  | { v: typeof PROTOCOL_VERSION; ok: true; result: unknown }
+  | { v: typeof PROTOCOL_VERSION; ok: false; error: ErrorBody };
+
+export type ParsedRequest = { ok: true; request: ControlRequest } | { ok: false; error: ErrorBody };
+
+const OPS: Readonly<Record<ControlOp, readonly string[]>> = {
+  status: ['rule'],
+  ban: ['ip', 'rule', 'forMs'],
+  unban: ['ip'],
+  'unban-all': [],
+  reload: [],
+};
+
+const USAGE_HINT = 'use the banhammer CLI of the same version as the daemon';
+
+function fail(message: string, code: ErrorCode = 'BH_ERR_CONTROL', hint: string | null = USAGE_HINT): ParsedRequest {
+  return { ok: false, error: { code, message, hint } };
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Parses and validates one request line (without its newline). Never throws. */
+export function parseRequest(line: string): ParsedRequest {
+  if (Buffer.byteLength(line, 'utf8') > MAX_REQUEST_BYTES) {
+    return fail(`request larger than ${MAX_REQUEST_BYTES} bytes`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(line);
+  } catch {
+    return fail('request is not valid JSON');
+  }
+  return validateRequest(raw);
+}
+
+/** Validates an already-decoded request object. Never throws. */
+export function validateRequest(raw: unknown): ParsedRequest {
+  if (!isPlainObject(raw)) return fail('request must be a JSON object');
+  const v = raw.v ?? PROTOCOL_VERSION;
+  if (v !== PROTOCOL_VERSION) {
+    return fail(`unsupported protocol version ${JSON.stringify(v)} (this daemon speaks ${PROTOCOL_VERSION})`);
+  }
+  const op = raw.op;
+  if (typeof op !== 'string' || !Object.hasOwn(OPS, op)) {
+    return fail(`unknown op ${JSON.stringify(op)} (expected one of ${Object.keys(OPS).join(', ')})`);
+  }
+  const allowed = OPS[op as ControlOp];
+  for (const k of Object.keys(raw)) {
+    if (k !== 'v' && k !== 'op' && !allowed.includes(k)) return fail(`unknown field ${JSON.stringify(k)} for op ${op}`);
+  }
+
+  let rule: string | undefined;
+  if (raw.rule !== undefined) {
+    if (typeof raw.rule !== 'string' || !RULE_NAME_RE.test(raw.rule)) {
+      return fail(`rule must be a rule name (letters, digits, _ . -; at most 64), got ${JSON.stringify(raw.rule)}`, 'BH_ERR_USAGE', 'banhammer status lists the rules');
+    }
+    rule = raw.rule;
+  }
+
+  let ip: string | undefined;
+  if (allowed.includes('ip')) {
+    if (typeof raw.ip !== 'string') return fail(`op ${op} needs "ip" (a string)`);
+    const c = canonicalIp(raw.ip);
+    if (c === null) {
+      return fail(`not an IP address: ${JSON.stringify(raw.ip.slice(0, 100))}`, 'BH_ERR_ADDRESS', 'give one IPv4 or IPv6 address, e.g. 198.18.0.7 or 2001:db8::7');
+    }
+    ip = c.ip;
+  }
+
+  switch (op as ControlOp) {
+    case 'status':
+      return { ok: true, request: rule === undefined ? { op: 'status' } : { op: 'status', rule } };
+    case 'ban': {
+      const forMs = raw.forMs;
+      if (forMs !== null && !(typeof forMs === 'number' && Number.isSafeInteger(forMs) && forMs > 0)) {
+        return fail(`"forMs" must be a positive whole number of milliseconds, or null, got ${JSON.stringify(forMs)}`);
+      }
+      return { ok: true, request: rule === undefined ? { op: 'ban', ip: ip!, forMs } : { op: 'ban', ip: ip!, rule, forMs } };
+    }
+    case 'unban':
+      return { ok: true, request: { op: 'unban', ip: ip! } };
+    case 'unban-all':
+      return { ok: true, request: { op: 'unban-all' } };
+    case 'reload':
+      return { ok: true, request: { op: 'reload' } };
+  }
+}
+
+/** One response line, newline included. */
+export function encodeResponse(r: ControlResponse): string {
+  return `${JSON.stringify(r)}\n`;
+}
+
+/** One request line, newline included. */
+export function encodeRequest(r: ControlRequest): string {
+  return `${JSON.stringify({ v: PROTOCOL_VERSION, ...r })}\n`;
+}
+
+const ERROR_CODE_RE = /^BH_ERR_[A-Z0-9_]{1,64}$/;
+
+/** Validates a response line from the daemon; null when it is not a well-formed response. */
+export function parseResponse(line: string): ControlResponse | null {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(line);
+  } catch {
+    return null;
+  }
+  if (!isPlainObject(raw) || raw.v !== PROTOCOL_VERSION) return null;
+  if (raw.ok === true && Object.hasOwn(raw, 'result')) return { v: PROTOCOL_VERSION, ok: true, result: raw.result };
+  if (raw.ok === false && isPlainObject(raw.error)) {
+    const { code, message, hint } = raw.error;
+    if (typeof code !== 'string' || !ERROR_CODE_RE.test(code) || typeof message !== 'string') return null;
+    if (hint !== null && hint !== undefined && typeof hint !== 'string') return null;
+    // A newer daemon may send a code this CLI does not know; it is still shown verbatim.
+    return { v: PROTOCOL_VERSION, ok: false, error: { code: code as ErrorCode, message, hint: hint ?? null } };
+  }
+  return null;
+}

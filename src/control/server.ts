@@ -1,0 +1,309 @@
+/**
+ * The daemon side of the control socket (protocol in ./protocol.ts).
+ *
+ * Access control is the file system: the parent directory is created 0700 when missing, and the
+ * socket is bound under umask 0177 and then chmod-ed 0600, so at no moment can another user connect.
+ * The daemon runs as root, hence only root can talk to it.
+ *
+ * A socket file left by a crashed daemon is removed; if a live daemon answers on it, startup fails
+ * with BH_ERR_CONTROL_IN_USE, and a path that exists but is not a socket is never deleted.
+ *
+ * Per connection: requests are handled one at a time in arrival order; a line longer than
+ * MAX_REQUEST_BYTES is answered with an error and the connection closed; a connection idle for
+ * IDLE_TIMEOUT_MS is closed. Handler errors become error responses (BanhammerError keeps its
+ * code, message and hint; anything else is BH_ERR_INTERNAL and is also passed to onError).
+ * close() stops listening, drops open connections and removes the socket if it is still ours.
+ */
+import { mkdirSync, statSync } from 'node:fs';
+import { chmod, lstat, unlink } from 'node:fs/promises';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { dirname } from 'node:path';
+import { BanhammerError, isBanhammerError } from '../errors.js';
+import {
+  encodeResponse,
+  IDLE_TIMEOUT_MS,
+  MAX_REQUEST_BYTES,
+  parseRequest,
+  PROTOCOL_VERSION,
+  type ControlRequest,
+  type ControlResponse,
+  type ErrorBody,
+  type StatusReport,
+} from './protocol.js';
+
+/** What the daemon provides; each method may answer synchronously or with a promise. */
+export interface ControlHandler {
+  status(rule?: string): Promise<StatusReport> | StatusReport;
+  ban(ip: string, opts: { rule?: string; forMs: number | null }): Promise<unknown> | unknown;
+  /** Returns how many bans were lifted. */
+  unban(ip: string): Promise<number> | number;
+  unbanAll(): Promise<number> | number;
+  reload(): Promise<void> | void;
+}
+
+export interface ControlServerOptions {
+  socketPath: string;
+  handler: ControlHandler;
+  /** Unexpected (non-BanhammerError) handler failures and socket errors; for the daemon's log. */
+  onError?: (e: unknown) => void;
+  /** Defaults to IDLE_TIMEOUT_MS. */
+  idleTimeoutMs?: number;
+  /** Defaults to MAX_REQUEST_BYTES. */
+  maxRequestBytes?: number;
+}
+
+export interface ControlServer {
+  close(): Promise<void>;
+}
+
+export async function startControlServer(opts: ControlServerOptions): Promise<ControlServer> {
+  const { socketPath, handler } = opts;
+  const onError = opts.onError ?? (() => {});
+  const idleMs = opts.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
+  const maxBytes = opts.maxRequestBytes ?? MAX_REQUEST_BYTES;
+
+  ensureParentDir(socketPath);
+  await clearStaleSocket(socketPath);
+
+  const connections = new Set<Socket>();
+  const server = createServer({ allowHalfOpen: true }, (sock) => {
+    connections.add(sock);
+    sock.on('close', () => connections.delete(sock));
+    serveConnection(sock, handler, { idleMs, maxBytes, onError });
+  });
+  server.on('error', onError);
+
+  await listenPrivately(server, socketPath);
+  // Belt and braces: the umask already gave 0600; make it explicit whatever the platform did.
+  await chmod(socketPath, 0o600);
+  const ours = statSync(socketPath);
+
+  let closing: Promise<void> | undefined;
+  return {
+    close() {
+      closing ??= (async () => {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          for (const c of connections) c.destroy();
+        });
+        // Remove the socket only if it is still the one we bound (not a successor's).
+        try {
+          const now = await lstat(socketPath);
+          if (now.ino === ours.ino && now.dev === ours.dev) await unlink(socketPath);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') onError(e);
+        }
+      })();
+      return closing;
+    },
+  };
+}
+
+function ensureParentDir(socketPath: string): void {
+  const dir = dirname(socketPath);
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    throw new BanhammerError('BH_ERR_CONTROL', `cannot create the control socket directory ${dir}: ${(e as Error).message}`, {
+      hint: 'run as root, or set BANHAMMER_SOCKET to a writable path',
+      cause: e,
+    });
+  }
+}
+
+/** Removes a dead socket file; throws when a daemon answers on it or the path is not a socket. */
+async function clearStaleSocket(socketPath: string): Promise<void> {
+  let st;
+  try {
+    st = await lstat(socketPath);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw new BanhammerError('BH_ERR_CONTROL', `cannot inspect ${socketPath}: ${(e as Error).message}`, { cause: e });
+  }
+  if (!st.isSocket()) {
+    throw new BanhammerError('BH_ERR_CONTROL', `${socketPath} exists and is not a socket; refusing to replace it`, {
+      hint: 'remove it, or set BANHAMMER_SOCKET to another path',
+    });
+  }
+  const live = await new Promise<boolean | NodeJS.ErrnoException>((resolve) => {
+    const probe = createConnection(socketPath);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNREFUSED' || e.code === 'ENOENT' ? false : e));
+  });
+  if (live === true) {
+    throw new BanhammerError('BH_ERR_CONTROL_IN_USE', `another banhammer is already running on ${socketPath}`, {
+      hint: 'stop it first, or give this instance its own BANHAMMER_SOCKET',
+    });
+  }
+  if (live !== false) {
+    throw new BanhammerError('BH_ERR_CONTROL', `cannot probe the existing socket ${socketPath}: ${live.message}`, { cause: live });
+  }
+  try {
+    await unlink(socketPath);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw new BanhammerError('BH_ERR_CONTROL', `cannot remove the stale socket ${socketPath}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+}
+
+/**
+ * Binds under umask 0177 so the socket is born 0600. Node binds a pipe synchronously inside
+ * listen() (primary process), so the umask is restored before any other code runs.
+ */
+function listenPrivately(server: Server, socketPath: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onListenError = (e: NodeJS.ErrnoException) => {
+      reject(
+        new BanhammerError(
+          e.code === 'EADDRINUSE' ? 'BH_ERR_CONTROL_IN_USE' : 'BH_ERR_CONTROL',
+          `cannot listen on ${socketPath}: ${e.message}`,
+          { hint: 'check that the directory is writable by root and no other daemon uses it', cause: e },
+        ),
+      );
+    };
+    server.once('error', onListenError);
+    const old = process.umask(0o177);
+    try {
+      server.listen(socketPath, () => {
+        server.off('error', onListenError);
+        resolve();
+      });
+    } finally {
+      process.umask(old);
+    }
+  });
+}
+
+function serveConnection(
+  sock: Socket,
+  handler: ControlHandler,
+  opts: { idleMs: number; maxBytes: number; onError: (e: unknown) => void },
+): void {
+  let buffered: Buffer[] = [];
+  let bufferedBytes = 0;
+  let queue: Promise<void> = Promise.resolve();
+  let done = false;
+  let pending = 0;
+
+  // Idle means no request in flight and nothing received: a slow reload is not idleness. Node
+  // re-arms the timer on the next read or write, so the answer restarts the count.
+  sock.setTimeout(opts.idleMs, () => {
+    if (pending === 0) sock.destroy();
+  });
+  sock.on('error', (e: NodeJS.ErrnoException) => {
+    // A client hanging up mid-answer is ordinary; anything else is worth a log line.
+    if (e.code !== 'EPIPE' && e.code !== 'ECONNRESET') opts.onError(e);
+  });
+
+  const send = (body: string) => {
+    if (!sock.destroyed && sock.writable) sock.write(body);
+  };
+
+  const enqueue = (line: string) => {
+    pending++;
+    queue = queue.then(async () => {
+      const response = await answer(line, handler, opts.onError);
+      pending--;
+      let body: string;
+      try {
+        body = encodeResponse(response);
+      } catch (e) {
+        // A result JSON cannot carry (a BigInt, a cycle) is a daemon bug; say so instead of hanging.
+        opts.onError(e);
+        body = encodeResponse(internalError(e));
+      }
+      send(body);
+    });
+  };
+
+  sock.on('data', (chunk: Buffer) => {
+    if (done) return;
+    let start = 0;
+    for (let nl = chunk.indexOf(0x0a, start); nl >= 0; nl = chunk.indexOf(0x0a, start)) {
+      const piece = chunk.subarray(start, nl);
+      if (bufferedBytes + piece.length > opts.maxBytes) return tooLarge();
+      const line = Buffer.concat([...buffered, piece]).toString('utf8');
+      buffered = [];
+      bufferedBytes = 0;
+      start = nl + 1;
+      if (line.trim() !== '') enqueue(line);
+    }
+    const rest = chunk.subarray(start);
+    if (bufferedBytes + rest.length > opts.maxBytes) return tooLarge();
+    if (rest.length > 0) {
+      buffered.push(rest);
+      bufferedBytes += rest.length;
+    }
+  });
+
+  sock.on('end', () => {
+    if (done) return;
+    done = true;
+    // A final request without a trailing newline is still a request.
+    const tail = Buffer.concat(buffered).toString('utf8');
+    if (tail.trim() !== '') enqueue(tail);
+    void queue.then(() => sock.end());
+  });
+
+  function tooLarge(): void {
+    done = true;
+    buffered = [];
+    sock.pause();
+    const error: ErrorBody = {
+      code: 'BH_ERR_CONTROL',
+      message: `request larger than ${opts.maxBytes} bytes`,
+      hint: 'send one JSON object per line',
+    };
+    void queue.then(() => {
+      if (!sock.destroyed) sock.end(encodeResponse({ v: PROTOCOL_VERSION, ok: false, error }));
+      // Do not wait for the client to drain what it is still sending.
+      setTimeout(() => sock.destroy(), 1000).unref();
+    });
+  }
+}
+
+async function answer(line: string, handler: ControlHandler, onError: (e: unknown) => void): Promise<ControlResponse> {
+  const parsed = parseRequest(line);
+  if (!parsed.ok) return { v: PROTOCOL_VERSION, ok: false, error: parsed.error };
+  try {
+    const result = await dispatch(parsed.request, handler);
+    return { v: PROTOCOL_VERSION, ok: true, result: result ?? null };
+  } catch (e) {
+    if (isBanhammerError(e)) {
+      return { v: PROTOCOL_VERSION, ok: false, error: { code: e.code, message: e.message, hint: e.hint ?? null } };
+    }
+    onError(e);
+    return internalError(e);
+  }
+}
+
+function internalError(e: unknown): ControlResponse {
+  return {
+    v: PROTOCOL_VERSION,
+    ok: false,
+    error: {
+      code: 'BH_ERR_INTERNAL',
+      message: `internal error: ${e instanceof Error ? e.message : String(e)}`,
+      hint: 'see the daemon log for details',
+    },
+  };
+}
+
+async function dispatch(r: ControlRequest, h: ControlHandler): Promise<unknown> {
+  switch (r.op) {
+    case 'status':
+      return h.status(r.rule);
+    case 'ban':
+      return h.ban(r.ip, r.rule === undefined ? { forMs: r.forMs } : { rule: r.rule, forMs: r.forMs });
+    case 'unban':
+      return h.unban(r.ip);
+    case 'unban-all':
+      return h.unbanAll();
+    case 'reload':
+      return h.reload();
+  }
+}

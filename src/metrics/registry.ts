@@ -1,0 +1,264 @@
+/**
+ * Prometheus metrics: a private prom-client Registry (never the global default, and without Node's
+ * default process metrics, so /metrics is exactly what this file declares) behind a typed facade the
+ * daemon calls.
+ *
+ * Conventions (node_exporter): every name starts with `banhammer_`, counters end in `_total`, units
+ * are in names (`_bytes`, `_seconds`), label sets are small and fixed. Addresses are never labels.
+ * Free-text label values (`what` of a repair, rule and enforcer names) are capped at
+ * MAX_LABEL_VALUES distinct values per metric; later ones are counted under "other", so a bug
+ * upstream cannot explode the series count.
+ *
+ * Cost: the per-line path is the daemon's; it adds in batches (`lines(n)`, `recordParse()`),
+ * and each call is one Map lookup plus one addition. Series for known label values (skip reasons,
+ * unban reasons, families, declared rules and enforcer) exist from the start at 0, so rate() works
+ * from the first scrape.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { SKIP_REASONS, type SkipReason } from '../parse/access-event.js';
+import type { ParseCounters } from '../parse/parse-counters.js';
+import { MANUAL_RULE } from '../decide/ban-book.js';
+
+export const UNBAN_REASONS = ['expired', 'manual', 'all'] as const;
+export type UnbanReason = (typeof UNBAN_REASONS)[number];
+
+/** Enforcement latency buckets, seconds: 0.5 ms … 5 s. */
+export const ENFORCE_BUCKETS: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+export const MAX_LABEL_VALUES = 64;
+export const OVERFLOW_LABEL = 'other';
+
+export interface MetricsOptions {
+  /** For banhammer_build_info; defaults to "unknown". */
+  version?: string;
+  /** Rule names whose series should exist (at 0) before their first event. */
+  rules?: readonly string[];
+  /** The enforcer's name, for the same reason. */
+  enforcer?: string;
+}
+
+export interface Metrics {
+  readonly registry: Registry;
+  /** Content-Type of render()'s output. */
+  readonly contentType: string;
+  /** Adds n access-log lines read (parsed or skipped). */
+  lines(n: number): void;
+  /** Adds n lines skipped for `reason` (default 1). */
+  parseSkipped(reason: SkipReason, n?: number): void;
+  /**
+   * Adds what `counters` counted since the previous recordParse() of the same object: lines (events
+   * and skips) and skips per reason. An alternative to lines()/parseSkipped() that keeps the hot
+   * path on a plain ParseCounters; do not mix both for the same lines.
+   */
+  recordParse(counters: ParseCounters): void;
+  ruleMatches(rule: string, n: number): void;
+  banned(rule: string, n?: number): void;
+  unbanned(rule: string, reason: UnbanReason, n?: number): void;
+  /** Sets the active-ban gauges (distinct addresses per family). */
+  activeBans(v4: number, v6: number): void;
+  enforceDuration(enforcer: string, seconds: number): void;
+  enforceError(enforcer: string, n?: number): void;
+  /** Times `fn` into the enforce histogram and counts an error when it throws. */
+  timeEnforce<T>(enforcer: string, fn: () => Promise<T>): Promise<T>;
+  tailLag(bytes: number): void;
+  trackedAddresses(rule: string, n: number): void;
+  repaired(what: string, n?: number): void;
+  /** The text exposition format. */
+  render(): Promise<string>;
+}
+
+/** Caches label children and caps distinct values. */
+class Children<C> {
+  private readonly map = new Map<string, C>();
+  constructor(private readonly make: (value: string) => C) {}
+
+  get(value: string): C {
+    let c = this.map.get(value);
+    if (c === undefined) {
+      const v = this.map.size >= MAX_LABEL_VALUES ? OVERFLOW_LABEL : value;
+      c = this.map.get(v);
+      if (c === undefined) {
+        c = this.make(v);
+        this.map.set(v, c);
+      }
+    }
+    return c;
+  }
+}
+
+export function createMetrics(opts: MetricsOptions = {}): Metrics {
+  const registry = new Registry();
+  const registers = [registry];
+
+  const lines = new Counter({ name: 'banhammer_lines_total', help: 'Access-log lines read, parsed or not.', registers });
+  const skipped = new Counter({
+    name: 'banhammer_parse_skipped_total',
+    help: 'Access-log lines skipped by the parser, by reason.',
+    labelNames: ['reason'] as const,
+    registers,
+  });
+  const matches = new Counter({
+    name: 'banhammer_rule_matches_total',
+    help: 'Events that matched a rule.',
+    labelNames: ['rule'] as const,
+    registers,
+  });
+  const bans = new Counter({ name: 'banhammer_bans_total', help: 'Bans issued, by rule.', labelNames: ['rule'] as const, registers });
+  const unbans = new Counter({
+    name: 'banhammer_unbans_total',
+    help: 'Bans lifted, by rule and reason (expired, manual, all).',
+    labelNames: ['rule', 'reason'] as const,
+    registers,
+  });
+  const activeBans = new Gauge({
+    name: 'banhammer_active_bans',
+    help: 'Addresses currently banned, by address family.',
+    labelNames: ['family'] as const,
+    registers,
+  });
+  const enforceDuration = new Histogram({
+    name: 'banhammer_enforce_duration_seconds',
+    help: 'Time to apply one batch of bans and unbans.',
+    labelNames: ['enforcer'] as const,
+    buckets: [...ENFORCE_BUCKETS],
+    registers,
+  });
+  const enforceErrors = new Counter({
+    name: 'banhammer_enforce_errors_total',
+    help: 'Enforcement batches that failed.',
+    labelNames: ['enforcer'] as const,
+    registers,
+  });
+  const tailLag = new Gauge({ name: 'banhammer_tail_lag_bytes', help: 'Bytes written to the watched logs but not yet read.', registers });
+  const tracked = new Gauge({
+    name: 'banhammer_tracked_addresses',
+    help: 'Addresses with failures in a rule\'s window.',
+    labelNames: ['rule'] as const,
+    registers,
+  });
+  const repairs = new Counter({
+    name: 'banhammer_repairs_total',
+    help: 'Enforcement state re-created after it vanished, by what was repaired.',
+    labelNames: ['what'] as const,
+    registers,
+  });
+  const buildInfo = new Gauge({
+    name: 'banhammer_build_info',
+    help: 'Always 1; the version is in the label.',
+    labelNames: ['version'] as const,
+    registers,
+  });
+  buildInfo.labels(opts.version ?? 'unknown').set(1);
+
+  // A counter child appears in the output once incremented; inc(0) makes its series exist at 0.
+  const born = <C extends { inc(n: number): void }>(c: C): C => (c.inc(0), c);
+  const skippedBy = new Children((r) => born(skipped.labels(r)));
+  const matchesBy = new Children((r) => born(matches.labels(r)));
+  const bansBy = new Children((r) => born(bans.labels(r)));
+  const unbansBy = new Children((rule) => ({
+    expired: born(unbans.labels(rule, 'expired')),
+    manual: born(unbans.labels(rule, 'manual')),
+    all: born(unbans.labels(rule, 'all')),
+  }));
+  const durationBy = new Children((e) => enforceDuration.labels(e));
+  const errorsBy = new Children((e) => born(enforceErrors.labels(e)));
+  const trackedBy = new Children((r) => tracked.labels(r));
+  const repairsBy = new Children((w) => born(repairs.labels(w)));
+  const familyV4 = activeBans.labels('ipv4');
+  const familyV6 = activeBans.labels('ipv6');
+
+  // Known series start at 0.
+  lines.inc(0);
+  tailLag.set(0);
+  familyV4.set(0);
+  familyV6.set(0);
+  for (const r of SKIP_REASONS) skippedBy.get(r);
+  const ruleNames = opts.rules ?? [];
+  for (const r of ruleNames) {
+    matchesBy.get(r);
+    trackedBy.get(r).set(0);
+  }
+  for (const r of new Set([...ruleNames, MANUAL_RULE])) {
+    bansBy.get(r);
+    unbansBy.get(r);
+  }
+  if (opts.enforcer !== undefined) {
+    enforceDuration.zero({ enforcer: opts.enforcer });
+    durationBy.get(opts.enforcer);
+    errorsBy.get(opts.enforcer);
+  }
+
+  const seen = new WeakMap<ParseCounters, { total: number; skipped: Record<string, number> }>();
+
+  const m: Metrics = {
+    registry,
+    contentType: registry.contentType,
+    lines(n) {
+      if (n > 0) lines.inc(n);
+    },
+    parseSkipped(reason, n = 1) {
+      if (n > 0) skippedBy.get(reason).inc(n);
+    },
+    recordParse(c) {
+      let last = seen.get(c);
+      if (last === undefined) {
+        last = { total: 0, skipped: {} };
+        seen.set(c, last);
+      }
+      const total = c.total;
+      m.lines(total - last.total);
+      last.total = total;
+      for (const r of SKIP_REASONS) {
+        const now = c.skipped[r];
+        const before = last.skipped[r] ?? 0;
+        if (now !== before) {
+          m.parseSkipped(r, now - before);
+          last.skipped[r] = now;
+        }
+      }
+    },
+    ruleMatches(rule, n) {
+      if (n > 0) matchesBy.get(rule).inc(n);
+    },
+    banned(rule, n = 1) {
+      if (n > 0) bansBy.get(rule).inc(n);
+    },
+    unbanned(rule, reason, n = 1) {
+      if (n > 0) unbansBy.get(rule)[reason].inc(n);
+    },
+    activeBans(v4, v6) {
+      familyV4.set(v4);
+      familyV6.set(v6);
+    },
+    enforceDuration(enforcer, seconds) {
+      durationBy.get(enforcer).observe(seconds);
+    },
+    enforceError(enforcer, n = 1) {
+      if (n > 0) errorsBy.get(enforcer).inc(n);
+    },
+    async timeEnforce(enforcer, fn) {
+      const start = process.hrtime.bigint();
+      try {
+        return await fn();
+      } catch (e) {
+        m.enforceError(enforcer);
+        throw e;
+      } finally {
+        m.enforceDuration(enforcer, Number(process.hrtime.bigint() - start) / 1e9);
+      }
+    },
+    tailLag(bytes) {
+      tailLag.set(bytes);
+    },
+    trackedAddresses(rule, n) {
+      trackedBy.get(rule).set(n);
+    },
+    repaired(what, n = 1) {
+      if (n > 0) repairsBy.get(what).inc(n);
+    },
+    render() {
+      return registry.metrics();
+    },
+  };
+  return m;
+}
