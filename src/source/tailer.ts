@@ -61,6 +61,9 @@ export interface TailerOptions {
   readonly watchDir?: WatchDir | null;
 }
 
+/** Names logrotate and Docker give rotated files: .1, .2.gz, -20260101, .old. */
+const ROTATED_NAME = /(\.\d+|\.gz|\.bz2|\.xz|\.zst|\.old|-\d{8}(\d{2})?)$/;
+
 export class Tailer implements LineSource {
   private readonly o: TailerOptions;
   private readonly clock: Clock;
@@ -116,6 +119,12 @@ export class Tailer implements LineSource {
       for (const d of dirs) this.globDirs.add(d);
       // Saved paths that match but are gone now may still name a rotated file to finish.
       const savedMatches = saved.filter((p) => matchesGlob(pattern, p.path)).map((p) => p.path);
+      const rotatedLooking = files.filter((f) => ROTATED_NAME.test(f));
+      if (rotatedLooking.length > 0) {
+        this.o.onWarning?.(
+          `log glob ${pattern} matches rotated files (${rotatedLooking.slice(0, 3).join(', ')}${rotatedLooking.length > 3 ? ', …' : ''}); after a rotation their lines would be read twice, narrow the glob to the live files (e.g. *access.log)`,
+        );
+      }
       for (const f of new Set([...files, ...savedMatches])) await this.addFollower(f, true, 'end');
     }
     this.syncWatchers();
@@ -154,7 +163,8 @@ export class Tailer implements LineSource {
       overlong += f.overlongLines();
       if (f.isFollowing()) files++;
     }
-    return { files, lines: this.counters.lines, overlongLines: overlong, ...pick(this.counters) };
+    const { lines, rotations, truncations } = this.counters;
+    return { files, lines, overlongLines: overlong, rotations, truncations };
   }
 
   /** Resolves once no read is in progress (for tests and orderly shutdown). */
@@ -300,10 +310,6 @@ export class Tailer implements LineSource {
       this.armRescan();
     }, this.o.rescanIntervalMs ?? 5000);
   }
-}
-
-function pick(c: { rotations: number; truncations: number }): { rotations: number; truncations: number } {
-  return { rotations: c.rotations, truncations: c.truncations };
 }
 
 /** The file LineSource. */

@@ -268,3 +268,17 @@ describe('Tailer', () => {
     expect(h.errors.length).toBe(before);
   });
 });
+
+describe('Tailer glob hygiene', () => {
+  it('warns when a glob also matches rotated files', async () => {
+    const f = join(dir, 'access.log');
+    writeFileSync(f, '');
+    writeFileSync(f + '.1', '');
+    writeFileSync(f + '.2.gz', '');
+    const h = await tail([join(dir, 'access.log*')]);
+    expect(h.warnings).toHaveLength(1);
+    expect(h.warnings[0]).toContain('access.log.1');
+    const quiet = await tail([join(dir, '*access.log')]);
+    expect(quiet.warnings).toEqual([]);
+  });
+});
