@@ -21,8 +21,9 @@
  * No regex runs on the hot path; the only allocations are the event and the substrings it keeps.
  */
 import type { ParseOutcome, SkipReason } from './access-event.js';
-import type { CanonicalIp, IpCanonicaliser } from './ip.js';
-import type { ClfTimeCache } from './timestamp.js';
+import type { AddressTable } from './address-table.js';
+import type { CanonicalIp } from './ip.js';
+import { CLF_TIME_LENGTH, type ClfTimeCache } from './timestamp.js';
 
 /**
  * Where the client address is: 'plain' (first field), 'vhost' (`host:port` first, address second),
@@ -41,7 +42,7 @@ export interface AccessScannerOptions {
 
 /** Caches shared by all scanners of one line parser. */
 export interface ScanCaches {
-  readonly ips: IpCanonicaliser;
+  readonly ips: AddressTable;
   readonly times: ClfTimeCache;
 }
 
@@ -98,12 +99,13 @@ function portColon(line: string, start: number, end: number): number {
 function methodOf(line: string, s: number, e: number): string {
   const n = e - s;
   const c = line.charCodeAt(s);
-  if (n === 3 && c === 71 && line.startsWith('GET', s)) return 'GET';
-  if (n === 4 && c === 80 && line.startsWith('POST', s)) return 'POST';
-  if (n === 4 && c === 72 && line.startsWith('HEAD', s)) return 'HEAD';
-  if (n === 3 && c === 80 && line.startsWith('PUT', s)) return 'PUT';
-  if (n === 7 && c === 79 && line.startsWith('OPTIONS', s)) return 'OPTIONS';
-  if (n === 6 && c === 68 && line.startsWith('DELETE', s)) return 'DELETE';
+  if (n === 3 && c === 71 && line.charCodeAt(s + 1) === 69 && line.charCodeAt(s + 2) === 84) return 'GET';
+  if (n === 4 && c === 80 && line.charCodeAt(s + 1) === 79 && line.charCodeAt(s + 2) === 83 && line.charCodeAt(s + 3) === 84) {
+    return 'POST';
+  }
+  if (n === 4 && c === 72 && line.charCodeAt(s + 1) === 69 && line.charCodeAt(s + 2) === 65 && line.charCodeAt(s + 3) === 68) {
+    return 'HEAD';
+  }
   return line.slice(s, e);
 }
 
@@ -122,58 +124,55 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
   const { layout, backslashEscapes } = opts;
   const { ips, times } = caches;
 
-  // One-entry memos in front of the shared caches: floods repeat one client and one vhost.
-  let lastRawIp = '';
-  let lastIp: CanonicalIp | null = null;
+  const ipAt = (line: string, s: number, e: number): CanonicalIp | null => ips.lookup(line, s, e);
+
+  // A one-entry memo: a vhost_combined log names the same few virtual hosts over and over.
   let lastVhost = '';
 
-  const ipAt = (line: string, s: number, e: number): CanonicalIp | null => {
-    if (e - s === lastRawIp.length && line.startsWith(lastRawIp, s)) return lastIp;
-    const raw = line.slice(s, e);
-    const c = ips.get(raw);
-    lastRawIp = raw;
-    lastIp = c;
-    return c;
-  };
-
   const vhostAt = (line: string, s: number, e: number): string => {
-    if (e - s === lastVhost.length && line.startsWith(lastVhost, s)) return lastVhost;
-    lastVhost = line.slice(s, e);
+    const v = line.slice(s, e);
+    if (v === lastVhost) return lastVhost;
+    lastVhost = v;
     return lastVhost;
   };
 
   return function scanAccessLine(line, start, end, origin) {
     if (start >= end) return 'empty';
-    const sp = line.indexOf(' ', start);
-    if (sp < 0 || sp >= end) return fail(line, start, end, ips.get(line.slice(start, end)) ? 'truncated' : 'bad-address');
-
-    // The client address, and the vhost when there is one.
-    let addr: CanonicalIp | null = null;
+    // The client address, and the vhost when there is one. Dotted quads are validated in one pass.
+    let addr: CanonicalIp | null = layout === 'vhost' ? null : ips.scanQuad(line, start, end);
     let vhost: string | undefined;
     let p = -1; // first index after the address field's space
-    const tryVhost = layout === 'vhost' || (layout === 'auto' && line.charCodeAt(sp + 1) !== DASH);
-    const colon = tryVhost ? portColon(line, start, sp) : -1;
-    if (colon > 0) {
-      const sp2 = line.indexOf(' ', sp + 1);
-      if (sp2 > sp + 1 && sp2 < end) {
-        addr = ipAt(line, sp + 1, sp2);
-        if (addr !== null) {
-          vhost = vhostAt(line, start, colon);
-          p = sp2 + 1;
+    let sp = -1;
+    if (addr !== null) {
+      sp = ips.end;
+      p = sp + 1;
+    } else {
+      sp = line.indexOf(' ', start);
+      if (sp < 0 || sp >= end) return fail(line, start, end, ips.lookup(line, start, end) ? 'truncated' : 'bad-address');
+      const tryVhost = layout === 'vhost' || (layout === 'auto' && line.charCodeAt(sp + 1) !== DASH);
+      const colon = tryVhost ? portColon(line, start, sp) : -1;
+      if (colon > 0) {
+        const sp2 = line.indexOf(' ', sp + 1);
+        if (sp2 > sp + 1 && sp2 < end) {
+          addr = ipAt(line, sp + 1, sp2);
+          if (addr !== null) {
+            vhost = vhostAt(line, start, colon);
+            p = sp2 + 1;
+          } else if (layout === 'vhost') {
+            return fail(line, start, end, 'bad-address');
+          }
         } else if (layout === 'vhost') {
-          return fail(line, start, end, 'bad-address');
+          return fail(line, start, end, 'truncated');
         }
       } else if (layout === 'vhost') {
-        return fail(line, start, end, 'truncated');
+        // No `host:port` first field: an access line of another layout.
+        return fail(line, start, end, ipAt(line, start, sp) ? 'unknown-format' : 'bad-address');
       }
-    } else if (layout === 'vhost') {
-      // No `host:port` first field: an access line of another layout.
-      return fail(line, start, end, ipAt(line, start, sp) ? 'unknown-format' : 'bad-address');
-    }
-    if (addr === null) {
-      addr = ipAt(line, start, sp);
-      if (addr === null) return fail(line, start, end, 'bad-address');
-      p = sp + 1;
+      if (addr === null) {
+        addr = ipAt(line, start, sp);
+        if (addr === null) return fail(line, start, end, 'bad-address');
+        p = sp + 1;
+      }
     }
 
     // The request line opens at the first unescaped quote; the time is the [...] right before it.
@@ -185,8 +184,9 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
     if (q - p < 3 || line.charCodeAt(q - 1) !== SPACE || line.charCodeAt(q - 2) !== RBRACKET) {
       return fail(line, start, end, 'bad-time');
     }
-    const lb = line.lastIndexOf('[', q - 3);
-    if (lb < p || line.charCodeAt(lb - 1) !== SPACE) return fail(line, start, end, 'bad-time');
+    // A CLF time is always 26 characters, so its '[' sits at a fixed distance before the quote.
+    const lb = q - 3 - CLF_TIME_LENGTH;
+    if (lb < p || line.charCodeAt(lb) !== 91 || line.charCodeAt(lb - 1) !== SPACE) return fail(line, start, end, 'bad-time');
     const time = times.parse(line, lb + 1, q - 2);
     if (time !== time) return fail(line, start, end, 'bad-time'); // NaN
 
@@ -216,14 +216,17 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
     let path = '';
     const rs = q + 1;
     const m = line.indexOf(' ', rs);
-    if (m > rs && m < r - 1 && isMethodToken(line, rs, m)) {
+    if (m > rs && m < r - 1 && line.charCodeAt(m + 1) !== SPACE && isMethodToken(line, rs, m)) {
       let te = r;
-      const ls = line.lastIndexOf(' ', r - 1);
-      if (ls > m + 1 && line.startsWith('HTTP/', ls + 1)) te = ls;
-      if (line.charCodeAt(m + 1) !== SPACE) {
-        method = methodOf(line, rs, m);
-        path = line.slice(m + 1, te);
+      // The usual ` HTTP/1.1` / ` HTTP/2.0` tail, checked in place; otherwise the last space.
+      if (r - 9 > m + 1 && line.charCodeAt(r - 9) === SPACE && line.charCodeAt(r - 8) === 72 && line.charCodeAt(r - 4) === 47) {
+        te = r - 9;
+      } else {
+        const ls = line.lastIndexOf(' ', r - 1);
+        if (ls > m + 1 && line.startsWith('HTTP/', ls + 1)) te = ls;
       }
+      method = methodOf(line, rs, m);
+      path = line.slice(m + 1, te);
     }
 
     return { ip: addr.ip, family: addr.family, time, method, path, status, vhost, origin };

@@ -13,9 +13,9 @@
  */
 import { BanhammerError } from '../errors.js';
 import { LOG_FORMATS, MAX_LINE_LENGTH, type LogFormat, type ParseOutcome, type SkipReason } from './access-event.js';
+import { AddressTable } from './address-table.js';
 import { createApacheScanner, hasBinary, type AccessScanner, type ScanCaches } from './apache.js';
 import { unwrapDockerJson } from './docker-json.js';
-import { IpCanonicaliser } from './ip.js';
 import { createNginxScanner } from './nginx.js';
 import { looksLikeSyslog, parseSyslogFrame } from './syslog.js';
 import { ClfTimeCache } from './timestamp.js';
@@ -63,7 +63,7 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
     });
   }
   const origin = opts.origin;
-  const caches: ScanCaches = { ips: new IpCanonicaliser(), times: new ClfTimeCache() };
+  const caches: ScanCaches = { ips: new AddressTable(), times: new ClfTimeCache() };
   const autoAccess = createApacheScanner('auto', caches);
 
   /** The access line inside a Docker json-file record. */
@@ -108,11 +108,17 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
   switch (format) {
     case 'auto':
       return (line) => {
-        if (line.charCodeAt(0) === 123) {
-          if (line.length > MAX_WRAPPED_LENGTH) return 'too-long';
+        const n = line.length;
+        const c0 = line.charCodeAt(0);
+        // Hot path: an access line starting with an address digit (not an RFC 3339 syslog stamp).
+        if (c0 >= 48 && c0 <= 57 && n <= MAX_LINE_LENGTH && line.charCodeAt(4) !== 45) {
+          return autoAccess(line, 0, line.charCodeAt(n - 1) === 13 ? n - 1 : n, origin);
+        }
+        if (c0 === 123) {
+          if (n > MAX_WRAPPED_LENGTH) return 'too-long';
           return dockerJson(line, 0, contentEnd(line));
         }
-        if (line.length > MAX_LINE_LENGTH) return 'too-long';
+        if (n > MAX_LINE_LENGTH) return 'too-long';
         const end = contentEnd(line);
         const start = contentStart(line);
         if (end <= start || isBlank(line, start, end)) return 'empty';

@@ -7,7 +7,7 @@
  * returns ms since the epoch, or NaN when anything is off. It never throws.
  *
  * ClfTimeCache memoises it: a busy log repeats one second thousands of times, so the common case is
- * one comparison against the previous line's timestamp, with no allocation; other recent timestamps
+ * one comparison against the previous line's timestamp; other recent timestamps
  * (logs are only roughly ordered) come from a bounded Map.
  */
 
@@ -66,9 +66,18 @@ export function parseClfTime(s: string, start = 0, end = s.length): number {
   return utc - (sign === 43 ? offsetMin : -offsetMin) * 60_000;
 }
 
+/**
+ * A flat (sequential) copy of an ASCII string. Slices of a big chunk are SlicedStrings, which V8
+ * compares more slowly; the cached keys are compared once per line, so they are copied once.
+ */
+export function flatAscii(s: string): string {
+  return Buffer.from(s, 'latin1').toString('latin1');
+}
+
 /** parseClfTime with a one-entry fast path (same as the previous line) and a bounded memo. */
 export class ClfTimeCache {
-  private lastKey = '';
+  // Never matches a 26-character timestamp until the first valid one is seen.
+  private lastKey = '\u0000'.repeat(CLF_TIME_LENGTH);
   private lastValue = NaN;
   private readonly memo = new Map<string, number>();
 
@@ -76,18 +85,21 @@ export class ClfTimeCache {
 
   /** Time of s[start, end), or NaN when invalid. */
   parse(s: string, start: number, end: number): number {
-    const last = this.lastKey;
-    if (end - start === last.length && s.startsWith(last, start)) return this.lastValue;
     if (end - start !== CLF_TIME_LENGTH) return NaN;
+    // One substring and one comparison: measured cheaper in V8 than startsWith with a variable needle.
     const key = s.slice(start, end);
+    if (key === this.lastKey) return this.lastValue;
     let v = this.memo.get(key);
     if (v === undefined) {
       v = parseClfTime(key);
       if (this.memo.size >= this.max) this.memo.clear();
       this.memo.set(key, v);
     }
-    this.lastKey = key;
-    this.lastValue = v;
+    // Only valid keys become the fast path: they are ASCII, so the flat copy is exact.
+    if (v === v) {
+      this.lastKey = flatAscii(key);
+      this.lastValue = v;
+    }
     return v;
   }
 }
