@@ -2,13 +2,14 @@
  * nginx `combined`: `$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent
  * "$http_referer" "$http_user_agent"` — the same shape as Apache combined, read by the same scanner.
  *
- * The one difference is quoting: with the default `escape=default`, nginx writes `"` as `\x22` and `\` as
- * `\x5C`, so a raw `"` inside a field never occurs and every `"` is a delimiter. The scanner is run
- * with backslash escapes off: a `\"` can then never hide a quote (with `escape=json` logs, such a line
- * is skipped rather than misread).
+ * Quoting: with the default `escape=default`, nginx writes `"` inside a field as `\x22` and `\` as
+ * `\x5C`, so a raw quote or backslash never occurs inside a field and every `"` is a delimiter. With
+ * `escape=json` it writes `\"` and `\\` instead. Honouring backslash escapes is therefore right for
+ * both: under escape=default no `\` can precede a `"`, and under escape=json a `\"` is data. (Only
+ * `escape=none` cannot be parsed safely by anyone; do not use it for a log that bans.)
  */
 import { createAccessScanner, type AccessScanner, type ScanCaches } from './apache.js';
 
 export function createNginxScanner(caches: ScanCaches): AccessScanner {
-  return createAccessScanner({ layout: 'plain', backslashEscapes: false }, caches);
+  return createAccessScanner({ layout: 'plain', backslashEscapes: true }, caches);
 }

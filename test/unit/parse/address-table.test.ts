@@ -1,0 +1,64 @@
+import { isIPv4 } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { AddressTable } from '../../../src/parse/address-table.js';
+import { canonicalIp } from '../../../src/parse/ip.js';
+
+describe('AddressTable.scanQuad', () => {
+  it('accepts exactly what node:net isIPv4 accepts, up to the space', () => {
+    const t = new AddressTable();
+    const cases = ['198.18.0.1', '0.0.0.0', '255.255.255.255', '198.18.0.01', '198.18.0.256', '198.18.0', '198.18.0.1.2',
+      '198.18..1', '.198.18.0.1', '198.18.0.1.', '1234.1.1.1', '198.18.0.1a', '00.0.0.0', '10.0.0.0', '198.18.255.254'];
+    for (const c of cases) {
+      const line = `${c} - - rest`;
+      const got = t.scanQuad(line, 0, line.length);
+      if (isIPv4(c)) {
+        expect(got, c).toEqual({ ip: c, family: 4 });
+        expect(t.end, c).toBe(c.length);
+      } else {
+        expect(got, c).toBeNull();
+      }
+    }
+  });
+
+  it('needs a space before the end', () => {
+    const t = new AddressTable();
+    expect(t.scanQuad('198.18.0.1', 0, 10)).toBeNull();
+    expect(t.scanQuad('198.18.0.1 x', 0, 10)).toBeNull();
+  });
+
+  it('returns the right address for thousands of distinct quads (collisions are exact)', () => {
+    const t = new AddressTable();
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 40_000; i += 7) {
+        const ip = `198.${18 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
+        const line = `${ip} - -`;
+        expect(t.scanQuad(line, 0, line.length)?.ip).toBe(ip);
+      }
+    }
+  });
+});
+
+describe('AddressTable.lookup', () => {
+  it('canonicalises like canonicalIp, at an offset, repeatedly', () => {
+    const t = new AddressTable();
+    const raws = ['2001:DB8::1', '2001:0db8:0000::0001', '::ffff:198.18.0.9', '198.18.0.9', 'fe80::1%eth0', 'host.example',
+      '[2001:db8::1]', '198.18.0.9:80', '', 'x'.repeat(46), '2001:db8:0:1:0:0:0:1'];
+    for (let round = 0; round < 3; round++) {
+      for (const raw of raws) {
+        const line = `vh:443 ${raw} - -`;
+        const got = t.lookup(line, 7, 7 + raw.length);
+        expect(got === null ? null : { ...got }, raw).toEqual(canonicalIp(raw));
+      }
+    }
+  });
+
+  it('never confuses two addresses that share their tail', () => {
+    const t = new AddressTable();
+    const a = '2001:db8:1::abcd';
+    const b = '2001:db8:2::abcd';
+    for (let i = 0; i < 3; i++) {
+      expect(t.lookup(a, 0, a.length)?.ip).toBe(a);
+      expect(t.lookup(b, 0, b.length)?.ip).toBe(b);
+    }
+  });
+});

@@ -1,0 +1,155 @@
+import { describe, expect, it } from 'vitest';
+import { isBanhammerError } from '../../../src/errors.js';
+import { LOG_FORMATS, MAX_LINE_LENGTH, SKIP_REASONS, isSkip, type LogFormat } from '../../../src/parse/access-event.js';
+import { createLineParser } from '../../../src/parse/line-parser.js';
+import { ParseCounters } from '../../../src/parse/parse-counters.js';
+
+const T = '10/Oct/2026:13:55:36 +0000';
+const LINE = `198.18.0.7 - - [${T}] "GET /admin HTTP/1.1" 403 199 "https://example.org/" "Mozilla/5.0"`;
+const VHOST = `www.example.org:443 198.18.0.8 - - [${T}] "GET / HTTP/1.1" 403 1 "-" "-"`;
+const JSONL = `{"log":${JSON.stringify(`${LINE}\n`)},"stream":"stdout","time":"2026-10-10T13:55:36Z"}`;
+const SYSLOG = `<30>Nov 23 09:35:48 web[1]: ${LINE}`;
+
+describe('createLineParser', () => {
+  it('rejects an unknown format with a BanhammerError naming it', () => {
+    try {
+      createLineParser('apache' as LogFormat);
+      expect.unreachable();
+    } catch (e) {
+      expect(isBanhammerError(e) && e.code).toBe('BH_ERR_CONFIG');
+      expect((e as Error).message).toContain('"apache"');
+      expect(isBanhammerError(e) && e.hint).toContain('apache-combined');
+    }
+  });
+
+  it('auto detects every shape per line, in any order', () => {
+    const p = createLineParser('auto', { origin: 'c1' });
+    for (let i = 0; i < 2; i++) {
+      expect(p(LINE)).toMatchObject({ ip: '198.18.0.7', status: 403, origin: 'c1', vhost: undefined });
+      expect(p(VHOST)).toMatchObject({ ip: '198.18.0.8', vhost: 'www.example.org' });
+      expect(p(JSONL)).toMatchObject({ ip: '198.18.0.7', status: 403, origin: 'c1' });
+      expect(p(SYSLOG)).toMatchObject({ ip: '198.18.0.7', status: 403, origin: 'web' });
+    }
+  });
+
+  it('a fixed format reads its own shape and calls other shapes unknown-format', () => {
+    const table: [LogFormat, string, string][] = [
+      ['apache-combined', VHOST, 'unknown-format'],
+      ['apache-combined', JSONL, 'unknown-format'],
+      ['apache-combined', SYSLOG, 'unknown-format'],
+      ['apache-common', JSONL, 'unknown-format'],
+      ['nginx-combined', SYSLOG, 'unknown-format'],
+      ['apache-vhost-combined', LINE, 'unknown-format'],
+      ['docker-json', LINE, 'unknown-format'],
+      ['docker-json', SYSLOG, 'unknown-format'],
+      ['syslog', LINE, 'unknown-format'],
+      ['syslog', JSONL, 'unknown-format'],
+      ['docker-json', '{"log":', 'bad-wrapper'],
+      ['syslog', '<300>Nov 23 09:35:48 web[1]: x', 'bad-wrapper'],
+    ];
+    for (const [format, line, want] of table) expect(createLineParser(format)(line), `${format}: ${line}`).toBe(want);
+    expect(createLineParser('apache-vhost-combined')(VHOST)).toMatchObject({ vhost: 'www.example.org', ip: '198.18.0.8' });
+    expect(createLineParser('docker-json')(JSONL)).toMatchObject({ ip: '198.18.0.7' });
+    expect(createLineParser('syslog')(SYSLOG)).toMatchObject({ origin: 'web' });
+  });
+
+  it('\" inside the request never ends it, in Apache and nginx (escape=json) modes alike', () => {
+    const line = `198.18.0.9 - - [${T}] "GET /a\\" 200 1 \\"x HTTP/1.1" 404 1 "-" "-"`;
+    for (const f of ['auto', 'apache-combined', 'nginx-combined'] as const) {
+      expect(createLineParser(f)(line), f).toMatchObject({ status: 404, path: '/a\\" 200 1 \\"x' });
+    }
+    const nginxDefault = `198.18.0.9 - - [${T}] "GET /a\\x22 200 1 \\x22x HTTP/1.1" 404 1 "-" "-"`;
+    expect(createLineParser('nginx-combined')(nginxDefault)).toMatchObject({ status: 404, path: '/a\\x22 200 1 \\x22x' });
+  });
+
+  it('length limits: plain lines at MAX_LINE_LENGTH, wrapped lines may carry their escaping', () => {
+    const p = createLineParser('auto');
+    const pad = (n: number) => `198.18.0.1 - - [${T}] "GET /${'a'.repeat(n)} HTTP/1.1" 403 1`;
+    const base = pad(0).length;
+    expect(p(pad(MAX_LINE_LENGTH - base))).toMatchObject({ status: 403 });
+    expect(p(pad(MAX_LINE_LENGTH - base + 1))).toBe('too-long');
+    const inner = pad(MAX_LINE_LENGTH - base - 200).replaceAll('a', '"');
+    expect(p(`{"log":${JSON.stringify(inner)}}`)).not.toBe('too-long');
+    expect(p(`{"log":${JSON.stringify(pad(MAX_LINE_LENGTH))}}`)).toBe('too-long');
+  });
+
+  it('skips a UTF-8 BOM and a trailing CR/LF', () => {
+    const p = createLineParser('auto');
+    expect(p(`\uFEFF${LINE}\r\n`)).toMatchObject({ ip: '198.18.0.7', status: 403 });
+    expect(createLineParser('apache-combined')(`\uFEFF${LINE}\n`)).toMatchObject({ ip: '198.18.0.7' });
+  });
+});
+
+/** Deterministic PRNG so a failure is reproducible. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe('fuzz: never throws, never invents', () => {
+  const valid = [LINE, VHOST, JSONL, SYSLOG, `2001:db8::7 - - [${T}] "-" 400 0 "-" "-"`];
+
+  it('random bytes and random printable junk give a SkipReason or a well-formed event', () => {
+    const r = rng(1);
+    for (const format of LOG_FORMATS) {
+      const p = createLineParser(format);
+      for (let i = 0; i < 1500; i++) {
+        const n = Math.floor(r() * 300);
+        let s = '';
+        const printable = i % 2 === 0;
+        for (let k = 0; k < n; k++) s += String.fromCharCode(printable ? 32 + Math.floor(r() * 95) : Math.floor(r() * 65536));
+        const o = p(s);
+        if (isSkip(o)) expect(SKIP_REASONS).toContain(o);
+        else expect(o.status >= 100 && o.status <= 599 && Number.isFinite(o.time)).toBe(true);
+      }
+    }
+  });
+
+  it('every truncation of a valid line is a skip, or the very same event', () => {
+    for (const format of ['auto', 'apache-combined', 'docker-json', 'syslog'] as const) {
+      const p = createLineParser(format);
+      for (const line of valid) {
+        const full = p(line);
+        for (let n = 0; n <= line.length; n++) {
+          const o = p(line.slice(0, n));
+          if (!isSkip(o) && !isSkip(full)) {
+            expect({ ip: o.ip, status: o.status, time: o.time }).toEqual({ ip: full.ip, status: full.status, time: full.time });
+          }
+        }
+      }
+    }
+  });
+
+  it('random single-character mutations of a valid line never throw', () => {
+    const r = rng(2);
+    const p = createLineParser('auto');
+    const junk = ['"', '\\', ' ', '[', ']', '\0', '{', '<', ':', '4', '\n', '\uFFFD'];
+    for (let i = 0; i < 5000; i++) {
+      const base = valid[i % valid.length]!;
+      const at = Math.floor(r() * base.length);
+      const m = base.slice(0, at) + junk[Math.floor(r() * junk.length)]! + base.slice(at + 1);
+      const o = p(m);
+      expect(isSkip(o) || (o.status >= 100 && o.status <= 599)).toBe(true);
+    }
+  });
+});
+
+describe('ParseCounters', () => {
+  it('counts events and skips per reason', () => {
+    const p = createLineParser('auto');
+    const c = new ParseCounters();
+    for (const l of [LINE, '', 'host.example - - x', LINE, '\0\0']) c.count(p(l));
+    expect(c.events).toBe(2);
+    expect(c.skipped.empty).toBe(1);
+    expect(c.skipped['bad-address']).toBe(1);
+    expect(c.skipped.binary).toBe(1);
+    expect(c.skippedTotal).toBe(3);
+    expect(c.total).toBe(5);
+    expect(c.nonZeroSkips()).toEqual({ empty: 1, 'bad-address': 1, binary: 1 });
+  });
+});

@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { unwrapDockerJson } from '../../../src/parse/docker-json.js';
+import { looksLikeSyslog, parseSyslogFrame } from '../../../src/parse/syslog.js';
+
+describe('unwrapDockerJson', () => {
+  it('returns the log string without its newline, unescaped', () => {
+    expect(unwrapDockerJson('{"log":"a \\"b\\" \\u003cc\\u003e \\\\d\\n","stream":"stdout","time":"t"}')).toBe('a "b" <c> \\d');
+    expect(unwrapDockerJson('{"log":"x\\r\\n"}')).toBe('x');
+    expect(unwrapDockerJson('{"time":"t","log":"y\\n"}')).toBe('y');
+    expect(unwrapDockerJson('{"log":"partial"}')).toBe('partial');
+  });
+
+  it.each(['{', '{"log":"x', '{"log":1}', '[1]', 'null', '{"log":"x"  trailing', '{"log":"\\q"}'])('rejects %j', (s) => {
+    expect(unwrapDockerJson(s)).toBeNull();
+  });
+});
+
+describe('syslog framing', () => {
+  const msg = (line: string) => {
+    const f = parseSyslogFrame(line, 0, line.length);
+    return f === null ? null : { msg: line.slice(f.msgStart), tag: f.tag };
+  };
+
+  it('finds the message and the tag in every supported header', () => {
+    expect(msg('<30>Nov 23 09:35:48 web[1]: M')).toEqual({ msg: 'M', tag: 'web' });
+    expect(msg('<30>Nov 23 09:35:48 host web[1]: M')).toEqual({ msg: 'M', tag: 'web' });
+    expect(msg('Nov  3 09:35:48 host web: M')).toEqual({ msg: 'M', tag: 'web' });
+    expect(msg('Nov 3 09:35:48 web: M')).toEqual({ msg: 'M', tag: 'web' });
+    expect(msg('2026-11-23T09:35:48+01:00 host app/x[9]: M N')).toEqual({ msg: 'M N', tag: 'app/x' });
+    expect(msg('<165>1 2026-11-23T09:35:48.003Z host app 12 ID47 - M')).toEqual({ msg: 'M', tag: 'app' });
+    expect(msg('<165>1 2026-11-23T09:35:48.003Z host app 12 ID47 [a b="]\\"]"][c] \uFEFFM')).toEqual({ msg: 'M', tag: 'app' });
+    expect(msg('<165>1 2026-11-23T09:35:48.003Z host - - - -')).toEqual({ msg: '', tag: undefined });
+  });
+
+  it.each([
+    '<192>Nov 23 09:35:48 web[1]: M',
+    '<>Nov 23 09:35:48 web[1]: M',
+    '<1234>Nov 23 09:35:48 web[1]: M',
+    '<30>0 2026-11-23T09:35:48Z h a p m - M',
+    '<30>1 2026-11-23T09:35:48Z h a p',
+    '<30>1 2026-11-23T09:35:48Z h a p m x M',
+    '<30>1 2026-11-23T09:35:48Z h a p m [unterminated',
+    'Nov 23 9:35:48 web: M',
+    'Nov 23 09:35:48 host tag msg',
+    'Foo 23 09:35:48 web: M',
+  ])('rejects %j', (s) => {
+    expect(parseSyslogFrame(s, 0, s.length)).toBeNull();
+  });
+
+  it('looksLikeSyslog tells syslog headers from access lines', () => {
+    for (const s of ['<30>x', 'Nov 23 x', '2026-11-23T09:35:48Z x']) expect(looksLikeSyslog(s), s).toBe(true);
+    for (const s of ['198.18.0.1 - -', '2001:db8::1 - -', 'www.example.org:443 1.2.3.4', '{"log"', 'Novel 1', '<x>']) {
+      expect(looksLikeSyslog(s), s).toBe(false);
+    }
+  });
+});
