@@ -1,6 +1,6 @@
 /**
  * The structural scanner for CLF-shaped access lines: Apache `combined`, `common` and `vhost_combined`
- * (and, with strict quoting, nginx `combined`, see nginx.ts).
+ * (and nginx `combined`, see nginx.ts).
  *
  *   combined        %h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i"
  *   common          %h %l %u %t "%r" %>s %b
@@ -215,8 +215,15 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
     let method = '';
     let path = '';
     const rs = q + 1;
-    const m = line.indexOf(' ', rs);
-    if (m > rs && m < r - 1 && line.charCodeAt(m + 1) !== SPACE && isMethodToken(line, rs, m)) {
+    let m: number;
+    if (line.charCodeAt(rs) === 71 && line.charCodeAt(rs + 1) === 69 && line.charCodeAt(rs + 2) === 84 && line.charCodeAt(rs + 3) === SPACE) {
+      m = rs + 3; // "GET ", by far the most common
+      method = 'GET';
+    } else {
+      m = line.indexOf(' ', rs);
+      if (m > rs && m < r && isMethodToken(line, rs, m)) method = methodOf(line, rs, m);
+    }
+    if (method !== '' && m < r - 1 && line.charCodeAt(m + 1) !== SPACE) {
       let te = r;
       // The usual ` HTTP/1.1` / ` HTTP/2.0` tail, checked in place; otherwise the last space.
       if (r - 9 > m + 1 && line.charCodeAt(r - 9) === SPACE && line.charCodeAt(r - 8) === 72 && line.charCodeAt(r - 4) === 47) {
@@ -225,8 +232,9 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
         const ls = line.lastIndexOf(' ', r - 1);
         if (ls > m + 1 && line.startsWith('HTTP/', ls + 1)) te = ls;
       }
-      method = methodOf(line, rs, m);
       path = line.slice(m + 1, te);
+    } else {
+      method = '';
     }
 
     return { ip: addr.ip, family: addr.family, time, method, path, status, vhost, origin };

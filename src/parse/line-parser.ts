@@ -112,7 +112,7 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
         const c0 = line.charCodeAt(0);
         // Hot path: an access line starting with an address digit (not an RFC 3339 syslog stamp).
         if (c0 >= 48 && c0 <= 57 && n <= MAX_LINE_LENGTH && line.charCodeAt(4) !== 45) {
-          return autoAccess(line, 0, line.charCodeAt(n - 1) === 13 ? n - 1 : n, origin);
+          return autoAccess(line, 0, contentEnd(line), origin);
         }
         if (c0 === 123) {
           if (n > MAX_WRAPPED_LENGTH) return 'too-long';

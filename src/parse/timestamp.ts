@@ -86,9 +86,11 @@ export class ClfTimeCache {
   /** Time of s[start, end), or NaN when invalid. */
   parse(s: string, start: number, end: number): number {
     if (end - start !== CLF_TIME_LENGTH) return NaN;
-    // One substring and one comparison: measured cheaper in V8 than startsWith with a variable needle.
+    // indexOf with the previous key, anchored by comparing the result: measured in V8 (Node 20) to be
+    // cheaper than startsWith with a variable needle or a substring and ===. A miss scans the rest of
+    // the line once, which is rare (a new second) and bounded by the line length.
+    if (s.indexOf(this.lastKey, start) === start) return this.lastValue;
     const key = s.slice(start, end);
-    if (key === this.lastKey) return this.lastValue;
     let v = this.memo.get(key);
     if (v === undefined) {
       v = parseClfTime(key);
