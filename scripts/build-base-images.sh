@@ -169,7 +169,7 @@ RUN apt-get update \\
  && node --version && npm --version
 CMD ["node"]
 EOF
-  docker build --network host -q -t "$NODE_TAG" -t "$NODE_FULL_TAG" "$ctx" >/dev/null \
+  docker build --force-rm --network host -q -t "$NODE_TAG" -t "$NODE_FULL_TAG" "$ctx" >/dev/null \
     || die "building $NODE_TAG failed"
   echo "created $NODE_TAG"
 fi

@@ -1,0 +1,55 @@
+/**
+ * What an agent instance left in the host's firewall, and its removal. Containers with host
+ * networking and NET_ADMIN change the root namespace's iptables (legacy or nft, IPv4 and IPv6) and
+ * ipset; the e2e tier checks that `docker stop` removed everything of an instance and, whatever
+ * happened, removes leftovers itself. Names come from the enforcer's own builder (firewallNames).
+ */
+import { firewallNames } from '../../../src/enforce/iptables-args.js';
+import { run, which } from './run.js';
+
+const IPTABLES = ['iptables-legacy', 'iptables-nft', 'ip6tables-legacy', 'ip6tables-nft'];
+
+function tools(): string[] {
+  return IPTABLES.filter((t) => which(t) !== null);
+}
+
+/** One line per chain, jump or set of `instance` still present (empty when clean). */
+export async function firewallTraces(instance: string): Promise<string[]> {
+  const { chain, sets } = firewallNames(instance);
+  const found: string[] = [];
+  for (const tool of tools()) {
+    const r = await run(tool, ['-w', '-t', 'filter', '-S'], { timeoutMs: 30_000 });
+    if (r.code !== 0) continue;
+    for (const line of r.stdout.split('\n')) {
+      const words = line.trim().split(/\s+/);
+      if ((words[0] === '-N' && words[1] === chain) || (words[0] === '-A' && words.includes(chain))) found.push(`${tool}: ${line.trim()}`);
+    }
+  }
+  if (which('ipset') !== null) {
+    const r = await run('ipset', ['list', '-n'], { timeoutMs: 30_000 });
+    for (const name of r.stdout.split('\n').map((s) => s.trim())) {
+      if (name === sets[4] || name === sets[6]) found.push(`ipset: ${name}`);
+    }
+  }
+  return found;
+}
+
+/** Removes jumps to, rules of, and the chain of `instance` in every backend, then its sets. */
+export async function removeFirewallTraces(instance: string): Promise<void> {
+  const { chain, sets } = firewallNames(instance);
+  for (const tool of tools()) {
+    const r = await run(tool, ['-w', '-t', 'filter', '-S'], { timeoutMs: 30_000 });
+    if (r.code !== 0) continue;
+    const lines = r.stdout.split('\n').map((l) => l.trim().split(/\s+/));
+    for (const w of lines) {
+      if (w[0] === '-A' && w[1] !== chain && w.includes(chain)) await run(tool, ['-w', '-t', 'filter', '-D', ...w.slice(1)], { timeoutMs: 30_000 });
+    }
+    if (lines.some((w) => w[0] === '-N' && w[1] === chain)) {
+      await run(tool, ['-w', '-t', 'filter', '-F', chain], { timeoutMs: 30_000 });
+      await run(tool, ['-w', '-t', 'filter', '-X', chain], { timeoutMs: 30_000 });
+    }
+  }
+  if (which('ipset') !== null) {
+    for (const s of [sets[4], sets[6]]) await run('ipset', ['destroy', s], { timeoutMs: 30_000 });
+  }
+}

@@ -1,0 +1,347 @@
+/**
+ * The container scripts under docker/ must run under both shells the images have as /bin/sh (dash on
+ * Debian, busybox ash on Alpine). Each script is syntax-checked with both, then run for real with
+ * paths relocated into a temporary directory (BH_* variables) and the s6 programs replaced by small
+ * recorders on PATH, so the logic (rendering, back-off, exit codes, stop order) is exercised without
+ * a container. Shells that are not installed are skipped with a reason.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+const DOCKER = resolve(import.meta.dirname, '../../../docker');
+
+function which(name: string): string | null {
+  const r = spawnSync('sh', ['-c', 'command -v "$1"', 'sh', name], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : null;
+}
+
+const SHELLS: Array<{ name: string; argv: string[] }> = [];
+if (which('dash') !== null) SHELLS.push({ name: 'dash', argv: ['dash'] });
+if (which('busybox') !== null) SHELLS.push({ name: 'busybox sh', argv: ['busybox', 'sh'] });
+
+function shellScripts(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...shellScripts(p));
+    else if (readFileSync(p, 'utf8').startsWith('#!/bin/sh')) out.push(p);
+  }
+  return out.sort();
+}
+
+const SCRIPTS = shellScripts(DOCKER);
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runScript(shell: string[], script: string, args: string[], env: Record<string, string>, cwd?: string): Result {
+  const r = spawnSync(shell[0]!, [...shell.slice(1), script, ...args], { env, cwd, encoding: 'utf8', timeout: 20_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+it('finds the container scripts', () => {
+  const names = SCRIPTS.map((s) => s.slice(DOCKER.length + 1));
+  expect(names).toEqual(
+    expect.arrayContaining([
+      'bin/banhammer-entrypoint',
+      'bin/banhammer-shutdown',
+      'bin/banhammer-apache',
+      'bin/banhammer-healthcheck',
+      's6/.s6-svscan/SIGTERM',
+      's6/.s6-svscan/finish',
+      's6/apache/run',
+      's6/apache/finish',
+      's6/apache/log/run',
+      's6/banhammer/run',
+      's6/banhammer/finish',
+      's6/syslogd/run',
+    ]),
+  );
+  for (const s of SCRIPTS) expect(statSync(s).mode & 0o111, `${s} is executable`).not.toBe(0);
+});
+
+describe.each(SHELLS)('under $name', ({ argv }) => {
+  let tmp: string;
+  let fakes: string;
+  let runDir: string;
+  let calls: string;
+  let env: Record<string, string>;
+
+  /** A recorder on PATH: appends "name args" to $calls, then runs `body` (sh) for its behaviour. */
+  function fake(name: string, body = 'exit 0'): void {
+    const p = join(fakes, name);
+    writeFileSync(p, `#!/bin/sh\necho "${name} $*" >>"${calls}"\n${body}\n`);
+    chmodSync(p, 0o755);
+  }
+  const recorded = (): string[] => (existsSync(calls) ? readFileSync(calls, 'utf8').trim().split('\n').filter(Boolean) : []);
+
+  beforeEach(() => {
+    tmp = mkdtempSync(join(tmpdir(), 'bh-docker-sh-'));
+    fakes = join(tmp, 'fakebin');
+    runDir = join(tmp, 'run');
+    calls = join(tmp, 'calls');
+    mkdirSync(fakes);
+    mkdirSync(runDir);
+    env = { PATH: `${fakes}:/usr/sbin:/usr/bin:/sbin:/bin`, BH_RUN_DIR: runDir, BH_SCANDIR: join(tmp, 'service'), BH_LOG_DIR: join(tmp, 'log') };
+  });
+  afterEach(() => rmSync(tmp, { recursive: true, force: true }));
+
+  it.each(SCRIPTS.map((s) => [s.slice(DOCKER.length + 1), s]))('%s parses (-n)', (_name, script) => {
+    const r = spawnSync(argv[0]!, [...argv.slice(1), '-n', script], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  describe('entrypoint', () => {
+    const entry = join(DOCKER, 'bin/banhammer-entrypoint');
+    const start = (extra: Record<string, string>, args = ['env']) =>
+      runScript(argv, entry, args, { ...env, BH_SERVICES: join(DOCKER, 's6'), ...extra });
+    const envOf = (stdout: string) => Object.fromEntries(stdout.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+
+    it('defaults: port 80, BANHAMMER_PORTS=80, log path, rendered Listen and CustomLog, fresh service tree', () => {
+      const r = start({});
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      const e = envOf(r.stdout);
+      expect(e.HTTP_PORT).toBe('80');
+      expect(e.BANHAMMER_PORTS).toBe('80');
+      expect(e.BANHAMMER_LOG_PATH).toBe(join(tmp, 'log/access/current'));
+      expect(e.BH_ACCESS_LOG_BYTES).toBe('10485760');
+      expect(e.BH_ACCESS_LOG_KEEP).toBe('2');
+      expect(readFileSync(join(runDir, 'apache.conf'), 'utf8').split('\n').filter((l) => !l.startsWith('#'))).toEqual([
+        'Listen 80',
+        'CustomLog /proc/self/fd/1 combined',
+        '',
+      ]);
+      expect(readlinkSync(join(tmp, 'log/access.log'))).toBe('access/current');
+      expect(existsSync(join(tmp, 'service/.s6-svscan/SIGTERM'))).toBe(true);
+      expect(statSync(join(tmp, 'service/banhammer/run')).mode & 0o111).not.toBe(0);
+    });
+
+    it('HTTPS_PORT adds a Listen (under mod_ssl) and a port; a user BANHAMMER_PORTS wins', () => {
+      const r = start({ HTTP_PORT: '8081', HTTPS_PORT: '8443' });
+      expect(r.code).toBe(0);
+      expect(envOf(r.stdout).BANHAMMER_PORTS).toBe('8081,8443');
+      const conf = readFileSync(join(runDir, 'apache.conf'), 'utf8');
+      expect(conf).toContain('Listen 8081\n<IfModule ssl_module>\n    Listen 8443 https\n</IfModule>\n');
+      const own = start({ HTTP_PORT: '8081', BANHAMMER_PORTS: '8081,9000', BANHAMMER_LOG_PATH: '/x.log' });
+      expect(envOf(own.stdout).BANHAMMER_PORTS).toBe('8081,9000');
+      expect(envOf(own.stdout).BANHAMMER_LOG_PATH).toBe('/x.log');
+    });
+
+    it('converts ACCESS_LOG_ROTATE_SIZE and _KEEP', () => {
+      const r = start({ ACCESS_LOG_ROTATE_SIZE: '4K', ACCESS_LOG_ROTATE_KEEP: '7' });
+      expect(envOf(r.stdout).BH_ACCESS_LOG_BYTES).toBe('4096');
+      expect(envOf(r.stdout).BH_ACCESS_LOG_KEEP).toBe('7');
+      expect(envOf(start({ ACCESS_LOG_ROTATE_SIZE: '2M' }).stdout).BH_ACCESS_LOG_BYTES).toBe('2097152');
+    });
+
+    it.each([
+      [{ HTTP_PORT: '80x' }, "HTTP_PORT='80x' is not a TCP port"],
+      [{ HTTP_PORT: '0' }, "HTTP_PORT='0' is not a TCP port"],
+      [{ HTTP_PORT: '65536' }, "HTTP_PORT='65536' is not a TCP port"],
+      [{ HTTP_PORT: '8080', HTTPS_PORT: '8080' }, 'HTTPS_PORT=8080 equals HTTP_PORT'],
+      [{ HTTPS_PORT: '-1' }, "HTTPS_PORT='-1' is not a TCP port"],
+      [{ ACCESS_LOG_ROTATE_SIZE: 'big' }, "ACCESS_LOG_ROTATE_SIZE='big' is not a size"],
+      [{ ACCESS_LOG_ROTATE_SIZE: '1K' }, "ACCESS_LOG_ROTATE_SIZE='1K' is outside 4K..255M"],
+      [{ ACCESS_LOG_ROTATE_SIZE: '300M' }, "ACCESS_LOG_ROTATE_SIZE='300M' is outside 4K..255M"],
+      [{ ACCESS_LOG_ROTATE_KEEP: '0' }, "ACCESS_LOG_ROTATE_KEEP='0' is outside 1..100"],
+    ])('refuses %o with exit 78 and a hint', (bad, message) => {
+      const r = start(bad);
+      expect(r.code).toBe(78);
+      expect(r.stderr).toContain(message);
+      expect(r.stderr).toMatch(/hint: /);
+      expect(existsSync(join(runDir, 'apache.conf'))).toBe(false);
+    });
+
+    it('discards state of a previous run (docker restart) and execs s6-svscan on the scan dir', () => {
+      for (const f of ['stopping', 'exit-code', 'agent-crashes']) writeFileSync(join(runDir, f), '1\n');
+      mkdirSync(join(tmp, 'service/stale/supervise'), { recursive: true });
+      fake('s6-svscan');
+      const r = start({}, []);
+      expect(r.code).toBe(0);
+      expect(recorded()).toEqual([`s6-svscan ${join(tmp, 'service')}`]);
+      for (const f of ['stopping', 'exit-code', 'agent-crashes']) expect(existsSync(join(runDir, f))).toBe(false);
+      expect(existsSync(join(tmp, 'service/stale'))).toBe(false);
+      expect(readFileSync(join(runDir, 'svscan.pid'), 'utf8').trim()).toMatch(/^\d+$/);
+    });
+  });
+
+  describe('agent service', () => {
+    const svc = join(DOCKER, 's6/banhammer');
+
+    it('run: no delay at first, then 1, 2, 4 … capped at 60 s per crash in a row', () => {
+      fake('banhammer');
+      fake('sleep');
+      const delays: string[] = [];
+      for (const crashes of [0, 1, 2, 3, 6, 7, 12]) {
+        writeFileSync(join(runDir, 'agent-crashes'), `${crashes}\n`);
+        writeFileSync(calls, '');
+        const r = runScript(argv, join(svc, 'run'), [], env);
+        expect(r.code).toBe(0);
+        const c = recorded();
+        expect(c.at(-1)).toBe('banhammer run');
+        delays.push(c.find((l) => l.startsWith('sleep '))?.slice(6) ?? '-');
+      }
+      expect(delays).toEqual(['-', '1', '2', '4', '32', '60', '60']);
+      expect(readFileSync(join(runDir, 'agent-started'), 'utf8').trim()).toMatch(/^\d+$/);
+    });
+
+    it('finish: a crash is counted; a minute of uptime resets the count', () => {
+      fake('s6-svc');
+      writeFileSync(join(runDir, 'agent-started'), `${Math.floor(Date.now() / 1000)}\n`);
+      runScript(argv, join(svc, 'finish'), ['1', '0'], env);
+      runScript(argv, join(svc, 'finish'), ['256', '11'], env);
+      expect(readFileSync(join(runDir, 'agent-crashes'), 'utf8').trim()).toBe('2');
+      writeFileSync(join(runDir, 'agent-started'), `${Math.floor(Date.now() / 1000) - 120}\n`);
+      const r = runScript(argv, join(svc, 'finish'), ['70', '0'], env);
+      expect(readFileSync(join(runDir, 'agent-crashes'), 'utf8').trim()).toBe('1');
+      expect(r.stderr).toMatch(/the agent exited \(status 70\); restarting it/);
+      expect(recorded()).toEqual([]);
+    });
+
+    it.each(['2', '78'])('finish: status %s (configuration, permission) keeps it down and says so once', (code) => {
+      fake('s6-svc');
+      const r = runScript(argv, join(svc, 'finish'), [code, '0'], env, svc);
+      expect(recorded()).toEqual(['s6-svc -d .']);
+      expect(r.stderr).toMatch(new RegExp(`stopped with status ${code} .*not restarted.*Apache keeps serving`));
+      expect(existsSync(join(runDir, 'agent-crashes'))).toBe(false);
+    });
+
+    it('finish: nothing happens while the container is stopping', () => {
+      fake('s6-svc');
+      writeFileSync(join(runDir, 'stopping'), '');
+      const r = runScript(argv, join(svc, 'finish'), ['1', '0'], env);
+      expect(r.code).toBe(0);
+      expect(recorded()).toEqual([]);
+      expect(existsSync(join(runDir, 'agent-crashes'))).toBe(false);
+    });
+  });
+
+  describe('apache service', () => {
+    const finish = join(DOCKER, 's6/apache/finish');
+
+    /** A child in its own process group (like Apache under s6), and one standing in for PID 1. */
+    async function victims(): Promise<{ group: number; init: number; dead: (pid: number) => Promise<NodeJS.Signals | null> }> {
+      const spawnSleep = () => spawn('sleep', ['60'], { detached: true, stdio: 'ignore' });
+      const g = spawnSleep();
+      const i = spawnSleep();
+      const exits = new Map<number, Promise<NodeJS.Signals | null>>();
+      for (const c of [g, i]) exits.set(c.pid!, new Promise((res) => c.on('exit', (_code, sig) => res(sig))));
+      return {
+        group: g.pid!,
+        init: i.pid!,
+        dead: (pid) => exits.get(pid)!,
+      };
+    }
+
+    it('Apache killed by a signal: records 128+signal, keeps Apache down, kills its group, signals PID 1', async () => {
+      fake('s6-svc');
+      const v = await victims();
+      writeFileSync(join(runDir, 'apache.pgid'), `${v.group}\n`);
+      writeFileSync(join(runDir, 'svscan.pid'), `${v.init}\n`);
+      const r = runScript(argv, finish, ['256', '9'], env, join(DOCKER, 's6/apache'));
+      expect(r.code).toBe(0);
+      expect(readFileSync(join(runDir, 'exit-code'), 'utf8').trim()).toBe('137');
+      expect(recorded()).toEqual(['s6-svc -d .']);
+      expect(r.stderr).toMatch(/Apache exited \(killed by signal 9\); stopping the container with status 137/);
+      expect(await v.dead(v.group)).toBe('SIGKILL');
+      expect(await v.dead(v.init)).toBe('SIGTERM');
+    });
+
+    it('Apache exiting 0 on its own still stops the container with a failure status', async () => {
+      fake('s6-svc');
+      const v = await victims();
+      writeFileSync(join(runDir, 'svscan.pid'), `${v.init}\n`);
+      process.kill(v.group, 'SIGKILL');
+      runScript(argv, finish, ['0', '0'], env);
+      expect(readFileSync(join(runDir, 'exit-code'), 'utf8').trim()).toBe('1');
+      expect(await v.dead(v.init)).toBe('SIGTERM');
+    });
+
+    it('during a stop it only clears leftover workers', async () => {
+      fake('s6-svc');
+      writeFileSync(join(runDir, 'stopping'), '');
+      const v = await victims();
+      writeFileSync(join(runDir, 'apache.pgid'), `${v.group}\n`);
+      runScript(argv, finish, ['0', '0'], env);
+      expect(recorded()).toEqual([]);
+      expect(existsSync(join(runDir, 'exit-code'))).toBe(false);
+      expect(await v.dead(v.group)).toBe('SIGKILL');
+      process.kill(v.init, 'SIGKILL');
+    });
+  });
+
+  describe('PID 1 finish', () => {
+    it.each([
+      ['137', 137],
+      ['', 0],
+      ['junk', 0],
+    ])('exit-code file %j gives container status %d', (content, status) => {
+      if (content !== '') writeFileSync(join(runDir, 'exit-code'), content);
+      expect(runScript(argv, join(DOCKER, 's6/.s6-svscan/finish'), [], env).code).toBe(status);
+    });
+  });
+
+  describe('shutdown', () => {
+    const shutdown = join(DOCKER, 'bin/banhammer-shutdown');
+
+    it('stops the agent first (with AGENT_STOP_TIMEOUT), then Apache, then syslogd, then s6-svscan', () => {
+      fake('s6-svok');
+      fake('s6-svstat', 'echo true');
+      fake('s6-svc');
+      fake('s6-svscanctl');
+      const svc = join(tmp, 'service');
+      const r = runScript(argv, shutdown, [], { ...env, AGENT_STOP_TIMEOUT: '9' });
+      expect(r.code).toBe(0);
+      expect(existsSync(join(runDir, 'stopping'))).toBe(true);
+      expect(recorded().filter((l) => l.startsWith('s6-svc ') || l.startsWith('s6-svscanctl'))).toEqual([
+        `s6-svc -wD -T 9000 -d ${svc}/banhammer`,
+        `s6-svc -wD -T 5000 -d ${svc}/apache`,
+        `s6-svc -wD -T 1000 -d ${svc}/syslogd`,
+        `s6-svscanctl -t ${svc}`,
+      ]);
+      expect(r.stderr).toMatch(/stopping the banhammer agent.*up to 9 s/);
+    });
+
+    it('kills an agent that overstays, and does not wait for services already down', () => {
+      fake('s6-svok');
+      fake('s6-svstat', 'case $3 in */apache) echo false ;; *) echo true ;; esac');
+      fake('s6-svc', 'case "$*" in "-wD -T 6000 -d "*banhammer) exit 99 ;; esac');
+      fake('s6-svscanctl');
+      const svc = join(tmp, 'service');
+      const r = runScript(argv, shutdown, [], env);
+      expect(r.code).toBe(0);
+      expect(recorded().filter((l) => l.startsWith('s6-svc '))).toEqual([
+        `s6-svc -wD -T 6000 -d ${svc}/banhammer`,
+        `s6-svc -k ${svc}/banhammer`,
+        `s6-svc -wD -T 2000 -d ${svc}/banhammer`,
+        `s6-svc -d ${svc}/apache`,
+        `s6-svc -wD -T 1000 -d ${svc}/syslogd`,
+      ]);
+      expect(r.stderr).toMatch(/banhammer did not stop within 6 s; killing it/);
+    });
+
+    it('a bad AGENT_STOP_TIMEOUT falls back to 6 s and says so', () => {
+      fake('s6-svok');
+      fake('s6-svstat', 'echo true');
+      fake('s6-svc');
+      fake('s6-svscanctl');
+      const r = runScript(argv, shutdown, [], { ...env, AGENT_STOP_TIMEOUT: 'soon' });
+      expect(r.stderr).toMatch(/AGENT_STOP_TIMEOUT='soon' is not a number of seconds; using 6/);
+      expect(recorded()).toContain(`s6-svc -wD -T 6000 -d ${join(tmp, 'service')}/banhammer`);
+    });
+  });
+
+  it('the access-log service hands the rendered size and count to s6-log', () => {
+    fake('s6-log');
+    runScript(argv, join(DOCKER, 's6/apache/log/run'), [], { ...env, BH_ACCESS_LOG_BYTES: '4096', BH_ACCESS_LOG_KEEP: '7' });
+    expect(recorded()).toEqual([`s6-log -b n7 s4096 1 ${join(tmp, 'log')}/access`]);
+  });
+});
