@@ -33,7 +33,7 @@ function formatSummary(report: StatusReport): string {
     `|- Instance:\t${report.instance}`,
     `|- Enforcer:\t${report.enforcer}`,
     `|- Running since:\t${report.since}`,
-    `|- File list:\t${report.files.length === 0 ? '(none)' : ''}`,
+    `|- Files watched:\t${report.files.length}`,
   ];
   report.files.forEach((f, i) => {
     const branch = i === report.files.length - 1 ? '`-' : '|-';

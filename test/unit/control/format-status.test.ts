@@ -33,7 +33,7 @@ describe('formatStatus', () => {
         '|- Instance:\tweb-1',
         '|- Enforcer:\tiptables',
         '|- Running since:\t2026-01-01T00:00:00.000Z',
-        '|- File list:\t',
+        '|- Files watched:\t2',
         '|  |- /var/log/apache2/access.log\t(up to date)',
         '|  `- /var/log/apache2/other_vhosts_access.log\t(1234 bytes behind)',
         '|- Disabled rules:\tlogins',
@@ -86,14 +86,14 @@ describe('formatStatus', () => {
         '|- Instance:\tweb-1',
         '|- Enforcer:\tiptables',
         '|- Running since:\t2026-01-01T00:00:00.000Z',
-        '|- File list:\t',
+        '|- Files watched:\t1',
         '|  `- /a.log\t(1 byte behind)',
         '|- Number of rules:\t1',
         '`- Rule list:\tforbidden',
         '',
       ].join('\n'),
     );
-    expect(formatStatus({ ...one, files: [] }).split('\n')[4]).toBe('|- File list:\t(none)');
+    expect(formatStatus({ ...one, files: [] }).split('\n')[4]).toBe('|- Files watched:\t0');
   });
 
   it('names the known rules when asked for an unknown one', () => {
