@@ -1,0 +1,78 @@
+import { register as globalRegistry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import { ParseCounters } from '../../../src/parse/parse-counters.js';
+import { createMetrics, MAX_LABEL_VALUES, OVERFLOW_LABEL } from '../../../src/metrics/registry.js';
+
+/** The value of one sample line, by its exact series name with labels. */
+async function sample(text: Promise<string>, series: string): Promise<number | undefined> {
+  for (const line of (await text).split('\n')) {
+    if (line.startsWith(`${series} `)) return Number(line.slice(series.length + 1));
+  }
+  return undefined;
+}
+
+describe('createMetrics', () => {
+  it('uses its own registry, not the global default, and no process metrics', async () => {
+    const a = createMetrics();
+    const b = createMetrics();
+    a.lines(5);
+    expect(await sample(a.render(), 'banhammer_lines_total')).toBe(5);
+    expect(await sample(b.render(), 'banhammer_lines_total')).toBe(0);
+    expect(await globalRegistry.metrics()).not.toContain('banhammer_');
+    expect(await a.render()).not.toMatch(/^process_|^nodejs_/m);
+    expect(await sample(a.render(), 'banhammer_build_info{version="unknown"}')).toBe(1);
+  });
+
+  it('recordParse adds only what changed since the previous call for that counter object', async () => {
+    const m = createMetrics();
+    const one = new ParseCounters();
+    const two = new ParseCounters();
+    one.count('empty');
+    one.count('empty');
+    m.recordParse(one);
+    m.recordParse(one);
+    one.count('empty');
+    two.count('binary');
+    m.recordParse(one);
+    m.recordParse(two);
+    expect(await sample(m.render(), 'banhammer_lines_total')).toBe(4);
+    expect(await sample(m.render(), 'banhammer_parse_skipped_total{reason="empty"}')).toBe(3);
+    expect(await sample(m.render(), 'banhammer_parse_skipped_total{reason="binary"}')).toBe(1);
+  });
+
+  it('ignores zero and negative additions instead of throwing on the hot path', async () => {
+    const m = createMetrics();
+    m.lines(0);
+    m.lines(-3);
+    m.banned('forbidden', 0);
+    expect(await sample(m.render(), 'banhammer_lines_total')).toBe(0);
+    expect(await m.render()).not.toContain('banhammer_bans_total{rule="forbidden"}');
+  });
+
+  it('caps distinct free-text label values, counting the rest as "other"', async () => {
+    const m = createMetrics();
+    for (let i = 0; i < MAX_LABEL_VALUES + 10; i++) m.repaired(`thing-${i}`);
+    m.repaired(OVERFLOW_LABEL);
+    const text = await m.render();
+    const series = text.split('\n').filter((l) => l.startsWith('banhammer_repairs_total{'));
+    expect(series).toHaveLength(MAX_LABEL_VALUES + 1);
+    expect(await sample(Promise.resolve(text), `banhammer_repairs_total{what="${OVERFLOW_LABEL}"}`)).toBe(11);
+    expect(await sample(Promise.resolve(text), 'banhammer_repairs_total{what="thing-0"}')).toBe(1);
+  });
+
+  it('timeEnforce observes every batch and counts the failed ones', async () => {
+    const m = createMetrics({ enforcer: 'log' });
+    expect(await m.timeEnforce('log', async () => 42)).toBe(42);
+    await expect(m.timeEnforce('log', async () => Promise.reject(new Error('iptables said no')))).rejects.toThrow('iptables said no');
+    expect(await sample(m.render(), 'banhammer_enforce_duration_seconds_count{enforcer="log"}')).toBe(2);
+    expect(await sample(m.render(), 'banhammer_enforce_errors_total{enforcer="log"}')).toBe(1);
+  });
+
+  it('never takes an address as a label: no metric has an ip-like label name', async () => {
+    const m = createMetrics({ rules: ['forbidden'], enforcer: 'iptables' });
+    m.banned('forbidden');
+    m.repaired('ipset');
+    const names = new Set([...(await m.render()).matchAll(/[{,]([a-z_]+)="/g)].map((x) => x[1]));
+    expect([...names].sort()).toEqual(['enforcer', 'family', 'le', 'reason', 'rule', 'version', 'what']);
+  });
+});
