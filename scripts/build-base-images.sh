@@ -33,7 +33,7 @@ refresh=0
 for arg in "$@"; do
   case $arg in
     --refresh) refresh=1 ;;
-    --print-tags) printf '%s\n%s\n' "$DEBIAN_TAG" "$NODE_TAG"; exit 0 ;;
+    --print-tags) printf '%s\n%s\n%s\n' "$DEBIAN_TAG" "$NODE_TAG" "$NODE_FULL_TAG"; exit 0 ;;
     -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "build-base-images: unknown argument '$arg' (use --refresh, --print-tags or --help)" >&2; exit 2 ;;
   esac

@@ -44,6 +44,7 @@ function instanceName(suffix: string): string {
 
 describe.skipIf(!engine.ok)(`banhammer:debian image${skipReason}`, () => {
   beforeAll(async () => {
+    await images.snapshot();
     await buildBaseImages(images);
     await buildImage(images, 'Dockerfile.debian', IMAGE);
     const help = await run('docker', ['run', '--rm', '--network', 'host', '--entrypoint', 'banhammer', IMAGE, 'help']);

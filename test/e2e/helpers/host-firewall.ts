@@ -4,13 +4,28 @@
  * ipset; the e2e tier checks that `docker stop` removed everything of an instance and, whatever
  * happened, removes leftovers itself. Names come from the enforcer's own builder (firewallNames).
  */
+import { readFileSync } from 'node:fs';
 import { firewallNames } from '../../../src/enforce/iptables-args.js';
 import { run, which } from './run.js';
 
-const IPTABLES = ['iptables-legacy', 'iptables-nft', 'ip6tables-legacy', 'ip6tables-nft'];
+/** Legacy tools only when the kernel already holds a legacy filter table: listing would create one. */
+const IPTABLES: ReadonlyArray<{ tool: string; legacyTables?: string }> = [
+  { tool: 'iptables-legacy', legacyTables: '/proc/net/ip_tables_names' },
+  { tool: 'iptables-nft' },
+  { tool: 'ip6tables-legacy', legacyTables: '/proc/net/ip6_tables_names' },
+  { tool: 'ip6tables-nft' },
+];
 
 function tools(): string[] {
-  return IPTABLES.filter((t) => which(t) !== null);
+  return IPTABLES.filter(({ tool, legacyTables }) => {
+    if (which(tool) === null) return false;
+    if (legacyTables === undefined) return true;
+    try {
+      return readFileSync(legacyTables, 'utf8').split('\n').includes('filter');
+    } catch {
+      return false;
+    }
+  }).map((t) => t.tool);
 }
 
 /** One line per chain, jump or set of `instance` still present (empty when clean). */

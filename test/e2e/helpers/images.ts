@@ -22,14 +22,35 @@ export async function imageExists(tag: string): Promise<boolean> {
   return (await run('docker', ['image', 'inspect', tag], { timeoutMs: 30_000 })).code === 0;
 }
 
+async function allImageIds(): Promise<Set<string>> {
+  const r = await runOk('docker', ['images', '-a', '-q', '--no-trunc'], { timeoutMs: 60_000 });
+  return new Set(r.stdout.split('\n').map((l) => l.trim()).filter(Boolean));
+}
+
+/**
+ * Remembers the tags this run created and every image id that appeared while it built (the legacy
+ * builder leaves a multi-stage build's earlier stages behind as untagged images, children of the
+ * base image), and removes exactly those. Images that existed before the run are never touched.
+ */
 export class ImageTracker {
   private readonly created: string[] = [];
+  private before: Set<string> | null = null;
+
+  /** Call once before building anything. */
+  async snapshot(): Promise<void> {
+    this.before = await allImageIds();
+  }
 
   /** Runs `make` and records `tag` as ours when it did not exist before. */
   async ensure(tag: string, make: () => Promise<void>): Promise<void> {
     const before = await imageExists(tag);
     await make();
-    if (!before && !this.created.includes(tag)) this.created.push(tag);
+    if (!before) this.record(tag);
+  }
+
+  /** Records a tag created elsewhere (the base-image script) as ours. */
+  record(tag: string): void {
+    if (!this.created.includes(tag)) this.created.push(tag);
   }
 
   createdTags(): readonly string[] {
@@ -39,21 +60,29 @@ export class ImageTracker {
   async removeCreated(): Promise<string[]> {
     if (process.env.BH_E2E_KEEP_IMAGES === '1') return [];
     const problems: string[] = [];
-    // Newest first: app images, then banhammer:debian, then the bases it was built on.
     for (const tag of [...this.created].reverse()) {
       const r = await run('docker', ['rmi', tag], { timeoutMs: 120_000 });
       if (r.code !== 0 && !/No such image/i.test(r.stderr)) problems.push(`${tag}: ${r.stderr.trim()}`);
     }
+    if (this.before === null) return problems;
+    // Untagged leftovers of our builds; children go before parents, so retry until nothing moves.
+    let left = [...(await allImageIds())].filter((id) => !this.before!.has(id));
+    for (let pass = 0; pass < 6 && left.length > 0; pass++) {
+      for (const id of left) await run('docker', ['rmi', id], { timeoutMs: 120_000 });
+      left = [...(await allImageIds())].filter((id) => !this.before!.has(id));
+    }
+    for (const id of left) problems.push(`${id}: still present`);
     return problems;
   }
 }
 
 export async function buildBaseImages(tracker: ImageTracker): Promise<void> {
+  // --print-tags lists every tag the script may create, base first.
   const tags = (await runOk('sh', [join(REPO, 'scripts/build-base-images.sh'), '--print-tags'])).stdout.trim().split('\n');
   const before = new Map<string, boolean>();
   for (const t of tags) before.set(t, await imageExists(t));
   await runOk('sh', [join(REPO, 'scripts/build-base-images.sh')], { timeoutMs: 15 * 60_000 });
-  for (const t of tags) if (!before.get(t)) await tracker.ensure(t, async () => {});
+  for (const t of tags) if (!before.get(t) && (await imageExists(t))) tracker.record(t);
 }
 
 async function buildContext(): Promise<{ dir: string; dispose(): Promise<void> }> {
