@@ -95,7 +95,8 @@ export class ClfTimeCache {
     if (v === undefined) {
       v = parseClfTime(key);
       if (this.memo.size >= this.max) this.memo.clear();
-      this.memo.set(key, v);
+      // A copy, not the slice: a kept slice would pin the whole read chunk it was cut from.
+      this.memo.set(flatAscii(key), v);
     }
     // Only valid keys become the fast path: they are ASCII, so the flat copy is exact.
     if (v === v) {
