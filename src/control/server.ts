@@ -71,12 +71,18 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
     sock.on('close', () => connections.delete(sock));
     serveConnection(sock, handler, { idleMs, maxBytes, onError });
   });
-  server.on('error', onError);
-
   await listenPrivately(server, socketPath);
-  // Belt and braces: the umask already gave 0600; make it explicit whatever the platform did.
-  await chmod(socketPath, 0o600);
-  const ours = statSync(socketPath);
+  // Listen failures were thrown above; later server errors go to the daemon's log.
+  server.on('error', onError);
+  let ours: ReturnType<typeof statSync>;
+  try {
+    // Belt and braces: the umask already gave 0600; make it explicit whatever the platform did.
+    await chmod(socketPath, 0o600);
+    ours = statSync(socketPath);
+  } catch (e) {
+    server.close();
+    throw new BanhammerError('BH_ERR_CONTROL', `cannot restrict the control socket ${socketPath} to root: ${(e as Error).message}`, { cause: e });
+  }
 
   let closing: Promise<void> | undefined;
   return {
