@@ -9,8 +9,10 @@ import { isBanhammerError, BanhammerError } from './errors.js';
 import { loadConfig, resolveConfig, type ConfigFlags } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { describeConfig, describeConfigJson } from './config/describe.js';
-import { formatDuration } from './config/duration.js';
+import { formatDuration, parseDuration } from './config/duration.js';
 import { replayFile, type ReplayReport } from './replay/replay.js';
+import { controlRequest } from './control/client.js';
+import { formatStatus } from './control/format-status.js';
 
 export interface CliIo {
   readonly stdout: (s: string) => void;
@@ -34,6 +36,13 @@ commands:
   check-config [--config F] [--json]
                        validate the configuration (defaults, YAML file, BANHAMMER_* environment)
                        and print the effective result
+  run [--config F] [--dry-run]
+                       the agent: follow the access log, ban offenders in the firewall
+  status [RULE] [--json]
+                       like fail2ban-client status: failures, bans and banned addresses per rule
+  ban IP [--rule R] [--for DURATION]
+                       ban an address now (default: permanent, or the rule's bantime)
+  unban IP | --all     lift the bans of one address, or all bans
   help                 this text
   version              print the version
 
@@ -46,6 +55,10 @@ type Command = (args: string[], io: CliIo) => Promise<number>;
 const COMMANDS: Record<string, Command> = {
   replay: cmdReplay,
   'check-config': cmdCheckConfig,
+  run: cmdRun,
+  status: cmdStatus,
+  ban: cmdBan,
+  unban: cmdUnban,
   help: async (_a, io) => (io.stdout(USAGE), 0),
   version: async (_a, io) => (io.stdout(`banhammer ${await version()}\n`), 0),
 };
@@ -156,7 +169,7 @@ async function cmdCheckConfig(args: string[], io: CliIo): Promise<number> {
     resolved = resolveConfig({ env: io.env, flags: values.config !== undefined ? { configPath: values.config } : {}, hostname: io.hostname });
   } catch (err) {
     if (isBanhammerError(err) && (err.code === 'BH_ERR_CONFIG' || err.code === 'BH_ERR_CONFIG_FILE')) {
-      io.stderr(`banhammer: configuration is invalid:\n${err.message}\n`);
+      io.stderr(`banhammer: ${err.message}\n`);
       return 1;
     }
     throw err;
@@ -169,4 +182,82 @@ async function version(): Promise<string> {
   const { readFile } = await import('node:fs/promises');
   const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
+}
+
+async function cmdRun(args: string[], io: CliIo): Promise<number> {
+  const { values } = parse(args, { config: { type: 'string' }, 'dry-run': { type: 'boolean' } }, false);
+  const flags: ConfigFlags = values.config !== undefined ? { configPath: values.config } : {};
+  const config = configFrom(io, flags);
+  const { runAgent } = await import('./run.js');
+  return runAgent({
+    config,
+    reloadConfig: () => configFrom(io, flags),
+    dryRun: values['dry-run'] ?? false,
+    version: await version(),
+  });
+}
+
+const CONTROL_TIMEOUT_MS = 10_000;
+
+function socketOf(io: CliIo, configPath: string | undefined): string {
+  return configFrom(io, configPath !== undefined ? { configPath } : {}).socketPath;
+}
+
+async function cmdStatus(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(args, { config: { type: 'string' }, json: { type: 'boolean' } }, true);
+  if (positionals.length > 1) throw new BanhammerError('BH_ERR_USAGE', 'status takes at most one RULE', { hint: 'banhammer status forbidden' });
+  const rule = positionals[0];
+  const report = await controlRequest(
+    socketOf(io, values.config),
+    rule === undefined ? { op: 'status' } : { op: 'status', rule },
+    { timeoutMs: CONTROL_TIMEOUT_MS },
+  );
+  io.stdout(values.json ? `${JSON.stringify(report)}\n` : formatStatus(report, rule));
+  return 0;
+}
+
+async function cmdBan(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(
+    args,
+    { config: { type: 'string' }, rule: { type: 'string' }, for: { type: 'string' } },
+    true,
+  );
+  if (positionals.length !== 1) throw new BanhammerError('BH_ERR_USAGE', 'ban takes exactly one IP', { hint: 'banhammer ban 198.18.0.7 --for 1h' });
+  let forMs: number | null = null;
+  if (values.for !== undefined) {
+    forMs = ['-1', 'permanent'].includes(values.for.trim()) ? Number.POSITIVE_INFINITY : parseDuration(values.for);
+  }
+  const req = {
+    op: 'ban' as const,
+    ip: positionals[0]!,
+    forMs: forMs !== null && !Number.isFinite(forMs) ? null : forMs,
+    ...(values.rule !== undefined ? { rule: values.rule } : {}),
+  };
+  const ban = (await controlRequest(socketOf(io, values.config), req, { timeoutMs: CONTROL_TIMEOUT_MS })) as {
+    ip: string;
+    rule: string;
+    until: number | null;
+  };
+  const until = ban.until === null ? 'permanently' : `until ${new Date(ban.until).toISOString()}`;
+  io.stdout(`banned ${ban.ip} (${ban.rule}) ${until}\n`);
+  return 0;
+}
+
+async function cmdUnban(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(args, { config: { type: 'string' }, all: { type: 'boolean' } }, true);
+  const socket = socketOf(io, values.config);
+  if (values.all) {
+    if (positionals.length > 0) throw new BanhammerError('BH_ERR_USAGE', 'unban takes an IP or --all, not both');
+    const n = await controlRequest(socket, { op: 'unban-all' }, { timeoutMs: CONTROL_TIMEOUT_MS });
+    io.stdout(`lifted ${n} ban${n === 1 ? '' : 's'}\n`);
+    return 0;
+  }
+  if (positionals.length !== 1) throw new BanhammerError('BH_ERR_USAGE', 'unban takes exactly one IP, or --all', { hint: 'banhammer unban 198.18.0.7' });
+  const n = await controlRequest(socket, { op: 'unban', ip: positionals[0]! }, { timeoutMs: CONTROL_TIMEOUT_MS });
+  if (n === 0) {
+    io.stdout(`${positionals[0]} was not banned\n`);
+    return 1;
+  }
+  io.stdout(`lifted ${n} ban${n === 1 ? '' : 's'} of ${positionals[0]}\n`);
+  return 0;
 }

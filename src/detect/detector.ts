@@ -96,6 +96,11 @@ export class Detector {
     return this.states.find((x) => x.rule.name === rule)?.windows.active(now) ?? 0;
   }
 
+  /** Addresses held in a rule's windows (bounded by maxTracked). */
+  tracked(rule: string): number {
+    return this.states.find((x) => x.rule.name === rule)?.windows.size ?? 0;
+  }
+
   get ruleNames(): string[] {
     return this.states.map((s) => s.rule.name);
   }

@@ -1,0 +1,179 @@
+/**
+ * `banhammer run`: assembles the live agent from a validated Config with the real side effects —
+ * the tailer, the enforcer (iptables+ipset, or the dry-run log), the state store, the control socket,
+ * the metrics listener and pino — starts it, and keeps it running until SIGTERM/SIGINT (clean
+ * shutdown: this instance's chain, jumps and sets are removed) or a fatal start-up error (one clear
+ * line, non-zero exit). SIGHUP re-reads the configuration; an invalid one is logged and ignored.
+ */
+import { systemClock } from './clock.js';
+import type { Config } from './config/schema.js';
+import { Daemon, type DaemonState } from './daemon.js';
+import { isBanhammerError, BanhammerError } from './errors.js';
+import { StateStore } from './decide/state-store.js';
+import { createTailer } from './source/tailer.js';
+import { isFilePosition } from './source/line-source.js';
+import { IptablesEnforcer } from './enforce/iptables.js';
+import { LogEnforcer } from './enforce/dry-run.js';
+import type { Enforcer } from './enforce/enforcer.js';
+import { ProcessRunner } from './exec/runner.js';
+import { startControlServer, type ControlServer } from './control/server.js';
+import { createMetrics } from './metrics/registry.js';
+import { startMetricsServer, type MetricsServer } from './metrics/server.js';
+import { createLogger, type Logger } from './log.js';
+
+export interface RunOptions {
+  readonly config: Config;
+  /** Re-reads the configuration (SIGHUP). */
+  readonly reloadConfig: () => Config;
+  /** Log what would be banned instead of touching the firewall. */
+  readonly dryRun?: boolean;
+  readonly version: string;
+}
+
+const STATE_VERSION = 1;
+
+export function validateState(raw: unknown): DaemonState {
+  if (typeof raw !== 'object' || raw === null) throw new Error('state is not an object');
+  const r = raw as Record<string, unknown>;
+  if (!Array.isArray(r.bans) || !Array.isArray(r.history) || !Array.isArray(r.positions)) {
+    throw new Error('state lacks bans, history or positions');
+  }
+  const isBan = (b: unknown): boolean => {
+    const x = b as Record<string, unknown>;
+    return (
+      typeof x === 'object' && x !== null && typeof x.ip === 'string' && typeof x.rule === 'string' &&
+      typeof x.at === 'number' && (x.until === null || typeof x.until === 'number') && typeof x.nth === 'number'
+    );
+  };
+  const isHistory = (h: unknown): boolean => {
+    const x = h as Record<string, unknown>;
+    return typeof x === 'object' && x !== null && typeof x.ip === 'string' && typeof x.rule === 'string' && typeof x.count === 'number';
+  };
+  return {
+    bans: r.bans.filter(isBan) as DaemonState['bans'],
+    history: r.history.filter(isHistory) as DaemonState['history'],
+    positions: r.positions.filter(isFilePosition),
+  };
+}
+
+function createEnforcer(config: Config, dryRun: boolean, logger: Logger): Enforcer {
+  if (dryRun || config.enforcer === 'log') {
+    return new LogEnforcer((rec) => logger.info({ enforcer: 'log', ...rec }, `would ${rec.action}`));
+  }
+  if (config.enforcer === 'iptables') {
+    return new IptablesEnforcer({
+      runner: new ProcessRunner({ timeoutMs: 10_000 }),
+      instance: config.instance,
+      ports: config.ports,
+      blockAction: config.blockAction === 'REJECT' ? 'reject' : 'drop',
+      mode: config.iptablesMode,
+    });
+  }
+  throw new BanhammerError('BH_ERR_CONFIG', `enforcer ${JSON.stringify(config.enforcer)} is not available in this version`, {
+    hint: 'use BANHAMMER_ENFORCER=iptables (or log for a dry run)',
+  });
+}
+
+/** Runs until a stop signal; resolves with the exit code. */
+export async function runAgent(opts: RunOptions): Promise<number> {
+  const { config } = opts;
+  const logger = createLogger({ level: config.logLevel });
+  const metrics = createMetrics({ version: opts.version });
+  const enforcer = createEnforcer(config, opts.dryRun ?? false, logger);
+  const store = new StateStore<DaemonState>({
+    dir: config.stateDir,
+    name: `state-${config.instance}`,
+    version: STATE_VERSION,
+    validate: validateState,
+    onWarning: (msg) => logger.warn({}, msg),
+  });
+  const daemon = new Daemon({
+    config,
+    clock: systemClock,
+    logger,
+    enforcer,
+    store,
+    metrics,
+    createSource: (o) => createTailer({ ...o, clock: systemClock }),
+  });
+
+  let control: ControlServer | null = null;
+  let metricsServer: MetricsServer | null = null;
+  const closeServers = async (): Promise<void> => {
+    await control?.close().catch(() => {});
+    await metricsServer?.close().catch(() => {});
+  };
+
+  try {
+    // The control socket first: it refuses to start when another live agent answers on it, before
+    // anything touches the firewall that agent owns.
+    control = await startControlServer({
+      socketPath: config.socketPath,
+      handler: {
+        status: (rule) => daemon.status(rule),
+        ban: (ip, o) => daemon.ban(ip, o),
+        unban: (ip) => daemon.unban(ip),
+        unbanAll: () => daemon.unbanAll(),
+        reload: () => reload(),
+      },
+      onError: (e) => logger.warn({ err: String(e) }, 'control socket error'),
+    });
+    await daemon.start();
+    if (config.metricsAddr !== null) {
+      metricsServer = await startMetricsServer(config.metricsAddr, metrics);
+      logger.info({ address: `${metricsServer.address}:${metricsServer.port}` }, 'metrics listening');
+    }
+  } catch (err) {
+    const ownedByOther = control === null;
+    await closeServers();
+    await daemon.stop().catch(() => {});
+    // Remove whatever a half-done init created (a no-op when nothing was) — unless the socket
+    // belongs to another running agent, whose rules these are.
+    if (!ownedByOther) await enforcer.shutdown().catch(() => {});
+    throw err;
+  }
+
+  function reload(): void {
+    try {
+      daemon.reload(opts.reloadConfig());
+    } catch (err) {
+      logger.error({ err: isBanhammerError(err) ? err.message : String(err) }, 'reload failed; keeping the running configuration');
+      throw err;
+    }
+  }
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'stopping');
+      void (async () => {
+        let code = 0;
+        try {
+          await closeServers();
+          await daemon.stop();
+        } catch (err) {
+          logger.error({ err: isBanhammerError(err) ? err.message : String(err) }, 'clean shutdown failed');
+          code = 1;
+        }
+        process.off('SIGTERM', onTerm);
+        process.off('SIGINT', onInt);
+        process.off('SIGHUP', onHup);
+        resolve(code);
+      })();
+    };
+    const onTerm = (): void => stop('SIGTERM');
+    const onInt = (): void => stop('SIGINT');
+    const onHup = (): void => {
+      try {
+        reload();
+      } catch {
+        // logged in reload()
+      }
+    };
+    process.on('SIGTERM', onTerm);
+    process.on('SIGINT', onInt);
+    process.on('SIGHUP', onHup);
+  });
+}
