@@ -34,7 +34,7 @@ function generate(n: number): string[] {
   for (let i = 0; i < 3000; i++) {
     clients.push(
       i % 10 === 9
-        ? `2001:db8:${(i * 7919) % 65536 .toString(16)}::${(i % 4096).toString(16)}`
+        ? `2001:db8:${((i * 7919) % 65536).toString(16)}::${(i % 4096).toString(16)}`
         : `198.${18 + (i & 1)}.${(i >> 1) & 255}.${(i * 37) % 254 + 1}`,
     );
   }

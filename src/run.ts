@@ -78,8 +78,8 @@ function createEnforcer(config: Config, dryRun: boolean, logger: Logger): Enforc
 export async function runAgent(opts: RunOptions): Promise<number> {
   const { config } = opts;
   const logger = createLogger({ level: config.logLevel });
-  const metrics = createMetrics({ version: opts.version });
   const enforcer = createEnforcer(config, opts.dryRun ?? false, logger);
+  const metrics = createMetrics({ version: opts.version, rules: Object.keys(config.rules), enforcer: enforcer.name });
   const store = new StateStore<DaemonState>({
     dir: config.stateDir,
     name: `state-${config.instance}`,
