@@ -15,6 +15,7 @@
 import { open } from 'node:fs/promises';
 
 const BUFFER = 2 << 20;
+const PIECE = 64 << 10;
 const NL = 10;
 
 export async function readLines(path: string, onLine: (line: string) => void): Promise<void> {
@@ -50,7 +51,17 @@ export async function readLines(path: string, onLine: (line: string) => void): P
         }
         continue;
       }
-      splitInto(buf.toString('latin1', from, last + 1), onLine);
+      // Decode in pieces small enough for V8's young generation: a string over ~128 KiB goes to
+      // large-object space, is freed only by a full mark-sweep, and so piles up (tens of MB of RSS).
+      while (from <= last) {
+        let cut = last;
+        if (cut - from >= PIECE) {
+          cut = buf.lastIndexOf(NL, from + PIECE - 1);
+          if (cut < from) cut = buf.indexOf(NL, from + PIECE);
+        }
+        splitInto(buf.toString('latin1', from, cut + 1), onLine);
+        from = cut + 1;
+      }
       buf.copy(buf, 0, last + 1, end);
       carry = end - last - 1;
     }
