@@ -14,7 +14,7 @@
  * its end (replacing the search for the space) and finds the address by its 32-bit value in a
  * direct-mapped table, so neither a substring nor a string comparison is needed on a hit. It accepts
  * exactly what Node's isIPv4 accepts (four 0–255 octets, no leading zeros).
- * Memory is bounded by the table sizes (2 × 8192 and 16384 entries).
+ * Memory is bounded by the table sizes (2 × 8192 and 262144 entries).
  */
 import { canonicalIp, type CanonicalIp } from './ip.js';
 import { flatAscii } from './timestamp.js';
@@ -24,7 +24,7 @@ const BUCKETS = 1 << BITS;
 /** Longest textual IPv6 address (with an embedded IPv4 tail). */
 const MAX_ADDRESS_LENGTH = 45;
 
-const QUAD_BITS = 14;
+const QUAD_BITS = 18;
 
 export class AddressTable {
   /** After a successful scanQuad(): index of the space that ends the address. */
@@ -59,6 +59,44 @@ export class AddressTable {
     this.raws[slot] = c.ip === raw ? ip : flatAscii(raw);
     this.values[slot] = v;
     return v;
+  }
+
+  /** After a successful validQuad(): the address as a 32-bit value (may be negative as an int32). */
+  quad = 0;
+
+  /**
+   * Validates a dotted quad starting at `start` and ending at a space before `end`, exactly as Node's
+   * isIPv4 would, without looking anything up: on success `this.quad` holds its value and `this.end`
+   * the space. The canonical text is then quadText(this.quad), built only when someone asks for it.
+   */
+  validQuad(line: string, start: number, end: number): boolean {
+    let octet = 0;
+    let digits = 0;
+    let dots = 0;
+    let value = 0;
+    let i = start;
+    for (; i < end; i++) {
+      const c = line.charCodeAt(i);
+      if (c >= 48 && c <= 57) {
+        if (digits === 1 && octet === 0) return false; // leading zero
+        octet = octet * 10 + (c - 48);
+        if (++digits > 3 || octet > 255) return false;
+      } else if (c === 46) {
+        if (digits === 0 || dots === 3) return false;
+        value = (value << 8) | octet;
+        dots++;
+        octet = 0;
+        digits = 0;
+      } else if (c === 32) {
+        break;
+      } else {
+        return false;
+      }
+    }
+    if (i >= end || dots !== 3 || digits === 0) return false;
+    this.quad = (value << 8) | octet;
+    this.end = i;
+    return true;
   }
 
   /**
@@ -96,9 +134,16 @@ export class AddressTable {
     const slot = Math.imul(value, 0x9e3779b1) >>> (32 - QUAD_BITS);
     const hit = this.quadValues[slot]!;
     if (hit !== null && this.quadKeys[slot] === value) return hit;
-    const v: CanonicalIp = Object.freeze({ ip: flatAscii(line.slice(start, i)), family: 4 });
+    // The field was validated digit by digit above (exactly Node's isIPv4), so its canonical text is
+    // the octets written back: a fresh string built from numbers, never a slice pinning the chunk.
+    const v: CanonicalIp = { ip: `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`, family: 4 };
     this.quadKeys[slot] = value;
     this.quadValues[slot] = v;
     return v;
   }
+}
+
+/** The canonical text of a 32-bit IPv4 value: a fresh string (never a slice pinning a read chunk). */
+export function quadText(v: number): string {
+  return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
 }

@@ -20,8 +20,8 @@
  * fails and contains control characters (NUL-filled blocks after a crash, binary junk) is 'binary'.
  * No regex runs on the hot path; the only allocations are the event and the substrings it keeps.
  */
-import type { ParseOutcome, SkipReason } from './access-event.js';
-import type { AddressTable } from './address-table.js';
+import type { AccessEvent, ParseOutcome, SkipReason } from './access-event.js';
+import { quadText, type AddressTable } from './address-table.js';
 import type { CanonicalIp } from './ip.js';
 import { CLF_TIME_LENGTH, type ClfTimeCache } from './timestamp.js';
 
@@ -139,11 +139,15 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
   return function scanAccessLine(line, start, end, origin) {
     if (start >= end) return 'empty';
     // The client address, and the vhost when there is one. Dotted quads are validated in one pass.
-    let addr: CanonicalIp | null = layout === 'vhost' ? null : ips.scanQuad(line, start, end);
+    // A dotted quad first field (the common case) is validated in place; its text is made only if
+    // the event is ever asked for its address (see QuadEvent).
+    const isQuad = layout !== 'vhost' && ips.validQuad(line, start, end);
+    const quad = ips.quad;
+    let addr: CanonicalIp | null = null;
     let vhost: string | undefined;
     let p = -1; // first index after the address field's space
     let sp = -1;
-    if (addr !== null) {
+    if (isQuad) {
       sp = ips.end;
       p = sp + 1;
     } else {
@@ -213,7 +217,8 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
 
     // Method and target; anything that is not `METHOD SP target [SP HTTP/x.y]` counts as no request.
     let method = '';
-    let path = '';
+    let ps = 0;
+    let pe = 0;
     const rs = q + 1;
     let m: number;
     if (line.charCodeAt(rs) === 71 && line.charCodeAt(rs + 1) === 69 && line.charCodeAt(rs + 2) === 84 && line.charCodeAt(rs + 3) === SPACE) {
@@ -232,13 +237,52 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
         const ls = line.lastIndexOf(' ', r - 1);
         if (ls > m + 1 && line.startsWith('HTTP/', ls + 1)) te = ls;
       }
-      path = line.slice(m + 1, te);
+      ps = m + 1;
+      pe = te;
     } else {
       method = '';
     }
 
-    return { ip: addr.ip, family: addr.family, time, method, path, status, vhost, origin };
+    if (isQuad) return new QuadEvent(quad, time, method, line, ps, pe, status, vhost, origin);
+    return { ip: addr!.ip, family: addr!.family, time, method, path: line.slice(ps, pe), status, vhost, origin };
   };
+}
+
+/**
+ * The event of an IPv4 line, with its address text and request target made on first use: most lines
+ * match no rule and never need either, and making them was most of the cost of a line. It keeps a
+ * reference to the text it was read from, so it is for immediate use (consumers copy what they keep,
+ * as the detector does with `ip`, which is a fresh string).
+ */
+class QuadEvent implements AccessEvent {
+  readonly family = 4 as const;
+  private ipText: string | undefined;
+  private pathText: string | undefined;
+
+  constructor(
+    private readonly quad: number,
+    readonly time: number,
+    readonly method: string,
+    private readonly text: string,
+    private readonly ps: number,
+    private readonly pe: number,
+    readonly status: number,
+    readonly vhost: string | undefined,
+    readonly origin: string | undefined,
+  ) {}
+
+  get ip(): string {
+    return (this.ipText ??= quadText(this.quad));
+  }
+
+  get path(): string {
+    return (this.pathText ??= this.text.slice(this.ps, this.pe));
+  }
+
+  /** Plain data, for JSON and test comparisons. */
+  toJSON(): AccessEvent {
+    return { ip: this.ip, family: 4, time: this.time, method: this.method, path: this.path, status: this.status, vhost: this.vhost, origin: this.origin };
+  }
 }
 
 /** An Apache scanner (backslash-escaped quotes) for one layout. */

@@ -25,7 +25,21 @@ export interface LineParserOptions {
   readonly origin?: string | undefined;
 }
 
-export type LineParser = (line: string) => ParseOutcome;
+export interface LineParser {
+  (line: string): ParseOutcome;
+  /**
+   * The same as `parser(text.slice(start, end))` for the line text[start, end), without cutting it out
+   * first: replay hands over 64 KiB pieces of a log and the scanner reads the line where it lies.
+   */
+  range(text: string, start: number, end: number): ParseOutcome;
+}
+
+/** Gives a per-line parser its range form: by default it cuts the line out and parses that. */
+function withRange(parse: (line: string) => ParseOutcome, range?: LineParser['range']): LineParser {
+  const p = parse as LineParser;
+  p.range = range ?? ((text, start, end) => parse(text.slice(start, end)));
+  return p;
+}
 
 /** Wrapped lines may be longer than MAX_LINE_LENGTH by their escaping; the inner line may not. */
 const MAX_WRAPPED_LENGTH = 2 * MAX_LINE_LENGTH;
@@ -87,8 +101,8 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
 
   /** Shared prelude: length limits, CR, BOM, blank lines; then `body` on the content. */
   const framed =
-    (body: (line: string, start: number, end: number) => ParseOutcome, maxLength: number): LineParser =>
-    (line) => {
+    (body: (line: string, start: number, end: number) => ParseOutcome, maxLength: number) =>
+    (line: string): ParseOutcome => {
       if (line.length > maxLength) return 'too-long';
       const end = contentEnd(line);
       const start = contentStart(line);
@@ -97,7 +111,7 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
     };
 
   /** A fixed access format: its own scanner; other recognisable shapes are 'unknown-format'. */
-  const fixedAccess = (scan: AccessScanner): LineParser =>
+  const fixedAccess = (scan: AccessScanner): ((line: string) => ParseOutcome) =>
     framed((line, start, end) => {
       const out = scan(line, start, end, origin);
       if (out !== 'bad-address') return out;
@@ -106,8 +120,8 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
     }, MAX_LINE_LENGTH);
 
   switch (format) {
-    case 'auto':
-      return (line) => {
+    case 'auto': {
+      const auto = (line: string): ParseOutcome => {
         const n = line.length;
         const c0 = line.charCodeAt(0);
         // Hot path: an access line starting with an address digit (not an RFC 3339 syslog stamp).
@@ -125,24 +139,34 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
         if (looksLikeSyslog(line, start)) return syslog(line, start, end);
         return autoAccess(line, start, end, origin);
       };
+      return withRange(auto, (text, start, end) => {
+        // The hot path of `auto` on the line where it lies; anything else takes the per-line road.
+        const c0 = text.charCodeAt(start);
+        if (c0 >= 48 && c0 <= 57 && end - start <= MAX_LINE_LENGTH && end - start > 4 && text.charCodeAt(start + 4) !== 45) {
+          const e = text.charCodeAt(end - 1) === 13 ? end - 1 : end;
+          return autoAccess(text, start, e, origin);
+        }
+        return auto(text.slice(start, end));
+      });
+    }
     case 'apache-combined':
     case 'apache-common':
-      return fixedAccess(createApacheScanner('plain', caches));
+      return withRange(fixedAccess(createApacheScanner('plain', caches)));
     case 'apache-vhost-combined':
-      return fixedAccess(createApacheScanner('vhost', caches));
+      return withRange(fixedAccess(createApacheScanner('vhost', caches)));
     case 'nginx-combined':
-      return fixedAccess(createNginxScanner(caches));
+      return withRange(fixedAccess(createNginxScanner(caches)));
     case 'docker-json':
-      return framed(
+      return withRange(framed(
         (line, start, end) =>
           line.charCodeAt(start) === 123 ? dockerJson(line, start, end) : broken(line, start, end, 'unknown-format'),
         MAX_WRAPPED_LENGTH,
-      );
+      ));
     case 'syslog':
-      return framed(
+      return withRange(framed(
         (line, start, end) =>
           looksLikeSyslog(line, start) ? syslog(line, start, end) : broken(line, start, end, 'unknown-format'),
         MAX_LINE_LENGTH,
-      );
+      ));
   }
 }

@@ -12,7 +12,7 @@ import { Detector } from '../detect/detector.js';
 import { Allowlist } from '../decide/allowlist.js';
 import { BanBook } from '../decide/ban-book.js';
 import { BanhammerError } from '../errors.js';
-import { readLines } from './read-lines.js';
+import { readLineRanges } from './read-lines.js';
 
 export interface ReplayBan {
   readonly ip: string;
@@ -77,9 +77,9 @@ export async function replayFile(path: string, config: Config, opts: ReplayOptio
   };
 
   try {
-    await readLines(path, (line) => {
+    await readLineRanges(path, (text, start, end) => {
       lines++;
-      const out = parse(line);
+      const out = parse.range(text, start, end);
       if (isSkip(out)) {
         skipReasons[out]++;
         return;
