@@ -79,6 +79,7 @@ export interface DaemonDeps {
 const EXPIRE_INTERVAL_MS = 1000;
 const POSITION_SAVE_INTERVAL_MS = 1000;
 const SWEEP_INTERVAL_MS = 30_000;
+const REFRESH_INTERVAL_MS = 6 * 3600_000;
 
 export class Daemon {
   private config: Config;
@@ -178,6 +179,8 @@ export class Daemon {
     this.every(this.checkIntervalMs, () => this.check());
     this.every(POSITION_SAVE_INTERVAL_MS, () => this.savePositionsIfMoved());
     this.every(SWEEP_INTERVAL_MS, () => this.detector.sweep(this.clock.now()));
+    // Kernel timeouts stop at ~24.8 days: refresh long bans well before that.
+    this.every(REFRESH_INTERVAL_MS, () => this.reapplyAll());
     this.log.info(
       {
         instance: this.config.instance,
