@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 packages=(
   iptables ipset iproute2 procps psmisc kmod   # firewall tests in network namespaces
+  libcap2-bin                                  # capsh: the "no NET_ADMIN" tests
   apache2                                      # real Apache for integration tests
   fail2ban time                                # benchmark baseline, GNU time for peak RSS
   docker.io docker-compose debootstrap busybox # images and end-to-end tests
