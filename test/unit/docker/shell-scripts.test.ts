@@ -339,6 +339,43 @@ describe.each(SHELLS)('under $name', ({ argv }) => {
     });
   });
 
+  describe('healthcheck', () => {
+    const hc = join(DOCKER, 'bin/banhammer-healthcheck');
+    const STATUS = 'Status\n|- Instance:\tweb\n|- Enforcer:\tiptables\n|- Files watched:\t1\n';
+
+    it('healthy when Apache answers and `banhammer status` answers; names the instance', () => {
+      fake('node');
+      fake('banhammer', `printf '${STATUS.replace(/\n/g, '\\n').replace(/\t/g, '\\t')}'`);
+      const r = runScript(argv, hc, [], { ...env, HTTP_PORT: '8081' });
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(r.stdout.trim()).toBe('healthy: Apache answers on port 8081; agent web (enforcer iptables) answers banhammer status');
+      const c = recorded(); // the node -e script spans several lines
+      expect(c[0]).toMatch(/^node -e/);
+      expect(c.at(-2)).toMatch(/ 8081$/);
+      expect(c.at(-1)).toBe('banhammer status');
+    });
+
+    it('unhealthy when Apache does not answer (the agent is not asked)', () => {
+      fake('node', 'exit 1');
+      fake('banhammer');
+      const r = runScript(argv, hc, [], env);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/^unhealthy: Apache does not answer on 127\.0\.0\.1:80$/m);
+      expect(recorded().some((l) => l.startsWith('banhammer'))).toBe(false);
+    });
+
+    it('unhealthy, with the CLI\'s reason, when the agent does not answer', () => {
+      fake('node');
+      fake('banhammer', 'echo "banhammer: banhammer is not running (no control socket at /run/banhammer/banhammer.sock)" >&2; exit 2');
+      const r = runScript(argv, hc, [], env);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim()).toBe(
+        'unhealthy: the banhammer agent is not running or does not answer (see docker logs): banhammer: banhammer is not running (no control socket at /run/banhammer/banhammer.sock)',
+      );
+    });
+  });
+
   it('the access-log service hands the rendered size and count to s6-log', () => {
     fake('s6-log');
     runScript(argv, join(DOCKER, 's6/apache/log/run'), [], { ...env, BH_ACCESS_LOG_BYTES: '4096', BH_ACCESS_LOG_KEEP: '7' });
