@@ -181,3 +181,136 @@ export async function createLab(): Promise<Lab> {
     destroy,
   };
 }
+
+/**
+ * A star of namespaces for tests that need several clients: one "server" namespace and one
+ * namespace per client name, each client joined to the server by its own veth pair on its own
+ * subnet (client i, counting from 1):
+ *   server side 198.18.i.1/24  2001:db8:i::1/64      client side 198.18.i.2 198.18.i.3  2001:db8:i::2 2001:db8:i::3
+ * Processes started with spawnIn() are tracked; destroy() sends them `stopSignal` (default SIGTERM),
+ * waits a little, SIGKILLs what is left, then SIGKILLs any process still inside one of the star's
+ * namespaces (by pid, from `ip netns pids`: only processes started there by the test) and deletes
+ * the namespaces. Safe after a partial createStar() failure and when called twice.
+ */
+export interface StarClient {
+  readonly ns: string;
+  /** This client's addresses: [primary, secondary]. */
+  readonly v4: readonly [string, string];
+  readonly v6: readonly [string, string];
+  /** The server's address on this client's link. */
+  readonly serverV4: string;
+  readonly serverV6: string;
+}
+
+export interface Star<C extends string> {
+  readonly server: string;
+  readonly clients: Readonly<Record<C, StarClient>>;
+  runIn(ns: string): Runner;
+  /** Starts argv inside `ns` (never through a shell) and tracks the child for destroy(). */
+  spawnIn(ns: string, argv: readonly string[], opts?: { env?: NodeJS.ProcessEnv; stopSignal?: NodeJS.Signals }): ChildProcess;
+  destroy(): Promise<void>;
+}
+
+export async function createStar<C extends string>(clientNames: readonly C[]): Promise<Star<C>> {
+  if (clientNames.length < 1 || clientNames.length > 200) throw new Error('createStar: 1 to 200 clients');
+  const id = randomBytes(3).toString('hex');
+  const server = `bh-t-${id}-s`;
+  const created: string[] = [];
+  const children: { child: ChildProcess; stopSignal: NodeJS.Signals }[] = [];
+  let destroyed = false;
+
+  const exited = (c: ChildProcess, ms: number): Promise<boolean> =>
+    c.exitCode !== null || c.signalCode !== null
+      ? Promise.resolve(true)
+      : new Promise((res) => {
+          const t = setTimeout(() => res(false), ms);
+          c.once('exit', () => {
+            clearTimeout(t);
+            res(true);
+          });
+        });
+
+  const destroy = async (): Promise<void> => {
+    if (destroyed) return;
+    destroyed = true;
+    for (const { child, stopSignal } of children) {
+      if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) continue;
+      try {
+        process.kill(child.pid, stopSignal);
+      } catch {
+        continue;
+      }
+      if (!(await exited(child, 5000))) {
+        try {
+          process.kill(child.pid, 'SIGKILL');
+        } catch {
+          // gone meanwhile
+        }
+        await exited(child, 5000);
+      }
+    }
+    for (const ns of created) {
+      // Anything still running inside our namespaces was started there by the test (e.g. workers of a
+      // server whose parent died): end it by pid before the namespace goes.
+      const pids = await sh.run('ip', ['netns', 'pids', ns]).then((r) => r.stdout.split('\n').map((l) => Number(l.trim())).filter((p) => p > 1), () => []);
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    }
+    for (const ns of created) await sh.run('ip', ['netns', 'del', ns]).catch(() => undefined);
+  };
+
+  const inNs = (ns: string): Runner => withPrefix(sh, ['ip', 'netns', 'exec', ns]);
+  const clients = {} as Record<C, StarClient>;
+  try {
+    await sh.run('ip', ['netns', 'add', server]);
+    created.push(server);
+    const s = inNs(server);
+    await s.run('ip', ['link', 'set', 'lo', 'up']);
+    for (const [k, name] of clientNames.entries()) {
+      const i = k + 1;
+      const ns = `bh-t-${id}-c${i}`;
+      await sh.run('ip', ['netns', 'add', ns]);
+      created.push(ns);
+      const vs = `bht${id}s${i}`;
+      const vc = `bht${id}c${i}`;
+      await sh.run('ip', ['link', 'add', vs, 'netns', server, 'type', 'veth', 'peer', 'name', vc, 'netns', ns]);
+      const c: StarClient = {
+        ns,
+        v4: [`198.18.${i}.2`, `198.18.${i}.3`],
+        v6: [`2001:db8:${i}::2`, `2001:db8:${i}::3`],
+        serverV4: `198.18.${i}.1`,
+        serverV6: `2001:db8:${i}::1`,
+      };
+      await s.run('ip', ['addr', 'add', `${c.serverV4}/24`, 'dev', vs]);
+      await s.run('ip', ['-6', 'addr', 'add', `${c.serverV6}/64`, 'dev', vs, 'nodad']);
+      await s.run('ip', ['link', 'set', vs, 'up']);
+      const r = inNs(ns);
+      await r.run('ip', ['link', 'set', 'lo', 'up']);
+      for (const a of c.v4) await r.run('ip', ['addr', 'add', `${a}/24`, 'dev', vc]);
+      for (const a of c.v6) await r.run('ip', ['-6', 'addr', 'add', `${a}/64`, 'dev', vc, 'nodad']);
+      await r.run('ip', ['link', 'set', vc, 'up']);
+      clients[name] = c;
+    }
+  } catch (e) {
+    await destroy();
+    throw e;
+  }
+
+  return {
+    server,
+    clients,
+    runIn: inNs,
+    spawnIn(ns, argv, opts = {}) {
+      if (destroyed) throw new Error('createStar: spawnIn after destroy');
+      const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env });
+      children.push({ child, stopSignal: opts.stopSignal ?? 'SIGTERM' });
+      return child;
+    },
+    destroy,
+  };
+}
