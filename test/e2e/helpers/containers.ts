@@ -17,6 +17,8 @@ export interface ContainerSpec {
   /** volume name → mount point */
   readonly volumes?: Record<string, string>;
   readonly image?: string;
+  /** More `docker run` options, before the image (e.g. --health-interval). */
+  readonly extraArgs?: readonly string[];
 }
 
 export class Containers {
@@ -33,7 +35,7 @@ export class Containers {
       if (!this.volumes.includes(v)) this.volumes.push(v);
       args.push('-v', `${v}:${at}`);
     }
-    args.push(spec.image ?? IMAGE);
+    args.push(...(spec.extraArgs ?? []), spec.image ?? IMAGE);
     this.containers.push(name);
     await runOk('docker', args, { timeoutMs: 60_000 });
     return name;
@@ -41,6 +43,11 @@ export class Containers {
 
   track(name: string): void {
     if (!this.containers.includes(name)) this.containers.push(name);
+  }
+
+  /** A volume made elsewhere (a compose project's), removed by removeAll() unless already gone. */
+  trackVolume(name: string): void {
+    if (!this.volumes.includes(name)) this.volumes.push(name);
   }
 
   async removeAll(): Promise<void> {
@@ -52,6 +59,13 @@ export class Containers {
 export async function logs(container: string): Promise<{ stdout: string; stderr: string }> {
   const r = await run('docker', ['logs', container], { timeoutMs: 30_000 });
   return { stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The container's health as Docker reports it ('starting', 'healthy', 'unhealthy'), with the last probe's output. */
+export async function health(container: string): Promise<{ status: string; lastOutput: string }> {
+  const r = await runOk('docker', ['inspect', '-f', '{{json .State.Health}}', container]);
+  const h = JSON.parse(r.stdout) as { Status: string; Log: Array<{ Output: string }> | null } | null;
+  return { status: h?.Status ?? 'none', lastOutput: h?.Log?.at(-1)?.Output.trim() ?? '' };
 }
 
 export async function state(container: string): Promise<{ status: string; exitCode: number }> {

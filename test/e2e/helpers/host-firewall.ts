@@ -28,16 +28,19 @@ function tools(): string[] {
   }).map((t) => t.tool);
 }
 
-/** One line per chain, jump or set of `instance` still present (empty when clean). */
+/**
+ * One line per chain, jump, rule or set of `instance` still present (empty when clean): every table
+ * of iptables-save and ip6tables-save, nft and (where its tables exist) legacy, and `ipset list -n`.
+ */
 export async function firewallTraces(instance: string): Promise<string[]> {
   const { chain, sets } = firewallNames(instance);
+  const names = new Set([chain, `:${chain}`, sets[4], sets[6]]);
   const found: string[] = [];
   for (const tool of tools()) {
-    const r = await run(tool, ['-w', '-t', 'filter', '-S'], { timeoutMs: 30_000 });
+    const r = await run(`${tool}-save`, [], { timeoutMs: 30_000 });
     if (r.code !== 0) continue;
     for (const line of r.stdout.split('\n')) {
-      const words = line.trim().split(/\s+/);
-      if ((words[0] === '-N' && words[1] === chain) || (words[0] === '-A' && words.includes(chain))) found.push(`${tool}: ${line.trim()}`);
+      if (line.trim().split(/\s+/).some((w) => names.has(w))) found.push(`${tool}-save: ${line.trim()}`);
     }
   }
   if (which('ipset') !== null) {
@@ -47,6 +50,12 @@ export async function firewallTraces(instance: string): Promise<string[]> {
     }
   }
   return found;
+}
+
+/** Whether the instance's chain exists in some backend (the agent has initialised its firewall). */
+export async function hasChain(instance: string): Promise<boolean> {
+  const { chain } = firewallNames(instance);
+  return (await firewallTraces(instance)).some((t) => t.includes(`: :${chain} `));
 }
 
 /** Removes jumps to, rules of, and the chain of `instance` in every backend, then its sets. */
