@@ -14,6 +14,8 @@ import { createTailer } from './source/tailer.js';
 import { isFilePosition } from './source/line-source.js';
 import { IptablesEnforcer } from './enforce/iptables.js';
 import { LogEnforcer } from './enforce/dry-run.js';
+import { ApacheMapEnforcer } from './enforce/apache-map.js';
+import { NginxMapEnforcer } from './enforce/nginx-map.js';
 import type { Enforcer } from './enforce/enforcer.js';
 import { ProcessRunner } from './exec/runner.js';
 import { startControlServer, type ControlServer } from './control/server.js';
@@ -69,8 +71,12 @@ function createEnforcer(config: Config, dryRun: boolean, logger: Logger): Enforc
       mode: config.iptablesMode,
     });
   }
+  if (config.enforcer === 'apache-map') return new ApacheMapEnforcer({ path: config.mapFile });
+  if (config.enforcer === 'nginx-map') {
+    return new NginxMapEnforcer({ path: config.mapFile, runner: new ProcessRunner({ timeoutMs: 10_000 }), reloadCommand: config.nginxReload });
+  }
   throw new BanhammerError('BH_ERR_CONFIG', `enforcer ${JSON.stringify(config.enforcer)} is not available in this version`, {
-    hint: 'use BANHAMMER_ENFORCER=iptables (or log for a dry run)',
+    hint: 'use BANHAMMER_ENFORCER=iptables, apache-map or nginx-map (or log for a dry run)',
   });
 }
 

@@ -28,6 +28,9 @@ function settingValues(c: Config): SettingTypes {
     metricsAddr: c.metricsAddr,
     trustedProxies: c.trustedProxies,
     logLevel: c.logLevel,
+    mapFile: c.mapFile,
+    nginxReload: c.nginxReload,
+    remoteipHeader: c.remoteipHeader,
   };
 }
 

@@ -129,6 +129,9 @@ export function resolveConfig(input: LoadInput): ResolvedConfig {
     metricsAddr: s.metricsAddr,
     trustedProxies: s.trustedProxies,
     logLevel: s.logLevel,
+    mapFile: s.mapFile,
+    nginxReload: s.nginxReload,
+    remoteipHeader: s.remoteipHeader,
   };
   const sources = new Map<string, string>();
   for (const layer of layers) for (const [k, v] of layer.sources) sources.set(k, v);

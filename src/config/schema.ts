@@ -43,6 +43,12 @@ export interface Config {
   readonly metricsAddr: string | null;
   readonly trustedProxies: readonly string[];
   readonly logLevel: LogLevel;
+  /** apache-map / nginx-map: the file the web server reads. */
+  readonly mapFile: string;
+  /** nginx-map: argv of the command that makes nginx re-read the map. */
+  readonly nginxReload: readonly string[];
+  /** Request header naming the client behind a trusted proxy (rendered into the web server config). */
+  readonly remoteipHeader: string;
 }
 
 /** Every setting except rules, keyed by a flat name. */
@@ -61,6 +67,9 @@ export interface SettingTypes {
   metricsAddr: Config['metricsAddr'];
   trustedProxies: Config['trustedProxies'];
   logLevel: Config['logLevel'];
+  mapFile: Config['mapFile'];
+  nginxReload: Config['nginxReload'];
+  remoteipHeader: Config['remoteipHeader'];
 }
 export type SettingKey = keyof SettingTypes;
 
@@ -401,6 +410,44 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
     fromEnv: (raw) => raw.trim().toLowerCase(),
     default: () => 'info',
     defaultText: 'info',
+  }),
+  mapFile: setting<'mapFile'>({
+    yamlPath: ['map_file'],
+    env: 'BANHAMMER_MAP_FILE',
+    description: 'apache-map/nginx-map: ban list file the web server reads (its directory must exist)',
+    allowed: 'absolute path',
+    schema: absolutePath,
+    fromEnv: trimmed,
+    default: () => '/run/banhammer/banned.map',
+    defaultText: '/run/banhammer/banned.map',
+  }),
+  nginxReload: setting<'nginxReload'>({
+    yamlPath: ['nginx_reload'],
+    env: 'BANHAMMER_NGINX_RELOAD',
+    description: 'nginx-map: command run (without a shell) after the map changed, at most once a second',
+    allowed: 'program and arguments, space-separated (YAML: a list)',
+    schema: z.preprocess(
+      (v) => (typeof v === 'string' ? wordList(v) : v),
+      z
+        .array(z.string({ error: 'expected a program or argument (string)' }).min(1, { error: 'must not be empty' }).refine((s) => !s.includes('\0'), { error: 'must not contain NUL' }), {
+          error: 'expected a command as a list: [program, arg, …]',
+        })
+        .min(1, { error: 'name at least the program' })
+        .transform((xs): readonly string[] => xs),
+    ),
+    fromEnv: wordList,
+    default: () => ['nginx', '-s', 'reload'],
+    defaultText: 'nginx -s reload',
+  }),
+  remoteipHeader: setting<'remoteipHeader'>({
+    yamlPath: ['remoteip_header'],
+    env: 'BANHAMMER_REMOTEIP_HEADER',
+    description: 'Header in which trusted proxies name the client (Apache RemoteIPHeader, nginx real_ip_header)',
+    allowed: 'an HTTP header name',
+    schema: z.string({ error: 'expected a header name' }).regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$/, { error: 'expected an HTTP header name such as X-Forwarded-For' }),
+    fromEnv: trimmed,
+    default: () => 'X-Forwarded-For',
+    defaultText: 'X-Forwarded-For',
   }),
 };
 

@@ -1,0 +1,94 @@
+/**
+ * ApacheMapEnforcer (`apache-map`): bans at layer 7 through a mod_rewrite txt: RewriteMap that the
+ * agent rewrites atomically (map-file.ts); docker/apache/banhammer-map.conf answers 403 to listed
+ * clients. Apache re-reads a txt map when its mtime changes, so no reload is needed, and with
+ * mod_remoteip REMOTE_ADDR is the client named by a trusted proxy.
+ *
+ * File format, one line per address form:
+ *   <address> <expiry as YYYYMMDDHHMMSS, local time>        permanent: 99991231235959
+ * The expiry travels with the entry because a ban must end on time even when the agent is dead:
+ * the snippet compares it with %{TIME}, which mod_rewrite renders in exactly this format. Apache
+ * has no epoch-seconds variable; %{TIME} is local time, and ap_expr's `<` compares strings, which
+ * for two 14-digit stamps is time order. Apache and the agent agree on local time when they run with
+ * the same TZ (one container: they do). Across a DST fall-back the same local hour repeats; a ban
+ * ending in it may end up to an hour early in Apache's eyes — but only when the agent is dead, because the
+ * agent removes expired entries itself within a second.
+ *
+ * Address forms: the canonical one (RFC 5952 for IPv6), plus the spellings APR may print for the
+ * same client, so the lookup key always matches: `::ffff:a.b.c.d` for IPv4 (IPv4-mapped clients on
+ * a dual-stack socket) and `::a.b.c.d` for IPv4-compatible IPv6 (::/96), which APR prints that way.
+ */
+import { systemClock, type Clock } from '../clock.js';
+import type { Enforcer, EnforcerBatch } from './enforcer.js';
+import { MapFile, addressError, type MapEntry } from './map-file.js';
+
+export interface ApacheMapEnforcerOptions {
+  /** The txt map (BANHAMMER_MAP_FILE); its directory must exist. */
+  readonly path: string;
+  readonly clock?: Clock;
+}
+
+export const PERMANENT_STAMP = '99991231235959';
+
+const pad = (n: number, w = 2): string => String(n).padStart(w, '0');
+
+/** `until` (ms) as Apache's %{TIME} would show that moment (local time), rounded up to a second. */
+export function timeStamp(until: number | null): string {
+  if (until === null) return PERMANENT_STAMP;
+  const d = new Date(Math.ceil(until / 1000) * 1000);
+  if (Number.isNaN(d.getTime()) || d.getFullYear() > 9999) return PERMANENT_STAMP;
+  if (d.getFullYear() < 1000) return '00000000000000';
+  return `${d.getFullYear()}${pad(d.getMonth() + 1)}${pad(d.getDate())}${pad(d.getHours())}${pad(d.getMinutes())}${pad(d.getSeconds())}`;
+}
+
+/** Every spelling under which Apache may look up this (canonical) address. */
+export function apacheKeys(entry: Pick<MapEntry, 'ip' | 'family'>): string[] {
+  if (entry.family === 4) return [entry.ip, `::ffff:${entry.ip}`];
+  const compat = /^::([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(entry.ip);
+  if (compat && entry.ip !== '::1') {
+    const hi = parseInt(compat[1]!, 16);
+    const lo = parseInt(compat[2]!, 16);
+    if (hi !== 0) return [entry.ip, `::${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`];
+  }
+  return [entry.ip];
+}
+
+export function renderApacheMap(entries: readonly MapEntry[], now: number): string {
+  const lines = [
+    `# banhammer apache-map: <client address> <ban expiry YYYYMMDDHHMMSS, local time>; written ${timeStamp(now)}.`,
+    '# Rewritten atomically by the agent; edits are lost. See banhammer-map.conf.',
+  ];
+  for (const e of entries) {
+    const stamp = timeStamp(e.until);
+    for (const key of apacheKeys(e)) lines.push(`${key} ${stamp}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+export class ApacheMapEnforcer implements Enforcer {
+  readonly name = 'apache-map';
+  readonly map: MapFile;
+
+  constructor(opts: ApacheMapEnforcerOptions) {
+    this.map = new MapFile({ path: opts.path, render: renderApacheMap, clock: opts.clock ?? systemClock, owner: this.name });
+  }
+
+  init(): Promise<void> {
+    return this.map.init();
+  }
+
+  async apply(batch: EnforcerBatch): Promise<void> {
+    const rejected = this.map.update(batch);
+    await this.map.write();
+    if (rejected.length > 0) throw addressError(rejected);
+  }
+
+  check(): Promise<string[]> {
+    return this.map.check();
+  }
+
+  /** Writes an empty map: Apache keeps serving everyone (a missing txt map file would log errors). */
+  shutdown(): Promise<void> {
+    return this.map.clear();
+  }
+}

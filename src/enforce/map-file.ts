@@ -1,0 +1,242 @@
+/**
+ * MapFile: the ban list of a layer-7 enforcer (apache-map, nginx-map), held in memory and mirrored
+ * into one file that the web server reads.
+ *
+ * Contract:
+ * - apply(batch) validates every address again (canonicalIp), updates the in-memory list, then
+ *   rewrites the whole file. Bad addresses are reported in a BH_ERR_ADDRESS error after the rest
+ *   was written.
+ * - The file is replaced atomically: `<file>.tmp-<pid>-<n>` in the same directory is written,
+ *   chmod 0644 (the web server's user must read it), fsynced, renamed over the target, and the
+ *   directory is fsynced. A reader sees the old or the new file, never a half-written one.
+ * - The directory is never created: a missing or unwritable directory is a BH_ERR_FILE naming it
+ *   and saying what to do. The in-memory list is kept, and the next write (apply or check) retries.
+ * - Entries whose expiry has passed are left out of every write (the daemon also unbans them).
+ * - check() rewrites the file when the last write failed, or when the file is missing or is not the
+ *   one we wrote (inode, size or mtime changed), and says what it repaired.
+ * - shutdown() writes an empty map and keeps the file: a web server whose configuration names the
+ *   file keeps serving (Apache refuses to start without a txt map's file, nginx without an include).
+ */
+import { open, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { Clock } from '../clock.js';
+import { BanhammerError } from '../errors.js';
+import { canonicalIp } from '../parse/ip.js';
+import type { EnforcerBatch } from './enforcer.js';
+
+export interface MapEntry {
+  readonly ip: string;
+  readonly family: 4 | 6;
+  /** Absolute expiry (ms since the epoch), or null for permanent. */
+  readonly until: number | null;
+}
+
+/** Turns the active entries (sorted by address) into the file's text. */
+export type MapRenderer = (entries: readonly MapEntry[], now: number) => string;
+
+export interface MapFileOptions {
+  readonly path: string;
+  readonly render: MapRenderer;
+  readonly clock: Clock;
+  /** Names the enforcer in messages (apache-map, nginx-map). */
+  readonly owner: string;
+}
+
+export interface Rejected {
+  readonly ip: string;
+  readonly reason: string;
+}
+
+const MAP_MODE = 0o644;
+
+export class MapFile {
+  readonly path: string;
+  private readonly held = new Map<string, { family: 4 | 6; until: number | null }>();
+  private tmpSeq = 0;
+  /** Set when the file may not reflect `held` (a failed write, or leftovers adopted at init). */
+  private stale = true;
+  /** Identity of the file we wrote last, to notice it being replaced from outside. */
+  private written: { ino: number; size: number; mtimeMs: number } | null = null;
+
+  constructor(private readonly opts: MapFileOptions) {
+    if (!opts.path.startsWith('/') || opts.path.includes('\0')) {
+      throw new BanhammerError('BH_ERR_CONFIG', `${opts.owner}: map file ${JSON.stringify(opts.path)} must be an absolute path`, {
+        hint: 'set BANHAMMER_MAP_FILE to an absolute path, e.g. /run/banhammer/banned.map',
+        data: { path: opts.path },
+      });
+    }
+    this.path = opts.path;
+  }
+
+  /**
+   * Keeps an existing file as it is (a crashed agent's bans stay enforced until the restored list is
+   * written, at the latest by the next check()); writes an empty map when there is none.
+   */
+  async init(): Promise<void> {
+    await this.removeStaleTemps();
+    try {
+      await stat(this.path);
+      this.stale = true;
+      return;
+    } catch (e) {
+      if (errCode(e) !== 'ENOENT') throw this.fileError('cannot read', e);
+    }
+    await this.write();
+  }
+
+  /** Updates the list from a batch; returns the addresses it refused. Does not write. */
+  update(batch: EnforcerBatch): Rejected[] {
+    const rejected: Rejected[] = [];
+    for (const u of batch.unban) {
+      const c = typeof u.ip === 'string' ? canonicalIp(u.ip) : null;
+      if (!c) rejected.push({ ip: String(u.ip), reason: 'not a valid IP address' });
+      else this.held.delete(c.ip);
+    }
+    for (const b of batch.ban) {
+      const c = typeof b.ip === 'string' ? canonicalIp(b.ip) : null;
+      if (!c) {
+        rejected.push({ ip: String(b.ip), reason: 'not a valid IP address' });
+        continue;
+      }
+      if (b.until !== null && !Number.isFinite(b.until)) {
+        rejected.push({ ip: b.ip, reason: `invalid expiry ${String(b.until)}` });
+        continue;
+      }
+      this.held.set(c.ip, { family: c.family, until: b.until });
+    }
+    this.stale = true;
+    return rejected;
+  }
+
+  /** Active entries (expired ones dropped from the list), sorted by address. */
+  entries(now = this.opts.clock.now()): MapEntry[] {
+    const out: MapEntry[] = [];
+    for (const [ip, v] of this.held) {
+      if (v.until !== null && v.until <= now) this.held.delete(ip);
+      else out.push({ ip, ...v });
+    }
+    return out.sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0));
+  }
+
+  /** Writes the current list atomically. On failure the list is kept and the file marked stale. */
+  async write(): Promise<void> {
+    this.stale = true;
+    const now = this.opts.clock.now();
+    await this.writeText(this.opts.render(this.entries(now), now));
+    this.stale = false;
+  }
+
+  /** Repairs (see the contract); returns one line per repair, empty when all was well. */
+  async check(): Promise<string[]> {
+    let why: string | null = null;
+    if (this.stale) {
+      why = `map file ${this.path} was rewritten (the last write had failed or was pending)`;
+    } else {
+      try {
+        const st = await stat(this.path);
+        const w = this.written;
+        if (w && (st.ino !== w.ino || st.size !== w.size || st.mtimeMs !== w.mtimeMs)) why = `map file ${this.path} was changed from outside and was rewritten`;
+      } catch (e) {
+        if (errCode(e) !== 'ENOENT') throw this.fileError('cannot read', e);
+        why = `map file ${this.path} was missing and was re-created`;
+      }
+    }
+    if (why === null) return [];
+    await this.write();
+    return [why];
+  }
+
+  /** Forgets every ban and writes an empty map (the file stays). */
+  async clear(): Promise<void> {
+    this.held.clear();
+    await this.write();
+  }
+
+  get size(): number {
+    return this.held.size;
+  }
+
+  /** Temp files of a writer killed mid-write (never this process's own). */
+  private async removeStaleTemps(): Promise<void> {
+    const dir = dirname(this.path);
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch {
+      return; // reported by the write that follows
+    }
+    const prefix = `.${basename(this.path)}.tmp-`;
+    for (const n of names) {
+      if (n.startsWith(prefix) && !n.startsWith(`${prefix}${process.pid}-`)) await unlink(join(dir, n)).catch(() => undefined);
+    }
+  }
+
+  private async writeText(text: string): Promise<void> {
+    const dir = dirname(this.path);
+    const tmp = join(dir, `.${basename(this.path)}.tmp-${process.pid}-${++this.tmpSeq}`);
+    try {
+      const fh = await open(tmp, 'wx', MAP_MODE);
+      try {
+        await fh.chmod(MAP_MODE); // the umask may have taken bits away
+        await fh.writeFile(text, 'utf8');
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, this.path);
+    } catch (e) {
+      await unlink(tmp).catch(() => undefined);
+      throw this.fileError('cannot write', e);
+    }
+    try {
+      const dh = await open(dir, 'r');
+      try {
+        await dh.sync();
+      } finally {
+        await dh.close();
+      }
+    } catch {
+      // The new file is in place; only its durability across a power loss is in doubt, and the
+      // agent rewrites the whole map from its state at start anyway.
+    }
+    try {
+      const st = await stat(this.path);
+      this.written = { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs };
+    } catch {
+      this.written = null;
+    }
+  }
+
+  private fileError(what: string, e: unknown): BanhammerError {
+    const code = errCode(e);
+    const dir = dirname(this.path);
+    const kept = `the ${this.held.size} ban(s) are kept in memory and written on the next attempt`;
+    let message: string;
+    let hint: string;
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      message = `${this.opts.owner}: ${what} map file ${this.path}: directory ${dir} does not exist`;
+      hint = `create ${dir} (or mount a volume there) writable by the agent and readable by the web server, or point BANHAMMER_MAP_FILE elsewhere; ${kept}`;
+    } else if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+      message = `${this.opts.owner}: ${what} map file ${this.path}: directory ${dir} is not writable (${code})`;
+      hint = `make ${dir} writable by the agent's user (and not read-only), or point BANHAMMER_MAP_FILE elsewhere; ${kept}`;
+    } else {
+      message = `${this.opts.owner}: ${what} map file ${this.path}: ${code ?? (e instanceof Error ? e.message : String(e))}`;
+      hint = `check ${dir} (free space, file system errors); ${kept}`;
+    }
+    return new BanhammerError('BH_ERR_FILE', message, { hint, data: { path: this.path, dir, code: code ?? null }, cause: e });
+  }
+}
+
+/** BH_ERR_ADDRESS for addresses left out of an otherwise applied batch (same shape as iptables). */
+export function addressError(rejected: readonly Rejected[]): BanhammerError {
+  const shown = rejected.slice(0, 5).map((r) => `${JSON.stringify(r.ip)} (${r.reason})`).join(', ');
+  const more = rejected.length > 5 ? ` and ${rejected.length - 5} more` : '';
+  return new BanhammerError('BH_ERR_ADDRESS', `${rejected.length} address(es) not applied: ${shown}${more}; the rest of the batch was applied`, {
+    hint: 'only plain IPv4/IPv6 addresses can be banned',
+    data: { rejected },
+  });
+}
+
+function errCode(e: unknown): string | undefined {
+  return typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string' ? e.code : undefined;
+}

@@ -1,0 +1,48 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { PERMANENT_STAMP, apacheKeys, renderApacheMap, timeStamp } from '../../../src/enforce/apache-map.js';
+
+const savedTz = process.env.TZ;
+afterEach(() => {
+  if (savedTz === undefined) delete process.env.TZ;
+  else process.env.TZ = savedTz;
+});
+
+describe('apache-map rendering', () => {
+  it('stamps the expiry in local time like %{TIME}, rounded up to the second', () => {
+    const until = Date.UTC(2026, 6, 1, 12, 0, 0, 500);
+    process.env.TZ = 'UTC';
+    expect(timeStamp(until)).toBe('20260701120001');
+    expect(timeStamp(Date.UTC(2026, 6, 1, 12, 0, 0))).toBe('20260701120000');
+    process.env.TZ = 'Europe/Berlin'; // CEST, UTC+2
+    expect(timeStamp(until)).toBe('20260701140001');
+    expect(timeStamp(null)).toBe(PERMANENT_STAMP);
+    expect(timeStamp(Date.UTC(12000, 0, 1))).toBe(PERMANENT_STAMP);
+  });
+
+  it('14-digit stamps sort like the times they name', () => {
+    process.env.TZ = 'UTC';
+    const a = timeStamp(Date.UTC(2026, 8, 9, 23, 59, 59));
+    const b = timeStamp(Date.UTC(2026, 9, 1, 0, 0, 0));
+    expect(a < b).toBe(true);
+    expect(b < PERMANENT_STAMP).toBe(true);
+  });
+
+  it('lists every spelling APR may use for the client', () => {
+    expect(apacheKeys({ ip: '198.18.0.9', family: 4 })).toEqual(['198.18.0.9', '::ffff:198.18.0.9']);
+    expect(apacheKeys({ ip: '2001:db8::9', family: 6 })).toEqual(['2001:db8::9']);
+    expect(apacheKeys({ ip: '::c612:9', family: 6 })).toEqual(['::c612:9', '::198.18.0.9']);
+    expect(apacheKeys({ ip: '::1', family: 6 })).toEqual(['::1']);
+  });
+
+  it('renders comment lines and one "<key> <stamp>" line per key', () => {
+    process.env.TZ = 'UTC';
+    const now = Date.UTC(2026, 0, 1);
+    const text = renderApacheMap([{ ip: '198.18.0.9', family: 4, until: now + 60_000 }, { ip: '2001:db8::9', family: 6, until: null }], now);
+    expect(text.split('\n').filter((l) => !l.startsWith('#'))).toEqual([
+      '198.18.0.9 20260101000100',
+      '::ffff:198.18.0.9 20260101000100',
+      `2001:db8::9 ${PERMANENT_STAMP}`,
+      '',
+    ]);
+  });
+});
