@@ -8,7 +8,12 @@
  * FAIL but exits 0, so the bench stays useful on slow machines.
  *
  * Options: --lines N (default 1,000,000), --seed N (default 1), --runs N (default 3), --quick
- * (200,000 lines, no fail2ban), --no-fail2ban, --json (figures as JSON on stdout).
+ * (200,000 lines, no fail2ban; shorter live phases), --no-fail2ban, --json (figures as JSON on stdout).
+ *
+ * Then the live-agent benchmark (src/bench/live/live.ts: detection latency, live growth, ban storm,
+ * memory, packet path, against fail2ban where it applies; root and network namespaces needed, else
+ * it says why it skipped): --no-live skips it, --live-only runs only it. With --json the replay
+ * figures are the top-level object and the live ones are under "live".
  */
 import { statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -21,6 +26,7 @@ import { runFail2banRegex, type Fail2banResult } from './fail2ban.js';
 import { ensureBenchLog } from './generate-log.js';
 import { measure } from './measure.js';
 import { referenceFromFile } from './reference.js';
+import { formatLive, runLive, type LiveReport } from './live/live.js';
 
 export const TARGETS = Object.freeze({
   linesPerSecond: 1_200_000,
@@ -36,9 +42,24 @@ export interface BenchOptions {
   readonly json: boolean;
 }
 
+/** Which parts run: --no-live, --live-only (read apart from parseBenchArgs, which ignores them). */
+export interface BenchParts {
+  readonly replay: boolean;
+  readonly live: boolean;
+  /** --quick also shortens the live phases. */
+  readonly quick: boolean;
+}
+
+const LIVE_FLAGS = ['--live', '--no-live', '--live-only'];
+
+export function parseBenchParts(argv: readonly string[]): BenchParts {
+  const liveOnly = argv.includes('--live-only');
+  return { replay: !liveOnly, live: liveOnly || !argv.includes('--no-live'), quick: argv.includes('--quick') };
+}
+
 export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   const { values } = parseArgs({
-    args: [...argv],
+    args: argv.filter((a) => !LIVE_FLAGS.includes(a)),
     options: {
       lines: { type: 'string' },
       seed: { type: 'string' },
@@ -82,8 +103,26 @@ const progress = (msg: string): void => {
 };
 const gc = (): void => (globalThis as { gc?: () => void }).gc?.();
 
-export async function runBench(opts: BenchOptions): Promise<number> {
+export async function runBench(opts: BenchOptions, parts: BenchParts = { replay: true, live: false, quick: false }): Promise<number> {
   const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  let code = 0;
+  let replayJson: Record<string, unknown> = {};
+  if (parts.replay) {
+    const r = await runReplayBench(opts, root);
+    code = r.code;
+    replayJson = r.json;
+  }
+  let live: LiveReport | undefined;
+  if (parts.live) {
+    live = await runLive({ root, fail2ban: opts.fail2ban, quick: parts.quick, progress });
+    if (!opts.json) process.stdout.write(formatLive(live));
+    if (live.errors.length > 0) code = 1;
+  }
+  if (opts.json) process.stdout.write(`${JSON.stringify(live ? { ...replayJson, live } : replayJson, null, 2)}\n`);
+  return code;
+}
+
+async function runReplayBench(opts: BenchOptions, root: string): Promise<{ code: number; json: Record<string, unknown> }> {
   const benchDir = join(root, '.bench');
 
   const t0 = process.hrtime.bigint();
@@ -158,10 +197,9 @@ export async function runBench(opts: BenchOptions): Promise<number> {
   ];
   if (diff !== null && !diff.identical) failures.push(`ban sets differ: ${diff.missing.length} missing, ${diff.unexpected.length} unexpected`);
 
+  let json: Record<string, unknown> = {};
   if (opts.json) {
-    process.stdout.write(
-      `${JSON.stringify(
-        {
+    json = {
           file: relative(root, file),
           lines,
           bytes,
@@ -188,11 +226,7 @@ export async function runBench(opts: BenchOptions): Promise<number> {
           bans: diff ? { identical: diff.identical, expected: diff.expected, actual: diff.actual, missing: diff.missing, unexpected: diff.unexpected } : null,
           targets,
           failures,
-        },
-        null,
-        2,
-      )}\n`,
-    );
+        };
   } else {
     const out: string[] = [];
     out.push('', `replay benchmark: ${relative(process.cwd(), file)}  (${fmtInt(lines)} lines, ${fmtMB(bytes)}, seed ${opts.seed})`, '');
@@ -222,7 +256,7 @@ export async function runBench(opts: BenchOptions): Promise<number> {
     out.push('');
     process.stdout.write(out.join('\n'));
   }
-  return failures.length > 0 ? 1 : 0;
+  return { code: failures.length > 0 ? 1 : 0, json };
 }
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -233,7 +267,7 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`bench: ${isBanhammerError(err) ? err.toUserString() : String(err)}\n`);
     return 2;
   }
-  return runBench(opts);
+  return runBench(opts, parseBenchParts(argv));
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
