@@ -206,7 +206,7 @@ export class Daemon {
 
   /** SIGHUP: new rules, allowlist and thresholds; bans and their history are kept. */
   reload(config: Config): void {
-    const restartOnly = (['enforcer', 'ports', 'instance', 'iptablesMode', 'blockAction', 'stateDir', 'socketPath', 'metricsAddr'] as const)
+    const restartOnly = (['enforcer', 'ports', 'instance', 'iptablesMode', 'blockAction', 'stateDir', 'socketPath', 'metricsAddr', 'mapFile', 'nginxReload'] as const)
       .filter((k) => JSON.stringify(config[k]) !== JSON.stringify(this.config[k]));
     if (JSON.stringify(config.log) !== JSON.stringify(this.config.log)) restartOnly.push('log' as never);
     this.configure(config, this.book);
