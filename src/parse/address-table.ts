@@ -10,11 +10,12 @@
  * and the returned `ip` is one shared string whose hash V8 computes once for every later Map lookup.
  * Invalid fields (hostnames, ports, junk) are not stored; they go through canonicalIp each time.
  *
- * Dotted quads, the common case, take a faster road: scanQuad() validates the field while looking for
- * its end (replacing the search for the space) and finds the address by its 32-bit value in a
- * direct-mapped table, so neither a substring nor a string comparison is needed on a hit. It accepts
- * exactly what Node's isIPv4 accepts (four 0–255 octets, no leading zeros).
- * Memory is bounded by the table sizes (2 × 8192 and 262144 entries).
+ * Dotted quads, the common case, take a faster road: validQuad() validates the field while looking for
+ * its end (replacing the search for the space) and keeps its 32-bit value; the text is written back
+ * from that value (quadText) only when an event's address is read, so no lookup at all happens per
+ * line (a table of tens of thousands of clients costs a cache miss per line). It accepts exactly what
+ * Node's isIPv4 accepts (four 0–255 octets, no leading zeros).
+ * Memory is bounded by the table size (2 × 8192 entries).
  */
 import { canonicalIp, type CanonicalIp } from './ip.js';
 import { flatAscii } from './timestamp.js';
@@ -24,13 +25,10 @@ const BUCKETS = 1 << BITS;
 /** Longest textual IPv6 address (with an embedded IPv4 tail). */
 const MAX_ADDRESS_LENGTH = 45;
 
-const QUAD_BITS = 18;
 
 export class AddressTable {
   /** After a successful scanQuad(): index of the space that ends the address. */
   end = 0;
-  private readonly quadKeys = new Int32Array(1 << QUAD_BITS);
-  private readonly quadValues: (CanonicalIp | null)[] = new Array<CanonicalIp | null>(1 << QUAD_BITS).fill(null);
 
   private readonly raws: string[] = new Array<string>(2 * BUCKETS).fill('\u0000');
   private readonly values: (CanonicalIp | null)[] = new Array<CanonicalIp | null>(2 * BUCKETS).fill(null);
@@ -102,44 +100,10 @@ export class AddressTable {
   /**
    * A dotted quad starting at `start` and ending at a space before `end`: its canonical address, with
    * `this.end` set to the space. null when the field is anything else (the caller then finds the field
-   * end itself and uses lookup()).
+   * end itself and uses lookup()). The scanner itself calls validQuad() and makes the text lazily.
    */
   scanQuad(line: string, start: number, end: number): CanonicalIp | null {
-    let octet = 0;
-    let digits = 0;
-    let dots = 0;
-    let value = 0;
-    let i = start;
-    for (; i < end; i++) {
-      const c = line.charCodeAt(i);
-      if (c >= 48 && c <= 57) {
-        if (digits === 1 && octet === 0) return null; // leading zero
-        octet = octet * 10 + (c - 48);
-        if (++digits > 3 || octet > 255) return null;
-      } else if (c === 46) {
-        if (digits === 0 || dots === 3) return null;
-        value = (value << 8) | octet;
-        dots++;
-        octet = 0;
-        digits = 0;
-      } else if (c === 32) {
-        break;
-      } else {
-        return null;
-      }
-    }
-    if (i >= end || dots !== 3 || digits === 0) return null;
-    value = (value << 8) | octet;
-    this.end = i;
-    const slot = Math.imul(value, 0x9e3779b1) >>> (32 - QUAD_BITS);
-    const hit = this.quadValues[slot]!;
-    if (hit !== null && this.quadKeys[slot] === value) return hit;
-    // The field was validated digit by digit above (exactly Node's isIPv4), so its canonical text is
-    // the octets written back: a fresh string built from numbers, never a slice pinning the chunk.
-    const v: CanonicalIp = { ip: `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`, family: 4 };
-    this.quadKeys[slot] = value;
-    this.quadValues[slot] = v;
-    return v;
+    return this.validQuad(line, start, end) ? { ip: quadText(this.quad), family: 4 } : null;
   }
 }
 

@@ -5,15 +5,14 @@
  * they would have when the log was written.
  */
 import type { Config } from '../config/schema.js';
-import { SKIP_REASONS, isSkip, type SkipReason } from '../parse/access-event.js';
+import { SKIP_REASONS, type SkipReason } from '../parse/access-event.js';
 import { createLineParser } from '../parse/line-parser.js';
 import { compileRule, type CompiledRule } from '../detect/rule.js';
 import { Detector } from '../detect/detector.js';
 import { Allowlist } from '../decide/allowlist.js';
 import { BanBook } from '../decide/ban-book.js';
 import { BanhammerError } from '../errors.js';
-import { readLineRanges } from './read-lines.js';
-import { scanSpan, type SpanJob, type SpanResult } from './scan-span.js';
+import { parseSpan, scanSpan, type SpanJob, type SpanResult } from './scan-span.js';
 import { availableParallelism } from 'node:os';
 import { existsSync, closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -93,16 +92,10 @@ export async function replayFile(path: string, config: Config, opts: ReplayOptio
   try {
     const threads = threadsFor(path, opts.threads);
     if (threads <= 1) {
-      await readLineRanges(path, (text, start, end) => {
-        lines++;
-        const out = parse.range(text, start, end);
-        if (isSkip(out)) {
-          skipReasons[out]++;
-          return;
-        }
-        parsed++;
-        detector.observe(out, onOffense);
-      });
+      const counts = await parseSpan(path, { from: 0, to: Number.POSITIVE_INFINITY }, parse, (ev) => detector.observe(ev, onOffense));
+      lines = counts.lines;
+      parsed = counts.parsed;
+      for (const k of SKIP_REASONS) skipReasons[k] = counts.skipReasons[k];
     } else {
       const ruleSettings = Object.fromEntries(rules.map((r) => [r.name, r.settings]));
       const results = await scanInParallel(

@@ -7,7 +7,7 @@
  */
 import type { LogFormat, SkipReason } from '../parse/access-event.js';
 import { SKIP_REASONS, isSkip, type AccessEvent } from '../parse/access-event.js';
-import { createLineParser } from '../parse/line-parser.js';
+import { createLineParser, type LineParser } from '../parse/line-parser.js';
 import { flatAscii } from '../parse/timestamp.js';
 import { compileRule, type RuleSettings } from '../detect/rule.js';
 import { readLineRanges } from './read-lines.js';
@@ -21,43 +21,60 @@ export interface SpanJob {
   readonly rules: Readonly<Record<string, RuleSettings>>;
 }
 
-export interface SpanResult {
-  lines: number;
-  parsed: number;
-  skipReasons: Record<SkipReason, number>;
+export interface SpanResult extends LineCounts {
   /** Events matched by at least one rule, in file order. */
   events: AccessEvent[];
 }
 
-export async function scanSpan(job: SpanJob): Promise<SpanResult> {
-  const rules = Object.entries(job.rules).map(([n, s]) => compileRule(n, s));
-  const parse = createLineParser(job.format);
-  const skipReasons = Object.fromEntries(SKIP_REASONS.map((r) => [r, 0])) as Record<SkipReason, number>;
-  const events: AccessEvent[] = [];
-  let lines = 0;
-  let parsed = 0;
+export interface LineCounts {
+  lines: number;
+  parsed: number;
+  skipReasons: Record<SkipReason, number>;
+}
+
+/** Reads a span of a log, parses every line, counts lines, events and skips, and hands each event on. */
+export async function parseSpan(
+  path: string,
+  span: { from: number; to: number },
+  parse: LineParser,
+  onEvent: (ev: AccessEvent) => void,
+): Promise<LineCounts> {
+  const counts: LineCounts = {
+    lines: 0,
+    parsed: 0,
+    skipReasons: Object.fromEntries(SKIP_REASONS.map((r) => [r, 0])) as Record<SkipReason, number>,
+  };
   await readLineRanges(
-    job.path,
+    path,
     (text, start, end) => {
-      lines++;
+      counts.lines++;
       const out = parse.range(text, start, end);
       if (isSkip(out)) {
-        skipReasons[out]++;
+        counts.skipReasons[out]++;
         return;
       }
-      parsed++;
-      for (let i = 0; i < rules.length; i++) {
-        if (rules[i]!.matches(out)) {
-          // Kept until the span is done, so the strings are copied: a slice would pin its 64 KiB piece.
-          events.push({
-            ip: out.ip, family: out.family, time: out.time, method: out.method, path: flatAscii(out.path),
-            status: out.status, vhost: out.vhost === undefined ? undefined : flatAscii(out.vhost), origin: out.origin,
-          });
-          return;
-        }
-      }
+      counts.parsed++;
+      onEvent(out);
     },
-    { from: job.from, to: job.to },
+    span,
   );
-  return { lines, parsed, skipReasons, events };
+  return counts;
+}
+
+export async function scanSpan(job: SpanJob): Promise<SpanResult> {
+  const rules = Object.entries(job.rules).map(([n, s]) => compileRule(n, s));
+  const events: AccessEvent[] = [];
+  const counts = await parseSpan(job.path, job, createLineParser(job.format), (out) => {
+    for (let i = 0; i < rules.length; i++) {
+      if (rules[i]!.matches(out)) {
+        // Kept until the span is done, so the strings are copied: a slice would pin its 64 KiB piece.
+        events.push({
+          ip: out.ip, family: out.family, time: out.time, method: out.method, path: flatAscii(out.path),
+          status: out.status, vhost: out.vhost === undefined ? undefined : flatAscii(out.vhost), origin: out.origin,
+        });
+        return;
+      }
+    }
+  });
+  return { ...counts, events };
 }
