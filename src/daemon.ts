@@ -278,6 +278,7 @@ export class Daemon {
       }
       await this.save();
       for (const b of bans) for (const r of b.reports) this.report(r);
+      this.updateActiveGauge();
     })();
     try {
       await this.flushing;
@@ -303,7 +304,6 @@ export class Daemon {
       'ban',
     );
     this.metrics?.banned(ban.rule);
-    this.updateActiveGauge();
   }
 
   private reportUnban(ban: Ban, reason: 'expired' | 'manual' | 'all'): void {
@@ -413,7 +413,7 @@ export class Daemon {
       instance: this.config.instance,
       enforcer: this.enforcer.name,
       since: new Date(this.startedAt).toISOString(),
-      files: (this.source?.positions() ?? []).map((p) => ({ path: p.path, lagBytes: 0 })),
+      files: this.filesWithLag(),
       rules: all.map((name) => {
         const c = this.detector.counters(name);
         const banned = active.filter((b) => b.rule === name).map((b) => b.ip);
@@ -428,6 +428,13 @@ export class Daemon {
         };
       }),
     };
+  }
+
+  /** Followed files; the source reports lag as one total, so it is shown on the single file or spread as 0. */
+  private filesWithLag(): StatusReport['files'] {
+    const paths = [...new Set((this.source?.positions() ?? []).map((p) => p.path))];
+    const lag = this.source?.lagBytes() ?? 0;
+    return paths.map((path) => ({ path, lagBytes: paths.length === 1 ? lag : 0 }));
   }
 
   async ban(ip: string, opts: { rule?: string; forMs: number | null }): Promise<Ban> {

@@ -52,13 +52,17 @@ export class BanBook {
   private readonly bans = new Map<string, Ban>();
   private readonly history = new Map<string, BanHistoryEntry>();
   private readonly totals = new Map<string, RuleBanCounters>();
+  /** Every rule name a ban was ever recorded under: per-address lookups probe these, not every ban. */
+  private readonly ruleNames = new Set<string>();
 
   constructor(
     private readonly rules: Readonly<Record<string, RuleSettings>>,
     private readonly allowlist: Allowlist,
     /** History entries kept at most (oldest forgotten first). */
     private readonly maxHistory = 100_000,
-  ) {}
+  ) {
+    for (const r of Object.keys(rules)) this.ruleNames.add(r);
+  }
 
   /** Is `ip` banned by `rule` at time `now`? */
   isBanned(ip: string, rule: string, now: number): boolean {
@@ -158,8 +162,9 @@ export class BanBook {
   /** The latest expiry over all of `ip`'s bans (null = permanent, undefined = not banned). */
   effectiveUntil(ip: string, now: number): number | null | undefined {
     let best: number | null | undefined;
-    for (const b of this.bans.values()) {
-      if (b.ip !== ip || (b.until !== null && b.until <= now)) continue;
+    for (const rule of this.ruleNames) {
+      const b = this.bans.get(key(rule, ip));
+      if (b === undefined || (b.until !== null && b.until <= now)) continue;
       if (b.until === null) return null;
       best = best === undefined || best === null ? b.until : Math.max(best, b.until);
     }
@@ -189,6 +194,7 @@ export class BanBook {
         continue;
       }
       this.bans.set(key(b.rule, c.ip), { ...b, ip: c.ip, family: c.family });
+      this.ruleNames.add(b.rule);
       restored++;
     }
     return { restored, dropped };
@@ -196,6 +202,7 @@ export class BanBook {
 
   private put(ban: Ban): void {
     const k = key(ban.rule, ban.ip);
+    this.ruleNames.add(ban.rule);
     this.bans.set(k, ban);
     this.history.delete(k);
     this.history.set(k, { ip: ban.ip, rule: ban.rule, count: ban.nth, last: ban.at });

@@ -10,6 +10,12 @@
 export class SlidingWindows {
   /** Insertion order of a Map is our LRU order: an updated key is deleted and re-set. */
   private readonly windows = new Map<string, number[]>();
+  /**
+   * Kept across evictions: a fresh keys() iterator would have to step over every entry deleted from
+   * the front since V8 last rehashed the table, which made a flood of distinct addresses quadratic.
+   * Everything before its position has been deleted, so its next live key is always the oldest.
+   */
+  private evictCursor: Iterator<string> | null = null;
   evictions = 0;
 
   constructor(
@@ -88,10 +94,15 @@ export class SlidingWindows {
   }
 
   private evictOldest(): void {
-    const oldest = this.windows.keys().next();
-    if (!oldest.done) {
-      this.windows.delete(oldest.value);
-      this.evictions++;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      this.evictCursor ??= this.windows.keys();
+      const oldest = this.evictCursor.next();
+      if (!oldest.done) {
+        this.windows.delete(oldest.value);
+        this.evictions++;
+        return;
+      }
+      this.evictCursor = null;
     }
   }
 }

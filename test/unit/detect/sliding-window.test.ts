@@ -67,4 +67,22 @@ describe('SlidingWindows', () => {
     expect(w.sweep(70 * S)).toBe(1);
     expect(w.size).toBe(1);
   });
+
+  it('evicts in exact least-recently-failing order through many evictions and updates (model check)', () => {
+    const cap = 50;
+    const w = new SlidingWindows(1e12, cap);
+    const model: string[] = []; // oldest first
+    let seed = 12345;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    for (let t = 0; t < 20_000; t++) {
+      const ip = `198.18.0.${Math.floor(rnd() * 120)}`;
+      const i = model.indexOf(ip);
+      if (i >= 0) model.splice(i, 1);
+      else if (model.length >= cap) model.shift();
+      model.push(ip);
+      w.record(ip, t);
+    }
+    expect(w.size).toBe(cap);
+    for (const ip of model) expect(w.count(ip, 20_000)).toBeGreaterThan(0);
+  });
 });
