@@ -8,7 +8,7 @@ packages=(
   iptables ipset iproute2 procps psmisc kmod   # firewall tests in network namespaces
   libcap2-bin                                  # capsh: the "no NET_ADMIN" tests
   apache2                                      # real Apache for integration tests
-  fail2ban time                                # benchmark baseline, GNU time for peak RSS
+  fail2ban python3-pyinotify time apache2-utils # benchmark: fail2ban baseline, peak RSS, ab
   docker.io docker-compose debootstrap busybox # images and end-to-end tests
   curl ca-certificates
 )
