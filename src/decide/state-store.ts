@@ -15,8 +15,9 @@
  *   by a killed writer are removed. Only an unusable directory (permissions, not a directory, I/O
  *   error) throws, as BanhammerError('BH_ERR_STATE').
  */
-import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic, type AtomicWriteError } from '../fs/atomic-write.js';
 import { BanhammerError } from '../errors.js';
 import { systemClock, type Clock } from '../clock.js';
 
@@ -131,28 +132,11 @@ export class StateStore<T> {
     }
     const tmp = join(dir, `${this.opts.name}.json.tmp-${process.pid}-${++this.tmpSeq}`);
     try {
-      const fh = await open(tmp, 'wx', 0o600);
-      try {
-        await fh.writeFile(body, 'utf8');
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, this.file);
+      await writeFileAtomic(this.file, body, { tmp, mode: 0o600 });
     } catch (e) {
-      await unlink(tmp).catch(() => undefined);
-      throw stateError(`cannot write state file ${this.file}: ${errCode(e) ?? String(e)}`, e, this.file);
-    }
-    // Make the rename itself durable.
-    try {
-      const dh = await open(dir, 'r');
-      try {
-        await dh.sync();
-      } finally {
-        await dh.close();
-      }
-    } catch (e) {
-      throw stateError(`cannot fsync state directory ${dir}: ${errCode(e) ?? String(e)}`, e, dir);
+      const err = e as AtomicWriteError;
+      if (err.step === 'sync-dir') throw stateError(`cannot fsync state directory ${dir}: ${err.code ?? String(err.cause)}`, err.cause, dir);
+      throw stateError(`cannot write state file ${this.file}: ${err.code ?? String(err.cause)}`, err.cause, this.file);
     }
   }
 

@@ -17,8 +17,9 @@
  * - shutdown() writes an empty map and keeps the file: a web server whose configuration names the
  *   file keeps serving (Apache refuses to start without a txt map's file, nginx without an include).
  */
-import { open, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { readdir, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { writeFileAtomic, type AtomicWriteError } from '../fs/atomic-write.js';
 import type { Clock } from '../clock.js';
 import { BanhammerError } from '../errors.js';
 import { canonicalIp } from '../parse/ip.js';
@@ -175,29 +176,12 @@ export class MapFile {
     const dir = dirname(this.path);
     const tmp = join(dir, `.${basename(this.path)}.tmp-${process.pid}-${++this.tmpSeq}`);
     try {
-      const fh = await open(tmp, 'wx', MAP_MODE);
-      try {
-        await fh.chmod(MAP_MODE); // the umask may have taken bits away
-        await fh.writeFile(text, 'utf8');
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, this.path);
+      await writeFileAtomic(this.path, text, { tmp, mode: MAP_MODE });
     } catch (e) {
-      await unlink(tmp).catch(() => undefined);
-      throw this.fileError('cannot write', e);
-    }
-    try {
-      const dh = await open(dir, 'r');
-      try {
-        await dh.sync();
-      } finally {
-        await dh.close();
-      }
-    } catch {
-      // The new file is in place; only its durability across a power loss is in doubt, and the
-      // agent rewrites the whole map from its state at start anyway.
+      const err = e as AtomicWriteError;
+      // A failed directory fsync leaves the new file in place; only its durability across a power
+      // loss is in doubt, and the agent rewrites the whole map from its state at start anyway.
+      if (err.step === 'write') throw this.fileError('cannot write', err.cause);
     }
     try {
       const st = await stat(this.path);
