@@ -8,7 +8,6 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { isBanhammerError, BanhammerError } from './errors.js';
 import { loadConfig, resolveConfig, type ConfigFlags } from './config/load.js';
 import type { Config } from './config/schema.js';
-import { describeConfig, describeConfigJson } from './config/describe.js';
 import { formatDuration, parseDuration } from './config/duration.js';
 import { replayFile, type ReplayReport } from './replay/replay.js';
 import { controlRequest } from './control/client.js';
@@ -174,6 +173,7 @@ async function cmdCheckConfig(args: string[], io: CliIo): Promise<number> {
     }
     throw err;
   }
+  const { describeConfig, describeConfigJson } = await import('./config/describe.js');
   io.stdout(values.json ? describeConfigJson(resolved.config) : describeConfig(resolved.config, { sources: resolved.sources }));
   return 0;
 }

@@ -7,7 +7,15 @@
  * (sourced `file <path>`) so they are reported together with the other layers'. An empty file is an
  * empty layer.
  */
-import { parseDocument } from 'yaml';
+import { createRequire } from 'node:module';
+import type * as Yaml from 'yaml';
+
+/** yaml is loaded on first use: an agent configured by environment alone never pays its ~9 MB. */
+let yamlModule: typeof Yaml | undefined;
+function parseDocument(...args: Parameters<typeof Yaml.parseDocument>): ReturnType<typeof Yaml.parseDocument> {
+  yamlModule ??= createRequire(import.meta.url)('yaml') as typeof Yaml;
+  return yamlModule.parseDocument(...args);
+}
 import { BanhammerError } from '../errors.js';
 import { emptyPatch, type ConfigPatch } from './patch.js';
 import { problemsFromIssues, type Problem } from './problems.js';
