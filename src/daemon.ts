@@ -33,6 +33,7 @@ import type { Enforcer, EnforcerBan } from './enforce/enforcer.js';
 import type { FilePosition, LineSource } from './source/line-source.js';
 import type { StatusReport } from './control/protocol.js';
 import type { Metrics } from './metrics/registry.js';
+import { banFields, logUnban } from './log.js';
 
 /** What the daemon persists under BANHAMMER_STATE_DIR. */
 export interface DaemonState {
@@ -292,22 +293,12 @@ export class Daemon {
   }
 
   private report(ban: Ban): void {
-    this.log.info(
-      {
-        ip: ban.ip,
-        rule: ban.rule,
-        failures: ban.failures,
-        until: ban.until === null ? 'permanent' : new Date(ban.until).toISOString(),
-        nth: ban.nth,
-        manual: ban.manual,
-      },
-      'ban',
-    );
+    this.log.info({ ...banFields(ban), manual: ban.manual }, 'ban');
     this.metrics?.banned(ban.rule);
   }
 
   private reportUnban(ban: Ban, reason: 'expired' | 'manual' | 'all'): void {
-    this.log.info({ ip: ban.ip, rule: ban.rule, reason }, 'unban');
+    logUnban(this.log, ban, reason);
     this.metrics?.unbanned(ban.rule, reason);
   }
 

@@ -44,10 +44,13 @@ export function banFields(ban: Ban): { ip: string; rule: string; failures: numbe
   };
 }
 
-export function logBan(logger: Logger, ban: Ban): void {
+/** Anything with pino's info(obj, msg) shape. */
+export type InfoLogger = Pick<Logger, 'info'> | { info(obj: object, msg?: string): void };
+
+export function logBan(logger: InfoLogger, ban: Ban): void {
   logger.info(banFields(ban), 'ban');
 }
 
-export function logUnban(logger: Logger, ban: Ban, reason: UnbanReason): void {
+export function logUnban(logger: InfoLogger, ban: Ban, reason: UnbanReason): void {
   logger.info({ ...banFields(ban), reason }, 'unban');
 }

@@ -28,24 +28,6 @@ export function canonicalIp(raw: string): CanonicalIp | null {
   }
 }
 
-/**
- * canonicalIp with a bounded memo: access logs repeat the same few thousand clients, and the
- * validation cost then drops to one Map lookup per line.
- */
-export class IpCanonicaliser {
-  private readonly memo = new Map<string, CanonicalIp | null>();
-  constructor(private readonly max = 65_536) {}
-
-  get(raw: string): CanonicalIp | null {
-    const hit = this.memo.get(raw);
-    if (hit !== undefined) return hit;
-    const v = canonicalIp(raw);
-    if (this.memo.size >= this.max) this.memo.clear();
-    this.memo.set(raw, v);
-    return v;
-  }
-}
-
 /** A validated CIDR (or single address as /32, /128) in canonical form. */
 export interface Cidr {
   readonly network: string;

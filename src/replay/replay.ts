@@ -14,7 +14,7 @@ import { BanBook } from '../decide/ban-book.js';
 import { BanhammerError } from '../errors.js';
 import { parseSpan, scanSpan, type SpanJob, type SpanResult } from './scan-span.js';
 import { availableParallelism } from 'node:os';
-import { existsSync, closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { existsSync, closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
@@ -149,12 +149,7 @@ function fileError(path: string, err: unknown): BanhammerError {
 function threadsFor(path: string, requested: number | undefined): number {
   if (!existsSync(fileURLToPath(WORKER_URL))) return 1; // running from TypeScript sources (tsx)
   if (requested !== undefined) return Math.max(1, Math.floor(requested));
-  const fd = openSync(path, 'r');
-  try {
-    if (fstatSync(fd).size < PARALLEL_MIN_BYTES) return 1;
-  } finally {
-    closeSync(fd);
-  }
+  if (statSync(path).size < PARALLEL_MIN_BYTES) return 1;
   return Math.max(1, Math.min(4, availableParallelism()));
 }
 
