@@ -31,6 +31,8 @@ function settingValues(c: Config): SettingTypes {
     mapFile: c.mapFile,
     nginxReload: c.nginxReload,
     remoteipHeader: c.remoteipHeader,
+    banScope: c.banScope,
+    dockerContainersDir: c.dockerContainersDir,
   };
 }
 

@@ -132,6 +132,8 @@ export function resolveConfig(input: LoadInput): ResolvedConfig {
     mapFile: s.mapFile,
     nginxReload: s.nginxReload,
     remoteipHeader: s.remoteipHeader,
+    banScope: s.banScope,
+    dockerContainersDir: s.dockerContainersDir,
   };
   const sources = new Map<string, string>();
   for (const layer of layers) for (const [k, v] of layer.sources) sources.set(k, v);

@@ -25,6 +25,8 @@ export type IptablesMode = (typeof IPTABLES_MODES)[number];
 export const BLOCK_ACTIONS = ['DROP', 'REJECT'] as const;
 export type BlockAction = (typeof BLOCK_ACTIONS)[number];
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export const BAN_SCOPES = ['container', 'host'] as const;
+export type BanScope = (typeof BAN_SCOPES)[number];
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export interface Config {
@@ -49,6 +51,10 @@ export interface Config {
   readonly nginxReload: readonly string[];
   /** Request header naming the client behind a trusted proxy (rendered into the web server config). */
   readonly remoteipHeader: string;
+  /** docker-user: a ban from container X's log blocks traffic to X only (`container`) or to every container (`host`). */
+  readonly banScope: BanScope;
+  /** docker-user: Docker's containers directory (config.v2.json per container); null = derived from the log paths. */
+  readonly dockerContainersDir: string | null;
 }
 
 /** Every setting except rules, keyed by a flat name. */
@@ -70,6 +76,8 @@ export interface SettingTypes {
   mapFile: Config['mapFile'];
   nginxReload: Config['nginxReload'];
   remoteipHeader: Config['remoteipHeader'];
+  banScope: Config['banScope'];
+  dockerContainersDir: Config['dockerContainersDir'];
 }
 export type SettingKey = keyof SettingTypes;
 
@@ -351,7 +359,7 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
   ports: setting<'ports'>({
     yamlPath: ['ports'],
     env: 'BANHAMMER_PORTS',
-    description: 'TCP ports closed to banned addresses (iptables, docker-user)',
+    description: 'TCP ports closed to banned addresses (iptables; docker-user closes every TCP port of the banned container)',
     allowed: 'comma-separated ports 1–65535',
     schema: z.preprocess(
       asList,
@@ -448,6 +456,26 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
     fromEnv: trimmed,
     default: () => 'X-Forwarded-For',
     defaultText: 'X-Forwarded-For',
+  }),
+  banScope: setting<'banScope'>({
+    yamlPath: ['ban_scope'],
+    env: 'BANHAMMER_BAN_SCOPE',
+    description: 'docker-user: a ban from one container’s log blocks traffic to that container only, or to every container of the host',
+    allowed: BAN_SCOPES.join(', '),
+    schema: z.preprocess((v) => (typeof v === 'string' ? v.toLowerCase() : v), enumOf(BAN_SCOPES)),
+    fromEnv: trimmed,
+    default: () => 'container',
+    defaultText: 'container',
+  }),
+  dockerContainersDir: setting<'dockerContainersDir'>({
+    yamlPath: ['docker_containers_dir'],
+    env: 'BANHAMMER_DOCKER_CONTAINERS_DIR',
+    description: 'docker-user: Docker’s containers directory (mounted read-only), where each container’s config.v2.json names it and its addresses',
+    allowed: 'absolute path',
+    schema: z.union([z.null(), absolutePath], { error: 'expected an absolute path' }),
+    fromEnv: trimmed,
+    default: () => null,
+    defaultText: 'derived from BANHAMMER_LOG_PATH (e.g. /var/lib/docker/containers)',
   }),
 };
 
