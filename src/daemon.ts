@@ -17,6 +17,11 @@
  * - stop(): stops reading, saves state, and has the enforcer remove what it created.
  * The daemon never throws on a log line: parse skips are counted, and enforcement errors are logged
  * and retried on the next batch.
+ *
+ * Host mode (enforcer docker-user, BANHAMMER_BAN_SCOPE=container): every line belongs to a scope,
+ * the container it came from (the directory of its json-file log, or its syslog tag; see
+ * docker/containers.ts), and failures, bans, unbans and the enforcer's entries are per (address,
+ * scope). Every other mode has one scope, host-wide, exactly as before.
  */
 import { networkInterfaces } from 'node:os';
 import type { Clock, TimerHandle } from './clock.js';
@@ -34,6 +39,8 @@ import type { FilePosition, LineSource } from './source/line-source.js';
 import type { StatusReport } from './control/protocol.js';
 import type { Metrics } from './metrics/registry.js';
 import { banFields, logUnban } from './log.js';
+import { ContainerDirectory, containersDirFor, type ContainerResolver } from './docker/containers.js';
+import { existsSync } from 'node:fs';
 
 /** What the daemon persists under BANHAMMER_STATE_DIR. */
 export interface DaemonState {
@@ -75,7 +82,12 @@ export interface DaemonDeps {
   /** The host's own addresses (never banned); default: every interface address. */
   readonly hostAddresses?: readonly string[];
   readonly checkIntervalMs?: number;
+  /** Host mode: Docker's container directory (default: one built from the config). */
+  readonly containers?: ContainerResolver;
 }
+
+/** Key of a ban in the pending queues and the enforcer: address, plus the container for a scoped ban. */
+const banKey = (ip: string, scope: string | undefined): string => (scope === undefined ? ip : `${ip} ${scope}`);
 
 const EXPIRE_INTERVAL_MS = 1000;
 const POSITION_SAVE_INTERVAL_MS = 1000;
@@ -100,7 +112,10 @@ export class Daemon {
   private readonly createSource: LineSourceFactory;
 
   private readonly pendingBans = new Map<string, { ban: EnforcerBan; reports: Ban[] }>();
-  private readonly pendingUnbans = new Map<string, { ip: string; family: 4 | 6 }>();
+  private readonly pendingUnbans = new Map<string, { ip: string; family: 4 | 6; scope?: string }>();
+  private readonly containers: ContainerResolver | undefined;
+  /** Host mode with container scope: lines are scoped to their container. */
+  private scoped = false;
   private flushScheduled = false;
   private flushing: Promise<void> | null = null;
   private timers: TimerHandle[] = [];
@@ -129,6 +144,15 @@ export class Daemon {
     this.createSource = deps.createSource;
     this.checkIntervalMs = deps.checkIntervalMs ?? 2000;
     this.hostAddresses = deps.hostAddresses ?? localAddresses();
+    this.containers =
+      deps.containers ??
+      (deps.config.enforcer === 'docker-user'
+        ? new ContainerDirectory({
+            dir: containersDirFor(deps.config.dockerContainersDir, deps.config.log.paths),
+            clock: deps.clock,
+            onWarning: (msg) => this.log.warn({}, msg),
+          })
+        : undefined);
     this.configure(deps.config, null);
   }
 
@@ -152,14 +176,16 @@ export class Daemon {
     this.detector = new Detector(rules, {
       maxTracked: config.maxTracked,
       isExempt: (ip) => this.allowlist.has(ip),
-      isBanned: (ip, rule) => this.book.isBanned(ip, rule, this.clock.now()),
+      isBanned: (ip, rule, _t, scope) => this.book.isBanned(ip, rule, this.clock.now(), scope),
     });
+    this.scoped = config.enforcer === 'docker-user' && config.banScope === 'container' && this.containers !== undefined;
     this.parse = createLineParser(config.log.format);
     this.matchesReported = new Map();
   }
 
   async start(): Promise<void> {
     this.startedAt = this.clock.now();
+    if (this.config.enforcer === 'docker-user') this.checkContainersDir();
     await this.enforcer.init();
     const saved = await this.store.load();
     if (saved) {
@@ -207,7 +233,7 @@ export class Daemon {
 
   /** SIGHUP: new rules, allowlist and thresholds; bans and their history are kept. */
   reload(config: Config): void {
-    const restartOnly = (['enforcer', 'ports', 'instance', 'iptablesMode', 'blockAction', 'stateDir', 'socketPath', 'metricsAddr', 'mapFile', 'nginxReload'] as const)
+    const restartOnly = (['enforcer', 'ports', 'instance', 'iptablesMode', 'blockAction', 'stateDir', 'socketPath', 'metricsAddr', 'mapFile', 'nginxReload', 'dockerContainersDir'] as const)
       .filter((k) => JSON.stringify(config[k]) !== JSON.stringify(this.config[k]));
     if (JSON.stringify(config.log) !== JSON.stringify(this.config.log)) restartOnly.push('log' as never);
     this.configure(config, this.book);
@@ -217,7 +243,7 @@ export class Daemon {
 
   // ── the hot path ───────────────────────────────────────────────────────────
 
-  private onLine(line: string, _file: string): void {
+  private onLine(line: string, file: string): void {
     this.stats.lines++;
     const out = this.parse(line);
     if (isSkip(out)) {
@@ -226,22 +252,48 @@ export class Daemon {
       return;
     }
     this.stats.parsed++;
-    this.detector.observe(out, this.onOffense, this.clock.now());
+    const scope = this.scoped ? this.containers!.scopeOf(file, out.origin) : undefined;
+    this.detector.observe(out, this.onOffense, this.clock.now(), scope);
   }
 
   private readonly onOffense = (o: Offense): void => {
     const now = this.clock.now();
-    const ban = this.book.consider({ ...o, at: Math.max(o.at, now) }, now);
+    const scopeName = o.scope === undefined ? undefined : this.containers?.info(o.scope)?.name;
+    const ban = this.book.consider({ ...o, at: Math.max(o.at, now) }, now, scopeName);
     if (ban) this.queueBan(ban);
   };
 
   private queueBan(ban: Ban): void {
-    const until = this.book.effectiveUntil(ban.ip, this.clock.now());
-    const entry = this.pendingBans.get(ban.ip);
-    const e: EnforcerBan = { ip: ban.ip, family: ban.family, until: until === undefined ? ban.until : until };
-    this.pendingUnbans.delete(ban.ip);
-    this.pendingBans.set(ban.ip, { ban: e, reports: [...(entry?.reports ?? []), ban] });
+    const until = this.book.effectiveUntil(ban.ip, this.clock.now(), ban.scope);
+    const k = banKey(ban.ip, ban.scope);
+    const entry = this.pendingBans.get(k);
+    const e: EnforcerBan = { ip: ban.ip, family: ban.family, until: until === undefined ? ban.until : until, ...(ban.scope !== undefined ? { scope: ban.scope } : {}) };
+    this.pendingUnbans.delete(k);
+    this.pendingBans.set(k, { ban: e, reports: [...(entry?.reports ?? []), ban] });
     this.scheduleFlush();
+  }
+
+  private queueUnban(ban: Ban): void {
+    const k = banKey(ban.ip, ban.scope);
+    this.pendingBans.delete(k);
+    this.pendingUnbans.set(k, { ip: ban.ip, family: ban.family, ...(ban.scope !== undefined ? { scope: ban.scope } : {}) });
+  }
+
+  /** Host mode: say clearly when Docker's containers directory is not there (the agent keeps waiting). */
+  private checkContainersDir(): void {
+    const dir = this.containers?.dir ?? null;
+    if (dir === null) {
+      if (this.scoped && !this.config.log.paths.some((p) => p.endsWith('-json.log'))) {
+        this.log.warn({}, 'host mode: no Docker containers directory is known (set BANHAMMER_DOCKER_CONTAINERS_DIR, e.g. /var/lib/docker/containers mounted read-only); syslog-tagged bans are host-wide');
+      }
+      return;
+    }
+    if (!existsSync(dir)) {
+      this.log.warn(
+        { dir },
+        `host mode: Docker's containers directory ${dir} does not exist (is Docker running, and is the directory mounted read-only into this container?); waiting for containers to appear`,
+      );
+    }
   }
 
   private scheduleFlush(): void {
@@ -272,8 +324,14 @@ export class Daemon {
         this.metrics?.enforceError(this.enforcer.name);
         this.log.error({ err: errorFields(err), bans: bans.length, unbans: unbans.length }, 'enforcement failed; will retry');
         // Put them back (unless superseded) and retry on the next tick.
-        for (const b of bans) if (!this.pendingBans.has(b.ban.ip)) this.pendingBans.set(b.ban.ip, b);
-        for (const u of unbans) if (!this.pendingUnbans.has(u.ip) && !this.pendingBans.has(u.ip)) this.pendingUnbans.set(u.ip, u);
+        for (const b of bans) {
+          const k = banKey(b.ban.ip, b.ban.scope);
+          if (!this.pendingBans.has(k)) this.pendingBans.set(k, b);
+        }
+        for (const u of unbans) {
+          const k = banKey(u.ip, u.scope);
+          if (!this.pendingUnbans.has(k) && !this.pendingBans.has(k)) this.pendingUnbans.set(k, u);
+        }
         failed = true;
         return;
       }
@@ -337,7 +395,7 @@ export class Daemon {
     if (expired.length === 0) return;
     for (const b of expired) {
       this.reportUnban(b, 'expired');
-      if (this.book.effectiveUntil(b.ip, now) === undefined) this.pendingUnbans.set(b.ip, { ip: b.ip, family: b.family });
+      if (this.book.effectiveUntil(b.ip, now, b.scope) === undefined) this.queueUnban(b);
     }
     this.updateActiveGauge();
     await this.flush();
@@ -356,9 +414,10 @@ export class Daemon {
     const now = this.clock.now();
     const byIp = new Map<string, EnforcerBan>();
     for (const b of this.book.active(now)) {
-      if (byIp.has(b.ip)) continue;
-      const until = this.book.effectiveUntil(b.ip, now);
-      if (until !== undefined) byIp.set(b.ip, { ip: b.ip, family: b.family, until });
+      const k = banKey(b.ip, b.scope);
+      if (byIp.has(k)) continue;
+      const until = this.book.effectiveUntil(b.ip, now, b.scope);
+      if (until !== undefined) byIp.set(k, { ip: b.ip, family: b.family, until, ...(b.scope !== undefined ? { scope: b.scope } : {}) });
     }
     if (byIp.size > 0) await this.enforcer.apply({ ban: [...byIp.values()], unban: [] });
   }
@@ -407,7 +466,8 @@ export class Daemon {
       files: this.filesWithLag(),
       rules: all.map((name) => {
         const c = this.detector.counters(name);
-        const banned = active.filter((b) => b.rule === name).map((b) => b.ip);
+        const ruleBans = active.filter((b) => b.rule === name);
+        const banned = ruleBans.map((b) => b.ip);
         return {
           name,
           enabled: name === MANUAL_RULE_NAME || (this.config.rules[name]?.enabled ?? false),
@@ -416,6 +476,12 @@ export class Daemon {
           currentlyBanned: banned.length,
           totalBanned: this.book.totalBanned(name),
           bannedIps: banned,
+          bans: ruleBans.map((b) => ({
+            ip: b.ip,
+            container: b.scope === undefined ? null : (b.scopeName ?? b.scope.slice(0, 12)),
+            containerId: b.scope ?? null,
+            until: b.until === null ? null : new Date(b.until).toISOString(),
+          })),
         };
       }),
     };
@@ -428,7 +494,8 @@ export class Daemon {
     return paths.map((path) => ({ path, lagBytes: paths.length === 1 ? lag : 0 }));
   }
 
-  async ban(ip: string, opts: { rule?: string; forMs: number | null }): Promise<Ban> {
+  async ban(ip: string, opts: { rule?: string; forMs: number | null; container?: string }): Promise<Ban> {
+    const target = opts.container === undefined ? undefined : this.containerFor(opts.container);
     const rule = opts.rule ?? MANUAL_RULE_NAME;
     if (rule !== MANUAL_RULE_NAME && this.config.rules[rule] === undefined) {
       throw new BanhammerError('BH_ERR_USAGE', `unknown rule ${JSON.stringify(rule)}`, {
@@ -440,19 +507,36 @@ export class Daemon {
       rule,
       durationMs: forMs === null || !Number.isFinite(forMs) ? null : forMs,
       now: this.clock.now(),
+      ...(target !== undefined ? { scope: target.id, scopeName: target.name } : {}),
     });
     this.queueBan(ban);
     await this.flush();
     return ban;
   }
 
-  async unban(ip: string): Promise<number> {
-    const removed = this.book.unban(ip);
+  /** `--container NAME`: the container's id and name; only in host mode, and only a known container. */
+  private containerFor(nameOrId: string): { id: string; name: string } {
+    if (this.config.enforcer !== 'docker-user' || this.containers === undefined) {
+      throw new BanhammerError('BH_ERR_USAGE', `--container needs host mode (BANHAMMER_ENFORCER=docker-user); this agent's enforcer is ${this.config.enforcer}`, {
+        hint: 'leave out --container: this agent protects one container only',
+      });
+    }
+    const c = this.containers.find(nameOrId);
+    if (c === null) {
+      throw new BanhammerError('BH_ERR_USAGE', `no container named ${JSON.stringify(nameOrId)} (by name or id) in ${this.containers.dir ?? "Docker's containers directory"}`, {
+        hint: 'use a name from docker ps, or the container id (at least 12 characters)',
+      });
+    }
+    return { id: c.id, name: c.name };
+  }
+
+  async unban(ip: string, opts: { container?: string } = {}): Promise<number> {
+    const scope = opts.container === undefined ? undefined : this.containerFor(opts.container).id;
+    const removed = this.book.unban(ip, undefined, scope);
     for (const b of removed) {
       this.reportUnban(b, 'manual');
-      this.pendingBans.delete(b.ip);
-      this.pendingUnbans.set(b.ip, { ip: b.ip, family: b.family });
-      this.detector.reset(b.ip);
+      if (this.book.effectiveUntil(b.ip, this.clock.now(), b.scope) === undefined) this.queueUnban(b);
+      this.detector.reset(b.ip, undefined, b.scope);
     }
     await this.flush();
     this.updateActiveGauge();
@@ -463,8 +547,7 @@ export class Daemon {
     const removed = this.book.unbanAll();
     for (const b of removed) {
       this.reportUnban(b, 'all');
-      this.pendingBans.delete(b.ip);
-      this.pendingUnbans.set(b.ip, { ip: b.ip, family: b.family });
+      this.queueUnban(b);
     }
     await this.flush();
     this.updateActiveGauge();

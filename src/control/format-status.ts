@@ -55,9 +55,15 @@ function formatRule(report: StatusReport, r: RuleStatus): string {
     '`- Actions',
     `   |- Currently banned:\t${r.currentlyBanned}`,
     `   |- Total banned:\t${r.totalBanned}`,
-    `   \`- Banned IP list:\t${r.bannedIps.join(' ')}`,
+    `   \`- Banned IP list:\t${bannedList(r)}`,
   ];
   return `${lines.join('\n')}\n`;
+}
+
+/** Addresses, each scoped ban followed by its container's name: `198.18.0.7 2001:db8::7 (web)`. */
+function bannedList(r: RuleStatus): string {
+  if (r.bans === undefined) return r.bannedIps.join(' ');
+  return r.bans.map((b) => (b.container === null ? b.ip : `${b.ip} (${b.container})`)).join(' ');
 }
 
 function lag(bytes: number): string {

@@ -25,12 +25,15 @@ export const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 
 /** Rule names as config allows them, bounded; anything else is rejected before reaching a handler. */
 const RULE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+/** Docker container names (optionally with Docker's leading slash) and ids. */
+const CONTAINER_RE = /^\/?[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
 export type ControlRequest =
   | { readonly op: 'status'; readonly rule?: string }
   /** forMs null: no duration given; the daemon decides (the rule's bantime, or permanent for a manual ban). */
-  | { readonly op: 'ban'; readonly ip: string; readonly rule?: string; readonly forMs: number | null }
-  | { readonly op: 'unban'; readonly ip: string }
+  | { readonly op: 'ban'; readonly ip: string; readonly rule?: string; readonly forMs: number | null; readonly container?: string }
+  /** container (host mode): lift only the ban for that container; without it, every ban of the address. */
+  | { readonly op: 'unban'; readonly ip: string; readonly container?: string }
   | { readonly op: 'unban-all' }
   | { readonly op: 'reload' };
 
@@ -54,7 +57,21 @@ export interface RuleStatus {
   totalFailed: number;
   currentlyBanned: number;
   totalBanned: number;
+  /** One entry per ban (an address banned for two containers appears twice). */
   bannedIps: string[];
+  /**
+   * The same bans with their scope: container name and id for a ban that applies to one container
+   * (host mode), null for a host-wide ban. Absent from daemons older than host mode.
+   */
+  bans?: BanStatus[];
+}
+
+export interface BanStatus {
+  ip: string;
+  container: string | null;
+  containerId: string | null;
+  /** Expiry, ISO 8601, or null for permanent. */
+  until: string | null;
 }
 
 /** What each op answers with. `ban` returns whatever the handler reports (typically the Ban). */
@@ -82,8 +99,8 @@ export type ParsedRequest = { ok: true; request: ControlRequest } | { ok: false;
 
 const OPS: Readonly<Record<ControlOp, readonly string[]>> = {
   status: ['rule'],
-  ban: ['ip', 'rule', 'forMs'],
-  unban: ['ip'],
+  ban: ['ip', 'rule', 'forMs', 'container'],
+  unban: ['ip', 'container'],
   'unban-all': [],
   reload: [],
 };
@@ -135,6 +152,14 @@ export function validateRequest(raw: unknown): ParsedRequest {
     rule = raw.rule;
   }
 
+  let container: string | undefined;
+  if (raw.container !== undefined) {
+    if (typeof raw.container !== 'string' || !CONTAINER_RE.test(raw.container)) {
+      return fail(`container must be a container name or id (letters, digits, _ . -; at most 128), got ${JSON.stringify(String(raw.container).slice(0, 140))}`, 'BH_ERR_USAGE', 'give the name shown by docker ps, or its id');
+    }
+    container = raw.container.replace(/^\//, '');
+  }
+
   let ip: string | undefined;
   if (allowed.includes('ip')) {
     if (typeof raw.ip !== 'string') return fail(`op ${op} needs "ip" (a string)`);
@@ -153,10 +178,13 @@ export function validateRequest(raw: unknown): ParsedRequest {
       if (forMs !== null && !(typeof forMs === 'number' && Number.isSafeInteger(forMs) && forMs > 0)) {
         return fail(`"forMs" must be a positive whole number of milliseconds, or null, got ${JSON.stringify(forMs)}`);
       }
-      return { ok: true, request: rule === undefined ? { op: 'ban', ip: ip!, forMs } : { op: 'ban', ip: ip!, rule, forMs } };
+      return {
+        ok: true,
+        request: { op: 'ban', ip: ip!, ...(rule !== undefined ? { rule } : {}), forMs, ...(container !== undefined ? { container } : {}) },
+      };
     }
     case 'unban':
-      return { ok: true, request: { op: 'unban', ip: ip! } };
+      return { ok: true, request: container === undefined ? { op: 'unban', ip: ip! } : { op: 'unban', ip: ip!, container } };
     case 'unban-all':
       return { ok: true, request: { op: 'unban-all' } };
     case 'reload':

@@ -34,9 +34,9 @@ import {
 /** What the daemon provides; each method may answer synchronously or with a promise. */
 export interface ControlHandler {
   status(rule?: string): Promise<StatusReport> | StatusReport;
-  ban(ip: string, opts: { rule?: string; forMs: number | null }): Promise<unknown> | unknown;
-  /** Returns how many bans were lifted. */
-  unban(ip: string): Promise<number> | number;
+  ban(ip: string, opts: { rule?: string; forMs: number | null; container?: string }): Promise<unknown> | unknown;
+  /** Returns how many bans were lifted (only the one for `container` when given). */
+  unban(ip: string, opts?: { container?: string }): Promise<number> | number;
   unbanAll(): Promise<number> | number;
   reload(): Promise<void> | void;
 }
@@ -304,9 +304,9 @@ async function dispatch(r: ControlRequest, h: ControlHandler): Promise<unknown> 
     case 'status':
       return h.status(r.rule);
     case 'ban':
-      return h.ban(r.ip, r.rule === undefined ? { forMs: r.forMs } : { rule: r.rule, forMs: r.forMs });
+      return h.ban(r.ip, { forMs: r.forMs, ...(r.rule !== undefined ? { rule: r.rule } : {}), ...(r.container !== undefined ? { container: r.container } : {}) });
     case 'unban':
-      return h.unban(r.ip);
+      return r.container === undefined ? h.unban(r.ip) : h.unban(r.ip, { container: r.container });
     case 'unban-all':
       return h.unbanAll();
     case 'reload':

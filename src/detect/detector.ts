@@ -18,7 +18,8 @@ import { SlidingWindows } from './sliding-window.js';
 export interface DetectorOptions {
   maxTracked: number;
   isExempt?: (ip: string) => boolean;
-  isBanned?: (ip: string, rule: string, t: number) => boolean;
+  /** `scope`: the container the event's failures count for (host mode), undefined for host-wide. */
+  isBanned?: (ip: string, rule: string, t: number, scope?: string) => boolean;
 }
 
 export interface RuleCounters {
@@ -39,7 +40,7 @@ interface RuleState {
 export class Detector {
   private readonly states: RuleState[];
   private readonly isExempt: (ip: string) => boolean;
-  private readonly isBanned: (ip: string, rule: string, t: number) => boolean;
+  private readonly isBanned: (ip: string, rule: string, t: number, scope?: string) => boolean;
 
   constructor(rules: readonly CompiledRule[], opts: DetectorOptions) {
     this.states = rules.map((rule) => ({
@@ -55,22 +56,24 @@ export class Detector {
    * Feeds one event; calls `emit` for each rule whose threshold the event crosses. The live agent
    * passes `now` (wall clock): an event already older than a rule's findtime then never counts for
    * it, so lines read late after a restart cannot trigger a ban. Replay passes nothing.
+   * `scope` (host mode: a container id) counts the address's failures separately per scope.
    */
-  observe(ev: AccessEvent, emit: (o: Offense) => void, now?: number): void {
+  observe(ev: AccessEvent, emit: (o: Offense) => void, now?: number, scope?: string): void {
     const states = this.states;
+    const key = scope === undefined ? ev.ip : `${scope} ${ev.ip}`;
     for (let i = 0; i < states.length; i++) {
       const s = states[i]!;
       if (!s.rule.matches(ev)) continue;
       s.counters.matches++;
       const name = s.rule.name;
       if (now !== undefined && ev.time <= now - s.rule.settings.findtime) continue;
-      if (this.isExempt(ev.ip) || this.isBanned(ev.ip, name, ev.time)) continue;
+      if (this.isExempt(ev.ip) || this.isBanned(ev.ip, name, ev.time, scope)) continue;
       s.counters.failures++;
-      const n = s.windows.record(ev.ip, ev.time);
+      const n = s.windows.record(key, ev.time);
       if (n >= s.rule.settings.maxretry) {
-        s.windows.reset(ev.ip);
+        s.windows.reset(key);
         s.counters.offenses++;
-        emit({ ip: ev.ip, family: ev.family, rule: name, at: ev.time, failures: n, origin: ev.origin });
+        emit({ ip: ev.ip, family: ev.family, rule: name, at: ev.time, failures: n, origin: ev.origin, scope });
       }
     }
   }
@@ -80,9 +83,10 @@ export class Detector {
     for (const s of this.states) s.windows.sweep(now);
   }
 
-  /** Forgets an address's failures under a rule, or under every rule. */
-  reset(ip: string, rule?: string): void {
-    for (const s of this.states) if (rule === undefined || s.rule.name === rule) s.windows.reset(ip);
+  /** Forgets an address's failures (in one scope) under a rule, or under every rule. */
+  reset(ip: string, rule?: string, scope?: string): void {
+    const key = scope === undefined ? ip : `${scope} ${ip}`;
+    for (const s of this.states) if (rule === undefined || s.rule.name === rule) s.windows.reset(key);
   }
 
   counters(rule: string): Readonly<RuleCounters> | undefined {

@@ -10,4 +10,6 @@ export interface Offense {
   /** Matching events counted inside the window when the threshold was crossed. */
   readonly failures: number;
   readonly origin?: string | undefined;
+  /** Host mode: the container (id) the failures were counted for; undefined = host-wide. */
+  readonly scope?: string | undefined;
 }

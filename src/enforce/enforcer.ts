@@ -12,11 +12,16 @@ export interface EnforcerBan {
   readonly family: 4 | 6;
   /** Absolute expiry (ms since the epoch), or null for a permanent ban. */
   readonly until: number | null;
+  /**
+   * Host mode (docker-user): the container id the ban applies to; absent = host-wide. Enforcers that
+   * protect one container (iptables, apache-map, nginx-map) never receive a scope.
+   */
+  readonly scope?: string | undefined;
 }
 
 export interface EnforcerBatch {
   readonly ban: readonly EnforcerBan[];
-  readonly unban: readonly { ip: string; family: 4 | 6 }[];
+  readonly unban: readonly { ip: string; family: 4 | 6; scope?: string | undefined }[];
 }
 
 export interface Enforcer {
