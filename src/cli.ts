@@ -39,9 +39,11 @@ commands:
                        the agent: follow the access log, ban offenders in the firewall
   status [RULE] [--json]
                        like fail2ban-client status: failures, bans and banned addresses per rule
-  ban IP [--rule R] [--for DURATION]
-                       ban an address now (default: permanent, or the rule's bantime)
-  unban IP | --all     lift the bans of one address, or all bans
+  ban IP [--rule R] [--for DURATION] [--container NAME]
+                       ban an address now (default: permanent, or the rule's bantime); host mode:
+                       --container bans it for that container only (default: every container)
+  unban IP [--container NAME] | --all
+                       lift the bans of one address (for one container only), or all bans
   help                 this text
   version              print the version
 
@@ -58,6 +60,7 @@ const COMMANDS: Record<string, Command> = {
   status: cmdStatus,
   ban: cmdBan,
   unban: cmdUnban,
+  'apache-conf': cmdApacheConf, // hidden: used by the image's entrypoint
   help: async (_a, io) => (io.stdout(USAGE), 0),
   version: async (_a, io) => (io.stdout(`banhammer ${await version()}\n`), 0),
 };
@@ -219,7 +222,7 @@ async function cmdStatus(args: string[], io: CliIo): Promise<number> {
 async function cmdBan(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parse(
     args,
-    { config: { type: 'string' }, rule: { type: 'string' }, for: { type: 'string' } },
+    { config: { type: 'string' }, rule: { type: 'string' }, for: { type: 'string' }, container: { type: 'string' } },
     true,
   );
   if (positionals.length !== 1) throw new BanhammerError('BH_ERR_USAGE', 'ban takes exactly one IP', { hint: 'banhammer ban 198.18.0.7 --for 1h' });
@@ -232,19 +235,22 @@ async function cmdBan(args: string[], io: CliIo): Promise<number> {
     ip: positionals[0]!,
     forMs: forMs !== null && !Number.isFinite(forMs) ? null : forMs,
     ...(values.rule !== undefined ? { rule: values.rule } : {}),
+    ...(values.container !== undefined ? { container: values.container } : {}),
   };
   const ban = (await controlRequest(socketOf(io, values.config), req, { timeoutMs: CONTROL_TIMEOUT_MS })) as {
     ip: string;
     rule: string;
     until: number | null;
+    scopeName?: string;
   };
   const until = ban.until === null ? 'permanently' : `until ${new Date(ban.until).toISOString()}`;
-  io.stdout(`banned ${ban.ip} (${ban.rule}) ${until}\n`);
+  const where = typeof ban.scopeName === 'string' ? ` for container ${ban.scopeName}` : '';
+  io.stdout(`banned ${ban.ip} (${ban.rule})${where} ${until}\n`);
   return 0;
 }
 
 async function cmdUnban(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(args, { config: { type: 'string' }, all: { type: 'boolean' } }, true);
+  const { values, positionals } = parse(args, { config: { type: 'string' }, all: { type: 'boolean' }, container: { type: 'string' } }, true);
   const socket = socketOf(io, values.config);
   if (values.all) {
     if (positionals.length > 0) throw new BanhammerError('BH_ERR_USAGE', 'unban takes an IP or --all, not both');
@@ -253,11 +259,51 @@ async function cmdUnban(args: string[], io: CliIo): Promise<number> {
     return 0;
   }
   if (positionals.length !== 1) throw new BanhammerError('BH_ERR_USAGE', 'unban takes exactly one IP, or --all', { hint: 'banhammer unban 198.18.0.7' });
-  const n = await controlRequest(socket, { op: 'unban', ip: positionals[0]! }, { timeoutMs: CONTROL_TIMEOUT_MS });
+  const container = values.container;
+  const req = container === undefined ? { op: 'unban' as const, ip: positionals[0]! } : { op: 'unban' as const, ip: positionals[0]!, container };
+  const n = await controlRequest(socket, req, { timeoutMs: CONTROL_TIMEOUT_MS });
+  const where = container === undefined ? '' : ` for container ${container}`;
   if (n === 0) {
-    io.stdout(`${positionals[0]} was not banned\n`);
+    io.stdout(`${positionals[0]} was not banned${where}\n`);
     return 1;
   }
-  io.stdout(`lifted ${n} ban${n === 1 ? '' : 's'} of ${positionals[0]}\n`);
+  io.stdout(`lifted ${n} ban${n === 1 ? '' : 's'} of ${positionals[0]}${where}\n`);
+  return 0;
+}
+
+/**
+ * Hidden command of the image's entrypoint: `banhammer apache-conf [--config F] [--create-map]`
+ * prints the Apache `Define`s for the resolved configuration (renderApacheDefines) and, with
+ * --create-map and the apache-map enforcer, creates the (empty) map file Apache needs before it
+ * starts, keeping one that exists. Every error is one line on stderr with exit 2, so the entrypoint
+ * can stop the container with it.
+ */
+async function cmdApacheConf(args: string[], io: CliIo): Promise<number> {
+  const { values } = parse(args, { config: { type: 'string' }, 'create-map': { type: 'boolean' } }, false);
+  let config: Config;
+  try {
+    config = configFrom(io, values.config !== undefined ? { configPath: values.config } : {});
+  } catch (err) {
+    if (isBanhammerError(err) && err.code === 'BH_ERR_CONFIG' && Array.isArray(err.data.problems)) {
+      const { formatProblem } = await import('./config/problems.js');
+      const problems = (err.data.problems as Parameters<typeof formatProblem>[0][]).map((p) => formatProblem(p).replace(/^- /, ''));
+      throw new BanhammerError('BH_ERR_CONFIG', `invalid configuration: ${problems.join('; ')}`, { data: err.data });
+    }
+    throw err;
+  }
+  const { ApacheMapEnforcer, renderApacheDefines } = await import('./enforce/apache-map.js');
+  const text = renderApacheDefines(config);
+  if (values['create-map'] && config.enforcer === 'apache-map') {
+    try {
+      await new ApacheMapEnforcer({ path: config.mapFile }).init();
+    } catch (err) {
+      if (!isBanhammerError(err) || err.code !== 'BH_ERR_FILE') throw err;
+      throw new BanhammerError('BH_ERR_FILE', err.message, {
+        hint: 'create that directory or mount a volume there, or set BANHAMMER_MAP_FILE to a file in an existing, writable directory (default /run/banhammer/banned.map)',
+        data: err.data,
+      });
+    }
+  }
+  io.stdout(text);
   return 0;
 }
