@@ -33,14 +33,15 @@ export function createLogger(opts: LoggerOptions): Logger {
   return opts.destination === undefined ? pino(options) : pino(options, opts.destination);
 }
 
-/** The fields shared by ban and unban lines. */
-export function banFields(ban: Ban): { ip: string; rule: string; failures: number; until: string; nth: number } {
+/** The fields shared by ban and unban lines (host mode adds the container of a scoped ban). */
+export function banFields(ban: Ban): { ip: string; rule: string; failures: number; until: string; nth: number; container?: string; containerId?: string } {
   return {
     ip: ban.ip,
     rule: ban.rule,
     failures: ban.failures,
     until: ban.until === null ? 'permanent' : new Date(ban.until).toISOString(),
     nth: ban.nth,
+    ...(ban.scope !== undefined ? { container: ban.scopeName ?? ban.scope.slice(0, 12), containerId: ban.scope } : {}),
   };
 }
 
