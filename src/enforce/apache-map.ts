@@ -19,6 +19,9 @@
  * a dual-stack socket) and `::a.b.c.d` for IPv4-compatible IPv6 (::/96), which APR prints that way.
  */
 import { systemClock, type Clock } from '../clock.js';
+import type { Config } from '../config/schema.js';
+import { BanhammerError } from '../errors.js';
+import { parseCidr } from '../parse/ip.js';
 import type { Enforcer, EnforcerBatch } from './enforcer.js';
 import { MapFile, addressError, type MapEntry } from './map-file.js';
 
@@ -91,4 +94,44 @@ export class ApacheMapEnforcer implements Enforcer {
   shutdown(): Promise<void> {
     return this.map.clear();
   }
+}
+
+/** Characters a path may have to be written unquoted into Apache's configuration and a txt: map URL. */
+const APACHE_SAFE_PATH = /^\/[A-Za-z0-9._\/@+,=~:-]*$/;
+/** Header names Apache's config reader takes as one plain word. */
+const APACHE_SAFE_HEADER = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+/**
+ * The `Define`s with which the image's Apache configuration takes the agent's settings
+ * (`banhammer apache-conf`, run by banhammer-entrypoint before Apache starts):
+ *   Define BANHAMMER_REMOTEIP_HEADER <header>          always
+ *   Define BANHAMMER_TRUSTED_PROXIES "<cidr> <cidr>…"  when trusted proxies are set (mod_remoteip)
+ *   Define BANHAMMER_MAP_FILE <path>                   when the enforcer is apache-map
+ * Values come from the resolved (validated) configuration; anything Apache's config reader could
+ * split, quote or substitute is refused with BH_ERR_CONFIG rather than written.
+ */
+export function renderApacheDefines(config: Pick<Config, 'enforcer' | 'trustedProxies' | 'remoteipHeader' | 'mapFile'>): string {
+  const bad = (key: string, env: string, value: string, allowed: string): BanhammerError =>
+    new BanhammerError('BH_ERR_CONFIG', `${key} = ${JSON.stringify(value)} (${env}) cannot be written into Apache's configuration: ${allowed}`, {
+      data: { key, value },
+    });
+  if (!APACHE_SAFE_HEADER.test(config.remoteipHeader)) {
+    throw bad('remoteip_header', 'BANHAMMER_REMOTEIP_HEADER', config.remoteipHeader, 'use letters, digits, "-", "_" and ".", starting with a letter or digit (e.g. X-Forwarded-For, X-Real-IP)');
+  }
+  const lines = [`Define BANHAMMER_REMOTEIP_HEADER ${config.remoteipHeader}`];
+  if (config.trustedProxies.length > 0) {
+    const cidrs = config.trustedProxies.map((p) => {
+      const c = parseCidr(p);
+      if (c === null) throw bad('trusted_proxies', 'BANHAMMER_TRUSTED_PROXIES', p, 'expected IPv4/IPv6 addresses or CIDRs');
+      return `${c.network}/${c.prefix}`;
+    });
+    lines.push(`Define BANHAMMER_TRUSTED_PROXIES "${cidrs.join(' ')}"`);
+  }
+  if (config.enforcer === 'apache-map') {
+    if (!APACHE_SAFE_PATH.test(config.mapFile)) {
+      throw bad('map_file', 'BANHAMMER_MAP_FILE', config.mapFile, 'use an absolute path of letters, digits and . _ / @ + , = ~ : - (no spaces or quotes)');
+    }
+    lines.push(`Define BANHAMMER_MAP_FILE ${config.mapFile}`);
+  }
+  return lines.join('\n') + '\n';
 }

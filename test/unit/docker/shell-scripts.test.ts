@@ -103,8 +103,24 @@ describe.each(SHELLS)('under $name', ({ argv }) => {
     const start = (extra: Record<string, string>, args = ['env']) =>
       runScript(argv, entry, args, { ...env, BH_SERVICES: join(DOCKER, 's6'), ...extra });
     const envOf = (stdout: string) => Object.fromEntries(stdout.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    const confLines = () => readFileSync(join(runDir, 'apache.conf'), 'utf8').split('\n').filter((l) => !l.trimStart().startsWith('#'));
+    /** The rendered tail that picks banhammer-map.conf or banhammer-remoteip.conf by the Defines above it. */
+    const layer7 = (apacheDir: string) => [
+      '<IfDefine BANHAMMER_MAP_FILE>',
+      `    Include ${apacheDir}/banhammer-map.conf`,
+      '    CustomLog /proc/self/fd/1 combined env=!banhammer_banned',
+      '</IfDefine>',
+      '<IfDefine !BANHAMMER_MAP_FILE>',
+      `    Include ${apacheDir}/banhammer-remoteip.conf`,
+      '    CustomLog /proc/self/fd/1 combined',
+      '</IfDefine>',
+      '',
+    ];
 
-    it('defaults: port 80, BANHAMMER_PORTS=80, log path, rendered Listen and CustomLog, fresh service tree', () => {
+    // The agent's CLI stands in with the Defines it prints for a default configuration.
+    beforeEach(() => fake('banhammer', "printf 'Define BANHAMMER_REMOTEIP_HEADER X-Forwarded-For\\n'"));
+
+    it('defaults: port 80, BANHAMMER_PORTS=80, log path, rendered Listen, Defines and CustomLog, fresh service tree', () => {
       const r = start({});
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
@@ -114,11 +130,9 @@ describe.each(SHELLS)('under $name', ({ argv }) => {
       expect(e.BANHAMMER_LOG_PATH).toBe(join(tmp, 'log/access/current'));
       expect(e.BH_ACCESS_LOG_BYTES).toBe('10485760');
       expect(e.BH_ACCESS_LOG_KEEP).toBe('2');
-      expect(readFileSync(join(runDir, 'apache.conf'), 'utf8').split('\n').filter((l) => !l.startsWith('#'))).toEqual([
-        'Listen 80',
-        'CustomLog /proc/self/fd/1 combined',
-        '',
-      ]);
+      expect(recorded()).toEqual(['banhammer apache-conf --create-map']);
+      expect(confLines()).toEqual(['Listen 80', 'Define BANHAMMER_REMOTEIP_HEADER X-Forwarded-For', ...layer7('/etc/banhammer/apache')]);
+      expect(readdirSync(runDir).sort()).toEqual(['apache.conf']);
       expect(readlinkSync(join(tmp, 'log/access.log'))).toBe('access/current');
       expect(existsSync(join(tmp, 'service/.s6-svscan/SIGTERM'))).toBe(true);
       expect(statSync(join(tmp, 'service/banhammer/run')).mode & 0o111).not.toBe(0);
@@ -160,13 +174,51 @@ describe.each(SHELLS)('under $name', ({ argv }) => {
       expect(existsSync(join(runDir, 'apache.conf'))).toBe(false);
     });
 
+    it('puts the Defines the agent prints (trusted proxies, apache-map) before the blocks that use them', () => {
+      fake(
+        'banhammer',
+        "printf 'Define BANHAMMER_REMOTEIP_HEADER X-Real-IP\\nDefine BANHAMMER_TRUSTED_PROXIES \"198.19.100.0/26 2001:db8:100::/48\"\\nDefine BANHAMMER_MAP_FILE /run/banhammer/banned.map\\n'",
+      );
+      const r = start({ BH_APACHE_DIR: '/x/apache', HTTP_PORT: '8081' });
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(confLines()).toEqual([
+        'Listen 8081',
+        'Define BANHAMMER_REMOTEIP_HEADER X-Real-IP',
+        'Define BANHAMMER_TRUSTED_PROXIES "198.19.100.0/26 2001:db8:100::/48"',
+        'Define BANHAMMER_MAP_FILE /run/banhammer/banned.map',
+        ...layer7('/x/apache'),
+      ]);
+    });
+
+    it("a configuration the agent refuses stops the container with the agent's one-line reason (exit 78)", () => {
+      const reason = 'invalid configuration: trusted_proxies[0] = "10.0.0.0/33" (env BANHAMMER_TRUSTED_PROXIES): not an IPv4/IPv6 address or CIDR';
+      fake('banhammer', `echo 'banhammer: ${reason}' >&2; exit 2`);
+      const r = start({}, []);
+      expect(r.code).toBe(78);
+      expect(r.stderr.split('\n')[0]).toBe(`banhammer-entrypoint: ${reason}`);
+      expect(r.stderr).toMatch(/\n  hint: .*check-config/);
+      expect(existsSync(join(runDir, 'apache.conf'))).toBe(false);
+      expect(readdirSync(runDir)).toEqual([]);
+      expect(recorded()).toEqual(['banhammer apache-conf --create-map']); // s6-svscan never ran
+    });
+
+    it('with a command (e.g. banhammer check-config) a refused configuration is only a warning', () => {
+      fake('banhammer', "echo 'banhammer: invalid configuration: x' >&2; exit 2");
+      const r = start({}, ['echo', 'ran']);
+      expect(r.code).toBe(0);
+      expect(r.stdout.trim()).toBe('ran');
+      expect(r.stderr.trim()).toBe('banhammer-entrypoint: warning: invalid configuration: x');
+      expect(confLines()).toEqual(['Listen 80', ...layer7('/etc/banhammer/apache')]);
+    });
+
     it('discards state of a previous run (docker restart) and execs s6-svscan on the scan dir', () => {
       for (const f of ['stopping', 'exit-code', 'agent-crashes']) writeFileSync(join(runDir, f), '1\n');
       mkdirSync(join(tmp, 'service/stale/supervise'), { recursive: true });
       fake('s6-svscan');
       const r = start({}, []);
       expect(r.code).toBe(0);
-      expect(recorded()).toEqual([`s6-svscan ${join(tmp, 'service')}`]);
+      expect(recorded()).toEqual(['banhammer apache-conf --create-map', `s6-svscan ${join(tmp, 'service')}`]);
       for (const f of ['stopping', 'exit-code', 'agent-crashes']) expect(existsSync(join(runDir, f))).toBe(false);
       expect(existsSync(join(tmp, 'service/stale'))).toBe(false);
       expect(readFileSync(join(runDir, 'svscan.pid'), 'utf8').trim()).toMatch(/^\d+$/);

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { PERMANENT_STAMP, apacheKeys, renderApacheMap, timeStamp } from '../../../src/enforce/apache-map.js';
+import { PERMANENT_STAMP, apacheKeys, renderApacheDefines, renderApacheMap, timeStamp } from '../../../src/enforce/apache-map.js';
 
 const savedTz = process.env.TZ;
 afterEach(() => {
@@ -44,5 +44,35 @@ describe('apache-map rendering', () => {
       `2001:db8::9 ${PERMANENT_STAMP}`,
       '',
     ]);
+  });
+});
+
+describe('renderApacheDefines (banhammer apache-conf)', () => {
+  const base = { enforcer: 'iptables' as const, trustedProxies: [] as string[], remoteipHeader: 'X-Forwarded-For', mapFile: '/run/banhammer/banned.map' };
+
+  it('always names the header; proxies only when set; the map file only for apache-map', () => {
+    expect(renderApacheDefines(base)).toBe('Define BANHAMMER_REMOTEIP_HEADER X-Forwarded-For\n');
+    expect(renderApacheDefines({ ...base, trustedProxies: ['198.19.100.0/26', '2001:db8:100::/48'], remoteipHeader: 'X-Real-IP' })).toBe(
+      'Define BANHAMMER_REMOTEIP_HEADER X-Real-IP\nDefine BANHAMMER_TRUSTED_PROXIES "198.19.100.0/26 2001:db8:100::/48"\n',
+    );
+    expect(renderApacheDefines({ ...base, enforcer: 'apache-map', trustedProxies: ['198.19.100.7'] })).toBe(
+      'Define BANHAMMER_REMOTEIP_HEADER X-Forwarded-For\nDefine BANHAMMER_TRUSTED_PROXIES "198.19.100.7/32"\nDefine BANHAMMER_MAP_FILE /run/banhammer/banned.map\n',
+    );
+    expect(renderApacheDefines({ ...base, enforcer: 'nginx-map' })).not.toContain('BANHAMMER_MAP_FILE');
+  });
+
+  it.each([
+    [{ remoteipHeader: "'X-Forwarded-For" }, /remoteip_header = .*BANHAMMER_REMOTEIP_HEADER.*cannot be written into Apache's configuration/],
+    [{ remoteipHeader: 'X|Y' }, /remoteip_header/],
+    [{ trustedProxies: ['198.19.100.0/26"', 'x'] }, /trusted_proxies = .*BANHAMMER_TRUSTED_PROXIES/],
+    [{ enforcer: 'apache-map' as const, mapFile: '/run/my map' }, /map_file = "\/run\/my map" \(BANHAMMER_MAP_FILE\).*no spaces or quotes/],
+    [{ enforcer: 'apache-map' as const, mapFile: '/run/${X}' }, /map_file/],
+    [{ enforcer: 'apache-map' as const, mapFile: '/run/"x' }, /map_file/],
+  ])('refuses what Apache would split, quote or substitute: %o', (patch, message) => {
+    expect(() => renderApacheDefines({ ...base, ...patch })).toThrow(message);
+  });
+
+  it('a path that is bad only for Apache does not matter to other enforcers', () => {
+    expect(renderApacheDefines({ ...base, enforcer: 'nginx-map', mapFile: '/run/my map' })).toBe('Define BANHAMMER_REMOTEIP_HEADER X-Forwarded-For\n');
   });
 });
