@@ -7,9 +7,18 @@
  * event. At most `maxTracked` addresses are held: adding one more evicts the least recently failing
  * address, and evictions are counted so the operator can see the cap was reached.
  */
+/**
+ * One address's failures, oldest first. Most addresses fail once and are never seen again (a scan,
+ * a flood of distinct sources), so a single failure is stored as the bare timestamp: no array per
+ * address, which matters when a million distinct addresses pass through the LRU.
+ */
+type Window = number | number[];
+
+const newest = (w: Window): number => (typeof w === 'number' ? w : w[w.length - 1]!);
+
 export class SlidingWindows {
   /** Insertion order of a Map is our LRU order: an updated key is deleted and re-set. */
-  private readonly windows = new Map<string, number[]>();
+  private readonly windows = new Map<string, Window>();
   /**
    * Kept across evictions: a fresh keys() iterator would have to step over every entry deleted from
    * the front since V8 last rehashed the table, which made a flood of distinct addresses quadratic.
@@ -27,30 +36,37 @@ export class SlidingWindows {
 
   /** Records a failure and returns the number of failures inside the window ending at the newest one. */
   record(ip: string, t: number): number {
-    let times = this.windows.get(ip);
-    if (times === undefined) {
+    const w = this.windows.get(ip);
+    if (w === undefined) {
       if (this.windows.size >= this.maxTracked) this.evictOldest();
-      times = [t];
-      this.windows.set(ip, times);
+      this.windows.set(ip, t);
       return 1;
     }
     // Move to the most-recent end of the LRU order.
     this.windows.delete(ip);
-    this.windows.set(ip, times);
-
-    const last = times[times.length - 1]!;
-    if (t >= last) {
-      times.push(t);
-    } else {
-      let i = times.length - 1;
-      while (i > 0 && times[i - 1]! > t) i--;
-      times.splice(i, 0, t);
+    if (typeof w === 'number') {
+      const [lo, hi] = t >= w ? [w, t] : [t, w];
+      if (lo <= hi - this.findtime) {
+        this.windows.set(ip, hi);
+        return 1;
+      }
+      this.windows.set(ip, [lo, hi]);
+      return 2;
     }
-    const cutoff = times[times.length - 1]! - this.findtime;
+    this.windows.set(ip, w);
+    const last = w[w.length - 1]!;
+    if (t >= last) {
+      w.push(t);
+    } else {
+      let i = w.length - 1;
+      while (i > 0 && w[i - 1]! > t) i--;
+      w.splice(i, 0, t);
+    }
+    const cutoff = w[w.length - 1]! - this.findtime;
     let drop = 0;
-    while (drop < times.length && times[drop]! <= cutoff) drop++;
-    if (drop > 0) times.splice(0, drop);
-    return times.length;
+    while (drop < w.length && w[drop]! <= cutoff) drop++;
+    if (drop > 0) w.splice(0, drop);
+    return w.length;
   }
 
   /** Forgets an address (after a ban its window starts empty). */
@@ -60,11 +76,12 @@ export class SlidingWindows {
 
   /** Failures currently inside the window of `ip` as of time `now`. */
   count(ip: string, now: number): number {
-    const times = this.windows.get(ip);
-    if (times === undefined) return 0;
+    const w = this.windows.get(ip);
+    if (w === undefined) return 0;
     const cutoff = now - this.findtime;
+    if (typeof w === 'number') return w > cutoff ? 1 : 0;
     let n = 0;
-    for (let i = times.length - 1; i >= 0 && times[i]! > cutoff; i--) n++;
+    for (let i = w.length - 1; i >= 0 && w[i]! > cutoff; i--) n++;
     return n;
   }
 
@@ -72,8 +89,8 @@ export class SlidingWindows {
   sweep(now: number): number {
     const cutoff = now - this.findtime;
     let removed = 0;
-    for (const [ip, times] of this.windows) {
-      if (times[times.length - 1]! <= cutoff) {
+    for (const [ip, w] of this.windows) {
+      if (newest(w) <= cutoff) {
         this.windows.delete(ip);
         removed++;
       }
@@ -85,7 +102,7 @@ export class SlidingWindows {
   active(now: number): number {
     const cutoff = now - this.findtime;
     let n = 0;
-    for (const times of this.windows.values()) if (times[times.length - 1]! > cutoff) n++;
+    for (const w of this.windows.values()) if (newest(w) > cutoff) n++;
     return n;
   }
 

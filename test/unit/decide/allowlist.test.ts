@@ -31,3 +31,35 @@ describe('Allowlist', () => {
     expect(new Allowlist().has('not an ip')).toBe(false);
   });
 });
+
+describe('Allowlist against node:net BlockList (model check)', () => {
+  it('agrees on random addresses near random networks of both families, prefixes 0 to full', async () => {
+    const { BlockList } = await import('node:net');
+    let seed = 4242;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+    const v4 = () => `198.${18 + rnd(2)}.${rnd(256)}.${rnd(256)}`;
+    const v6 = () => `2001:db8:${rnd(4).toString(16)}:${rnd(65536).toString(16)}::${rnd(65536).toString(16)}`;
+    const cidrs = [`${v4()}/${rnd(33)}`, `${v4()}/${8 + rnd(25)}`, `${v6()}/${rnd(129)}`, `${v6()}/${16 + rnd(113)}`, v4(), v6()];
+    const a = new Allowlist(cidrs);
+    const b = new BlockList();
+    for (const c of a.cidrs()) {
+      const [net, p] = c.split('/');
+      b.addSubnet(net!, Number(p), net!.includes(':') ? 'ipv6' : 'ipv4');
+    }
+    for (let i = 0; i < 5000; i++) {
+      const ip = rnd(2) ? v4() : v6();
+      expect(a.has(ip), `${ip} vs ${cidrs.join(' ')}`).toBe(b.check(ip, ip.includes(':') ? 'ipv6' : 'ipv4'));
+    }
+  });
+
+  it('reads only canonical dotted quads directly; other spellings go through canonicalisation', async () => {
+    const { dottedQuadValue } = await import('../../../src/decide/allowlist.js');
+    expect(dottedQuadValue('198.18.0.1')).toBe(((198 * 256 + 18) * 256 + 0) * 256 + 1);
+    expect(dottedQuadValue('255.255.255.255')).toBe(0xffffffff);
+    for (const bad of ['', '1.2.3', '1.2.3.4.5', '01.2.3.4', '1..2.3', '256.1.1.1', '1.2.3.4 ', 'a.b.c.d', '1.2.3.'])
+      expect(dottedQuadValue(bad), bad).toBe(-1);
+    const a = new Allowlist(['198.18.0.0/16']);
+    expect(a.has('::ffff:198.18.3.4')).toBe(true);
+    expect(a.has('01.2.3.4')).toBe(false);
+  });
+});

@@ -85,4 +85,26 @@ describe('SlidingWindows', () => {
     expect(w.size).toBe(cap);
     for (const ip of model) expect(w.count(ip, 20_000)).toBeGreaterThan(0);
   });
+
+  it('single failures (stored bare) and longer windows count like a naive model, out of order included', () => {
+    const findtime = 10 * S;
+    const w = new SlidingWindows(findtime, 1000);
+    const model = new Map<string, number[]>();
+    let seed = 777;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    let clock = 0;
+    for (let i = 0; i < 20_000; i++) {
+      clock += Math.floor(rnd() * 3) * S; // whole seconds: window edges are hit exactly, often
+      // Up to 12 s late: sometimes inside the window, sometimes already outside it.
+      const t = clock - Math.floor(rnd() * 12) * S;
+      const ip = `198.18.1.${Math.floor(rnd() * 40)}`;
+      const times = model.get(ip) ?? [];
+      times.push(t);
+      model.set(ip, times);
+      const newest = Math.max(...times);
+      const want = times.filter((x) => x > newest - findtime).length;
+      expect(w.record(ip, t)).toBe(want);
+      expect(w.count(ip, newest)).toBe(want);
+    }
+  });
 });
