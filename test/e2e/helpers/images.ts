@@ -111,3 +111,19 @@ export async function buildImage(tracker: ImageTracker, dockerfile: string, tag:
     await ctx.dispose();
   }
 }
+
+/**
+ * docker build of one directory of the build context (an example's own image, e.g.
+ * compose.examples/behind-proxy/proxy) with the host's network for its package installs (the test
+ * engine has no default bridge); records the tag as ours.
+ */
+export async function buildDirImage(tracker: ImageTracker, dir: string, tag: string): Promise<void> {
+  const ctx = await buildContext();
+  try {
+    await tracker.ensure(tag, async () => {
+      await runOk('docker', ['build', '--force-rm', '--network', 'host', '-t', tag, join(ctx.dir, dir)], { timeoutMs: 20 * 60_000 });
+    });
+  } finally {
+    await ctx.dispose();
+  }
+}
