@@ -1,0 +1,196 @@
+/**
+ * Pure builders for the docker-user enforcer (host mode): names, argv arrays, and the text fed to
+ * `ipset restore` / `iptables-restore`. Nothing here runs anything; tests compare strings.
+ *
+ * Layout for one instance (e.g. `host`), in the filter table of iptables and ip6tables:
+ *   ipset  bh-host-v4 / bh-host-v6 (hash:ip, as the iptables enforcer): host-wide bans;
+ *   ipset  bhc-<8 hex of the instance>-<first 16 hex of the container id>-4 / -6 (hash:ip), one pair
+ *          per container that has a scoped ban: the clients banned for that container;
+ *   chain  BANHAMMER-host:
+ *            -p tcp -m set --match-set bh-host-v4 src -j DROP
+ *            -d <container address>/32 -p tcp -m set --match-set bhc-…-4 src -j DROP   (one per address)
+ *   jump   DOCKER-USER: -j BANHAMMER-host, at the top;
+ *          FORWARD: -m comment --comment banhammer-host -j DOCKER-USER, only while FORWARD has no jump to
+ *          DOCKER-USER of its own (Docker inserts one when it starts; ours then steps aside).
+ * Every set is created with `timeout 0`, so each entry expires in the kernel even if the agent is dead.
+ *
+ * Why one set per container and not one hash:net,net set of "client,container" pairs: the pair set
+ * needs the ip_set_hash_netnet module, which minimal kernels (this project's CI among them) do not
+ * have; hash:ip is everywhere ipset is. A container's address lives only in the chain rules, so a
+ * restarted container's new address is one chain rewrite, the bans in its set untouched.
+ *
+ * DOCKER-USER sees forwarded packets after Docker's DNAT, so `-d` is the container's own address and
+ * a ban for X never touches Y, whatever ports they publish. Every TCP port of the container is closed
+ * to a banned client (BANHAMMER_PORTS is not used: after DNAT the port is the container's, not the
+ * published one).
+ */
+import { createHash } from 'node:crypto';
+import { BanhammerError } from '../errors.js';
+import { canonicalIp } from '../parse/ip.js';
+import type { EnforcerBatch } from './enforcer.js';
+import { CONTAINER_ID_RE } from '../docker/containers.js';
+import { banTimeoutSeconds, blockSpec, firewallNames, WAIT, type BlockAction, type Family, type FirewallNames, type RejectedAddress } from './iptables-args.js';
+
+export const DOCKER_USER = 'DOCKER-USER';
+
+export interface DockerUserNames extends FirewallNames {
+  /** Prefix of every per-container set of this instance (for clean-up). */
+  readonly containerSetPrefix: string;
+  /** Comment on our own FORWARD → DOCKER-USER jump. */
+  readonly forwardComment: string;
+}
+
+export function dockerUserNames(instance: string): DockerUserNames {
+  const base = firewallNames(instance);
+  const h = createHash('sha256').update(instance).digest('hex').slice(0, 8);
+  return { ...base, containerSetPrefix: `bhc-${h}-`, forwardComment: `banhammer-${instance}`.slice(0, 255) };
+}
+
+/** The per-container set of a container id and family. */
+export function containerSetName(names: DockerUserNames, containerId: string, family: Family): string {
+  if (!CONTAINER_ID_RE.test(containerId)) {
+    throw new BanhammerError('BH_ERR_INTERNAL', `not a container id: ${JSON.stringify(containerId)}`, { hint: 'report this as a bug' });
+  }
+  return `${names.containerSetPrefix}${containerId.slice(0, 16)}-${family}`;
+}
+
+/** Chain rule spec blocking `set` (src) towards one container address. */
+export function containerBlockSpec(address: string, family: Family, set: string, action: BlockAction): string[] {
+  const c = canonicalIp(address);
+  if (c === null || c.family !== family) {
+    throw new BanhammerError('BH_ERR_INTERNAL', `not an IPv${family} address: ${JSON.stringify(address)}`, { hint: 'report this as a bug' });
+  }
+  return ['-d', `${c.ip}/${family === 4 ? 32 : 128}`, ...blockSpec(set, action)];
+}
+
+/** One container's place in the chain: its set per family and its current addresses. */
+export interface ContainerTarget {
+  readonly id: string;
+  readonly v4: readonly string[];
+  readonly v6: readonly string[];
+}
+
+/** Every rule spec of the chain for `family`, in order: the host-wide rule, then one per container address. */
+export function chainSpecs(names: DockerUserNames, family: Family, action: BlockAction, containers: readonly ContainerTarget[]): string[][] {
+  const specs = [blockSpec(names.sets[family], action)];
+  const sorted = [...containers].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  for (const c of sorted) {
+    const set = containerSetName(names, c.id, family);
+    for (const a of family === 4 ? c.v4 : c.v6) specs.push(containerBlockSpec(a, family, set, action));
+  }
+  return specs;
+}
+
+/** iptables-restore input (run with --noflush) that creates or flushes the chain and fills it, atomically. */
+export function chainRestoreText(chain: string, specs: readonly (readonly string[])[]): string {
+  return ['*filter', `:${chain} - [0:0]`, ...specs.map((s) => ['-A', chain, ...s].join(' ')), 'COMMIT', ''].join('\n');
+}
+
+/** Our FORWARD → DOCKER-USER jump (marked, so it is never mistaken for Docker's own). */
+export const forwardJumpSpec = (names: DockerUserNames): string[] => ['-m', 'comment', '--comment', names.forwardComment, '-j', DOCKER_USER];
+export const dockerUserJumpSpec = (names: DockerUserNames): string[] => ['-j', names.chain];
+export const newChainArgs = (chain: string): string[] => [WAIT, '-N', chain];
+
+export interface ForwardJumps {
+  /** FORWARD jumps to DOCKER-USER that are not ours (Docker's). */
+  readonly others: number;
+  /** Our own (commented) jumps, as rule specs for -D. */
+  readonly ours: string[][];
+}
+
+/** Reads `-S FORWARD` output: which rules jump to DOCKER-USER, and which of those are ours. */
+export function parseForwardJumps(save: string, names: DockerUserNames): ForwardJumps {
+  let others = 0;
+  const ours: string[][] = [];
+  for (const line of save.split('\n')) {
+    const t = line.trim().split(/\s+/);
+    if (t[0] !== '-A' || t[1] !== 'FORWARD') continue;
+    const j = t.indexOf('-j');
+    if (j < 0 || t[j + 1] !== DOCKER_USER || j + 2 !== t.length) continue;
+    const ci = t.indexOf('--comment');
+    const comment = ci > 0 ? t[ci + 1]?.replace(/^"(.*)"$/, '$1') : undefined;
+    if (comment === names.forwardComment) ours.push(t.slice(2).map((x) => x.replace(/^"(.*)"$/, '$1')));
+    else others++;
+  }
+  return { others, ours };
+}
+
+/** Rule specs (for -D) of every rule in `chain`'s `-S` output that jumps to `target` and does nothing else. */
+export function jumpsTo(save: string, chain: string, target: string): string[][] {
+  const out: string[][] = [];
+  for (const line of save.split('\n')) {
+    const t = line.trim().split(/\s+/);
+    if (t[0] !== '-A' || t[1] !== chain) continue;
+    const j = t.indexOf('-j');
+    if (j > 0 && t[j + 1] === target && j + 2 === t.length) out.push(t.slice(2));
+  }
+  return out;
+}
+
+/** Does `-S chain` output hold any rule? */
+export function hasRules(save: string, chain: string): boolean {
+  return save.split('\n').some((l) => l.startsWith(`-A ${chain} `));
+}
+
+export interface DockerUserBatch {
+  /** `ipset -exist restore` input for the whole batch (empty string when nothing to do). */
+  readonly text: string;
+  /** Containers (ids) whose sets the batch adds to: they must exist first. */
+  readonly containers: ReadonlySet<string>;
+  readonly added: number;
+  readonly deleted: number;
+  readonly rejected: readonly RejectedAddress[];
+}
+
+/**
+ * Turns a batch into one `ipset restore` text: host-wide bans go to bh-<instance>-v4/-v6, scoped bans
+ * to their container's set. Every address is validated again; a bad one, one of a disabled family or
+ * a bad scope is rejected and the rest kept. Deletions come first. Unbans for a container whose set
+ * does not exist (`known` says which do) are dropped: there is nothing to delete.
+ */
+export function dockerUserBatch(
+  batch: EnforcerBatch,
+  names: DockerUserNames,
+  now: number,
+  families: readonly Family[],
+  known: (containerId: string) => boolean,
+): DockerUserBatch {
+  const del: string[] = [];
+  const add: string[] = [];
+  const rejected: RejectedAddress[] = [];
+  const containers = new Set<string>();
+  const target = (raw: string, scope: string | undefined): { ip: string; set: string; scope: string | undefined } | null => {
+    const c = canonicalIp(raw);
+    if (!c) {
+      rejected.push({ ip: raw, reason: 'not a valid IP address' });
+      return null;
+    }
+    if (!families.includes(c.family)) {
+      rejected.push({ ip: raw, reason: `IPv${c.family} is not enabled for this enforcer` });
+      return null;
+    }
+    if (scope === undefined) return { ip: c.ip, set: names.sets[c.family], scope };
+    if (!CONTAINER_ID_RE.test(scope)) {
+      rejected.push({ ip: raw, reason: `scope ${JSON.stringify(scope.slice(0, 80))} is not a container id` });
+      return null;
+    }
+    return { ip: c.ip, set: containerSetName(names, scope, c.family), scope };
+  };
+  for (const u of batch.unban) {
+    const t = target(u.ip, u.scope);
+    if (t && (t.scope === undefined || known(t.scope))) del.push(`del ${t.set} ${t.ip}`);
+  }
+  for (const b of batch.ban) {
+    const t = target(b.ip, b.scope);
+    if (!t) continue;
+    const secs = banTimeoutSeconds(b.until, now);
+    if (secs === null) {
+      if (t.scope === undefined || known(t.scope)) del.push(`del ${t.set} ${t.ip}`);
+      continue;
+    }
+    if (t.scope !== undefined) containers.add(t.scope);
+    add.push(`add ${t.set} ${t.ip} timeout ${secs}`);
+  }
+  const lines = [...del, ...add];
+  return { text: lines.length === 0 ? '' : `${lines.join('\n')}\n`, containers, added: add.length, deleted: del.length, rejected };
+}

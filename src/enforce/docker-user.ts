@@ -1,0 +1,371 @@
+/**
+ * DockerUserEnforcer (host mode): bans for the containers of a Docker host, in the DOCKER-USER chain,
+ * which forwarded traffic to published ports passes after Docker's DNAT and before Docker's own
+ * ACCEPT rules — so bans hold for ports that bypass INPUT and ufw. Layout and names:
+ * docker-user-args.ts.
+ *
+ * - init(): resolves the backend (the one holding Docker's chains, see backend-mode.ts), creates the
+ *   host-wide sets (-exist: entries survive a restart), fills our chain (host-wide rule only: the
+ *   daemon re-applies every active ban right after init, which brings the containers back), removes
+ *   per-container sets a previous run left (their bans come back with that re-apply), creates
+ *   DOCKER-USER if Docker has not (yet), adds our FORWARD jump only while FORWARD has no jump to
+ *   DOCKER-USER (Docker adds its own when it starts: ours then steps aside), and inserts our jump at
+ *   the top of DOCKER-USER.
+ * - apply(batch): makes sure each container named by a scoped ban has its sets and its chain rules,
+ *   then feeds the whole batch to one `ipset -exist restore`.
+ * - check() (every 2 s): re-creates missing sets (REPAIR_SET_RECREATED: the daemon re-applies its
+ *   bans), refills the chain when a rule is gone, re-creates DOCKER-USER and the jumps after Docker
+ *   (or anyone) rebuilt the chains, and re-reads each banned container's addresses: a restarted
+ *   container's new address replaces the old one in the chain (reported through onNote).
+ * - shutdown(): removes our jump from DOCKER-USER, our FORWARD jump, our chain and our sets. It never
+ *   deletes DOCKER-USER unless this process created it and nothing else uses it.
+ */
+import { systemClock, type Clock } from '../clock.js';
+import { BanhammerError } from '../errors.js';
+import { execError, type RunOptions, type Runner } from '../exec/runner.js';
+import type { ContainerInfo } from '../docker/containers.js';
+import { resolveBackend, type Backend, type IptablesMode } from './backend-mode.js';
+import type { Enforcer, EnforcerBatch } from './enforcer.js';
+import { classifyFirewallError } from './firewall-errors.js';
+import { REPAIR_SET_RECREATED } from './iptables.js';
+import {
+  DEFAULT_MAXELEM,
+  checkRuleArgs,
+  createSetArgs,
+  deleteChainArgs,
+  deleteRuleArgs,
+  destroySetArgs,
+  flushChainArgs,
+  insertRuleArgs,
+  listChainArgs,
+  listSetNamesArgs,
+  parseSetSave,
+  restoreArgs,
+  saveSetArgs,
+  setRestoreArgs,
+  type BlockAction,
+  type Family,
+  type SetEntry,
+} from './iptables-args.js';
+import {
+  DOCKER_USER,
+  chainRestoreText,
+  chainSpecs,
+  containerSetName,
+  dockerUserBatch,
+  dockerUserJumpSpec,
+  dockerUserNames,
+  forwardJumpSpec,
+  hasRules,
+  jumpsTo,
+  newChainArgs,
+  parseForwardJumps,
+  type ContainerTarget,
+  type DockerUserNames,
+} from './docker-user-args.js';
+
+/** What the enforcer needs to know about containers: their current addresses. */
+export interface ContainerAddresses {
+  info(id: string): ContainerInfo | null;
+}
+
+export interface DockerUserEnforcerOptions {
+  readonly runner: Runner;
+  readonly instance: string;
+  readonly containers: ContainerAddresses;
+  readonly blockAction?: BlockAction;
+  readonly families?: readonly Family[];
+  readonly mode?: IptablesMode;
+  readonly backend?: Backend;
+  readonly clock?: Clock;
+  readonly maxelem?: number;
+  readonly timeoutMs?: number;
+  readonly ipsetBinary?: string;
+  /** Things the operator should know that are not repairs (a container's address changed). */
+  readonly onNote?: (msg: string) => void;
+}
+
+const familyLabel = (f: Family): string => `IPv${f}`;
+const short = (id: string): string => id.slice(0, 12);
+
+export class DockerUserEnforcer implements Enforcer {
+  readonly name = 'docker-user';
+  readonly names: DockerUserNames;
+  readonly families: readonly Family[];
+  private readonly action: BlockAction;
+  private readonly clock: Clock;
+  private readonly ipset: string;
+  private resolved: Backend | undefined;
+  /** Containers with sets in the kernel, and the addresses their chain rules were written for. */
+  private readonly targets = new Map<string, ContainerTarget>();
+  /** Families whose DOCKER-USER chain this process created (it may delete them again at shutdown). */
+  private readonly createdDockerUser = new Set<Family>();
+
+  constructor(private readonly opts: DockerUserEnforcerOptions) {
+    this.names = dockerUserNames(opts.instance);
+    this.action = opts.blockAction ?? 'drop';
+    const fams = [...new Set(opts.families ?? [4, 6])].sort() as Family[];
+    if (fams.length === 0 || fams.some((f) => f !== 4 && f !== 6)) {
+      throw new BanhammerError('BH_ERR_CONFIG', `invalid address families ${JSON.stringify(opts.families)}: use [4], [6] or [4, 6]`, {
+        hint: 'list the IP versions to enforce, e.g. [4, 6]',
+      });
+    }
+    this.families = fams;
+    this.clock = opts.clock ?? systemClock;
+    this.ipset = opts.ipsetBinary ?? 'ipset';
+    this.resolved = opts.backend;
+  }
+
+  get backend(): Backend | undefined {
+    return this.resolved;
+  }
+
+  async init(): Promise<void> {
+    const backend = await this.ensureBackend();
+    for (const f of this.families) await this.createSet(this.names.sets[f], f);
+    this.targets.clear();
+    for (const f of this.families) await this.fillChain(f, backend);
+    // Sets of a previous run are no longer referenced by the chain: their bans come back with the
+    // daemon's re-apply (from the state file), with the containers' current addresses.
+    for (const set of await this.ourContainerSets()) await this.destroySet(set);
+    for (const f of this.families) await this.ensureHooks(f, backend);
+  }
+
+  async apply(batch: EnforcerBatch): Promise<void> {
+    const b = dockerUserBatch(batch, this.names, this.clock.now(), this.families, (id) => this.targets.has(id));
+    let failure: unknown;
+    for (const id of b.containers) {
+      if (this.targets.has(id)) continue;
+      try {
+        await this.addContainer(id);
+      } catch (e) {
+        failure ??= e;
+      }
+    }
+    if (failure === undefined && b.text !== '') {
+      try {
+        await this.exec(this.ipset, setRestoreArgs(), 'applying bans to the docker-user ipsets', undefined, { input: b.text });
+      } catch (e) {
+        failure = e;
+      }
+    }
+    if (failure !== undefined) throw failure;
+    if (b.rejected.length > 0) {
+      const shown = b.rejected.slice(0, 5).map((r) => `${JSON.stringify(r.ip)} (${r.reason})`).join(', ');
+      const more = b.rejected.length > 5 ? ` and ${b.rejected.length - 5} more` : '';
+      throw new BanhammerError('BH_ERR_ADDRESS', `${b.rejected.length} address(es) not applied: ${shown}${more}; the rest of the batch was applied`, {
+        hint: 'only plain IPv4/IPv6 addresses of an enabled family can be banned',
+        data: { rejected: b.rejected, added: b.added, deleted: b.deleted },
+      });
+    }
+  }
+
+  async check(): Promise<string[]> {
+    const backend = await this.ensureBackend();
+    const repaired: string[] = [];
+    const present = new Set((await this.exec(this.ipset, listSetNamesArgs(), 'listing ipsets')).stdout.split('\n').map((l) => l.trim()));
+    for (const f of this.families) {
+      const set = this.names.sets[f];
+      if (!present.has(set)) {
+        await this.createSet(set, f);
+        repaired.push(`${REPAIR_SET_RECREATED} (${familyLabel(f)}): ${set} was missing and is empty now; active bans must be applied again`);
+      }
+      for (const id of this.targets.keys()) {
+        const cset = containerSetName(this.names, id, f);
+        if (!present.has(cset)) {
+          await this.createSet(cset, f);
+          repaired.push(`${REPAIR_SET_RECREATED} (${familyLabel(f)}): ${cset} (container ${short(id)}) was missing and is empty now; active bans must be applied again`);
+        }
+      }
+    }
+    const moved = this.refreshAddresses();
+    for (const f of this.families) {
+      const bin = f === 4 ? backend.iptables : backend.ip6tables;
+      const chain = this.names.chain;
+      let missing = false;
+      // After an address change the chain is rewritten anyway; otherwise -C finds what is missing.
+      for (const spec of moved.length > 0 ? [] : chainSpecs(this.names, f, this.action, [...this.targets.values()])) {
+        const r = await this.exec(bin, checkRuleArgs(chain, spec), `checking chain ${chain}`, backend, { okExitCodes: [0, 1, 2] });
+        if (r.code !== 0) {
+          missing = true;
+          break;
+        }
+      }
+      if (missing) {
+        const exists = (await this.exec(bin, listChainArgs(chain), `listing chain ${chain}`, backend, { okExitCodes: [0, 1] })).code === 0;
+        await this.fillChain(f, backend);
+        repaired.push(`chain (${familyLabel(f)}): ${chain} ${exists ? 'had lost rules and was refilled' : 'was missing and was re-created'}`);
+      } else if (moved.length > 0) {
+        await this.fillChain(f, backend);
+      }
+      for (const r of await this.ensureHooks(f, backend)) repaired.push(r);
+    }
+    for (const m of moved) this.opts.onNote?.(m);
+    return repaired;
+  }
+
+  async shutdown(): Promise<void> {
+    const backend = await this.ensureBackend();
+    const errors: unknown[] = [];
+    const attempt = async (fn: () => Promise<unknown>): Promise<void> => {
+      try {
+        await fn();
+      } catch (e) {
+        errors.push(e);
+      }
+    };
+    const chain = this.names.chain;
+    for (const f of this.families) {
+      const bin = f === 4 ? backend.iptables : backend.ip6tables;
+      await attempt(async () => {
+        const du = await this.exec(bin, listChainArgs(DOCKER_USER), `listing ${DOCKER_USER}`, backend, { okExitCodes: [0, 1] });
+        if (du.code === 0) {
+          for (const spec of jumpsTo(du.stdout, DOCKER_USER, chain)) {
+            await this.exec(bin, deleteRuleArgs(DOCKER_USER, spec), `removing the ${DOCKER_USER} jump to ${chain}`, backend);
+          }
+        }
+      });
+      await attempt(async () => {
+        const fw = await this.exec(bin, listChainArgs('FORWARD'), 'listing FORWARD', backend);
+        for (const spec of parseForwardJumps(fw.stdout, this.names).ours) {
+          await this.exec(bin, deleteRuleArgs('FORWARD', spec), `removing our FORWARD jump to ${DOCKER_USER}`, backend);
+        }
+      });
+      await attempt(() => this.exec(bin, flushChainArgs(chain), `flushing chain ${chain}`, backend, { okExitCodes: [0, 1] }));
+      await attempt(() => this.exec(bin, deleteChainArgs(chain), `deleting chain ${chain}`, backend, { okExitCodes: [0, 1] }));
+      if (this.createdDockerUser.has(f)) {
+        await attempt(async () => {
+          // Ours to remove only while empty and unreferenced (Docker may have adopted it meanwhile).
+          const du = await this.exec(bin, listChainArgs(DOCKER_USER), `listing ${DOCKER_USER}`, backend, { okExitCodes: [0, 1] });
+          const fw = await this.exec(bin, listChainArgs('FORWARD'), 'listing FORWARD', backend);
+          if (du.code === 0 && !hasRules(du.stdout, DOCKER_USER) && parseForwardJumps(fw.stdout, this.names).others === 0) {
+            await this.exec(bin, deleteChainArgs(DOCKER_USER), `deleting the ${DOCKER_USER} chain it created`, backend, { okExitCodes: [0, 1] });
+          }
+          this.createdDockerUser.delete(f);
+        });
+      }
+    }
+    await attempt(async () => {
+      const sets = [...this.families.map((f) => this.names.sets[f]), ...(await this.ourContainerSets())];
+      for (const set of sets) await this.destroySet(set);
+    });
+    this.targets.clear();
+    if (errors.length > 0) throw errors[0];
+  }
+
+  /** What the kernel holds in a host-wide set, or in a container's set (for status and tests). */
+  async listSet(family: Family, containerId?: string): Promise<SetEntry[]> {
+    const set = containerId === undefined ? this.names.sets[family] : containerSetName(this.names, containerId, family);
+    const r = await this.exec(this.ipset, saveSetArgs(set), `reading ipset ${set}`);
+    return parseSetSave(r.stdout, set);
+  }
+
+  // ── internals ──────────────────────────────────────────────────────────────
+
+  private async ensureBackend(): Promise<Backend> {
+    this.resolved ??= await resolveBackend(this.opts.runner, this.opts.mode ?? 'auto', {
+      ipv6: this.families.includes(6),
+      ...(this.opts.timeoutMs !== undefined ? { timeoutMs: this.opts.timeoutMs } : {}),
+    });
+    return this.resolved;
+  }
+
+  /** A container gets its sets, then its chain rules (the rules reference the sets). */
+  private async addContainer(id: string): Promise<void> {
+    const backend = await this.ensureBackend();
+    for (const f of this.families) await this.createSet(containerSetName(this.names, id, f), f);
+    const info = this.opts.containers.info(id);
+    this.targets.set(id, { id, v4: info?.v4 ?? [], v6: info?.v6 ?? [] });
+    if (info === null || info.v4.length + info.v6.length === 0) {
+      this.opts.onNote?.(`container ${short(id)} has no known address yet: its bans are held and take effect once Docker gives it one`);
+    }
+    for (const f of this.families) await this.fillChain(f, backend);
+  }
+
+  /** Re-reads each banned container's addresses; returns one note per container whose addresses changed. */
+  private refreshAddresses(): string[] {
+    const notes: string[] = [];
+    for (const [id, t] of this.targets) {
+      const info = this.opts.containers.info(id);
+      const v4 = info?.v4 ?? [];
+      const v6 = info?.v6 ?? [];
+      if (v4.join() === t.v4.join() && v6.join() === t.v6.join()) continue;
+      this.targets.set(id, { id, v4, v6 });
+      const was = [...t.v4, ...t.v6].join(' ') || 'none';
+      const now = [...v4, ...v6].join(' ') || 'none';
+      notes.push(`container ${info?.name ?? short(id)} (${short(id)}) addresses changed from ${was} to ${now}; its bans now apply to the new addresses`);
+    }
+    return notes;
+  }
+
+  private createSet(set: string, f: Family): Promise<unknown> {
+    return this.exec(this.ipset, createSetArgs(set, f, this.opts.maxelem ?? DEFAULT_MAXELEM), `creating ipset ${set}`);
+  }
+
+  private async destroySet(set: string): Promise<void> {
+    const r = await this.exec(this.ipset, destroySetArgs(set), `destroying ipset ${set}`, undefined, { okExitCodes: [0, 1] });
+    if (r.code === 1 && !/does not exist/.test(r.stderr)) {
+      throw new BanhammerError('BH_ERR_FIREWALL', `destroying ipset ${set} failed: ${r.stderr.trim()}`, {
+        hint: `another rule still uses the set; remove it, then run \`ipset destroy ${set}\``,
+        data: { set, stderr: r.stderr },
+      });
+    }
+  }
+
+  private async ourContainerSets(): Promise<string[]> {
+    const out = (await this.exec(this.ipset, listSetNamesArgs(), 'listing ipsets')).stdout;
+    return out.split('\n').map((l) => l.trim()).filter((n) => n.startsWith(this.names.containerSetPrefix));
+  }
+
+  private fillChain(f: Family, backend: Backend): Promise<unknown> {
+    const bin = f === 4 ? backend.iptablesRestore : backend.ip6tablesRestore;
+    const specs = chainSpecs(this.names, f, this.action, [...this.targets.values()]);
+    return this.exec(bin, restoreArgs(), `filling chain ${this.names.chain} (${familyLabel(f)})`, backend, { input: chainRestoreText(this.names.chain, specs) });
+  }
+
+  /**
+   * DOCKER-USER exists, FORWARD jumps to it (Docker's jump, or ours while Docker has none), and our
+   * jump is in DOCKER-USER. Returns one line per repair.
+   */
+  private async ensureHooks(f: Family, backend: Backend): Promise<string[]> {
+    const bin = f === 4 ? backend.iptables : backend.ip6tables;
+    const repaired: string[] = [];
+    const du = await this.exec(bin, listChainArgs(DOCKER_USER), `listing ${DOCKER_USER}`, backend, { okExitCodes: [0, 1] });
+    if (du.code !== 0) {
+      const r = await this.exec(bin, newChainArgs(DOCKER_USER), `creating the ${DOCKER_USER} chain`, backend, { okExitCodes: [0, 1] });
+      if (r.code === 0) {
+        this.createdDockerUser.add(f);
+        repaired.push(`chain (${familyLabel(f)}): ${DOCKER_USER} was missing (Docker not running, or not yet) and was created`);
+      } else if (!/already exists/i.test(r.stderr)) {
+        // Anything but a race with Docker creating it at the same moment.
+        throw classifyFirewallError(execError(bin, newChainArgs(DOCKER_USER), r), `creating the ${DOCKER_USER} chain`, backend.mode);
+      }
+    }
+    const fw = parseForwardJumps((await this.exec(bin, listChainArgs('FORWARD'), 'listing FORWARD', backend)).stdout, this.names);
+    if (fw.others === 0 && fw.ours.length === 0) {
+      await this.exec(bin, insertRuleArgs('FORWARD', forwardJumpSpec(this.names)), `adding a FORWARD jump to ${DOCKER_USER}`, backend);
+      repaired.push(`jump (${familyLabel(f)}): FORWARD had no jump to ${DOCKER_USER}; banhammer added its own`);
+    } else if (fw.others > 0) {
+      // Docker has its own jump now: ours steps aside (traversing DOCKER-USER twice is pointless).
+      for (const spec of fw.ours) await this.exec(bin, deleteRuleArgs('FORWARD', spec), `removing our FORWARD jump to ${DOCKER_USER}`, backend);
+    } else {
+      for (const spec of fw.ours.slice(1)) await this.exec(bin, deleteRuleArgs('FORWARD', spec), `removing a duplicate FORWARD jump to ${DOCKER_USER}`, backend);
+    }
+    const jump = dockerUserJumpSpec(this.names);
+    const c = await this.exec(bin, checkRuleArgs(DOCKER_USER, jump), `checking ${DOCKER_USER}`, backend, { okExitCodes: [0, 1, 2] });
+    if (c.code !== 0) {
+      await this.exec(bin, insertRuleArgs(DOCKER_USER, jump), `adding the ${DOCKER_USER} jump to ${this.names.chain}`, backend);
+      repaired.push(`jump (${familyLabel(f)}): ${DOCKER_USER} -j ${this.names.chain} was missing and was re-added`);
+    }
+    return repaired;
+  }
+
+  private async exec(cmd: string, args: string[], what: string, backend?: Backend, opts: RunOptions = {}): Promise<{ stdout: string; stderr: string; code: number }> {
+    const o: RunOptions = this.opts.timeoutMs !== undefined && opts.timeoutMs === undefined ? { ...opts, timeoutMs: this.opts.timeoutMs } : opts;
+    try {
+      return await this.opts.runner.run(cmd, args, o);
+    } catch (e) {
+      throw classifyFirewallError(e, what, backend?.mode);
+    }
+  }
+}

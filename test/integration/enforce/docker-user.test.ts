@@ -1,0 +1,363 @@
+/**
+ * DockerUserEnforcer against the real kernel, in network namespaces this test creates (never the
+ * host's firewall), once per iptables backend that works here.
+ *
+ *   attacker 198.19.150.2 ─┐                         ┌─ X 198.19.153.2 (:80)   "container" X
+ *   client   198.19.152.2 ─┤ router (FORWARD →       ├─ Y 198.19.154.2 (:80)   "container" Y
+ *                          │  DOCKER-USER, DNAT      │
+ *                          │  :8081 → X:80, :8082 → Y:80; IPv6 the same in 2001:db8:150::/48)
+ *
+ * The router plays the Docker host: a DOCKER-USER chain jumped to from FORWARD (as Docker makes it)
+ * and DNAT rules for the two published ports. Bans scoped to X must drop the attacker's forwarded
+ * traffic to X only; host-wide bans to both; the client always gets through.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ProcessRunner, withPrefix, type Runner } from '../../../src/exec/runner.js';
+import { backendBinaries, type Backend } from '../../../src/enforce/backend-mode.js';
+import { DockerUserEnforcer } from '../../../src/enforce/docker-user.js';
+import { setsRecreated } from '../../../src/enforce/iptables.js';
+import type { ContainerInfo } from '../../../src/docker/containers.js';
+import { firewallUnavailable, netnsUnavailable } from '../netns.js';
+
+const sh = new ProcessRunner({ timeoutMs: 20_000 });
+const node = process.execPath;
+const X = 'a1'.repeat(32);
+const Y = 'b2'.repeat(32);
+const A = { v4: '198.19.150.2', v6: '2001:db8:150:1::2', r4: '198.19.150.1', r6: '2001:db8:150:1::1' };
+const C = { v4: '198.19.152.2', v6: '2001:db8:150:2::2', r4: '198.19.152.1', r6: '2001:db8:150:2::1' };
+const CX = { v4: '198.19.153.2', v4b: '198.19.153.3', v6: '2001:db8:150:3::2', r4: '198.19.153.1', r6: '2001:db8:150:3::1' };
+const CY = { v4: '198.19.154.2', v6: '2001:db8:150:4::2', r4: '198.19.154.1', r6: '2001:db8:150:4::1' };
+const PORT_X = 8081;
+const PORT_Y = 8082;
+
+const SERVER = `
+const net = require('node:net');
+net.createServer((s) => { s.on('error', () => {}); s.end('hi\\n'); })
+  .listen({ port: 80, host: '::', ipv6Only: false }, () => console.log('ready'));
+`;
+const CLIENT = `
+const net = require('node:net');
+const [host, port, localAddress, timeout] = process.argv.slice(1);
+const s = net.connect({ host, port: Number(port), localAddress });
+const done = (r) => { console.log(r); s.destroy(); process.exit(0); };
+s.setTimeout(Number(timeout), () => done('timeout'));
+s.on('connect', () => done('connected'));
+s.on('error', (e) => done(e.code === 'ECONNREFUSED' ? 'refused' : 'error:' + e.code));
+`;
+
+interface Topology {
+  router: string;
+  attacker: string;
+  client: string;
+  x: string;
+  y: string;
+  inNs(ns: string): Runner;
+  destroy(): Promise<void>;
+}
+
+async function createTopology(): Promise<Topology> {
+  const id = randomBytes(3).toString('hex');
+  const name = (s: string) => `bh-h1-${id}-${s}`;
+  const [router, attacker, client, x, y] = ['r', 'a', 'c', 'x', 'y'].map(name) as [string, string, string, string, string];
+  const created: string[] = [];
+  const children: ChildProcess[] = [];
+  let destroyed = false;
+  const inNs = (ns: string): Runner => withPrefix(sh, ['ip', 'netns', 'exec', ns]);
+  const destroy = async (): Promise<void> => {
+    if (destroyed) return;
+    destroyed = true;
+    for (const c of children) {
+      if (c.exitCode === null && c.signalCode === null && c.pid !== undefined) {
+        const gone = new Promise((res) => c.once('exit', res));
+        process.kill(c.pid, 'SIGKILL');
+        await gone;
+      }
+    }
+    for (const ns of created) await sh.run('ip', ['netns', 'del', ns]).catch(() => undefined);
+  };
+  try {
+    for (const ns of [router, attacker, client, x, y]) {
+      await sh.run('ip', ['netns', 'add', ns]);
+      created.push(ns);
+      await inNs(ns).run('ip', ['link', 'set', 'lo', 'up']);
+    }
+    const links: [string, string, { v4: string; v6: string; r4: string; r6: string }][] = [
+      ['a', attacker, A],
+      ['c', client, C],
+      ['x', x, CX],
+      ['y', y, CY],
+    ];
+    const r = inNs(router);
+    for (const [tag, ns, ad] of links) {
+      const rv = `bh1${id}r${tag}`;
+      const pv = `bh1${id}p${tag}`;
+      await sh.run('ip', ['link', 'add', rv, 'netns', router, 'type', 'veth', 'peer', 'name', pv, 'netns', ns]);
+      await r.run('ip', ['addr', 'add', `${ad.r4}/24`, 'dev', rv]);
+      await r.run('ip', ['-6', 'addr', 'add', `${ad.r6}/64`, 'dev', rv, 'nodad']);
+      await r.run('ip', ['link', 'set', rv, 'up']);
+      const p = inNs(ns);
+      await p.run('ip', ['addr', 'add', `${ad.v4}/24`, 'dev', pv]);
+      await p.run('ip', ['-6', 'addr', 'add', `${ad.v6}/64`, 'dev', pv, 'nodad']);
+      await p.run('ip', ['link', 'set', pv, 'up']);
+      await p.run('ip', ['route', 'add', 'default', 'via', ad.r4]);
+      await p.run('ip', ['-6', 'route', 'add', 'default', 'via', ad.r6]);
+    }
+    await inNs(x).run('ip', ['addr', 'add', `${CX.v4b}/24`, 'dev', `bh1${id}px`]);
+    await r.run('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1']);
+    await r.run('sysctl', ['-q', '-w', 'net.ipv6.conf.all.forwarding=1']);
+    for (const ns of [x, y]) {
+      const child = spawn('ip', ['netns', 'exec', ns, node, '-e', SERVER], { stdio: ['ignore', 'pipe', 'pipe'] });
+      children.push(child);
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('test server did not start')), 15_000);
+        child.stdout?.on('data', (b: Buffer) => {
+          if (b.toString().includes('ready')) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+        child.once('exit', (code) => {
+          clearTimeout(timer);
+          reject(new Error(`test server exited with ${code}`));
+        });
+      });
+    }
+  } catch (e) {
+    await destroy();
+    throw e;
+  }
+  return { router, attacker, client, x, y, inNs, destroy };
+}
+
+const noNetns = await netnsUnavailable();
+
+for (const mode of ['legacy', 'nft'] as const) {
+  const skip = noNetns ?? (await firewallUnavailable(`iptables-${mode}`));
+  describe.skipIf(skip !== null)(`DockerUserEnforcer in network namespaces, iptables-${mode}${skip ? ` (skipped: ${skip})` : ''}`, () => {
+    let t: Topology | undefined;
+    let r: Runner;
+    let backend: Backend;
+    let enf: DockerUserEnforcer;
+    let before: Record<4 | 6, string>;
+    const containers = new Map<string, ContainerInfo>([
+      [X, { id: X, name: 'web-x', v4: [CX.v4], v6: [CX.v6] }],
+      [Y, { id: Y, name: 'web-y', v4: [CY.v4], v6: [CY.v6] }],
+    ]);
+    const notes: string[] = [];
+    const ipt = (args: string[], f: 4 | 6 = 4) => r.run(f === 4 ? backend.iptables : backend.ip6tables, ['-w', ...args]);
+    const save = async (f: 4 | 6): Promise<string> =>
+      (await r.run(f === 4 ? backend.iptablesSave : backend.ip6tablesSave, [])).stdout
+        .split('\n')
+        .filter((l) => !l.startsWith('#'))
+        .map((l) => l.replace(/\[\d+:\d+\]/, '[0:0]'))
+        .join('\n');
+    /** One connection from `who` (attacker or client) to a published port, IPv4 or IPv6. */
+    const conn = async (who: 'attacker' | 'client', port: number, f: 4 | 6 = 4, timeoutMs = 1500): Promise<string> => {
+      const me = who === 'attacker' ? A : C;
+      const to = f === 4 ? me.r4 : me.r6;
+      const from = f === 4 ? me.v4 : me.v6;
+      const out = await t!.inNs(t![who]).run(node, ['-e', CLIENT, to, String(port), from, String(timeoutMs)], { timeoutMs: timeoutMs + 15_000 });
+      return out.stdout.trim();
+    };
+    const soon = () => Date.now() + 600_000;
+
+    beforeAll(async () => {
+      t = await createTopology();
+      r = t.inNs(t.router);
+      backend = backendBinaries(mode, 'integration test');
+      for (const f of [4, 6] as const) {
+        // As Docker leaves it: DOCKER-USER jumped to from FORWARD, a RETURN in it, DNAT for published ports.
+        await ipt(['-N', 'DOCKER-USER'], f);
+        await ipt(['-A', 'DOCKER-USER', '-j', 'RETURN'], f);
+        await ipt(['-A', 'FORWARD', '-j', 'DOCKER-USER'], f);
+        await ipt(['-A', 'FORWARD', '-p', 'udp', '--dport', '9', '-j', 'ACCEPT'], f);
+        const [dx, dy] = f === 4 ? [`${CX.v4}:80`, `${CY.v4}:80`] : [`[${CX.v6}]:80`, `[${CY.v6}]:80`];
+        await ipt(['-t', 'nat', '-A', 'PREROUTING', '-p', 'tcp', '--dport', String(PORT_X), '-j', 'DNAT', '--to-destination', dx], f);
+        await ipt(['-t', 'nat', '-A', 'PREROUTING', '-p', 'tcp', '--dport', String(PORT_Y), '-j', 'DNAT', '--to-destination', dy], f);
+      }
+      before = { 4: await save(4), 6: await save(6) };
+      enf = new DockerUserEnforcer({
+        runner: r,
+        instance: 'h1t',
+        backend,
+        containers: { info: (id) => containers.get(id) ?? null },
+        onNote: (m) => notes.push(m),
+      });
+      await enf.init();
+    });
+
+    afterAll(async () => {
+      await t?.destroy();
+    });
+
+    it('init hooks into DOCKER-USER at the top and leaves FORWARD to Docker’s jump', async () => {
+      for (const f of [4, 6] as const) {
+        expect((await ipt(['-S', 'DOCKER-USER'], f)).stdout.trim().split('\n')).toEqual(['-N DOCKER-USER', '-A DOCKER-USER -j BANHAMMER-h1t', '-A DOCKER-USER -j RETURN']);
+        expect((await ipt(['-S', 'FORWARD'], f)).stdout).not.toContain('banhammer-h1t');
+      }
+      for (const port of [PORT_X, PORT_Y]) {
+        expect(await conn('attacker', port)).toBe('connected');
+        expect(await conn('client', port)).toBe('connected');
+      }
+      expect(await enf.check()).toEqual([]);
+    });
+
+    it('a ban scoped to X drops the attacker’s forwarded traffic to X only', async () => {
+      await enf.apply({ ban: [{ ip: A.v4, family: 4, until: soon(), scope: X }], unban: [] });
+      expect(await conn('attacker', PORT_X)).toBe('timeout');
+      expect(await conn('attacker', PORT_Y)).toBe('connected');
+      expect(await conn('client', PORT_X)).toBe('connected');
+      expect((await enf.listSet(4, X)).map((e) => e.ip)).toEqual([A.v4]);
+      expect(await enf.listSet(4)).toEqual([]);
+      expect(await enf.check()).toEqual([]);
+    });
+
+    it('a host-wide ban drops both; unbans lift exactly what they name', async () => {
+      await enf.apply({ ban: [{ ip: A.v4, family: 4, until: null }], unban: [] });
+      expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
+      expect(await conn('attacker', PORT_Y, 4, 1000)).toBe('timeout');
+      expect(await conn('client', PORT_Y)).toBe('connected');
+      await enf.apply({ ban: [], unban: [{ ip: A.v4, family: 4 }] });
+      expect(await conn('attacker', PORT_Y)).toBe('connected');
+      expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
+      await enf.apply({ ban: [], unban: [{ ip: A.v4, family: 4, scope: X }] });
+      expect(await conn('attacker', PORT_X)).toBe('connected');
+    });
+
+    it('scoped bans over IPv6 leave IPv4 and the other container alone', async () => {
+      expect(await conn('attacker', PORT_Y, 6)).toBe('connected');
+      await enf.apply({ ban: [{ ip: A.v6, family: 6, until: soon(), scope: Y }], unban: [] });
+      expect(await conn('attacker', PORT_Y, 6)).toBe('timeout');
+      expect(await conn('attacker', PORT_X, 6)).toBe('connected');
+      expect(await conn('attacker', PORT_Y, 4)).toBe('connected');
+      expect(await conn('client', PORT_Y, 6)).toBe('connected');
+      await enf.apply({ ban: [], unban: [{ ip: A.v6, family: 6, scope: Y }] });
+      expect(await conn('attacker', PORT_Y, 6)).toBe('connected');
+    });
+
+    it('check() follows a restarted container to its new address', async () => {
+      await enf.apply({ ban: [{ ip: A.v4, family: 4, until: soon(), scope: X }], unban: [] });
+      expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
+      // "docker restart": X now has another address and Docker's DNAT points there.
+      await ipt(['-t', 'nat', '-R', 'PREROUTING', '1', '-p', 'tcp', '--dport', String(PORT_X), '-j', 'DNAT', '--to-destination', `${CX.v4b}:80`]);
+      await r.run('conntrack', ['-F']).catch(() => undefined);
+      containers.set(X, { id: X, name: 'web-x', v4: [CX.v4b], v6: [CX.v6] });
+      expect(await conn('attacker', PORT_X)).toBe('connected');
+      expect(await enf.check()).toEqual([]);
+      expect(notes.at(-1)).toMatch(/web-x .*198\.19\.153\.2 .* to 198\.19\.153\.3/);
+      expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
+      expect(await conn('attacker', PORT_Y)).toBe('connected');
+      // and back again
+      await ipt(['-t', 'nat', '-R', 'PREROUTING', '1', '-p', 'tcp', '--dport', String(PORT_X), '-j', 'DNAT', '--to-destination', `${CX.v4}:80`]);
+      containers.set(X, { id: X, name: 'web-x', v4: [CX.v4], v6: [CX.v6] });
+      expect(await enf.check()).toEqual([]);
+      expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
+    });
+
+    it('check() repairs a flushed DOCKER-USER, a lost FORWARD jump, a deleted DOCKER-USER and a destroyed set', async () => {
+      await ipt(['-F', 'DOCKER-USER']);
+      expect(await conn('attacker', PORT_X)).toBe('connected');
+      expect(await enf.check()).toEqual(['jump (IPv4): DOCKER-USER -j BANHAMMER-h1t was missing and was re-added']);
+      expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
+      await ipt(['-A', 'DOCKER-USER', '-j', 'RETURN']);
+
+      // Docker's FORWARD jump gone (e.g. firewalld reload): ours stands in until Docker is back.
+      await ipt(['-D', 'FORWARD', '-j', 'DOCKER-USER']);
+      expect(await conn('attacker', PORT_X)).toBe('connected');
+      expect(await enf.check()).toEqual(['jump (IPv4): FORWARD had no jump to DOCKER-USER; banhammer added its own']);
+      expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
+      await ipt(['-I', 'FORWARD', '1', '-j', 'DOCKER-USER']); // Docker restarts and inserts its own
+      expect(await enf.check()).toEqual([]);
+      expect((await ipt(['-S', 'FORWARD'])).stdout).not.toContain('banhammer-h1t');
+      // Put FORWARD back in the original order for the final comparison.
+      await ipt(['-D', 'FORWARD', '-j', 'DOCKER-USER']);
+      await ipt(['-I', 'FORWARD', '1', '-j', 'DOCKER-USER']);
+
+      // Docker's chains rebuilt from scratch while the agent runs: DOCKER-USER deleted.
+      await ipt(['-D', 'FORWARD', '-j', 'DOCKER-USER']);
+      await ipt(['-F', 'DOCKER-USER']);
+      await ipt(['-X', 'DOCKER-USER']);
+      const repairs = await enf.check();
+      expect(repairs).toEqual([
+        'chain (IPv4): DOCKER-USER was missing (Docker not running, or not yet) and was created',
+        'jump (IPv4): FORWARD had no jump to DOCKER-USER; banhammer added its own',
+        'jump (IPv4): DOCKER-USER -j BANHAMMER-h1t was missing and was re-added',
+      ]);
+      expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
+      // Docker comes back: its own jump and RETURN, ours steps aside.
+      await ipt(['-A', 'DOCKER-USER', '-j', 'RETURN']);
+      await ipt(['-I', 'FORWARD', '1', '-j', 'DOCKER-USER']);
+      expect(await enf.check()).toEqual([]);
+
+      // A destroyed container set is re-created (the daemon then re-applies its bans).
+      await ipt(['-F', 'BANHAMMER-h1t']);
+      await r.run('ipset', ['destroy', (await r.run('ipset', ['list', '-n'])).stdout.split('\n').find((n) => n.startsWith(enf.names.containerSetPrefix) && n.endsWith('-4'))!]);
+      const rep = await enf.check();
+      expect(setsRecreated(rep)).toEqual([4]);
+      expect(rep.some((l) => l.startsWith('chain (IPv4): BANHAMMER-h1t had lost rules'))).toBe(true);
+      await enf.apply({ ban: [{ ip: A.v4, family: 4, until: soon(), scope: X }], unban: [] });
+      expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
+      expect(await conn('attacker', PORT_Y)).toBe('connected');
+    });
+
+    it('init() again (agent restart) reuses the hooks without duplicates; bans come back with the re-apply', async () => {
+      await enf.init();
+      expect(await conn('attacker', PORT_X)).toBe('connected'); // container sets are rebuilt from the state file
+      await enf.apply({ ban: [{ ip: A.v4, family: 4, until: soon(), scope: X }], unban: [] });
+      expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
+      for (const f of [4, 6] as const) {
+        expect((await ipt(['-S', 'DOCKER-USER'], f)).stdout.trim().split('\n')).toEqual(['-N DOCKER-USER', '-A DOCKER-USER -j BANHAMMER-h1t', '-A DOCKER-USER -j RETURN']);
+      }
+      expect(await enf.check()).toEqual([]);
+    });
+
+    it('shutdown() leaves DOCKER-USER, FORWARD and every other rule as they were', async () => {
+      await enf.shutdown();
+      expect(await save(4)).toBe(before[4]);
+      expect(await save(6)).toBe(before[6]);
+      expect((await r.run('ipset', ['list', '-n'])).stdout.trim()).toBe('');
+      expect(await conn('attacker', PORT_X)).toBe('connected');
+    });
+  });
+
+  describe.skipIf(skip !== null)(`DockerUserEnforcer without Docker, iptables-${mode}${skip ? ` (skipped: ${skip})` : ''}`, () => {
+    let ns = '';
+    let r: Runner;
+    const backend = backendBinaries(mode, 'integration test');
+    beforeAll(async () => {
+      ns = `bh-h1-${randomBytes(3).toString('hex')}-n`;
+      await sh.run('ip', ['netns', 'add', ns]);
+      r = withPrefix(sh, ['ip', 'netns', 'exec', ns]);
+    });
+    afterAll(async () => {
+      if (ns !== '') await sh.run('ip', ['netns', 'del', ns]).catch(() => undefined);
+    });
+
+    it('creates DOCKER-USER and a FORWARD jump, and removes exactly those at shutdown', async () => {
+      const rules = async () => (await r.run(backend.iptables, ['-w', '-S'])).stdout;
+      const before = await rules();
+      expect(before.trim().split('\n')).toEqual(['-P INPUT ACCEPT', '-P FORWARD ACCEPT', '-P OUTPUT ACCEPT']);
+      const enf = new DockerUserEnforcer({ runner: r, instance: 'h1n', backend, families: [4], containers: { info: () => null } });
+      await enf.init();
+      const fw = (await r.run(backend.iptables, ['-w', '-S', 'FORWARD'])).stdout;
+      expect(fw).toContain('-A FORWARD -m comment --comment banhammer-h1n -j DOCKER-USER');
+      expect(await enf.check()).toEqual([]);
+      await enf.shutdown();
+      expect(await rules()).toBe(before);
+      expect((await r.run('ipset', ['list', '-n'])).stdout.trim()).toBe('');
+    });
+
+    it('keeps DOCKER-USER at shutdown once Docker has adopted it', async () => {
+      const enf = new DockerUserEnforcer({ runner: r, instance: 'h1n', backend, families: [4], containers: { info: () => null } });
+      await enf.init();
+      await r.run(backend.iptables, ['-w', '-I', 'FORWARD', '1', '-j', 'DOCKER-USER']);
+      expect(await enf.check()).toEqual([]);
+      await enf.shutdown();
+      const fw = (await r.run(backend.iptables, ['-w', '-S', 'FORWARD'])).stdout;
+      expect(fw.trim().split('\n')).toEqual(['-P FORWARD ACCEPT', '-A FORWARD -j DOCKER-USER']);
+      expect((await r.run(backend.iptables, ['-w', '-S', 'DOCKER-USER'])).stdout.trim()).toBe('-N DOCKER-USER');
+    });
+  });
+}
