@@ -16,6 +16,8 @@ import { IptablesEnforcer } from './enforce/iptables.js';
 import { LogEnforcer } from './enforce/dry-run.js';
 import { ApacheMapEnforcer } from './enforce/apache-map.js';
 import { NginxMapEnforcer } from './enforce/nginx-map.js';
+import { DockerUserEnforcer } from './enforce/docker-user.js';
+import { ContainerDirectory, containersDirFor } from './docker/containers.js';
 import type { Enforcer } from './enforce/enforcer.js';
 import { ProcessRunner } from './exec/runner.js';
 import { startControlServer, type ControlServer } from './control/server.js';
@@ -57,7 +59,7 @@ export function validateState(raw: unknown): DaemonState {
   };
 }
 
-function createEnforcer(config: Config, dryRun: boolean, logger: Logger): Enforcer {
+function createEnforcer(config: Config, dryRun: boolean, logger: Logger, containers: ContainerDirectory | undefined): Enforcer {
   if (dryRun || config.enforcer === 'log') {
     return new LogEnforcer((rec) => logger.info({ enforcer: 'log', ...rec }, `would ${rec.action}`));
   }
@@ -74,8 +76,18 @@ function createEnforcer(config: Config, dryRun: boolean, logger: Logger): Enforc
   if (config.enforcer === 'nginx-map') {
     return new NginxMapEnforcer({ path: config.mapFile, runner: new ProcessRunner({ timeoutMs: 10_000 }), reloadCommand: config.nginxReload });
   }
+  if (config.enforcer === 'docker-user' && containers !== undefined) {
+    return new DockerUserEnforcer({
+      runner: new ProcessRunner({ timeoutMs: 10_000 }),
+      instance: config.instance,
+      containers,
+      blockAction: config.blockAction === 'REJECT' ? 'reject' : 'drop',
+      mode: config.iptablesMode,
+      onNote: (msg) => logger.info({ enforcer: 'docker-user' }, msg),
+    });
+  }
   throw new BanhammerError('BH_ERR_CONFIG', `enforcer ${JSON.stringify(config.enforcer)} is not available in this version`, {
-    hint: 'use BANHAMMER_ENFORCER=iptables, apache-map or nginx-map (or log for a dry run)',
+    hint: 'use BANHAMMER_ENFORCER=iptables, docker-user, apache-map or nginx-map (or log for a dry run)',
   });
 }
 
@@ -83,7 +95,12 @@ function createEnforcer(config: Config, dryRun: boolean, logger: Logger): Enforc
 export async function runAgent(opts: RunOptions): Promise<number> {
   const { config } = opts;
   const logger = createLogger({ level: config.logLevel });
-  const enforcer = createEnforcer(config, opts.dryRun ?? false, logger);
+  // Host mode: one view of Docker's containers directory, shared by scoping and the enforcer.
+  const containers =
+    config.enforcer === 'docker-user'
+      ? new ContainerDirectory({ dir: containersDirFor(config.dockerContainersDir, config.log.paths), onWarning: (msg) => logger.warn({}, msg) })
+      : undefined;
+  const enforcer = createEnforcer(config, opts.dryRun ?? false, logger, containers);
   // prom-client is loaded only when metrics are served (it is a tenth of the agent's idle memory).
   const metrics =
     config.metricsAddr === null
@@ -104,6 +121,7 @@ export async function runAgent(opts: RunOptions): Promise<number> {
     store,
     metrics,
     createSource: (o) => createTailer({ ...o, clock: systemClock }),
+    ...(containers !== undefined ? { containers } : {}),
   });
 
   let control: ControlServer | null = null;
