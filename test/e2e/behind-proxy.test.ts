@@ -359,4 +359,28 @@ describe.skipIf(skipReason !== null)(`compose.examples/behind-proxy${skipReason 
     expect(line?.split(' ')[0]).toBe('198.19.100.99');
     expect(await exec(name, ['cat', '/run/banhammer/apache.conf'])).not.toContain('BANHAMMER_MAP_FILE /');
   }, 180_000);
+
+  it.each([
+    [
+      'an invalid trusted-proxy list',
+      ['-e', 'BANHAMMER_TRUSTED_PROXIES=198.19.100.0/26, proxy.example'],
+      'banhammer-entrypoint: invalid configuration: trusted_proxies[1] = "proxy.example" (env BANHAMMER_TRUSTED_PROXIES): not an IPv4/IPv6 address or CIDR (e.g. 10.0.0.0/8, 2001:db8::/32)',
+    ],
+    [
+      'a missing map directory',
+      ['-e', 'BANHAMMER_ENFORCER=apache-map', '-e', 'BANHAMMER_MAP_FILE=/maps/banned.map'],
+      'banhammer-entrypoint: apache-map: cannot write map file /maps/banned.map: directory /maps does not exist (',
+    ],
+    [
+      'a read-only map directory',
+      ['--tmpfs', '/maps:ro', '-e', 'BANHAMMER_ENFORCER=apache-map', '-e', 'BANHAMMER_MAP_FILE=/maps/banned.map'],
+      'banhammer-entrypoint: apache-map: cannot write map file /maps/banned.map: directory /maps is not writable (EROFS) (',
+    ],
+  ])('%s stops the container at start with one line saying so (exit 78)', async (_what, args, first) => {
+    const r = await run('docker', ['run', '--rm', '--network', 'none', ...args, IMAGE], { timeoutMs: 60_000 });
+    expect(r.code).toBe(78);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines[0]!.startsWith(first), r.stderr).toBe(true);
+    expect(lines.slice(1)).toEqual([expect.stringMatching(/^  hint: /)]);
+  }, 120_000);
 });
