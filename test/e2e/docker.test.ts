@@ -1,8 +1,9 @@
 /**
  * End-to-end tier: the real banhammer:debian image, real Apache, real Docker, the host's firewall.
  *
- * One file on purpose: it starts (and afterwards stops) dockerd when none runs, and builds the images
- * once; vitest runs files in parallel, so a second file would race for both. Skips, saying why, when
+ * It starts (and afterwards stops) dockerd when none runs, and builds the images once; the e2e files
+ * share that engine, the image tags and host ports, so vitest.config.ts runs them one file at a time
+ * (the `e2e` project). Skips, saying why, when
  * not root or when no engine can be started. Everything created is removed in afterAll, even after a
  * failure: containers, compose projects and their volumes, images that did not exist before (base
  * images come back from .cache/ in seconds), namespaces, and any chain, jump or set of the instances
