@@ -83,6 +83,8 @@ export interface DockerUserEnforcerOptions {
   readonly ipsetBinary?: string;
   /** Things the operator should know that are not repairs (a container's address changed). */
   readonly onNote?: (msg: string) => void;
+  /** Problems the operator should see that do not stop the agent (Docker not running at start). */
+  readonly onWarning?: (msg: string) => void;
 }
 
 const familyLabel = (f: Family): string => `IPv${f}`;
@@ -128,7 +130,14 @@ export class DockerUserEnforcer implements Enforcer {
     // Sets of a previous run are no longer referenced by the chain: their bans come back with the
     // daemon's re-apply (from the state file), with the containers' current addresses.
     for (const set of await this.ourContainerSets()) await this.destroySet(set);
-    for (const f of this.families) await this.ensureHooks(f, backend);
+    for (const f of this.families) {
+      const hooks = await this.ensureHooks(f, backend);
+      if (hooks.some((h) => h.startsWith(`chain (${familyLabel(f)}): ${DOCKER_USER} was missing`))) {
+        this.opts.onWarning?.(
+          `${DOCKER_USER} did not exist (${familyLabel(f)}): Docker is not running here, or not yet, or uses another iptables backend; banhammer created it and jumps to it from FORWARD until Docker adds its own jump`,
+        );
+      }
+    }
   }
 
   async apply(batch: EnforcerBatch): Promise<void> {

@@ -1,0 +1,205 @@
+import { describe, expect, it } from 'vitest';
+import { BanhammerError } from '../../../src/errors.js';
+import { backendBinaries } from '../../../src/enforce/backend-mode.js';
+import { DockerUserEnforcer, type DockerUserEnforcerOptions } from '../../../src/enforce/docker-user.js';
+import {
+  chainRestoreText,
+  chainSpecs,
+  containerSetName,
+  dockerUserBatch,
+  dockerUserNames,
+  jumpsTo,
+  parseForwardJumps,
+} from '../../../src/enforce/docker-user-args.js';
+import type { ContainerInfo } from '../../../src/docker/containers.js';
+import { ManualClock } from '../../fakes/manual-clock.js';
+import { RecordingRunner } from '../../fakes/recording-runner.js';
+
+const X = 'ab'.repeat(32);
+const Y = 'cd'.repeat(32);
+const names = dockerUserNames('host');
+const SX4 = containerSetName(names, X, 4);
+
+describe('docker-user args', () => {
+  it('names: host-wide sets as the iptables enforcer, per-container sets within ipset’s 31 characters', () => {
+    expect(names.chain).toBe('BANHAMMER-host');
+    expect(names.sets).toEqual({ 4: 'bh-host-v4', 6: 'bh-host-v6' });
+    expect(SX4).toMatch(/^bhc-[0-9a-f]{8}-abababababababab-4$/);
+    expect(SX4.length).toBeLessThanOrEqual(31);
+    expect(containerSetName(dockerUserNames('other'), X, 4)).not.toBe(SX4);
+    expect(() => containerSetName(names, 'web; rm -rf /', 4)).toThrow(BanhammerError);
+  });
+
+  it('chain: the host-wide rule, then one rule per container address of the family', () => {
+    const specs = chainSpecs(names, 4, 'drop', [
+      { id: Y, v4: ['198.19.151.3'], v6: [] },
+      { id: X, v4: ['198.19.151.2', '198.19.152.2'], v6: ['2001:db8:150::2'] },
+    ]);
+    expect(specs.map((s) => s.join(' '))).toEqual([
+      '-p tcp -m set --match-set bh-host-v4 src -j DROP',
+      `-d 198.19.151.2/32 -p tcp -m set --match-set ${SX4} src -j DROP`,
+      `-d 198.19.152.2/32 -p tcp -m set --match-set ${SX4} src -j DROP`,
+      `-d 198.19.151.3/32 -p tcp -m set --match-set ${containerSetName(names, Y, 4)} src -j DROP`,
+    ]);
+    const v6 = chainSpecs(names, 6, 'reject', [{ id: X, v4: [], v6: ['2001:db8:150::2'] }]);
+    expect(v6[1]!.join(' ')).toBe(`-d 2001:db8:150::2/128 -p tcp -m set --match-set ${containerSetName(names, X, 6)} src -j REJECT --reject-with tcp-reset`);
+    expect(chainRestoreText('BANHAMMER-host', [v6[0]!])).toBe('*filter\n:BANHAMMER-host - [0:0]\n-A BANHAMMER-host -p tcp -m set --match-set bh-host-v6 src -j REJECT --reject-with tcp-reset\nCOMMIT\n');
+  });
+
+  it('batch: host-wide and scoped lines in one text; bad input rejected, the rest kept', () => {
+    const b = dockerUserBatch(
+      {
+        ban: [
+          { ip: '198.19.150.7', family: 4, until: 10_000 },
+          { ip: '2001:DB8:150::7', family: 6, until: null, scope: X },
+          { ip: 'not-an-ip', family: 4, until: null },
+          { ip: '198.19.150.8', family: 4, until: null, scope: '../x' },
+          { ip: '198.19.150.9', family: 4, until: 500, scope: X },
+        ],
+        unban: [{ ip: '198.19.150.6', family: 4, scope: X }, { ip: '198.19.150.5', family: 4, scope: Y }, { ip: '198.19.150.4', family: 4 }],
+      },
+      names,
+      1000,
+      [4, 6],
+      (id) => id === X,
+    );
+    expect(b.text.split('\n')).toEqual([
+      `del ${SX4} 198.19.150.6`,
+      'del bh-host-v4 198.19.150.4',
+      `del ${SX4} 198.19.150.9`,
+      'add bh-host-v4 198.19.150.7 timeout 9',
+      `add ${containerSetName(names, X, 6)} 2001:db8:150::7 timeout 0`,
+      '',
+    ]);
+    expect([...b.containers]).toEqual([X]);
+    expect(b.rejected.map((r) => r.ip)).toEqual(['not-an-ip', '198.19.150.8']);
+  });
+
+  it('reads FORWARD and DOCKER-USER listings: Docker’s jump, ours, and our jumps to remove', () => {
+    const fw = ['-P FORWARD DROP', '-A FORWARD -j DOCKER-USER', '-A FORWARD -m comment --comment banhammer-host -j DOCKER-USER', '-A FORWARD -j DOCKER-FORWARD', ''].join('\n');
+    expect(parseForwardJumps(fw, names)).toEqual({ others: 1, ours: [['-m', 'comment', '--comment', 'banhammer-host', '-j', 'DOCKER-USER']] });
+    expect(parseForwardJumps('-A FORWARD -m comment --comment "banhammer-host" -j DOCKER-USER', names).ours).toHaveLength(1);
+    expect(parseForwardJumps('-A FORWARD -m comment --comment banhammer-other -j DOCKER-USER', names)).toEqual({ others: 1, ours: [] });
+    const du = '-N DOCKER-USER\n-A DOCKER-USER -j BANHAMMER-host\n-A DOCKER-USER -s 10.0.0.0/8 -j BANHAMMER-host\n-A DOCKER-USER -j RETURN\n';
+    // every jump to our chain goes at shutdown (the chain cannot be deleted while referenced)
+    expect(jumpsTo(du, 'DOCKER-USER', 'BANHAMMER-host')).toEqual([['-j', 'BANHAMMER-host'], ['-s', '10.0.0.0/8', '-j', 'BANHAMMER-host']]);
+    expect(jumpsTo(du, 'DOCKER-USER', 'BANHAMMER-other')).toEqual([]);
+  });
+});
+
+function setup(extra: Partial<DockerUserEnforcerOptions> = {}, info: Map<string, ContainerInfo> = new Map()) {
+  const runner = new RecordingRunner();
+  const clock = new ManualClock(1_000_000);
+  const notes: string[] = [];
+  const warnings: string[] = [];
+  const enf = new DockerUserEnforcer({
+    runner,
+    clock,
+    instance: 'host',
+    families: [4],
+    backend: backendBinaries('legacy', 'test'),
+    containers: { info: (id) => info.get(id) ?? null },
+    onNote: (m) => notes.push(m),
+    onWarning: (m) => warnings.push(m),
+    ...extra,
+  });
+  return { runner, clock, enf, notes, warnings, info };
+}
+
+describe('DockerUserEnforcer with a recording runner', () => {
+  it('init with Docker running: sets, chain, our jump on top of DOCKER-USER, FORWARD left to Docker', async () => {
+    const { runner, enf, warnings } = setup();
+    runner.on('iptables-legacy -w -S FORWARD', { stdout: '-P FORWARD DROP\n-A FORWARD -j DOCKER-USER\n' });
+    runner.on('iptables-legacy -w -C DOCKER-USER', { code: 1 });
+    runner.on('ipset list -n', { stdout: `bh-host-v4\n${SX4}\nbh-unrelated\n` });
+    await enf.init();
+    expect(runner.lines()).toEqual([
+      'ipset -exist create bh-host-v4 hash:ip family inet timeout 0 maxelem 1048576',
+      'iptables-legacy-restore -w --noflush',
+      'ipset list -n',
+      `ipset destroy ${SX4}`,
+      'iptables-legacy -w -S DOCKER-USER',
+      'iptables-legacy -w -S FORWARD',
+      'iptables-legacy -w -C DOCKER-USER -j BANHAMMER-host',
+      'iptables-legacy -w -I DOCKER-USER 1 -j BANHAMMER-host',
+    ]);
+    expect(warnings).toEqual([]);
+  });
+
+  it('init without Docker: creates DOCKER-USER and a marked FORWARD jump, and says so', async () => {
+    const { runner, enf, warnings } = setup();
+    runner.on('iptables-legacy -w -S DOCKER-USER', { code: 1, stderr: 'iptables: No chain/target/match by that name.' });
+    runner.on('iptables-legacy -w -S FORWARD', { stdout: '-P FORWARD ACCEPT\n' });
+    await enf.init();
+    expect(runner.lines('iptables-legacy -w -N')).toEqual(['iptables-legacy -w -N DOCKER-USER']);
+    expect(runner.lines('iptables-legacy -w -I')).toEqual(['iptables-legacy -w -I FORWARD 1 -m comment --comment banhammer-host -j DOCKER-USER']);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/DOCKER-USER did not exist .*Docker is not running/);
+  });
+
+  it('a scoped ban creates the container’s sets and rules first, then one ipset restore for the batch', async () => {
+    const { runner, enf, notes } = setup({}, new Map([[X, { id: X, name: 'web-x', v4: ['198.19.151.2'], v6: [] }]]));
+    await enf.apply({ ban: [{ ip: '198.19.150.7', family: 4, until: 1_060_000, scope: X }, { ip: '198.19.150.8', family: 4, until: null }], unban: [] });
+    expect(runner.lines()).toEqual([
+      `ipset -exist create ${SX4} hash:ip family inet timeout 0 maxelem 1048576`,
+      'iptables-legacy-restore -w --noflush',
+      'ipset -exist restore',
+    ]);
+    expect(runner.calls[1]!.input).toContain(`-A BANHAMMER-host -d 198.19.151.2/32 -p tcp -m set --match-set ${SX4} src -j DROP`);
+    expect(runner.calls[2]!.input).toBe(`add ${SX4} 198.19.150.7 timeout 60\nadd bh-host-v4 198.19.150.8 timeout 0\n`);
+    runner.clear();
+    await enf.apply({ ban: [{ ip: '198.19.150.9', family: 4, until: null, scope: X }], unban: [] });
+    expect(runner.lines()).toEqual(['ipset -exist restore']);
+    expect(notes).toEqual([]);
+  });
+
+  it('check() rewrites the chain when a banned container’s address changed, and reports it as a note', async () => {
+    const { runner, enf, notes, info } = setup({}, new Map([[X, { id: X, name: 'web-x', v4: ['198.19.151.2'], v6: [] }]]));
+    runner.on('ipset list -n', { stdout: `bh-host-v4\n${SX4}\n` });
+    runner.on('iptables-legacy -w -S FORWARD', { stdout: '-A FORWARD -j DOCKER-USER\n' });
+    await enf.apply({ ban: [{ ip: '198.19.150.7', family: 4, until: null, scope: X }], unban: [] });
+    expect(await enf.check()).toEqual([]);
+    info.set(X, { id: X, name: 'web-x', v4: ['198.19.151.5'], v6: [] });
+    runner.clear();
+    expect(await enf.check()).toEqual([]);
+    const restore = runner.calls.find((c) => c.cmd === 'iptables-legacy-restore');
+    expect(restore?.input).toContain('-d 198.19.151.5/32');
+    expect(restore?.input).not.toContain('198.19.151.2');
+    expect(notes.at(-1)).toBe(`container web-x (${X.slice(0, 12)}) addresses changed from 198.19.151.2 to 198.19.151.5; its bans now apply to the new addresses`);
+  });
+
+  it('check() reports a missing set, a lost chain rule and a missing jump; a missing NET_ADMIN is a clear error', async () => {
+    const { runner, enf } = setup();
+    runner.on('ipset list -n', { stdout: 'bh-unrelated\n' });
+    runner.on(/-C BANHAMMER-host/, { code: 1 });
+    runner.on('iptables-legacy -w -S FORWARD', { stdout: '-A FORWARD -j DOCKER-USER\n' });
+    runner.on(/-C DOCKER-USER/, { code: 1 });
+    expect(await enf.check()).toEqual([
+      'set re-created (IPv4): bh-host-v4 was missing and is empty now; active bans must be applied again',
+      'chain (IPv4): BANHAMMER-host had lost rules and was refilled',
+      'jump (IPv4): DOCKER-USER -j BANHAMMER-host was missing and was re-added',
+    ]);
+    const denied = setup();
+    denied.runner.on('ipset', { code: 1, stderr: 'ipset v7.17: Kernel error received: Operation not permitted' });
+    await expect(denied.enf.init()).rejects.toMatchObject({ code: 'BH_ERR_NO_NET_ADMIN' });
+  });
+
+  it('shutdown removes our jumps, chain and sets, and keeps a DOCKER-USER it did not create', async () => {
+    const { runner, enf } = setup();
+    runner.on('iptables-legacy -w -S DOCKER-USER', { stdout: '-N DOCKER-USER\n-A DOCKER-USER -j BANHAMMER-host\n-A DOCKER-USER -j RETURN\n' });
+    runner.on('iptables-legacy -w -S FORWARD', { stdout: '-A FORWARD -j DOCKER-USER\n-A FORWARD -m comment --comment banhammer-host -j DOCKER-USER\n' });
+    runner.on('ipset list -n', { stdout: `bh-host-v4\n${SX4}\nbh-unrelated\n` });
+    await enf.shutdown();
+    expect(runner.lines()).toEqual([
+      'iptables-legacy -w -S DOCKER-USER',
+      'iptables-legacy -w -D DOCKER-USER -j BANHAMMER-host',
+      'iptables-legacy -w -S FORWARD',
+      'iptables-legacy -w -D FORWARD -m comment --comment banhammer-host -j DOCKER-USER',
+      'iptables-legacy -w -F BANHAMMER-host',
+      'iptables-legacy -w -X BANHAMMER-host',
+      'ipset list -n',
+      'ipset destroy bh-host-v4',
+      `ipset destroy ${SX4}`,
+    ]);
+  });
+});
