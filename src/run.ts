@@ -84,6 +84,7 @@ function createEnforcer(config: Config, dryRun: boolean, logger: Logger, contain
       blockAction: config.blockAction === 'REJECT' ? 'reject' : 'drop',
       mode: config.iptablesMode,
       onNote: (msg) => logger.info({ enforcer: 'docker-user' }, msg),
+      onWarning: (msg) => logger.warn({ enforcer: 'docker-user' }, msg),
     });
   }
   throw new BanhammerError('BH_ERR_CONFIG', `enforcer ${JSON.stringify(config.enforcer)} is not available in this version`, {
