@@ -12,15 +12,16 @@ import type { Enforcer, EnforcerBatch } from './enforcer.js';
 
 export type LogRecord =
   | { readonly action: 'init' | 'shutdown'; readonly text: string }
-  | { readonly action: 'ban'; readonly ip: string; readonly family: 4 | 6; readonly until: number | null; readonly text: string }
-  | { readonly action: 'unban'; readonly ip: string; readonly family: 4 | 6; readonly text: string }
+  | { readonly action: 'ban'; readonly ip: string; readonly family: 4 | 6; readonly until: number | null; readonly scope?: string; readonly text: string }
+  | { readonly action: 'unban'; readonly ip: string; readonly family: 4 | 6; readonly scope?: string; readonly text: string }
   | { readonly action: 'reject'; readonly ip: string; readonly text: string };
 
 export type LogSink = (record: LogRecord) => void;
 
 export class LogEnforcer implements Enforcer {
   readonly name = 'log';
-  private readonly held = new Map<string, { family: 4 | 6; until: number | null }>();
+  /** Keyed by address, or `<container id> <address>` for a container-scoped ban (host mode). */
+  private readonly held = new Map<string, { ip: string; family: 4 | 6; until: number | null; scope?: string }>();
 
   constructor(private readonly sink: LogSink, private readonly clock: Clock = systemClock) {}
 
@@ -36,8 +37,8 @@ export class LogEnforcer implements Enforcer {
         rejected.push(u.ip);
         continue;
       }
-      this.held.delete(c.ip);
-      this.sink({ action: 'unban', ip: c.ip, family: c.family, text: `would unban ${c.ip}` });
+      this.held.delete(heldKey(c.ip, u.scope));
+      this.sink({ action: 'unban', ip: c.ip, family: c.family, ...scoped(u.scope), text: `would unban ${c.ip}${forScope(u.scope)}` });
     }
     for (const b of batch.ban) {
       const c = canonicalIp(b.ip);
@@ -45,9 +46,9 @@ export class LogEnforcer implements Enforcer {
         rejected.push(b.ip);
         continue;
       }
-      this.held.set(c.ip, { family: c.family, until: b.until });
+      this.held.set(heldKey(c.ip, b.scope), { ip: c.ip, family: c.family, until: b.until, ...scoped(b.scope) });
       const span = b.until === null ? 'permanently' : `until ${new Date(b.until).toISOString()}`;
-      this.sink({ action: 'ban', ip: c.ip, family: c.family, until: b.until, text: `would ban ${c.ip} ${span}` });
+      this.sink({ action: 'ban', ip: c.ip, family: c.family, until: b.until, ...scoped(b.scope), text: `would ban ${c.ip}${forScope(b.scope)} ${span}` });
     }
     for (const ip of rejected) this.sink({ action: 'reject', ip, text: `would reject ${JSON.stringify(ip)}: not a valid IP address` });
     if (rejected.length > 0) {
@@ -68,13 +69,18 @@ export class LogEnforcer implements Enforcer {
   }
 
   /** Addresses a real enforcer would hold now (expired bans left out), sorted. */
-  active(): { ip: string; family: 4 | 6; until: number | null }[] {
+  active(): { ip: string; family: 4 | 6; until: number | null; scope?: string }[] {
     const now = this.clock.now();
-    const out: { ip: string; family: 4 | 6; until: number | null }[] = [];
-    for (const [ip, v] of this.held) {
-      if (v.until !== null && v.until <= now) this.held.delete(ip);
-      else out.push({ ip, ...v });
+    const out: { ip: string; family: 4 | 6; until: number | null; scope?: string }[] = [];
+    for (const [key, v] of this.held) {
+      if (v.until !== null && v.until <= now) this.held.delete(key);
+      else out.push({ ...v });
     }
-    return out.sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0));
+    return out.sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : (a.scope ?? '') < (b.scope ?? '') ? -1 : (a.scope ?? '') > (b.scope ?? '') ? 1 : 0));
   }
 }
+
+const heldKey = (ip: string, scope: string | undefined): string => (scope === undefined ? ip : `${scope} ${ip}`);
+const scoped = (scope: string | undefined): { scope?: string } => (scope === undefined ? {} : { scope });
+/** Container ids are 64 hex digits; the text shows Docker's short form. */
+const forScope = (scope: string | undefined): string => (scope === undefined ? '' : ` for container ${scope.slice(0, 12)}`);

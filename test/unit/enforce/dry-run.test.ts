@@ -31,6 +31,28 @@ describe('LogEnforcer', () => {
     expect(records.at(-1)?.action).toBe('shutdown');
   });
 
+  it('host mode: one address banned for two containers is held twice and named per container', async () => {
+    const records: LogRecord[] = [];
+    const enf = new LogEnforcer((r) => records.push(r), new ManualClock());
+    const x = 'a'.repeat(64);
+    const y = 'b'.repeat(64);
+    await enf.apply({
+      ban: [
+        { ip: '198.18.0.1', family: 4, until: null, scope: x },
+        { ip: '198.18.0.1', family: 4, until: null, scope: y },
+      ],
+      unban: [],
+    });
+    expect(records.map((r) => r.text)).toEqual([
+      'would ban 198.18.0.1 for container aaaaaaaaaaaa permanently',
+      'would ban 198.18.0.1 for container bbbbbbbbbbbb permanently',
+    ]);
+    expect(enf.active().map((a) => a.scope)).toEqual([x, y]);
+    await enf.apply({ ban: [], unban: [{ ip: '198.18.0.1', family: 4, scope: x }] });
+    expect(records.at(-1)).toMatchObject({ action: 'unban', scope: x, text: 'would unban 198.18.0.1 for container aaaaaaaaaaaa' });
+    expect(enf.active()).toEqual([{ ip: '198.18.0.1', family: 4, until: null, scope: y }]);
+  });
+
   it('rejects bad addresses like the real enforcer, after applying the rest', async () => {
     const records: LogRecord[] = [];
     const enf = new LogEnforcer((r) => records.push(r), new ManualClock());
