@@ -1,5 +1,5 @@
 /**
- * BANHAMMER_MODE=host in the container scripts (the agent alone, for the containers of a Docker host):
+ * IMAGE_MODE=host in the container scripts (the agent alone, for the containers of a Docker host):
  * the entrypoint renders no Apache configuration and starts a service tree holding only the agent,
  * the agent's finish script stops the container on a configuration error (nothing else runs), the
  * shutdown does not announce an Apache that is not there, and the healthcheck asks only the agent.
@@ -67,7 +67,7 @@ describe.each(SHELLS)('host mode under $name', ({ argv }) => {
       BH_SCANDIR: join(tmp, 'service'),
       BH_LOG_DIR: join(tmp, 'log'),
       BH_SERVICES: join(DOCKER, 's6'),
-      BANHAMMER_MODE: 'host',
+      IMAGE_MODE: 'host',
     };
     // Would print Apache Defines; host mode must not ask for them.
     fake('banhammer', "printf 'Define BANHAMMER_REMOTEIP_HEADER X-Forwarded-For\\n'");
@@ -83,7 +83,7 @@ describe.each(SHELLS)('host mode under $name', ({ argv }) => {
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
       const e = envOf(r.stdout);
-      expect(e.BANHAMMER_MODE).toBe('host');
+      expect(e.IMAGE_MODE).toBe('host');
       expect(e.BANHAMMER_ENFORCER).toBe('docker-user');
       expect(e.BANHAMMER_LOG_PATH).toBe('/var/lib/docker/containers/*/*-json.log');
       expect(e.BANHAMMER_PORTS).toBeUndefined();
@@ -115,18 +115,18 @@ describe.each(SHELLS)('host mode under $name', ({ argv }) => {
 
     it('app mode (the default) still runs Apache and syslogd beside the agent', () => {
       fake('s6-svscan');
-      const { BANHAMMER_MODE: _m, ...appEnv } = env;
+      const { IMAGE_MODE: _m, ...appEnv } = env;
       const r = runScript(argv, entry, [], appEnv);
       expect(r.code).toBe(0);
       expect(readdirSync(join(tmp, 'service')).sort()).toEqual(['.s6-svscan', 'apache', 'banhammer', 'syslogd']);
       expect(recorded()).toEqual(['banhammer apache-conf --create-map', `s6-svscan ${join(tmp, 'service')}`]);
     });
 
-    it('refuses an unknown BANHAMMER_MODE with exit 78 and a hint', () => {
+    it('refuses an unknown IMAGE_MODE with exit 78 and a hint', () => {
       fake('s6-svscan');
-      const r = runScript(argv, entry, [], { ...env, BANHAMMER_MODE: 'hots' });
+      const r = runScript(argv, entry, [], { ...env, IMAGE_MODE: 'hots' });
       expect(r.code).toBe(78);
-      expect(r.stderr).toMatch(/^banhammer-entrypoint: BANHAMMER_MODE='hots' is neither app nor host\n {2}hint: /);
+      expect(r.stderr).toMatch(/^banhammer-entrypoint: IMAGE_MODE='hots' is neither app nor host\n {2}hint: /);
       expect(recorded()).toEqual([]);
     });
   });
