@@ -14,7 +14,8 @@
  *
  * Order (one agent, one state volume, so the tests build on each other): scoped ban at X only; the
  * engine restarts (Docker rebuilds its chains, the containers come back with new addresses) and the
- * ban is effective again within seconds; BANHAMMER_BAN_SCOPE=host (the agent re-created) bans a second
+ * ban is effective again within seconds; with --live-restore the engine restarts under the running
+ * agent and the ban never lapses; BANHAMMER_BAN_SCOPE=host (the agent re-created) bans a second
  * attacker at X and Y; stopping the agent leaves DOCKER-USER as Docker made it and nothing of ours.
  * afterAll removes everything: the compose project, the engine (stopped by pid) with its directories
  * and namespace, the client namespaces, and the images this run built in the session engine.
@@ -255,6 +256,45 @@ describe.skipIf(skipReason !== '')(`compose.examples/host-mode on an isolated Do
     expect(await bansJson()).toEqual([{ ip: attacker.clientAddr, container: await containerName('shop') }]);
     const du = (await iso!.inNetns('iptables', ['-w', '-S', 'DOCKER-USER'])).stdout.split('\n');
     expect(du[1]).toBe(`-A DOCKER-USER -j ${CHAIN}`);
+  }, 5 * 60_000);
+
+  it('with --live-restore the agent keeps running while Docker restarts and sets up its chains again: the ban never lapses', async () => {
+    // Switching the engine to --live-restore is itself a full restart (the running engine has none).
+    const starts = ((await agentLogs()).match(/"msg":"banhammer started"/g) ?? []).length;
+    await iso!.restart(['--live-restore']);
+    expect(await poll(async () => ((await client.get(SHOP_PORT, '/', 1)).status === 200 ? true : undefined), 120), 'X back').toBe(true);
+    expect(await agentStarted(starts + 1), 'agent back').toBe(true);
+    expect(await poll(async () => ((await blockedNow(attacker, SHOP_PORT)) ? true : undefined), 30), 'attacker blocked at X').toBe(true);
+
+    // Now a restart that leaves the containers (and the agent) running: probe X from the attacker
+    // all the while; not one probe may get an answer.
+    let probing = true;
+    let probes = 0;
+    const answered: Array<number | null> = [];
+    const prober = (async () => {
+      while (probing && probes < 400) {
+        probes++;
+        const r = await attacker.get(SHOP_PORT, `/?during-restart=${probes}`, 0.3);
+        if (r.status !== null) answered.push(r.status);
+      }
+    })();
+    const t = performance.now();
+    try {
+      await iso!.restart();
+    } finally {
+      // A few more probes after Docker is back and has set up its chains.
+      await sleep(3000);
+      probing = false;
+      await prober;
+    }
+    figures.push(`live-restore restart of the engine: ${((performance.now() - t) / 1000).toFixed(1)} s, ${probes} probes by the banned attacker, ${answered.length} answered`);
+    expect(answered, 'answers X gave the banned attacker during the restart').toEqual([]);
+    expect(((await agentLogs()).match(/"msg":"banhammer started"/g) ?? []).length, 'the agent kept running').toBe(starts + 1);
+    const du = (await iso!.inNetns('iptables', ['-w', '-S', 'DOCKER-USER'])).stdout.split('\n');
+    expect(du[1]).toBe(`-A DOCKER-USER -j ${CHAIN}`);
+    expect((await iso!.inNetns('iptables', ['-w', '-S', 'FORWARD'])).stdout.match(/-j DOCKER-USER$/gm)).toHaveLength(1);
+    expect(await attacker.get(BLOG_PORT, '/')).toEqual({ status: 200, app: 'blog' });
+    expect(await client.get(SHOP_PORT, '/')).toEqual({ status: 200, app: 'shop' });
   }, 5 * 60_000);
 
   it('with BANHAMMER_BAN_SCOPE=host (agent re-created) a ban from X\'s log covers Y too', async () => {

@@ -10,7 +10,7 @@
  *   the caller's range. Its managed containerd lives under the exec-root.
  * - restart(): stops dockerd (SIGTERM to its pid, waits; without --live-restore its containers stop
  *   too) and starts it again on the same directories: Docker sets up its chains again and restarts
- *   the containers whose restart policy says so.
+ *   the containers whose restart policy says so (with --live-restore they keep running throughout).
  * - loadImage(tag): `docker save` from the session engine into this one (no registry, no network).
  * - link(name, n): a client namespace joined to the engine's by a veth pair, /30 number n of the
  *   caller's link range: the engine end answers for published ports, the client has its own address.
@@ -87,6 +87,7 @@ export class IsolatedEngine {
   private childExited: Promise<void> = Promise.resolve();
   private readonly links: LinkedNetns[] = [];
   private destroyed = false;
+  private extraArgs: readonly string[];
 
   private constructor(private readonly opts: IsolatedEngineOptions) {
     if (!/^[a-z0-9-]{1,24}$/.test(opts.tag)) throw new Error(`isolated engine tag ${JSON.stringify(opts.tag)}: use 1-24 of [a-z0-9-]`);
@@ -97,6 +98,7 @@ export class IsolatedEngine {
     this.execRoot = `/run/${opts.tag}-x`;
     this.pidFile = `/run/${opts.tag}.pid`;
     this.logFile = join(tmpdir(), `${opts.tag}-dockerd.log`);
+    this.extraArgs = opts.extraArgs ?? [];
   }
 
   /** Creates the namespace and starts dockerd in it; on failure everything made so far is removed. */
@@ -155,7 +157,7 @@ export class IsolatedEngine {
       '--default-address-pool', this.opts.addressPool,
       '--iptables=true',
       '--ip-forward=true',
-      ...(this.opts.extraArgs ?? []),
+      ...this.extraArgs,
     ];
     const child = spawn('nsenter', args, { detached: true, stdio: ['ignore', fd, fd] });
     closeSync(fd);
@@ -188,9 +190,13 @@ export class IsolatedEngine {
     this.child = null;
   }
 
-  /** Stops dockerd and starts it again on the same directories and namespace. */
-  async restart(): Promise<void> {
+  /**
+   * Stops dockerd and starts it again on the same directories and namespace; `extraArgs` replaces
+   * the extra flags from then on (e.g. --live-restore: later restarts leave the containers running).
+   */
+  async restart(extraArgs?: readonly string[]): Promise<void> {
     await this.stopDaemon();
+    if (extraArgs !== undefined) this.extraArgs = extraArgs;
     await this.startDaemon();
   }
 
