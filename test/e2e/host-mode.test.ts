@@ -54,8 +54,12 @@ let client: LinkedNetns;
 let dockerUserBefore = '';
 let dockerUser6Before = false;
 
+const runs: ComposeRun[] = [];
+/** The example as it is, plus (for the test only) a health probe of the agent every second. */
+const OVERRIDE = 'services:\n  banhammer:\n    healthcheck:\n      interval: 1s\n      start_period: 60s\n';
+
 function composeFor(scope: 'container' | 'host'): ComposeRun {
-  return composeRun(composer!, 'host-mode', projectName, {
+  const r = composeRun(composer!, 'host-mode', projectName, {
     ...iso!.env(),
     DOCKER_CONTAINERS_DIR: `${iso!.dataRoot}/containers`,
     APP_IMAGE,
@@ -63,7 +67,9 @@ function composeFor(scope: 'container' | 'host'): ComposeRun {
     BLOG_PORT: String(BLOG_PORT),
     BANHAMMER_INSTANCE: INSTANCE,
     BANHAMMER_BAN_SCOPE: scope,
-  });
+  }, OVERRIDE);
+  runs.push(r);
+  return r;
 }
 
 async function containerName(service: string): Promise<string> {
@@ -193,7 +199,7 @@ describe.skipIf(skipReason !== '')(`compose.examples/host-mode on an isolated Do
 
   afterAll(async () => {
     const problems: string[] = [];
-    if (project !== null) await project.down().catch((e: unknown) => problems.push(`compose down: ${String(e)}`));
+    for (const r of runs.reverse()) await r.down().catch((e: unknown) => problems.push(`compose down: ${String(e)}`));
     if (iso !== null) problems.push(...(await iso.destroy()));
     problems.push(...(await images.removeCreated()));
     if (engine.ok) await engine.stop();
@@ -210,6 +216,23 @@ describe.skipIf(skipReason !== '')(`compose.examples/host-mode on an isolated Do
     expect(du[1], 'our jump first in DOCKER-USER').toBe(`-A DOCKER-USER -j ${CHAIN}`);
     expect((await iso!.inNetns('iptables', ['-w', '-S', 'FORWARD'])).stdout.match(/-j DOCKER-USER$/gm), 'one FORWARD jump (Docker\'s)').toHaveLength(1);
   });
+
+  it('the agent container reports healthy (host mode: the agent answers, no Apache to ask)', async () => {
+    const agent = await containerName('banhammer');
+    const h = await poll(async () => {
+      const r = JSON.parse((await iso!.dockerOk(['inspect', '-f', '{{json .State.Health}}', agent])).stdout) as { Status: string; Log: Array<{ Output: string }> | null };
+      return r.Status === 'healthy' ? (r.Log?.at(-1)?.Output.trim() ?? '') : undefined;
+    }, 120);
+    expect(h).toBe(`healthy: host mode; agent ${INSTANCE} (enforcer docker-user) answers banhammer status`);
+  }, 60_000);
+
+  it('IMAGE_MODE=host with a setting the agent refuses: the container stops with the agent\'s status and its one-line reason', async () => {
+    const r = await iso!.docker(['run', '--rm', '-e', 'IMAGE_MODE=host', '-e', 'BANHAMMER_BAN_SCOPE=everywhere', IMAGE], { timeoutMs: 60_000 });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/BANHAMMER_BAN_SCOPE/);
+    expect(r.stderr).toMatch(/in host mode nothing else runs, so the container stops with that status/);
+    expect(r.stderr).not.toMatch(/Apache/);
+  }, 60_000);
 
   it(`${MAXRETRY} 403s from the attacker at X (shop) ban it at X only; the client still reaches X, the attacker still reaches Y`, async (ctx) => {
     const lat = await floodUntilBlocked(attacker);
