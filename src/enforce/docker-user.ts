@@ -22,16 +22,15 @@
  */
 import { systemClock, type Clock } from '../clock.js';
 import { BanhammerError } from '../errors.js';
-import { execError, type RunOptions, type Runner } from '../exec/runner.js';
+import { execError } from '../exec/runner.js';
 import type { ContainerInfo } from '../docker/containers.js';
-import { resolveBackend, type Backend, type IptablesMode } from './backend-mode.js';
+import type { Backend } from './backend-mode.js';
 import type { Enforcer, EnforcerBatch } from './enforcer.js';
+import { FirewallCommands, familyLabel, type FirewallCommandOptions } from './firewall-commands.js';
 import { classifyFirewallError } from './firewall-errors.js';
 import { REPAIR_SET_RECREATED } from './iptables.js';
 import {
-  DEFAULT_MAXELEM,
   checkRuleArgs,
-  createSetArgs,
   deleteChainArgs,
   deleteRuleArgs,
   destroySetArgs,
@@ -39,9 +38,7 @@ import {
   insertRuleArgs,
   listChainArgs,
   listSetNamesArgs,
-  parseSetSave,
   restoreArgs,
-  saveSetArgs,
   setRestoreArgs,
   type BlockAction,
   type Family,
@@ -69,25 +66,17 @@ export interface ContainerAddresses {
   info(id: string): ContainerInfo | null;
 }
 
-export interface DockerUserEnforcerOptions {
-  readonly runner: Runner;
+export interface DockerUserEnforcerOptions extends FirewallCommandOptions {
   readonly instance: string;
   readonly containers: ContainerAddresses;
   readonly blockAction?: BlockAction;
-  readonly families?: readonly Family[];
-  readonly mode?: IptablesMode;
-  readonly backend?: Backend;
   readonly clock?: Clock;
-  readonly maxelem?: number;
-  readonly timeoutMs?: number;
-  readonly ipsetBinary?: string;
   /** Things the operator should know that are not repairs (a container's address changed). */
   readonly onNote?: (msg: string) => void;
   /** Problems the operator should see that do not stop the agent (Docker not running at start). */
   readonly onWarning?: (msg: string) => void;
 }
 
-const familyLabel = (f: Family): string => `IPv${f}`;
 const short = (id: string): string => id.slice(0, 12);
 
 export class DockerUserEnforcer implements Enforcer {
@@ -96,8 +85,7 @@ export class DockerUserEnforcer implements Enforcer {
   readonly families: readonly Family[];
   private readonly action: BlockAction;
   private readonly clock: Clock;
-  private readonly ipset: string;
-  private resolved: Backend | undefined;
+  private readonly cmd: FirewallCommands;
   /** Containers with sets in the kernel, and the addresses their chain rules were written for. */
   private readonly targets = new Map<string, ContainerTarget>();
   /** Families whose DOCKER-USER chain this process created (it may delete them again at shutdown). */
@@ -106,25 +94,18 @@ export class DockerUserEnforcer implements Enforcer {
   constructor(private readonly opts: DockerUserEnforcerOptions) {
     this.names = dockerUserNames(opts.instance);
     this.action = opts.blockAction ?? 'drop';
-    const fams = [...new Set(opts.families ?? [4, 6])].sort() as Family[];
-    if (fams.length === 0 || fams.some((f) => f !== 4 && f !== 6)) {
-      throw new BanhammerError('BH_ERR_CONFIG', `invalid address families ${JSON.stringify(opts.families)}: use [4], [6] or [4, 6]`, {
-        hint: 'list the IP versions to enforce, e.g. [4, 6]',
-      });
-    }
-    this.families = fams;
+    this.cmd = new FirewallCommands(opts);
+    this.families = this.cmd.families;
     this.clock = opts.clock ?? systemClock;
-    this.ipset = opts.ipsetBinary ?? 'ipset';
-    this.resolved = opts.backend;
   }
 
   get backend(): Backend | undefined {
-    return this.resolved;
+    return this.cmd.backend;
   }
 
   async init(): Promise<void> {
-    const backend = await this.ensureBackend();
-    for (const f of this.families) await this.createSet(this.names.sets[f], f);
+    const backend = await this.cmd.ensureBackend();
+    for (const f of this.families) await this.cmd.createSet(this.names.sets[f], f);
     this.targets.clear();
     for (const f of this.families) await this.fillChain(f, backend);
     // Sets of a previous run are no longer referenced by the chain: their bans come back with the
@@ -153,7 +134,7 @@ export class DockerUserEnforcer implements Enforcer {
     }
     if (failure === undefined && b.text !== '') {
       try {
-        await this.exec(this.ipset, setRestoreArgs(), 'applying bans to the docker-user ipsets', undefined, { input: b.text });
+        await this.cmd.exec(this.cmd.ipset, setRestoreArgs(), 'applying bans to the docker-user ipsets', undefined, { input: b.text });
       } catch (e) {
         failure = e;
       }
@@ -170,19 +151,19 @@ export class DockerUserEnforcer implements Enforcer {
   }
 
   async check(): Promise<string[]> {
-    const backend = await this.ensureBackend();
+    const backend = await this.cmd.ensureBackend();
     const repaired: string[] = [];
-    const present = new Set((await this.exec(this.ipset, listSetNamesArgs(), 'listing ipsets')).stdout.split('\n').map((l) => l.trim()));
+    const present = new Set((await this.cmd.exec(this.cmd.ipset, listSetNamesArgs(), 'listing ipsets')).stdout.split('\n').map((l) => l.trim()));
     for (const f of this.families) {
       const set = this.names.sets[f];
       if (!present.has(set)) {
-        await this.createSet(set, f);
+        await this.cmd.createSet(set, f);
         repaired.push(`${REPAIR_SET_RECREATED} (${familyLabel(f)}): ${set} was missing and is empty now; active bans must be applied again`);
       }
       for (const id of this.targets.keys()) {
         const cset = containerSetName(this.names, id, f);
         if (!present.has(cset)) {
-          await this.createSet(cset, f);
+          await this.cmd.createSet(cset, f);
           repaired.push(`${REPAIR_SET_RECREATED} (${familyLabel(f)}): ${cset} (container ${short(id)}) was missing and is empty now; active bans must be applied again`);
         }
       }
@@ -194,14 +175,14 @@ export class DockerUserEnforcer implements Enforcer {
       let missing = false;
       // After an address change the chain is rewritten anyway; otherwise -C finds what is missing.
       for (const spec of moved.length > 0 ? [] : chainSpecs(this.names, f, this.action, [...this.targets.values()])) {
-        const r = await this.exec(bin, checkRuleArgs(chain, spec), `checking chain ${chain}`, backend, { okExitCodes: [0, 1, 2] });
+        const r = await this.cmd.exec(bin, checkRuleArgs(chain, spec), `checking chain ${chain}`, backend, { okExitCodes: [0, 1, 2] });
         if (r.code !== 0) {
           missing = true;
           break;
         }
       }
       if (missing) {
-        const exists = (await this.exec(bin, listChainArgs(chain), `listing chain ${chain}`, backend, { okExitCodes: [0, 1] })).code === 0;
+        const exists = (await this.cmd.exec(bin, listChainArgs(chain), `listing chain ${chain}`, backend, { okExitCodes: [0, 1] })).code === 0;
         await this.fillChain(f, backend);
         repaired.push(`chain (${familyLabel(f)}): ${chain} ${exists ? 'had lost rules and was refilled' : 'was missing and was re-created'}`);
       } else if (moved.length > 0) {
@@ -214,7 +195,7 @@ export class DockerUserEnforcer implements Enforcer {
   }
 
   async shutdown(): Promise<void> {
-    const backend = await this.ensureBackend();
+    const backend = await this.cmd.ensureBackend();
     const errors: unknown[] = [];
     const attempt = async (fn: () => Promise<unknown>): Promise<void> => {
       try {
@@ -227,28 +208,28 @@ export class DockerUserEnforcer implements Enforcer {
     for (const f of this.families) {
       const bin = f === 4 ? backend.iptables : backend.ip6tables;
       await attempt(async () => {
-        const du = await this.exec(bin, listChainArgs(DOCKER_USER), `listing ${DOCKER_USER}`, backend, { okExitCodes: [0, 1] });
+        const du = await this.cmd.exec(bin, listChainArgs(DOCKER_USER), `listing ${DOCKER_USER}`, backend, { okExitCodes: [0, 1] });
         if (du.code === 0) {
           for (const spec of jumpsTo(du.stdout, DOCKER_USER, chain)) {
-            await this.exec(bin, deleteRuleArgs(DOCKER_USER, spec), `removing the ${DOCKER_USER} jump to ${chain}`, backend);
+            await this.cmd.exec(bin, deleteRuleArgs(DOCKER_USER, spec), `removing the ${DOCKER_USER} jump to ${chain}`, backend);
           }
         }
       });
       await attempt(async () => {
-        const fw = await this.exec(bin, listChainArgs('FORWARD'), 'listing FORWARD', backend);
+        const fw = await this.cmd.exec(bin, listChainArgs('FORWARD'), 'listing FORWARD', backend);
         for (const spec of parseForwardJumps(fw.stdout, this.names).ours) {
-          await this.exec(bin, deleteRuleArgs('FORWARD', spec), `removing our FORWARD jump to ${DOCKER_USER}`, backend);
+          await this.cmd.exec(bin, deleteRuleArgs('FORWARD', spec), `removing our FORWARD jump to ${DOCKER_USER}`, backend);
         }
       });
-      await attempt(() => this.exec(bin, flushChainArgs(chain), `flushing chain ${chain}`, backend, { okExitCodes: [0, 1] }));
-      await attempt(() => this.exec(bin, deleteChainArgs(chain), `deleting chain ${chain}`, backend, { okExitCodes: [0, 1] }));
+      await attempt(() => this.cmd.exec(bin, flushChainArgs(chain), `flushing chain ${chain}`, backend, { okExitCodes: [0, 1] }));
+      await attempt(() => this.cmd.exec(bin, deleteChainArgs(chain), `deleting chain ${chain}`, backend, { okExitCodes: [0, 1] }));
       if (this.createdDockerUser.has(f)) {
         await attempt(async () => {
           // Ours to remove only while empty and unreferenced (Docker may have adopted it meanwhile).
-          const du = await this.exec(bin, listChainArgs(DOCKER_USER), `listing ${DOCKER_USER}`, backend, { okExitCodes: [0, 1] });
-          const fw = await this.exec(bin, listChainArgs('FORWARD'), 'listing FORWARD', backend);
+          const du = await this.cmd.exec(bin, listChainArgs(DOCKER_USER), `listing ${DOCKER_USER}`, backend, { okExitCodes: [0, 1] });
+          const fw = await this.cmd.exec(bin, listChainArgs('FORWARD'), 'listing FORWARD', backend);
           if (du.code === 0 && !hasRules(du.stdout, DOCKER_USER) && parseForwardJumps(fw.stdout, this.names).others === 0) {
-            await this.exec(bin, deleteChainArgs(DOCKER_USER), `deleting the ${DOCKER_USER} chain it created`, backend, { okExitCodes: [0, 1] });
+            await this.cmd.exec(bin, deleteChainArgs(DOCKER_USER), `deleting the ${DOCKER_USER} chain it created`, backend, { okExitCodes: [0, 1] });
           }
           this.createdDockerUser.delete(f);
         });
@@ -265,24 +246,15 @@ export class DockerUserEnforcer implements Enforcer {
   /** What the kernel holds in a host-wide set, or in a container's set (for status and tests). */
   async listSet(family: Family, containerId?: string): Promise<SetEntry[]> {
     const set = containerId === undefined ? this.names.sets[family] : containerSetName(this.names, containerId, family);
-    const r = await this.exec(this.ipset, saveSetArgs(set), `reading ipset ${set}`);
-    return parseSetSave(r.stdout, set);
+    return this.cmd.listSet(set);
   }
 
   // ── internals ──────────────────────────────────────────────────────────────
 
-  private async ensureBackend(): Promise<Backend> {
-    this.resolved ??= await resolveBackend(this.opts.runner, this.opts.mode ?? 'auto', {
-      ipv6: this.families.includes(6),
-      ...(this.opts.timeoutMs !== undefined ? { timeoutMs: this.opts.timeoutMs } : {}),
-    });
-    return this.resolved;
-  }
-
   /** A container gets its sets, then its chain rules (the rules reference the sets). */
   private async addContainer(id: string): Promise<void> {
-    const backend = await this.ensureBackend();
-    for (const f of this.families) await this.createSet(containerSetName(this.names, id, f), f);
+    const backend = await this.cmd.ensureBackend();
+    for (const f of this.families) await this.cmd.createSet(containerSetName(this.names, id, f), f);
     const info = this.opts.containers.info(id);
     this.targets.set(id, { id, v4: info?.v4 ?? [], v6: info?.v6 ?? [] });
     if (info === null || info.v4.length + info.v6.length === 0) {
@@ -307,12 +279,8 @@ export class DockerUserEnforcer implements Enforcer {
     return notes;
   }
 
-  private createSet(set: string, f: Family): Promise<unknown> {
-    return this.exec(this.ipset, createSetArgs(set, f, this.opts.maxelem ?? DEFAULT_MAXELEM), `creating ipset ${set}`);
-  }
-
   private async destroySet(set: string): Promise<void> {
-    const r = await this.exec(this.ipset, destroySetArgs(set), `destroying ipset ${set}`, undefined, { okExitCodes: [0, 1] });
+    const r = await this.cmd.exec(this.cmd.ipset, destroySetArgs(set), `destroying ipset ${set}`, undefined, { okExitCodes: [0, 1] });
     if (r.code === 1 && !/does not exist/.test(r.stderr)) {
       throw new BanhammerError('BH_ERR_FIREWALL', `destroying ipset ${set} failed: ${r.stderr.trim()}`, {
         hint: `another rule still uses the set; remove it, then run \`ipset destroy ${set}\``,
@@ -322,14 +290,14 @@ export class DockerUserEnforcer implements Enforcer {
   }
 
   private async ourContainerSets(): Promise<string[]> {
-    const out = (await this.exec(this.ipset, listSetNamesArgs(), 'listing ipsets')).stdout;
+    const out = (await this.cmd.exec(this.cmd.ipset, listSetNamesArgs(), 'listing ipsets')).stdout;
     return out.split('\n').map((l) => l.trim()).filter((n) => n.startsWith(this.names.containerSetPrefix));
   }
 
   private fillChain(f: Family, backend: Backend): Promise<unknown> {
     const bin = f === 4 ? backend.iptablesRestore : backend.ip6tablesRestore;
     const specs = chainSpecs(this.names, f, this.action, [...this.targets.values()]);
-    return this.exec(bin, restoreArgs(), `filling chain ${this.names.chain} (${familyLabel(f)})`, backend, { input: chainRestoreText(this.names.chain, specs) });
+    return this.cmd.exec(bin, restoreArgs(), `filling chain ${this.names.chain} (${familyLabel(f)})`, backend, { input: chainRestoreText(this.names.chain, specs) });
   }
 
   /**
@@ -339,9 +307,9 @@ export class DockerUserEnforcer implements Enforcer {
   private async ensureHooks(f: Family, backend: Backend): Promise<string[]> {
     const bin = f === 4 ? backend.iptables : backend.ip6tables;
     const repaired: string[] = [];
-    const du = await this.exec(bin, listChainArgs(DOCKER_USER), `listing ${DOCKER_USER}`, backend, { okExitCodes: [0, 1] });
+    const du = await this.cmd.exec(bin, listChainArgs(DOCKER_USER), `listing ${DOCKER_USER}`, backend, { okExitCodes: [0, 1] });
     if (du.code !== 0) {
-      const r = await this.exec(bin, newChainArgs(DOCKER_USER), `creating the ${DOCKER_USER} chain`, backend, { okExitCodes: [0, 1] });
+      const r = await this.cmd.exec(bin, newChainArgs(DOCKER_USER), `creating the ${DOCKER_USER} chain`, backend, { okExitCodes: [0, 1] });
       if (r.code === 0) {
         this.createdDockerUser.add(f);
         repaired.push(`chain (${familyLabel(f)}): ${DOCKER_USER} was missing (Docker not running, or not yet) and was created`);
@@ -350,31 +318,22 @@ export class DockerUserEnforcer implements Enforcer {
         throw classifyFirewallError(execError(bin, newChainArgs(DOCKER_USER), r), `creating the ${DOCKER_USER} chain`, backend.mode);
       }
     }
-    const fw = parseForwardJumps((await this.exec(bin, listChainArgs('FORWARD'), 'listing FORWARD', backend)).stdout, this.names);
+    const fw = parseForwardJumps((await this.cmd.exec(bin, listChainArgs('FORWARD'), 'listing FORWARD', backend)).stdout, this.names);
     if (fw.others === 0 && fw.ours.length === 0) {
-      await this.exec(bin, insertRuleArgs('FORWARD', forwardJumpSpec(this.names)), `adding a FORWARD jump to ${DOCKER_USER}`, backend);
+      await this.cmd.exec(bin, insertRuleArgs('FORWARD', forwardJumpSpec(this.names)), `adding a FORWARD jump to ${DOCKER_USER}`, backend);
       repaired.push(`jump (${familyLabel(f)}): FORWARD had no jump to ${DOCKER_USER}; banhammer added its own`);
     } else if (fw.others > 0) {
       // Docker has its own jump now: ours steps aside (traversing DOCKER-USER twice is pointless).
-      for (const spec of fw.ours) await this.exec(bin, deleteRuleArgs('FORWARD', spec), `removing our FORWARD jump to ${DOCKER_USER}`, backend);
+      for (const spec of fw.ours) await this.cmd.exec(bin, deleteRuleArgs('FORWARD', spec), `removing our FORWARD jump to ${DOCKER_USER}`, backend);
     } else {
-      for (const spec of fw.ours.slice(1)) await this.exec(bin, deleteRuleArgs('FORWARD', spec), `removing a duplicate FORWARD jump to ${DOCKER_USER}`, backend);
+      for (const spec of fw.ours.slice(1)) await this.cmd.exec(bin, deleteRuleArgs('FORWARD', spec), `removing a duplicate FORWARD jump to ${DOCKER_USER}`, backend);
     }
     const jump = dockerUserJumpSpec(this.names);
-    const c = await this.exec(bin, checkRuleArgs(DOCKER_USER, jump), `checking ${DOCKER_USER}`, backend, { okExitCodes: [0, 1, 2] });
+    const c = await this.cmd.exec(bin, checkRuleArgs(DOCKER_USER, jump), `checking ${DOCKER_USER}`, backend, { okExitCodes: [0, 1, 2] });
     if (c.code !== 0) {
-      await this.exec(bin, insertRuleArgs(DOCKER_USER, jump), `adding the ${DOCKER_USER} jump to ${this.names.chain}`, backend);
+      await this.cmd.exec(bin, insertRuleArgs(DOCKER_USER, jump), `adding the ${DOCKER_USER} jump to ${this.names.chain}`, backend);
       repaired.push(`jump (${familyLabel(f)}): ${DOCKER_USER} -j ${this.names.chain} was missing and was re-added`);
     }
     return repaired;
-  }
-
-  private async exec(cmd: string, args: string[], what: string, backend?: Backend, opts: RunOptions = {}): Promise<{ stdout: string; stderr: string; code: number }> {
-    const o: RunOptions = this.opts.timeoutMs !== undefined && opts.timeoutMs === undefined ? { ...opts, timeoutMs: this.opts.timeoutMs } : opts;
-    try {
-      return await this.opts.runner.run(cmd, args, o);
-    } catch (e) {
-      throw classifyFirewallError(e, what, backend?.mode);
-    }
   }
 }

@@ -19,16 +19,13 @@
  */
 import { systemClock, type Clock } from '../clock.js';
 import { BanhammerError } from '../errors.js';
-import type { RunOptions, Runner } from '../exec/runner.js';
-import { resolveBackend, type Backend, type IptablesMode } from './backend-mode.js';
+import type { Backend } from './backend-mode.js';
 import type { Enforcer, EnforcerBatch } from './enforcer.js';
-import { classifyFirewallError } from './firewall-errors.js';
+import { FirewallCommands, familyLabel, type FirewallCommandOptions } from './firewall-commands.js';
 import {
-  DEFAULT_MAXELEM,
   blockSpec,
   chainRestoreText,
   checkRuleArgs,
-  createSetArgs,
   deleteChainArgs,
   deleteRuleArgs,
   destroySetArgs,
@@ -38,9 +35,7 @@ import {
   jumpSpecs,
   listChainArgs,
   listSetNamesArgs,
-  parseSetSave,
   restoreArgs,
-  saveSetArgs,
   setBatch,
   setRestoreArgs,
   validatePorts,
@@ -50,26 +45,14 @@ import {
   type SetEntry,
 } from './iptables-args.js';
 
-export interface IptablesEnforcerOptions {
-  readonly runner: Runner;
+export interface IptablesEnforcerOptions extends FirewallCommandOptions {
   /** Names the chain and sets (see iptables-args.ts). */
   readonly instance: string;
   /** TCP ports of this container to protect. */
   readonly ports: readonly number[];
   /** DROP (default) or REJECT with a TCP reset. */
   readonly blockAction?: BlockAction;
-  /** Address families to enforce; default both. Leave 6 out when the container has no IPv6. */
-  readonly families?: readonly Family[];
-  /** Backend choice; default auto (see backend-mode.ts). Ignored when `backend` is given. */
-  readonly mode?: IptablesMode;
-  /** A backend already resolved (skips the probe). */
-  readonly backend?: Backend;
   readonly clock?: Clock;
-  /** Set capacity per family; default 1,048,576. */
-  readonly maxelem?: number;
-  /** Per-command timeout (ms); default the runner's. */
-  readonly timeoutMs?: number;
-  readonly ipsetBinary?: string;
 }
 
 export const REPAIR_SET_RECREATED = 'set re-created';
@@ -84,8 +67,6 @@ export function setsRecreated(repairs: readonly string[]): Family[] {
   return out;
 }
 
-const familyLabel = (f: Family): string => `IPv${f}`;
-
 export class IptablesEnforcer implements Enforcer {
   readonly name = 'iptables';
   readonly names: FirewallNames;
@@ -93,33 +74,25 @@ export class IptablesEnforcer implements Enforcer {
   private readonly ports: readonly number[];
   private readonly action: BlockAction;
   private readonly clock: Clock;
-  private readonly ipset: string;
-  private resolved: Backend | undefined;
+  private readonly cmd: FirewallCommands;
 
   constructor(private readonly opts: IptablesEnforcerOptions) {
     this.names = firewallNames(opts.instance);
     this.ports = validatePorts(opts.ports);
     this.action = opts.blockAction ?? 'drop';
-    const fams = [...new Set(opts.families ?? [4, 6])].sort() as Family[];
-    if (fams.length === 0 || fams.some((f) => f !== 4 && f !== 6)) {
-      throw new BanhammerError('BH_ERR_CONFIG', `invalid address families ${JSON.stringify(opts.families)}: use [4], [6] or [4, 6]`, {
-        hint: 'list the IP versions to enforce, e.g. [4, 6]',
-      });
-    }
-    this.families = fams;
+    this.cmd = new FirewallCommands(opts);
+    this.families = this.cmd.families;
     this.clock = opts.clock ?? systemClock;
-    this.ipset = opts.ipsetBinary ?? 'ipset';
-    this.resolved = opts.backend;
   }
 
   /** The backend in use (known after init()). */
   get backend(): Backend | undefined {
-    return this.resolved;
+    return this.cmd.backend;
   }
 
   async init(): Promise<void> {
-    const backend = await this.ensureBackend();
-    for (const f of this.families) await this.createSet(f);
+    const backend = await this.cmd.ensureBackend();
+    for (const f of this.families) await this.cmd.createSet(this.names.sets[f], f);
     for (const f of this.families) {
       await this.fillChain(f, backend);
       await this.ensureJumps(f, backend, true);
@@ -133,7 +106,7 @@ export class IptablesEnforcer implements Enforcer {
       const text = b.text[f];
       if (text === undefined) continue;
       try {
-        await this.exec(this.ipset, setRestoreArgs(), `applying bans to ipset ${this.names.sets[f]}`, undefined, { input: text });
+        await this.cmd.exec(this.cmd.ipset, setRestoreArgs(), `applying bans to ipset ${this.names.sets[f]}`, undefined, { input: text });
       } catch (e) {
         failure ??= e;
       }
@@ -150,21 +123,21 @@ export class IptablesEnforcer implements Enforcer {
   }
 
   async check(): Promise<string[]> {
-    const backend = await this.ensureBackend();
+    const backend = await this.cmd.ensureBackend();
     const repaired: string[] = [];
-    const present = new Set((await this.exec(this.ipset, listSetNamesArgs(), 'listing ipsets')).stdout.split('\n').map((l) => l.trim()));
+    const present = new Set((await this.cmd.exec(this.cmd.ipset, listSetNamesArgs(), 'listing ipsets')).stdout.split('\n').map((l) => l.trim()));
     for (const f of this.families) {
       if (!present.has(this.names.sets[f])) {
-        await this.createSet(f);
+        await this.cmd.createSet(this.names.sets[f], f);
         repaired.push(`${REPAIR_SET_RECREATED} (${familyLabel(f)}): ${this.names.sets[f]} was missing and is empty now; active bans must be applied again`);
       }
     }
     for (const f of this.families) {
       const bin = f === 4 ? backend.iptables : backend.ip6tables;
       const chain = this.names.chain;
-      const rule = await this.exec(bin, checkRuleArgs(chain, blockSpec(this.names.sets[f], this.action)), `checking chain ${chain}`, backend, { okExitCodes: [0, 1] });
+      const rule = await this.cmd.exec(bin, checkRuleArgs(chain, blockSpec(this.names.sets[f], this.action)), `checking chain ${chain}`, backend, { okExitCodes: [0, 1] });
       if (rule.code !== 0) {
-        const exists = (await this.exec(bin, listChainArgs(chain), `listing chain ${chain}`, backend, { okExitCodes: [0, 1] })).code === 0;
+        const exists = (await this.cmd.exec(bin, listChainArgs(chain), `listing chain ${chain}`, backend, { okExitCodes: [0, 1] })).code === 0;
         await this.fillChain(f, backend);
         repaired.push(`chain (${familyLabel(f)}): ${chain} ${exists ? 'had lost its rule and was refilled' : 'was missing and was re-created'}`);
       }
@@ -174,7 +147,7 @@ export class IptablesEnforcer implements Enforcer {
   }
 
   async shutdown(): Promise<void> {
-    const backend = await this.ensureBackend();
+    const backend = await this.cmd.ensureBackend();
     const errors: unknown[] = [];
     const attempt = async (fn: () => Promise<unknown>): Promise<void> => {
       try {
@@ -188,16 +161,16 @@ export class IptablesEnforcer implements Enforcer {
       const bin = f === 4 ? backend.iptables : backend.ip6tables;
       await attempt(async () => {
         for (const spec of await this.jumpsInInput(bin, backend)) {
-          await this.exec(bin, deleteRuleArgs('INPUT', spec), `removing a jump to ${chain}`, backend);
+          await this.cmd.exec(bin, deleteRuleArgs('INPUT', spec), `removing a jump to ${chain}`, backend);
         }
       });
-      await attempt(() => this.exec(bin, flushChainArgs(chain), `flushing chain ${chain}`, backend, { okExitCodes: [0, 1] }));
-      await attempt(() => this.exec(bin, deleteChainArgs(chain), `deleting chain ${chain}`, backend, { okExitCodes: [0, 1] }));
+      await attempt(() => this.cmd.exec(bin, flushChainArgs(chain), `flushing chain ${chain}`, backend, { okExitCodes: [0, 1] }));
+      await attempt(() => this.cmd.exec(bin, deleteChainArgs(chain), `deleting chain ${chain}`, backend, { okExitCodes: [0, 1] }));
     }
     for (const f of this.families) {
       await attempt(async () => {
         const set = this.names.sets[f];
-        const r = await this.exec(this.ipset, destroySetArgs(set), `destroying ipset ${set}`, undefined, { okExitCodes: [0, 1] });
+        const r = await this.cmd.exec(this.cmd.ipset, destroySetArgs(set), `destroying ipset ${set}`, undefined, { okExitCodes: [0, 1] });
         if (r.code === 1 && !/does not exist/.test(r.stderr)) {
           throw new BanhammerError('BH_ERR_FIREWALL', `destroying ipset ${set} failed: ${r.stderr.trim()}`, {
             hint: 'another rule still uses the set; remove it, then run `ipset destroy ' + set + '`',
@@ -210,35 +183,20 @@ export class IptablesEnforcer implements Enforcer {
   }
 
   /** What the kernel holds in this instance's set for `family` (for status and tests). */
-  async listSet(family: Family): Promise<SetEntry[]> {
-    const set = this.names.sets[family];
-    const r = await this.exec(this.ipset, saveSetArgs(set), `reading ipset ${set}`);
-    return parseSetSave(r.stdout, set);
-  }
-
-  private async ensureBackend(): Promise<Backend> {
-    this.resolved ??= await resolveBackend(this.opts.runner, this.opts.mode ?? 'auto', {
-      ipv6: this.families.includes(6),
-      ...(this.opts.timeoutMs !== undefined ? { timeoutMs: this.opts.timeoutMs } : {}),
-    });
-    return this.resolved;
-  }
-
-  private createSet(f: Family): Promise<unknown> {
-    const set = this.names.sets[f];
-    return this.exec(this.ipset, createSetArgs(set, f, this.opts.maxelem ?? DEFAULT_MAXELEM), `creating ipset ${set}`);
+  listSet(family: Family): Promise<SetEntry[]> {
+    return this.cmd.listSet(this.names.sets[family]);
   }
 
   private fillChain(f: Family, backend: Backend): Promise<unknown> {
     const bin = f === 4 ? backend.iptablesRestore : backend.ip6tablesRestore;
-    return this.exec(bin, restoreArgs(), `filling chain ${this.names.chain} (${familyLabel(f)})`, backend, {
+    return this.cmd.exec(bin, restoreArgs(), `filling chain ${this.names.chain} (${familyLabel(f)})`, backend, {
       input: chainRestoreText(this.names.chain, this.names.sets[f], this.action),
     });
   }
 
   /** Rule specs of every INPUT rule that jumps to our chain, as `-S INPUT` prints them. */
   private async jumpsInInput(bin: string, backend: Backend): Promise<string[][]> {
-    const out = (await this.exec(bin, listChainArgs('INPUT'), 'listing INPUT', backend)).stdout;
+    const out = (await this.cmd.exec(bin, listChainArgs('INPUT'), 'listing INPUT', backend)).stdout;
     const specs: string[][] = [];
     for (const line of out.split('\n')) {
       const t = line.trim().split(/\s+/);
@@ -259,9 +217,9 @@ export class IptablesEnforcer implements Enforcer {
     const repaired: string[] = [];
     const wanted = jumpSpecs(this.names.chain, this.ports);
     for (const spec of wanted) {
-      const c = await this.exec(bin, checkRuleArgs('INPUT', spec), 'checking INPUT', backend, { okExitCodes: [0, 1] });
+      const c = await this.cmd.exec(bin, checkRuleArgs('INPUT', spec), 'checking INPUT', backend, { okExitCodes: [0, 1] });
       if (c.code === 1) {
-        await this.exec(bin, insertRuleArgs('INPUT', spec), `adding the INPUT jump to ${this.names.chain}`, backend);
+        await this.cmd.exec(bin, insertRuleArgs('INPUT', spec), `adding the INPUT jump to ${this.names.chain}`, backend);
         repaired.push(`jump (${familyLabel(f)}): INPUT ${spec.join(' ')} was missing and was re-added`);
       }
     }
@@ -276,18 +234,10 @@ export class IptablesEnforcer implements Enforcer {
     }
     if (seen.size !== wantedKeys.size) return repaired;
     for (const spec of stale) {
-      await this.exec(bin, deleteRuleArgs('INPUT', spec), `removing a stale jump to ${this.names.chain}`, backend);
+      await this.cmd.exec(bin, deleteRuleArgs('INPUT', spec), `removing a stale jump to ${this.names.chain}`, backend);
       repaired.push(`jump (${familyLabel(f)}): stale INPUT ${spec.join(' ')} was removed`);
     }
     return repaired;
   }
 
-  private async exec(cmd: string, args: string[], what: string, backend?: Backend, opts: RunOptions = {}): Promise<{ stdout: string; stderr: string; code: number }> {
-    const o: RunOptions = this.opts.timeoutMs !== undefined && opts.timeoutMs === undefined ? { ...opts, timeoutMs: this.opts.timeoutMs } : opts;
-    try {
-      return await this.opts.runner.run(cmd, args, o);
-    } catch (e) {
-      throw classifyFirewallError(e, what, backend?.mode);
-    }
-  }
 }
