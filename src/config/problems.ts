@@ -6,7 +6,7 @@
  * problem: `- <key> = <value> (<source>): <what is allowed>`. Keys are the YAML (snake_case) paths,
  * e.g. `rules.forbidden.maxretry`, `ports[1]`.
  */
-import type { z } from 'zod';
+import type { z } from 'zod/mini';
 import { BanhammerError } from '../errors.js';
 
 export interface Problem {

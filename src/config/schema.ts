@@ -10,8 +10,14 @@
  *
  * Durations are ms; a permanent bantime is PERMANENT (Infinity). Address lists are canonical
  * `network/prefix` strings (parseCidr), de-duplicated in order.
+ *
+ * Schemas use zod/mini (the functional API of zod 4): bundled, classic zod cost the idle agent ~6 MB
+ * RSS because every schema carries every method and nothing tree-shakes. zod/mini loads no locale,
+ * so English is configured below: messages not given explicitly here (e.g. `log: 5`, "Invalid input:
+ * expected object, received number") read exactly as they did with classic zod.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import en from 'zod/v4/locales/en.js';
 import { LOG_FORMATS, type LogFormat } from '../parse/access-event.js';
 import { parseCidr } from '../parse/ip.js';
 import type { BantimeIncrement, RuleMatch, RuleSettings } from '../detect/rule.js';
@@ -28,6 +34,9 @@ export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 export const BAN_SCOPES = ['container', 'host'] as const;
 export type BanScope = (typeof BAN_SCOPES)[number];
 export type LogLevel = (typeof LOG_LEVELS)[number];
+
+// Classic zod installed its English locale on first use; zod/mini leaves that to the application.
+z.config(en());
 
 export interface Config {
   readonly instance: string;
@@ -92,7 +101,7 @@ export interface SettingSpec<T> {
   readonly description: string;
   /** Allowed values, for humans (env table, messages). */
   readonly allowed: string;
-  readonly schema: z.ZodType<T>;
+  readonly schema: z.ZodMiniType<T>;
   /** Turns an environment string into YAML-like data for `schema`. */
   readonly fromEnv: (raw: string) => unknown;
   readonly default: (ctx: DefaultsContext) => T;
@@ -118,84 +127,107 @@ const asList = (v: unknown): unknown => (v === undefined || v === null || Array.
 
 const dedupe = <T>(xs: readonly T[]): T[] => [...new Set(xs)];
 
+/** `fn` runs on the raw value before `schema` validates it (classic zod's z.preprocess). */
+function preprocess<S extends z.core.$ZodType>(fn: (v: unknown) => unknown, schema: S): z.ZodMiniPipe<z.ZodMiniTransform<unknown, unknown>, S> {
+  return z.pipe(z.transform(fn), schema);
+}
+
+/**
+ * Reports a custom issue from inside a transform, as classic zod's `ctx.addIssue` did: the input is
+ * the value being transformed unless the issue names its own.
+ */
+function addIssue(ctx: z.core.ParsePayload, issue: { message: string; path?: PropertyKey[]; input?: unknown }): void {
+  ctx.issues.push({ code: 'custom', input: ctx.value, ...issue });
+}
+
 /** A list of addresses/CIDRs: YAML list or a comma/space separated string; canonical output. */
-const cidrList = z.unknown().transform((v, ctx): readonly string[] => {
-  const items = typeof v === 'string' ? wordList(v) : v;
-  if (!Array.isArray(items)) {
-    ctx.addIssue({ code: 'custom', message: 'expected a list of IPv4/IPv6 addresses or CIDRs' });
-    return z.NEVER;
-  }
-  const out: string[] = [];
-  items.forEach((item: unknown, i) => {
-    const c = typeof item === 'string' ? parseCidr(item) : null;
-    if (c === null) {
-      ctx.addIssue({ code: 'custom', path: [i], input: item, message: 'not an IPv4/IPv6 address or CIDR (e.g. 10.0.0.0/8, 2001:db8::/32)' });
-    } else {
-      out.push(`${c.network}/${c.prefix}`);
+const cidrList = z.pipe(
+  z.unknown(),
+  z.transform((v, ctx): readonly string[] => {
+    const items = typeof v === 'string' ? wordList(v) : v;
+    if (!Array.isArray(items)) {
+      addIssue(ctx, { message: 'expected a list of IPv4/IPv6 addresses or CIDRs' });
+      return z.NEVER;
     }
-  });
-  return dedupe(out);
-});
+    const out: string[] = [];
+    items.forEach((item: unknown, i) => {
+      const c = typeof item === 'string' ? parseCidr(item) : null;
+      if (c === null) {
+        addIssue(ctx, { path: [i], input: item, message: 'not an IPv4/IPv6 address or CIDR (e.g. 10.0.0.0/8, 2001:db8::/32)' });
+      } else {
+        out.push(`${c.network}/${c.prefix}`);
+      }
+    });
+    return dedupe(out);
+  }),
+);
 
 const absolutePath = z
   .string({ error: 'expected a path (string)' })
-  .min(1, { error: 'must not be empty' })
-  .refine((s) => s.startsWith('/'), { error: 'must be an absolute path (starting with /)' })
-  .refine((s) => !s.includes('\0'), { error: 'must not contain NUL' });
+  .check(
+    z.minLength(1, { error: 'must not be empty' }),
+    z.refine((s) => s.startsWith('/'), { error: 'must be an absolute path (starting with /)' }),
+    z.refine((s) => !s.includes('\0'), { error: 'must not contain NUL' }),
+  );
 
 const enumOf = <T extends readonly [string, ...string[]]>(values: T) =>
   z.enum(values, { error: `expected one of ${values.join(', ')}` });
 
 const port = z
   .int({ error: 'expected a port number (integer 1–65535)' })
-  .min(1, { error: 'a port is 1–65535' })
-  .max(65535, { error: 'a port is 1–65535' });
+  .check(z.gte(1, { error: 'a port is 1–65535' }), z.lte(65535, { error: 'a port is 1–65535' }));
 
 const HOSTNAME_RE = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
 /** host:port, [v6]:port or :port (all interfaces); null, '' or `off` disables. */
-const listenAddr = z.unknown().transform((v, ctx): string | null => {
-  if (v === null || v === false || v === '' || v === 'off') return null;
-  if (typeof v !== 'string') {
-    ctx.addIssue({ code: 'custom', message: 'expected host:port, or off' });
-    return z.NEVER;
-  }
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(v.trim());
-  const portNo = m ? Number(m[3]) : 0;
-  const host = m ? (m[1] ?? m[2] ?? '') : '';
-  const hostOk = m !== null && (m[1] !== undefined ? parseCidr(host)?.family === 6 && !host.includes('/') : host === '' || HOSTNAME_RE.test(host));
-  if (!hostOk || portNo < 1 || portNo > 65535) {
-    ctx.addIssue({ code: 'custom', message: 'expected host:port (127.0.0.1:9100, [::1]:9100, :9100), or off' });
-    return z.NEVER;
-  }
-  return v.trim();
-});
+const listenAddr = z.pipe(
+  z.unknown(),
+  z.transform((v, ctx): string | null => {
+    if (v === null || v === false || v === '' || v === 'off') return null;
+    if (typeof v !== 'string') {
+      addIssue(ctx, { message: 'expected host:port, or off' });
+      return z.NEVER;
+    }
+    const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(v.trim());
+    const portNo = m ? Number(m[3]) : 0;
+    const host = m ? (m[1] ?? m[2] ?? '') : '';
+    const hostOk = m !== null && (m[1] !== undefined ? parseCidr(host)?.family === 6 && !host.includes('/') : host === '' || HOSTNAME_RE.test(host));
+    if (!hostOk || portNo < 1 || portNo > 65535) {
+      addIssue(ctx, { message: 'expected host:port (127.0.0.1:9100, [::1]:9100, :9100), or off' });
+      return z.NEVER;
+    }
+    return v.trim();
+  }),
+);
 
 /** A duration from YAML (number of seconds, or a string like 1h30m) or from the environment. */
 export function durationSchema(opts: { permanent: boolean }) {
-  return z.unknown().transform((v, ctx): number => {
-    if (opts.permanent && (v === -1 || v === '-1' || v === 'permanent')) return PERMANENT;
-    const allowed = `a duration like 600 (seconds), 10m, 1h30m, 1d${opts.permanent ? ', or -1/permanent' : ''}`;
-    let ms: number;
-    if (typeof v === 'number' && Number.isFinite(v) && v >= 0) {
-      ms = Math.round(v * 1000);
-    } else if (typeof v === 'string') {
-      try {
-        ms = parseDuration(v);
-      } catch {
-        ctx.addIssue({ code: 'custom', message: `expected ${allowed}` });
+  return z.pipe(
+    z.unknown(),
+    z.transform((v, ctx): number => {
+      if (opts.permanent && (v === -1 || v === '-1' || v === 'permanent')) return PERMANENT;
+      const allowed = `a duration like 600 (seconds), 10m, 1h30m, 1d${opts.permanent ? ', or -1/permanent' : ''}`;
+      let ms: number;
+      if (typeof v === 'number' && Number.isFinite(v) && v >= 0) {
+        ms = Math.round(v * 1000);
+      } else if (typeof v === 'string') {
+        try {
+          ms = parseDuration(v);
+        } catch {
+          addIssue(ctx, { message: `expected ${allowed}` });
+          return z.NEVER;
+        }
+      } else {
+        addIssue(ctx, { message: `expected ${allowed}` });
         return z.NEVER;
       }
-    } else {
-      ctx.addIssue({ code: 'custom', message: `expected ${allowed}` });
-      return z.NEVER;
-    }
-    if (ms <= 0) {
-      ctx.addIssue({ code: 'custom', message: `must be longer than 0 (${allowed})` });
-      return z.NEVER;
-    }
-    return ms;
-  });
+      if (ms <= 0) {
+        addIssue(ctx, { message: `must be longer than 0 (${allowed})` });
+        return z.NEVER;
+      }
+      return ms;
+    }),
+  );
 }
 
 const booleanSchema = z.boolean({ error: 'expected true or false' });
@@ -209,51 +241,57 @@ const envBoolean = (raw: string): unknown => {
 
 const maxretrySchema = z
   .int({ error: 'expected an integer ≥ 1' })
-  .min(1, { error: 'must be ≥ 1' })
-  .max(MAX_MAXRETRY, { error: `must be ≤ ${MAX_MAXRETRY}` });
+  .check(z.gte(1, { error: 'must be ≥ 1' }), z.lte(MAX_MAXRETRY, { error: `must be ≤ ${MAX_MAXRETRY}` }));
 
 /** Regular expressions tested against the request target; each must compile, and so must their union. */
-const regexList = z.preprocess(asList, z.array(z.string({ error: 'expected a regular expression (string)' }), { error: 'expected a list of regular expressions' }))
-  .transform((paths, ctx): readonly string[] => {
+const regexList = z.pipe(
+  preprocess(asList, z.array(z.string({ error: 'expected a regular expression (string)' }), { error: 'expected a list of regular expressions' })),
+  z.transform((paths: string[], ctx): readonly string[] => {
     let ok = true;
     paths.forEach((p, i) => {
       try {
         new RegExp(p, 'i');
       } catch (e) {
         ok = false;
-        ctx.addIssue({ code: 'custom', path: [i], input: p, message: `invalid regular expression: ${(e as Error).message.replace(/^Invalid regular expression: /, '')}` });
+        addIssue(ctx, { path: [i], input: p, message: `invalid regular expression: ${(e as Error).message.replace(/^Invalid regular expression: /, '')}` });
       }
     });
     if (ok && paths.length > 1) {
       try {
         new RegExp(paths.map((p) => `(?:${p})`).join('|'), 'i');
       } catch (e) {
-        ctx.addIssue({ code: 'custom', message: `these expressions cannot be combined (rename duplicate named groups, avoid backreferences): ${(e as Error).message}` });
+        addIssue(ctx, { message: `these expressions cannot be combined (rename duplicate named groups, avoid backreferences): ${(e as Error).message}` });
       }
     }
     return paths;
-  });
-
-const statusList = z.preprocess(
-  asList,
-  z
-    .array(
-      z.int({ error: 'expected an HTTP status code (integer 100–599)' }).min(100, { error: 'a status code is 100–599' }).max(599, { error: 'a status code is 100–599' }),
-      { error: 'expected a list of HTTP status codes, or null for any' },
-    )
-    .min(1, { error: 'list at least one status code, or omit status to match any' })
-    .transform((xs): readonly number[] => dedupe(xs)),
+  }),
 );
 
-const methodList = z.preprocess(
+const statusList = preprocess(
   asList,
-  z
-    .array(z.string().regex(/^[A-Za-z]{1,20}$/, { error: 'expected an HTTP method such as GET or POST' }), { error: 'expected a list of HTTP methods' })
-    .transform((xs): readonly string[] => dedupe(xs.map((m) => m.toUpperCase()))),
+  z.pipe(
+    z
+      .array(
+        z
+          .int({ error: 'expected an HTTP status code (integer 100–599)' })
+          .check(z.gte(100, { error: 'a status code is 100–599' }), z.lte(599, { error: 'a status code is 100–599' })),
+        { error: 'expected a list of HTTP status codes, or null for any' },
+      )
+      .check(z.minLength(1, { error: 'list at least one status code, or omit status to match any' })),
+    z.transform((xs: number[]): readonly number[] => dedupe(xs)),
+  ),
+);
+
+const methodList = preprocess(
+  asList,
+  z.pipe(
+    z.array(z.string().check(z.regex(/^[A-Za-z]{1,20}$/, { error: 'expected an HTTP method such as GET or POST' })), { error: 'expected a list of HTTP methods' }),
+    z.transform((xs: string[]): readonly string[] => dedupe(xs.map((m) => m.toUpperCase()))),
+  ),
 );
 
 /** A strict object whose unknown-key message lists the allowed keys. */
-function strict<S extends z.ZodRawShape>(shape: S) {
+function strict<S extends z.core.$ZodLooseShape>(shape: S) {
   const keys = Object.keys(shape).join(', ');
   return z.strictObject(shape, {
     error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown key; allowed keys here: ${keys}` : undefined),
@@ -273,7 +311,7 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
     env: 'BANHAMMER_INSTANCE',
     description: 'Name of this agent; chain, set and file names are derived from it',
     allowed: 'letters, digits, `_ . -`, starting with a letter or digit',
-    schema: z.string({ error: 'expected a name (string)' }).regex(INSTANCE_RE, { error: 'must match ^[A-Za-z0-9][A-Za-z0-9_.-]*$' }),
+    schema: z.string({ error: 'expected a name (string)' }).check(z.regex(INSTANCE_RE, { error: 'must match ^[A-Za-z0-9][A-Za-z0-9_.-]*$' })),
     fromEnv: trimmed,
     default: ({ hostname }) => hostname,
     defaultText: 'the container hostname',
@@ -283,14 +321,19 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
     env: 'BANHAMMER_LOG_PATH',
     description: 'Access logs to follow (globs allowed)',
     allowed: 'comma-separated paths',
-    schema: z.preprocess(
+    schema: preprocess(
       asList,
-      z
-        .array(z.string({ error: 'expected a path (string)' }).min(1, { error: 'must not be empty' }).refine((s) => !s.includes('\0'), { error: 'must not contain NUL' }), {
-          error: 'expected a list of paths',
-        })
-        .min(1, { error: 'list at least one log path' })
-        .transform((xs): readonly string[] => dedupe(xs)),
+      z.pipe(
+        z
+          .array(
+            z
+              .string({ error: 'expected a path (string)' })
+              .check(z.minLength(1, { error: 'must not be empty' }), z.refine((s) => !s.includes('\0'), { error: 'must not contain NUL' })),
+            { error: 'expected a list of paths' },
+          )
+          .check(z.minLength(1, { error: 'list at least one log path' })),
+        z.transform((xs: string[]): readonly string[] => dedupe(xs)),
+      ),
     ),
     fromEnv: commaList,
     default: () => ['/var/log/apache2/access.log'],
@@ -321,7 +364,7 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
     env: 'BANHAMMER_MAX_TRACKED',
     description: 'Per rule, most addresses tracked in detection windows (memory bound)',
     allowed: 'integer 1–10000000',
-    schema: z.int({ error: 'expected an integer' }).min(1, { error: 'must be ≥ 1' }).max(10_000_000, { error: 'must be ≤ 10000000' }),
+    schema: z.int({ error: 'expected an integer' }).check(z.gte(1, { error: 'must be ≥ 1' }), z.lte(10_000_000, { error: 'must be ≤ 10000000' })),
     fromEnv: intOrString,
     default: () => 100_000,
     defaultText: '100000',
@@ -361,9 +404,12 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
     env: 'BANHAMMER_PORTS',
     description: 'TCP ports closed to banned addresses (iptables; docker-user closes every TCP port of the banned container)',
     allowed: 'comma-separated ports 1–65535',
-    schema: z.preprocess(
+    schema: preprocess(
       asList,
-      z.array(port, { error: 'expected a list of ports' }).min(1, { error: 'list at least one port' }).transform((xs): readonly number[] => dedupe(xs)),
+      z.pipe(
+        z.array(port, { error: 'expected a list of ports' }).check(z.minLength(1, { error: 'list at least one port' })),
+        z.transform((xs: number[]): readonly number[] => dedupe(xs)),
+      ),
     ),
     fromEnv: (raw) => wordList(raw).map(intOrString),
     default: () => [80, 443],
@@ -384,7 +430,7 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
     env: 'BANHAMMER_BLOCK_ACTION',
     description: 'What the firewall does with a banned address’s packets',
     allowed: BLOCK_ACTIONS.join(', '),
-    schema: z.preprocess((v) => (typeof v === 'string' ? v.toUpperCase() : v), enumOf(BLOCK_ACTIONS)),
+    schema: preprocess((v) => (typeof v === 'string' ? v.toUpperCase() : v), enumOf(BLOCK_ACTIONS)),
     fromEnv: trimmed,
     default: () => 'DROP',
     defaultText: 'DROP',
@@ -434,14 +480,19 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
     env: 'BANHAMMER_NGINX_RELOAD',
     description: 'nginx-map: command run (without a shell) after the map changed, at most once a second',
     allowed: 'program and arguments, space-separated (YAML: a list)',
-    schema: z.preprocess(
+    schema: preprocess(
       (v) => (typeof v === 'string' ? wordList(v) : v),
-      z
-        .array(z.string({ error: 'expected a program or argument (string)' }).min(1, { error: 'must not be empty' }).refine((s) => !s.includes('\0'), { error: 'must not contain NUL' }), {
-          error: 'expected a command as a list: [program, arg, …]',
-        })
-        .min(1, { error: 'name at least the program' })
-        .transform((xs): readonly string[] => xs),
+      z.pipe(
+        z
+          .array(
+            z
+              .string({ error: 'expected a program or argument (string)' })
+              .check(z.minLength(1, { error: 'must not be empty' }), z.refine((s) => !s.includes('\0'), { error: 'must not contain NUL' })),
+            { error: 'expected a command as a list: [program, arg, …]' },
+          )
+          .check(z.minLength(1, { error: 'name at least the program' })),
+        z.transform((xs: string[]): readonly string[] => xs),
+      ),
     ),
     fromEnv: wordList,
     default: () => ['nginx', '-s', 'reload'],
@@ -452,7 +503,7 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
     env: 'BANHAMMER_REMOTEIP_HEADER',
     description: 'Header in which trusted proxies name the client (Apache RemoteIPHeader, nginx real_ip_header)',
     allowed: 'an HTTP header name',
-    schema: z.string({ error: 'expected a header name' }).regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$/, { error: 'expected an HTTP header name such as X-Forwarded-For' }),
+    schema: z.string({ error: 'expected a header name' }).check(z.regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$/, { error: 'expected an HTTP header name such as X-Forwarded-For' })),
     fromEnv: trimmed,
     default: () => 'X-Forwarded-For',
     defaultText: 'X-Forwarded-For',
@@ -462,7 +513,7 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
     env: 'BANHAMMER_BAN_SCOPE',
     description: 'docker-user: a ban from one container’s log blocks traffic to that container only, or to every container of the host',
     allowed: BAN_SCOPES.join(', '),
-    schema: z.preprocess((v) => (typeof v === 'string' ? v.toLowerCase() : v), enumOf(BAN_SCOPES)),
+    schema: preprocess((v) => (typeof v === 'string' ? v.toLowerCase() : v), enumOf(BAN_SCOPES)),
     fromEnv: trimmed,
     default: () => 'container',
     defaultText: 'container',
@@ -506,25 +557,29 @@ export const USER_RULE_DEFAULTS: Omit<RuleSettings, 'match'> = {
 };
 
 export const RULE_FILE_SCHEMA = strict({
-  enabled: booleanSchema.optional(),
-  description: z.string({ error: 'expected text' }).optional(),
-  match: strict({
-    status: statusList.nullable().optional(),
-    paths: regexList.optional(),
-    methods: methodList.optional(),
-  }).optional(),
-  maxretry: maxretrySchema.optional(),
-  findtime: durationSchema({ permanent: false }).optional(),
-  bantime: durationSchema({ permanent: true }).optional(),
-  increment: strict({
-    factor: z.number({ error: 'expected a number ≥ 1' }).min(1, { error: 'must be ≥ 1' }).max(1000, { error: 'must be ≤ 1000' }),
-    maxtime: durationSchema({ permanent: true }),
-  })
-    .nullable()
-    .optional(),
+  enabled: z.optional(booleanSchema),
+  description: z.optional(z.string({ error: 'expected text' })),
+  match: z.optional(
+    strict({
+      status: z.optional(z.nullable(statusList)),
+      paths: z.optional(regexList),
+      methods: z.optional(methodList),
+    }),
+  ),
+  maxretry: z.optional(maxretrySchema),
+  findtime: z.optional(durationSchema({ permanent: false })),
+  bantime: z.optional(durationSchema({ permanent: true })),
+  increment: z.optional(
+    z.nullable(
+      strict({
+        factor: z.number({ error: 'expected a number ≥ 1' }).check(z.gte(1, { error: 'must be ≥ 1' }), z.lte(1000, { error: 'must be ≤ 1000' })),
+        maxtime: durationSchema({ permanent: true }),
+      }),
+    ),
+  ),
 });
 
-export const RULE_NAME_SCHEMA = z.string().regex(RULE_NAME_RE, { error: 'a rule name must match ^[a-z0-9][a-z0-9-]*$' });
+export const RULE_NAME_SCHEMA = z.string().check(z.regex(RULE_NAME_RE, { error: 'a rule name must match ^[a-z0-9][a-z0-9-]*$' }));
 
 export interface RuleEnvField {
   /** Field name in BANHAMMER_RULE_<NAME>_<FIELD>. */
@@ -533,7 +588,7 @@ export interface RuleEnvField {
   readonly defaultRuleEnv: string | null;
   readonly description: string;
   readonly allowed: string;
-  readonly schema: z.ZodType<unknown>;
+  readonly schema: z.ZodMiniType<unknown>;
   readonly fromEnv: (raw: string) => unknown;
 }
 
@@ -594,29 +649,30 @@ export { DEFAULT_RULE, PRESETS };
 // The YAML file, built from the tables above.
 
 function buildFileSchema() {
-  const top: Record<string, z.ZodType> = {};
-  const nested: Record<string, Record<string, z.ZodType>> = {};
+  const top: Record<string, z.ZodMiniType> = {};
+  const nested: Record<string, Record<string, z.ZodMiniType>> = {};
   for (const key of SETTING_KEYS) {
     const spec = SETTINGS[key] as SettingSpec<unknown>;
     const [a, b] = spec.yamlPath as [string, string | undefined];
-    if (b === undefined) top[a] = spec.schema.optional();
-    else (nested[a] ??= {})[b] = spec.schema.optional();
+    if (b === undefined) top[a] = z.optional(spec.schema);
+    else (nested[a] ??= {})[b] = z.optional(spec.schema);
   }
-  for (const [k, shape] of Object.entries(nested)) top[k] = strict(shape).optional();
-  top.rules = z
-    .record(RULE_NAME_SCHEMA, RULE_FILE_SCHEMA, { error: 'expected a mapping of rule names to rules' })
-    .superRefine((rules, ctx) => {
-      for (const [name, rule] of Object.entries(rules)) {
-        if (!(name in PRESETS) && rule.match === undefined) {
-          ctx.addIssue({
-            code: 'custom',
-            path: [name, 'match'],
-            message: `"${name}" is not a preset, so it needs match (status, paths and/or methods); presets are ${Object.keys(PRESETS).join(', ')}`,
-          });
+  for (const [k, shape] of Object.entries(nested)) top[k] = z.optional(strict(shape));
+  top.rules = z.optional(
+    z.record(RULE_NAME_SCHEMA, RULE_FILE_SCHEMA, { error: 'expected a mapping of rule names to rules' }).check(
+      z.superRefine((rules, ctx) => {
+        for (const [name, rule] of Object.entries(rules)) {
+          if (!(name in PRESETS) && rule.match === undefined) {
+            ctx.addIssue({
+              code: 'custom',
+              path: [name, 'match'],
+              message: `"${name}" is not a preset, so it needs match (status, paths and/or methods); presets are ${Object.keys(PRESETS).join(', ')}`,
+            });
+          }
         }
-      }
-    })
-    .optional();
+      }),
+    ),
+  );
   return strict(top);
 }
 
