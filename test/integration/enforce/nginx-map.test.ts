@@ -6,8 +6,9 @@
  * the enforcer writes and answers `if ($banhammer_banned) { return 403; }`; the enforcer reloads it
  * with the real command (`nginx -p DIR -c DIR/nginx.conf -s reload`, an argv, no shell). Clients are
  * curl from the client namespace with a chosen source address. A reload takes effect when nginx's
- * master has re-read the file, shortly after the signal, so each check polls (bounded) for the
- * expected answer instead of asserting on timing.
+ * master has re-read the file, shortly after the signal, and the old worker (which keeps accepting
+ * with the old map until told to quit) is gone, so each check polls (bounded) for the expected
+ * answer and for the old worker's exit instead of asserting on timing.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -52,12 +53,32 @@ describe.skipIf(skip !== null)(`NginxMapEnforcer with a real nginx${skip ? ` (sk
     return Number.isFinite(code) && code > 0 ? code : null;
   }
 
-  /** Polls (at most ~10 s) until `from` gets `want`; returns the last answer. */
+  /**
+   * Waits (at most ~10 s) until nginx runs as a master and one worker again. During a reload the
+   * old worker keeps accepting connections, with the old map, until the master has told it to quit,
+   * so one answer from a new worker does not mean the next request cannot reach an old one.
+   */
+  async function oldWorkersGone(): Promise<void> {
+    for (let i = 0; i < 100; i++) {
+      const r = await sh.run('ip', ['netns', 'pids', serverNs]);
+      if (r.stdout.split('\n').filter((l) => l.trim() !== '').length <= 2) return;
+      await sleep(100);
+    }
+  }
+
+  /**
+   * Polls (at most ~10 s) until `from` gets `want` once the reload has settled (the old worker gone);
+   * returns the last answer.
+   */
   async function answers(from: string, want: number): Promise<number | null> {
     let last: number | null = null;
     for (let i = 0; i < 100; i++) {
       last = await get(from);
-      if (last === want) break;
+      if (last === want) {
+        await oldWorkersGone();
+        last = await get(from);
+        if (last === want) break;
+      }
       await sleep(100);
     }
     return last;
