@@ -90,6 +90,8 @@ export class DockerUserEnforcer implements Enforcer {
   private readonly targets = new Map<string, ContainerTarget>();
   /** Families whose DOCKER-USER chain this process created (it may delete them again at shutdown). */
   private readonly createdDockerUser = new Set<Family>();
+  /** `<container id>/<family>` already reported as holding bans it has no address of that family for. */
+  private readonly familyGapsReported = new Set<string>();
 
   constructor(private readonly opts: DockerUserEnforcerOptions) {
     this.names = dockerUserNames(opts.instance);
@@ -107,6 +109,7 @@ export class DockerUserEnforcer implements Enforcer {
     const backend = await this.cmd.ensureBackend();
     for (const f of this.families) await this.cmd.createSet(this.names.sets[f], f);
     this.targets.clear();
+    this.familyGapsReported.clear();
     for (const f of this.families) await this.fillChain(f, backend);
     // Sets of a previous run are no longer referenced by the chain: their bans come back with the
     // daemon's re-apply (from the state file), with the containers' current addresses.
@@ -140,6 +143,7 @@ export class DockerUserEnforcer implements Enforcer {
       }
     }
     if (failure !== undefined) throw failure;
+    this.reportFamilyGaps(batch);
     if (b.rejected.length > 0) {
       const shown = b.rejected.slice(0, 5).map((r) => `${JSON.stringify(r.ip)} (${r.reason})`).join(', ');
       const more = b.rejected.length > 5 ? ` and ${b.rejected.length - 5} more` : '';
@@ -240,6 +244,7 @@ export class DockerUserEnforcer implements Enforcer {
       for (const set of sets) await this.destroySet(set);
     });
     this.targets.clear();
+    this.familyGapsReported.clear();
     if (errors.length > 0) throw errors[0];
   }
 
@@ -263,6 +268,28 @@ export class DockerUserEnforcer implements Enforcer {
     for (const f of this.families) await this.fillChain(f, backend);
   }
 
+  /**
+   * A scoped ban of an IPv6 client at a container with only IPv4 addresses (or the reverse) is in
+   * the container's set, but no chain rule names the container in that family, so it blocks nothing
+   * until the container gets such an address. Says so once per container and family.
+   */
+  private reportFamilyGaps(batch: EnforcerBatch): void {
+    for (const ban of batch.ban) {
+      if (ban.scope === undefined) continue;
+      const t = this.targets.get(ban.scope);
+      if (t === undefined || t.v4.length + t.v6.length === 0) continue; // "no known address yet" was said
+      const family = ban.family;
+      if (!this.families.includes(family) || (family === 4 ? t.v4 : t.v6).length > 0) continue;
+      const key = `${t.id}/${family}`;
+      if (this.familyGapsReported.has(key)) continue;
+      this.familyGapsReported.add(key);
+      const name = this.opts.containers.info(t.id)?.name ?? short(t.id);
+      this.opts.onNote?.(
+        `container ${name} (${short(t.id)}) has no ${familyLabel(family)} address: its ${familyLabel(family)} bans (first ${ban.ip}) are held and take effect once Docker gives it one`,
+      );
+    }
+  }
+
   /** Re-reads each banned container's addresses; returns one note per container whose addresses changed. */
   private refreshAddresses(): string[] {
     const notes: string[] = [];
@@ -272,6 +299,8 @@ export class DockerUserEnforcer implements Enforcer {
       const v6 = info?.v6 ?? [];
       if (v4.join() === t.v4.join() && v6.join() === t.v6.join()) continue;
       this.targets.set(id, { id, v4, v6 });
+      this.familyGapsReported.delete(`${id}/4`);
+      this.familyGapsReported.delete(`${id}/6`);
       const was = [...t.v4, ...t.v6].join(' ') || 'none';
       const now = [...v4, ...v6].join(' ') || 'none';
       notes.push(`container ${info?.name ?? short(id)} (${short(id)}) addresses changed from ${was} to ${now}; its bans now apply to the new addresses`);

@@ -168,6 +168,25 @@ describe('DockerUserEnforcer with a recording runner', () => {
     expect(notes.at(-1)).toBe(`container web-x (${X.slice(0, 12)}) addresses changed from 198.19.151.2 to 198.19.151.5; its bans now apply to the new addresses`);
   });
 
+  it('a scoped ban of a family the container has no address of is held, and said once per container and family', async () => {
+    const { enf, notes, info } = setup({ families: [4, 6] }, new Map([[X, { id: X, name: 'web-x', v4: ['198.19.151.2'], v6: [] }]]));
+    await enf.apply({ ban: [{ ip: '2001:db8:150::7', family: 6, until: null, scope: X }, { ip: '198.19.150.7', family: 4, until: null, scope: X }], unban: [] });
+    await enf.apply({ ban: [{ ip: '2001:db8:150::8', family: 6, until: null, scope: X }], unban: [] });
+    expect(notes).toEqual([`container web-x (${X.slice(0, 12)}) has no IPv6 address: its IPv6 bans (first 2001:db8:150::7) are held and take effect once Docker gives it one`]);
+    // Once its addresses change the question is open again: an IPv6 address ends the gap ...
+    info.set(X, { id: X, name: 'web-x', v4: ['198.19.151.2'], v6: ['2001:db8:151::2'] });
+    await enf.check();
+    notes.length = 0;
+    await enf.apply({ ban: [{ ip: '2001:db8:150::9', family: 6, until: null, scope: X }], unban: [] });
+    expect(notes).toEqual([]);
+    // ... and losing it again is reported again.
+    info.set(X, { id: X, name: 'web-x', v4: ['198.19.151.3'], v6: [] });
+    await enf.check();
+    notes.length = 0;
+    await enf.apply({ ban: [{ ip: '2001:db8:150::a', family: 6, until: null, scope: X }], unban: [] });
+    expect(notes).toEqual([`container web-x (${X.slice(0, 12)}) has no IPv6 address: its IPv6 bans (first 2001:db8:150::a) are held and take effect once Docker gives it one`]);
+  });
+
   it('check() reports a missing set, a lost chain rule and a missing jump; a missing NET_ADMIN is a clear error', async () => {
     const { runner, enf } = setup();
     runner.on('ipset list -n', { stdout: 'bh-unrelated\n' });
