@@ -29,7 +29,7 @@ import { BanhammerError } from '../errors.js';
 import { canonicalIp } from '../parse/ip.js';
 import type { EnforcerBatch } from './enforcer.js';
 import { CONTAINER_ID_RE } from '../docker/containers.js';
-import { banTimeoutSeconds, blockSpec, firewallNames, WAIT, type BlockAction, type Family, type FirewallNames, type RejectedAddress } from './iptables-args.js';
+import { acceptAddress, banTimeoutSeconds, blockSpec, firewallNames, WAIT, type BlockAction, type Family, type FirewallNames, type RejectedAddress } from './iptables-args.js';
 
 export const DOCKER_USER = 'DOCKER-USER';
 
@@ -160,15 +160,8 @@ export function dockerUserBatch(
   const rejected: RejectedAddress[] = [];
   const containers = new Set<string>();
   const target = (raw: string, scope: string | undefined): { ip: string; set: string; scope: string | undefined } | null => {
-    const c = canonicalIp(raw);
-    if (!c) {
-      rejected.push({ ip: raw, reason: 'not a valid IP address' });
-      return null;
-    }
-    if (!families.includes(c.family)) {
-      rejected.push({ ip: raw, reason: `IPv${c.family} is not enabled for this enforcer` });
-      return null;
-    }
+    const c = acceptAddress(raw, families, rejected);
+    if (!c) return null;
     if (scope === undefined) return { ip: c.ip, set: names.sets[c.family], scope };
     if (!CONTAINER_ID_RE.test(scope)) {
       rejected.push({ ip: raw, reason: `scope ${JSON.stringify(scope.slice(0, 80))} is not a container id` });

@@ -21,19 +21,17 @@
  *   deletes DOCKER-USER unless this process created it and nothing else uses it.
  */
 import { systemClock, type Clock } from '../clock.js';
-import { BanhammerError } from '../errors.js';
 import { execError } from '../exec/runner.js';
 import type { ContainerInfo } from '../docker/containers.js';
 import type { Backend } from './backend-mode.js';
 import type { Enforcer, EnforcerBatch } from './enforcer.js';
-import { FirewallCommands, familyLabel, type FirewallCommandOptions } from './firewall-commands.js';
+import { FirewallCommands, TeardownSteps, familyLabel, throwIfRejected, type FirewallCommandOptions } from './firewall-commands.js';
 import { classifyFirewallError } from './firewall-errors.js';
 import { REPAIR_SET_RECREATED } from './iptables.js';
 import {
   checkRuleArgs,
   deleteChainArgs,
   deleteRuleArgs,
-  destroySetArgs,
   flushChainArgs,
   insertRuleArgs,
   listChainArgs,
@@ -113,7 +111,7 @@ export class DockerUserEnforcer implements Enforcer {
     for (const f of this.families) await this.fillChain(f, backend);
     // Sets of a previous run are no longer referenced by the chain: their bans come back with the
     // daemon's re-apply (from the state file), with the containers' current addresses.
-    for (const set of await this.ourContainerSets()) await this.destroySet(set);
+    for (const set of await this.ourContainerSets()) await this.cmd.destroySet(set);
     for (const f of this.families) {
       const hooks = await this.ensureHooks(f, backend);
       if (hooks.some((h) => h.startsWith(`chain (${familyLabel(f)}): ${DOCKER_USER} was missing`))) {
@@ -144,14 +142,7 @@ export class DockerUserEnforcer implements Enforcer {
     }
     if (failure !== undefined) throw failure;
     this.reportFamilyGaps(batch);
-    if (b.rejected.length > 0) {
-      const shown = b.rejected.slice(0, 5).map((r) => `${JSON.stringify(r.ip)} (${r.reason})`).join(', ');
-      const more = b.rejected.length > 5 ? ` and ${b.rejected.length - 5} more` : '';
-      throw new BanhammerError('BH_ERR_ADDRESS', `${b.rejected.length} address(es) not applied: ${shown}${more}; the rest of the batch was applied`, {
-        hint: 'only plain IPv4/IPv6 addresses of an enabled family can be banned',
-        data: { rejected: b.rejected, added: b.added, deleted: b.deleted },
-      });
-    }
+    throwIfRejected(b);
   }
 
   async check(): Promise<string[]> {
@@ -200,18 +191,11 @@ export class DockerUserEnforcer implements Enforcer {
 
   async shutdown(): Promise<void> {
     const backend = await this.cmd.ensureBackend();
-    const errors: unknown[] = [];
-    const attempt = async (fn: () => Promise<unknown>): Promise<void> => {
-      try {
-        await fn();
-      } catch (e) {
-        errors.push(e);
-      }
-    };
+    const steps = new TeardownSteps();
     const chain = this.names.chain;
     for (const f of this.families) {
       const bin = f === 4 ? backend.iptables : backend.ip6tables;
-      await attempt(async () => {
+      await steps.attempt(async () => {
         const du = await this.cmd.exec(bin, listChainArgs(DOCKER_USER), `listing ${DOCKER_USER}`, backend, { okExitCodes: [0, 1] });
         if (du.code === 0) {
           for (const spec of jumpsTo(du.stdout, DOCKER_USER, chain)) {
@@ -219,16 +203,16 @@ export class DockerUserEnforcer implements Enforcer {
           }
         }
       });
-      await attempt(async () => {
+      await steps.attempt(async () => {
         const fw = await this.cmd.exec(bin, listChainArgs('FORWARD'), 'listing FORWARD', backend);
         for (const spec of parseForwardJumps(fw.stdout, this.names).ours) {
           await this.cmd.exec(bin, deleteRuleArgs('FORWARD', spec), `removing our FORWARD jump to ${DOCKER_USER}`, backend);
         }
       });
-      await attempt(() => this.cmd.exec(bin, flushChainArgs(chain), `flushing chain ${chain}`, backend, { okExitCodes: [0, 1] }));
-      await attempt(() => this.cmd.exec(bin, deleteChainArgs(chain), `deleting chain ${chain}`, backend, { okExitCodes: [0, 1] }));
+      await steps.attempt(() => this.cmd.exec(bin, flushChainArgs(chain), `flushing chain ${chain}`, backend, { okExitCodes: [0, 1] }));
+      await steps.attempt(() => this.cmd.exec(bin, deleteChainArgs(chain), `deleting chain ${chain}`, backend, { okExitCodes: [0, 1] }));
       if (this.createdDockerUser.has(f)) {
-        await attempt(async () => {
+        await steps.attempt(async () => {
           // Ours to remove only while empty and unreferenced (Docker may have adopted it meanwhile).
           const du = await this.cmd.exec(bin, listChainArgs(DOCKER_USER), `listing ${DOCKER_USER}`, backend, { okExitCodes: [0, 1] });
           const fw = await this.cmd.exec(bin, listChainArgs('FORWARD'), 'listing FORWARD', backend);
@@ -239,13 +223,13 @@ export class DockerUserEnforcer implements Enforcer {
         });
       }
     }
-    await attempt(async () => {
+    await steps.attempt(async () => {
       const sets = [...this.families.map((f) => this.names.sets[f]), ...(await this.ourContainerSets())];
-      for (const set of sets) await this.destroySet(set);
+      for (const set of sets) await this.cmd.destroySet(set);
     });
     this.targets.clear();
     this.familyGapsReported.clear();
-    if (errors.length > 0) throw errors[0];
+    steps.throwFirst();
   }
 
   /** What the kernel holds in a host-wide set, or in a container's set (for status and tests). */
@@ -306,16 +290,6 @@ export class DockerUserEnforcer implements Enforcer {
       notes.push(`container ${info?.name ?? short(id)} (${short(id)}) addresses changed from ${was} to ${now}; its bans now apply to the new addresses`);
     }
     return notes;
-  }
-
-  private async destroySet(set: string): Promise<void> {
-    const r = await this.cmd.exec(this.cmd.ipset, destroySetArgs(set), `destroying ipset ${set}`, undefined, { okExitCodes: [0, 1] });
-    if (r.code === 1 && !/does not exist/.test(r.stderr)) {
-      throw new BanhammerError('BH_ERR_FIREWALL', `destroying ipset ${set} failed: ${r.stderr.trim()}`, {
-        hint: `another rule still uses the set; remove it, then run \`ipset destroy ${set}\``,
-        data: { set, stderr: r.stderr },
-      });
-    }
   }
 
   private async ourContainerSets(): Promise<string[]> {

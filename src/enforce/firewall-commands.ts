@@ -8,7 +8,7 @@ import { BanhammerError } from '../errors.js';
 import type { RunOptions, Runner } from '../exec/runner.js';
 import { resolveBackend, type Backend, type IptablesMode } from './backend-mode.js';
 import { classifyFirewallError } from './firewall-errors.js';
-import { DEFAULT_MAXELEM, createSetArgs, parseSetSave, saveSetArgs, type Family, type SetEntry } from './iptables-args.js';
+import { DEFAULT_MAXELEM, createSetArgs, destroySetArgs, parseSetSave, saveSetArgs, type Family, type RejectedAddress, type SetEntry } from './iptables-args.js';
 
 export interface FirewallCommandOptions {
   readonly runner: Runner;
@@ -79,9 +79,48 @@ export class FirewallCommands {
     return this.exec(this.ipset, createSetArgs(set, f, this.opts.maxelem ?? DEFAULT_MAXELEM), `creating ipset ${set}`);
   }
 
+  /** Destroys `set`; one that does not exist is fine, one still in use by a rule is a clear error. */
+  async destroySet(set: string): Promise<void> {
+    const r = await this.exec(this.ipset, destroySetArgs(set), `destroying ipset ${set}`, undefined, { okExitCodes: [0, 1] });
+    if (r.code === 1 && !/does not exist/.test(r.stderr)) {
+      throw new BanhammerError('BH_ERR_FIREWALL', `destroying ipset ${set} failed: ${r.stderr.trim()}`, {
+        hint: `another rule still uses the set; remove it, then run \`ipset destroy ${set}\``,
+        data: { set, stderr: r.stderr },
+      });
+    }
+  }
+
   /** The entries of `set` as the kernel holds them. */
   async listSet(set: string): Promise<SetEntry[]> {
     const r = await this.exec(this.ipset, saveSetArgs(set), `reading ipset ${set}`);
     return parseSetSave(r.stdout, set);
   }
+}
+
+/** The steps of a teardown: each one is tried even when an earlier one failed; the first failure is thrown at the end. */
+export class TeardownSteps {
+  private readonly errors: unknown[] = [];
+
+  async attempt(fn: () => Promise<unknown>): Promise<void> {
+    try {
+      await fn();
+    } catch (e) {
+      this.errors.push(e);
+    }
+  }
+
+  throwFirst(): void {
+    if (this.errors.length > 0) throw this.errors[0];
+  }
+}
+
+/** After a batch was applied: addresses it left out become one BH_ERR_ADDRESS error naming the first five. */
+export function throwIfRejected(b: { readonly rejected: readonly RejectedAddress[]; readonly added: number; readonly deleted: number }): void {
+  if (b.rejected.length === 0) return;
+  const shown = b.rejected.slice(0, 5).map((r) => `${JSON.stringify(r.ip)} (${r.reason})`).join(', ');
+  const more = b.rejected.length > 5 ? ` and ${b.rejected.length - 5} more` : '';
+  throw new BanhammerError('BH_ERR_ADDRESS', `${b.rejected.length} address(es) not applied: ${shown}${more}; the rest of the batch was applied`, {
+    hint: 'only plain IPv4/IPv6 addresses of an enabled family can be banned',
+    data: { rejected: b.rejected, added: b.added, deleted: b.deleted },
+  });
 }

@@ -147,6 +147,23 @@ export interface RejectedAddress {
   readonly reason: string;
 }
 
+/**
+ * Validates one address of a batch again with canonicalIp: the canonical address and its family,
+ * or null after recording in `rejected` why it cannot be applied (invalid, or its family not enabled).
+ */
+export function acceptAddress(raw: string, families: readonly Family[], rejected: RejectedAddress[]): { ip: string; family: Family } | null {
+  const c = canonicalIp(raw);
+  if (!c) {
+    rejected.push({ ip: raw, reason: 'not a valid IP address' });
+    return null;
+  }
+  if (!families.includes(c.family)) {
+    rejected.push({ ip: raw, reason: `IPv${c.family} is not enabled for this enforcer` });
+    return null;
+  }
+  return c;
+}
+
 export interface SetBatch {
   /** `ipset restore` input per family (absent when that family has nothing to do). */
   readonly text: Partial<Record<Family, string>>;
@@ -164,18 +181,7 @@ export interface SetBatch {
 export function setBatch(batch: EnforcerBatch, names: FirewallNames, now: number, families: readonly Family[] = [4, 6]): SetBatch {
   const lines: Record<Family, { del: string[]; add: string[] }> = { 4: { del: [], add: [] }, 6: { del: [], add: [] } };
   const rejected: RejectedAddress[] = [];
-  const accept = (raw: string): { ip: string; family: Family } | null => {
-    const c = canonicalIp(raw);
-    if (!c) {
-      rejected.push({ ip: raw, reason: 'not a valid IP address' });
-      return null;
-    }
-    if (!families.includes(c.family)) {
-      rejected.push({ ip: raw, reason: `IPv${c.family} is not enabled for this enforcer` });
-      return null;
-    }
-    return c;
-  };
+  const accept = (raw: string) => acceptAddress(raw, families, rejected);
   for (const u of batch.unban) {
     const c = accept(u.ip);
     if (c) lines[c.family].del.push(`del ${names.sets[c.family]} ${c.ip}`);

@@ -18,17 +18,15 @@
  * is classified into an actionable error (firewall-errors.ts).
  */
 import { systemClock, type Clock } from '../clock.js';
-import { BanhammerError } from '../errors.js';
 import type { Backend } from './backend-mode.js';
 import type { Enforcer, EnforcerBatch } from './enforcer.js';
-import { FirewallCommands, familyLabel, type FirewallCommandOptions } from './firewall-commands.js';
+import { FirewallCommands, TeardownSteps, familyLabel, throwIfRejected, type FirewallCommandOptions } from './firewall-commands.js';
 import {
   blockSpec,
   chainRestoreText,
   checkRuleArgs,
   deleteChainArgs,
   deleteRuleArgs,
-  destroySetArgs,
   firewallNames,
   flushChainArgs,
   insertRuleArgs,
@@ -76,7 +74,7 @@ export class IptablesEnforcer implements Enforcer {
   private readonly clock: Clock;
   private readonly cmd: FirewallCommands;
 
-  constructor(private readonly opts: IptablesEnforcerOptions) {
+  constructor(opts: IptablesEnforcerOptions) {
     this.names = firewallNames(opts.instance);
     this.ports = validatePorts(opts.ports);
     this.action = opts.blockAction ?? 'drop';
@@ -112,14 +110,7 @@ export class IptablesEnforcer implements Enforcer {
       }
     }
     if (failure !== undefined) throw failure;
-    if (b.rejected.length > 0) {
-      const shown = b.rejected.slice(0, 5).map((r) => `${JSON.stringify(r.ip)} (${r.reason})`).join(', ');
-      const more = b.rejected.length > 5 ? ` and ${b.rejected.length - 5} more` : '';
-      throw new BanhammerError('BH_ERR_ADDRESS', `${b.rejected.length} address(es) not applied: ${shown}${more}; the rest of the batch was applied`, {
-        hint: 'only plain IPv4/IPv6 addresses of an enabled family can be banned',
-        data: { rejected: b.rejected, added: b.added, deleted: b.deleted },
-      });
-    }
+    throwIfRejected(b);
   }
 
   async check(): Promise<string[]> {
@@ -148,38 +139,20 @@ export class IptablesEnforcer implements Enforcer {
 
   async shutdown(): Promise<void> {
     const backend = await this.cmd.ensureBackend();
-    const errors: unknown[] = [];
-    const attempt = async (fn: () => Promise<unknown>): Promise<void> => {
-      try {
-        await fn();
-      } catch (e) {
-        errors.push(e);
-      }
-    };
+    const steps = new TeardownSteps();
     const chain = this.names.chain;
     for (const f of this.families) {
       const bin = f === 4 ? backend.iptables : backend.ip6tables;
-      await attempt(async () => {
+      await steps.attempt(async () => {
         for (const spec of await this.jumpsInInput(bin, backend)) {
           await this.cmd.exec(bin, deleteRuleArgs('INPUT', spec), `removing a jump to ${chain}`, backend);
         }
       });
-      await attempt(() => this.cmd.exec(bin, flushChainArgs(chain), `flushing chain ${chain}`, backend, { okExitCodes: [0, 1] }));
-      await attempt(() => this.cmd.exec(bin, deleteChainArgs(chain), `deleting chain ${chain}`, backend, { okExitCodes: [0, 1] }));
+      await steps.attempt(() => this.cmd.exec(bin, flushChainArgs(chain), `flushing chain ${chain}`, backend, { okExitCodes: [0, 1] }));
+      await steps.attempt(() => this.cmd.exec(bin, deleteChainArgs(chain), `deleting chain ${chain}`, backend, { okExitCodes: [0, 1] }));
     }
-    for (const f of this.families) {
-      await attempt(async () => {
-        const set = this.names.sets[f];
-        const r = await this.cmd.exec(this.cmd.ipset, destroySetArgs(set), `destroying ipset ${set}`, undefined, { okExitCodes: [0, 1] });
-        if (r.code === 1 && !/does not exist/.test(r.stderr)) {
-          throw new BanhammerError('BH_ERR_FIREWALL', `destroying ipset ${set} failed: ${r.stderr.trim()}`, {
-            hint: 'another rule still uses the set; remove it, then run `ipset destroy ' + set + '`',
-            data: { set, stderr: r.stderr },
-          });
-        }
-      });
-    }
-    if (errors.length > 0) throw errors[0];
+    for (const f of this.families) await steps.attempt(() => this.cmd.destroySet(this.names.sets[f]));
+    steps.throwFirst();
   }
 
   /** What the kernel holds in this instance's set for `family` (for status and tests). */
