@@ -6,33 +6,11 @@
  * Same method as shell-scripts.test.ts: both shells, paths relocated (BH_*), s6 programs replaced by
  * recorders on PATH.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-
-const DOCKER = resolve(import.meta.dirname, '../../../docker');
-
-function which(name: string): string | null {
-  const r = spawnSync('sh', ['-c', 'command -v "$1"', 'sh', name], { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim() : null;
-}
-
-const SHELLS: Array<{ name: string; argv: string[] }> = [];
-if (which('dash') !== null) SHELLS.push({ name: 'dash', argv: ['dash'] });
-if (which('busybox') !== null) SHELLS.push({ name: 'busybox sh', argv: ['busybox', 'sh'] });
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function runScript(shell: string[], script: string, args: string[], env: Record<string, string>, cwd?: string): Result {
-  const r = spawnSync(shell[0]!, [...shell.slice(1), script, ...args], { env, cwd, encoding: 'utf8', timeout: 20_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+import { DOCKER, SHELLS, ScriptSandbox, envOf, runScript } from './script-harness.js';
 
 it('has a shell to run the scripts with', () => {
   // dash is Debian's /bin/sh; without it (and busybox) nothing below would run.
@@ -40,39 +18,21 @@ it('has a shell to run the scripts with', () => {
 });
 
 describe.each(SHELLS)('host mode under $name', ({ argv }) => {
+  let box: ScriptSandbox;
   let tmp: string;
-  let fakes: string;
   let runDir: string;
-  let calls: string;
   let env: Record<string, string>;
-
-  function fake(name: string, body = 'exit 0'): void {
-    const p = join(fakes, name);
-    writeFileSync(p, `#!/bin/sh\necho "${name} $*" >>"${calls}"\n${body}\n`);
-    chmodSync(p, 0o755);
-  }
-  const recorded = (): string[] => (existsSync(calls) ? readFileSync(calls, 'utf8').trim().split('\n').filter(Boolean) : []);
-  const envOf = (stdout: string) => Object.fromEntries(stdout.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  const fake = (name: string, body?: string): void => box.fake(name, body);
+  const recorded = (): string[] => box.recorded();
 
   beforeEach(() => {
-    tmp = mkdtempSync(join(tmpdir(), 'bh-docker-host-'));
-    fakes = join(tmp, 'fakebin');
-    runDir = join(tmp, 'run');
-    calls = join(tmp, 'calls');
-    mkdirSync(fakes);
-    mkdirSync(runDir);
-    env = {
-      PATH: `${fakes}:/usr/sbin:/usr/bin:/sbin:/bin`,
-      BH_RUN_DIR: runDir,
-      BH_SCANDIR: join(tmp, 'service'),
-      BH_LOG_DIR: join(tmp, 'log'),
-      BH_SERVICES: join(DOCKER, 's6'),
-      IMAGE_MODE: 'host',
-    };
+    box = new ScriptSandbox('bh-docker-host-');
+    ({ tmp, runDir } = box);
+    env = { ...box.env, BH_SERVICES: join(DOCKER, 's6'), IMAGE_MODE: 'host' };
     // Would print Apache Defines; host mode must not ask for them.
     fake('banhammer', "printf 'Define BANHAMMER_REMOTEIP_HEADER X-Forwarded-For\\n'");
   });
-  afterEach(() => rmSync(tmp, { recursive: true, force: true }));
+  afterEach(() => box.remove());
 
   describe('entrypoint', () => {
     const entry = join(DOCKER, 'bin/banhammer-entrypoint');

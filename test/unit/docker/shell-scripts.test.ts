@@ -6,21 +6,10 @@
  * a container. Shells that are not installed are skipped with a reason.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-
-const DOCKER = resolve(import.meta.dirname, '../../../docker');
-
-function which(name: string): string | null {
-  const r = spawnSync('sh', ['-c', 'command -v "$1"', 'sh', name], { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim() : null;
-}
-
-const SHELLS: Array<{ name: string; argv: string[] }> = [];
-if (which('dash') !== null) SHELLS.push({ name: 'dash', argv: ['dash'] });
-if (which('busybox') !== null) SHELLS.push({ name: 'busybox sh', argv: ['busybox', 'sh'] });
+import { DOCKER, SHELLS, ScriptSandbox, envOf, runScript } from './script-harness.js';
 
 function shellScripts(dir: string): string[] {
   const out: string[] = [];
@@ -33,17 +22,6 @@ function shellScripts(dir: string): string[] {
 }
 
 const SCRIPTS = shellScripts(DOCKER);
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function runScript(shell: string[], script: string, args: string[], env: Record<string, string>, cwd?: string): Result {
-  const r = spawnSync(shell[0]!, [...shell.slice(1), script, ...args], { env, cwd, encoding: 'utf8', timeout: 20_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 it('finds the container scripts', () => {
   const names = SCRIPTS.map((s) => s.slice(DOCKER.length + 1));
@@ -67,30 +45,20 @@ it('finds the container scripts', () => {
 });
 
 describe.each(SHELLS)('under $name', ({ argv }) => {
+  let box: ScriptSandbox;
   let tmp: string;
-  let fakes: string;
   let runDir: string;
   let calls: string;
   let env: Record<string, string>;
-
-  /** A recorder on PATH: appends "name args" to $calls, then runs `body` (sh) for its behaviour. */
-  function fake(name: string, body = 'exit 0'): void {
-    const p = join(fakes, name);
-    writeFileSync(p, `#!/bin/sh\necho "${name} $*" >>"${calls}"\n${body}\n`);
-    chmodSync(p, 0o755);
-  }
-  const recorded = (): string[] => (existsSync(calls) ? readFileSync(calls, 'utf8').trim().split('\n').filter(Boolean) : []);
+  const fake = (name: string, body?: string): void => box.fake(name, body);
+  const recorded = (): string[] => box.recorded();
 
   beforeEach(() => {
-    tmp = mkdtempSync(join(tmpdir(), 'bh-docker-sh-'));
-    fakes = join(tmp, 'fakebin');
-    runDir = join(tmp, 'run');
-    calls = join(tmp, 'calls');
-    mkdirSync(fakes);
-    mkdirSync(runDir);
-    env = { PATH: `${fakes}:/usr/sbin:/usr/bin:/sbin:/bin`, BH_RUN_DIR: runDir, BH_SCANDIR: join(tmp, 'service'), BH_LOG_DIR: join(tmp, 'log') };
+    box = new ScriptSandbox('bh-docker-sh-');
+    ({ tmp, runDir, calls } = box);
+    env = { ...box.env };
   });
-  afterEach(() => rmSync(tmp, { recursive: true, force: true }));
+  afterEach(() => box.remove());
 
   it.each(SCRIPTS.map((s) => [s.slice(DOCKER.length + 1), s]))('%s parses (-n)', (_name, script) => {
     const r = spawnSync(argv[0]!, [...argv.slice(1), '-n', script], { encoding: 'utf8' });
@@ -102,7 +70,6 @@ describe.each(SHELLS)('under $name', ({ argv }) => {
     const entry = join(DOCKER, 'bin/banhammer-entrypoint');
     const start = (extra: Record<string, string>, args = ['env']) =>
       runScript(argv, entry, args, { ...env, BH_SERVICES: join(DOCKER, 's6'), ...extra });
-    const envOf = (stdout: string) => Object.fromEntries(stdout.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
     const confLines = () => readFileSync(join(runDir, 'apache.conf'), 'utf8').split('\n').filter((l) => !l.trimStart().startsWith('#'));
     /** The rendered tail that picks banhammer-map.conf or banhammer-remoteip.conf by the Defines above it. */
     const layer7 = (apacheDir: string) => [
