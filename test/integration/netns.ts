@@ -102,6 +102,18 @@ s.on('connect', () => done('connected'));
 s.on('error', (e) => done(e.code === 'ECONNREFUSED' ? 'refused' : 'error:' + e.code));
 `;
 
+/** Kills (SIGKILL) the children this test started that still run, then deletes its namespaces. */
+export async function killAndDelete(children: readonly ChildProcess[], namespaces: readonly string[]): Promise<void> {
+  for (const c of children) {
+    if (c.exitCode === null && c.signalCode === null && c.pid !== undefined) {
+      const gone = new Promise((res) => c.once('exit', res));
+      process.kill(c.pid, 'SIGKILL');
+      await gone;
+    }
+  }
+  for (const ns of namespaces) await sh.run('ip', ['netns', 'del', ns]).catch(() => undefined);
+}
+
 export async function createLab(): Promise<Lab> {
   const id = randomBytes(3).toString('hex');
   const server = `bh-t-${id}-s`;
@@ -113,14 +125,7 @@ export async function createLab(): Promise<Lab> {
   const destroy = async (): Promise<void> => {
     if (destroyed) return;
     destroyed = true;
-    for (const c of children) {
-      if (c.exitCode === null && c.signalCode === null && c.pid !== undefined) {
-        const gone = new Promise((res) => c.once('exit', res));
-        process.kill(c.pid, 'SIGKILL');
-        await gone;
-      }
-    }
-    for (const ns of created) await sh.run('ip', ['netns', 'del', ns]).catch(() => undefined);
+    await killAndDelete(children, created);
   };
 
   const inNs = (ns: string): Runner => withPrefix(sh, ['ip', 'netns', 'exec', ns]);

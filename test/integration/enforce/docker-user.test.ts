@@ -19,7 +19,7 @@ import { backendBinaries, type Backend } from '../../../src/enforce/backend-mode
 import { DockerUserEnforcer } from '../../../src/enforce/docker-user.js';
 import { setsRecreated } from '../../../src/enforce/iptables.js';
 import type { ContainerInfo } from '../../../src/docker/containers.js';
-import { firewallUnavailable, netnsUnavailable } from '../netns.js';
+import { firewallUnavailable, killAndDelete, netnsUnavailable } from '../netns.js';
 
 const sh = new ProcessRunner({ timeoutMs: 20_000 });
 const node = process.execPath;
@@ -68,14 +68,7 @@ async function createTopology(): Promise<Topology> {
   const destroy = async (): Promise<void> => {
     if (destroyed) return;
     destroyed = true;
-    for (const c of children) {
-      if (c.exitCode === null && c.signalCode === null && c.pid !== undefined) {
-        const gone = new Promise((res) => c.once('exit', res));
-        process.kill(c.pid, 'SIGKILL');
-        await gone;
-      }
-    }
-    for (const ns of created) await sh.run('ip', ['netns', 'del', ns]).catch(() => undefined);
+    await killAndDelete(children, created);
   };
   try {
     for (const ns of [router, attacker, client, x, y]) {
