@@ -76,7 +76,7 @@ export class LogEnforcer implements Enforcer {
       if (v.until !== null && v.until <= now) this.held.delete(key);
       else out.push({ ...v });
     }
-    return out.sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : (a.scope ?? '') < (b.scope ?? '') ? -1 : (a.scope ?? '') > (b.scope ?? '') ? 1 : 0));
+    return out.sort((a, b) => byCodeUnits(a.ip, b.ip) || byCodeUnits(a.scope ?? '', b.scope ?? ''));
   }
 }
 
@@ -84,3 +84,4 @@ const heldKey = (ip: string, scope: string | undefined): string => (scope === un
 const scoped = (scope: string | undefined): { scope?: string } => (scope === undefined ? {} : { scope });
 /** Container ids are 64 hex digits; the text shows Docker's short form. */
 const forScope = (scope: string | undefined): string => (scope === undefined ? '' : ` for container ${scope.slice(0, 12)}`);
+const byCodeUnits = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
