@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { banLatency, type BanLatency } from './helpers/ban-latency.js';
 import { Containers, RUN_TAG, freePort, health, httpStatus, logs, poll, state } from './helpers/containers.js';
 import { ensureDockerEngine } from './helpers/docker-engine.js';
 import { firewallTraces, hasChain, removeFirewallTraces } from './helpers/host-firewall.js';
@@ -75,50 +76,7 @@ async function waitHealth(container: string, want: 'healthy' | 'unhealthy', seco
   return h;
 }
 
-/**
- * `MAXRETRY` requests for `path` from `ns` answered 403, then probes (each a further 403 while it is
- * still answered) until one gets no answer, bounded by `deadlineMs`; null when never blocked.
- * Figures, all from the moment the MAXRETRY-th request was sent (one clock: the machine's):
- *   blockedMs  start of the first unanswered probe (an upper bound for when the ban took effect);
- *   agentMs    the `time` of the agent's "ban" log record (written once the set holds the address
- *              and the state file is durable), when `container` is given.
- */
-async function banLatency(
-  ns: ClientNetns,
-  port: number,
-  path: string,
-  container?: string,
-  deadlineMs = 5000,
-): Promise<{ blockedMs: number; agentMs: number | null; extra403: number } | null> {
-  for (let i = 0; i < MAXRETRY - 1; i++) expect((await ns.get(port, `${path}?try=${i}`)).status, `403 number ${i + 1}`).toBe(403);
-  const sent = Date.now();
-  expect((await ns.get(port, `${path}?try=${MAXRETRY - 1}`)).status, `403 number ${MAXRETRY}`).toBe(403);
-  let extra403 = 0;
-  let blockedAt: number | null = null;
-  while (Date.now() - sent < deadlineMs) {
-    const ts = Date.now();
-    const r = await ns.get(port, `${path}?probe=${extra403}`, 0.25);
-    if (r.status === null) {
-      blockedAt = ts;
-      break;
-    }
-    expect(r.status).toBe(403);
-    extra403++;
-  }
-  if (blockedAt === null) return null;
-  let agentMs: number | null = null;
-  if (container !== undefined) {
-    const rec = (await logs(container)).stdout
-      .split('\n')
-      .filter((l) => l.startsWith('{') && l.includes('"msg":"ban"'))
-      .map((l) => JSON.parse(l) as { time: string; ip: string; msg: string })
-      .find((r) => r.ip === ns.clientAddr);
-    if (rec !== undefined) agentMs = Date.parse(rec.time) - sent;
-  }
-  return { blockedMs: blockedAt - sent, agentMs, extra403 };
-}
-
-function describeLatency(l: { blockedMs: number; agentMs: number | null; extra403: number }): string {
+function describeLatency(l: BanLatency): string {
   return (
     `from sending the ${MAXRETRY}th 403 request: agent logged the ban after ${l.agentMs ?? '?'} ms, ` +
     `first unanswered probe started after ${l.blockedMs} ms (${l.extra403} further 403s answered before)`
@@ -406,7 +364,7 @@ describe.skipIf(!engine.ok)(`banhammer:debian image${skipReason}`, () => {
           if (example === 'host-network') {
             const web = await p.id('web');
             expect(await agentStarted(web), 'agent started').toBe(true);
-            const lat = await banLatency(attacker, ports[0]!, '/private/secret.txt', web);
+            const lat = await banLatency(attacker, ports[0]!, '/private/secret.txt', MAXRETRY, async () => (await logs(web)).stdout);
             expect(lat, 'attacker blocked').not.toBeNull();
             figures.push(`host-network: ${describeLatency(lat!)}`);
             expect((await client.get(ports[0]!, '/')).status).toBe(200);
@@ -463,7 +421,7 @@ describe.skipIf(!engine.ok)(`banhammer:debian image${skipReason}`, () => {
     }, 5 * 60_000);
 
     it(`${MAXRETRY} 403s from the attacker get it banned at A within a second, while A serves others and B serves the attacker`, async (ctx) => {
-      const lat = await banLatency(attacker, portA, '/.htpasswd', a);
+      const lat = await banLatency(attacker, portA, '/.htpasswd', MAXRETRY, async () => (await logs(a)).stdout);
       expect(lat, 'attacker blocked at A').not.toBeNull();
       figures.push(`two-tenants: ${describeLatency(lat!)}`);
       await ctx.annotate(`${describeLatency(lat!)} (goal: < 1000 ms)`);

@@ -23,6 +23,7 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { banLatency } from './helpers/ban-latency.js';
 import { composeRun, findComposer, type ComposeRun, type Composer } from './helpers/compose.js';
 import { RUN_TAG, poll } from './helpers/containers.js';
 import { ensureDockerEngine } from './helpers/docker-engine.js';
@@ -104,36 +105,6 @@ async function bansJson(): Promise<BanJson[]> {
 /** Whether `ns` gets no answer from `port` (each probe a fresh connection). */
 async function blockedNow(ns: LinkedNetns, port: number): Promise<boolean> {
   return (await ns.get(port, '/', 0.5)).status === null;
-}
-
-/**
- * MAXRETRY requests for a 403 page of X from `ns`, then probes X until one gets no answer (bounded by
- * `deadlineMs`): the figure is the time from sending the MAXRETRY-th request to the start of the first
- * unanswered probe (an upper bound for when the ban took effect).
- */
-async function floodUntilBlocked(ns: LinkedNetns, deadlineMs = 5000): Promise<{ blockedMs: number; agentMs: number | null; extra403: number } | null> {
-  for (let i = 0; i < MAXRETRY - 1; i++) expect((await ns.get(SHOP_PORT, `/private/secret.txt?try=${i}`)).status, `403 number ${i + 1}`).toBe(403);
-  const sent = Date.now();
-  expect((await ns.get(SHOP_PORT, `/private/secret.txt?try=${MAXRETRY - 1}`)).status, `403 number ${MAXRETRY}`).toBe(403);
-  let extra403 = 0;
-  let blockedAt: number | null = null;
-  while (Date.now() - sent < deadlineMs) {
-    const ts = Date.now();
-    const r = await ns.get(SHOP_PORT, `/private/secret.txt?probe=${extra403}`, 0.25);
-    if (r.status === null) {
-      blockedAt = ts;
-      break;
-    }
-    expect(r.status).toBe(403);
-    extra403++;
-  }
-  if (blockedAt === null) return null;
-  const rec = (await agentLogs())
-    .split('\n')
-    .filter((l) => l.startsWith('{') && l.includes('"msg":"ban"'))
-    .map((l) => JSON.parse(l) as { time: string; ip: string })
-    .find((r) => r.ip === ns.clientAddr);
-  return { blockedMs: blockedAt - sent, agentMs: rec === undefined ? null : Date.parse(rec.time) - sent, extra403 };
 }
 
 async function iptablesSave(family: 4 | 6): Promise<string> {
@@ -235,7 +206,7 @@ describe.skipIf(skipReason !== '')(`compose.examples/host-mode on an isolated Do
   }, 60_000);
 
   it(`${MAXRETRY} 403s from the attacker at X (shop) ban it at X only; the client still reaches X, the attacker still reaches Y`, async (ctx) => {
-    const lat = await floodUntilBlocked(attacker);
+    const lat = await banLatency(attacker, SHOP_PORT, '/private/secret.txt', MAXRETRY, agentLogs);
     expect(lat, 'attacker blocked at X').not.toBeNull();
     const fig = `${MAXRETRY}th request → blocked at X: ${lat!.blockedMs} ms (agent logged the ban after ${lat!.agentMs ?? '?'} ms; ${lat!.extra403} further 403s answered before)`;
     figures.push(fig);
@@ -330,7 +301,7 @@ describe.skipIf(skipReason !== '')(`compose.examples/host-mode on an isolated Do
     // A re-created container has fresh logs: its first start.
     expect(await agentStarted(1), `agent re-created (had started ${before} times before)`).toBe(true);
     expect(await attacker2.get(BLOG_PORT, '/')).toEqual({ status: 200, app: 'blog' });
-    const lat = await floodUntilBlocked(attacker2);
+    const lat = await banLatency(attacker2, SHOP_PORT, '/private/secret.txt', MAXRETRY, agentLogs);
     expect(lat, 'second attacker blocked at X').not.toBeNull();
     figures.push(`scope host: ${MAXRETRY}th request → blocked at X: ${lat!.blockedMs} ms`);
     expect(await blockedNow(attacker2, BLOG_PORT), 'second attacker blocked at Y too').toBe(true);
