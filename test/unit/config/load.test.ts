@@ -328,6 +328,16 @@ describe('the config file', () => {
     const e = failure(() => loadConfig(input({ files: { [FILE]: 'rules:\n  xmlrpc: { enabled: yes }\n' }, env: { BANHAMMER_CONFIG: FILE } })));
     expect(problemKeys(e)).toEqual(['rules.xmlrpc.enabled']);
   });
+  it('log paths and the nginx reload command refuse an empty item or a NUL, naming the item', () => {
+    const conf = (yaml: string) => failure(() => loadConfig(input({ files: { [FILE]: yaml }, env: { BANHAMMER_CONFIG: FILE } })));
+    const paths = conf('log:\n  paths: ["/var/log/a.log", "", "/var/log/b\\0.log"]\n');
+    expect(problemKeys(paths)).toEqual(['log.paths[1]', 'log.paths[2]']);
+    expect(paths.message).toContain('must not be empty');
+    expect(paths.message).toContain('must not contain NUL');
+    const reload = conf('enforcer: nginx-map\nmap_file: /run/banhammer/banned.geo\nnginx_reload: ["nginx", ""]\n');
+    expect(problemKeys(reload)).toEqual(['nginx_reload[1]']);
+    expect(reload.message).toContain('must not be empty');
+  });
   it('problems in the file and the environment are reported together', () => {
     const e = failure(() => loadConfig(input({ files: { [FILE]: 'max_tracked: -1\n' }, env: { BANHAMMER_CONFIG: FILE, BANHAMMER_PORTS: 'x' } })));
     expect(problemKeys(e)).toEqual(['max_tracked', 'ports[0]']);
