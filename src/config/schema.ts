@@ -162,6 +162,10 @@ const cidrList = z.pipe(
   }),
 );
 
+/** A non-empty string without NUL (an item of a path list or of a command's argv). */
+const nonEmptyText = (error: string) =>
+  z.string({ error }).check(z.minLength(1, { error: 'must not be empty' }), z.refine((s) => !s.includes('\0'), { error: 'must not contain NUL' }));
+
 const absolutePath = z
   .string({ error: 'expected a path (string)' })
   .check(
@@ -326,9 +330,7 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
       z.pipe(
         z
           .array(
-            z
-              .string({ error: 'expected a path (string)' })
-              .check(z.minLength(1, { error: 'must not be empty' }), z.refine((s) => !s.includes('\0'), { error: 'must not contain NUL' })),
+            nonEmptyText('expected a path (string)'),
             { error: 'expected a list of paths' },
           )
           .check(z.minLength(1, { error: 'list at least one log path' })),
@@ -485,9 +487,7 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
       z.pipe(
         z
           .array(
-            z
-              .string({ error: 'expected a program or argument (string)' })
-              .check(z.minLength(1, { error: 'must not be empty' }), z.refine((s) => !s.includes('\0'), { error: 'must not contain NUL' })),
+            nonEmptyText('expected a program or argument (string)'),
             { error: 'expected a command as a list: [program, arg, …]' },
           )
           .check(z.minLength(1, { error: 'name at least the program' })),
