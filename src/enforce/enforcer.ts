@@ -24,14 +24,37 @@ export interface EnforcerBatch {
   readonly unban: readonly { ip: string; family: 4 | 6; scope?: string | undefined }[];
 }
 
+/** An element the kernel (or map) refused: it is left out, the rest of the batch still applies. */
+export interface RefusedEntry {
+  readonly ip: string;
+  readonly family: 4 | 6;
+  readonly scope?: string | undefined;
+  /** One line: what the kernel (or the tool) said. */
+  readonly reason: string;
+}
+
+/** What apply() did: everything in the batch is applied except `refused`. */
+export interface ApplyResult {
+  readonly refused: readonly RefusedEntry[];
+}
+
 export interface Enforcer {
   /** Short name for logs and metrics: iptables, apache-map, nginx-map, docker-user, log. */
   readonly name: string;
   init(): Promise<void>;
-  /** Apply a batch. Resolves only when the kernel (or file) holds the new state. */
-  apply(batch: EnforcerBatch): Promise<void>;
-  /** Re-create anything that vanished; returns what was repaired (empty when all was well). */
-  check(): Promise<string[]>;
+  /**
+   * Apply a batch. Resolves only when the kernel (or file) holds the new state. One element the
+   * kernel refuses never fails the others: it is isolated and reported in `refused` (void = none).
+   * Rejects only when nothing could be applied (the tool is missing, the lock stays held, …).
+   */
+  apply(batch: EnforcerBatch): Promise<ApplyResult | void>;
+  /**
+   * Compare what the kernel holds with `expected()` (the ban book's view: every unexpired ban,
+   * computed only when needed) and repair: re-create vanished chains, sets, jumps or tables, remove
+   * rules someone inserted into our own chain, re-add missing elements and remove stray ones.
+   * Returns what was repaired (empty when all was well). Must stay cheap when nothing changed.
+   */
+  check(expected: () => readonly EnforcerBan[]): Promise<string[]>;
   /** Remove this instance's rules, chains, sets and files, and nothing else. */
   shutdown(): Promise<void>;
 }
