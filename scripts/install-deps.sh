@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
-  iptables ipset iproute2 procps psmisc kmod   # firewall tests in network namespaces
+  iptables ipset nftables iproute2 procps psmisc kmod # firewall tests in network namespaces
   libcap2-bin                                  # capsh: the "no NET_ADMIN" tests
   apache2                                      # real Apache for integration tests
   nginx                                        # real nginx for the nginx-map integration test
