@@ -22,6 +22,7 @@ import { LOG_FORMATS, type LogFormat } from '../parse/access-event.js';
 import { parseCidr } from '../parse/ip.js';
 import type { BantimeIncrement, RuleMatch, RuleSettings } from '../detect/rule.js';
 import { PRESETS, DEFAULT_RULE } from '../detect/presets.js';
+import { checkPathPattern, checkPathPatternUnion } from '../detect/path-pattern.js';
 import { parseDuration, PERMANENT } from './duration.js';
 
 export const ENFORCERS = ['iptables', 'log', 'apache-map', 'nginx-map', 'docker-user'] as const;
@@ -247,25 +248,24 @@ const maxretrySchema = z
   .int({ error: 'expected an integer ≥ 1' })
   .check(z.gte(1, { error: 'must be ≥ 1' }), z.lte(MAX_MAXRETRY, { error: `must be ≤ ${MAX_MAXRETRY}` }));
 
-/** Regular expressions tested against the request target; each must compile, and so must their union. */
+/**
+ * Regular expressions tested against the request target: each must be valid JavaScript syntax and run
+ * in RE2's linear time (no backreferences, no lookaround), and so must their union (path-pattern.ts).
+ */
 const regexList = z.pipe(
   preprocess(asList, z.array(z.string({ error: 'expected a regular expression (string)' }), { error: 'expected a list of regular expressions' })),
   z.transform((paths: string[], ctx): readonly string[] => {
     let ok = true;
     paths.forEach((p, i) => {
-      try {
-        new RegExp(p, 'i');
-      } catch (e) {
+      const why = checkPathPattern(p);
+      if (why !== null) {
         ok = false;
-        addIssue(ctx, { path: [i], input: p, message: `invalid regular expression: ${(e as Error).message.replace(/^Invalid regular expression: /, '')}` });
+        addIssue(ctx, { path: [i], input: p, message: why });
       }
     });
     if (ok && paths.length > 1) {
-      try {
-        new RegExp(paths.map((p) => `(?:${p})`).join('|'), 'i');
-      } catch (e) {
-        addIssue(ctx, { message: `these expressions cannot be combined (rename duplicate named groups, avoid backreferences): ${(e as Error).message}` });
-      }
+      const why = checkPathPatternUnion(paths);
+      if (why !== null) addIssue(ctx, { message: why });
     }
     return paths;
   }),

@@ -5,11 +5,15 @@
  * RuleSettings is what config holds (durations already in ms); CompiledRule is the hot-path form.
  */
 import type { AccessEvent } from '../parse/access-event.js';
+import { compilePathPatterns, MAX_PATH_TESTED } from './path-pattern.js';
 
 export interface RuleMatch {
   /** Status codes that count; null means any status. */
   readonly status: readonly number[] | null;
-  /** Regular expressions (case-insensitive) tested against the request target; empty means any. */
+  /**
+   * Regular expressions (JavaScript syntax, case-insensitive) tested against the first MAX_PATH_TESTED
+   * characters of the request target in linear time (path-pattern.ts); empty means any.
+   */
   readonly paths: readonly string[];
   /** Request methods that count (upper-case); empty means any. */
   readonly methods: readonly string[];
@@ -49,11 +53,12 @@ export function compileRule(name: string, settings: RuleSettings): CompiledRule 
     for (const s of status) if (s >= 0 && s < 1000) statusTable[s] = 1;
   }
   const methodSet = methods.length > 0 ? new Set(methods.map((m) => m.toUpperCase())) : null;
-  const pathRe = paths.length > 0 ? new RegExp(paths.map((p) => `(?:${p})`).join('|'), 'i') : null;
+  const pathTest = compilePathPatterns(paths);
 
-  const pathMatches = (target: string): boolean => {
-    if (pathRe === null) return true;
-    if (pathRe.test(target)) return true;
+  const pathMatches = (whole: string): boolean => {
+    if (pathTest === null) return true;
+    const target = whole.length > MAX_PATH_TESTED ? whole.slice(0, MAX_PATH_TESTED) : whole;
+    if (pathTest(target)) return true;
     // Probes hide behind percent-encoding (/%2e%2e/, /.%65nv); test the decoded target too.
     if (target.includes('%')) {
       let decoded: string;
@@ -62,7 +67,7 @@ export function compileRule(name: string, settings: RuleSettings): CompiledRule 
       } catch {
         decoded = target.replace(/%([0-9a-f]{2})/gi, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
       }
-      return decoded !== target && pathRe.test(decoded);
+      return decoded !== target && pathTest(decoded);
     }
     return false;
   };

@@ -1,0 +1,147 @@
+/**
+ * Path patterns run in linear time (issue 9, ReDoS): a user pattern that backtracks catastrophically
+ * on V8's engine must not stall the agent, a pattern RE2 cannot run is refused at load naming the rule
+ * and the pattern, and the matching semantics (case-insensitive, percent-decoded, presets) stay.
+ */
+import { describe, expect, it } from 'vitest';
+import { compileRule, type RuleSettings } from '../../../src/detect/rule.js';
+import { PRESETS } from '../../../src/detect/presets.js';
+import { checkPathPattern, compilePathPatterns, isTrustedPattern, MAX_PATH_TESTED } from '../../../src/detect/path-pattern.js';
+import { loadConfig } from '../../../src/config/load.js';
+import { BanhammerError } from '../../../src/errors.js';
+import type { Problem } from '../../../src/config/problems.js';
+import type { AccessEvent } from '../../../src/parse/access-event.js';
+
+const EVIL = String.raw`^/(\w+-?)+/login$`;
+
+function rule(paths: string[], status: number[] | null = null): RuleSettings {
+  return { enabled: true, description: '', match: { status, paths, methods: [] }, maxretry: 5, findtime: 60_000, bantime: 60_000, increment: null };
+}
+
+function ev(path: string, status = 404): AccessEvent {
+  return { ip: '198.18.0.7', family: 4, time: 0, method: 'GET', path, status } as AccessEvent;
+}
+
+function timed(fn: () => unknown): number {
+  const t = performance.now();
+  fn();
+  return performance.now() - t;
+}
+
+describe('a catastrophically backtracking user pattern', () => {
+  const r = compileRule('login', rule([EVIL]));
+  it('answers a 33-character request fast (8 s on the backtracking engine)', () => {
+    const target = `/${'a'.repeat(31)}!`;
+    expect(target.length).toBe(33);
+    let result = true;
+    expect(timed(() => (result = r.matches(ev(target))))).toBeLessThan(200);
+    expect(result).toBe(false);
+  });
+  it('answers a 5,000-character request fast', () => {
+    let result = true;
+    expect(timed(() => (result = r.matches(ev(`/${'a-'.repeat(2500)}!`))))).toBeLessThan(200);
+    expect(result).toBe(false);
+  });
+  it('answers a 1 MB request fast: only the first MAX_PATH_TESTED characters are tested', () => {
+    expect(MAX_PATH_TESTED).toBe(8192);
+    expect(timed(() => r.matches(ev(`/${'ab'.repeat(500_000)}!`)))).toBeLessThan(200);
+  });
+  it('still matches what it should, case-insensitively', () => {
+    expect(r.matches(ev('/a-b-c/login'))).toBe(true);
+    expect(r.matches(ev('/A-B-C/LOGIN'))).toBe(true);
+    expect(r.matches(ev('/a-b-c/logout'))).toBe(false);
+  });
+  it('combined with a preset pattern, each still matches', () => {
+    const both = compileRule('mix', rule([EVIL, PRESETS['sensitive-paths']!.match.paths[0]!]));
+    expect(both.matches(ev('/x/login'))).toBe(true);
+    expect(both.matches(ev('/.ENV'))).toBe(true);
+    expect(both.matches(ev('/index.html'))).toBe(false);
+    expect(timed(() => both.matches(ev(`/${'a'.repeat(40)}!`)))).toBeLessThan(200);
+  });
+});
+
+describe('matching semantics', () => {
+  it('tests the percent-decoded target too', () => {
+    const r = compileRule('env', rule([String.raw`^/\.env$`]));
+    expect(r.matches(ev('/%2eenv'))).toBe(true);
+    expect(r.matches(ev('/%2EENV'))).toBe(true);
+    expect(r.matches(ev('/%zz'))).toBe(false);
+  });
+  it('JavaScript syntax works: escaped slash, \\d, classes, named groups, unicode escapes', () => {
+    const r = compileRule('js', rule([String.raw`^\/api\/v\d+\/(?<item>[a-z_-]+)\u002ejson$`]));
+    expect(r.matches(ev('/api/v2/Users.json'))).toBe(true);
+    expect(r.matches(ev('/api/vx/users.json'))).toBe(false);
+  });
+  it('a match beyond MAX_PATH_TESTED characters is not seen (documented cap)', () => {
+    const r = compileRule('late', rule(['secret']));
+    expect(r.matches(ev(`/${'a'.repeat(MAX_PATH_TESTED - 20)}/secret`))).toBe(true);
+    expect(r.matches(ev(`/${'a'.repeat(MAX_PATH_TESTED)}/secret`))).toBe(false);
+  });
+});
+
+describe('patterns RE2 cannot run', () => {
+  it.each([
+    [String.raw`^/(\w+)/\1$`, /backreference \\1/],
+    [String.raw`^/(?<w>\w+)/\k<w>$`, /named backreference/],
+    ['^/login(?!/ok)', /lookahead/],
+    ['^/login(?=/ok)', /lookahead/],
+    ['(?<=/admin)/x', /lookbehind/],
+    ['(?<!/admin)/x', /lookbehind/],
+    ['^/wp-(login', /invalid regular expression/],
+  ])('%s is refused: %s', (p, why) => {
+    expect(checkPathPattern(p)).toMatch(why);
+    expect(() => compilePathPatterns([p])).toThrow();
+  });
+  it('a backslash escaped or inside a class is not mistaken for a reference', () => {
+    expect(checkPathPattern(String.raw`^/a\\1`)).toBeNull();
+    expect(checkPathPattern(String.raw`[\k<]x`)).toBeNull();
+    expect(checkPathPattern(String.raw`[(?=]`)).toBeNull();
+  });
+  it('are refused at load, naming the rule and the pattern', () => {
+    const yaml = "rules:\n  probe:\n    match: { paths: ['^/ok', '^/(\\w+)/\\1$'] }\n";
+    let err: unknown;
+    try {
+      loadConfig({ env: { BANHAMMER_CONFIG: '/c.yaml' }, hostname: 'h', readFile: () => yaml });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(BanhammerError);
+    const problems = (err as BanhammerError).data.problems as Problem[];
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatchObject({ key: 'rules.probe.match.paths[1]', value: String.raw`^/(\w+)/\1$` });
+    expect((err as BanhammerError).message).toContain('rules.probe.match.paths[1] = "^/(\\\\w+)/\\\\1$"');
+    expect((err as BanhammerError).message).toMatch(/linear time/);
+  });
+});
+
+describe('presets', () => {
+  const patterns = Object.values(PRESETS).flatMap((r) => r.match.paths);
+  it('every preset pattern compiles in the linear engine too (a user may copy it)', () => {
+    for (const p of patterns) expect(checkPathPattern(p), p).toBeNull();
+  });
+  it('every preset rule compiles', () => {
+    for (const [name, s] of Object.entries(PRESETS)) expect(() => compileRule(name, s)).not.toThrow();
+  });
+  it('preset patterns, trusted to V8’s engine, stay fast on adversarial 8 KiB targets', () => {
+    const alphabet = ['/', '.', '\\', 'a', 'e', '%2e', '../', '/.', 'wp-config', '.git', '/etc/'];
+    const r = compileRule('sensitive-paths', PRESETS['sensitive-paths']!);
+    for (const p of patterns) expect(isTrustedPattern(p)).toBe(true);
+    for (const piece of alphabet) {
+      const target = piece.repeat(Math.ceil(MAX_PATH_TESTED / piece.length)).slice(0, MAX_PATH_TESTED) + '!';
+      expect(timed(() => r.matches(ev(target))), piece).toBeLessThan(50);
+    }
+  });
+  it('the native and the linear engine agree on preset patterns over a corpus', () => {
+    const corpus = ['/', '/.env', '/.ENV', '/.env.bak', '/.envy', '/x/.git/config', '/.git', '/.gitignore', '/.htaccess', '/.HTPASSWD', '/etc/passwd', '/etc/shadow',
+      '/a/../b', '..\\windows', '/..', '/...', '/wp-config.php', '/wp-configXphp', '/xmlrpc.php', '/xmlrpc.php?x', '/XMLRPC.PHP#', '/xmlrpc.phps', '/index.html'];
+    for (const p of patterns) {
+      const native = new RegExp(p, 'i');
+      const linear = compilePathPatterns([`(?:${p})`])!; // wrapped: not a preset string, so RE2 runs it
+      for (const s of corpus) expect(linear(s), `${p} on ${s}`).toBe(native.test(s));
+    }
+  });
+  it('a user pattern list that replaces a preset’s runs on RE2', () => {
+    expect(isTrustedPattern(EVIL)).toBe(false);
+    expect(isTrustedPattern(`(?:${PRESETS.xmlrpc!.match.paths[0]!})`)).toBe(false);
+  });
+});
