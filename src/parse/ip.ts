@@ -1,7 +1,15 @@
 /**
  * Address validation and canonicalisation, shared by every stage: a string is only ever treated as an
- * address after canonicalIp() accepted it. IPv4 uses Node's own validator; IPv6 is parsed by ipaddr.js
- * (a well-kept library) so that every spelling of one address maps to one canonical string.
+ * address after canonicalIp() accepted it. Both families are first validated by Node's own isIPv4 /
+ * isIPv6; IPv6 is then read into its eight 16-bit groups here and written back per RFC 5952
+ * (lower-case, no leading zeros, the longest run of two or more zero groups as `::`), so every spelling
+ * of one address maps to one canonical string.
+ *
+ * Only IPv4-mapped IPv6 (`::ffff:a.b.c.d`, ::ffff:0:0/96, however spelled) is IPv4. IPv4-compatible
+ * IPv6 (`::a.b.c.d`, ::/96, as glibc prints it), SIIT's `::ffff:0:a.b.c.d` and NAT64's
+ * `64:ff9b::a.b.c.d` are other IPv6 addresses and stay IPv6: turning them into the embedded IPv4 would
+ * ban an innocent IPv4 host and let the IPv6 client go. (ipaddr.js's parser reads `::a.b.c.d` as
+ * `::ffff:a.b.c.d`, which is why it is not used for parsing any more.)
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import ipaddr from 'ipaddr.js';
@@ -13,19 +21,126 @@ export interface CanonicalIp {
 
 /**
  * Returns the canonical form of an address, or null when `raw` is not a plain IPv4/IPv6 address
- * (hostnames, CIDRs, zone ids, ports and brackets are all rejected). IPv4-mapped IPv6 becomes IPv4.
+ * (hostnames, CIDRs, zone ids, ports and brackets are all rejected). IPv4-mapped IPv6 (and only that)
+ * becomes IPv4.
  */
 export function canonicalIp(raw: string): CanonicalIp | null {
   if (raw.length === 0 || raw.length > 45) return null;
   if (isIPv4(raw)) return { ip: raw, family: 4 };
   if (!isIPv6(raw) || raw.includes('%')) return null;
-  try {
-    const addr = ipaddr.IPv6.parse(raw);
-    if (addr.isIPv4MappedAddress()) return { ip: addr.toIPv4Address().toString(), family: 4 };
-    return { ip: addr.toRFC5952String(), family: 6 };
-  } catch {
+  const g = ipv6Groups(raw);
+  if (g === null) return null;
+  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
+    return { ip: `${g[6]! >>> 8}.${g[6]! & 255}.${g[7]! >>> 8}.${g[7]! & 255}`, family: 4 };
+  }
+  return { ip: rfc5952(g), family: 6 };
+}
+
+/** Why an address can never be the source of a TCP connection (see nonClientReason). */
+export type NonClientReason = 'unspecified' | 'multicast' | 'broadcast';
+
+/**
+ * null when `c` may be a client; otherwise why it can never be the source address of a TCP connection,
+ * so that no log line, manual ban or saved state can make it a ban (the kernel refuses some of these
+ * as set elements, and banning them protects nothing):
+ * - 'unspecified': `::` and all of 0.0.0.0/8 ("this host on this network", RFC 1122 3.2.1.3: a source
+ *   only while a host is still learning its own address, e.g. a DHCP request, never for TCP; routers
+ *   must not forward it, RFC 1812 5.3.7, and Linux drops it as a martian source).
+ * - 'multicast': 224.0.0.0/4 and ff00::/8. A multicast address is a group, never a sender (RFC 1122
+ *   3.2.1.3, RFC 4291 2.7), and TCP is point-to-point.
+ * - 'broadcast': 255.255.255.255, the limited broadcast (RFC 919/922), never a source.
+ * Everything else is a possible client, including loopback, link-local, private ranges and 240.0.0.0/4
+ * (those are the allowlist's business, not the parser's). Subnet-directed broadcasts cannot be known
+ * without the netmask and are left to the allowlist.
+ */
+export function nonClientReason(c: CanonicalIp): NonClientReason | null {
+  if (c.family === 4) {
+    const first = firstOctet(c.ip);
+    if (first === 0) return 'unspecified';
+    if (first >= 224 && first <= 239) return 'multicast';
+    if (c.ip === '255.255.255.255') return 'broadcast';
     return null;
   }
+  if (c.ip === '::') return 'unspecified';
+  // Canonical IPv6 is lower-case without leading zeros, so ff00::/8 is exactly "ffXX:".
+  if (c.ip.length >= 5 && c.ip.charCodeAt(0) === 102 && c.ip.charCodeAt(1) === 102 && c.ip.charCodeAt(4) === 58) {
+    return 'multicast';
+  }
+  return null;
+}
+
+/**
+ * canonicalIp() for an address that claims to be a client (a log line's first field, a manual ban, a
+ * saved ban): the canonical address, or null when it is not an address or can never be a client
+ * (nonClientReason). Use nonClientReason() on canonicalIp()'s result to say which.
+ */
+export function canonicalClientIp(raw: string): CanonicalIp | null {
+  const c = canonicalIp(raw);
+  return c === null || nonClientReason(c) !== null ? null : c;
+}
+
+/** The first octet of a canonical dotted quad. */
+function firstOctet(ip: string): number {
+  const dot = ip.indexOf('.');
+  return Number(ip.slice(0, dot));
+}
+
+/**
+ * The eight 16-bit groups of an address that Node's isIPv6 accepted (no zone id), or null. An embedded
+ * dotted quad (only as the last 32 bits) gives the last two groups, whatever the groups before it are.
+ */
+function ipv6Groups(raw: string): number[] | null {
+  const dbl = raw.indexOf('::');
+  if (dbl >= 0 && raw.indexOf('::', dbl + 1) >= 0) return null;
+  const head = groupsOf(dbl < 0 ? raw : raw.slice(0, dbl), dbl < 0);
+  const tail = dbl < 0 ? [] : groupsOf(raw.slice(dbl + 2), true);
+  if (head === null || tail === null) return null;
+  const zeros = 8 - head.length - tail.length;
+  if (dbl < 0 ? zeros !== 0 : zeros < 1) return null;
+  const out = head;
+  for (let i = 0; i < zeros; i++) out.push(0);
+  for (const t of tail) out.push(t);
+  return out;
+}
+
+/** Groups of a `:`-separated run; a dotted quad is allowed only last and only when `last`. */
+function groupsOf(s: string, last: boolean): number[] | null {
+  const out: number[] = [];
+  if (s === '') return out;
+  const parts = s.split(':');
+  for (let i = 0; i < parts.length; i++) {
+    const g = parts[i]!;
+    if (g.includes('.')) {
+      if (!last || i !== parts.length - 1 || !isIPv4(g)) return null;
+      const o = g.split('.').map(Number) as [number, number, number, number];
+      out.push((o[0] << 8) | o[1], (o[2] << 8) | o[3]);
+    } else {
+      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return null;
+      out.push(parseInt(g, 16));
+    }
+  }
+  return out;
+}
+
+/** RFC 5952 text of eight groups: lower-case hex, the first longest run of ≥ 2 zero groups as `::`. */
+function rfc5952(g: readonly number[]): string {
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = (a: number, b: number): string => g.slice(a, b).map((x) => x.toString(16)).join(':');
+  return best < 0 ? hex(0, 8) : `${hex(0, best)}::${hex(best + bestLen, 8)}`;
 }
 
 /** A validated CIDR (or single address as /32, /128) in canonical form. */
