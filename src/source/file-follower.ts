@@ -12,12 +12,17 @@
  * - missing → keep the descriptor (it may be the file's last word) until rotateWaitMs passes
  *   without the path coming back, then close it; a file appearing later is read from 0.
  *
+ * Only regular files are opened: a FIFO, socket, device or directory at the path is refused with one
+ * warning naming its type (opening a FIFO for reading would block until a writer appears), and files
+ * are opened O_NONBLOCK so a path swapped for a FIFO between the stat() and the open() cannot block
+ * either.
+ *
  * Nothing here waits on its own: the owner calls poke() on file-system events and on a fallback
  * poll timer. Reads are serialised (a poke during a read causes one more pass afterwards), so
  * delivery order is file order. The start rule is documented in line-source.ts.
  */
 import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
-import { fstatSync, type BigIntStats } from 'node:fs';
+import { constants, fstatSync, type BigIntStats, type Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { Clock } from '../clock.js';
@@ -52,10 +57,31 @@ interface OpenFile {
   lastGrowth: number;
   /** The file's first bytes (up to HEAD_BYTES), for the fingerprint. */
   head: Buffer;
+  /** The last bytes read, up to TAIL_BYTES, ending at readOffset: still there unless truncated. */
+  tail: Buffer;
 }
 
 const READ_CHUNK = 64 * 1024;
 const HEAD_BYTES = 1024;
+const TAIL_BYTES = 256;
+/** Never blocks on open (a FIFO without a writer); no effect on regular files. */
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
+/** Compressed copies cannot be read on from an offset. */
+const COMPRESSED = /\.(gz|bz2|xz|zst|lz4|z)$/i;
+/** Files tried as the copy after a truncation (newest first). */
+const MAX_COPY_CANDIDATES = 8;
+
+/** What a path is, in words, for a refusal message. */
+export function fileTypeName(st: Stats | BigIntStats): string {
+  if (st.isFile()) return 'regular file';
+  if (st.isDirectory()) return 'directory';
+  if (st.isFIFO()) return 'FIFO (named pipe)';
+  if (st.isSocket()) return 'socket';
+  if (st.isCharacterDevice()) return 'character device';
+  if (st.isBlockDevice()) return 'block device';
+  if (st.isSymbolicLink()) return 'symbolic link';
+  return 'special file';
+}
 
 export class FileFollower {
   readonly path: string;
@@ -71,6 +97,8 @@ export class FileFollower {
   /** Last error message reported, so a persistent problem is reported once, not every poll. */
   private lastError: string | null = null;
   private overlongClosed = 0;
+  /** The type the path was last refused as (warned once until a regular file is there again). */
+  private refusedAs: string | null = null;
 
   constructor(opts: FileFollowerOptions) {
     this.o = opts;
@@ -233,6 +261,11 @@ export class FileFollower {
       st = null;
     }
     if (this.stopped) return;
+    if (st && !st.isFile()) {
+      // Not something to follow: treated as missing (a current file drains as after a delete).
+      this.refuse(st);
+      st = null;
+    }
     const cur = this.current;
     if (!st) {
       if (!cur) return;
@@ -244,16 +277,10 @@ export class FileFollower {
       return;
     }
     this.missingSince = null;
-    if (!st.isFile()) throw fileError(this.path, 'is not a regular file', 'point the log path at the access log file itself');
     const id = ident(st);
     if (cur && cur.dev === id.dev && cur.ino === id.ino) {
-      if (Number(st.size) < cur.readOffset) {
-        this.o.counters.truncations++;
-        cur.readOffset = 0;
-        cur.head = Buffer.alloc(0);
-        cur.splitter.reset(0);
-        await this.readToEnd(cur);
-      }
+      // Truncated since the read above: readToEnd notices and restarts at 0.
+      if (Number(st.size) < cur.readOffset) await this.readToEnd(cur);
       return;
     }
     if (cur) {
@@ -285,7 +312,12 @@ export class FileFollower {
   private async readToEnd(f: OpenFile): Promise<boolean> {
     let any = false;
     const size = (await f.fh.stat()).size;
-    if (size < f.readOffset) {
+    if (f === this.current) {
+      if (await this.truncatedInPlace(f, size)) {
+        await this.restartTruncated(f);
+        any = true;
+      }
+    } else if (size < f.readOffset) {
       // A drained file truncated under us: nothing more will come from the old content.
       return false;
     }
@@ -301,7 +333,88 @@ export class FileFollower {
         f.head = Buffer.concat([f.head, this.buf.subarray(from, from + take)]);
       }
       f.readOffset += bytesRead;
+      f.tail = keepTail(f.tail, this.buf.subarray(0, bytesRead));
       f.splitter.push(this.buf.subarray(0, bytesRead), this.deliver);
+    }
+  }
+
+  /**
+   * Was the file truncated in place since we last read it? Either it is now shorter than our offset,
+   * or it has new bytes but the ones just before our offset are not those we read: it was truncated
+   * and written past our offset again before we looked (a busy writer, a slow pass). Only a
+   * truncation followed by byte-identical content up to our offset escapes this (see the README).
+   */
+  private async truncatedInPlace(f: OpenFile, size: number): Promise<boolean> {
+    if (size < f.readOffset) return true;
+    if (size === f.readOffset || f.tail.length === 0) return false;
+    const n = f.tail.length;
+    const b = Buffer.allocUnsafe(n);
+    const { bytesRead } = await f.fh.read(b, 0, n, f.readOffset - n);
+    return bytesRead !== n || !b.equals(f.tail);
+  }
+
+  /** Copytruncate seen: finish the old content from the copy if there is one, then read from 0. */
+  private async restartTruncated(f: OpenFile): Promise<void> {
+    this.o.counters.truncations++;
+    await this.recoverFromCopy(f);
+    f.readOffset = 0;
+    f.head = Buffer.alloc(0);
+    f.tail = Buffer.alloc(0);
+    f.splitter.reset(0);
+  }
+
+  /**
+   * logrotate's copytruncate copies the file (to access.log.1, access.log-DATE, …) and then
+   * truncates it; lines written before the copy that we had not read yet are only in the copy now.
+   * Find the copy beside the file (a regular file named after it, not compressed, another inode,
+   * starting with the bytes we read first and holding the bytes we read last at the same offset;
+   * the newest such file) and read it on from the last complete line we delivered. Lines written
+   * between the copy and the truncation are in neither file: no reader can recover those.
+   */
+  private async recoverFromCopy(f: OpenFile): Promise<void> {
+    const from = f.splitter.committed;
+    if (f.head.length === 0 || f.tail.length === 0) return;
+    const dir = dirname(this.path);
+    const base = basename(this.path);
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch {
+      return;
+    }
+    const candidates: { full: string; mtime: bigint }[] = [];
+    for (const n of names) {
+      if (n === base || !n.startsWith(base) || COMPRESSED.test(n)) continue;
+      const full = join(dir, n);
+      let st: BigIntStats;
+      try {
+        st = await stat(full, { bigint: true });
+      } catch {
+        continue;
+      }
+      if (!st.isFile() || (String(st.dev) === f.dev && String(st.ino) === f.ino) || Number(st.size) < f.readOffset) continue;
+      candidates.push({ full, mtime: st.mtimeNs });
+    }
+    // Newest first: the copy just made is normally the newest file holding our bytes.
+    candidates.sort((a, b) => (a.mtime === b.mtime ? 0 : a.mtime > b.mtime ? -1 : 1));
+    for (const { full } of candidates.slice(0, MAX_COPY_CANDIDATES)) {
+      let fh: FileHandle;
+      try {
+        fh = await open(full, OPEN_FLAGS);
+      } catch {
+        continue;
+      }
+      try {
+        const st = await fh.stat({ bigint: true });
+        if (!st.isFile() || !(await bytesAt(fh, 0, f.head)) || !(await bytesAt(fh, f.readOffset - f.tail.length, f.tail))) continue;
+        const copy: OpenFile = { fh, dev: String(st.dev), ino: String(st.ino), readOffset: from, splitter: new LineSplitter(from, this.o.maxLineBytes), lastGrowth: 0, head: f.head, tail: Buffer.alloc(0) };
+        // Complete lines only: a partial last line of the copy goes on in the truncated file (lost there).
+        await this.readToEnd(copy);
+        this.overlongClosed += copy.splitter.overlongLines;
+        return;
+      } finally {
+        await fh.close().catch(() => undefined);
+      }
     }
   }
 
@@ -326,8 +439,11 @@ export class FileFollower {
     const id = ident(st);
     const head = Buffer.alloc(Math.min(HEAD_BYTES, Number(st.size)));
     const { bytesRead } = head.length > 0 ? await fh.read(head, 0, head.length, 0) : { bytesRead: 0 };
+    const tail = Buffer.alloc(Math.min(TAIL_BYTES, offset));
+    const { bytesRead: tailRead } = tail.length > 0 ? await fh.read(tail, 0, tail.length, offset - tail.length) : { bytesRead: 0 };
     return {
       head: head.subarray(0, bytesRead),
+      tail: tail.subarray(0, tailRead === tail.length ? tailRead : 0),
       fh,
       dev: id.dev,
       ino: id.ino,
@@ -337,23 +453,48 @@ export class FileFollower {
     };
   }
 
-  /** Opens the path; null when it does not exist. The identity comes from the open descriptor. */
+  /**
+   * Opens the path; null when it does not exist or is not a regular file (refused with a warning).
+   * The type is checked before opening (opening a FIFO or a device is not harmless) and again on the
+   * descriptor, which is opened non-blocking in case the path changed in between. The identity comes
+   * from the open descriptor.
+   */
   private async openPath(): Promise<{ fh: FileHandle; st: BigIntStats } | null> {
     let fh: FileHandle;
     try {
-      fh = await open(this.path, 'r');
+      const pre = await stat(this.path);
+      if (!pre.isFile()) {
+        this.refuse(pre);
+        return null;
+      }
+      fh = await open(this.path, OPEN_FLAGS);
     } catch (e) {
       if (errCode(e) === 'ENOENT' || errCode(e) === 'ENOTDIR') return null;
       throw e;
     }
     try {
       const st = await fh.stat({ bigint: true });
-      if (!st.isFile()) throw fileError(this.path, 'is not a regular file', 'point the log path at the access log file itself');
+      if (!st.isFile()) {
+        this.refuse(st);
+        await fh.close().catch(() => undefined);
+        return null;
+      }
+      this.refusedAs = null;
       return { fh, st };
     } catch (e) {
       await fh.close().catch(() => undefined);
       throw e;
     }
+  }
+
+  /** One warning per change of type: the path is not followed while it is not a regular file. */
+  private refuse(st: Stats | BigIntStats): void {
+    const type = fileTypeName(st);
+    if (this.refusedAs === type) return;
+    this.refusedAs = type;
+    this.o.onWarning(
+      `log path ${this.path} is a ${type}, not a regular file: not opened and not followed (only regular files are); point the log path at the access log file itself`,
+    );
   }
 
   /** Finds a file with the saved identity in the path's directory, opened at the saved offset. */
@@ -379,12 +520,12 @@ export class FileFollower {
       if (!st.isFile() || String(st.dev) !== p.dev || String(st.ino) !== p.ino) continue;
       let fh: FileHandle;
       try {
-        fh = await open(full, 'r');
+        fh = await open(full, OPEN_FLAGS);
       } catch {
         return null;
       }
       const fst = await fh.stat({ bigint: true });
-      if (String(fst.dev) !== p.dev || String(fst.ino) !== p.ino || !(await fingerprintMatches(fh, p.fingerprint))) {
+      if (!fst.isFile() || String(fst.dev) !== p.dev || String(fst.ino) !== p.ino || !(await fingerprintMatches(fh, p.fingerprint))) {
         await fh.close();
         return null;
       }
@@ -417,6 +558,21 @@ async function fingerprintMatches(fh: FileHandle, fp: string | undefined): Promi
   const buf = Buffer.alloc(n);
   const { bytesRead } = await fh.read(buf, 0, n, 0);
   return bytesRead === n && fingerprint(buf) === fp;
+}
+
+/** Does the file hold exactly `want` at `offset`? */
+async function bytesAt(fh: FileHandle, offset: number, want: Buffer): Promise<boolean> {
+  if (offset < 0) return false;
+  const b = Buffer.allocUnsafe(want.length);
+  const { bytesRead } = await fh.read(b, 0, want.length, offset);
+  return bytesRead === want.length && b.equals(want);
+}
+
+/** The last TAIL_BYTES of prev followed by chunk (copied: chunk is a reused buffer). */
+function keepTail(prev: Buffer, chunk: Buffer): Buffer {
+  if (chunk.length >= TAIL_BYTES) return Buffer.from(chunk.subarray(chunk.length - TAIL_BYTES));
+  const keep = Math.min(prev.length, TAIL_BYTES - chunk.length);
+  return Buffer.concat([prev.subarray(prev.length - keep), chunk]);
 }
 
 function ident(st: BigIntStats): { dev: string; ino: string } {

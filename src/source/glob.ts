@@ -4,11 +4,13 @@
  * Contract: `*`, `?` and `[...]` / `[!...]` match within one path segment (never across "/"), as
  * in the shell; a wildcard does not match a leading "." of a name. There is no `**` and no braces.
  * expandGlob() returns the regular files (symlinks followed) that match, sorted, and every existing
- * directory it read, so a caller can watch exactly those for new matches. Unreadable or vanishing
- * directories are skipped, never thrown.
+ * directory it read, so a caller can watch exactly those for new matches; matches that exist but are
+ * not regular files (FIFO, socket, device, directory) are listed apart, with their type, never in
+ * `files`. Unreadable or vanishing directories are skipped, never thrown.
  */
 import { readdir, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve, sep } from 'node:path';
+import { fileTypeName } from './file-follower.js';
 
 export function hasMagic(pattern: string): boolean {
   return /[*?[]/.test(pattern);
@@ -43,6 +45,8 @@ export interface GlobExpansion {
   readonly files: string[];
   /** Directories read while expanding (where new matches would appear). */
   readonly dirs: string[];
+  /** Full matches that are not regular files (never followed), with their type in words, sorted. */
+  readonly refused: { readonly path: string; readonly type: string }[];
 }
 
 export async function expandGlob(pattern: string): Promise<GlobExpansion> {
@@ -50,6 +54,7 @@ export async function expandGlob(pattern: string): Promise<GlobExpansion> {
   const segments = abs.split(sep).filter((s) => s.length > 0);
   const files: string[] = [];
   const dirs: string[] = [];
+  const refused: { path: string; type: string }[] = [];
   let bases: string[] = [sep];
   for (const [idx, seg] of segments.entries()) {
     const last = idx === segments.length - 1;
@@ -74,6 +79,7 @@ export async function expandGlob(pattern: string): Promise<GlobExpansion> {
       try {
         const st = await stat(p);
         if (last ? st.isFile() : st.isDirectory()) bases.push(p);
+        else if (last) refused.push({ path: p, type: fileTypeName(st) });
       } catch {
         // vanished or dangling: not a match
       }
@@ -81,7 +87,8 @@ export async function expandGlob(pattern: string): Promise<GlobExpansion> {
     if (bases.length === 0) break;
     if (last) files.push(...bases);
   }
-  return { files: files.sort(), dirs: [...new Set(dirs)].sort() };
+  refused.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return { files: files.sort(), dirs: [...new Set(dirs)].sort(), refused };
 }
 
 /** Does a concrete path match a pattern, segment by segment (both made absolute)? */

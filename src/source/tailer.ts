@@ -14,6 +14,10 @@
  * directory the glob reads; a new match is followed from its beginning. A glob-found file that
  * disappears is dropped once it is fully read. Explicit (non-glob) paths are followed forever,
  * including while they do not exist.
+ *
+ * Only regular files are read. A path or glob match that is a FIFO, socket, device or directory is
+ * refused with one warning naming it and its type and is never opened (opening a FIFO would block
+ * start() until a writer appears), so start() never waits on one.
  */
 import { watch } from 'node:fs';
 import { basename, dirname, isAbsolute, resolve } from 'node:path';
@@ -80,6 +84,8 @@ export class Tailer implements LineSource {
   private started = false;
   private stopped = false;
   private watchWarned = false;
+  /** Glob matches already warned about as not regular files. */
+  private readonly refusedWarned = new Set<string>();
   private finalPositions: FilePosition[] | null = null;
 
   constructor(opts: TailerOptions) {
@@ -115,8 +121,9 @@ export class Tailer implements LineSource {
         await this.addFollower(pattern, false, 'end');
         continue;
       }
-      const { files, dirs } = await expandGlob(pattern);
+      const { files, dirs, refused } = await expandGlob(pattern);
       for (const d of dirs) this.globDirs.add(d);
+      this.warnRefused(pattern, refused);
       // Saved paths that match but are gone now may still name a rotated file to finish.
       const savedMatches = saved.filter((p) => matchesGlob(pattern, p.path)).map((p) => p.path);
       const rotatedLooking = files.filter((f) => ROTATED_NAME.test(f));
@@ -197,6 +204,14 @@ export class Tailer implements LineSource {
     await f.init();
   }
 
+  private warnRefused(pattern: string, refused: readonly { path: string; type: string }[]): void {
+    for (const { path, type } of refused) {
+      if (this.refusedWarned.has(path)) continue;
+      this.refusedWarned.add(path);
+      this.o.onWarning?.(`log glob ${pattern} matches ${path}, a ${type}, not a regular file: not opened and not followed (only regular files are)`);
+    }
+  }
+
   /** Watch every directory that holds a followed file or that a glob reads; drop the rest. */
   private syncWatchers(): void {
     if (this.stopped || this.o.watchDir === null) return;
@@ -271,9 +286,10 @@ export class Tailer implements LineSource {
     this.globDirs.clear();
     for (const { pattern, glob } of this.patterns) {
       if (!glob) continue;
-      const { files, dirs } = await expandGlob(pattern);
+      const { files, dirs, refused } = await expandGlob(pattern);
       if (this.stopped) return;
       for (const d of dirs) this.globDirs.add(d);
+      this.warnRefused(pattern, refused);
       for (const f of files) {
         matched.add(f);
         if (!this.followers.has(f)) {

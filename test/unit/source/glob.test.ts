@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { createServer } from 'node:net';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,6 +51,8 @@ describe('expandGlob', () => {
     const r = await expandGlob(join(root, 'containers', '*', '*-json.log'));
     expect(r.files).toEqual([join(root, 'containers/c1/c1-json.log'), join(root, 'containers/c2/c2-json.log')]);
     expect(r.dirs).toEqual([join(root, 'containers'), join(root, 'containers/c1'), join(root, 'containers/c2'), join(root, 'containers/c3')]);
+    // The directory named like a log is not a match to follow, but it is reported with its type.
+    expect(r.refused).toEqual([{ path: join(root, 'containers/c3/dir-json.log'), type: 'directory' }]);
   });
 
   it('follows symlinks to files and skips dangling ones', async () => {
@@ -57,7 +61,26 @@ describe('expandGlob', () => {
   });
 
   it('returns nothing (and no error) for a missing directory', async () => {
-    expect(await expandGlob(join(root, 'missing', '*.log'))).toEqual({ files: [], dirs: [] });
+    expect(await expandGlob(join(root, 'missing', '*.log'))).toEqual({ files: [], dirs: [], refused: [] });
+  });
+
+  it('lists a FIFO and a socket that match apart, with their type, never as files (and does not block on them)', async () => {
+    const d = join(root, 'special');
+    await mkdir(d);
+    await writeFile(join(d, 'a.log'), '');
+    execFileSync('mkfifo', [join(d, 'fifo.log')]);
+    const server = createServer();
+    await new Promise<void>((ok) => server.listen(join(d, 'sock.log'), ok));
+    try {
+      const r = await expandGlob(join(d, '*.log'));
+      expect(r.files).toEqual([join(d, 'a.log')]);
+      expect(r.refused).toEqual([
+        { path: join(d, 'fifo.log'), type: 'FIFO (named pipe)' },
+        { path: join(d, 'sock.log'), type: 'socket' },
+      ]);
+    } finally {
+      await new Promise((ok) => server.close(ok));
+    }
   });
 
   it('matchesGlob compares segment by segment', () => {

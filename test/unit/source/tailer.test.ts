@@ -1,4 +1,5 @@
-import { appendFileSync, closeSync, copyFileSync, openSync, renameSync, truncateSync, unlinkSync, writeFileSync, writeSync, mkdirSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, closeSync, constants, copyFileSync, openSync, renameSync, truncateSync, unlinkSync, writeFileSync, writeSync, mkdirSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -256,16 +257,115 @@ describe('Tailer', () => {
     expect(h.lines).toEqual([...range('p', 20), ...range('q', 5)]);
   });
 
-  it('reports a directory given as a log file as BH_ERR_FILE, once', async () => {
+  it('refuses a directory given as a log file with one warning naming it and its type', async () => {
     const d = join(dir, 'not-a-file');
     mkdirSync(d);
     const h = await tail([d], { pollIntervalMs: 20 });
-    await vi.waitFor(() => expect(h.errors.length).toBeGreaterThan(0), WAIT);
-    expect(h.errors[0]!.code).toBe('BH_ERR_FILE');
-    expect(h.errors[0]!.message).toContain(d);
-    const before = h.errors.length;
-    await new Promise((r) => setTimeout(r, 100));
-    expect(h.errors.length).toBe(before);
+    expect(h.warnings).toHaveLength(1);
+    expect(h.warnings[0]).toContain(d);
+    expect(h.warnings[0]).toContain('directory');
+    await new Promise((r) => setTimeout(r, 150)); // several polls: still one warning, no error
+    expect(h.warnings).toHaveLength(1);
+    expect(h.errors).toEqual([]);
+    expect(h.t.stats().files).toBe(0);
+  });
+});
+
+describe('Tailer: only regular files are opened', () => {
+  /** Opening a FIFO read-write never blocks and releases any reader stuck in open(): cleanup for old code. */
+  const release = (fifo: string) => closeSync(openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK));
+
+  async function startWithin(t: Tailer, ms: number): Promise<'started' | 'blocked'> {
+    let timer: NodeJS.Timeout | undefined;
+    const r = await Promise.race([
+      t.start().then(() => 'started' as const),
+      new Promise<'blocked'>((ok) => (timer = setTimeout(() => ok('blocked'), ms))),
+    ]);
+    clearTimeout(timer);
+    return r;
+  }
+
+  function make(paths: string[], h: { lines: string[]; warnings: string[]; errors: BanhammerError[] }): Tailer {
+    return new Tailer({
+      paths,
+      onLine: (l) => h.lines.push(l),
+      onError: (e) => h.errors.push(e),
+      onWarning: (m) => h.warnings.push(m),
+      rotateWaitMs: 300,
+      pollIntervalMs: 50,
+    });
+  }
+
+  it('a FIFO as log path: start() resolves at once, one warning names it, the other file is followed', async () => {
+    const fifo = join(dir, 'fifo.log');
+    const f = join(dir, 'access.log');
+    execFileSync('mkfifo', [fifo]);
+    writeFileSync(f, '');
+    const h = { lines: [] as string[], warnings: [] as string[], errors: [] as BanhammerError[] };
+    const t = make([fifo, f], h);
+    try {
+      expect(await startWithin(t, 2000)).toBe('started');
+      tailers.push(t);
+      expect(h.warnings).toHaveLength(1);
+      expect(h.warnings[0]).toContain(fifo);
+      expect(h.warnings[0]).toContain('FIFO');
+      append(f, ['one', 'two']);
+      await vi.waitFor(() => expect(h.lines).toEqual(['one', 'two']), WAIT);
+      // A writer on the FIFO changes nothing: it is never read.
+      const w = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+      writeSync(w, 'from-the-fifo\n');
+      await new Promise((r) => setTimeout(r, 200));
+      closeSync(w);
+      expect(h.lines).toEqual(['one', 'two']);
+      expect(h.warnings).toHaveLength(1);
+      expect(h.errors).toEqual([]);
+      expect(t.stats().files).toBe(1);
+    } finally {
+      release(fifo);
+    }
+  });
+
+  it('a FIFO matched by a glob: start() resolves, one warning names it, the regular match is followed', async () => {
+    const fifo = join(dir, 'b-access.log');
+    const f = join(dir, 'a-access.log');
+    execFileSync('mkfifo', [fifo]);
+    writeFileSync(f, '');
+    const h = { lines: [] as string[], warnings: [] as string[], errors: [] as BanhammerError[] };
+    const t = make([join(dir, '*access.log')], h);
+    try {
+      expect(await startWithin(t, 2000)).toBe('started');
+      tailers.push(t);
+      expect(h.warnings).toHaveLength(1);
+      expect(h.warnings[0]).toContain(fifo);
+      expect(h.warnings[0]).toContain('FIFO');
+      append(f, ['x']);
+      await vi.waitFor(() => expect(h.lines).toEqual(['x']), WAIT);
+      expect(t.stats().files).toBe(1);
+      expect(h.warnings).toHaveLength(1);
+    } finally {
+      release(fifo);
+    }
+  });
+
+  it('a log path replaced by a FIFO while running: one warning, nothing blocks, a regular file there again is followed', async () => {
+    const f = join(dir, 'access.log');
+    writeFileSync(f, '');
+    const h = await tail([f], { pollIntervalMs: 30, rotateWaitMs: 100 });
+    append(f, ['before']);
+    await vi.waitFor(() => expect(h.lines).toEqual(['before']), WAIT);
+    unlinkSync(f);
+    execFileSync('mkfifo', [f]);
+    try {
+      await vi.waitFor(() => expect(h.warnings.some((w) => w.includes(f) && w.includes('FIFO'))).toBe(true), WAIT);
+      await new Promise((r) => setTimeout(r, 150));
+      expect(h.warnings).toHaveLength(1);
+    } finally {
+      release(f);
+    }
+    unlinkSync(f);
+    append(f, ['after']);
+    await vi.waitFor(() => expect(h.lines).toEqual(['before', 'after']), WAIT);
+    expect(h.errors).toEqual([]);
   });
 });
 
