@@ -1,0 +1,490 @@
+/**
+ * Pure builders for everything the nftables enforcer hands to `nft`: names, the text of the
+ * transactions fed to `nft -f -`, argv, and parsers for `nft -j` listings. Nothing here runs anything;
+ * tests compare the built text as strings.
+ *
+ * Layout in the kernel for one instance (e.g. `web`), all inside one table of our own:
+ *   table inet banhammer_web {
+ *     set addr4 { type ipv4_addr; flags timeout; }        every element carries its own timeout and
+ *     set addr6 { type ipv6_addr; flags timeout; }        the kernel expires it even when the agent is
+ *                                                          dead; a permanent ban has no timeout
+ *     chain input { type filter hook input priority -10; policy accept;
+ *       tcp dport { 80, 443 } ip saddr @addr4 drop        (or `reject with tcp reset`)
+ *       tcp dport { 80, 443 } ip6 saddr @addr6 drop
+ *     }
+ *   }
+ * Priority -10 runs before every `filter` (0) chain; a drop in any base chain is final, so no jump in
+ * anyone else's chain is needed, whatever else (iptables-nft, iptables-legacy, Docker, ufw) runs.
+ *
+ * Names: an instance matches ^[A-Za-z0-9][A-Za-z0-9_.-]*$ (as for iptables), which after the
+ * `banhammer_` prefix is always a valid nft identifier. Instances of up to 53 characters give
+ * `banhammer_<instance>` (≤ 63 chars); longer ones `banhammer_<first 45>_<8 hex of sha256>` (exactly
+ * 64), so a short name can never collide with a long one's derived name.
+ *
+ * Refreshing a ban: `add element` of an element that exists keeps its old timeout on kernels before
+ * 6.10 (newer ones update it), and `delete element` of a missing element fails the transaction. So
+ * every ban is written as `add` (makes sure it exists) + `delete` + `add` (with the new timeout), and
+ * every unban as `add` + `delete`, inside one transaction: the same on every kernel, never an error
+ * for a missing element, and atomic (the address is never unbanned in between, for other packets).
+ */
+import { createHash } from 'node:crypto';
+import ipaddr from 'ipaddr.js';
+import { BanhammerError } from '../errors.js';
+import { canonicalIp } from '../parse/ip.js';
+import type { EnforcerBatch } from './enforcer.js';
+import { NET_ADMIN_HINT } from './firewall-errors.js';
+import { INSTANCE_RE, validateInstance, type BlockAction, type Family } from './iptables-args.js';
+
+export { INSTANCE_RE };
+
+export const TABLE_PREFIX = 'banhammer_';
+const TABLE_PLAIN_MAX = 63;
+const TABLE_HASHED_KEEP = 45;
+export const CHAIN_INPUT = 'input';
+/** Runs before the `filter` (0) chains of iptables-nft, Docker, ufw, firewalld. */
+export const INPUT_PRIORITY = -10;
+/** At most this many addresses per `nft -f -` transaction (each is written up to three times). */
+export const DEFAULT_BATCH_SIZE = 2000;
+/**
+ * Longest timeout written into an element (20 days). Kernels before 4.19 mishandle timeouts over ~23
+ * days (64-bit timeouts came with "support timeouts larger than 23 days"); newer ones take far more.
+ * The daemon re-applies every ban every 6 h, which refreshes a capped element long before it expires.
+ */
+export const MAX_NFT_TIMEOUT_MS = 20 * 86_400_000;
+
+export interface NftNames {
+  readonly instance: string;
+  readonly table: string;
+  readonly chain: string;
+  readonly sets: Readonly<Record<Family, string>>;
+}
+
+/** Table, chain and set names for an instance (see the module comment for the shortening rule). */
+export function nftNames(instance: string): NftNames {
+  validateInstance(instance);
+  const plain = `${TABLE_PREFIX}${instance}`;
+  const table = plain.length <= TABLE_PLAIN_MAX
+    ? plain
+    : `${TABLE_PREFIX}${instance.slice(0, TABLE_HASHED_KEEP)}_${createHash('sha256').update(instance).digest('hex').slice(0, 8)}`;
+  return { instance, table, chain: CHAIN_INPUT, sets: { 4: 'addr4', 6: 'addr6' } };
+}
+
+/** Ports to protect: integers 1–65535, at least one; returned sorted and without duplicates. */
+export function validateNftPorts(ports: readonly number[]): number[] {
+  if (ports.length === 0) {
+    throw new BanhammerError('BH_ERR_CONFIG', 'no ports to protect: the nftables enforcer needs at least one TCP port', {
+      hint: 'set the ports the container serves (e.g. ports: [80, 443])',
+    });
+  }
+  for (const p of ports) {
+    if (!Number.isInteger(p) || p < 1 || p > 65535) {
+      throw new BanhammerError('BH_ERR_CONFIG', `invalid port ${JSON.stringify(p)}: ports are integers from 1 to 65535`, {
+        hint: 'list the TCP ports the web server listens on inside the container, e.g. [80, 443]',
+        data: { port: p },
+      });
+    }
+  }
+  return [...new Set(ports)].sort((a, b) => a - b);
+}
+
+/** What the table must hold. */
+export interface NftLayout {
+  readonly names: NftNames;
+  readonly ports: readonly number[];
+  readonly action: BlockAction;
+  readonly families: readonly Family[];
+  /** Set capacity (`size`); undefined = the kernel's default (no limit for these sets). */
+  readonly size?: number | undefined;
+}
+
+const ADDR_TYPE: Record<Family, string> = { 4: 'ipv4_addr', 6: 'ipv6_addr' };
+const SADDR: Record<Family, string> = { 4: 'ip saddr', 6: 'ip6 saddr' };
+
+export function setDefinition(layout: NftLayout, f: Family): string {
+  const size = layout.size !== undefined ? ` size ${layout.size};` : '';
+  return `{ type ${ADDR_TYPE[f]}; flags timeout;${size} }`;
+}
+
+export function chainDefinition(): string {
+  return `{ type filter hook input priority ${INPUT_PRIORITY}; policy accept; }`;
+}
+
+/** The rule of the input chain for one family (as written; nft may print it differently). */
+export function blockRule(layout: NftLayout, f: Family): string {
+  const verdict = layout.action === 'reject' ? 'reject with tcp reset' : 'drop';
+  return `tcp dport { ${layout.ports.join(', ')} } ${SADDR[f]} @${layout.names.sets[f]} ${verdict}`;
+}
+
+/** What is wrong with the table as found (see diffStructure); an empty plan for a fresh start. */
+export interface SetupPlan {
+  /** The input chain exists with the right hook: flush it before re-adding our rules. */
+  readonly chainExists: boolean;
+  /** The input chain exists with another type, hook, priority or policy: delete and re-create it. */
+  readonly chainWrong: boolean;
+  /** Our sets that exist with another type, flags or size: delete and re-create them (empty). */
+  readonly badSets: readonly Family[];
+  /** Chains in our table that we did not create: flush and delete them. */
+  readonly foreignChains: readonly string[];
+  /** Sets in our table that we did not create (and no longer use): delete them. */
+  readonly foreignSets: readonly string[];
+}
+
+export const FRESH_PLAN: SetupPlan = { chainExists: false, chainWrong: false, badSets: [], foreignChains: [], foreignSets: [] };
+
+/**
+ * One transaction that makes the table exactly ours and keeps the elements of sets that are right:
+ * create what is missing (`add` of an existing table, set or chain is a no-op), delete what is wrong
+ * or foreign (rules first, since a set in use cannot be deleted), flush our chain and write its rules.
+ */
+export function setupScript(layout: NftLayout, plan: SetupPlan = FRESH_PLAN): string {
+  const t = `inet ${layout.names.table}`;
+  const c = layout.names.chain;
+  const lines = [`add table ${t}`];
+  for (const name of plan.foreignChains) lines.push(`flush chain ${t} ${name}`);
+  if (plan.chainExists || plan.chainWrong) lines.push(`flush chain ${t} ${c}`);
+  for (const name of plan.foreignChains) lines.push(`delete chain ${t} ${name}`);
+  if (plan.chainWrong) lines.push(`delete chain ${t} ${c}`);
+  for (const name of plan.foreignSets) lines.push(`delete set ${t} ${name}`);
+  for (const f of plan.badSets) lines.push(`delete set ${t} ${layout.names.sets[f]}`);
+  for (const f of layout.families) lines.push(`add set ${t} ${layout.names.sets[f]} ${setDefinition(layout, f)}`);
+  lines.push(`add chain ${t} ${c} ${chainDefinition()}`);
+  // Also when the listing said there was no chain: if one appeared meanwhile, this keeps us from doubling its rules.
+  lines.push(`flush chain ${t} ${c}`);
+  for (const f of layout.families) lines.push(`add rule ${t} ${c} ${blockRule(layout, f)}`);
+  return lines.join('\n') + '\n';
+}
+
+export const applyArgs = (): string[] => ['-f', '-'];
+/** Structure without set elements: cheap even with 100,000 bans (a `list table` would fetch them). */
+export const listStructureArgs = (): string[] => ['-j', '-t', 'list', 'ruleset'];
+export const listSetArgs = (names: NftNames, f: Family): string[] => ['-j', 'list', 'set', 'inet', names.table, names.sets[f]];
+export const deleteTableArgs = (names: NftNames): string[] => ['delete', 'table', 'inet', names.table];
+
+/** One element change, already validated: the canonical address and what to do with it. */
+export interface ElementOp {
+  readonly ip: string;
+  readonly family: Family;
+  /** Timeout in ms for a ban, 'permanent' for a ban without expiry, 'delete' for an unban. */
+  readonly op: number | 'permanent' | 'delete';
+}
+
+/**
+ * Milliseconds to write for a ban expiring at `until` (ms) seen at `now`: 'permanent' for null,
+ * otherwise clamped to MAX_NFT_TIMEOUT_MS; null when the ban has already expired.
+ */
+export function banTimeoutMs(until: number | null, now: number, cap = MAX_NFT_TIMEOUT_MS): number | 'permanent' | null {
+  if (until === null) return 'permanent';
+  const ms = Math.ceil(until - now);
+  if (ms <= 0) return null;
+  return Math.min(ms, cap);
+}
+
+function element(o: ElementOp): string {
+  return typeof o.op === 'number' ? `${o.ip} timeout ${o.op}ms` : o.ip;
+}
+
+/**
+ * The transaction for a list of element changes (see the module comment): per set, one `add` of
+ * every touched address, one `delete` of them all, one `add` of the banned ones with their timeouts.
+ */
+export function elementScript(names: NftNames, ops: readonly ElementOp[]): string {
+  const lines: string[] = [];
+  for (const f of [4, 6] as const) {
+    const mine = ops.filter((o) => o.family === f);
+    if (mine.length === 0) continue;
+    const s = `inet ${names.table} ${names.sets[f]}`;
+    const bans = mine.filter((o) => o.op !== 'delete');
+    lines.push(`add element ${s} { ${mine.map(element).join(', ')} }`);
+    lines.push(`delete element ${s} { ${mine.map((o) => o.ip).join(', ')} }`);
+    if (bans.length > 0) lines.push(`add element ${s} { ${bans.map(element).join(', ')} }`);
+  }
+  return lines.length === 0 ? '' : lines.join('\n') + '\n';
+}
+
+/**
+ * An address that may be written into the script: canonical (canonicalIp), of an enabled family,
+ * and one a client can send from (not unspecified, multicast or broadcast); otherwise the reason.
+ */
+export function acceptClientAddress(raw: string, families: readonly Family[]): { ip: string; family: Family } | { reason: string } {
+  const c = canonicalIp(raw);
+  if (!c) return { reason: 'not a valid IP address' };
+  const range = ipaddr.parse(c.ip).range();
+  if (range === 'unspecified' || range === 'multicast' || range === 'broadcast') return { reason: `${range} address (never a client's source)` };
+  if (!families.includes(c.family)) return { reason: `IPv${c.family} is not enabled for this enforcer` };
+  return c;
+}
+
+export interface RefusedOp {
+  readonly ip: string;
+  readonly family: Family;
+  readonly reason: string;
+}
+
+/**
+ * Turns a batch into validated element changes, one per address (unbans first, then bans, so an
+ * address both unbanned and banned in one batch ends up banned; a ban that already expired becomes a
+ * deletion). Addresses that fail acceptClientAddress are returned in `refused`, the rest is kept.
+ */
+export function elementOps(batch: EnforcerBatch, families: readonly Family[], now: number, cap = MAX_NFT_TIMEOUT_MS): { ops: ElementOp[]; refused: RefusedOp[] } {
+  const byIp = new Map<string, ElementOp>();
+  const refused: RefusedOp[] = [];
+  const take = (raw: string, family: Family, op: (ip: string) => ElementOp['op']): void => {
+    const a = acceptClientAddress(raw, families);
+    if ('reason' in a) {
+      refused.push({ ip: raw, family, reason: a.reason });
+      return;
+    }
+    byIp.delete(a.ip);
+    byIp.set(a.ip, { ip: a.ip, family: a.family, op: op(a.ip) });
+  };
+  for (const u of batch.unban) take(u.ip, u.family, () => 'delete');
+  for (const b of batch.ban) take(b.ip, b.family, () => banTimeoutMs(b.until, now, cap) ?? 'delete');
+  return { ops: [...byIp.values()], refused };
+}
+
+/** The first error line nft printed, without its `/dev/stdin:3:10-20: Error: ` location prefix. */
+export function nftReason(stderr: string, fallback = 'refused by nft'): string {
+  const line = stderr.split('\n').map((l) => l.trim()).find((l) => /Error:/.test(l)) ?? stderr.split('\n').find((l) => l.trim() !== '')?.trim();
+  if (!line) return fallback;
+  return line.replace(/^.*?Error:\s*/, '');
+}
+
+// ---- listings (`nft -j`) ----
+
+export interface NftSetInfo {
+  readonly type: string;
+  readonly flags: readonly string[];
+  readonly size: number | undefined;
+}
+
+export interface NftChainInfo {
+  readonly type: string | undefined;
+  readonly hook: string | undefined;
+  readonly prio: number | undefined;
+  readonly policy: string | undefined;
+}
+
+export interface NftTableView {
+  readonly sets: ReadonlyMap<string, NftSetInfo>;
+  readonly chains: ReadonlyMap<string, NftChainInfo>;
+  /** Per chain, each rule's expressions as JSON text (handles left out), in order. */
+  readonly rules: ReadonlyMap<string, readonly string[]>;
+}
+
+type Json = Record<string, unknown>;
+
+function objects(json: string): Json[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(json);
+  } catch (e) {
+    throw new BanhammerError('BH_ERR_FIREWALL', `cannot read the output of nft -j: ${(e as Error).message}`, {
+      hint: 'check that the nft binary is nftables 0.9 or newer',
+    });
+  }
+  const list = (parsed as { nftables?: unknown }).nftables;
+  return Array.isArray(list) ? (list as Json[]) : [];
+}
+
+/** Our table as `nft -j -t list ruleset` shows it; undefined when the table does not exist. */
+export function parseTable(json: string, table: string): NftTableView | undefined {
+  let found = false;
+  const sets = new Map<string, NftSetInfo>();
+  const chains = new Map<string, NftChainInfo>();
+  const rules = new Map<string, string[]>();
+  for (const o of objects(json)) {
+    const [kind, body] = Object.entries(o)[0] ?? [];
+    if (!body || typeof body !== 'object') continue;
+    const b = body as Json;
+    if (b['family'] !== 'inet') continue;
+    if (kind === 'table' && b['name'] === table) found = true;
+    if (b['table'] !== table) continue;
+    if (kind === 'set') {
+      const flags = Array.isArray(b['flags']) ? (b['flags'] as unknown[]).map(String) : typeof b['flags'] === 'string' ? [b['flags']] : [];
+      sets.set(String(b['name']), { type: String(b['type']), flags, size: typeof b['size'] === 'number' ? b['size'] : undefined });
+    } else if (kind === 'chain') {
+      chains.set(String(b['name']), {
+        type: b['type'] as string | undefined,
+        hook: b['hook'] as string | undefined,
+        prio: b['prio'] as number | undefined,
+        policy: b['policy'] as string | undefined,
+      });
+      if (!rules.has(String(b['name']))) rules.set(String(b['name']), []);
+    } else if (kind === 'rule') {
+      const chain = String(b['chain']);
+      const list = rules.get(chain) ?? [];
+      list.push(JSON.stringify(b['expr'] ?? null));
+      rules.set(chain, list);
+    }
+  }
+  return found ? { sets, chains, rules } : undefined;
+}
+
+/** Everything wrong with a table view compared with the layout; `ok` when nothing is. */
+export interface StructureDiff {
+  readonly ok: boolean;
+  readonly plan: SetupPlan;
+  /** Families whose set is missing or wrong: re-created empty, to be refilled. */
+  readonly emptySets: readonly Family[];
+  /** The chain's rules are not exactly `reference` (someone added, removed or changed a rule). */
+  readonly rulesDiffer: boolean;
+  /** One line per finding, for check()'s report. */
+  readonly findings: readonly string[];
+}
+
+/**
+ * Compares our table with the layout. `reference` is our chain's rules as nft printed them right
+ * after we wrote them (nft versions print the same rule differently, so we compare with what this
+ * nft prints, not with what we wrote); without one, only the rule count is compared.
+ */
+export function diffStructure(view: NftTableView | undefined, layout: NftLayout, reference: readonly string[] | undefined): StructureDiff {
+  const { names } = layout;
+  if (!view) {
+    return { ok: false, plan: FRESH_PLAN, emptySets: [...layout.families], rulesDiffer: true, findings: [`table inet ${names.table} was missing`] };
+  }
+  const findings: string[] = [];
+  const badSets: Family[] = [];
+  const emptySets: Family[] = [];
+  for (const f of layout.families) {
+    const s = view.sets.get(names.sets[f]);
+    if (!s) {
+      emptySets.push(f);
+      findings.push(`set ${names.sets[f]} was missing`);
+    } else if (s.type !== ADDR_TYPE[f] || s.flags.join(',') !== 'timeout' || s.size !== layout.size) {
+      badSets.push(f);
+      emptySets.push(f);
+      findings.push(`set ${names.sets[f]} had other settings (type ${s.type}, flags ${s.flags.join(',') || 'none'}${s.size !== undefined ? `, size ${s.size}` : ''})`);
+    }
+  }
+  const ourSets = new Set(layout.families.map((f) => names.sets[f]));
+  const foreignSets = [...view.sets.keys()].filter((n) => !ourSets.has(n));
+  for (const n of foreignSets) findings.push(`set ${n} is not ours`);
+  const foreignChains = [...view.chains.keys()].filter((n) => n !== names.chain);
+  for (const n of foreignChains) findings.push(`chain ${n} is not ours`);
+  const chain = view.chains.get(names.chain);
+  const chainWrong = chain !== undefined && (chain.type !== 'filter' || chain.hook !== 'input' || chain.prio !== INPUT_PRIORITY || chain.policy !== 'accept');
+  if (!chain) findings.push(`chain ${names.chain} was missing`);
+  else if (chainWrong) findings.push(`chain ${names.chain} had another hook (${chain.type} ${chain.hook} priority ${chain.prio} policy ${chain.policy})`);
+  const rules = view.rules.get(names.chain) ?? [];
+  let rulesDiffer = false;
+  if (chain && !chainWrong) {
+    rulesDiffer = reference ? rules.join('\n') !== reference.join('\n') : rules.length !== layout.families.length;
+    if (rulesDiffer) findings.push(`chain ${names.chain} held ${rules.length} rule(s) that are not exactly ours`);
+  }
+  return {
+    ok: findings.length === 0,
+    plan: { chainExists: chain !== undefined && !chainWrong, chainWrong, badSets, foreignChains, foreignSets },
+    emptySets,
+    rulesDiffer,
+    findings,
+  };
+}
+
+export interface NftElement {
+  readonly ip: string;
+  /** Seconds left (as `nft -j` prints it), or null for an element without timeout. */
+  readonly expiresS: number | null;
+}
+
+/** The elements of a set from `nft -j list set …` (addresses canonicalised; others skipped). */
+export function parseSetElements(json: string): NftElement[] {
+  const out: NftElement[] = [];
+  for (const o of objects(json)) {
+    const set = (o as { set?: { elem?: unknown[] } }).set;
+    if (!set || !Array.isArray(set.elem)) continue;
+    for (const e of set.elem) {
+      let val: unknown = e;
+      let expires: number | null = null;
+      if (e && typeof e === 'object' && 'elem' in e) {
+        const inner = (e as { elem: Json }).elem;
+        val = inner['val'];
+        if (typeof inner['expires'] === 'number') expires = inner['expires'];
+        else if (typeof inner['timeout'] === 'number') expires = inner['timeout'];
+      }
+      if (typeof val !== 'string') continue;
+      const c = canonicalIp(val);
+      if (c) out.push({ ip: c.ip, expiresS: expires });
+    }
+  }
+  return out;
+}
+
+/**
+ * Element changes that bring a set in line with the expected bans: missing ones added, stray ones
+ * deleted, and ones whose kernel expiry is off by more than `slackMs` (a permanent ban held with a
+ * timeout, a timed one held without, or an expiry too early or too late) written again.
+ */
+export function reconcileSet(
+  held: readonly NftElement[],
+  expected: ReadonlyMap<string, number | null>,
+  family: Family,
+  now: number,
+  opts: { cap?: number; slackMs?: number } = {},
+): { ops: ElementOp[]; added: number; removed: number; corrected: number } {
+  const cap = opts.cap ?? MAX_NFT_TIMEOUT_MS;
+  const slack = opts.slackMs ?? 60_000;
+  const ops: ElementOp[] = [];
+  let added = 0;
+  let removed = 0;
+  let corrected = 0;
+  const seen = new Set<string>();
+  for (const h of held) {
+    seen.add(h.ip);
+    if (!expected.has(h.ip)) {
+      ops.push({ ip: h.ip, family, op: 'delete' });
+      removed++;
+      continue;
+    }
+    const want = banTimeoutMs(expected.get(h.ip) ?? null, now, cap);
+    if (want === null) continue;
+    const off = want === 'permanent' ? h.expiresS !== null : h.expiresS === null || Math.abs(h.expiresS * 1000 - want) > slack;
+    if (off) {
+      ops.push({ ip: h.ip, family, op: want });
+      corrected++;
+    }
+  }
+  for (const [ip, until] of expected) {
+    if (seen.has(ip)) continue;
+    const want = banTimeoutMs(until, now, cap);
+    if (want === null) continue;
+    ops.push({ ip, family, op: want });
+    added++;
+  }
+  return { ops, added, removed, corrected };
+}
+
+// ---- errors ----
+
+/**
+ * Turns a failed nft run into an error the user can act on (pure; reads the BH_ERR_EXEC stderr):
+ *   "Operation not permitted" / EPERM / must be root          → BH_ERR_NO_NET_ADMIN (add NET_ADMIN)
+ *   no nf_tables in the kernel (Protocol not supported, …)     → BH_ERR_FIREWALL, load nf_tables or use iptables
+ *   set full                                                   → BH_ERR_FIREWALL, raise the size
+ * A missing nft binary gets a hint naming the nftables package; anything else becomes BH_ERR_FIREWALL.
+ */
+export function classifyNftError(e: unknown, what: string): unknown {
+  if (e instanceof BanhammerError && e.code === 'BH_ERR_MISSING_BINARY') {
+    return new BanhammerError('BH_ERR_MISSING_BINARY', `${what} failed: ${e.message}`, {
+      hint: 'install the nftables package in the image (apt-get install nftables / apk add nftables), or set BANHAMMER_ENFORCER=iptables',
+      data: { ...e.data, package: 'nftables', what },
+      cause: e,
+    });
+  }
+  if (!(e instanceof BanhammerError) || e.code !== 'BH_ERR_EXEC') return e;
+  const stderr = String(e.data['stderr'] ?? '');
+  const detail = nftReason(stderr, e.message);
+  const data = { ...e.data, what };
+  const make = (code: 'BH_ERR_NO_NET_ADMIN' | 'BH_ERR_FIREWALL', message: string, hint: string): BanhammerError =>
+    new BanhammerError(code, message, { hint, data, cause: e });
+  if (/Permission denied|Operation not permitted|\bEPERM\b|must be root/i.test(stderr)) {
+    return make('BH_ERR_NO_NET_ADMIN', `${what} failed: not allowed to change the firewall (${detail})`, NET_ADMIN_HINT);
+  }
+  if (/Protocol not supported|Address family not supported|cache initialization failed|Could not receive.*netlink/i.test(stderr)) {
+    return make('BH_ERR_FIREWALL', `${what} failed: the kernel has no usable nf_tables (${detail})`,
+      'load the nf_tables module on the host (modprobe nf_tables), or set BANHAMMER_ENFORCER=iptables');
+  }
+  if (/No space left on device|Too many open files in system|set is full/i.test(stderr)) {
+    return make('BH_ERR_FIREWALL', `${what} failed: the ban set is full (${detail})`, 'raise the set size (maxelem) or shorten bantime');
+  }
+  return make('BH_ERR_FIREWALL', `${what} failed: ${detail}`, 'run the nft command shown by hand inside the container to see why');
+}

@@ -1,0 +1,301 @@
+/**
+ * NftablesEnforcer: bans in the kernel with nftables, in one table of our own (`inet
+ * banhammer_<instance>`: a set per address family with per-element timeouts, and one input base
+ * chain at priority -10 that drops — or resets — TCP to this container's ports from a banned source;
+ * layout and names: nft-args.ts). Nothing outside that table is ever touched.
+ *
+ * - Every change is one `nft -f -` transaction on stdin (atomic), at most `batchSize` addresses each;
+ *   never one process per ban, never a shell. Addresses are validated again before they are written.
+ * - init() lists the ruleset without set elements (cheap), then in one transaction creates what is
+ *   missing, replaces what is wrong, flushes our chain and writes its rules: it adopts a crashed
+ *   agent's table without duplicates and keeps its bans.
+ * - apply(batch): a ban is add + delete + add of the element (its timeout is refreshed on every
+ *   kernel), an unban add + delete (never an error when it is already gone). A transaction the kernel
+ *   refuses is split in halves until the refused addresses are isolated; they are returned in
+ *   `refused` with nft's reason and everything else is applied.
+ * - check(expected): every call compares the table's structure (`nft -j -t list ruleset`, a few ms
+ *   even with 100,000 bans) with ours and repairs it in one transaction, refilling a re-created set
+ *   from expected(); every `elementCheckIntervalMs` it also compares the sets' elements with
+ *   expected() (missing, stray, wrong timeout) and repairs them.
+ * - shutdown(): `nft delete table inet banhammer_<instance>`; nothing else.
+ *
+ * Calls are serialised: a check never interleaves with an apply.
+ */
+import { systemClock, type Clock } from '../clock.js';
+import { BanhammerError } from '../errors.js';
+import { execError, type Runner, type RunOptions, type RunResult } from '../exec/runner.js';
+import type { ApplyResult, Enforcer, EnforcerBan, EnforcerBatch, RefusedEntry } from './enforcer.js';
+import type { BlockAction, Family } from './iptables-args.js';
+import { validateFamilies } from './firewall-commands.js';
+import {
+  DEFAULT_BATCH_SIZE,
+  MAX_NFT_TIMEOUT_MS,
+  acceptClientAddress,
+  applyArgs,
+  classifyNftError,
+  deleteTableArgs,
+  diffStructure,
+  elementOps,
+  elementScript,
+  listSetArgs,
+  listStructureArgs,
+  nftNames,
+  nftReason,
+  parseSetElements,
+  parseTable,
+  reconcileSet,
+  setupScript,
+  validateNftPorts,
+  type ElementOp,
+  type NftElement,
+  type NftLayout,
+  type NftNames,
+} from './nft-args.js';
+
+export interface NftablesEnforcerOptions {
+  readonly runner: Runner;
+  /** Names the table (see nft-args.ts). */
+  readonly instance: string;
+  /** TCP ports of this container to protect. */
+  readonly ports: readonly number[];
+  /** drop (default) or reject with a TCP reset. */
+  readonly blockAction?: BlockAction;
+  /** Address families to enforce; default both. */
+  readonly families?: readonly Family[];
+  /** Set capacity per family (nft `size`); default none (the kernel's: unlimited). */
+  readonly maxElements?: number;
+  /** Addresses per transaction; default 2,000. */
+  readonly batchSize?: number;
+  /** How often check() also compares set elements with the expected bans; default 60 s (0 = every check). */
+  readonly elementCheckIntervalMs?: number;
+  /** Per-command timeout (ms); default the runner's. */
+  readonly timeoutMs?: number;
+  readonly nftBinary?: string;
+  readonly clock?: Clock;
+}
+
+export const DEFAULT_ELEMENT_CHECK_INTERVAL_MS = 60_000;
+
+/** An element of one of our sets as the kernel holds it (for status and tests). */
+export interface NftSetEntry {
+  readonly ip: string;
+  /** Seconds left, or null for a permanent ban. */
+  readonly expiresS: number | null;
+}
+
+export class NftablesEnforcer implements Enforcer {
+  readonly name = 'nftables';
+  readonly names: NftNames;
+  readonly families: readonly Family[];
+  private readonly layout: NftLayout;
+  private readonly runner: Runner;
+  private readonly nft: string;
+  private readonly clock: Clock;
+  private readonly batchSize: number;
+  private readonly elementCheckMs: number;
+  private readonly timeoutMs: number | undefined;
+  /** Our chain's rules as this nft prints them, learned right after we wrote them. */
+  private reference: string[] | undefined;
+  private lastElementCheck = Number.NEGATIVE_INFINITY;
+  /** Sets re-created empty outside check() (by an apply that found them gone): check() refills them. */
+  private readonly pendingRefill = new Set<Family>();
+  private tail: Promise<unknown> = Promise.resolve();
+
+  constructor(opts: NftablesEnforcerOptions) {
+    this.names = nftNames(opts.instance);
+    this.families = validateFamilies(opts.families);
+    const size = opts.maxElements;
+    if (size !== undefined && (!Number.isInteger(size) || size < 1)) {
+      throw new BanhammerError('BH_ERR_CONFIG', `invalid set size ${JSON.stringify(size)}: a positive integer is needed`, { hint: 'set maxelem to e.g. 1048576' });
+    }
+    this.layout = {
+      names: this.names,
+      ports: validateNftPorts(opts.ports),
+      action: opts.blockAction ?? 'drop',
+      families: this.families,
+      size,
+    };
+    this.runner = opts.runner;
+    this.nft = opts.nftBinary ?? 'nft';
+    this.clock = opts.clock ?? systemClock;
+    this.batchSize = Math.max(1, Math.floor(opts.batchSize ?? DEFAULT_BATCH_SIZE));
+    this.elementCheckMs = opts.elementCheckIntervalMs ?? DEFAULT_ELEMENT_CHECK_INTERVAL_MS;
+    this.timeoutMs = opts.timeoutMs;
+  }
+
+  init(): Promise<void> {
+    return this.serial(async () => {
+      await this.ensureStructure(true);
+      this.pendingRefill.clear();
+    });
+  }
+
+  apply(batch: EnforcerBatch): Promise<ApplyResult> {
+    return this.serial(async () => {
+      const { ops, refused } = elementOps(batch, this.families, this.clock.now());
+      const out: RefusedEntry[] = refused.map((r) => ({ ip: r.ip, family: r.family, reason: r.reason }));
+      for (const r of await this.writeOps(ops)) out.push(r);
+      return { refused: out };
+    });
+  }
+
+  check(expected: () => readonly EnforcerBan[]): Promise<string[]> {
+    return this.serial(async () => {
+      const repaired: string[] = [];
+      let want: Map<Family, Map<string, number | null>> | undefined;
+      const wanted = (): Map<Family, Map<string, number | null>> => (want ??= this.expectedByFamily(expected()));
+      const structure = await this.ensureStructure(false);
+      const { findings } = structure;
+      const emptySets = [...new Set([...structure.emptySets, ...this.pendingRefill])];
+      this.pendingRefill.clear();
+      for (const f of emptySets) {
+        const refill = wanted().get(f) ?? new Map<string, number | null>();
+        const r = reconcileSet([], refill, f, this.clock.now());
+        const refused = await this.writeOps(r.ops);
+        repaired.push(`set ${this.names.sets[f]} (IPv${f}) re-created and refilled with ${r.added - refused.length} ban(s)${refusedNote(refused)}`);
+      }
+      if (findings.length > 0) repaired.unshift(`table inet ${this.names.table}: ${findings.join('; ')}; repaired`);
+      const now = this.clock.now();
+      if (now - this.lastElementCheck >= this.elementCheckMs) {
+        this.lastElementCheck = now;
+        for (const f of this.families) {
+          if (emptySets.includes(f)) continue;
+          const held = await this.readSet(f);
+          const r = reconcileSet(held, wanted().get(f) ?? new Map(), f, this.clock.now());
+          if (r.ops.length === 0) continue;
+          const refused = await this.writeOps(r.ops);
+          repaired.push(`set ${this.names.sets[f]} (IPv${f}): ${r.added} missing ban(s) re-added, ${r.removed} stray element(s) removed, ${r.corrected} timeout(s) corrected${refusedNote(refused)}`);
+        }
+      }
+      return repaired;
+    });
+  }
+
+  shutdown(): Promise<void> {
+    return this.serial(async () => {
+      const r = await this.exec(deleteTableArgs(this.names), `deleting table inet ${this.names.table}`, { okExitCodes: [0, 1] });
+      if (r.code !== 0 && !/No such file or directory/.test(r.stderr)) {
+        throw classifyNftError(execError(this.nft, deleteTableArgs(this.names), r), `deleting table inet ${this.names.table}`);
+      }
+      this.reference = undefined;
+    });
+  }
+
+  /** What the kernel holds in our set for `family` (for status and tests). */
+  listSet(family: Family): Promise<NftSetEntry[]> {
+    return this.serial(() => this.readSet(family));
+  }
+
+  // ---- internals ----
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(fn, fn);
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  private async exec(args: string[], what: string, opts: RunOptions = {}): Promise<RunResult> {
+    const o: RunOptions = this.timeoutMs !== undefined && opts.timeoutMs === undefined ? { ...opts, timeoutMs: this.timeoutMs } : opts;
+    try {
+      return await this.runner.run(this.nft, args, o);
+    } catch (e) {
+      throw classifyNftError(e, what);
+    }
+  }
+
+  private async readSet(f: Family): Promise<NftElement[]> {
+    const out = await this.exec(listSetArgs(this.names, f), `reading set ${this.names.sets[f]} of table inet ${this.names.table}`);
+    return parseSetElements(out.stdout);
+  }
+
+  /**
+   * Lists the structure and, unless it is exactly ours, rewrites it in one transaction (always with
+   * `force`, as init() does). Returns what was wrong and which sets are new and empty.
+   */
+  private async ensureStructure(force: boolean): Promise<{ findings: readonly string[]; emptySets: readonly Family[] }> {
+    const what = `reading the nftables ruleset (table inet ${this.names.table})`;
+    const view = parseTable((await this.exec(listStructureArgs(), what)).stdout, this.names.table);
+    const diff = diffStructure(view, this.layout, force ? undefined : this.reference);
+    if (diff.ok && !force && this.reference) return { findings: [], emptySets: [] };
+    await this.exec(applyArgs(), `setting up table inet ${this.names.table}`, { input: setupScript(this.layout, diff.plan) });
+    const after = parseTable((await this.exec(listStructureArgs(), what)).stdout, this.names.table);
+    this.reference = [...(after?.rules.get(this.names.chain) ?? [])];
+    if (this.reference.length !== this.families.length) {
+      throw new BanhammerError('BH_ERR_FIREWALL', `setting up table inet ${this.names.table}: nft shows ${this.reference.length} rule(s) in chain ${this.names.chain} right after writing ${this.families.length}`, {
+        hint: 'another program changes the table at the same time; stop it or choose another instance name',
+      });
+    }
+    return { findings: diff.ok ? [] : diff.findings, emptySets: diff.emptySets };
+  }
+
+  /**
+   * Writes element changes in transactions of at most batchSize addresses. A transaction nft
+   * refuses is split in halves until the addresses it refuses are isolated (at most `budget` nft
+   * runs for the isolation of one batch; past it, what is left is reported as not tried).
+   */
+  private async writeOps(ops: readonly ElementOp[]): Promise<RefusedEntry[]> {
+    const refused: RefusedEntry[] = [];
+    for (let i = 0; i < ops.length; i += this.batchSize) {
+      const chunk = ops.slice(i, i + this.batchSize);
+      const first = await this.tryOps(chunk);
+      if (first === null) continue;
+      // Before blaming elements: a vanished table or set fails every element alike.
+      const { emptySets } = await this.ensureStructure(false);
+      for (const f of emptySets) this.pendingRefill.add(f);
+      if (emptySets.length > 0 && (await this.tryOps(chunk)) === null) continue;
+      const budget = { left: 2 * Math.ceil(Math.log2(chunk.length + 1)) + 64 };
+      await this.isolate(chunk, first, refused, budget);
+    }
+    return refused;
+  }
+
+  /** Runs one transaction: null when it applied, else nft's reason (one line). Throws when it is not an element's fault. */
+  private async tryOps(ops: readonly ElementOp[]): Promise<string | null> {
+    if (ops.length === 0) return null;
+    const what = `applying ${ops.length} ban change(s) to table inet ${this.names.table}`;
+    const r = await this.exec(applyArgs(), what, { input: elementScript(this.names, ops), okExitCodes: [0, 1] });
+    if (r.code === 0) return null;
+    const e = classifyNftError(execError(this.nft, applyArgs(), r), what);
+    if (e instanceof BanhammerError && e.code === 'BH_ERR_NO_NET_ADMIN') throw e;
+    if (/no usable nf_tables/.test((e as Error).message)) throw e;
+    return nftReason(r.stderr);
+  }
+
+  private async isolate(ops: readonly ElementOp[], reason: string, refused: RefusedEntry[], budget: { left: number }): Promise<void> {
+    if (ops.length === 1) {
+      const o = ops[0]!;
+      refused.push({ ip: o.ip, family: o.family, reason });
+      return;
+    }
+    const mid = Math.ceil(ops.length / 2);
+    for (const half of [ops.slice(0, mid), ops.slice(mid)]) {
+      if (budget.left <= 0) {
+        for (const o of half) refused.push({ ip: o.ip, family: o.family, reason: `not tried after too many refusals in this batch (last: ${reason})` });
+        continue;
+      }
+      budget.left--;
+      const r = await this.tryOps(half);
+      if (r !== null) await this.isolate(half, r, refused, budget);
+    }
+  }
+
+  private expectedByFamily(bans: readonly EnforcerBan[]): Map<Family, Map<string, number | null>> {
+    const out = new Map<Family, Map<string, number | null>>(this.families.map((f) => [f, new Map<string, number | null>()]));
+    for (const b of bans) {
+      const a = acceptClientAddress(b.ip, this.families);
+      if ('reason' in a) continue;
+      const m = out.get(a.family)!;
+      const prev = m.get(a.ip);
+      // Several bans of one address (e.g. scopes): the longest wins.
+      if (prev === undefined || (prev !== null && (b.until === null || b.until > prev))) m.set(a.ip, b.until);
+    }
+    return out;
+  }
+}
+
+function refusedNote(refused: readonly RefusedEntry[]): string {
+  if (refused.length === 0) return '';
+  return `; ${refused.length} refused (${refused[0]!.ip}: ${refused[0]!.reason})`;
+}
+
+export { MAX_NFT_TIMEOUT_MS };
