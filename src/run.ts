@@ -122,6 +122,17 @@ export async function runAgent(opts: RunOptions): Promise<number> {
     store,
     metrics,
     createSource: (o) => createTailer({ ...o, clock: systemClock }),
+    reloadConfig: () => {
+      try {
+        return opts.reloadConfig();
+      } catch (err) {
+        logger.error({ err: isBanhammerError(err) ? err.message : String(err) }, 'reload failed; keeping the running configuration');
+        throw err;
+      }
+    },
+    onReloaded: (next) => {
+      logger.level = next.logLevel;
+    },
     ...(containers !== undefined ? { containers } : {}),
   });
 
@@ -132,27 +143,67 @@ export async function runAgent(opts: RunOptions): Promise<number> {
     await metricsServer?.close().catch(() => {});
   };
 
+  // Signal handlers first: a SIGTERM that arrives while start-up is still waiting (a slow firewall,
+  // a log path that blocks) must still stop the agent and remove what it created.
+  let stopping: Promise<number> | null = null;
+  let started = false;
+  let resolveStopped: (code: number) => void = () => {};
+  /** Resolves with the exit code once a stop signal has been handled. */
+  const stopped = new Promise<number>((r) => (resolveStopped = r));
+  const stop = (signal: string): Promise<number> =>
+    (stopping ??= (async () => {
+      logger.info({ signal }, 'stopping');
+      let code = 0;
+      try {
+        await closeServers();
+        await daemon.stop();
+        if (!started) await enforcer.shutdown();
+      } catch (err) {
+        logger.error({ err: isBanhammerError(err) ? err.message : String(err) }, 'clean shutdown failed');
+        code = 1;
+      }
+      process.off('SIGTERM', onTerm);
+      process.off('SIGINT', onInt);
+      process.off('SIGHUP', onHup);
+      resolveStopped(code);
+      return code;
+    })());
+  const onTerm = (): void => void stop('SIGTERM');
+  const onInt = (): void => void stop('SIGINT');
+  const onHup = (): void => {
+    if (!started) return;
+    try {
+      daemon.reload();
+    } catch {
+      // logged by reloadConfig
+    }
+  };
+  process.on('SIGTERM', onTerm);
+  process.on('SIGINT', onInt);
+  process.on('SIGHUP', onHup);
+
   try {
     // The control socket first: it refuses to start when another live agent answers on it, before
-    // anything touches the firewall that agent owns.
+    // anything touches the firewall that agent owns. The daemon is the handler: nothing is dropped.
     control = await startControlServer({
       socketPath: config.socketPath,
-      handler: {
-        status: (rule) => daemon.status(rule),
-        ban: (ip, o) => daemon.ban(ip, o),
-        unban: (ip) => daemon.unban(ip),
-        unbanAll: () => daemon.unbanAll(),
-        reload: () => reload(),
-      },
+      handler: daemon,
       onError: (e) => logger.warn({ err: String(e) }, 'control socket error'),
     });
-    await daemon.start();
-    if (config.metricsAddr !== null && metrics !== undefined) {
+    const starting = daemon.start();
+    starting.catch(() => {}); // a start-up that fails after a stop signal has nothing left to report
+    if ((await Promise.race([starting.then(() => 'started' as const), stopped.then(() => 'stopped' as const)])) === 'stopped') return stopped;
+    if (stopping === null && config.metricsAddr !== null && metrics !== undefined) {
       const { startMetricsServer } = await import('./metrics/server.js');
       metricsServer = await startMetricsServer(config.metricsAddr, metrics);
       logger.info({ address: `${metricsServer.address}:${metricsServer.port}` }, 'metrics listening');
     }
+    started = true;
   } catch (err) {
+    process.off('SIGTERM', onTerm);
+    process.off('SIGINT', onInt);
+    process.off('SIGHUP', onHup);
+    if (stopping !== null) return stopping;
     const ownedByOther = control === null;
     await closeServers();
     await daemon.stop().catch(() => {});
@@ -161,48 +212,5 @@ export async function runAgent(opts: RunOptions): Promise<number> {
     if (!ownedByOther) await enforcer.shutdown().catch(() => {});
     throw err;
   }
-
-  function reload(): void {
-    try {
-      daemon.reload(opts.reloadConfig());
-    } catch (err) {
-      logger.error({ err: isBanhammerError(err) ? err.message : String(err) }, 'reload failed; keeping the running configuration');
-      throw err;
-    }
-  }
-
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = (signal: string): void => {
-      if (stopping) return;
-      stopping = true;
-      logger.info({ signal }, 'stopping');
-      void (async () => {
-        let code = 0;
-        try {
-          await closeServers();
-          await daemon.stop();
-        } catch (err) {
-          logger.error({ err: isBanhammerError(err) ? err.message : String(err) }, 'clean shutdown failed');
-          code = 1;
-        }
-        process.off('SIGTERM', onTerm);
-        process.off('SIGINT', onInt);
-        process.off('SIGHUP', onHup);
-        resolve(code);
-      })();
-    };
-    const onTerm = (): void => stop('SIGTERM');
-    const onInt = (): void => stop('SIGINT');
-    const onHup = (): void => {
-      try {
-        reload();
-      } catch {
-        // logged in reload()
-      }
-    };
-    process.on('SIGTERM', onTerm);
-    process.on('SIGINT', onInt);
-    process.on('SIGHUP', onHup);
-  });
+  return stopped;
 }

@@ -48,6 +48,30 @@ export interface StatusReport {
   since: string;
   files: { path: string; lagBytes: number }[];
   rules: RuleStatus[];
+  /** Is the agent able to do its job? Absent from daemons older than this field. */
+  health?: AgentHealth;
+}
+
+export interface AgentHealth {
+  /** null while state saves succeed; otherwise the last error, one line. */
+  stateError: string | null;
+  /** Batches the enforcer rejected as a whole since the last one it applied (retried every second). */
+  enforceFailing: number;
+  /** Elements the kernel refused (left out of their batch), since start. */
+  refused: number;
+  /** Lines stamped in the future (more than the tolerance ahead of the agent's clock), since start. */
+  skewedLines: number;
+}
+
+/** What `ban` answers: the ban as recorded (times in ms since the epoch; until null = permanent). */
+export interface BanReply {
+  ip: string;
+  family: 4 | 6;
+  rule: string;
+  at: number;
+  until: number | null;
+  nth: number;
+  container: string | null;
 }
 
 export interface RuleStatus {
@@ -77,7 +101,7 @@ export interface BanStatus {
 /** What each op answers with. `ban` returns whatever the handler reports (typically the Ban). */
 export interface ControlResults {
   status: StatusReport;
-  ban: unknown;
+  ban: BanReply;
   unban: number;
   'unban-all': number;
   reload: null;

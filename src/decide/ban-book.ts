@@ -1,26 +1,35 @@
 /**
- * The ban book: which addresses are banned, by which rule, until when, and how often they were
- * banned before (for incremental bantime). Pure state: time is always an argument, persistence and
- * enforcement are the daemon's business (snapshot()/restore() give it a plain document).
+ * The ban book: the one owner of ban state. Which addresses are banned, by which rule, until when,
+ * how often they were banned before (incremental bantime), and — derived from that — what the
+ * enforcer must hold. Pure state: time is always an argument; persistence is the caller's
+ * (snapshot()/restore() give a plain document).
  *
  * A ban is keyed by (rule, ip, scope). The scope is host-wide (undefined: every in-container mode, and
  * host mode with BANHAMMER_BAN_SCOPE=host) or one container (its id, host mode): an address banned
- * for container X is not banned for Y, and its failures at Y count separately. An offense for an
- * address already banned by that rule in that scope is not a new ban. Allowlisted addresses are
- * never banned, not even manually. Permanent bans have until = null. State written before scopes
- * existed has no scope field: those bans are host-wide.
+ * for container X is not banned for Y. An offense for an address already banned by that rule in that
+ * scope is not a new ban. Allowlisted addresses are never banned, not even manually, and addresses
+ * that cannot be a client (unspecified, multicast, broadcast) are refused everywhere: detection,
+ * manual ban and state restore. Permanent bans have until = null.
+ *
+ * Kernel view: the enforcer holds one entry per (ip, scope) whose expiry is the latest over all rules'
+ * bans of that address in that scope (null = permanent). Every mutation marks the (ip, scope) it
+ * touched; changes(now) recomputes those and returns the difference from what the enforcer was last
+ * told to hold (a ban with its new expiry, or an unban), and remembers the new view. Nobody else
+ * computes effective expiries. requeue() marks a diff the enforcer failed to apply as unknown, so the
+ * next changes() yields it again; expected(now) is the full view for the enforcer's repair check.
  */
 import { BanhammerError } from '../errors.js';
-import { canonicalIp } from '../parse/ip.js';
+import { canonicalClientIp, canonicalIp, nonClientReason } from '../parse/ip.js';
 import type { Offense } from '../detect/offense.js';
 import { bantimeFor, type RuleSettings } from '../detect/rule.js';
 import type { Allowlist } from './allowlist.js';
+import { scopedKey } from './scoped-key.js';
 
 export interface Ban {
   readonly ip: string;
   readonly family: 4 | 6;
   readonly rule: string;
-  /** When the ban started (log time for detected bans, wall time for manual ones). */
+  /** When the ban started (log time for replayed bans, the agent's clock for live ones). */
   readonly at: number;
   /** Expiry, or null for permanent. */
   readonly until: number | null;
@@ -48,30 +57,65 @@ export interface BanBookSnapshot {
   readonly history: BanHistoryEntry[];
 }
 
-export interface RuleBanCounters {
-  totalBanned: number;
+/** One entry the enforcer must hold: structurally an enforce/EnforcerBan. */
+export interface KernelBan {
+  readonly ip: string;
+  readonly family: 4 | 6;
+  readonly until: number | null;
+  readonly scope?: string | undefined;
+}
+
+export interface KernelUnban {
+  readonly ip: string;
+  readonly family: 4 | 6;
+  readonly scope?: string | undefined;
+}
+
+/** What the enforcer must change: structurally an enforce/EnforcerBatch. */
+export interface KernelDiff {
+  readonly ban: KernelBan[];
+  readonly unban: KernelUnban[];
 }
 
 /** Manual bans (from `banhammer ban`) are recorded under this rule name unless one is given. */
 export const MANUAL_RULE = 'manual';
 
-const key = (rule: string, ip: string, scope?: string): string => (scope === undefined ? `${rule} ${ip}` : `${rule} ${ip} ${scope}`);
-/** A scope read from a state file: a non-empty string, else host-wide. */
-const scopeOf = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' && v.length <= 128 ? v : undefined);
+/** The longest a ban can last (also the cap on bantime settings): 100 years, well inside Date's range. */
+export const MAX_BAN_MS = 100 * 365 * 24 * 3600_000;
+
+const key = (rule: string, ip: string, scope?: string): string => `${rule} ${scopedKey(ip, scope)}`;
+/** A scope read from a state file: a non-empty string without spaces, else host-wide. */
+const scopeOf = (v: unknown): string | undefined =>
+  typeof v === 'string' && v !== '' && v.length <= 128 && !/\s/.test(v) ? v : undefined;
+/** A time read from a state file: a finite number inside Date's range, else null. */
+const timeOf = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) && Math.abs(v) <= 8.64e15 ? v : null);
+const countOf = (v: unknown): number => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : 0);
+
+/** "Unknown": the enforcer's state for this entry is not known (a failed batch); always re-sent. */
+const UNKNOWN = Symbol('unknown');
+type Held = { readonly ip: string; readonly family: 4 | 6; readonly scope?: string | undefined; readonly until: number | null } | typeof UNKNOWN;
 
 export class BanBook {
   private readonly bans = new Map<string, Ban>();
   private readonly history = new Map<string, BanHistoryEntry>();
-  private readonly totals = new Map<string, RuleBanCounters>();
+  private readonly totals = new Map<string, number>();
   /** Every rule name a ban was ever recorded under: per-address lookups probe these, not every ban. */
   private readonly ruleNames = new Set<string>();
+  /** What the enforcer was last told to hold, by scopedKey. */
+  private readonly held = new Map<string, Held>();
+  /** (ip, scope) touched since the last changes(), with the family and scope to rebuild the entry. */
+  private readonly dirty = new Map<string, { ip: string; family: 4 | 6; scope: string | undefined }>();
+  private rules: Readonly<Record<string, RuleSettings>>;
+  private allowlist: Allowlist;
 
   constructor(
-    private readonly rules: Readonly<Record<string, RuleSettings>>,
-    private readonly allowlist: Allowlist,
+    rules: Readonly<Record<string, RuleSettings>>,
+    allowlist: Allowlist,
     /** History entries kept at most (oldest forgotten first). */
     private readonly maxHistory = 100_000,
   ) {
+    this.rules = rules;
+    this.allowlist = allowlist;
     for (const r of Object.keys(rules)) this.ruleNames.add(r);
   }
 
@@ -81,23 +125,28 @@ export class BanBook {
     return b !== undefined && (b.until === null || b.until > now);
   }
 
+  hasRule(rule: string): boolean {
+    return Object.hasOwn(this.rules, rule);
+  }
+
   /**
-   * Turns an offense into a ban (in the offense's scope), or null when the address is allowlisted or
-   * already banned by that rule there. `scopeName` is recorded for display.
+   * Turns an offense into a ban (in the offense's scope), or null when the address is allowlisted,
+   * cannot be a client, or is already banned by that rule there. `scopeName` is recorded for display.
    */
   consider(o: Offense, now: number = o.at, scopeName?: string): Ban | null {
-    const settings = this.rules[o.rule];
-    if (settings === undefined) throw new RangeError(`unknown rule ${o.rule}`);
+    if (!Object.hasOwn(this.rules, o.rule)) throw new RangeError(`unknown rule ${o.rule}`);
+    const settings = this.rules[o.rule]!;
+    const c = canonicalClientIp(o.ip);
     const scope = o.scope;
-    if (this.allowlist.has(o.ip) || this.isBanned(o.ip, o.rule, now, scope)) return null;
+    if (c === null || c.ip !== o.ip || this.allowlist.has(o.ip) || this.isBanned(o.ip, o.rule, now, scope)) return null;
     const nth = (this.history.get(key(o.rule, o.ip, scope))?.count ?? 0) + 1;
     const duration = bantimeFor(settings, nth);
     const ban: Ban = {
-      ip: o.ip,
-      family: o.family,
+      ip: c.ip,
+      family: c.family,
       rule: o.rule,
       at: o.at,
-      until: Number.isFinite(duration) && duration >= 0 ? o.at + duration : null,
+      until: untilOf(o.at, duration),
       failures: o.failures,
       nth,
       manual: false,
@@ -108,20 +157,39 @@ export class BanBook {
     return ban;
   }
 
-  /** A manual ban; `durationMs` null means permanent. Throws on an invalid or allowlisted address. */
+  /**
+   * A manual ban; `durationMs` null means permanent. Throws on an address that is invalid, cannot be
+   * a client, or is allowlisted, and on an unknown rule (own rule names only, never the prototype's).
+   */
   banManually(rawIp: string, opts: { rule?: string; durationMs: number | null; now: number; scope?: string; scopeName?: string }): Ban {
     const c = canonicalIp(rawIp);
     if (c === null) {
-      throw new BanhammerError('BH_ERR_ADDRESS', `not an IP address: ${JSON.stringify(rawIp)}`, {
+      throw new BanhammerError('BH_ERR_ADDRESS', `not an IP address: ${JSON.stringify(rawIp.slice(0, 100))}`, {
         hint: 'give one IPv4 or IPv6 address, e.g. 198.18.0.7 or 2001:db8::7',
       });
     }
+    const why = nonClientReason(c);
+    if (why !== null) {
+      throw new BanhammerError('BH_ERR_ADDRESS', `${c.ip} is a ${why} address and can never be a client; it is not banned`, {
+        hint: 'give the address of the client to ban',
+      });
+    }
     if (this.allowlist.has(c.ip)) {
-      throw new BanhammerError('BH_ERR_ADDRESS', `${c.ip} is allowlisted (loopback, ignoreip or a trusted proxy) and is never banned`, {
+      throw new BanhammerError('BH_ERR_ADDRESS', `${c.ip} is allowlisted (loopback, ignoreip, a trusted proxy or this host) and is never banned`, {
         hint: 'remove it from BANHAMMER_IGNOREIP / ignoreip first',
       });
     }
     const rule = opts.rule ?? MANUAL_RULE;
+    if (rule !== MANUAL_RULE && !Object.hasOwn(this.rules, rule)) {
+      throw new BanhammerError('BH_ERR_USAGE', `unknown rule ${JSON.stringify(rule)}`, {
+        hint: `rules: ${Object.keys(this.rules).join(', ')}`,
+      });
+    }
+    if (opts.durationMs !== null && !(Number.isFinite(opts.durationMs) && opts.durationMs > 0 && opts.durationMs <= MAX_BAN_MS)) {
+      throw new BanhammerError('BH_ERR_USAGE', `a ban lasts more than 0 and at most 100 years, got ${opts.durationMs} ms`, {
+        hint: 'use --for with a duration such as 1h, 30d or 52w, or leave it out for a permanent manual ban',
+      });
+    }
     const scope = opts.scope;
     const nth = (this.history.get(key(rule, c.ip, scope))?.count ?? 0) + 1;
     const ban: Ban = {
@@ -146,32 +214,27 @@ export class BanBook {
   unban(rawIp: string, rule?: string, scope?: string | null): Ban[] {
     const c = canonicalIp(rawIp);
     if (c === null) return [];
-    const out: Ban[] = [];
-    for (const [k, b] of this.bans) {
-      if (b.ip === c.ip && (rule === undefined || b.rule === rule) && (scope === undefined || (b.scope ?? null) === scope)) {
-        this.bans.delete(k);
-        out.push(b);
-      }
-    }
-    return out;
+    return this.removeWhere((b) => b.ip === c.ip && (rule === undefined || b.rule === rule) && (scope === undefined || (b.scope ?? null) === scope));
   }
 
   unbanAll(): Ban[] {
-    const out = [...this.bans.values()];
-    this.bans.clear();
-    return out;
+    return this.removeWhere(() => true);
   }
 
   /** Removes and returns the bans that have expired by `now`. */
   expire(now: number): Ban[] {
-    const out: Ban[] = [];
-    for (const [k, b] of this.bans) {
-      if (b.until !== null && b.until <= now) {
-        this.bans.delete(k);
-        out.push(b);
-      }
-    }
-    return out;
+    return this.removeWhere((b) => b.until !== null && b.until <= now);
+  }
+
+  /**
+   * Reload: new rule settings (future bans use them; bans in force keep their expiry) and a new
+   * allowlist. Bans of addresses the new allowlist covers are lifted and returned.
+   */
+  reconfigure(rules: Readonly<Record<string, RuleSettings>>, allowlist: Allowlist): Ban[] {
+    this.rules = rules;
+    this.allowlist = allowlist;
+    for (const r of Object.keys(rules)) this.ruleNames.add(r);
+    return this.removeWhere((b) => allowlist.has(b.ip));
   }
 
   /** Active bans (not yet expired as of `now`; all held bans when now is omitted). */
@@ -182,44 +245,125 @@ export class BanBook {
 
   /** The latest expiry over all of `ip`'s bans in `scope` (default host-wide); null = permanent, undefined = not banned. */
   effectiveUntil(ip: string, now: number, scope?: string): number | null | undefined {
-    let best: number | null | undefined;
+    let best: number | undefined;
     for (const rule of this.ruleNames) {
       const b = this.bans.get(key(rule, ip, scope));
       if (b === undefined || (b.until !== null && b.until <= now)) continue;
       if (b.until === null) return null;
-      best = best === undefined || best === null ? b.until : Math.max(best, b.until);
+      best = best === undefined ? b.until : Math.max(best, b.until);
     }
     return best;
   }
 
+  /**
+   * What the enforcer must change since the last call: every touched (ip, scope) whose effective
+   * expiry differs from what the enforcer was told. The returned entries count as held from now on;
+   * give them back with requeue() if applying them failed.
+   */
+  changes(now: number): KernelDiff {
+    const ban: KernelBan[] = [];
+    const unban: KernelUnban[] = [];
+    for (const [k, d] of this.dirty) {
+      const until = this.effectiveUntil(d.ip, now, d.scope);
+      const held = this.held.get(k);
+      const scoped = d.scope !== undefined ? { scope: d.scope } : {};
+      if (until === undefined) {
+        if (held === undefined) continue;
+        this.held.delete(k);
+        unban.push({ ip: d.ip, family: d.family, ...scoped });
+      } else {
+        if (held !== undefined && held !== UNKNOWN && held.until === until) continue;
+        const entry = { ip: d.ip, family: d.family, until, ...scoped };
+        this.held.set(k, entry);
+        ban.push(entry);
+      }
+    }
+    this.dirty.clear();
+    return { ban, unban };
+  }
+
+  /** The enforcer could not apply `diff`: its entries are unknown and come back in the next changes(). */
+  requeue(diff: KernelDiff): void {
+    for (const e of [...diff.ban, ...diff.unban]) {
+      const k = scopedKey(e.ip, e.scope);
+      this.held.set(k, UNKNOWN);
+      this.dirty.set(k, { ip: e.ip, family: e.family, scope: e.scope });
+    }
+  }
+
+  /** True when changes() has something to say. */
+  get hasChanges(): boolean {
+    return this.dirty.size > 0;
+  }
+
+  /** Everything the enforcer must hold as of `now` (its repair check compares the kernel with this). */
+  expected(now: number): KernelBan[] {
+    const out = new Map<string, KernelBan>();
+    for (const b of this.bans.values()) {
+      if (b.until !== null && b.until <= now) continue;
+      const k = scopedKey(b.ip, b.scope);
+      const prev = out.get(k);
+      if (prev !== undefined && (prev.until === null || (b.until !== null && b.until <= prev.until))) continue;
+      out.set(k, { ip: b.ip, family: b.family, until: b.until, ...(b.scope !== undefined ? { scope: b.scope } : {}) });
+    }
+    return [...out.values()];
+  }
+
+  /** Marks every held entry as changed: the next changes() re-sends all of them (after a restart, a lost set). */
+  touchAll(): void {
+    for (const b of this.bans.values()) this.touch(b);
+  }
+
   totalBanned(rule: string): number {
-    return this.totals.get(rule)?.totalBanned ?? 0;
+    return this.totals.get(rule) ?? 0;
   }
 
   snapshot(): BanBookSnapshot {
     return { bans: [...this.bans.values()], history: [...this.history.values()] };
   }
 
-  /** Restores a snapshot, dropping bans expired by `now` and entries whose address is invalid. */
+  /**
+   * Restores a snapshot (hostile input: every field is checked), dropping bans expired by `now`,
+   * entries whose address is invalid, cannot be a client or is allowlisted, and rules that are not
+   * plain names. An expiry beyond MAX_BAN_MS from now is cut to that. Restored bans are touched, so
+   * the next changes() hands them all to the enforcer.
+   */
   restore(s: BanBookSnapshot, now: number): { restored: number; dropped: number } {
     let restored = 0;
     let dropped = 0;
-    for (const h of s.history) {
-      const c = canonicalIp(h.ip);
+    for (const h of Array.isArray(s.history) ? s.history : []) {
+      if (typeof h !== 'object' || h === null || typeof h.ip !== 'string' || !isRuleName(h.rule)) continue;
+      const c = canonicalClientIp(h.ip);
       const scope = scopeOf(h.scope);
-      if (c) this.history.set(key(h.rule, c.ip, scope), { ip: c.ip, rule: h.rule, count: h.count, last: h.last, ...(scope !== undefined ? { scope } : {}) });
+      const last = timeOf(h.last) ?? 0;
+      if (c) this.history.set(key(h.rule, c.ip, scope), { ip: c.ip, rule: h.rule, count: countOf(h.count), last, ...(scope !== undefined ? { scope } : {}) });
     }
-    for (const b of s.bans) {
-      const c = canonicalIp(b.ip);
-      if (c === null || (b.until !== null && b.until <= now) || this.allowlist.has(c.ip)) {
+    while (this.history.size > this.maxHistory) this.forgetOldestHistory();
+    for (const b of Array.isArray(s.bans) ? s.bans : []) {
+      const c = typeof b === 'object' && b !== null && typeof b.ip === 'string' ? canonicalClientIp(b.ip) : null;
+      const at = c === null ? null : timeOf(b.at);
+      const rawUntil = b?.until;
+      const until = rawUntil === null ? null : timeOf(rawUntil) ?? (typeof rawUntil === 'number' && rawUntil > 0 ? now + MAX_BAN_MS : NaN);
+      if (c === null || at === null || !isRuleName(b.rule) || Number.isNaN(until) || (until !== null && until <= now) || this.allowlist.has(c.ip)) {
         dropped++;
         continue;
       }
       const scope = scopeOf(b.scope);
-      const { scope: _s, scopeName: _n, ...rest } = b;
-      const scoped = scope !== undefined ? { scope, scopeName: typeof b.scopeName === 'string' ? b.scopeName : scope.slice(0, 12) } : {};
-      this.bans.set(key(b.rule, c.ip, scope), { ...rest, ip: c.ip, family: c.family, ...scoped });
-      this.ruleNames.add(b.rule);
+      const ban: Ban = {
+        ip: c.ip,
+        family: c.family,
+        rule: b.rule,
+        at,
+        until: until === null ? null : Math.min(until, now + MAX_BAN_MS),
+        failures: countOf(b.failures),
+        nth: Math.max(1, countOf(b.nth)),
+        manual: b.manual === true,
+        ...(typeof b.origin === 'string' ? { origin: b.origin.slice(0, 4096) } : {}),
+        ...(scope !== undefined ? { scope, scopeName: typeof b.scopeName === 'string' ? b.scopeName.slice(0, 128) : scope.slice(0, 12) } : {}),
+      };
+      this.bans.set(key(ban.rule, ban.ip, scope), ban);
+      this.ruleNames.add(ban.rule);
+      this.touch(ban);
       restored++;
     }
     return { restored, dropped };
@@ -229,14 +373,43 @@ export class BanBook {
     const k = key(ban.rule, ban.ip, ban.scope);
     this.ruleNames.add(ban.rule);
     this.bans.set(k, ban);
+    this.touch(ban);
     this.history.delete(k);
     this.history.set(k, { ip: ban.ip, rule: ban.rule, count: ban.nth, last: ban.at, ...(ban.scope !== undefined ? { scope: ban.scope } : {}) });
-    if (this.history.size > this.maxHistory) {
-      const oldest = this.history.keys().next();
-      if (!oldest.done) this.history.delete(oldest.value);
-    }
-    const t = this.totals.get(ban.rule) ?? { totalBanned: 0 };
-    t.totalBanned++;
-    this.totals.set(ban.rule, t);
+    if (this.history.size > this.maxHistory) this.forgetOldestHistory();
+    this.totals.set(ban.rule, (this.totals.get(ban.rule) ?? 0) + 1);
   }
+
+  private removeWhere(pred: (b: Ban) => boolean): Ban[] {
+    const out: Ban[] = [];
+    for (const [k, b] of this.bans) {
+      if (!pred(b)) continue;
+      this.bans.delete(k);
+      this.touch(b);
+      out.push(b);
+    }
+    return out;
+  }
+
+  private touch(b: Ban): void {
+    const k = scopedKey(b.ip, b.scope);
+    if (!this.dirty.has(k)) this.dirty.set(k, { ip: b.ip, family: b.family, scope: b.scope });
+  }
+
+  private forgetOldestHistory(): void {
+    const oldest = this.history.keys().next();
+    if (!oldest.done) this.history.delete(oldest.value);
+  }
+}
+
+/** A duration's expiry from `at`; null (permanent) only for a permanent duration, capped at MAX_BAN_MS. */
+function untilOf(at: number, duration: number): number | null {
+  if (duration === Number.POSITIVE_INFINITY) return null;
+  if (!(duration >= 0)) return at;
+  return at + Math.min(duration, MAX_BAN_MS);
+}
+
+const RULE_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+function isRuleName(v: unknown): v is string {
+  return typeof v === 'string' && RULE_RE.test(v) && v !== '__proto__' && v !== 'constructor' && !(v in Object.prototype);
 }

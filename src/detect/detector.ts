@@ -14,6 +14,7 @@ import type { AccessEvent } from '../parse/access-event.js';
 import type { CompiledRule } from './rule.js';
 import type { Offense } from './offense.js';
 import { SlidingWindows } from './sliding-window.js';
+import { scopedKey } from '../decide/scoped-key.js';
 
 export interface DetectorOptions {
   maxTracked: number;
@@ -38,16 +39,14 @@ interface RuleState {
 }
 
 export class Detector {
-  private readonly states: RuleState[];
+  private states: RuleState[];
+  private maxTracked: number;
   private readonly isExempt: (ip: string) => boolean;
   private readonly isBanned: (ip: string, rule: string, t: number, scope?: string) => boolean;
 
   constructor(rules: readonly CompiledRule[], opts: DetectorOptions) {
-    this.states = rules.map((rule) => ({
-      rule,
-      windows: new SlidingWindows(rule.settings.findtime, opts.maxTracked),
-      counters: { matches: 0, failures: 0, offenses: 0, evictions: 0 },
-    }));
+    this.maxTracked = opts.maxTracked;
+    this.states = rules.map((rule) => freshState(rule, opts.maxTracked));
     this.isExempt = opts.isExempt ?? (() => false);
     this.isBanned = opts.isBanned ?? (() => false);
   }
@@ -60,7 +59,7 @@ export class Detector {
    */
   observe(ev: AccessEvent, emit: (o: Offense) => void, now?: number, scope?: string): void {
     const states = this.states;
-    const key = scope === undefined ? ev.ip : `${scope} ${ev.ip}`;
+    const key = scopedKey(ev.ip, scope);
     for (let i = 0; i < states.length; i++) {
       const s = states[i]!;
       if (!s.rule.matches(ev)) continue;
@@ -78,6 +77,21 @@ export class Detector {
     }
   }
 
+  /**
+   * Reload: the new rule list. A rule whose name and settings are unchanged keeps its windows and
+   * counters; a new or changed rule (or any rule, when maxTracked changed) starts fresh.
+   */
+  reconfigure(rules: readonly CompiledRule[], maxTracked: number): void {
+    const old = new Map(this.states.map((s) => [s.rule.name, s]));
+    const sameCap = maxTracked === this.maxTracked;
+    this.maxTracked = maxTracked;
+    this.states = rules.map((rule) => {
+      const prev = old.get(rule.name);
+      if (sameCap && prev !== undefined && JSON.stringify(prev.rule.settings) === JSON.stringify(rule.settings)) return { ...prev, rule };
+      return freshState(rule, maxTracked);
+    });
+  }
+
   /** Drops stale windows (the live agent calls this periodically with wall-clock time). */
   sweep(now: number): void {
     for (const s of this.states) s.windows.sweep(now);
@@ -85,7 +99,7 @@ export class Detector {
 
   /** Forgets an address's failures (in one scope) under a rule, or under every rule. */
   reset(ip: string, rule?: string, scope?: string): void {
-    const key = scope === undefined ? ip : `${scope} ${ip}`;
+    const key = scopedKey(ip, scope);
     for (const s of this.states) if (rule === undefined || s.rule.name === rule) s.windows.reset(key);
   }
 
@@ -108,4 +122,12 @@ export class Detector {
   get ruleNames(): string[] {
     return this.states.map((s) => s.rule.name);
   }
+}
+
+function freshState(rule: CompiledRule, maxTracked: number): RuleState {
+  return {
+    rule,
+    windows: new SlidingWindows(rule.settings.findtime, maxTracked),
+    counters: { matches: 0, failures: 0, offenses: 0, evictions: 0 },
+  };
 }

@@ -4,7 +4,10 @@
  * record(ip, t) adds a failure at log time t and answers how many failures of that address fall in
  * the window (t - findtime, t]. Events may arrive slightly out of order (Apache stamps a request when
  * it starts but writes it when it ends), so each window is kept sorted and measured from its newest
- * event. At most `maxTracked` addresses are held: adding one more evicts the least recently failing
+ * event. A line can only be so late, though: an event more than MAX_LATE_MS older than the window's
+ * newest means the newest was stamped in the future (a skewed or forged clock), and those future
+ * events are dropped, so one far-future line can never shield an address from its current failures.
+ * At most `maxTracked` addresses are held: adding one more evicts the least recently failing
  * address, and evictions are counted so the operator can see the cap was reached.
  */
 /**
@@ -13,6 +16,9 @@
  * address, which matters when a million distinct addresses pass through the LRU.
  */
 type Window = number | number[];
+
+/** How late a line may arrive (Apache stamps a request when it starts and logs it when it ends). */
+export const MAX_LATE_MS = 5 * 60_000;
 
 const newest = (w: Window): number => (typeof w === 'number' ? w : w[w.length - 1]!);
 
@@ -45,6 +51,10 @@ export class SlidingWindows {
     // Move to the most-recent end of the LRU order.
     this.windows.delete(ip);
     if (typeof w === 'number') {
+      if (w > t + MAX_LATE_MS) {
+        this.windows.set(ip, t);
+        return 1;
+      }
       const [lo, hi] = t >= w ? [w, t] : [t, w];
       if (lo <= hi - this.findtime) {
         this.windows.set(ip, hi);
@@ -54,6 +64,15 @@ export class SlidingWindows {
       return 2;
     }
     this.windows.set(ip, w);
+    if (w[w.length - 1]! > t + MAX_LATE_MS) {
+      let keep = w.length;
+      while (keep > 0 && w[keep - 1]! > t + MAX_LATE_MS) keep--;
+      w.length = keep;
+      if (keep === 0) {
+        this.windows.set(ip, t);
+        return 1;
+      }
+    }
     const last = w[w.length - 1]!;
     if (t >= last) {
       w.push(t);

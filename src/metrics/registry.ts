@@ -9,17 +9,16 @@
  * MAX_LABEL_VALUES distinct values per metric; later ones are counted under "other", so a bug
  * upstream cannot explode the series count.
  *
- * Cost: the per-line path is the daemon's; it adds in batches (`lines(n)`, `recordParse()`),
+ * Cost: the per-line path is the daemon's; it adds in batches (`lines(n)`, `parseSkipped(reason, n)`),
  * and each call is one Map lookup plus one addition. Series for known label values (skip reasons,
  * unban reasons, families, declared rules and enforcer) exist from the start at 0, so rate() works
  * from the first scrape.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { SKIP_REASONS, type SkipReason } from '../parse/access-event.js';
-import type { ParseCounters } from '../parse/parse-counters.js';
 import { MANUAL_RULE } from '../decide/ban-book.js';
 
-export const UNBAN_REASONS = ['expired', 'manual', 'all'] as const;
+export const UNBAN_REASONS = ['expired', 'manual', 'all', 'allowlisted'] as const;
 export type UnbanReason = (typeof UNBAN_REASONS)[number];
 
 /** Enforcement latency buckets, seconds: 0.5 ms … 5 s. */
@@ -45,12 +44,12 @@ export interface Metrics {
   lines(n: number): void;
   /** Adds n lines skipped for `reason` (default 1). */
   parseSkipped(reason: SkipReason, n?: number): void;
-  /**
-   * Adds what `counters` counted since the previous recordParse() of the same object: lines (events
-   * and skips) and skips per reason. An alternative to lines()/parseSkipped() that keeps the hot
-   * path on a plain ParseCounters; do not mix both for the same lines.
-   */
-  recordParse(counters: ParseCounters): void;
+  /** Adds n elements the kernel (or map) refused and that were left out of their batch. */
+  enforceRefused(enforcer: string, n?: number): void;
+  /** Adds n failed state saves (full or read-only disk). */
+  stateSaveError(n?: number): void;
+  /** Adds n lines stamped further in the future than the tolerance (taken as happening now). */
+  skewedLines(n: number): void;
   ruleMatches(rule: string, n: number): void;
   banned(rule: string, n?: number): void;
   unbanned(rule: string, reason: UnbanReason, n?: number): void;
@@ -106,7 +105,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   const bans = new Counter({ name: 'banhammer_bans_total', help: 'Bans issued, by rule.', labelNames: ['rule'] as const, registers });
   const unbans = new Counter({
     name: 'banhammer_unbans_total',
-    help: 'Bans lifted, by rule and reason (expired, manual, all).',
+    help: 'Bans lifted, by rule and reason (expired, manual, all, allowlisted).',
     labelNames: ['rule', 'reason'] as const,
     registers,
   });
@@ -129,6 +128,14 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     labelNames: ['enforcer'] as const,
     registers,
   });
+  const enforceRefused = new Counter({
+    name: 'banhammer_enforce_refused_total',
+    help: 'Elements the kernel (or map) refused; each is left out of its batch, the rest applies.',
+    labelNames: ['enforcer'] as const,
+    registers,
+  });
+  const stateSaveErrors = new Counter({ name: 'banhammer_state_save_errors_total', help: 'State saves that failed (bans stay enforced; retried).', registers });
+  const skewed = new Counter({ name: 'banhammer_skewed_lines_total', help: 'Log lines stamped in the future beyond the tolerance, counted as happening now.', registers });
   const tailLag = new Gauge({ name: 'banhammer_tail_lag_bytes', help: 'Bytes written to the watched logs but not yet read.', registers });
   const tracked = new Gauge({
     name: 'banhammer_tracked_addresses',
@@ -159,9 +166,11 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     expired: born(unbans.labels(rule, 'expired')),
     manual: born(unbans.labels(rule, 'manual')),
     all: born(unbans.labels(rule, 'all')),
+    allowlisted: born(unbans.labels(rule, 'allowlisted')),
   }));
   const durationBy = new Children((e) => enforceDuration.labels(e));
   const errorsBy = new Children((e) => born(enforceErrors.labels(e)));
+  const refusedBy = new Children((e) => born(enforceRefused.labels(e)));
   const trackedBy = new Children((r) => tracked.labels(r));
   const repairsBy = new Children((w) => born(repairs.labels(w)));
   const familyV4 = activeBans.labels('ipv4');
@@ -186,9 +195,10 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     enforceDuration.zero({ enforcer: opts.enforcer });
     durationBy.get(opts.enforcer);
     errorsBy.get(opts.enforcer);
+    refusedBy.get(opts.enforcer);
   }
-
-  const seen = new WeakMap<ParseCounters, { total: number; skipped: Record<string, number> }>();
+  stateSaveErrors.inc(0);
+  skewed.inc(0);
 
   const m: Metrics = {
     registry,
@@ -199,23 +209,14 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     parseSkipped(reason, n = 1) {
       if (n > 0) skippedBy.get(reason).inc(n);
     },
-    recordParse(c) {
-      let last = seen.get(c);
-      if (last === undefined) {
-        last = { total: 0, skipped: {} };
-        seen.set(c, last);
-      }
-      const total = c.total;
-      m.lines(total - last.total);
-      last.total = total;
-      for (const r of SKIP_REASONS) {
-        const now = c.skipped[r];
-        const before = last.skipped[r] ?? 0;
-        if (now !== before) {
-          m.parseSkipped(r, now - before);
-          last.skipped[r] = now;
-        }
-      }
+    enforceRefused(enforcer, n = 1) {
+      if (n > 0) refusedBy.get(enforcer).inc(n);
+    },
+    stateSaveError(n = 1) {
+      if (n > 0) stateSaveErrors.inc(n);
+    },
+    skewedLines(n) {
+      if (n > 0) skewed.inc(n);
     },
     ruleMatches(rule, n) {
       if (n > 0) matchesBy.get(rule).inc(n);

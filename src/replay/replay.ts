@@ -1,16 +1,16 @@
 /**
  * `banhammer replay`: a whole log through the enabled rules in log time, like fail2ban-regex but
- * showing the bans. The pipeline is the live agent's (parse → detect → decide); only the clock
- * differs: "now" is the time of the line being replayed, so findtime, bantime and expiry behave as
- * they would have when the log was written.
+ * showing the bans. The pipeline is the live agent's, built by the same factory (src/pipeline) in
+ * replay mode: same parser, allowlist (ignoreip, loopback, trusted proxies), detector and ban book;
+ * only the clock differs: "now" is the time of the line being replayed, so findtime, bantime and
+ * expiry behave as they would have when the log was written. Parsing may run on several threads;
+ * detection and decisions always run in file order on this one.
  */
 import type { Config } from '../config/schema.js';
-import { SKIP_REASONS, type SkipReason } from '../parse/access-event.js';
+import { SKIP_REASONS, type AccessEvent, type SkipReason } from '../parse/access-event.js';
 import { createLineParser } from '../parse/line-parser.js';
-import { compileRule, type CompiledRule } from '../detect/rule.js';
-import { Detector } from '../detect/detector.js';
-import { Allowlist } from '../decide/allowlist.js';
-import { BanBook } from '../decide/ban-book.js';
+import type { CompiledRule } from '../detect/rule.js';
+import { Pipeline, selectRules as selectPipelineRules } from '../pipeline/pipeline.js';
 import { BanhammerError } from '../errors.js';
 import { parseSpan, scanSpan, type SpanJob, type SpanResult } from './scan-span.js';
 import { availableParallelism } from 'node:os';
@@ -54,45 +54,30 @@ const WORKER_URL = new URL('./replay-worker.js', import.meta.url);
 
 /** Which rules a replay runs: `--rule` names (any defined rule, enabled or not) or the enabled ones. */
 export function selectRules(config: Config, names?: readonly string[]): CompiledRule[] {
-  if (names && names.length > 0) {
-    const unknown = names.filter((n) => config.rules[n] === undefined);
-    if (unknown.length > 0) {
-      throw new BanhammerError('BH_ERR_USAGE', `unknown rule ${unknown.map((n) => JSON.stringify(n)).join(', ')}`, {
-        hint: `defined rules: ${Object.keys(config.rules).join(', ')}`,
-      });
-    }
-    return [...new Set(names)].map((n) => compileRule(n, config.rules[n]!));
-  }
-  return Object.entries(config.rules)
-    .filter(([, s]) => s.enabled)
-    .map(([n, s]) => compileRule(n, s));
+  return selectPipelineRules(config, names);
 }
 
 export async function replayFile(path: string, config: Config, opts: ReplayOptions = {}): Promise<ReplayReport> {
   const rules = selectRules(config, opts.rules);
-  const allowlist = new Allowlist(config.ignoreip);
-  const book = new BanBook(config.rules, allowlist);
-  const detector = new Detector(rules, {
-    maxTracked: config.maxTracked,
-    isExempt: (ip) => allowlist.has(ip),
-    isBanned: (ip, rule, t) => book.isBanned(ip, rule, t),
+  const bans: ReplayBan[] = [];
+  const pipeline = new Pipeline({
+    config,
+    mode: 'replay',
+    ...(opts.rules !== undefined ? { only: opts.rules } : {}),
+    onBan: (ban) => bans.push({ ip: ban.ip, rule: ban.rule, at: ban.at, until: ban.until, failures: ban.failures }),
   });
+  const detector = pipeline.detector;
+  const observe = (ev: AccessEvent): void => pipeline.observe(ev, ev.time);
   const parse = createLineParser(config.log.format);
 
   const skipReasons = Object.fromEntries(SKIP_REASONS.map((r) => [r, 0])) as Record<SkipReason, number>;
-  const bans: ReplayBan[] = [];
   let lines = 0;
   let parsed = 0;
-
-  const onOffense = (o: Parameters<BanBook['consider']>[0]): void => {
-    const ban = book.consider(o, o.at);
-    if (ban) bans.push({ ip: ban.ip, rule: ban.rule, at: ban.at, until: ban.until, failures: ban.failures });
-  };
 
   try {
     const threads = threadsFor(path, opts.threads);
     if (threads <= 1) {
-      const counts = await parseSpan(path, { from: 0, to: Number.POSITIVE_INFINITY }, parse, (ev) => detector.observe(ev, onOffense));
+      const counts = await parseSpan(path, { from: 0, to: Number.POSITIVE_INFINITY }, parse, observe);
       lines = counts.lines;
       parsed = counts.parsed;
       for (const k of SKIP_REASONS) skipReasons[k] = counts.skipReasons[k];
@@ -105,7 +90,7 @@ export async function replayFile(path: string, config: Config, opts: ReplayOptio
         lines += r.lines;
         parsed += r.parsed;
         for (const k of SKIP_REASONS) skipReasons[k] += r.skipReasons[k];
-        for (const ev of r.events) detector.observe(ev, onOffense);
+        for (const ev of r.events) observe(ev);
       }
     }
   } catch (err) {

@@ -1,0 +1,66 @@
+/**
+ * Builds the `banhammer status` report (the control protocol's StatusReport) from the detector's
+ * counters and the ban book: fail2ban-client's "Currently failed / Total failed / Currently banned /
+ * Total banned / Banned IP list", per rule, plus the agent's health. Pure: time is an argument.
+ */
+import { BanhammerError } from '../errors.js';
+import type { Detector } from '../detect/detector.js';
+import { MANUAL_RULE, type BanBook } from '../decide/ban-book.js';
+import type { RuleSettings } from '../detect/rule.js';
+import type { AgentHealth, StatusReport } from './protocol.js';
+
+export interface StatusSources {
+  readonly instance: string;
+  readonly enforcer: string;
+  readonly startedAt: number;
+  readonly now: number;
+  readonly files: StatusReport['files'];
+  readonly detector: Detector;
+  readonly book: BanBook;
+  readonly rules: Readonly<Record<string, RuleSettings>>;
+  readonly health: AgentHealth;
+}
+
+/** A date as ISO 8601; a value outside Date's range (hostile state) becomes null instead of throwing. */
+export function isoOrNull(ms: number | null): string | null {
+  if (ms === null || !Number.isFinite(ms) || Math.abs(ms) > 8.64e15) return null;
+  return new Date(ms).toISOString();
+}
+
+export function buildStatusReport(s: StatusSources, rule?: string): StatusReport {
+  const running = s.detector.ruleNames;
+  if (rule !== undefined && !running.includes(rule) && rule !== MANUAL_RULE) {
+    throw new BanhammerError('BH_ERR_USAGE', `no running rule named ${JSON.stringify(rule)}`, {
+      hint: `running rules: ${running.join(', ')}`,
+    });
+  }
+  const active = s.book.active(s.now);
+  const hasManual = active.some((b) => b.rule === MANUAL_RULE) || s.book.totalBanned(MANUAL_RULE) > 0;
+  const names = rule !== undefined ? [rule] : hasManual ? [...running, MANUAL_RULE] : running;
+  return {
+    instance: s.instance,
+    enforcer: s.enforcer,
+    since: isoOrNull(s.startedAt) ?? '',
+    files: s.files,
+    health: s.health,
+    rules: names.map((name) => {
+      const c = s.detector.counters(name);
+      const ruleBans = active.filter((b) => b.rule === name);
+      return {
+        name,
+        enabled: name === MANUAL_RULE || (Object.hasOwn(s.rules, name) && s.rules[name]!.enabled),
+        currentlyFailed: s.detector.currentlyFailed(name, s.now),
+        totalFailed: c?.failures ?? 0,
+        currentlyBanned: ruleBans.length,
+        totalBanned: s.book.totalBanned(name),
+        bannedIps: ruleBans.map((b) => b.ip),
+        bans: ruleBans.map((b) => ({
+          ip: b.ip,
+          container: b.scope === undefined ? null : (b.scopeName ?? b.scope.slice(0, 12)),
+          containerId: b.scope ?? null,
+          until: isoOrNull(b.until),
+        })),
+      };
+    }),
+  };
+}

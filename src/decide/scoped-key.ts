@@ -1,0 +1,6 @@
+/**
+ * The one key for "this address in this scope", used by the detector's windows, the ban book's
+ * kernel view, the enforcement queue and the test fakes alike: the canonical address, plus the
+ * container id for a scoped (host-mode) entry. A space never occurs in either part.
+ */
+export const scopedKey = (ip: string, scope: string | undefined): string => (scope === undefined ? ip : `${ip} ${scope}`);

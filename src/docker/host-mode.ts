@@ -1,0 +1,39 @@
+/**
+ * Host mode (enforcer docker-user) helpers for the agent: resolving `--container NAME` and saying
+ * clearly when Docker's containers directory is not there.
+ */
+import { existsSync } from 'node:fs';
+import type { Config } from '../config/schema.js';
+import { BanhammerError } from '../errors.js';
+import type { ContainerResolver } from './containers.js';
+
+/** `--container NAME`: the container's id and name; only in host mode, and only a known container. */
+export function containerFor(config: Config, containers: ContainerResolver | undefined, nameOrId: string): { id: string; name: string } {
+  if (config.enforcer !== 'docker-user' || containers === undefined) {
+    throw new BanhammerError('BH_ERR_USAGE', `--container needs host mode (BANHAMMER_ENFORCER=docker-user); this agent's enforcer is ${config.enforcer}`, {
+      hint: 'leave out --container: this agent protects one container only',
+    });
+  }
+  const c = containers.find(nameOrId);
+  if (c === null) {
+    throw new BanhammerError('BH_ERR_USAGE', `no container named ${JSON.stringify(nameOrId)} (by name or id) in ${containers.dir ?? "Docker's containers directory"}`, {
+      hint: 'use a name from docker ps, or the container id (at least 12 characters)',
+    });
+  }
+  return { id: c.id, name: c.name };
+}
+
+/** Warnings to log at start when Docker's containers directory is unknown or absent (the agent keeps waiting). */
+export function containersDirWarnings(config: Config, containers: ContainerResolver | undefined, scoped: boolean): { dir?: string; msg: string }[] {
+  const dir = containers?.dir ?? null;
+  if (dir === null) {
+    if (scoped && !config.log.paths.some((p) => p.endsWith('-json.log'))) {
+      return [{ msg: 'host mode: no Docker containers directory is known (set BANHAMMER_DOCKER_CONTAINERS_DIR, e.g. /var/lib/docker/containers mounted read-only); syslog-tagged bans are host-wide' }];
+    }
+    return [];
+  }
+  if (!existsSync(dir)) {
+    return [{ dir, msg: `host mode: Docker's containers directory ${dir} does not exist (is Docker running, and is the directory mounted read-only into this container?); waiting for containers to appear` }];
+  }
+  return [];
+}

@@ -1,0 +1,139 @@
+/**
+ * The enforcement queue: applies what the ban book says the enforcer must change, in batches.
+ *
+ * Contract:
+ * - schedule() asks for a flush on the next turn of the event loop, so a ban storm costs one batch
+ *   (one `ipset restore`), not one process per address. flush() applies everything the book has
+ *   changed and resolves when the enforcer holds it and `afterApply` (persisting state, reporting)
+ *   has run.
+ * - Batches, repair checks and re-applies never overlap: they run one after the other.
+ * - A batch the enforcer rejects as a whole (tool missing, lock held) goes back to the book as
+ *   unknown and is retried on a timer (1 s); one element the kernel refuses never fails the others:
+ *   the enforcer leaves it out, and it is reported once per address and counted.
+ */
+import type { Clock, TimerHandle } from '../clock.js';
+import type { KernelBan, KernelDiff } from '../decide/ban-book.js';
+import { scopedKey } from '../decide/scoped-key.js';
+import type { Enforcer, RefusedEntry } from './enforcer.js';
+
+/** The part of the ban book the queue reads. */
+export interface EnforcementSource {
+  changes(now: number): KernelDiff;
+  requeue(diff: KernelDiff): void;
+  readonly hasChanges: boolean;
+  expected(now: number): KernelBan[];
+  touchAll(): void;
+}
+
+export interface EnforcementQueueOptions {
+  readonly enforcer: Enforcer;
+  readonly source: EnforcementSource;
+  readonly clock: Clock;
+  /** After a batch is held by the enforcer (persist state, then report). Never throws. */
+  readonly afterApply: () => Promise<void>;
+  readonly onBatchError: (err: unknown, diff: KernelDiff) => void;
+  /** An element the kernel refused, once per (address, scope) until it is applied again. */
+  readonly onRefused: (entry: RefusedEntry) => void;
+  readonly onApplied?: (seconds: number) => void;
+  readonly retryMs?: number;
+}
+
+/** Refused elements remembered (to report each once); beyond this the memory is cleared. */
+const MAX_REFUSED_REMEMBERED = 10_000;
+
+export class EnforcementQueue {
+  private tail: Promise<unknown> = Promise.resolve();
+  private scheduled = false;
+  private retry: TimerHandle | null = null;
+  private stopped = false;
+  private readonly refused = new Set<string>();
+  /** Batches that failed as a whole since the last success (for status). */
+  failing = 0;
+
+  constructor(private readonly opts: EnforcementQueueOptions) {}
+
+  /** Flush on the next turn of the event loop. */
+  schedule(): void {
+    if (this.scheduled || this.stopped) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.flush();
+    });
+  }
+
+  /** Applies everything the book changed; resolves once applied (or once the failure is queued for retry). */
+  flush(): Promise<void> {
+    return this.serial(() => this.applyChanges());
+  }
+
+  /** Re-sends every ban the book holds (after a restart, a repaired set, the kernel-timeout refresh). */
+  reapplyAll(): Promise<void> {
+    return this.serial(async () => {
+      this.opts.source.touchAll();
+      await this.applyChanges();
+    });
+  }
+
+  /** The enforcer's repair check against the book's view; returns what was repaired. */
+  check(): Promise<string[]> {
+    return this.serial(() => this.opts.enforcer.check(() => this.opts.source.expected(this.opts.clock.now())));
+  }
+
+  /** No more scheduling or retries; waits for the batch in progress. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.retry !== null) this.opts.clock.clearTimeout(this.retry);
+    this.retry = null;
+    await this.tail.catch(() => {});
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(fn, fn);
+    this.tail = run.catch(() => {});
+    return run;
+  }
+
+  private async applyChanges(): Promise<void> {
+    const { source, enforcer, clock } = this.opts;
+    if (!source.hasChanges) return;
+    const diff = source.changes(clock.now());
+    if (diff.ban.length === 0 && diff.unban.length === 0) {
+      await this.opts.afterApply();
+      return;
+    }
+    const t0 = performance.now();
+    let result;
+    try {
+      result = await enforcer.apply(diff);
+    } catch (err) {
+      source.requeue(diff);
+      this.failing++;
+      this.opts.onBatchError(err, diff);
+      this.retryLater();
+      return;
+    }
+    this.failing = 0;
+    this.opts.onApplied?.((performance.now() - t0) / 1000);
+    const refusedNow = new Map((result?.refused ?? []).map((r) => [scopedKey(r.ip, r.scope), r]));
+    for (const b of diff.ban) {
+      const k = scopedKey(b.ip, b.scope);
+      if (!refusedNow.has(k)) this.refused.delete(k);
+    }
+    for (const [k, r] of refusedNow) {
+      if (this.refused.has(k)) continue;
+      if (this.refused.size >= MAX_REFUSED_REMEMBERED) this.refused.clear();
+      this.refused.add(k);
+      this.opts.onRefused(r);
+    }
+    await this.opts.afterApply();
+  }
+
+  private retryLater(): void {
+    if (this.stopped || this.retry !== null) return;
+    this.retry = this.opts.clock.setTimeout(() => {
+      this.retry = null;
+      void this.flush();
+    }, this.opts.retryMs ?? 1000);
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * Moves the agent's running counts into the metrics registry, in batches (the per-line path only
+ * bumps plain counters): lines read, skips by reason, skewed lines, rule matches, tracked addresses,
+ * tail lag and the active-ban gauge. sample() is called about once a second and after every batch.
+ */
+import type { Detector } from '../detect/detector.js';
+import type { BanBook } from '../decide/ban-book.js';
+import type { PipelineStats } from '../pipeline/pipeline.js';
+import { SKIP_REASONS } from '../parse/access-event.js';
+import type { Metrics } from './registry.js';
+
+export class MetricsSampler {
+  private lines = 0;
+  private skewed = 0;
+  private readonly skipped = new Map<string, number>();
+  private readonly matches = new Map<string, number>();
+
+  constructor(private readonly metrics: Metrics) {}
+
+  sample(s: { stats: PipelineStats; detector: Detector; book: BanBook; now: number; lagBytes: number }): void {
+    const m = this.metrics;
+    m.lines(s.stats.lines - this.lines);
+    this.lines = s.stats.lines;
+    m.skewedLines(s.stats.skewed - this.skewed);
+    this.skewed = s.stats.skewed;
+    for (const r of SKIP_REASONS) {
+      const n = s.stats.skipped[r];
+      const before = this.skipped.get(r) ?? 0;
+      if (n > before) m.parseSkipped(r, n - before);
+      this.skipped.set(r, n);
+    }
+    m.tailLag(s.lagBytes);
+    for (const name of s.detector.ruleNames) {
+      const c = s.detector.counters(name)!;
+      const before = this.matches.get(name) ?? 0;
+      // A rule that changed on reload starts counting again from zero.
+      if (c.matches > before) m.ruleMatches(name, c.matches - before);
+      this.matches.set(name, c.matches);
+      m.trackedAddresses(name, s.detector.tracked(name));
+    }
+    let v4 = 0;
+    let v6 = 0;
+    for (const b of s.book.expected(s.now)) {
+      if (b.family === 4) v4++;
+      else v6++;
+    }
+    m.activeBans(v4, v6);
+  }
+}

@@ -1,0 +1,200 @@
+/**
+ * The pipeline: parse → detect → decide, built once from a config and used by the live agent and by
+ * `banhammer replay` alike. Same code, two modes:
+ *
+ * - live: "now" is the agent's clock. A line stamped more than SKEW_TOLERANCE_MS ahead of it is
+ *   counted as skewed and taken as happening now (so no line can shield an address or stretch a ban),
+ *   lines already older than a rule's findtime never count for it, and a ban starts now.
+ * - replay: "now" is the log's own time (each event's), so findtime, bantime and expiry behave as when
+ *   the log was written.
+ *
+ * The allowlist is always loopback + ignoreip + trusted proxies, plus, live, the host's own addresses:
+ * replay never bans what the agent would not. Ban state lives in the BanBook; the caller takes what
+ * the enforcer must change from book.changes(). reconfigure() is the reload: windows, counters and
+ * bans carry over, changed rules start fresh, and bans of newly allowlisted addresses are lifted.
+ */
+import type { Config } from '../config/schema.js';
+import { isSkip, SKIP_REASONS, type AccessEvent, type SkipReason } from '../parse/access-event.js';
+import { createLineParser, type LineParser } from '../parse/line-parser.js';
+import { compileRule, type CompiledRule, type RuleSettings } from '../detect/rule.js';
+import { Detector } from '../detect/detector.js';
+import type { Offense } from '../detect/offense.js';
+import { Allowlist } from '../decide/allowlist.js';
+import { BanBook, MANUAL_RULE, type Ban } from '../decide/ban-book.js';
+import { BanhammerError } from '../errors.js';
+
+export type PipelineMode = 'live' | 'replay';
+
+/** A log line stamped further ahead of the agent's clock than this is skewed (live mode). */
+export const SKEW_TOLERANCE_MS = 60_000;
+
+/** The settings of bans made with `banhammer ban` (never detected: the rule is not enabled). */
+export const MANUAL_SETTINGS: RuleSettings = {
+  enabled: false,
+  description: 'Bans made with `banhammer ban`',
+  match: { status: [], paths: [], methods: [] },
+  maxretry: 1,
+  findtime: 1000,
+  bantime: Number.POSITIVE_INFINITY,
+  increment: null,
+};
+
+export interface PipelineOptions {
+  readonly config: Config;
+  readonly mode: PipelineMode;
+  /** Live: the host's own addresses (never banned). */
+  readonly hostAddresses?: readonly string[];
+  /** Only these rules (any defined rule, enabled or not; replay's --rule); default: the enabled ones. */
+  readonly only?: readonly string[];
+  /** Every new ban, as the book recorded it. */
+  readonly onBan?: (ban: Ban) => void;
+  /** Live: a line stamped in the future (its time, the clock's). */
+  readonly onSkew?: (eventTime: number, now: number) => void;
+}
+
+export interface PipelineStats {
+  lines: number;
+  parsed: number;
+  skipped: Record<SkipReason, number>;
+  /** Live: lines stamped more than SKEW_TOLERANCE_MS ahead of the agent's clock. */
+  skewed: number;
+}
+
+export class Pipeline {
+  readonly mode: PipelineMode;
+  readonly book: BanBook;
+  readonly detector: Detector;
+  readonly stats: PipelineStats = {
+    lines: 0,
+    parsed: 0,
+    skipped: Object.fromEntries(SKIP_REASONS.map((r) => [r, 0])) as Record<SkipReason, number>,
+    skewed: 0,
+  };
+  private config: Config;
+  private allowlist: Allowlist;
+  private parser: LineParser;
+  private readonly hostAddresses: readonly string[];
+  private readonly only: readonly string[] | undefined;
+  private readonly onBan: (ban: Ban) => void;
+  private readonly onSkew: (eventTime: number, now: number) => void;
+  /** Live: the clock for the line being handled; scope name lookups for host mode. */
+  private now = 0;
+  private scopeName: ((scope: string) => string | undefined) | undefined;
+
+  constructor(opts: PipelineOptions) {
+    this.mode = opts.mode;
+    this.config = opts.config;
+    this.hostAddresses = opts.mode === 'live' ? (opts.hostAddresses ?? []) : [];
+    this.only = opts.only;
+    this.onBan = opts.onBan ?? (() => {});
+    this.onSkew = opts.onSkew ?? (() => {});
+    this.allowlist = buildAllowlist(opts.config, this.hostAddresses);
+    this.parser = createLineParser(opts.config.log.format);
+    this.book = new BanBook(bookRules(opts.config), this.allowlist);
+    this.detector = new Detector(selectRules(opts.config, opts.only), {
+      maxTracked: opts.config.maxTracked,
+      isExempt: (ip) => this.allowlist.has(ip),
+      isBanned: (ip, rule, t, scope) => this.book.isBanned(ip, rule, this.mode === 'live' ? this.now : t, scope),
+    });
+  }
+
+  /** Is `ip` never to be banned (loopback, ignoreip, trusted proxies, the host's addresses)? */
+  isAllowlisted(ip: string): boolean {
+    return this.allowlist.has(ip);
+  }
+
+  hasRule(rule: string): boolean {
+    return rule === MANUAL_RULE || Object.hasOwn(this.config.rules, rule);
+  }
+
+  /** Parses a line; returns the event, or null when skipped (counted by reason). */
+  parse(line: string): AccessEvent | null {
+    this.stats.lines++;
+    const out = this.parser(line);
+    if (isSkip(out)) {
+      this.stats.skipped[out]++;
+      return null;
+    }
+    this.stats.parsed++;
+    return out;
+  }
+
+  /**
+   * Detects and decides on one event. `now`: the agent's clock (live); ignored in replay, where the
+   * event's own time is now. `scope`: host mode's container id, `scopeName` its display name.
+   */
+  observe(ev: AccessEvent, now: number, scope?: string, scopeName?: (scope: string) => string | undefined): void {
+    if (this.mode === 'replay') {
+      this.now = ev.time;
+      this.detector.observe(ev, this.onOffense, undefined, scope);
+      return;
+    }
+    this.now = now;
+    this.scopeName = scopeName;
+    let event = ev;
+    if (ev.time > now + SKEW_TOLERANCE_MS) {
+      this.stats.skewed++;
+      this.onSkew(ev.time, now);
+      event = { ...ev, time: now };
+    }
+    this.detector.observe(event, this.onOffense, now, scope);
+  }
+
+  private readonly onOffense = (o: Offense): void => {
+    const live = this.mode === 'live';
+    const at = live ? this.now : o.at;
+    const name = o.scope === undefined ? undefined : this.scopeName?.(o.scope);
+    const ban = this.book.consider(live ? { ...o, at } : o, at, name);
+    if (ban) this.onBan(ban);
+  };
+
+  /**
+   * Reload: new rules (unchanged ones keep their windows and counters), allowlist and parser; the
+   * book keeps every ban and counter. Returns the bans lifted because their address is now allowlisted.
+   */
+  reconfigure(config: Config): Ban[] {
+    const rules = selectRules(config, this.only);
+    const allowlist = buildAllowlist(config, this.hostAddresses);
+    this.config = config;
+    this.allowlist = allowlist;
+    this.parser = createLineParser(config.log.format);
+    this.detector.reconfigure(rules, config.maxTracked);
+    return this.book.reconfigure(bookRules(config), allowlist);
+  }
+}
+
+/** Loopback + ignoreip + trusted proxies + the given host addresses (those Node reports but we cannot read are skipped). */
+export function buildAllowlist(config: Config, hostAddresses: readonly string[] = []): Allowlist {
+  const allowlist = new Allowlist([...config.ignoreip, ...config.trustedProxies]);
+  for (const a of hostAddresses) {
+    try {
+      allowlist.add(a);
+    } catch {
+      // an interface address we cannot parse (zone ids are stripped already)
+    }
+  }
+  return allowlist;
+}
+
+/** Which rules run: `only` names (any defined rule, enabled or not) or the enabled ones. */
+export function selectRules(config: Config, only?: readonly string[]): CompiledRule[] {
+  if (only && only.length > 0) {
+    const unknown = only.filter((n) => !Object.hasOwn(config.rules, n));
+    if (unknown.length > 0) {
+      throw new BanhammerError('BH_ERR_USAGE', `unknown rule ${unknown.map((n) => JSON.stringify(n)).join(', ')}`, {
+        hint: `defined rules: ${Object.keys(config.rules).join(', ')}`,
+      });
+    }
+    return [...new Set(only)].map((n) => compileRule(n, config.rules[n]!));
+  }
+  return Object.entries(config.rules)
+    .filter(([, s]) => s.enabled)
+    .map(([n, s]) => compileRule(n, s));
+}
+
+function bookRules(config: Config): Record<string, RuleSettings> {
+  const rules: Record<string, RuleSettings> = Object.create(null) as Record<string, RuleSettings>;
+  for (const [name, s] of Object.entries(config.rules)) rules[name] = s;
+  if (!Object.hasOwn(rules, MANUAL_RULE)) rules[MANUAL_RULE] = MANUAL_SETTINGS;
+  return rules;
+}
