@@ -19,7 +19,7 @@ function parseDocument(...args: Parameters<typeof Yaml.parseDocument>): ReturnTy
 import { BanhammerError } from '../errors.js';
 import { emptyPatch, type ConfigPatch } from './patch.js';
 import { problemsFromIssues, type Problem } from './problems.js';
-import { FILE_SCHEMA, RULE_NAME_RE, SETTING_KEYS, SETTINGS, readYamlPath, type RulePatch, type SettingSpec } from './schema.js';
+import { FILE_SCHEMA, SETTING_KEYS, SETTINGS, readYamlPath, ruleNameProblem, type RulePatch, type SettingSpec } from './schema.js';
 
 export interface FileLayer {
   readonly patch: ConfigPatch;
@@ -61,12 +61,19 @@ export function readConfigFile(path: string, readFile: (path: string) => string,
   }
 
   const rawRules = (raw as Record<string, unknown>).rules;
-  const ruleNames = rawRules !== null && typeof rawRules === 'object' && !Array.isArray(rawRules) ? Object.keys(rawRules).filter((n) => RULE_NAME_RE.test(n)) : [];
+  const ruleNames = rawRules !== null && typeof rawRules === 'object' && !Array.isArray(rawRules) ? Object.keys(rawRules).filter((n) => ruleNameProblem(n) === null) : [];
 
   const source = `file ${path}`;
   const parsed = FILE_SCHEMA.safeParse(raw, { reportInput: true });
   const patch = emptyPatch();
-  if (!parsed.success) return { patch, problems: problemsFromIssues(parsed.error.issues, source), ruleNames };
+  // zod's record drops a `__proto__` key without a word (so it cannot replace the output's prototype);
+  // say so instead of silently ignoring the user's rule.
+  const protoRule: Problem[] =
+    rawRules !== null && typeof rawRules === 'object' && Object.hasOwn(rawRules, '__proto__')
+      ? [{ key: 'rules.__proto__', source, message: `invalid name: ${ruleNameProblem('__proto__')}` }]
+      : [];
+  if (!parsed.success) return { patch, problems: [...protoRule, ...problemsFromIssues(parsed.error.issues, source)], ruleNames };
+  if (protoRule.length > 0) return { patch, problems: protoRule, ruleNames };
 
   const data = parsed.data as Record<string, unknown>;
   const settings = patch.settings as Record<string, unknown>;

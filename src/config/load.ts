@@ -8,6 +8,8 @@
  * `match` is merged field by field; BANHAMMER_RULES / --rules decide exactly which rules run.
  *
  * The returned Config and everything inside it is deeply frozen and shares nothing with PRESETS.
+ * `config.rules` has no prototype: a rule name is only ever an own key (`ban --rule constructor` finds
+ * no rule), and rule names that Object.prototype holds, or `manual`, are refused (ruleNameProblem).
  */
 import { readFileSync } from 'node:fs';
 import type { RuleMatch, RuleSettings } from '../detect/rule.js';
@@ -20,6 +22,8 @@ import {
   ENV_CONFIG,
   PRESETS,
   SETTING_KEYS,
+  isPreset,
+  type RulePatch,
   SETTINGS,
   USER_RULE_DEFAULTS,
   type Config,
@@ -66,7 +70,7 @@ export function resolveConfig(input: LoadInput): ResolvedConfig {
     const layer = readConfigFile(configPath, input.readFile ?? defaultReadFile, via);
     file = layer.patch;
     problems.push(...layer.problems);
-    userRules.push(...layer.ruleNames.filter((n) => !(n in PRESETS)));
+    userRules.push(...layer.ruleNames.filter((n) => !isPreset(n)));
   }
   const ruleNames = [...Object.keys(PRESETS), ...userRules];
   const known = new Set(ruleNames);
@@ -89,20 +93,21 @@ export function resolveConfig(input: LoadInput): ResolvedConfig {
   }
 
   // Rules: preset or user defaults, then each layer's fields, then the selection.
-  const rules: Record<string, RuleSettings> = {};
+  const rules = Object.create(null) as Record<string, RuleSettings>;
   let selection: ReadonlySet<string> | null = null;
   for (const layer of layers) if (layer.selection !== null) selection = new Set(layer.selection);
   for (const name of ruleNames) {
-    const preset = PRESETS[name];
-    if (preset === undefined && file.rules[name]?.match === undefined) {
-      if (file.rules[name] !== undefined) {
+    const preset = isPreset(name) ? PRESETS[name] : undefined;
+    const own = (patch: ConfigPatch): RulePatch | undefined => (Object.hasOwn(patch.rules, name) ? patch.rules[name] : undefined);
+    if (preset === undefined && own(file)?.match === undefined) {
+      if (own(file) !== undefined) {
         problems.push({ key: `rules.${name}.match`, source: `file ${configPath}`, message: `"${name}" is not a preset, so it needs match (status, paths and/or methods); presets are ${Object.keys(PRESETS).join(', ')}` });
       }
       continue;
     }
     let r: RuleSettings = preset ?? { ...USER_RULE_DEFAULTS, match: { status: null, paths: [], methods: [] } };
     for (const layer of layers) {
-      const p = layer.rules[name];
+      const p = own(layer);
       if (p === undefined) continue;
       const match: RuleMatch = p.match === undefined ? r.match : { ...r.match, ...p.match };
       r = { ...r, ...p, match };
@@ -137,7 +142,11 @@ export function resolveConfig(input: LoadInput): ResolvedConfig {
   };
   const sources = new Map<string, string>();
   for (const layer of layers) for (const [k, v] of layer.sources) sources.set(k, v);
-  return { config: deepFreeze(structuredClone(config)), sources, configPath };
+  // structuredClone gives plain objects back; rules become null-prototype again, so that
+  // config.rules['constructor'] (a name from `ban --rule`, the socket, a state file) is undefined.
+  const copy = structuredClone(config) as { -readonly [K in keyof Config]: Config[K] };
+  copy.rules = Object.assign(Object.create(null) as Record<string, RuleSettings>, copy.rules);
+  return { config: deepFreeze(copy as Config), sources, configPath };
 }
 
 function copyRule(r: RuleSettings): RuleSettings {

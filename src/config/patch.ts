@@ -8,6 +8,7 @@ import type { RulePatch, SettingTypes } from './schema.js';
 
 export interface ConfigPatch {
   readonly settings: Partial<SettingTypes>;
+  /** Null-prototype: a rule name is only ever an own key. */
   readonly rules: Record<string, RulePatch>;
   /** Exactly these rules run (BANHAMMER_RULES, --rules), or null when the layer does not say. */
   selection: readonly string[] | null;
@@ -16,5 +17,5 @@ export interface ConfigPatch {
 }
 
 export function emptyPatch(): ConfigPatch {
-  return { settings: {}, rules: {}, selection: null, sources: new Map() };
+  return { settings: {}, rules: Object.create(null) as Record<string, RulePatch>, selection: null, sources: new Map() };
 }

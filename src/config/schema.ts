@@ -21,7 +21,7 @@ import en from 'zod/v4/locales/en.js';
 import { LOG_FORMATS, type LogFormat } from '../parse/access-event.js';
 import { parseCidr } from '../parse/ip.js';
 import type { BantimeIncrement, RuleMatch, RuleSettings } from '../detect/rule.js';
-import { PRESETS, DEFAULT_RULE } from '../detect/presets.js';
+import { PRESETS, DEFAULT_RULE, isPreset } from '../detect/presets.js';
 import { checkPathPattern, checkPathPatternUnion } from '../detect/path-pattern.js';
 import { parseDuration, PERMANENT } from './duration.js';
 
@@ -114,7 +114,17 @@ export interface SettingSpec<T> {
 // Value schemas shared by the file, the environment and flags.
 
 export const INSTANCE_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-export const RULE_NAME_RE = /^[a-z0-9][a-z0-9-]*$/;
+/** Rule names: lower-case letters, digits and `-` (BANHAMMER_RULE_<NAME>_… maps `-` to `_`), 1–64 long. */
+export const RULE_NAME_RE = /^[a-z0-9][a-z0-9-]{0,63}$/;
+/** Names a rule cannot have: the daemon's pseudo-rule of manual bans, and anything Object.prototype holds. */
+export const RESERVED_RULE_NAMES: ReadonlySet<string> = new Set(['manual', ...Object.getOwnPropertyNames(Object.prototype)]);
+
+/** Why `name` cannot name a rule, or null when it can. */
+export function ruleNameProblem(name: string): string | null {
+  if (!RULE_NAME_RE.test(name)) return 'a rule name must match ^[a-z0-9][a-z0-9-]{0,63}$ (lower-case letters, digits and -, at most 64)';
+  if (RESERVED_RULE_NAMES.has(name)) return `"${name}" is reserved${name === 'manual' ? ' for manual bans (banhammer ban)' : ''}; choose another rule name`;
+  return null;
+}
 export const MAX_MAXRETRY = 1_000_000;
 
 const splitList = (raw: string, sep: RegExp): string[] => raw.split(sep).map((s) => s.trim()).filter((s) => s !== '');
@@ -579,7 +589,12 @@ export const RULE_FILE_SCHEMA = strict({
   ),
 });
 
-export const RULE_NAME_SCHEMA = z.string().check(z.regex(RULE_NAME_RE, { error: 'a rule name must match ^[a-z0-9][a-z0-9-]*$' }));
+export const RULE_NAME_SCHEMA = z.string().check(
+  z.superRefine((name, ctx) => {
+    const why = ruleNameProblem(name);
+    if (why !== null) ctx.addIssue({ code: 'custom', message: why, input: name });
+  }),
+);
 
 export interface RuleEnvField {
   /** Field name in BANHAMMER_RULE_<NAME>_<FIELD>. */
@@ -643,7 +658,7 @@ export function ruleNameFromEnv(upper: string): string {
   return upper.toLowerCase().replace(/_/g, '-');
 }
 
-export { DEFAULT_RULE, PRESETS };
+export { DEFAULT_RULE, PRESETS, isPreset };
 
 // ---------------------------------------------------------------------------------------------
 // The YAML file, built from the tables above.
@@ -662,7 +677,7 @@ function buildFileSchema() {
     z.record(RULE_NAME_SCHEMA, RULE_FILE_SCHEMA, { error: 'expected a mapping of rule names to rules' }).check(
       z.superRefine((rules, ctx) => {
         for (const [name, rule] of Object.entries(rules)) {
-          if (!(name in PRESETS) && rule.match === undefined) {
+          if (!isPreset(name) && rule.match === undefined) {
             ctx.addIssue({
               code: 'custom',
               path: [name, 'match'],

@@ -1,6 +1,9 @@
 /**
  * Named presets. Only `forbidden` is enabled by default; the others are switched on with
  * BANHAMMER_RULES or `enabled: true` in the YAML file, and any field can be overridden.
+ *
+ * PRESETS has no prototype: `PRESETS['constructor']` is undefined, not Object's constructor, so a
+ * name from the outside can be looked up directly. Still prefer isPreset() for membership.
  */
 import type { RuleSettings } from './rule.js';
 
@@ -11,7 +14,7 @@ const D = 24 * H;
 
 export const DEFAULT_RULE = 'forbidden';
 
-export const PRESETS: Readonly<Record<string, RuleSettings>> = Object.freeze({
+export const PRESETS: Readonly<Record<string, RuleSettings>> = Object.freeze(Object.assign(Object.create(null) as Record<string, RuleSettings>, {
   forbidden: {
     enabled: true,
     description: 'Floods of 403 Forbidden answers',
@@ -77,6 +80,11 @@ export const PRESETS: Readonly<Record<string, RuleSettings>> = Object.freeze({
     bantime: 10 * M,
     increment: null,
   },
-});
+}));
 
 export const PRESET_NAMES = Object.keys(PRESETS);
+
+/** True when `name` is a preset (an own key of PRESETS, never an inherited one). */
+export function isPreset(name: string): boolean {
+  return Object.hasOwn(PRESETS, name);
+}
