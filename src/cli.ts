@@ -8,7 +8,9 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { isBanhammerError, BanhammerError } from './errors.js';
 import { loadConfig, resolveConfig, type ConfigFlags } from './config/load.js';
 import type { Config } from './config/schema.js';
-import { formatDuration, parseDuration } from './config/duration.js';
+import { formatDuration, parseBanDuration } from './config/duration.js';
+import { ruleNameProblem } from './config/schema.js';
+import { formatTime, formatUntil } from './format-time.js';
 import { replayFile, type ReplayReport } from './replay/replay.js';
 import { controlRequest } from './control/client.js';
 import { formatStatus } from './control/format-status.js';
@@ -128,7 +130,7 @@ export function replayJson(r: ReplayReport) {
     parsed: r.parsed,
     skipped: r.skipped,
     matches: r.matches,
-    bans: r.bans.map((b) => ({ ip: b.ip, rule: b.rule, at: new Date(b.at).toISOString(), failures: b.failures })),
+    bans: r.bans.map((b) => ({ ip: b.ip, rule: b.rule, at: formatTime(b.at), failures: b.failures })),
   };
 }
 
@@ -157,8 +159,8 @@ function formatReplay(r: ReplayReport, config: Config): string {
     out.push(`Bans (${r.bans.length}):`);
     const ipw = Math.max(2, ...r.bans.map((b) => b.ip.length));
     for (const b of r.bans) {
-      const until = b.until === null ? 'permanent' : `until ${new Date(b.until).toISOString()}`;
-      out.push(`  ${new Date(b.at).toISOString()}  ${b.ip.padEnd(ipw)}  ${b.rule.padEnd(w)}  ${b.failures} failures  ${until}`);
+      const until = b.until === null ? 'permanent' : `until ${formatUntil(b.until)}`;
+      out.push(`  ${formatTime(b.at)}  ${b.ip.padEnd(ipw)}  ${b.rule.padEnd(w)}  ${b.failures} failures  ${until}`);
     }
   }
   return `${out.join('\n')}\n`;
@@ -226,14 +228,23 @@ async function cmdBan(args: string[], io: CliIo): Promise<number> {
     true,
   );
   if (positionals.length !== 1) throw new BanhammerError('BH_ERR_USAGE', 'ban takes exactly one IP', { hint: 'banhammer ban 198.18.0.7 --for 1h' });
+  // The same capped validation as a configured bantime: a duration past Date's range crashed the agent.
   let forMs: number | null = null;
   if (values.for !== undefined) {
-    forMs = ['-1', 'permanent'].includes(values.for.trim()) ? Number.POSITIVE_INFINITY : parseDuration(values.for);
+    try {
+      forMs = parseBanDuration(values.for);
+    } catch (err) {
+      if (!isBanhammerError(err)) throw err;
+      throw new BanhammerError('BH_ERR_USAGE', `--for: ${err.message}`, { hint: 'e.g. --for 1h, --for 30d, or --for permanent (at most 3650d otherwise)' });
+    }
+  }
+  if (values.rule !== undefined && values.rule !== 'manual' && ruleNameProblem(values.rule) !== null) {
+    throw new BanhammerError('BH_ERR_USAGE', `--rule ${JSON.stringify(values.rule)} names no rule: ${ruleNameProblem(values.rule)}`, { hint: 'banhammer status lists the rules' });
   }
   const req = {
     op: 'ban' as const,
     ip: positionals[0]!,
-    forMs: forMs !== null && !Number.isFinite(forMs) ? null : forMs,
+    forMs,
     ...(values.rule !== undefined ? { rule: values.rule } : {}),
     ...(values.container !== undefined ? { container: values.container } : {}),
   };
@@ -243,7 +254,7 @@ async function cmdBan(args: string[], io: CliIo): Promise<number> {
     until: number | null;
     scopeName?: string;
   };
-  const until = ban.until === null ? 'permanently' : `until ${new Date(ban.until).toISOString()}`;
+  const until = ban.until === null ? 'permanently' : `until ${formatUntil(ban.until)}`;
   const where = typeof ban.scopeName === 'string' ? ` for container ${ban.scopeName}` : '';
   io.stdout(`banned ${ban.ip} (${ban.rule})${where} ${until}\n`);
   return 0;

@@ -4,7 +4,9 @@
  * parseDuration accepts a bare number of seconds (`600`, `1.5`), or unit components `60s`, `10m`,
  * `1h`, `30d`, `1w`, `250ms` (long names such as `min`, `hours`, `days` too), combined in any order
  * (`1h30m`, `1d 12h`), each unit at most once. The result is whole milliseconds. Negative, empty and
- * unknown forms throw BH_ERR_CONFIG naming the value. Permanence (`-1`, `permanent`) is not a duration;
+ * unknown forms throw BH_ERR_CONFIG naming the value, as does anything longer than MAX_DURATION_MS
+ * (3650 days, about ten years; `now + duration` must stay inside Date's range, and `99999999d` did
+ * not). Schemas cap findtime tighter (MAX_FINDTIME_MS). Permanence (`-1`, `permanent`) is not a duration;
  * the schema handles it for bantime only and represents it as PERMANENT (Infinity).
  *
  * formatDuration is the inverse for display: the shortest combination of units, `w` only for whole
@@ -25,6 +27,11 @@ const H = 60 * M;
 const D = 24 * H;
 const W = 7 * D;
 
+/** The longest duration anywhere (bantime, maxtime, `ban --for`): 3650 days, about ten years. */
+export const MAX_DURATION_MS = 3650 * D;
+/** The longest findtime: 365 days (addresses are tracked that long). */
+export const MAX_FINDTIME_MS = 365 * D;
+
 const UNITS: Readonly<Record<string, number>> = {
   ms: 1,
   s: S, sec: S, secs: S, second: S, seconds: S,
@@ -44,7 +51,7 @@ function bad(s: string, why: string): BanhammerError {
   });
 }
 
-export function parseDuration(s: string): number {
+export function parseDuration(s: string, max: number = MAX_DURATION_MS): number {
   const text = s.trim().toLowerCase();
   if (text === '') throw bad(s, 'empty');
   let ms: number;
@@ -66,7 +73,19 @@ export function parseDuration(s: string): number {
     }
   }
   ms = Math.round(ms);
-  if (!Number.isSafeInteger(ms)) throw bad(s, 'too large');
+  if (!Number.isSafeInteger(ms) || ms > max) throw bad(s, `too large: at most ${formatDuration(max)}${max === MAX_DURATION_MS ? ' (about 10 years)' : ''}`);
+  return ms;
+}
+
+/**
+ * A ban's duration as `banhammer ban --for` takes it: `-1`/`permanent` is null (permanent), anything
+ * else a duration above 0 and at most MAX_DURATION_MS.
+ */
+export function parseBanDuration(s: string): number | null {
+  const t = s.trim().toLowerCase();
+  if (t === '-1' || t === 'permanent') return null;
+  const ms = parseDuration(s);
+  if (ms <= 0) throw bad(s, 'must be longer than 0 (or -1/permanent)');
   return ms;
 }
 

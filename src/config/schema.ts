@@ -23,7 +23,7 @@ import { parseCidr } from '../parse/ip.js';
 import type { BantimeIncrement, RuleMatch, RuleSettings } from '../detect/rule.js';
 import { PRESETS, DEFAULT_RULE, isPreset } from '../detect/presets.js';
 import { checkPathPattern, checkPathPatternUnion } from '../detect/path-pattern.js';
-import { parseDuration, PERMANENT } from './duration.js';
+import { formatDuration, MAX_DURATION_MS, MAX_FINDTIME_MS, parseDuration, PERMANENT } from './duration.js';
 
 export const ENFORCERS = ['iptables', 'log', 'apache-map', 'nginx-map', 'docker-user'] as const;
 export type EnforcerKind = (typeof ENFORCERS)[number];
@@ -215,21 +215,34 @@ const listenAddr = z.pipe(
   }),
 );
 
-/** A duration from YAML (number of seconds, or a string like 1h30m) or from the environment. */
-export function durationSchema(opts: { permanent: boolean }) {
+/**
+ * A duration from YAML (number of seconds, or a string like 1h30m) or from the environment, above 0
+ * and at most `max` (default MAX_DURATION_MS, about 10 years: `now + duration` stays a valid Date).
+ */
+export function durationSchema(opts: { permanent: boolean; max?: number }) {
+  const max = opts.max ?? MAX_DURATION_MS;
   return z.pipe(
     z.unknown(),
     z.transform((v, ctx): number => {
       if (opts.permanent && (v === -1 || v === '-1' || v === 'permanent')) return PERMANENT;
       const allowed = `a duration like 600 (seconds), 10m, 1h30m, 1d${opts.permanent ? ', or -1/permanent' : ''}`;
       let ms: number;
+      const tooLong = `must be at most ${formatDuration(max)}${max === MAX_DURATION_MS ? ' (about 10 years)' : ''}${opts.permanent ? '; use -1/permanent for a ban that never ends' : ''}`;
       if (typeof v === 'number' && Number.isFinite(v) && v >= 0) {
         ms = Math.round(v * 1000);
+        if (!(ms <= max)) {
+          addIssue(ctx, { message: tooLong });
+          return z.NEVER;
+        }
       } else if (typeof v === 'string') {
         try {
-          ms = parseDuration(v);
+          ms = parseDuration(v, Number.MAX_SAFE_INTEGER);
         } catch {
           addIssue(ctx, { message: `expected ${allowed}` });
+          return z.NEVER;
+        }
+        if (ms > max) {
+          addIssue(ctx, { message: tooLong });
           return z.NEVER;
         }
       } else {
@@ -577,7 +590,7 @@ export const RULE_FILE_SCHEMA = strict({
     }),
   ),
   maxretry: z.optional(maxretrySchema),
-  findtime: z.optional(durationSchema({ permanent: false })),
+  findtime: z.optional(durationSchema({ permanent: false, max: MAX_FINDTIME_MS })),
   bantime: z.optional(durationSchema({ permanent: true })),
   increment: z.optional(
     z.nullable(
@@ -620,15 +633,15 @@ export const RULE_ENV_FIELDS = {
     env: 'FINDTIME',
     defaultRuleEnv: 'BANHAMMER_FINDTIME',
     description: 'window in which maxretry requests are counted',
-    allowed: 'duration: seconds, or 60s, 10m, 1h30m, 1d, 1w',
-    schema: durationSchema({ permanent: false }),
+    allowed: 'duration: seconds, or 60s, 10m, 1h30m, 1d, 1w; at most 365d',
+    schema: durationSchema({ permanent: false, max: MAX_FINDTIME_MS }),
     fromEnv: trimmed,
   },
   bantime: {
     env: 'BANTIME',
     defaultRuleEnv: 'BANHAMMER_BANTIME',
     description: 'how long a ban lasts',
-    allowed: 'duration, or -1/permanent',
+    allowed: 'duration (at most 3650d, about 10 years), or -1/permanent',
     schema: durationSchema({ permanent: true }),
     fromEnv: trimmed,
   },
