@@ -1,6 +1,7 @@
 /**
  * Bundles the CLI into dist/banhammer.js (what bin/banhammer.js runs and the images ship), after tsc
- * has type-checked and compiled src/ into dist/ (the benchmark and tools import those modules).
+ * has type-checked and compiled src/ into dist/. The benchmark is not part of dist/ (nor of the npm
+ * package): it lives in bench/ and `npm run bench` compiles it to bench/dist/.
  *
  * Why bundle: Node's ESM loader keeps per-module state for every file it loads; the agent plus zod,
  * pino and ipaddr.js are a few hundred modules. One bundle (code split only where src/ itself loads
@@ -24,6 +25,9 @@ const outdir = join(root, 'dist');
 for (const f of readdirSync(outdir, { withFileTypes: true })) {
   if (f.isFile() && /^chunk-[A-Z0-9]+\.js(\.map)?$/.test(f.name)) rmSync(join(outdir, f.name));
 }
+// The benchmark lived in src/bench until it moved to bench/ (compiled to bench/dist by
+// `npm run bench`): an older build's dist/bench must not linger in dist/, which the package ships.
+rmSync(join(outdir, 'bench'), { recursive: true, force: true });
 
 await build({
   absWorkingDir: root,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { compareBans } from '../../../src/bench/compare-bans.js';
-import { parseReplayJson } from '../../../src/bench/banhammer-replay.js';
-import { parseBenchArgs } from '../../../src/bench/run.js';
+import { compareBans } from '../../../bench/compare-bans.js';
+import { parseReplayJson } from '../../../bench/banhammer-replay.js';
+import { parseBenchArgs } from '../../../bench/run.js';
 
 const b = (ip: string, at: number, failures = 5, rule = 'forbidden') => ({ ip, rule, at, failures });
 

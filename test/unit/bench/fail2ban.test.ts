@@ -6,8 +6,8 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FAIL2BAN_REGEX, runFail2banRegex } from '../../../src/bench/fail2ban.js';
-import { GNU_TIME } from '../../../src/bench/measure.js';
+import { FAIL2BAN_REGEX, runFail2banRegex } from '../../../bench/fail2ban.js';
+import { GNU_TIME } from '../../../bench/measure.js';
 
 const missing = [FAIL2BAN_REGEX, GNU_TIME].filter((p) => !existsSync(p));
 

@@ -1,7 +1,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { GENERATOR_VERSION, benchLogPath, clfTime, generateLogString, v4For, v6For } from '../../../src/bench/generate-log.js';
-import { canonicalAddress, parseLogTime, referenceFromText } from '../../../src/bench/reference.js';
+import { GENERATOR_VERSION, benchLogPath, clfTime, generateLogString, v4For, v6For } from '../../../bench/generate-log.js';
+import { canonicalAddress, parseLogTime, referenceFromText } from '../../../bench/reference.js';
 
 const N = 30_000;
 const log = generateLogString({ lines: N, seed: 7 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalAddress, parseLogTime, referenceFromText } from '../../../src/bench/reference.js';
+import { canonicalAddress, parseLogTime, referenceFromText } from '../../../bench/reference.js';
 
 const at = (hms: string): number => Date.parse(`2026-03-14T${hms}Z`);
 

@@ -12,7 +12,7 @@ import {
   percentile,
   v4At,
   v6At,
-} from '../../../../src/bench/live/util.js';
+} from '../../../../bench/live/util.js';
 
 describe('live bench helpers', () => {
   it('median and nearest-rank percentiles', () => {
@@ -64,7 +64,7 @@ describe('live bench helpers', () => {
 });
 
 describe('bench parts', async () => {
-  const { parseBenchArgs, parseBenchParts } = await import('../../../../src/bench/run.js');
+  const { parseBenchArgs, parseBenchParts } = await import('../../../../bench/run.js');
   it('runs replay then live by default; --no-live and --live-only choose; the replay parser ignores them', () => {
     expect(parseBenchParts([])).toEqual({ replay: true, live: true, quick: false });
     expect(parseBenchParts(['--no-live'])).toEqual({ replay: true, live: false, quick: false });

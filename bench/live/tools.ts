@@ -12,8 +12,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { closeSync, copyFileSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { controlRequest } from '../../control/client.js';
-import type { StatusReport } from '../../control/protocol.js';
+import { controlRequest } from '../../src/control/client.js';
+import type { StatusReport } from '../../src/control/protocol.js';
 import { FILTER_CONF } from '../fail2ban.js';
 import { Cleanup, endChild, sh, startChild, waitFor } from './sys.js';
 import { parseFail2banStatus } from './util.js';

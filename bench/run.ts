@@ -10,16 +10,16 @@
  * Options: --lines N (default 1,000,000), --seed N (default 1), --runs N (default 3), --quick
  * (200,000 lines, no fail2ban; shorter live phases), --no-fail2ban, --json (figures as JSON on stdout).
  *
- * Then the live-agent benchmark (src/bench/live/live.ts: detection latency, live growth, ban storm,
+ * Then the live-agent benchmark (bench/live/live.ts: detection latency, live growth, ban storm,
  * memory, packet path, against fail2ban where it applies; root and network namespaces needed, else
  * it says why it skipped): --no-live skips it, --live-only runs only it. With --json the replay
  * figures are the top-level object and the live ones are under "live".
  */
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { BanhammerError, isBanhammerError } from '../errors.js';
+import { BanhammerError, isBanhammerError } from '../src/errors.js';
 import { runBanhammerReplay, type ReplayRun } from './banhammer-replay.js';
 import { compareBans, formatBan, type BanDiff } from './compare-bans.js';
 import { runFail2banRegex, type Fail2banResult } from './fail2ban.js';
@@ -103,8 +103,19 @@ const progress = (msg: string): void => {
 };
 const gc = (): void => (globalThis as { gc?: () => void }).gc?.();
 
+/**
+ * The repository (holding package.json and bin/): the nearest such directory above this module, which
+ * runs from bench/ under tsx and from bench/dist/bench/ once compiled (`npm run bench`).
+ */
+export function repoRoot(from: string = dirname(fileURLToPath(import.meta.url))): string {
+  for (let d = from; ; d = dirname(d)) {
+    if (existsSync(join(d, 'package.json')) && existsSync(join(d, 'bin', 'banhammer.js'))) return d;
+    if (dirname(d) === d) throw new BanhammerError('BH_ERR_USAGE', `no banhammer repository above ${from}`, { hint: 'run the bench from a clone: npm run bench' });
+  }
+}
+
 export async function runBench(opts: BenchOptions, parts: BenchParts = { replay: true, live: false, quick: false }): Promise<number> {
-  const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const root = repoRoot();
   let code = 0;
   let replayJson: Record<string, unknown> = {};
   if (parts.replay) {
@@ -140,7 +151,8 @@ async function runReplayBench(opts: BenchOptions, root: string): Promise<{ code:
 
   // The minimal loop: best of N.
   const minimal: { seconds: number; maxRssBytes: number; matched: number }[] = [];
-  const minimalScript = join(root, 'dist', 'bench', 'minimal-loop.js');
+  // Compiled beside this module (bench/dist/bench/), run by plain node like banhammer's own bundle.
+  const minimalScript = fileURLToPath(new URL('./minimal-loop.js', import.meta.url));
   for (let i = 0; i < opts.runs; i++) {
     progress(`minimal loop, run ${i + 1}/${opts.runs}`);
     const m = await measure(process.execPath, [minimalScript, file]);

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BanhammerError } from '../errors.js';
+import { BanhammerError } from '../src/errors.js';
 
 export const GNU_TIME = '/usr/bin/time';
 

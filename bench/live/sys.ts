@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ProcessRunner } from '../../exec/runner.js';
+import { ProcessRunner } from '../../src/exec/runner.js';
 import { parseIpsetEntries, parseProcIo, parseProcStat, parseProcStatus } from './util.js';
 
 export const sh = new ProcessRunner({ timeoutMs: 30_000 });

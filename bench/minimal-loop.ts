@@ -1,7 +1,7 @@
 /**
  * The floor: the simplest fast Node program doing the core of a replay — stream the file, split
  * lines, one regex per line, count 403s per address in a Map — with none of banhammer's validation,
- * windows or bans. Run as its own process (`node dist/bench/minimal-loop.js FILE`) so its startup
+ * windows or bans. Run as its own process (`node bench/dist/bench/minimal-loop.js FILE`, compiled by `npm run bench`) so its startup
  * cost matches banhammer's; prints `{"lines":N,"matched":N,"addresses":N}` on stdout.
  */
 import { createReadStream } from 'node:fs';
@@ -51,7 +51,7 @@ export async function minimalLoop(path: string): Promise<MinimalLoopResult> {
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const file = process.argv[2];
   if (file === undefined) {
-    process.stderr.write('usage: node dist/bench/minimal-loop.js FILE\n');
+    process.stderr.write('usage: node bench/dist/bench/minimal-loop.js FILE\n');
     process.exitCode = 2;
   } else {
     minimalLoop(file).then(

@@ -4,7 +4,7 @@
  * (bounded: LINES, default 500k), realistic in shape: a few thousand clients (some IPv6), time moving
  * one second every ~40 lines, mixed statuses, query strings, browser User-Agents.
  *
- *   npx tsx scripts/parse-speed.ts [lines]
+ *   npm run bench:parse -- [lines]   (or: npx tsx bench/parse-speed.ts [lines])
  *
  * Each contender runs ROUNDS times over the same lines, interleaved; the best round is reported, since
  * the machine is shared. A checksum over the results keeps the work from being optimised away and

@@ -11,7 +11,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BanhammerError } from '../errors.js';
+import { BanhammerError } from '../src/errors.js';
 import { measure } from './measure.js';
 import { copyPrefixLines } from './prefix-file.js';
 

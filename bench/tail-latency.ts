@@ -1,7 +1,7 @@
 /**
  * Measures how fast appended log lines reach onLine, and what following costs when idle.
  *
- *   npx tsx scripts/tail-latency.ts [--appends 50] [--idle-seconds 5] [--idle-files 10]
+ *   npm run bench:tail -- [--appends 50] [--idle-seconds 5] [--idle-files 10]
  *
  * For each follower setup it appends --appends lines (each carrying its write time) to a temp file
  * at random 10–150 ms intervals and reports median / p95 / max delivery latency, then follows

@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { BanhammerError } from '../errors.js';
+import { BanhammerError } from '../src/errors.js';
 import type { BanRecord } from './compare-bans.js';
 import { measure } from './measure.js';
 
@@ -61,8 +61,10 @@ export function parseReplayJson(text: string): ReplayOutput {
 /** One timed replay of `file`; `root` is the repository (holding bin/ and dist/). */
 export async function runBanhammerReplay(root: string, file: string): Promise<ReplayRun> {
   const bin = join(root, 'bin', 'banhammer.js');
-  if (!existsSync(join(root, 'dist', 'cli.js'))) {
-    throw new BanhammerError('BH_ERR_MISSING_BINARY', `${join(root, 'dist', 'cli.js')} not found`, {
+  // What bin/banhammer.js runs: the bundle, not tsc's per-module output.
+  const bundle = join(root, 'dist', 'banhammer.js');
+  if (!existsSync(bundle)) {
+    throw new BanhammerError('BH_ERR_MISSING_BINARY', `${bundle} not found`, {
       hint: 'build banhammer first: npm run build (npm run bench does it)',
     });
   }
