@@ -179,8 +179,23 @@ export function banTimeoutMs(until: number | null, now: number, cap = MAX_NFT_TI
   return Math.min(ms, cap);
 }
 
+/**
+ * A duration as nft's time syntax, e.g. 90061001 → `1d1h1m1s1ms`. Compound, because nft 1.0.6
+ * refuses a single large component (`1728000000ms`: "value too large") but takes `20d`.
+ */
+export function nftDuration(ms: number): string {
+  let rest = Math.max(1, Math.ceil(ms));
+  const parts: string[] = [];
+  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000], ['ms', 1]] as const) {
+    const n = Math.floor(rest / size);
+    rest -= n * size;
+    if (n > 0) parts.push(`${n}${unit}`);
+  }
+  return parts.join('');
+}
+
 function element(o: ElementOp): string {
-  return typeof o.op === 'number' ? `${o.ip} timeout ${o.op}ms` : o.ip;
+  return typeof o.op === 'number' ? `${o.ip} timeout ${nftDuration(o.op)}` : o.ip;
 }
 
 /**

@@ -1,0 +1,327 @@
+/**
+ * NftablesEnforcer against the real kernel, inside throw-away network namespaces (never the host's
+ * firewall). The server namespace runs a TCP server on a protected port (8080) and an unprotected one
+ * (8081); connections come from the client namespace (test addresses only).
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ProcessRunner, withPrefix, type Runner } from '../../../src/exec/runner.js';
+import type { EnforcerBan } from '../../../src/enforce/enforcer.js';
+import { NftablesEnforcer } from '../../../src/enforce/nftables.js';
+import { ADDR, createLab, netnsUnavailable, type Lab } from '../netns.js';
+
+const PROTECTED = 8080;
+const OPEN = 8081;
+const TABLE = 'banhammer_itest';
+const noNetns = await netnsUnavailable();
+
+/** Why nft cannot be used inside a namespace here, or null. */
+async function nftUnavailable(): Promise<string | null> {
+  const sh = new ProcessRunner({ timeoutMs: 20_000 });
+  const ns = `bh-t-probe-${randomBytes(4).toString('hex')}`;
+  try {
+    await sh.run('ip', ['netns', 'add', ns]);
+  } catch (e) {
+    return `cannot create a network namespace: ${(e as Error).message}`;
+  }
+  try {
+    await withPrefix(sh, ['ip', 'netns', 'exec', ns]).run('nft', ['-f', '-'], { input: 'add table inet bh_probe\nadd set inet bh_probe s { type ipv4_addr; flags timeout; }\n' });
+    return null;
+  } catch (e) {
+    return `nft does not work in a namespace: ${(e as Error).message}`;
+  } finally {
+    await sh.run('ip', ['netns', 'del', ns]).catch(() => undefined);
+  }
+}
+
+/** A runner that counts the processes started through it. */
+function counting(inner: Runner): Runner & { count: (prefix: string) => number } {
+  const seen: string[] = [];
+  return {
+    run(cmd, args, opts) {
+      seen.push([cmd, ...args].join(' '));
+      return inner.run(cmd, args, opts);
+    },
+    count: (prefix) => seen.filter((l) => l.startsWith(prefix)).length,
+  };
+}
+
+async function until<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, limitMs: number): Promise<T> {
+  const end = Date.now() + limitMs;
+  for (;;) {
+    const v = await fn();
+    if (ok(v)) return v;
+    if (Date.now() > end) throw new Error(`${what} did not happen within ${limitMs} ms (last: ${JSON.stringify(v)})`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+const skip = noNetns ?? (await nftUnavailable());
+
+describe.skipIf(skip !== null)(`NftablesEnforcer in a network namespace${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  let lab: Lab | undefined;
+  let ns: Runner;
+  let enf: NftablesEnforcer;
+  let other: NftablesEnforcer;
+  /** What the ban book would say (check() reads it). */
+  let book: EnforcerBan[] = [];
+  const expected = () => book;
+  const from = (src: string, port = PROTECTED, timeoutMs = 1500) =>
+    lab!.canConnect({ to: src.includes(':') ? ADDR.serverV6 : ADDR.serverV4, port, from: src, timeoutMs });
+  const nft = async (...args: string[]) => (await ns.run('nft', args)).stdout;
+  const nftScript = (text: string) => ns.run('nft', ['-f', '-'], { input: text });
+  const chainRules = async (table = TABLE) => (await nft('list', 'chain', 'inet', table, 'input')).split('\n').map((l) => l.trim()).filter((l) => /^(tcp|ip|meta|accept|drop)/.test(l));
+  const now = () => Date.now();
+
+  beforeAll(async () => {
+    lab = await createLab();
+    await lab.startServer([PROTECTED, OPEN]);
+    ns = lab.runIn(lab.server);
+    enf = new NftablesEnforcer({ runner: ns, instance: 'itest', ports: [PROTECTED], elementCheckIntervalMs: 0 });
+    other = new NftablesEnforcer({ runner: ns, instance: 'other', ports: [OPEN], blockAction: 'reject', families: [4] });
+    await enf.init();
+    await other.init();
+  });
+
+  afterAll(async () => {
+    await lab?.destroy();
+  });
+
+  it('bans IPv4 and IPv6 clients on the protected port only, and nobody else', async () => {
+    expect(await from(ADDR.clientV4)).toBe('connected');
+    expect(await from(ADDR.clientV6)).toBe('connected');
+    const r = await enf.apply({
+      ban: [
+        { ip: ADDR.clientV4, family: 4, until: now() + 600_000 },
+        { ip: ADDR.clientV6, family: 6, until: null },
+      ],
+      unban: [],
+    });
+    expect(r.refused).toEqual([]);
+    const v4 = await enf.listSet(4);
+    expect(v4.map((e) => e.ip)).toEqual([ADDR.clientV4]);
+    expect(v4[0]!.expiresS).toBeGreaterThan(590);
+    expect(v4[0]!.expiresS).toBeLessThanOrEqual(600);
+    expect(await enf.listSet(6)).toEqual([{ ip: ADDR.clientV6, expiresS: null }]);
+    expect(await from(ADDR.clientV4)).toBe('timeout');
+    expect(await from(ADDR.clientV6)).toBe('timeout');
+    expect(await from(ADDR.clientV4, OPEN)).toBe('connected');
+    expect(await from(ADDR.clientV6, OPEN)).toBe('connected');
+    expect(await from(ADDR.clientV4b)).toBe('connected');
+    expect(await from(ADDR.clientV6b)).toBe('connected');
+    await enf.apply({ ban: [], unban: [{ ip: ADDR.clientV4, family: 4 }, { ip: ADDR.clientV6, family: 6 }, { ip: '198.18.0.99', family: 4 }] });
+    expect(await enf.listSet(4)).toEqual([]);
+    expect(await enf.listSet(6)).toEqual([]);
+    expect(await from(ADDR.clientV4)).toBe('connected');
+    expect(await from(ADDR.clientV6)).toBe('connected');
+  });
+
+  it('a ban in our chain holds against an iptables-nft ACCEPT for the same port', async () => {
+    await ns.run('iptables-nft', ['-w', '-I', 'INPUT', '-p', 'tcp', '--dport', String(PROTECTED), '-j', 'ACCEPT']);
+    await enf.apply({ ban: [{ ip: ADDR.clientV4, family: 4, until: now() + 60_000 }], unban: [] });
+    expect(await from(ADDR.clientV4)).toBe('timeout');
+    await enf.apply({ ban: [], unban: [{ ip: ADDR.clientV4, family: 4 }] });
+    await ns.run('iptables-nft', ['-w', '-D', 'INPUT', '-p', 'tcp', '--dport', String(PROTECTED), '-j', 'ACCEPT']);
+    expect(await from(ADDR.clientV4)).toBe('connected');
+  });
+
+  it('reject answers with a reset, and one instance does not affect the other', async () => {
+    await other.apply({ ban: [{ ip: ADDR.clientV4b, family: 4, until: null }], unban: [] });
+    expect(await from(ADDR.clientV4b, OPEN)).toBe('refused');
+    expect(await from(ADDR.clientV4b, PROTECTED)).toBe('connected');
+    await other.apply({ ban: [], unban: [{ ip: ADDR.clientV4b, family: 4 }] });
+    expect(await from(ADDR.clientV4b, OPEN)).toBe('connected');
+  });
+
+  it('extending or shortening a ban rewrites the element timeout', async () => {
+    await enf.apply({ ban: [{ ip: ADDR.clientV4b, family: 4, until: now() + 5_000 }], unban: [] });
+    expect((await enf.listSet(4))[0]!.expiresS).toBeLessThanOrEqual(5);
+    await enf.apply({ ban: [{ ip: ADDR.clientV4b, family: 4, until: now() + 3_600_000 }], unban: [] });
+    expect((await enf.listSet(4))[0]!.expiresS).toBeGreaterThan(3590);
+    await enf.apply({ ban: [{ ip: ADDR.clientV4b, family: 4, until: null }], unban: [] });
+    expect(await enf.listSet(4)).toEqual([{ ip: ADDR.clientV4b, expiresS: null }]);
+    await enf.apply({ ban: [{ ip: ADDR.clientV4b, family: 4, until: now() + 30_000 }], unban: [] });
+    const e = (await enf.listSet(4))[0]!;
+    expect(e.expiresS).not.toBeNull();
+    expect(e.expiresS!).toBeLessThanOrEqual(30);
+    // A ban longer than the cap is written with the cap (the daemon re-applies every 6 h).
+    expect((await enf.apply({ ban: [{ ip: ADDR.clientV4b, family: 4, until: now() + 400 * 86_400_000 }], unban: [] })).refused).toEqual([]);
+    const capped = (await enf.listSet(4))[0]!;
+    expect(capped.expiresS!).toBeGreaterThan(20 * 86_400 - 10);
+    expect(capped.expiresS!).toBeLessThanOrEqual(20 * 86_400);
+    await enf.apply({ ban: [], unban: [{ ip: ADDR.clientV4b, family: 4 }] });
+  });
+
+  it('lets the kernel expire a ban by itself', async () => {
+    await enf.apply({ ban: [{ ip: ADDR.clientV4b, family: 4, until: now() + 2000 }], unban: [] });
+    expect(await from(ADDR.clientV4b, PROTECTED, 1000)).toBe('timeout');
+    await until('kernel-side expiry', () => enf.listSet(4), (s) => s.length === 0, 10_000);
+    expect(await from(ADDR.clientV4b)).toBe('connected');
+  });
+
+  it('init() again, by this or a new process, adopts the table: no duplicate rules, bans kept', async () => {
+    book = [{ ip: ADDR.clientV4, family: 4, until: null }];
+    await enf.apply({ ban: book, unban: [] });
+    await enf.init();
+    const restarted = new NftablesEnforcer({ runner: ns, instance: 'itest', ports: [PROTECTED], elementCheckIntervalMs: 0 });
+    await restarted.init();
+    await restarted.init();
+    expect(await chainRules()).toEqual([`tcp dport ${PROTECTED} ip saddr @addr4 drop`, `tcp dport ${PROTECTED} ip6 saddr @addr6 drop`]);
+    expect((await nft('list', 'tables')).split('\n').filter((l) => l.includes(TABLE))).toEqual([`table inet ${TABLE}`]);
+    expect(await restarted.listSet(4)).toEqual([{ ip: ADDR.clientV4, expiresS: null }]);
+    expect(await from(ADDR.clientV4)).toBe('timeout');
+    expect(await restarted.check(expected)).toEqual([]);
+    expect(await enf.check(expected)).toEqual([]);
+  });
+
+  it('init() with other ports rewrites the rules', async () => {
+    const moved = new NftablesEnforcer({ runner: ns, instance: 'itest', ports: [PROTECTED, 9000] });
+    await moved.init();
+    expect(await chainRules()).toEqual([`tcp dport { ${PROTECTED}, 9000 } ip saddr @addr4 drop`, `tcp dport { ${PROTECTED}, 9000 } ip6 saddr @addr6 drop`]);
+    await enf.init();
+    expect(await chainRules()).toEqual([`tcp dport ${PROTECTED} ip saddr @addr4 drop`, `tcp dport ${PROTECTED} ip6 saddr @addr6 drop`]);
+  });
+
+  it('check() re-creates a deleted table with every unexpired ban', async () => {
+    book = [
+      { ip: ADDR.clientV4, family: 4, until: now() + 600_000 },
+      { ip: ADDR.clientV6, family: 6, until: null },
+      { ip: '198.18.7.7', family: 4, until: now() - 1000 },
+    ];
+    await enf.apply({ ban: book, unban: [] });
+    await nft('delete', 'table', 'inet', TABLE);
+    expect(await from(ADDR.clientV4)).toBe('connected');
+    const t0 = performance.now();
+    const repairs = await enf.check(expected);
+    const ms = performance.now() - t0;
+    console.log(`[nftables] re-created a deleted table with its bans in ${ms.toFixed(0)} ms`);
+    expect(repairs[0]).toBe(`table inet ${TABLE}: table inet ${TABLE} was missing; repaired`);
+    expect(repairs.slice(1)).toEqual(['set addr4 (IPv4) re-created and refilled with 1 ban(s)', 'set addr6 (IPv6) re-created and refilled with 1 ban(s)']);
+    expect((await enf.listSet(4)).map((e) => e.ip)).toEqual([ADDR.clientV4]);
+    expect((await enf.listSet(4))[0]!.expiresS).toBeGreaterThan(590);
+    expect(await enf.listSet(6)).toEqual([{ ip: ADDR.clientV6, expiresS: null }]);
+    expect(await from(ADDR.clientV4)).toBe('timeout');
+    expect(await from(ADDR.clientV6)).toBe('timeout');
+    expect(await enf.check(expected)).toEqual([]);
+  });
+
+  it('check() refills a flushed set and removes strays', async () => {
+    await nft('flush', 'set', 'inet', TABLE, 'addr4');
+    await nftScript(`add element inet ${TABLE} addr6 { 2001:db8::77 }\n`);
+    expect(await from(ADDR.clientV4)).toBe('connected');
+    expect(await enf.check(expected)).toEqual([
+      'set addr4 (IPv4): 1 missing ban(s) re-added, 0 stray element(s) removed, 0 timeout(s) corrected',
+      'set addr6 (IPv6): 0 missing ban(s) re-added, 1 stray element(s) removed, 0 timeout(s) corrected',
+    ]);
+    expect(await from(ADDR.clientV4)).toBe('timeout');
+    expect(await enf.listSet(6)).toEqual([{ ip: ADDR.clientV6, expiresS: null }]);
+  });
+
+  it('check() removes an accept rule inserted into our chain', async () => {
+    await nftScript(`insert rule inet ${TABLE} input tcp dport ${PROTECTED} accept\n`);
+    expect(await from(ADDR.clientV4)).toBe('connected');
+    expect(await enf.check(expected)).toEqual([`table inet ${TABLE}: chain input held 3 rule(s) that are not exactly ours; repaired`]);
+    expect(await chainRules()).toEqual([`tcp dport ${PROTECTED} ip saddr @addr4 drop`, `tcp dport ${PROTECTED} ip6 saddr @addr6 drop`]);
+    expect(await from(ADDR.clientV4)).toBe('timeout');
+  });
+
+  it('check() replaces a chain hooked elsewhere, a set with other settings and foreign objects in our table', async () => {
+    await nftScript([
+      `flush chain inet ${TABLE} input`,
+      `delete chain inet ${TABLE} input`,
+      `add chain inet ${TABLE} input { type filter hook input priority 10; policy accept; }`,
+      `delete set inet ${TABLE} addr6`,
+      `add set inet ${TABLE} addr6 { type ipv6_addr; flags interval; }`,
+      `add set inet ${TABLE} extra { type ipv4_addr; }`,
+      `add chain inet ${TABLE} sneaky { type filter hook input priority -20; policy accept; }`,
+      `add rule inet ${TABLE} sneaky ip saddr @extra accept`,
+      '',
+    ].join('\n'));
+    const repairs = await enf.check(expected);
+    expect(repairs[0]).toMatch(/^table inet banhammer_itest: set addr6 had other settings \(type ipv6_addr, flags interval\); set extra is not ours; chain sneaky is not ours; chain input had another hook \(filter input priority 10 policy accept\); repaired$/);
+    expect(repairs.slice(1)).toEqual(['set addr6 (IPv6) re-created and refilled with 1 ban(s)']);
+    const listing = await nft('-t', 'list', 'table', 'inet', TABLE);
+    expect(listing).not.toContain('sneaky');
+    expect(listing).not.toContain('extra');
+    expect(listing).toContain('priority filter - 10');
+    expect(await from(ADDR.clientV4)).toBe('timeout');
+    expect(await from(ADDR.clientV6)).toBe('timeout');
+    expect(await enf.check(expected)).toEqual([]);
+  });
+
+  it('isolates the elements the kernel refuses and applies the rest', async () => {
+    const small = new NftablesEnforcer({ runner: ns, instance: 'small', ports: [9001], families: [4], maxElements: 3 });
+    await small.init();
+    const ban = Array.from({ length: 5 }, (_, i) => ({ ip: `198.19.0.${i + 1}`, family: 4 as const, until: now() + 60_000 }));
+    const r = await small.apply({ ban: [...ban, { ip: '224.0.0.1', family: 4, until: null }, { ip: '2001:db8::5', family: 6, until: null }], unban: [] });
+    expect(r.refused).toHaveLength(4);
+    expect(r.refused.slice(0, 2)).toEqual([
+      { ip: '224.0.0.1', family: 4, reason: "multicast address (never a client's source)" },
+      { ip: '2001:db8::5', family: 6, reason: 'IPv6 is not enabled for this enforcer' },
+    ]);
+    for (const x of r.refused.slice(2)) expect(x.reason).toMatch(/Could not process rule/);
+    const held = (await small.listSet(4)).map((e) => e.ip).sort();
+    expect(held).toHaveLength(3);
+    expect([...held, ...r.refused.slice(2).map((x) => x.ip)].sort()).toEqual(ban.map((b) => b.ip).sort());
+    await small.shutdown();
+  });
+
+  it('applies 10,000 bans in few nft processes; check() stays cheap', async () => {
+    const runner = counting(ns);
+    const bulk = new NftablesEnforcer({ runner, instance: 'bulk', ports: [PROTECTED] });
+    await bulk.init();
+    const ban = Array.from({ length: 10_000 }, (_, i) => ({ ip: `198.19.${i >> 8}.${i & 255}`, family: 4 as const, until: now() + 3_600_000 }));
+    const t0 = performance.now();
+    const r = await bulk.apply({ ban, unban: [] });
+    const ms = performance.now() - t0;
+    expect(r.refused).toEqual([]);
+    expect(runner.count('nft -f -')).toBe(1 + 5);
+    expect((await bulk.listSet(4)).length).toBe(10_000);
+    const bigBook = () => ban;
+    await bulk.check(bigBook);
+    const t1 = performance.now();
+    expect(await bulk.check(bigBook)).toEqual([]);
+    const checkMs = performance.now() - t1;
+    console.log(`[nftables] applied 10,000 bans in ${ms.toFixed(0)} ms (5 transactions); a structural check took ${checkMs.toFixed(0)} ms`);
+    await bulk.shutdown();
+  });
+
+  it('shutdown() removes exactly its own table', async () => {
+    await nftScript('add table inet unrelated\nadd chain inet unrelated c { type filter hook input priority 0; policy accept; }\n');
+    await enf.shutdown();
+    const tables = (await nft('list', 'tables')).trim().split('\n');
+    expect(tables).not.toContain(`table inet ${TABLE}`);
+    expect(tables).toContain('table inet banhammer_other');
+    expect(tables).toContain('table inet unrelated');
+    expect(await from(ADDR.clientV4)).toBe('connected');
+    await enf.shutdown();
+    await other.shutdown();
+    expect((await nft('list', 'tables'))).not.toContain('banhammer_');
+    expect(await nft('list', 'tables')).toContain('table inet unrelated');
+  });
+});
+
+describe.skipIf(skip !== null)('NftablesEnforcer errors in a namespace', () => {
+  let lab: Lab | undefined;
+  afterAll(async () => {
+    await lab?.destroy();
+  });
+  beforeAll(async () => {
+    lab = await createLab();
+  });
+
+  it('reports missing NET_ADMIN as such', async () => {
+    const dropped = withPrefix(new ProcessRunner(), ['ip', 'netns', 'exec', lab!.server, 'capsh', '--drop=cap_net_admin', '--']);
+    // capsh runs "--" arguments through /bin/bash: give it a script that execs argv verbatim.
+    const runner: Runner = { run: (cmd, args, opts) => dropped.run('-c', ['exec "$0" "$@"', cmd, ...args], opts) };
+    const enf = new NftablesEnforcer({ runner, instance: 'nocap', ports: [80] });
+    const e = await enf.init().then(() => undefined, (x: unknown) => x);
+    expect(e).toMatchObject({ code: 'BH_ERR_NO_NET_ADMIN', hint: expect.stringContaining('NET_ADMIN') });
+    expect((e as Error).message.split('\n')).toHaveLength(1);
+  });
+
+  it('reports a missing nft binary with the package to install', async () => {
+    const enf = new NftablesEnforcer({ runner: lab!.runIn(lab!.server), instance: 'nobin', ports: [80], nftBinary: 'nft-not-installed' });
+    await expect(enf.init()).rejects.toMatchObject({ code: 'BH_ERR_MISSING_BINARY', hint: expect.stringContaining('nftables') });
+  });
+});
