@@ -31,6 +31,8 @@ export interface RunOptions {
   /** Log what would be banned instead of touching the firewall. */
   readonly dryRun?: boolean;
   readonly version: string;
+  /** Stops the agent like SIGTERM when aborted (tests and embedders). */
+  readonly signal?: AbortSignal;
 }
 
 const STATE_VERSION = 1;
@@ -181,6 +183,7 @@ export async function runAgent(opts: RunOptions): Promise<number> {
   process.on('SIGTERM', onTerm);
   process.on('SIGINT', onInt);
   process.on('SIGHUP', onHup);
+  opts.signal?.addEventListener('abort', () => void stop('abort'), { once: true });
 
   try {
     // The control socket first: it refuses to start when another live agent answers on it, before

@@ -43,7 +43,7 @@ export async function agentLabUnavailable(): Promise<{ skip: string | null; mode
     const ok = await sh.run('sh', ['-c', 'command -v "$1"', 'sh', bin]).then(() => true, () => false);
     if (!ok) return { skip: `${bin} is not installed (apt-get install ${pkg})`, mode: 'nft' };
   }
-  if (!existsSync(join(REPO, 'dist', 'cli.js'))) return { skip: 'dist/ is not built (npm run build)', mode: 'nft' };
+  if (!existsSync(join(REPO, 'dist', 'banhammer.js'))) return { skip: 'dist/banhammer.js is not built (npm run build)', mode: 'nft' };
   const nft = await firewallUnavailable('iptables-nft');
   if (nft === null) return { skip: null, mode: 'nft' };
   const legacy = await firewallUnavailable('iptables-legacy');
