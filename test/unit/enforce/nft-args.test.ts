@@ -1,0 +1,288 @@
+import { describe, expect, it } from 'vitest';
+import { BanhammerError } from '../../../src/errors.js';
+import { execError, missingBinaryError } from '../../../src/exec/runner.js';
+import {
+  FRESH_PLAN,
+  MAX_NFT_TIMEOUT_MS,
+  acceptClientAddress,
+  banTimeoutMs,
+  blockRule,
+  classifyNftError,
+  diffStructure,
+  elementOps,
+  elementScript,
+  nftDuration,
+  nftNames,
+  nftReason,
+  parseSetElements,
+  parseTable,
+  reconcileSet,
+  setupScript,
+  validateNftPorts,
+  type NftLayout,
+} from '../../../src/enforce/nft-args.js';
+
+const NOW = Date.UTC(2026, 0, 1);
+const names = nftNames('web');
+const layout: NftLayout = { names, ports: [80, 443], action: 'drop', families: [4, 6] };
+
+/** `nft -j -t list ruleset` of nft 1.0.6 (Debian 12) for our table plus someone else's. */
+const RULESET = JSON.stringify({
+  nftables: [
+    { metainfo: { version: '1.0.6', release_name: 'Lester Gooch #5', json_schema_version: 1 } },
+    { table: { family: 'inet', name: 'banhammer_web', handle: 1 } },
+    { set: { family: 'inet', name: 'addr4', table: 'banhammer_web', type: 'ipv4_addr', handle: 1, flags: ['timeout'] } },
+    { set: { family: 'inet', name: 'addr6', table: 'banhammer_web', type: 'ipv6_addr', handle: 2, flags: ['timeout'] } },
+    { chain: { family: 'inet', table: 'banhammer_web', name: 'input', handle: 3, type: 'filter', hook: 'input', prio: -10, policy: 'accept' } },
+    { rule: { family: 'inet', table: 'banhammer_web', chain: 'input', handle: 5, expr: [{ match: { op: '==', left: { payload: { protocol: 'tcp', field: 'dport' } }, right: { set: [80, 443] } } }, { match: { op: '==', left: { payload: { protocol: 'ip', field: 'saddr' } }, right: '@addr4' } }, { drop: null }] } },
+    { rule: { family: 'inet', table: 'banhammer_web', chain: 'input', handle: 7, expr: [{ match: { op: '==', left: { payload: { protocol: 'tcp', field: 'dport' } }, right: { set: [80, 443] } } }, { match: { op: '==', left: { payload: { protocol: 'ip6', field: 'saddr' } }, right: '@addr6' } }, { drop: null }] } },
+    { table: { family: 'ip', name: 'banhammer_web', handle: 2 } },
+    { chain: { family: 'ip', table: 'banhammer_web', name: 'c', handle: 1 } },
+  ],
+});
+
+describe('nftNames', () => {
+  it('prefixes the instance, and hashes long ones to exactly 64 characters', () => {
+    expect(nftNames('web')).toEqual({ instance: 'web', table: 'banhammer_web', chain: 'input', sets: { 4: 'addr4', 6: 'addr6' } });
+    expect(nftNames('a'.repeat(53)).table).toBe(`banhammer_${'a'.repeat(53)}`);
+    const long = nftNames('a'.repeat(54)).table;
+    expect(long).toMatch(/^banhammer_a{45}_[0-9a-f]{8}$/);
+    expect(long).toHaveLength(64);
+    expect(nftNames('b'.repeat(54)).table).not.toBe(long.replace(/a/g, 'b'));
+  });
+
+  it('refuses names that are not safe identifiers', () => {
+    for (const bad of ['', '-web', 'we b', 'web;flush ruleset', 'web}', 'wéb']) {
+      expect(() => nftNames(bad)).toThrow(BanhammerError);
+    }
+  });
+});
+
+describe('validateNftPorts', () => {
+  it('sorts and de-duplicates, refuses none and out-of-range ports', () => {
+    expect(validateNftPorts([443, 80, 443])).toEqual([80, 443]);
+    expect(() => validateNftPorts([])).toThrow(/nftables enforcer needs at least one TCP port/);
+    expect(() => validateNftPorts([0])).toThrow(/invalid port 0/);
+    expect(() => validateNftPorts([1.5])).toThrow(/invalid port/);
+  });
+});
+
+describe('setupScript', () => {
+  it('creates everything missing and writes the rules after a flush, in one transaction', () => {
+    expect(setupScript(layout)).toBe([
+      'add table inet banhammer_web',
+      'add set inet banhammer_web addr4 { type ipv4_addr; flags timeout; }',
+      'add set inet banhammer_web addr6 { type ipv6_addr; flags timeout; }',
+      'add chain inet banhammer_web input { type filter hook input priority -10; policy accept; }',
+      'flush chain inet banhammer_web input',
+      'add rule inet banhammer_web input tcp dport { 80, 443 } ip saddr @addr4 drop',
+      'add rule inet banhammer_web input tcp dport { 80, 443 } ip6 saddr @addr6 drop',
+      '',
+    ].join('\n'));
+  });
+
+  it('deletes what is wrong or foreign, rules first, and writes a set size when configured', () => {
+    const text = setupScript({ ...layout, families: [6], action: 'reject', size: 1000 }, {
+      chainExists: false,
+      chainWrong: true,
+      badSets: [6],
+      foreignChains: ['sneaky'],
+      foreignSets: ['extra'],
+    });
+    expect(text).toBe([
+      'add table inet banhammer_web',
+      'flush chain inet banhammer_web sneaky',
+      'flush chain inet banhammer_web input',
+      'delete chain inet banhammer_web sneaky',
+      'delete chain inet banhammer_web input',
+      'delete set inet banhammer_web extra',
+      'delete set inet banhammer_web addr6',
+      'add set inet banhammer_web addr6 { type ipv6_addr; flags timeout; size 1000; }',
+      'add chain inet banhammer_web input { type filter hook input priority -10; policy accept; }',
+      'flush chain inet banhammer_web input',
+      'add rule inet banhammer_web input tcp dport { 80, 443 } ip6 saddr @addr6 reject with tcp reset',
+      '',
+    ].join('\n'));
+  });
+
+  it('blockRule drops or resets', () => {
+    expect(blockRule({ ...layout, ports: [8080] }, 4)).toBe('tcp dport { 8080 } ip saddr @addr4 drop');
+    expect(blockRule({ ...layout, action: 'reject' }, 6)).toBe('tcp dport { 80, 443 } ip6 saddr @addr6 reject with tcp reset');
+  });
+});
+
+describe('timeouts', () => {
+  it('nftDuration writes compound units (nft refuses one large ms figure)', () => {
+    expect(nftDuration(1)).toBe('1ms');
+    expect(nftDuration(0.2)).toBe('1ms');
+    expect(nftDuration(600_000)).toBe('10m');
+    expect(nftDuration(90_061_001)).toBe('1d1h1m1s1ms');
+    expect(nftDuration(MAX_NFT_TIMEOUT_MS)).toBe('20d');
+  });
+
+  it('banTimeoutMs: permanent, capped, expired', () => {
+    expect(banTimeoutMs(null, NOW)).toBe('permanent');
+    expect(banTimeoutMs(NOW + 5000, NOW)).toBe(5000);
+    expect(banTimeoutMs(NOW + 400 * 86_400_000, NOW)).toBe(MAX_NFT_TIMEOUT_MS);
+    expect(banTimeoutMs(NOW, NOW)).toBeNull();
+    expect(banTimeoutMs(NOW - 1, NOW)).toBeNull();
+  });
+});
+
+describe('elementOps and elementScript', () => {
+  it('validates every address, keeps one change per address (a ban after an unban wins)', () => {
+    const { ops, refused } = elementOps({
+      unban: [{ ip: '198.18.0.5', family: 4 }, { ip: '2001:DB8:0::9', family: 6 }],
+      ban: [
+        { ip: '198.18.0.5', family: 4, until: NOW + 60_000 },
+        { ip: '::ffff:198.18.0.6', family: 6, until: null },
+        { ip: '198.18.0.7', family: 4, until: NOW - 1 },
+        { ip: '198.18.0.8 } ; flush ruleset', family: 4, until: null },
+        { ip: '0.0.0.0', family: 4, until: null },
+        { ip: 'ff02::1', family: 6, until: null },
+        { ip: '255.255.255.255', family: 4, until: null },
+      ],
+    }, [4, 6], NOW);
+    expect(ops).toEqual([
+      { ip: '2001:db8::9', family: 6, op: 'delete' },
+      { ip: '198.18.0.5', family: 4, op: 60_000 },
+      { ip: '198.18.0.6', family: 4, op: 'permanent' },
+      { ip: '198.18.0.7', family: 4, op: 'delete' },
+    ]);
+    expect(refused).toEqual([
+      { ip: '198.18.0.8 } ; flush ruleset', family: 4, reason: 'not a valid IP address' },
+      { ip: '0.0.0.0', family: 4, reason: "unspecified address (never a client's source)" },
+      { ip: 'ff02::1', family: 6, reason: "multicast address (never a client's source)" },
+      { ip: '255.255.255.255', family: 4, reason: "broadcast address (never a client's source)" },
+    ]);
+  });
+
+  it('refuses a family that is not enabled', () => {
+    expect(acceptClientAddress('2001:db8::1', [4])).toEqual({ reason: 'IPv6 is not enabled for this enforcer' });
+    expect(acceptClientAddress('2001:0db8::0001', [6])).toEqual({ ip: '2001:db8::1', family: 6 });
+  });
+
+  it('writes add + delete + add per set, so a refresh rewrites the timeout and an unban never fails', () => {
+    expect(elementScript(names, [
+      { ip: '198.18.0.5', family: 4, op: 60_000 },
+      { ip: '198.18.0.6', family: 4, op: 'permanent' },
+      { ip: '198.18.0.7', family: 4, op: 'delete' },
+      { ip: '2001:db8::9', family: 6, op: 'delete' },
+    ])).toBe([
+      'add element inet banhammer_web addr4 { 198.18.0.5 timeout 1m, 198.18.0.6, 198.18.0.7 }',
+      'delete element inet banhammer_web addr4 { 198.18.0.5, 198.18.0.6, 198.18.0.7 }',
+      'add element inet banhammer_web addr4 { 198.18.0.5 timeout 1m, 198.18.0.6 }',
+      'add element inet banhammer_web addr6 { 2001:db8::9 }',
+      'delete element inet banhammer_web addr6 { 2001:db8::9 }',
+      '',
+    ].join('\n'));
+    expect(elementScript(names, [])).toBe('');
+  });
+});
+
+describe('listings', () => {
+  it('parseTable reads our table only (same name in another family is not ours)', () => {
+    const view = parseTable(RULESET, 'banhammer_web')!;
+    expect([...view.sets.keys()]).toEqual(['addr4', 'addr6']);
+    expect(view.sets.get('addr6')).toEqual({ type: 'ipv6_addr', flags: ['timeout'], size: undefined });
+    expect([...view.chains.entries()]).toEqual([['input', { type: 'filter', hook: 'input', prio: -10, policy: 'accept' }]]);
+    expect(view.rules.get('input')).toHaveLength(2);
+    expect(view.rules.get('input')![0]).not.toContain('handle');
+    expect(parseTable(RULESET, 'banhammer_other')).toBeUndefined();
+    expect(() => parseTable('not json', 'x')).toThrow(/cannot read the output of nft -j/);
+  });
+
+  it('diffStructure: all well, then each kind of damage', () => {
+    const view = parseTable(RULESET, 'banhammer_web')!;
+    const ref = [...view.rules.get('input')!];
+    expect(diffStructure(view, layout, ref)).toMatchObject({ ok: true, findings: [], emptySets: [] });
+    expect(diffStructure(undefined, layout, ref)).toMatchObject({ ok: false, plan: FRESH_PLAN, emptySets: [4, 6], findings: ['table inet banhammer_web was missing'] });
+    expect(diffStructure(view, layout, [ref[0]!])).toMatchObject({ ok: false, rulesDiffer: true, findings: ['chain input held 2 rule(s) that are not exactly ours'] });
+    expect(diffStructure(view, { ...layout, size: 10 }, ref)).toMatchObject({
+      plan: { badSets: [4, 6] },
+      emptySets: [4, 6],
+      findings: ['set addr4 had other settings (type ipv4_addr, flags timeout)', 'set addr6 had other settings (type ipv6_addr, flags timeout)'],
+    });
+    const sets = new Map(view.sets);
+    sets.delete('addr6');
+    sets.set('extra', { type: 'ipv4_addr', flags: [], size: undefined });
+    const chains = new Map(view.chains);
+    chains.set('input', { type: 'filter', hook: 'input', prio: 0, policy: 'accept' });
+    chains.set('sneaky', { type: 'filter', hook: 'input', prio: -20, policy: 'accept' });
+    const d = diffStructure({ sets, chains, rules: view.rules }, layout, ref);
+    expect(d.plan).toEqual({ chainExists: false, chainWrong: true, badSets: [], foreignChains: ['sneaky'], foreignSets: ['extra'] });
+    expect(d.emptySets).toEqual([6]);
+    expect(d.findings).toEqual([
+      'set addr6 was missing',
+      'set extra is not ours',
+      'chain sneaky is not ours',
+      'chain input had another hook (filter input priority 0 policy accept)',
+    ]);
+  });
+
+  it('parseSetElements: timeouts in seconds, permanent ones as null, addresses canonical', () => {
+    const json = JSON.stringify({
+      nftables: [
+        { metainfo: { version: '1.0.6' } },
+        { set: { family: 'inet', name: 'addr6', table: 'banhammer_web', type: 'ipv6_addr', flags: ['timeout'], elem: [{ elem: { val: '2001:db8:0:0::2', timeout: 600, expires: 599 } }, '2001:db8::3', { elem: { val: 'bogus' } }] } },
+      ],
+    });
+    expect(parseSetElements(json)).toEqual([{ ip: '2001:db8::2', expiresS: 599 }, { ip: '2001:db8::3', expiresS: null }]);
+    expect(parseSetElements('{"nftables":[{"set":{"name":"addr4"}}]}')).toEqual([]);
+  });
+
+  it('reconcileSet: adds missing, deletes strays, corrects timeouts beyond the slack', () => {
+    const expected = new Map<string, number | null>([
+      ['198.18.0.1', null],
+      ['198.18.0.2', NOW + 600_000],
+      ['198.18.0.3', NOW + 600_000],
+      ['198.18.0.4', null],
+      ['198.18.0.5', NOW + 400 * 86_400_000],
+      ['198.18.0.6', NOW - 5],
+    ]);
+    const r = reconcileSet([
+      { ip: '198.18.0.1', expiresS: null },
+      { ip: '198.18.0.2', expiresS: 590 },
+      { ip: '198.18.0.3', expiresS: 30 },
+      { ip: '198.18.0.4', expiresS: 30 },
+      { ip: '198.18.0.5', expiresS: MAX_NFT_TIMEOUT_MS / 1000 - 5 },
+      { ip: '198.18.0.9', expiresS: 100 },
+    ], expected, 4, NOW);
+    expect(r.ops).toEqual([
+      { ip: '198.18.0.3', family: 4, op: 600_000 },
+      { ip: '198.18.0.4', family: 4, op: 'permanent' },
+      { ip: '198.18.0.9', family: 4, op: 'delete' },
+    ]);
+    expect([r.added, r.removed, r.corrected]).toEqual([0, 1, 2]);
+    expect(reconcileSet([], expected, 4, NOW).added).toBe(5);
+  });
+});
+
+describe('errors', () => {
+  const fail = (stderr: string) => execError('nft', ['-f', '-'], { stdout: '', stderr, code: 1 });
+
+  it('nftReason drops the location prefix', () => {
+    expect(nftReason('/dev/stdin:3:38-48: Error: Could not process rule: No such file or directory\ndelete element …\n     ^^^\n')).toBe('Could not process rule: No such file or directory');
+    expect(nftReason('', 'fallback')).toBe('fallback');
+  });
+
+  it('classifies missing NET_ADMIN, missing nf_tables, a full set and the rest', () => {
+    const eperm = classifyNftError(fail('/dev/stdin:1:1-27: Error: Could not process rule: Operation not permitted\n'), 'setting up table inet banhammer_web');
+    expect(eperm).toMatchObject({ code: 'BH_ERR_NO_NET_ADMIN', message: 'setting up table inet banhammer_web failed: not allowed to change the firewall (Could not process rule: Operation not permitted)' });
+    expect((eperm as BanhammerError).hint).toContain('NET_ADMIN');
+    expect(classifyNftError(fail('Operation not permitted (you must be root)\nnetlink: Error: cache initialization failed: Operation not permitted\n'), 'x')).toMatchObject({ code: 'BH_ERR_NO_NET_ADMIN' });
+    const nonf = classifyNftError(fail('netlink: Error: cache initialization failed: Protocol not supported\n'), 'x') as BanhammerError;
+    expect(nonf).toMatchObject({ code: 'BH_ERR_FIREWALL', message: 'x failed: the kernel has no usable nf_tables (cache initialization failed: Protocol not supported)' });
+    expect(nonf.hint).toContain('BANHAMMER_ENFORCER=iptables');
+    expect(classifyNftError(fail('/dev/stdin:1:1-2: Error: Could not process rule: No space left on device\n'), 'x')).toMatchObject({ code: 'BH_ERR_FIREWALL', message: expect.stringContaining('the ban set is full') });
+    expect(classifyNftError(fail('/dev/stdin:1:1-2: Error: syntax error\n'), 'x')).toMatchObject({ code: 'BH_ERR_FIREWALL', message: 'x failed: syntax error' });
+    const other = new Error('boom');
+    expect(classifyNftError(other, 'x')).toBe(other);
+  });
+
+  it('names the nftables package when nft is missing', () => {
+    const e = classifyNftError(missingBinaryError('nft'), 'setting up') as BanhammerError;
+    expect(e.code).toBe('BH_ERR_MISSING_BINARY');
+    expect(e.hint).toContain('apt-get install nftables');
+  });
+});
