@@ -10,31 +10,8 @@
 import { Document, isMap, isScalar, isSeq, visit } from 'yaml';
 import type { RuleSettings } from '../detect/rule.js';
 import { formatDuration, isPermanent } from './duration.js';
-import { SETTING_KEYS, SETTINGS, type Config, type SettingSpec, type SettingTypes } from './schema.js';
-
-function settingValues(c: Config): SettingTypes {
-  return {
-    instance: c.instance,
-    logPaths: c.log.paths,
-    logFormat: c.log.format,
-    ignoreip: c.ignoreip,
-    maxTracked: c.maxTracked,
-    stateDir: c.stateDir,
-    socketPath: c.socketPath,
-    enforcer: c.enforcer,
-    ports: c.ports,
-    iptablesMode: c.iptablesMode,
-    blockAction: c.blockAction,
-    metricsAddr: c.metricsAddr,
-    trustedProxies: c.trustedProxies,
-    logLevel: c.logLevel,
-    mapFile: c.mapFile,
-    nginxReload: c.nginxReload,
-    remoteipHeader: c.remoteipHeader,
-    banScope: c.banScope,
-    dockerContainersDir: c.dockerContainersDir,
-  };
-}
+import { SETTING_KEYS, SETTINGS, type Config, type SettingSpec } from './schema.js';
+import { settingValues } from './settings.js';
 
 function ruleToYaml(r: RuleSettings): Record<string, unknown> {
   return {

@@ -22,18 +22,18 @@ export function renderEnvTable(): string {
     bantime: formatDuration(def.bantime),
   };
 
-  const rows: [string, string, string, string][] = [
-    [code(ENV_CONFIG), 'YAML configuration file (read before the variables below, which override it)', '(none)', 'path'],
+  const rows: [string, string, string, string, string][] = [
+    [code(ENV_CONFIG), 'YAML configuration file (read before the variables below, which override it)', '(none)', 'path', 're-read'],
   ];
   for (const key of SETTING_KEYS) {
     const s = SETTINGS[key];
-    rows.push([code(s.env), `${s.description} (YAML \`${s.yamlPath.join('.')}\`)`, s.defaultText, s.allowed]);
+    rows.push([code(s.env), `${s.description} (YAML \`${s.yamlPath.join('.')}\`)`, s.defaultText, s.allowed, s.reload]);
   }
-  rows.push([code(ENV_RULES), 'Exactly the rules that run (all others are switched off)', enabled.join(', '), `comma-separated rule names: ${presetNames.join(', ')}, or rules defined in the YAML file`]);
+  rows.push([code(ENV_RULES), 'Exactly the rules that run (all others are switched off)', enabled.join(', '), `comma-separated rule names: ${presetNames.join(', ')}, or rules defined in the YAML file`, 'live']);
   for (const f of Object.values(RULE_ENV_FIELDS)) {
     if (f.defaultRuleEnv === null) continue;
     const field = f.env.toLowerCase();
-    rows.push([code(f.defaultRuleEnv), `Default rule \`${DEFAULT_RULE}\`: ${f.description}`, defaults[field] ?? '', f.allowed]);
+    rows.push([code(f.defaultRuleEnv), `Default rule \`${DEFAULT_RULE}\`: ${f.description}`, defaults[field] ?? '', f.allowed, 'live']);
   }
   for (const f of Object.values(RULE_ENV_FIELDS)) {
     rows.push([
@@ -41,14 +41,15 @@ export function renderEnvTable(): string {
       `Rule NAME (upper-case, \`-\` → \`_\`, e.g. \`BANHAMMER_RULE_NOT_FOUND_${f.env}\`): ${f.description}`,
       'the rule’s own',
       f.allowed,
+      'live',
     ]);
   }
 
-  const lines = ['| Variable | Meaning | Default | Allowed values |', '| --- | --- | --- | --- |'];
+  const lines = ['| Variable | Meaning | Default | Allowed values | On reload |', '| --- | --- | --- | --- | --- |'];
   for (const r of rows) lines.push(`| ${r.map(cell).join(' | ')} |`);
   lines.push(
     '',
-    'Precedence: defaults, then the YAML file, then these variables, then command-line flags. An empty variable counts as unset; an unknown `BANHAMMER_*` variable is an error. Durations: seconds (`600`) or units `s m h d w` combined (`1h30m`).',
+    'Precedence: defaults, then the YAML file, then these variables, then command-line flags. An empty variable counts as unset; an unknown `BANHAMMER_*` variable is an error. Durations: seconds (`600`) or units `s m h d w` combined (`1h30m`). On reload (SIGHUP, which re-reads the YAML file; the environment of a running process does not change): `live` settings take effect at once, `restart` ones keep their running value until the agent restarts and the reload logs a warning naming them.',
   );
   return lines.join('\n');
 }

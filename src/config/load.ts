@@ -18,6 +18,7 @@ import { readEnv, type Env } from './env.js';
 import { FLAG_NAMES, readFlags, type ConfigFlags } from './flags.js';
 import { emptyPatch, type ConfigPatch } from './patch.js';
 import { configError, type Problem } from './problems.js';
+import { assembleConfig } from './settings.js';
 import {
   ENV_CONFIG,
   PRESETS,
@@ -118,28 +119,8 @@ export function resolveConfig(input: LoadInput): ResolvedConfig {
 
   if (problems.length > 0) throw configError(problems);
 
-  const s = settings as SettingTypes;
-  const config: Config = {
-    instance: s.instance,
-    log: { paths: s.logPaths, format: s.logFormat },
-    rules,
-    ignoreip: s.ignoreip,
-    maxTracked: s.maxTracked,
-    stateDir: s.stateDir,
-    socketPath: s.socketPath,
-    enforcer: s.enforcer,
-    ports: s.ports,
-    iptablesMode: s.iptablesMode,
-    blockAction: s.blockAction,
-    metricsAddr: s.metricsAddr,
-    trustedProxies: s.trustedProxies,
-    logLevel: s.logLevel,
-    mapFile: s.mapFile,
-    nginxReload: s.nginxReload,
-    remoteipHeader: s.remoteipHeader,
-    banScope: s.banScope,
-    dockerContainersDir: s.dockerContainersDir,
-  };
+  const config = assembleConfig(settings as SettingTypes, rules);
+
   const sources = new Map<string, string>();
   for (const layer of layers) for (const [k, v] of layer.sources) sources.set(k, v);
   // structuredClone gives plain objects back; rules become null-prototype again, so that

@@ -95,9 +95,19 @@ export interface DefaultsContext {
   readonly hostname: string;
 }
 
+/**
+ * What a SIGHUP reload does with a changed setting: `live` applies it (the daemon's reload does), and
+ * `restart` keeps the running value until the agent restarts, with a warning naming the setting
+ * (restartOnlyChanges in settings.ts).
+ */
+export type ReloadMode = 'live' | 'restart';
+
 export interface SettingSpec<T> {
   /** Key path in the YAML file (snake_case), also used to name the key in messages. */
   readonly yamlPath: readonly string[];
+  /** Where the value sits in Config (`['log', 'paths']`); settings.ts reads and assembles Config by it. */
+  readonly configPath: readonly [string] | readonly [string, string];
+  readonly reload: ReloadMode;
   readonly env: string;
   readonly description: string;
   /** Allowed values, for humans (env table, messages). */
@@ -335,6 +345,8 @@ function setting<K extends SettingKey>(spec: SettingSpec<SettingTypes[K]>): Sett
 export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]> } = {
   instance: setting<'instance'>({
     yamlPath: ['instance'],
+    configPath: ['instance'],
+    reload: 'restart',
     env: 'BANHAMMER_INSTANCE',
     description: 'Name of this agent; chain, set and file names are derived from it',
     allowed: 'letters, digits, `_ . -`, starting with a letter or digit',
@@ -345,6 +357,8 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
   }),
   logPaths: setting<'logPaths'>({
     yamlPath: ['log', 'paths'],
+    configPath: ['log', 'paths'],
+    reload: 'restart',
     env: 'BANHAMMER_LOG_PATH',
     description: 'Access logs to follow (globs allowed)',
     allowed: 'comma-separated paths',
@@ -366,6 +380,8 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
   }),
   logFormat: setting<'logFormat'>({
     yamlPath: ['log', 'format'],
+    configPath: ['log', 'format'],
+    reload: 'restart',
     env: 'BANHAMMER_LOG_FORMAT',
     description: 'Access-log format; `auto` detects it line by line',
     allowed: LOG_FORMATS.join(', '),
@@ -376,6 +392,8 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
   }),
   ignoreip: setting<'ignoreip'>({
     yamlPath: ['ignoreip'],
+    configPath: ['ignoreip'],
+    reload: 'live',
     env: 'BANHAMMER_IGNOREIP',
     description: 'Addresses and networks that are never banned',
     allowed: 'comma/space-separated IPv4/IPv6 addresses and CIDRs',
@@ -386,6 +404,8 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
   }),
   maxTracked: setting<'maxTracked'>({
     yamlPath: ['max_tracked'],
+    configPath: ['maxTracked'],
+    reload: 'live',
     env: 'BANHAMMER_MAX_TRACKED',
     description: 'Per rule, most addresses tracked in detection windows (memory bound)',
     allowed: 'integer 1–10000000',
@@ -396,6 +416,8 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
   }),
   stateDir: setting<'stateDir'>({
     yamlPath: ['state_dir'],
+    configPath: ['stateDir'],
+    reload: 'restart',
     env: 'BANHAMMER_STATE_DIR',
     description: 'Directory for persisted bans',
     allowed: 'absolute path',
@@ -406,6 +428,8 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
   }),
   socketPath: setting<'socketPath'>({
     yamlPath: ['socket'],
+    configPath: ['socketPath'],
+    reload: 'restart',
     env: 'BANHAMMER_SOCKET',
     description: 'Control socket (status, ban, unban)',
     allowed: 'absolute path',
@@ -416,6 +440,8 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
   }),
   enforcer: setting<'enforcer'>({
     yamlPath: ['enforcer'],
+    configPath: ['enforcer'],
+    reload: 'restart',
     env: 'BANHAMMER_ENFORCER',
     description: 'How bans are enforced',
     allowed: ENFORCERS.join(', '),
@@ -426,6 +452,8 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
   }),
   ports: setting<'ports'>({
     yamlPath: ['ports'],
+    configPath: ['ports'],
+    reload: 'restart',
     env: 'BANHAMMER_PORTS',
     description: 'TCP ports closed to banned addresses (iptables; docker-user closes every TCP port of the banned container)',
     allowed: 'comma-separated ports 1–65535',
@@ -442,6 +470,8 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
   }),
   iptablesMode: setting<'iptablesMode'>({
     yamlPath: ['iptables_mode'],
+    configPath: ['iptablesMode'],
+    reload: 'restart',
     env: 'BANHAMMER_IPTABLES_MODE',
     description: 'iptables backend; `auto` uses the one already holding rules',
     allowed: IPTABLES_MODES.join(', '),
@@ -452,6 +482,8 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
   }),
   blockAction: setting<'blockAction'>({
     yamlPath: ['block_action'],
+    configPath: ['blockAction'],
+    reload: 'restart',
     env: 'BANHAMMER_BLOCK_ACTION',
     description: 'What the firewall does with a banned address’s packets',
     allowed: BLOCK_ACTIONS.join(', '),
@@ -462,6 +494,8 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
   }),
   metricsAddr: setting<'metricsAddr'>({
     yamlPath: ['metrics_addr'],
+    configPath: ['metricsAddr'],
+    reload: 'restart',
     env: 'BANHAMMER_METRICS_ADDR',
     description: 'Prometheus /metrics listener',
     allowed: 'host:port, [v6]:port, :port, or off',
@@ -472,6 +506,10 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
   }),
   trustedProxies: setting<'trustedProxies'>({
     yamlPath: ['trusted_proxies'],
+    configPath: ['trustedProxies'],
+    // The image's Apache (mod_remoteip) reads it only when it starts: the agent keeps the running
+    // value too, so the two agree on which address is the client.
+    reload: 'restart',
     env: 'BANHAMMER_TRUSTED_PROXIES',
     description: 'Reverse proxies whose forwarded client address is believed',
     allowed: 'comma/space-separated IPv4/IPv6 addresses and CIDRs',
@@ -482,6 +520,8 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
   }),
   logLevel: setting<'logLevel'>({
     yamlPath: ['log_level'],
+    configPath: ['logLevel'],
+    reload: 'live',
     env: 'BANHAMMER_LOG_LEVEL',
     description: 'Agent log verbosity',
     allowed: LOG_LEVELS.join(', '),
@@ -492,6 +532,8 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
   }),
   mapFile: setting<'mapFile'>({
     yamlPath: ['map_file'],
+    configPath: ['mapFile'],
+    reload: 'restart',
     env: 'BANHAMMER_MAP_FILE',
     description: 'apache-map/nginx-map: ban list file the web server reads (its directory must exist)',
     allowed: 'absolute path',
@@ -502,6 +544,8 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
   }),
   nginxReload: setting<'nginxReload'>({
     yamlPath: ['nginx_reload'],
+    configPath: ['nginxReload'],
+    reload: 'restart',
     env: 'BANHAMMER_NGINX_RELOAD',
     description: 'nginx-map: command run (without a shell) after the map changed, at most once a second',
     allowed: 'program and arguments, space-separated (YAML: a list)',
@@ -523,6 +567,8 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
   }),
   remoteipHeader: setting<'remoteipHeader'>({
     yamlPath: ['remoteip_header'],
+    configPath: ['remoteipHeader'],
+    reload: 'restart',
     env: 'BANHAMMER_REMOTEIP_HEADER',
     description: 'Header in which trusted proxies name the client (Apache RemoteIPHeader, nginx real_ip_header)',
     allowed: 'an HTTP header name',
@@ -533,6 +579,9 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
   }),
   banScope: setting<'banScope'>({
     yamlPath: ['ban_scope'],
+    configPath: ['banScope'],
+    // Changes what a ban's key is (address alone, or address and container).
+    reload: 'restart',
     env: 'BANHAMMER_BAN_SCOPE',
     description: 'docker-user: a ban from one container’s log blocks traffic to that container only, or to every container of the host',
     allowed: BAN_SCOPES.join(', '),
@@ -543,6 +592,8 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
   }),
   dockerContainersDir: setting<'dockerContainersDir'>({
     yamlPath: ['docker_containers_dir'],
+    configPath: ['dockerContainersDir'],
+    reload: 'restart',
     env: 'BANHAMMER_DOCKER_CONTAINERS_DIR',
     description: 'docker-user: Docker’s containers directory (mounted read-only), where each container’s config.v2.json names it and its addresses',
     allowed: 'absolute path',

@@ -1,0 +1,61 @@
+/**
+ * Settings read, assembled and compared through the one table, SETTINGS (schema.ts): each setting's
+ * YAML path, environment variable, place in Config (`configPath`) and reload mode are stated there
+ * once, and everything else (the loader's assembly of Config, check-config's YAML, the env table,
+ * the reload warning) is derived here from it.
+ */
+import type { RuleSettings } from '../detect/rule.js';
+import { SETTING_KEYS, SETTINGS, type Config, type SettingKey, type SettingSpec, type SettingTypes } from './schema.js';
+
+const spec = (key: SettingKey): SettingSpec<unknown> => SETTINGS[key] as SettingSpec<unknown>;
+
+/** One setting's value in a Config. */
+export function settingValue<K extends SettingKey>(c: Config, key: K): SettingTypes[K] {
+  let cur: unknown = c;
+  for (const k of spec(key).configPath) cur = (cur as Record<string, unknown>)[k];
+  return cur as SettingTypes[K];
+}
+
+/** Every setting's value in a Config, keyed by setting. */
+export function settingValues(c: Config): SettingTypes {
+  const out: Partial<Record<SettingKey, unknown>> = {};
+  for (const key of SETTING_KEYS) out[key] = settingValue(c, key);
+  return out as SettingTypes;
+}
+
+/** A Config from every setting's value and the rules (not frozen, not copied). */
+export function assembleConfig(values: SettingTypes, rules: Readonly<Record<string, RuleSettings>>): Config {
+  const out: Record<string, unknown> = {};
+  for (const key of SETTING_KEYS) {
+    const [a, b] = spec(key).configPath;
+    const v = values[key];
+    if (b === undefined) out[a] = v;
+    else ((out[a] ??= {}) as Record<string, unknown>)[b] = v;
+  }
+  out.rules = rules;
+  return out as unknown as Config;
+}
+
+/** A setting as the user knows it: `BANHAMMER_LOG_LEVEL (log_level)`. */
+export function settingName(key: SettingKey): string {
+  const s = spec(key);
+  return `${s.env} (${s.yamlPath.join('.')})`;
+}
+
+/** The settings whose changes a reload applies (`live`) or leaves for a restart (`restart`). */
+export function settingsByReload(mode: 'live' | 'restart'): SettingKey[] {
+  return SETTING_KEYS.filter((k) => spec(k).reload === mode);
+}
+
+const same = (a: unknown, b: unknown): boolean => a === b || JSON.stringify(a) === JSON.stringify(b);
+
+/**
+ * The restart-only settings that differ between the running config and a reloaded one, named as the
+ * user knows them (`BANHAMMER_REMOTEIP_HEADER (remoteip_header)`), in table order; empty when a reload
+ * can apply everything. Rules are live and never listed.
+ */
+export function restartOnlyChanges(before: Config, after: Config): string[] {
+  return settingsByReload('restart')
+    .filter((k) => !same(settingValue(before, k), settingValue(after, k)))
+    .map(settingName);
+}
