@@ -22,8 +22,8 @@ import { systemClock, type Clock } from '../clock.js';
 import type { Config } from '../config/schema.js';
 import { BanhammerError } from '../errors.js';
 import { parseCidr } from '../parse/ip.js';
-import type { Enforcer, EnforcerBatch } from './enforcer.js';
-import { MapFile, addressError, type MapEntry } from './map-file.js';
+import type { ApplyResult, Enforcer, EnforcerBan, EnforcerBatch } from './enforcer.js';
+import { MapFile, type MapEntry } from './map-file.js';
 
 export interface ApacheMapEnforcerOptions {
   /** The txt map (BANHAMMER_MAP_FILE); its directory must exist. */
@@ -80,14 +80,15 @@ export class ApacheMapEnforcer implements Enforcer {
     return this.map.init();
   }
 
-  async apply(batch: EnforcerBatch): Promise<void> {
-    const rejected = this.map.update(batch);
+  /** Writes the updated map; refused addresses are left out and returned. Rejects when the file cannot be written. */
+  async apply(batch: EnforcerBatch): Promise<ApplyResult> {
+    const refused = this.map.update(batch);
     await this.map.write();
-    if (rejected.length > 0) throw addressError(rejected);
+    return { refused };
   }
 
-  check(): Promise<string[]> {
-    return this.map.check();
+  check(expected: () => readonly EnforcerBan[]): Promise<string[]> {
+    return this.map.check(expected);
   }
 
   /** Writes an empty map: Apache keeps serving everyone (a missing txt map file would log errors). */

@@ -27,9 +27,9 @@
 import { createHash } from 'node:crypto';
 import { BanhammerError } from '../errors.js';
 import { canonicalIp } from '../parse/ip.js';
-import type { EnforcerBatch } from './enforcer.js';
+import type { EnforcerBatch, RefusedEntry } from './enforcer.js';
 import { CONTAINER_ID_RE } from '../docker/containers.js';
-import { acceptAddress, banTimeoutSeconds, blockSpec, firewallNames, WAIT, type BlockAction, type Family, type FirewallNames, type RejectedAddress } from './iptables-args.js';
+import { acceptAddress, banTimeoutSeconds, blockSpec, firewallNames, restoreText, WAIT, type BlockAction, type Family, type FirewallNames, type SetLine } from './iptables-args.js';
 
 export const DOCKER_USER = 'DOCKER-USER';
 
@@ -89,7 +89,7 @@ export function chainRestoreText(chain: string, specs: readonly (readonly string
 /** Our FORWARD → DOCKER-USER jump (marked, so it is never mistaken for Docker's own). */
 export const forwardJumpSpec = (names: DockerUserNames): string[] => ['-m', 'comment', '--comment', names.forwardComment, '-j', DOCKER_USER];
 export const dockerUserJumpSpec = (names: DockerUserNames): string[] => ['-j', names.chain];
-export const newChainArgs = (chain: string): string[] => [WAIT, '-N', chain];
+export const newChainArgs = (chain: string): string[] => [...WAIT, '-N', chain];
 
 export interface ForwardJumps {
   /** FORWARD jumps to DOCKER-USER that are not ours (Docker's). */
@@ -133,13 +133,21 @@ export function hasRules(save: string, chain: string): boolean {
 }
 
 export interface DockerUserBatch {
-  /** `ipset -exist restore` input for the whole batch (empty string when nothing to do). */
+  /** `ipset -exist restore` lines for the whole batch, deletions first. */
+  readonly lines: readonly SetLine[];
+  /** The same as one text (empty string when nothing to do). */
   readonly text: string;
   /** Containers (ids) whose sets the batch adds to: they must exist first. */
   readonly containers: ReadonlySet<string>;
   readonly added: number;
   readonly deleted: number;
-  readonly rejected: readonly RejectedAddress[];
+  readonly rejected: readonly RefusedEntry[];
+}
+
+/** The set a ban belongs in: the host-wide set of its family, or its container's set. */
+export function banSet(names: DockerUserNames, family: Family, scope: string | undefined): string | null {
+  if (scope === undefined) return names.sets[family];
+  return CONTAINER_ID_RE.test(scope) ? containerSetName(names, scope, family) : null;
 }
 
 /**
@@ -155,35 +163,35 @@ export function dockerUserBatch(
   families: readonly Family[],
   known: (containerId: string) => boolean,
 ): DockerUserBatch {
-  const del: string[] = [];
-  const add: string[] = [];
-  const rejected: RejectedAddress[] = [];
+  const del: SetLine[] = [];
+  const add: SetLine[] = [];
+  const rejected: RefusedEntry[] = [];
   const containers = new Set<string>();
-  const target = (raw: string, scope: string | undefined): { ip: string; set: string; scope: string | undefined } | null => {
-    const c = acceptAddress(raw, families, rejected);
+  const target = (e: { ip: string; family: Family; scope?: string | undefined }, quiet: boolean): { ip: string; set: string; scope: string | undefined } | null => {
+    const c = acceptAddress(e, families, rejected, quiet);
     if (!c) return null;
-    if (scope === undefined) return { ip: c.ip, set: names.sets[c.family], scope };
-    if (!CONTAINER_ID_RE.test(scope)) {
-      rejected.push({ ip: raw, reason: `scope ${JSON.stringify(scope.slice(0, 80))} is not a container id` });
+    const set = banSet(names, c.family, e.scope);
+    if (set === null) {
+      rejected.push({ ip: String(e.ip), family: e.family, scope: e.scope, reason: `scope ${JSON.stringify(String(e.scope).slice(0, 80))} is not a container id` });
       return null;
     }
-    return { ip: c.ip, set: containerSetName(names, scope, c.family), scope };
+    return { ip: c.ip, set, scope: e.scope };
   };
   for (const u of batch.unban) {
-    const t = target(u.ip, u.scope);
-    if (t && (t.scope === undefined || known(t.scope))) del.push(`del ${t.set} ${t.ip}`);
+    const t = target(u, true);
+    if (t && (t.scope === undefined || known(t.scope))) del.push({ text: `del ${t.set} ${t.ip}`, entry: u });
   }
   for (const b of batch.ban) {
-    const t = target(b.ip, b.scope);
+    const t = target(b, false);
     if (!t) continue;
     const secs = banTimeoutSeconds(b.until, now);
     if (secs === null) {
-      if (t.scope === undefined || known(t.scope)) del.push(`del ${t.set} ${t.ip}`);
+      if (t.scope === undefined || known(t.scope)) del.push({ text: `del ${t.set} ${t.ip}`, entry: b });
       continue;
     }
     if (t.scope !== undefined) containers.add(t.scope);
-    add.push(`add ${t.set} ${t.ip} timeout ${secs}`);
+    add.push({ text: `add ${t.set} ${t.ip} timeout ${secs}`, entry: b });
   }
   const lines = [...del, ...add];
-  return { text: lines.length === 0 ? '' : `${lines.join('\n')}\n`, containers, added: add.length, deleted: del.length, rejected };
+  return { lines, text: restoreText(lines), containers, added: add.length, deleted: del.length, rejected };
 }

@@ -12,22 +12,26 @@
  *   DOCKER-USER (Docker adds its own when it starts: ours then steps aside), and inserts our jump at
  *   the top of DOCKER-USER.
  * - apply(batch): makes sure each container named by a scoped ban has its sets and its chain rules,
- *   then feeds the whole batch to one `ipset -exist restore`.
- * - check() (every 2 s): re-creates missing sets (REPAIR_SET_RECREATED: the daemon re-applies its
- *   bans), refills the chain when a rule is gone, re-creates DOCKER-USER and the jumps after Docker
- *   (or anyone) rebuilt the chains, and re-reads each banned container's addresses: a restarted
- *   container's new address replaces the old one in the chain (reported through onNote).
+ *   then feeds the whole batch to one `ipset -exist restore`, isolating any element the kernel
+ *   refuses (returned in ApplyResult.refused; the rest is applied), like the iptables enforcer.
+ * - check(expected) (every 2 s): re-creates missing sets, rebuilds the chain when it lost a rule or
+ *   holds one we did not put there, re-creates DOCKER-USER and the jumps after Docker (or anyone)
+ *   rebuilt the chains, re-reads each banned container's addresses (a restarted container's new
+ *   address replaces the old one in the chain, reported through onNote), and compares every set
+ *   with the ban book's unexpired bans (entry counts first, members only when they differ or every
+ *   FULL_COMPARE_EVERY checks): missing bans are re-added, strays removed.
  * - shutdown(): removes our jump from DOCKER-USER, our FORWARD jump, our chain and our sets. It never
  *   deletes DOCKER-USER unless this process created it and nothing else uses it.
  */
 import { systemClock, type Clock } from '../clock.js';
+import { canonicalIp } from '../parse/ip.js';
 import { execError } from '../exec/runner.js';
 import type { ContainerInfo } from '../docker/containers.js';
 import type { Backend } from './backend-mode.js';
-import type { Enforcer, EnforcerBatch } from './enforcer.js';
-import { FirewallCommands, TeardownSteps, familyLabel, throwIfRejected, type FirewallCommandOptions } from './firewall-commands.js';
+import type { ApplyResult, Enforcer, EnforcerBan, EnforcerBatch, RefusedEntry } from './enforcer.js';
+import { FirewallCommands, TeardownSteps, describeChainRepair, familyLabel, wantedBySet, type FirewallCommandOptions } from './firewall-commands.js';
 import { classifyFirewallError } from './firewall-errors.js';
-import { REPAIR_SET_RECREATED } from './iptables.js';
+import { FULL_COMPARE_EVERY, REPAIR_SET_RECREATED } from './iptables.js';
 import {
   checkRuleArgs,
   deleteChainArgs,
@@ -37,13 +41,13 @@ import {
   listChainArgs,
   listSetNamesArgs,
   restoreArgs,
-  setRestoreArgs,
   type BlockAction,
   type Family,
   type SetEntry,
 } from './iptables-args.js';
 import {
   DOCKER_USER,
+  banSet,
   chainRestoreText,
   chainSpecs,
   containerSetName,
@@ -73,9 +77,12 @@ export interface DockerUserEnforcerOptions extends FirewallCommandOptions {
   readonly onNote?: (msg: string) => void;
   /** Problems the operator should see that do not stop the agent (Docker not running at start). */
   readonly onWarning?: (msg: string) => void;
+  /** check() compares set members even when the counts agree every this many checks; 0 = never. Default 30. */
+  readonly fullCompareEvery?: number;
 }
 
 const short = (id: string): string => id.slice(0, 12);
+const canonicalFamily = (ip: string): Family | null => canonicalIp(ip)?.family ?? null;
 
 export class DockerUserEnforcer implements Enforcer {
   readonly name = 'docker-user';
@@ -90,6 +97,7 @@ export class DockerUserEnforcer implements Enforcer {
   private readonly createdDockerUser = new Set<Family>();
   /** `<container id>/<family>` already reported as holding bans it has no address of that family for. */
   private readonly familyGapsReported = new Set<string>();
+  private checks = 0;
 
   constructor(private readonly opts: DockerUserEnforcerOptions) {
     this.names = dockerUserNames(opts.instance);
@@ -122,70 +130,71 @@ export class DockerUserEnforcer implements Enforcer {
     }
   }
 
-  async apply(batch: EnforcerBatch): Promise<void> {
+  async apply(batch: EnforcerBatch): Promise<ApplyResult> {
     const b = dockerUserBatch(batch, this.names, this.clock.now(), this.families, (id) => this.targets.has(id));
-    let failure: unknown;
-    for (const id of b.containers) {
-      if (this.targets.has(id)) continue;
-      try {
-        await this.addContainer(id);
-      } catch (e) {
-        failure ??= e;
-      }
-    }
-    if (failure === undefined && b.text !== '') {
-      try {
-        await this.cmd.exec(this.cmd.ipset, setRestoreArgs(), 'applying bans to the docker-user ipsets', undefined, { input: b.text });
-      } catch (e) {
-        failure = e;
-      }
-    }
-    if (failure !== undefined) throw failure;
+    for (const id of b.containers) if (!this.targets.has(id)) await this.addContainer(id);
+    const refused: RefusedEntry[] = [...b.rejected];
+    refused.push(...(await this.cmd.applyLines(b.lines, 'applying bans to the docker-user ipsets')));
     this.reportFamilyGaps(batch);
-    throwIfRejected(b);
+    return { refused };
   }
 
-  async check(): Promise<string[]> {
+  async check(expected: () => readonly EnforcerBan[]): Promise<string[]> {
     const backend = await this.cmd.ensureBackend();
     const repaired: string[] = [];
-    const present = new Set((await this.cmd.exec(this.cmd.ipset, listSetNamesArgs(), 'listing ipsets')).stdout.split('\n').map((l) => l.trim()));
+    const now = this.clock.now();
+    const want = wantedBySet(expected(), now, (ban, family) => (this.families.includes(family) ? banSet(this.names, family, ban.scope) : null));
+    // A container the ban book has bans for but the kernel has no sets for (lost, or never applied).
+    for (const ban of expected()) {
+      if (ban.scope === undefined || this.targets.has(ban.scope) || (ban.until !== null && !(ban.until > now))) continue;
+      const c = canonicalFamily(ban.ip);
+      if (c === null || !this.families.includes(c) || !want.has(banSet(this.names, c, ban.scope) ?? '')) continue;
+      await this.addContainer(ban.scope);
+      repaired.push(`container ${short(ban.scope)}: its sets and chain rules were missing and were added`);
+    }
+    const counts = await this.cmd.setCounts();
     for (const f of this.families) {
       const set = this.names.sets[f];
-      if (!present.has(set)) {
+      if (!counts.has(set)) {
         await this.cmd.createSet(set, f);
-        repaired.push(`${REPAIR_SET_RECREATED} (${familyLabel(f)}): ${set} was missing and is empty now; active bans must be applied again`);
+        counts.set(set, 0);
+        repaired.push(`${REPAIR_SET_RECREATED} (${familyLabel(f)}): ${set} was missing and was re-created; its bans are re-added`);
       }
       for (const id of this.targets.keys()) {
         const cset = containerSetName(this.names, id, f);
-        if (!present.has(cset)) {
+        if (!counts.has(cset)) {
           await this.cmd.createSet(cset, f);
-          repaired.push(`${REPAIR_SET_RECREATED} (${familyLabel(f)}): ${cset} (container ${short(id)}) was missing and is empty now; active bans must be applied again`);
+          counts.set(cset, 0);
+          repaired.push(`${REPAIR_SET_RECREATED} (${familyLabel(f)}): ${cset} (container ${short(id)}) was missing and was re-created; its bans are re-added`);
         }
       }
     }
     const moved = this.refreshAddresses();
     for (const f of this.families) {
-      const bin = f === 4 ? backend.iptables : backend.ip6tables;
       const chain = this.names.chain;
-      let missing = false;
-      // After an address change the chain is rewritten anyway; otherwise -C finds what is missing.
-      for (const spec of moved.length > 0 ? [] : chainSpecs(this.names, f, this.action, [...this.targets.values()])) {
-        const r = await this.cmd.exec(bin, checkRuleArgs(chain, spec), `checking chain ${chain}`, backend, { okExitCodes: [0, 1, 2] });
-        if (r.code !== 0) {
-          missing = true;
-          break;
+      if (moved.length > 0) {
+        // Rewritten anyway for the new addresses.
+        await this.fillChain(f, backend);
+      } else {
+        const bin = f === 4 ? backend.iptables : backend.ip6tables;
+        const st = await this.cmd.chainState(bin, chain, chainSpecs(this.names, f, this.action, [...this.targets.values()]), backend);
+        if (st.state !== 'ok') {
+          await this.fillChain(f, backend);
+          repaired.push(describeChainRepair(familyLabel(f), chain, st));
         }
-      }
-      if (missing) {
-        const exists = (await this.cmd.exec(bin, listChainArgs(chain), `listing chain ${chain}`, backend, { okExitCodes: [0, 1] })).code === 0;
-        await this.fillChain(f, backend);
-        repaired.push(`chain (${familyLabel(f)}): ${chain} ${exists ? 'had lost rules and was refilled' : 'was missing and was re-created'}`);
-      } else if (moved.length > 0) {
-        await this.fillChain(f, backend);
       }
       for (const r of await this.ensureHooks(f, backend)) repaired.push(r);
     }
     for (const m of moved) this.opts.onNote?.(m);
+    const full = (this.opts.fullCompareEvery ?? FULL_COMPARE_EVERY) > 0 && ++this.checks % (this.opts.fullCompareEvery ?? FULL_COMPARE_EVERY) === 0;
+    for (const f of this.families) {
+      const sets = [this.names.sets[f], ...[...this.targets.keys()].map((id) => containerSetName(this.names, id, f))];
+      for (const set of sets) {
+        const r = await this.cmd.repairSet(set, f, want.get(set) ?? new Map(), counts.get(set) ?? 0, full, now);
+        if (r.repaired !== null) repaired.push(r.repaired);
+        for (const x of r.refused) repaired.push(`set (${familyLabel(f)}): ${set}: could not re-add ${x.ip}: ${x.reason}`);
+      }
+    }
     return repaired;
   }
 

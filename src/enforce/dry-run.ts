@@ -1,14 +1,16 @@
 /**
- * LogEnforcer: the `log` enforcer for dry runs and replays. It changes nothing outside the process:
- * every action is handed to a sink (e.g. a pino logger or an array in a test) as a structured
- * record with a one-line text, and it keeps the set of addresses a real enforcer would hold so that
- * status and replays can show it. Addresses are validated like the real enforcer does, so a dry run
- * reports the same rejections.
+ * LogEnforcer: the `log` enforcer of `banhammer run --dry-run` (the `replay` command does not use an
+ * enforcer). It changes nothing outside the process: every action is handed to a sink (e.g. a pino
+ * logger or an array in a test) as a structured record with a one-line text, and it keeps the set of
+ * addresses a real enforcer would hold so that tests and status can show it. Addresses are checked
+ * the way the real enforcers check them before anything reaches the kernel (clientAddress: invalid,
+ * unspecified, multicast and broadcast addresses are refused); what only the kernel would refuse
+ * (e.g. an address family the host lacks) cannot be known here. Refused addresses are returned
+ * in ApplyResult.refused, like the real enforcers do, after the rest was applied.
  */
 import { systemClock, type Clock } from '../clock.js';
-import { BanhammerError } from '../errors.js';
-import { canonicalIp } from '../parse/ip.js';
-import type { Enforcer, EnforcerBatch } from './enforcer.js';
+import type { ApplyResult, Enforcer, EnforcerBatch, RefusedEntry } from './enforcer.js';
+import { clientAddress } from './iptables-args.js';
 
 export type LogRecord =
   | { readonly action: 'init' | 'shutdown'; readonly text: string }
@@ -29,36 +31,36 @@ export class LogEnforcer implements Enforcer {
     this.sink({ action: 'init', text: 'dry run: no firewall changes will be made' });
   }
 
-  async apply(batch: EnforcerBatch): Promise<void> {
-    const rejected: string[] = [];
+  async apply(batch: EnforcerBatch): Promise<ApplyResult> {
+    const refused: RefusedEntry[] = [];
+    const refuse = (e: { ip: string; family: 4 | 6; scope?: string | undefined }, reason: string): void => {
+      refused.push({ ip: String(e.ip), family: e.family, ...(e.scope !== undefined ? { scope: e.scope } : {}), reason });
+    };
     for (const u of batch.unban) {
-      const c = canonicalIp(u.ip);
-      if (!c) {
-        rejected.push(u.ip);
+      const c = clientAddress(u.ip);
+      if ('reason' in c) {
+        // Like the real enforcers: an unban of a valid address that cannot be a client removes nothing.
+        if (c.reason === 'not a valid IP address') refuse(u, c.reason);
         continue;
       }
       this.held.delete(heldKey(c.ip, u.scope));
       this.sink({ action: 'unban', ip: c.ip, family: c.family, ...scoped(u.scope), text: `would unban ${c.ip}${forScope(u.scope)}` });
     }
     for (const b of batch.ban) {
-      const c = canonicalIp(b.ip);
-      if (!c) {
-        rejected.push(b.ip);
+      const c = clientAddress(b.ip);
+      if ('reason' in c) {
+        refuse(b, c.reason);
         continue;
       }
       this.held.set(heldKey(c.ip, b.scope), { ip: c.ip, family: c.family, until: b.until, ...scoped(b.scope) });
       const span = b.until === null ? 'permanently' : `until ${new Date(b.until).toISOString()}`;
       this.sink({ action: 'ban', ip: c.ip, family: c.family, until: b.until, ...scoped(b.scope), text: `would ban ${c.ip}${forScope(b.scope)} ${span}` });
     }
-    for (const ip of rejected) this.sink({ action: 'reject', ip, text: `would reject ${JSON.stringify(ip)}: not a valid IP address` });
-    if (rejected.length > 0) {
-      throw new BanhammerError('BH_ERR_ADDRESS', `${rejected.length} address(es) not applied: ${rejected.map((r) => JSON.stringify(r)).join(', ')}; the rest of the batch was applied`, {
-        hint: 'only plain IPv4/IPv6 addresses can be banned',
-        data: { rejected },
-      });
-    }
+    for (const r of refused) this.sink({ action: 'reject', ip: r.ip, text: `would reject ${JSON.stringify(r.ip)}: ${r.reason}` });
+    return { refused };
   }
 
+  /** Nothing outside this process can change what a dry run holds: there is never anything to repair. */
   async check(): Promise<string[]> {
     return [];
   }

@@ -1,14 +1,54 @@
 /**
  * What the two kernel enforcers (iptables: INPUT for one container's ports; docker-user: DOCKER-USER
  * for a host's containers) share: the options every firewall command needs, the one place commands
- * run (through the Runner, with the configured timeout, failures classified into actionable errors),
- * the lazily resolved backend (legacy or nft), and the ipset operations they both use.
+ * run (through the Runner, with the configured timeout, failures classified into actionable errors,
+ * transient ones retried with back-off), the lazily resolved backend (legacy or nft), and the ipset
+ * operations they both use, among them the `ipset restore` that isolates elements the kernel refuses.
  */
+import { systemClock, type Clock } from '../clock.js';
 import { BanhammerError } from '../errors.js';
 import type { RunOptions, Runner } from '../exec/runner.js';
 import { resolveBackend, type Backend, type IptablesMode } from './backend-mode.js';
-import { classifyFirewallError } from './firewall-errors.js';
-import { DEFAULT_MAXELEM, createSetArgs, destroySetArgs, parseSetSave, saveSetArgs, type Family, type RejectedAddress, type SetEntry } from './iptables-args.js';
+import type { RefusedEntry } from './enforcer.js';
+import { classifyFirewallError, isTransientFirewallError } from './firewall-errors.js';
+import {
+  DEFAULT_MAXELEM,
+  createSetArgs,
+  destroySetArgs,
+  listSetHeadersArgs,
+  parseSetHeaders,
+  parseSetSave,
+  restoreText,
+  saveSetArgs,
+  setRestoreArgs,
+  clientAddress,
+  describeSetRepair,
+  listChainArgs,
+  checkRuleArgs,
+  reconcileSet,
+  wantedCount,
+  type Family,
+  type SetEntry,
+  type SetLine,
+  type WantedEntry,
+} from './iptables-args.js';
+import type { EnforcerBan } from './enforcer.js';
+
+/**
+ * How long a transient failure (the xtables lock held by another program, a command timing out) is
+ * retried: exponential back-off from `firstDelayMs` to `maxDelayMs`, each delay with ±50 % jitter,
+ * until `totalMs` have passed since the first attempt. Only then is the error reported.
+ */
+export interface RetryPolicy {
+  readonly totalMs?: number;
+  readonly firstDelayMs?: number;
+  readonly maxDelayMs?: number;
+}
+
+export const DEFAULT_RETRY: Required<RetryPolicy> = { totalMs: 60_000, firstDelayMs: 250, maxDelayMs: 8_000 };
+
+/** More refusals than this in one `ipset restore` means the set (not its elements) is the problem. */
+export const MAX_REFUSED_PER_RESTORE = 32;
 
 export interface FirewallCommandOptions {
   readonly runner: Runner;
@@ -23,6 +63,16 @@ export interface FirewallCommandOptions {
   /** Per-command timeout (ms); default the runner's. */
   readonly timeoutMs?: number;
   readonly ipsetBinary?: string;
+  /** Retrying transient failures; default DEFAULT_RETRY. */
+  readonly retry?: RetryPolicy;
+  /** Time for the retry budget and back-off; default the system clock. */
+  readonly clock?: Clock;
+  /** Waits between retries; default a timer of `clock` (tests pass one that advances a manual clock). */
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** Jitter source in [0, 1); default Math.random. */
+  readonly random?: () => number;
+  /** Told about each retry of a transient failure (one line), e.g. for a warning in the log. */
+  readonly onRetry?: (msg: string) => void;
 }
 
 export type CommandResult = { stdout: string; stderr: string; code: number };
@@ -40,10 +90,71 @@ export function validateFamilies(families: readonly Family[] | undefined): Famil
   return fams;
 }
 
+export type ChainState = { state: 'ok' } | { state: 'missing' } | { state: 'differs'; foreign: string[]; rules: number };
+
+/** The repair line for a chain that chainState() found wrong (after it was refilled). */
+export function describeChainRepair(label: string, chain: string, s: Exclude<ChainState, { state: 'ok' }>): string {
+  if (s.state === 'missing') return `chain (${label}): ${chain} was missing and was re-created`;
+  if (s.foreign.length > 0) {
+    return `chain (${label}): ${chain} held ${s.foreign.length} rule(s) banhammer did not put there (first: ${JSON.stringify(s.foreign[0]!.slice(0, 200))}) and was rebuilt`;
+  }
+  return `chain (${label}): ${chain} had lost ${s.rules === 0 ? 'its rules' : 'rules'} and was refilled`;
+}
+
+/** The set and canonical address of an `ipset restore` add/del line. */
+function lineKey(text: string): string | null {
+  const f = text.split(' ');
+  return f[1] !== undefined && f[2] !== undefined ? `${f[1]} ${f[2]}` : null;
+}
+
+/** A set of keys that forgets its oldest entries beyond `max`. */
+class BoundedSet {
+  private readonly keys = new Set<string>();
+  constructor(private readonly max: number) {}
+  has(k: string): boolean {
+    return this.keys.has(k);
+  }
+  add(k: string): void {
+    this.keys.delete(k);
+    this.keys.add(k);
+    if (this.keys.size > this.max) this.keys.delete(this.keys.values().next().value as string);
+  }
+  delete(k: string): void {
+    this.keys.delete(k);
+  }
+}
+
+/**
+ * The ban book's expected bans grouped by the set that must hold them (`setOf` names it, or null
+ * when the ban is not this enforcer's: another family, a bad scope), keyed by canonical address.
+ * Addresses that cannot be clients are left out (they are never written); expired bans too; an
+ * address expected twice keeps the later expiry.
+ */
+export function wantedBySet(expected: readonly EnforcerBan[], now: number, setOf: (ban: EnforcerBan, family: Family) => string | null): Map<string, Map<string, WantedEntry>> {
+  const out = new Map<string, Map<string, WantedEntry>>();
+  for (const b of expected) {
+    if (b.until !== null && !(b.until > now)) continue;
+    const c = clientAddress(b.ip);
+    if ('reason' in c) continue;
+    const set = setOf(b, c.family);
+    if (set === null) continue;
+    let m = out.get(set);
+    if (!m) out.set(set, (m = new Map()));
+    const prev = m.get(c.ip);
+    if (prev && (prev.until === null || (b.until !== null && prev.until >= b.until))) continue;
+    m.set(c.ip, { ip: c.ip, until: b.until, entry: { ip: b.ip, family: c.family, ...(b.scope !== undefined ? { scope: b.scope } : {}) } });
+  }
+  return out;
+}
+
 export class FirewallCommands {
   readonly families: readonly Family[];
   readonly ipset: string;
   private resolved: Backend | undefined;
+  /** `<set> <address>` of elements the kernel refused (left out of check() comparisons). */
+  private readonly refusedKeys = new BoundedSet(4096);
+  /** Chain listings found equivalent to ours despite a formatting difference. */
+  private readonly goodListings = new Map<string, string>();
 
   constructor(private readonly opts: FirewallCommandOptions) {
     this.families = validateFamilies(opts.families);
@@ -64,13 +175,29 @@ export class FirewallCommands {
     return this.resolved;
   }
 
-  /** Runs one command; a failure becomes an error that says what was being done and what to do. */
+  /**
+   * Runs one command; a failure becomes an error that says what was being done and what to do. A
+   * transient failure (isTransientFirewallError) is retried with back-off within the retry budget.
+   */
   async exec(cmd: string, args: string[], what: string, backend?: Backend, opts: RunOptions = {}): Promise<CommandResult> {
     const o: RunOptions = this.opts.timeoutMs !== undefined && opts.timeoutMs === undefined ? { ...opts, timeoutMs: this.opts.timeoutMs } : opts;
-    try {
-      return await this.opts.runner.run(cmd, args, o);
-    } catch (e) {
-      throw classifyFirewallError(e, what, backend?.mode);
+    const policy = { ...DEFAULT_RETRY, ...this.opts.retry };
+    const clock = this.opts.clock ?? systemClock;
+    const start = clock.now();
+    let delay = policy.firstDelayMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.opts.runner.run(cmd, args, o);
+      } catch (raw) {
+        const e = classifyFirewallError(raw, what, backend?.mode);
+        if (!isTransientFirewallError(e)) throw e;
+        const elapsed = clock.now() - start;
+        const wait = Math.round(delay * (0.5 + (this.opts.random ?? Math.random)()));
+        if (elapsed + wait > policy.totalMs) throw attempt === 1 ? e : gaveUp(e, attempt, elapsed);
+        this.opts.onRetry?.(`${e instanceof Error ? e.message : String(e)}; retrying in ${wait} ms (attempt ${attempt + 1})`);
+        await (this.opts.sleep ?? ((ms: number) => new Promise<void>((res) => clock.setTimeout(res, ms))))(wait);
+        delay = Math.min(delay * 2, policy.maxDelayMs);
+      }
     }
   }
 
@@ -95,6 +222,127 @@ export class FirewallCommands {
     const r = await this.exec(this.ipset, saveSetArgs(set), `reading ipset ${set}`);
     return parseSetSave(r.stdout, set);
   }
+
+  /** Every set in the kernel (ours and others') with its number of entries: one cheap command. */
+  async setCounts(): Promise<Map<string, number>> {
+    return parseSetHeaders((await this.exec(this.ipset, listSetHeadersArgs(), 'listing ipsets')).stdout);
+  }
+
+  /**
+   * restoreIsolating() and remembers the outcome per element: a refused element is left out of
+   * later check() comparisons (re-adding it would only be refused again) until it is unbanned or
+   * applied successfully.
+   */
+  async applyLines(lines: readonly SetLine[], what: string): Promise<RefusedEntry[]> {
+    if (lines.length === 0) return [];
+    const refused = await this.restoreIsolating(lines, what);
+    const bad = new Set(refused.map((r) => r.ip));
+    for (const l of lines) {
+      const key = lineKey(l.text);
+      if (key === null) continue;
+      if (bad.has(l.entry.ip) && l.text.startsWith('add ')) this.refusedKeys.add(key);
+      else this.refusedKeys.delete(key);
+    }
+    return refused;
+  }
+
+  /**
+   * Makes `set` hold what the ban book expects (`want`), cheaply: when the kernel's entry count
+   * (`kernelCount`, from setCounts(); 0 for a set just created) equals the number of unexpired
+   * expected bans and no `full` comparison is due, nothing is read. Otherwise the members are read,
+   * compared (reconcileSet: missing re-added with their remaining timeout, strays removed) and
+   * repaired in one isolating restore. Returns one line when something was repaired.
+   */
+  async repairSet(set: string, family: Family, want: ReadonlyMap<string, WantedEntry>, kernelCount: number, full: boolean, now: number): Promise<{ repaired: string | null; refused: RefusedEntry[] }> {
+    const wanted = new Map([...want].filter(([ip]) => !this.refusedKeys.has(`${set} ${ip}`)));
+    if (!full && kernelCount === wantedCount(wanted, now)) return { repaired: null, refused: [] };
+    const have = kernelCount === 0 && !full ? [] : await this.listSet(set);
+    const r = reconcileSet(set, family, wanted, have, now);
+    if (r.lines.length === 0) return { repaired: null, refused: [] };
+    const refused = await this.applyLines(r.lines, `repairing ipset ${set}`);
+    return { repaired: describeSetRepair(`IPv${family}`, set, r), refused };
+  }
+
+  /**
+   * Is our chain exactly what we create (`specs`, in order)? `-S` is compared with the rules as we
+   * build them; when the text differs only in formatting (same number of rules, each found by -C),
+   * that listing is remembered as good so the next check needs no -C.
+   */
+  async chainState(bin: string, chain: string, specs: readonly (readonly string[])[], backend: Backend): Promise<ChainState> {
+    const r = await this.exec(bin, listChainArgs(chain), `listing chain ${chain}`, backend, { okExitCodes: [0, 1] });
+    if (r.code !== 0) return { state: 'missing' };
+    const rules = r.stdout.split('\n').map((l) => l.trim()).filter((l) => l.startsWith(`-A ${chain} `));
+    const want = specs.map((s) => ['-A', chain, ...s].join(' '));
+    const key = `${bin} ${chain}`;
+    if (rules.join('\n') === want.join('\n') || this.goodListings.get(key) === `${want.join('\n')}\0${r.stdout}`) return { state: 'ok' };
+    const foreign = rules.filter((l) => !want.includes(l));
+    if (rules.length === want.length) {
+      let all = true;
+      for (const s of specs) {
+        const c = await this.exec(bin, checkRuleArgs(chain, s), `checking chain ${chain}`, backend, { okExitCodes: [0, 1, 2] });
+        if (c.code !== 0) {
+          all = false;
+          break;
+        }
+      }
+      if (all) {
+        this.goodListings.set(key, `${want.join('\n')}\0${r.stdout}`);
+        return { state: 'ok' };
+      }
+    }
+    return { state: 'differs', foreign, rules: rules.length };
+  }
+
+  /**
+   * Feeds `lines` to `ipset -exist restore` so that one element the kernel refuses never fails the
+   * others. ipset stops at the first line it cannot apply and names it ("Error in line N: …"); that
+   * line is refused with ipset's words, and the rest (lines before it included: whether they were
+   * applied depends on where ipset stopped, and -exist makes re-applying them harmless) is fed
+   * again. Rejects — after applying what it could — when the failure is not one element's: no
+   * permission, the set is missing or full, ipset is not installed, the lock stays held, no line
+   * number, or more than MAX_REFUSED_PER_RESTORE refusals.
+   */
+  async restoreIsolating(lines: readonly SetLine[], what: string): Promise<RefusedEntry[]> {
+    const refused: RefusedEntry[] = [];
+    let pending = [...lines];
+    while (pending.length > 0) {
+      try {
+        await this.exec(this.ipset, setRestoreArgs(), what, undefined, { input: restoreText(pending) });
+        break;
+      } catch (e) {
+        const bad = refusedLine(e);
+        if (bad === null || bad.line > pending.length || refused.length >= MAX_REFUSED_PER_RESTORE) throw e;
+        const l = pending[bad.line - 1]!;
+        refused.push({ ip: l.entry.ip, family: l.entry.family, ...(l.entry.scope !== undefined ? { scope: l.entry.scope } : {}), reason: `refused by ipset: ${bad.reason}` });
+        pending.splice(bad.line - 1, 1);
+      }
+    }
+    return refused;
+  }
+}
+
+/** Errors of `ipset restore` that are about the set or the system, never about one element. */
+const SET_LEVEL = /set with the given name does not exist|Hash is full|maximal number of elements|Operation not permitted|Permission denied|Protocol not supported|Cannot open session|Kernel support protocol|Module ip_set not loaded/i;
+
+/** The line number and ipset's words when a failed `ipset restore` names one element's line. */
+export function refusedLine(e: unknown): { line: number; reason: string } | null {
+  if (!(e instanceof BanhammerError) || e.code !== 'BH_ERR_FIREWALL' || e.data['transient'] === true) return null;
+  const stderr = String(e.data['stderr'] ?? '');
+  const m = /Error in line (\d+): ?(.*)/.exec(stderr);
+  if (!m) return null;
+  const line = Number(m[1]);
+  const reason = (m[2] ?? '').trim() || 'refused';
+  if (!Number.isSafeInteger(line) || line < 1 || SET_LEVEL.test(reason)) return null;
+  return { line, reason: reason.slice(0, 200) };
+}
+
+function gaveUp(e: unknown, attempts: number, elapsedMs: number): unknown {
+  if (!(e instanceof BanhammerError)) return e;
+  return new BanhammerError(e.code, `${e.message} (gave up after ${attempts} attempts over ${Math.round(elapsedMs / 1000)} s)`, {
+    ...(e.hint !== undefined ? { hint: e.hint } : {}),
+    data: { ...e.data, attempts, elapsedMs },
+    cause: e,
+  });
 }
 
 /** The steps of a teardown: each one is tried even when an earlier one failed; the first failure is thrown at the end. */
@@ -112,15 +360,4 @@ export class TeardownSteps {
   throwFirst(): void {
     if (this.errors.length > 0) throw this.errors[0];
   }
-}
-
-/** After a batch was applied: addresses it left out become one BH_ERR_ADDRESS error naming the first five. */
-export function throwIfRejected(b: { readonly rejected: readonly RejectedAddress[]; readonly added: number; readonly deleted: number }): void {
-  if (b.rejected.length === 0) return;
-  const shown = b.rejected.slice(0, 5).map((r) => `${JSON.stringify(r.ip)} (${r.reason})`).join(', ');
-  const more = b.rejected.length > 5 ? ` and ${b.rejected.length - 5} more` : '';
-  throw new BanhammerError('BH_ERR_ADDRESS', `${b.rejected.length} address(es) not applied: ${shown}${more}; the rest of the batch was applied`, {
-    hint: 'only plain IPv4/IPv6 addresses of an enabled family can be banned',
-    data: { rejected: b.rejected, added: b.added, deleted: b.deleted },
-  });
 }

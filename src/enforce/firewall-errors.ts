@@ -8,7 +8,12 @@
  *   legacy backend without ip_tables                        → BH_ERR_FIREWALL, BANHAMMER_IPTABLES_MODE=nft
  *   no ip_set / xt_set / multiport support in the kernel    → BH_ERR_FIREWALL, load the modules on the host
  *   set exists with other settings, set full                → BH_ERR_FIREWALL with the fix
+ *   another program holds the xtables lock                  → BH_ERR_FIREWALL, transient
  * Missing binaries and timeouts keep their own codes; anything else becomes BH_ERR_FIREWALL.
+ *
+ * Transient errors (isTransientFirewallError: the xtables lock is held, the command timed out) are
+ * worth retrying with back-off (FirewallCommands.exec does, for about a minute); every other error
+ * is lasting and is reported at once.
  */
 import { BanhammerError } from '../errors.js';
 
@@ -29,11 +34,18 @@ export function classifyFirewallError(e: unknown, what: string, mode?: BackendKi
   const stderr = String(e.data['stderr'] ?? '');
   const detail = firstErrorLine(stderr) || e.message;
   const data = { ...e.data, what, mode: mode ?? null };
-  const make = (code: 'BH_ERR_NO_NET_ADMIN' | 'BH_ERR_FIREWALL', message: string, hint: string): BanhammerError =>
-    new BanhammerError(code, message, { hint, data, cause: e });
+  const make = (code: 'BH_ERR_NO_NET_ADMIN' | 'BH_ERR_FIREWALL', message: string, hint: string, transient = false): BanhammerError =>
+    new BanhammerError(code, message, { hint, data: transient ? { ...data, transient: true } : data, cause: e });
 
   if (/Permission denied|Operation not permitted|\bEPERM\b|must be root/i.test(stderr)) {
     return make('BH_ERR_NO_NET_ADMIN', `${what} failed: not allowed to change the firewall (${detail})`, NET_ADMIN_HINT);
+  }
+  // "Can't lock /run/xtables.lock: Resource temporarily unavailable" / "Another app is currently
+  // holding the xtables lock. Stopped waiting after 2s." (exit 4): someone else is changing the
+  // firewall right now (Docker, firewalld, kube-proxy, an admin). It passes.
+  if (/holding the xtables lock|Can't lock \S*xtables\.lock|xtables lock.*(Resource temporarily unavailable|EAGAIN)/i.test(stderr)) {
+    return make('BH_ERR_FIREWALL', `${what} failed: another program holds the xtables lock (${detail})`,
+      'another program (Docker, firewalld, kube-proxy, an iptables command) is changing the firewall; banhammer retries with back-off for about a minute. If this lasts, find the program holding /run/xtables.lock', true);
   }
   if (mode === 'nft' && /rule set generation id|Failed to initialize nft|Protocol not supported|nf_tables.*(Invalid argument|not supported)/i.test(stderr)) {
     return make('BH_ERR_FIREWALL', `${what} failed: the nftables backend of iptables does not work with this kernel (${detail})`,
@@ -60,4 +72,14 @@ export function classifyFirewallError(e: unknown, what: string, mode?: BackendKi
       'raise the set size (maxelem) or shorten bantime');
   }
   return make('BH_ERR_FIREWALL', `${what} failed: ${e.message}`, 'run the command shown by hand inside the container to see why');
+}
+
+/**
+ * True for an error worth retrying with back-off: the xtables lock was held (classified above), or
+ * the command did not finish within its timeout (the lock, or an overloaded system).
+ */
+export function isTransientFirewallError(e: unknown): boolean {
+  if (!(e instanceof BanhammerError)) return false;
+  if (e.code === 'BH_ERR_EXEC_TIMEOUT') return true;
+  return e.data['transient'] === true;
 }

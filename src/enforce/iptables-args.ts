@@ -21,8 +21,9 @@
  */
 import { createHash } from 'node:crypto';
 import { BanhammerError } from '../errors.js';
-import { canonicalIp } from '../parse/ip.js';
-import type { EnforcerBatch } from './enforcer.js';
+import ipaddr from 'ipaddr.js';
+import { canonicalIp, type CanonicalIp } from '../parse/ip.js';
+import type { EnforcerBatch, RefusedEntry } from './enforcer.js';
 
 export type Family = 4 | 6;
 export type BlockAction = 'drop' | 'reject';
@@ -35,8 +36,14 @@ export const MULTIPORT_MAX_PORTS = 15;
 export const DEFAULT_MAXELEM = 1_048_576;
 /** The kernel's largest per-entry timeout (seconds, ~24.8 days); longer bans are clamped to it. */
 export const MAX_IPSET_TIMEOUT_S = 2_147_483;
-/** Always wait for the xtables lock instead of failing when another program holds it. */
-export const WAIT = '-w';
+/**
+ * Seconds iptables waits for the xtables lock before giving up with "Another app is currently holding
+ * the xtables lock" (exit 4). Short and bounded on purpose: a plain `-w` waits for ever, so a lock
+ * held longer than the command timeout ended in a kill (and the agent exiting); a bounded wait gives
+ * a classified, transient error that FirewallCommands.exec retries with back-off.
+ */
+export const LOCK_WAIT_S = 2;
+export const WAIT: readonly string[] = ['-w', String(LOCK_WAIT_S)];
 
 const CHAIN_PLAIN_MAX = 17;
 const SET_PLAIN_MAX = 24;
@@ -113,20 +120,22 @@ export function chainRestoreText(chain: string, set: string, action: BlockAction
   return ['*filter', `:${chain} - [0:0]`, ['-A', chain, ...blockSpec(set, action)].join(' '), 'COMMIT', ''].join('\n');
 }
 
-export const restoreArgs = (): string[] => [WAIT, '--noflush'];
-export const checkRuleArgs = (chain: string, spec: readonly string[]): string[] => [WAIT, '-C', chain, ...spec];
+export const restoreArgs = (): string[] => [...WAIT, '--noflush'];
+export const checkRuleArgs = (chain: string, spec: readonly string[]): string[] => [...WAIT, '-C', chain, ...spec];
 /** Insert at the top of INPUT so that an earlier ACCEPT cannot let a banned address through. */
-export const insertRuleArgs = (chain: string, spec: readonly string[]): string[] => [WAIT, '-I', chain, '1', ...spec];
-export const deleteRuleArgs = (chain: string, spec: readonly string[]): string[] => [WAIT, '-D', chain, ...spec];
-export const listChainArgs = (chain: string): string[] => [WAIT, '-S', chain];
-export const flushChainArgs = (chain: string): string[] => [WAIT, '-F', chain];
-export const deleteChainArgs = (chain: string): string[] => [WAIT, '-X', chain];
+export const insertRuleArgs = (chain: string, spec: readonly string[]): string[] => [...WAIT, '-I', chain, '1', ...spec];
+export const deleteRuleArgs = (chain: string, spec: readonly string[]): string[] => [...WAIT, '-D', chain, ...spec];
+export const listChainArgs = (chain: string): string[] => [...WAIT, '-S', chain];
+export const flushChainArgs = (chain: string): string[] => [...WAIT, '-F', chain];
+export const deleteChainArgs = (chain: string): string[] => [...WAIT, '-X', chain];
 
 export function createSetArgs(set: string, family: Family, maxelem = DEFAULT_MAXELEM): string[] {
   return ['-exist', 'create', set, 'hash:ip', 'family', family === 4 ? 'inet' : 'inet6', 'timeout', '0', 'maxelem', String(maxelem)];
 }
 export const destroySetArgs = (set: string): string[] => ['destroy', set];
 export const listSetNamesArgs = (): string[] => ['list', '-n'];
+/** Headers of every set (name, …, "Number of entries: N"), no members: the cheap count for check(). */
+export const listSetHeadersArgs = (): string[] => ['list', '-t'];
 export const saveSetArgs = (set: string): string[] => ['save', set];
 /** `-exist`: re-adding an entry updates its timeout; deleting an absent entry is not an error. */
 export const setRestoreArgs = (): string[] => ['-exist', 'restore'];
@@ -142,57 +151,103 @@ export function banTimeoutSeconds(until: number | null, now: number): number | n
   return Math.min(s, MAX_IPSET_TIMEOUT_S);
 }
 
-export interface RejectedAddress {
-  readonly ip: string;
-  readonly reason: string;
-}
+/** An address of a batch that was not applied, and why (the shape of enforcer.ts's RefusedEntry). */
+export type RejectedAddress = RefusedEntry;
 
 /**
- * Validates one address of a batch again with canonicalIp: the canonical address and its family,
- * or null after recording in `rejected` why it cannot be applied (invalid, or its family not enabled).
+ * Why a valid address can never be a client (so is never written to a set or map), or null. ipset
+ * refuses 0.0.0.0 and :: ("Null-valued element"); multicast and broadcast addresses are never the
+ * source of a TCP connection, and a ban of them would only be noise.
  */
-export function acceptAddress(raw: string, families: readonly Family[], rejected: RejectedAddress[]): { ip: string; family: Family } | null {
-  const c = canonicalIp(raw);
-  if (!c) {
-    rejected.push({ ip: raw, reason: 'not a valid IP address' });
+export function nonClientReason(c: CanonicalIp): string | null {
+  const range = ipaddr.parse(c.ip).range();
+  if (range === 'unspecified') return 'an unspecified address cannot be a client';
+  if (range === 'multicast') return 'a multicast address cannot be a client';
+  if (range === 'broadcast') return 'the broadcast address cannot be a client';
+  return null;
+}
+
+/** canonicalIp() plus nonClientReason(): the address as written to a set or map, or why not. */
+export function clientAddress(raw: unknown): CanonicalIp | { reason: string } {
+  const c = typeof raw === 'string' ? canonicalIp(raw) : null;
+  if (!c) return { reason: 'not a valid IP address' };
+  const why = nonClientReason(c);
+  return why === null ? c : { reason: why };
+}
+
+/** What an entry of a batch is, for a RefusedEntry: the address as given, its family and scope. */
+export interface BatchEntry {
+  readonly ip: string;
+  readonly family: Family;
+  readonly scope?: string | undefined;
+}
+
+const refusal = (e: BatchEntry, reason: string): RefusedEntry => ({
+  ip: String(e.ip),
+  family: e.family,
+  ...(e.scope !== undefined ? { scope: e.scope } : {}),
+  reason,
+});
+
+/**
+ * Validates one address of a batch again: the canonical address and its family, or null after
+ * recording in `rejected` why it cannot be applied (invalid, not a client address, or its family not
+ * enabled). With `quiet`, an address that is valid but can never be a client is skipped without a
+ * record (an unban of 0.0.0.0 has nothing to remove).
+ */
+export function acceptAddress(entry: BatchEntry, families: readonly Family[], rejected: RefusedEntry[], quiet = false): CanonicalIp | null {
+  const c = clientAddress(entry.ip);
+  if ('reason' in c) {
+    if (!(quiet && typeof entry.ip === 'string' && canonicalIp(entry.ip) !== null)) rejected.push(refusal(entry, c.reason));
     return null;
   }
   if (!families.includes(c.family)) {
-    rejected.push({ ip: raw, reason: `IPv${c.family} is not enabled for this enforcer` });
+    rejected.push(refusal(entry, `IPv${c.family} is not enabled for this enforcer`));
     return null;
   }
   return c;
 }
 
+/** One line of `ipset restore` input and the batch entry it came from (to report a refusal). */
+export interface SetLine {
+  readonly text: string;
+  readonly entry: BatchEntry;
+}
+
+/** `ipset restore` input for some lines. */
+export const restoreText = (lines: readonly SetLine[]): string => (lines.length === 0 ? '' : `${lines.map((l) => l.text).join('\n')}\n`);
+
 export interface SetBatch {
-  /** `ipset restore` input per family (absent when that family has nothing to do). */
+  /** `ipset restore` lines per family (absent when that family has nothing to do). */
+  readonly lines: Partial<Record<Family, readonly SetLine[]>>;
+  /** The same as text, per family. */
   readonly text: Partial<Record<Family, string>>;
   readonly added: number;
   readonly deleted: number;
-  readonly rejected: readonly RejectedAddress[];
+  readonly rejected: readonly RefusedEntry[];
 }
 
 /**
  * Turns a batch into `ipset restore` input, one text per family. Every address is validated again
- * with canonicalIp; bad ones (and ones whose family is not enabled) are listed in `rejected` and the
+ * (clientAddress); bad ones (and ones whose family is not enabled) are listed in `rejected` and the
  * rest is kept. Deletions come before additions, so an address both unbanned and banned in one
  * batch ends up banned. A ban that has already expired becomes a deletion.
  */
 export function setBatch(batch: EnforcerBatch, names: FirewallNames, now: number, families: readonly Family[] = [4, 6]): SetBatch {
-  const lines: Record<Family, { del: string[]; add: string[] }> = { 4: { del: [], add: [] }, 6: { del: [], add: [] } };
-  const rejected: RejectedAddress[] = [];
-  const accept = (raw: string) => acceptAddress(raw, families, rejected);
+  const lines: Record<Family, { del: SetLine[]; add: SetLine[] }> = { 4: { del: [], add: [] }, 6: { del: [], add: [] } };
+  const rejected: RefusedEntry[] = [];
   for (const u of batch.unban) {
-    const c = accept(u.ip);
-    if (c) lines[c.family].del.push(`del ${names.sets[c.family]} ${c.ip}`);
+    const c = acceptAddress(u, families, rejected, true);
+    if (c) lines[c.family].del.push({ text: `del ${names.sets[c.family]} ${c.ip}`, entry: u });
   }
   for (const b of batch.ban) {
-    const c = accept(b.ip);
+    const c = acceptAddress(b, families, rejected);
     if (!c) continue;
     const t = banTimeoutSeconds(b.until, now);
-    if (t === null) lines[c.family].del.push(`del ${names.sets[c.family]} ${c.ip}`);
-    else lines[c.family].add.push(`add ${names.sets[c.family]} ${c.ip} timeout ${t}`);
+    if (t === null) lines[c.family].del.push({ text: `del ${names.sets[c.family]} ${c.ip}`, entry: b });
+    else lines[c.family].add.push({ text: `add ${names.sets[c.family]} ${c.ip} timeout ${t}`, entry: b });
   }
+  const out: Partial<Record<Family, SetLine[]>> = {};
   const text: Partial<Record<Family, string>> = {};
   let added = 0;
   let deleted = 0;
@@ -200,9 +255,12 @@ export function setBatch(batch: EnforcerBatch, names: FirewallNames, now: number
     const { del, add } = lines[f];
     added += add.length;
     deleted += del.length;
-    if (del.length + add.length > 0) text[f] = [...del, ...add, ''].join('\n');
+    if (del.length + add.length > 0) {
+      out[f] = [...del, ...add];
+      text[f] = restoreText(out[f]);
+    }
   }
-  return { text, added, deleted, rejected };
+  return { lines: out, text, added, deleted, rejected };
 }
 
 export interface SetEntry {
@@ -221,4 +279,93 @@ export function parseSetSave(text: string, set: string): SetEntry[] {
     out.push({ ip: f[2], timeout: ti > 0 ? Number(f[ti + 1]) : 0 });
   }
   return out;
+}
+
+/** Parses `ipset list -t` output (every set's header): set name → number of entries. */
+export function parseSetHeaders(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  let name: string | null = null;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('Name: ')) {
+      name = line.slice(6).trim();
+      out.set(name, 0);
+    } else if (name !== null && line.startsWith('Number of entries: ')) {
+      out.set(name, Number(line.slice(19).trim()));
+    }
+  }
+  return out;
+}
+
+/** A ban the ban book expects in one set: the canonical address, its expiry and the batch entry. */
+export interface WantedEntry {
+  readonly ip: string;
+  readonly until: number | null;
+  readonly entry: BatchEntry;
+}
+
+/** A kernel entry with this many seconds left that nobody expects is an expiring ban: left alone. */
+export const STRAY_GRACE_S = 2;
+/** An expected ban ending within this many ms that the kernel lacks is not re-added. */
+export const MISSING_GRACE_MS = 1000;
+/** A kernel timeout this far (s) from the expected one is rewritten. */
+export const TIMEOUT_SLACK_S = 5;
+
+export interface SetRepair {
+  /** `ipset -exist restore` lines: deletions first, then additions. */
+  readonly lines: readonly SetLine[];
+  readonly missing: number;
+  readonly stray: number;
+  readonly retimed: number;
+}
+
+/**
+ * What to write so that `set` holds exactly `want` (the unexpired bans of the ban book), given what
+ * the kernel holds (`have`, from `ipset save`). Pure. Boundaries never cause a repair: a kernel entry
+ * about to expire that nobody expects any more (the ban just ended), and an expected ban about to
+ * end that the kernel no longer shows, are both left alone. A permanent ban whose entry has a timeout
+ * (or the reverse), or a timeout far from the expected one, is re-added with the right timeout.
+ */
+export function reconcileSet(set: string, family: Family, want: ReadonlyMap<string, WantedEntry>, have: readonly SetEntry[], now: number): SetRepair {
+  const held = new Map<string, number>();
+  for (const e of have) held.set(canonicalIp(e.ip)?.ip ?? e.ip, e.timeout);
+  const del: SetLine[] = [];
+  const add: SetLine[] = [];
+  let missing = 0;
+  let retimed = 0;
+  for (const w of want.values()) {
+    const secs = banTimeoutSeconds(w.until, now);
+    if (secs === null) continue;
+    const kt = held.get(w.ip);
+    if (kt === undefined) {
+      if (w.until !== null && w.until - now < MISSING_GRACE_MS) continue;
+      missing++;
+    } else if (secs === 0 ? kt === 0 : kt !== 0 && Math.abs(kt - secs) <= TIMEOUT_SLACK_S) {
+      continue;
+    } else {
+      retimed++;
+    }
+    add.push({ text: `add ${set} ${w.ip} timeout ${secs}`, entry: w.entry });
+  }
+  for (const [ip, timeout] of held) {
+    if (want.has(ip)) continue;
+    if (timeout > 0 && timeout <= STRAY_GRACE_S) continue;
+    del.push({ text: `del ${set} ${ip}`, entry: { ip, family } });
+  }
+  return { lines: [...del, ...add], missing, stray: del.length, retimed };
+}
+
+/** How many of `want` the kernel should hold now (bans not yet ended). */
+export function wantedCount(want: ReadonlyMap<string, WantedEntry>, now: number): number {
+  let n = 0;
+  for (const w of want.values()) if (w.until === null || w.until > now) n++;
+  return n;
+}
+
+/** One line describing a set repair, or null when there was nothing to repair. */
+export function describeSetRepair(label: string, set: string, r: SetRepair): string | null {
+  const parts: string[] = [];
+  if (r.missing > 0) parts.push(`${r.missing} missing ban(s) re-added`);
+  if (r.stray > 0) parts.push(`${r.stray} entr${r.stray === 1 ? 'y' : 'ies'} nobody banned removed`);
+  if (r.retimed > 0) parts.push(`${r.retimed} timeout(s) corrected`);
+  return parts.length === 0 ? null : `set (${label}): ${set}: ${parts.join(', ')}`;
 }

@@ -6,21 +6,30 @@
  *   entries survive), the chain is created or flushed and refilled in one iptables-restore
  *   transaction, each jump is inserted only when `-C` says it is missing, and jumps to our chain that
  *   the current config no longer wants (ports changed, duplicates) are removed.
- * - apply(batch) feeds one `ipset -exist restore` per family with the batch's del/add lines; every
- *   address is validated again first, bad ones are reported in a BH_ERR_ADDRESS error after the
- *   rest was applied. It resolves when the kernel holds the new entries.
- * - check() re-creates a missing set, chain rule or jump and returns one line per repair. A line
- *   starting with REPAIR_SET_RECREATED means that set is new and empty: the caller must re-apply its
- *   active bans (setsRecreated() extracts the families).
+ * - apply(batch) feeds one `ipset -exist restore` per family with the batch's del/add lines. Every
+ *   address is validated again first (invalid, unspecified, multicast, broadcast, or of a family not
+ *   enabled: refused before anything runs), and an element the kernel refuses is isolated
+ *   (FirewallCommands.restoreIsolating): the rest is applied and the refused ones are returned in
+ *   ApplyResult.refused with a one-line reason. It rejects only when nothing more could be applied
+ *   (no permission, ipset missing, the set missing or full, the lock held past the retry budget),
+ *   and resolves when the kernel holds the new entries.
+ * - check(expected) (every 2 s) re-creates a missing set, chain or jump; rebuilds our chain when it
+ *   holds anything but our one rule (e.g. an `-j ACCEPT` someone inserted) or lost it; and compares
+ *   each set with the ban book's unexpired bans: only when the kernel's entry count (`ipset list -t`,
+ *   one command for all sets) differs from the expected count, or every FULL_COMPARE_EVERY checks,
+ *   are the members read, missing bans re-added with their remaining timeout and strays removed.
+ *   Returns one line per repair (empty when all was well). A line starting with
+ *   REPAIR_SET_RECREATED names a set that was re-created; its bans are already re-added.
  * - shutdown() deletes every INPUT jump to our chain, then the chain, then our sets; nothing else.
  *
- * Every command goes through the Runner (so tests run it in a network namespace) and every failure
- * is classified into an actionable error (firewall-errors.ts).
+ * Every command goes through the Runner (so tests run it in a network namespace), every failure is
+ * classified into an actionable error (firewall-errors.ts), and a transient one (the xtables lock
+ * held by another program) is retried with back-off for about a minute before it counts.
  */
 import { systemClock, type Clock } from '../clock.js';
 import type { Backend } from './backend-mode.js';
-import type { Enforcer, EnforcerBatch } from './enforcer.js';
-import { FirewallCommands, TeardownSteps, familyLabel, throwIfRejected, type FirewallCommandOptions } from './firewall-commands.js';
+import type { ApplyResult, Enforcer, EnforcerBan, EnforcerBatch, RefusedEntry } from './enforcer.js';
+import { FirewallCommands, TeardownSteps, describeChainRepair, familyLabel, wantedBySet, type FirewallCommandOptions } from './firewall-commands.js';
 import {
   blockSpec,
   chainRestoreText,
@@ -32,10 +41,8 @@ import {
   insertRuleArgs,
   jumpSpecs,
   listChainArgs,
-  listSetNamesArgs,
   restoreArgs,
   setBatch,
-  setRestoreArgs,
   validatePorts,
   type BlockAction,
   type Family,
@@ -51,7 +58,12 @@ export interface IptablesEnforcerOptions extends FirewallCommandOptions {
   /** DROP (default) or REJECT with a TCP reset. */
   readonly blockAction?: BlockAction;
   readonly clock?: Clock;
+  /** check() compares set members even when the counts agree every this many checks; 0 = never. Default 30. */
+  readonly fullCompareEvery?: number;
 }
+
+/** Default of fullCompareEvery: with a 2 s check, the members are compared at least once a minute. */
+export const FULL_COMPARE_EVERY = 30;
 
 export const REPAIR_SET_RECREATED = 'set re-created';
 
@@ -73,6 +85,8 @@ export class IptablesEnforcer implements Enforcer {
   private readonly action: BlockAction;
   private readonly clock: Clock;
   private readonly cmd: FirewallCommands;
+  private readonly fullEvery: number;
+  private checks = 0;
 
   constructor(opts: IptablesEnforcerOptions) {
     this.names = firewallNames(opts.instance);
@@ -81,6 +95,7 @@ export class IptablesEnforcer implements Enforcer {
     this.cmd = new FirewallCommands(opts);
     this.families = this.cmd.families;
     this.clock = opts.clock ?? systemClock;
+    this.fullEvery = opts.fullCompareEvery ?? FULL_COMPARE_EVERY;
   }
 
   /** The backend in use (known after init()). */
@@ -97,42 +112,47 @@ export class IptablesEnforcer implements Enforcer {
     }
   }
 
-  async apply(batch: EnforcerBatch): Promise<void> {
+  async apply(batch: EnforcerBatch): Promise<ApplyResult> {
     const b = setBatch(batch, this.names, this.clock.now(), this.families);
-    let failure: unknown;
+    const refused: RefusedEntry[] = [...b.rejected];
     for (const f of this.families) {
-      const text = b.text[f];
-      if (text === undefined) continue;
-      try {
-        await this.cmd.exec(this.cmd.ipset, setRestoreArgs(), `applying bans to ipset ${this.names.sets[f]}`, undefined, { input: text });
-      } catch (e) {
-        failure ??= e;
-      }
+      const lines = b.lines[f];
+      if (lines === undefined) continue;
+      refused.push(...(await this.cmd.applyLines(lines, `applying bans to ipset ${this.names.sets[f]}`)));
     }
-    if (failure !== undefined) throw failure;
-    throwIfRejected(b);
+    return { refused };
   }
 
-  async check(): Promise<string[]> {
+  async check(expected: () => readonly EnforcerBan[]): Promise<string[]> {
     const backend = await this.cmd.ensureBackend();
     const repaired: string[] = [];
-    const present = new Set((await this.cmd.exec(this.cmd.ipset, listSetNamesArgs(), 'listing ipsets')).stdout.split('\n').map((l) => l.trim()));
+    const counts = await this.cmd.setCounts();
     for (const f of this.families) {
-      if (!present.has(this.names.sets[f])) {
-        await this.cmd.createSet(this.names.sets[f], f);
-        repaired.push(`${REPAIR_SET_RECREATED} (${familyLabel(f)}): ${this.names.sets[f]} was missing and is empty now; active bans must be applied again`);
+      const set = this.names.sets[f];
+      if (!counts.has(set)) {
+        await this.cmd.createSet(set, f);
+        counts.set(set, 0);
+        repaired.push(`${REPAIR_SET_RECREATED} (${familyLabel(f)}): ${set} was missing and was re-created; its bans are re-added`);
       }
     }
     for (const f of this.families) {
       const bin = f === 4 ? backend.iptables : backend.ip6tables;
       const chain = this.names.chain;
-      const rule = await this.cmd.exec(bin, checkRuleArgs(chain, blockSpec(this.names.sets[f], this.action)), `checking chain ${chain}`, backend, { okExitCodes: [0, 1] });
-      if (rule.code !== 0) {
-        const exists = (await this.cmd.exec(bin, listChainArgs(chain), `listing chain ${chain}`, backend, { okExitCodes: [0, 1] })).code === 0;
+      const st = await this.cmd.chainState(bin, chain, [blockSpec(this.names.sets[f], this.action)], backend);
+      if (st.state !== 'ok') {
         await this.fillChain(f, backend);
-        repaired.push(`chain (${familyLabel(f)}): ${chain} ${exists ? 'had lost its rule and was refilled' : 'was missing and was re-created'}`);
+        repaired.push(describeChainRepair(familyLabel(f), chain, st));
       }
       for (const r of await this.ensureJumps(f, backend, false)) repaired.push(r);
+    }
+    const full = this.fullEvery > 0 && ++this.checks % this.fullEvery === 0;
+    const now = this.clock.now();
+    const want = wantedBySet(expected(), now, (_, family) => (this.families.includes(family) ? this.names.sets[family] : null));
+    for (const f of this.families) {
+      const set = this.names.sets[f];
+      const r = await this.cmd.repairSet(set, f, want.get(set) ?? new Map(), counts.get(set) ?? 0, full, now);
+      if (r.repaired !== null) repaired.push(r.repaired);
+      for (const x of r.refused) repaired.push(`set (${familyLabel(f)}): ${set}: could not re-add ${x.ip}: ${x.reason}`);
     }
     return repaired;
   }

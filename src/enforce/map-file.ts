@@ -3,17 +3,20 @@
  * into one file that the web server reads.
  *
  * Contract:
- * - apply(batch) validates every address again (canonicalIp), updates the in-memory list, then
- *   rewrites the whole file. Bad addresses are reported in a BH_ERR_ADDRESS error after the rest
- *   was written.
+ * - apply(batch) validates every address again (clientAddress: a valid address that can be a
+ *   client; unspecified, multicast and broadcast addresses, anything else, and invalid expiries are
+ *   refused, never written), updates the in-memory list, then rewrites the whole file. The refused
+ *   ones are returned (ApplyResult.refused) after the rest was written.
  * - The file is replaced atomically: `<file>.tmp-<pid>-<n>` in the same directory is written,
  *   chmod 0644 (the web server's user must read it), fsynced, renamed over the target, and the
  *   directory is fsynced. A reader sees the old or the new file, never a half-written one.
  * - The directory is never created: a missing or unwritable directory is a BH_ERR_FILE naming it
  *   and saying what to do. The in-memory list is kept, and the next write (apply or check) retries.
  * - Entries whose expiry has passed are left out of every write (the daemon also unbans them).
- * - check() rewrites the file when the last write failed, or when the file is missing or is not the
- *   one we wrote (inode, size or mtime changed), and says what it repaired.
+ * - check(expected) first makes the in-memory list equal the ban book's unexpired bans (missing ones
+ *   added, stray ones dropped), then rewrites the file when the list changed, the last write failed,
+ *   or the file is missing or is not the one we wrote (inode, size or mtime changed), and says what
+ *   it repaired.
  * - shutdown() writes an empty map and keeps the file: a web server whose configuration names the
  *   file keeps serving (Apache refuses to start without a txt map's file, nginx without an include).
  */
@@ -22,8 +25,8 @@ import { basename, dirname, join } from 'node:path';
 import { writeFileAtomic, type AtomicWriteError } from '../fs/atomic-write.js';
 import type { Clock } from '../clock.js';
 import { BanhammerError } from '../errors.js';
-import { canonicalIp } from '../parse/ip.js';
-import type { EnforcerBatch } from './enforcer.js';
+import type { EnforcerBan, EnforcerBatch, RefusedEntry } from './enforcer.js';
+import { clientAddress } from './iptables-args.js';
 
 export interface MapEntry {
   readonly ip: string;
@@ -43,10 +46,15 @@ export interface MapFileOptions {
   readonly owner: string;
 }
 
-export interface Rejected {
-  readonly ip: string;
-  readonly reason: string;
-}
+/** An address left out of the map, and why. */
+export type Rejected = RefusedEntry;
+
+const refusal = (e: { ip: unknown; family: 4 | 6; scope?: string | undefined }, reason: string): RefusedEntry => ({
+  ip: String(e.ip),
+  family: e.family,
+  ...(e.scope !== undefined ? { scope: e.scope } : {}),
+  reason,
+});
 
 const MAP_MODE = 0o644;
 
@@ -89,24 +97,62 @@ export class MapFile {
   update(batch: EnforcerBatch): Rejected[] {
     const rejected: Rejected[] = [];
     for (const u of batch.unban) {
-      const c = typeof u.ip === 'string' ? canonicalIp(u.ip) : null;
-      if (!c) rejected.push({ ip: String(u.ip), reason: 'not a valid IP address' });
-      else this.held.delete(c.ip);
+      const c = clientAddress(u.ip);
+      // An unban of a valid address that can never be a client has nothing to remove.
+      if ('reason' in c) {
+        if (c.reason === 'not a valid IP address') rejected.push(refusal(u, c.reason));
+      } else this.held.delete(c.ip);
     }
     for (const b of batch.ban) {
-      const c = typeof b.ip === 'string' ? canonicalIp(b.ip) : null;
-      if (!c) {
-        rejected.push({ ip: String(b.ip), reason: 'not a valid IP address' });
+      const c = clientAddress(b.ip);
+      if ('reason' in c) {
+        rejected.push(refusal(b, c.reason));
         continue;
       }
       if (b.until !== null && !Number.isFinite(b.until)) {
-        rejected.push({ ip: b.ip, reason: `invalid expiry ${String(b.until)}` });
+        rejected.push(refusal(b, `invalid expiry ${String(b.until)}`));
         continue;
       }
       this.held.set(c.ip, { family: c.family, until: b.until });
     }
     this.stale = true;
     return rejected;
+  }
+
+  /**
+   * Makes the list equal `expected` (the ban book's bans; expired, invalid and non-client ones left
+   * out; an address twice keeps the later expiry). Returns what changed, or null when nothing did.
+   * Does not write.
+   */
+  reconcile(expected: readonly EnforcerBan[], now = this.opts.clock.now()): string | null {
+    const want = new Map<string, { family: 4 | 6; until: number | null }>();
+    for (const b of expected) {
+      if (b.until !== null && !(Number.isFinite(b.until) && b.until > now)) continue;
+      const c = clientAddress(b.ip);
+      if ('reason' in c) continue;
+      const prev = want.get(c.ip);
+      if (prev && (prev.until === null || (b.until !== null && prev.until >= b.until))) continue;
+      want.set(c.ip, { family: c.family, until: b.until });
+    }
+    const have = new Map(this.entries(now).map((e) => [e.ip, e]));
+    let missing = 0;
+    let stray = 0;
+    let changed = 0;
+    for (const [ip, w] of want) {
+      const h = have.get(ip);
+      if (!h) missing++;
+      else if (h.until !== w.until) changed++;
+    }
+    for (const ip of have.keys()) if (!want.has(ip)) stray++;
+    if (missing + stray + changed === 0) return null;
+    this.held.clear();
+    for (const [ip, w] of want) this.held.set(ip, w);
+    this.stale = true;
+    const parts: string[] = [];
+    if (missing > 0) parts.push(`${missing} missing ban(s) re-added`);
+    if (stray > 0) parts.push(`${stray} entr${stray === 1 ? 'y' : 'ies'} nobody banned removed`);
+    if (changed > 0) parts.push(`${changed} expir${changed === 1 ? 'y' : 'ies'} corrected`);
+    return `map file ${this.path}: ${parts.join(', ')}`;
   }
 
   /** Active entries (expired ones dropped from the list), sorted by address. */
@@ -128,7 +174,12 @@ export class MapFile {
   }
 
   /** Repairs (see the contract); returns one line per repair, empty when all was well. */
-  async check(): Promise<string[]> {
+  async check(expected?: () => readonly EnforcerBan[]): Promise<string[]> {
+    const listed = expected === undefined ? null : this.reconcile(expected());
+    if (listed !== null) {
+      await this.write();
+      return [listed];
+    }
     let why: string | null = null;
     if (this.stale) {
       why = `map file ${this.path} was rewritten (the last write had failed or was pending)`;
@@ -209,16 +260,6 @@ export class MapFile {
     }
     return new BanhammerError('BH_ERR_FILE', message, { hint, data: { path: this.path, dir, code: code ?? null }, cause: e });
   }
-}
-
-/** BH_ERR_ADDRESS for addresses left out of an otherwise applied batch (same shape as iptables). */
-export function addressError(rejected: readonly Rejected[]): BanhammerError {
-  const shown = rejected.slice(0, 5).map((r) => `${JSON.stringify(r.ip)} (${r.reason})`).join(', ');
-  const more = rejected.length > 5 ? ` and ${rejected.length - 5} more` : '';
-  return new BanhammerError('BH_ERR_ADDRESS', `${rejected.length} address(es) not applied: ${shown}${more}; the rest of the batch was applied`, {
-    hint: 'only plain IPv4/IPv6 addresses can be banned',
-    data: { rejected },
-  });
 }
 
 function errCode(e: unknown): string | undefined {

@@ -21,8 +21,8 @@
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { BanhammerError } from '../errors.js';
 import type { Runner } from '../exec/runner.js';
-import type { Enforcer, EnforcerBatch } from './enforcer.js';
-import { MapFile, addressError, type MapEntry } from './map-file.js';
+import type { ApplyResult, Enforcer, EnforcerBan, EnforcerBatch } from './enforcer.js';
+import { MapFile, type MapEntry } from './map-file.js';
 
 export const DEFAULT_NGINX_RELOAD = ['nginx', '-s', 'reload'] as const;
 export const DEFAULT_GEO_VARIABLE = 'banhammer_banned';
@@ -87,16 +87,17 @@ export class NginxMapEnforcer implements Enforcer {
     return this.map.init();
   }
 
-  async apply(batch: EnforcerBatch): Promise<void> {
-    const rejected = this.map.update(batch);
+  /** Writes the updated map and reloads nginx; refused addresses are left out and returned. */
+  async apply(batch: EnforcerBatch): Promise<ApplyResult> {
+    const refused = this.map.update(batch);
     await this.map.write();
     this.reloadOwed = true;
     await this.reload();
-    if (rejected.length > 0) throw addressError(rejected);
+    return { refused };
   }
 
-  async check(): Promise<string[]> {
-    const repaired = await this.map.check();
+  async check(expected: () => readonly EnforcerBan[]): Promise<string[]> {
+    const repaired = await this.map.check(expected);
     if (repaired.length > 0) this.reloadOwed = true;
     if (this.reloadOwed) await this.reload();
     return repaired;
