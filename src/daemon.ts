@@ -104,6 +104,7 @@ export class Daemon implements ControlHandler {
   private lastSavedPositions = '';
   private lastSkewLog = Number.NEGATIVE_INFINITY;
   private refused = 0;
+  private repairs = 0;
   /** Bans made since the last applied batch: reported once the enforcer holds them. */
   private unreported: Ban[] = [];
 
@@ -243,8 +244,11 @@ export class Daemon implements ControlHandler {
   private async check(): Promise<void> {
     const repaired = await this.queue.check();
     if (repaired.length === 0) return;
+    this.repairs += repaired.length;
     for (const what of repaired) this.deps.metrics?.repaired(what);
     this.log.warn({ repaired }, 'firewall state was changed from outside; repaired');
+    // The check re-adds what it found missing; sending every ban again costs one batch, rarely.
+    await this.queue.reapplyAll();
   }
 
   private every(ms: number, fn: () => unknown): void {
@@ -292,7 +296,7 @@ export class Daemon implements ControlHandler {
         detector: this.pipeline.detector,
         book: this.pipeline.book,
         rules: this.config.rules,
-        health: { stateError: this.keeper.error, enforceFailing: this.queue.failing, refused: this.refused, skewedLines: this.pipeline.stats.skewed },
+        health: { stateError: this.keeper.error, enforceFailing: this.queue.failing, refused: this.refused, repairs: this.repairs, skewedLines: this.pipeline.stats.skewed },
       },
       rule,
     );

@@ -59,6 +59,8 @@ export interface AgentHealth {
   enforceFailing: number;
   /** Elements the kernel refused (left out of their batch), since start. */
   refused: number;
+  /** Firewall state re-created or corrected by the periodic check, since start. */
+  repairs: number;
   /** Lines stamped in the future (more than the tolerance ahead of the agent's clock), since start. */
   skewedLines: number;
 }

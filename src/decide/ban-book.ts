@@ -311,7 +311,10 @@ export class BanBook {
 
   /** Marks every held entry as changed: the next changes() re-sends all of them (after a restart, a lost set). */
   touchAll(): void {
-    for (const b of this.bans.values()) this.touch(b);
+    for (const b of this.bans.values()) {
+      this.held.set(scopedKey(b.ip, b.scope), UNKNOWN);
+      this.touch(b);
+    }
   }
 
   totalBanned(rule: string): number {

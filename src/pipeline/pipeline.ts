@@ -135,7 +135,8 @@ export class Pipeline {
     if (ev.time > now + SKEW_TOLERANCE_MS) {
       this.stats.skewed++;
       this.onSkew(ev.time, now);
-      event = { ...ev, time: now };
+      // Fields are copied by name: a parsed event may keep them as getters on its prototype.
+      event = { ip: ev.ip, family: ev.family, time: now, method: ev.method, path: ev.path, status: ev.status, vhost: ev.vhost, origin: ev.origin };
     }
     this.detector.observe(event, this.onOffense, now, scope);
   }

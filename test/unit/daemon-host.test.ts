@@ -108,7 +108,7 @@ describe('Daemon in host mode (docker-user)', () => {
     const { enforcer, daemon } = setup();
     await daemon.start();
     const b = await daemon.ban('198.19.150.70', { forMs: null, container: 'web-y' });
-    expect(b).toMatchObject({ scope: Y, scopeName: 'web-y' });
+    expect(b).toMatchObject({ ip: '198.19.150.70', rule: 'manual', container: 'web-y', until: null });
     await daemon.ban('198.19.150.70', { forMs: null, container: X.slice(0, 12) });
     await daemon.ban('198.19.150.70', { forMs: null });
     expect([...enforcer.held.keys()].sort()).toEqual(['198.19.150.70', `198.19.150.70 ${X}`, `198.19.150.70 ${Y}`].sort());

@@ -129,7 +129,7 @@ describe('Daemon', () => {
     clock.advance(2000);
     for (let i = 0; i < 5; i++) await tick();
     expect(enforcer.held.has('198.18.0.5')).toBe(true);
-    expect(daemon.stats.repairs).toBe(1);
+    expect(daemon.status().health!.repairs).toBe(1);
     await daemon.stop();
   });
 

@@ -1,6 +1,8 @@
 import { register as globalRegistry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { ParseCounters } from '../../../src/parse/parse-counters.js';
+import { MetricsSampler } from '../../../src/metrics/sampler.js';
+import { Pipeline } from '../../../src/pipeline/pipeline.js';
+import { loadConfig } from '../../../src/config/load.js';
 import { createMetrics, MAX_LABEL_VALUES, OVERFLOW_LABEL } from '../../../src/metrics/registry.js';
 
 /** The value of one sample line, by its exact series name with labels. */
@@ -23,21 +25,20 @@ describe('createMetrics', () => {
     expect(await sample(a.render(), 'banhammer_build_info{version="unknown"}')).toBe(1);
   });
 
-  it('recordParse adds only what changed since the previous call for that counter object', async () => {
-    const m = createMetrics();
-    const one = new ParseCounters();
-    const two = new ParseCounters();
-    one.count('empty');
-    one.count('empty');
-    m.recordParse(one);
-    m.recordParse(one);
-    one.count('empty');
-    two.count('binary');
-    m.recordParse(one);
-    m.recordParse(two);
-    expect(await sample(m.render(), 'banhammer_lines_total')).toBe(4);
-    expect(await sample(m.render(), 'banhammer_parse_skipped_total{reason="empty"}')).toBe(3);
-    expect(await sample(m.render(), 'banhammer_parse_skipped_total{reason="binary"}')).toBe(1);
+  it('the sampler adds only what changed since its previous sample', async () => {
+    const m = createMetrics({ rules: ['forbidden'] });
+    const sampler = new MetricsSampler(m);
+    const p = new Pipeline({ config: loadConfig({ env: {}, hostname: 'unit' }), mode: 'live' });
+    const take = () => sampler.sample({ stats: p.stats, detector: p.detector, book: p.book, now: 0, lagBytes: 7 });
+    p.parse('');
+    p.parse('');
+    take();
+    take();
+    p.parse('garbage');
+    take();
+    expect(await sample(m.render(), 'banhammer_lines_total')).toBe(3);
+    expect(await sample(m.render(), 'banhammer_parse_skipped_total{reason="empty"}')).toBe(2);
+    expect(await sample(m.render(), 'banhammer_tail_lag_bytes')).toBe(7);
   });
 
   it('ignores zero and negative additions instead of throwing on the hot path', async () => {
