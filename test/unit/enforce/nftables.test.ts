@@ -1,0 +1,255 @@
+import { describe, expect, it } from 'vitest';
+import type { RunOptions, RunResult, Runner } from '../../../src/exec/runner.js';
+import { BanhammerError } from '../../../src/errors.js';
+import { setupScript, type NftLayout } from '../../../src/enforce/nft-args.js';
+import { NftablesEnforcer, type NftablesEnforcerOptions } from '../../../src/enforce/nftables.js';
+import type { EnforcerBan } from '../../../src/enforce/enforcer.js';
+import { ManualClock } from '../../fakes/manual-clock.js';
+import { RecordingRunner } from '../../fakes/recording-runner.js';
+
+const rule = (proto: 'ip' | 'ip6', set: string) => ({
+  expr: [
+    { match: { op: '==', left: { payload: { protocol: 'tcp', field: 'dport' } }, right: { set: [80, 443] } } },
+    { match: { op: '==', left: { payload: { protocol: proto, field: 'saddr' } }, right: `@${set}` } },
+    { drop: null },
+  ],
+});
+
+/** `nft -j -t list ruleset` with our table as we build it, optionally damaged. */
+function ruleset(opts: { table?: boolean; set6?: boolean; extraRule?: boolean } = {}): string {
+  const t = 'banhammer_web';
+  const list: unknown[] = [{ metainfo: { version: '1.0.6' } }];
+  if (opts.table !== false) {
+    list.push({ table: { family: 'inet', name: t, handle: 1 } });
+    list.push({ set: { family: 'inet', table: t, name: 'addr4', type: 'ipv4_addr', flags: ['timeout'] } });
+    if (opts.set6 !== false) list.push({ set: { family: 'inet', table: t, name: 'addr6', type: 'ipv6_addr', flags: ['timeout'] } });
+    list.push({ chain: { family: 'inet', table: t, name: 'input', type: 'filter', hook: 'input', prio: -10, policy: 'accept' } });
+    if (opts.extraRule) list.push({ rule: { family: 'inet', table: t, chain: 'input', handle: 9, expr: [{ accept: null }] } });
+    list.push({ rule: { family: 'inet', table: t, chain: 'input', handle: 5, ...rule('ip', 'addr4') } });
+    list.push({ rule: { family: 'inet', table: t, chain: 'input', handle: 6, ...rule('ip6', 'addr6') } });
+  }
+  return JSON.stringify({ nftables: list });
+}
+
+const setJson = (name: string, elem: unknown[]) =>
+  JSON.stringify({ nftables: [{ metainfo: {} }, { set: { family: 'inet', table: 'banhammer_web', name, flags: ['timeout'], elem } }] });
+
+const layout: NftLayout = { names: { instance: 'web', table: 'banhammer_web', chain: 'input', sets: { 4: 'addr4', 6: 'addr6' } }, ports: [80, 443], action: 'drop', families: [4, 6] };
+
+function setup(extra: Partial<NftablesEnforcerOptions> = {}) {
+  const runner = new RecordingRunner();
+  const clock = new ManualClock();
+  runner.on('nft -j -t list ruleset', { stdout: ruleset() });
+  const enf = new NftablesEnforcer({ runner, clock, instance: 'web', ports: [443, 80], ...extra });
+  return { runner, clock, enf };
+}
+
+async function rejection(p: Promise<unknown>): Promise<BanhammerError> {
+  const e = await p.then(() => undefined, (x: unknown) => x);
+  expect(e).toBeInstanceOf(BanhammerError);
+  return e as BanhammerError;
+}
+
+const EPERM = { code: 1, stderr: '/dev/stdin:1:1-27: Error: Could not process rule: Operation not permitted\n' };
+
+describe('NftablesEnforcer.init', () => {
+  it('adopts an existing table: one transaction that flushes our chain and rewrites it, then learns the rules', async () => {
+    const { runner, enf } = setup();
+    await enf.init();
+    expect(runner.lines()).toEqual(['nft -j -t list ruleset', 'nft -f -', 'nft -j -t list ruleset']);
+    expect(runner.calls[1]?.input).toBe(setupScript(layout, { chainExists: true, chainWrong: false, badSets: [], foreignChains: [], foreignSets: [] }));
+  });
+
+  it('creates a missing table from scratch', async () => {
+    const { runner, enf } = setup();
+    runner.on('nft -j -t list ruleset', { stdout: ruleset({ table: false }) }, 1);
+    await enf.init();
+    expect(runner.calls[1]?.input).toBe(setupScript(layout));
+  });
+
+  it('says when NET_ADMIN is missing, in one line', async () => {
+    const { runner, enf } = setup();
+    runner.on('nft -j -t list ruleset', { code: 1, stderr: 'Operation not permitted (you must be root)\nnetlink: Error: cache initialization failed: Operation not permitted\n' });
+    const e = await rejection(enf.init());
+    expect(e.code).toBe('BH_ERR_NO_NET_ADMIN');
+    expect(e.message).not.toContain('\n');
+    expect(e.hint).toContain('NET_ADMIN');
+  });
+
+  it('refuses a bad configuration before running anything', () => {
+    const runner = new RecordingRunner();
+    expect(() => new NftablesEnforcer({ runner, instance: 'a b', ports: [80] })).toThrow(/invalid instance name/);
+    expect(() => new NftablesEnforcer({ runner, instance: 'web', ports: [] })).toThrow(/at least one TCP port/);
+    expect(() => new NftablesEnforcer({ runner, instance: 'web', ports: [80], families: [5 as 4] })).toThrow(/invalid address families/);
+    expect(() => new NftablesEnforcer({ runner, instance: 'web', ports: [80], maxElements: 0 })).toThrow(/invalid set size/);
+    expect(runner.calls).toEqual([]);
+  });
+});
+
+describe('NftablesEnforcer.apply', () => {
+  const bans = (n: number, until: number | null): EnforcerBan[] => Array.from({ length: n }, (_, i) => ({ ip: `198.18.0.${i + 1}`, family: 4, until }));
+
+  it('writes batches of at most batchSize addresses, one nft process each', async () => {
+    const { runner, clock, enf } = setup({ batchSize: 2 });
+    const r = await enf.apply({ ban: bans(5, clock.now() + 60_000), unban: [] });
+    expect(r).toEqual({ refused: [] });
+    expect(runner.lines()).toEqual(['nft -f -', 'nft -f -', 'nft -f -']);
+    expect(runner.calls[0]?.input).toBe([
+      'add element inet banhammer_web addr4 { 198.18.0.1 timeout 1m, 198.18.0.2 timeout 1m }',
+      'delete element inet banhammer_web addr4 { 198.18.0.1, 198.18.0.2 }',
+      'add element inet banhammer_web addr4 { 198.18.0.1 timeout 1m, 198.18.0.2 timeout 1m }',
+      '',
+    ].join('\n'));
+  });
+
+  it('reports invalid addresses as refused and never writes them', async () => {
+    const { runner, enf } = setup();
+    const r = await enf.apply({ ban: [{ ip: '198.18.0.1 }\nflush ruleset', family: 4, until: null }], unban: [{ ip: 'nope', family: 6 }] });
+    expect(r.refused).toEqual([
+      { ip: 'nope', family: 6, reason: 'not a valid IP address' },
+      { ip: '198.18.0.1 }\nflush ruleset', family: 4, reason: 'not a valid IP address' },
+    ]);
+    expect(runner.calls).toEqual([]);
+  });
+
+  it('isolates the element nft refuses by halving, and applies the rest', async () => {
+    const { runner, enf } = setup();
+    await enf.init();
+    runner.clear();
+    const bad = '198.18.0.6';
+    runner.on((c) => c.line === 'nft -f -' && (c.input ?? '').includes(bad), { code: 1, stderr: `/dev/stdin:1:40-50: Error: Could not process rule: No space left on device\n` });
+    const r = await enf.apply({ ban: bans(8, null), unban: [] });
+    expect(r.refused).toEqual([{ ip: bad, family: 4, reason: 'Could not process rule: No space left on device' }]);
+    const applied = new Set<string>();
+    for (const c of runner.calls) {
+      if (c.line !== 'nft -f -' || (c.input ?? '').includes(bad)) continue;
+      for (const m of (c.input ?? '').matchAll(/198\.18\.0\.\d+/g)) applied.add(m[0]);
+    }
+    expect([...applied].sort()).toEqual(bans(8, null).map((b) => b.ip).filter((ip) => ip !== bad).sort());
+    // the first try, a structure check (all well: no rewrite), then 2 + 2 + 2 halves
+    expect(runner.lines()).toEqual(['nft -f -', 'nft -j -t list ruleset', ...Array<string>(6).fill('nft -f -')]);
+  });
+
+  it('re-creates a vanished table before blaming elements, and retries the batch', async () => {
+    const { runner, enf } = setup();
+    await enf.init();
+    runner.clear();
+    runner.on((c) => c.line === 'nft -f -' && (c.input ?? '').startsWith('add element'), { code: 1, stderr: 'Error: Could not process rule: No such file or directory\n' }, 1);
+    runner.on('nft -j -t list ruleset', { stdout: ruleset({ table: false }) }, 1);
+    const r = await enf.apply({ ban: bans(2, null), unban: [] });
+    expect(r.refused).toEqual([]);
+    expect(runner.lines()).toEqual(['nft -f -', 'nft -j -t list ruleset', 'nft -f -', 'nft -j -t list ruleset', 'nft -f -']);
+    expect(runner.calls[2]?.input).toBe(setupScript(layout));
+  });
+
+  it('rejects when not allowed to change the firewall (nothing was applied)', async () => {
+    const { runner, enf } = setup();
+    runner.on('nft -f -', EPERM);
+    const e = await rejection(enf.apply({ ban: bans(3, null), unban: [] }));
+    expect(e.code).toBe('BH_ERR_NO_NET_ADMIN');
+    expect(runner.lines('nft -f -')).toHaveLength(1);
+  });
+});
+
+describe('NftablesEnforcer.check', () => {
+  it('is one cheap listing when all is well, and does not compute the expected bans', async () => {
+    const { runner, clock, enf } = setup({ elementCheckIntervalMs: 60_000 });
+    runner.on('nft -j list set', (c) => ({ stdout: setJson(c.args.at(-1)!, []) }));
+    await enf.init();
+    let asked = 0;
+    const expected = () => {
+      asked++;
+      return [];
+    };
+    expect(await enf.check(expected)).toEqual([]);
+    runner.clear();
+    clock.advance(30_000);
+    expect(await enf.check(expected)).toEqual([]);
+    expect(runner.lines()).toEqual(['nft -j -t list ruleset']);
+    expect(asked).toBe(1);
+    clock.advance(30_000);
+    runner.clear();
+    expect(await enf.check(expected)).toEqual([]);
+    expect(runner.lines()).toEqual(['nft -j -t list ruleset', 'nft -j list set inet banhammer_web addr4', 'nft -j list set inet banhammer_web addr6']);
+  });
+
+  it('repairs the set contents against the expected bans', async () => {
+    const { runner, clock, enf } = setup({ elementCheckIntervalMs: 0 });
+    await enf.init();
+    runner.on('nft -j list set inet banhammer_web addr4', { stdout: setJson('addr4', [{ elem: { val: '198.18.0.9', timeout: 600, expires: 500 } }]) });
+    runner.on('nft -j list set inet banhammer_web addr6', { stdout: setJson('addr6', ['2001:db8::1']) });
+    runner.clear();
+    const repairs = await enf.check(() => [
+      { ip: '198.18.0.1', family: 4, until: clock.now() + 60_000 },
+      { ip: '2001:db8::1', family: 6, until: null },
+    ]);
+    expect(repairs).toEqual(['set addr4 (IPv4): 1 missing ban(s) re-added, 1 stray element(s) removed, 0 timeout(s) corrected']);
+    expect(runner.lines()).toEqual(['nft -j -t list ruleset', 'nft -j list set inet banhammer_web addr4', 'nft -f -', 'nft -j list set inet banhammer_web addr6']);
+    expect(runner.calls[2]?.input).toBe([
+      'add element inet banhammer_web addr4 { 198.18.0.9, 198.18.0.1 timeout 1m }',
+      'delete element inet banhammer_web addr4 { 198.18.0.9, 198.18.0.1 }',
+      'add element inet banhammer_web addr4 { 198.18.0.1 timeout 1m }',
+      '',
+    ].join('\n'));
+  });
+
+  it('rebuilds a vanished set and refills it; removes a rule someone added to our chain', async () => {
+    const { runner, clock, enf } = setup({ elementCheckIntervalMs: 3_600_000 });
+    await enf.init();
+    runner.on('nft -j list set', (c) => ({ stdout: setJson(c.args.at(-1)!, []) }));
+    await enf.check(() => []);
+    runner.on('nft -j -t list ruleset', { stdout: ruleset({ set6: false, extraRule: true }) }, 1);
+    runner.clear();
+    const repairs = await enf.check(() => [{ ip: '2001:db8::7', family: 6, until: clock.now() + 5_000 }]);
+    expect(repairs).toEqual([
+      'table inet banhammer_web: set addr6 was missing; chain input held 3 rule(s) that are not exactly ours; repaired',
+      'set addr6 (IPv6) re-created and refilled with 1 ban(s)',
+    ]);
+    expect(runner.lines()).toEqual(['nft -j -t list ruleset', 'nft -f -', 'nft -j -t list ruleset', 'nft -f -']);
+    expect(runner.calls[1]?.input).toContain('flush chain inet banhammer_web input\n');
+    expect(runner.calls[3]?.input).toContain('add element inet banhammer_web addr6 { 2001:db8::7 timeout 5s }');
+  });
+});
+
+describe('NftablesEnforcer.shutdown', () => {
+  it('deletes only its table, and a table already gone is fine', async () => {
+    const { runner, enf } = setup();
+    await enf.shutdown();
+    runner.on('nft delete table', { code: 1, stderr: 'Error: Could not process rule: No such file or directory\ndelete table inet banhammer_web\n' });
+    await enf.shutdown();
+    expect(runner.lines()).toEqual(['nft delete table inet banhammer_web', 'nft delete table inet banhammer_web']);
+  });
+
+  it('reports a failure it cannot ignore', async () => {
+    const { runner, enf } = setup();
+    runner.on('nft delete table', EPERM);
+    expect((await rejection(enf.shutdown())).code).toBe('BH_ERR_NO_NET_ADMIN');
+  });
+});
+
+describe('NftablesEnforcer serialises its calls', () => {
+  it('a check started during an apply runs after it', async () => {
+    const events: string[] = [];
+    let running = 0;
+    const slow: Runner = {
+      async run(cmd: string, args: readonly string[], _opts?: RunOptions): Promise<RunResult> {
+        running++;
+        events.push(`start ${args.join(' ')}${running > 1 ? ' (overlap)' : ''}`);
+        await new Promise((r) => setTimeout(r, 5));
+        running--;
+        return { stdout: args.includes('ruleset') ? ruleset() : args.includes('set') ? setJson('x', []) : '', stderr: '', code: 0 };
+      },
+    };
+    const enf = new NftablesEnforcer({ runner: slow, instance: 'web', ports: [80, 443], elementCheckIntervalMs: 0 });
+    await enf.init();
+    events.length = 0;
+    await Promise.all([
+      enf.apply({ ban: [{ ip: '198.18.0.1', family: 4, until: null }], unban: [] }),
+      enf.check(() => [{ ip: '198.18.0.1', family: 4, until: null }]),
+      enf.apply({ ban: [{ ip: '198.18.0.2', family: 4, until: null }], unban: [] }),
+    ]);
+    expect(events.filter((e) => e.includes('overlap'))).toEqual([]);
+    expect(events[0]).toBe('start -f -');
+    expect(events[1]).toBe('start -j -t list ruleset');
+  });
+});
