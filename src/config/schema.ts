@@ -202,6 +202,16 @@ const port = z
   .int({ error: 'expected a port number (integer 1–65535)' })
   .check(z.gte(1, { error: 'a port is 1–65535' }), z.lte(65535, { error: 'a port is 1–65535' }));
 
+/**
+ * The one rule for the remote-IP header name, shared by the schema (check-config, load) and the
+ * Apache renderer (renderApacheDefines, run by the image's entrypoint): a header name Apache's config
+ * reader takes as one plain word in `Define` and `RemoteIPHeader` (a subset of HTTP's token
+ * characters; `*`, `'`, `|`, `$`… are valid in HTTP but not there), up to 128 characters. Two rules
+ * used to differ, so check-config accepted what the entrypoint then refused (exit 78).
+ */
+export const REMOTEIP_HEADER_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+export const REMOTEIP_HEADER_ALLOWED = 'letters, digits, "-", "_" and ".", starting with a letter or digit, at most 128 (e.g. X-Forwarded-For, X-Real-IP)';
+
 const HOSTNAME_RE = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
 /** host:port, [v6]:port or :port (all interfaces); null, '' or `off` disables. */
@@ -571,8 +581,8 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
     reload: 'restart',
     env: 'BANHAMMER_REMOTEIP_HEADER',
     description: 'Header in which trusted proxies name the client (Apache RemoteIPHeader, nginx real_ip_header)',
-    allowed: 'an HTTP header name',
-    schema: z.string({ error: 'expected a header name' }).check(z.regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$/, { error: 'expected an HTTP header name such as X-Forwarded-For' })),
+    allowed: `an HTTP header name: ${REMOTEIP_HEADER_ALLOWED}`,
+    schema: z.string({ error: 'expected a header name' }).check(z.regex(REMOTEIP_HEADER_RE, { error: `expected an HTTP header name of ${REMOTEIP_HEADER_ALLOWED}` })),
     fromEnv: trimmed,
     default: () => 'X-Forwarded-For',
     defaultText: 'X-Forwarded-For',

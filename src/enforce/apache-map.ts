@@ -19,7 +19,7 @@
  * a dual-stack socket) and `::a.b.c.d` for IPv4-compatible IPv6 (::/96), which APR prints that way.
  */
 import { systemClock, type Clock } from '../clock.js';
-import type { Config } from '../config/schema.js';
+import { REMOTEIP_HEADER_ALLOWED, REMOTEIP_HEADER_RE, type Config } from '../config/schema.js';
 import { BanhammerError } from '../errors.js';
 import { parseCidr } from '../parse/ip.js';
 import type { ApplyResult, Enforcer, EnforcerBan, EnforcerBatch } from './enforcer.js';
@@ -99,8 +99,6 @@ export class ApacheMapEnforcer implements Enforcer {
 
 /** Characters a path may have to be written unquoted into Apache's configuration and a txt: map URL. */
 const APACHE_SAFE_PATH = /^\/[A-Za-z0-9._\/@+,=~:-]*$/;
-/** Header names Apache's config reader takes as one plain word. */
-const APACHE_SAFE_HEADER = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
 /**
  * The `Define`s with which the image's Apache configuration takes the agent's settings
@@ -116,8 +114,9 @@ export function renderApacheDefines(config: Pick<Config, 'enforcer' | 'trustedPr
     new BanhammerError('BH_ERR_CONFIG', `${key} = ${JSON.stringify(value)} (${env}) cannot be written into Apache's configuration: ${allowed}`, {
       data: { key, value },
     });
-  if (!APACHE_SAFE_HEADER.test(config.remoteipHeader)) {
-    throw bad('remoteip_header', 'BANHAMMER_REMOTEIP_HEADER', config.remoteipHeader, 'use letters, digits, "-", "_" and ".", starting with a letter or digit (e.g. X-Forwarded-For, X-Real-IP)');
+  // The schema's own rule: what check-config accepts, the entrypoint renders.
+  if (!REMOTEIP_HEADER_RE.test(config.remoteipHeader)) {
+    throw bad('remoteip_header', 'BANHAMMER_REMOTEIP_HEADER', config.remoteipHeader, `use ${REMOTEIP_HEADER_ALLOWED}`);
   }
   const lines = [`Define BANHAMMER_REMOTEIP_HEADER ${config.remoteipHeader}`];
   if (config.trustedProxies.length > 0) {
