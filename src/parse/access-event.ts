@@ -2,12 +2,20 @@
  * The contract between parse and detect.
  *
  * A parser turns one raw log line into an AccessEvent, or into a SkipReason when the line is not a
- * well-formed access-log line. Parsers never throw on input: binary junk, truncated lines, huge lines
- * and hostnames in the address field are all skips, counted by the caller.
+ * well-formed access-log line. Parsers never throw on input: binary junk, truncated lines and
+ * hostnames in the address field are all skips, counted by the caller.
+ *
+ * Length never decides whether a line counts: the scanner reads only the head of a line (address,
+ * time, request line, status; at most MAX_HEAD_LENGTH characters of the access line) and never looks
+ * at what follows, so a line padded by a huge referer or User-Agent, or one whose tail was cut off by
+ * the line splitter, counts like any other. Only a line whose head ends before its status is skipped
+ * ('too-long' when the head is the full MAX_HEAD_LENGTH, else 'truncated').
  *
  * Fields are read structurally: `ip` is the first field of the access line (after unwrapping Docker
  * json-file or syslog framing, and after the vhost field of vhost_combined) and is always a valid,
- * canonical address (IPv4-mapped IPv6 becomes IPv4, IPv6 is lower-case compressed). `status` is the
+ * canonical client address (IPv4-mapped IPv6, and only that, becomes IPv4; IPv6 is lower-case
+ * compressed; an address that can never be a client, see ip.ts nonClientReason, is the skip
+ * 'not-client'). `status` is the
  * field right after the quoted request line. Nothing is ever taken from the referer or User-Agent.
  */
 export interface AccessEvent {
@@ -39,11 +47,24 @@ export type Wrapper = (typeof WRAPPERS)[number];
 export const LOG_FORMATS = ['auto', ...ACCESS_FORMATS, 'docker-json', 'syslog'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
 
+/**
+ * Why a line was skipped. Every line is either an event or exactly one of these, and the caller counts
+ * them (banhammer_parse_skipped_total{reason}):
+ * - 'too-long': the first MAX_HEAD_LENGTH characters of the access line end before its status, i.e.
+ *   the request line (or the user or vhost field) alone is longer than any server writes one. A long
+ *   line whose status is inside its head is an event, whatever follows.
+ * - 'not-client': a well-formed access line whose client address can never be the source of a TCP
+ *   connection (unspecified, multicast, broadcast: ip.ts nonClientReason). Counting it would let a log
+ *   line ban `0.0.0.0`, which the kernel refuses.
+ * - 'truncated': the line ends (before MAX_HEAD_LENGTH) before its status.
+ * The others say which field is malformed; 'binary' wins when the line holds control characters.
+ */
 export const SKIP_REASONS = [
   'empty',
   'too-long',
   'binary',
   'bad-address',
+  'not-client',
   'bad-time',
   'bad-request',
   'bad-status',
@@ -60,5 +81,16 @@ export function isSkip(o: ParseOutcome): o is SkipReason {
   return typeof o === 'string';
 }
 
-/** Lines longer than this are skipped as 'too-long' without being scanned. */
-export const MAX_LINE_LENGTH = 16 * 1024;
+/**
+ * How much of an access line (inside any wrapper) the scanner reads: 128 Ki characters. Nothing a
+ * server accepts can push the status further out. Apache's worst case is vhost_combined with
+ * everything the client controls at its limit and escaped at the worst ratio (a byte ≥ 0x80 or a
+ * control byte is written as `\xhh`, 4 characters): the Host header as %v (≤ LimitRequestFieldSize,
+ * 8,190), a Basic-auth user as %u (≤ ~6,100 bytes once decoded from an 8,190-byte header, ≤ 24.4 Ki
+ * escaped), the request line as %r (≤ LimitRequestLine, 8,190 bytes, ≤ 32 Ki escaped), plus the
+ * address, time and separators: about 65.5 Ki characters. 128 Ki leaves room for limits raised by
+ * configuration (LimitRequestLine 16 KiB still fits). nginx's defaults (large_client_header_buffers
+ * 4 × 8k) are smaller. The line splitter keeps twice this in bytes of a longer line (a JSON wrapper
+ * at most doubles Apache's printable ASCII), so its cut always falls outside what is read here.
+ */
+export const MAX_HEAD_LENGTH = 128 * 1024;

@@ -14,15 +14,22 @@
  * there: bytes, referer and User-Agent are never looked at, so a forged log line inside them changes
  * nothing, and "403" anywhere in the path or the bytes field is never read as the status.
  *
+ * Only the head is read: at most MAX_HEAD_LENGTH characters from the start of the access line. A
+ * longer line is scanned as its head alone (the tail it cannot see is referer and User-Agent, never
+ * the status of a request any server accepts); when that head ends before the status the line is
+ * 'too-long'. The caller says when the text it hands over is already only a head (`cut`: a Docker
+ * record cut short); a cut head never yields a status that its last characters might continue.
+ * Lines whose client address can never be a client (0.0.0.0, multicast, broadcast) are 'not-client'.
+ *
  * The combined and common layouts differ only after the status, so both are read by the same code.
  * A request line that is `-` or not `METHOD SP target [SP HTTP/x.y]` (e.g. TLS bytes sent to the HTTP
  * port) still yields an event, with method '' and path ''. Every failure is a SkipReason; a line that
  * fails and contains control characters (NUL-filled blocks after a crash, binary junk) is 'binary'.
  * No regex runs on the hot path; the only allocations are the event and the substrings it keeps.
  */
-import type { AccessEvent, ParseOutcome, SkipReason } from './access-event.js';
+import { MAX_HEAD_LENGTH, type AccessEvent, type ParseOutcome, type SkipReason } from './access-event.js';
 import { quadText, type AddressTable } from './address-table.js';
-import type { CanonicalIp } from './ip.js';
+import { nonClientReason, type CanonicalIp } from './ip.js';
 import { CLF_TIME_LENGTH, type ClfTimeCache } from './timestamp.js';
 
 /**
@@ -46,8 +53,11 @@ export interface ScanCaches {
   readonly times: ClfTimeCache;
 }
 
-/** Scans line[start, end) (end excludes any CR/LF); `origin` is copied into the event. */
-export type AccessScanner = (line: string, start: number, end: number, origin: string | undefined) => ParseOutcome;
+/**
+ * Scans line[start, end) (end excludes any CR/LF); `origin` is copied into the event. `cut`: the access
+ * line goes on past `end` (its text was cut short before it got here).
+ */
+export type AccessScanner = (line: string, start: number, end: number, origin: string | undefined, cut: boolean) => ParseOutcome;
 
 const SPACE = 32;
 const QUOTE = 34;
@@ -64,8 +74,16 @@ export function hasBinary(line: string, start: number, end: number): boolean {
   return false;
 }
 
-function fail(line: string, start: number, end: number, reason: SkipReason): SkipReason {
-  return hasBinary(line, start, end) ? 'binary' : reason;
+/** A failed scan: 'binary' when the head holds control bytes; a cut line that ends too soon is 'too-long'. */
+function fail(line: string, start: number, end: number, reason: SkipReason, cut = false): SkipReason {
+  if (hasBinary(line, start, end)) return 'binary';
+  return cut && reason === 'truncated' ? 'too-long' : reason;
+}
+
+/** 0.0.0.0/8, 224.0.0.0/4 and 255.255.255.255 as 32-bit values: ip.ts nonClientReason for a quad. */
+function quadNotClient(v: number): boolean {
+  const first = v >>> 24;
+  return first === 0 || (first >= 224 && first <= 239) || v === -1;
 }
 
 /**
@@ -136,8 +154,13 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
     return lastVhost;
   };
 
-  return function scanAccessLine(line, start, end, origin) {
+  return function scanAccessLine(line, start, end, origin, cut) {
     if (start >= end) return 'empty';
+    // Only the head is read; what lies beyond it cannot be the status of any request a server accepts.
+    const tooLong = end - start > MAX_HEAD_LENGTH;
+    if (tooLong) end = start + MAX_HEAD_LENGTH;
+    // The line goes on past `end`: whether the scan ends there is never known.
+    const open = cut || tooLong;
     // The client address, and the vhost when there is one. Dotted quads are validated in one pass.
     // A dotted quad first field (the common case) is validated in place; its text is made only if
     // the event is ever asked for its address (see QuadEvent).
@@ -183,7 +206,7 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
     const q = findQuote(line, p, end, backslashEscapes);
     if (q < 0) {
       const rb = line.indexOf(']', p);
-      return fail(line, start, end, rb >= 0 && rb + 2 < end ? 'bad-request' : 'truncated');
+      return fail(line, start, end, rb >= 0 && rb + 2 < end ? 'bad-request' : 'truncated', tooLong);
     }
     if (q - p < 3 || line.charCodeAt(q - 1) !== SPACE || line.charCodeAt(q - 2) !== RBRACKET) {
       return fail(line, start, end, 'bad-time');
@@ -196,11 +219,12 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
 
     // The request line closes at the next unescaped quote.
     const r = findQuote(line, q + 1, end, backslashEscapes);
-    if (r < 0) return fail(line, start, end, 'truncated');
+    if (r < 0) return fail(line, start, end, 'truncated', tooLong);
 
-    // The status: exactly three digits right after `" `, then a space or the end of the line.
+    // The status: exactly three digits right after `" `, then a space or the end of the line (a line
+    // that goes on past `end` needs the space: its fourth character is not known).
     let i = r + 1;
-    if (i >= end) return fail(line, start, end, 'truncated');
+    if (i >= end) return fail(line, start, end, 'truncated', tooLong);
     if (line.charCodeAt(i) !== SPACE) return fail(line, start, end, 'bad-status');
     i++;
     let status = 0;
@@ -211,7 +235,7 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
       status = status * 10 + d;
       digits++;
     }
-    if (digits < 3 && i >= end) return fail(line, start, end, 'truncated');
+    if (i >= end && (digits < 3 || open)) return fail(line, start, end, 'truncated', tooLong);
     if (digits !== 3 || (i < end && line.charCodeAt(i) !== SPACE)) return fail(line, start, end, 'bad-status');
     if (status < 100 || status > 599) return fail(line, start, end, 'bad-status');
 
@@ -242,6 +266,10 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
     } else {
       method = '';
     }
+
+    // A well-formed line from an address that can never be a client (a forged or broken log) counts for
+    // no one: banning 0.0.0.0 or a multicast group protects nothing and the kernel refuses some of them.
+    if (isQuad ? quadNotClient(quad) : nonClientReason(addr!) !== null) return 'not-client';
 
     if (isQuad) return new QuadEvent(quad, time, method, line, ps, pe, status, vhost, origin);
     return { ip: addr!.ip, family: addr!.family, time, method, path: line.slice(ps, pe), status, vhost, origin };

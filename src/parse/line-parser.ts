@@ -8,14 +8,19 @@
  * its own shape: a line of another recognisable shape is 'unknown-format', broken framing is
  * 'bad-wrapper', the rest as in apache.ts.
  *
+ * No line is refused for its length: the scanner reads the head of the access line (MAX_HEAD_LENGTH
+ * characters, see access-event.ts), a Docker record cut short is decoded as far as it goes, and a
+ * wrapper is only looked at as far as its header. The work per line is bounded by the head, whatever
+ * the line's length (JSON.parse of a whole, unbounded record being the one linear exception).
+ *
  * Each parser owns its caches (addresses, timestamps), so create one per source and reuse it.
  * The only error thrown is at creation, for a format name that does not exist (config bugs).
  */
 import { BanhammerError } from '../errors.js';
-import { LOG_FORMATS, MAX_LINE_LENGTH, type LogFormat, type ParseOutcome, type SkipReason } from './access-event.js';
+import { LOG_FORMATS, MAX_HEAD_LENGTH, type LogFormat, type ParseOutcome, type SkipReason } from './access-event.js';
 import { AddressTable } from './address-table.js';
 import { createApacheScanner, hasBinary, type AccessScanner, type ScanCaches } from './apache.js';
-import { unwrapDockerJson } from './docker-json.js';
+import { unwrapDockerJsonHead } from './docker-json.js';
 import { createNginxScanner } from './nginx.js';
 import { looksLikeSyslog, parseSyslogFrame } from './syslog.js';
 import { ClfTimeCache } from './timestamp.js';
@@ -41,9 +46,6 @@ function withRange(parse: (line: string) => ParseOutcome, range?: LineParser['ra
   return p;
 }
 
-/** Wrapped lines may be longer than MAX_LINE_LENGTH by their escaping; the inner line may not. */
-const MAX_WRAPPED_LENGTH = 2 * MAX_LINE_LENGTH;
-
 /** End of the content: without a trailing LF and/or CR. */
 function contentEnd(line: string): number {
   let e = line.length;
@@ -57,8 +59,10 @@ function contentStart(line: string): number {
   return line.charCodeAt(0) === 0xfeff ? 1 : 0;
 }
 
+/** Only spaces and tabs in line[start, end) (looked at as far as the head goes). */
 function isBlank(line: string, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) {
+  const stop = end - start > MAX_HEAD_LENGTH ? start + MAX_HEAD_LENGTH : end;
+  for (let i = start; i < stop; i++) {
     const c = line.charCodeAt(i);
     if (c !== 32 && c !== 9) return false;
   }
@@ -66,7 +70,15 @@ function isBlank(line: string, start: number, end: number): boolean {
 }
 
 function broken(line: string, start: number, end: number, reason: SkipReason): SkipReason {
-  return hasBinary(line, start, end) ? 'binary' : reason;
+  return hasBinary(line, start, end - start > MAX_HEAD_LENGTH ? start + MAX_HEAD_LENGTH : end) ? 'binary' : reason;
+}
+
+/**
+ * A wrapped line long enough to have been cut (by the splitter, or by the head the scanner reads)
+ * whose access line ends before its status is 'too-long', like a plain one; a short one is 'truncated'.
+ */
+function longSkip(out: ParseOutcome, wrappedLength: number): ParseOutcome {
+  return out === 'truncated' && wrappedLength >= MAX_HEAD_LENGTH ? 'too-long' : out;
 }
 
 export function createLineParser(format: LogFormat, opts: LineParserOptions = {}): LineParser {
@@ -82,28 +94,27 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
 
   /** The access line inside a Docker json-file record. */
   const dockerJson = (line: string, start: number, end: number): ParseOutcome => {
-    if (end - start > MAX_WRAPPED_LENGTH) return 'too-long';
-    const inner = unwrapDockerJson(start === 0 && end === line.length ? line : line.slice(start, end));
-    if (inner === null) return broken(line, start, end, 'bad-wrapper');
+    const head = unwrapDockerJsonHead(start === 0 && end === line.length ? line : line.slice(start, end), MAX_HEAD_LENGTH);
+    if (head === null) return broken(line, start, end, 'bad-wrapper');
+    const inner = head.text;
     const ie = contentEnd(inner);
-    if (ie > MAX_LINE_LENGTH) return 'too-long';
-    if (isBlank(inner, 0, ie)) return 'empty';
-    return autoAccess(inner, 0, ie, origin);
+    if (isBlank(inner, 0, ie)) return head.cut ? longSkip('truncated', end - start) : 'empty';
+    return longSkip(autoAccess(inner, 0, ie, origin, head.cut), end - start);
   };
 
   /** The access line inside syslog framing; the tag becomes the origin. */
   const syslog = (line: string, start: number, end: number): ParseOutcome => {
-    const frame = parseSyslogFrame(line, start, end);
+    // The header is read within the head too (an unterminated structured-data block stops there).
+    const frame = parseSyslogFrame(line, start, end - start > MAX_HEAD_LENGTH ? start + MAX_HEAD_LENGTH : end);
     if (frame === null) return broken(line, start, end, 'bad-wrapper');
     if (isBlank(line, frame.msgStart, end)) return 'empty';
-    return autoAccess(line, frame.msgStart, end, frame.tag ?? origin);
+    return longSkip(autoAccess(line, frame.msgStart, end, frame.tag ?? origin, false), end - start);
   };
 
-  /** Shared prelude: length limits, CR, BOM, blank lines; then `body` on the content. */
+  /** Shared prelude: CR, BOM, blank lines; then `body` on the content. */
   const framed =
-    (body: (line: string, start: number, end: number) => ParseOutcome, maxLength: number) =>
+    (body: (line: string, start: number, end: number) => ParseOutcome) =>
     (line: string): ParseOutcome => {
-      if (line.length > maxLength) return 'too-long';
       const end = contentEnd(line);
       const start = contentStart(line);
       if (end <= start || isBlank(line, start, end)) return 'empty';
@@ -113,38 +124,33 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
   /** A fixed access format: its own scanner; other recognisable shapes are 'unknown-format'. */
   const fixedAccess = (scan: AccessScanner): ((line: string) => ParseOutcome) =>
     framed((line, start, end) => {
-      const out = scan(line, start, end, origin);
+      const out = scan(line, start, end, origin, false);
       if (out !== 'bad-address') return out;
       if (line.charCodeAt(start) === 123 || looksLikeSyslog(line, start)) return 'unknown-format';
-      return typeof autoAccess(line, start, end, origin) === 'string' ? out : 'unknown-format';
-    }, MAX_LINE_LENGTH);
+      return typeof autoAccess(line, start, end, origin, false) === 'string' ? out : 'unknown-format';
+    });
 
   switch (format) {
     case 'auto': {
       const auto = (line: string): ParseOutcome => {
-        const n = line.length;
         const c0 = line.charCodeAt(0);
         // Hot path: an access line starting with an address digit (not an RFC 3339 syslog stamp).
-        if (c0 >= 48 && c0 <= 57 && n <= MAX_LINE_LENGTH && line.charCodeAt(4) !== 45) {
-          return autoAccess(line, 0, contentEnd(line), origin);
+        if (c0 >= 48 && c0 <= 57 && line.charCodeAt(4) !== 45) {
+          return autoAccess(line, 0, contentEnd(line), origin, false);
         }
-        if (c0 === 123) {
-          if (n > MAX_WRAPPED_LENGTH) return 'too-long';
-          return dockerJson(line, 0, contentEnd(line));
-        }
-        if (n > MAX_LINE_LENGTH) return 'too-long';
+        if (c0 === 123) return dockerJson(line, 0, contentEnd(line));
         const end = contentEnd(line);
         const start = contentStart(line);
         if (end <= start || isBlank(line, start, end)) return 'empty';
         if (looksLikeSyslog(line, start)) return syslog(line, start, end);
-        return autoAccess(line, start, end, origin);
+        return autoAccess(line, start, end, origin, false);
       };
       return withRange(auto, (text, start, end) => {
         // The hot path of `auto` on the line where it lies; anything else takes the per-line road.
         const c0 = text.charCodeAt(start);
-        if (c0 >= 48 && c0 <= 57 && end - start <= MAX_LINE_LENGTH && end - start > 4 && text.charCodeAt(start + 4) !== 45) {
+        if (c0 >= 48 && c0 <= 57 && end - start > 4 && text.charCodeAt(start + 4) !== 45) {
           const e = text.charCodeAt(end - 1) === 13 ? end - 1 : end;
-          return autoAccess(text, start, e, origin);
+          return autoAccess(text, start, e, origin, false);
         }
         return auto(text.slice(start, end));
       });
@@ -160,13 +166,11 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
       return withRange(framed(
         (line, start, end) =>
           line.charCodeAt(start) === 123 ? dockerJson(line, start, end) : broken(line, start, end, 'unknown-format'),
-        MAX_WRAPPED_LENGTH,
       ));
     case 'syslog':
       return withRange(framed(
         (line, start, end) =>
           looksLikeSyslog(line, start) ? syslog(line, start, end) : broken(line, start, end, 'unknown-format'),
-        MAX_LINE_LENGTH,
       ));
   }
 }

@@ -8,29 +8,42 @@
  * - A partial last line (no newline yet) is held until completed; `committed` is the offset just
  *   past the last newline consumed, i.e. the position that is safe to save, and
  *   committed + pendingBytes is always the offset of the next byte to feed.
- * - A line longer than maxLineBytes is not buffered beyond the cap: its bytes are discarded up to the
- *   next newline, it is not delivered, and `overlongLines` counts it. Memory is bounded by the cap.
- * - flushPartial() hands over a held partial line (used when a file is finished for good).
+ * - A line longer than maxLineBytes is delivered as its head: its first maxLineBytes bytes (cut back
+ *   to a whole UTF-8 character), when its newline arrives; the rest of it is skipped, never buffered,
+ *   and `overlongLines` counts it. Length must never decide whether a line counts: the parser reads
+ *   only the head of a line (address, time, request, status; parse/access-event.ts MAX_HEAD_LENGTH),
+ *   and what is cut off is referer and User-Agent. Memory is bounded by the cap.
+ * - flushPartial() hands over a held partial line, or the head of an overlong one (used when a file
+ *   is finished for good).
  */
-export const DEFAULT_MAX_LINE_BYTES = 64 * 1024;
+
+/**
+ * 256 KiB: twice the parser's head (MAX_HEAD_LENGTH, 128 Ki characters), so that a Docker json-file
+ * record, whose escaping at most doubles Apache's printable-ASCII line, still holds the whole head,
+ * and the cut of a plain line always lies beyond what the parser reads.
+ */
+export const DEFAULT_MAX_LINE_BYTES = 256 * 1024;
 
 export class LineSplitter {
   /** Offset just past the last newline consumed. */
   committed: number;
-  /** Number of lines dropped because they exceeded maxLineBytes. */
+  /** Lines longer than maxLineBytes: delivered as their head, the rest skipped (counted when the cap is crossed). */
   overlongLines = 0;
   private readonly max: number;
   private parts: Buffer[] = [];
+  /** Bytes consumed past `committed` (the line so far, including any skipped tail). */
   private pending = 0;
-  /** True while skipping the rest of an overlong line. */
-  private discarding = false;
+  /** Bytes of the line held in `parts` (at most `max`). */
+  private held = 0;
+  /** True while the current line is past the cap: only its head is held. */
+  private overlong = false;
 
   constructor(startOffset = 0, maxLineBytes = DEFAULT_MAX_LINE_BYTES) {
     this.committed = startOffset;
     this.max = maxLineBytes;
   }
 
-  /** Bytes consumed past `committed`: a held partial line, or the skipped part of an overlong one. */
+  /** Bytes consumed past `committed`: a held partial line, including the skipped part of an overlong one. */
   get pendingBytes(): number {
     return this.pending;
   }
@@ -43,10 +56,12 @@ export class LineSplitter {
       const piece = chunk.subarray(start, nl);
       start = nl + 1;
       const lineBytes = this.pending + piece.length;
-      if (this.discarding || lineBytes > this.max) {
-        if (!this.discarding) this.overlongLines++;
-        this.discarding = false;
+      if (this.overlong || lineBytes > this.max) {
+        if (!this.overlong) this.overlongLines++;
+        this.hold(piece, false);
+        const head = Buffer.concat(this.parts, this.held);
         this.resetHeld();
+        onLine(decodeHead(head));
         this.committed += lineBytes + 1;
         continue;
       }
@@ -61,49 +76,69 @@ export class LineSplitter {
     }
     const rest = chunk.subarray(start);
     if (rest.length === 0) return;
-    if (this.discarding) {
-      this.pending += rest.length;
-      return;
-    }
-    if (this.pending + rest.length > this.max) {
-      // Too long already: drop what is held and skip everything up to the next newline.
+    if (!this.overlong && this.pending + rest.length > this.max) {
+      // Too long already: keep its head, skip everything else up to the next newline.
       this.overlongLines++;
-      this.parts = [];
-      this.pending += rest.length;
-      this.discarding = true;
-      return;
+      this.overlong = true;
     }
     // Copy: the caller may reuse its read buffer.
-    this.parts.push(Buffer.from(rest));
+    this.hold(rest, true);
     this.pending += rest.length;
   }
 
   /** Deliver a held partial line (the file will not grow any more); committed moves past it. */
   flushPartial(onLine: (line: string) => void): void {
     if (this.pending === 0) return;
-    const wasDiscarding = this.discarding;
-    const buf = Buffer.concat(this.parts);
+    const wasOverlong = this.overlong;
+    const buf = Buffer.concat(this.parts, this.held);
     const n = this.pending;
     this.resetHeld();
-    this.discarding = false;
-    if (!wasDiscarding) onLine(decodeLine(buf));
+    onLine(wasOverlong ? decodeHead(buf) : decodeLine(buf));
     this.committed += n;
   }
 
   /** Forget any held bytes and restart counting at offset (after a truncation). */
   reset(offset: number): void {
     this.resetHeld();
-    this.discarding = false;
     this.committed = offset;
+  }
+
+  /** Holds as much of `b` as the cap leaves room for (a copy when `copy`, since chunks are reused). */
+  private hold(b: Buffer, copy: boolean): void {
+    const room = this.max - this.held;
+    if (room <= 0 || b.length === 0) return;
+    const take = b.length > room ? b.subarray(0, room) : b;
+    this.parts.push(copy ? Buffer.from(take) : take);
+    this.held += take.length;
   }
 
   private resetHeld(): void {
     this.parts = [];
     this.pending = 0;
+    this.held = 0;
+    this.overlong = false;
   }
 }
 
 function decodeLine(buf: Buffer): string {
   const end = buf.length > 0 && buf[buf.length - 1] === 0x0d ? buf.length - 1 : buf.length;
   return buf.toString('utf8', 0, end);
+}
+
+/** The head of an overlong line: cut back to the last whole UTF-8 character (no U+FFFD at the cut). */
+function decodeHead(buf: Buffer): string {
+  return buf.toString('utf8', 0, utf8Boundary(buf));
+}
+
+/** Length of `buf` without a multi-byte UTF-8 sequence left incomplete at its end. */
+export function utf8Boundary(buf: Buffer): number {
+  const n = buf.length;
+  // A lead byte in the last three bytes whose sequence runs past the end starts the incomplete tail.
+  for (let k = 1; k <= 3 && k <= n; k++) {
+    const b = buf[n - k]!;
+    if ((b & 0xc0) === 0x80) continue; // continuation byte: look further back
+    const need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
+    return need > k ? n - k : n;
+  }
+  return n;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isBanhammerError } from '../../../src/errors.js';
-import { LOG_FORMATS, MAX_LINE_LENGTH, SKIP_REASONS, isSkip, type LogFormat } from '../../../src/parse/access-event.js';
+import { LOG_FORMATS, MAX_HEAD_LENGTH, SKIP_REASONS, isSkip, type LogFormat } from '../../../src/parse/access-event.js';
 import { createLineParser } from '../../../src/parse/line-parser.js';
 import { ParseCounters } from '../../../src/parse/parse-counters.js';
 
@@ -62,15 +62,70 @@ describe('createLineParser', () => {
     expect(createLineParser('nginx-combined')(nginxDefault)).toMatchObject({ status: 404, path: '/a\\x22 200 1 \\x22x' });
   });
 
-  it('length limits: plain lines at MAX_LINE_LENGTH, wrapped lines may carry their escaping', () => {
+  it('length never decides: a huge referer or User-Agent changes nothing, in every format and wrapper', () => {
+    const head = `198.18.0.1 - - [${T}] "GET /wp-login.php HTTP/1.1" 403 199 "https://example.org/" "`;
+    // 8,190 quotes, as Apache logs them (\"): 16.5 kB, which the old 16 KiB limit skipped.
+    for (const ua of ['\\"'.repeat(8190), '\\"'.repeat(200_000), 'A'.repeat(MAX_HEAD_LENGTH), '\\x41'.repeat(70_000)]) {
+      const line = `${head}${ua}"`;
+      for (const f of ['auto', 'apache-combined', 'nginx-combined'] as const) {
+        expect(createLineParser(f)(line), `${f} ${line.length}`).toMatchObject({ ip: '198.18.0.1', status: 403, path: '/wp-login.php' });
+        expect(createLineParser(f).range(`x\n${line}\n`, 2, 2 + line.length), `${f} range`).toMatchObject({ status: 403 });
+      }
+      expect(createLineParser('apache-vhost-combined')(`h:80 ${line}`)).toMatchObject({ ip: '198.18.0.1', status: 403 });
+      const json = `{"log":${JSON.stringify(`${line}\n`)},"stream":"stdout","time":"2026-10-10T13:55:36Z"}`;
+      expect(createLineParser('auto')(json)).toMatchObject({ ip: '198.18.0.1', status: 403 });
+      expect(createLineParser('docker-json')(json)).toMatchObject({ ip: '198.18.0.1', status: 403 });
+      const sys = `<30>Nov 23 09:35:48 web[1]: ${line}`;
+      expect(createLineParser('auto')(sys)).toMatchObject({ ip: '198.18.0.1', status: 403, origin: 'web' });
+      expect(createLineParser('syslog')(sys)).toMatchObject({ ip: '198.18.0.1', status: 403 });
+    }
+  });
+
+  it('a Docker record cut anywhere after the status still counts; cut before it, it is skipped and counted', () => {
+    const line = `198.18.0.2 - - [${T}] "GET /a HTTP/1.1" 403 1 "-" "${'\\"'.repeat(1000)}"`;
+    const json = `{"log":${JSON.stringify(`${line}\n`)},"stream":"stdout","time":"2026-10-10T13:55:36Z"}`;
+    const statusEnd = JSON.stringify(line).indexOf('403') + 3;
+    for (const f of ['auto', 'docker-json'] as const) {
+      const p = createLineParser(f);
+      for (let n = 1; n < json.length; n++) {
+        const o = p(json.slice(0, n));
+        // `{"log":` is 7 characters before the JSON string literal starts.
+        if (n > 7 + statusEnd) expect(o, `${f} cut at ${n}`).toMatchObject({ ip: '198.18.0.2', status: 403 });
+        else expect(SKIP_REASONS, `${f} cut at ${n}`).toContain(o);
+      }
+    }
+  });
+
+  it('a head that ends before the status is too-long (counted), and one ending on the status digits is not read as one', () => {
     const p = createLineParser('auto');
-    const pad = (n: number) => `198.18.0.1 - - [${T}] "GET /${'a'.repeat(n)} HTTP/1.1" 403 1`;
-    const base = pad(0).length;
-    expect(p(pad(MAX_LINE_LENGTH - base))).toMatchObject({ status: 403 });
-    expect(p(pad(MAX_LINE_LENGTH - base + 1))).toBe('too-long');
-    const inner = pad(MAX_LINE_LENGTH - base - 200).replaceAll('a', '"');
-    expect(p(`{"log":${JSON.stringify(inner)}}`)).not.toBe('too-long');
-    expect(p(`{"log":${JSON.stringify(pad(MAX_LINE_LENGTH))}}`)).toBe('too-long');
+    // A request line longer than the head: nothing to read, but counted with its reason.
+    const long = `198.18.0.3 - - [${T}] "GET /${'a'.repeat(MAX_HEAD_LENGTH)} HTTP/1.1" 403 1 "-" "-"`;
+    expect(p(long)).toBe('too-long');
+    expect(createLineParser('apache-combined')(long)).toBe('too-long');
+    expect(p(`{"log":${JSON.stringify(long)}}`)).toBe('too-long');
+    expect(p(`{"log":${JSON.stringify(long).slice(0, -10)}`)).toBe('too-long');
+    expect(p(`<30>Nov 23 09:35:48 web[1]: ${long}`)).toBe('too-long');
+    // The status right at the edge of the head: `403` then the cut; the real line might say 4031.
+    const edge = (pad: number, tail: string) => `198.18.0.3 - - [${T}] "GET /${'a'.repeat(pad)} HTTP/1.1" 403${tail}`;
+    const fit = MAX_HEAD_LENGTH - edge(0, '').length;
+    expect(p(edge(fit, ''))).toMatchObject({ status: 403 }); // the whole line: it ends there
+    expect(p(edge(fit, '1 2 "-" "-"'))).toBe('too-long');
+    expect(p(edge(fit - 1, ' 2 "-" "-"'))).toMatchObject({ status: 403 });
+    expect(p(edge(fit, ' 2 "-" "-"'))).toBe('too-long');
+    // A short cut line is truncated, as before.
+    expect(p(edge(10, '').slice(0, -6))).toBe('truncated');
+  });
+
+  it('a forged line in the User-Agent never counts, whole or cut, plain or wrapped', () => {
+    const forged = `198.18.0.99 - - [${T}] \\"GET / HTTP/1.1\\" 403 1 \\"-\\" \\"-\\"`;
+    const line = `198.18.0.4 - - [${T}] "GET / HTTP/1.1" 200 1 "-" "${'\\"'.repeat(70_000)} ${forged}"`;
+    const p = createLineParser('auto');
+    const wrapped = `{"log":${JSON.stringify(`${line}\n`)},"stream":"stdout"}`;
+    for (let cut = line.length; cut > line.length - forged.length - 10; cut -= 7) {
+      for (const o of [p(line.slice(0, cut)), p(wrapped.slice(0, cut)), p(`<30>Nov 23 09:35:48 web[1]: ${line.slice(0, cut)}`)]) {
+        expect(isSkip(o) ? o : { ip: o.ip, status: o.status }).toEqual({ ip: '198.18.0.4', status: 200 });
+      }
+    }
   });
 
   it('skips a UTF-8 BOM and a trailing CR/LF', () => {

@@ -37,24 +37,69 @@ describe('LineSplitter', () => {
     expect(feed(s, bytes.subarray(0, 1), bytes.subarray(1, 3), bytes.subarray(3))).toEqual(['é→x']);
   });
 
-  it('drops a line longer than the cap, counts it, and keeps memory bounded', () => {
+  it('keeps the head of a line longer than the cap, delivers it at its newline, counts it, bounded', () => {
     const s = new LineSplitter(0, 16);
     const out = feed(s, 'short\n', 'x'.repeat(10), 'y'.repeat(10));
     expect(out).toEqual(['short']);
     expect(s.overlongLines).toBe(1);
-    // Keep feeding a huge line in chunks: nothing is held beyond the cap.
+    // Keep feeding a huge line in chunks: nothing is held beyond the cap, nothing delivered yet.
     for (let i = 0; i < 100; i++) feed(s, 'z'.repeat(1000));
     expect(s.overlongLines).toBe(1);
     expect(s.committed).toBe(6);
-    expect(feed(s, 'zz\nok\n')).toEqual(['ok']);
+    expect(s.pendingBytes).toBe(20 + 100_000);
+    expect(feed(s, 'zz\nok\n')).toEqual(['xxxxxxxxxxyyyyyy', 'ok']);
     expect(s.overlongLines).toBe(1);
     expect(s.committed).toBe(6 + 20 + 100_000 + 3 + 3);
+    expect(s.pendingBytes).toBe(0);
   });
 
-  it('drops an overlong line that arrives in one chunk with its newline', () => {
+  it('keeps the head of an overlong line that arrives in one chunk with its newline', () => {
     const s = new LineSplitter(0, 8);
-    expect(feed(s, '123456789\nabc\n12345678\n')).toEqual(['abc', '12345678']);
+    expect(feed(s, '123456789\nabc\n12345678\n')).toEqual(['12345678', 'abc', '12345678']);
     expect(s.overlongLines).toBe(1);
+    expect(s.committed).toBe(23);
+  });
+
+  it('crossing the cap exactly at a chunk end, or in the held part, gives the same head', () => {
+    for (const chunks of [['abcdefgh', 'ijk\n'], ['abcd', 'efgh', 'i\n'], ['abcdefghijk\n'], ['abc', 'defghijk', '\n']]) {
+      const s = new LineSplitter(0, 8);
+      expect(feed(s, ...chunks, 'next\n'), chunks.join('|')).toEqual(['abcdefgh', 'next']);
+      expect(s.overlongLines).toBe(1);
+      expect(s.committed).toBe(chunks.join('').length + 5);
+    }
+  });
+
+  it('never cuts a UTF-8 character in two at the head', () => {
+    const s = new LineSplitter(0, 8);
+    // 'aaaaaaa' + 'é' (2 bytes) crosses the cap at byte 8: the head stops before the é.
+    expect(feed(s, 'aaaaaaaé tail\n', 'aaaaaa→x\n', 'aaaaa→x\n')).toEqual(['aaaaaaa', 'aaaaaa', 'aaaaa→']);
+  });
+
+  it('an Apache line padded with escaped quotes arrives whole, and a huge one as a head that still parses', async () => {
+    const { createLineParser } = await import('../../../src/parse/line-parser.js');
+    const p = createLineParser('auto');
+    const head = '198.18.0.66 - - [10/Oct/2026:13:55:36 +0000] "GET /wp-login.php HTTP/1.1" 403 199 "-" "';
+    const padded = `${head}${'\\"'.repeat(8190)}"`; // 16.5 kB, the old 16 KiB limit
+    const huge = `${head}${'\\"'.repeat(400_000)}"`; // 800 kB, past any cap
+    const s = new LineSplitter();
+    const out = feed(s, `${padded}\n${huge}\n`);
+    expect(out.length).toBe(2);
+    expect(out[0]).toBe(padded);
+    expect(out[1]!.length).toBeLessThanOrEqual(256 * 1024);
+    expect(huge.startsWith(out[1]!)).toBe(true);
+    expect(s.overlongLines).toBe(1);
+    for (const l of out) expect(p(l)).toMatchObject({ ip: '198.18.0.66', status: 403 });
+  });
+
+  it('flushPartial hands over the head of an overlong partial line', () => {
+    const s = new LineSplitter(0, 4);
+    feed(s, 'ab', 'cdefg');
+    const out: string[] = [];
+    s.flushPartial((l) => out.push(l));
+    expect(out).toEqual(['abcd']);
+    expect(s.committed).toBe(7);
+    expect(s.overlongLines).toBe(1);
+    expect(feed(s, 'x\n')).toEqual(['x']);
   });
 
   it('flushPartial hands over the held bytes and reset forgets them', () => {
