@@ -8,8 +8,10 @@
  * (address, time, request, status) are ASCII in any case.
  *
  * `onLine` gets each line without its terminator ("\n" or "\r\n"); a last line without a newline is
- * delivered too. A line longer than the buffer is delivered as its first `BUFFER` bytes (the parser
- * skips it as too long) and the rest is discarded up to the next newline: one line in, one line out.
+ * delivered too. A line longer than the buffer (2 MiB) is delivered as its head, its first `BUFFER`
+ * bytes, and the rest is discarded up to the next newline: one line in, one line out. As in the live
+ * path (source/line-splitter.ts), length never decides whether a line counts: the parser reads only
+ * the head of a line (parse/access-event.ts MAX_HEAD_LENGTH), which this always holds whole.
  * Errors opening or reading the file reject the promise; onLine must not throw.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
@@ -60,13 +62,18 @@ export async function readLineRanges(
       }
       const last = buf.lastIndexOf(NL, end - 1);
       if (last < from) {
-        if (end === BUFFER) {
-          onLine(stripCr(buf.toString('latin1', from, end)));
+        if (from > 0) {
+          // A line starts at `from` (after a skipped tail) and has no newline yet: move it to the
+          // front and read on, so that it too gets a whole buffer before anything is cut.
+          buf.copy(buf, 0, from, end);
+          carry = end - from;
+        } else if (end === BUFFER) {
+          // Longer than the buffer: hand over its head, skip the rest up to the next newline.
+          onLine(buf.toString('latin1', 0, end));
           discarding = true;
           carry = 0;
         } else {
-          buf.copy(buf, 0, from, end);
-          carry = end - from;
+          carry = end;
         }
         continue;
       }

@@ -36,12 +36,56 @@ describe('readLines', () => {
     expect(out.length).toBe(4);
     expect(out[0]).toBe('first');
     expect(out[1]!.length).toBeLessThan(huge.length);
+    expect(huge.startsWith(out[1]!)).toBe(true);
     expect(out.slice(2)).toEqual(['after', 'last']);
+  });
+
+  it('a long line right after a skipped tail still gets its whole head, and it parses', async () => {
+    const { createLineParser } = await import('../../../src/parse/line-parser.js');
+    const BUF = 2 << 20;
+    // The first line fills one buffer and ends 50 bytes before the second one does, so the next line
+    // starts at the very end of a buffer with no newline after it.
+    const first = 'z'.repeat(2 * BUF - 50);
+    const head = '198.18.0.77 - - [10/Oct/2026:13:55:36 +0000] "GET /wp-login.php HTTP/1.1" 403 199 "-" "';
+    const second = `${head}${'\\"'.repeat(1_500_000)}"`;
+    const out = await lines(`${first}\n${second}\nafter\n`);
+    expect(out.length).toBe(3);
+    expect(out[0]).toBe(first.slice(0, BUF));
+    expect(out[1]!.length).toBe(BUF);
+    expect(second.startsWith(out[1]!)).toBe(true);
+    expect(out[2]).toBe('after');
+    expect(createLineParser('auto')(out[1]!)).toMatchObject({ ip: '198.18.0.77', status: 403 });
   });
 
   it('a huge unterminated last line is one line', async () => {
     const out = await lines(`x\n${'q'.repeat(3 << 20)}`);
     expect(out.length).toBe(2);
+  });
+
+  it('replay (parseSpan) counts padded and overlong 403 lines like any other, and counts every skip', async () => {
+    const { parseSpan } = await import('../../../src/replay/scan-span.js');
+    const { createLineParser } = await import('../../../src/parse/line-parser.js');
+    const l = (ip: string, ua: string) => `${ip} - - [10/Oct/2026:13:55:36 +0000] "GET / HTTP/1.1" 403 1 "-" "${ua}"`;
+    const content = [
+      l('198.18.0.1', '\\"'.repeat(8190)),
+      l('198.18.0.2', 'A'.repeat(3 << 20)),
+      `{"log":${JSON.stringify(`${l('198.18.0.3', '\\"'.repeat(100_000))}\n`)},"stream":"stdout"}`,
+      l('0.0.0.0', '-'),
+      `198.18.0.4 - - [10/Oct/2026:13:55:36 +0000] "GET /${'a'.repeat(200_000)} HTTP/1.1" 403 1 "-" "-"`,
+    ].join('\n');
+    const f = join(dir, 'span.log');
+    writeFileSync(f, `${content}\n`);
+    for (const format of ['auto', 'apache-combined'] as const) {
+      const ips: string[] = [];
+      const counts = await parseSpan(f, { from: 0, to: Number.POSITIVE_INFINITY }, createLineParser(format), (e) => ips.push(e.ip));
+      const want = format === 'auto' ? ['198.18.0.1', '198.18.0.2', '198.18.0.3'] : ['198.18.0.1', '198.18.0.2'];
+      expect(ips, format).toEqual(want);
+      expect(counts.lines).toBe(5);
+      expect(counts.parsed).toBe(want.length);
+      expect(counts.skipReasons['not-client']).toBe(1);
+      expect(counts.skipReasons['too-long']).toBe(1);
+      if (format === 'apache-combined') expect(counts.skipReasons['unknown-format']).toBe(1);
+    }
   });
 
   it('rejects for a missing file', async () => {
