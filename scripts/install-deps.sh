@@ -11,6 +11,7 @@ packages=(
   nginx                                        # real nginx for the nginx-map integration test
   fail2ban python3-pyinotify time apache2-utils # benchmark: fail2ban baseline, peak RSS, ab
   docker.io docker-compose debootstrap busybox # images and end-to-end tests
+  redis-server                                 # real Redis for the share stage integration tests
   curl ca-certificates
 )
 missing=()
