@@ -24,3 +24,27 @@ export const systemClock: Clock = {
     clearTimeout(handle.id as NodeJS.Timeout);
   },
 };
+
+/**
+ * Runs `fn` every `ms` on `clock` (the next run is scheduled once the previous one settled, so runs
+ * never overlap) until stop(); a run that throws or rejects is handed to `onError`.
+ */
+export function repeat(clock: Clock, ms: number, fn: () => unknown, onError: (err: unknown) => void): { stop(): void } {
+  let handle: TimerHandle | null = null;
+  let stopped = false;
+  const tick = (): void => {
+    Promise.resolve()
+      .then(fn)
+      .catch(onError)
+      .finally(() => {
+        if (!stopped) handle = clock.setTimeout(tick, ms);
+      });
+  };
+  handle = clock.setTimeout(tick, ms);
+  return {
+    stop() {
+      stopped = true;
+      if (handle !== null) clock.clearTimeout(handle);
+    },
+  };
+}

@@ -18,13 +18,12 @@
  * Host mode (enforcer docker-user, BANHAMMER_BAN_SCOPE=container): every line belongs to a scope, the
  * container it came from, and failures, bans and the enforcer's entries are per (address, scope).
  */
-import { networkInterfaces } from 'node:os';
-import type { Clock, TimerHandle } from './clock.js';
+import { repeat, type Clock } from './clock.js';
 import type { Config } from './config/schema.js';
 import { restartOnlyChanges } from './config/settings.js';
 import { BanhammerError } from './errors.js';
-import { Pipeline } from './pipeline/pipeline.js';
-import { MANUAL_RULE, type Ban, type BanBookSnapshot } from './decide/ban-book.js';
+import { Pipeline, localAddresses } from './pipeline/pipeline.js';
+import type { Ban, BanBookSnapshot } from './decide/ban-book.js';
 import { StateKeeper } from './decide/state-keeper.js';
 import type { Enforcer } from './enforce/enforcer.js';
 import { EnforcementQueue } from './enforce/queue.js';
@@ -50,12 +49,7 @@ export interface StateStoreLike {
   save(doc: DaemonState): Promise<void>;
 }
 
-export interface DaemonLogger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
+export type DaemonLogger = Record<'debug' | 'info' | 'warn' | 'error', (obj: object, msg?: string) => void>;
 
 export interface LineSourceFactory {
   (opts: { paths: string[]; onLine: (line: string, file: string) => void; startPositions: FilePosition[]; onError: (err: unknown) => void; onWarning: (msg: string) => void }): LineSource;
@@ -98,12 +92,11 @@ export class Daemon implements ControlHandler {
   private readonly containers: ContainerResolver | undefined;
   private readonly scoped: boolean;
   private source: LineSource | null = null;
-  private timers: TimerHandle[] = [];
+  private tasks: { stop(): void }[] = [];
   private phase: 'new' | 'starting' | 'running' | 'stopped' = 'new';
   private startedAt = 0;
   private lastSavedPositions = '';
   private lastSkewLog = Number.NEGATIVE_INFINITY;
-  private refused = 0;
   private repairs = 0;
   /** Bans made since the last applied batch: reported once the enforcer holds them. */
   private unreported: Ban[] = [];
@@ -132,22 +125,7 @@ export class Daemon implements ControlHandler {
     });
     this.keeper = new StateKeeper(deps.store, this.log, () => deps.metrics?.stateSaveError());
     this.sampler = deps.metrics && new MetricsSampler(deps.metrics);
-    this.queue = new EnforcementQueue({
-      enforcer: deps.enforcer,
-      source: this.pipeline.book,
-      clock: deps.clock,
-      afterApply: () => this.afterApply(),
-      onApplied: (s) => deps.metrics?.enforceDuration(deps.enforcer.name, s),
-      onBatchError: (err, diff) => {
-        deps.metrics?.enforceError(deps.enforcer.name);
-        this.log.error({ err: errorFields(err), bans: diff.ban.length, unbans: diff.unban.length }, 'enforcement failed; will retry');
-      },
-      onRefused: (r) => {
-        this.refused++;
-        deps.metrics?.enforceRefused(deps.enforcer.name);
-        this.log.error({ ip: r.ip, ...(r.scope !== undefined ? { containerId: r.scope } : {}), reason: r.reason }, 'the firewall refused this ban; the others are applied');
-      },
-    });
+    this.queue = new EnforcementQueue({ enforcer: deps.enforcer, source: this.pipeline.book, clock: deps.clock, afterApply: () => this.afterApply(), log: this.log, metrics: deps.metrics });
   }
 
   async start(): Promise<void> {
@@ -184,8 +162,7 @@ export class Daemon implements ControlHandler {
   async stop(opts: { removeFirewall?: boolean } = {}): Promise<void> {
     if (this.phase === 'stopped' || this.phase === 'new') return;
     this.phase = 'stopped';
-    for (const t of this.timers) this.clock.clearTimeout(t);
-    this.timers = [];
+    for (const t of this.tasks.splice(0)) t.stop();
     await this.source?.stop();
     await this.queue.flush();
     await this.queue.stop();
@@ -252,16 +229,7 @@ export class Daemon implements ControlHandler {
   }
 
   private every(ms: number, fn: () => unknown): void {
-    const tick = (): void => {
-      if (this.phase !== 'running') return;
-      Promise.resolve()
-        .then(fn)
-        .catch((err) => this.log.error({ err: errorFields(err) }, 'periodic task failed'))
-        .finally(() => {
-          if (this.phase === 'running') this.timers.push(this.clock.setTimeout(tick, ms));
-        });
-    };
-    this.timers.push(this.clock.setTimeout(tick, ms));
+    this.tasks.push(repeat(this.clock, ms, fn, (err) => this.log.error({ err: errorFields(err) }, 'periodic task failed')));
   }
 
   private sample(): void {
@@ -296,7 +264,7 @@ export class Daemon implements ControlHandler {
         detector: this.pipeline.detector,
         book: this.pipeline.book,
         rules: this.config.rules,
-        health: { stateError: this.keeper.error, enforceFailing: this.queue.failing, refused: this.refused, repairs: this.repairs, skewedLines: this.pipeline.stats.skewed },
+        health: { stateError: this.keeper.error, enforceFailing: this.queue.failing, refused: this.queue.refusedTotal, repairs: this.repairs, skewedLines: this.pipeline.stats.skewed },
       },
       rule,
     );
@@ -304,17 +272,7 @@ export class Daemon implements ControlHandler {
 
   async ban(ip: string, opts: { rule?: string; forMs: number | null; container?: string }): Promise<BanReply> {
     const target = opts.container === undefined ? undefined : containerFor(this.config, this.containers, opts.container);
-    const rule = opts.rule ?? MANUAL_RULE;
-    if (!this.pipeline.hasRule(rule)) {
-      throw new BanhammerError('BH_ERR_USAGE', `unknown rule ${JSON.stringify(rule)}`, { hint: `rules: ${Object.keys(this.config.rules).join(', ')}` });
-    }
-    const forMs = opts.forMs ?? (rule === MANUAL_RULE ? null : this.config.rules[rule]!.bantime);
-    const ban = this.pipeline.book.banManually(ip, {
-      rule,
-      durationMs: forMs === null || !Number.isFinite(forMs) ? null : forMs,
-      now: this.clock.now(),
-      ...(target !== undefined ? { scope: target.id, scopeName: target.name } : {}),
-    });
+    const ban = this.pipeline.banManually(ip, { rule: opts.rule, forMs: opts.forMs, now: this.clock.now(), ...(target && { scope: target.id, scopeName: target.name }) });
     this.unreported.push(ban);
     await this.queue.flush();
     return { ip: ban.ip, family: ban.family, rule: ban.rule, at: ban.at, until: ban.until, nth: ban.nth, container: ban.scope === undefined ? null : (ban.scopeName ?? null) };
@@ -322,8 +280,7 @@ export class Daemon implements ControlHandler {
 
   async unban(ip: string, opts: { container?: string } = {}): Promise<number> {
     const scope = opts.container === undefined ? undefined : containerFor(this.config, this.containers, opts.container).id;
-    const removed = this.pipeline.book.unban(ip, undefined, scope);
-    for (const b of removed) this.pipeline.detector.reset(b.ip, undefined, b.scope);
+    const removed = this.pipeline.unban(ip, scope);
     await this.lift(removed, 'manual');
     return removed.length;
   }
@@ -333,12 +290,6 @@ export class Daemon implements ControlHandler {
     await this.lift(removed, 'all');
     return removed.length;
   }
-}
-
-function localAddresses(): string[] {
-  const out: string[] = [];
-  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) out.push(a.address.split('%')[0]!);
-  return out;
 }
 
 function errorFields(err: unknown): Record<string, unknown> {

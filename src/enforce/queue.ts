@@ -14,7 +14,9 @@
 import type { Clock, TimerHandle } from '../clock.js';
 import type { KernelBan, KernelDiff } from '../decide/ban-book.js';
 import { scopedKey } from '../decide/scoped-key.js';
-import type { Enforcer, RefusedEntry } from './enforcer.js';
+import type { Enforcer } from './enforcer.js';
+import type { Metrics } from '../metrics/registry.js';
+import { BanhammerError } from '../errors.js';
 
 /** The part of the ban book the queue reads. */
 export interface EnforcementSource {
@@ -31,10 +33,8 @@ export interface EnforcementQueueOptions {
   readonly clock: Clock;
   /** After a batch is held by the enforcer (persist state, then report). Never throws. */
   readonly afterApply: () => Promise<void>;
-  readonly onBatchError: (err: unknown, diff: KernelDiff) => void;
-  /** An element the kernel refused, once per (address, scope) until it is applied again. */
-  readonly onRefused: (entry: RefusedEntry) => void;
-  readonly onApplied?: (seconds: number) => void;
+  readonly log: { error(obj: object, msg?: string): void };
+  readonly metrics?: Pick<Metrics, 'enforceDuration' | 'enforceError' | 'enforceRefused'> | undefined;
   readonly retryMs?: number;
 }
 
@@ -49,6 +49,8 @@ export class EnforcementQueue {
   private readonly refused = new Set<string>();
   /** Batches that failed as a whole since the last success (for status). */
   failing = 0;
+  /** Elements the kernel refused since start (each logged once). */
+  refusedTotal = 0;
 
   constructor(private readonly opts: EnforcementQueueOptions) {}
 
@@ -109,12 +111,14 @@ export class EnforcementQueue {
     } catch (err) {
       source.requeue(diff);
       this.failing++;
-      this.opts.onBatchError(err, diff);
+      this.opts.metrics?.enforceError(enforcer.name);
+      const e = err instanceof BanhammerError ? { code: err.code, message: err.message, hint: err.hint } : { message: err instanceof Error ? err.message : String(err) };
+      this.opts.log.error({ err: e, bans: diff.ban.length, unbans: diff.unban.length }, 'enforcement failed; will retry');
       this.retryLater();
       return;
     }
     this.failing = 0;
-    this.opts.onApplied?.((performance.now() - t0) / 1000);
+    this.opts.metrics?.enforceDuration(enforcer.name, (performance.now() - t0) / 1000);
     const refusedNow = new Map((result?.refused ?? []).map((r) => [scopedKey(r.ip, r.scope), r]));
     for (const b of diff.ban) {
       const k = scopedKey(b.ip, b.scope);
@@ -124,7 +128,9 @@ export class EnforcementQueue {
       if (this.refused.has(k)) continue;
       if (this.refused.size >= MAX_REFUSED_REMEMBERED) this.refused.clear();
       this.refused.add(k);
-      this.opts.onRefused(r);
+      this.refusedTotal++;
+      this.opts.metrics?.enforceRefused(enforcer.name);
+      this.opts.log.error({ ip: r.ip, ...(r.scope !== undefined ? { containerId: r.scope } : {}), reason: r.reason }, 'the firewall refused this ban; the others are applied');
     }
     await this.opts.afterApply();
   }

@@ -13,6 +13,7 @@
  * the enforcer must change from book.changes(). reconfigure() is the reload: windows, counters and
  * bans carry over, changed rules start fresh, and bans of newly allowlisted addresses are lifted.
  */
+import { networkInterfaces } from 'node:os';
 import type { Config } from '../config/schema.js';
 import { isSkip, SKIP_REASONS, type AccessEvent, type SkipReason } from '../parse/access-event.js';
 import { createLineParser, type LineParser } from '../parse/line-parser.js';
@@ -150,6 +151,31 @@ export class Pipeline {
   };
 
   /**
+   * `banhammer ban`: a manual ban under `rule` (default manual; own rule names only), for `forMs`, or
+   * when null the rule's bantime (permanent for a manual ban). The book refuses what cannot be banned.
+   */
+  banManually(ip: string, opts: { rule?: string | undefined; forMs: number | null; now: number; scope?: string; scopeName?: string }): Ban {
+    const rule = opts.rule ?? MANUAL_RULE;
+    if (!this.hasRule(rule)) {
+      throw new BanhammerError('BH_ERR_USAGE', `unknown rule ${JSON.stringify(rule)}`, { hint: `rules: ${Object.keys(this.config.rules).join(', ')}` });
+    }
+    const forMs = opts.forMs ?? (rule === MANUAL_RULE ? null : this.config.rules[rule]!.bantime);
+    return this.book.banManually(ip, {
+      rule,
+      durationMs: forMs === null || !Number.isFinite(forMs) ? null : forMs,
+      now: opts.now,
+      ...(opts.scope !== undefined ? { scope: opts.scope, ...(opts.scopeName !== undefined ? { scopeName: opts.scopeName } : {}) } : {}),
+    });
+  }
+
+  /** `banhammer unban`: lifts every ban of `ip` (in one scope, or all) and forgets its failures there. */
+  unban(ip: string, scope?: string): Ban[] {
+    const removed = this.book.unban(ip, undefined, scope);
+    for (const b of removed) this.detector.reset(b.ip, undefined, b.scope);
+    return removed;
+  }
+
+  /**
    * Reload: new rules (unchanged ones keep their windows and counters), allowlist and parser; the
    * book keeps every ban and counter. Returns the bans lifted because their address is now allowlisted.
    */
@@ -162,6 +188,13 @@ export class Pipeline {
     this.detector.reconfigure(rules, config.maxTracked);
     return this.book.reconfigure(bookRules(config), allowlist);
   }
+}
+
+/** Every address of this host's interfaces (zone ids stripped): the live agent never bans them. */
+export function localAddresses(): string[] {
+  const out: string[] = [];
+  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) out.push(a.address.split('%')[0]!);
+  return out;
 }
 
 /** Loopback + ignoreip + trusted proxies + the given host addresses (those Node reports but we cannot read are skipped). */

@@ -52,7 +52,7 @@ describe('banhammer run: control socket → daemon', () => {
         BANHAMMER_SOCKET: socket,
         BANHAMMER_STATE_DIR: join(root, 'state'),
         BANHAMMER_METRICS_ADDR: 'off',
-        BANHAMMER_LOG_LEVEL: 'silent',
+        BANHAMMER_LOG_LEVEL: 'error',
       },
       hostname: 'unit',
     });
