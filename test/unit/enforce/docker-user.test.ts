@@ -73,6 +73,7 @@ describe('docker-user args', () => {
     ]);
     expect([...b.containers]).toEqual([X]);
     expect(b.rejected.map((r) => r.ip)).toEqual(['not-an-ip', '198.19.150.8']);
+    expect(b.lines.map((l) => l.entry.ip)).toEqual(['198.19.150.6', '198.19.150.4', '198.19.150.9', '198.19.150.7', '2001:DB8:150::7']);
   });
 
   it('reads FORWARD and DOCKER-USER listings: Docker’s jump, ours, and our jumps to remove', () => {
@@ -106,33 +107,37 @@ function setup(extra: Partial<DockerUserEnforcerOptions> = {}, info: Map<string,
   return { runner, clock, enf, notes, warnings, info };
 }
 
+const headers = (counts: Record<string, number>): { stdout: string } => ({
+  stdout: Object.entries(counts).map(([n, c]) => `Name: ${n}\nType: hash:ip\nNumber of entries: ${c}\n`).join('\n'),
+});
+
 describe('DockerUserEnforcer with a recording runner', () => {
   it('init with Docker running: sets, chain, our jump on top of DOCKER-USER, FORWARD left to Docker', async () => {
     const { runner, enf, warnings } = setup();
-    runner.on('iptables-legacy -w -S FORWARD', { stdout: '-P FORWARD DROP\n-A FORWARD -j DOCKER-USER\n' });
-    runner.on('iptables-legacy -w -C DOCKER-USER', { code: 1 });
+    runner.on('iptables-legacy -w 2 -S FORWARD', { stdout: '-P FORWARD DROP\n-A FORWARD -j DOCKER-USER\n' });
+    runner.on('iptables-legacy -w 2 -C DOCKER-USER', { code: 1 });
     runner.on('ipset list -n', { stdout: `bh-host-v4\n${SX4}\nbh-unrelated\n` });
     await enf.init();
     expect(runner.lines()).toEqual([
       'ipset -exist create bh-host-v4 hash:ip family inet timeout 0 maxelem 1048576',
-      'iptables-legacy-restore -w --noflush',
+      'iptables-legacy-restore -w 2 --noflush',
       'ipset list -n',
       `ipset destroy ${SX4}`,
-      'iptables-legacy -w -S DOCKER-USER',
-      'iptables-legacy -w -S FORWARD',
-      'iptables-legacy -w -C DOCKER-USER -j BANHAMMER-host',
-      'iptables-legacy -w -I DOCKER-USER 1 -j BANHAMMER-host',
+      'iptables-legacy -w 2 -S DOCKER-USER',
+      'iptables-legacy -w 2 -S FORWARD',
+      'iptables-legacy -w 2 -C DOCKER-USER -j BANHAMMER-host',
+      'iptables-legacy -w 2 -I DOCKER-USER 1 -j BANHAMMER-host',
     ]);
     expect(warnings).toEqual([]);
   });
 
   it('init without Docker: creates DOCKER-USER and a marked FORWARD jump, and says so', async () => {
     const { runner, enf, warnings } = setup();
-    runner.on('iptables-legacy -w -S DOCKER-USER', { code: 1, stderr: 'iptables: No chain/target/match by that name.' });
-    runner.on('iptables-legacy -w -S FORWARD', { stdout: '-P FORWARD ACCEPT\n' });
+    runner.on('iptables-legacy -w 2 -S DOCKER-USER', { code: 1, stderr: 'iptables: No chain/target/match by that name.' });
+    runner.on('iptables-legacy -w 2 -S FORWARD', { stdout: '-P FORWARD ACCEPT\n' });
     await enf.init();
-    expect(runner.lines('iptables-legacy -w -N')).toEqual(['iptables-legacy -w -N DOCKER-USER']);
-    expect(runner.lines('iptables-legacy -w -I')).toEqual(['iptables-legacy -w -I FORWARD 1 -m comment --comment banhammer-host -j DOCKER-USER']);
+    expect(runner.lines('iptables-legacy -w 2 -N')).toEqual(['iptables-legacy -w 2 -N DOCKER-USER']);
+    expect(runner.lines('iptables-legacy -w 2 -I')).toEqual(['iptables-legacy -w 2 -I FORWARD 1 -m comment --comment banhammer-host -j DOCKER-USER']);
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(/DOCKER-USER did not exist .*Docker is not running/);
   });
@@ -142,7 +147,7 @@ describe('DockerUserEnforcer with a recording runner', () => {
     await enf.apply({ ban: [{ ip: '198.19.150.7', family: 4, until: 1_060_000, scope: X }, { ip: '198.19.150.8', family: 4, until: null }], unban: [] });
     expect(runner.lines()).toEqual([
       `ipset -exist create ${SX4} hash:ip family inet timeout 0 maxelem 1048576`,
-      'iptables-legacy-restore -w --noflush',
+      'iptables-legacy-restore -w 2 --noflush',
       'ipset -exist restore',
     ]);
     expect(runner.calls[1]!.input).toContain(`-A BANHAMMER-host -d 198.19.151.2/32 -p tcp -m set --match-set ${SX4} src -j DROP`);
@@ -155,13 +160,17 @@ describe('DockerUserEnforcer with a recording runner', () => {
 
   it('check() rewrites the chain when a banned container’s address changed, and reports it as a note', async () => {
     const { runner, enf, notes, info } = setup({}, new Map([[X, { id: X, name: 'web-x', v4: ['198.19.151.2'], v6: [] }]]));
-    runner.on('ipset list -n', { stdout: `bh-host-v4\n${SX4}\n` });
-    runner.on('iptables-legacy -w -S FORWARD', { stdout: '-A FORWARD -j DOCKER-USER\n' });
+    runner.on('ipset list -t', headers({ 'bh-host-v4': 0, [SX4]: 1 }));
+    runner.on('iptables-legacy -w 2 -S FORWARD', { stdout: '-A FORWARD -j DOCKER-USER\n' });
+    runner.on('iptables-legacy -w 2 -S BANHAMMER-host', {
+      stdout: `-N BANHAMMER-host\n-A BANHAMMER-host -p tcp -m set --match-set bh-host-v4 src -j DROP\n-A BANHAMMER-host -d 198.19.151.2/32 -p tcp -m set --match-set ${SX4} src -j DROP\n`,
+    });
     await enf.apply({ ban: [{ ip: '198.19.150.7', family: 4, until: null, scope: X }], unban: [] });
-    expect(await enf.check()).toEqual([]);
+    const expected = () => [{ ip: '198.19.150.7', family: 4 as const, until: null, scope: X }];
+    expect(await enf.check(expected)).toEqual([]);
     info.set(X, { id: X, name: 'web-x', v4: ['198.19.151.5'], v6: [] });
     runner.clear();
-    expect(await enf.check()).toEqual([]);
+    expect(await enf.check(expected)).toEqual([]);
     const restore = runner.calls.find((c) => c.cmd === 'iptables-legacy-restore');
     expect(restore?.input).toContain('-d 198.19.151.5/32');
     expect(restore?.input).not.toContain('198.19.151.2');
@@ -175,13 +184,13 @@ describe('DockerUserEnforcer with a recording runner', () => {
     expect(notes).toEqual([`container web-x (${X.slice(0, 12)}) has no IPv6 address: its IPv6 bans (first 2001:db8:150::7) are held and take effect once Docker gives it one`]);
     // Once its addresses change the question is open again: an IPv6 address ends the gap ...
     info.set(X, { id: X, name: 'web-x', v4: ['198.19.151.2'], v6: ['2001:db8:151::2'] });
-    await enf.check();
+    await enf.check(() => []);
     notes.length = 0;
     await enf.apply({ ban: [{ ip: '2001:db8:150::9', family: 6, until: null, scope: X }], unban: [] });
     expect(notes).toEqual([]);
     // ... and losing it again is reported again.
     info.set(X, { id: X, name: 'web-x', v4: ['198.19.151.3'], v6: [] });
-    await enf.check();
+    await enf.check(() => []);
     notes.length = 0;
     await enf.apply({ ban: [{ ip: '2001:db8:150::a', family: 6, until: null, scope: X }], unban: [] });
     expect(notes).toEqual([`container web-x (${X.slice(0, 12)}) has no IPv6 address: its IPv6 bans (first 2001:db8:150::a) are held and take effect once Docker gives it one`]);
@@ -189,33 +198,81 @@ describe('DockerUserEnforcer with a recording runner', () => {
 
   it('check() reports a missing set, a lost chain rule and a missing jump; a missing NET_ADMIN is a clear error', async () => {
     const { runner, enf } = setup();
-    runner.on('ipset list -n', { stdout: 'bh-unrelated\n' });
-    runner.on(/-C BANHAMMER-host/, { code: 1 });
-    runner.on('iptables-legacy -w -S FORWARD', { stdout: '-A FORWARD -j DOCKER-USER\n' });
+    runner.on('ipset list -t', headers({ 'bh-unrelated': 3 }));
+    runner.on('iptables-legacy -w 2 -S BANHAMMER-host', { stdout: '-N BANHAMMER-host\n' });
+    runner.on('iptables-legacy -w 2 -S FORWARD', { stdout: '-A FORWARD -j DOCKER-USER\n' });
     runner.on(/-C DOCKER-USER/, { code: 1 });
-    expect(await enf.check()).toEqual([
-      'set re-created (IPv4): bh-host-v4 was missing and is empty now; active bans must be applied again',
-      'chain (IPv4): BANHAMMER-host had lost rules and was refilled',
+    expect(await enf.check(() => [{ ip: '198.19.150.7', family: 4, until: null }])).toEqual([
+      'set re-created (IPv4): bh-host-v4 was missing and was re-created; its bans are re-added',
+      'chain (IPv4): BANHAMMER-host had lost its rules and was refilled',
       'jump (IPv4): DOCKER-USER -j BANHAMMER-host was missing and was re-added',
+      'set (IPv4): bh-host-v4: 1 missing ban(s) re-added',
     ]);
+    expect(runner.calls.find((c) => c.line === 'ipset -exist restore')?.input).toBe('add bh-host-v4 198.19.150.7 timeout 0\n');
     const denied = setup();
     denied.runner.on('ipset', { code: 1, stderr: 'ipset v7.17: Kernel error received: Operation not permitted' });
     await expect(denied.enf.init()).rejects.toMatchObject({ code: 'BH_ERR_NO_NET_ADMIN' });
   });
 
+  it('check() removes a rule someone inserted into our chain, and reconciles host-wide and container sets with the ban book', async () => {
+    const { runner, enf } = setup({}, new Map([[X, { id: X, name: 'web-x', v4: ['198.19.151.2'], v6: [] }]]));
+    runner.on('iptables-legacy -w 2 -S FORWARD', { stdout: '-A FORWARD -j DOCKER-USER\n' });
+    runner.on('ipset list -t', headers({ 'bh-host-v4': 2, [SX4]: 0 }));
+    runner.on('ipset save bh-host-v4', { stdout: 'add bh-host-v4 198.19.150.8 timeout 0\nadd bh-host-v4 198.19.150.99 timeout 0\n' });
+    runner.on('iptables-legacy -w 2 -S BANHAMMER-host', {
+      stdout: `-N BANHAMMER-host\n-A BANHAMMER-host -j ACCEPT\n-A BANHAMMER-host -p tcp -m set --match-set bh-host-v4 src -j DROP\n-A BANHAMMER-host -d 198.19.151.2/32 -p tcp -m set --match-set ${SX4} src -j DROP\n`,
+    });
+    // The container was banned before (e.g. by an earlier run): check() brings its sets and rules back.
+    const repairs = await enf.check(() => [
+      { ip: '198.19.150.8', family: 4, until: null },
+      { ip: '198.19.150.7', family: 4, until: null, scope: X },
+    ]);
+    expect(repairs).toEqual([
+      `container ${X.slice(0, 12)}: its sets and chain rules were missing and were added`,
+      'chain (IPv4): BANHAMMER-host held 1 rule(s) banhammer did not put there (first: "-A BANHAMMER-host -j ACCEPT") and was rebuilt',
+      'set (IPv4): bh-host-v4: 1 entry nobody banned removed',
+      `set (IPv4): ${SX4}: 1 missing ban(s) re-added`,
+    ]);
+    expect(runner.calls.filter((c) => c.line === 'ipset -exist restore').map((c) => c.input)).toEqual(['del bh-host-v4 198.19.150.99\n', `add ${SX4} 198.19.150.7 timeout 0\n`]);
+    const fills = runner.calls.filter((c) => c.cmd === 'iptables-legacy-restore').map((c) => c.input ?? '');
+    expect(fills.at(-1)).not.toContain('ACCEPT');
+  });
+
+  it('apply isolates an element the kernel refuses, host-wide or scoped, and applies the rest', async () => {
+    const { runner, enf } = setup({}, new Map([[X, { id: X, name: 'web-x', v4: ['198.19.151.2'], v6: [] }]]));
+    runner.on('ipset -exist restore', (call) => {
+      const bad = (call.input ?? '').split('\n').findIndex((l) => l.includes('198.19.150.66'));
+      return bad < 0 ? { code: 0 } : { code: 1, stderr: `ipset v7.17: Error in line ${bad + 1}: Null-valued element, cannot be stored in a hash type of set` };
+    });
+    const r = await enf.apply({
+      ban: [
+        { ip: '198.19.150.66', family: 4, until: null, scope: X },
+        { ip: '198.19.150.7', family: 4, until: null, scope: X },
+        { ip: '198.19.150.8', family: 4, until: null },
+        { ip: '0.0.0.0', family: 4, until: null, scope: X },
+      ],
+      unban: [],
+    });
+    expect(r?.refused).toEqual([
+      { ip: '0.0.0.0', family: 4, scope: X, reason: 'an unspecified address cannot be a client' },
+      { ip: '198.19.150.66', family: 4, scope: X, reason: 'refused by ipset: Null-valued element, cannot be stored in a hash type of set' },
+    ]);
+    expect(runner.calls.filter((c) => c.line === 'ipset -exist restore').at(-1)?.input).toBe(`add ${SX4} 198.19.150.7 timeout 0\nadd bh-host-v4 198.19.150.8 timeout 0\n`);
+  });
+
   it('shutdown removes our jumps, chain and sets, and keeps a DOCKER-USER it did not create', async () => {
     const { runner, enf } = setup();
-    runner.on('iptables-legacy -w -S DOCKER-USER', { stdout: '-N DOCKER-USER\n-A DOCKER-USER -j BANHAMMER-host\n-A DOCKER-USER -j RETURN\n' });
-    runner.on('iptables-legacy -w -S FORWARD', { stdout: '-A FORWARD -j DOCKER-USER\n-A FORWARD -m comment --comment banhammer-host -j DOCKER-USER\n' });
+    runner.on('iptables-legacy -w 2 -S DOCKER-USER', { stdout: '-N DOCKER-USER\n-A DOCKER-USER -j BANHAMMER-host\n-A DOCKER-USER -j RETURN\n' });
+    runner.on('iptables-legacy -w 2 -S FORWARD', { stdout: '-A FORWARD -j DOCKER-USER\n-A FORWARD -m comment --comment banhammer-host -j DOCKER-USER\n' });
     runner.on('ipset list -n', { stdout: `bh-host-v4\n${SX4}\nbh-unrelated\n` });
     await enf.shutdown();
     expect(runner.lines()).toEqual([
-      'iptables-legacy -w -S DOCKER-USER',
-      'iptables-legacy -w -D DOCKER-USER -j BANHAMMER-host',
-      'iptables-legacy -w -S FORWARD',
-      'iptables-legacy -w -D FORWARD -m comment --comment banhammer-host -j DOCKER-USER',
-      'iptables-legacy -w -F BANHAMMER-host',
-      'iptables-legacy -w -X BANHAMMER-host',
+      'iptables-legacy -w 2 -S DOCKER-USER',
+      'iptables-legacy -w 2 -D DOCKER-USER -j BANHAMMER-host',
+      'iptables-legacy -w 2 -S FORWARD',
+      'iptables-legacy -w 2 -D FORWARD -m comment --comment banhammer-host -j DOCKER-USER',
+      'iptables-legacy -w 2 -F BANHAMMER-host',
+      'iptables-legacy -w 2 -X BANHAMMER-host',
       'ipset list -n',
       'ipset destroy bh-host-v4',
       `ipset destroy ${SX4}`,

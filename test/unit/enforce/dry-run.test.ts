@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { BanhammerError } from '../../../src/errors.js';
 import { LogEnforcer, type LogRecord } from '../../../src/enforce/dry-run.js';
 import { ManualClock } from '../../fakes/manual-clock.js';
 
@@ -53,13 +52,19 @@ describe('LogEnforcer', () => {
     expect(enf.active()).toEqual([{ ip: '198.18.0.1', family: 4, until: null, scope: y }]);
   });
 
-  it('rejects bad addresses like the real enforcer, after applying the rest', async () => {
+  it('refuses bad and non-client addresses like the real enforcers, after applying the rest', async () => {
     const records: LogRecord[] = [];
     const enf = new LogEnforcer((r) => records.push(r), new ManualClock());
-    const e = await enf.apply({ ban: [{ ip: 'not-an-ip', family: 4, until: null }, { ip: '198.18.0.2', family: 4, until: null }], unban: [] }).catch((x: unknown) => x);
-    expect(e).toBeInstanceOf(BanhammerError);
-    expect((e as BanhammerError).code).toBe('BH_ERR_ADDRESS');
+    const r = await enf.apply({
+      ban: [{ ip: 'not-an-ip', family: 4, until: null }, { ip: '198.18.0.2', family: 4, until: null }, { ip: '0.0.0.0', family: 4, until: null }],
+      unban: [],
+    });
+    expect(r.refused).toEqual([
+      { ip: 'not-an-ip', family: 4, reason: 'not a valid IP address' },
+      { ip: '0.0.0.0', family: 4, reason: 'an unspecified address cannot be a client' },
+    ]);
     expect(enf.active().map((a) => a.ip)).toEqual(['198.18.0.2']);
-    expect(records.map((r) => r.action)).toEqual(['ban', 'reject']);
+    expect(records.map((x) => x.action)).toEqual(['ban', 'reject', 'reject']);
+    expect(records.at(-1)?.text).toBe('would reject "0.0.0.0": an unspecified address cannot be a client');
   });
 });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { BanhammerError } from '../../../src/errors.js';
 import { execError, missingBinaryError } from '../../../src/exec/runner.js';
-import { classifyFirewallError } from '../../../src/enforce/firewall-errors.js';
+import { classifyFirewallError, isTransientFirewallError } from '../../../src/enforce/firewall-errors.js';
+import { refusedLine } from '../../../src/enforce/firewall-commands.js';
 
 const failed = (stderr: string, code = 1): BanhammerError => execError('iptables-nft', ['-w', '-S'], { stdout: '', stderr, code });
 
@@ -55,5 +56,39 @@ describe('classifyFirewallError', () => {
     expect(classifyFirewallError(m, 'x')).toBe(m);
     const plain = new Error('boom');
     expect(classifyFirewallError(plain, 'x')).toBe(plain);
+  });
+
+  it('a held xtables lock is transient (retried); permission and other failures are lasting', () => {
+    for (const stderr of [
+      "Can't lock /run/xtables.lock: Resource temporarily unavailable\nAnother app is currently holding the xtables lock. Stopped waiting after 2s.",
+      'Another app is currently holding the xtables lock. Perhaps you want to use the -w option?',
+    ]) {
+      const e = classify(stderr, 'legacy');
+      expect(e.code).toBe('BH_ERR_FIREWALL');
+      expect(e.message).toContain('another program holds the xtables lock');
+      expect(isTransientFirewallError(e)).toBe(true);
+    }
+    expect(isTransientFirewallError(classify("Fatal: can't open lock file /run/xtables.lock: Permission denied"))).toBe(false);
+    expect(isTransientFirewallError(classify('iptables: something odd.'))).toBe(false);
+    expect(isTransientFirewallError(new BanhammerError('BH_ERR_EXEC_TIMEOUT', 'slow'))).toBe(true);
+    expect(isTransientFirewallError(missingBinaryError('iptables'))).toBe(false);
+  });
+
+  it('refusedLine: one element named by ipset restore, never a set-level failure', () => {
+    const ipset = (stderr: string) => classifyFirewallError(execError('ipset', ['-exist', 'restore'], { stdout: '', stderr, code: 1 }), 'applying');
+    expect(refusedLine(ipset('ipset v7.17: Error in line 2: Null-valued element, cannot be stored in a hash type of set\n'))).toEqual({
+      line: 2,
+      reason: 'Null-valued element, cannot be stored in a hash type of set',
+    });
+    expect(refusedLine(ipset("ipset v7.17: Error in line 3: Syntax error: '9999999' is out of range 0-2147483"))).toMatchObject({ line: 3 });
+    for (const stderr of [
+      'ipset v7.17: Error in line 1: The set with the given name does not exist',
+      'ipset v7.17: Error in line 4: Hash is full, cannot add more elements',
+      'ipset v7.17: Error in line 1: Kernel error received: Operation not permitted',
+      'ipset v7.17: Kernel error received: Operation not permitted',
+      'ipset v7.17: no line number here',
+    ]) {
+      expect(refusedLine(ipset(stderr))).toBeNull();
+    }
   });
 });

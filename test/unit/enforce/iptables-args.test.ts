@@ -16,6 +16,11 @@ import {
   setBatch,
   setRestoreArgs,
   validatePorts,
+  describeSetRepair,
+  parseSetHeaders,
+  reconcileSet,
+  wantedCount,
+  type WantedEntry,
 } from '../../../src/enforce/iptables-args.js';
 
 const now = Date.UTC(2026, 0, 1);
@@ -85,8 +90,8 @@ describe('ports and rules', () => {
   });
 
   it('always waits for the xtables lock and inserts jumps at the top', () => {
-    expect(checkRuleArgs('INPUT', ['-j', 'X'])).toEqual(['-w', '-C', 'INPUT', '-j', 'X']);
-    expect(insertRuleArgs('INPUT', ['-j', 'X'])).toEqual(['-w', '-I', 'INPUT', '1', '-j', 'X']);
+    expect(checkRuleArgs('INPUT', ['-j', 'X'])).toEqual(['-w', '2', '-C', 'INPUT', '-j', 'X']);
+    expect(insertRuleArgs('INPUT', ['-j', 'X'])).toEqual(['-w', '2', '-I', 'INPUT', '1', '-j', 'X']);
   });
 
   it('builds iptables-restore text that (re)creates and fills only our chain', () => {
@@ -151,17 +156,87 @@ describe('setBatch', () => {
     );
     expect(b.text).toEqual({ 4: 'add bh-web-v4 198.18.0.3 timeout 0\n' });
     expect(b.rejected).toEqual([
-      { ip: '198.18.0.0/24', reason: 'not a valid IP address' },
-      { ip: '198.18.0.1\nflush', reason: 'not a valid IP address' },
-      { ip: 'evil.example', reason: 'not a valid IP address' },
-      { ip: '2001:db8::5', reason: 'IPv6 is not enabled for this enforcer' },
+      { ip: '198.18.0.0/24', family: 4, reason: 'not a valid IP address' },
+      { ip: '198.18.0.1\nflush', family: 4, reason: 'not a valid IP address' },
+      { ip: 'evil.example', family: 4, reason: 'not a valid IP address' },
+      { ip: '2001:db8::5', family: 6, reason: 'IPv6 is not enabled for this enforcer' },
     ]);
+  });
+
+  it('refuses addresses that can never be a client before they reach ipset; an unban of one removes nothing, quietly', () => {
+    const b = setBatch(
+      {
+        ban: [
+          { ip: '0.0.0.0', family: 4, until: null },
+          { ip: '::', family: 6, until: null },
+          { ip: '::ffff:0.0.0.0', family: 6, until: null },
+          { ip: '224.0.0.1', family: 4, until: null },
+          { ip: 'ff02::1', family: 6, until: null },
+          { ip: '255.255.255.255', family: 4, until: null },
+          { ip: '198.18.0.3', family: 4, until: null },
+        ],
+        unban: [{ ip: '0.0.0.0', family: 4 }],
+      },
+      names,
+      now,
+    );
+    expect(b.text).toEqual({ 4: 'add bh-web-v4 198.18.0.3 timeout 0\n' });
+    expect(b.rejected.map((r) => `${r.ip}: ${r.reason}`)).toEqual([
+      '0.0.0.0: an unspecified address cannot be a client',
+      '::: an unspecified address cannot be a client',
+      '::ffff:0.0.0.0: an unspecified address cannot be a client',
+      '224.0.0.1: a multicast address cannot be a client',
+      'ff02::1: a multicast address cannot be a client',
+      '255.255.255.255: the broadcast address cannot be a client',
+    ]);
+    expect(b.lines[4]?.map((l) => l.entry.ip)).toEqual(['198.18.0.3']);
   });
 
   it('turns an already expired ban into a deletion and leaves empty families out', () => {
     const b = setBatch({ ban: [{ ip: '198.18.0.1', family: 4, until: now - 1 }], unban: [] }, names, now);
     expect(b.text).toEqual({ 4: 'del bh-web-v4 198.18.0.1\n' });
     expect(setBatch({ ban: [], unban: [] }, names, now).text).toEqual({});
+  });
+});
+
+describe('reconcileSet', () => {
+  const want = (entries: [string, number | null][]): Map<string, WantedEntry> =>
+    new Map(entries.map(([ip, until]) => [ip, { ip, until, entry: { ip, family: 4 as const } }]));
+
+  it('re-adds missing bans with their remaining timeout and removes strays, deletions first', () => {
+    const r = reconcileSet('s', 4, want([['198.18.0.1', now + 60_000], ['198.18.0.2', null], ['198.18.0.3', now + 90 * 86_400_000]]), [{ ip: '198.18.0.9', timeout: 0 }], now);
+    expect(r.lines.map((l) => l.text)).toEqual([
+      'del s 198.18.0.9',
+      'add s 198.18.0.1 timeout 60',
+      'add s 198.18.0.2 timeout 0',
+      `add s 198.18.0.3 timeout ${MAX_IPSET_TIMEOUT_S}`,
+    ]);
+    expect(r).toMatchObject({ missing: 3, stray: 1, retimed: 0 });
+    expect(describeSetRepair('IPv4', 's', r)).toBe('set (IPv4): s: 3 missing ban(s) re-added, 1 entry nobody banned removed');
+  });
+
+  it('leaves boundaries alone: a stray about to expire, a ban about to end, timeouts within the slack', () => {
+    const r = reconcileSet(
+      's',
+      4,
+      want([['198.18.0.1', now + 500], ['198.18.0.2', now + 100_000], ['198.18.0.3', null]]),
+      [{ ip: '198.18.0.9', timeout: 2 }, { ip: '198.18.0.2', timeout: 97 }, { ip: '198.18.0.3', timeout: 0 }],
+      now,
+    );
+    expect(r.lines).toEqual([]);
+    expect(describeSetRepair('IPv4', 's', r)).toBeNull();
+  });
+
+  it('corrects a permanent ban that got a timeout, and a timeout far from the expected one', () => {
+    const r = reconcileSet('s', 4, want([['198.18.0.1', null], ['198.18.0.2', now + 100_000]]), [{ ip: '198.18.0.1', timeout: 50 }, { ip: '198.18.0.2', timeout: 10 }], now);
+    expect(r.lines.map((l) => l.text)).toEqual(['add s 198.18.0.1 timeout 0', 'add s 198.18.0.2 timeout 100']);
+    expect(r.retimed).toBe(2);
+  });
+
+  it('counts only bans that have not ended, and reads set headers', () => {
+    expect(wantedCount(want([['198.18.0.1', now], ['198.18.0.2', now + 1], ['198.18.0.3', null]]), now)).toBe(2);
+    const headers = 'Name: a\nType: hash:ip\nNumber of entries: 3\nName: bh-web-v4\nType: hash:ip\nHeader: family inet\nNumber of entries: 0\n';
+    expect([...parseSetHeaders(headers)]).toEqual([['a', 3], ['bh-web-v4', 0]]);
   });
 });
 

@@ -29,14 +29,14 @@ describe('IptablesEnforcer.init', () => {
     expect(runner.lines()).toEqual([
       'ipset -exist create bh-web-v4 hash:ip family inet timeout 0 maxelem 1048576',
       'ipset -exist create bh-web-v6 hash:ip family inet6 timeout 0 maxelem 1048576',
-      'iptables-nft-restore -w --noflush',
-      `iptables-nft -w -C INPUT ${JUMP}`,
-      `iptables-nft -w -I INPUT 1 ${JUMP}`,
-      'iptables-nft -w -S INPUT',
-      'ip6tables-nft-restore -w --noflush',
-      `ip6tables-nft -w -C INPUT ${JUMP}`,
-      `ip6tables-nft -w -I INPUT 1 ${JUMP}`,
-      'ip6tables-nft -w -S INPUT',
+      'iptables-nft-restore -w 2 --noflush',
+      `iptables-nft -w 2 -C INPUT ${JUMP}`,
+      `iptables-nft -w 2 -I INPUT 1 ${JUMP}`,
+      'iptables-nft -w 2 -S INPUT',
+      'ip6tables-nft-restore -w 2 --noflush',
+      `ip6tables-nft -w 2 -C INPUT ${JUMP}`,
+      `ip6tables-nft -w 2 -I INPUT 1 ${JUMP}`,
+      'ip6tables-nft -w 2 -S INPUT',
     ]);
     expect(runner.calls[2]?.input).toBe('*filter\n:BANHAMMER-web - [0:0]\n-A BANHAMMER-web -p tcp -m set --match-set bh-web-v4 src -j DROP\nCOMMIT\n');
     expect(runner.calls[6]?.input).toContain('--match-set bh-web-v6 src -j DROP');
@@ -58,11 +58,11 @@ describe('IptablesEnforcer.init', () => {
     await enf.init();
     expect(runner.lines()).toEqual([
       'ipset -exist create bh-web-v4 hash:ip family inet timeout 0 maxelem 1048576',
-      'iptables-nft-restore -w --noflush',
-      `iptables-nft -w -C INPUT ${JUMP}`,
-      'iptables-nft -w -S INPUT',
-      'iptables-nft -w -D INPUT -p tcp -m multiport --dports 8080 -j BANHAMMER-web',
-      `iptables-nft -w -D INPUT ${JUMP}`,
+      'iptables-nft-restore -w 2 --noflush',
+      `iptables-nft -w 2 -C INPUT ${JUMP}`,
+      'iptables-nft -w 2 -S INPUT',
+      'iptables-nft -w 2 -D INPUT -p tcp -m multiport --dports 8080 -j BANHAMMER-web',
+      `iptables-nft -w 2 -D INPUT ${JUMP}`,
     ]);
     expect(runner.calls[1]?.input).toContain('-j REJECT --reject-with tcp-reset');
   });
@@ -79,7 +79,7 @@ describe('IptablesEnforcer.init', () => {
     runner.on('iptables-legacy-save', { stdout: '*filter\n:DOCKER-USER - [0:0]\n-A DOCKER-USER -j RETURN\nCOMMIT\n' });
     await enf.init();
     expect(enf.backend?.mode).toBe('legacy');
-    expect(runner.lines()).toContain('iptables-legacy-restore -w --noflush');
+    expect(runner.lines()).toContain('iptables-legacy-restore -w 2 --noflush');
   });
 
   it('fails with an actionable error without NET_ADMIN', async () => {
@@ -124,12 +124,58 @@ describe('IptablesEnforcer.apply', () => {
     ]);
   });
 
-  it('applies the good addresses and then reports the bad ones by name', async () => {
+  it('applies the good addresses and returns the bad ones, refused before anything runs', async () => {
     const { runner, enf } = setup();
-    const e = await rejection(enf.apply({ ban: [{ ip: '198.18.0.1', family: 4, until: null }, { ip: '1.2.3.4; reboot', family: 4, until: null }], unban: [] }));
+    const r = await enf.apply({
+      ban: [{ ip: '198.18.0.1', family: 4, until: null }, { ip: '1.2.3.4; reboot', family: 4, until: null }, { ip: '0.0.0.0', family: 4, until: null }],
+      unban: [],
+    });
     expect(runner.calls.map((c) => c.input)).toEqual(['add bh-web-v4 198.18.0.1 timeout 0\n']);
-    expect(e.code).toBe('BH_ERR_ADDRESS');
-    expect(e.message).toContain('"1.2.3.4; reboot"');
+    expect(r?.refused).toEqual([
+      { ip: '1.2.3.4; reboot', family: 4, reason: 'not a valid IP address' },
+      { ip: '0.0.0.0', family: 4, reason: 'an unspecified address cannot be a client' },
+    ]);
+  });
+
+  it('isolates an element the kernel refuses: the rest of the batch is applied, the refused one returned', async () => {
+    const { runner, enf } = setup({ families: [4] });
+    // ipset stops at the line it cannot apply and names it; anything else goes through.
+    runner.on('ipset -exist restore', (call) => {
+      const lines = (call.input ?? '').split('\n');
+      const bad = lines.findIndex((l) => l.includes('198.18.0.66'));
+      return bad < 0 ? { code: 0 } : { code: 1, stderr: `ipset v7.17: Error in line ${bad + 1}: Null-valued element, cannot be stored in a hash type of set\n` };
+    });
+    const r = await enf.apply({
+      ban: [
+        { ip: '198.18.0.1', family: 4, until: null },
+        { ip: '198.18.0.66', family: 4, until: null },
+        { ip: '198.18.0.2', family: 4, until: null },
+      ],
+      unban: [{ ip: '198.18.0.9', family: 4 }],
+    });
+    expect(r?.refused).toEqual([{ ip: '198.18.0.66', family: 4, reason: 'refused by ipset: Null-valued element, cannot be stored in a hash type of set' }]);
+    expect(runner.calls.map((c) => c.input)).toEqual([
+      'del bh-web-v4 198.18.0.9\nadd bh-web-v4 198.18.0.1 timeout 0\nadd bh-web-v4 198.18.0.66 timeout 0\nadd bh-web-v4 198.18.0.2 timeout 0\n',
+      'del bh-web-v4 198.18.0.9\nadd bh-web-v4 198.18.0.1 timeout 0\nadd bh-web-v4 198.18.0.2 timeout 0\n',
+    ]);
+    // The next batch is not held back by the refused element.
+    runner.clear();
+    expect(await enf.apply({ ban: [{ ip: '198.18.0.3', family: 4, until: null }], unban: [] })).toEqual({ refused: [] });
+    expect(runner.calls.map((c) => c.input)).toEqual(['add bh-web-v4 198.18.0.3 timeout 0\n']);
+  });
+
+  it('rejects when nothing can be applied: no permission, a missing set, an error without a line number', async () => {
+    for (const stderr of [
+      'ipset v7.17: Kernel error received: Operation not permitted',
+      'ipset v7.17: Error in line 1: The set with the given name does not exist',
+      'ipset v7.17: something else went wrong',
+    ]) {
+      const { runner, enf } = setup({ families: [4] });
+      runner.on('ipset -exist restore', { code: 1, stderr });
+      const e = await rejection(enf.apply({ ban: [{ ip: '198.18.0.1', family: 4, until: null }, { ip: '198.18.0.2', family: 4, until: null }], unban: [] }));
+      expect(['BH_ERR_FIREWALL', 'BH_ERR_NO_NET_ADMIN']).toContain(e.code);
+      expect(runner.calls).toHaveLength(1);
+    }
   });
 
   it('does nothing for an empty batch and reports a full set', async () => {
@@ -142,44 +188,190 @@ describe('IptablesEnforcer.apply', () => {
   });
 });
 
+const headers = (counts: Record<string, number>): { stdout: string } => ({
+  stdout: Object.entries(counts).map(([n, c]) => `Name: ${n}\nType: hash:ip\nHeader: family inet timeout 0\nNumber of entries: ${c}\n`).join('\n'),
+});
+const RULE4 = '-A BANHAMMER-web -p tcp -m set --match-set bh-web-v4 src -j DROP';
+const RULE6 = '-A BANHAMMER-web -p tcp -m set --match-set bh-web-v6 src -j DROP';
+const chainOk = (runner: RecordingRunner): void => {
+  runner.on('iptables-nft -w 2 -S BANHAMMER-web', { stdout: `-N BANHAMMER-web\n${RULE4}\n` });
+  runner.on('ip6tables-nft -w 2 -S BANHAMMER-web', { stdout: `-N BANHAMMER-web\n${RULE6}\n` });
+};
+const none = (): never[] => [];
+
 describe('IptablesEnforcer.check', () => {
-  it('reports nothing when all is in place', async () => {
-    const { runner, enf } = setup();
-    runner.on('ipset list -n', { stdout: 'bh-web-v4\nbh-web-v6\nsomeone-else\n' });
-    expect(await enf.check()).toEqual([]);
+  it('reports nothing when all is in place, without reading set members when the counts agree', async () => {
+    const { runner, clock, enf } = setup();
+    chainOk(runner);
+    runner.on('ipset list -t', headers({ 'bh-web-v4': 1, 'bh-web-v6': 0, 'someone-else': 7 }));
+    let asked = 0;
+    const expected = () => {
+      asked++;
+      return [{ ip: '198.18.0.1', family: 4 as const, until: clock.now() + 60_000 }, { ip: '198.18.0.2', family: 4 as const, until: clock.now() - 1 }];
+    };
+    expect(await enf.check(expected)).toEqual([]);
+    expect(asked).toBe(1);
     expect(runner.lines()).toEqual([
-      'ipset list -n',
-      'iptables-nft -w -C BANHAMMER-web -p tcp -m set --match-set bh-web-v4 src -j DROP',
-      `iptables-nft -w -C INPUT ${JUMP}`,
-      'ip6tables-nft -w -C BANHAMMER-web -p tcp -m set --match-set bh-web-v6 src -j DROP',
-      `ip6tables-nft -w -C INPUT ${JUMP}`,
+      'ipset list -t',
+      'iptables-nft -w 2 -S BANHAMMER-web',
+      `iptables-nft -w 2 -C INPUT ${JUMP}`,
+      'ip6tables-nft -w 2 -S BANHAMMER-web',
+      `ip6tables-nft -w 2 -C INPUT ${JUMP}`,
     ]);
   });
 
-  it('re-creates a missing set, refills a flushed chain and re-adds a deleted jump', async () => {
-    const { runner, enf } = setup();
-    runner.on('ipset list -n', { stdout: 'bh-web-v4\n' });
-    runner.on('iptables-nft -w -C BANHAMMER-web', { code: 1 });
-    runner.on('ip6tables-nft -w -C INPUT', { code: 1 });
-    const repairs = await enf.check();
-    expect(repairs).toHaveLength(3);
-    expect(repairs[0]).toMatch(/^set re-created \(IPv6\): bh-web-v6/);
-    expect(repairs[1]).toContain('BANHAMMER-web had lost its rule and was refilled');
-    expect(repairs[2]).toContain('was missing and was re-added');
+  it('re-creates a missing set with its bans, refills a flushed chain and re-adds a deleted jump', async () => {
+    const { runner, clock, enf } = setup();
+    runner.on('ipset list -t', headers({ 'bh-web-v4': 0 }));
+    runner.on('iptables-nft -w 2 -S BANHAMMER-web', { stdout: '-N BANHAMMER-web\n' });
+    runner.on('ip6tables-nft -w 2 -S BANHAMMER-web', { stdout: `-N BANHAMMER-web\n${RULE6}\n` });
+    runner.on('ip6tables-nft -w 2 -C INPUT', { code: 1 });
+    const repairs = await enf.check(() => [{ ip: '2001:db8::7', family: 6, until: clock.now() + 10_000 }]);
+    expect(repairs).toEqual([
+      'set re-created (IPv6): bh-web-v6 was missing and was re-created; its bans are re-added',
+      'chain (IPv4): BANHAMMER-web had lost its rules and was refilled',
+      `jump (IPv6): INPUT ${JUMP} was missing and was re-added`,
+      'set (IPv6): bh-web-v6: 1 missing ban(s) re-added',
+    ]);
     expect(setsRecreated(repairs)).toEqual([6]);
     expect(runner.lines()).toEqual(expect.arrayContaining([
       'ipset -exist create bh-web-v6 hash:ip family inet6 timeout 0 maxelem 1048576',
-      'iptables-nft-restore -w --noflush',
-      `ip6tables-nft -w -I INPUT 1 ${JUMP}`,
+      'iptables-nft-restore -w 2 --noflush',
+      `ip6tables-nft -w 2 -I INPUT 1 ${JUMP}`,
     ]));
+    expect(runner.calls.find((c) => c.line === 'ipset -exist restore')?.input).toBe('add bh-web-v6 2001:db8::7 timeout 10\n');
+  });
+
+  it('rebuilds our chain when someone inserted a rule into it', async () => {
+    const { runner, enf } = setup({ families: [4] });
+    runner.on('ipset list -t', headers({ 'bh-web-v4': 0 }));
+    runner.on('iptables-nft -w 2 -S BANHAMMER-web', { stdout: `-N BANHAMMER-web\n-A BANHAMMER-web -j ACCEPT\n${RULE4}\n` });
+    expect(await enf.check(none)).toEqual(['chain (IPv4): BANHAMMER-web held 1 rule(s) banhammer did not put there (first: "-A BANHAMMER-web -j ACCEPT") and was rebuilt']);
+    const fill = runner.calls.find((c) => c.line === 'iptables-nft-restore -w 2 --noflush');
+    expect(fill?.input).toBe(`*filter\n:BANHAMMER-web - [0:0]\n${RULE4}\nCOMMIT\n`);
+  });
+
+  it('accepts a listing that differs from ours only in formatting (checked once with -C, then remembered)', async () => {
+    const { runner, enf } = setup({ families: [4] });
+    runner.on('ipset list -t', headers({ 'bh-web-v4': 0 }));
+    runner.on('iptables-nft -w 2 -S BANHAMMER-web', { stdout: '-N BANHAMMER-web\n-A BANHAMMER-web -p tcp -m set --match-set bh-web-v4 src  -j DROP\n' });
+    expect(await enf.check(none)).toEqual([]);
+    expect(await enf.check(none)).toEqual([]);
+    expect(runner.lines('iptables-nft -w 2 -C BANHAMMER-web')).toHaveLength(1);
+    expect(runner.lines('iptables-nft-restore')).toEqual([]);
   });
 
   it('says when the whole chain was gone', async () => {
     const { runner, enf } = setup({ families: [4] });
-    runner.on('ipset list -n', { stdout: 'bh-web-v4\n' });
-    runner.on('iptables-nft -w -C BANHAMMER-web', { code: 1, stderr: 'iptables: No chain/target/match by that name.' });
-    runner.on('iptables-nft -w -S BANHAMMER-web', { code: 1 });
-    expect(await enf.check()).toEqual(['chain (IPv4): BANHAMMER-web was missing and was re-created']);
+    runner.on('ipset list -t', headers({ 'bh-web-v4': 0 }));
+    runner.on('iptables-nft -w 2 -S BANHAMMER-web', { code: 1, stderr: 'iptables: No chain/target/match by that name.' });
+    expect(await enf.check(none)).toEqual(['chain (IPv4): BANHAMMER-web was missing and was re-created']);
+  });
+
+  it('a flushed set: the count differs, the members are read and every unexpired ban is re-added', async () => {
+    const { runner, clock, enf } = setup({ families: [4] });
+    chainOk(runner);
+    runner.on('ipset list -t', headers({ 'bh-web-v4': 0 }));
+    const now = clock.now();
+    const repairs = await enf.check(() => [
+      { ip: '198.18.0.1', family: 4, until: now + 3_600_000 },
+      { ip: '198.18.0.2', family: 4, until: null },
+      { ip: '198.18.0.3', family: 4, until: now - 1 },
+      { ip: '0.0.0.0', family: 4, until: null },
+      { ip: '2001:db8::1', family: 6, until: null },
+    ]);
+    expect(repairs).toEqual(['set (IPv4): bh-web-v4: 2 missing ban(s) re-added']);
+    expect(runner.calls.find((c) => c.line === 'ipset -exist restore')?.input).toBe('add bh-web-v4 198.18.0.1 timeout 3600\nadd bh-web-v4 198.18.0.2 timeout 0\n');
+  });
+
+  it('a stray element: removed; a ban about to expire that the book has dropped: left alone', async () => {
+    const { runner, clock, enf } = setup({ families: [4] });
+    chainOk(runner);
+    runner.on('ipset list -t', headers({ 'bh-web-v4': 3 }));
+    runner.on('ipset save bh-web-v4', { stdout: 'add bh-web-v4 198.18.0.1 timeout 0\nadd bh-web-v4 198.18.0.77 timeout 0\nadd bh-web-v4 198.18.0.8 timeout 1\n' });
+    expect(await enf.check(() => [{ ip: '198.18.0.1', family: 4, until: null }])).toEqual(['set (IPv4): bh-web-v4: 1 entry nobody banned removed']);
+    expect(runner.calls.find((c) => c.line === 'ipset -exist restore')?.input).toBe('del bh-web-v4 198.18.0.77\n');
+    void clock;
+  });
+
+  it('a count that differs only because of the expiry boundary reads the members but repairs nothing', async () => {
+    const { runner, clock, enf } = setup({ families: [4] });
+    chainOk(runner);
+    runner.on('ipset list -t', headers({ 'bh-web-v4': 1 }));
+    runner.on('ipset save bh-web-v4', { stdout: 'add bh-web-v4 198.18.0.8 timeout 1\n' });
+    expect(await enf.check(() => [{ ip: '198.18.0.9', family: 4, until: clock.now() + 400 }])).toEqual([]);
+    expect(runner.lines('ipset -exist restore')).toEqual([]);
+  });
+
+  it('compares the members every fullCompareEvery checks even when the counts agree', async () => {
+    const { runner, enf } = setup({ families: [4], fullCompareEvery: 3 });
+    chainOk(runner);
+    runner.on('ipset list -t', headers({ 'bh-web-v4': 1 }));
+    runner.on('ipset save bh-web-v4', { stdout: 'add bh-web-v4 198.18.0.66 timeout 0\n' });
+    const expected = () => [{ ip: '198.18.0.1', family: 4 as const, until: null }];
+    expect(await enf.check(expected)).toEqual([]);
+    expect(await enf.check(expected)).toEqual([]);
+    expect(await enf.check(expected)).toEqual(['set (IPv4): bh-web-v4: 1 missing ban(s) re-added, 1 entry nobody banned removed']);
+  });
+
+  it('does not retry for ever an element the kernel refused: it is left out of later comparisons', async () => {
+    const { runner, enf } = setup({ families: [4] });
+    chainOk(runner);
+    runner.on('ipset -exist restore', (call) =>
+      call.input?.includes('198.18.0.66') ? { code: 1, stderr: 'ipset v7.17: Error in line 1: Some kernel refusal\n' } : { code: 0 },
+    );
+    const r = await enf.apply({ ban: [{ ip: '198.18.0.66', family: 4, until: null }], unban: [] });
+    expect(r?.refused).toHaveLength(1);
+    runner.on('ipset list -t', headers({ 'bh-web-v4': 0 }));
+    runner.clear();
+    expect(await enf.check(() => [{ ip: '198.18.0.66', family: 4, until: null }])).toEqual([]);
+    expect(runner.lines('ipset -exist restore')).toEqual([]);
+  });
+});
+
+describe('xtables lock', () => {
+  const LOCKED = { code: 4, stderr: "Can't lock /run/xtables.lock: Resource temporarily unavailable\nAnother app is currently holding the xtables lock. Stopped waiting after 2s.\n" };
+
+  it('a held lock is retried with back-off until it is released', async () => {
+    const clock = new ManualClock();
+    const slept: number[] = [];
+    const retries: string[] = [];
+    const { runner, enf } = setup({
+      families: [4],
+      clock,
+      random: () => 0.5,
+      sleep: async (ms) => {
+        slept.push(ms);
+        clock.advance(ms);
+      },
+      onRetry: (m) => retries.push(m),
+    });
+    runner.on('iptables-nft-restore', LOCKED, 3);
+    await enf.init();
+    expect(runner.lines('iptables-nft-restore')).toHaveLength(4);
+    expect(slept).toEqual([250, 500, 1000]);
+    expect(retries[0]).toMatch(/filling chain BANHAMMER-web \(IPv4\) failed: another program holds the xtables lock .*; retrying in 250 ms \(attempt 2\)$/);
+  });
+
+  it('a lock held past the retry budget is a lasting error naming the lock', async () => {
+    const clock = new ManualClock();
+    const { runner, enf } = setup({ families: [4], clock, retry: { totalMs: 5_000 }, random: () => 0.99, sleep: async (ms) => clock.advance(ms) });
+    runner.on('iptables-nft-restore', LOCKED);
+    const e = await rejection(enf.init());
+    expect(e.code).toBe('BH_ERR_FIREWALL');
+    expect(e.message).toMatch(/another program holds the xtables lock.*gave up after \d+ attempts/);
+    expect(e.hint).toContain('xtables.lock');
+    expect(clock.now() - Date.UTC(2026, 0, 1)).toBeLessThanOrEqual(5_000);
+  });
+
+  it('a lasting error is not retried', async () => {
+    const clock = new ManualClock();
+    const slept: number[] = [];
+    const { runner, enf } = setup({ families: [4], clock, sleep: async (ms) => void slept.push(ms) });
+    runner.on('iptables-nft-restore', { code: 4, stderr: 'iptables-restore v1.8.9 (nf_tables): Could not fetch rule set generation id: Permission denied (you must be root)' });
+    await rejection(enf.init());
+    expect(slept).toEqual([]);
+    expect(runner.lines('iptables-nft-restore')).toHaveLength(1);
   });
 });
 
@@ -190,14 +382,14 @@ describe('IptablesEnforcer.shutdown', () => {
     runner.on('ipset destroy bh-web-v6', { code: 1, stderr: 'ipset v7.17: The set with the given name does not exist' });
     await enf.shutdown();
     expect(runner.lines()).toEqual([
-      'iptables-nft -w -S INPUT',
-      `iptables-nft -w -D INPUT ${JUMP}`,
-      'iptables-nft -w -F BANHAMMER-web',
-      'iptables-nft -w -X BANHAMMER-web',
-      'ip6tables-nft -w -S INPUT',
-      `ip6tables-nft -w -D INPUT ${JUMP}`,
-      'ip6tables-nft -w -F BANHAMMER-web',
-      'ip6tables-nft -w -X BANHAMMER-web',
+      'iptables-nft -w 2 -S INPUT',
+      `iptables-nft -w 2 -D INPUT ${JUMP}`,
+      'iptables-nft -w 2 -F BANHAMMER-web',
+      'iptables-nft -w 2 -X BANHAMMER-web',
+      'ip6tables-nft -w 2 -S INPUT',
+      `ip6tables-nft -w 2 -D INPUT ${JUMP}`,
+      'ip6tables-nft -w 2 -F BANHAMMER-web',
+      'ip6tables-nft -w 2 -X BANHAMMER-web',
       'ipset destroy bh-web-v4',
       'ipset destroy bh-web-v6',
     ]);
@@ -206,7 +398,7 @@ describe('IptablesEnforcer.shutdown', () => {
   it('tries everything and then reports the first failure', async () => {
     const { runner, enf } = setup({ families: [4] });
     runner.on('ipset destroy', { code: 1, stderr: 'ipset v7.17: Set cannot be destroyed: it is in use by a kernel component' });
-    runner.on('iptables-nft -w -S INPUT', { code: 4, stderr: 'iptables v1.8.9 (nf_tables): Could not fetch rule set generation id: Permission denied (you must be root)' });
+    runner.on('iptables-nft -w 2 -S INPUT', { code: 4, stderr: 'iptables v1.8.9 (nf_tables): Could not fetch rule set generation id: Permission denied (you must be root)' });
     const e = await rejection(enf.shutdown());
     expect(e.code).toBe('BH_ERR_NO_NET_ADMIN');
     expect(runner.lines()).toContain('ipset destroy bh-web-v4');

@@ -75,11 +75,12 @@ describe('NginxMapEnforcer', () => {
     expect((e as BanhammerError).code).toBe('BH_ERR_EXEC');
     expect((e as BanhammerError).message).toContain('invalid PID number');
     expect((e as BanhammerError).hint).toContain('nginx -t');
+    const expected = () => [{ ip: '198.18.0.1', family: 4 as const, until: null }];
     clock.advance(1000);
-    expect(await enf.check()).toEqual([]);
+    expect(await enf.check(expected)).toEqual([]);
     expect(runner.calls.length).toBe(2);
     clock.advance(1000);
-    expect(await enf.check()).toEqual([]);
+    expect(await enf.check(expected)).toEqual([]);
     expect(runner.calls.length).toBe(2);
   });
 
@@ -100,11 +101,18 @@ describe('NginxMapEnforcer', () => {
     await enf.apply(ban('2001:db8::1', 6));
     await rm(path);
     clock.advance(1000);
-    expect(await enf.check()).toEqual([`map file ${path} was missing and was re-created`]);
+    expect(await enf.check(() => [{ ip: '2001:db8::1', family: 6, until: null }])).toEqual([`map file ${path} was missing and was re-created`]);
     expect(await readFile(path, 'utf8')).toContain('2001:db8::1/128 1;');
     expect(runner.calls.length).toBe(2);
-    await enf.shutdown(); // within the second: must not wait for the clock
+    // A ban the map lost (or never got) comes back with check(), and nginx is reloaded for it.
+    clock.advance(1000);
+    expect(await enf.check(() => [{ ip: '2001:db8::1', family: 6, until: null }, { ip: '198.18.0.4', family: 4, until: null }])).toEqual([
+      `map file ${path}: 1 missing ban(s) re-added`,
+    ]);
+    expect(await readFile(path, 'utf8')).toContain('198.18.0.4/32 1;');
     expect(runner.calls.length).toBe(3);
+    await enf.shutdown(); // within the second: must not wait for the clock
+    expect(runner.calls.length).toBe(4);
     expect(await readFile(path, 'utf8')).toBe(renderNginxGeo([]));
   });
 
