@@ -130,12 +130,12 @@ describe.each(SHELLS)('host mode under $name', ({ argv }) => {
 
     it('healthy when the agent answers; Apache is not probed', () => {
       fake('node', 'exit 1');
-      fake('banhammer', "printf 'Status\\n|- Instance:\\thost\\n|- Enforcer:\\tdocker-user\\n'");
+      fake('banhammer', `printf '%s\\n' '${JSON.stringify({ instance: 'host', enforcer: 'docker-user', since: '', files: [], rules: [], health: { stateError: null, enforceFailing: 0, refused: 0, repairs: 0, skewedLines: 0 } })}'`);
       const r = runScript(argv, hc, [], env);
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
       expect(r.stdout.trim()).toBe('healthy: host mode; agent host (enforcer docker-user) answers banhammer status');
-      expect(recorded()).toEqual(['banhammer status']);
+      expect(recorded()).toEqual(['banhammer status --json']);
     });
 
     it('unhealthy when the agent does not answer', () => {

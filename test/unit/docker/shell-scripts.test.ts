@@ -360,11 +360,12 @@ describe.each(SHELLS)('under $name', ({ argv }) => {
 
   describe('healthcheck', () => {
     const hc = join(DOCKER, 'bin/banhammer-healthcheck');
-    const STATUS = 'Status\n|- Instance:\tweb\n|- Enforcer:\tiptables\n|- Files watched:\t1\n';
+    const STATUS = (failing = 0) => `${JSON.stringify({ instance: 'web', enforcer: 'iptables', since: '2026-11-23T10:00:00.000Z', files: [], rules: [], health: { stateError: null, enforceFailing: failing, refused: 0, repairs: 0, skewedLines: 0 } })}\n`;
+    const printStatus = (failing = 0) => `printf '%s\\n' '${STATUS(failing).trim()}'`;
 
     it('healthy when Apache answers and `banhammer status` answers; names the instance', () => {
       fake('node');
-      fake('banhammer', `printf '${STATUS.replace(/\n/g, '\\n').replace(/\t/g, '\\t')}'`);
+      fake('banhammer', printStatus());
       const r = runScript(argv, hc, [], { ...env, HTTP_PORT: '8081' });
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
@@ -372,7 +373,18 @@ describe.each(SHELLS)('under $name', ({ argv }) => {
       const c = recorded(); // the node -e script spans several lines
       expect(c[0]).toMatch(/^node -e/);
       expect(c.at(-2)).toMatch(/ 8081$/);
-      expect(c.at(-1)).toBe('banhammer status');
+      expect(c.at(-1)).toBe('banhammer status --json');
+    });
+
+    it('unhealthy when the enforcer keeps failing (3 batches in a row), healthy below that', () => {
+      fake('node');
+      fake('banhammer', printStatus(3));
+      let r = runScript(argv, hc, [], env);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim()).toBe('unhealthy: agent web cannot apply bans (enforcer iptables failed 3 batches in a row; see docker logs)');
+      fake('banhammer', printStatus(2));
+      r = runScript(argv, hc, [], env);
+      expect(r.code).toBe(0);
     });
 
     it('unhealthy when Apache does not answer (the agent is not asked)', () => {
