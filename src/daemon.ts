@@ -20,7 +20,7 @@
  */
 import { repeat, type Clock } from './clock.js';
 import type { Config } from './config/schema.js';
-import { restartOnlyChanges } from './config/settings.js';
+import { reloadedConfig, restartOnlyChanges } from './config/settings.js';
 import { BanhammerError } from './errors.js';
 import { Pipeline, localAddresses } from './pipeline/pipeline.js';
 import type { Ban, BanBookSnapshot } from './decide/ban-book.js';
@@ -172,9 +172,10 @@ export class Daemon implements ControlHandler {
   }
 
   /** SIGHUP / `banhammer reload`: a diff of the running configuration (see the header). */
-  reload(next: Config | undefined = this.deps.reloadConfig?.()): void {
-    if (next === undefined) throw new BanhammerError('BH_ERR_USAGE', 'this agent cannot re-read its configuration', { hint: 'restart it' });
-    const restart = restartOnlyChanges(this.config, next);
+  reload(read: Config | undefined = this.deps.reloadConfig?.()): void {
+    if (read === undefined) throw new BanhammerError('BH_ERR_USAGE', 'this agent cannot re-read its configuration', { hint: 'restart it' });
+    const restart = restartOnlyChanges(this.config, read);
+    const next = reloadedConfig(this.config, read);
     const lifted = this.pipeline.reconfigure(next);
     this.config = next;
     this.lift(lifted, 'allowlisted');

@@ -59,3 +59,14 @@ export function restartOnlyChanges(before: Config, after: Config): string[] {
     .filter((k) => !same(settingValue(before, k), settingValue(after, k)))
     .map(settingName);
 }
+
+/**
+ * The configuration a reload runs with: `after`, except that every restart-only setting keeps its
+ * running value (`before`) until the agent restarts, so what runs is what the warning says.
+ */
+export function reloadedConfig(before: Config, after: Config): Config {
+  const values = settingValues(after);
+  const running = settingValues(before);
+  for (const k of settingsByReload('restart')) (values as Record<SettingKey, unknown>)[k] = running[k];
+  return Object.freeze(assembleConfig(values, after.rules));
+}

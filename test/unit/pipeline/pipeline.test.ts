@@ -206,6 +206,20 @@ describe('reload is a diff (issue 10)', () => {
     await agent.daemon.stop();
   });
 
+  it('a restart-only setting keeps its running value until a restart (what runs is what the warning says)', async () => {
+    const agent = liveAgent({});
+    await agent.daemon.start();
+    for (let i = 0; i < 5; i++) agent.emit(line('198.18.0.25', T0));
+    await settle();
+    agent.setEnv({ BANHAMMER_TRUSTED_PROXIES: '198.18.0.25', BANHAMMER_LOG_LEVEL: 'debug' });
+    agent.daemon.reload();
+    await settle();
+    expect(agent.warnings.filter((w) => w.includes('after a restart'))).toEqual([expect.stringContaining('BANHAMMER_TRUSTED_PROXIES')]);
+    expect(agent.warnings.join('\n')).not.toContain('LOG_LEVEL');
+    expect(agent.daemon.status('forbidden').rules[0]!.bannedIps).toEqual(['198.18.0.25']);
+    await agent.daemon.stop();
+  });
+
   it('a changed rule starts fresh; a reload that changes nothing warns about nothing', async () => {
     const agent = liveAgent({});
     await agent.daemon.start();
