@@ -13,6 +13,10 @@
  *       tcp dport { 80, 443 } ip6 saddr @addr6 drop
  *     }
  *   }
+ * With CIDR bans enabled, two more sets `net4`/`net6` ({ type …; flags interval,timeout; }) hold
+ * networks (`198.18.0.0/24`) and have one rule each like the address sets. nft refuses a network that
+ * overlaps one already in the set ("interval overlaps with an existing one"): that ban is refused.
+ *
  * Priority -10 runs before every `filter` (0) chain; a drop in any base chain is final, so no jump in
  * anyone else's chain is needed, whatever else (iptables-nft, iptables-legacy, Docker, ufw) runs.
  *
@@ -30,7 +34,7 @@
 import { createHash } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 import { BanhammerError } from '../errors.js';
-import { canonicalIp } from '../parse/ip.js';
+import { canonicalIp, parseCidr } from '../parse/ip.js';
 import type { EnforcerBatch } from './enforcer.js';
 import { NET_ADMIN_HINT } from './firewall-errors.js';
 import { INSTANCE_RE, validateInstance, type BlockAction, type Family } from './iptables-args.js';
@@ -56,7 +60,19 @@ export interface NftNames {
   readonly instance: string;
   readonly table: string;
   readonly chain: string;
+  /** Address sets (hash): one address per element. */
   readonly sets: Readonly<Record<Family, string>>;
+  /** Network sets (interval), only with CIDR bans enabled: one prefix per element. */
+  readonly nets: Readonly<Record<Family, string>>;
+}
+
+export type SetKind = 'addr' | 'net';
+
+/** One of our sets. */
+export interface NftSet {
+  readonly name: string;
+  readonly family: Family;
+  readonly kind: SetKind;
 }
 
 /** Table, chain and set names for an instance (see the module comment for the shortening rule). */
@@ -66,7 +82,7 @@ export function nftNames(instance: string): NftNames {
   const table = plain.length <= TABLE_PLAIN_MAX
     ? plain
     : `${TABLE_PREFIX}${instance.slice(0, TABLE_HASHED_KEEP)}_${createHash('sha256').update(instance).digest('hex').slice(0, 8)}`;
-  return { instance, table, chain: CHAIN_INPUT, sets: { 4: 'addr4', 6: 'addr6' } };
+  return { instance, table, chain: CHAIN_INPUT, sets: { 4: 'addr4', 6: 'addr6' }, nets: { 4: 'net4', 6: 'net6' } };
 }
 
 /** Ports to protect: integers 1–65535, at least one; returned sorted and without duplicates. */
@@ -95,24 +111,35 @@ export interface NftLayout {
   readonly families: readonly Family[];
   /** Set capacity (`size`); undefined = the kernel's default (no limit for these sets). */
   readonly size?: number | undefined;
+  /** CIDR bans: interval sets net4/net6 and their rules (kernels with interval sets with timeouts). */
+  readonly cidr?: boolean | undefined;
 }
+
+/** Our sets in a fixed order: the address sets, then (with CIDR bans) the network sets. */
+export function layoutSets(layout: NftLayout): NftSet[] {
+  const out: NftSet[] = layout.families.map((f) => ({ name: layout.names.sets[f], family: f, kind: 'addr' as const }));
+  if (layout.cidr) for (const f of layout.families) out.push({ name: layout.names.nets[f], family: f, kind: 'net' });
+  return out;
+}
+
+const flagsOf = (kind: SetKind): string => (kind === 'net' ? 'interval,timeout' : 'timeout');
 
 const ADDR_TYPE: Record<Family, string> = { 4: 'ipv4_addr', 6: 'ipv6_addr' };
 const SADDR: Record<Family, string> = { 4: 'ip saddr', 6: 'ip6 saddr' };
 
-export function setDefinition(layout: NftLayout, f: Family): string {
+export function setDefinition(layout: NftLayout, set: NftSet): string {
   const size = layout.size !== undefined ? ` size ${layout.size};` : '';
-  return `{ type ${ADDR_TYPE[f]}; flags timeout;${size} }`;
+  return `{ type ${ADDR_TYPE[set.family]}; flags ${flagsOf(set.kind)};${size} }`;
 }
 
 export function chainDefinition(): string {
   return `{ type filter hook input priority ${INPUT_PRIORITY}; policy accept; }`;
 }
 
-/** The rule of the input chain for one family (as written; nft may print it differently). */
-export function blockRule(layout: NftLayout, f: Family): string {
+/** The rule of the input chain for one set (as written; nft may print it differently). */
+export function blockRule(layout: NftLayout, set: NftSet): string {
   const verdict = layout.action === 'reject' ? 'reject with tcp reset' : 'drop';
-  return `tcp dport { ${layout.ports.join(', ')} } ${SADDR[f]} @${layout.names.sets[f]} ${verdict}`;
+  return `tcp dport { ${layout.ports.join(', ')} } ${SADDR[set.family]} @${set.name} ${verdict}`;
 }
 
 /** What is wrong with the table as found (see diffStructure); an empty plan for a fresh start. */
@@ -121,8 +148,8 @@ export interface SetupPlan {
   readonly chainExists: boolean;
   /** The input chain exists with another type, hook, priority or policy: delete and re-create it. */
   readonly chainWrong: boolean;
-  /** Our sets that exist with another type, flags or size: delete and re-create them (empty). */
-  readonly badSets: readonly Family[];
+  /** Our sets (names) that exist with another type, flags or size: delete and re-create them (empty). */
+  readonly badSets: readonly string[];
   /** Chains in our table that we did not create: flush and delete them. */
   readonly foreignChains: readonly string[];
   /** Sets in our table that we did not create (and no longer use): delete them. */
@@ -145,25 +172,27 @@ export function setupScript(layout: NftLayout, plan: SetupPlan = FRESH_PLAN): st
   for (const name of plan.foreignChains) lines.push(`delete chain ${t} ${name}`);
   if (plan.chainWrong) lines.push(`delete chain ${t} ${c}`);
   for (const name of plan.foreignSets) lines.push(`delete set ${t} ${name}`);
-  for (const f of plan.badSets) lines.push(`delete set ${t} ${layout.names.sets[f]}`);
-  for (const f of layout.families) lines.push(`add set ${t} ${layout.names.sets[f]} ${setDefinition(layout, f)}`);
+  for (const name of plan.badSets) lines.push(`delete set ${t} ${name}`);
+  const sets = layoutSets(layout);
+  for (const set of sets) lines.push(`add set ${t} ${set.name} ${setDefinition(layout, set)}`);
   lines.push(`add chain ${t} ${c} ${chainDefinition()}`);
   // Also when the listing said there was no chain: if one appeared meanwhile, this keeps us from doubling its rules.
   lines.push(`flush chain ${t} ${c}`);
-  for (const f of layout.families) lines.push(`add rule ${t} ${c} ${blockRule(layout, f)}`);
+  for (const set of sets) lines.push(`add rule ${t} ${c} ${blockRule(layout, set)}`);
   return lines.join('\n') + '\n';
 }
 
 export const applyArgs = (): string[] => ['-f', '-'];
 /** Structure without set elements: cheap even with 100,000 bans (a `list table` would fetch them). */
 export const listStructureArgs = (): string[] => ['-j', '-t', 'list', 'ruleset'];
-export const listSetArgs = (names: NftNames, f: Family): string[] => ['-j', 'list', 'set', 'inet', names.table, names.sets[f]];
+export const listSetArgs = (names: NftNames, set: string): string[] => ['-j', 'list', 'set', 'inet', names.table, set];
 export const deleteTableArgs = (names: NftNames): string[] => ['delete', 'table', 'inet', names.table];
 
-/** One element change, already validated: the canonical address and what to do with it. */
+/** One element change, already validated: the canonical address (or network/prefix) and what to do with it. */
 export interface ElementOp {
   readonly ip: string;
   readonly family: Family;
+  readonly kind: SetKind;
   /** Timeout in ms for a ban, 'permanent' for a ban without expiry, 'delete' for an unban. */
   readonly op: number | 'permanent' | 'delete';
 }
@@ -204,10 +233,10 @@ function element(o: ElementOp): string {
  */
 export function elementScript(names: NftNames, ops: readonly ElementOp[]): string {
   const lines: string[] = [];
-  for (const f of [4, 6] as const) {
-    const mine = ops.filter((o) => o.family === f);
+  for (const [kind, f] of [['addr', 4], ['addr', 6], ['net', 4], ['net', 6]] as const) {
+    const mine = ops.filter((o) => o.family === f && o.kind === kind);
     if (mine.length === 0) continue;
-    const s = `inet ${names.table} ${names.sets[f]}`;
+    const s = `inet ${names.table} ${kind === 'addr' ? names.sets[f] : names.nets[f]}`;
     const bans = mine.filter((o) => o.op !== 'delete');
     lines.push(`add element ${s} { ${mine.map(element).join(', ')} }`);
     lines.push(`delete element ${s} { ${mine.map((o) => o.ip).join(', ')} }`);
@@ -229,6 +258,42 @@ export function acceptClientAddress(raw: string, families: readonly Family[]): {
   return c;
 }
 
+/** Networks that may never be banned as a whole: they hold loopback or the unspecified address. */
+const NEVER_COVER: Record<Family, readonly [ipaddr.IPv4 | ipaddr.IPv6, number][]> = {
+  4: [[ipaddr.parse('127.0.0.0'), 8], [ipaddr.parse('0.0.0.0'), 8]],
+  6: [[ipaddr.parse('::1'), 128], [ipaddr.parse('::'), 128]],
+};
+
+/**
+ * What a ban's `ip` targets: a plain address (acceptClientAddress), or with CIDR bans enabled a
+ * network `addr/prefix` (parseCidr: canonical, host bits cleared — 198.18.0.9/24 is 198.18.0.0/24 —
+ * and a full-length prefix is an address).
+ * A network is refused when it is /0 or overlaps loopback or the unspecified range.
+ */
+export function acceptTarget(raw: string, families: readonly Family[], cidr: boolean): { ip: string; family: Family; kind: SetKind } | { reason: string } {
+  if (!raw.includes('/')) {
+    const a = acceptClientAddress(raw, families);
+    return 'reason' in a ? a : { ...a, kind: 'addr' };
+  }
+  const n = parseCidr(raw);
+  if (!n || raw.trim() !== raw) return { reason: 'not a valid network (address/prefix)' };
+  const full = n.family === 4 ? 32 : 128;
+  if (n.prefix === full) {
+    const a = acceptClientAddress(n.network, families);
+    return 'reason' in a ? a : { ...a, kind: 'addr' };
+  }
+  if (!cidr) return { reason: 'CIDR bans are not enabled for this enforcer' };
+  if (!families.includes(n.family)) return { reason: `IPv${n.family} is not enabled for this enforcer` };
+  if (n.prefix === 0) return { reason: 'a /0 network would ban everyone' };
+  const net = ipaddr.parse(n.network);
+  for (const [addr, len] of NEVER_COVER[n.family]) {
+    // Two prefixes overlap when the shorter one holds the other's network address.
+    const overlaps = n.prefix <= len ? (addr as ipaddr.IPv4).match(net as ipaddr.IPv4, n.prefix) : (net as ipaddr.IPv4).match(addr as ipaddr.IPv4, len);
+    if (overlaps) return { reason: `${n.network}/${n.prefix} covers ${addr.toString()}/${len} (loopback or unspecified)` };
+  }
+  return { ip: `${n.network}/${n.prefix}`, family: n.family, kind: 'net' };
+}
+
 export interface RefusedOp {
   readonly ip: string;
   readonly family: Family;
@@ -240,17 +305,23 @@ export interface RefusedOp {
  * address both unbanned and banned in one batch ends up banned; a ban that already expired becomes a
  * deletion). Addresses that fail acceptClientAddress are returned in `refused`, the rest is kept.
  */
-export function elementOps(batch: EnforcerBatch, families: readonly Family[], now: number, cap = MAX_NFT_TIMEOUT_MS): { ops: ElementOp[]; refused: RefusedOp[] } {
+export function elementOps(
+  batch: EnforcerBatch,
+  families: readonly Family[],
+  now: number,
+  opts: { cap?: number; cidr?: boolean } = {},
+): { ops: ElementOp[]; refused: RefusedOp[] } {
+  const cap = opts.cap ?? MAX_NFT_TIMEOUT_MS;
   const byIp = new Map<string, ElementOp>();
   const refused: RefusedOp[] = [];
   const take = (raw: string, family: Family, op: (ip: string) => ElementOp['op']): void => {
-    const a = acceptClientAddress(raw, families);
+    const a = acceptTarget(raw, families, opts.cidr ?? false);
     if ('reason' in a) {
       refused.push({ ip: raw, family, reason: a.reason });
       return;
     }
     byIp.delete(a.ip);
-    byIp.set(a.ip, { ip: a.ip, family: a.family, op: op(a.ip) });
+    byIp.set(a.ip, { ip: a.ip, family: a.family, kind: a.kind, op: op(a.ip) });
   };
   for (const u of batch.unban) take(u.ip, u.family, () => 'delete');
   for (const b of batch.ban) take(b.ip, b.family, () => banTimeoutMs(b.until, now, cap) ?? 'delete');
@@ -339,8 +410,8 @@ export function parseTable(json: string, table: string): NftTableView | undefine
 export interface StructureDiff {
   readonly ok: boolean;
   readonly plan: SetupPlan;
-  /** Families whose set is missing or wrong: re-created empty, to be refilled. */
-  readonly emptySets: readonly Family[];
+  /** Our sets (names) that are missing or wrong: re-created empty, to be refilled. */
+  readonly emptySets: readonly string[];
   /** The chain's rules are not exactly `reference` (someone added, removed or changed a rule). */
   readonly rulesDiffer: boolean;
   /** One line per finding, for check()'s report. */
@@ -355,23 +426,24 @@ export interface StructureDiff {
 export function diffStructure(view: NftTableView | undefined, layout: NftLayout, reference: readonly string[] | undefined): StructureDiff {
   const { names } = layout;
   if (!view) {
-    return { ok: false, plan: FRESH_PLAN, emptySets: [...layout.families], rulesDiffer: true, findings: [`table inet ${names.table} was missing`] };
+    return { ok: false, plan: FRESH_PLAN, emptySets: layoutSets(layout).map((s) => s.name), rulesDiffer: true, findings: [`table inet ${names.table} was missing`] };
   }
   const findings: string[] = [];
-  const badSets: Family[] = [];
-  const emptySets: Family[] = [];
-  for (const f of layout.families) {
-    const s = view.sets.get(names.sets[f]);
+  const badSets: string[] = [];
+  const emptySets: string[] = [];
+  const wantedSets = layoutSets(layout);
+  for (const want of wantedSets) {
+    const s = view.sets.get(want.name);
     if (!s) {
-      emptySets.push(f);
-      findings.push(`set ${names.sets[f]} was missing`);
-    } else if (s.type !== ADDR_TYPE[f] || s.flags.join(',') !== 'timeout' || s.size !== layout.size) {
-      badSets.push(f);
-      emptySets.push(f);
-      findings.push(`set ${names.sets[f]} had other settings (type ${s.type}, flags ${s.flags.join(',') || 'none'}${s.size !== undefined ? `, size ${s.size}` : ''})`);
+      emptySets.push(want.name);
+      findings.push(`set ${want.name} was missing`);
+    } else if (s.type !== ADDR_TYPE[want.family] || [...s.flags].sort().join(',') !== flagsOf(want.kind) || s.size !== layout.size) {
+      badSets.push(want.name);
+      emptySets.push(want.name);
+      findings.push(`set ${want.name} had other settings (type ${s.type}, flags ${s.flags.join(',') || 'none'}${s.size !== undefined ? `, size ${s.size}` : ''})`);
     }
   }
-  const ourSets = new Set(layout.families.map((f) => names.sets[f]));
+  const ourSets = new Set(wantedSets.map((s) => s.name));
   const foreignSets = [...view.sets.keys()].filter((n) => !ourSets.has(n));
   for (const n of foreignSets) findings.push(`set ${n} is not ours`);
   const foreignChains = [...view.chains.keys()].filter((n) => n !== names.chain);
@@ -383,7 +455,7 @@ export function diffStructure(view: NftTableView | undefined, layout: NftLayout,
   const rules = view.rules.get(names.chain) ?? [];
   let rulesDiffer = false;
   if (chain && !chainWrong) {
-    rulesDiffer = reference ? rules.join('\n') !== reference.join('\n') : rules.length !== layout.families.length;
+    rulesDiffer = reference ? rules.join('\n') !== reference.join('\n') : rules.length !== wantedSets.length;
     if (rulesDiffer) findings.push(`chain ${names.chain} held ${rules.length} rule(s) that are not exactly ours`);
   }
   return {
@@ -401,7 +473,18 @@ export interface NftElement {
   readonly expiresS: number | null;
 }
 
-/** The elements of a set from `nft -j list set …` (addresses canonicalised; others skipped). */
+/** An element value as `nft -j` prints it: an address, or {prefix: {addr, len}}; canonical, or null for other forms (ranges). */
+function elementKey(val: unknown): string | null {
+  if (typeof val === 'string') return canonicalIp(val)?.ip ?? null;
+  const p = (val as { prefix?: { addr?: unknown; len?: unknown } } | null)?.prefix;
+  if (p && typeof p.addr === 'string' && typeof p.len === 'number') {
+    const n = parseCidr(`${p.addr}/${p.len}`);
+    if (n) return n.prefix === (n.family === 4 ? 32 : 128) ? n.network : `${n.network}/${n.prefix}`;
+  }
+  return null;
+}
+
+/** The elements of a set from `nft -j list set …` (addresses and prefixes canonicalised; ranges skipped). */
 export function parseSetElements(json: string): NftElement[] {
   const out: NftElement[] = [];
   for (const o of objects(json)) {
@@ -416,9 +499,8 @@ export function parseSetElements(json: string): NftElement[] {
         if (typeof inner['expires'] === 'number') expires = inner['expires'];
         else if (typeof inner['timeout'] === 'number') expires = inner['timeout'];
       }
-      if (typeof val !== 'string') continue;
-      const c = canonicalIp(val);
-      if (c) out.push({ ip: c.ip, expiresS: expires });
+      const key = elementKey(val);
+      if (key !== null) out.push({ ip: key, expiresS: expires });
     }
   }
   return out;
@@ -432,12 +514,13 @@ export function parseSetElements(json: string): NftElement[] {
 export function reconcileSet(
   held: readonly NftElement[],
   expected: ReadonlyMap<string, number | null>,
-  family: Family,
+  target: { readonly family: Family; readonly kind: SetKind },
   now: number,
   opts: { cap?: number; slackMs?: number } = {},
 ): { ops: ElementOp[]; added: number; removed: number; corrected: number } {
   const cap = opts.cap ?? MAX_NFT_TIMEOUT_MS;
   const slack = opts.slackMs ?? 60_000;
+  const { family, kind } = target;
   const ops: ElementOp[] = [];
   let added = 0;
   let removed = 0;
@@ -446,7 +529,7 @@ export function reconcileSet(
   for (const h of held) {
     seen.add(h.ip);
     if (!expected.has(h.ip)) {
-      ops.push({ ip: h.ip, family, op: 'delete' });
+      ops.push({ ip: h.ip, family, kind, op: 'delete' });
       removed++;
       continue;
     }
@@ -454,7 +537,7 @@ export function reconcileSet(
     if (want === null) continue;
     const off = want === 'permanent' ? h.expiresS !== null : h.expiresS === null || Math.abs(h.expiresS * 1000 - want) > slack;
     if (off) {
-      ops.push({ ip: h.ip, family, op: want });
+      ops.push({ ip: h.ip, family, kind, op: want });
       corrected++;
     }
   }
@@ -462,7 +545,7 @@ export function reconcileSet(
     if (seen.has(ip)) continue;
     const want = banTimeoutMs(until, now, cap);
     if (want === null) continue;
-    ops.push({ ip, family, op: want });
+    ops.push({ ip, family, kind, op: want });
     added++;
   }
   return { ops, added, removed, corrected };

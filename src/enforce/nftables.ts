@@ -17,6 +17,8 @@
  *   even with 100,000 bans) with ours and repairs it in one transaction, refilling a re-created set
  *   from expected(); every `elementCheckIntervalMs` it also compares the sets' elements with
  *   expected() (missing, stray, wrong timeout) and repairs them.
+ * - CIDR bans (option `cidr`): a ban whose `ip` is `network/prefix` goes into the interval set of its
+ *   family (never /0, never covering loopback); a /32 or /128 is an address ban.
  * - shutdown(): `nft delete table inet banhammer_<instance>`; nothing else.
  *
  * Calls are serialised: a check never interleaves with an apply.
@@ -30,13 +32,14 @@ import { validateFamilies } from './firewall-commands.js';
 import {
   DEFAULT_BATCH_SIZE,
   MAX_NFT_TIMEOUT_MS,
-  acceptClientAddress,
+  acceptTarget,
   applyArgs,
   classifyNftError,
   deleteTableArgs,
   diffStructure,
   elementOps,
   elementScript,
+  layoutSets,
   listSetArgs,
   listStructureArgs,
   nftNames,
@@ -50,6 +53,8 @@ import {
   type NftElement,
   type NftLayout,
   type NftNames,
+  type NftSet,
+  type SetKind,
 } from './nft-args.js';
 
 export interface NftablesEnforcerOptions {
@@ -62,7 +67,12 @@ export interface NftablesEnforcerOptions {
   readonly blockAction?: BlockAction;
   /** Address families to enforce; default both. */
   readonly families?: readonly Family[];
-  /** Set capacity per family (nft `size`); default none (the kernel's: unlimited). */
+  /**
+   * CIDR bans: a ban whose `ip` is `network/prefix` goes into an interval set (net4/net6) with its
+   * own rule; default off (then such a ban is refused). Needs a kernel with interval sets with timeouts.
+   */
+  readonly cidr?: boolean;
+  /** Set capacity per set (nft `size`); default none (the kernel's: unlimited). */
   readonly maxElements?: number;
   /** Addresses per transaction; default 2,000. */
   readonly batchSize?: number;
@@ -97,8 +107,10 @@ export class NftablesEnforcer implements Enforcer {
   /** Our chain's rules as this nft prints them, learned right after we wrote them. */
   private reference: string[] | undefined;
   private lastElementCheck = Number.NEGATIVE_INFINITY;
-  /** Sets re-created empty outside check() (by an apply that found them gone): check() refills them. */
-  private readonly pendingRefill = new Set<Family>();
+  /** Sets (names) re-created empty outside check() (by an apply that found them gone): check() refills them. */
+  private readonly pendingRefill = new Set<string>();
+  private readonly sets: readonly NftSet[];
+  private readonly cidr: boolean;
   private tail: Promise<unknown> = Promise.resolve();
 
   constructor(opts: NftablesEnforcerOptions) {
@@ -114,7 +126,10 @@ export class NftablesEnforcer implements Enforcer {
       action: opts.blockAction ?? 'drop',
       families: this.families,
       size,
+      cidr: opts.cidr ?? false,
     };
+    this.cidr = opts.cidr ?? false;
+    this.sets = layoutSets(this.layout);
     this.runner = opts.runner;
     this.nft = opts.nftBinary ?? 'nft';
     this.clock = opts.clock ?? systemClock;
@@ -132,7 +147,7 @@ export class NftablesEnforcer implements Enforcer {
 
   apply(batch: EnforcerBatch): Promise<ApplyResult> {
     return this.serial(async () => {
-      const { ops, refused } = elementOps(batch, this.families, this.clock.now());
+      const { ops, refused } = elementOps(batch, this.families, this.clock.now(), { cidr: this.cidr });
       const out: RefusedEntry[] = refused.map((r) => ({ ip: r.ip, family: r.family, reason: r.reason }));
       for (const r of await this.writeOps(ops)) out.push(r);
       return { refused: out };
@@ -142,29 +157,29 @@ export class NftablesEnforcer implements Enforcer {
   check(expected: () => readonly EnforcerBan[]): Promise<string[]> {
     return this.serial(async () => {
       const repaired: string[] = [];
-      let want: Map<Family, Map<string, number | null>> | undefined;
-      const wanted = (): Map<Family, Map<string, number | null>> => (want ??= this.expectedByFamily(expected()));
+      let want: Map<string, Map<string, number | null>> | undefined;
+      const wanted = (set: NftSet): Map<string, number | null> => (want ??= this.expectedBySet(expected())).get(set.name) ?? new Map();
       const structure = await this.ensureStructure(false);
       const { findings } = structure;
-      const emptySets = [...new Set([...structure.emptySets, ...this.pendingRefill])];
+      const empty = new Set([...structure.emptySets, ...this.pendingRefill]);
       this.pendingRefill.clear();
-      for (const f of emptySets) {
-        const refill = wanted().get(f) ?? new Map<string, number | null>();
-        const r = reconcileSet([], refill, f, this.clock.now());
+      for (const set of this.sets) {
+        if (!empty.has(set.name)) continue;
+        const r = reconcileSet([], wanted(set), set, this.clock.now());
         const refused = await this.writeOps(r.ops);
-        repaired.push(`set ${this.names.sets[f]} (IPv${f}) re-created and refilled with ${r.added - refused.length} ban(s)${refusedNote(refused)}`);
+        repaired.push(`set ${set.name} (IPv${set.family}) re-created and refilled with ${r.added - refused.length} ban(s)${refusedNote(refused)}`);
       }
       if (findings.length > 0) repaired.unshift(`table inet ${this.names.table}: ${findings.join('; ')}; repaired`);
       const now = this.clock.now();
       if (now - this.lastElementCheck >= this.elementCheckMs) {
         this.lastElementCheck = now;
-        for (const f of this.families) {
-          if (emptySets.includes(f)) continue;
-          const held = await this.readSet(f);
-          const r = reconcileSet(held, wanted().get(f) ?? new Map(), f, this.clock.now());
+        for (const set of this.sets) {
+          if (empty.has(set.name)) continue;
+          const held = await this.readSet(set.name);
+          const r = reconcileSet(held, wanted(set), set, this.clock.now());
           if (r.ops.length === 0) continue;
           const refused = await this.writeOps(r.ops);
-          repaired.push(`set ${this.names.sets[f]} (IPv${f}): ${r.added} missing ban(s) re-added, ${r.removed} stray element(s) removed, ${r.corrected} timeout(s) corrected${refusedNote(refused)}`);
+          repaired.push(`set ${set.name} (IPv${set.family}): ${r.added} missing ban(s) re-added, ${r.removed} stray element(s) removed, ${r.corrected} timeout(s) corrected${refusedNote(refused)}`);
         }
       }
       return repaired;
@@ -181,9 +196,9 @@ export class NftablesEnforcer implements Enforcer {
     });
   }
 
-  /** What the kernel holds in our set for `family` (for status and tests). */
-  listSet(family: Family): Promise<NftSetEntry[]> {
-    return this.serial(() => this.readSet(family));
+  /** What the kernel holds in our address set (or, with kind 'net', network set) for `family` (for status and tests). */
+  listSet(family: Family, kind: SetKind = 'addr'): Promise<NftSetEntry[]> {
+    return this.serial(() => this.readSet(kind === 'addr' ? this.names.sets[family] : this.names.nets[family]));
   }
 
   // ---- internals ----
@@ -203,8 +218,8 @@ export class NftablesEnforcer implements Enforcer {
     }
   }
 
-  private async readSet(f: Family): Promise<NftElement[]> {
-    const out = await this.exec(listSetArgs(this.names, f), `reading set ${this.names.sets[f]} of table inet ${this.names.table}`);
+  private async readSet(name: string): Promise<NftElement[]> {
+    const out = await this.exec(listSetArgs(this.names, name), `reading set ${name} of table inet ${this.names.table}`);
     return parseSetElements(out.stdout);
   }
 
@@ -212,7 +227,7 @@ export class NftablesEnforcer implements Enforcer {
    * Lists the structure and, unless it is exactly ours, rewrites it in one transaction (always with
    * `force`, as init() does). Returns what was wrong and which sets are new and empty.
    */
-  private async ensureStructure(force: boolean): Promise<{ findings: readonly string[]; emptySets: readonly Family[] }> {
+  private async ensureStructure(force: boolean): Promise<{ findings: readonly string[]; emptySets: readonly string[] }> {
     const what = `reading the nftables ruleset (table inet ${this.names.table})`;
     const view = parseTable((await this.exec(listStructureArgs(), what)).stdout, this.names.table);
     const diff = diffStructure(view, this.layout, force ? undefined : this.reference);
@@ -220,8 +235,8 @@ export class NftablesEnforcer implements Enforcer {
     await this.exec(applyArgs(), `setting up table inet ${this.names.table}`, { input: setupScript(this.layout, diff.plan) });
     const after = parseTable((await this.exec(listStructureArgs(), what)).stdout, this.names.table);
     this.reference = [...(after?.rules.get(this.names.chain) ?? [])];
-    if (this.reference.length !== this.families.length) {
-      throw new BanhammerError('BH_ERR_FIREWALL', `setting up table inet ${this.names.table}: nft shows ${this.reference.length} rule(s) in chain ${this.names.chain} right after writing ${this.families.length}`, {
+    if (this.reference.length !== this.sets.length) {
+      throw new BanhammerError('BH_ERR_FIREWALL', `setting up table inet ${this.names.table}: nft shows ${this.reference.length} rule(s) in chain ${this.names.chain} right after writing ${this.sets.length}`, {
         hint: 'another program changes the table at the same time; stop it or choose another instance name',
       });
     }
@@ -279,12 +294,14 @@ export class NftablesEnforcer implements Enforcer {
     }
   }
 
-  private expectedByFamily(bans: readonly EnforcerBan[]): Map<Family, Map<string, number | null>> {
-    const out = new Map<Family, Map<string, number | null>>(this.families.map((f) => [f, new Map<string, number | null>()]));
+  /** The expected bans per set name: canonical address or network → until. */
+  private expectedBySet(bans: readonly EnforcerBan[]): Map<string, Map<string, number | null>> {
+    const out = new Map<string, Map<string, number | null>>(this.sets.map((s) => [s.name, new Map<string, number | null>()]));
     for (const b of bans) {
-      const a = acceptClientAddress(b.ip, this.families);
+      const a = acceptTarget(b.ip, this.families, this.cidr);
       if ('reason' in a) continue;
-      const m = out.get(a.family)!;
+      const m = out.get(a.kind === 'addr' ? this.names.sets[a.family] : this.names.nets[a.family]);
+      if (!m) continue;
       const prev = m.get(a.ip);
       // Several bans of one address (e.g. scopes): the longest wins.
       if (prev === undefined || (prev !== null && (b.until === null || b.until > prev))) m.set(a.ip, b.until);

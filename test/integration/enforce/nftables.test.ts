@@ -301,6 +301,40 @@ describe.skipIf(skip !== null)(`NftablesEnforcer in a network namespace${skip ? 
     await bulk.shutdown();
   });
 
+  it('CIDR bans: a network is dropped as a whole, refreshed, repaired, and an overlapping one is refused', async () => {
+    const nets = new NftablesEnforcer({ runner: ns, instance: 'cidr', ports: [OPEN], cidr: true, elementCheckIntervalMs: 0 });
+    await nets.init();
+    try {
+      expect(await from(ADDR.clientV4, OPEN)).toBe('connected');
+      // 198.18.0.2/31 holds both client addresses; 2001:db8::2/127 holds both IPv6 ones.
+      const netBook: EnforcerBan[] = [
+        { ip: '198.18.0.2/31', family: 4, until: now() + 600_000 },
+        { ip: '2001:db8::2/127', family: 6, until: null },
+      ];
+      expect((await nets.apply({ ban: netBook, unban: [] })).refused).toEqual([]);
+      expect(await nets.listSet(4, 'net')).toEqual([{ ip: '198.18.0.2/31', expiresS: expect.any(Number) }]);
+      expect(await nets.listSet(6, 'net')).toEqual([{ ip: '2001:db8::2/127', expiresS: null }]);
+      for (const src of [ADDR.clientV4, ADDR.clientV4b, ADDR.clientV6, ADDR.clientV6b]) expect(await from(src, OPEN)).toBe('timeout');
+      expect(await nets.apply({ ban: [{ ip: '198.18.0.0/30', family: 4, until: null }, { ip: '0.0.0.0/0', family: 4, until: null }], unban: [] })).toEqual({
+        refused: [
+          { ip: '0.0.0.0/0', family: 4, reason: 'a /0 network would ban everyone' },
+          { ip: '198.18.0.0/30', family: 4, reason: expect.stringMatching(/overlaps/) },
+        ],
+      });
+      await nets.apply({ ban: [{ ip: '198.18.0.2/31', family: 4, until: now() + 3_600_000 }], unban: [] });
+      expect((await nets.listSet(4, 'net'))[0]!.expiresS).toBeGreaterThan(3590);
+      await nft('flush', 'set', 'inet', 'banhammer_cidr', 'net4');
+      expect(await from(ADDR.clientV4b, OPEN)).toBe('connected');
+      expect(await nets.check(() => netBook)).toEqual(['set net4 (IPv4): 1 missing ban(s) re-added, 0 stray element(s) removed, 0 timeout(s) corrected']);
+      expect(await from(ADDR.clientV4b, OPEN)).toBe('timeout');
+      await nets.apply({ ban: [], unban: [{ ip: '198.18.0.2/31', family: 4 }, { ip: '2001:db8::2/127', family: 6 }, { ip: '198.18.9.0/24', family: 4 }] });
+      expect(await nets.listSet(4, 'net')).toEqual([]);
+      for (const src of [ADDR.clientV4, ADDR.clientV6b]) expect(await from(src, OPEN)).toBe('connected');
+    } finally {
+      await nets.shutdown();
+    }
+  });
+
   it('shutdown() removes exactly its own table', async () => {
     await nftScript('add table inet unrelated\nadd chain inet unrelated c { type filter hook input priority 0; policy accept; }\n');
     await enf.shutdown();

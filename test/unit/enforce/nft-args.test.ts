@@ -5,6 +5,7 @@ import {
   FRESH_PLAN,
   MAX_NFT_TIMEOUT_MS,
   acceptClientAddress,
+  acceptTarget,
   banTimeoutMs,
   blockRule,
   classifyNftError,
@@ -43,7 +44,7 @@ const RULESET = JSON.stringify({
 
 describe('nftNames', () => {
   it('prefixes the instance, and hashes long ones to exactly 64 characters', () => {
-    expect(nftNames('web')).toEqual({ instance: 'web', table: 'banhammer_web', chain: 'input', sets: { 4: 'addr4', 6: 'addr6' } });
+    expect(nftNames('web')).toEqual({ instance: 'web', table: 'banhammer_web', chain: 'input', sets: { 4: 'addr4', 6: 'addr6' }, nets: { 4: 'net4', 6: 'net6' } });
     expect(nftNames('a'.repeat(53)).table).toBe(`banhammer_${'a'.repeat(53)}`);
     const long = nftNames('a'.repeat(54)).table;
     expect(long).toMatch(/^banhammer_a{45}_[0-9a-f]{8}$/);
@@ -85,7 +86,7 @@ describe('setupScript', () => {
     const text = setupScript({ ...layout, families: [6], action: 'reject', size: 1000 }, {
       chainExists: false,
       chainWrong: true,
-      badSets: [6],
+      badSets: ['addr6'],
       foreignChains: ['sneaky'],
       foreignSets: ['extra'],
     });
@@ -106,8 +107,20 @@ describe('setupScript', () => {
   });
 
   it('blockRule drops or resets', () => {
-    expect(blockRule({ ...layout, ports: [8080] }, 4)).toBe('tcp dport { 8080 } ip saddr @addr4 drop');
-    expect(blockRule({ ...layout, action: 'reject' }, 6)).toBe('tcp dport { 80, 443 } ip6 saddr @addr6 reject with tcp reset');
+    expect(blockRule({ ...layout, ports: [8080] }, { name: 'addr4', family: 4, kind: 'addr' })).toBe('tcp dport { 8080 } ip saddr @addr4 drop');
+    expect(blockRule({ ...layout, action: 'reject' }, { name: 'addr6', family: 6, kind: 'addr' })).toBe('tcp dport { 80, 443 } ip6 saddr @addr6 reject with tcp reset');
+  });
+
+  it('with CIDR bans: interval sets for networks, each with its rule', () => {
+    const text = setupScript({ ...layout, cidr: true });
+    expect(text).toContain('add set inet banhammer_web net4 { type ipv4_addr; flags interval,timeout; }\n');
+    expect(text).toContain('add set inet banhammer_web net6 { type ipv6_addr; flags interval,timeout; }\n');
+    expect(text.split('\n').filter((l) => l.startsWith('add rule'))).toEqual([
+      'add rule inet banhammer_web input tcp dport { 80, 443 } ip saddr @addr4 drop',
+      'add rule inet banhammer_web input tcp dport { 80, 443 } ip6 saddr @addr6 drop',
+      'add rule inet banhammer_web input tcp dport { 80, 443 } ip saddr @net4 drop',
+      'add rule inet banhammer_web input tcp dport { 80, 443 } ip6 saddr @net6 drop',
+    ]);
   });
 });
 
@@ -144,10 +157,10 @@ describe('elementOps and elementScript', () => {
       ],
     }, [4, 6], NOW);
     expect(ops).toEqual([
-      { ip: '2001:db8::9', family: 6, op: 'delete' },
-      { ip: '198.18.0.5', family: 4, op: 60_000 },
-      { ip: '198.18.0.6', family: 4, op: 'permanent' },
-      { ip: '198.18.0.7', family: 4, op: 'delete' },
+      { ip: '2001:db8::9', family: 6, kind: 'addr', op: 'delete' },
+      { ip: '198.18.0.5', family: 4, kind: 'addr', op: 60_000 },
+      { ip: '198.18.0.6', family: 4, kind: 'addr', op: 'permanent' },
+      { ip: '198.18.0.7', family: 4, kind: 'addr', op: 'delete' },
     ]);
     expect(refused).toEqual([
       { ip: '198.18.0.8 } ; flush ruleset', family: 4, reason: 'not a valid IP address' },
@@ -164,10 +177,10 @@ describe('elementOps and elementScript', () => {
 
   it('writes add + delete + add per set, so a refresh rewrites the timeout and an unban never fails', () => {
     expect(elementScript(names, [
-      { ip: '198.18.0.5', family: 4, op: 60_000 },
-      { ip: '198.18.0.6', family: 4, op: 'permanent' },
-      { ip: '198.18.0.7', family: 4, op: 'delete' },
-      { ip: '2001:db8::9', family: 6, op: 'delete' },
+      { ip: '198.18.0.5', family: 4, kind: 'addr', op: 60_000 },
+      { ip: '198.18.0.6', family: 4, kind: 'addr', op: 'permanent' },
+      { ip: '198.18.0.7', family: 4, kind: 'addr', op: 'delete' },
+      { ip: '2001:db8::9', family: 6, kind: 'addr', op: 'delete' },
     ])).toBe([
       'add element inet banhammer_web addr4 { 198.18.0.5 timeout 1m, 198.18.0.6, 198.18.0.7 }',
       'delete element inet banhammer_web addr4 { 198.18.0.5, 198.18.0.6, 198.18.0.7 }',
@@ -177,6 +190,33 @@ describe('elementOps and elementScript', () => {
       '',
     ].join('\n'));
     expect(elementScript(names, [])).toBe('');
+    expect(elementScript(names, [{ ip: '198.18.0.0/24', family: 4, kind: 'net', op: 1000 }])).toBe([
+      'add element inet banhammer_web net4 { 198.18.0.0/24 timeout 1s }',
+      'delete element inet banhammer_web net4 { 198.18.0.0/24 }',
+      'add element inet banhammer_web net4 { 198.18.0.0/24 timeout 1s }',
+      '',
+    ].join('\n'));
+  });
+
+  it('CIDR targets: canonical networks when enabled, full-length prefixes as addresses, dangerous ones refused', () => {
+    expect(acceptTarget('198.18.0.0/24', [4, 6], true)).toEqual({ ip: '198.18.0.0/24', family: 4, kind: 'net' });
+    expect(acceptTarget('2001:DB8:0:0::/48', [4, 6], true)).toEqual({ ip: '2001:db8::/48', family: 6, kind: 'net' });
+    expect(acceptTarget('198.18.0.7/32', [4, 6], true)).toEqual({ ip: '198.18.0.7', family: 4, kind: 'addr' });
+    expect(acceptTarget('198.18.0.7/32', [4, 6], false)).toEqual({ ip: '198.18.0.7', family: 4, kind: 'addr' });
+    expect(acceptTarget('198.18.0.0/24', [4, 6], false)).toEqual({ reason: 'CIDR bans are not enabled for this enforcer' });
+    expect(acceptTarget('198.18.0.9/24', [4, 6], true)).toEqual({ ip: '198.18.0.0/24', family: 4, kind: 'net' });
+    expect(acceptTarget('198.18.0.0/x', [4, 6], true)).toEqual({ reason: 'not a valid network (address/prefix)' });
+    expect(acceptTarget('198.18.0.0/33', [4, 6], true)).toEqual({ reason: 'not a valid network (address/prefix)' });
+    expect(acceptTarget('198.18.0.0/24 ', [4, 6], true)).toEqual({ reason: 'not a valid network (address/prefix)' });
+    expect(acceptTarget('0.0.0.0/0', [4, 6], true)).toEqual({ reason: 'a /0 network would ban everyone' });
+    expect(acceptTarget('::/0', [4, 6], true)).toEqual({ reason: 'a /0 network would ban everyone' });
+    expect(acceptTarget('127.0.0.0/16', [4, 6], true)).toEqual({ reason: '127.0.0.0/16 covers 127.0.0.0/8 (loopback or unspecified)' });
+    expect(acceptTarget('0.0.0.0/1', [4, 6], true)).toMatchObject({ reason: expect.stringContaining('covers 127.0.0.0/8') });
+    expect(acceptTarget('::/64', [4, 6], true)).toMatchObject({ reason: expect.stringContaining('covers ::1/128') });
+    expect(acceptTarget('2001:db8::/32', [4], true)).toEqual({ reason: 'IPv6 is not enabled for this enforcer' });
+    const { ops, refused } = elementOps({ ban: [{ ip: '198.18.0.0/24', family: 4, until: null }], unban: [] }, [4], NOW, { cidr: true });
+    expect(ops).toEqual([{ ip: '198.18.0.0/24', family: 4, kind: 'net', op: 'permanent' }]);
+    expect(refused).toEqual([]);
   });
 });
 
@@ -196,11 +236,12 @@ describe('listings', () => {
     const view = parseTable(RULESET, 'banhammer_web')!;
     const ref = [...view.rules.get('input')!];
     expect(diffStructure(view, layout, ref)).toMatchObject({ ok: true, findings: [], emptySets: [] });
-    expect(diffStructure(undefined, layout, ref)).toMatchObject({ ok: false, plan: FRESH_PLAN, emptySets: [4, 6], findings: ['table inet banhammer_web was missing'] });
+    expect(diffStructure(undefined, layout, ref)).toMatchObject({ ok: false, plan: FRESH_PLAN, emptySets: ['addr4', 'addr6'], findings: ['table inet banhammer_web was missing'] });
     expect(diffStructure(view, layout, [ref[0]!])).toMatchObject({ ok: false, rulesDiffer: true, findings: ['chain input held 2 rule(s) that are not exactly ours'] });
+    expect(diffStructure(view, { ...layout, cidr: true }, undefined)).toMatchObject({ emptySets: ['net4', 'net6'], findings: ['set net4 was missing', 'set net6 was missing', 'chain input held 2 rule(s) that are not exactly ours'] });
     expect(diffStructure(view, { ...layout, size: 10 }, ref)).toMatchObject({
-      plan: { badSets: [4, 6] },
-      emptySets: [4, 6],
+      plan: { badSets: ['addr4', 'addr6'] },
+      emptySets: ['addr4', 'addr6'],
       findings: ['set addr4 had other settings (type ipv4_addr, flags timeout)', 'set addr6 had other settings (type ipv6_addr, flags timeout)'],
     });
     const sets = new Map(view.sets);
@@ -211,7 +252,7 @@ describe('listings', () => {
     chains.set('sneaky', { type: 'filter', hook: 'input', prio: -20, policy: 'accept' });
     const d = diffStructure({ sets, chains, rules: view.rules }, layout, ref);
     expect(d.plan).toEqual({ chainExists: false, chainWrong: true, badSets: [], foreignChains: ['sneaky'], foreignSets: ['extra'] });
-    expect(d.emptySets).toEqual([6]);
+    expect(d.emptySets).toEqual(['addr6']);
     expect(d.findings).toEqual([
       'set addr6 was missing',
       'set extra is not ours',
@@ -229,6 +270,12 @@ describe('listings', () => {
     });
     expect(parseSetElements(json)).toEqual([{ ip: '2001:db8::2', expiresS: 599 }, { ip: '2001:db8::3', expiresS: null }]);
     expect(parseSetElements('{"nftables":[{"set":{"name":"addr4"}}]}')).toEqual([]);
+    const nets = JSON.stringify({ nftables: [{ set: { name: 'net4', flags: ['interval', 'timeout'], elem: [
+      { elem: { val: { prefix: { addr: '198.18.0.0', len: 24 } }, timeout: 3600, expires: 3599 } },
+      { prefix: { addr: '198.19.0.0', len: 16 } },
+      { range: ['198.20.0.1', '198.20.0.9'] },
+    ] } }] });
+    expect(parseSetElements(nets)).toEqual([{ ip: '198.18.0.0/24', expiresS: 3599 }, { ip: '198.19.0.0/16', expiresS: null }]);
   });
 
   it('reconcileSet: adds missing, deletes strays, corrects timeouts beyond the slack', () => {
@@ -247,14 +294,14 @@ describe('listings', () => {
       { ip: '198.18.0.4', expiresS: 30 },
       { ip: '198.18.0.5', expiresS: MAX_NFT_TIMEOUT_MS / 1000 - 5 },
       { ip: '198.18.0.9', expiresS: 100 },
-    ], expected, 4, NOW);
+    ], expected, { family: 4, kind: 'addr' }, NOW);
     expect(r.ops).toEqual([
-      { ip: '198.18.0.3', family: 4, op: 600_000 },
-      { ip: '198.18.0.4', family: 4, op: 'permanent' },
-      { ip: '198.18.0.9', family: 4, op: 'delete' },
+      { ip: '198.18.0.3', family: 4, kind: 'addr', op: 600_000 },
+      { ip: '198.18.0.4', family: 4, kind: 'addr', op: 'permanent' },
+      { ip: '198.18.0.9', family: 4, kind: 'addr', op: 'delete' },
     ]);
     expect([r.added, r.removed, r.corrected]).toEqual([0, 1, 2]);
-    expect(reconcileSet([], expected, 4, NOW).added).toBe(5);
+    expect(reconcileSet([], expected, { family: 4, kind: 'addr' }, NOW).added).toBe(5);
   });
 });
 
