@@ -39,6 +39,8 @@ function formatSummary(report: StatusReport): string {
     const branch = i === report.files.length - 1 ? '`-' : '|-';
     lines.push(`|  ${branch} ${f.path}\t(${lag(f.lagBytes)})`);
   });
+  const warnings = healthWarnings(report);
+  if (warnings.length > 0) lines.push(`|- Warnings:\t${warnings.join('; ')}`);
   if (disabled.length > 0) lines.push(`|- Disabled rules:\t${disabled.join(', ')}`);
   lines.push(`|- Number of rules:\t${enabled.length}`);
   lines.push(`\`- Rule list:\t${enabled.join(', ')}`);
@@ -64,6 +66,19 @@ function formatRule(report: StatusReport, r: RuleStatus): string {
 function bannedList(r: RuleStatus): string {
   if (r.bans === undefined) return r.bannedIps.join(' ');
   return r.bans.map((b) => (b.container === null ? b.ip : `${b.ip} (${b.container})`)).join(' ');
+}
+
+/** What is wrong with the agent right now, one phrase each (nothing when all is well). */
+function healthWarnings(report: StatusReport): string[] {
+  const h = report.health;
+  if (h === undefined) return [];
+  const out: string[] = [];
+  if (h.stateError !== null) out.push(`state not saved (${h.stateError}); bans are still enforced`);
+  if (h.enforceFailing > 0) out.push(`the firewall rejected the last ${h.enforceFailing} batch${h.enforceFailing === 1 ? '' : 'es'} (retrying)`);
+  if (h.refused > 0) out.push(`${h.refused} ban${h.refused === 1 ? '' : 's'} refused by the firewall`);
+  if (h.repairs > 0) out.push(`firewall state repaired ${h.repairs} time${h.repairs === 1 ? '' : 's'}`);
+  if (h.skewedLines > 0) out.push(`${h.skewedLines} log line${h.skewedLines === 1 ? '' : 's'} stamped in the future`);
+  return out;
 }
 
 function lag(bytes: number): string {

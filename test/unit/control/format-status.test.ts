@@ -96,6 +96,15 @@ describe('formatStatus', () => {
     expect(formatStatus({ ...one, files: [] }).split('\n')[4]).toBe('|- Files watched:\t0');
   });
 
+  it('lists what is wrong with the agent as warnings, and nothing when all is well', () => {
+    const healthy = { stateError: null, enforceFailing: 0, refused: 0, repairs: 0, skewedLines: 0 };
+    expect(formatStatus({ ...report, health: healthy })).toBe(formatStatus(report));
+    const sick = formatStatus({ ...report, health: { stateError: 'ENOSPC: no space left on device', enforceFailing: 3, refused: 1, repairs: 2, skewedLines: 5 } });
+    expect(sick.split('\n').find((l) => l.startsWith('|- Warnings:'))).toBe(
+      '|- Warnings:\tstate not saved (ENOSPC: no space left on device); bans are still enforced; the firewall rejected the last 3 batches (retrying); 1 ban refused by the firewall; firewall state repaired 2 times; 5 log lines stamped in the future',
+    );
+  });
+
   it('names the known rules when asked for an unknown one', () => {
     expect(() => formatStatus(report, 'nope')).toThrow(
       expect.objectContaining({ code: 'BH_ERR_USAGE', message: 'no rule named "nope"', hint: 'rules: forbidden, scanners, logins' }),
