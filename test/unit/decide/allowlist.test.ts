@@ -63,3 +63,62 @@ describe('Allowlist against node:net BlockList (model check)', () => {
     expect(a.has('01.2.3.4')).toBe(false);
   });
 });
+
+describe('Allowlist at scale (issue 9: a 100,000-entry ignoreip was scanned per failing line)', () => {
+  let seed = 99;
+  const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+  const v4 = () => `${rnd(256)}.${rnd(256)}.${rnd(256)}.${rnd(256)}`;
+  const v6 = () => `2001:db8:${rnd(3).toString(16)}:${rnd(8).toString(16)}:${rnd(65536).toString(16)}::${rnd(65536).toString(16)}`;
+
+  it('agrees with node:net BlockList over 20,000 overlapping, nested and adjacent entries, and after later add()s', async () => {
+    const { BlockList } = await import('node:net');
+    const cidrs: string[] = [];
+    for (let i = 0; i < 10_000; i++) cidrs.push(rnd(4) === 0 ? v4() : `${v4()}/${8 + rnd(25)}`);
+    // Prefixes ≥ 16: BlockList also matches IPv4 against an IPv6 network holding ::ffff:0:0/96 (e.g. ::/0);
+    // the allowlist keeps the families apart (an IPv4 client is allowlisted by IPv4 entries).
+    for (let i = 0; i < 10_000; i++) cidrs.push(rnd(4) === 0 ? v6() : `${v6()}/${16 + rnd(113)}`);
+    cidrs.push('198.18.0.0/24', '198.18.1.0/24', '10.0.0.0/8', '10.1.0.0/16', '0.0.0.0/1', '2001:db8:ffff::/48', '2001:db8:ffff:1::/64');
+    const a = new Allowlist(cidrs);
+    const model = new BlockList();
+    const addModel = (c: string) => {
+      const [net, p] = c.split('/');
+      const family = net!.includes(':') ? 'ipv6' : 'ipv4';
+      model.addSubnet(net!, p === undefined ? (family === 'ipv4' ? 32 : 128) : Number(p), family);
+    };
+    for (const c of a.cidrs()) addModel(c);
+    const probe = () => {
+      for (let i = 0; i < 20_000; i++) {
+        const ip = rnd(2) ? v4() : v6();
+        expect(a.has(ip), ip).toBe(model.check(ip, ip.includes(':') ? 'ipv6' : 'ipv4'));
+      }
+      for (const ip of ['198.18.0.255', '198.18.1.0', '198.18.2.0', '127.255.255.255', '128.0.0.0', '127.0.0.0', '::1', '::2', '2001:db8:ffff:ffff:ffff:ffff:ffff:ffff'])
+        expect(a.has(ip), ip).toBe(model.check(ip, ip.includes(':') ? 'ipv6' : 'ipv4'));
+    };
+    probe();
+    for (const c of ['203.0.113.0/24', '2001:db8:2::/48', '255.255.255.255']) {
+      a.add(c);
+      addModel(c);
+    }
+    expect(a.has('203.0.113.9')).toBe(true);
+    expect(a.has('2001:db8:2:1::1')).toBe(true);
+    expect(a.has('255.255.255.255')).toBe(true);
+    probe();
+  });
+
+  it('answers 20,000 lookups against 100,000 entries in well under a second (was 10 s)', () => {
+    const cidrs: string[] = [];
+    for (let i = 0; i < 100_000; i++) cidrs.push(i % 10 === 0 ? `${v6()}/${64 + rnd(65)}` : `${v4()}/${24 + rnd(9)}`);
+    const probes: string[] = [];
+    for (let i = 0; i < 20_000; i++) probes.push(i % 10 === 0 ? v6() : v4());
+    const t0 = performance.now();
+    const a = new Allowlist(cidrs);
+    a.has('198.18.0.1'); // sorts the tables
+    const t1 = performance.now();
+    let hits = 0;
+    for (const ip of probes) if (a.has(ip)) hits++;
+    const t2 = performance.now();
+    expect(hits).toBeGreaterThan(0);
+    expect(t2 - t1).toBeLessThan(300);
+    expect(t1 - t0).toBeLessThan(3000); // parsing and sorting 100,000 entries, once
+  });
+});
