@@ -296,8 +296,8 @@ async function cmdApacheConf(args: string[], io: CliIo): Promise<number> {
     config = configFrom(io, values.config !== undefined ? { configPath: values.config } : {});
   } catch (err) {
     if (isBanhammerError(err) && err.code === 'BH_ERR_CONFIG' && Array.isArray(err.data.problems)) {
-      const { formatProblem } = await import('./config/problems.js');
-      const problems = (err.data.problems as Parameters<typeof formatProblem>[0][]).map((p) => formatProblem(p).replace(/^- /, ''));
+      const { formatProblems } = await import('./config/problems.js');
+      const problems = formatProblems(err.data.problems as Parameters<typeof formatProblems>[0]).map((p) => p.replace(/^- /, ''));
       throw new BanhammerError('BH_ERR_CONFIG', `invalid configuration: ${problems.join('; ')}`, { data: err.data });
     }
     throw err;

@@ -104,9 +104,20 @@ export function formatProblem(p: Problem): string {
   return `- ${p.key}${value} (${p.source}): ${p.message}`;
 }
 
+/** At most this many problems are written out; a 34,000-entry list of bad addresses printed 34,000 lines. */
+export const MAX_PROBLEMS_SHOWN = 20;
+
+/** The first MAX_PROBLEMS_SHOWN problems formatted, then `… and N more` when there are more. */
+export function formatProblems(problems: readonly Problem[], limit: number = MAX_PROBLEMS_SHOWN): string[] {
+  const lines = problems.slice(0, limit).map(formatProblem);
+  if (problems.length > limit) lines.push(`… and ${problems.length - limit} more (fix these first; all are in the error's data.problems)`);
+  return lines;
+}
+
+/** One BH_ERR_CONFIG for every problem: the message lists at most MAX_PROBLEMS_SHOWN, data.problems holds all. */
 export function configError(problems: readonly Problem[]): BanhammerError {
   const n = problems.length;
-  return new BanhammerError('BH_ERR_CONFIG', `invalid configuration (${n} problem${n === 1 ? '' : 's'}):\n${problems.map(formatProblem).join('\n')}`, {
+  return new BanhammerError('BH_ERR_CONFIG', `invalid configuration (${n} problem${n === 1 ? '' : 's'}):\n${formatProblems(problems).join('\n')}`, {
     hint: 'fix the keys listed; `banhammer check-config` validates without starting, and README lists every BANHAMMER_* variable',
     data: { problems },
   });
