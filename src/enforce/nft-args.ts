@@ -55,6 +55,8 @@ export const DEFAULT_BATCH_SIZE = 2000;
  * The daemon re-applies every ban every 6 h, which refreshes a capped element long before it expires.
  */
 export const MAX_NFT_TIMEOUT_MS = 20 * 86_400_000;
+/** A capped element is fine while it has more than cap minus this left (twice the daemon's 6 h re-apply). */
+export const CAPPED_REFRESH_SLACK_MS = 12 * 3_600_000;
 
 export interface NftNames {
   readonly instance: string;
@@ -509,7 +511,9 @@ export function parseSetElements(json: string): NftElement[] {
 /**
  * Element changes that bring a set in line with the expected bans: missing ones added, stray ones
  * deleted, and ones whose kernel expiry is off by more than `slackMs` (a permanent ban held with a
- * timeout, a timed one held without, or an expiry too early or too late) written again.
+ * timeout, a timed one held without, or an expiry too early or too late) written again. A ban longer
+ * than the cap is right while its element has between cap - 12 h and the cap left (the daemon's
+ * re-apply every 6 h rewrites it), so long bans are not "corrected" at every check.
  */
 export function reconcileSet(
   held: readonly NftElement[],
@@ -533,9 +537,16 @@ export function reconcileSet(
       removed++;
       continue;
     }
-    const want = banTimeoutMs(expected.get(h.ip) ?? null, now, cap);
+    const until = expected.get(h.ip) ?? null;
+    const want = banTimeoutMs(until, now, cap);
     if (want === null) continue;
-    const off = want === 'permanent' ? h.expiresS !== null : h.expiresS === null || Math.abs(h.expiresS * 1000 - want) > slack;
+    let off: boolean;
+    if (want === 'permanent') off = h.expiresS !== null;
+    else if (h.expiresS === null) off = true;
+    else if (until !== null && until - now > cap) {
+      // Capped: written with the cap at the last re-apply (every 6 h), so anything from cap - 12 h up is right.
+      off = h.expiresS * 1000 > cap + slack || h.expiresS * 1000 < cap - CAPPED_REFRESH_SLACK_MS;
+    } else off = Math.abs(h.expiresS * 1000 - want) > slack;
     if (off) {
       ops.push({ ip: h.ip, family, kind, op: want });
       corrected++;
@@ -580,6 +591,9 @@ export function classifyNftError(e: unknown, what: string): unknown {
   if (/Protocol not supported|Address family not supported|cache initialization failed|Could not receive.*netlink/i.test(stderr)) {
     return make('BH_ERR_FIREWALL', `${what} failed: the kernel has no usable nf_tables (${detail})`,
       'load the nf_tables module on the host (modprobe nf_tables), or set BANHAMMER_ENFORCER=iptables');
+  }
+  if (/JSON support not compiled/i.test(stderr)) {
+    return make('BH_ERR_FIREWALL', `${what} failed: this nft cannot print JSON (${detail})`, 'install an nftables build with JSON support (Debian, Ubuntu and Alpine packages have it)');
   }
   if (/No space left on device|Too many open files in system|set is full/i.test(stderr)) {
     return make('BH_ERR_FIREWALL', `${what} failed: the ban set is full (${detail})`, 'raise the set size (maxelem) or shorten bantime');

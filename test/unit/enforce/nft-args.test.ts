@@ -302,6 +302,16 @@ describe('listings', () => {
     ]);
     expect([r.added, r.removed, r.corrected]).toEqual([0, 1, 2]);
     expect(reconcileSet([], expected, { family: 4, kind: 'addr' }, NOW).added).toBe(5);
+    // A ban longer than the cap: refreshed 5 h ago (fine) or 13 h ago (rewritten); never more than the cap.
+    const long = new Map<string, number | null>([['198.18.1.1', NOW + 300 * 86_400_000], ['198.18.1.2', NOW + 300 * 86_400_000], ['198.18.1.3', NOW + 300 * 86_400_000]]);
+    const capS = MAX_NFT_TIMEOUT_MS / 1000;
+    const c = reconcileSet([
+      { ip: '198.18.1.1', expiresS: capS - 5 * 3600 },
+      { ip: '198.18.1.2', expiresS: capS - 13 * 3600 },
+      { ip: '198.18.1.3', expiresS: capS + 3600 },
+    ], long, { family: 4, kind: 'addr' }, NOW);
+    expect(c.ops.map((o) => o.ip)).toEqual(['198.18.1.2', '198.18.1.3']);
+    expect(c.ops[0]!.op).toBe(MAX_NFT_TIMEOUT_MS);
   });
 });
 
@@ -322,6 +332,7 @@ describe('errors', () => {
     expect(nonf).toMatchObject({ code: 'BH_ERR_FIREWALL', message: 'x failed: the kernel has no usable nf_tables (cache initialization failed: Protocol not supported)' });
     expect(nonf.hint).toContain('BANHAMMER_ENFORCER=iptables');
     expect(classifyNftError(fail('/dev/stdin:1:1-2: Error: Could not process rule: No space left on device\n'), 'x')).toMatchObject({ code: 'BH_ERR_FIREWALL', message: expect.stringContaining('the ban set is full') });
+    expect(classifyNftError(fail('Error: JSON support not compiled-in\n'), 'x')).toMatchObject({ code: 'BH_ERR_FIREWALL', message: expect.stringContaining('cannot print JSON') });
     expect(classifyNftError(fail('/dev/stdin:1:1-2: Error: syntax error\n'), 'x')).toMatchObject({ code: 'BH_ERR_FIREWALL', message: 'x failed: syntax error' });
     const other = new Error('boom');
     expect(classifyNftError(other, 'x')).toBe(other);
