@@ -3,11 +3,14 @@
  * firewall), once per iptables backend that works here. The server namespace runs a TCP server on a
  * protected port (8080) and an unprotected one (8081); connections come from the client namespace.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProcessRunner, withPrefix, type Runner } from '../../../src/exec/runner.js';
 import { backendBinaries, type Backend } from '../../../src/enforce/backend-mode.js';
+import type { EnforcerBan, EnforcerBatch } from '../../../src/enforce/enforcer.js';
 import { IptablesEnforcer, setsRecreated } from '../../../src/enforce/iptables.js';
-import { ADDR, createLab, firewallUnavailable, netnsUnavailable, type Lab } from '../netns.js';
+import { ADDR, createLab, firewallUnavailable, killAndDelete, netnsUnavailable, type Lab } from '../netns.js';
 
 const PROTECTED = 8080;
 const OPEN = 8081;
@@ -47,6 +50,15 @@ for (const mode of ['legacy', 'nft'] as const) {
       lab!.canConnect({ to: src.includes(':') ? ADDR.serverV6 : ADDR.serverV4, port, from: src, timeoutMs });
     const ipt = (args: string[], f: 4 | 6 = 4) => ns.run(f === 4 ? backend.iptables : backend.ip6tables, ['-w', ...args]);
     const now = () => Date.now();
+    // The ban book's view for check(expected): every ban applied through apply() below (ended ones
+    // included: the enforcer must leave them out itself).
+    const book = new Map<string, EnforcerBan>();
+    const expected = () => [...book.values()];
+    const apply = (batch: EnforcerBatch) => {
+      for (const u of batch.unban) book.delete(u.ip);
+      for (const b of batch.ban) book.set(b.ip, b);
+      return enf.apply(batch);
+    };
 
     beforeAll(async () => {
       lab = await createLab();
@@ -66,14 +78,14 @@ for (const mode of ['legacy', 'nft'] as const) {
 
     it('bans a client on the protected port only, and nobody else', async () => {
       expect(await from(ADDR.clientV4)).toBe('connected');
-      await enf.apply({ ban: [{ ip: ADDR.clientV4, family: 4, until: now() + 600_000 }], unban: [] });
+      await apply({ ban: [{ ip: ADDR.clientV4, family: 4, until: now() + 600_000 }], unban: [] });
       expect(await from(ADDR.clientV4)).toBe('timeout');
       expect(await from(ADDR.clientV4, OPEN)).toBe('connected');
       expect(await from(ADDR.clientV4b)).toBe('connected');
       const held = await enf.listSet(4);
       expect(held.map((e) => e.ip)).toEqual([ADDR.clientV4]);
       expect(held[0]!.timeout).toBeGreaterThan(590);
-      await enf.apply({ ban: [], unban: [{ ip: ADDR.clientV4, family: 4 }] });
+      await apply({ ban: [], unban: [{ ip: ADDR.clientV4, family: 4 }] });
       expect(await from(ADDR.clientV4)).toBe('connected');
     });
 
@@ -87,24 +99,24 @@ for (const mode of ['legacy', 'nft'] as const) {
 
     it('bans over IPv6', async () => {
       expect(await from(ADDR.clientV6)).toBe('connected');
-      await enf.apply({ ban: [{ ip: ADDR.clientV6, family: 6, until: null }], unban: [] });
+      await apply({ ban: [{ ip: ADDR.clientV6, family: 6, until: null }], unban: [] });
       expect(await from(ADDR.clientV6)).toBe('timeout');
       expect(await from(ADDR.clientV6b)).toBe('connected');
       expect(await from(ADDR.clientV6, OPEN)).toBe('connected');
       expect(await enf.listSet(6)).toEqual([{ ip: ADDR.clientV6, timeout: 0 }]);
-      await enf.apply({ ban: [], unban: [{ ip: ADDR.clientV6, family: 6 }] });
+      await apply({ ban: [], unban: [{ ip: ADDR.clientV6, family: 6 }] });
       expect(await from(ADDR.clientV6)).toBe('connected');
     });
 
     it('lets the kernel expire a ban by itself', async () => {
-      await enf.apply({ ban: [{ ip: ADDR.clientV4b, family: 4, until: now() + 2000 }], unban: [] });
+      await apply({ ban: [{ ip: ADDR.clientV4b, family: 4, until: now() + 2000 }], unban: [] });
       expect(await from(ADDR.clientV4b, PROTECTED, 1000)).toBe('timeout');
       await until('kernel-side expiry', () => enf.listSet(4), (s) => s.length === 0, 10_000);
       expect(await from(ADDR.clientV4b)).toBe('connected');
     });
 
     it('init() again reuses everything: no duplicate rules, bans kept', async () => {
-      await enf.apply({ ban: [{ ip: ADDR.clientV4, family: 4, until: null }], unban: [] });
+      await apply({ ban: [{ ip: ADDR.clientV4, family: 4, until: null }], unban: [] });
       await enf.init();
       await enf.init();
       for (const f of [4, 6] as const) {
@@ -115,7 +127,7 @@ for (const mode of ['legacy', 'nft'] as const) {
       }
       expect((await enf.listSet(4)).map((e) => e.ip)).toEqual([ADDR.clientV4]);
       expect(await from(ADDR.clientV4)).toBe('timeout');
-      expect(await enf.check()).toEqual([]);
+      expect(await enf.check(expected)).toEqual([]);
     });
 
     it('init() with other ports replaces the old jump', async () => {
@@ -131,30 +143,119 @@ for (const mode of ['legacy', 'nft'] as const) {
     it('check() repairs a flushed chain', async () => {
       await ipt(['-F', 'BANHAMMER-itest']);
       expect(await from(ADDR.clientV4)).toBe('connected');
-      expect(await enf.check()).toEqual(['chain (IPv4): BANHAMMER-itest had lost its rule and was refilled']);
+      expect(await enf.check(expected)).toEqual(['chain (IPv4): BANHAMMER-itest had lost its rules and was refilled']);
       expect(await from(ADDR.clientV4)).toBe('timeout');
     });
 
     it('check() repairs a deleted jump', async () => {
       await ipt(['-D', 'INPUT', '-p', 'tcp', '-m', 'multiport', '--dports', String(PROTECTED), '-j', 'BANHAMMER-itest']);
       expect(await from(ADDR.clientV4)).toBe('connected');
-      const repairs = await enf.check();
+      const repairs = await enf.check(expected);
       expect(repairs).toHaveLength(1);
       expect(repairs[0]).toMatch(/^jump \(IPv4\): INPUT .* was missing and was re-added$/);
       expect(await from(ADDR.clientV4)).toBe('timeout');
     });
 
-    it('check() re-creates a destroyed set and says it must be refilled', async () => {
+    it('check() re-creates a destroyed set with its bans', async () => {
       await ipt(['-F', 'BANHAMMER-itest']);
       await ns.run('ipset', ['destroy', 'bh-itest-v4']);
-      const repairs = await enf.check();
-      expect(repairs).toHaveLength(2);
-      expect(setsRecreated(repairs)).toEqual([4]);
-      expect(await enf.listSet(4)).toEqual([]);
       expect(await from(ADDR.clientV4)).toBe('connected');
-      await enf.apply({ ban: [{ ip: ADDR.clientV4, family: 4, until: null }], unban: [] });
+      const repairs = await enf.check(expected);
+      expect(repairs).toEqual([
+        'set re-created (IPv4): bh-itest-v4 was missing and was re-created; its bans are re-added',
+        'chain (IPv4): BANHAMMER-itest had lost its rules and was refilled',
+        'set (IPv4): bh-itest-v4: 1 missing ban(s) re-added',
+      ]);
+      expect(setsRecreated(repairs)).toEqual([4]);
+      expect(await enf.listSet(4)).toEqual([{ ip: ADDR.clientV4, timeout: 0 }]);
       expect(await from(ADDR.clientV4)).toBe('timeout');
-      expect(await enf.check()).toEqual([]);
+      expect(await enf.check(expected)).toEqual([]);
+    });
+
+    it('check() after `ipset flush`: every unexpired ban is back within one check, with its remaining timeout', async () => {
+      const t = now();
+      const extra: EnforcerBan[] = [
+        { ip: '198.19.7.1', family: 4, until: t + 3_600_000 },
+        { ip: '198.19.7.2', family: 4, until: null },
+        { ip: '2001:db8:7::1', family: 6, until: t + 600_000 },
+      ];
+      await apply({ ban: extra, unban: [] });
+      book.set('198.19.7.3', { ip: '198.19.7.3', family: 4, until: t - 1000 }); // ended: must not come back
+      await ns.run('ipset', ['flush', 'bh-itest-v4']);
+      await ns.run('ipset', ['flush', 'bh-itest-v6']);
+      expect(await from(ADDR.clientV4)).toBe('connected');
+      const repairs = await enf.check(expected);
+      expect(repairs).toEqual(['set (IPv4): bh-itest-v4: 3 missing ban(s) re-added', 'set (IPv6): bh-itest-v6: 1 missing ban(s) re-added']);
+      const v4 = new Map((await enf.listSet(4)).map((e) => [e.ip, e.timeout]));
+      expect([...v4.keys()].sort()).toEqual([ADDR.clientV4, '198.19.7.1', '198.19.7.2'].sort());
+      expect(v4.get(ADDR.clientV4)).toBe(0);
+      expect(v4.get('198.19.7.2')).toBe(0);
+      expect(v4.get('198.19.7.1')).toBeGreaterThan(3500);
+      expect(v4.get('198.19.7.1')).toBeLessThanOrEqual(3600);
+      expect((await enf.listSet(6)).map((e) => e.ip)).toEqual(['2001:db8:7::1']);
+      expect(await from(ADDR.clientV4)).toBe('timeout');
+      expect(await enf.check(expected)).toEqual([]);
+      book.delete('198.19.7.3');
+      await apply({ ban: [], unban: extra });
+    });
+
+    it('check() removes an ACCEPT inserted into our chain', async () => {
+      await ipt(['-I', 'BANHAMMER-itest', '1', '-j', 'ACCEPT']);
+      expect(await from(ADDR.clientV4)).toBe('connected');
+      expect(await enf.check(expected)).toEqual([
+        'chain (IPv4): BANHAMMER-itest held 1 rule(s) banhammer did not put there (first: "-A BANHAMMER-itest -j ACCEPT") and was rebuilt',
+      ]);
+      const chain = (await ipt(['-S', 'BANHAMMER-itest'])).stdout.trim().split('\n');
+      expect(chain).toEqual(['-N BANHAMMER-itest', '-A BANHAMMER-itest -p tcp -m set --match-set bh-itest-v4 src -j DROP']);
+      expect(await from(ADDR.clientV4)).toBe('timeout');
+      expect(await enf.check(expected)).toEqual([]);
+    });
+
+    it('check() removes an element nobody banned from our set', async () => {
+      await ns.run('ipset', ['add', 'bh-itest-v4', ADDR.clientV4b, 'timeout', '0']);
+      expect(await from(ADDR.clientV4b)).toBe('timeout');
+      expect(await enf.check(expected)).toEqual(['set (IPv4): bh-itest-v4: 1 entry nobody banned removed']);
+      expect((await enf.listSet(4)).map((e) => e.ip)).toEqual([ADDR.clientV4]);
+      expect(await from(ADDR.clientV4b)).toBe('connected');
+    });
+
+    it('an element the kernel refuses never holds back the rest of its batch, nor later batches', async () => {
+      // Validation refuses 0.0.0.0 before ipset sees it ...
+      const r1 = await apply({ ban: [{ ip: '0.0.0.0', family: 4, until: null }, { ip: ADDR.clientV4b, family: 4, until: null }], unban: [] });
+      expect(r1?.refused).toEqual([{ ip: '0.0.0.0', family: 4, reason: 'an unspecified address cannot be a client' }]);
+      expect(await from(ADDR.clientV4b)).toBe('timeout');
+      // ... so, to see the kernel refuse one, a runner rewrites 198.19.9.9 into 0.0.0.0 on ipset's stdin.
+      const poisoned: Runner = {
+        run: (cmd, args, opts) => ns.run(cmd, args, opts?.input === undefined ? opts : { ...opts, input: opts.input.replaceAll('198.19.9.9', '0.0.0.0') }),
+      };
+      const enf2 = new IptablesEnforcer({ runner: poisoned, instance: 'itest', ports: [PROTECTED], backend });
+      const r2 = await enf2.apply({
+        ban: [
+          { ip: '198.19.9.1', family: 4, until: null },
+          { ip: '198.19.9.9', family: 4, until: null },
+          { ip: '198.19.9.2', family: 4, until: now() + 60_000 },
+          { ip: '2001:db8:9::1', family: 6, until: null },
+        ],
+        unban: [],
+      });
+      expect(r2?.refused).toEqual([{ ip: '198.19.9.9', family: 4, reason: 'refused by ipset: Null-valued element, cannot be stored in a hash type of set' }]);
+      const v4 = (await enf.listSet(4)).map((e) => e.ip);
+      expect(v4).toEqual(expect.arrayContaining(['198.19.9.1', '198.19.9.2']));
+      expect(v4).not.toContain('0.0.0.0');
+      expect((await enf.listSet(6)).map((e) => e.ip)).toContain('2001:db8:9::1');
+      expect(await enf2.apply({ ban: [{ ip: '198.19.9.3', family: 4, until: null }], unban: [] })).toEqual({ refused: [] });
+      expect((await enf.listSet(4)).map((e) => e.ip)).toContain('198.19.9.3');
+      await enf2.apply({
+        ban: [],
+        unban: [
+          { ip: '198.19.9.1', family: 4 },
+          { ip: '198.19.9.2', family: 4 },
+          { ip: '198.19.9.3', family: 4 },
+          { ip: '2001:db8:9::1', family: 6 },
+        ],
+      });
+      await apply({ ban: [], unban: [{ ip: ADDR.clientV4b, family: 4 }] });
+      expect(await from(ADDR.clientV4b)).toBe('connected');
     });
 
     it('applies 10,000 bans in one ipset call per family', async () => {
@@ -207,7 +308,7 @@ describe.skipIf(noNetns !== null)('backend probe and errors in a namespace', () 
     const enf = new IptablesEnforcer({ runner: lab!.runIn(lab!.server), instance: 'auto', ports: [80] });
     await enf.init();
     expect(['nft', 'legacy']).toContain(enf.backend?.mode);
-    expect(await enf.check()).toEqual([]);
+    expect(await enf.check(() => [])).toEqual([]);
     await enf.shutdown();
   });
 
@@ -217,5 +318,99 @@ describe.skipIf(noNetns !== null)('backend probe and errors in a namespace', () 
     const runner: Runner = { run: (cmd, args, opts) => dropped.run('-c', ['exec "$0" "$@"', cmd, ...args], opts) };
     const enf = new IptablesEnforcer({ runner, instance: 'nocap', ports: [80], mode: 'auto' });
     await expect(enf.init()).rejects.toMatchObject({ code: 'BH_ERR_NO_NET_ADMIN', hint: expect.stringContaining('NET_ADMIN') });
+  });
+});
+
+/**
+ * Another program holding the xtables lock (iptables-legacy's /run/xtables.lock) while the agent
+ * starts. Everything runs in a private mount namespace with its own tmpfs on /run (kept alive by a
+ * `sleep` started with `unshare --mount`), entered with nsenter together with a throw-away network
+ * namespace, so the lock held here is never the host's.
+ */
+const legacySkip = noNetns ?? (await firewallUnavailable('iptables-legacy'));
+describe.skipIf(legacySkip !== null)(`a held xtables lock (iptables-legacy, private /run)${legacySkip ? ` (skipped: ${legacySkip})` : ''}`, () => {
+  const netns = `bh-t-${randomBytes(3).toString('hex')}-lock`;
+  const children: ChildProcess[] = [];
+  let mnt = '';
+  const sh = new ProcessRunner({ timeoutMs: 20_000 });
+
+  const started = (child: ChildProcess, word: string): Promise<void> =>
+    new Promise((resolve, reject) => {
+      let out = '';
+      let err = '';
+      const timer = setTimeout(() => reject(new Error(`did not start: ${err}`)), 10_000);
+      child.stderr?.on('data', (b: Buffer) => (err += b.toString()));
+      child.stdout?.on('data', (b: Buffer) => {
+        out += b.toString();
+        if (out.includes(word)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`exited with ${code}: ${err}`));
+      });
+    });
+
+  /** Holds /run/xtables.lock of the private /run for `seconds` (the holder is a sleep owning the lock fd). */
+  async function holdLock(seconds: number): Promise<ChildProcess> {
+    const child = spawn('nsenter', [`--mount=${mnt}`, '--', 'sh', '-c', `exec 9>/run/xtables.lock && flock 9 && echo locked && exec sleep ${seconds}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    await started(child, 'locked');
+    return child;
+  }
+  const exited = (c: ChildProcess): Promise<void> => (c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise((r) => c.once('exit', () => r())));
+
+  const inside = (): Runner => withPrefix(new ProcessRunner(), ['nsenter', `--mount=${mnt}`, `--net=/run/netns/${netns}`, '--']);
+  const enforcer = (extra: { retry?: { totalMs: number }; onRetry?: (m: string) => void } = {}) =>
+    new IptablesEnforcer({
+      runner: inside(),
+      instance: 'lock',
+      ports: [PROTECTED],
+      families: [4],
+      backend: backendBinaries('legacy', 'integration test'),
+      // Shorter than the lock is held: a command that waits for the lock for ever is killed.
+      timeoutMs: 3000,
+      ...extra,
+    });
+
+  beforeAll(async () => {
+    await sh.run('ip', ['netns', 'add', netns]);
+    const holder = spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', 'mount -t tmpfs bh-test-run /run && echo ready && exec sleep 600'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(holder);
+    await started(holder, 'ready');
+    mnt = `/proc/${holder.pid}/ns/mnt`;
+  });
+
+  afterAll(async () => {
+    await killAndDelete(children, [netns]);
+  });
+
+  it('init() waits out a lock held longer than one command may take, with back-off, then succeeds', async () => {
+    const lock = await holdLock(5);
+    const retries: string[] = [];
+    const enf = enforcer({ onRetry: (m) => retries.push(m) });
+    const t0 = Date.now();
+    await enf.init();
+    const ms = Date.now() - t0;
+    expect(ms).toBeGreaterThan(3000);
+    expect(retries.length).toBeGreaterThan(0);
+    expect(retries[0]).toMatch(/another program holds the xtables lock/);
+    await exited(lock);
+    const r = (await inside().run('iptables-legacy', ['-w', '2', '-S', 'INPUT'])).stdout;
+    expect(r).toContain('-A INPUT -p tcp -m multiport --dports 8080 -j BANHAMMER-lock');
+    expect(await enf.check(() => [])).toEqual([]);
+    await enf.shutdown();
+  });
+
+  it('a lock held past the retry budget is a lasting error that names the lock', async () => {
+    const lock = await holdLock(20);
+    const enf = enforcer({ retry: { totalMs: 3000 } });
+    await expect(enf.init()).rejects.toMatchObject({ code: 'BH_ERR_FIREWALL', message: expect.stringMatching(/another program holds the xtables lock.*gave up after/) });
+    process.kill(lock.pid!, 'SIGKILL');
+    await exited(lock);
+    await enf.init();
+    await enf.shutdown();
   });
 });
