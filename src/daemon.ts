@@ -21,7 +21,7 @@
 import { repeat, type Clock } from './clock.js';
 import type { Config } from './config/schema.js';
 import { reloadedConfig, restartOnlyChanges } from './config/settings.js';
-import { BanhammerError } from './errors.js';
+import { BanhammerError, errorFields } from './errors.js';
 import { Pipeline, localAddresses } from './pipeline/pipeline.js';
 import type { Ban, BanBookSnapshot } from './decide/ban-book.js';
 import { StateKeeper } from './decide/state-keeper.js';
@@ -86,6 +86,8 @@ export class Daemon implements ControlHandler {
   private readonly clock: Clock;
   private readonly log: DaemonLogger;
   private readonly pipeline: Pipeline;
+  /** Counters since start (lines, parse skips, skewed lines). */
+  readonly stats: Pipeline['stats'];
   private readonly queue: EnforcementQueue;
   private readonly keeper: StateKeeper<DaemonState>;
   private readonly sampler: MetricsSampler | undefined;
@@ -94,6 +96,9 @@ export class Daemon implements ControlHandler {
   private source: LineSource | null = null;
   private tasks: { stop(): void }[] = [];
   private phase: 'new' | 'starting' | 'running' | 'stopped' = 'new';
+  private initializing: Promise<void> | null = null;
+  /** The state read at start (null: none); undefined until it was read. */
+  private saved: DaemonState | null | undefined = undefined;
   private startedAt = 0;
   private lastSavedPositions = '';
   private lastSkewLog = Number.NEGATIVE_INFINITY;
@@ -123,6 +128,7 @@ export class Daemon implements ControlHandler {
         this.log.warn({ lineTime: new Date(t).toISOString(), skewedLines: this.pipeline.stats.skewed }, 'log line stamped in the future; counted as happening now');
       },
     });
+    this.stats = this.pipeline.stats;
     this.keeper = new StateKeeper(deps.store, this.log, () => deps.metrics?.stateSaveError());
     this.sampler = deps.metrics && new MetricsSampler(deps.metrics);
     this.queue = new EnforcementQueue({ enforcer: deps.enforcer, source: this.pipeline.book, clock: deps.clock, afterApply: () => this.afterApply(), log: this.log, metrics: deps.metrics });
@@ -132,8 +138,10 @@ export class Daemon implements ControlHandler {
     this.phase = 'starting';
     this.startedAt = this.clock.now();
     for (const w of this.config.enforcer === 'docker-user' ? containersDirWarnings(this.config, this.containers, this.scoped) : []) this.log.warn(w.dir ? { dir: w.dir } : {}, w.msg);
-    await this.deps.enforcer.init();
+    this.initializing = this.deps.enforcer.init();
+    await this.initializing;
     const saved = await this.deps.store.load();
+    this.saved = saved;
     if (saved) {
       const r = this.pipeline.book.restore({ bans: saved.bans, history: saved.history }, this.clock.now());
       this.log.info(r, 'restored bans from state');
@@ -161,6 +169,9 @@ export class Daemon implements ControlHandler {
   /** Stops reading, saves state, and (unless told otherwise) has the enforcer remove what it created. */
   async stop(opts: { removeFirewall?: boolean } = {}): Promise<void> {
     if (this.phase === 'stopped' || this.phase === 'new') return;
+    // Stopped while the enforcer is still setting up (e.g. waiting for the xtables lock): let it
+    // finish, briefly, so the teardown below removes what it made instead of racing it.
+    if (this.phase === 'starting') await Promise.race([this.initializing?.catch(() => {}), new Promise((r) => setTimeout(r, 5000).unref())]);
     this.phase = 'stopped';
     for (const t of this.tasks.splice(0)) t.stop();
     await this.source?.stop();
@@ -182,11 +193,6 @@ export class Daemon implements ControlHandler {
     this.deps.onReloaded?.(next);
     if (restart.length > 0) this.log.warn({ settings: restart }, `these settings take effect after a restart: ${restart.join(', ')}`);
     this.log.info({ rules: this.pipeline.detector.ruleNames, unbanned: lifted.length }, 'configuration reloaded');
-  }
-
-  /** Counters since start (lines, parse skips, skewed lines). */
-  get stats(): Pipeline['stats'] {
-    return this.pipeline.stats;
   }
 
   private onLine(line: string, file: string): void {
@@ -244,7 +250,9 @@ export class Daemon implements ControlHandler {
   }
 
   private async save(): Promise<void> {
-    const positions = this.source?.positions() ?? [];
+    // Never before the saved state was read: an empty book would overwrite the saved bans.
+    if (this.saved === undefined) return;
+    const positions = this.source?.positions() ?? this.saved?.positions ?? [];
     const snap = this.pipeline.book.snapshot();
     if (await this.keeper.save({ bans: snap.bans, history: snap.history, positions })) this.lastSavedPositions = JSON.stringify(positions);
   }
@@ -252,16 +260,14 @@ export class Daemon implements ControlHandler {
   // ── control (the socket's handler) ─────────────────────────────────────────
 
   status(rule?: string): StatusReport {
-    const paths = [...new Set((this.source?.positions() ?? []).map((p) => p.path))];
-    const lag = this.source?.lagBytes() ?? 0;
     return buildStatusReport(
       {
         instance: this.config.instance,
         enforcer: this.deps.enforcer.name,
         startedAt: this.startedAt,
         now: this.clock.now(),
-        // The source reports lag as one total: shown on the single file, or spread as 0.
-        files: paths.map((path) => ({ path, lagBytes: paths.length === 1 ? lag : 0 })),
+        positions: this.source?.positions() ?? [],
+        lagBytes: this.source?.lagBytes() ?? 0,
         detector: this.pipeline.detector,
         book: this.pipeline.book,
         rules: this.config.rules,
@@ -291,10 +297,4 @@ export class Daemon implements ControlHandler {
     await this.lift(removed, 'all');
     return removed.length;
   }
-}
-
-function errorFields(err: unknown): Record<string, unknown> {
-  if (err instanceof BanhammerError) return { code: err.code, message: err.message, hint: err.hint };
-  if (err instanceof Error) return { message: err.message };
-  return { message: String(err) };
 }

@@ -42,3 +42,10 @@ export class BanhammerError extends Error {
 export function isBanhammerError(e: unknown): e is BanhammerError {
   return e instanceof BanhammerError;
 }
+
+/** An error as log fields: code, message and hint for ours, the message for anything else. */
+export function errorFields(err: unknown): Record<string, unknown> {
+  if (err instanceof BanhammerError) return { code: err.code, message: err.message, hint: err.hint };
+  if (err instanceof Error) return { message: err.message };
+  return { message: String(err) };
+}

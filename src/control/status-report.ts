@@ -14,7 +14,9 @@ export interface StatusSources {
   readonly enforcer: string;
   readonly startedAt: number;
   readonly now: number;
-  readonly files: StatusReport['files'];
+  /** The source's read positions (one per followed file) and its total lag. */
+  readonly positions: readonly { readonly path: string }[];
+  readonly lagBytes: number;
   readonly detector: Detector;
   readonly book: BanBook;
   readonly rules: Readonly<Record<string, RuleSettings>>;
@@ -37,11 +39,13 @@ export function buildStatusReport(s: StatusSources, rule?: string): StatusReport
   const active = s.book.active(s.now);
   const hasManual = active.some((b) => b.rule === MANUAL_RULE) || s.book.totalBanned(MANUAL_RULE) > 0;
   const names = rule !== undefined ? [rule] : hasManual ? [...running, MANUAL_RULE] : running;
+  const paths = [...new Set(s.positions.map((p) => p.path))];
   return {
     instance: s.instance,
     enforcer: s.enforcer,
     since: isoOrNull(s.startedAt) ?? '',
-    files: s.files,
+    // The source reports lag as one total: shown on the single file, or spread as 0.
+    files: paths.map((path) => ({ path, lagBytes: paths.length === 1 ? s.lagBytes : 0 })),
     health: s.health,
     rules: names.map((name) => {
       const c = s.detector.counters(name);

@@ -16,7 +16,7 @@ import type { KernelBan, KernelDiff } from '../decide/ban-book.js';
 import { scopedKey } from '../decide/scoped-key.js';
 import type { Enforcer } from './enforcer.js';
 import type { Metrics } from '../metrics/registry.js';
-import { BanhammerError } from '../errors.js';
+import { errorFields } from '../errors.js';
 
 /** The part of the ban book the queue reads. */
 export interface EnforcementSource {
@@ -112,8 +112,7 @@ export class EnforcementQueue {
       source.requeue(diff);
       this.failing++;
       this.opts.metrics?.enforceError(enforcer.name);
-      const e = err instanceof BanhammerError ? { code: err.code, message: err.message, hint: err.hint } : { message: err instanceof Error ? err.message : String(err) };
-      this.opts.log.error({ err: e, bans: diff.ban.length, unbans: diff.unban.length }, 'enforcement failed; will retry');
+      this.opts.log.error({ err: errorFields(err), bans: diff.ban.length, unbans: diff.unban.length }, 'enforcement failed; will retry');
       this.retryLater();
       return;
     }
