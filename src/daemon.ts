@@ -140,6 +140,7 @@ export class Daemon implements ControlHandler {
     for (const w of this.config.enforcer === 'docker-user' ? containersDirWarnings(this.config, this.containers, this.scoped) : []) this.log.warn(w.dir ? { dir: w.dir } : {}, w.msg);
     this.initializing = this.deps.enforcer.init();
     await this.initializing;
+    if (this.phase !== 'starting') return; // stopped while the enforcer was starting
     const saved = await this.deps.store.load();
     this.saved = saved;
     if (saved) {
@@ -147,7 +148,7 @@ export class Daemon implements ControlHandler {
       this.log.info(r, 'restored bans from state');
       await this.queue.flush();
     }
-    if (this.phase !== 'starting') return; // stopped while starting
+    if (this.phase !== 'starting') return;
     this.source = this.deps.createSource({
       paths: [...this.config.log.paths],
       onLine: (line, file) => this.onLine(line, file),
@@ -257,8 +258,7 @@ export class Daemon implements ControlHandler {
     if (await this.keeper.save({ bans: snap.bans, history: snap.history, positions })) this.lastSavedPositions = JSON.stringify(positions);
   }
 
-  // ── control (the socket's handler) ─────────────────────────────────────────
-
+  /** The control socket's handler: status, ban, unban, unbanAll (and reload, above). */
   status(rule?: string): StatusReport {
     return buildStatusReport(
       {

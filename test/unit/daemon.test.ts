@@ -158,4 +158,24 @@ describe('Daemon', () => {
     expect(enforcer.batches.length).toBeLessThanOrEqual(2);
     await daemon.stop();
   });
+
+  it('a stop or a manual ban while the enforcer is still starting never overwrites the saved bans', async () => {
+    const store = new MemoryStore();
+    store.doc = { bans: [{ ip: '198.18.3.3', family: 4, rule: 'manual', at: 0, until: null, failures: 0, nth: 1, manual: true }], history: [], positions: [{ path: '/var/log/access.log', dev: '1', ino: '2', offset: 7 }] };
+    const { enforcer, daemon } = setup({}, store);
+    let release!: () => void;
+    const slowInit = new Promise<void>((r) => (release = r));
+    enforcer.init = async () => slowInit; // e.g. waiting for the xtables lock
+    const starting = daemon.start();
+    await tick();
+    await daemon.ban('198.18.3.4', { forMs: null }).catch(() => {});
+    const stopping = daemon.stop();
+    release();
+    await stopping;
+    await starting;
+    expect(store.doc!.bans.map((b) => b.ip)).toContain('198.18.3.3');
+    expect(store.doc!.positions).toEqual([{ path: '/var/log/access.log', dev: '1', ino: '2', offset: 7 }]);
+    expect(enforcer.shutdownCalls).toBe(1);
+    expect(enforcer.held.size).toBe(0); // nothing applied after the teardown
+  });
 });
