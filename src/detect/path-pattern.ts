@@ -21,6 +21,11 @@
  * Only the first MAX_PATH_TESTED characters of a target are tested: Apache refuses a request line
  * longer than 8190 bytes (LimitRequestLine), so a longer target is not an Apache client's anyway, and
  * the cap bounds the work per line whatever the engine.
+ *
+ * Linear is not yet cheap: RE2's work per character grows with the compiled program, and
+ * `\w{1000}\w{1000}` (2,002 instructions) took 220 ms per 8 KiB target. A rule's patterns together may
+ * compile to at most MAX_PROGRAM_SIZE instructions (the sensitive-paths preset needs 74), which keeps
+ * the worst case near 20 ms per 8 KiB target.
  */
 import { createRequire } from 'node:module';
 import type * as Re2 from 're2js';
@@ -28,6 +33,8 @@ import { PRESETS } from './presets.js';
 
 /** Characters of a request target (and of its percent-decoded form) tested against path patterns. */
 export const MAX_PATH_TESTED = 8192;
+/** Most RE2 instructions the patterns of one rule may compile to. */
+export const MAX_PROGRAM_SIZE = 400;
 
 let re2Module: typeof Re2 | undefined;
 function re2(): typeof Re2.RE2JS {
@@ -55,19 +62,36 @@ export function checkPathPattern(p: string): string | null {
   }
   const unsupported = unsupportedSyntax(p);
   if (unsupported !== null) return `${unsupported} cannot be matched in linear time; rewrite the expression without it`;
+  let size: number;
   try {
-    compileRe2([p]);
+    size = programSize(compileRe2([p]));
   } catch (e) {
     return `cannot be matched in linear time (RE2): ${(e as Error).message.replace(/^error parsing regexp: /, '')}; backreferences and lookaround are not supported`;
   }
-  return null;
+  return size > MAX_PROGRAM_SIZE ? tooLarge(size) : null;
+}
+
+const tooLarge = (size: number): string =>
+  `too large to match quickly (${size} RE2 instructions, at most ${MAX_PROGRAM_SIZE} per rule); shorten counted repetitions such as {1000} or split the rule`;
+
+/** Instructions of the compiled program (re2js keeps it as re2Input.prog.inst); 0 when unknown. */
+function programSize(re: Re2.RE2JS): number {
+  const inst = (re.re2Input as unknown as { prog?: { inst?: unknown[] } }).prog?.inst;
+  return Array.isArray(inst) ? inst.length : 0;
+}
+
+/** RE2 instructions the user patterns among `paths` compile to together (0 when none): for tests and messages. */
+export function pathProgramSize(paths: readonly string[]): number {
+  const user = paths.filter((p) => !TRUSTED.has(p));
+  return user.length > 0 ? programSize(compileRe2(user)) : 0;
 }
 
 /** Why these (each valid) patterns cannot be combined into one, or null. */
 export function checkPathPatternUnion(paths: readonly string[]): string | null {
   const user = paths.filter((p) => !TRUSTED.has(p));
   try {
-    if (user.length > 1) compileRe2(user);
+    const size = user.length > 1 ? programSize(compileRe2(user)) : 0;
+    if (size > MAX_PROGRAM_SIZE) return tooLarge(size);
     const trusted = paths.filter((p) => TRUSTED.has(p));
     if (trusted.length > 1) new RegExp(union(trusted), 'i');
   } catch (e) {
@@ -90,6 +114,7 @@ export function compilePathPatterns(paths: readonly string[]): ((target: string)
   }
   const native = trusted.length > 0 ? new RegExp(union(trusted), 'i') : null;
   const linear = user.length > 0 ? compileRe2(user) : null;
+  if (linear !== null && programSize(linear) > MAX_PROGRAM_SIZE) throw new Error(`path patterns ${JSON.stringify(user)}: ${tooLarge(programSize(linear))}`);
   if (linear === null) return (s) => native!.test(s);
   if (native === null) return (s) => linear.test(s);
   return (s) => native.test(s) || linear.test(s);

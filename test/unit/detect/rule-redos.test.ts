@@ -6,7 +6,15 @@
 import { describe, expect, it } from 'vitest';
 import { compileRule, type RuleSettings } from '../../../src/detect/rule.js';
 import { PRESETS } from '../../../src/detect/presets.js';
-import { checkPathPattern, compilePathPatterns, isTrustedPattern, MAX_PATH_TESTED } from '../../../src/detect/path-pattern.js';
+import {
+  checkPathPattern,
+  checkPathPatternUnion,
+  compilePathPatterns,
+  isTrustedPattern,
+  MAX_PATH_TESTED,
+  MAX_PROGRAM_SIZE,
+  pathProgramSize,
+} from '../../../src/detect/path-pattern.js';
 import { loadConfig } from '../../../src/config/load.js';
 import { BanhammerError } from '../../../src/errors.js';
 import type { Problem } from '../../../src/config/problems.js';
@@ -111,6 +119,22 @@ describe('patterns RE2 cannot run', () => {
     expect(problems[0]).toMatchObject({ key: 'rules.probe.match.paths[1]', value: String.raw`^/(\w+)/\1$` });
     expect((err as BanhammerError).message).toContain('rules.probe.match.paths[1] = "^/(\\\\w+)/\\\\1$"');
     expect((err as BanhammerError).message).toMatch(/linear time/);
+  });
+});
+
+describe('patterns too large to match quickly', () => {
+  it('are refused: linear time grows with the program (\\w{1000}\\w{1000} took 220 ms per 8 KiB target)', () => {
+    expect(pathProgramSize([EVIL])).toBeGreaterThan(0); // re2js still exposes its program
+    expect(checkPathPattern(String.raw`\w{1000}\w{1000}`)).toMatch(/too large .*at most 400/);
+    expect(checkPathPattern(String.raw`(?:[a-z]{100}){9}`)).toMatch(/too large|invalid repeat/);
+    expect(checkPathPatternUnion([String.raw`\w{300}`, String.raw`\d{300}`])).toMatch(/too large/);
+    expect(() => compilePathPatterns([String.raw`\w{300}`, String.raw`\d{300}`])).toThrow(/too large/);
+  });
+  it('the largest accepted rule stays fast on an 8 KiB target', () => {
+    const p = String.raw`\w{${MAX_PROGRAM_SIZE - 10}}`;
+    expect(checkPathPattern(p)).toBeNull();
+    const r = compileRule('big', rule([p]));
+    expect(timed(() => r.matches(ev(`/${'a-'.repeat(4096)}`)))).toBeLessThan(200);
   });
 });
 
