@@ -1,0 +1,143 @@
+/**
+ * The Lua scripts of the share stage, run with EVALSHA (EVAL when Redis answers NOSCRIPT, e.g. after
+ * a restart). A script is atomic, so "add, trim, count and claim" is one step for all replicas, and
+ * one round trip. Every key a script touches is passed in KEYS and lives under the group's hash tag
+ * (Cluster-safe); the channel is passed in ARGV (channels are not keys). Under ACL, the commands a
+ * script calls are checked against the user too: SHARE_ACL_COMMANDS (share.ts) lists them all.
+ *
+ * Numbers cross into Redis as '%.17g' strings: Lua 5.1's tostring() keeps only 14 digits, which
+ * would round a millisecond timestamp.
+ */
+import { createHash } from 'node:crypto';
+
+export interface LuaScript {
+  readonly name: string;
+  readonly source: string;
+  readonly sha1: string;
+  readonly keys: number;
+}
+
+function script(name: string, keys: number, source: string): LuaScript {
+  return { name, keys, source, sha1: createHash('sha1').update(source).digest('hex') };
+}
+
+/**
+ * KEYS[1] = the (rule, ip, scope) window; ARGV = time, findtime, maxretry, member, maxLate, ttl (ms).
+ * Adds the failure (score = log time), drops members stamped more than maxLate after it (a skewed or
+ * forged future clock, as the local detector does), trims the window to (newest - findtime, newest]
+ * and to its newest maxretry members, and counts. When the count reaches maxretry the window is
+ * deleted in the same step: exactly one caller sees {count, 1} (the claim), every other replica's
+ * concurrent failure starts a fresh window. A key of the wrong type (poisoned) is replaced.
+ * Returns {count, claimed}.
+ */
+export const FAILURE_SCRIPT = script(
+  'failure',
+  1,
+  `local key = KEYS[1]
+local t = tonumber(ARGV[1])
+local findtime = tonumber(ARGV[2])
+local maxretry = tonumber(ARGV[3])
+local maxLate = tonumber(ARGV[5])
+local f = function(x) return string.format('%.17g', x) end
+local r = redis.pcall('ZADD', key, ARGV[1], ARGV[4])
+if type(r) == 'table' and r.err then
+  redis.call('DEL', key)
+  redis.call('ZADD', key, ARGV[1], ARGV[4])
+end
+redis.call('ZREMRANGEBYSCORE', key, '(' .. f(t + maxLate), '+inf')
+local top = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+local newest = tonumber(top[2]) or t
+redis.call('ZREMRANGEBYSCORE', key, '-inf', f(newest - findtime))
+redis.call('ZREMRANGEBYRANK', key, 0, -(maxretry + 1))
+local n = redis.call('ZCARD', key)
+if n >= maxretry then
+  redis.call('DEL', key)
+  return {n, 1}
+end
+redis.call('PEXPIRE', key, ARGV[6])
+return {n, 0}`,
+);
+
+/**
+ * KEYS[1] = bans hash; ARGV = field, ban JSON, until ('null' = permanent), maxBans, channel.
+ * Stores and publishes the ban unless the stored one already covers it (permanent, or until at
+ * least as late): N replicas banning one attacker at once publish once, and a replica re-publishing
+ * after an outage publishes only what Redis lost. A new field is refused (-1) when the group holds
+ * maxBans. Returns 1 (stored and published), 0 (already covered), -1 (full).
+ */
+export const BAN_SCRIPT = script(
+  'ban',
+  1,
+  `local old = redis.call('HGET', KEYS[1], ARGV[1])
+if old then
+  local ok, v = pcall(cjson.decode, old)
+  if ok and type(v) == 'table' then
+    local u = v['until']
+    if u == cjson.null then return 0 end
+    if ARGV[3] ~= 'null' and type(u) == 'number' and u >= tonumber(ARGV[3]) then return 0 end
+  end
+elseif redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[4]) then
+  return -1
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PUBLISH', ARGV[5], ARGV[2])
+return 1`,
+);
+
+/** KEYS[1] = bans hash; ARGV = field, unban JSON, channel. Deletes the field and always publishes. */
+export const UNBAN_SCRIPT = script(
+  'unban',
+  1,
+  `redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('PUBLISH', ARGV[3], ARGV[2])
+return 1`,
+);
+
+/**
+ * KEYS[1] = epoch key; ARGV[1] = a fresh token. Returns the data set's token, setting it when there
+ * is none (or it is poisoned): a token that changes between two connections means Redis lost its data.
+ */
+export const EPOCH_SCRIPT = script(
+  'epoch',
+  1,
+  `local e = redis.pcall('GET', KEYS[1])
+if type(e) == 'string' and #e > 0 and #e <= 64 then return e end
+redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[1], ARGV[1])
+return ARGV[1]`,
+);
+
+/**
+ * KEYS[1] = bans hash; ARGV = cursor, count, maxChars. One HSCAN step that never ships an oversized
+ * field or value to the agent (it deletes them: no valid ban is that long): returns
+ * {nextCursor, skipped, field1, value1, …}.
+ */
+export const SCAN_SCRIPT = script(
+  'scan',
+  1,
+  `local r = redis.call('HSCAN', KEYS[1], ARGV[1], 'COUNT', ARGV[2])
+local max = tonumber(ARGV[3])
+local out = {r[1], 0}
+local items = r[2]
+for i = 1, #items, 2 do
+  local fv, vv = items[i], items[i + 1]
+  if #fv <= 200 and #vv <= max then
+    out[#out + 1] = fv
+    out[#out + 1] = vv
+  else
+    redis.call('HDEL', KEYS[1], fv)
+    out[2] = out[2] + 1
+  end
+end
+return out`,
+);
+
+/** KEYS[1] = bans hash; ARGV = field, value. Deletes the field only if it still holds exactly that value. */
+export const PRUNE_SCRIPT = script(
+  'prune',
+  1,
+  `if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 0`,
+);
+
+export const SCRIPTS = [FAILURE_SCRIPT, BAN_SCRIPT, UNBAN_SCRIPT, EPOCH_SCRIPT, SCAN_SCRIPT, PRUNE_SCRIPT] as const;

@@ -1,0 +1,123 @@
+/**
+ * What replicas write to each other through Redis, and the one validator every value read back
+ * from Redis goes through. Anything in Redis is hostile input (another tenant with a leaked
+ * password, a hand-edited key, a buggy replica): a value is bounded in length before it is parsed,
+ * every field is checked for type and range, addresses go through canonicalClientIp, and a value
+ * that fails is dropped with a reason (a small fixed set, for a counter), never thrown.
+ *
+ * Wire format (JSON, one object):
+ *   ban:   {"v":1,"t":"ban","ip","family","rule","at","until"(ms or null),"origin","sent"[,"scope"][,"nth"]}
+ *   unban: {"v":1,"t":"unban","ip","family","origin","sent"[,"scope"]}
+ * The hash `banhammer:{g}:bans` stores ban messages as values under field scopedKey(ip, scope).
+ * `sent` is the publisher's clock when it published (propagation lag; never used for decisions).
+ */
+import { canonicalClientIp } from '../parse/ip.js';
+import { REPLICA_ID_RE, SCOPE_RE, SHARED_RULE_RE, banField } from './keys.js';
+import type { SharedBan } from './share.js';
+
+/** Longest value read from Redis that is even parsed (a real message is ~300 characters). */
+export const MAX_MESSAGE_CHARS = 2048;
+/** Latest representable time: 9999-12-31T23:59:59.999Z. */
+export const MAX_TIME_MS = 253_402_300_799_999;
+/** Longest ban accepted from the group: the config's 3650 days cap plus a day of slack. */
+export const MAX_BAN_SPAN_MS = 3651 * 86_400_000;
+/** How far in the future a ban may start (clock skew between replicas). */
+export const MAX_FUTURE_MS = 86_400_000;
+export const MAX_NTH = 1_000_000;
+
+export type InvalidReason = 'too-long' | 'json' | 'shape' | 'ip' | 'family' | 'rule' | 'time' | 'scope' | 'origin' | 'nth' | 'field';
+
+export interface SharedUnban {
+  ip: string;
+  family: 4 | 6;
+  scope?: string;
+  origin: string;
+}
+
+export type ShareMessage = { t: 'ban'; ban: SharedBan; sent: number } | { t: 'unban'; unban: SharedUnban; sent: number };
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: InvalidReason };
+
+export function encodeBan(ban: SharedBan, sent: number): string {
+  return JSON.stringify({
+    v: 1,
+    t: 'ban',
+    ip: ban.ip,
+    family: ban.family,
+    rule: ban.rule,
+    at: ban.at,
+    until: ban.until,
+    origin: ban.origin,
+    sent,
+    ...(ban.scope !== undefined ? { scope: ban.scope } : {}),
+    ...(ban.nth !== undefined ? { nth: ban.nth } : {}),
+  });
+}
+
+export function encodeUnban(u: SharedUnban, sent: number): string {
+  return JSON.stringify({ v: 1, t: 'unban', ip: u.ip, family: u.family, origin: u.origin, sent, ...(u.scope !== undefined ? { scope: u.scope } : {}) });
+}
+
+const bad = (reason: InvalidReason): { ok: false; reason: InvalidReason } => ({ ok: false, reason });
+const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= MAX_TIME_MS;
+
+/** Parses and validates one message (from the channel or a hash value), as of `now`. */
+export function parseMessage(raw: unknown, now: number): Parsed<ShareMessage> {
+  if (typeof raw !== 'string') return bad('shape');
+  if (raw.length > MAX_MESSAGE_CHARS) return bad('too-long');
+  let o: unknown;
+  try {
+    o = JSON.parse(raw);
+  } catch {
+    return bad('json');
+  }
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) return bad('shape');
+  const m = o as Record<string, unknown>;
+  if (m.v !== 1 || (m.t !== 'ban' && m.t !== 'unban')) return bad('shape');
+  if (typeof m.ip !== 'string') return bad('ip');
+  const c = canonicalClientIp(m.ip);
+  if (c === null) return bad('ip');
+  if (m.family !== 4 && m.family !== 6) return bad('family');
+  if (m.family !== c.family) return bad('family');
+  if (typeof m.origin !== 'string' || !REPLICA_ID_RE.test(m.origin)) return bad('origin');
+  if (m.scope !== undefined && (typeof m.scope !== 'string' || !SCOPE_RE.test(m.scope))) return bad('scope');
+  if (!isTime(m.sent)) return bad('time');
+  const scope = m.scope as string | undefined;
+  if (m.t === 'unban') {
+    return { ok: true, value: { t: 'unban', sent: m.sent, unban: { ip: c.ip, family: c.family, origin: m.origin, ...(scope !== undefined ? { scope } : {}) } } };
+  }
+  if (typeof m.rule !== 'string' || !SHARED_RULE_RE.test(m.rule)) return bad('rule');
+  if (!isTime(m.at) || m.at > now + MAX_FUTURE_MS) return bad('time');
+  if (m.until !== null && (!isTime(m.until) || m.until <= m.at || m.until - m.at > MAX_BAN_SPAN_MS)) return bad('time');
+  if (m.nth !== undefined && (typeof m.nth !== 'number' || !Number.isInteger(m.nth) || m.nth < 1 || m.nth > MAX_NTH)) return bad('nth');
+  const ban: SharedBan = {
+    ip: c.ip,
+    family: c.family,
+    rule: m.rule,
+    at: m.at,
+    until: m.until as number | null,
+    origin: m.origin,
+    ...(scope !== undefined ? { scope } : {}),
+    ...(m.nth !== undefined ? { nth: m.nth as number } : {}),
+  };
+  return { ok: true, value: { t: 'ban', sent: m.sent, ban } };
+}
+
+/** A hash entry of `banhammer:{g}:bans`: a ban message stored under its own field. */
+export function parseStoredBan(field: unknown, value: unknown, now: number): Parsed<SharedBan> {
+  if (typeof field !== 'string' || field.length > 200) return bad('field');
+  const p = parseMessage(value, now);
+  if (!p.ok) return p;
+  if (p.value.t !== 'ban') return bad('shape');
+  if (banField(p.value.ban.ip, p.value.ban.scope) !== field) return bad('field');
+  return { ok: true, value: p.value.ban };
+}
+
+/** A ban this replica is about to publish, checked with the same rules (a bug here must not poison the group). */
+export function checkOutgoingBan(ban: SharedBan, now: number): Parsed<SharedBan> {
+  const p = parseMessage(encodeBan(ban, Math.min(Math.max(0, Math.trunc(now)), MAX_TIME_MS)), now);
+  if (!p.ok) return p;
+  return p.value.t === 'ban' ? { ok: true, value: p.value.ban } : bad('shape');
+}
+
+export const isExpired = (ban: Pick<SharedBan, 'until'>, now: number): boolean => ban.until !== null && ban.until <= now;

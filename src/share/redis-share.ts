@@ -1,0 +1,602 @@
+/**
+ * The share stage over Redis (node-redis): one connection for commands and scripts, one for the
+ * group's channel. The contract is in share.ts; this file is how it is kept.
+ *
+ * Offline is a normal state. node-redis's offline queue is off (disableOfflineQueue), so a command
+ * issued while disconnected fails at once instead of piling up; failures are then simply not shared,
+ * bans and unbans go to the outbox. Reconnects back off exponentially up to maxBackoffMs, with jitter
+ * (each wait is between half and all of the step), so replicas do not reconnect in lock-step.
+ * When both connections are ready again the stage goes "online": it reads the data set's epoch,
+ * replays the outbox, re-publishes its own bans if Redis lost its data, and resynchronises with the
+ * group's hash. Commands issued in one tick are pipelined by node-redis.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { createClient } from 'redis';
+import { BanhammerError } from '../errors.js';
+import { canonicalClientIp } from '../parse/ip.js';
+import { banField, groupKeys, REPLICA_ID_RE, SCOPE_RE, SHARED_RULE_RE, type GroupKeys } from './keys.js';
+import { BAN_SCRIPT, EPOCH_SCRIPT, FAILURE_SCRIPT, PRUNE_SCRIPT, SCAN_SCRIPT, UNBAN_SCRIPT, type LuaScript } from './lua.js';
+import { checkOutgoingBan, encodeBan, encodeUnban, isExpired, MAX_MESSAGE_CHARS, MAX_TIME_MS, parseMessage, parseStoredBan, type SharedUnban } from './messages.js';
+import { Outbox, opField, type OutboxOp } from './outbox.js';
+import type { ShareDeps, ShareEvents, ShareSettings, ShareStage, ShareStats, SharedBan } from './share.js';
+
+type ClientOptions = Parameters<typeof createClient>[0];
+const makeClient = (o: ClientOptions) => createClient(o);
+type Client = ReturnType<typeof makeClient>;
+
+const DEFAULT_MAX_BANS = 100_000;
+const DEFAULT_MAX_OUTBOX = 10_000;
+const DEFAULT_MAX_BACKOFF_MS = 2_000;
+/** Failures awaiting their reply; beyond this they are dropped (Redis is too slow to keep up). */
+const MAX_IN_FLIGHT = 50_000;
+/** How late a failure may be logged relative to the window's newest (as detect/sliding-window.ts). */
+const MAX_LATE_MS = 5 * 60_000;
+const MAX_FINDTIME_MS = 366 * 86_400_000;
+const MAX_MAXRETRY = 1_000_000;
+const SCAN_COUNT = 1000;
+
+/** Parses redis:// and rediss:// URLs into node-redis options (so a password file can win over the URL). */
+export function redisClientOptions(url: string, password: string | undefined): {
+  socket: { host: string; port: number; tls: true; servername: string } | { host: string; port: number; tls: false };
+  username?: string;
+  password?: string;
+  database?: number;
+} {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new BanhammerError('BH_ERR_CONFIG', 'the share Redis URL is not a URL', { hint: 'use redis://[user[:password]@]host[:port][/db] or rediss://…' });
+  }
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') {
+    throw new BanhammerError('BH_ERR_CONFIG', `the share Redis URL must start with redis:// or rediss://, not ${u.protocol}//`, { hint: 'use redis://host:6379 or rediss://host:6380' });
+  }
+  const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
+  if (host === '') throw new BanhammerError('BH_ERR_CONFIG', 'the share Redis URL has no host', { hint: 'use redis://host:6379' });
+  const tls = u.protocol === 'rediss:';
+  const port = u.port === '' ? 6379 : Number(u.port);
+  const db = u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0;
+  if (!Number.isInteger(db) || db < 0) throw new BanhammerError('BH_ERR_CONFIG', 'the share Redis URL names an invalid database', { hint: 'the path is a database number: redis://host:6379/0' });
+  const username = decodeURIComponent(u.username);
+  const pw = password ?? (u.password !== '' ? decodeURIComponent(u.password) : undefined);
+  return {
+    socket: tls ? { host, port, tls: true, servername: host } : { host, port, tls: false },
+    ...(username !== '' ? { username } : {}),
+    ...(pw !== undefined ? { password: pw } : {}),
+    ...(db !== 0 ? { database: db } : {}),
+  };
+}
+
+const emptyStats = (): Omit<ShareStats, 'connected' | 'outboxDepth' | 'outboxDropped'> => ({
+  bansOut: 0,
+  unbansOut: 0,
+  bansIn: 0,
+  unbansIn: 0,
+  bansCovered: 0,
+  bansRefusedFull: 0,
+  failuresSent: 0,
+  failuresDropped: 0,
+  groupOffenses: 0,
+  invalid: {},
+  echoes: 0,
+});
+
+const errText = (e: unknown): string => (e instanceof Error ? e.message : String(e)).slice(0, 300);
+
+export function createRedisShare(s: ShareSettings, deps: ShareDeps): ShareStage {
+  return new RedisShare(s, deps);
+}
+
+class RedisShare implements ShareStage {
+  readonly replicaId: string;
+  private readonly keys: GroupKeys;
+  private readonly maxBans: number;
+  private readonly maxBackoff: number;
+  private readonly outbox: Outbox;
+  private readonly random: () => number;
+  private events: ShareEvents | null = null;
+  private client: Client | null = null;
+  private sub: Client | null = null;
+  private mainReady = false;
+  private subReady = false;
+  private subscribed = false;
+  private stopped = false;
+  /** What onStatus last said (undefined before the first attempt ended). */
+  private reported: boolean | undefined;
+  private lastError: string | undefined;
+  private epoch: string | undefined;
+  private going: Promise<void> | null = null;
+  private goAgain = false;
+  private seq = 0;
+  private inFlight = 0;
+  /** Bans this replica published in this run (re-published when Redis lost its data). */
+  private readonly own = new Map<string, SharedBan>();
+  /** Remote bans delivered through onRemoteBan and not unbanned since. */
+  private readonly remote = new Map<string, SharedBan>();
+  /** The latest operation sent per field, until its reply: a failed one goes to the outbox only if still the latest. */
+  private readonly latest = new Map<string, OutboxOp>();
+  private readonly counts = emptyStats();
+  private readonly loggedErrors = new Set<string>();
+  private firstAttempt: (() => void) | null = null;
+
+  constructor(
+    private readonly settings: ShareSettings,
+    private readonly deps: ShareDeps,
+  ) {
+    try {
+      this.keys = groupKeys(settings.group);
+    } catch (e) {
+      throw new BanhammerError('BH_ERR_CONFIG', errText(e), { hint: 'BANHAMMER_SHARE_GROUP: letters, digits, _ . - (at most 64)', data: { group: settings.group } });
+    }
+    redisClientOptions(settings.url, undefined);
+    this.replicaId = settings.replicaId ?? `${hostname().replace(/[^A-Za-z0-9_.-]/g, '').slice(0, 64) || 'replica'}-${process.pid}-${randomBytes(4).toString('hex')}`;
+    if (!REPLICA_ID_RE.test(this.replicaId)) {
+      throw new BanhammerError('BH_ERR_CONFIG', 'invalid share replica id', { hint: 'letters, digits, _ . : - (at most 128)', data: { replicaId: this.replicaId } });
+    }
+    this.maxBans = settings.maxBans ?? DEFAULT_MAX_BANS;
+    this.maxBackoff = settings.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS;
+    this.random = deps.random ?? Math.random;
+    this.outbox = new Outbox(settings.outboxPath, settings.maxOutbox ?? DEFAULT_MAX_OUTBOX, deps.log, () => deps.clock.now());
+  }
+
+  get connected(): boolean {
+    return this.mainReady && this.subReady && !this.stopped;
+  }
+
+  stats(): ShareStats {
+    return { ...this.counts, invalid: { ...this.counts.invalid }, connected: this.connected, outboxDepth: this.outbox.size, outboxDropped: this.outbox.dropped };
+  }
+
+  async start(events: ShareEvents): Promise<void> {
+    if (this.events !== null) throw new Error('share stage already started');
+    this.events = events;
+    let password: string | undefined;
+    if (this.settings.passwordFile != null) {
+      try {
+        password = (await readFile(this.settings.passwordFile, 'utf8')).replace(/\r?\n$/, '');
+      } catch (e) {
+        throw new BanhammerError('BH_ERR_FILE', `cannot read the Redis password file ${this.settings.passwordFile}`, {
+          hint: 'check BANHAMMER_REDIS_PASSWORD_FILE (a Docker secret is mounted under /run/secrets/)',
+          cause: e,
+          data: { path: this.settings.passwordFile },
+        });
+      }
+    }
+    await this.outbox.load();
+    if (this.outbox.invalidOnLoad > 0) this.deps.log.warn({ invalid: this.outbox.invalidOnLoad }, 'share: invalid entries in the outbox file dropped');
+    for (const [field, op] of this.outbox.entries()) if (op.t === 'ban') this.rememberOwn(field, op.ban);
+
+    const base = redisClientOptions(this.settings.url, password);
+    const options: ClientOptions = {
+      ...base,
+      socket: {
+        ...base.socket,
+        connectTimeout: 2_000,
+        reconnectStrategy: (retries: number) => {
+          const step = Math.min(this.maxBackoff, 50 * 2 ** Math.min(retries, 16));
+          return Math.max(10, Math.round(step / 2 + (this.random() * step) / 2));
+        },
+      },
+      disableOfflineQueue: true,
+      disableClientInfo: true,
+      maintNotifications: 'disabled',
+      commandsQueueMaxLength: MAX_IN_FLIGHT * 2,
+    };
+    const client = makeClient({ ...options, pingInterval: 5_000 });
+    const sub = makeClient(options);
+    this.client = client;
+    this.sub = sub;
+
+    client.on('error', (e: unknown) => this.onConnectionError(e));
+    sub.on('error', (e: unknown) => this.onConnectionError(e));
+    client.on('ready', () => {
+      this.mainReady = true;
+      this.maybeOnline();
+    });
+    sub.on('ready', () => {
+      if (!this.subscribed) {
+        this.subscribed = true;
+        sub.subscribe(this.keys.events, (message: string) => this.onMessage(message)).then(
+          () => {
+            this.subReady = true;
+            this.maybeOnline();
+          },
+          (e: unknown) => {
+            this.subscribed = false;
+            this.logError('subscribe', e, 'share: cannot subscribe to the group channel (check the ACL user: &banhammer:{group}:*)');
+            this.reportOffline(errText(e));
+          },
+        );
+      } else {
+        // node-redis re-subscribes by itself after a reconnection.
+        this.subReady = true;
+        this.maybeOnline();
+      }
+    });
+    for (const [c, main] of [
+      [client, true],
+      [sub, false],
+    ] as const) {
+      const down = (): void => {
+        if (main) this.mainReady = false;
+        else this.subReady = false;
+        this.reportOffline(this.lastError ?? 'connection lost');
+      };
+      c.on('end', down);
+      c.on('reconnecting', down);
+    }
+
+    const first = new Promise<void>((resolve) => {
+      this.firstAttempt = resolve;
+    });
+    const timer = this.deps.clock.setTimeout(() => this.resolveFirst(), 3_000);
+    client.connect().catch(() => undefined);
+    sub.connect().catch(() => undefined);
+    await first;
+    this.deps.clock.clearTimeout(timer);
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.resolveFirst();
+    await this.going?.catch(() => undefined);
+    await this.outbox.flush();
+    for (const c of [this.sub, this.client]) {
+      if (c === null) continue;
+      try {
+        if (c.isReady) await c.close();
+        else c.destroy();
+      } catch {
+        try {
+          c.destroy();
+        } catch {
+          // already closed
+        }
+      }
+    }
+    this.mainReady = false;
+    this.subReady = false;
+  }
+
+  failure(f: { ip: string; family: 4 | 6; rule: string; time: number; findtime: number; maxretry: number; scope?: string }): void {
+    const c = canonicalClientIp(f.ip);
+    if (
+      c === null ||
+      !SHARED_RULE_RE.test(f.rule) ||
+      !Number.isInteger(f.time) || f.time < 0 || f.time > MAX_TIME_MS ||
+      !Number.isInteger(f.findtime) || f.findtime < 1 || f.findtime > MAX_FINDTIME_MS ||
+      !Number.isInteger(f.maxretry) || f.maxretry < 1 || f.maxretry > MAX_MAXRETRY ||
+      (f.scope !== undefined && !SCOPE_RE.test(f.scope))
+    ) {
+      this.counts.failuresDropped++;
+      return;
+    }
+    if (!this.connected || this.inFlight >= MAX_IN_FLIGHT) {
+      this.counts.failuresDropped++;
+      return;
+    }
+    const key = this.keys.failures(f.rule, c.ip, f.scope);
+    const member = `${this.replicaId}:${++this.seq}`;
+    const ttl = Math.min(f.findtime + MAX_LATE_MS + 60_000, 400 * 86_400_000);
+    this.inFlight++;
+    this.counts.failuresSent++;
+    this.eval(FAILURE_SCRIPT, [key], [String(f.time), String(f.findtime), String(f.maxretry), member, String(MAX_LATE_MS), String(ttl)]).then(
+      (reply) => {
+        this.inFlight--;
+        if (!Array.isArray(reply) || reply.length !== 2) return;
+        const [n, claimed] = reply as unknown[];
+        if (claimed !== 1 || typeof n !== 'number') return;
+        this.counts.groupOffenses++;
+        this.emit('onGroupOffense', () =>
+          this.events?.onGroupOffense({ ip: c.ip, family: c.family, rule: f.rule, at: f.time, failures: n, ...(f.scope !== undefined ? { scope: f.scope } : {}) }),
+        );
+      },
+      (e: unknown) => {
+        this.inFlight--;
+        this.counts.failuresDropped++;
+        this.logError('failure', e, 'share: a failure could not be counted group-wide');
+      },
+    );
+  }
+
+  publishBan(ban: SharedBan): void {
+    const now = this.deps.clock.now();
+    const checked = checkOutgoingBan({ ...ban, origin: this.replicaId }, now);
+    if (!checked.ok) {
+      this.logError(`ban-invalid-${checked.reason}`, new Error(checked.reason), 'share: a ban cannot be shared (invalid)');
+      return;
+    }
+    const b = checked.value;
+    const field = banField(b.ip, b.scope);
+    this.rememberOwn(field, b);
+    this.send({ t: 'ban', ban: b });
+  }
+
+  publishUnban(u: { ip: string; family: 4 | 6; scope?: string }): void {
+    const c = canonicalClientIp(u.ip);
+    if (c === null || (u.scope !== undefined && !SCOPE_RE.test(u.scope))) {
+      this.logError('unban-invalid', new Error('invalid'), 'share: an unban cannot be shared (invalid)');
+      return;
+    }
+    const unban: SharedUnban = { ip: c.ip, family: c.family, origin: this.replicaId, ...(u.scope !== undefined ? { scope: u.scope } : {}) };
+    const field = banField(c.ip, u.scope);
+    this.own.delete(field);
+    this.remote.delete(field);
+    this.send({ t: 'unban', unban });
+  }
+
+  async snapshot(now: number): Promise<SharedBan[]> {
+    if (!this.connected) return [];
+    try {
+      const out: SharedBan[] = [];
+      await this.scanBans(now, (ban) => {
+        out.push(ban);
+      });
+      return out;
+    } catch (e) {
+      this.logError('snapshot', e, 'share: cannot read the group bans');
+      return [];
+    }
+  }
+
+  // --- sending ---------------------------------------------------------------------------------
+
+  /** Sends one ban/unban now if online; otherwise (or if it fails) it waits in the outbox. */
+  private send(op: OutboxOp): void {
+    const field = opField(op);
+    if (!this.connected) {
+      this.outbox.put(op);
+      return;
+    }
+    // A live operation supersedes whatever the outbox held for that address.
+    this.outbox.remove(field);
+    this.latest.set(field, op);
+    this.apply(op).then(
+      () => {
+        if (this.latest.get(field) === op) this.latest.delete(field);
+      },
+      (e: unknown) => {
+        if (this.latest.get(field) === op) {
+          this.latest.delete(field);
+          if (!(op.t === 'ban' && isExpired(op.ban, this.deps.clock.now()))) this.outbox.put(op);
+        }
+        this.logError('publish', e, 'share: a ban/unban could not be shared; kept in the outbox');
+      },
+    );
+  }
+
+  private async apply(op: OutboxOp): Promise<void> {
+    const now = this.deps.clock.now();
+    if (op.t === 'ban') {
+      const json = encodeBan(op.ban, now);
+      const r = await this.eval(BAN_SCRIPT, [this.keys.bans], [banField(op.ban.ip, op.ban.scope), json, op.ban.until === null ? 'null' : String(op.ban.until), String(this.maxBans), this.keys.events]);
+      if (r === 1) this.counts.bansOut++;
+      else if (r === 0) this.counts.bansCovered++;
+      else if (r === -1) {
+        this.counts.bansRefusedFull++;
+        this.logError('full', new Error('full'), `share: the group holds ${this.maxBans} bans; new shared bans are refused`);
+      }
+    } else {
+      await this.eval(UNBAN_SCRIPT, [this.keys.bans], [banField(op.unban.ip, op.unban.scope), encodeUnban(op.unban, now), this.keys.events]);
+      this.counts.unbansOut++;
+    }
+  }
+
+  private async eval(script: LuaScript, keys: string[], args: string[]): Promise<unknown> {
+    const client = this.client;
+    if (client === null) throw new Error('not started');
+    try {
+      return await client.sendCommand(['EVALSHA', script.sha1, String(keys.length), ...keys, ...args]);
+    } catch (e) {
+      if (!errText(e).startsWith('NOSCRIPT')) throw e;
+      return await client.sendCommand(['EVAL', script.source, String(keys.length), ...keys, ...args]);
+    }
+  }
+
+  private rememberOwn(field: string, ban: SharedBan): void {
+    this.own.delete(field);
+    this.own.set(field, ban);
+    while (this.own.size > this.maxBans) this.own.delete(this.own.keys().next().value as string);
+  }
+
+  // --- receiving -------------------------------------------------------------------------------
+
+  private onMessage(message: unknown): void {
+    const now = this.deps.clock.now();
+    const p = parseMessage(message, now);
+    if (!p.ok) {
+      this.countInvalid(p.reason);
+      return;
+    }
+    const m = p.value;
+    const origin = m.t === 'ban' ? m.ban.origin : m.unban.origin;
+    if (origin === this.replicaId) {
+      this.counts.echoes++;
+      return;
+    }
+    this.deps.onLag?.(Math.max(0, now - m.sent));
+    if (m.t === 'ban') {
+      if (isExpired(m.ban, now)) return;
+      this.deliverBan(m.ban);
+    } else {
+      const field = banField(m.unban.ip, m.unban.scope);
+      this.remote.delete(field);
+      this.own.delete(field);
+      this.counts.unbansIn++;
+      this.emit('onRemoteUnban', () => this.events?.onRemoteUnban(m.unban));
+    }
+  }
+
+  private deliverBan(ban: SharedBan): void {
+    const field = banField(ban.ip, ban.scope);
+    const known = this.remote.get(field);
+    if (known !== undefined && known.until === ban.until && known.origin === ban.origin && known.rule === ban.rule) return;
+    // Another replica's ban replaces ours for that address (it was stored over ours, or after an unban).
+    this.own.delete(field);
+    this.remote.delete(field);
+    this.remote.set(field, ban);
+    while (this.remote.size > this.maxBans) this.remote.delete(this.remote.keys().next().value as string);
+    this.counts.bansIn++;
+    this.emit('onRemoteBan', () => this.events?.onRemoteBan(ban));
+  }
+
+  /** Reads the group's hash step by step; calls `each` for every valid unexpired ban, prunes expired and invalid ones. */
+  private async scanBans(now: number, each: (ban: SharedBan, field: string) => void): Promise<void> {
+    let cursor = '0';
+    let examined = 0;
+    let valid = 0;
+    do {
+      const r = await this.eval(SCAN_SCRIPT, [this.keys.bans], [cursor, String(SCAN_COUNT), String(MAX_MESSAGE_CHARS)]);
+      if (!Array.isArray(r) || r.length < 2 || typeof r[0] !== 'string') throw new Error('unexpected scan reply');
+      cursor = r[0];
+      const skipped = typeof r[1] === 'number' ? r[1] : 0;
+      for (let i = 0; i < skipped; i++) this.countInvalid('too-long');
+      for (let i = 2; i + 1 < r.length; i += 2) {
+        const field: unknown = r[i];
+        const value: unknown = r[i + 1];
+        examined++;
+        const p = parseStoredBan(field, value, now);
+        if (!p.ok || isExpired(p.value, now)) {
+          if (!p.ok) this.countInvalid(p.reason);
+          if (typeof field === 'string' && typeof value === 'string') this.eval(PRUNE_SCRIPT, [this.keys.bans], [field, value]).catch(() => undefined);
+          continue;
+        }
+        if (++valid > this.maxBans) {
+          this.logError('read-full', new Error('full'), `share: the group holds more than ${this.maxBans} bans; the rest are ignored`);
+          return;
+        }
+        each(p.value, field as string);
+      }
+      if (examined > this.maxBans * 2 + SCAN_COUNT) {
+        this.logError('read-flood', new Error('flood'), 'share: the group hash holds far more entries than maxBans; stopped reading');
+        return;
+      }
+    } while (cursor !== '0');
+  }
+
+  // --- connection state ------------------------------------------------------------------------
+
+  private onConnectionError(e: unknown): void {
+    this.lastError = errText(e);
+    if (!this.connected) this.reportOffline(this.lastError);
+  }
+
+  private resolveFirst(): void {
+    const f = this.firstAttempt;
+    this.firstAttempt = null;
+    f?.();
+  }
+
+  private reportOffline(error: string): void {
+    if (this.stopped) return;
+    if (this.reported === false) return;
+    this.reported = false;
+    this.deps.log.warn({ error, group: this.keys.group }, 'share: Redis unreachable; working alone (local counts, bans kept in the outbox) until it returns');
+    this.emit('onStatus', () => this.events?.onStatus({ connected: false, error }));
+    this.resolveFirst();
+  }
+
+  private maybeOnline(): void {
+    if (!this.connected) return;
+    if (this.going !== null) {
+      this.goAgain = true;
+      return;
+    }
+    this.going = this.goOnline()
+      .catch((e: unknown) => this.logError('online', e, 'share: catching up with the group failed; will retry on the next reconnection'))
+      .finally(() => {
+        this.going = null;
+        if (this.goAgain) {
+          this.goAgain = false;
+          this.maybeOnline();
+        }
+      });
+  }
+
+  /** Both connections are ready: say so, then catch up with the group. */
+  private async goOnline(): Promise<void> {
+    if (this.reported !== true) {
+      const wasDown = this.reported === false;
+      this.reported = true;
+      this.deps.log.info({ group: this.keys.group, replicaId: this.replicaId, outbox: this.outbox.size }, wasDown ? 'share: Redis is back' : 'share: connected to Redis');
+      this.emit('onStatus', () => this.events?.onStatus({ connected: true }));
+    }
+    this.resolveFirst();
+    const token = randomBytes(16).toString('hex');
+    const epoch = await this.eval(EPOCH_SCRIPT, [this.keys.epoch], [token]);
+    if (typeof epoch !== 'string') throw new Error('unexpected epoch reply');
+    const first = this.epoch === undefined;
+    const lost = !first && epoch !== this.epoch;
+    this.epoch = epoch;
+    const now = this.deps.clock.now();
+
+    // 1. The outbox, oldest first (a live operation sent meanwhile removed its address's entry).
+    for (const [field, op] of this.outbox.entries()) {
+      if (op.t === 'ban' && isExpired(op.ban, now)) {
+        this.outbox.remove(field, op);
+        continue;
+      }
+      if (!this.outbox.has(field)) continue;
+      await this.apply(op);
+      this.outbox.remove(field, op);
+    }
+    // 2. Redis lost its data (or this is the first connection): every unexpired ban made here.
+    if (first || lost) {
+      for (const [field, ban] of [...this.own]) {
+        if (isExpired(ban, now)) {
+          this.own.delete(field);
+          continue;
+        }
+        if (this.latest.has(field)) continue;
+        await this.apply({ t: 'ban', ban });
+      }
+    }
+    // 3. The group's stored bans: deliver what is new, and (same data set) lift what was unbanned meanwhile.
+    const seen = new Set<string>();
+    await this.scanBans(now, (ban, field) => {
+      seen.add(field);
+      if (ban.origin === this.replicaId) return;
+      this.deliverBan(ban);
+    });
+    if (!first && !lost) {
+      for (const [field, ban] of [...this.remote]) {
+        if (seen.has(field) || isExpired(ban, now)) {
+          if (isExpired(ban, now)) this.remote.delete(field);
+          continue;
+        }
+        this.remote.delete(field);
+        this.counts.unbansIn++;
+        const u = { ip: ban.ip, family: ban.family, origin: ban.origin, ...(ban.scope !== undefined ? { scope: ban.scope } : {}) };
+        this.emit('onRemoteUnban', () => this.events?.onRemoteUnban(u));
+      }
+    }
+  }
+
+  // --- helpers ---------------------------------------------------------------------------------
+
+  private emit(name: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.deps.log.error({ handler: name, err: errText(e) }, 'share: event handler threw');
+    }
+  }
+
+  private countInvalid(reason: string): void {
+    this.counts.invalid[reason] = (this.counts.invalid[reason] ?? 0) + 1;
+    if (this.counts.invalid[reason] === 1) this.deps.log.warn({ reason }, 'share: invalid value from Redis ignored (counted; logged once per reason)');
+  }
+
+  /** Logs an error once per kind and message (an outage is reported by reportOffline, not here). */
+  private logError(kind: string, e: unknown, msg: string): void {
+    if (!this.connected && kind !== 'subscribe') return;
+    const text = errText(e);
+    const key = `${kind}:${text.slice(0, 60)}`;
+    if (this.loggedErrors.has(key) || this.loggedErrors.size > 100) return;
+    this.loggedErrors.add(key);
+    this.deps.log.warn({ kind, error: text }, msg);
+  }
+}
