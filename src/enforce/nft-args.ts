@@ -13,6 +13,11 @@
  *       tcp dport { 80, 443 } ip6 saddr @addr6 drop
  *     }
  *   }
+ * Host mode: the chain is `forward` (hook forward, priority -10: after Docker's DNAT, so daddr is the
+ * container's own address) and matches every TCP port; each container with scoped bans gets sets
+ * c_<first 16 hex of its id>_4 / _6 and one rule per address:
+ *       ip daddr 172.17.0.5 meta l4proto tcp ip saddr @c_0123456789abcdef_4 drop
+ *
  * With CIDR bans enabled, two more sets `net4`/`net6` ({ type …; flags interval,timeout; }) hold
  * networks (`198.18.0.0/24`) and have one rule each like the address sets. nft refuses a network that
  * overlaps one already in the set ("interval overlaps with an existing one"): that ban is refused.
@@ -35,6 +40,8 @@ import { createHash } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 import { BanhammerError } from '../errors.js';
 import { canonicalIp, parseCidr } from '../parse/ip.js';
+import { CONTAINER_ID_RE } from '../docker/containers.js';
+import type { ContainerTarget } from './docker-user-args.js';
 import type { EnforcerBatch } from './enforcer.js';
 import { NET_ADMIN_HINT } from './firewall-errors.js';
 import { INSTANCE_RE, validateInstance, type BlockAction, type Family } from './iptables-args.js';
@@ -47,6 +54,8 @@ const TABLE_HASHED_KEEP = 45;
 export const CHAIN_INPUT = 'input';
 /** Runs before the `filter` (0) chains of iptables-nft, Docker, ufw, firewalld. */
 export const INPUT_PRIORITY = -10;
+/** Our base chain's hook: input (in-container mode) or forward (host mode, after Docker's DNAT). */
+export type NftHook = 'input' | 'forward';
 /** At most this many addresses per `nft -f -` transaction (each is written up to three times). */
 export const DEFAULT_BATCH_SIZE = 2000;
 /**
@@ -75,16 +84,32 @@ export interface NftSet {
   readonly name: string;
   readonly family: Family;
   readonly kind: SetKind;
+  /** Host mode: the container whose clients this set holds (absent: host-wide). */
+  readonly scope?: string | undefined;
+}
+
+/** Host mode: the set of a container's banned clients (`c_<first 16 hex of the id>_4` / `_6`). */
+export function containerSetName(containerId: string, family: Family): string {
+  if (!CONTAINER_ID_RE.test(containerId)) {
+    throw new BanhammerError('BH_ERR_INTERNAL', `not a container id: ${JSON.stringify(containerId)}`, { hint: 'report this as a bug' });
+  }
+  return `c_${containerId.slice(0, 16)}_${family}`;
+}
+
+/** The set an element belongs in: a container's, or the host-wide address or network set of its family. */
+export function opSet(names: NftNames, o: { readonly family: Family; readonly kind: SetKind; readonly scope?: string | undefined }): string {
+  if (o.scope !== undefined) return containerSetName(o.scope, o.family);
+  return o.kind === 'addr' ? names.sets[o.family] : names.nets[o.family];
 }
 
 /** Table, chain and set names for an instance (see the module comment for the shortening rule). */
-export function nftNames(instance: string): NftNames {
+export function nftNames(instance: string, hook: NftHook = 'input'): NftNames {
   validateInstance(instance);
   const plain = `${TABLE_PREFIX}${instance}`;
   const table = plain.length <= TABLE_PLAIN_MAX
     ? plain
     : `${TABLE_PREFIX}${instance.slice(0, TABLE_HASHED_KEEP)}_${createHash('sha256').update(instance).digest('hex').slice(0, 8)}`;
-  return { instance, table, chain: CHAIN_INPUT, sets: { 4: 'addr4', 6: 'addr6' }, nets: { 4: 'net4', 6: 'net6' } };
+  return { instance, table, chain: hook, sets: { 4: 'addr4', 6: 'addr6' }, nets: { 4: 'net4', 6: 'net6' } };
 }
 
 /** Ports to protect: integers 1–65535, at least one; returned sorted and without duplicates. */
@@ -115,12 +140,19 @@ export interface NftLayout {
   readonly size?: number | undefined;
   /** CIDR bans: interval sets net4/net6 and their rules (kernels with interval sets with timeouts). */
   readonly cidr?: boolean | undefined;
+  /** Host mode (chain `forward`): the containers with scoped bans, each with its sets and one rule per address. */
+  readonly containers?: readonly ContainerTarget[] | undefined;
 }
+
+const byId = (a: ContainerTarget, b: ContainerTarget): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
 /** Our sets in a fixed order: the address sets, then (with CIDR bans) the network sets. */
 export function layoutSets(layout: NftLayout): NftSet[] {
   const out: NftSet[] = layout.families.map((f) => ({ name: layout.names.sets[f], family: f, kind: 'addr' as const }));
   if (layout.cidr) for (const f of layout.families) out.push({ name: layout.names.nets[f], family: f, kind: 'net' });
+  for (const c of [...(layout.containers ?? [])].sort(byId)) {
+    for (const f of layout.families) out.push({ name: containerSetName(c.id, f), family: f, kind: 'addr', scope: c.id });
+  }
   return out;
 }
 
@@ -134,14 +166,38 @@ export function setDefinition(layout: NftLayout, set: NftSet): string {
   return `{ type ${ADDR_TYPE[set.family]}; flags ${flagsOf(set.kind)};${size} }`;
 }
 
-export function chainDefinition(): string {
-  return `{ type filter hook input priority ${INPUT_PRIORITY}; policy accept; }`;
+export function chainDefinition(hook: string = CHAIN_INPUT): string {
+  return `{ type filter hook ${hook} priority ${INPUT_PRIORITY}; policy accept; }`;
 }
 
-/** The rule of the input chain for one set (as written; nft may print it differently). */
+const DADDR: Record<Family, string> = { 4: 'ip daddr', 6: 'ip6 daddr' };
+
+/**
+ * The rule for one host-wide set (as written; nft may print it differently). In-container mode
+ * (input) matches the container's TCP ports; host mode (forward) every TCP port, since after DNAT the
+ * port is the container's, not the published one.
+ */
 export function blockRule(layout: NftLayout, set: NftSet): string {
   const verdict = layout.action === 'reject' ? 'reject with tcp reset' : 'drop';
-  return `tcp dport { ${layout.ports.join(', ')} } ${SADDR[set.family]} @${set.name} ${verdict}`;
+  const tcp = layout.names.chain === 'forward' ? 'meta l4proto tcp' : `tcp dport { ${layout.ports.join(', ')} }`;
+  return `${tcp} ${SADDR[set.family]} @${set.name} ${verdict}`;
+}
+
+/** Every rule of our chain, in order: one per host-wide set, then (host mode) one per container address. */
+export function blockRules(layout: NftLayout): string[] {
+  const sets = layoutSets(layout);
+  const rules = sets.filter((s) => s.scope === undefined).map((s) => blockRule(layout, s));
+  const verdict = layout.action === 'reject' ? 'reject with tcp reset' : 'drop';
+  for (const c of [...(layout.containers ?? [])].sort(byId)) {
+    for (const f of layout.families) {
+      for (const raw of f === 4 ? c.v4 : c.v6) {
+        const a = canonicalIp(raw);
+        if (!a || a.family !== f) continue;
+        rules.push(`${DADDR[f]} ${a.ip} meta l4proto tcp ${SADDR[f]} @${containerSetName(c.id, f)} ${verdict}`);
+      }
+    }
+  }
+  return rules;
 }
 
 /** What is wrong with the table as found (see diffStructure); an empty plan for a fresh start. */
@@ -169,6 +225,7 @@ export function setupScript(layout: NftLayout, plan: SetupPlan = FRESH_PLAN): st
   const t = `inet ${layout.names.table}`;
   const c = layout.names.chain;
   const lines = [`add table ${t}`];
+  // Sets before chains, chains' rules flushed before sets are deleted (a set in use cannot go).
   for (const name of plan.foreignChains) lines.push(`flush chain ${t} ${name}`);
   if (plan.chainExists || plan.chainWrong) lines.push(`flush chain ${t} ${c}`);
   for (const name of plan.foreignChains) lines.push(`delete chain ${t} ${name}`);
@@ -177,10 +234,10 @@ export function setupScript(layout: NftLayout, plan: SetupPlan = FRESH_PLAN): st
   for (const name of plan.badSets) lines.push(`delete set ${t} ${name}`);
   const sets = layoutSets(layout);
   for (const set of sets) lines.push(`add set ${t} ${set.name} ${setDefinition(layout, set)}`);
-  lines.push(`add chain ${t} ${c} ${chainDefinition()}`);
+  lines.push(`add chain ${t} ${c} ${chainDefinition(c)}`);
   // Also when the listing said there was no chain: if one appeared meanwhile, this keeps us from doubling its rules.
   lines.push(`flush chain ${t} ${c}`);
-  for (const set of sets) lines.push(`add rule ${t} ${c} ${blockRule(layout, set)}`);
+  for (const r of blockRules(layout)) lines.push(`add rule ${t} ${c} ${r}`);
   return lines.join('\n') + '\n';
 }
 
@@ -195,6 +252,8 @@ export interface ElementOp {
   readonly ip: string;
   readonly family: Family;
   readonly kind: SetKind;
+  /** Host mode: the container the ban is scoped to (its own set). */
+  readonly scope?: string | undefined;
   /** Timeout in ms for a ban, 'permanent' for a ban without expiry, 'delete' for an unban. */
   readonly op: number | 'permanent' | 'delete';
 }
@@ -235,10 +294,15 @@ function element(o: ElementOp): string {
  */
 export function elementScript(names: NftNames, ops: readonly ElementOp[]): string {
   const lines: string[] = [];
-  for (const [kind, f] of [['addr', 4], ['addr', 6], ['net', 4], ['net', 6]] as const) {
-    const mine = ops.filter((o) => o.family === f && o.kind === kind);
-    if (mine.length === 0) continue;
-    const s = `inet ${names.table} ${kind === 'addr' ? names.sets[f] : names.nets[f]}`;
+  const bySet = new Map<string, ElementOp[]>();
+  for (const o of ops) {
+    const name = opSet(names, o);
+    const list = bySet.get(name);
+    if (list) list.push(o);
+    else bySet.set(name, [o]);
+  }
+  for (const [name, mine] of bySet) {
+    const s = `inet ${names.table} ${name}`;
     const bans = mine.filter((o) => o.op !== 'delete');
     lines.push(`add element ${s} { ${mine.map(element).join(', ')} }`);
     lines.push(`delete element ${s} { ${mine.map((o) => o.ip).join(', ')} }`);
@@ -296,9 +360,25 @@ export function acceptTarget(raw: string, families: readonly Family[], cidr: boo
   return { ip: `${n.network}/${n.prefix}`, family: n.family, kind: 'net' };
 }
 
+/** acceptTarget, plus the scope: allowed only in host mode, only a container id, only for addresses. */
+export function acceptScopedTarget(
+  raw: string,
+  scope: string | undefined,
+  families: readonly Family[],
+  opts: { cidr?: boolean; scoped?: boolean },
+): { ip: string; family: Family; kind: SetKind } | { reason: string } {
+  const a = acceptTarget(raw, families, opts.cidr ?? false);
+  if ('reason' in a || scope === undefined) return a;
+  if (!opts.scoped) return { reason: 'container-scoped bans need host mode' };
+  if (!CONTAINER_ID_RE.test(scope)) return { reason: `scope ${JSON.stringify(scope.slice(0, 80))} is not a container id` };
+  if (a.kind !== 'addr') return { reason: 'a CIDR ban cannot be scoped to a container' };
+  return a;
+}
+
 export interface RefusedOp {
   readonly ip: string;
   readonly family: Family;
+  readonly scope?: string | undefined;
   readonly reason: string;
 }
 
@@ -311,22 +391,23 @@ export function elementOps(
   batch: EnforcerBatch,
   families: readonly Family[],
   now: number,
-  opts: { cap?: number; cidr?: boolean } = {},
+  opts: { cap?: number; cidr?: boolean; scoped?: boolean } = {},
 ): { ops: ElementOp[]; refused: RefusedOp[] } {
   const cap = opts.cap ?? MAX_NFT_TIMEOUT_MS;
   const byIp = new Map<string, ElementOp>();
   const refused: RefusedOp[] = [];
-  const take = (raw: string, family: Family, op: (ip: string) => ElementOp['op']): void => {
-    const a = acceptTarget(raw, families, opts.cidr ?? false);
+  const take = (raw: string, family: Family, scope: string | undefined, op: (ip: string) => ElementOp['op']): void => {
+    const a = acceptScopedTarget(raw, scope, families, opts);
     if ('reason' in a) {
-      refused.push({ ip: raw, family, reason: a.reason });
+      refused.push({ ip: raw, family, ...(scope !== undefined ? { scope } : {}), reason: a.reason });
       return;
     }
-    byIp.delete(a.ip);
-    byIp.set(a.ip, { ip: a.ip, family: a.family, kind: a.kind, op: op(a.ip) });
+    const key = `${scope ?? ''} ${a.ip}`;
+    byIp.delete(key);
+    byIp.set(key, { ip: a.ip, family: a.family, kind: a.kind, ...(scope !== undefined ? { scope } : {}), op: op(a.ip) });
   };
-  for (const u of batch.unban) take(u.ip, u.family, () => 'delete');
-  for (const b of batch.ban) take(b.ip, b.family, () => banTimeoutMs(b.until, now, cap) ?? 'delete');
+  for (const u of batch.unban) take(u.ip, u.family, u.scope, () => 'delete');
+  for (const b of batch.ban) take(b.ip, b.family, b.scope, () => banTimeoutMs(b.until, now, cap) ?? 'delete');
   return { ops: [...byIp.values()], refused };
 }
 
@@ -451,13 +532,13 @@ export function diffStructure(view: NftTableView | undefined, layout: NftLayout,
   const foreignChains = [...view.chains.keys()].filter((n) => n !== names.chain);
   for (const n of foreignChains) findings.push(`chain ${n} is not ours`);
   const chain = view.chains.get(names.chain);
-  const chainWrong = chain !== undefined && (chain.type !== 'filter' || chain.hook !== 'input' || chain.prio !== INPUT_PRIORITY || chain.policy !== 'accept');
+  const chainWrong = chain !== undefined && (chain.type !== 'filter' || chain.hook !== names.chain || chain.prio !== INPUT_PRIORITY || chain.policy !== 'accept');
   if (!chain) findings.push(`chain ${names.chain} was missing`);
   else if (chainWrong) findings.push(`chain ${names.chain} had another hook (${chain.type} ${chain.hook} priority ${chain.prio} policy ${chain.policy})`);
   const rules = view.rules.get(names.chain) ?? [];
   let rulesDiffer = false;
   if (chain && !chainWrong) {
-    rulesDiffer = reference ? rules.join('\n') !== reference.join('\n') : rules.length !== wantedSets.length;
+    rulesDiffer = reference ? rules.join('\n') !== reference.join('\n') : rules.length !== blockRules(layout).length;
     if (rulesDiffer) findings.push(`chain ${names.chain} held ${rules.length} rule(s) that are not exactly ours`);
   }
   return {
@@ -518,13 +599,14 @@ export function parseSetElements(json: string): NftElement[] {
 export function reconcileSet(
   held: readonly NftElement[],
   expected: ReadonlyMap<string, number | null>,
-  target: { readonly family: Family; readonly kind: SetKind },
+  target: { readonly family: Family; readonly kind: SetKind; readonly scope?: string | undefined },
   now: number,
   opts: { cap?: number; slackMs?: number } = {},
 ): { ops: ElementOp[]; added: number; removed: number; corrected: number } {
   const cap = opts.cap ?? MAX_NFT_TIMEOUT_MS;
   const slack = opts.slackMs ?? 60_000;
   const { family, kind } = target;
+  const sc = target.scope !== undefined ? { scope: target.scope } : {};
   const ops: ElementOp[] = [];
   let added = 0;
   let removed = 0;
@@ -533,7 +615,7 @@ export function reconcileSet(
   for (const h of held) {
     seen.add(h.ip);
     if (!expected.has(h.ip)) {
-      ops.push({ ip: h.ip, family, kind, op: 'delete' });
+      ops.push({ ip: h.ip, family, kind, ...sc, op: 'delete' });
       removed++;
       continue;
     }
@@ -548,7 +630,7 @@ export function reconcileSet(
       off = h.expiresS * 1000 > cap + slack || h.expiresS * 1000 < cap - CAPPED_REFRESH_SLACK_MS;
     } else off = Math.abs(h.expiresS * 1000 - want) > slack;
     if (off) {
-      ops.push({ ip: h.ip, family, kind, op: want });
+      ops.push({ ip: h.ip, family, kind, ...sc, op: want });
       corrected++;
     }
   }
@@ -556,7 +638,7 @@ export function reconcileSet(
     if (seen.has(ip)) continue;
     const want = banTimeoutMs(until, now, cap);
     if (want === null) continue;
-    ops.push({ ip, family, kind, op: want });
+    ops.push({ ip, family, kind, ...sc, op: want });
     added++;
   }
   return { ops, added, removed, corrected };

@@ -19,6 +19,13 @@
  *   expected() (missing, stray, wrong timeout) and repairs them.
  * - CIDR bans (option `cidr`): a ban whose `ip` is `network/prefix` goes into the interval set of its
  *   family (never /0, never covering loopback); a /32 or /128 is an address ban.
+ * - Host mode (option `host`): the base chain hooks `forward` at priority -10, after Docker's DNAT
+ *   (nat prerouting, -100), whether Docker runs iptables or nftables, without any DOCKER-USER chain.
+ *   Host-wide bans drop the client's forwarded TCP; a ban scoped to a container goes into that
+ *   container's own set, matched by one rule per container address (`ip daddr <addr> … @c_<id>_4`),
+ *   so a restarted container's new address is one rule rewrite with its bans untouched (check()
+ *   re-reads the addresses). Every check() in host mode reads expected() (to find containers whose
+ *   sets are missing), like the docker-user enforcer.
  * - shutdown(): `nft delete table inet banhammer_<instance>`; nothing else.
  *
  * Calls are serialised: a check never interleaves with an apply.
@@ -28,11 +35,16 @@ import { BanhammerError } from '../errors.js';
 import { execError, type Runner, type RunOptions, type RunResult } from '../exec/runner.js';
 import type { ApplyResult, Enforcer, EnforcerBan, EnforcerBatch, RefusedEntry } from './enforcer.js';
 import type { BlockAction, Family } from './iptables-args.js';
+import type { ContainerTarget } from './docker-user-args.js';
+import type { ContainerAddresses } from './docker-user.js';
 import { validateFamilies } from './firewall-commands.js';
 import {
   DEFAULT_BATCH_SIZE,
   MAX_NFT_TIMEOUT_MS,
-  acceptTarget,
+  acceptScopedTarget,
+  blockRules,
+  containerSetName,
+  opSet,
   applyArgs,
   classifyNftError,
   deleteTableArgs,
@@ -61,8 +73,18 @@ export interface NftablesEnforcerOptions {
   readonly runner: Runner;
   /** Names the table (see nft-args.ts). */
   readonly instance: string;
-  /** TCP ports of this container to protect. */
+  /** TCP ports of this container to protect (in-container mode; ignored in host mode). */
   readonly ports: readonly number[];
+  /**
+   * Host mode: the base chain hooks `forward` (after Docker's DNAT, whichever firewall backend Docker
+   * runs) and bans scoped to a container drop that client's TCP to that container's addresses only;
+   * host-wide bans drop its forwarded TCP to every container.
+   */
+  readonly host?: {
+    readonly containers: ContainerAddresses;
+    /** Things the operator should know that are not repairs (a container's address changed). */
+    readonly onNote?: (msg: string) => void;
+  };
   /** drop (default) or reject with a TCP reset. */
   readonly blockAction?: BlockAction;
   /** Address families to enforce; default both. */
@@ -97,7 +119,7 @@ export class NftablesEnforcer implements Enforcer {
   readonly name = 'nftables';
   readonly names: NftNames;
   readonly families: readonly Family[];
-  private readonly layout: NftLayout;
+  private readonly base: NftLayout;
   private readonly runner: Runner;
   private readonly nft: string;
   private readonly clock: Clock;
@@ -109,27 +131,29 @@ export class NftablesEnforcer implements Enforcer {
   private lastElementCheck = Number.NEGATIVE_INFINITY;
   /** Sets (names) re-created empty outside check() (by an apply that found them gone): check() refills them. */
   private readonly pendingRefill = new Set<string>();
-  private readonly sets: readonly NftSet[];
   private readonly cidr: boolean;
+  private readonly host: NftablesEnforcerOptions['host'];
+  /** Host mode: containers with sets and rules in our table, with the addresses their rules were written for. */
+  private readonly targets = new Map<string, ContainerTarget>();
   private tail: Promise<unknown> = Promise.resolve();
 
   constructor(opts: NftablesEnforcerOptions) {
-    this.names = nftNames(opts.instance);
+    this.host = opts.host;
+    this.names = nftNames(opts.instance, opts.host ? 'forward' : 'input');
     this.families = validateFamilies(opts.families);
     const size = opts.maxElements;
     if (size !== undefined && (!Number.isInteger(size) || size < 1)) {
       throw new BanhammerError('BH_ERR_CONFIG', `invalid set size ${JSON.stringify(size)}: a positive integer is needed`, { hint: 'set maxelem to e.g. 1048576' });
     }
-    this.layout = {
+    this.base = {
       names: this.names,
-      ports: validateNftPorts(opts.ports),
+      ports: opts.host ? [] : validateNftPorts(opts.ports),
       action: opts.blockAction ?? 'drop',
       families: this.families,
       size,
       cidr: opts.cidr ?? false,
     };
     this.cidr = opts.cidr ?? false;
-    this.sets = layoutSets(this.layout);
     this.runner = opts.runner;
     this.nft = opts.nftBinary ?? 'nft';
     this.clock = opts.clock ?? systemClock;
@@ -140,6 +164,9 @@ export class NftablesEnforcer implements Enforcer {
 
   init(): Promise<void> {
     return this.serial(async () => {
+      // Container sets of a previous run are not ours any more and go: their bans come back with the
+      // daemon's re-apply, with the containers' current addresses.
+      this.targets.clear();
       await this.ensureStructure(true);
       this.pendingRefill.clear();
     });
@@ -147,8 +174,13 @@ export class NftablesEnforcer implements Enforcer {
 
   apply(batch: EnforcerBatch): Promise<ApplyResult> {
     return this.serial(async () => {
-      const { ops, refused } = elementOps(batch, this.families, this.clock.now(), { cidr: this.cidr });
-      const out: RefusedEntry[] = refused.map((r) => ({ ip: r.ip, family: r.family, reason: r.reason }));
+      const { ops: all, refused } = elementOps(batch, this.families, this.clock.now(), { cidr: this.cidr, scoped: this.host !== undefined });
+      const out: RefusedEntry[] = refused.map((r) => ({ ip: r.ip, family: r.family, ...(r.scope !== undefined ? { scope: r.scope } : {}), reason: r.reason }));
+      // A container's sets and rules come first; an unban for a container without sets has nothing to delete.
+      const fresh = [...new Set(all.filter((o) => o.scope !== undefined && o.op !== 'delete' && !this.targets.has(o.scope)).map((o) => o.scope!))];
+      for (const id of fresh) this.addTarget(id);
+      if (fresh.length > 0) await this.ensureStructure(true);
+      const ops = all.filter((o) => o.scope === undefined || this.targets.has(o.scope));
       for (const r of await this.writeOps(ops)) out.push(r);
       return { refused: out };
     });
@@ -158,12 +190,32 @@ export class NftablesEnforcer implements Enforcer {
     return this.serial(async () => {
       const repaired: string[] = [];
       let want: Map<string, Map<string, number | null>> | undefined;
-      const wanted = (set: NftSet): Map<string, number | null> => (want ??= this.expectedBySet(expected())).get(set.name) ?? new Map();
+      let bans: readonly EnforcerBan[] | undefined;
+      const book = (): readonly EnforcerBan[] => (bans ??= expected());
+      const wanted = (set: NftSet): Map<string, number | null> => (want ??= this.expectedBySet(book())).get(set.name) ?? new Map();
+      const notes: string[] = [];
+      if (this.host) {
+        const now = this.clock.now();
+        // A container the ban book has bans for but our table has no sets for (lost, or never applied).
+        const missing = new Set<string>();
+        for (const b of book()) {
+          if (b.scope === undefined || this.targets.has(b.scope) || (b.until !== null && !(b.until > now))) continue;
+          if ('reason' in acceptScopedTarget(b.ip, b.scope, this.families, { cidr: this.cidr, scoped: true })) continue;
+          missing.add(b.scope);
+        }
+        for (const id of missing) {
+          this.addTarget(id);
+          repaired.push(`container ${id.slice(0, 12)}: its sets and rules were missing and were added`);
+        }
+        notes.push(...this.refreshAddresses());
+        if (missing.size > 0 || notes.length > 0) await this.ensureStructure(true);
+      }
       const structure = await this.ensureStructure(false);
+      for (const n of notes) this.host?.onNote?.(n);
       const { findings } = structure;
       const empty = new Set([...structure.emptySets, ...this.pendingRefill]);
       this.pendingRefill.clear();
-      for (const set of this.sets) {
+      for (const set of this.sets()) {
         if (!empty.has(set.name)) continue;
         const r = reconcileSet([], wanted(set), set, this.clock.now());
         const refused = await this.writeOps(r.ops);
@@ -173,7 +225,7 @@ export class NftablesEnforcer implements Enforcer {
       const now = this.clock.now();
       if (now - this.lastElementCheck >= this.elementCheckMs) {
         this.lastElementCheck = now;
-        for (const set of this.sets) {
+        for (const set of this.sets()) {
           if (empty.has(set.name)) continue;
           const held = await this.readSet(set.name);
           const r = reconcileSet(held, wanted(set), set, this.clock.now());
@@ -196,12 +248,55 @@ export class NftablesEnforcer implements Enforcer {
     });
   }
 
-  /** What the kernel holds in our address set (or, with kind 'net', network set) for `family` (for status and tests). */
-  listSet(family: Family, kind: SetKind = 'addr'): Promise<NftSetEntry[]> {
-    return this.serial(() => this.readSet(kind === 'addr' ? this.names.sets[family] : this.names.nets[family]));
+  /**
+   * What the kernel holds in our address set for `family` — or, with kind 'net', the network set, or
+   * with a container id, that container's set (for status and tests).
+   */
+  listSet(family: Family, kind: SetKind | { readonly container: string } = 'addr'): Promise<NftSetEntry[]> {
+    const name = typeof kind === 'object' ? containerSetName(kind.container, family) : opSet(this.names, { family, kind });
+    return this.serial(() => this.readSet(name));
+  }
+
+  /** Host mode: the containers that have sets and rules in our table now. */
+  containers(): string[] {
+    return [...this.targets.keys()].sort();
   }
 
   // ---- internals ----
+
+  /** The table as it must be now: the fixed part, plus (host mode) the containers with scoped bans. */
+  private layout(): NftLayout {
+    return this.targets.size === 0 ? this.base : { ...this.base, containers: [...this.targets.values()] };
+  }
+
+  private sets(): NftSet[] {
+    return layoutSets(this.layout());
+  }
+
+  /** Host mode: a container gets sets and rules (written by the next ensureStructure). */
+  private addTarget(id: string): void {
+    const info = this.host?.containers.info(id) ?? null;
+    this.targets.set(id, { id, v4: info?.v4 ?? [], v6: info?.v6 ?? [] });
+    if (info === null || info.v4.length + info.v6.length === 0) {
+      this.host?.onNote?.(`container ${id.slice(0, 12)} has no known address yet: its bans are held and take effect once Docker gives it one`);
+    }
+  }
+
+  /** Host mode: re-reads each banned container's addresses; one note per container whose addresses changed. */
+  private refreshAddresses(): string[] {
+    const notes: string[] = [];
+    for (const [id, t] of this.targets) {
+      const info = this.host?.containers.info(id) ?? null;
+      const v4 = info?.v4 ?? [];
+      const v6 = info?.v6 ?? [];
+      if (v4.join() === t.v4.join() && v6.join() === t.v6.join()) continue;
+      this.targets.set(id, { id, v4, v6 });
+      const was = [...t.v4, ...t.v6].join(' ') || 'none';
+      const now = [...v4, ...v6].join(' ') || 'none';
+      notes.push(`container ${info?.name ?? id.slice(0, 12)} (${id.slice(0, 12)}) addresses changed from ${was} to ${now}; its bans now apply to the new addresses`);
+    }
+    return notes;
+  }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.tail.then(fn, fn);
@@ -230,13 +325,15 @@ export class NftablesEnforcer implements Enforcer {
   private async ensureStructure(force: boolean): Promise<{ findings: readonly string[]; emptySets: readonly string[] }> {
     const what = `reading the nftables ruleset (table inet ${this.names.table})`;
     const view = parseTable((await this.exec(listStructureArgs(), what)).stdout, this.names.table);
-    const diff = diffStructure(view, this.layout, force ? undefined : this.reference);
+    const layout = this.layout();
+    const diff = diffStructure(view, layout, force ? undefined : this.reference);
     if (diff.ok && !force && this.reference) return { findings: [], emptySets: [] };
-    await this.exec(applyArgs(), `setting up table inet ${this.names.table}`, { input: setupScript(this.layout, diff.plan) });
+    await this.exec(applyArgs(), `setting up table inet ${this.names.table}`, { input: setupScript(layout, diff.plan) });
     const after = parseTable((await this.exec(listStructureArgs(), what)).stdout, this.names.table);
     this.reference = [...(after?.rules.get(this.names.chain) ?? [])];
-    if (this.reference.length !== this.sets.length) {
-      throw new BanhammerError('BH_ERR_FIREWALL', `setting up table inet ${this.names.table}: nft shows ${this.reference.length} rule(s) in chain ${this.names.chain} right after writing ${this.sets.length}`, {
+    const written = blockRules(layout).length;
+    if (this.reference.length !== written) {
+      throw new BanhammerError('BH_ERR_FIREWALL', `setting up table inet ${this.names.table}: nft shows ${this.reference.length} rule(s) in chain ${this.names.chain} right after writing ${written}`, {
         hint: 'another program changes the table at the same time; stop it or choose another instance name',
       });
     }
@@ -296,11 +393,11 @@ export class NftablesEnforcer implements Enforcer {
 
   /** The expected bans per set name: canonical address or network → until. */
   private expectedBySet(bans: readonly EnforcerBan[]): Map<string, Map<string, number | null>> {
-    const out = new Map<string, Map<string, number | null>>(this.sets.map((s) => [s.name, new Map<string, number | null>()]));
+    const out = new Map<string, Map<string, number | null>>(this.sets().map((s) => [s.name, new Map<string, number | null>()]));
     for (const b of bans) {
-      const a = acceptTarget(b.ip, this.families, this.cidr);
+      const a = acceptScopedTarget(b.ip, b.scope, this.families, { cidr: this.cidr, scoped: this.host !== undefined });
       if ('reason' in a) continue;
-      const m = out.get(a.kind === 'addr' ? this.names.sets[a.family] : this.names.nets[a.family]);
+      const m = out.get(opSet(this.names, { ...a, scope: b.scope }));
       if (!m) continue;
       const prev = m.get(a.ip);
       // Several bans of one address (e.g. scopes): the longest wins.
