@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProcessRunner, withPrefix, type Runner } from '../../../src/exec/runner.js';
 import { backendBinaries, type Backend } from '../../../src/enforce/backend-mode.js';
 import { DockerUserEnforcer } from '../../../src/enforce/docker-user.js';
+import type { EnforcerBan, EnforcerBatch } from '../../../src/enforce/enforcer.js';
 import { setsRecreated } from '../../../src/enforce/iptables.js';
 import type { ContainerInfo } from '../../../src/docker/containers.js';
 import { firewallUnavailable, killAndDelete, netnsUnavailable } from '../netns.js';
@@ -155,6 +156,15 @@ for (const mode of ['legacy', 'nft'] as const) {
       return out.stdout.trim();
     };
     const soon = () => Date.now() + 600_000;
+    // The ban book's view for check(expected): every ban applied through apply() below.
+    const book = new Map<string, EnforcerBan>();
+    const expected = () => [...book.values()];
+    const key = (e: { ip: string; scope?: string | undefined }) => `${e.ip} ${e.scope ?? ''}`;
+    const apply = (batch: EnforcerBatch) => {
+      for (const u of batch.unban) book.delete(key(u));
+      for (const x of batch.ban) book.set(key(x), x);
+      return enf.apply(batch);
+    };
 
     beforeAll(async () => {
       t = await createTopology();
@@ -194,75 +204,75 @@ for (const mode of ['legacy', 'nft'] as const) {
         expect(await conn('attacker', port)).toBe('connected');
         expect(await conn('client', port)).toBe('connected');
       }
-      expect(await enf.check()).toEqual([]);
+      expect(await enf.check(expected)).toEqual([]);
     });
 
     it('a ban scoped to X drops the attacker’s forwarded traffic to X only', async () => {
-      await enf.apply({ ban: [{ ip: A.v4, family: 4, until: soon(), scope: X }], unban: [] });
+      await apply({ ban: [{ ip: A.v4, family: 4, until: soon(), scope: X }], unban: [] });
       expect(await conn('attacker', PORT_X)).toBe('timeout');
       expect(await conn('attacker', PORT_Y)).toBe('connected');
       expect(await conn('client', PORT_X)).toBe('connected');
       expect((await enf.listSet(4, X)).map((e) => e.ip)).toEqual([A.v4]);
       expect(await enf.listSet(4)).toEqual([]);
-      expect(await enf.check()).toEqual([]);
+      expect(await enf.check(expected)).toEqual([]);
     });
 
     it('a host-wide ban drops both; unbans lift exactly what they name', async () => {
-      await enf.apply({ ban: [{ ip: A.v4, family: 4, until: null }], unban: [] });
+      await apply({ ban: [{ ip: A.v4, family: 4, until: null }], unban: [] });
       expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
       expect(await conn('attacker', PORT_Y, 4, 1000)).toBe('timeout');
       expect(await conn('client', PORT_Y)).toBe('connected');
-      await enf.apply({ ban: [], unban: [{ ip: A.v4, family: 4 }] });
+      await apply({ ban: [], unban: [{ ip: A.v4, family: 4 }] });
       expect(await conn('attacker', PORT_Y)).toBe('connected');
       expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
-      await enf.apply({ ban: [], unban: [{ ip: A.v4, family: 4, scope: X }] });
+      await apply({ ban: [], unban: [{ ip: A.v4, family: 4, scope: X }] });
       expect(await conn('attacker', PORT_X)).toBe('connected');
     });
 
     it('scoped bans over IPv6 leave IPv4 and the other container alone', async () => {
       expect(await conn('attacker', PORT_Y, 6)).toBe('connected');
-      await enf.apply({ ban: [{ ip: A.v6, family: 6, until: soon(), scope: Y }], unban: [] });
+      await apply({ ban: [{ ip: A.v6, family: 6, until: soon(), scope: Y }], unban: [] });
       expect(await conn('attacker', PORT_Y, 6)).toBe('timeout');
       expect(await conn('attacker', PORT_X, 6)).toBe('connected');
       expect(await conn('attacker', PORT_Y, 4)).toBe('connected');
       expect(await conn('client', PORT_Y, 6)).toBe('connected');
-      await enf.apply({ ban: [], unban: [{ ip: A.v6, family: 6, scope: Y }] });
+      await apply({ ban: [], unban: [{ ip: A.v6, family: 6, scope: Y }] });
       expect(await conn('attacker', PORT_Y, 6)).toBe('connected');
     });
 
     it('check() follows a restarted container to its new address', async () => {
-      await enf.apply({ ban: [{ ip: A.v4, family: 4, until: soon(), scope: X }], unban: [] });
+      await apply({ ban: [{ ip: A.v4, family: 4, until: soon(), scope: X }], unban: [] });
       expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
       // "docker restart": X now has another address and Docker's DNAT points there.
       await ipt(['-t', 'nat', '-R', 'PREROUTING', '1', '-p', 'tcp', '--dport', String(PORT_X), '-j', 'DNAT', '--to-destination', `${CX.v4b}:80`]);
       await r.run('conntrack', ['-F']).catch(() => undefined);
       containers.set(X, { id: X, name: 'web-x', v4: [CX.v4b], v6: [CX.v6] });
       expect(await conn('attacker', PORT_X)).toBe('connected');
-      expect(await enf.check()).toEqual([]);
+      expect(await enf.check(expected)).toEqual([]);
       expect(notes.at(-1)).toMatch(/web-x .*198\.19\.153\.2 .* to 198\.19\.153\.3/);
       expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
       expect(await conn('attacker', PORT_Y)).toBe('connected');
       // and back again
       await ipt(['-t', 'nat', '-R', 'PREROUTING', '1', '-p', 'tcp', '--dport', String(PORT_X), '-j', 'DNAT', '--to-destination', `${CX.v4}:80`]);
       containers.set(X, { id: X, name: 'web-x', v4: [CX.v4], v6: [CX.v6] });
-      expect(await enf.check()).toEqual([]);
+      expect(await enf.check(expected)).toEqual([]);
       expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
     });
 
     it('check() repairs a flushed DOCKER-USER, a lost FORWARD jump, a deleted DOCKER-USER and a destroyed set', async () => {
       await ipt(['-F', 'DOCKER-USER']);
       expect(await conn('attacker', PORT_X)).toBe('connected');
-      expect(await enf.check()).toEqual(['jump (IPv4): DOCKER-USER -j BANHAMMER-h1t was missing and was re-added']);
+      expect(await enf.check(expected)).toEqual(['jump (IPv4): DOCKER-USER -j BANHAMMER-h1t was missing and was re-added']);
       expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
       await ipt(['-A', 'DOCKER-USER', '-j', 'RETURN']);
 
       // Docker's FORWARD jump gone (e.g. firewalld reload): ours stands in until Docker is back.
       await ipt(['-D', 'FORWARD', '-j', 'DOCKER-USER']);
       expect(await conn('attacker', PORT_X)).toBe('connected');
-      expect(await enf.check()).toEqual(['jump (IPv4): FORWARD had no jump to DOCKER-USER; banhammer added its own']);
+      expect(await enf.check(expected)).toEqual(['jump (IPv4): FORWARD had no jump to DOCKER-USER; banhammer added its own']);
       expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
       await ipt(['-I', 'FORWARD', '1', '-j', 'DOCKER-USER']); // Docker restarts and inserts its own
-      expect(await enf.check()).toEqual([]);
+      expect(await enf.check(expected)).toEqual([]);
       expect((await ipt(['-S', 'FORWARD'])).stdout).not.toContain('banhammer-h1t');
       // Put FORWARD back in the original order for the final comparison.
       await ipt(['-D', 'FORWARD', '-j', 'DOCKER-USER']);
@@ -272,7 +282,7 @@ for (const mode of ['legacy', 'nft'] as const) {
       await ipt(['-D', 'FORWARD', '-j', 'DOCKER-USER']);
       await ipt(['-F', 'DOCKER-USER']);
       await ipt(['-X', 'DOCKER-USER']);
-      const repairs = await enf.check();
+      const repairs = await enf.check(expected);
       expect(repairs).toEqual([
         'chain (IPv4): DOCKER-USER was missing (Docker not running, or not yet) and was created',
         'jump (IPv4): FORWARD had no jump to DOCKER-USER; banhammer added its own',
@@ -282,28 +292,83 @@ for (const mode of ['legacy', 'nft'] as const) {
       // Docker comes back: its own jump and RETURN, ours steps aside.
       await ipt(['-A', 'DOCKER-USER', '-j', 'RETURN']);
       await ipt(['-I', 'FORWARD', '1', '-j', 'DOCKER-USER']);
-      expect(await enf.check()).toEqual([]);
+      expect(await enf.check(expected)).toEqual([]);
 
-      // A destroyed container set is re-created (the daemon then re-applies its bans).
+      // A destroyed container set is re-created with its bans.
       await ipt(['-F', 'BANHAMMER-h1t']);
-      await r.run('ipset', ['destroy', (await r.run('ipset', ['list', '-n'])).stdout.split('\n').find((n) => n.startsWith(enf.names.containerSetPrefix) && n.endsWith('-4'))!]);
-      const rep = await enf.check();
+      const cset = (await r.run('ipset', ['list', '-n'])).stdout.split('\n').find((n) => n.startsWith(enf.names.containerSetPrefix) && n.endsWith('-4'))!;
+      await r.run('ipset', ['destroy', cset]);
+      expect(await conn('attacker', PORT_X)).toBe('connected');
+      const rep = await enf.check(expected);
       expect(setsRecreated(rep)).toEqual([4]);
-      expect(rep.some((l) => l.startsWith('chain (IPv4): BANHAMMER-h1t had lost rules'))).toBe(true);
-      await enf.apply({ ban: [{ ip: A.v4, family: 4, until: soon(), scope: X }], unban: [] });
+      expect(rep).toContain('chain (IPv4): BANHAMMER-h1t had lost its rules and was refilled');
+      expect(rep).toContain(`set (IPv4): ${cset}: 1 missing ban(s) re-added`);
       expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
       expect(await conn('attacker', PORT_Y)).toBe('connected');
+      expect(await enf.check(expected)).toEqual([]);
+    });
+
+    it('check() after `ipset flush`, an ACCEPT inserted into our chain and a stray element: all repaired in one check', async () => {
+      await apply({ ban: [{ ip: A.v6, family: 6, until: null }, { ip: '198.19.160.1', family: 4, until: soon() }], unban: [] });
+      expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
+      const cset = (await r.run('ipset', ['list', '-n'])).stdout.split('\n').find((n) => n.startsWith(enf.names.containerSetPrefix) && n.endsWith('-4'))!;
+      await r.run('ipset', ['flush', cset]);
+      await r.run('ipset', ['flush', 'bh-h1t-v6']);
+      await r.run('ipset', ['add', 'bh-h1t-v4', C.v4, 'timeout', '0']);
+      await ipt(['-I', 'BANHAMMER-h1t', '1', '-j', 'ACCEPT']);
+      expect(await conn('attacker', PORT_X)).toBe('connected');
+      const rep = await enf.check(expected);
+      expect(rep).toEqual([
+        'chain (IPv4): BANHAMMER-h1t held 1 rule(s) banhammer did not put there (first: "-A BANHAMMER-h1t -j ACCEPT") and was rebuilt',
+        'set (IPv4): bh-h1t-v4: 1 entry nobody banned removed',
+        `set (IPv4): ${cset}: 1 missing ban(s) re-added`,
+        'set (IPv6): bh-h1t-v6: 1 missing ban(s) re-added',
+      ]);
+      expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
+      expect(await conn('attacker', PORT_Y, 6, 1000)).toBe('timeout');
+      expect(await conn('client', PORT_X)).toBe('connected');
+      expect((await enf.listSet(4)).map((e) => e.ip)).toEqual(['198.19.160.1']);
+      expect(await enf.check(expected)).toEqual([]);
+      await apply({ ban: [], unban: [{ ip: A.v6, family: 6 }, { ip: '198.19.160.1', family: 4 }] });
+      expect(await conn('attacker', PORT_Y, 6)).toBe('connected');
+    });
+
+    it('an element the kernel refuses never holds back the rest of its batch', async () => {
+      // 0.0.0.0 is refused before ipset sees it; a runner rewriting 198.19.161.9 into 0.0.0.0 on
+      // ipset's stdin shows the kernel refusing one element of a batch.
+      const poisoned: Runner = {
+        run: (cmd, args, opts) => r.run(cmd, args, opts?.input === undefined ? opts : { ...opts, input: opts.input.replaceAll('198.19.161.9', '0.0.0.0') }),
+      };
+      const enf2 = new DockerUserEnforcer({ runner: poisoned, instance: 'h1t', backend, containers: { info: (id) => containers.get(id) ?? null } });
+      const res = await enf2.apply({
+        ban: [
+          { ip: '0.0.0.0', family: 4, until: null, scope: Y },
+          { ip: '198.19.161.9', family: 4, until: null, scope: Y },
+          { ip: A.v4, family: 4, until: soon(), scope: Y },
+          { ip: '198.19.161.1', family: 4, until: null },
+        ],
+        unban: [],
+      });
+      expect(res?.refused).toEqual([
+        { ip: '0.0.0.0', family: 4, scope: Y, reason: 'an unspecified address cannot be a client' },
+        { ip: '198.19.161.9', family: 4, scope: Y, reason: 'refused by ipset: Null-valued element, cannot be stored in a hash type of set' },
+      ]);
+      expect((await enf.listSet(4, Y)).map((e) => e.ip)).toEqual([A.v4]);
+      expect((await enf.listSet(4)).map((e) => e.ip)).toEqual(['198.19.161.1']);
+      await enf2.apply({ ban: [], unban: [{ ip: A.v4, family: 4, scope: Y }, { ip: '198.19.161.1', family: 4 }] });
+      expect(await enf.listSet(4, Y)).toEqual([]);
+      expect(await enf.listSet(4)).toEqual([]);
     });
 
     it('init() again (agent restart) reuses the hooks without duplicates; bans come back with the re-apply', async () => {
       await enf.init();
       expect(await conn('attacker', PORT_X)).toBe('connected'); // container sets are rebuilt from the state file
-      await enf.apply({ ban: [{ ip: A.v4, family: 4, until: soon(), scope: X }], unban: [] });
+      await apply({ ban: [{ ip: A.v4, family: 4, until: soon(), scope: X }], unban: [] });
       expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
       for (const f of [4, 6] as const) {
         expect((await ipt(['-S', 'DOCKER-USER'], f)).stdout.trim().split('\n')).toEqual(['-N DOCKER-USER', '-A DOCKER-USER -j BANHAMMER-h1t', '-A DOCKER-USER -j RETURN']);
       }
-      expect(await enf.check()).toEqual([]);
+      expect(await enf.check(expected)).toEqual([]);
     });
 
     it('shutdown() leaves DOCKER-USER, FORWARD and every other rule as they were', async () => {
@@ -336,7 +401,7 @@ for (const mode of ['legacy', 'nft'] as const) {
       await enf.init();
       const fw = (await r.run(backend.iptables, ['-w', '-S', 'FORWARD'])).stdout;
       expect(fw).toContain('-A FORWARD -m comment --comment banhammer-h1n -j DOCKER-USER');
-      expect(await enf.check()).toEqual([]);
+      expect(await enf.check(() => [])).toEqual([]);
       await enf.shutdown();
       expect(await rules()).toBe(before);
       expect((await r.run('ipset', ['list', '-n'])).stdout.trim()).toBe('');
@@ -346,7 +411,7 @@ for (const mode of ['legacy', 'nft'] as const) {
       const enf = new DockerUserEnforcer({ runner: r, instance: 'h1n', backend, families: [4], containers: { info: () => null } });
       await enf.init();
       await r.run(backend.iptables, ['-w', '-I', 'FORWARD', '1', '-j', 'DOCKER-USER']);
-      expect(await enf.check()).toEqual([]);
+      expect(await enf.check(() => [])).toEqual([]);
       await enf.shutdown();
       const fw = (await r.run(backend.iptables, ['-w', '-S', 'FORWARD'])).stdout;
       expect(fw.trim().split('\n')).toEqual(['-P FORWARD ACCEPT', '-A FORWARD -j DOCKER-USER']);
