@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EnforcerBan, EnforcerBatch } from '../../../src/enforce/enforcer.js';
 import { NginxMapEnforcer } from '../../../src/enforce/nginx-map.js';
 import { ProcessRunner } from '../../../src/exec/runner.js';
 import { netnsUnavailable } from '../netns.js';
@@ -42,6 +43,14 @@ describe.skipIf(skip !== null)(`NginxMapEnforcer with a real nginx${skip ? ` (sk
   let stderr = '';
   let enf: NginxMapEnforcer;
   let geo: string;
+  // The ban book's view for check(expected): every ban applied through apply() below.
+  const book = new Map<string, EnforcerBan>();
+  const expected = () => [...book.values()];
+  const apply = (batch: EnforcerBatch) => {
+    for (const u of batch.unban) book.delete(u.ip);
+    for (const b of batch.ban) book.set(b.ip, b);
+    return enf.apply(batch);
+  };
 
   /** One GET from the client namespace with source `from` to the server's address of the same family. */
   async function get(from: string): Promise<number | null> {
@@ -174,7 +183,7 @@ describe.skipIf(skip !== null)(`NginxMapEnforcer with a real nginx${skip ? ` (sk
   it('a banned client gets 403 once the enforcer has reloaded nginx; another client still gets 200', async () => {
     expect(await get(CLIENT.a4)).toBe(200);
     const before = enf.reloads;
-    await enf.apply({ ban: [{ ip: CLIENT.a4, family: 4, until: Date.now() + 600_000 }], unban: [] });
+    await apply({ ban: [{ ip: CLIENT.a4, family: 4, until: Date.now() + 600_000 }], unban: [] });
     expect(enf.reloads).toBe(before + 1);
     expect(await readFile(geo, 'utf8')).toContain(`    ${CLIENT.a4}/32 1;`);
     expect(await answers(CLIENT.a4, 403)).toBe(403);
@@ -183,24 +192,24 @@ describe.skipIf(skip !== null)(`NginxMapEnforcer with a real nginx${skip ? ` (sk
   });
 
   it('bans IPv6 clients by their /128 only', async () => {
-    await enf.apply({ ban: [{ ip: CLIENT.b6, family: 6, until: null }], unban: [] });
+    await apply({ ban: [{ ip: CLIENT.b6, family: 6, until: null }], unban: [] });
     expect(await answers(CLIENT.b6, 403)).toBe(403);
     expect(await get(CLIENT.a6)).toBe(200);
     expect(await get(CLIENT.b4)).toBe(200);
   });
 
   it('unban lifts a ban; the others stay', async () => {
-    await enf.apply({ ban: [], unban: [{ ip: CLIENT.b6, family: 6 }] });
+    await apply({ ban: [], unban: [{ ip: CLIENT.b6, family: 6 }] });
     expect(await answers(CLIENT.b6, 200)).toBe(200);
     expect(await get(CLIENT.a4)).toBe(403);
   });
 
   it('an expired ban is left out of the next write and lifted by its reload', async () => {
-    await enf.apply({ ban: [{ ip: CLIENT.b4, family: 4, until: Date.now() + 1500 }], unban: [] });
+    await apply({ ban: [{ ip: CLIENT.b4, family: 4, until: Date.now() + 1500 }], unban: [] });
     expect(await answers(CLIENT.b4, 403)).toBe(403);
     await sleep(1600);
     // The daemon unbans expired addresses every second; any write drops what has expired.
-    await enf.apply({ ban: [], unban: [] });
+    await apply({ ban: [], unban: [] });
     expect(await readFile(geo, 'utf8')).not.toContain(CLIENT.b4);
     expect(await answers(CLIENT.b4, 200)).toBe(200);
     expect(await get(CLIENT.a4)).toBe(403);
@@ -216,12 +225,28 @@ describe.skipIf(skip !== null)(`NginxMapEnforcer with a real nginx${skip ? ` (sk
     expect(await readFile(geo, 'utf8')).toContain(`    ${CLIENT.b4}/32 1;`);
     expect(await get(CLIENT.b4)).toBe(200); // written, but nginx only reads it on a reload
     await symlink(join(dir, 'nginx.conf'), late);
-    expect(await second.check()).toEqual([]);
+    expect(await second.check(() => [{ ip: CLIENT.b4, family: 4, until: null }])).toEqual([]);
     expect(await answers(CLIENT.b4, 403)).toBe(403);
     // The first writer notices the file is no longer its own, rewrites its list and reloads.
-    expect(await enf.check()).toEqual([`map file ${geo} was changed from outside and was rewritten`]);
+    expect(await enf.check(expected)).toEqual([`map file ${geo} was changed from outside and was rewritten`]);
     expect(await answers(CLIENT.b4, 200)).toBe(200);
     expect(await get(CLIENT.a4)).toBe(403);
+  });
+
+  it('check(expected) makes the map hold what the ban book expects, and reloads nginx for it', async () => {
+    await sleep(1000); // past the reload coalescing interval
+    book.set(CLIENT.b6, { ip: CLIENT.b6, family: 6, until: null }); // e.g. a batch that never reached the map
+    book.set('0.0.0.0', { ip: '0.0.0.0', family: 4, until: null }); // never written
+    expect(await enf.check(expected)).toEqual([`map file ${geo}: 1 missing ban(s) re-added`]);
+    expect(await answers(CLIENT.b6, 403)).toBe(403);
+    expect(await readFile(geo, 'utf8')).not.toContain('0.0.0.0');
+    book.delete(CLIENT.b6);
+    book.delete('0.0.0.0');
+    await sleep(1000);
+    expect(await enf.check(expected)).toEqual([`map file ${geo}: 1 entry nobody banned removed`]);
+    expect(await answers(CLIENT.b6, 200)).toBe(200);
+    expect(await get(CLIENT.a4)).toBe(403);
+    expect(await enf.check(expected)).toEqual([]);
   });
 
   it('shutdown writes an empty block and reloads: nginx keeps serving everyone', async () => {
