@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProcessRunner, withPrefix, type Runner } from '../../../src/exec/runner.js';
 import type { EnforcerBan } from '../../../src/enforce/enforcer.js';
 import { NftablesEnforcer } from '../../../src/enforce/nftables.js';
-import { ADDR, createLab, netnsUnavailable, type Lab } from '../netns.js';
+import type { ContainerInfo } from '../../../src/docker/containers.js';
+import { ADDR, createLab, createStar, netnsUnavailable, type Lab, type Star } from '../netns.js';
 
 const PROTECTED = 8080;
 const OPEN = 8081;
@@ -372,5 +373,206 @@ describe.skipIf(skip !== null)('NftablesEnforcer errors in a namespace', () => {
   it('reports a missing nft binary with the package to install', async () => {
     const enf = new NftablesEnforcer({ runner: lab!.runIn(lab!.server), instance: 'nobin', ports: [80], nftBinary: 'nft-not-installed' });
     await expect(enf.init()).rejects.toMatchObject({ code: 'BH_ERR_MISSING_BINARY', hint: expect.stringContaining('nftables') });
+  });
+});
+
+/**
+ * Host mode against the real kernel. A star of namespaces: the "server" one plays the Docker host
+ * (routes, DNATs published ports in an nftables nat table as Docker's nftables backend does: no
+ * DOCKER-USER chain anywhere), clients 1 and 2 are the attacker and a legitimate client, 3 and 4 the
+ * containers X and Y (a TCP server on :80 each).
+ *
+ *   attacker 198.18.1.2 ─┐  host: :8081 → X 198.18.3.2:80,  :8082 → Y 198.18.4.2:80
+ *   client   198.18.2.2 ─┘        (IPv6 the same in 2001:db8:i::/64)
+ */
+const node = process.execPath;
+const X = 'a1'.repeat(32);
+const Y = 'b2'.repeat(32);
+const PORT_X = 8081;
+const PORT_Y = 8082;
+const H_TABLE = 'banhammer_h1n';
+
+const SERVER = `
+const net = require('node:net');
+net.createServer((s) => { s.on('error', () => {}); s.end('hi\\n'); })
+  .listen({ port: 80, host: '::', ipv6Only: false }, () => console.log('ready'));
+`;
+const CLIENT = `
+const net = require('node:net');
+const [host, port, localAddress, timeout] = process.argv.slice(1);
+const s = net.connect({ host, port: Number(port), localAddress });
+const done = (r) => { console.log(r); s.destroy(); process.exit(0); };
+s.setTimeout(Number(timeout), () => done('timeout'));
+s.on('connect', () => done('connected'));
+s.on('error', (e) => done(e.code === 'ECONNREFUSED' ? 'refused' : 'error:' + e.code));
+`;
+
+describe.skipIf(skip !== null)(`NftablesEnforcer host mode in network namespaces${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  let star: Star<'attacker' | 'client' | 'x' | 'y'> | undefined;
+  let host: Runner;
+  let enf: NftablesEnforcer;
+  const containers = new Map<string, ContainerInfo>();
+  const notes: string[] = [];
+  let book: EnforcerBan[] = [];
+  const nft = async (...args: string[]) => (await host.run('nft', args)).stdout;
+  const nftScript = (text: string) => host.run('nft', ['-f', '-'], { input: text });
+  const natScript = (xv4: string, xv6: string): string => {
+    const s = star!.clients;
+    return [
+      'table ip bh_nat { chain prerouting { type nat hook prerouting priority dstnat; policy accept; }; }',
+      'flush chain ip bh_nat prerouting',
+      `add rule ip bh_nat prerouting tcp dport ${PORT_X} dnat to ${xv4}:80`,
+      `add rule ip bh_nat prerouting tcp dport ${PORT_Y} dnat to ${s.y.v4[0]}:80`,
+      'table ip6 bh_nat { chain prerouting { type nat hook prerouting priority dstnat; policy accept; }; }',
+      'flush chain ip6 bh_nat prerouting',
+      `add rule ip6 bh_nat prerouting tcp dport ${PORT_X} dnat to [${xv6}]:80`,
+      `add rule ip6 bh_nat prerouting tcp dport ${PORT_Y} dnat to [${s.y.v6[0]}]:80`,
+      '',
+    ].join('\n');
+  };
+  /** One connection from the attacker or the client to a published port of the host. */
+  const conn = async (who: 'attacker' | 'client', port: number, f: 4 | 6 = 4, timeoutMs = 1500): Promise<string> => {
+    const c = star!.clients[who];
+    const out = await star!.runIn(c.ns).run(node, ['-e', CLIENT, f === 4 ? c.serverV4 : c.serverV6, String(port), f === 4 ? c.v4[0] : c.v6[0], String(timeoutMs)], { timeoutMs: timeoutMs + 15_000 });
+    return out.stdout.trim();
+  };
+  const soon = () => Date.now() + 600_000;
+
+  beforeAll(async () => {
+    star = await createStar(['attacker', 'client', 'x', 'y'] as const);
+    host = star.runIn(star.server);
+    await host.run('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1']);
+    await host.run('sysctl', ['-q', '-w', 'net.ipv6.conf.all.forwarding=1']);
+    for (const c of Object.values(star.clients)) {
+      const r = star.runIn(c.ns);
+      await r.run('ip', ['route', 'add', 'default', 'via', c.serverV4]);
+      await r.run('ip', ['-6', 'route', 'add', 'default', 'via', c.serverV6]);
+    }
+    for (const name of ['x', 'y'] as const) {
+      const child = star.spawnIn(star.clients[name].ns, [node, '-e', SERVER]);
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('test server did not start')), 15_000);
+        child.stdout?.on('data', (b: Buffer) => {
+          if (b.toString().includes('ready')) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+        child.once('exit', (code) => {
+          clearTimeout(timer);
+          reject(new Error(`test server exited with ${code}`));
+        });
+      });
+    }
+    const { x, y } = star.clients;
+    await nftScript(natScript(x.v4[0], x.v6[0]));
+    containers.set(X, { id: X, name: 'web-x', v4: [x.v4[0]], v6: [x.v6[0]] });
+    containers.set(Y, { id: Y, name: 'web-y', v4: [y.v4[0]], v6: [y.v6[0]] });
+    enf = new NftablesEnforcer({
+      runner: host,
+      instance: 'h1n',
+      ports: [],
+      host: { containers: { info: (id) => containers.get(id) ?? null }, onNote: (m) => notes.push(m) },
+      elementCheckIntervalMs: 0,
+    });
+    await enf.init();
+  });
+
+  afterAll(async () => {
+    await star?.destroy();
+  });
+
+  it('init adds one forward chain of our own and lets everyone through', async () => {
+    const chain = await nft('list', 'chain', 'inet', H_TABLE, 'forward');
+    expect(chain).toContain('type filter hook forward priority filter - 10; policy accept;');
+    expect(await nft('list', 'tables')).not.toMatch(/DOCKER-USER/);
+    for (const port of [PORT_X, PORT_Y]) {
+      expect(await conn('attacker', port)).toBe('connected');
+      expect(await conn('client', port)).toBe('connected');
+    }
+    expect(await enf.check(() => book)).toEqual([]);
+  });
+
+  it('a ban scoped to X drops the attacker’s forwarded traffic to X only (IPv4 and IPv6)', async () => {
+    const a = star!.clients.attacker;
+    book = [
+      { ip: a.v4[0], family: 4, until: soon(), scope: X },
+      { ip: a.v6[0], family: 6, until: null, scope: X },
+    ];
+    expect((await enf.apply({ ban: book, unban: [] })).refused).toEqual([]);
+    expect(enf.containers()).toEqual([X]);
+    for (const f of [4, 6] as const) {
+      expect(await conn('attacker', PORT_X, f)).toBe('timeout');
+      expect(await conn('attacker', PORT_Y, f)).toBe('connected');
+      expect(await conn('client', PORT_X, f)).toBe('connected');
+    }
+    expect((await enf.listSet(4, { container: X })).map((e) => e.ip)).toEqual([a.v4[0]]);
+    expect(await enf.listSet(4)).toEqual([]);
+    expect(await enf.check(() => book)).toEqual([]);
+  });
+
+  it('a host-wide ban drops both; unbans lift exactly what they name', async () => {
+    const a = star!.clients.attacker;
+    await enf.apply({ ban: [{ ip: a.v4[0], family: 4, until: null }], unban: [] });
+    expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
+    expect(await conn('attacker', PORT_Y, 4, 1000)).toBe('timeout');
+    expect(await conn('client', PORT_Y)).toBe('connected');
+    await enf.apply({ ban: [], unban: [{ ip: a.v4[0], family: 4 }] });
+    expect(await conn('attacker', PORT_Y)).toBe('connected');
+    expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
+    await enf.apply({ ban: [], unban: [{ ip: a.v4[0], family: 4, scope: X }, { ip: a.v4[0], family: 4, scope: Y }] });
+    expect(await conn('attacker', PORT_X)).toBe('connected');
+    book = book.filter((b) => b.family === 6);
+    expect(await enf.check(() => book)).toEqual([]);
+  });
+
+  it('check() follows a restarted container to its new address', async () => {
+    const a = star!.clients.attacker;
+    const x = star!.clients.x;
+    book = [...book, { ip: a.v4[0], family: 4, until: soon(), scope: X }];
+    await enf.apply({ ban: book, unban: [] });
+    // "docker restart": X now has another address and the DNAT points there.
+    // (createStar gave X's namespace a second address, x.v4[1], from the start.)
+    await nftScript(natScript(x.v4[1], x.v6[0]));
+    containers.set(X, { id: X, name: 'web-x', v4: [x.v4[1]], v6: [x.v6[0]] });
+    expect(await conn('attacker', PORT_X, 4, 1000)).toBe('connected');
+    notes.length = 0;
+    expect(await enf.check(() => book)).toEqual([]);
+    expect(notes).toEqual([`container web-x (${X.slice(0, 12)}) addresses changed from ${x.v4[0]} ${x.v6[0]} to ${x.v4[1]} ${x.v6[0]}; its bans now apply to the new addresses`]);
+    expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
+    expect(await conn('client', PORT_X)).toBe('connected');
+  });
+
+  it('check() re-creates a deleted table with the containers’ sets, rules and bans', async () => {
+    await nft('delete', 'table', 'inet', H_TABLE);
+    expect(await conn('attacker', PORT_X)).toBe('connected');
+    const repairs = await enf.check(() => book);
+    expect(repairs[0]).toBe(`table inet ${H_TABLE}: table inet ${H_TABLE} was missing; repaired`);
+    expect(repairs).toContain(`set c_${X.slice(0, 16)}_4 (IPv4) re-created and refilled with 1 ban(s)`);
+    expect(repairs).toContain(`set c_${X.slice(0, 16)}_6 (IPv6) re-created and refilled with 1 ban(s)`);
+    expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
+    expect(await conn('attacker', PORT_X, 6, 1000)).toBe('timeout');
+    expect(await conn('attacker', PORT_Y)).toBe('connected');
+    expect(await enf.check(() => book)).toEqual([]);
+  });
+
+  it('a new process adopts the table: container sets of the old run go, the re-apply brings them back', async () => {
+    const again = new NftablesEnforcer({ runner: host, instance: 'h1n', ports: [], host: { containers: { info: (id) => containers.get(id) ?? null } } });
+    await again.init();
+    expect(await nft('list', 'table', 'inet', H_TABLE)).not.toContain('c_');
+    await again.apply({ ban: book, unban: [] });
+    expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
+    expect(await again.check(() => book)).toEqual([]);
+    await enf.init();
+    await enf.apply({ ban: book, unban: [] });
+  });
+
+  it('shutdown() removes our table only; Docker’s (here: the nat tables) stays', async () => {
+    await enf.shutdown();
+    const tables = await nft('list', 'tables');
+    expect(tables).not.toContain(H_TABLE);
+    expect(tables).toContain('table ip bh_nat');
+    expect(tables).toContain('table ip6 bh_nat');
+    expect(await conn('attacker', PORT_X)).toBe('connected');
   });
 });
