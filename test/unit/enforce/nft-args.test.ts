@@ -5,7 +5,10 @@ import {
   FRESH_PLAN,
   MAX_NFT_TIMEOUT_MS,
   acceptClientAddress,
+  acceptScopedTarget,
   acceptTarget,
+  blockRules,
+  containerSetName,
   banTimeoutMs,
   blockRule,
   classifyNftError,
@@ -342,5 +345,71 @@ describe('errors', () => {
     const e = classifyNftError(missingBinaryError('nft'), 'setting up') as BanhammerError;
     expect(e.code).toBe('BH_ERR_MISSING_BINARY');
     expect(e.hint).toContain('apt-get install nftables');
+  });
+});
+
+describe('host mode', () => {
+  const X = 'a1'.repeat(32);
+  const Y = 'b2'.repeat(32);
+  const hostNames = nftNames('host', 'forward');
+  const host: NftLayout = {
+    names: hostNames,
+    ports: [],
+    action: 'drop',
+    families: [4, 6],
+    containers: [
+      { id: Y, v4: ['172.17.0.3'], v6: [] },
+      { id: X, v4: ['172.17.0.2', '172.17.0.9'], v6: ['fd00:0::2'] },
+    ],
+  };
+
+  it('names container sets after the id, and refuses anything else', () => {
+    expect(containerSetName(X, 4)).toBe('c_a1a1a1a1a1a1a1a1_4');
+    expect(() => containerSetName('a1; flush ruleset', 4)).toThrow(/not a container id/);
+  });
+
+  it('one forward chain: host-wide rules for every TCP port, then one rule per container address, by id', () => {
+    expect(blockRules(host)).toEqual([
+      'meta l4proto tcp ip saddr @addr4 drop',
+      'meta l4proto tcp ip6 saddr @addr6 drop',
+      'ip daddr 172.17.0.2 meta l4proto tcp ip saddr @c_a1a1a1a1a1a1a1a1_4 drop',
+      'ip daddr 172.17.0.9 meta l4proto tcp ip saddr @c_a1a1a1a1a1a1a1a1_4 drop',
+      'ip6 daddr fd00::2 meta l4proto tcp ip6 saddr @c_a1a1a1a1a1a1a1a1_6 drop',
+      'ip daddr 172.17.0.3 meta l4proto tcp ip saddr @c_b2b2b2b2b2b2b2b2_4 drop',
+    ]);
+    const text = setupScript(host);
+    expect(text).toContain('add chain inet banhammer_host forward { type filter hook forward priority -10; policy accept; }\n');
+    expect(text).toContain('add set inet banhammer_host c_b2b2b2b2b2b2b2b2_6 { type ipv6_addr; flags timeout; }\n');
+  });
+
+  it('the in-container chain in a host-mode table is foreign, and the reverse', () => {
+    const view = parseTable(RULESET, 'banhammer_web')!;
+    const d = diffStructure(view, { ...layout, names: nftNames('web', 'forward') }, undefined);
+    expect(d.plan.foreignChains).toEqual(['input']);
+    expect(d.findings).toContain('chain forward was missing');
+  });
+
+  it('scoped bans only in host mode, only for container ids and plain addresses', () => {
+    expect(acceptScopedTarget('198.18.0.1', X, [4], { scoped: false })).toEqual({ reason: 'container-scoped bans need host mode' });
+    expect(acceptScopedTarget('198.18.0.1', 'web', [4], { scoped: true })).toEqual({ reason: 'scope "web" is not a container id' });
+    expect(acceptScopedTarget('198.18.0.0/24', X, [4], { scoped: true, cidr: true })).toEqual({ reason: 'a CIDR ban cannot be scoped to a container' });
+    const { ops, refused } = elementOps({
+      ban: [{ ip: '198.18.0.1', family: 4, until: null, scope: X }, { ip: '198.18.0.1', family: 4, until: null }],
+      unban: [{ ip: '198.18.0.2', family: 4, scope: 'nope' }],
+    }, [4], NOW, { scoped: true });
+    expect(ops).toEqual([
+      { ip: '198.18.0.1', family: 4, kind: 'addr', scope: X, op: 'permanent' },
+      { ip: '198.18.0.1', family: 4, kind: 'addr', op: 'permanent' },
+    ]);
+    expect(refused).toEqual([{ ip: '198.18.0.2', family: 4, scope: 'nope', reason: 'scope "nope" is not a container id' }]);
+    expect(elementScript(hostNames, ops)).toBe([
+      'add element inet banhammer_host c_a1a1a1a1a1a1a1a1_4 { 198.18.0.1 }',
+      'delete element inet banhammer_host c_a1a1a1a1a1a1a1a1_4 { 198.18.0.1 }',
+      'add element inet banhammer_host c_a1a1a1a1a1a1a1a1_4 { 198.18.0.1 }',
+      'add element inet banhammer_host addr4 { 198.18.0.1 }',
+      'delete element inet banhammer_host addr4 { 198.18.0.1 }',
+      'add element inet banhammer_host addr4 { 198.18.0.1 }',
+      '',
+    ].join('\n'));
   });
 });

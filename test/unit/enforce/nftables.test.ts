@@ -253,3 +253,52 @@ describe('NftablesEnforcer serialises its calls', () => {
     expect(events[1]).toBe('start -j -t list ruleset');
   });
 });
+
+describe('NftablesEnforcer host mode', () => {
+  const X = 'a1'.repeat(32);
+  const Y = 'b2'.repeat(32);
+
+  it('writes a container’s sets and rules before its first ban, and drops unbans for containers without sets', async () => {
+    const runner = new RecordingRunner();
+    const notes: string[] = [];
+    runner.on('nft -j -t list ruleset', { stdout: JSON.stringify({ nftables: [] }) });
+    let learned = 2;
+    // After a setup, nft shows as many rules as were written (host-wide 2, plus one per container address).
+    runner.on((c) => c.line === 'nft -j -t list ruleset' && learned > 2, () => ({
+      stdout: JSON.stringify({ nftables: [
+        { table: { family: 'inet', name: 'banhammer_host' } },
+        { chain: { family: 'inet', table: 'banhammer_host', name: 'forward', type: 'filter', hook: 'forward', prio: -10, policy: 'accept' } },
+        ...Array.from({ length: learned }, (_, i) => ({ rule: { family: 'inet', table: 'banhammer_host', chain: 'forward', expr: [{ n: i }] } })),
+      ] }),
+    }));
+    runner.on((c) => c.line === 'nft -j -t list ruleset' && learned === 2, {
+      stdout: JSON.stringify({ nftables: [
+        { table: { family: 'inet', name: 'banhammer_host' } },
+        { rule: { family: 'inet', table: 'banhammer_host', chain: 'forward', expr: [1] } },
+        { rule: { family: 'inet', table: 'banhammer_host', chain: 'forward', expr: [2] } },
+      ] }),
+    });
+    const info = new Map([[X, { id: X, name: 'x', v4: ['172.17.0.2'], v6: [] }]]);
+    const enf = new NftablesEnforcer({ runner, instance: 'host', ports: [], host: { containers: { info: (id) => info.get(id) ?? null }, onNote: (m) => notes.push(m) } });
+    await enf.init();
+    runner.clear();
+    learned = 3;
+    const r = await enf.apply({
+      ban: [{ ip: '198.18.0.1', family: 4, until: null, scope: X }],
+      unban: [{ ip: '198.18.0.1', family: 4, scope: Y }],
+    });
+    expect(r.refused).toEqual([]);
+    expect(enf.containers()).toEqual([X]);
+    expect(runner.lines()).toEqual(['nft -j -t list ruleset', 'nft -f -', 'nft -j -t list ruleset', 'nft -f -']);
+    expect(runner.calls[1]?.input).toContain('add rule inet banhammer_host forward ip daddr 172.17.0.2 meta l4proto tcp ip saddr @c_a1a1a1a1a1a1a1a1_4 drop\n');
+    expect(runner.calls[3]?.input).not.toContain('b2b2');
+    expect(notes).toEqual([]);
+  });
+
+  it('refuses a scoped ban outside host mode', async () => {
+    const { enf } = setup();
+    expect((await enf.apply({ ban: [{ ip: '198.18.0.1', family: 4, until: null, scope: X }], unban: [] })).refused).toEqual([
+      { ip: '198.18.0.1', family: 4, scope: X, reason: 'container-scoped bans need host mode' },
+    ]);
+  });
+});
