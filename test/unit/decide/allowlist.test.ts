@@ -72,13 +72,13 @@ describe('Allowlist at scale (issue 9: a 100,000-entry ignoreip was scanned per 
   const v4 = () => `${rnd(256)}.${rnd(256)}.${rnd(256)}.${rnd(256)}`;
   const v6 = () => `2001:db8:${rnd(3).toString(16)}:${rnd(8).toString(16)}:${rnd(65536).toString(16)}::${rnd(65536).toString(16)}`;
 
-  it('agrees with node:net BlockList over 20,000 overlapping, nested and adjacent entries, and after later add()s', async () => {
+  it('agrees with node:net BlockList over 10,000 overlapping, nested and adjacent entries, and after later add()s', async () => {
     const { BlockList } = await import('node:net');
     const cidrs: string[] = [];
-    for (let i = 0; i < 10_000; i++) cidrs.push(rnd(4) === 0 ? v4() : `${v4()}/${8 + rnd(25)}`);
+    for (let i = 0; i < 5_000; i++) cidrs.push(rnd(4) === 0 ? v4() : `${v4()}/${8 + rnd(25)}`);
     // Prefixes ≥ 16: BlockList also matches IPv4 against an IPv6 network holding ::ffff:0:0/96 (e.g. ::/0);
     // the allowlist keeps the families apart (an IPv4 client is allowlisted by IPv4 entries).
-    for (let i = 0; i < 10_000; i++) cidrs.push(rnd(4) === 0 ? v6() : `${v6()}/${16 + rnd(113)}`);
+    for (let i = 0; i < 5_000; i++) cidrs.push(rnd(4) === 0 ? v6() : `${v6()}/${16 + rnd(113)}`);
     cidrs.push('198.18.0.0/24', '198.18.1.0/24', '10.0.0.0/8', '10.1.0.0/16', '0.0.0.0/1', '2001:db8:ffff::/48', '2001:db8:ffff:1::/64');
     const a = new Allowlist(cidrs);
     const model = new BlockList();
