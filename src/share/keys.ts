@@ -36,6 +36,8 @@ export interface GroupKeys {
   readonly epoch: string;
   /** Sorted set of one (rule, ip, scope)'s failure times. */
   failures(rule: string, ip: string, scope: string | undefined): string;
+  /** Short-lived claim of a group offense for (rule, ip, scope): one offense per crossing. */
+  claim(rule: string, ip: string, scope: string | undefined): string;
 }
 
 export function groupKeys(group: string): GroupKeys {
@@ -48,12 +50,16 @@ export function groupKeys(group: string): GroupKeys {
     events: `${prefix}events`,
     bans: `${prefix}bans`,
     epoch: `${prefix}epoch`,
-    failures(rule, ip, scope) {
-      if (!SHARED_RULE_RE.test(rule)) throw new RangeError(`invalid rule name for a shared window: ${JSON.stringify(rule.slice(0, 80))}`);
-      if (scope !== undefined && !SCOPE_RE.test(scope)) throw new RangeError('invalid scope for a shared window');
-      return `${prefix}fail:${rule}:${scope ?? '-'}:${ip}`;
-    },
+    failures: (rule, ip, scope) => `${prefix}fail:${windowPart(rule, ip, scope)}`,
+    claim: (rule, ip, scope) => `${prefix}claim:${windowPart(rule, ip, scope)}`,
   };
+}
+
+function windowPart(rule: string, ip: string, scope: string | undefined): string {
+  if (!SHARED_RULE_RE.test(rule)) throw new RangeError(`invalid rule name for a shared window: ${JSON.stringify(rule.slice(0, 80))}`);
+  if (scope !== undefined && !SCOPE_RE.test(scope)) throw new RangeError('invalid scope for a shared window');
+  if (ip.length === 0 || ip.length > 45 || /[\s{}]/.test(ip)) throw new RangeError('invalid address for a shared window');
+  return `${rule}:${scope ?? '-'}:${ip}`;
 }
 
 /** The hash field of a ban: the same key the ban book and the detector use. */

@@ -22,17 +22,19 @@ function script(name: string, keys: number, source: string): LuaScript {
 }
 
 /**
- * KEYS[1] = the (rule, ip, scope) window; ARGV = time, findtime, maxretry, member, maxLate, ttl (ms).
+ * KEYS[1] = the (rule, ip, scope) window, KEYS[2] = its claim; ARGV = time, findtime, maxretry,
+ * member, maxLate, ttl, claimTtl (ms).
  * Adds the failure (score = log time), drops members stamped more than maxLate after it (a skewed or
  * forged future clock, as the local detector does), trims the window to (newest - findtime, newest]
  * and to its newest maxretry members, and counts. When the count reaches maxretry the window is
- * deleted in the same step: exactly one caller sees {count, 1} (the claim), every other replica's
- * concurrent failure starts a fresh window. A key of the wrong type (poisoned) is replaced.
- * Returns {count, claimed}.
+ * deleted in the same step and the offense is claimed (SET NX with claimTtl): exactly one caller sees
+ * {count, 1}; the failures still in flight from every replica start a fresh window, and while the
+ * claim lives (the ban is on its way) a second crossing is not reported again. A key of the wrong
+ * type (poisoned) is replaced. Returns {count, claimed}.
  */
 export const FAILURE_SCRIPT = script(
   'failure',
-  1,
+  2,
   `local key = KEYS[1]
 local t = tonumber(ARGV[1])
 local findtime = tonumber(ARGV[2])
@@ -44,14 +46,22 @@ if type(r) == 'table' and r.err then
   redis.call('DEL', key)
   redis.call('ZADD', key, ARGV[1], ARGV[4])
 end
-redis.call('ZREMRANGEBYSCORE', key, '(' .. f(t + maxLate), '+inf')
 local top = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
 local newest = tonumber(top[2]) or t
+if newest > t + maxLate then
+  redis.call('ZREMRANGEBYSCORE', key, '(' .. f(t + maxLate), '+inf')
+  top = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+  newest = tonumber(top[2]) or t
+end
 redis.call('ZREMRANGEBYSCORE', key, '-inf', f(newest - findtime))
-redis.call('ZREMRANGEBYRANK', key, 0, -(maxretry + 1))
 local n = redis.call('ZCARD', key)
+if n > maxretry then
+  redis.call('ZREMRANGEBYRANK', key, 0, -(maxretry + 1))
+  n = maxretry
+end
 if n >= maxretry then
   redis.call('DEL', key)
+  if redis.pcall('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[7]) == false then return {n, 0} end
   return {n, 1}
 end
 redis.call('PEXPIRE', key, ARGV[6])

@@ -36,6 +36,8 @@ const MAX_LATE_MS = 5 * 60_000;
 const MAX_FINDTIME_MS = 366 * 86_400_000;
 const MAX_MAXRETRY = 1_000_000;
 const SCAN_COUNT = 1000;
+/** After a group offense, how long a second crossing for the same (rule, ip, scope) is not reported (wall ms). */
+const CLAIM_MS = 5_000;
 
 /** Parses redis:// and rediss:// URLs into node-redis options (so a password file can win over the URL). */
 export function redisClientOptions(url: string, password: string | undefined): {
@@ -278,12 +280,12 @@ class RedisShare implements ShareStage {
       this.counts.failuresDropped++;
       return;
     }
-    const key = this.keys.failures(f.rule, c.ip, f.scope);
+    const keys = [this.keys.failures(f.rule, c.ip, f.scope), this.keys.claim(f.rule, c.ip, f.scope)];
     const member = `${this.replicaId}:${++this.seq}`;
     const ttl = Math.min(f.findtime + MAX_LATE_MS + 60_000, 400 * 86_400_000);
     this.inFlight++;
     this.counts.failuresSent++;
-    this.eval(FAILURE_SCRIPT, [key], [String(f.time), String(f.findtime), String(f.maxretry), member, String(MAX_LATE_MS), String(ttl)]).then(
+    this.eval(FAILURE_SCRIPT, keys, [String(f.time), String(f.findtime), String(f.maxretry), member, String(MAX_LATE_MS), String(ttl), String(CLAIM_MS)]).then(
       (reply) => {
         this.inFlight--;
         if (!Array.isArray(reply) || reply.length !== 2) return;
@@ -524,7 +526,15 @@ class RedisShare implements ShareStage {
       this.deps.log.info({ group: this.keys.group, replicaId: this.replicaId, outbox: this.outbox.size }, wasDown ? 'share: Redis is back' : 'share: connected to Redis');
       this.emit('onStatus', () => this.events?.onStatus({ connected: true }));
     }
-    this.resolveFirst();
+    try {
+      await this.catchUp();
+    } finally {
+      // start() resolves once the first catch-up is done (stored bans delivered), or after 3 s.
+      this.resolveFirst();
+    }
+  }
+
+  private async catchUp(): Promise<void> {
     const token = randomBytes(16).toString('hex');
     const epoch = await this.eval(EPOCH_SCRIPT, [this.keys.epoch], [token]);
     if (typeof epoch !== 'string') throw new Error('unexpected epoch reply');

@@ -12,9 +12,10 @@
  *   It is fire-and-forget: one atomic script per call adds the failure to the group's window for
  *   (rule, ip, scope), a sorted set scored by log time, trimmed to the exact sliding window
  *   (newest - findtime, newest], capped at maxretry members, with a TTL. When the group count reaches
- *   maxretry the script deletes the window in the same step, so exactly one replica receives
- *   onGroupOffense for it, however many saw the last failures at once. Offline, failures are not
- *   queued (the local window still counts them).
+ *   maxretry the script deletes the window and claims the offense (a 5 s claim key) in the same step,
+ *   so exactly one replica receives onGroupOffense for it, however many saw the last failures at
+ *   once, and the failures still in flight while the ban propagates raise no second one. Offline,
+ *   failures are not queued (the local window still counts them).
  * - onGroupOffense: turn it into an offense for the ban book (book.consider) at that replica; the
  *   resulting ban is a local ban: publish it.
  * - publishBan()/publishUnban(): call them for bans and unbans made here (detected, group offense,

@@ -1,0 +1,73 @@
+/** A share stage as a "replica" in the test process, recording every event it receives and every log line. */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { systemClock } from '../../../src/clock.js';
+import { createRedisShare, type ShareEvents, type ShareSettings, type ShareStage, type SharedBan } from '../../../src/share/share.js';
+
+export interface Replica {
+  readonly name: string;
+  readonly stage: ShareStage;
+  readonly bans: Array<{ ban: SharedBan; at: number }>;
+  readonly unbans: Array<{ ip: string; family: 4 | 6; scope?: string; origin: string }>;
+  readonly offenses: Array<Parameters<ShareEvents['onGroupOffense']>[0]>;
+  readonly statuses: Array<{ connected: boolean; error?: string }>;
+  readonly logs: Array<{ level: string; msg: string; obj: object }>;
+  readonly outboxPath: string;
+  /** Called with each remote ban as it arrives (latency measurements). */
+  onBan?: (ban: SharedBan) => void;
+}
+
+export function makeReplica(name: string, settings: Partial<ShareSettings> & { url: string; group: string }): Replica {
+  const outboxPath = settings.outboxPath ?? join(mkdtempSync(join(tmpdir(), 'bh-share-')), 'outbox.json');
+  const logs: Replica['logs'] = [];
+  const log = (level: string) => (obj: object, msg?: string) => {
+    logs.push({ level, msg: msg ?? '', obj });
+  };
+  const stage = createRedisShare(
+    { replicaId: name, maxBackoffMs: 300, ...settings, outboxPath },
+    { clock: systemClock, log: { info: log('info'), warn: log('warn'), error: log('error') } },
+  );
+  const r: Replica = { name, stage, bans: [], unbans: [], offenses: [], statuses: [], logs, outboxPath };
+  return r;
+}
+
+export function eventsOf(r: Replica): ShareEvents {
+  return {
+    onRemoteBan: (ban) => {
+      r.bans.push({ ban, at: performance.now() });
+      r.onBan?.(ban);
+    },
+    onRemoteUnban: (u) => {
+      r.unbans.push(u);
+    },
+    onGroupOffense: (o) => {
+      r.offenses.push(o);
+    },
+    onStatus: (s) => {
+      r.statuses.push(s);
+    },
+  };
+}
+
+export async function startReplica(name: string, settings: Partial<ShareSettings> & { url: string; group: string }): Promise<Replica> {
+  const r = makeReplica(name, settings);
+  await r.stage.start(eventsOf(r));
+  return r;
+}
+
+export async function waitFor(what: string, pred: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<number> {
+  const t0 = performance.now();
+  while (!(await pred())) {
+    if (performance.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return performance.now() - t0;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
