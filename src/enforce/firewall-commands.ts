@@ -47,6 +47,13 @@ export interface RetryPolicy {
 
 export const DEFAULT_RETRY: Required<RetryPolicy> = { totalMs: 60_000, firstDelayMs: 250, maxDelayMs: 8_000 };
 
+/**
+ * The periodic full comparison (members read although the counts agree) is skipped for sets larger
+ * than this: reading a million entries every minute is not cheap. A count that differs still reads
+ * them, whatever the size.
+ */
+export const FULL_COMPARE_MAX_ENTRIES = 65_536;
+
 /** More refusals than this in one `ipset restore` means the set (not its elements) is the problem. */
 export const MAX_REFUSED_PER_RESTORE = 32;
 
@@ -249,14 +256,17 @@ export class FirewallCommands {
   /**
    * Makes `set` hold what the ban book expects (`want`), cheaply: when the kernel's entry count
    * (`kernelCount`, from setCounts(); 0 for a set just created) equals the number of unexpired
-   * expected bans and no `full` comparison is due, nothing is read. Otherwise the members are read,
+   * expected bans and no `full` comparison is due (or the set is larger than
+   * FULL_COMPARE_MAX_ENTRIES), nothing is read: a swap that keeps the count (one ban lost, one stray
+   * added) waits for the next full comparison. Otherwise the members are read,
    * compared (reconcileSet: missing re-added with their remaining timeout, strays removed) and
    * repaired in one isolating restore. Returns one line when something was repaired.
    */
   async repairSet(set: string, family: Family, want: ReadonlyMap<string, WantedEntry>, kernelCount: number, full: boolean, now: number): Promise<{ repaired: string | null; refused: RefusedEntry[] }> {
     const wanted = new Map([...want].filter(([ip]) => !this.refusedKeys.has(`${set} ${ip}`)));
-    if (!full && kernelCount === wantedCount(wanted, now)) return { repaired: null, refused: [] };
-    const have = kernelCount === 0 && !full ? [] : await this.listSet(set);
+    const compareAnyway = full && kernelCount <= FULL_COMPARE_MAX_ENTRIES;
+    if (!compareAnyway && kernelCount === wantedCount(wanted, now)) return { repaired: null, refused: [] };
+    const have = kernelCount === 0 ? [] : await this.listSet(set);
     const r = reconcileSet(set, family, wanted, have, now);
     if (r.lines.length === 0) return { repaired: null, refused: [] };
     const refused = await this.applyLines(r.lines, `repairing ipset ${set}`);

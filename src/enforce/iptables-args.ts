@@ -21,8 +21,7 @@
  */
 import { createHash } from 'node:crypto';
 import { BanhammerError } from '../errors.js';
-import ipaddr from 'ipaddr.js';
-import { canonicalIp, type CanonicalIp } from '../parse/ip.js';
+import { canonicalIp, nonClientReason as whyNotClient, type CanonicalIp } from '../parse/ip.js';
 import type { EnforcerBatch, RefusedEntry } from './enforcer.js';
 
 export type Family = 4 | 6;
@@ -155,16 +154,22 @@ export function banTimeoutSeconds(until: number | null, now: number): number | n
 export type RejectedAddress = RefusedEntry;
 
 /**
- * Why a valid address can never be a client (so is never written to a set or map), or null. ipset
- * refuses 0.0.0.0 and :: ("Null-valued element"); multicast and broadcast addresses are never the
- * source of a TCP connection, and a ban of them would only be noise.
+ * Why a valid address can never be a client (so is never written to a set or map), in words, or
+ * null. The decision is parse/ip.ts's nonClientReason (one definition for parser, ban book and
+ * enforcers): unspecified (0.0.0.0/8, ::; ipset refuses 0.0.0.0 and :: as "Null-valued element"),
+ * multicast and broadcast addresses are never the source of a TCP connection.
  */
 export function nonClientReason(c: CanonicalIp): string | null {
-  const range = ipaddr.parse(c.ip).range();
-  if (range === 'unspecified') return 'an unspecified address cannot be a client';
-  if (range === 'multicast') return 'a multicast address cannot be a client';
-  if (range === 'broadcast') return 'the broadcast address cannot be a client';
-  return null;
+  switch (whyNotClient(c)) {
+    case 'unspecified':
+      return 'an unspecified address cannot be a client';
+    case 'multicast':
+      return 'a multicast address cannot be a client';
+    case 'broadcast':
+      return 'the broadcast address cannot be a client';
+    default:
+      return null;
+  }
 }
 
 /** canonicalIp() plus nonClientReason(): the address as written to a set or map, or why not. */

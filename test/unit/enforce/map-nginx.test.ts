@@ -16,9 +16,13 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** Lets pending I/O and promise callbacks run until `cond` holds (no wall-clock limit on results). */
+/**
+ * Lets pending I/O and promise callbacks run until `cond` holds. Bounded by real time (10 s), not by
+ * a number of turns: a write's fsyncs can take many turns on a loaded machine.
+ */
 async function settle(cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 10_000 && !cond(); i++) await new Promise((r) => setImmediate(r));
+  const end = Date.now() + 10_000;
+  while (!cond() && Date.now() < end) await new Promise((r) => setImmediate(r));
   expect(cond()).toBe(true);
 }
 
