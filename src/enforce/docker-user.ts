@@ -143,9 +143,13 @@ export class DockerUserEnforcer implements Enforcer {
     const backend = await this.cmd.ensureBackend();
     const repaired: string[] = [];
     const now = this.clock.now();
-    const want = wantedBySet(expected(), now, (ban, family) => (this.families.includes(family) ? banSet(this.names, family, ban.scope) : null));
+    // Without the ban book's view (a caller from before the contract) set contents are not compared:
+    // an empty list would make every ban a stray.
+    const compare = typeof expected === 'function';
+    const book = compare ? expected() : [];
+    const want = wantedBySet(book, now, (ban, family) => (this.families.includes(family) ? banSet(this.names, family, ban.scope) : null));
     // A container the ban book has bans for but the kernel has no sets for (lost, or never applied).
-    for (const ban of expected()) {
+    for (const ban of book) {
       if (ban.scope === undefined || this.targets.has(ban.scope) || (ban.until !== null && !(ban.until > now))) continue;
       const c = canonicalFamily(ban.ip);
       if (c === null || !this.families.includes(c) || !want.has(banSet(this.names, c, ban.scope) ?? '')) continue;
@@ -186,6 +190,7 @@ export class DockerUserEnforcer implements Enforcer {
       for (const r of await this.ensureHooks(f, backend)) repaired.push(r);
     }
     for (const m of moved) this.opts.onNote?.(m);
+    if (!compare) return repaired;
     const full = (this.opts.fullCompareEvery ?? FULL_COMPARE_EVERY) > 0 && ++this.checks % (this.opts.fullCompareEvery ?? FULL_COMPARE_EVERY) === 0;
     for (const f of this.families) {
       const sets = [this.names.sets[f], ...[...this.targets.keys()].map((id) => containerSetName(this.names, id, f))];

@@ -314,6 +314,15 @@ describe('IptablesEnforcer.check', () => {
     expect(await enf.check(expected)).toEqual(['set (IPv4): bh-web-v4: 1 missing ban(s) re-added, 1 entry nobody banned removed']);
   });
 
+  it('a caller that passes no expected() gets the structural repairs, and no ban is taken for a stray', async () => {
+    const { runner, enf } = setup({ families: [4] });
+    chainOk(runner);
+    runner.on('ipset list -t', headers({ 'bh-web-v4': 5 }));
+    expect(await (enf.check as (e?: unknown) => Promise<string[]>)()).toEqual([]);
+    expect(runner.lines('ipset save')).toEqual([]);
+    expect(runner.lines('ipset -exist restore')).toEqual([]);
+  });
+
   it('does not retry for ever an element the kernel refused: it is left out of later comparisons', async () => {
     const { runner, enf } = setup({ families: [4] });
     chainOk(runner);
