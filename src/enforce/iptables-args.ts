@@ -328,7 +328,8 @@ export interface SetRepair {
  * the kernel holds (`have`, from `ipset save`). Pure. Boundaries never cause a repair: a kernel entry
  * about to expire that nobody expects any more (the ban just ended), and an expected ban about to
  * end that the kernel no longer shows, are both left alone. A permanent ban whose entry has a timeout
- * (or the reverse), or a timeout far from the expected one, is re-added with the right timeout.
+ * (or the reverse), or a timeout far from the expected one, is re-added with the right timeout. A ban
+ * longer than the kernel's cap (MAX_IPSET_TIMEOUT_S) is re-added once its clamped entry has expired.
  */
 export function reconcileSet(set: string, family: Family, want: ReadonlyMap<string, WantedEntry>, have: readonly SetEntry[], now: number): SetRepair {
   const held = new Map<string, number>();
@@ -344,7 +345,9 @@ export function reconcileSet(set: string, family: Family, want: ReadonlyMap<stri
     if (kt === undefined) {
       if (w.until !== null && w.until - now < MISSING_GRACE_MS) continue;
       missing++;
-    } else if (secs === 0 ? kt === 0 : kt !== 0 && Math.abs(kt - secs) <= TIMEOUT_SLACK_S) {
+    } else if (secs === 0 ? kt === 0 : kt !== 0 && (secs === MAX_IPSET_TIMEOUT_S || Math.abs(kt - secs) <= TIMEOUT_SLACK_S)) {
+      // A ban longer than the kernel's cap holds a clamped timeout that counts down from the cap: any
+      // running timeout is right (the entry is re-added as missing once it runs out).
       continue;
     } else {
       retimed++;

@@ -233,6 +233,13 @@ describe('reconcileSet', () => {
     expect(r.retimed).toBe(2);
   });
 
+  it('a ban longer than the kernel cap: its clamped entry is left to count down, and re-added once it is gone', () => {
+    const long = want([['198.18.0.1', now + 90 * 86_400_000]]);
+    // Applied an hour ago with the capped timeout, which has been counting down since.
+    expect(reconcileSet('s', 4, long, [{ ip: '198.18.0.1', timeout: MAX_IPSET_TIMEOUT_S - 3600 }], now).lines).toEqual([]);
+    expect(reconcileSet('s', 4, long, [], now).lines.map((l) => l.text)).toEqual([`add s 198.18.0.1 timeout ${MAX_IPSET_TIMEOUT_S}`]);
+  });
+
   it('counts only bans that have not ended, and reads set headers', () => {
     expect(wantedCount(want([['198.18.0.1', now], ['198.18.0.2', now + 1], ['198.18.0.3', null]]), now)).toBe(2);
     const headers = 'Name: a\nType: hash:ip\nNumber of entries: 3\nName: bh-web-v4\nType: hash:ip\nHeader: family inet\nNumber of entries: 0\n';
