@@ -115,6 +115,9 @@ export function parseStoredBan(field: unknown, value: unknown, now: number): Par
 
 /** A ban this replica is about to publish, checked with the same rules (a bug here must not poison the group). */
 export function checkOutgoingBan(ban: SharedBan, now: number): Parsed<SharedBan> {
+  // JSON turns NaN and Infinity into null, which would read back as a permanent ban.
+  if (!Number.isFinite(ban.at) || (ban.until !== null && !Number.isFinite(ban.until))) return bad('time');
+  if (ban.nth !== undefined && !Number.isFinite(ban.nth)) return bad('nth');
   const p = parseMessage(encodeBan(ban, Math.min(Math.max(0, Math.trunc(now)), MAX_TIME_MS)), now);
   if (!p.ok) return p;
   return p.value.t === 'ban' ? { ok: true, value: p.value.ban } : bad('shape');

@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import { checkOutgoingBan, encodeBan, encodeUnban, MAX_MESSAGE_CHARS, parseMessage, parseStoredBan } from '../../../src/share/messages.js';
+import type { SharedBan } from '../../../src/share/share.js';
+
+const NOW = Date.UTC(2026, 0, 1);
+const HOUR = 3_600_000;
+const ban: SharedBan = { ip: '203.0.113.7', family: 4, rule: 'http-403', at: NOW, until: NOW + HOUR, origin: 'replica-1', nth: 2 };
+const msg = (o: Record<string, unknown>): string => JSON.stringify({ v: 1, t: 'ban', ip: '203.0.113.7', family: 4, rule: 'http-403', at: NOW, until: NOW + HOUR, origin: 'r', sent: NOW, ...o });
+
+describe('share messages', () => {
+  it('round-trips bans and unbans', () => {
+    expect(parseMessage(encodeBan(ban, NOW + 5), NOW)).toEqual({ ok: true, value: { t: 'ban', sent: NOW + 5, ban } });
+    const scoped: SharedBan = { ...ban, ip: '2001:db8::1', family: 6, scope: 'c0ffee', until: null };
+    delete scoped.nth;
+    expect(parseMessage(encodeBan(scoped, NOW), NOW)).toEqual({ ok: true, value: { t: 'ban', sent: NOW, ban: scoped } });
+    expect(parseMessage(encodeUnban({ ip: '1.2.3.4', family: 4, origin: 'r' }, NOW), NOW)).toEqual({
+      ok: true,
+      value: { t: 'unban', sent: NOW, unban: { ip: '1.2.3.4', family: 4, origin: 'r' } },
+    });
+  });
+
+  it('canonicalises addresses and checks the family against them', () => {
+    const p = parseMessage(msg({ ip: '2001:0DB8:0:0::1', family: 6 }), NOW);
+    expect(p.ok && p.value.t === 'ban' && p.value.ban.ip).toBe('2001:db8::1');
+    const mapped = parseMessage(msg({ ip: '::ffff:203.0.113.7', family: 4 }), NOW);
+    expect(mapped.ok && mapped.value.t === 'ban' && mapped.value.ban.ip).toBe('203.0.113.7');
+    expect(parseMessage(msg({ ip: '::ffff:203.0.113.7', family: 6 }), NOW)).toEqual({ ok: false, reason: 'family' });
+  });
+
+  const cases: Array<[string, unknown, string]> = [
+    ['not a string', 42, 'shape'],
+    ['too long', msg({ pad: 'x'.repeat(MAX_MESSAGE_CHARS) }), 'too-long'],
+    ['not JSON', '{"v":1,', 'json'],
+    ['array', '[1]', 'shape'],
+    ['null', 'null', 'shape'],
+    ['wrong version', msg({ v: 2 }), 'shape'],
+    ['unknown type', msg({ t: 'nuke' }), 'shape'],
+    ['hostname', msg({ ip: 'evil.example' }), 'ip'],
+    ['shell', msg({ ip: '1.2.3.4;reboot' }), 'ip'],
+    ['cidr', msg({ ip: '10.0.0.0/8' }), 'ip'],
+    ['multicast', msg({ ip: '224.0.0.1' }), 'ip'],
+    ['unspecified', msg({ ip: '0.0.0.0' }), 'ip'],
+    ['ip not a string', msg({ ip: 16909060 }), 'ip'],
+    ['family', msg({ family: 6 }), 'family'],
+    ['family type', msg({ family: '4' }), 'family'],
+    ['origin missing', msg({ origin: undefined }), 'origin'],
+    ['origin with space', msg({ origin: 'a b' }), 'origin'],
+    ['origin too long', msg({ origin: 'a'.repeat(129) }), 'origin'],
+    ['scope with space', msg({ scope: 'a b' }), 'scope'],
+    ['scope object', msg({ scope: {} }), 'scope'],
+    ['rule', msg({ rule: 'Rule!' }), 'rule'],
+    ['rule too long', msg({ rule: 'a'.repeat(65) }), 'rule'],
+    ['at as string', msg({ at: '2026' }), 'time'],
+    ['at fractional', msg({ at: NOW + 0.5 }), 'time'],
+    ['at negative', msg({ at: -1 }), 'time'],
+    ['at far future', msg({ at: NOW + 2 * 86_400_000, until: null }), 'time'],
+    ['until huge', msg({ until: 1e300 }), 'time'],
+    ['until before at', msg({ until: NOW - 1 }), 'time'],
+    ['until too long', msg({ until: NOW + 3652 * 86_400_000 }), 'time'],
+    ['until missing', msg({ until: undefined }), 'time'],
+    ['sent missing', msg({ sent: undefined }), 'time'],
+    ['sent NaN-ish', '{"v":1,"t":"ban","ip":"1.2.3.4","family":4,"rule":"r","at":1,"until":null,"origin":"r","sent":1e400}', 'time'],
+    ['nth zero', msg({ nth: 0 }), 'nth'],
+    ['nth string', msg({ nth: '1' }), 'nth'],
+  ];
+  it.each(cases)('drops %s', (_name, raw, reason) => {
+    expect(parseMessage(raw, NOW)).toEqual({ ok: false, reason });
+  });
+
+  it('ignores __proto__ and unknown fields without polluting anything', () => {
+    const raw = '{"v":1,"t":"ban","ip":"1.2.3.4","family":4,"rule":"r","at":1,"until":null,"origin":"r","sent":1,"__proto__":{"polluted":true},"extra":1}';
+    const p = parseMessage(raw, NOW);
+    expect(p.ok).toBe(true);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(p.ok && p.value.t === 'ban' && Object.keys(p.value.ban).sort()).toEqual(['at', 'family', 'ip', 'origin', 'rule', 'until']);
+  });
+
+  it('checks a stored ban against its field', () => {
+    expect(parseStoredBan('203.0.113.7', msg({}), NOW).ok).toBe(true);
+    expect(parseStoredBan('203.0.113.7 c0ffee', msg({ scope: 'c0ffee' }), NOW).ok).toBe(true);
+    expect(parseStoredBan('203.0.113.8', msg({}), NOW)).toEqual({ ok: false, reason: 'field' });
+    expect(parseStoredBan('203.0.113.7', msg({ scope: 'c0ffee' }), NOW)).toEqual({ ok: false, reason: 'field' });
+    expect(parseStoredBan('203.0.113.7', msg({ t: 'unban' }), NOW)).toEqual({ ok: false, reason: 'shape' });
+    expect(parseStoredBan(7, msg({}), NOW)).toEqual({ ok: false, reason: 'field' });
+  });
+
+  it('checks outgoing bans with the same rules', () => {
+    expect(checkOutgoingBan(ban, NOW)).toEqual({ ok: true, value: ban });
+    expect(checkOutgoingBan({ ...ban, ip: '::ffff:203.0.113.7' }, NOW)).toEqual({ ok: true, value: ban });
+    expect(checkOutgoingBan({ ...ban, ip: 'nope' }, NOW)).toEqual({ ok: false, reason: 'ip' });
+    expect(checkOutgoingBan({ ...ban, until: Number.NaN }, NOW)).toEqual({ ok: false, reason: 'time' });
+  });
+});
