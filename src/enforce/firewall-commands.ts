@@ -9,30 +9,29 @@ import { systemClock, type Clock } from '../clock.js';
 import { BanhammerError } from '../errors.js';
 import type { RunOptions, Runner } from '../exec/runner.js';
 import { resolveBackend, type Backend, type IptablesMode } from './backend-mode.js';
-import type { RefusedEntry } from './enforcer.js';
+import type { EnforcerBan, RefusedEntry } from './enforcer.js';
 import { classifyFirewallError, isTransientFirewallError } from './firewall-errors.js';
 import {
   DEFAULT_MAXELEM,
+  checkRuleArgs,
+  clientAddress,
   createSetArgs,
+  describeSetRepair,
   destroySetArgs,
+  listChainArgs,
   listSetHeadersArgs,
   parseSetHeaders,
   parseSetSave,
+  reconcileSet,
   restoreText,
   saveSetArgs,
   setRestoreArgs,
-  clientAddress,
-  describeSetRepair,
-  listChainArgs,
-  checkRuleArgs,
-  reconcileSet,
   wantedCount,
   type Family,
   type SetEntry,
   type SetLine,
   type WantedEntry,
 } from './iptables-args.js';
-import type { EnforcerBan } from './enforcer.js';
 
 /**
  * How long a transient failure (the xtables lock held by another program, a command timing out) is
