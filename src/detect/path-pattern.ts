@@ -3,20 +3,26 @@
  * matched in time linear in the request target.
  *
  * V8's own engine backtracks: `^/(\w+-?)+/login$` against a 33-character target took 8 s and every
- * further character doubled it, stalling the whole agent (control socket included). So a pattern
- * written by the user runs on RE2 (re2js, a pure-JS port: no native addon, any Node ≥ 20), which
- * never backtracks. Measured on Node 20 (best of two rounds, 500k tests over request targets of 1–260
- * characters): the sensitive-paths union took 470 ns per test on re2js, 7.8 µs on V8's experimental
- * linear engine (`--enable-experimental-regexp-engine`, flag 'l', which also refuses 'i' together
- * with 'l' and is set through an unsupported runtime V8 flag) and 50 ns on V8's backtracking engine.
- * Hence the split: the presets' own patterns (audited here: no nested or adjacent unbounded
- * quantifiers, see test/unit/detect/rule-redos.test.ts) keep V8's engine, whose speed the hot path
- * relies on; any other pattern, including a preset's pattern list replaced by the user, runs on RE2.
+ * further character doubled it, stalling the whole agent (control socket included). Two engines:
+ *
+ * - A pattern without quantifiers (no `*`, `+`, `?`, `{…}` outside a character class: a fixed
+ *   sequence of characters, classes, anchors and groups) with at most MAX_FIXED_ALTERNATIVES ways
+ *   through its alternations runs on V8's engine: at each start position the backtracker tries at
+ *   most that many fixed-length sequences, so the work is linear in the target. Every preset's
+ *   pattern is of this kind, as are the usual `^/wp-login\.php`, `/xmlrpc\.php(?:[?#]|$)`.
+ * - Any other pattern runs on RE2 (re2js, a pure-JS port: no native addon, any Node ≥ 20), which
+ *   never backtracks.
+ *
+ * Measured on Node 20 (500k tests over request targets of 1–260 characters): the sensitive-paths
+ * union took 50 ns per test on V8's engine, 470 ns on re2js, 7.8 µs on V8's experimental linear
+ * engine (`--enable-experimental-regexp-engine`, flag 'l'; it also refuses 'i' together with 'l' and
+ * needs an unsupported runtime V8 flag); a user rule `^/wp-login\.php|^/admin/` 44 ns per event on
+ * V8, 570 ns on re2js. Hence V8 wherever it is provably linear, RE2 elsewhere.
  *
  * RE2 has no backreferences and no lookaround. checkPathPattern refuses such a pattern at
- * configuration time (check-config and load) with a message that says so; compilePathPatterns throws
- * for it. re2js (~7 MB RSS) is loaded on first use: an agent whose rules test no user pattern never
- * pays for it.
+ * configuration time (check-config and load), whichever engine would run it, with a message that
+ * says so; compilePathPatterns throws for it. re2js (~7 MB RSS) is loaded on first use: an agent
+ * whose patterns all run on V8 never pays for it beyond validation.
  *
  * Only the first MAX_PATH_TESTED characters of a target are tested: Apache refuses a request line
  * longer than 8190 bytes (LimitRequestLine), so a longer target is not an Apache client's anyway, and
@@ -29,12 +35,13 @@
  */
 import { createRequire } from 'node:module';
 import type * as Re2 from 're2js';
-import { PRESETS } from './presets.js';
 
 /** Characters of a request target (and of its percent-decoded form) tested against path patterns. */
 export const MAX_PATH_TESTED = 8192;
 /** Most RE2 instructions the patterns of one rule may compile to. */
 export const MAX_PROGRAM_SIZE = 400;
+/** Most ways through the alternations of a quantifier-free pattern that V8's engine may run. */
+export const MAX_FIXED_ALTERNATIVES = 32;
 
 let re2Module: typeof Re2 | undefined;
 function re2(): typeof Re2.RE2JS {
@@ -42,11 +49,10 @@ function re2(): typeof Re2.RE2JS {
   return re2Module.RE2JS;
 }
 
-/** Patterns shipped with the presets: trusted to run on V8's backtracking engine. */
-const TRUSTED: ReadonlySet<string> = new Set(Object.values(PRESETS).flatMap((r) => r.match.paths));
-
-export function isTrustedPattern(p: string): boolean {
-  return TRUSTED.has(p);
+/** The engine that runs `p` (a pattern checkPathPattern accepted): V8 when provably linear there. */
+export function engineFor(p: string): 'v8' | 're2' {
+  const n = fixedAlternatives(p);
+  return n !== null && n <= MAX_FIXED_ALTERNATIVES ? 'v8' : 're2';
 }
 
 /**
@@ -80,20 +86,21 @@ function programSize(re: Re2.RE2JS): number {
   return Array.isArray(inst) ? inst.length : 0;
 }
 
-/** RE2 instructions the user patterns among `paths` compile to together (0 when none): for tests and messages. */
+/** RE2 instructions `paths` compile to together (0 when none). */
 export function pathProgramSize(paths: readonly string[]): number {
-  const user = paths.filter((p) => !TRUSTED.has(p));
-  return user.length > 0 ? programSize(compileRe2(user)) : 0;
+  return paths.length > 0 ? programSize(compileRe2(paths)) : 0;
 }
 
-/** Why these (each valid) patterns cannot be combined into one, or null. */
+/**
+ * Why these (each valid) patterns cannot be combined into one, or null. The size limit applies to
+ * all of a rule's patterns, whichever engine runs them, so that what is accepted does not depend on it.
+ */
 export function checkPathPatternUnion(paths: readonly string[]): string | null {
-  const user = paths.filter((p) => !TRUSTED.has(p));
   try {
-    const size = user.length > 1 ? programSize(compileRe2(user)) : 0;
+    const size = paths.length > 1 ? programSize(compileRe2(paths)) : 0;
     if (size > MAX_PROGRAM_SIZE) return tooLarge(size);
-    const trusted = paths.filter((p) => TRUSTED.has(p));
-    if (trusted.length > 1) new RegExp(union(trusted), 'i');
+    const v8 = paths.filter((p) => engineFor(p) === 'v8');
+    if (v8.length > 1) new RegExp(union(v8), 'i');
   } catch (e) {
     return `these expressions cannot be combined (rename duplicate named groups): ${(e as Error).message}`;
   }
@@ -106,15 +113,16 @@ export function checkPathPatternUnion(paths: readonly string[]): string | null {
  */
 export function compilePathPatterns(paths: readonly string[]): ((target: string) => boolean) | null {
   if (paths.length === 0) return null;
-  const user = paths.filter((p) => !TRUSTED.has(p));
-  const trusted = paths.filter((p) => TRUSTED.has(p));
-  for (const p of user) {
+  for (const p of paths) {
     const why = checkPathPattern(p);
     if (why !== null) throw new Error(`path pattern ${JSON.stringify(p)}: ${why}`);
   }
-  const native = trusted.length > 0 ? new RegExp(union(trusted), 'i') : null;
-  const linear = user.length > 0 ? compileRe2(user) : null;
-  if (linear !== null && programSize(linear) > MAX_PROGRAM_SIZE) throw new Error(`path patterns ${JSON.stringify(user)}: ${tooLarge(programSize(linear))}`);
+  const why = checkPathPatternUnion(paths);
+  if (why !== null) throw new Error(`path patterns ${JSON.stringify(paths)}: ${why}`);
+  const v8 = paths.filter((p) => engineFor(p) === 'v8');
+  const re2 = paths.filter((p) => engineFor(p) === 're2');
+  const native = v8.length > 0 ? new RegExp(union(v8), 'i') : null;
+  const linear = re2.length > 0 ? compileRe2(re2) : null;
   if (linear === null) return (s) => native!.test(s);
   if (native === null) return (s) => linear.test(s);
   return (s) => native.test(s) || linear.test(s);
@@ -151,4 +159,53 @@ function unsupportedSyntax(p: string): string | null {
     }
   }
   return null;
+}
+
+/**
+ * For a pattern without quantifiers: how many fixed sequences its alternations allow (the backtracker
+ * tries at most that many at one position); null when it has a quantifier. Conservative: any `{`
+ * outside a class counts as a quantifier, and so does `?` except right after `(`. Called only on
+ * patterns that compile as JavaScript.
+ */
+function fixedAlternatives(p: string): number | null {
+  let i = 0;
+  let quantified = false;
+  const group = (): number => {
+    let total = 0;
+    let product = 1;
+    while (i < p.length && !quantified) {
+      const c = p[i]!;
+      if (c === '|') {
+        total += product;
+        product = 1;
+        i++;
+      } else if (c === ')') {
+        break;
+      } else if (c === '*' || c === '+' || c === '?' || c === '{') {
+        quantified = true;
+      } else if (c === '\\') {
+        i += 2;
+      } else if (c === '[') {
+        i++;
+        if (p[i] === '^') i++;
+        while (i < p.length && p[i] !== ']') i += p[i] === '\\' ? 2 : 1;
+        i++;
+      } else if (c === '(') {
+        i++;
+        if (p[i] === '?') {
+          // (?: or (?<name> (lookaround was refused before)
+          if (p[i + 1] === '<') i = p.indexOf('>', i) + 1;
+          else i += 2;
+        }
+        product *= group();
+        i++; // ')'
+      } else {
+        i++;
+      }
+      if (product > 1_000_000) product = 1_000_000;
+    }
+    return total + product;
+  };
+  const n = group();
+  return quantified ? null : n;
 }

@@ -10,8 +10,9 @@ import {
   checkPathPattern,
   checkPathPatternUnion,
   compilePathPatterns,
-  isTrustedPattern,
+  engineFor,
   MAX_PATH_TESTED,
+  MAX_FIXED_ALTERNATIVES,
   MAX_PROGRAM_SIZE,
   pathProgramSize,
 } from '../../../src/detect/path-pattern.js';
@@ -146,10 +147,10 @@ describe('presets', () => {
   it('every preset rule compiles', () => {
     for (const [name, s] of Object.entries(PRESETS)) expect(() => compileRule(name, s)).not.toThrow();
   });
-  it('preset patterns, trusted to V8’s engine, stay fast on adversarial 8 KiB targets', () => {
+  it('preset patterns have no quantifiers, so V8’s engine runs them, fast on adversarial 8 KiB targets', () => {
     const alphabet = ['/', '.', '\\', 'a', 'e', '%2e', '../', '/.', 'wp-config', '.git', '/etc/'];
     const r = compileRule('sensitive-paths', PRESETS['sensitive-paths']!);
-    for (const p of patterns) expect(isTrustedPattern(p)).toBe(true);
+    for (const p of patterns) expect(engineFor(p), p).toBe('v8');
     for (const piece of alphabet) {
       const target = piece.repeat(Math.ceil(MAX_PATH_TESTED / piece.length)).slice(0, MAX_PATH_TESTED) + '!';
       expect(timed(() => r.matches(ev(target))), piece).toBeLessThan(50);
@@ -160,12 +161,42 @@ describe('presets', () => {
       '/a/../b', '..\\windows', '/..', '/...', '/wp-config.php', '/wp-configXphp', '/xmlrpc.php', '/xmlrpc.php?x', '/XMLRPC.PHP#', '/xmlrpc.phps', '/index.html'];
     for (const p of patterns) {
       const native = new RegExp(p, 'i');
-      const linear = compilePathPatterns([`(?:${p})`])!; // wrapped: not a preset string, so RE2 runs it
+      const linear = compilePathPatterns([`(?:${p})+`])!; // quantified, so RE2 runs it
       for (const s of corpus) expect(linear(s), `${p} on ${s}`).toBe(native.test(s));
     }
   });
-  it('a user pattern list that replaces a preset’s runs on RE2', () => {
-    expect(isTrustedPattern(EVIL)).toBe(false);
-    expect(isTrustedPattern(`(?:${PRESETS.xmlrpc!.match.paths[0]!})`)).toBe(false);
+});
+
+describe('the engine of a pattern', () => {
+  it.each([
+    [String.raw`^/wp-login\.php`, 'v8'],
+    [String.raw`/xmlrpc\.php(?:[?#]|$)`, 'v8'],
+    [String.raw`^/(?<a>admin|wp-admin)/[a-z0-9]`, 'v8'],
+    ['[*+?{]', 'v8'],
+    [String.raw`\*\+\?\{`, 'v8'],
+    [EVIL, 're2'],
+    ['^/a+', 're2'],
+    ['^/a?', 're2'],
+    ['^/a{2}', 're2'],
+    ['(?:a|b)*', 're2'],
+    ['x{', 're2'], // a literal { in JavaScript, but counted as a quantifier: conservative
+    [Array(6).fill('(?:a|b)').join(''), 're2'], // 64 ways through the alternations
+    [Array(5).fill('(?:a|b)').join(''), 'v8'], // 32
+  ])('%s runs on %s', (p, engine) => {
+    expect(checkPathPattern(p)).toBeNull();
+    expect(engineFor(p)).toBe(engine);
+  });
+  it('V8 runs a fixed pattern with the most alternatives allowed in linear time', () => {
+    expect(MAX_FIXED_ALTERNATIVES).toBe(32);
+    const p = `${Array(5).fill('(?:a|a)').join('')}b`;
+    expect(engineFor(p)).toBe('v8');
+    const r = compileRule('alt', rule([p]));
+    expect(timed(() => r.matches(ev(`/${'a'.repeat(8190)}`)))).toBeLessThan(200);
+  });
+  it('both engines in one rule: each pattern still matches', () => {
+    const r = compileRule('mix', rule([String.raw`^/wp-login\.php`, EVIL]));
+    expect(r.matches(ev('/WP-LOGIN.PHP'))).toBe(true);
+    expect(r.matches(ev('/a-b/login'))).toBe(true);
+    expect(r.matches(ev('/a-b/logout'))).toBe(false);
   });
 });
