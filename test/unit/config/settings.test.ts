@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config/load.js';
 import { SETTING_KEYS, SETTINGS, type Config } from '../../../src/config/schema.js';
-import { assembleConfig, restartOnlyChanges, settingName, settingValue, settingValues, settingsByReload } from '../../../src/config/settings.js';
+import { assembleConfig, reloadedConfig, restartOnlyChanges, settingName, settingValue, settingValues, settingsByReload } from '../../../src/config/settings.js';
 import { renderEnvTable } from '../../../src/config/env-table.js';
 
 const load = (env: Record<string, string> = {}): Config => loadConfig({ env, hostname: 'web1' });
@@ -75,5 +75,21 @@ describe('restartOnlyChanges', () => {
   });
   it('names settings by environment variable and YAML key', () => {
     expect(settingName('logFormat')).toBe('BANHAMMER_LOG_FORMAT (log.format)');
+  });
+});
+
+describe('reloadedConfig', () => {
+  it('takes live settings and rules from the new config, keeps restart-only ones at their running values', () => {
+    const before = load();
+    const after = load({ BANHAMMER_LOG_LEVEL: 'debug', BANHAMMER_REMOTEIP_HEADER: 'X-Real-IP', BANHAMMER_PORTS: '8080', BANHAMMER_IGNOREIP: '198.18.0.0/24', BANHAMMER_MAXRETRY: '2' });
+    const next = reloadedConfig(before, after);
+    expect(next.logLevel).toBe('debug');
+    expect(next.ignoreip).toEqual(['198.18.0.0/24']);
+    expect(next.rules.forbidden!.maxretry).toBe(2);
+    expect(next.remoteipHeader).toBe('X-Forwarded-For');
+    expect(next.ports).toEqual([80, 443]);
+    expect(restartOnlyChanges(before, next)).toEqual([]);
+    expect(Object.getPrototypeOf(next.rules)).toBeNull();
+    expect(Object.isFrozen(next)).toBe(true);
   });
 });
