@@ -58,6 +58,9 @@ import {
   nftReason,
   parseSetElements,
   parseTable,
+  PROBE_SET,
+  probeSaysUpdates,
+  probeScripts,
   reconcileSet,
   setupScript,
   validateNftPorts,
@@ -129,6 +132,8 @@ export class NftablesEnforcer implements Enforcer {
   /** Our chain's rules as this nft prints them, learned right after we wrote them. */
   private reference: string[] | undefined;
   private lastElementCheck = Number.NEGATIVE_INFINITY;
+  /** The kernel rewrites an existing element's timeout on `add` (probed at init; until then assume not). */
+  private timeoutUpdates = false;
   /** Sets (names) re-created empty outside check() (by an apply that found them gone): check() refills them. */
   private readonly pendingRefill = new Set<string>();
   private readonly cidr: boolean;
@@ -168,6 +173,7 @@ export class NftablesEnforcer implements Enforcer {
       // daemon's re-apply, with the containers' current addresses.
       this.targets.clear();
       await this.ensureStructure(true);
+      this.timeoutUpdates = await this.probeTimeoutUpdates();
       this.pendingRefill.clear();
     });
   }
@@ -263,6 +269,24 @@ export class NftablesEnforcer implements Enforcer {
   }
 
   // ---- internals ----
+
+  /**
+   * Whether `add element` rewrites an existing element's timeout here (kernel 6.10 and newer), tried
+   * on a scratch set in our table. Any failure means "no": the add + delete + add path works everywhere.
+   */
+  private async probeTimeoutUpdates(): Promise<boolean> {
+    const p = probeScripts(this.names);
+    const what = `probing timeout updates in table inet ${this.names.table}`;
+    try {
+      await this.exec(applyArgs(), what, { input: p.create });
+      await this.exec(applyArgs(), what, { input: p.readd });
+      return probeSaysUpdates((await this.exec(listSetArgs(this.names, PROBE_SET), what)).stdout);
+    } catch {
+      return false;
+    } finally {
+      await this.exec(applyArgs(), what, { input: p.remove, okExitCodes: [0, 1] }).catch(() => undefined);
+    }
+  }
 
   /** The table as it must be now: the fixed part, plus (host mode) the containers with scoped bans. */
   private layout(): NftLayout {
@@ -365,7 +389,7 @@ export class NftablesEnforcer implements Enforcer {
   private async tryOps(ops: readonly ElementOp[]): Promise<string | null> {
     if (ops.length === 0) return null;
     const what = `applying ${ops.length} ban change(s) to table inet ${this.names.table}`;
-    const r = await this.exec(applyArgs(), what, { input: elementScript(this.names, ops), okExitCodes: [0, 1] });
+    const r = await this.exec(applyArgs(), what, { input: elementScript(this.names, ops, { timeoutUpdates: this.timeoutUpdates }), okExitCodes: [0, 1] });
     if (r.code === 0) return null;
     const e = classifyNftError(execError(this.nft, applyArgs(), r), what);
     if (e instanceof BanhammerError && e.code === 'BH_ERR_NO_NET_ADMIN') throw e;

@@ -149,7 +149,16 @@ describe.skipIf(skip !== null)(`NftablesEnforcer in a network namespace${skip ? 
     expect(await from(ADDR.clientV4b, OPEN)).toBe('connected');
   });
 
-  it('extending or shortening a ban rewrites the element timeout', async () => {
+  it('extending or shortening a ban rewrites the element timeout (on this kernel, and on one where add keeps it)', async () => {
+    // The same steps through a fresh enforcer that never probed (init skipped): add + delete + add.
+    const legacyPath = new NftablesEnforcer({ runner: ns, instance: 'itest', ports: [PROTECTED] });
+    await legacyPath.apply({ ban: [{ ip: ADDR.clientV4b, family: 4, until: now() + 5_000 }], unban: [] });
+    await legacyPath.apply({ ban: [{ ip: ADDR.clientV4b, family: 4, until: now() + 3_600_000 }], unban: [] });
+    expect((await enf.listSet(4))[0]!.expiresS).toBeGreaterThan(3590);
+    await legacyPath.apply({ ban: [{ ip: ADDR.clientV4b, family: 4, until: now() + 30_000 }], unban: [] });
+    expect((await enf.listSet(4))[0]!.expiresS).toBeLessThanOrEqual(30);
+    await legacyPath.apply({ ban: [], unban: [{ ip: ADDR.clientV4b, family: 4 }] });
+
     await enf.apply({ ban: [{ ip: ADDR.clientV4b, family: 4, until: now() + 5_000 }], unban: [] });
     expect((await enf.listSet(4))[0]!.expiresS).toBeLessThanOrEqual(5);
     await enf.apply({ ban: [{ ip: ADDR.clientV4b, family: 4, until: now() + 3_600_000 }], unban: [] });
@@ -291,7 +300,8 @@ describe.skipIf(skip !== null)(`NftablesEnforcer in a network namespace${skip ? 
     const r = await bulk.apply({ ban, unban: [] });
     const ms = performance.now() - t0;
     expect(r.refused).toEqual([]);
-    expect(runner.count('nft -f -')).toBe(1 + 5);
+    // init: the setup and the three steps of the timeout-update probe; then 5 transactions of 2,000
+    expect(runner.count('nft -f -')).toBe(1 + 3 + 5);
     expect((await bulk.listSet(4)).length).toBe(10_000);
     const bigBook = () => ban;
     await bulk.check(bigBook);

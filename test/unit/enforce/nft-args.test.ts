@@ -193,6 +193,16 @@ describe('elementOps and elementScript', () => {
       '',
     ].join('\n'));
     expect(elementScript(names, [])).toBe('');
+    expect(elementScript(names, [
+      { ip: '198.18.0.5', family: 4, kind: 'addr', op: 60_000 },
+      { ip: '198.18.0.0/24', family: 4, kind: 'net', op: 60_000 },
+    ], { timeoutUpdates: true })).toBe([
+      'add element inet banhammer_web addr4 { 198.18.0.5 timeout 1m }',
+      'add element inet banhammer_web net4 { 198.18.0.0/24 timeout 1m }',
+      'delete element inet banhammer_web net4 { 198.18.0.0/24 }',
+      'add element inet banhammer_web net4 { 198.18.0.0/24 timeout 1m }',
+      '',
+    ].join('\n'));
     expect(elementScript(names, [{ ip: '198.18.0.0/24', family: 4, kind: 'net', op: 1000 }])).toBe([
       'add element inet banhammer_web net4 { 198.18.0.0/24 timeout 1s }',
       'delete element inet banhammer_web net4 { 198.18.0.0/24 }',

@@ -56,8 +56,41 @@ describe('NftablesEnforcer.init', () => {
   it('adopts an existing table: one transaction that flushes our chain and rewrites it, then learns the rules', async () => {
     const { runner, enf } = setup();
     await enf.init();
-    expect(runner.lines()).toEqual(['nft -j -t list ruleset', 'nft -f -', 'nft -j -t list ruleset']);
+    expect(runner.lines()).toEqual([
+      'nft -j -t list ruleset',
+      'nft -f -',
+      'nft -j -t list ruleset',
+      // the timeout-update probe: scratch set, add again, list, delete
+      'nft -f -',
+      'nft -f -',
+      'nft -j list set inet banhammer_web probe',
+      'nft -f -',
+    ]);
     expect(runner.calls[1]?.input).toBe(setupScript(layout, { chainExists: true, chainWrong: false, badSets: [], foreignChains: [], foreignSets: [] }));
+    expect(runner.calls[6]?.input).toBe('delete set inet banhammer_web probe\n');
+  });
+
+  it('writes timed bans with a single add where the probe shows the kernel rewrites timeouts', async () => {
+    const { runner, clock, enf } = setup();
+    runner.on('nft -j list set inet banhammer_web probe', { stdout: setJson('probe', [{ elem: { val: '192.0.2.1', timeout: 3600, expires: 3599 } }]) });
+    await enf.init();
+    runner.clear();
+    await enf.apply({ ban: [{ ip: '198.18.0.1', family: 4, until: clock.now() + 60_000 }, { ip: '198.18.0.2', family: 4, until: null }], unban: [{ ip: '198.18.0.3', family: 4 }] });
+    expect(runner.calls[0]?.input).toBe([
+      'add element inet banhammer_web addr4 { 198.18.0.3, 198.18.0.2 }',
+      'delete element inet banhammer_web addr4 { 198.18.0.3, 198.18.0.2 }',
+      'add element inet banhammer_web addr4 { 198.18.0.1 timeout 1m, 198.18.0.2 }',
+      '',
+    ].join('\n'));
+  });
+
+  it('keeps add + delete + add when the probe fails or shows the old timeout', async () => {
+    const { runner, clock, enf } = setup();
+    runner.on('nft -j list set inet banhammer_web probe', { stdout: setJson('probe', [{ elem: { val: '192.0.2.1', timeout: 1, expires: 0 } }]) });
+    await enf.init();
+    runner.clear();
+    await enf.apply({ ban: [{ ip: '198.18.0.1', family: 4, until: clock.now() + 60_000 }], unban: [] });
+    expect(runner.calls[0]?.input?.split('\n')).toHaveLength(4);
   });
 
   it('creates a missing table from scratch', async () => {
