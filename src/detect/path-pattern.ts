@@ -22,7 +22,7 @@
  * RE2 has no backreferences and no lookaround. checkPathPattern refuses such a pattern at
  * configuration time (check-config and load), whichever engine would run it, with a message that
  * says so; compilePathPatterns throws for it. re2js (~7 MB RSS) is loaded on first use: an agent
- * whose patterns all run on V8 never pays for it beyond validation.
+ * whose configuration states no path pattern (presets only) never loads it.
  *
  * Only the first MAX_PATH_TESTED characters of a target are tested: Apache refuses a request line
  * longer than 8190 bytes (LimitRequestLine), so a longer target is not an Apache client's anyway, and
@@ -61,13 +61,8 @@ export function engineFor(p: string): 'v8' | 're2' {
  * `(?<!`) are refused by name, since re2js would turn `\k<n>` into the literal `k<n>` silently.
  */
 export function checkPathPattern(p: string): string | null {
-  try {
-    new RegExp(p, 'i');
-  } catch (e) {
-    return `invalid regular expression: ${(e as Error).message.replace(/^Invalid regular expression: /, '')}`;
-  }
-  const unsupported = unsupportedSyntax(p);
-  if (unsupported !== null) return `${unsupported} cannot be matched in linear time; rewrite the expression without it`;
+  const js = javascriptProblem(p);
+  if (js !== null) return js;
   let size: number;
   try {
     size = programSize(compileRe2([p]));
@@ -75,6 +70,17 @@ export function checkPathPattern(p: string): string | null {
     return `cannot be matched in linear time (RE2): ${(e as Error).message.replace(/^error parsing regexp: /, '')}; backreferences and lookaround are not supported`;
   }
   return size > MAX_PROGRAM_SIZE ? tooLarge(size) : null;
+}
+
+/** The checks that need no RE2: JavaScript syntax, then no backreference or lookaround. */
+function javascriptProblem(p: string): string | null {
+  try {
+    new RegExp(p, 'i');
+  } catch (e) {
+    return `invalid regular expression: ${(e as Error).message.replace(/^Invalid regular expression: /, '')}`;
+  }
+  const unsupported = unsupportedSyntax(p);
+  return unsupported === null ? null : `${unsupported} cannot be matched in linear time; rewrite the expression without it`;
 }
 
 const tooLarge = (size: number): string =>
@@ -113,16 +119,20 @@ export function checkPathPatternUnion(paths: readonly string[]): string | null {
  */
 export function compilePathPatterns(paths: readonly string[]): ((target: string) => boolean) | null {
   if (paths.length === 0) return null;
+  // Configuration already ran checkPathPattern and checkPathPatternUnion on every pattern; this is
+  // the guard for other callers, and it loads re2js only for patterns RE2 runs (the presets never do).
+  const v8: string[] = [];
+  const re2: string[] = [];
   for (const p of paths) {
-    const why = checkPathPattern(p);
+    const js = javascriptProblem(p);
+    const engine = js === null ? engineFor(p) : null;
+    const why = js ?? (engine === 're2' ? checkPathPattern(p) : null);
     if (why !== null) throw new Error(`path pattern ${JSON.stringify(p)}: ${why}`);
+    (engine === 'v8' ? v8 : re2).push(p);
   }
-  const why = checkPathPatternUnion(paths);
-  if (why !== null) throw new Error(`path patterns ${JSON.stringify(paths)}: ${why}`);
-  const v8 = paths.filter((p) => engineFor(p) === 'v8');
-  const re2 = paths.filter((p) => engineFor(p) === 're2');
   const native = v8.length > 0 ? new RegExp(union(v8), 'i') : null;
   const linear = re2.length > 0 ? compileRe2(re2) : null;
+  if (linear !== null && programSize(linear) > MAX_PROGRAM_SIZE) throw new Error(`path patterns ${JSON.stringify(re2)}: ${tooLarge(programSize(linear))}`);
   if (linear === null) return (s) => native!.test(s);
   if (native === null) return (s) => linear.test(s);
   return (s) => native.test(s) || linear.test(s);
