@@ -32,6 +32,8 @@ export interface GroupKeys {
   readonly events: string;
   /** Hash: field = scopedKey(ip, scope), value = the ban as JSON (see messages.ts). */
   readonly bans: string;
+  /** Sorted set of unban tombstones: field scored by the time of its last unban. */
+  readonly unbans: string;
   /** A random token set once per Redis data set: a different value means Redis lost its data. */
   readonly epoch: string;
   /** Sorted set of one (rule, ip, scope)'s failure times. */
@@ -50,6 +52,7 @@ export function groupKeys(group: string): GroupKeys {
     events: `${prefix}events`,
     bans: `${prefix}bans`,
     epoch: `${prefix}epoch`,
+    unbans: `${prefix}unbans`,
     failures: (rule, ip, scope) => `${prefix}fail:${windowPart(rule, ip, scope)}`,
     claim: (rule, ip, scope) => `${prefix}claim:${windowPart(rule, ip, scope)}`,
   };

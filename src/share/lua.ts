@@ -69,16 +69,21 @@ return {n, 0}`,
 );
 
 /**
- * KEYS[1] = bans hash; ARGV = field, ban JSON, until ('null' = permanent), maxBans, channel.
+ * KEYS[1] = bans hash, KEYS[2] = unban tombstones; ARGV = field, ban JSON, until ('null' = permanent),
+ * maxBans, channel, at.
  * Stores and publishes the ban unless the stored one already covers it (permanent, or until at
  * least as late): N replicas banning one attacker at once publish once, and a replica re-publishing
- * after an outage publishes only what Redis lost. A new field is refused (-1) when the group holds
- * maxBans. Returns 1 (stored and published), 0 (already covered), -1 (full).
+ * after an outage publishes only what Redis lost. A ban made before the address's last unban (a
+ * replica re-publishing a ban someone lifted) is refused. A new field is refused when the group
+ * holds maxBans. Returns 1 (stored and published), 0 (already covered), -1 (full), or {-2, unban time}
+ * (unbanned since).
  */
 export const BAN_SCRIPT = script(
   'ban',
-  1,
-  `local old = redis.call('HGET', KEYS[1], ARGV[1])
+  2,
+  `local tomb = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if tomb and tonumber(tomb) >= tonumber(ARGV[6]) then return {-2, tomb} end
+local old = redis.call('HGET', KEYS[1], ARGV[1])
 if old then
   local ok, v = pcall(cjson.decode, old)
   if ok and type(v) == 'table' then
@@ -94,11 +99,30 @@ redis.call('PUBLISH', ARGV[5], ARGV[2])
 return 1`,
 );
 
-/** KEYS[1] = bans hash; ARGV = field, unban JSON, channel. Deletes the field and always publishes. */
+/**
+ * KEYS[1] = bans hash, KEYS[2] = unban tombstones (sorted set: field scored by unban time);
+ * ARGV = field, unban JSON, channel, at, maxBans, keepMs.
+ * Lifts the stored ban unless it was made after this unban (an unban replayed from an outbox must
+ * not lift a newer ban), records the unban time (so a replica re-publishing the old ban after an
+ * outage is refused; tombstones older than keepMs or beyond maxBans are dropped) and publishes.
+ * Returns 1, or 0 when a newer ban stands.
+ */
 export const UNBAN_SCRIPT = script(
   'unban',
-  1,
-  `redis.call('HDEL', KEYS[1], ARGV[1])
+  2,
+  `local at = tonumber(ARGV[4])
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if old then
+  local ok, v = pcall(cjson.decode, old)
+  if ok and type(v) == 'table' and type(v['at']) == 'number' and v['at'] > at then return 0 end
+  redis.call('HDEL', KEYS[1], ARGV[1])
+end
+local prev = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if not prev or tonumber(prev) < at then redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1]) end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. string.format('%.17g', at - tonumber(ARGV[6])))
+if redis.call('ZCARD', KEYS[2]) > tonumber(ARGV[5]) then
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(tonumber(ARGV[5]) + 1))
+end
 redis.call('PUBLISH', ARGV[3], ARGV[2])
 return 1`,
 );

@@ -7,7 +7,7 @@
  *
  * Wire format (JSON, one object):
  *   ban:   {"v":1,"t":"ban","ip","family","rule","at","until"(ms or null),"origin","sent"[,"scope"][,"nth"]}
- *   unban: {"v":1,"t":"unban","ip","family","origin","sent"[,"scope"]}
+ *   unban: {"v":1,"t":"unban","ip","family","origin","at","sent"[,"scope"]}
  * The hash `banhammer:{g}:bans` stores ban messages as values under field scopedKey(ip, scope).
  * `sent` is the publisher's clock when it published (propagation lag; never used for decisions).
  */
@@ -32,6 +32,8 @@ export interface SharedUnban {
   family: 4 | 6;
   scope?: string;
   origin: string;
+  /** When the unban was made (the publisher's clock). */
+  at: number;
 }
 
 export type ShareMessage = { t: 'ban'; ban: SharedBan; sent: number } | { t: 'unban'; unban: SharedUnban; sent: number };
@@ -55,7 +57,7 @@ export function encodeBan(ban: SharedBan, sent: number): string {
 }
 
 export function encodeUnban(u: SharedUnban, sent: number): string {
-  return JSON.stringify({ v: 1, t: 'unban', ip: u.ip, family: u.family, origin: u.origin, sent, ...(u.scope !== undefined ? { scope: u.scope } : {}) });
+  return JSON.stringify({ v: 1, t: 'unban', ip: u.ip, family: u.family, origin: u.origin, at: u.at, sent, ...(u.scope !== undefined ? { scope: u.scope } : {}) });
 }
 
 const bad = (reason: InvalidReason): { ok: false; reason: InvalidReason } => ({ ok: false, reason });
@@ -84,7 +86,8 @@ export function parseMessage(raw: unknown, now: number): Parsed<ShareMessage> {
   if (!isTime(m.sent)) return bad('time');
   const scope = m.scope as string | undefined;
   if (m.t === 'unban') {
-    return { ok: true, value: { t: 'unban', sent: m.sent, unban: { ip: c.ip, family: c.family, origin: m.origin, ...(scope !== undefined ? { scope } : {}) } } };
+    if (!isTime(m.at) || m.at > now + MAX_FUTURE_MS) return bad('time');
+    return { ok: true, value: { t: 'unban', sent: m.sent, unban: { ip: c.ip, family: c.family, origin: m.origin, at: m.at, ...(scope !== undefined ? { scope } : {}) } } };
   }
   if (typeof m.rule !== 'string' || !SHARED_RULE_RE.test(m.rule)) return bad('rule');
   if (!isTime(m.at) || m.at > now + MAX_FUTURE_MS) return bad('time');

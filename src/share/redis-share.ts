@@ -38,6 +38,8 @@ const MAX_MAXRETRY = 1_000_000;
 const SCAN_COUNT = 1000;
 /** After a group offense, how long a second crossing for the same (rule, ip, scope) is not reported (wall ms). */
 const CLAIM_MS = 5_000;
+/** How long an unban keeps older bans of that address from being re-published (a long outage). */
+const TOMBSTONE_MS = 86_400_000;
 
 /** Parses redis:// and rediss:// URLs into node-redis options (so a password file can win over the URL). */
 export function redisClientOptions(url: string, password: string | undefined): {
@@ -78,6 +80,9 @@ const emptyStats = (): Omit<ShareStats, 'connected' | 'outboxDepth' | 'outboxDro
   unbansIn: 0,
   bansCovered: 0,
   bansRefusedFull: 0,
+  bansUnbannedSince: 0,
+  bansStale: 0,
+  unbansStale: 0,
   failuresSent: 0,
   failuresDropped: 0,
   groupOffenses: 0,
@@ -117,6 +122,8 @@ class RedisShare implements ShareStage {
   private readonly own = new Map<string, SharedBan>();
   /** Remote bans delivered through onRemoteBan and not unbanned since. */
   private readonly remote = new Map<string, SharedBan>();
+  /** When each address was last unbanned (here or remotely): older bans of it are stale. */
+  private readonly unbannedAt = new Map<string, number>();
   /** The latest operation sent per field, until its reply: a failed one goes to the outbox only if still the latest. */
   private readonly latest = new Map<string, OutboxOp>();
   private readonly counts = emptyStats();
@@ -323,10 +330,11 @@ class RedisShare implements ShareStage {
       this.logError('unban-invalid', new Error('invalid'), 'share: an unban cannot be shared (invalid)');
       return;
     }
-    const unban: SharedUnban = { ip: c.ip, family: c.family, origin: this.replicaId, ...(u.scope !== undefined ? { scope: u.scope } : {}) };
+    const unban: SharedUnban = { ip: c.ip, family: c.family, origin: this.replicaId, at: this.deps.clock.now(), ...(u.scope !== undefined ? { scope: u.scope } : {}) };
     const field = banField(c.ip, u.scope);
     this.own.delete(field);
     this.remote.delete(field);
+    this.noteUnban(field, unban.at);
     this.send({ t: 'unban', unban });
   }
 
@@ -374,16 +382,37 @@ class RedisShare implements ShareStage {
     const now = this.deps.clock.now();
     if (op.t === 'ban') {
       const json = encodeBan(op.ban, now);
-      const r = await this.eval(BAN_SCRIPT, [this.keys.bans], [banField(op.ban.ip, op.ban.scope), json, op.ban.until === null ? 'null' : String(op.ban.until), String(this.maxBans), this.keys.events]);
+      const field = banField(op.ban.ip, op.ban.scope);
+      const r = await this.eval(BAN_SCRIPT, [this.keys.bans, this.keys.unbans], [field, json, op.ban.until === null ? 'null' : String(op.ban.until), String(this.maxBans), this.keys.events, String(op.ban.at)]);
       if (r === 1) this.counts.bansOut++;
       else if (r === 0) this.counts.bansCovered++;
+      else if (Array.isArray(r) && r[0] === -2) {
+        // Lifted somewhere after it was made (while this replica was away): lift it here too.
+        this.counts.bansUnbannedSince++;
+        const at = Number(r[1]);
+        if (this.own.get(field) === op.ban) this.own.delete(field);
+        if (Number.isFinite(at) && (this.unbannedAt.get(field) ?? -1) < at) {
+          this.noteUnban(field, at);
+          this.counts.unbansIn++;
+          const u = { ip: op.ban.ip, family: op.ban.family, origin: 'group', at, ...(op.ban.scope !== undefined ? { scope: op.ban.scope } : {}) };
+          this.emit('onRemoteUnban', () => this.events?.onRemoteUnban(u));
+        }
+      }
       else if (r === -1) {
         this.counts.bansRefusedFull++;
         this.logError('full', new Error('full'), `share: the group holds ${this.maxBans} bans; new shared bans are refused`);
       }
     } else {
-      await this.eval(UNBAN_SCRIPT, [this.keys.bans], [banField(op.unban.ip, op.unban.scope), encodeUnban(op.unban, now), this.keys.events]);
-      this.counts.unbansOut++;
+      const r = await this.eval(UNBAN_SCRIPT, [this.keys.bans, this.keys.unbans], [
+        banField(op.unban.ip, op.unban.scope),
+        encodeUnban(op.unban, now),
+        this.keys.events,
+        String(op.unban.at),
+        String(this.maxBans),
+        String(TOMBSTONE_MS),
+      ]);
+      if (r === 1) this.counts.unbansOut++;
+      else this.counts.unbansStale++;
     }
   }
 
@@ -396,6 +425,13 @@ class RedisShare implements ShareStage {
       if (!errText(e).startsWith('NOSCRIPT')) throw e;
       return await client.sendCommand(['EVAL', script.source, String(keys.length), ...keys, ...args]);
     }
+  }
+
+  private noteUnban(field: string, at: number): void {
+    if ((this.unbannedAt.get(field) ?? -1) >= at) return;
+    this.unbannedAt.delete(field);
+    this.unbannedAt.set(field, at);
+    while (this.unbannedAt.size > this.maxBans) this.unbannedAt.delete(this.unbannedAt.keys().next().value as string);
   }
 
   private rememberOwn(field: string, ban: SharedBan): void {
@@ -427,6 +463,7 @@ class RedisShare implements ShareStage {
       const field = banField(m.unban.ip, m.unban.scope);
       this.remote.delete(field);
       this.own.delete(field);
+      this.noteUnban(field, m.unban.at);
       this.counts.unbansIn++;
       this.emit('onRemoteUnban', () => this.events?.onRemoteUnban(m.unban));
     }
@@ -434,6 +471,12 @@ class RedisShare implements ShareStage {
 
   private deliverBan(ban: SharedBan): void {
     const field = banField(ban.ip, ban.scope);
+    // A ban made before this replica last heard of (or made) an unban of that address is stale: a
+    // replica re-publishing after an outage, racing the unban's replay.
+    if ((this.unbannedAt.get(field) ?? -1) >= ban.at) {
+      this.counts.bansStale++;
+      return;
+    }
     const known = this.remote.get(field);
     if (known !== undefined && known.until === ban.until && known.origin === ban.origin && known.rule === ban.rule) return;
     // Another replica's ban replaces ours for that address (it was stored over ours, or after an unban).
@@ -579,7 +622,7 @@ class RedisShare implements ShareStage {
         }
         this.remote.delete(field);
         this.counts.unbansIn++;
-        const u = { ip: ban.ip, family: ban.family, origin: ban.origin, ...(ban.scope !== undefined ? { scope: ban.scope } : {}) };
+        const u = { ip: ban.ip, family: ban.family, origin: ban.origin, at: now, ...(ban.scope !== undefined ? { scope: ban.scope } : {}) };
         this.emit('onRemoteUnban', () => this.events?.onRemoteUnban(u));
       }
     }

@@ -21,7 +21,9 @@
  * - publishBan()/publishUnban(): call them for bans and unbans made here (detected, group offense,
  *   manual, incremental), never for bans received from the group. A ban is stored in the group's
  *   hash (late joiners and a returning Redis converge on it) and published on the group's channel,
- *   unless the stored one already covers it (no storm when N replicas ban at once). Offline (or when
+ *   unless the stored one already covers it (no storm when N replicas ban at once). An unban lifts
+ *   the stored ban unless it is newer, and leaves a tombstone (kept a day) so that no replica
+ *   re-publishing an older ban after an outage brings it back. Offline (or when
  *   a command fails) the latest operation per address goes to a bounded outbox on disk; it is
  *   replayed when Redis returns, and when Redis comes back empty (a different epoch) the replica also
  *   re-publishes every unexpired ban it published in this run.
@@ -38,7 +40,7 @@
  *
  * Redis ACL: every key and the channel start with `banhammer:{<group>}:`. The minimal user for a
  * group (paste into the README / ACL file; SHARE_ACL_COMMANDS is the list):
- *   user shop on >PASSWORD resetkeys resetchannels ~banhammer:{shop}:* &banhammer:{shop}:* -@all +ping +evalsha +eval +subscribe +unsubscribe +publish +zadd +zremrangebyscore +zremrangebyrank +zrange +zcard +pexpire +del +hget +hset +hdel +hlen +hscan +get +set
+ *   user shop on >PASSWORD resetkeys resetchannels ~banhammer:{shop}:* &banhammer:{shop}:* -@all +ping +evalsha +eval +subscribe +unsubscribe +publish +zadd +zremrangebyscore +zremrangebyrank +zrange +zcard +zscore +pexpire +del +hget +hset +hdel +hlen +hscan +get +set
  * (+select too when the URL names a database other than 0.) Scripts run their commands as the user,
  * which is why the data commands are listed as well as EVALSHA/EVAL.
  */
@@ -78,7 +80,11 @@ export interface SharedBan {
 export interface ShareEvents {
   /** A ban made anywhere in the group (not echoed back to the replica that published it). */
   onRemoteBan(ban: SharedBan): void;
-  onRemoteUnban(u: { ip: string; family: 4 | 6; scope?: string; origin: string }): void;
+  /**
+   * `at`: when the unban was made (the publisher's clock). origin 'group': a ban this replica
+   * re-published after an outage had been lifted meanwhile (found in the group's tombstones).
+   */
+  onRemoteUnban(u: { ip: string; family: 4 | 6; scope?: string; origin: string; at?: number }): void;
   /** Group-wide count crossed maxretry for (rule, ip, scope): the lead turns it into a ban. */
   onGroupOffense(o: { ip: string; family: 4 | 6; rule: string; at: number; failures: number; scope?: string }): void;
   /** Outage once, return once. */
@@ -95,6 +101,12 @@ export interface ShareStats {
   bansCovered: number;
   /** Bans refused because the group holds maxBans. */
   bansRefusedFull: number;
+  /** Bans not stored because the address was unbanned after the ban was made. */
+  bansUnbannedSince: number;
+  /** Remote bans ignored because this replica knows of a later unban of that address. */
+  bansStale: number;
+  /** Unbans that lifted nothing because a newer ban stands. */
+  unbansStale: number;
   failuresSent: number;
   /** Failures not counted group-wide (offline, too many in flight, or a command error). */
   failuresDropped: number;
@@ -141,7 +153,7 @@ export interface ShareDeps {
 /** The commands the share stage sends or runs inside its scripts: a group's ACL user needs exactly these. */
 export const SHARE_ACL_COMMANDS = [
   'ping', 'evalsha', 'eval', 'subscribe', 'unsubscribe', 'publish',
-  'zadd', 'zremrangebyscore', 'zremrangebyrank', 'zrange', 'zcard', 'pexpire', 'del',
+  'zadd', 'zremrangebyscore', 'zremrangebyrank', 'zrange', 'zcard', 'zscore', 'pexpire', 'del',
   'hget', 'hset', 'hdel', 'hlen', 'hscan', 'get', 'set',
 ] as const;
 

@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SharedBan } from '../../../src/share/share.js';
-import { hasRedisServer, startRedisServer, type RedisServer } from './redis-server.js';
+import { hasRedisServer, startProxy, startRedisServer, type CuttableProxy, type RedisServer } from './redis-server.js';
 import { eventsOf, makeReplica, sleep, startReplica, waitFor, type Replica } from './replica.js';
 
 const HOUR = 3_600_000;
@@ -15,6 +15,7 @@ const HOUR = 3_600_000;
 describe.skipIf(!hasRedisServer)('share stage across a Redis outage', () => {
   let redis: RedisServer;
   const replicas: Replica[] = [];
+  const proxies: CuttableProxy[] = [];
 
   beforeAll(async () => {
     redis = await startRedisServer();
@@ -22,11 +23,46 @@ describe.skipIf(!hasRedisServer)('share stage across a Redis outage', () => {
 
   afterAll(async () => {
     for (const r of replicas) await r.stage.stop().catch(() => undefined);
+    for (const p of proxies) await p.close();
     await redis?.stop();
   });
 
   const ban = (ip: string, extra: Partial<SharedBan> = {}): SharedBan => ({ ip, family: 4, rule: 'http-403', at: Date.now(), until: Date.now() + HOUR, origin: 'x', ...extra });
   const ips = async (r: Replica): Promise<string[]> => (await r.stage.snapshot(Date.now())).map((b) => b.ip).sort();
+
+  it('an unban made during the outage wins over the ban re-published after it, whoever reconnects first', async () => {
+    for (const [g, bFirst] of [
+      ['race-a', false],
+      ['race-b', true],
+    ] as const) {
+      const pa = await startProxy(redis.port);
+      const pb = await startProxy(redis.port);
+      proxies.push(pa, pb);
+      const a = await startReplica('a', { url: `redis://127.0.0.1:${pa.port}`, group: g });
+      const b = await startReplica('b', { url: `redis://127.0.0.1:${pb.port}`, group: g });
+      a.stage.publishBan(ban('192.0.2.40', { at: Date.now() - 1000 }));
+      await waitFor('ban at B', () => b.bans.length === 1);
+      pa.cut();
+      pb.cut();
+      await redis.kill();
+      await waitFor('offline', () => !a.stage.connected && !b.stage.connected);
+      b.stage.publishUnban({ ip: '192.0.2.40', family: 4 });
+      await redis.start(); // empty: A will re-publish its ban, B will replay its unban
+      const [first, second] = bFirst ? [[b, pb], [a, pa]] as const : [[a, pa], [b, pb]] as const;
+      first[1].restore();
+      await waitFor('first back and caught up', async () => first[0].stage.connected && (await first[0].stage.snapshot(Date.now())).length === (bFirst ? 0 : 1), 5_000);
+      second[1].restore();
+      await waitFor('second back', () => second[0].stage.connected, 5_000);
+      await waitFor('converged', async () => (await a.stage.snapshot(Date.now())).length === 0 && a.unbans.length === 1, 5_000);
+      await sleep(200);
+      expect(await b.stage.snapshot(Date.now())).toEqual([]);
+      // A's book is told its ban was lifted; B's book is never told to ban it again.
+      expect(a.unbans.map((u) => u.ip)).toEqual(['192.0.2.40']);
+      expect(b.bans.map((x) => x.ban.ip)).toEqual(['192.0.2.40']);
+      await a.stage.stop();
+      await b.stage.stop();
+    }
+  }, 30_000);
 
   it('keeps working while Redis is down and converges on the union of bans when it returns empty', async () => {
     const g = 'outage';

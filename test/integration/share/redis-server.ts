@@ -104,3 +104,55 @@ export async function startRedisServer(opts: { aclLines?: string[] } = {}): Prom
     },
   };
 }
+
+export interface CuttableProxy {
+  readonly port: number;
+  /** Drops every connection and refuses new ones (a network partition for this replica only). */
+  cut(): void;
+  restore(): void;
+  close(): Promise<void>;
+}
+
+/** A TCP proxy to 127.0.0.1:target whose link can be cut, to hold one replica offline while others reconnect. */
+export async function startProxy(target: number): Promise<CuttableProxy> {
+  let open = true;
+  const sockets = new Set<import('node:net').Socket>();
+  const server = createServer((client) => {
+    if (!open) {
+      client.destroy();
+      return;
+    }
+    const upstream = connect({ host: '127.0.0.1', port: target });
+    sockets.add(client);
+    sockets.add(upstream);
+    const drop = (): void => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('error', drop).on('close', drop);
+    upstream.on('error', drop).on('close', drop);
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const a = server.address();
+  if (typeof a !== 'object' || a === null) throw new Error('no proxy port');
+  return {
+    port: a.port,
+    cut() {
+      open = false;
+      for (const s of sockets) s.destroy();
+      sockets.clear();
+    },
+    restore() {
+      open = true;
+    },
+    async close() {
+      open = false;
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}

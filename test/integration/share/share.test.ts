@@ -134,7 +134,7 @@ describe.skipIf(!hasRedisServer)('share stage with a real redis-server', () => {
 
     b.stage.publishUnban({ ip: '10.1.0.5', family: 4 });
     await waitFor('unban at A and C', () => a.unbans.length === 1 && c.unbans.length === 1);
-    expect(a.unbans[0]).toEqual({ ip: '10.1.0.5', family: 4, origin: 'b' });
+    expect(a.unbans[0]).toEqual({ ip: '10.1.0.5', family: 4, origin: 'b', at: expect.any(Number) });
     expect(b.unbans).toHaveLength(0);
     const snap = await a.stage.snapshot(Date.now());
     expect(snap.some((x) => x.ip === '10.1.0.5')).toBe(false);

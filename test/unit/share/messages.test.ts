@@ -13,9 +13,9 @@ describe('share messages', () => {
     const scoped: SharedBan = { ...ban, ip: '2001:db8::1', family: 6, scope: 'c0ffee', until: null };
     delete scoped.nth;
     expect(parseMessage(encodeBan(scoped, NOW), NOW)).toEqual({ ok: true, value: { t: 'ban', sent: NOW, ban: scoped } });
-    expect(parseMessage(encodeUnban({ ip: '1.2.3.4', family: 4, origin: 'r' }, NOW), NOW)).toEqual({
+    expect(parseMessage(encodeUnban({ ip: '1.2.3.4', family: 4, origin: 'r', at: NOW - 1 }, NOW), NOW)).toEqual({
       ok: true,
-      value: { t: 'unban', sent: NOW, unban: { ip: '1.2.3.4', family: 4, origin: 'r' } },
+      value: { t: 'unban', sent: NOW, unban: { ip: '1.2.3.4', family: 4, origin: 'r', at: NOW - 1 } },
     });
   });
 
@@ -61,6 +61,8 @@ describe('share messages', () => {
     ['sent missing', msg({ sent: undefined }), 'time'],
     ['sent NaN-ish', '{"v":1,"t":"ban","ip":"1.2.3.4","family":4,"rule":"r","at":1,"until":null,"origin":"r","sent":1e400}', 'time'],
     ['nth zero', msg({ nth: 0 }), 'nth'],
+    ['unban without at', msg({ t: 'unban', at: undefined }), 'time'],
+    ['unban from the future', msg({ t: 'unban', at: NOW + 2 * 86_400_000 }), 'time'],
     ['nth string', msg({ nth: '1' }), 'nth'],
   ];
   it.each(cases)('drops %s', (_name, raw, reason) => {

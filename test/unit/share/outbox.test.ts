@@ -24,7 +24,7 @@ describe('share outbox', () => {
     const o = new Outbox(join(dir, 'o.json'), 3, log, () => NOW);
     o.put(banOp('1.1.1.1'));
     o.put(banOp('1.1.1.2'));
-    o.put({ t: 'unban', unban: { ip: '1.1.1.1', family: 4, origin: 'me' } });
+    o.put({ t: 'unban', unban: { ip: '1.1.1.1', family: 4, origin: 'me', at: NOW } });
     expect(o.entries().map(([f, op]) => `${f} ${op.t}`)).toEqual(['1.1.1.2 ban', '1.1.1.1 unban']);
     o.put(banOp('1.1.1.3'));
     o.put(banOp('1.1.1.4'));
@@ -49,7 +49,7 @@ describe('share outbox', () => {
     const o = new Outbox(path, 10, log, () => NOW);
     o.put(banOp('1.1.1.1'));
     o.put(banOp('1.1.1.2', NOW + 10));
-    o.put({ t: 'unban', unban: { ip: '2001:db8::1', family: 6, scope: 'c0ffee', origin: 'me' } });
+    o.put({ t: 'unban', unban: { ip: '2001:db8::1', family: 6, scope: 'c0ffee', origin: 'me', at: NOW } });
     await o.flush();
     const doc = JSON.parse(await readFile(path, 'utf8')) as { v: number; ops: string[] };
     expect(doc.v).toBe(1);
