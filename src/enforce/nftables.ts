@@ -188,7 +188,11 @@ export class NftablesEnforcer implements Enforcer {
       // A container's sets and rules come first; an unban for a container without sets has nothing to delete.
       const fresh = [...new Set(all.filter((o) => o.scope !== undefined && o.op !== 'delete' && !this.targets.has(o.scope)).map((o) => o.scope!))];
       for (const id of fresh) this.addTarget(id);
-      if (fresh.length > 0) await this.ensureStructure(true);
+      if (fresh.length > 0) {
+        const freshSets = new Set(fresh.flatMap((id) => this.families.map((f) => containerSetName(id, f))));
+        // Anything else found missing on the way is re-created empty: the next check() refills it.
+        for (const n of (await this.ensureStructure(true)).emptySets) if (!freshSets.has(n)) this.pendingRefill.add(n);
+      }
       const ops = all.filter((o) => o.scope === undefined || this.targets.has(o.scope));
       for (const r of await this.writeOps(ops)) out.push(r);
       return { refused: out };
@@ -202,7 +206,10 @@ export class NftablesEnforcer implements Enforcer {
       let bans: readonly EnforcerBan[] | undefined;
       const book = (): readonly EnforcerBan[] => (bans ??= expected());
       const wanted = (set: NftSet): Map<string, number | null> => (want ??= this.expectedBySet(book())).get(set.name) ?? new Map();
-      const notes: string[] = [];
+      const structure = await this.ensureStructure(false);
+      const { findings } = structure;
+      const empty = new Set([...structure.emptySets, ...this.pendingRefill]);
+      this.pendingRefill.clear();
       if (this.host) {
         const now = this.clock.now();
         // A container the ban book has bans for but our table has no sets for (lost, or never applied).
@@ -216,14 +223,11 @@ export class NftablesEnforcer implements Enforcer {
           this.addTarget(id);
           repaired.push(`container ${id.slice(0, 12)}: its sets and rules were missing and were added`);
         }
-        notes.push(...this.refreshAddresses());
-        if (missing.size > 0 || notes.length > 0) await this.ensureStructure(true);
+        const notes = this.refreshAddresses();
+        // New containers' sets are created empty here and filled below with their bans.
+        if (missing.size > 0 || notes.length > 0) for (const n of (await this.ensureStructure(true)).emptySets) empty.add(n);
+        for (const n of notes) this.host.onNote?.(n);
       }
-      const structure = await this.ensureStructure(false);
-      for (const n of notes) this.host?.onNote?.(n);
-      const { findings } = structure;
-      const empty = new Set([...structure.emptySets, ...this.pendingRefill]);
-      this.pendingRefill.clear();
       for (const set of this.sets()) {
         if (!empty.has(set.name)) continue;
         const r = reconcileSet([], wanted(set), set, this.clock.now());
