@@ -35,6 +35,11 @@
  * every ban is written as `add` (makes sure it exists) + `delete` + `add` (with the new timeout), and
  * every unban as `add` + `delete`, inside one transaction: the same on every kernel, never an error
  * for a missing element, and atomic (the address is never unbanned in between, for other packets).
+ * Where a probe at init shows that `add` rewrites the timeout (6.10 and newer; 6.18 here), a timed
+ * ban in a hash set is the last `add` only.
+ *
+ * Timeouts are written in nft's compound syntax (`1d2h3m4s5ms`): nft 1.0.6 refuses one large figure
+ * such as `1728000000ms` ("value too large") but takes `20d`.
  */
 import { createHash } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
@@ -59,9 +64,10 @@ export type NftHook = 'input' | 'forward';
 /** At most this many addresses per `nft -f -` transaction (each is written up to three times). */
 export const DEFAULT_BATCH_SIZE = 2000;
 /**
- * Longest timeout written into an element (20 days). Kernels before 4.19 mishandle timeouts over ~23
- * days (64-bit timeouts came with "support timeouts larger than 23 days"); newer ones take far more.
- * The daemon re-applies every ban every 6 h, which refreshes a capped element long before it expires.
+ * Longest timeout written into an element (20 days). Old kernels, before the 2018 change "netfilter:
+ * nf_tables: support timeouts larger than 23 days" (around Linux 4.19), overflow past ~23 days; 6.18
+ * here took 100,000 days. The daemon re-applies every ban every 6 h, which rewrites a capped element
+ * long before it expires (and check() does not count a capped element as wrong, CAPPED_REFRESH_SLACK_MS).
  */
 export const MAX_NFT_TIMEOUT_MS = 20 * 86_400_000;
 /** A capped element is fine while it has more than cap minus this left (twice the daemon's 6 h re-apply). */
