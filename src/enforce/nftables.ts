@@ -442,6 +442,22 @@ export class NftablesEnforcer implements Enforcer {
   }
 }
 
+/**
+ * Why the nftables enforcer cannot work here (one line, from classifyNftError), or null when `nft`
+ * runs and can read the ruleset (which needs NET_ADMIN and nf_tables, as every change does). For
+ * `auto`: one cheap command, no change to the firewall.
+ */
+export async function nftablesUnavailable(runner: Runner, opts: { nftBinary?: string; timeoutMs?: number } = {}): Promise<string | null> {
+  try {
+    const r = await runner.run(opts.nftBinary ?? 'nft', listStructureArgs(), opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {});
+    parseTable(r.stdout, '');
+    return null;
+  } catch (e) {
+    const c = classifyNftError(e, 'reading the nftables ruleset');
+    return c instanceof Error ? c.message : String(c);
+  }
+}
+
 function refusedNote(refused: readonly RefusedEntry[]): string {
   if (refused.length === 0) return '';
   return `; ${refused.length} refused (${refused[0]!.ip}: ${refused[0]!.reason})`;

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProcessRunner, withPrefix, type Runner } from '../../../src/exec/runner.js';
 import type { EnforcerBan } from '../../../src/enforce/enforcer.js';
-import { NftablesEnforcer } from '../../../src/enforce/nftables.js';
+import { NftablesEnforcer, nftablesUnavailable } from '../../../src/enforce/nftables.js';
 import type { ContainerInfo } from '../../../src/docker/containers.js';
 import { ADDR, createLab, createStar, netnsUnavailable, type Lab, type Star } from '../netns.js';
 
@@ -374,6 +374,8 @@ describe.skipIf(skip !== null)('NftablesEnforcer errors in a namespace', () => {
     const dropped = withPrefix(new ProcessRunner(), ['ip', 'netns', 'exec', lab!.server, 'capsh', '--drop=cap_net_admin', '--']);
     // capsh runs "--" arguments through /bin/bash: give it a script that execs argv verbatim.
     const runner: Runner = { run: (cmd, args, opts) => dropped.run('-c', ['exec "$0" "$@"', cmd, ...args], opts) };
+    expect(await nftablesUnavailable(lab!.runIn(lab!.server))).toBeNull();
+    expect(await nftablesUnavailable(runner)).toMatch(/not allowed to change the firewall/);
     const enf = new NftablesEnforcer({ runner, instance: 'nocap', ports: [80] });
     const e = await enf.init().then(() => undefined, (x: unknown) => x);
     expect(e).toMatchObject({ code: 'BH_ERR_NO_NET_ADMIN', hint: expect.stringContaining('NET_ADMIN') });

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { RunOptions, RunResult, Runner } from '../../../src/exec/runner.js';
 import { BanhammerError } from '../../../src/errors.js';
 import { setupScript, type NftLayout } from '../../../src/enforce/nft-args.js';
-import { NftablesEnforcer, type NftablesEnforcerOptions } from '../../../src/enforce/nftables.js';
+import { NftablesEnforcer, nftablesUnavailable, type NftablesEnforcerOptions } from '../../../src/enforce/nftables.js';
+import { missingBinaryError } from '../../../src/exec/runner.js';
 import type { EnforcerBan } from '../../../src/enforce/enforcer.js';
 import { ManualClock } from '../../fakes/manual-clock.js';
 import { RecordingRunner } from '../../fakes/recording-runner.js';
@@ -333,5 +334,18 @@ describe('NftablesEnforcer host mode', () => {
     expect((await enf.apply({ ban: [{ ip: '198.18.0.1', family: 4, until: null, scope: X }], unban: [] })).refused).toEqual([
       { ip: '198.18.0.1', family: 4, scope: X, reason: 'container-scoped bans need host mode' },
     ]);
+  });
+});
+
+describe('nftablesUnavailable', () => {
+  it('null when nft reads the ruleset, else one line saying why', async () => {
+    const ok = new RecordingRunner().on('nft -j -t list ruleset', { stdout: ruleset() });
+    expect(await nftablesUnavailable(ok)).toBeNull();
+    const eperm = new RecordingRunner().on('nft', { code: 1, stderr: 'Operation not permitted (you must be root)\nnetlink: Error: cache initialization failed: Operation not permitted\n' });
+    expect(await nftablesUnavailable(eperm)).toMatch(/^reading the nftables ruleset failed: not allowed to change the firewall/);
+    const none = new RecordingRunner().on('nft', missingBinaryError('nft'));
+    expect(await nftablesUnavailable(none)).toBe('reading the nftables ruleset failed: program not found: nft');
+    const garbage = new RecordingRunner().on('nft', { stdout: 'not json' });
+    expect(await nftablesUnavailable(garbage)).toMatch(/cannot read the output of nft -j/);
   });
 });
