@@ -22,16 +22,18 @@
  * RE2 has no backreferences and no lookaround. checkPathPattern refuses such a pattern at
  * configuration time (check-config and load), whichever engine would run it, with a message that
  * says so; compilePathPatterns throws for it. re2js (~7 MB RSS) is loaded on first use: an agent
- * whose configuration states no path pattern (presets only) never loads it.
+ * whose patterns all run on V8 (the presets, `^/wp-login\.php`…) never loads it.
  *
  * Only the first MAX_PATH_TESTED characters of a target are tested: Apache refuses a request line
  * longer than 8190 bytes (LimitRequestLine), so a longer target is not an Apache client's anyway, and
  * the cap bounds the work per line whatever the engine.
  *
  * Linear is not yet cheap: RE2's work per character grows with the compiled program, and
- * `\w{1000}\w{1000}` (2,002 instructions) took 220 ms per 8 KiB target. A rule's patterns together may
- * compile to at most MAX_PROGRAM_SIZE instructions (the sensitive-paths preset needs 74), which keeps
- * the worst case near 20 ms per 8 KiB target.
+ * `\w{1000}\w{1000}` (2,002 instructions) took 220 ms per 8 KiB target. A rule's RE2-run patterns
+ * together may compile to at most MAX_PROGRAM_SIZE instructions, which keeps the worst case near 20 ms
+ * per 8 KiB target; its V8-run patterns may cost at most MAX_FIXED_COST (alternatives × length,
+ * summed; the whole sensitive-paths preset costs 268, and a rule at the limit took 2 ms per 8 KiB
+ * target).
  */
 import { createRequire } from 'node:module';
 import type * as Re2 from 're2js';
@@ -42,6 +44,8 @@ export const MAX_PATH_TESTED = 8192;
 export const MAX_PROGRAM_SIZE = 400;
 /** Most ways through the alternations of a quantifier-free pattern that V8's engine may run. */
 export const MAX_FIXED_ALTERNATIVES = 32;
+/** Most work per start position (alternatives × length, summed) of the V8-run patterns of one rule. */
+export const MAX_FIXED_COST = 2048;
 
 let re2Module: typeof Re2 | undefined;
 function re2(): typeof Re2.RE2JS {
@@ -63,6 +67,7 @@ export function engineFor(p: string): 'v8' | 're2' {
 export function checkPathPattern(p: string): string | null {
   const js = javascriptProblem(p);
   if (js !== null) return js;
+  if (engineFor(p) === 'v8') return fixedCost(p) > MAX_FIXED_COST ? tooCostly(fixedCost(p)) : null;
   let size: number;
   try {
     size = programSize(compileRe2([p]));
@@ -82,6 +87,14 @@ function javascriptProblem(p: string): string | null {
   const unsupported = unsupportedSyntax(p);
   return unsupported === null ? null : `${unsupported} cannot be matched in linear time; rewrite the expression without it`;
 }
+
+/** Work per start position of a quantifier-free pattern on V8's backtracker: alternatives × length. */
+function fixedCost(p: string): number {
+  return (fixedAlternatives(p) ?? Infinity) * p.length;
+}
+
+const tooCostly = (cost: number): string =>
+  `too large to match quickly (${cost} = ways through its alternations × length, at most ${MAX_FIXED_COST} per rule); split the rule`;
 
 const tooLarge = (size: number): string =>
   `too large to match quickly (${size} RE2 instructions, at most ${MAX_PROGRAM_SIZE} per rule); shorten counted repetitions such as {1000} or split the rule`;
@@ -103,9 +116,12 @@ export function pathProgramSize(paths: readonly string[]): number {
  */
 export function checkPathPatternUnion(paths: readonly string[]): string | null {
   try {
-    const size = paths.length > 1 ? programSize(compileRe2(paths)) : 0;
-    if (size > MAX_PROGRAM_SIZE) return tooLarge(size);
     const v8 = paths.filter((p) => engineFor(p) === 'v8');
+    const re2 = paths.filter((p) => engineFor(p) === 're2');
+    const size = re2.length > 1 ? programSize(compileRe2(re2)) : 0;
+    if (size > MAX_PROGRAM_SIZE) return tooLarge(size);
+    const cost = v8.reduce((sum, p) => sum + fixedCost(p), 0);
+    if (cost > MAX_FIXED_COST) return tooCostly(cost);
     if (v8.length > 1) new RegExp(union(v8), 'i');
   } catch (e) {
     return `these expressions cannot be combined (rename duplicate named groups): ${(e as Error).message}`;
@@ -126,7 +142,7 @@ export function compilePathPatterns(paths: readonly string[]): ((target: string)
   for (const p of paths) {
     const js = javascriptProblem(p);
     const engine = js === null ? engineFor(p) : null;
-    const why = js ?? (engine === 're2' ? checkPathPattern(p) : null);
+    const why = js ?? checkPathPattern(p);
     if (why !== null) throw new Error(`path pattern ${JSON.stringify(p)}: ${why}`);
     (engine === 'v8' ? v8 : re2).push(p);
   }

@@ -14,6 +14,7 @@ import {
   engineFor,
   MAX_PATH_TESTED,
   MAX_FIXED_ALTERNATIVES,
+  MAX_FIXED_COST,
   MAX_PROGRAM_SIZE,
   pathProgramSize,
 } from '../../../src/detect/path-pattern.js';
@@ -132,6 +133,14 @@ describe('patterns too large to match quickly', () => {
     expect(checkPathPatternUnion([String.raw`\w{300}`, String.raw`\d{300}`])).toMatch(/too large/);
     expect(() => compilePathPatterns([String.raw`\w{300}`, String.raw`\d{300}`])).toThrow(/too large/);
   });
+  it('a quantifier-free pattern (run by V8) is bounded by alternatives × length, per rule', () => {
+    expect(MAX_FIXED_COST).toBe(2048);
+    expect(checkPathPattern(`${'a'.repeat(2047)}b`)).toBeNull();
+    expect(checkPathPattern(`${'a'.repeat(2048)}b`)).toMatch(/too large .*at most 2048/);
+    expect(checkPathPatternUnion(['a'.repeat(1100), 'b'.repeat(1100)])).toMatch(/too large/);
+    const worst = compileRule('worst', rule([`${'(?:a|a)'.repeat(5)}${'a'.repeat(28)}b`]));
+    expect(timed(() => worst.matches(ev(`/${'a'.repeat(8190)}`)))).toBeLessThan(200);
+  });
   it('the largest accepted rule stays fast on an 8 KiB target', () => {
     const p = String.raw`\w{${MAX_PROGRAM_SIZE - 10}}`;
     expect(checkPathPattern(p)).toBeNull();
@@ -216,5 +225,13 @@ describe('loading re2js', () => {
   it('happens only for a pattern RE2 runs: never for the presets (~7 MB RSS saved)', () => {
     expect(loadedAfter('for (const [n, s] of Object.entries(PRESETS)) compileRule(n, s);')).toBe(false);
     expect(loadedAfter("compileRule('u', { ...PRESETS.forbidden, match: { status: null, paths: ['^/a+'], methods: [] } });")).toBe(true);
+  });
+  it('happens neither for a configured rule whose patterns V8 runs (validation included)', () => {
+    const load = (paths: string) =>
+      `const { loadConfig } = await import('./src/config/load.ts');
+       const c = loadConfig({ env: { BANHAMMER_CONFIG: '/c.yaml' }, hostname: 'h', readFile: () => "rules:\\n  wp:\\n    match: { paths: ${paths} }\\n" });
+       compileRule('wp', c.rules.wp);`;
+    expect(loadedAfter(load(String.raw`['^/wp-login\\.php', '/xmlrpc\\.php(?:[?#]|$)']`))).toBe(false);
+    expect(loadedAfter(load(String.raw`['^/wp-.*\\.php']`))).toBe(true);
   });
 });
