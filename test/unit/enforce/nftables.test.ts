@@ -245,6 +245,17 @@ describe('NftablesEnforcer.check', () => {
   });
 });
 
+describe('NftablesEnforcer.check without the ban book', () => {
+  it('repairs structure but never removes elements when called the old way, without expected', async () => {
+    const { runner, enf } = setup({ elementCheckIntervalMs: 0 });
+    await enf.init();
+    runner.on('nft -j list set', { stdout: setJson('addr4', ['198.18.0.1']) });
+    runner.clear();
+    expect(await (enf.check as unknown as () => Promise<string[]>)()).toEqual([]);
+    expect(runner.lines()).toEqual(['nft -j -t list ruleset']);
+  });
+});
+
 describe('NftablesEnforcer.shutdown', () => {
   it('deletes only its table, and a table already gone is fine', async () => {
     const { runner, enf } = setup();
