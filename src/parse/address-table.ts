@@ -17,7 +17,7 @@
  * Node's isIPv4 accepts (four 0–255 octets, no leading zeros).
  * Memory is bounded by the table size (2 × 8192 entries).
  */
-import { canonicalIp, type CanonicalIp } from './ip.js';
+import { canonicalIp, nonClientReason, type CanonicalIp } from './ip.js';
 import { flatAscii } from './timestamp.js';
 
 const BITS = 13;
@@ -25,16 +25,21 @@ const BUCKETS = 1 << BITS;
 /** Longest textual IPv6 address (with an embedded IPv4 tail). */
 const MAX_ADDRESS_LENGTH = 45;
 
+/** A canonical address as the table hands it out: with nonClientReason() worked out once, when stored. */
+export interface TableIp extends CanonicalIp {
+  /** The address can never be a client (ip.ts nonClientReason): the scanner skips it as 'not-client'. */
+  readonly notClient: boolean;
+}
 
 export class AddressTable {
   /** After a successful scanQuad(): index of the space that ends the address. */
   end = 0;
 
   private readonly raws: string[] = new Array<string>(2 * BUCKETS).fill('\u0000');
-  private readonly values: (CanonicalIp | null)[] = new Array<CanonicalIp | null>(2 * BUCKETS).fill(null);
+  private readonly values: (TableIp | null)[] = new Array<TableIp | null>(2 * BUCKETS).fill(null);
 
   /** The canonical address written at line[start, end), or null when it is not a plain address. */
-  lookup(line: string, start: number, end: number): CanonicalIp | null {
+  lookup(line: string, start: number, end: number): TableIp | null {
     const n = end - start;
     if (n <= 0 || n > MAX_ADDRESS_LENGTH) return null;
     let h = n;
@@ -51,7 +56,7 @@ export class AddressTable {
     if (c === null) return null;
     // Valid addresses are ASCII, so the flat copies are exact. Newest entry first in its bucket.
     const ip = flatAscii(c.ip);
-    const v: CanonicalIp = Object.freeze({ ip, family: c.family });
+    const v: TableIp = Object.freeze({ ip, family: c.family, notClient: nonClientReason(c) !== null });
     this.raws[slot + 1] = a;
     this.values[slot + 1] = this.values[slot]!;
     this.raws[slot] = c.ip === raw ? ip : flatAscii(raw);

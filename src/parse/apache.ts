@@ -28,8 +28,7 @@
  * No regex runs on the hot path; the only allocations are the event and the substrings it keeps.
  */
 import { MAX_HEAD_LENGTH, type AccessEvent, type ParseOutcome, type SkipReason } from './access-event.js';
-import { quadText, type AddressTable } from './address-table.js';
-import { nonClientReason, type CanonicalIp } from './ip.js';
+import { quadText, type AddressTable, type TableIp } from './address-table.js';
 import { CLF_TIME_LENGTH, type ClfTimeCache } from './timestamp.js';
 
 /**
@@ -74,16 +73,8 @@ export function hasBinary(line: string, start: number, end: number): boolean {
   return false;
 }
 
-/** A failed scan: 'binary' when the head holds control bytes; a cut line that ends too soon is 'too-long'. */
-function fail(line: string, start: number, end: number, reason: SkipReason, cut = false): SkipReason {
-  if (hasBinary(line, start, end)) return 'binary';
-  return cut && reason === 'truncated' ? 'too-long' : reason;
-}
-
-/** 0.0.0.0/8, 224.0.0.0/4 and 255.255.255.255 as 32-bit values: ip.ts nonClientReason for a quad. */
-function quadNotClient(v: number): boolean {
-  const first = v >>> 24;
-  return first === 0 || (first >= 224 && first <= 239) || v === -1;
+function fail(line: string, start: number, end: number, reason: SkipReason): SkipReason {
+  return hasBinary(line, start, end) ? 'binary' : reason;
 }
 
 /**
@@ -142,7 +133,7 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
   const { layout, backslashEscapes } = opts;
   const { ips, times } = caches;
 
-  const ipAt = (line: string, s: number, e: number): CanonicalIp | null => ips.lookup(line, s, e);
+  const ipAt = (line: string, s: number, e: number): TableIp | null => ips.lookup(line, s, e);
 
   // A one-entry memo: a vhost_combined log names the same few virtual hosts over and over.
   let lastVhost = '';
@@ -166,7 +157,7 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
     // the event is ever asked for its address (see QuadEvent).
     const isQuad = layout !== 'vhost' && ips.validQuad(line, start, end);
     const quad = ips.quad;
-    let addr: CanonicalIp | null = null;
+    let addr: TableIp | null = null;
     let vhost: string | undefined;
     let p = -1; // first index after the address field's space
     let sp = -1;
@@ -206,7 +197,7 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
     const q = findQuote(line, p, end, backslashEscapes);
     if (q < 0) {
       const rb = line.indexOf(']', p);
-      return fail(line, start, end, rb >= 0 && rb + 2 < end ? 'bad-request' : 'truncated', tooLong);
+      return fail(line, start, end, rb >= 0 && rb + 2 < end ? 'bad-request' : tooLong ? 'too-long' : 'truncated');
     }
     if (q - p < 3 || line.charCodeAt(q - 1) !== SPACE || line.charCodeAt(q - 2) !== RBRACKET) {
       return fail(line, start, end, 'bad-time');
@@ -219,12 +210,12 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
 
     // The request line closes at the next unescaped quote.
     const r = findQuote(line, q + 1, end, backslashEscapes);
-    if (r < 0) return fail(line, start, end, 'truncated', tooLong);
+    if (r < 0) return fail(line, start, end, tooLong ? 'too-long' : 'truncated');
 
     // The status: exactly three digits right after `" `, then a space or the end of the line (a line
     // that goes on past `end` needs the space: its fourth character is not known).
     let i = r + 1;
-    if (i >= end) return fail(line, start, end, 'truncated', tooLong);
+    if (i >= end) return fail(line, start, end, tooLong ? 'too-long' : 'truncated');
     if (line.charCodeAt(i) !== SPACE) return fail(line, start, end, 'bad-status');
     i++;
     let status = 0;
@@ -235,7 +226,7 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
       status = status * 10 + d;
       digits++;
     }
-    if (i >= end && (digits < 3 || open)) return fail(line, start, end, 'truncated', tooLong);
+    if (i >= end && (digits < 3 || open)) return fail(line, start, end, tooLong ? 'too-long' : 'truncated');
     if (digits !== 3 || (i < end && line.charCodeAt(i) !== SPACE)) return fail(line, start, end, 'bad-status');
     if (status < 100 || status > 599) return fail(line, start, end, 'bad-status');
 
@@ -269,9 +260,13 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
 
     // A well-formed line from an address that can never be a client (a forged or broken log) counts for
     // no one: banning 0.0.0.0 or a multicast group protects nothing and the kernel refuses some of them.
-    if (isQuad ? quadNotClient(quad) : nonClientReason(addr!) !== null) return 'not-client';
-
-    if (isQuad) return new QuadEvent(quad, time, method, line, ps, pe, status, vhost, origin);
+    // (For a quad: 0.0.0.0/8, 224.0.0.0/4, 255.255.255.255, as ip.ts nonClientReason says.)
+    if (isQuad) {
+      const hi = quad >>> 24;
+      if (hi === 0 || (hi >= 224 && hi <= 239) || quad === -1) return 'not-client';
+      return new QuadEvent(quad, time, method, line, ps, pe, status, vhost, origin);
+    }
+    if (addr!.notClient) return 'not-client';
     return { ip: addr!.ip, family: addr!.family, time, method, path: line.slice(ps, pe), status, vhost, origin };
   };
 }

@@ -1,7 +1,7 @@
 import { isIPv4 } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { AddressTable } from '../../../src/parse/address-table.js';
-import { canonicalIp } from '../../../src/parse/ip.js';
+import { canonicalIp, nonClientReason } from '../../../src/parse/ip.js';
 
 describe('AddressTable.scanQuad', () => {
   it('accepts exactly what node:net isIPv4 accepts, up to the space', () => {
@@ -41,13 +41,14 @@ describe('AddressTable.scanQuad', () => {
 describe('AddressTable.lookup', () => {
   it('canonicalises like canonicalIp, at an offset, repeatedly', () => {
     const t = new AddressTable();
-    const raws = ['2001:DB8::1', '2001:0db8:0000::0001', '::ffff:198.18.0.9', '198.18.0.9', 'fe80::1%eth0', 'host.example',
+    const raws = ['2001:DB8::1', '2001:0db8:0000::0001', '::ffff:198.18.0.9', '198.18.0.9', '::', 'ff02::1', '::ffff:0.0.0.0', '::198.18.0.9', 'fe80::1%eth0', 'host.example',
       '[2001:db8::1]', '198.18.0.9:80', '', 'x'.repeat(46), '2001:db8:0:1:0:0:0:1'];
     for (let round = 0; round < 3; round++) {
       for (const raw of raws) {
         const line = `vh:443 ${raw} - -`;
         const got = t.lookup(line, 7, 7 + raw.length);
-        expect(got === null ? null : { ...got }, raw).toEqual(canonicalIp(raw));
+        expect(got === null ? null : { ip: got.ip, family: got.family }, raw).toEqual(canonicalIp(raw));
+        if (got !== null) expect(got.notClient, raw).toBe(nonClientReason(got) !== null);
       }
     }
   });
