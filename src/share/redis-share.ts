@@ -35,7 +35,7 @@ const MAX_IN_FLIGHT = 50_000;
 const MAX_LATE_MS = 5 * 60_000;
 const MAX_FINDTIME_MS = 366 * 86_400_000;
 const MAX_MAXRETRY = 1_000_000;
-const SCAN_COUNT = 1000;
+const SCAN_COUNT = 5000;
 /** After a group offense, how long a second crossing for the same (rule, ip, scope) is not reported (wall ms). */
 const CLAIM_MS = 5_000;
 /** How long an unban keeps older bans of that address from being re-published (a long outage). */
@@ -251,7 +251,8 @@ class RedisShare implements ShareStage {
     if (this.stopped) return;
     this.stopped = true;
     this.resolveFirst();
-    await this.going?.catch(() => undefined);
+    // A catch-up in progress gets a moment to finish (a hung connection must not hold the agent's exit).
+    if (this.going !== null) await Promise.race([this.going.catch(() => undefined), new Promise<void>((r) => setTimeout(r, 1_000).unref())]);
     await this.outbox.flush();
     for (const c of [this.sub, this.client]) {
       if (c === null) continue;

@@ -257,6 +257,47 @@ describe.skipIf(!hasRedisServer)('share stage with a real redis-server', () => {
     expect(a.stage.connected && b.stage.connected).toBe(true);
   });
 
+  it('holds at most maxBans: a flooded hash is read up to the cap and new bans are refused', async () => {
+    const g = 'flood';
+    const now = Date.now();
+    const entries: Record<string, string> = {};
+    for (let i = 0; i < 3000; i++) {
+      const ip = `10.20.${i >> 8}.${i & 255}`;
+      entries[ip] = JSON.stringify({ v: 1, t: 'ban', ip, family: 4, rule: 'r', at: now, until: now + HOUR, origin: 'flooder', sent: now });
+    }
+    await admin.hSet('banhammer:{flood}:bans', entries);
+    const r = await replica('a', { url: redis.url(), group: g, maxBans: 1000 });
+    expect(r.bans).toHaveLength(1000);
+    expect(r.logs.some((l) => /more than 1000 bans/.test(l.msg))).toBe(true);
+    r.stage.publishBan(ban('192.0.2.200', 'a'));
+    await waitFor('refused', () => r.stage.stats().bansRefusedFull === 1);
+    expect(await admin.hExists('banhammer:{flood}:bans', '192.0.2.200')).toBeFalsy();
+  });
+
+  it('a new replica loads 100,000 shared bans (measured)', async () => {
+    const g = 'load';
+    const now = Date.now();
+    for (let c = 0; c < 100; c++) {
+      const entries: Record<string, string> = {};
+      for (let i = 0; i < 1000; i++) {
+        const n = c * 1000 + i;
+        const ip = `10.${n >> 16}.${(n >> 8) & 255}.${n & 255}`;
+        entries[ip] = JSON.stringify({ v: 1, t: 'ban', ip, family: 4, rule: 'http-403', at: now, until: now + HOUR, origin: 'other', sent: now, nth: 1 });
+      }
+      await admin.hSet('banhammer:{load}:bans', entries);
+    }
+    const t = performance.now();
+    const r = await replica('a', { url: redis.url(), group: g });
+    await waitFor('all delivered', () => r.bans.length === 100_000, 20_000);
+    const ms = performance.now() - t;
+    console.log(`share: a new replica connected and received 100,000 shared bans in ${ms.toFixed(0)} ms`);
+    expect(r.bans).toHaveLength(100_000);
+    expect(ms).toBeLessThan(10_000);
+    const t2 = performance.now();
+    expect(await r.stage.snapshot(Date.now())).toHaveLength(100_000);
+    console.log(`share: snapshot() of 100,000 shared bans in ${(performance.now() - t2).toFixed(0)} ms`);
+  }, 60_000);
+
   it('measures the round trip of counting one failure', async () => {
     const g = 'cost';
     const a = await replica('a', { url: redis.url(), group: g });
