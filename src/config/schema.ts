@@ -39,11 +39,16 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 // Classic zod installed its English locale on first use; zod/mini leaves that to the application.
 z.config(en());
 
-export interface Config {
+/**
+ * Every setting except rules, keyed by its flat name: the one list of setting names and types.
+ * SETTINGS must describe exactly these keys (its mapped type says so), and Config is built from them.
+ */
+export interface SettingTypes {
   readonly instance: string;
-  readonly log: { readonly paths: readonly string[]; readonly format: LogFormat };
-  /** Every preset (with overrides applied) plus user rules; `enabled` says which run. */
-  readonly rules: Readonly<Record<string, RuleSettings>>;
+  /** Config: log.paths */
+  readonly logPaths: readonly string[];
+  /** Config: log.format */
+  readonly logFormat: LogFormat;
   readonly ignoreip: readonly string[];
   readonly maxTracked: number;
   readonly stateDir: string;
@@ -67,28 +72,17 @@ export interface Config {
   readonly dockerContainersDir: string | null;
 }
 
-/** Every setting except rules, keyed by a flat name. */
-export interface SettingTypes {
-  instance: Config['instance'];
-  logPaths: Config['log']['paths'];
-  logFormat: Config['log']['format'];
-  ignoreip: Config['ignoreip'];
-  maxTracked: Config['maxTracked'];
-  stateDir: Config['stateDir'];
-  socketPath: Config['socketPath'];
-  enforcer: Config['enforcer'];
-  ports: Config['ports'];
-  iptablesMode: Config['iptablesMode'];
-  blockAction: Config['blockAction'];
-  metricsAddr: Config['metricsAddr'];
-  trustedProxies: Config['trustedProxies'];
-  logLevel: Config['logLevel'];
-  mapFile: Config['mapFile'];
-  nginxReload: Config['nginxReload'];
-  remoteipHeader: Config['remoteipHeader'];
-  banScope: Config['banScope'];
-  dockerContainersDir: Config['dockerContainersDir'];
-}
+/**
+ * The resolved configuration: every setting of SettingTypes under its own name, except the log
+ * settings, which are grouped as `log.paths` and `log.format` (SETTINGS[k].configPath says where each
+ * sits), plus the rules.
+ */
+export type Config = Omit<SettingTypes, 'logPaths' | 'logFormat'> & {
+  readonly log: { readonly paths: SettingTypes['logPaths']; readonly format: SettingTypes['logFormat'] };
+  /** Every preset (with overrides applied) plus user rules; `enabled` says which run. No prototype: own keys only. */
+  readonly rules: Readonly<Record<string, RuleSettings>>;
+};
+
 export type SettingKey = keyof SettingTypes;
 
 export interface DefaultsContext {
