@@ -9,6 +9,7 @@
  *   no ip_set / xt_set / multiport support in the kernel    → BH_ERR_FIREWALL, load the modules on the host
  *   set exists with other settings, set full                → BH_ERR_FIREWALL with the fix
  *   another program holds the xtables lock                  → BH_ERR_FIREWALL, transient
+ *   iptables: EAGAIN / EBUSY (nft: a concurrent change)      → BH_ERR_FIREWALL, transient
  * Missing binaries and timeouts keep their own codes; anything else becomes BH_ERR_FIREWALL.
  *
  * Transient errors (isTransientFirewallError: the xtables lock is held, the command timed out) are
@@ -46,6 +47,14 @@ export function classifyFirewallError(e: unknown, what: string, mode?: BackendKi
   if (/holding the xtables lock|Can't lock \S*xtables\.lock|xtables lock.*(Resource temporarily unavailable|EAGAIN)/i.test(stderr)) {
     return make('BH_ERR_FIREWALL', `${what} failed: another program holds the xtables lock (${detail})`,
       'another program (Docker, firewalld, kube-proxy, an iptables command) is changing the firewall; banhammer retries with back-off for about a minute. If this lasts, find the program holding /run/xtables.lock', true);
+  }
+  // The nft backend has no lock: a concurrent change by another program shows as EAGAIN/EBUSY from
+  // the kernel ("Could not fetch rule set generation id: Resource temporarily unavailable"). Only for
+  // iptables commands: ipset says "Device or resource busy" for a set still in use, which lasts.
+  const cmd = String(e.data['cmd'] ?? '');
+  if (/(^|\/)ip6?tables/.test(cmd) && /Resource temporarily unavailable|Device or resource busy/i.test(stderr)) {
+    return make('BH_ERR_FIREWALL', `${what} failed: the firewall was busy (${detail})`,
+      'another program is changing the firewall at the same moment; banhammer retries with back-off for about a minute', true);
   }
   if (mode === 'nft' && /rule set generation id|Failed to initialize nft|Protocol not supported|nf_tables.*(Invalid argument|not supported)/i.test(stderr)) {
     return make('BH_ERR_FIREWALL', `${what} failed: the nftables backend of iptables does not work with this kernel (${detail})`,

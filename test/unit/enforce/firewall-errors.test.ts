@@ -68,6 +68,11 @@ describe('classifyFirewallError', () => {
       expect(e.message).toContain('another program holds the xtables lock');
       expect(isTransientFirewallError(e)).toBe(true);
     }
+    const busy = classify('iptables v1.8.9 (nf_tables): Could not fetch rule set generation id: Resource temporarily unavailable', 'nft');
+    expect(busy.message).toContain('the firewall was busy');
+    expect(isTransientFirewallError(busy)).toBe(true);
+    const ipsetBusy = classifyFirewallError(execError('ipset', ['destroy', 's'], { stdout: '', stderr: 'ipset v7.17: Kernel error received: Device or resource busy', code: 1 }), 'destroying');
+    expect(isTransientFirewallError(ipsetBusy)).toBe(false);
     expect(isTransientFirewallError(classify("Fatal: can't open lock file /run/xtables.lock: Permission denied"))).toBe(false);
     expect(isTransientFirewallError(classify('iptables: something odd.'))).toBe(false);
     expect(isTransientFirewallError(new BanhammerError('BH_ERR_EXEC_TIMEOUT', 'slow'))).toBe(true);
