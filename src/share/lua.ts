@@ -70,9 +70,10 @@ return {n, 0}`,
 
 /**
  * KEYS[1] = bans hash, KEYS[2] = unban tombstones; ARGV = field, ban JSON, until ('null' = permanent),
- * maxBans, channel, at.
+ * maxBans, channel, at, slack (ms).
  * Stores and publishes the ban unless the stored one already covers it (permanent, or until at
- * least as late): N replicas banning one attacker at once publish once, and a replica re-publishing
+ * least as late, give or take `slack`: two replicas banning one attacker a few ms apart compute
+ * untils a few ms apart): N replicas banning one attacker at once publish once, and a replica re-publishing
  * after an outage publishes only what Redis lost. A ban made before the address's last unban (a
  * replica re-publishing a ban someone lifted) is refused. A new field is refused when the group
  * holds maxBans. Returns 1 (stored and published), 0 (already covered), -1 (full), or {-2, unban time}
@@ -89,7 +90,7 @@ if old then
   if ok and type(v) == 'table' then
     local u = v['until']
     if u == cjson.null then return 0 end
-    if ARGV[3] ~= 'null' and type(u) == 'number' and u >= tonumber(ARGV[3]) then return 0 end
+    if ARGV[3] ~= 'null' and type(u) == 'number' and u >= tonumber(ARGV[3]) - tonumber(ARGV[7]) then return 0 end
   end
 elseif redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[4]) then
   return -1

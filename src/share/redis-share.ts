@@ -38,6 +38,8 @@ const MAX_MAXRETRY = 1_000_000;
 const SCAN_COUNT = 5000;
 /** After a group offense, how long a second crossing for the same (rule, ip, scope) is not reported (wall ms). */
 const CLAIM_MS = 5_000;
+/** A stored ban whose expiry is at most this much earlier than a new one still covers it (same attacker, same moment). */
+const COVER_SLACK_MS = 5_000;
 /** How long an unban keeps older bans of that address from being re-published (a long outage). */
 const TOMBSTONE_MS = 86_400_000;
 
@@ -384,7 +386,7 @@ class RedisShare implements ShareStage {
     if (op.t === 'ban') {
       const json = encodeBan(op.ban, now);
       const field = banField(op.ban.ip, op.ban.scope);
-      const r = await this.eval(BAN_SCRIPT, [this.keys.bans, this.keys.unbans], [field, json, op.ban.until === null ? 'null' : String(op.ban.until), String(this.maxBans), this.keys.events, String(op.ban.at)]);
+      const r = await this.eval(BAN_SCRIPT, [this.keys.bans, this.keys.unbans], [field, json, op.ban.until === null ? 'null' : String(op.ban.until), String(this.maxBans), this.keys.events, String(op.ban.at), String(COVER_SLACK_MS)]);
       if (r === 1) this.counts.bansOut++;
       else if (r === 0) this.counts.bansCovered++;
       else if (Array.isArray(r) && r[0] === -2) {

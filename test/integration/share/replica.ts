@@ -13,6 +13,8 @@ export interface Replica {
   readonly offenses: Array<Parameters<ShareEvents['onGroupOffense']>[0]>;
   readonly statuses: Array<{ connected: boolean; error?: string }>;
   readonly logs: Array<{ level: string; msg: string; obj: object }>;
+  /** Propagation lags reported through deps.onLag. */
+  readonly lags: number[];
   readonly outboxPath: string;
   /** Called with each remote ban as it arrives (latency measurements). */
   onBan?: (ban: SharedBan) => void;
@@ -21,14 +23,15 @@ export interface Replica {
 export function makeReplica(name: string, settings: Partial<ShareSettings> & { url: string; group: string }): Replica {
   const outboxPath = settings.outboxPath ?? join(mkdtempSync(join(tmpdir(), 'bh-share-')), 'outbox.json');
   const logs: Replica['logs'] = [];
+  const lags: number[] = [];
   const log = (level: string) => (obj: object, msg?: string) => {
     logs.push({ level, msg: msg ?? '', obj });
   };
   const stage = createRedisShare(
     { replicaId: name, maxBackoffMs: 300, ...settings, outboxPath },
-    { clock: systemClock, log: { info: log('info'), warn: log('warn'), error: log('error') } },
+    { clock: systemClock, log: { info: log('info'), warn: log('warn'), error: log('error') }, onLag: (ms) => lags.push(ms) },
   );
-  const r: Replica = { name, stage, bans: [], unbans: [], offenses: [], statuses: [], logs, outboxPath };
+  const r: Replica = { name, stage, bans: [], unbans: [], offenses: [], statuses: [], logs, lags, outboxPath };
   return r;
 }
 

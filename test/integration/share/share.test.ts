@@ -120,17 +120,25 @@ describe.skipIf(!hasRedisServer)('share stage with a real redis-server', () => {
     const p99 = percentile(lat, 99);
     console.log(`share propagation A→B over 200 bans: p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms, max ${lat[lat.length - 1]!.toFixed(2)} ms`);
     expect(p99).toBeLessThan(100);
+    expect(b.lags).toHaveLength(200);
+    expect(b.lags.every((ms) => ms >= 0 && ms < 1_000)).toBe(true);
     await waitFor('own messages back at A', () => a.stage.stats().echoes === 200);
     expect(a.bans).toHaveLength(0); // no echo
     expect(b.bans[0]!.ban).toMatchObject({ ip: '10.1.0.0', family: 4, rule: 'http-403', origin: 'a', nth: 1 });
     expect((await c.stage.snapshot(Date.now())).length).toBe(200);
 
-    // Publishing the same ban again (another replica's book banning the same attacker) is covered: no message.
+    // Publishing the same ban again (another replica's book banning the same attacker a moment later,
+    // so with an expiry a few ms later) is covered: no message. A longer ban (next bantime step) is not.
     a.stage.publishBan(ban('10.1.0.0', 'a', { until: Date.now() + 60_000 }));
-    b.stage.publishBan(ban('10.1.0.0', 'b', { until: Date.now() + 60_000 }));
+    await sleep(5);
+    b.stage.publishBan(ban('10.1.0.0', 'b', { until: Date.now() + HOUR + 50 }));
     await sleep(100);
     expect(b.bans.filter((x) => x.ban.ip === '10.1.0.0')).toHaveLength(1);
+    expect(a.bans).toHaveLength(0);
     expect(a.stage.stats().bansCovered + b.stage.stats().bansCovered).toBe(2);
+    b.stage.publishBan(ban('10.1.0.0', 'b', { until: Date.now() + 2 * HOUR, nth: 2 }));
+    await waitFor('the longer ban at A', () => a.bans.length === 1);
+    expect(a.bans[0]!.ban).toMatchObject({ ip: '10.1.0.0', origin: 'b', nth: 2 });
 
     b.stage.publishUnban({ ip: '10.1.0.5', family: 4 });
     await waitFor('unban at A and C', () => a.unbans.length === 1 && c.unbans.length === 1);
