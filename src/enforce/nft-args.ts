@@ -685,6 +685,7 @@ export function reconcileSet(
  * Turns a failed nft run into an error the user can act on (pure; reads the BH_ERR_EXEC stderr):
  *   "Operation not permitted" / EPERM / must be root          → BH_ERR_NO_NET_ADMIN (add NET_ADMIN)
  *   no nf_tables in the kernel (Protocol not supported, …)     → BH_ERR_FIREWALL, load nf_tables or use iptables
+ *   a feature missing (Operation not supported on a write)     → BH_ERR_FIREWALL, the modules to load
  *   set full                                                   → BH_ERR_FIREWALL, raise the size
  * A missing nft binary gets a hint naming the nftables package; anything else becomes BH_ERR_FIREWALL.
  */
@@ -705,9 +706,16 @@ export function classifyNftError(e: unknown, what: string): unknown {
   if (/Permission denied|Operation not permitted|\bEPERM\b|must be root/i.test(stderr)) {
     return make('BH_ERR_NO_NET_ADMIN', `${what} failed: not allowed to change the firewall (${detail})`, NET_ADMIN_HINT);
   }
-  if (/Protocol not supported|Address family not supported|cache initialization failed|Could not receive.*netlink/i.test(stderr)) {
+  // A read-only listing cannot hit a mismatch with an existing object: "not supported" there means no nf_tables.
+  const listing = Array.isArray(e.data['args']) && (e.data['args'] as unknown[]).includes('list');
+  if (/Protocol not supported|Address family not supported|cache initialization failed|Could not receive|Unable to initialize Netlink socket/i.test(stderr) ||
+    (listing && /\bnot supported\b/i.test(stderr))) {
     return make('BH_ERR_FIREWALL', `${what} failed: the kernel has no usable nf_tables (${detail})`,
       'load the nf_tables module on the host (modprobe nf_tables), or set BANHAMMER_ENFORCER=iptables');
+  }
+  if (/Operation not supported|\bNot supported\b/i.test(stderr)) {
+    return make('BH_ERR_FIREWALL', `${what} failed: the kernel lacks an nf_tables feature this needs (${detail})`,
+      'load the modules on the host (nft_set_hash; nft_reject_inet for blockAction reject; nft_set_rbtree for CIDR bans), or set BANHAMMER_ENFORCER=iptables');
   }
   if (/JSON support not compiled/i.test(stderr)) {
     return make('BH_ERR_FIREWALL', `${what} failed: this nft cannot print JSON (${detail})`, 'install an nftables build with JSON support (Debian, Ubuntu and Alpine packages have it)');

@@ -344,6 +344,12 @@ describe('errors', () => {
     const nonf = classifyNftError(fail('netlink: Error: cache initialization failed: Protocol not supported\n'), 'x') as BanhammerError;
     expect(nonf).toMatchObject({ code: 'BH_ERR_FIREWALL', message: 'x failed: the kernel has no usable nf_tables (cache initialization failed: Protocol not supported)' });
     expect(nonf.hint).toContain('BANHAMMER_ENFORCER=iptables');
+    expect(classifyNftError(fail('mnl.c:43: Unable to initialize Netlink socket: Protocol not supported\n'), 'x')).toMatchObject({ message: expect.stringContaining('no usable nf_tables') });
+    const listFail = execError('nft', ['-j', '-t', 'list', 'ruleset'], { stdout: '', stderr: 'Error: Could not process rule: Operation not supported\n', code: 1 });
+    expect(classifyNftError(listFail, 'x')).toMatchObject({ message: 'x failed: the kernel has no usable nf_tables (Could not process rule: Operation not supported)' });
+    const writeFail = classifyNftError(fail('/dev/stdin:7:1-60: Error: Could not process rule: Operation not supported\n'), 'x') as BanhammerError;
+    expect(writeFail.message).toBe('x failed: the kernel lacks an nf_tables feature this needs (Could not process rule: Operation not supported)');
+    expect(writeFail.hint).toContain('nft_reject_inet');
     expect(classifyNftError(fail('/dev/stdin:1:1-2: Error: Could not process rule: No space left on device\n'), 'x')).toMatchObject({ code: 'BH_ERR_FIREWALL', message: expect.stringContaining('the ban set is full') });
     expect(classifyNftError(fail('Error: JSON support not compiled-in\n'), 'x')).toMatchObject({ code: 'BH_ERR_FIREWALL', message: expect.stringContaining('cannot print JSON') });
     expect(classifyNftError(fail('/dev/stdin:1:1-2: Error: syntax error\n'), 'x')).toMatchObject({ code: 'BH_ERR_FIREWALL', message: 'x failed: syntax error' });
