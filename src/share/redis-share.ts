@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { createClient } from 'redis';
+import type { createClient } from 'redis';
 import { BanhammerError } from '../errors.js';
 import { canonicalClientIp } from '../parse/ip.js';
 import { banField, groupKeys, REPLICA_ID_RE, SCOPE_RE, SHARED_RULE_RE, type GroupKeys } from './keys.js';
@@ -23,8 +23,7 @@ import { Outbox, opField, type OutboxOp } from './outbox.js';
 import type { ShareDeps, ShareEvents, ShareSettings, ShareStage, ShareStats, SharedBan } from './share.js';
 
 type ClientOptions = Parameters<typeof createClient>[0];
-const makeClient = (o: ClientOptions) => createClient(o);
-type Client = ReturnType<typeof makeClient>;
+type Client = ReturnType<typeof createClient<{}, {}, {}, 2, {}>>;
 
 const DEFAULT_MAX_BANS = 100_000;
 const DEFAULT_MAX_OUTBOX = 10_000;
@@ -195,8 +194,11 @@ class RedisShare implements ShareStage {
       maintNotifications: 'disabled',
       commandsQueueMaxLength: MAX_IN_FLIGHT * 2,
     };
-    const client = makeClient({ ...options, pingInterval: 5_000 });
-    const sub = makeClient(options);
+    // node-redis is loaded here, not at import: an agent without sharing never pays its ~10 MB of RSS.
+    const { createClient } = await import('redis');
+    // (Typed as the plain RESP2 client: only sendCommand, subscribe, events and close are used.)
+    const client = createClient({ ...options, pingInterval: 5_000 }) as unknown as Client;
+    const sub = createClient(options) as unknown as Client;
     this.client = client;
     this.sub = sub;
 
