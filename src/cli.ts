@@ -248,14 +248,9 @@ async function cmdBan(args: string[], io: CliIo): Promise<number> {
     ...(values.rule !== undefined ? { rule: values.rule } : {}),
     ...(values.container !== undefined ? { container: values.container } : {}),
   };
-  const ban = (await controlRequest(socketOf(io, values.config), req, { timeoutMs: CONTROL_TIMEOUT_MS })) as {
-    ip: string;
-    rule: string;
-    until: number | null;
-    scopeName?: string;
-  };
+  const ban = await controlRequest(socketOf(io, values.config), req, { timeoutMs: CONTROL_TIMEOUT_MS });
   const until = ban.until === null ? 'permanently' : `until ${formatUntil(ban.until)}`;
-  const where = typeof ban.scopeName === 'string' ? ` for container ${ban.scopeName}` : '';
+  const where = typeof ban.container === 'string' ? ` for container ${ban.container}` : '';
   io.stdout(`banned ${ban.ip} (${ban.rule})${where} ${until}\n`);
   return 0;
 }

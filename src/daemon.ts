@@ -22,6 +22,7 @@ import { repeat, type Clock } from './clock.js';
 import type { Config } from './config/schema.js';
 import { reloadedConfig, restartOnlyChanges } from './config/settings.js';
 import { BanhammerError, errorFields } from './errors.js';
+import { formatTime } from './format-time.js';
 import { Pipeline, localAddresses } from './pipeline/pipeline.js';
 import type { Ban, BanBookSnapshot } from './decide/ban-book.js';
 import { StateKeeper } from './decide/state-keeper.js';
@@ -78,7 +79,6 @@ const EXPIRE_INTERVAL_MS = 1000;
 const POSITION_SAVE_INTERVAL_MS = 1000;
 const SWEEP_INTERVAL_MS = 30_000;
 const REFRESH_INTERVAL_MS = 6 * 3600_000;
-const SKEW_LOG_INTERVAL_MS = 60_000;
 
 export class Daemon implements ControlHandler {
   private config: Config;
@@ -101,7 +101,6 @@ export class Daemon implements ControlHandler {
   private saved: DaemonState | null | undefined = undefined;
   private startedAt = 0;
   private lastSavedPositions = '';
-  private lastSkewLog = Number.NEGATIVE_INFINITY;
   private repairs = 0;
   /** Bans made since the last applied batch: reported once the enforcer holds them. */
   private unreported: Ban[] = [];
@@ -122,10 +121,8 @@ export class Daemon implements ControlHandler {
         this.unreported.push(ban);
         this.queue.schedule();
       },
-      onSkew: (t, now) => {
-        if (now - this.lastSkewLog < SKEW_LOG_INTERVAL_MS) return;
-        this.lastSkewLog = now;
-        this.log.warn({ lineTime: new Date(t).toISOString(), skewedLines: this.pipeline.stats.skewed }, 'log line stamped in the future; counted as happening now');
+      onSkew: (t) => {
+        this.log.warn({ lineTime: formatTime(t), skewedLines: this.pipeline.stats.skewed }, 'log line stamped in the future; counted as happening now');
       },
     });
     this.stats = this.pipeline.stats;

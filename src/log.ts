@@ -8,6 +8,7 @@
  */
 import { pino, type DestinationStream, type LevelWithSilent, type Logger } from 'pino';
 import type { Ban } from './decide/ban-book.js';
+import { formatUntil } from './format-time.js';
 import type { UnbanReason } from './metrics/registry.js';
 
 export type { Logger } from 'pino';
@@ -39,7 +40,7 @@ export function banFields(ban: Ban): { ip: string; rule: string; failures: numbe
     ip: ban.ip,
     rule: ban.rule,
     failures: ban.failures,
-    until: ban.until === null ? 'permanent' : new Date(ban.until).toISOString(),
+    until: formatUntil(ban.until),
     nth: ban.nth,
     ...(ban.scope !== undefined ? { container: ban.scopeName ?? ban.scope.slice(0, 12), containerId: ban.scope } : {}),
   };

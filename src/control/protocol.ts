@@ -13,6 +13,7 @@
  */
 import type { ErrorCode } from '../errors.js';
 import { canonicalIp } from '../parse/ip.js';
+import { MAX_DURATION_MS } from '../config/duration.js';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -201,8 +202,8 @@ export function validateRequest(raw: unknown): ParsedRequest {
       return { ok: true, request: rule === undefined ? { op: 'status' } : { op: 'status', rule } };
     case 'ban': {
       const forMs = raw.forMs;
-      if (forMs !== null && !(typeof forMs === 'number' && Number.isSafeInteger(forMs) && forMs > 0)) {
-        return fail(`"forMs" must be a positive whole number of milliseconds, or null, got ${JSON.stringify(forMs)}`);
+      if (forMs !== null && !(typeof forMs === 'number' && Number.isSafeInteger(forMs) && forMs > 0 && forMs <= MAX_DURATION_MS)) {
+        return fail(`"forMs" must be a whole number of milliseconds from 1 to ${MAX_DURATION_MS} (3650 days), or null, got ${JSON.stringify(forMs)}`, 'BH_ERR_USAGE', 'e.g. banhammer ban 198.18.0.7 --for 30d');
       }
       return {
         ok: true,

@@ -4,6 +4,7 @@
  * Total banned / Banned IP list", per rule, plus the agent's health. Pure: time is an argument.
  */
 import { BanhammerError } from '../errors.js';
+import { isoTime } from '../format-time.js';
 import type { Detector } from '../detect/detector.js';
 import { MANUAL_RULE, type BanBook } from '../decide/ban-book.js';
 import type { RuleSettings } from '../detect/rule.js';
@@ -23,12 +24,6 @@ export interface StatusSources {
   readonly health: AgentHealth;
 }
 
-/** A date as ISO 8601; a value outside Date's range (hostile state) becomes null instead of throwing. */
-export function isoOrNull(ms: number | null): string | null {
-  if (ms === null || !Number.isFinite(ms) || Math.abs(ms) > 8.64e15) return null;
-  return new Date(ms).toISOString();
-}
-
 export function buildStatusReport(s: StatusSources, rule?: string): StatusReport {
   const running = s.detector.ruleNames;
   if (rule !== undefined && !running.includes(rule) && rule !== MANUAL_RULE) {
@@ -43,7 +38,7 @@ export function buildStatusReport(s: StatusSources, rule?: string): StatusReport
   return {
     instance: s.instance,
     enforcer: s.enforcer,
-    since: isoOrNull(s.startedAt) ?? '',
+    since: isoTime(s.startedAt) ?? '',
     // The source reports lag as one total: shown on the single file, or spread as 0.
     files: paths.map((path) => ({ path, lagBytes: paths.length === 1 ? s.lagBytes : 0 })),
     health: s.health,
@@ -62,7 +57,7 @@ export function buildStatusReport(s: StatusSources, rule?: string): StatusReport
           ip: b.ip,
           container: b.scope === undefined ? null : (b.scopeName ?? b.scope.slice(0, 12)),
           containerId: b.scope ?? null,
-          until: isoOrNull(b.until),
+          until: b.until === null ? null : isoTime(b.until),
         })),
       };
     }),

@@ -19,6 +19,7 @@
  * next changes() yields it again; expected(now) is the full view for the enforcer's repair check.
  */
 import { BanhammerError } from '../errors.js';
+import { MAX_DURATION_MS } from '../config/duration.js';
 import { canonicalClientIp, canonicalIp, nonClientReason } from '../parse/ip.js';
 import type { Offense } from '../detect/offense.js';
 import { bantimeFor, type RuleSettings } from '../detect/rule.js';
@@ -80,8 +81,8 @@ export interface KernelDiff {
 /** Manual bans (from `banhammer ban`) are recorded under this rule name unless one is given. */
 export const MANUAL_RULE = 'manual';
 
-/** The longest a ban can last (also the cap on bantime settings): 100 years, well inside Date's range. */
-export const MAX_BAN_MS = 100 * 365 * 24 * 3600_000;
+/** The longest a ban can last: the cap on bantime settings and `ban --for` (3650 days). */
+export const MAX_BAN_MS = MAX_DURATION_MS;
 
 const key = (rule: string, ip: string, scope?: string): string => `${rule} ${scopedKey(ip, scope)}`;
 /** A scope read from a state file: a non-empty string without spaces, else host-wide. */
@@ -186,7 +187,7 @@ export class BanBook {
       });
     }
     if (opts.durationMs !== null && !(Number.isFinite(opts.durationMs) && opts.durationMs > 0 && opts.durationMs <= MAX_BAN_MS)) {
-      throw new BanhammerError('BH_ERR_USAGE', `a ban lasts more than 0 and at most 100 years, got ${opts.durationMs} ms`, {
+      throw new BanhammerError('BH_ERR_USAGE', `a ban lasts more than 0 and at most 3650 days, got ${opts.durationMs} ms`, {
         hint: 'use --for with a duration such as 1h, 30d or 52w, or leave it out for a permanent manual ban',
       });
     }

@@ -49,7 +49,7 @@ export interface PipelineOptions {
   readonly only?: readonly string[];
   /** Every new ban, as the book recorded it. */
   readonly onBan?: (ban: Ban) => void;
-  /** Live: a line stamped in the future (its time, the clock's). */
+  /** Live: a line stamped in the future (its time, the clock's); at most once a minute, for the log. */
   readonly onSkew?: (eventTime: number, now: number) => void;
 }
 
@@ -80,6 +80,7 @@ export class Pipeline {
   private readonly onSkew: (eventTime: number, now: number) => void;
   /** Live: the clock for the line being handled; scope name lookups for host mode. */
   private now = 0;
+  private lastSkewReport = Number.NEGATIVE_INFINITY;
   private scopeName: ((scope: string) => string | undefined) | undefined;
 
   constructor(opts: PipelineOptions) {
@@ -135,7 +136,10 @@ export class Pipeline {
     let event = ev;
     if (ev.time > now + SKEW_TOLERANCE_MS) {
       this.stats.skewed++;
-      this.onSkew(ev.time, now);
+      if (now - this.lastSkewReport >= 60_000) {
+        this.lastSkewReport = now;
+        this.onSkew(ev.time, now);
+      }
       // Fields are copied by name: a parsed event may keep them as getters on its prototype.
       event = { ip: ev.ip, family: ev.family, time: now, method: ev.method, path: ev.path, status: ev.status, vhost: ev.vhost, origin: ev.origin };
     }

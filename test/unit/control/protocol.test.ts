@@ -64,6 +64,10 @@ describe('parseRequest', () => {
     expect(err('{"op":"unban","ip":7}').message).toBe('op unban needs "ip" (a string)');
     expect(err('{"op":"ban","ip":"198.18.0.7"}').message).toContain('"forMs"');
     expect(err('{"op":"ban","ip":"198.18.0.7","forMs":"1h"}').message).toContain('"forMs"');
+    // Past the duration cap (3650 days): a raw socket request cannot push a ban out of Date's range.
+    expect(err(`{"op":"ban","ip":"198.18.0.7","forMs":${3650 * 86400_000 + 1}}`).message).toContain('"forMs"');
+    expect(err(`{"op":"ban","ip":"198.18.0.7","forMs":${99999999 * 86400_000}}`).message).toContain('"forMs"');
+    expect(ok(`{"op":"ban","ip":"198.18.0.7","forMs":${3650 * 86400_000}}`)).toMatchObject({ forMs: 3650 * 86400_000 });
     expect(err('{"op":"ban","ip":"198.18.0.7","forMs":-1}').message).toContain('"forMs"');
     expect(err('{"op":"ban","ip":"198.18.0.7","forMs":1.5}').message).toContain('"forMs"');
     expect(err('{"op":"ban","ip":"198.18.0.7","forMs":0}').message).toContain('"forMs"');
