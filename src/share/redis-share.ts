@@ -277,10 +277,11 @@ class RedisShare implements ShareStage {
 
   failure(f: { ip: string; family: 4 | 6; rule: string; time: number; findtime: number; maxretry: number; scope?: string }): void {
     const c = canonicalClientIp(f.ip);
+    const time = Math.trunc(f.time);
     if (
       c === null ||
       !SHARED_RULE_RE.test(f.rule) ||
-      !Number.isInteger(f.time) || f.time < 0 || f.time > MAX_TIME_MS ||
+      !Number.isFinite(time) || time < 0 || time > MAX_TIME_MS ||
       !Number.isInteger(f.findtime) || f.findtime < 1 || f.findtime > MAX_FINDTIME_MS ||
       !Number.isInteger(f.maxretry) || f.maxretry < 1 || f.maxretry > MAX_MAXRETRY ||
       (f.scope !== undefined && !SCOPE_RE.test(f.scope))
@@ -297,7 +298,7 @@ class RedisShare implements ShareStage {
     const ttl = Math.min(f.findtime + MAX_LATE_MS + 60_000, 400 * 86_400_000);
     this.inFlight++;
     this.counts.failuresSent++;
-    this.eval(FAILURE_SCRIPT, keys, [String(f.time), String(f.findtime), String(f.maxretry), member, String(MAX_LATE_MS), String(ttl), String(CLAIM_MS)]).then(
+    this.eval(FAILURE_SCRIPT, keys, [String(time), String(f.findtime), String(f.maxretry), member, String(MAX_LATE_MS), String(ttl), String(CLAIM_MS)]).then(
       (reply) => {
         this.inFlight--;
         if (!Array.isArray(reply) || reply.length !== 2) return;
@@ -305,7 +306,7 @@ class RedisShare implements ShareStage {
         if (claimed !== 1 || typeof n !== 'number') return;
         this.counts.groupOffenses++;
         this.emit('onGroupOffense', () =>
-          this.events?.onGroupOffense({ ip: c.ip, family: c.family, rule: f.rule, at: f.time, failures: n, ...(f.scope !== undefined ? { scope: f.scope } : {}) }),
+          this.events?.onGroupOffense({ ip: c.ip, family: c.family, rule: f.rule, at: time, failures: n, ...(f.scope !== undefined ? { scope: f.scope } : {}) }),
         );
       },
       (e: unknown) => {
@@ -318,7 +319,8 @@ class RedisShare implements ShareStage {
 
   publishBan(ban: SharedBan): void {
     const now = this.deps.clock.now();
-    const checked = checkOutgoingBan({ ...ban, origin: this.replicaId }, now);
+    const trunc = (x: number): number => (Number.isFinite(x) ? Math.trunc(x) : x);
+    const checked = checkOutgoingBan({ ...ban, at: trunc(ban.at), until: ban.until === null ? null : trunc(ban.until), origin: this.replicaId }, now);
     if (!checked.ok) {
       this.logError(`ban-invalid-${checked.reason}`, new Error(checked.reason), 'share: a ban cannot be shared (invalid)');
       return;

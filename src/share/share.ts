@@ -19,7 +19,10 @@
  * - onGroupOffense: turn it into an offense for the ban book (book.consider) at that replica; the
  *   resulting ban is a local ban: publish it.
  * - publishBan()/publishUnban(): call them for bans and unbans made here (detected, group offense,
- *   manual, incremental), never for bans received from the group. A ban is stored in the group's
+ *   manual, incremental), never for bans received from the group (the stage sets `origin` to its own
+ *   replica id and truncates times to whole ms; a ban that fails validation is logged and not
+ *   shared). Call publishBan at start-up too for the local bans restored from state: a ban the group
+ *   already holds costs one round trip and no message. A ban is stored in the group's
  *   hash (late joiners and a returning Redis converge on it) and published on the group's channel,
  *   unless the stored one already covers it (no storm when N replicas ban at once). An unban lifts
  *   the stored ban unless it is newer, and leaves a tombstone (kept a day) so that no replica
