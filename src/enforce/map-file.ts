@@ -20,7 +20,7 @@
  * - shutdown() writes an empty map and keeps the file: a web server whose configuration names the
  *   file keeps serving (Apache refuses to start without a txt map's file, nginx without an include).
  */
-import { readdir, stat, unlink } from 'node:fs/promises';
+import { readdir, stat, unlink, utimes } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { writeFileAtomic, type AtomicWriteError } from '../fs/atomic-write.js';
 import type { Clock } from '../clock.js';
@@ -65,7 +65,7 @@ export class MapFile {
   /** Set when the file may not reflect `held` (a failed write, or leftovers adopted at init). */
   private stale = true;
   /** Identity of the file we wrote last, to notice it being replaced from outside. */
-  private written: { ino: number; size: number; mtimeMs: number } | null = null;
+  private written: { ino: bigint; size: bigint; mtimeNs: bigint } | null = null;
 
   constructor(private readonly opts: MapFileOptions) {
     if (!opts.path.startsWith('/') || opts.path.includes('\0')) {
@@ -175,27 +175,24 @@ export class MapFile {
 
   /** Repairs (see the contract); returns one line per repair, empty when all was well. */
   async check(expected?: () => readonly EnforcerBan[]): Promise<string[]> {
-    const listed = expected === undefined ? null : this.reconcile(expected());
-    if (listed !== null) {
-      await this.write();
-      return [listed];
-    }
     let why: string | null = null;
     if (this.stale) {
       why = `map file ${this.path} was rewritten (the last write had failed or was pending)`;
     } else {
       try {
-        const st = await stat(this.path);
+        const st = await stat(this.path, { bigint: true });
         const w = this.written;
-        if (w && (st.ino !== w.ino || st.size !== w.size || st.mtimeMs !== w.mtimeMs)) why = `map file ${this.path} was changed from outside and was rewritten`;
+        if (w && (st.ino !== w.ino || st.size !== w.size || st.mtimeNs !== w.mtimeNs)) why = `map file ${this.path} was changed from outside and was rewritten`;
       } catch (e) {
         if (errCode(e) !== 'ENOENT') throw this.fileError('cannot read', e);
         why = `map file ${this.path} was missing and was re-created`;
       }
     }
-    if (why === null) return [];
+    const listed = expected === undefined ? null : this.reconcile(expected());
+    const repaired = [why, listed].filter((x): x is string => x !== null);
+    if (repaired.length === 0) return [];
     await this.write();
-    return [why];
+    return repaired;
   }
 
   /** Forgets every ban and writes an empty map (the file stays). */
@@ -226,6 +223,7 @@ export class MapFile {
   private async writeText(text: string): Promise<void> {
     const dir = dirname(this.path);
     const tmp = join(dir, `.${basename(this.path)}.tmp-${process.pid}-${++this.tmpSeq}`);
+    const before = await stat(this.path, { bigint: true }).then((st) => st.mtimeNs, () => null);
     try {
       await writeFileAtomic(this.path, text, { tmp, mode: MAP_MODE });
     } catch (e) {
@@ -235,8 +233,16 @@ export class MapFile {
       if (err.step === 'write') throw this.fileError('cannot write', err.cause);
     }
     try {
-      const st = await stat(this.path);
-      this.written = { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs };
+      // Apache re-reads a txt map only when its mtime differs from the one it read. File times tick
+      // coarsely (a jiffy: consecutive writes usually get the same mtime), so a write right after
+      // another one would go unseen: move the new file's mtime past the old one's.
+      let st = await stat(this.path, { bigint: true });
+      if (before !== null && st.mtimeNs <= before) {
+        const t = new Date(Number(before / 1_000_000n) + 1);
+        await utimes(this.path, t, t);
+        st = await stat(this.path, { bigint: true });
+      }
+      this.written = { ino: st.ino, size: st.size, mtimeNs: st.mtimeNs };
     } catch {
       this.written = null;
     }

@@ -188,4 +188,32 @@ describe.skipIf(skip !== null)(`ApacheMapEnforcer with a real Apache${skip ? ` (
     expect(log).toContain(`198.18.0.31 "GET ${allowed.path} HTTP/1.1" 200`);
     await enf.apply({ ban: [], unban: [{ ip: '198.18.0.30', family: 4 }] });
   });
+
+  it('refuses non-client addresses without holding back the batch; check(expected) restores what the ban book says', async () => {
+    const r = await enf.apply({
+      ban: [
+        { ip: '0.0.0.0', family: 4, until: null },
+        { ip: '198.18.0.40', family: 4, until: null },
+        { ip: 'ff02::1', family: 6, until: null },
+      ],
+      unban: [],
+    });
+    expect(r.refused.map((x) => x.ip)).toEqual(['0.0.0.0', 'ff02::1']);
+    expect((await get({ xff: '198.18.0.40' })).status).toBe(403);
+    expect(await readFile(mapPath, 'utf8')).not.toMatch(/^(0\.0\.0\.0|ff02::1) /m);
+    // Someone empties the map (a config-management run, an edit): the ban is gone from Apache's view.
+    await writeFile(mapPath, '# emptied\n');
+    expect((await get({ xff: '198.18.0.40' })).status).toBe(200);
+    const book = [
+      { ip: '198.18.0.40', family: 4 as const, until: null },
+      { ip: '198.18.0.41', family: 4 as const, until: Date.now() + 600_000 },
+      { ip: '0.0.0.0', family: 4 as const, until: null },
+    ];
+    expect(await enf.check(() => book)).toEqual([`map file ${mapPath} was changed from outside and was rewritten`, `map file ${mapPath}: 1 missing ban(s) re-added`]);
+    expect((await get({ xff: '198.18.0.40' })).status).toBe(403);
+    expect((await get({ xff: '198.18.0.41' })).status).toBe(403);
+    expect((await get({ xff: '198.18.0.42' })).status).toBe(200);
+    expect(await enf.check(() => book)).toEqual([]);
+    await enf.apply({ ban: [], unban: [{ ip: '198.18.0.40', family: 4 }, { ip: '198.18.0.41', family: 4 }] });
+  });
 });

@@ -234,3 +234,24 @@ describe('MapFile', () => {
     expect(keys(await readFile(path, 'utf8')).filter((k) => !k.startsWith('::'))).toEqual(['198.18.0.2', '198.18.0.3']);
   });
 });
+
+describe('MapFile mtime', () => {
+  it('every write moves the mtime forward, even within one tick of the file clock (Apache re-reads a txt map only when it changes)', async () => {
+    const path = join(dir, 'banned.map');
+    const enf = new ApacheMapEnforcer({ path, clock: new ManualClock() });
+    await enf.init();
+    let last = (await stat(path, { bigint: true })).mtimeNs;
+    for (let i = 1; i <= 20; i++) {
+      await enf.apply({ ban: [{ ip: `198.18.0.${i}`, family: 4, until: null }], unban: [] });
+      const now = (await stat(path, { bigint: true })).mtimeNs;
+      expect(now > last).toBe(true);
+      last = now;
+    }
+    // Also past a file someone else wrote just before.
+    await writeFile(path, '# edited\n');
+    const edited = (await stat(path, { bigint: true })).mtimeNs;
+    expect(await enf.check(() => [])).toHaveLength(2);
+    expect((await stat(path, { bigint: true })).mtimeNs > edited).toBe(true);
+    expect(await enf.check(() => [])).toEqual([]);
+  });
+});
