@@ -10,7 +10,8 @@
  *   missing, replaces what is wrong, flushes our chain and writes its rules: it adopts a crashed
  *   agent's table without duplicates and keeps its bans.
  * - apply(batch): a ban is add + delete + add of the element (its timeout is refreshed on every
- *   kernel), an unban add + delete (never an error when it is already gone). A transaction the kernel
+ *   kernel; where init()'s probe shows that `add` rewrites timeouts, a timed ban is one add), an
+ *   unban add + delete (never an error when it is already gone). A transaction the kernel
  *   refuses is split in halves until the refused addresses are isolated; they are returned in
  *   `refused` with nft's reason and everything else is applied.
  * - check(expected): every call compares the table's structure (`nft -j -t list ruleset`, a few ms
@@ -413,13 +414,13 @@ export class NftablesEnforcer implements Enforcer {
   private async isolate(ops: readonly ElementOp[], reason: string, refused: RefusedEntry[], budget: { left: number }): Promise<void> {
     if (ops.length === 1) {
       const o = ops[0]!;
-      refused.push({ ip: o.ip, family: o.family, reason });
+      refused.push({ ip: o.ip, family: o.family, ...(o.scope !== undefined ? { scope: o.scope } : {}), reason });
       return;
     }
     const mid = Math.ceil(ops.length / 2);
     for (const half of [ops.slice(0, mid), ops.slice(mid)]) {
       if (budget.left <= 0) {
-        for (const o of half) refused.push({ ip: o.ip, family: o.family, reason: `not tried after too many refusals in this batch (last: ${reason})` });
+        for (const o of half) refused.push({ ip: o.ip, family: o.family, ...(o.scope !== undefined ? { scope: o.scope } : {}), reason: `not tried after too many refusals in this batch (last: ${reason})` });
         continue;
       }
       budget.left--;
