@@ -67,7 +67,10 @@ export const FULL_COMPARE_EVERY = 30;
 
 export const REPAIR_SET_RECREATED = 'set re-created';
 
-/** Families whose set check() re-created empty (their bans must be applied again). */
+/**
+ * Families whose set check() had to re-create (the same check re-added its bans from expected(); a
+ * caller may still re-apply them, which is harmless).
+ */
 export function setsRecreated(repairs: readonly string[]): Family[] {
   const out: Family[] = [];
   for (const r of repairs) {
