@@ -164,6 +164,17 @@ describe('NftablesEnforcer.apply', () => {
     expect(runner.lines()).toEqual(['nft -f -', 'nft -j -t list ruleset', ...Array<string>(6).fill('nft -f -')]);
   });
 
+  it('bounds the isolation when every element is refused (a full set): the rest is reported as not tried', async () => {
+    const { runner, enf } = setup({ batchSize: 1000 });
+    await enf.init();
+    runner.clear();
+    runner.on((c) => c.line === 'nft -f -' && (c.input ?? '').startsWith('add element'), { code: 1, stderr: 'Error: Could not process rule: No space left on device\n' });
+    const r = await enf.apply({ ban: bans(200, null).concat(Array.from({ length: 800 }, (_, i) => ({ ip: `198.19.${i >> 8}.${i & 255}`, family: 4 as const, until: null }))), unban: [] });
+    expect(r.refused).toHaveLength(1000);
+    expect(r.refused.filter((x) => x.reason.startsWith('not tried after too many refusals')).length).toBeGreaterThan(900);
+    expect(runner.lines('nft -f -').length).toBeLessThanOrEqual(1 + 2 * 10 + 64 + 1);
+  });
+
   it('re-creates a vanished table before blaming elements, and retries the batch', async () => {
     const { runner, enf } = setup();
     await enf.init();
