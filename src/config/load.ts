@@ -93,6 +93,12 @@ export function resolveConfig(input: LoadInput): ResolvedConfig {
     }
   }
 
+  // Sharing needs both the Redis URL and the group; one without the other is a mistake, not "off".
+  if ((settings.shareRedisUrl === null) !== (settings.shareGroup === null)) {
+    const missing = settings.shareGroup === null ? SETTINGS.shareGroup : SETTINGS.shareRedisUrl;
+    problems.push({ key: missing.yamlPath.join('.'), source: 'default', message: `sharing needs both BANHAMMER_REDIS_URL and BANHAMMER_SHARE_GROUP; set ${missing.env} too (or neither)` });
+  }
+
   // Rules: preset or user defaults, then each layer's fields, then the selection.
   const rules = Object.create(null) as Record<string, RuleSettings>;
   let selection: ReadonlySet<string> | null = null;

@@ -70,6 +70,12 @@ export interface SettingTypes {
   readonly banScope: BanScope;
   /** docker-user: Docker's containers directory (config.v2.json per container); null = derived from the log paths. */
   readonly dockerContainersDir: string | null;
+  /** Config: share.redisUrl — the Redis the replicas of a group share failures and bans through; null = no sharing. */
+  readonly shareRedisUrl: string | null;
+  /** Config: share.passwordFile — a file holding the Redis password (Docker secrets). */
+  readonly sharePasswordFile: string | null;
+  /** Config: share.group — the name the replicas of one service share. */
+  readonly shareGroup: string | null;
 }
 
 /**
@@ -77,8 +83,10 @@ export interface SettingTypes {
  * settings, which are grouped as `log.paths` and `log.format` (SETTINGS[k].configPath says where each
  * sits), plus the rules.
  */
-export type Config = Omit<SettingTypes, 'logPaths' | 'logFormat'> & {
+export type Config = Omit<SettingTypes, 'logPaths' | 'logFormat' | 'shareRedisUrl' | 'sharePasswordFile' | 'shareGroup'> & {
   readonly log: { readonly paths: SettingTypes['logPaths']; readonly format: SettingTypes['logFormat'] };
+  /** Sharing failures and bans with the other replicas of a group (src/share); redisUrl null = off. */
+  readonly share: { readonly redisUrl: SettingTypes['shareRedisUrl']; readonly passwordFile: SettingTypes['sharePasswordFile']; readonly group: SettingTypes['shareGroup'] };
   /** Every preset (with overrides applied) plus user rules; `enabled` says which run. No prototype: own keys only. */
   readonly rules: Readonly<Record<string, RuleSettings>>;
 };
@@ -180,6 +188,24 @@ const cidrList = z.pipe(
 /** A non-empty string without NUL (an item of a path list or of a command's argv). */
 const nonEmptyText = (error: string) =>
   z.string({ error }).check(z.minLength(1, { error: 'must not be empty' }), z.refine((s) => !s.includes('\0'), { error: 'must not contain NUL' }));
+
+/** Group names as Redis key prefixes allow them (no braces, colons or spaces: the hash tag stays intact). */
+export const SHARE_GROUP_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+const redisUrl = z.string({ error: 'expected a redis:// or rediss:// URL' }).check(
+  z.refine(
+    (s) => {
+      if (s.length > 2048 || s.includes('\0')) return false;
+      try {
+        const u = new URL(s);
+        return (u.protocol === 'redis:' || u.protocol === 'rediss:') && u.hostname !== '' && /^(\/\d{0,2})?$/.test(u.pathname);
+      } catch {
+        return false;
+      }
+    },
+    { error: 'expected redis://[user[:password]@]host[:port][/db] or rediss://…' },
+  ),
+);
 
 const absolutePath = z
   .string({ error: 'expected a path (string)' })
@@ -605,6 +631,42 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
     fromEnv: trimmed,
     default: () => null,
     defaultText: 'derived from BANHAMMER_LOG_PATH (e.g. /var/lib/docker/containers)',
+  }),
+  shareRedisUrl: setting<'shareRedisUrl'>({
+    yamlPath: ['share', 'redis_url'],
+    configPath: ['share', 'redisUrl'],
+    reload: 'restart',
+    env: 'BANHAMMER_REDIS_URL',
+    description: 'Redis shared by the replicas of a group (with BANHAMMER_SHARE_GROUP): failures add up and bans propagate',
+    allowed: 'redis://[user[:password]@]host[:port][/db] or rediss:// (TLS)',
+    schema: z.union([z.null(), redisUrl], { error: 'expected a redis:// or rediss:// URL' }),
+    fromEnv: trimmed,
+    default: () => null,
+    defaultText: '(none: no sharing)',
+  }),
+  sharePasswordFile: setting<'sharePasswordFile'>({
+    yamlPath: ['share', 'password_file'],
+    configPath: ['share', 'passwordFile'],
+    reload: 'restart',
+    env: 'BANHAMMER_REDIS_PASSWORD_FILE',
+    description: 'File holding the Redis password (Docker secrets; wins over a password in the URL)',
+    allowed: 'absolute path',
+    schema: z.union([z.null(), absolutePath], { error: 'expected an absolute path' }),
+    fromEnv: trimmed,
+    default: () => null,
+    defaultText: '(none)',
+  }),
+  shareGroup: setting<'shareGroup'>({
+    yamlPath: ['share', 'group'],
+    configPath: ['share', 'group'],
+    reload: 'restart',
+    env: 'BANHAMMER_SHARE_GROUP',
+    description: 'Name shared by the replicas of one service; every Redis key and channel starts with banhammer:{GROUP}:',
+    allowed: 'letters, digits, _ . - (1–64, starting with a letter or digit)',
+    schema: z.union([z.null(), z.string().check(z.regex(SHARE_GROUP_RE, { error: 'expected letters, digits, _ . - (1–64, starting with a letter or digit)' }))], { error: 'expected a group name' }),
+    fromEnv: trimmed,
+    default: () => null,
+    defaultText: '(none)',
   }),
 };
 
