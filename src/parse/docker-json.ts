@@ -8,13 +8,16 @@
  * (\" \\ \n \u003c …) correctly; anything else falls back to parsing the whole object. Never throws.
  * Docker's own `time` is ignored: the access line carries the request time.
  *
- * unwrapDockerJsonHead() is the parser's entry point: the same for a whole record, and for a record
- * that ends before its `log` string does (the line splitter kept only the head of an overlong line, or
- * the writer died mid-record) it decodes the part of the string that is there, in Docker's key order
- * only (`{"log":"` first), strictly (a bad escape or a raw control character is not JSON: null), and
- * says the text is cut. The decoded head is an exact prefix of the real `log` text, so the access
- * scanner reads the same fields it would read in the whole record and never anything after the
- * status: a forged line in the User-Agent stays text, cut or not.
+ * unwrapDockerJsonHead() is the parser's entry point. In Docker's key order (`{"log":"` first) it
+ * decodes the `log` string itself, strictly (a bad escape, a raw control character, or anything but
+ * `,` `}` or the end of the line after the closing quote is not Docker's JSON: null), and only as far
+ * as the parser reads (maxChars + 1 characters), so the work per record is bounded by the head and
+ * not by the record's length. A record that ends before its `log` string does (the line splitter kept
+ * only the head of an overlong line, or the writer died mid-record) gives the part that is there, and
+ * says the text is cut; so does a string longer than maxChars. Either way the text is an exact prefix
+ * of the real `log` text, so the access scanner reads the same fields it would read in the whole
+ * record and never anything after the status: a forged line in the User-Agent stays text, cut or not.
+ * Other key orders are read by JSON.parse, whole (a record that is cut there is 'bad-wrapper').
  */
 import { findQuote } from './apache.js';
 
@@ -67,9 +70,7 @@ export interface DockerLogHead {
  * not such a record. At most maxChars + 1 characters of a cut record are decoded.
  */
 export function unwrapDockerJsonHead(line: string, maxChars: number): DockerLogHead | null {
-  if (line.startsWith(PREFIX) && findQuote(line, PREFIX.length, line.length, true) < 0) {
-    return decodeHead(line, PREFIX.length, maxChars);
-  }
+  if (line.startsWith(PREFIX)) return decodeHead(line, PREFIX.length, maxChars);
   const text = unwrapDockerJson(line);
   return text === null ? null : { text, cut: false };
 }
@@ -83,9 +84,10 @@ function hexValue(c: number): number {
 }
 
 /**
- * Decodes the JSON string text starting at `from` that has no closing quote before the end of `line`:
- * up to maxChars + 1 characters, stopping before an escape that was cut in two. null when it is not JSON
- * string text (a bad escape, a raw control character or a quote, which findQuote said is not there).
+ * Decodes the JSON string that starts at `from` (after its opening quote): the whole string, without
+ * its trailing newline, when it closes within maxChars characters and `,` `}` or the end of the line
+ * follows; otherwise its first characters (up to maxChars + 1, stopping before an escape cut in two)
+ * as a cut head. null when it is not JSON string text (a bad escape, a raw control character).
  */
 function decodeHead(line: string, from: number, maxChars: number): DockerLogHead | null {
   let out = '';
@@ -94,7 +96,13 @@ function decodeHead(line: string, from: number, maxChars: number): DockerLogHead
   const n = line.length;
   while (i < n && out.length + (i - run) <= maxChars) {
     const c = line.charCodeAt(i);
-    if (c < 32 || c === 34) return null;
+    if (c < 32) return null;
+    if (c === 34) {
+      // The closing quote: the string is whole.
+      const after = line.charCodeAt(i + 1);
+      if (!(after === 44 /* , */ || after === 125 /* } */ || i + 1 === n)) return null;
+      return { text: stripNewline(out + line.slice(run, i)), cut: false };
+    }
     if (c !== 92) {
       i++;
       continue;

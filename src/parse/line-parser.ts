@@ -46,6 +46,9 @@ function withRange(parse: (line: string) => ParseOutcome, range?: LineParser['ra
   return p;
 }
 
+/** Characters of a Docker record's `log` string decoded first (see dockerJson). */
+const FIRST_DECODE = 4096;
+
 /** End of the content: without a trailing LF and/or CR. */
 function contentEnd(line: string): number {
   let e = line.length;
@@ -94,12 +97,18 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
 
   /** The access line inside a Docker json-file record. */
   const dockerJson = (line: string, start: number, end: number): ParseOutcome => {
-    const head = unwrapDockerJsonHead(start === 0 && end === line.length ? line : line.slice(start, end), MAX_HEAD_LENGTH);
-    if (head === null) return broken(line, start, end, 'bad-wrapper');
-    const inner = head.text;
-    const ie = contentEnd(inner);
-    if (isBlank(inner, 0, ie)) return head.cut ? longSkip('truncated', end - start) : 'empty';
-    return longSkip(autoAccess(inner, 0, ie, origin, head.cut), end - start);
+    const record = start === 0 && end === line.length ? line : line.slice(start, end);
+    // Decoded as far as needed: the first few KiB hold the status of nearly every line; a head that
+    // does not is decoded again, further, up to MAX_HEAD_LENGTH (so a long record costs what its head
+    // costs, and a short decode never decides a skip).
+    for (let limit = FIRST_DECODE; ; limit = Math.min(limit * 8, MAX_HEAD_LENGTH)) {
+      const head = unwrapDockerJsonHead(record, limit);
+      if (head === null) return broken(line, start, end, 'bad-wrapper');
+      const inner = head.text;
+      const ie = contentEnd(inner);
+      const out = isBlank(inner, 0, ie) ? (head.cut ? 'truncated' : 'empty') : autoAccess(inner, 0, ie, origin, head.cut);
+      if (!head.cut || limit >= MAX_HEAD_LENGTH || typeof out !== 'string') return longSkip(out, end - start);
+    }
   };
 
   /** The access line inside syslog framing; the tag becomes the origin. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { unwrapDockerJson } from '../../../src/parse/docker-json.js';
+import { unwrapDockerJson, unwrapDockerJsonHead } from '../../../src/parse/docker-json.js';
 import { looksLikeSyslog, parseSyslogFrame } from '../../../src/parse/syslog.js';
 
 describe('unwrapDockerJson', () => {
@@ -12,6 +12,52 @@ describe('unwrapDockerJson', () => {
 
   it.each(['{', '{"log":"x', '{"log":1}', '[1]', 'null', '{"log":"x"  trailing', '{"log":"\\q"}'])('rejects %j', (s) => {
     expect(unwrapDockerJson(s)).toBeNull();
+  });
+});
+
+describe('unwrapDockerJsonHead', () => {
+  const rng = (seed: number) => () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) / (1 << 24);
+
+  it('decodes exactly what JSON.parse does, and every cut of a record to a prefix of it', () => {
+    const r = rng(9);
+    const alphabet = ['a', ' ', '"', '\\', '/', '\n', '\r', '\t', '\u0001', '\u007f', '<', '&', 'é', '€', '😀', '\ud800', '\b', '\f'];
+    for (let i = 0; i < 400; i++) {
+      let text = '';
+      const n = Math.floor(r() * 60);
+      for (let k = 0; k < n; k++) text += alphabet[Math.floor(r() * alphabet.length)]!;
+      let lit = JSON.stringify(`${text}\n`);
+      if (i % 2 === 0) lit = lit.replaceAll('<', '\\u003c').replaceAll('&', '\\u0026').replaceAll('/', '\\/');
+      const rec = `{"log":${lit},"stream":"stdout"}`;
+      const want = (JSON.parse(lit) as string).replace(/\r?\n$/, '');
+      expect(unwrapDockerJsonHead(rec, 1000), rec).toEqual({ text: want, cut: false });
+      expect(unwrapDockerJson(rec), rec).toBe(want);
+      for (let c = 8; c < 8 + lit.length - 1; c++) {
+        const h = unwrapDockerJsonHead(rec.slice(0, c), 1000);
+        expect(h, rec.slice(0, c)).not.toBeNull();
+        expect(`${text}\n`.startsWith(h!.text), rec.slice(0, c)).toBe(true);
+        expect(h!.cut).toBe(true);
+      }
+    }
+  });
+
+  it('reads no further than the head, and says so', () => {
+    const rec = `{"log":${JSON.stringify(`${'x'.repeat(500)}\n`)}}`;
+    expect(unwrapDockerJsonHead(rec, 100)).toEqual({ text: 'x'.repeat(101), cut: true });
+    expect(unwrapDockerJsonHead(rec, 500)).toEqual({ text: `${'x'.repeat(500)}\n`, cut: true });
+    expect(unwrapDockerJsonHead(rec, 501)).toEqual({ text: 'x'.repeat(500), cut: false });
+  });
+
+  it.each([
+    '{"log":"a\\q',
+    '{"log":"a\\u12G4',
+    '{"log":"a\u0001b',
+    '{"log":"a" x',
+    '{"log":"a"x}',
+    '{"log":"a\\',
+  ])('%j: null, or a cut head that is still a prefix', (s) => {
+    const h = unwrapDockerJsonHead(s, 1000);
+    if (s.endsWith('\\')) expect(h).toEqual({ text: 'a', cut: true });
+    else expect(h).toBeNull();
   });
 });
 
