@@ -29,7 +29,7 @@ import { BanhammerError } from '../errors.js';
 import { canonicalIp } from '../parse/ip.js';
 import type { EnforcerBatch, RefusedEntry } from './enforcer.js';
 import { CONTAINER_ID_RE } from '../docker/containers.js';
-import { acceptAddress, banTimeoutSeconds, blockSpec, firewallNames, restoreText, WAIT, type BlockAction, type Family, type FirewallNames, type SetLine } from './iptables-args.js';
+import { acceptAddress, acceptExpiry, banTimeoutSeconds, blockSpec, firewallNames, restoreText, WAIT, type BlockAction, type Family, type FirewallNames, type SetLine } from './iptables-args.js';
 
 export const DOCKER_USER = 'DOCKER-USER';
 
@@ -183,7 +183,7 @@ export function dockerUserBatch(
   }
   for (const b of batch.ban) {
     const t = target(b, false);
-    if (!t) continue;
+    if (!t || !acceptExpiry(b, rejected)) continue;
     const secs = banTimeoutSeconds(b.until, now);
     if (secs === null) {
       if (t.scope === undefined || known(t.scope)) del.push({ text: `del ${t.set} ${t.ip}`, entry: b });

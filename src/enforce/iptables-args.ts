@@ -213,6 +213,13 @@ export function acceptAddress(entry: BatchEntry, families: readonly Family[], re
   return c;
 }
 
+/** A ban's expiry must be null (permanent) or a number (ms); anything else is refused, never written. */
+export function acceptExpiry(b: BatchEntry & { readonly until: unknown }, rejected: RefusedEntry[]): boolean {
+  if (b.until === null || (typeof b.until === 'number' && !Number.isNaN(b.until))) return true;
+  rejected.push(refusal(b, `invalid expiry ${String(b.until)}`));
+  return false;
+}
+
 /** One line of `ipset restore` input and the batch entry it came from (to report a refusal). */
 export interface SetLine {
   readonly text: string;
@@ -247,7 +254,7 @@ export function setBatch(batch: EnforcerBatch, names: FirewallNames, now: number
   }
   for (const b of batch.ban) {
     const c = acceptAddress(b, families, rejected);
-    if (!c) continue;
+    if (!c || !acceptExpiry(b, rejected)) continue;
     const t = banTimeoutSeconds(b.until, now);
     if (t === null) lines[c.family].del.push({ text: `del ${names.sets[c.family]} ${c.ip}`, entry: b });
     else lines[c.family].add.push({ text: `add ${names.sets[c.family]} ${c.ip} timeout ${t}`, entry: b });

@@ -192,6 +192,12 @@ describe('setBatch', () => {
     expect(b.lines[4]?.map((l) => l.entry.ip)).toEqual(['198.18.0.3']);
   });
 
+  it('refuses a ban whose expiry is not a number instead of writing "timeout NaN"', () => {
+    const b = setBatch({ ban: [{ ip: '198.18.0.1', family: 4, until: Number.NaN }, { ip: '198.18.0.2', family: 4, until: null }], unban: [] }, names, now);
+    expect(b.text).toEqual({ 4: 'add bh-web-v4 198.18.0.2 timeout 0\n' });
+    expect(b.rejected).toEqual([{ ip: '198.18.0.1', family: 4, reason: 'invalid expiry NaN' }]);
+  });
+
   it('turns an already expired ban into a deletion and leaves empty families out', () => {
     const b = setBatch({ ban: [{ ip: '198.18.0.1', family: 4, until: now - 1 }], unban: [] }, names, now);
     expect(b.text).toEqual({ 4: 'del bh-web-v4 198.18.0.1\n' });
