@@ -15,6 +15,7 @@ import { describe, expect, it } from 'vitest';
 import { MAX_HEAD_LENGTH, SKIP_REASONS, isSkip, type LogFormat, type ParseOutcome } from '../../../src/parse/access-event.js';
 import { canonicalIp, nonClientReason } from '../../../src/parse/ip.js';
 import { createLineParser, type LineParser } from '../../../src/parse/line-parser.js';
+import { LineSplitter } from '../../../src/source/line-splitter.js';
 
 const SEED = Number(process.env.BANHAMMER_FUZZ_SEED ?? 20261010);
 /** Generous: a line takes microseconds; a linear scan of 200 kB well under a millisecond. */
@@ -281,6 +282,40 @@ describe('property: any line counts against its real client or is skipped and co
     expect(bigEvents).toBeGreaterThan(50);
     expect(stats.max, `slowest line took ${stats.max.toFixed(1)} ms`).toBeLessThan(MAX_MS_PER_LINE);
     expect(stats.total, `all lines took ${stats.total.toFixed(0)} ms`).toBeLessThan(20_000);
+  });
+
+  it('holds through the line splitter too: every line arrives (overlong ones as their head) and counts the same', () => {
+    const g = new Gen(SEED + 1);
+    const samples: Sample[] = [];
+    while (samples.length < 300) {
+      const s = sample(g);
+      if (typeof s.want === 'object' && !s.line.includes('\n')) samples.push(s);
+    }
+    // Some lines past the splitter's cap (256 KiB): a JSON record of a ~200 kB User-Agent of quotes.
+    const big = `198.18.0.9 - - [10/Oct/2026:13:55:36 +0000] "GET / HTTP/1.1" 403 1 "-" "${'\\"'.repeat(100_000)}"`;
+    for (let i = 0; i < 5; i++) {
+      samples.splice(g.int(samples.length), 0, {
+        line: `{"log":${JSON.stringify(`${big}\n`)},"stream":"stdout"}`, formats: ['auto'],
+        want: { ip: '198.18.0.9', status: 403, time: Date.UTC(2026, 9, 10, 13, 55, 36) },
+      });
+    }
+    const bytes = Buffer.from(samples.map((s) => `${s.line}\n`).join(''), 'utf8');
+    const splitter = new LineSplitter();
+    const out: string[] = [];
+    for (let at = 0; at < bytes.length; ) {
+      const n = 1 + g.int(g.chance(0.5) ? 100 : 200_000);
+      splitter.push(bytes.subarray(at, at + n), (l) => out.push(l));
+      at += n;
+    }
+    expect(out.length).toBe(samples.length);
+    expect(splitter.overlongLines).toBeGreaterThanOrEqual(5);
+    expect(splitter.committed).toBe(bytes.length);
+    const p = createLineParser('auto');
+    for (let i = 0; i < samples.length; i++) {
+      const o = p(out[i]!);
+      const want = samples[i]!.want as { ip: string; status: number; time: number };
+      expect(isSkip(o) ? o : { ip: o.ip, status: o.status, time: o.time }, `line ${i}: ${out[i]!.slice(0, 120)}`).toEqual(want);
+    }
   });
 
   it('every cut of a padded line, plain and wrapped, is a skip or the very same event', () => {
