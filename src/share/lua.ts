@@ -14,6 +14,7 @@ export interface LuaScript {
   readonly name: string;
   readonly source: string;
   readonly sha1: string;
+  /** Number of keys, or -1 when it varies per call. */
   readonly keys: number;
 }
 
@@ -22,50 +23,58 @@ function script(name: string, keys: number, source: string): LuaScript {
 }
 
 /**
- * KEYS[1] = the (rule, ip, scope) window, KEYS[2] = its claim; ARGV = time, findtime, maxretry,
- * member, maxLate, ttl, claimTtl (ms).
- * Adds the failure (score = log time), drops members stamped more than maxLate after it (a skewed or
- * forged future clock, as the local detector does), trims the window to (newest - findtime, newest]
- * and to its newest maxretry members, and counts. When the count reaches maxretry the window is
- * deleted in the same step and the offense is claimed (SET NX with claimTtl): exactly one caller sees
- * {count, 1}; the failures still in flight from every replica start a fresh window, and while the
- * claim lives (the ban is on its way) a second crossing is not reported again. A key of the wrong
- * type (poisoned) is replaced. Returns {count, claimed}.
+ * A batch of failures (all issued in one tick by one agent: one round trip, one script run).
+ * KEYS = window1, claim1, window2, claim2, …; ARGV = maxLate, claimTtl, then per failure: time,
+ * findtime, maxretry, member, ttl (ms).
+ * For each failure, in order: adds it to its (rule, ip, scope) window (score = log time), drops
+ * members stamped more than maxLate after it (a skewed or forged future clock, as the local detector
+ * does), trims the window to (newest - findtime, newest] and to its newest maxretry members, and
+ * counts. When the count reaches maxretry the window is deleted in the same step and the offense is
+ * claimed (SET NX with claimTtl): exactly one caller sees claimed = 1; the failures still in flight
+ * from every replica start a fresh window, and while the claim lives (the ban is on its way) a
+ * second crossing is not reported again. A key of the wrong type (poisoned) is replaced.
+ * Returns {count1, claimed1, count2, claimed2, …}.
  */
-export const FAILURE_SCRIPT = script(
-  'failure',
-  2,
-  `local key = KEYS[1]
-local t = tonumber(ARGV[1])
-local findtime = tonumber(ARGV[2])
-local maxretry = tonumber(ARGV[3])
-local maxLate = tonumber(ARGV[5])
+export const FAILURES_SCRIPT = script(
+  'failures',
+  -1,
+  `local maxLate = tonumber(ARGV[1])
+local claimTtl = ARGV[2]
 local f = function(x) return string.format('%.17g', x) end
-local r = redis.pcall('ZADD', key, ARGV[1], ARGV[4])
-if type(r) == 'table' and r.err then
-  redis.call('DEL', key)
-  redis.call('ZADD', key, ARGV[1], ARGV[4])
+local out = {}
+for i = 0, #KEYS / 2 - 1 do
+  local key, claim = KEYS[2 * i + 1], KEYS[2 * i + 2]
+  local a = 3 + 5 * i
+  local ts, t, findtime, maxretry, member, ttl = ARGV[a], tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), ARGV[a + 3], ARGV[a + 4]
+  local r = redis.pcall('ZADD', key, ts, member)
+  if type(r) == 'table' and r.err then
+    redis.call('DEL', key)
+    redis.call('ZADD', key, ts, member)
+  end
+  local top = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+  local newest = tonumber(top[2]) or t
+  if newest > t + maxLate then
+    redis.call('ZREMRANGEBYSCORE', key, '(' .. f(t + maxLate), '+inf')
+    top = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+    newest = tonumber(top[2]) or t
+  end
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', f(newest - findtime))
+  local n = redis.call('ZCARD', key)
+  if n > maxretry then
+    redis.call('ZREMRANGEBYRANK', key, 0, -(maxretry + 1))
+    n = maxretry
+  end
+  local claimed = 0
+  if n >= maxretry then
+    redis.call('DEL', key)
+    if redis.call('SET', claim, ts, 'NX', 'PX', claimTtl) then claimed = 1 end
+  else
+    redis.call('PEXPIRE', key, ttl)
+  end
+  out[#out + 1] = n
+  out[#out + 1] = claimed
 end
-local top = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
-local newest = tonumber(top[2]) or t
-if newest > t + maxLate then
-  redis.call('ZREMRANGEBYSCORE', key, '(' .. f(t + maxLate), '+inf')
-  top = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
-  newest = tonumber(top[2]) or t
-end
-redis.call('ZREMRANGEBYSCORE', key, '-inf', f(newest - findtime))
-local n = redis.call('ZCARD', key)
-if n > maxretry then
-  redis.call('ZREMRANGEBYRANK', key, 0, -(maxretry + 1))
-  n = maxretry
-end
-if n >= maxretry then
-  redis.call('DEL', key)
-  if redis.pcall('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[7]) == false then return {n, 0} end
-  return {n, 1}
-end
-redis.call('PEXPIRE', key, ARGV[6])
-return {n, 0}`,
+return out`,
 );
 
 /**
@@ -175,4 +184,4 @@ export const PRUNE_SCRIPT = script(
 return 0`,
 );
 
-export const SCRIPTS = [FAILURE_SCRIPT, BAN_SCRIPT, UNBAN_SCRIPT, EPOCH_SCRIPT, SCAN_SCRIPT, PRUNE_SCRIPT] as const;
+export const SCRIPTS = [FAILURES_SCRIPT, BAN_SCRIPT, UNBAN_SCRIPT, EPOCH_SCRIPT, SCAN_SCRIPT, PRUNE_SCRIPT] as const;

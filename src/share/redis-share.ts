@@ -17,7 +17,7 @@ import type { createClient } from 'redis';
 import { BanhammerError } from '../errors.js';
 import { canonicalClientIp } from '../parse/ip.js';
 import { banField, groupKeys, REPLICA_ID_RE, SCOPE_RE, SHARED_RULE_RE, type GroupKeys } from './keys.js';
-import { BAN_SCRIPT, EPOCH_SCRIPT, FAILURE_SCRIPT, PRUNE_SCRIPT, SCAN_SCRIPT, UNBAN_SCRIPT, type LuaScript } from './lua.js';
+import { BAN_SCRIPT, EPOCH_SCRIPT, FAILURES_SCRIPT, PRUNE_SCRIPT, SCAN_SCRIPT, UNBAN_SCRIPT, type LuaScript } from './lua.js';
 import { checkOutgoingBan, encodeBan, encodeUnban, isExpired, MAX_MESSAGE_CHARS, MAX_TIME_MS, parseMessage, parseStoredBan, type SharedUnban } from './messages.js';
 import { Outbox, opField, type OutboxOp } from './outbox.js';
 import type { ShareDeps, ShareEvents, ShareSettings, ShareStage, ShareStats, SharedBan } from './share.js';
@@ -35,6 +35,8 @@ const MAX_LATE_MS = 5 * 60_000;
 const MAX_FINDTIME_MS = 366 * 86_400_000;
 const MAX_MAXRETRY = 1_000_000;
 const SCAN_COUNT = 5000;
+/** Most failures per script call. */
+const FAILURE_BATCH = 256;
 /** After a group offense, how long a second crossing for the same (rule, ip, scope) is not reported (wall ms). */
 const CLAIM_MS = 5_000;
 /** A stored ban whose expiry is at most this much earlier than a new one still covers it (same attacker, same moment). */
@@ -74,7 +76,7 @@ export function redisClientOptions(url: string, password: string | undefined): {
   };
 }
 
-const emptyStats = (): Omit<ShareStats, 'connected' | 'outboxDepth' | 'outboxDropped'> => ({
+const emptyStats = (): Omit<ShareStats, 'connected' | 'inFlight' | 'outboxDepth' | 'outboxDropped'> => ({
   bansOut: 0,
   unbansOut: 0,
   bansIn: 0,
@@ -119,6 +121,8 @@ class RedisShare implements ShareStage {
   private goAgain = false;
   private seq = 0;
   private inFlight = 0;
+  private pending: Array<{ keys: [string, string]; args: string[]; offense: { ip: string; family: 4 | 6; rule: string; at: number; scope?: string } }> = [];
+  private flushScheduled = false;
   /** Bans this replica published in this run (re-published when Redis lost its data). */
   private readonly own = new Map<string, SharedBan>();
   /** Remote bans delivered through onRemoteBan and not unbanned since. */
@@ -156,7 +160,7 @@ class RedisShare implements ShareStage {
   }
 
   stats(): ShareStats {
-    return { ...this.counts, invalid: { ...this.counts.invalid }, connected: this.connected, outboxDepth: this.outbox.size, outboxDropped: this.outbox.dropped };
+    return { ...this.counts, invalid: { ...this.counts.invalid }, connected: this.connected, inFlight: this.inFlight, outboxDepth: this.outbox.size, outboxDropped: this.outbox.dropped };
   }
 
   async start(events: ShareEvents): Promise<void> {
@@ -293,28 +297,51 @@ class RedisShare implements ShareStage {
       this.counts.failuresDropped++;
       return;
     }
-    const keys = [this.keys.failures(f.rule, c.ip, f.scope), this.keys.claim(f.rule, c.ip, f.scope)];
-    const member = `${this.replicaId}:${++this.seq}`;
     const ttl = Math.min(f.findtime + MAX_LATE_MS + 60_000, 400 * 86_400_000);
     this.inFlight++;
-    this.counts.failuresSent++;
-    this.eval(FAILURE_SCRIPT, keys, [String(time), String(f.findtime), String(f.maxretry), member, String(MAX_LATE_MS), String(ttl), String(CLAIM_MS)]).then(
-      (reply) => {
-        this.inFlight--;
-        if (!Array.isArray(reply) || reply.length !== 2) return;
-        const [n, claimed] = reply as unknown[];
-        if (claimed !== 1 || typeof n !== 'number') return;
-        this.counts.groupOffenses++;
-        this.emit('onGroupOffense', () =>
-          this.events?.onGroupOffense({ ip: c.ip, family: c.family, rule: f.rule, at: time, failures: n, ...(f.scope !== undefined ? { scope: f.scope } : {}) }),
-        );
-      },
-      (e: unknown) => {
-        this.inFlight--;
-        this.counts.failuresDropped++;
-        this.logError('failure', e, 'share: a failure could not be counted group-wide');
-      },
-    );
+    this.pending.push({
+      keys: [this.keys.failures(f.rule, c.ip, f.scope), this.keys.claim(f.rule, c.ip, f.scope)],
+      args: [String(time), String(f.findtime), String(f.maxretry), `${this.replicaId}:${++this.seq}`, String(ttl)],
+      offense: { ip: c.ip, family: c.family, rule: f.rule, at: time, ...(f.scope !== undefined ? { scope: f.scope } : {}) },
+    });
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      // Failures parsed in one tick (a chunk of log lines) go out as one script call per FAILURE_BATCH.
+      setImmediate(() => this.flushFailures());
+    }
+  }
+
+  private flushFailures(): void {
+    this.flushScheduled = false;
+    const batch = this.pending;
+    this.pending = [];
+    for (let i = 0; i < batch.length; i += FAILURE_BATCH) {
+      const chunk = batch.slice(i, i + FAILURE_BATCH);
+      const keys: string[] = [];
+      const args: string[] = [String(MAX_LATE_MS), String(CLAIM_MS)];
+      for (const p of chunk) {
+        keys.push(...p.keys);
+        args.push(...p.args);
+      }
+      this.counts.failuresSent += chunk.length;
+      this.eval(FAILURES_SCRIPT, keys, args).then(
+        (reply) => {
+          this.inFlight -= chunk.length;
+          if (!Array.isArray(reply) || reply.length !== 2 * chunk.length) return;
+          chunk.forEach((p, j) => {
+            const n: unknown = reply[2 * j];
+            if (reply[2 * j + 1] !== 1 || typeof n !== 'number') return;
+            this.counts.groupOffenses++;
+            this.emit('onGroupOffense', () => this.events?.onGroupOffense({ ...p.offense, failures: n }));
+          });
+        },
+        (e: unknown) => {
+          this.inFlight -= chunk.length;
+          this.counts.failuresDropped += chunk.length;
+          this.logError('failure', e, 'share: failures could not be counted group-wide');
+        },
+      );
+    }
   }
 
   publishBan(ban: SharedBan): void {

@@ -111,6 +111,8 @@ export interface ShareStats {
   /** Unbans that lifted nothing because a newer ban stands. */
   unbansStale: number;
   failuresSent: number;
+  /** Failures sent and awaiting their count. */
+  inFlight: number;
   /** Failures not counted group-wide (offline, too many in flight, or a command error). */
   failuresDropped: number;
   groupOffenses: number;

@@ -7,7 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FAILURE_SCRIPT } from '../../../src/share/lua.js';
+import { FAILURES_SCRIPT } from '../../../src/share/lua.js';
 import { shareAclLine, type SharedBan } from '../../../src/share/share.js';
 import { hasRedisServer, startRedisServer, type RedisServer } from './redis-server.js';
 import { percentile, sleep, startReplica, waitFor, type Replica } from './replica.js';
@@ -316,7 +316,7 @@ describe.skipIf(!hasRedisServer)('share stage with a real redis-server', () => {
     let start = performance.now();
     for (let i = 0; i < seq; i++) {
       const k = `banhammer:{cost}:fail:http-403:-:10.9.${i >> 8}.${i & 255}`;
-      await admin.sendCommand(['EVAL', FAILURE_SCRIPT.source, '2', k, `${k}:claim`, String(t0 + i), '60000', '1000', `m${i}`, '300000', '400000', '5000']);
+      await admin.sendCommand(['EVAL', FAILURES_SCRIPT.source, '2', k, `${k}:claim`, '300000', '5000', String(t0 + i), '60000', '1000', `m${i}`, '400000']);
     }
     const seqMs = (performance.now() - start) / seq;
     // Pipelined: a burst from one agent (node-redis pipelines commands issued in one tick).
@@ -330,5 +330,19 @@ describe.skipIf(!hasRedisServer)('share stage with a real redis-server', () => {
     );
     expect(a.stage.stats().failuresSent - before).toBe(burst);
     expect(a.stage.stats().failuresDropped).toBe(0);
+
+    // Three agents at once, each a burst of failures from 1,000 addresses (windows that fill up, trim and claim).
+    const rs = [a, await replica('b', { url: redis.url(), group: g }), await replica('c', { url: redis.url(), group: g })];
+    const per = 20_000;
+    const offensesBefore = rs.reduce((n, r) => n + r.offenses.length, 0);
+    start = performance.now();
+    rs.forEach((r, k) => {
+      for (let i = 0; i < per; i++) r.stage.failure({ ip: `10.7.${(i % 1000) >> 8}.${(i % 1000) & 255}`, family: 4, rule: 'http-403', time: t0 + 1_000_000 + i * 3 + k, findtime: 600_000, maxretry: 20 });
+    });
+    await waitFor('3 agents counted', () => rs.reduce((n, r) => n + r.stage.stats().failuresSent, 0) >= 3 * per + burst && rs.every((r) => r.stage.stats().inFlight === 0), 60_000);
+    const threeMs = performance.now() - start;
+    const offenses = rs.reduce((n, r) => n + r.offenses.length, 0) - offensesBefore;
+    console.log(`share count throughput: ${((3 * per) / threeMs * 1000).toFixed(0)} failures/s from 3 agents into one Redis (${3 * per} in ${threeMs.toFixed(0)} ms; ${offenses} group offenses for 1,000 addresses)`);
+    expect(offenses).toBe(1000);
   });
 });

@@ -1,0 +1,83 @@
+/**
+ * The link between the share stage (Redis) and this agent's pipeline: it feeds the group's offenses
+ * into detect → decide, the other replicas' bans and unbans into the ban book, and publishes this
+ * replica's own bans and unbans. Never the other way round: a ban received from the group is not
+ * published again (no echo), and expiry is never published (every replica expires a ban by itself).
+ * When Redis is away the stage answers at once and the pipeline runs unchanged on local counts.
+ */
+import type { Clock } from '../clock.js';
+import type { Ban } from '../decide/ban-book.js';
+import type { Pipeline } from '../pipeline/pipeline.js';
+import type { ShareEvents, ShareStage } from './share.js';
+
+export interface GroupLinkOptions {
+  readonly share: ShareStage;
+  readonly pipeline: Pipeline;
+  readonly clock: Clock;
+  readonly log: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void };
+  /** A ban adopted from the group (hand it to the enforcer; report it once applied). */
+  readonly onAdopted: (ban: Ban) => void;
+  /** Bans lifted because another replica unbanned the address. */
+  readonly onLifted: (bans: Ban[]) => void;
+  /** Host mode: a container's display name. */
+  readonly scopeName?: (scope: string) => string | undefined;
+}
+
+export class GroupLink {
+  constructor(private readonly o: GroupLinkOptions) {}
+
+  get connected(): boolean {
+    return this.o.share.connected;
+  }
+
+  /** Starts the stage (never throws for an unreachable Redis: it keeps retrying). */
+  start(): Promise<void> {
+    const { share, pipeline, clock, log } = this.o;
+    const events: ShareEvents = {
+      onRemoteBan: (g) => {
+        const ban = pipeline.book.adopt(g, clock.now());
+        if (ban !== null) this.o.onAdopted(ban);
+      },
+      onRemoteUnban: (u) => {
+        const lifted = pipeline.unban(u.ip, u.scope ?? null);
+        if (lifted.length > 0) this.o.onLifted(lifted);
+      },
+      onGroupOffense: (o) => pipeline.groupOffense({ ...o, ...(o.scope !== undefined ? { scope: o.scope } : {}) }, clock.now()),
+      onStatus: (s) => {
+        if (s.connected) log.info({ replica: share.replicaId }, 'shared bans: connected to Redis');
+        else log.warn({ err: s.error ?? null }, 'shared bans: Redis is unreachable; detecting and banning locally, bans kept in the outbox');
+      },
+    };
+    return share.start(events);
+  }
+
+  stop(): Promise<void> {
+    return this.o.share.stop();
+  }
+
+  /** A ban made here (detected, group offense or manual): the group gets it. Adopted bans never come here. */
+  published(ban: Ban): void {
+    if (ban.from !== undefined) return;
+    this.o.share.publishBan({
+      ip: ban.ip,
+      family: ban.family,
+      rule: ban.rule,
+      at: ban.at,
+      until: ban.until,
+      origin: this.o.share.replicaId,
+      nth: ban.nth,
+      ...(ban.scope !== undefined ? { scope: ban.scope } : {}),
+    });
+  }
+
+  /** Bans lifted here by `banhammer unban`: lifted in every replica. */
+  unbanned(bans: readonly Ban[]): void {
+    const seen = new Set<string>();
+    for (const b of bans) {
+      const k = `${b.ip} ${b.scope ?? ''}`;
+      if (seen.has(k)) continue;
+      seen.add(k);
+      this.o.share.publishUnban({ ip: b.ip, family: b.family, ...(b.scope !== undefined ? { scope: b.scope } : {}) });
+    }
+  }
+}
