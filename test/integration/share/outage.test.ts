@@ -133,6 +133,9 @@ describe.skipIf(!hasRedisServer)('share stage across a Redis outage', () => {
     // Each replica heard of the others' offline bans.
     await waitFor('remote bans delivered', () => b.bans.some((x) => x.ban.ip === '192.0.2.11') && a.bans.some((x) => x.ban.ip === '192.0.2.7') && a.bans.some((x) => x.ban.ip === '192.0.2.21'));
     expect(a.bans.some((x) => x.ban.ip === '192.0.2.13')).toBe(false);
+    // The channel works again (re-subscribed after the reconnection).
+    a.stage.publishBan(ban('192.0.2.50'));
+    await waitFor('live ban after the outage', () => b.bans.some((x) => x.ban.ip === '192.0.2.50'), 500);
     // And counting works again.
     const t = Date.now();
     for (let i = 0; i < 5; i++) (i % 2 ? a : b).stage.failure({ ip: '203.0.113.2', family: 4, rule: 'http-403', time: t + i, findtime: 60_000, maxretry: 5 });
