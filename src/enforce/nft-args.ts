@@ -49,7 +49,7 @@ import { CONTAINER_ID_RE } from '../docker/containers.js';
 import type { ContainerTarget } from './docker-user-args.js';
 import type { EnforcerBatch } from './enforcer.js';
 import { NET_ADMIN_HINT } from './firewall-errors.js';
-import { INSTANCE_RE, validateInstance, type BlockAction, type Family } from './iptables-args.js';
+import { INSTANCE_RE, clientAddress, validateInstance, type BlockAction, type Family } from './iptables-args.js';
 
 export { INSTANCE_RE };
 
@@ -347,30 +347,13 @@ export function elementScript(names: NftNames, ops: readonly ElementOp[], opts: 
 }
 
 /**
- * 'unspecified', 'multicast' or 'broadcast' for a canonical address no client sends from, else null.
- * On the canonical text (ipaddr.js's parse per address made 100,000 bans take half a second).
- */
-export function nonClientRange(ip: string, family: Family): 'unspecified' | 'multicast' | 'broadcast' | null {
-  if (family === 4) {
-    if (ip === '0.0.0.0') return 'unspecified';
-    if (ip === '255.255.255.255') return 'broadcast';
-    const first = Number(ip.slice(0, ip.indexOf('.')));
-    return first >= 224 && first <= 239 ? 'multicast' : null;
-  }
-  if (ip === '::') return 'unspecified';
-  // RFC 5952 text: ff00::/8 is a first group of four hex digits starting with ff.
-  return ip.startsWith('ff') && ip[4] === ':' ? 'multicast' : null;
-}
-
-/**
- * An address that may be written into the script: canonical (canonicalIp), of an enabled family,
- * and one a client can send from (not unspecified, multicast or broadcast); otherwise the reason.
+ * An address that may be written into the script: canonical, one a client can send from and of an
+ * enabled family (iptables-args.ts's clientAddress: parse/ip.ts's one definition of a non-client
+ * address, and the same words as the other enforcers); otherwise the reason.
  */
 export function acceptClientAddress(raw: string, families: readonly Family[]): { ip: string; family: Family } | { reason: string } {
-  const c = canonicalIp(raw);
-  if (!c) return { reason: 'not a valid IP address' };
-  const range = nonClientRange(c.ip, c.family);
-  if (range !== null) return { reason: `${range} address (never a client's source)` };
+  const c = clientAddress(raw);
+  if ('reason' in c) return c;
   if (!families.includes(c.family)) return { reason: `IPv${c.family} is not enabled for this enforcer` };
   return c;
 }
@@ -388,6 +371,7 @@ const NEVER_COVER: Record<Family, readonly [ipaddr.IPv4 | ipaddr.IPv6, number][]
  * A network is refused when it is /0 or overlaps loopback or the unspecified range.
  */
 export function acceptTarget(raw: string, families: readonly Family[], cidr: boolean): { ip: string; family: Family; kind: SetKind } | { reason: string } {
+  if (typeof raw !== 'string') return { reason: 'not a valid IP address' };
   if (!raw.includes('/')) {
     const a = acceptClientAddress(raw, families);
     return 'reason' in a ? a : { ip: a.ip, family: a.family, kind: 'addr' };
@@ -447,10 +431,12 @@ export function elementOps(
   const cap = opts.cap ?? MAX_NFT_TIMEOUT_MS;
   const byIp = new Map<string, ElementOp>();
   const refused: RefusedOp[] = [];
-  const take = (raw: string, family: Family, scope: string | undefined, op: (ip: string) => ElementOp['op']): void => {
+  const take = (raw: string, family: Family, scope: string | undefined, op: (ip: string) => ElementOp['op'], quiet = false): void => {
     const a = acceptScopedTarget(raw, scope, families, opts);
     if ('reason' in a) {
-      refused.push({ ip: raw, family, ...(scope !== undefined ? { scope } : {}), reason: a.reason });
+      // An unban of a valid address that can never be a client removes nothing (it was never written).
+      if (quiet && typeof raw === 'string' && canonicalIp(raw) !== null && 'reason' in clientAddress(raw)) return;
+      refused.push({ ip: String(raw), family, ...(scope !== undefined ? { scope } : {}), reason: a.reason });
       return;
     }
     const key = `${scope ?? ''} ${a.ip}`;
@@ -459,7 +445,7 @@ export function elementOps(
     if (scope !== undefined) e.scope = scope;
     byIp.set(key, e);
   };
-  for (const u of batch.unban) take(u.ip, u.family, u.scope, () => 'delete');
+  for (const u of batch.unban) take(u.ip, u.family, u.scope, () => 'delete', true);
   for (const b of batch.ban) take(b.ip, b.family, b.scope, () => banTimeoutMs(b.until, now, cap) ?? 'delete');
   return { ops: [...byIp.values()], refused };
 }

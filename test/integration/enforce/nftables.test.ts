@@ -281,7 +281,7 @@ describe.skipIf(skip !== null)(`NftablesEnforcer in a network namespace${skip ? 
     const r = await small.apply({ ban: [...ban, { ip: '224.0.0.1', family: 4, until: null }, { ip: '2001:db8::5', family: 6, until: null }], unban: [] });
     expect(r.refused).toHaveLength(4);
     expect(r.refused.slice(0, 2)).toEqual([
-      { ip: '224.0.0.1', family: 4, reason: "multicast address (never a client's source)" },
+      { ip: '224.0.0.1', family: 4, reason: 'a multicast address cannot be a client' },
       { ip: '2001:db8::5', family: 6, reason: 'IPv6 is not enabled for this enforcer' },
     ]);
     for (const x of r.refused.slice(2)) expect(x.reason).toMatch(/Could not process rule/);
