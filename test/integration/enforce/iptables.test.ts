@@ -115,6 +115,25 @@ for (const mode of ['legacy', 'nft'] as const) {
       expect(await from(ADDR.clientV4b)).toBe('connected');
     });
 
+    it('check() across expiry boundaries repairs nothing (the kernel and the ban book end bans a moment apart)', async () => {
+      const t = now();
+      await apply({
+        ban: [
+          { ip: '198.19.8.1', family: 4, until: t + 700 },
+          { ip: '198.19.8.2', family: 4, until: t + 1300 },
+          { ip: '198.19.8.3', family: 4, until: t + 2100 },
+        ],
+        unban: [],
+      });
+      const seen: string[] = [];
+      while (now() < t + 3500) {
+        seen.push(...(await enf.check(expected)));
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(seen).toEqual([]);
+      expect((await enf.listSet(4)).map((e) => e.ip)).not.toContain('198.19.8.3');
+    });
+
     it('init() again reuses everything: no duplicate rules, bans kept', async () => {
       await apply({ ban: [{ ip: ADDR.clientV4, family: 4, until: null }], unban: [] });
       await enf.init();
