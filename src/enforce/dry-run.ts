@@ -2,12 +2,11 @@
  * LogEnforcer: the `log` enforcer of `banhammer run --dry-run` (the `replay` command does not use an
  * enforcer). It changes nothing outside the process: every action is handed to a sink (e.g. a pino
  * logger or an array in a test) as a structured record with a one-line text, and it keeps the set of
- * addresses a real enforcer would hold (active(); only tests read it today: status shows the ban
- * book). Addresses are checked
- * the way the real enforcers check them before anything reaches the kernel (clientAddress: invalid,
- * unspecified, multicast and broadcast addresses are refused); what only the kernel would refuse
- * (e.g. an address family the host lacks) cannot be known here. Refused addresses are returned
- * in ApplyResult.refused, like the real enforcers do, after the rest was applied.
+ * addresses a real enforcer would hold (active(); only tests read it today, status shows the ban
+ * book). Addresses are checked the way the real enforcers check them before anything reaches the
+ * kernel (clientAddress: invalid, unspecified, multicast and broadcast addresses are refused); what
+ * only the kernel would refuse cannot be known here. Refused addresses are returned in
+ * ApplyResult.refused, like the real enforcers do, after the rest was applied.
  */
 import { systemClock, type Clock } from '../clock.js';
 import type { ApplyResult, Enforcer, EnforcerBatch, RefusedEntry } from './enforcer.js';
