@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SharedBan } from '../../../src/share/share.js';
 import { hasRedisServer, startProxy, startRedisServer, type CuttableProxy, type RedisServer } from './redis-server.js';
-import { eventsOf, makeReplica, sleep, startReplica, waitFor, type Replica } from './replica.js';
+import { eventsOf, makeReplica, removeReplicaDirs, sleep, startReplica, waitFor, type Replica } from './replica.js';
 
 const HOUR = 3_600_000;
 
@@ -25,6 +25,7 @@ describe.skipIf(!hasRedisServer)('share stage across a Redis outage', () => {
     for (const r of replicas) await r.stage.stop().catch(() => undefined);
     for (const p of proxies) await p.close();
     await redis?.stop();
+    removeReplicaDirs();
   });
 
   const ban = (ip: string, extra: Partial<SharedBan> = {}): SharedBan => ({ ip, family: 4, rule: 'http-403', at: Date.now(), until: Date.now() + HOUR, origin: 'x', ...extra });

@@ -1,5 +1,5 @@
 /** A share stage as a "replica" in the test process, recording every event it receives and every log line. */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { systemClock } from '../../../src/clock.js';
@@ -20,8 +20,20 @@ export interface Replica {
   onBan?: (ban: SharedBan) => void;
 }
 
+const dirs: string[] = [];
+
+/** Removes the outbox directories the replicas of this file made (call in afterAll, after stopping them). */
+export function removeReplicaDirs(): void {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+}
+
 export function makeReplica(name: string, settings: Partial<ShareSettings> & { url: string; group: string }): Replica {
-  const outboxPath = settings.outboxPath ?? join(mkdtempSync(join(tmpdir(), 'bh-share-')), 'outbox.json');
+  let outboxPath = settings.outboxPath;
+  if (outboxPath === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), 'bh-share-'));
+    dirs.push(dir);
+    outboxPath = join(dir, 'outbox.json');
+  }
   const logs: Replica['logs'] = [];
   const lags: number[] = [];
   const log = (level: string) => (obj: object, msg?: string) => {

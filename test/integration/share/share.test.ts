@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FAILURES_SCRIPT } from '../../../src/share/lua.js';
 import { shareAclLine, type SharedBan } from '../../../src/share/share.js';
 import { hasRedisServer, startRedisServer, type RedisServer } from './redis-server.js';
-import { percentile, sleep, startReplica, waitFor, type Replica } from './replica.js';
+import { percentile, removeReplicaDirs, sleep, startReplica, waitFor, type Replica } from './replica.js';
 
 const HOUR = 3_600_000;
 
@@ -35,6 +35,7 @@ describe.skipIf(!hasRedisServer)('share stage with a real redis-server', () => {
     for (const r of replicas) await r.stage.stop().catch(() => undefined);
     await admin?.close().catch(() => undefined);
     await redis?.stop();
+    removeReplicaDirs();
   });
 
   const ban = (ip: string, origin: string, extra: Partial<SharedBan> = {}): SharedBan => ({
