@@ -19,61 +19,27 @@
  * container it came from, and failures, bans and the enforcer's entries are per (address, scope).
  */
 import { repeat, type Clock } from './clock.js';
+import type { DaemonDeps, DaemonLogger, DaemonState } from './daemon-deps.js';
 import type { Config } from './config/schema.js';
 import { reloadedConfig, restartOnlyChanges } from './config/settings.js';
 import { BanhammerError, errorFields } from './errors.js';
 import { formatTime } from './format-time.js';
 import { Pipeline, localAddresses } from './pipeline/pipeline.js';
-import type { Ban, BanBookSnapshot } from './decide/ban-book.js';
+import type { Ban } from './decide/ban-book.js';
 import { StateKeeper } from './decide/state-keeper.js';
-import type { Enforcer } from './enforce/enforcer.js';
 import { EnforcementQueue } from './enforce/queue.js';
-import type { FilePosition, LineSource } from './source/line-source.js';
+import type { LineSource } from './source/line-source.js';
 import type { ControlHandler } from './control/server.js';
 import type { BanReply, StatusReport } from './control/protocol.js';
 import { buildStatusReport } from './control/status-report.js';
-import type { Metrics, UnbanReason } from './metrics/registry.js';
+import type { UnbanReason } from './metrics/registry.js';
 import { MetricsSampler } from './metrics/sampler.js';
 import { banFields, logUnban } from './log.js';
 import { ContainerDirectory, containersDirFor, type ContainerResolver } from './docker/containers.js';
 import { containerFor, containersDirWarnings } from './docker/host-mode.js';
+import { GroupLink } from './share/group-link.js';
 
-/** What the daemon persists under BANHAMMER_STATE_DIR. */
-export interface DaemonState {
-  readonly bans: BanBookSnapshot['bans'];
-  readonly history: BanBookSnapshot['history'];
-  readonly positions: FilePosition[];
-}
-
-export interface StateStoreLike {
-  load(): Promise<DaemonState | null>;
-  save(doc: DaemonState): Promise<void>;
-}
-
-export type DaemonLogger = Record<'debug' | 'info' | 'warn' | 'error', (obj: object, msg?: string) => void>;
-
-export interface LineSourceFactory {
-  (opts: { paths: string[]; onLine: (line: string, file: string) => void; startPositions: FilePosition[]; onError: (err: unknown) => void; onWarning: (msg: string) => void }): LineSource;
-}
-
-export interface DaemonDeps {
-  readonly config: Config;
-  readonly clock: Clock;
-  readonly logger: DaemonLogger;
-  readonly enforcer: Enforcer;
-  readonly createSource: LineSourceFactory;
-  readonly store: StateStoreLike;
-  readonly metrics?: Metrics | undefined;
-  /** The host's own addresses (never banned); default: every interface address. */
-  readonly hostAddresses?: readonly string[];
-  readonly checkIntervalMs?: number;
-  /** Host mode: Docker's container directory (default: one built from the config). */
-  readonly containers?: ContainerResolver;
-  /** SIGHUP and `banhammer reload`: reads the configuration again (throws when it is invalid). */
-  readonly reloadConfig?: () => Config;
-  /** A reload changed settings that apply live beyond the pipeline (the log level). */
-  readonly onReloaded?: (config: Config) => void;
-}
+export type { DaemonDeps, DaemonLogger, DaemonState, LineSourceFactory, StateStoreLike } from './daemon-deps.js';
 
 const EXPIRE_INTERVAL_MS = 1000;
 const POSITION_SAVE_INTERVAL_MS = 1000;
@@ -86,6 +52,7 @@ export class Daemon implements ControlHandler {
   private readonly clock: Clock;
   private readonly log: DaemonLogger;
   private readonly pipeline: Pipeline;
+  private readonly group: GroupLink | undefined;
   /** Counters since start (lines, parse skips, skewed lines). */
   readonly stats: Pipeline['stats'];
   private readonly queue: EnforcementQueue;
@@ -118,14 +85,17 @@ export class Daemon implements ControlHandler {
       mode: 'live',
       hostAddresses: deps.hostAddresses ?? localAddresses(),
       onBan: (ban) => {
-        this.unreported.push(ban);
-        this.queue.schedule();
+        this.group?.published(ban);
+        this.toEnforce(ban);
       },
+      ...(deps.share && { onFailure: (f) => deps.share!.failure(f) }),
       onSkew: (t) => {
         this.log.warn({ lineTime: formatTime(t), skewedLines: this.pipeline.stats.skewed }, 'log line stamped in the future; counted as happening now');
       },
     });
     this.stats = this.pipeline.stats;
+    const lifted = (bans: Ban[]): void => void this.lift(bans, 'group');
+    this.group = deps.share && new GroupLink({ share: deps.share, pipeline: this.pipeline, clock: deps.clock, log: this.log, onAdopted: (b) => this.toEnforce(b), onLifted: lifted });
     this.keeper = new StateKeeper(deps.store, this.log, () => deps.metrics?.stateSaveError());
     this.sampler = deps.metrics && new MetricsSampler(deps.metrics);
     this.queue = new EnforcementQueue({ enforcer: deps.enforcer, source: this.pipeline.book, clock: deps.clock, afterApply: () => this.afterApply(), log: this.log, metrics: deps.metrics });
@@ -145,6 +115,7 @@ export class Daemon implements ControlHandler {
       this.log.info(r, 'restored bans from state');
       await this.queue.flush();
     }
+    await this.group?.start();
     if (this.phase !== 'starting') return;
     this.source = this.deps.createSource({
       paths: [...this.config.log.paths],
@@ -172,6 +143,7 @@ export class Daemon implements ControlHandler {
     if (this.phase === 'starting') await Promise.race([this.initializing?.catch(() => {}), new Promise((r) => setTimeout(r, 5000).unref())]);
     this.phase = 'stopped';
     for (const t of this.tasks.splice(0)) t.stop();
+    await this.group?.stop();
     await this.source?.stop();
     await this.queue.flush();
     await this.queue.stop();
@@ -198,6 +170,12 @@ export class Daemon implements ControlHandler {
     if (ev === null) return;
     const scope = this.scoped ? this.containers!.scopeOf(file, ev.origin) : undefined;
     this.pipeline.observe(ev, this.clock.now(), scope, this.scopeName);
+  }
+
+  /** A ban the enforcer must get; it is reported once applied. */
+  private toEnforce(ban: Ban): void {
+    this.unreported.push(ban);
+    this.queue.schedule();
   }
 
   private readonly scopeName = (scope: string): string | undefined => this.containers?.info(scope)?.name;
@@ -268,7 +246,7 @@ export class Daemon implements ControlHandler {
         detector: this.pipeline.detector,
         book: this.pipeline.book,
         rules: this.config.rules,
-        health: { stateError: this.keeper.error, enforceFailing: this.queue.failing, refused: this.queue.refusedTotal, repairs: this.repairs, skewedLines: this.pipeline.stats.skewed },
+        health: { stateError: this.keeper.error, enforceFailing: this.queue.failing, refused: this.queue.refusedTotal, repairs: this.repairs, skewedLines: this.pipeline.stats.skewed, ...(this.group && { shareConnected: this.group.connected }) },
       },
       rule,
     );
@@ -277,6 +255,7 @@ export class Daemon implements ControlHandler {
   async ban(ip: string, opts: { rule?: string; forMs: number | null; container?: string }): Promise<BanReply> {
     const target = opts.container === undefined ? undefined : containerFor(this.config, this.containers, opts.container);
     const ban = this.pipeline.banManually(ip, { rule: opts.rule, forMs: opts.forMs, now: this.clock.now(), ...(target && { scope: target.id, scopeName: target.name }) });
+    this.group?.published(ban);
     this.unreported.push(ban);
     await this.queue.flush();
     return { ip: ban.ip, family: ban.family, rule: ban.rule, at: ban.at, until: ban.until, nth: ban.nth, container: ban.scope === undefined ? null : (ban.scopeName ?? null) };
@@ -285,12 +264,14 @@ export class Daemon implements ControlHandler {
   async unban(ip: string, opts: { container?: string } = {}): Promise<number> {
     const scope = opts.container === undefined ? undefined : containerFor(this.config, this.containers, opts.container).id;
     const removed = this.pipeline.unban(ip, scope);
+    this.group?.unbanned(removed);
     await this.lift(removed, 'manual');
     return removed.length;
   }
 
   async unbanAll(): Promise<number> {
     const removed = this.pipeline.book.unbanAll();
+    this.group?.unbanned(removed);
     await this.lift(removed, 'all');
     return removed.length;
   }

@@ -35,7 +35,7 @@ export function createLogger(opts: LoggerOptions): Logger {
 }
 
 /** The fields shared by ban and unban lines (host mode adds the container of a scoped ban). */
-export function banFields(ban: Ban): { ip: string; rule: string; failures: number; until: string; nth: number; container?: string; containerId?: string } {
+export function banFields(ban: Ban): { ip: string; rule: string; failures: number; until: string; nth: number; container?: string; containerId?: string; from?: string } {
   return {
     ip: ban.ip,
     rule: ban.rule,
@@ -43,6 +43,7 @@ export function banFields(ban: Ban): { ip: string; rule: string; failures: numbe
     until: formatUntil(ban.until),
     nth: ban.nth,
     ...(ban.scope !== undefined ? { container: ban.scopeName ?? ban.scope.slice(0, 12), containerId: ban.scope } : {}),
+    ...(ban.from !== undefined ? { from: ban.from } : {}),
   };
 }
 

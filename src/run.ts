@@ -5,6 +5,7 @@
  * shutdown: this instance's chain, jumps and sets are removed) or a fatal start-up error (one clear
  * line, non-zero exit). SIGHUP re-reads the configuration; an invalid one is logged and ignored.
  */
+import { join } from 'node:path';
 import { systemClock } from './clock.js';
 import type { Config } from './config/schema.js';
 import { Daemon, type DaemonState } from './daemon.js';
@@ -116,6 +117,14 @@ export async function runAgent(opts: RunOptions): Promise<number> {
     validate: validateState,
     onWarning: (msg) => logger.warn({}, msg),
   });
+  // node-redis is loaded only when this agent shares bans with a group.
+  const share =
+    config.share.redisUrl === null || config.share.group === null
+      ? undefined
+      : (await import('./share/share.js')).createRedisShare(
+          { url: config.share.redisUrl, passwordFile: config.share.passwordFile, group: config.share.group, outboxPath: join(config.stateDir, `share-outbox-${config.instance}.json`) },
+          { clock: systemClock, log: logger },
+        );
   const daemon = new Daemon({
     config,
     clock: systemClock,
@@ -136,6 +145,7 @@ export async function runAgent(opts: RunOptions): Promise<number> {
       logger.level = next.logLevel;
     },
     ...(containers !== undefined ? { containers } : {}),
+    share,
   });
 
   let control: ControlServer | null = null;

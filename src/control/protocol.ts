@@ -64,6 +64,8 @@ export interface AgentHealth {
   repairs: number;
   /** Lines stamped in the future (more than the tolerance ahead of the agent's clock), since start. */
   skewedLines: number;
+  /** With shared bans (BANHAMMER_SHARE_GROUP): is Redis reachable right now? Absent without sharing. */
+  shareConnected?: boolean;
 }
 
 /** What `ban` answers: the ban as recorded (times in ms since the epoch; until null = permanent). */
@@ -99,6 +101,8 @@ export interface BanStatus {
   containerId: string | null;
   /** Expiry, ISO 8601, or null for permanent. */
   until: string | null;
+  /** A ban another replica of the group made (its id); null = made here. Absent from older daemons. */
+  from?: string | null;
 }
 
 /** What each op answers with. `ban` returns whatever the handler reports (typically the Ban). */

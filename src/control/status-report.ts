@@ -58,6 +58,7 @@ export function buildStatusReport(s: StatusSources, rule?: string): StatusReport
           container: b.scope === undefined ? null : (b.scopeName ?? b.scope.slice(0, 12)),
           containerId: b.scope ?? null,
           until: b.until === null ? null : isoTime(b.until),
+          from: b.from ?? null,
         })),
       };
     }),

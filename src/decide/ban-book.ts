@@ -43,6 +43,19 @@ export interface Ban {
   readonly scope?: string | undefined;
   /** The container's name when the ban was made (for status and logs). */
   readonly scopeName?: string | undefined;
+  /** A ban made by another replica of the group (its id); absent = made here. */
+  readonly from?: string | undefined;
+}
+
+/** A ban another replica of the group made, as the share stage hands it over (hostile until checked). */
+export interface GroupBan {
+  readonly ip: string;
+  readonly rule: string;
+  readonly at: number;
+  readonly until: number | null;
+  readonly scope?: string | undefined;
+  readonly origin: string;
+  readonly nth?: number | undefined;
 }
 
 export interface BanHistoryEntry {
@@ -209,6 +222,39 @@ export class BanBook {
   }
 
   /**
+   * A ban another replica of the group made: recorded (and handed to the enforcer) unless the address
+   * cannot be a client or is allowlisted here, the ban already ended, or a ban of this rule here
+   * already lasts as long (a repeated delivery is a no-op). A rule this agent does not run is
+   * recorded as a manual ban. Not counted in totals (the replica that made it counts it).
+   */
+  adopt(g: GroupBan, now: number): Ban | null {
+    const c = typeof g.ip === 'string' ? canonicalClientIp(g.ip) : null;
+    if (c === null || this.allowlist.has(c.ip) || timeOf(g.at) === null) return null;
+    const until = g.until === null ? null : timeOf(g.until);
+    if (g.until !== null && (until === null || until <= now)) return null;
+    const rule = isRuleName(g.rule) && Object.hasOwn(this.rules, g.rule) ? g.rule : MANUAL_RULE;
+    const scope = scopeOf(g.scope);
+    const held = this.bans.get(key(rule, c.ip, scope));
+    if (held !== undefined && (held.until === null || (until !== null && held.until >= until))) return null;
+    const ban: Ban = {
+      ip: c.ip,
+      family: c.family,
+      rule,
+      at: g.at,
+      until: until === null ? null : Math.min(until, now + MAX_BAN_MS),
+      failures: 0,
+      nth: Math.max(1, countOf(g.nth)),
+      manual: rule === MANUAL_RULE,
+      from: String(g.origin).slice(0, 128),
+      ...(scope !== undefined ? { scope, scopeName: scope.slice(0, 12) } : {}),
+    };
+    this.bans.set(key(rule, c.ip, scope), ban);
+    this.ruleNames.add(rule);
+    this.touch(ban);
+    return ban;
+  }
+
+  /**
    * Removes every ban of `ip` (all rules, or one; every scope, or one: null = host-wide only);
    * returns the removed bans.
    */
@@ -363,6 +409,7 @@ export class BanBook {
         nth: Math.max(1, countOf(b.nth)),
         manual: b.manual === true,
         ...(typeof b.origin === 'string' ? { origin: b.origin.slice(0, 4096) } : {}),
+        ...(typeof b.from === 'string' ? { from: b.from.slice(0, 128) } : {}),
         ...(scope !== undefined ? { scope, scopeName: typeof b.scopeName === 'string' ? b.scopeName.slice(0, 128) : scope.slice(0, 12) } : {}),
       };
       this.bans.set(key(ban.rule, ban.ip, scope), ban);

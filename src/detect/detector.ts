@@ -21,6 +21,8 @@ export interface DetectorOptions {
   isExempt?: (ip: string) => boolean;
   /** `scope`: the container the event's failures count for (host mode), undefined for host-wide. */
   isBanned?: (ip: string, rule: string, t: number, scope?: string) => boolean;
+  /** Every failure counted into a window (the share stage counts it group-wide too). */
+  onFailure?: (ev: AccessEvent, rule: CompiledRule, scope: string | undefined) => void;
 }
 
 export interface RuleCounters {
@@ -43,12 +45,14 @@ export class Detector {
   private maxTracked: number;
   private readonly isExempt: (ip: string) => boolean;
   private readonly isBanned: (ip: string, rule: string, t: number, scope?: string) => boolean;
+  private readonly onFailure: DetectorOptions['onFailure'];
 
   constructor(rules: readonly CompiledRule[], opts: DetectorOptions) {
     this.maxTracked = opts.maxTracked;
     this.states = rules.map((rule) => freshState(rule, opts.maxTracked));
     this.isExempt = opts.isExempt ?? (() => false);
     this.isBanned = opts.isBanned ?? (() => false);
+    this.onFailure = opts.onFailure;
   }
 
   /**
@@ -68,6 +72,7 @@ export class Detector {
       if (now !== undefined && ev.time <= now - s.rule.settings.findtime) continue;
       if (this.isExempt(ev.ip) || this.isBanned(ev.ip, name, ev.time, scope)) continue;
       s.counters.failures++;
+      this.onFailure?.(ev, s.rule, scope);
       const n = s.windows.record(key, ev.time);
       if (n >= s.rule.settings.maxretry) {
         s.windows.reset(key);

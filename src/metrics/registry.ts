@@ -18,7 +18,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { SKIP_REASONS, type SkipReason } from '../parse/access-event.js';
 import { MANUAL_RULE } from '../decide/ban-book.js';
 
-export const UNBAN_REASONS = ['expired', 'manual', 'all', 'allowlisted'] as const;
+export const UNBAN_REASONS = ['expired', 'manual', 'all', 'allowlisted', 'group'] as const;
 export type UnbanReason = (typeof UNBAN_REASONS)[number];
 
 /** Enforcement latency buckets, seconds: 0.5 ms … 5 s. */
@@ -105,7 +105,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   const bans = new Counter({ name: 'banhammer_bans_total', help: 'Bans issued, by rule.', labelNames: ['rule'] as const, registers });
   const unbans = new Counter({
     name: 'banhammer_unbans_total',
-    help: 'Bans lifted, by rule and reason (expired, manual, all, allowlisted).',
+    help: 'Bans lifted, by rule and reason (expired, manual, all, allowlisted, group).',
     labelNames: ['rule', 'reason'] as const,
     registers,
   });
@@ -167,6 +167,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     manual: born(unbans.labels(rule, 'manual')),
     all: born(unbans.labels(rule, 'all')),
     allowlisted: born(unbans.labels(rule, 'allowlisted')),
+    group: born(unbans.labels(rule, 'group')),
   }));
   const durationBy = new Children((e) => enforceDuration.labels(e));
   const errorsBy = new Children((e) => born(enforceErrors.labels(e)));

@@ -49,6 +49,8 @@ export interface PipelineOptions {
   readonly only?: readonly string[];
   /** Every new ban, as the book recorded it. */
   readonly onBan?: (ban: Ban) => void;
+  /** Live: every failure counted into a rule's window, with the rule's window (the share stage counts it group-wide). */
+  readonly onFailure?: (f: { ip: string; family: 4 | 6; rule: string; time: number; findtime: number; maxretry: number; scope?: string }) => void;
   /** Live: a line stamped in the future (its time, the clock's); at most once a minute, for the log. */
   readonly onSkew?: (eventTime: number, now: number) => void;
 }
@@ -97,6 +99,7 @@ export class Pipeline {
       maxTracked: opts.config.maxTracked,
       isExempt: (ip) => this.allowlist.has(ip),
       isBanned: (ip, rule, t, scope) => this.book.isBanned(ip, rule, this.mode === 'live' ? this.now : t, scope),
+      ...(opts.onFailure !== undefined && opts.mode === 'live' ? { onFailure: failureHook(opts.onFailure) } : {}),
     });
   }
 
@@ -172,8 +175,15 @@ export class Pipeline {
     });
   }
 
-  /** `banhammer unban`: lifts every ban of `ip` (in one scope, or all) and forgets its failures there. */
-  unban(ip: string, scope?: string): Ban[] {
+  /** The group's count for (rule, ip, scope) crossed maxretry: a ban here, like a local offense. */
+  groupOffense(o: Offense, now: number): void {
+    if (!this.hasRule(o.rule) || o.rule === MANUAL_RULE) return;
+    this.now = now;
+    this.onOffense({ ...o, at: now });
+  }
+
+  /** `banhammer unban`: lifts every ban of `ip` (in one scope; null: host-wide only; default all) and forgets its failures there. */
+  unban(ip: string, scope?: string | null): Ban[] {
     const removed = this.book.unban(ip, undefined, scope);
     for (const b of removed) this.detector.reset(b.ip, undefined, b.scope);
     return removed;
@@ -192,6 +202,11 @@ export class Pipeline {
     this.detector.reconfigure(rules, config.maxTracked);
     return this.book.reconfigure(bookRules(config), allowlist);
   }
+}
+
+function failureHook(cb: NonNullable<PipelineOptions['onFailure']>): (ev: AccessEvent, rule: CompiledRule, scope: string | undefined) => void {
+  return (ev, rule, scope) =>
+    cb({ ip: ev.ip, family: ev.family, rule: rule.name, time: ev.time, findtime: rule.settings.findtime, maxretry: rule.settings.maxretry, ...(scope !== undefined ? { scope } : {}) });
 }
 
 /** Every address of this host's interfaces (zone ids stripped): the live agent never bans them. */

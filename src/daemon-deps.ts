@@ -1,0 +1,51 @@
+/**
+ * What the live agent (daemon.ts) is built from: its dependencies, each a small interface so the
+ * wiring is tested with fakes (manual clock, recording enforcer, memory store) and run for real.
+ */
+import type { Clock } from './clock.js';
+import type { Config } from './config/schema.js';
+import type { BanBookSnapshot } from './decide/ban-book.js';
+import type { Enforcer } from './enforce/enforcer.js';
+import type { FilePosition, LineSource } from './source/line-source.js';
+import type { Metrics } from './metrics/registry.js';
+import type { ContainerResolver } from './docker/containers.js';
+import type { ShareStage } from './share/share.js';
+
+/** What the daemon persists under BANHAMMER_STATE_DIR. */
+export interface DaemonState {
+  readonly bans: BanBookSnapshot['bans'];
+  readonly history: BanBookSnapshot['history'];
+  readonly positions: FilePosition[];
+}
+
+export interface StateStoreLike {
+  load(): Promise<DaemonState | null>;
+  save(doc: DaemonState): Promise<void>;
+}
+
+export type DaemonLogger = Record<'debug' | 'info' | 'warn' | 'error', (obj: object, msg?: string) => void>;
+
+export interface LineSourceFactory {
+  (opts: { paths: string[]; onLine: (line: string, file: string) => void; startPositions: FilePosition[]; onError: (err: unknown) => void; onWarning: (msg: string) => void }): LineSource;
+}
+
+export interface DaemonDeps {
+  readonly config: Config;
+  readonly clock: Clock;
+  readonly logger: DaemonLogger;
+  readonly enforcer: Enforcer;
+  readonly createSource: LineSourceFactory;
+  readonly store: StateStoreLike;
+  readonly metrics?: Metrics | undefined;
+  /** The host's own addresses (never banned); default: every interface address. */
+  readonly hostAddresses?: readonly string[];
+  readonly checkIntervalMs?: number;
+  /** Host mode: Docker's container directory (default: one built from the config). */
+  readonly containers?: ContainerResolver;
+  /** SIGHUP and `banhammer reload`: reads the configuration again (throws when it is invalid). */
+  readonly reloadConfig?: () => Config;
+  /** A reload changed settings that apply live beyond the pipeline (the log level). */
+  readonly onReloaded?: (config: Config) => void;
+  /** The replicas' shared failures and bans (Redis); absent = this agent alone. */
+  readonly share?: ShareStage | undefined;
+}
