@@ -79,12 +79,13 @@ return out`,
 
 /**
  * KEYS[1] = bans hash, KEYS[2] = unban tombstones; ARGV = field, ban JSON, until ('null' = permanent),
- * maxBans, channel, at, slack (ms).
+ * maxBans, channel, at, slack, skew (ms).
  * Stores and publishes the ban unless the stored one already covers it (permanent, or until at
  * least as late, give or take `slack`: two replicas banning one attacker a few ms apart compute
  * untils a few ms apart): N replicas banning one attacker at once publish once, and a replica re-publishing
  * after an outage publishes only what Redis lost. A ban made before the address's last unban (a
- * replica re-publishing a ban someone lifted) is refused. A new field is refused when the group
+ * replica re-publishing a ban someone lifted) is refused; "before" allows `skew` for the clocks of
+ * different hosts, so a fresh ban right after an unban elsewhere is never mistaken for a stale one. A new field is refused when the group
  * holds maxBans. Returns 1 (stored and published), 0 (already covered), -1 (full), or {-2, unban time}
  * (unbanned since).
  */
@@ -92,7 +93,7 @@ export const BAN_SCRIPT = script(
   'ban',
   2,
   `local tomb = redis.call('ZSCORE', KEYS[2], ARGV[1])
-if tomb and tonumber(tomb) >= tonumber(ARGV[6]) then return {-2, tomb} end
+if tomb and tonumber(tomb) - tonumber(ARGV[8]) >= tonumber(ARGV[6]) then return {-2, tomb} end
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 if old then
   local ok, v = pcall(cjson.decode, old)

@@ -41,6 +41,8 @@ const FAILURE_BATCH = 256;
 const CLAIM_MS = 5_000;
 /** A stored ban whose expiry is at most this much earlier than a new one still covers it (same attacker, same moment). */
 const COVER_SLACK_MS = 5_000;
+/** How far apart the clocks of two replicas' hosts may be when telling a stale ban from a fresh one. */
+const CLOCK_SKEW_MS = 2_000;
 /** How long an unban keeps older bans of that address from being re-published (a long outage). */
 const TOMBSTONE_MS = 86_400_000;
 
@@ -417,7 +419,7 @@ class RedisShare implements ShareStage {
     if (op.t === 'ban') {
       const json = encodeBan(op.ban, now);
       const field = banField(op.ban.ip, op.ban.scope);
-      const r = await this.eval(BAN_SCRIPT, [this.keys.bans, this.keys.unbans], [field, json, op.ban.until === null ? 'null' : String(op.ban.until), String(this.maxBans), this.keys.events, String(op.ban.at), String(COVER_SLACK_MS)]);
+      const r = await this.eval(BAN_SCRIPT, [this.keys.bans, this.keys.unbans], [field, json, op.ban.until === null ? 'null' : String(op.ban.until), String(this.maxBans), this.keys.events, String(op.ban.at), String(COVER_SLACK_MS), String(CLOCK_SKEW_MS)]);
       if (r === 1) this.counts.bansOut++;
       else if (r === 0) this.counts.bansCovered++;
       else if (Array.isArray(r) && r[0] === -2) {
@@ -507,7 +509,7 @@ class RedisShare implements ShareStage {
     const field = banField(ban.ip, ban.scope);
     // A ban made before this replica last heard of (or made) an unban of that address is stale: a
     // replica re-publishing after an outage, racing the unban's replay.
-    if ((this.unbannedAt.get(field) ?? -1) >= ban.at) {
+    if ((this.unbannedAt.get(field) ?? -Infinity) - CLOCK_SKEW_MS >= ban.at) {
       this.counts.bansStale++;
       return;
     }

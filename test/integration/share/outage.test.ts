@@ -41,7 +41,7 @@ describe.skipIf(!hasRedisServer)('share stage across a Redis outage', () => {
       proxies.push(pa, pb);
       const a = await startReplica('a', { url: `redis://127.0.0.1:${pa.port}`, group: g });
       const b = await startReplica('b', { url: `redis://127.0.0.1:${pb.port}`, group: g });
-      a.stage.publishBan(ban('192.0.2.40', { at: Date.now() - 1000 }));
+      a.stage.publishBan(ban('192.0.2.40', { at: Date.now() - 60_000 }));
       await waitFor('ban at B', () => b.bans.length === 1);
       pa.cut();
       pb.cut();
