@@ -36,7 +36,7 @@ import type { UnbanReason } from './metrics/registry.js';
 import { MetricsSampler } from './metrics/sampler.js';
 import { banFields, logUnban } from './log.js';
 import { ContainerDirectory, containersDirFor, type ContainerResolver } from './docker/containers.js';
-import { containerFor, containersDirWarnings } from './docker/host-mode.js';
+import { containerFor, containersDirWarnings, isHostMode } from './docker/host-mode.js';
 import { GroupLink } from './share/group-link.js';
 
 export type { DaemonDeps, DaemonLogger, DaemonState, LineSourceFactory, StateStoreLike } from './daemon-deps.js';
@@ -77,7 +77,7 @@ export class Daemon implements ControlHandler {
     this.config = deps.config;
     this.clock = deps.clock;
     this.log = deps.logger;
-    const hostMode = deps.config.enforcer === 'docker-user';
+    const hostMode = isHostMode(deps.config);
     this.containers = deps.containers ?? (hostMode ? new ContainerDirectory({ dir: containersDirFor(deps.config.dockerContainersDir, deps.config.log.paths), clock: deps.clock, onWarning: (msg) => this.log.warn({}, msg) }) : undefined);
     this.scoped = hostMode && deps.config.banScope === 'container' && this.containers !== undefined;
     this.pipeline = new Pipeline({
@@ -104,7 +104,7 @@ export class Daemon implements ControlHandler {
   async start(): Promise<void> {
     this.phase = 'starting';
     this.startedAt = this.clock.now();
-    for (const w of this.config.enforcer === 'docker-user' ? containersDirWarnings(this.config, this.containers, this.scoped) : []) this.log.warn(w.dir ? { dir: w.dir } : {}, w.msg);
+    for (const w of isHostMode(this.config) ? containersDirWarnings(this.config, this.containers, this.scoped) : []) this.log.warn(w.dir ? { dir: w.dir } : {}, w.msg);
     this.initializing = this.deps.enforcer.init();
     await this.initializing;
     if (this.phase !== 'starting') return; // stopped while the enforcer was starting

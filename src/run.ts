@@ -18,6 +18,8 @@ import { LogEnforcer } from './enforce/dry-run.js';
 import { ApacheMapEnforcer } from './enforce/apache-map.js';
 import { NginxMapEnforcer } from './enforce/nginx-map.js';
 import { DockerUserEnforcer } from './enforce/docker-user.js';
+import { NftablesEnforcer } from './enforce/nftables.js';
+import { isHostMode } from './docker/host-mode.js';
 import { ContainerDirectory, containersDirFor } from './docker/containers.js';
 import type { Enforcer } from './enforce/enforcer.js';
 import { ProcessRunner } from './exec/runner.js';
@@ -75,6 +77,15 @@ function createEnforcer(config: Config, dryRun: boolean, logger: Logger, contain
       mode: config.iptablesMode,
     });
   }
+  if (config.enforcer === 'nftables') {
+    return new NftablesEnforcer({
+      runner: new ProcessRunner({ timeoutMs: 10_000 }),
+      instance: config.instance,
+      ports: config.ports,
+      blockAction: config.blockAction === 'REJECT' ? 'reject' : 'drop',
+      ...(containers !== undefined ? { host: { containers, onNote: (msg: string) => logger.info({ enforcer: 'nftables' }, msg) } } : {}),
+    });
+  }
   if (config.enforcer === 'apache-map') return new ApacheMapEnforcer({ path: config.mapFile });
   if (config.enforcer === 'nginx-map') {
     return new NginxMapEnforcer({ path: config.mapFile, runner: new ProcessRunner({ timeoutMs: 10_000 }), reloadCommand: config.nginxReload });
@@ -91,7 +102,7 @@ function createEnforcer(config: Config, dryRun: boolean, logger: Logger, contain
     });
   }
   throw new BanhammerError('BH_ERR_CONFIG', `enforcer ${JSON.stringify(config.enforcer)} is not available in this version`, {
-    hint: 'use BANHAMMER_ENFORCER=iptables, docker-user, apache-map or nginx-map (or log for a dry run)',
+    hint: 'use BANHAMMER_ENFORCER=iptables, nftables, docker-user, apache-map or nginx-map (or log for a dry run)',
   });
 }
 
@@ -101,7 +112,7 @@ export async function runAgent(opts: RunOptions): Promise<number> {
   const logger = createLogger({ level: config.logLevel });
   // Host mode: one view of Docker's containers directory, shared by scoping and the enforcer.
   const containers =
-    config.enforcer === 'docker-user'
+    isHostMode(config)
       ? new ContainerDirectory({ dir: containersDirFor(config.dockerContainersDir, config.log.paths), onWarning: (msg) => logger.warn({}, msg) })
       : undefined;
   const enforcer = createEnforcer(config, opts.dryRun ?? false, logger, containers);

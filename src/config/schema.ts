@@ -25,7 +25,7 @@ import { PRESETS, DEFAULT_RULE, isPreset } from '../detect/presets.js';
 import { checkPathPattern, checkPathPatternUnion } from '../detect/path-pattern.js';
 import { formatDuration, MAX_DURATION_MS, MAX_FINDTIME_MS, parseDuration, PERMANENT } from './duration.js';
 
-export const ENFORCERS = ['iptables', 'log', 'apache-map', 'nginx-map', 'docker-user'] as const;
+export const ENFORCERS = ['iptables', 'nftables', 'log', 'apache-map', 'nginx-map', 'docker-user'] as const;
 export type EnforcerKind = (typeof ENFORCERS)[number];
 export const IPTABLES_MODES = ['auto', 'nft', 'legacy'] as const;
 export type IptablesMode = (typeof IPTABLES_MODES)[number];
@@ -485,7 +485,7 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
     configPath: ['ports'],
     reload: 'restart',
     env: 'BANHAMMER_PORTS',
-    description: 'TCP ports closed to banned addresses (iptables; docker-user closes every TCP port of the banned container)',
+    description: 'TCP ports closed to banned addresses (iptables, nftables; in host mode every TCP port of the banned container is closed)',
     allowed: 'comma-separated ports 1–65535',
     schema: preprocess(
       asList,
@@ -613,7 +613,7 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
     // Changes what a ban's key is (address alone, or address and container).
     reload: 'restart',
     env: 'BANHAMMER_BAN_SCOPE',
-    description: 'docker-user: a ban from one container’s log blocks traffic to that container only, or to every container of the host',
+    description: 'Host mode (docker-user, or nftables reading Docker’s logs): a ban from one container’s log blocks traffic to that container only, or to every container of the host',
     allowed: BAN_SCOPES.join(', '),
     schema: preprocess((v) => (typeof v === 'string' ? v.toLowerCase() : v), enumOf(BAN_SCOPES)),
     fromEnv: trimmed,
@@ -625,7 +625,7 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
     configPath: ['dockerContainersDir'],
     reload: 'restart',
     env: 'BANHAMMER_DOCKER_CONTAINERS_DIR',
-    description: 'docker-user: Docker’s containers directory (mounted read-only), where each container’s config.v2.json names it and its addresses',
+    description: 'Host mode: Docker’s containers directory (mounted read-only), where each container’s config.v2.json names it and its addresses',
     allowed: 'absolute path',
     schema: z.union([z.null(), absolutePath], { error: 'expected an absolute path' }),
     fromEnv: trimmed,

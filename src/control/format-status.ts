@@ -65,7 +65,12 @@ function formatRule(report: StatusReport, r: RuleStatus): string {
 /** Addresses, each scoped ban followed by its container's name: `198.18.0.7 2001:db8::7 (web)`. */
 function bannedList(r: RuleStatus): string {
   if (r.bans === undefined) return r.bannedIps.join(' ');
-  return r.bans.map((b) => (b.container === null ? b.ip : `${b.ip} (${b.container})`)).join(' ');
+  return r.bans
+    .map((b) => {
+      const notes = [b.container, typeof b.from === 'string' ? `from ${b.from}` : null].filter((x) => x !== null);
+      return notes.length === 0 ? b.ip : `${b.ip} (${notes.join(', ')})`;
+    })
+    .join(' ');
 }
 
 /** What is wrong with the agent right now, one phrase each (nothing when all is well). */

@@ -5,12 +5,23 @@
 import { existsSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
 import { BanhammerError } from '../errors.js';
-import type { ContainerResolver } from './containers.js';
+import { containersDirFor, type ContainerResolver } from './containers.js';
+
+/**
+ * Host mode: one agent guards the published ports of a Docker host's containers. The docker-user
+ * enforcer is always host mode; nftables is when the agent reads Docker's containers (an explicit
+ * BANHAMMER_DOCKER_CONTAINERS_DIR, or json-file log paths under one), and bans then go into its own
+ * table's forward chain instead of an input chain.
+ */
+export function isHostMode(config: Config): boolean {
+  if (config.enforcer === 'docker-user') return true;
+  return config.enforcer === 'nftables' && containersDirFor(config.dockerContainersDir, config.log.paths) !== null;
+}
 
 /** `--container NAME`: the container's id and name; only in host mode, and only a known container. */
 export function containerFor(config: Config, containers: ContainerResolver | undefined, nameOrId: string): { id: string; name: string } {
-  if (config.enforcer !== 'docker-user' || containers === undefined) {
-    throw new BanhammerError('BH_ERR_USAGE', `--container needs host mode (BANHAMMER_ENFORCER=docker-user); this agent's enforcer is ${config.enforcer}`, {
+  if (!isHostMode(config) || containers === undefined) {
+    throw new BanhammerError('BH_ERR_USAGE', `--container needs host mode (BANHAMMER_ENFORCER=docker-user, or nftables reading Docker's containers); this agent's enforcer is ${config.enforcer}`, {
       hint: 'leave out --container: this agent protects one container only',
     });
   }
