@@ -57,6 +57,9 @@ export type LogFormat = (typeof LOG_FORMATS)[number];
  *   connection (unspecified, multicast, broadcast: ip.ts nonClientReason). Counting it would let a log
  *   line ban `0.0.0.0`, which the kernel refuses.
  * - 'truncated': the line ends (before MAX_HEAD_LENGTH) before its status.
+ * - 'partial': a Docker json-file record that is one piece of a line Docker split over several
+ *   records (lines over 16 KiB); the line itself counts once, from the record where its outcome
+ *   became known (see line-parser.ts).
  * The others say which field is malformed; 'binary' wins when the line holds control characters.
  */
 export const SKIP_REASONS = [
@@ -71,6 +74,7 @@ export const SKIP_REASONS = [
   'truncated',
   'bad-wrapper',
   'unknown-format',
+  'partial',
 ] as const;
 export type SkipReason = (typeof SKIP_REASONS)[number];
 

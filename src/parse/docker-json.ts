@@ -18,6 +18,8 @@
  * of the real `log` text, so the access scanner reads the same fields it would read in the whole
  * record and never anything after the status: a forged line in the User-Agent stays text, cut or not.
  * Other key orders are read by JSON.parse, whole (a record that is cut there is 'bad-wrapper').
+ * It also says whether the record is `partial`: its whole `log` string is there and has no newline,
+ * which is how Docker marks a piece of a line it split (line-parser.ts puts such lines together).
  */
 import { findQuote } from './apache.js';
 
@@ -59,20 +61,53 @@ export function unwrapDockerJson(line: string): string | null {
 
 /** The `log` text of a record, or the head of it when the record is cut (see unwrapDockerJsonHead). */
 export interface DockerLogHead {
-  /** The `log` value, without its trailing newline when whole; its first maxChars + 1 characters at most. */
+  /** The `log` value, without its trailing newline; its first maxChars + 1 characters at most. */
   readonly text: string;
-  /** The record ended before its `log` string did: `text` is only the beginning of the access line. */
+  /**
+   * Only the beginning of the `log` value is in `text`: the record ended before the string did, or
+   * the string is longer than maxChars.
+   */
   readonly cut: boolean;
+  /**
+   * The whole `log` string was there and does not end with a newline: Docker's mark of a record whose
+   * line goes on in the next record (its log copier splits lines longer than 16 KiB into records of
+   * 16 KiB, and writes the newline only with the last one).
+   */
+  readonly partial: boolean;
 }
 
 /**
  * The `log` text of a Docker json-file record, whole or cut short (then `cut`); null when the line is
- * not such a record. At most maxChars + 1 characters of a cut record are decoded.
+ * not such a record. At most maxChars + 1 characters are decoded.
  */
 export function unwrapDockerJsonHead(line: string, maxChars: number): DockerLogHead | null {
-  if (line.startsWith(PREFIX)) return decodeHead(line, PREFIX.length, maxChars);
-  const text = unwrapDockerJson(line);
-  return text === null ? null : { text, cut: false };
+  if (line.startsWith(PREFIX)) {
+    const close = findQuote(line, PREFIX.length, line.length, true);
+    if (close < 0) return decodeHead(line, PREFIX.length, line.length, maxChars, false);
+    const after = line.charCodeAt(close + 1);
+    // `,` or `}` as Docker writes it, or nothing: a record cut right after its whole `log` string.
+    if (!(after === 44 /* , */ || after === 125 /* } */ || close + 1 === line.length)) return null;
+    const partial = close > PREFIX.length && !endsWithNewlineEscape(line, PREFIX.length, close);
+    return decodeHead(line, PREFIX.length, close, maxChars, partial);
+  }
+  let obj: unknown;
+  try {
+    obj = JSON.parse(line);
+  } catch {
+    return null;
+  }
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) return null;
+  const log = (obj as { log?: unknown }).log;
+  if (typeof log !== 'string') return null;
+  return { text: stripNewline(log), cut: false, partial: log.length > 0 && log.charCodeAt(log.length - 1) !== 10 };
+}
+
+/** Does the JSON string text line[from, to) end with the escape `\n` (an odd run of backslashes, then n)? */
+function endsWithNewlineEscape(line: string, from: number, to: number): boolean {
+  if (to - from < 2 || line.charCodeAt(to - 1) !== 110) return false;
+  let n = 0;
+  for (let k = to - 2; k >= from && line.charCodeAt(k) === 92; k--) n++;
+  return (n & 1) === 1;
 }
 
 /** The value of one hex digit, or -1. */
@@ -84,36 +119,30 @@ function hexValue(c: number): number {
 }
 
 /**
- * Decodes the JSON string that starts at `from` (after its opening quote): the whole string, without
- * its trailing newline, when it closes within maxChars characters and `,` `}` or the end of the line
- * follows; otherwise its first characters (up to maxChars + 1, stopping before an escape cut in two)
- * as a cut head. null when it is not JSON string text (a bad escape, a raw control character).
+ * Decodes the JSON string text line[from, to) (no unescaped quote in it: `to` is the closing quote, or
+ * the end of a record cut short): all of it, without a trailing newline, when it is at most maxChars
+ * characters long and closed; otherwise its first characters (up to maxChars + 1, stopping before an
+ * escape cut in two) as a cut head. `partial` (known only for a closed string) is passed through. null
+ * when it is not JSON string text (a bad escape, a raw control character).
  */
-function decodeHead(line: string, from: number, maxChars: number): DockerLogHead | null {
+function decodeHead(line: string, from: number, to: number, maxChars: number, partial: boolean): DockerLogHead | null {
+  const closed = to < line.length && line.charCodeAt(to) === 34;
   let out = '';
   let run = from;
   let i = from;
-  const n = line.length;
-  while (i < n && out.length + (i - run) <= maxChars) {
+  while (i < to && out.length + (i - run) <= maxChars) {
     const c = line.charCodeAt(i);
     if (c < 32) return null;
-    if (c === 34) {
-      // The closing quote: the string is whole.
-      const after = line.charCodeAt(i + 1);
-      if (!(after === 44 /* , */ || after === 125 /* } */ || i + 1 === n)) return null;
-      return { text: stripNewline(out + line.slice(run, i)), cut: false };
-    }
     if (c !== 92) {
       i++;
       continue;
     }
     out += line.slice(run, i);
     run = i;
-    const e = line.charCodeAt(i + 1);
-    if (i + 1 >= n) break;
+    if (i + 1 >= to) break; // cut inside an escape
     let ch: string;
     let len = 2;
-    switch (e) {
+    switch (line.charCodeAt(i + 1)) {
       case 34: ch = '"'; break;
       case 92: ch = '\\'; break;
       case 47: ch = '/'; break;
@@ -125,7 +154,7 @@ function decodeHead(line: string, from: number, maxChars: number): DockerLogHead
       case 117: {
         let v = 0;
         for (let k = 2; k < 6; k++) {
-          if (i + k >= n) return { text: out, cut: true }; // cut inside \uXXXX
+          if (i + k >= to) return closed ? null : { text: out, cut: true, partial }; // cut inside \uXXXX
           const h = hexValue(line.charCodeAt(i + k));
           if (h < 0) return null;
           v = v * 16 + h;
@@ -142,5 +171,8 @@ function decodeHead(line: string, from: number, maxChars: number): DockerLogHead
     run = i;
   }
   if (i > run) out += line.slice(run, i);
-  return { text: out, cut: true };
+  if (i >= to && closed) return { text: stripNewline(out), cut: false, partial };
+  // Only a head: the record was cut short, or the string is longer than maxChars (then whether the
+  // record is continued in the next one is still known).
+  return { text: out, cut: true, partial };
 }

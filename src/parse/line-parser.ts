@@ -11,7 +11,16 @@
  * No line is refused for its length: the scanner reads the head of the access line (MAX_HEAD_LENGTH
  * characters, see access-event.ts), a Docker record cut short is decoded as far as it goes, and a
  * wrapper is only looked at as far as its header. The work per line is bounded by the head, whatever
- * the line's length (JSON.parse of a whole, unbounded record being the one linear exception).
+ * the line's length (finding the end of a Docker record's `log` string, and JSON.parse of a record in
+ * another key order, are linear in the record, which Docker keeps under ~100 kB).
+ *
+ * Docker's log copier splits a line longer than 16 KiB into records of 16 KiB and writes the newline
+ * only into the last one. Such a line is put back together per stream (the parser's second argument,
+ * the file it comes from): the records that follow a record without a newline are the rest of its
+ * line, never lines of their own, so a forged access line that an attacker placed at a 16 KiB
+ * boundary of their User-Agent is never read as one, and a status pushed past the first record by a
+ * long request still counts. The line's one outcome is given by the record where it becomes known
+ * (its status is in the head so far, or the line ended); its other records are 'partial'.
  *
  * Each parser owns its caches (addresses, timestamps), so create one per source and reuse it.
  * The only error thrown is at creation, for a format name that does not exist (config bugs).
@@ -31,7 +40,11 @@ export interface LineParserOptions {
 }
 
 export interface LineParser {
-  (line: string): ParseOutcome;
+  /**
+   * `stream`: where the line comes from (the file's path), for Docker lines split over several records:
+   * lines of one stream must come in order. Omitted, all lines are one stream.
+   */
+  (line: string, stream?: string): ParseOutcome;
   /**
    * The same as `parser(text.slice(start, end))` for the line text[start, end), without cutting it out
    * first: replay hands over 64 KiB pieces of a log and the scanner reads the line where it lies.
@@ -40,7 +53,7 @@ export interface LineParser {
 }
 
 /** Gives a per-line parser its range form: by default it cuts the line out and parses that. */
-function withRange(parse: (line: string) => ParseOutcome, range?: LineParser['range']): LineParser {
+function withRange(parse: (line: string, stream?: string) => ParseOutcome, range?: LineParser['range']): LineParser {
   const p = parse as LineParser;
   p.range = range ?? ((text, start, end) => parse(text.slice(start, end)));
   return p;
@@ -48,6 +61,15 @@ function withRange(parse: (line: string) => ParseOutcome, range?: LineParser['ra
 
 /** Characters of a Docker record's `log` string decoded first (see dockerJson). */
 const FIRST_DECODE = 4096;
+
+/** Streams with a Docker line in progress that are remembered at most (a stream is a file). */
+const MAX_CONTINUED_STREAMS = 1024;
+
+/** A Docker line split over records, in progress: its head so far, and whether its outcome was given. */
+interface Continued {
+  head: string;
+  done: boolean;
+}
 
 /** End of the content: without a trailing LF and/or CR. */
 function contentEnd(line: string): number {
@@ -95,15 +117,55 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
   const caches: ScanCaches = { ips: new AddressTable(), times: new ClfTimeCache() };
   const autoAccess = createApacheScanner('auto', caches);
 
+  /** Docker lines split over records, per stream, until their last record. */
+  const continued = new Map<string, Continued>();
+
+  /**
+   * The outcome of a split Docker line so far. `open`: the access line goes on past `c.head`; `last`:
+   * no record will be added. Only an event, a full head or the last record decide; else 'partial'.
+   */
+  const readContinued = (c: Continued, open: boolean, last: boolean): ParseOutcome => {
+    if (c.done) return 'partial';
+    const ie = contentEnd(c.head);
+    const out = isBlank(c.head, 0, ie) ? (open ? 'truncated' : 'empty') : autoAccess(c.head, 0, ie, origin, open);
+    if (typeof out === 'string' && !last && c.head.length <= MAX_HEAD_LENGTH) return 'partial';
+    c.done = true;
+    return longSkip(out, c.head.length);
+  };
+
+  /** A record after one without a newline: the rest of that line. */
+  const continueLine = (c: Continued, record: string, line: string, start: number, end: number, stream: string): ParseOutcome => {
+    const room = MAX_HEAD_LENGTH + 1 - c.head.length;
+    const head = unwrapDockerJsonHead(record, c.done || room < 0 ? 0 : room);
+    if (head === null) {
+      continued.delete(stream);
+      return broken(line, start, end, 'bad-wrapper');
+    }
+    if (!c.done && room > 0) c.head += head.text.length > room ? head.text.slice(0, room) : head.text;
+    if (head.partial) return readContinued(c, true, false);
+    continued.delete(stream);
+    return readContinued(c, head.cut, true);
+  };
+
   /** The access line inside a Docker json-file record. */
-  const dockerJson = (line: string, start: number, end: number): ParseOutcome => {
+  const dockerJson = (line: string, start: number, end: number, stream: string): ParseOutcome => {
     const record = start === 0 && end === line.length ? line : line.slice(start, end);
+    const c = continued.size === 0 ? undefined : continued.get(stream);
+    if (c !== undefined) return continueLine(c, record, line, start, end, stream);
     // Decoded as far as needed: the first few KiB hold the status of nearly every line; a head that
     // does not is decoded again, further, up to MAX_HEAD_LENGTH (so a long record costs what its head
     // costs, and a short decode never decides a skip).
     for (let limit = FIRST_DECODE; ; limit = Math.min(limit * 8, MAX_HEAD_LENGTH)) {
       const head = unwrapDockerJsonHead(record, limit);
       if (head === null) return broken(line, start, end, 'bad-wrapper');
+      if (head.partial) {
+        // The first record of a split line: remember its head (all of it that can matter).
+        const whole = limit >= MAX_HEAD_LENGTH ? head : unwrapDockerJsonHead(record, MAX_HEAD_LENGTH)!;
+        if (continued.size >= MAX_CONTINUED_STREAMS) continued.clear();
+        const started: Continued = { head: whole.text, done: false };
+        continued.set(stream, started);
+        return readContinued(started, true, false);
+      }
       const inner = head.text;
       const ie = contentEnd(inner);
       const out = isBlank(inner, 0, ie) ? (head.cut ? 'truncated' : 'empty') : autoAccess(inner, 0, ie, origin, head.cut);
@@ -122,16 +184,16 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
 
   /** Shared prelude: CR, BOM, blank lines; then `body` on the content. */
   const framed =
-    (body: (line: string, start: number, end: number) => ParseOutcome) =>
-    (line: string): ParseOutcome => {
+    (body: (line: string, start: number, end: number, stream: string) => ParseOutcome) =>
+    (line: string, stream = ''): ParseOutcome => {
       const end = contentEnd(line);
       const start = contentStart(line);
       if (end <= start || isBlank(line, start, end)) return 'empty';
-      return body(line, start, end);
+      return body(line, start, end, stream);
     };
 
   /** A fixed access format: its own scanner; other recognisable shapes are 'unknown-format'. */
-  const fixedAccess = (scan: AccessScanner): ((line: string) => ParseOutcome) =>
+  const fixedAccess = (scan: AccessScanner): ((line: string, stream?: string) => ParseOutcome) =>
     framed((line, start, end) => {
       const out = scan(line, start, end, origin, false);
       if (out !== 'bad-address') return out;
@@ -141,13 +203,13 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
 
   switch (format) {
     case 'auto': {
-      const auto = (line: string): ParseOutcome => {
+      const auto = (line: string, stream = ''): ParseOutcome => {
         const c0 = line.charCodeAt(0);
         // Hot path: an access line starting with an address digit (not an RFC 3339 syslog stamp).
         if (c0 >= 48 && c0 <= 57 && line.charCodeAt(4) !== 45) {
           return autoAccess(line, 0, contentEnd(line), origin, false);
         }
-        if (c0 === 123) return dockerJson(line, 0, contentEnd(line));
+        if (c0 === 123) return dockerJson(line, 0, contentEnd(line), stream);
         const end = contentEnd(line);
         const start = contentStart(line);
         if (end <= start || isBlank(line, start, end)) return 'empty';
@@ -173,8 +235,8 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
       return withRange(fixedAccess(createNginxScanner(caches)));
     case 'docker-json':
       return withRange(framed(
-        (line, start, end) =>
-          line.charCodeAt(start) === 123 ? dockerJson(line, start, end) : broken(line, start, end, 'unknown-format'),
+        (line, start, end, stream) =>
+          line.charCodeAt(start) === 123 ? dockerJson(line, start, end, stream) : broken(line, start, end, 'unknown-format'),
       ));
     case 'syslog':
       return withRange(framed(

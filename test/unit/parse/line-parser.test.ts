@@ -102,7 +102,7 @@ describe('createLineParser', () => {
     const long = `198.18.0.3 - - [${T}] "GET /${'a'.repeat(MAX_HEAD_LENGTH)} HTTP/1.1" 403 1 "-" "-"`;
     expect(p(long)).toBe('too-long');
     expect(createLineParser('apache-combined')(long)).toBe('too-long');
-    expect(p(`{"log":${JSON.stringify(long)}}`)).toBe('too-long');
+    expect(p(`{"log":${JSON.stringify(`${long}\n`)}}`)).toBe('too-long');
     expect(p(`{"log":${JSON.stringify(long).slice(0, -10)}`)).toBe('too-long');
     expect(p(`<30>Nov 23 09:35:48 web[1]: ${long}`)).toBe('too-long');
     // The status right at the edge of the head: `403` then the cut; the real line might say 4031.
@@ -126,6 +126,67 @@ describe('createLineParser', () => {
         expect(isSkip(o) ? o : { ip: o.ip, status: o.status }).toEqual({ ip: '198.18.0.4', status: 200 });
       }
     }
+  });
+
+  it('a line Docker split into 16 KiB records counts once, for its own client, and a forged line at a split never counts', () => {
+    /** Docker's json-file driver: records of 16 KiB of the line, the newline only in the last one. */
+    const records = (line: string): string[] => {
+      const bytes = Buffer.from(`${line}\n`, 'utf8');
+      const out: string[] = [];
+      for (let i = 0; i < bytes.length; i += 16 * 1024) {
+        const piece = bytes.subarray(i, i + 16 * 1024).toString('utf8');
+        out.push(`{"log":${JSON.stringify(piece)},"stream":"stdout","time":"2026-10-10T13:55:36.000000001Z"}`);
+      }
+      return out;
+    };
+    // The attacker pads the request so that Docker's split falls right before a forged line in their
+    // referer; its quotes are the real field delimiters (referer close, User-Agent open).
+    const forged = `198.18.0.99 - - [${T}] `;
+    const start = `198.18.0.40 - - [${T}] "GET /`;
+    const rest = ` HTTP/1.1" 200 1 "`;
+    const pad = 16 * 1024 - start.length - rest.length;
+    const attack = `${start}${'a'.repeat(pad)}${rest}${forged}" " 403 x"`;
+    const recs = records(attack);
+    expect(recs.length).toBe(2);
+    // Read on its own, the second record is the forged line: what the old parser counted.
+    expect(createLineParser('auto')(recs[1]!)).toMatchObject({ ip: '198.18.0.99', status: 403 });
+    for (const f of ['auto', 'docker-json'] as const) {
+      const p = createLineParser(f);
+      const outs = recs.map((r) => p(r, '/var/lib/docker/containers/a/a-json.log'));
+      expect(outs[0], f).toMatchObject({ ip: '198.18.0.40', status: 200 });
+      expect(outs[1], f).toBe('partial');
+      // The next line of the stream is a line of its own again.
+      expect(p(JSONL, '/var/lib/docker/containers/a/a-json.log')).toMatchObject({ ip: '198.18.0.7', status: 403 });
+    }
+  });
+
+  it('a status that Docker pushed into a later record still counts, once, and streams never mix', () => {
+    const records = (line: string): string[] => {
+      const out: string[] = [];
+      const all = `${line}\n`;
+      for (let i = 0; i < all.length; i += 16 * 1024) out.push(`{"log":${JSON.stringify(all.slice(i, i + 16 * 1024))},"stream":"stdout"}`);
+      return out;
+    };
+    // 6,000 bytes ≥ 0x80 in the path, each logged as \xhh: the status lands at ~24 kB, in record 2.
+    const long = `198.18.0.41 - - [${T}] "GET /${'\\xff'.repeat(6000)} HTTP/1.1" 403 1 "-" "${'A'.repeat(40_000)}"`;
+    const a = records(long);
+    const b = records(`198.18.0.42 - - [${T}] "GET /b HTTP/1.1" 404 1 "-" "${'B'.repeat(20_000)}"`);
+    expect(a.length).toBe(4);
+    expect(b.length).toBe(2);
+    const p = createLineParser('auto');
+    // Interleaved as two files' lines would be; each stream is put back together on its own.
+    const outs = [p(a[0]!, 'a'), p(b[0]!, 'b'), p(a[1]!, 'a'), p(a[2]!, 'a'), p(b[1]!, 'b'), p(a[3]!, 'a'), p(LINE, 'a')];
+    const events = outs.filter((o) => !isSkip(o)).map((o) => (isSkip(o) ? o : `${o.ip} ${o.status}`));
+    expect(events).toEqual(['198.18.0.42 404', '198.18.0.41 403', '198.18.0.7 403']);
+    expect(outs.filter((o) => o === 'partial').length).toBe(4);
+    // A line of 1 MB: 65 records, one outcome, the rest partial; the head kept stays bounded.
+    const huge = records(`198.18.0.43 - - [${T}] "GET /${'a'.repeat(MAX_HEAD_LENGTH + 10)} HTTP/1.1" 403 1 "-" "${'x'.repeat(900_000)}"`);
+    const c = new ParseCounters();
+    for (const r of huge) c.count(p(r, 'c'));
+    expect(c.events).toBe(0);
+    expect(c.skipped['too-long']).toBe(1);
+    expect(c.skipped.partial).toBe(huge.length - 1);
+    expect(p(LINE, 'c')).toMatchObject({ ip: '198.18.0.7' });
   });
 
   it('skips a UTF-8 BOM and a trailing CR/LF', () => {

@@ -29,7 +29,12 @@ describe('unwrapDockerJsonHead', () => {
       if (i % 2 === 0) lit = lit.replaceAll('<', '\\u003c').replaceAll('&', '\\u0026').replaceAll('/', '\\/');
       const rec = `{"log":${lit},"stream":"stdout"}`;
       const want = (JSON.parse(lit) as string).replace(/\r?\n$/, '');
-      expect(unwrapDockerJsonHead(rec, 1000), rec).toEqual({ text: want, cut: false });
+      expect(unwrapDockerJsonHead(rec, 1000), rec).toEqual({ text: want, cut: false, partial: false });
+      // Without its newline the record is one piece of a longer line (Docker's split at 16 KiB).
+      const piece = `{"log":${JSON.stringify(text)},"stream":"stdout"}`;
+      expect(unwrapDockerJsonHead(piece, 1000), piece).toEqual({
+        text: text.replace(/\n$/, '').replace(/\r$/, ''), cut: false, partial: text !== '' && !text.endsWith('\n'),
+      });
       expect(unwrapDockerJson(rec), rec).toBe(want);
       for (let c = 8; c < 8 + lit.length - 1; c++) {
         const h = unwrapDockerJsonHead(rec.slice(0, c), 1000);
@@ -42,9 +47,16 @@ describe('unwrapDockerJsonHead', () => {
 
   it('reads no further than the head, and says so', () => {
     const rec = `{"log":${JSON.stringify(`${'x'.repeat(500)}\n`)}}`;
-    expect(unwrapDockerJsonHead(rec, 100)).toEqual({ text: 'x'.repeat(101), cut: true });
-    expect(unwrapDockerJsonHead(rec, 500)).toEqual({ text: `${'x'.repeat(500)}\n`, cut: true });
-    expect(unwrapDockerJsonHead(rec, 501)).toEqual({ text: 'x'.repeat(500), cut: false });
+    expect(unwrapDockerJsonHead(rec, 100)).toEqual({ text: 'x'.repeat(101), cut: true, partial: false });
+    expect(unwrapDockerJsonHead(rec, 499)).toEqual({ text: 'x'.repeat(500), cut: true, partial: false });
+    expect(unwrapDockerJsonHead(rec, 501)).toEqual({ text: 'x'.repeat(500), cut: false, partial: false });
+    // A long piece of a split line says it is one, even when only its head is decoded.
+    const piece = `{"log":${JSON.stringify('x'.repeat(500))}}`;
+    expect(unwrapDockerJsonHead(piece, 100)).toEqual({ text: 'x'.repeat(101), cut: true, partial: true });
+    expect(unwrapDockerJsonHead('{"time":"t","log":"abc"}', 100)).toEqual({ text: 'abc', cut: false, partial: true });
+    // `\\n` is a backslash and an n, not a newline; `\\\n` ends with one.
+    expect(unwrapDockerJsonHead('{"log":"abc\\\\n"}', 100)).toEqual({ text: 'abc\\n', cut: false, partial: true });
+    expect(unwrapDockerJsonHead('{"log":"abc\\\\\\n"}', 100)).toEqual({ text: 'abc\\', cut: false, partial: false });
   });
 
   it.each([
@@ -56,7 +68,7 @@ describe('unwrapDockerJsonHead', () => {
     '{"log":"a\\',
   ])('%j: null, or a cut head that is still a prefix', (s) => {
     const h = unwrapDockerJsonHead(s, 1000);
-    if (s.endsWith('\\')) expect(h).toEqual({ text: 'a', cut: true });
+    if (s.endsWith('\\')) expect(h).toEqual({ text: 'a', cut: true, partial: false });
     else expect(h).toBeNull();
   });
 });
