@@ -176,3 +176,14 @@ function decodeHead(line: string, from: number, to: number, maxChars: number, pa
   // record is continued in the next one is still known).
   return { text: out, cut: true, partial };
 }
+
+/**
+ * Is `line` a Docker json-file record whose line goes on in the next record (see DockerLogHead)? For
+ * readers that cut a log into pieces (parallel replay): a cut right after such a record would split a
+ * line; the parser itself tells the same from the records it reads.
+ */
+export function isPartialRecord(line: string): boolean {
+  if (line.charCodeAt(0) !== 123) return false;
+  const h = unwrapDockerJsonHead(line, 0);
+  return h !== null && h.partial;
+}

@@ -88,6 +88,50 @@ describe('readLines', () => {
     }
   });
 
+  it('parallel replay never cuts a Docker line split over records: any span edges give the whole-file result', async () => {
+    const { parseSpan } = await import('../../../src/replay/scan-span.js');
+    const { createLineParser } = await import('../../../src/parse/line-parser.js');
+    const T = '10/Oct/2026:13:55:36 +0000';
+    const records = (line: string): string[] => {
+      const out: string[] = [];
+      const all = `${line}\n`;
+      for (let i = 0; i < all.length; i += 16 * 1024) out.push(`{"log":${JSON.stringify(all.slice(i, i + 16 * 1024))},"stream":"stdout"}`);
+      return out;
+    };
+    // A forged line at Docker's 16 KiB split (see line-parser.test.ts), a status in a later record,
+    // and ordinary lines around them.
+    const start = `198.18.0.40 - - [${T}] "GET /`;
+    const rest = ` HTTP/1.1" 200 1 "`;
+    const attack = `${start}${'a'.repeat(16 * 1024 - start.length - rest.length)}${rest}198.18.0.99 - - [${T}] " " 403 x"`;
+    const late = `198.18.0.41 - - [${T}] "GET /${'\\xff'.repeat(6000)} HTTP/1.1" 403 1 "-" "${'A'.repeat(40_000)}"`;
+    const plain = (i: number) => records(`198.18.1.${i} - - [${T}] "GET / HTTP/1.1" 403 1 "-" "-"`);
+    const lines = [...plain(1), ...records(attack), ...plain(2), ...records(late), ...records(attack), ...plain(3)];
+    const f = join(dir, 'docker.log');
+    writeFileSync(f, `${lines.join('\n')}\n`);
+    const run = async (spans: { from: number; to: number }[]) => {
+      const ips: string[] = [];
+      let total = 0;
+      let partial = 0;
+      for (const sp of spans) {
+        const c = await parseSpan(f, sp, createLineParser('auto'), (e) => ips.push(`${e.ip} ${e.status}`));
+        total += c.lines;
+        partial += c.skipReasons.partial;
+      }
+      return { ips, total, partial };
+    };
+    const whole = await run([{ from: 0, to: Number.POSITIVE_INFINITY }]);
+    expect(whole.ips).toEqual(['198.18.1.1 403', '198.18.0.40 200', '198.18.1.2 403', '198.18.0.41 403', '198.18.0.40 200', '198.18.1.3 403']);
+    expect(whole.total).toBe(lines.length);
+    // Every line start as an edge between two spans, and three spans.
+    const starts: number[] = [];
+    for (let i = 0, at = 0; i < lines.length; at += Buffer.byteLength(lines[i]!) + 1, i++) starts.push(at);
+    const size = starts[starts.length - 1]! + Buffer.byteLength(lines[lines.length - 1]!) + 1;
+    for (const cut of starts.slice(1)) {
+      expect(await run([{ from: 0, to: cut }, { from: cut, to: size }]), `edge at ${cut}`).toEqual(whole);
+    }
+    expect(await run([{ from: 0, to: starts[2]! }, { from: starts[2]!, to: starts[7]! }, { from: starts[7]!, to: size }])).toEqual(whole);
+  });
+
   it('rejects for a missing file', async () => {
     await expect(readLines(join(dir, 'missing'), () => {})).rejects.toMatchObject({ code: 'ENOENT' });
   });
