@@ -68,8 +68,19 @@ const TAIL_BYTES = 256;
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
 /** Compressed copies cannot be read on from an offset. */
 const COMPRESSED = /\.(gz|bz2|xz|zst|lz4|z)$/i;
-/** Files tried as the copy after a truncation (newest first). */
-const MAX_COPY_CANDIDATES = 8;
+/** Files tried as our copy after a truncation (newest first). */
+const MAX_COPY_CANDIDATES = 16;
+/** Re-listings for copies made while we were reading copies (bounded: a rotation storm cannot hold us). */
+const CATCH_UP_ROUNDS = 3;
+
+/** A file beside the followed one that may be a copy of it (copytruncate). */
+interface CopyFile {
+  readonly name: string;
+  readonly dev: string;
+  readonly ino: string;
+  readonly mtime: bigint;
+  readonly size: number;
+}
 
 /** What a path is, in words, for a refusal message. */
 export function fileTypeName(st: Stats | BigIntStats): string {
@@ -97,6 +108,10 @@ export class FileFollower {
   /** Last error message reported, so a persistent problem is reported once, not every poll. */
   private lastError: string | null = null;
   private overlongClosed = 0;
+  /** Copies (device:inode) already read or known to hold nothing unread (see recoverFromCopy). */
+  private readonly copiesAccounted = new Set<string>();
+  /** Copies no newer than this (ns) predate the first truncation we saw: never read whole. */
+  private copiesFloor: bigint | null = null;
   /** The type the path was last refused as (warned once until a regular file is there again). */
   private refusedAs: string | null = null;
 
@@ -304,6 +319,8 @@ export class FileFollower {
       this.current = dup;
     } else {
       this.current = await this.makeOpen(opened.fh, opened.st, 0);
+      this.copiesAccounted.clear();
+      this.copiesFloor = null;
     }
     await this.readToEnd(this.current);
   }
@@ -366,56 +383,156 @@ export class FileFollower {
   /**
    * logrotate's copytruncate copies the file (to access.log.1, access.log-DATE, …) and then
    * truncates it; lines written before the copy that we had not read yet are only in the copy now.
-   * Find the copy beside the file (a regular file named after it, not compressed, another inode,
-   * starting with the bytes we read first and holding the bytes we read last at the same offset;
-   * the newest such file) and read it on from the last complete line we delivered. Lines written
-   * between the copy and the truncation are in neither file: no reader can recover those.
+   * The copies beside the file are the regular, uncompressed files named after it (another inode).
+   * Ours is the newest one that starts with the bytes we read first; if it also holds the bytes we
+   * read last where we read them, it is read on from the last complete line we delivered.
+   *
+   * Falling behind by more than one rotation (a busy machine, rotation every few hundred ms), or a
+   * rotation while we are busy here, leaves copies of generations we never saw: every copy newer than
+   * ours at the first truncation that we have not accounted for yet (read, or found to be what the
+   * file itself still holds) is read whole, oldest first, and the directory is listed again, a few
+   * times at most, for copies made meanwhile. Only complete lines are delivered from a copy. When
+   * ours is not there (compressed at once, moved elsewhere), nothing is read from the others, since
+   * nothing tells which of them we have seen. Lines written between a copy and its truncation are in
+   * neither file: no reader can recover those.
    */
   private async recoverFromCopy(f: OpenFile): Promise<void> {
-    const from = f.splitter.committed;
-    if (f.head.length === 0 || f.tail.length === 0) return;
+    let copies = await this.listCopies(f);
+    const present = new Set(copies.map(copyId));
+    for (const id of this.copiesAccounted) if (!present.has(id)) this.copiesAccounted.delete(id);
+    let ours: CopyFile | undefined;
+    for (const c of copies.slice(-MAX_COPY_CANDIDATES).reverse()) {
+      if (f.head.length > 0 && (await this.withCopy(c, (fh) => bytesAt(fh, 0, f.head)))) {
+        ours = c;
+        break;
+      }
+    }
+    if (!ours) {
+      for (const c of copies) this.copiesAccounted.add(copyId(c));
+      return;
+    }
+    const mine = ours;
+    this.copiesAccounted.add(copyId(mine));
+    const floor = this.copiesFloor ?? mine.mtime;
+    this.copiesFloor = floor;
+    const unseen = (c: CopyFile): boolean => c.mtime > floor && !this.copiesAccounted.has(copyId(c));
+    const readWhole = async (c: CopyFile): Promise<void> => {
+      this.copiesAccounted.add(copyId(c));
+      await this.withCopy(c, (fh) => this.readWholeCopy(fh, f));
+    };
+    // Generations missed before ours (a rotation while we were here last time), then ours, then later ones.
+    for (const c of copies) if (c.mtime < mine.mtime && unseen(c)) await readWhole(c);
+    if (mine.size >= f.readOffset && f.tail.length > 0) {
+      await this.withCopy(mine, async (fh) => {
+        if (await bytesAt(fh, f.readOffset - f.tail.length, f.tail)) await this.readCopyLines(fh, f.splitter.committed);
+        return true;
+      });
+    }
+    for (let round = 0; round <= CATCH_UP_ROUNDS; round++) {
+      const newer = copies.filter((c) => c.mtime >= mine.mtime && unseen(c));
+      if (newer.length === 0) break;
+      for (const c of newer) await readWhole(c);
+      copies = await this.listCopies(f);
+    }
+  }
+
+  /** The possible copies of this file beside it, oldest first (by modification time). */
+  private async listCopies(f: OpenFile): Promise<CopyFile[]> {
     const dir = dirname(this.path);
     const base = basename(this.path);
     let names: string[];
     try {
       names = await readdir(dir);
     } catch {
-      return;
+      return [];
     }
-    const candidates: { full: string; mtime: bigint }[] = [];
+    const out: CopyFile[] = [];
+    const ids = new Set<string>();
     for (const n of names) {
       if (n === base || !n.startsWith(base) || COMPRESSED.test(n)) continue;
-      const full = join(dir, n);
-      let st: BigIntStats;
       try {
-        st = await stat(full, { bigint: true });
+        const st = await stat(join(dir, n), { bigint: true });
+        if (!st.isFile() || (String(st.dev) === f.dev && String(st.ino) === f.ino)) continue;
+        // Names shift while we list (.1 → .2): one file may be seen under two names.
+        const id = `${st.dev}:${st.ino}`;
+        if (ids.has(id)) continue;
+        ids.add(id);
+        out.push({ name: n, dev: String(st.dev), ino: String(st.ino), mtime: st.mtimeNs, size: Number(st.size) });
       } catch {
-        continue;
+        // vanished: not a copy any more
       }
-      if (!st.isFile() || (String(st.dev) === f.dev && String(st.ino) === f.ino) || Number(st.size) < f.readOffset) continue;
-      candidates.push({ full, mtime: st.mtimeNs });
     }
-    // Newest first: the copy just made is normally the newest file holding our bytes.
-    candidates.sort((a, b) => (a.mtime === b.mtime ? 0 : a.mtime > b.mtime ? -1 : 1));
-    for (const { full } of candidates.slice(0, MAX_COPY_CANDIDATES)) {
-      let fh: FileHandle;
+    return out.sort((a, b) => (a.mtime === b.mtime ? 0 : a.mtime < b.mtime ? -1 : 1));
+  }
+
+  /**
+   * Runs `use` on the copy opened by identity: logrotate may shift names (.1 → .2) while we work,
+   * so when the name now holds another file the directory is searched for the inode. False when the
+   * copy is gone or `use` fails.
+   */
+  private async withCopy(c: CopyFile, use: (fh: FileHandle) => Promise<boolean>): Promise<boolean> {
+    const dir = dirname(this.path);
+    const tryOpen = async (name: string): Promise<FileHandle | null> => {
       try {
-        fh = await open(full, OPEN_FLAGS);
-      } catch {
-        continue;
-      }
-      try {
+        const fh = await open(join(dir, name), OPEN_FLAGS);
         const st = await fh.stat({ bigint: true });
-        if (!st.isFile() || !(await bytesAt(fh, 0, f.head)) || !(await bytesAt(fh, f.readOffset - f.tail.length, f.tail))) continue;
-        const copy: OpenFile = { fh, dev: String(st.dev), ino: String(st.ino), readOffset: from, splitter: new LineSplitter(from, this.o.maxLineBytes), lastGrowth: 0, head: f.head, tail: Buffer.alloc(0) };
-        // Complete lines only: a partial last line of the copy goes on in the truncated file (lost there).
-        await this.readToEnd(copy);
-        this.overlongClosed += copy.splitter.overlongLines;
-        return;
-      } finally {
-        await fh.close().catch(() => undefined);
+        if (st.isFile() && String(st.dev) === c.dev && String(st.ino) === c.ino) return fh;
+        await fh.close();
+      } catch {
+        // gone or unreadable
+      }
+      return null;
+    };
+    let fh = await tryOpen(c.name);
+    if (!fh) {
+      const base = basename(this.path);
+      for (const n of await readdir(dir).catch(() => [] as string[])) {
+        if (n === c.name || !n.startsWith(base)) continue;
+        fh = await tryOpen(n);
+        if (fh) break;
       }
     }
+    if (!fh) return false;
+    try {
+      return await use(fh);
+    } catch {
+      return false;
+    } finally {
+      await fh.close().catch(() => undefined);
+    }
+  }
+
+  /**
+   * Reads a copy of a rotation we did not see, unless the followed file still starts with the same
+   * bytes: then it is a copy of what the file holds now (logrotate copied but has not truncated yet),
+   * which we read from the file itself. False when skipped.
+   */
+  private async readWholeCopy(fh: FileHandle, live: OpenFile): Promise<boolean> {
+    const n = Math.min(HEAD_BYTES, Number((await fh.stat()).size));
+    if (n === 0) return false;
+    const mine = Buffer.allocUnsafe(n);
+    const { bytesRead } = await fh.read(mine, 0, n, 0);
+    if (bytesRead < n) return false;
+    if (await bytesAt(live.fh, 0, mine)) return false;
+    return this.readCopyLines(fh, 0);
+  }
+
+  /** Delivers the complete lines of a copy from `from` on (a partial last line goes on, torn, in the next file). */
+  private async readCopyLines(fh: FileHandle, from: number): Promise<boolean> {
+    const st = await fh.stat({ bigint: true });
+    const copy: OpenFile = {
+      fh,
+      dev: String(st.dev),
+      ino: String(st.ino),
+      readOffset: from,
+      splitter: new LineSplitter(from, this.o.maxLineBytes),
+      lastGrowth: 0,
+      head: Buffer.alloc(0),
+      tail: Buffer.alloc(0),
+    };
+    await this.readToEnd(copy);
+    this.overlongClosed += copy.splitter.overlongLines;
+    return true;
   }
 
   private readonly deliver = (line: string): void => {
@@ -573,6 +690,10 @@ function keepTail(prev: Buffer, chunk: Buffer): Buffer {
   if (chunk.length >= TAIL_BYTES) return Buffer.from(chunk.subarray(chunk.length - TAIL_BYTES));
   const keep = Math.min(prev.length, TAIL_BYTES - chunk.length);
   return Buffer.concat([prev.subarray(prev.length - keep), chunk]);
+}
+
+function copyId(c: CopyFile): string {
+  return `${c.dev}:${c.ino}`;
 }
 
 function ident(st: BigIntStats): { dev: string; ino: string } {

@@ -55,7 +55,7 @@ export interface LineSourceStats {
   /** Concrete files currently followed (excluding rotated files still being drained). */
   readonly files: number;
   readonly lines: number;
-  /** Lines dropped for exceeding maxLineBytes. */
+  /** Lines longer than maxLineBytes, delivered cut to their head (see line-splitter.ts). */
   readonly overlongLines: number;
   readonly rotations: number;
   readonly truncations: number;

@@ -59,7 +59,7 @@ export interface TailerOptions {
   readonly rescanIntervalMs?: number;
   /** How long a rotated-away file keeps being read after it stopped growing, ms. Default 5000. */
   readonly rotateWaitMs?: number;
-  /** Longest line delivered; longer ones are dropped and counted. Default 64 KiB. */
+  /** Longest line delivered; a longer one is delivered cut to its head (that many bytes) and counted. Default 256 KiB (line-splitter.ts). */
   readonly maxLineBytes?: number;
   /** Directory watcher; null disables event-driven reads (poll only). Default fs.watch. */
   readonly watchDir?: WatchDir | null;

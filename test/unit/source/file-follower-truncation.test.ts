@@ -1,7 +1,7 @@
 // copytruncate seen late: the follower must neither skip the lines written after the truncation
 // (the file already grew past the old offset) nor lose the unread end of the old content when the
 // copy is beside the file. Passes are driven by hand (poke + idle), so each case is deterministic.
-import { appendFileSync, copyFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -154,3 +154,53 @@ describe('FileFollower: copytruncate noticed late', () => {
     expect(r.counters.truncations).toBe(0);
   });
 });
+
+describe('FileFollower: more than one copytruncate between two looks', () => {
+  const rotate = (p: string, keep: number): void => {
+    for (let k = keep - 1; k >= 1; k--) if (existsSync(`${p}.${k}`)) renameSync(`${p}.${k}`, `${p}.${k + 1}`);
+    copyFileSync(p, `${p}.1`);
+    truncateSync(p, 0);
+  };
+
+  it('reads the rotations it never saw from their copies, oldest first, each line once', async () => {
+    const p = join(dir, 'access.log');
+    writeFileSync(p, '');
+    const r = await follow(p);
+    append(p, range('a', 0, 10));
+    await r.pass();
+    append(p, range('a', 10, 12));
+    rotate(p, 5); // a-0010.. unread, now in .1
+    append(p, range('b', 0, 7));
+    await sleep(5); // distinct modification times, as rotations minutes apart would have
+    rotate(p, 5); // b entirely in .1, a in .2
+    append(p, range('c', 0, 3));
+    await sleep(5);
+    rotate(p, 5); // c in .1, b in .2, a in .3
+    append(p, range('d', 0, 2));
+    await r.pass();
+    expect(r.lines).toEqual([...range('a', 0, 12), ...range('b', 0, 7), ...range('c', 0, 3), ...range('d', 0, 2)]);
+    // Later truncations: nothing is read twice.
+    append(p, range('d', 2, 4));
+    await r.pass();
+    rotate(p, 5);
+    append(p, range('e', 0, 2));
+    await r.pass();
+    expect(r.lines).toEqual([...range('a', 0, 12), ...range('b', 0, 7), ...range('c', 0, 3), ...range('d', 0, 4), ...range('e', 0, 2)]);
+  });
+
+  it('copies older than the first truncation it saw are history: never read', async () => {
+    const p = join(dir, 'access.log');
+    writeFileSync(`${p}.2`, range('old', 0, 50).join('\n') + '\n');
+    await sleep(5);
+    writeFileSync(p, range('x', 0, 5).join('\n') + '\n');
+    const r = await follow(p);
+    await r.pass();
+    await sleep(5);
+    rotate(p, 1);
+    append(p, range('y', 0, 2));
+    await r.pass();
+    expect(r.lines).toEqual([...range('x', 0, 5), ...range('y', 0, 2)]);
+  });
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
