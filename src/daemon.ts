@@ -216,7 +216,7 @@ export class Daemon implements ControlHandler {
   }
 
   private sample(): void {
-    this.sampler?.sample({ stats: this.pipeline.stats, detector: this.pipeline.detector, book: this.pipeline.book, now: this.clock.now(), lagBytes: this.source?.lagBytes() ?? 0 });
+    this.sampler?.sample({ stats: this.pipeline.stats, detector: this.pipeline.detector, book: this.pipeline.book, now: this.clock.now(), lagBytes: this.source?.lagBytes() ?? 0, share: this.deps.share?.stats() });
   }
 
   private async savePositionsIfMoved(): Promise<void> {

@@ -120,7 +120,7 @@ export async function runAgent(opts: RunOptions): Promise<number> {
   const metrics =
     config.metricsAddr === null
       ? undefined
-      : (await import('./metrics/registry.js')).createMetrics({ version: opts.version, rules: Object.keys(config.rules), enforcer: enforcer.name });
+      : (await import('./metrics/registry.js')).createMetrics({ version: opts.version, rules: Object.keys(config.rules), enforcer: enforcer.name, share: config.share.redisUrl !== null });
   const store = new StateStore<DaemonState>({
     dir: config.stateDir,
     name: `state-${config.instance}`,
@@ -134,7 +134,7 @@ export async function runAgent(opts: RunOptions): Promise<number> {
       ? undefined
       : (await import('./share/share.js')).createRedisShare(
           { url: config.share.redisUrl, passwordFile: config.share.passwordFile, group: config.share.group, outboxPath: join(config.stateDir, `share-outbox-${config.instance}.json`) },
-          { clock: systemClock, log: logger },
+          { clock: systemClock, log: logger, onLag: (ms) => metrics?.shareLag(ms / 1000) },
         );
   const daemon = new Daemon({
     config,

@@ -34,6 +34,8 @@ export interface MetricsOptions {
   rules?: readonly string[];
   /** The enforcer's name, for the same reason. */
   enforcer?: string;
+  /** This agent shares bans with a group through Redis: the share series exist. */
+  share?: boolean;
 }
 
 export interface Metrics {
@@ -50,6 +52,10 @@ export interface Metrics {
   stateSaveError(n?: number): void;
   /** Adds n lines stamped further in the future than the tolerance (taken as happening now). */
   skewedLines(n: number): void;
+  /** Sharing: is Redis reachable, and how many operations wait in the outbox. */
+  share(connected: boolean, outboxDepth: number): void;
+  /** Sharing: how long a ban or unban took from the replica that made it to this one. */
+  shareLag(seconds: number): void;
   ruleMatches(rule: string, n: number): void;
   banned(rule: string, n?: number): void;
   unbanned(rule: string, reason: UnbanReason, n?: number): void;
@@ -136,6 +142,15 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   });
   const stateSaveErrors = new Counter({ name: 'banhammer_state_save_errors_total', help: 'State saves that failed (bans stay enforced; retried).', registers });
   const skewed = new Counter({ name: 'banhammer_skewed_lines_total', help: 'Log lines stamped in the future beyond the tolerance, counted as happening now.', registers });
+  const shareConnected = opts.share
+    ? new Gauge({ name: 'banhammer_share_connected', help: '1 while the shared-bans Redis is reachable, 0 during an outage.', registers })
+    : null;
+  const shareOutbox = opts.share
+    ? new Gauge({ name: 'banhammer_share_outbox_operations', help: 'Bans and unbans waiting in the outbox for Redis to return.', registers })
+    : null;
+  const shareLag = opts.share
+    ? new Histogram({ name: 'banhammer_share_propagation_seconds', help: 'From the replica that made a ban or unban to this one.', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers })
+    : null;
   const tailLag = new Gauge({ name: 'banhammer_tail_lag_bytes', help: 'Bytes written to the watched logs but not yet read.', registers });
   const tracked = new Gauge({
     name: 'banhammer_tracked_addresses',
@@ -218,6 +233,13 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     },
     skewedLines(n) {
       if (n > 0) skewed.inc(n);
+    },
+    share(connected, outboxDepth) {
+      shareConnected?.set(connected ? 1 : 0);
+      shareOutbox?.set(outboxDepth);
+    },
+    shareLag(seconds) {
+      shareLag?.observe(Math.max(0, seconds));
     },
     ruleMatches(rule, n) {
       if (n > 0) matchesBy.get(rule).inc(n);

@@ -17,8 +17,9 @@ export class MetricsSampler {
 
   constructor(private readonly metrics: Metrics) {}
 
-  sample(s: { stats: PipelineStats; detector: Detector; book: BanBook; now: number; lagBytes: number }): void {
+  sample(s: { stats: PipelineStats; detector: Detector; book: BanBook; now: number; lagBytes: number; share?: { connected: boolean; outboxDepth: number } | undefined }): void {
     const m = this.metrics;
+    if (s.share !== undefined) m.share(s.share.connected, s.share.outboxDepth);
     m.lines(s.stats.lines - this.lines);
     this.lines = s.stats.lines;
     m.skewedLines(s.stats.skewed - this.skewed);

@@ -41,6 +41,18 @@ describe('createMetrics', () => {
     expect(await sample(m.render(), 'banhammer_tail_lag_bytes')).toBe(7);
   });
 
+  it('share series exist only for an agent that shares bans, and follow Redis health', async () => {
+    expect(await createMetrics().render()).not.toContain('banhammer_share_');
+    const m = createMetrics({ share: true });
+    m.share(false, 3);
+    m.shareLag(0.004);
+    expect(await sample(m.render(), 'banhammer_share_connected')).toBe(0);
+    expect(await sample(m.render(), 'banhammer_share_outbox_operations')).toBe(3);
+    expect(await sample(m.render(), 'banhammer_share_propagation_seconds_bucket{le="0.005"}')).toBe(1);
+    m.share(true, 0);
+    expect(await sample(m.render(), 'banhammer_share_connected')).toBe(1);
+  });
+
   it('ignores zero and negative additions instead of throwing on the hot path', async () => {
     const m = createMetrics();
     m.lines(0);
