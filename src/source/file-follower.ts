@@ -19,7 +19,8 @@
  *
  * Nothing here waits on its own: the owner calls poke() on file-system events and on a fallback
  * poll timer. Reads are serialised (a poke during a read causes one more pass afterwards), so
- * delivery order is file order. The start rule is documented in line-source.ts.
+ * delivery order is file order (a copytruncate generation recovered late from its copy excepted,
+ * see recoverFromCopy). The start rule is documented in line-source.ts.
  */
 import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import { constants, fstatSync, type BigIntStats, type Stats } from 'node:fs';

@@ -1,6 +1,8 @@
 /**
  * The contract between source and parse: a LineSource follows log files and hands over complete
- * lines, in file order, each exactly once.
+ * lines, in file order, each exactly once. copytruncate is the exception it cannot fully hide: lines
+ * written between the copy and the truncation exist nowhere any more, and a rotation recovered late
+ * from its copy may arrive after the next one (file-follower.ts).
  *
  * - start() resolves once every configured path has been looked at (files present are open, or
  *   their absence noted); lines then arrive through onLine, synchronously, one at a time.
