@@ -16,7 +16,8 @@
  *   refuses (returned in ApplyResult.refused; the rest is applied), like the iptables enforcer.
  * - check(expected) (every 2 s): re-creates missing sets, rebuilds the chain when it lost a rule or
  *   holds one we did not put there, re-creates DOCKER-USER and the jumps after Docker (or anyone)
- *   rebuilt the chains, re-reads each banned container's addresses (a restarted container's new
+ *   rebuilt the chains, moves our jump back to the top of DOCKER-USER when rules were inserted
+ *   above it (FirewallCommands.keepOnTop), re-reads each banned container's addresses (a restarted container's new
  *   address replaces the old one in the chain, reported through onNote), and compares every set
  *   with the ban book's unexpired bans (entry counts first, members only when they differ or every
  *   FULL_COMPARE_EVERY checks): missing bans are re-added, strays removed.
@@ -29,7 +30,7 @@ import { execError } from '../exec/runner.js';
 import type { ContainerInfo } from '../docker/containers.js';
 import type { Backend } from './backend-mode.js';
 import type { ApplyResult, Enforcer, EnforcerBan, EnforcerBatch, RefusedEntry } from './enforcer.js';
-import { FirewallCommands, TeardownSteps, describeChainRepair, familyLabel, wantedBySet, type FirewallCommandOptions } from './firewall-commands.js';
+import { FirewallCommands, TeardownSteps, describeChainRepair, familyLabel, wantedBySet, type FirewallCommandOptions, type TopState } from './firewall-commands.js';
 import { classifyFirewallError } from './firewall-errors.js';
 import { FULL_COMPARE_EVERY, REPAIR_SET_RECREATED } from './iptables.js';
 import {
@@ -98,6 +99,7 @@ export class DockerUserEnforcer implements Enforcer {
   /** `<container id>/<family>` already reported as holding bans it has no address of that family for. */
   private readonly familyGapsReported = new Set<string>();
   private checks = 0;
+  private readonly top: Record<Family, TopState> = { 4: { moves: 0, gaveUp: false }, 6: { moves: 0, gaveUp: false } };
 
   constructor(private readonly opts: DockerUserEnforcerOptions) {
     this.names = dockerUserNames(opts.instance);
@@ -346,6 +348,8 @@ export class DockerUserEnforcer implements Enforcer {
       for (const spec of fw.ours.slice(1)) await this.cmd.exec(bin, deleteRuleArgs('FORWARD', spec), `removing a duplicate FORWARD jump to ${DOCKER_USER}`, backend);
     }
     const jump = dockerUserJumpSpec(this.names);
+    const top = du.code === 0 ? await this.cmd.keepOnTop(DOCKER_USER, [jump], f, backend, this.top[f], du.stdout) : null;
+    if (top !== null) return [...repaired, ...top];
     const c = await this.cmd.exec(bin, checkRuleArgs(DOCKER_USER, jump), `checking ${DOCKER_USER}`, backend, { okExitCodes: [0, 1, 2] });
     if (c.code !== 0) {
       await this.cmd.exec(bin, insertRuleArgs(DOCKER_USER, jump), `adding the ${DOCKER_USER} jump to ${this.names.chain}`, backend);

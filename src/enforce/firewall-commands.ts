@@ -12,6 +12,7 @@ import { resolveBackend, type Backend, type IptablesMode } from './backend-mode.
 import type { EnforcerBan, RefusedEntry } from './enforcer.js';
 import { classifyFirewallError, isTransientFirewallError } from './firewall-errors.js';
 import {
+  CHAIN_PREFIX,
   DEFAULT_MAXELEM,
   checkRuleArgs,
   clientAddress,
@@ -23,6 +24,7 @@ import {
   parseSetHeaders,
   parseSetSave,
   reconcileSet,
+  restoreArgs,
   restoreText,
   saveSetArgs,
   setRestoreArgs,
@@ -96,6 +98,15 @@ export function validateFamilies(families: readonly Family[] | undefined): Famil
   return fams;
 }
 
+/** How often in a row check() moved our jump back to the top before it gives up (another program insists). */
+export const MAX_TOP_MOVES = 3;
+
+/** Per chain and family: how often in a row our jump had to be moved back to the top. */
+export interface TopState {
+  moves: number;
+  gaveUp: boolean;
+}
+
 export type ChainState = { state: 'ok' } | { state: 'missing' } | { state: 'differs'; foreign: string[]; rules: number };
 
 /** The repair line for a chain that chainState() found wrong (after it was refilled). */
@@ -105,6 +116,20 @@ export function describeChainRepair(label: string, chain: string, s: Exclude<Cha
     return `chain (${label}): ${chain} held ${s.foreign.length} rule(s) banhammer did not put there (first: ${JSON.stringify(s.foreign[0]!.slice(0, 200))}) and was rebuilt`;
   }
   return `chain (${label}): ${chain} had lost ${s.rules === 0 ? 'its rules' : 'rules'} and was refilled`;
+}
+
+/** Targets that never let a packet skip the rules after them: above our jump they do no harm. */
+const HARMLESS_TARGETS = new Set(['DROP', 'REJECT', 'LOG', 'NFLOG']);
+
+/**
+ * Could this `-S` rule let a packet skip our jump below it (an ACCEPT, a RETURN, a jump or goto to
+ * another chain)? Drops, logs and other banhammer instances' chains (they only drop) cannot.
+ */
+function mayLetThrough(rule: string): boolean {
+  const m = / -j (\S+)/.exec(rule);
+  const target = m?.[1];
+  if (target === undefined || / -g /.test(rule)) return true;
+  return !(HARMLESS_TARGETS.has(target) || target.startsWith(CHAIN_PREFIX));
 }
 
 /** The set and canonical address of an `ipset restore` add/del line. */
@@ -300,6 +325,42 @@ export class FirewallCommands {
       }
     }
     return { state: 'differs', foreign, rules: rules.length };
+  }
+
+  /**
+   * Keeps our jumps (`specs`, in order) above every rule of `chain` (INPUT, DOCKER-USER) that could
+   * let a packet skip them (mayLetThrough: an `-j ACCEPT` someone inserted, a RETURN, a jump to
+   * another chain), so that no such rule lets a banned client through: they are deleted and
+   * inserted at the top again in one iptables-restore transaction (no moment without them). Drops,
+   * logs and other banhammer instances' jumps above ours are fine. If that was needed MAX_TOP_MOVES checks in a row, another
+   * program insists on the top: it is said once and left alone (no fight every 2 s) until our jumps
+   * are found on top again. `listing` is `-S chain` output when the caller has it. Returns null when
+   * the listing does not show every spec as we build it (the caller then uses -C), else the repairs.
+   */
+  async keepOnTop(chain: string, specs: readonly (readonly string[])[], f: Family, backend: Backend, st: TopState, listing?: string): Promise<string[] | null> {
+    const bin = f === 4 ? backend.iptables : backend.ip6tables;
+    const out = listing ?? (await this.exec(bin, listChainArgs(chain), `listing ${chain}`, backend)).stdout;
+    const rules = out.split('\n').map((l) => l.trim()).filter((l) => l.startsWith(`-A ${chain} `));
+    const want = specs.map((s) => ['-A', chain, ...s].join(' '));
+    const at = want.map((w) => rules.indexOf(w));
+    if (at.some((i) => i < 0)) return null;
+    const above = rules.slice(0, Math.max(...at)).filter((l) => !want.includes(l) && mayLetThrough(l));
+    if (above.length === 0 && at.every((v, i) => i === 0 || at[i - 1]! < v)) {
+      st.moves = 0;
+      st.gaveUp = false;
+      return [];
+    }
+    const first = above[0] === undefined ? '' : ` (first: ${JSON.stringify(above[0].slice(0, 200))})`;
+    const label = `IPv${f}`;
+    if (st.moves >= MAX_TOP_MOVES) {
+      if (st.gaveUp) return [];
+      st.gaveUp = true;
+      return [`jump (${label}): rules keep being inserted above banhammer's jump in ${chain}${first}; left in place after ${MAX_TOP_MOVES} moves: traffic those rules accept is not checked against the bans`];
+    }
+    st.moves++;
+    const text = ['*filter', ...specs.map((s) => ['-D', chain, ...s].join(' ')), ...[...specs].reverse().map((s) => ['-I', chain, '1', ...s].join(' ')), 'COMMIT', ''].join('\n');
+    await this.exec(f === 4 ? backend.iptablesRestore : backend.ip6tablesRestore, restoreArgs(), `moving our jump back to the top of ${chain} (${label})`, backend, { input: text });
+    return [`jump (${label}): ${chain} had ${above.length} rule(s) above banhammer's jump${first}; the jump was moved back to the top`];
   }
 
   /**

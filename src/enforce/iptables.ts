@@ -13,8 +13,9 @@
  *   ApplyResult.refused with a one-line reason. It rejects only when nothing more could be applied
  *   (no permission, ipset missing, the set missing or full, the lock held past the retry budget),
  *   and resolves when the kernel holds the new entries.
- * - check(expected) (every 2 s) re-creates a missing set, chain or jump; rebuilds our chain when it
- *   holds anything but our one rule (e.g. an `-j ACCEPT` someone inserted) or lost it; and compares
+ * - check(expected) (every 2 s) re-creates a missing set, chain or jump; moves our INPUT jumps back
+ *   to the top when rules were inserted above them (FirewallCommands.keepOnTop); rebuilds our chain
+ *   when it holds anything but our one rule (e.g. an `-j ACCEPT` someone inserted) or lost it; and compares
  *   each set with the ban book's unexpired bans: only when the kernel's entry count (`ipset list -t`,
  *   one command for all sets) differs from the expected count, or every FULL_COMPARE_EVERY checks,
  *   are the members read, missing bans re-added with their remaining timeout and strays removed.
@@ -29,7 +30,7 @@
 import { systemClock, type Clock } from '../clock.js';
 import type { Backend } from './backend-mode.js';
 import type { ApplyResult, Enforcer, EnforcerBan, EnforcerBatch, RefusedEntry } from './enforcer.js';
-import { FirewallCommands, TeardownSteps, describeChainRepair, familyLabel, wantedBySet, type FirewallCommandOptions } from './firewall-commands.js';
+import { FirewallCommands, TeardownSteps, describeChainRepair, familyLabel, wantedBySet, type FirewallCommandOptions, type TopState } from './firewall-commands.js';
 import {
   blockSpec,
   chainRestoreText,
@@ -90,6 +91,7 @@ export class IptablesEnforcer implements Enforcer {
   private readonly cmd: FirewallCommands;
   private readonly fullEvery: number;
   private checks = 0;
+  private readonly top: Record<Family, TopState> = { 4: { moves: 0, gaveUp: false }, 6: { moves: 0, gaveUp: false } };
 
   constructor(opts: IptablesEnforcerOptions) {
     this.names = firewallNames(opts.instance);
@@ -146,7 +148,8 @@ export class IptablesEnforcer implements Enforcer {
         await this.fillChain(f, backend);
         repaired.push(describeChainRepair(familyLabel(f), chain, st));
       }
-      for (const r of await this.ensureJumps(f, backend, false)) repaired.push(r);
+      const top = await this.cmd.keepOnTop('INPUT', jumpSpecs(chain, this.ports), f, backend, this.top[f]);
+      for (const r of top ?? (await this.ensureJumps(f, backend, false))) repaired.push(r);
     }
     // Without the ban book's view (a caller from before the contract) nothing can be compared: an
     // empty list would make every ban a stray.

@@ -316,10 +316,12 @@ for (const mode of ['legacy', 'nft'] as const) {
       await r.run('ipset', ['flush', 'bh-h1t-v6']);
       await r.run('ipset', ['add', 'bh-h1t-v4', C.v4, 'timeout', '0']);
       await ipt(['-I', 'BANHAMMER-h1t', '1', '-j', 'ACCEPT']);
+      await ipt(['-I', 'DOCKER-USER', '1', '-s', A.v4, '-j', 'ACCEPT']);
       expect(await conn('attacker', PORT_X)).toBe('connected');
       const rep = await enf.check(expected);
       expect(rep).toEqual([
         'chain (IPv4): BANHAMMER-h1t held 1 rule(s) banhammer did not put there (first: "-A BANHAMMER-h1t -j ACCEPT") and was rebuilt',
+        `jump (IPv4): DOCKER-USER had 1 rule(s) above banhammer's jump (first: "-A DOCKER-USER -s ${A.v4}/32 -j ACCEPT"); the jump was moved back to the top`,
         'set (IPv4): bh-h1t-v4: 1 entry nobody banned removed',
         `set (IPv4): ${cset}: 1 missing ban(s) re-added`,
         'set (IPv6): bh-h1t-v6: 1 missing ban(s) re-added',
@@ -329,6 +331,7 @@ for (const mode of ['legacy', 'nft'] as const) {
       expect(await conn('client', PORT_X)).toBe('connected');
       expect((await enf.listSet(4)).map((e) => e.ip)).toEqual(['198.19.160.1']);
       expect(await enf.check(expected)).toEqual([]);
+      await ipt(['-D', 'DOCKER-USER', '-s', A.v4, '-j', 'ACCEPT']);
       await apply({ ban: [], unban: [{ ip: A.v6, family: 6 }, { ip: '198.19.160.1', family: 4 }] });
       expect(await conn('attacker', PORT_Y, 6)).toBe('connected');
     });

@@ -230,6 +230,19 @@ for (const mode of ['legacy', 'nft'] as const) {
       expect(await enf.check(expected)).toEqual([]);
     });
 
+    it('check() moves our jump back above an ACCEPT inserted at the top of INPUT', async () => {
+      await ipt(['-I', 'INPUT', '1', '-p', 'tcp', '-j', 'ACCEPT']);
+      expect(await from(ADDR.clientV4)).toBe('connected');
+      expect(await enf.check(expected)).toEqual([
+        'jump (IPv4): INPUT had 1 rule(s) above banhammer\'s jump (first: "-A INPUT -p tcp -j ACCEPT"); the jump was moved back to the top',
+      ]);
+      const input = (await ipt(['-S', 'INPUT'])).stdout.trim().split('\n');
+      expect(input.slice(1, 3)).toEqual([`-A INPUT -p tcp -m multiport --dports ${PROTECTED} -j BANHAMMER-itest`, '-A INPUT -p tcp -j ACCEPT']);
+      expect(await from(ADDR.clientV4)).toBe('timeout');
+      expect(await enf.check(expected)).toEqual([]);
+      await ipt(['-D', 'INPUT', '-p', 'tcp', '-j', 'ACCEPT']);
+    });
+
     it('check() removes an element nobody banned from our set', async () => {
       await ns.run('ipset', ['add', 'bh-itest-v4', ADDR.clientV4b, 'timeout', '0']);
       expect(await from(ADDR.clientV4b)).toBe('timeout');

@@ -238,6 +238,18 @@ describe('DockerUserEnforcer with a recording runner', () => {
     expect(fills.at(-1)).not.toContain('ACCEPT');
   });
 
+  it('check() moves our jump back to the top of DOCKER-USER when a rule was inserted above it', async () => {
+    const { runner, enf } = setup();
+    runner.on('ipset list -t', headers({ 'bh-host-v4': 0 }));
+    runner.on('iptables-legacy -w 2 -S BANHAMMER-host', { stdout: '-N BANHAMMER-host\n-A BANHAMMER-host -p tcp -m set --match-set bh-host-v4 src -j DROP\n' });
+    runner.on('iptables-legacy -w 2 -S FORWARD', { stdout: '-A FORWARD -j DOCKER-USER\n' });
+    runner.on('iptables-legacy -w 2 -S DOCKER-USER', { stdout: '-N DOCKER-USER\n-A DOCKER-USER -s 198.19.0.0/16 -j ACCEPT\n-A DOCKER-USER -j BANHAMMER-host\n-A DOCKER-USER -j RETURN\n' });
+    expect(await enf.check(() => [])).toEqual([
+      'jump (IPv4): DOCKER-USER had 1 rule(s) above banhammer\'s jump (first: "-A DOCKER-USER -s 198.19.0.0/16 -j ACCEPT"); the jump was moved back to the top',
+    ]);
+    expect(runner.calls.find((c) => c.cmd === 'iptables-legacy-restore')?.input).toBe('*filter\n-D DOCKER-USER -j BANHAMMER-host\n-I DOCKER-USER 1 -j BANHAMMER-host\nCOMMIT\n');
+  });
+
   it('apply isolates an element the kernel refuses, host-wide or scoped, and applies the rest', async () => {
     const { runner, enf } = setup({}, new Map([[X, { id: X, name: 'web-x', v4: ['198.19.151.2'], v6: [] }]]));
     runner.on('ipset -exist restore', (call) => {

@@ -209,14 +209,15 @@ describe('IptablesEnforcer.check', () => {
       asked++;
       return [{ ip: '198.18.0.1', family: 4 as const, until: clock.now() + 60_000 }, { ip: '198.18.0.2', family: 4 as const, until: clock.now() - 1 }];
     };
+    runner.on(/-S INPUT/, { stdout: `-P INPUT ACCEPT\n-A INPUT ${JUMP}\n-A INPUT -i lo -j ACCEPT\n` });
     expect(await enf.check(expected)).toEqual([]);
     expect(asked).toBe(1);
     expect(runner.lines()).toEqual([
       'ipset list -t',
       'iptables-nft -w 2 -S BANHAMMER-web',
-      `iptables-nft -w 2 -C INPUT ${JUMP}`,
+      'iptables-nft -w 2 -S INPUT',
       'ip6tables-nft -w 2 -S BANHAMMER-web',
-      `ip6tables-nft -w 2 -C INPUT ${JUMP}`,
+      'ip6tables-nft -w 2 -S INPUT',
     ]);
   });
 
@@ -259,6 +260,43 @@ describe('IptablesEnforcer.check', () => {
     expect(await enf.check(none)).toEqual([]);
     expect(runner.lines('iptables-nft -w 2 -C BANHAMMER-web')).toHaveLength(1);
     expect(runner.lines('iptables-nft-restore')).toEqual([]);
+  });
+
+  it('moves our jump back to the top of INPUT when a rule was inserted above it, in one transaction', async () => {
+    const { runner, enf } = setup({ families: [4] });
+    chainOk(runner);
+    runner.on('ipset list -t', headers({ 'bh-web-v4': 0 }));
+    runner.on('iptables-nft -w 2 -S INPUT', { stdout: `-P INPUT ACCEPT\n-A INPUT -j ACCEPT\n-A INPUT ${JUMP}\n` });
+    expect(await enf.check(none)).toEqual(['jump (IPv4): INPUT had 1 rule(s) above banhammer\'s jump (first: "-A INPUT -j ACCEPT"); the jump was moved back to the top']);
+    const move = runner.calls.find((c) => c.line === 'iptables-nft-restore -w 2 --noflush');
+    expect(move?.input).toBe(`*filter\n-D INPUT ${JUMP}\n-I INPUT 1 ${JUMP}\nCOMMIT\n`);
+  });
+
+  it('leaves our jump where it is below rules that cannot let a packet through (drops, logs, another instance)', async () => {
+    const { runner, enf } = setup({ families: [4] });
+    chainOk(runner);
+    runner.on('ipset list -t', headers({ 'bh-web-v4': 0 }));
+    runner.on('iptables-nft -w 2 -S INPUT', {
+      stdout: `-A INPUT -p tcp -m multiport --dports 8081 -j BANHAMMER-other\n-A INPUT -s 198.18.9.9/32 -j DROP\n-A INPUT -j LOG\n-A INPUT ${JUMP}\n-A INPUT -j ACCEPT\n`,
+    });
+    expect(await enf.check(none)).toEqual([]);
+    expect(runner.lines('iptables-nft-restore')).toEqual([]);
+  });
+
+  it('does not fight another program over the top of INPUT: after 3 moves in a row it says so once and leaves it', async () => {
+    const { runner, enf } = setup({ families: [4] });
+    chainOk(runner);
+    runner.on('ipset list -t', headers({ 'bh-web-v4': 0 }));
+    runner.on('iptables-nft -w 2 -S INPUT', { stdout: `-A INPUT -p udp -j ACCEPT\n-A INPUT ${JUMP}\n` });
+    const all: string[] = [];
+    for (let i = 0; i < 6; i++) all.push(...(await enf.check(none)));
+    expect(all).toHaveLength(4);
+    expect(all[3]).toMatch(/rules keep being inserted above banhammer's jump in INPUT .*left in place after 3 moves/);
+    expect(runner.lines('iptables-nft-restore')).toHaveLength(3);
+    // Once it is on top again, the count starts over.
+    runner.on('iptables-nft -w 2 -S INPUT', { stdout: `-A INPUT ${JUMP}\n` }, 1);
+    expect(await enf.check(none)).toEqual([]);
+    expect(await enf.check(none)).toHaveLength(1);
   });
 
   it('says when the whole chain was gone', async () => {
