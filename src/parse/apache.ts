@@ -145,13 +145,19 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
     return lastVhost;
   };
 
-  return function scanAccessLine(line, start, end, origin, cut) {
+  // Only the head is read; what lies beyond it cannot be the status of any request a server accepts.
+  // A longer line is scanned as its head, as a line that goes on (`open`), and when that head ends
+  // before the status it is 'too-long' rather than 'truncated'.
+  const scanAccessLine: AccessScanner = (line, start, end, origin, cut) => {
+    if (end - start <= MAX_HEAD_LENGTH) return scanHead(line, start, end, origin, cut);
+    const out = scanHead(line, start, start + MAX_HEAD_LENGTH, origin, true);
+    return out === 'truncated' ? 'too-long' : out;
+  };
+  return scanAccessLine;
+
+  /** Scans line[start, end); `open`: the line goes on past `end`, so whether it ends there is never known. */
+  function scanHead(line: string, start: number, end: number, origin: string | undefined, open: boolean): ParseOutcome {
     if (start >= end) return 'empty';
-    // Only the head is read; what lies beyond it cannot be the status of any request a server accepts.
-    const tooLong = end - start > MAX_HEAD_LENGTH;
-    if (tooLong) end = start + MAX_HEAD_LENGTH;
-    // The line goes on past `end`: whether the scan ends there is never known.
-    const open = cut || tooLong;
     // The client address, and the vhost when there is one. Dotted quads are validated in one pass.
     // A dotted quad first field (the common case) is validated in place; its text is made only if
     // the event is ever asked for its address (see QuadEvent).
@@ -197,7 +203,7 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
     const q = findQuote(line, p, end, backslashEscapes);
     if (q < 0) {
       const rb = line.indexOf(']', p);
-      return fail(line, start, end, rb >= 0 && rb + 2 < end ? 'bad-request' : tooLong ? 'too-long' : 'truncated');
+      return fail(line, start, end, rb >= 0 && rb + 2 < end ? 'bad-request' : 'truncated');
     }
     if (q - p < 3 || line.charCodeAt(q - 1) !== SPACE || line.charCodeAt(q - 2) !== RBRACKET) {
       return fail(line, start, end, 'bad-time');
@@ -210,12 +216,12 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
 
     // The request line closes at the next unescaped quote.
     const r = findQuote(line, q + 1, end, backslashEscapes);
-    if (r < 0) return fail(line, start, end, tooLong ? 'too-long' : 'truncated');
+    if (r < 0) return fail(line, start, end, 'truncated');
 
     // The status: exactly three digits right after `" `, then a space or the end of the line (a line
     // that goes on past `end` needs the space: its fourth character is not known).
     let i = r + 1;
-    if (i >= end) return fail(line, start, end, tooLong ? 'too-long' : 'truncated');
+    if (i >= end) return fail(line, start, end, 'truncated');
     if (line.charCodeAt(i) !== SPACE) return fail(line, start, end, 'bad-status');
     i++;
     let status = 0;
@@ -226,7 +232,7 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
       status = status * 10 + d;
       digits++;
     }
-    if (i >= end && (digits < 3 || open)) return fail(line, start, end, tooLong ? 'too-long' : 'truncated');
+    if (i >= end && (digits < 3 || open)) return fail(line, start, end, 'truncated');
     if (digits !== 3 || (i < end && line.charCodeAt(i) !== SPACE)) return fail(line, start, end, 'bad-status');
     if (status < 100 || status > 599) return fail(line, start, end, 'bad-status');
 
@@ -268,7 +274,7 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
     }
     if (addr!.notClient) return 'not-client';
     return { ip: addr!.ip, family: addr!.family, time, method, path: line.slice(ps, pe), status, vhost, origin };
-  };
+  }
 }
 
 /**

@@ -148,7 +148,8 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
   };
 
   /** The access line inside a Docker json-file record. */
-  const dockerJson = (line: string, start: number, end: number, stream: string): ParseOutcome => {
+  const dockerJson = (line: string, start: number, end: number, streamArg: string | undefined): ParseOutcome => {
+    const stream = streamArg ?? '';
     const record = start === 0 && end === line.length ? line : line.slice(start, end);
     const c = continued.size === 0 ? undefined : continued.get(stream);
     if (c !== undefined) return continueLine(c, record, line, start, end, stream);
@@ -184,8 +185,8 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
 
   /** Shared prelude: CR, BOM, blank lines; then `body` on the content. */
   const framed =
-    (body: (line: string, start: number, end: number, stream: string) => ParseOutcome) =>
-    (line: string, stream = ''): ParseOutcome => {
+    (body: (line: string, start: number, end: number, stream: string | undefined) => ParseOutcome) =>
+    (line: string, stream?: string): ParseOutcome => {
       const end = contentEnd(line);
       const start = contentStart(line);
       if (end <= start || isBlank(line, start, end)) return 'empty';
@@ -203,7 +204,7 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
 
   switch (format) {
     case 'auto': {
-      const auto = (line: string, stream = ''): ParseOutcome => {
+      const auto = (line: string, stream?: string): ParseOutcome => {
         const c0 = line.charCodeAt(0);
         // Hot path: an access line starting with an address digit (not an RFC 3339 syslog stamp).
         if (c0 >= 48 && c0 <= 57 && line.charCodeAt(4) !== 45) {
