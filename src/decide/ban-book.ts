@@ -107,7 +107,10 @@ const countOf = (v: unknown): number => (typeof v === 'number' && Number.isSafeI
 
 /** "Unknown": the enforcer's state for this entry is not known (a failed batch); always re-sent. */
 const UNKNOWN = Symbol('unknown');
-type Held = { readonly ip: string; readonly family: 4 | 6; readonly scope?: string | undefined; readonly until: number | null } | typeof UNKNOWN;
+/** What the enforcer was told for one (ip, scope): its expiry (null = permanent), or UNKNOWN. Kept small: a million bans hold a million of these. */
+type Held = number | null | typeof UNKNOWN;
+/** Enough of a ban or diff entry to rebuild the enforcer's entry: a Ban itself fits, so touching allocates nothing. */
+type Touched = { readonly ip: string; readonly family: 4 | 6; readonly scope?: string | undefined };
 
 export class BanBook {
   private readonly bans = new Map<string, Ban>();
@@ -118,7 +121,9 @@ export class BanBook {
   /** What the enforcer was last told to hold, by scopedKey. */
   private readonly held = new Map<string, Held>();
   /** (ip, scope) touched since the last changes(), with the family and scope to rebuild the entry. */
-  private readonly dirty = new Map<string, { ip: string; family: 4 | 6; scope: string | undefined }>();
+  private readonly dirty = new Map<string, Touched>();
+  /** Entries the enforcer holds (or may hold: UNKNOWN counts), per family, for the active-bans gauge. */
+  private readonly heldByFamily = { 4: 0, 6: 0 };
   private rules: Readonly<Record<string, RuleSettings>>;
   private allowlist: Allowlist;
 
@@ -317,12 +322,13 @@ export class BanBook {
       if (until === undefined) {
         if (held === undefined) continue;
         this.held.delete(k);
+        this.heldByFamily[d.family]--;
         unban.push({ ip: d.ip, family: d.family, ...scoped });
       } else {
-        if (held !== undefined && held !== UNKNOWN && held.until === until) continue;
-        const entry = { ip: d.ip, family: d.family, until, ...scoped };
-        this.held.set(k, entry);
-        ban.push(entry);
+        if (held === until) continue;
+        if (held === undefined) this.heldByFamily[d.family]++;
+        this.held.set(k, until);
+        ban.push({ ip: d.ip, family: d.family, until, ...scoped });
       }
     }
     this.dirty.clear();
@@ -333,14 +339,20 @@ export class BanBook {
   requeue(diff: KernelDiff): void {
     for (const e of [...diff.ban, ...diff.unban]) {
       const k = scopedKey(e.ip, e.scope);
+      if (!this.held.has(k)) this.heldByFamily[e.family]++;
       this.held.set(k, UNKNOWN);
-      this.dirty.set(k, { ip: e.ip, family: e.family, scope: e.scope });
+      this.dirty.set(k, e);
     }
   }
 
   /** True when changes() has something to say. */
   get hasChanges(): boolean {
     return this.dirty.size > 0;
+  }
+
+  /** Entries the enforcer was told to hold, per family (the active-bans gauge; no scan). */
+  heldCounts(): { v4: number; v6: number } {
+    return { v4: this.heldByFamily[4], v6: this.heldByFamily[6] };
   }
 
   /** Everything the enforcer must hold as of `now` (its repair check compares the kernel with this). */
@@ -359,7 +371,9 @@ export class BanBook {
   /** Marks every held entry as changed: the next changes() re-sends all of them (after a restart, a lost set). */
   touchAll(): void {
     for (const b of this.bans.values()) {
-      this.held.set(scopedKey(b.ip, b.scope), UNKNOWN);
+      const k = scopedKey(b.ip, b.scope);
+      if (!this.held.has(k)) this.heldByFamily[b.family]++;
+      this.held.set(k, UNKNOWN);
       this.touch(b);
     }
   }
@@ -444,7 +458,7 @@ export class BanBook {
 
   private touch(b: Ban): void {
     const k = scopedKey(b.ip, b.scope);
-    if (!this.dirty.has(k)) this.dirty.set(k, { ip: b.ip, family: b.family, scope: b.scope });
+    if (!this.dirty.has(k)) this.dirty.set(k, b);
   }
 
   private forgetOldestHistory(): void {

@@ -39,12 +39,7 @@ export class MetricsSampler {
       this.matches.set(name, c.matches);
       m.trackedAddresses(name, s.detector.tracked(name));
     }
-    let v4 = 0;
-    let v6 = 0;
-    for (const b of s.book.expected(s.now)) {
-      if (b.family === 4) v4++;
-      else v6++;
-    }
-    m.activeBans(v4, v6);
+    const held = s.book.heldCounts();
+    m.activeBans(held.v4, held.v6);
   }
 }

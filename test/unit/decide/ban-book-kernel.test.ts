@@ -39,6 +39,23 @@ describe('BanBook kernel view', () => {
     expect(b.expected(1)).toEqual([{ ip: '198.18.0.2', family: 4, until: H, scope: 'Y' }]);
   });
 
+  it('heldCounts() follows what the enforcer was told, per family, without a scan', () => {
+    const b = book();
+    b.consider(offense('198.18.0.31', 0));
+    b.consider(offense('198.18.0.31', 0, 'sensitive-paths'));
+    b.consider({ ...offense('2001:db8::31', 0), family: 6 });
+    expect(b.heldCounts()).toEqual({ v4: 0, v6: 0 });
+    b.changes(0);
+    expect(b.heldCounts()).toEqual({ v4: 1, v6: 1 });
+    b.requeue(b.changes(0));
+    b.touchAll();
+    b.changes(0);
+    expect(b.heldCounts()).toEqual({ v4: 1, v6: 1 });
+    b.unban('2001:db8::31');
+    b.changes(1);
+    expect(b.heldCounts()).toEqual({ v4: 1, v6: 0 });
+  });
+
   it('requeue() makes a failed diff come back, even when nothing else changed', () => {
     const b = book();
     b.consider(offense('198.18.0.3', 0));

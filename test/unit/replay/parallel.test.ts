@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { writeLogFile } from '../../../src/bench/generate-log.js';
+import { writeLogFile } from '../../../bench/generate-log.js';
 import { loadConfig } from '../../../src/config/load.js';
 
 // Workers run the built JavaScript, so this compares the built replay with itself on 1 and on
