@@ -186,7 +186,7 @@ export class DockerUserEnforcer implements Enforcer {
         const st = await this.cmd.chainState(bin, chain, chainSpecs(this.names, f, this.action, [...this.targets.values()]), backend);
         if (st.state !== 'ok') {
           await this.fillChain(f, backend);
-          repaired.push(describeChainRepair(familyLabel(f), chain, st));
+          repaired.push(describeChainRepair(familyLabel(f), chain, st, 'rules'));
         }
       }
       for (const r of await this.ensureHooks(f, backend)) repaired.push(r);

@@ -109,13 +109,16 @@ export interface TopState {
 
 export type ChainState = { state: 'ok' } | { state: 'missing' } | { state: 'differs'; foreign: string[]; rules: number };
 
-/** The repair line for a chain that chainState() found wrong (after it was refilled). */
-export function describeChainRepair(label: string, chain: string, s: Exclude<ChainState, { state: 'ok' }>): string {
+/**
+ * The repair line for a chain that chainState() found wrong (after it was refilled); `lost` words a
+ * chain that only lost rules: "its rule" (iptables: one rule) or "rules" (docker-user).
+ */
+export function describeChainRepair(label: string, chain: string, s: Exclude<ChainState, { state: 'ok' }>, lost: 'its rule' | 'rules'): string {
   if (s.state === 'missing') return `chain (${label}): ${chain} was missing and was re-created`;
   if (s.foreign.length > 0) {
     return `chain (${label}): ${chain} held ${s.foreign.length} rule(s) banhammer did not put there (first: ${JSON.stringify(s.foreign[0]!.slice(0, 200))}) and was rebuilt`;
   }
-  return `chain (${label}): ${chain} had lost ${s.rules === 0 ? 'its rules' : 'rules'} and was refilled`;
+  return `chain (${label}): ${chain} had lost ${lost} and was refilled`;
 }
 
 /** Targets that never let a packet skip the rules after them: above our jump they do no harm. */

@@ -146,7 +146,7 @@ export class IptablesEnforcer implements Enforcer {
       const st = await this.cmd.chainState(bin, chain, [blockSpec(this.names.sets[f], this.action)], backend);
       if (st.state !== 'ok') {
         await this.fillChain(f, backend);
-        repaired.push(describeChainRepair(familyLabel(f), chain, st));
+        repaired.push(describeChainRepair(familyLabel(f), chain, st, 'its rule'));
       }
       const top = await this.cmd.keepOnTop('INPUT', jumpSpecs(chain, this.ports), f, backend, this.top[f]);
       for (const r of top ?? (await this.ensureJumps(f, backend, false))) repaired.push(r);

@@ -301,7 +301,7 @@ for (const mode of ['legacy', 'nft'] as const) {
       expect(await conn('attacker', PORT_X)).toBe('connected');
       const rep = await enf.check(expected);
       expect(setsRecreated(rep)).toEqual([4]);
-      expect(rep).toContain('chain (IPv4): BANHAMMER-h1t had lost its rules and was refilled');
+      expect(rep).toContain('chain (IPv4): BANHAMMER-h1t had lost rules and was refilled');
       expect(rep).toContain(`set (IPv4): ${cset}: 1 missing ban(s) re-added`);
       expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
       expect(await conn('attacker', PORT_Y)).toBe('connected');

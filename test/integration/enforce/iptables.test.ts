@@ -162,7 +162,7 @@ for (const mode of ['legacy', 'nft'] as const) {
     it('check() repairs a flushed chain', async () => {
       await ipt(['-F', 'BANHAMMER-itest']);
       expect(await from(ADDR.clientV4)).toBe('connected');
-      expect(await enf.check(expected)).toEqual(['chain (IPv4): BANHAMMER-itest had lost its rules and was refilled']);
+      expect(await enf.check(expected)).toEqual(['chain (IPv4): BANHAMMER-itest had lost its rule and was refilled']);
       expect(await from(ADDR.clientV4)).toBe('timeout');
     });
 
@@ -182,7 +182,7 @@ for (const mode of ['legacy', 'nft'] as const) {
       const repairs = await enf.check(expected);
       expect(repairs).toEqual([
         'set re-created (IPv4): bh-itest-v4 was missing and was re-created; its bans are re-added',
-        'chain (IPv4): BANHAMMER-itest had lost its rules and was refilled',
+        'chain (IPv4): BANHAMMER-itest had lost its rule and was refilled',
         'set (IPv4): bh-itest-v4: 1 missing ban(s) re-added',
       ]);
       expect(setsRecreated(repairs)).toEqual([4]);

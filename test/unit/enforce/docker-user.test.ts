@@ -204,7 +204,7 @@ describe('DockerUserEnforcer with a recording runner', () => {
     runner.on(/-C DOCKER-USER/, { code: 1 });
     expect(await enf.check(() => [{ ip: '198.19.150.7', family: 4, until: null }])).toEqual([
       'set re-created (IPv4): bh-host-v4 was missing and was re-created; its bans are re-added',
-      'chain (IPv4): BANHAMMER-host had lost its rules and was refilled',
+      'chain (IPv4): BANHAMMER-host had lost rules and was refilled',
       'jump (IPv4): DOCKER-USER -j BANHAMMER-host was missing and was re-added',
       'set (IPv4): bh-host-v4: 1 missing ban(s) re-added',
     ]);

@@ -230,7 +230,7 @@ describe('IptablesEnforcer.check', () => {
     const repairs = await enf.check(() => [{ ip: '2001:db8::7', family: 6, until: clock.now() + 10_000 }]);
     expect(repairs).toEqual([
       'set re-created (IPv6): bh-web-v6 was missing and was re-created; its bans are re-added',
-      'chain (IPv4): BANHAMMER-web had lost its rules and was refilled',
+      'chain (IPv4): BANHAMMER-web had lost its rule and was refilled',
       `jump (IPv6): INPUT ${JUMP} was missing and was re-added`,
       'set (IPv6): bh-web-v6: 1 missing ban(s) re-added',
     ]);
