@@ -25,6 +25,12 @@ import { findQuote } from './apache.js';
 
 const PREFIX = '{"log":"';
 
+/**
+ * The fewest characters a Docker piece of 16,384 bytes can be, in its JSON text or decoded: 5,462,
+ * when every character takes three bytes in UTF-8 (escapes only make the JSON text longer).
+ */
+const MIN_PIECE_CHARS = Math.ceil((16 * 1024) / 3);
+
 function stripNewline(s: string): string {
   let e = s.length;
   if (e > 0 && s.charCodeAt(e - 1) === 10) e--;
@@ -69,9 +75,10 @@ export interface DockerLogHead {
    */
   readonly cut: boolean;
   /**
-   * The whole `log` string was there and does not end with a newline: Docker's mark of a record whose
-   * line goes on in the next record (its log copier splits lines longer than 16 KiB into records of
-   * 16 KiB, and writes the newline only with the last one).
+   * The whole `log` string was there, is long enough to be a 16 KiB piece, and does not end with a
+   * newline: Docker's mark of a record whose line goes on in the next record (its log copier splits
+   * lines longer than 16 KiB into records of exactly 16 KiB, and writes the newline only with the last
+   * one). A shorter record without a newline (a last line without one, another producer) is a line.
    */
   readonly partial: boolean;
 }
@@ -87,7 +94,7 @@ export function unwrapDockerJsonHead(line: string, maxChars: number): DockerLogH
     const after = line.charCodeAt(close + 1);
     // `,` or `}` as Docker writes it, or nothing: a record cut right after its whole `log` string.
     if (!(after === 44 /* , */ || after === 125 /* } */ || close + 1 === line.length)) return null;
-    const partial = close > PREFIX.length && !endsWithNewlineEscape(line, PREFIX.length, close);
+    const partial = close - PREFIX.length >= MIN_PIECE_CHARS && !endsWithNewlineEscape(line, PREFIX.length, close);
     return decodeHead(line, PREFIX.length, close, maxChars, partial);
   }
   let obj: unknown;
@@ -99,7 +106,7 @@ export function unwrapDockerJsonHead(line: string, maxChars: number): DockerLogH
   if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) return null;
   const log = (obj as { log?: unknown }).log;
   if (typeof log !== 'string') return null;
-  return { text: stripNewline(log), cut: false, partial: log.length > 0 && log.charCodeAt(log.length - 1) !== 10 };
+  return { text: stripNewline(log), cut: false, partial: log.length >= MIN_PIECE_CHARS && log.charCodeAt(log.length - 1) !== 10 };
 }
 
 /** Does the JSON string text line[from, to) end with the escape `\n` (an odd run of backslashes, then n)? */

@@ -189,6 +189,13 @@ describe('createLineParser', () => {
     expect(p(LINE, 'c')).toMatchObject({ ip: '198.18.0.7' });
   });
 
+  it('records without a newline that are not 16 KiB pieces are lines of their own (other producers, a last line)', () => {
+    const p = createLineParser('auto');
+    const rec = (ip: string) => `{"log":${JSON.stringify(`${ip} - - [${T}] "GET / HTTP/1.1" 403 1 "-" "${'u'.repeat(3000)}"`)}}`;
+    const outs = ['198.18.0.51', '198.18.0.52', '198.18.0.53'].map((ip) => p(rec(ip), 'f'));
+    expect(outs.map((o) => (isSkip(o) ? o : o.ip))).toEqual(['198.18.0.51', '198.18.0.52', '198.18.0.53']);
+  });
+
   it('skips a UTF-8 BOM and a trailing CR/LF', () => {
     const p = createLineParser('auto');
     expect(p(`\uFEFF${LINE}\r\n`)).toMatchObject({ ip: '198.18.0.7', status: 403 });

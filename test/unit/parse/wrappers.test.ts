@@ -30,11 +30,12 @@ describe('unwrapDockerJsonHead', () => {
       const rec = `{"log":${lit},"stream":"stdout"}`;
       const want = (JSON.parse(lit) as string).replace(/\r?\n$/, '');
       expect(unwrapDockerJsonHead(rec, 1000), rec).toEqual({ text: want, cut: false, partial: false });
-      // Without its newline the record is one piece of a longer line (Docker's split at 16 KiB).
-      const piece = `{"log":${JSON.stringify(text)},"stream":"stdout"}`;
-      expect(unwrapDockerJsonHead(piece, 1000), piece).toEqual({
-        text: text.replace(/\n$/, '').replace(/\r$/, ''), cut: false, partial: text !== '' && !text.endsWith('\n'),
-      });
+      // Without its newline, a short record is still a line; a 16 KiB one is a piece of a longer line.
+      const short = `{"log":${JSON.stringify(text)},"stream":"stdout"}`;
+      expect(unwrapDockerJsonHead(short, 1000), short).toEqual({ text: text.replace(/\n$/, '').replace(/\r$/, ''), cut: false, partial: false });
+      const long = text.repeat(Math.ceil(16_384 / Math.max(1, text.length)));
+      const piece = `{"log":${JSON.stringify(long)},"stream":"stdout"}`;
+      expect(unwrapDockerJsonHead(piece, 100_000)!.partial, piece.slice(0, 100)).toBe(long.length >= 5462 && !long.endsWith('\n'));
       expect(unwrapDockerJson(rec), rec).toBe(want);
       for (let c = 8; c < 8 + lit.length - 1; c++) {
         const h = unwrapDockerJsonHead(rec.slice(0, c), 1000);
@@ -51,12 +52,15 @@ describe('unwrapDockerJsonHead', () => {
     expect(unwrapDockerJsonHead(rec, 499)).toEqual({ text: 'x'.repeat(500), cut: true, partial: false });
     expect(unwrapDockerJsonHead(rec, 501)).toEqual({ text: 'x'.repeat(500), cut: false, partial: false });
     // A long piece of a split line says it is one, even when only its head is decoded.
-    const piece = `{"log":${JSON.stringify('x'.repeat(500))}}`;
+    const x = 'x'.repeat(16_384);
+    const piece = `{"log":${JSON.stringify(x)}}`;
     expect(unwrapDockerJsonHead(piece, 100)).toEqual({ text: 'x'.repeat(101), cut: true, partial: true });
-    expect(unwrapDockerJsonHead('{"time":"t","log":"abc"}', 100)).toEqual({ text: 'abc', cut: false, partial: true });
+    expect(unwrapDockerJsonHead(`{"time":"t","log":"${x}"}`, 100)).toEqual({ text: x, cut: false, partial: true });
+    expect(unwrapDockerJsonHead(`{"time":"t","log":"${x}\\n"}`, 100)).toEqual({ text: x, cut: false, partial: false });
+    expect(unwrapDockerJsonHead('{"log":"abc"}', 100)).toEqual({ text: 'abc', cut: false, partial: false });
     // `\\n` is a backslash and an n, not a newline; `\\\n` ends with one.
-    expect(unwrapDockerJsonHead('{"log":"abc\\\\n"}', 100)).toEqual({ text: 'abc\\n', cut: false, partial: true });
-    expect(unwrapDockerJsonHead('{"log":"abc\\\\\\n"}', 100)).toEqual({ text: 'abc\\', cut: false, partial: false });
+    expect(unwrapDockerJsonHead(`{"log":"${x}\\\\n"}`, 20_000)).toEqual({ text: `${x}\\n`, cut: false, partial: true });
+    expect(unwrapDockerJsonHead(`{"log":"${x}\\\\\\n"}`, 20_000)).toEqual({ text: `${x}\\`, cut: false, partial: false });
   });
 
   it.each([
