@@ -185,6 +185,16 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
 
   /** Shared prelude: CR, BOM, blank lines; then `body` on the content. */
   const framed =
+    (body: (line: string, start: number, end: number) => ParseOutcome) =>
+    (line: string): ParseOutcome => {
+      const end = contentEnd(line);
+      const start = contentStart(line);
+      if (end <= start || isBlank(line, start, end)) return 'empty';
+      return body(line, start, end);
+    };
+
+  /** The same prelude for the one format whose lines depend on the stream (Docker's split lines). */
+  const framedStream =
     (body: (line: string, start: number, end: number, stream: string | undefined) => ParseOutcome) =>
     (line: string, stream?: string): ParseOutcome => {
       const end = contentEnd(line);
@@ -194,7 +204,7 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
     };
 
   /** A fixed access format: its own scanner; other recognisable shapes are 'unknown-format'. */
-  const fixedAccess = (scan: AccessScanner): ((line: string, stream?: string) => ParseOutcome) =>
+  const fixedAccess = (scan: AccessScanner): ((line: string) => ParseOutcome) =>
     framed((line, start, end) => {
       const out = scan(line, start, end, origin, false);
       if (out !== 'bad-address') return out;
@@ -235,7 +245,7 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
     case 'nginx-combined':
       return withRange(fixedAccess(createNginxScanner(caches)));
     case 'docker-json':
-      return withRange(framed(
+      return withRange(framedStream(
         (line, start, end, stream) =>
           line.charCodeAt(start) === 123 ? dockerJson(line, start, end, stream) : broken(line, start, end, 'unknown-format'),
       ));
