@@ -67,6 +67,7 @@ export interface Metrics {
   timeEnforce<T>(enforcer: string, fn: () => Promise<T>): Promise<T>;
   tailLag(bytes: number): void;
   trackedAddresses(rule: string, n: number): void;
+  /** Adds n repairs; `what` is an enforcer's repair line, counted under its kind (repairKind). */
   repaired(what: string, n?: number): void;
   /** The text exposition format. */
   render(): Promise<string>;
@@ -89,6 +90,15 @@ class Children<C> {
     }
     return c;
   }
+}
+
+/** The kinds of repair a label may name: a repair line names sets, chains and addresses, never a label. */
+export const REPAIR_KINDS = ['set', 'chain', 'jump', 'container', 'table', 'map', 'elements', 'other'] as const;
+
+/** The kind of an enforcer's repair line, by its first word ("set bh-web-v4 re-created …" → set). */
+export function repairKind(line: string): (typeof REPAIR_KINDS)[number] {
+  const first = /^[a-z]+/i.exec(line)?.[0]?.toLowerCase() ?? '';
+  return (REPAIR_KINDS as readonly string[]).includes(first) ? (first as (typeof REPAIR_KINDS)[number]) : 'other';
 }
 
 export function createMetrics(opts: MetricsOptions = {}): Metrics {
@@ -278,7 +288,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       trackedBy.get(rule).set(n);
     },
     repaired(what, n = 1) {
-      if (n > 0) repairsBy.get(what).inc(n);
+      if (n > 0) repairsBy.get(repairKind(what)).inc(n);
     },
     render() {
       return registry.metrics();

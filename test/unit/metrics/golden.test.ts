@@ -27,7 +27,7 @@ function exercise(m: Metrics): void {
   m.stateSaveError();
   m.tailLag(4096);
   m.trackedAddresses('forbidden', 17);
-  m.repaired('ipset');
+  m.repaired('set bh-web-v4 was missing and was re-created');
   m.repaired('jump', 2);
 }
 

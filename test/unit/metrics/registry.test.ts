@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { MetricsSampler } from '../../../src/metrics/sampler.js';
 import { Pipeline } from '../../../src/pipeline/pipeline.js';
 import { loadConfig } from '../../../src/config/load.js';
-import { createMetrics, MAX_LABEL_VALUES, OVERFLOW_LABEL } from '../../../src/metrics/registry.js';
+import { createMetrics, MAX_LABEL_VALUES, OVERFLOW_LABEL, REPAIR_KINDS, repairKind } from '../../../src/metrics/registry.js';
 
 /** The value of one sample line, by its exact series name with labels. */
 async function sample(text: Promise<string>, series: string): Promise<number | undefined> {
@@ -64,13 +64,26 @@ describe('createMetrics', () => {
 
   it('caps distinct free-text label values, counting the rest as "other"', async () => {
     const m = createMetrics();
-    for (let i = 0; i < MAX_LABEL_VALUES + 10; i++) m.repaired(`thing-${i}`);
-    m.repaired(OVERFLOW_LABEL);
+    for (let i = 0; i < MAX_LABEL_VALUES + 10; i++) m.ruleMatches(`rule-${i}`, 1);
     const text = await m.render();
-    const series = text.split('\n').filter((l) => l.startsWith('banhammer_repairs_total{'));
+    const series = text.split('\n').filter((l) => l.startsWith('banhammer_rule_matches_total{'));
     expect(series).toHaveLength(MAX_LABEL_VALUES + 1);
-    expect(await sample(Promise.resolve(text), `banhammer_repairs_total{what="${OVERFLOW_LABEL}"}`)).toBe(11);
-    expect(await sample(Promise.resolve(text), 'banhammer_repairs_total{what="thing-0"}')).toBe(1);
+    expect(await sample(Promise.resolve(text), `banhammer_rule_matches_total{rule="${OVERFLOW_LABEL}"}`)).toBe(10);
+    expect(await sample(Promise.resolve(text), 'banhammer_rule_matches_total{rule="rule-0"}')).toBe(1);
+  });
+
+  it('counts repairs by kind, never by the repair line (which names sets and addresses)', async () => {
+    const m = createMetrics();
+    m.repaired('set bh-web-v4 (IPv4): 3 missing ban(s) re-added, 1 stray element(s) removed');
+    m.repaired('set (IPv4): bh-web-v4: could not re-add 198.18.0.7: Kernel error');
+    m.repaired('jump (IPv6): INPUT -p tcp --dport 8080 -j BANHAMMER-web was missing and was re-added');
+    m.repaired('198.18.0.7 was odd');
+    const text = await m.render();
+    expect(text).not.toContain('198.18.0.7');
+    expect(await sample(Promise.resolve(text), 'banhammer_repairs_total{what="set"}')).toBe(2);
+    expect(await sample(Promise.resolve(text), 'banhammer_repairs_total{what="jump"}')).toBe(1);
+    expect(await sample(Promise.resolve(text), 'banhammer_repairs_total{what="other"}')).toBe(1);
+    for (const l of ['set x', 'chain x', 'jump x', 'container x', 'table x', 'map x', 'elements x', '??']) expect(REPAIR_KINDS).toContain(repairKind(l));
   });
 
   it('timeEnforce observes every batch and counts the failed ones', async () => {
