@@ -49,13 +49,13 @@ export interface LineParser {
    * The same as `parser(text.slice(start, end))` for the line text[start, end), without cutting it out
    * first: replay hands over 64 KiB pieces of a log and the scanner reads the line where it lies.
    */
-  range(text: string, start: number, end: number): ParseOutcome;
+  range(text: string, start: number, end: number, stream?: string): ParseOutcome;
 }
 
 /** Gives a per-line parser its range form: by default it cuts the line out and parses that. */
 function withRange(parse: (line: string, stream?: string) => ParseOutcome, range?: LineParser['range']): LineParser {
   const p = parse as LineParser;
-  p.range = range ?? ((text, start, end) => parse(text.slice(start, end)));
+  p.range = range ?? ((text, start, end, stream) => parse(text.slice(start, end), stream));
   return p;
 }
 
@@ -227,14 +227,14 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
         if (looksLikeSyslog(line, start)) return syslog(line, start, end);
         return autoAccess(line, start, end, origin, false);
       };
-      return withRange(auto, (text, start, end) => {
+      return withRange(auto, (text, start, end, stream) => {
         // The hot path of `auto` on the line where it lies; anything else takes the per-line road.
         const c0 = text.charCodeAt(start);
         if (c0 >= 48 && c0 <= 57 && end - start > 4 && text.charCodeAt(start + 4) !== 45) {
           const e = text.charCodeAt(end - 1) === 13 ? end - 1 : end;
           return autoAccess(text, start, e, origin, false);
         }
-        return auto(text.slice(start, end));
+        return auto(text.slice(start, end), stream);
       });
     }
     case 'apache-combined':

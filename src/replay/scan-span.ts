@@ -57,7 +57,7 @@ export async function parseSpan(
     path,
     (text, start, end) => {
       counts.lines++;
-      const out = parse.range(text, start, end);
+      const out = parse.range(text, start, end, path);
       if (isSkip(out)) {
         counts.skipReasons[out]++;
         return;
