@@ -28,8 +28,6 @@ export const REFERENCE_RULE = Object.freeze({
   bantime: 3_600_000,
 });
 
-/** Lines longer than this are not access lines (the parse contract's MAX_LINE_LENGTH). */
-const MAX_LINE = 16 * 1024;
 
 export interface ReferenceBan {
   readonly ip: string;
@@ -134,7 +132,7 @@ export class ReferenceForbidden {
 
   feed(line: string): void {
     this.lines++;
-    if (line.length > MAX_LINE) return;
+    // No length limit: length never decides whether a failure counts (the parse contract).
     const m = LINE_RE.exec(line);
     if (m === null) return;
     const ip = canonicalAddress(m[1]!);

@@ -166,7 +166,7 @@ export class Daemon implements ControlHandler {
   }
 
   private onLine(line: string, file: string): void {
-    const ev = this.pipeline.parse(line);
+    const ev = this.pipeline.parse(line, file);
     if (ev === null) return;
     const scope = this.scoped ? this.containers!.scopeOf(file, ev.origin) : undefined;
     this.pipeline.observe(ev, this.clock.now(), scope, this.scopeName);

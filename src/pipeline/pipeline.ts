@@ -112,10 +112,13 @@ export class Pipeline {
     return rule === MANUAL_RULE || Object.hasOwn(this.config.rules, rule);
   }
 
-  /** Parses a line; returns the event, or null when skipped (counted by reason). */
-  parse(line: string): AccessEvent | null {
+  /**
+   * Parses a line; returns the event, or null when skipped (counted by reason). `file`: where it came
+   * from, so Docker lines split over several records are put back together per file.
+   */
+  parse(line: string, file?: string): AccessEvent | null {
     this.stats.lines++;
-    const out = this.parser(line);
+    const out = this.parser(line, file);
     if (isSkip(out)) {
       this.stats.skipped[out]++;
       return null;

@@ -35,7 +35,7 @@ function ruleset(opts: { table?: boolean; set6?: boolean; extraRule?: boolean } 
 const setJson = (name: string, elem: unknown[]) =>
   JSON.stringify({ nftables: [{ metainfo: {} }, { set: { family: 'inet', table: 'banhammer_web', name, flags: ['timeout'], elem } }] });
 
-const layout: NftLayout = { names: { instance: 'web', table: 'banhammer_web', chain: 'input', sets: { 4: 'addr4', 6: 'addr6' } }, ports: [80, 443], action: 'drop', families: [4, 6] };
+const layout: NftLayout = { names: { instance: 'web', table: 'banhammer_web', chain: 'input', sets: { 4: 'addr4', 6: 'addr6' }, nets: { 4: 'net4', 6: 'net6' } }, ports: [80, 443], action: 'drop', families: [4, 6] };
 
 function setup(extra: Partial<NftablesEnforcerOptions> = {}) {
   const runner = new RecordingRunner();
