@@ -9,6 +9,7 @@ import type { Clock } from '../clock.js';
 import type { Ban } from '../decide/ban-book.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import type { ShareEvents, ShareStage } from './share.js';
+import { CONTAINER_ID_RE } from '../docker/containers.js';
 
 export interface GroupLinkOptions {
   readonly share: ShareStage;
@@ -19,8 +20,11 @@ export interface GroupLinkOptions {
   readonly onAdopted: (ban: Ban) => void;
   /** Bans lifted because another replica unbanned the address. */
   readonly onLifted: (bans: Ban[]) => void;
-  /** Host mode: a container's display name. */
-  readonly scopeName?: (scope: string) => string | undefined;
+  /**
+   * Host mode with per-container scope: a shared ban's scope must be a container id. Otherwise every
+   * ban here is host-wide, and a scope from the group is dropped (it cannot mean anything here).
+   */
+  readonly scoped: boolean;
 }
 
 export class GroupLink {
@@ -35,20 +39,36 @@ export class GroupLink {
     const { share, pipeline, clock, log } = this.o;
     const events: ShareEvents = {
       onRemoteBan: (g) => {
-        const ban = pipeline.book.adopt(g, clock.now());
+        const scope = this.scopeOf(g.scope);
+        if (scope === null) return;
+        const { scope: _drop, ...rest } = g;
+        const ban = pipeline.book.adopt(scope === undefined ? rest : { ...rest, scope }, clock.now());
         if (ban !== null) this.o.onAdopted(ban);
       },
       onRemoteUnban: (u) => {
-        const lifted = pipeline.unban(u.ip, u.scope ?? null);
+        const scope = this.scopeOf(u.scope);
+        if (scope === null) return;
+        const lifted = pipeline.unban(u.ip, scope ?? null);
         if (lifted.length > 0) this.o.onLifted(lifted);
       },
-      onGroupOffense: (o) => pipeline.groupOffense({ ...o, ...(o.scope !== undefined ? { scope: o.scope } : {}) }, clock.now()),
+      onGroupOffense: (o) => {
+        const scope = this.scopeOf(o.scope);
+        if (scope === null) return;
+        const { scope: _drop, ...rest } = o;
+        pipeline.groupOffense(scope === undefined ? rest : { ...rest, scope }, clock.now());
+      },
       onStatus: (s) => {
         if (s.connected) log.info({ replica: share.replicaId }, 'shared bans: connected to Redis');
         else log.warn({ err: s.error ?? null }, 'shared bans: Redis is unreachable; detecting and banning locally, bans kept in the outbox');
       },
     };
     return share.start(events);
+  }
+
+  /** A scope from the group as this agent reads it: undefined = host-wide, null = refuse. */
+  private scopeOf(scope: string | undefined): string | undefined | null {
+    if (!this.o.scoped || scope === undefined) return undefined;
+    return CONTAINER_ID_RE.test(scope) ? scope : null;
   }
 
   stop(): Promise<void> {

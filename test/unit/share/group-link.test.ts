@@ -1,0 +1,110 @@
+/**
+ * The group link (issue 11): what comes from the group is hostile until the ban book accepts it, is
+ * never published again (no echo), and a scope only means something to a host-mode agent.
+ */
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../../src/config/load.js';
+import { Pipeline } from '../../../src/pipeline/pipeline.js';
+import { GroupLink } from '../../../src/share/group-link.js';
+import type { SharedBan, ShareEvents, ShareStage, ShareStats } from '../../../src/share/share.js';
+import type { Ban } from '../../../src/decide/ban-book.js';
+import { ManualClock } from '../../fakes/manual-clock.js';
+
+const T0 = Date.UTC(2026, 10, 23, 10, 0, 0);
+const X = 'ab'.repeat(32);
+
+class FakeShare implements ShareStage {
+  events!: ShareEvents;
+  published: SharedBan[] = [];
+  unpublished: { ip: string }[] = [];
+  readonly connected = true;
+  readonly replicaId = 'me';
+  async start(e: ShareEvents) { this.events = e; }
+  async stop() {}
+  failure() {}
+  publishBan(b: SharedBan) { this.published.push(b); }
+  publishUnban(u: { ip: string }) { this.unpublished.push(u); }
+  async snapshot() { return []; }
+  stats() { return {} as ShareStats; }
+}
+
+function setup(scoped: boolean) {
+  const clock = new ManualClock(T0);
+  const pipeline = new Pipeline({ config: loadConfig({ env: { BANHAMMER_IGNOREIP: '198.18.99.0/24' }, hostname: 'unit' }), mode: 'live' });
+  const share = new FakeShare();
+  const adopted: Ban[] = [];
+  const lifted: Ban[] = [];
+  const link = new GroupLink({ share, pipeline, clock, log: { info() {}, warn() {} }, onAdopted: (b) => adopted.push(b), onLifted: (b) => lifted.push(...b), scoped });
+  return { clock, pipeline, share, link, adopted, lifted };
+}
+
+const remote = (over: Partial<SharedBan> = {}): SharedBan => ({ ip: '198.18.30.1', family: 4, rule: 'forbidden', at: T0, until: T0 + 3600_000, origin: 'other', ...over });
+
+describe('GroupLink', () => {
+  it('adopts a remote ban once (a repeat is a no-op) and never publishes it again', async () => {
+    const { share, link, adopted, pipeline } = setup(false);
+    await link.start();
+    share.events.onRemoteBan(remote());
+    share.events.onRemoteBan(remote());
+    expect(adopted.map((b) => [b.ip, b.from])).toEqual([['198.18.30.1', 'other']]);
+    link.published(adopted[0]!);
+    expect(share.published).toEqual([]);
+    expect(pipeline.book.changes(T0).ban).toEqual([{ ip: '198.18.30.1', family: 4, until: T0 + 3600_000 }]);
+  });
+
+  it('refuses what cannot be banned here: allowlisted, non-client, ended, out of range, garbage', async () => {
+    const { share, link, adopted } = setup(false);
+    await link.start();
+    for (const bad of [
+      remote({ ip: '198.18.99.5' }),
+      remote({ ip: '0.0.0.0' }),
+      remote({ ip: 'ff02::1', family: 6 }),
+      remote({ until: T0 - 1 }),
+      remote({ until: 1e300 }),
+      remote({ at: Number.NaN }),
+      remote({ ip: '198.18.30.2; rm -rf /' }),
+    ]) share.events.onRemoteBan(bad);
+    expect(adopted).toEqual([]);
+  });
+
+  it('a rule this agent does not run becomes a manual ban; a prototype name is no rule', async () => {
+    const { share, link, adopted } = setup(false);
+    await link.start();
+    share.events.onRemoteBan(remote({ rule: 'wp-scan' }));
+    share.events.onRemoteBan(remote({ ip: '198.18.30.3', rule: 'constructor' }));
+    expect(adopted.map((b) => b.rule)).toEqual(['manual', 'manual']);
+  });
+
+  it('a scope is dropped by an agent that is not scoped, and must be a container id in host mode', async () => {
+    const plain = setup(false);
+    await plain.link.start();
+    plain.share.events.onRemoteBan(remote({ scope: X }));
+    expect(plain.adopted.map((b) => b.scope)).toEqual([undefined]);
+    const host = setup(true);
+    await host.link.start();
+    host.share.events.onRemoteBan(remote({ scope: 'not-a-container' }));
+    host.share.events.onRemoteBan(remote({ ip: '198.18.30.4', scope: X }));
+    expect(host.adopted.map((b) => [b.ip, b.scope])).toEqual([['198.18.30.4', X]]);
+  });
+
+  it('a remote unban lifts the ban here; own bans and unbans are published', async () => {
+    const { share, link, lifted, pipeline, clock } = setup(false);
+    await link.start();
+    share.events.onRemoteBan(remote());
+    share.events.onRemoteUnban({ ip: '198.18.30.1', family: 4, origin: 'other' });
+    expect(lifted.map((b) => b.ip)).toEqual(['198.18.30.1']);
+    const own = pipeline.banManually('198.18.30.5', { forMs: 60_000, now: clock.now() });
+    link.published(own);
+    link.unbanned([own, own]);
+    expect(share.published.map((b) => [b.ip, b.origin, b.until])).toEqual([['198.18.30.5', 'me', T0 + 60_000]]);
+    expect(share.unpublished.map((u) => u.ip)).toEqual(['198.18.30.5']);
+  });
+
+  it('a group offense bans here like a local one (and that ban is published by the caller)', async () => {
+    const { share, link, pipeline } = setup(false);
+    await link.start();
+    share.events.onGroupOffense({ ip: '198.18.30.6', family: 4, rule: 'forbidden', at: T0, failures: 5 });
+    share.events.onGroupOffense({ ip: '198.18.30.7', family: 4, rule: 'toString', at: T0, failures: 5 });
+    expect(pipeline.book.active(T0).map((b) => [b.ip, b.rule, b.until])).toEqual([['198.18.30.6', 'forbidden', T0 + 3600_000]]);
+  });
+});
