@@ -201,7 +201,10 @@ class RedisShare implements ShareStage {
       commandsQueueMaxLength: MAX_IN_FLIGHT * 2,
     };
     // node-redis is loaded here, not at import: an agent without sharing never pays its ~10 MB of RSS.
-    const { createClient } = await import('redis');
+    // The agent's esbuild bundle puts node-redis in a chunk of its own that exposes it as `default`
+    // only; a plain ESM import (tests, tsx) has the named export.
+    const mod = (await import('redis')) as typeof import('redis') & { default?: typeof import('redis') };
+    const createClient = mod.createClient ?? mod.default!.createClient;
     // (Typed as the plain RESP2 client: only sendCommand, subscribe, events and close are used.)
     const client = createClient({ ...options, pingInterval: 5_000 }) as unknown as Client;
     const sub = createClient(options) as unknown as Client;
