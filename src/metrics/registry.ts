@@ -56,6 +56,8 @@ export interface Metrics {
   share(connected: boolean, outboxDepth: number): void;
   /** Sharing: how long a ban or unban took from the replica that made it to this one. */
   shareLag(seconds: number): void;
+  /** Sharing: adds bans and unbans received from the group (in) and published to it (out). */
+  shareTraffic(d: { bansIn: number; bansOut: number; unbansIn: number; unbansOut: number; invalid: number }): void;
   ruleMatches(rule: string, n: number): void;
   banned(rule: string, n?: number): void;
   unbanned(rule: string, reason: UnbanReason, n?: number): void;
@@ -161,6 +163,22 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   const shareLag = opts.share
     ? new Histogram({ name: 'banhammer_share_propagation_seconds', help: 'From the replica that made a ban or unban to this one.', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers })
     : null;
+  const shareBans = opts.share
+    ? new Counter({ name: 'banhammer_share_bans_total', help: 'Shared bans received from the group (in) and published to it (out).', labelNames: ['direction'] as const, registers })
+    : null;
+  const shareUnbans = opts.share
+    ? new Counter({ name: 'banhammer_share_unbans_total', help: 'Shared unbans received from the group (in) and published to it (out).', labelNames: ['direction'] as const, registers })
+    : null;
+  const shareInvalid = opts.share
+    ? new Counter({ name: 'banhammer_share_invalid_total', help: 'Values read from Redis that failed validation and were dropped.', registers })
+    : null;
+  if (shareBans && shareUnbans && shareInvalid) {
+    for (const d of ['in', 'out']) {
+      shareBans.labels(d).inc(0);
+      shareUnbans.labels(d).inc(0);
+    }
+    shareInvalid.inc(0);
+  }
   const tailLag = new Gauge({ name: 'banhammer_tail_lag_bytes', help: 'Bytes written to the watched logs but not yet read.', registers });
   const tracked = new Gauge({
     name: 'banhammer_tracked_addresses',
@@ -250,6 +268,13 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     },
     shareLag(seconds) {
       shareLag?.observe(Math.max(0, seconds));
+    },
+    shareTraffic(d) {
+      if (d.bansIn > 0) shareBans?.labels('in').inc(d.bansIn);
+      if (d.bansOut > 0) shareBans?.labels('out').inc(d.bansOut);
+      if (d.unbansIn > 0) shareUnbans?.labels('in').inc(d.unbansIn);
+      if (d.unbansOut > 0) shareUnbans?.labels('out').inc(d.unbansOut);
+      if (d.invalid > 0) shareInvalid?.inc(d.invalid);
     },
     ruleMatches(rule, n) {
       if (n > 0) matchesBy.get(rule).inc(n);

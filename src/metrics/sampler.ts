@@ -9,17 +9,36 @@ import type { PipelineStats } from '../pipeline/pipeline.js';
 import { SKIP_REASONS } from '../parse/access-event.js';
 import type { Metrics } from './registry.js';
 
+/** The share stage's running counts (ShareStats), as far as metrics read them. */
+export interface ShareCounts {
+  readonly connected: boolean;
+  readonly outboxDepth: number;
+  readonly bansIn: number;
+  readonly bansOut: number;
+  readonly unbansIn: number;
+  readonly unbansOut: number;
+  readonly invalid: Readonly<Record<string, number>>;
+}
+
 export class MetricsSampler {
   private lines = 0;
   private skewed = 0;
   private readonly skipped = new Map<string, number>();
   private readonly matches = new Map<string, number>();
+  private shared = { bansIn: 0, bansOut: 0, unbansIn: 0, unbansOut: 0, invalid: 0 };
 
   constructor(private readonly metrics: Metrics) {}
 
-  sample(s: { stats: PipelineStats; detector: Detector; book: BanBook; now: number; lagBytes: number; share?: { connected: boolean; outboxDepth: number } | undefined }): void {
+  sample(s: { stats: PipelineStats; detector: Detector; book: BanBook; now: number; lagBytes: number; share?: ShareCounts | undefined }): void {
     const m = this.metrics;
-    if (s.share !== undefined) m.share(s.share.connected, s.share.outboxDepth);
+    if (s.share !== undefined) {
+      const c = s.share;
+      const p = this.shared;
+      const invalid = Object.values(c.invalid).reduce((a, b) => a + b, 0);
+      m.share(c.connected, c.outboxDepth);
+      m.shareTraffic({ bansIn: c.bansIn - p.bansIn, bansOut: c.bansOut - p.bansOut, unbansIn: c.unbansIn - p.unbansIn, unbansOut: c.unbansOut - p.unbansOut, invalid: invalid - p.invalid });
+      this.shared = { bansIn: c.bansIn, bansOut: c.bansOut, unbansIn: c.unbansIn, unbansOut: c.unbansOut, invalid };
+    }
     m.lines(s.stats.lines - this.lines);
     this.lines = s.stats.lines;
     m.skewedLines(s.stats.skewed - this.skewed);

@@ -51,6 +51,16 @@ describe('createMetrics', () => {
     expect(await sample(m.render(), 'banhammer_share_propagation_seconds_bucket{le="0.005"}')).toBe(1);
     m.share(true, 0);
     expect(await sample(m.render(), 'banhammer_share_connected')).toBe(1);
+    expect(await sample(m.render(), 'banhammer_share_bans_total{direction="in"}')).toBe(0);
+    const sampler = new MetricsSampler(m);
+    const p = new Pipeline({ config: loadConfig({ env: {}, hostname: 'unit' }), mode: 'live' });
+    const counts = { connected: true, outboxDepth: 0, bansIn: 4, bansOut: 2, unbansIn: 1, unbansOut: 0, invalid: { 'bad-ip': 3 } };
+    sampler.sample({ stats: p.stats, detector: p.detector, book: p.book, now: 0, lagBytes: 0, share: counts });
+    sampler.sample({ stats: p.stats, detector: p.detector, book: p.book, now: 0, lagBytes: 0, share: { ...counts, bansIn: 5 } });
+    expect(await sample(m.render(), 'banhammer_share_bans_total{direction="in"}')).toBe(5);
+    expect(await sample(m.render(), 'banhammer_share_bans_total{direction="out"}')).toBe(2);
+    expect(await sample(m.render(), 'banhammer_share_unbans_total{direction="in"}')).toBe(1);
+    expect(await sample(m.render(), 'banhammer_share_invalid_total')).toBe(3);
   });
 
   it('ignores zero and negative additions instead of throwing on the hot path', async () => {
