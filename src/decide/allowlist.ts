@@ -15,10 +15,15 @@
  * four uint32 words per bound, compared word by word (no BigInt, so no allocation once the address is
  * read). The sorted tables are rebuilt on the first has() after add(). Entries are validated with
  * parseCidr; cidrs() returns them as given (canonical), not merged.
+ *
+ * overlapping(network) answers the CIDR ban's question — does any allowlisted address fall inside
+ * this network? — with the same tables: the last merged range starting at or before the network's
+ * end overlaps it exactly when it ends at or after the network's start (merged ranges are disjoint
+ * and sorted, so no earlier one can). Only a yes goes through the entries, to name the one covered.
  */
 import ipaddr from 'ipaddr.js';
 import { BanhammerError } from '../errors.js';
-import { canonicalIp, parseCidr, type Cidr } from '../parse/ip.js';
+import { canonicalIp, cidrOverlaps, parseCidr, type Cidr } from '../parse/ip.js';
 
 const ALWAYS: readonly string[] = ['127.0.0.0/8', '::1/128'];
 
@@ -75,20 +80,8 @@ export class Allowlist {
         data: { value: raw },
       });
     }
-    if (c.family === 4) {
-      const start = dottedQuadValue(c.network);
-      const host = c.prefix === 0 ? 0xffffffff : c.prefix === 32 ? 0 : (0xffffffff >>> c.prefix);
-      this.v4Raw.push(start, (start | host) >>> 0);
-    } else {
-      const w = v6Words(ipaddr.IPv6.parse(c.network).parts);
-      const end: number[] = [];
-      for (let i = 0; i < 4; i++) {
-        const bits = c.prefix - 32 * i; // network bits inside word i
-        const host = bits >= 32 ? 0 : bits <= 0 ? 0xffffffff : 0xffffffff >>> bits;
-        end.push((w[i]! | host) >>> 0);
-      }
-      this.v6Raw.push(...w, ...end);
-    }
+    if (c.family === 4) this.v4Raw.push(...v4Range(c));
+    else this.v6Raw.push(...v6Range(c));
     this.entries.push(c);
     this.dirty = true;
   }
@@ -108,6 +101,31 @@ export class Allowlist {
       (p[4]! * 65536 + p[5]!) >>> 0,
       (p[6]! * 65536 + p[7]!) >>> 0,
     );
+  }
+
+  /**
+   * The first allowlisted entry (canonical; a single address without /32 or /128) sharing an address
+   * with `network` (`addr/prefix` or an address, any valid spelling), or null when none does or
+   * `network` is not valid. Used to refuse a CIDR ban that would cover an address never to be banned.
+   */
+  overlapping(network: string | Cidr): string | null {
+    const n = typeof network === 'string' ? parseCidr(network) : network;
+    if (n === null) return null;
+    if (this.dirty) this.rebuild();
+    let hit: boolean;
+    if (n.family === 4) {
+      const [start, end] = v4Range(n);
+      const i = lastAtOrBefore(this.v4Start.length, (k) => this.v4Start[k]! <= end);
+      hit = i >= 0 && this.v4End[i]! >= start;
+    } else {
+      const r = v6Range(n);
+      const i = lastAtOrBefore(this.v6Count, (k) => cmp4(this.v6Start, 4 * k, r[4], r[5], r[6], r[7]) <= 0);
+      hit = i >= 0 && cmp4(this.v6End, 4 * i, r[0], r[1], r[2], r[3]) >= 0;
+    }
+    if (!hit) return null;
+    const e = this.entries.find((x) => cidrOverlaps(x, n));
+    if (e === undefined) return null;
+    return e.prefix === (e.family === 4 ? 32 : 128) ? e.network : `${e.network}/${e.prefix}`;
   }
 
   /** The entries in canonical CIDR form, loopback first. */
@@ -192,6 +210,42 @@ export class Allowlist {
     this.v6Count = s6.length / 4;
     this.dirty = false;
   }
+}
+
+/** The first and last address of an IPv4 network, as uint32. */
+function v4Range(c: Cidr): [number, number] {
+  const start = dottedQuadValue(c.network);
+  const host = c.prefix === 0 ? 0xffffffff : c.prefix === 32 ? 0 : 0xffffffff >>> c.prefix;
+  return [start, (start | host) >>> 0];
+}
+
+/** The first and last address of an IPv6 network: four start words, then four end words. */
+function v6Range(c: Cidr): [number, number, number, number, number, number, number, number] {
+  const w = v6Words(ipaddr.IPv6.parse(c.network).parts);
+  const end: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    const bits = c.prefix - 32 * i; // network bits inside word i
+    const host = bits >= 32 ? 0 : bits <= 0 ? 0xffffffff : 0xffffffff >>> bits;
+    end.push((w[i]! | host) >>> 0);
+  }
+  return [w[0]!, w[1]!, w[2]!, w[3]!, end[0]!, end[1]!, end[2]!, end[3]!];
+}
+
+/** The largest index k < n with atOrBefore(k) true (atOrBefore is monotone: true, …, true, false, …), or -1. */
+function lastAtOrBefore(n: number, atOrBefore: (k: number) => boolean): number {
+  let lo = 0;
+  let hi = n - 1;
+  let found = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    if (atOrBefore(mid)) {
+      found = mid;
+      lo = mid + 1;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return found;
 }
 
 /** Eight 16-bit groups as four 32-bit words. */

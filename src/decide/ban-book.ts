@@ -11,6 +11,15 @@
  * that cannot be a client (unspecified, multicast, broadcast) are refused everywhere: detection,
  * manual ban and state restore. Permanent bans have until = null.
  *
+ * CIDR bans: a manual ban (never a detected one) may name a network, `198.18.0.0/24`; its Ban.ip and
+ * the enforcer's entry are that text (canonical, host bits cleared: 198.18.0.7/24 is 198.18.0.0/24;
+ * a /32 or /128 is an address ban). A network is refused when it is /0 or wider than MIN_BAN_PREFIX
+ * (/8, /32 for IPv6), covers loopback or an address that can never be a client
+ * (networkCoverReason), or covers any allowlisted address (ignoreip, trusted proxies, this host's
+ * addresses: Allowlist.overlapping); it is host-wide (never scoped to a container). `unban` of the
+ * same network lifts it; an address inside it is not an unban of the network (nor the reverse).
+ * restore() re-validates saved networks the same way; bans shared by other replicas are addresses only.
+ *
  * Kernel view: the enforcer holds one entry per (ip, scope) whose expiry is the latest over all rules'
  * bans of that address in that scope (null = permanent). Every mutation marks the (ip, scope) it
  * touched; changes(now) recomputes those and returns the difference from what the enforcer was last
@@ -20,7 +29,7 @@
  */
 import { BanhammerError } from '../errors.js';
 import { MAX_DURATION_MS } from '../config/duration.js';
-import { canonicalClientIp, canonicalIp, nonClientReason } from '../parse/ip.js';
+import { canonicalClientIp, canonicalTarget, isNetwork, networkCoverReason, nonClientReason, type CanonicalTarget } from '../parse/ip.js';
 import type { Offense } from '../detect/offense.js';
 import { bantimeFor, type RuleSettings } from '../detect/rule.js';
 import type { Allowlist } from './allowlist.js';
@@ -181,22 +190,36 @@ export class BanBook {
    * a client, or is allowlisted, and on an unknown rule (own rule names only, never the prototype's).
    */
   banManually(rawIp: string, opts: { rule?: string; durationMs: number | null; now: number; scope?: string; scopeName?: string }): Ban {
-    const c = canonicalIp(rawIp);
+    const c = canonicalTarget(rawIp);
     if (c === null) {
-      throw new BanhammerError('BH_ERR_ADDRESS', `not an IP address: ${JSON.stringify(rawIp.slice(0, 100))}`, {
-        hint: 'give one IPv4 or IPv6 address, e.g. 198.18.0.7 or 2001:db8::7',
+      throw new BanhammerError('BH_ERR_ADDRESS', `not an IP address or network: ${JSON.stringify(rawIp.slice(0, 100))}`, {
+        hint: 'give one IPv4 or IPv6 address, e.g. 198.18.0.7 or 2001:db8::7, or a network, e.g. 198.18.0.0/24',
       });
     }
-    const why = nonClientReason(c);
-    if (why !== null) {
-      throw new BanhammerError('BH_ERR_ADDRESS', `${c.ip} is a ${why} address and can never be a client; it is not banned`, {
-        hint: 'give the address of the client to ban',
-      });
-    }
-    if (this.allowlist.has(c.ip)) {
-      throw new BanhammerError('BH_ERR_ADDRESS', `${c.ip} is allowlisted (loopback, ignoreip, a trusted proxy or this host) and is never banned`, {
-        hint: 'remove it from BANHAMMER_IGNOREIP / ignoreip first',
-      });
+    if (isNetwork(c.ip)) {
+      const why = networkProblem(c, this.allowlist);
+      if (why !== null) {
+        throw new BanhammerError('BH_ERR_ADDRESS', `${c.ip} ${why}; it is not banned`, {
+          hint: why.includes('allowlisted') ? 'ban a narrower network that leaves it out, or remove it from BANHAMMER_IGNOREIP / ignoreip first' : `ban a narrower network (at most /${c.family === 4 ? 8 : 32} wide) of clients only`,
+        });
+      }
+      if (opts.scope !== undefined) {
+        throw new BanhammerError('BH_ERR_USAGE', `a network ban (${c.ip}) applies to every container and cannot be limited to one`, {
+          hint: 'leave out --container, or ban single addresses for that container',
+        });
+      }
+    } else {
+      const why = nonClientReason(c);
+      if (why !== null) {
+        throw new BanhammerError('BH_ERR_ADDRESS', `${c.ip} is a ${why} address and can never be a client; it is not banned`, {
+          hint: 'give the address of the client to ban',
+        });
+      }
+      if (this.allowlist.has(c.ip)) {
+        throw new BanhammerError('BH_ERR_ADDRESS', `${c.ip} is allowlisted (loopback, ignoreip, a trusted proxy or this host) and is never banned`, {
+          hint: 'remove it from BANHAMMER_IGNOREIP / ignoreip first',
+        });
+      }
     }
     const rule = opts.rule ?? MANUAL_RULE;
     if (rule !== MANUAL_RULE && !Object.hasOwn(this.rules, rule)) {
@@ -260,11 +283,11 @@ export class BanBook {
   }
 
   /**
-   * Removes every ban of `ip` (all rules, or one; every scope, or one: null = host-wide only);
-   * returns the removed bans.
+   * Removes every ban of `ip` (an address, or a network: exactly that network's ban) (all rules, or
+   * one; every scope, or one: null = host-wide only); returns the removed bans.
    */
   unban(rawIp: string, rule?: string, scope?: string | null): Ban[] {
-    const c = canonicalIp(rawIp);
+    const c = canonicalTarget(rawIp);
     if (c === null) return [];
     return this.removeWhere((b) => b.ip === c.ip && (rule === undefined || b.rule === rule) && (scope === undefined || (b.scope ?? null) === scope));
   }
@@ -286,7 +309,7 @@ export class BanBook {
     this.rules = rules;
     this.allowlist = allowlist;
     for (const r of Object.keys(rules)) this.ruleNames.add(r);
-    return this.removeWhere((b) => allowlist.has(b.ip));
+    return this.removeWhere((b) => (isNetwork(b.ip) ? allowlist.overlapping(b.ip) !== null : allowlist.has(b.ip)));
   }
 
   /** Active bans (not yet expired as of `now`; all held bans when now is omitted). */
@@ -388,8 +411,8 @@ export class BanBook {
 
   /**
    * Restores a snapshot (hostile input: every field is checked), dropping bans expired by `now`,
-   * entries whose address is invalid, cannot be a client or is allowlisted, and rules that are not
-   * plain names. An expiry beyond MAX_BAN_MS from now is cut to that. Restored bans are touched, so
+   * entries whose address is invalid, cannot be a client or is allowlisted, networks banManually
+   * would refuse (and scoped ones), and rules that are not plain names. An expiry beyond MAX_BAN_MS from now is cut to that. Restored bans are touched, so
    * the next changes() hands them all to the enforcer.
    */
   restore(s: BanBookSnapshot, now: number): { restored: number; dropped: number } {
@@ -397,22 +420,23 @@ export class BanBook {
     let dropped = 0;
     for (const h of Array.isArray(s.history) ? s.history : []) {
       if (typeof h !== 'object' || h === null || typeof h.ip !== 'string' || !isRuleName(h.rule)) continue;
-      const c = canonicalClientIp(h.ip);
+      const c = restorableTarget(h.ip);
       const scope = scopeOf(h.scope);
       const last = timeOf(h.last) ?? 0;
       if (c) this.history.set(key(h.rule, c.ip, scope), { ip: c.ip, rule: h.rule, count: countOf(h.count), last, ...(scope !== undefined ? { scope } : {}) });
     }
     while (this.history.size > this.maxHistory) this.forgetOldestHistory();
     for (const b of Array.isArray(s.bans) ? s.bans : []) {
-      const c = typeof b === 'object' && b !== null && typeof b.ip === 'string' ? canonicalClientIp(b.ip) : null;
+      const c = typeof b === 'object' && b !== null && typeof b.ip === 'string' ? restorableTarget(b.ip) : null;
       const at = c === null ? null : timeOf(b.at);
       const rawUntil = b?.until;
       const until = rawUntil === null ? null : timeOf(rawUntil) ?? (typeof rawUntil === 'number' && rawUntil > 0 ? now + MAX_BAN_MS : NaN);
-      if (c === null || at === null || !isRuleName(b.rule) || Number.isNaN(until) || (until !== null && until <= now) || this.allowlist.has(c.ip)) {
+      const scope = c === null ? undefined : scopeOf(b.scope);
+      const refused = c === null || (isNetwork(c.ip) ? scope !== undefined || networkProblem(c, this.allowlist) !== null : this.allowlist.has(c.ip));
+      if (refused || at === null || !isRuleName(b.rule) || Number.isNaN(until) || (until !== null && until <= now)) {
         dropped++;
         continue;
       }
-      const scope = scopeOf(b.scope);
       const ban: Ban = {
         ip: c.ip,
         family: c.family,
@@ -465,6 +489,25 @@ export class BanBook {
     const oldest = this.history.keys().next();
     if (!oldest.done) this.history.delete(oldest.value);
   }
+}
+
+/**
+ * Why a network (a canonicalTarget with a prefix) may not be banned, in words following the network
+ * (`is /0 …`, `covers 127.0.0.0/8 (loopback)`, `covers 198.18.0.1, which is allowlisted …`), or null.
+ */
+export function networkProblem(n: CanonicalTarget, allowlist: Allowlist): string | null {
+  const cidr = { network: n.ip.slice(0, n.ip.indexOf('/')), prefix: n.prefix, family: n.family };
+  const why = networkCoverReason(cidr);
+  if (why !== null) return why;
+  const hit = allowlist.overlapping(cidr);
+  return hit === null ? null : `covers ${hit}, which is allowlisted (loopback, ignoreip, a trusted proxy or this host)`;
+}
+
+/** A saved address or network, canonical: null when invalid or (an address) when it can never be a client. */
+function restorableTarget(raw: string): CanonicalTarget | null {
+  const c = canonicalTarget(raw);
+  if (c === null) return null;
+  return isNetwork(c.ip) || nonClientReason(c) === null ? c : null;
 }
 
 /** A duration's expiry from `at`; null (permanent) only for a permanent duration, capped at MAX_BAN_MS. */

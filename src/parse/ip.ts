@@ -177,3 +177,76 @@ export function parseCidr(raw: string): Cidr | null {
     return null;
   }
 }
+
+/**
+ * The widest network a CIDR ban may cover: /8 for IPv4 (16.7 million addresses, a whole former
+ * class A) and /32 for IPv6 (a regional registry's usual allocation to one provider). Anything wider
+ * is far more likely a typo than a decision, and /0 would ban every client.
+ */
+export const MIN_BAN_PREFIX: Readonly<Record<4 | 6, number>> = { 4: 8, 6: 32 };
+
+/** Is this ban target (canonicalTarget's `ip`) a network (`addr/prefix`) rather than one address? */
+export const isNetwork = (ip: string): boolean => ip.includes('/');
+
+/** A ban target in canonical text: an address, or a network `addr/prefix`; `prefix` 32/128 for an address. */
+export interface CanonicalTarget extends CanonicalIp {
+  readonly prefix: number;
+}
+
+/**
+ * What `banhammer ban|unban` may name: one address (canonicalIp), or a network `addr/prefix`. A
+ * network is normalised to its network address (198.18.0.7/24 is 198.18.0.0/24, the way ignoreip
+ * entries are read), and a full-length prefix (/32, /128) is just the address. null when `raw` is
+ * neither (surrounding spaces, zone ids and IPv4-mapped networks included). Says nothing about
+ * whether the target may be banned: see networkCoverReason() and the ban book.
+ */
+export function canonicalTarget(raw: string): CanonicalTarget | null {
+  if (raw.length === 0 || raw.length > 49) return null;
+  if (!raw.includes('/')) {
+    const c = canonicalIp(raw);
+    return c === null ? null : { ...c, prefix: c.family === 4 ? 32 : 128 };
+  }
+  if (raw.trim() !== raw) return null;
+  const n = parseCidr(raw);
+  if (n === null) return null;
+  const full = n.family === 4 ? 32 : 128;
+  return { ip: n.prefix === full ? n.network : `${n.network}/${n.prefix}`, family: n.family, prefix: n.prefix };
+}
+
+/** Do two networks of one family share an address? (Two prefixes overlap when the shorter one holds the other's network.) */
+export function cidrOverlaps(a: Cidr, b: Cidr): boolean {
+  if (a.family !== b.family) return false;
+  const [wide, narrow] = a.prefix <= b.prefix ? [a, b] : [b, a];
+  const w = ipaddr.parse(wide.network);
+  const n = ipaddr.parse(narrow.network);
+  return w.kind() === n.kind() && (n as ipaddr.IPv4).match(w as ipaddr.IPv4, wide.prefix);
+}
+
+/** Networks a CIDR ban may never cover, and what they are. */
+const NEVER_COVER: readonly [Cidr, string][] = [
+  [{ network: '0.0.0.0', prefix: 8, family: 4 }, 'unspecified'],
+  [{ network: '127.0.0.0', prefix: 8, family: 4 }, 'loopback'],
+  [{ network: '224.0.0.0', prefix: 4, family: 4 }, 'multicast'],
+  [{ network: '255.255.255.255', prefix: 32, family: 4 }, 'broadcast'],
+  [{ network: '::', prefix: 128, family: 6 }, 'unspecified'],
+  [{ network: '::1', prefix: 128, family: 6 }, 'loopback'],
+  [{ network: '::ffff:0:0', prefix: 96, family: 6 }, 'IPv4-mapped'],
+  [{ network: 'ff00::', prefix: 8, family: 6 }, 'multicast'],
+];
+
+/**
+ * Why the network `n` may never be banned as a whole, in words (`is /0 …`, `covers 127.0.0.0/8
+ * (loopback)`), or null. Refused: /0, anything wider than MIN_BAN_PREFIX, and any network holding
+ * loopback or an address that can never be a client (nonClientReason's ranges: 0.0.0.0/8, multicast,
+ * the broadcast address, ::), or IPv4-mapped IPv6. The allowlist (ignoreip, trusted proxies, this
+ * host's addresses) is the ban book's business.
+ */
+export function networkCoverReason(n: Cidr): string | null {
+  if (n.prefix === 0) return 'is /0: it would ban every client';
+  const min = MIN_BAN_PREFIX[n.family];
+  if (n.prefix < min) return `is wider than /${min}, the widest network banhammer bans for IPv${n.family}`;
+  for (const [range, what] of NEVER_COVER) {
+    if (cidrOverlaps(n, range)) return `covers ${range.prefix === (range.family === 4 ? 32 : 128) ? range.network : `${range.network}/${range.prefix}`} (${what})`;
+  }
+  return null;
+}
