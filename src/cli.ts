@@ -13,6 +13,7 @@ import { ruleNameProblem } from './config/schema.js';
 import { formatTime, formatUntil } from './format-time.js';
 import { replayFile, type ReplayReport } from './replay/replay.js';
 import { controlRequest } from './control/client.js';
+import { canonicalTarget } from './parse/ip.js';
 import { formatStatus } from './control/format-status.js';
 
 export interface CliIo {
@@ -41,11 +42,12 @@ commands:
                        the agent: follow the access log, ban offenders in the firewall
   status [RULE] [--json]
                        like fail2ban-client status: failures, bans and banned addresses per rule
-  ban IP [--rule R] [--for DURATION] [--container NAME]
-                       ban an address now (default: permanent, or the rule's bantime); host mode:
-                       --container bans it for that container only (default: every container)
-  unban IP [--container NAME] | --all
-                       lift the bans of one address (for one container only), or all bans
+  ban IP|NETWORK [--rule R] [--for DURATION] [--container NAME]
+                       ban an address, or a network such as 198.18.0.0/24 (at most /8, IPv6 /32),
+                       now (default: permanent, or the rule's bantime); host mode: --container
+                       bans an address for that container only (default: every container)
+  unban IP|NETWORK [--container NAME] | --all
+                       lift the bans of one address or network (for one container only), or all bans
   help                 this text
   version              print the version
 
@@ -227,7 +229,7 @@ async function cmdBan(args: string[], io: CliIo): Promise<number> {
     { config: { type: 'string' }, rule: { type: 'string' }, for: { type: 'string' }, container: { type: 'string' } },
     true,
   );
-  if (positionals.length !== 1) throw new BanhammerError('BH_ERR_USAGE', 'ban takes exactly one IP', { hint: 'banhammer ban 198.18.0.7 --for 1h' });
+  if (positionals.length !== 1) throw new BanhammerError('BH_ERR_USAGE', 'ban takes exactly one IP or network', { hint: 'banhammer ban 198.18.0.7 --for 1h, or banhammer ban 198.18.0.0/24 --for 1d' });
   // The same capped validation as a configured bantime: a duration past Date's range crashed the agent.
   let forMs: number | null = null;
   if (values.for !== undefined) {
@@ -264,16 +266,18 @@ async function cmdUnban(args: string[], io: CliIo): Promise<number> {
     io.stdout(`lifted ${n} ban${n === 1 ? '' : 's'}\n`);
     return 0;
   }
-  if (positionals.length !== 1) throw new BanhammerError('BH_ERR_USAGE', 'unban takes exactly one IP, or --all', { hint: 'banhammer unban 198.18.0.7' });
+  if (positionals.length !== 1) throw new BanhammerError('BH_ERR_USAGE', 'unban takes exactly one IP or network, or --all', { hint: 'banhammer unban 198.18.0.7' });
   const container = values.container;
   const req = container === undefined ? { op: 'unban' as const, ip: positionals[0]! } : { op: 'unban' as const, ip: positionals[0]!, container };
   const n = await controlRequest(socket, req, { timeoutMs: CONTROL_TIMEOUT_MS });
   const where = container === undefined ? '' : ` for container ${container}`;
+  // As the daemon read it: 198.18.0.7/24 is the network 198.18.0.0/24.
+  const what = canonicalTarget(positionals[0]!)?.ip ?? positionals[0]!;
   if (n === 0) {
-    io.stdout(`${positionals[0]} was not banned${where}\n`);
+    io.stdout(`${what} was not banned${where}\n`);
     return 1;
   }
-  io.stdout(`lifted ${n} ban${n === 1 ? '' : 's'} of ${positionals[0]}${where}\n`);
+  io.stdout(`lifted ${n} ban${n === 1 ? '' : 's'} of ${what}${where}\n`);
   return 0;
 }
 

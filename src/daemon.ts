@@ -24,6 +24,7 @@ import type { Config } from './config/schema.js';
 import { reloadedConfig, restartOnlyChanges } from './config/settings.js';
 import { BanhammerError, errorFields } from './errors.js';
 import { formatTime } from './format-time.js';
+import { isNetwork } from './parse/ip.js';
 import { Pipeline, localAddresses } from './pipeline/pipeline.js';
 import type { Ban } from './decide/ban-book.js';
 import { StateKeeper } from './decide/state-keeper.js';
@@ -45,6 +46,8 @@ const EXPIRE_INTERVAL_MS = 1000;
 const POSITION_SAVE_INTERVAL_MS = 1000;
 const SWEEP_INTERVAL_MS = 30_000;
 const REFRESH_INTERVAL_MS = 6 * 3600_000;
+/** Enforcers that refuse network (CIDR) bans: `ban 198.18.0.0/24` is refused before it is recorded. */
+const NO_CIDR_ENFORCERS: ReadonlySet<string> = new Set(['docker-user', 'apache-map', 'nginx-map']);
 
 export class Daemon implements ControlHandler {
   private config: Config;
@@ -252,7 +255,12 @@ export class Daemon implements ControlHandler {
     );
   }
 
+  /** `ip` may be a network (a CIDR ban, validated by the ban book); refused up front by an enforcer that cannot hold one. */
   async ban(ip: string, opts: { rule?: string; forMs: number | null; container?: string }): Promise<BanReply> {
+    const enforcer = this.deps.enforcer.name;
+    if (isNetwork(ip) && NO_CIDR_ENFORCERS.has(enforcer)) {
+      throw new BanhammerError('BH_ERR_USAGE', `the ${enforcer} enforcer cannot ban a network (${ip})`, { hint: 'ban single addresses, or run the iptables or nftables enforcer' });
+    }
     const target = opts.container === undefined ? undefined : containerFor(this.config, this.containers, opts.container);
     const ban = this.pipeline.banManually(ip, { rule: opts.rule, forMs: opts.forMs, now: this.clock.now(), ...(target && { scope: target.id, scopeName: target.name }) });
     this.group?.published(ban);

@@ -10,9 +10,12 @@
  * Requests are validated strictly by parseRequest(): unknown ops, unknown keys, wrong types, bad
  * addresses and oversize lines all become error responses; nothing a client sends can throw past
  * the server. Addresses are canonicalised here (parse/ip.ts), so handlers receive canonical IPs.
+ * `ban` and `unban` also take a network (`198.18.0.0/24`, a CIDR ban): canonicalised the same way
+ * (canonicalTarget: host bits cleared, so 198.18.0.7/24 arrives as 198.18.0.0/24; a /32 or /128 is
+ * the address); whether it may be banned (width, loopback, allowlist) is the ban book's decision.
  */
 import type { ErrorCode } from '../errors.js';
-import { canonicalIp } from '../parse/ip.js';
+import { canonicalTarget } from '../parse/ip.js';
 import { MAX_DURATION_MS } from '../config/duration.js';
 
 export const PROTOCOL_VERSION = 1;
@@ -33,7 +36,7 @@ export type ControlRequest =
   | { readonly op: 'status'; readonly rule?: string }
   /** forMs null: no duration given; the daemon decides (the rule's bantime, or permanent for a manual ban). */
   | { readonly op: 'ban'; readonly ip: string; readonly rule?: string; readonly forMs: number | null; readonly container?: string }
-  /** container (host mode): lift only the ban for that container; without it, every ban of the address. */
+  /** container (host mode): lift only the ban for that container; without it, every ban of the address (or network). */
   | { readonly op: 'unban'; readonly ip: string; readonly container?: string }
   | { readonly op: 'unban-all' }
   | { readonly op: 'reload' };
@@ -70,6 +73,7 @@ export interface AgentHealth {
 
 /** What `ban` answers: the ban as recorded (times in ms since the epoch; until null = permanent). */
 export interface BanReply {
+  /** The address, or the network `addr/prefix` of a CIDR ban, canonical. */
   ip: string;
   family: 4 | 6;
   rule: string;
@@ -194,9 +198,9 @@ export function validateRequest(raw: unknown): ParsedRequest {
   let ip: string | undefined;
   if (allowed.includes('ip')) {
     if (typeof raw.ip !== 'string') return fail(`op ${op} needs "ip" (a string)`);
-    const c = canonicalIp(raw.ip);
+    const c = canonicalTarget(raw.ip);
     if (c === null) {
-      return fail(`not an IP address: ${JSON.stringify(raw.ip.slice(0, 100))}`, 'BH_ERR_ADDRESS', 'give one IPv4 or IPv6 address, e.g. 198.18.0.7 or 2001:db8::7');
+      return fail(`not an IP address or network: ${JSON.stringify(raw.ip.slice(0, 100))}`, 'BH_ERR_ADDRESS', 'give one IPv4 or IPv6 address, e.g. 198.18.0.7 or 2001:db8::7, or a network, e.g. 198.18.0.0/24');
     }
     ip = c.ip;
   }

@@ -74,11 +74,20 @@ describe('parseRequest', () => {
   });
 
   it('rejects addresses that are not plain IPs, with the address code and a hint', () => {
-    for (const ip of ['example.com', '10.0.0.0/8', '1.2.3.4:80', '[::1]', 'fe80::1%eth0', '']) {
+    for (const ip of ['example.com', '10.0.0.0/33', '10.0.0.0/', '1.2.3.4:80', '[::1]', 'fe80::1%eth0', '', ' 198.18.0.0/24']) {
       const e = err(JSON.stringify({ op: 'ban', ip, forMs: null }));
       expect(e.code).toBe('BH_ERR_ADDRESS');
       expect(e.hint).toContain('IPv4 or IPv6');
     }
+  });
+
+  it('takes a network for ban and unban (CIDR bans), normalised to its network address; /32 and /128 are addresses', () => {
+    expect(ok('{"op":"ban","ip":"198.18.0.7/24","forMs":86400000}')).toEqual({ op: 'ban', ip: '198.18.0.0/24', forMs: 86_400_000 });
+    expect(ok('{"op":"unban","ip":"2001:DB8:0:0::/48"}')).toEqual({ op: 'unban', ip: '2001:db8::/48' });
+    expect(ok('{"op":"ban","ip":"198.18.0.7/32","forMs":null}')).toEqual({ op: 'ban', ip: '198.18.0.7', forMs: null });
+    expect(ok('{"op":"unban","ip":"2001:db8::7/128"}')).toEqual({ op: 'unban', ip: '2001:db8::7' });
+    // Width, loopback and the allowlist are the ban book's decision, not the protocol's.
+    expect(ok('{"op":"ban","ip":"0.0.0.0/0","forMs":null}')).toEqual({ op: 'ban', ip: '0.0.0.0/0', forMs: null });
   });
 
   it('rejects an oversize line without parsing it', () => {
