@@ -14,6 +14,11 @@
  * memory, packet path, against fail2ban where it applies; root and network namespaces needed, else
  * it says why it skipped): --no-live skips it, --live-only runs only it. With --json the replay
  * figures are the top-level object and the live ones are under "live".
+ *
+ * Then the shared-bans section (bench/share/share.ts: propagation lag with three replicas, shared-count
+ * throughput, a new replica loading 100,000 bans, through its own redis-server; skipped with the reason
+ * when redis-server is not installed): --no-share skips it, --share-only runs only it (also skipped by
+ * --live-only). With --json its figures are under "share".
  */
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -27,6 +32,7 @@ import { ensureBenchLog } from './generate-log.js';
 import { measure } from './measure.js';
 import { referenceFromFile } from './reference.js';
 import { formatLive, runLive, type LiveReport } from './live/live.js';
+import { formatShare, runShareBench, type ShareReport } from './share/share.js';
 
 export const TARGETS = Object.freeze({
   linesPerSecond: 1_200_000,
@@ -51,6 +57,13 @@ export interface BenchParts {
 }
 
 const LIVE_FLAGS = ['--live', '--no-live', '--live-only'];
+const SHARE_FLAGS = ['--no-share', '--share-only'];
+
+/** The shared-bans section: `share` runs it, `only` runs nothing else (--share-only). */
+export function parseShareFlags(argv: readonly string[]): { share: boolean; only: boolean } {
+  const only = argv.includes('--share-only');
+  return { share: only || (!argv.includes('--no-share') && !argv.includes('--live-only')), only };
+}
 
 export function parseBenchParts(argv: readonly string[]): BenchParts {
   const liveOnly = argv.includes('--live-only');
@@ -59,7 +72,7 @@ export function parseBenchParts(argv: readonly string[]): BenchParts {
 
 export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   const { values } = parseArgs({
-    args: argv.filter((a) => !LIVE_FLAGS.includes(a)),
+    args: argv.filter((a) => !LIVE_FLAGS.includes(a) && !SHARE_FLAGS.includes(a)),
     options: {
       lines: { type: 'string' },
       seed: { type: 'string' },
@@ -114,7 +127,7 @@ export function repoRoot(from: string = dirname(fileURLToPath(import.meta.url)))
   }
 }
 
-export async function runBench(opts: BenchOptions, parts: BenchParts = { replay: true, live: false, quick: false }): Promise<number> {
+export async function runBench(opts: BenchOptions, parts: BenchParts = { replay: true, live: false, quick: false }, share = false): Promise<number> {
   const root = repoRoot();
   let code = 0;
   let replayJson: Record<string, unknown> = {};
@@ -129,7 +142,13 @@ export async function runBench(opts: BenchOptions, parts: BenchParts = { replay:
     if (!opts.json) process.stdout.write(formatLive(live));
     if (live.errors.length > 0) code = 1;
   }
-  if (opts.json) process.stdout.write(`${JSON.stringify(live ? { ...replayJson, live } : replayJson, null, 2)}\n`);
+  let shared: ShareReport | undefined;
+  if (share) {
+    shared = await runShareBench({ quick: parts.quick, progress });
+    if (!opts.json) process.stdout.write(formatShare(shared));
+    if (shared.errors.length > 0) code = 1;
+  }
+  if (opts.json) process.stdout.write(`${JSON.stringify({ ...replayJson, ...(live ? { live } : {}), ...(shared ? { share: shared } : {}) }, null, 2)}\n`);
   return code;
 }
 
@@ -279,7 +298,9 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`bench: ${isBanhammerError(err) ? err.toUserString() : String(err)}\n`);
     return 2;
   }
-  return runBench(opts, parseBenchParts(argv));
+  const parts = parseBenchParts(argv);
+  const share = parseShareFlags(argv);
+  return runBench(opts, share.only ? { ...parts, replay: false, live: false } : parts, share.share);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
