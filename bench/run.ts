@@ -17,8 +17,9 @@
  *
  * Then the shared-bans section (bench/share/share.ts: propagation lag with three replicas, shared-count
  * throughput, a new replica loading 100,000 bans, through its own redis-server; skipped with the reason
- * when redis-server is not installed): --no-share skips it, --share-only runs only it (also skipped by
- * --live-only). With --json its figures are under "share".
+ * when redis-server is not installed): --no-share skips it, --share-only runs only it; --no-live and
+ * --live-only keep their meaning (replay only, live only), so they skip it too. With --json its figures
+ * are under "share".
  */
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -59,10 +60,10 @@ export interface BenchParts {
 const LIVE_FLAGS = ['--live', '--no-live', '--live-only'];
 const SHARE_FLAGS = ['--no-share', '--share-only'];
 
-/** The shared-bans section: `share` runs it, `only` runs nothing else (--share-only). */
+/** The shared-bans section: `share` runs it, `only` runs nothing else (--share-only). --no-live and --live-only skip it. */
 export function parseShareFlags(argv: readonly string[]): { share: boolean; only: boolean } {
   const only = argv.includes('--share-only');
-  return { share: only || (!argv.includes('--no-share') && !argv.includes('--live-only')), only };
+  return { share: only || !['--no-share', '--no-live', '--live-only'].some((f) => argv.includes(f)), only };
 }
 
 export function parseBenchParts(argv: readonly string[]): BenchParts {

@@ -346,7 +346,12 @@ export function formatShare(r: ShareReport): string {
         : 'n/a',
     ),
   );
-  if (th) out.push(row('  CPU during the run', `redis-server ${th.redisCpuPercent.toFixed(0)} % of one core, the 3 agents ${th.agentsCpuPercent.toFixed(0)} % together (${r.cores} cores shared by all four)`));
+  if (th) {
+    out.push(row('  CPU during the run', `redis-server ${th.redisCpuPercent.toFixed(0)} % of one core, the 3 agents ${th.agentsCpuPercent.toFixed(0)} % together (${r.cores} cores shared by all four and anything else running)`));
+    // Redis's own cost per failure, measured; the rate it implies for a whole core is arithmetic, not a measurement.
+    const us = (th.redisCpuPercent / 100) * th.seconds * 1e6 / th.counted;
+    out.push(row('  redis-server CPU per failure', `${us.toFixed(1)} µs (one core's worth would be ${fmtCount(1e6 / us)} failures/s: computed, not measured)`));
+  }
   const l = r.load;
   out.push(
     row(

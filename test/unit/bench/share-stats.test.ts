@@ -45,11 +45,12 @@ describe('bench/share/stats', () => {
 });
 
 describe('bench/run: the shared-bans flags', () => {
-  it('runs the section by default, skips it with --no-share or --live-only, runs only it with --share-only', async () => {
+  it('runs the section by default, skips it with --no-share, --no-live (replay only) or --live-only, runs only it with --share-only', async () => {
     const { parseShareFlags, parseBenchArgs } = await import('../../../bench/run.js');
     expect(parseShareFlags([])).toEqual({ share: true, only: false });
     expect(parseShareFlags(['--no-share'])).toEqual({ share: false, only: false });
     expect(parseShareFlags(['--live-only'])).toEqual({ share: false, only: false });
+    expect(parseShareFlags(['--no-live', '--quick'])).toEqual({ share: false, only: false });
     expect(parseShareFlags(['--share-only', '--quick'])).toEqual({ share: true, only: true });
     expect(() => parseBenchArgs(['--share-only', '--no-share', '--quick'])).not.toThrow();
   });
