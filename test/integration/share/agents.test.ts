@@ -11,27 +11,14 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../../src/clock.js';
 import { loadConfig } from '../../../src/config/load.js';
-import { Daemon, type DaemonState, type LineSourceFactory } from '../../../src/daemon.js';
+import { Daemon, type LineSourceFactory } from '../../../src/daemon.js';
 import { createRedisShare, shareAclLine } from '../../../src/share/share.js';
-import type { FilePosition, LineSource } from '../../../src/source/line-source.js';
 import { RecordingEnforcer } from '../../fakes/recording-enforcer.js';
+import { FakeSource, MemoryStore } from '../../fakes/agent-io.js';
 import { apacheTime } from '../agent/fixture.js';
 import { hasRedisServer, startRedisServer, type RedisServer } from './redis-server.js';
 import { waitFor } from './replica.js';
 
-class FakeSource implements LineSource {
-  constructor(readonly onLine: (l: string, f: string) => void) {}
-  async start() {}
-  async stop() {}
-  positions(): FilePosition[] { return []; }
-  lagBytes() { return 0; }
-  stats() { return { files: 1, lines: 0, overlongLines: 0, rotations: 0, truncations: 0 }; }
-}
-class MemoryStore {
-  doc: DaemonState | null = null;
-  async load() { return this.doc; }
-  async save(d: DaemonState) { this.doc = JSON.parse(JSON.stringify(d)) as DaemonState; }
-}
 
 const line = (ip: string) => `${ip} - - ${apacheTime(Date.now())} "GET /private HTTP/1.1" 403 10 "-" "curl"`;
 const silent = { debug() {}, info() {}, warn() {}, error() {} };

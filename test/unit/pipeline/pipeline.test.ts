@@ -8,13 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config/load.js';
-import { Daemon, type DaemonState, type LineSourceFactory } from '../../../src/daemon.js';
+import { Daemon, type LineSourceFactory } from '../../../src/daemon.js';
 import { LogEnforcer, type LogRecord } from '../../../src/enforce/dry-run.js';
 import { replayFile } from '../../../src/replay/replay.js';
 import { Pipeline } from '../../../src/pipeline/pipeline.js';
 import type { Ban } from '../../../src/decide/ban-book.js';
-import type { FilePosition, LineSource } from '../../../src/source/line-source.js';
 import { ManualClock } from '../../fakes/manual-clock.js';
+import { FakeSource, MemoryStore } from '../../fakes/agent-io.js';
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 function clf(ms: number): string {
@@ -26,23 +26,6 @@ const line = (ip: string, t: number, status = 403, path = '/private') => `${ip} 
 const T0 = Date.UTC(2026, 10, 23, 9, 0, 0);
 const S = 1000;
 
-class FakeSource implements LineSource {
-  constructor(readonly onLine: (l: string, f: string) => void) {}
-  async start() {}
-  async stop() {}
-  positions(): FilePosition[] { return []; }
-  lagBytes() { return 0; }
-  stats() { return { files: 1, lines: 0, overlongLines: 0, rotations: 0, truncations: 0 }; }
-}
-class MemoryStore {
-  doc: DaemonState | null = null;
-  failing = false;
-  async load() { return this.doc; }
-  async save(d: DaemonState) {
-    if (this.failing) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
-    this.doc = JSON.parse(JSON.stringify(d));
-  }
-}
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
 const settle = async () => { for (let i = 0; i < 6; i++) await new Promise((r) => setImmediate(r)); };
 
