@@ -75,6 +75,7 @@ function createEnforcer(config: Config, dryRun: boolean, logger: Logger, contain
       ports: config.ports,
       blockAction: config.blockAction === 'REJECT' ? 'reject' : 'drop',
       mode: config.iptablesMode,
+      cidr: true,
     });
   }
   if (config.enforcer === 'nftables') {
@@ -83,6 +84,7 @@ function createEnforcer(config: Config, dryRun: boolean, logger: Logger, contain
       instance: config.instance,
       ports: config.ports,
       blockAction: config.blockAction === 'REJECT' ? 'reject' : 'drop',
+      cidr: true,
       ...(containers !== undefined ? { host: { containers, onNote: (msg: string) => logger.info({ enforcer: 'nftables' }, msg) } } : {}),
     });
   }

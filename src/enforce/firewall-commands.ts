@@ -11,9 +11,11 @@ import type { RunOptions, Runner } from '../exec/runner.js';
 import { resolveBackend, type Backend, type IptablesMode } from './backend-mode.js';
 import type { EnforcerBan, RefusedEntry } from './enforcer.js';
 import { classifyFirewallError, isTransientFirewallError } from './firewall-errors.js';
+import { isNetwork } from '../parse/ip.js';
 import {
   CHAIN_PREFIX,
   DEFAULT_MAXELEM,
+  acceptNetwork,
   checkRuleArgs,
   clientAddress,
   createSetArgs,
@@ -162,15 +164,26 @@ class BoundedSet {
  * The ban book's expected bans grouped by the set that must hold them (`setOf` names it, or null
  * when the ban is not this enforcer's: another family, a bad scope), keyed by canonical address.
  * Addresses that cannot be clients are left out (they are never written); expired bans too; an
- * address expected twice keeps the later expiry.
+ * address expected twice keeps the later expiry. Networks (CIDR bans) are left out too, unless
+ * `networks`: then a valid network (acceptNetwork) is handed to `networkSetOf`.
  */
-export function wantedBySet(expected: readonly EnforcerBan[], now: number, setOf: (ban: EnforcerBan, family: Family) => string | null): Map<string, Map<string, WantedEntry>> {
+export function wantedBySet(
+  expected: readonly EnforcerBan[],
+  now: number,
+  setOf: (ban: EnforcerBan, family: Family) => string | null,
+  networkSetOf?: (ban: EnforcerBan, family: Family) => string | null,
+): Map<string, Map<string, WantedEntry>> {
   const out = new Map<string, Map<string, WantedEntry>>();
   for (const b of expected) {
     if (b.until !== null && !(b.until > now)) continue;
-    const c = clientAddress(b.ip);
+    let c: { ip: string; family: Family } | { reason: string } = clientAddress(b.ip);
+    let net = false;
+    if ('reason' in c && networkSetOf !== undefined && typeof b.ip === 'string' && isNetwork(b.ip)) {
+      const n = acceptNetwork({ ip: b.ip, family: b.family }, [4, 6], []);
+      if (n !== null) [c, net] = [n, n.net];
+    }
     if ('reason' in c) continue;
-    const set = setOf(b, c.family);
+    const set = net ? networkSetOf!(b, c.family) : setOf(b, c.family);
     if (set === null) continue;
     let m = out.get(set);
     if (!m) out.set(set, (m = new Map()));
@@ -235,9 +248,9 @@ export class FirewallCommands {
     }
   }
 
-  /** Creates `set` (hash:ip with timeouts) unless it exists; an existing set keeps its entries. */
-  createSet(set: string, f: Family): Promise<CommandResult> {
-    return this.exec(this.ipset, createSetArgs(set, f, this.opts.maxelem ?? DEFAULT_MAXELEM), `creating ipset ${set}`);
+  /** Creates `set` (hash:ip, or hash:net for banned networks, with timeouts) unless it exists; an existing set keeps its entries. */
+  createSet(set: string, f: Family, type: 'hash:ip' | 'hash:net' = 'hash:ip'): Promise<CommandResult> {
+    return this.exec(this.ipset, createSetArgs(set, f, this.opts.maxelem ?? DEFAULT_MAXELEM, type), `creating ipset ${set}`);
   }
 
   /** Destroys `set`; one that does not exist is fine, one still in use by a rule is a clear error. */

@@ -11,17 +11,20 @@
  *          `-p tcp -m set --match-set bh-web-v4 src -j DROP` (or `-j REJECT --reject-with tcp-reset`);
  *   jumps  `INPUT -p tcp -m multiport --dports 80,443 -j BANHAMMER-web`, inserted at the top of
  *          INPUT, one jump per group of at most 15 ports (multiport's limit).
+ * With CIDR bans enabled (the enforcer's `cidr` option), two more sets bh-web-n4 / bh-web-n6
+ * (hash:net, same timeouts) hold banned networks (`198.18.0.0/24`), and the chain holds a second
+ * rule, the same as the first with the network set: `-p tcp -m set --match-set bh-web-n4 src -j DROP`.
  *
  * Names: an instance matches ^[A-Za-z0-9][A-Za-z0-9_.-]*$. iptables chain names hold at most 28
  * characters and ipset set names at most 31. Instances of up to 17 characters give
  * `BANHAMMER-<instance>` (≤ 27 chars); longer ones give `BANHAMMER-<first 9>-<8 hex of sha256>`
  * (exactly 28). Sets likewise: up to 24 characters give `bh-<instance>-v4` (≤ 30), longer ones
- * `bh-<first 16>-<8 hex>-v4` (exactly 31). Because the short forms are always shorter than the
+ * `bh-<first 16>-<8 hex>-v4` (exactly 31); the network sets end in `-n4` / `-n6` instead. Because the short forms are always shorter than the
  * hashed forms, a short instance can never collide with a long one's derived name.
  */
 import { createHash } from 'node:crypto';
 import { BanhammerError } from '../errors.js';
-import { canonicalIp, nonClientReason as whyNotClient, type CanonicalIp } from '../parse/ip.js';
+import { canonicalIp, canonicalTarget, isNetwork, networkCoverReason, nonClientReason as whyNotClient, type CanonicalIp } from '../parse/ip.js';
 import type { EnforcerBatch, RefusedEntry } from './enforcer.js';
 
 export type Family = 4 | 6;
@@ -51,6 +54,8 @@ export interface FirewallNames {
   readonly instance: string;
   readonly chain: string;
   readonly sets: Readonly<Record<Family, string>>;
+  /** hash:net sets of banned networks (CIDR bans), used only when the enforcer has them enabled. */
+  readonly nets: Readonly<Record<Family, string>>;
 }
 
 function shortHash(s: string): string {
@@ -73,7 +78,7 @@ export function firewallNames(instance: string): FirewallNames {
   const h = instance.length > CHAIN_PLAIN_MAX || instance.length > SET_PLAIN_MAX ? shortHash(instance) : '';
   const chain = instance.length <= CHAIN_PLAIN_MAX ? `${CHAIN_PREFIX}${instance}` : `${CHAIN_PREFIX}${instance.slice(0, 9)}-${h}`;
   const base = instance.length <= SET_PLAIN_MAX ? `bh-${instance}` : `bh-${instance.slice(0, 16)}-${h}`;
-  return { instance, chain, sets: { 4: `${base}-v4`, 6: `${base}-v6` } };
+  return { instance, chain, sets: { 4: `${base}-v4`, 6: `${base}-v6` }, nets: { 4: `${base}-n4`, 6: `${base}-n6` } };
 }
 
 /** Ports to protect: integers 1–65535, at least one; returned sorted and without duplicates. */
@@ -114,9 +119,11 @@ export function blockSpec(set: string, action: BlockAction): string[] {
 /**
  * iptables-restore input that creates the chain if missing, or flushes it if present, and fills it,
  * in one transaction. Run with restoreArgs() (--noflush: nothing else in the table is touched).
+ * `netSet`: the network set's rule follows the address set's (CIDR bans).
  */
-export function chainRestoreText(chain: string, set: string, action: BlockAction): string {
-  return ['*filter', `:${chain} - [0:0]`, ['-A', chain, ...blockSpec(set, action)].join(' '), 'COMMIT', ''].join('\n');
+export function chainRestoreText(chain: string, set: string, action: BlockAction, netSet?: string): string {
+  const rules = [set, ...(netSet === undefined ? [] : [netSet])].map((s) => ['-A', chain, ...blockSpec(s, action)].join(' '));
+  return ['*filter', `:${chain} - [0:0]`, ...rules, 'COMMIT', ''].join('\n');
 }
 
 export const restoreArgs = (): string[] => [...WAIT, '--noflush'];
@@ -128,8 +135,9 @@ export const listChainArgs = (chain: string): string[] => [...WAIT, '-S', chain]
 export const flushChainArgs = (chain: string): string[] => [...WAIT, '-F', chain];
 export const deleteChainArgs = (chain: string): string[] => [...WAIT, '-X', chain];
 
-export function createSetArgs(set: string, family: Family, maxelem = DEFAULT_MAXELEM): string[] {
-  return ['-exist', 'create', set, 'hash:ip', 'family', family === 4 ? 'inet' : 'inet6', 'timeout', '0', 'maxelem', String(maxelem)];
+/** `type` hash:net for the sets of banned networks (CIDR bans). */
+export function createSetArgs(set: string, family: Family, maxelem = DEFAULT_MAXELEM, type: 'hash:ip' | 'hash:net' = 'hash:ip'): string[] {
+  return ['-exist', 'create', set, type, 'family', family === 4 ? 'inet' : 'inet6', 'timeout', '0', 'maxelem', String(maxelem)];
 }
 export const destroySetArgs = (set: string): string[] => ['destroy', set];
 export const listSetNamesArgs = (): string[] => ['list', '-n'];
@@ -172,10 +180,13 @@ export function nonClientReason(c: CanonicalIp): string | null {
   }
 }
 
-/** canonicalIp() plus nonClientReason(): the address as written to a set or map, or why not. */
+/** Why an enforcer without CIDR bans refuses a network. */
+export const NO_CIDR_REASON = 'a network (CIDR) ban is not supported by this enforcer';
+
+/** canonicalIp() plus nonClientReason(): the address as written to a set or map, or why not (a network is refused: NO_CIDR_REASON). */
 export function clientAddress(raw: unknown): CanonicalIp | { reason: string } {
   const c = typeof raw === 'string' ? canonicalIp(raw) : null;
-  if (!c) return { reason: 'not a valid IP address' };
+  if (!c) return { reason: typeof raw === 'string' && isNetwork(raw) && canonicalTarget(raw) !== null ? NO_CIDR_REASON : 'not a valid IP address' };
   const why = nonClientReason(c);
   return why === null ? c : { reason: why };
 }
@@ -197,13 +208,13 @@ const refusal = (e: BatchEntry, reason: string): RefusedEntry => ({
 /**
  * Validates one address of a batch again: the canonical address and its family, or null after
  * recording in `rejected` why it cannot be applied (invalid, not a client address, or its family not
- * enabled). With `quiet`, an address that is valid but can never be a client is skipped without a
- * record (an unban of 0.0.0.0 has nothing to remove).
+ * enabled). With `quiet`, an address that is valid but can never be a client, or a network, is
+ * skipped without a record (an unban of 0.0.0.0 or of a network has nothing to remove).
  */
 export function acceptAddress(entry: BatchEntry, families: readonly Family[], rejected: RefusedEntry[], quiet = false): CanonicalIp | null {
   const c = clientAddress(entry.ip);
   if ('reason' in c) {
-    if (!(quiet && typeof entry.ip === 'string' && canonicalIp(entry.ip) !== null)) rejected.push(refusal(entry, c.reason));
+    if (!(quiet && typeof entry.ip === 'string' && canonicalTarget(entry.ip) !== null)) rejected.push(refusal(entry, c.reason));
     return null;
   }
   if (!families.includes(c.family)) {
@@ -211,6 +222,34 @@ export function acceptAddress(entry: BatchEntry, families: readonly Family[], re
     return null;
   }
   return c;
+}
+
+/**
+ * A network of a batch (CIDR bans), validated again: canonical (host bits cleared) and never /0, wider
+ * than MIN_BAN_PREFIX or covering loopback or a non-client range (networkCoverReason; the allowlist
+ * was the ban book's check), its family enabled. A /32 or /128 comes back as an address (`net`
+ * false). null after recording in `rejected` why not.
+ */
+export function acceptNetwork(entry: BatchEntry, families: readonly Family[], rejected: RefusedEntry[]): { ip: string; family: Family; net: boolean } | null {
+  const t = typeof entry.ip === 'string' ? canonicalTarget(entry.ip) : null;
+  if (t === null) {
+    rejected.push(refusal(entry, 'not a valid network (address/prefix)'));
+    return null;
+  }
+  if (!isNetwork(t.ip)) {
+    const c = acceptAddress({ ...entry, ip: t.ip }, families, rejected);
+    return c === null ? null : { ip: c.ip, family: c.family, net: false };
+  }
+  const why = networkCoverReason({ network: t.ip.slice(0, t.ip.indexOf('/')), prefix: t.prefix, family: t.family });
+  if (why !== null) {
+    rejected.push(refusal(entry, `${t.ip} ${why}`));
+    return null;
+  }
+  if (!families.includes(t.family)) {
+    rejected.push(refusal(entry, `IPv${t.family} is not enabled for this enforcer`));
+    return null;
+  }
+  return { ip: t.ip, family: t.family, net: true };
 }
 
 /** A ban's expiry must be null (permanent) or a number (ms); anything else is refused, never written. */
@@ -243,21 +282,31 @@ export interface SetBatch {
  * Turns a batch into `ipset restore` input, one text per family. Every address is validated again
  * (clientAddress); bad ones (and ones whose family is not enabled) are listed in `rejected` and the
  * rest is kept. Deletions come before additions, so an address both unbanned and banned in one
- * batch ends up banned. A ban that has already expired becomes a deletion.
+ * batch ends up banned. A ban that has already expired becomes a deletion. With `cidr`, a network
+ * (`198.18.0.0/24`, acceptNetwork) goes to its family's network set (names.nets); without, a
+ * network ban is refused (NO_CIDR_REASON) and a network unban is skipped.
  */
-export function setBatch(batch: EnforcerBatch, names: FirewallNames, now: number, families: readonly Family[] = [4, 6]): SetBatch {
+export function setBatch(batch: EnforcerBatch, names: FirewallNames, now: number, families: readonly Family[] = [4, 6], cidr = false): SetBatch {
   const lines: Record<Family, { del: SetLine[]; add: SetLine[] }> = { 4: { del: [], add: [] }, 6: { del: [], add: [] } };
   const rejected: RefusedEntry[] = [];
+  const target = (e: BatchEntry, quiet: boolean): { ip: string; family: Family; set: string } | null => {
+    if (cidr && typeof e.ip === 'string' && isNetwork(e.ip)) {
+      const n = acceptNetwork(e, families, quiet ? [] : rejected);
+      return n === null ? null : { ip: n.ip, family: n.family, set: (n.net ? names.nets : names.sets)[n.family] };
+    }
+    const c = acceptAddress(e, families, rejected, quiet);
+    return c === null ? null : { ip: c.ip, family: c.family, set: names.sets[c.family] };
+  };
   for (const u of batch.unban) {
-    const c = acceptAddress(u, families, rejected, true);
-    if (c) lines[c.family].del.push({ text: `del ${names.sets[c.family]} ${c.ip}`, entry: u });
+    const c = target(u, true);
+    if (c) lines[c.family].del.push({ text: `del ${c.set} ${c.ip}`, entry: u });
   }
   for (const b of batch.ban) {
-    const c = acceptAddress(b, families, rejected);
+    const c = target(b, false);
     if (!c || !acceptExpiry(b, rejected)) continue;
     const t = banTimeoutSeconds(b.until, now);
-    if (t === null) lines[c.family].del.push({ text: `del ${names.sets[c.family]} ${c.ip}`, entry: b });
-    else lines[c.family].add.push({ text: `add ${names.sets[c.family]} ${c.ip} timeout ${t}`, entry: b });
+    if (t === null) lines[c.family].del.push({ text: `del ${c.set} ${c.ip}`, entry: b });
+    else lines[c.family].add.push({ text: `add ${c.set} ${c.ip} timeout ${t}`, entry: b });
   }
   const out: Partial<Record<Family, SetLine[]>> = {};
   const text: Partial<Record<Family, string>> = {};
@@ -340,7 +389,7 @@ export interface SetRepair {
  */
 export function reconcileSet(set: string, family: Family, want: ReadonlyMap<string, WantedEntry>, have: readonly SetEntry[], now: number): SetRepair {
   const held = new Map<string, number>();
-  for (const e of have) held.set(canonicalIp(e.ip)?.ip ?? e.ip, e.timeout);
+  for (const e of have) held.set(canonicalTarget(e.ip)?.ip ?? e.ip, e.timeout);
   const del: SetLine[] = [];
   const add: SetLine[] = [];
   let missing = 0;

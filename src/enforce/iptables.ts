@@ -22,6 +22,11 @@
  *   Returns one line per repair (empty when all was well). A line starting with
  *   REPAIR_SET_RECREATED names a set that was re-created; its bans are already re-added.
  * - shutdown() deletes every INPUT jump to our chain, then the chain, then our sets; nothing else.
+ * - CIDR bans (option `cidr`): a ban whose `ip` is `network/prefix` goes into a hash:net set per
+ *   family (bh-<instance>-n4 / -n6, per-entry timeouts like the address sets), matched by a second
+ *   rule in our chain; created at init, repaired by check() and destroyed at shutdown like the
+ *   address sets. A /32 or /128 is an address ban; /0, networks wider than /8 (IPv6 /32) and networks
+ *   covering loopback or a non-client range are refused. Without the option a network is refused.
  *
  * Every command goes through the Runner (so tests run it in a network namespace), every failure is
  * classified into an actionable error (firewall-errors.ts), and a transient one (the xtables lock
@@ -61,6 +66,8 @@ export interface IptablesEnforcerOptions extends FirewallCommandOptions {
   readonly clock?: Clock;
   /** check() compares set members even when the counts agree every this many checks; 0 = never. Default 30. */
   readonly fullCompareEvery?: number;
+  /** CIDR bans: hash:net sets (names.nets) and their rule in our chain; default off (a network ban is refused). */
+  readonly cidr?: boolean;
 }
 
 /** Default of fullCompareEvery: with a 2 s check, the members are compared at least once a minute. */
@@ -90,6 +97,7 @@ export class IptablesEnforcer implements Enforcer {
   private readonly clock: Clock;
   private readonly cmd: FirewallCommands;
   private readonly fullEvery: number;
+  private readonly cidr: boolean;
   private checks = 0;
   private readonly top: Record<Family, TopState> = { 4: { moves: 0, gaveUp: false }, 6: { moves: 0, gaveUp: false } };
 
@@ -101,6 +109,19 @@ export class IptablesEnforcer implements Enforcer {
     this.families = this.cmd.families;
     this.clock = opts.clock ?? systemClock;
     this.fullEvery = opts.fullCompareEvery ?? FULL_COMPARE_EVERY;
+    this.cidr = opts.cidr ?? false;
+  }
+
+  /** Every set of ours with its family and type: the address sets, then (CIDR bans) the network sets. */
+  private ownSets(): { set: string; f: Family; type: 'hash:ip' | 'hash:net' }[] {
+    const out: { set: string; f: Family; type: 'hash:ip' | 'hash:net' }[] = this.families.map((f) => ({ set: this.names.sets[f], f, type: 'hash:ip' }));
+    if (this.cidr) for (const f of this.families) out.push({ set: this.names.nets[f], f, type: 'hash:net' });
+    return out;
+  }
+
+  /** Our chain's rules for one family, in order. */
+  private chainSpecs(f: Family): string[][] {
+    return [blockSpec(this.names.sets[f], this.action), ...(this.cidr ? [blockSpec(this.names.nets[f], this.action)] : [])];
   }
 
   /** The backend in use (known after init()). */
@@ -110,7 +131,7 @@ export class IptablesEnforcer implements Enforcer {
 
   async init(): Promise<void> {
     const backend = await this.cmd.ensureBackend();
-    for (const f of this.families) await this.cmd.createSet(this.names.sets[f], f);
+    for (const s of this.ownSets()) await this.cmd.createSet(s.set, s.f, s.type);
     for (const f of this.families) {
       await this.fillChain(f, backend);
       await this.ensureJumps(f, backend, true);
@@ -118,12 +139,13 @@ export class IptablesEnforcer implements Enforcer {
   }
 
   async apply(batch: EnforcerBatch): Promise<ApplyResult> {
-    const b = setBatch(batch, this.names, this.clock.now(), this.families);
+    const b = setBatch(batch, this.names, this.clock.now(), this.families, this.cidr);
     const refused: RefusedEntry[] = [...b.rejected];
     for (const f of this.families) {
       const lines = b.lines[f];
       if (lines === undefined) continue;
-      refused.push(...(await this.cmd.applyLines(lines, `applying bans to ipset ${this.names.sets[f]}`)));
+      const sets = this.cidr ? `ipsets ${this.names.sets[f]} and ${this.names.nets[f]}` : `ipset ${this.names.sets[f]}`;
+      refused.push(...(await this.cmd.applyLines(lines, `applying bans to ${sets}`)));
     }
     return { refused };
   }
@@ -132,10 +154,9 @@ export class IptablesEnforcer implements Enforcer {
     const backend = await this.cmd.ensureBackend();
     const repaired: string[] = [];
     const counts = await this.cmd.setCounts();
-    for (const f of this.families) {
-      const set = this.names.sets[f];
+    for (const { set, f, type } of this.ownSets()) {
       if (!counts.has(set)) {
-        await this.cmd.createSet(set, f);
+        await this.cmd.createSet(set, f, type);
         counts.set(set, 0);
         repaired.push(`${REPAIR_SET_RECREATED} (${familyLabel(f)}): ${set} was missing and was re-created; its bans are re-added`);
       }
@@ -143,9 +164,10 @@ export class IptablesEnforcer implements Enforcer {
     for (const f of this.families) {
       const bin = f === 4 ? backend.iptables : backend.ip6tables;
       const chain = this.names.chain;
-      const st = await this.cmd.chainState(bin, chain, [blockSpec(this.names.sets[f], this.action)], backend);
+      const st = await this.cmd.chainState(bin, chain, this.chainSpecs(f), backend);
       if (st.state !== 'ok') {
         await this.fillChain(f, backend);
+        // "its rule" with CIDR bans too (then it is a pair: address set, network set): the wording operators and tests know.
         repaired.push(describeChainRepair(familyLabel(f), chain, st, 'its rule'));
       }
       const top = await this.cmd.keepOnTop('INPUT', jumpSpecs(chain, this.ports), f, backend, this.top[f]);
@@ -156,9 +178,9 @@ export class IptablesEnforcer implements Enforcer {
     if (typeof expected !== 'function') return repaired;
     const full = this.fullEvery > 0 && ++this.checks % this.fullEvery === 0;
     const now = this.clock.now();
-    const want = wantedBySet(expected(), now, (_, family) => (this.families.includes(family) ? this.names.sets[family] : null));
-    for (const f of this.families) {
-      const set = this.names.sets[f];
+    const own = (sets: Readonly<Record<Family, string>>) => (_: EnforcerBan, family: Family) => (this.families.includes(family) ? sets[family] : null);
+    const want = wantedBySet(expected(), now, own(this.names.sets), this.cidr ? own(this.names.nets) : undefined);
+    for (const { set, f } of this.ownSets()) {
       const r = await this.cmd.repairSet(set, f, want.get(set) ?? new Map(), counts.get(set) ?? 0, full, now);
       if (r.repaired !== null) repaired.push(r.repaired);
       for (const x of r.refused) repaired.push(`set (${familyLabel(f)}): ${set}: could not re-add ${x.ip}: ${x.reason}`);
@@ -180,19 +202,19 @@ export class IptablesEnforcer implements Enforcer {
       await steps.attempt(() => this.cmd.exec(bin, flushChainArgs(chain), `flushing chain ${chain}`, backend, { okExitCodes: [0, 1] }));
       await steps.attempt(() => this.cmd.exec(bin, deleteChainArgs(chain), `deleting chain ${chain}`, backend, { okExitCodes: [0, 1] }));
     }
-    for (const f of this.families) await steps.attempt(() => this.cmd.destroySet(this.names.sets[f]));
+    for (const { set } of this.ownSets()) await steps.attempt(() => this.cmd.destroySet(set));
     steps.throwFirst();
   }
 
-  /** What the kernel holds in this instance's set for `family` (for status and tests). */
-  listSet(family: Family): Promise<SetEntry[]> {
-    return this.cmd.listSet(this.names.sets[family]);
+  /** What the kernel holds in this instance's set for `family` (for status and tests); `networks`: its network set (CIDR bans). */
+  listSet(family: Family, networks = false): Promise<SetEntry[]> {
+    return this.cmd.listSet((networks ? this.names.nets : this.names.sets)[family]);
   }
 
   private fillChain(f: Family, backend: Backend): Promise<unknown> {
     const bin = f === 4 ? backend.iptablesRestore : backend.ip6tablesRestore;
     return this.cmd.exec(bin, restoreArgs(), `filling chain ${this.names.chain} (${familyLabel(f)})`, backend, {
-      input: chainRestoreText(this.names.chain, this.names.sets[f], this.action),
+      input: chainRestoreText(this.names.chain, this.names.sets[f], this.action, this.cidr ? this.names.nets[f] : undefined),
     });
   }
 

@@ -290,6 +290,58 @@ for (const mode of ['legacy', 'nft'] as const) {
       expect(await from(ADDR.clientV4b)).toBe('connected');
     });
 
+    it('CIDR bans (hash:net): a banned network blocks a client inside it, not one outside; unban lifts; a flushed set and chain are repaired', async () => {
+      const nets = new IptablesEnforcer({ runner: ns, instance: 'itnet', ports: [OPEN], backend, cidr: true });
+      const netBook = new Map<string, EnforcerBan>();
+      const expectedNets = () => [...netBook.values()];
+      const applyNets = (batch: EnforcerBatch) => {
+        for (const u of batch.unban) netBook.delete(u.ip);
+        for (const b of batch.ban) netBook.set(b.ip, b);
+        return nets.apply(batch);
+      };
+      try {
+        await nets.init();
+        // On the other port (OPEN: the itest instance guards PROTECTED), from clients
+        // 198.18.0.3 and 2001:db8::3. First networks they are not in.
+        let r = await applyNets({ ban: [{ ip: '198.18.1.0/24', family: 4, until: now() + 600_000 }, { ip: '2001:db8:1::/48', family: 6, until: null }], unban: [] });
+        expect(r.refused).toEqual([]);
+        expect(await from(ADDR.clientV4b, OPEN)).toBe('connected');
+        expect(await from(ADDR.clientV6b, OPEN)).toBe('connected');
+        // Networks they are in.
+        r = await applyNets({ ban: [{ ip: '198.18.0.0/24', family: 4, until: now() + 600_000 }, { ip: '2001:db8::/64', family: 6, until: null }], unban: [] });
+        expect(r.refused).toEqual([]);
+        expect(await from(ADDR.clientV4b, OPEN)).toBe('timeout');
+        expect(await from(ADDR.clientV6b, OPEN)).toBe('timeout');
+        expect(await from(ADDR.clientV4b, PROTECTED)).toBe('connected');
+        const held = await nets.listSet(4, true);
+        expect(held.map((e) => e.ip).sort()).toEqual(['198.18.0.0/24', '198.18.1.0/24']);
+        expect(held.every((e) => e.timeout > 590)).toBe(true);
+        expect(await nets.listSet(6, true)).toEqual(expect.arrayContaining([{ ip: '2001:db8::/64', timeout: 0 }]));
+        expect(await nets.listSet(4)).toEqual([]);
+        expect(await nets.check(expectedNets)).toEqual([]);
+
+        // Someone flushes the network set and our chain: one check puts both back.
+        await ns.run('ipset', ['flush', 'bh-itnet-n4']);
+        await ipt(['-F', 'BANHAMMER-itnet']);
+        expect(await from(ADDR.clientV4b, OPEN)).toBe('connected');
+        const repairs = await nets.check(expectedNets);
+        expect(repairs).toEqual(expect.arrayContaining(['chain (IPv4): BANHAMMER-itnet had lost its rule and was refilled', 'set (IPv4): bh-itnet-n4: 2 missing ban(s) re-added']));
+        expect((await ipt(['-S', 'BANHAMMER-itnet'])).stdout).toContain('--match-set bh-itnet-n4 src -j DROP');
+        expect(await from(ADDR.clientV4b, OPEN)).toBe('timeout');
+        expect(await nets.check(expectedNets)).toEqual([]);
+
+        // unban of the same prefix lifts it.
+        await applyNets({ ban: [], unban: [{ ip: '198.18.0.0/24', family: 4 }, { ip: '2001:db8::/64', family: 6 }] });
+        expect(await from(ADDR.clientV4b, OPEN)).toBe('connected');
+        expect(await from(ADDR.clientV6b, OPEN)).toBe('connected');
+        expect((await nets.listSet(4, true)).map((e) => e.ip)).toEqual(['198.18.1.0/24']);
+      } finally {
+        await nets.shutdown();
+      }
+      expect((await ns.run('ipset', ['list', '-n'])).stdout).not.toContain('bh-itnet');
+      for (const f of [4, 6] as const) expect((await ns.run(f === 4 ? backend.iptablesSave : backend.ip6tablesSave, [])).stdout).not.toContain('BANHAMMER-itnet');
+    });
+
     it('applies 10,000 bans in one ipset call per family', async () => {
       const runner = counting(ns);
       const bulk = new IptablesEnforcer({ runner, instance: 'bulk', ports: [PROTECTED], backend });

@@ -134,7 +134,7 @@ describe('MapFile', () => {
     expect(r.refused.map((x) => `${x.ip}: ${x.reason}`)).toEqual([
       'evil\nline: not a valid IP address',
       '198.18.0.1 999: not a valid IP address',
-      '198.18.0.0/24: not a valid IP address',
+      '198.18.0.0/24: a network (CIDR) ban is not supported by this enforcer',
       '0.0.0.0: an unspecified address cannot be a client',
       ':: an unspecified address cannot be a client'.replace(' an', ': an'),
       '224.0.0.1: a multicast address cannot be a client',
