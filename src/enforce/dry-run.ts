@@ -6,11 +6,14 @@
  * book). Addresses are checked the way the real enforcers check them before anything reaches the
  * kernel (clientAddress: invalid, unspecified, multicast and broadcast addresses are refused); what
  * only the kernel would refuse cannot be known here. Refused addresses are returned in
- * ApplyResult.refused, like the real enforcers do, after the rest was applied.
+ * ApplyResult.refused, like the real enforcers do, after the rest was applied. A network
+ * (`198.18.0.0/24`, a CIDR ban) is accepted like the kernel enforcers accept it (acceptNetwork:
+ * canonical, never /0, too wide, or covering loopback or a non-client range).
  */
 import { systemClock, type Clock } from '../clock.js';
 import type { ApplyResult, Enforcer, EnforcerBatch, RefusedEntry } from './enforcer.js';
-import { clientAddress } from './iptables-args.js';
+import { isNetwork } from '../parse/ip.js';
+import { acceptNetwork, clientAddress } from './iptables-args.js';
 
 export type LogRecord =
   | { readonly action: 'init' | 'shutdown'; readonly text: string }
@@ -37,7 +40,7 @@ export class LogEnforcer implements Enforcer {
       refused.push({ ip: String(e.ip), family: e.family, ...(e.scope !== undefined ? { scope: e.scope } : {}), reason });
     };
     for (const u of batch.unban) {
-      const c = clientAddress(u.ip);
+      const c = target(u);
       if ('reason' in c) {
         // Like the real enforcers: an unban of a valid address that cannot be a client removes nothing.
         if (c.reason === 'not a valid IP address') refuse(u, c.reason);
@@ -47,7 +50,7 @@ export class LogEnforcer implements Enforcer {
       this.sink({ action: 'unban', ip: c.ip, family: c.family, ...scoped(u.scope), text: `would unban ${c.ip}${forScope(u.scope)}` });
     }
     for (const b of batch.ban) {
-      const c = clientAddress(b.ip);
+      const c = target(b);
       if ('reason' in c) {
         refuse(b, c.reason);
         continue;
@@ -80,6 +83,14 @@ export class LogEnforcer implements Enforcer {
     }
     return out.sort((a, b) => byCodeUnits(a.ip, b.ip) || byCodeUnits(a.scope ?? '', b.scope ?? ''));
   }
+}
+
+/** An address (clientAddress) or a network (acceptNetwork), or why it would be refused. */
+function target(e: { ip: string; family: 4 | 6 }): { ip: string; family: 4 | 6 } | { reason: string } {
+  if (typeof e.ip !== 'string' || !isNetwork(e.ip)) return clientAddress(e.ip);
+  const why: RefusedEntry[] = [];
+  const n = acceptNetwork(e, [4, 6], why);
+  return n ?? { reason: why[0]?.reason ?? 'not a valid network (address/prefix)' };
 }
 
 const heldKey = (ip: string, scope: string | undefined): string => (scope === undefined ? ip : `${scope} ${ip}`);

@@ -8,6 +8,14 @@
  * (see parse/ip.ts); implementations validate again before anything reaches argv.
  */
 export interface EnforcerBan {
+  /**
+   * The canonical address, or for a CIDR ban (manual only, host-wide) the canonical network
+   * `addr/prefix` (`198.18.0.0/24`, host bits cleared, never /0 or a full-length prefix). Only
+   * enforcers built to hold networks accept one: iptables and nftables with their `cidr` option
+   * (hash:net sets; interval sets) and the log enforcer; the others (docker-user, apache-map,
+   * nginx-map) return it in ApplyResult.refused with a reason saying so, and skip its unban.
+   * Unbans carry the same text.
+   */
   readonly ip: string;
   readonly family: 4 | 6;
   /** Absolute expiry (ms since the epoch), or null for a permanent ban. */
