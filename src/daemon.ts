@@ -263,7 +263,7 @@ export class Daemon implements ControlHandler {
     }
     const target = opts.container === undefined ? undefined : containerFor(this.config, this.containers, opts.container);
     const ban = this.pipeline.banManually(ip, { rule: opts.rule, forMs: opts.forMs, now: this.clock.now(), ...(target && { scope: target.id, scopeName: target.name }) });
-    this.group?.published(ban);
+    if (!isNetwork(ban.ip)) this.group?.published(ban); // the group shares addresses only: a CIDR ban stays on this replica
     this.unreported.push(ban);
     await this.queue.flush();
     return { ip: ban.ip, family: ban.family, rule: ban.rule, at: ban.at, until: ban.until, nth: ban.nth, container: ban.scope === undefined ? null : (ban.scopeName ?? null) };
@@ -272,14 +272,14 @@ export class Daemon implements ControlHandler {
   async unban(ip: string, opts: { container?: string } = {}): Promise<number> {
     const scope = opts.container === undefined ? undefined : containerFor(this.config, this.containers, opts.container).id;
     const removed = this.pipeline.unban(ip, scope);
-    this.group?.unbanned(removed);
+    this.group?.unbanned(removed.filter((b) => !isNetwork(b.ip)));
     await this.lift(removed, 'manual');
     return removed.length;
   }
 
   async unbanAll(): Promise<number> {
     const removed = this.pipeline.book.unbanAll();
-    this.group?.unbanned(removed);
+    this.group?.unbanned(removed.filter((b) => !isNetwork(b.ip)));
     await this.lift(removed, 'all');
     return removed.length;
   }
