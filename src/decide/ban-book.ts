@@ -17,7 +17,8 @@
  * (/8, /32 for IPv6), covers loopback or an address that can never be a client
  * (networkCoverReason), or covers any allowlisted address (ignoreip, trusted proxies, this host's
  * addresses: Allowlist.overlapping); it is host-wide (never scoped to a container). `unban` of the
- * same network lifts it; an address inside it is not an unban of the network (nor the reverse).
+ * same network lifts it; an address inside it is not an unban of the network (nor the reverse). A
+ * network overlapping another banned network is refused (nftables' interval sets cannot hold both).
  * restore() re-validates saved networks the same way; bans shared by other replicas are addresses only.
  *
  * Kernel view: the enforcer holds one entry per (ip, scope) whose expiry is the latest over all rules'
@@ -29,7 +30,7 @@
  */
 import { BanhammerError } from '../errors.js';
 import { MAX_DURATION_MS } from '../config/duration.js';
-import { canonicalClientIp, canonicalTarget, isNetwork, networkCoverReason, nonClientReason, type CanonicalTarget } from '../parse/ip.js';
+import { canonicalClientIp, canonicalTarget, cidrOverlaps, isNetwork, networkCoverReason, nonClientReason, type CanonicalTarget } from '../parse/ip.js';
 import type { Offense } from '../detect/offense.js';
 import { bantimeFor, type RuleSettings } from '../detect/rule.js';
 import type { Allowlist } from './allowlist.js';
@@ -206,6 +207,12 @@ export class BanBook {
       if (opts.scope !== undefined) {
         throw new BanhammerError('BH_ERR_USAGE', `a network ban (${c.ip}) applies to every container and cannot be limited to one`, {
           hint: 'leave out --container, or ban single addresses for that container',
+        });
+      }
+      const other = this.overlappingNetworkBan(c, opts.now);
+      if (other !== null) {
+        throw new BanhammerError('BH_ERR_ADDRESS', `${c.ip} overlaps the banned network ${other}; it is not banned`, {
+          hint: `unban ${other} first, or ban ${other} again to change its duration`,
         });
       }
     } else {
@@ -456,6 +463,20 @@ export class BanBook {
       restored++;
     }
     return { restored, dropped };
+  }
+
+  /**
+   * Another network banned now that shares addresses with `n` (nftables' interval sets refuse
+   * overlapping elements, so overlapping network bans are refused here, for every enforcer alike).
+   */
+  private overlappingNetworkBan(n: CanonicalTarget, now: number): string | null {
+    const mine = { network: n.ip.slice(0, n.ip.indexOf('/')), prefix: n.prefix, family: n.family };
+    for (const b of this.bans.values()) {
+      if (b.ip === n.ip || !isNetwork(b.ip) || b.family !== n.family || (b.until !== null && b.until <= now)) continue;
+      const slash = b.ip.indexOf('/');
+      if (cidrOverlaps(mine, { network: b.ip.slice(0, slash), prefix: Number(b.ip.slice(slash + 1)), family: b.family })) return b.ip;
+    }
+    return null;
   }
 
   private put(ban: Ban): void {

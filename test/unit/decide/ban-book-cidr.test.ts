@@ -145,3 +145,20 @@ describe('BanBook: CIDR bans', () => {
     expect(b.active(1).map((x) => x.ip)).toEqual(['198.18.1.0/24']);
   });
 });
+
+describe('BanBook: overlapping network bans', () => {
+  it('refuses a network overlapping another banned network, allows the same one again (a new duration) and one that no longer overlaps', () => {
+    const b = book();
+    b.banManually('198.18.0.0/16', { durationMs: D, now: 0 });
+    expect(() => b.banManually('198.18.1.0/24', { durationMs: D, now: 0 })).toThrow('198.18.1.0/24 overlaps the banned network 198.18.0.0/16; it is not banned');
+    expect(() => b.banManually('198.16.0.0/14', { durationMs: D, now: 0 })).toThrow(/overlaps the banned network 198\.18\.0\.0\/16/);
+    expect(b.banManually('198.18.0.0/16', { durationMs: 2 * D, now: 1 }).until).toBe(2 * D + 1);
+    expect(b.banManually('198.19.0.0/24', { durationMs: D, now: 1 }).ip).toBe('198.19.0.0/24');
+    expect(b.banManually('198.18.0.9', { durationMs: D, now: 1 }).ip).toBe('198.18.0.9'); // an address inside is its own ban
+    b.unban('198.18.0.0/16');
+    expect(b.banManually('198.18.1.0/24', { durationMs: D, now: 2 }).ip).toBe('198.18.1.0/24');
+    // An expired network no longer counts.
+    b.banManually('2001:db8::/48', { durationMs: 10, now: 2 });
+    expect(b.banManually('2001:db8::/64', { durationMs: D, now: 100 }).ip).toBe('2001:db8::/64');
+  });
+});
