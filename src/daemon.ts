@@ -47,7 +47,6 @@ const POSITION_SAVE_INTERVAL_MS = 1000;
 const SWEEP_INTERVAL_MS = 30_000;
 const REFRESH_INTERVAL_MS = 6 * 3600_000;
 /** Enforcers that refuse network (CIDR) bans: `ban 198.18.0.0/24` is refused before it is recorded. */
-const NO_CIDR_ENFORCERS: ReadonlySet<string> = new Set(['docker-user', 'apache-map', 'nginx-map']);
 
 export class Daemon implements ControlHandler {
   private config: Config;
@@ -257,13 +256,12 @@ export class Daemon implements ControlHandler {
 
   /** `ip` may be a network (a CIDR ban, validated by the ban book); refused up front by an enforcer that cannot hold one. */
   async ban(ip: string, opts: { rule?: string; forMs: number | null; container?: string }): Promise<BanReply> {
-    const enforcer = this.deps.enforcer.name;
-    if (isNetwork(ip) && NO_CIDR_ENFORCERS.has(enforcer)) {
-      throw new BanhammerError('BH_ERR_USAGE', `the ${enforcer} enforcer cannot ban a network (${ip})`, { hint: 'ban single addresses, or run the iptables or nftables enforcer' });
+    if (isNetwork(ip) && this.deps.enforcer.cidr !== true) {
+      throw new BanhammerError('BH_ERR_USAGE', `the ${this.deps.enforcer.name} enforcer cannot ban a network (${ip})`, { hint: 'ban single addresses, or run the iptables or nftables enforcer' });
     }
     const target = opts.container === undefined ? undefined : containerFor(this.config, this.containers, opts.container);
     const ban = this.pipeline.banManually(ip, { rule: opts.rule, forMs: opts.forMs, now: this.clock.now(), ...(target && { scope: target.id, scopeName: target.name }) });
-    if (!isNetwork(ban.ip)) this.group?.published(ban); // the group shares addresses only: a CIDR ban stays on this replica
+    this.group?.published(ban);
     this.unreported.push(ban);
     await this.queue.flush();
     return { ip: ban.ip, family: ban.family, rule: ban.rule, at: ban.at, until: ban.until, nth: ban.nth, container: ban.scope === undefined ? null : (ban.scopeName ?? null) };
@@ -272,14 +270,14 @@ export class Daemon implements ControlHandler {
   async unban(ip: string, opts: { container?: string } = {}): Promise<number> {
     const scope = opts.container === undefined ? undefined : containerFor(this.config, this.containers, opts.container).id;
     const removed = this.pipeline.unban(ip, scope);
-    this.group?.unbanned(removed.filter((b) => !isNetwork(b.ip)));
+    this.group?.unbanned(removed);
     await this.lift(removed, 'manual');
     return removed.length;
   }
 
   async unbanAll(): Promise<number> {
     const removed = this.pipeline.book.unbanAll();
-    this.group?.unbanned(removed.filter((b) => !isNetwork(b.ip)));
+    this.group?.unbanned(removed);
     await this.lift(removed, 'all');
     return removed.length;
   }

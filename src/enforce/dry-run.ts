@@ -25,6 +25,7 @@ export type LogSink = (record: LogRecord) => void;
 
 export class LogEnforcer implements Enforcer {
   readonly name = 'log';
+  readonly cidr = true;
   /** Keyed by address, or `<container id> <address>` for a container-scoped ban (host mode). */
   private readonly held = new Map<string, { ip: string; family: 4 | 6; until: number | null; scope?: string }>();
 

@@ -47,8 +47,10 @@ export interface ApplyResult {
 }
 
 export interface Enforcer {
-  /** Short name for logs and metrics: iptables, apache-map, nginx-map, docker-user, log. */
+  /** Short name for logs and metrics: iptables, nftables, apache-map, nginx-map, docker-user, log. */
   readonly name: string;
+  /** True when it holds network bans (`ip` = `network/prefix`); the agent refuses one up front otherwise. */
+  readonly cidr?: boolean;
   init(): Promise<void>;
   /**
    * Apply a batch. Resolves only when the kernel (or file) holds the new state. One element the

@@ -97,7 +97,7 @@ export class IptablesEnforcer implements Enforcer {
   private readonly clock: Clock;
   private readonly cmd: FirewallCommands;
   private readonly fullEvery: number;
-  private readonly cidr: boolean;
+  readonly cidr: boolean;
   private checks = 0;
   private readonly top: Record<Family, TopState> = { 4: { moves: 0, gaveUp: false }, 6: { moves: 0, gaveUp: false } };
 

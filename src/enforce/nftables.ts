@@ -140,7 +140,7 @@ export class NftablesEnforcer implements Enforcer {
   private timeoutUpdates = false;
   /** Sets (names) re-created empty outside check() (by an apply that found them gone): check() refills them. */
   private readonly pendingRefill = new Set<string>();
-  private readonly cidr: boolean;
+  readonly cidr: boolean;
   private readonly host: NftablesEnforcerOptions['host'];
   /** Host mode: containers with sets and rules in our table, with the addresses their rules were written for. */
   private readonly targets = new Map<string, ContainerTarget>();

@@ -10,6 +10,7 @@ import type { Ban } from '../decide/ban-book.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import type { ShareEvents, ShareStage } from './share.js';
 import { CONTAINER_ID_RE } from '../docker/containers.js';
+import { isNetwork } from '../parse/ip.js';
 
 export interface GroupLinkOptions {
   readonly share: ShareStage;
@@ -75,9 +76,12 @@ export class GroupLink {
     return this.o.share.stop();
   }
 
-  /** A ban made here (detected, group offense or manual): the group gets it. Adopted bans never come here. */
+  /**
+   * A ban made here (detected, group offense or manual): the group gets it. Adopted bans are never
+   * published again, and network (CIDR) bans stay on this replica: the group shares addresses only.
+   */
   published(ban: Ban): void {
-    if (ban.from !== undefined) return;
+    if (ban.from !== undefined || isNetwork(ban.ip)) return;
     this.o.share.publishBan({
       ip: ban.ip,
       family: ban.family,
@@ -94,6 +98,7 @@ export class GroupLink {
   unbanned(bans: readonly Ban[]): void {
     const seen = new Set<string>();
     for (const b of bans) {
+      if (isNetwork(b.ip)) continue;
       const k = `${b.ip} ${b.scope ?? ''}`;
       if (seen.has(k)) continue;
       seen.add(k);

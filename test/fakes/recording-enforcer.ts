@@ -8,6 +8,8 @@ import type { ApplyResult, Enforcer, EnforcerBan, EnforcerBatch, RefusedEntry } 
  */
 export class RecordingEnforcer implements Enforcer {
   readonly name = 'recording';
+  /** Holds network bans too (set false to act like docker-user or a map enforcer). */
+  cidr = true;
   readonly held = new Map<string, EnforcerBan>();
   readonly batches: EnforcerBatch[] = [];
   failNext = 0;

@@ -125,6 +125,7 @@ describe('CIDR bans over the control socket', () => {
   it('an enforcer that cannot hold a network refuses the ban before it is recorded', async () => {
     const enforcer = new RecordingEnforcer();
     Object.defineProperty(enforcer, 'name', { value: 'nginx-map' });
+    enforcer.cidr = false;
     const { cli, daemon } = await setup({ enforcer });
     const r = await cli('ban', '198.18.0.0/24');
     expect(r.code).not.toBe(0);

@@ -60,3 +60,18 @@ describe('enforcers without CIDR bans', () => {
     }
   });
 });
+
+describe('Enforcer.cidr says who holds network bans', () => {
+  it('is true for iptables and nftables with the cidr option and for the dry run, absent elsewhere', async () => {
+    const { IptablesEnforcer } = await import('../../../src/enforce/iptables.js');
+    const { NftablesEnforcer } = await import('../../../src/enforce/nftables.js');
+    const { LogEnforcer } = await import('../../../src/enforce/dry-run.js');
+    const { ApacheMapEnforcer } = await import('../../../src/enforce/apache-map.js');
+    const runner = { run: async () => ({ stdout: '', stderr: '', code: 0 }) } as never;
+    expect(new IptablesEnforcer({ runner, instance: 'web', ports: [80], cidr: true } as never).cidr).toBe(true);
+    expect(new IptablesEnforcer({ runner, instance: 'web', ports: [80] } as never).cidr).toBe(false);
+    expect(new NftablesEnforcer({ runner, instance: 'web', ports: [80], cidr: true }).cidr).toBe(true);
+    expect(new LogEnforcer(() => {}).cidr).toBe(true);
+    expect(new ApacheMapEnforcer({ path: '/tmp/unused-map' }).cidr).toBeUndefined();
+  });
+});
