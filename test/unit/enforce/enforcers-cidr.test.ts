@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { LogEnforcer, type LogRecord } from '../../../src/enforce/dry-run.js';
+import type { Enforcer } from '../../../src/enforce/enforcer.js';
 import { ManualClock } from '../../fakes/manual-clock.js';
 
 describe('LogEnforcer: CIDR bans', () => {
@@ -72,6 +73,6 @@ describe('Enforcer.cidr says who holds network bans', () => {
     expect(new IptablesEnforcer({ runner, instance: 'web', ports: [80] } as never).cidr).toBe(false);
     expect(new NftablesEnforcer({ runner, instance: 'web', ports: [80], cidr: true }).cidr).toBe(true);
     expect(new LogEnforcer(() => {}).cidr).toBe(true);
-    expect(new ApacheMapEnforcer({ path: '/tmp/unused-map' }).cidr).toBeUndefined();
+    expect((new ApacheMapEnforcer({ path: '/tmp/unused-map' }) as Enforcer).cidr).toBeUndefined();
   });
 });
