@@ -7,8 +7,10 @@
  *
  * banhammer (`node bin/banhammer.js run`, enforcer iptables) in namespace S, clients in C:
  *   agent 1: idle RSS → detection latency (20 trials) → ban storm (10,000 offenders) → packet path
- *            (HTTP req/s from C with the set empty vs 100,000 entries, swapped in and out with
- *            `ipset swap`, A B A B) → memory after 1,000,000 distinct addresses failed once;
+ *            (HTTP req/s from C through a hash:ip set of the agent's type with 0 vs 100,000 entries:
+ *            the bench's own set, chain and INPUT jump below the agent's, contents swapped in and out
+ *            with `ipset swap`, A B A B; the agent's own set is never touched) → memory after
+ *            1,000,000 distinct addresses failed once;
  *   agent 2: live growth (50,000 lines/s of generated traffic for 30 s): CPU and read lag.
  * fail2ban (`fail2ban-server -f`, see tools.ts) in its own namespace: latency (20 trials), storm
  * (1,000 offenders, 30 s bound), growth (20,000 lines/s for 15 s, 60 s catch-up bound).
@@ -18,6 +20,7 @@ import { closeSync, openSync, statSync, writeSync } from 'node:fs';
 import { measureGrowth, measureLatency, measureStorm, makeTraffic, waitRead, type GrowthResult, type LatencyResult, type StormResult } from './phases.js';
 import { Cleanup, createLab, IpsetProbe, liveUnavailable, nowMs, procMem, procRchar, sh, sleep, startChild, tempDir, waitFor, type Lab } from './sys.js';
 import { savedOffset, startAgent, startFail2ban, type Agent } from './tools.js';
+import { blockSpec, createSetArgs, firewallNames, jumpSpecs, WAIT } from '../../src/enforce/iptables-args.js';
 import { forbiddenLine, mean, median, parseAb, percentile, v4At, v6At } from './util.js';
 
 export const LIVE_TARGETS = Object.freeze({
@@ -75,6 +78,10 @@ interface PacketResult {
   readonly loadedEntries: number;
   readonly ratio: number;
   readonly failedRequests: number;
+  /** Packets that took the INPUT jump to the bench's chain during the A B A B runs (the lookup was on the path). */
+  readonly jumpPackets: number;
+  /** `ipset swap` attempts answered EBUSY (another dump held a set) and retried. */
+  readonly swapRetries: number;
 }
 
 interface MemoryResult {
@@ -235,6 +242,48 @@ s.keepAliveTimeout = 60000;
 s.listen(Number(process.argv[2]), process.argv[1], () => console.log('ready'));
 `;
 
+/** The bench's own kernel objects for the packet path (never the agent's: its 2 s check repairs those). */
+const PKT_SET = 'bhb-pkt-v4';
+const PKT_SCRATCH = 'bhb-pkt-swap';
+const PKT_CHAIN = 'BHB-PKT';
+
+/**
+ * `ipset swap` answers EBUSY while another netlink dump holds either set (the agent's 2 s check runs
+ * `ipset list -t`, which walks every set in the namespace): retried briefly; the swap itself is atomic.
+ */
+async function swapSets(inS: (args: string[]) => Promise<unknown>, a: string, b: string): Promise<number> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await inS(['ipset', 'swap', a, b]);
+      return attempt;
+    } catch (e) {
+      if (attempt >= 50 || !/busy/i.test((e as Error).message)) throw e;
+      await sleep(20);
+    }
+  }
+}
+
+/** Packets that took the INPUT jump to `chain` (from `iptables -S INPUT -v`; NaN when absent). */
+export function jumpPackets(saveV: string, chain: string): number {
+  for (const line of saveV.split('\n')) {
+    if (!line.startsWith('-A INPUT ') || !line.includes(` -j ${chain}`)) continue;
+    const m = / -c (\d+) \d+/.exec(line);
+    if (m) return Number(m[1]);
+  }
+  return Number.NaN;
+}
+
+/**
+ * HTTP req/s from C through a hash:ip set lookup with 0 vs 100,000 entries, on the same kernel path
+ * as the agent's rule but with the bench's own objects: a set of the agent's type (createSetArgs: hash:ip,
+ * family inet, timeout 0, maxelem 1,048,576) filled with 100,000 addresses the client is not among, an
+ * empty scratch set of the same type, and a chain BHB-PKT holding the agent's block rule (blockSpec) on
+ * that set, jumped to from INPUT for the port right below the agent's own jumps (which the agent keeps
+ * at the top). `ipset swap` exchanges the two sets' contents under the rule's set name (A B A B).
+ * The agent's set and chain are left alone (its 2 s check compares them with its ban book and would
+ * remove stray entries). Everything made here is removed in `finally` (the namespace's deletion
+ * removes anything left after a failure).
+ */
 async function packetPath(cleanup: Cleanup, lab: Lab, agent: Agent, probe: IpsetProbe, quick: boolean): Promise<PacketResult> {
   try {
     await sh.run('ab', ['-V']);
@@ -258,51 +307,97 @@ async function packetPath(cleanup: Cleanup, lab: Lab, agent: Agent, probe: Ipset
     });
   });
   const inS = (args: string[], input?: string) => sh.run('ip', ['netns', 'exec', lab.server, ...args], input === undefined ? { timeoutMs: 60_000 } : { input, timeoutMs: 60_000 });
-  // Fill the agent's own set to 100,000 entries (one ipset restore), plus a scratch empty set of
-  // the same type to swap with (the agent's rule names the set, so a swap changes what it matches).
+  const ipt = (args: string[]) => inS(['iptables', ...args]);
   const target = 100_000;
-  const have = await probe.count(agent.setV4);
-  const adds: string[] = [];
-  for (let n = STORM_BASE + 10_000; adds.length < target - have && n < F2B_STORM_BASE; n++) adds.push(`add ${agent.setV4} ${v4At(n)} timeout 3600`);
-  await inS(['ipset', '-exist', 'restore'], `${adds.join('\n')}\n`);
-  const loaded = await probe.count(agent.setV4);
-  await inS(['ipset', 'create', 'bhb-empty', 'hash:ip', 'family', 'inet', 'timeout', '0', 'maxelem', '1048576']);
-  const swap = () => inS(['ipset', 'swap', agent.setV4, 'bhb-empty']);
-  const secs = quick ? 2 : 4;
-  const c = 16;
-  const ab = async (s: number): Promise<{ rps: number; failed: number }> => {
-    const r = await sh.run(
-      'ip',
-      ['netns', 'exec', lab.client, 'ab', '-k', '-q', '-c', String(c), '-t', String(s), '-n', '100000000', '-s', '5', `http://${lab.serverAddr}:${PORT}/`],
-      { timeoutMs: (s + 30) * 1000 },
-    );
-    const a = parseAb(r.stdout);
-    return { rps: a.requestsPerSecond, failed: a.failed };
-  };
+  const jump = jumpSpecs(PKT_CHAIN, [PORT])[0] as string[];
+  const made = { sets: false, chain: false, jump: false };
   const empty: number[] = [];
   const full: number[] = [];
   let failed = 0;
-  let swapped = false;
+  let loaded = Number.NaN;
+  let swapRetries = 0;
+  let jumped = Number.NaN;
   try {
+    made.sets = true;
+    for (const set of [PKT_SET, PKT_SCRATCH]) {
+      await inS(['ipset', ...createSetArgs(set, 4)]);
+      await inS(['ipset', 'flush', set]);
+    }
+    const adds: string[] = [];
+    for (let n = STORM_BASE + 10_000; adds.length < target; n++) adds.push(`add ${PKT_SET} ${v4At(n)} timeout 3600`);
+    await inS(['ipset', '-exist', 'restore'], `${adds.join('\n')}\n`);
+    loaded = await probe.count(PKT_SET);
+    if (loaded !== target) throw new Error(`${PKT_SET} holds ${loaded} entries, not ${target}`);
+    if (await probe.has(PKT_SET, lab.clientAddr)) throw new Error(`the client ${lab.clientAddr} is in ${PKT_SET}`);
+
+    made.chain = true;
+    await ipt([...WAIT, '-N', PKT_CHAIN]);
+    await ipt([...WAIT, '-A', PKT_CHAIN, ...blockSpec(PKT_SET, 'drop')]);
+    // Right below the agent's jumps (its check moves them back to the top if anything sits above).
+    const agentChain = firewallNames(agent.instance).chain;
+    const rules = (await ipt([...WAIT, '-S', 'INPUT'])).stdout.split('\n').filter((l) => l.startsWith('-A INPUT '));
+    let pos = 0;
+    rules.forEach((l, i) => {
+      if (l.endsWith(` -j ${agentChain}`)) pos = i + 1;
+    });
+    if (pos === 0) throw new Error(`no INPUT jump to the agent's chain ${agentChain}`);
+    made.jump = true;
+    await ipt([...WAIT, '-I', 'INPUT', String(pos + 1), ...jump]);
+
+    const secs = quick ? 2 : 4;
+    const c = 16;
+    const ab = async (s: number): Promise<{ rps: number; failed: number }> => {
+      const r = await sh.run(
+        'ip',
+        ['netns', 'exec', lab.client, 'ab', '-k', '-q', '-c', String(c), '-t', String(s), '-n', '100000000', '-s', '5', `http://${lab.serverAddr}:${PORT}/`],
+        { timeoutMs: (s + 30) * 1000 },
+      );
+      const a = parseAb(r.stdout);
+      return { rps: a.requestsPerSecond, failed: a.failed };
+    };
+    const expect = async (n: number, what: string): Promise<void> => {
+      const got = await probe.count(PKT_SET);
+      if (got !== n) throw new Error(`${what}: ${PKT_SET} holds ${got} entries, not ${n}`);
+    };
+    const before = jumpPackets((await ipt([...WAIT, '-S', 'INPUT', '-v'])).stdout, PKT_CHAIN);
     await ab(1); // warm-up
     for (let round = 0; round < 2; round++) {
-      await swap();
-      swapped = true;
-      if ((await probe.count(agent.setV4)) !== 0) throw new Error('swap did not empty the set');
+      swapRetries += await swapSets(inS, PKT_SET, PKT_SCRATCH);
+      await expect(0, 'after the swap out');
       const a = await ab(secs);
       empty.push(a.rps);
       failed += a.failed;
-      await swap();
-      swapped = false;
+      swapRetries += await swapSets(inS, PKT_SET, PKT_SCRATCH);
+      await expect(target, 'after the swap in');
       const b = await ab(secs);
       full.push(b.rps);
       failed += b.failed;
     }
+    jumped = jumpPackets((await ipt([...WAIT, '-S', 'INPUT', '-v'])).stdout, PKT_CHAIN) - before;
+    // The lookup was on the path: every request's packets took the jump (keep-alive: ≥ 1 per request).
+    const requests = (mean(empty) + mean(full)) * 2 * secs;
+    if (!(jumped >= requests * 0.5)) throw new Error(`only ${jumped} packets took the jump to ${PKT_CHAIN} for ~${Math.round(requests)} requests`);
+    return {
+      tool: 'ab (apache2-utils), keep-alive',
+      seconds: secs,
+      concurrency: c,
+      emptyRps: empty,
+      loadedRps: full,
+      loadedEntries: loaded,
+      ratio: mean(full) / mean(empty),
+      failedRequests: failed,
+      jumpPackets: jumped,
+      swapRetries,
+    };
   } finally {
-    if (swapped) await swap().catch(() => undefined);
-    await inS(['ipset', 'destroy', 'bhb-empty']).catch(() => undefined);
+    // Reverse order: the jump, the chain (its rule references the set), then the sets.
+    if (made.jump) await ipt([...WAIT, '-D', 'INPUT', ...jump]).catch(() => undefined);
+    if (made.chain) {
+      await ipt([...WAIT, '-F', PKT_CHAIN]).catch(() => undefined);
+      await ipt([...WAIT, '-X', PKT_CHAIN]).catch(() => undefined);
+    }
+    if (made.sets) for (const set of [PKT_SET, PKT_SCRATCH]) await inS(['ipset', 'destroy', set]).catch(() => undefined);
   }
-  return { tool: 'ab (apache2-utils), keep-alive', seconds: secs, concurrency: c, emptyRps: empty, loadedRps: full, loadedEntries: loaded, ratio: mean(full) / mean(empty), failedRequests: failed };
 }
 
 async function memory(agent: Agent, n: number): Promise<MemoryResult> {
@@ -410,7 +505,10 @@ export function formatLive(r: LiveReport): string {
       '—',
     ),
   );
-  if (pk) out.push(`    ${pk.tool}, ${pk.concurrency} connections, A B A B × ${pk.seconds} s: empty ${pk.emptyRps.map(int).join(', ')}; loaded ${pk.loadedRps.map(int).join(', ')}; ${pk.failedRequests} failed`);
+  if (pk) {
+    out.push(`    ${pk.tool}, ${pk.concurrency} connections, A B A B × ${pk.seconds} s: empty ${pk.emptyRps.map(int).join(', ')}; loaded ${pk.loadedRps.map(int).join(', ')}; ${pk.failedRequests} failed`);
+    out.push(`    the bench's own hash:ip set (agent's type) behind its own INPUT jump below the agent's: ${int(pk.jumpPackets)} packets took it; ${pk.swapRetries} swap(s) retried on EBUSY`);
+  }
   out.push('    hash:ip lookups are O(1) (one hash probe per packet whatever the set size), so the rate should not fall with entries.');
   out.push('', '  live targets:');
   for (const t of r.targets) out.push(`    ${t.pass ? 'PASS' : 'FAIL'}  ${t.name.padEnd(46)} ${t.value}`);
