@@ -20,6 +20,8 @@ import { NginxMapEnforcer } from './enforce/nginx-map.js';
 import { DockerUserEnforcer } from './enforce/docker-user.js';
 import { NftablesEnforcer } from './enforce/nftables.js';
 import { isHostMode } from './docker/host-mode.js';
+import { decideEnforcer, probeEnforcerFacts } from './enforce/auto.js';
+import { withSetting } from './config/settings.js';
 import { ContainerDirectory, containersDirFor } from './docker/containers.js';
 import type { Enforcer } from './enforce/enforcer.js';
 import { ProcessRunner } from './exec/runner.js';
@@ -108,10 +110,20 @@ function createEnforcer(config: Config, dryRun: boolean, logger: Logger, contain
   });
 }
 
+/** The enforcer `auto` stands for on this host, with the reason logged once. */
+async function resolveAuto(config: Config, logger: Logger): Promise<Config> {
+  const facts = await probeEnforcerFacts(new ProcessRunner({ timeoutMs: 10_000 }), isHostMode(config));
+  const { enforcer, why } = decideEnforcer(facts);
+  logger.info({ enforcer, why, facts }, `enforcer auto: chose ${enforcer} (${why})`);
+  return withSetting(config, 'enforcer', enforcer);
+}
+
 /** Runs until a stop signal; resolves with the exit code. */
 export async function runAgent(opts: RunOptions): Promise<number> {
-  const { config } = opts;
-  const logger = createLogger({ level: config.logLevel });
+  const logger = createLogger({ level: opts.config.logLevel });
+  // BANHAMMER_ENFORCER=auto: decided once, from what the host runs, before anything is created.
+  const config = opts.config.enforcer === 'auto' && opts.dryRun !== true ? await resolveAuto(opts.config, logger) : opts.config;
+  const settle = (read: Config): Config => (read.enforcer === 'auto' && opts.config.enforcer === 'auto' ? withSetting(read, 'enforcer', config.enforcer) : read);
   // Host mode: one view of Docker's containers directory, shared by scoping and the enforcer.
   const containers =
     isHostMode(config)
@@ -148,7 +160,7 @@ export async function runAgent(opts: RunOptions): Promise<number> {
     createSource: (o) => createTailer({ ...o, clock: systemClock }),
     reloadConfig: () => {
       try {
-        return opts.reloadConfig();
+        return settle(opts.reloadConfig());
       } catch (err) {
         logger.error({ err: isBanhammerError(err) ? err.message : String(err) }, 'reload failed; keeping the running configuration');
         throw err;

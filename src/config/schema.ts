@@ -25,7 +25,7 @@ import { PRESETS, DEFAULT_RULE, isPreset } from '../detect/presets.js';
 import { checkPathPattern, checkPathPatternUnion } from '../detect/path-pattern.js';
 import { formatDuration, MAX_DURATION_MS, MAX_FINDTIME_MS, parseDuration, PERMANENT } from './duration.js';
 
-export const ENFORCERS = ['iptables', 'nftables', 'log', 'apache-map', 'nginx-map', 'docker-user'] as const;
+export const ENFORCERS = ['iptables', 'nftables', 'auto', 'log', 'apache-map', 'nginx-map', 'docker-user'] as const;
 export type EnforcerKind = (typeof ENFORCERS)[number];
 export const IPTABLES_MODES = ['auto', 'nft', 'legacy'] as const;
 export type IptablesMode = (typeof IPTABLES_MODES)[number];
@@ -473,7 +473,7 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
     configPath: ['enforcer'],
     reload: 'restart',
     env: 'BANHAMMER_ENFORCER',
-    description: 'How bans are enforced',
+    description: 'How bans are enforced; `auto` picks iptables, nftables or docker-user from what the host runs (logged at start)',
     allowed: ENFORCERS.join(', '),
     schema: enumOf(ENFORCERS),
     fromEnv: trimmed,

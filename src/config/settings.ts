@@ -60,6 +60,13 @@ export function restartOnlyChanges(before: Config, after: Config): string[] {
     .map(settingName);
 }
 
+/** `c` with one setting changed (frozen, like every Config). */
+export function withSetting<K extends SettingKey>(c: Config, key: K, value: SettingTypes[K]): Config {
+  const values = settingValues(c);
+  (values as Record<SettingKey, unknown>)[key] = value;
+  return Object.freeze(assembleConfig(values, c.rules));
+}
+
 /**
  * The configuration a reload runs with: `after`, except that every restart-only setting keeps its
  * running value (`before`) until the agent restarts, so what runs is what the warning says.

@@ -9,13 +9,13 @@ import { containersDirFor, type ContainerResolver } from './containers.js';
 
 /**
  * Host mode: one agent guards the published ports of a Docker host's containers. The docker-user
- * enforcer is always host mode; nftables is when the agent reads Docker's containers (an explicit
+ * enforcer is always host mode; nftables (and auto) is when the agent reads Docker's containers (an explicit
  * BANHAMMER_DOCKER_CONTAINERS_DIR, or json-file log paths under one), and bans then go into its own
  * table's forward chain instead of an input chain.
  */
 export function isHostMode(config: Config): boolean {
   if (config.enforcer === 'docker-user') return true;
-  return config.enforcer === 'nftables' && containersDirFor(config.dockerContainersDir, config.log.paths) !== null;
+  return (config.enforcer === 'nftables' || config.enforcer === 'auto') && containersDirFor(config.dockerContainersDir, config.log.paths) !== null;
 }
 
 /** `--container NAME`: the container's id and name; only in host mode, and only a known container. */

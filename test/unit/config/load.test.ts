@@ -255,7 +255,7 @@ describe('environment parsing', () => {
     expect(lines[0]).toBe('invalid configuration (5 problems):');
     expect(lines).toContain('- ports[1] = 0 (env BANHAMMER_PORTS): a port is 1–65535');
     expect(lines).toContain(
-      '- enforcer = "pf" (env BANHAMMER_ENFORCER): expected one of iptables, nftables, log, apache-map, nginx-map, docker-user',
+      '- enforcer = "pf" (env BANHAMMER_ENFORCER): expected one of iptables, nftables, auto, log, apache-map, nginx-map, docker-user',
     );
     expect(lines.find((l) => l.startsWith('- rules.forbidden.findtime = "soon" (env BANHAMMER_RULE_FORBIDDEN_FINDTIME): expected a duration'))).toBeDefined();
     expect(lines).toContain('- BANHAMMER_LOGLEVEL (env BANHAMMER_LOGLEVEL): unknown variable; did you mean BANHAMMER_LOG_LEVEL? (README lists every BANHAMMER_* variable)');
