@@ -82,9 +82,9 @@ export function firewallNames(instance: string): FirewallNames {
 }
 
 /** Ports to protect: integers 1–65535, at least one; returned sorted and without duplicates. */
-export function validatePorts(ports: readonly number[]): number[] {
+export function validatePorts(ports: readonly number[], enforcer = 'iptables'): number[] {
   if (ports.length === 0) {
-    throw new BanhammerError('BH_ERR_CONFIG', 'no ports to protect: the iptables enforcer needs at least one TCP port', {
+    throw new BanhammerError('BH_ERR_CONFIG', `no ports to protect: the ${enforcer} enforcer needs at least one TCP port`, {
       hint: 'set the ports the container serves (e.g. ports: [80, 443])',
     });
   }

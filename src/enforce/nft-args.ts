@@ -49,7 +49,7 @@ import { CONTAINER_ID_RE } from '../docker/containers.js';
 import type { ContainerTarget } from './docker-user-args.js';
 import type { EnforcerBatch } from './enforcer.js';
 import { NET_ADMIN_HINT } from './firewall-errors.js';
-import { INSTANCE_RE, clientAddress, validateInstance, type BlockAction, type Family } from './iptables-args.js';
+import { INSTANCE_RE, clientAddress, validateInstance, validatePorts, type BlockAction, type Family } from './iptables-args.js';
 
 export { INSTANCE_RE };
 
@@ -118,22 +118,9 @@ export function nftNames(instance: string, hook: NftHook = 'input'): NftNames {
   return { instance, table, chain: hook, sets: { 4: 'addr4', 6: 'addr6' }, nets: { 4: 'net4', 6: 'net6' } };
 }
 
-/** Ports to protect: integers 1–65535, at least one; returned sorted and without duplicates. */
+/** Ports to protect: integers 1–65535, at least one; returned sorted and without duplicates (one rule with iptables'). */
 export function validateNftPorts(ports: readonly number[]): number[] {
-  if (ports.length === 0) {
-    throw new BanhammerError('BH_ERR_CONFIG', 'no ports to protect: the nftables enforcer needs at least one TCP port', {
-      hint: 'set the ports the container serves (e.g. ports: [80, 443])',
-    });
-  }
-  for (const p of ports) {
-    if (!Number.isInteger(p) || p < 1 || p > 65535) {
-      throw new BanhammerError('BH_ERR_CONFIG', `invalid port ${JSON.stringify(p)}: ports are integers from 1 to 65535`, {
-        hint: 'list the TCP ports the web server listens on inside the container, e.g. [80, 443]',
-        data: { port: p },
-      });
-    }
-  }
-  return [...new Set(ports)].sort((a, b) => a - b);
+  return validatePorts(ports, 'nftables');
 }
 
 /** What the table must hold. */
