@@ -21,7 +21,7 @@ import { measureGrowth, measureLatency, measureStorm, makeTraffic, waitRead, typ
 import { Cleanup, createLab, IpsetProbe, liveUnavailable, nowMs, procMem, procRchar, sh, sleep, startChild, tempDir, waitFor, type Lab } from './sys.js';
 import { savedOffset, startAgent, startFail2ban, type Agent } from './tools.js';
 import { blockSpec, createSetArgs, firewallNames, jumpSpecs, WAIT } from '../../src/enforce/iptables-args.js';
-import { forbiddenLine, mean, median, parseAb, percentile, v4At, v6At } from './util.js';
+import { forbiddenLine, jumpPackets, mean, median, parseAb, percentile, v4At, v6At } from './util.js';
 
 export const LIVE_TARGETS = Object.freeze({
   latencyMedianMs: 50,
@@ -261,16 +261,6 @@ async function swapSets(inS: (args: string[]) => Promise<unknown>, a: string, b:
       await sleep(20);
     }
   }
-}
-
-/** Packets that took the INPUT jump to `chain` (from `iptables -S INPUT -v`; NaN when absent). */
-export function jumpPackets(saveV: string, chain: string): number {
-  for (const line of saveV.split('\n')) {
-    if (!line.startsWith('-A INPUT ') || !line.includes(` -j ${chain}`)) continue;
-    const m = / -c (\d+) \d+/.exec(line);
-    if (m) return Number(m[1]);
-  }
-  return Number.NaN;
 }
 
 /**

@@ -51,6 +51,16 @@ export function parseIpsetEntries(text: string): number {
   return m ? Number(m[1]) : Number.NaN;
 }
 
+/** Packets counted on the INPUT rule that jumps to `chain`, from `iptables -S INPUT -v` (`-c PKTS BYTES`); NaN when absent. */
+export function jumpPackets(saveV: string, chain: string): number {
+  for (const line of saveV.split('\n')) {
+    if (!line.startsWith('-A INPUT ') || !line.endsWith(` -j ${chain}`)) continue;
+    const m = / -c (\d+) \d+ /.exec(line);
+    if (m) return Number(m[1]);
+  }
+  return Number.NaN;
+}
+
 /** Total failed / Total banned / Currently banned of `fail2ban-client status <jail>`. */
 export function parseFail2banStatus(text: string): { totalFailed: number; totalBanned: number; currentlyBanned: number } {
   const n = (label: string): number => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   forbiddenLine,
   isCountable403,
+  jumpPackets,
   median,
   parseAb,
   parseFail2banStatus,
@@ -33,6 +34,10 @@ describe('live bench helpers', () => {
   });
 
   it('parses ipset list -t, fail2ban-client status and ab', () => {
+    const inputV = '-P INPUT ACCEPT -c 9 9\n-A INPUT -p tcp -m multiport --dports 8080 -c 12 800 -j BANHAMMER-bhb1\n-A INPUT -p tcp -m multiport --dports 8080 -c 648004 41000000 -j BHB-PKT\n';
+    expect(jumpPackets(inputV, 'BHB-PKT')).toBe(648004);
+    expect(jumpPackets(inputV, 'BANHAMMER-bhb1')).toBe(12);
+    expect(jumpPackets(inputV, 'BHB')).toBeNaN();
     expect(parseIpsetEntries('Name: bh-x-v4\nType: hash:ip\nReferences: 1\nNumber of entries: 10020\n')).toBe(10020);
     const f2b = 'Status for the jail: bhb\n|- Filter\n|  |- Currently failed:\t0\n|  |- Total failed:\t5\n`- Actions\n   |- Currently banned:\t1\n   |- Total banned:\t2\n';
     expect(parseFail2banStatus(f2b)).toEqual({ totalFailed: 5, totalBanned: 2, currentlyBanned: 1 });
