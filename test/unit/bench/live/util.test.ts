@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import {
   forbiddenLine,
@@ -54,6 +55,13 @@ describe('live bench helpers', () => {
     expect(() => v4At(1 << 17)).toThrow(RangeError);
     expect(v6At(0)).toBe('2001:db8:aa:1:1::1');
     expect(new Set(Array.from({ length: 70_000 }, (_, i) => v6At(i))).size).toBe(70_000);
+    // Every one of the memory phase's 1,000,000 is an address (0x10000 in a group once made 15 invalid).
+    let invalid = 0;
+    for (let i = 0; i < 1_000_000; i++) if (isIP(v6At(i)) !== 6) invalid++;
+    expect(invalid).toBe(0);
+    expect(v6At(0x7fff)).toBe('2001:db8:aa:1:8000::1');
+    expect(v6At(0x8000)).toBe('2001:db8:aa:2:1::1');
+    expect(() => v6At(2 ** 31)).toThrow(RangeError);
   });
 
   it('counts the 403s fail2ban would: real status, valid non-loopback address', () => {
