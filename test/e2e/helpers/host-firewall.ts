@@ -2,11 +2,20 @@
  * What an agent instance left in the host's firewall, and its removal. Containers with host
  * networking and NET_ADMIN change the root namespace's iptables (legacy or nft, IPv4 and IPv6) and
  * ipset; the e2e tier checks that `docker stop` removed everything of an instance and, whatever
- * happened, removes leftovers itself. Names come from the enforcer's own builder (firewallNames).
+ * happened, removes leftovers itself. Names come from the enforcers' own builders (firewallNames,
+ * nftNames). With BANHAMMER_ENFORCER=nftables an instance owns one table, `inet banhammer_<instance>`,
+ * in the root namespace's nftables: it counts as a trace as well, and is deleted with the rest.
+ *
+ * nft versions: the image's nft (1.1.3, trixie) writes sets that an older host nft cannot read back
+ * (the host's 1.0.6 dies with SIGSEGV on `nft list tables` as soon as such a set exists, whoever owns
+ * it). So every nft command runs on the host first and, when that nft crashes, again with the image's
+ * own nft in a throwaway host-networked container (same namespace, same kernel tables).
  */
 import { readFileSync } from 'node:fs';
 import { firewallNames } from '../../../src/enforce/iptables-args.js';
-import { run, which } from './run.js';
+import { nftNames } from '../../../src/enforce/nft-args.js';
+import { IMAGE } from './images.js';
+import { run, which, type RunResult } from './run.js';
 
 /** Legacy tools only when the kernel already holds a legacy filter table: listing would create one. */
 const IPTABLES: ReadonlyArray<{ tool: string; legacyTables?: string }> = [
@@ -28,9 +37,31 @@ function tools(): string[] {
   }).map((t) => t.tool);
 }
 
+/** The kernel enforcers the e2e tier runs the examples with. */
+export type KernelEnforcer = 'iptables' | 'nftables';
+
+/** `nft <args>` in the root namespace: the host's nft, or the image's when the host's crashes or is missing. */
+async function nft(args: string[]): Promise<RunResult> {
+  if (which('nft') !== null) {
+    const r = await run('nft', args, { timeoutMs: 30_000 });
+    // A crash shows as a signal, or as 128+n when a shell reports it; nft's own errors exit 1.
+    if (r.signal === null && r.code !== null && r.code < 128) return r;
+  }
+  return run('docker', ['run', '--rm', '--network', 'host', '--cap-add', 'NET_ADMIN', '--entrypoint', 'nft', IMAGE, ...args], { timeoutMs: 60_000 });
+}
+
+/** `inet banhammer_<instance>` when `nft list tables` shows it (every family is listed, to catch strays). */
+async function nftTables(instance: string): Promise<string[]> {
+  const { table } = nftNames(instance);
+  const r = await nft(['list', 'tables']);
+  if (r.code !== 0) return [];
+  return r.stdout.split('\n').map((l) => l.trim()).filter((l) => l.split(/\s+/).at(-1) === table);
+}
+
 /**
  * One line per chain, jump, rule or set of `instance` still present (empty when clean): every table
- * of iptables-save and ip6tables-save, nft and (where its tables exist) legacy, and `ipset list -n`.
+ * of iptables-save and ip6tables-save, nft and (where its tables exist) legacy, `ipset list -n`, and
+ * the instance's own nftables table.
  */
 export async function firewallTraces(instance: string): Promise<string[]> {
   const { chain, sets } = firewallNames(instance);
@@ -49,13 +80,44 @@ export async function firewallTraces(instance: string): Promise<string[]> {
       if (name === sets[4] || name === sets[6]) found.push(`ipset: ${name}`);
     }
   }
+  for (const t of await nftTables(instance)) found.push(`nft: ${t}`);
   return found;
 }
 
-/** Whether the instance's chain exists in some backend (the agent has initialised its firewall). */
-export async function hasChain(instance: string): Promise<boolean> {
+/**
+ * Whether the instance's chain exists (the agent has initialised its firewall): for iptables in some
+ * backend; for nftables the input chain in its table `inet banhammer_<instance>`.
+ */
+export async function hasChain(instance: string, enforcer: KernelEnforcer = 'iptables'): Promise<boolean> {
+  if (enforcer === 'nftables') {
+    const { table, chain } = nftNames(instance);
+    return (await nft(['list', 'chain', 'inet', table, chain])).code === 0;
+  }
   const { chain } = firewallNames(instance);
   return (await firewallTraces(instance)).some((t) => t.includes(`: :${chain} `));
+}
+
+/**
+ * The addresses in the instance's IPv4 ban set, as the host's kernel holds them: `ipset list` of its
+ * hash:ip set (iptables), or `nft -j list set inet banhammer_<instance> addr4` (nftables). Empty when
+ * the set does not exist.
+ */
+export async function kernelBans4(instance: string, enforcer: KernelEnforcer): Promise<string[]> {
+  if (enforcer === 'nftables') {
+    const { table, sets } = nftNames(instance);
+    const r = await nft(['-j', 'list', 'set', 'inet', table, sets[4]]);
+    if (r.code !== 0) return [];
+    const doc = JSON.parse(r.stdout) as { nftables: Array<{ set?: { elem?: unknown[] } }> };
+    const elems = doc.nftables.find((o) => o.set !== undefined)?.set?.elem ?? [];
+    // An element is a bare address, or {elem: {val, timeout, expires}} when it carries a timeout.
+    return elems.map((e) => (typeof e === 'string' ? e : String((e as { elem?: { val?: unknown } }).elem?.val))).sort();
+  }
+  const { sets } = firewallNames(instance);
+  const r = await run('ipset', ['list', sets[4]], { timeoutMs: 30_000 });
+  if (r.code !== 0) return [];
+  const members = r.stdout.split('\n');
+  const from = members.findIndex((l) => l.startsWith('Members:'));
+  return from < 0 ? [] : members.slice(from + 1).map((l) => l.trim().split(/\s+/)[0] ?? '').filter(Boolean).sort();
 }
 
 /** Removes jumps to, rules of, and the chain of `instance` in every backend, then its sets. */
@@ -75,5 +137,9 @@ export async function removeFirewallTraces(instance: string): Promise<void> {
   }
   if (which('ipset') !== null) {
     for (const s of [sets[4], sets[6]]) await run('ipset', ['destroy', s], { timeoutMs: 30_000 });
+  }
+  for (const t of await nftTables(instance)) {
+    const [, family, name] = t.split(/\s+/);
+    if (family !== undefined && name !== undefined) await nft(['delete', 'table', family, name]);
   }
 }
