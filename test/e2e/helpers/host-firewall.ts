@@ -64,8 +64,9 @@ async function nftTables(instance: string): Promise<string[]> {
  * the instance's own nftables table.
  */
 export async function firewallTraces(instance: string): Promise<string[]> {
-  const { chain, sets } = firewallNames(instance);
-  const names = new Set([chain, `:${chain}`, sets[4], sets[6]]);
+  const { chain, sets, nets } = firewallNames(instance);
+  const ipsets = [sets[4], sets[6], nets[4], nets[6]];
+  const names = new Set([chain, `:${chain}`, ...ipsets]);
   const found: string[] = [];
   for (const tool of tools()) {
     const r = await run(`${tool}-save`, [], { timeoutMs: 30_000 });
@@ -77,7 +78,7 @@ export async function firewallTraces(instance: string): Promise<string[]> {
   if (which('ipset') !== null) {
     const r = await run('ipset', ['list', '-n'], { timeoutMs: 30_000 });
     for (const name of r.stdout.split('\n').map((s) => s.trim())) {
-      if (name === sets[4] || name === sets[6]) found.push(`ipset: ${name}`);
+      if (ipsets.includes(name)) found.push(`ipset: ${name}`);
     }
   }
   for (const t of await nftTables(instance)) found.push(`nft: ${t}`);
@@ -120,9 +121,9 @@ export async function kernelBans4(instance: string, enforcer: KernelEnforcer): P
   return from < 0 ? [] : members.slice(from + 1).map((l) => l.trim().split(/\s+/)[0] ?? '').filter(Boolean).sort();
 }
 
-/** Removes jumps to, rules of, and the chain of `instance` in every backend, then its sets. */
+/** Removes jumps to, rules of, and the chain of `instance` in every backend, then its sets (addresses and networks). */
 export async function removeFirewallTraces(instance: string): Promise<void> {
-  const { chain, sets } = firewallNames(instance);
+  const { chain, sets, nets } = firewallNames(instance);
   for (const tool of tools()) {
     const r = await run(tool, ['-w', '-t', 'filter', '-S'], { timeoutMs: 30_000 });
     if (r.code !== 0) continue;
@@ -136,7 +137,7 @@ export async function removeFirewallTraces(instance: string): Promise<void> {
     }
   }
   if (which('ipset') !== null) {
-    for (const s of [sets[4], sets[6]]) await run('ipset', ['destroy', s], { timeoutMs: 30_000 });
+    for (const s of [sets[4], sets[6], nets[4], nets[6]]) await run('ipset', ['destroy', s], { timeoutMs: 30_000 });
   }
   for (const t of await nftTables(instance)) {
     const [, family, name] = t.split(/\s+/);
