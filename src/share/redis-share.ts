@@ -27,7 +27,13 @@ type Client = ReturnType<typeof createClient<{}, {}, {}, 2, {}>>;
 
 const DEFAULT_MAX_BANS = 100_000;
 const DEFAULT_MAX_OUTBOX = 10_000;
-const DEFAULT_MAX_BACKOFF_MS = 2_000;
+/**
+ * Reconnect back-off cap. With a stopped Redis host a connect attempt can also wait out
+ * CONNECT_TIMEOUT_MS (no reset comes back), so one retry cycle is at most the sum: 2.5 s, which keeps
+ * "converged within 5 s of Redis returning" with room to spare.
+ */
+const DEFAULT_MAX_BACKOFF_MS = 1_000;
+const CONNECT_TIMEOUT_MS = 1_500;
 /** Failures awaiting their reply; beyond this they are dropped (Redis is too slow to keep up). */
 const MAX_IN_FLIGHT = 50_000;
 /** How late a failure may be logged relative to the window's newest (as detect/sliding-window.ts). */
@@ -189,7 +195,7 @@ class RedisShare implements ShareStage {
       ...base,
       socket: {
         ...base.socket,
-        connectTimeout: 2_000,
+        connectTimeout: CONNECT_TIMEOUT_MS,
         reconnectStrategy: (retries: number) => {
           const step = Math.min(this.maxBackoff, 50 * 2 ** Math.min(retries, 16));
           return Math.max(10, Math.round(step / 2 + (this.random() * step) / 2));

@@ -64,7 +64,7 @@ export interface ShareSettings {
   maxBans?: number;
   /** Most operations kept in the outbox (default 10,000; the oldest is dropped first). */
   maxOutbox?: number;
-  /** Longest reconnect back-off in ms (default 2,000; jittered between half and all of it). */
+  /** Longest reconnect back-off in ms (default 1,000; jittered between half and all of it). */
   maxBackoffMs?: number;
 }
 
