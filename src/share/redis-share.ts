@@ -15,6 +15,9 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { createClient } from 'redis';
 import { BanhammerError } from '../errors.js';
+import { MAX_LATE_MS } from '../detect/sliding-window.js';
+import { MAX_FINDTIME_MS } from '../config/duration.js';
+import { MAX_MAXRETRY } from '../config/schema.js';
 import { canonicalClientIp } from '../parse/ip.js';
 import { banField, groupKeys, REPLICA_ID_RE, SCOPE_RE, SHARED_RULE_RE, type GroupKeys } from './keys.js';
 import { BAN_SCRIPT, EPOCH_SCRIPT, FAILURES_SCRIPT, PRUNE_SCRIPT, SCAN_SCRIPT, UNBAN_SCRIPT, type LuaScript } from './lua.js';
@@ -37,9 +40,6 @@ const CONNECT_TIMEOUT_MS = 1_500;
 /** Failures awaiting their reply; beyond this they are dropped (Redis is too slow to keep up). */
 const MAX_IN_FLIGHT = 50_000;
 /** How late a failure may be logged relative to the window's newest (as detect/sliding-window.ts). */
-const MAX_LATE_MS = 5 * 60_000;
-const MAX_FINDTIME_MS = 366 * 86_400_000;
-const MAX_MAXRETRY = 1_000_000;
 const SCAN_COUNT = 5000;
 /** Most failures per script call. */
 const FAILURE_BATCH = 256;
