@@ -100,6 +100,21 @@ describe('GroupLink', () => {
     expect(share.unpublished.map((u) => u.ip)).toEqual(['198.18.30.5']);
   });
 
+  it('a hostile group offense frames nobody: a non-canonical spelling, a lying family, an allowlisted or non-client address', async () => {
+    const { share, link, pipeline } = setup(false);
+    await link.start();
+    for (const o of [
+      { ip: '::ffff:198.18.30.8', family: 6 as const },
+      { ip: '198.18.30.9', family: 6 as const },
+      { ip: '198.18.99.7', family: 4 as const },
+      { ip: '0.0.0.0', family: 4 as const },
+      { ip: 'ff02::1', family: 6 as const },
+      { ip: '198.18.30.10 ', family: 4 as const },
+    ]) share.events.onGroupOffense({ ...o, rule: 'forbidden', at: T0, failures: 5 });
+    // Only the canonical, client, not-allowlisted address can be banned, and with its real family.
+    expect(pipeline.book.active(T0).map((b) => [b.ip, b.family])).toEqual([['198.18.30.9', 4]]);
+  });
+
   it('a group offense bans here like a local one (and that ban is published by the caller)', async () => {
     const { share, link, pipeline } = setup(false);
     await link.start();
