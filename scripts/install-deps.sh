@@ -12,6 +12,8 @@ packages=(
   fail2ban python3-pyinotify time apache2-utils # benchmark: fail2ban baseline, peak RSS, ab
   docker.io docker-compose debootstrap busybox # images and end-to-end tests
   redis-server                                 # real Redis for the share stage integration tests
+  prometheus                                   # promtool + a real Prometheus for the dashboard/alert tests
+  python3-aiosmtpd                             # a real SMTP server for the notification tests
   curl ca-certificates
 )
 missing=()
