@@ -27,6 +27,15 @@
  * told to hold (a ban with its new expiry, or an unban), and remembers the new view. Nobody else
  * computes effective expiries. requeue() marks a diff the enforcer failed to apply as unknown, so the
  * next changes() yields it again; expected(now) is the full view for the enforcer's repair check.
+ *
+ * Evidence and history (issue 14): a detected ban carries the log lines that caused it (Ban.evidence,
+ * handed in by the pipeline, see evidence.ts). Every ban that ends — expired, unbanned (by whom:
+ * EndCause), lifted because the allowlist now covers it, or replaced by a new ban of the same key —
+ * goes, with its lines, into a bounded history of recent ended bans (BanBookLimits.endedBans,
+ * BANHAMMER_BAN_HISTORY; oldest forgotten first). The lines of active and ended bans together stay
+ * within a byte budget (BanBookLimits.evidenceBytes): the oldest holders lose their lines first and
+ * count them in evidenceOmitted. snapshot() carries the ended bans; restore() re-validates them, and
+ * records bans that expired while the agent was down (or are now allowlisted) as ended.
  */
 import { BanhammerError } from '../errors.js';
 import { MAX_DURATION_MS } from '../config/duration.js';
@@ -35,6 +44,9 @@ import type { Offense } from '../detect/offense.js';
 import { bantimeFor, type RuleSettings } from '../detect/rule.js';
 import type { Allowlist } from './allowlist.js';
 import { scopedKey } from './scoped-key.js';
+import { evidenceBytes, evidenceText, restoreEvidence, type EvidenceLine } from './evidence.js';
+
+export type { EvidenceLine } from './evidence.js';
 
 export interface Ban {
   readonly ip: string;
@@ -55,7 +67,50 @@ export interface Ban {
   readonly scopeName?: string | undefined;
   /** A ban made by another replica of the group (its id); absent = made here. */
   readonly from?: string | undefined;
+  /**
+   * The log lines that caused it (src/decide/evidence.ts): the failures counted for it, oldest
+   * first. Absent for manual bans, bans adopted from the group, and when none could be kept.
+   */
+  readonly evidence?: readonly EvidenceLine[] | undefined;
+  /** Failures counted for this ban whose lines are not in `evidence` (caps, memory budget). */
+  readonly evidenceOmitted?: number | undefined;
+  /** The group's count crossed maxretry (failures seen by several replicas): evidence holds this replica's lines only. */
+  readonly groupCount?: boolean | undefined;
 }
+
+/** Why a ban ended. */
+export const BAN_END_REASONS = ['expired', 'unbanned', 'allowlisted', 'replaced'] as const;
+export type BanEndReason = (typeof BAN_END_REASONS)[number];
+
+/**
+ * How a ban ended. `by` says who or what ended it:
+ * - unbanned: `control` (banhammer unban ADDRESS, through the control socket), `control-all`
+ *   (banhammer unban --all), `group:<replica>` (another replica's unban, through Redis);
+ * - allowlisted: `reload` (the reloaded ignoreip/allowlist covers it), `restore` (at start);
+ * - replaced: `ban` (a new manual ban of the same rule), `group:<replica>` (a longer ban from the group);
+ * - expired: absent.
+ */
+export interface BanEnd {
+  readonly reason: BanEndReason;
+  readonly at: number;
+  readonly by?: string | undefined;
+}
+
+/** A ban that has ended, as the ban book's history of recent bans keeps it (evidence included). */
+export interface EndedBan extends Ban {
+  readonly ended: BanEnd;
+}
+
+/** Who ends bans in one call of unban()/unbanAll(), and when. */
+export interface EndCause {
+  readonly at: number;
+  readonly by: string;
+}
+
+/** How many ended bans the book remembers by default (BANHAMMER_BAN_HISTORY). */
+export const DEFAULT_BAN_HISTORY = 1000;
+/** Default byte budget of the evidence held by active and ended bans together. */
+export const DEFAULT_BAN_EVIDENCE_BYTES = 16 << 20;
 
 /** A ban another replica of the group made, as the share stage hands it over (hostile until checked). */
 export interface GroupBan {
@@ -79,6 +134,16 @@ export interface BanHistoryEntry {
 export interface BanBookSnapshot {
   readonly bans: Ban[];
   readonly history: BanHistoryEntry[];
+  /** Recent ended bans, oldest first (absent in state files written before evidence). */
+  readonly ended?: EndedBan[];
+}
+
+/** Limits of the book's evidence and history of ended bans. */
+export interface BanBookLimits {
+  /** Ended bans remembered (oldest forgotten first); default DEFAULT_BAN_HISTORY. */
+  readonly endedBans?: number;
+  /** Bytes of evidence kept over active and ended bans; the oldest holders lose theirs first. */
+  readonly evidenceBytes?: number;
 }
 
 /** One entry the enforcer must hold: structurally an enforce/EnforcerBan. */
@@ -136,16 +201,61 @@ export class BanBook {
   private readonly heldByFamily = { 4: 0, 6: 0 };
   private rules: Readonly<Record<string, RuleSettings>>;
   private allowlist: Allowlist;
+  /** Recent ended bans by sequence number, oldest first. */
+  private readonly ended = new Map<number, EndedBan>();
+  private endedSeq = 0;
+  private maxEnded: number;
+  /** Who holds evidence, oldest first (`b <ban key>` or `e <seq>`), with its bytes. */
+  private readonly holders = new Map<string, number>();
+  private evidenceHeld = 0;
+  private readonly evidenceBudget: number;
 
   constructor(
     rules: Readonly<Record<string, RuleSettings>>,
     allowlist: Allowlist,
     /** History entries kept at most (oldest forgotten first). */
     private readonly maxHistory = 100_000,
+    limits: BanBookLimits = {},
   ) {
     this.rules = rules;
     this.allowlist = allowlist;
+    this.maxEnded = capOf(limits.endedBans, DEFAULT_BAN_HISTORY);
+    this.evidenceBudget = capOf(limits.evidenceBytes, DEFAULT_BAN_EVIDENCE_BYTES);
     for (const r of Object.keys(rules)) this.ruleNames.add(r);
+  }
+
+  /** How many ended bans are remembered (reload); the oldest beyond it are forgotten at once. */
+  setEndedBans(n: number): void {
+    this.maxEnded = capOf(n, DEFAULT_BAN_HISTORY);
+    this.trimEnded();
+  }
+
+  /** Recent ended bans, oldest first. */
+  endedBans(): EndedBan[] {
+    return [...this.ended.values()];
+  }
+
+  /** Bytes of evidence held by active and ended bans (bounded by the budget). */
+  get evidenceBytes(): number {
+    return this.evidenceHeld;
+  }
+
+  /**
+   * Everything the book knows about one address or network (canonical, as canonicalTarget gives it):
+   * its bans (including network bans that cover an address) active as of `now`, and its ended bans,
+   * newest first.
+   */
+  about(target: CanonicalTarget, now: number): { active: Ban[]; ended: EndedBan[] } {
+    const net = { network: target.ip.split('/')[0]!, prefix: target.prefix, family: target.family };
+    const concerns = (b: Ban): boolean => {
+      if (b.ip === target.ip) return true;
+      if (isNetwork(target.ip) || !isNetwork(b.ip) || b.family !== target.family) return false;
+      const slash = b.ip.indexOf('/');
+      return cidrOverlaps(net, { network: b.ip.slice(0, slash), prefix: Number(b.ip.slice(slash + 1)), family: b.family });
+    };
+    const active = [...this.bans.values()].filter((b) => (b.until === null || b.until > now) && concerns(b));
+    const ended = [...this.ended.values()].filter(concerns).reverse();
+    return { active, ended };
   }
 
   /** Is `ip` banned by `rule` (in `scope`, default host-wide) at time `now`? */
@@ -162,7 +272,7 @@ export class BanBook {
    * Turns an offense into a ban (in the offense's scope), or null when the address is allowlisted,
    * cannot be a client, or is already banned by that rule there. `scopeName` is recorded for display.
    */
-  consider(o: Offense, now: number = o.at, scopeName?: string): Ban | null {
+  consider(o: Offense, now: number = o.at, scopeName?: string, evidence?: { lines: readonly EvidenceLine[]; omitted?: number; groupCount?: boolean }): Ban | null {
     if (!Object.hasOwn(this.rules, o.rule)) throw new RangeError(`unknown rule ${o.rule}`);
     const settings = this.rules[o.rule]!;
     const c = canonicalClientIp(o.ip);
@@ -181,8 +291,11 @@ export class BanBook {
       manual: false,
       origin: o.origin,
       ...(scope !== undefined ? { scope, scopeName: scopeName ?? scope.slice(0, 12) } : {}),
+      ...(evidence !== undefined && evidence.lines.length > 0 ? { evidence: evidence.lines } : {}),
+      ...(evidence !== undefined && (evidence.omitted ?? 0) > 0 ? { evidenceOmitted: evidence.omitted } : {}),
+      ...(evidence?.groupCount === true ? { groupCount: true } : {}),
     };
-    this.put(ban);
+    this.put(ban, now);
     return ban;
   }
 
@@ -252,7 +365,7 @@ export class BanBook {
       manual: true,
       ...(scope !== undefined ? { scope, scopeName: opts.scopeName ?? scope.slice(0, 12) } : {}),
     };
-    this.put(ban);
+    this.put(ban, opts.now, 'ban');
     return ban;
   }
 
@@ -283,6 +396,7 @@ export class BanBook {
       from: String(g.origin).slice(0, 128),
       ...(scope !== undefined ? { scope, scopeName: scope.slice(0, 12) } : {}),
     };
+    if (held !== undefined) this.end(held, endOfReplaced(held, now, `group:${ban.from}`));
     this.bans.set(key(rule, c.ip, scope), ban);
     this.ruleNames.add(rule);
     this.touch(ban);
@@ -293,30 +407,39 @@ export class BanBook {
    * Removes every ban of `ip` (an address, or a network: exactly that network's ban) (all rules, or
    * one; every scope, or one: null = host-wide only); returns the removed bans.
    */
-  unban(rawIp: string, rule?: string, scope?: string | null): Ban[] {
+  unban(rawIp: string, rule?: string, scope?: string | null, cause?: EndCause): Ban[] {
     const c = canonicalTarget(rawIp);
     if (c === null) return [];
-    return this.removeWhere((b) => b.ip === c.ip && (rule === undefined || b.rule === rule) && (scope === undefined || (b.scope ?? null) === scope));
+    const removed = this.removeWhere((b) => b.ip === c.ip && (rule === undefined || b.rule === rule) && (scope === undefined || (b.scope ?? null) === scope));
+    if (cause !== undefined) for (const b of removed) this.end(b, { reason: 'unbanned', at: cause.at, by: cause.by });
+    return removed;
   }
 
-  unbanAll(): Ban[] {
-    return this.removeWhere(() => true);
+  /** Removes every ban; `cause` (who, when) goes into the history of ended bans. */
+  unbanAll(cause?: EndCause): Ban[] {
+    const removed = this.removeWhere(() => true);
+    if (cause !== undefined) for (const b of removed) this.end(b, { reason: 'unbanned', at: cause.at, by: cause.by });
+    return removed;
   }
 
   /** Removes and returns the bans that have expired by `now`. */
   expire(now: number): Ban[] {
-    return this.removeWhere((b) => b.until !== null && b.until <= now);
+    const removed = this.removeWhere((b) => b.until !== null && b.until <= now);
+    for (const b of removed) this.end(b, { reason: 'expired', at: b.until ?? now });
+    return removed;
   }
 
   /**
    * Reload: new rule settings (future bans use them; bans in force keep their expiry) and a new
    * allowlist. Bans of addresses the new allowlist covers are lifted and returned.
    */
-  reconfigure(rules: Readonly<Record<string, RuleSettings>>, allowlist: Allowlist): Ban[] {
+  reconfigure(rules: Readonly<Record<string, RuleSettings>>, allowlist: Allowlist, now?: number): Ban[] {
     this.rules = rules;
     this.allowlist = allowlist;
     for (const r of Object.keys(rules)) this.ruleNames.add(r);
-    return this.removeWhere((b) => (isNetwork(b.ip) ? allowlist.overlapping(b.ip) !== null : allowlist.has(b.ip)));
+    const removed = this.removeWhere((b) => (isNetwork(b.ip) ? allowlist.overlapping(b.ip) !== null : allowlist.has(b.ip)));
+    if (now !== undefined) for (const b of removed) this.end(b, { reason: 'allowlisted', at: now, by: 'reload' });
+    return removed;
   }
 
   /** Active bans (not yet expired as of `now`; all held bans when now is omitted). */
@@ -413,7 +536,7 @@ export class BanBook {
   }
 
   snapshot(): BanBookSnapshot {
-    return { bans: [...this.bans.values()], history: [...this.history.values()] };
+    return { bans: [...this.bans.values()], history: [...this.history.values()], ended: [...this.ended.values()] };
   }
 
   /**
@@ -433,35 +556,38 @@ export class BanBook {
       if (c) this.history.set(key(h.rule, c.ip, scope), { ip: c.ip, rule: h.rule, count: countOf(h.count), last, ...(scope !== undefined ? { scope } : {}) });
     }
     while (this.history.size > this.maxHistory) this.forgetOldestHistory();
+    // Ended bans first (oldest first), so bans that ended while the agent was down come after them.
+    const endedIn = Array.isArray(s.ended) ? s.ended : [];
+    for (const e of endedIn.slice(-Math.max(this.maxEnded, 1))) {
+      const ended = typeof e === 'object' && e !== null ? restoreEnd((e as Partial<EndedBan>).ended) : null;
+      const ban = ended === null ? null : readBan(e, now, false);
+      if (ban === null) continue;
+      this.end(ban, ended!);
+    }
     for (const b of Array.isArray(s.bans) ? s.bans : []) {
-      const c = typeof b === 'object' && b !== null && typeof b.ip === 'string' ? restorableTarget(b.ip) : null;
-      const at = c === null ? null : timeOf(b.at);
-      const rawUntil = b?.until;
-      const until = rawUntil === null ? null : timeOf(rawUntil) ?? (typeof rawUntil === 'number' && rawUntil > 0 ? now + MAX_BAN_MS : NaN);
-      const scope = c === null ? undefined : scopeOf(b.scope);
-      const refused = c === null || (isNetwork(c.ip) ? scope !== undefined || networkProblem(c, this.allowlist) !== null : this.allowlist.has(c.ip));
-      if (refused || at === null || !isRuleName(b.rule) || Number.isNaN(until) || (until !== null && until <= now)) {
+      const ban = readBan(b, now, true);
+      if (ban === null) {
         dropped++;
         continue;
       }
-      const ban: Ban = {
-        ip: c.ip,
-        family: c.family,
-        rule: b.rule,
-        at,
-        until: until === null ? null : Math.min(until, now + MAX_BAN_MS),
-        failures: countOf(b.failures),
-        nth: Math.max(1, countOf(b.nth)),
-        manual: b.manual === true,
-        ...(typeof b.origin === 'string' ? { origin: b.origin.slice(0, 4096) } : {}),
-        ...(typeof b.from === 'string' ? { from: b.from.slice(0, 128) } : {}),
-        ...(scope !== undefined ? { scope, scopeName: typeof b.scopeName === 'string' ? b.scopeName.slice(0, 128) : scope.slice(0, 12) } : {}),
-      };
-      this.bans.set(key(ban.rule, ban.ip, scope), ban);
+      const scope = ban.scope;
+      const allowlisted = isNetwork(ban.ip) ? networkProblem(canonicalTarget(ban.ip)!, this.allowlist) !== null : this.allowlist.has(ban.ip);
+      if (allowlisted || (ban.until !== null && ban.until <= now)) {
+        // Expired while the agent was down, or allowlisted since: it ended; the history says how.
+        this.end(ban, allowlisted ? { reason: 'allowlisted', at: now, by: 'restore' } : { reason: 'expired', at: ban.until! });
+        dropped++;
+        continue;
+      }
+      const k = key(ban.rule, ban.ip, scope);
+      const prev = this.bans.get(k);
+      if (prev !== undefined) this.release(`b ${k}`);
+      this.bans.set(k, ban);
       this.ruleNames.add(ban.rule);
       this.touch(ban);
+      this.hold(`b ${k}`, evidenceBytes(ban.evidence));
       restored++;
     }
+    this.trimEvidence();
     return { restored, dropped };
   }
 
@@ -479,10 +605,15 @@ export class BanBook {
     return null;
   }
 
-  private put(ban: Ban): void {
+  /** Records a new ban; one it takes the place of ended (expired, or replaced by `by`). */
+  private put(ban: Ban, now: number, by = 'ban'): void {
     const k = key(ban.rule, ban.ip, ban.scope);
     this.ruleNames.add(ban.rule);
+    const prev = this.bans.get(k);
+    if (prev !== undefined) this.end(prev, endOfReplaced(prev, now, by));
     this.bans.set(k, ban);
+    this.hold(`b ${k}`, evidenceBytes(ban.evidence));
+    this.trimEvidence();
     this.touch(ban);
     this.history.delete(k);
     this.history.set(k, { ip: ban.ip, rule: ban.rule, count: ban.nth, last: ban.at, ...(ban.scope !== undefined ? { scope: ban.scope } : {}) });
@@ -506,6 +637,60 @@ export class BanBook {
     if (!this.dirty.has(k)) this.dirty.set(k, b);
   }
 
+  /** A ban ended: into the history of ended bans (with its evidence), its evidence now held there. */
+  private end(ban: Ban, end: BanEnd): void {
+    const k = key(ban.rule, ban.ip, ban.scope);
+    if (this.bans.get(k) === undefined || this.bans.get(k) === ban) this.release(`b ${k}`);
+    if (this.maxEnded === 0) return;
+    const seq = ++this.endedSeq;
+    this.ended.set(seq, { ...ban, ended: end });
+    this.hold(`e ${seq}`, evidenceBytes(ban.evidence));
+    this.trimEnded();
+    this.trimEvidence();
+  }
+
+  private trimEnded(): void {
+    while (this.ended.size > this.maxEnded) {
+      const first = this.ended.keys().next();
+      if (first.done) break;
+      this.ended.delete(first.value);
+      this.release(`e ${first.value}`);
+    }
+  }
+
+  private hold(holder: string, bytes: number): void {
+    this.release(holder);
+    if (bytes <= 0) return;
+    this.holders.set(holder, bytes);
+    this.evidenceHeld += bytes;
+  }
+
+  private release(holder: string): void {
+    const bytes = this.holders.get(holder);
+    if (bytes === undefined) return;
+    this.holders.delete(holder);
+    this.evidenceHeld -= bytes;
+  }
+
+  /** Over the budget: the oldest holders (active or ended bans) lose their lines, counted as omitted. */
+  private trimEvidence(): void {
+    while (this.evidenceHeld > this.evidenceBudget) {
+      const first = this.holders.keys().next();
+      if (first.done) break;
+      const holder = first.value;
+      this.release(holder);
+      if (holder.startsWith('b ')) {
+        const k = holder.slice(2);
+        const b = this.bans.get(k);
+        if (b !== undefined) this.bans.set(k, withoutEvidence(b));
+      } else {
+        const seq = Number(holder.slice(2));
+        const e = this.ended.get(seq);
+        if (e !== undefined) this.ended.set(seq, withoutEvidence(e));
+      }
+    }
+  }
+
   private forgetOldestHistory(): void {
     const oldest = this.history.keys().next();
     if (!oldest.done) this.history.delete(oldest.value);
@@ -522,6 +707,73 @@ export function networkProblem(n: CanonicalTarget, allowlist: Allowlist): string
   if (why !== null) return why;
   const hit = allowlist.overlapping(cidr);
   return hit === null ? null : `covers ${hit}, which is allowlisted (loopback, ignoreip, a trusted proxy or this host)`;
+}
+
+/** The same ban without its lines (a memory budget took them), the count of lines left out kept. */
+function withoutEvidence<B extends Ban>(b: B): B {
+  const { evidence, ...rest } = b;
+  return { ...rest, evidenceOmitted: (b.evidenceOmitted ?? 0) + (evidence?.length ?? 0) } as B;
+}
+
+/** How a ban that a new one of the same key takes the place of ended: expired by then, or replaced by `by`. */
+function endOfReplaced(prev: Ban, now: number, by: string): BanEnd {
+  return prev.until !== null && prev.until <= now ? { reason: 'expired', at: prev.until } : { reason: 'replaced', at: now, by };
+}
+
+/** Longest `by` kept from a state file. */
+const MAX_BY_CHARS = 200;
+
+/** A BanEnd read from a state file (hostile), or null. */
+function restoreEnd(raw: unknown): BanEnd | null {
+  if (typeof raw !== 'object' || raw === null) return null;
+  const r = raw as Record<string, unknown>;
+  const at = timeOf(r.at);
+  if (at === null || typeof r.reason !== 'string' || !(BAN_END_REASONS as readonly string[]).includes(r.reason)) return null;
+  const by = typeof r.by === 'string' && r.by !== '' ? evidenceText(r.by, MAX_BY_CHARS) : undefined;
+  return { reason: r.reason as BanEndReason, at, ...(by !== undefined ? { by } : {}) };
+}
+
+/**
+ * A Ban read from a state file (hostile): every field checked, texts cut, evidence re-validated;
+ * null when it cannot be a ban at all. Expiry and the allowlist are the caller's (it records how such
+ * a ban ended). An active ban's network is checked for width and coverage as banManually would, and
+ * its expiry capped at MAX_BAN_MS from now.
+ */
+function readBan(b: unknown, now: number, active: boolean): Ban | null {
+  if (typeof b !== 'object' || b === null) return null;
+  const r = b as Record<string, unknown>;
+  const c = typeof r.ip === 'string' ? restorableTarget(r.ip) : null;
+  if (c === null || !isRuleName(r.rule)) return null;
+  const at = timeOf(r.at);
+  if (at === null) return null;
+  const rawUntil = r.until;
+  const until = rawUntil === null ? null : timeOf(rawUntil) ?? (typeof rawUntil === 'number' && rawUntil > 0 ? now + MAX_BAN_MS : NaN);
+  if (Number.isNaN(until)) return null;
+  const scope = scopeOf(r.scope);
+  if (isNetwork(c.ip) && (scope !== undefined || (active && networkCoverReason({ network: c.ip.split('/')[0]!, prefix: c.prefix, family: c.family }) !== null))) return null;
+  const evidence = restoreEvidence(r.evidence);
+  const omitted = countOf(r.evidenceOmitted);
+  return {
+    ip: c.ip,
+    family: c.family,
+    rule: r.rule,
+    at,
+    until: until === null || !active ? until : Math.min(until, now + MAX_BAN_MS),
+    failures: countOf(r.failures),
+    nth: Math.max(1, countOf(r.nth)),
+    manual: r.manual === true,
+    ...(typeof r.origin === 'string' ? { origin: r.origin.slice(0, 4096) } : {}),
+    ...(typeof r.from === 'string' ? { from: r.from.slice(0, 128) } : {}),
+    ...(scope !== undefined ? { scope, scopeName: typeof r.scopeName === 'string' ? r.scopeName.slice(0, 128) : scope.slice(0, 12) } : {}),
+    ...(evidence !== undefined ? { evidence } : {}),
+    ...(omitted > 0 ? { evidenceOmitted: omitted } : {}),
+    ...(r.groupCount === true ? { groupCount: true } : {}),
+  };
+}
+
+/** A cap read from settings: a whole number ≥ 0, else the default. */
+function capOf(v: number | undefined, dflt: number): number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : dflt;
 }
 
 /** A saved address or network, canonical: null when invalid or (an address) when it can never be a client. */

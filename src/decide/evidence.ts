@@ -1,0 +1,247 @@
+/**
+ * Evidence: the log lines that made a ban, kept with it (issue 14), as fail2ban's mail actions send
+ * the matching lines of a ban and `cscli alerts inspect` shows an alert's events.
+ *
+ * Contract:
+ * - EvidenceLine is what a Ban carries (Ban.evidence) and what `banhammer why`, replay --explain,
+ *   notifications and the state file show: the raw line as written (wrappers included), the file it
+ *   was read from, and its time (ms; the time the detector counted it). A line is at most
+ *   MAX_EVIDENCE_LINE_CHARS characters plus a marker saying how much was cut, and never holds a
+ *   control character (C0, DEL, C1 are written as \xHH), so it is safe on a terminal, in a mail body
+ *   and in a JSON payload. Its text is a copy: it never pins the chunk the line was read from.
+ * - A ban keeps at most linesPerBan(maxretry) lines: the failures counted for it (maxretry, at most
+ *   MAX_EVIDENCE_LINES), plus EXTRA_EVIDENCE_LINES for rules whose count needs more failures than
+ *   maxretry (distinct paths); the newest win and the ban says how many were left out.
+ * - EvidenceKeeper holds the lines of addresses that have failed but not (yet) offended: one small
+ *   ring per (rule, address, scope), in least-recently-used order, with one byte budget over all of
+ *   them. A flood of any number of addresses with lines of any length costs at most that budget:
+ *   the least recently failing addresses lose their lines first (a ban made later without its lines
+ *   says so through evidenceOmitted). Pure: times are arguments.
+ */
+
+export interface EvidenceLine {
+  /** The log line as written, cut to MAX_EVIDENCE_LINE_CHARS (with a marker), control characters escaped. */
+  readonly line: string;
+  /** The log file it was read from (absent: stdin, or not known). */
+  readonly file?: string;
+  /** When it happened (ms since the epoch): the line's time as the detector counted it. */
+  readonly at: number;
+}
+
+/** Longest line text kept; a longer line is cut here and marked `… [N more chars]`. */
+export const MAX_EVIDENCE_LINE_CHARS = 1000;
+/** Most lines a ban keeps, whatever maxretry says (plus EXTRA_EVIDENCE_LINES). */
+export const MAX_EVIDENCE_LINES = 20;
+/** Lines kept beyond maxretry: a rule counting distinct paths needs more failures than maxretry. */
+export const EXTRA_EVIDENCE_LINES = 3;
+/** Longest file name kept with a line. */
+export const MAX_EVIDENCE_FILE_CHARS = 4096;
+/** Default byte budget of the lines of addresses that have not offended yet. */
+export const DEFAULT_PENDING_EVIDENCE_BYTES = 8 << 20;
+/** Bookkeeping per kept line (object, array slot, map share), counted into budgets. */
+export const EVIDENCE_LINE_OVERHEAD = 64;
+/** Bookkeeping per ring (map entry, key, ring object). */
+const RING_OVERHEAD = 160;
+
+/** How many lines a ban under a rule with this maxretry keeps. */
+export function linesPerBan(maxretry: number): number {
+  const n = Number.isFinite(maxretry) && maxretry >= 1 ? Math.floor(maxretry) : 1;
+  return Math.min(n, MAX_EVIDENCE_LINES) + EXTRA_EVIDENCE_LINES;
+}
+
+// eslint-disable-next-line no-control-regex
+const CONTROL_RE = /[\x00-\x1f\x7f-\x9f]/;
+// eslint-disable-next-line no-control-regex
+const CONTROL_ALL_RE = /[\x00-\x1f\x7f-\x9f]/g;
+const hex = (c: string): string => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
+
+/**
+ * A line as evidence keeps it: cut to `max` characters with a marker, control characters escaped,
+ * and copied (a flat string that pins nothing). Never throws.
+ */
+export function evidenceText(raw: string, max: number = MAX_EVIDENCE_LINE_CHARS): string {
+  const s = String(raw);
+  let head = s.length > max ? s.slice(0, max) : s;
+  if (CONTROL_RE.test(head)) head = head.replace(CONTROL_ALL_RE, hex);
+  // An escape may have grown it past max: cut again (an escape cut in half stays readable).
+  if (head.length > max) head = head.slice(0, max);
+  const text = s.length > max ? `${head}… [${s.length - max} more chars]` : head;
+  // Copy: a slice of a 64 KiB read chunk would keep the whole chunk alive as long as the ban.
+  return Buffer.from(text, 'utf8').toString('utf8');
+}
+
+/** One evidence line from a raw log line. */
+export function evidenceLine(raw: string, at: number, file?: string): EvidenceLine {
+  return file === undefined ? { line: evidenceText(raw), at } : { line: evidenceText(raw), file: fileText(file), at };
+}
+
+/** Bytes a list of evidence lines is counted as against a budget. */
+export function evidenceBytes(lines: readonly EvidenceLine[] | undefined): number {
+  if (lines === undefined) return 0;
+  let n = 0;
+  for (const l of lines) n += l.line.length + EVIDENCE_LINE_OVERHEAD;
+  return n;
+}
+
+/** File names repeat on every line: the same text is shared, and cut when absurdly long. */
+const fileCache = new Map<string, string>();
+function fileText(file: string): string {
+  const hit = fileCache.get(file);
+  if (hit !== undefined) return hit;
+  const text = evidenceText(file, MAX_EVIDENCE_FILE_CHARS);
+  if (fileCache.size >= 256) fileCache.clear();
+  fileCache.set(file, text);
+  return text;
+}
+
+const MAX_TIME = 8.64e15;
+
+/**
+ * Evidence read from a state file (hostile): a list of at most `maxLines` objects with a string
+ * `line`, a finite `at` and an optional string `file`; anything else is dropped, texts are cut and
+ * escaped again. undefined when nothing valid is left.
+ */
+export function restoreEvidence(raw: unknown, maxLines: number = MAX_EVIDENCE_LINES + EXTRA_EVIDENCE_LINES): EvidenceLine[] | undefined {
+  if (!Array.isArray(raw)) return undefined;
+  const out: EvidenceLine[] = [];
+  // The newest lines are at the end: keep those when there are too many.
+  for (const e of raw.slice(-maxLines)) {
+    if (typeof e !== 'object' || e === null) continue;
+    const { line, at, file } = e as Record<string, unknown>;
+    if (typeof line !== 'string' || typeof at !== 'number' || !Number.isFinite(at) || Math.abs(at) > MAX_TIME) continue;
+    // A restored line is cut at the limit plus the marker's room, so a saved marker is kept as it was.
+    const text = evidenceText(line, MAX_EVIDENCE_LINE_CHARS + 32);
+    out.push(typeof file === 'string' && file !== '' ? { line: text, file: fileText(file), at } : { line: text, at });
+  }
+  return out.length > 0 ? out : undefined;
+}
+
+/** The lines of one (rule, address, scope) that has failed but not offended yet. */
+interface Ring {
+  readonly rule: string;
+  readonly ip: string;
+  readonly scope: string | undefined;
+  readonly lines: EvidenceLine[];
+  bytes: number;
+}
+
+/** What the keeper holds for one address under one rule (for `banhammer why`). */
+export interface PendingEvidence {
+  readonly rule: string;
+  readonly scope?: string | undefined;
+  readonly lines: readonly EvidenceLine[];
+}
+
+export class EvidenceKeeper {
+  /** By `${rule} ${scopedKey}`, least recently failing first. */
+  private readonly rings = new Map<string, Ring>();
+  private held = 0;
+  /** Rings dropped to stay within the budget, since start. */
+  evicted = 0;
+
+  constructor(private maxBytes: number = DEFAULT_PENDING_EVIDENCE_BYTES) {}
+
+  /** Bytes held now (never more than the budget once record() returns). */
+  get bytes(): number {
+    return this.held;
+  }
+
+  get size(): number {
+    return this.rings.size;
+  }
+
+  /** A new budget (reload); rings beyond it are dropped at once. */
+  setBudget(maxBytes: number): void {
+    this.maxBytes = maxBytes;
+    this.trim();
+  }
+
+  /**
+   * A counted failure of `ip` (in `scope`) under `rule`: keeps `raw` (cut, escaped, copied) in the
+   * address's ring of `cap` lines (linesPerBan), dropping its oldest line beyond that, and marks the
+   * ring as most recently used. Lines older than `since` (the rule's window) are dropped too.
+   */
+  record(rule: string, ip: string, scope: string | undefined, cap: number, raw: string, at: number, file: string | undefined, since: number): void {
+    const key = ringKey(rule, ip, scope);
+    let ring = this.rings.get(key);
+    if (ring === undefined) {
+      ring = { rule, ip, scope, lines: [], bytes: RING_OVERHEAD };
+      this.held += RING_OVERHEAD;
+    } else {
+      this.rings.delete(key);
+    }
+    this.rings.set(key, ring);
+    const line = evidenceLine(raw, at, file);
+    ring.lines.push(line);
+    this.add(ring, line.line.length + EVIDENCE_LINE_OVERHEAD);
+    while (ring.lines.length > Math.max(1, cap) || (ring.lines.length > 1 && ring.lines[0]!.at <= since)) {
+      const old = ring.lines.shift()!;
+      this.add(ring, -(old.line.length + EVIDENCE_LINE_OVERHEAD));
+    }
+    this.trim();
+  }
+
+  /**
+   * The lines of (rule, ip, scope) since `since` (exclusive), oldest first, and forgets them: the
+   * detector has just emptied that window. [] when nothing was kept.
+   */
+  take(rule: string, ip: string, scope: string | undefined, since: number): EvidenceLine[] {
+    const key = ringKey(rule, ip, scope);
+    const ring = this.rings.get(key);
+    if (ring === undefined) return [];
+    this.drop(key, ring);
+    return ring.lines.filter((l) => l.at > since);
+  }
+
+  /** Forgets an address's lines in one scope under the given rules (an unban forgets its failures). */
+  forget(ip: string, scope: string | undefined, rules: Iterable<string>): void {
+    for (const rule of rules) {
+      const key = ringKey(rule, ip, scope);
+      const ring = this.rings.get(key);
+      if (ring !== undefined) this.drop(key, ring);
+    }
+  }
+
+  /**
+   * Drops the rings whose newest line is older than their rule's window as of `now` (a window the
+   * detector has let go of): `windowOf(rule)` is the rule's findtime, undefined for a rule that no
+   * longer runs (its rings go).
+   */
+  sweep(now: number, windowOf: (rule: string) => number | undefined): void {
+    for (const [key, ring] of this.rings) {
+      const w = windowOf(ring.rule);
+      const newest = ring.lines[ring.lines.length - 1];
+      if (w === undefined || newest === undefined || newest.at <= now - w) this.drop(key, ring);
+    }
+  }
+
+  /** What is held for `ip` (every rule and scope), for `banhammer why`. */
+  pending(ip: string): PendingEvidence[] {
+    const out: PendingEvidence[] = [];
+    for (const ring of this.rings.values()) {
+      if (ring.ip === ip) out.push({ rule: ring.rule, ...(ring.scope !== undefined ? { scope: ring.scope } : {}), lines: [...ring.lines] });
+    }
+    return out;
+  }
+
+  private add(ring: Ring, n: number): void {
+    ring.bytes += n;
+    this.held += n;
+  }
+
+  private drop(key: string, ring: Ring): void {
+    this.rings.delete(key);
+    this.held -= ring.bytes;
+  }
+
+  private trim(): void {
+    while (this.held > this.maxBytes) {
+      const first = this.rings.entries().next();
+      if (first.done) break;
+      this.drop(first.value[0], first.value[1]);
+      this.evicted++;
+    }
+  }
+}
+
+const ringKey = (rule: string, ip: string, scope: string | undefined): string => (scope === undefined ? `${rule} ${ip}` : `${rule} ${ip} ${scope}`);
