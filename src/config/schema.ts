@@ -51,6 +51,8 @@ export interface SettingTypes {
   readonly logFormat: LogFormat;
   readonly ignoreip: readonly string[];
   readonly maxTracked: number;
+  /** Ended bans remembered with their evidence (`banhammer why`, the state file). */
+  readonly banHistory: number;
   readonly stateDir: string;
   readonly socketPath: string;
   readonly enforcer: EnforcerKind;
@@ -443,6 +445,18 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
     fromEnv: intOrString,
     default: () => 100_000,
     defaultText: '100000',
+  }),
+  banHistory: setting<'banHistory'>({
+    yamlPath: ['ban_history'],
+    configPath: ['banHistory'],
+    reload: 'live',
+    env: 'BANHAMMER_BAN_HISTORY',
+    description: 'Recent ended bans remembered with their log lines (`banhammer why`, kept in the state file); 0 keeps none',
+    allowed: 'integer 0–100000',
+    schema: z.int({ error: 'expected an integer' }).check(z.gte(0, { error: 'must be ≥ 0' }), z.lte(100_000, { error: 'must be ≤ 100000' })),
+    fromEnv: intOrString,
+    default: () => 1000,
+    defaultText: '1000',
   }),
   stateDir: setting<'stateDir'>({
     yamlPath: ['state_dir'],
