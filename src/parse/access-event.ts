@@ -16,7 +16,9 @@
  * canonical client address (IPv4-mapped IPv6, and only that, becomes IPv4; IPv6 is lower-case
  * compressed; an address that can never be a client, see ip.ts nonClientReason, is the skip
  * 'not-client'). `status` is the
- * field right after the quoted request line. Nothing is ever taken from the referer or User-Agent.
+ * field right after the quoted request line. Nothing that decides which address a line counts for, or
+ * whether it counts, is taken from the referer or User-Agent: they are read after the status, only as
+ * far as the head goes, as fields for rules to match (a client can only describe itself there).
  */
 export interface AccessEvent {
   /** Canonical client address: dotted quad, or RFC 5952 IPv6. */
@@ -33,6 +35,19 @@ export interface AccessEvent {
   readonly vhost?: string | undefined;
   /** Where the line came from: a container name/id (docker json-file, syslog tag) or undefined. */
   readonly origin?: string | undefined;
+  /**
+   * The request line as written between its quotes (escapes kept as the server wrote them: Apache's
+   * `\x16\x03…` for TLS bytes on the HTTP port, `-` when the server wrote that), '' when empty. Set
+   * for every layout.
+   */
+  readonly request?: string | undefined;
+  /**
+   * The Referer field of a combined layout, as written; undefined when it is `-`, when the layout has
+   * none (common), or when the line ends (or its head is cut) before the field does.
+   */
+  readonly referer?: string | undefined;
+  /** The User-Agent field of a combined layout, as written; undefined as for `referer`. */
+  readonly userAgent?: string | undefined;
 }
 
 /** Access-log formats (the line inside any wrapper). */

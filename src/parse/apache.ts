@@ -10,9 +10,11 @@
  * control bytes as \xhh), so an unescaped `"` only ever delimits a field. The scanner therefore reads,
  * left to right and never from the end: the address (first field, or second after `host:port`), the
  * first unescaped `"` (the request line opens), the `[…]` right before it (the time), the next
- * unescaped `"` (the request line closes) and the three digits right after it (the status). It stops
- * there: bytes, referer and User-Agent are never looked at, so a forged log line inside them changes
- * nothing, and "403" anywhere in the path or the bytes field is never read as the status.
+ * unescaped `"` (the request line closes) and the three digits right after it (the status). That is
+ * all that decides whether a line counts and for whom: bytes, referer and User-Agent are read only
+ * afterwards, left to right from the status and only when asked for (readTail), as fields for rules
+ * to match, so a forged log line inside them changes nothing, and "403" anywhere in the path or the
+ * bytes field is never read as the status.
  *
  * Only the head is read: at most MAX_HEAD_LENGTH characters from the start of the access line. A
  * longer line is scanned as its head alone (the tail it cannot see is referer and User-Agent, never
@@ -160,7 +162,7 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
     if (start >= end) return 'empty';
     // The client address, and the vhost when there is one. Dotted quads are validated in one pass.
     // A dotted quad first field (the common case) is validated in place; its text is made only if
-    // the event is ever asked for its address (see QuadEvent).
+    // the event is ever asked for its address (see ScannedEvent).
     const isQuad = layout !== 'vhost' && ips.validQuad(line, start, end);
     const quad = ips.quad;
     let addr: TableIp | null = null;
@@ -270,35 +272,53 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
     if (isQuad) {
       const hi = quad >>> 24;
       if (hi === 0 || (hi >= 224 && hi <= 239) || quad === -1) return 'not-client';
-      return new QuadEvent(quad, time, method, line, ps, pe, status, vhost, origin);
+      return new ScannedEvent(quad, undefined, 4, time, method, line, rs, r, ps, pe, status, i, end, open, backslashEscapes, vhost, origin);
     }
     if (addr!.notClient) return 'not-client';
-    return { ip: addr!.ip, family: addr!.family, time, method, path: line.slice(ps, pe), status, vhost, origin };
+    return new ScannedEvent(0, addr!.ip, addr!.family, time, method, line, rs, r, ps, pe, status, i, end, open, backslashEscapes, vhost, origin);
   }
 }
 
 /**
- * The event of an IPv4 line, with its address text and request target made on first use: most lines
- * match no rule and never need either, and making them was most of the cost of a line. It keeps a
- * reference to the text it was read from, so it is for immediate use (consumers copy what they keep,
- * as the detector does with `ip`, which is a fresh string).
+ * The event of a scanned line, with its address text (IPv4), request target, request line, referer
+ * and User-Agent made on first use: most lines match no rule and never need them, and making them was
+ * most of the cost of a line. It keeps a reference to the text it was read from, so it is for
+ * immediate use (consumers copy what they keep, as the detector does with `ip`, a fresh string).
+ *
+ * The tail (`" <bytes> "<referer>" "<User-Agent>"`, then nginx main's `"<X-Forwarded-For>"`) is read
+ * by readTail() once, when one of its fields is first asked for, and only within the text the scanner
+ * was given (the head): a field that does not end there is undefined.
  */
-class QuadEvent implements AccessEvent {
-  readonly family = 4 as const;
+export class ScannedEvent implements AccessEvent {
   private ipText: string | undefined;
   private pathText: string | undefined;
+  /** readTail()'s result: the field bounds, -1 when absent; computed on first use. */
+  private tail: Tail | undefined;
 
   constructor(
+    /** The address as a 32-bit value when `ipText` is not given (IPv4 read in place). */
     private readonly quad: number,
+    ipText: string | undefined,
+    readonly family: 4 | 6,
     readonly time: number,
     readonly method: string,
     private readonly text: string,
+    /** Request line [rs, re) between its quotes; target [ps, pe). */
+    private readonly rs: number,
+    private readonly re: number,
     private readonly ps: number,
     private readonly pe: number,
     readonly status: number,
+    /** Index right after the status digits, end of the scanned text, and whether the line goes on past it. */
+    private readonly after: number,
+    private readonly end: number,
+    private readonly open: boolean,
+    private readonly escapes: boolean,
     readonly vhost: string | undefined,
     readonly origin: string | undefined,
-  ) {}
+  ) {
+    this.ipText = ipText;
+  }
 
   get ip(): string {
     return (this.ipText ??= quadText(this.quad));
@@ -308,10 +328,118 @@ class QuadEvent implements AccessEvent {
     return (this.pathText ??= this.text.slice(this.ps, this.pe));
   }
 
+  get request(): string {
+    return this.text.slice(this.rs, this.re);
+  }
+
+  get referer(): string | undefined {
+    const t = this.readTail();
+    return fieldText(this.text, t.refS, t.refE);
+  }
+
+  get userAgent(): string | undefined {
+    const t = this.readTail();
+    return fieldText(this.text, t.uaS, t.uaE);
+  }
+
+  /**
+   * True when the scanned text ended inside the tail of a line that goes on (a head cut short), so a
+   * longer head could still give the referer or User-Agent (the Docker reader decodes further then).
+   */
+  get tailOpen(): boolean {
+    return this.readTail().open;
+  }
+
+  private readTail(): Tail {
+    return (this.tail ??= readTail(this.text, this.after, this.end, this.open, this.escapes));
+  }
+
   /** Plain data, for JSON and test comparisons. */
   toJSON(): AccessEvent {
-    return { ip: this.ip, family: 4, time: this.time, method: this.method, path: this.path, status: this.status, vhost: this.vhost, origin: this.origin };
+    return {
+      ip: this.ip,
+      family: this.family,
+      time: this.time,
+      method: this.method,
+      path: this.path,
+      status: this.status,
+      vhost: this.vhost,
+      origin: this.origin,
+      request: this.request,
+      referer: this.referer,
+      userAgent: this.userAgent,
+    };
   }
+}
+
+/** A tail field's text, or undefined when absent or `-`. */
+function fieldText(text: string, s: number, e: number): string | undefined {
+  if (s < 0 || (e === s + 1 && text.charCodeAt(s) === DASH)) return undefined;
+  return text.slice(s, e);
+}
+
+/** The fields after the status; each pair is [start, end) inside the quotes, -1 when absent. */
+export interface Tail {
+  refS: number;
+  refE: number;
+  uaS: number;
+  uaE: number;
+  /** The trailing X-Forwarded-For field of nginx's `main` layout (the field after the User-Agent). */
+  xffS: number;
+  xffE: number;
+  /** The text ended (a line that goes on) before the tail could be read to its end. */
+  open: boolean;
+}
+
+/**
+ * Reads the tail of a combined line from `from` (right after the status digits) to `end`:
+ * ` <bytes> "<referer>" "<User-Agent>"`, then optionally ` "<X-Forwarded-For>"`. Anything that does
+ * not follow this shape ends the reading (the fields read so far stand; a common line has none).
+ * Quoted fields end at the next unescaped quote, as the request line does, so a forged field inside
+ * one stays text. `open`: the line goes on past `end`; a field cut there is undefined and the tail is
+ * marked open. Never reads past `end`; linear in [from, end).
+ */
+export function readTail(line: string, from: number, end: number, open: boolean, escapes: boolean): Tail {
+  const t: Tail = { refS: -1, refE: -1, uaS: -1, uaE: -1, xffS: -1, xffE: -1, open: false };
+  // ` <bytes>`: a token of digits or `-` (%b, %O, $body_bytes_sent).
+  let i = from;
+  if (i >= end) {
+    t.open = open;
+    return t;
+  }
+  if (line.charCodeAt(i) !== SPACE) return t;
+  i++;
+  const bs = i;
+  for (; i < end; i++) {
+    const c = line.charCodeAt(i);
+    if (c !== DASH && (c < 48 || c > 57)) break;
+  }
+  if (i === bs) return t;
+  // Each quoted field: ` "…"`.
+  for (let field = 0; field < 3; field++) {
+    if (i + 1 >= end) {
+      t.open = open;
+      return t;
+    }
+    if (line.charCodeAt(i) !== SPACE || line.charCodeAt(i + 1) !== QUOTE) return t;
+    const close = findQuote(line, i + 2, end, escapes);
+    if (close < 0) {
+      t.open = open;
+      return t;
+    }
+    if (field === 0) {
+      t.refS = i + 2;
+      t.refE = close;
+    } else if (field === 1) {
+      t.uaS = i + 2;
+      t.uaE = close;
+    } else {
+      t.xffS = i + 2;
+      t.xffE = close;
+    }
+    i = close + 1;
+  }
+  return t;
 }
 
 /** An Apache scanner (backslash-escaped quotes) for one layout. */

@@ -28,7 +28,7 @@
 import { BanhammerError } from '../errors.js';
 import { LOG_FORMATS, MAX_HEAD_LENGTH, type LogFormat, type ParseOutcome, type SkipReason } from './access-event.js';
 import { AddressTable } from './address-table.js';
-import { createApacheScanner, hasBinary, type AccessScanner, type ScanCaches } from './apache.js';
+import { createApacheScanner, hasBinary, ScannedEvent, type AccessScanner, type ScanCaches } from './apache.js';
 import { unwrapDockerJsonHead } from './docker-json.js';
 import { createNginxScanner } from './nginx.js';
 import { looksLikeSyslog, parseSyslogFrame } from './syslog.js';
@@ -170,7 +170,10 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
       const inner = head.text;
       const ie = contentEnd(inner);
       const out = isBlank(inner, 0, ie) ? (head.cut ? 'truncated' : 'empty') : autoAccess(inner, 0, ie, origin, head.cut);
-      if (!head.cut || limit >= MAX_HEAD_LENGTH || typeof out !== 'string') return longSkip(out, end - start);
+      // A cut head decides an event only once its tail (referer, User-Agent) is read or the head is full.
+      if (!head.cut || limit >= MAX_HEAD_LENGTH || (typeof out !== 'string' && !(out instanceof ScannedEvent && out.tailOpen))) {
+        return longSkip(out, end - start);
+      }
     }
   };
 
