@@ -106,6 +106,7 @@ export class Daemon implements ControlHandler {
   async start(): Promise<void> {
     this.phase = 'starting';
     this.startedAt = this.clock.now();
+    this.deps.metrics?.started(this.startedAt);
     for (const w of isHostMode(this.config) ? containersDirWarnings(this.config, this.containers, this.scoped) : []) this.log.warn(w.dir ? { dir: w.dir } : {}, w.msg);
     this.initializing = this.deps.enforcer.init();
     await this.initializing;
@@ -129,6 +130,7 @@ export class Daemon implements ControlHandler {
     await this.source.start();
     if (this.phase !== 'starting') return;
     this.phase = 'running';
+    this.sample(); // per-file series count from here (no line read yet: the last-line time is the start)
     this.every(EXPIRE_INTERVAL_MS, () => this.lift(this.pipeline.book.expire(this.clock.now()), 'expired'));
     this.every(this.deps.checkIntervalMs ?? 2000, () => this.check());
     this.every(POSITION_SAVE_INTERVAL_MS, () => this.savePositionsIfMoved());
@@ -218,7 +220,7 @@ export class Daemon implements ControlHandler {
   }
 
   private sample(): void {
-    this.sampler?.sample({ stats: this.pipeline.stats, detector: this.pipeline.detector, book: this.pipeline.book, now: this.clock.now(), lagBytes: this.source?.lagBytes() ?? 0, share: this.deps.share?.stats() });
+    this.sampler?.sample({ stats: this.pipeline.stats, detector: this.pipeline.detector, book: this.pipeline.book, now: this.clock.now(), lagBytes: this.source?.lagBytes() ?? 0, share: this.deps.share?.stats(), files: this.source?.progress?.() });
   }
 
   private async savePositionsIfMoved(): Promise<void> {

@@ -134,7 +134,7 @@ export async function runAgent(opts: RunOptions): Promise<number> {
   const metrics =
     config.metricsAddr === null
       ? undefined
-      : (await import('./metrics/registry.js')).createMetrics({ version: opts.version, rules: Object.keys(config.rules), enforcer: enforcer.name, share: config.share.redisUrl !== null });
+      : (await import('./metrics/registry.js')).createMetrics({ version: opts.version, rules: Object.keys(config.rules), enforcer: enforcer.name, share: config.share.redisUrl !== null, files: config.log.paths });
   const store = new StateStore<DaemonState>({
     dir: config.stateDir,
     name: `state-${config.instance}`,

@@ -29,7 +29,7 @@ import { canonicalIp } from '../parse/ip.js';
 import { execError } from '../exec/runner.js';
 import type { ContainerInfo } from '../docker/containers.js';
 import type { Backend } from './backend-mode.js';
-import type { ApplyResult, Enforcer, EnforcerBan, EnforcerBatch, RefusedEntry } from './enforcer.js';
+import type { ApplyResult, Enforcer, EnforcerBan, EnforcerBatch, KernelReading, RefusedEntry } from './enforcer.js';
 import { FirewallCommands, TeardownSteps, describeChainRepair, familyLabel, wantedBySet, type FirewallCommandOptions, type TopState } from './firewall-commands.js';
 import { classifyFirewallError } from './firewall-errors.js';
 import { FULL_COMPARE_EVERY, REPAIR_SET_RECREATED } from './iptables.js';
@@ -99,6 +99,7 @@ export class DockerUserEnforcer implements Enforcer {
   /** `<container id>/<family>` already reported as holding bans it has no address of that family for. */
   private readonly familyGapsReported = new Set<string>();
   private checks = 0;
+  lastReading: KernelReading | undefined;
   private readonly top: Record<Family, TopState> = { 4: { moves: 0, gaveUp: false }, 6: { moves: 0, gaveUp: false } };
 
   constructor(private readonly opts: DockerUserEnforcerOptions) {
@@ -194,14 +195,19 @@ export class DockerUserEnforcer implements Enforcer {
     for (const m of moved) this.opts.onNote?.(m);
     if (!compare) return repaired;
     const full = (this.opts.fullCompareEvery ?? FULL_COMPARE_EVERY) > 0 && ++this.checks % (this.opts.fullCompareEvery ?? FULL_COMPARE_EVERY) === 0;
+    const reading = { held: 0, missing: 0, stray: 0 };
     for (const f of this.families) {
       const sets = [this.names.sets[f], ...[...this.targets.keys()].map((id) => containerSetName(this.names, id, f))];
       for (const set of sets) {
         const r = await this.cmd.repairSet(set, f, want.get(set) ?? new Map(), counts.get(set) ?? 0, full, now);
         if (r.repaired !== null) repaired.push(r.repaired);
         for (const x of r.refused) repaired.push(`set (${familyLabel(f)}): ${set}: could not re-add ${x.ip}: ${x.reason}`);
+        reading.held += counts.get(set) ?? 0;
+        reading.missing += r.missing;
+        reading.stray += r.stray;
       }
     }
+    this.lastReading = reading;
     return repaired;
   }
 

@@ -11,7 +11,7 @@
  * canonical, never /0, too wide, or covering loopback or a non-client range).
  */
 import { systemClock, type Clock } from '../clock.js';
-import type { ApplyResult, Enforcer, EnforcerBatch, RefusedEntry } from './enforcer.js';
+import type { ApplyResult, Enforcer, EnforcerBan, EnforcerBatch, KernelReading, RefusedEntry } from './enforcer.js';
 import { isNetwork } from '../parse/ip.js';
 import { acceptNetwork, clientAddress } from './iptables-args.js';
 
@@ -26,6 +26,7 @@ export type LogSink = (record: LogRecord) => void;
 export class LogEnforcer implements Enforcer {
   readonly name = 'log';
   readonly cidr = true;
+  lastReading: KernelReading | undefined;
   /** Keyed by address, or `<container id> <address>` for a container-scoped ban (host mode). */
   private readonly held = new Map<string, { ip: string; family: 4 | 6; until: number | null; scope?: string }>();
 
@@ -64,9 +65,39 @@ export class LogEnforcer implements Enforcer {
     return { refused };
   }
 
-  /** Nothing outside this process can change what a dry run holds: there is never anything to repair. */
-  async check(): Promise<string[]> {
-    return [];
+  /**
+   * Nothing outside this process can change what a dry run holds, but its list is compared with the
+   * ban book's view all the same (lastReading: the kernel_bans and drift gauges of a dry run), and a
+   * difference (a bug) is repaired and reported like a kernel enforcer would.
+   */
+  async check(expected?: () => readonly EnforcerBan[]): Promise<string[]> {
+    if (typeof expected !== 'function') return [];
+    const now = this.clock.now();
+    const held = this.active().length;
+    const want = new Map<string, EnforcerBan>();
+    for (const b of expected()) {
+      if (b.until !== null && !(b.until > now)) continue;
+      const c = target(b);
+      if (!('reason' in c)) want.set(heldKey(c.ip, b.scope), b);
+    }
+    let missing = 0;
+    let stray = 0;
+    for (const [key, b] of want) {
+      if (this.held.has(key)) continue;
+      missing++;
+      const c = target(b) as { ip: string; family: 4 | 6 };
+      this.held.set(key, { ip: c.ip, family: c.family, until: b.until, ...scoped(b.scope) });
+    }
+    for (const key of [...this.held.keys()]) {
+      if (want.has(key)) continue;
+      stray++;
+      this.held.delete(key);
+    }
+    this.lastReading = { held, missing, stray };
+    const out: string[] = [];
+    if (missing > 0) out.push(`elements: ${missing} missing ban(s) re-added to the dry run's list`);
+    if (stray > 0) out.push(`elements: ${stray} entr${stray === 1 ? 'y' : 'ies'} nobody banned removed from the dry run's list`);
+    return out;
   }
 
   async shutdown(): Promise<void> {

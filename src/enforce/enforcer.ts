@@ -46,6 +46,20 @@ export interface ApplyResult {
   readonly refused: readonly RefusedEntry[];
 }
 
+/**
+ * What one check() read back from the kernel (or map) before repairing it: the `banhammer_kernel_bans`
+ * and `banhammer_enforce_drift` gauges. Drift is what differed from the ban book's view at that check
+ * (the same check repaired it, so the next one reads 0 unless it happens again).
+ */
+export interface KernelReading {
+  /** Ban entries the kernel (or map) held, all of this instance's sets summed, as read. */
+  readonly held: number;
+  /** Expected bans the kernel lacked (re-added by that check). */
+  readonly missing: number;
+  /** Entries the kernel held that nobody banned (removed by that check). */
+  readonly stray: number;
+}
+
 export interface Enforcer {
   /** Short name for logs and metrics: iptables, nftables, apache-map, nginx-map, docker-user, log. */
   readonly name: string;
@@ -65,6 +79,11 @@ export interface Enforcer {
    * Returns what was repaired (empty when all was well). Must stay cheap when nothing changed.
    */
   check(expected: () => readonly EnforcerBan[]): Promise<string[]>;
+  /**
+   * What the last check() that read the kernel found (undefined: none yet, or an enforcer that does
+   * not read back). Set by check() when it resolves; a check that throws leaves the previous one.
+   */
+  readonly lastReading?: KernelReading | undefined;
   /** Remove this instance's rules, chains, sets and files, and nothing else. */
   shutdown(): Promise<void>;
 }

@@ -302,15 +302,16 @@ export class FirewallCommands {
    * compared (reconcileSet: missing re-added with their remaining timeout, strays removed) and
    * repaired in one isolating restore. Returns one line when something was repaired.
    */
-  async repairSet(set: string, family: Family, want: ReadonlyMap<string, WantedEntry>, kernelCount: number, full: boolean, now: number): Promise<{ repaired: string | null; refused: RefusedEntry[] }> {
+  async repairSet(set: string, family: Family, want: ReadonlyMap<string, WantedEntry>, kernelCount: number, full: boolean, now: number): Promise<{ repaired: string | null; refused: RefusedEntry[]; missing: number; stray: number }> {
     const wanted = new Map([...want].filter(([ip]) => !this.refusedKeys.has(`${set} ${ip}`)));
     const compareAnyway = full && kernelCount <= FULL_COMPARE_MAX_ENTRIES;
-    if (!compareAnyway && kernelCount === wantedCount(wanted, now)) return { repaired: null, refused: [] };
+    // Counts that agree are taken as no drift (the periodic full comparison catches a swap).
+    if (!compareAnyway && kernelCount === wantedCount(wanted, now)) return { repaired: null, refused: [], missing: 0, stray: 0 };
     const have = kernelCount === 0 ? [] : await this.listSet(set);
     const r = reconcileSet(set, family, wanted, have, now);
-    if (r.lines.length === 0) return { repaired: null, refused: [] };
+    if (r.lines.length === 0) return { repaired: null, refused: [], missing: 0, stray: 0 };
     const refused = await this.applyLines(r.lines, `repairing ipset ${set}`);
-    return { repaired: describeSetRepair(`IPv${family}`, set, r), refused };
+    return { repaired: describeSetRepair(`IPv${family}`, set, r), refused, missing: r.missing, stray: r.stray };
   }
 
   /**

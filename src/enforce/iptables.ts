@@ -34,7 +34,7 @@
  */
 import { systemClock, type Clock } from '../clock.js';
 import type { Backend } from './backend-mode.js';
-import type { ApplyResult, Enforcer, EnforcerBan, EnforcerBatch, RefusedEntry } from './enforcer.js';
+import type { ApplyResult, Enforcer, EnforcerBan, EnforcerBatch, KernelReading, RefusedEntry } from './enforcer.js';
 import { FirewallCommands, TeardownSteps, describeChainRepair, familyLabel, wantedBySet, type FirewallCommandOptions, type TopState } from './firewall-commands.js';
 import {
   blockSpec,
@@ -99,6 +99,7 @@ export class IptablesEnforcer implements Enforcer {
   private readonly fullEvery: number;
   readonly cidr: boolean;
   private checks = 0;
+  lastReading: KernelReading | undefined;
   private readonly top: Record<Family, TopState> = { 4: { moves: 0, gaveUp: false }, 6: { moves: 0, gaveUp: false } };
 
   constructor(opts: IptablesEnforcerOptions) {
@@ -180,11 +181,16 @@ export class IptablesEnforcer implements Enforcer {
     const now = this.clock.now();
     const own = (sets: Readonly<Record<Family, string>>) => (_: EnforcerBan, family: Family) => (this.families.includes(family) ? sets[family] : null);
     const want = wantedBySet(expected(), now, own(this.names.sets), this.cidr ? own(this.names.nets) : undefined);
+    const reading = { held: 0, missing: 0, stray: 0 };
     for (const { set, f } of this.ownSets()) {
       const r = await this.cmd.repairSet(set, f, want.get(set) ?? new Map(), counts.get(set) ?? 0, full, now);
       if (r.repaired !== null) repaired.push(r.repaired);
       for (const x of r.refused) repaired.push(`set (${familyLabel(f)}): ${set}: could not re-add ${x.ip}: ${x.reason}`);
+      reading.held += counts.get(set) ?? 0;
+      reading.missing += r.missing;
+      reading.stray += r.stray;
     }
+    this.lastReading = reading;
     return repaired;
   }
 

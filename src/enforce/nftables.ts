@@ -35,7 +35,7 @@
 import { systemClock, type Clock } from '../clock.js';
 import { BanhammerError } from '../errors.js';
 import { execError, type Runner, type RunOptions, type RunResult } from '../exec/runner.js';
-import type { ApplyResult, Enforcer, EnforcerBan, EnforcerBatch, RefusedEntry } from './enforcer.js';
+import type { ApplyResult, Enforcer, EnforcerBan, EnforcerBatch, KernelReading, RefusedEntry } from './enforcer.js';
 import type { BlockAction, Family } from './iptables-args.js';
 import type { ContainerTarget } from './docker-user-args.js';
 import type { ContainerAddresses } from './docker-user.js';
@@ -122,6 +122,8 @@ export interface NftSetEntry {
 
 export class NftablesEnforcer implements Enforcer {
   readonly name = 'nftables';
+  /** What the last element comparison read back (metrics; see Enforcer.lastReading). */
+  lastReading: KernelReading | undefined;
   readonly names: NftNames;
   readonly families: readonly Family[];
   private readonly base: NftLayout;
@@ -229,9 +231,11 @@ export class NftablesEnforcer implements Enforcer {
         if (missing.size > 0 || notes.length > 0) for (const n of (await this.ensureStructure(true)).emptySets) empty.add(n);
         for (const n of notes) this.host.onNote?.(n);
       }
+      let refilled = 0;
       for (const set of this.sets()) {
         if (!empty.has(set.name)) continue;
         const r = reconcileSet([], wanted(set), set, this.clock.now());
+        refilled += r.added;
         const refused = await this.writeOps(r.ops);
         repaired.push(`set ${set.name} (IPv${set.family}) re-created and refilled with ${r.added - refused.length} ban(s)${refusedNote(refused)}`);
       }
@@ -244,15 +248,21 @@ export class NftablesEnforcer implements Enforcer {
       if (now - this.lastElementCheck >= every) {
         this.lastElementCheck = now;
         const t0 = performance.now();
+        // What this pass read back (metrics): sets found empty count as holding nothing, their bans as missing.
+        const reading = { held: 0, missing: refilled, stray: 0 };
         for (const set of this.sets()) {
           if (empty.has(set.name)) continue;
           const held = await this.readSet(set.name);
           const r = reconcileSet(held, wanted(set), set, this.clock.now());
+          reading.held += held.length;
+          reading.missing += r.added;
+          reading.stray += r.removed;
           if (r.ops.length === 0) continue;
           const refused = await this.writeOps(r.ops);
           repaired.push(`set ${set.name} (IPv${set.family}): ${r.added} missing ban(s) re-added, ${r.removed} stray element(s) removed, ${r.corrected} timeout(s) corrected${refusedNote(refused)}`);
         }
         this.elementCheckCostMs = performance.now() - t0;
+        this.lastReading = reading;
       }
       return repaired;
     });

@@ -34,7 +34,7 @@ export interface EnforcementQueueOptions {
   /** After a batch is held by the enforcer (persist state, then report). Never throws. */
   readonly afterApply: () => Promise<void>;
   readonly log: { error(obj: object, msg?: string): void };
-  readonly metrics?: Pick<Metrics, 'enforceDuration' | 'enforceError' | 'enforceRefused'> | undefined;
+  readonly metrics?: (Pick<Metrics, 'enforceDuration' | 'enforceError' | 'enforceRefused'> & Partial<Pick<Metrics, 'checked' | 'checkFailed'>>) | undefined;
   readonly retryMs?: number;
 }
 
@@ -77,9 +77,24 @@ export class EnforcementQueue {
     });
   }
 
-  /** The enforcer's repair check against the book's view; returns what was repaired. */
+  /**
+   * The enforcer's repair check against the book's view; returns what was repaired. Metrics get
+   * what it read back from the kernel (drift, entries held) and the time of the last check that
+   * succeeded; a check that throws is counted and rethrown.
+   */
   check(): Promise<string[]> {
-    return this.serial(() => this.opts.enforcer.check(() => this.opts.source.expected(this.opts.clock.now())));
+    return this.serial(async () => {
+      const { enforcer, clock, metrics } = this.opts;
+      let repaired: string[];
+      try {
+        repaired = await enforcer.check(() => this.opts.source.expected(clock.now()));
+      } catch (e) {
+        metrics?.checkFailed?.();
+        throw e;
+      }
+      metrics?.checked?.(clock.now(), enforcer.name, enforcer.lastReading);
+      return repaired;
+    });
   }
 
   /** No more scheduling or retries; waits for the batch in progress. */

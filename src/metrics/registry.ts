@@ -17,6 +17,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { SKIP_REASONS, type SkipReason } from '../parse/access-event.js';
 import { MANUAL_RULE } from '../decide/ban-book.js';
+import type { KernelReading } from '../enforce/enforcer.js';
 
 export const UNBAN_REASONS = ['expired', 'manual', 'all', 'allowlisted', 'group'] as const;
 export type UnbanReason = (typeof UNBAN_REASONS)[number];
@@ -36,6 +37,10 @@ export interface MetricsOptions {
   enforcer?: string;
   /** This agent shares bans with a group through Redis: the share series exist. */
   share?: boolean;
+  /** Notification target names (src/notify): the notification series exist, at 0, for each. */
+  notifyTargets?: readonly string[];
+  /** The configured log paths (or globs): the per-file series exist from the start. */
+  files?: readonly string[];
 }
 
 export interface Metrics {
@@ -71,6 +76,25 @@ export interface Metrics {
   trackedAddresses(rule: string, n: number): void;
   /** Adds n repairs; `what` is an enforcer's repair line, counted under its kind (repairKind). */
   repaired(what: string, n?: number): void;
+  /** The agent started at `ms` (epoch ms): banhammer_start_time_seconds. */
+  started(ms: number): void;
+  /**
+   * A self-check (the enforcer's comparison of the kernel with the ban book) succeeded at `ms`; with
+   * what it read back when the enforcer reads back (kernel entries, drift found and repaired).
+   */
+  checked(ms: number, enforcer: string, reading?: KernelReading | undefined): void;
+  /** A self-check threw (the kernel could not be read or repaired). */
+  checkFailed(): void;
+  /** One configured log path (or glob): seconds behind, wall time (epoch s) of the last line read, lines read since the last call. */
+  logFile(file: string, d: { lagSeconds: number; lastLineSeconds: number; lines: number }): void;
+  /** Notifications: a message delivered to `target`. */
+  notifySent(target: string): void;
+  /** Notifications: a delivery attempt to `target` failed (retries included). */
+  notifyFailed(target: string): void;
+  /** Notifications: n messages for `target` given up (after retries, queue full, shutdown). */
+  notifyDropped(target: string, n?: number): void;
+  /** Notifications: messages waiting for (or being sent to) `target`. */
+  notifyQueued(target: string, n: number): void;
   /** The text exposition format. */
   render(): Promise<string>;
 }
@@ -192,6 +216,60 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     labelNames: ['what'] as const,
     registers,
   });
+  const startTime = new Gauge({ name: 'banhammer_start_time_seconds', help: 'When the agent started, seconds since the epoch.', registers });
+  const lastCheck = new Gauge({
+    name: 'banhammer_last_check_success_timestamp_seconds',
+    help: 'When the enforcer last compared the kernel with the ban book (and repaired) without error, seconds since the epoch; 0 before the first.',
+    registers,
+  });
+  const checkFailures = new Counter({ name: 'banhammer_check_failures_total', help: 'Self-checks of the kernel state that failed (the kernel could not be read or repaired).', registers });
+  const kernelBans = new Gauge({
+    name: 'banhammer_kernel_bans',
+    help: 'Ban entries the kernel held at the last self-check, read back from it (all of this agent\'s sets); absent for enforcers that do not read back.',
+    labelNames: ['enforcer'] as const,
+    registers,
+  });
+  const drift = new Gauge({
+    name: 'banhammer_enforce_drift',
+    help: 'Entries missing from the kernel plus entries nobody banned, found at the last self-check (and repaired by it); absent for enforcers that do not read back.',
+    labelNames: ['enforcer'] as const,
+    registers,
+  });
+  const driftEntries = new Counter({
+    name: 'banhammer_enforce_drift_entries_total',
+    help: 'Entries found missing from the kernel (kind=missing) or held without a ban (kind=stray) by self-checks, each repaired.',
+    labelNames: ['kind'] as const,
+    registers,
+  });
+  const logLag = new Gauge({
+    name: 'banhammer_log_lag_seconds',
+    help: 'Per configured log path: 0 when everything written was read; otherwise seconds since the agent last read a line or was caught up.',
+    labelNames: ['file'] as const,
+    registers,
+  });
+  const logLastLine = new Gauge({
+    name: 'banhammer_log_last_line_timestamp_seconds',
+    help: 'Per configured log path: when the agent last read a line (wall clock, not the line\'s own time), or started; seconds since the epoch.',
+    labelNames: ['file'] as const,
+    registers,
+  });
+  const logLines = new Counter({
+    name: 'banhammer_log_lines_read_total',
+    help: 'Lines read per configured log path (or glob).',
+    labelNames: ['file'] as const,
+    registers,
+  });
+  // Notifications (src/notify): only when targets are configured; `target` is the operator's name.
+  const notifyTargets = opts.notifyTargets ?? [];
+  const notify =
+    notifyTargets.length === 0
+      ? null
+      : {
+          sent: new Counter({ name: 'banhammer_notifications_sent_total', help: 'Notifications delivered, by target.', labelNames: ['target'] as const, registers }),
+          failed: new Counter({ name: 'banhammer_notifications_failed_total', help: 'Notification delivery attempts that failed (retries included), by target.', labelNames: ['target'] as const, registers }),
+          dropped: new Counter({ name: 'banhammer_notifications_dropped_total', help: 'Notifications given up (after the last retry, queue full, or at shutdown), by target.', labelNames: ['target'] as const, registers }),
+          queued: new Gauge({ name: 'banhammer_notifications_queued', help: 'Notifications waiting to be delivered (the one being sent included), by target.', labelNames: ['target'] as const, registers }),
+        };
   const buildInfo = new Gauge({
     name: 'banhammer_build_info',
     help: 'Always 1; the version is in the label.',
@@ -217,6 +295,13 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   const refusedBy = new Children((e) => born(enforceRefused.labels(e)));
   const trackedBy = new Children((r) => tracked.labels(r));
   const repairsBy = new Children((w) => born(repairs.labels(w)));
+  const lagBy = new Children((f) => logLag.labels(f));
+  const lastLineBy = new Children((f) => logLastLine.labels(f));
+  const logLinesBy = new Children((f) => born(logLines.labels(f)));
+  const kernelBansBy = new Children((e) => kernelBans.labels(e));
+  const driftBy = new Children((e) => drift.labels(e));
+  const driftMissing = born(driftEntries.labels('missing'));
+  const driftStray = born(driftEntries.labels('stray'));
   const familyV4 = activeBans.labels('ipv4');
   const familyV6 = activeBans.labels('ipv6');
 
@@ -243,6 +328,21 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   }
   stateSaveErrors.inc(0);
   skewed.inc(0);
+  const notifySentBy = new Children((t) => born(notify!.sent.labels(t)));
+  const notifyFailedBy = new Children((t) => born(notify!.failed.labels(t)));
+  const notifyDroppedBy = new Children((t) => born(notify!.dropped.labels(t)));
+  const notifyQueuedBy = new Children((t) => notify!.queued.labels(t));
+  for (const t of notify === null ? [] : notifyTargets) {
+    notifySentBy.get(t);
+    notifyFailedBy.get(t);
+    notifyDroppedBy.get(t);
+    notifyQueuedBy.get(t).set(0);
+  }
+  checkFailures.inc(0);
+  for (const f of opts.files ?? []) {
+    lagBy.get(f).set(0);
+    logLinesBy.get(f);
+  }
 
   const m: Metrics = {
     registry,
@@ -314,6 +414,37 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     },
     repaired(what, n = 1) {
       if (n > 0) repairsBy.get(repairKind(what)).inc(n);
+    },
+    started(ms) {
+      startTime.set(ms / 1000);
+    },
+    checked(ms, enforcer, reading) {
+      lastCheck.set(ms / 1000);
+      if (reading === undefined) return;
+      kernelBansBy.get(enforcer).set(reading.held);
+      driftBy.get(enforcer).set(reading.missing + reading.stray);
+      if (reading.missing > 0) driftMissing.inc(reading.missing);
+      if (reading.stray > 0) driftStray.inc(reading.stray);
+    },
+    checkFailed() {
+      checkFailures.inc();
+    },
+    logFile(file, d) {
+      lagBy.get(file).set(Math.max(0, d.lagSeconds));
+      lastLineBy.get(file).set(d.lastLineSeconds);
+      if (d.lines > 0) logLinesBy.get(file).inc(d.lines);
+    },
+    notifySent(target) {
+      if (notify !== null) notifySentBy.get(target).inc();
+    },
+    notifyFailed(target) {
+      if (notify !== null) notifyFailedBy.get(target).inc();
+    },
+    notifyDropped(target, n = 1) {
+      if (notify !== null && n > 0) notifyDroppedBy.get(target).inc(n);
+    },
+    notifyQueued(target, n) {
+      if (notify !== null) notifyQueuedBy.get(target).set(n);
     },
     render() {
       return registry.metrics();

@@ -1,13 +1,45 @@
 /**
  * Moves the agent's running counts into the metrics registry, in batches (the per-line path only
  * bumps plain counters): lines read, skips by reason, skewed lines, rule matches, tracked addresses,
- * tail lag and the active-ban gauge. sample() is called about once a second and after every batch.
+ * tail lag, per-file log progress and the active-ban gauge. sample() is called about once a second
+ * and after every batch.
+ *
+ * Log lag per configured path (LogLag): 0 while every byte written has been read; otherwise the
+ * seconds since the agent last read a line from it or was last seen caught up, whichever is later.
+ * A reader that keeps up shows 0 (or a blip under a second), one that is stuck while the file grows
+ * shows a number that climbs by a second per second. The last-line time is wall-clock time (when the
+ * agent read it), never the time written in the line: a hostile or skewed line cannot move it. Both
+ * are measured at sampling time, so to about a second.
  */
 import type { Detector } from '../detect/detector.js';
 import type { BanBook } from '../decide/ban-book.js';
 import type { PipelineStats } from '../pipeline/pipeline.js';
 import { SKIP_REASONS } from '../parse/access-event.js';
 import type { Metrics } from './registry.js';
+import type { FileProgress } from '../source/line-source.js';
+
+/** Per-file state behind banhammer_log_lag_seconds and banhammer_log_last_line_timestamp_seconds. */
+export class LogLag {
+  private readonly files = new Map<string, { lines: number; lastLineAt: number; caughtUpAt: number }>();
+
+  /** Folds one sample in; returns what the metrics should show for each file. */
+  update(progress: readonly FileProgress[], now: number): { file: string; lagSeconds: number; lastLineSeconds: number; lines: number }[] {
+    return progress.map((p) => {
+      let st = this.files.get(p.path);
+      if (st === undefined) {
+        // Bounded: one entry per configured path (the tailer reports nothing else).
+        st = { lines: 0, lastLineAt: now, caughtUpAt: now };
+        this.files.set(p.path, st);
+      }
+      const lines = Math.max(0, p.lines - st.lines);
+      st.lines = p.lines;
+      if (lines > 0) st.lastLineAt = now;
+      if (p.unreadBytes <= 0) st.caughtUpAt = now;
+      const lagMs = p.unreadBytes > 0 ? now - Math.max(st.lastLineAt, st.caughtUpAt) : 0;
+      return { file: p.path, lagSeconds: Math.max(0, lagMs) / 1000, lastLineSeconds: st.lastLineAt / 1000, lines };
+    });
+  }
+}
 
 /** The share stage's running counts (ShareStats), as far as metrics read them. */
 export interface ShareCounts {
@@ -26,11 +58,13 @@ export class MetricsSampler {
   private readonly skipped = new Map<string, number>();
   private readonly matches = new Map<string, number>();
   private shared = { bansIn: 0, bansOut: 0, unbansIn: 0, unbansOut: 0, invalid: 0 };
+  private readonly logLag = new LogLag();
 
   constructor(private readonly metrics: Metrics) {}
 
-  sample(s: { stats: PipelineStats; detector: Detector; book: BanBook; now: number; lagBytes: number; share?: ShareCounts | undefined }): void {
+  sample(s: { stats: PipelineStats; detector: Detector; book: BanBook; now: number; lagBytes: number; share?: ShareCounts | undefined; files?: readonly FileProgress[] | undefined }): void {
     const m = this.metrics;
+    if (s.files !== undefined) for (const f of this.logLag.update(s.files, s.now)) m.logFile(f.file, f);
     if (s.share !== undefined) {
       const c = s.share;
       const p = this.shared;

@@ -51,6 +51,17 @@ export interface LineSource {
   /** Bytes written to followed files but not read yet (a gauge for metrics). */
   lagBytes(): number;
   stats(): LineSourceStats;
+  /** Per configured path (or glob), as written in the configuration: what metrics need for log lag. */
+  progress?(): FileProgress[];
+}
+
+export interface FileProgress {
+  /** The configured path or glob, as written (a bounded set: one per configured entry). */
+  readonly path: string;
+  /** Lines handed to onLine from the files under it, since start. */
+  readonly lines: number;
+  /** Bytes written to its files but not read yet. */
+  readonly unreadBytes: number;
 }
 
 export interface LineSourceStats {

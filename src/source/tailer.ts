@@ -25,7 +25,7 @@ import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { BanhammerError } from '../errors.js';
 import { FileFollower } from './file-follower.js';
 import { expandGlob, hasMagic, matchesGlob } from './glob.js';
-import type { FilePosition, LineSource, LineSourceStats } from './line-source.js';
+import type { FilePosition, FileProgress, LineSource, LineSourceStats } from './line-source.js';
 import { DEFAULT_MAX_LINE_BYTES } from './line-splitter.js';
 
 /** Watches one directory; onEvent gets 'rename' (entry created/removed/moved) or 'change'. */
@@ -71,8 +71,10 @@ const ROTATED_NAME = /(\.\d+|\.gz|\.bz2|\.xz|\.zst|\.old|-\d{8}(\d{2})?)$/;
 export class Tailer implements LineSource {
   private readonly o: TailerOptions;
   private readonly clock: Clock;
-  private readonly patterns: { pattern: string; glob: boolean }[];
-  private readonly followers = new Map<string, { f: FileFollower; fromGlob: boolean }>();
+  private readonly patterns: { pattern: string; glob: boolean; label: string }[];
+  private readonly followers = new Map<string, { f: FileFollower; fromGlob: boolean; label: string }>();
+  /** Lines delivered per configured path (label: as written in the configuration). */
+  private readonly linesBy = new Map<string, { n: number }>();
   private readonly watchers = new Map<string, { close(): void } | null>();
   private readonly globDirs = new Set<string>();
   private readonly counters = { lines: 0, rotations: 0, truncations: 0 };
@@ -106,19 +108,22 @@ export class Tailer implements LineSource {
     }
     this.o = opts;
     this.clock = opts.clock ?? systemClock;
-    this.patterns = [...new Set(opts.paths.map((p) => (isAbsolute(p) ? p : resolve(p))))].map((pattern) => ({
-      pattern,
-      glob: hasMagic(pattern),
-    }));
+    const byPattern = new Map<string, string>();
+    for (const p of opts.paths) {
+      const pattern = isAbsolute(p) ? p : resolve(p);
+      if (!byPattern.has(pattern)) byPattern.set(pattern, p);
+    }
+    this.patterns = [...byPattern].map(([pattern, label]) => ({ pattern, glob: hasMagic(pattern), label }));
+    for (const { label } of this.patterns) this.linesBy.set(label, { n: 0 });
   }
 
   async start(): Promise<void> {
     if (this.started) throw new BanhammerError('BH_ERR_USAGE', 'the tailer was already started', { hint: 'create a new Tailer to start again' });
     this.started = true;
     const saved = this.o.startPositions ?? [];
-    for (const { pattern, glob } of this.patterns) {
+    for (const { pattern, glob, label } of this.patterns) {
       if (!glob) {
-        await this.addFollower(pattern, false, 'end');
+        await this.addFollower(pattern, false, 'end', label);
         continue;
       }
       const { files, dirs, refused } = await expandGlob(pattern);
@@ -132,7 +137,7 @@ export class Tailer implements LineSource {
           `log glob ${pattern} matches rotated files (${rotatedLooking.slice(0, 3).join(', ')}${rotatedLooking.length > 3 ? ', …' : ''}); after a rotation their lines would be read twice, narrow the glob to the live files (e.g. *access.log)`,
         );
       }
-      for (const f of new Set([...files, ...savedMatches])) await this.addFollower(f, true, 'end');
+      for (const f of new Set([...files, ...savedMatches])) await this.addFollower(f, true, 'end', label);
     }
     this.syncWatchers();
     // Anything written between opening and watching is picked up here.
@@ -163,6 +168,12 @@ export class Tailer implements LineSource {
     return n;
   }
 
+  progress(): FileProgress[] {
+    const unread = new Map<string, number>();
+    for (const { f, label } of this.followers.values()) unread.set(label, (unread.get(label) ?? 0) + f.lagBytes());
+    return this.patterns.map(({ label }) => ({ path: label, lines: this.linesBy.get(label)!.n, unreadBytes: unread.get(label) ?? 0 }));
+  }
+
   stats(): LineSourceStats {
     let overlong = this.droppedOverlong;
     let files = 0;
@@ -185,14 +196,19 @@ export class Tailer implements LineSource {
     return out;
   }
 
-  private async addFollower(path: string, fromGlob: boolean, startAt: 'end' | 'start'): Promise<void> {
+  private async addFollower(path: string, fromGlob: boolean, startAt: 'end' | 'start', label: string): Promise<void> {
     if (this.followers.has(path)) return;
     const saved = (this.o.startPositions ?? []).filter((p) => p.path === path);
+    const count = this.linesBy.get(label)!;
+    const onLine = this.o.onLine;
     const f = new FileFollower({
       path,
       startAt,
       saved,
-      onLine: this.o.onLine,
+      onLine: (line, file) => {
+        count.n++;
+        onLine(line, file);
+      },
       onError: (e) => this.o.onError?.(e),
       onWarning: (m) => this.o.onWarning?.(m),
       clock: this.clock,
@@ -200,7 +216,7 @@ export class Tailer implements LineSource {
       rotateWaitMs: this.o.rotateWaitMs ?? 5000,
       counters: this.counters,
     });
-    this.followers.set(path, { f, fromGlob });
+    this.followers.set(path, { f, fromGlob, label });
     await f.init();
   }
 
@@ -284,7 +300,7 @@ export class Tailer implements LineSource {
   private async rescanOnce(): Promise<void> {
     const matched = new Set<string>();
     this.globDirs.clear();
-    for (const { pattern, glob } of this.patterns) {
+    for (const { pattern, glob, label } of this.patterns) {
       if (!glob) continue;
       const { files, dirs, refused } = await expandGlob(pattern);
       if (this.stopped) return;
@@ -293,7 +309,7 @@ export class Tailer implements LineSource {
       for (const f of files) {
         matched.add(f);
         if (!this.followers.has(f)) {
-          await this.addFollower(f, true, 'start');
+          await this.addFollower(f, true, 'start', label);
           if (this.stopped) return;
           this.followers.get(f)?.f.poke();
         }

@@ -29,6 +29,10 @@ function exercise(m: Metrics): void {
   m.trackedAddresses('forbidden', 17);
   m.repaired('set bh-web-v4 was missing and was re-created');
   m.repaired('jump', 2);
+  m.started(1_800_000_000_000);
+  m.checked(1_800_000_002_000, 'iptables', { held: 2, missing: 1, stray: 1 });
+  m.checkFailed();
+  m.logFile('/var/log/apache2/access.log', { lagSeconds: 3, lastLineSeconds: 1_800_000_001, lines: 1010 });
 }
 
 describe('/metrics', () => {
@@ -39,7 +43,7 @@ describe('/metrics', () => {
   });
 
   it('matches the golden exposition', async () => {
-    const m = createMetrics({ version: '0.1.0', rules: ['forbidden', 'scanners'], enforcer: 'iptables' });
+    const m = createMetrics({ version: '0.1.0', rules: ['forbidden', 'scanners'], enforcer: 'iptables', files: ['/var/log/apache2/access.log'] });
     exercise(m);
     server = await startMetricsServer('127.0.0.1:0', m);
     const res = await get(server.port, '/metrics');

@@ -105,10 +105,12 @@ describe('createMetrics', () => {
   });
 
   it('never takes an address as a label: no metric has an ip-like label name', async () => {
-    const m = createMetrics({ rules: ['forbidden'], enforcer: 'iptables' });
+    const m = createMetrics({ rules: ['forbidden'], enforcer: 'iptables', files: ['/var/log/apache2/access.log'] });
     m.banned('forbidden');
     m.repaired('ipset');
+    m.checked(Date.now(), 'iptables', { held: 1, missing: 1, stray: 0 });
+    m.logFile('/var/log/apache2/access.log', { lagSeconds: 1, lastLineSeconds: 1, lines: 1 });
     const names = new Set([...(await m.render()).matchAll(/[{,]([a-z_]+)="/g)].map((x) => x[1]));
-    expect([...names].sort()).toEqual(['enforcer', 'family', 'le', 'reason', 'rule', 'version', 'what']);
+    expect([...names].sort()).toEqual(['enforcer', 'family', 'file', 'kind', 'le', 'reason', 'rule', 'version', 'what']);
   });
 });
