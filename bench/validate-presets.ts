@@ -299,7 +299,8 @@ async function runTest(dir: string, config: Config, tmp: string): Promise<TestRe
 function isSpecific(match: unknown): boolean {
   if (match === null || typeof match !== 'object') return false;
   for (const [k, v] of Object.entries(match as Record<string, unknown>)) {
-    if (k === 'status' || k === 'methods') continue;
+    // status and methods say nothing about the request's content; none_of only excludes.
+    if (k === 'status' || k === 'methods' || k === 'noneOf' || k === 'none_of') continue;
     if (Array.isArray(v) ? v.length > 0 : v !== null && v !== undefined && typeof v === 'object' && isSpecific(v)) return true;
   }
   return false;
