@@ -31,7 +31,8 @@ export function configToYamlObject(c: Config): Record<string, unknown> {
   const values = settingValues(c) as unknown as Record<string, unknown>;
   for (const key of SETTING_KEYS) {
     const [a, b] = (SETTINGS[key] as SettingSpec<unknown>).yamlPath as [string, string | undefined];
-    const v = values[key];
+    const spec = SETTINGS[key] as SettingSpec<unknown>;
+    const v = spec.toYaml !== undefined ? spec.toYaml(values[key]) : values[key];
     const copy = Array.isArray(v) ? [...(v as unknown[])] : v;
     if (b === undefined) out[a] = copy;
     else ((out[a] ??= {}) as Record<string, unknown>)[b] = copy;

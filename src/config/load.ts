@@ -19,6 +19,7 @@ import { FLAG_NAMES, readFlags, type ConfigFlags } from './flags.js';
 import { emptyPatch, type ConfigPatch } from './patch.js';
 import { configError, type Problem } from './problems.js';
 import { assembleConfig } from './settings.js';
+import { notifyProblems } from '../notify/targets-config.js';
 import {
   ENV_CONFIG,
   PRESETS,
@@ -98,6 +99,9 @@ export function resolveConfig(input: LoadInput): ResolvedConfig {
     const missing = settings.shareGroup === null ? SETTINGS.shareGroup : SETTINGS.shareRedisUrl;
     problems.push({ key: missing.yamlPath.join('.'), source: 'default', message: `sharing needs both BANHAMMER_REDIS_URL and BANHAMMER_SHARE_GROUP; set ${missing.env} too (or neither)` });
   }
+
+  // Notification targets: the shorthand (env) ones and notify.targets must combine into valid targets.
+  problems.push(...notifyProblems(settings as Partial<SettingTypes>));
 
   // Rules: preset or user defaults, then each layer's fields, then the selection.
   const rules = Object.create(null) as Record<string, RuleSettings>;

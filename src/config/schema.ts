@@ -21,6 +21,7 @@ import en from 'zod/v4/locales/en.js';
 import { LOG_FORMATS, type LogFormat } from '../parse/access-event.js';
 import { parseCidr } from '../parse/ip.js';
 import type { BantimeIncrement, RuleMatch, RuleSettings } from '../detect/rule.js';
+import { NOTIFY_SETTINGS, type NotifyConfig, type NotifySettingTypes } from '../notify/settings.js';
 import { PRESETS, DEFAULT_RULE, isPreset } from '../detect/presets.js';
 import { checkPathPattern, checkPathPatternUnion } from '../detect/path-pattern.js';
 import { formatDuration, MAX_DURATION_MS, MAX_FINDTIME_MS, parseDuration, PERMANENT } from './duration.js';
@@ -43,7 +44,7 @@ z.config(en());
  * Every setting except rules, keyed by its flat name: the one list of setting names and types.
  * SETTINGS must describe exactly these keys (its mapped type says so), and Config is built from them.
  */
-export interface SettingTypes {
+export interface SettingTypes extends NotifySettingTypes {
   readonly instance: string;
   /** Config: log.paths */
   readonly logPaths: readonly string[];
@@ -85,10 +86,12 @@ export interface SettingTypes {
  * settings, which are grouped as `log.paths` and `log.format` (SETTINGS[k].configPath says where each
  * sits), plus the rules.
  */
-export type Config = Omit<SettingTypes, 'logPaths' | 'logFormat' | 'shareRedisUrl' | 'sharePasswordFile' | 'shareGroup'> & {
+export type Config = Omit<SettingTypes, 'logPaths' | 'logFormat' | 'shareRedisUrl' | 'sharePasswordFile' | 'shareGroup' | keyof NotifySettingTypes> & {
   readonly log: { readonly paths: SettingTypes['logPaths']; readonly format: SettingTypes['logFormat'] };
   /** Sharing failures and bans with the other replicas of a group (src/share); redisUrl null = off. */
   readonly share: { readonly redisUrl: SettingTypes['shareRedisUrl']; readonly passwordFile: SettingTypes['sharePasswordFile']; readonly group: SettingTypes['shareGroup'] };
+  /** Notifications on ban and unban (src/notify): events, digest, targets. */
+  readonly notify: NotifyConfig;
   /** Every preset (with overrides applied) plus user rules; `enabled` says which run. No prototype: own keys only. */
   readonly rules: Readonly<Record<string, RuleSettings>>;
 };
@@ -122,6 +125,8 @@ export interface SettingSpec<T> {
   readonly default: (ctx: DefaultsContext) => T;
   /** The default as shown in the env table. */
   readonly defaultText: string;
+  /** The value as the YAML file writes it (check-config), when that differs from the Config's (durations). */
+  readonly toYaml?: (value: T) => unknown;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -682,6 +687,7 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
     default: () => null,
     defaultText: '(none)',
   }),
+  ...NOTIFY_SETTINGS,
 };
 
 export const SETTING_KEYS = Object.keys(SETTINGS) as SettingKey[];

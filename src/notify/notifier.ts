@@ -1,0 +1,193 @@
+/**
+ * Notifications: the stage after enforcement. The daemon calls banned() once the enforcer holds a
+ * ban (never before: the kernel has it when the receiver hears of it) and unbanned() once a lifted
+ * ban was handed to the enforcer; each event goes to every target that wants it.
+ *
+ * Contract:
+ * - banned()/unbanned() never throw, never wait and never touch the network: they hand the event to
+ *   each target's Channel (digest, bounded queue, retries: src/notify/channel.ts) and return. A
+ *   receiver that hangs, fails or vanishes changes nothing for enforcement.
+ * - Bans and unbans another replica of the group made are not notified here: the replica that made
+ *   them does (one message per ban, not one per replica).
+ * - close(budgetMs): sends the open digests and tries what is queued for at most budgetMs, then
+ *   drops the rest (counted, logged once per target).
+ * - Targets are built once, at start (createNotifier): secret files (`*_file`) are read then; an
+ *   unreadable or empty one, or a template that cannot render, stops the start with a clear error.
+ */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import type { Clock } from '../clock.js';
+import type { Ban } from '../decide/ban-book.js';
+import { BanhammerError } from '../errors.js';
+import type { UnbanReason } from '../metrics/registry.js';
+import { Channel, type ChannelLog, type ChannelMetrics, type Sender } from './channel.js';
+import type { AgentInfo, BanNotice, NotifyEventKind } from './event.js';
+import type { NotifyConfig } from './settings.js';
+import { renderEmail, sendEmail, type SmtpTarget } from './smtp.js';
+import { HEADER_VALUE_RE, smtpUrlProblem, webhookUrlProblem, type NotifyTarget } from './target-schema.js';
+import { configuredTargets } from './targets-config.js';
+import { sampleNotices, templateProblem, type Template } from './template.js';
+import { postWebhook, renderWebhook, type HttpTarget } from './webhook.js';
+
+/** What the daemon sees of the notifier. */
+export interface NotifySink {
+  banned(ban: Ban): void;
+  unbanned(ban: Ban, reason: UnbanReason): void;
+  close(budgetMs: number): Promise<void>;
+}
+
+/** Retry back-off: 1 s, 2 s, 4 s… at most 60 s. */
+export const BACKOFF_BASE_MS = 1000;
+export const BACKOFF_MAX_MS = 60_000;
+const MAX_SECRET_BYTES = 65_536;
+
+export interface NotifierTarget {
+  readonly name: string;
+  readonly events: ReadonlySet<NotifyEventKind>;
+  readonly channel: Channel;
+}
+
+export class Notifier implements NotifySink {
+  constructor(
+    private readonly targets: readonly NotifierTarget[],
+    private readonly clock: Clock,
+  ) {}
+
+  get names(): string[] {
+    return this.targets.map((t) => t.name);
+  }
+
+  banned(ban: Ban): void {
+    if (ban.from !== undefined) return;
+    this.offer({ kind: 'ban', ban, time: this.clock.now() });
+  }
+
+  unbanned(ban: Ban, reason: UnbanReason): void {
+    if (ban.from !== undefined || reason === 'group') return;
+    this.offer({ kind: 'unban', ban, reason, time: this.clock.now() });
+  }
+
+  private offer(n: BanNotice): void {
+    for (const t of this.targets) {
+      if (!t.events.has(n.kind)) continue;
+      try {
+        t.channel.offer(n);
+      } catch {
+        // A channel only counts and appends; nothing it does may reach the daemon.
+      }
+    }
+  }
+
+  async close(budgetMs: number): Promise<void> {
+    const deadline = this.clock.now() + budgetMs;
+    await Promise.all(this.targets.map((t) => t.channel.close(deadline)));
+  }
+}
+
+export interface NotifierDeps {
+  readonly clock: Clock;
+  readonly log: ChannelLog;
+  readonly metrics?: ChannelMetrics | undefined;
+  readonly instance: string;
+  readonly version: string;
+  readonly host?: string;
+  /** Reads a secret file (default: fs.readFileSync as UTF-8). */
+  readonly readFile?: (path: string) => string;
+}
+
+/** A secret from a file: one trailing newline dropped; empty, unreadable or huge is an error. */
+export function readSecret(path: string, what: string, read: (p: string) => string): string {
+  let s: string;
+  try {
+    s = read(path);
+  } catch (e) {
+    throw new BanhammerError('BH_ERR_FILE', `cannot read ${what} from ${path}: ${(e as Error).message}`, { hint: 'mount the secret file, or unset the *_FILE setting', data: { path } });
+  }
+  if (s.length > MAX_SECRET_BYTES) throw new BanhammerError('BH_ERR_FILE', `${what} in ${path} is longer than ${MAX_SECRET_BYTES} bytes`, { data: { path } });
+  s = s.replace(/\r?\n$/, '');
+  if (s.trim() === '') throw new BanhammerError('BH_ERR_FILE', `${what} file ${path} is empty`, { hint: 'write the secret into the file', data: { path } });
+  return s;
+}
+
+const configError = (target: string, message: string): BanhammerError =>
+  new BanhammerError('BH_ERR_CONFIG', `notification target ${target}: ${message}`, { data: { target } });
+
+/** Builds the sender of one target (secrets read now). */
+export function buildSender(name: string, t: NotifyTarget, agent: AgentInfo, clock: Clock, read: (p: string) => string): Sender {
+  const url = t.url ?? readSecret(t.urlFile!, `the URL of notification target ${name}`, read).trim();
+  if (t.type === 'webhook') {
+    const why = webhookUrlProblem(url);
+    if (why !== null) throw configError(name, `${t.urlFile ?? 'url'}: ${why}`);
+    let header: HttpTarget['header'];
+    const token = t.token ?? (t.tokenFile !== null ? readSecret(t.tokenFile, `the token of notification target ${name}`, read) : null);
+    if (token !== null) {
+      if (!HEADER_VALUE_RE.test(token)) throw configError(name, `the token${t.tokenFile !== null ? ` in ${t.tokenFile}` : ''} holds a character a header cannot carry (CR, LF, control or non-ASCII)`);
+      header = { name: t.header ?? 'Authorization', value: token };
+    }
+    let template: Template | undefined;
+    if (t.template !== null) {
+      const json = t.contentType === null ? /^\s*[[{]/.test(t.template) : /json/i.test(t.contentType);
+      const why2 = templateProblem(t.template, json, sampleNotices(clock.now()), agent);
+      if (why2 !== null) throw configError(name, `template: ${why2}`);
+      template = { source: t.template, json };
+    }
+    const target: HttpTarget = { url: new URL(url), header, connectTimeoutMs: t.connectTimeoutMs, userAgent: `banhammer/${agent.version}` };
+    const preset = t.preset;
+    const contentType = t.contentType ?? undefined;
+    return (n, signal) => postWebhook(target, renderWebhook(preset, n, agent, clock.now(), template, contentType), signal, clock);
+  }
+  const why = smtpUrlProblem(url);
+  if (why !== null) throw configError(name, `${t.urlFile ?? 'url'}: ${why}`);
+  const u = new URL(url);
+  const implicitTls = u.protocol === 'smtps:';
+  const password = t.passwordFile !== null ? readSecret(t.passwordFile, `the SMTP password of notification target ${name}`, read) : u.password !== '' ? decodeURIComponent(u.password) : undefined;
+  const user = u.username !== '' ? decodeURIComponent(u.username) : undefined;
+  if (password !== undefined && user === undefined) throw configError(name, 'a password without a user: write the user into the URL, smtp://user@host');
+  const ca = t.caFile !== null ? readSecret(t.caFile, `the CA certificates of notification target ${name}`, read) : undefined;
+  const smtp: SmtpTarget = {
+    host: u.hostname.replace(/^\[|\]$/g, ''),
+    port: u.port !== '' ? Number(u.port) : implicitTls ? 465 : 587,
+    implicitTls,
+    starttls: t.starttls,
+    user,
+    password,
+    from: t.from!,
+    to: t.to,
+    ca,
+    connectTimeoutMs: t.connectTimeoutMs,
+    subjectPrefix: '[banhammer] ',
+  };
+  return (n, signal) => sendEmail(smtp, renderEmail(n, agent, smtp.subjectPrefix), signal);
+}
+
+/** The notifier for this configuration, or null when it names no target. */
+export function createNotifier(config: NotifyConfig, deps: NotifierDeps): Notifier | null {
+  const { targets, problems } = configuredTargets(config);
+  if (problems.length > 0) throw configError(Object.keys(targets)[0] ?? 'notify', problems.map((p) => `${p.key}: ${p.message}`).join('; '));
+  const names = Object.keys(targets);
+  if (names.length === 0) return null;
+  const agent: AgentInfo = { instance: deps.instance, host: deps.host ?? hostname(), version: deps.version };
+  const read = deps.readFile ?? ((p: string) => readFileSync(p, 'utf8'));
+  const built: NotifierTarget[] = names.map((name) => {
+    const t = targets[name]!;
+    return {
+      name,
+      events: new Set(t.events ?? config.events),
+      channel: new Channel({
+        name,
+        send: buildSender(name, t, agent, deps.clock, read),
+        clock: deps.clock,
+        log: deps.log,
+        metrics: deps.metrics,
+        queueSize: t.queueSize,
+        attempts: t.attempts,
+        backoffMs: BACKOFF_BASE_MS,
+        maxBackoffMs: BACKOFF_MAX_MS,
+        timeoutMs: t.timeoutMs,
+        digestThreshold: config.digestThreshold,
+        digestIntervalMs: config.digestInterval,
+      }),
+    };
+  });
+  return new Notifier(built, deps.clock);
+}

@@ -1,0 +1,86 @@
+/**
+ * Every notification target the configuration names: `notify.targets` plus the shorthand ones
+ * (BANHAMMER_NOTIFY_WEBHOOK_* → `webhook`, BANHAMMER_NOTIFY_SMTP_* → `smtp`), with the problems of
+ * their combination (reported by the config loader like any other problem).
+ */
+import { TARGET_DEFAULTS, targetProblems, type NotifyTarget } from './target-schema.js';
+import type { NotifyConfig, NotifySettingTypes } from './settings.js';
+
+export interface ConfiguredTargets {
+  readonly targets: Readonly<Record<string, NotifyTarget>>;
+  readonly problems: readonly { readonly key: string; readonly message: string }[];
+}
+
+const base = {
+  events: null,
+  header: null,
+  token: null,
+  tokenFile: null,
+  template: null,
+  contentType: null,
+  passwordFile: null,
+  from: null,
+  to: [],
+  caFile: null,
+  preset: TARGET_DEFAULTS.preset,
+  starttls: TARGET_DEFAULTS.starttls,
+  timeoutMs: TARGET_DEFAULTS.timeoutMs,
+  connectTimeoutMs: TARGET_DEFAULTS.connectTimeoutMs,
+  queueSize: TARGET_DEFAULTS.queueSize,
+  attempts: TARGET_DEFAULTS.attempts,
+} as const;
+
+export function configuredTargets(n: NotifyConfig): ConfiguredTargets {
+  const targets: Record<string, NotifyTarget> = { ...n.targets };
+  const problems: { key: string; message: string }[] = [];
+  const webhookSet = n.webhookUrl !== null || n.webhookUrlFile !== null;
+  if (webhookSet) {
+    const t: NotifyTarget = {
+      ...base,
+      type: 'webhook',
+      url: n.webhookUrl,
+      urlFile: n.webhookUrlFile,
+      preset: n.webhookPreset,
+      ...(n.webhookToken !== null || n.webhookTokenFile !== null ? { header: n.webhookHeader, token: n.webhookToken, tokenFile: n.webhookTokenFile } : {}),
+    };
+    for (const p of targetProblems(t)) problems.push({ key: `notify.webhook_${p.key}`, message: p.message });
+    if (Object.hasOwn(n.targets, 'webhook')) problems.push({ key: 'notify.targets.webhook', message: 'a target named webhook is also described by notify.webhook_url / BANHAMMER_NOTIFY_WEBHOOK_*; rename one' });
+    targets.webhook = t;
+  } else if (n.webhookToken !== null || n.webhookTokenFile !== null) {
+    problems.push({ key: 'notify.webhook_token', message: 'a webhook token without BANHAMMER_NOTIFY_WEBHOOK_URL (or _URL_FILE)' });
+  }
+  const smtpSet = n.smtpUrl !== null || n.smtpUrlFile !== null;
+  if (smtpSet) {
+    const t: NotifyTarget = { ...base, type: 'smtp', url: n.smtpUrl, urlFile: n.smtpUrlFile, passwordFile: n.smtpPasswordFile, from: n.smtpFrom, to: n.smtpTo, starttls: n.smtpStarttls };
+    for (const p of targetProblems(t)) problems.push({ key: `notify.smtp_${p.key}`, message: p.message.replace(/^an smtp target needs (\w+)/, 'an smtp target needs $1 (BANHAMMER_NOTIFY_SMTP_' + p.key.toUpperCase() + ')') });
+    if (Object.hasOwn(n.targets, 'smtp')) problems.push({ key: 'notify.targets.smtp', message: 'a target named smtp is also described by notify.smtp_url / BANHAMMER_NOTIFY_SMTP_*; rename one' });
+    targets.smtp = t;
+  } else if (n.smtpPasswordFile !== null || n.smtpFrom !== null || n.smtpTo.length > 0) {
+    problems.push({ key: 'notify.smtp_url', message: 'SMTP settings without BANHAMMER_NOTIFY_SMTP_URL (or _URL_FILE)' });
+  }
+  return { targets, problems };
+}
+
+/** The loader's check of the combined notification settings (problems named by YAML key). */
+export function notifyProblems(s: Partial<NotifySettingTypes>): { key: string; source: string; message: string }[] {
+  if (s.notifyTargets === undefined) return []; // invalid already (reported by its schema)
+  const n: NotifyConfig = {
+    events: s.notifyEvents ?? ['ban'],
+    digestThreshold: s.notifyDigestThreshold ?? 0,
+    digestInterval: s.notifyDigestInterval ?? 60_000,
+    targets: s.notifyTargets,
+    webhookUrl: s.notifyWebhookUrl ?? null,
+    webhookUrlFile: s.notifyWebhookUrlFile ?? null,
+    webhookPreset: s.notifyWebhookPreset ?? 'generic',
+    webhookHeader: s.notifyWebhookHeader ?? 'Authorization',
+    webhookToken: s.notifyWebhookToken ?? null,
+    webhookTokenFile: s.notifyWebhookTokenFile ?? null,
+    smtpUrl: s.notifySmtpUrl ?? null,
+    smtpUrlFile: s.notifySmtpUrlFile ?? null,
+    smtpPasswordFile: s.notifySmtpPasswordFile ?? null,
+    smtpFrom: s.notifySmtpFrom ?? null,
+    smtpTo: s.notifySmtpTo ?? [],
+    smtpStarttls: s.notifySmtpStarttls ?? 'required',
+  };
+  return configuredTargets(n).problems.map((p) => ({ key: p.key, source: 'settings', message: p.message }));
+}

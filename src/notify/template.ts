@@ -1,0 +1,158 @@
+/**
+ * Webhook body templates that a hostile value cannot subvert.
+ *
+ * A template is text with placeholders `{{field}}` (spaces inside the braces allowed), where field is
+ * one of TEMPLATE_FIELDS; nothing else is interpreted: no expressions, no helpers, no loops, no
+ * lookups outside that list, no code. An unknown field is a configuration error. Values are escaped
+ * for the body's content type: in a JSON body each value is written as the inside of a JSON string
+ * (quotes, backslashes and control characters escaped), so a log line cannot end the string it sits
+ * in; the template must put string fields inside quotes, and validateTemplate proves the result is
+ * JSON for every kind of notice before the agent starts. In a text body control characters (other
+ * than newline and tab) are removed.
+ */
+import { formatTime, formatUntil } from '../format-time.js';
+import { evidenceOf, summaryOf, textOf, type AgentInfo, type Notice } from './event.js';
+
+/** Every field a template may name, with what it holds (the README lists these). */
+export const TEMPLATE_FIELDS = {
+  version: 'schema version (1)',
+  event: 'ban, unban or digest',
+  time: 'when it happened (ISO 8601)',
+  address: 'the banned address (empty in a digest)',
+  family: '4 or 6 (0 in a digest)',
+  rule: 'the rule (empty in a digest)',
+  container: 'host mode: the container’s name (empty otherwise)',
+  container_id: 'host mode: the container’s id (empty otherwise)',
+  banned_at: 'when the ban started (ISO 8601; empty in a digest)',
+  until: 'when it ends (ISO 8601, or permanent; empty in a digest)',
+  failures: 'failures that caused the ban (a number; 0 in a digest)',
+  nth: '1 for a first ban, 2 for the next… (0 in a digest)',
+  reason: 'unbans: expired, manual, all, allowlisted or group (empty otherwise)',
+  evidence: 'the matching log lines, one per line',
+  bans: 'digest: bans in the interval (a number; 1 or 0 otherwise)',
+  unbans: 'digest: unbans in the interval (a number; 1 or 0 otherwise)',
+  instance: 'this agent’s instance name',
+  host: 'this agent’s host name',
+  summary: 'one line for people',
+  text: 'the whole plain-text message (summary, facts, log lines)',
+} as const;
+export type TemplateField = keyof typeof TEMPLATE_FIELDS;
+
+/** Fields that always render as a number (may stand outside quotes in a JSON template). */
+const NUMERIC: ReadonlySet<TemplateField> = new Set(['version', 'family', 'failures', 'nth', 'bans', 'unbans']);
+
+export const MAX_TEMPLATE_CHARS = 16_384;
+
+const PLACEHOLDER = /\{\{\s*([A-Za-z0-9_]{1,40})\s*\}\}/g;
+
+export interface Template {
+  readonly source: string;
+  readonly json: boolean;
+}
+
+/** Field values of a notice, as strings (numbers as digits). */
+export function templateValues(n: Notice, agent: AgentInfo): Record<TemplateField, string> {
+  const base = { version: '1', instance: agent.instance, host: agent.host, summary: summaryOf(n, agent), text: textOf(n, agent) };
+  if (n.kind === 'digest') {
+    return {
+      ...base,
+      event: 'digest',
+      time: formatTime(n.to),
+      address: '',
+      family: '0',
+      rule: '',
+      container: '',
+      container_id: '',
+      banned_at: '',
+      until: '',
+      failures: '0',
+      nth: '0',
+      reason: '',
+      evidence: '',
+      bans: String(n.bans),
+      unbans: String(n.unbans),
+    };
+  }
+  const b = n.ban;
+  return {
+    ...base,
+    event: n.kind,
+    time: formatTime(n.time),
+    address: b.ip,
+    family: String(b.family),
+    rule: b.rule,
+    container: b.scope === undefined ? '' : (b.scopeName ?? b.scope.slice(0, 12)),
+    container_id: b.scope ?? '',
+    banned_at: formatTime(b.at),
+    until: formatUntil(b.until),
+    failures: String(Math.trunc(b.failures) || 0),
+    nth: String(Math.trunc(b.nth) || 0),
+    reason: n.kind === 'unban' ? (n.reason ?? '') : '',
+    evidence: evidenceOf(b).map((e) => e.line).join('\n'),
+    bans: n.kind === 'ban' ? '1' : '0',
+    unbans: n.kind === 'unban' ? '1' : '0',
+  };
+}
+
+const escapeJson = (s: string): string => JSON.stringify(s).slice(1, -1);
+// eslint-disable-next-line no-control-regex
+const escapeText = (s: string): string => s.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '');
+
+export function renderTemplate(t: Template, n: Notice, agent: AgentInfo): string {
+  const values = templateValues(n, agent);
+  return t.source.replace(PLACEHOLDER, (_m, name: string) => {
+    const v = Object.hasOwn(values, name) ? values[name as TemplateField] : '';
+    if (t.json) return NUMERIC.has(name as TemplateField) ? String(Number(v) || 0) : escapeJson(v);
+    return escapeText(v);
+  });
+}
+
+/** Fields named by a template that do not exist. */
+export function unknownFields(source: string): string[] {
+  const out: string[] = [];
+  for (const m of source.matchAll(PLACEHOLDER)) if (!Object.hasOwn(TEMPLATE_FIELDS, m[1]!)) out.push(m[1]!);
+  return [...new Set(out)];
+}
+
+/**
+ * Why this template cannot be used, or null: unknown fields, too long, or (JSON) a body that is not
+ * JSON for a ban, an unban or a digest whose values contain every character that needs escaping.
+ */
+export function templateProblem(source: string, json: boolean, samples: readonly Notice[], agent: AgentInfo): string | null {
+  if (source.length > MAX_TEMPLATE_CHARS) return `a template is at most ${MAX_TEMPLATE_CHARS} characters`;
+  const unknown = unknownFields(source);
+  if (unknown.length > 0) return `unknown template field${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `{{${u}}}`).join(', ')}; fields are ${Object.keys(TEMPLATE_FIELDS).join(', ')}`;
+  if (!json) return null;
+  for (const n of samples) {
+    const body = renderTemplate({ source, json }, n, agent);
+    try {
+      JSON.parse(body);
+    } catch (e) {
+      return `the template does not render JSON for a ${n.kind} (${(e as Error).message}); put text fields inside quotes: "{{address}}"`;
+    }
+  }
+  return null;
+}
+
+/** A ban, an unban and a digest whose values hold every character that needs escaping (template checks). */
+export function sampleNotices(now: number): Notice[] {
+  const hostile = 'x"\\\n\r\t{{address}}</script>\u0000\u2028 é';
+  const ban = {
+    ip: '198.18.0.1',
+    family: 4 as const,
+    rule: 'sample-rule',
+    at: now,
+    until: now + 3_600_000,
+    failures: 5,
+    nth: 1,
+    manual: false,
+    scope: 'c0ffee',
+    scopeName: hostile,
+    evidence: [{ line: hostile, file: `/var/log/${hostile}`, at: now }],
+  };
+  return [
+    { kind: 'ban', ban, time: now },
+    { kind: 'unban', ban: { ...ban, until: null }, reason: 'expired', time: now },
+    { kind: 'digest', from: now - 60_000, to: now, bans: 1200, unbans: 3, topRules: [{ rule: 'sample-rule', count: 1200 }], topAddresses: [{ address: '198.18.0.1', count: 2 }], distinctAddresses: 1199 },
+  ];
+}
