@@ -15,6 +15,8 @@ import { replayFile, type ReplayReport } from './replay/replay.js';
 import { controlRequest } from './control/client.js';
 import { canonicalTarget } from './parse/ip.js';
 import { formatStatus } from './control/format-status.js';
+import { formatWhy, whyKnowsAnything } from './control/format-why.js';
+import type { EvidenceLine } from './decide/evidence.js';
 
 export interface CliIo {
   readonly stdout: (s: string) => void;
@@ -33,8 +35,9 @@ const defaultIo: CliIo = {
 const USAGE = `usage: banhammer <command> [options]
 
 commands:
-  replay FILE [--config F] [--rule NAME]... [--json]
+  replay FILE [--config F] [--rule NAME]... [--json] [--explain]
                        replay a whole access log through the rules in log time and show the bans
+                       (--explain: with the log lines that caused each ban)
   check-config [--config F] [--json]
                        validate the configuration (defaults, YAML file, BANHAMMER_* environment)
                        and print the effective result
@@ -48,6 +51,9 @@ commands:
                        bans an address for that container only (default: every container)
   unban IP|NETWORK [--container NAME] | --all
                        lift the bans of one address or network (for one container only), or all bans
+  why IP|NETWORK [--json]
+                       why an address is or was banned: its bans with the log lines that caused
+                       them, failures not banned yet, and its recent ended bans (exit 1: nothing known)
   help                 this text
   version              print the version
 
@@ -64,6 +70,7 @@ const COMMANDS: Record<string, Command> = {
   status: cmdStatus,
   ban: cmdBan,
   unban: cmdUnban,
+  why: cmdWhy,
   'apache-conf': cmdApacheConf, // hidden: used by the image's entrypoint
   help: async (_a, io) => (io.stdout(USAGE), 0),
   version: async (_a, io) => (io.stdout(`banhammer ${await version()}\n`), 0),
@@ -111,6 +118,7 @@ async function cmdReplay(args: string[], io: CliIo): Promise<number> {
       config: { type: 'string' },
       rule: { type: 'string', multiple: true },
       json: { type: 'boolean' },
+      explain: { type: 'boolean' },
     },
     true,
   );
@@ -120,7 +128,8 @@ async function cmdReplay(args: string[], io: CliIo): Promise<number> {
     });
   }
   const config = configFrom(io, values.config !== undefined ? { configPath: values.config } : {});
-  const report = await replayFile(positionals[0]!, config, { rules: values.rule ?? [] });
+  const explain = values.explain === true;
+  const report = await replayFile(positionals[0]!, config, { rules: values.rule ?? [], ...(explain ? { explain } : {}) });
   io.stdout(values.json ? `${JSON.stringify(replayJson(report))}\n` : formatReplay(report, config));
   return 0;
 }
@@ -132,8 +141,19 @@ export function replayJson(r: ReplayReport) {
     parsed: r.parsed,
     skipped: r.skipped,
     matches: r.matches,
-    bans: r.bans.map((b) => ({ ip: b.ip, rule: b.rule, at: formatTime(b.at), failures: b.failures })),
+    bans: r.bans.map((b) => ({
+      ip: b.ip,
+      rule: b.rule,
+      at: formatTime(b.at),
+      failures: b.failures,
+      // --explain only: the lines that caused the ban (the shape of `why --json`'s evidence).
+      ...(b.evidence !== undefined ? { evidence: b.evidence.map(evidenceJson), evidenceOmitted: b.evidenceOmitted ?? 0 } : {}),
+    })),
   };
+}
+
+function evidenceJson(l: EvidenceLine): { at: string; file: string | null; line: string } {
+  return { at: formatTime(l.at), file: l.file ?? null, line: l.line };
 }
 
 function formatReplay(r: ReplayReport, config: Config): string {
@@ -163,6 +183,12 @@ function formatReplay(r: ReplayReport, config: Config): string {
     for (const b of r.bans) {
       const until = b.until === null ? 'permanent' : `until ${formatUntil(b.until)}`;
       out.push(`  ${formatTime(b.at)}  ${b.ip.padEnd(ipw)}  ${b.rule.padEnd(w)}  ${b.failures} failures  ${until}`);
+      if (b.evidence !== undefined) {
+        // --explain: fail2ban-regex's matched lines, per ban (the file is the one replayed).
+        for (const l of b.evidence) out.push(`      | ${l.line}`);
+        const omitted = b.evidenceOmitted ?? 0;
+        if (omitted > 0) out.push(`      | (${omitted} more line${omitted === 1 ? '' : 's'} not kept)`);
+      }
     }
   }
   return `${out.join('\n')}\n`;
@@ -279,6 +305,14 @@ async function cmdUnban(args: string[], io: CliIo): Promise<number> {
   }
   io.stdout(`lifted ${n} ban${n === 1 ? '' : 's'} of ${what}${where}\n`);
   return 0;
+}
+
+async function cmdWhy(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(args, { config: { type: 'string' }, json: { type: 'boolean' } }, true);
+  if (positionals.length !== 1) throw new BanhammerError('BH_ERR_USAGE', 'why takes exactly one IP or network', { hint: 'banhammer why 198.18.0.7' });
+  const report = await controlRequest(socketOf(io, values.config), { op: 'why', ip: positionals[0]! }, { timeoutMs: CONTROL_TIMEOUT_MS });
+  io.stdout(values.json ? `${JSON.stringify(report)}\n` : formatWhy(report));
+  return whyKnowsAnything(report) ? 0 : 1;
 }
 
 /**

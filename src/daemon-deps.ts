@@ -10,12 +10,13 @@ import type { FilePosition, LineSource } from './source/line-source.js';
 import type { Metrics } from './metrics/registry.js';
 import type { ContainerResolver } from './docker/containers.js';
 import type { ShareStage } from './share/share.js';
-import type { NotifySink } from './notify/notifier.js';
 
 /** What the daemon persists under BANHAMMER_STATE_DIR. */
 export interface DaemonState {
   readonly bans: BanBookSnapshot['bans'];
   readonly history: BanBookSnapshot['history'];
+  /** Recent ended bans with their evidence (absent in state files written before it). */
+  readonly ended?: BanBookSnapshot['ended'];
   readonly positions: FilePosition[];
 }
 
@@ -49,6 +50,4 @@ export interface DaemonDeps {
   readonly onReloaded?: (config: Config) => void;
   /** The replicas' shared failures and bans (Redis); absent = this agent alone. */
   readonly share?: ShareStage | undefined;
-  /** Notifications (src/notify): told of each ban once the enforcer holds it, and of each unban. */
-  readonly notifier?: NotifySink | undefined;
 }

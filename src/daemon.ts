@@ -31,8 +31,10 @@ import { StateKeeper } from './decide/state-keeper.js';
 import { EnforcementQueue } from './enforce/queue.js';
 import type { LineSource } from './source/line-source.js';
 import type { ControlHandler } from './control/server.js';
-import type { BanReply, StatusReport } from './control/protocol.js';
+import type { BanReply, StatusReport, WhyReport } from './control/protocol.js';
 import { buildStatusReport } from './control/status-report.js';
+import { buildWhyReport } from './control/why-report.js';
+import { canonicalTarget } from './parse/ip.js';
 import type { UnbanReason } from './metrics/registry.js';
 import { MetricsSampler } from './metrics/sampler.js';
 import { banFields, logUnban } from './log.js';
@@ -46,8 +48,6 @@ const EXPIRE_INTERVAL_MS = 1000;
 const POSITION_SAVE_INTERVAL_MS = 1000;
 const SWEEP_INTERVAL_MS = 30_000;
 const REFRESH_INTERVAL_MS = 6 * 3600_000;
-/** How long a stopping agent tries to deliver queued notifications (Docker's stop grace is 10 s). */
-const NOTIFY_SHUTDOWN_BUDGET_MS = 3000;
 /** Enforcers that refuse network (CIDR) bans: `ban 198.18.0.0/24` is refused before it is recorded. */
 
 export class Daemon implements ControlHandler {
@@ -75,8 +75,6 @@ export class Daemon implements ControlHandler {
   private repairs = 0;
   /** Bans made since the last applied batch: reported once the enforcer holds them. */
   private unreported: Ban[] = [];
-  /** How many of `unreported` the batch being applied covers (those made before its diff was taken). */
-  private covered = 0;
 
   constructor(deps: DaemonDeps) {
     this.deps = deps;
@@ -104,18 +102,7 @@ export class Daemon implements ControlHandler {
     this.group = deps.share && new GroupLink({ share: deps.share, pipeline: this.pipeline, clock: deps.clock, log: this.log, onAdopted: (b) => this.toEnforce(b), onLifted: lifted, scoped: this.scoped });
     this.keeper = new StateKeeper(deps.store, this.log, () => deps.metrics?.stateSaveError());
     this.sampler = deps.metrics && new MetricsSampler(deps.metrics);
-    // The batch's diff is taken from the book when it starts: bans made while it is applied wait for the next one.
-    const book = this.pipeline.book;
-    const source = {
-      changes: (now: number) => ((this.covered = this.unreported.length), book.changes(now)),
-      requeue: (d: Parameters<typeof book.requeue>[0]) => book.requeue(d),
-      get hasChanges() {
-        return book.hasChanges;
-      },
-      expected: (now: number) => book.expected(now),
-      touchAll: () => book.touchAll(),
-    };
-    this.queue = new EnforcementQueue({ enforcer: deps.enforcer, source, clock: deps.clock, afterApply: () => this.afterApply(), log: this.log, metrics: deps.metrics });
+    this.queue = new EnforcementQueue({ enforcer: deps.enforcer, source: this.pipeline.book, clock: deps.clock, afterApply: () => this.afterApply(), log: this.log, metrics: deps.metrics });
   }
 
   async start(): Promise<void> {
@@ -129,7 +116,7 @@ export class Daemon implements ControlHandler {
     const saved = await this.deps.store.load();
     this.saved = saved;
     if (saved) {
-      const r = this.pipeline.book.restore({ bans: saved.bans, history: saved.history }, this.clock.now());
+      const r = this.pipeline.book.restore({ bans: saved.bans, history: saved.history, ...(saved.ended !== undefined ? { ended: saved.ended } : {}) }, this.clock.now());
       this.log.info(r, 'restored bans from state');
       await this.queue.flush();
     }
@@ -149,7 +136,7 @@ export class Daemon implements ControlHandler {
     this.every(EXPIRE_INTERVAL_MS, () => this.lift(this.pipeline.book.expire(this.clock.now()), 'expired'));
     this.every(this.deps.checkIntervalMs ?? 2000, () => this.check());
     this.every(POSITION_SAVE_INTERVAL_MS, () => this.savePositionsIfMoved());
-    this.every(SWEEP_INTERVAL_MS, () => this.pipeline.detector.sweep(this.clock.now()));
+    this.every(SWEEP_INTERVAL_MS, () => this.pipeline.sweep(this.clock.now()));
     this.every(REFRESH_INTERVAL_MS, () => this.queue.reapplyAll());
     this.log.info({ instance: this.config.instance, enforcer: this.deps.enforcer.name, files: this.config.log.paths, rules: this.pipeline.detector.ruleNames }, 'banhammer started');
   }
@@ -168,7 +155,6 @@ export class Daemon implements ControlHandler {
     await this.queue.stop();
     await this.save();
     if (opts.removeFirewall !== false) await this.deps.enforcer.shutdown();
-    await this.deps.notifier?.close(NOTIFY_SHUTDOWN_BUDGET_MS);
     this.log.info({}, 'banhammer stopped');
   }
 
@@ -177,7 +163,7 @@ export class Daemon implements ControlHandler {
     if (read === undefined) throw new BanhammerError('BH_ERR_USAGE', 'this agent cannot re-read its configuration', { hint: 'restart it' });
     const restart = restartOnlyChanges(this.config, read);
     const next = reloadedConfig(this.config, read);
-    const lifted = this.pipeline.reconfigure(next);
+    const lifted = this.pipeline.reconfigure(next, this.clock.now());
     this.config = next;
     this.lift(lifted, 'allowlisted');
     this.deps.onReloaded?.(next);
@@ -189,7 +175,7 @@ export class Daemon implements ControlHandler {
     const ev = this.pipeline.parse(line, file);
     if (ev === null) return;
     const scope = this.scoped ? this.containers!.scopeOf(file, ev.origin) : undefined;
-    this.pipeline.observe(ev, this.clock.now(), scope, this.scopeName);
+    this.pipeline.observe(ev, this.clock.now(), scope, this.scopeName, line, file);
   }
 
   /** A ban the enforcer must get; it is reported once applied. */
@@ -202,12 +188,11 @@ export class Daemon implements ControlHandler {
 
   private async afterApply(): Promise<void> {
     await this.save();
-    const reports = this.unreported.splice(0, this.covered);
-    this.covered = 0;
+    const reports = this.unreported;
+    this.unreported = [];
     for (const ban of reports) {
       this.log.info({ ...banFields(ban), manual: ban.manual }, 'ban');
       this.deps.metrics?.banned(ban.rule);
-      this.deps.notifier?.banned(ban); // the enforcer holds it now
     }
     this.sample();
   }
@@ -220,7 +205,6 @@ export class Daemon implements ControlHandler {
       this.deps.metrics?.unbanned(b.rule, reason);
     }
     await this.queue.flush();
-    for (const b of bans) this.deps.notifier?.unbanned(b, reason);
   }
 
   private async check(): Promise<void> {
@@ -252,7 +236,7 @@ export class Daemon implements ControlHandler {
     if (this.saved === undefined) return;
     const positions = this.source?.positions() ?? this.saved?.positions ?? [];
     const snap = this.pipeline.book.snapshot();
-    if (await this.keeper.save({ bans: snap.bans, history: snap.history, positions })) this.lastSavedPositions = JSON.stringify(positions);
+    if (await this.keeper.save({ bans: snap.bans, history: snap.history, ended: snap.ended ?? [], positions })) this.lastSavedPositions = JSON.stringify(positions);
   }
 
   /** The control socket's handler: status, ban, unban, unbanAll (and reload, above). */
@@ -289,14 +273,31 @@ export class Daemon implements ControlHandler {
 
   async unban(ip: string, opts: { container?: string } = {}): Promise<number> {
     const scope = opts.container === undefined ? undefined : containerFor(this.config, this.containers, opts.container).id;
-    const removed = this.pipeline.unban(ip, scope);
+    const removed = this.pipeline.unban(ip, scope, { at: this.clock.now(), by: 'control' });
     this.group?.unbanned(removed);
     await this.lift(removed, 'manual');
     return removed.length;
   }
 
+  /** `banhammer why`: `ip` is canonical (the protocol canonicalised it): an address or a network. */
+  why(ip: string): WhyReport {
+    const target = canonicalTarget(ip);
+    if (target === null) throw new BanhammerError('BH_ERR_ADDRESS', `not an IP address or network: ${JSON.stringify(ip.slice(0, 100))}`);
+    const address = !isNetwork(target.ip);
+    return buildWhyReport({
+      instance: this.config.instance,
+      now: this.clock.now(),
+      target,
+      book: this.pipeline.book,
+      pending: address ? this.pipeline.pendingEvidence(target.ip) : [],
+      allowlisted: address && this.pipeline.isAllowlisted(target.ip),
+      historySize: this.config.banHistory ?? 1000,
+      containerName: this.scopeName,
+    });
+  }
+
   async unbanAll(): Promise<number> {
-    const removed = this.pipeline.book.unbanAll();
+    const removed = this.pipeline.book.unbanAll({ at: this.clock.now(), by: 'control-all' });
     this.group?.unbanned(removed);
     await this.lift(removed, 'all');
     return removed.length;

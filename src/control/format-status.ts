@@ -57,6 +57,7 @@ function formatRule(report: StatusReport, r: RuleStatus): string {
     '`- Actions',
     `   |- Currently banned:\t${r.currentlyBanned}`,
     `   |- Total banned:\t${r.totalBanned}`,
+    ...(r.withEvidence !== undefined ? [`   |- With evidence:\t${r.withEvidence}`] : []),
     `   \`- Banned IP list:\t${bannedList(r)}`,
   ];
   return `${lines.join('\n')}\n`;

@@ -13,8 +13,10 @@
  * `ban` and `unban` also take a network (`198.18.0.0/24`, a CIDR ban): canonicalised the same way
  * (canonicalTarget: host bits cleared, so 198.18.0.7/24 arrives as 198.18.0.0/24; a /32 or /128 is
  * the address); whether it may be banned (width, loopback, allowlist) is the ban book's decision.
+ * `why` takes an address or a network, canonicalised the same way (IPv4-mapped IPv6 is IPv4).
  */
 import type { ErrorCode } from '../errors.js';
+import type { BanEndReason } from '../decide/ban-book.js';
 import { canonicalTarget } from '../parse/ip.js';
 import { MAX_DURATION_MS } from '../config/duration.js';
 
@@ -39,7 +41,9 @@ export type ControlRequest =
   /** container (host mode): lift only the ban for that container; without it, every ban of the address (or network). */
   | { readonly op: 'unban'; readonly ip: string; readonly container?: string }
   | { readonly op: 'unban-all' }
-  | { readonly op: 'reload' };
+  | { readonly op: 'reload' }
+  /** Everything the agent knows about why an address (or network) is or was banned. */
+  | { readonly op: 'why'; readonly ip: string };
 
 export type ControlOp = ControlRequest['op'];
 
@@ -92,6 +96,8 @@ export interface RuleStatus {
   totalBanned: number;
   /** One entry per ban (an address banned for two containers appears twice). */
   bannedIps: string[];
+  /** Of the bans in force, how many carry the log lines that caused them (`banhammer why`). Absent from older daemons. */
+  withEvidence?: number;
   /**
    * The same bans with their scope: container name and id for a ban that applies to one container
    * (host mode), null for a host-wide ban. Absent from daemons older than host mode.
@@ -109,6 +115,72 @@ export interface BanStatus {
   from?: string | null;
 }
 
+/**
+ * What `why` answers (`banhammer why ADDRESS --json` prints it as is; a stable schema: fields are
+ * only ever added). Times are ISO 8601 (null for a time outside Date's range).
+ */
+export interface WhyReport {
+  /** The address or network asked about, canonical (IPv4-mapped IPv6 is IPv4; a network's host bits cleared). */
+  ip: string;
+  instance: string;
+  /** When the agent answered. */
+  now: string | null;
+  /** Loopback, ignoreip, a trusted proxy or this host: never banned (addresses only; false for a network). */
+  allowlisted: boolean;
+  /** Bans in force, newest first (for an address, also the network bans that cover it). */
+  active: WhyBan[];
+  /** Failures counted that have not made a ban (yet), per rule and container, with their lines. */
+  failing: WhyFailing[];
+  /** Recent ended bans, newest first. */
+  ended: WhyBan[];
+  /** How many ended bans the agent remembers in all (BANHAMMER_BAN_HISTORY). */
+  historySize: number;
+}
+
+/** How a ban came about: from this agent's log, the group's count, `banhammer ban`, or another replica's ban. */
+export type WhySource = 'detected' | 'group-count' | 'manual' | 'group';
+
+export interface WhyBan {
+  /** The banned address, or network (a CIDR ban). */
+  ip: string;
+  rule: string;
+  /** fail2ban's jail: the rule, with `@container` for a ban that applies to one container (host mode). */
+  jail: string;
+  source: WhySource;
+  /** The replica that made it (source `group`), else null. */
+  from: string | null;
+  at: string | null;
+  /** null: permanent (or, for an ended ban, was permanent). */
+  until: string | null;
+  failures: number;
+  /** 1 for a first ban, 2 for the next, … */
+  nth: number;
+  container: string | null;
+  containerId: string | null;
+  /** Where the lines came from as the log says (Docker container name, syslog tag), or null. */
+  origin: string | null;
+  /** The log lines that caused it, oldest first. */
+  evidence: WhyLine[];
+  /** Failures counted whose lines are not shown (caps, memory budget, other replicas' lines). */
+  evidenceOmitted: number;
+  /** null while in force. */
+  ended: { reason: BanEndReason; at: string | null; by: string | null } | null;
+}
+
+export interface WhyLine {
+  at: string | null;
+  file: string | null;
+  line: string;
+}
+
+export interface WhyFailing {
+  rule: string;
+  container: string | null;
+  containerId: string | null;
+  /** Lines kept (the newest failures of the rule's window). */
+  lines: WhyLine[];
+}
+
 /** What each op answers with. `ban` returns whatever the handler reports (typically the Ban). */
 export interface ControlResults {
   status: StatusReport;
@@ -116,6 +188,7 @@ export interface ControlResults {
   unban: number;
   'unban-all': number;
   reload: null;
+  why: WhyReport;
 }
 
 export type ResultOf<R extends ControlRequest> = ControlResults[R['op']];
@@ -138,6 +211,7 @@ const OPS: Readonly<Record<ControlOp, readonly string[]>> = {
   unban: ['ip', 'container'],
   'unban-all': [],
   reload: [],
+  why: ['ip'],
 };
 
 const USAGE_HINT = 'use the banhammer CLI of the same version as the daemon';
@@ -224,6 +298,8 @@ export function validateRequest(raw: unknown): ParsedRequest {
       return { ok: true, request: { op: 'unban-all' } };
     case 'reload':
       return { ok: true, request: { op: 'reload' } };
+    case 'why':
+      return { ok: true, request: { op: 'why', ip: ip! } };
   }
 }
 

@@ -29,6 +29,7 @@ import {
   type ControlResponse,
   type ErrorBody,
   type StatusReport,
+  type WhyReport,
 } from './protocol.js';
 
 /** What the daemon provides; each method may answer synchronously or with a promise. */
@@ -39,6 +40,8 @@ export interface ControlHandler {
   unban(ip: string, opts?: { container?: string }): Promise<number> | number;
   unbanAll(): Promise<number> | number;
   reload(): Promise<void> | void;
+  /** What is known about an address or network (canonical): bans, their lines, failures, history. */
+  why(ip: string): Promise<WhyReport> | WhyReport;
 }
 
 export interface ControlServerOptions {
@@ -311,5 +314,7 @@ async function dispatch(r: ControlRequest, h: ControlHandler): Promise<unknown> 
       return h.unbanAll();
     case 'reload':
       return h.reload();
+    case 'why':
+      return h.why(r.ip);
   }
 }

@@ -53,6 +53,7 @@ export function buildStatusReport(s: StatusSources, rule?: string): StatusReport
         currentlyBanned: ruleBans.length,
         totalBanned: s.book.totalBanned(name),
         bannedIps: ruleBans.map((b) => b.ip),
+        withEvidence: ruleBans.filter((b) => (b.evidence?.length ?? 0) > 0).length,
         bans: ruleBans.map((b) => ({
           ip: b.ip,
           container: b.scope === undefined ? null : (b.scopeName ?? b.scope.slice(0, 12)),

@@ -12,6 +12,11 @@
  * replay never bans what the agent would not. Ban state lives in the BanBook; the caller takes what
  * the enforcer must change from book.changes(). reconfigure() is the reload: windows, counters and
  * bans carry over, changed rules start fresh, and bans of newly allowlisted addresses are lifted.
+ *
+ * Evidence (issue 14): observe() takes the raw line and its file; every failure the detector counts
+ * is kept in an EvidenceKeeper (bounded, decide/evidence.ts) and an offense hands that address's
+ * lines of the window to the ban. Live always; replay when asked (replay --explain), so both show
+ * lines chosen by the same code.
  */
 import { networkInterfaces } from 'node:os';
 import type { Config } from '../config/schema.js';
@@ -21,7 +26,8 @@ import { compileRule, type CompiledRule, type RuleSettings } from '../detect/rul
 import { Detector } from '../detect/detector.js';
 import type { Offense } from '../detect/offense.js';
 import { Allowlist } from '../decide/allowlist.js';
-import { BanBook, MANUAL_RULE, type Ban } from '../decide/ban-book.js';
+import { BanBook, MANUAL_RULE, type Ban, type EndCause } from '../decide/ban-book.js';
+import { EvidenceKeeper, linesPerBan, type PendingEvidence } from '../decide/evidence.js';
 import { BanhammerError } from '../errors.js';
 
 export type PipelineMode = 'live' | 'replay';
@@ -53,6 +59,10 @@ export interface PipelineOptions {
   readonly onFailure?: (f: { ip: string; family: 4 | 6; rule: string; time: number; findtime: number; maxretry: number; scope?: string }) => void;
   /** Live: a line stamped in the future (its time, the clock's); at most once a minute, for the log. */
   readonly onSkew?: (eventTime: number, now: number) => void;
+  /** Keep the lines of failures and hand them to bans (default: live yes, replay no). */
+  readonly evidence?: boolean;
+  /** Byte budget of the lines of addresses that have not offended yet (default 8 MiB). */
+  readonly pendingEvidenceBytes?: number;
 }
 
 export interface PipelineStats {
@@ -84,6 +94,11 @@ export class Pipeline {
   private now = 0;
   private lastSkewReport = Number.NEGATIVE_INFINITY;
   private scopeName: ((scope: string) => string | undefined) | undefined;
+  /** The failures' lines of addresses that have not offended yet; undefined when evidence is off. */
+  readonly evidence: EvidenceKeeper | undefined;
+  /** The raw line (and its file) of the event being observed, for the evidence hook. */
+  private line: string | undefined;
+  private file: string | undefined;
 
   constructor(opts: PipelineOptions) {
     this.mode = opts.mode;
@@ -94,12 +109,22 @@ export class Pipeline {
     this.onSkew = opts.onSkew ?? (() => {});
     this.allowlist = buildAllowlist(opts.config, this.hostAddresses);
     this.parser = createLineParser(opts.config.log.format);
-    this.book = new BanBook(bookRules(opts.config), this.allowlist);
+    this.book = new BanBook(bookRules(opts.config), this.allowlist, undefined, { endedBans: opts.config.banHistory });
+    const keeper = (opts.evidence ?? opts.mode === 'live') ? new EvidenceKeeper(opts.pendingEvidenceBytes) : undefined;
+    this.evidence = keeper;
+    const share = opts.onFailure !== undefined && opts.mode === 'live' ? failureHook(opts.onFailure) : undefined;
+    const keep =
+      keeper &&
+      ((ev: AccessEvent, rule: CompiledRule, scope: string | undefined): void => {
+        if (this.line !== undefined) keeper.record(rule.name, ev.ip, scope, linesPerBan(rule.settings.maxretry), this.line, ev.time, this.file, ev.time - rule.settings.findtime);
+      });
+    const onFailure =
+      keep && share ? (ev: AccessEvent, rule: CompiledRule, scope: string | undefined): void => (keep(ev, rule, scope), share(ev, rule, scope)) : (keep ?? share);
     this.detector = new Detector(selectRules(opts.config, opts.only), {
       maxTracked: opts.config.maxTracked,
       isExempt: (ip) => this.allowlist.has(ip),
       isBanned: (ip, rule, t, scope) => this.book.isBanned(ip, rule, this.mode === 'live' ? this.now : t, scope),
-      ...(opts.onFailure !== undefined && opts.mode === 'live' ? { onFailure: failureHook(opts.onFailure) } : {}),
+      ...(onFailure !== undefined ? { onFailure } : {}),
     });
   }
 
@@ -130,8 +155,20 @@ export class Pipeline {
   /**
    * Detects and decides on one event. `now`: the agent's clock (live); ignored in replay, where the
    * event's own time is now. `scope`: host mode's container id, `scopeName` its display name.
+   * `line` and `file`: the raw line the event was parsed from and where it was read (evidence).
    */
-  observe(ev: AccessEvent, now: number, scope?: string, scopeName?: (scope: string) => string | undefined): void {
+  observe(ev: AccessEvent, now: number, scope?: string, scopeName?: (scope: string) => string | undefined, line?: string, file?: string): void {
+    this.line = line;
+    this.file = file;
+    try {
+      this.observeEvent(ev, now, scope, scopeName);
+    } finally {
+      this.line = undefined;
+      this.file = undefined;
+    }
+  }
+
+  private observeEvent(ev: AccessEvent, now: number, scope?: string, scopeName?: (scope: string) => string | undefined): void {
     if (this.mode === 'replay') {
       this.now = ev.time;
       this.detector.observe(ev, this.onOffense, undefined, scope);
@@ -152,13 +189,33 @@ export class Pipeline {
     this.detector.observe(event, this.onOffense, now, scope);
   }
 
-  private readonly onOffense = (o: Offense): void => {
+  private readonly onOffense = (o: Offense, groupCount = false): void => {
     const live = this.mode === 'live';
     const at = live ? this.now : o.at;
     const name = o.scope === undefined ? undefined : this.scopeName?.(o.scope);
-    const ban = this.book.consider(live ? { ...o, at } : o, at, name);
+    const evidence = this.evidenceFor(o, groupCount);
+    const ban = this.book.consider(live ? { ...o, at } : o, at, name, evidence);
     if (ban) this.onBan(ban);
   };
+
+  /** The window's lines of an offense (taken from the keeper: the detector emptied that window). */
+  private evidenceFor(o: Offense, groupCount: boolean): { lines: ReturnType<EvidenceKeeper['take']>; omitted: number; groupCount: boolean } | undefined {
+    if (this.evidence === undefined) return groupCount ? { lines: [], omitted: 0, groupCount } : undefined;
+    const findtime = Object.hasOwn(this.config.rules, o.rule) ? this.config.rules[o.rule]!.findtime : 0;
+    const lines = this.evidence.take(o.rule, o.ip, o.scope, o.at - findtime);
+    return { lines, omitted: Math.max(0, o.failures - lines.length), groupCount };
+  }
+
+  /** What the keeper holds for `ip` (failures that have not made a ban yet), for `banhammer why`. */
+  pendingEvidence(ip: string): PendingEvidence[] {
+    return this.evidence?.pending(ip) ?? [];
+  }
+
+  /** Drops stale detection windows and their kept lines (the live agent calls this periodically). */
+  sweep(now: number): void {
+    this.detector.sweep(now);
+    this.evidence?.sweep(now, (rule) => (this.detector.ruleNames.includes(rule) && Object.hasOwn(this.config.rules, rule) ? this.config.rules[rule]!.findtime : undefined));
+  }
 
   /**
    * `banhammer ban`: a manual ban under `rule` (default manual; own rule names only), for `forMs`, or
@@ -182,13 +239,19 @@ export class Pipeline {
   groupOffense(o: Offense, now: number): void {
     if (!this.hasRule(o.rule) || o.rule === MANUAL_RULE) return;
     this.now = now;
-    this.onOffense({ ...o, at: now });
+    this.onOffense({ ...o, at: now }, true);
   }
 
-  /** `banhammer unban`: lifts every ban of `ip` (in one scope; null: host-wide only; default all) and forgets its failures there. */
-  unban(ip: string, scope?: string | null): Ban[] {
-    const removed = this.book.unban(ip, undefined, scope);
-    for (const b of removed) this.detector.reset(b.ip, undefined, b.scope);
+  /**
+   * `banhammer unban`: lifts every ban of `ip` (in one scope; null: host-wide only; default all) and
+   * forgets its failures there; `cause` (who, when) goes into the history of ended bans.
+   */
+  unban(ip: string, scope?: string | null, cause?: EndCause): Ban[] {
+    const removed = this.book.unban(ip, undefined, scope, cause);
+    for (const b of removed) {
+      this.detector.reset(b.ip, undefined, b.scope);
+      this.evidence?.forget(b.ip, b.scope, this.detector.ruleNames);
+    }
     return removed;
   }
 
@@ -196,14 +259,15 @@ export class Pipeline {
    * Reload: new rules (unchanged ones keep their windows and counters), allowlist and parser; the
    * book keeps every ban and counter. Returns the bans lifted because their address is now allowlisted.
    */
-  reconfigure(config: Config): Ban[] {
+  reconfigure(config: Config, now?: number): Ban[] {
     const rules = selectRules(config, this.only);
     const allowlist = buildAllowlist(config, this.hostAddresses);
     this.config = config;
     this.allowlist = allowlist;
     this.parser = createLineParser(config.log.format);
     this.detector.reconfigure(rules, config.maxTracked);
-    return this.book.reconfigure(bookRules(config), allowlist);
+    this.book.setEndedBans(config.banHistory);
+    return this.book.reconfigure(bookRules(config), allowlist, now);
   }
 }
 

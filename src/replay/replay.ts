@@ -11,6 +11,7 @@ import { SKIP_REASONS, type AccessEvent, type SkipReason } from '../parse/access
 import { createLineParser } from '../parse/line-parser.js';
 import type { CompiledRule } from '../detect/rule.js';
 import { Pipeline, selectRules as selectPipelineRules } from '../pipeline/pipeline.js';
+import type { EvidenceLine } from '../decide/evidence.js';
 import { BanhammerError } from '../errors.js';
 import { parseSpan, scanSpan, type SpanJob, type SpanResult } from './scan-span.js';
 import { availableParallelism } from 'node:os';
@@ -24,6 +25,10 @@ export interface ReplayBan {
   readonly at: number;
   readonly until: number | null;
   readonly failures: number;
+  /** With `explain`: the lines that caused it (the live agent's evidence, chosen by the same code). */
+  readonly evidence?: readonly EvidenceLine[];
+  /** With `explain`: failures counted whose lines are not in `evidence`. */
+  readonly evidenceOmitted?: number;
 }
 
 export interface ReplayReport {
@@ -47,6 +52,11 @@ export interface ReplayOptions {
    * at most 4, for files of 16 MiB or more; 1 otherwise.
    */
   readonly threads?: number;
+  /**
+   * Keep the lines of each ban (replay --explain), as the live agent does. Parses on one thread
+   * (the lines live on it), so a large file replays more slowly.
+   */
+  readonly explain?: boolean;
 }
 
 const PARALLEL_MIN_BYTES = 16 << 20;
@@ -64,10 +74,21 @@ export async function replayFile(path: string, config: Config, opts: ReplayOptio
     config,
     mode: 'replay',
     ...(opts.rules !== undefined ? { only: opts.rules } : {}),
-    onBan: (ban) => bans.push({ ip: ban.ip, rule: ban.rule, at: ban.at, until: ban.until, failures: ban.failures }),
+    evidence: opts.explain === true,
+    onBan: (ban) =>
+      bans.push({
+        ip: ban.ip,
+        rule: ban.rule,
+        at: ban.at,
+        until: ban.until,
+        failures: ban.failures,
+        ...(opts.explain === true ? { evidence: ban.evidence ?? [], evidenceOmitted: ban.evidenceOmitted ?? 0 } : {}),
+      }),
   });
   const detector = pipeline.detector;
   const observe = (ev: AccessEvent): void => pipeline.observe(ev, ev.time);
+  // --explain: the raw line goes with its event (cut out only here, never on the fast path).
+  const observeLine = opts.explain === true ? (ev: AccessEvent, text: string, start: number, end: number): void => pipeline.observe(ev, ev.time, undefined, undefined, text.slice(start, end), path) : observe;
   const parse = createLineParser(config.log.format);
 
   const skipReasons = Object.fromEntries(SKIP_REASONS.map((r) => [r, 0])) as Record<SkipReason, number>;
@@ -75,9 +96,9 @@ export async function replayFile(path: string, config: Config, opts: ReplayOptio
   let parsed = 0;
 
   try {
-    const threads = threadsFor(path, opts.threads);
+    const threads = opts.explain === true ? 1 : threadsFor(path, opts.threads);
     if (threads <= 1) {
-      const counts = await parseSpan(path, { from: 0, to: Number.POSITIVE_INFINITY }, parse, observe);
+      const counts = await parseSpan(path, { from: 0, to: Number.POSITIVE_INFINITY }, parse, observeLine);
       lines = counts.lines;
       parsed = counts.parsed;
       for (const k of SKIP_REASONS) skipReasons[k] = counts.skipReasons[k];

@@ -40,12 +40,15 @@ export interface LineCounts {
   skipReasons: Record<SkipReason, number>;
 }
 
-/** Reads a span of a log, parses every line, counts lines, events and skips, and hands each event on. */
+/**
+ * Reads a span of a log, parses every line, counts lines, events and skips, and hands each event on
+ * (with the line it was parsed from: text[start, end), for replay --explain's evidence).
+ */
 export async function parseSpan(
   path: string,
   span: { from: number; to: number },
   parse: LineParser,
-  onEvent: (ev: AccessEvent) => void,
+  onEvent: (ev: AccessEvent, text: string, start: number, end: number) => void,
 ): Promise<LineCounts> {
   const counts: LineCounts = {
     lines: 0,
@@ -63,7 +66,7 @@ export async function parseSpan(
         return;
       }
       counts.parsed++;
-      onEvent(out);
+      onEvent(out, text, start, end);
     },
     edges,
   );

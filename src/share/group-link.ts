@@ -49,7 +49,7 @@ export class GroupLink {
       onRemoteUnban: (u) => {
         const scope = this.scopeOf(u.scope);
         if (scope === null) return;
-        const lifted = pipeline.unban(u.ip, scope ?? null);
+        const lifted = pipeline.unban(u.ip, scope ?? null, { at: clock.now(), by: `group:${String(u.origin).slice(0, 128)}` });
         if (lifted.length > 0) this.o.onLifted(lifted);
       },
       onGroupOffense: (o) => {

@@ -1,0 +1,123 @@
+/**
+ * `banhammer why ADDRESS` as text, in the tree layout of `fail2ban-client status <jail>` (a tab after
+ * each label's colon) and its words where they fit: jail, banned, failures, matches (the lines
+ * fail2ban's mail actions send). Pure: a WhyReport in, a string out. Every text that came from a log
+ * or another replica is shown with control characters escaped (the daemon escapes them already; a
+ * terminal must not depend on that).
+ */
+import type { WhyBan, WhyLine, WhyReport } from './protocol.js';
+
+interface Node {
+  readonly text: string;
+  readonly children?: readonly Node[];
+}
+
+/** True when the report says anything about the address (else the CLI exits 1). */
+export function whyKnowsAnything(r: WhyReport): boolean {
+  return r.active.length > 0 || r.ended.length > 0 || r.failing.length > 0 || r.allowlisted;
+}
+
+export function formatWhy(r: WhyReport): string {
+  const what = r.ip.includes('/') ? 'network' : 'address';
+  if (!whyKnowsAnything(r)) {
+    return (
+      `${safe(r.ip)}: not banned, no recent failures, and not among the last ${r.historySize} ended bans ` +
+      `this agent (${safe(r.instance)}) remembers\n`
+    );
+  }
+  const nodes: Node[] = [];
+  if (r.allowlisted) nodes.push({ text: 'Allowlisted:\tyes (loopback, ignoreip, a trusted proxy or this host: never banned)' });
+  nodes.push({ text: `Currently banned:\t${r.active.length}`, children: r.active.map((b) => banNode(b)) });
+  const failures = r.failing.reduce((n, f) => n + f.lines.length, 0);
+  nodes.push({
+    text: `Currently failed:\t${failures}`,
+    children: r.failing.map((f) => ({
+      text: `${safe(f.rule)}${f.container === null ? '' : `@${safe(f.container)}`}:\t${f.lines.length} failure${f.lines.length === 1 ? '' : 's'} not banned (yet)`,
+      children: linesNodes(f.lines),
+    })),
+  });
+  nodes.push({
+    text: `Ban history:\t${r.ended.length} ended (of the last ${r.historySize} the agent remembers)`,
+    children: r.ended.map((b) => banNode(b)),
+  });
+  return `${[`Status for the ${what}: ${safe(r.ip)}`, ...render(nodes, '')].join('\n')}\n`;
+}
+
+function banNode(b: WhyBan): Node {
+  const kids: Node[] = [];
+  if (b.ip.includes('/')) kids.push({ text: `Network ban:\t${safe(b.ip)}` });
+  kids.push({ text: `Banned at:\t${b.at ?? 'unknown'}` });
+  kids.push({ text: `${b.ended === null ? 'Until' : 'Was until'}:\t${b.until ?? 'permanent'}` });
+  if (b.ended !== null) kids.push({ text: `Ended:\t${b.ended.at ?? 'unknown'}, ${endText(b.ended)}` });
+  kids.push({ text: `Source:\t${sourceText(b)}` });
+  kids.push({ text: `Failures:\t${b.failures}` });
+  kids.push({ text: `Times banned:\t${b.nth}` });
+  if (b.container !== null) kids.push({ text: `Container:\t${safe(b.container)}${b.containerId !== null ? ` (${safe(b.containerId.slice(0, 12))})` : ''}` });
+  if (b.origin !== null) kids.push({ text: `Origin:\t${safe(b.origin)}` });
+  const files = [...new Set(b.evidence.map((l) => l.file ?? '-'))];
+  const omitted = b.evidenceOmitted > 0 ? `, ${b.evidenceOmitted} more not kept` : '';
+  if (b.evidence.length === 0) {
+    kids.push({ text: `Matches:\tnone kept${b.source === 'manual' || b.source === 'group' ? ' (no log line made this ban)' : omitted}` });
+  } else {
+    const where = files.length === 1 ? ` in ${safe(files[0]!)}` : '';
+    kids.push({ text: `Matches:\t${b.evidence.length} line${b.evidence.length === 1 ? '' : 's'}${where}${omitted}`, children: linesNodes(b.evidence, files.length > 1) });
+  }
+  return { text: `Jail:\t${safe(b.jail)}`, children: kids };
+}
+
+function linesNodes(lines: readonly WhyLine[], withFile = false): Node[] {
+  return lines.map((l) => ({ text: withFile ? `${safe(l.file ?? '-')}: ${safe(l.line)}` : safe(l.line) }));
+}
+
+function sourceText(b: WhyBan): string {
+  switch (b.source) {
+    case 'detected':
+      return 'the access log (this agent counted the failures)';
+    case 'group-count':
+      return "the group's count (failures counted by several replicas; the lines are this replica's)";
+    case 'manual':
+      return 'banhammer ban (control socket)';
+    case 'group':
+      return `a ban by replica ${safe(b.from ?? '?')} (shared through Redis)`;
+  }
+}
+
+function endText(e: NonNullable<WhyBan['ended']>): string {
+  const by = e.by ?? '';
+  const replica = by.startsWith('group:') ? safe(by.slice(6)) : null;
+  switch (e.reason) {
+    case 'expired':
+      return 'expired';
+    case 'unbanned':
+      if (by === 'control') return 'unbanned with banhammer unban (control socket)';
+      if (by === 'control-all') return 'unbanned with banhammer unban --all (control socket)';
+      if (replica !== null) return `unbanned by replica ${replica} (shared through Redis)`;
+      break;
+    case 'allowlisted':
+      if (by === 'reload') return 'lifted: the reloaded configuration allowlists it';
+      if (by === 'restore') return 'lifted at start: the configuration allowlists it';
+      break;
+    case 'replaced':
+      if (by === 'ban') return 'replaced by a new banhammer ban';
+      if (replica !== null) return `replaced by a longer ban from replica ${replica}`;
+      break;
+  }
+  return by === '' ? e.reason : `${e.reason} (by ${safe(by)})`;
+}
+
+function render(nodes: readonly Node[], prefix: string): string[] {
+  const out: string[] = [];
+  nodes.forEach((n, i) => {
+    const last = i === nodes.length - 1;
+    out.push(`${prefix}${last ? '`- ' : '|- '}${n.text}`);
+    if (n.children !== undefined && n.children.length > 0) out.push(...render(n.children, `${prefix}${last ? '   ' : '|  '}`));
+  });
+  return out;
+}
+
+// eslint-disable-next-line no-control-regex
+const CONTROL_ALL_RE = /[\x00-\x1f\x7f-\x9f]/g;
+/** Text for a terminal: control characters (newlines, escapes) as \xHH. */
+function safe(s: string): string {
+  return String(s).replace(CONTROL_ALL_RE, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}

@@ -1,0 +1,74 @@
+/**
+ * Builds the `banhammer why ADDRESS` report (the control protocol's WhyReport) from the ban book
+ * (bans in force and the history of ended bans, each with its lines) and the pipeline's evidence
+ * keeper (failures that have not made a ban yet). Pure: time and sources are arguments.
+ */
+import { isoTime } from '../format-time.js';
+import type { Ban, BanBook, EndedBan } from '../decide/ban-book.js';
+import type { EvidenceLine, PendingEvidence } from '../decide/evidence.js';
+import type { CanonicalTarget } from '../parse/ip.js';
+import type { WhyBan, WhyLine, WhyReport, WhySource } from './protocol.js';
+
+export interface WhySources {
+  readonly instance: string;
+  readonly now: number;
+  readonly target: CanonicalTarget;
+  readonly book: BanBook;
+  /** What the evidence keeper holds for the address (nothing for a network). */
+  readonly pending: readonly PendingEvidence[];
+  readonly allowlisted: boolean;
+  readonly historySize: number;
+  /** A container's display name by id (host mode), for failures not yet banned. */
+  readonly containerName?: (id: string) => string | undefined;
+}
+
+export function buildWhyReport(s: WhySources): WhyReport {
+  const { active, ended } = s.book.about(s.target, s.now);
+  return {
+    ip: s.target.ip,
+    instance: s.instance,
+    now: isoTime(s.now),
+    allowlisted: s.allowlisted,
+    active: active.sort((a, b) => b.at - a.at).map((b) => whyBan(b)),
+    failing: s.pending.map((p) => ({
+      rule: p.rule,
+      container: p.scope === undefined ? null : (s.containerName?.(p.scope) ?? p.scope.slice(0, 12)),
+      containerId: p.scope ?? null,
+      lines: p.lines.map(whyLine),
+    })),
+    ended: ended.map((b) => whyBan(b)),
+    historySize: s.historySize,
+  };
+}
+
+export function sourceOf(b: Ban): WhySource {
+  if (b.from !== undefined) return 'group';
+  if (b.manual) return 'manual';
+  return b.groupCount === true ? 'group-count' : 'detected';
+}
+
+function whyBan(b: Ban | EndedBan): WhyBan {
+  const container = b.scope === undefined ? null : (b.scopeName ?? b.scope.slice(0, 12));
+  const end = 'ended' in b ? b.ended : undefined;
+  return {
+    ip: b.ip,
+    rule: b.rule,
+    jail: container === null ? b.rule : `${b.rule}@${container}`,
+    source: sourceOf(b),
+    from: b.from ?? null,
+    at: isoTime(b.at),
+    until: b.until === null ? null : isoTime(b.until),
+    failures: b.failures,
+    nth: b.nth,
+    container,
+    containerId: b.scope ?? null,
+    origin: b.origin ?? null,
+    evidence: (b.evidence ?? []).map(whyLine),
+    evidenceOmitted: b.evidenceOmitted ?? 0,
+    ended: end === undefined ? null : { reason: end.reason, at: isoTime(end.at), by: end.by ?? null },
+  };
+}
+
+function whyLine(l: EvidenceLine): WhyLine {
+  return { at: isoTime(l.at), file: l.file ?? null, line: l.line };
+}
