@@ -10,6 +10,7 @@ import type { FilePosition, LineSource } from './source/line-source.js';
 import type { Metrics } from './metrics/registry.js';
 import type { ContainerResolver } from './docker/containers.js';
 import type { ShareStage } from './share/share.js';
+import type { NotifySink } from './notify/notifier.js';
 
 /** What the daemon persists under BANHAMMER_STATE_DIR. */
 export interface DaemonState {
@@ -50,4 +51,6 @@ export interface DaemonDeps {
   readonly onReloaded?: (config: Config) => void;
   /** The replicas' shared failures and bans (Redis); absent = this agent alone. */
   readonly share?: ShareStage | undefined;
+  /** Notifications (src/notify): told of each ban once the enforcer holds it, and of each unban. */
+  readonly notifier?: NotifySink | undefined;
 }

@@ -48,6 +48,8 @@ const EXPIRE_INTERVAL_MS = 1000;
 const POSITION_SAVE_INTERVAL_MS = 1000;
 const SWEEP_INTERVAL_MS = 30_000;
 const REFRESH_INTERVAL_MS = 6 * 3600_000;
+/** How long a stopping agent tries to deliver queued notifications (Docker's stop grace is 10 s). */
+const NOTIFY_SHUTDOWN_BUDGET_MS = 3000;
 /** Enforcers that refuse network (CIDR) bans: `ban 198.18.0.0/24` is refused before it is recorded. */
 
 export class Daemon implements ControlHandler {
@@ -75,6 +77,8 @@ export class Daemon implements ControlHandler {
   private repairs = 0;
   /** Bans made since the last applied batch: reported once the enforcer holds them. */
   private unreported: Ban[] = [];
+  /** How many of `unreported` the batch being applied covers (those made before its diff was taken). */
+  private covered = 0;
 
   constructor(deps: DaemonDeps) {
     this.deps = deps;
@@ -102,7 +106,18 @@ export class Daemon implements ControlHandler {
     this.group = deps.share && new GroupLink({ share: deps.share, pipeline: this.pipeline, clock: deps.clock, log: this.log, onAdopted: (b) => this.toEnforce(b), onLifted: lifted, scoped: this.scoped });
     this.keeper = new StateKeeper(deps.store, this.log, () => deps.metrics?.stateSaveError());
     this.sampler = deps.metrics && new MetricsSampler(deps.metrics);
-    this.queue = new EnforcementQueue({ enforcer: deps.enforcer, source: this.pipeline.book, clock: deps.clock, afterApply: () => this.afterApply(), log: this.log, metrics: deps.metrics });
+    // The batch's diff is taken from the book when it starts: bans made while it is applied wait for the next one.
+    const book = this.pipeline.book;
+    const source = {
+      changes: (now: number) => ((this.covered = this.unreported.length), book.changes(now)),
+      requeue: (d: Parameters<typeof book.requeue>[0]) => book.requeue(d),
+      get hasChanges() {
+        return book.hasChanges;
+      },
+      expected: (now: number) => book.expected(now),
+      touchAll: () => book.touchAll(),
+    };
+    this.queue = new EnforcementQueue({ enforcer: deps.enforcer, source, clock: deps.clock, afterApply: () => this.afterApply(), log: this.log, metrics: deps.metrics });
   }
 
   async start(): Promise<void> {
@@ -155,6 +170,7 @@ export class Daemon implements ControlHandler {
     await this.queue.stop();
     await this.save();
     if (opts.removeFirewall !== false) await this.deps.enforcer.shutdown();
+    await this.deps.notifier?.close(NOTIFY_SHUTDOWN_BUDGET_MS);
     this.log.info({}, 'banhammer stopped');
   }
 
@@ -188,11 +204,12 @@ export class Daemon implements ControlHandler {
 
   private async afterApply(): Promise<void> {
     await this.save();
-    const reports = this.unreported;
-    this.unreported = [];
+    const reports = this.unreported.splice(0, this.covered);
+    this.covered = 0;
     for (const ban of reports) {
       this.log.info({ ...banFields(ban), manual: ban.manual }, 'ban');
       this.deps.metrics?.banned(ban.rule);
+      this.deps.notifier?.banned(ban); // the enforcer holds it now
     }
     this.sample();
   }
@@ -205,6 +222,7 @@ export class Daemon implements ControlHandler {
       this.deps.metrics?.unbanned(b.rule, reason);
     }
     await this.queue.flush();
+    for (const b of bans) this.deps.notifier?.unbanned(b, reason);
   }
 
   private async check(): Promise<void> {

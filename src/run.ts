@@ -28,6 +28,7 @@ import { ProcessRunner } from './exec/runner.js';
 import { startControlServer, type ControlServer } from './control/server.js';
 import type { MetricsServer } from './metrics/server.js';
 import { createLogger, type Logger } from './log.js';
+import { configuredTargets } from './notify/targets-config.js';
 
 export interface RunOptions {
   readonly config: Config;
@@ -133,10 +134,11 @@ export async function runAgent(opts: RunOptions): Promise<number> {
       : undefined;
   const enforcer = createEnforcer(config, opts.dryRun ?? false, logger, containers);
   // prom-client is loaded only when metrics are served (it is a tenth of the agent's idle memory).
+  const notifyTargets = Object.keys(configuredTargets(config.notify).targets);
   const metrics =
     config.metricsAddr === null
       ? undefined
-      : (await import('./metrics/registry.js')).createMetrics({ version: opts.version, rules: Object.keys(config.rules), enforcer: enforcer.name, share: config.share.redisUrl !== null, files: config.log.paths });
+      : (await import('./metrics/registry.js')).createMetrics({ version: opts.version, rules: Object.keys(config.rules), enforcer: enforcer.name, share: config.share.redisUrl !== null, files: config.log.paths, notifyTargets });
   const store = new StateStore<DaemonState>({
     dir: config.stateDir,
     name: `state-${config.instance}`,
@@ -152,6 +154,18 @@ export async function runAgent(opts: RunOptions): Promise<number> {
           { url: config.share.redisUrl, passwordFile: config.share.passwordFile, group: config.share.group, outboxPath: join(config.stateDir, `share-outbox-${config.instance}.json`) },
           { clock: systemClock, log: logger, onLag: (ms) => metrics?.shareLag(ms / 1000) },
         );
+  // Notifications: the HTTP/SMTP code is loaded only when a target is configured; secret files are read now.
+  const notifier =
+    notifyTargets.length === 0
+      ? undefined
+      : ((await import('./notify/notifier.js')).createNotifier(config.notify, {
+          clock: systemClock,
+          log: logger,
+          instance: config.instance,
+          version: opts.version,
+          metrics: metrics && { sent: (t) => metrics.notifySent(t), failed: (t) => metrics.notifyFailed(t), dropped: (t, n) => metrics.notifyDropped(t, n), queued: (t, n) => metrics.notifyQueued(t, n) },
+        }) ?? undefined);
+  if (notifier !== undefined) logger.info({ targets: notifier.names, events: config.notify.events }, 'notifications on');
   const daemon = new Daemon({
     config,
     clock: systemClock,
@@ -173,6 +187,7 @@ export async function runAgent(opts: RunOptions): Promise<number> {
     },
     ...(containers !== undefined ? { containers } : {}),
     share,
+    notifier,
   });
 
   let control: ControlServer | null = null;
