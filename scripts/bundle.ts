@@ -13,8 +13,14 @@
  * Layout constraints: every output file sits directly in dist/, so `new URL('./replay-worker.js',
  * import.meta.url)` in the replay code finds the bundled worker, and `../package.json` is the
  * package's. `yaml` stays a runtime require (src/config/file.ts loads it lazily with createRequire).
+ *
+ * The presets (presets/*.yaml) are embedded: src/detect/preset-files.ts, which reads the directory
+ * when run from sources, is replaced by a module returning the definitions read and fully validated
+ * here (a preset with an invalid field or pattern fails the build). So the bundle, the npm package and
+ * both images carry them without a presets/ directory, and the agent parses no YAML at boot.
  */
-import { build } from 'esbuild';
+import { build, type Plugin } from 'esbuild';
+import { readRuleDirOrThrow } from '../src/detect/rule-file.js';
 import { readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
@@ -29,7 +35,22 @@ for (const f of readdirSync(outdir, { withFileTypes: true })) {
 // `npm run bench`): an older build's dist/bench must not linger in dist/, which the package ships.
 rmSync(join(outdir, 'bench'), { recursive: true, force: true });
 
+/** JSON with Infinity (a permanent bantime) kept as Infinity. */
+const literal = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => (x === Infinity ? '__INFINITY__' : x)).replace(/"__INFINITY__"/g, 'Infinity');
+
+const presets = readRuleDirOrThrow(join(root, 'presets'), { defaultEnabled: false }).map((r) => ({ ...r, file: `presets/${r.file.split('/').pop()}` }));
+const embedPresets: Plugin = {
+  name: 'embed-presets',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]src[\\/]detect[\\/]preset-files\.ts$/ }, () => ({
+      loader: 'js',
+      contents: `// Embedded by scripts/bundle.ts from presets/*.yaml\nexport function presetDir() { return null; }\nexport function presetDefinitions() { return ${literal(presets)}; }\n`,
+    }));
+  },
+};
+
 await build({
+  plugins: [embedPresets],
   absWorkingDir: root,
   entryPoints: { banhammer: 'src/cli.ts', 'replay-worker': 'src/replay/replay-worker.ts' },
   outdir,

@@ -8,16 +8,32 @@
  * numbers, a permanent bantime written as -1 (JSON has no Infinity).
  */
 import { Document, isMap, isScalar, isSeq, visit } from 'yaml';
-import type { RuleSettings } from '../detect/rule.js';
+import type { RuleMatch, RuleSettings } from '../detect/rule.js';
+import { MATCH_NESTED_FIELDS, MATCH_PATTERN_FIELDS } from './rule-schema.js';
 import { formatDuration, isPermanent } from './duration.js';
 import { SETTING_KEYS, SETTINGS, type Config, type SettingSpec } from './schema.js';
 import { settingValues } from './settings.js';
+
+/** A match in the file's vocabulary (snake_case; fields beyond status, paths and methods only when set). */
+function matchToYaml(m: RuleMatch): Record<string, unknown> {
+  const out: Record<string, unknown> = { status: m.status === null ? null : [...m.status], paths: [...m.paths], methods: [...m.methods] };
+  for (const [yaml, key] of Object.entries(MATCH_PATTERN_FIELDS)) {
+    const v = m[key];
+    if (key !== 'paths' && v !== undefined && v.length > 0) out[yaml] = [...v];
+  }
+  for (const [yaml, key] of Object.entries(MATCH_NESTED_FIELDS)) {
+    const v = m[key];
+    if (v !== undefined && v.length > 0) out[yaml] = v.map(matchToYaml);
+  }
+  return out;
+}
 
 function ruleToYaml(r: RuleSettings): Record<string, unknown> {
   return {
     enabled: r.enabled,
     description: r.description,
-    match: { status: r.match.status === null ? null : [...r.match.status], paths: [...r.match.paths], methods: [...r.match.methods] },
+    match: matchToYaml(r.match),
+    ...(r.count !== undefined && r.count !== 'failures' ? { count: r.count } : {}),
     maxretry: r.maxretry,
     findtime: formatDuration(r.findtime),
     bantime: formatDuration(r.bantime),

@@ -29,7 +29,7 @@ export function renderEnvTable(): string {
     const s = SETTINGS[key];
     rows.push([code(s.env), `${s.description} (YAML \`${s.yamlPath.join('.')}\`)`, s.defaultText, s.allowed, s.reload]);
   }
-  rows.push([code(ENV_RULES), 'Exactly the rules that run (all others are switched off)', enabled.join(', '), `comma-separated rule names: ${presetNames.join(', ')}, or rules defined in the YAML file`, 'live']);
+  rows.push([code(ENV_RULES), 'Exactly the rules that run (all others are switched off)', enabled.join(', '), 'comma-separated rule names: presets (`banhammer rules` lists them), or your own rules (rules_dir, YAML file)', 'live']);
   for (const f of Object.values(RULE_ENV_FIELDS)) {
     if (f.defaultRuleEnv === null) continue;
     const field = f.env.toLowerCase();

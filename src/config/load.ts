@@ -14,6 +14,7 @@
 import { readFileSync } from 'node:fs';
 import type { RuleMatch, RuleSettings } from '../detect/rule.js';
 import { readConfigFile } from './file.js';
+import { readRuleDir, type DirReader, type RuleDefinition } from '../detect/rule-file.js';
 import { readEnv, type Env } from './env.js';
 import { FLAG_NAMES, readFlags, type ConfigFlags } from './flags.js';
 import { emptyPatch, type ConfigPatch } from './patch.js';
@@ -43,6 +44,21 @@ export interface LoadInput {
   readonly hostname: string;
   /** Reads the config file as UTF-8; defaults to fs.readFileSync. */
   readonly readFile?: ((path: string) => string) | undefined;
+  /** Lists and reads the rules directory (rules_dir); defaults to the file system. */
+  readonly readDir?: DirReader | undefined;
+}
+
+/** The rules directory the file or the environment names (the environment wins), with its source. */
+function rulesDirOf(env: Env, file: ConfigPatch): { dir: string; source: string } | null {
+  const spec = SETTINGS.rulesDir;
+  const raw = env[spec.env];
+  if (raw !== undefined && raw.trim() !== '') {
+    const r = spec.schema.safeParse(spec.fromEnv(raw));
+    // An invalid value is reported by the environment layer.
+    return r.success && r.data !== null ? { dir: r.data, source: `env ${spec.env}` } : null;
+  }
+  const fromFile = file.settings.rulesDir;
+  return fromFile === undefined || fromFile === null ? null : { dir: fromFile, source: file.sources.get('rules_dir') ?? 'file' };
 }
 
 export interface ResolvedConfig {
@@ -74,7 +90,27 @@ export function resolveConfig(input: LoadInput): ResolvedConfig {
     problems.push(...layer.problems);
     userRules.push(...layer.ruleNames.filter((n) => !isPreset(n)));
   }
-  const ruleNames = [...Object.keys(PRESETS), ...userRules];
+
+  // The user's rule files (BANHAMMER_RULES_DIR / rules_dir) are read before the environment layer,
+  // which must know every rule name (BANHAMMER_RULE_<NAME>_…, BANHAMMER_RULES).
+  const dirRules = Object.create(null) as Record<string, RuleDefinition>;
+  const dirSetting = rulesDirOf(input.env, file);
+  if (dirSetting !== null) {
+    const read = readRuleDir(dirSetting.dir, { defaultEnabled: true, ...(input.readDir !== undefined ? { reader: input.readDir } : {}) });
+    for (const message of read.problems) problems.push({ key: 'rules_dir', source: dirSetting.source, message });
+    for (const r of read.rules) {
+      if (isPreset(r.name)) {
+        problems.push({
+          key: 'rules_dir',
+          source: dirSetting.source,
+          message: `rule file ${r.file}: "${r.name}" is a preset; change a preset with rules: ${r.name}: in the config file (or BANHAMMER_RULE_* variables), or give your rule another name`,
+        });
+        continue;
+      }
+      dirRules[r.name] = r;
+    }
+  }
+  const ruleNames = [...Object.keys(PRESETS), ...Object.keys(dirRules), ...userRules.filter((n) => !Object.hasOwn(dirRules, n))];
   const known = new Set(ruleNames);
 
   const env = readEnv(input.env, known);
@@ -108,11 +144,11 @@ export function resolveConfig(input: LoadInput): ResolvedConfig {
   let selection: ReadonlySet<string> | null = null;
   for (const layer of layers) if (layer.selection !== null) selection = new Set(layer.selection);
   for (const name of ruleNames) {
-    const preset = isPreset(name) ? PRESETS[name] : undefined;
+    const preset = isPreset(name) ? PRESETS[name] : Object.hasOwn(dirRules, name) ? dirRules[name]!.settings : undefined;
     const own = (patch: ConfigPatch): RulePatch | undefined => (Object.hasOwn(patch.rules, name) ? patch.rules[name] : undefined);
     if (preset === undefined && own(file)?.match === undefined) {
       if (own(file) !== undefined) {
-        problems.push({ key: `rules.${name}.match`, source: `file ${configPath}`, message: `"${name}" is not a preset, so it needs match (status, paths and/or methods); presets are ${Object.keys(PRESETS).join(', ')}` });
+        problems.push({ key: `rules.${name}.match`, source: `file ${configPath}`, message: `"${name}" is neither a preset nor in rules_dir, so it needs match (status, paths and/or methods); presets are ${Object.keys(PRESETS).join(', ')}` });
       }
       continue;
     }
@@ -140,16 +176,9 @@ export function resolveConfig(input: LoadInput): ResolvedConfig {
   return { config: deepFreeze(copy as Config), sources, configPath };
 }
 
+/** A deep copy of a rule (plain data: numbers, strings, lists, nested matches; Infinity survives). */
 function copyRule(r: RuleSettings): RuleSettings {
-  return {
-    enabled: r.enabled,
-    description: r.description,
-    match: { status: r.match.status === null ? null : [...r.match.status], paths: [...r.match.paths], methods: [...r.match.methods] },
-    maxretry: r.maxretry,
-    findtime: r.findtime,
-    bantime: r.bantime,
-    increment: r.increment === null ? null : { factor: r.increment.factor, maxtime: r.increment.maxtime },
-  };
+  return structuredClone(r);
 }
 
 function deepFreeze<T>(v: T): T {

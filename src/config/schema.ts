@@ -17,14 +17,28 @@
  * expected object, received number") read exactly as they did with classic zod.
  */
 import * as z from 'zod/mini';
-import en from 'zod/v4/locales/en.js';
 import { LOG_FORMATS, type LogFormat } from '../parse/access-event.js';
 import { parseCidr } from '../parse/ip.js';
 import type { BantimeIncrement, RuleMatch, RuleSettings } from '../detect/rule.js';
-import { NOTIFY_SETTINGS, type NotifyConfig, type NotifySettingTypes } from '../notify/settings.js';
 import { PRESETS, DEFAULT_RULE, isPreset } from '../detect/presets.js';
-import { checkPathPattern, checkPathPatternUnion } from '../detect/path-pattern.js';
-import { formatDuration, MAX_DURATION_MS, MAX_FINDTIME_MS, parseDuration, PERMANENT } from './duration.js';
+import {
+  addIssue,
+  asList,
+  bantimeSchema,
+  booleanSchema,
+  dedupe,
+  findtimeSchema,
+  MAX_MAXRETRY,
+  maxretrySchema,
+  preprocess,
+  RULE_FILE_SCHEMA,
+  ruleNameProblem,
+  strict,
+} from './rule-schema.js';
+import type { CountMode } from './rule-schema.js';
+import { NOTIFY_SETTINGS, type NotifyConfig, type NotifySettingTypes } from '../notify/settings.js';
+
+export { durationSchema, MAX_MAXRETRY, RULE_FILE_SCHEMA, RESERVED_RULE_NAMES, RULE_NAME_RE, ruleNameProblem } from './rule-schema.js';
 
 export const ENFORCERS = ['iptables', 'nftables', 'auto', 'log', 'apache-map', 'nginx-map', 'docker-user'] as const;
 export type EnforcerKind = (typeof ENFORCERS)[number];
@@ -37,8 +51,7 @@ export const BAN_SCOPES = ['container', 'host'] as const;
 export type BanScope = (typeof BAN_SCOPES)[number];
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-// Classic zod installed its English locale on first use; zod/mini leaves that to the application.
-z.config(en());
+// zod/mini's English locale is configured in rule-schema.ts (imported above).
 
 /**
  * Every setting except rules, keyed by its flat name: the one list of setting names and types.
@@ -79,6 +92,8 @@ export interface SettingTypes extends NotifySettingTypes {
   readonly sharePasswordFile: string | null;
   /** Config: share.group — the name the replicas of one service share. */
   readonly shareGroup: string | null;
+  /** A directory of the user's own rule files (one rule per <name>.yaml, the presets' format); null = none. */
+  readonly rulesDir: string | null;
 }
 
 /**
@@ -133,42 +148,12 @@ export interface SettingSpec<T> {
 // Value schemas shared by the file, the environment and flags.
 
 export const INSTANCE_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-/** Rule names: lower-case letters, digits and `-` (BANHAMMER_RULE_<NAME>_… maps `-` to `_`), 1–64 long. */
-export const RULE_NAME_RE = /^[a-z0-9][a-z0-9-]{0,63}$/;
-/** Names a rule cannot have: the daemon's pseudo-rule of manual bans, and anything Object.prototype holds. */
-export const RESERVED_RULE_NAMES: ReadonlySet<string> = new Set(['manual', ...Object.getOwnPropertyNames(Object.prototype)]);
-
-/** Why `name` cannot name a rule, or null when it can. */
-export function ruleNameProblem(name: string): string | null {
-  if (!RULE_NAME_RE.test(name)) return 'a rule name must match ^[a-z0-9][a-z0-9-]{0,63}$ (lower-case letters, digits and -, at most 64)';
-  if (RESERVED_RULE_NAMES.has(name)) return `"${name}" is reserved${name === 'manual' ? ' for manual bans (banhammer ban)' : ''}; choose another rule name`;
-  return null;
-}
-export const MAX_MAXRETRY = 1_000_000;
 
 const splitList = (raw: string, sep: RegExp): string[] => raw.split(sep).map((s) => s.trim()).filter((s) => s !== '');
 const commaList = (raw: string): string[] => splitList(raw, /,/);
 const wordList = (raw: string): string[] => splitList(raw, /[\s,]+/);
 const intOrString = (raw: string): unknown => (/^-?\d+$/.test(raw.trim()) ? Number(raw.trim()) : raw.trim());
 const trimmed = (raw: string): unknown => raw.trim();
-
-/** A scalar where a list is expected becomes a one-element list (`ports: 8080`). */
-const asList = (v: unknown): unknown => (v === undefined || v === null || Array.isArray(v) ? v : [v]);
-
-const dedupe = <T>(xs: readonly T[]): T[] => [...new Set(xs)];
-
-/** `fn` runs on the raw value before `schema` validates it (classic zod's z.preprocess). */
-function preprocess<S extends z.core.$ZodType>(fn: (v: unknown) => unknown, schema: S): z.ZodMiniPipe<z.ZodMiniTransform<unknown, unknown>, S> {
-  return z.pipe(z.transform(fn), schema);
-}
-
-/**
- * Reports a custom issue from inside a transform, as classic zod's `ctx.addIssue` did: the input is
- * the value being transformed unless the issue names its own.
- */
-function addIssue(ctx: z.core.ParsePayload, issue: { message: string; path?: PropertyKey[]; input?: unknown }): void {
-  ctx.issues.push({ code: 'custom', input: ctx.value, ...issue });
-}
 
 /** A list of addresses/CIDRs: YAML list or a comma/space separated string; canonical output. */
 const cidrList = z.pipe(
@@ -262,50 +247,6 @@ const listenAddr = z.pipe(
   }),
 );
 
-/**
- * A duration from YAML (number of seconds, or a string like 1h30m) or from the environment, above 0
- * and at most `max` (default MAX_DURATION_MS, about 10 years: `now + duration` stays a valid Date).
- */
-export function durationSchema(opts: { permanent: boolean; max?: number }) {
-  const max = opts.max ?? MAX_DURATION_MS;
-  return z.pipe(
-    z.unknown(),
-    z.transform((v, ctx): number => {
-      if (opts.permanent && (v === -1 || v === '-1' || v === 'permanent')) return PERMANENT;
-      const allowed = `a duration like 600 (seconds), 10m, 1h30m, 1d${opts.permanent ? ', or -1/permanent' : ''}`;
-      let ms: number;
-      const tooLong = `must be at most ${formatDuration(max)}${max === MAX_DURATION_MS ? ' (about 10 years)' : ''}${opts.permanent ? '; use -1/permanent for a ban that never ends' : ''}`;
-      if (typeof v === 'number' && Number.isFinite(v) && v >= 0) {
-        ms = Math.round(v * 1000);
-        if (!(ms <= max)) {
-          addIssue(ctx, { message: tooLong });
-          return z.NEVER;
-        }
-      } else if (typeof v === 'string') {
-        try {
-          ms = parseDuration(v, Number.MAX_SAFE_INTEGER);
-        } catch {
-          addIssue(ctx, { message: `expected ${allowed}` });
-          return z.NEVER;
-        }
-        if (ms > max) {
-          addIssue(ctx, { message: tooLong });
-          return z.NEVER;
-        }
-      } else {
-        addIssue(ctx, { message: `expected ${allowed}` });
-        return z.NEVER;
-      }
-      if (ms <= 0) {
-        addIssue(ctx, { message: `must be longer than 0 (${allowed})` });
-        return z.NEVER;
-      }
-      return ms;
-    }),
-  );
-}
-
-const booleanSchema = z.boolean({ error: 'expected true or false' });
 /** Environment booleans: true/false, yes/no, on/off, 1/0. */
 const envBoolean = (raw: string): unknown => {
   const s = raw.trim().toLowerCase();
@@ -313,64 +254,6 @@ const envBoolean = (raw: string): unknown => {
   if (['false', 'no', 'off', '0'].includes(s)) return false;
   return raw;
 };
-
-const maxretrySchema = z
-  .int({ error: 'expected an integer ≥ 1' })
-  .check(z.gte(1, { error: 'must be ≥ 1' }), z.lte(MAX_MAXRETRY, { error: `must be ≤ ${MAX_MAXRETRY}` }));
-
-/**
- * Regular expressions tested against the request target: each must be valid JavaScript syntax and run
- * in RE2's linear time (no backreferences, no lookaround), and so must their union (path-pattern.ts).
- */
-const regexList = z.pipe(
-  preprocess(asList, z.array(z.string({ error: 'expected a regular expression (string)' }), { error: 'expected a list of regular expressions' })),
-  z.transform((paths: string[], ctx): readonly string[] => {
-    let ok = true;
-    paths.forEach((p, i) => {
-      const why = checkPathPattern(p);
-      if (why !== null) {
-        ok = false;
-        addIssue(ctx, { path: [i], input: p, message: why });
-      }
-    });
-    if (ok && paths.length > 1) {
-      const why = checkPathPatternUnion(paths);
-      if (why !== null) addIssue(ctx, { message: why });
-    }
-    return paths;
-  }),
-);
-
-const statusList = preprocess(
-  asList,
-  z.pipe(
-    z
-      .array(
-        z
-          .int({ error: 'expected an HTTP status code (integer 100–599)' })
-          .check(z.gte(100, { error: 'a status code is 100–599' }), z.lte(599, { error: 'a status code is 100–599' })),
-        { error: 'expected a list of HTTP status codes, or null for any' },
-      )
-      .check(z.minLength(1, { error: 'list at least one status code, or omit status to match any' })),
-    z.transform((xs: number[]): readonly number[] => dedupe(xs)),
-  ),
-);
-
-const methodList = preprocess(
-  asList,
-  z.pipe(
-    z.array(z.string().check(z.regex(/^[A-Za-z]{1,20}$/, { error: 'expected an HTTP method such as GET or POST' })), { error: 'expected a list of HTTP methods' }),
-    z.transform((xs: string[]): readonly string[] => dedupe(xs.map((m) => m.toUpperCase()))),
-  ),
-);
-
-/** A strict object whose unknown-key message lists the allowed keys. */
-function strict<S extends z.core.$ZodLooseShape>(shape: S) {
-  const keys = Object.keys(shape).join(', ');
-  return z.strictObject(shape, {
-    error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown key; allowed keys here: ${keys}` : undefined),
-  });
-}
 
 // ---------------------------------------------------------------------------------------------
 // Settings other than rules.
@@ -687,6 +570,18 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
     default: () => null,
     defaultText: '(none)',
   }),
+  rulesDir: setting<'rulesDir'>({
+    yamlPath: ['rules_dir'],
+    configPath: ['rulesDir'],
+    reload: 'live',
+    env: 'BANHAMMER_RULES_DIR',
+    description: 'Directory of your own rule files, one rule per <name>.yaml in the presets’ format (README “Rules”); on unless a file says `enabled: false`',
+    allowed: 'absolute path',
+    schema: z.union([z.null(), absolutePath], { error: 'expected an absolute path' }),
+    fromEnv: trimmed,
+    default: () => null,
+    defaultText: '(none)',
+  }),
   ...NOTIFY_SETTINGS,
 };
 
@@ -704,6 +599,7 @@ export interface RulePatch {
   findtime?: number;
   bantime?: number;
   increment?: BantimeIncrement | null;
+  count?: CountMode;
 }
 
 /** Defaults of a user rule (a rule that is not a preset). */
@@ -715,29 +611,6 @@ export const USER_RULE_DEFAULTS: Omit<RuleSettings, 'match'> = {
   bantime: 10 * 60_000,
   increment: null,
 };
-
-export const RULE_FILE_SCHEMA = strict({
-  enabled: z.optional(booleanSchema),
-  description: z.optional(z.string({ error: 'expected text' })),
-  match: z.optional(
-    strict({
-      status: z.optional(z.nullable(statusList)),
-      paths: z.optional(regexList),
-      methods: z.optional(methodList),
-    }),
-  ),
-  maxretry: z.optional(maxretrySchema),
-  findtime: z.optional(durationSchema({ permanent: false, max: MAX_FINDTIME_MS })),
-  bantime: z.optional(durationSchema({ permanent: true })),
-  increment: z.optional(
-    z.nullable(
-      strict({
-        factor: z.number({ error: 'expected a number ≥ 1' }).check(z.gte(1, { error: 'must be ≥ 1' }), z.lte(1000, { error: 'must be ≤ 1000' })),
-        maxtime: durationSchema({ permanent: true }),
-      }),
-    ),
-  ),
-});
 
 export const RULE_NAME_SCHEMA = z.string().check(
   z.superRefine((name, ctx) => {
@@ -771,7 +644,7 @@ export const RULE_ENV_FIELDS = {
     defaultRuleEnv: 'BANHAMMER_FINDTIME',
     description: 'window in which maxretry requests are counted',
     allowed: 'duration: seconds, or 60s, 10m, 1h30m, 1d, 1w; at most 365d',
-    schema: durationSchema({ permanent: false, max: MAX_FINDTIME_MS }),
+    schema: findtimeSchema,
     fromEnv: trimmed,
   },
   bantime: {
@@ -779,7 +652,7 @@ export const RULE_ENV_FIELDS = {
     defaultRuleEnv: 'BANHAMMER_BANTIME',
     description: 'how long a ban lasts',
     allowed: 'duration (at most 3650d, about 10 years), or -1/permanent',
-    schema: durationSchema({ permanent: true }),
+    schema: bantimeSchema,
     fromEnv: trimmed,
   },
   enabled: {
@@ -823,21 +696,9 @@ function buildFileSchema() {
     else (nested[a] ??= {})[b] = z.optional(spec.schema);
   }
   for (const [k, shape] of Object.entries(nested)) top[k] = z.optional(strict(shape));
-  top.rules = z.optional(
-    z.record(RULE_NAME_SCHEMA, RULE_FILE_SCHEMA, { error: 'expected a mapping of rule names to rules' }).check(
-      z.superRefine((rules, ctx) => {
-        for (const [name, rule] of Object.entries(rules)) {
-          if (!isPreset(name) && rule.match === undefined) {
-            ctx.addIssue({
-              code: 'custom',
-              path: [name, 'match'],
-              message: `"${name}" is not a preset, so it needs match (status, paths and/or methods); presets are ${Object.keys(PRESETS).join(', ')}`,
-            });
-          }
-        }
-      }),
-    ),
-  );
+  // A rule that is neither a preset nor a file of rules_dir needs `match`: the loader says so, as only
+  // it knows the rules directory.
+  top.rules = z.optional(z.record(RULE_NAME_SCHEMA, RULE_FILE_SCHEMA, { error: 'expected a mapping of rule names to rules' }));
   return strict(top);
 }
 

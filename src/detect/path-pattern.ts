@@ -31,7 +31,7 @@
  * Linear is not yet cheap: RE2's work per character grows with the compiled program, and
  * `\w{1000}\w{1000}` (2,002 instructions) took 220 ms per 8 KiB target. A rule's RE2-run patterns
  * together may compile to at most MAX_PROGRAM_SIZE instructions, which keeps the worst case near 20 ms
- * per 8 KiB target; its V8-run patterns may cost at most MAX_FIXED_COST (alternatives × length,
+ * per 8 KiB target; its V8-run patterns may cost at most MAX_FIXED_COST (the characters of every way through their alternations,
  * summed; the whole sensitive-paths preset costs 268, and a rule at the limit took 2 ms per 8 KiB
  * target).
  */
@@ -44,7 +44,7 @@ export const MAX_PATH_TESTED = 8192;
 export const MAX_PROGRAM_SIZE = 400;
 /** Most ways through the alternations of a quantifier-free pattern that V8's engine may run. */
 export const MAX_FIXED_ALTERNATIVES = 32;
-/** Most work per start position (alternatives × length, summed) of the V8-run patterns of one rule. */
+/** Most work per start position (characters of every way through the alternations, summed) of the V8-run patterns of one rule. */
 export const MAX_FIXED_COST = 2048;
 
 let re2Module: typeof Re2 | undefined;
@@ -88,13 +88,13 @@ function javascriptProblem(p: string): string | null {
   return unsupported === null ? null : `${unsupported} cannot be matched in linear time; rewrite the expression without it`;
 }
 
-/** Work per start position of a quantifier-free pattern on V8's backtracker: alternatives × length. */
+/** Work per start position of a quantifier-free pattern on V8's backtracker (fixedShape). */
 function fixedCost(p: string): number {
-  return (fixedAlternatives(p) ?? Infinity) * p.length;
+  return fixedShape(p)?.work ?? Infinity;
 }
 
 const tooCostly = (cost: number): string =>
-  `too large to match quickly (${cost} = ways through its alternations × length, at most ${MAX_FIXED_COST} per rule); split the rule`;
+  `too large to match quickly (${cost} = characters of all the ways through its alternations, at most ${MAX_FIXED_COST} per rule); split the rule`;
 
 const tooLarge = (size: number): string =>
   `too large to match quickly (${size} RE2 instructions, at most ${MAX_PROGRAM_SIZE} per rule); shorten counted repetitions such as {1000} or split the rule`;
@@ -188,34 +188,50 @@ function unsupportedSyntax(p: string): string | null {
 }
 
 /**
- * For a pattern without quantifiers: how many fixed sequences its alternations allow (the backtracker
- * tries at most that many at one position); null when it has a quantifier. Conservative: any `{`
- * outside a class counts as a quantifier, and so does `?` except right after `(`. Called only on
- * patterns that compile as JavaScript.
+ * For a pattern without quantifiers: how many fixed sequences its alternations allow (`ways`: the
+ * backtracker tries at most that many at one position) and the characters of all of them together
+ * (`work`: what the backtracker compares at one position, at most); null when it has a quantifier.
+ * Conservative: any `{` outside a class counts as a quantifier, and so does `?` except right after
+ * `(`; an escape counts as two characters. Called only on patterns that compile as JavaScript.
+ * `\b(?:sqlmap|nikto|…)\b` is cheap (work ≈ the sum of the words' lengths), which alternatives ×
+ * pattern length overstated.
  */
-function fixedAlternatives(p: string): number | null {
+function fixedShape(p: string): { ways: number; work: number } | null {
   let i = 0;
   let quantified = false;
-  const group = (): number => {
-    let total = 0;
-    let product = 1;
+  const CAP = 1_000_000;
+  const group = (): { ways: number; work: number } => {
+    let ways = 0;
+    let work = 0;
+    // The current alternative: a sequence.
+    let seqWays = 1;
+    let seqWork = 0;
+    const atom = (w: number, k: number): void => {
+      // Sequence × atom: every way so far continues with every way of the atom.
+      seqWork = Math.min(CAP, seqWork * w + k * seqWays);
+      seqWays = Math.min(CAP, seqWays * w);
+    };
     while (i < p.length && !quantified) {
       const c = p[i]!;
       if (c === '|') {
-        total += product;
-        product = 1;
+        ways = Math.min(CAP, ways + seqWays);
+        work = Math.min(CAP, work + seqWork);
+        seqWays = 1;
+        seqWork = 0;
         i++;
       } else if (c === ')') {
         break;
       } else if (c === '*' || c === '+' || c === '?' || c === '{') {
         quantified = true;
       } else if (c === '\\') {
+        atom(1, 2);
         i += 2;
       } else if (c === '[') {
         i++;
         if (p[i] === '^') i++;
         while (i < p.length && p[i] !== ']') i += p[i] === '\\' ? 2 : 1;
         i++;
+        atom(1, 1);
       } else if (c === '(') {
         i++;
         if (p[i] === '?') {
@@ -223,15 +239,21 @@ function fixedAlternatives(p: string): number | null {
           if (p[i + 1] === '<') i = p.indexOf('>', i) + 1;
           else i += 2;
         }
-        product *= group();
+        const g = group();
         i++; // ')'
+        atom(g.ways, g.work);
       } else {
+        atom(1, 1);
         i++;
       }
-      if (product > 1_000_000) product = 1_000_000;
     }
-    return total + product;
+    return { ways: Math.min(CAP, ways + seqWays), work: Math.min(CAP, work + seqWork) };
   };
-  const n = group();
-  return quantified ? null : n;
+  const shape = group();
+  return quantified ? null : shape;
+}
+
+/** How many fixed sequences a quantifier-free pattern allows; null when it has a quantifier. */
+function fixedAlternatives(p: string): number | null {
+  return fixedShape(p)?.ways ?? null;
 }

@@ -11,12 +11,29 @@ export interface RuleMatch {
   /** Status codes that count; null means any status. */
   readonly status: readonly number[] | null;
   /**
-   * Regular expressions (JavaScript syntax, case-insensitive) tested against the first MAX_PATH_TESTED
-   * characters of the request target in linear time (path-pattern.ts); empty means any.
+   * Regular expressions (JavaScript syntax, case-insensitive, linear time: path-pattern.ts) over the
+   * path (the request target without its query), as written, percent-decoded once and twice, and with
+   * `\` → `/` and `//` → `/`; any matching variant counts. A pattern that mentions `?` (`\?`, `[?…]`)
+   * sees the whole target, query included, as every pattern did before queries had their own field.
+   * Empty means any.
    */
   readonly paths: readonly string[];
   /** Request methods that count (upper-case); empty means any. */
   readonly methods: readonly string[];
+  /** Like paths, over the query string (after `?`; `+` is also read as a space when decoding). */
+  readonly queries?: readonly string[] | undefined;
+  /** Over the User-Agent as written; a line without one never matches. */
+  readonly userAgents?: readonly string[] | undefined;
+  /** Over the referer as written; a line without one never matches. */
+  readonly referers?: readonly string[] | undefined;
+  /** Over the raw request line as written (junk, CONNECT, absolute URIs). */
+  readonly requests?: readonly string[] | undefined;
+  /** At least one of these holds. */
+  readonly anyOf?: readonly RuleMatch[] | undefined;
+  /** Every one of these holds. */
+  readonly allOf?: readonly RuleMatch[] | undefined;
+  /** None of these holds. */
+  readonly noneOf?: readonly RuleMatch[] | undefined;
 }
 
 export interface BantimeIncrement {
@@ -36,51 +53,215 @@ export interface RuleSettings {
   /** ms */
   readonly bantime: number;
   readonly increment: BantimeIncrement | null;
+  /** What the window counts: matching requests (default), or the distinct paths an address requested. */
+  readonly count?: 'failures' | 'distinct-paths' | undefined;
+  /** Where the rule comes from or what it is about (rule files' `references`). */
+  readonly references?: readonly string[] | undefined;
 }
 
 export interface CompiledRule {
   readonly name: string;
   readonly settings: RuleSettings;
-  /** Hot path: does this event count against its address? */
+  /** Does this event count against its address? (Prepares a view of the event: see matchesView.) */
   matches(ev: AccessEvent): boolean;
+  /** Hot path: the same over a view prepared once per event and shared by every rule. */
+  matchesView(view: MatchView): boolean;
 }
 
 export function compileRule(name: string, settings: RuleSettings): CompiledRule {
-  const { status, paths, methods } = settings.match;
-  let statusTable: Uint8Array | null = null;
-  if (status !== null) {
-    statusTable = new Uint8Array(1000);
-    for (const s of status) if (s >= 0 && s < 1000) statusTable[s] = 1;
-  }
-  const methodSet = methods.length > 0 ? new Set(methods.map((m) => m.toUpperCase())) : null;
-  const pathTest = compilePathPatterns(paths);
-
-  const pathMatches = (whole: string): boolean => {
-    if (pathTest === null) return true;
-    const target = whole.length > MAX_PATH_TESTED ? whole.slice(0, MAX_PATH_TESTED) : whole;
-    if (pathTest(target)) return true;
-    // Probes hide behind percent-encoding (/%2e%2e/, /.%65nv); test the decoded target too.
-    if (target.includes('%')) {
-      let decoded: string;
-      try {
-        decoded = decodeURIComponent(target);
-      } catch {
-        decoded = target.replace(/%([0-9a-f]{2})/gi, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
-      }
-      return decoded !== target && pathTest(decoded);
-    }
-    return false;
-  };
-
+  const test = compileMatch(settings.match);
+  const own = new MatchView();
   return {
     name,
     settings,
     matches(ev) {
-      if (statusTable !== null && statusTable[ev.status] !== 1) return false;
-      if (methodSet !== null && !methodSet.has(ev.method)) return false;
-      return pathMatches(ev.path);
+      own.reset(ev);
+      return test(own);
     },
+    matchesView: test,
   };
+}
+
+type Test = (v: MatchView) => boolean;
+
+/** The request line and headers (parse/access-event.ts), undefined when the layout has none. */
+type EventHeaders = AccessEvent & { readonly request?: string | undefined; readonly referer?: string | undefined; readonly userAgent?: string | undefined };
+
+/** The test of a (complete) match: every stated field holds, cheapest first. */
+export function compileMatch(m: RuleMatch): Test {
+  const tests: Test[] = [];
+  if (m.status !== null) {
+    const table = new Uint8Array(1000);
+    for (const s of m.status) if (s >= 0 && s < 1000) table[s] = 1;
+    tests.push((v) => table[v.ev.status] === 1);
+  }
+  if (m.methods.length > 0) {
+    const methods = new Set(m.methods.map((x) => x.toUpperCase()));
+    tests.push((v) => methods.has(v.ev.method));
+  }
+  const requests = compilePathPatterns(m.requests ?? []);
+  if (requests !== null) tests.push((v) => { const r = (v.ev as EventHeaders).request; return r !== undefined && r !== '' && requests(cap(r)); });
+  if (m.paths.length > 0) {
+    const pathOnly = compilePathPatterns(m.paths.filter((p) => !mentionsQuery(p)));
+    const whole = compilePathPatterns(m.paths.filter(mentionsQuery));
+    tests.push((v) => (pathOnly !== null && anyOf(v.pathVariants(), pathOnly)) || (whole !== null && anyOf(v.targetVariants(), whole)));
+  }
+  const queries = compilePathPatterns(m.queries ?? []);
+  if (queries !== null) tests.push((v) => anyOf(v.queryVariants(), queries));
+  const agents = compilePathPatterns(m.userAgents ?? []);
+  if (agents !== null) tests.push((v) => { const ua = (v.ev as EventHeaders).userAgent; return ua !== undefined && agents(cap(ua)); });
+  const referers = compilePathPatterns(m.referers ?? []);
+  if (referers !== null) tests.push((v) => { const r = (v.ev as EventHeaders).referer; return r !== undefined && referers(cap(r)); });
+  for (const sub of m.allOf ?? []) tests.push(compileMatch(sub));
+  if (m.anyOf !== undefined && m.anyOf.length > 0) {
+    const subs = m.anyOf.map(compileMatch);
+    tests.push((v) => {
+      for (let i = 0; i < subs.length; i++) if (subs[i]!(v)) return true;
+      return false;
+    });
+  }
+  if (m.noneOf !== undefined && m.noneOf.length > 0) {
+    const subs = m.noneOf.map(compileMatch);
+    tests.push((v) => {
+      for (let i = 0; i < subs.length; i++) if (subs[i]!(v)) return false;
+      return true;
+    });
+  }
+  if (tests.length === 0) return () => true;
+  if (tests.length === 1) return tests[0]!;
+  if (tests.length === 2) {
+    const [a, b] = tests as [Test, Test];
+    return (v) => a(v) && b(v);
+  }
+  return (v) => {
+    for (let i = 0; i < tests.length; i++) if (!tests[i]!(v)) return false;
+    return true;
+  };
+}
+
+const cap = (s: string): string => (s.length > MAX_PATH_TESTED ? s.slice(0, MAX_PATH_TESTED) : s);
+
+function anyOf(variants: readonly string[], test: (s: string) => boolean): boolean {
+  for (let i = 0; i < variants.length; i++) if (test(variants[i]!)) return true;
+  return false;
+}
+
+/**
+ * Does a `paths` pattern mention `?` as a character (`\?`, or `?` inside a class)? Such a pattern was
+ * written when paths were tested over the whole target, query included, and still is (README "Rules").
+ */
+export function mentionsQuery(p: string): boolean {
+  let inClass = false;
+  for (let i = 0; i < p.length; i++) {
+    const c = p[i];
+    if (c === '\\') {
+      if (p[i + 1] === '?') return true;
+      i++;
+    } else if (inClass) {
+      if (c === '?') return true;
+      if (c === ']') inClass = false;
+    } else if (c === '[') {
+      inClass = true;
+    }
+  }
+  return false;
+}
+
+/**
+ * One event as the rules see it, prepared lazily and at most once per event whatever the number of
+ * rules: the path (target without query) and the query, each as written, percent-decoded once and
+ * twice, and with `\` → `/` and runs of `/` → `/`. The lists are reused from event to event.
+ */
+export class MatchView {
+  ev: AccessEvent = EMPTY_EVENT;
+  private target = '';
+  private queryAt = -1;
+  private readonly paths: string[] = [];
+  private readonly queries: string[] = [];
+  private readonly targets: string[] = [];
+  private state = 0;
+
+  reset(ev: AccessEvent): void {
+    this.ev = ev;
+    this.state = 0;
+    const t = ev.path;
+    this.target = t.length > MAX_PATH_TESTED ? t.slice(0, MAX_PATH_TESTED) : t;
+    this.queryAt = this.target.indexOf('?');
+  }
+
+  /** The path without its query. */
+  path(): string {
+    return this.queryAt < 0 ? this.target : this.target.slice(0, this.queryAt);
+  }
+
+  /** The query without its `?` ('' when none). */
+  query(): string {
+    return this.queryAt < 0 ? '' : this.target.slice(this.queryAt + 1);
+  }
+
+  pathVariants(): readonly string[] {
+    if ((this.state & 1) === 0) {
+      this.state |= 1;
+      variantsOf(this.path(), this.paths, false);
+    }
+    return this.paths;
+  }
+
+  queryVariants(): readonly string[] {
+    if ((this.state & 2) === 0) {
+      this.state |= 2;
+      variantsOf(this.query(), this.queries, true);
+    }
+    return this.queries;
+  }
+
+  /** The whole target (path and query), for path patterns that mention `?`. */
+  targetVariants(): readonly string[] {
+    if ((this.state & 4) === 0) {
+      this.state |= 4;
+      variantsOf(this.target, this.targets, false);
+    }
+    return this.targets;
+  }
+}
+
+const EMPTY_EVENT: AccessEvent = { ip: '', family: 4, time: 0, method: '', path: '', status: 0 };
+
+function variantsOf(s: string, out: string[], query: boolean): void {
+  out.length = 0;
+  out.push(s);
+  pushNormalised(s, out);
+  if (!s.includes('%') && !(query && s.includes('+'))) return;
+  const once = percentDecode(s, query);
+  if (once === s) return;
+  out.push(once);
+  pushNormalised(once, out);
+  if (!once.includes('%')) return;
+  const twice = percentDecode(once, query);
+  if (twice === once) return;
+  out.push(twice);
+  pushNormalised(twice, out);
+}
+
+function pushNormalised(s: string, out: string[]): void {
+  if (!s.includes('\\') && !s.includes('//')) return;
+  const n = s.replace(BACKSLASHES, '/').replace(SLASH_RUNS, '/');
+  if (n !== s) out.push(n);
+}
+
+const BACKSLASHES = /\\/g;
+const SLASH_RUNS = /\/{2,}/g;
+const PERCENT = /%([0-9a-f]{2})/gi;
+const PLUS = /\+/g;
+
+/** One round of percent-decoding (UTF-8 where it decodes, else byte by byte); `+` is a space in a query. */
+export function percentDecode(s: string, query = false): string {
+  const t = query ? s.replace(PLUS, ' ') : s;
+  try {
+    return decodeURIComponent(t);
+  } catch {
+    return t.replace(PERCENT, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
+  }
 }
 
 /** Bantime of the nth ban (1-based) of one address under a rule. */
@@ -89,4 +270,11 @@ export function bantimeFor(settings: RuleSettings, nth: number): number {
   if (inc === null || nth <= 1) return settings.bantime;
   const t = settings.bantime * Math.pow(inc.factor, nth - 1);
   return Math.min(t, Math.max(inc.maxtime, settings.bantime));
+}
+
+/** Every pattern of a match, nested ones included (for checks and listings). */
+export function matchPatterns(m: RuleMatch): string[] {
+  const out = [...m.paths, ...(m.queries ?? []), ...(m.userAgents ?? []), ...(m.referers ?? []), ...(m.requests ?? [])];
+  for (const sub of [...(m.anyOf ?? []), ...(m.allOf ?? []), ...(m.noneOf ?? [])]) out.push(...matchPatterns(sub));
+  return out;
 }
