@@ -9,6 +9,7 @@
  * and cut to a bounded length before it reaches a receiver (`clean`).
  */
 import type { Ban } from '../decide/ban-book.js';
+import type { EvidenceLine } from '../decide/evidence.js';
 import { formatTime, formatUntil, isoTime } from '../format-time.js';
 import type { UnbanReason } from '../metrics/registry.js';
 
@@ -66,16 +67,16 @@ export function clean(s: string, max: number): string {
   return t.length <= max ? t : `${t.slice(0, max - 1)}…`;
 }
 
-/** A log line that caused a ban (the shape of Ban.evidence, src/decide). */
-export interface EvidenceLine {
-  readonly line: string;
-  readonly file?: string;
-  readonly at: number;
+/** Failures of a ban whose lines were not kept (by the ban book's bounds or ours). */
+export function omittedOf(ban: Ban): number {
+  const n = Number(ban.evidenceOmitted ?? 0);
+  const over = Array.isArray(ban.evidence) ? Math.max(0, ban.evidence.length - MAX_EVIDENCE_LINES) : 0;
+  return (Number.isSafeInteger(n) && n > 0 ? n : 0) + over;
 }
 
-/** The evidence a ban carries (Ban.evidence), bounded and cleaned. */
+/** The evidence a ban carries (Ban.evidence, src/decide/evidence.ts), bounded and cleaned again (it may come from a state file). */
 export function evidenceOf(ban: Ban): EvidenceLine[] {
-  const ev = (ban as { evidence?: readonly EvidenceLine[] }).evidence;
+  const ev = ban.evidence;
   if (!Array.isArray(ev)) return [];
   return ev.slice(-MAX_EVIDENCE_LINES).map((e) => ({
     line: clean(String(e.line), MAX_EVIDENCE_CHARS),
@@ -113,6 +114,8 @@ export interface BanPayload {
   /** Unbans: expired, manual, all, allowlisted, group; null for bans. */
   readonly reason: UnbanReason | null;
   readonly evidence: readonly { readonly line: string; readonly file: string | null; readonly at: string | null }[];
+  /** Failures counted for the ban whose lines were not kept (bounds). */
+  readonly evidence_omitted: number;
   readonly agent: PayloadAgent;
   /** One line for humans. */
   readonly summary: string;
@@ -197,6 +200,7 @@ export function payloadOf(n: Notice, agent: AgentInfo, now: number): Payload {
     nth: b.nth,
     reason: n.kind === 'unban' ? (n.reason ?? null) : null,
     evidence: evidenceOf(b).map((e) => ({ line: e.line, file: e.file ?? null, at: isoTime(e.at) })),
+    evidence_omitted: omittedOf(b),
     agent: agentOf(agent),
     summary: summaryOf(n, agent),
   };
@@ -233,6 +237,8 @@ export function textOf(n: Notice, agent: AgentInfo): string {
     if (ev.length > 0) {
       out.push('', `Matching log lines (${ev.length}):`);
       for (const e of ev) out.push(e.file !== undefined ? `${e.file}: ${e.line}` : e.line);
+      const omitted = omittedOf(b);
+      if (omitted > 0) out.push(`(${omitted} more failure${omitted === 1 ? '' : 's'} whose lines were not kept)`);
     } else if (n.kind === 'ban' && !b.manual) {
       out.push('', 'No matching log lines were kept for this ban.');
     }

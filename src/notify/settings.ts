@@ -23,7 +23,6 @@ import {
   smtpUrlProblem,
   targetsSchema,
   targetToYaml,
-  urlSchema,
   webhookUrlProblem,
   type NotifyTarget,
 } from './target-schema.js';
@@ -76,6 +75,18 @@ export type NotifySettingKey = keyof NotifySettingTypes;
 const trimmed = (raw: string): unknown => raw.trim();
 const intOrString = (raw: string): unknown => (/^-?\d+$/.test(raw.trim()) ? Number(raw.trim()) : raw.trim());
 const nullable = <T>(s: z.ZodMiniType<T>) => z.union([z.null(), s]);
+/** null, or a URL `problem` accepts (its message reported as is). */
+const nullableUrl = (problem: (s: string) => string | null) =>
+  z.pipe(
+    z.unknown(),
+    z.transform((v, ctx): string | null => {
+      if (v === null) return null;
+      const why = typeof v === 'string' ? problem(v) : 'expected a URL';
+      if (why === null) return v as string;
+      ctx.issues.push({ code: 'custom', input: v, message: why });
+      return z.NEVER;
+    }),
+  );
 
 type Spec<K extends NotifySettingKey> = SettingSpec<NotifySettingTypes[K]>;
 const spec = <K extends NotifySettingKey>(key: K, s: Omit<Spec<K>, 'configPath' | 'reload' | 'yamlPath'> & { yaml: string }): Spec<K> => {
@@ -121,7 +132,8 @@ export const NOTIFY_SETTINGS: { readonly [K in NotifySettingKey]: Spec<K> } = {
     allowed: 'duration 10s–1d',
     schema: boundedDuration(10_000, 86_400_000),
     fromEnv: trimmed,
-    default: () => 60_000,
+    // Defaults go through the schema like any input (load.ts), so this one is written as a file would.
+    default: () => '1m' as unknown as number,
     defaultText: '1m',
     toYaml: (v: number) => formatDuration(v),
   }),
@@ -141,7 +153,7 @@ export const NOTIFY_SETTINGS: { readonly [K in NotifySettingKey]: Spec<K> } = {
     env: 'BANHAMMER_NOTIFY_WEBHOOK_URL',
     description: 'Notifications: the URL of the target named `webhook` (POSTed to on each event)',
     allowed: 'http:// or https:// URL',
-    schema: nullable(urlSchema(webhookUrlProblem)),
+    schema: nullableUrl(webhookUrlProblem),
     fromEnv: trimmed,
     default: () => null,
     defaultText: '(none)',
@@ -201,7 +213,7 @@ export const NOTIFY_SETTINGS: { readonly [K in NotifySettingKey]: Spec<K> } = {
     env: 'BANHAMMER_NOTIFY_SMTP_URL',
     description: 'Notifications: the mail server of the target named `smtp`: smtp:// sends over STARTTLS, smtps:// over implicit TLS',
     allowed: 'smtp://[user[:password]@]host[:port] or smtps://…',
-    schema: nullable(urlSchema(smtpUrlProblem)),
+    schema: nullableUrl(smtpUrlProblem),
     fromEnv: trimmed,
     default: () => null,
     defaultText: '(none)',
