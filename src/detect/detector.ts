@@ -11,9 +11,11 @@
  * and behind a proxy its rejected requests must not extend its own ban).
  */
 import type { AccessEvent } from '../parse/access-event.js';
-import type { CompiledRule } from './rule.js';
+import { MatchView, type CompiledRule } from './rule.js';
 import type { Offense } from './offense.js';
 import { SlidingWindows } from './sliding-window.js';
+import { DistinctWindows, hashPath } from './distinct-window.js';
+import { Prefilter } from './prefilter.js';
 import { scopedKey } from '../decide/scoped-key.js';
 
 export interface DetectorOptions {
@@ -36,12 +38,18 @@ export interface RuleCounters {
 
 interface RuleState {
   readonly rule: CompiledRule;
-  readonly windows: SlidingWindows;
+  /** `count: failures` rules count every matching request… */
+  readonly windows: SlidingWindows | null;
+  /** …`count: distinct-paths` rules the distinct paths. */
+  readonly distinct: DistinctWindows | null;
   readonly counters: RuleCounters;
 }
 
 export class Detector {
   private states: RuleState[];
+  private prefilter: Prefilter;
+  /** The event as every rule sees it, prepared once per event (rule.ts). */
+  private readonly view = new MatchView();
   private maxTracked: number;
   private readonly isExempt: (ip: string) => boolean;
   private readonly isBanned: (ip: string, rule: string, t: number, scope?: string) => boolean;
@@ -50,6 +58,7 @@ export class Detector {
   constructor(rules: readonly CompiledRule[], opts: DetectorOptions) {
     this.maxTracked = opts.maxTracked;
     this.states = rules.map((rule) => freshState(rule, opts.maxTracked));
+    this.prefilter = new Prefilter(rules);
     this.isExempt = opts.isExempt ?? (() => false);
     this.isBanned = opts.isBanned ?? (() => false);
     this.onFailure = opts.onFailure;
@@ -62,20 +71,27 @@ export class Detector {
    * `scope` (host mode: a container id) counts the address's failures separately per scope.
    */
   observe(ev: AccessEvent, emit: (o: Offense) => void, now?: number, scope?: string): void {
+    // One shared test first: most lines no enabled rule can match never reach per-rule work.
+    const pass = this.prefilter.pass(ev);
+    if (pass === 0) return;
     const states = this.states;
-    const key = scopedKey(ev.ip, scope);
+    const view = this.view;
+    view.reset(ev);
+    let key: string | undefined;
     for (let i = 0; i < states.length; i++) {
       const s = states[i]!;
-      if (!s.rule.matches(ev)) continue;
+      if (!this.prefilter.mayMatch(i, pass) || !s.rule.matchesView(view)) continue;
       s.counters.matches++;
       const name = s.rule.name;
       if (now !== undefined && ev.time <= now - s.rule.settings.findtime) continue;
       if (this.isExempt(ev.ip) || this.isBanned(ev.ip, name, ev.time, scope)) continue;
       s.counters.failures++;
       this.onFailure?.(ev, s.rule, scope);
-      const n = s.windows.record(key, ev.time);
+      key ??= scopedKey(ev.ip, scope);
+      const n = s.distinct !== null ? s.distinct.record(key, ev.time, hashPath(view.path())) : s.windows!.record(key, ev.time);
       if (n >= s.rule.settings.maxretry) {
-        s.windows.reset(key);
+        s.distinct?.reset(key);
+        s.windows?.reset(key);
         s.counters.offenses++;
         emit({ ip: ev.ip, family: ev.family, rule: name, at: ev.time, failures: n, origin: ev.origin, scope });
       }
@@ -95,33 +111,36 @@ export class Detector {
       if (sameCap && prev !== undefined && JSON.stringify(prev.rule.settings) === JSON.stringify(rule.settings)) return { ...prev, rule };
       return freshState(rule, maxTracked);
     });
+    this.prefilter = new Prefilter(rules);
   }
 
   /** Drops stale windows (the live agent calls this periodically with wall-clock time). */
   sweep(now: number): void {
-    for (const s of this.states) s.windows.sweep(now);
+    for (const s of this.states) (s.windows ?? s.distinct)!.sweep(now);
   }
 
   /** Forgets an address's failures (in one scope) under a rule, or under every rule. */
   reset(ip: string, rule?: string, scope?: string): void {
     const key = scopedKey(ip, scope);
-    for (const s of this.states) if (rule === undefined || s.rule.name === rule) s.windows.reset(key);
+    for (const s of this.states) if (rule === undefined || s.rule.name === rule) (s.windows ?? s.distinct)!.reset(key);
   }
 
   counters(rule: string): Readonly<RuleCounters> | undefined {
     const s = this.states.find((x) => x.rule.name === rule);
     if (!s) return undefined;
-    return { ...s.counters, evictions: s.windows.evictions };
+    return { ...s.counters, evictions: (s.windows ?? s.distinct)!.evictions };
   }
 
   /** Addresses with failures inside the window as of `now`, per rule. */
   currentlyFailed(rule: string, now: number): number {
-    return this.states.find((x) => x.rule.name === rule)?.windows.active(now) ?? 0;
+    const s = this.states.find((x) => x.rule.name === rule);
+    return s === undefined ? 0 : (s.windows ?? s.distinct)!.active(now);
   }
 
   /** Addresses held in a rule's windows (bounded by maxTracked). */
   tracked(rule: string): number {
-    return this.states.find((x) => x.rule.name === rule)?.windows.size ?? 0;
+    const s = this.states.find((x) => x.rule.name === rule);
+    return s === undefined ? 0 : (s.windows ?? s.distinct)!.size;
   }
 
   get ruleNames(): string[] {
@@ -130,9 +149,11 @@ export class Detector {
 }
 
 function freshState(rule: CompiledRule, maxTracked: number): RuleState {
+  const distinct = rule.settings.count === 'distinct-paths';
   return {
     rule,
-    windows: new SlidingWindows(rule.settings.findtime, maxTracked),
+    windows: distinct ? null : new SlidingWindows(rule.settings.findtime, maxTracked),
+    distinct: distinct ? new DistinctWindows(rule.settings.findtime, maxTracked, rule.settings.maxretry) : null,
     counters: { matches: 0, failures: 0, offenses: 0, evictions: 0 },
   };
 }

@@ -184,7 +184,11 @@ export class Pipeline {
         this.onSkew(ev.time, now);
       }
       // Fields are copied by name: a parsed event may keep them as getters on its prototype.
-      event = { ip: ev.ip, family: ev.family, time: now, method: ev.method, path: ev.path, status: ev.status, vhost: ev.vhost, origin: ev.origin };
+      const h = ev as AccessEvent & { readonly request?: string | undefined; readonly referer?: string | undefined; readonly userAgent?: string | undefined };
+      event = {
+        ip: ev.ip, family: ev.family, time: now, method: ev.method, path: ev.path, status: ev.status, vhost: ev.vhost, origin: ev.origin,
+        request: h.request, referer: h.referer, userAgent: h.userAgent,
+      } as AccessEvent;
     }
     this.detector.observe(event, this.onOffense, now, scope);
   }

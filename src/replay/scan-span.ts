@@ -18,6 +18,7 @@ import { isPartialRecord } from '../parse/docker-json.js';
 import { createLineParser, type LineParser } from '../parse/line-parser.js';
 import { flatAscii } from '../parse/timestamp.js';
 import { compileRule, type RuleSettings } from '../detect/rule.js';
+import { AnyRuleMatcher } from '../detect/prefilter.js';
 import { readLineRanges } from './read-lines.js';
 
 export interface SpanJob {
@@ -73,20 +74,23 @@ export async function parseSpan(
   return counts;
 }
 
+/** The request line and headers (parse/access-event.ts), undefined when the layout has none. */
+type EventHeaders = AccessEvent & { readonly request?: string | undefined; readonly referer?: string | undefined; readonly userAgent?: string | undefined };
+
 export async function scanSpan(job: SpanJob): Promise<SpanResult> {
-  const rules = Object.entries(job.rules).map(([n, s]) => compileRule(n, s));
+  const matcher = new AnyRuleMatcher(Object.entries(job.rules).map(([n, s]) => compileRule(n, s)));
   const events: AccessEvent[] = [];
   const counts = await parseSpan(job.path, job, createLineParser(job.format), (out) => {
-    for (let i = 0; i < rules.length; i++) {
-      if (rules[i]!.matches(out)) {
-        // Kept until the span is done, so the strings are copied: a slice would pin its 64 KiB piece.
-        events.push({
-          ip: out.ip, family: out.family, time: out.time, method: out.method, path: flatAscii(out.path),
-          status: out.status, vhost: out.vhost === undefined ? undefined : flatAscii(out.vhost), origin: out.origin,
-        });
-        return;
-      }
-    }
+    if (!matcher.test(out)) return;
+    // Kept until the span is done, so the strings are copied: a slice would pin its 64 KiB piece.
+    const h = out as EventHeaders;
+    events.push({
+      ip: out.ip, family: out.family, time: out.time, method: out.method, path: flatAscii(out.path),
+      status: out.status, vhost: out.vhost === undefined ? undefined : flatAscii(out.vhost), origin: out.origin,
+      request: h.request === undefined ? undefined : flatAscii(h.request),
+      referer: h.referer === undefined ? undefined : flatAscii(h.referer),
+      userAgent: h.userAgent === undefined ? undefined : flatAscii(h.userAgent),
+    } as AccessEvent);
   });
   return { ...counts, events };
 }

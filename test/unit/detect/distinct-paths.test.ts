@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { DistinctWindows, hashPath } from '../../../src/detect/distinct-window.js';
+import { Detector } from '../../../src/detect/detector.js';
+import { compileRule, type RuleSettings } from '../../../src/detect/rule.js';
+import type { AccessEvent } from '../../../src/parse/access-event.js';
+import type { Offense } from '../../../src/detect/offense.js';
+
+const S = 1000;
+const ev = (ip: string, t: number, path: string, status = 404): AccessEvent => ({ ip, family: 4, time: t, status, path, method: 'GET' });
+const rule: RuleSettings = {
+  enabled: true, description: '', match: { status: [404], paths: [], methods: [] },
+  count: 'distinct-paths', maxretry: 3, findtime: 60 * S, bantime: 60 * S, increment: null,
+};
+
+describe('count: distinct-paths', () => {
+  it('counts distinct paths, not repetitions (a reload loop is one path)', () => {
+    const d = new Detector([compileRule('probe', rule)], { maxTracked: 100 });
+    const out: Offense[] = [];
+    for (let i = 0; i < 50; i++) d.observe(ev('198.18.0.1', i * S, '/favicon.ico'), (o) => out.push(o));
+    expect(out).toEqual([]);
+    d.observe(ev('198.18.0.1', 51 * S, '/a'), (o) => out.push(o));
+    expect(out).toEqual([]);
+    d.observe(ev('198.18.0.1', 52 * S, '/b?x=1'), (o) => out.push(o));
+    expect(out.map((o) => [o.ip, o.failures])).toEqual([['198.18.0.1', 3]]);
+  });
+  it('the query does not make a path distinct', () => {
+    const d = new Detector([compileRule('probe', rule)], { maxTracked: 100 });
+    const out: Offense[] = [];
+    for (let i = 0; i < 10; i++) d.observe(ev('198.18.0.2', i * S, `/search?q=${i}`), (o) => out.push(o));
+    expect(out).toEqual([]);
+  });
+  it('paths leave the window after findtime', () => {
+    const w = new DistinctWindows(60 * S, 10, 5);
+    expect(w.record('a', 0, hashPath('/1'))).toBe(1);
+    expect(w.record('a', 30 * S, hashPath('/2'))).toBe(2);
+    expect(w.record('a', 61 * S, hashPath('/3'))).toBe(2);
+    // a repeated path refreshes its time
+    expect(w.record('a', 80 * S, hashPath('/2'))).toBe(2);
+    expect(w.record('a', 95 * S, hashPath('/4'))).toBe(3);
+  });
+  it('is bounded: at most maxPaths per address and maxTracked addresses', () => {
+    const w = new DistinctWindows(60 * S, 3, 4);
+    for (let i = 0; i < 1000; i++) expect(w.record('a', i, i)).toBeLessThanOrEqual(4);
+    for (let i = 0; i < 100; i++) w.record(`k${i}`, i, 1);
+    expect(w.size).toBe(3);
+    expect(w.evictions).toBe(98);
+  });
+  it('a far-future path does not shield the address', () => {
+    const w = new DistinctWindows(60 * S, 10, 10);
+    w.record('a', 10_000 * 60 * S, 1);
+    expect(w.record('a', 0, 2)).toBe(1);
+    expect(w.record('a', S, 3)).toBe(2);
+  });
+});
