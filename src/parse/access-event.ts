@@ -51,7 +51,15 @@ export interface AccessEvent {
 }
 
 /** Access-log formats (the line inside any wrapper). */
-export const ACCESS_FORMATS = ['apache-combined', 'apache-common', 'apache-vhost-combined', 'nginx-combined'] as const;
+export const ACCESS_FORMATS = [
+  'apache-combined',
+  'apache-common',
+  'apache-vhost-combined',
+  'apache-host-combined',
+  'nginx-combined',
+  'nginx-main',
+  'nginx-host-combined',
+] as const;
 export type AccessFormat = (typeof ACCESS_FORMATS)[number];
 
 /** Framing around the access line. */
@@ -72,6 +80,10 @@ export type LogFormat = (typeof LOG_FORMATS)[number];
  *   connection (unspecified, multicast, broadcast: ip.ts nonClientReason). Counting it would let a log
  *   line ban `0.0.0.0`, which the kernel refuses.
  * - 'truncated': the line ends (before MAX_HEAD_LENGTH) before its status.
+ * - 'bad-forwarded': an X-Forwarded-For list that decides the client cannot be read safely: an entry
+ *   the walk from the right reaches is not an address, more than MAX_HOPS (apache.ts) trusted proxies
+ *   in a row, or a line whose first field may be the client's own X-Forwarded-For text (apache.ts,
+ *   "X-Forwarded-For"). It counts for no one rather than for an address someone else wrote.
  * - 'partial': a Docker json-file record that is one piece of a line Docker split over several
  *   records (lines over 16 KiB); the line itself counts once, from the record where its outcome
  *   became known (see line-parser.ts).
@@ -90,6 +102,7 @@ export const SKIP_REASONS = [
   'bad-wrapper',
   'unknown-format',
   'partial',
+  'bad-forwarded',
 ] as const;
 export type SkipReason = (typeof SKIP_REASONS)[number];
 

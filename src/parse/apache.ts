@@ -1,14 +1,58 @@
 /**
- * The structural scanner for CLF-shaped access lines: Apache `combined`, `common` and `vhost_combined`
- * (and nginx `combined`, see nginx.ts).
+ * The structural scanner for CLF-shaped access lines: Apache `combined`, `common`, `vhost_combined`
+ * and the host layout, and nginx `combined`, `main` and the host layout (see nginx.ts).
  *
  *   combined        %h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i"
  *   common          %h %l %u %t "%r" %>s %b
  *   vhost_combined  %v:%p %h %l %u %t "%r" %>s %O "%{Referer}i" "%{User-Agent}i"
+ *   host layout     %v %h %l %u %t "%r" %>s %b …     ($host $remote_addr - $remote_user [$time_local] …)
+ *   nginx main      combined + ` "$http_x_forwarded_for"`
+ *   XFF first       %{X-Forwarded-For}i %l %u %t …  ($proxy_add_x_forwarded_for - $remote_user …)
  *
+ * Layouts (`auto` tells them apart per line; a fixed layout reads only its own):
+ * - The first field is a dotted quad or IPv6 address and the second is `-`: the client is the first
+ *   field (combined, common, nginx main).
+ * - `host:port address`: vhost_combined; the client is the second field.
+ * - `host address`, without a port: the host layout; the client is the second field, and so it is
+ *   when the first field is an address too (`198.18.0.9 198.18.0.7 - - […]`). Who writes the first
+ *   field decides this: nginx's $host is the client's own Host header (or the request line's host),
+ *   so any client can put an address there; Apache's %v is the configured ServerName (%V follows the
+ *   Host header under UseCanonicalName Off), and in a container without a ServerName it is the
+ *   container's own address. Reading the first field would let a client blame whomever it names in
+ *   its Host header; the second field (%h, $remote_addr) is the TCP peer, which no client chooses.
+ *   The only ordinary layout with something other than `-` in the second field is Apache's %l with
+ *   IdentityCheck On (the client's identd answers it): such a log must name its format
+ *   (`apache-combined`), which reads the first field whatever the second holds.
+ * - A first field with a comma in it: an X-Forwarded-For list (below).
+ *
+ * X-Forwarded-For: each proxy appends the address it received the request from, so of a list only
+ * the entries right of one written by a trusted proxy (`trusted_proxies`) are believed; the rest is
+ * whatever the client sent. The client is found by walking the list from the right past trusted
+ * proxies: the first entry that is not one is the client (walkList).
+ * - A list as the first field: nginx's $proxy_add_x_forwarded_for ends with the peer
+ *   ($remote_addr), so the walk starts at the peer; Apache's %{X-Forwarded-For}i ends with what the
+ *   nearest proxy appended (then every request must come through a proxy, or its client writes the
+ *   whole field; prefer %a with mod_remoteip). Without trusted proxies the right-most entry is the
+ *   client.
+ * - nginx main's trailing `"$http_x_forwarded_for"` is read only when the peer (the address field)
+ *   is a trusted proxy; from any other peer it is ignored, since anyone can send the header. The walk
+ *   starts at its right-most entry. `-` or no such field: the peer itself (never banned: trusted
+ *   proxies are allowlisted). A tail cut before the field is known is 'truncated'/'too-long'.
+ * Entries are addresses, `a.b.c.d:port`, `[v6]` or `[v6]:port`, validated and canonicalised like
+ * any address. An entry the walk reaches that is not one (`unknown`, junk, empty), or more than
+ * MAX_HOPS trusted entries in a row, is the skip 'bad-forwarded': never a crash, and never another
+ * address. Entries left of the client are never read, so a client padding or garbling its own part
+ * of the header changes nothing.
+ * A first-field list ends at the first space that does not follow a comma, but the client's own part
+ * of the header may contain spaces (`198.18.0.9 - x, 198.18.0.7, …`): then the line's start looks
+ * like a plain line blaming 198.18.0.9. What follows the real list is ` - %u [time]`, so a line with
+ * more than the three spaces of ` %l %u ` between its client field and the time, and a comma there,
+ * is 'bad-forwarded' in every layout (forgedPrefix). The cost: a Basic-auth user name holding both a
+ * space and a comma is skipped.
+
  * Why it is injection-proof: Apache writes `"` and `\` inside %r, %u and %{…}i as `\"` and `\\` (and
  * control bytes as \xhh), so an unescaped `"` only ever delimits a field. The scanner therefore reads,
- * left to right and never from the end: the address (first field, or second after `host:port`), the
+ * left to right and never from the end: the address (first field, or second after a host), the
  * first unescaped `"` (the request line opens), the `[…]` right before it (the time), the next
  * unescaped `"` (the request line closes) and the three digits right after it (the status). That is
  * all that decides whether a line counts and for whom: bytes, referer and User-Agent are read only
@@ -32,12 +76,14 @@
 import { MAX_HEAD_LENGTH, type AccessEvent, type ParseOutcome, type SkipReason } from './access-event.js';
 import { quadText, type AddressTable, type TableIp } from './address-table.js';
 import { CLF_TIME_LENGTH, type ClfTimeCache } from './timestamp.js';
+import type { TrustedProxies } from './trusted-proxies.js';
 
 /**
- * Where the client address is: 'plain' (first field), 'vhost' (`host:port` first, address second),
- * or 'auto' (vhost when the first field is `host:port` and the second field is an address).
+ * Where the client address is: 'plain' (first field, or an X-Forwarded-For list there), 'vhost'
+ * (`host:port` first, address second), 'host' (a host name or address first, address second), or
+ * 'auto' (all of them, told apart per line as described above).
  */
-export type AccessLayout = 'plain' | 'vhost' | 'auto';
+export type AccessLayout = 'plain' | 'vhost' | 'host' | 'auto';
 
 export interface AccessScannerOptions {
   readonly layout: AccessLayout;
@@ -46,6 +92,8 @@ export interface AccessScannerOptions {
    * because nginx writes a quote in a field as \x22 and a backslash as \x5C.
    */
   readonly backslashEscapes: boolean;
+  /** The trusted proxies, whose X-Forwarded-For entries are believed; null: none. */
+  readonly trusted?: TrustedProxies | null;
 }
 
 /** Caches shared by all scanners of one line parser. */
@@ -65,6 +113,11 @@ const QUOTE = 34;
 const BACKSLASH = 92;
 const DASH = 45;
 const RBRACKET = 93;
+const COMMA = 44;
+/** Trusted entries an X-Forwarded-For walk passes at most: no real chain of proxies is longer. */
+export const MAX_HOPS = 32;
+/** Longest X-Forwarded-For entry read: a bracketed IPv6 address with a port. */
+const MAX_ENTRY_LENGTH = 45 + 2 + 6;
 
 /** True when line[start, end) holds a C0 control (other than TAB), DEL, or U+FFFD (undecodable bytes). */
 export function hasBinary(line: string, start: number, end: number): boolean {
@@ -106,6 +159,63 @@ function portColon(line: string, start: number, end: number): number {
   return c;
 }
 
+/** A `:` then a port (1–65535) filling line[at, e). */
+function isPort(line: string, at: number, e: number): boolean {
+  if (line.charCodeAt(at) !== 58 /* : */ || e - at < 2 || e - at > 6) return false;
+  let v = 0;
+  for (let i = at + 1; i < e; i++) {
+    const d = line.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return false;
+    v = v * 10 + d;
+  }
+  return v >= 1 && v <= 65535;
+}
+
+function isBlankChar(c: number): boolean {
+  return c === SPACE || c === 9;
+}
+
+/** Is there a comma in line[s, e)? */
+function hasComma(line: string, s: number, e: number): boolean {
+  for (let i = s; i < e; i++) if (line.charCodeAt(i) === COMMA) return true;
+  return false;
+}
+
+/**
+ * A host name as a server writes one in the host layout's first field (Apache's ServerName, nginx's
+ * $host, lower-cased and validated by nginx): 1–255 letters, digits, `.`, `-`, `_`, `:` and brackets
+ * (an IPv6 literal), starting with a letter, digit, `_` or `[`.
+ */
+function isHostName(line: string, s: number, e: number): boolean {
+  if (e <= s || e - s > 255) return false;
+  for (let i = s; i < e; i++) {
+    const c = line.charCodeAt(i);
+    const alnum = (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95;
+    if (alnum || c === 91) continue;
+    if (i === s) return false;
+    if (c !== 46 && c !== DASH && c !== 58 && c !== 93) return false;
+  }
+  return true;
+}
+
+/**
+ * Between the end of the client's field and the time, a server writes ` %l %u ` (3 spaces). More
+ * spaces and a comma there is what a line whose first field is an X-Forwarded-For list looks like
+ * when the client put spaces into its own part of the header: the scanner's field would end inside
+ * the client's text, which could name anyone, while the list a proxy completed lies further right.
+ * Such a line counts for no one ('bad-forwarded'). (A user name with spaces but no comma still counts.)
+ */
+function forgedPrefix(line: string, fe: number, lb: number): boolean {
+  let spaces = 0;
+  let comma = false;
+  for (let k = fe; k < lb; k++) {
+    const c = line.charCodeAt(k);
+    if (c === SPACE) spaces++;
+    else if (c === COMMA) comma = true;
+  }
+  return spaces > 3 && comma;
+}
+
 /** Request methods are tokens; these are returned as constants so the common ones cost no allocation. */
 function methodOf(line: string, s: number, e: number): string {
   const n = e - s;
@@ -133,6 +243,7 @@ function isMethodToken(line: string, s: number, e: number): boolean {
 
 export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCaches): AccessScanner {
   const { layout, backslashEscapes } = opts;
+  const trusted = opts.trusted ?? null;
   const { ips, times } = caches;
 
   const ipAt = (line: string, s: number, e: number): TableIp | null => ips.lookup(line, s, e);
@@ -157,49 +268,138 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
   };
   return scanAccessLine;
 
+  /**
+   * One X-Forwarded-For entry line[s, e): an address, `a.b.c.d:port`, `[v6]` or `[v6]:port` (ports
+   * as some proxies add them), validated and canonicalised like any address; null for anything else
+   * (`unknown`, RFC 7239's obfuscated `_name`, hostnames, junk).
+   */
+  function entryAt(line: string, s: number, e: number): TableIp | null {
+    if (e - s > MAX_ENTRY_LENGTH) return null;
+    if (line.charCodeAt(s) === 91 /* [ */) {
+      const close = line.indexOf(']', s + 1);
+      if (close < 0 || close >= e) return null;
+      if (close + 1 < e && !isPort(line, close + 1, e)) return null;
+      const a = ipAt(line, s + 1, close);
+      return a !== null && a.family === 6 ? a : null;
+    }
+    const a = ipAt(line, s, e);
+    if (a !== null) return a;
+    const colon = line.indexOf(':', s);
+    if (colon <= s || colon >= e || !isPort(line, colon, e)) return null;
+    const v4 = ipAt(line, s, colon);
+    return v4 !== null && v4.family === 4 ? v4 : null;
+  }
+
+  /**
+   * The client named by the X-Forwarded-For list line[s, e): walking its comma-separated entries from
+   * the right, the first one that is not a trusted proxy (every proxy appends the address it got the
+   * request from, so only entries right of a trusted proxy's were written by one). Every entry walked
+   * must be an address (else 'bad-forwarded'); those left of the client, which the client wrote
+   * itself, are never read. When all are trusted, the left-most (a trusted proxy: never banned).
+   * More than MAX_HOPS trusted entries is 'bad-forwarded'.
+   */
+  function walkList(line: string, s: number, e: number): TableIp | SkipReason {
+    let last: TableIp | null = null;
+    let hi = e;
+    for (let hops = 0; hops <= MAX_HOPS; hops++) {
+      const comma = line.lastIndexOf(',', hi - 1);
+      let a = comma < s ? s : comma + 1;
+      let b = hi;
+      while (a < b && isBlankChar(line.charCodeAt(a))) a++;
+      while (b > a && isBlankChar(line.charCodeAt(b - 1))) b--;
+      const entry = a < b ? entryAt(line, a, b) : null;
+      if (entry === null) return 'bad-forwarded';
+      if (trusted === null || !trusted.has(entry)) return entry;
+      last = entry;
+      if (comma < s) return last;
+      hi = comma;
+    }
+    return 'bad-forwarded';
+  }
+
+  /**
+   * Where an X-Forwarded-For list that is the first field ends (`a, b, c` or `a,b,c`, as Apache's
+   * %{X-Forwarded-For}i or nginx's $proxy_add_x_forwarded_for write it): at the first space that
+   * does not follow a comma; -1 when the text ends first.
+   */
+  function listFieldEnd(line: string, start: number, end: number): number {
+    let sp = line.indexOf(' ', start);
+    while (sp >= 0 && sp < end && line.charCodeAt(sp - 1) === COMMA) {
+      let k = sp;
+      while (k < end && line.charCodeAt(k) === SPACE) k++;
+      sp = line.indexOf(' ', k);
+    }
+    return sp < 0 || sp >= end ? -1 : sp;
+  }
+
   /** Scans line[start, end); `open`: the line goes on past `end`, so whether it ends there is never known. */
   function scanHead(line: string, start: number, end: number, origin: string | undefined, open: boolean): ParseOutcome {
     if (start >= end) return 'empty';
-    // The client address, and the vhost when there is one. Dotted quads are validated in one pass.
-    // A dotted quad first field (the common case) is validated in place; its text is made only if
-    // the event is ever asked for its address (see ScannedEvent).
-    const isQuad = layout !== 'vhost' && ips.validQuad(line, start, end);
+    // The client address, and the vhost when there is one (see "Layouts" above). A dotted quad first
+    // field (the common case) is validated in place; its text is made only if the event is ever asked
+    // for its address (see ScannedEvent).
+    let isQuad = layout !== 'vhost' && layout !== 'host' && ips.validQuad(line, start, end);
     const quad = ips.quad;
     let addr: TableIp | null = null;
     let vhost: string | undefined;
-    let p = -1; // first index after the address field's space
-    let sp = -1;
+    let fe = -1; // the space that ends the client's field
+    let list = false; // the client came from an X-Forwarded-For list in the first field
     if (isQuad) {
-      sp = ips.end;
-      p = sp + 1;
-    } else {
-      sp = line.indexOf(' ', start);
-      if (sp < 0 || sp >= end) return fail(line, start, end, ips.lookup(line, start, end) ? 'truncated' : 'bad-address');
-      const tryVhost = layout === 'vhost' || (layout === 'auto' && line.charCodeAt(sp + 1) !== DASH);
-      const colon = tryVhost ? portColon(line, start, sp) : -1;
-      if (colon > 0) {
-        const sp2 = line.indexOf(' ', sp + 1);
-        if (sp2 > sp + 1 && sp2 < end) {
-          addr = ipAt(line, sp + 1, sp2);
-          if (addr !== null) {
-            vhost = vhostAt(line, start, colon);
-            p = sp2 + 1;
-          } else if (layout === 'vhost') {
-            return fail(line, start, end, 'bad-address');
-          }
-        } else if (layout === 'vhost') {
-          return fail(line, start, end, 'truncated');
+      fe = ips.end;
+      // `auto`: an address in the second field too is the host layout (`%v %h`, `$host $remote_addr`).
+      if (layout === 'auto' && line.charCodeAt(fe + 1) !== DASH) {
+        const sp2 = line.indexOf(' ', fe + 1);
+        const second = sp2 > fe + 1 && sp2 < end ? ipAt(line, fe + 1, sp2) : null;
+        if (second !== null) {
+          vhost = vhostAt(line, start, fe);
+          isQuad = false;
+          addr = second;
+          fe = sp2;
         }
-      } else if (layout === 'vhost') {
-        // No `host:port` first field: an access line of another layout.
-        return fail(line, start, end, ipAt(line, start, sp) ? 'unknown-format' : 'bad-address');
       }
-      if (addr === null) {
+    } else {
+      const sp = line.indexOf(' ', start);
+      if (sp < 0 || sp >= end) return fail(line, start, end, ips.lookup(line, start, end) ? 'truncated' : 'bad-address');
+      // The first field: one token, or an X-Forwarded-For list running on over `, `.
+      const comma = layout !== 'vhost' && hasComma(line, start, sp);
+      const f1 = comma ? listFieldEnd(line, start, end) : sp;
+      if (f1 < 0) return fail(line, start, end, 'truncated');
+      const sp2 = line.indexOf(' ', f1 + 1);
+      const second = layout !== 'plain' && sp2 > f1 + 1 && sp2 < end && line.charCodeAt(f1 + 1) !== DASH ? ipAt(line, f1 + 1, sp2) : null;
+      const colon = comma ? -1 : portColon(line, start, sp);
+      // `host:port` has one colon before the port, `[v6]:port` starts with a bracket; an IPv6 address
+      // (many colons) is a host field of its own.
+      const hostPort = colon > 0 && (line.indexOf(':', start) === colon || line.charCodeAt(start) === 91);
+      if (layout === 'vhost') {
+        if (!hostPort) return fail(line, start, end, ipAt(line, start, sp) ? 'unknown-format' : 'bad-address');
+        if (second === null) return fail(line, start, end, sp2 > sp + 1 && sp2 < end ? 'bad-address' : 'truncated');
+        vhost = vhostAt(line, start, colon);
+        addr = second;
+        fe = sp2;
+      } else if (second !== null) {
+        // An address in the second field is the client, whatever the first field holds: vhost_combined's
+        // `host:port`, the host layout's host (a name, or an address: see "Layouts"), `-`, or an
+        // X-Forwarded-For list in front of the peer (`$http_x_forwarded_for $remote_addr`), never read.
+        if (hostPort) vhost = vhostAt(line, start, colon);
+        else if (!comma && (isHostName(line, start, sp) || ipAt(line, start, sp) !== null)) vhost = vhostAt(line, start, sp);
+        addr = second;
+        fe = sp2;
+      } else if (layout === 'host') {
+        return fail(line, start, end, ipAt(line, start, sp) !== null ? 'unknown-format' : sp2 > f1 + 1 && sp2 < end ? 'bad-address' : 'truncated');
+      } else if (comma) {
+        // An X-Forwarded-For list as the first field: its client, walking from the right.
+        const got = walkList(line, start, f1);
+        if (typeof got === 'string') return fail(line, start, end, got);
+        addr = got;
+        fe = f1;
+        list = true;
+      } else {
         addr = ipAt(line, start, sp);
         if (addr === null) return fail(line, start, end, 'bad-address');
-        p = sp + 1;
+        fe = sp;
       }
     }
+    const p = fe + 1; // first index after the client's field
 
     // The request line opens at the first unescaped quote; the time is the [...] right before it.
     const q = findQuote(line, p, end, backslashEscapes);
@@ -215,6 +415,9 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
     if (lb < p || line.charCodeAt(lb) !== 91 || line.charCodeAt(lb - 1) !== SPACE) return fail(line, start, end, 'bad-time');
     const time = times.parse(line, lb + 1, q - 2);
     if (time !== time) return fail(line, start, end, 'bad-time'); // NaN
+    // Between the client's field and the time: ` %l %u `. More spaces and a comma there may be a
+    // client's own X-Forwarded-For text in front of the list a proxy completed (see "X-Forwarded-For").
+    if (lb - fe > 5 && forgedPrefix(line, fe, lb)) return fail(line, start, end, 'bad-forwarded');
 
     // The request line closes at the next unescaped quote.
     const r = findQuote(line, q + 1, end, backslashEscapes);
@@ -269,6 +472,18 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
     // A well-formed line from an address that can never be a client (a forged or broken log) counts for
     // no one: banning 0.0.0.0 or a multicast group protects nothing and the kernel refuses some of them.
     // (For a quad: 0.0.0.0/8, 224.0.0.0/4, 255.255.255.255, as ip.ts nonClientReason says.)
+    // A trusted proxy as the peer: the client is in nginx main's trailing X-Forwarded-For field.
+    if (trusted !== null && !list && (isQuad ? trusted.hasQuad(quad) : trusted.has(addr!))) {
+      const t = readTail(line, i, end, open, backslashEscapes);
+      if (t.open) return fail(line, start, end, 'truncated');
+      if (t.xffS >= 0 && !(t.xffE === t.xffS + 1 && line.charCodeAt(t.xffS) === DASH) && t.xffE > t.xffS) {
+        const got = walkList(line, t.xffS, t.xffE);
+        if (typeof got === 'string') return fail(line, start, end, got);
+        isQuad = false;
+        addr = got;
+      }
+    }
+
     if (isQuad) {
       const hi = quad >>> 24;
       if (hi === 0 || (hi >= 224 && hi <= 239) || quad === -1) return 'not-client';
@@ -443,6 +658,6 @@ export function readTail(line: string, from: number, end: number, open: boolean,
 }
 
 /** An Apache scanner (backslash-escaped quotes) for one layout. */
-export function createApacheScanner(layout: AccessLayout, caches: ScanCaches): AccessScanner {
-  return createAccessScanner({ layout, backslashEscapes: true }, caches);
+export function createApacheScanner(layout: AccessLayout, caches: ScanCaches, trusted: TrustedProxies | null = null): AccessScanner {
+  return createAccessScanner({ layout, backslashEscapes: true, trusted }, caches);
 }

@@ -33,10 +33,17 @@ import { unwrapDockerJsonHead } from './docker-json.js';
 import { createNginxScanner } from './nginx.js';
 import { looksLikeSyslog, parseSyslogFrame } from './syslog.js';
 import { ClfTimeCache } from './timestamp.js';
+import { TrustedProxies } from './trusted-proxies.js';
 
 export interface LineParserOptions {
   /** Origin for events without one of their own (syslog tags win): e.g. the container of a json-file log. */
   readonly origin?: string | undefined;
+  /**
+   * The trusted proxies (`trusted_proxies`: addresses and CIDRs): X-Forwarded-For entries are walked
+   * past them (apache.ts, "X-Forwarded-For"). Empty or absent: no forwarded address is believed
+   * beyond the right-most entry of a first-field list (the peer, as nginx writes it).
+   */
+  readonly trustedProxies?: readonly string[] | undefined;
 }
 
 export interface LineParser {
@@ -115,7 +122,8 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
   }
   const origin = opts.origin;
   const caches: ScanCaches = { ips: new AddressTable(), times: new ClfTimeCache() };
-  const autoAccess = createApacheScanner('auto', caches);
+  const trusted = TrustedProxies.from(opts.trustedProxies);
+  const autoAccess = createApacheScanner('auto', caches, trusted);
 
   /** Docker lines split over records, per stream, until their last record. */
   const continued = new Map<string, Continued>();
@@ -242,11 +250,16 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
     }
     case 'apache-combined':
     case 'apache-common':
-      return withRange(fixedAccess(createApacheScanner('plain', caches)));
+      return withRange(fixedAccess(createApacheScanner('plain', caches, trusted)));
     case 'apache-vhost-combined':
-      return withRange(fixedAccess(createApacheScanner('vhost', caches)));
+      return withRange(fixedAccess(createApacheScanner('vhost', caches, trusted)));
+    case 'apache-host-combined':
+      return withRange(fixedAccess(createApacheScanner('host', caches, trusted)));
     case 'nginx-combined':
-      return withRange(fixedAccess(createNginxScanner(caches)));
+    case 'nginx-main':
+      return withRange(fixedAccess(createNginxScanner(caches, 'plain', trusted)));
+    case 'nginx-host-combined':
+      return withRange(fixedAccess(createNginxScanner(caches, 'host', trusted)));
     case 'docker-json':
       return withRange(framedStream(
         (line, start, end, stream) =>

@@ -8,8 +8,14 @@
  * both: under escape=default no `\` can precede a `"`, and under escape=json a `\"` is data. (Only
  * `escape=none` cannot be parsed safely by anyone; do not use it for a log that bans.)
  */
-import { createAccessScanner, type AccessScanner, type ScanCaches } from './apache.js';
+import { createAccessScanner, type AccessLayout, type AccessScanner, type ScanCaches } from './apache.js';
+import type { TrustedProxies } from './trusted-proxies.js';
 
-export function createNginxScanner(caches: ScanCaches): AccessScanner {
-  return createAccessScanner({ layout: 'plain', backslashEscapes: true }, caches);
+/**
+ * nginx `main` (the example in nginx's documentation and the default nginx.conf of its packages) is
+ * `combined` plus `"$http_x_forwarded_for"`: read the same way, the trailing field only when the peer
+ * is a trusted proxy. `$host $remote_addr - $remote_user …` is the 'host' layout.
+ */
+export function createNginxScanner(caches: ScanCaches, layout: AccessLayout = 'plain', trusted: TrustedProxies | null = null): AccessScanner {
+  return createAccessScanner({ layout, backslashEscapes: true, trusted }, caches);
 }
