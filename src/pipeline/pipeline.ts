@@ -108,7 +108,7 @@ export class Pipeline {
     this.onBan = opts.onBan ?? (() => {});
     this.onSkew = opts.onSkew ?? (() => {});
     this.allowlist = buildAllowlist(opts.config, this.hostAddresses);
-    this.parser = createLineParser(opts.config.log.format);
+    this.parser = createLineParser(opts.config.log.format, { trustedProxies: opts.config.trustedProxies });
     this.book = new BanBook(bookRules(opts.config), this.allowlist, undefined, { endedBans: opts.config.banHistory });
     const keeper = (opts.evidence ?? opts.mode === 'live') ? new EvidenceKeeper(opts.pendingEvidenceBytes) : undefined;
     this.evidence = keeper;
@@ -268,7 +268,7 @@ export class Pipeline {
     const allowlist = buildAllowlist(config, this.hostAddresses);
     this.config = config;
     this.allowlist = allowlist;
-    this.parser = createLineParser(config.log.format);
+    this.parser = createLineParser(config.log.format, { trustedProxies: config.trustedProxies });
     this.detector.reconfigure(rules, config.maxTracked);
     this.book.setEndedBans(config.banHistory);
     return this.book.reconfigure(bookRules(config), allowlist, now);

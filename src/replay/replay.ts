@@ -89,7 +89,7 @@ export async function replayFile(path: string, config: Config, opts: ReplayOptio
   const observe = (ev: AccessEvent): void => pipeline.observe(ev, ev.time);
   // --explain: the raw line goes with its event (cut out only here, never on the fast path).
   const observeLine = opts.explain === true ? (ev: AccessEvent, text: string, start: number, end: number): void => pipeline.observe(ev, ev.time, undefined, undefined, text.slice(start, end), path) : observe;
-  const parse = createLineParser(config.log.format);
+  const parse = createLineParser(config.log.format, { trustedProxies: config.trustedProxies });
 
   const skipReasons = Object.fromEntries(SKIP_REASONS.map((r) => [r, 0])) as Record<SkipReason, number>;
   let lines = 0;
@@ -105,7 +105,7 @@ export async function replayFile(path: string, config: Config, opts: ReplayOptio
     } else {
       const ruleSettings = Object.fromEntries(rules.map((r) => [r.name, r.settings]));
       const results = await scanInParallel(
-        splitSpans(path, threads).map((span) => ({ path, ...span, format: config.log.format, rules: ruleSettings })),
+        splitSpans(path, threads).map((span) => ({ path, ...span, format: config.log.format, trustedProxies: config.trustedProxies, rules: ruleSettings })),
       );
       for (const r of results) {
         lines += r.lines;

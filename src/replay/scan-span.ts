@@ -26,6 +26,8 @@ export interface SpanJob {
   readonly from: number;
   readonly to: number;
   readonly format: LogFormat;
+  /** The trusted proxies (config trustedProxies), for X-Forwarded-For (parse/apache.ts). */
+  readonly trustedProxies?: readonly string[];
   /** The rules that run, by name. */
   readonly rules: Readonly<Record<string, RuleSettings>>;
 }
@@ -80,7 +82,7 @@ type EventHeaders = AccessEvent & { readonly request?: string | undefined; reado
 export async function scanSpan(job: SpanJob): Promise<SpanResult> {
   const matcher = new AnyRuleMatcher(Object.entries(job.rules).map(([n, s]) => compileRule(n, s)));
   const events: AccessEvent[] = [];
-  const counts = await parseSpan(job.path, job, createLineParser(job.format), (out) => {
+  const counts = await parseSpan(job.path, job, createLineParser(job.format, { trustedProxies: job.trustedProxies }), (out) => {
     if (!matcher.test(out)) return;
     // Kept until the span is done, so the strings are copied: a slice would pin its 64 KiB piece.
     const h = out as EventHeaders;
