@@ -61,7 +61,7 @@ export async function sendEmail(t: SmtpTarget, msg: EmailMessage, signal: AbortS
     greetingTimeout: t.connectTimeoutMs,
     socketTimeout: t.connectTimeoutMs * 2,
     dnsTimeout: t.connectTimeoutMs,
-    tls: { servername: t.host, minVersion: 'TLSv1.2', ...(t.ca !== undefined ? { ca: t.ca } : {}) },
+    tls: { minVersion: 'TLSv1.2', ...(t.ca !== undefined ? { ca: t.ca } : {}) },
     disableFileAccess: true,
     disableUrlAccess: true,
   });
