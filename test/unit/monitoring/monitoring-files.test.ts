@@ -13,6 +13,17 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { ALERTS, ALERT_TESTS, MONITORING, loadDashboard, metricNames, panelQueries, substitute } from './dashboard.js';
 
+const README = new URL('../../../README.md', import.meta.url);
+const REGISTRY = new URL('../../../src/metrics/registry.ts', import.meta.url);
+/** The README's "Dashboard and alerts" section. */
+function readmeSection(): string {
+  const text = readFileSync(README, 'utf8');
+  const start = text.indexOf('\n## Dashboard and alerts\n');
+  expect(start, 'README has a "Dashboard and alerts" section').toBeGreaterThanOrEqual(0);
+  const end = text.indexOf('\n## ', start + 1);
+  return text.slice(start, end < 0 ? undefined : end);
+}
+
 const PROMTOOL = ['/usr/bin/promtool', '/usr/local/bin/promtool'].find((p) => existsSync(p));
 const promtool = (args: string[], cwd: string) => spawnSync(PROMTOOL!, args, { cwd, encoding: 'utf8', timeout: 60_000 });
 
@@ -117,5 +128,20 @@ describe('Grafana dashboard', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('README "Dashboard and alerts"', () => {
+  it('lists every metric the registry declares, every alert and every dashboard row', () => {
+    const section = readmeSection();
+    const declared = [...readFileSync(REGISTRY, 'utf8').matchAll(/name: '(banhammer_[a-z0-9_]+)'/g)].map((m) => m[1]!);
+    expect(declared.length).toBeGreaterThan(25);
+    for (const name of declared) expect(section, `README does not list ${name}`).toContain(`\`${name}\``);
+    const alerts = [...readFileSync(ALERTS, 'utf8').matchAll(/- alert: (\w+)/g)].map((m) => m[1]!);
+    for (const a of alerts) expect(section, `README does not list ${a}`).toContain(`\`${a}\``);
+    for (const row of ['Overview', 'Detection', 'Enforcement', 'Health']) expect(section).toContain(`**${row}**`);
+    // Every metric the dashboard or the rules read exists.
+    const used = new Set([...panelQueries(loadDashboard()).flatMap((q) => metricNames(q.expr)), ...[...readFileSync(ALERTS, 'utf8').matchAll(/\b(banhammer_[a-z0-9_]+)/g)].map((m) => m[1]!)]);
+    for (const m of used) expect(declared, `${m} is used but not declared`).toContain(m.replace(/_(bucket|sum|count)$/, ''));
   });
 });
