@@ -38,7 +38,7 @@ describe('describeConfig', () => {
   it('uses the file vocabulary and says where non-default values came from', () => {
     const r = resolveConfig({ env: { BANHAMMER_CONFIG: full, BANHAMMER_PORTS: '8081' }, hostname: 'h', readFile });
     const text = describeConfig(r.config, { sources: r.sources });
-    expect(text).toMatch(/^# effective banhammer configuration; rules that run: forbidden, not-found, wp-login$/m);
+    expect(text).toMatch(/^# effective banhammer configuration; rules that run: exploit-probes, forbidden, not-found, wp-login$/m);
     expect(text).toMatch(/^ports: \[ 8081 \] # from env BANHAMMER_PORTS$/m);
     expect(text).toMatch(new RegExp(`^    maxretry: 3 # from file ${full}$`, 'm'));
     expect(text).toMatch(new RegExp(`^    increment: # from file ${full}\n      factor: 2$`, 'm'));

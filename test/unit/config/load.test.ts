@@ -51,10 +51,10 @@ describe('defaults', () => {
     expect(c.trustedProxies).toEqual([]);
     expect(c.logLevel).toBe('info');
   });
-  it('hold every preset unchanged, only forbidden enabled', () => {
+  it('hold every preset unchanged, only forbidden and exploit-probes enabled', () => {
     expect(Object.keys(c.rules)).toEqual(Object.keys(PRESETS));
     for (const [name, p] of Object.entries(PRESETS)) expect(c.rules[name]).toEqual(p);
-    expect(Object.entries(c.rules).filter(([, r]) => r.enabled).map(([n]) => n)).toEqual(['forbidden']);
+    expect(Object.entries(c.rules).filter(([, r]) => r.enabled).map(([n]) => n)).toEqual(['exploit-probes', 'forbidden']);
   });
   it('reject a hostname that is not a valid instance name, pointing at BANHAMMER_INSTANCE', () => {
     const e = failure(() => loadConfig(input({ hostname: 'web 1' })));
@@ -113,7 +113,7 @@ describe('precedence: defaults → file → env → flags', () => {
   it('rule selection: file enabled < BANHAMMER_RULES < --rules', () => {
     const f = { [FILE]: 'rules:\n  not-found: { enabled: true }\n' };
     const enabled = (i: LoadInput) => Object.entries(loadConfig(i).rules).filter(([, r]) => r.enabled).map(([n]) => n);
-    expect(enabled(input({ files: f, env: { BANHAMMER_CONFIG: FILE } }))).toEqual(['forbidden', 'not-found']);
+    expect(enabled(input({ files: f, env: { BANHAMMER_CONFIG: FILE } }))).toEqual(['exploit-probes', 'forbidden', 'not-found']);
     expect(enabled(input({ files: f, env: { BANHAMMER_CONFIG: FILE, BANHAMMER_RULES: 'xmlrpc, unauthorized' } }))).toEqual(['unauthorized', 'xmlrpc']);
     expect(enabled(input({ files: f, env: { BANHAMMER_CONFIG: FILE, BANHAMMER_RULES: 'xmlrpc' }, flags: { rules: ['sensitive-paths,forbidden'] } }))).toEqual([
       'forbidden',
