@@ -558,8 +558,9 @@ export class ScannedEvent implements AccessEvent {
   }
 
   /**
-   * True when the scanned text ended inside the tail of a line that goes on (a head cut short), so a
-   * longer head could still give the referer or User-Agent (the Docker reader decodes further then).
+   * True when the scanned text ended inside the tail (a head cut short, or a line cut inside a quoted
+   * field), so a longer head could still give the referer or User-Agent (the Docker reader decodes
+   * further then, when it has more).
    */
   get tailOpen(): boolean {
     return this.readTail().open;
@@ -602,7 +603,10 @@ export interface Tail {
   /** The trailing X-Forwarded-For field of nginx's `main` layout (the field after the User-Agent). */
   xffS: number;
   xffE: number;
-  /** The text ended (a line that goes on) before the tail could be read to its end. */
+  /**
+   * The tail could not be read to its end: the text ended inside a quoted field, or (a line that goes
+   * on) before it was known whether another field follows.
+   */
   open: boolean;
 }
 
@@ -639,7 +643,9 @@ export function readTail(line: string, from: number, end: number, open: boolean,
     if (line.charCodeAt(i) !== SPACE || line.charCodeAt(i + 1) !== QUOTE) return t;
     const close = findQuote(line, i + 2, end, escapes);
     if (close < 0) {
-      t.open = open;
+      // A field that never closes: the line was cut inside it (by a wrapper, the splitter or a writer
+      // that died), whether or not the text says it goes on.
+      t.open = true;
       return t;
     }
     if (field === 0) {
