@@ -11,8 +11,9 @@
  * the line splitter, counts like any other. Only a line whose head ends before its status is skipped
  * ('too-long' when the head is the full MAX_HEAD_LENGTH, else 'truncated').
  *
- * Fields are read structurally: `ip` is the first field of the access line (after unwrapping Docker
- * json-file or syslog framing, and after the vhost field of vhost_combined) and is always a valid,
+ * Fields are read structurally: `ip` is the client's field of the access line (after unwrapping
+ * Docker json-file or syslog framing: the first field, or the second after a host field, or the
+ * client an X-Forwarded-For list names past trusted proxies, see apache.ts) and is always a valid,
  * canonical client address (IPv4-mapped IPv6, and only that, becomes IPv4; IPv6 is lower-case
  * compressed; an address that can never be a client, see ip.ts nonClientReason, is the skip
  * 'not-client'). `status` is the
@@ -31,7 +32,7 @@ export interface AccessEvent {
   /** Request target as written (path and query), '' when absent. */
   readonly path: string;
   readonly status: number;
-  /** Virtual host (vhost_combined), or undefined. */
+  /** Virtual host (vhost_combined's host without the port, the host layout's first field), or undefined. */
   readonly vhost?: string | undefined;
   /** Where the line came from: a container name/id (docker json-file, syslog tag) or undefined. */
   readonly origin?: string | undefined;

@@ -3,8 +3,9 @@
  * (without its LF; a trailing CR is ignored) to an AccessEvent or a SkipReason. It never throws on input.
  *
  * `auto` decides per line: `{` → Docker json-file; `<digits>`, `Mmm ` or an RFC 3339 date → syslog
- * framing; anything else → an access line, vhost_combined when the first field is `host:port` and the
- * second an address. The access line inside a wrapper is read the same way. A fixed format reads only
+ * framing; anything else → an access line, whose layout (combined/common, vhost_combined, the host
+ * layout, an X-Forwarded-For list) the scanner tells from its first fields (apache.ts, "Layouts").
+ * The access line inside a wrapper is read the same way. A fixed format reads only
  * its own shape: a line of another recognisable shape is 'unknown-format', broken framing is
  * 'bad-wrapper', the rest as in apache.ts.
  *

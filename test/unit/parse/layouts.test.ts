@@ -209,6 +209,36 @@ describe('X-Forwarded-For list as the first field (%{X-Forwarded-For}i, $proxy_a
   });
 });
 
+describe('truncation: a cut line is a skip, the same event, or (trusted peer) the proxy itself', () => {
+  it('holds for every layout, plain and wrapped, with and without trusted proxies', () => {
+    const lines = [
+      `www.example.org 198.18.0.7 - - ${REST}`,
+      `198.18.0.9 2001:db8::7 - - ${REST}`,
+      `198.18.0.66, 198.18.0.7, 10.0.0.1 - - ${REST}`,
+      `[2001:db8::66]:4711,10.0.0.1 - - ${REST}`,
+      `10.0.0.2 - - ${REST} "198.18.0.66, 198.18.0.5, 10.0.0.3"`,
+      `www.example.org 10.0.0.2 - - ${REST} "198.18.0.5"`,
+      `198.18.0.7 - - ${REST} "198.18.0.5"`,
+    ];
+    for (const opts of [{}, { trustedProxies: TRUSTED }]) {
+      for (const format of ['auto', 'docker-json', 'syslog'] as const) {
+        const p = createLineParser(format, opts);
+        const wrap = format === 'docker-json' ? docker : format === 'syslog' ? syslog : (l: string) => l;
+        for (const line of lines) {
+          const full = who(p(wrap(line)));
+          expect(SKIP_REASONS.includes(full as never), `${line} ${format}`).toBe(false);
+          const peer = /^(?:\S+ )?(10\.0\.0\.2) - /.exec(line)?.[1];
+          for (let n = 0; n < line.length; n++) {
+            const o = who(p(wrap(line.slice(0, n))));
+            if (SKIP_REASONS.includes(o as never) || o === full) continue;
+            expect(o, `${format} ${JSON.stringify(opts)} cut at ${n}: ${line.slice(0, n)}`).toBe(peer);
+          }
+        }
+      }
+    }
+  });
+});
+
 /** Deterministic PRNG so a failure is reproducible. */
 function rng(seed: number): () => number {
   let a = seed >>> 0;
