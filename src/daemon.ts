@@ -28,6 +28,7 @@ import { isNetwork } from './parse/ip.js';
 import { Pipeline, localAddresses } from './pipeline/pipeline.js';
 import type { Ban } from './decide/ban-book.js';
 import { StateKeeper } from './decide/state-keeper.js';
+import { scopedKey } from './decide/scoped-key.js';
 import { EnforcementQueue } from './enforce/queue.js';
 import type { LineSource } from './source/line-source.js';
 import type { ControlHandler } from './control/server.js';
@@ -79,6 +80,9 @@ export class Daemon implements ControlHandler {
   private unreported: Ban[] = [];
   /** How many of `unreported` the batch being applied covers (those made before its diff was taken). */
   private covered = 0;
+  /** Lifted bans whose removal the enforcer has not applied yet (notified once it has), and how many the batch covers. */
+  private unbansToReport: { ban: Ban; reason: UnbanReason }[] = [];
+  private coveredUnbans = 0;
 
   constructor(deps: DaemonDeps) {
     this.deps = deps;
@@ -109,7 +113,7 @@ export class Daemon implements ControlHandler {
     // The batch's diff is taken from the book when it starts: bans made while it is applied wait for the next one.
     const book = this.pipeline.book;
     const source = {
-      changes: (now: number) => ((this.covered = this.unreported.length), book.changes(now)),
+      changes: (now: number) => ((this.covered = this.unreported.length), (this.coveredUnbans = this.unbansToReport.length), book.changes(now)),
       requeue: (d: Parameters<typeof book.requeue>[0]) => book.requeue(d),
       get hasChanges() {
         return book.hasChanges;
@@ -117,7 +121,7 @@ export class Daemon implements ControlHandler {
       expected: (now: number) => book.expected(now),
       touchAll: () => book.touchAll(),
     };
-    this.queue = new EnforcementQueue({ enforcer: deps.enforcer, source, clock: deps.clock, afterApply: () => this.afterApply(), log: this.log, metrics: deps.metrics });
+    this.queue = new EnforcementQueue({ enforcer: deps.enforcer, source, clock: deps.clock, afterApply: (refused) => this.afterApply(refused), log: this.log, metrics: deps.metrics });
   }
 
   async start(): Promise<void> {
@@ -202,15 +206,19 @@ export class Daemon implements ControlHandler {
 
   private readonly scopeName = (scope: string): string | undefined => this.containers?.info(scope)?.name;
 
-  private async afterApply(): Promise<void> {
+  private async afterApply(refused: ReadonlySet<string> = new Set()): Promise<void> {
     await this.save();
     const reports = this.unreported.splice(0, this.covered);
     this.covered = 0;
+    const lifted = this.unbansToReport.splice(0, this.coveredUnbans);
+    this.coveredUnbans = 0;
     for (const ban of reports) {
       this.log.info({ ...banFields(ban), manual: ban.manual }, 'ban');
       this.deps.metrics?.banned(ban.rule);
-      this.deps.notifier?.banned(ban); // the enforcer holds it now
+      // Notified once the enforcer holds it (not when the kernel refused it).
+      if (!refused.has(scopedKey(ban.ip, ban.scope))) this.deps.notifier?.banned(ban);
     }
+    for (const u of lifted) this.deps.notifier?.unbanned(u.ban, u.reason);
     this.sample();
   }
 
@@ -221,8 +229,8 @@ export class Daemon implements ControlHandler {
       logUnban(this.log, b, reason);
       this.deps.metrics?.unbanned(b.rule, reason);
     }
+    if (this.deps.notifier !== undefined) for (const ban of bans) this.unbansToReport.push({ ban, reason });
     await this.queue.flush();
-    for (const b of bans) this.deps.notifier?.unbanned(b, reason);
   }
 
   private async check(): Promise<void> {

@@ -31,8 +31,11 @@ export interface EnforcementQueueOptions {
   readonly enforcer: Enforcer;
   readonly source: EnforcementSource;
   readonly clock: Clock;
-  /** After a batch is held by the enforcer (persist state, then report). Never throws. */
-  readonly afterApply: () => Promise<void>;
+  /**
+   * After a batch is held by the enforcer (persist state, then report), with the elements the
+   * enforcer refused and left out of it (scopedKey of address and scope). Never throws.
+   */
+  readonly afterApply: (refused: ReadonlySet<string>) => Promise<void>;
   readonly log: { error(obj: object, msg?: string): void };
   readonly metrics?: (Pick<Metrics, 'enforceDuration' | 'enforceError' | 'enforceRefused'> & Partial<Pick<Metrics, 'checked' | 'checkFailed'>>) | undefined;
   readonly retryMs?: number;
@@ -116,7 +119,7 @@ export class EnforcementQueue {
     if (!source.hasChanges) return;
     const diff = source.changes(clock.now());
     if (diff.ban.length === 0 && diff.unban.length === 0) {
-      await this.opts.afterApply();
+      await this.opts.afterApply(new Set());
       return;
     }
     const t0 = performance.now();
@@ -146,7 +149,7 @@ export class EnforcementQueue {
       this.opts.metrics?.enforceRefused(enforcer.name);
       this.opts.log.error({ ip: r.ip, ...(r.scope !== undefined ? { containerId: r.scope } : {}), reason: r.reason }, 'the firewall refused this ban; the others are applied');
     }
-    await this.opts.afterApply();
+    await this.opts.afterApply(new Set(refusedNow.keys()));
   }
 
   private retryLater(): void {

@@ -106,6 +106,37 @@ describe('daemon → notifier', () => {
     await daemon.stop();
   });
 
+  it('a ban the kernel refuses is not notified; the others of its batch are', async () => {
+    const { clock, enforcer, daemon, heard, source } = setup();
+    await daemon.start();
+    enforcer.refuse.add('198.18.0.5');
+    for (const ip of ['198.18.0.5', '198.18.0.6']) for (let i = 0; i < 5; i++) source().emit(line(ip, clock.now()));
+    for (let i = 0; i < 5; i++) await tick();
+    expect(heard).toEqual([{ what: 'ban', ip: '198.18.0.6', held: true }]);
+    await daemon.stop();
+  });
+
+  it('an unban made while a batch is applied is notified after the batch that removes it', async () => {
+    const { clock, enforcer, daemon, heard, source } = setup();
+    await daemon.start();
+    await daemon.ban('198.18.0.7', { forMs: 60_000 });
+    enforcer.hold();
+    for (let i = 0; i < 5; i++) source().emit(line('198.18.0.8', clock.now()));
+    await tick(); // that ban's batch is inside apply()
+    const unbanning = daemon.unban('198.18.0.7');
+    await tick();
+    expect(heard.map((h) => h.what)).toEqual(['ban']);
+    enforcer.release();
+    await unbanning;
+    for (let i = 0; i < 5; i++) await tick();
+    expect(heard).toEqual([
+      { what: 'ban', ip: '198.18.0.7', held: true },
+      { what: 'ban', ip: '198.18.0.8', held: true },
+      { what: 'unban:manual', ip: '198.18.0.7', held: false },
+    ]);
+    await daemon.stop();
+  });
+
   it('manual ban and unban: notified after the enforcer changed; stop() closes the notifier with a bounded budget', async () => {
     const { daemon, heard, closed } = setup();
     await daemon.start();
