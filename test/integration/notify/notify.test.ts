@@ -9,6 +9,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../../src/clock.js';
 import { loadConfig } from '../../../src/config/load.js';
@@ -170,6 +172,36 @@ describe('webhook, real HTTP receiver', () => {
     ]);
     expect((d.top_addresses as unknown[]).length).toBe(10);
     console.log(`captured digest payload:\n${rx.got[3]!.body}`);
+  });
+
+  it('a hostile receiver: an endless 200 answer is read to 4 KiB at most; a redirect is not followed and not retried', async () => {
+    const hits: string[] = [];
+    const server = createServer((req, res) => {
+      hits.push(req.url ?? '');
+      req.resume();
+      if (req.url === '/redirect') {
+        res.writeHead(302, { location: '/elsewhere' });
+        return void res.end();
+      }
+      // 200 with a body that never ends: the sender must not read (nor wait for) all of it.
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      const chunk = Buffer.alloc(64 * 1024, 120);
+      const pump = (): void => {
+        while (!res.destroyed && res.write(chunk));
+        if (!res.destroyed) res.once('drain', pump);
+      };
+      pump();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    open.push({ close: async () => void (server.closeAllConnections(), await new Promise((r) => server.close(r))) });
+    const port = (server.address() as AddressInfo).port;
+    const { n, counts } = build({ BANHAMMER_CONFIG: '/c.yaml' }, { '/c.yaml': `notify:\n  targets:\n    flood: { type: webhook, url: "http://127.0.0.1:${port}/flood" }\n    redir: { type: webhook, url: "http://127.0.0.1:${port}/redirect" }\n` });
+    notifiers.push(n);
+    n.banned(ban('198.18.7.14'));
+    await waitFor('flood delivered, redirect dropped', () => counts.sent!.flood === 1 && counts.dropped!.redir === 1, 10_000);
+    expect(hits.filter((h) => h === '/redirect')).toHaveLength(1);
+    expect(hits).not.toContain('/elsewhere');
+    expect(counts.failed!.redir).toBe(1);
   });
 
   it('presets reach a real receiver in their own format (slack, ntfy)', async () => {

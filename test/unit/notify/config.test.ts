@@ -62,6 +62,12 @@ describe('notification settings', () => {
     expect(c.notify.events).toEqual(['ban', 'unban']);
   });
 
+  it('BANHAMMER_NOTIFY_TARGETS holds named targets as one JSON object', () => {
+    const c = load({ BANHAMMER_NOTIFY_TARGETS: JSON.stringify({ ops: { type: 'webhook', preset: 'discord', url_file: '/run/secrets/discord' } }) });
+    expect(c.notify.targets.ops).toMatchObject({ type: 'webhook', preset: 'discord', urlFile: '/run/secrets/discord', queueSize: 100, attempts: 5 });
+    expect(problems({ BANHAMMER_NOTIFY_TARGETS: 'ops: {type: webhook}' })).toMatch(/notify\.targets/);
+  });
+
   it('refuses URLs that are not http(s) for webhooks or smtp(s) for mail', () => {
     for (const u of ['ftp://x/y', 'file:///etc/passwd', 'javascript:alert(1)', 'http://', 'not a url', 'http://a b/']) {
       expect(problems({ BANHAMMER_NOTIFY_WEBHOOK_URL: u }), u).toMatch(/notify\.webhook_url/);
