@@ -7,8 +7,9 @@
  * - banned()/unbanned() never throw, never wait and never touch the network: they hand the event to
  *   each target's Channel (digest, bounded queue, retries: src/notify/channel.ts) and return. A
  *   receiver that hangs, fails or vanishes changes nothing for enforcement.
- * - Bans and unbans another replica of the group made are not notified here: the replica that made
- *   them does (one message per ban, not one per replica).
+ * - Bans another replica of the group made (Ban.from) are not notified here, nor their end: the
+ *   replica that made a ban tells of it and of its end, whichever replica lifted it (one message per
+ *   ban, not one per replica).
  * - close(budgetMs): sends the open digests and tries what is queued for at most budgetMs, then
  *   drops the rest (counted, logged once per target).
  * - Targets are built once, at start (createNotifier): secret files (`*_file`) are read then; an
@@ -63,7 +64,8 @@ export class Notifier implements NotifySink {
   }
 
   unbanned(ban: Ban, reason: UnbanReason): void {
-    if (ban.from !== undefined || reason === 'group') return;
+    // The replica that made the ban tells of its end too, whichever replica lifted it (reason group).
+    if (ban.from !== undefined) return;
     this.offer({ kind: 'unban', ban, reason, time: this.clock.now() });
   }
 

@@ -161,3 +161,20 @@ describe('secrets from files', () => {
     expect(() => createNotifier(c.notify, deps())).toThrow(/unknown template field \{\{process\}\}/);
   });
 });
+
+describe('replica groups', () => {
+  it('the replica that made a ban notifies its ban and its end (also when another replica lifted it); adopted bans are silent', () => {
+    const heard: string[] = [];
+    const c = load({ BANHAMMER_NOTIFY_WEBHOOK_URL: 'https://h.example/x', BANHAMMER_NOTIFY_EVENTS: 'ban,unban' });
+    const n = createNotifier(c.notify, deps())!;
+    const ch = (n as unknown as { targets: { channel: { offer(x: { kind: string; ban: { ip: string } }): void } }[] }).targets[0]!.channel;
+    ch.offer = (x) => void heard.push(`${x.kind} ${x.ban.ip}`);
+    const own = { ip: '198.18.0.1', family: 4 as const, rule: 'forbidden', at: 0, until: 1, failures: 5, nth: 1, manual: false };
+    const adopted = { ...own, ip: '198.18.0.2', from: 'replica-b' };
+    n.banned(own);
+    n.banned(adopted);
+    n.unbanned(own, 'group');
+    n.unbanned(adopted, 'manual');
+    expect(heard).toEqual(['ban 198.18.0.1', 'unban 198.18.0.1']);
+  });
+});
