@@ -49,16 +49,16 @@ import { createLineParser } from '../src/parse/line-parser.js';
 import { replayFile } from '../src/replay/replay.js';
 import { selectRules } from '../src/pipeline/pipeline.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
 const argValue = (name: string): string | undefined => {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : undefined;
 };
-const CORPUS = resolve(argValue('--corpus') ?? join(ROOT, '..', 'shared', 'corpus'));
+export const CORPUS = resolve(argValue('--corpus') ?? join(ROOT, '..', 'shared', 'corpus'));
 const STRICT = args.includes('--strict');
 const VERBOSE = args.includes('--verbose');
-const TARGET_ROWS = 50;
+export const TARGET_ROWS = 50;
 
 /**
  * Reference recogniser of an access line, independent of src/parse: optional syslog prefix
@@ -323,69 +323,138 @@ function safeCanonical(ip: string): string {
 }
 
 // ---------------------------------------------------------------------------------------------------
+// 3. fail2ban's annotated test logs: line by line, does some banhammer rule count the lines fail2ban's
+//    filter matches (`"match": true`), and which does it count that the filter leaves alone?
+
+interface Fail2banFigures {
+  readonly file: string;
+  /** Annotated lines banhammer parsed, by what fail2ban's filter says. */
+  failMatch: number;
+  failNoMatch: number;
+  /** …and how many of them some banhammer rule counts. */
+  countedMatch: number;
+  countedNoMatch: number;
+  /** Which rules counted the lines fail2ban matches. */
+  readonly by: Map<string, number>;
+}
+
+/** Rules that count every request (request-flood) say nothing about a line, and are left out. */
+function countsEverything(match: { status: readonly number[] | null; methods: readonly string[] }): boolean {
+  return (match.status === null || match.status.length === 0) && match.methods.length === 0 && !isSpecific(match);
+}
+
+function fail2banFigures(path: string, config: Config): Fail2banFigures {
+  const rules = selectRules(config, Object.keys(config.rules)).filter((r) => !countsEverything(r.settings.match));
+  const parse = createLineParser('auto');
+  const f: Fail2banFigures = { file: path, failMatch: 0, failNoMatch: 0, countedMatch: 0, countedNoMatch: 0, by: new Map() };
+  let expect: boolean | null = null;
+  for (const line of readLines(path)) {
+    const note = /^#\s*failJSON:\s*(\{.*\})\s*$/.exec(line);
+    if (note) {
+      try {
+        expect = (JSON.parse(note[1]!) as { match?: unknown }).match === true;
+      } catch {
+        expect = null;
+      }
+      continue;
+    }
+    if (line.trim() === '' || line.startsWith('#') || expect === null) continue;
+    const ev = parse(line, path);
+    const was = expect;
+    expect = null;
+    if (isSkip(ev)) continue;
+    const hit = rules.filter((r) => ruleMatches(r, ev)).map((r) => r.name);
+    if (was) {
+      f.failMatch++;
+      if (hit.length > 0) f.countedMatch++;
+      for (const h of hit) f.by.set(h, (f.by.get(h) ?? 0) + 1);
+    } else {
+      f.failNoMatch++;
+      if (hit.length > 0) f.countedNoMatch++;
+    }
+  }
+  return f;
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+export interface ValidationSummary {
+  readonly rows: number;
+  readonly agree: number;
+  readonly miss: number;
+  readonly noCounterpart: number;
+  readonly notAccessLog: number;
+  /** Bans of addresses the peer did not flag, in logs where it flagged someone / nobody. */
+  readonly extraInAttackLogs: number;
+  readonly extraInCleanLogs: number;
+  readonly lines: number;
+  readonly parsed: number;
+  readonly parseRegressions: number;
+  readonly targetMet: boolean;
+}
 
 const pad = (s: string, n: number): string => (s.length >= n ? s : s + ' '.repeat(n - s.length));
 
-async function main(): Promise<void> {
-  if (!existsSync(CORPUS)) {
-    process.stdout.write(`validate-presets: no corpus at ${CORPUS}; nothing to validate (pass --corpus DIR)\n`);
-    return;
-  }
+/**
+ * Runs the whole validation on `corpus` and returns its summary; `out` receives the report (nothing
+ * when omitted). Null when there is no corpus there.
+ */
+export async function validate(corpus: string, out: (text: string) => void = () => {}, verbose = false): Promise<ValidationSummary | null> {
+  if (!existsSync(corpus)) return null;
   const config = allRulesConfig();
   const ruleNames = Object.keys(config.rules);
-  process.stdout.write(`validate-presets: corpus ${CORPUS}\n`);
-  process.stdout.write(`rules (every defined rule, enabled or not): ${ruleNames.length}: ${ruleNames.join(', ')}\n\n`);
+  out(`validate-presets: corpus ${corpus}\n`);
+  out(`rules (every defined rule, enabled or not): ${ruleNames.length}: ${ruleNames.join(', ')}\n\n`);
 
   // 1. Parse figures.
-  process.stdout.write('== Parse figures (every corpus file; regressions = access-looking lines skipped or misread)\n');
+  out('== Parse figures (every corpus file; regressions = access-looking lines skipped or misread)\n');
   const totals: ParseFigures = { lines: 0, parsed: 0, skipped: {}, accessLike: 0, regressions: [] };
   const fileRows: string[] = [];
-  for (const file of listFiles(CORPUS)) {
+  for (const file of listFiles(corpus)) {
     if (/(?:^|\/)(?:README[^/]*|config\.yaml|parser\.assert|scenario\.assert)$/.test(file)) continue;
     const f = parseFigures(file);
     totals.lines += f.lines;
     totals.parsed += f.parsed;
     totals.accessLike += f.accessLike;
     for (const [k, v] of Object.entries(f.skipped)) totals.skipped[k] = (totals.skipped[k] ?? 0) + v;
-    totals.regressions.push(...f.regressions.map((r) => `${relative(CORPUS, file)}: ${r}`));
+    totals.regressions.push(...f.regressions.map((r) => `${relative(corpus, file)}: ${r}`));
     const skipped = Object.entries(f.skipped).map(([k, v]) => `${k} ${v}`).join(', ');
-    fileRows.push(`  ${pad(relative(CORPUS, file), 72)} ${String(f.lines).padStart(6)} read ${String(f.parsed).padStart(6)} parsed${skipped ? `  skipped: ${skipped}` : ''}${f.regressions.length ? `  REGRESSIONS ${f.regressions.length}` : ''}`);
+    fileRows.push(`  ${pad(relative(corpus, file), 72)} ${String(f.lines).padStart(6)} read ${String(f.parsed).padStart(6)} parsed${skipped ? `  skipped: ${skipped}` : ''}${f.regressions.length ? `  REGRESSIONS ${f.regressions.length}` : ''}`);
   }
-  if (VERBOSE) process.stdout.write(fileRows.join('\n') + '\n');
+  if (verbose) out(fileRows.join('\n') + '\n');
   const skippedTotal = Object.entries(totals.skipped).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ');
-  process.stdout.write(`  files: ${fileRows.length}; lines read ${totals.lines}, parsed ${totals.parsed}, skipped ${totals.lines - totals.parsed} (${skippedTotal || 'none'})\n`);
-  process.stdout.write(`  access-looking lines (reference recogniser): ${totals.accessLike}; parse regressions: ${totals.regressions.length} (target 0)\n`);
-  for (const r of totals.regressions.slice(0, 40)) process.stdout.write(`    ${r}\n`);
-  if (totals.regressions.length > 40) process.stdout.write(`    … ${totals.regressions.length - 40} more\n`);
+  out(`  files: ${fileRows.length}; lines read ${totals.lines}, parsed ${totals.parsed}, skipped ${totals.lines - totals.parsed} (${skippedTotal || 'none'})\n`);
+  out('  (skipped lines are error-log lines, fail2ban\'s annotations and blank lines, which are not access lines)\n');
+  out(`  access-looking lines (reference recogniser): ${totals.accessLike}; parse regressions: ${totals.regressions.length} (target 0)\n`);
+  for (const r of totals.regressions.slice(0, 40)) out(`    ${r}\n`);
+  if (totals.regressions.length > 40) out(`    … ${totals.regressions.length - 40} more\n`);
 
   // 2. CrowdSec hub tests.
-  const hub = join(CORPUS, 'crowdsec-hub', 'tests');
-  if (!existsSync(hub)) {
-    process.stdout.write('\nno crowdsec-hub/tests in the corpus; no scenario comparison\n');
-    return;
-  }
-  process.stdout.write('\n== CrowdSec hub tests: every rule on, each test\'s client addresses mapped to 198.18.x.y / 2001:db8:ffff::x\n');
-  process.stdout.write('   (crafted sources such as 127.0.0.1 or 1.2.3.4 are never banned by a sane allowlist; output shows the originals)\n');
-  const tmp = mkdtempSync(join(tmpdir(), 'banhammer-validate-'));
   const results: TestResult[] = [];
-  try {
-    for (const name of readdirSync(hub).sort()) {
-      const dir = join(hub, name);
-      if (!statSync(dir).isDirectory()) continue;
-      const r = await runTest(dir, config, tmp);
-      if (r) results.push(r);
+  const hub = join(corpus, 'crowdsec-hub', 'tests');
+  if (existsSync(hub)) {
+    out("\n== CrowdSec hub tests: every rule on, each test's client addresses mapped to 198.18.x.y / 2001:db8:ffff::x\n");
+    out('   (crafted sources such as 127.0.0.1 or 1.2.3.4 are never banned by a sane allowlist; output shows the originals)\n');
+    const tmp = mkdtempSync(join(tmpdir(), 'banhammer-validate-'));
+    try {
+      for (const name of readdirSync(hub).sort()) {
+        const dir = join(hub, name);
+        if (!statSync(dir).isDirectory()) continue;
+        const r = await runTest(dir, config, tmp);
+        if (r) results.push(r);
+      }
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
     }
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
+  } else {
+    out('\nno crowdsec-hub/tests in the corpus; no scenario comparison\n');
   }
 
   const rows = results.flatMap((r) => r.rows);
   const count = (v: Verdict): number => rows.filter((r) => r.verdict === v).length;
-  for (const r of rows) {
-    process.stdout.write(`  ${pad(r.verdict, 15)} ${pad(r.test, 36)} ${pad(r.scenario, 52)} ${r.detail}\n`);
-  }
+  for (const r of rows) out(`  ${pad(r.verdict, 15)} ${pad(r.test, 36)} ${pad(r.scenario, 52)} ${r.detail}\n`);
 
-  process.stdout.write('\n== Bans of addresses the peer did not flag\n');
+  out('\n== Bans of addresses the peer did not flag\n');
   let extraFlagged = 0;
   let extraClean = 0;
   for (const r of results) {
@@ -394,21 +463,54 @@ async function main(): Promise<void> {
     for (const [ip, set] of r.extra) {
       if (clean) extraClean++;
       else extraFlagged++;
-      process.stdout.write(`  ${pad(r.test, 36)} ${pad(ip, 40)} ${[...set].sort().join(', ')}${clean ? '   <- the peer flagged nobody in this log' : ''}\n`);
+      out(`  ${pad(r.test, 36)} ${pad(ip, 40)} ${[...set].sort().join(', ')}${clean ? '   <- the peer flagged nobody in this log' : ''}\n`);
     }
   }
-  if (extraFlagged + extraClean === 0) process.stdout.write('  none\n');
+  if (extraFlagged + extraClean === 0) out('  none\n');
 
-  const caught = count('agree');
-  const ok = caught >= TARGET_ROWS && totals.regressions.length === 0 && extraClean === 0;
-  process.stdout.write('\n== Summary\n');
-  process.stdout.write(`  scenario rows: ${rows.length} (one per test and scenario of scenario.assert, ${results.length} tests replayed)\n`);
-  process.stdout.write(`  agree ${caught}, miss ${count('miss')}, no counterpart ${count('no counterpart') + count('not access log')} (of which not in an access log ${count('not access log')})\n`);
-  process.stdout.write(`  caught ${caught} of ${rows.length} rows (target >= ${TARGET_ROWS})\n`);
-  process.stdout.write(`  bans the peer did not flag: ${extraFlagged} in attack logs, ${extraClean} in logs the peer found clean (target 0)\n`);
-  process.stdout.write(`  parse: ${totals.lines} lines, ${totals.parsed} parsed, ${totals.regressions.length} parse regressions (target 0)\n`);
-  process.stdout.write(`  target ${ok ? 'met' : 'NOT met'}\n`);
-  if (STRICT && !ok) process.exitCode = 1;
+  // 3. fail2ban's annotated logs.
+  const f2b = join(corpus, 'fail2ban-tests', 'logs');
+  if (existsSync(f2b)) {
+    out("\n== fail2ban's annotated test logs (access lines only; line by line, rules that count every request left out)\n");
+    for (const file of listFiles(f2b)) {
+      const f = fail2banFigures(file, config);
+      if (f.failMatch + f.failNoMatch === 0) continue;
+      const by = [...f.by].sort((a, b) => b[1] - a[1]).map(([r, n]) => `${r} ${n}`).join(', ');
+      out(`  ${pad(relative(f2b, file), 22)} fail2ban matches ${String(f.failMatch).padStart(3)}, banhammer counts ${String(f.countedMatch).padStart(3)}${by ? ` (${by})` : ''}; fail2ban leaves ${f.failNoMatch}, banhammer counts ${f.countedNoMatch} of those\n`);
+    }
+  }
+
+  const agree = count('agree');
+  const targetMet = agree >= TARGET_ROWS && totals.regressions.length === 0 && extraClean === 0;
+  out('\n== Summary\n');
+  out(`  scenario rows: ${rows.length} (one per test and scenario of scenario.assert, ${results.length} tests replayed)\n`);
+  out(`  agree ${agree}, miss ${count('miss')}, no counterpart ${count('no counterpart') + count('not access log')} (of which not in an access log ${count('not access log')})\n`);
+  out(`  caught ${agree} of ${rows.length} rows (target >= ${TARGET_ROWS})\n`);
+  out(`  bans the peer did not flag: ${extraFlagged} in attack logs, ${extraClean} in logs the peer found clean (target 0)\n`);
+  out(`  parse: ${totals.lines} lines, ${totals.parsed} parsed, ${totals.regressions.length} parse regressions (target 0)\n`);
+  out(`  target ${targetMet ? 'met' : 'NOT met'}\n`);
+  return {
+    rows: rows.length,
+    agree,
+    miss: count('miss'),
+    noCounterpart: count('no counterpart'),
+    notAccessLog: count('not access log'),
+    extraInAttackLogs: extraFlagged,
+    extraInCleanLogs: extraClean,
+    lines: totals.lines,
+    parsed: totals.parsed,
+    parseRegressions: totals.regressions.length,
+    targetMet,
+  };
 }
 
-await main();
+async function main(): Promise<void> {
+  const summary = await validate(CORPUS, (t) => process.stdout.write(t), VERBOSE);
+  if (summary === null) {
+    process.stdout.write(`validate-presets: no corpus at ${CORPUS}; nothing to validate (pass --corpus DIR)\n`);
+    return;
+  }
+  if (STRICT && !summary.targetMet) process.exitCode = 1;
+}
+
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await main();
