@@ -137,7 +137,7 @@ export function resolveConfig(input: LoadInput): ResolvedConfig {
   }
 
   // Notification targets: the shorthand (env) ones and notify.targets must combine into valid targets.
-  if (!problems.some((p) => p.key.startsWith('notify.'))) problems.push(...notifyProblems(settings as Partial<SettingTypes>));
+  problems.push(...notifyProblems(settings as Partial<SettingTypes>, problems));
 
   // Rules: preset or user defaults, then each layer's fields, then the selection.
   const rules = Object.create(null) as Record<string, RuleSettings>;

@@ -61,9 +61,15 @@ export function configuredTargets(n: NotifyConfig): ConfiguredTargets {
   return { targets, problems };
 }
 
-/** The loader's check of the combined notification settings (problems named by YAML key). */
-export function notifyProblems(s: Partial<NotifySettingTypes>): { key: string; source: string; message: string }[] {
+/**
+ * The loader's check of the combined notification settings (problems named by YAML key). A value
+ * already reported invalid (`known`) was replaced by its default, so combinations involving a URL or
+ * the targets are not judged again.
+ */
+export function notifyProblems(s: Partial<NotifySettingTypes>, known: readonly { readonly key: string }[] = []): { key: string; source: string; message: string }[] {
   if (s.notifyTargets === undefined) return []; // invalid already (reported by its schema)
+  const bad = new Set(known.map((p) => p.key.split('.').slice(0, 2).join('.')));
+  if (['notify.targets', 'notify.webhook_url', 'notify.webhook_url_file', 'notify.smtp_url', 'notify.smtp_url_file'].some((k) => bad.has(k))) return [];
   const n: NotifyConfig = {
     events: s.notifyEvents ?? ['ban'],
     digestThreshold: s.notifyDigestThreshold ?? 0,
