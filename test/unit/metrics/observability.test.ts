@@ -14,6 +14,7 @@ import { loadConfig } from '../../../src/config/load.js';
 import type { ApplyResult, Enforcer, EnforcerBan, EnforcerBatch, KernelReading } from '../../../src/enforce/enforcer.js';
 import { IptablesEnforcer } from '../../../src/enforce/iptables.js';
 import { LogEnforcer } from '../../../src/enforce/dry-run.js';
+import { NftablesEnforcer } from '../../../src/enforce/nftables.js';
 import { backendBinaries } from '../../../src/enforce/backend-mode.js';
 import { createMetrics, type Metrics } from '../../../src/metrics/registry.js';
 import { LogLag } from '../../../src/metrics/sampler.js';
@@ -266,6 +267,49 @@ describe('the iptables enforcer reads the kernel back (recording runner)', () =>
     runner.on('ipset list -t', { code: 1, stderr: 'ipset v7.17: Kernel error received: Operation not permitted' });
     await expect(enf.check(() => bans(1))).rejects.toThrow();
     expect(enf.lastReading).toEqual({ held: 1, missing: 0, stray: 0 });
+  });
+});
+
+describe('the nftables enforcer reads the kernel back when it compares elements (recording runner)', () => {
+  const rule = (proto: 'ip' | 'ip6', set: string) => ({
+    expr: [
+      { match: { op: '==', left: { payload: { protocol: 'tcp', field: 'dport' } }, right: { set: [80, 443] } } },
+      { match: { op: '==', left: { payload: { protocol: proto, field: 'saddr' } }, right: `@${set}` } },
+      { drop: null },
+    ],
+  });
+  const t = 'banhammer_web';
+  const ruleset = JSON.stringify({
+    nftables: [
+      { metainfo: { version: '1.0.6' } },
+      { table: { family: 'inet', name: t, handle: 1 } },
+      { set: { family: 'inet', table: t, name: 'addr4', type: 'ipv4_addr', flags: ['timeout'] } },
+      { set: { family: 'inet', table: t, name: 'addr6', type: 'ipv6_addr', flags: ['timeout'] } },
+      { chain: { family: 'inet', table: t, name: 'input', type: 'filter', hook: 'input', prio: -10, policy: 'accept' } },
+      { rule: { family: 'inet', table: t, chain: 'input', handle: 5, ...rule('ip', 'addr4') } },
+      { rule: { family: 'inet', table: t, chain: 'input', handle: 6, ...rule('ip6', 'addr6') } },
+    ],
+  });
+  const setJson = (name: string, elem: unknown[]) => JSON.stringify({ nftables: [{ metainfo: {} }, { set: { family: 'inet', table: t, name, flags: ['timeout'], elem } }] });
+
+  it('held = elements listed, missing and stray from the comparison; a check without comparison keeps the last reading', async () => {
+    const runner = new RecordingRunner();
+    const clock = new ManualClock();
+    runner.on('nft -j -t list ruleset', { stdout: ruleset });
+    const enf = new NftablesEnforcer({ runner, clock, instance: 'web', ports: [443, 80], elementCheckIntervalMs: 60_000 });
+    await enf.init();
+    runner.on('nft -j list set inet banhammer_web addr4', { stdout: setJson('addr4', ['198.18.0.9', '198.18.0.2']) });
+    runner.on('nft -j list set inet banhammer_web addr6', { stdout: setJson('addr6', ['2001:db8::1']) });
+    const want: EnforcerBan[] = [
+      { ip: '198.18.0.1', family: 4, until: null },
+      { ip: '198.18.0.2', family: 4, until: null },
+      { ip: '2001:db8::1', family: 6, until: null },
+    ];
+    await enf.check(() => want);
+    expect(enf.lastReading).toEqual({ held: 3, missing: 1, stray: 1 });
+    clock.advance(1000); // no element comparison this time: the reading stays the last one made
+    await enf.check(() => want);
+    expect(enf.lastReading).toEqual({ held: 3, missing: 1, stray: 1 });
   });
 });
 
