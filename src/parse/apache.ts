@@ -114,6 +114,9 @@ const BACKSLASH = 92;
 const DASH = 45;
 const RBRACKET = 93;
 const COMMA = 44;
+/** ScannedEvent flags. */
+const FLAG_OPEN = 1;
+const FLAG_ESCAPES = 2;
 /** Trusted entries an X-Forwarded-For walk passes at most: no real chain of proxies is longer. */
 export const MAX_HOPS = 32;
 /** Longest X-Forwarded-For entry read: a bracketed IPv6 address with a port. */
@@ -244,6 +247,7 @@ function isMethodToken(line: string, s: number, e: number): boolean {
 export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCaches): AccessScanner {
   const { layout, backslashEscapes } = opts;
   const trusted = opts.trusted ?? null;
+  const escapeFlag = backslashEscapes ? FLAG_ESCAPES : 0;
   const { ips, times } = caches;
 
   const ipAt = (line: string, s: number, e: number): TableIp | null => ips.lookup(line, s, e);
@@ -487,10 +491,10 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
     if (isQuad) {
       const hi = quad >>> 24;
       if (hi === 0 || (hi >= 224 && hi <= 239) || quad === -1) return 'not-client';
-      return new ScannedEvent(quad, undefined, 4, time, method, line, rs, r, ps, pe, status, i, end, open, backslashEscapes, vhost, origin);
+      return new ScannedEvent(quad, undefined, 4, time, method, line, rs, r, ps, pe, status, end, (open ? FLAG_OPEN : 0) | escapeFlag, vhost, origin);
     }
     if (addr!.notClient) return 'not-client';
-    return new ScannedEvent(0, addr!.ip, addr!.family, time, method, line, rs, r, ps, pe, status, i, end, open, backslashEscapes, vhost, origin);
+    return new ScannedEvent(0, addr!.ip, addr!.family, time, method, line, rs, r, ps, pe, status, end, (open ? FLAG_OPEN : 0) | escapeFlag, vhost, origin);
   }
 }
 
@@ -524,11 +528,9 @@ export class ScannedEvent implements AccessEvent {
     private readonly ps: number,
     private readonly pe: number,
     readonly status: number,
-    /** Index right after the status digits, end of the scanned text, and whether the line goes on past it. */
-    private readonly after: number,
+    /** End of the scanned text; FLAG_OPEN (the line goes on past it) and FLAG_ESCAPES (Apache quoting). */
     private readonly end: number,
-    private readonly open: boolean,
-    private readonly escapes: boolean,
+    private readonly flags: number,
     readonly vhost: string | undefined,
     readonly origin: string | undefined,
   ) {
@@ -567,7 +569,8 @@ export class ScannedEvent implements AccessEvent {
   }
 
   private readTail(): Tail {
-    return (this.tail ??= readTail(this.text, this.after, this.end, this.open, this.escapes));
+    // The tail starts right after `" ` and the three status digits.
+    return (this.tail ??= readTail(this.text, this.re + 5, this.end, (this.flags & FLAG_OPEN) !== 0, (this.flags & FLAG_ESCAPES) !== 0));
   }
 
   /** Plain data, for JSON and test comparisons. */
