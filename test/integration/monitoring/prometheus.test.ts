@@ -112,14 +112,18 @@ describe.skipIf(skip !== null)(`the dashboard and alerts against a real Promethe
     await until('Prometheus sees the bans read back from the kernel', () => instant('sum(banhammer_kernel_bans{job="banhammer"})'), (r) => r[0]?.value[1] === '2', 30_000, 250);
 
     // Someone flushes the IPv4 set: the next self-check (every 2 s) finds the ban missing and re-adds it.
-    await lab.inServer('ipset', ['flush', lab.names.sets[4]]);
-    await until('the ban re-added', async () => (await lab.setEntries(4)).length, (n) => n === 1, 15_000, 50);
-    const drift = await until('Prometheus saw the drift', () => instant('max_over_time(banhammer_enforce_drift_entries_total{kind="missing"}[5m])'), (r) => Number(r[0]?.value[1] ?? 0) >= 1, 30_000, 250);
-    log(`drift entries repaired, as scraped: ${drift[0]!.value[1]}`);
-    await until('drift back to 0 at the last check', () => instant('banhammer_enforce_drift'), (r) => r.length === 1 && r[0]!.value[1] === '0', 30_000, 250);
-    // The 1 s scrapes of a gauge that is non-zero for one 2 s check interval: seen in the stored series.
-    const seen = await until('the drift gauge seen non-zero', () => instant('max_over_time(banhammer_enforce_drift[5m])'), (r) => Number(r[0]?.value[1] ?? 0) >= 1, 30_000, 250);
-    expect(Number(seen[0]!.value[1])).toBeGreaterThanOrEqual(1);
+    // The gauge is non-zero for one check interval; 1 s scrapes of a loaded machine may step over
+    // it, so the flush is repeated (at most 5 times) until a scrape caught it.
+    let seen = 0;
+    for (let attempt = 1; attempt <= 5 && seen < 1; attempt++) {
+      await lab.inServer('ipset', ['flush', lab.names.sets[4]]);
+      await until('the ban re-added', async () => (await lab.setEntries(4)).length, (n) => n === 1, 15_000, 50);
+      const drift = await until('Prometheus saw the drift', () => instant('max_over_time(banhammer_enforce_drift_entries_total{kind="missing"}[5m])'), (r) => Number(r[0]?.value[1] ?? 0) >= attempt, 30_000, 250);
+      log(`flush ${attempt}: drift entries repaired, as scraped: ${drift[0]!.value[1]}`);
+      await until('drift back to 0 at the last check', () => instant('banhammer_enforce_drift'), (r) => r.length === 1 && r[0]!.value[1] === '0', 30_000, 250);
+      seen = Number((await instant('max_over_time(banhammer_enforce_drift[5m])'))[0]?.value[1] ?? 0);
+    }
+    expect(seen, 'the drift gauge was never scraped non-zero').toBeGreaterThanOrEqual(1);
 
     const firing = await until(
       'BanhammerFirewallDrift firing',
