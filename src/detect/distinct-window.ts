@@ -20,6 +20,8 @@ type Window = number[];
 export class DistinctWindows {
   private readonly windows = new Map<string, Window>();
   private evictCursor: Iterator<string> | null = null;
+  /** The key last placed at the most-recent end of the LRU order (no move needed for it). */
+  private newestKey: string | undefined;
   evictions = 0;
 
   constructor(
@@ -33,14 +35,18 @@ export class DistinctWindows {
 
   /** Records a request for a path (by hash); returns the distinct paths inside the window. */
   record(ip: string, t: number, pathHash: number): number {
-    let w = this.windows.get(ip);
+    const w = this.windows.get(ip);
     if (w === undefined) {
       if (this.windows.size >= this.maxTracked) this.evictOldest();
       this.windows.set(ip, [pathHash, t]);
+      this.newestKey = ip;
       return 1;
     }
-    this.windows.delete(ip);
-    this.windows.set(ip, w);
+    if (ip !== this.newestKey) {
+      this.windows.delete(ip);
+      this.windows.set(ip, w);
+      this.newestKey = ip;
+    }
     let newest = t;
     for (let i = 1; i < w.length; i += 2) if (w[i]! > newest && w[i]! <= t + MAX_LATE_MS) newest = w[i]!;
     const cutoff = newest - this.findtime;
@@ -64,7 +70,7 @@ export class DistinctWindows {
       w.push(pathHash, t);
     }
     if (w.length === 0) {
-      this.windows.delete(ip);
+      this.reset(ip);
       return 0;
     }
     return w.length / 2;
@@ -72,6 +78,7 @@ export class DistinctWindows {
 
   reset(ip: string): void {
     this.windows.delete(ip);
+    if (ip === this.newestKey) this.newestKey = undefined;
   }
 
   /** Distinct paths inside the window of `ip` as of `now`. */

@@ -5,8 +5,9 @@
  * V8's own engine backtracks: `^/(\w+-?)+/login$` against a 33-character target took 8 s and every
  * further character doubled it, stalling the whole agent (control socket included). Two engines:
  *
- * - A pattern without quantifiers (no `*`, `+`, `?`, `{…}` outside a character class: a fixed
- *   sequence of characters, classes, anchors and groups) with at most MAX_FIXED_ALTERNATIVES ways
+ * - A pattern without quantifiers (no `*`, `+`, `{…}` outside a character class, `?` only as
+ *   "optional", which is one more alternative: a fixed sequence of characters, classes, anchors and
+ *   groups) with at most MAX_FIXED_ALTERNATIVES ways
  *   through its alternations runs on V8's engine: at each start position the backtracker tries at
  *   most that many fixed-length sequences, so the work is linear in the target. Every preset's
  *   pattern is of this kind, as are the usual `^/wp-login\.php`, `/xmlrpc\.php(?:[?#]|$)`.
@@ -191,8 +192,9 @@ function unsupportedSyntax(p: string): string | null {
  * For a pattern without quantifiers: how many fixed sequences its alternations allow (`ways`: the
  * backtracker tries at most that many at one position) and the characters of all of them together
  * (`work`: what the backtracker compares at one position, at most); null when it has a quantifier.
- * Conservative: any `{` outside a class counts as a quantifier, and so does `?` except right after
- * `(`; an escape counts as two characters. Called only on patterns that compile as JavaScript.
+ * `x?` is `(?:x|)`: one more way through x (so `jpe?g` stays here); any other quantifier (`*`, `+`,
+ * `{`, a lazy `??`) is one (conservative: any `{` outside a class counts); an escape counts as two
+ * characters. Called only on patterns that compile as JavaScript.
  * `\b(?:sqlmap|nikto|…)\b` is cheap (work ≈ the sum of the words' lengths), which alternatives ×
  * pattern length overstated.
  */
@@ -206,7 +208,16 @@ function fixedShape(p: string): { ways: number; work: number } | null {
     // The current alternative: a sequence.
     let seqWays = 1;
     let seqWork = 0;
+    // The sequence before its last atom, and that atom, so that a `?` after it can make it optional.
+    let prevWays = 1;
+    let prevWork = 0;
+    let lastWays = 0;
+    let lastWork = 0;
     const atom = (w: number, k: number): void => {
+      prevWays = seqWays;
+      prevWork = seqWork;
+      lastWays = w;
+      lastWork = k;
       // Sequence × atom: every way so far continues with every way of the atom.
       seqWork = Math.min(CAP, seqWork * w + k * seqWays);
       seqWays = Math.min(CAP, seqWays * w);
@@ -218,9 +229,16 @@ function fixedShape(p: string): { ways: number; work: number } | null {
         work = Math.min(CAP, work + seqWork);
         seqWays = 1;
         seqWork = 0;
+        lastWays = 0;
         i++;
       } else if (c === ')') {
         break;
+      } else if (c === '?' && lastWays > 0 && p[i + 1] !== '?') {
+        // `x?` is `(?:x|)`: one more way through the last atom, none longer (a lazy `??` stays RE2's).
+        seqWays = Math.min(CAP, prevWays * (lastWays + 1));
+        seqWork = Math.min(CAP, prevWork * (lastWays + 1) + lastWork * prevWays);
+        lastWays = 0;
+        i++;
       } else if (c === '*' || c === '+' || c === '?' || c === '{') {
         quantified = true;
       } else if (c === '\\') {

@@ -4,10 +4,15 @@
  *
  * Each rule's match implies some status codes (its own `status`, or every branch of an any_of having
  * one): the union over the rules is one table lookup per event. An event whose status no rule can
- * count goes no further, which with the default rules (403 only) is nearly every line.
+ * count goes no further, which with the default rules (403 only) is nearly every line. Then each rule
+ * has a literal gate (class Prefilter below).
  */
 import type { AccessEvent } from '../parse/access-event.js';
 import { MatchView, type CompiledRule, type RuleMatch } from './rule.js';
+import { literalScore, requiredLiteralsOfList } from './literals.js';
+import { LiteralScanner } from './literal-scanner.js';
+import { MAX_PATH_TESTED } from './path-pattern.js';
+import { flatAscii } from '../parse/timestamp.js';
 
 /** The statuses without which `m` cannot hold, or null when any status may. */
 export function necessaryStatus(m: RuleMatch): ReadonlySet<number> | null {
@@ -28,43 +33,268 @@ export function necessaryStatus(m: RuleMatch): ReadonlySet<number> | null {
   return null;
 }
 
+/** Fields the literal gates look at. */
+const FIELDS = ['target', 'userAgent', 'referer', 'request'] as const;
+type Field = (typeof FIELDS)[number];
+
+/** At least one of these literals occurs in its field (a necessary condition of a match). */
+export type Gate = { readonly [F in Field]?: readonly string[] };
+
+const gateSize = (g: Gate): number => FIELDS.reduce((n, f) => n + (g[f]?.length ?? 0), 0);
+const gateMin = (g: Gate): number => Math.min(...FIELDS.flatMap((f) => (g[f] ?? []).map(literalScore)));
+
+function betterGate(a: Gate | null, b: Gate | null): Gate | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  const ma = gateMin(a);
+  const mb = gateMin(b);
+  if (ma !== mb) return ma > mb ? a : b;
+  return gateSize(a) <= gateSize(b) ? a : b;
+}
+
+/** The literal gate of a match (every stated field must hold, so any one field's literals will do). */
+export function gateOf(m: RuleMatch): Gate | null {
+  let best: Gate | null = null;
+  const field = (f: Field, patterns: readonly string[] | undefined): void => {
+    if (patterns === undefined || patterns.length === 0) return;
+    const lits = requiredLiteralsOfList(patterns);
+    if (lits !== null) best = betterGate(best, { [f]: lits });
+  };
+  field('target', m.paths);
+  field('target', m.queries);
+  // Query patterns that cannot match an empty query need one: the target holds a `?`.
+  if (m.queries !== undefined && m.queries.length > 0 && best === null && !m.queries.some(matchesEmpty)) best = { target: ['?'] };
+  field('userAgent', m.userAgents);
+  field('referer', m.referers);
+  field('request', m.requests);
+  for (const sub of m.allOf ?? []) best = betterGate(best, gateOf(sub));
+  if (m.anyOf !== undefined && m.anyOf.length > 0) {
+    const union: Record<Field, Set<string>> = { target: new Set(), userAgent: new Set(), referer: new Set(), request: new Set() };
+    let ok = true;
+    for (const sub of m.anyOf) {
+      const g = gateOf(sub);
+      if (g === null) {
+        ok = false;
+        break;
+      }
+      for (const f of FIELDS) for (const l of g[f] ?? []) union[f].add(l);
+    }
+    if (ok) {
+      const g: Record<string, string[]> = {};
+      for (const f of FIELDS) if (union[f].size > 0) g[f] = [...union[f]];
+      best = betterGate(best, g);
+    }
+  }
+  return best;
+}
+
+/** Whether `p` matches the empty string (it was validated: V8's engine on '' is instant). */
+function matchesEmpty(p: string): boolean {
+  try {
+    return new RegExp(p, 'i').test('');
+  } catch {
+    return true;
+  }
+}
+
+const DOUBLE_SLASH = /[/\\]{2}/;
+
+/**
+ * The shared prefilter. Per event, pass() looks up the status in the union of the statuses the rules
+ * can count (one table lookup rejects most lines when the enabled rules all want some status); then
+ * per rule, mayMatch() checks that rule's statuses and its literal gate: the necessary literals of its
+ * patterns (literals.ts), found for all rules at once by one scan per field (literal-scanner.ts), done
+ * lazily the first time a rule needs that field. A field the scan cannot judge (a target with `%` or
+ * `//`, which decoding or normalising may change; a character ≥ 128) passes every gate on it.
+ */
+/** The methods without which `m` cannot hold (upper-case), or null when any method may. */
+export function necessaryMethods(m: RuleMatch): ReadonlySet<string> | null {
+  if (m.methods.length > 0) return new Set(m.methods.map((x) => x.toUpperCase()));
+  for (const sub of m.allOf ?? []) {
+    const s = necessaryMethods(sub);
+    if (s !== null) return s;
+  }
+  if (m.anyOf !== undefined && m.anyOf.length > 0) {
+    const union = new Set<string>();
+    for (const sub of m.anyOf) {
+      const s = necessaryMethods(sub);
+      if (s === null) return null;
+      for (const x of s) union.add(x);
+    }
+    return union;
+  }
+  return null;
+}
+
+/** A small cache of scan results for a field whose values repeat (User-Agent, referer). */
+class ScanCache {
+  private readonly map = new Map<string, Int32Array | null>();
+  /** The last value looked up, compared first (a page load's requests carry the same headers). */
+  private lastText = '';
+  private lastFound: Int32Array | null | undefined;
+  constructor(private readonly max: number) {}
+  get(text: string): Int32Array | null | undefined {
+    if (text === this.lastText && this.lastFound !== undefined) return this.lastFound;
+    const found = this.map.get(text);
+    if (found !== undefined) {
+      this.lastText = text;
+      this.lastFound = found;
+    }
+    return found;
+  }
+  set(text: string, found: Int32Array | null): void {
+    if (this.map.size >= this.max) this.map.clear();
+    // A flat copy: the key must not pin the chunk the parser sliced it from.
+    const key = flatAscii(text);
+    this.map.set(key, found);
+    this.lastText = key;
+    this.lastFound = found;
+  }
+}
+
+const EMPTY_IDS = new Int32Array(0);
+/** Longest value cached (the caches hold at most 2 × 4096 × this many characters). */
+const MAX_CACHED_TEXT = 512;
+
 export class Prefilter {
   /** Statuses some rule may count (1), or null when some rule counts any status. */
   private readonly any: Uint8Array | null;
   /** Per rule: its statuses, or null for any. */
-  private readonly perRule: (Uint8Array | null)[];
+  private readonly statuses: (Uint8Array | null)[];
+  /** Per rule: its methods, or null for any. */
+  private readonly methods: (ReadonlySet<string> | null)[];
+  /** Per field: found literal ids by value, for fields whose values repeat (User-Agent, referer). */
+  private readonly caches: (ScanCache | null)[] = [null, new ScanCache(4096), new ScanCache(4096), null];
+  /** Per field: the literal ids it can hold (for replaying a cached result). */
+  private readonly fieldIds: Int32Array[];
+  /** Per rule: its gate's literal ids, and which fields they are in (bit per FIELDS index); null = no gate. */
+  private readonly gateIds: (Int32Array | null)[];
+  private readonly gateFields: number[];
+  private readonly scanners: (LiteralScanner | null)[];
+  private readonly seen: Int32Array;
+  private gen = 0;
+  private ev: AccessEvent | null = null;
+  /** Bits: field scanned for this event / field cannot be judged for this event. */
+  private scanned = 0;
+  private uncertain = 0;
 
   constructor(rules: readonly CompiledRule[]) {
-    this.perRule = rules.map((r) => {
+    this.statuses = rules.map((r) => {
       const s = necessaryStatus(r.settings.match);
       if (s === null) return null;
       const t = new Uint8Array(1000);
       for (const x of s) if (x >= 0 && x < 1000) t[x] = 1;
       return t;
     });
-    if (this.perRule.some((t) => t === null) || rules.length === 0) {
-      this.any = rules.length === 0 ? new Uint8Array(1000) : null;
+    this.methods = rules.map((r) => necessaryMethods(r.settings.match));
+    if (rules.length === 0) {
+      this.any = new Uint8Array(1000);
+    } else if (this.statuses.some((t) => t === null)) {
+      this.any = null;
     } else {
       const u = new Uint8Array(1000);
-      for (const t of this.perRule) for (let i = 0; i < 1000; i++) u[i] = u[i]! | t![i]!;
+      for (const t of this.statuses) for (let i = 0; i < 1000; i++) u[i] = u[i]! | t![i]!;
       this.any = u;
     }
+    // Literal ids: one per (field, literal), shared by the rules that need it.
+    const ids = FIELDS.map(() => new Map<string, number>());
+    let next = 0;
+    this.gateFields = [];
+    this.gateIds = rules.map((r) => {
+      const g = gateOf(r.settings.match);
+      if (g === null) {
+        this.gateFields.push(0);
+        return null;
+      }
+      const mine: number[] = [];
+      let fields = 0;
+      FIELDS.forEach((f, fi) => {
+        for (const l of g[f] ?? []) {
+          let id = ids[fi]!.get(l);
+          if (id === undefined) ids[fi]!.set(l, (id = next++));
+          mine.push(id);
+          fields |= 1 << fi;
+        }
+      });
+      this.gateFields.push(fields);
+      return Int32Array.from(mine);
+    });
+    this.scanners = ids.map((m) => (m.size === 0 ? null : new LiteralScanner([...m.keys()], [...m.values()])));
+    this.fieldIds = ids.map((m) => Int32Array.from(m.values()));
+    this.seen = new Int32Array(next);
   }
 
-  /** 0 when no rule can match `ev`; otherwise a token for mayMatch. */
+  /** 0 when no rule can match `ev`; otherwise a token for mayMatch (the same event). */
   pass(ev: AccessEvent): number {
-    const st = ev.status;
-    if (this.any !== null && this.any[st] !== 1) return 0;
-    this.status = st;
-    return 1;
+    if (this.any !== null && this.any[ev.status] !== 1) return 0;
+    this.ev = ev;
+    this.scanned = 0;
+    this.uncertain = 0;
+    if (++this.gen === 0x7fffffff) {
+      this.gen = 1;
+      this.seen.fill(0);
+    }
+    return this.gen;
   }
-
-  private status = 0;
 
   /** Can rule `i` match the event last passed? (A necessary condition: the full match decides.) */
   mayMatch(i: number, _pass: number): boolean {
-    const t = this.perRule[i]!;
-    return t === null || t[this.status] === 1;
+    const t = this.statuses[i]!;
+    if (t !== null && t[this.ev!.status] !== 1) return false;
+    const m = this.methods[i]!;
+    if (m !== null && !m.has(this.ev!.method)) return false;
+    const ids = this.gateIds[i]!;
+    if (ids === null) return true;
+    const fields = this.gateFields[i]!;
+    if ((fields & ~this.scanned) !== 0) this.scan(fields & ~this.scanned);
+    if ((fields & this.uncertain) !== 0) return true;
+    const seen = this.seen;
+    const gen = this.gen;
+    for (let k = 0; k < ids.length; k++) if (seen[ids[k]!] === gen) return true;
+    return false;
+  }
+
+  private scan(fields: number): void {
+    const ev = this.ev as AccessEvent & { readonly request?: string; readonly referer?: string; readonly userAgent?: string };
+    for (let fi = 0; fi < FIELDS.length; fi++) {
+      if ((fields & (1 << fi)) === 0) continue;
+      this.scanned |= 1 << fi;
+      const scanner = this.scanners[fi];
+      if (scanner === null || scanner === undefined) continue;
+      const text = fi === 0 ? ev.path : fi === 1 ? ev.userAgent : fi === 2 ? ev.referer : ev.request;
+      if (text === undefined) continue;
+      if (fi === 0 && (text.includes('%') || DOUBLE_SLASH.test(text))) {
+        this.uncertain |= 1;
+        continue;
+      }
+      const cache = text.length <= MAX_CACHED_TEXT ? this.caches[fi] : null;
+      if (cache === null || cache === undefined) {
+        if (scanner.scan(text, MAX_PATH_TESTED, this.seen, this.gen)) this.uncertain |= 1 << fi;
+        continue;
+      }
+      const hit = cache.get(text);
+      if (hit === undefined) {
+        const uncertain = scanner.scan(text, MAX_PATH_TESTED, this.seen, this.gen);
+        if (uncertain) this.uncertain |= 1 << fi;
+        cache.set(text, uncertain ? null : this.foundIn(fi));
+      } else if (hit === null) {
+        this.uncertain |= 1 << fi;
+      } else {
+        for (let k = 0; k < hit.length; k++) this.seen[hit[k]!] = this.gen;
+      }
+    }
+  }
+
+  /** The ids of field `fi` marked for the current event. */
+  private foundIn(fi: number): Int32Array {
+    const all = this.fieldIds[fi]!;
+    let n = 0;
+    for (let k = 0; k < all.length; k++) if (this.seen[all[k]!] === this.gen) n++;
+    if (n === 0) return EMPTY_IDS;
+    const out = new Int32Array(n);
+    n = 0;
+    for (let k = 0; k < all.length; k++) if (this.seen[all[k]!] === this.gen) out[n++] = all[k]!;
+    return out;
   }
 }
 

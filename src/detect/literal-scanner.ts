@@ -1,0 +1,101 @@
+/**
+ * Finds which of many literals occur in a text in one pass (Aho–Corasick as a full DFA over ASCII,
+ * folded as literals.ts folds: lower-case, `\` as `/`, `+` as a space). The prefilter builds one per
+ * field (target, User-Agent, referer, request line) from the necessary literals of every enabled rule.
+ *
+ * scan() marks each found literal's id with the caller's generation number in `seen` (no allocation
+ * per text) and answers whether the text held something it cannot judge (a character ≥ 128: RE2's
+ * case folding maps some to ASCII letters), in which case every literal counts as found.
+ */
+import { foldCode } from './literals.js';
+
+const SYMBOLS = 128;
+const FOLD = Uint8Array.from({ length: SYMBOLS }, (_, c) => foldCode(c));
+
+export class LiteralScanner {
+  /** delta[state * 128 + symbol] → next state. */
+  private readonly delta: Int32Array;
+  /** Literal ids ending at each state (through suffix links): outputs[outStart[s] .. outStart[s + 1]). */
+  private readonly outStart: Int32Array;
+  private readonly outputs: Int32Array;
+  /** 1 where a state has outputs: one byte read per character instead of two offsets. */
+  private readonly hasOut: Uint8Array;
+
+  /** `literals[i]` (folded, non-empty) gets id `ids[i]`. */
+  constructor(literals: readonly string[], ids: readonly number[]) {
+    const goto: Map<number, number>[] = [new Map()];
+    const out: number[][] = [[]];
+    literals.forEach((lit, k) => {
+      let s = 0;
+      for (let i = 0; i < lit.length; i++) {
+        const c = lit.charCodeAt(i) & 0x7f;
+        let n = goto[s]!.get(c);
+        if (n === undefined) {
+          n = goto.length;
+          goto.push(new Map());
+          out.push([]);
+          goto[s]!.set(c, n);
+        }
+        s = n;
+      }
+      out[s]!.push(ids[k]!);
+    });
+    const n = goto.length;
+    const delta = new Int32Array(n * SYMBOLS);
+    const fail = new Int32Array(n);
+    const order: number[] = [];
+    for (let c = 0; c < SYMBOLS; c++) {
+      const t = goto[0]!.get(c);
+      if (t !== undefined) {
+        delta[c] = t;
+        fail[t] = 0;
+        order.push(t);
+      }
+    }
+    for (let q = 0; q < order.length; q++) {
+      const s = order[q]!;
+      out[s] = [...out[s]!, ...out[fail[s]!]!];
+      for (let c = 0; c < SYMBOLS; c++) {
+        const t = goto[s]!.get(c);
+        if (t !== undefined) {
+          fail[t] = delta[fail[s]! * SYMBOLS + c]!;
+          delta[s * SYMBOLS + c] = t;
+          order.push(t);
+        } else {
+          delta[s * SYMBOLS + c] = delta[fail[s]! * SYMBOLS + c]!;
+        }
+      }
+    }
+    this.delta = delta;
+    this.outStart = new Int32Array(n + 1);
+    const flat: number[] = [];
+    for (let s = 0; s < n; s++) {
+      this.outStart[s] = flat.length;
+      flat.push(...new Set(out[s]!));
+    }
+    this.outStart[n] = flat.length;
+    this.outputs = Int32Array.from(flat);
+    this.hasOut = new Uint8Array(n);
+    for (let q = 0; q < n; q++) this.hasOut[q] = this.outStart[q + 1]! > this.outStart[q]! ? 1 : 0;
+  }
+
+  private mark(s: number, seen: Int32Array, gen: number): void {
+    const outputs = this.outputs;
+    for (let k = this.outStart[s]!, b = this.outStart[s + 1]!; k < b; k++) seen[outputs[k]!] = gen;
+  }
+
+  /** Marks found literal ids in `seen` with `gen`; returns true when the text holds a character ≥ 128. */
+  scan(text: string, max: number, seen: Int32Array, gen: number): boolean {
+    const delta = this.delta;
+    const hasOut = this.hasOut;
+    const end = text.length < max ? text.length : max;
+    let s = 0;
+    for (let i = 0; i < end; i++) {
+      const c = text.charCodeAt(i);
+      if (c >= 128) return true;
+      s = delta[(s << 7) | FOLD[c]!]!;
+      if (hasOut[s] === 1) this.mark(s, seen, gen);
+    }
+    return false;
+  }
+}

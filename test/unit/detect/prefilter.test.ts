@@ -1,0 +1,94 @@
+/**
+ * The shared prefilter is a necessary condition only: it may let through what a rule then refuses,
+ * never reject what the rule matches. Checked against every preset over the samples of every preset
+ * and adversarial spellings (case, percent-encoding, `\`, `//`, `+`, non-ASCII).
+ */
+import { describe, expect, it } from 'vitest';
+import { compileRule, MatchView } from '../../../src/detect/rule.js';
+import { gateOf, Prefilter } from '../../../src/detect/prefilter.js';
+import { requiredLiterals } from '../../../src/detect/literals.js';
+import { PRESETS, PRESET_DEFINITIONS } from '../../../src/detect/presets.js';
+import { createLineParser } from '../../../src/parse/line-parser.js';
+import { isSkip, type AccessEvent } from '../../../src/parse/access-event.js';
+
+describe('requiredLiterals', () => {
+  it.each([
+    [String.raw`union\s+select`, ['select']],
+    [String.raw`[;|]\s*(?:wget|curl)\s`, ['wget', 'curl']],
+    [String.raw`widget_php|widgetconfig\[code\]`, ['widget_php', 'widgetconfig[code]']],
+    [String.raw`^/(?:index\.php/)?wp-json/wp/v2/users(?:/\d+)?/?$`, ['wp-json/wp/v2/users']],
+    [String.raw`\(\s*\)\s*\{\s*[:;]`, ['{']],
+    [String.raw`/\.\.;/`, ['/..;/']],
+    [String.raw`ab?c`, ['c']], // 'a' is common, 'c' less so
+    [String.raw`x{2}yz`, ['yz']],
+    [String.raw`/\+CSCOE\+/`, ['/ cscoe /']],
+  ])('%s needs one of %j', (p, lits) => {
+    expect(requiredLiterals(p)?.sort()).toEqual([...lits].sort());
+  });
+  it.each([String.raw`^[a-z]+$`, String.raw`.*`, String.raw`a|[0-9]`, String.raw`(?:abc)?`, String.raw`a*`])('%s needs none', (p) => {
+    expect(requiredLiterals(p)).toBeNull();
+  });
+});
+
+describe('Prefilter', () => {
+  const names = Object.keys(PRESETS);
+  const rules = names.map((n) => compileRule(n, PRESETS[n]!));
+  const parse = createLineParser('auto');
+  const lines = PRESET_DEFINITIONS.flatMap((d) => [...d.samples.match, ...d.samples.noMatch]);
+  // Respellings a decoder or normaliser undoes, and case.
+  const respell = (line: string): string[] => {
+    const m = /"([A-Z]+) (\S+) (HTTP\/[0-9.]+)"/.exec(line);
+    if (m === null) return [line];
+    const [, meth, target] = m;
+    const enc = target!.replace(/[a-z./]/g, (c) => `%${c.charCodeAt(0).toString(16)}`);
+    const variants = [target!.toUpperCase(), enc, enc.replace(/%/g, '%25'), target!.replace(/\//g, '\\'), target!.replace(/\//g, '//'), target!.replace(/ /g, '+')];
+    return [line, ...variants.map((v) => line.replace(`"${meth} ${target}`, `"${meth} ${v}`))];
+  };
+  const events: AccessEvent[] = [];
+  for (const l of lines.flatMap(respell)) {
+    const e = parse(l);
+    if (!isSkip(e)) events.push(e);
+  }
+
+  it('never rejects an event a rule matches', () => {
+    expect(events.length).toBeGreaterThan(100);
+    const pf = new Prefilter(rules);
+    const view = new MatchView();
+    let matched = 0;
+    for (const ev of events) {
+      view.reset(ev);
+      const pass = pf.pass(ev);
+      rules.forEach((r, i) => {
+        if (!r.matchesView(view)) return;
+        matched++;
+        expect(pass, `${r.name} on ${ev.method} ${ev.path}`).not.toBe(0);
+        expect(pf.mayMatch(i, pass), `${r.name} on ${ev.method} ${ev.path} ${(ev as { userAgent?: string }).userAgent}`).toBe(true);
+      });
+    }
+    expect(matched).toBeGreaterThan(50);
+  });
+
+  it('rejects ordinary lines for the rules with a gate', () => {
+    const pf = new Prefilter(rules);
+    const e = parse('198.18.0.1 - - [02/Dec/2026:10:00:00 +0000] "GET /shop/cart HTTP/1.1" 200 512 "https://shop.example/" "Mozilla/5.0 (X11; Linux x86_64)"');
+    if (isSkip(e)) throw new Error(e);
+    const pass = pf.pass(e);
+    const through = names.filter((_, i) => pass !== 0 && pf.mayMatch(i, pass));
+    const gated = names.filter((n) => gateOf(PRESETS[n]!.match) !== null);
+    for (const n of gated) expect(through, n).not.toContain(n);
+  });
+
+  it('with only status rules, a line of another status goes no further', () => {
+    const pf = new Prefilter([compileRule('forbidden', PRESETS.forbidden!)]);
+    expect(pf.pass({ ip: '198.18.0.1', family: 4, time: 0, method: 'GET', path: '/', status: 200 })).toBe(0);
+    expect(pf.pass({ ip: '198.18.0.1', family: 4, time: 0, method: 'GET', path: '/', status: 403 })).not.toBe(0);
+  });
+
+  it('a User-Agent or target with a character ≥ 128 passes every gate on it (RE2 folds some to ASCII)', () => {
+    const r = compileRule('ua', { ...PRESETS.forbidden!, match: { status: null, paths: [], methods: [], userAgents: [String.raw`\bsqlmap\b`] } });
+    const pf = new Prefilter([r]);
+    const ev = { ip: '198.18.0.1', family: 4 as const, time: 0, method: 'GET', path: '/', status: 200, userAgent: 'ſqlmap' };
+    const pass = pf.pass(ev);
+    expect(pf.mayMatch(0, pass)).toBe(true);
+  });
+});
