@@ -13,6 +13,7 @@ packages=(
   docker.io docker-compose debootstrap busybox # images and end-to-end tests
   redis-server                                 # real Redis for the share stage integration tests
   prometheus                                   # promtool + a real Prometheus for the dashboard/alert tests
+  prometheus-alertmanager prometheus-blackbox-exporter # the monitoring example's Alertmanager and probe, run by its tests
   python3-aiosmtpd                             # a real SMTP server for the notification tests
   curl ca-certificates
 )

@@ -3,8 +3,9 @@
  * Prometheus configuration (with the container paths mapped back through the compose mounts)
  * passes `promtool check config` (which also checks the mounted alert rules), the scrape jobs carry
  * the job names and `site` label the alert rules join on, the targets match the services' ports,
- * and Grafana is pointed at the shipped dashboard. `docker-compose config` (or `docker compose
- * config`) runs too where one is installed.
+ * and Grafana is pointed at the shipped dashboard. Alertmanager's configuration passes `amtool
+ * check-config`, the probe's the blackbox exporter's own check, and `docker-compose config` (or
+ * `docker compose config`) runs too; each where the tool is installed (scripts/install-deps.sh).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -16,6 +17,8 @@ import { parse } from 'yaml';
 
 const EXAMPLE = fileURLToPath(new URL('../../../compose.examples/monitoring/', import.meta.url));
 const PROMTOOL = ['/usr/bin/promtool', '/usr/local/bin/promtool'].find((p) => existsSync(p));
+const AMTOOL = ['/usr/bin/amtool', '/usr/local/bin/amtool'].find((p) => existsSync(p));
+const BLACKBOX = ['/usr/bin/prometheus-blackbox-exporter', '/usr/local/bin/blackbox_exporter'].find((p) => existsSync(p));
 
 interface Service {
   build?: string | { context: string; args?: Record<string, string> };
@@ -96,6 +99,19 @@ describe('compose.examples/monitoring', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it.skipIf(AMTOOL === undefined)(`passes amtool check-config${AMTOOL ? '' : ' (skipped: amtool is not installed; apt-get install prometheus-alertmanager)'}`, () => {
+    const r = spawnSync(AMTOOL!, ['check-config', join(EXAMPLE, 'alertmanager', 'alertmanager.yml')], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain('SUCCESS');
+    expect(r.stdout).toContain('1 inhibit rules');
+  });
+
+  it.skipIf(BLACKBOX === undefined)(`has a blackbox configuration the exporter accepts${BLACKBOX ? '' : ' (skipped: apt-get install prometheus-blackbox-exporter)'}`, () => {
+    const r = spawnSync(BLACKBOX!, ['--config.check', `--config.file=${join(EXAMPLE, 'blackbox', 'blackbox.yml')}`], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout + r.stderr).toContain('Config file is ok');
   });
 
   const c = composer();
