@@ -46,9 +46,10 @@
  * A first-field list ends at the first space that does not follow a comma, but the client's own part
  * of the header may contain spaces (`198.18.0.9 - x, 198.18.0.7, …`): then the line's start looks
  * like a plain line blaming 198.18.0.9. What follows the real list is ` - %u [time]`, so a line with
- * more than the three spaces of ` %l %u ` between its client field and the time, and a comma there,
- * is 'bad-forwarded' in every layout (forgedPrefix). The cost: a Basic-auth user name holding both a
- * space and a comma is skipped.
+ * more than the three spaces of ` %l %u ` between its client field and the time, and a comma or an
+ * address there, is 'bad-forwarded' in every layout (forgedPrefix); the same holds for a Host header
+ * with spaces in the host layout, should a server let one through. The cost: a Basic-auth user name
+ * holding a space and a comma or an address is skipped.
 
  * Why it is injection-proof: Apache writes `"` and `\` inside %r, %u and %{…}i as `\"` and `\\` (and
  * control bytes as \xhh), so an unescaped `"` only ever delimits a field. The scanner therefore reads,
@@ -203,12 +204,13 @@ function isHostName(line: string, s: number, e: number): boolean {
 
 /**
  * Between the end of the client's field and the time, a server writes ` %l %u ` (3 spaces). More
- * spaces and a comma there is what a line whose first field is an X-Forwarded-For list looks like
- * when the client put spaces into its own part of the header: the scanner's field would end inside
- * the client's text, which could name anyone, while the list a proxy completed lies further right.
- * Such a line counts for no one ('bad-forwarded'). (A user name with spaces but no comma still counts.)
+ * spaces there, with a comma or an address among the words, is what a line looks like when its first
+ * field was written by the client and held spaces: its own part of an X-Forwarded-For list in front
+ * of the list a proxy completed, or a Host header (nginx's $host) in front of the peer. The scanner's
+ * field would then end inside the client's text, which can name anyone, so such a line counts for no
+ * one ('bad-forwarded'). A user name with spaces but neither a comma nor an address still counts.
  */
-function forgedPrefix(line: string, fe: number, lb: number): boolean {
+function forgedPrefix(line: string, fe: number, lb: number, ips: AddressTable): boolean {
   let spaces = 0;
   let comma = false;
   for (let k = fe; k < lb; k++) {
@@ -216,7 +218,15 @@ function forgedPrefix(line: string, fe: number, lb: number): boolean {
     if (c === SPACE) spaces++;
     else if (c === COMMA) comma = true;
   }
-  return spaces > 3 && comma;
+  if (spaces <= 3) return false;
+  if (comma) return true;
+  for (let k = fe + 1; k < lb; ) {
+    const sp = line.indexOf(' ', k);
+    if (sp < 0 || sp >= lb) break;
+    if (sp > k && ips.lookup(line, k, sp) !== null) return true;
+    k = sp + 1;
+  }
+  return false;
 }
 
 /** Request methods are tokens; these are returned as constants so the common ones cost no allocation. */
@@ -421,7 +431,7 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
     if (time !== time) return fail(line, start, end, 'bad-time'); // NaN
     // Between the client's field and the time: ` %l %u `. More spaces and a comma there may be a
     // client's own X-Forwarded-For text in front of the list a proxy completed (see "X-Forwarded-For").
-    if (lb - fe > 5 && forgedPrefix(line, fe, lb)) return fail(line, start, end, 'bad-forwarded');
+    if (lb - fe > 5 && forgedPrefix(line, fe, lb, ips)) return fail(line, start, end, 'bad-forwarded');
 
     // The request line closes at the next unescaped quote.
     const r = findQuote(line, q + 1, end, backslashEscapes);

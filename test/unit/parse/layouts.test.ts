@@ -44,8 +44,11 @@ describe('host layout: `host client - - […]` (Apache %v %h, nginx $host $remot
     expect(parse(`198.18.0.9 2001:db8::7 - - ${REST}`)).toMatchObject({ ip: '2001:db8::7', vhost: '198.18.0.9' });
     // nginx lets a comma into $host: still the second field, never a list.
     expect(who(parse(`198.18.0.9,198.18.0.10 198.18.0.7 - - ${REST}`))).toBe('198.18.0.7');
-    // A fixed ordinary format says the first field is %h: it reads that, whatever follows.
-    expect(who(parse(line, 'apache-combined'))).toBe('198.18.0.9');
+    // A fixed ordinary format says the first field is %h: with IdentityCheck On, %l may be anything
+    // the client's identd answers, an address too, and the first field is still the client.
+    expect(who(parse(`198.18.0.9 198.18.0.7 - ${REST}`, 'apache-combined'))).toBe('198.18.0.9');
+    // A host-layout line has a field too many for combined: never read as one blaming its host.
+    expect(who(parse(line, 'apache-combined'))).toBe('bad-forwarded');
   });
 
   it('is told apart from vhost_combined (host:port) and from ordinary lines', () => {
@@ -189,7 +192,18 @@ describe('X-Forwarded-For list as the first field (%{X-Forwarded-For}i, $proxy_a
     }
     // A user name with spaces and no comma still counts; the same spaces with a comma are refused.
     expect(who(parse(`198.18.0.7 - John Doe ${REST}`))).toBe('198.18.0.7');
+    expect(who(parse(`198.18.0.7 - Doe,John ${REST}`))).toBe('198.18.0.7');
     expect(who(parse(`198.18.0.7 - Doe, John ${REST}`))).toBe('bad-forwarded');
+    expect(who(parse(`198.18.0.7 - John 198.18.0.9 ${REST}`))).toBe('bad-forwarded');
+  });
+
+  it('a Host header with spaces (host layout) cannot make the line blame the address it names', () => {
+    for (const host of ['198.18.0.9 -', '198.18.0.9 x', '198.18.0.9 - -', 'www.example.org 198.18.0.9']) {
+      for (const f of ['auto', 'apache-combined', 'nginx-host-combined'] as const) {
+        const out = who(parse(`${host} 198.18.0.7 - - ${REST}`, f));
+        expect(['bad-forwarded', 'bad-address', 'unknown-format', '198.18.0.7'], `${host} ${f}`).toContain(out);
+      }
+    }
   });
 
   it('`list peer` ($http_x_forwarded_for $remote_addr): the peer, the list never read', () => {
