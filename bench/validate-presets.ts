@@ -455,6 +455,7 @@ export async function validate(corpus: string, out: (text: string) => void = () 
   for (const r of rows) out(`  ${pad(r.verdict, 15)} ${pad(r.test, 36)} ${pad(r.scenario, 52)} ${r.detail}\n`);
 
   out('\n== Bans of addresses the peer did not flag\n');
+  out('   (each hub test loads only its own scenario: an attack that scenario is not about goes unflagged there)\n');
   let extraFlagged = 0;
   let extraClean = 0;
   for (const r of results) {
