@@ -23,6 +23,8 @@ export interface CliIo {
   readonly stderr: (s: string) => void;
   readonly env: Record<string, string | undefined>;
   readonly hostname: string;
+  /** stderr is a terminal (replay then shows its progress there). */
+  readonly stderrIsTTY?: boolean;
 }
 
 const defaultIo: CliIo = {
@@ -30,14 +32,18 @@ const defaultIo: CliIo = {
   stderr: (s) => process.stderr.write(s),
   env: process.env,
   hostname: hostname(),
+  stderrIsTTY: process.stderr.isTTY === true,
 };
 
 const USAGE = `usage: banhammer <command> [options]
 
 commands:
-  replay FILE [--config F] [--rule NAME]... [--json] [--explain]
+  replay FILE [--config F] [--rule NAME]... [--all-rules] [--json] [--explain]
                        replay a whole access log through the rules in log time and show the bans
-                       (--explain: with the log lines that caused each ban)
+                       (--explain: with the log lines that caused each ban; --all-rules: every
+                       preset and rule of yours, on or not, each reported on its own)
+  rules [--config F] [--json]
+                       list the presets and your own rules: on/off, threshold, description
   check-config [--config F] [--json]
                        validate the configuration (defaults, YAML file, BANHAMMER_* environment)
                        and print the effective result
@@ -65,6 +71,7 @@ type Command = (args: string[], io: CliIo) => Promise<number>;
 
 const COMMANDS: Record<string, Command> = {
   replay: cmdReplay,
+  rules: cmdRules,
   'check-config': cmdCheckConfig,
   run: cmdRun,
   status: cmdStatus,
@@ -119,6 +126,7 @@ async function cmdReplay(args: string[], io: CliIo): Promise<number> {
       rule: { type: 'string', multiple: true },
       json: { type: 'boolean' },
       explain: { type: 'boolean' },
+      'all-rules': { type: 'boolean' },
     },
     true,
   );
@@ -127,20 +135,75 @@ async function cmdReplay(args: string[], io: CliIo): Promise<number> {
       hint: 'banhammer replay /var/log/apache2/access.log',
     });
   }
+  const allRules = values['all-rules'] === true;
+  if (allRules && values.rule !== undefined) throw new BanhammerError('BH_ERR_USAGE', 'replay takes --rule NAME or --all-rules, not both');
   const config = configFrom(io, values.config !== undefined ? { configPath: values.config } : {});
   const explain = values.explain === true;
-  const report = await replayFile(positionals[0]!, config, { rules: values.rule ?? [], ...(explain ? { explain } : {}) });
-  io.stdout(values.json ? `${JSON.stringify(replayJson(report))}\n` : formatReplay(report, config));
+  // Every defined rule, enabled or not: what each would have done on this log.
+  const rules = allRules ? Object.keys(config.rules) : (values.rule ?? []);
+  const progress = io.stderrIsTTY === true ? replayProgress(io) : undefined;
+  let report: ReplayReport;
+  try {
+    report = await replayFile(positionals[0]!, config, { rules, ...(explain ? { explain } : {}), ...(progress ? { onProgress: progress.update } : {}) });
+  } finally {
+    progress?.done();
+  }
+  io.stdout(values.json ? `${JSON.stringify(replayJson(report, allRules ? config : undefined))}\n` : formatReplay(report, config));
+  return 0;
+}
+
+/**
+ * Progress of a long replay on stderr, for a terminal only (cli decides: stderr is a TTY), never on
+ * stdout: one line rewritten in place at most every 250 ms, cleared at the end.
+ */
+export function replayProgress(io: Pick<CliIo, 'stderr'>, clock: () => number = Date.now): { update: (done: number, total: number) => void; done: () => void } {
+  const start = clock();
+  let last = 0;
+  let shown = false;
+  return {
+    update(done, total) {
+      const now = clock();
+      if (now - last < 250 || now - start < 500) return;
+      last = now;
+      shown = true;
+      const pct = total > 0 ? Math.min(100, (100 * done) / total) : 0;
+      const mb = (n: number): string => (n / 1048576).toFixed(0);
+      io.stderr(`\rreplaying: ${pct.toFixed(0).padStart(3)} %  ${mb(done)} of ${mb(total)} MiB  ${((now - start) / 1000).toFixed(0)} s\x1b[K`);
+    },
+    done() {
+      if (shown) io.stderr('\r\x1b[K');
+    },
+  };
+}
+
+async function cmdRules(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(args, { config: { type: 'string' }, json: { type: 'boolean' } }, true);
+  if (positionals.length > 0) throw new BanhammerError('BH_ERR_USAGE', 'rules takes no arguments', { hint: 'banhammer rules [--json]' });
+  const config = configFrom(io, values.config !== undefined ? { configPath: values.config } : {});
+  const { listRules, formatRules } = await import('./detect/describe-rules.js');
+  const list = listRules(config);
+  io.stdout(values.json ? `${JSON.stringify(list)}\n` : formatRules(list));
   return 0;
 }
 
 /** The stable JSON shape of `replay --json`. */
-export function replayJson(r: ReplayReport) {
+export function replayJson(r: ReplayReport, allRules?: Config) {
   return {
     lines: r.lines,
     parsed: r.parsed,
     skipped: r.skipped,
     matches: r.matches,
+    // --all-rules: per rule, whether it is on in the configuration and what it would have done.
+    ...(allRules !== undefined
+      ? {
+          rules: Object.fromEntries(
+            r.rules.map((name) => {
+              const bans = r.bans.filter((b) => b.rule === name);
+              return [name, { enabled: allRules.rules[name]?.enabled ?? false, matches: r.matches[name] ?? 0, bans: bans.length, addresses: new Set(bans.map((b) => b.ip)).size }];
+            }),
+          ),
+        }
+      : {}),
     bans: r.bans.map((b) => ({
       ip: b.ip,
       rule: b.rule,
@@ -170,8 +233,8 @@ function formatReplay(r: ReplayReport, config: Config): string {
     const bans = r.bans.filter((b) => b.rule === name).length;
     const ev = r.evictions[name] ?? 0;
     out.push(
-      `  ${name.padEnd(w)}  ${s.maxretry} in ${formatDuration(s.findtime)} -> ban ${formatDuration(s.bantime)}` +
-        `   matches ${r.matches[name] ?? 0}   bans ${bans}${ev > 0 ? `   evicted ${ev} (raise max_tracked)` : ''}`,
+      `  ${name.padEnd(w)}  ${s.maxretry}${s.count === 'distinct-paths' ? ' paths' : ''} in ${formatDuration(s.findtime)} -> ban ${formatDuration(s.bantime)}` +
+        `   matches ${r.matches[name] ?? 0}   bans ${bans}${ev > 0 ? `   evicted ${ev} (raise max_tracked)` : ''}${s.enabled ? '' : '   (off in the configuration)'}`,
     );
   }
   out.push('');

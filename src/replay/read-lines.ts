@@ -33,6 +33,8 @@ export async function readLineRanges(
   onRange: (text: string, start: number, end: number) => void,
   /** Bytes [from, to) of the file; `from` must be a line start, `to` a line start or the end. */
   span: { from: number; to: number } = { from: 0, to: Number.POSITIVE_INFINITY },
+  /** Bytes of the span read so far, after each read of up to 2 MiB (progress). */
+  onRead?: (bytes: number) => void,
 ): Promise<void> {
   const onLine = (line: string): void => onRange(line, 0, line.length);
   // Synchronous reads: replay is a batch job with nothing else to do meanwhile, and a thread-pool
@@ -48,6 +50,7 @@ export async function readLineRanges(
       const bytesRead = want > 0 ? readSync(fd, buf, carry, want, pos) : 0;
       pos += bytesRead;
       if (bytesRead === 0) break;
+      onRead?.(pos - span.from);
       const end = carry + bytesRead;
       let from = 0;
       if (discarding) {

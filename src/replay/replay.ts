@@ -57,6 +57,8 @@ export interface ReplayOptions {
    * (the lines live on it), so a large file replays more slowly.
    */
   readonly explain?: boolean;
+  /** Called now and then with the bytes read so far and the file's size (cli shows it on a terminal). */
+  readonly onProgress?: (done: number, total: number) => void;
 }
 
 const PARALLEL_MIN_BYTES = 16 << 20;
@@ -98,14 +100,21 @@ export async function replayFile(path: string, config: Config, opts: ReplayOptio
   try {
     const threads = opts.explain === true ? 1 : threadsFor(path, opts.threads);
     if (threads <= 1) {
-      const counts = await parseSpan(path, { from: 0, to: Number.POSITIVE_INFINITY }, parse, observeLine);
+      const total = opts.onProgress !== undefined ? statSync(path).size : 0;
+      const counts = await parseSpan(path, { from: 0, to: Number.POSITIVE_INFINITY }, parse, observeLine, opts.onProgress !== undefined ? (done) => opts.onProgress!(done, total) : undefined);
       lines = counts.lines;
       parsed = counts.parsed;
       for (const k of SKIP_REASONS) skipReasons[k] = counts.skipReasons[k];
     } else {
       const ruleSettings = Object.fromEntries(rules.map((r) => [r.name, r.settings]));
+      const spans = splitSpans(path, threads);
+      const total = spans[spans.length - 1]!.to;
+      const first = spans[0]!.to - spans[0]!.from;
+      // The spans are parsed at about the same speed: the first one's progress stands for all.
+      const onRead = opts.onProgress !== undefined && first > 0 ? (done: number): void => opts.onProgress!(Math.round((done / first) * total), total) : undefined;
       const results = await scanInParallel(
-        splitSpans(path, threads).map((span) => ({ path, ...span, format: config.log.format, trustedProxies: config.trustedProxies, rules: ruleSettings })),
+        spans.map((span) => ({ path, ...span, format: config.log.format, trustedProxies: config.trustedProxies, rules: ruleSettings })),
+        onRead,
       );
       for (const r of results) {
         lines += r.lines;
@@ -191,7 +200,7 @@ export function splitSpans(path: string, n: number): { from: number; to: number 
 }
 
 /** The first span on this thread, the others on workers; results in file order. */
-async function scanInParallel(jobs: SpanJob[]): Promise<SpanResult[]> {
+async function scanInParallel(jobs: SpanJob[], onRead?: (bytes: number) => void): Promise<SpanResult[]> {
   const workers = jobs.slice(1).map(
     (job) =>
       new Promise<SpanResult>((resolve, reject) => {
@@ -206,7 +215,7 @@ async function scanInParallel(jobs: SpanJob[]): Promise<SpanResult[]> {
   );
   // Attach handlers now so a failing worker never becomes an unhandled rejection while we parse.
   const settled = Promise.allSettled(workers);
-  const first = await scanSpan(jobs[0]!);
+  const first = await scanSpan(jobs[0]!, onRead);
   const rest = await settled;
   return [first, ...rest.map((r) => {
     if (r.status === 'rejected') throw r.reason;

@@ -52,6 +52,8 @@ export async function parseSpan(
   span: { from: number; to: number },
   parse: LineParser,
   onEvent: (ev: AccessEvent, text: string, start: number, end: number) => void,
+  /** Bytes of the span read so far, after each read (progress). */
+  onRead?: (bytes: number) => void,
 ): Promise<LineCounts> {
   const counts: LineCounts = {
     lines: 0,
@@ -72,6 +74,7 @@ export async function parseSpan(
       onEvent(out, text, start, end);
     },
     edges,
+    onRead,
   );
   return counts;
 }
@@ -79,7 +82,7 @@ export async function parseSpan(
 /** The request line and headers (parse/access-event.ts), undefined when the layout has none. */
 type EventHeaders = AccessEvent & { readonly request?: string | undefined; readonly referer?: string | undefined; readonly userAgent?: string | undefined };
 
-export async function scanSpan(job: SpanJob): Promise<SpanResult> {
+export async function scanSpan(job: SpanJob, onRead?: (bytes: number) => void): Promise<SpanResult> {
   const matcher = new AnyRuleMatcher(Object.entries(job.rules).map(([n, s]) => compileRule(n, s)));
   const events: AccessEvent[] = [];
   const counts = await parseSpan(job.path, job, createLineParser(job.format, { trustedProxies: job.trustedProxies }), (out) => {
