@@ -5,16 +5,24 @@
  * redis-server (when installed) and notifies a private webhook receiver, so the Redis and
  * notification series exist.
  *
+ * Beside them run the compose example's blackbox probe (its blackbox.yml, probing Apache) and
+ * Alertmanager (its alertmanager.yml, the receiver pointed at the test's webhook receiver), wired
+ * as the README says.
+ *
  * The attacker floods Apache with 403s (banned), then the test flushes the agent's ipset behind its
  * back (drift, repaired by the self-check). Then every query of every dashboard panel, with Grafana's
  * variables substituted, must return data through Prometheus's HTTP API (query_range over the
  * test's span, at least one finite value), the drift must be seen non-zero and then back at 0, the
- * alert rules must evaluate without error, and BanhammerFirewallDrift must fire while
- * BanhammerAgentDown does not. Every process started here runs in the lab's namespaces and is
- * stopped by lab.destroy(), which also removes the temp dir (Prometheus's storage included).
+ * alert rules must evaluate without error, BanhammerFirewallDrift must fire (while
+ * BanhammerAgentDown does not) and reach the webhook through Alertmanager, and the probe must join
+ * the agent's log series on `site` as BanhammerLogNotAdvancing expects. Every process started here
+ * runs in the lab's namespaces and is stopped by lab.destroy(), which also removes the temp dir
+ * (Prometheus's and Alertmanager's storage included).
  */
-import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { parse, stringify } from 'yaml';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,10 +33,21 @@ const PROMETHEUS = '/usr/bin/prometheus';
 const PROM_PORT = 9390;
 const REDIS_PORT = 6391;
 const HOOK_PORT = 8391;
+const ALERTMANAGER_PORT = 9393;
+const BLACKBOX_PORT = 9115;
+const ALERTMANAGER = '/usr/bin/prometheus-alertmanager';
+const BLACKBOX = '/usr/bin/prometheus-blackbox-exporter';
+const EXAMPLE = fileURLToPath(new URL('../../../compose.examples/monitoring/', import.meta.url));
 
 const { skip: labSkip, mode } = await agentLabUnavailable();
 const hasRedis = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
-const skip = labSkip ?? (!existsSync(PROMETHEUS) ? `${PROMETHEUS} is not installed (apt-get install prometheus)` : null);
+const skip =
+  labSkip ??
+  (!existsSync(PROMETHEUS)
+    ? `${PROMETHEUS} is not installed (apt-get install prometheus)`
+    : !existsSync(ALERTMANAGER) || !existsSync(BLACKBOX)
+      ? 'prometheus-alertmanager and prometheus-blackbox-exporter are not installed (scripts/install-deps.sh)'
+      : null);
 /** Without redis-server (scripts/install-deps.sh installs it) the agent runs alone and the Redis panels' queries are left out, said so in the output. */
 const SHARE_METRIC = /\bbanhammer_share_/;
 
@@ -40,12 +59,20 @@ interface PromResponse<T> {
 type Matrix = { resultType: 'matrix'; result: { metric: Record<string, string>; values: [number, string][] }[] };
 type Vector = { resultType: 'vector'; result: { metric: Record<string, string>; value: [number, string] }[] };
 
-/** A webhook receiver: answers 204 to every POST (the agent's notifications succeed). */
-const RECEIVER = `require('node:http').createServer((q, s) => { q.resume(); q.on('end', () => { s.statusCode = 204; s.end(); }); }).listen(${HOOK_PORT}, '127.0.0.1');`;
+/**
+ * A webhook receiver for the agent's notifications (/hook) and Alertmanager's (/alerts): answers 204
+ * and appends `{"path":…,"body":…}` per request to the file named in argv[1].
+ */
+const RECEIVER = `const fs = require('node:fs'); const out = process.argv[1];
+require('node:http').createServer((q, s) => { let b = ''; q.setEncoding('utf8'); q.on('data', (d) => { if (b.length < 1e6) b += d; });
+  q.on('end', () => { fs.appendFileSync(out, JSON.stringify({ path: q.url, body: b }) + '\\n'); s.statusCode = 204; s.end(); }); }).listen(${HOOK_PORT}, '127.0.0.1');`;
 
 describe.skipIf(skip !== null)(`the dashboard and alerts against a real Prometheus scraping a real agent${skip ? ` (skipped: ${skip})` : ''}`, () => {
   let lab: AgentLab;
   let t0 = 0;
+  let received = '';
+  const requests = async (): Promise<{ path: string; body: string }[]> =>
+    (await readFile(received, 'utf8')).split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { path: string; body: string });
   const log = (msg: string) => console.log(`[monitoring] ${msg}`);
 
   /** GET on Prometheus's HTTP API from inside the server namespace (it listens on its loopback). */
@@ -65,25 +92,44 @@ describe.skipIf(skip !== null)(`the dashboard and alerts against a real Promethe
     lab = await createAgentLab(mode);
     const pdir = join(lab.dir, 'prometheus');
     await mkdir(join(pdir, 'data'), { recursive: true });
-    await writeFile(
-      join(pdir, 'prometheus.yml'),
-      [
-        'global:',
-        '  scrape_interval: 1s',
-        '  evaluation_interval: 1s',
-        'rule_files:',
-        `  - ${ALERTS}`,
-        'scrape_configs:',
-        '  - job_name: banhammer',
-        '    static_configs:',
-        `      - targets: ['127.0.0.1:${METRICS_PORT}']`,
-        '        labels: { site: lab }',
-        '',
-      ].join('\n'),
-    );
+    // The compose example's Prometheus configuration, with the lab's addresses and 1 s intervals.
+    const prom = parse(readFileSync(join(EXAMPLE, 'prometheus', 'prometheus.yml'), 'utf8')) as {
+      global: Record<string, string>;
+      rule_files: string[];
+      alerting: { alertmanagers: { static_configs: { targets: string[] }[] }[] };
+      scrape_configs: { job_name: string; static_configs: { targets: string[]; labels: Record<string, string> }[]; relabel_configs?: { replacement?: string; target_label?: string }[] }[];
+    };
+    prom.global = { scrape_interval: '1s', evaluation_interval: '1s' };
+    prom.rule_files = [ALERTS];
+    prom.alerting.alertmanagers[0]!.static_configs[0]!.targets = [`127.0.0.1:${ALERTMANAGER_PORT}`];
+    for (const job of prom.scrape_configs) {
+      job.static_configs[0]!.labels.site = 'lab';
+      if (job.job_name === 'banhammer') job.static_configs[0]!.targets = [`127.0.0.1:${METRICS_PORT}`];
+      if (job.job_name === 'banhammer-site-probe') {
+        job.static_configs[0]!.targets = ['http://127.0.0.1:8080/ok'];
+        job.relabel_configs!.find((r) => r.target_label === '__address__')!.replacement = `127.0.0.1:${BLACKBOX_PORT}`;
+      }
+    }
+    await writeFile(join(pdir, 'prometheus.yml'), stringify(prom));
+    // The example's Alertmanager configuration, its receiver pointed at the test's webhook, no waiting.
+    const am = parse(readFileSync(join(EXAMPLE, 'alertmanager', 'alertmanager.yml'), 'utf8')) as { route: Record<string, unknown>; receivers: Record<string, unknown>[] };
+    Object.assign(am.route, { group_wait: '1s', group_interval: '1s' });
+    am.receivers[0]!.webhook_configs = [{ url: `http://127.0.0.1:${HOOK_PORT}/alerts` }];
+    await mkdir(join(pdir, 'alertmanager'));
+    await writeFile(join(pdir, 'alertmanager.yml'), stringify(am));
+    received = join(lab.dir, 'received.jsonl');
+    await writeFile(received, '');
     if (hasRedis) lab.star.spawnIn(lab.star.server, ['redis-server', '--port', String(REDIS_PORT), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', lab.dir]);
     else log('redis-server is not installed: the agent runs without sharing and the Redis panels are not queried');
-    lab.star.spawnIn(lab.star.server, [process.execPath, '-e', RECEIVER]);
+    lab.star.spawnIn(lab.star.server, [process.execPath, '-e', RECEIVER, received]);
+    lab.star.spawnIn(lab.star.server, [BLACKBOX, `--config.file=${join(EXAMPLE, 'blackbox', 'blackbox.yml')}`, `--web.listen-address=127.0.0.1:${BLACKBOX_PORT}`]);
+    lab.star.spawnIn(lab.star.server, [
+      ALERTMANAGER,
+      `--config.file=${join(pdir, 'alertmanager.yml')}`,
+      `--storage.path=${join(pdir, 'alertmanager')}`,
+      `--web.listen-address=127.0.0.1:${ALERTMANAGER_PORT}`,
+      '--cluster.listen-address=',
+    ]);
     lab.star.spawnIn(lab.star.server, [
       PROMETHEUS,
       `--config.file=${join(pdir, 'prometheus.yml')}`,
@@ -139,6 +185,32 @@ describe.skipIf(skip !== null)(`the dashboard and alerts against a real Promethe
     expect(names).not.toContain('BanhammerLogNotRead');
     expect(names).not.toContain('BanhammerSelfCheckStale');
     log(`alerts active: ${firing.map((a) => `${a.labels.alertname} (${a.state})`).join(', ')}`);
+
+    // Through the example's Alertmanager routing to the webhook.
+    const delivered = await until(
+      'BanhammerFirewallDrift delivered by Alertmanager',
+      async () => (await requests()).filter((r) => r.path === '/alerts').map((r) => JSON.parse(r.body) as { status: string; alerts: { status: string; labels: Record<string, string> }[] }),
+      (bodies) => bodies.some((b) => b.alerts.some((a) => a.labels.alertname === 'BanhammerFirewallDrift' && a.status === 'firing')),
+      60_000,
+      250,
+    );
+    const alert = delivered.flatMap((b) => b.alerts).find((a) => a.labels.alertname === 'BanhammerFirewallDrift')!;
+    expect(alert.labels).toMatchObject({ severity: 'warning', job: 'banhammer', instance: `127.0.0.1:${METRICS_PORT}` });
+    // The agent's own ban notifications reached the same receiver on their own path.
+    expect((await requests()).some((r) => r.path === '/hook')).toBe(true);
+  });
+
+  it('joins the probe with the agent on `site` as BanhammerLogNotAdvancing expects', async () => {
+    await until('the probe of Apache succeeding', () => instant('probe_success{job="banhammer-site-probe"}'), (r) => r[0]?.value[1] === '1', 30_000, 250);
+    const rules = parse(readFileSync(ALERTS, 'utf8')) as { groups: { rules: { alert?: string; expr: string }[] }[] };
+    const expr = rules.groups.flatMap((g) => g.rules).find((r) => r.alert === 'BanhammerLogNotAdvancing')!.expr;
+    expect(expr).toContain('> 300');
+    // The rule with its threshold at -1 s: every followed file of a site whose probe succeeds.
+    const joined = await instant(expr.replace('> 300', '> -1'));
+    expect(joined.map((s) => ({ site: s.metric.site, file: s.metric.file }))).toEqual([{ site: 'lab', file: lab.accessLog }]);
+    // Each probe is a request Apache logs: the last-line time keeps up with it.
+    const age = await until('the log advancing with the probes', () => instant('time() - banhammer_log_last_line_timestamp_seconds'), (r) => r.length === 1 && Number(r[0]!.value[1]) < 10, 30_000, 500);
+    log(`seconds since the last line read, with a probe every second: ${Number(age[0]!.value[1]).toFixed(1)}`);
   });
 
   it('evaluates every alert rule without error', async () => {
