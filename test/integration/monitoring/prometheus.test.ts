@@ -195,7 +195,8 @@ describe.skipIf(skip !== null)(`the dashboard and alerts against a real Promethe
       250,
     );
     const alert = delivered.flatMap((b) => b.alerts).find((a) => a.labels.alertname === 'BanhammerFirewallDrift')!;
-    expect(alert.labels).toMatchObject({ severity: 'warning', job: 'banhammer', instance: `127.0.0.1:${METRICS_PORT}` });
+    // The target's labels (site here) stay on the alert for routing.
+    expect(alert.labels).toMatchObject({ severity: 'warning', job: 'banhammer', site: 'lab', instance: `127.0.0.1:${METRICS_PORT}` });
     // The agent's own ban notifications reached the same receiver on their own path.
     expect((await requests()).some((r) => r.path === '/hook')).toBe(true);
   });
