@@ -73,6 +73,8 @@ export class Daemon implements ControlHandler {
   private initializing: Promise<void> | null = null;
   /** The state read at start (null: none); undefined until it was read. */
   private saved: DaemonState | null | undefined = undefined;
+  /** The batch that puts restored bans back into the kernel is next: it need not save (see start()). */
+  private restoreFlush = false;
   private startedAt = 0;
   private lastSavedPositions = '';
   private repairs = 0;
@@ -130,14 +132,23 @@ export class Daemon implements ControlHandler {
     this.deps.metrics?.started(this.startedAt);
     for (const w of isHostMode(this.config) ? containersDirWarnings(this.config, this.containers, this.scoped) : []) this.log.warn(w.dir ? { dir: w.dir } : {}, w.msg);
     this.initializing = this.deps.enforcer.init();
+    // The state file is read while the enforcer sets up (both take a while with 100,000 bans).
+    const loading = this.deps.store.load();
+    loading.catch(() => {}); // awaited below, unless the enforcer's start-up failed first
     await this.initializing;
     if (this.phase !== 'starting') return; // stopped while the enforcer was starting
-    const saved = await this.deps.store.load();
-    this.saved = saved;
+    const saved = await loading;
     if (saved) {
       const r = this.pipeline.book.restore({ bans: saved.bans, history: saved.history, ...(saved.ended !== undefined ? { ended: saved.ended } : {}) }, this.clock.now());
+      // Only the positions are read again (save() before the source starts): the parsed bans can go.
+      this.saved = { bans: [], history: [], positions: saved.positions };
       this.log.info(r, 'restored bans from state');
+      // The file holds every ban just restored: this batch saves nothing new (the first position
+      // save, a second after start, writes the book as restored), so it does not wait for a save.
+      this.restoreFlush = true;
       await this.queue.flush();
+    } else {
+      this.saved = saved;
     }
     await this.group?.start();
     if (this.phase !== 'starting') return;
@@ -207,7 +218,9 @@ export class Daemon implements ControlHandler {
   private readonly scopeName = (scope: string): string | undefined => this.containers?.info(scope)?.name;
 
   private async afterApply(refused: ReadonlySet<string> = new Set()): Promise<void> {
-    await this.save();
+    const restoring = this.restoreFlush && this.covered === 0 && this.coveredUnbans === 0;
+    this.restoreFlush = false;
+    if (!restoring) await this.save();
     const reports = this.unreported.splice(0, this.covered);
     this.covered = 0;
     const lifted = this.unbansToReport.splice(0, this.coveredUnbans);

@@ -113,6 +113,38 @@ describe('Daemon', () => {
     await second.daemon.stop();
   });
 
+  it('reads the state file while the enforcer starts; the restored bans reach the kernel without waiting for a save, the first position save writes them', async () => {
+    const store = new MemoryStore();
+    const ban = (i: number) => ({ ip: `198.18.4.${i}`, family: 4 as const, rule: 'forbidden', at: 0, until: null, failures: 5, nth: 1, manual: false });
+    store.doc = { bans: [ban(1), ban(2)], history: [], positions: [{ path: '/var/log/access.log', dev: '1', ino: '2', offset: 7 }] };
+    const { clock, enforcer, daemon, source } = setup({}, store);
+    let release!: () => void;
+    const slowInit = new Promise<void>((r) => (release = r));
+    enforcer.init = async () => slowInit;
+    let loads = 0;
+    const load = store.load.bind(store);
+    store.load = async () => (loads++, load());
+    const starting = daemon.start();
+    await tick();
+    expect(loads).toBe(1); // already reading while the enforcer is still starting
+    release();
+    await starting;
+    expect([...enforcer.held.keys()].sort()).toEqual(['198.18.4.1', '198.18.4.2']);
+    expect(store.saves).toBe(0);
+    clock.advance(1000);
+    await tick();
+    await tick();
+    expect(store.saves).toBe(1);
+    expect(store.doc!.bans.map((b) => b.ip).sort()).toEqual(['198.18.4.1', '198.18.4.2']);
+    expect(store.doc!.positions).toEqual([{ path: '/var/log/access.log', dev: '1', ino: '2', offset: 42 }]);
+    // A new ban after start is saved before it is reported, as always.
+    for (let i = 0; i < 5; i++) source().emit(line('198.18.4.3', clock.now()));
+    await tick();
+    await tick();
+    expect(store.doc!.bans.map((b) => b.ip)).toContain('198.18.4.3');
+    await daemon.stop();
+  });
+
   it('retries a failed batch and re-applies everything after a repair', async () => {
     const { clock, enforcer, daemon, source } = setup();
     await daemon.start();
