@@ -27,6 +27,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BanhammerError, isBanhammerError } from '../src/errors.js';
 import { runBanhammerReplay, type ReplayRun } from './banhammer-replay.js';
+import { perLineCost, replayAllRules, RULES_TARGETS, type AllRulesReplay, type PerLineCost } from './rules-bench.js';
 import { compareBans, formatBan, type BanDiff } from './compare-bans.js';
 import { runFail2banRegex, type Fail2banResult } from './fail2ban.js';
 import { ensureBenchLog } from './generate-log.js';
@@ -199,6 +200,17 @@ async function runReplayBench(opts: BenchOptions, root: string): Promise<{ code:
     }
   }
 
+  // Issue 13: every preset on, in the same run (bench/rules-bench.ts).
+  let allRules: AllRulesReplay | null = null;
+  let lineCost: PerLineCost | null = null;
+  progress('banhammer replay --all-rules (every preset on), and the per-line cost of all presets vs the default');
+  try {
+    allRules = await replayAllRules(root, file, reference.lines, opts.runs);
+    lineCost = perLineCost(file);
+  } catch (err) {
+    failures.push(String(err));
+  }
+
   let f2b: Fail2banResult | null = null;
   if (opts.fail2ban) {
     progress('fail2ban-regex (one run; this takes a while)');
@@ -226,6 +238,8 @@ async function runReplayBench(opts: BenchOptions, root: string): Promise<{ code:
     { name: `banhammer ≥ ${TARGETS.fractionOfMinimal * 100} % of the minimal loop`, pass: vsMinimal >= TARGETS.fractionOfMinimal, value: `${(vsMinimal * 100).toFixed(1)} %` },
     { name: `peak RSS < ${fmtMB(TARGETS.peakRssBytes)}`, pass: peakRss < TARGETS.peakRssBytes, value: fmtMB(peakRss) },
     { name: 'ban set identical to the reference', pass: identical, value: diff ? `${diff.actual} vs ${diff.expected} expected` : 'no replay' },
+    { name: `every preset on ≥ ${fmtInt(RULES_TARGETS.allPresetsLinesPerSecond)} lines/s`, pass: (allRules?.linesPerSecond ?? 0) >= RULES_TARGETS.allPresetsLinesPerSecond, value: allRules ? `${fmtInt(allRules.linesPerSecond)} lines/s` : 'n/a' },
+    { name: `per line, all presets ≤ ${RULES_TARGETS.perLineRatio}× the default`, pass: (lineCost?.ratio ?? Infinity) <= RULES_TARGETS.perLineRatio, value: lineCost ? `${lineCost.ratio.toFixed(2)}×` : 'n/a' },
   ];
   if (diff !== null && !diff.identical) failures.push(`ban sets differ: ${diff.missing.length} missing, ${diff.unexpected.length} unexpected`);
 
@@ -252,6 +266,8 @@ async function runReplayBench(opts: BenchOptions, root: string): Promise<{ code:
           minimalLoop: bestMinimal
             ? { linesPerSecond: minRate, seconds: bestMinimal.seconds, runSeconds: minimal.map((m) => m.seconds), peakRssBytes: bestMinimal.maxRssBytes, matched: bestMinimal.matched }
             : null,
+          allPresets: allRules,
+          perLineCost: lineCost,
           fail2ban: f2b,
           reference: { parsed: reference.parsed, matches: reference.matches, bans: reference.bans.length },
           ratios: { banhammerOverFail2ban: vsFail2ban, banhammerOverMinimal: vsMinimal },
@@ -273,6 +289,10 @@ async function runReplayBench(opts: BenchOptions, root: string): Promise<{ code:
       out.push('  fail2ban-regex         skipped (--quick / --no-fail2ban)');
     }
     out.push(row('reference (oracle)', NaN, undefined, NaN, fmtInt(reference.matches), 'in-process, not timed'));
+    out.push(row('replay, every preset on', allRules?.linesPerSecond ?? NaN, allRules?.seconds, allRules?.maxRssBytes ?? NaN, 'n/a', allRules ? `best of ${allRules.runSeconds.length}; --all-rules, ${fmtInt(allRules.bans)} bans` : ''));
+    out.push(
+      `  per-line cost (live pipeline, parse + detect + decide, in-process): default ${lineCost ? `${lineCost.defaultNs.toFixed(0)} ns` : 'n/a'}, every preset on ${lineCost ? `${lineCost.allPresetsNs.toFixed(0)} ns` : 'n/a'} → ${lineCost ? `${lineCost.ratio.toFixed(2)}×` : 'n/a'}`,
+    );
     out.push('');
     out.push(`  banhammer / fail2ban-regex: ${Number.isFinite(vsFail2ban) ? `${vsFail2ban.toFixed(1)}×` : 'n/a'}    banhammer / minimal loop: ${Number.isFinite(vsMinimal) ? `${(vsMinimal * 100).toFixed(1)} %` : 'n/a'}`);
     out.push(`  well-formed lines: banhammer ${bestReplay ? fmtInt(bestReplay.output.parsed) : 'n/a'}, reference ${fmtInt(reference.parsed)} (information only)`);
