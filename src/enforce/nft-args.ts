@@ -61,8 +61,12 @@ export const CHAIN_INPUT = 'input';
 export const INPUT_PRIORITY = -10;
 /** Our base chain's hook: input (in-container mode) or forward (host mode, after Docker's DNAT). */
 export type NftHook = 'input' | 'forward';
-/** At most this many addresses per `nft -f -` transaction (each is written up to three times). */
-export const DEFAULT_BATCH_SIZE = 2000;
+/**
+ * At most this many element writes per `nft -f -` transaction (elementWrites: a ban is one write where
+ * the kernel rewrites timeouts on `add`, else three; an unban two), to stay clear of netlink buffer
+ * limits: 5,000 bans on a current kernel, 1,666 on an older one.
+ */
+export const DEFAULT_BATCH_ELEMENTS = 5000;
 /**
  * Longest timeout written into an element (20 days). Old kernels, before the 2018 change "netfilter:
  * nf_tables: support timeouts larger than 23 days" (around Linux 4.19), overflow past ~23 days; 6.18
@@ -304,6 +308,34 @@ function element(o: ElementOp): string {
   return typeof o.op === 'number' ? `${o.ip} timeout ${nftDuration(o.op)}` : o.ip;
 }
 
+/** How many element writes elementScript makes for one change (see the module comment). */
+export function elementWrites(o: ElementOp, opts: { timeoutUpdates?: boolean } = {}): number {
+  if (o.op === 'delete') return 2;
+  return opts.timeoutUpdates && o.kind === 'addr' && typeof o.op === 'number' ? 1 : 3;
+}
+
+/**
+ * Cuts element changes into transactions of at most `maxWrites` element writes each (one change
+ * alone may exceed it when maxWrites < 3), in order.
+ */
+export function chunkOps(ops: readonly ElementOp[], maxWrites: number, opts: { timeoutUpdates?: boolean } = {}): ElementOp[][] {
+  const out: ElementOp[][] = [];
+  let cur: ElementOp[] = [];
+  let writes = 0;
+  for (const o of ops) {
+    const w = elementWrites(o, opts);
+    if (cur.length > 0 && writes + w > maxWrites) {
+      out.push(cur);
+      cur = [];
+      writes = 0;
+    }
+    cur.push(o);
+    writes += w;
+  }
+  if (cur.length > 0) out.push(cur);
+  return out;
+}
+
 /**
  * The transaction for a list of element changes (see the module comment): per set, one `add` of
  * every touched address, one `delete` of them all, one `add` of the banned ones with their timeouts.
@@ -323,7 +355,7 @@ export function elementScript(names: NftNames, ops: readonly ElementOp[], opts: 
     const s = `inet ${names.table} ${name}`;
     const bans = mine.filter((o) => o.op !== 'delete');
     // Where `add` rewrites an existing element's timeout (probed), a timed ban in a hash set needs only the last add.
-    const touched = mine.filter((o) => !(opts.timeoutUpdates && o.kind === 'addr' && typeof o.op === 'number'));
+    const touched = mine.filter((o) => elementWrites(o, opts) !== 1);
     if (touched.length > 0) {
       lines.push(`add element ${s} { ${touched.map(element).join(', ')} }`);
       lines.push(`delete element ${s} { ${touched.map((o) => o.ip).join(', ')} }`);

@@ -4,8 +4,10 @@
  * chain at priority -10 that drops — or resets — TCP to this container's ports from a banned source;
  * layout and names: nft-args.ts). Nothing outside that table is ever touched.
  *
- * - Every change is one `nft -f -` transaction on stdin (atomic), at most `batchSize` addresses each;
- *   never one process per ban, never a shell. Addresses are validated again before they are written.
+ * - Every change is one `nft -f -` transaction on stdin (atomic), at most `batchElements` element
+ *   writes each (5,000 bans on a current kernel); never one process per ban, never a shell. Addresses
+ *   are validated again before they are written. A large change (100,000 bans restored at start) keeps
+ *   two transactions in flight, so the next nft process starts while the last one runs.
  * - init() lists the ruleset without set elements (cheap), then in one transaction creates what is
  *   missing, replaces what is wrong, flushes our chain and writes its rules: it adopts a crashed
  *   agent's table without duplicates and keeps its bans.
@@ -41,7 +43,8 @@ import type { ContainerTarget } from './docker-user-args.js';
 import type { ContainerAddresses } from './docker-user.js';
 import { validateFamilies } from './firewall-commands.js';
 import {
-  DEFAULT_BATCH_SIZE,
+  DEFAULT_BATCH_ELEMENTS,
+  chunkOps,
   MAX_NFT_TIMEOUT_MS,
   acceptScopedTarget,
   blockRules,
@@ -101,8 +104,13 @@ export interface NftablesEnforcerOptions {
   readonly cidr?: boolean;
   /** Set capacity per set (nft `size`); default none (the kernel's: unlimited). */
   readonly maxElements?: number;
-  /** Addresses per transaction; default 2,000. */
-  readonly batchSize?: number;
+  /** Element writes per transaction (elementWrites in nft-args.ts); default 5,000. */
+  readonly batchElements?: number;
+  /**
+   * Transactions of one change in flight at once (address sets only; network sets one at a time);
+   * default 2. Each is still one atomic `nft -f -`; the kernel commits them one after the other.
+   */
+  readonly parallel?: number;
   /** How often check() also compares set elements with the expected bans; default 60 s (0 = every check). */
   readonly elementCheckIntervalMs?: number;
   /** Per-command timeout (ms); default the runner's. */
@@ -130,7 +138,8 @@ export class NftablesEnforcer implements Enforcer {
   private readonly runner: Runner;
   private readonly nft: string;
   private readonly clock: Clock;
-  private readonly batchSize: number;
+  private readonly batchElements: number;
+  private readonly parallel: number;
   private readonly elementCheckMs: number;
   private readonly timeoutMs: number | undefined;
   /** Our chain's rules as this nft prints them, learned right after we wrote them. */
@@ -168,7 +177,8 @@ export class NftablesEnforcer implements Enforcer {
     this.runner = opts.runner;
     this.nft = opts.nftBinary ?? 'nft';
     this.clock = opts.clock ?? systemClock;
-    this.batchSize = Math.max(1, Math.floor(opts.batchSize ?? DEFAULT_BATCH_SIZE));
+    this.batchElements = Math.max(1, Math.floor(opts.batchElements ?? DEFAULT_BATCH_ELEMENTS));
+    this.parallel = Math.max(1, Math.floor(opts.parallel ?? 2));
     this.elementCheckMs = opts.elementCheckIntervalMs ?? DEFAULT_ELEMENT_CHECK_INTERVAL_MS;
     this.timeoutMs = opts.timeoutMs;
   }
@@ -389,22 +399,37 @@ export class NftablesEnforcer implements Enforcer {
   }
 
   /**
-   * Writes element changes in transactions of at most batchSize addresses. A transaction nft
-   * refuses is split in halves until the addresses it refuses are isolated (at most `budget` nft
-   * runs for the isolation of one batch; past it, what is left is reported as not tried).
+   * Writes element changes in transactions of at most batchElements element writes. The changes
+   * touch distinct elements (one per address and set), so their transactions may commit in any
+   * order: those of address sets run up to `parallel` at a time, those of network (interval) sets,
+   * whose nft computes intervals from its cached view of the set, one at a time afterwards.
+   * Refused transactions are then dealt with one by one: a vanished table or set fails every element
+   * alike, so the structure is checked (and re-created) and the transaction retried; otherwise it is
+   * split in halves until the addresses it refuses are isolated (at most `budget` nft runs for the
+   * isolation of one transaction; past it, what is left is reported as not tried).
    */
   private async writeOps(ops: readonly ElementOp[]): Promise<RefusedEntry[]> {
     const refused: RefusedEntry[] = [];
-    for (let i = 0; i < ops.length; i += this.batchSize) {
-      const chunk = ops.slice(i, i + this.batchSize);
-      const first = await this.tryOps(chunk);
-      if (first === null) continue;
-      // Before blaming elements: a vanished table or set fails every element alike.
+    const opts = { timeoutUpdates: this.timeoutUpdates };
+    const addrs = chunkOps(ops.filter((o) => o.kind === 'addr'), this.batchElements, opts);
+    const nets = chunkOps(ops.filter((o) => o.kind !== 'addr'), this.batchElements, opts);
+    const failed: { chunk: readonly ElementOp[]; reason: string; order: number }[] = [];
+    const attempt = async (chunk: readonly ElementOp[], order: number): Promise<void> => {
+      const reason = await this.tryOps(chunk);
+      if (reason !== null) failed.push({ chunk, reason, order });
+    };
+    await inParallel(addrs, this.parallel, attempt);
+    await inParallel(nets, 1, (chunk, i) => attempt(chunk, addrs.length + i));
+    failed.sort((a, b) => a.order - b.order);
+    let recreated = false;
+    for (const { chunk, reason } of failed) {
       const { emptySets } = await this.ensureStructure(false);
       for (const f of emptySets) this.pendingRefill.add(f);
-      if (emptySets.length > 0 && (await this.tryOps(chunk)) === null) continue;
+      // Transactions that failed before the re-creation are retried once it is done.
+      if (emptySets.length > 0) recreated = true;
+      if (recreated && (await this.tryOps(chunk)) === null) continue;
       const budget = { left: 2 * Math.ceil(Math.log2(chunk.length + 1)) + 64 };
-      await this.isolate(chunk, first, refused, budget);
+      await this.isolate(chunk, reason, refused, budget);
     }
     return refused;
   }
@@ -469,6 +494,27 @@ export async function nftablesUnavailable(runner: Runner, opts: { nftBinary?: st
     const c = classifyNftError(e, 'reading the nftables ruleset');
     return c instanceof Error ? c.message : String(c);
   }
+}
+
+/**
+ * Runs fn over items, at most `width` at a time, in order of start; resolves when all have settled,
+ * then rejects with the first error if any (no new item starts after an error).
+ */
+async function inParallel<T>(items: readonly T[], width: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  let error: { e: unknown } | undefined;
+  const worker = async (): Promise<void> => {
+    while (error === undefined && next < items.length) {
+      const i = next++;
+      try {
+        await fn(items[i]!, i);
+      } catch (e) {
+        error ??= { e };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
+  if (error !== undefined) throw error.e;
 }
 
 function refusedNote(refused: readonly RefusedEntry[]): string {

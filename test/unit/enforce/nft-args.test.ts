@@ -11,10 +11,12 @@ import {
   containerSetName,
   banTimeoutMs,
   blockRule,
+  chunkOps,
   classifyNftError,
   diffStructure,
   elementOps,
   elementScript,
+  elementWrites,
   nftDuration,
   nftNames,
   nftReason,
@@ -218,6 +220,28 @@ describe('elementOps and elementScript', () => {
       'add element inet banhammer_web net4 { 198.18.0.0/24 timeout 1s }',
       '',
     ].join('\n'));
+  });
+
+  it('counts element writes as elementScript makes them, and cuts transactions by that count', () => {
+    const ban = (i: number, op: number | 'permanent' | 'delete', kind: 'addr' | 'net' = 'addr') => ({ ip: `198.18.0.${i}`, family: 4 as const, kind, op });
+    expect(elementWrites(ban(1, 60_000))).toBe(3);
+    expect(elementWrites(ban(1, 60_000), { timeoutUpdates: true })).toBe(1);
+    expect(elementWrites(ban(1, 'permanent'), { timeoutUpdates: true })).toBe(3);
+    expect(elementWrites(ban(1, 60_000, 'net'), { timeoutUpdates: true })).toBe(3);
+    expect(elementWrites(ban(1, 'delete'), { timeoutUpdates: true })).toBe(2);
+    // The count matches the script: one add per timed ban where add rewrites timeouts.
+    const ops = [ban(1, 60_000), ban(2, 'permanent'), ban(3, 'delete')];
+    const written = (script: string) => [...script.matchAll(/198\.18\.0\.\d+/g)].length;
+    for (const timeoutUpdates of [false, true]) {
+      expect(written(elementScript(names, ops, { timeoutUpdates }))).toBe(ops.reduce((n, o) => n + elementWrites(o, { timeoutUpdates }), 0));
+    }
+    const many = Array.from({ length: 12_001 }, (_, i) => ban(i % 250, 60_000));
+    expect(chunkOps(many, 5000, { timeoutUpdates: true }).map((c) => c.length)).toEqual([5000, 5000, 2001]);
+    expect(chunkOps(many, 5000).map((c) => c.length)).toEqual([...Array<number>(7).fill(1666), 339]);
+    expect(chunkOps(many, 5000).flat()).toEqual(many);
+    // A change larger than the limit still goes out, alone.
+    expect(chunkOps([ban(1, 'permanent'), ban(2, 'permanent')], 2).map((c) => c.length)).toEqual([1, 1]);
+    expect(chunkOps([], 5000)).toEqual([]);
   });
 
   it('CIDR targets: canonical networks when enabled, full-length prefixes as addresses, dangerous ones refused', () => {

@@ -17,7 +17,7 @@ const rule = (proto: 'ip' | 'ip6', set: string) => ({
 });
 
 /** `nft -j -t list ruleset` with our table as we build it, optionally damaged. */
-function ruleset(opts: { table?: boolean; set6?: boolean; extraRule?: boolean } = {}): string {
+function ruleset(opts: { table?: boolean; set6?: boolean; extraRule?: boolean; nets?: boolean } = {}): string {
   const t = 'banhammer_web';
   const list: unknown[] = [{ metainfo: { version: '1.0.6' } }];
   if (opts.table !== false) {
@@ -28,6 +28,12 @@ function ruleset(opts: { table?: boolean; set6?: boolean; extraRule?: boolean } 
     if (opts.extraRule) list.push({ rule: { family: 'inet', table: t, chain: 'input', handle: 9, expr: [{ accept: null }] } });
     list.push({ rule: { family: 'inet', table: t, chain: 'input', handle: 5, ...rule('ip', 'addr4') } });
     list.push({ rule: { family: 'inet', table: t, chain: 'input', handle: 6, ...rule('ip6', 'addr6') } });
+    if (opts.nets) {
+      list.push({ set: { family: 'inet', table: t, name: 'net4', type: 'ipv4_addr', flags: ['interval', 'timeout'] } });
+      list.push({ set: { family: 'inet', table: t, name: 'net6', type: 'ipv6_addr', flags: ['interval', 'timeout'] } });
+      list.push({ rule: { family: 'inet', table: t, chain: 'input', handle: 7, ...rule('ip', 'net4') } });
+      list.push({ rule: { family: 'inet', table: t, chain: 'input', handle: 8, ...rule('ip6', 'net6') } });
+    }
   }
   return JSON.stringify({ nftables: list });
 }
@@ -123,8 +129,9 @@ describe('NftablesEnforcer.init', () => {
 describe('NftablesEnforcer.apply', () => {
   const bans = (n: number, until: number | null): EnforcerBan[] => Array.from({ length: n }, (_, i) => ({ ip: `198.18.0.${i + 1}`, family: 4, until }));
 
-  it('writes batches of at most batchSize addresses, one nft process each', async () => {
-    const { runner, clock, enf } = setup({ batchSize: 2 });
+  it('writes transactions of at most batchElements element writes, one nft process each', async () => {
+    // Before init's probe a ban is three writes (add, delete, add): 6 writes are two addresses.
+    const { runner, clock, enf } = setup({ batchElements: 6 });
     const r = await enf.apply({ ban: bans(5, clock.now() + 60_000), unban: [] });
     expect(r).toEqual({ refused: [] });
     expect(runner.lines()).toEqual(['nft -f -', 'nft -f -', 'nft -f -']);
@@ -165,7 +172,7 @@ describe('NftablesEnforcer.apply', () => {
   });
 
   it('bounds the isolation when every element is refused (a full set): the rest is reported as not tried', async () => {
-    const { runner, enf } = setup({ batchSize: 1000 });
+    const { runner, enf } = setup({ batchElements: 3000 });
     await enf.init();
     runner.clear();
     runner.on((c) => c.line === 'nft -f -' && (c.input ?? '').startsWith('add element'), { code: 1, stderr: 'Error: Could not process rule: No space left on device\n' });
@@ -185,6 +192,78 @@ describe('NftablesEnforcer.apply', () => {
     expect(r.refused).toEqual([]);
     expect(runner.lines()).toEqual(['nft -f -', 'nft -j -t list ruleset', 'nft -f -', 'nft -j -t list ruleset', 'nft -f -']);
     expect(runner.calls[2]?.input).toBe(setupScript(layout));
+  });
+
+  it('keeps two address-set transactions in flight, network sets one at a time after them; a refused one is isolated afterwards', async () => {
+    const runner = new RecordingRunner();
+    runner.on('nft -j -t list ruleset', { stdout: ruleset({ nets: true }) });
+    const bad = '198.18.0.7';
+    runner.on((c) => c.line === 'nft -f -' && (c.input ?? '').includes(`${bad} `), { code: 1, stderr: 'Error: Could not process rule: No space left on device\n' });
+    let inFlight = 0;
+    let most = 0;
+    const order: string[] = [];
+    const slow: Runner = {
+      run: async (cmd: string, args: readonly string[], opts?: RunOptions): Promise<RunResult> => {
+        inFlight++;
+        most = Math.max(most, inFlight);
+        const kind = (opts?.input ?? '').includes(' net4 ') ? 'net' : 'addr';
+        order.push(`start ${kind}`);
+        await new Promise((r) => setTimeout(r, 5));
+        inFlight--;
+        order.push(`end ${kind}`);
+        return runner.run(cmd, args, opts);
+      },
+    };
+    const enf = new NftablesEnforcer({ runner: slow, instance: 'web', ports: [443, 80], cidr: true, batchElements: 6 });
+    const until = Date.now() + 60_000;
+    const ban: EnforcerBan[] = [
+      ...Array.from({ length: 10 }, (_, i) => ({ ip: `198.18.0.${i + 1}`, family: 4 as const, until })),
+      { ip: '198.19.1.0/24', family: 4, until },
+      { ip: '198.19.2.0/24', family: 4, until },
+      { ip: '198.19.3.0/24', family: 4, until },
+    ];
+    const r = await enf.apply({ ban, unban: [] });
+    expect(r.refused).toEqual([{ ip: bad, family: 4, reason: 'Could not process rule: No space left on device' }]);
+    expect(most).toBe(2);
+    // 5 address transactions of 2 (two at a time), then 2 network ones alone, then the isolation of the refused one.
+    const firstNet = order.indexOf('start net');
+    expect(order.slice(0, firstNet).filter((x) => x === 'start addr')).toHaveLength(5);
+    expect(order.slice(firstNet, firstNet + 4)).toEqual(['start net', 'end net', 'start net', 'end net']);
+    const applied = new Set<string>();
+    for (const c of runner.calls) {
+      if (c.line !== 'nft -f -' || (c.input ?? '').includes(`${bad} `)) continue;
+      for (const m of (c.input ?? '').matchAll(/198\.1[89]\.\d+\.\d+(\/24)?/g)) applied.add(m[0]);
+    }
+    expect([...applied].sort()).toEqual(ban.map((b) => b.ip).filter((ip) => ip !== bad).sort());
+  });
+
+  it('an error that is no element\'s fault rejects once the transactions in flight have settled, starting no new one', async () => {
+    const runner = new RecordingRunner();
+    runner.on('nft -f -', EPERM, 1);
+    let inFlight = 0;
+    let settledAfterReject = false;
+    let rejected = false;
+    let started = 0;
+    const slow: Runner = {
+      run: async (cmd: string, args: readonly string[], opts?: RunOptions): Promise<RunResult> => {
+        inFlight++;
+        try {
+          // The first transaction is refused quickly; the second is still running then.
+          await new Promise((r) => setTimeout(r, started++ === 0 ? 1 : 30));
+          return await runner.run(cmd, args, opts);
+        } finally {
+          inFlight--;
+          if (rejected) settledAfterReject = true;
+        }
+      },
+    };
+    const enf = new NftablesEnforcer({ runner: slow, instance: 'web', ports: [443, 80], batchElements: 3 });
+    const e = await rejection(enf.apply({ ban: bans(6, null), unban: [] }).finally(() => (rejected = true)));
+    expect(e.code).toBe('BH_ERR_NO_NET_ADMIN');
+    expect(inFlight).toBe(0);
+    expect(settledAfterReject).toBe(false);
+    // The first (refused) and the second (in flight); none of the four others.
+    expect(runner.lines('nft -f -')).toHaveLength(2);
   });
 
   it('rejects when not allowed to change the firewall (nothing was applied)', async () => {
