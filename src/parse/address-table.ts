@@ -103,6 +103,37 @@ export class AddressTable {
   }
 
   /**
+   * Validates line[start, end) as exactly one dotted quad (as validQuad does, but ending at `end`
+   * whatever follows): on success `this.quad` holds its value. For X-Forwarded-For entries.
+   */
+  exactQuad(line: string, start: number, end: number): boolean {
+    if (end - start < 7 || end - start > 15) return false;
+    let octet = 0;
+    let digits = 0;
+    let dots = 0;
+    let value = 0;
+    for (let i = start; i < end; i++) {
+      const c = line.charCodeAt(i);
+      if (c >= 48 && c <= 57) {
+        if (digits === 1 && octet === 0) return false; // leading zero
+        octet = octet * 10 + (c - 48);
+        if (++digits > 3 || octet > 255) return false;
+      } else if (c === 46) {
+        if (digits === 0 || dots === 3) return false;
+        value = (value << 8) | octet;
+        dots++;
+        octet = 0;
+        digits = 0;
+      } else {
+        return false;
+      }
+    }
+    if (dots !== 3 || digits === 0) return false;
+    this.quad = (value << 8) | octet;
+    return true;
+  }
+
+  /**
    * A dotted quad starting at `start` and ending at a space before `end`: its canonical address, with
    * `this.end` set to the space. null when the field is anything else (the caller then finds the field
    * end itself and uses lookup()). The scanner itself calls validQuad() and makes the text lazily.

@@ -115,6 +115,8 @@ const BACKSLASH = 92;
 const DASH = 45;
 const RBRACKET = 93;
 const COMMA = 44;
+/** A dotted quad was found; its value is in the scanner's pickQuad (no TableIp, no text made). */
+const QUAD = 1;
 /** ScannedEvent flags. */
 const FLAG_OPEN = 1;
 const FLAG_ESCAPES = 2;
@@ -259,6 +261,10 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
   const trusted = opts.trusted ?? null;
   const escapeFlag = backslashEscapes ? FLAG_ESCAPES : 0;
   const { ips, times } = caches;
+  /** Set with a QUAD result (entryAt, walkList, fieldAddr): the IPv4 address as a 32-bit value. */
+  let pickQuad = 0;
+  /** Set by fieldAddr(): the space that ends the field. */
+  let pickEnd = 0;
 
   const ipAt = (line: string, s: number, e: number): TableIp | null => ips.lookup(line, s, e);
 
@@ -287,7 +293,7 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
    * as some proxies add them), validated and canonicalised like any address; null for anything else
    * (`unknown`, RFC 7239's obfuscated `_name`, hostnames, junk).
    */
-  function entryAt(line: string, s: number, e: number): TableIp | null {
+  function entryAt(line: string, s: number, e: number): TableIp | typeof QUAD | null {
     if (e - s > MAX_ENTRY_LENGTH) return null;
     if (line.charCodeAt(s) === 91 /* [ */) {
       const close = line.indexOf(']', s + 1);
@@ -296,12 +302,17 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
       const a = ipAt(line, s + 1, close);
       return a !== null && a.family === 6 ? a : null;
     }
-    const a = ipAt(line, s, e);
-    if (a !== null) return a;
+    // IPv4, with or without a port, is read in place (like the first field), never looked up.
+    if (ips.exactQuad(line, s, e)) {
+      pickQuad = ips.quad;
+      return QUAD;
+    }
     const colon = line.indexOf(':', s);
-    if (colon <= s || colon >= e || !isPort(line, colon, e)) return null;
-    const v4 = ipAt(line, s, colon);
-    return v4 !== null && v4.family === 4 ? v4 : null;
+    if (colon > s && colon < e && isPort(line, colon, e) && ips.exactQuad(line, s, colon)) {
+      pickQuad = ips.quad;
+      return QUAD;
+    }
+    return ipAt(line, s, e);
   }
 
   /**
@@ -312,8 +323,9 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
    * itself, are never read. When all are trusted, the left-most (a trusted proxy: never banned).
    * More than MAX_HOPS trusted entries is 'bad-forwarded'.
    */
-  function walkList(line: string, s: number, e: number): TableIp | SkipReason {
-    let last: TableIp | null = null;
+  function walkList(line: string, s: number, e: number): TableIp | SkipReason | typeof QUAD {
+    let last: TableIp | typeof QUAD = QUAD;
+    let lastQuad = 0;
     let hi = e;
     for (let hops = 0; hops <= MAX_HOPS; hops++) {
       const comma = line.lastIndexOf(',', hi - 1);
@@ -323,12 +335,32 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
       while (b > a && isBlankChar(line.charCodeAt(b - 1))) b--;
       const entry = a < b ? entryAt(line, a, b) : null;
       if (entry === null) return 'bad-forwarded';
-      if (trusted === null || !trusted.has(entry)) return entry;
+      if (trusted === null || !(entry === QUAD ? trusted.hasQuad(pickQuad) : trusted.has(entry))) return entry;
       last = entry;
-      if (comma < s) return last;
+      lastQuad = pickQuad;
+      if (comma < s) {
+        pickQuad = lastQuad;
+        return last;
+      }
       hi = comma;
     }
     return 'bad-forwarded';
+  }
+
+  /**
+   * The address in the field at line[s…] that ends at a space before `end`: QUAD (a dotted quad, its
+   * value in pickQuad), another address, or null; pickEnd is then the space.
+   */
+  function fieldAddr(line: string, s: number, end: number): TableIp | typeof QUAD | null {
+    if (ips.validQuad(line, s, end)) {
+      pickQuad = ips.quad;
+      pickEnd = ips.end;
+      return QUAD;
+    }
+    const sp = line.indexOf(' ', s);
+    if (sp <= s || sp >= end) return null;
+    pickEnd = sp;
+    return ipAt(line, s, sp);
   }
 
   /**
@@ -353,7 +385,7 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
     // field (the common case) is validated in place; its text is made only if the event is ever asked
     // for its address (see ScannedEvent).
     let isQuad = layout !== 'vhost' && layout !== 'host' && ips.validQuad(line, start, end);
-    const quad = ips.quad;
+    let quad = ips.quad;
     let addr: TableIp | null = null;
     let vhost: string | undefined;
     let fe = -1; // the space that ends the client's field
@@ -362,13 +394,16 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
       fe = ips.end;
       // `auto`: an address in the second field too is the host layout (`%v %h`, `$host $remote_addr`).
       if (layout === 'auto' && line.charCodeAt(fe + 1) !== DASH) {
-        const sp2 = line.indexOf(' ', fe + 1);
-        const second = sp2 > fe + 1 && sp2 < end ? ipAt(line, fe + 1, sp2) : null;
+        const second = fieldAddr(line, fe + 1, end);
         if (second !== null) {
           vhost = vhostAt(line, start, fe);
-          isQuad = false;
-          addr = second;
-          fe = sp2;
+          if (second === QUAD) {
+            quad = pickQuad;
+          } else {
+            isQuad = false;
+            addr = second;
+          }
+          fe = pickEnd;
         }
       }
     } else {
@@ -379,7 +414,13 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
       const f1 = comma ? listFieldEnd(line, start, end) : sp;
       if (f1 < 0) return fail(line, start, end, 'truncated');
       const sp2 = line.indexOf(' ', f1 + 1);
-      const second = layout !== 'plain' && sp2 > f1 + 1 && sp2 < end && line.charCodeAt(f1 + 1) !== DASH ? ipAt(line, f1 + 1, sp2) : null;
+      const second = layout !== 'plain' && sp2 > f1 + 1 && sp2 < end && line.charCodeAt(f1 + 1) !== DASH ? fieldAddr(line, f1 + 1, end) : null;
+      if (second === QUAD) {
+        isQuad = true;
+        quad = pickQuad;
+      } else if (second !== null) {
+        addr = second;
+      }
       const colon = comma ? -1 : portColon(line, start, sp);
       // `host:port` has one colon before the port, `[v6]:port` starts with a bracket; an IPv6 address
       // (many colons) is a host field of its own.
@@ -388,7 +429,6 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
         if (!hostPort) return fail(line, start, end, ipAt(line, start, sp) ? 'unknown-format' : 'bad-address');
         if (second === null) return fail(line, start, end, sp2 > sp + 1 && sp2 < end ? 'bad-address' : 'truncated');
         vhost = vhostAt(line, start, colon);
-        addr = second;
         fe = sp2;
       } else if (second !== null) {
         // An address in the second field is the client, whatever the first field holds: vhost_combined's
@@ -396,7 +436,6 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
         // X-Forwarded-For list in front of the peer (`$http_x_forwarded_for $remote_addr`), never read.
         if (hostPort) vhost = vhostAt(line, start, colon);
         else if (!comma && (isHostName(line, start, sp) || ipAt(line, start, sp) !== null)) vhost = vhostAt(line, start, sp);
-        addr = second;
         fe = sp2;
       } else if (layout === 'host') {
         return fail(line, start, end, ipAt(line, start, sp) !== null ? 'unknown-format' : sp2 > f1 + 1 && sp2 < end ? 'bad-address' : 'truncated');
@@ -404,7 +443,12 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
         // An X-Forwarded-For list as the first field: its client, walking from the right.
         const got = walkList(line, start, f1);
         if (typeof got === 'string') return fail(line, start, end, got);
-        addr = got;
+        if (got === QUAD) {
+          isQuad = true;
+          quad = pickQuad;
+        } else {
+          addr = got;
+        }
         fe = f1;
         list = true;
       } else {
@@ -493,8 +537,13 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
       if (t.xffS >= 0 && !(t.xffE === t.xffS + 1 && line.charCodeAt(t.xffS) === DASH) && t.xffE > t.xffS) {
         const got = walkList(line, t.xffS, t.xffE);
         if (typeof got === 'string') return fail(line, start, end, got);
-        isQuad = false;
-        addr = got;
+        if (got === QUAD) {
+          isQuad = true;
+          quad = pickQuad;
+        } else {
+          isQuad = false;
+          addr = got;
+        }
       }
     }
 
