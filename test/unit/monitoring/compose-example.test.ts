@@ -68,18 +68,23 @@ describe('compose.examples/monitoring', () => {
     expect(dash && existsSync(join(dash[0], 'banhammer-dashboard.json'))).toBe(true);
   });
 
-  it('scrapes the agent where it listens, under the job and site the alert rules expect', () => {
+  it('scrapes the agent where it listens, under the job and site the alert rules expect; every address lines up', () => {
+    const listen = (s: Service) => s.command?.find((c) => c.startsWith('--web.listen-address='))?.split('=')[1];
+    // Host networking throughout (the agent's in-container iptables needs it; see host-network).
+    for (const [name, s] of Object.entries(compose.services)) expect((s as { network_mode?: string }).network_mode, name).toBe('host');
     const web = compose.services.web!;
-    const metricsPort = web.environment!.BANHAMMER_METRICS_ADDR!.split(':').pop();
     const agentJob = promConfig.scrape_configs.find((j) => j.job_name === 'banhammer');
-    expect(agentJob?.static_configs[0]?.targets).toEqual([`web:${metricsPort}`]);
+    expect(agentJob?.static_configs[0]?.targets).toEqual([web.environment!.BANHAMMER_METRICS_ADDR]);
+    expect(web.environment!.BANHAMMER_METRICS_ADDR).toMatch(/^127\.0\.0\.1:/);
+    const httpPort = /\$\{HTTP_PORT:-(\d+)\}/.exec(web.environment!.HTTP_PORT!)?.[1];
     const probe = promConfig.scrape_configs.find((j) => j.job_name === 'banhammer-site-probe');
-    expect(probe?.static_configs[0]?.targets).toEqual(['http://web:80/']);
+    expect(probe?.static_configs[0]?.targets).toEqual([`http://127.0.0.1:${httpPort}/`]);
     expect(probe?.static_configs[0]?.labels?.site).toBe(agentJob?.static_configs[0]?.labels?.site);
-    expect(probe?.relabel_configs?.find((r) => r.target_label === '__address__')?.replacement).toBe('blackbox:9115');
-    expect(compose.services.blackbox!.command).toContain('--web.listen-address=:9115');
-    expect(promConfig.alerting.alertmanagers[0]!.static_configs[0]!.targets).toEqual(['alertmanager:9093']);
-    expect(compose.services.alertmanager!.command).toContain('--web.listen-address=:9093');
+    expect(probe?.relabel_configs?.find((r) => r.target_label === '__address__')?.replacement).toBe(listen(compose.services.blackbox!));
+    expect(promConfig.alerting.alertmanagers[0]!.static_configs[0]!.targets).toEqual([listen(compose.services.alertmanager!)]);
+    const ds = parse(readFileSync(join(EXAMPLE, 'grafana', 'provisioning', 'datasources', 'prometheus.yml'), 'utf8')) as { datasources: { url: string; type: string }[] };
+    expect(ds.datasources[0]).toMatchObject({ type: 'prometheus', url: `http://${listen(prom)}` });
+    for (const s of [prom, compose.services.blackbox!, compose.services.alertmanager!]) expect(listen(s)).toMatch(/^127\.0\.0\.1:\d+$/);
     const rules = readFileSync(resolve(EXAMPLE, '../../monitoring/prometheus/banhammer-alerts.yml'), 'utf8');
     expect(rules).toContain('job="banhammer"');
     expect(rules).toContain('job="banhammer-site-probe"');
