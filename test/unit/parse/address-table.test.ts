@@ -63,3 +63,19 @@ describe('AddressTable.lookup', () => {
     }
   });
 });
+
+describe('AddressTable.exactQuad', () => {
+  it('accepts exactly what node:net isIPv4 accepts, filling [start, end) whatever follows', () => {
+    const t = new AddressTable();
+    const cases = ['198.18.0.1', '0.0.0.0', '255.255.255.255', '198.18.0.01', '198.18.0.256', '198.18.0', '198.18.0.1.2',
+      '198.18..1', '.198.18.0.1', '198.18.0.1.', '1234.1.1.1', '198.18.0.1a', '00.0.0.0', '198.18.0.1 ', ' 198.18.0.1', '1.2.3.4:80', ''];
+    for (const c of cases) {
+      for (const after of ['', ',', '"', ':443']) {
+        const line = `x${c}${after}`;
+        const ok = t.exactQuad(line, 1, 1 + c.length);
+        expect(ok, JSON.stringify(line)).toBe(isIPv4(c));
+        if (ok) expect(`${t.quad >>> 24}.${(t.quad >>> 16) & 255}.${(t.quad >>> 8) & 255}.${t.quad & 255}`).toBe(c);
+      }
+    }
+  });
+});
