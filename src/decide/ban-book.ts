@@ -204,12 +204,21 @@ export class BanBook {
   private readonly heldByFamily = { 4: 0, 6: 0 };
   private rules: Readonly<Record<string, RuleSettings>>;
   private allowlist: Allowlist;
-  /** Recent ended bans by sequence number, oldest first. */
+  /** Recent ended bans by sequence number: always the contiguous run endedOldest…endedSeq. */
   private readonly ended = new Map<number, EndedBan>();
   private endedSeq = 0;
+  private endedOldest = 1;
   private maxEnded: number;
-  /** Who holds evidence, oldest first (`b <ban key>` or `e <seq>`), with its bytes. */
-  private readonly holders = new Map<string, number>();
+  /** Who holds evidence (`b <ban key>` or `e <seq>`): its bytes, and its place in holderQueue. */
+  private readonly holders = new Map<string, { bytes: number; seq: number }>();
+  /**
+   * Holders oldest first, read from holderHead; an entry whose seq no longer matches the holder's was
+   * released (or re-held) and is skipped. Not the Map's own order: evicting from the head of a Map
+   * that is deleted from over and over scans its deleted slots each time.
+   */
+  private holderQueue: { key: string; seq: number }[] = [];
+  private holderHead = 0;
+  private holderSeq = 0;
   private evidenceHeld = 0;
   private readonly evidenceBudget: number;
 
@@ -651,34 +660,39 @@ export class BanBook {
   }
 
   private trimEnded(): void {
-    while (this.ended.size > this.maxEnded) {
-      const first = this.ended.keys().next();
-      if (first.done) break;
-      this.ended.delete(first.value);
-      this.release(`e ${first.value}`);
+    while (this.ended.size > this.maxEnded && this.endedOldest <= this.endedSeq) {
+      const seq = this.endedOldest++;
+      if (this.ended.delete(seq)) this.release(`e ${seq}`);
     }
   }
 
   private hold(holder: string, bytes: number): void {
     this.release(holder);
     if (bytes <= 0) return;
-    this.holders.set(holder, bytes);
+    const seq = ++this.holderSeq;
+    this.holders.set(holder, { bytes, seq });
+    this.holderQueue.push({ key: holder, seq });
     this.evidenceHeld += bytes;
+    // Released entries pile up in the queue until read: compact when they outnumber the live ones.
+    if (this.holderQueue.length - this.holderHead > 2 * this.holders.size + 1024) {
+      this.holderQueue = this.holderQueue.slice(this.holderHead).filter((e) => this.holders.get(e.key)?.seq === e.seq);
+      this.holderHead = 0;
+    }
   }
 
   private release(holder: string): void {
-    const bytes = this.holders.get(holder);
-    if (bytes === undefined) return;
+    const h = this.holders.get(holder);
+    if (h === undefined) return;
     this.holders.delete(holder);
-    this.evidenceHeld -= bytes;
+    this.evidenceHeld -= h.bytes;
   }
 
   /** Over the budget: the oldest holders (active or ended bans) lose their lines, counted as omitted. */
   private trimEvidence(): void {
-    while (this.evidenceHeld > this.evidenceBudget) {
-      const first = this.holders.keys().next();
-      if (first.done) break;
-      const holder = first.value;
+    while (this.evidenceHeld > this.evidenceBudget && this.holderHead < this.holderQueue.length) {
+      const e = this.holderQueue[this.holderHead++]!;
+      if (this.holders.get(e.key)?.seq !== e.seq) continue;
+      const holder = e.key;
       this.release(holder);
       if (holder.startsWith('b ')) {
         const k = holder.slice(2);
@@ -689,6 +703,10 @@ export class BanBook {
         const e = this.ended.get(seq);
         if (e !== undefined) this.ended.set(seq, withoutEvidence(e));
       }
+    }
+    if (this.holderHead > 4096 && this.holderHead * 2 > this.holderQueue.length) {
+      this.holderQueue = this.holderQueue.slice(this.holderHead);
+      this.holderHead = 0;
     }
   }
 
