@@ -527,9 +527,6 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
       method = '';
     }
 
-    // A well-formed line from an address that can never be a client (a forged or broken log) counts for
-    // no one: banning 0.0.0.0 or a multicast group protects nothing and the kernel refuses some of them.
-    // (For a quad: 0.0.0.0/8, 224.0.0.0/4, 255.255.255.255, as ip.ts nonClientReason says.)
     // A trusted proxy as the peer: the client is in nginx main's trailing X-Forwarded-For field.
     if (trusted !== null && !list && (isQuad ? trusted.hasQuad(quad) : trusted.has(addr!))) {
       const t = readTail(line, i, end, open, backslashEscapes);
@@ -547,6 +544,9 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
       }
     }
 
+    // A well-formed line from an address that can never be a client (a forged or broken log) counts for
+    // no one: banning 0.0.0.0 or a multicast group protects nothing and the kernel refuses some of them.
+    // (For a quad: 0.0.0.0/8, 224.0.0.0/4, 255.255.255.255, as ip.ts nonClientReason says.)
     if (isQuad) {
       const hi = quad >>> 24;
       if (hi === 0 || (hi >= 224 && hi <= 239) || quad === -1) return 'not-client';
