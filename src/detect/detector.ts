@@ -78,13 +78,16 @@ export class Detector {
     const view = this.view;
     view.reset(ev);
     let key: string | undefined;
+    let exempt: boolean | undefined;
     for (let i = 0; i < states.length; i++) {
       const s = states[i]!;
       if (!this.prefilter.mayMatch(i, pass) || !s.rule.matchesView(view)) continue;
       s.counters.matches++;
       const name = s.rule.name;
       if (now !== undefined && ev.time <= now - s.rule.settings.findtime) continue;
-      if (this.isExempt(ev.ip) || this.isBanned(ev.ip, name, ev.time, scope)) continue;
+      // Allowlisted or not is the same for every rule: asked once per event, when a rule first counts it.
+      exempt ??= this.isExempt(ev.ip);
+      if (exempt || this.isBanned(ev.ip, name, ev.time, scope)) continue;
       s.counters.failures++;
       this.onFailure?.(ev, s.rule, scope);
       key ??= scopedKey(ev.ip, scope);

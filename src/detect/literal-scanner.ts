@@ -98,4 +98,26 @@ export class LiteralScanner {
     }
     return false;
   }
+
+  /**
+   * scan() for a request target, which the rules also test percent-decoded and with `//` as `/`: a
+   * `%` or two slashes in a row (`\` folds to `/`) make it one the literals cannot judge (true).
+   */
+  scanTarget(text: string, max: number, seen: Int32Array, gen: number): boolean {
+    const delta = this.delta;
+    const hasOut = this.hasOut;
+    const end = text.length < max ? text.length : max;
+    let s = 0;
+    let prev = 0;
+    for (let i = 0; i < end; i++) {
+      const c = text.charCodeAt(i);
+      if (c >= 128 || c === 37) return true;
+      const f = FOLD[c]!;
+      if (f === 47 && prev === 47) return true;
+      prev = f;
+      s = delta[(s << 7) | f]!;
+      if (hasOut[s] === 1) this.mark(s, seen, gen);
+    }
+    return false;
+  }
 }

@@ -97,7 +97,6 @@ function matchesEmpty(p: string): boolean {
   }
 }
 
-const DOUBLE_SLASH = /[/\\]{2}/;
 
 /**
  * The shared prefilter. Per event, pass() looks up the status in the union of the statuses the rules
@@ -263,8 +262,8 @@ export class Prefilter {
       if (scanner === null || scanner === undefined) continue;
       const text = fi === 0 ? ev.path : fi === 1 ? ev.userAgent : fi === 2 ? ev.referer : ev.request;
       if (text === undefined) continue;
-      if (fi === 0 && (text.includes('%') || DOUBLE_SLASH.test(text))) {
-        this.uncertain |= 1;
+      if (fi === 0) {
+        if (scanner.scanTarget(text, MAX_PATH_TESTED, this.seen, this.gen)) this.uncertain |= 1;
         continue;
       }
       const cache = text.length <= MAX_CACHED_TEXT ? this.caches[fi] : null;
@@ -296,6 +295,14 @@ export class Prefilter {
     for (let k = 0; k < all.length; k++) if (this.seen[all[k]!] === this.gen) out[n++] = all[k]!;
     return out;
   }
+}
+
+/**
+ * Whether a rule can be kept from any lines at all by the prefilter (a status, a method or a literal
+ * it needs). A rule that cannot (request-flood, crawl-non-static) counts on every line.
+ */
+export function isFiltered(m: RuleMatch): boolean {
+  return necessaryStatus(m) !== null || necessaryMethods(m) !== null || gateOf(m) !== null;
 }
 
 /** Does any of these rules match an event? (Replay's parse threads keep only such events.) */

@@ -14,6 +14,7 @@ import { Pipeline, selectRules as selectPipelineRules } from '../pipeline/pipeli
 import type { EvidenceLine } from '../decide/evidence.js';
 import { BanhammerError } from '../errors.js';
 import { parseSpan, scanSpan, type SpanJob, type SpanResult } from './scan-span.js';
+import { isFiltered } from '../detect/prefilter.js';
 import { availableParallelism } from 'node:os';
 import { existsSync, closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -98,7 +99,11 @@ export async function replayFile(path: string, config: Config, opts: ReplayOptio
   let parsed = 0;
 
   try {
-    const threads = opts.explain === true ? 1 : threadsFor(path, opts.threads);
+    // Parse threads keep the events some rule matches until their span is done: with a rule that
+    // matches every line (request-flood, crawl-non-static) that is every event of the file, so such a
+    // replay parses on this thread, in bounded memory.
+    const everyLine = rules.some((r) => !isFiltered(r.settings.match));
+    const threads = opts.explain === true || everyLine ? 1 : threadsFor(path, opts.threads);
     if (threads <= 1) {
       const total = opts.onProgress !== undefined ? statSync(path).size : 0;
       const counts = await parseSpan(path, { from: 0, to: Number.POSITIVE_INFINITY }, parse, observeLine, opts.onProgress !== undefined ? (done) => opts.onProgress!(done, total) : undefined);
