@@ -291,7 +291,8 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
   /**
    * One X-Forwarded-For entry line[s, e): an address, `a.b.c.d:port`, `[v6]` or `[v6]:port` (ports
    * as some proxies add them), validated and canonicalised like any address; null for anything else
-   * (`unknown`, RFC 7239's obfuscated `_name`, hostnames, junk).
+   * (`unknown`, RFC 7239's obfuscated `_name`, hostnames, junk). An IPv6 address without brackets
+   * is read whole: `2001:db8::1:443` is an address, never one with a port.
    */
   function entryAt(line: string, s: number, e: number): TableIp | typeof QUAD | null {
     if (e - s > MAX_ENTRY_LENGTH) return null;
@@ -299,8 +300,9 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
       const close = line.indexOf(']', s + 1);
       if (close < 0 || close >= e) return null;
       if (close + 1 < e && !isPort(line, close + 1, e)) return null;
-      const a = ipAt(line, s + 1, close);
-      return a !== null && a.family === 6 ? a : null;
+      // Only an IPv6 literal goes in brackets (`[::ffff:a.b.c.d]` is one, and is the IPv4 client).
+      const colon = line.indexOf(':', s + 1);
+      return colon > s && colon < close ? ipAt(line, s + 1, close) : null;
     }
     // IPv4, with or without a port, is read in place (like the first field), never looked up.
     if (ips.exactQuad(line, s, e)) {

@@ -110,6 +110,8 @@ describe("nginx main's trailing \"$http_x_forwarded_for\"", () => {
     expect(who(parse(main('10.0.0.2', '[2001:db8::5]'), 'auto', o))).toBe('2001:db8::5');
     expect(who(parse(main('10.0.0.2', '198.18.0.5:65535'), 'auto', o))).toBe('198.18.0.5');
     expect(who(parse(main('10.0.0.2', '::ffff:198.18.0.5'), 'auto', o))).toBe('198.18.0.5');
+    expect(who(parse(main('10.0.0.2', '[::ffff:198.18.0.5]:80'), 'auto', o))).toBe('198.18.0.5');
+    expect(who(parse(main('10.0.0.2', '2001:db8::5:443'), 'auto', o))).toBe('2001:db8::5:443');
     // A trusted IPv6 peer, and an IPv6 proxy in the chain.
     expect(who(parse(main('2001:db8:ffff::1', '198.18.0.5, 2001:db8:ffff::2'), 'auto', o))).toBe('198.18.0.5');
     // Not ports: an IPv4 address with a bad port, brackets around IPv4, zone ids.
