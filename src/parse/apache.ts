@@ -122,6 +122,8 @@ const FLAG_OPEN = 1;
 const FLAG_ESCAPES = 2;
 /** Trusted entries an X-Forwarded-For walk passes at most: no real chain of proxies is longer. */
 export const MAX_HOPS = 32;
+/** Spaces between the client's field and the time beyond which the line is never a server's (forgedPrefix). */
+const MAX_USER_WORDS = 16;
 /** Longest X-Forwarded-For entry read: a bracketed IPv6 address with a port. */
 const MAX_ENTRY_LENGTH = 45 + 2 + 6;
 
@@ -177,6 +179,11 @@ function isPort(line: string, at: number, e: number): boolean {
   return v >= 1 && v <= 65535;
 }
 
+/** Can an address start with this character (a hex digit or `:`)? */
+function isHexOrColon(c: number): boolean {
+  return (c >= 48 && c <= 58) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70);
+}
+
 function isBlankChar(c: number): boolean {
   return c === SPACE || c === 9;
 }
@@ -210,7 +217,8 @@ function isHostName(line: string, s: number, e: number): boolean {
  * field was written by the client and held spaces: its own part of an X-Forwarded-For list in front
  * of the list a proxy completed, or a Host header (nginx's $host) in front of the peer. The scanner's
  * field would then end inside the client's text, which can name anyone, so such a line counts for no
- * one ('bad-forwarded'). A user name with spaces but neither a comma nor an address still counts.
+ * one ('bad-forwarded'). A user name with spaces but neither a comma nor an address still counts,
+ * up to MAX_USER_WORDS spaces (beyond, no user name is that and the words are not looked at).
  */
 function forgedPrefix(line: string, fe: number, lb: number, ips: AddressTable): boolean {
   let spaces = 0;
@@ -221,11 +229,12 @@ function forgedPrefix(line: string, fe: number, lb: number, ips: AddressTable): 
     else if (c === COMMA) comma = true;
   }
   if (spaces <= 3) return false;
-  if (comma) return true;
+  // Far more words than any user name has: no address lookup per word (a client could send thousands).
+  if (comma || spaces > MAX_USER_WORDS) return true;
   for (let k = fe + 1; k < lb; ) {
     const sp = line.indexOf(' ', k);
     if (sp < 0 || sp >= lb) break;
-    if (sp > k && ips.lookup(line, k, sp) !== null) return true;
+    if (sp > k && isHexOrColon(line.charCodeAt(k)) && ips.lookup(line, k, sp) !== null) return true;
     k = sp + 1;
   }
   return false;

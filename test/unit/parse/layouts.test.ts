@@ -197,6 +197,9 @@ describe('X-Forwarded-For list as the first field (%{X-Forwarded-For}i, $proxy_a
     expect(who(parse(`198.18.0.7 - Doe,John ${REST}`))).toBe('198.18.0.7');
     expect(who(parse(`198.18.0.7 - Doe, John ${REST}`))).toBe('bad-forwarded');
     expect(who(parse(`198.18.0.7 - John 198.18.0.9 ${REST}`))).toBe('bad-forwarded');
+    // Thousands of words cost no address lookup each: refused outright.
+    expect(who(parse(`198.18.0.7 - ${'a '.repeat(20_000)}x ${REST}`))).toBe('bad-forwarded');
+    expect(who(parse(`198.18.0.7 - ${'a '.repeat(10)}x ${REST}`))).toBe('198.18.0.7');
   });
 
   it('a Host header with spaces (host layout) cannot make the line blame the address it names', () => {
