@@ -72,11 +72,11 @@ export class Detector {
    */
   observe(ev: AccessEvent, emit: (o: Offense) => void, now?: number, scope?: string): void {
     // One shared test first: most lines no enabled rule can match never reach per-rule work.
-    const pass = this.prefilter.pass(ev);
-    if (pass === 0) return;
-    const states = this.states;
     const view = this.view;
     view.reset(ev);
+    const pass = this.prefilter.pass(ev, view);
+    if (pass === 0) return;
+    const states = this.states;
     let key: string | undefined;
     let exempt: boolean | undefined;
     for (let i = 0; i < states.length; i++) {

@@ -150,6 +150,8 @@ export function requiredLiterals(p: string): string[] | null {
         endRun();
         continue;
       }
+      // Only ASCII: the scanner compares ASCII, and a text with anything else passes every gate anyway.
+      if (ch !== null && ch.charCodeAt(0) >= 128) ch = null;
       if (ch !== null) {
         run += fold(ch);
         if (repeated) endRun();

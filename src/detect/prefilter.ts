@@ -173,6 +173,8 @@ export class Prefilter {
   private readonly seen: Int32Array;
   private gen = 0;
   private ev: AccessEvent | null = null;
+  /** The event's view, when the caller has one (its header texts are read once and shared). */
+  private view: MatchView | null = null;
   /** Bits: field scanned for this event / field cannot be judged for this event. */
   private scanned = 0;
   private uncertain = 0;
@@ -224,9 +226,10 @@ export class Prefilter {
   }
 
   /** 0 when no rule can match `ev`; otherwise a token for mayMatch (the same event). */
-  pass(ev: AccessEvent): number {
+  pass(ev: AccessEvent, view?: MatchView): number {
     if (this.any !== null && this.any[ev.status] !== 1) return 0;
     this.ev = ev;
+    this.view = view ?? null;
     this.scanned = 0;
     this.uncertain = 0;
     if (++this.gen === 0x7fffffff) {
@@ -255,12 +258,16 @@ export class Prefilter {
 
   private scan(fields: number): void {
     const ev = this.ev as AccessEvent & { readonly request?: string; readonly referer?: string; readonly userAgent?: string };
+    const v = this.view;
     for (let fi = 0; fi < FIELDS.length; fi++) {
       if ((fields & (1 << fi)) === 0) continue;
       this.scanned |= 1 << fi;
       const scanner = this.scanners[fi];
       if (scanner === null || scanner === undefined) continue;
-      const text = fi === 0 ? ev.path : fi === 1 ? ev.userAgent : fi === 2 ? ev.referer : ev.request;
+      const text =
+        v !== null
+          ? fi === 0 ? v.wholeTarget() : fi === 1 ? v.userAgent() : fi === 2 ? v.referer() : v.request()
+          : fi === 0 ? ev.path : fi === 1 ? ev.userAgent : fi === 2 ? ev.referer : ev.request;
       if (text === undefined) continue;
       if (fi === 0) {
         if (scanner.scanTarget(text, MAX_PATH_TESTED, this.seen, this.gen)) this.uncertain |= 1;
@@ -315,9 +322,9 @@ export class AnyRuleMatcher {
   }
 
   test(ev: AccessEvent): boolean {
-    const pass = this.prefilter.pass(ev);
-    if (pass === 0) return false;
     this.view.reset(ev);
+    const pass = this.prefilter.pass(ev, this.view);
+    if (pass === 0) return false;
     for (let i = 0; i < this.rules.length; i++) if (this.prefilter.mayMatch(i, pass) && this.rules[i]!.matchesView(this.view)) return true;
     return false;
   }

@@ -100,7 +100,7 @@ export function compileMatch(m: RuleMatch): Test {
     tests.push((v) => methods.has(v.ev.method));
   }
   const requests = compilePathPatterns(m.requests ?? []);
-  if (requests !== null) tests.push((v) => { const r = (v.ev as EventHeaders).request; return r !== undefined && r !== '' && requests(cap(r)); });
+  if (requests !== null) tests.push((v) => { const r = v.request(); return r !== undefined && r !== '' && requests(cap(r)); });
   if (m.paths.length > 0) {
     const pathOnly = compilePathPatterns(m.paths.filter((p) => !mentionsQuery(p)));
     const whole = compilePathPatterns(m.paths.filter(mentionsQuery));
@@ -109,9 +109,9 @@ export function compileMatch(m: RuleMatch): Test {
   const queries = compilePathPatterns(m.queries ?? []);
   if (queries !== null) tests.push((v) => anyOf(v.queryVariants(), queries));
   const agents = compilePathPatterns(m.userAgents ?? []);
-  if (agents !== null) tests.push((v) => { const ua = (v.ev as EventHeaders).userAgent; return ua !== undefined && agents(cap(ua)); });
+  if (agents !== null) tests.push((v) => { const ua = v.userAgent(); return ua !== undefined && agents(cap(ua)); });
   const referers = compilePathPatterns(m.referers ?? []);
-  if (referers !== null) tests.push((v) => { const r = (v.ev as EventHeaders).referer; return r !== undefined && referers(cap(r)); });
+  if (referers !== null) tests.push((v) => { const r = v.referer(); return r !== undefined && referers(cap(r)); });
   for (const sub of m.allOf ?? []) tests.push(compileMatch(sub));
   if (m.anyOf !== undefined && m.anyOf.length > 0) {
     const subs = m.anyOf.map(compileMatch);
@@ -179,24 +179,66 @@ export class MatchView {
   private readonly paths: string[] = [];
   private readonly queries: string[] = [];
   private readonly targets: string[] = [];
+  /** Bits: 1 path variants, 2 query variants, 4 target variants, 8 target, 16 request, 32 UA, 64 referer. */
   private state = 0;
+  private requestText: string | undefined;
+  private userAgentText: string | undefined;
+  private refererText: string | undefined;
 
+  /** A new event: nothing is computed until a rule asks (most events are rejected by status first). */
   reset(ev: AccessEvent): void {
     this.ev = ev;
     this.state = 0;
-    const t = ev.path;
+  }
+
+  private prepareTarget(): void {
+    this.state |= 8;
+    const t = this.ev.path;
     this.target = t.length > MAX_PATH_TESTED ? t.slice(0, MAX_PATH_TESTED) : t;
     this.queryAt = this.target.indexOf('?');
   }
 
+  /** The request target as written (at most MAX_PATH_TESTED characters). */
+  wholeTarget(): string {
+    if ((this.state & 8) === 0) this.prepareTarget();
+    return this.target;
+  }
+
   /** The path without its query. */
   path(): string {
+    if ((this.state & 8) === 0) this.prepareTarget();
     return this.queryAt < 0 ? this.target : this.target.slice(0, this.queryAt);
   }
 
   /** The query without its `?` ('' when none). */
   query(): string {
+    if ((this.state & 8) === 0) this.prepareTarget();
     return this.queryAt < 0 ? '' : this.target.slice(this.queryAt + 1);
+  }
+
+  /** The raw request line, User-Agent and referer, read from the event once (its getters slice). */
+  request(): string | undefined {
+    if ((this.state & 16) === 0) {
+      this.state |= 16;
+      this.requestText = (this.ev as EventHeaders).request;
+    }
+    return this.requestText;
+  }
+
+  userAgent(): string | undefined {
+    if ((this.state & 32) === 0) {
+      this.state |= 32;
+      this.userAgentText = (this.ev as EventHeaders).userAgent;
+    }
+    return this.userAgentText;
+  }
+
+  referer(): string | undefined {
+    if ((this.state & 64) === 0) {
+      this.state |= 64;
+      this.refererText = (this.ev as EventHeaders).referer;
+    }
+    return this.refererText;
   }
 
   pathVariants(): readonly string[] {
@@ -219,7 +261,7 @@ export class MatchView {
   targetVariants(): readonly string[] {
     if ((this.state & 4) === 0) {
       this.state |= 4;
-      variantsOf(this.target, this.targets, false);
+      variantsOf(this.wholeTarget(), this.targets, false);
     }
     return this.targets;
   }

@@ -22,6 +22,7 @@ describe('requiredLiterals', () => {
     [String.raw`ab?c`, ['c']], // 'a' is common, 'c' less so
     [String.raw`x{2}yz`, ['yz']],
     [String.raw`/\+CSCOE\+/`, ['/ cscoe /']],
+    ['/caf\u00e9-menu', ['-menu']], // non-ASCII never becomes part of a literal
   ])('%s needs one of %j', (p, lits) => {
     expect(requiredLiterals(p)?.sort()).toEqual([...lits].sort());
   });
