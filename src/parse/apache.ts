@@ -23,7 +23,8 @@
  *   The only ordinary layout with something other than `-` in the second field is Apache's %l with
  *   IdentityCheck On (the client's identd answers it): such a log must name its format
  *   (`apache-combined`), which reads the first field whatever the second holds.
- * - A first field with a comma in it: an X-Forwarded-For list (below).
+ * - A first field with a comma in it: an X-Forwarded-For list (below), read by `auto` only (a fixed
+ *   ordinary format says its first field is %h or $remote_addr: a list there is 'bad-address').
  *
  * X-Forwarded-For: each proxy appends the address it received the request from, so of a list only
  * the entries right of one written by a trusted proxy (`trusted_proxies`) are believed; the rest is
@@ -47,9 +48,12 @@
  * of the header may contain spaces (`198.18.0.9 - x, 198.18.0.7, …`): then the line's start looks
  * like a plain line blaming 198.18.0.9. What follows the real list is ` - %u [time]`, so a line with
  * more than the three spaces of ` %l %u ` between its client field and the time, and a comma or an
- * address there, is 'bad-forwarded' in every layout (forgedPrefix); the same holds for a Host header
- * with spaces in the host layout, should a server let one through. The cost: a Basic-auth user name
- * holding a space and a comma or an address is skipped.
+ * address there, is 'bad-forwarded' (forgedPrefix); the same holds for a Host header with spaces in
+ * the host layout, should a server let one through. This applies in `auto` and the host formats,
+ * where the first field may be the client's: the line cannot be told from an ordinary one whose user
+ * name (%u, $remote_user: nginx fills it from any Basic Authorization header) holds such words, so a
+ * client could have its own lines skipped that way. A fixed ordinary format (apache-combined,
+ * nginx-combined, nginx-main, apache-common) reads its first field as declared and has no such gap.
 
  * Why it is injection-proof: Apache writes `"` and `\` inside %r, %u and %{…}i as `\"` and `\\` (and
  * control bytes as \xhh), so an unescaped `"` only ever delimits a field. The scanner therefore reads,
@@ -269,6 +273,13 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
   const { layout, backslashEscapes } = opts;
   const trusted = opts.trusted ?? null;
   const escapeFlag = backslashEscapes ? FLAG_ESCAPES : 0;
+  /**
+   * May the first field be text the client wrote (an X-Forwarded-For list, nginx's $host)? Not in a
+   * fixed ordinary or vhost_combined format, whose first field the server writes (%h, $remote_addr,
+   * %v:%p): there a line is read as declared, and the forged-prefix refusal, which a client could
+   * otherwise trigger with its own user name to have its lines skipped, does not apply.
+   */
+  const clientFirst = layout === 'auto' || layout === 'host';
   const { ips, times } = caches;
   /** Set with a QUAD result (entryAt, walkList, fieldAddr): the IPv4 address as a 32-bit value. */
   let pickQuad = 0;
@@ -421,7 +432,7 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
       const sp = line.indexOf(' ', start);
       if (sp < 0 || sp >= end) return fail(line, start, end, ips.lookup(line, start, end) ? 'truncated' : 'bad-address');
       // The first field: one token, or an X-Forwarded-For list running on over `, `.
-      const comma = layout !== 'vhost' && hasComma(line, start, sp);
+      const comma = (layout === 'auto' || layout === 'host') && hasComma(line, start, sp);
       const f1 = comma ? listFieldEnd(line, start, end) : sp;
       if (f1 < 0) return fail(line, start, end, 'truncated');
       const sp2 = line.indexOf(' ', f1 + 1);
@@ -486,7 +497,8 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
     if (time !== time) return fail(line, start, end, 'bad-time'); // NaN
     // Between the client's field and the time: ` %l %u `. More spaces and a comma there may be a
     // client's own X-Forwarded-For text in front of the list a proxy completed (see "X-Forwarded-For").
-    if (lb - fe > 5 && forgedPrefix(line, fe, lb, ips)) return fail(line, start, end, 'bad-forwarded');
+    // Only where the first field may be the client's own text: `auto` and the host layout.
+    if (clientFirst && lb - fe > 5 && forgedPrefix(line, fe, lb, ips)) return fail(line, start, end, 'bad-forwarded');
 
     // The request line closes at the next unescaped quote.
     const r = findQuote(line, q + 1, end, backslashEscapes);

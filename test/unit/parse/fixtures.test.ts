@@ -17,6 +17,7 @@ const FORMAT_OF: Record<string, LogFormat> = {
   'apache-host-combined.log': 'apache-host-combined',
   'nginx-combined.log': 'nginx-combined',
   'nginx-main.log': 'nginx-main',
+  'xff-first.log': 'auto',
   'docker-json.log': 'docker-json',
   'syslog.log': 'syslog',
   'adversarial.log': 'apache-combined',
