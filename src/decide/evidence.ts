@@ -123,7 +123,10 @@ interface Ring {
   readonly rule: string;
   readonly ip: string;
   readonly scope: string | undefined;
-  readonly lines: EvidenceLine[];
+  /** A circular buffer: `count` lines from `start`, oldest first (no shifting on the failure path). */
+  readonly lines: (EvidenceLine | undefined)[];
+  start: number;
+  count: number;
   bytes: number;
   /** Less and more recently used neighbours (null at the ends). */
   older: Ring | null;
@@ -176,20 +179,32 @@ export class EvidenceKeeper {
     const key = ringKey(rule, ip, scope);
     let ring = this.rings.get(key);
     if (ring === undefined) {
-      ring = { key, rule, ip, scope, lines: [], bytes: RING_OVERHEAD, older: null, newer: null };
+      ring = { key, rule, ip, scope, lines: [], start: 0, count: 0, bytes: RING_OVERHEAD, older: null, newer: null };
       this.held += RING_OVERHEAD;
       this.rings.set(key, ring);
     } else {
       this.unlink(ring);
     }
     this.append(ring);
+    const size = Math.max(1, Math.floor(cap));
+    // The oldest lines go: beyond the ring's size (a smaller cap after a reload), or out of the window.
+    while (ring.count > 0 && (ring.count >= size || ring.lines[ring.start]!.at <= since)) this.dropOldest(ring);
+    if (ring.count === 0) ring.start = 0;
     const line = evidenceLine(raw, at, file);
-    ring.lines.push(line);
-    this.add(ring, line.line.length + EVIDENCE_LINE_OVERHEAD);
-    while (ring.lines.length > Math.max(1, cap) || (ring.lines.length > 1 && ring.lines[0]!.at <= since)) {
-      const old = ring.lines.shift()!;
-      this.add(ring, -(old.line.length + EVIDENCE_LINE_OVERHEAD));
+    if (ring.count < ring.lines.length) {
+      ring.lines[(ring.start + ring.count) % ring.lines.length] = line;
+    } else {
+      // Full but smaller than its size: grow it, oldest first from slot 0.
+      if (ring.start !== 0) {
+        const ordered = linesOf(ring);
+        ring.lines.length = 0;
+        ring.lines.push(...ordered);
+        ring.start = 0;
+      }
+      ring.lines.push(line);
     }
+    ring.count++;
+    this.add(ring, line.line.length + EVIDENCE_LINE_OVERHEAD);
     this.trim();
   }
 
@@ -202,7 +217,7 @@ export class EvidenceKeeper {
     const ring = this.rings.get(key);
     if (ring === undefined) return [];
     this.drop(key, ring);
-    return ring.lines.filter((l) => l.at > since);
+    return linesOf(ring).filter((l) => l.at > since);
   }
 
   /** Forgets an address's lines in one scope under the given rules (an unban forgets its failures). */
@@ -222,7 +237,7 @@ export class EvidenceKeeper {
   sweep(now: number, windowOf: (rule: string) => number | undefined): void {
     for (const [key, ring] of this.rings) {
       const w = windowOf(ring.rule);
-      const newest = ring.lines[ring.lines.length - 1];
+      const newest = ring.count === 0 ? undefined : ring.lines[(ring.start + ring.count - 1) % ring.lines.length];
       if (w === undefined || newest === undefined || newest.at <= now - w) this.drop(key, ring);
     }
   }
@@ -231,9 +246,17 @@ export class EvidenceKeeper {
   pending(ip: string): PendingEvidence[] {
     const out: PendingEvidence[] = [];
     for (const ring of this.rings.values()) {
-      if (ring.ip === ip) out.push({ rule: ring.rule, ...(ring.scope !== undefined ? { scope: ring.scope } : {}), lines: [...ring.lines] });
+      if (ring.ip === ip) out.push({ rule: ring.rule, ...(ring.scope !== undefined ? { scope: ring.scope } : {}), lines: linesOf(ring) });
     }
     return out;
+  }
+
+  private dropOldest(ring: Ring): void {
+    const old = ring.lines[ring.start]!;
+    ring.lines[ring.start] = undefined;
+    ring.start = (ring.start + 1) % ring.lines.length;
+    ring.count--;
+    this.add(ring, -(old.line.length + EVIDENCE_LINE_OVERHEAD));
   }
 
   private add(ring: Ring, n: number): void {
@@ -270,6 +293,13 @@ export class EvidenceKeeper {
     else this.oldest = r;
     this.newest = r;
   }
+}
+
+/** A ring's lines, oldest first (a copy). */
+function linesOf(ring: Ring): EvidenceLine[] {
+  const out: EvidenceLine[] = [];
+  for (let i = 0; i < ring.count; i++) out.push(ring.lines[(ring.start + i) % ring.lines.length]!);
+  return out;
 }
 
 const ringKey = (rule: string, ip: string, scope: string | undefined): string => (scope === undefined ? `${rule} ${ip}` : `${rule} ${ip} ${scope}`);

@@ -102,6 +102,23 @@ describe('EvidenceKeeper', () => {
     expect(k.take('forbidden', '198.18.0.8', undefined, T0 + 31_000).map((l) => l.line)).toEqual(['newest']);
   });
 
+  it('keeps lines in order when old ones leave the window and the ring grows again', () => {
+    const k = new EvidenceKeeper();
+    const rec = (name: string, at: number, since: number) => k.record('forbidden', '198.18.0.30', undefined, 4, name, at, undefined, since);
+    rec('l1', 0, -60);
+    rec('l2', 10, -50);
+    rec('l3', 100, 5); // l1 leaves the window
+    rec('l4', 101, 5);
+    rec('l5', 102, 5);
+    rec('l6', 103, 5); // full at 4: l2 goes
+    expect(k.pending('198.18.0.30')[0]!.lines.map((l) => l.line)).toEqual(['l3', 'l4', 'l5', 'l6']);
+    rec('l7', 200, 101); // l3 and l4 leave the window
+    rec('l8', 201, 101);
+    rec('l9', 202, 101); // full again: l5 goes
+    expect(k.take('forbidden', '198.18.0.30', undefined, 0).map((l) => l.line)).toEqual(['l6', 'l7', 'l8', 'l9']);
+    expect(k.bytes).toBe(0);
+  });
+
   it('stays within its byte budget whatever the flood: 100,000 addresses with 8 KiB lines', () => {
     const budget = 1 << 20;
     const k = new EvidenceKeeper(budget);
