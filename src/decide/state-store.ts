@@ -10,12 +10,12 @@
  *   waiting when a newer one arrives is folded into it (every caller resolves once a document at
  *   least as new as its own is durable). The last call wins.
  * - load(): missing file → null. A corrupt or invalid file (bad JSON, wrong envelope, wrong version,
- *   validate() throws) is renamed aside to `<name>.corrupt-<timestamp>`, reported through
+ *   validate() throws, larger than maxBytes — read no further than that) is renamed aside to `<name>.corrupt-<timestamp>`, reported through
  *   onWarning, and load() returns null: a bad file must never crash-loop the agent. Temp files left
  *   by a killed writer are removed. Only an unusable directory (permissions, not a directory, I/O
  *   error) throws, as BanhammerError('BH_ERR_STATE').
  */
-import { mkdir, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic, type AtomicWriteError } from '../fs/atomic-write.js';
 import { BanhammerError } from '../errors.js';
@@ -33,7 +33,15 @@ export interface StateStoreOptions<T> {
   readonly onWarning: (msg: string) => void;
   /** For the timestamps of savedAt and of set-aside files. */
   readonly clock?: Clock;
+  /** A larger file is not read but set aside (default DEFAULT_MAX_STATE_BYTES). */
+  readonly maxBytes?: number;
 }
+
+/**
+ * The largest state file read: far above what the agent writes (100,000 bans with their lines, the
+ * history and positions stay well under 64 MiB), far below what would exhaust its memory.
+ */
+export const DEFAULT_MAX_STATE_BYTES = 256 << 20;
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const STATE_HINT = 'mount a writable volume at BANHAMMER_STATE_DIR and check its owner and permissions';
@@ -68,13 +76,23 @@ export class StateStore<T> {
   async load(): Promise<T | null> {
     await this.removeStaleTemps();
     let text: string;
+    const max = this.opts.maxBytes ?? DEFAULT_MAX_STATE_BYTES;
     try {
-      text = await readFile(this.file, 'utf8');
+      const fh = await open(this.file, 'r');
+      try {
+        const size = (await fh.stat()).size;
+        if (size > max) return await this.setAside(`is ${size} bytes, more than the ${max} a state file may have`);
+        text = await fh.readFile('utf8');
+      } finally {
+        await fh.close().catch(() => undefined);
+      }
     } catch (e) {
       const code = errCode(e);
       if (code === 'ENOENT') return null;
       throw stateError(`cannot read state file ${this.file}: ${code ?? String(e)}`, e, this.file);
     }
+    // A file that grew past the limit between stat and read (it is ours; still refuse it).
+    if (text.length > max) return this.setAside(`is more than the ${max} bytes a state file may have`);
     let raw: unknown;
     try {
       raw = JSON.parse(text);

@@ -91,6 +91,18 @@ describe('StateStore', () => {
     expect(await store().load()).toEqual(makeDoc(1));
   });
 
+  it('sets aside a file larger than maxBytes without reading it (a hostile or runaway state file)', async () => {
+    const doc = JSON.stringify({ version: 1, data: makeDoc(3) });
+    await writeFile(join(dir, 'bans.json'), doc);
+    const small = new StateStore<Doc>({ dir, name: 'bans', version: 1, validate: validateDoc, onWarning: (m) => warnings.push(m), maxBytes: doc.length - 1 });
+    expect(await small.load()).toBeNull();
+    expect(warnings[0]).toContain(`is ${doc.length} bytes, more than the ${doc.length - 1} a state file may have`);
+    expect((await readdir(dir)).some((n) => n.startsWith('bans.corrupt-'))).toBe(true);
+    await writeFile(join(dir, 'bans.json'), doc);
+    const exact = new StateStore<Doc>({ dir, name: 'bans', version: 1, validate: validateDoc, onWarning: (m) => warnings.push(m), maxBytes: doc.length });
+    expect(await exact.load()).toEqual(makeDoc(3));
+  });
+
   it('names the wrong version in the warning', async () => {
     await writeFile(join(dir, 'bans.json'), JSON.stringify({ version: 7, data: makeDoc(0) }));
     await store().load();
