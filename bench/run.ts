@@ -15,6 +15,12 @@
  * it says why it skipped): --no-live skips it, --live-only runs only it. With --json the replay
  * figures are the top-level object and the live ones are under "live".
  *
+ * Then the kernel enforcers side by side (bench/live/kernel.ts: nftables and iptables with the real
+ * agent — detect → drop latency against fail2ban, 100,000 bans from the state file at start, the nft
+ * packet path with 100,000 bans; root, network namespaces and nft needed): part of the live
+ * benchmark (--no-live skips it, --live-only runs it), --no-kernel skips it, --kernel-only runs only
+ * it. With --json its figures are under "kernel".
+ *
  * Then the shared-bans section (bench/share/share.ts: propagation lag with three replicas, shared-count
  * throughput, a new replica loading 100,000 bans, through its own redis-server; skipped with the reason
  * when redis-server is not installed): --no-share skips it, --share-only runs only it; --no-live and
@@ -35,6 +41,7 @@ import { measure } from './measure.js';
 import { referenceFromFile } from './reference.js';
 import { formatLive, runLive, type LiveReport } from './live/live.js';
 import { formatShare, runShareBench, type ShareReport } from './share/share.js';
+import { formatKernel, runKernel, type KernelReport } from './live/kernel.js';
 
 export const TARGETS = Object.freeze({
   linesPerSecond: 1_200_000,
@@ -60,6 +67,13 @@ export interface BenchParts {
 
 const LIVE_FLAGS = ['--live', '--no-live', '--live-only'];
 const SHARE_FLAGS = ['--no-share', '--share-only'];
+const KERNEL_FLAGS = ['--no-kernel', '--kernel-only'];
+
+/** The kernel enforcers section: runs with the live part unless --no-kernel; --kernel-only runs nothing else. */
+export function parseKernelFlags(argv: readonly string[]): { kernel: boolean; only: boolean } {
+  const only = argv.includes('--kernel-only');
+  return { kernel: only || (parseBenchParts(argv).live && !argv.includes('--no-kernel') && !argv.includes('--share-only')), only };
+}
 
 /** The shared-bans section: `share` runs it, `only` runs nothing else (--share-only). --no-live and --live-only skip it. */
 export function parseShareFlags(argv: readonly string[]): { share: boolean; only: boolean } {
@@ -74,7 +88,7 @@ export function parseBenchParts(argv: readonly string[]): BenchParts {
 
 export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   const { values } = parseArgs({
-    args: argv.filter((a) => !LIVE_FLAGS.includes(a) && !SHARE_FLAGS.includes(a)),
+    args: argv.filter((a) => !LIVE_FLAGS.includes(a) && !SHARE_FLAGS.includes(a) && !KERNEL_FLAGS.includes(a)),
     options: {
       lines: { type: 'string' },
       seed: { type: 'string' },
@@ -129,7 +143,7 @@ export function repoRoot(from: string = dirname(fileURLToPath(import.meta.url)))
   }
 }
 
-export async function runBench(opts: BenchOptions, parts: BenchParts = { replay: true, live: false, quick: false }, share = false): Promise<number> {
+export async function runBench(opts: BenchOptions, parts: BenchParts = { replay: true, live: false, quick: false }, share = false, kernel = false): Promise<number> {
   const root = repoRoot();
   let code = 0;
   let replayJson: Record<string, unknown> = {};
@@ -144,13 +158,19 @@ export async function runBench(opts: BenchOptions, parts: BenchParts = { replay:
     if (!opts.json) process.stdout.write(formatLive(live));
     if (live.errors.length > 0) code = 1;
   }
+  let kern: KernelReport | undefined;
+  if (kernel) {
+    kern = await runKernel({ root, fail2ban: opts.fail2ban, quick: parts.quick, progress });
+    if (!opts.json) process.stdout.write(formatKernel(kern));
+    if (kern.errors.length > 0) code = 1;
+  }
   let shared: ShareReport | undefined;
   if (share) {
     shared = await runShareBench({ quick: parts.quick, progress });
     if (!opts.json) process.stdout.write(formatShare(shared));
     if (shared.errors.length > 0) code = 1;
   }
-  if (opts.json) process.stdout.write(`${JSON.stringify({ ...replayJson, ...(live ? { live } : {}), ...(shared ? { share: shared } : {}) }, null, 2)}\n`);
+  if (opts.json) process.stdout.write(`${JSON.stringify({ ...replayJson, ...(live ? { live } : {}), ...(kern ? { kernel: kern } : {}), ...(shared ? { share: shared } : {}) }, null, 2)}\n`);
   return code;
 }
 
@@ -321,7 +341,9 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const parts = parseBenchParts(argv);
   const share = parseShareFlags(argv);
-  return runBench(opts, share.only ? { ...parts, replay: false, live: false } : parts, share.share);
+  const kernel = parseKernelFlags(argv);
+  if (kernel.only) return runBench(opts, { ...parts, replay: false, live: false }, false, true);
+  return runBench(opts, share.only ? { ...parts, replay: false, live: false } : parts, share.share, kernel.kernel);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

@@ -1,7 +1,7 @@
 /**
  * The two programs under test, each started in a namespace the caller made, following a log file
  * in a temp dir, and ended in cleanup:
- * - banhammer: `ip netns exec NS node bin/banhammer.js run`, enforcer iptables, configured only by
+ * - banhammer: `ip netns exec NS node bin/banhammer.js run`, enforcer iptables (or nftables), configured only by
  *   BANHAMMER_* variables (any inherited BANHAMMER_* is dropped), stdout/stderr to a file;
  * - fail2ban: `fail2ban-server -f -x -c DIR` with its own config dir: one jail with the replay
  *   bench's 403 filter, maxretry 5, findtime 60, bantime 3600, the stock `iptables-ipset-proto6`
@@ -29,7 +29,7 @@ export interface Agent {
   stop(): Promise<void>;
 }
 
-export async function startAgent(cleanup: Cleanup, o: { root: string; ns: string; dir: string; instance: string; port: number }): Promise<Agent> {
+export async function startAgent(cleanup: Cleanup, o: { root: string; ns: string; dir: string; instance: string; port: number; enforcer?: 'iptables' | 'nftables' }): Promise<Agent> {
   const logPath = join(o.dir, 'access.log');
   writeFileSync(logPath, '');
   const stateDir = join(o.dir, 'state');
@@ -44,7 +44,7 @@ export async function startAgent(cleanup: Cleanup, o: { root: string; ns: string
     BANHAMMER_STATE_DIR: stateDir,
     BANHAMMER_SOCKET: socket,
     BANHAMMER_PORTS: String(o.port),
-    BANHAMMER_ENFORCER: 'iptables',
+    BANHAMMER_ENFORCER: o.enforcer ?? 'iptables',
     BANHAMMER_MAXRETRY: '5',
     BANHAMMER_FINDTIME: '60',
     BANHAMMER_BANTIME: '3600',
