@@ -152,6 +152,29 @@ class ScanCache {
 }
 
 const EMPTY_IDS = new Int32Array(0);
+
+/** Characters the fold leaves alone and that ordinary text rarely holds, rarest first. */
+const SENTINEL_ORDER = '{}$`|<>[]^~\'"!*@#;(),:=&%.-_0123456789';
+const MAX_SENTINELS = 3;
+
+/** A few characters at least one of which each literal holds (see Prefilter.sentinels), or null. */
+export function sentinelsOf(literals: readonly string[]): string[] | null {
+  if (literals.length === 0) return null;
+  const chosen = new Set<string>();
+  for (const l of literals) {
+    if ([...chosen].some((c) => l.includes(c))) continue;
+    const c = [...SENTINEL_ORDER].find((x) => l.includes(x));
+    if (c === undefined) return null;
+    chosen.add(c);
+    if (chosen.size > MAX_SENTINELS) return null;
+  }
+  return [...chosen];
+}
+
+function holdsAny(text: string, chars: readonly string[]): boolean {
+  for (let i = 0; i < chars.length; i++) if (text.indexOf(chars[i]!, 0) >= 0) return true;
+  return false;
+}
 /** Longest value cached (the caches hold at most 2 × 4096 × this many characters). */
 const MAX_CACHED_TEXT = 512;
 
@@ -170,6 +193,12 @@ export class Prefilter {
   private readonly gateIds: (Int32Array | null)[];
   private readonly gateFields: number[];
   private readonly scanners: (LiteralScanner | null)[];
+  /**
+   * Per field: a few characters at least one of which every literal of the field holds (`{` for
+   * `${jndi:` and `() {`), or null. A text holding none of them holds no literal: one native indexOf
+   * per character instead of a scan (the common case for headers, which every line carries).
+   */
+  private readonly sentinels: (string[] | null)[];
   private readonly seen: Int32Array;
   private gen = 0;
   private ev: AccessEvent | null = null;
@@ -222,6 +251,8 @@ export class Prefilter {
     });
     this.scanners = ids.map((m) => (m.size === 0 ? null : new LiteralScanner([...m.keys()], [...m.values()])));
     this.fieldIds = ids.map((m) => Int32Array.from(m.values()));
+    // Not for the target: the rules also test it percent-decoded (%7B is a `{`).
+    this.sentinels = ids.map((m, fi) => (fi === 0 ? null : sentinelsOf([...m.keys()])));
     this.seen = new Int32Array(next);
   }
 
@@ -273,6 +304,8 @@ export class Prefilter {
         if (scanner.scanTarget(text, MAX_PATH_TESTED, this.seen, this.gen)) this.uncertain |= 1;
         continue;
       }
+      const sentinels = this.sentinels[fi];
+      if (sentinels !== null && sentinels !== undefined && !holdsAny(text, sentinels)) continue;
       const cache = text.length <= MAX_CACHED_TEXT ? this.caches[fi] : null;
       if (cache === null || cache === undefined) {
         if (scanner.scan(text, MAX_PATH_TESTED, this.seen, this.gen)) this.uncertain |= 1 << fi;

