@@ -89,9 +89,17 @@ export class Detector {
       exempt ??= this.isExempt(ev.ip);
       if (exempt || this.isBanned(ev.ip, name, ev.time, scope)) continue;
       s.counters.failures++;
-      this.onFailure?.(ev, s.rule, scope);
       key ??= scopedKey(ev.ip, scope);
-      const n = s.distinct !== null ? s.distinct.record(key, ev.time, hashPath(view.path())) : s.windows!.record(key, ev.time);
+      let n: number;
+      if (s.distinct !== null) {
+        n = s.distinct.record(key, ev.time, hashPath(view.path()));
+        // The group (share stage) counts requests: only a path new to this window is one for it, so
+        // a replica group counts distinct paths too (the same path on two replicas counts twice).
+        if (s.distinct.added) this.onFailure?.(ev, s.rule, scope);
+      } else {
+        this.onFailure?.(ev, s.rule, scope);
+        n = s.windows!.record(key, ev.time);
+      }
       if (n >= s.rule.settings.maxretry) {
         s.distinct?.reset(key);
         s.windows?.reset(key);

@@ -23,6 +23,8 @@ export class DistinctWindows {
   /** The key last placed at the most-recent end of the LRU order (no move needed for it). */
   private newestKey: string | undefined;
   evictions = 0;
+  /** Whether the last record() added a path the window did not hold (a repeat only refreshes). */
+  added = false;
 
   constructor(
     private readonly findtime: number,
@@ -40,6 +42,7 @@ export class DistinctWindows {
       if (this.windows.size >= this.maxTracked) this.evictOldest();
       this.windows.set(ip, [pathHash, t]);
       this.newestKey = ip;
+      this.added = true;
       return 1;
     }
     if (ip !== this.newestKey) {
@@ -65,6 +68,7 @@ export class DistinctWindows {
       w[k++] = at;
     }
     w.length = k;
+    this.added = !seen && t > cutoff;
     if (!seen && t > cutoff) {
       if (k / 2 >= this.maxPaths) w.splice(0, 2);
       w.push(pathHash, t);

@@ -29,6 +29,12 @@ describe('count: distinct-paths', () => {
     for (let i = 0; i < 10; i++) d.observe(ev('198.18.0.2', i * S, `/search?q=${i}`), (o) => out.push(o));
     expect(out).toEqual([]);
   });
+  it('tells the share stage of a failure only for a path new to the window', () => {
+    const shared: string[] = [];
+    const d = new Detector([compileRule('probe', { ...rule, maxretry: 10 })], { maxTracked: 100, onFailure: (e) => shared.push(e.path) });
+    for (const p of ['/a', '/a', '/b?x=1', '/b?x=2', '/c', '/a']) d.observe(ev('198.18.0.3', 0, p), () => {});
+    expect(shared).toEqual(['/a', '/b?x=1', '/c']);
+  });
   it('paths leave the window after findtime', () => {
     const w = new DistinctWindows(60 * S, 10, 5);
     expect(w.record('a', 0, hashPath('/1'))).toBe(1);
