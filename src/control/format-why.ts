@@ -55,7 +55,8 @@ function banNode(b: WhyBan): Node {
   if (b.container !== null) kids.push({ text: `Container:\t${safe(b.container)}${b.containerId !== null ? ` (${safe(b.containerId.slice(0, 12))})` : ''}` });
   if (b.origin !== null) kids.push({ text: `Origin:\t${safe(b.origin)}` });
   const files = [...new Set(b.evidence.map((l) => l.file ?? '-'))];
-  const omitted = b.evidenceOmitted > 0 ? `, ${b.evidenceOmitted} more not kept` : '';
+  // From the group's count, the lines not here are mostly the other replicas' failures.
+  const omitted = b.evidenceOmitted <= 0 ? '' : b.source === 'group-count' ? `, ${b.evidenceOmitted} more counted by other replicas or not kept` : `, ${b.evidenceOmitted} more not kept`;
   if (b.evidence.length === 0) {
     kids.push({ text: `Matches:\tnone kept${b.source === 'manual' || b.source === 'group' ? ' (no log line made this ban)' : omitted}` });
   } else {

@@ -129,7 +129,7 @@ describe('formatWhy', () => {
       'Ended:\tx, unbanned (by who knows)',
       'Source:\ta ban by replica replica-d (shared through Redis)',
       "Source:\tthe group's count (failures counted by several replicas; the lines are this replica's)",
-      'Matches:\t2 lines, 3 more not kept',
+      'Matches:\t2 lines, 3 more counted by other replicas or not kept',
       '/a.log: one',
       '/b.log: two',
     ]) {
