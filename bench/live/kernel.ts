@@ -23,7 +23,7 @@
  * Every phase is bounded in count and time; processes are ended by pid.
  */
 import type { ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, cpSync, mkdirSync, openSync, readFileSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { blockRule, chainDefinition, setDefinition, nftNames, type NftLayout, type NftNames } from '../../src/enforce/nft-args.js';
@@ -66,6 +66,8 @@ export interface LoadRun {
   readonly childCpuMs: number;
   /** Elements the kernel set held once ready (must equal the bans). */
   readonly inKernel: number;
+  /** The agent's resident memory when ready. */
+  readonly rssBytes: number;
 }
 
 export interface LoadResult {
@@ -125,11 +127,28 @@ export async function runKernel(opts: KernelOptions): Promise<KernelReport> {
     report.skipped = why;
     return report;
   }
-  const p = opts.progress;
+  // The agent is run from a copy of bin/ and dist/ taken now: a build during the run (other work on
+  // the same tree) would otherwise swap the bundle's chunks under a starting agent.
+  const snapshot = new Cleanup();
+  try {
+    const root = tempDir(snapshot, 'bhb-agent-copy-');
+    for (const part of ['bin', 'dist', 'package.json']) cpSync(join(opts.root, part), join(root, part), { recursive: true });
+    symlinkSync(join(opts.root, 'node_modules'), join(root, 'node_modules'));
+    await phases({ ...opts, root }, report);
+  } catch (e) {
+    report.errors.push((e as Error).message);
+  } finally {
+    report.errors.push(...(await snapshot.run()));
+  }
+  report.targets = kernelTargets(report);
+  return report;
+}
+
+async function phases(opts: KernelOptions, report: KernelReport): Promise<void> {
   const trials = opts.quick ? 10 : 20;
   const loadRuns = opts.quick ? 1 : 3;
   const step = async <T>(name: string, fn: () => Promise<T>): Promise<T | undefined> => {
-    p(`kernel: ${name}`);
+    opts.progress(`kernel: ${name}`);
     try {
       return await fn();
     } catch (e) {
@@ -137,7 +156,6 @@ export async function runKernel(opts: KernelOptions): Promise<KernelReport> {
       return undefined;
     }
   };
-
   for (const enforcer of KERNEL_ENFORCERS) {
     const l = await step(`${enforcer}: detect → drop latency (${trials} trials)`, () => latencyPhase(opts, trials, { enforcer }));
     if (l) report.latency[enforcer] = l;
@@ -146,13 +164,8 @@ export async function runKernel(opts: KernelOptions): Promise<KernelReport> {
     const l = await step(`fail2ban: detect → drop latency (${trials} trials)`, () => latencyPhase(opts, trials, { fail2ban: true }));
     if (l) report.latency.fail2ban = l;
   }
-  for (const enforcer of KERNEL_ENFORCERS) {
-    const r = await step(`${enforcer}: ${LOAD_BANS.toLocaleString('en-US')} bans from the state file at start (${loadRuns} run(s) + 1 empty)`, () => loadPhase(opts, enforcer, loadRuns));
-    if (r) report.load[enforcer] = r;
-  }
+  await step(`${LOAD_BANS.toLocaleString('en-US')} bans from the state file at start (${loadRuns} run(s) each, enforcers alternated, + 1 empty each)`, () => loadPhase(opts, loadRuns, report));
   report.packet = await step('nftables packet path (0 vs 100,000 in the set)', () => nftPacketPath(opts.quick));
-  report.targets = kernelTargets(report);
-  return report;
 }
 
 // ── 1. detect → drop latency ───────────────────────────────────────────────
@@ -410,6 +423,7 @@ async function oneLoad(opts: KernelOptions, enforcer: KernelEnforcer, state: str
     let out = '';
     let restoredMs = Number.NaN;
     let cpu = { self: Number.NaN, children: Number.NaN };
+    let rssBytes = Number.NaN;
     const readyMs = await new Promise<number>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`not ready in 60 s: ${out.slice(-800)}`)), 60_000);
       child.stdout!.setEncoding('utf8').on('data', (s: string) => {
@@ -419,6 +433,7 @@ async function oneLoad(opts: KernelOptions, enforcer: KernelEnforcer, state: str
           const t = nowMs() - t0;
           try {
             cpu = statCpu(child.pid!);
+            rssBytes = Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${child.pid!}/status`, 'latin1'))?.[1]) * 1024;
           } catch {
             // gone
           }
@@ -436,23 +451,29 @@ async function oneLoad(opts: KernelOptions, enforcer: KernelEnforcer, state: str
     if (inKernel !== bans) throw new Error(`${enforcer}: the kernel holds ${inKernel} of ${bans} bans once the agent is ready`);
     await endChild(child, 30_000);
     if (child.exitCode !== 0) throw new Error(`agent exited with ${child.exitCode ?? child.signalCode}: ${out.slice(-800)}`);
-    return { readyMs, restoredMs, cpuMs: cpu.self, childCpuMs: cpu.children, inKernel };
+    return { readyMs, restoredMs, cpuMs: cpu.self, childCpuMs: cpu.children, inKernel, rssBytes };
   } finally {
     const errs = await cleanup.run();
     if (errs.length > 0) throw new Error(errs.join('; '));
   }
 }
 
-async function loadPhase(opts: KernelOptions, enforcer: KernelEnforcer, runs: number): Promise<LoadResult> {
+async function loadPhase(opts: KernelOptions, runs: number, report: KernelReport): Promise<void> {
   const now = Date.now();
   const full = stateFileText(LOAD_BANS, now);
-  const out: LoadRun[] = [];
+  const got = new Map<KernelEnforcer, LoadRun[]>(KERNEL_ENFORCERS.map((e) => [e, []]));
+  // Alternated (n i n i …): load on a shared machine changes by the minute.
   for (let r = 0; r < runs; r++) {
-    opts.progress(`kernel: ${enforcer} load, run ${r + 1}/${runs}`);
-    out.push(await oneLoad(opts, enforcer, full, LOAD_BANS));
+    for (const enforcer of KERNEL_ENFORCERS) {
+      opts.progress(`kernel: ${enforcer} load, run ${r + 1}/${runs}`);
+      got.get(enforcer)!.push(await oneLoad(opts, enforcer, full, LOAD_BANS));
+    }
   }
-  const empty = await oneLoad(opts, enforcer, stateFileText(0, now), 0);
-  return { enforcer, bans: LOAD_BANS, runs: out, empty, medianReadyMs: median(out.map((x) => x.readyMs)) };
+  for (const enforcer of KERNEL_ENFORCERS) {
+    const list = got.get(enforcer)!;
+    const empty = await oneLoad(opts, enforcer, stateFileText(0, now), 0);
+    report.load[enforcer] = { enforcer, bans: LOAD_BANS, runs: list, empty, medianReadyMs: median(list.map((x) => x.readyMs)) };
+  }
 }
 
 // ── 3. packet path, nftables ───────────────────────────────────────────────
@@ -592,7 +613,7 @@ export function formatKernel(r: KernelReport): string {
   const out: string[] = ['', 'kernel enforcers: nftables vs iptables (ipset), real agent, network namespaces, same run', ''];
   if (r.skipped) return [...out, `  skipped: ${r.skipped}`, ''].join('\n');
   out.push(`  ${r.cores} cores, load average ${r.loadAverage.toFixed(2)} at the start`, '');
-  const row = (a: string, ...cols: string[]): string => `  ${a.padEnd(38)}${cols.map((c) => c.padEnd(40)).join('')}`.trimEnd();
+  const row = (a: string, ...cols: string[]): string => `  ${a.padEnd(38)}${cols.map((c) => c.padEnd(46)).join('')}`.trimEnd();
   out.push(row('measure', 'nftables', 'iptables (ipset)', 'fail2ban'));
   const lat = (l?: DropLatency): string => (l ? `med ${ms(l.medianMs)}, p95 ${ms(l.p95Ms)}, max ${ms(l.maxMs)}${l.timeouts ? `, ${l.timeouts} t/o` : ''}` : 'n/a');
   out.push(row(`detect → drop (${r.latency.nftables?.trials ?? r.latency.iptables?.trials ?? 0} bans)`, lat(r.latency.nftables), lat(r.latency.iptables), r.latency.fail2ban ? lat(r.latency.fail2ban) : 'skipped'));
@@ -609,6 +630,8 @@ export function formatKernel(r: KernelReport): string {
   out.push(row('  of which', part(r.load.nftables), part(r.load.iptables)));
   const cpu = (x?: LoadResult): string => (x ? `agent ${ms(median(x.runs.map((y) => y.cpuMs)))} + children ${ms(median(x.runs.map((y) => y.childCpuMs)))}` : 'n/a');
   out.push(row('  CPU until ready (median)', cpu(r.load.nftables), cpu(r.load.iptables)));
+  const rss = (x?: LoadResult): string => (x ? `${(median(x.runs.map((y) => y.rssBytes)) / 1e6).toFixed(1)} MB` : 'n/a');
+  out.push(row('  RSS when ready (median)', rss(r.load.nftables), rss(r.load.iptables)));
   const em = (x?: LoadResult): string => (x?.empty ? `ready ${ms(x.empty.readyMs)}` : 'n/a');
   out.push(row('  empty state file (fixed cost)', em(r.load.nftables), em(r.load.iptables)));
   const pk = r.packet;
