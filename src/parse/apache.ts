@@ -285,6 +285,13 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
   let pickQuad = 0;
   /** Set by fieldAddr(): the space that ends the field. */
   let pickEnd = 0;
+  /** otherFirstField()'s result: the client (a quad, or addr), the vhost, its field's end, whether from a list. */
+  let outIsQuad = false;
+  let outQuad = 0;
+  let outAddr: TableIp | null = null;
+  let outVhost: string | undefined;
+  let outFe = -1;
+  let outList = false;
 
   const ipAt = (line: string, s: number, e: number): TableIp | null => ips.lookup(line, s, e);
 
@@ -400,6 +407,101 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
     return sp < 0 || sp >= end ? -1 : sp;
   }
 
+  /**
+   * The client's field when the first field is not a dotted quad: vhost_combined, the host layout, an
+   * X-Forwarded-For list, IPv6. Sets the out* variables and returns null, or returns the skip.
+   */
+  function otherFirstField(line: string, start: number, end: number): SkipReason | null {
+    outIsQuad = false;
+    outQuad = 0;
+    outAddr = null;
+    outVhost = undefined;
+    outFe = -1;
+    outList = false;
+    const sp = line.indexOf(' ', start);
+    if (sp < 0 || sp >= end) return fail(line, start, end, ips.lookup(line, start, end) ? 'truncated' : 'bad-address');
+    // The common case first: an address (IPv6) then `-`, an ordinary line.
+    if (layout !== 'vhost' && line.charCodeAt(sp + 1) === DASH) {
+      const a = ipAt(line, start, sp);
+      if (a !== null) {
+        if (layout === 'host') return fail(line, start, end, 'unknown-format');
+        outAddr = a;
+        outFe = sp;
+        return null;
+      }
+    }
+    // The first field: one token, or an X-Forwarded-For list running on over `, `.
+    const comma = (layout === 'auto' || layout === 'host') && hasComma(line, start, sp);
+    const f1 = comma ? listFieldEnd(line, start, end) : sp;
+    if (f1 < 0) return fail(line, start, end, 'truncated');
+    const sp2 = line.indexOf(' ', f1 + 1);
+    const second = layout !== 'plain' && sp2 > f1 + 1 && sp2 < end && line.charCodeAt(f1 + 1) !== DASH ? fieldAddr(line, f1 + 1, end) : null;
+    if (second === QUAD) {
+      outIsQuad = true;
+      outQuad = pickQuad;
+    } else if (second !== null) {
+      outAddr = second;
+    }
+    const colon = comma ? -1 : portColon(line, start, sp);
+    // `host:port` has one colon before the port, `[v6]:port` starts with a bracket; an IPv6 address
+    // (many colons) is a host field of its own.
+    const hostPort = colon > 0 && (line.indexOf(':', start) === colon || line.charCodeAt(start) === 91);
+    if (layout === 'vhost') {
+      if (!hostPort) return fail(line, start, end, ipAt(line, start, sp) ? 'unknown-format' : 'bad-address');
+      if (second === null) return fail(line, start, end, sp2 > sp + 1 && sp2 < end ? 'bad-address' : 'truncated');
+      outVhost = vhostAt(line, start, colon);
+      outFe = sp2;
+    } else if (second !== null) {
+      // An address in the second field is the client, whatever the first field holds: vhost_combined's
+      // `host:port`, the host layout's host (a name, or an address: see "Layouts"), `-`, or an
+      // X-Forwarded-For list in front of the peer (`$http_x_forwarded_for $remote_addr`), never read.
+      if (hostPort) outVhost = vhostAt(line, start, colon);
+      else if (!comma && (isHostName(line, start, sp) || ipAt(line, start, sp) !== null)) outVhost = vhostAt(line, start, sp);
+      outFe = sp2;
+    } else if (layout === 'host') {
+      return fail(line, start, end, ipAt(line, start, sp) !== null ? 'unknown-format' : sp2 > f1 + 1 && sp2 < end ? 'bad-address' : 'truncated');
+    } else if (comma) {
+      // An X-Forwarded-For list as the first field: its client, walking from the right.
+      const got = walkList(line, start, f1);
+      if (typeof got === 'string') return fail(line, start, end, got);
+      if (got === QUAD) {
+        outIsQuad = true;
+        outQuad = pickQuad;
+      } else {
+        outAddr = got;
+      }
+      outFe = f1;
+      outList = true;
+    } else {
+      outAddr = ipAt(line, start, sp);
+      if (outAddr === null) return fail(line, start, end, 'bad-address');
+      outFe = sp;
+    }
+    return null;
+  }
+
+  /**
+   * The peer is a trusted proxy: the client named by nginx main's trailing X-Forwarded-For field
+   * (the tail from `after`, right after the status). Sets outIsQuad/outQuad or outAddr (neither: no
+   * such field, the peer stays the client) and returns null, or returns the skip.
+   */
+  function forwardedClient(line: string, start: number, after: number, end: number, open: boolean): SkipReason | null {
+    outIsQuad = false;
+    outAddr = null;
+    const t = readTail(line, after, end, open, backslashEscapes);
+    if (t.open) return fail(line, start, end, 'truncated');
+    if (t.xffS < 0 || t.xffE === t.xffS || (t.xffE === t.xffS + 1 && line.charCodeAt(t.xffS) === DASH)) return null;
+    const got = walkList(line, t.xffS, t.xffE);
+    if (typeof got === 'string') return fail(line, start, end, got);
+    if (got === QUAD) {
+      outIsQuad = true;
+      outQuad = pickQuad;
+    } else {
+      outAddr = got;
+    }
+    return null;
+  }
+
   /** Scans line[start, end); `open`: the line goes on past `end`, so whether it ends there is never known. */
   function scanHead(line: string, start: number, end: number, origin: string | undefined, open: boolean): ParseOutcome {
     if (start >= end) return 'empty';
@@ -429,55 +531,16 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
         }
       }
     } else {
-      const sp = line.indexOf(' ', start);
-      if (sp < 0 || sp >= end) return fail(line, start, end, ips.lookup(line, start, end) ? 'truncated' : 'bad-address');
-      // The first field: one token, or an X-Forwarded-For list running on over `, `.
-      const comma = (layout === 'auto' || layout === 'host') && hasComma(line, start, sp);
-      const f1 = comma ? listFieldEnd(line, start, end) : sp;
-      if (f1 < 0) return fail(line, start, end, 'truncated');
-      const sp2 = line.indexOf(' ', f1 + 1);
-      const second = layout !== 'plain' && sp2 > f1 + 1 && sp2 < end && line.charCodeAt(f1 + 1) !== DASH ? fieldAddr(line, f1 + 1, end) : null;
-      if (second === QUAD) {
-        isQuad = true;
-        quad = pickQuad;
-      } else if (second !== null) {
-        addr = second;
-      }
-      const colon = comma ? -1 : portColon(line, start, sp);
-      // `host:port` has one colon before the port, `[v6]:port` starts with a bracket; an IPv6 address
-      // (many colons) is a host field of its own.
-      const hostPort = colon > 0 && (line.indexOf(':', start) === colon || line.charCodeAt(start) === 91);
-      if (layout === 'vhost') {
-        if (!hostPort) return fail(line, start, end, ipAt(line, start, sp) ? 'unknown-format' : 'bad-address');
-        if (second === null) return fail(line, start, end, sp2 > sp + 1 && sp2 < end ? 'bad-address' : 'truncated');
-        vhost = vhostAt(line, start, colon);
-        fe = sp2;
-      } else if (second !== null) {
-        // An address in the second field is the client, whatever the first field holds: vhost_combined's
-        // `host:port`, the host layout's host (a name, or an address: see "Layouts"), `-`, or an
-        // X-Forwarded-For list in front of the peer (`$http_x_forwarded_for $remote_addr`), never read.
-        if (hostPort) vhost = vhostAt(line, start, colon);
-        else if (!comma && (isHostName(line, start, sp) || ipAt(line, start, sp) !== null)) vhost = vhostAt(line, start, sp);
-        fe = sp2;
-      } else if (layout === 'host') {
-        return fail(line, start, end, ipAt(line, start, sp) !== null ? 'unknown-format' : sp2 > f1 + 1 && sp2 < end ? 'bad-address' : 'truncated');
-      } else if (comma) {
-        // An X-Forwarded-For list as the first field: its client, walking from the right.
-        const got = walkList(line, start, f1);
-        if (typeof got === 'string') return fail(line, start, end, got);
-        if (got === QUAD) {
-          isQuad = true;
-          quad = pickQuad;
-        } else {
-          addr = got;
-        }
-        fe = f1;
-        list = true;
-      } else {
-        addr = ipAt(line, start, sp);
-        if (addr === null) return fail(line, start, end, 'bad-address');
-        fe = sp;
-      }
+      // Anything else: another layout, or no address at all (kept out of this function so that the
+      // common path stays small enough for the engine to inline what it calls).
+      const why = otherFirstField(line, start, end);
+      if (why !== null) return why;
+      isQuad = outIsQuad;
+      quad = outQuad;
+      addr = outAddr;
+      vhost = outVhost;
+      fe = outFe;
+      list = outList;
     }
     const p = fe + 1; // first index after the client's field
 
@@ -552,18 +615,14 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
 
     // A trusted proxy as the peer: the client is in nginx main's trailing X-Forwarded-For field.
     if (trusted !== null && !list && (isQuad ? trusted.hasQuad(quad) : trusted.has(addr!))) {
-      const t = readTail(line, i, end, open, backslashEscapes);
-      if (t.open) return fail(line, start, end, 'truncated');
-      if (t.xffS >= 0 && !(t.xffE === t.xffS + 1 && line.charCodeAt(t.xffS) === DASH) && t.xffE > t.xffS) {
-        const got = walkList(line, t.xffS, t.xffE);
-        if (typeof got === 'string') return fail(line, start, end, got);
-        if (got === QUAD) {
-          isQuad = true;
-          quad = pickQuad;
-        } else {
-          isQuad = false;
-          addr = got;
-        }
+      const why = forwardedClient(line, start, i, end, open);
+      if (why !== null) return why;
+      if (outIsQuad) {
+        isQuad = true;
+        quad = outQuad;
+      } else if (outAddr !== null) {
+        isQuad = false;
+        addr = outAddr;
       }
     }
 
