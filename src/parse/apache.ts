@@ -49,10 +49,11 @@
  * like a plain line blaming 198.18.0.9. What follows the real list is ` - %u [time]`, so a line with
  * more than the three spaces of ` %l %u ` between its client field and the time, and a comma or an
  * address there, is 'bad-forwarded' (forgedPrefix); the same holds for a Host header with spaces in
- * the host layout, should a server let one through. This applies in `auto` and the host formats,
- * where the first field may be the client's: the line cannot be told from an ordinary one whose user
- * name (%u, $remote_user: nginx fills it from any Basic Authorization header) holds such words, so a
- * client could have its own lines skipped that way. A fixed ordinary format (apache-combined,
+ * the host layout, should a server let one through. In `auto`, a line that starts like an ordinary one
+ * (an address, then ` - `) cannot be told from one whose user name (%u, $remote_user: nginx fills it
+ * from any Basic Authorization header) holds such words, and refusing it would let a client have its
+ * own lines skipped: there it is refused only when a trusted proxy's address is among the words
+ * (trustedWordIn), as in any list that came through the proxy. A fixed ordinary format (apache-combined,
  * nginx-combined, nginx-main, apache-common) reads its first field as declared and has no such gap.
 
  * Why it is injection-proof: Apache writes `"` and `\` inside %r, %u and %{…}i as `\"` and `\\` (and
@@ -345,6 +346,28 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
   }
 
   /**
+   * Does a word of line[s, e) (a trailing comma dropped) name a trusted proxy? Read from the right,
+   * where a proxy's entry stands (whatever a client wrote is on its left), at most MAX_USER_WORDS words.
+   */
+  function trustedWordIn(line: string, s: number, e: number): boolean {
+    let hi = e;
+    for (let words = 0; words < MAX_USER_WORDS && hi > s; words++) {
+      while (hi > s && line.charCodeAt(hi - 1) === SPACE) hi--;
+      if (hi <= s) break;
+      const sp = line.lastIndexOf(' ', hi - 1);
+      const k = sp < s ? s : sp + 1;
+      let b = hi;
+      if (b > k && line.charCodeAt(b - 1) === COMMA) b--;
+      if (b > k && (isHexOrColon(line.charCodeAt(k)) || line.charCodeAt(k) === 91) /* [v6]:port */) {
+        const entry = entryAt(line, k, b);
+        if (entry !== null && (entry === QUAD ? trusted!.hasQuad(pickQuad) : trusted!.has(entry))) return true;
+      }
+      hi = k;
+    }
+    return false;
+  }
+
+  /**
    * The client named by the X-Forwarded-For list line[s, e): walking its comma-separated entries from
    * the right, the first one that is not a trusted proxy (every proxy appends the address it got the
    * request from, so only entries right of a trusted proxy's were written by one). Every entry walked
@@ -561,7 +584,18 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
     // Between the client's field and the time: ` %l %u `. More spaces and a comma there may be a
     // client's own X-Forwarded-For text in front of the list a proxy completed (see "X-Forwarded-For").
     // Only where the first field may be the client's own text: `auto` and the host layout.
-    if (clientFirst && lb - fe > 5 && forgedPrefix(line, fe, lb, ips)) return fail(line, start, end, 'bad-forwarded');
+    // In `auto`, a line that starts like an ordinary one (an address, then `-`) is read as one unless a
+    // trusted proxy's address stands among those words: without that, the words are as likely the
+    // client's own user name (%u, $remote_user: nginx fills it from any Basic Authorization header)
+    // as its own X-Forwarded-For text, and refusing the line would let any client have its own lines
+    // skipped (a ban escape in the default configuration). A forged first-field list that went
+    // through a trusted proxy always holds the proxy's address, so that case is still refused.
+    if (clientFirst && lb - fe > 5) {
+      const ordinary = layout === 'auto' && vhost === undefined && !list && line.charCodeAt(fe + 1) === DASH && line.charCodeAt(fe + 2) === SPACE;
+      if (ordinary ? trusted !== null && trustedWordIn(line, fe, lb) : forgedPrefix(line, fe, lb, ips)) {
+        return fail(line, start, end, 'bad-forwarded');
+      }
+    }
 
     // The request line closes at the next unescaped quote.
     const r = findQuote(line, q + 1, end, backslashEscapes);
