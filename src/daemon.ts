@@ -147,6 +147,7 @@ export class Daemon implements ControlHandler {
       // save, a second after start, writes the book as restored), so it does not wait for a save.
       this.restoreFlush = true;
       await this.queue.flush();
+      this.restoreFlush = false; // (when there was nothing to apply, no later batch may skip its save)
     } else {
       this.saved = saved;
     }
