@@ -68,7 +68,7 @@ export async function runBanhammerReplay(root: string, file: string): Promise<Re
       hint: 'build banhammer first: npm run build (npm run bench does it)',
     });
   }
-  const m = await measure(process.execPath, [bin, 'replay', file, '--json'], { cwd: root });
+  const m = await measure(process.execPath, [bin, 'replay', file, '--rule', 'forbidden', '--json'], { cwd: root });
   if (m.exitCode !== 0) {
     throw new BanhammerError('BH_ERR_EXEC', `banhammer replay exited with ${m.exitCode}`, {
       hint: 'run it by hand to see why: node bin/banhammer.js replay FILE --json',
