@@ -1,8 +1,9 @@
 /**
  * Named presets: the rule files of presets/ (one rule per file, README "Rules"), loaded once
- * (preset-files.ts: from the directory when run from sources, embedded in the bundle). Only
- * `forbidden` is enabled by default; the others are switched on with BANHAMMER_RULES, `enabled: true`
- * in the YAML file or BANHAMMER_RULE_<NAME>_ENABLED, and any field can be overridden.
+ * (preset-files.ts: from the directory when run from sources, embedded in the bundle). A file's
+ * `enabled` says whether it runs by default (today `forbidden` and `exploit-probes`; README "Rules"
+ * says why); the others are switched on with BANHAMMER_RULES, `enabled: true` in the YAML file or
+ * BANHAMMER_RULE_<NAME>_ENABLED, and any field can be overridden.
  *
  * PRESETS has no prototype: `PRESETS['constructor']` is undefined, not Object's constructor, so a
  * name from the outside can be looked up directly. Still prefer isPreset() for membership.
