@@ -47,6 +47,10 @@ export type { DaemonDeps, DaemonLogger, DaemonState, LineSourceFactory, StateSto
 
 const EXPIRE_INTERVAL_MS = 1000;
 const POSITION_SAVE_INTERVAL_MS = 1000;
+/** A state save that took this long or more spaces the next ones (see Daemon.saveNotBefore). */
+const SLOW_SAVE_MS = 50;
+const SAVE_SPACING = 10;
+const MAX_SAVE_GAP_MS = 30_000;
 const SWEEP_INTERVAL_MS = 30_000;
 const REFRESH_INTERVAL_MS = 6 * 3600_000;
 /** How long a stopping agent tries to deliver queued notifications (Docker's stop grace is 10 s). */
@@ -77,6 +81,14 @@ export class Daemon implements ControlHandler {
   private restoreFlush = false;
   private startedAt = 0;
   private lastSavedPositions = '';
+  /**
+   * A save that took long (a state of many bans with their log lines: ~0.4 s for 100,000) spaces the
+   * next ones by SAVE_SPACING × its duration (at most MAX_SAVE_GAP_MS), so a ban storm can never keep
+   * the agent busy rewriting its state file; a deferred save is done by the next periodic tick.
+   * Bans are in the kernel by then, whatever the file says; stop() always saves.
+   */
+  private saveNotBefore = 0;
+  private saveDeferred = false;
   private repairs = 0;
   /** Bans made since the last applied batch: reported once the enforcer holds them. */
   private unreported: Ban[] = [];
@@ -184,7 +196,7 @@ export class Daemon implements ControlHandler {
     await this.source?.stop();
     await this.queue.flush();
     await this.queue.stop();
-    await this.save();
+    await this.save(true);
     if (opts.removeFirewall !== false) await this.deps.enforcer.shutdown();
     await this.deps.notifier?.close(NOTIFY_SHUTDOWN_BUDGET_MS);
     this.log.info({}, 'banhammer stopped');
@@ -268,15 +280,23 @@ export class Daemon implements ControlHandler {
   private async savePositionsIfMoved(): Promise<void> {
     this.sample();
     const pos = JSON.stringify(this.source?.positions() ?? []);
-    if (pos !== this.lastSavedPositions || this.keeper.error !== null) await this.save();
+    if (pos !== this.lastSavedPositions || this.keeper.error !== null || this.saveDeferred) await this.save();
   }
 
-  private async save(): Promise<void> {
+  private async save(force = false): Promise<void> {
     // Never before the saved state was read: an empty book would overwrite the saved bans.
     if (this.saved === undefined) return;
+    const started = this.clock.now();
+    if (!force && started < this.saveNotBefore) {
+      this.saveDeferred = true;
+      return;
+    }
+    this.saveDeferred = false;
     const positions = this.source?.positions() ?? this.saved?.positions ?? [];
     const snap = this.pipeline.book.snapshot();
     if (await this.keeper.save({ bans: snap.bans, history: snap.history, ended: snap.ended ?? [], positions })) this.lastSavedPositions = JSON.stringify(positions);
+    const took = this.clock.now() - started;
+    this.saveNotBefore = took >= SLOW_SAVE_MS ? started + Math.min(SAVE_SPACING * took, MAX_SAVE_GAP_MS) : 0;
   }
 
   /** The control socket's handler: status, ban, unban, unbanAll (and reload, above). */
