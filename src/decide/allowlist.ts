@@ -52,6 +52,67 @@ export function dottedQuadValue(s: string): number {
   return value * 256 + part;
 }
 
+/** Scratch for hexIPv6Groups (has() allocates nothing). */
+const V6_GROUPS = new Uint16Array(8);
+
+/**
+ * Reads an IPv6 address written as hex groups only (1–4 hex digits each, `:`-separated, at most one
+ * `::` standing for one or more zero groups; no embedded dotted quad, zone or brackets) into `out`.
+ * false for anything else (including every string Node's isIPv6 would reject): the caller then
+ * takes the general path.
+ */
+export function hexIPv6Groups(s: string, out: Uint16Array): boolean {
+  const n = s.length;
+  if (n < 2 || n > 39) return false;
+  let count = 0;
+  let gap = -1; // index in out where `::` stands
+  let i = 0;
+  if (s.charCodeAt(0) === 58 /* : */) {
+    if (s.charCodeAt(1) !== 58) return false;
+    gap = 0;
+    i = 2;
+    if (i === n) {
+      out.fill(0);
+      return true;
+    }
+  }
+  for (;;) {
+    let v = 0;
+    let digits = 0;
+    while (i < n) {
+      const c = s.charCodeAt(i);
+      let d: number;
+      if (c >= 48 && c <= 57) d = c - 48;
+      else if (c >= 97 && c <= 102) d = c - 87;
+      else if (c >= 65 && c <= 70) d = c - 55;
+      else break;
+      if (++digits > 4) return false;
+      v = v * 16 + d;
+      i++;
+    }
+    if (digits === 0 || count === 8) return false;
+    out[count++] = v;
+    if (i === n) break;
+    if (s.charCodeAt(i) !== 58) return false;
+    i++;
+    if (i < n && s.charCodeAt(i) === 58) {
+      if (gap >= 0) return false;
+      gap = count;
+      i++;
+      if (i === n) break;
+    } else if (i === n) {
+      return false; // a trailing single colon
+    }
+  }
+  if (gap < 0) return count === 8;
+  if (count > 7) return false;
+  // Move the groups after `::` to the end and zero the gap.
+  const tail = count - gap;
+  for (let k = 0; k < tail; k++) out[7 - k] = out[count - 1 - k]!;
+  for (let k = gap; k < 8 - tail; k++) out[k] = 0;
+  return true;
+}
+
 export class Allowlist {
   private readonly entries: Cidr[] = [];
   /** Unsorted IPv4 ranges as added: start, end, start, end, … (uint32 values). */
@@ -91,6 +152,12 @@ export class Allowlist {
     if (this.dirty) this.rebuild();
     const quad = dottedQuadValue(ip);
     if (quad >= 0) return this.hasV4(quad);
+    // IPv6 written with hex groups only (every canonical IPv6 but ::ffff:0:0/96, which is IPv4): read
+    // straight into words. canonicalIp would find the same groups, so the answer is the same.
+    if (hexIPv6Groups(ip, V6_GROUPS) && !(V6_GROUPS[0] === 0 && V6_GROUPS[1] === 0 && V6_GROUPS[2] === 0 && V6_GROUPS[3] === 0 && V6_GROUPS[4] === 0 && V6_GROUPS[5] === 0xffff)) {
+      const g = V6_GROUPS;
+      return this.hasV6(((g[0]! << 16) | g[1]!) >>> 0, ((g[2]! << 16) | g[3]!) >>> 0, ((g[4]! << 16) | g[5]!) >>> 0, ((g[6]! << 16) | g[7]!) >>> 0);
+    }
     const c = canonicalIp(ip);
     if (c === null) return false;
     if (c.family === 4) return this.hasV4(dottedQuadValue(c.ip));
