@@ -55,26 +55,34 @@ export class SlidingWindows {
       return 1;
     }
     // Move to the most-recent end of the LRU order (already there when the last record was this address's:
-    // page loads come in bursts).
-    if (ip !== this.newestKey) {
+    // page loads come in bursts). A window held as a bare number is replaced, so it is set once with its
+    // new value (the move and the update in one delete + set).
+    const move = ip !== this.newestKey;
+    if (move) {
       this.windows.delete(ip);
-      this.windows.set(ip, w);
       this.newestKey = ip;
     }
     if (typeof w === 'number') {
+      let next: Window;
+      let n: number;
       if (w > t + MAX_LATE_MS) {
-        this.windows.set(ip, t);
-        return 1;
+        next = t;
+        n = 1;
+      } else {
+        const lo = t >= w ? w : t;
+        const hi = t >= w ? t : w;
+        if (lo <= hi - this.findtime) {
+          next = hi;
+          n = 1;
+        } else {
+          next = [lo, hi];
+          n = 2;
+        }
       }
-      const lo = t >= w ? w : t;
-      const hi = t >= w ? t : w;
-      if (lo <= hi - this.findtime) {
-        this.windows.set(ip, hi);
-        return 1;
-      }
-      this.windows.set(ip, [lo, hi]);
-      return 2;
+      if (move || next !== w) this.windows.set(ip, next);
+      return n;
     }
+    if (move) this.windows.set(ip, w);
     if (w[w.length - 1]! > t + MAX_LATE_MS) {
       let keep = w.length;
       while (keep > 0 && w[keep - 1]! > t + MAX_LATE_MS) keep--;
