@@ -27,7 +27,7 @@ import type { NotifyConfig } from './settings.js';
 import { renderEmail, sendEmail, type SmtpTarget } from './smtp.js';
 import { HEADER_VALUE_RE, smtpUrlProblem, webhookUrlProblem, type NotifyTarget } from './target-schema.js';
 import { configuredTargets } from './targets-config.js';
-import { sampleNotices, templateProblem, type Template } from './template.js';
+import { isFormContentType, sampleNotices, templateProblem, type Template } from './template.js';
 import { postWebhook, renderWebhook, type HttpTarget } from './webhook.js';
 
 /** What the daemon sees of the notifier. */
@@ -114,6 +114,17 @@ export function readSecret(path: string, what: string, read: (p: string) => stri
 const configError = (target: string, message: string): BanhammerError =>
   new BanhammerError('BH_ERR_CONFIG', `notification target ${target}: ${message}`, { data: { target } });
 
+/**
+ * A webhook target's template and how its values are escaped: JSON (content type with json, or a
+ * template starting with { or [), a form (application/x-www-form-urlencoded: percent-encoded), or
+ * text; for the slack preset also Slack's &, <, > entities.
+ */
+export function templateOf(t: Pick<NotifyTarget, 'template' | 'contentType' | 'preset'>): Template | undefined {
+  if (t.template === null) return undefined;
+  const json = t.contentType === null ? /^\s*[[{]/.test(t.template) : /json/i.test(t.contentType);
+  return { source: t.template, json, form: !json && isFormContentType(t.contentType), slack: t.preset === 'slack' };
+}
+
 /** Builds the sender of one target (secrets read now). */
 export function buildSender(name: string, t: NotifyTarget, agent: AgentInfo, clock: Clock, read: (p: string) => string): Sender {
   const url = t.url ?? readSecret(t.urlFile!, `the URL of notification target ${name}`, read).trim();
@@ -126,12 +137,10 @@ export function buildSender(name: string, t: NotifyTarget, agent: AgentInfo, clo
       if (!HEADER_VALUE_RE.test(token)) throw configError(name, `the token${t.tokenFile !== null ? ` in ${t.tokenFile}` : ''} holds a character a header cannot carry (CR, LF, control or non-ASCII)`);
       header = { name: t.header ?? 'Authorization', value: token };
     }
-    let template: Template | undefined;
-    if (t.template !== null) {
-      const json = t.contentType === null ? /^\s*[[{]/.test(t.template) : /json/i.test(t.contentType);
-      const why2 = templateProblem(t.template, json, sampleNotices(clock.now()), agent);
+    const template = templateOf(t);
+    if (template !== undefined) {
+      const why2 = templateProblem(template.source, template.json, sampleNotices(clock.now()), agent);
       if (why2 !== null) throw configError(name, `template: ${why2}`);
-      template = { source: t.template, json };
     }
     const target: HttpTarget = { url: new URL(url), header, connectTimeoutMs: t.connectTimeoutMs, userAgent: `banhammer/${agent.version}` };
     const preset = t.preset;

@@ -8,7 +8,10 @@
  * (quotes, backslashes and control characters escaped), so a log line cannot end the string it sits
  * in; the template must put string fields inside quotes, and validateTemplate proves the result is
  * JSON for every kind of notice before the agent starts. In a text body control characters (other
- * than newline and tab) are removed.
+ * than newline and tab) are removed. In a form body (application/x-www-form-urlencoded, as Pushover
+ * or Twilio take) each value is also percent-encoded, so a log line cannot add or override a
+ * parameter with `&priority=2` or `&url=…`. For the slack preset, `&`, `<` and `>` in values are
+ * written as Slack's entities (as the preset does), so a log line cannot `<!channel>` or forge a link.
  */
 import { formatTime, formatUntil } from '../format-time.js';
 import { evidenceOf, summaryOf, textOf, type AgentInfo, type Notice } from './event.js';
@@ -48,7 +51,14 @@ const PLACEHOLDER = /\{\{\s*([A-Za-z0-9_]{1,40})\s*\}\}/g;
 export interface Template {
   readonly source: string;
   readonly json: boolean;
+  /** Not JSON: an application/x-www-form-urlencoded body, each value percent-encoded. */
+  readonly form?: boolean | undefined;
+  /** Values go into Slack's mrkdwn (the slack preset): &, < and > as entities. */
+  readonly slack?: boolean | undefined;
 }
+
+/** Does a content type say the body is a form (application/x-www-form-urlencoded)? */
+export const isFormContentType = (contentType: string | null | undefined): boolean => contentType !== null && contentType !== undefined && /x-www-form-urlencoded/i.test(contentType);
 
 /** Field values of a notice, as strings (numbers as digits). */
 export function templateValues(n: Notice, agent: AgentInfo): Record<TemplateField, string> {
@@ -97,13 +107,17 @@ export function templateValues(n: Notice, agent: AgentInfo): Record<TemplateFiel
 const escapeJson = (s: string): string => JSON.stringify(s).slice(1, -1);
 // eslint-disable-next-line no-control-regex
 const escapeText = (s: string): string => s.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '');
+/** Percent-encoded (a lone surrogate, which encodeURIComponent refuses, becomes U+FFFD). */
+const escapeForm = (s: string): string => encodeURIComponent(escapeText(s).replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd'));
+const escapeSlack = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 export function renderTemplate(t: Template, n: Notice, agent: AgentInfo): string {
   const values = templateValues(n, agent);
   return t.source.replace(PLACEHOLDER, (_m, name: string) => {
-    const v = Object.hasOwn(values, name) ? values[name as TemplateField] : '';
+    const raw = Object.hasOwn(values, name) ? values[name as TemplateField] : '';
+    const v = t.slack === true ? escapeSlack(raw) : raw;
     if (t.json) return NUMERIC.has(name as TemplateField) ? String(Number(v) || 0) : escapeJson(v);
-    return escapeText(v);
+    return t.form === true ? escapeForm(v) : escapeText(v);
   });
 }
 
