@@ -271,6 +271,9 @@ export class BanBook {
 
   /** Is `ip` banned by `rule` (in `scope`, default host-wide) at time `now`? */
   isBanned(ip: string, rule: string, now: number, scope?: string): boolean {
+    // Every ban's rule is in ruleNames (each bans.set adds it, nothing removes it): a rule that never
+    // banned answers without building the key (the detector asks per counting rule per request).
+    if (!this.ruleNames.has(rule)) return false;
     const b = this.bans.get(key(rule, ip, scope));
     return b !== undefined && (b.until === null || b.until > now);
   }
