@@ -92,7 +92,7 @@ export class Detector {
       key ??= scopedKey(ev.ip, scope);
       let n: number;
       if (s.distinct !== null) {
-        n = s.distinct.record(key, ev.time, hashPath(view.path()));
+        n = s.distinct.record(key, ev.time, hashPath(view.wholeTarget(), view.pathEnd()));
         // The group (share stage) counts requests: only a path new to this window is one for it, so
         // a replica group counts distinct paths too (the same path on two replicas counts twice).
         if (s.distinct.added) this.onFailure?.(ev, s.rule, scope);

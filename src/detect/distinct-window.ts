@@ -137,10 +137,10 @@ function newestOf(w: Window): number {
   return n;
 }
 
-/** FNV-1a over the UTF-16 code units of `s`: a 32-bit hash, allocation-free. */
-export function hashPath(s: string): number {
+/** FNV-1a over the UTF-16 code units of `s` (its first `end`): a 32-bit hash, allocation-free. */
+export function hashPath(s: string, end: number = s.length): number {
   let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
+  for (let i = 0; i < end; i++) {
     h ^= s.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }

@@ -210,6 +210,12 @@ export class MatchView {
     return this.queryAt < 0 ? this.target : this.target.slice(0, this.queryAt);
   }
 
+  /** Where the path ends in wholeTarget() (path() is its first pathEnd() characters), with no slice. */
+  pathEnd(): number {
+    if ((this.state & 8) === 0) this.prepareTarget();
+    return this.queryAt < 0 ? this.target.length : this.queryAt;
+  }
+
   /** The query without its `?` ('' when none). */
   query(): string {
     if ((this.state & 8) === 0) this.prepareTarget();

@@ -44,6 +44,10 @@ describe('count: distinct-paths', () => {
     expect(w.record('a', 80 * S, hashPath('/2'))).toBe(2);
     expect(w.record('a', 95 * S, hashPath('/4'))).toBe(3);
   });
+  it('hashes a prefix as it hashes the prefix sliced off (the detector hashes the path inside the target)', () => {
+    for (const t of ['/a/b?x=1', '/a/b', '?q', '', '/é/%2e?'])
+      for (let end = 0; end <= t.length; end++) expect(hashPath(t, end)).toBe(hashPath(t.slice(0, end)));
+  });
   it('is bounded: at most maxPaths per address and maxTracked addresses', () => {
     const w = new DistinctWindows(60 * S, 3, 4);
     for (let i = 0; i < 1000; i++) expect(w.record('a', i, i)).toBeLessThanOrEqual(4);
