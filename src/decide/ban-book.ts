@@ -173,9 +173,10 @@ export const MANUAL_RULE = 'manual';
 export const MAX_BAN_MS = MAX_DURATION_MS;
 
 const key = (rule: string, ip: string, scope?: string): string => `${rule} ${scopedKey(ip, scope)}`;
-/** A scope read from a state file: a non-empty string without spaces, else host-wide. */
+/** A scope read from a state file: a non-empty string without spaces or control characters, else host-wide. */
 const scopeOf = (v: unknown): string | undefined =>
-  typeof v === 'string' && v !== '' && v.length <= 128 && !/\s/.test(v) ? v : undefined;
+  // eslint-disable-next-line no-control-regex
+  typeof v === 'string' && v !== '' && v.length <= 128 && !/[\s\x00-\x1f\x7f-\x9f]/.test(v) ? v : undefined;
 /** A time read from a state file: a finite number inside Date's range, else null. */
 const timeOf = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) && Math.abs(v) <= 8.64e15 ? v : null);
 const countOf = (v: unknown): number => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : 0);
@@ -784,9 +785,11 @@ function readBan(b: unknown, now: number, active: boolean): Ban | null {
     failures: countOf(r.failures),
     nth: Math.max(1, countOf(r.nth)),
     manual: r.manual === true,
-    ...(typeof r.origin === 'string' ? { origin: r.origin.slice(0, 4096) } : {}),
-    ...(typeof r.from === 'string' ? { from: r.from.slice(0, 128) } : {}),
-    ...(scope !== undefined ? { scope, scopeName: typeof r.scopeName === 'string' ? r.scopeName.slice(0, 128) : scope.slice(0, 12) } : {}),
+    // Texts shown by status, why and notifications: cut and with control characters escaped (a state
+    // file is hostile: an ANSI escape in a container name would reach the operator's terminal).
+    ...(typeof r.origin === 'string' ? { origin: evidenceText(r.origin, 4096) } : {}),
+    ...(typeof r.from === 'string' ? { from: evidenceText(r.from, 128) } : {}),
+    ...(scope !== undefined ? { scope, scopeName: typeof r.scopeName === 'string' ? evidenceText(r.scopeName, 128) : scope.slice(0, 12) } : {}),
     ...(evidence !== undefined ? { evidence } : {}),
     ...(omitted > 0 ? { evidenceOmitted: omitted } : {}),
     ...(r.groupCount === true ? { groupCount: true } : {}),
