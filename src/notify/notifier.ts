@@ -117,12 +117,12 @@ const configError = (target: string, message: string): BanhammerError =>
 /**
  * A webhook target's template and how its values are escaped: JSON (content type with json, or a
  * template starting with { or [), a form (application/x-www-form-urlencoded: percent-encoded), or
- * text; for the slack preset also Slack's &, <, > entities.
+ * text; for the slack preset also Slack's &, <, > entities, for discord no @mention.
  */
 export function templateOf(t: Pick<NotifyTarget, 'template' | 'contentType' | 'preset'>): Template | undefined {
   if (t.template === null) return undefined;
   const json = t.contentType === null ? /^\s*[[{]/.test(t.template) : /json/i.test(t.contentType);
-  return { source: t.template, json, form: !json && isFormContentType(t.contentType), slack: t.preset === 'slack' };
+  return { source: t.template, json, form: !json && isFormContentType(t.contentType), slack: t.preset === 'slack', discord: t.preset === 'discord' };
 }
 
 /** Builds the sender of one target (secrets read now). */

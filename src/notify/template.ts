@@ -11,7 +11,9 @@
  * than newline and tab) are removed. In a form body (application/x-www-form-urlencoded, as Pushover
  * or Twilio take) each value is also percent-encoded, so a log line cannot add or override a
  * parameter with `&priority=2` or `&url=…`. For the slack preset, `&`, `<` and `>` in values are
- * written as Slack's entities (as the preset does), so a log line cannot `<!channel>` or forge a link.
+ * written as Slack's entities (as the preset does), so a log line cannot `<!channel>` or forge a link;
+ * for the discord preset each `@` in a value is followed by a zero-width space, so `@everyone` or
+ * `<@&role>` in a log line pings no one (the preset's own body disables mentions instead).
  */
 import { formatTime, formatUntil } from '../format-time.js';
 import { evidenceOf, summaryOf, textOf, type AgentInfo, type Notice } from './event.js';
@@ -55,6 +57,8 @@ export interface Template {
   readonly form?: boolean | undefined;
   /** Values go into Slack's mrkdwn (the slack preset): &, < and > as entities. */
   readonly slack?: boolean | undefined;
+  /** Values go into a Discord message (the discord preset): a zero-width space after each @, so no mention pings. */
+  readonly discord?: boolean | undefined;
 }
 
 /** Does a content type say the body is a form (application/x-www-form-urlencoded)? */
@@ -110,12 +114,13 @@ const escapeText = (s: string): string => s.replace(/[\u0000-\u0008\u000b-\u001f
 /** Percent-encoded (a lone surrogate, which encodeURIComponent refuses, becomes U+FFFD). */
 const escapeForm = (s: string): string => encodeURIComponent(escapeText(s).replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd'));
 const escapeSlack = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const escapeDiscord = (s: string): string => s.replace(/@/g, '@\u200b');
 
 export function renderTemplate(t: Template, n: Notice, agent: AgentInfo): string {
   const values = templateValues(n, agent);
   return t.source.replace(PLACEHOLDER, (_m, name: string) => {
     const raw = Object.hasOwn(values, name) ? values[name as TemplateField] : '';
-    const v = t.slack === true ? escapeSlack(raw) : raw;
+    const v = t.slack === true ? escapeSlack(raw) : t.discord === true ? escapeDiscord(raw) : raw;
     if (t.json) return NUMERIC.has(name as TemplateField) ? String(Number(v) || 0) : escapeJson(v);
     return t.form === true ? escapeForm(v) : escapeText(v);
   });

@@ -51,3 +51,11 @@ describe('the slack preset with a template', () => {
     expect((JSON.parse(renderTemplate(t, notice('<a>&'), agent)) as { text: string }).text).toBe('<a>&');
   });
 });
+
+describe('the discord preset with a template', () => {
+  it('breaks every @ in values with a zero-width space (no @everyone, no role or user mention); the template itself is kept', () => {
+    const t = templateOf({ template: '{"content": "@here {{evidence}}"}', contentType: null, preset: 'discord' })!;
+    const out = JSON.parse(renderTemplate(t, notice('GET /@everyone <@&123> <@456>'), agent)) as { content: string };
+    expect(out.content).toBe('@here GET /@\u200beveryone <@\u200b&123> <@\u200b456>');
+  });
+});
