@@ -50,9 +50,38 @@ export class DistinctWindows {
       this.windows.set(ip, w);
       this.newestKey = ip;
     }
+    const late = t + MAX_LATE_MS;
     let newest = t;
-    for (let i = 1; i < w.length; i += 2) if (w[i]! > newest && w[i]! <= t + MAX_LATE_MS) newest = w[i]!;
+    // Also noted on the way: the oldest time, whether some time is from the future, where the path is.
+    let oldest = Number.POSITIVE_INFINITY;
+    let future = false;
+    let at = -1;
+    for (let i = 0; i < w.length; i += 2) {
+      const x = w[i + 1]!;
+      if (x > late) {
+        future = true;
+        continue;
+      }
+      if (x > newest) newest = x;
+      if (x < oldest) oldest = x;
+      if (w[i] === pathHash) at = i;
+    }
     const cutoff = newest - this.findtime;
+    if (!future && oldest > cutoff) {
+      // Nothing to drop (the common case): refresh the path in place, or add it.
+      this.added = at < 0 && t > cutoff;
+      if (at >= 0) {
+        if (t > w[at + 1]!) w[at + 1] = t;
+      } else if (t > cutoff) {
+        if (w.length / 2 >= this.maxPaths) w.splice(0, 2);
+        w.push(pathHash, t);
+      }
+      if (w.length === 0) {
+        this.reset(ip);
+        return 0;
+      }
+      return w.length / 2;
+    }
     // Keep what is inside the window and not from the future; refresh the path if already there.
     let seen = false;
     let k = 0;

@@ -44,6 +44,45 @@ describe('count: distinct-paths', () => {
     expect(w.record('a', 80 * S, hashPath('/2'))).toBe(2);
     expect(w.record('a', 95 * S, hashPath('/4'))).toBe(3);
   });
+  it('agrees with a plain model of the window on random traffic (late, repeated and future-stamped paths)', () => {
+    const findtime = 10 * S;
+    const maxPaths = 5;
+    const w = new DistinctWindows(findtime, 1000, maxPaths);
+    const model = new Map<string, { h: number; at: number }[]>();
+    let seed = 7;
+    const rnd = (n: number): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
+    let clock = 0;
+    for (let step = 0; step < 20_000; step++) {
+      clock += rnd(4) * 500; // coarse: times often fall exactly on a window's edge
+      const ip = `a${rnd(4)}`;
+      const roll = rnd(20);
+      const t = roll === 0 ? clock + 20 * 60 * S : roll === 1 ? clock - rnd(120) * 500 : clock;
+      const h = rnd(8);
+      const got = w.record(ip, t, h);
+      // The model: keep what is inside the window ending at the newest plausible time, refresh or add.
+      const m = model.get(ip) ?? [];
+      const late = t + 5 * 60 * S;
+      const newest = Math.max(t, ...m.filter((e) => e.at <= late).map((e) => e.at));
+      const kept = m.filter((e) => e.at <= late && e.at > newest - findtime);
+      const same = kept.find((e) => e.h === h);
+      if (same !== undefined) same.at = Math.max(same.at, t);
+      else if (t > newest - findtime) {
+        if (kept.length >= maxPaths) kept.shift();
+        kept.push({ h, at: t });
+      }
+      expect(w.added).toBe(same === undefined && t > newest - findtime);
+      if (kept.length === 0) model.delete(ip);
+      else model.set(ip, kept);
+      expect(got).toBe(kept.length);
+      // The times kept, seen through count() at a later instant.
+      const probe = newest + rnd(20) * 500;
+      expect(w.count(ip, probe)).toBe(kept.filter((e) => e.at > probe - findtime).length);
+      if (got >= maxPaths) {
+        w.reset(ip);
+        model.delete(ip);
+      }
+    }
+  });
   it('hashes a prefix as it hashes the prefix sliced off (the detector hashes the path inside the target)', () => {
     for (const t of ['/a/b?x=1', '/a/b', '?q', '', '/é/%2e?'])
       for (let end = 0; end <= t.length; end++) expect(hashPath(t, end)).toBe(hashPath(t.slice(0, end)));
