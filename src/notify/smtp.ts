@@ -7,7 +7,8 @@
  * when offered, `off` never: for a relay on localhost), `smtps://host[:465]` over implicit TLS. The
  * user and password come from the URL or, better, a password file (Docker secrets). Certificates are
  * verified (against `ca_file` when given). One connection per message; connect, greeting and socket
- * timeouts are bounded by the target's connect timeout, the whole exchange by the caller's signal.
+ * timeouts are bounded by the target's connect timeout, the whole exchange by the caller's signal
+ * (handed to nodemailer, which ends the connection when it aborts).
  *
  * The body is plain text: the summary, the facts, and the matching log lines (as fail2ban's
  * sendmail-*-lines actions send them). The subject is cleaned of control characters.
@@ -68,7 +69,9 @@ export async function sendEmail(t: SmtpTarget, msg: EmailMessage, signal: AbortS
   const abort = (): void => transport.close();
   signal.addEventListener('abort', abort, { once: true });
   try {
-    await transport.sendMail({ from: t.from, to: [...t.to], subject: msg.subject, text: msg.text, headers: { 'Auto-Submitted': 'auto-generated' } });
+    // The signal ends the exchange itself: transport.close() does not end a send in flight, so a server
+    // trickling an endless multi-line reply (each line inside the socket timeout) held the target forever.
+    await transport.sendMail({ from: t.from, to: [...t.to], subject: msg.subject, text: msg.text, headers: { 'Auto-Submitted': 'auto-generated' }, signal });
     return { ok: true };
   } catch (e) {
     const err = e as Error & { code?: string; responseCode?: number };
