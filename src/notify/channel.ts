@@ -11,7 +11,8 @@
  *   an interval sees more than the threshold, so a storm costs one message per interval.
  * - Queue: at most `queueSize` messages wait (the one being sent included); a message offered to a
  *   full queue is dropped and counted. Messages go out in order, one at a time.
- * - Each attempt ends within `timeoutMs` (AbortSignal; the sender also bounds connecting). A failed
+ * - Each attempt ends within `timeoutMs` (AbortSignal; the sender also bounds connecting; a sender
+ *   that has not stopped ABORT_GRACE_MS after the abort is counted as timed out anyway). A failed
  *   attempt is counted; a retryable one is retried after backoffMs(attempt) (base · 2^(n-1), at
  *   most `maxBackoffMs`; a receiver's Retry-After within that bound wins), up to `attempts` in all,
  *   then dropped and counted. A failure the receiver says will not change (e.g. HTTP 400) is
@@ -57,6 +58,9 @@ export interface ChannelOptions {
   readonly digestThreshold: number;
   readonly digestIntervalMs: number;
 }
+
+/** How long an aborted attempt may take to stop before it counts as timed out anyway. */
+export const ABORT_GRACE_MS = 1000;
 
 /** Distinct addresses a digest tallies; beyond this they are counted, not named. */
 export const DIGEST_MAX_ADDRESSES = 10_000;
@@ -212,21 +216,30 @@ export class Channel {
     item.attempts++;
     const ac = new AbortController();
     this.inflight = ac;
-    const timer = this.o.clock.setTimeout(() => ac.abort(), this.o.timeoutMs);
+    let finished = false;
+    let grace: TimerHandle | null = null;
+    const finish = (r: SendResult): void => {
+      if (finished) return;
+      finished = true;
+      this.o.clock.clearTimeout(timer);
+      if (grace !== null) this.o.clock.clearTimeout(grace);
+      this.inflight = null;
+      this.sending = false;
+      this.settle(item, ac.signal.aborted && !r.ok ? { ...r, reason: `no answer within ${this.o.timeoutMs} ms` } : r);
+    };
+    // A sender that does not stop when aborted (a library ignoring the signal) cannot hold the line:
+    // ABORT_GRACE_MS after the abort the attempt counts as timed out; its late result is ignored.
+    const timer = this.o.clock.setTimeout(() => {
+      ac.abort();
+      grace = this.o.clock.setTimeout(() => finish({ ok: false, retry: true, reason: 'timed out' }), ABORT_GRACE_MS);
+    }, this.o.timeoutMs);
     let result: Promise<SendResult>;
     try {
       result = this.o.send(item.notice, ac.signal);
     } catch (e) {
       result = Promise.resolve({ ok: false, retry: false, reason: (e as Error).message });
     }
-    result
-      .catch((e: unknown): SendResult => ({ ok: false, retry: true, reason: String(e) }))
-      .then((r) => {
-        this.o.clock.clearTimeout(timer);
-        this.inflight = null;
-        this.sending = false;
-        this.settle(item, ac.signal.aborted && !r.ok ? { ...r, reason: `no answer within ${this.o.timeoutMs} ms` } : r);
-      });
+    result.catch((e: unknown): SendResult => ({ ok: false, retry: true, reason: String(e) })).then(finish);
   }
 
   private settle(item: Item, r: SendResult): void {
