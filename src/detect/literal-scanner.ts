@@ -13,8 +13,15 @@ const SYMBOLS = 128;
 const FOLD = Uint8Array.from({ length: SYMBOLS }, (_, c) => foldCode(c));
 
 export class LiteralScanner {
-  /** delta[state * 128 + symbol] → next state. */
+  /**
+   * delta[state * classes + class] → next state. A class per character some literal holds, and one
+   * for every other character (which only ever leads back to the root): with a few dozen classes
+   * instead of 128 symbols the table of a large literal set stays in cache.
+   */
   private readonly delta: Int32Array;
+  private readonly classes: number;
+  /** The class of each ASCII character as read (folded first). */
+  private readonly classOf: Uint8Array;
   /** Literal ids ending at each state (through suffix links): outputs[outStart[s] .. outStart[s + 1]). */
   private readonly outStart: Int32Array;
   private readonly outputs: Int32Array;
@@ -23,12 +30,23 @@ export class LiteralScanner {
 
   /** `literals[i]` (folded, non-empty) gets id `ids[i]`. */
   constructor(literals: readonly string[], ids: readonly number[]) {
+    // Class 0: every character no literal holds; then one class per character a literal holds.
+    const classOfFolded = new Uint8Array(SYMBOLS);
+    let classes = 1;
+    for (const lit of literals) {
+      for (let i = 0; i < lit.length; i++) {
+        const c = lit.charCodeAt(i) & 0x7f;
+        if (classOfFolded[c] === 0) classOfFolded[c] = classes++;
+      }
+    }
+    this.classes = classes;
+    this.classOf = Uint8Array.from({ length: SYMBOLS }, (_, c) => classOfFolded[FOLD[c]!]!);
     const goto: Map<number, number>[] = [new Map()];
     const out: number[][] = [[]];
     literals.forEach((lit, k) => {
       let s = 0;
       for (let i = 0; i < lit.length; i++) {
-        const c = lit.charCodeAt(i) & 0x7f;
+        const c = classOfFolded[lit.charCodeAt(i) & 0x7f]!;
         let n = goto[s]!.get(c);
         if (n === undefined) {
           n = goto.length;
@@ -41,10 +59,10 @@ export class LiteralScanner {
       out[s]!.push(ids[k]!);
     });
     const n = goto.length;
-    const delta = new Int32Array(n * SYMBOLS);
+    const delta = new Int32Array(n * classes);
     const fail = new Int32Array(n);
     const order: number[] = [];
-    for (let c = 0; c < SYMBOLS; c++) {
+    for (let c = 0; c < classes; c++) {
       const t = goto[0]!.get(c);
       if (t !== undefined) {
         delta[c] = t;
@@ -55,14 +73,14 @@ export class LiteralScanner {
     for (let q = 0; q < order.length; q++) {
       const s = order[q]!;
       out[s] = [...out[s]!, ...out[fail[s]!]!];
-      for (let c = 0; c < SYMBOLS; c++) {
+      for (let c = 0; c < classes; c++) {
         const t = goto[s]!.get(c);
         if (t !== undefined) {
-          fail[t] = delta[fail[s]! * SYMBOLS + c]!;
-          delta[s * SYMBOLS + c] = t;
+          fail[t] = delta[fail[s]! * classes + c]!;
+          delta[s * classes + c] = t;
           order.push(t);
         } else {
-          delta[s * SYMBOLS + c] = delta[fail[s]! * SYMBOLS + c]!;
+          delta[s * classes + c] = delta[fail[s]! * classes + c]!;
         }
       }
     }
@@ -88,12 +106,14 @@ export class LiteralScanner {
   scan(text: string, max: number, seen: Int32Array, gen: number): boolean {
     const delta = this.delta;
     const hasOut = this.hasOut;
+    const classes = this.classes;
+    const classOf = this.classOf;
     const end = text.length < max ? text.length : max;
     let s = 0;
     for (let i = 0; i < end; i++) {
       const c = text.charCodeAt(i);
       if (c >= 128) return true;
-      s = delta[(s << 7) | FOLD[c]!]!;
+      s = delta[s * classes + classOf[c]!]!;
       if (hasOut[s] === 1) this.mark(s, seen, gen);
     }
     return false;
@@ -106,6 +126,8 @@ export class LiteralScanner {
   scanTarget(text: string, max: number, seen: Int32Array, gen: number): boolean {
     const delta = this.delta;
     const hasOut = this.hasOut;
+    const classes = this.classes;
+    const classOf = this.classOf;
     const end = text.length < max ? text.length : max;
     let s = 0;
     let prev = 0;
@@ -115,7 +137,7 @@ export class LiteralScanner {
       const f = FOLD[c]!;
       if (f === 47 && prev === 47) return true;
       prev = f;
-      s = delta[(s << 7) | f]!;
+      s = delta[s * classes + classOf[c]!]!;
       if (hasOut[s] === 1) this.mark(s, seen, gen);
     }
     return false;
