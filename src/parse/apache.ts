@@ -100,6 +100,13 @@ export interface AccessScannerOptions {
   readonly backslashEscapes: boolean;
   /** The trusted proxies, whose X-Forwarded-For entries are believed; null: none. */
   readonly trusted?: TrustedProxies | null;
+  /**
+   * Whether a third quoted field after the User-Agent is nginx main's `"$http_x_forwarded_for"`
+   * (read when the peer is a trusted proxy). Default: only in `auto`. A fixed format that does not
+   * declare the field never reads it: a custom format ending in a field the client writes
+   * (`"$http_host"`, `"$http_cookie"`) would otherwise let a client behind the proxy name anyone.
+   */
+  readonly trailingForwarded?: boolean;
 }
 
 /** Caches shared by all scanners of one line parser. */
@@ -273,6 +280,7 @@ function isMethodToken(line: string, s: number, e: number): boolean {
 export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCaches): AccessScanner {
   const { layout, backslashEscapes } = opts;
   const trusted = opts.trusted ?? null;
+  const trailingForwarded = opts.trailingForwarded ?? layout === 'auto';
   const escapeFlag = backslashEscapes ? FLAG_ESCAPES : 0;
   /**
    * May the first field be text the client wrote (an X-Forwarded-For list, nginx's $host)? Not in a
@@ -648,7 +656,7 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
     }
 
     // A trusted proxy as the peer: the client is in nginx main's trailing X-Forwarded-For field.
-    if (trusted !== null && !list && (isQuad ? trusted.hasQuad(quad) : trusted.has(addr!))) {
+    if (trailingForwarded && trusted !== null && !list && (isQuad ? trusted.hasQuad(quad) : trusted.has(addr!))) {
       const why = forwardedClient(line, start, i, end, open);
       if (why !== null) return why;
       if (outIsQuad) {

@@ -257,8 +257,9 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
     case 'apache-host-combined':
       return withRange(fixedAccess(createApacheScanner('host', caches, trusted)));
     case 'nginx-combined':
-    case 'nginx-main':
       return withRange(fixedAccess(createNginxScanner(caches, 'plain', trusted)));
+    case 'nginx-main':
+      return withRange(fixedAccess(createNginxScanner(caches, 'plain', trusted, true)));
     case 'nginx-host-combined':
       return withRange(fixedAccess(createNginxScanner(caches, 'host', trusted)));
     case 'docker-json':

@@ -16,6 +16,6 @@ import type { TrustedProxies } from './trusted-proxies.js';
  * `combined` plus `"$http_x_forwarded_for"`: read the same way, the trailing field only when the peer
  * is a trusted proxy. `$host $remote_addr - $remote_user …` is the 'host' layout.
  */
-export function createNginxScanner(caches: ScanCaches, layout: AccessLayout = 'plain', trusted: TrustedProxies | null = null): AccessScanner {
-  return createAccessScanner({ layout, backslashEscapes: true, trusted }, caches);
+export function createNginxScanner(caches: ScanCaches, layout: AccessLayout = 'plain', trusted: TrustedProxies | null = null, trailingForwarded = false): AccessScanner {
+  return createAccessScanner({ layout, backslashEscapes: true, trusted, trailingForwarded }, caches);
 }

@@ -94,8 +94,12 @@ describe("nginx main's trailing \"$http_x_forwarded_for\"", () => {
     expect(who(parse(main('10.0.0.2', ''), 'auto', o))).toBe('10.0.0.2');
     // No trailing field (plain combined from the proxy): the peer.
     expect(who(parse(`10.0.0.2 - - ${REST}`, 'auto', o))).toBe('10.0.0.2');
-    for (const f of ['nginx-main', 'nginx-combined', 'apache-combined'] as const) {
-      expect(who(parse(main('10.0.0.2', '198.18.0.5, 10.0.0.3'), f, o)), f).toBe('198.18.0.5');
+    expect(who(parse(main('10.0.0.2', '198.18.0.5, 10.0.0.3'), 'nginx-main', o))).toBe('198.18.0.5');
+    // A fixed format that does not declare the field never reads it: a third quoted field there may be
+    // anything a custom format logs, such as a header the client writes ("$http_host", "$http_cookie").
+    for (const f of ['nginx-combined', 'apache-combined', 'apache-common'] as const) {
+      expect(who(parse(main('10.0.0.2', '198.18.0.5, 10.0.0.3'), f, o)), f).toBe('10.0.0.2');
+      expect(who(parse(main('10.0.0.2', '198.18.0.77'), f, o)), f).toBe('10.0.0.2');
     }
   });
 
