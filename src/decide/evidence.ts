@@ -49,11 +49,16 @@ export function linesPerBan(maxretry: number): number {
   return Math.min(n, MAX_EVIDENCE_LINES) + EXTRA_EVIDENCE_LINES;
 }
 
+// Control characters, and the Unicode ones that reorder or break what a terminal shows (bidi
+// overrides and isolates, marks, line and paragraph separators): a log line is attacker-written.
 // eslint-disable-next-line no-control-regex
-const CONTROL_RE = /[\x00-\x1f\x7f-\x9f]/;
+const CONTROL_RE = /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/;
 // eslint-disable-next-line no-control-regex
-const CONTROL_ALL_RE = /[\x00-\x1f\x7f-\x9f]/g;
-const hex = (c: string): string => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
+const CONTROL_ALL_RE = /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
+const hex = (c: string): string => {
+  const n = c.charCodeAt(0);
+  return n <= 0xff ? `\\x${n.toString(16).padStart(2, '0')}` : `\\u${n.toString(16).padStart(4, '0')}`;
+};
 
 /**
  * A line as evidence keeps it: cut to `max` characters with a marker, control characters escaped,

@@ -60,10 +60,10 @@ export interface DigestNotice {
 
 export type Notice = BanNotice | DigestNotice;
 
-/** Control characters (other than tab) become spaces; the result is at most `max` characters. */
+/** Control characters (other than tab), bidi controls and line separators become spaces; the result is at most `max` characters. */
 export function clean(s: string, max: number): string {
   // eslint-disable-next-line no-control-regex
-  const t = s.replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u2028\u2029]/g, ' ');
+  const t = s.replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g, ' ');
   return t.length <= max ? t : `${t.slice(0, max - 1)}…`;
 }
 

@@ -171,3 +171,14 @@ describe('EvidenceKeeper', () => {
     expect(before).toBeGreaterThan(0);
   });
 });
+
+describe('evidenceText and bidi/separator characters', () => {
+  it('escapes characters that reorder or break a terminal line (an attacker writes the log line)', () => {
+    for (const c of ['\u202e', '\u202d', '\u2066', '\u2069', '\u200f', '\u061c', '\u2028', '\u2029']) {
+      const t = evidenceText(`198.18.0.1 - - "GET /${c}gnp.exe HTTP/1.1" 403 1`);
+      expect(t).not.toContain(c);
+      expect(t).toContain(`\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    }
+    expect(evidenceText('a\u00e9b')).toBe('a\u00e9b');
+  });
+});
