@@ -158,6 +158,11 @@ export class EvidenceKeeper {
   /** Rings dropped to stay within the budget, since start. */
   evicted = 0;
 
+  /** The last line recorded, as given and as kept (see record()). */
+  private lastRaw = '';
+  private lastFile: string | undefined = undefined;
+  private lastLine: EvidenceLine | null = null;
+
   constructor(private maxBytes: number = DEFAULT_PENDING_EVIDENCE_BYTES) {}
 
   /** Bytes held now (never more than the budget once record() returns). */
@@ -195,7 +200,15 @@ export class EvidenceKeeper {
     // The oldest lines go: beyond the ring's size (a smaller cap after a reload), or out of the window.
     while (ring.count > 0 && (ring.count >= size || ring.lines[ring.start]!.at <= since)) this.dropOldest(ring);
     if (ring.count === 0) ring.start = 0;
-    const line = evidenceLine(raw, at, file);
+    // Rules that count every request (request-flood, crawl-non-static) record the same line several
+    // times: it is cut, escaped and copied once, and the rings share the (immutable) result.
+    let line = this.lastLine;
+    if (line === null || raw !== this.lastRaw || at !== line.at || file !== this.lastFile) {
+      line = evidenceLine(raw, at, file);
+      this.lastRaw = raw;
+      this.lastFile = file;
+      this.lastLine = line;
+    }
     if (ring.count < ring.lines.length) {
       ring.lines[(ring.start + ring.count) % ring.lines.length] = line;
     } else {
