@@ -12,16 +12,24 @@ const banOp = (ip: string, until: number | null = NOW + 3_600_000): OutboxOp => 
 
 describe('share outbox', () => {
   let dir: string;
+  // Every outbox's writes are awaited before its directory goes: a save still in flight would make
+  // the directory again (the outbox creates its parent) and leave it behind in /tmp.
+  const made: Outbox[] = [];
+  const track = (o: Outbox): Outbox => {
+    made.push(o);
+    return o;
+  };
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'bh-outbox-'));
     logs.length = 0;
   });
   afterEach(async () => {
+    for (const o of made.splice(0)) await o.flush();
     await rm(dir, { recursive: true, force: true });
   });
 
   it('keeps the latest operation per address, at most max, oldest dropped first', () => {
-    const o = new Outbox(join(dir, 'o.json'), 3, log, () => NOW);
+    const o = track(new Outbox(join(dir, 'o.json'), 3, log, () => NOW));
     o.put(banOp('1.1.1.1'));
     o.put(banOp('1.1.1.2'));
     o.put({ t: 'unban', unban: { ip: '1.1.1.1', family: 4, origin: 'me', at: NOW } });
@@ -34,7 +42,7 @@ describe('share outbox', () => {
   });
 
   it('removes an entry only if it is still the same operation', () => {
-    const o = new Outbox(join(dir, 'o.json'), 10, log, () => NOW);
+    const o = track(new Outbox(join(dir, 'o.json'), 10, log, () => NOW));
     const first = banOp('1.1.1.1');
     o.put(first);
     o.put(banOp('1.1.1.1', null));
@@ -46,7 +54,7 @@ describe('share outbox', () => {
 
   it('saves atomically (no temp file left) and a new outbox reads it back, dropping expired and invalid entries', async () => {
     const path = join(dir, 'sub', 'o.json');
-    const o = new Outbox(path, 10, log, () => NOW);
+    const o = track(new Outbox(path, 10, log, () => NOW));
     o.put(banOp('1.1.1.1'));
     o.put(banOp('1.1.1.2', NOW + 10));
     o.put({ t: 'unban', unban: { ip: '2001:db8::1', family: 6, scope: 'c0ffee', origin: 'me', at: NOW } });
@@ -58,22 +66,22 @@ describe('share outbox', () => {
 
     doc.ops.push('{"v":1,"t":"ban","ip":"evil"}', 'x'.repeat(5000));
     await writeFile(path, JSON.stringify(doc));
-    const again = new Outbox(path, 10, log, () => NOW + 100);
+    const again = track(new Outbox(path, 10, log, () => NOW + 100));
     await again.load();
     expect(again.entries().map(([f, op]) => `${f} ${op.t}`)).toEqual(['1.1.1.1 ban', '2001:db8::1 c0ffee unban']);
     expect(again.invalidOnLoad).toBe(2);
   });
 
   it('starts empty on a missing or broken file, and keeps working when the disk refuses', async () => {
-    const missing = new Outbox(join(dir, 'none.json'), 10, log, () => NOW);
+    const missing = track(new Outbox(join(dir, 'none.json'), 10, log, () => NOW));
     await missing.load();
     expect(missing.size).toBe(0);
     await writeFile(join(dir, 'bad.json'), '{');
-    const bad = new Outbox(join(dir, 'bad.json'), 10, log, () => NOW);
+    const bad = track(new Outbox(join(dir, 'bad.json'), 10, log, () => NOW));
     await bad.load();
     expect(bad.size).toBe(0);
     await writeFile(join(dir, 'file'), '');
-    const refused = new Outbox(join(dir, 'file', 'o.json'), 10, log, () => NOW);
+    const refused = track(new Outbox(join(dir, 'file', 'o.json'), 10, log, () => NOW));
     refused.put(banOp('1.1.1.1'));
     refused.put(banOp('1.1.1.2'));
     await refused.flush();
