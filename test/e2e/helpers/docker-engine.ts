@@ -8,7 +8,7 @@
  * that reason.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -54,7 +54,8 @@ export async function ensureDockerEngine(): Promise<EngineState> {
   };
 
   for (let i = 0; i < 60 && !exited; i++) {
-    if (await engineAnswers()) return { ok: true, startedByUs: true, logFile, stop };
+    // A clean stop removes the engine's log; one that never came up keeps it (the reason names it).
+    if (await engineAnswers()) return { ok: true, startedByUs: true, logFile, stop: async () => { await stop(); rmSync(logFile, { force: true }); } };
     await sleep(500);
   }
   await stop();
