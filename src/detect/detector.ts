@@ -23,8 +23,11 @@ export interface DetectorOptions {
   isExempt?: (ip: string) => boolean;
   /** `scope`: the container the event's failures count for (host mode), undefined for host-wide. */
   isBanned?: (ip: string, rule: string, t: number, scope?: string) => boolean;
-  /** Every failure counted into a window (the share stage counts it group-wide too). */
-  onFailure?: (ev: AccessEvent, rule: CompiledRule, scope: string | undefined) => void;
+  /**
+   * Every failure counted into a window (the share stage counts it group-wide too), with the window's
+   * count once it is in; called before the offense it may make.
+   */
+  onFailure?: (ev: AccessEvent, rule: CompiledRule, scope: string | undefined, count: number) => void;
 }
 
 export interface RuleCounters {
@@ -77,9 +80,11 @@ export class Detector {
     const pass = this.prefilter.pass(ev, view);
     if (pass === 0) return;
     const states = this.states;
+    const candidates = this.prefilter.candidates(ev.status);
     let key: string | undefined;
     let exempt: boolean | undefined;
-    for (let i = 0; i < states.length; i++) {
+    for (let c = 0; c < candidates.length; c++) {
+      const i = candidates[c]!;
       const s = states[i]!;
       if (!this.prefilter.mayMatch(i, pass) || !s.rule.matchesView(view)) continue;
       s.counters.matches++;
@@ -95,10 +100,10 @@ export class Detector {
         n = s.distinct.record(key, ev.time, hashPath(view.wholeTarget(), view.pathEnd()));
         // The group (share stage) counts requests: only a path new to this window is one for it, so
         // a replica group counts distinct paths too (the same path on two replicas counts twice).
-        if (s.distinct.added) this.onFailure?.(ev, s.rule, scope);
+        if (s.distinct.added) this.onFailure?.(ev, s.rule, scope, n);
       } else {
-        this.onFailure?.(ev, s.rule, scope);
         n = s.windows!.record(key, ev.time);
+        this.onFailure?.(ev, s.rule, scope, n);
       }
       if (n >= s.rule.settings.maxretry) {
         s.distinct?.reset(key);

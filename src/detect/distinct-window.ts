@@ -14,14 +14,35 @@
  */
 import { MAX_LATE_MS } from './sliding-window.js';
 
-/** Interleaved [hash, time, hash, time, …], oldest first. */
-type Window = number[];
+/**
+ * One address's paths: hashes and times side by side, in the order the paths were first seen (the
+ * first is the one that goes when the window is full), with the newest and oldest time kept so the
+ * common request (nothing to expire) is one scan of the hashes. Windows are nodes of a doubly linked
+ * list in least-recently-failing order (a move is a few pointer writes; the Map is only the index).
+ */
+class Window {
+  older: Window | null = null;
+  newer: Window | null = null;
+  readonly h: number[];
+  readonly ts: number[];
+  newest: number;
+  oldest: number;
+  constructor(
+    readonly key: string,
+    hash: number,
+    t: number,
+  ) {
+    this.h = [hash];
+    this.ts = [t];
+    this.newest = t;
+    this.oldest = t;
+  }
+}
 
 export class DistinctWindows {
   private readonly windows = new Map<string, Window>();
-  private evictCursor: Iterator<string> | null = null;
-  /** The key last placed at the most-recent end of the LRU order (no move needed for it). */
-  private newestKey: string | undefined;
+  private oldestWindow: Window | null = null;
+  private newestWindow: Window | null = null;
   evictions = 0;
   /** Whether the last record() added a path the window did not hold (a repeat only refreshes). */
   added = false;
@@ -40,78 +61,92 @@ export class DistinctWindows {
     const w = this.windows.get(ip);
     if (w === undefined) {
       if (this.windows.size >= this.maxTracked) this.evictOldest();
-      this.windows.set(ip, [pathHash, t]);
-      this.newestKey = ip;
+      const fresh = new Window(ip, pathHash, t);
+      this.windows.set(ip, fresh);
+      this.append(fresh);
       this.added = true;
       return 1;
     }
-    if (ip !== this.newestKey) {
-      this.windows.delete(ip);
-      this.windows.set(ip, w);
-      this.newestKey = ip;
+    if (w !== this.newestWindow) {
+      this.unlink(w);
+      this.append(w);
     }
+    const { h, ts } = w;
     const late = t + MAX_LATE_MS;
+    // The window is measured from its newest time that is not from the future.
     let newest = t;
-    // Also noted on the way: the oldest time, whether some time is from the future, where the path is.
-    let oldest = Number.POSITIVE_INFINITY;
-    let future = false;
-    let at = -1;
-    for (let i = 0; i < w.length; i += 2) {
-      const x = w[i + 1]!;
-      if (x > late) {
-        future = true;
-        continue;
-      }
-      if (x > newest) newest = x;
-      if (x < oldest) oldest = x;
-      if (w[i] === pathHash) at = i;
+    if (w.newest <= late) {
+      if (w.newest > t) newest = w.newest;
+    } else {
+      for (let i = 0; i < ts.length; i++) if (ts[i]! <= late && ts[i]! > newest) newest = ts[i]!;
     }
     const cutoff = newest - this.findtime;
-    if (!future && oldest > cutoff) {
+    if (w.newest <= late && w.oldest > cutoff) {
       // Nothing to drop (the common case): refresh the path in place, or add it.
-      this.added = at < 0 && t > cutoff;
+      const at = h.indexOf(pathHash);
       if (at >= 0) {
-        if (t > w[at + 1]!) w[at + 1] = t;
-      } else if (t > cutoff) {
-        if (w.length / 2 >= this.maxPaths) w.splice(0, 2);
-        w.push(pathHash, t);
+        this.added = false;
+        const was = ts[at]!;
+        if (t > was) {
+          ts[at] = t;
+          if (t > w.newest) w.newest = t;
+          if (was === w.oldest) w.oldest = minOf(ts);
+        }
+        return h.length;
       }
-      if (w.length === 0) {
-        this.reset(ip);
-        return 0;
+      this.added = t > cutoff;
+      if (!this.added) return h.length;
+      h.push(pathHash);
+      ts.push(t);
+      if (t > w.newest) w.newest = t;
+      if (h.length > this.maxPaths) {
+        h.shift();
+        ts.shift();
+        w.oldest = minOf(ts);
+      } else if (t < w.oldest) {
+        w.oldest = t;
       }
-      return w.length / 2;
+      return h.length;
     }
     // Keep what is inside the window and not from the future; refresh the path if already there.
     let seen = false;
     let k = 0;
-    for (let i = 0; i < w.length; i += 2) {
-      const h = w[i]!;
-      let at = w[i + 1]!;
-      if (at > t + MAX_LATE_MS || at <= cutoff) continue;
-      if (h === pathHash) {
+    for (let i = 0; i < h.length; i++) {
+      const x = h[i]!;
+      let at = ts[i]!;
+      if (at > late || at <= cutoff) continue;
+      if (x === pathHash) {
         seen = true;
         if (t > at) at = t;
       }
-      w[k++] = h;
-      w[k++] = at;
+      h[k] = x;
+      ts[k++] = at;
     }
-    w.length = k;
+    h.length = k;
+    ts.length = k;
     this.added = !seen && t > cutoff;
-    if (!seen && t > cutoff) {
-      if (k / 2 >= this.maxPaths) w.splice(0, 2);
-      w.push(pathHash, t);
+    if (this.added) {
+      if (k >= this.maxPaths) {
+        h.shift();
+        ts.shift();
+      }
+      h.push(pathHash);
+      ts.push(t);
     }
-    if (w.length === 0) {
+    if (h.length === 0) {
       this.reset(ip);
       return 0;
     }
-    return w.length / 2;
+    w.newest = maxOf(ts);
+    w.oldest = minOf(ts);
+    return h.length;
   }
 
   reset(ip: string): void {
+    const w = this.windows.get(ip);
+    if (w === undefined) return;
     this.windows.delete(ip);
-    if (ip === this.newestKey) this.newestKey = undefined;
+    this.unlink(w);
   }
 
   /** Distinct paths inside the window of `ip` as of `now`. */
@@ -119,7 +154,7 @@ export class DistinctWindows {
     const w = this.windows.get(ip);
     if (w === undefined) return 0;
     let n = 0;
-    for (let i = 1; i < w.length; i += 2) if (w[i]! > now - this.findtime) n++;
+    for (const at of w.ts) if (at > now - this.findtime) n++;
     return n;
   }
 
@@ -127,8 +162,9 @@ export class DistinctWindows {
     const cutoff = now - this.findtime;
     let removed = 0;
     for (const [ip, w] of this.windows) {
-      if (newestOf(w) <= cutoff) {
+      if (w.newest <= cutoff) {
         this.windows.delete(ip);
+        this.unlink(w);
         removed++;
       }
     }
@@ -138,7 +174,7 @@ export class DistinctWindows {
   active(now: number): number {
     const cutoff = now - this.findtime;
     let n = 0;
-    for (const w of this.windows.values()) if (newestOf(w) > cutoff) n++;
+    for (const w of this.windows.values()) if (w.newest > cutoff) n++;
     return n;
   }
 
@@ -147,22 +183,39 @@ export class DistinctWindows {
   }
 
   private evictOldest(): void {
-    for (let attempt = 0; attempt < 2; attempt++) {
-      this.evictCursor ??= this.windows.keys();
-      const oldest = this.evictCursor.next();
-      if (!oldest.done) {
-        this.windows.delete(oldest.value);
-        this.evictions++;
-        return;
-      }
-      this.evictCursor = null;
-    }
+    const w = this.oldestWindow;
+    if (w === null) return;
+    this.windows.delete(w.key);
+    this.unlink(w);
+    this.evictions++;
+  }
+
+  private unlink(w: Window): void {
+    if (w.older !== null) w.older.newer = w.newer;
+    else this.oldestWindow = w.newer;
+    if (w.newer !== null) w.newer.older = w.older;
+    else this.newestWindow = w.older;
+    w.older = null;
+    w.newer = null;
+  }
+
+  private append(w: Window): void {
+    w.older = this.newestWindow;
+    if (this.newestWindow !== null) this.newestWindow.newer = w;
+    else this.oldestWindow = w;
+    this.newestWindow = w;
   }
 }
 
-function newestOf(w: Window): number {
+function minOf(a: readonly number[]): number {
+  let n = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < a.length; i++) if (a[i]! < n) n = a[i]!;
+  return n;
+}
+
+function maxOf(a: readonly number[]): number {
   let n = Number.NEGATIVE_INFINITY;
-  for (let i = 1; i < w.length; i += 2) if (w[i]! > n) n = w[i]!;
+  for (let i = 0; i < a.length; i++) if (a[i]! > n) n = a[i]!;
   return n;
 }
 

@@ -183,6 +183,9 @@ export class Prefilter {
   private readonly any: Uint8Array | null;
   /** Per rule: its statuses, or null for any. */
   private readonly statuses: (Uint8Array | null)[];
+  /** Per status: the rules that may count it; for a status outside 0–999, those that count any. */
+  private readonly byStatus: Int32Array[];
+  private readonly anyStatus: Int32Array;
   /** Per rule: its methods, or null for any. */
   private readonly methods: (ReadonlySet<string> | null)[];
   /** Per field: found literal ids by value, for fields whose values repeat (User-Agent, referer). */
@@ -217,6 +220,18 @@ export class Prefilter {
       return t;
     });
     this.methods = rules.map((r) => necessaryMethods(r.settings.match));
+    // Per status, the rules that may count it; equal lists are one shared array.
+    const lists = new Map<string, Int32Array>();
+    const listOf = (status: number): Int32Array => {
+      const ids: number[] = [];
+      for (let i = 0; i < rules.length; i++) if (this.statuses[i] === null || (status >= 0 && this.statuses[i]![status] === 1)) ids.push(i);
+      const k = ids.join(',');
+      let l = lists.get(k);
+      if (l === undefined) lists.set(k, (l = Int32Array.from(ids)));
+      return l;
+    };
+    this.anyStatus = listOf(-1);
+    this.byStatus = Array.from({ length: 1000 }, (_, status) => listOf(status));
     if (rules.length === 0) {
       this.any = new Uint8Array(1000);
     } else if (this.statuses.some((t) => t === null)) {
@@ -254,6 +269,14 @@ export class Prefilter {
     // Not for the target: the rules also test it percent-decoded (%7B is a `{`).
     this.sentinels = ids.map((m, fi) => (fi === 0 ? null : sentinelsOf([...m.keys()])));
     this.seen = new Int32Array(next);
+  }
+
+  /**
+   * The rules that may count an event of this status, in rule order (per status, built once): a
+   * 200 line is never offered to the 4xx rules at all.
+   */
+  candidates(status: number): Int32Array {
+    return (status >= 0 && status < 1000 ? this.byStatus[status] : undefined) ?? this.anyStatus;
   }
 
   /** 0 when no rule can match `ev`; otherwise a token for mayMatch (the same event). */

@@ -10,32 +10,39 @@
  * At most `maxTracked` addresses are held: adding one more evicts the least recently failing
  * address, and evictions are counted so the operator can see the cap was reached.
  */
+
 /**
- * One address's failures, oldest first. Most addresses fail once and are never seen again (a scan,
- * a flood of distinct sources), so a single failure is stored as the bare timestamp: no array per
- * address, which matters when a million distinct addresses pass through the LRU.
+ * One address's failures as runs: `b` holds [time, count, time, count, …] sorted by time, the live
+ * runs from `head` on, and `total` is their count. Access-log times have one-second resolution, so a
+ * flood of one address is one growing run per second (an increment, no push): request-flood's 600
+ * failures in a minute are at most 60 runs. Windows are nodes of a doubly linked list in
+ * least-recently-failing order (moving one is a few pointer writes; the Map is only the index).
  */
-type Window = number | number[];
+class Window {
+  older: Window | null = null;
+  newer: Window | null = null;
+  b: number[];
+  head = 0;
+  total = 1;
+  constructor(
+    readonly key: string,
+    t: number,
+  ) {
+    this.b = [t, 1];
+  }
+}
 
 /** How late a line may arrive (Apache stamps a request when it starts and logs it when it ends). */
 export const MAX_LATE_MS = 5 * 60_000;
 
-/** Expired failures kept at the front of a window until there are this many (or half the window). */
+/** Expired runs kept at the front of a window until there are this many (or half the window). */
 const STALE_BATCH = 64;
 
-const newest = (w: Window): number => (typeof w === 'number' ? w : w[w.length - 1]!);
-
 export class SlidingWindows {
-  /** Insertion order of a Map is our LRU order: an updated key is deleted and re-set. */
   private readonly windows = new Map<string, Window>();
-  /**
-   * Kept across evictions: a fresh keys() iterator would have to step over every entry deleted from
-   * the front since V8 last rehashed the table, which made a flood of distinct addresses quadratic.
-   * Everything before its position has been deleted, so its next live key is always the oldest.
-   */
-  private evictCursor: Iterator<string> | null = null;
-  /** The key last moved to (or set at) the most-recent end of the LRU order. */
-  private newestKey: string | undefined;
+  /** Least and most recently failing windows (the ends of the list). */
+  private oldest: Window | null = null;
+  private newest: Window | null = null;
   evictions = 0;
 
   constructor(
@@ -47,80 +54,69 @@ export class SlidingWindows {
 
   /** Records a failure and returns the number of failures inside the window ending at the newest one. */
   record(ip: string, t: number): number {
-    const w = this.windows.get(ip);
+    let w = this.windows.get(ip);
     if (w === undefined) {
       if (this.windows.size >= this.maxTracked) this.evictOldest();
-      this.windows.set(ip, t);
-      this.newestKey = ip;
+      w = new Window(ip, t);
+      this.windows.set(ip, w);
+      this.append(w);
       return 1;
     }
-    // Move to the most-recent end of the LRU order (already there when the last record was this address's:
-    // page loads come in bursts). A window held as a bare number is replaced, so it is set once with its
-    // new value (the move and the update in one delete + set).
-    const move = ip !== this.newestKey;
-    if (move) {
-      this.windows.delete(ip);
-      this.newestKey = ip;
+    if (w !== this.newest) {
+      this.unlink(w);
+      this.append(w);
     }
-    if (typeof w === 'number') {
-      let next: Window;
-      let n: number;
-      if (w > t + MAX_LATE_MS) {
-        next = t;
-        n = 1;
-      } else {
-        const lo = t >= w ? w : t;
-        const hi = t >= w ? t : w;
-        if (lo <= hi - this.findtime) {
-          next = hi;
-          n = 1;
-        } else {
-          next = [lo, hi];
-          n = 2;
-        }
+    const b = w.b;
+    let end = b.length;
+    // A window whose newest runs are stamped far after this line came from a skewed or forged
+    // clock: those runs go, so one far-future line can never shield the address.
+    if (b[end - 2]! > t + MAX_LATE_MS) {
+      while (end > w.head && b[end - 2]! > t + MAX_LATE_MS) {
+        w.total -= b[end - 1]!;
+        end -= 2;
       }
-      if (move || next !== w) this.windows.set(ip, next);
-      return n;
-    }
-    if (move) this.windows.set(ip, w);
-    if (w[w.length - 1]! > t + MAX_LATE_MS) {
-      let keep = w.length;
-      while (keep > 0 && w[keep - 1]! > t + MAX_LATE_MS) keep--;
-      w.length = keep;
-      if (keep === 0) {
-        this.windows.set(ip, t);
+      b.length = end;
+      if (end === w.head) {
+        w.b = [t, 1];
+        w.head = 0;
+        w.total = 1;
         return 1;
       }
     }
-    const last = w[w.length - 1]!;
-    if (t >= last) {
-      w.push(t);
-    } else {
-      let i = w.length - 1;
-      while (i > 0 && w[i - 1]! > t) i--;
-      w.splice(i, 0, t);
+    const last = b[end - 2]!;
+    if (t === last) b[end - 1]!++;
+    else if (t > last) b.push(t, 1);
+    else {
+      // Late (Apache logs a request when it ends): its run, or a new one in time order.
+      let i = end - 2;
+      while (i > w.head && b[i - 2]! >= t) i -= 2;
+      if (b[i] === t) b[i + 1]!++;
+      else b.splice(b[i]! < t ? i + 2 : i, 0, t, 1);
     }
-    const cutoff = w[w.length - 1]! - this.findtime;
-    // The window is sorted: the first failure inside it by binary search (a long window, such as
-    // request-flood's 600, no longer steps over its stale front on every request).
-    let drop = 0;
-    for (let hi = w.length; drop < hi; ) {
-      const mid = (drop + hi) >>> 1;
-      if (w[mid]! <= cutoff) drop = mid + 1;
-      else hi = mid;
+    w.total++;
+    const cutoff = b[b.length - 2]! - this.findtime;
+    let head = w.head;
+    if (b[head]! <= cutoff) {
+      while (head < b.length && b[head]! <= cutoff) {
+        w.total -= b[head + 1]!;
+        head += 2;
+      }
+      // Expired runs at the front are removed in batches; until then they are skipped.
+      if (head >= STALE_BATCH || head * 2 >= b.length) {
+        b.splice(0, head);
+        head = 0;
+      }
+      w.head = head;
     }
-    // Expired failures at the front are removed in batches: shifting a long window (request-flood
-    // keeps up to 600) on every request was most of its cost. Until then they are skipped here, and
-    // count()/active() read from the newest end.
-    if (drop >= STALE_BATCH || drop * 2 >= w.length) w.splice(0, drop);
-    else return w.length - drop;
-    return w.length;
+    return w.total;
   }
 
   /** Forgets an address (after a ban its window starts empty). */
   reset(ip: string): void {
+    const w = this.windows.get(ip);
+    if (w === undefined) return;
     this.windows.delete(ip);
-    if (ip === this.newestKey) this.newestKey = undefined;
+    this.unlink(w);
   }
 
   /** Failures currently inside the window of `ip` as of time `now`. */
@@ -128,9 +124,9 @@ export class SlidingWindows {
     const w = this.windows.get(ip);
     if (w === undefined) return 0;
     const cutoff = now - this.findtime;
-    if (typeof w === 'number') return w > cutoff ? 1 : 0;
+    const b = w.b;
     let n = 0;
-    for (let i = w.length - 1; i >= 0 && w[i]! > cutoff; i--) n++;
+    for (let i = b.length - 2; i >= w.head && b[i]! > cutoff; i -= 2) n += b[i + 1]!;
     return n;
   }
 
@@ -139,8 +135,9 @@ export class SlidingWindows {
     const cutoff = now - this.findtime;
     let removed = 0;
     for (const [ip, w] of this.windows) {
-      if (newest(w) <= cutoff) {
+      if (w.b[w.b.length - 2]! <= cutoff) {
         this.windows.delete(ip);
+        this.unlink(w);
         removed++;
       }
     }
@@ -151,7 +148,7 @@ export class SlidingWindows {
   active(now: number): number {
     const cutoff = now - this.findtime;
     let n = 0;
-    for (const w of this.windows.values()) if (newest(w) > cutoff) n++;
+    for (const w of this.windows.values()) if (w.b[w.b.length - 2]! > cutoff) n++;
     return n;
   }
 
@@ -160,15 +157,26 @@ export class SlidingWindows {
   }
 
   private evictOldest(): void {
-    for (let attempt = 0; attempt < 2; attempt++) {
-      this.evictCursor ??= this.windows.keys();
-      const oldest = this.evictCursor.next();
-      if (!oldest.done) {
-        this.windows.delete(oldest.value);
-        this.evictions++;
-        return;
-      }
-      this.evictCursor = null;
-    }
+    const w = this.oldest;
+    if (w === null) return;
+    this.windows.delete(w.key);
+    this.unlink(w);
+    this.evictions++;
+  }
+
+  private unlink(w: Window): void {
+    if (w.older !== null) w.older.newer = w.newer;
+    else this.oldest = w.newer;
+    if (w.newer !== null) w.newer.older = w.older;
+    else this.newest = w.older;
+    w.older = null;
+    w.newer = null;
+  }
+
+  private append(w: Window): void {
+    w.older = this.newest;
+    if (this.newest !== null) this.newest.newer = w;
+    else this.oldest = w;
+    this.newest = w;
   }
 }

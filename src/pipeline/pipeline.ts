@@ -113,13 +113,23 @@ export class Pipeline {
     const keeper = (opts.evidence ?? opts.mode === 'live') ? new EvidenceKeeper(opts.pendingEvidenceBytes) : undefined;
     this.evidence = keeper;
     const share = opts.onFailure !== undefined && opts.mode === 'live' ? failureHook(opts.onFailure) : undefined;
+    // A ban keeps the last linesPerBan(maxretry) failures of its window. A failure counted while the
+    // window holds `count` cannot be among them when at least that many more are needed for the ban
+    // (count ≤ maxretry − linesPerBan): the ring would have let it go by then. So rules with a high
+    // maxretry (request-flood's 600) keep lines only near their threshold, with the same evidence.
+    // Not with a replica group: its count, not this window's, makes the ban, at any local count.
+    const keepFrom = (rule: CompiledRule): number => (share !== undefined ? 0 : rule.settings.maxretry - linesPerBan(rule.settings.maxretry));
     const keep =
       keeper &&
-      ((ev: AccessEvent, rule: CompiledRule, scope: string | undefined): void => {
-        if (this.line !== undefined) keeper.record(rule.name, ev.ip, scope, linesPerBan(rule.settings.maxretry), this.line, ev.time, this.file, ev.time - rule.settings.findtime);
+      ((ev: AccessEvent, rule: CompiledRule, scope: string | undefined, count: number): void => {
+        if (this.line !== undefined && count > keepFrom(rule)) {
+          keeper.record(rule.name, ev.ip, scope, linesPerBan(rule.settings.maxretry), this.line, ev.time, this.file, ev.time - rule.settings.findtime);
+        }
       });
     const onFailure =
-      keep && share ? (ev: AccessEvent, rule: CompiledRule, scope: string | undefined): void => (keep(ev, rule, scope), share(ev, rule, scope)) : (keep ?? share);
+      keep && share
+        ? (ev: AccessEvent, rule: CompiledRule, scope: string | undefined, count: number): void => (keep(ev, rule, scope, count), share(ev, rule, scope))
+        : (keep ?? share);
     this.detector = new Detector(selectRules(opts.config, opts.only), {
       maxTracked: opts.config.maxTracked,
       isExempt: (ip) => this.allowlist.has(ip),

@@ -105,4 +105,32 @@ describe('evidence in the pipeline', () => {
     expect(await main(['replay', file, '--json'], io)).toBe(0);
     expect(Object.keys((JSON.parse(out.join('')) as { bans: object[] }).bans[0]!)).toEqual(['ip', 'rule', 'at', 'failures']);
   });
+
+  it('a rule with a high maxretry keeps lines only near its threshold, and its ban has the same lines as if every one was kept', () => {
+    const bans: Ban[] = [];
+    const cfg = loadConfig({ env: { BANHAMMER_RULES: 'request-flood', BANHAMMER_RULE_REQUEST_FLOOD_MAXRETRY: '60' }, hostname: 'unit' });
+    const p = new Pipeline({ config: cfg, mode: 'live', hostAddresses: [], onBan: (b) => bans.push(b) });
+    const l = (i: number): string => line('198.18.0.9', T0 + i * 100, 200, `/page${i}`);
+    for (let i = 0; i < 30; i++) feed(p, l(i), T0 + i * 100);
+    // 30 failures: 30 more are needed, so none of these lines can be among a ban's last 23.
+    expect(p.pendingEvidence('198.18.0.9')).toEqual([]);
+    for (let i = 30; i < 45; i++) feed(p, l(i), T0 + i * 100);
+    // From the 38th on (60 - 23 + 1), a line may be among them: kept.
+    expect(p.pendingEvidence('198.18.0.9')[0]!.lines.map((x) => x.line)).toEqual([...Array(8).keys()].map((k) => l(37 + k)));
+    for (let i = 45; i < 60; i++) feed(p, l(i), T0 + i * 100);
+    expect(bans).toHaveLength(1);
+    expect(bans[0]!.failures).toBe(60);
+    expect(bans[0]!.evidence!.map((x) => x.line)).toEqual([...Array(23).keys()].map((k) => l(37 + k)));
+    expect(bans[0]!.evidenceOmitted).toBe(37);
+  });
+
+  it('with a replica group every failure is kept: the group may ban at any local count', () => {
+    const bans: Ban[] = [];
+    const cfg = loadConfig({ env: { BANHAMMER_RULES: 'request-flood', BANHAMMER_RULE_REQUEST_FLOOD_MAXRETRY: '60' }, hostname: 'unit' });
+    const p = new Pipeline({ config: cfg, mode: 'live', hostAddresses: [], onBan: (b) => bans.push(b), onFailure: () => {} });
+    for (let i = 0; i < 3; i++) feed(p, line('198.18.0.10', T0 + i, 200, `/g${i}`), T0 + i);
+    p.groupOffense({ ip: '198.18.0.10', family: 4, rule: 'request-flood', at: T0 + 3, failures: 60, origin: undefined }, T0 + 3);
+    expect(bans).toHaveLength(1);
+    expect(bans[0]!.evidence!.map((x) => x.line)).toEqual([0, 1, 2].map((i) => line('198.18.0.10', T0 + i, 200, `/g${i}`)));
+  });
 });
