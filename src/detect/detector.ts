@@ -11,12 +11,15 @@
  * and behind a proxy its rejected requests must not extend its own ban).
  */
 import type { AccessEvent } from '../parse/access-event.js';
-import { MatchView, type CompiledRule } from './rule.js';
+import type { CompiledRule } from './rule.js';
 import type { Offense } from './offense.js';
 import { SlidingWindows } from './sliding-window.js';
-import { DistinctWindows, hashPath } from './distinct-window.js';
-import { Prefilter } from './prefilter.js';
+import { DistinctWindows } from './distinct-window.js';
+import { RuleMatcher } from './rule-matcher.js';
 import { scopedKey } from '../decide/scoped-key.js';
+
+/** What counting a failure needs of an event. */
+export type FailureEvent = Pick<AccessEvent, 'ip' | 'family' | 'time' | 'origin'>;
 
 export interface DetectorOptions {
   maxTracked: number;
@@ -27,7 +30,7 @@ export interface DetectorOptions {
    * Every failure counted into a window (the share stage counts it group-wide too), with the window's
    * count once it is in; called before the offense it may make.
    */
-  onFailure?: (ev: AccessEvent, rule: CompiledRule, scope: string | undefined, count: number) => void;
+  onFailure?: (ev: FailureEvent, rule: CompiledRule, scope: string | undefined, count: number) => void;
 }
 
 export interface RuleCounters {
@@ -50,9 +53,7 @@ interface RuleState {
 
 export class Detector {
   private states: RuleState[];
-  private prefilter: Prefilter;
-  /** The event as every rule sees it, prepared once per event (rule.ts). */
-  private readonly view = new MatchView();
+  private matcher: RuleMatcher;
   private maxTracked: number;
   private readonly isExempt: (ip: string) => boolean;
   private readonly isBanned: (ip: string, rule: string, t: number, scope?: string) => boolean;
@@ -61,7 +62,7 @@ export class Detector {
   constructor(rules: readonly CompiledRule[], opts: DetectorOptions) {
     this.maxTracked = opts.maxTracked;
     this.states = rules.map((rule) => freshState(rule, opts.maxTracked));
-    this.prefilter = new Prefilter(rules);
+    this.matcher = new RuleMatcher(rules);
     this.isExempt = opts.isExempt ?? (() => false);
     this.isBanned = opts.isBanned ?? (() => false);
     this.onFailure = opts.onFailure;
@@ -75,18 +76,24 @@ export class Detector {
    */
   observe(ev: AccessEvent, emit: (o: Offense) => void, now?: number, scope?: string): void {
     // One shared test first: most lines no enabled rule can match never reach per-rule work.
-    const view = this.view;
-    view.reset(ev);
-    const pass = this.prefilter.pass(ev, view);
-    if (pass === 0) return;
+    const m = this.matcher;
+    const n = m.match(ev);
+    if (n === 0) return;
+    this.countMatched(ev, m.matched, n, -1, emit, now, scope);
+  }
+
+  /**
+   * The count half of observe(): a failure of `ev`'s address under each of the rules `rules[0 .. n)`
+   * (indices in rule order, as RuleMatcher gives them). `pathHash`: the path's hash when matched
+   * elsewhere (a replay's parse thread), or -1 for this detector's own last matched event.
+   * `exempt`: whether the address is allowlisted, when the caller already knows.
+   */
+  countMatched(ev: FailureEvent, rules: ArrayLike<number>, n: number, pathHash: number, emit: (o: Offense) => void, now?: number, scope?: string, exempt?: boolean): void {
     const states = this.states;
-    const candidates = this.prefilter.candidates(ev.status);
     let key: string | undefined;
-    let exempt: boolean | undefined;
-    for (let c = 0; c < candidates.length; c++) {
-      const i = candidates[c]!;
-      const s = states[i]!;
-      if (!this.prefilter.mayMatch(i, pass) || !s.rule.matchesView(view)) continue;
+    let hash = pathHash;
+    for (let k = 0; k < n; k++) {
+      const s = states[rules[k]!]!;
       s.counters.matches++;
       const name = s.rule.name;
       if (now !== undefined && ev.time <= now - s.rule.settings.findtime) continue;
@@ -95,21 +102,22 @@ export class Detector {
       if (exempt || this.isBanned(ev.ip, name, ev.time, scope)) continue;
       s.counters.failures++;
       key ??= scopedKey(ev.ip, scope);
-      let n: number;
+      let c: number;
       if (s.distinct !== null) {
-        n = s.distinct.record(key, ev.time, hashPath(view.wholeTarget(), view.pathEnd()));
+        if (hash < 0) hash = this.matcher.pathHash();
+        c = s.distinct.record(key, ev.time, hash);
         // The group (share stage) counts requests: only a path new to this window is one for it, so
         // a replica group counts distinct paths too (the same path on two replicas counts twice).
-        if (s.distinct.added) this.onFailure?.(ev, s.rule, scope, n);
+        if (s.distinct.added) this.onFailure?.(ev, s.rule, scope, c);
       } else {
-        n = s.windows!.record(key, ev.time);
-        this.onFailure?.(ev, s.rule, scope, n);
+        c = s.windows!.record(key, ev.time);
+        this.onFailure?.(ev, s.rule, scope, c);
       }
-      if (n >= s.rule.settings.maxretry) {
+      if (c >= s.rule.settings.maxretry) {
         s.distinct?.reset(key);
         s.windows?.reset(key);
         s.counters.offenses++;
-        emit({ ip: ev.ip, family: ev.family, rule: name, at: ev.time, failures: n, origin: ev.origin, scope });
+        emit({ ip: ev.ip, family: ev.family, rule: name, at: ev.time, failures: c, origin: ev.origin, scope });
       }
     }
   }
@@ -127,7 +135,7 @@ export class Detector {
       if (sameCap && prev !== undefined && JSON.stringify(prev.rule.settings) === JSON.stringify(rule.settings)) return { ...prev, rule };
       return freshState(rule, maxTracked);
     });
-    this.prefilter = new Prefilter(rules);
+    this.matcher = new RuleMatcher(rules);
   }
 
   /** Drops stale windows (the live agent calls this periodically with wall-clock time). */

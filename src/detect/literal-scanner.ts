@@ -4,7 +4,7 @@
  * field (target, User-Agent, referer, request line) from the necessary literals of every enabled rule.
  *
  * scan() marks each found literal's id with the caller's generation number in `seen` (no allocation
- * per text) and answers whether the text held something it cannot judge (a character ≥ 128: RE2's
+ * per text), and lists the ids it newly marked in `found`, and answers whether the text held something it cannot judge (a character ≥ 128: RE2's
  * case folding maps some to ASCII letters), in which case every literal counts as found.
  */
 import { foldCode } from './literals.js';
@@ -93,13 +93,24 @@ export class LiteralScanner {
     }
     this.outStart[n] = flat.length;
     this.outputs = Int32Array.from(flat);
+    this.found = new Int32Array(new Set(ids).size);
     this.hasOut = new Uint8Array(n);
     for (let q = 0; q < n; q++) this.hasOut[q] = this.outStart[q + 1]! > this.outStart[q]! ? 1 : 0;
   }
 
+  /** The ids newly marked by the last scan: found[0 .. foundCount). */
+  readonly found: Int32Array;
+  foundCount = 0;
+
   private mark(s: number, seen: Int32Array, gen: number): void {
     const outputs = this.outputs;
-    for (let k = this.outStart[s]!, b = this.outStart[s + 1]!; k < b; k++) seen[outputs[k]!] = gen;
+    for (let k = this.outStart[s]!, b = this.outStart[s + 1]!; k < b; k++) {
+      const id = outputs[k]!;
+      if (seen[id] !== gen) {
+        seen[id] = gen;
+        this.found[this.foundCount++] = id;
+      }
+    }
   }
 
   /** Marks found literal ids in `seen` with `gen`; returns true when the text holds a character ≥ 128. */
@@ -109,6 +120,7 @@ export class LiteralScanner {
     const classes = this.classes;
     const classOf = this.classOf;
     const end = text.length < max ? text.length : max;
+    this.foundCount = 0;
     let s = 0;
     for (let i = 0; i < end; i++) {
       const c = text.charCodeAt(i);
@@ -129,6 +141,7 @@ export class LiteralScanner {
     const classes = this.classes;
     const classOf = this.classOf;
     const end = text.length < max ? text.length : max;
+    this.foundCount = 0;
     let s = 0;
     let prev = 0;
     for (let i = 0; i < end; i++) {

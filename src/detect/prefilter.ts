@@ -190,8 +190,6 @@ export class Prefilter {
   private readonly methods: (ReadonlySet<string> | null)[];
   /** Per field: found literal ids by value, for fields whose values repeat (User-Agent, referer). */
   private readonly caches: (ScanCache | null)[] = [null, new ScanCache(4096), new ScanCache(4096), null];
-  /** Per field: the literal ids it can hold (for replaying a cached result). */
-  private readonly fieldIds: Int32Array[];
   /** Per rule: its gate's literal ids, and which fields they are in (bit per FIELDS index); null = no gate. */
   private readonly gateIds: (Int32Array | null)[];
   private readonly gateFields: number[];
@@ -203,6 +201,9 @@ export class Prefilter {
    */
   private readonly sentinels: (string[] | null)[];
   private readonly seen: Int32Array;
+  private readonly rulesOf: Int32Array[];
+  /** Per rule: the generation of the last event in which one of its gate's literals was found. */
+  private readonly ruleSeen: Int32Array;
   private gen = 0;
   private ev: AccessEvent | null = null;
   /** The event's view, when the caller has one (its header texts are read once and shared). */
@@ -265,10 +266,22 @@ export class Prefilter {
       return Int32Array.from(mine);
     });
     this.scanners = ids.map((m) => (m.size === 0 ? null : new LiteralScanner([...m.keys()], [...m.values()])));
-    this.fieldIds = ids.map((m) => Int32Array.from(m.values()));
     // Not for the target: the rules also test it percent-decoded (%7B is a `{`).
     this.sentinels = ids.map((m, fi) => (fi === 0 ? null : sentinelsOf([...m.keys()])));
     this.seen = new Int32Array(next);
+    // Per literal id, the rules whose gate it opens: a found literal marks its rules at once, so a
+    // gate costs one read per event, not one per literal (exploit-probes has dozens).
+    const owners: number[][] = Array.from({ length: next }, () => []);
+    this.gateIds.forEach((g, r) => g?.forEach((id) => owners[id]!.push(r)));
+    this.rulesOf = owners.map((o) => Int32Array.from(new Set(o)));
+    this.ruleSeen = new Int32Array(rules.length);
+  }
+
+  /** Marks literal `id` found for this event, and the rules its finding lets through. */
+  private found(id: number): void {
+    this.seen[id] = this.gen;
+    const rules = this.rulesOf[id]!;
+    for (let k = 0; k < rules.length; k++) this.ruleSeen[rules[k]!] = this.gen;
   }
 
   /**
@@ -289,6 +302,7 @@ export class Prefilter {
     if (++this.gen === 0x7fffffff) {
       this.gen = 1;
       this.seen.fill(0);
+      this.ruleSeen.fill(0);
     }
     return this.gen;
   }
@@ -304,10 +318,7 @@ export class Prefilter {
     const fields = this.gateFields[i]!;
     if ((fields & ~this.scanned) !== 0) this.scan(fields & ~this.scanned);
     if ((fields & this.uncertain) !== 0) return true;
-    const seen = this.seen;
-    const gen = this.gen;
-    for (let k = 0; k < ids.length; k++) if (seen[ids[k]!] === gen) return true;
-    return false;
+    return this.ruleSeen[i] === this.gen;
   }
 
   private scan(fields: number): void {
@@ -323,40 +334,22 @@ export class Prefilter {
           ? fi === 0 ? v.wholeTarget() : fi === 1 ? v.userAgent() : fi === 2 ? v.referer() : v.request()
           : fi === 0 ? ev.path : fi === 1 ? ev.userAgent : fi === 2 ? ev.referer : ev.request;
       if (text === undefined) continue;
-      if (fi === 0) {
-        if (scanner.scanTarget(text, MAX_PATH_TESTED, this.seen, this.gen)) this.uncertain |= 1;
-        continue;
-      }
       const sentinels = this.sentinels[fi];
       if (sentinels !== null && sentinels !== undefined && !holdsAny(text, sentinels)) continue;
       const cache = text.length <= MAX_CACHED_TEXT ? this.caches[fi] : null;
-      if (cache === null || cache === undefined) {
-        if (scanner.scan(text, MAX_PATH_TESTED, this.seen, this.gen)) this.uncertain |= 1 << fi;
-        continue;
-      }
-      const hit = cache.get(text);
+      const hit = cache?.get(text);
       if (hit === undefined) {
-        const uncertain = scanner.scan(text, MAX_PATH_TESTED, this.seen, this.gen);
+        const uncertain = fi === 0 ? scanner.scanTarget(text, MAX_PATH_TESTED, this.seen, this.gen) : scanner.scan(text, MAX_PATH_TESTED, this.seen, this.gen);
         if (uncertain) this.uncertain |= 1 << fi;
-        cache.set(text, uncertain ? null : this.foundIn(fi));
+        const n = scanner.foundCount;
+        for (let k = 0; k < n; k++) this.found(scanner.found[k]!);
+        cache?.set(text, uncertain ? null : n === 0 ? EMPTY_IDS : scanner.found.slice(0, n));
       } else if (hit === null) {
         this.uncertain |= 1 << fi;
       } else {
-        for (let k = 0; k < hit.length; k++) this.seen[hit[k]!] = this.gen;
+        for (let k = 0; k < hit.length; k++) this.found(hit[k]!);
       }
     }
-  }
-
-  /** The ids of field `fi` marked for the current event. */
-  private foundIn(fi: number): Int32Array {
-    const all = this.fieldIds[fi]!;
-    let n = 0;
-    for (let k = 0; k < all.length; k++) if (this.seen[all[k]!] === this.gen) n++;
-    if (n === 0) return EMPTY_IDS;
-    const out = new Int32Array(n);
-    n = 0;
-    for (let k = 0; k < all.length; k++) if (this.seen[all[k]!] === this.gen) out[n++] = all[k]!;
-    return out;
   }
 }
 
@@ -366,22 +359,4 @@ export class Prefilter {
  */
 export function isFiltered(m: RuleMatch): boolean {
   return necessaryStatus(m) !== null || necessaryMethods(m) !== null || gateOf(m) !== null;
-}
-
-/** Does any of these rules match an event? (Replay's parse threads keep only such events.) */
-export class AnyRuleMatcher {
-  private readonly prefilter: Prefilter;
-  private readonly view = new MatchView();
-
-  constructor(private readonly rules: readonly CompiledRule[]) {
-    this.prefilter = new Prefilter(rules);
-  }
-
-  test(ev: AccessEvent): boolean {
-    this.view.reset(ev);
-    const pass = this.prefilter.pass(ev, this.view);
-    if (pass === 0) return false;
-    for (let i = 0; i < this.rules.length; i++) if (this.prefilter.mayMatch(i, pass) && this.rules[i]!.matchesView(this.view)) return true;
-    return false;
-  }
 }

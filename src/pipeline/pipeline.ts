@@ -23,7 +23,7 @@ import type { Config } from '../config/schema.js';
 import { isSkip, SKIP_REASONS, type AccessEvent, type SkipReason } from '../parse/access-event.js';
 import { createLineParser, type LineParser } from '../parse/line-parser.js';
 import { compileRule, type CompiledRule, type RuleSettings } from '../detect/rule.js';
-import { Detector } from '../detect/detector.js';
+import { Detector, type FailureEvent } from '../detect/detector.js';
 import type { Offense } from '../detect/offense.js';
 import { Allowlist } from '../decide/allowlist.js';
 import { BanBook, MANUAL_RULE, type Ban, type EndCause } from '../decide/ban-book.js';
@@ -121,14 +121,14 @@ export class Pipeline {
     const keepFrom = (rule: CompiledRule): number => (share !== undefined ? 0 : rule.settings.maxretry - linesPerBan(rule.settings.maxretry));
     const keep =
       keeper &&
-      ((ev: AccessEvent, rule: CompiledRule, scope: string | undefined, count: number): void => {
+      ((ev: FailureEvent, rule: CompiledRule, scope: string | undefined, count: number): void => {
         if (this.line !== undefined && count > keepFrom(rule)) {
           keeper.record(rule.name, ev.ip, scope, linesPerBan(rule.settings.maxretry), this.line, ev.time, this.file, ev.time - rule.settings.findtime);
         }
       });
     const onFailure =
       keep && share
-        ? (ev: AccessEvent, rule: CompiledRule, scope: string | undefined, count: number): void => (keep(ev, rule, scope, count), share(ev, rule, scope))
+        ? (ev: FailureEvent, rule: CompiledRule, scope: string | undefined, count: number): void => (keep(ev, rule, scope, count), share(ev, rule, scope))
         : (keep ?? share);
     this.detector = new Detector(selectRules(opts.config, opts.only), {
       maxTracked: opts.config.maxTracked,
@@ -176,6 +176,17 @@ export class Pipeline {
       this.line = undefined;
       this.file = undefined;
     }
+  }
+
+  /**
+   * Replay's parallel road: an event whose rules were matched on a parse thread (`rules[0 .. n)`,
+   * RuleMatcher's indices; `pathHash` of its path, or -1 when no distinct-paths rule is among them),
+   * counted and decided as observe() does. `exempt`: the address is allowlisted, when known.
+   */
+  observeMatched(ev: FailureEvent, rules: ArrayLike<number>, n: number, pathHash: number, exempt?: boolean): void {
+    if (this.mode !== 'replay') throw new Error('observeMatched is for replay');
+    this.now = ev.time;
+    this.detector.countMatched(ev, rules, n, pathHash, this.onOffense, undefined, undefined, exempt);
   }
 
   private observeEvent(ev: AccessEvent, now: number, scope?: string, scopeName?: (scope: string) => string | undefined): void {
@@ -285,7 +296,7 @@ export class Pipeline {
   }
 }
 
-function failureHook(cb: NonNullable<PipelineOptions['onFailure']>): (ev: AccessEvent, rule: CompiledRule, scope: string | undefined) => void {
+function failureHook(cb: NonNullable<PipelineOptions['onFailure']>): (ev: FailureEvent, rule: CompiledRule, scope: string | undefined) => void {
   return (ev, rule, scope) =>
     cb({ ip: ev.ip, family: ev.family, rule: rule.name, time: ev.time, findtime: rule.settings.findtime, maxretry: rule.settings.maxretry, ...(scope !== undefined ? { scope } : {}) });
 }

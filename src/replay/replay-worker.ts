@@ -1,8 +1,13 @@
-/** Worker entry for parallel replay: runs scanSpan on the job it is given and posts the result. */
-import { parentPort, workerData } from 'node:worker_threads';
-import { scanSpan, type SpanJob } from './scan-span.js';
+/**
+ * A parallel replay's thread: scans each span it is sent ({index, job}) and posts the result back with
+ * its index, the columns moved rather than copied. The main thread ends it when the replay is done.
+ */
+import { parentPort } from 'node:worker_threads';
+import { scanSpan, spanBuffers, type SpanJob } from './scan-span.js';
 
-scanSpan(workerData as SpanJob).then(
-  (result) => parentPort!.postMessage({ ok: true, result }),
-  (err: unknown) => parentPort!.postMessage({ ok: false, error: err instanceof Error ? err.message : String(err) }),
-);
+parentPort!.on('message', (m: { index: number; job: SpanJob }) => {
+  scanSpan(m.job).then(
+    (result) => parentPort!.postMessage({ index: m.index, ok: true, result }, spanBuffers(result)),
+    (err: unknown) => parentPort!.postMessage({ index: m.index, ok: false, error: err instanceof Error ? err.message : String(err) }),
+  );
+});

@@ -14,7 +14,6 @@ import { Pipeline, selectRules as selectPipelineRules } from '../pipeline/pipeli
 import type { EvidenceLine } from '../decide/evidence.js';
 import { BanhammerError } from '../errors.js';
 import { parseSpan, scanSpan, type SpanJob, type SpanResult } from './scan-span.js';
-import { isFiltered } from '../detect/prefilter.js';
 import { availableParallelism } from 'node:os';
 import { existsSync, closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -63,6 +62,9 @@ export interface ReplayOptions {
 }
 
 const PARALLEL_MIN_BYTES = 16 << 20;
+/** Bounds of a span's size in a parallel replay. */
+const MIN_SPAN_BYTES = 4 << 20;
+const MAX_SPAN_BYTES = 32 << 20;
 const WORKER_URL = new URL('./replay-worker.js', import.meta.url);
 
 /** Which rules a replay runs: `--rule` names (any defined rule, enabled or not) or the enabled ones. */
@@ -99,11 +101,7 @@ export async function replayFile(path: string, config: Config, opts: ReplayOptio
   let parsed = 0;
 
   try {
-    // Parse threads keep the events some rule matches until their span is done: with a rule that
-    // matches every line (request-flood, crawl-non-static) that is every event of the file, so such a
-    // replay parses on this thread, in bounded memory.
-    const everyLine = rules.some((r) => !isFiltered(r.settings.match));
-    const threads = opts.explain === true || everyLine ? 1 : threadsFor(path, opts.threads);
+    const threads = opts.explain === true ? 1 : threadsFor(path, opts.threads);
     if (threads <= 1) {
       const total = opts.onProgress !== undefined ? statSync(path).size : 0;
       const counts = await parseSpan(path, { from: 0, to: Number.POSITIVE_INFINITY }, parse, observeLine, opts.onProgress !== undefined ? (done) => opts.onProgress!(done, total) : undefined);
@@ -111,22 +109,49 @@ export async function replayFile(path: string, config: Config, opts: ReplayOptio
       parsed = counts.parsed;
       for (const k of SKIP_REASONS) skipReasons[k] = counts.skipReasons[k];
     } else {
-      const ruleSettings = Object.fromEntries(rules.map((r) => [r.name, r.settings]));
-      const spans = splitSpans(path, threads);
+      const ruleList = rules.map((r) => [r.name, r.settings] as const);
+      const size = statSync(path).size;
+      // Spans small enough that the ones in flight stay small (a span's columns are a few bytes per
+      // line), and enough of them to keep every thread busy.
+      const spanBytes = Math.min(MAX_SPAN_BYTES, Math.max(MIN_SPAN_BYTES, Math.ceil(size / (threads * 4))));
+      const spans = splitSpans(path, Math.max(threads, Math.ceil(size / spanBytes)));
       const total = spans[spans.length - 1]!.to;
-      const first = spans[0]!.to - spans[0]!.from;
-      // The spans are parsed at about the same speed: the first one's progress stands for all.
-      const onRead = opts.onProgress !== undefined && first > 0 ? (done: number): void => opts.onProgress!(Math.round((done / first) * total), total) : undefined;
-      const results = await scanInParallel(
-        spans.map((span) => ({ path, ...span, format: config.log.format, trustedProxies: config.trustedProxies, rules: ruleSettings })),
-        onRead,
+      // One event, reused: counting keeps none of it (an offense copies what it needs).
+      const ev: { ip: string; family: 4 | 6; time: number; origin: string | undefined } = { ip: '', family: 4, time: 0, origin: undefined };
+      const matched = new Int32Array(rules.length);
+      await scanInParallel(
+        spans.map((span) => ({ path, ...span, format: config.log.format, trustedProxies: config.trustedProxies, rules: ruleList })),
+        threads,
+        (r, span) => {
+          lines += r.lines;
+          parsed += r.parsed;
+          for (const k of SKIP_REASONS) skipReasons[k] += r.skipReasons[k];
+          // Per address of the span: allowlisted or not, asked once (-1: not asked yet).
+          const exempt = new Int8Array(r.ips.length).fill(-1);
+          const { ipIds, times, meta, hashes, masks, words } = r;
+          for (let e = 0; e < r.count; e++) {
+            const id = ipIds[e]!;
+            ev.ip = r.ips[id]!;
+            ev.time = times[e]!;
+            const m = meta[e]!;
+            ev.family = (m & 1) === 1 ? 6 : 4;
+            ev.origin = m >>> 1 === 0 ? undefined : r.origins[(m >>> 1) - 1];
+            let n = 0;
+            for (let w = 0; w < words; w++) {
+              let bits = masks[e * words + w]!;
+              while (bits !== 0) {
+                const low = bits & -bits;
+                matched[n++] = (w << 5) + (31 - Math.clz32(low));
+                bits ^= low;
+              }
+            }
+            let x = exempt[id]!;
+            if (x < 0) exempt[id] = x = pipeline.isAllowlisted(ev.ip) ? 1 : 0;
+            pipeline.observeMatched(ev, matched, n, hashes[e]!, x === 1);
+          }
+          opts.onProgress?.(span.to, total);
+        },
       );
-      for (const r of results) {
-        lines += r.lines;
-        parsed += r.parsed;
-        for (const k of SKIP_REASONS) skipReasons[k] += r.skipReasons[k];
-        for (const ev of r.events) observe(ev);
-      }
     }
   } catch (err) {
     throw fileError(path, err);
@@ -204,26 +229,58 @@ export function splitSpans(path: string, n: number): { from: number; to: number 
   }
 }
 
-/** The first span on this thread, the others on workers; results in file order. */
-async function scanInParallel(jobs: SpanJob[], onRead?: (bytes: number) => void): Promise<SpanResult[]> {
-  const workers = jobs.slice(1).map(
-    (job) =>
-      new Promise<SpanResult>((resolve, reject) => {
-        const w = new Worker(WORKER_URL, { workerData: job });
-        w.once('message', (m: { ok: true; result: SpanResult } | { ok: false; error: string }) => {
-          if (m.ok) resolve(m.result);
-          else reject(new Error(m.error));
-          void w.terminate();
+/**
+ * Parses and matches the spans on `threads` workers, two spans in flight per worker, and hands each
+ * result to `onSpan` in file order, on this thread (which counts while the workers parse on). At most
+ * a few spans' results wait here, so memory stays bounded whatever the file's size.
+ */
+async function scanInParallel(jobs: SpanJob[], threads: number, onSpan: (r: SpanResult, job: SpanJob) => void): Promise<void> {
+  const workers: Worker[] = [];
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const done = new Map<number, SpanResult>();
+      let sent = 0;
+      let counted = 0;
+      let failed = false;
+      const fail = (err: unknown): void => {
+        if (failed) return;
+        failed = true;
+        reject(err instanceof Error ? err : new Error(String(err)));
+      };
+      const send = (w: Worker): void => {
+        if (sent < jobs.length) {
+          const index = sent++;
+          w.postMessage({ index, job: jobs[index] });
+        }
+      };
+      for (let i = 0; i < Math.min(threads, jobs.length); i++) {
+        const w = new Worker(WORKER_URL);
+        workers.push(w);
+        w.on('message', (m: { index: number; ok: true; result: SpanResult } | { index: number; ok: false; error: string }) => {
+          if (failed) return;
+          if (!m.ok) return fail(new Error(m.error));
+          done.set(m.index, m.result);
+          try {
+            for (let r = done.get(counted); r !== undefined; r = done.get(counted)) {
+              done.delete(counted);
+              onSpan(r, jobs[counted]!);
+              counted++;
+            }
+          } catch (err) {
+            return fail(err);
+          }
+          if (counted === jobs.length) return resolve();
+          send(w);
         });
-        w.once('error', reject);
-      }),
-  );
-  // Attach handlers now so a failing worker never becomes an unhandled rejection while we parse.
-  const settled = Promise.allSettled(workers);
-  const first = await scanSpan(jobs[0]!, onRead);
-  const rest = await settled;
-  return [first, ...rest.map((r) => {
-    if (r.status === 'rejected') throw r.reason;
-    return r.value;
-  })];
+        w.once('error', fail);
+        w.once('exit', (code) => {
+          if (counted < jobs.length) fail(new Error(`a replay thread exited (code ${code})`));
+        });
+        send(w);
+        send(w);
+      }
+    });
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
 }

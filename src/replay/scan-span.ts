@@ -1,9 +1,12 @@
 /**
- * The parallel half of replay: parse one span of a log and keep only the events that some rule
- * matches, with the line counts. Detection itself needs every matching event in log order, so it stays
- * on the main thread; parsing, which is nearly all of the work, runs on several cores.
+ * The parallel half of replay: parse one span of a log and match each event against the rules
+ * (detect/rule-matcher.ts), with the line counts. Counting needs every matching event in log order,
+ * so it stays on the main thread; parsing and matching, nearly all of the work, run on several cores.
  *
- * Events are returned as plain data (they cross a worker boundary by structured clone).
+ * A span's events are handed back as columns of typed arrays (moved, not copied, across the worker
+ * boundary): per event its address (an index into the span's own address table), time, family and
+ * origin, the rules it matched (a bit mask) and its path's hash for distinct-paths rules. A rule that
+ * counts every request (request-flood) makes that every event of the file: a few bytes each.
  *
  * A span's edges are moved past the rest of a Docker line split over several json-file records (a
  * record without a newline and those that follow it, see parse/line-parser.ts), so that such a line
@@ -18,7 +21,7 @@ import { isPartialRecord } from '../parse/docker-json.js';
 import { createLineParser, type LineParser } from '../parse/line-parser.js';
 import { flatAscii } from '../parse/timestamp.js';
 import { compileRule, type RuleSettings } from '../detect/rule.js';
-import { AnyRuleMatcher } from '../detect/prefilter.js';
+import { RuleMatcher } from '../detect/rule-matcher.js';
 import { readLineRanges } from './read-lines.js';
 
 export interface SpanJob {
@@ -28,13 +31,27 @@ export interface SpanJob {
   readonly format: LogFormat;
   /** The trusted proxies (config trustedProxies), for X-Forwarded-For (parse/apache.ts). */
   readonly trustedProxies?: readonly string[];
-  /** The rules that run, by name. */
-  readonly rules: Readonly<Record<string, RuleSettings>>;
+  /** The rules that run, in the order of the main thread's detector. */
+  readonly rules: readonly (readonly [string, RuleSettings])[];
 }
 
+/** The events of a span some rule matched, in file order, as columns (see above). */
 export interface SpanResult extends LineCounts {
-  /** Events matched by at least one rule, in file order. */
-  events: AccessEvent[];
+  /** Events held (the columns may be longer). */
+  count: number;
+  /** The span's addresses; ipIds index it. */
+  ips: string[];
+  /** The span's origins (container names); an origin id n > 0 is origins[n - 1]. */
+  origins: string[];
+  ipIds: Int32Array;
+  times: Float64Array;
+  /** Bit 0: IPv6; the bits above: the origin id (0: none). */
+  meta: Uint32Array;
+  /** The hash of the path (distinct-paths rules), -1 when no such rule matched. */
+  hashes: Float64Array;
+  /** 32-bit words of rule bits per event: masks[e * words + (i >> 5)] bit (i & 31) is rule i. */
+  words: number;
+  masks: Uint32Array;
 }
 
 export interface LineCounts {
@@ -79,25 +96,79 @@ export async function parseSpan(
   return counts;
 }
 
-/** The request line and headers (parse/access-event.ts), undefined when the layout has none. */
-type EventHeaders = AccessEvent & { readonly request?: string | undefined; readonly referer?: string | undefined; readonly userAgent?: string | undefined };
-
 export async function scanSpan(job: SpanJob, onRead?: (bytes: number) => void): Promise<SpanResult> {
-  const matcher = new AnyRuleMatcher(Object.entries(job.rules).map(([n, s]) => compileRule(n, s)));
-  const events: AccessEvent[] = [];
-  const counts = await parseSpan(job.path, job, createLineParser(job.format, { trustedProxies: job.trustedProxies }), (out) => {
-    if (!matcher.test(out)) return;
-    // Kept until the span is done, so the strings are copied: a slice would pin its 64 KiB piece.
-    const h = out as EventHeaders;
-    events.push({
-      ip: out.ip, family: out.family, time: out.time, method: out.method, path: flatAscii(out.path),
-      status: out.status, vhost: out.vhost === undefined ? undefined : flatAscii(out.vhost), origin: out.origin,
-      request: h.request === undefined ? undefined : flatAscii(h.request),
-      referer: h.referer === undefined ? undefined : flatAscii(h.referer),
-      userAgent: h.userAgent === undefined ? undefined : flatAscii(h.userAgent),
-    } as AccessEvent);
+  const rules = job.rules.map(([n, s]) => compileRule(n, s));
+  const matcher = new RuleMatcher(rules);
+  const distinct = Uint8Array.from(rules, (r) => (r.settings.count === 'distinct-paths' ? 1 : 0));
+  const words = Math.max(1, Math.ceil(rules.length / 32));
+  const ipIndex = new Map<string, number>();
+  const ips: string[] = [];
+  const originIndex = new Map<string, number>();
+  const origins: string[] = [];
+  let cap = 1 << 14;
+  let count = 0;
+  let ipIds = new Int32Array(cap);
+  let times = new Float64Array(cap);
+  let meta = new Uint32Array(cap);
+  let hashes = new Float64Array(cap);
+  let masks = new Uint32Array(cap * words);
+  const grow = (): void => {
+    cap *= 2;
+    const more = <T extends Int32Array | Float64Array | Uint32Array>(a: T, n: number): T => {
+      const b = new (a.constructor as new (n: number) => T)(n);
+      b.set(a);
+      return b;
+    };
+    ipIds = more(ipIds, cap);
+    times = more(times, cap);
+    meta = more(meta, cap);
+    hashes = more(hashes, cap);
+    masks = more(masks, cap * words);
+  };
+  const counts = await parseSpan(job.path, job, createLineParser(job.format, { trustedProxies: job.trustedProxies }), (ev) => {
+    const n = matcher.match(ev);
+    if (n === 0) return;
+    if (count === cap) grow();
+    const ip = ev.ip;
+    let id = ipIndex.get(ip);
+    if (id === undefined) {
+      id = ips.length;
+      // Kept until the span is done, so copied: a slice would pin its 64 KiB piece.
+      const flat = flatAscii(ip);
+      ips.push(flat);
+      ipIndex.set(flat, id);
+    }
+    let origin = 0;
+    if (ev.origin !== undefined) {
+      let o = originIndex.get(ev.origin);
+      if (o === undefined) {
+        o = origins.length + 1;
+        const flat = flatAscii(ev.origin);
+        origins.push(flat);
+        originIndex.set(flat, o);
+      }
+      origin = o;
+    }
+    ipIds[count] = id;
+    times[count] = ev.time;
+    meta[count] = (ev.family === 6 ? 1 : 0) | (origin << 1);
+    let hash = -1;
+    const m = matcher.matched;
+    const base = count * words;
+    for (let k = 0; k < n; k++) {
+      const i = m[k]!;
+      masks[base + (i >>> 5)]! |= 1 << (i & 31);
+      if (distinct[i] === 1 && hash < 0) hash = matcher.pathHash();
+    }
+    hashes[count] = hash;
+    count++;
   });
-  return { ...counts, events };
+  return { ...counts, count, ips, origins, ipIds, times, meta, hashes, words, masks };
+}
+
+/** The transferable buffers of a span's result (moved to the main thread, not copied). */
+export function spanBuffers(r: SpanResult): ArrayBuffer[] {
+  return [r.ipIds.buffer, r.times.buffer, r.meta.buffer, r.hashes.buffer, r.masks.buffer] as ArrayBuffer[];
 }
 
 /** Longest line read whole here, as in read-lines.ts (a longer one reaches the parser as its head). */

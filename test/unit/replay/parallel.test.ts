@@ -27,6 +27,25 @@ describe.skipIf(!haveBuild)('parallel replay (needs npm run build)', () => {
     }
   });
 
+  it('every preset on (rules that count every line, distinct paths, allowlisted addresses): the same result on 1 and several threads', async () => {
+    const file = join(dir, 'every.log');
+    writeLogFile(file, { lines: 80_000, seed: 11 });
+    const { replayFile } = (await import(built.href)) as typeof import('../../../src/replay/replay.js');
+    const { PRESET_NAMES } = await import('../../../src/detect/presets.js');
+    const env = {
+      BANHAMMER_RULES: PRESET_NAMES.join(','),
+      // Low thresholds, so the counting rules ban on this log; an allowlisted range too.
+      BANHAMMER_RULE_REQUEST_FLOOD_MAXRETRY: '40',
+      BANHAMMER_RULE_CRAWL_NON_STATIC_MAXRETRY: '8',
+      BANHAMMER_IGNOREIP: '198.18.0.0/20',
+    };
+    const config = loadConfig({ env, hostname: 't' });
+    const one = await replayFile(file, config, { threads: 1 });
+    expect(one.bans.filter((b) => b.rule === 'request-flood').length).toBeGreaterThan(0);
+    expect(one.bans.filter((b) => b.rule === 'crawl-non-static').length).toBeGreaterThan(0);
+    for (const threads of [2, 3]) expect(await replayFile(file, config, { threads })).toEqual(one);
+  });
+
   it('spans start at line starts and cover the file without gaps', async () => {
     const file = join(dir, 'spans.log');
     writeLogFile(file, { lines: 5_000, seed: 3 });
