@@ -13,16 +13,18 @@
  * being recorded came from a skewed or forged clock and is dropped rather than shielding the address.
  */
 import { MAX_LATE_MS } from './sliding-window.js';
+import { LruOrder, type LruNode } from './lru-order.js';
 
 /**
  * One address's paths: hashes and times side by side, in the order the paths were first seen (the
  * first is the one that goes when the window is full), with the newest and oldest time kept so the
- * common request (nothing to expire) is one scan of the hashes. Windows are nodes of a doubly linked
- * list in least-recently-failing order (a move is a few pointer writes; the Map is only the index).
+ * common request (nothing to expire) is one scan of the hashes. The least recently failing window is
+ * found by lru-order.ts.
  */
-class Window {
-  older: Window | null = null;
-  newer: Window | null = null;
+class Window implements LruNode {
+  last = 0;
+  older: LruNode | null = null;
+  newer: LruNode | null = null;
   readonly h: number[];
   readonly ts: number[];
   newest: number;
@@ -41,8 +43,7 @@ class Window {
 
 export class DistinctWindows {
   private readonly windows = new Map<string, Window>();
-  private oldestWindow: Window | null = null;
-  private newestWindow: Window | null = null;
+  private readonly lru = new LruOrder<Window>();
   evictions = 0;
   /** Whether the last record() added a path the window did not hold (a repeat only refreshes). */
   added = false;
@@ -63,14 +64,11 @@ export class DistinctWindows {
       if (this.windows.size >= this.maxTracked) this.evictOldest();
       const fresh = new Window(ip, pathHash, t);
       this.windows.set(ip, fresh);
-      this.append(fresh);
+      this.lru.add(fresh);
       this.added = true;
       return 1;
     }
-    if (w !== this.newestWindow) {
-      this.unlink(w);
-      this.append(w);
-    }
+    this.lru.touch(w);
     const { h, ts } = w;
     const late = t + MAX_LATE_MS;
     // The window is measured from its newest time that is not from the future.
@@ -146,7 +144,7 @@ export class DistinctWindows {
     const w = this.windows.get(ip);
     if (w === undefined) return;
     this.windows.delete(ip);
-    this.unlink(w);
+    this.lru.remove(w);
   }
 
   /** Distinct paths inside the window of `ip` as of `now`. */
@@ -164,10 +162,11 @@ export class DistinctWindows {
     for (const [ip, w] of this.windows) {
       if (w.newest <= cutoff) {
         this.windows.delete(ip);
-        this.unlink(w);
+        this.lru.remove(w);
         removed++;
       }
     }
+    this.lru.relax(this.windows.size, this.maxTracked);
     return removed;
   }
 
@@ -183,27 +182,11 @@ export class DistinctWindows {
   }
 
   private evictOldest(): void {
-    const w = this.oldestWindow;
+    const w = this.lru.leastRecent(this.windows.values());
     if (w === null) return;
     this.windows.delete(w.key);
-    this.unlink(w);
+    this.lru.remove(w);
     this.evictions++;
-  }
-
-  private unlink(w: Window): void {
-    if (w.older !== null) w.older.newer = w.newer;
-    else this.oldestWindow = w.newer;
-    if (w.newer !== null) w.newer.older = w.older;
-    else this.newestWindow = w.older;
-    w.older = null;
-    w.newer = null;
-  }
-
-  private append(w: Window): void {
-    w.older = this.newestWindow;
-    if (this.newestWindow !== null) this.newestWindow.newer = w;
-    else this.oldestWindow = w;
-    this.newestWindow = w;
   }
 }
 

@@ -15,12 +15,13 @@
  * One address's failures as runs: `b` holds [time, count, time, count, …] sorted by time, the live
  * runs from `head` on, and `total` is their count. Access-log times have one-second resolution, so a
  * flood of one address is one growing run per second (an increment, no push): request-flood's 600
- * failures in a minute are at most 60 runs. Windows are nodes of a doubly linked list in
- * least-recently-failing order (moving one is a few pointer writes; the Map is only the index).
+ * failures in a minute are at most 60 runs. The least recently failing window is found by
+ * lru-order.ts.
  */
-class Window {
-  older: Window | null = null;
-  newer: Window | null = null;
+class Window implements LruNode {
+  last = 0;
+  older: LruNode | null = null;
+  newer: LruNode | null = null;
   b: number[];
   head = 0;
   total = 1;
@@ -32,6 +33,8 @@ class Window {
   }
 }
 
+import { LruOrder, type LruNode } from './lru-order.js';
+
 /** How late a line may arrive (Apache stamps a request when it starts and logs it when it ends). */
 export const MAX_LATE_MS = 5 * 60_000;
 
@@ -40,9 +43,7 @@ const STALE_BATCH = 64;
 
 export class SlidingWindows {
   private readonly windows = new Map<string, Window>();
-  /** Least and most recently failing windows (the ends of the list). */
-  private oldest: Window | null = null;
-  private newest: Window | null = null;
+  private readonly lru = new LruOrder<Window>();
   evictions = 0;
 
   constructor(
@@ -59,13 +60,10 @@ export class SlidingWindows {
       if (this.windows.size >= this.maxTracked) this.evictOldest();
       w = new Window(ip, t);
       this.windows.set(ip, w);
-      this.append(w);
+      this.lru.add(w);
       return 1;
     }
-    if (w !== this.newest) {
-      this.unlink(w);
-      this.append(w);
-    }
+    this.lru.touch(w);
     const b = w.b;
     let end = b.length;
     // A window whose newest runs are stamped far after this line came from a skewed or forged
@@ -116,7 +114,7 @@ export class SlidingWindows {
     const w = this.windows.get(ip);
     if (w === undefined) return;
     this.windows.delete(ip);
-    this.unlink(w);
+    this.lru.remove(w);
   }
 
   /** Failures currently inside the window of `ip` as of time `now`. */
@@ -137,10 +135,11 @@ export class SlidingWindows {
     for (const [ip, w] of this.windows) {
       if (w.b[w.b.length - 2]! <= cutoff) {
         this.windows.delete(ip);
-        this.unlink(w);
+        this.lru.remove(w);
         removed++;
       }
     }
+    this.lru.relax(this.windows.size, this.maxTracked);
     return removed;
   }
 
@@ -157,26 +156,10 @@ export class SlidingWindows {
   }
 
   private evictOldest(): void {
-    const w = this.oldest;
+    const w = this.lru.leastRecent(this.windows.values());
     if (w === null) return;
     this.windows.delete(w.key);
-    this.unlink(w);
+    this.lru.remove(w);
     this.evictions++;
-  }
-
-  private unlink(w: Window): void {
-    if (w.older !== null) w.older.newer = w.newer;
-    else this.oldest = w.newer;
-    if (w.newer !== null) w.newer.older = w.older;
-    else this.newest = w.older;
-    w.older = null;
-    w.newer = null;
-  }
-
-  private append(w: Window): void {
-    w.older = this.newest;
-    if (this.newest !== null) this.newest.newer = w;
-    else this.oldest = w;
-    this.newest = w;
   }
 }

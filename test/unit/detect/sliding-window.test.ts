@@ -107,4 +107,40 @@ describe('SlidingWindows', () => {
       expect(w.count(ip, newest)).toBe(want);
     }
   });
+
+  it('evicts in exact least-recently-failing order after sweeps let the order go and evictions take it up again (model check)', () => {
+    const cap = 40;
+    const findtime = 100;
+    const w = new SlidingWindows(findtime, cap);
+    const model = new Map<string, number>(); // ip → time of its last failure (insertion order = LRU order)
+    let seed = 99;
+    const rnd = (n: number): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
+    let t = 0;
+    for (let step = 0; step < 30_000; step++) {
+      t += rnd(3);
+      if (rnd(500) === 0) {
+        // A sweep: every window whose newest failure is out of the window goes.
+        w.sweep(t);
+        for (const [ip, last] of model) if (last <= t - findtime) model.delete(ip);
+        continue;
+      }
+      const ip = `198.18.2.${rnd(90)}`;
+      if (model.has(ip)) model.delete(ip);
+      else if (model.size >= cap) model.delete(model.keys().next().value!);
+      model.set(ip, t);
+      w.record(ip, t);
+      if (step % 97 === 0) {
+        expect(w.size).toBe(model.size);
+        // Held: its last failure counts as of that failure's time.
+        for (const [ip2, last] of model) expect(w.count(ip2, last)).toBeGreaterThan(0);
+      }
+    }
+    expect(w.size).toBe(model.size);
+    // Exactly the model's addresses are held (an address not held counts nothing, as of any time).
+    for (let i = 0; i < 90; i++) {
+      const ip = `198.18.2.${i}`;
+      if (model.has(ip)) expect(w.count(ip, model.get(ip)!)).toBeGreaterThan(0);
+      else expect(w.count(ip, Number.NEGATIVE_INFINITY)).toBe(0);
+    }
+  });
 });
