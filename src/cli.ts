@@ -83,8 +83,43 @@ const COMMANDS: Record<string, Command> = {
   version: async (_a, io) => (io.stdout(`banhammer ${await version()}\n`), 0),
 };
 
+/**
+ * The exit status when a reader of our stdout or stderr went away (EPIPE): 141, i.e. 128 + SIGPIPE,
+ * what a shell reports for `cat`, `grep` or `yes` killed by SIGPIPE in `… | head -1`. Node ignores
+ * SIGPIPE, so without this a write to a closed pipe was an unhandled 'error' event: a stack trace and
+ * exit 1. Under `set -o pipefail` a banhammer command cut short by `head` therefore fails the pipeline
+ * exactly like any Unix tool would, and 141 means nothing else here.
+ */
+export const EXIT_CLOSED_PIPE = 141;
+
+/**
+ * Makes a closed pipe on `stream` (process.stdout or process.stderr) end the command quietly, in one
+ * place for every command: `exit` stops at once with EXIT_CLOSED_PIPE, no stack trace, nothing more
+ * written (a replay or `rules` whose reader left has nothing left to do). `ignore` (the agent, `run`)
+ * drops what is written there and goes on: a log reader that went away must not take the firewall's
+ * protection down with it. Any other error of the stream is rethrown, so it is reported as before (an
+ * uncaught error with its stack, exit 1).
+ */
+export function onClosedPipe(stream: Pick<NodeJS.EventEmitter, 'on'>, mode: 'exit' | 'ignore', exit: (code: number) => void = (code) => process.exit(code)): void {
+  let closed = false;
+  stream.on('error', (err: Error) => {
+    if (closed) return; // the stream is gone; later writes' errors say nothing new
+    if ((err as NodeJS.ErrnoException).code !== 'EPIPE') throw err;
+    closed = true;
+    if (mode === 'exit') exit(EXIT_CLOSED_PIPE);
+  });
+}
+
+let stdioGuarded = false;
+
 export async function main(argv: string[], io: CliIo = defaultIo): Promise<number> {
   const [name, ...rest] = argv;
+  if (io === defaultIo && !stdioGuarded) {
+    stdioGuarded = true;
+    const mode = name === 'run' ? 'ignore' : 'exit';
+    onClosedPipe(process.stdout, mode);
+    onClosedPipe(process.stderr, mode);
+  }
   if (name === undefined || name === '--help' || name === '-h') {
     io.stdout(USAGE);
     return name === undefined ? 2 : 0;
