@@ -35,6 +35,8 @@ export function necessaryStatus(m: RuleMatch): ReadonlySet<number> | null {
 
 /** Fields the literal gates look at. */
 const FIELDS = ['target', 'userAgent', 'referer', 'request'] as const;
+/** The bits of the User-Agent and the referer. */
+const HEADER_FIELDS = 0b0110;
 type Field = (typeof FIELDS)[number];
 
 /** At least one of these literals occurs in its field (a necessary condition of a match). */
@@ -200,6 +202,7 @@ export class Prefilter {
    * per character instead of a scan (the common case for headers, which every line carries).
    */
   private readonly sentinels: (string[] | null)[];
+  private readonly headerSentinels: string[] | null;
   private readonly seen: Int32Array;
   private readonly rulesOf: Int32Array[];
   /** Per rule: the generation of the last event in which one of its gate's literals was found. */
@@ -268,6 +271,9 @@ export class Prefilter {
     this.scanners = ids.map((m) => (m.size === 0 ? null : new LiteralScanner([...m.keys()], [...m.values()])));
     // Not for the target: the rules also test it percent-decoded (%7B is a `{`).
     this.sentinels = ids.map((m, fi) => (fi === 0 ? null : sentinelsOf([...m.keys()])));
+    // The User-Agent's and referer's together (both or none: they are found in one search).
+    const headerLiterals = [...ids[1]!.keys(), ...ids[2]!.keys()];
+    this.headerSentinels = headerLiterals.length === 0 ? null : sentinelsOf(headerLiterals);
     this.seen = new Int32Array(next);
     // Per literal id, the rules whose gate it opens: a found literal marks its rules at once, so a
     // gate costs one read per event, not one per literal (exploit-probes has dozens).
@@ -324,6 +330,13 @@ export class Prefilter {
   private scan(fields: number): void {
     const ev = this.ev as AccessEvent & { readonly request?: string; readonly referer?: string; readonly userAgent?: string };
     const v = this.view;
+    // Headers whose literals all hold a rare character (`{` for `${jndi:` and `() {`): when the
+    // event can tell that no header holds one, neither is read at all (most lines).
+    const headers = fields & HEADER_FIELDS;
+    if (headers !== 0 && this.headerSentinels !== null && ev.headersMayHold !== undefined && !ev.headersMayHold(this.headerSentinels)) {
+      this.scanned |= headers;
+      fields &= ~HEADER_FIELDS;
+    }
     for (let fi = 0; fi < FIELDS.length; fi++) {
       if ((fields & (1 << fi)) === 0) continue;
       this.scanned |= 1 << fi;

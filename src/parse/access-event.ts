@@ -49,6 +49,11 @@ export interface AccessEvent {
   readonly referer?: string | undefined;
   /** The User-Agent field of a combined layout, as written; undefined as for `referer`. */
   readonly userAgent?: string | undefined;
+  /**
+   * Optional, for speed: false only when neither `referer` nor `userAgent` can hold any of `chars`,
+   * found without reading them.
+   */
+  headersMayHold?(chars: readonly string[]): boolean;
 }
 
 /** Access-log formats (the line inside any wrapper). */

@@ -743,6 +743,17 @@ export class ScannedEvent implements AccessEvent {
   }
 
   /**
+   * False when neither the referer nor the User-Agent can hold any of `chars` (none occurs after the
+   * request line in the scanned text), so a rule gate that needs one of them can pass over both
+   * without reading the tail; true otherwise. One bounded native search per character.
+   */
+  headersMayHold(chars: readonly string[]): boolean {
+    const after = this.text.slice(this.re, this.end);
+    for (let i = 0; i < chars.length; i++) if (after.indexOf(chars[i]!) >= 0) return true;
+    return false;
+  }
+
+  /**
    * True when the scanned text ended inside the tail (a head cut short, or a line cut inside a quoted
    * field), so a longer head could still give the referer or User-Agent (the Docker reader decodes
    * further then, when it has more).

