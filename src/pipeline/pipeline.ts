@@ -132,10 +132,23 @@ export class Pipeline {
         : (keep ?? share);
     this.detector = new Detector(selectRules(opts.config, opts.only), {
       maxTracked: opts.config.maxTracked,
-      isExempt: (ip) => this.allowlist.has(ip),
+      isExempt: (ip) => this.isExempt(ip),
       isBanned: (ip, rule, t, scope) => this.book.isBanned(ip, rule, this.mode === 'live' ? this.now : t, scope),
       ...(onFailure !== undefined ? { onFailure } : {}),
     });
+  }
+
+  /** The detector's allowlist test, remembering its last answer (a client's lines come in bursts). */
+  private exemptIp = '';
+  private exemptList: Allowlist | null = null;
+  private exemptAnswer = false;
+  private isExempt(ip: string): boolean {
+    if (ip !== this.exemptIp || this.exemptList !== this.allowlist) {
+      this.exemptAnswer = this.allowlist.has(ip);
+      this.exemptIp = ip;
+      this.exemptList = this.allowlist;
+    }
+    return this.exemptAnswer;
   }
 
   /** Is `ip` never to be banned (loopback, ignoreip, trusted proxies, the host's addresses)? */
