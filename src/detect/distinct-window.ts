@@ -99,7 +99,9 @@ export class DistinctWindows {
       if (t > w.newest) w.newest = t;
       if (h.length > this.maxPaths) {
         h.shift();
-        ts.shift();
+        // The first-seen path may carry the newest time (a refresh): the window must not keep
+        // measuring from a time nothing in it has any more.
+        if (ts.shift() === w.newest) w.newest = maxOf(ts);
         w.oldest = minOf(ts);
       } else if (t < w.oldest) {
         w.oldest = t;
