@@ -1,7 +1,7 @@
 /**
  * The command line. Parses argv, runs one command, returns the exit code; bin/banhammer.js sets it.
  * Exit codes: 0 ok, 1 the command ran but found a problem (e.g. check-config errors), 2 usage, file
- * or configuration errors, 70 internal error.
+ * or configuration errors, 70 internal error, 141 the reader of stdout/stderr went away (EXIT_CLOSED_PIPE).
  */
 import { hostname } from 'node:os';
 import { parseArgs, type ParseArgsConfig } from 'node:util';

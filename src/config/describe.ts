@@ -2,7 +2,9 @@
  * The effective configuration for humans and machines (`banhammer check-config [--json]`).
  *
  * describeConfig renders YAML in the file's own vocabulary (snake_case keys, durations as `1h30m`,
- * `permanent`), so its output is itself a valid config file that loads back to the same Config. Given
+ * `permanent`), so its output is itself a valid config file that loads back to the same Config, except
+ * that secrets are masked in it as in every description (`***`: tokens; a URL keeps its scheme, host
+ * and port, its user info, path and query become `***`; redactedConfig in settings.ts). Given
  * the sources from resolveConfig, each value that did not come from the defaults carries a trailing
  * comment saying where it came from. configToJson is the machine form: the Config shape with ms
  * numbers, a permanent bantime written as -1 (JSON has no Infinity).
@@ -12,7 +14,7 @@ import type { RuleMatch, RuleSettings } from '../detect/rule.js';
 import { MATCH_NESTED_FIELDS, MATCH_PATTERN_FIELDS } from './rule-schema.js';
 import { formatDuration, isPermanent } from './duration.js';
 import { SETTING_KEYS, SETTINGS, type Config, type SettingSpec } from './schema.js';
-import { settingValues } from './settings.js';
+import { redactedConfig, settingValues } from './settings.js';
 
 /** A match in the file's vocabulary (snake_case; fields beyond status, paths and methods only when set). */
 function matchToYaml(m: RuleMatch): Record<string, unknown> {
@@ -41,10 +43,10 @@ function ruleToYaml(r: RuleSettings): Record<string, unknown> {
   };
 }
 
-/** The config as a plain object in YAML-file form (snake_case keys, formatted durations). */
+/** The config as a plain object in YAML-file form (snake_case keys, formatted durations), secrets masked. */
 export function configToYamlObject(c: Config): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  const values = settingValues(c) as unknown as Record<string, unknown>;
+  const values = settingValues(redactedConfig(c)) as unknown as Record<string, unknown>;
   for (const key of SETTING_KEYS) {
     const [a, b] = (SETTINGS[key] as SettingSpec<unknown>).yamlPath as [string, string | undefined];
     const spec = SETTINGS[key] as SettingSpec<unknown>;
@@ -87,11 +89,11 @@ export function describeConfig(c: Config, opts: DescribeOptions = {}): string {
   return doc.toString({ lineWidth: 0 });
 }
 
-/** JSON-safe form of the Config: same shape and ms numbers; a permanent duration is -1. */
+/** JSON-safe form of the Config: same shape and ms numbers; a permanent duration is -1; secrets masked. */
 export function configToJson(c: Config): unknown {
   const ms = (v: number): number => (isPermanent(v) ? -1 : v);
   return {
-    ...c,
+    ...redactedConfig(c),
     rules: Object.fromEntries(
       Object.entries(c.rules).map(([name, r]) => [
         name,

@@ -19,7 +19,7 @@ import { readEnv, type Env } from './env.js';
 import { FLAG_NAMES, readFlags, type ConfigFlags } from './flags.js';
 import { emptyPatch, type ConfigPatch } from './patch.js';
 import { configError, type Problem } from './problems.js';
-import { assembleConfig } from './settings.js';
+import { assembleConfig, redactProblem } from './settings.js';
 import { notifyProblems } from '../notify/targets-config.js';
 import {
   ENV_CONFIG,
@@ -163,7 +163,8 @@ export function resolveConfig(input: LoadInput): ResolvedConfig {
     rules[name] = copyRule(r);
   }
 
-  if (problems.length > 0) throw configError(problems);
+  // Secrets (a bad token, a webhook URL) are named by key and source, their values masked.
+  if (problems.length > 0) throw configError(problems.map(redactProblem));
 
   const config = assembleConfig(settings as SettingTypes, rules);
 

@@ -37,6 +37,7 @@ import {
 } from './rule-schema.js';
 import type { CountMode } from './rule-schema.js';
 import { NOTIFY_SETTINGS, type NotifyConfig, type NotifySettingTypes } from '../notify/settings.js';
+import { maskUrlValue } from './mask.js';
 
 export { durationSchema, MAX_MAXRETRY, RULE_FILE_SCHEMA, RESERVED_RULE_NAMES, RULE_NAME_RE, ruleNameProblem } from './rule-schema.js';
 
@@ -142,6 +143,12 @@ export interface SettingSpec<T> {
   readonly defaultText: string;
   /** The value as the YAML file writes it (check-config), when that differs from the Config's (durations). */
   readonly toYaml?: (value: T) => unknown;
+  /**
+   * Set on every setting whose value is or holds a secret (a password, a token, a URL that carries
+   * one): the value as every description shows it (check-config and its --json, config problems),
+   * with the secret masked (src/config/mask.ts). The agent always runs with the real value.
+   */
+  readonly redact?: (value: T) => T;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -545,6 +552,7 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
     fromEnv: trimmed,
     default: () => null,
     defaultText: '(none: no sharing)',
+    redact: maskUrlValue, // redis://:PASSWORD@host
   }),
   sharePasswordFile: setting<'sharePasswordFile'>({
     yamlPath: ['share', 'password_file'],

@@ -6,6 +6,7 @@
  */
 import type { RuleSettings } from '../detect/rule.js';
 import { SETTING_KEYS, SETTINGS, type Config, type SettingKey, type SettingSpec, type SettingTypes } from './schema.js';
+import { maskCredentialUrls, maskProblemValue } from './mask.js';
 
 const spec = (key: SettingKey): SettingSpec<unknown> => SETTINGS[key] as SettingSpec<unknown>;
 
@@ -58,6 +59,35 @@ export function restartOnlyChanges(before: Config, after: Config): string[] {
   return settingsByReload('restart')
     .filter((k) => !same(settingValue(before, k), settingValue(after, k)))
     .map(settingName);
+}
+
+/**
+ * `c` as descriptions show it: every setting whose value is or holds a secret (SETTINGS[k].redact:
+ * the Redis URL, webhook and SMTP URLs and tokens, the notification targets) masked, everything
+ * else as is; then, as a safety net, any other URL with user info anywhere in the settings masked
+ * too (mask.ts). Never given to the agent: it runs with `c`.
+ */
+export function redactedConfig(c: Config): Config {
+  const values = settingValues(c) as Record<SettingKey, unknown>;
+  for (const key of SETTING_KEYS) {
+    const redact = spec(key).redact;
+    values[key] = maskCredentialUrls(redact !== undefined ? redact(values[key]) : values[key]);
+  }
+  return Object.freeze(assembleConfig(values as unknown as SettingTypes, c.rules));
+}
+
+/**
+ * A config problem as it may be shown: the offending value of a secret setting (SETTINGS[k].redact,
+ * also a key inside it, e.g. notify.targets.NAME.token) masked, and any URL with user info masked
+ * whatever its key. A bad token or webhook URL is named by its key and source, never printed.
+ */
+export function redactProblem<P extends { readonly key: string; readonly value?: unknown }>(p: P): P {
+  if (!('value' in p)) return p;
+  const secret = SETTING_KEYS.some((k) => {
+    const path = spec(k).yamlPath.join('.');
+    return spec(k).redact !== undefined && (p.key === path || p.key.startsWith(`${path}.`) || p.key.startsWith(`${path}[`));
+  });
+  return { ...p, value: secret ? maskProblemValue(p.value) : maskCredentialUrls(p.value) };
 }
 
 /** `c` with one setting changed (frozen, like every Config). */

@@ -9,6 +9,7 @@
  */
 import * as z from 'zod/mini';
 import { formatDuration } from '../config/duration.js';
+import { maskSecret, maskUrlValue } from '../config/mask.js';
 import type { SettingSpec } from '../config/schema.js';
 import { NOTIFY_EVENTS, type NotifyEventKind } from './event.js';
 import { STARTTLS_MODES, WEBHOOK_PRESETS, type StarttlsMode, type WebhookPreset } from './kinds.js';
@@ -22,6 +23,7 @@ import {
   headerValue,
   smtpUrlProblem,
   targetsSchema,
+  redactTarget,
   targetToYaml,
   webhookUrlProblem,
   type NotifyTarget,
@@ -147,6 +149,7 @@ export const NOTIFY_SETTINGS: { readonly [K in NotifySettingKey]: Spec<K> } = {
     default: () => ({}),
     defaultText: '(none)',
     toYaml: (v: Readonly<Record<string, NotifyTarget>>) => Object.fromEntries(Object.entries(v).map(([k, t]) => [k, targetToYaml(t)])),
+    redact: (v: Readonly<Record<string, NotifyTarget>>) => Object.fromEntries(Object.entries(v).map(([k, t]) => [k, redactTarget(t)])),
   }),
   notifyWebhookUrl: spec('notifyWebhookUrl', {
     yaml: 'webhook_url',
@@ -157,6 +160,7 @@ export const NOTIFY_SETTINGS: { readonly [K in NotifySettingKey]: Spec<K> } = {
     fromEnv: trimmed,
     default: () => null,
     defaultText: '(none)',
+    redact: maskUrlValue, // a Slack or Discord URL is the credential; ?token=…, user:password@
   }),
   notifyWebhookUrlFile: spec('notifyWebhookUrlFile', {
     yaml: 'webhook_url_file',
@@ -197,6 +201,7 @@ export const NOTIFY_SETTINGS: { readonly [K in NotifySettingKey]: Spec<K> } = {
     fromEnv: (raw) => raw.replace(/\r?\n$/, ''),
     default: () => null,
     defaultText: '(none)',
+    redact: maskSecret,
   }),
   notifyWebhookTokenFile: spec('notifyWebhookTokenFile', {
     yaml: 'webhook_token_file',
@@ -217,6 +222,7 @@ export const NOTIFY_SETTINGS: { readonly [K in NotifySettingKey]: Spec<K> } = {
     fromEnv: trimmed,
     default: () => null,
     defaultText: '(none)',
+    redact: maskUrlValue, // smtp://user:PASSWORD@host
   }),
   notifySmtpUrlFile: spec('notifySmtpUrlFile', {
     yaml: 'smtp_url_file',

@@ -9,6 +9,7 @@
  */
 import * as z from 'zod/mini';
 import { formatDuration, parseDuration } from '../config/duration.js';
+import { maskSecret, maskUrlValue } from '../config/mask.js';
 import { NOTIFY_EVENTS, type NotifyEventKind } from './event.js';
 import { STARTTLS_MODES, WEBHOOK_PRESETS, type StarttlsMode, type WebhookPreset } from './kinds.js';
 import { MAX_TEMPLATE_CHARS } from './template.js';
@@ -260,6 +261,14 @@ export function targetToYaml(t: NotifyTarget): Record<string, unknown> {
   out.queue_size = t.queueSize;
   out.attempts = t.attempts;
   return out;
+}
+
+/**
+ * A target as descriptions show it (check-config): its URL masked (a webhook URL's path and query,
+ * any user:password), its token masked; the agent sends with the real values.
+ */
+export function redactTarget(t: NotifyTarget): NotifyTarget {
+  return { ...t, url: maskUrlValue(t.url), token: maskSecret(t.token) };
 }
 
 /** notify.targets: a mapping of target names to targets, validated as a whole. */
