@@ -73,6 +73,14 @@ const FIRST_DECODE = 4096;
 /** Streams with a Docker line in progress that are remembered at most (a stream is a file). */
 const MAX_CONTINUED_STREAMS = 1024;
 
+/**
+ * A syslog message this long that ends inside a quoted field was cut (shorter ones are lines a
+ * writer truncated on purpose, or broken; never pieces of a split line: syslogd limits are ≥ 1 KiB).
+ */
+const MIN_CUT_LENGTH = 1000;
+/** The pieces of one cut line are as long as its first (a syslogd's limit), give or take a header. */
+const CUT_LENGTH_SLACK = 64;
+
 /** A Docker line split over records, in progress: its head so far, and whether its outcome was given. */
 interface Continued {
   head: string;
@@ -186,13 +194,44 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
     }
   };
 
-  /** The access line inside syslog framing; the tag becomes the origin. */
-  const syslog = (line: string, start: number, end: number): ParseOutcome => {
+  /**
+   * Syslog senders that were cut, per stream and tag: the length of the message of the record that
+   * was cut (see syslog below).
+   */
+  const cutSenders = new Map<string, number>();
+
+  /**
+   * The access line inside syslog framing; the tag becomes the origin.
+   *
+   * Docker's syslog driver sends a line longer than 16 KiB as several messages with nothing to tell
+   * them apart, and a syslogd may cut a long message at its own limit (rsyslog: 8 KiB) and take the
+   * next piece as a message of its own. A piece that starts inside a quoted field is text the client
+   * wrote (a User-Agent, a referer): read as a line, it could name anyone as the client. So when a
+   * sender's access line ends inside a quoted field (no server writes that; only a cut does), its
+   * next record is the rest of that line, 'partial', and so is the record after that while the pieces
+   * are as long as the cut one (a line cut into three). The price: a record that really was the next
+   * line of that sender is skipped once, by a client who sent a request long enough to be cut.
+   */
+  const syslog = (line: string, start: number, end: number, stream = ''): ParseOutcome => {
     // The header is read within the head too (an unterminated structured-data block stops there).
     const frame = parseSyslogFrame(line, start, end - start > MAX_HEAD_LENGTH ? start + MAX_HEAD_LENGTH : end);
     if (frame === null) return broken(line, start, end, 'bad-wrapper');
+    const sender = `${stream}\u0000${frame.tag ?? ''}`;
+    const msgLength = end - frame.msgStart;
+    if (cutSenders.size > 0) {
+      const cutLength = cutSenders.get(sender);
+      if (cutLength !== undefined) {
+        if (msgLength < cutLength - CUT_LENGTH_SLACK) cutSenders.delete(sender);
+        return 'partial';
+      }
+    }
     if (isBlank(line, frame.msgStart, end)) return 'empty';
-    return longSkip(autoAccess(line, frame.msgStart, end, frame.tag ?? origin, false), end - start);
+    const out = longSkip(autoAccess(line, frame.msgStart, end, frame.tag ?? origin, false), end - start);
+    if (msgLength >= MIN_CUT_LENGTH && (out === 'truncated' || out === 'too-long' || (out instanceof ScannedEvent && out.tailOpen))) {
+      if (cutSenders.size >= MAX_CONTINUED_STREAMS) cutSenders.clear();
+      cutSenders.set(sender, msgLength);
+    }
+    return out;
   };
 
   /** Shared prelude: CR, BOM, blank lines; then `body` on the content. */
@@ -236,7 +275,7 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
         const end = contentEnd(line);
         const start = contentStart(line);
         if (end <= start || isBlank(line, start, end)) return 'empty';
-        if (looksLikeSyslog(line, start)) return syslog(line, start, end);
+        if (looksLikeSyslog(line, start)) return syslog(line, start, end, stream);
         return autoAccess(line, start, end, origin, false);
       };
       return withRange(auto, (text, start, end, stream) => {
@@ -268,9 +307,9 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
           line.charCodeAt(start) === 123 ? dockerJson(line, start, end, stream) : broken(line, start, end, 'unknown-format'),
       ));
     case 'syslog':
-      return withRange(framed(
-        (line, start, end) =>
-          looksLikeSyslog(line, start) ? syslog(line, start, end) : broken(line, start, end, 'unknown-format'),
+      return withRange(framedStream(
+        (line, start, end, stream) =>
+          looksLikeSyslog(line, start) ? syslog(line, start, end, stream) : broken(line, start, end, 'unknown-format'),
       ));
   }
 }

@@ -78,6 +78,7 @@ export async function parseSpan(
     skipReasons: Object.fromEntries(SKIP_REASONS.map((r) => [r, 0])) as Record<SkipReason, number>,
   };
   const edges = ownLineEdges(path, span);
+  primeBefore(path, edges.from, parse);
   await readLineRanges(
     path,
     (text, start, end) => {
@@ -169,6 +170,36 @@ export async function scanSpan(job: SpanJob, onRead?: (bytes: number) => void): 
 /** The transferable buffers of a span's result (moved to the main thread, not copied). */
 export function spanBuffers(r: SpanResult): ArrayBuffer[] {
   return [r.ipIds.buffer, r.times.buffer, r.meta.buffer, r.hashes.buffer, r.masks.buffer] as ArrayBuffer[];
+}
+
+/** How far before its start a span's parser reads, to learn what the lines there left open. */
+const PRIME_BYTES = 256 << 10;
+
+/**
+ * Parses (and forgets) the lines of the PRIME_BYTES before `from`, so the span's parser knows what a
+ * one-thread replay would at that point: a syslog sender whose line was cut just before the edge (its
+ * next record is the rest of that line, line-parser.ts), a Docker line still in progress.
+ */
+function primeBefore(path: string, from: number, parse: LineParser): void {
+  if (from <= 0) return;
+  const start = Math.max(0, from - PRIME_BYTES);
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(from - start);
+    const got = readSync(fd, buf, 0, buf.length, start);
+    const text = buf.toString('latin1', 0, got);
+    // From the first line start in the window (the whole window when it starts the file).
+    let at = start === 0 ? 0 : text.indexOf('\n') + 1;
+    if (at <= 0 && start !== 0) return;
+    while (at < text.length) {
+      const nl = text.indexOf('\n', at);
+      const end = nl < 0 ? text.length : nl;
+      parse.range(text, at, end > at && text.charCodeAt(end - 1) === 13 ? end - 1 : end, path);
+      at = end + 1;
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Longest line read whole here, as in read-lines.ts (a longer one reaches the parser as its head). */

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -44,6 +44,25 @@ describe.skipIf(!haveBuild)('parallel replay (needs npm run build)', () => {
     expect(one.bans.filter((b) => b.rule === 'request-flood').length).toBeGreaterThan(0);
     expect(one.bans.filter((b) => b.rule === 'crawl-non-static').length).toBeGreaterThan(0);
     for (const threads of [2, 3]) expect(await replayFile(file, config, { threads })).toEqual(one);
+  });
+
+  it('syslog lines cut into pieces across span edges: the same result on 1 and several threads (a span learns what the lines before it left open)', async () => {
+    const file = join(dir, 'syslog-cut.log');
+    const T = '02/Dec/2026:10:00:00 +0000';
+    const out: string[] = [];
+    for (let i = 0; i < 1_200; i++) {
+      const hdr = `<30>Dec  2 10:00:00 web${i % 3}[812]: `;
+      const line = `198.18.1.${i % 200} - - [${T}] "GET /a HTTP/1.1" 403 5 "${'r'.repeat(20_000)}" "Mozilla/5.0"`;
+      out.push(hdr + line.slice(0, 16_384), `<30>Dec  2 10:00:00 other[9]: 198.18.3.${i % 50} - - [${T}] "GET /b HTTP/1.1" 403 5 "-" "x"`);
+      out.push(`${hdr}198.18.9.${i % 5} - - [${T}] "GET /forged HTTP/1.1" 403 5 "-" "x"`);
+    }
+    writeFileSync(file, `${out.join('\n')}\n`);
+    const { replayFile } = (await import(built.href)) as typeof import('../../../src/replay/replay.js');
+    const config = loadConfig({ env: {}, hostname: 't' });
+    const one = await replayFile(file, config, { threads: 1 });
+    expect(one.skipReasons.partial).toBe(1_200);
+    expect(one.bans.some((b) => b.ip.startsWith('198.18.9.'))).toBe(false);
+    expect(await replayFile(file, config, { threads: 3 })).toEqual(one);
   });
 
   it('spans start at line starts and cover the file without gaps', async () => {
