@@ -78,6 +78,7 @@ export async function parseSpan(
     skipReasons: Object.fromEntries(SKIP_REASONS.map((r) => [r, 0])) as Record<SkipReason, number>,
   };
   const edges = ownLineEdges(path, span);
+  let read = 0;
   primeBefore(path, edges.from, parse);
   await readLineRanges(
     path,
@@ -92,8 +93,16 @@ export async function parseSpan(
       onEvent(out, text, start, end);
     },
     edges,
-    onRead,
+    (bytes) => {
+      read = bytes;
+      onRead?.(bytes);
+    },
   );
+  // A span ends where the file ended when the replay began: a file that ends before that was cut
+  // short (truncated or replaced) while being read, and the report would silently miss its lines.
+  if (Number.isFinite(edges.to) && read < edges.to - edges.from) {
+    throw new Error(`the file shrank while it was replayed: it ends at byte ${edges.from + read}, before byte ${edges.to} (truncated or replaced?)`);
+  }
   return counts;
 }
 
