@@ -229,34 +229,53 @@ export function splitSpans(path: string, n: number): { from: number; to: number 
   }
 }
 
+/** What scanInParallel needs of a thread (a Worker running replay-worker.js; a fake in tests). */
+export interface SpanWorker {
+  postMessage(message: { index: number; job: SpanJob }): void;
+  on(event: 'message', listener: (m: { index: number; ok: true; result: SpanResult } | { index: number; ok: false; error: string }) => void): unknown;
+  once(event: 'error', listener: (err: Error) => void): unknown;
+  once(event: 'exit', listener: (code: number) => void): unknown;
+  terminate(): Promise<unknown>;
+}
+
 /**
  * Parses and matches the spans on `threads` workers, two spans in flight per worker, and hands each
- * result to `onSpan` in file order, on this thread (which counts while the workers parse on). At most
- * a few spans' results wait here, so memory stays bounded whatever the file's size.
+ * result to `onSpan` in file order, on this thread (which counts while the workers parse on). Spans
+ * sent but not yet counted are at most 3 per worker: a worker that finishes while an earlier span is
+ * still being parsed elsewhere waits for it rather than piling up results here, so memory stays
+ * bounded whatever the file's size and however slow one span is.
  */
-async function scanInParallel(jobs: SpanJob[], threads: number, onSpan: (r: SpanResult, job: SpanJob) => void): Promise<void> {
-  const workers: Worker[] = [];
+export async function scanInParallel(
+  jobs: SpanJob[],
+  threads: number,
+  onSpan: (r: SpanResult, job: SpanJob) => void,
+  spawn: () => SpanWorker = () => new Worker(WORKER_URL) as unknown as SpanWorker,
+): Promise<void> {
+  const workers: SpanWorker[] = [];
   try {
     await new Promise<void>((resolve, reject) => {
       const done = new Map<number, SpanResult>();
       let sent = 0;
       let counted = 0;
       let failed = false;
+      /** A free slot of a worker per entry (a worker with both slots free is there twice). */
+      const free: SpanWorker[] = [];
+      const limit = 3 * Math.min(threads, jobs.length);
       const fail = (err: unknown): void => {
         if (failed) return;
         failed = true;
         reject(err instanceof Error ? err : new Error(String(err)));
       };
-      const send = (w: Worker): void => {
-        if (sent < jobs.length) {
+      const pump = (): void => {
+        while (free.length > 0 && sent < jobs.length && sent - counted < limit) {
           const index = sent++;
-          w.postMessage({ index, job: jobs[index] });
+          free.shift()!.postMessage({ index, job: jobs[index]! });
         }
       };
       for (let i = 0; i < Math.min(threads, jobs.length); i++) {
-        const w = new Worker(WORKER_URL);
+        const w = spawn();
         workers.push(w);
-        w.on('message', (m: { index: number; ok: true; result: SpanResult } | { index: number; ok: false; error: string }) => {
+        w.on('message', (m) => {
           if (failed) return;
           if (!m.ok) return fail(new Error(m.error));
           done.set(m.index, m.result);
@@ -270,15 +289,16 @@ async function scanInParallel(jobs: SpanJob[], threads: number, onSpan: (r: Span
             return fail(err);
           }
           if (counted === jobs.length) return resolve();
-          send(w);
+          free.push(w);
+          pump();
         });
         w.once('error', fail);
         w.once('exit', (code) => {
           if (counted < jobs.length) fail(new Error(`a replay thread exited (code ${code})`));
         });
-        send(w);
-        send(w);
+        free.push(w, w);
       }
+      pump();
     });
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));
