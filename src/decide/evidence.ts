@@ -128,6 +128,8 @@ interface Ring {
   readonly rule: string;
   readonly ip: string;
   readonly scope: string | undefined;
+  /** The rule's findtime when last recorded (pending() shows the lines inside it). */
+  window: number;
   /** A circular buffer: `count` lines from `start`, oldest first (no shifting on the failure path). */
   readonly lines: (EvidenceLine | undefined)[];
   start: number;
@@ -183,22 +185,28 @@ export class EvidenceKeeper {
   /**
    * A counted failure of `ip` (in `scope`) under `rule`: keeps `raw` (cut, escaped, copied) in the
    * address's ring of `cap` lines (linesPerBan), dropping its oldest line beyond that, and marks the
-   * ring as most recently used. Lines older than `since` (the rule's window) are dropped too.
+   * ring as most recently used. `window`: the rule's findtime; take() and pending() hand over only
+   * the lines inside it, and sweep() drops rings that fell out of it.
+   *
+   * A ring is the last `cap` lines recorded, whatever their times: so a rule that records only the
+   * failures that can still be among a ban's last lines (pipeline.ts) keeps exactly what recording
+   * every one would, late and out-of-order lines included.
    */
-  record(rule: string, ip: string, scope: string | undefined, cap: number, raw: string, at: number, file: string | undefined, since: number): void {
+  record(rule: string, ip: string, scope: string | undefined, cap: number, raw: string, at: number, file: string | undefined, window: number): void {
     const key = ringKey(rule, ip, scope);
     let ring = this.rings.get(key);
     if (ring === undefined) {
-      ring = { key, rule, ip, scope, lines: [], start: 0, count: 0, bytes: RING_OVERHEAD, older: null, newer: null };
+      ring = { key, rule, ip, scope, window, lines: [], start: 0, count: 0, bytes: RING_OVERHEAD, older: null, newer: null };
       this.held += RING_OVERHEAD;
       this.rings.set(key, ring);
     } else {
       this.unlink(ring);
+      ring.window = window;
     }
     this.append(ring);
     const size = Math.max(1, Math.floor(cap));
-    // The oldest lines go: beyond the ring's size (a smaller cap after a reload), or out of the window.
-    while (ring.count > 0 && (ring.count >= size || ring.lines[ring.start]!.at <= since)) this.dropOldest(ring);
+    // The oldest lines go beyond the ring's size (a smaller cap after a reload).
+    while (ring.count > 0 && ring.count >= size) this.dropOldest(ring);
     if (ring.count === 0) ring.start = 0;
     // Rules that count every request (request-flood, crawl-non-static) record the same line several
     // times: it is cut, escaped and copied once, and the rings share the (immutable) result.
@@ -264,7 +272,11 @@ export class EvidenceKeeper {
   pending(ip: string): PendingEvidence[] {
     const out: PendingEvidence[] = [];
     for (const ring of this.rings.values()) {
-      if (ring.ip === ip) out.push({ rule: ring.rule, ...(ring.scope !== undefined ? { scope: ring.scope } : {}), lines: linesOf(ring) });
+      if (ring.ip !== ip || ring.count === 0) continue;
+      // The lines inside the window of the newest one (older ones wait to be pushed out or swept).
+      const newest = ring.lines[(ring.start + ring.count - 1) % ring.lines.length]!.at;
+      const lines = linesOf(ring).filter((l) => l.at > newest - ring.window);
+      out.push({ rule: ring.rule, ...(ring.scope !== undefined ? { scope: ring.scope } : {}), lines });
     }
     return out;
   }

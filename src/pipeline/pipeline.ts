@@ -123,7 +123,7 @@ export class Pipeline {
       keeper &&
       ((ev: FailureEvent, rule: CompiledRule, scope: string | undefined, count: number): void => {
         if (this.line !== undefined && count > keepFrom(rule)) {
-          keeper.record(rule.name, ev.ip, scope, linesPerBan(rule.settings.maxretry), this.line, ev.time, this.file, ev.time - rule.settings.findtime);
+          keeper.record(rule.name, ev.ip, scope, linesPerBan(rule.settings.maxretry), this.line, ev.time, this.file, rule.settings.findtime);
         }
       });
     const onFailure =

@@ -79,9 +79,9 @@ describe('evidence lines', () => {
 describe('EvidenceKeeper', () => {
   it('keeps the newest `cap` lines per (rule, address, scope), oldest first, and hands them over once', () => {
     const k = new EvidenceKeeper();
-    for (let i = 0; i < 12; i++) k.record('forbidden', '198.18.0.7', undefined, 8, line('198.18.0.7', i), T0 + i * 1000, '/log', T0 - 60_000);
-    k.record('forbidden', '198.18.0.7', 'c1', 8, line('198.18.0.7', 99), T0, '/log', T0 - 60_000);
-    k.record('not-found', '198.18.0.7', undefined, 8, line('198.18.0.7', 98), T0, '/log', T0 - 60_000);
+    for (let i = 0; i < 12; i++) k.record('forbidden', '198.18.0.7', undefined, 8, line('198.18.0.7', i), T0 + i * 1000, '/log', 60_000);
+    k.record('forbidden', '198.18.0.7', 'c1', 8, line('198.18.0.7', 99), T0, '/log', 60_000);
+    k.record('not-found', '198.18.0.7', undefined, 8, line('198.18.0.7', 98), T0, '/log', 60_000);
     const got = k.take('forbidden', '198.18.0.7', undefined, T0 - 60_000);
     expect(got.map((l) => l.line)).toEqual([4, 5, 6, 7, 8, 9, 10, 11].map((i) => line('198.18.0.7', i)));
     expect(got.every((l) => l.file === '/log')).toBe(true);
@@ -95,16 +95,16 @@ describe('EvidenceKeeper', () => {
 
   it('hands over only the lines inside the window, and drops older ones as new ones come', () => {
     const k = new EvidenceKeeper();
-    k.record('forbidden', '198.18.0.8', undefined, 10, 'old', T0, undefined, T0 - 60_000);
-    k.record('forbidden', '198.18.0.8', undefined, 10, 'newer', T0 + 30_000, undefined, T0 + 30_000 - 60_000);
-    k.record('forbidden', '198.18.0.8', undefined, 10, 'newest', T0 + 80_000, undefined, T0 + 80_000 - 60_000);
+    k.record('forbidden', '198.18.0.8', undefined, 10, 'old', T0, undefined, 60_000);
+    k.record('forbidden', '198.18.0.8', undefined, 10, 'newer', T0 + 30_000, undefined, 60_000);
+    k.record('forbidden', '198.18.0.8', undefined, 10, 'newest', T0 + 80_000, undefined, 60_000);
     expect(k.pending('198.18.0.8')[0]!.lines.map((l) => l.line)).toEqual(['newer', 'newest']);
     expect(k.take('forbidden', '198.18.0.8', undefined, T0 + 31_000).map((l) => l.line)).toEqual(['newest']);
   });
 
   it('keeps lines in order when old ones leave the window and the ring grows again', () => {
     const k = new EvidenceKeeper();
-    const rec = (name: string, at: number, since: number) => k.record('forbidden', '198.18.0.30', undefined, 4, name, at, undefined, since);
+    const rec = (name: string, at: number, _since: number) => k.record('forbidden', '198.18.0.30', undefined, 4, name, at, undefined, 60);
     rec('l1', 0, -60);
     rec('l2', 10, -50);
     rec('l3', 100, 5); // l1 leaves the window
@@ -126,7 +126,7 @@ describe('EvidenceKeeper', () => {
     let peak = 0;
     for (let i = 0; i < 100_000; i++) {
       const ip = `2001:db8::${(i >> 16).toString(16)}:${(i & 0xffff).toString(16)}`;
-      k.record('forbidden', ip, undefined, 8, `${ip} - - [02/Dec/2026:12:00:00 +0000] "GET /${big} HTTP/1.1" 403 1`, T0, '/log', T0 - 60_000);
+      k.record('forbidden', ip, undefined, 8, `${ip} - - [02/Dec/2026:12:00:00 +0000] "GET /${big} HTTP/1.1" 403 1`, T0, '/log', 60_000);
       peak = Math.max(peak, k.bytes);
     }
     expect(peak).toBeLessThanOrEqual(budget);
@@ -141,10 +141,10 @@ describe('EvidenceKeeper', () => {
   it('a failing address stays: the least recently failing ones go first', () => {
     const k = new EvidenceKeeper(12_000);
     const fill = 'F'.repeat(900);
-    k.record('forbidden', '198.18.1.1', undefined, 3, fill, T0, undefined, 0);
+    k.record('forbidden', '198.18.1.1', undefined, 3, fill, T0, undefined, 60_000);
     for (let i = 0; i < 30; i++) {
-      k.record('forbidden', `198.18.2.${i}`, undefined, 3, fill, T0, undefined, 0);
-      k.record('forbidden', '198.18.1.1', undefined, 3, fill, T0 + i, undefined, 0); // keeps failing
+      k.record('forbidden', `198.18.2.${i}`, undefined, 3, fill, T0, undefined, 60_000);
+      k.record('forbidden', '198.18.1.1', undefined, 3, fill, T0 + i, undefined, 60_000); // keeps failing
     }
     expect(k.pending('198.18.1.1')).toHaveLength(1);
     expect(k.pending('198.18.2.0')).toHaveLength(0);
@@ -153,13 +153,13 @@ describe('EvidenceKeeper', () => {
 
   it('forget() drops an address in one scope; sweep() drops windows that ran out and rules that stopped', () => {
     const k = new EvidenceKeeper();
-    k.record('forbidden', '198.18.0.9', undefined, 5, 'a', T0, undefined, 0);
-    k.record('not-found', '198.18.0.9', undefined, 5, 'b', T0, undefined, 0);
-    k.record('forbidden', '198.18.0.9', 'c1', 5, 'c', T0, undefined, 0);
+    k.record('forbidden', '198.18.0.9', undefined, 5, 'a', T0, undefined, 60_000);
+    k.record('not-found', '198.18.0.9', undefined, 5, 'b', T0, undefined, 60_000);
+    k.record('forbidden', '198.18.0.9', 'c1', 5, 'c', T0, undefined, 60_000);
     k.forget('198.18.0.9', undefined, ['forbidden', 'not-found']);
     expect(k.pending('198.18.0.9').map((p) => p.scope)).toEqual(['c1']);
-    k.record('forbidden', '198.18.0.10', undefined, 5, 'd', T0 + 50_000, undefined, 0);
-    k.record('gone', '198.18.0.11', undefined, 5, 'e', T0 + 50_000, undefined, 0);
+    k.record('forbidden', '198.18.0.10', undefined, 5, 'd', T0 + 50_000, undefined, 60_000);
+    k.record('gone', '198.18.0.11', undefined, 5, 'e', T0 + 50_000, undefined, 60_000);
     k.sweep(T0 + 70_000, (rule) => (rule === 'gone' ? undefined : 60_000));
     expect(k.pending('198.18.0.9')).toEqual([]); // c1's line is 70 s old
     expect(k.pending('198.18.0.10')).toHaveLength(1);

@@ -112,8 +112,8 @@ describe('evidence gating gives the evidence that keeping every line gives', () 
     expect(gated[0]!.omitted).toBe(77);
   });
 
-  // BUG (src/pipeline/pipeline.ts, left to the lead): with count: distinct-paths the claim does not
-  // hold. A refreshed path keeps its window entry alive while its evidence line (the first request of
+  // Found in review (fixed: a ring is now the last lines recorded whatever their times, and only
+  // take() and pending() look at the window): with count: distinct-paths the claim did not hold. A refreshed path keeps its window entry alive while its evidence line (the first request of
   // the path) ages, and with late lines the ring of an address that also kept its low-count first
   // line holds that line longer. Input (crawl-non-static, maxretry 24, findtime 60 s, one address):
   //   p1 @100 s, p2 @60 s (late), p2 again @100 s (refresh, no line), p3 @125 s, then p4..p24 @110 s.
@@ -121,7 +121,7 @@ describe('evidence gating gives the evidence that keeping every line gives', () 
   // (50 s, 110 s]) and p3..p24, omitted 1. Gated: p1's line (count 1 ≤ 24 − 23) is not kept, so the
   // ring's front is p2's line, which the record of p3 (@125 s: lines ≤ 65 s go) drops; the ban has 22
   // lines, omitted 2. Expected: the same evidence; got: one line short.
-  it.fails('count: distinct-paths, a late refreshed path: the same evidence as keeping every line', () => {
+  it('count: distinct-paths, a late refreshed path: the same evidence as keeping every line', () => {
     const { feed, gated, every } = pair({
       BANHAMMER_RULES: 'crawl-non-static',
       BANHAMMER_RULE_CRAWL_NON_STATIC_MAXRETRY: '24',
