@@ -13,7 +13,7 @@ import type { CompiledRule } from '../detect/rule.js';
 import { Pipeline, selectRules as selectPipelineRules } from '../pipeline/pipeline.js';
 import type { EvidenceLine } from '../decide/evidence.js';
 import { BanhammerError } from '../errors.js';
-import { parseSpan, scanSpan, type SpanJob, type SpanResult } from './scan-span.js';
+import { lineEdge, parseSpan, scanSpan, type SpanJob, type SpanResult } from './scan-span.js';
 import { availableParallelism } from 'node:os';
 import { existsSync, closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -218,7 +218,8 @@ export function splitSpans(path: string, n: number): { from: number; to: number 
         }
         pos += got;
       }
-      cuts.push(cut);
+      // Past the records of a Docker line split before the cut (they go with the span before it).
+      cuts.push(lineEdge(fd, size, cut));
     }
     cuts.push(size);
     const spans: { from: number; to: number }[] = [];

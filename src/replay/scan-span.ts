@@ -220,21 +220,26 @@ function ownLineEdges(path: string, span: { from: number; to: number }): { from:
   const fd = openSync(path, 'r');
   try {
     const size = fstatSync(fd).size;
-    const edge = (pos: number): number => {
-      if (pos <= 0 || pos >= size || !isPartialRecord(lineBefore(fd, pos) ?? '')) return pos;
-      // The records that continue the line before the edge belong to the span before it. They are
-      // read through one buffer: a line Docker split into thousands of 16 KiB records is one pass
-      // over its bytes, not a 2 MiB read per record (that made a 64 MiB line take seconds per edge).
-      const read = chunkedLines(fd, size);
-      for (;;) {
-        const { line, next } = read(pos);
-        pos = next;
-        if (pos >= size || !isPartialRecord(line ?? '')) return pos;
-      }
-    };
-    return { from: edge(span.from), to: span.to === Number.POSITIVE_INFINITY ? span.to : edge(span.to) };
+    return { from: lineEdge(fd, size, span.from), to: span.to === Number.POSITIVE_INFINITY ? span.to : lineEdge(fd, size, span.to) };
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * `pos` (a line start) moved past the records that continue a Docker line split before it, if any:
+ * they belong to the span before the edge. splitSpans() cuts the file with it too, so a chain of
+ * records is walked once when the file is split and the spans' own check is one read.
+ */
+export function lineEdge(fd: number, size: number, pos: number): number {
+  if (pos <= 0 || pos >= size || !isPartialRecord(lineBefore(fd, pos) ?? '')) return pos;
+  // Read through one buffer: a line Docker split into thousands of 16 KiB records is one pass over
+  // its bytes, not a 2 MiB read per record (that made a 64 MiB line take seconds per edge).
+  const read = chunkedLines(fd, size);
+  for (;;) {
+    const { line, next } = read(pos);
+    pos = next;
+    if (pos >= size || !isPartialRecord(line ?? '')) return pos;
   }
 }
 
