@@ -103,6 +103,24 @@ describe('evidence gating gives the evidence that keeping every line gives', () 
     expect(bans).toBeGreaterThan(50); // the streams do ban
   });
 
+  it('count: failures with evictions (maxTracked 1–2) and two rules counting the same lines', () => {
+    let bans = 0;
+    for (let seed = 1; seed <= 30; seed++) {
+      const { feed, gated, every } = pair({
+        BANHAMMER_RULES: 'forbidden,request-flood',
+        BANHAMMER_MAX_TRACKED: String(1 + (seed % 2)),
+        BANHAMMER_RULE_FORBIDDEN_MAXRETRY: String(21 + (seed % 7)),
+        BANHAMMER_RULE_FORBIDDEN_FINDTIME: '30s',
+        BANHAMMER_RULE_REQUEST_FLOOD_MAXRETRY: String(30 + (seed % 5)),
+        BANHAMMER_RULE_REQUEST_FLOOD_FINDTIME: '20s',
+      });
+      for (const l of stream(300 + seed, 30 * SEC, 1500, false)) feed(l);
+      expect(gated, `seed ${seed}`).toEqual(every);
+      bans += every.length;
+    }
+    expect(bans).toBeGreaterThan(10);
+  });
+
   it('the first failures of a long window are not kept, and the ban still has its last lines', () => {
     const { feed, gated, every } = pair({ BANHAMMER_RULES: 'forbidden', BANHAMMER_RULE_FORBIDDEN_MAXRETRY: '100', BANHAMMER_RULE_FORBIDDEN_FINDTIME: '60s' });
     for (let i = 0; i < 100; i++) feed(line('198.18.0.9', T0 + Math.floor(i / 4) * SEC, 403, `/x${i}`));
