@@ -62,6 +62,8 @@ export interface ReplayOptions {
 }
 
 const PARALLEL_MIN_BYTES = 16 << 20;
+/** Most parse threads a replay starts, whatever it is asked for. */
+const MAX_THREADS = 64;
 /** Bounds of a span's size in a parallel replay. */
 const MIN_SPAN_BYTES = 4 << 20;
 const MAX_SPAN_BYTES = 32 << 20;
@@ -193,7 +195,9 @@ function fileError(path: string, err: unknown): BanhammerError {
 
 function threadsFor(path: string, requested: number | undefined): number {
   if (!existsSync(fileURLToPath(WORKER_URL))) return 1; // running from TypeScript sources (tsx)
-  if (requested !== undefined) return Math.max(1, Math.floor(requested));
+  // A thread count that is not a number (NaN started no worker and never finished) or absurd
+  // (Infinity cut the file into infinitely many spans) is clamped.
+  if (requested !== undefined) return Number.isNaN(requested) ? 1 : Math.max(1, Math.min(MAX_THREADS, Math.floor(requested)));
   if (statSync(path).size < PARALLEL_MIN_BYTES) return 1;
   return Math.max(1, Math.min(4, availableParallelism()));
 }

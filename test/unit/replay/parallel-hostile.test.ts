@@ -243,6 +243,18 @@ describe.skipIf(!haveBuild)('parallel replay on hostile files (needs npm run bui
     for (const threads of [3, 8, 13]) expect(await replayFile(file, config, { threads }), `${threads} threads`).toEqual(one);
   });
 
+  it('an absurd thread count (NaN, Infinity, 0, -3) is clamped: same report, no hang', async () => {
+    const { replayFile } = await load();
+    const file = join(dir, 'threads.log');
+    writeFileSync(file, Array.from({ length: 200 }, (_, i) => access(`198.18.3.${i % 7}`, T0 + i * 1000, 403, `/t${i}`)).join('\n') + '\n');
+    const config = loadConfig({ env: { BANHAMMER_RULES: 'forbidden' }, hostname: 't' });
+    const before = threadCount();
+    const one = await replayFile(file, config, { threads: 1 });
+    expect(one.bans.length).toBeGreaterThan(0);
+    for (const threads of [Number.NaN, Number.POSITIVE_INFINITY, 0, -3]) expect(await replayFile(file, config, { threads }), String(threads)).toEqual(one);
+    expect(await settleThreads(before)).toBe(before);
+  });
+
   it('a file cut short while the workers read it: the replay fails with a clear error and leaves no thread', async () => {
     const { replayFile } = await load();
     const file = join(dir, 'shrinks.log');
