@@ -281,4 +281,28 @@ describe.skipIf(!haveBuild)('parallel replay on hostile files (needs npm run bui
     expect(cut).toBe(true);
     expect(await settleThreads(before)).toBe(before);
   });
+
+  it('a file removed while the workers read it: the replay fails naming the file, and leaves no thread', async () => {
+    const { replayFile } = await load();
+    const file = join(dir, 'removed.log');
+    const block = Buffer.from(Array.from({ length: 1000 }, (_, i) => access(`198.18.8.${i % 250}`, T0 + i * 1000, 200, `/s${i}`)).join('\n') + '\n');
+    const fd = openSync(file, 'w');
+    try {
+      for (let n = 0; n * block.length < 24 << 20; n++) writeSync(fd, block);
+    } finally {
+      closeSync(fd);
+    }
+    const config = loadConfig({ env: { BANHAMMER_RULES: 'forbidden' }, hostname: 't' });
+    const before = threadCount();
+    let removed = false;
+    const run = replayFile(file, config, {
+      threads: 2,
+      onProgress: () => {
+        if (!removed) rmSync(file);
+        removed = true;
+      },
+    });
+    await expect(run).rejects.toThrow(/cannot read .*removed\.log.*(ENOENT|no such file)/);
+    expect(await settleThreads(before)).toBe(before);
+  });
 });
