@@ -67,7 +67,7 @@ function pair(env: Record<string, string>) {
 }
 
 /** A hostile stream for a few addresses: bursts, late lines (inside and outside the window), gaps. */
-function stream(seed: number, findtime: number, n: number, distinct: boolean): string[] {
+function stream(seed: number, findtime: number, n: number, distinct: boolean, paths = 40, late = 0.15): string[] {
   const r = rng(seed);
   const ips = ['198.18.0.1', '198.18.0.2', '2001:db8::3'];
   let clock = T0;
@@ -79,11 +79,11 @@ function stream(seed: number, findtime: number, n: number, distinct: boolean): s
     else if (x < 0.56) clock += Math.floor(findtime / 2);
     let t = clock;
     const y = r();
-    if (y < 0.15) t = clock - Math.floor(r() * (findtime / SEC + 2)) * SEC; // late, sometimes expired
-    else if (y < 0.17) t = clock - findtime; // exactly at the window's edge
+    if (y < late) t = clock - Math.floor(r() * (findtime / SEC + 2)) * SEC; // late, sometimes expired
+    else if (y < late + 0.02) t = clock - findtime; // exactly at the window's edge
     const ip = ips[Math.floor(r() * r() * ips.length)]!;
     const status = r() < 0.9 ? 403 : 200;
-    const path = distinct ? `/p${Math.floor(r() * 40)}` : `/x${Math.floor(r() * 3)}`;
+    const path = distinct ? `/p${Math.floor(r() * paths)}` : `/x${Math.floor(r() * 3)}`;
     out.push(line(ip, t, status, path));
   }
   return out;
@@ -154,6 +154,24 @@ describe('evidence gating gives the evidence that keeping every line gives', () 
     expect(every).toHaveLength(1);
     expect(every[0]!.evidence).toHaveLength(23);
     expect(gated).toEqual(every);
+  });
+
+  it('count: distinct-paths with late, out-of-order and expired lines, paths refreshed often (maxretry 21..28), random', () => {
+    let bans = 0;
+    for (let seed = 1; seed <= 40; seed++) {
+      const maxretry = 21 + (seed % 8);
+      const { feed, gated, every } = pair({
+        BANHAMMER_RULES: 'crawl-non-static',
+        BANHAMMER_MAX_TRACKED: String(1 + (seed % 3)),
+        BANHAMMER_RULE_CRAWL_NON_STATIC_MAXRETRY: String(maxretry),
+        BANHAMMER_RULE_CRAWL_NON_STATIC_FINDTIME: `${[10, 30, 60][seed % 3]}s`,
+        BANHAMMER_RULE_CRAWL_NON_STATIC_BANTIME: '1s', // banned addresses count again at once
+      });
+      for (const l of stream(700 + seed, [10, 30, 60][seed % 3]! * SEC, 2000, true, maxretry + 4, 0.3)) feed(l);
+      expect(gated, `seed ${seed}`).toEqual(every);
+      bans += every.length;
+    }
+    expect(bans).toBeGreaterThan(10);
   });
 
   it('count: distinct-paths without late lines (maxretry 21..40)', () => {
