@@ -80,6 +80,13 @@ const MAX_CONTINUED_STREAMS = 1024;
 const MIN_CUT_LENGTH = 1000;
 /** The pieces of one cut line are as long as its first (a syslogd's limit), give or take a header. */
 const CUT_LENGTH_SLACK = 64;
+/**
+ * The next piece of a cut line comes within this many syslog records of the stream (Docker sends the
+ * pieces one after the other; only other senders' records can come between). Later, a record of that
+ * sender is a line again. Bounded so that what a record is depends only on the records just before
+ * it (a parallel replay's span reads them first: replay/scan-span.ts, PRIME_LINES).
+ */
+export const CUT_HORIZON_RECORDS = 64;
 
 /** A Docker line split over records, in progress: its head so far, and whether its outcome was given. */
 interface Continued {
@@ -198,7 +205,9 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
    * Syslog senders that were cut, per stream and tag: the length of the message of the record that
    * was cut (see syslog below).
    */
-  const cutSenders = new Map<string, number>();
+  const cutSenders = new Map<string, { stream: string; length: number; at: number }>();
+  /** Syslog records seen per stream (the clock of CUT_HORIZON_RECORDS). */
+  const syslogRecords = new Map<string, number>();
 
   /**
    * The access line inside syslog framing; the tag becomes the origin.
@@ -218,18 +227,35 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
     if (frame === null) return broken(line, start, end, 'bad-wrapper');
     const sender = `${stream}\u0000${frame.tag ?? ''}`;
     const msgLength = end - frame.msgStart;
+    let record = 0;
     if (cutSenders.size > 0) {
-      const cutLength = cutSenders.get(sender);
-      if (cutLength !== undefined) {
-        if (msgLength < cutLength - CUT_LENGTH_SLACK) cutSenders.delete(sender);
-        return 'partial';
+      record = (syslogRecords.get(stream) ?? 0) + 1;
+      syslogRecords.set(stream, record);
+      const cut = cutSenders.get(sender);
+      if (cut !== undefined) {
+        if (record - cut.at <= CUT_HORIZON_RECORDS) {
+          // The rest of the cut line; one as long as the first piece has more after it.
+          if (msgLength < cut.length - CUT_LENGTH_SLACK) cutSenders.delete(sender);
+          else cut.at = record;
+          return 'partial';
+        }
+        cutSenders.delete(sender);
       }
     }
     if (isBlank(line, frame.msgStart, end)) return 'empty';
     const out = longSkip(autoAccess(line, frame.msgStart, end, frame.tag ?? origin, false), end - start);
     if (msgLength >= MIN_CUT_LENGTH && (out === 'truncated' || out === 'too-long' || (out instanceof ScannedEvent && out.tailOpen))) {
-      if (cutSenders.size >= MAX_CONTINUED_STREAMS) cutSenders.clear();
-      cutSenders.set(sender, msgLength);
+      if (cutSenders.size >= MAX_CONTINUED_STREAMS) {
+        // Cuts whose horizon passed go first; only a flood of live ones empties the table.
+        for (const [k, c] of cutSenders) if ((syslogRecords.get(c.stream) ?? 0) - c.at > CUT_HORIZON_RECORDS) cutSenders.delete(k);
+        if (cutSenders.size >= MAX_CONTINUED_STREAMS) cutSenders.clear();
+      }
+      if (cutSenders.size === 0) {
+        // The record clock runs only while a cut is pending (no cost otherwise): restart it.
+        syslogRecords.clear();
+        record = 0;
+      }
+      cutSenders.set(sender, { stream, length: msgLength, at: record });
     }
     return out;
   };

@@ -18,7 +18,7 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import type { LogFormat, SkipReason } from '../parse/access-event.js';
 import { SKIP_REASONS, isSkip, type AccessEvent } from '../parse/access-event.js';
 import { isPartialRecord } from '../parse/docker-json.js';
-import { createLineParser, type LineParser } from '../parse/line-parser.js';
+import { createLineParser, CUT_HORIZON_RECORDS, type LineParser } from '../parse/line-parser.js';
 import { flatAscii } from '../parse/timestamp.js';
 import { compileRule, type RuleSettings } from '../detect/rule.js';
 import { RuleMatcher } from '../detect/rule-matcher.js';
@@ -181,30 +181,48 @@ export function spanBuffers(r: SpanResult): ArrayBuffer[] {
   return [r.ipIds.buffer, r.times.buffer, r.meta.buffer, r.hashes.buffer, r.masks.buffer] as ArrayBuffer[];
 }
 
-/** How far before its start a span's parser reads, to learn what the lines there left open. */
-const PRIME_BYTES = 256 << 10;
+/**
+ * How far before its start a span's parser reads, to learn what the lines there left open: enough
+ * lines to hold CUT_HORIZON_RECORDS syslog records several times over, within a byte bound.
+ */
+const PRIME_LINES = 32 * CUT_HORIZON_RECORDS;
+const PRIME_MAX_BYTES = 8 << 20;
+const PRIME_CHUNK = 1 << 20;
 
 /**
- * Parses (and forgets) the lines of the PRIME_BYTES before `from`, so the span's parser knows what a
+ * Parses (and forgets) the PRIME_LINES lines before `from`, so the span's parser knows what a
  * one-thread replay would at that point: a syslog sender whose line was cut just before the edge (its
  * next record is the rest of that line, line-parser.ts), a Docker line still in progress.
  */
 function primeBefore(path: string, from: number, parse: LineParser): void {
   if (from <= 0) return;
-  const start = Math.max(0, from - PRIME_BYTES);
   const fd = openSync(path, 'r');
   try {
-    const buf = Buffer.allocUnsafe(from - start);
-    const got = readSync(fd, buf, 0, buf.length, start);
-    const text = buf.toString('latin1', 0, got);
-    // From the first line start in the window (the whole window when it starts the file).
-    let at = start === 0 ? 0 : text.indexOf('\n') + 1;
+    // Back from the edge, a chunk at a time, until the window holds PRIME_LINES line starts.
+    let start = from;
+    let buf = Buffer.alloc(0);
+    let lines = 0;
+    while (start > 0 && from - start < PRIME_MAX_BYTES && lines <= PRIME_LINES) {
+      const n = Math.min(PRIME_CHUNK, start);
+      const chunk = Buffer.allocUnsafe(n);
+      const got = readSync(fd, chunk, 0, n, start - n);
+      if (got < n) return; // the file changed under us: the span's own read will say so
+      start -= n;
+      buf = Buffer.concat([chunk, buf]);
+      for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) lines++;
+    }
+    // From a line start: the whole window when it starts the file, else after its first newline,
+    // and no more than PRIME_LINES lines before the edge.
+    let at = start === 0 ? 0 : buf.indexOf(10) + 1;
     if (at <= 0 && start !== 0) return;
-    while (at < text.length) {
-      const nl = text.indexOf('\n', at);
+    let extra = lines - PRIME_LINES - (start === 0 ? 0 : 1);
+    while (extra-- > 0) at = buf.indexOf(10, at) + 1;
+    const text = buf.toString('latin1', at);
+    for (let i = 0; i < text.length; ) {
+      const nl = text.indexOf('\n', i);
       const end = nl < 0 ? text.length : nl;
-      parse.range(text, at, end > at && text.charCodeAt(end - 1) === 13 ? end - 1 : end, path);
-      at = end + 1;
+      parse.range(text, i, end > i && text.charCodeAt(end - 1) === 13 ? end - 1 : end, path);
+      i = end + 1;
     }
   } finally {
     closeSync(fd);

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createLineParser } from '../../../src/parse/line-parser.js';
+import { createLineParser, CUT_HORIZON_RECORDS } from '../../../src/parse/line-parser.js';
 import { isSkip, type ParseOutcome } from '../../../src/parse/access-event.js';
 import { loadConfig } from '../../../src/config/load.js';
 import { replayFile } from '../../../src/replay/replay.js';
@@ -55,6 +55,17 @@ describe('syslog: the pieces of a cut line', () => {
     const short = hdr('web') + `198.18.0.1 - - [${T}] "GET /a HTTP/1.1" 200 5 "-" "Mozi`;
     const whole = hdr('web') + `198.18.0.1 - - [${T}] "GET /a HTTP/1.1" 200 5 "${'r'.repeat(9_000)}" "Mozilla/5.0"`;
     expect(ips([short, hdr('web') + forged, whole, hdr('web') + forged].map((l) => q(l, 'f')))).toEqual(['198.18.0.1', '198.18.7.7', '198.18.0.1', '198.18.7.7']);
+  });
+
+  it(`the next piece must come within ${CUT_HORIZON_RECORDS} syslog records of the stream; later, the sender's record is a line again`, () => {
+    for (const gap of [CUT_HORIZON_RECORDS - 1, CUT_HORIZON_RECORDS + 1]) {
+      const p = createLineParser('auto');
+      const [head] = split('web', 16_384);
+      expect(p(head, 'f')).toMatchObject({ ip: '198.18.0.1' });
+      for (let i = 0; i < gap; i++) expect(p(hdr('shop') + `198.18.0.9 - - [${T}] "GET / HTTP/1.1" 200 5 "-" "x"`, 'f')).toMatchObject({ ip: '198.18.0.9' });
+      const o = p(hdr('web') + forged, 'f');
+      expect(isSkip(o) ? o : o.ip, `gap ${gap}`).toBe(gap < CUT_HORIZON_RECORDS ? 'partial' : '198.18.7.7');
+    }
   });
 
   it('streams are apart: a cut in one file does not skip a line of another', () => {
