@@ -13,13 +13,14 @@
  * being recorded came from a skewed or forged clock and is dropped rather than shielding the address.
  */
 import { MAX_LATE_MS } from './sliding-window.js';
-import { LruOrder, type LruNode } from './lru-order.js';
+import type { LruNode } from './lru-order.js';
+import { WindowTable } from './window-table.js';
 
 /**
  * One address's paths: hashes and times side by side, in the order the paths were first seen (the
  * first is the one that goes when the window is full), with the newest and oldest time kept so the
  * common request (nothing to expire) is one scan of the hashes. The least recently failing window is
- * found by lru-order.ts.
+ * found by window-table.ts.
  */
 class Window implements LruNode {
   last = 0;
@@ -42,43 +43,32 @@ class Window implements LruNode {
 }
 
 export class DistinctWindows {
-  private readonly windows = new Map<string, Window>();
-  private readonly lru = new LruOrder<Window>();
-  /**
-   * The window last recorded into, and its key: most lines follow one of the same client (57 % in a
-   * public Apache log: a page and its assets), whose window is then found without a lookup.
-   */
-  private lastKey: string | undefined;
-  private lastWindow: Window | undefined;
-  evictions = 0;
+  private readonly table: WindowTable<Window>;
   /** Whether the last record() added a path the window did not hold (a repeat only refreshes). */
   added = false;
 
   constructor(
     private readonly findtime: number,
-    private readonly maxTracked: number,
+    maxTracked: number,
     private readonly maxPaths: number,
   ) {
-    if (!(maxTracked >= 1)) throw new RangeError(`maxTracked must be ≥ 1, got ${maxTracked}`);
+    this.table = new WindowTable(maxTracked);
     if (!(maxPaths >= 1)) throw new RangeError(`maxPaths must be ≥ 1, got ${maxPaths}`);
+  }
+
+  /** Windows evicted at maxTracked, since start. */
+  get evictions(): number {
+    return this.table.evictions;
   }
 
   /** Records a request for a path (by hash); returns the distinct paths inside the window. */
   record(ip: string, t: number, pathHash: number): number {
-    const w = ip === this.lastKey ? this.lastWindow : this.windows.get(ip);
+    const w = this.table.use(ip);
     if (w === undefined) {
-      if (this.windows.size >= this.maxTracked) this.evictOldest();
-      const fresh = new Window(ip, pathHash, t);
-      this.windows.set(ip, fresh);
-      this.lru.add(fresh);
-      this.lastKey = ip;
-      this.lastWindow = fresh;
+      this.table.add(new Window(ip, pathHash, t));
       this.added = true;
       return 1;
     }
-    this.lastKey = ip;
-    this.lastWindow = w;
-    this.lru.touch(w);
     const { h, ts } = w;
     const late = t + MAX_LATE_MS;
     // The window is measured from its newest time that is not from the future.
@@ -153,16 +143,12 @@ export class DistinctWindows {
   }
 
   reset(ip: string): void {
-    const w = this.windows.get(ip);
-    if (w === undefined) return;
-    this.windows.delete(ip);
-    this.lru.remove(w);
-    this.forgetLast(w);
+    this.table.delete(ip);
   }
 
   /** Distinct paths inside the window of `ip` as of `now`. */
   count(ip: string, now: number): number {
-    const w = this.windows.get(ip);
+    const w = this.table.peek(ip);
     if (w === undefined) return 0;
     let n = 0;
     for (const at of w.ts) if (at > now - this.findtime) n++;
@@ -171,44 +157,18 @@ export class DistinctWindows {
 
   sweep(now: number): number {
     const cutoff = now - this.findtime;
-    let removed = 0;
-    for (const [ip, w] of this.windows) {
-      if (w.newest <= cutoff) {
-        this.windows.delete(ip);
-        this.lru.remove(w);
-        this.forgetLast(w);
-        removed++;
-      }
-    }
-    this.lru.relax(this.windows.size, this.maxTracked);
-    return removed;
+    return this.table.sweep((w) => w.newest <= cutoff);
   }
 
   active(now: number): number {
     const cutoff = now - this.findtime;
     let n = 0;
-    for (const w of this.windows.values()) if (w.newest > cutoff) n++;
+    for (const w of this.table.values()) if (w.newest > cutoff) n++;
     return n;
   }
 
   get size(): number {
-    return this.windows.size;
-  }
-
-  private evictOldest(): void {
-    const w = this.lru.leastRecent(this.windows.values());
-    if (w === null) return;
-    this.windows.delete(w.key);
-    this.lru.remove(w);
-    this.forgetLast(w);
-    this.evictions++;
-  }
-
-  private forgetLast(w: Window): void {
-    if (this.lastWindow === w) {
-      this.lastKey = undefined;
-      this.lastWindow = undefined;
-    }
+    return this.table.size;
   }
 }
 

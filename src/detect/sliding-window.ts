@@ -16,7 +16,7 @@
  * runs from `head` on, and `total` is their count. Access-log times have one-second resolution, so a
  * flood of one address is one growing run per second (an increment, no push): request-flood's 600
  * failures in a minute are at most 60 runs. The least recently failing window is found by
- * lru-order.ts.
+ * window-table.ts.
  */
 class Window implements LruNode {
   last = 0;
@@ -33,7 +33,8 @@ class Window implements LruNode {
   }
 }
 
-import { LruOrder, type LruNode } from './lru-order.js';
+import type { LruNode } from './lru-order.js';
+import { WindowTable } from './window-table.js';
 
 /** How late a line may arrive (Apache stamps a request when it starts and logs it when it ends). */
 export const MAX_LATE_MS = 5 * 60_000;
@@ -42,38 +43,27 @@ export const MAX_LATE_MS = 5 * 60_000;
 const STALE_BATCH = 64;
 
 export class SlidingWindows {
-  private readonly windows = new Map<string, Window>();
-  private readonly lru = new LruOrder<Window>();
-  /**
-   * The window last recorded into, and its key: most lines follow one of the same client (57 % in a
-   * public Apache log: a page and its assets), whose window is then found without a lookup.
-   */
-  private lastKey: string | undefined;
-  private lastWindow: Window | undefined;
-  evictions = 0;
+  private readonly table: WindowTable<Window>;
 
   constructor(
     private readonly findtime: number,
-    private readonly maxTracked: number,
+    maxTracked: number,
   ) {
-    if (!(maxTracked >= 1)) throw new RangeError(`maxTracked must be ≥ 1, got ${maxTracked}`);
+    this.table = new WindowTable(maxTracked);
+  }
+
+  /** Windows evicted at maxTracked, since start. */
+  get evictions(): number {
+    return this.table.evictions;
   }
 
   /** Records a failure and returns the number of failures inside the window ending at the newest one. */
   record(ip: string, t: number): number {
-    let w = ip === this.lastKey ? this.lastWindow : this.windows.get(ip);
+    const w = this.table.use(ip);
     if (w === undefined) {
-      if (this.windows.size >= this.maxTracked) this.evictOldest();
-      w = new Window(ip, t);
-      this.windows.set(ip, w);
-      this.lru.add(w);
-      this.lastKey = ip;
-      this.lastWindow = w;
+      this.table.add(new Window(ip, t));
       return 1;
     }
-    this.lastKey = ip;
-    this.lastWindow = w;
-    this.lru.touch(w);
     const b = w.b;
     let end = b.length;
     // A window whose newest runs are stamped far after this line came from a skewed or forged
@@ -121,16 +111,12 @@ export class SlidingWindows {
 
   /** Forgets an address (after a ban its window starts empty). */
   reset(ip: string): void {
-    const w = this.windows.get(ip);
-    if (w === undefined) return;
-    this.windows.delete(ip);
-    this.lru.remove(w);
-    this.forgetLast(w);
+    this.table.delete(ip);
   }
 
   /** Failures currently inside the window of `ip` as of time `now`. */
   count(ip: string, now: number): number {
-    const w = this.windows.get(ip);
+    const w = this.table.peek(ip);
     if (w === undefined) return 0;
     const cutoff = now - this.findtime;
     const b = w.b;
@@ -142,44 +128,18 @@ export class SlidingWindows {
   /** Drops windows whose newest failure left the window before `now`; returns how many. */
   sweep(now: number): number {
     const cutoff = now - this.findtime;
-    let removed = 0;
-    for (const [ip, w] of this.windows) {
-      if (w.b[w.b.length - 2]! <= cutoff) {
-        this.windows.delete(ip);
-        this.lru.remove(w);
-        this.forgetLast(w);
-        removed++;
-      }
-    }
-    this.lru.relax(this.windows.size, this.maxTracked);
-    return removed;
+    return this.table.sweep((w) => w.b[w.b.length - 2]! <= cutoff);
   }
 
   /** Addresses with at least one failure inside the window as of `now` (fail2ban's "currently failed"). */
   active(now: number): number {
     const cutoff = now - this.findtime;
     let n = 0;
-    for (const w of this.windows.values()) if (w.b[w.b.length - 2]! > cutoff) n++;
+    for (const w of this.table.values()) if (w.b[w.b.length - 2]! > cutoff) n++;
     return n;
   }
 
   get size(): number {
-    return this.windows.size;
-  }
-
-  private evictOldest(): void {
-    const w = this.lru.leastRecent(this.windows.values());
-    if (w === null) return;
-    this.windows.delete(w.key);
-    this.lru.remove(w);
-    this.forgetLast(w);
-    this.evictions++;
-  }
-
-  private forgetLast(w: Window): void {
-    if (this.lastWindow === w) {
-      this.lastKey = undefined;
-      this.lastWindow = undefined;
-    }
+    return this.table.size;
   }
 }

@@ -11,17 +11,8 @@ import { compileRule } from '../../../src/detect/rule.js';
 import { RuleMatcher } from '../../../src/detect/rule-matcher.js';
 import { createLineParser } from '../../../src/parse/line-parser.js';
 import { isSkip } from '../../../src/parse/access-event.js';
+import { rng } from '../../support/random.js';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SAMPLE = /^(\S+) \S+ \S+ \[([^\]]+)\] "(\S+) (\S+) (HTTP\/[0-9.]+)" (\d{3}) (\S+) "((?:[^"\\]|\\.)*)" "((?:[^"\\]|\\.)*)"/;
 

@@ -19,18 +19,8 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_LATE_MS, SlidingWindows } from '../../../src/detect/sliding-window.js';
 import { DistinctWindows } from '../../../src/detect/distinct-window.js';
+import { rng } from '../../support/random.js';
 
-/** mulberry32: a small seeded PRNG, so a failure names its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class LruModel<W> {
   readonly m = new Map<string, W>();

@@ -15,6 +15,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config/load.js';
 import { CUT_HORIZON_RECORDS } from '../../../src/parse/line-parser.js';
+import { rng } from '../../support/random.js';
+import { clf } from '../../support/clf.js';
 
 const built = new URL('../../../dist/replay/replay.js', import.meta.url);
 const haveBuild = existsSync(new URL('../../../dist/replay/replay-worker.js', import.meta.url));
@@ -24,12 +26,6 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 type ReplayModule = typeof import('../../../src/replay/replay.js');
 const load = async (): Promise<ReplayModule> => (await import(built.href)) as ReplayModule;
 
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-function clf(ms: number): string {
-  const d = new Date(ms);
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `${p(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
-}
 const T0 = Date.UTC(2026, 11, 2, 10, 0, 0);
 const access = (ip: string, t: number, status: number, path: string, ua = 'curl') => `${ip} - - [${clf(t)}] "GET ${path} HTTP/1.1" ${status} 10 "-" "${ua}"`;
 
@@ -40,16 +36,6 @@ async function settleThreads(before: number): Promise<number> {
   return threadCount();
 }
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const THREADS = [3, 8];
 
