@@ -123,7 +123,8 @@ export async function replayFile(path: string, config: Config, opts: ReplayOptio
       const matched = new Int32Array(rules.length);
       await scanInParallel(
         spans.map((span) => ({ path, ...span, format: config.log.format, trustedProxies: config.trustedProxies, rules: ruleList })),
-        threads,
+        // This thread parses too, between countings: threads - 1 workers.
+        threads - 1,
         (r, span) => {
           lines += r.lines;
           parsed += r.parsed;
@@ -153,6 +154,8 @@ export async function replayFile(path: string, config: Config, opts: ReplayOptio
           }
           opts.onProgress?.(span.to, total);
         },
+        undefined,
+        (job) => scanSpan(job),
       );
     }
   } catch (err) {
@@ -245,16 +248,19 @@ export interface SpanWorker {
 
 /**
  * Parses and matches the spans on `threads` workers, two spans in flight per worker, and hands each
- * result to `onSpan` in file order, on this thread (which counts while the workers parse on). Spans
- * sent but not yet counted are at most 3 per worker: a worker that finishes while an earlier span is
- * still being parsed elsewhere waits for it rather than piling up results here, so memory stays
- * bounded whatever the file's size and however slow one span is.
+ * result to `onSpan` in file order, on this thread (which counts while the workers parse on). With
+ * `local`, this thread parses spans too, whenever it has nothing to count (so a replay on two cores
+ * needs one worker, not two and an idle main thread). Spans sent but not yet counted are at most 3 per
+ * parsing thread: a worker that finishes while an earlier span is still being parsed elsewhere waits
+ * for it rather than piling up results here, so memory stays bounded whatever the file's size and
+ * however slow one span is.
  */
 export async function scanInParallel(
   jobs: SpanJob[],
   threads: number,
   onSpan: (r: SpanResult, job: SpanJob) => void,
   spawn: () => SpanWorker = () => new Worker(WORKER_URL) as unknown as SpanWorker,
+  local?: (job: SpanJob) => Promise<SpanResult>,
 ): Promise<void> {
   const workers: SpanWorker[] = [];
   try {
@@ -263,9 +269,11 @@ export async function scanInParallel(
       let sent = 0;
       let counted = 0;
       let failed = false;
+      let localBusy = false;
       /** A free slot of a worker per entry (a worker with both slots free is there twice). */
       const free: SpanWorker[] = [];
-      const limit = 3 * Math.min(threads, jobs.length);
+      const spawned = Math.min(threads, jobs.length);
+      const limit = 3 * (spawned + (local !== undefined ? 1 : 0));
       const fail = (err: unknown): void => {
         if (failed) return;
         failed = true;
@@ -276,26 +284,38 @@ export async function scanInParallel(
           const index = sent++;
           free.shift()!.postMessage({ index, job: jobs[index]! });
         }
+        // This thread parses a span only when the next one to count is not already here.
+        if (local !== undefined && !localBusy && !failed && sent < jobs.length && sent - counted < limit && !done.has(counted)) {
+          const index = sent++;
+          localBusy = true;
+          local(jobs[index]!).then((r) => {
+            localBusy = false;
+            if (!failed) deliver(index, r);
+          }, fail);
+        }
       };
-      for (let i = 0; i < Math.min(threads, jobs.length); i++) {
+      const deliver = (index: number, result: SpanResult, from?: SpanWorker): void => {
+        done.set(index, result);
+        try {
+          for (let r = done.get(counted); r !== undefined; r = done.get(counted)) {
+            done.delete(counted);
+            onSpan(r, jobs[counted]!);
+            counted++;
+          }
+        } catch (err) {
+          return fail(err);
+        }
+        if (counted === jobs.length) return resolve();
+        if (from !== undefined) free.push(from);
+        pump();
+      };
+      for (let i = 0; i < spawned; i++) {
         const w = spawn();
         workers.push(w);
         w.on('message', (m) => {
           if (failed) return;
           if (!m.ok) return fail(new Error(m.error));
-          done.set(m.index, m.result);
-          try {
-            for (let r = done.get(counted); r !== undefined; r = done.get(counted)) {
-              done.delete(counted);
-              onSpan(r, jobs[counted]!);
-              counted++;
-            }
-          } catch (err) {
-            return fail(err);
-          }
-          if (counted === jobs.length) return resolve();
-          free.push(w);
-          pump();
+          deliver(m.index, m.result, w);
         });
         w.once('error', fail);
         w.once('exit', (code) => {
@@ -303,6 +323,7 @@ export async function scanInParallel(
         });
         free.push(w, w);
       }
+      if (jobs.length === 0) return resolve();
       pump();
     });
   } finally {

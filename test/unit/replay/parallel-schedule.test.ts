@@ -59,6 +59,49 @@ class Farm {
 const jobs = (n: number): SpanJob[] => Array.from({ length: n }, (_, i) => ({ path: '/x', from: i, to: i + 1, format: 'auto', rules: [] }) as unknown as SpanJob);
 
 describe('scanInParallel', () => {
+  it('with this thread parsing too: every span counted once, in order; this thread never parses while the next span to count is waiting; the bound holds', async () => {
+    const order: number[] = [];
+    let seed = 11;
+    const farm = new Farm((w, index) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      setTimeout(() => w.reply(index), seed % 7);
+    });
+    const all = jobs(60);
+    let localSpans = 0;
+    let maxOutstanding = 0;
+    await scanInParallel(
+      all,
+      1,
+      (r, job) => {
+        farm.counted++;
+        order.push((r as unknown as { index: number }).index);
+        expect(job).toBe(all[order.length - 1]);
+      },
+      farm.spawn,
+      async (job) => {
+        localSpans++;
+        const index = all.indexOf(job);
+        maxOutstanding = Math.max(maxOutstanding, farm.posted + localSpans - farm.counted);
+        await new Promise((r) => setTimeout(r, 2));
+        return { index } as unknown as SpanResult;
+      },
+    );
+    expect(order).toEqual(Array.from({ length: 60 }, (_, i) => i));
+    expect(localSpans).toBeGreaterThan(0);
+    expect(farm.posted + localSpans).toBe(60);
+    expect(maxOutstanding).toBeLessThanOrEqual(6);
+    expect(farm.workers.every((w) => w.terminated)).toBe(true);
+  });
+
+  it('a span this thread fails to parse rejects the replay, and the workers are ended', async () => {
+    const farm = new Farm((w, index) => setTimeout(() => w.reply(index), 1));
+    const run = scanInParallel(jobs(10), 1, () => {}, farm.spawn, async () => {
+      throw new Error('cannot read /x: boom');
+    });
+    await expect(run).rejects.toThrow('boom');
+    expect(farm.workers.every((w) => w.terminated)).toBe(true);
+  });
+
   it('counts every span once, in file order, with the replies in any order', async () => {
     const order: number[] = [];
     // Replies in reverse order of arrival per worker, delayed at random.
