@@ -391,8 +391,8 @@ export class BanBook {
    * recorded as a manual ban. Not counted in totals (the replica that made it counts it).
    */
   adopt(g: GroupBan, now: number): Ban | null {
-    const c = typeof g.ip === 'string' ? canonicalClientIp(g.ip) : null;
-    if (c === null || this.allowlist.has(c.ip) || timeOf(g.at) === null) return null;
+    const c = typeof g.ip === 'string' ? this.adoptable(g.ip, g.scope, now) : null;
+    if (c === null || timeOf(g.at) === null) return null;
     const until = g.until === null ? null : timeOf(g.until);
     if (g.until !== null && (until === null || until <= now)) return null;
     const rule = isRuleName(g.rule) && Object.hasOwn(this.rules, g.rule) ? g.rule : MANUAL_RULE;
@@ -416,6 +416,21 @@ export class BanBook {
     this.ruleNames.add(rule);
     this.touch(ban);
     return ban;
+  }
+
+  /**
+   * What a ban from the group may name here: a client address this agent does not allowlist, or a
+   * network (a CIDR ban: host-wide only) that banManually would accept from this host's own command
+   * (not too wide, covering nothing allowlisted here, overlapping no other banned network). null:
+   * refused, however the group's value says it.
+   */
+  private adoptable(raw: string, scope: string | undefined, now: number): { ip: string; family: 4 | 6 } | null {
+    const c = canonicalClientIp(raw);
+    if (c !== null) return this.allowlist.has(c.ip) ? null : c;
+    const t = canonicalTarget(raw);
+    if (t === null || !isNetwork(t.ip) || scope !== undefined) return null;
+    if (networkProblem(t, this.allowlist) !== null || this.overlappingNetworkBan(t, now) !== null) return null;
+    return t;
   }
 
   /**

@@ -3,6 +3,8 @@
  * into detect → decide, the other replicas' bans and unbans into the ban book, and publishes this
  * replica's own bans and unbans. Never the other way round: a ban received from the group is not
  * published again (no echo), and expiry is never published (every replica expires a ban by itself).
+ * Manual network (CIDR) bans are shared too; each replica checks one against its own allowlist and
+ * adopts it only if its enforcer holds networks.
  * When Redis is away the stage answers at once and the pipeline runs unchanged on local counts.
  */
 import type { Clock } from '../clock.js';
@@ -26,9 +28,16 @@ export interface GroupLinkOptions {
    * ban here is host-wide, and a scope from the group is dropped (it cannot mean anything here).
    */
   readonly scoped: boolean;
+  /**
+   * Whether this agent's enforcer holds networks (iptables, nftables): a network (CIDR) ban from the
+   * group is adopted only then; otherwise it is left out, and said once in the log.
+   */
+  readonly networks?: boolean;
 }
 
 export class GroupLink {
+  private saidNoNetworks = false;
+
   constructor(private readonly o: GroupLinkOptions) {}
 
   get connected(): boolean {
@@ -40,6 +49,11 @@ export class GroupLink {
     const { share, pipeline, clock, log } = this.o;
     const events: ShareEvents = {
       onRemoteBan: (g) => {
+        if (isNetwork(g.ip) && this.o.networks !== true) {
+          if (!this.saidNoNetworks) log.warn({ network: g.ip, origin: g.origin }, 'shared bans: a network (CIDR) ban from the group is left out: this enforcer cannot hold networks (iptables or nftables can)');
+          this.saidNoNetworks = true;
+          return;
+        }
         const scope = this.scopeOf(g.scope);
         if (scope === null) return;
         const { scope: _drop, ...rest } = g;
@@ -77,11 +91,11 @@ export class GroupLink {
   }
 
   /**
-   * A ban made here (detected, group offense or manual): the group gets it. Adopted bans are never
-   * published again, and network (CIDR) bans stay on this replica: the group shares addresses only.
+   * A ban made here (detected, group offense or manual, a network's too): the group gets it. Adopted
+   * bans are never published again.
    */
   published(ban: Ban): void {
-    if (ban.from !== undefined || isNetwork(ban.ip)) return;
+    if (ban.from !== undefined) return;
     this.o.share.publishBan({
       ip: ban.ip,
       family: ban.family,
@@ -98,7 +112,6 @@ export class GroupLink {
   unbanned(bans: readonly Ban[]): void {
     const seen = new Set<string>();
     for (const b of bans) {
-      if (isNetwork(b.ip)) continue;
       const k = `${b.ip} ${b.scope ?? ''}`;
       if (seen.has(k)) continue;
       seen.add(k);

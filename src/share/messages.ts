@@ -2,7 +2,8 @@
  * What replicas write to each other through Redis, and the one validator every value read back
  * from Redis goes through. Anything in Redis is hostile input (another tenant with a leaked
  * password, a hand-edited key, a buggy replica): a value is bounded in length before it is parsed,
- * every field is checked for type and range, addresses go through canonicalClientIp, and a value
+ * every field is checked for type and range, addresses go through canonicalClientIp (a network, a
+ * manual CIDR ban, through sharedTarget: never scoped, never wider than a ban may be), and a value
  * that fails is dropped with a reason (a small fixed set, for a counter), never thrown.
  *
  * Wire format (JSON, one object):
@@ -11,7 +12,7 @@
  * The hash `banhammer:{g}:bans` stores ban messages as values under field scopedKey(ip, scope).
  * `sent` is the publisher's clock when it published (propagation lag; never used for decisions).
  */
-import { canonicalClientIp } from '../parse/ip.js';
+import { canonicalClientIp, canonicalTarget, isNetwork, networkCoverReason } from '../parse/ip.js';
 import { REPLICA_ID_RE, SCOPE_RE, SHARED_RULE_RE, banField } from './keys.js';
 import type { SharedBan } from './share.js';
 
@@ -60,6 +61,22 @@ export function encodeUnban(u: SharedUnban, sent: number): string {
   return JSON.stringify({ v: 1, t: 'unban', ip: u.ip, family: u.family, origin: u.origin, at: u.at, sent, ...(u.scope !== undefined ? { scope: u.scope } : {}) });
 }
 
+/**
+ * What a message may name: a client address, or a network of clients that a CIDR ban may cover
+ * (networkCoverReason: not wider than /8 (IPv6 /32), not loopback, multicast…), canonical. The
+ * receiving ban book checks a network against its own allowlist too.
+ */
+export function sharedTarget(raw: string): { ip: string; family: 4 | 6; network: boolean } | null {
+  const c = canonicalClientIp(raw);
+  if (c !== null) return { ip: c.ip, family: c.family, network: false };
+  if (!raw.includes('/')) return null;
+  const t = canonicalTarget(raw);
+  if (t === null || !isNetwork(t.ip)) return null;
+  const network = t.ip.slice(0, t.ip.indexOf('/'));
+  if (networkCoverReason({ network, prefix: t.prefix, family: t.family }) !== null) return null;
+  return { ip: t.ip, family: t.family, network: true };
+}
+
 const bad = (reason: InvalidReason): { ok: false; reason: InvalidReason } => ({ ok: false, reason });
 const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= MAX_TIME_MS;
 
@@ -77,8 +94,10 @@ export function parseMessage(raw: unknown, now: number): Parsed<ShareMessage> {
   const m = o as Record<string, unknown>;
   if (m.v !== 1 || (m.t !== 'ban' && m.t !== 'unban')) return bad('shape');
   if (typeof m.ip !== 'string') return bad('ip');
-  const c = canonicalClientIp(m.ip);
+  const c = sharedTarget(m.ip);
   if (c === null) return bad('ip');
+  // A network (a manual CIDR ban) is host-wide: never scoped.
+  if (c.network && m.scope !== undefined) return bad('scope');
   if (m.family !== 4 && m.family !== 6) return bad('family');
   if (m.family !== c.family) return bad('family');
   if (typeof m.origin !== 'string' || !REPLICA_ID_RE.test(m.origin)) return bad('origin');

@@ -21,7 +21,7 @@ import { MAX_MAXRETRY } from '../config/schema.js';
 import { canonicalClientIp } from '../parse/ip.js';
 import { banField, groupKeys, REPLICA_ID_RE, SCOPE_RE, SHARED_RULE_RE, type GroupKeys } from './keys.js';
 import { BAN_SCRIPT, EPOCH_SCRIPT, FAILURES_SCRIPT, PRUNE_SCRIPT, SCAN_SCRIPT, UNBAN_SCRIPT, type LuaScript } from './lua.js';
-import { checkOutgoingBan, encodeBan, encodeUnban, isExpired, MAX_MESSAGE_CHARS, MAX_TIME_MS, parseMessage, parseStoredBan, type SharedUnban } from './messages.js';
+import { checkOutgoingBan, encodeBan, encodeUnban, isExpired, MAX_MESSAGE_CHARS, sharedTarget, MAX_TIME_MS, parseMessage, parseStoredBan, type SharedUnban } from './messages.js';
 import { Outbox, opField, type OutboxOp } from './outbox.js';
 import type { ShareDeps, ShareEvents, ShareSettings, ShareStage, ShareStats, SharedBan } from './share.js';
 
@@ -370,8 +370,8 @@ class RedisShare implements ShareStage {
   }
 
   publishUnban(u: { ip: string; family: 4 | 6; scope?: string }): void {
-    const c = canonicalClientIp(u.ip);
-    if (c === null || (u.scope !== undefined && !SCOPE_RE.test(u.scope))) {
+    const c = sharedTarget(u.ip);
+    if (c === null || (u.scope !== undefined && (c.network || !SCOPE_RE.test(u.scope)))) {
       this.logError('unban-invalid', new Error('invalid'), 'share: an unban cannot be shared (invalid)');
       return;
     }

@@ -27,12 +27,13 @@ interface Agent { daemon: Daemon; enforcer: RecordingEnforcer; emit(l: string): 
 const dirs: string[] = [];
 const running: Daemon[] = [];
 
-function agent(name: string, url: string): Agent {
+function agent(name: string, url: string, opts: { cidr?: boolean } = {}): Agent {
   const dir = mkdtempSync(join(tmpdir(), 'bh-agents-'));
   dirs.push(dir);
   const config = loadConfig({ env: { BANHAMMER_INSTANCE: name, BANHAMMER_REDIS_URL: url, BANHAMMER_SHARE_GROUP: 'shop', BANHAMMER_STATE_DIR: dir }, hostname: 'unit' });
   const share = createRedisShare({ url, group: 'shop', replicaId: name, outboxPath: join(dir, 'outbox.json'), maxBackoffMs: 300 }, { clock: systemClock, log: silent });
   const enforcer = new RecordingEnforcer();
+  if (opts.cidr === false) enforcer.cidr = false;
   let source!: FakeSource;
   const createSource: LineSourceFactory = (o) => (source = new FakeSource(o.onLine));
   const daemon = new Daemon({ config, clock: systemClock, logger: silent, enforcer, store: new MemoryStore(), createSource, hostAddresses: [], share });
@@ -82,6 +83,26 @@ describe.skipIf(!hasRedisServer)(`replicas share failures and bans through Redis
     expect(b.enforcer.held.get('198.18.20.2')!.until).toBe(a.enforcer.held.get('198.18.20.2')!.until);
     expect(await b.daemon.unban('198.18.20.2')).toBe(1);
     await waitFor('unban at a', () => !a.enforcer.held.has('198.18.20.2'), 2000);
+  });
+
+  it('a network (CIDR) ban and its unban at one replica reach the other; a replica whose enforcer holds no networks leaves it out', async () => {
+    const a = agent('replica-a', url);
+    const b = agent('replica-b', url);
+    const c = agent('replica-c', url, { cidr: false });
+    await a.daemon.start();
+    await b.daemon.start();
+    await c.daemon.start();
+    await a.daemon.ban('198.18.64.0/24', { forMs: 3600_000 });
+    await waitFor('network ban at b', () => b.enforcer.held.has('198.18.64.0/24'), 2000);
+    expect(b.enforcer.held.get('198.18.64.0/24')!.until).toBe(a.enforcer.held.get('198.18.64.0/24')!.until);
+    // c got it too (b has it, so it was published) and left it out: no network in its kernel, no refusal.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(c.enforcer.held.has('198.18.64.0/24')).toBe(false);
+    expect(c.daemon.why('198.18.64.0/24').active).toEqual([]);
+    expect(c.daemon.status().health!.refused).toBe(0);
+    expect(await b.daemon.unban('198.18.64.0/24')).toBe(1);
+    await waitFor('network unban at a', () => !a.enforcer.held.has('198.18.64.0/24'), 2000);
+    expect(b.daemon.why('198.18.64.0/24').active).toEqual([]);
   });
 
   it('with Redis down each replica bans on its own; when Redis returns empty they converge', async () => {

@@ -103,10 +103,15 @@ describe('BanBook: CIDR bans', () => {
     expect(() => b.banManually('198.18.0.0/24', { durationMs: D, now: 0, scope: 'a'.repeat(64) })).toThrow(/applies to every container/);
   });
 
-  it('detection and shared bans never make a network ban', () => {
-    const b = book();
+  it('detection never makes a network ban; a network shared by another replica is adopted only as banManually would take it here', () => {
+    const b = book(['198.18.7.7']);
     expect(b.consider({ ip: '198.18.0.0/24', family: 4, rule: 'forbidden', at: 0, failures: 5 })).toBeNull();
-    expect(b.adopt({ ip: '198.18.0.0/24', rule: 'manual', at: 0, until: null, origin: 'r2' }, 1)).toBeNull();
+    expect(b.adopt({ ip: '198.18.0.0/24', rule: 'manual', at: 0, until: null, origin: 'r2' }, 1)).toMatchObject({ ip: '198.18.0.0/24', until: null, from: 'r2', manual: true });
+    for (const ip of ['198.18.7.0/24', '10.0.0.0/4', '127.0.0.0/16', '198.18.0.128/25', 'junk/24']) {
+      expect(b.adopt({ ip, rule: 'manual', at: 0, until: null, origin: 'r2' }, 1), ip).toBeNull();
+    }
+    expect(b.adopt({ ip: '198.19.0.0/24', rule: 'manual', at: 0, until: null, origin: 'r2', scope: 'ab'.repeat(32) }, 1)).toBeNull();
+    expect(b.active(1).map((x) => x.ip)).toEqual(['198.18.0.0/24']);
   });
 
   it('state save/restore keeps network bans and re-validates them', () => {

@@ -28,13 +28,13 @@ class FakeShare implements ShareStage {
   stats() { return {} as ShareStats; }
 }
 
-function setup(scoped: boolean) {
+function setup(scoped: boolean, networks = true) {
   const clock = new ManualClock(T0);
   const pipeline = new Pipeline({ config: loadConfig({ env: { BANHAMMER_IGNOREIP: '198.18.99.0/24' }, hostname: 'unit' }), mode: 'live' });
   const share = new FakeShare();
   const adopted: Ban[] = [];
   const lifted: Ban[] = [];
-  const link = new GroupLink({ share, pipeline, clock, log: { info() {}, warn() {} }, onAdopted: (b) => adopted.push(b), onLifted: (b) => lifted.push(...b), scoped });
+  const link = new GroupLink({ share, pipeline, clock, log: { info() {}, warn() {} }, onAdopted: (b) => adopted.push(b), onLifted: (b) => lifted.push(...b), scoped, networks });
   return { clock, pipeline, share, link, adopted, lifted };
 }
 
@@ -121,5 +121,37 @@ describe('GroupLink', () => {
     share.events.onGroupOffense({ ip: '198.18.30.6', family: 4, rule: 'forbidden', at: T0, failures: 5 });
     share.events.onGroupOffense({ ip: '198.18.30.7', family: 4, rule: 'toString', at: T0, failures: 5 });
     expect(pipeline.book.active(T0).map((b) => [b.ip, b.rule, b.until])).toEqual([['198.18.30.6', 'forbidden', T0 + 3600_000]]);
+  });
+
+  it('a manual network ban is published and unbanned group-wide, and one from the group is adopted only as this host would ban it', async () => {
+    const { share, link, pipeline, adopted } = setup(false);
+    await link.start();
+    const own = pipeline.banManually('198.18.40.0/24', { forMs: null, now: T0 });
+    link.published(own);
+    link.unbanned([own]);
+    expect(share.published.map((b) => [b.ip, b.rule, b.until])).toEqual([['198.18.40.0/24', 'manual', null]]);
+    expect(share.unpublished.map((u) => u.ip)).toEqual(['198.18.40.0/24']);
+    // From the group: a network this host's own `banhammer ban` would take is adopted…
+    share.events.onRemoteBan(remote({ ip: '198.18.50.0/24', rule: 'manual', until: null }));
+    // …one covering an address allowlisted here, too wide, or overlapping a banned network is not
+    // (a scoped one never gets this far: messages.ts refuses it).
+    for (const bad of [
+      remote({ ip: '198.18.96.0/22', rule: 'manual' }),
+      remote({ ip: '198.0.0.0/7', rule: 'manual' }),
+      remote({ ip: '198.18.50.128/25', rule: 'manual' }),
+    ]) share.events.onRemoteBan(bad);
+    expect(adopted.map((b) => [b.ip, b.rule, b.until, b.from])).toEqual([['198.18.50.0/24', 'manual', null, 'other']]);
+    // An unban from the group lifts it.
+    share.events.onRemoteUnban({ ip: '198.18.50.0/24', family: 4, origin: 'other' });
+    expect(pipeline.book.active(T0).map((b) => b.ip)).toEqual(['198.18.40.0/24']);
+  });
+
+  it('an agent whose enforcer cannot hold networks leaves a network ban from the group out', async () => {
+    const { share, link, adopted, pipeline } = setup(false, false);
+    await link.start();
+    share.events.onRemoteBan(remote({ ip: '198.18.50.0/24', rule: 'manual', until: null }));
+    share.events.onRemoteBan(remote({ ip: '198.18.30.1' }));
+    expect(adopted.map((b) => b.ip)).toEqual(['198.18.30.1']);
+    expect(pipeline.book.active(T0).map((b) => b.ip)).toEqual(['198.18.30.1']);
   });
 });

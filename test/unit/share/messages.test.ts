@@ -19,6 +19,20 @@ describe('share messages', () => {
     });
   });
 
+  it('a manual network (CIDR) ban travels too, host-wide, with its family checked', () => {
+    const net: SharedBan = { ...ban, ip: '198.18.0.0/24', rule: 'manual', until: null };
+    delete net.nth;
+    expect(parseMessage(encodeBan(net, NOW), NOW)).toEqual({ ok: true, value: { t: 'ban', sent: NOW, ban: net } });
+    const v6 = parseMessage(msg({ ip: '2001:db8:7::/48', family: 6 }), NOW);
+    expect(v6.ok && v6.value.t === 'ban' && v6.value.ban.ip).toBe('2001:db8:7::/48');
+    expect(parseMessage(msg({ ip: '198.18.0.0/24', family: 6 }), NOW)).toEqual({ ok: false, reason: 'family' });
+    expect(parseMessage(encodeUnban({ ip: '198.18.0.0/24', family: 4, origin: 'r', at: NOW }, NOW), NOW)).toMatchObject({ ok: true, value: { t: 'unban', unban: { ip: '198.18.0.0/24' } } });
+    expect(checkOutgoingBan(net, NOW)).toEqual({ ok: true, value: net });
+    // Spelled otherwise, it is read as its network, as an address is read canonical.
+    const loose = parseMessage(msg({ ip: '198.18.0.7/24' }), NOW);
+    expect(loose.ok && loose.value.t === 'ban' && loose.value.ban.ip).toBe('198.18.0.0/24');
+  });
+
   it('canonicalises addresses and checks the family against them', () => {
     const p = parseMessage(msg({ ip: '2001:0DB8:0:0::1', family: 6 }), NOW);
     expect(p.ok && p.value.t === 'ban' && p.value.ban.ip).toBe('2001:db8::1');
@@ -37,7 +51,11 @@ describe('share messages', () => {
     ['unknown type', msg({ t: 'nuke' }), 'shape'],
     ['hostname', msg({ ip: 'evil.example' }), 'ip'],
     ['shell', msg({ ip: '1.2.3.4;reboot' }), 'ip'],
-    ['cidr', msg({ ip: '10.0.0.0/8' }), 'ip'],
+    ['network wider than /8', msg({ ip: '10.0.0.0/7' }), 'ip'],
+    ['network /0', msg({ ip: '0.0.0.0/0' }), 'ip'],
+    ['network covering loopback', msg({ ip: '127.0.0.0/8' }), 'ip'],
+    ['IPv6 network wider than /32', msg({ ip: '2001:db8::/31', family: 6 }), 'ip'],
+    ['network with a scope', msg({ ip: '198.18.0.0/24', scope: 'c0ffee' }), 'scope'],
     ['multicast', msg({ ip: '224.0.0.1' }), 'ip'],
     ['unspecified', msg({ ip: '0.0.0.0' }), 'ip'],
     ['ip not a string', msg({ ip: 16909060 }), 'ip'],
