@@ -11,6 +11,7 @@ import { SKIP_REASONS, type AccessEvent, type SkipReason } from '../parse/access
 import { createLineParser } from '../parse/line-parser.js';
 import type { CompiledRule } from '../detect/rule.js';
 import { Pipeline, selectRules as selectPipelineRules } from '../pipeline/pipeline.js';
+import { isFiltered } from '../detect/prefilter.js';
 import type { EvidenceLine } from '../decide/evidence.js';
 import { BanhammerError } from '../errors.js';
 import { lineEdge, parseSpan, scanSpan, type SpanJob, type SpanResult } from './scan-span.js';
@@ -49,7 +50,8 @@ export interface ReplayOptions {
   /**
    * Threads that parse (the spans of the file are parsed in parallel; detection then runs over the
    * matching events in file order, so the result is the same as with one). Default: the cores,
-   * at most 4, for files of 16 MiB or more on a machine of 4 cores or more; 1 otherwise.
+   * at most 4, for files of 16 MiB or more on a machine of 4 cores or more, or with a rule that
+   * counts every line; 1 otherwise.
    */
   readonly threads?: number;
   /**
@@ -105,7 +107,7 @@ export async function replayFile(path: string, config: Config, opts: ReplayOptio
   let parsed = 0;
 
   try {
-    const threads = opts.explain === true ? 1 : threadsFor(path, opts.threads);
+    const threads = opts.explain === true ? 1 : threadsFor(path, opts.threads, rules.some((r) => !isFiltered(r.settings.match)));
     if (threads <= 1) {
       const total = opts.onProgress !== undefined ? statSync(path).size : 0;
       const counts = await parseSpan(path, { from: 0, to: Number.POSITIVE_INFINITY }, parse, observeLine, opts.onProgress !== undefined ? (done) => opts.onProgress!(done, total) : undefined);
@@ -198,7 +200,7 @@ function fileError(path: string, err: unknown): BanhammerError {
   });
 }
 
-function threadsFor(path: string, requested: number | undefined): number {
+function threadsFor(path: string, requested: number | undefined, heavy: boolean): number {
   if (!existsSync(fileURLToPath(WORKER_URL))) return 1; // running from TypeScript sources (tsx)
   // A thread count that is not a number (NaN started no worker and never finished) or absurd
   // (Infinity cut the file into infinitely many spans) is clamped.
@@ -207,8 +209,11 @@ function threadsFor(path: string, requested: number | undefined): number {
   // Each thread warms its own copy of the parser up (~0.3 s of CPU on the bench log): on fewer than
   // four cores that costs more than the second thread saves (measured on two, 1 M lines: forbidden
   // 0.62 s on one thread and 0.82 s on two, the default rules 0.85 s and 1.29 s, every preset even).
+  // Unless the rules cost far more than the parse: one that counts every line (request-flood,
+  // crawl-non-static) makes a line's matching and counting several times its parse, and two
+  // threads win back their warm-up (every preset: 3.46 s on two threads, 3.77 s on one, mean of 3).
   const cores = availableParallelism();
-  return cores < MIN_PARALLEL_CORES ? 1 : Math.min(4, cores);
+  return cores < MIN_PARALLEL_CORES && !heavy ? 1 : Math.max(1, Math.min(4, cores));
 }
 
 /** Cuts the file into `n` spans of about equal size, each starting at a line start. */
