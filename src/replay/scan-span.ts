@@ -115,7 +115,8 @@ export async function scanSpan(job: SpanJob, onRead?: (bytes: number) => void): 
   const ips: string[] = [];
   const originIndex = new Map<string, number>();
   const origins: string[] = [];
-  let cap = 1 << 14;
+  // Grown by doubling: a span with few matching events (most, with the default rules) stays small.
+  let cap = 1 << 10;
   let count = 0;
   let ipIds = new Int32Array(cap);
   let times = new Float64Array(cap);
