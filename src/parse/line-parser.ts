@@ -27,7 +27,7 @@
  * The only error thrown is at creation, for a format name that does not exist (config bugs).
  */
 import { BanhammerError } from '../errors.js';
-import { LOG_FORMATS, MAX_HEAD_LENGTH, type LogFormat, type ParseOutcome, type SkipReason } from './access-event.js';
+import { LOG_FORMATS, MAX_HEAD_LENGTH, type AccessEvent, type LogFormat, type ParseOutcome, type SkipReason } from './access-event.js';
 import { AddressTable } from './address-table.js';
 import { createApacheScanner, hasBinary, ScannedEvent, type AccessScanner, type ScanCaches } from './apache.js';
 import { unwrapDockerJsonHead } from './docker-json.js';
@@ -72,21 +72,6 @@ const FIRST_DECODE = 4096;
 
 /** Streams with a Docker line in progress that are remembered at most (a stream is a file). */
 const MAX_CONTINUED_STREAMS = 1024;
-
-/**
- * A syslog message this long that ends inside a quoted field was cut (shorter ones are lines a
- * writer truncated on purpose, or broken; never pieces of a split line: syslogd limits are ≥ 1 KiB).
- */
-const MIN_CUT_LENGTH = 1000;
-/** The pieces of one cut line are as long as its first (a syslogd's limit), give or take a header. */
-const CUT_LENGTH_SLACK = 64;
-/**
- * The next piece of a cut line comes within this many syslog records of the stream (Docker sends the
- * pieces one after the other; only other senders' records can come between). Later, a record of that
- * sender is a line again. Bounded so that what a record is depends only on the records just before
- * it (a parallel replay's span reads them first: replay/scan-span.ts, PRIME_LINES).
- */
-export const CUT_HORIZON_RECORDS = 64;
 
 /** A Docker line split over records, in progress: its head so far, and whether its outcome was given. */
 interface Continued {
@@ -202,60 +187,26 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
   };
 
   /**
-   * Syslog senders that were cut, per stream and tag: the length of the message of the record that
-   * was cut (see syslog below).
-   */
-  const cutSenders = new Map<string, { stream: string; length: number; at: number }>();
-  /** Syslog records seen per stream (the clock of CUT_HORIZON_RECORDS). */
-  const syslogRecords = new Map<string, number>();
-
-  /**
    * The access line inside syslog framing; the tag becomes the origin.
    *
    * Docker's syslog driver sends a line longer than 16 KiB as several messages with nothing to tell
-   * them apart, and a syslogd may cut a long message at its own limit (rsyslog: 8 KiB) and take the
-   * next piece as a message of its own. A piece that starts inside a quoted field is text the client
-   * wrote (a User-Agent, a referer): read as a line, it could name anyone as the client. So when a
-   * sender's access line ends inside a quoted field (no server writes that; only a cut does), its
-   * next record is the rest of that line, 'partial', and so is the record after that while the pieces
-   * are as long as the cut one (a line cut into three). The price: a record that really was the next
-   * line of that sender is skipped once, by a client who sent a request long enough to be cut.
+   * them apart. A piece after the first starts inside a field the client wrote (a referer, a
+   * User-Agent), and could be a forged line naming anyone. Such a piece can never bring a request
+   * field of its own: the server escapes every quote the client sends, so the "request" it seems to
+   * have lies between two of the real line's quotes, the space that separates two quoted fields or
+   * ` <status> <bytes> `. No server writes a request line that starts with a space, so a syslog line
+   * whose request field does is a piece of a cut line: 'partial', never an event. Nothing is
+   * remembered from line to line, so no client can have another line skipped.
    */
-  const syslog = (line: string, start: number, end: number, stream = ''): ParseOutcome => {
+  const syslog = (line: string, start: number, end: number): ParseOutcome => {
     // The header is read within the head too (an unterminated structured-data block stops there).
     const frame = parseSyslogFrame(line, start, end - start > MAX_HEAD_LENGTH ? start + MAX_HEAD_LENGTH : end);
     if (frame === null) return broken(line, start, end, 'bad-wrapper');
-    const sender = `${stream}\u0000${frame.tag ?? ''}`;
-    const msgLength = end - frame.msgStart;
-    let record = 0;
-    if (cutSenders.size > 0) {
-      record = (syslogRecords.get(stream) ?? 0) + 1;
-      syslogRecords.set(stream, record);
-      const cut = cutSenders.get(sender);
-      if (cut !== undefined) {
-        if (record - cut.at <= CUT_HORIZON_RECORDS) {
-          // The rest of the cut line; one as long as the first piece has more after it.
-          if (msgLength < cut.length - CUT_LENGTH_SLACK) cutSenders.delete(sender);
-          else cut.at = record;
-          return 'partial';
-        }
-        cutSenders.delete(sender);
-      }
-    }
     if (isBlank(line, frame.msgStart, end)) return 'empty';
     const out = longSkip(autoAccess(line, frame.msgStart, end, frame.tag ?? origin, false), end - start);
-    if (msgLength >= MIN_CUT_LENGTH && (out === 'truncated' || out === 'too-long' || (out instanceof ScannedEvent && out.tailOpen))) {
-      if (cutSenders.size >= MAX_CONTINUED_STREAMS) {
-        // Cuts whose horizon passed go first; only a flood of live ones empties the table.
-        for (const [k, c] of cutSenders) if ((syslogRecords.get(c.stream) ?? 0) - c.at > CUT_HORIZON_RECORDS) cutSenders.delete(k);
-        if (cutSenders.size >= MAX_CONTINUED_STREAMS) cutSenders.clear();
-      }
-      if (cutSenders.size === 0) {
-        // The record clock runs only while a cut is pending (no cost otherwise): restart it.
-        syslogRecords.clear();
-        record = 0;
-      }
-      cutSenders.set(sender, { stream, length: msgLength, at: record });
+    if (typeof out !== 'string') {
+      const c = (out as AccessEvent & { readonly request?: string }).request?.charCodeAt(0);
+      if (c === 32 || c === 9) return 'partial';
     }
     return out;
   };
@@ -301,7 +252,7 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
         const end = contentEnd(line);
         const start = contentStart(line);
         if (end <= start || isBlank(line, start, end)) return 'empty';
-        if (looksLikeSyslog(line, start)) return syslog(line, start, end, stream);
+        if (looksLikeSyslog(line, start)) return syslog(line, start, end);
         return autoAccess(line, start, end, origin, false);
       };
       return withRange(auto, (text, start, end, stream) => {
@@ -333,9 +284,9 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
           line.charCodeAt(start) === 123 ? dockerJson(line, start, end, stream) : broken(line, start, end, 'unknown-format'),
       ));
     case 'syslog':
-      return withRange(framedStream(
-        (line, start, end, stream) =>
-          looksLikeSyslog(line, start) ? syslog(line, start, end, stream) : broken(line, start, end, 'unknown-format'),
+      return withRange(framed(
+        (line, start, end) =>
+          looksLikeSyslog(line, start) ? syslog(line, start, end) : broken(line, start, end, 'unknown-format'),
       ));
   }
 }

@@ -18,7 +18,7 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import type { LogFormat, SkipReason } from '../parse/access-event.js';
 import { SKIP_REASONS, isSkip, type AccessEvent } from '../parse/access-event.js';
 import { isPartialRecord } from '../parse/docker-json.js';
-import { createLineParser, CUT_HORIZON_RECORDS, type LineParser } from '../parse/line-parser.js';
+import { createLineParser, type LineParser } from '../parse/line-parser.js';
 import { flatAscii } from '../parse/timestamp.js';
 import { compileRule, type RuleSettings } from '../detect/rule.js';
 import { RuleMatcher } from '../detect/rule-matcher.js';
@@ -79,7 +79,6 @@ export async function parseSpan(
   };
   const edges = ownLineEdges(path, span);
   let read = 0;
-  primeBefore(path, edges.from, parse);
   await readLineRanges(
     path,
     (text, start, end) => {
@@ -180,54 +179,6 @@ export async function scanSpan(job: SpanJob, onRead?: (bytes: number) => void): 
 /** The transferable buffers of a span's result (moved to the main thread, not copied). */
 export function spanBuffers(r: SpanResult): ArrayBuffer[] {
   return [r.ipIds.buffer, r.times.buffer, r.meta.buffer, r.hashes.buffer, r.masks.buffer] as ArrayBuffer[];
-}
-
-/**
- * How far before its start a span's parser reads, to learn what the lines there left open: enough
- * lines to hold CUT_HORIZON_RECORDS syslog records several times over, within a byte bound.
- */
-const PRIME_LINES = 32 * CUT_HORIZON_RECORDS;
-const PRIME_MAX_BYTES = 8 << 20;
-const PRIME_CHUNK = 1 << 20;
-
-/**
- * Parses (and forgets) the PRIME_LINES lines before `from`, so the span's parser knows what a
- * one-thread replay would at that point: a syslog sender whose line was cut just before the edge (its
- * next record is the rest of that line, line-parser.ts), a Docker line still in progress.
- */
-function primeBefore(path: string, from: number, parse: LineParser): void {
-  if (from <= 0) return;
-  const fd = openSync(path, 'r');
-  try {
-    // Back from the edge, a chunk at a time, until the window holds PRIME_LINES line starts.
-    let start = from;
-    let buf = Buffer.alloc(0);
-    let lines = 0;
-    while (start > 0 && from - start < PRIME_MAX_BYTES && lines <= PRIME_LINES) {
-      const n = Math.min(PRIME_CHUNK, start);
-      const chunk = Buffer.allocUnsafe(n);
-      const got = readSync(fd, chunk, 0, n, start - n);
-      if (got < n) return; // the file changed under us: the span's own read will say so
-      start -= n;
-      buf = Buffer.concat([chunk, buf]);
-      for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) lines++;
-    }
-    // From a line start: the whole window when it starts the file, else after its first newline,
-    // and no more than PRIME_LINES lines before the edge.
-    let at = start === 0 ? 0 : buf.indexOf(10) + 1;
-    if (at <= 0 && start !== 0) return;
-    let extra = lines - PRIME_LINES - (start === 0 ? 0 : 1);
-    while (extra-- > 0) at = buf.indexOf(10, at) + 1;
-    const text = buf.toString('latin1', at);
-    for (let i = 0; i < text.length; ) {
-      const nl = text.indexOf('\n', i);
-      const end = nl < 0 ? text.length : nl;
-      parse.range(text, i, end > i && text.charCodeAt(end - 1) === 13 ? end - 1 : end, path);
-      i = end + 1;
-    }
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /** Longest line read whole here, as in read-lines.ts (a longer one reaches the parser as its head). */
