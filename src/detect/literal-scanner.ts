@@ -4,8 +4,9 @@
  * field (target, User-Agent, referer, request line) from the necessary literals of every enabled rule.
  *
  * scan() marks each found literal's id with the caller's generation number in `seen` (no allocation
- * per text), and lists the ids it newly marked in `found`, and answers whether the text held something it cannot judge (a character ≥ 128: RE2's
- * case folding maps some to ASCII letters), in which case every literal counts as found.
+ * per text), lists the ids it newly marked in `found`, and answers whether the text held something
+ * it cannot judge (a character ≥ 128: RE2's case folding maps some to ASCII letters), in which case
+ * every literal counts as found.
  */
 import { foldCode } from './literals.js';
 

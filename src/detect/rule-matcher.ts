@@ -13,9 +13,8 @@ import { Prefilter } from './prefilter.js';
 import { hashPath } from './distinct-window.js';
 
 export class RuleMatcher {
-  /** The indices of the rules the last event matched, in rule order: matched[0 .. count). */
+  /** The indices of the rules the last event matched, in rule order: matched[0 .. match()'s answer). */
   readonly matched: Int32Array;
-  count = 0;
   private readonly prefilter: Prefilter;
   /** The event as every rule sees it, prepared once per event. */
   private readonly view = new MatchView();
@@ -29,7 +28,6 @@ export class RuleMatcher {
   match(ev: AccessEvent): number {
     const view = this.view;
     view.reset(ev);
-    this.count = 0;
     const prefilter = this.prefilter;
     const pass = prefilter.pass(ev, view);
     if (pass === 0) return 0;
@@ -40,7 +38,6 @@ export class RuleMatcher {
       const i = candidates[c]!;
       if (prefilter.mayMatch(i, pass) && rules[i]!.matchesView(view)) this.matched[n++] = i;
     }
-    this.count = n;
     return n;
   }
 
