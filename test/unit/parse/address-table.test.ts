@@ -1,6 +1,6 @@
 import { isIPv4 } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { AddressTable } from '../../../src/parse/address-table.js';
+import { AddressTable, quadText } from '../../../src/parse/address-table.js';
 import { canonicalIp, nonClientReason } from '../../../src/parse/ip.js';
 
 describe('AddressTable.scanQuad', () => {
@@ -77,5 +77,25 @@ describe('AddressTable.exactQuad', () => {
         if (ok) expect(`${t.quad >>> 24}.${(t.quad >>> 16) & 255}.${(t.quad >>> 8) & 255}.${t.quad & 255}`).toBe(c);
       }
     }
+  });
+});
+
+describe('quadText', () => {
+  const value = (ip: string): number => ip.split('.').reduce((v, o) => (v << 8) | Number(o), 0);
+
+  it('writes every value exactly, signed or unsigned, whatever shares its slot', () => {
+    // 20,000 values against 4,096 slots: most share a slot with another, in both orders.
+    const values: number[] = [0, -1, 0x7fffffff, 0x80000000, 0xffffffff];
+    for (let i = 0; i < 20_000; i++) values.push((Math.imul(i, 0x2545f491) ^ (i << 7)) >>> 0);
+    for (let round = 0; round < 2; round++) {
+      for (const v of values) {
+        const u = v >>> 0;
+        const want = `${u >>> 24}.${(u >>> 16) & 255}.${(u >>> 8) & 255}.${u & 255}`;
+        expect(quadText(v)).toBe(want);
+        expect(quadText(v | 0)).toBe(want);
+      }
+    }
+    expect(quadText(value('198.18.0.1'))).toBe('198.18.0.1');
+    expect(quadText(0)).toBe('0.0.0.0');
   });
 });
