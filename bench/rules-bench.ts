@@ -3,16 +3,17 @@
  *
  * - "replay, every preset on": the built CLI (`bin/banhammer.js replay FILE --all-rules --json`, what a
  *   user runs) over the bench log, best of N child-process runs; target ≥ 1,000,000 lines/s.
- * - "per-line cost": the live pipeline in-process (parse, then detect and decide in live mode, as the
- *   agent does per line), with the default rules and with every preset on, alternated and each the
- *   best of several rounds over the same lines; target: every preset on costs at most 1.5× the default.
+ * - "per-line cost": the live pipeline (parse, then detect and decide in live mode, as the agent does
+ *   per line) with `forbidden` alone (the seed's default), the default rules, every preset, and every
+ *   preset but the two that count every line; each rule set in a process of its own
+ *   (bench/per-line-cost.ts), alternated, the best of several rounds over the same lines; target:
+ *   every preset on costs at most 1.5× forbidden alone.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { measure } from './measure.js';
-import { loadConfig } from '../src/config/load.js';
-import { PRESET_NAMES } from '../src/detect/presets.js';
-import { Pipeline } from '../src/pipeline/pipeline.js';
+import { PRESET_NAMES, PRESETS } from '../src/detect/presets.js';
+import { isFiltered } from '../src/detect/prefilter.js';
 
 export const RULES_TARGETS = { allPresetsLinesPerSecond: 1_000_000, perLineRatio: 1.5 } as const;
 
@@ -47,47 +48,39 @@ export interface PerLineCost {
   /** ns per line, best round: the current default rules */
   readonly defaultNs: number;
   readonly allPresetsNs: number;
+  /** ns per line, best round: every preset but the two that count every line (request-flood, crawl-non-static) */
+  readonly filteredPresetsNs: number;
   readonly ratio: number;
 }
 
-/** The live pipeline's cost per line over the first `maxLines` lines of `file`: default rules vs every preset. */
-export function perLineCost(file: string, maxLines = 200_000, rounds = 5): PerLineCost {
-  const text = readFileSync(file, 'latin1');
-  const lines: string[] = [];
-  for (let start = 0; lines.length < maxLines; ) {
-    const nl = text.indexOf('\n', start);
-    if (nl < 0) break;
-    lines.push(text.slice(start, nl));
-    start = nl + 1;
-  }
+/** Presets that count every line (or every non-static one) by design: no prefilter can keep a line from them. */
+export const EVERY_LINE_PRESETS: readonly string[] = PRESET_NAMES.filter((n) => !isFiltered(PRESETS[n]!.match));
+
+/**
+ * The live pipeline's cost per line over the first `maxLines` lines of `file`, per rule set: each
+ * measured in a process of its own (bench/per-line-cost.ts), the sets alternated `passes` times, the
+ * best round of each kept.
+ */
+export async function perLineCost(file: string, maxLines = 200_000, rounds = 4, passes = 3): Promise<PerLineCost> {
+  const script = fileURLToPath(new URL('./per-line-cost.js', import.meta.url));
   // "Today's" cost, which the target is against, is the seed's default: `forbidden` alone. The
   // current default (forbidden + exploit-probes) is shown beside it.
-  const configs = {
-    seed: loadConfig({ env: { BANHAMMER_RULES: 'forbidden' }, hostname: 'bench' }),
-    default: loadConfig({ env: {}, hostname: 'bench' }),
-    all: loadConfig({ env: { BANHAMMER_RULES: PRESET_NAMES.join(',') }, hostname: 'bench' }),
+  const sets = {
+    seed: 'forbidden',
+    default: Object.entries(PRESETS).filter(([, r]) => r.enabled).map(([n]) => n).join(','),
+    all: PRESET_NAMES.join(','),
+    filtered: PRESET_NAMES.filter((n) => !EVERY_LINE_PRESETS.includes(n)).join(','),
   };
-  const round = (which: keyof typeof configs): number => {
-    const p = new Pipeline({ config: configs[which], mode: 'live' });
-    const t0 = process.hrtime.bigint();
-    for (const line of lines) {
-      const ev = p.parse(line);
-      // The clock at the line's own time: nothing is skewed or too old, as for an agent keeping up;
-      // the line itself is passed, as the agent does, so evidence keeping is part of the cost.
-      if (ev !== null) p.observe(ev, ev.time, undefined, undefined, line);
+  const best: Record<keyof typeof sets, number> = { seed: Infinity, default: Infinity, all: Infinity, filtered: Infinity };
+  let lines = 0;
+  for (let p = 0; p < passes; p++) {
+    for (const which of Object.keys(sets) as (keyof typeof sets)[]) {
+      const m = await measure(process.execPath, [script, sets[which], file, String(maxLines), String(rounds)]);
+      if (m.exitCode !== 0) throw new Error(`per-line-cost ${which} exited with ${m.exitCode}: ${m.stderr.slice(-500)}`);
+      const r = JSON.parse(m.stdout) as { lines: number; ns: number };
+      lines = r.lines;
+      best[which] = Math.min(best[which], r.ns);
     }
-    return Number(process.hrtime.bigint() - t0) / lines.length;
-  };
-  let s = Infinity;
-  let d = Infinity;
-  let a = Infinity;
-  round('seed');
-  round('default');
-  round('all');
-  for (let i = 0; i < rounds; i++) {
-    s = Math.min(s, round('seed'));
-    d = Math.min(d, round('default'));
-    a = Math.min(a, round('all'));
   }
-  return { lines: lines.length, seedNs: s, defaultNs: d, allPresetsNs: a, ratio: a / s };
+  return { lines, seedNs: best.seed, defaultNs: best.default, allPresetsNs: best.all, filteredPresetsNs: best.filtered, ratio: best.all / best.seed };
 }

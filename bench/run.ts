@@ -33,7 +33,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BanhammerError, isBanhammerError } from '../src/errors.js';
 import { runBanhammerReplay, type ReplayRun } from './banhammer-replay.js';
-import { perLineCost, replayAllRules, RULES_TARGETS, type AllRulesReplay, type PerLineCost } from './rules-bench.js';
+import { EVERY_LINE_PRESETS, perLineCost, replayAllRules, RULES_TARGETS, type AllRulesReplay, type PerLineCost } from './rules-bench.js';
 import { compareBans, formatBan, type BanDiff } from './compare-bans.js';
 import { runFail2banRegex, type Fail2banResult } from './fail2ban.js';
 import { ensureBenchLog } from './generate-log.js';
@@ -226,7 +226,7 @@ async function runReplayBench(opts: BenchOptions, root: string): Promise<{ code:
   progress('banhammer replay --all-rules (every preset on), and the per-line cost of all presets vs the default');
   try {
     allRules = await replayAllRules(root, file, reference.lines, opts.runs);
-    lineCost = perLineCost(file);
+    lineCost = await perLineCost(file);
   } catch (err) {
     failures.push(String(err));
   }
@@ -311,7 +311,7 @@ async function runReplayBench(opts: BenchOptions, root: string): Promise<{ code:
     out.push(row('reference (oracle)', NaN, undefined, NaN, fmtInt(reference.matches), 'in-process, not timed'));
     out.push(row('replay, every preset on', allRules?.linesPerSecond ?? NaN, allRules?.seconds, allRules?.maxRssBytes ?? NaN, 'n/a', allRules ? `best of ${allRules.runSeconds.length}; --all-rules, ${fmtInt(allRules.bans)} bans` : ''));
     out.push(
-      `  per-line cost (live pipeline, parse + detect + decide + evidence, in-process): forbidden alone (the seed's default) ${lineCost ? `${lineCost.seedNs.toFixed(0)} ns` : 'n/a'}, default rules ${lineCost ? `${lineCost.defaultNs.toFixed(0)} ns` : 'n/a'}, every preset on ${lineCost ? `${lineCost.allPresetsNs.toFixed(0)} ns` : 'n/a'} → ${lineCost ? `${lineCost.ratio.toFixed(2)}×` : 'n/a'}`,
+      `  per-line cost (live pipeline, parse + detect + decide + evidence, each rule set in its own process): forbidden alone (the seed's default) ${lineCost ? `${lineCost.seedNs.toFixed(0)} ns` : 'n/a'}, default rules ${lineCost ? `${lineCost.defaultNs.toFixed(0)} ns` : 'n/a'}, every preset on ${lineCost ? `${lineCost.allPresetsNs.toFixed(0)} ns` : 'n/a'} → ${lineCost ? `${lineCost.ratio.toFixed(2)}×` : 'n/a'}; every preset but ${EVERY_LINE_PRESETS.join(' and ')} (which count every line) ${lineCost ? `${lineCost.filteredPresetsNs.toFixed(0)} ns → ${(lineCost.filteredPresetsNs / lineCost.seedNs).toFixed(2)}×` : 'n/a'}`,
     );
     out.push('');
     out.push(`  banhammer / fail2ban-regex: ${Number.isFinite(vsFail2ban) ? `${vsFail2ban.toFixed(1)}×` : 'n/a'}    banhammer / minimal loop: ${Number.isFinite(vsMinimal) ? `${(vsMinimal * 100).toFixed(1)} %` : 'n/a'}`);
