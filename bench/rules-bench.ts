@@ -50,6 +50,8 @@ export interface PerLineCost {
   readonly allPresetsNs: number;
   /** ns per line, best round: every preset but the two that count every line (request-flood, crawl-non-static) */
   readonly filteredPresetsNs: number;
+  /** ns per line, best round: only the reads and counts every preset needs, no rule machinery (bench/preset-floor.ts) */
+  readonly floorNs: number;
   readonly ratio: number;
 }
 
@@ -71,16 +73,18 @@ export async function perLineCost(file: string, maxLines = 200_000, rounds = 4, 
     all: PRESET_NAMES.join(','),
     filtered: PRESET_NAMES.filter((n) => !EVERY_LINE_PRESETS.includes(n)).join(','),
   };
-  const best: Record<keyof typeof sets, number> = { seed: Infinity, default: Infinity, all: Infinity, filtered: Infinity };
+  const floorScript = fileURLToPath(new URL('./preset-floor.js', import.meta.url));
+  const best: Record<keyof typeof sets | 'floor', number> = { seed: Infinity, default: Infinity, all: Infinity, filtered: Infinity, floor: Infinity };
   let lines = 0;
   for (let p = 0; p < passes; p++) {
-    for (const which of Object.keys(sets) as (keyof typeof sets)[]) {
-      const m = await measure(process.execPath, [script, sets[which], file, String(maxLines), String(rounds)]);
-      if (m.exitCode !== 0) throw new Error(`per-line-cost ${which} exited with ${m.exitCode}: ${m.stderr.slice(-500)}`);
+    for (const which of [...(Object.keys(sets) as (keyof typeof sets)[]), 'floor' as const]) {
+      const args = which === 'floor' ? [floorScript, file, String(maxLines), String(rounds)] : [script, sets[which], file, String(maxLines), String(rounds)];
+      const m = await measure(process.execPath, args);
+      if (m.exitCode !== 0) throw new Error(`per-line cost (${which}) exited with ${m.exitCode}: ${m.stderr.slice(-500)}`);
       const r = JSON.parse(m.stdout) as { lines: number; ns: number };
       lines = r.lines;
       best[which] = Math.min(best[which], r.ns);
     }
   }
-  return { lines, seedNs: best.seed, defaultNs: best.default, allPresetsNs: best.all, filteredPresetsNs: best.filtered, ratio: best.all / best.seed };
+  return { lines, seedNs: best.seed, defaultNs: best.default, allPresetsNs: best.all, filteredPresetsNs: best.filtered, floorNs: best.floor, ratio: best.all / best.seed };
 }

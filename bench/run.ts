@@ -312,6 +312,7 @@ async function runReplayBench(opts: BenchOptions, root: string): Promise<{ code:
     out.push(row('replay, every preset on', allRules?.linesPerSecond ?? NaN, allRules?.seconds, allRules?.maxRssBytes ?? NaN, 'n/a', allRules ? `best of ${allRules.runSeconds.length}; --all-rules, ${fmtInt(allRules.bans)} bans` : ''));
     out.push(
       `  per-line cost (live pipeline, parse + detect + decide + evidence, each rule set in its own process): forbidden alone (the seed's default) ${lineCost ? `${lineCost.seedNs.toFixed(0)} ns` : 'n/a'}, default rules ${lineCost ? `${lineCost.defaultNs.toFixed(0)} ns` : 'n/a'}, every preset on ${lineCost ? `${lineCost.allPresetsNs.toFixed(0)} ns` : 'n/a'} → ${lineCost ? `${lineCost.ratio.toFixed(2)}×` : 'n/a'}; every preset but ${EVERY_LINE_PRESETS.join(' and ')} (which count every line) ${lineCost ? `${lineCost.filteredPresetsNs.toFixed(0)} ns → ${(lineCost.filteredPresetsNs / lineCost.seedNs).toFixed(2)}×` : 'n/a'}`,
+      `  floor under every preset (bench/preset-floor.ts: the parse, and only the field reads, literal scans and windows the presets need, no rule machinery): ${lineCost ? `${lineCost.floorNs.toFixed(0)} ns → ${(lineCost.floorNs / lineCost.seedNs).toFixed(2)}× forbidden alone` : 'n/a'}`,
     );
     out.push('');
     out.push(`  banhammer / fail2ban-regex: ${Number.isFinite(vsFail2ban) ? `${vsFail2ban.toFixed(1)}×` : 'n/a'}    banhammer / minimal loop: ${Number.isFinite(vsMinimal) ? `${(vsMinimal * 100).toFixed(1)} %` : 'n/a'}`);
