@@ -26,7 +26,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { banLatency, type BanLatency } from './helpers/ban-latency.js';
 import { Containers, RUN_TAG, freePort, health, httpStatus, logs, poll, state } from './helpers/containers.js';
 import { ensureDockerEngine } from './helpers/docker-engine.js';
-import { firewallTraces, hasChain, kernelBans4, removeFirewallTraces, type KernelEnforcer } from './helpers/host-firewall.js';
+import { baseTables, firewallTraces, hasChain, kernelBans4, removeBaseTablesMade, removeFirewallTraces, type KernelEnforcer } from './helpers/host-firewall.js';
 import { IMAGE, ImageTracker, REPO, buildBaseImages, buildImage } from './helpers/images.js';
 import { ClientNetns } from './helpers/netns.js';
 import { run, runOk, which } from './helpers/run.js';
@@ -171,8 +171,11 @@ function composeProject(
 }
 
 describe.skipIf(!engine.ok)(`banhammer:debian image${skipReason}`, () => {
+  /** The iptables-nft filter tables there before the run (the agents on the host's network may make them). */
+  let tablesBefore: Set<string> | null = null;
   beforeAll(async () => {
     await images.snapshot();
+    tablesBefore = await baseTables();
     let t = performance.now();
     await buildBaseImages(images);
     figures.push(`base images ready in ${((performance.now() - t) / 1000).toFixed(1)} s`);
@@ -191,6 +194,7 @@ describe.skipIf(!engine.ok)(`banhammer:debian image${skipReason}`, () => {
     await containers.removeAll();
     for (const ns of namespaces) await ns.remove();
     for (const i of instances) await removeFirewallTraces(i);
+    if (tablesBefore !== null) await removeBaseTablesMade(tablesBefore).catch((e: unknown) => problems.push(String(e)));
     problems.push(...(await images.removeCreated()));
     if (engine.ok) await engine.stop();
     if (figures.length > 0) console.info(`e2e figures:\n  ${figures.join('\n  ')}`);

@@ -144,3 +144,37 @@ export async function removeFirewallTraces(instance: string): Promise<void> {
     if (family !== undefined && name !== undefined) await nft(['delete', 'table', family, name]);
   }
 }
+
+/** The iptables-nft tables an agent on the host's network creates when it first hooks INPUT. */
+const BASE_TABLES: ReadonlyArray<readonly [family: string, name: string]> = [
+  ['ip', 'filter'],
+  ['ip6', 'filter'],
+];
+
+/** Which of the iptables-nft `filter` tables exist now (`ip filter`, `ip6 filter`), before a run makes them. */
+export async function baseTables(): Promise<Set<string>> {
+  const r = await nft(['list', 'tables']);
+  const have = new Set(r.code === 0 ? r.stdout.split('\n').map((l) => l.trim().replace(/^table\s+/, '')) : []);
+  return new Set(BASE_TABLES.map(([f, n]) => `${f} ${n}`).filter((t) => have.has(t)));
+}
+
+/**
+ * Deletes the iptables-nft `filter` tables that were not there before (`before`, from baseTables())
+ * and now hold no rule at all: what an agent's `iptables -I INPUT` left once its own jump and chain
+ * went (iptables-nft creates the table and its INPUT base chain, and removing a rule leaves them).
+ * A table holding any rule is someone's and stays.
+ */
+export async function removeBaseTablesMade(before: ReadonlySet<string>): Promise<string[]> {
+  const removed: string[] = [];
+  const now = await baseTables();
+  for (const [family, name] of BASE_TABLES) {
+    const t = `${family} ${name}`;
+    if (before.has(t) || !now.has(t)) continue;
+    const r = await nft(['-j', 'list', 'table', family, name]);
+    if (r.code !== 0) continue;
+    const doc = JSON.parse(r.stdout) as { nftables: Array<Record<string, unknown>> };
+    if (doc.nftables.some((o) => 'rule' in o)) continue;
+    if ((await nft(['delete', 'table', family, name])).code === 0) removed.push(t);
+  }
+  return removed;
+}

@@ -56,7 +56,7 @@ describe.skipIf(skip !== null)(`notifications from the live agent (iptables-${mo
   let smtp: SmtpReceiver | undefined;
   const hooks: Hook[] = [];
   const payloads = (event: string): Record<string, unknown>[] =>
-    hooks.filter((h) => h.path === '/hook' && h.body).map((h) => ({ ...(JSON.parse(h.body!) as Record<string, unknown>), _inKernel: h.inKernel, _auth: h.auth })).filter((p) => p.event === event);
+    hooks.filter((h) => h.path === '/hook' && h.body).map((h): Record<string, unknown> => ({ ...(JSON.parse(h.body!) as Record<string, unknown>), _inKernel: h.inKernel, _auth: h.auth })).filter((p) => p.event === event);
 
   beforeAll(async () => {
     lab = await createAgentLab(mode);

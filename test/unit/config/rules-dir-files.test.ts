@@ -26,7 +26,7 @@ describe('rule files on disk', () => {
     execFileSync('mkfifo', [join(dir, 'pipe.yaml')]);
     symlinkSync('/dev/zero', join(dir, 'zero.yaml'));
     const t0 = Date.now();
-    const { rules, problems } = readRuleDir(dir, {});
+    const { rules, problems } = readRuleDir(dir, { defaultEnabled: false });
     expect(Date.now() - t0).toBeLessThan(5_000);
     expect(rules.map((r) => r.name)).toEqual(['good']);
     expect(problems).toHaveLength(2);
@@ -37,7 +37,7 @@ describe('rule files on disk', () => {
   it('a file over the size limit is refused, however it grew', () => {
     dir = mkdtempSync(join(tmpdir(), 'bh-rules-'));
     writeFileSync(join(dir, 'big.yaml'), `${rule('big')}# ${'x'.repeat(300 * 1024)}\n`);
-    const { rules, problems } = readRuleDir(dir, {});
+    const { rules, problems } = readRuleDir(dir, { defaultEnabled: false });
     expect(rules).toHaveLength(0);
     expect(problems.join('\n')).toMatch(/big\.yaml/);
   });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { controlRequest } from '../../../src/control/client.js';
-import type { StatusReport } from '../../../src/control/protocol.js';
+import type { StatusReport, WhyReport } from '../../../src/control/protocol.js';
 import { startControlServer, type ControlHandler, type ControlServer } from '../../../src/control/server.js';
 import { BanhammerError } from '../../../src/errors.js';
 
@@ -52,6 +52,11 @@ class FakeHandler implements ControlHandler {
   async reload() {
     this.calls.push(['reload']);
     this.maybeFail();
+  }
+  async why(ip: string): Promise<WhyReport> {
+    this.calls.push(['why', ip]);
+    this.maybeFail();
+    return { ip, instance: 'test', now: null, allowlisted: false, active: [], failing: [], ended: [], historySize: 0 };
   }
 }
 

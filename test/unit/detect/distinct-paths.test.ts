@@ -31,7 +31,7 @@ describe('count: distinct-paths', () => {
   });
   it('tells the share stage of a failure only for a path new to the window', () => {
     const shared: string[] = [];
-    const d = new Detector([compileRule('probe', { ...rule, maxretry: 10 })], { maxTracked: 100, onFailure: (e) => shared.push(e.path) });
+    const d = new Detector([compileRule('probe', { ...rule, maxretry: 10 })], { maxTracked: 100, onFailure: (e) => shared.push((e as AccessEvent).path) });
     for (const p of ['/a', '/a', '/b?x=1', '/b?x=2', '/c', '/a']) d.observe(ev('198.18.0.3', 0, p), () => {});
     expect(shared).toEqual(['/a', '/b?x=1', '/c']);
   });

@@ -80,7 +80,7 @@ describe('the generic webhook document (schema version 1)', () => {
 
   it('cleans control characters out of hostile evidence and bounds it', () => {
     const evil = { ...ban, evidence: Array.from({ length: 80 }, (_, i) => ({ line: `a\u0000b\nc\u2028${'x'.repeat(5000)}`, at: T + i })) };
-    const p = payloadOf({ kind: 'ban', ban: evil, time: T }, agent, T) as { evidence: { line: string }[]; evidence_omitted: number };
+    const p = payloadOf({ kind: 'ban', ban: evil, time: T }, agent, T) as unknown as { evidence: { line: string }[]; evidence_omitted: number };
     expect(p.evidence).toHaveLength(50);
     expect(p.evidence_omitted).toBe(30);
     for (const e of p.evidence) {
