@@ -197,6 +197,12 @@ export class BanBook {
    * restored bans cost 3 million lookups in changes()): per-address lookups probe these, not every ban.
    */
   private readonly ruleNames = new Set<string>();
+  /**
+   * How many bans (of any rule) each (ip, scope) holds, by scopedKey: isBanned() answers most
+   * requests with one lookup of the address itself, instead of building the rule's key string per
+   * request and per counting rule (request-flood and crawl-non-static ask on every line).
+   */
+  private readonly bansPerAddress = new Map<string, number>();
   /** What the enforcer was last told to hold, by scopedKey. */
   private readonly held = new Map<string, Held>();
   /** (ip, scope) touched since the last changes(), with the family and scope to rebuild the entry. */
@@ -274,7 +280,7 @@ export class BanBook {
   isBanned(ip: string, rule: string, now: number, scope?: string): boolean {
     // Every ban's rule is in ruleNames (each bans.set adds it, nothing removes it): a rule that never
     // banned answers without building the key (the detector asks per counting rule per request).
-    if (!this.ruleNames.has(rule)) return false;
+    if (!this.ruleNames.has(rule) || !this.bansPerAddress.has(scopedKey(ip, scope))) return false;
     const b = this.bans.get(key(rule, ip, scope));
     return b !== undefined && (b.until === null || b.until > now);
   }
@@ -412,7 +418,7 @@ export class BanBook {
       ...(scope !== undefined ? { scope, scopeName: scope.slice(0, 12) } : {}),
     };
     if (held !== undefined) this.end(held, endOfReplaced(held, now, `group:${ban.from}`));
-    this.bans.set(key(rule, c.ip, scope), ban);
+    this.setBan(key(rule, c.ip, scope), ban);
     this.ruleNames.add(rule);
     this.touch(ban);
     return ban;
@@ -610,7 +616,7 @@ export class BanBook {
       const k = key(ban.rule, ban.ip, scope);
       const prev = this.bans.get(k);
       if (prev !== undefined) this.release(`b ${k}`);
-      this.bans.set(k, ban);
+      this.setBan(k, ban);
       this.ruleNames.add(ban.rule);
       this.touch(ban);
       this.hold(`b ${k}`, evidenceBytes(ban.evidence));
@@ -640,7 +646,7 @@ export class BanBook {
     this.ruleNames.add(ban.rule);
     const prev = this.bans.get(k);
     if (prev !== undefined) this.end(prev, endOfReplaced(prev, now, by));
-    this.bans.set(k, ban);
+    this.setBan(k, ban);
     this.hold(`b ${k}`, evidenceBytes(ban.evidence));
     this.trimEvidence();
     this.touch(ban);
@@ -654,11 +660,29 @@ export class BanBook {
     const out: Ban[] = [];
     for (const [k, b] of this.bans) {
       if (!pred(b)) continue;
-      this.bans.delete(k);
+      this.deleteBan(k, b);
       this.touch(b);
       out.push(b);
     }
     return out;
+  }
+
+  /** bans.set, keeping bansPerAddress: `k` is key(ban.rule, ban.ip, ban.scope). */
+  private setBan(k: string, ban: Ban): void {
+    const prev = this.bans.get(k);
+    this.bans.set(k, ban);
+    if (prev !== undefined) return;
+    const a = scopedKey(ban.ip, ban.scope);
+    this.bansPerAddress.set(a, (this.bansPerAddress.get(a) ?? 0) + 1);
+  }
+
+  /** bans.delete of `ban` (held at `k`), keeping bansPerAddress. */
+  private deleteBan(k: string, ban: Ban): void {
+    if (!this.bans.delete(k)) return;
+    const a = scopedKey(ban.ip, ban.scope);
+    const n = (this.bansPerAddress.get(a) ?? 0) - 1;
+    if (n > 0) this.bansPerAddress.set(a, n);
+    else this.bansPerAddress.delete(a);
   }
 
   private touch(b: Ban): void {
