@@ -65,4 +65,46 @@ describe('BanBook.isBanned against active()', () => {
       }
     });
   }
+
+  it('agrees after a hostile state file: duplicated, respelled, foreign and malformed entries', () => {
+    const rules = { ...PRESETS };
+    const now = 10 * M;
+    const src = new BanBook(rules, new Allowlist());
+    src.consider({ ip: '198.18.0.1', family: 4, rule: 'forbidden', at: now, failures: 5 }, now);
+    src.consider({ ip: '2001:db8::1', family: 6, rule: 'not-found', at: now, failures: 5, scope: 'c0ffee000001' }, now);
+    const snap = JSON.parse(JSON.stringify(src.snapshot())) as { bans: Record<string, unknown>[]; history: unknown[] };
+    const [v4, v6] = snap.bans as [Record<string, unknown>, Record<string, unknown>];
+    snap.bans.push(
+      { ...v4 }, // the same ban twice: one entry, and lifting it once must leave nothing behind
+      { ...v6, ip: '2001:0db8:0:0:0:0:0:1' }, // another spelling of a held address
+      { ...v4, ip: '198.018.0.1' }, // not an address
+      { ...v4, ip: '198.18.0.2', rule: 'no-such-rule' }, // a rule this agent does not run
+      { ...v4, ip: '198.18.0.3', until: 'soon' }, // a malformed expiry
+      { ...v4, ip: '127.0.0.1' }, // never a client here
+    );
+    const book = new BanBook(rules, new Allowlist());
+    book.restore(snap as unknown as ReturnType<BanBook['snapshot']>, now);
+    const check = (label: string): void => {
+      const held = book.active(now);
+      for (const a of [...IPS, '198.18.0.3', '127.0.0.1', '2001:0db8:0:0:0:0:0:1']) {
+        for (const rule of [...RULES, 'no-such-rule']) {
+          for (const s of SCOPES) {
+            const want = held.some((b) => b.ip === a && b.rule === rule && b.scope === s);
+            expect(book.isBanned(a, rule, now, s), `${label}: ${a} ${rule} ${s ?? '(host)'}`).toBe(want);
+          }
+        }
+      }
+    };
+    check('restored');
+    expect(book.isBanned('198.18.0.1', 'forbidden', now)).toBe(true);
+    expect(book.isBanned('2001:db8::1', 'not-found', now, 'c0ffee000001')).toBe(true);
+    book.unban('198.18.0.1', 'forbidden');
+    check('after the unban');
+    expect(book.isBanned('198.18.0.1', 'forbidden', now)).toBe(false);
+    // Banned again after the duplicate's removal: the count starts from nothing, not from a stale one.
+    book.consider({ ip: '198.18.0.1', family: 4, rule: 'forbidden', at: now + 1, failures: 5 }, now + 1);
+    expect(book.isBanned('198.18.0.1', 'forbidden', now + 1)).toBe(true);
+    book.unban('198.18.0.1');
+    expect(book.isBanned('198.18.0.1', 'forbidden', now + 1)).toBe(false);
+  });
 });
