@@ -16,6 +16,7 @@
  * Node's isIPv4 accepts (four 0–255 octets, no leading zeros).
  * Memory is bounded by the table size (2 × 8192 entries).
  */
+import { randomBytes } from 'node:crypto';
 import { canonicalIp, nonClientReason, type CanonicalIp } from './ip.js';
 import { flatAscii } from './timestamp.js';
 
@@ -34,6 +35,8 @@ export class AddressTable {
   /** After a successful scanQuad(): index of the space that ends the address. */
   end = 0;
 
+  /** The hash's random start (see lookup). */
+  private readonly seed = randomBytes(4).readInt32LE(0);
   private readonly raws: string[] = new Array<string>(2 * BUCKETS).fill('\u0000');
   private readonly values: (TableIp | null)[] = new Array<TableIp | null>(2 * BUCKETS).fill(null);
 
@@ -43,7 +46,8 @@ export class AddressTable {
     if (n <= 0 || n > MAX_ADDRESS_LENGTH) return null;
     // Every character: addresses that differ only in the middle (2001:db8:1:X::1, which anyone holding
     // a prefix can send from) must not all share a bucket, or each line would miss and be validated.
-    let h = n;
+    // Seeded per table, so which addresses share a bucket cannot be worked out ahead of time either.
+    let h = n ^ this.seed;
     for (let i = start; i < end; i++) h = Math.imul(h ^ line.charCodeAt(i), 0x9e3779b1);
     h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
     const slot = ((h >>> (32 - BITS)) << 1) >>> 0;
