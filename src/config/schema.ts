@@ -93,6 +93,10 @@ export interface SettingTypes extends NotifySettingTypes {
   readonly sharePasswordFile: string | null;
   /** Config: share.group — the name the replicas of one service share. */
   readonly shareGroup: string | null;
+  /** Config: share.minPrefix4 — the widest IPv4 network (CIDR) ban this agent adopts from the group. */
+  readonly shareMinPrefix4: number;
+  /** Config: share.minPrefix6 — the widest IPv6 network (CIDR) ban this agent adopts from the group. */
+  readonly shareMinPrefix6: number;
   /** A directory of the user's own rule files (one rule per <name>.yaml, the presets' format); null = none. */
   readonly rulesDir: string | null;
 }
@@ -102,10 +106,16 @@ export interface SettingTypes extends NotifySettingTypes {
  * settings, which are grouped as `log.paths` and `log.format` (SETTINGS[k].configPath says where each
  * sits), plus the rules.
  */
-export type Config = Omit<SettingTypes, 'logPaths' | 'logFormat' | 'shareRedisUrl' | 'sharePasswordFile' | 'shareGroup' | keyof NotifySettingTypes> & {
+export type Config = Omit<SettingTypes, 'logPaths' | 'logFormat' | 'shareRedisUrl' | 'sharePasswordFile' | 'shareGroup' | 'shareMinPrefix4' | 'shareMinPrefix6' | keyof NotifySettingTypes> & {
   readonly log: { readonly paths: SettingTypes['logPaths']; readonly format: SettingTypes['logFormat'] };
   /** Sharing failures and bans with the other replicas of a group (src/share); redisUrl null = off. */
-  readonly share: { readonly redisUrl: SettingTypes['shareRedisUrl']; readonly passwordFile: SettingTypes['sharePasswordFile']; readonly group: SettingTypes['shareGroup'] };
+  readonly share: {
+    readonly redisUrl: SettingTypes['shareRedisUrl'];
+    readonly passwordFile: SettingTypes['sharePasswordFile'];
+    readonly group: SettingTypes['shareGroup'];
+    readonly minPrefix4: SettingTypes['shareMinPrefix4'];
+    readonly minPrefix6: SettingTypes['shareMinPrefix6'];
+  };
   /** Notifications on ban and unban (src/notify): events, digest, targets. */
   readonly notify: NotifyConfig;
   /** Every preset (with overrides applied) plus user rules; `enabled` says which run. No prototype: own keys only. */
@@ -577,6 +587,31 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
     fromEnv: trimmed,
     default: () => null,
     defaultText: '(none)',
+  }),
+  shareMinPrefix4: setting<'shareMinPrefix4'>({
+    yamlPath: ['share', 'min_prefix4'],
+    configPath: ['share', 'minPrefix4'],
+    reload: 'restart',
+    env: 'BANHAMMER_SHARE_MIN_PREFIX4',
+    description:
+      'Widest IPv4 network (CIDR) ban adopted from the group: a wider one another replica (or anyone holding the group’s Redis password) sends is refused and logged; 32 adopts no IPv4 network',
+    allowed: 'integer 8–32',
+    schema: z.int({ error: 'expected an integer' }).check(z.gte(8, { error: 'must be ≥ 8' }), z.lte(32, { error: 'must be ≤ 32' })),
+    fromEnv: intOrString,
+    default: () => 16,
+    defaultText: '16',
+  }),
+  shareMinPrefix6: setting<'shareMinPrefix6'>({
+    yamlPath: ['share', 'min_prefix6'],
+    configPath: ['share', 'minPrefix6'],
+    reload: 'restart',
+    env: 'BANHAMMER_SHARE_MIN_PREFIX6',
+    description: 'Widest IPv6 network (CIDR) ban adopted from the group, as BANHAMMER_SHARE_MIN_PREFIX4; 128 adopts no IPv6 network',
+    allowed: 'integer 32–128',
+    schema: z.int({ error: 'expected an integer' }).check(z.gte(32, { error: 'must be ≥ 32' }), z.lte(128, { error: 'must be ≤ 128' })),
+    fromEnv: intOrString,
+    default: () => 48,
+    defaultText: '48',
   }),
   rulesDir: setting<'rulesDir'>({
     yamlPath: ['rules_dir'],

@@ -33,10 +33,22 @@ export interface GroupLinkOptions {
    * group is adopted only then; otherwise it is left out, and said once in the log.
    */
   readonly networks?: boolean;
+  /**
+   * The widest network (CIDR) ban adopted from the group, per family (prefix lengths; defaults 16 and
+   * 48). The group's Redis is trusted to name addresses, but a network names thousands at once: a
+   * wider one (up to the /8 or /32 a local `banhammer ban` may take) is refused here and said in the
+   * log, once per origin.
+   */
+  readonly minPrefix?: { readonly 4: number; readonly 6: number };
 }
+
+/** GroupLinkOptions.minPrefix's defaults. */
+export const SHARED_NETWORK_MIN_PREFIX = { 4: 16, 6: 48 } as const;
 
 export class GroupLink {
   private saidNoNetworks = false;
+  /** Origins whose too-wide network was already said in the log (bounded). */
+  private readonly saidTooWide = new Set<string>();
 
   constructor(private readonly o: GroupLinkOptions) {}
 
@@ -52,6 +64,15 @@ export class GroupLink {
         if (isNetwork(g.ip) && this.o.networks !== true) {
           if (!this.saidNoNetworks) log.warn({ network: g.ip, origin: g.origin }, 'shared bans: a network (CIDR) ban from the group is left out: this enforcer cannot hold networks (iptables or nftables can)');
           this.saidNoNetworks = true;
+          return;
+        }
+        if (isNetwork(g.ip) && this.tooWide(g.ip)) {
+          const origin = String(g.origin).slice(0, 128);
+          if (!this.saidTooWide.has(origin) && this.saidTooWide.size < 64) {
+            this.saidTooWide.add(origin);
+            const family = g.ip.includes(':') ? 6 : 4;
+            log.warn({ network: g.ip, origin }, `shared bans: a network ban from the group wider than /${(this.o.minPrefix ?? SHARED_NETWORK_MIN_PREFIX)[family]} is refused (BANHAMMER_SHARE_MIN_PREFIX${family})`);
+          }
           return;
         }
         const scope = this.scopeOf(g.scope);
@@ -78,6 +99,15 @@ export class GroupLink {
       },
     };
     return share.start(events);
+  }
+
+  /** Is this network (canonical `a/n`, validated by the share stage) wider than the group may ban here? */
+  private tooWide(network: string): boolean {
+    // The family from the text itself, not from what the message claims.
+    const family = network.includes(':') ? 6 : 4;
+    const prefix = Number(network.slice(network.lastIndexOf('/') + 1));
+    const min = (this.o.minPrefix ?? SHARED_NETWORK_MIN_PREFIX)[family];
+    return !(Number.isInteger(prefix) && prefix >= min);
   }
 
   /** A scope from the group as this agent reads it: undefined = host-wide, null = refuse. */

@@ -10,7 +10,7 @@ const load = (env: Record<string, string>, yaml?: string) =>
 
 describe('share settings', () => {
   it('are off by default', () => {
-    expect(load({}).share).toEqual({ redisUrl: null, passwordFile: null, group: null });
+    expect(load({}).share).toEqual({ redisUrl: null, passwordFile: null, group: null, minPrefix4: 16, minPrefix6: 48 });
   });
 
   it('come from the environment or from YAML under share:', () => {
@@ -18,8 +18,17 @@ describe('share settings', () => {
       redisUrl: 'redis://shop@redis:6379/0',
       passwordFile: '/run/secrets/redis',
       group: 'shop',
+      minPrefix4: 16,
+      minPrefix6: 48,
     });
-    expect(load({}, 'share:\n  redis_url: rediss://redis.example:6380\n  group: blog\n').share).toEqual({ redisUrl: 'rediss://redis.example:6380', passwordFile: null, group: 'blog' });
+    expect(load({}, 'share:\n  redis_url: rediss://redis.example:6380\n  group: blog\n  min_prefix4: 24\n  min_prefix6: 64\n').share).toEqual({
+      redisUrl: 'rediss://redis.example:6380',
+      passwordFile: null,
+      group: 'blog',
+      minPrefix4: 24,
+      minPrefix6: 64,
+    });
+    expect(load({ BANHAMMER_SHARE_MIN_PREFIX4: '32', BANHAMMER_SHARE_MIN_PREFIX6: '128' }).share).toMatchObject({ minPrefix4: 32, minPrefix6: 128 });
   });
 
   it('refuse one without the other, a URL that is not redis, and a group that would break the key prefix', () => {
@@ -32,5 +41,8 @@ describe('share settings', () => {
       expect(() => load({ BANHAMMER_REDIS_URL: 'redis://redis:6379', BANHAMMER_SHARE_GROUP: group })).toThrow(/SHARE_GROUP|group/);
     }
     expect(() => load({}, 'share:\n  redis_url: redis://r:6379\n  group: g\n  color: blue\n')).toThrow(/color|unknown/);
+    for (const [k, v] of [['4', '7'], ['4', '33'], ['4', '16.5'], ['4', 'x'], ['6', '31'], ['6', '129'], ['6', '-48']]) {
+      expect(() => load({ [`BANHAMMER_SHARE_MIN_PREFIX${k}`]: v! })).toThrow(new RegExp(`MIN_PREFIX${k}|min_prefix${k}`));
+    }
   });
 });

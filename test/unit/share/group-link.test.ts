@@ -28,14 +28,15 @@ class FakeShare implements ShareStage {
   stats() { return {} as ShareStats; }
 }
 
-function setup(scoped: boolean, networks = true) {
+function setup(scoped: boolean, networks = true, minPrefix?: { 4: number; 6: number }) {
   const clock = new ManualClock(T0);
   const pipeline = new Pipeline({ config: loadConfig({ env: { BANHAMMER_IGNOREIP: '198.18.99.0/24' }, hostname: 'unit' }), mode: 'live' });
   const share = new FakeShare();
   const adopted: Ban[] = [];
   const lifted: Ban[] = [];
-  const link = new GroupLink({ share, pipeline, clock, log: { info() {}, warn() {} }, onAdopted: (b) => adopted.push(b), onLifted: (b) => lifted.push(...b), scoped, networks });
-  return { clock, pipeline, share, link, adopted, lifted };
+  const warned: string[] = [];
+  const link = new GroupLink({ share, pipeline, clock, onAdopted: (b) => adopted.push(b), onLifted: (b) => lifted.push(...b), scoped, networks, ...(minPrefix ? { minPrefix } : {}), log: { info() {}, warn: (_o: object, msg?: string) => warned.push(msg ?? '') } });
+  return { clock, pipeline, share, link, adopted, lifted, warned };
 }
 
 const remote = (over: Partial<SharedBan> = {}): SharedBan => ({ ip: '198.18.30.1', family: 4, rule: 'forbidden', at: T0, until: T0 + 3600_000, origin: 'other', ...over });
@@ -153,5 +154,36 @@ describe('GroupLink', () => {
     share.events.onRemoteBan(remote({ ip: '198.18.30.1' }));
     expect(adopted.map((b) => b.ip)).toEqual(['198.18.30.1']);
     expect(pipeline.book.active(T0).map((b) => b.ip)).toEqual(['198.18.30.1']);
+  });
+
+  it('a network from the group wider than BANHAMMER_SHARE_MIN_PREFIX4/6 is refused (default /16 and /48), said once per origin', async () => {
+    const { share, link, adopted, warned } = setup(false);
+    await link.start();
+    // A /8 or an IPv6 /32 is what a local `banhammer ban` may take, but from the group it would ban
+    // millions on every replica on the word of whoever holds the group's password.
+    for (const wide of [
+      remote({ ip: '10.0.0.0/8', rule: 'manual' }),
+      remote({ ip: '100.64.0.0/10', rule: 'manual' }),
+      remote({ ip: '198.18.0.0/15', rule: 'manual' }),
+      remote({ ip: '2001:db8::/32', family: 6, rule: 'manual' }),
+      remote({ ip: '2001:db8::/47', family: 6, rule: 'manual' }),
+      // The claimed family does not decide which limit applies: the network's own text does.
+      remote({ ip: '2001:db8::/40', family: 4, rule: 'manual' }),
+    ]) share.events.onRemoteBan(wide);
+    expect(adopted).toEqual([]);
+    expect(warned.filter((w) => w.includes('wider than'))).toHaveLength(1);
+    share.events.onRemoteBan(remote({ ip: '198.19.0.0/16', rule: 'manual', origin: 'third' }));
+    share.events.onRemoteBan(remote({ ip: '2001:db8:1::/48', family: 6, rule: 'manual', origin: 'third' }));
+    expect(adopted.map((b) => b.ip)).toEqual(['198.19.0.0/16', '2001:db8:1::/48']);
+  });
+
+  it('the limit is the agent\'s own: 32 and 128 adopt no network from the group, addresses still pass', async () => {
+    const { share, link, adopted } = setup(false, true, { 4: 32, 6: 128 });
+    await link.start();
+    share.events.onRemoteBan(remote({ ip: '198.18.50.0/24', rule: 'manual' }));
+    share.events.onRemoteBan(remote({ ip: '198.18.50.4/31', rule: 'manual' }));
+    share.events.onRemoteBan(remote({ ip: '2001:db8::/127', family: 6, rule: 'manual' }));
+    share.events.onRemoteBan(remote({ ip: '198.18.30.1' }));
+    expect(adopted.map((b) => b.ip)).toEqual(['198.18.30.1']);
   });
 });
