@@ -185,6 +185,21 @@ function decodeHead(line: string, from: number, to: number, maxChars: number, pa
 }
 
 /**
+ * The record's Docker stream (`stdout`, `stderr`), '' when it names none. Docker's log copier reads
+ * each of a container's pipes in its own goroutine, so a stderr record can stand between two pieces
+ * of a stdout line: the pieces of a line are those of one stream. The key `"stream":"` is found with
+ * one native search, and only a real key matches: inside a JSON string every `"` follows a backslash,
+ * and here one follows a letter.
+ */
+export function dockerStreamOf(record: string): string {
+  const k = record.indexOf('"stream":"');
+  if (k < 0) return '';
+  const s = k + 10;
+  const e = record.indexOf('"', s);
+  return e < 0 || e - s > 16 ? '' : record.slice(s, e);
+}
+
+/**
  * Is `line` a Docker json-file record whose line goes on in the next record (see DockerLogHead)? For
  * readers that cut a log into pieces (parallel replay): a cut right after such a record would split a
  * line; the parser itself tells the same from the records it reads.

@@ -17,7 +17,8 @@
  *
  * Docker's log copier splits a line longer than 16 KiB into records of 16 KiB and writes the newline
  * only into the last one. Such a line is put back together per stream (the parser's second argument,
- * the file it comes from): the records that follow a record without a newline are the rest of its
+ * the file it comes from, and the record's own `stream`: a container's stdout and stderr records
+ * interleave in its file): the records that follow a record without a newline are the rest of its
  * line, never lines of their own, so a forged access line that an attacker placed at a 16 KiB
  * boundary of their User-Agent is never read as one, and a status pushed past the first record by a
  * long request still counts. The line's one outcome is given by the record where it becomes known
@@ -29,10 +30,10 @@
 import { BanhammerError } from '../errors.js';
 import { LOG_FORMATS, MAX_HEAD_LENGTH, type AccessEvent, type LogFormat, type ParseOutcome, type SkipReason } from './access-event.js';
 import { AddressTable } from './address-table.js';
-import { createApacheScanner, hasBinary, ScannedEvent, type AccessScanner, type ScanCaches } from './apache.js';
-import { unwrapDockerJsonHead } from './docker-json.js';
+import { createApacheScanner, findQuote, hasBinary, ScannedEvent, type AccessScanner, type ScanCaches } from './apache.js';
+import { dockerStreamOf, unwrapDockerJsonHead } from './docker-json.js';
 import { createNginxScanner } from './nginx.js';
-import { looksLikeSyslog, parseSyslogFrame } from './syslog.js';
+import { looksLikeSyslog, parseSyslogFrame, type SyslogFrame } from './syslog.js';
 import { ClfTimeCache } from './timestamp.js';
 import { TrustedProxies } from './trusted-proxies.js';
 
@@ -79,12 +80,36 @@ interface Continued {
   done: boolean;
 }
 
+/**
+ * A syslog line cut before its request line, waiting for the rest (see `syslog` below): its access
+ * text so far, and how many more messages of its tag may come before the rest does.
+ */
+interface SyslogPiece {
+  head: string;
+  left: number;
+}
+
+/** Messages of a tag that are not the rest of its cut line after which the cut line is given up. */
+const PIECE_HORIZON = 64;
+
+/**
+ * Fewest characters of access text a cut line has: every syslogd keeps at least ~480 bytes of a
+ * message (RFC 5424 6.1), so a shorter line ending before its request was written short (a writer
+ * that died), not cut, and waits for nothing.
+ */
+const MIN_CUT_LENGTH = 400;
+
 /** End of the content: without a trailing LF and/or CR. */
 function contentEnd(line: string): number {
   let e = line.length;
   if (e > 0 && line.charCodeAt(e - 1) === 10) e--;
   if (e > 0 && line.charCodeAt(e - 1) === 13) e--;
   return e;
+}
+
+/** A flat copy of text[start, end) (a kept slice would pin the whole chunk it was cut from). */
+function flatCopy(text: string, start: number, end: number): string {
+  return Buffer.from(text.slice(start, end), 'utf16le').toString('utf16le');
 }
 
 /** Start of the content: after a UTF-8 BOM (first line of a file). */
@@ -158,8 +183,11 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
 
   /** The access line inside a Docker json-file record. */
   const dockerJson = (line: string, start: number, end: number, streamArg: string | undefined): ParseOutcome => {
-    const stream = streamArg ?? '';
     const record = start === 0 && end === line.length ? line : line.slice(start, end);
+    // A split line goes on in the next record of its own Docker stream: stdout and stderr records of
+    // one container interleave in its file, and a stderr record must neither end a stdout line (its
+    // rest, read alone, starts inside a field the client wrote) nor be read as part of it.
+    const stream = continued.size === 0 ? '' : `${streamArg ?? ''}\u0000${dockerStreamOf(record)}`;
     const c = continued.size === 0 ? undefined : continued.get(stream);
     if (c !== undefined) return continueLine(c, record, line, start, end, stream);
     // Decoded as far as needed: the first few KiB hold the status of nearly every line; a head that
@@ -173,7 +201,7 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
         const whole = limit >= MAX_HEAD_LENGTH ? head : unwrapDockerJsonHead(record, MAX_HEAD_LENGTH)!;
         if (continued.size >= MAX_CONTINUED_STREAMS) continued.clear();
         const started: Continued = { head: whole.text, done: false };
-        continued.set(stream, started);
+        continued.set(stream !== '' ? stream : `${streamArg ?? ''}\u0000${dockerStreamOf(record)}`, started);
         return readContinued(started, true, false);
       }
       const inner = head.text;
@@ -195,20 +223,92 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
    * field of its own: the server escapes every quote the client sends, so the "request" it seems to
    * have lies between two of the real line's quotes, the space that separates two quoted fields or
    * ` <status> <bytes> `. No server writes a request line that starts with a space, so a syslog line
-   * whose request field does is a piece of a cut line: 'partial', never an event. Nothing is
-   * remembered from line to line, so no client can have another line skipped.
+   * whose request field does is a piece of a cut line: 'partial', never an event.
+   *
+   * That holds for a cut after the request line opens. A cut before it, in the first fields (the
+   * user field, which nginx fills from any Basic Authorization header and escapes at up to four
+   * characters a byte, so a client can make it longer than 16 KiB), leaves the next piece with the
+   * real time, request and status behind a start the client wrote, `198.18.0.9 - - [`: a complete
+   * line naming anyone, and the real client's failure lost. So a line cut before its request line (a
+   * truncated head of at least MIN_CUT_LENGTH characters without a request quote) is remembered per
+   * stream, priority and tag ('partial'), and the next message of that key is read as its rest: the
+   * joined text gives the line's outcome, for the client of the first piece, which the server wrote.
+   * A message that cannot be the rest (an error-log line from stderr, in a file that lost the
+   * priority) is read on its own; after PIECE_HORIZON of those the cut line is given up. Under a
+   * syslogd that drops the rest of a long message, the next line of that tag is read as the rest of
+   * the cut one: it counts for the client whose >= MIN_CUT_LENGTH-character first fields were cut
+   * (no server writes those for an ordinary request), never for an address anyone wrote.
    */
-  const syslog = (line: string, start: number, end: number): ParseOutcome => {
+  const syslog = (line: string, start: number, end: number, stream: string | undefined): ParseOutcome => {
     // The header is read within the head too (an unterminated structured-data block stops there).
     const frame = parseSyslogFrame(line, start, end - start > MAX_HEAD_LENGTH ? start + MAX_HEAD_LENGTH : end);
     if (frame === null) return broken(line, start, end, 'bad-wrapper');
+    const tag = frame.tag ?? origin;
+    let key: string | undefined;
+    if (pieces.size > 0) {
+      key = pieceKey(line, start, frame, stream);
+      const piece = pieces.get(key);
+      if (piece !== undefined) {
+        const out = joinPiece(piece, key, line, frame.msgStart, end, tag);
+        if (out !== null) return out;
+      }
+    }
     if (isBlank(line, frame.msgStart, end)) return 'empty';
-    const out = longSkip(autoAccess(line, frame.msgStart, end, frame.tag ?? origin, false), end - start);
+    const out = longSkip(autoAccess(line, frame.msgStart, end, tag, false), end - start);
     if (typeof out !== 'string') {
       const c = (out as AccessEvent & { readonly request?: string }).request?.charCodeAt(0);
       if (c === 32 || c === 9) return 'partial';
+      return out;
+    }
+    // Cut before its request line opens: in the client's field, %l or %u (or the host, a list).
+    if (out === 'truncated' && end - frame.msgStart >= MIN_CUT_LENGTH && findQuote(line, frame.msgStart, end, true) < 0) {
+      if (pieces.size >= MAX_CONTINUED_STREAMS) pieces.clear();
+      // A flat copy (the piece is kept past this line; a slice would pin the chunk it came from).
+      pieces.set(key ?? pieceKey(line, start, frame, stream), { head: flatCopy(line, frame.msgStart, end), left: PIECE_HORIZON });
+      return 'partial';
     }
     return out;
+  };
+
+  /**
+   * Syslog lines cut before their request line, per stream, priority and tag (see `syslog`). The
+   * priority tells a container's stdout from its stderr where the transport keeps it (Docker's driver
+   * sends stderr at severity err); in a syslogd's file it is gone and a stderr message in between is
+   * told apart by what it is (joinPiece).
+   */
+  const pieces = new Map<string, SyslogPiece>();
+
+  const pieceKey = (line: string, start: number, frame: SyslogFrame, stream: string | undefined): string => {
+    const gt = line.charCodeAt(start) === 60 ? line.indexOf('>', start) : -1;
+    return `${stream ?? ''}\u0000${gt > start && gt < start + 5 ? line.slice(start + 1, gt) : ''}\u0000${frame.tag ?? ''}`;
+  };
+
+  /**
+   * The message line[msgStart, end) read as the rest of the cut line `piece`: the joined line's
+   * outcome, or null when the message is not that line's rest and is to be read on its own. What the
+   * joined line says is what the server wrote (its client field came whole in the first piece); a
+   * server's line read whole is an event, still cut (more pieces come: 'partial'), too long, or
+   * refused whole ('bad-forwarded', 'not-client'); anything else (a quote or bracket of another
+   * message, such as an error-log line from the container's stderr) says the message is not its rest.
+   */
+  const joinPiece = (piece: SyslogPiece, key: string, line: string, msgStart: number, end: number, tag: string | undefined): ParseOutcome | null => {
+    const room = MAX_HEAD_LENGTH + 1 - piece.head.length;
+    const joined = piece.head + (end - msgStart > room ? line.slice(msgStart, msgStart + room) : line.slice(msgStart, end));
+    const out = autoAccess(joined, 0, joined.length, tag, false);
+    if (typeof out !== 'string') {
+      pieces.delete(key);
+      return out;
+    }
+    if (out === 'truncated' && joined.length <= MAX_HEAD_LENGTH) {
+      piece.head = flatCopy(joined, 0, joined.length);
+      return 'partial';
+    }
+    if (out === 'truncated' || out === 'too-long' || out === 'bad-forwarded' || out === 'not-client') {
+      pieces.delete(key);
+      return out === 'truncated' ? 'too-long' : out;
+    }
+    if (--piece.left <= 0) pieces.delete(key);
+    return null;
   };
 
   /** Shared prelude: CR, BOM, blank lines; then `body` on the content. */
@@ -252,7 +352,7 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
         const end = contentEnd(line);
         const start = contentStart(line);
         if (end <= start || isBlank(line, start, end)) return 'empty';
-        if (looksLikeSyslog(line, start)) return syslog(line, start, end);
+        if (looksLikeSyslog(line, start)) return syslog(line, start, end, stream);
         return autoAccess(line, start, end, origin, false);
       };
       return withRange(auto, (text, start, end, stream) => {
@@ -284,9 +384,9 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
           line.charCodeAt(start) === 123 ? dockerJson(line, start, end, stream) : broken(line, start, end, 'unknown-format'),
       ));
     case 'syslog':
-      return withRange(framed(
-        (line, start, end) =>
-          looksLikeSyslog(line, start) ? syslog(line, start, end) : broken(line, start, end, 'unknown-format'),
+      return withRange(framedStream(
+        (line, start, end, stream) =>
+          looksLikeSyslog(line, start) ? syslog(line, start, end, stream) : broken(line, start, end, 'unknown-format'),
       ));
   }
 }
