@@ -32,7 +32,9 @@ function script(name: string, keys: number, source: string): LuaScript {
  * counts. When the count reaches maxretry the window is deleted in the same step and the offense is
  * claimed (SET NX with claimTtl): exactly one caller sees claimed = 1; the failures still in flight
  * from every replica start a fresh window, and while the claim lives (the ban is on its way) a
- * second crossing is not reported again. A key of the wrong type (poisoned) is replaced.
+ * second crossing is not reported again. A key of the wrong type (poisoned) is replaced, and so is a
+ * claim that would outlive claimTtl (one SET without a TTL would otherwise stop the group from ever
+ * reporting that offense again; PEXPIRE … LT needs Redis 7, older ones keep such a claim).
  * Returns {count1, claimed1, count2, claimed2, …}.
  */
 export const FAILURES_SCRIPT = script(
@@ -67,7 +69,13 @@ for i = 0, #KEYS / 2 - 1 do
   local claimed = 0
   if n >= maxretry then
     redis.call('DEL', key)
-    if redis.call('SET', claim, ts, 'NX', 'PX', claimTtl) then claimed = 1 end
+    if redis.call('SET', claim, ts, 'NX', 'PX', claimTtl) then
+      claimed = 1
+    elseif redis.pcall('PEXPIRE', claim, claimTtl, 'LT') == 1 then
+      -- A claim that would outlive claimTtl (none is ever set so) was planted: take it over.
+      redis.call('SET', claim, ts, 'PX', claimTtl)
+      claimed = 1
+    end
   else
     redis.call('PEXPIRE', key, ttl)
   end
@@ -79,7 +87,7 @@ return out`,
 
 /**
  * KEYS[1] = bans hash, KEYS[2] = unban tombstones; ARGV = field, ban JSON, until ('null' = permanent),
- * maxBans, channel, at, slack, skew (ms).
+ * maxBans, channel, at, slack, skew, latest (ms).
  * Stores and publishes the ban unless the stored one already covers it (permanent, or until at
  * least as late, give or take `slack`: two replicas banning one attacker a few ms apart compute
  * untils a few ms apart): N replicas banning one attacker at once publish once, and a replica re-publishing
@@ -88,13 +96,28 @@ return out`,
  * different hosts, so a fresh ban right after an unban elsewhere is never mistaken for a stale one. A new field is refused when the group
  * holds maxBans. Returns 1 (stored and published), 0 (already covered), -1 (full), or {-2, unban time}
  * (unbanned since).
+ * A tombstone later than `latest` (the caller's clock plus skew) is no unban that happened: a value
+ * written to make an address immune to every ban for ever; it is ignored and removed. A key of the
+ * wrong type (poisoned) is replaced, so one hostile SET cannot stop the group from sharing bans.
  */
 export const BAN_SCRIPT = script(
   'ban',
   2,
-  `local tomb = redis.call('ZSCORE', KEYS[2], ARGV[1])
+  `local tomb = redis.pcall('ZSCORE', KEYS[2], ARGV[1])
+if type(tomb) == 'table' then
+  redis.call('DEL', KEYS[2])
+  tomb = false
+end
+if tomb and tonumber(tomb) > tonumber(ARGV[9]) then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '(' .. ARGV[9], '+inf')
+  tomb = false
+end
 if tomb and tonumber(tomb) - tonumber(ARGV[8]) >= tonumber(ARGV[6]) then return {-2, tomb} end
-local old = redis.call('HGET', KEYS[1], ARGV[1])
+local old = redis.pcall('HGET', KEYS[1], ARGV[1])
+if type(old) == 'table' then
+  redis.call('DEL', KEYS[1])
+  old = false
+end
 if old then
   local ok, v = pcall(cjson.decode, old)
   if ok and type(v) == 'table' then
@@ -116,19 +139,27 @@ return 1`,
  * Lifts the stored ban unless it was made after this unban (an unban replayed from an outbox must
  * not lift a newer ban), records the unban time (so a replica re-publishing the old ban after an
  * outage is refused; tombstones older than keepMs or beyond maxBans are dropped) and publishes.
- * Returns 1, or 0 when a newer ban stands.
+ * Returns 1, or 0 when a newer ban stands. A key of the wrong type (poisoned) is replaced.
  */
 export const UNBAN_SCRIPT = script(
   'unban',
   2,
   `local at = tonumber(ARGV[4])
-local old = redis.call('HGET', KEYS[1], ARGV[1])
+local old = redis.pcall('HGET', KEYS[1], ARGV[1])
+if type(old) == 'table' then
+  redis.call('DEL', KEYS[1])
+  old = false
+end
 if old then
   local ok, v = pcall(cjson.decode, old)
   if ok and type(v) == 'table' and type(v['at']) == 'number' and v['at'] > at then return 0 end
   redis.call('HDEL', KEYS[1], ARGV[1])
 end
-local prev = redis.call('ZSCORE', KEYS[2], ARGV[1])
+local prev = redis.pcall('ZSCORE', KEYS[2], ARGV[1])
+if type(prev) == 'table' then
+  redis.call('DEL', KEYS[2])
+  prev = false
+end
 if not prev or tonumber(prev) < at then redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1]) end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. string.format('%.17g', at - tonumber(ARGV[6])))
 if redis.call('ZCARD', KEYS[2]) > tonumber(ARGV[5]) then
@@ -155,12 +186,16 @@ return ARGV[1]`,
 /**
  * KEYS[1] = bans hash; ARGV = cursor, count, maxChars. One HSCAN step that never ships an oversized
  * field or value to the agent (it deletes them: no valid ban is that long): returns
- * {nextCursor, skipped, field1, value1, …}.
+ * {nextCursor, skipped, field1, value1, …}. A key of the wrong type (poisoned) is deleted: it holds no ban.
  */
 export const SCAN_SCRIPT = script(
   'scan',
   1,
-  `local r = redis.call('HSCAN', KEYS[1], ARGV[1], 'COUNT', ARGV[2])
+  `local r = redis.pcall('HSCAN', KEYS[1], ARGV[1], 'COUNT', ARGV[2])
+if r.err then
+  redis.call('DEL', KEYS[1])
+  return {'0', 1}
+end
 local max = tonumber(ARGV[3])
 local out = {r[1], 0}
 local items = r[2]

@@ -135,6 +135,7 @@ class RedisShare implements ShareStage {
   private readonly own = new Map<string, SharedBan>();
   /** Remote bans delivered through onRemoteBan and not unbanned since. */
   private readonly remote = new Map<string, SharedBan>();
+  private remoteSweptAt = -Infinity;
   /** When each address was last unbanned (here or remotely): older bans of it are stale. */
   private readonly unbannedAt = new Map<string, number>();
   /** The latest operation sent per field, until its reply: a failed one goes to the outbox only if still the latest. */
@@ -428,15 +429,18 @@ class RedisShare implements ShareStage {
     if (op.t === 'ban') {
       const json = encodeBan(op.ban, now);
       const field = banField(op.ban.ip, op.ban.scope);
-      const r = await this.eval(BAN_SCRIPT, [this.keys.bans, this.keys.unbans], [field, json, op.ban.until === null ? 'null' : String(op.ban.until), String(this.maxBans), this.keys.events, String(op.ban.at), String(COVER_SLACK_MS), String(CLOCK_SKEW_MS)]);
+      const r = await this.eval(BAN_SCRIPT, [this.keys.bans, this.keys.unbans], [field, json, op.ban.until === null ? 'null' : String(op.ban.until), String(this.maxBans), this.keys.events, String(op.ban.at), String(COVER_SLACK_MS), String(CLOCK_SKEW_MS), String(now + CLOCK_SKEW_MS)]);
       if (r === 1) this.counts.bansOut++;
       else if (r === 0) this.counts.bansCovered++;
       else if (Array.isArray(r) && r[0] === -2) {
         // Lifted somewhere after it was made (while this replica was away): lift it here too.
-        this.counts.bansUnbannedSince++;
         const at = Number(r[1]);
+        // The script ignores tombstones dated after now + skew; this side checks again (an unban
+        // "from the future" would lift every ban of the address made until then, its own included).
+        if (!(Number.isFinite(at) && at <= now + CLOCK_SKEW_MS)) return;
+        this.counts.bansUnbannedSince++;
         if (this.own.get(field) === op.ban) this.own.delete(field);
-        if (Number.isFinite(at) && (this.unbannedAt.get(field) ?? -1) < at) {
+        if ((this.unbannedAt.get(field) ?? -1) < at) {
           this.noteUnban(field, at);
           this.counts.unbansIn++;
           const u = { ip: op.ban.ip, family: op.ban.family, origin: 'group', at, ...(op.ban.scope !== undefined ? { scope: op.ban.scope } : {}) };
@@ -508,7 +512,10 @@ class RedisShare implements ShareStage {
       const field = banField(m.unban.ip, m.unban.scope);
       this.remote.delete(field);
       this.own.delete(field);
-      this.noteUnban(field, m.unban.at);
+      // An unban cannot have happened later than now (give or take the clocks' skew): one dated in
+      // the future (the validator allows a day) would make this replica ignore every ban of the
+      // address made until then.
+      this.noteUnban(field, Math.min(m.unban.at, now + CLOCK_SKEW_MS));
       this.counts.unbansIn++;
       this.emit('onRemoteUnban', () => this.events?.onRemoteUnban(m.unban));
     }
@@ -524,17 +531,38 @@ class RedisShare implements ShareStage {
     }
     const known = this.remote.get(field);
     if (known !== undefined && known.until === ban.until && known.origin === ban.origin && known.rule === ban.rule) return;
+    // At most maxBans remote bans in force are delivered: the group's hash holds no more, but anyone
+    // on the channel can publish bans of distinct addresses without end, and each delivered one is a
+    // ban in the book and the kernel. Forgetting the oldest to make room would not lift it there.
+    if (known === undefined && this.remote.size >= this.maxBans && !this.roomForRemote()) {
+      this.countInvalid('full');
+      this.logError('remote-full', new Error('full'), `share: ${this.maxBans} bans from the group are in force; further ones are refused until some end`);
+      return;
+    }
     // Another replica's ban replaces ours for that address (it was stored over ours, or after an unban).
     this.own.delete(field);
     this.remote.delete(field);
     this.remote.set(field, ban);
-    while (this.remote.size > this.maxBans) this.remote.delete(this.remote.keys().next().value as string);
     this.counts.bansIn++;
     this.emit('onRemoteBan', () => this.events?.onRemoteBan(ban));
   }
 
-  /** Reads the group's hash step by step; calls `each` for every valid unexpired ban, prunes expired and invalid ones. */
-  private async scanBans(now: number, each: (ban: SharedBan, field: string) => void): Promise<void> {
+  /** Drops expired remote bans (at most once a second); is there room for one more now? */
+  private roomForRemote(): boolean {
+    const now = this.deps.clock.now();
+    if (now - this.remoteSweptAt >= 1_000 || now < this.remoteSweptAt) {
+      this.remoteSweptAt = now;
+      for (const [field, b] of this.remote) if (isExpired(b, now)) this.remote.delete(field);
+    }
+    return this.remote.size < this.maxBans;
+  }
+
+  /**
+   * Reads the group's hash step by step; calls `each` for every valid unexpired ban, prunes expired
+   * and invalid ones. Resolves false when it stopped before the end (more than maxBans bans, or a
+   * flood of entries): the bans it did not get to were not seen, which says nothing about them.
+   */
+  private async scanBans(now: number, each: (ban: SharedBan, field: string) => void): Promise<boolean> {
     let cursor = '0';
     let examined = 0;
     let valid = 0;
@@ -556,15 +584,16 @@ class RedisShare implements ShareStage {
         }
         if (++valid > this.maxBans) {
           this.logError('read-full', new Error('full'), `share: the group holds more than ${this.maxBans} bans; the rest are ignored`);
-          return;
+          return false;
         }
         each(p.value, field as string);
       }
       if (examined > this.maxBans * 2 + SCAN_COUNT) {
         this.logError('read-flood', new Error('flood'), 'share: the group hash holds far more entries than maxBans; stopped reading');
-        return;
+        return false;
       }
     } while (cursor !== '0');
+    return true;
   }
 
   // --- connection state ------------------------------------------------------------------------
@@ -654,12 +683,14 @@ class RedisShare implements ShareStage {
     }
     // 3. The group's stored bans: deliver what is new, and (same data set) lift what was unbanned meanwhile.
     const seen = new Set<string>();
-    await this.scanBans(now, (ban, field) => {
+    const complete = await this.scanBans(now, (ban, field) => {
       seen.add(field);
       if (ban.origin === this.replicaId) return;
       this.deliverBan(ban);
     });
-    if (!first && !lost) {
+    // A ban is lifted for being absent only when the whole hash was read: a hash flooded past what a
+    // replica reads (one hostile HSET loop) must not unban what the reading did not get to.
+    if (!first && !lost && complete) {
       for (const [field, ban] of [...this.remote]) {
         if (seen.has(field) || isExpired(ban, now)) {
           if (isExpired(ban, now)) this.remote.delete(field);

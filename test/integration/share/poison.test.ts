@@ -1,0 +1,145 @@
+/**
+ * A hostile member of the group (anyone holding the group's password, or a compromised replica)
+ * writes one value into the group's keys or channel. None of them may make a replica lift its own
+ * bans, stop adopting or sharing bans, or grow without bound.
+ */
+import { createClient } from 'redis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SharedBan } from '../../../src/share/share.js';
+import { hasRedisServer, startProxy, startRedisServer, type CuttableProxy, type RedisServer } from './redis-server.js';
+import { removeReplicaDirs, sleep, startReplica, waitFor, type Replica } from './replica.js';
+
+const HOUR = 3_600_000;
+
+describe.skipIf(!hasRedisServer)('share stage: one hostile value in the group', () => {
+  let redis: RedisServer;
+  let admin: ReturnType<typeof createClient>;
+  const replicas: Replica[] = [];
+  const proxies: CuttableProxy[] = [];
+  const replica = async (...a: Parameters<typeof startReplica>): Promise<Replica> => {
+    const r = await startReplica(...a);
+    replicas.push(r);
+    return r;
+  };
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    admin = createClient({ url: redis.url(), disableClientInfo: true, maintNotifications: 'disabled' });
+    admin.on('error', () => undefined);
+    await admin.connect();
+  });
+
+  afterAll(async () => {
+    for (const r of replicas) await r.stage.stop().catch(() => undefined);
+    for (const p of proxies) await p.close();
+    await admin?.close().catch(() => undefined);
+    await redis?.stop();
+    removeReplicaDirs();
+  });
+
+  const ban = (ip: string, extra: Partial<SharedBan> = {}): SharedBan => ({
+    ip,
+    family: ip.includes(':') ? 6 : 4,
+    rule: 'http-403',
+    at: Date.now(),
+    until: Date.now() + HOUR,
+    origin: 'x',
+    ...extra,
+  });
+  const msg = (ip: string, extra: Record<string, unknown> = {}): string => {
+    const now = Date.now();
+    return JSON.stringify({ v: 1, t: 'ban', ip, family: ip.includes(':') ? 6 : 4, rule: 'http-403', at: now, until: now + HOUR, origin: 'mallory', sent: now, ...extra });
+  };
+
+  it('a tombstone dated in the future does not make the address immune: its bans are stored and not lifted', async () => {
+    const g = 'tomb';
+    const [a, b] = [await replica('a', { url: redis.url(), group: g }), await replica('b', { url: redis.url(), group: g })];
+    // Far in the future (never pruned by age), and just beyond a day (the channel's own future limit).
+    await admin.zAdd('banhammer:{tomb}:unbans', [
+      { score: 253_402_300_799_999, value: '198.18.7.1' },
+      { score: Date.now() + 20 * HOUR, value: '2001:db8::7' },
+    ]);
+    a.stage.publishBan(ban('198.18.7.1'));
+    a.stage.publishBan(ban('2001:db8::7'));
+    await waitFor('bans at B', () => b.bans.length === 2);
+    await sleep(100);
+    expect(a.unbans).toEqual([]); // A's own ban was not lifted
+    expect(a.stage.stats().bansUnbannedSince).toBe(0);
+    expect(await admin.hExists('banhammer:{tomb}:bans', '198.18.7.1')).toBeTruthy();
+  });
+
+  it('an unban dated in the future on the channel does not make a replica ignore later bans of the address', async () => {
+    const g = 'future-unban';
+    const [a, b] = [await replica('a', { url: redis.url(), group: g }), await replica('b', { url: redis.url(), group: g })];
+    const now = Date.now();
+    await admin.publish('banhammer:{future-unban}:events', JSON.stringify({ v: 1, t: 'unban', ip: '198.18.7.2', family: 4, origin: 'mallory', at: now + 23 * HOUR, sent: now }));
+    await waitFor('the unban at B', () => b.unbans.length === 1);
+    await sleep(50);
+    a.stage.publishBan(ban('198.18.7.2', { at: Date.now() + 100 }));
+    await waitFor('the later ban adopted at B', () => b.bans.some((x) => x.ban.ip === '198.18.7.2'));
+    expect(b.stage.stats().bansStale).toBe(0);
+  });
+
+  it('keys of the wrong type under the group (bans, unbans) are replaced: sharing keeps working', async () => {
+    const g = 'wrongtype';
+    const [a, b] = [await replica('a', { url: redis.url(), group: g }), await replica('b', { url: redis.url(), group: g })];
+    await admin.set('banhammer:{wrongtype}:unbans', 'poison');
+    a.stage.publishBan(ban('198.18.7.3'));
+    await waitFor('ban at B despite a poisoned tombstone set', () => b.bans.some((x) => x.ban.ip === '198.18.7.3'));
+    await admin.del('banhammer:{wrongtype}:bans');
+    await admin.set('banhammer:{wrongtype}:bans', 'poison');
+    a.stage.publishBan(ban('198.18.7.4'));
+    await waitFor('ban at B despite a poisoned bans hash', () => b.bans.some((x) => x.ban.ip === '198.18.7.4'));
+    b.stage.publishUnban({ ip: '198.18.7.4', family: 4 });
+    await waitFor('unban at A', () => a.unbans.some((u) => u.ip === '198.18.7.4'));
+    await admin.set('banhammer:{wrongtype}:bans', 'poison');
+    await admin.set('banhammer:{wrongtype}:unbans', 'poison');
+    b.stage.publishUnban({ ip: '198.18.7.3', family: 4 });
+    await waitFor('unban at A despite both poisoned', () => a.unbans.some((u) => u.ip === '198.18.7.3'));
+    expect(a.stage.stats().outboxDepth + b.stage.stats().outboxDepth).toBe(0);
+  });
+
+  it('bans published straight onto the channel are adopted at most maxBans at a time', async () => {
+    const g = 'chflood';
+    const r = await replica('a', { url: redis.url(), group: g, maxBans: 10 });
+    for (let i = 0; i < 40; i++) await admin.publish('banhammer:{chflood}:events', msg(`198.18.8.${i}`));
+    await waitFor('some adopted', () => r.bans.length >= 10);
+    await sleep(200);
+    expect(r.bans.length).toBe(10);
+    // An unban frees a place.
+    await admin.publish('banhammer:{chflood}:events', JSON.stringify({ v: 1, t: 'unban', ip: '198.18.8.0', family: 4, origin: 'mallory', at: Date.now(), sent: Date.now() }));
+    await admin.publish('banhammer:{chflood}:events', msg('198.18.8.100'));
+    await waitFor('adopted after the unban', () => r.bans.some((x) => x.ban.ip === '198.18.8.100'));
+  });
+
+  it('a claim planted without expiry does not stop the group from reporting that offense', async () => {
+    const g = 'claim';
+    const a = await replica('a', { url: redis.url(), group: g });
+    await admin.set('banhammer:{claim}:claim:http-403:-:198.18.7.5', 'x');
+    const t0 = Date.now();
+    for (let i = 0; i < 3; i++) a.stage.failure({ ip: '198.18.7.5', family: 4, rule: 'http-403', time: t0 + i, findtime: 60_000, maxretry: 3 });
+    await waitFor('the offense', () => a.offenses.length === 1);
+    expect(await admin.pTTL('banhammer:{claim}:claim:http-403:-:198.18.7.5')).toBeGreaterThan(0);
+  });
+
+  it('a hash flooded with junk past what a replica reads does not lift the bans it did not get to on a reconnection', async () => {
+    const g = 'scanflood';
+    const p = await startProxy(redis.port);
+    proxies.push(p);
+    const good: Record<string, string> = {};
+    for (let i = 0; i < 5; i++) good[`198.18.9.${i}`] = msg(`198.18.9.${i}`, { origin: 'other' });
+    await admin.hSet('banhammer:{scanflood}:bans', good);
+    const r = await replica('a', { url: `redis://127.0.0.1:${p.port}`, group: g, maxBans: 5 });
+    expect(r.bans.map((x) => x.ban.ip).sort()).toEqual(['198.18.9.0', '198.18.9.1', '198.18.9.2', '198.18.9.3', '198.18.9.4']);
+    const flood: Record<string, string> = {};
+    for (let i = 0; i < 20_000; i++) flood[`198.19.${i >> 8}.${i & 255}`] = 'not json';
+    await admin.hSet('banhammer:{scanflood}:bans', flood);
+    p.cut();
+    await waitFor('offline', () => !r.stage.connected);
+    p.restore();
+    await waitFor('back', () => r.stage.connected, 5_000);
+    await waitFor('the junk read', () => (r.stage.stats().invalid.json ?? 0) > 5010, 10_000);
+    await sleep(300);
+    expect(r.unbans).toEqual([]);
+  });
+});
