@@ -356,9 +356,11 @@ async function cmdBan(args: string[], io: CliIo): Promise<number> {
   if (positionals.length !== 1) throw new BanhammerError('BH_ERR_USAGE', 'ban takes exactly one IP or network', { hint: 'banhammer ban 198.18.0.7 --for 1h, or banhammer ban 198.18.0.0/24 --for 1d' });
   // The same capped validation as a configured bantime: a duration past Date's range crashed the agent.
   let forMs: number | null = null;
+  let permanent = false;
   if (values.for !== undefined) {
     try {
       forMs = parseBanDuration(values.for);
+      permanent = forMs === null;
     } catch (err) {
       if (!isBanhammerError(err)) throw err;
       throw new BanhammerError('BH_ERR_USAGE', `--for: ${err.message}`, { hint: 'e.g. --for 1h, --for 30d, or --for permanent (at most 3650d otherwise)' });
@@ -371,6 +373,9 @@ async function cmdBan(args: string[], io: CliIo): Promise<number> {
     op: 'ban' as const,
     ip: positionals[0]!,
     forMs,
+    // `--for permanent` with a rule: forMs null alone would mean the rule's bantime. (A manual ban
+    // without a rule is permanent by default, so an older daemon is still sent what it knows.)
+    ...(permanent && values.rule !== undefined && values.rule !== 'manual' ? { permanent: true as const } : {}),
     ...(values.rule !== undefined ? { rule: values.rule } : {}),
     ...(values.container !== undefined ? { container: values.container } : {}),
   };

@@ -22,6 +22,7 @@ import { repeat, type Clock } from './clock.js';
 import type { DaemonDeps, DaemonLogger, DaemonState } from './daemon-deps.js';
 import type { Config } from './config/schema.js';
 import { reloadedConfig, restartOnlyChanges } from './config/settings.js';
+import { PERMANENT } from './config/duration.js';
 import { BanhammerError, errorFields } from './errors.js';
 import { formatTime } from './format-time.js';
 import { isNetwork } from './parse/ip.js';
@@ -80,6 +81,14 @@ export class Daemon implements ControlHandler {
   /** The batch that puts restored bans back into the kernel is next: it need not save (see start()). */
   private restoreFlush = false;
   private startedAt = 0;
+  /**
+   * Until the saved bans are back in the book (start() restores them once the enforcer is up, which
+   * may wait up to a minute for the xtables lock), the control socket is already answering: a ban,
+   * unban or unban --all taken then would be undone or shadowed by the restore (an unban of a saved
+   * ban answered "not banned" and the ban came back). Those ops are refused meanwhile with an error
+   * saying so; null once restored (or when start failed or was stopped).
+   */
+  private restoring: { resolve: () => void } | null = null;
   private lastSavedPositions = '';
   /**
    * A save that took long (a state of many bans with their log lines: ~0.4 s for 100,000) spaces the
@@ -140,6 +149,17 @@ export class Daemon implements ControlHandler {
 
   async start(): Promise<void> {
     this.phase = 'starting';
+    const restoring = { resolve: () => void (this.restoring === restoring && (this.restoring = null)) };
+    this.restoring = restoring;
+    try {
+      await this.startUp();
+    } finally {
+      // Failed, stopped or done: nobody waits any longer (a stopped agent answers as it is).
+      restoring.resolve();
+    }
+  }
+
+  private async startUp(): Promise<void> {
     this.startedAt = this.clock.now();
     this.deps.metrics?.started(this.startedAt);
     for (const w of isHostMode(this.config) ? containersDirWarnings(this.config, this.containers, this.scoped) : []) this.log.warn(w.dir ? { dir: w.dir } : {}, w.msg);
@@ -163,6 +183,7 @@ export class Daemon implements ControlHandler {
     } else {
       this.saved = saved;
     }
+    this.restoring?.resolve();
     await this.group?.start();
     if (this.phase !== 'starting') return;
     this.source = this.deps.createSource({
@@ -319,12 +340,15 @@ export class Daemon implements ControlHandler {
   }
 
   /** `ip` may be a network (a CIDR ban, validated by the ban book); refused up front by an enforcer that cannot hold one. */
-  async ban(ip: string, opts: { rule?: string; forMs: number | null; container?: string }): Promise<BanReply> {
+  async ban(ip: string, opts: { rule?: string; forMs: number | null; permanent?: boolean; container?: string }): Promise<BanReply> {
+    this.restored('ban');
     if (isNetwork(ip) && this.deps.enforcer.cidr !== true) {
       throw new BanhammerError('BH_ERR_USAGE', `the ${this.deps.enforcer.name} enforcer cannot ban a network (${ip})`, { hint: 'ban single addresses, or run the iptables or nftables enforcer' });
     }
     const target = opts.container === undefined ? undefined : containerFor(this.config, this.containers, opts.container);
-    const ban = this.pipeline.banManually(ip, { rule: opts.rule, forMs: opts.forMs, now: this.clock.now(), ...(target && { scope: target.id, scopeName: target.name }) });
+    // `--for permanent`: never expires, even under a rule whose bantime (what forMs null means) is finite.
+    const forMs = opts.permanent === true ? PERMANENT : opts.forMs;
+    const ban = this.pipeline.banManually(ip, { rule: opts.rule, forMs, now: this.clock.now(), ...(target && { scope: target.id, scopeName: target.name }) });
     this.group?.published(ban);
     this.unreported.push(ban);
     await this.queue.flush();
@@ -332,11 +356,20 @@ export class Daemon implements ControlHandler {
   }
 
   async unban(ip: string, opts: { container?: string } = {}): Promise<number> {
+    this.restored('unban');
     const scope = opts.container === undefined ? undefined : containerFor(this.config, this.containers, opts.container).id;
     const removed = this.pipeline.unban(ip, scope, { at: this.clock.now(), by: 'control' });
     this.group?.unbanned(removed);
     await this.lift(removed, 'manual');
     return removed.length;
+  }
+
+  /** Refuses a change while the saved bans are not restored yet (see `restoring`). */
+  private restored(what: string): void {
+    if (this.restoring === null) return;
+    throw new BanhammerError('BH_ERR_CONTROL', `banhammer is still starting (restoring its saved bans); ${what} was not done`, {
+      hint: 'try again in a moment',
+    });
   }
 
   /** `banhammer why`: `ip` is canonical (the protocol canonicalised it): an address or a network. */
@@ -357,6 +390,7 @@ export class Daemon implements ControlHandler {
   }
 
   async unbanAll(): Promise<number> {
+    this.restored('unban --all');
     const removed = this.pipeline.book.unbanAll({ at: this.clock.now(), by: 'control-all' });
     this.group?.unbanned(removed);
     await this.lift(removed, 'all');

@@ -36,8 +36,13 @@ const CONTAINER_RE = /^\/?[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
 export type ControlRequest =
   | { readonly op: 'status'; readonly rule?: string }
-  /** forMs null: no duration given; the daemon decides (the rule's bantime, or permanent for a manual ban). */
-  | { readonly op: 'ban'; readonly ip: string; readonly rule?: string; readonly forMs: number | null; readonly container?: string }
+  /**
+   * forMs null: no duration given; the daemon decides (the rule's bantime, or permanent for a manual
+   * ban), unless `permanent` is true (`--for permanent`): then the ban never expires, whatever the
+   * rule's bantime. `permanent` is sent only when it changes something (with a rule), so an older
+   * daemon still takes every other ban request.
+   */
+  | { readonly op: 'ban'; readonly ip: string; readonly rule?: string; readonly forMs: number | null; readonly permanent?: true; readonly container?: string }
   /** container (host mode): lift only the ban for that container; without it, every ban of the address (or network). */
   | { readonly op: 'unban'; readonly ip: string; readonly container?: string }
   | { readonly op: 'unban-all' }
@@ -207,7 +212,7 @@ export type ParsedRequest = { ok: true; request: ControlRequest } | { ok: false;
 
 const OPS: Readonly<Record<ControlOp, readonly string[]>> = {
   status: ['rule'],
-  ban: ['ip', 'rule', 'forMs', 'container'],
+  ban: ['ip', 'rule', 'forMs', 'permanent', 'container'],
   unban: ['ip', 'container'],
   'unban-all': [],
   reload: [],
@@ -287,9 +292,13 @@ export function validateRequest(raw: unknown): ParsedRequest {
       if (forMs !== null && !(typeof forMs === 'number' && Number.isSafeInteger(forMs) && forMs > 0 && forMs <= MAX_DURATION_MS)) {
         return fail(`"forMs" must be a whole number of milliseconds from 1 to ${MAX_DURATION_MS} (3650 days), or null, got ${JSON.stringify(forMs)}`, 'BH_ERR_USAGE', 'e.g. banhammer ban 198.18.0.7 --for 30d');
       }
+      const permanent = raw.permanent;
+      if (permanent !== undefined && permanent !== false && !(permanent === true && forMs === null)) {
+        return fail(`"permanent" must be true (with "forMs" null) or false, got ${JSON.stringify(permanent)}`, 'BH_ERR_USAGE', 'e.g. banhammer ban 198.18.0.7 --rule forbidden --for permanent');
+      }
       return {
         ok: true,
-        request: { op: 'ban', ip: ip!, ...(rule !== undefined ? { rule } : {}), forMs, ...(container !== undefined ? { container } : {}) },
+        request: { op: 'ban', ip: ip!, ...(rule !== undefined ? { rule } : {}), forMs, ...(permanent === true ? { permanent: true as const } : {}), ...(container !== undefined ? { container } : {}) },
       };
     }
     case 'unban':

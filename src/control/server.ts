@@ -10,7 +10,10 @@
  *
  * Per connection: requests are handled one at a time in arrival order; a line longer than
  * MAX_REQUEST_BYTES is answered with an error and the connection closed; a connection idle for
- * IDLE_TIMEOUT_MS is closed. Handler errors become error responses (BanhammerError keeps its
+ * IDLE_TIMEOUT_MS is closed. A client may pipeline requests, but one that does not read its answers
+ * is not read either: reading pauses while 32 requests wait, an answer is written only once the
+ * client has taken the ones before it, and a client stuck that way for IDLE_TIMEOUT_MS is closed,
+ * so memory stays bounded per connection. Handler errors become error responses (BanhammerError keeps its
  * code, message and hint; anything else is BH_ERR_INTERNAL and is also passed to onError).
  * close() stops listening, drops open connections and removes the socket if it is still ours.
  */
@@ -35,7 +38,8 @@ import {
 /** What the daemon provides; each method may answer synchronously or with a promise. */
 export interface ControlHandler {
   status(rule?: string): Promise<StatusReport> | StatusReport;
-  ban(ip: string, opts: { rule?: string; forMs: number | null; container?: string }): Promise<unknown> | unknown;
+  /** forMs null: the rule's bantime (permanent for a manual ban); `permanent`: never expires, whatever the rule. */
+  ban(ip: string, opts: { rule?: string; forMs: number | null; permanent?: boolean; container?: string }): Promise<unknown> | unknown;
   /** Returns how many bans were lifted (only the one for `container` when given). */
   unban(ip: string, opts?: { container?: string }): Promise<number> | number;
   unbanAll(): Promise<number> | number;
@@ -187,6 +191,9 @@ function listenPrivately(server: Server, socketPath: string): Promise<void> {
   });
 }
 
+/** Requests of one connection read and not yet answered before the server stops reading it. */
+const MAX_PENDING_REQUESTS = 32;
+
 function serveConnection(
   sock: Socket,
   handler: ControlHandler,
@@ -197,11 +204,21 @@ function serveConnection(
   let queue: Promise<void> = Promise.resolve();
   let done = false;
   let pending = 0;
+  /** Reading is paused: too many requests waiting for their answer (see MAX_PENDING_REQUESTS). */
+  let paused = false;
+  /** An answer waits for the client to read the ones before it. */
+  let blocked = false;
+  /** Closed for idleness: the requests still waiting are dropped, never run (nobody would read the answers). */
+  let abandoned = false;
 
   // Idle means no request in flight and nothing received: a slow reload is not idleness. Node
-  // re-arms the timer on the next read or write, so the answer restarts the count.
+  // re-arms the timer on the next read or write, so the answer restarts the count. A client that
+  // stopped reading its answers is idle too, whatever it still has in flight.
   sock.setTimeout(opts.idleMs, () => {
-    if (pending === 0) sock.destroy();
+    if (pending === 0 || blocked) {
+      abandoned = true;
+      sock.destroy();
+    }
   });
   sock.on('error', (e: NodeJS.ErrnoException) => {
     // A client hanging up mid-answer is ordinary; anything else is worth a log line.
@@ -212,11 +229,45 @@ function serveConnection(
     if (!sock.destroyed && sock.writable) sock.write(body);
   };
 
+  /**
+   * Resolves once the client has read enough of the answers already written (or is gone): a client
+   * that pipelines requests and never reads them would otherwise have every answer (a status of
+   * 100,000 bans each) buffered in the agent until it runs out of memory.
+   */
+  const drained = (): Promise<void> => {
+    if (sock.destroyed || !sock.writableNeedDrain) return Promise.resolve();
+    blocked = true;
+    return new Promise<void>((resolve) => {
+      const go = (): void => {
+        sock.off('drain', go);
+        sock.off('close', go);
+        blocked = false;
+        resolve();
+      };
+      sock.on('drain', go);
+      sock.on('close', go);
+    });
+  };
+
   const enqueue = (line: string) => {
     pending++;
+    // Requests read but not answered stay few: reading stops until the answers catch up.
+    if (pending >= MAX_PENDING_REQUESTS && !paused) {
+      paused = true;
+      sock.pause();
+    }
     queue = queue.then(async () => {
+      await drained();
+      if (abandoned) {
+        pending--;
+        return;
+      }
       const response = await answer(line, handler, opts.onError);
       pending--;
+      if (paused && !done && pending < MAX_PENDING_REQUESTS / 2) {
+        paused = false;
+        sock.resume();
+      }
       let body: string;
       try {
         body = encodeResponse(response);
@@ -307,7 +358,7 @@ async function dispatch(r: ControlRequest, h: ControlHandler): Promise<unknown> 
     case 'status':
       return h.status(r.rule);
     case 'ban':
-      return h.ban(r.ip, { forMs: r.forMs, ...(r.rule !== undefined ? { rule: r.rule } : {}), ...(r.container !== undefined ? { container: r.container } : {}) });
+      return h.ban(r.ip, { forMs: r.forMs, ...(r.permanent === true ? { permanent: true } : {}), ...(r.rule !== undefined ? { rule: r.rule } : {}), ...(r.container !== undefined ? { container: r.container } : {}) });
     case 'unban':
       return r.container === undefined ? h.unban(r.ip) : h.unban(r.ip, { container: r.container });
     case 'unban-all':

@@ -26,14 +26,18 @@ export interface StatusSources {
 
 export function buildStatusReport(s: StatusSources, rule?: string): StatusReport {
   const running = s.detector.ruleNames;
-  if (rule !== undefined && !running.includes(rule) && rule !== MANUAL_RULE) {
+  const active = s.book.active(s.now);
+  // Bans in force under a rule that no longer runs (switched off by a reload, or restored from a
+  // state file written with other rules) are still in the firewall: they are listed too, as a
+  // disabled rule, so status never hides a ban the kernel holds (why shows it; so must status).
+  const idle = [...new Set(active.map((b) => b.rule))].filter((r) => r !== MANUAL_RULE && !running.includes(r)).sort();
+  if (rule !== undefined && !running.includes(rule) && !idle.includes(rule) && rule !== MANUAL_RULE) {
     throw new BanhammerError('BH_ERR_USAGE', `no running rule named ${JSON.stringify(rule)}`, {
       hint: `running rules: ${running.join(', ')}`,
     });
   }
-  const active = s.book.active(s.now);
   const hasManual = active.some((b) => b.rule === MANUAL_RULE) || s.book.totalBanned(MANUAL_RULE) > 0;
-  const names = rule !== undefined ? [rule] : hasManual ? [...running, MANUAL_RULE] : running;
+  const names = rule !== undefined ? [rule] : [...running, ...idle, ...(hasManual ? [MANUAL_RULE] : [])];
   const paths = [...new Set(s.positions.map((p) => p.path))];
   return {
     instance: s.instance,
@@ -47,7 +51,7 @@ export function buildStatusReport(s: StatusSources, rule?: string): StatusReport
       const ruleBans = active.filter((b) => b.rule === name);
       return {
         name,
-        enabled: name === MANUAL_RULE || (Object.hasOwn(s.rules, name) && s.rules[name]!.enabled),
+        enabled: name === MANUAL_RULE || (running.includes(name) && Object.hasOwn(s.rules, name) && s.rules[name]!.enabled),
         currentlyFailed: s.detector.currentlyFailed(name, s.now),
         totalFailed: c?.failures ?? 0,
         currentlyBanned: ruleBans.length,

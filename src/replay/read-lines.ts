@@ -12,9 +12,10 @@
  * bytes, and the rest is discarded up to the next newline: one line in, one line out. As in the live
  * path (source/line-splitter.ts), length never decides whether a line counts: the parser reads only
  * the head of a line (parse/access-event.ts MAX_HEAD_LENGTH), which this always holds whole.
- * Errors opening or reading the file reject the promise; onLine must not throw.
+ * A pipe or device (not a regular file) is read in order, as a whole. Errors opening or reading the
+ * file reject the promise; onLine must not throw.
  */
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 
 const BUFFER = 2 << 20;
 const PIECE = 64 << 10;
@@ -41,13 +42,16 @@ export async function readLineRanges(
   // round trip per chunk left the CPU idle for ~7 % of the run.
   const fd = openSync(path, 'r');
   try {
+    // A pipe (`replay <(zcat access.log.1.gz)`, `replay /dev/stdin`) cannot be read at an offset
+    // (ESPIPE): it is read in order, whole (a span of it means nothing).
+    const seekable = fstatSync(fd).isFile();
     const buf = Buffer.allocUnsafe(BUFFER);
     let carry = 0;
     let discarding = false;
     let pos = span.from;
     for (;;) {
       const want = Math.min(BUFFER - carry, span.to - pos);
-      const bytesRead = want > 0 ? readSync(fd, buf, carry, want, pos) : 0;
+      const bytesRead = want > 0 ? readSync(fd, buf, carry, want, seekable ? pos : null) : 0;
       pos += bytesRead;
       if (bytesRead === 0) break;
       onRead?.(pos - span.from);

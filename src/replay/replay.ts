@@ -107,9 +107,11 @@ export async function replayFile(path: string, config: Config, opts: ReplayOptio
   let parsed = 0;
 
   try {
-    const threads = opts.explain === true ? 1 : threadsFor(path, opts.threads, rules.some((r) => !isFiltered(r.settings.match)));
+    // A pipe (`replay <(zcat …)`, /dev/stdin) has no size and cannot be cut into spans: one thread.
+    const regular = statSync(path).isFile();
+    const threads = opts.explain === true || !regular ? 1 : threadsFor(path, opts.threads, rules.some((r) => !isFiltered(r.settings.match)));
     if (threads <= 1) {
-      const total = opts.onProgress !== undefined ? statSync(path).size : 0;
+      const total = opts.onProgress !== undefined && regular ? statSync(path).size : 0;
       const counts = await parseSpan(path, { from: 0, to: Number.POSITIVE_INFINITY }, parse, observeLine, opts.onProgress !== undefined ? (done) => opts.onProgress!(done, total) : undefined);
       lines = counts.lines;
       parsed = counts.parsed;
