@@ -60,6 +60,8 @@ commands:
   why IP|NETWORK [--json]
                        why an address is or was banned: its bans with the log lines that caused
                        them, failures not banned yet, and its recent ended bans (exit 1: nothing known)
+  reload [--config F]  re-read the configuration, as SIGHUP does: rules, allowlist and live
+                       settings change at once, bans and failure windows carry over
   help                 this text
   version              print the version
 
@@ -78,6 +80,7 @@ const COMMANDS: Record<string, Command> = {
   ban: cmdBan,
   unban: cmdUnban,
   why: cmdWhy,
+  reload: cmdReload,
   'apache-conf': cmdApacheConf, // hidden: used by the image's entrypoint
   help: async (_a, io) => (io.stdout(USAGE), 0),
   version: async (_a, io) => (io.stdout(`banhammer ${await version()}\n`), 0),
@@ -407,6 +410,18 @@ async function cmdUnban(args: string[], io: CliIo): Promise<number> {
     return 1;
   }
   io.stdout(`lifted ${n} ban${n === 1 ? '' : 's'} of ${what}${where}\n`);
+  return 0;
+}
+
+/**
+ * `banhammer reload`: what SIGHUP does (fail2ban-client reload), through the socket: the agent
+ * re-reads its configuration as a diff; an invalid one is refused and the running one kept.
+ */
+async function cmdReload(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(args, { config: { type: 'string' } }, true);
+  if (positionals.length > 0) throw new BanhammerError('BH_ERR_USAGE', 'reload takes no arguments', { hint: 'banhammer reload' });
+  await controlRequest(socketOf(io, values.config), { op: 'reload' }, { timeoutMs: CONTROL_TIMEOUT_MS });
+  io.stdout('configuration reloaded (settings that need a restart are named in the agent\'s log)\n');
   return 0;
 }
 
