@@ -41,6 +41,8 @@ export function readConfigFile(path: string, readFile: (path: string) => string,
     if (code === 'ENOENT') throw fileError(path, via, 'does not exist', `create it, or point ${via} at the right file`, e);
     if (code === 'EACCES' || code === 'EPERM') throw fileError(path, via, 'cannot be read: permission denied', 'make it readable by the user banhammer runs as', e);
     if (code === 'EISDIR') throw fileError(path, via, 'is a directory', 'give the path of a YAML file', e);
+    if (code === 'ENOTREG') throw fileError(path, via, 'is not a regular file', 'give the path of a YAML file', e);
+    if (code === 'EFBIG') throw fileError(path, via, 'is too large to be a configuration file', 'give the path of a YAML file', e);
     throw fileError(path, via, `cannot be read: ${(e as Error).message}`, 'check the path and its permissions', e);
   }
 

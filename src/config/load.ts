@@ -11,7 +11,7 @@
  * `config.rules` has no prototype: a rule name is only ever an own key (`ban --rule constructor` finds
  * no rule), and rule names that Object.prototype holds, or `manual`, are refused (ruleNameProblem).
  */
-import { readFileSync } from 'node:fs';
+import { readRegularFileSync } from '../fs/read-regular.js';
 import type { RuleMatch, RuleSettings } from '../detect/rule.js';
 import { readConfigFile } from './file.js';
 import { readRuleDir, type DirReader, type RuleDefinition } from '../detect/rule-file.js';
@@ -42,7 +42,7 @@ export interface LoadInput {
   readonly flags?: ConfigFlags | undefined;
   /** Default instance name (the container hostname). */
   readonly hostname: string;
-  /** Reads the config file as UTF-8; defaults to fs.readFileSync. */
+  /** Reads the config file as UTF-8; defaults to a regular file of at most MAX_CONFIG_FILE_BYTES (fs/read-regular.ts). */
   readonly readFile?: ((path: string) => string) | undefined;
   /** Lists and reads the rules directory (rules_dir); defaults to the file system. */
   readonly readDir?: DirReader | undefined;
@@ -69,7 +69,9 @@ export interface ResolvedConfig {
   readonly configPath: string | null;
 }
 
-const defaultReadFile = (path: string): string => readFileSync(path, 'utf8');
+/** Far above any real configuration; a larger file is refused rather than read. */
+export const MAX_CONFIG_FILE_BYTES = 4 * 1024 * 1024;
+const defaultReadFile = (path: string): string => readRegularFileSync(path, MAX_CONFIG_FILE_BYTES);
 
 export function loadConfig(input: LoadInput): Config {
   return resolveConfig(input).config;

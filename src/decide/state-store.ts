@@ -15,7 +15,8 @@
  *   by a killed writer are removed. Only an unusable directory (permissions, not a directory, I/O
  *   error) throws, as BanhammerError('BH_ERR_STATE').
  */
-import { mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
+import { mkdir, readdir, rename, unlink } from 'node:fs/promises';
+import { NotRegularFileError, readRegularFile } from '../fs/read-regular.js';
 import { join } from 'node:path';
 import { writeFileAtomic, type AtomicWriteError } from '../fs/atomic-write.js';
 import { BanhammerError } from '../errors.js';
@@ -78,17 +79,14 @@ export class StateStore<T> {
     let text: string;
     const max = this.opts.maxBytes ?? DEFAULT_MAX_STATE_BYTES;
     try {
-      const fh = await open(this.file, 'r');
-      try {
-        const size = (await fh.stat()).size;
-        if (size > max) return await this.setAside(`is ${size} bytes, more than the ${max} a state file may have`);
-        text = await fh.readFile('utf8');
-      } finally {
-        await fh.close().catch(() => undefined);
-      }
+      text = await readRegularFile(this.file, max);
     } catch (e) {
       const code = errCode(e);
       if (code === 'ENOENT') return null;
+      // Not a file the agent wrote (a FIFO would stall the start, /dev/zero fill the memory): set aside.
+      if (e instanceof NotRegularFileError) {
+        return this.setAside(code === 'EFBIG' ? `is ${e.size ?? 'more than'} bytes, more than the ${max} a state file may have` : code === 'EISDIR' ? 'is a directory' : 'is not a regular file');
+      }
       throw stateError(`cannot read state file ${this.file}: ${code ?? String(e)}`, e, this.file);
     }
     // A file that grew past the limit between stat and read (it is ours; still refuse it).

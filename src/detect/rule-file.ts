@@ -9,7 +9,8 @@
  * names the file and the key: `rule file /etc/banhammer/rules/probe.yaml: match.paths[0]: …`.
  */
 import { createRequire } from 'node:module';
-import { closeSync, constants, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
+import { NotRegularFileError, readRegularFileSync } from '../fs/read-regular.js';
 import { basename, join } from 'node:path';
 import type * as Yaml from 'yaml';
 import { BanhammerError } from '../errors.js';
@@ -122,28 +123,14 @@ export interface DirReader {
   readonly read: (path: string) => string;
 }
 
-/**
- * Reads a rule file: a regular file only (a FIFO would block the agent's start for ever, a link to
- * /dev/zero would fill its memory), opened without blocking, checked on the open descriptor (no race
- * with a rename), and never more than MAX_RULE_FILE_BYTES + 1 bytes read.
- */
+/** A rule file: a regular file only, never more than MAX_RULE_FILE_BYTES + 1 bytes read (read-regular.ts). */
 function readRuleFile(path: string): string {
-  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   try {
-    const st = fstatSync(fd);
-    if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-    if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'ENOTREG' });
-    const buf = Buffer.alloc(Math.min(st.size, MAX_RULE_FILE_BYTES) + 1);
-    let n = 0;
-    while (n < buf.length) {
-      const got = readSync(fd, buf, n, buf.length - n, null);
-      if (got === 0) break;
-      n += got;
-    }
-    if (n > MAX_RULE_FILE_BYTES) return ' '.repeat(MAX_RULE_FILE_BYTES + 1);
-    return buf.toString('utf8', 0, n);
-  } finally {
-    closeSync(fd);
+    return readRegularFileSync(path, MAX_RULE_FILE_BYTES);
+  } catch (e) {
+    // Too large: a text that parseRuleFile refuses with its own message.
+    if (e instanceof NotRegularFileError && e.code === 'EFBIG') return ' '.repeat(MAX_RULE_FILE_BYTES + 1);
+    throw e;
   }
 }
 

@@ -20,7 +20,8 @@
  * All reads are small synchronous reads of local files, done at most once per container per refresh
  * interval: the hot path (one call per line) only looks up maps.
  */
-import { readdirSync, readFileSync, statSync, type Stats } from 'node:fs';
+import { readdirSync, statSync, type Stats } from 'node:fs';
+import { readRegularFileSync } from '../fs/read-regular.js';
 import { basename, dirname, join } from 'node:path';
 import { systemClock, type Clock } from '../clock.js';
 import { canonicalIp } from '../parse/ip.js';
@@ -177,7 +178,7 @@ export class ContainerDirectory implements ContainerResolver {
     }
     let text: string;
     try {
-      text = readFileSync(file, 'utf8');
+      text = readRegularFileSync(file, MAX_CONFIG_BYTES);
     } catch (e) {
       return this.remember(id, null, `unreadable:${code(e)}`, now, `cannot read ${file} (${code(e)})`);
     }

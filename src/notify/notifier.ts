@@ -15,7 +15,7 @@
  * - Targets are built once, at start (createNotifier): secret files (`*_file`) are read then; an
  *   unreadable or empty one, or a template that cannot render, stops the start with a clear error.
  */
-import { readFileSync } from 'node:fs';
+import { MAX_SECRET_BYTES, readRegularFileSync } from '../fs/read-regular.js';
 import { hostname } from 'node:os';
 import type { Clock } from '../clock.js';
 import type { Ban } from '../decide/ban-book.js';
@@ -40,7 +40,6 @@ export interface NotifySink {
 /** Retry back-off: 1 s, 2 s, 4 s… at most 60 s. */
 export const BACKOFF_BASE_MS = 1000;
 export const BACKOFF_MAX_MS = 60_000;
-const MAX_SECRET_BYTES = 65_536;
 
 export interface NotifierTarget {
   readonly name: string;
@@ -93,7 +92,7 @@ export interface NotifierDeps {
   readonly instance: string;
   readonly version: string;
   readonly host?: string;
-  /** Reads a secret file (default: fs.readFileSync as UTF-8). */
+  /** Reads a secret file (default: a regular file of at most MAX_SECRET_BYTES, fs/read-regular.ts). */
   readonly readFile?: (path: string) => string;
 }
 
@@ -103,6 +102,7 @@ export function readSecret(path: string, what: string, read: (p: string) => stri
   try {
     s = read(path);
   } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EFBIG') throw new BanhammerError('BH_ERR_FILE', `${what} in ${path} is longer than ${MAX_SECRET_BYTES} bytes`, { data: { path } });
     throw new BanhammerError('BH_ERR_FILE', `cannot read ${what} from ${path}: ${(e as Error).message}`, { hint: 'mount the secret file, or unset the *_FILE setting', data: { path } });
   }
   if (s.length > MAX_SECRET_BYTES) throw new BanhammerError('BH_ERR_FILE', `${what} in ${path} is longer than ${MAX_SECRET_BYTES} bytes`, { data: { path } });
@@ -178,7 +178,7 @@ export function createNotifier(config: NotifyConfig, deps: NotifierDeps): Notifi
   const names = Object.keys(targets);
   if (names.length === 0) return null;
   const agent: AgentInfo = { instance: deps.instance, host: deps.host ?? hostname(), version: deps.version };
-  const read = deps.readFile ?? ((p: string) => readFileSync(p, 'utf8'));
+  const read = deps.readFile ?? ((p: string) => readRegularFileSync(p, MAX_SECRET_BYTES));
   const built: NotifierTarget[] = names.map((name) => {
     const t = targets[name]!;
     return {

@@ -11,7 +11,8 @@
  * flight, and one more after it when something changed meanwhile. A failed save is logged once per
  * streak of failures; the operations stay in memory.
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
+import { readRegularFile } from '../fs/read-regular.js';
 import { dirname } from 'node:path';
 import { writeFileAtomic } from '../fs/atomic-write.js';
 import { banField } from './keys.js';
@@ -49,7 +50,9 @@ export class Outbox {
   async load(): Promise<void> {
     let text: string;
     try {
-      text = await readFile(this.path, 'utf8');
+      // A regular file only, read no further than an outbox of this size can be (a FIFO or a link to
+      // /dev/zero planted in the state directory must not stall or fill the agent).
+      text = await readRegularFile(this.path, (this.max + 1) * (MAX_MESSAGE_CHARS + 8));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.log.warn({ path: this.path, err: String(e) }, 'share: cannot read the outbox; starting with an empty one');
       return;

@@ -11,7 +11,7 @@
  * group's hash. Commands issued in one tick are pipelined by node-redis.
  */
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { MAX_SECRET_BYTES, readRegularFile } from '../fs/read-regular.js';
 import { hostname } from 'node:os';
 import type { createClient } from 'redis';
 import { BanhammerError } from '../errors.js';
@@ -178,7 +178,7 @@ class RedisShare implements ShareStage {
     let password: string | undefined;
     if (this.settings.passwordFile != null) {
       try {
-        password = (await readFile(this.settings.passwordFile, 'utf8')).replace(/\r?\n$/, '');
+        password = (await readRegularFile(this.settings.passwordFile, MAX_SECRET_BYTES)).replace(/\r?\n$/, '');
       } catch (e) {
         throw new BanhammerError('BH_ERR_FILE', `cannot read the Redis password file ${this.settings.passwordFile}`, {
           hint: 'check BANHAMMER_REDIS_PASSWORD_FILE (a Docker secret is mounted under /run/secrets/)',
