@@ -15,6 +15,7 @@ import { MAX_SECRET_BYTES, readRegularFile } from '../fs/read-regular.js';
 import { hostname } from 'node:os';
 import type { createClient } from 'redis';
 import { BanhammerError } from '../errors.js';
+import { repeat } from '../clock.js';
 import { MAX_LATE_MS } from '../detect/sliding-window.js';
 import { MAX_FINDTIME_MS } from '../config/duration.js';
 import { MAX_MAXRETRY } from '../config/schema.js';
@@ -37,6 +38,8 @@ const DEFAULT_MAX_OUTBOX = 10_000;
  */
 const DEFAULT_MAX_BACKOFF_MS = 1_000;
 const CONNECT_TIMEOUT_MS = 1_500;
+/** A PING unanswered this long means the server is not running (stopped, wedged): reconnect. */
+const DEFAULT_HUNG_AFTER_MS = 10_000;
 /** Failures awaiting their reply; beyond this they are dropped (Redis is too slow to keep up). */
 const MAX_IN_FLIGHT = 50_000;
 /** How late a failure may be logged relative to the window's newest (as detect/sliding-window.ts). */
@@ -99,6 +102,7 @@ const emptyStats = (): Omit<ShareStats, 'connected' | 'inFlight' | 'outboxDepth'
   groupOffenses: 0,
   invalid: {},
   echoes: 0,
+  hung: 0,
 });
 
 const errText = (e: unknown): string => (e instanceof Error ? e.message : String(e)).slice(0, 300);
@@ -143,6 +147,12 @@ class RedisShare implements ShareStage {
   private readonly counts = emptyStats();
   private readonly loggedErrors = new Set<string>();
   private firstAttempt: (() => void) | null = null;
+  /** Makes a connection (the commands one when `main`), once start() has loaded node-redis. */
+  private newClient: ((main: boolean) => Client) | null = null;
+  /** When the unanswered PING was sent (null: none waiting). */
+  private probeSentAt: number | null = null;
+  private readonly hungAfter: number;
+  private watchdog: { stop(): void } | null = null;
 
   constructor(
     private readonly settings: ShareSettings,
@@ -160,6 +170,7 @@ class RedisShare implements ShareStage {
     }
     this.maxBans = settings.maxBans ?? DEFAULT_MAX_BANS;
     this.maxBackoff = settings.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS;
+    this.hungAfter = settings.hungAfterMs ?? DEFAULT_HUNG_AFTER_MS;
     this.random = deps.random ?? Math.random;
     this.outbox = new Outbox(settings.outboxPath, settings.maxOutbox ?? DEFAULT_MAX_OUTBOX, deps.log, () => deps.clock.now());
   }
@@ -213,26 +224,53 @@ class RedisShare implements ShareStage {
     const mod = (await import('redis')) as typeof import('redis') & { default?: typeof import('redis') };
     const createClient = mod.createClient ?? mod.default!.createClient;
     // (Typed as the plain RESP2 client: only sendCommand, subscribe, events and close are used.)
-    const client = createClient({ ...options, pingInterval: 5_000 }) as unknown as Client;
-    const sub = createClient(options) as unknown as Client;
+    this.newClient = (main) => (main ? createClient({ ...options, pingInterval: 5_000 }) : createClient(options)) as unknown as Client;
+    this.openConnections();
+    this.watchdog = repeat(this.deps.clock, this.hungAfter / 3, () => this.checkAnswers(), () => undefined);
+
+    const first = new Promise<void>((resolve) => {
+      this.firstAttempt = resolve;
+    });
+    const timer = this.deps.clock.setTimeout(() => this.resolveFirst(), 3_000);
+    await first;
+    this.deps.clock.clearTimeout(timer);
+  }
+
+  /** Opens the two connections (commands, and the channel's subscription) and follows their state. */
+  private openConnections(): void {
+    const client = this.newClient!(true);
+    const sub = this.newClient!(false);
     this.client = client;
     this.sub = sub;
+    this.subscribed = false;
+    this.probeSentAt = null;
+    // Events of connections given up on (checkAnswers) are no longer this stage's business.
+    const current = (): boolean => this.client === client && !this.stopped;
 
-    client.on('error', (e: unknown) => this.onConnectionError(e));
-    sub.on('error', (e: unknown) => this.onConnectionError(e));
+    client.on('error', (e: unknown) => current() && this.onConnectionError(e));
+    sub.on('error', (e: unknown) => current() && this.onConnectionError(e));
+    // Ready only once Redis has answered: a server that accepts connections but does not run
+    // (stopped, swapped out, wedged) would otherwise be reported connected and given bans that never
+    // arrive. checkAnswers() gives the connections up when the answer does not come.
     client.on('ready', () => {
-      this.mainReady = true;
-      this.maybeOnline();
+      if (!current()) return;
+      this.probe(client, () => {
+        this.mainReady = true;
+        this.maybeOnline();
+      });
     });
     sub.on('ready', () => {
+      if (!current()) return;
       if (!this.subscribed) {
         this.subscribed = true;
         sub.subscribe(this.keys.events, (message: string) => this.onMessage(message)).then(
           () => {
+            if (!current()) return;
             this.subReady = true;
             this.maybeOnline();
           },
           (e: unknown) => {
+            if (!current()) return;
             this.subscribed = false;
             this.logError('subscribe', e, 'share: cannot subscribe to the group channel (check the ACL user: &banhammer:{group}:*)');
             this.reportOffline(errText(e));
@@ -249,6 +287,7 @@ class RedisShare implements ShareStage {
       [sub, false],
     ] as const) {
       const down = (): void => {
+        if (!current()) return;
         if (main) this.mainReady = false;
         else this.subReady = false;
         this.reportOffline(this.lastError ?? 'connection lost');
@@ -257,29 +296,73 @@ class RedisShare implements ShareStage {
       c.on('reconnecting', down);
     }
 
-    const first = new Promise<void>((resolve) => {
-      this.firstAttempt = resolve;
-    });
-    const timer = this.deps.clock.setTimeout(() => this.resolveFirst(), 3_000);
     client.connect().catch(() => undefined);
     sub.connect().catch(() => undefined);
-    await first;
-    this.deps.clock.clearTimeout(timer);
+  }
+
+  /** PINGs Redis on `client`; `then` runs once it answered. */
+  private probe(client: Client, then?: () => void): void {
+    this.probeSentAt = this.deps.clock.now();
+    client.sendCommand(['PING']).then(
+      () => {
+        if (this.client !== client) return;
+        this.probeSentAt = null;
+        then?.();
+      },
+      () => {
+        // Not sent or connection lost: node-redis reconnects, and its 'ready' probes again.
+        if (this.client === client) this.probeSentAt = null;
+      },
+    );
+  }
+
+  /**
+   * The watchdog: a connection whose PING has gone unanswered for hungAfter is given up on and both
+   * are opened anew (node-redis waits for ever on a server that keeps the socket open but does not
+   * answer). Until Redis answers again the stage is offline: bans wait in the outbox, failures count
+   * locally, and status says so.
+   */
+  private checkAnswers(): void {
+    if (this.stopped || this.client === null) return;
+    const now = this.deps.clock.now();
+    if (this.probeSentAt !== null) {
+      if (now - this.probeSentAt < this.hungAfter) return;
+      const why = `Redis has not answered for ${Math.round((now - this.probeSentAt) / 1000)} s`;
+      this.counts.hung++;
+      this.lastError = why;
+      this.logError('hung', new Error(why), 'share: Redis does not answer; reconnecting');
+      const old = [this.client, this.sub];
+      this.mainReady = false;
+      this.subReady = false;
+      this.reportOffline(why);
+      this.openConnections();
+      for (const c of old) {
+        try {
+          c?.destroy();
+        } catch {
+          // already closed
+        }
+      }
+      return;
+    }
+    if (this.mainReady && this.client.isReady) this.probe(this.client);
   }
 
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.watchdog?.stop();
     this.resolveFirst();
     // A catch-up in progress gets a moment to finish (a hung connection must not hold the agent's exit).
     if (this.going !== null) await Promise.race([this.going.catch(() => undefined), new Promise<void>((r) => setTimeout(r, 1_000).unref())]);
     await this.outbox.flush();
     for (const c of [this.sub, this.client]) {
       if (c === null) continue;
-      try {
-        if (c.isReady) await c.close();
-        else c.destroy();
-      } catch {
+      // close() waits for the replies of what was sent: a Redis that does not answer gets a second,
+      // then the connection is cut.
+      const closed = c.isReady ? c.close().then(() => true, () => false) : Promise.resolve(false);
+      const done = await Promise.race([closed, new Promise<false>((r) => setTimeout(() => r(false), 1_000).unref())]);
+      if (!done) {
         try {
           c.destroy();
         } catch {

@@ -66,6 +66,8 @@ export interface ShareSettings {
   maxOutbox?: number;
   /** Longest reconnect back-off in ms (default 1,000; jittered between half and all of it). */
   maxBackoffMs?: number;
+  /** How long a PING may go unanswered before the connections are opened anew (default 10,000 ms). */
+  hungAfterMs?: number;
 }
 
 export interface SharedBan {
@@ -122,6 +124,8 @@ export interface ShareStats {
   outboxDropped: number;
   /** Own messages seen on the channel and ignored. */
   echoes: number;
+  /** Times Redis kept a connection open without answering, and both were opened anew. */
+  hung: number;
 }
 
 export interface ShareStage {

@@ -1,0 +1,79 @@
+/**
+ * A Redis that keeps its sockets open but does not answer (SIGSTOPped, swapped out, wedged) is an
+ * outage too: node-redis alone would wait for ever, the stage would say "connected", and bans would
+ * be handed to a connection that never delivers them. The stage PINGs; unanswered for hungAfterMs, it
+ * reports the outage, keeps bans in the outbox, is not reported connected again until Redis answers,
+ * and delivers what waited once it does.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SharedBan } from '../../../src/share/share.js';
+import { hasRedisServer, startRedisServer, type RedisServer } from './redis-server.js';
+import { removeReplicaDirs, sleep, startReplica, waitFor, type Replica } from './replica.js';
+
+const HOUR = 3_600_000;
+
+describe.skipIf(!hasRedisServer)('share stage with a Redis that stops answering', () => {
+  let redis: RedisServer;
+  const replicas: Replica[] = [];
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+  });
+
+  afterAll(async () => {
+    if (redis?.pid !== undefined) process.kill(redis.pid, 'SIGCONT');
+    for (const r of replicas) await r.stage.stop().catch(() => undefined);
+    await redis?.stop();
+    removeReplicaDirs();
+  });
+
+  const ban = (ip: string): SharedBan => ({ ip, family: 4, rule: 'http-403', at: Date.now(), until: Date.now() + HOUR, origin: 'x' });
+
+  it('is reported offline within hungAfterMs, keeps bans in the outbox, and delivers them when Redis answers again', async () => {
+    const a = await startReplica('a', { url: redis.url(), group: 'hung', hungAfterMs: 1_500 });
+    const b = await startReplica('b', { url: redis.url(), group: 'hung', hungAfterMs: 1_500 });
+    replicas.push(a, b);
+    expect(a.stage.connected && b.stage.connected).toBe(true);
+    a.stage.publishBan(ban('198.18.7.1'));
+    await waitFor('first ban at B', () => b.bans.length === 1);
+
+    const pid = redis.pid!;
+    process.kill(pid, 'SIGSTOP');
+    try {
+      const took = await waitFor('the hang noticed', () => !a.stage.connected && !b.stage.connected, 5_000);
+      expect(took).toBeLessThan(4_000);
+      const down = a.statuses.at(-1)!;
+      expect(down.connected).toBe(false);
+      expect(down.error).toMatch(/has not answered/);
+      expect(a.logs.some((l) => /Redis does not answer; reconnecting/.test(l.msg))).toBe(true);
+      // While it hangs: nothing blocks, the ban waits in the outbox.
+      a.stage.publishBan(ban('198.18.7.2'));
+      expect(a.stage.stats().outboxDepth).toBe(1);
+      // New connections are accepted by the kernel while the server is stopped: the stage must not
+      // take them for a working Redis (no "connected" until a PING is answered).
+      await sleep(4_000);
+      expect(a.stage.connected).toBe(false);
+      expect(a.statuses.filter((s) => s.connected).length).toBe(1);
+      expect(a.stage.stats().hung).toBeGreaterThanOrEqual(1);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    await waitFor('back', () => a.stage.connected && b.stage.connected, 8_000);
+    await waitFor('the waiting ban at B', () => b.bans.some((x) => x.ban.ip === '198.18.7.2'), 5_000);
+    expect(a.stage.stats().outboxDepth).toBe(0);
+  }, 30_000);
+
+  it('stops promptly while Redis hangs', async () => {
+    const c = await startReplica('c', { url: redis.url(), group: 'hung-stop', hungAfterMs: 1_500 });
+    const pid = redis.pid!;
+    process.kill(pid, 'SIGSTOP');
+    try {
+      c.stage.publishBan(ban('198.18.7.3'));
+      const t0 = performance.now();
+      await c.stage.stop();
+      expect(performance.now() - t0).toBeLessThan(3_000);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+  }, 15_000);
+});
