@@ -30,7 +30,7 @@
 import { BanhammerError } from '../errors.js';
 import { LOG_FORMATS, MAX_HEAD_LENGTH, type AccessEvent, type LogFormat, type ParseOutcome, type SkipReason } from './access-event.js';
 import { AddressTable } from './address-table.js';
-import { createApacheScanner, findQuote, hasBinary, ScannedEvent, type AccessScanner, type ScanCaches } from './apache.js';
+import { createApacheScanner, hasBinary, ScannedEvent, type AccessScanner, type ScanCaches } from './apache.js';
 import { dockerStreamOf, unwrapDockerJsonHead } from './docker-json.js';
 import { createNginxScanner } from './nginx.js';
 import { looksLikeSyslog, parseSyslogFrame, type SyslogFrame } from './syslog.js';
@@ -81,7 +81,7 @@ interface Continued {
 }
 
 /**
- * A syslog line cut before its request line, waiting for the rest (see `syslog` below): its access
+ * A syslog line cut before its status, waiting for the rest (see `syslog` below): its access
  * text so far, and how many more messages of its tag may come before the rest does.
  */
 interface SyslogPiece {
@@ -225,12 +225,15 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
    * ` <status> <bytes> `. No server writes a request line that starts with a space, so a syslog line
    * whose request field does is a piece of a cut line: 'partial', never an event.
    *
-   * That holds for a cut after the request line opens. A cut before it, in the first fields (the
+   * That keeps the pieces after the first from naming anyone, but the cut line itself would be
+   * lost: a client that pads its request (nginx writes a byte as `\xHH`, four characters) so that
+   * the cut falls inside it, right after it or inside the status, would never have a failure counted.
+   * A cut before the request line, in the first fields (the
    * user field, which nginx fills from any Basic Authorization header and escapes at up to four
    * characters a byte, so a client can make it longer than 16 KiB), leaves the next piece with the
    * real time, request and status behind a start the client wrote, `198.18.0.9 - - [`: a complete
-   * line naming anyone, and the real client's failure lost. So a line cut before its request line (a
-   * truncated head of at least MIN_CUT_LENGTH characters without a request quote) is remembered per
+   * line naming anyone, and the real client's failure lost. So a line cut before its status (a
+   * truncated head of at least MIN_CUT_LENGTH characters, wherever the cut fell) is remembered per
    * stream, priority and tag ('partial'), and the next message of that key is read as its rest: the
    * joined text gives the line's outcome, for the client of the first piece, which the server wrote.
    * A message that cannot be the rest (an error-log line from stderr, in a file that lost the
@@ -260,8 +263,10 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
       if (c === 32 || c === 9) return 'partial';
       return out;
     }
-    // Cut before its request line opens: in the client's field, %l or %u (or the host, a list).
-    if (out === 'truncated' && end - frame.msgStart >= MIN_CUT_LENGTH && findQuote(line, frame.msgStart, end, true) < 0) {
+    // Cut before its status was read: before its request line opens (in the client's field, %l or
+    // %u, or the host, a list) or after (in the request, which a client makes as long as it likes,
+    // its closing quote or the status itself).
+    if (out === 'truncated' && end - frame.msgStart >= MIN_CUT_LENGTH) {
       if (pieces.size >= MAX_CONTINUED_STREAMS) pieces.clear();
       // A flat copy (the piece is kept past this line; a slice would pin the chunk it came from).
       pieces.set(key ?? pieceKey(line, start, frame, stream), { head: flatCopy(line, frame.msgStart, end), left: PIECE_HORIZON });
