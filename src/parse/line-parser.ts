@@ -59,10 +59,15 @@ export interface LineParser {
    * first: replay hands over 64 KiB pieces of a log and the scanner reads the line where it lies.
    */
   range(text: string, start: number, end: number, stream?: string): ParseOutcome;
+  /**
+   * Syslog lines cut before their status that wait for their rest (see `syslog`): a reader that
+   * starts elsewhere in the file (a replay span's edge) must not separate them from it.
+   */
+  waiting(): number;
 }
 
 /** Gives a per-line parser its range form: by default it cuts the line out and parses that. */
-function withRange(parse: (line: string, stream?: string) => ParseOutcome, range?: LineParser['range']): LineParser {
+function withRange(parse: (line: string, stream?: string) => ParseOutcome, range?: LineParser['range']): Omit<LineParser, 'waiting'> {
   const p = parse as LineParser;
   p.range = range ?? ((text, start, end, stream) => parse(text.slice(start, end), stream));
   return p;
@@ -345,53 +350,59 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
       return typeof autoAccess(line, start, end, origin, false) === 'string' ? out : 'unknown-format';
     });
 
-  switch (format) {
-    case 'auto': {
-      const auto = (line: string, stream?: string): ParseOutcome => {
-        const c0 = line.charCodeAt(0);
-        // Hot path: an access line starting with an address digit (not an RFC 3339 syslog stamp).
-        if (c0 >= 48 && c0 <= 57 && line.charCodeAt(4) !== 45) {
-          return autoAccess(line, 0, contentEnd(line), origin, false);
-        }
-        if (c0 === 123) return dockerJson(line, 0, contentEnd(line), stream);
-        const end = contentEnd(line);
-        const start = contentStart(line);
-        if (end <= start || isBlank(line, start, end)) return 'empty';
-        if (looksLikeSyslog(line, start)) return syslog(line, start, end, stream);
-        return autoAccess(line, start, end, origin, false);
-      };
-      return withRange(auto, (text, start, end, stream) => {
-        // The hot path of `auto` on the line where it lies; anything else takes the per-line road.
-        const c0 = text.charCodeAt(start);
-        if (c0 >= 48 && c0 <= 57 && end - start > 4 && text.charCodeAt(start + 4) !== 45) {
-          const e = text.charCodeAt(end - 1) === 13 ? end - 1 : end;
-          return autoAccess(text, start, e, origin, false);
-        }
-        return auto(text.slice(start, end), stream);
-      });
+  const parser = build() as LineParser;
+  parser.waiting = () => pieces.size;
+  return parser;
+
+  function build(): Omit<LineParser, 'waiting'> {
+    switch (format) {
+      case 'auto': {
+        const auto = (line: string, stream?: string): ParseOutcome => {
+          const c0 = line.charCodeAt(0);
+          // Hot path: an access line starting with an address digit (not an RFC 3339 syslog stamp).
+          if (c0 >= 48 && c0 <= 57 && line.charCodeAt(4) !== 45) {
+            return autoAccess(line, 0, contentEnd(line), origin, false);
+          }
+          if (c0 === 123) return dockerJson(line, 0, contentEnd(line), stream);
+          const end = contentEnd(line);
+          const start = contentStart(line);
+          if (end <= start || isBlank(line, start, end)) return 'empty';
+          if (looksLikeSyslog(line, start)) return syslog(line, start, end, stream);
+          return autoAccess(line, start, end, origin, false);
+        };
+        return withRange(auto, (text, start, end, stream) => {
+          // The hot path of `auto` on the line where it lies; anything else takes the per-line road.
+          const c0 = text.charCodeAt(start);
+          if (c0 >= 48 && c0 <= 57 && end - start > 4 && text.charCodeAt(start + 4) !== 45) {
+            const e = text.charCodeAt(end - 1) === 13 ? end - 1 : end;
+            return autoAccess(text, start, e, origin, false);
+          }
+          return auto(text.slice(start, end), stream);
+        });
+      }
+      case 'apache-combined':
+      case 'apache-common':
+        return withRange(fixedAccess(createApacheScanner('plain', caches, trusted)));
+      case 'apache-vhost-combined':
+        return withRange(fixedAccess(createApacheScanner('vhost', caches, trusted)));
+      case 'apache-host-combined':
+        return withRange(fixedAccess(createApacheScanner('host', caches, trusted)));
+      case 'nginx-combined':
+        return withRange(fixedAccess(createNginxScanner(caches, 'plain', trusted)));
+      case 'nginx-main':
+        return withRange(fixedAccess(createNginxScanner(caches, 'plain', trusted, true)));
+      case 'nginx-host-combined':
+        return withRange(fixedAccess(createNginxScanner(caches, 'host', trusted)));
+      case 'docker-json':
+        return withRange(framedStream(
+          (line, start, end, stream) =>
+            line.charCodeAt(start) === 123 ? dockerJson(line, start, end, stream) : broken(line, start, end, 'unknown-format'),
+        ));
+      case 'syslog':
+        return withRange(framedStream(
+          (line, start, end, stream) =>
+            looksLikeSyslog(line, start) ? syslog(line, start, end, stream) : broken(line, start, end, 'unknown-format'),
+        ));
     }
-    case 'apache-combined':
-    case 'apache-common':
-      return withRange(fixedAccess(createApacheScanner('plain', caches, trusted)));
-    case 'apache-vhost-combined':
-      return withRange(fixedAccess(createApacheScanner('vhost', caches, trusted)));
-    case 'apache-host-combined':
-      return withRange(fixedAccess(createApacheScanner('host', caches, trusted)));
-    case 'nginx-combined':
-      return withRange(fixedAccess(createNginxScanner(caches, 'plain', trusted)));
-    case 'nginx-main':
-      return withRange(fixedAccess(createNginxScanner(caches, 'plain', trusted, true)));
-    case 'nginx-host-combined':
-      return withRange(fixedAccess(createNginxScanner(caches, 'host', trusted)));
-    case 'docker-json':
-      return withRange(framedStream(
-        (line, start, end, stream) =>
-          line.charCodeAt(start) === 123 ? dockerJson(line, start, end, stream) : broken(line, start, end, 'unknown-format'),
-      ));
-    case 'syslog':
-      return withRange(framedStream(
-        (line, start, end, stream) =>
-          looksLikeSyslog(line, start) ? syslog(line, start, end, stream) : broken(line, start, end, 'unknown-format'),
-      ));
   }
 }

@@ -20,6 +20,7 @@ import { SKIP_REASONS, isSkip, type AccessEvent } from '../parse/access-event.js
 import { isPartialRecord } from '../parse/docker-json.js';
 import { createLineParser, type LineParser } from '../parse/line-parser.js';
 import { flatAscii } from '../parse/timestamp.js';
+import { looksLikeSyslog } from '../parse/syslog.js';
 import { compileRule, type RuleSettings } from '../detect/rule.js';
 import { RuleMatcher } from '../detect/rule-matcher.js';
 import { readLineRanges } from './read-lines.js';
@@ -197,20 +198,51 @@ function ownLineEdges(path: string, span: { from: number; to: number }): { from:
 }
 
 /**
- * `pos` (a line start) moved past the records that continue a Docker line split before it, if any:
- * they belong to the span before the edge. splitSpans() cuts the file with it too, so a chain of
- * records is walked once when the file is split and the spans' own check is one read.
+ * `pos` (a line start) moved past the lines that belong with the one before it, if any: they go to
+ * the span before the edge. Those are the records that continue a Docker line split before it, and
+ * the messages that complete a syslog line cut before its status (line-parser.ts `syslog`: the line
+ * counts for its client only when read with its rest, and its rest read alone could name anyone).
+ * splitSpans() cuts the file with it too, so a chain is walked once when the file is split and the
+ * spans' own check is one read.
  */
 export function lineEdge(fd: number, size: number, pos: number): number {
-  if (pos <= 0 || pos >= size || !isPartialRecord(lineBefore(fd, pos) ?? '')) return pos;
-  // Read through one buffer: a line Docker split into thousands of 16 KiB records is one pass over
-  // its bytes, not a 2 MiB read per record (that made a 64 MiB line take seconds per edge).
+  if (pos <= 0 || pos >= size) return pos;
+  const before = lineBefore(fd, pos) ?? '';
+  if (isPartialRecord(before)) {
+    // Read through one buffer: a line Docker split into thousands of 16 KiB records is one pass over
+    // its bytes, not a 2 MiB read per record (that made a 64 MiB line take seconds per edge).
+    const read = chunkedLines(fd, size);
+    for (;;) {
+      const { line, next } = read(pos);
+      pos = next;
+      if (pos >= size || !isPartialRecord(line ?? '')) return pos;
+    }
+  }
+  const cut = waitingSyslogPiece(before);
+  if (cut === null) return pos;
   const read = chunkedLines(fd, size);
-  for (;;) {
+  for (let n = 0; n < MAX_EDGE_MESSAGES; n++) {
     const { line, next } = read(pos);
     pos = next;
-    if (pos >= size || !isPartialRecord(line ?? '')) return pos;
+    cut(line ?? '');
+    if (pos >= size || cut.waiting() === 0) return pos;
   }
+  return pos;
+}
+
+/**
+ * Messages walked past an edge at most for a cut syslog line's rest (the parser gives a cut line up
+ * after 64 messages of its tag that are not its rest; other tags' messages in between are rare).
+ */
+const MAX_EDGE_MESSAGES = 4096;
+
+/** A parser holding `line` as a syslog line cut before its status (waiting for its rest), or null. */
+function waitingSyslogPiece(line: string): LineParser | null {
+  // Cheap first: a cut line is at least a few hundred characters of syslog.
+  if (line.length < 400 || !looksLikeSyslog(line, line.charCodeAt(0) === 0xfeff ? 1 : 0)) return null;
+  const p = createLineParser('syslog');
+  p(line);
+  return p.waiting() > 0 ? p : null;
 }
 
 /** The line that ends with the newline at pos - 1 (Latin-1, without CR), or null when longer than WHOLE_LINE. */

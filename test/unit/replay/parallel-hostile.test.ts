@@ -91,6 +91,55 @@ describe.skipIf(!haveBuild)('parallel replay on hostile files (needs npm run bui
     expect(naive).toBeGreaterThan(2);
   });
 
+  it('syslog lines cut before their status across span edges: counted with their rest, never the forged piece', async () => {
+    const r = rng(2);
+    const out: string[] = [];
+    const hdr = '<30>Dec  2 10:00:00 web[812]: ';
+    let t = T0;
+    const cutAt: number[] = [];
+    let bytes = 0;
+    let expected403 = 0;
+    const push = (msg: string): void => {
+      out.push(hdr + msg);
+      bytes += hdr.length + msg.length + 1;
+    };
+    for (let i = 0; i < 300; i++) {
+      if (r() < 0.3) t += 1000;
+      const ip = `198.18.${3 + (i % 3)}.${1 + Math.floor(r() * 4)}`;
+      const x = r();
+      if (x < 0.15) {
+        // Cut in the user field: the second piece starts with a whole forged line start naming 198.18.7.8.
+        const start = `${ip} - `;
+        const head = (start + '\\xFF'.repeat(4200)).slice(0, 16384);
+        push(head);
+        expected403++;
+        cutAt.push(bytes);
+        push(`198.18.7.8 - - [${clf(t)}] "GET /u${i} HTTP/1.1" 403 5 "-" "curl"`);
+      } else if (x < 0.3) {
+        // Cut in the request: the first piece ends before its status.
+        const line = access(ip, t, 403, `/${'\\xFF'.repeat(4200)}`);
+        push(line.slice(0, 16384));
+        expected403++;
+        cutAt.push(bytes);
+        push(line.slice(16384));
+      } else {
+        const status = r() < 0.7 ? 403 : 200;
+        if (status === 403) expected403++;
+        push(access(ip, t, status, `/p${i}`));
+      }
+    }
+    const file = join(dir, 'syslog.log');
+    writeFileSync(file, out.join('\n') + '\n');
+    const one = await sameOnEveryThreadCount(file, { BANHAMMER_RULES: 'forbidden' }, [2, 5, 13, 29]);
+    expect(one.bans.length).toBeGreaterThan(3);
+    expect(one.bans.some((b) => b.ip === '198.18.7.8')).toBe(false);
+    // Every cut line counted for its client: as many 403s as the lines that have one.
+    expect(one.matches.forbidden).toBe(expected403);
+    // Naive cuts would fall between the pieces; splitSpans never does.
+    const { splitSpans } = await load();
+    for (const n of [2, 5, 13, 29]) for (const sp of splitSpans(file, n)) expect(cutAt).not.toContain(sp.from);
+  });
+
   it('one Docker line split into a thousand records (16 MiB), span edges deep inside it, forged lines at record starts', async () => {
     // Moving an edge past such a chain once read 2 MiB per record (64 MiB line, 8 threads: 15.8 s
     // against 70 ms on one thread); it is one pass over the chain now (1.9 s).
