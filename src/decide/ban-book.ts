@@ -321,10 +321,12 @@ export class BanBook {
   }
 
   /**
-   * A manual ban; `durationMs` null means permanent. Throws on an address that is invalid, cannot be
-   * a client, or is allowlisted, and on an unknown rule (own rule names only, never the prototype's).
+   * A manual ban; `durationMs` null means permanent, `'rule'` the rule's bantime for this address's
+   * nth ban of it (incremental bantime counts manual bans like detected ones, as fail2ban's `banip`
+   * does; permanent under the manual rule). Throws on an address that is invalid, cannot be a client,
+   * or is allowlisted, and on an unknown rule (own rule names only, never the prototype's).
    */
-  banManually(rawIp: string, opts: { rule?: string; durationMs: number | null; now: number; scope?: string; scopeName?: string }): Ban {
+  banManually(rawIp: string, opts: { rule?: string; durationMs: number | null | 'rule'; now: number; scope?: string; scopeName?: string }): Ban {
     const c = canonicalTarget(rawIp);
     if (c === null) {
       throw new BanhammerError('BH_ERR_ADDRESS', `not an IP address or network: ${JSON.stringify(rawIp.slice(0, 100))}`, {
@@ -368,19 +370,20 @@ export class BanBook {
         hint: `rules: ${Object.keys(this.rules).join(', ')}`,
       });
     }
-    if (opts.durationMs !== null && !(Number.isFinite(opts.durationMs) && opts.durationMs > 0 && opts.durationMs <= MAX_BAN_MS)) {
-      throw new BanhammerError('BH_ERR_USAGE', `a ban lasts more than 0 and at most 3650 days, got ${opts.durationMs} ms`, {
+    const scope = opts.scope;
+    const nth = (this.history.get(key(rule, c.ip, scope))?.count ?? 0) + 1;
+    const durationMs = opts.durationMs !== 'rule' ? opts.durationMs : rule === MANUAL_RULE ? null : Math.min(bantimeFor(this.rules[rule]!, nth), MAX_BAN_MS);
+    if (durationMs !== null && !(Number.isFinite(durationMs) && durationMs > 0 && durationMs <= MAX_BAN_MS)) {
+      throw new BanhammerError('BH_ERR_USAGE', `a ban lasts more than 0 and at most 3650 days, got ${durationMs} ms`, {
         hint: 'use --for with a duration such as 1h, 30d or 52w, or leave it out for a permanent manual ban',
       });
     }
-    const scope = opts.scope;
-    const nth = (this.history.get(key(rule, c.ip, scope))?.count ?? 0) + 1;
     const ban: Ban = {
       ip: c.ip,
       family: c.family,
       rule,
       at: opts.now,
-      until: opts.durationMs === null ? null : opts.now + opts.durationMs,
+      until: durationMs === null ? null : opts.now + durationMs,
       failures: 0,
       nth,
       manual: true,

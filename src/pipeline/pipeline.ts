@@ -257,17 +257,18 @@ export class Pipeline {
 
   /**
    * `banhammer ban`: a manual ban under `rule` (default manual; own rule names only), for `forMs`, or
-   * when null the rule's bantime (permanent for a manual ban). The book refuses what cannot be banned.
+   * when null the rule's bantime, grown for a repeat offender as a detected ban's would be (permanent
+   * for a manual ban); `forMs` Infinity is permanent. The book refuses what cannot be banned.
    */
   banManually(ip: string, opts: { rule?: string | undefined; forMs: number | null; now: number; scope?: string; scopeName?: string }): Ban {
     const rule = opts.rule ?? MANUAL_RULE;
     if (!this.hasRule(rule)) {
       throw new BanhammerError('BH_ERR_USAGE', `unknown rule ${JSON.stringify(rule)}`, { hint: `rules: ${Object.keys(this.config.rules).join(', ')}` });
     }
-    const forMs = opts.forMs ?? (rule === MANUAL_RULE ? null : this.config.rules[rule]!.bantime);
+    const forMs = opts.forMs;
     return this.book.banManually(ip, {
       rule,
-      durationMs: forMs === null || !Number.isFinite(forMs) ? null : forMs,
+      durationMs: forMs === null ? 'rule' : Number.isFinite(forMs) ? forMs : null,
       now: opts.now,
       ...(opts.scope !== undefined ? { scope: opts.scope, ...(opts.scopeName !== undefined ? { scopeName: opts.scopeName } : {}) } : {}),
     });

@@ -40,6 +40,21 @@ describe('BanBook', () => {
     expect(lengths).toEqual([1, 2, 4, 5, 5]);
   });
 
+  it("a manual ban under a rule, for the rule's bantime, grows for a repeat offender like a detected one (fail2ban banip)", () => {
+    const rules = { forbidden: { ...PRESETS.forbidden!, increment: { factor: 2, maxtime: 5 * H } } };
+    const b = book(rules);
+    // Banned once by detection, once by hand: the next ban of either kind is the third.
+    const first = b.consider(offense('198.18.0.1', 0))!;
+    b.expire(first.until!);
+    const second = b.banManually('198.18.0.1', { rule: 'forbidden', durationMs: 'rule', now: first.until! });
+    expect(second).toMatchObject({ nth: 2, manual: true, until: first.until! + 2 * H });
+    b.expire(second.until!);
+    expect(b.consider(offense('198.18.0.1', second.until!))).toMatchObject({ nth: 3, until: second.until! + 4 * H });
+    // An explicit duration stays what was asked; the manual rule's own bantime is permanent.
+    expect(b.banManually('198.18.0.2', { rule: 'forbidden', durationMs: 60_000, now: 0 }).until).toBe(60_000);
+    expect(b.banManually('198.18.0.3', { durationMs: 'rule', now: 0 }).until).toBeNull();
+  });
+
   it('never bans loopback or ignoreip entries, in either family', () => {
     const b = book({ ...PRESETS }, ['198.18.5.0/24', '2001:db8:1::/48']);
     expect(b.consider(offense('127.0.0.1', 0))).toBeNull();
