@@ -7,8 +7,11 @@
  * - it resolves with { stdout, stderr, code } when the exit code is in `okExitCodes` (default [0]);
  * - otherwise it rejects with BanhammerError('BH_ERR_EXEC') whose message names the command line,
  *   the exit code (or signal) and the first line of stderr, with all of them in `data`;
- * - after `timeoutMs` (default 30 s) the child is killed with SIGKILL and the call rejects with
- *   BH_ERR_EXEC_TIMEOUT;
+ * - after `timeoutMs` (default 30 s) the child and every process of its group (it is started as a
+ *   group of its own: a wrapper script's children, the modprobe iptables starts) are killed with
+ *   SIGKILL and the call rejects with BH_ERR_EXEC_TIMEOUT;
+ * - the call never waits for the output of processes that outlive the child (a daemon it started
+ *   keeps the pipes open): CLOSE_GRACE_MS after the child exited, it settles on the child's exit;
  * - a program that is not installed rejects with BH_ERR_MISSING_BINARY, whose hint names the
  *   Debian/Alpine package that provides it.
  *
@@ -38,6 +41,8 @@ export interface Runner {
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
+/** How long after the child's exit its output may still come (from processes it left behind). */
+export const CLOSE_GRACE_MS = 1_000;
 /** Output beyond this is an error rather than unbounded memory (an `ipset save` of 1M entries is ~40 MB). */
 export const MAX_OUTPUT_BYTES = 256 * 1024 * 1024;
 
@@ -90,6 +95,8 @@ export class ProcessRunner implements Runner {
         child = spawn(cmd, [...args], {
           shell: false,
           stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+          // A process group of its own, so a timeout kills what the program started too.
+          detached: true,
           // LC_ALL=C so that the error texts we classify (permission denied, …) are English.
           env: { ...(this.defaults.env ?? process.env), LC_ALL: 'C' },
         });
@@ -103,31 +110,58 @@ export class ProcessRunner implements Runner {
       let settled = false;
       let timedOut = false;
       let overflow = false;
+      let grace: NodeJS.Timeout | undefined;
+      let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null;
       const finish = (fn: () => void): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        clearTimeout(grace);
         fn();
+      };
+      const killGroup = (): void => {
+        try {
+          if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          // the group is gone already
+        }
+        child.kill('SIGKILL');
+      };
+      // Settles on the child's exit when its pipes stay open (held by a process it left behind).
+      const settleSoon = (): void => {
+        if (grace !== undefined || settled) return;
+        grace = setTimeout(() => {
+          child.stdout?.destroy();
+          child.stderr?.destroy();
+          settle(exited === null ? null : exited.code, exited === null ? 'SIGKILL' : exited.signal);
+        }, CLOSE_GRACE_MS);
+        grace.unref?.();
       };
       const collect = (into: Buffer[]) => (b: Buffer): void => {
         size += b.length;
         if (size > MAX_OUTPUT_BYTES) {
           overflow = true;
-          child.kill('SIGKILL');
+          killGroup();
+          settleSoon();
           return;
         }
         into.push(b);
       };
       const timer = setTimeout(() => {
         timedOut = true;
-        child.kill('SIGKILL');
+        killGroup();
+        settleSoon();
       }, timeoutMs);
       child.stdout?.on('data', collect(out));
       child.stderr?.on('data', collect(err));
       child.on('error', (e: NodeJS.ErrnoException) => {
         finish(() => reject(e.code === 'ENOENT' ? missingBinaryError(cmd, e) : new BanhammerError('BH_ERR_EXEC', `cannot run ${formatCommand(cmd, args)}: ${e.message}`, { cause: e, data: { cmd, args: [...args] } })));
       });
-      child.on('close', (code, signal) => {
+      child.on('exit', (code, signal) => {
+        exited = { code, signal };
+        settleSoon();
+      });
+      const settle = (code: number | null, signal: NodeJS.Signals | null): void =>
         finish(() => {
           const result: RunResult = { stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), code: code ?? -1 };
           if (timedOut) {
@@ -143,7 +177,7 @@ export class ProcessRunner implements Runner {
             resolve(result);
           }
         });
-      });
+      child.on('close', (code, signal) => settle(code, signal));
       if (opts.input !== undefined && child.stdin) {
         // A child that exits before reading all input (e.g. on a syntax error) closes the pipe:
         // EPIPE then is not our error, the exit code and stderr are.

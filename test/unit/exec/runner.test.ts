@@ -56,6 +56,31 @@ describe('ProcessRunner (real processes)', () => {
     expect(e.message).toContain('300 ms');
   });
 
+  it('a timeout kills what the program started too, and settles even when a process it left keeps the pipes', async () => {
+    // A wrapper whose child holds stdout (sh -c 'sleep … & wait', a reload script): the call used to
+    // wait for the pipes to close, for ever.
+    const t0 = performance.now();
+    const e = await rejection(runner.run('sh', ['-c', 'sleep 30 & echo $! ; wait'], { timeoutMs: 300 }));
+    expect(e.code).toBe('BH_ERR_EXEC_TIMEOUT');
+    expect(performance.now() - t0).toBeLessThan(3_000);
+    // The grandchild was in the child's process group: killed with it.
+    const out = await runner.run('sh', ['-c', 'pgrep -f "^sleep 30$" || true']);
+    expect(out.stdout.trim()).toBe('');
+  });
+
+  it('a program that exits and leaves a daemon holding its output is done when it exits', async () => {
+    // setsid: the daemon is in a session of its own (no group kill reaches it); the call settles on
+    // the program's exit code after the grace, and leaves the daemon alone.
+    const t0 = performance.now();
+    const r = await runner.run('sh', ['-c', 'echo started; setsid sleep 29 & exit 0'], { timeoutMs: 20_000 });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('started');
+    expect(performance.now() - t0).toBeLessThan(5_000);
+    const left = (await runner.run('sh', ['-c', 'pgrep -f "^sleep 29$" || true'])).stdout.trim();
+    expect(left).not.toBe('');
+    for (const pid of left.split('\n')) process.kill(Number(pid), 'SIGKILL');
+  });
+
   it('maps ENOENT to BH_ERR_MISSING_BINARY with the package in the hint', async () => {
     const e = await rejection(runner.run('ipset-does-not-exist-here', ['list']));
     expect(e.code).toBe('BH_ERR_MISSING_BINARY');
