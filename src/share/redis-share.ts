@@ -151,6 +151,8 @@ class RedisShare implements ShareStage {
   private newClient: ((main: boolean) => Client) | null = null;
   /** When the unanswered PING was sent (null: none waiting). */
   private probeSentAt: number | null = null;
+  /** What to do once Redis answers a PING on the connection that became ready (see probe). */
+  private onAnswered: (() => void) | null = null;
   private readonly hungAfter: number;
   private watchdog: { stop(): void } | null = null;
 
@@ -244,6 +246,7 @@ class RedisShare implements ShareStage {
     this.sub = sub;
     this.subscribed = false;
     this.probeSentAt = null;
+    this.onAnswered = null;
     // Events of connections given up on (checkAnswers) are no longer this stage's business.
     const current = (): boolean => this.client === client && !this.stopped;
 
@@ -254,10 +257,11 @@ class RedisShare implements ShareStage {
     // arrive. checkAnswers() gives the connections up when the answer does not come.
     client.on('ready', () => {
       if (!current()) return;
-      this.probe(client, () => {
+      this.onAnswered = () => {
         this.mainReady = true;
         this.maybeOnline();
-      });
+      };
+      this.probe(client);
     });
     sub.on('ready', () => {
       if (!current()) return;
@@ -300,17 +304,22 @@ class RedisShare implements ShareStage {
     sub.connect().catch(() => undefined);
   }
 
-  /** PINGs Redis on `client`; `then` runs once it answered. */
-  private probe(client: Client, then?: () => void): void {
+  /**
+   * PINGs Redis on `client`; once it answers PONG, onAnswered (set by 'ready') runs. An error reply
+   * (`-LOADING` while a restarted Redis loads its data, `-BUSY`) or a lost connection leaves
+   * onAnswered waiting: checkAnswers() PINGs again on its next round, and 'ready' after a reconnect.
+   */
+  private probe(client: Client): void {
     this.probeSentAt = this.deps.clock.now();
     client.sendCommand(['PING']).then(
       () => {
         if (this.client !== client) return;
         this.probeSentAt = null;
+        const then = this.onAnswered;
+        this.onAnswered = null;
         then?.();
       },
       () => {
-        // Not sent or connection lost: node-redis reconnects, and its 'ready' probes again.
         if (this.client === client) this.probeSentAt = null;
       },
     );
@@ -345,7 +354,7 @@ class RedisShare implements ShareStage {
       }
       return;
     }
-    if (this.mainReady && this.client.isReady) this.probe(this.client);
+    if ((this.mainReady || this.onAnswered !== null) && this.client.isReady) this.probe(this.client);
   }
 
   async stop(): Promise<void> {
@@ -372,6 +381,10 @@ class RedisShare implements ShareStage {
     }
     this.mainReady = false;
     this.subReady = false;
+    // Bans and unbans still in flight on a cut connection come back to the outbox as their commands
+    // are rejected (a turn of the event loop later): saved too.
+    await new Promise<void>((r) => setImmediate(r));
+    await this.outbox.flush();
   }
 
   failure(f: { ip: string; family: 4 | 6; rule: string; time: number; findtime: number; maxretry: number; scope?: string }): void {

@@ -5,6 +5,11 @@
  * reports the outage, keeps bans in the outbox, is not reported connected again until Redis answers,
  * and delivers what waited once it does.
  */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SharedBan } from '../../../src/share/share.js';
 import { hasRedisServer, startRedisServer, type RedisServer } from './redis-server.js';
@@ -72,8 +77,53 @@ describe.skipIf(!hasRedisServer)('share stage with a Redis that stops answering'
       const t0 = performance.now();
       await c.stage.stop();
       expect(performance.now() - t0).toBeLessThan(3_000);
+      // The ban in flight on the cut connection is in the outbox file when stop() returns.
+      expect(readFileSync(c.outboxPath, 'utf8')).toContain('198.18.7.3');
     } finally {
       process.kill(pid, 'SIGCONT');
     }
   }, 15_000);
+
+  it('a Redis that answers PING with an error while it loads its data (-LOADING) is connected to once it has loaded', async () => {
+    // A restarted Redis with a data set accepts connections and answers -LOADING until it has read it:
+    // the first PING fails with an answer, and the stage must ask again rather than wait for a reconnect.
+    const dir = mkdtempSync(join(tmpdir(), 'bh-redis-load-'));
+    const port: number = await new Promise((resolve) => {
+      const srv = createServer();
+      srv.listen(0, '127.0.0.1', () => {
+        const a = srv.address();
+        srv.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
+      });
+    });
+    const children: ChildProcess[] = [];
+    const server = (extra: string[]): ChildProcess => {
+      const c = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--enable-debug-command', 'local', '--logfile', join(dir, 'log'), ...extra], { stdio: 'ignore' });
+      children.push(c);
+      return c;
+    };
+    const cli = (...a: string[]): string => spawnSync('redis-cli', ['-p', String(port), ...a], { timeout: 10_000 }).stdout?.toString().trim() ?? '';
+    try {
+      let srv = server([]);
+      await waitFor('redis up', () => cli('ping') === 'PONG', 5_000);
+      cli('debug', 'populate', '60000');
+      expect(cli('save')).toBe('OK');
+      const a = await startReplica('load-a', { url: `redis://127.0.0.1:${port}`, group: 'load', hungAfterMs: 1_500 });
+      replicas.push(a);
+      expect(a.stage.connected).toBe(true);
+      const exited = new Promise((r) => srv.once('exit', r));
+      srv.kill('SIGKILL');
+      await exited;
+      await waitFor('outage noticed', () => !a.stage.connected, 5_000);
+      // About 3 s of loading (50 µs per key).
+      srv = server(['--key-load-delay', '50', '--loading-process-events-interval-bytes', '1024']);
+      await waitFor('redis loading', () => cli('ping').startsWith('LOADING'), 5_000);
+      a.stage.publishBan(ban('198.18.7.4'));
+      await waitFor('redis loaded', () => cli('ping') === 'PONG', 20_000);
+      await waitFor('connected after loading', () => a.stage.connected, 8_000);
+      await waitFor('the waiting ban stored', () => cli('hexists', 'banhammer:{load}:bans', '198.18.7.4') === '1', 5_000);
+    } finally {
+      for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
