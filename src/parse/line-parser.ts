@@ -30,7 +30,7 @@
 import { BanhammerError } from '../errors.js';
 import { LOG_FORMATS, MAX_HEAD_LENGTH, type AccessEvent, type LogFormat, type ParseOutcome, type SkipReason } from './access-event.js';
 import { AddressTable } from './address-table.js';
-import { createApacheScanner, hasBinary, ScannedEvent, type AccessScanner, type ScanCaches } from './apache.js';
+import { createApacheScanner, findQuote, hasBinary, ScannedEvent, type AccessScanner, type ScanCaches } from './apache.js';
 import { dockerStreamOf, unwrapDockerJsonHead } from './docker-json.js';
 import { createNginxScanner } from './nginx.js';
 import { looksLikeSyslog, parseSyslogFrame, type SyslogFrame } from './syslog.js';
@@ -92,10 +92,54 @@ interface Continued {
 interface SyslogPiece {
   head: string;
   left: number;
+  /**
+   * Where the cut fell: 'before' the request line opened (the head is the whole first piece), in the
+   * 'open' request line (the head keeps at most KEPT_REQUEST of it: the rest of the request is skipped,
+   * up to its closing quote), or after it 'closed' (the head keeps at most KEPT_REQUEST of it);
+   * 'swallow': a line too long to keep whose pieces are passed over until its last one.
+   */
+  cut: 'before' | 'open' | 'closed' | 'swallow';
+  /** 'open': the next message's first character is escaped (the text so far ends in an odd run of `\`). */
+  escaped: boolean;
 }
 
-/** Messages of a tag that are not the rest of its cut line after which the cut line is given up. */
-const PIECE_HORIZON = 64;
+/**
+ * Messages of a tag that are not the rest of its cut line after which the cut line is given up: each
+ * costs a join, so it is small (a syslogd that drops the rest of long messages would otherwise make
+ * every one of a client's cut lines cost that many joins of the following lines).
+ */
+const PIECE_HORIZON = 8;
+
+/** Characters of a request line kept in a cut line's head (the rules test at most MAX_PATH_TESTED). */
+const KEPT_REQUEST = 4096;
+
+/** A message at least this long in a line that is 'swallow'ed is a middle piece (Docker cuts at 16 KiB). */
+const FULL_PIECE = 16_000;
+
+/** Skip reasons of a message that may be the first piece of a cut access line (its status unread). */
+const CUT_REASONS: ReadonlySet<SkipReason> = new Set<SkipReason>(['truncated', 'bad-request', 'bad-time', 'bad-status', 'binary', 'bad-forwarded', 'unknown-format']);
+
+/**
+ * Whether line[i, end) can start with what follows a request line's closing quote: ` <status> `, as
+ * far as the message goes (the status itself may be cut).
+ */
+function statusMayFollow(line: string, i: number, end: number): boolean {
+  if (i >= end) return true;
+  if (line.charCodeAt(i) !== 32) return false;
+  for (let k = 1; k <= 3; k++) {
+    if (i + k >= end) return true;
+    const d = line.charCodeAt(i + k);
+    if (d < 48 || d > 57) return false;
+  }
+  return i + 4 >= end || line.charCodeAt(i + 4) === 32;
+}
+
+/** How many `\` end line[from, end), counted back from end. */
+function trailingBackslashes(line: string, from: number, end: number): number {
+  let n = 0;
+  while (end - n > from && line.charCodeAt(end - n - 1) === 92) n++;
+  return n;
+}
 
 /**
  * Fewest characters of access text a cut line has: every syslogd keeps at least ~480 bytes of a
@@ -270,14 +314,29 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
     }
     // Cut before its status was read: before its request line opens (in the client's field, %l or
     // %u, or the host, a list) or after (in the request, which a client makes as long as it likes,
-    // its closing quote or the status itself).
-    if (out === 'truncated' && end - frame.msgStart >= MIN_CUT_LENGTH) {
+    // its closing quote or the status itself). Whatever the cut left (a `]` in the user field reads as
+    // a bad request, half a UTF-8 character as binary), the message is kept with what may follow.
+    if (CUT_REASONS.has(out) && end - frame.msgStart >= MIN_CUT_LENGTH) {
       if (pieces.size >= MAX_CONTINUED_STREAMS) pieces.clear();
-      // A flat copy (the piece is kept past this line; a slice would pin the chunk it came from).
-      pieces.set(key ?? pieceKey(line, start, frame, stream), { head: flatCopy(line, frame.msgStart, end), left: PIECE_HORIZON });
+      pieces.set(key ?? pieceKey(line, start, frame, stream), cutPiece(line, frame.msgStart, end));
       return 'partial';
     }
     return out;
+  };
+
+  /** The piece to keep of a message line[msgStart, end) cut before its status (a flat copy). */
+  const cutPiece = (line: string, msgStart: number, end: number): SyslogPiece => {
+    const q = findQuote(line, msgStart, end, true);
+    if (q < 0) return { head: flatCopy(line, msgStart, end), left: PIECE_HORIZON, cut: 'before', escaped: false };
+    // The request text kept: at most KEPT_REQUEST characters, never ending inside an escape.
+    const r = findQuote(line, q + 1, end, true);
+    const requestEnd = r < 0 ? end : r;
+    let keep = Math.min(requestEnd, q + 1 + KEPT_REQUEST);
+    if (trailingBackslashes(line, q + 1, keep) % 2 === 1) keep--;
+    if (r < 0) {
+      return { head: flatCopy(line, msgStart, keep), left: PIECE_HORIZON, cut: 'open', escaped: trailingBackslashes(line, q + 1, end) % 2 === 1 };
+    }
+    return { head: flatCopy(line, msgStart, keep) + flatCopy(line, r, end), left: PIECE_HORIZON, cut: 'closed', escaped: false };
   };
 
   /**
@@ -300,22 +359,56 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
    * server's line read whole is an event, still cut (more pieces come: 'partial'), too long, or
    * refused whole ('bad-forwarded', 'not-client'); anything else (a quote or bracket of another
    * message, such as an error-log line from the container's stderr) says the message is not its rest.
+   *
+   * A line cut in its request is not joined until its rest comes: a message without a quote of its
+   * own (the server escapes the client's) is more of the request and is passed over; the first one
+   * with one is the rest only if that quote is followed by a status, as the server writes it.
    */
   const joinPiece = (piece: SyslogPiece, key: string, line: string, msgStart: number, end: number, tag: string | undefined): ParseOutcome | null => {
+    if (piece.cut === 'swallow') {
+      // A line too long to keep: its pieces go by; the first one shorter than Docker's cut is its last.
+      if (end - msgStart < FULL_PIECE) pieces.delete(key);
+      return 'partial';
+    }
+    if (piece.cut === 'open') {
+      const from = piece.escaped ? msgStart + 1 : msgStart;
+      const q = findQuote(line, from, end, true);
+      if (q < 0) {
+        // All of it is more of the request: only whether it ends inside an escape matters.
+        piece.escaped = trailingBackslashes(line, from, end) % 2 === 1;
+        return 'partial';
+      }
+      if (!statusMayFollow(line, q + 1, end)) {
+        if (--piece.left <= 0) pieces.delete(key);
+        return null;
+      }
+    }
+    const rest = piece.cut === 'open' ? findQuote(line, piece.escaped ? msgStart + 1 : msgStart, end, true) : msgStart;
     const room = MAX_HEAD_LENGTH + 1 - piece.head.length;
-    const joined = piece.head + (end - msgStart > room ? line.slice(msgStart, msgStart + room) : line.slice(msgStart, end));
+    const joined = piece.head + (end - rest > room ? line.slice(rest, rest + room) : line.slice(rest, end));
     const out = autoAccess(joined, 0, joined.length, tag, false);
     if (typeof out !== 'string') {
       pieces.delete(key);
       return out;
     }
     if (out === 'truncated' && joined.length <= MAX_HEAD_LENGTH) {
-      piece.head = flatCopy(joined, 0, joined.length);
+      // Still cut: its request may have opened in this message.
+      const next = cutPiece(joined, 0, joined.length);
+      piece.head = next.head;
+      piece.cut = next.cut;
+      piece.escaped = next.escaped;
       return 'partial';
     }
-    if (out === 'truncated' || out === 'too-long' || out === 'bad-forwarded' || out === 'not-client') {
+    if (out === 'truncated' || out === 'too-long') {
+      // Longer than any head kept: its later pieces are passed over rather than read alone (a piece
+      // inside a user field, read alone, could name anyone).
+      piece.cut = 'swallow';
+      piece.head = '';
+      return 'too-long';
+    }
+    if (out === 'bad-forwarded' || out === 'not-client') {
       pieces.delete(key);
-      return out === 'truncated' ? 'too-long' : out;
+      return out;
     }
     if (--piece.left <= 0) pieces.delete(key);
     return null;

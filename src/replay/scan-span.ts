@@ -218,7 +218,7 @@ export function lineEdge(fd: number, size: number, pos: number): number {
       if (pos >= size || !isPartialRecord(line ?? '')) return pos;
     }
   }
-  const cut = waitingSyslogPiece(before);
+  const cut = waitingSyslogPiece(fd, pos, before);
   if (cut === null) return pos;
   const read = chunkedLines(fd, size);
   for (let n = 0; n < MAX_EDGE_MESSAGES; n++) {
@@ -232,17 +232,36 @@ export function lineEdge(fd: number, size: number, pos: number): number {
 
 /**
  * Messages walked past an edge at most for a cut syslog line's rest (the parser gives a cut line up
- * after 64 messages of its tag that are not its rest; other tags' messages in between are rare).
+ * after a few messages of its tag that are not its rest; other tags' messages in between are rare).
  */
 const MAX_EDGE_MESSAGES = 4096;
 
-/** A parser holding `line` as a syslog line cut before its status (waiting for its rest), or null. */
-function waitingSyslogPiece(line: string): LineParser | null {
-  // Cheap first: a cut line is at least a few hundred characters of syslog.
-  if (line.length < 400 || !looksLikeSyslog(line, line.charCodeAt(0) === 0xfeff ? 1 : 0)) return null;
+/** Lines before an edge read again to know what the parser holds there: a chain of 16 KiB pieces. */
+const CHAIN_LINES = 64;
+const CHAIN_BYTES = 1 << 20;
+
+/**
+ * A parser in the state a reader of the lines before `pos` would be in, when it holds a syslog line
+ * cut before its status (waiting for its rest), or null. `before`: the line just before `pos`; a
+ * chain's pieces are long, so only a long syslog line there makes the lines before it worth reading
+ * (up to CHAIN_LINES of them: the first pieces of a line cut three or more times).
+ */
+function waitingSyslogPiece(fd: number, pos: number, before: string): LineParser | null {
+  if (before.length < 400 || !looksLikeSyslog(before, before.charCodeAt(0) === 0xfeff ? 1 : 0)) return null;
   const p = createLineParser('syslog');
-  p(line);
+  for (const line of linesBefore(fd, pos)) p(line);
   return p.waiting() > 0 ? p : null;
+}
+
+/** The last (at most CHAIN_LINES) whole lines in the CHAIN_BYTES before the newline at pos - 1, in order (Latin-1, without CR). */
+function linesBefore(fd: number, pos: number): string[] {
+  const from = Math.max(0, pos - 1 - CHAIN_BYTES);
+  const buf = Buffer.allocUnsafe(pos - 1 - from);
+  const got = readSync(fd, buf, 0, buf.length, from);
+  const lines = buf.toString('latin1', 0, got).split('\n');
+  // The first is cut unless the window starts the file.
+  if (from > 0) lines.shift();
+  return lines.slice(-CHAIN_LINES).map((l) => (l.charCodeAt(l.length - 1) === 13 ? l.slice(0, -1) : l));
 }
 
 /** The line that ends with the newline at pos - 1 (Latin-1, without CR), or null when longer than WHOLE_LINE. */

@@ -74,3 +74,74 @@ describe('syslog: a line cut after its request line opened', () => {
     expect(outs).toEqual(['partial', '198.18.0.62 403', '198.18.0.63 200']);
   });
 });
+
+describe('syslog: what a cut leaves in the first piece, and what never comes after it', () => {
+  const hdrW = hdr();
+
+  it('a `]` in the user field (the first piece reads as a bad request) still joins: the real client, never the forged one', () => {
+    const prefix = `${CLIENT} - ]`;
+    const pad = '\\xFF'.repeat(Math.floor((PIECE - prefix.length) / 4));
+    const head = (prefix + pad + 'a'.repeat(PIECE)).slice(0, PIECE);
+    const line = `${head}198.18.7.8 - - [${T}] "GET /x HTTP/1.1" 403 5 "-" "curl"`;
+    for (const format of ['auto', 'syslog'] as const) {
+      const p = createLineParser(format);
+      expect(pieces(line).map((x) => who(p(hdrW + x)))).toEqual(['partial', `${CLIENT} 403`]);
+    }
+  });
+
+  it('a cut inside a UTF-8 character (escape=json writes raw bytes) still joins', () => {
+    for (const odd of [0, 1]) {
+      const line = `${CLIENT} - - [${T}] "GET /${'a'.repeat(odd)}${'é'.repeat(9000)} HTTP/1.1" 403 5 "-" "curl"`;
+      const bytes = Buffer.from(line, 'utf8');
+      const p = createLineParser('auto');
+      const outs: string[] = [];
+      // As the agent reads them: each message decoded on its own.
+      for (let at = 0; at < bytes.length; at += PIECE) outs.push(who(p(hdrW + bytes.subarray(at, at + PIECE).toString('utf8'))));
+      expect(outs.filter((o) => o.includes(' '))).toEqual([`${CLIENT} 403`]);
+    }
+  });
+
+  it('a user field longer than a head is kept: its later pieces are passed over, never read as lines of their own', () => {
+    const p = createLineParser('auto');
+    const userPieces = Math.ceil((128 * 1024) / PIECE) + 2;
+    // The forged start falls exactly at the start of a piece.
+    const user = (`${CLIENT} - ` + '\\xFF'.repeat((userPieces * PIECE) / 4)).slice(0, userPieces * PIECE);
+    const line = `${user}198.18.7.8 - - [${T}] "GET /x HTTP/1.1" 403 5 "-" "curl"`;
+    const outs = pieces(line).map((x) => who(p(hdrW + x)));
+    expect(outs.some((o) => o.startsWith('198.18.7.8'))).toBe(false);
+    // The next line of the tag is read as itself.
+    expect(who(p(hdrW + `198.18.0.64 - - [${T}] "GET / HTTP/1.1" 403 1 "-" "x"`))).toBe('198.18.0.64 403');
+  });
+
+  it('a request over three messages joins once its closing quote comes; messages between are more of the request', () => {
+    // Both parities: a cut between a `\\` and the quote it escapes, and between two escapes.
+    for (const pad of ['', 'a']) {
+      const p = createLineParser('auto');
+      const line = `${CLIENT} - - [${T}] "GET /${pad}${'\\"'.repeat(17_000)}x HTTP/1.1" 403 5 "-" "curl"`;
+      const outs = pieces(line).map((x) => who(p(hdrW + x)));
+      expect(outs).toEqual(['partial', 'partial', `${CLIENT} 403`]);
+      expect(p.waiting()).toBe(0);
+    }
+  });
+
+  it('when the rest never comes (a syslogd that drops it), the cut line is given up after a few lines, each read as itself', () => {
+    const p = createLineParser('auto');
+    const cut = `${CLIENT} - - [${T}] "GET /${'\\xFF'.repeat(2000)}`; // 8 KiB kept by the syslogd, no rest
+    expect(who(p(hdrW + cut))).toBe('partial');
+    expect(p.waiting()).toBe(1);
+    const outs: string[] = [];
+    for (let i = 0; i < 12; i++) outs.push(who(p(hdrW + `198.18.0.${70 + i} - - [${T}] "GET /${i} HTTP/1.1" 403 1 "-" "x"`)));
+    expect(outs).toEqual(Array.from({ length: 12 }, (_, i) => `198.18.0.${70 + i} 403`));
+    expect(p.waiting()).toBe(0);
+  });
+
+  it('the status itself cut between two messages after a request cut: still one event for the client', () => {
+    const p = createLineParser('auto');
+    const reqPad = '\\xFF'.repeat(5000);
+    const line = `${CLIENT} - - [${T}] "GET /${reqPad} HTTP/1.1" 403 5 "-" "curl"`;
+    const close = line.indexOf('" 403');
+    // Three messages: the request, then up to the middle of the status, then the rest.
+    const msgs = [line.slice(0, PIECE), line.slice(PIECE, close + 3), line.slice(close + 3)];
+    expect(msgs.map((x) => who(p(hdrW + x))).filter((o) => o.includes(' '))).toEqual([`${CLIENT} 403`]);
+  });
+});

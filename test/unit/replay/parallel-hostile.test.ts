@@ -115,6 +115,16 @@ describe.skipIf(!haveBuild)('parallel replay on hostile files (needs npm run bui
         expected403++;
         cutAt.push(bytes);
         push(`198.18.7.8 - - [${clf(t)}] "GET /u${i} HTTP/1.1" 403 5 "-" "curl"`);
+      } else if (x < 0.22) {
+        // Cut twice in the user field (three messages): the third starts with a forged line start.
+        const start = `${ip} - `;
+        const head = (start + '\\xFF'.repeat(8400)).slice(0, 2 * 16384);
+        push(head.slice(0, 16384));
+        cutAt.push(bytes);
+        push(head.slice(16384));
+        expected403++;
+        cutAt.push(bytes);
+        push(`198.18.7.8 - - [${clf(t)}] "GET /v${i} HTTP/1.1" 403 5 "-" "curl"`);
       } else if (x < 0.3) {
         // Cut in the request: the first piece ends before its status.
         const line = access(ip, t, 403, `/${'\\xFF'.repeat(4200)}`);
