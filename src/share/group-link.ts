@@ -40,6 +40,13 @@ export interface GroupLinkOptions {
    * log, once per origin.
    */
   readonly minPrefix?: { readonly 4: number; readonly 6: number };
+  /**
+   * Host mode with per-container scope: whether a container id is one of this host's containers. A
+   * shared ban or group offense for any other id is refused: an id names a container of
+   * one host, and each scope costs the enforcer kernel objects of its own (sets, rules), so ids made
+   * up by whoever can write to the group's Redis must not make them without end.
+   */
+  readonly isContainer?: (id: string) => boolean;
 }
 
 /** GroupLinkOptions.minPrefix's defaults. */
@@ -82,7 +89,8 @@ export class GroupLink {
         if (ban !== null) this.o.onAdopted(ban);
       },
       onRemoteUnban: (u) => {
-        const scope = this.scopeOf(u.scope);
+        // An unban only lifts: it is taken for any container id (one removed since keeps its bans).
+        const scope = this.scopeOf(u.scope, true);
         if (scope === null) return;
         const lifted = pipeline.unban(u.ip, scope ?? null, { at: clock.now(), by: `group:${String(u.origin).slice(0, 128)}` });
         if (lifted.length > 0) this.o.onLifted(lifted);
@@ -111,10 +119,20 @@ export class GroupLink {
   }
 
   /** A scope from the group as this agent reads it: undefined = host-wide, null = refuse. */
-  private scopeOf(scope: string | undefined): string | undefined | null {
+  private scopeOf(scope: string | undefined, anyContainer = false): string | undefined | null {
     if (!this.o.scoped || scope === undefined) return undefined;
-    return CONTAINER_ID_RE.test(scope) ? scope : null;
+    if (!CONTAINER_ID_RE.test(scope)) return null;
+    if (!anyContainer && this.o.isContainer !== undefined && !this.o.isContainer(scope)) {
+      if (!this.unknownScopeSaid) {
+        this.unknownScopeSaid = true;
+        this.o.log.warn({ container: scope.slice(0, 12) }, 'shared bans: a ban for a container this host does not run is ignored (said once)');
+      }
+      return null;
+    }
+    return scope;
   }
+
+  private unknownScopeSaid = false;
 
   stop(): Promise<void> {
     return this.o.share.stop();

@@ -28,14 +28,14 @@ class FakeShare implements ShareStage {
   stats() { return {} as ShareStats; }
 }
 
-function setup(scoped: boolean, networks = true, minPrefix?: { 4: number; 6: number }) {
+function setup(scoped: boolean, networks = true, minPrefix?: { 4: number; 6: number }, isContainer?: (id: string) => boolean) {
   const clock = new ManualClock(T0);
   const pipeline = new Pipeline({ config: loadConfig({ env: { BANHAMMER_IGNOREIP: '198.18.99.0/24' }, hostname: 'unit' }), mode: 'live' });
   const share = new FakeShare();
   const adopted: Ban[] = [];
   const lifted: Ban[] = [];
   const warned: string[] = [];
-  const link = new GroupLink({ share, pipeline, clock, onAdopted: (b) => adopted.push(b), onLifted: (b) => lifted.push(...b), scoped, networks, ...(minPrefix ? { minPrefix } : {}), log: { info() {}, warn: (_o: object, msg?: string) => warned.push(msg ?? '') } });
+  const link = new GroupLink({ share, pipeline, clock, onAdopted: (b) => adopted.push(b), onLifted: (b) => lifted.push(...b), scoped, networks, ...(minPrefix ? { minPrefix } : {}), ...(isContainer ? { isContainer } : {}), log: { info() {}, warn: (_o: object, msg?: string) => warned.push(msg ?? '') } });
   return { clock, pipeline, share, link, adopted, lifted, warned };
 }
 
@@ -74,6 +74,22 @@ describe('GroupLink', () => {
     share.events.onRemoteBan(remote({ rule: 'wp-scan' }));
     share.events.onRemoteBan(remote({ ip: '198.18.30.3', rule: 'constructor' }));
     expect(adopted.map((b) => b.rule)).toEqual(['manual', 'manual']);
+  });
+
+  it('host mode: a ban or group offense for a container this host does not run is refused (ids made up in Redis would each cost kernel sets); an unban is taken', async () => {
+    const Y = 'cd'.repeat(32);
+    const { share, link, adopted, pipeline, warned } = setup(true, true, undefined, (id) => id === X);
+    await link.start();
+    for (let i = 0; i < 50; i++) share.events.onRemoteBan(remote({ ip: `198.18.31.${i}`, scope: i.toString(16).padStart(2, '0').repeat(32) }));
+    share.events.onRemoteBan(remote({ ip: '198.18.31.200', scope: Y }));
+    share.events.onGroupOffense({ ip: '198.18.31.201', family: 4, rule: 'forbidden', at: T0, failures: 5, scope: Y });
+    expect(adopted).toEqual([]);
+    expect(pipeline.book.active()).toEqual([]);
+    expect(warned.filter((w) => /does not run/.test(w))).toHaveLength(1);
+    share.events.onRemoteBan(remote({ ip: '198.18.31.202', scope: X }));
+    expect(adopted.map((b) => [b.ip, b.scope])).toEqual([['198.18.31.202', X]]);
+    share.events.onRemoteUnban({ ip: '198.18.31.202', family: 4, scope: X, origin: 'other' });
+    expect(pipeline.book.active()).toEqual([]);
   });
 
   it('a scope is dropped by an agent that is not scoped, and must be a container id in host mode', async () => {
