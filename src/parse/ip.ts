@@ -209,6 +209,9 @@ export function canonicalTarget(raw: string): CanonicalTarget | null {
   if (raw.trim() !== raw) return null;
   const n = parseCidr(raw);
   if (n === null) return null;
+  // An IPv4-mapped network (`::ffff:198.18.0.0/24`): its prefix counts IPv6 bits, read as IPv4 it would
+  // name another network (`::ffff:198.0.0.0/8` as 198.0.0.0/8). Refused, as documented.
+  if (n.family === 4 && raw.slice(0, raw.indexOf('/')).includes(':')) return null;
   const full = n.family === 4 ? 32 : 128;
   return { ip: n.prefix === full ? n.network : `${n.network}/${n.prefix}`, family: n.family, prefix: n.prefix };
 }

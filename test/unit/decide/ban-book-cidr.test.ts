@@ -18,7 +18,7 @@ describe('CIDR ban targets (parse/ip.ts)', () => {
     expect(canonicalTarget('198.18.0.7/32')).toEqual({ ip: '198.18.0.7', family: 4, prefix: 32 });
     expect(canonicalTarget('2001:db8::7/128')).toEqual({ ip: '2001:db8::7', family: 6, prefix: 128 });
     expect(canonicalTarget('198.18.0.7')).toEqual({ ip: '198.18.0.7', family: 4, prefix: 32 });
-    for (const bad of ['198.18.0.0/33', '198.18.0.0/', '/24', ' 198.18.0.0/24', '198.18.0.0/24 ', '198.18.0.0/-1', 'fe80::1%eth0/64', '::ffff:198.18.0.0/120', 'x/8', ''])
+    for (const bad of ['198.18.0.0/33', '198.18.0.0/', '/24', ' 198.18.0.0/24', '198.18.0.0/24 ', '198.18.0.0/-1', 'fe80::1%eth0/64', '::ffff:198.18.0.0/120', '::ffff:198.18.0.0/24', '::ffff:198.0.0.0/8', '::FFFF:c612:0/24', 'x/8', ''])
       expect(canonicalTarget(bad), bad).toBeNull();
   });
 
