@@ -39,6 +39,8 @@ export interface RefusedEntry {
   readonly scope?: string | undefined;
   /** One line: what the kernel (or the tool) said. */
   readonly reason: string;
+  /** Refused for want of room (a full set), not for what it is: check() tries it again. */
+  readonly full?: true;
 }
 
 /** What apply() did: everything in the batch is applied except `refused`. */

@@ -11,7 +11,7 @@ import type { RunOptions, Runner } from '../exec/runner.js';
 import { resolveBackend, type Backend, type IptablesMode } from './backend-mode.js';
 import type { EnforcerBan, RefusedEntry } from './enforcer.js';
 import { classifyFirewallError, isTransientFirewallError } from './firewall-errors.js';
-import { isNetwork } from '../parse/ip.js';
+import { canonicalTarget, isNetwork } from '../parse/ip.js';
 import {
   CHAIN_PREFIX,
   DEFAULT_MAXELEM,
@@ -59,6 +59,8 @@ export const FULL_COMPARE_MAX_ENTRIES = 65_536;
 
 /** More refusals than this in one `ipset restore` means the set (not its elements) is the problem. */
 export const MAX_REFUSED_PER_RESTORE = 32;
+/** How long check() leaves a set alone after finding it full. */
+export const FULL_SET_BACKOFF_MS = 60_000;
 
 export interface FirewallCommandOptions {
   readonly runner: Runner;
@@ -202,6 +204,8 @@ export class FirewallCommands {
   private readonly refusedKeys = new BoundedSet(4096);
   /** Chain listings found equivalent to ours despite a formatting difference. */
   private readonly goodListings = new Map<string, string>();
+  /** When each set was last found full (restoreIsolating). */
+  private readonly fullAt = new Map<string, number>();
 
   constructor(private readonly opts: FirewallCommandOptions) {
     this.families = validateFamilies(opts.families);
@@ -283,7 +287,8 @@ export class FirewallCommands {
   async applyLines(lines: readonly SetLine[], what: string): Promise<RefusedEntry[]> {
     if (lines.length === 0) return [];
     const refused = await this.restoreIsolating(lines, what);
-    const bad = new Set(refused.map((r) => r.ip));
+    // Refused for what they are: left out of check()'s comparisons. Refused for want of room: not.
+    const bad = new Set(refused.filter((r) => r.full !== true).map((r) => r.ip));
     for (const l of lines) {
       const key = lineKey(l.text);
       if (key === null) continue;
@@ -303,6 +308,10 @@ export class FirewallCommands {
    * repaired in one isolating restore. Returns one line when something was repaired.
    */
   async repairSet(set: string, family: Family, want: ReadonlyMap<string, WantedEntry>, kernelCount: number, full: boolean, now: number): Promise<{ repaired: string | null; refused: RefusedEntry[]; missing: number; stray: number }> {
+    // A set found full is left alone for a while: reading a million members every check would only
+    // find it full again.
+    const fullAt = this.fullAt.get(set);
+    if (fullAt !== undefined && now - fullAt < FULL_SET_BACKOFF_MS) return { repaired: null, refused: [], missing: 0, stray: 0 };
     const wanted = new Map([...want].filter(([ip]) => !this.refusedKeys.has(`${set} ${ip}`)));
     const compareAnyway = full && kernelCount <= FULL_COMPARE_MAX_ENTRIES;
     // Counts that agree are taken as no drift (the periodic full comparison catches a swap).
@@ -392,11 +401,22 @@ export class FirewallCommands {
   async restoreIsolating(lines: readonly SetLine[], what: string): Promise<RefusedEntry[]> {
     const refused: RefusedEntry[] = [];
     let pending = [...lines];
+    let fullHandled = false;
     while (pending.length > 0) {
       try {
         await this.exec(this.ipset, setRestoreArgs(), what, undefined, { input: restoreText(pending) });
         break;
       } catch (e) {
+        const full = fullHandled ? null : fullSetLine(e, pending);
+        if (full !== null) {
+          // A full set refuses new elements only: every removal and every update of an element it
+          // holds still applies (unbans, extensions), and so does every other set's line.
+          fullHandled = true;
+          const split = await this.splitForFullSets(pending, full);
+          refused.push(...split.refused);
+          pending = split.lines;
+          continue;
+        }
         const bad = refusedLine(e);
         if (bad === null || bad.line > pending.length || refused.length >= MAX_REFUSED_PER_RESTORE) throw e;
         const l = pending[bad.line - 1]!;
@@ -406,6 +426,40 @@ export class FirewallCommands {
     }
     return refused;
   }
+
+  /**
+   * `lines` without the additions of new elements to the sets that are full (each refused with the
+   * reason), and the set named by the failing line counted as full. A set's members are read to tell
+   * a new element from an update of one it holds.
+   */
+  private async splitForFullSets(lines: readonly SetLine[], failing: { line: number; set: string }): Promise<{ lines: SetLine[]; refused: RefusedEntry[] }> {
+    this.fullAt.set(failing.set, (this.opts.clock ?? systemClock).now());
+    const held = new Set<string>();
+    for (const e of await this.listSet(failing.set)) held.add(canonicalTarget(e.ip)?.ip ?? e.ip);
+    const out: SetLine[] = [];
+    const refused: RefusedEntry[] = [];
+    for (const l of lines) {
+      const f = l.text.split(' ');
+      if (f[0] === 'add' && f[1] === failing.set && !held.has(l.entry.ip)) {
+        refused.push({ ip: l.entry.ip, family: l.entry.family, ...(l.entry.scope !== undefined ? { scope: l.entry.scope } : {}), reason: `the ban set ${failing.set} is full (maxelem): applied by a later check once bans end and free room; a network ban covers many addresses in one element`, full: true });
+      } else {
+        out.push(l);
+      }
+    }
+    // Removals first: they make room.
+    out.sort((a, b) => (a.text.startsWith('del ') ? 0 : 1) - (b.text.startsWith('del ') ? 0 : 1));
+    return { lines: out, refused };
+  }
+}
+
+/** The failing line and its set when `ipset restore` of `lines` stopped because a set is full, or null. */
+export function fullSetLine(e: unknown, lines: readonly SetLine[]): { line: number; set: string } | null {
+  if (!(e instanceof BanhammerError) || e.code !== 'BH_ERR_FIREWALL' || e.data['transient'] === true) return null;
+  const m = /Error in line (\d+): ?(.*)/.exec(String(e.data['stderr'] ?? ''));
+  if (!m || !/Hash is full|maximal number of elements/i.test(m[2] ?? '')) return null;
+  const line = Number(m[1]);
+  const set = lines[line - 1]?.text.split(' ')[1];
+  return Number.isSafeInteger(line) && set !== undefined && set !== '' ? { line, set } : null;
 }
 
 /** Errors of `ipset restore` that are about the set or the system, never about one element. */

@@ -142,12 +142,20 @@ export class IptablesEnforcer implements Enforcer {
   async apply(batch: EnforcerBatch): Promise<ApplyResult> {
     const b = setBatch(batch, this.names, this.clock.now(), this.families, this.cidr);
     const refused: RefusedEntry[] = [...b.rejected];
+    // Each family on its own: one that fails (its set missing, no permission) never keeps the other's
+    // bans and unbans from the kernel; the first failure is thrown once both were tried.
+    const failures: unknown[] = [];
     for (const f of this.families) {
       const lines = b.lines[f];
       if (lines === undefined) continue;
       const sets = this.cidr ? `ipsets ${this.names.sets[f]} and ${this.names.nets[f]}` : `ipset ${this.names.sets[f]}`;
-      refused.push(...(await this.cmd.applyLines(lines, `applying bans to ${sets}`)));
+      try {
+        refused.push(...(await this.cmd.applyLines(lines, `applying bans to ${sets}`)));
+      } catch (e) {
+        failures.push(e);
+      }
     }
+    if (failures.length > 0) throw failures[0];
     return { refused };
   }
 
@@ -182,8 +190,16 @@ export class IptablesEnforcer implements Enforcer {
     const own = (sets: Readonly<Record<Family, string>>) => (_: EnforcerBan, family: Family) => (this.families.includes(family) ? sets[family] : null);
     const want = wantedBySet(expected(), now, own(this.names.sets), this.cidr ? own(this.names.nets) : undefined);
     const reading = { held: 0, missing: 0, stray: 0 };
+    // Each set on its own: one whose repair fails never keeps the others from being repaired.
+    const failures: unknown[] = [];
     for (const { set, f } of this.ownSets()) {
-      const r = await this.cmd.repairSet(set, f, want.get(set) ?? new Map(), counts.get(set) ?? 0, full, now);
+      let r: Awaited<ReturnType<FirewallCommands['repairSet']>>;
+      try {
+        r = await this.cmd.repairSet(set, f, want.get(set) ?? new Map(), counts.get(set) ?? 0, full, now);
+      } catch (e) {
+        failures.push(e);
+        continue;
+      }
       if (r.repaired !== null) repaired.push(r.repaired);
       for (const x of r.refused) repaired.push(`set (${familyLabel(f)}): ${set}: could not re-add ${x.ip}: ${x.reason}`);
       reading.held += counts.get(set) ?? 0;
@@ -191,6 +207,7 @@ export class IptablesEnforcer implements Enforcer {
       reading.stray += r.stray;
     }
     this.lastReading = reading;
+    if (failures.length > 0) throw failures[0];
     return repaired;
   }
 
