@@ -227,6 +227,8 @@ class RedisShare implements ShareStage {
     const createClient = mod.createClient ?? mod.default!.createClient;
     // (Typed as the plain RESP2 client: only sendCommand, subscribe, events and close are used.)
     this.newClient = (main) => (main ? createClient({ ...options, pingInterval: 5_000 }) : createClient(options)) as unknown as Client;
+    // Stopped while loading (a SIGTERM during start-up): nothing is opened that nobody would close.
+    if (this.stopped) return;
     this.openConnections();
     this.watchdog = repeat(this.deps.clock, this.hungAfter / 3, () => this.checkAnswers(), () => undefined);
 

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SharedBan } from '../../../src/share/share.js';
 import { hasRedisServer, startRedisServer, type RedisServer } from './redis-server.js';
-import { removeReplicaDirs, sleep, startReplica, waitFor, type Replica } from './replica.js';
+import { eventsOf, makeReplica, removeReplicaDirs, sleep, startReplica, waitFor, type Replica } from './replica.js';
 
 const HOUR = 3_600_000;
 
@@ -83,6 +83,18 @@ describe.skipIf(!hasRedisServer)('share stage with a Redis that stops answering'
       process.kill(pid, 'SIGCONT');
     }
   }, 15_000);
+
+  it('stopped while it starts (a SIGTERM during start-up): no connection is left open', async () => {
+    // Connections other than redis-cli's own (the other tests' replicas may still hold theirs).
+    const open = (): number => spawnSync('redis-cli', ['-p', String(redis.port), 'client', 'list'], { timeout: 5_000 }).stdout.toString().split('\n').filter((l) => l.includes(' cmd=') && !l.includes(' cmd=client')).length;
+    const before = open();
+    const r = makeReplica('early', { url: redis.url(), group: 'early' });
+    const started = r.stage.start(eventsOf(r));
+    await r.stage.stop();
+    await started;
+    await sleep(500);
+    expect(open()).toBe(before);
+  });
 
   it('a Redis that answers PING with an error while it loads its data (-LOADING) is connected to once it has loaded', async () => {
     // A restarted Redis with a data set accepts connections and answers -LOADING until it has read it:
