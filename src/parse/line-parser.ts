@@ -99,8 +99,13 @@ interface SyslogPiece {
    * 'swallow': a line too long to keep whose pieces are passed over until its last one.
    */
   cut: 'before' | 'open' | 'closed' | 'swallow';
-  /** 'open': the next message's first character is escaped (the text so far ends in an odd run of `\`). */
+  /** 'open', 'swallow': the next message's first character is escaped (the text so far ends in an odd run of `\`). */
   escaped: boolean;
+  /** 'open', 'closed': where the request text starts in the head, and whether it was cut short. */
+  request: number;
+  capped: boolean;
+  /** 'swallow': the line's request line has opened. */
+  inRequest?: boolean;
 }
 
 /**
@@ -110,14 +115,20 @@ interface SyslogPiece {
  */
 const PIECE_HORIZON = 8;
 
-/** Characters of a request line kept in a cut line's head (the rules test at most MAX_PATH_TESTED). */
-const KEPT_REQUEST = 4096;
-
-/** A message at least this long in a line that is 'swallow'ed is a middle piece (Docker cuts at 16 KiB). */
-const FULL_PIECE = 16_000;
+/**
+ * Characters of a request line kept in a cut line's head: more than the rules ever test of a path
+ * (detect/path-pattern.ts MAX_PATH_TESTED, 8192; a test checks it), so a cut never changes which
+ * rule matches.
+ */
+export const KEPT_REQUEST = 16_384;
 
 /** Skip reasons of a message that may be the first piece of a cut access line (its status unread). */
 const CUT_REASONS: ReadonlySet<SkipReason> = new Set<SkipReason>(['truncated', 'bad-request', 'bad-time', 'bad-status', 'binary', 'bad-forwarded', 'unknown-format']);
+
+/** The text with every character hasBinary() objects to as `?`. */
+function withoutBinary(text: string): string {
+  return text.replace(/[\u0000-\u0008\u000a-\u001f\u007f\ufffd]/g, '?');
+}
 
 /**
  * Whether line[i, end) can start with what follows a request line's closing quote: ` <status> `, as
@@ -297,12 +308,14 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
     if (frame === null) return broken(line, start, end, 'bad-wrapper');
     const tag = frame.tag ?? origin;
     let key: string | undefined;
+    let waited = false;
     if (pieces.size > 0) {
       key = pieceKey(line, start, frame, stream);
       const piece = pieces.get(key);
       if (piece !== undefined) {
         const out = joinPiece(piece, key, line, frame.msgStart, end, tag);
         if (out !== null) return out;
+        waited = true;
       }
     }
     if (isBlank(line, frame.msgStart, end)) return 'empty';
@@ -316,7 +329,9 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
     // %u, or the host, a list) or after (in the request, which a client makes as long as it likes,
     // its closing quote or the status itself). Whatever the cut left (a `]` in the user field reads as
     // a bad request, half a UTF-8 character as binary), the message is kept with what may follow.
-    if (CUT_REASONS.has(out) && end - frame.msgStart >= MIN_CUT_LENGTH) {
+    // Not while a cut line of its key waits: a message that is not that line's rest never takes its
+    // place (it could be text its client wrote, and the next message would join onto it).
+    if (!waited && CUT_REASONS.has(out) && end - frame.msgStart >= MIN_CUT_LENGTH) {
       if (pieces.size >= MAX_CONTINUED_STREAMS) pieces.clear();
       pieces.set(key ?? pieceKey(line, start, frame, stream), cutPiece(line, frame.msgStart, end));
       return 'partial';
@@ -327,16 +342,32 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
   /** The piece to keep of a message line[msgStart, end) cut before its status (a flat copy). */
   const cutPiece = (line: string, msgStart: number, end: number): SyslogPiece => {
     const q = findQuote(line, msgStart, end, true);
-    if (q < 0) return { head: flatCopy(line, msgStart, end), left: PIECE_HORIZON, cut: 'before', escaped: false };
-    // The request text kept: at most KEPT_REQUEST characters, never ending inside an escape.
+    if (q < 0) return { head: flatCopy(line, msgStart, end), left: PIECE_HORIZON, cut: 'before', escaped: false, request: 0, capped: false };
     const r = findQuote(line, q + 1, end, true);
     const requestEnd = r < 0 ? end : r;
+    // The request text kept: at most KEPT_REQUEST characters; when cut short, never inside an escape.
     let keep = Math.min(requestEnd, q + 1 + KEPT_REQUEST);
-    if (trailingBackslashes(line, q + 1, keep) % 2 === 1) keep--;
+    const capped = keep < requestEnd;
+    if (capped && trailingBackslashes(line, q + 1, keep) % 2 === 1) keep--;
+    const request = q + 1 - msgStart;
     if (r < 0) {
-      return { head: flatCopy(line, msgStart, keep), left: PIECE_HORIZON, cut: 'open', escaped: trailingBackslashes(line, q + 1, end) % 2 === 1 };
+      return { head: flatCopy(line, msgStart, keep), left: PIECE_HORIZON, cut: 'open', escaped: trailingBackslashes(line, q + 1, end) % 2 === 1, request, capped };
     }
-    return { head: flatCopy(line, msgStart, keep) + flatCopy(line, r, end), left: PIECE_HORIZON, cut: 'closed', escaped: false };
+    return { head: flatCopy(line, msgStart, keep) + flatCopy(line, r, end), left: PIECE_HORIZON, cut: 'closed', escaped: false, request, capped };
+  };
+
+  /** More of an 'open' piece's request, line[from, to), kept up to KEPT_REQUEST characters. */
+  const keepRequest = (piece: SyslogPiece, line: string, from: number, to: number): void => {
+    if (piece.capped) return;
+    const room = KEPT_REQUEST - (piece.head.length - piece.request);
+    if (to - from <= room) {
+      piece.head += flatCopy(line, from, to);
+      return;
+    }
+    let head = piece.head + flatCopy(line, from, from + Math.max(0, room));
+    if (trailingBackslashes(head, piece.request, head.length) % 2 === 1) head = head.slice(0, -1);
+    piece.head = head;
+    piece.capped = true;
   };
 
   /**
@@ -365,16 +396,14 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
    * with one is the rest only if that quote is followed by a status, as the server writes it.
    */
   const joinPiece = (piece: SyslogPiece, key: string, line: string, msgStart: number, end: number, tag: string | undefined): ParseOutcome | null => {
-    if (piece.cut === 'swallow') {
-      // A line too long to keep: its pieces go by; the first one shorter than Docker's cut is its last.
-      if (end - msgStart < FULL_PIECE) pieces.delete(key);
-      return 'partial';
-    }
+    if (piece.cut === 'swallow') return swallow(piece, key, line, msgStart, end);
+    let rest = msgStart;
     if (piece.cut === 'open') {
       const from = piece.escaped ? msgStart + 1 : msgStart;
       const q = findQuote(line, from, end, true);
       if (q < 0) {
-        // All of it is more of the request: only whether it ends inside an escape matters.
+        // All of it is more of the request.
+        keepRequest(piece, line, msgStart, end);
         piece.escaped = trailingBackslashes(line, from, end) % 2 === 1;
         return 'partial';
       }
@@ -382,28 +411,36 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
         if (--piece.left <= 0) pieces.delete(key);
         return null;
       }
+      keepRequest(piece, line, msgStart, q);
+      rest = q;
     }
-    const rest = piece.cut === 'open' ? findQuote(line, piece.escaped ? msgStart + 1 : msgStart, end, true) : msgStart;
     const room = MAX_HEAD_LENGTH + 1 - piece.head.length;
     const joined = piece.head + (end - rest > room ? line.slice(rest, rest + room) : line.slice(rest, end));
-    const out = autoAccess(joined, 0, joined.length, tag, false);
+    let out = autoAccess(joined, 0, joined.length, tag, false);
     if (typeof out !== 'string') {
       pieces.delete(key);
       return out;
     }
-    if (out === 'truncated' && joined.length <= MAX_HEAD_LENGTH) {
-      // Still cut: its request may have opened in this message.
+    // 'binary' hides why the text failed (a raw byte anywhere, half a UTF-8 character at a cut): the
+    // reason without those characters says whether the line is still cut.
+    if (out === 'binary') {
+      const plain = withoutBinary(joined);
+      const why = autoAccess(plain, 0, plain.length, tag, false);
+      if (why === 'truncated') out = why;
+    }
+    // Still cut (its request may have opened in this message), or more of the first fields: a message
+    // without a quote of its own cannot be a line of its own (every access line has its request's),
+    // so it is kept with the piece whatever the joined text reads as, never read alone.
+    if ((out === 'truncated' || (CUT_REASONS.has(out) && findQuote(line, msgStart, end, true) < 0)) && joined.length <= MAX_HEAD_LENGTH) {
       const next = cutPiece(joined, 0, joined.length);
-      piece.head = next.head;
-      piece.cut = next.cut;
-      piece.escaped = next.escaped;
+      Object.assign(piece, next, { left: piece.left });
       return 'partial';
     }
-    if (out === 'truncated' || out === 'too-long') {
+    if (out === 'truncated' || out === 'too-long' || joined.length > MAX_HEAD_LENGTH) {
       // Longer than any head kept: its later pieces are passed over rather than read alone (a piece
       // inside a user field, read alone, could name anyone).
-      piece.cut = 'swallow';
-      piece.head = '';
+      const q = findQuote(joined, 0, joined.length, true);
+      Object.assign(piece, { cut: 'swallow', head: '', escaped: q >= 0 && trailingBackslashes(joined, q + 1, joined.length) % 2 === 1, request: 0, capped: false, inRequest: q >= 0 });
       return 'too-long';
     }
     if (out === 'bad-forwarded' || out === 'not-client') {
@@ -412,6 +449,30 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
     }
     if (--piece.left <= 0) pieces.delete(key);
     return null;
+  };
+
+  /**
+   * A message of a line too long to keep: passed over until the one that ends the line. Until its
+   * request line opens, every message is more of its first fields (no quote of their own); then
+   * every message is more of the request until one holds its closing quote followed by a status.
+   */
+  const swallow = (piece: SyslogPiece, key: string, line: string, msgStart: number, end: number): ParseOutcome => {
+    let from = piece.escaped ? msgStart + 1 : msgStart;
+    if (piece.inRequest !== true) {
+      const open = findQuote(line, from, end, true);
+      if (open < 0) return 'partial';
+      piece.inRequest = true;
+      piece.escaped = false;
+      from = open + 1;
+    }
+    const close = findQuote(line, from, end, true);
+    if (close < 0) {
+      piece.escaped = trailingBackslashes(line, from, end) % 2 === 1;
+      return 'partial';
+    }
+    // Its request closed here: what follows is the server's (status, size, headers); the line ends.
+    pieces.delete(key);
+    return 'partial';
   };
 
   /** Shared prelude: CR, BOM, blank lines; then `body` on the content. */

@@ -236,18 +236,21 @@ export function lineEdge(fd: number, size: number, pos: number): number {
  */
 const MAX_EDGE_MESSAGES = 4096;
 
-/** Lines before an edge read again to know what the parser holds there: a chain of 16 KiB pieces. */
-const CHAIN_LINES = 64;
-const CHAIN_BYTES = 1 << 20;
+/**
+ * Lines before an edge read again to know what the parser holds there: a cut line's pieces, and the
+ * messages of other tags between them.
+ */
+const CHAIN_LINES = 4096;
+const CHAIN_BYTES = 2 << 20;
 
 /**
  * A parser in the state a reader of the lines before `pos` would be in, when it holds a syslog line
- * cut before its status (waiting for its rest), or null. `before`: the line just before `pos`; a
- * chain's pieces are long, so only a long syslog line there makes the lines before it worth reading
- * (up to CHAIN_LINES of them: the first pieces of a line cut three or more times).
+ * cut before its status (waiting for its rest), or null. `before`: the line just before `pos`; only
+ * in a syslog file are the lines before it read again (up to CHAIN_LINES of them: the first pieces
+ * of a line cut several times, and other tags' messages in between).
  */
 function waitingSyslogPiece(fd: number, pos: number, before: string): LineParser | null {
-  if (before.length < 400 || !looksLikeSyslog(before, before.charCodeAt(0) === 0xfeff ? 1 : 0)) return null;
+  if (!looksLikeSyslog(before, before.charCodeAt(0) === 0xfeff ? 1 : 0)) return null;
   const p = createLineParser('syslog');
   for (const line of linesBefore(fd, pos)) p(line);
   return p.waiting() > 0 ? p : null;

@@ -8,7 +8,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { isSkip, type ParseOutcome } from '../../../src/parse/access-event.js';
-import { createLineParser } from '../../../src/parse/line-parser.js';
+import { createLineParser, KEPT_REQUEST } from '../../../src/parse/line-parser.js';
+import { MAX_PATH_TESTED } from '../../../src/detect/path-pattern.js';
+import { loadConfig } from '../../../src/config/load.js';
+import { Pipeline } from '../../../src/pipeline/pipeline.js';
 
 const T = '02/Dec/2026:10:00:00 +0000';
 const PIECE = 16 * 1024;
@@ -143,5 +146,77 @@ describe('syslog: what a cut leaves in the first piece, and what never comes aft
     // Three messages: the request, then up to the middle of the status, then the rest.
     const msgs = [line.slice(0, PIECE), line.slice(PIECE, close + 3), line.slice(close + 3)];
     expect(msgs.map((x) => who(p(hdrW + x))).filter((o) => o.includes(' '))).toEqual([`${CLIENT} 403`]);
+  });
+});
+
+describe('syslog: a cut never changes which rule matches', () => {
+  it('keeps more of a cut request than the rules test of a path', () => {
+    expect(KEPT_REQUEST).toBeGreaterThan(MAX_PATH_TESTED + 'OPTIONS '.length);
+  });
+
+  it('an exploit probe whose marker lies past 4 KiB of path, cut into two messages, matches as it does whole', () => {
+    const path = `/${'\\xFF'.repeat(1100)}/vendor/phpunit/phpunit/src/Util/PHP/eval-stdin.php`;
+    const line = `${CLIENT} - - [${T}] "GET ${path} HTTP/1.1" 404 5 "-" "curl"`;
+    const count = (msgs: string[]): number => {
+      const p = new Pipeline({ config: loadConfig({ env: { BANHAMMER_RULES: 'exploit-probes' }, hostname: 't' }), mode: 'replay' });
+      for (const m of msgs) {
+        const ev = p.parse(hdr() + m);
+        if (ev !== null) p.observe(ev, ev.time);
+      }
+      return p.detector.counters('exploit-probes')!.matches;
+    };
+    expect(count([line])).toBe(1);
+    // The cut inside the request, before the marker.
+    expect(count([line.slice(0, 4000), line.slice(4000)])).toBe(1);
+    expect(count(pieces(line, 4000))).toBe(1);
+  });
+});
+
+describe('syslog: a piece after the first never takes the cut line`s place (review of the joins)', () => {
+  const hdrW = hdr();
+  const split = (s: string): string[] => pieces(s);
+
+  it('a `]` in a user field over three messages, the second starting with a forged address: the real client', () => {
+    const p1 = (`${CLIENT} - ]` + '\\xFF'.repeat(PIECE)).slice(0, PIECE);
+    const p2 = ('198.18.7.99 - ' + '\\xFF'.repeat(PIECE)).slice(0, PIECE);
+    const p = createLineParser('auto');
+    expect(split(p1 + p2 + `x [${T}] "GET /x HTTP/1.1" 403 5 "-" "curl"`).map((x) => who(p(hdrW + x)))).toEqual(['partial', 'partial', `${CLIENT} 403`]);
+  });
+
+  it('a raw byte in the first piece (escape=json), the request cut in the second: the real client', () => {
+    const p1 = (`${CLIENT} - \uFFFD` + 'a'.repeat(PIECE)).slice(0, PIECE);
+    const p2 = (`198.18.7.99 - x [${T}] "GET /` + 'a'.repeat(PIECE)).slice(0, PIECE);
+    const p = createLineParser('auto');
+    expect(split(`${p1}${p2}bbbb HTTP/1.1" 403 5 "-" "curl"`).map((x) => who(p(hdrW + x)))).toEqual(['partial', 'partial', `${CLIENT} 403`]);
+  });
+
+  it('half a UTF-8 character at each side of a cut in the user field: the real client', () => {
+    const pre = `${CLIENT} - `;
+    const user = pre + 'a'.repeat(PIECE - pre.length - 1) + 'é';
+    const p2 = `198.18.7.99 - x [${T}] "GET /` + 'a'.repeat(PIECE);
+    const bytes = Buffer.concat([Buffer.from(user, 'utf8'), Buffer.from(p2.slice(0, PIECE - 1), 'utf8'), Buffer.from(`bbbb HTTP/1.1" 403 5 "-" "curl"`)]);
+    const p = createLineParser('auto');
+    const outs: string[] = [];
+    for (let at = 0; at < bytes.length; at += PIECE) outs.push(who(p(hdrW + bytes.subarray(at, at + PIECE).toString('utf8'))));
+    expect(outs).toEqual(['partial', 'partial', `${CLIENT} 403`]);
+  });
+
+  it('a line too long to keep ends with its own last piece, however long: the next line is read as itself', () => {
+    const user = (`198.18.0.70 - ` + '\\xFF'.repeat(9 * PIECE)).slice(0, 9 * PIECE);
+    const line = `${user} [${T}] "GET /x HTTP/1.1" 404 5 "-" "${'A'.repeat(16_100)}"`;
+    const p = createLineParser('auto');
+    const outs = split(line).map((x) => who(p(hdrW + x)));
+    expect(outs.some((o) => o.includes(' '))).toBe(false);
+    expect(who(p(hdrW + `198.18.0.71 - - [${T}] "GET /.env HTTP/1.1" 403 1 "-" "x"`))).toBe('198.18.0.71 403');
+  });
+
+  it('a line too long to keep, in 2-byte characters (escape=json): its pieces are passed over until its request ends, never read alone', () => {
+    const bytes = Buffer.from(`198.18.0.70 - ${'é'.repeat(9 * PIECE)}198.18.7.99 - - [${T}] "GET /forged HTTP/1.1" 403 5 "-" "curl"`, 'utf8');
+    const p = createLineParser('auto');
+    const outs: string[] = [];
+    for (let at = 0; at < bytes.length; at += PIECE) outs.push(who(p(hdrW + bytes.subarray(at, at + PIECE).toString('utf8'))));
+    expect(outs.some((o) => o.includes(' '))).toBe(false);
+    expect(p.waiting()).toBe(0);
+    expect(who(p(hdrW + `198.18.0.72 - - [${T}] "GET / HTTP/1.1" 403 1 "-" "x"`))).toBe('198.18.0.72 403');
   });
 });

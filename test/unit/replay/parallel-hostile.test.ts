@@ -150,6 +150,22 @@ describe.skipIf(!haveBuild)('parallel replay on hostile files (needs npm run bui
     for (const n of [2, 5, 13, 29]) for (const sp of splitSpans(file, n)) expect(cutAt).not.toContain(sp.from);
   });
 
+  it('syslog lines cut in their request with 70 messages of another tag between their pieces: the same on every thread count', async () => {
+    const hdr = (tag = 'web'): string => `<30>Dec  2 10:00:00 ${tag}[812]: `;
+    const out: string[] = [];
+    for (let i = 0; i < 120; i++) {
+      const line = access(`198.18.1.${1 + (i % 5)}`, T0 + i * 1000, 403, `/${'\\xFF'.repeat(4200)}`);
+      out.push(hdr() + line.slice(0, 16384));
+      for (let k = 0; k < 70; k++) out.push(hdr('other') + 'x'.repeat(500));
+      out.push(hdr() + line.slice(16384));
+      out.push(hdr() + access('198.18.2.9', T0 + i * 1000, 200, '/ok'));
+    }
+    const file = join(dir, 'syslog-other.log');
+    writeFileSync(file, out.join('\n') + '\n');
+    const one = await sameOnEveryThreadCount(file, { BANHAMMER_RULES: 'forbidden' }, [2, 13, 29]);
+    expect(one.matches.forbidden).toBe(120);
+  });
+
   it('one Docker line split into a thousand records (16 MiB), span edges deep inside it, forged lines at record starts', async () => {
     // Moving an edge past such a chain once read 2 MiB per record (64 MiB line, 8 threads: 15.8 s
     // against 70 ms on one thread); it is one pass over the chain now (1.9 s).
