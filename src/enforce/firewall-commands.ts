@@ -204,8 +204,8 @@ export class FirewallCommands {
   private readonly refusedKeys = new BoundedSet(4096);
   /** Chain listings found equivalent to ours despite a formatting difference. */
   private readonly goodListings = new Map<string, string>();
-  /** When each set was last found full (restoreIsolating). */
-  private readonly fullAt = new Map<string, number>();
+  /** When each set was last found full (restoreIsolating), and how many elements it held then. */
+  private readonly fullAt = new Map<string, { at: number; count: number }>();
 
   constructor(private readonly opts: FirewallCommandOptions) {
     this.families = validateFamilies(opts.families);
@@ -310,8 +310,9 @@ export class FirewallCommands {
   async repairSet(set: string, family: Family, want: ReadonlyMap<string, WantedEntry>, kernelCount: number, full: boolean, now: number): Promise<{ repaired: string | null; refused: RefusedEntry[]; missing: number; stray: number }> {
     // A set found full is left alone for a while: reading a million members every check would only
     // find it full again.
+    // (Only while it still holds as many: a set flushed or re-created since is repaired at once.)
     const fullAt = this.fullAt.get(set);
-    if (fullAt !== undefined && now - fullAt < FULL_SET_BACKOFF_MS) return { repaired: null, refused: [], missing: 0, stray: 0 };
+    if (fullAt !== undefined && now - fullAt.at < FULL_SET_BACKOFF_MS && kernelCount >= fullAt.count) return { repaired: null, refused: [], missing: 0, stray: 0 };
     const wanted = new Map([...want].filter(([ip]) => !this.refusedKeys.has(`${set} ${ip}`)));
     const compareAnyway = full && kernelCount <= FULL_COMPARE_MAX_ENTRIES;
     // Counts that agree are taken as no drift (the periodic full comparison catches a swap).
@@ -401,17 +402,18 @@ export class FirewallCommands {
   async restoreIsolating(lines: readonly SetLine[], what: string): Promise<RefusedEntry[]> {
     const refused: RefusedEntry[] = [];
     let pending = [...lines];
-    let fullHandled = false;
+    const fullSets = new Set<string>();
     while (pending.length > 0) {
       try {
         await this.exec(this.ipset, setRestoreArgs(), what, undefined, { input: restoreText(pending) });
         break;
       } catch (e) {
-        const full = fullHandled ? null : fullSetLine(e, pending);
-        if (full !== null) {
+        const full = fullSetLine(e, pending);
+        if (full !== null && !fullSets.has(full.set)) {
           // A full set refuses new elements only: every removal and every update of an element it
-          // holds still applies (unbans, extensions), and so does every other set's line.
-          fullHandled = true;
+          // holds still applies (unbans, extensions), and so does every other set's line (each full
+          // set of the batch is handled once: address and network sets, containers' sets).
+          fullSets.add(full.set);
           const split = await this.splitForFullSets(pending, full);
           refused.push(...split.refused);
           pending = split.lines;
@@ -433,9 +435,10 @@ export class FirewallCommands {
    * a new element from an update of one it holds.
    */
   private async splitForFullSets(lines: readonly SetLine[], failing: { line: number; set: string }): Promise<{ lines: SetLine[]; refused: RefusedEntry[] }> {
-    this.fullAt.set(failing.set, (this.opts.clock ?? systemClock).now());
+    const members = await this.listSet(failing.set);
+    this.fullAt.set(failing.set, { at: (this.opts.clock ?? systemClock).now(), count: members.length });
     const held = new Set<string>();
-    for (const e of await this.listSet(failing.set)) held.add(canonicalTarget(e.ip)?.ip ?? e.ip);
+    for (const e of members) held.add(canonicalTarget(e.ip)?.ip ?? e.ip);
     const out: SetLine[] = [];
     const refused: RefusedEntry[] = [];
     for (const l of lines) {

@@ -58,4 +58,39 @@ describe.skipIf(skip !== null)(`a full ipset${skip ? ` (skipped: ${skip})` : ''}
     expect(repairs.join('\n')).toMatch(/2001:db8::88|re-added/);
     expect((await enf.listSet(6)).map((e) => e.ip).sort()).toEqual(['2001:db8::66', '2001:db8::88']);
   });
+
+  it('two full sets in one batch (addresses and networks): each refuses only its new elements', async () => {
+    const both = new IptablesEnforcer({ runner: lab!.runIn(lab!.server), instance: 'full2', ports: [8081], backend: backendBinaries('nft', 'integration test'), maxelem: 4, cidr: true, families: [4] });
+    await both.init();
+    try {
+      const h = Date.now() + 3_600_000;
+      const hosts = ['198.18.2.1', '198.18.2.2', '198.18.2.3', '198.18.2.4'];
+      const nets = ['198.18.10.0/24', '198.18.11.0/24', '198.18.12.0/24', '198.18.13.0/24'];
+      expect((await both.apply({ ban: [...hosts, ...nets].map((ip) => ({ ip, family: 4 as const, until: h })), unban: [] })).refused).toEqual([]);
+      const r = await both.apply({
+        ban: [
+          { ip: '198.18.2.9', family: 4, until: h },
+          { ip: '198.18.19.0/24', family: 4, until: h },
+          { ip: '198.18.2.2', family: 4, until: null },
+          { ip: '198.18.10.0/24', family: 4, until: null },
+        ],
+        unban: [],
+      });
+      expect(r.refused.map((x) => x.ip).sort()).toEqual(['198.18.19.0/24', '198.18.2.9']);
+      expect((await both.listSet(4)).find((e) => e.ip === '198.18.2.2')?.timeout).toBe(0);
+      expect((await both.listSet(4, true)).find((e) => e.ip === '198.18.10.0/24')?.timeout).toBe(0);
+    } finally {
+      await both.shutdown();
+    }
+  });
+
+  it('a full set that is flushed is refilled by the next check, not left alone', async () => {
+    const h = Date.now() + 3_600_000;
+    const want: EnforcerBan[] = ['198.18.1.1', '198.18.1.2', '198.18.1.3', '198.18.1.4', '198.18.1.5'].map((ip) => ({ ip, family: 4 as const, until: h }));
+    await enf.apply({ ban: want, unban: [] }); // the set is full: one is refused
+    await lab!.runIn(lab!.server).run('ipset', ['flush', 'bh-full-v4']);
+    expect(await enf.listSet(4)).toEqual([]);
+    await enf.check(() => want);
+    expect((await enf.listSet(4)).length).toBe(4);
+  });
 });
