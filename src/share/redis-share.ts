@@ -15,7 +15,7 @@ import { MAX_SECRET_BYTES, readRegularFile } from '../fs/read-regular.js';
 import { hostname } from 'node:os';
 import type { createClient } from 'redis';
 import { BanhammerError } from '../errors.js';
-import { repeat } from '../clock.js';
+import { repeat, type TimerHandle } from '../clock.js';
 import { MAX_LATE_MS } from '../detect/sliding-window.js';
 import { MAX_FINDTIME_MS } from '../config/duration.js';
 import { MAX_MAXRETRY } from '../config/schema.js';
@@ -38,6 +38,10 @@ const DEFAULT_MAX_OUTBOX = 10_000;
  */
 const DEFAULT_MAX_BACKOFF_MS = 1_000;
 const CONNECT_TIMEOUT_MS = 1_500;
+/** A connection lost sooner than this after it came up is a flap; the longest back-off after flaps. */
+const FLAP_MS = 30_000;
+const FLAP_LIMIT = 5;
+const MAX_FLAP_BACKOFF_MS = 30_000;
 /** A PING unanswered this long means the server is not running (stopped, wedged): reconnect. */
 const DEFAULT_HUNG_AFTER_MS = 10_000;
 /** Failures awaiting their reply; beyond this they are dropped (Redis is too slow to keep up). */
@@ -151,6 +155,12 @@ class RedisShare implements ShareStage {
   private newClient: ((main: boolean) => Client) | null = null;
   /** When the unanswered PING was sent (null: none waiting). */
   private probeSentAt: number | null = null;
+  /** When the commands connection last came up (null: down since), and how many came up and went down within FLAP_MS in a row. */
+  private upAt: number | null = null;
+  private flaps = 0;
+  /** The timer that opens the connections again after flaps (pauseConnections), or null. */
+  private paused: TimerHandle | null = null;
+  private flapSaid = false;
   /** What to do once Redis answers a PING on the connection that became ready (see probe). */
   private onAnswered: (() => void) | null = null;
   private readonly hungAfter: number;
@@ -259,6 +269,7 @@ class RedisShare implements ShareStage {
     // arrive. checkAnswers() gives the connections up when the answer does not come.
     client.on('ready', () => {
       if (!current()) return;
+      this.upAt = this.deps.clock.now();
       this.onAnswered = () => {
         this.mainReady = true;
         this.maybeOnline();
@@ -294,9 +305,13 @@ class RedisShare implements ShareStage {
     ] as const) {
       const down = (): void => {
         if (!current()) return;
+        const now = this.deps.clock.now();
+        if (this.upAt !== null) this.flaps = now - this.upAt < FLAP_MS ? this.flaps + 1 : 0;
+        this.upAt = null;
         if (main) this.mainReady = false;
         else this.subReady = false;
         this.reportOffline(this.lastError ?? 'connection lost');
+        if (this.flaps >= FLAP_LIMIT) this.pauseConnections();
       };
       c.on('end', down);
       c.on('reconnecting', down);
@@ -304,6 +319,39 @@ class RedisShare implements ShareStage {
 
     client.connect().catch(() => undefined);
     sub.connect().catch(() => undefined);
+  }
+
+  /**
+   * node-redis reconnects at once after a connection that was up is lost (its back-off is only for
+   * failed connects): a server that accepts and drops every connection (a hostile or broken Redis, a
+   * proxy) would be reconnected to dozens of times a second, for ever. After FLAP_LIMIT connections in
+   * a row lost within FLAP_MS of coming up, both are cut and opened again after a back-off that grows
+   * with each further flap, up to MAX_FLAP_BACKOFF_MS; a connection that stays up resets it.
+   */
+  private pauseConnections(): void {
+    if (this.stopped || this.paused !== null) return;
+    const old = [this.client, this.sub];
+    this.client = null;
+    this.sub = null;
+    this.mainReady = false;
+    this.subReady = false;
+    for (const c of old) {
+      try {
+        c?.destroy();
+      } catch {
+        // already closed
+      }
+    }
+    const step = Math.min(MAX_FLAP_BACKOFF_MS, this.maxBackoff * 2 ** Math.min(this.flaps - FLAP_LIMIT + 1, 10));
+    const delay = Math.round(step / 2 + (this.random() * step) / 2);
+    if (!this.flapSaid) {
+      this.flapSaid = true;
+      this.deps.log.warn({ group: this.keys.group, flaps: this.flaps }, `share: Redis drops every connection soon after it is made; reconnecting with back-off (${delay} ms, growing; said once)`);
+    }
+    this.paused = this.deps.clock.setTimeout(() => {
+      this.paused = null;
+      if (!this.stopped) this.openConnections();
+    }, delay);
   }
 
   /**
@@ -363,6 +411,7 @@ class RedisShare implements ShareStage {
     if (this.stopped) return;
     this.stopped = true;
     this.watchdog?.stop();
+    if (this.paused !== null) this.deps.clock.clearTimeout(this.paused);
     this.resolveFirst();
     // A catch-up in progress gets a moment to finish (a hung connection must not hold the agent's exit).
     if (this.going !== null) await Promise.race([this.going.catch(() => undefined), new Promise<void>((r) => setTimeout(r, 1_000).unref())]);
