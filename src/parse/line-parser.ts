@@ -96,16 +96,18 @@ interface SyslogPiece {
    * Where the cut fell: 'before' the request line opened (the head is the whole first piece), in the
    * 'open' request line (the head keeps at most KEPT_REQUEST of it: the rest of the request is skipped,
    * up to its closing quote), or after it 'closed' (the head keeps at most KEPT_REQUEST of it);
-   * 'swallow': a line too long to keep whose pieces are passed over until its last one.
+   * 'swallow': a line too long to keep whose pieces are passed over until its last one; 'tail': a line
+   * already read (its status was in its first piece, or a join completed it) cut inside a quoted
+   * field after its status (a long referer or User-Agent): the messages that are more of it are
+   * passed over, never read alone or kept as a cut line of their own (they start with text its
+   * client wrote).
    */
-  cut: 'before' | 'open' | 'closed' | 'swallow';
-  /** 'open', 'swallow': the next message's first character is escaped (the text so far ends in an odd run of `\`). */
+  cut: 'before' | 'open' | 'closed' | 'swallow' | 'tail';
+  /** 'open', 'swallow', 'tail': the next message's first character is escaped (the text so far ends in an odd run of `\`). */
   escaped: boolean;
   /** 'open', 'closed': where the request text starts in the head, and whether it was cut short. */
   request: number;
   capped: boolean;
-  /** 'swallow': the line's request line has opened. */
-  inRequest?: boolean;
 }
 
 /**
@@ -124,6 +126,31 @@ export const KEPT_REQUEST = 16_384;
 
 /** Skip reasons of a message that may be the first piece of a cut access line (its status unread). */
 const CUT_REASONS: ReadonlySet<SkipReason> = new Set<SkipReason>(['truncated', 'bad-request', 'bad-time', 'bad-status', 'binary', 'bad-forwarded', 'unknown-format']);
+
+/** How many unescaped quotes line[from, end) holds (a `\\` escapes the next character). */
+function bareQuotes(line: string, from: number, end: number): number {
+  let n = 0;
+  for (let i = from; i < end; i++) {
+    const c = line.charCodeAt(i);
+    if (c === 92) i++;
+    else if (c === 34) n++;
+  }
+  return n;
+}
+
+/** Whether line[from, end), read from outside any quoted field, ends inside one, and ends in an escape there. */
+function openField(line: string, from: number, end: number): { open: boolean; escaped: boolean } {
+  let open = false;
+  let i = from;
+  for (; i < end; i++) {
+    const c = line.charCodeAt(i);
+    if (c === 92) {
+      if (i + 1 === end) return { open, escaped: open };
+      i++;
+    } else if (c === 34) open = !open;
+  }
+  return { open, escaped: false };
+}
 
 /** The text with every character hasBinary() objects to as `?`. */
 function withoutBinary(text: string): string {
@@ -323,6 +350,7 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
     if (typeof out !== 'string') {
       const c = (out as AccessEvent & { readonly request?: string }).request?.charCodeAt(0);
       if (c === 32 || c === 9) return 'partial';
+      if (end - frame.msgStart >= MIN_CUT_LENGTH) openTail(key ?? pieceKey(line, start, frame, stream), line, frame.msgStart, end);
       return out;
     }
     // Cut before its status was read: before its request line opens (in the client's field, %l or
@@ -397,6 +425,7 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
    */
   const joinPiece = (piece: SyslogPiece, key: string, line: string, msgStart: number, end: number, tag: string | undefined): ParseOutcome | null => {
     if (piece.cut === 'swallow') return swallow(piece, key, line, msgStart, end);
+    if (piece.cut === 'tail') return tail(piece, key, line, msgStart, end);
     let rest = msgStart;
     if (piece.cut === 'open') {
       const from = piece.escaped ? msgStart + 1 : msgStart;
@@ -419,6 +448,7 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
     let out = autoAccess(joined, 0, joined.length, tag, false);
     if (typeof out !== 'string') {
       pieces.delete(key);
+      openTail(key, joined, 0, joined.length);
       return out;
     }
     // 'binary' hides why the text failed (a raw byte anywhere, half a UTF-8 character at a cut): the
@@ -440,7 +470,15 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
       // Longer than any head kept: its later pieces are passed over rather than read alone (a piece
       // inside a user field, read alone, could name anyone).
       const q = findQuote(joined, 0, joined.length, true);
-      Object.assign(piece, { cut: 'swallow', head: '', escaped: q >= 0 && trailingBackslashes(joined, q + 1, joined.length) % 2 === 1, request: 0, capped: false, inRequest: q >= 0 });
+      if (q < 0) {
+        Object.assign(piece, { cut: 'swallow', head: '', escaped: false, request: 0, capped: false });
+        // This message, beyond what the head could take, may already open the request line.
+        swallow(piece, key, line, rest, end);
+      } else {
+        // Its request line has opened: passed over as long as a quoted field stays open.
+        pieces.delete(key);
+        openTail(key, joined, 0, joined.length);
+      }
       return 'too-long';
     }
     if (out === 'bad-forwarded' || out === 'not-client') {
@@ -452,26 +490,45 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
   };
 
   /**
-   * A message of a line too long to keep: passed over until the one that ends the line. Until its
-   * request line opens, every message is more of its first fields (no quote of their own); then
-   * every message is more of the request until one holds its closing quote followed by a status.
+   * A message of a line too long to keep, before its request line opened: more of its first fields
+   * (no quote of its own) is passed over; the message that opens its request is passed over too, and
+   * if it leaves a quoted field open the line goes on as a 'tail'.
    */
   const swallow = (piece: SyslogPiece, key: string, line: string, msgStart: number, end: number): ParseOutcome => {
-    let from = piece.escaped ? msgStart + 1 : msgStart;
-    if (piece.inRequest !== true) {
-      const open = findQuote(line, from, end, true);
-      if (open < 0) return 'partial';
-      piece.inRequest = true;
-      piece.escaped = false;
-      from = open + 1;
-    }
-    const close = findQuote(line, from, end, true);
-    if (close < 0) {
+    const from = piece.escaped ? msgStart + 1 : msgStart;
+    if (findQuote(line, from, end, true) < 0) {
       piece.escaped = trailingBackslashes(line, from, end) % 2 === 1;
       return 'partial';
     }
-    // Its request closed here: what follows is the server's (status, size, headers); the line ends.
     pieces.delete(key);
+    openTail(key, line, from, end);
+    return 'partial';
+  };
+
+  /** After a line's text line[from, end) (read from outside any field): a 'tail' piece when a quoted field is left open. */
+  const openTail = (key: string, line: string, from: number, end: number): void => {
+    const f = openField(line, from, end);
+    if (!f.open) return;
+    if (pieces.size >= MAX_CONTINUED_STREAMS) pieces.clear();
+    pieces.set(key, { head: '', left: PIECE_HORIZON, cut: 'tail', escaped: f.escaped, request: 0, capped: false });
+  };
+
+  /**
+   * A message after a line cut inside a quoted field after its status: more of that field (no quote
+   * of its own) is passed over; one whose first quote closes the field, followed by the end of the
+   * message or the next field (` "`), is the rest of the line, passed over too (and, when it leaves
+   * a field open again, the line goes on). Anything else is not its rest: read on its own.
+   */
+  const tail = (piece: SyslogPiece, key: string, line: string, msgStart: number, end: number): ParseOutcome | null => {
+    const from = piece.escaped ? msgStart + 1 : msgStart;
+    const q = findQuote(line, from, end, true);
+    if (q < 0) {
+      piece.escaped = trailingBackslashes(line, from, end) % 2 === 1;
+      return 'partial';
+    }
+    pieces.delete(key);
+    if (q + 1 < end && !(line.charCodeAt(q + 1) === 32 && line.charCodeAt(q + 2) === 34)) return null;
+    openTail(key, line, q + 1, end);
     return 'partial';
   };
 

@@ -259,6 +259,7 @@ class RedisShare implements ShareStage {
     this.subscribed = false;
     this.probeSentAt = null;
     this.onAnswered = null;
+    this.upAt = null;
     // Events of connections given up on (checkAnswers) are no longer this stage's business.
     const current = (): boolean => this.client === client && !this.stopped;
 
@@ -747,6 +748,9 @@ class RedisShare implements ShareStage {
 
   private onConnectionError(e: unknown): void {
     this.lastError = errText(e);
+    // A connect refused or timed out: the server was really down (a restart), not dropping what it
+    // accepts: no flap.
+    if (/ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|Connection timeout/i.test(this.lastError)) this.flaps = 0;
     if (!this.connected) this.reportOffline(this.lastError);
   }
 

@@ -220,3 +220,42 @@ describe('syslog: a piece after the first never takes the cut line`s place (revi
     expect(who(p(hdrW + `198.18.0.72 - - [${T}] "GET / HTTP/1.1" 403 1 "-" "x"`))).toBe('198.18.0.72 403');
   });
 });
+
+describe('syslog: the pieces of a line already read (cut in its referer or User-Agent)', () => {
+  const hdrW = hdr();
+  const probe = `${CLIENT} - - [${T}] "GET /vendor/phpunit/phpunit/src/Util/PHP/eval-stdin.php HTTP/1.1" 404 5 "-" "x"`;
+
+  it('a User-Agent cut so that its next piece starts with a forged line start: never a cut line of its own, the next request counts for its real client', () => {
+    // nginx logs a raw 0x01 byte as \x01: the header stays under nginx's default 8 KiB buffers.
+    const pre = `${CLIENT} - - [${T}] "GET / HTTP/1.1" 200 5 "${'\\x01'.repeat(4000)}" "`;
+    const p2 = (`198.18.0.9 - ${'\\x01'.repeat(4092)}` + 'M'.repeat(PIECE)).slice(0, PIECE);
+    const line = pre + 'M'.repeat(PIECE - pre.length) + p2 + 'MMMM"';
+    for (const format of ['auto', 'syslog'] as const) {
+      const p = createLineParser(format);
+      const outs = [...pieces(line), probe].map((x) => who(p(hdrW + x)));
+      expect(outs.filter((o) => o.includes(' '))).toEqual([`${CLIENT} 200`, `${CLIENT} 404`]);
+    }
+  });
+
+  it('the same after a cut line was joined: its later pieces are passed over', () => {
+    const pre = `${CLIENT} - - [${T}] "GET /${'\\xFF'.repeat(4500)} HTTP/1.1" 403 5 "-" "`;
+    const line = `${pre}${'M'.repeat(2 * PIECE - pre.length)}198.18.0.9 - ${'\\x01'.repeat(4000)}"`;
+    const p = createLineParser('auto');
+    const outs = [...pieces(line), probe].map((x) => who(p(hdrW + x)));
+    expect(outs.filter((o) => o.includes(' '))).toEqual([`${CLIENT} 403`, `${CLIENT} 404`]);
+  });
+
+  it('a line whose user field is longer than a head, then a probe: the probe counts', () => {
+    const big = `${CLIENT} - ${'\\x01'.repeat(35_000)} [${T}] "GET / HTTP/1.1" 401 5 "-" "x"`;
+    const p = createLineParser('auto');
+    const outs = [...pieces(big), probe, `198.18.0.62 - - [${T}] "GET /x HTTP/1.1" 403 1 "-" "x"`].map((x) => who(p(hdrW + x)));
+    expect(outs.slice(-2)).toEqual([`${CLIENT} 404`, '198.18.0.62 403']);
+  });
+
+  it('a long line whose tail the syslogd dropped: the next lines are read as themselves', () => {
+    const cut = `${CLIENT} - - [${T}] "GET / HTTP/1.1" 200 5 "-" "${'M'.repeat(9000)}`; // no closing quote: dropped
+    const p = createLineParser('auto');
+    const outs = [cut, probe, `198.18.0.63 - - [${T}] "GET / HTTP/1.1" 403 1 "-" "x"`].map((x) => who(p(hdrW + x)));
+    expect(outs).toEqual([`${CLIENT} 200`, `${CLIENT} 404`, '198.18.0.63 403']);
+  });
+});
