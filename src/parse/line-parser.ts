@@ -127,17 +127,6 @@ export const KEPT_REQUEST = 16_384;
 /** Skip reasons of a message that may be the first piece of a cut access line (its status unread). */
 const CUT_REASONS: ReadonlySet<SkipReason> = new Set<SkipReason>(['truncated', 'bad-request', 'bad-time', 'bad-status', 'binary', 'bad-forwarded', 'unknown-format']);
 
-/** How many unescaped quotes line[from, end) holds (a `\\` escapes the next character). */
-function bareQuotes(line: string, from: number, end: number): number {
-  let n = 0;
-  for (let i = from; i < end; i++) {
-    const c = line.charCodeAt(i);
-    if (c === 92) i++;
-    else if (c === 34) n++;
-  }
-  return n;
-}
-
 /** Whether line[from, end), read from outside any quoted field, ends inside one, and ends in an escape there. */
 function openField(line: string, from: number, end: number): { open: boolean; escaped: boolean } {
   let open = false;
