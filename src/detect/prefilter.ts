@@ -12,7 +12,7 @@ import { MatchView, type CompiledRule, type RuleMatch } from './rule.js';
 import { literalScore, requiredLiteralsOfList } from './literals.js';
 import { LiteralScanner } from './literal-scanner.js';
 import { MAX_PATH_TESTED } from './path-pattern.js';
-import { flatAscii } from '../parse/timestamp.js';
+import { TextMemo } from './text-memo.js';
 
 /** The statuses without which `m` cannot hold, or null when any status may. */
 export function necessaryStatus(m: RuleMatch): ReadonlySet<number> | null {
@@ -127,32 +127,6 @@ export function necessaryMethods(m: RuleMatch): ReadonlySet<string> | null {
   return null;
 }
 
-/** A small cache of scan results for a field whose values repeat (User-Agent, referer). */
-class ScanCache {
-  private readonly map = new Map<string, Int32Array | null>();
-  /** The last value looked up, compared first (a page load's requests carry the same headers). */
-  private lastText = '';
-  private lastFound: Int32Array | null | undefined;
-  constructor(private readonly max: number) {}
-  get(text: string): Int32Array | null | undefined {
-    if (text === this.lastText && this.lastFound !== undefined) return this.lastFound;
-    const found = this.map.get(text);
-    if (found !== undefined) {
-      this.lastText = text;
-      this.lastFound = found;
-    }
-    return found;
-  }
-  set(text: string, found: Int32Array | null): void {
-    if (this.map.size >= this.max) this.map.clear();
-    // A flat copy: the key must not pin the chunk the parser sliced it from.
-    const key = flatAscii(text);
-    this.map.set(key, found);
-    this.lastText = key;
-    this.lastFound = found;
-  }
-}
-
 const EMPTY_IDS = new Int32Array(0);
 
 /** Characters the fold leaves alone and that ordinary text rarely holds, rarest first. */
@@ -177,8 +151,6 @@ function holdsAny(text: string, chars: readonly string[]): boolean {
   for (let i = 0; i < chars.length; i++) if (text.indexOf(chars[i]!, 0) >= 0) return true;
   return false;
 }
-/** Longest value cached (the caches hold at most 2 × 4096 × this many characters). */
-const MAX_CACHED_TEXT = 512;
 
 export class Prefilter {
   /** Statuses some rule may count (1), or null when some rule counts any status. */
@@ -190,8 +162,11 @@ export class Prefilter {
   private readonly anyStatus: Int32Array;
   /** Per rule: its methods, or null for any. */
   private readonly methods: (ReadonlySet<string> | null)[];
-  /** Per field: found literal ids by value, for fields whose values repeat (User-Agent, referer). */
-  private readonly caches: (ScanCache | null)[] = [null, new ScanCache(4096), new ScanCache(4096), null];
+  /**
+   * Per field: found literal ids by value (null: the text cannot be judged). Every field's values
+   * repeat in real logs (a page's assets, a browser's User-Agent), and a lookup is native.
+   */
+  private readonly caches: TextMemo<Int32Array | null>[] = FIELDS.map(() => new TextMemo(4096));
   /** Per rule: its gate's literal ids, and which fields they are in (bit per FIELDS index); null = no gate. */
   private readonly gateIds: (Int32Array | null)[];
   private readonly gateFields: number[];
@@ -349,14 +324,18 @@ export class Prefilter {
       if (text === undefined) continue;
       const sentinels = this.sentinels[fi];
       if (sentinels !== null && sentinels !== undefined && !holdsAny(text, sentinels)) continue;
-      const cache = text.length <= MAX_CACHED_TEXT ? this.caches[fi] : null;
-      const hit = cache?.get(text);
+      // The target's answer is kept with its other facts (rule.ts), the other fields' here.
+      const facts = fi === 0 && v !== null ? v.targetFacts() : null;
+      const cache = facts === null ? this.caches[fi]! : null;
+      const hit = facts !== null ? facts.found : cache!.get(text);
       if (hit === undefined) {
         const uncertain = fi === 0 ? scanner.scanTarget(text, MAX_PATH_TESTED, this.seen, this.gen) : scanner.scan(text, MAX_PATH_TESTED, this.seen, this.gen);
         if (uncertain) this.uncertain |= 1 << fi;
         const n = scanner.foundCount;
         for (let k = 0; k < n; k++) this.found(scanner.found[k]!);
-        cache?.set(text, uncertain ? null : n === 0 ? EMPTY_IDS : scanner.found.slice(0, n));
+        const ids = uncertain ? null : n === 0 ? EMPTY_IDS : scanner.found.slice(0, n);
+        if (facts !== null) facts.found = ids;
+        else cache!.set(text, ids);
       } else if (hit === null) {
         this.uncertain |= 1 << fi;
       } else {

@@ -10,7 +10,6 @@
 import type { AccessEvent } from '../parse/access-event.js';
 import { MatchView, type CompiledRule } from './rule.js';
 import { Prefilter } from './prefilter.js';
-import { hashPath } from './distinct-window.js';
 
 export class RuleMatcher {
   /** The indices of the rules the last event matched, in rule order: matched[0 .. match()'s answer). */
@@ -43,6 +42,6 @@ export class RuleMatcher {
 
   /** The 32-bit hash of the last matched event's path, without its query (count: distinct-paths). */
   pathHash(): number {
-    return hashPath(this.view.wholeTarget(), this.view.pathEnd());
+    return this.view.pathHash();
   }
 }

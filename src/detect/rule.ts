@@ -6,6 +6,8 @@
  */
 import type { AccessEvent } from '../parse/access-event.js';
 import { compilePathPatterns, MAX_PATH_TESTED } from './path-pattern.js';
+import { TextMemo } from './text-memo.js';
+import { hashPath } from './distinct-window.js';
 
 export interface RuleMatch {
   /** Status codes that count; null means any status. */
@@ -104,10 +106,14 @@ export function compileMatch(m: RuleMatch): Test {
   if (m.paths.length > 0) {
     const pathOnly = compilePathPatterns(m.paths.filter((p) => !mentionsQuery(p)));
     const whole = compilePathPatterns(m.paths.filter(mentionsQuery));
-    tests.push((v) => (pathOnly !== null && anyOf(v.pathVariants(), pathOnly)) || (whole !== null && anyOf(v.targetVariants(), whole)));
+    const paths: Test = (v) => (pathOnly !== null && anyOf(v.pathVariants(), pathOnly)) || (whole !== null && anyOf(v.targetVariants(), whole));
+    tests.push((v) => v.byTarget(paths));
   }
   const queries = compilePathPatterns(m.queries ?? []);
-  if (queries !== null) tests.push((v) => anyOf(v.queryVariants(), queries));
+  if (queries !== null) {
+    const query: Test = (v) => anyOf(v.queryVariants(), queries);
+    tests.push((v) => v.byTarget(query));
+  }
   const agents = compilePathPatterns(m.userAgents ?? []);
   if (agents !== null) tests.push((v) => { const ua = v.userAgent(); return ua !== undefined && agents(cap(ua)); });
   const referers = compilePathPatterns(m.referers ?? []);
@@ -168,12 +174,37 @@ export function mentionsQuery(p: string): boolean {
 }
 
 /**
+ * What is worked out from a request target alone, kept per distinct target (TargetFacts.memo): the
+ * literals the prefilter found in it (prefilter.ts), its path's hash (distinct-paths rules) and the
+ * answers of the rules' path and query tests. Requests repeat (a site's pages and assets), so most
+ * lines find these in one native lookup instead of walking the target again per rule.
+ */
+export class TargetFacts {
+  /** Literal ids the prefilter's target scan found; null: the target cannot be judged; undefined: not scanned yet. */
+  found: Int32Array | null | undefined = undefined;
+  /** hashPath of the path (-1: not worked out yet; a hash is ≥ 0). */
+  hash = -1;
+  /** Answers of path and query tests, by test. */
+  private answers: Map<Test, boolean> | null = null;
+
+  answer(test: Test, v: MatchView): boolean {
+    const answers = (this.answers ??= new Map());
+    let a = answers.get(test);
+    if (a === undefined) answers.set(test, (a = test(v)));
+    return a;
+  }
+}
+
+/**
  * One event as the rules see it, prepared lazily and at most once per event whatever the number of
  * rules: the path (target without query) and the query, each as written, percent-decoded once and
  * twice, and with `\` → `/` and runs of `/` → `/`. The lists are reused from event to event.
  */
 export class MatchView {
   ev: AccessEvent = EMPTY_EVENT;
+  /** Facts by target (bounded: text-memo.ts), and this event's. */
+  private readonly facts = new TextMemo<TargetFacts>(4096);
+  private eventFacts: TargetFacts | null = null;
   private target = '';
   private queryAt = -1;
   private readonly paths: string[] = [];
@@ -189,6 +220,29 @@ export class MatchView {
   reset(ev: AccessEvent): void {
     this.ev = ev;
     this.state = 0;
+    this.eventFacts = null;
+  }
+
+  /** What is known of this event's target (shared with every earlier event of the same target). */
+  targetFacts(): TargetFacts {
+    if (this.eventFacts !== null) return this.eventFacts;
+    const target = this.wholeTarget();
+    let f = this.facts.get(target);
+    if (f === undefined) this.facts.set(target, (f = new TargetFacts()));
+    this.eventFacts = f;
+    return f;
+  }
+
+  /** `test`'s answer for this event, when it depends on the target alone (path and query tests). */
+  byTarget(test: Test): boolean {
+    return this.targetFacts().answer(test, this);
+  }
+
+  /** The 32-bit hash of the path without its query (count: distinct-paths). */
+  pathHash(): number {
+    const f = this.targetFacts();
+    if (f.hash < 0) f.hash = hashPath(this.wholeTarget(), this.pathEnd());
+    return f.hash;
   }
 
   private prepareTarget(): void {

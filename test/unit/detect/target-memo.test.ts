@@ -1,0 +1,130 @@
+/**
+ * What the hot path keeps per distinct text (text-memo.ts, TargetFacts in rule.ts) must never change
+ * an answer: every event is matched exactly as a matcher that has seen nothing before would match it,
+ * whatever came before, and no text can be answered for another (the latin1 twin of a text with a
+ * character above U+00FF, a target past the kept length, a memo that filled up).
+ */
+import { describe, expect, it } from 'vitest';
+import { TextMemo } from '../../../src/detect/text-memo.js';
+import { RuleMatcher } from '../../../src/detect/rule-matcher.js';
+import { compileRule } from '../../../src/detect/rule.js';
+import { hashPath } from '../../../src/detect/distinct-window.js';
+import { PRESETS } from '../../../src/detect/presets.js';
+import type { AccessEvent } from '../../../src/parse/access-event.js';
+
+describe('TextMemo', () => {
+  it('answers what was stored for the same text, and nothing for another', () => {
+    const m = new TextMemo<number>(8);
+    m.set('/a', 1);
+    m.set('/b', 2);
+    expect(m.get('/a')).toBe(1);
+    expect(m.get('/b')).toBe(2);
+    expect(m.get('/a')).toBe(1);
+    expect(m.get('/c')).toBeUndefined();
+    // A slice of a longer text is the same text.
+    expect(m.get('x/ay'.slice(1, 3))).toBe(1);
+  });
+
+  it('never stores a text its latin1 copy would change (a client could send the copy to be answered for it)', () => {
+    const m = new TextMemo<string>(8);
+    // U+012E and U+4E2E both become 0x2E ('.') in latin1.
+    m.set('/page\u012ejs', 'not static');
+    m.set('/x\u4e2ephp', 'other');
+    expect(m.get('/page.js')).toBeUndefined();
+    expect(m.get('/x.php')).toBeUndefined();
+    expect(m.get('/page\u012ejs')).toBeUndefined();
+    expect(m.size).toBe(0);
+    // Latin-1 itself is kept.
+    m.set('/caf\u00e9', 'kept');
+    expect(m.get('/caf\u00e9')).toBe('kept');
+  });
+
+  it('keeps no text longer than its limit, and holds at most max texts', () => {
+    const m = new TextMemo<number>(4, 16);
+    m.set('/' + 'a'.repeat(16), 1);
+    expect(m.size).toBe(0);
+    expect(m.get('/' + 'a'.repeat(16))).toBeUndefined();
+    for (let i = 0; i < 50; i++) {
+      m.set(`/p${i}`, i);
+      expect(m.size).toBeLessThanOrEqual(4);
+      expect(m.get(`/p${i}`)).toBe(i);
+    }
+  });
+});
+
+/** An event as the parser gives it, with the request line and headers. */
+function event(target: string, status = 200, method = 'GET', userAgent = 'Mozilla/5.0 (X11; Linux x86_64)'): AccessEvent {
+  return { ip: '198.18.0.9', family: 4, time: 0, method, path: target, status, request: `${method} ${target} HTTP/1.1`, userAgent, referer: '-' } as AccessEvent;
+}
+
+const rules = Object.entries(PRESETS).map(([name, s]) => compileRule(name, { ...s, enabled: true }));
+
+/** Rule names matched by a matcher that has seen nothing before. */
+function fresh(ev: AccessEvent): string[] {
+  return rules.filter((r) => r.matches(ev)).map((r) => r.name);
+}
+
+describe('RuleMatcher with kept target facts', () => {
+  const targets = [
+    '/',
+    '/index.html',
+    '/page.js',
+    '/page\u012ejs', // latin1 twin of /page.js: not a static asset
+    '/x.php',
+    '/x\u4e2ephp',
+    '/wp-login.php',
+    '/.env',
+    '/.%65nv',
+    '/docs/linux/etc/passwd-file-format.html',
+    '/?../../etc/passwd',
+    '/cgi-bin/../../etc/passwd',
+    '/search?q=select+name+from+users',
+    '/?1701234567',
+    '/static/app.js?v=1701234567',
+    '/' + 'a/'.repeat(300) + '.env', // past the kept length
+    '/' + 'b'.repeat(600),
+    '/api/v1/items?page=3&sort=price',
+    '//admin//',
+    '/phpmyadmin/',
+    '/%2e%2e/%2e%2e/etc/passwd',
+    '/xmlrpc.php',
+    '/?author=1',
+  ];
+
+  it('matches every event as a matcher that has seen nothing, whatever came before', () => {
+    const matcher = new RuleMatcher(rules);
+    // Each target with several statuses and methods, forwards then backwards, twice: every
+    // answer kept for a target is asked again under other events.
+    const events: AccessEvent[] = [];
+    for (const status of [200, 403, 404, 400]) for (const method of ['GET', 'POST']) for (const t of targets) events.push(event(t, status, method));
+    const stream = [...events, ...[...events].reverse(), ...events];
+    for (const ev of stream) {
+      const n = matcher.match(ev);
+      const got = Array.from(matcher.matched.subarray(0, n), (i) => rules[i]!.name);
+      expect(got, `${ev.method} ${ev.path} ${ev.status}`).toEqual(fresh(ev));
+    }
+  });
+
+  it('gives each path its own hash, the query left out', () => {
+    const matcher = new RuleMatcher(rules);
+    const crawl = rules.findIndex((r) => r.name === 'crawl-non-static');
+    for (const t of ['/a?x=1', '/b', '/a?y=2', '/page\u012ejs', '/page.js', '/b', '/a']) {
+      const n = matcher.match(event(t));
+      if (!Array.from(matcher.matched.subarray(0, n)).includes(crawl)) continue;
+      const path = t.includes('?') ? t.slice(0, t.indexOf('?')) : t;
+      expect(matcher.pathHash(), t).toBe(hashPath(path));
+    }
+  });
+
+  it('does not let the latin1 twin of a static asset decide for the asset (crawl-non-static)', () => {
+    const matcher = new RuleMatcher(rules);
+    const crawl = rules.findIndex((r) => r.name === 'crawl-non-static');
+    const counts = (t: string): boolean => {
+      const n = matcher.match(event(t));
+      return Array.from(matcher.matched.subarray(0, n)).includes(crawl);
+    };
+    expect(counts('/page\u012ejs')).toBe(true);
+    expect(counts('/page.js')).toBe(false);
+    expect(counts('/page\u012ejs')).toBe(true);
+  });
+});
