@@ -324,8 +324,9 @@ export class Prefilter {
       if (text === undefined) continue;
       const sentinels = this.sentinels[fi];
       if (sentinels !== null && sentinels !== undefined && !holdsAny(text, sentinels)) continue;
-      // The target's answer is kept with its other facts (rule.ts), the other fields' here.
-      const facts = fi === 0 && v !== null ? v.targetFacts() : null;
+      // The target's and the request line's answers are kept with their other facts (rule.ts), the
+      // headers' here.
+      const facts = v === null ? null : fi === 0 ? v.targetFacts() : fi === 3 ? v.requestFacts() : null;
       const cache = facts === null ? this.caches[fi]! : null;
       const hit = facts !== null ? facts.found : cache!.get(text);
       if (hit === undefined) {

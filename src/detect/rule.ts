@@ -7,6 +7,7 @@
 import type { AccessEvent } from '../parse/access-event.js';
 import { compilePathPatterns, MAX_PATH_TESTED } from './path-pattern.js';
 import { TextMemo } from './text-memo.js';
+import { flatAscii } from '../parse/timestamp.js';
 import { hashPath } from './distinct-window.js';
 
 export interface RuleMatch {
@@ -196,6 +197,21 @@ export class TargetFacts {
 }
 
 /**
+ * What is worked out from a request line alone, kept per distinct request line: the literals the
+ * prefilter's request-line scan found, and its target's facts (so that most lines find both in one
+ * lookup). `target` is the target they are the facts of, compared on every use: an event whose
+ * request line and target disagree is never answered for another's target.
+ */
+export class RequestFacts {
+  /** Literal ids found in the request line; null: it cannot be judged; undefined: not scanned yet. */
+  found: Int32Array | null | undefined = undefined;
+  constructor(
+    readonly target: string,
+    readonly facts: TargetFacts,
+  ) {}
+}
+
+/**
  * One event as the rules see it, prepared lazily and at most once per event whatever the number of
  * rules: the path (target without query) and the query, each as written, percent-decoded once and
  * twice, and with `\` → `/` and runs of `/` → `/`. The lists are reused from event to event.
@@ -205,6 +221,9 @@ export class MatchView {
   /** Facts by target (bounded: text-memo.ts), and this event's. */
   private readonly facts = new TextMemo<TargetFacts>(4096);
   private eventFacts: TargetFacts | null = null;
+  /** Facts by request line, and this event's (undefined: not looked up yet; null: no request line). */
+  private readonly requests = new TextMemo<RequestFacts>(4096);
+  private eventRequest: RequestFacts | null | undefined = undefined;
   private target = '';
   private queryAt = -1;
   private readonly paths: string[] = [];
@@ -221,15 +240,34 @@ export class MatchView {
     this.ev = ev;
     this.state = 0;
     this.eventFacts = null;
+    this.eventRequest = undefined;
   }
 
   /** What is known of this event's target (shared with every earlier event of the same target). */
   targetFacts(): TargetFacts {
     if (this.eventFacts !== null) return this.eventFacts;
+    const r = this.requestFacts();
+    return (this.eventFacts = r !== null ? r.facts : this.factsOf(this.wholeTarget()));
+  }
+
+  /** What is known of this event's request line, or null when it has none. */
+  requestFacts(): RequestFacts | null {
+    if (this.eventRequest !== undefined) return this.eventRequest;
+    const line = this.request();
+    if (line === undefined || line === '') return (this.eventRequest = null);
     const target = this.wholeTarget();
+    let r = this.requests.get(line);
+    if (r === undefined || r.target !== target) {
+      // A flat copy: the facts must not pin the chunk the target was sliced from.
+      r = new RequestFacts(flatAscii(target), this.factsOf(target));
+      this.requests.set(line, r);
+    }
+    return (this.eventRequest = r);
+  }
+
+  private factsOf(target: string): TargetFacts {
     let f = this.facts.get(target);
     if (f === undefined) this.facts.set(target, (f = new TargetFacts()));
-    this.eventFacts = f;
     return f;
   }
 

@@ -97,6 +97,9 @@ describe('RuleMatcher with kept target facts', () => {
     // answer kept for a target is asked again under other events.
     const events: AccessEvent[] = [];
     for (const status of [200, 403, 404, 400]) for (const method of ['GET', 'POST']) for (const t of targets) events.push(event(t, status, method));
+    // Request lines that disagree with the target (a skewed event's copy, a hand-made one): each
+    // is answered for its own target, never for the target another event had with that line.
+    for (const t of targets) events.push({ ...event(t), request: 'GET / HTTP/1.1' } as AccessEvent, { ...event('/'), request: `GET ${t} HTTP/1.1` } as AccessEvent);
     const stream = [...events, ...[...events].reverse(), ...events];
     for (const ev of stream) {
       const n = matcher.match(ev);
