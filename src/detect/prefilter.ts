@@ -328,14 +328,17 @@ export class Prefilter {
       // headers' here.
       const facts = v === null ? null : fi === 0 ? v.targetFacts() : fi === 3 ? v.requestFacts() : null;
       const cache = facts === null ? this.caches[fi]! : null;
-      const hit = facts !== null ? facts.found : cache!.get(text);
+      const hit = facts !== null ? (facts.scannedBy === this ? facts.found : undefined) : cache!.get(text);
       if (hit === undefined) {
         const uncertain = fi === 0 ? scanner.scanTarget(text, MAX_PATH_TESTED, this.seen, this.gen) : scanner.scan(text, MAX_PATH_TESTED, this.seen, this.gen);
         if (uncertain) this.uncertain |= 1 << fi;
         const n = scanner.foundCount;
         for (let k = 0; k < n; k++) this.found(scanner.found[k]!);
         const ids = uncertain ? null : n === 0 ? EMPTY_IDS : scanner.found.slice(0, n);
-        if (facts !== null) facts.found = ids;
+        if (facts !== null) {
+          facts.found = ids;
+          facts.scannedBy = this;
+        }
         else cache!.set(text, ids);
       } else if (hit === null) {
         this.uncertain |= 1 << fi;

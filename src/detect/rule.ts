@@ -183,6 +183,8 @@ export function mentionsQuery(p: string): boolean {
 export class TargetFacts {
   /** Literal ids the prefilter's target scan found; null: the target cannot be judged; undefined: not scanned yet. */
   found: Int32Array | null | undefined = undefined;
+  /** The prefilter whose ids `found` holds (ids are its own: another prefilter scans again). */
+  scannedBy: object | null = null;
   /** hashPath of the path (-1: not worked out yet; a hash is ≥ 0). */
   hash = -1;
   /** Answers of path and query tests, by test. */
@@ -205,6 +207,7 @@ export class TargetFacts {
 export class RequestFacts {
   /** Literal ids found in the request line; null: it cannot be judged; undefined: not scanned yet. */
   found: Int32Array | null | undefined = undefined;
+  scannedBy: object | null = null;
   constructor(
     readonly target: string,
     readonly facts: TargetFacts,

@@ -7,7 +7,8 @@
 import { describe, expect, it } from 'vitest';
 import { TextMemo } from '../../../src/detect/text-memo.js';
 import { RuleMatcher } from '../../../src/detect/rule-matcher.js';
-import { compileRule } from '../../../src/detect/rule.js';
+import { compileRule, MatchView } from '../../../src/detect/rule.js';
+import { Prefilter } from '../../../src/detect/prefilter.js';
 import { hashPath } from '../../../src/detect/distinct-window.js';
 import { PRESETS } from '../../../src/detect/presets.js';
 import type { AccessEvent } from '../../../src/parse/access-event.js';
@@ -129,5 +130,31 @@ describe('RuleMatcher with kept target facts', () => {
     expect(counts('/page\u012ejs')).toBe(true);
     expect(counts('/page.js')).toBe(false);
     expect(counts('/page\u012ejs')).toBe(true);
+  });
+});
+
+describe('Prefilter and kept target facts', () => {
+  it('never reads another prefilter\'s literal ids from a view they share', () => {
+    const byName = (n: string) => rules.find((r) => r.name === n)!;
+    // Two prefilters with different literal sets, so their ids differ.
+    const a = new Prefilter([byName('bad-user-agents'), byName('w00tw00t')]);
+    const b = new Prefilter([byName('sensitive-paths'), byName('xmlrpc')]);
+    const view = new MatchView();
+    for (const t of ['/.env', '/w00tw00t.at.ISC.SANS.DFind:)', '/index.html', '/.git/config']) {
+      const ev = event(t);
+      for (const [p, rs] of [[a, ['bad-user-agents', 'w00tw00t']], [b, ['sensitive-paths', 'xmlrpc']]] as const) {
+        view.reset(ev);
+        const pass = p.pass(ev, view);
+        rs.forEach((name, i) => {
+          if (byName(name).matches(ev)) expect(pass !== 0 && p.mayMatch(i, pass), `${name} on ${t}`).toBe(true);
+        });
+        // And the same answers as a prefilter with a view of its own.
+        const own = new MatchView();
+        own.reset(ev);
+        const fresh = new Prefilter(rs.map(byName));
+        const fp = fresh.pass(ev, own);
+        rs.forEach((_, i) => expect(pass !== 0 && p.mayMatch(i, pass), `${t}`).toBe(fp !== 0 && fresh.mayMatch(i, fp)));
+      }
+    }
   });
 });
