@@ -6,12 +6,13 @@
  * - the agent's line parser (as for `forbidden` alone);
  * - one literal scan of the target and one of the request line, with the necessary literals of every
  *   preset's patterns (the prefilter's scanners; `open-proxy` and `junk-requests` read the raw
- *   request line, the path presets the target);
+ *   request line, the path presets the target), with `crawl-non-static`'s static test and path hash,
+ *   once per distinct request line (kept in a TextMemo, as the pipeline keeps them);
  * - the User-Agent, which `bad-user-agents` reads on every line: sliced and compared with the last
  *   one, a Map of scan results when it differs (the prefilter's cache, without its bookkeeping);
  * - the referer and User-Agent payload presets' one native search for `{` after the request;
  * - `request-flood`: one failure window per line;
- * - `crawl-non-static`: the static-asset test on the path, its hash, one distinct-path window;
+ * - `crawl-non-static`: one distinct-path window on a non-static path;
  * - the status-only presets (`not-found`, `bad-requests`, `unauthorized`): a window on their lines.
  *
  * No full match runs (on the bench log nearly no line holds a found literal), no allowlist, no ban
@@ -31,6 +32,7 @@ import { MAX_PATH_TESTED } from '../src/detect/path-pattern.js';
 import { SlidingWindows } from '../src/detect/sliding-window.js';
 import { DistinctWindows, hashPath } from '../src/detect/distinct-window.js';
 import { firstLines } from './per-line-cost.js';
+import { TextMemo } from '../src/detect/text-memo.js';
 
 type Headers = AccessEvent & { readonly request?: string; readonly userAgent?: string; headersMayHold?(chars: readonly string[]): boolean };
 
@@ -57,6 +59,7 @@ export function floorCost(lines: readonly string[], rounds: number): { lines: nu
     const paths = new DistinctWindows(crawl.findtime, 50_000, crawl.maxretry);
     const byStatus = new Map<number, SlidingWindows>([400, 401, 403, 404].map((s) => [s, new SlidingWindows(60_000, 50_000)]));
     const uaFound = new Map<string, number>();
+    const requests = new TextMemo<{ readonly found: number; readonly isStatic: boolean; readonly hash: number }>(4096);
     let lastUa = '';
     let lastUaFound = 0;
     let gen = 0;
@@ -66,9 +69,21 @@ export function floorCost(lines: readonly string[], rounds: number): { lines: nu
       if (isSkip(out)) continue;
       const ev = out as Headers;
       gen++;
-      const t = ev.path;
-      if (target !== null && target.scanTarget(t, MAX_PATH_TESTED, seen, gen)) sink++;
-      if (request !== null && ev.request !== undefined && request.scan(ev.request, MAX_PATH_TESTED, seen, gen)) sink++;
+      // What depends on the request line alone, worked out once per distinct one (as the pipeline
+      // keeps it: TargetFacts and RequestFacts in rule.ts, text-memo.ts).
+      const req = ev.request;
+      let facts = req === undefined ? undefined : requests.get(req);
+      if (facts === undefined) {
+        const t = ev.path;
+        let found = 0;
+        if (target !== null && target.scanTarget(t, MAX_PATH_TESTED, seen, gen)) found++;
+        if (request !== null && req !== undefined && request.scan(req, MAX_PATH_TESTED, seen, gen)) found++;
+        const q = t.indexOf('?');
+        const path = q < 0 ? t : t.slice(0, q);
+        facts = { found, isStatic: staticPath.test(path), hash: hashPath(path) };
+        if (req !== undefined) requests.set(req, facts);
+      }
+      sink += facts.found;
       const ua = ev.userAgent;
       if (agents !== null && ua !== undefined) {
         if (ua !== lastUa) {
@@ -85,9 +100,7 @@ export function floorCost(lines: readonly string[], rounds: number): { lines: nu
       if (ev.headersMayHold?.(['{']) === true) sink++;
       const ip = ev.ip;
       sink += flood.record(ip, ev.time);
-      const q = t.indexOf('?');
-      const path = q < 0 ? t : t.slice(0, q);
-      if (!staticPath.test(path)) sink += paths.record(ip, ev.time, hashPath(path));
+      if (!facts.isStatic) sink += paths.record(ip, ev.time, facts.hash);
       const w = byStatus.get(ev.status);
       if (w !== undefined) sink += w.record(ip, ev.time);
     }
