@@ -6,7 +6,7 @@
  */
 import type { AccessEvent } from '../parse/access-event.js';
 import { compilePathPatterns, MAX_PATH_TESTED } from './path-pattern.js';
-import { TextMemo } from './text-memo.js';
+import { MAX_MEMO_TEXT, TextMemo } from './text-memo.js';
 import { flatAscii } from '../parse/timestamp.js';
 import { hashPath } from './distinct-window.js';
 
@@ -261,9 +261,13 @@ export class MatchView {
     const target = this.wholeTarget();
     let r = this.requests.get(line);
     if (r === undefined || r.target !== target) {
-      // A flat copy: the facts must not pin the chunk the target was sliced from.
-      r = new RequestFacts(flatAscii(target), this.factsOf(target));
-      this.requests.set(line, r);
+      const facts = this.factsOf(target);
+      // Kept only with a flat copy of its target that is the same text (never a latin1 twin, which
+      // would be answered for it; never a slice pinning the chunk it was cut from), and only as long
+      // as the memo keeps its keys. Otherwise the facts are this event's alone.
+      const flat = target.length <= MAX_MEMO_TEXT && line.length <= MAX_MEMO_TEXT ? flatAscii(target) : null;
+      r = new RequestFacts(flat ?? target, facts);
+      if (flat === target) this.requests.set(line, r);
     }
     return (this.eventRequest = r);
   }

@@ -18,8 +18,9 @@ import { flatAscii } from '../parse/timestamp.js';
 export const MAX_MEMO_TEXT = 512;
 
 export class TextMemo<V> {
-  private readonly map = new Map<string, V>();
-  /** The last text looked up or stored, compared first (a page and its assets come in a burst). */
+  /** Each value with its key: a hit remembers the key, a flat copy, never the slice it was asked with. */
+  private readonly map = new Map<string, { readonly key: string; readonly value: V }>();
+  /** The last key found or stored, compared first (a page and its assets come in a burst). */
   private lastText = '';
   private lastValue: V | undefined;
 
@@ -32,12 +33,11 @@ export class TextMemo<V> {
   get(text: string): V | undefined {
     if (this.lastValue !== undefined && text === this.lastText) return this.lastValue;
     if (text.length > this.maxLength) return undefined;
-    const v = this.map.get(text);
-    if (v !== undefined) {
-      this.lastText = text;
-      this.lastValue = v;
-    }
-    return v;
+    const e = this.map.get(text);
+    if (e === undefined) return undefined;
+    this.lastText = e.key;
+    this.lastValue = e.value;
+    return e.value;
   }
 
   /** Stores `value` (never undefined) for `text`, when the text can be kept. */
@@ -46,7 +46,7 @@ export class TextMemo<V> {
     const key = flatAscii(text);
     if (key !== text) return;
     if (this.map.size >= this.max) this.map.clear();
-    this.map.set(key, value);
+    this.map.set(key, { key, value });
     this.lastText = key;
     this.lastValue = value;
   }

@@ -109,6 +109,21 @@ describe('RuleMatcher with kept target facts', () => {
     }
   });
 
+  it('never answers a target for its latin1 twin under the same request line', () => {
+    // Events whose request line and target disagree (no parser makes them, but the matcher takes any
+    // event): the first target holds U+0100, whose latin1 copy is U+0000.
+    const matcher = new RuleMatcher(rules);
+    const withLine = (target: string): AccessEvent => ({ ...event(target, 404), request: 'GET /index.html HTTP/1.1' }) as AccessEvent;
+    for (const [a, b] of [['/etc/passwd\u0100', '/etc/passwd\u0000'], ['/page\u012ejs', '/page.js'], ['/x\u4e2ephp', '/x.php']] as const) {
+      for (const t of [a, b, a, b]) {
+        const ev = withLine(t);
+        const n = matcher.match(ev);
+        expect(Array.from(matcher.matched.subarray(0, n), (i) => rules[i]!.name), JSON.stringify(t)).toEqual(fresh(ev));
+        if (n > 0) expect(matcher.pathHash(), JSON.stringify(t)).toBe(hashPath(t));
+      }
+    }
+  });
+
   it('gives each path its own hash, the query left out', () => {
     const matcher = new RuleMatcher(rules);
     const crawl = rules.findIndex((r) => r.name === 'crawl-non-static');
