@@ -175,7 +175,7 @@ export function mentionsQuery(p: string): boolean {
 }
 
 /**
- * What is worked out from a request target alone, kept per distinct target (TargetFacts.memo): the
+ * What is worked out from a request target alone, kept per distinct target (MatchView keeps them): the
  * literals the prefilter found in it (prefilter.ts), its path's hash (distinct-paths rules) and the
  * answers of the rules' path and query tests. Requests repeat (a site's pages and assets), so most
  * lines find these in one native lookup instead of walking the target again per rule.

@@ -173,3 +173,57 @@ describe('Prefilter and kept target facts', () => {
     }
   });
 });
+
+/** A small seeded generator (mulberry32): the same events every run. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe('kept facts under hostile targets (differential, seeded)', () => {
+  // Pieces a client can put in a target: encodings the rules decode, separators they normalise,
+  // the presets' own words, characters whose latin1 copy is another one, and lengths around the
+  // memo's 512-character limit.
+  const pieces = ['/', '//', '\\', '%2e', '%252e', '%2F', '..', '.env', 'wp-login.php', 'etc/passwd', '?', '&', '=', '+', 'select', 'union',
+    '<script>', '${jndi:', '.js', '.php', 'admin', '\u0100', '\u012e', '\u4e2e', '\u00e9', '\u0000', 'a'.repeat(250), 'b'.repeat(505)];
+  const statuses = [200, 301, 400, 401, 403, 404, 500];
+  const methods = ['GET', 'POST', 'HEAD', 'CONNECT'];
+  const agents = ['Mozilla/5.0', 'sqlmap/1.7', 'curl/8.5.0', 'Nikto', '() { :; }; x'];
+
+  it('answers every event of a long random stream as a fresh matcher would, through memos that fill and start again', () => {
+    const next = rng(13);
+    const pick = <T>(a: readonly T[]): T => a[Math.floor(next() * a.length)]!;
+    const targets: string[] = [];
+    for (let i = 0; i < 600; i++) {
+      let t = '/';
+      for (let k = 1 + Math.floor(next() * 5); k > 0; k--) t += pick(pieces);
+      targets.push(t);
+    }
+    const matcher = new RuleMatcher(rules);
+    const crawl = rules.findIndex((r) => r.name === 'crawl-non-static');
+    // 4,200 distinct filler targets in the middle fill the memos past 4,096, so they start again.
+    const stream: AccessEvent[] = [];
+    for (let i = 0; i < 3000; i++) stream.push({ ...event(pick(targets), pick(statuses), pick(methods), pick(agents)) });
+    for (let i = 0; i < 4200; i++) stream.push(event(`/filler/${i}`));
+    for (let i = 0; i < 3000; i++) {
+      const ev = { ...event(pick(targets), pick(statuses), pick(methods), pick(agents)) };
+      // A tenth with a request line that disagrees with the target.
+      stream.push(next() < 0.1 ? ({ ...ev, request: `GET ${pick(targets)} HTTP/1.1` } as AccessEvent) : ev);
+    }
+    for (const ev of stream) {
+      const n = matcher.match(ev);
+      const got = Array.from(matcher.matched.subarray(0, n));
+      expect(got.map((i) => rules[i]!.name), JSON.stringify([ev.method, ev.path, ev.status, ev.request])).toEqual(fresh(ev));
+      if (got.includes(crawl)) {
+        const q = ev.path.indexOf('?');
+        expect(matcher.pathHash()).toBe(hashPath(ev.path.slice(0, 8192), q < 0 ? Math.min(ev.path.length, 8192) : q));
+      }
+    }
+  });
+});
