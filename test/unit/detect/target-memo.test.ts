@@ -12,6 +12,7 @@ import { Prefilter } from '../../../src/detect/prefilter.js';
 import { hashPath } from '../../../src/detect/distinct-window.js';
 import { PRESETS } from '../../../src/detect/presets.js';
 import type { AccessEvent } from '../../../src/parse/access-event.js';
+import { rng } from '../../support/random.js';
 
 describe('TextMemo', () => {
   it('answers what was stored for the same text, and nothing for another', () => {
@@ -173,18 +174,6 @@ describe('Prefilter and kept target facts', () => {
     }
   });
 });
-
-/** A small seeded generator (mulberry32): the same events every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('kept facts under hostile targets (differential, seeded)', () => {
   // Pieces a client can put in a target: encodings the rules decode, separators they normalise,
