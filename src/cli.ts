@@ -322,6 +322,8 @@ async function cmdRun(args: string[], io: CliIo): Promise<number> {
   const { values } = parse(args, { config: { type: 'string' }, 'dry-run': { type: 'boolean' } }, false);
   const flags: ConfigFlags = values.config !== undefined ? { configPath: values.config } : {};
   const config = configFrom(io, flags);
+  // A long-running agent: the heap grows by at most half between full collections (heap-policy.ts).
+  (await import('./heap-policy.js')).applyAgentHeapPolicy();
   const { runAgent } = await import('./run.js');
   return runAgent({
     config,

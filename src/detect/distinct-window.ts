@@ -31,7 +31,7 @@ class Window implements LruNode {
   newest: number;
   oldest: number;
   constructor(
-    readonly key: string,
+    public key: string,
     hash: number,
     t: number,
   ) {
@@ -39,6 +39,20 @@ class Window implements LruNode {
     this.ts = [t];
     this.newest = t;
     this.oldest = t;
+  }
+
+  /** The window of another address, holding one path at `t` (a window recycled at the cap). */
+  refill(key: string, hash: number, t: number): this {
+    this.key = key;
+    this.h.length = 1;
+    this.h[0] = hash;
+    this.ts.length = 1;
+    this.ts[0] = t;
+    this.newest = t;
+    this.oldest = t;
+    this.older = null;
+    this.newer = null;
+    return this;
   }
 }
 
@@ -65,7 +79,7 @@ export class DistinctWindows {
   record(ip: string, t: number, pathHash: number): number {
     const w = this.table.use(ip);
     if (w === undefined) {
-      this.table.add(new Window(ip, pathHash, t));
+      this.table.add(this.table.recycle()?.refill(ip, pathHash, t) ?? new Window(ip, pathHash, t));
       this.added = true;
       return 1;
     }
