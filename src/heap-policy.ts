@@ -11,9 +11,9 @@
  * addresses").
  *
  * The growing factor is read by V8 each time it sets the next limit, so setting it once the process
- * has started takes effect from the next collection. A user who sets it (NODE_OPTIONS or node's own
- * arguments) keeps theirs. The heap's size limit is not touched: nothing here can make the agent run
- * out of memory sooner.
+ * has started takes effect from the next collection. A user who sets it (node's own arguments: Node
+ * refuses it in NODE_OPTIONS) keeps theirs. The heap's size limit is not touched: nothing here can
+ * make the agent run out of memory sooner.
  */
 import { setFlagsFromString } from 'node:v8';
 
@@ -23,10 +23,10 @@ export const AGENT_HEAP_GROWING_PERCENT = 50;
 const FLAG = 'heap-growing-percent';
 
 /**
- * Sets the agent's heap growing factor unless the user chose one. `nodeArgs`: node's own arguments
- * and NODE_OPTIONS, where a user's choice would be. Returns whether it was set.
+ * Sets the agent's heap growing factor unless the user chose one. `nodeArgs`: node's own arguments,
+ * where a user's choice would be. Returns whether it was set.
  */
-export function applyAgentHeapPolicy(nodeArgs: readonly string[] = [...process.execArgv, process.env.NODE_OPTIONS ?? ''], setFlags: (flags: string) => void = setFlagsFromString): boolean {
+export function applyAgentHeapPolicy(nodeArgs: readonly string[] = process.execArgv, setFlags: (flags: string) => void = setFlagsFromString): boolean {
   // V8 accepts the flag with dashes or underscores.
   if (nodeArgs.some((a) => a.replace(/_/g, '-').includes(FLAG))) return false;
   setFlags(`--${FLAG}=${AGENT_HEAP_GROWING_PERCENT}`);
