@@ -159,7 +159,53 @@ const union = (paths: readonly string[]): string => (paths.length === 1 ? paths[
 
 function compileRe2(paths: readonly string[]): Re2.RE2JS {
   const RE2JS = re2();
-  return RE2JS.compile(union(paths.map((p) => RE2JS.translateRegExp(p))), RE2JS.CASE_INSENSITIVE);
+  return RE2JS.compile(union(paths.map((p) => javascriptEscapes(RE2JS.translateRegExp(p)))), RE2JS.CASE_INSENSITIVE);
+}
+
+/**
+ * JavaScript's white space (WhiteSpace and LineTerminator of the ECMAScript spec), in RE2's class
+ * syntax. RE2's `\s` is only `[\t\n\f\r ]`: without this, `union%0bselect` (MySQL reads 0x0B as a
+ * space, a known filter bypass) or a no-break space would not be matched by a pattern written with
+ * `\s` as JavaScript reads it, which is how patterns are documented.
+ */
+const JS_SPACE = '\\t\\n\\x{0b}\\f\\r \\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}\\x{202f}\\x{205f}\\x{3000}\\x{feff}';
+/** Everything else (JavaScript's `\S`), as ranges, for use inside a class. */
+const JS_NON_SPACE =
+  '\\x{0}-\\x{8}\\x{e}-\\x{1f}\\x{21}-\\x{9f}\\x{a1}-\\x{167f}\\x{1681}-\\x{1fff}\\x{200b}-\\x{2027}\\x{202a}-\\x{202e}\\x{2030}-\\x{205e}\\x{2060}-\\x{2fff}\\x{3001}-\\x{fefe}\\x{ff00}-\\x{10ffff}';
+
+/**
+ * `\s` and `\S` (in and out of classes) and `\W` (outside classes) of an RE2-syntax pattern written
+ * out as JavaScript reads them.
+ */
+export function javascriptEscapes(p: string): string {
+  if (!p.includes('\\s') && !p.includes('\\S') && !p.includes('\\W')) return p;
+  let out = '';
+  let inClass = false;
+  for (let i = 0; i < p.length; i++) {
+    const c = p[i]!;
+    if (c === '\\') {
+      const n = p[i + 1] ?? '';
+      i++;
+      if (n === 's') out += inClass ? JS_SPACE : `[${JS_SPACE}]`;
+      else if (n === 'S') out += inClass ? JS_NON_SPACE : `[^${JS_SPACE}]`;
+      // Case-insensitive RE2 folds ſ (U+017F) and K (U+212A) into \w, so its \W misses them; JavaScript's does not.
+      else if (n === 'W' && !inClass) out += '(?-i:[^0-9A-Za-z_])';
+      else out += c + n;
+    } else {
+      if (inClass) {
+        if (c === ']') inClass = false;
+      } else if (c === '[') {
+        inClass = true;
+        out += c;
+        // A `]` right after `[` or `[^` is a member in RE2's syntax, not the end.
+        if (p[i + 1] === '^') out += p[++i];
+        if (p[i + 1] === ']') out += p[++i];
+        continue;
+      }
+      out += c;
+    }
+  }
+  return out;
 }
 
 /**
