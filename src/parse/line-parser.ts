@@ -274,7 +274,9 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
       if (head === null) return broken(line, start, end, 'bad-wrapper');
       if (head.partial) {
         // The first record of a split line: remember its head (all of it that can matter).
-        const whole = limit >= MAX_HEAD_LENGTH ? head : unwrapDockerJsonHead(record, MAX_HEAD_LENGTH)!;
+        // Decoded further, the record may turn out broken (a raw control character past the first limit).
+        const whole = limit >= MAX_HEAD_LENGTH ? head : unwrapDockerJsonHead(record, MAX_HEAD_LENGTH);
+        if (whole === null) return broken(line, start, end, 'bad-wrapper');
         if (continued.size >= MAX_CONTINUED_STREAMS) continued.clear();
         const started: Continued = { head: whole.text, done: false };
         continued.set(stream !== '' ? stream : `${streamArg ?? ''}\u0000${dockerStreamOf(record)}`, started);

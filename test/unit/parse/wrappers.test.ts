@@ -116,3 +116,20 @@ describe('syslog framing', () => {
     }
   });
 });
+
+describe('a Docker record broken past the first decode (review: helper)', () => {
+  it('is a bad-wrapper skip, never a throw, in docker-json and auto', async () => {
+    const { createLineParser } = await import('../../../src/parse/line-parser.js');
+    // A raw TAB (Docker never writes one) after 16 KiB of a record that ends as if split: the short
+    // first decode sees a partial record, the long one a broken record.
+    const record = `{"log":"${'y'.repeat(16384)}\t","stream":"stdout","time":"2026-12-02T10:00:00Z"}`;
+    for (const format of ['docker-json', 'auto'] as const) {
+      const parse = createLineParser(format);
+      expect(() => parse(record)).not.toThrow();
+      expect(parse(record)).toBe('bad-wrapper');
+      // And the parser goes on reading the next record as usual.
+      const next = parse('{"log":"198.18.0.1 - - [02/Dec/2026:10:00:00 +0000] \\"GET / HTTP/1.1\\" 403 1 \\"-\\" \\"x\\"\\n","stream":"stdout","time":"2026-12-02T10:00:00Z"}');
+      expect(typeof next === 'object' && next !== null && next.ip).toBe('198.18.0.1');
+    }
+  });
+});
