@@ -12,6 +12,7 @@
  * Times are log times; as in SlidingWindows, a path stamped more than MAX_LATE_MS after the event
  * being recorded came from a skewed or forged clock and is dropped rather than shielding the address.
  */
+import { randomBytes } from 'node:crypto';
 import { MAX_LATE_MS } from './sliding-window.js';
 import type { LruNode } from './lru-order.js';
 import { WindowTable } from './window-table.js';
@@ -198,12 +199,28 @@ function maxOf(a: readonly number[]): number {
   return n;
 }
 
-/** FNV-1a over the UTF-16 code units of `s` (its first `end`): a 32-bit hash, allocation-free. */
-export function hashPath(s: string, end: number = s.length): number {
-  let h = 0x811c9dc5;
+/**
+ * The seed of this process's path hashes: random, so that which paths share a hash cannot be worked
+ * out ahead of time. With a fixed, public hash (FNV-1a, before), a prober could find spellings of its
+ * probes that all hash alike (`/nny3abp/../r57.php` like `/c99.php`) and be counted as one path.
+ */
+export const PATH_HASH_SEED: number = randomBytes(4).readInt32LE(0);
+
+/**
+ * A seeded 32-bit hash of the UTF-16 code units of `s` (its first `end`), allocation-free: a
+ * multiply and a shift per unit, then a final avalanche (Murmur3's finaliser). Only equal hashes
+ * under one seed are comparable: a replay hands its seed to its parse threads.
+ */
+export function hashPath(s: string, end: number = s.length, seed: number = PATH_HASH_SEED): number {
+  let h = seed ^ end;
   for (let i = 0; i < end; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
+    h = Math.imul(h ^ s.charCodeAt(i), 0x5bd1e995);
+    h ^= h >>> 13;
   }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
   return h >>> 0;
 }

@@ -16,9 +16,11 @@ export class RuleMatcher {
   readonly matched: Int32Array;
   private readonly prefilter: Prefilter;
   /** The event as every rule sees it, prepared once per event. */
-  private readonly view = new MatchView();
+  private readonly view: MatchView;
 
-  constructor(readonly rules: readonly CompiledRule[]) {
+  /** `pathSeed`: the seed of pathHash() (default: this process's; a replay's threads share the main thread's). */
+  constructor(readonly rules: readonly CompiledRule[], pathSeed?: number) {
+    this.view = new MatchView(pathSeed);
     this.prefilter = new Prefilter(rules);
     this.matched = new Int32Array(rules.length);
   }

@@ -8,7 +8,7 @@ import type { AccessEvent } from '../parse/access-event.js';
 import { compilePathPatterns, MAX_PATH_TESTED } from './path-pattern.js';
 import { MAX_MEMO_TEXT, TextMemo } from './text-memo.js';
 import { flatAscii } from '../parse/timestamp.js';
-import { hashPath } from './distinct-window.js';
+import { hashPath, PATH_HASH_SEED } from './distinct-window.js';
 
 export interface RuleMatch {
   /** Status codes that count; null means any status. */
@@ -221,6 +221,10 @@ export class RequestFacts {
  */
 export class MatchView {
   ev: AccessEvent = EMPTY_EVENT;
+
+  /** `pathSeed`: the seed of pathHash() (distinct-window.ts hashPath; a replay's threads share one). */
+  constructor(private readonly pathSeed: number = PATH_HASH_SEED) {}
+
   /** Facts by target (bounded: text-memo.ts), and this event's. */
   private readonly facts = new TextMemo<TargetFacts>(4096);
   private eventFacts: TargetFacts | null = null;
@@ -286,7 +290,7 @@ export class MatchView {
   /** The 32-bit hash of the path without its query (count: distinct-paths). */
   pathHash(): number {
     const f = this.targetFacts();
-    if (f.hash < 0) f.hash = hashPath(this.wholeTarget(), this.pathEnd());
+    if (f.hash < 0) f.hash = hashPath(this.wholeTarget(), this.pathEnd(), this.pathSeed);
     return f.hash;
   }
 

@@ -12,6 +12,7 @@ import { createLineParser } from '../parse/line-parser.js';
 import type { CompiledRule } from '../detect/rule.js';
 import { Pipeline, selectRules as selectPipelineRules } from '../pipeline/pipeline.js';
 import { isFiltered } from '../detect/prefilter.js';
+import { PATH_HASH_SEED } from '../detect/distinct-window.js';
 import type { EvidenceLine } from '../decide/evidence.js';
 import { BanhammerError } from '../errors.js';
 import { lineEdge, parseSpan, scanSpan, type SpanJob, type SpanResult } from './scan-span.js';
@@ -128,7 +129,7 @@ export async function replayFile(path: string, config: Config, opts: ReplayOptio
       const ev: { ip: string; family: 4 | 6; time: number; origin: string | undefined } = { ip: '', family: 4, time: 0, origin: undefined };
       const matched = new Int32Array(rules.length);
       await scanInParallel(
-        spans.map((span) => ({ path, ...span, format: config.log.format, trustedProxies: config.trustedProxies, rules: ruleList })),
+        spans.map((span) => ({ path, ...span, format: config.log.format, trustedProxies: config.trustedProxies, rules: ruleList, pathSeed: PATH_HASH_SEED })),
         // This thread parses too, between countings: threads - 1 workers.
         threads - 1,
         (r, span) => {

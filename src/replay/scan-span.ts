@@ -34,6 +34,8 @@ export interface SpanJob {
   readonly trustedProxies?: readonly string[];
   /** The rules that run, in the order of the main thread's detector. */
   readonly rules: readonly (readonly [string, RuleSettings])[];
+  /** The seed of path hashes (distinct-paths rules): the main thread's, so every thread's hashes agree. */
+  readonly pathSeed?: number;
 }
 
 /** The events of a span some rule matched, in file order, as columns (see above). */
@@ -115,17 +117,17 @@ export async function parseSpan(
  */
 let compiled: { readonly key: string; readonly rules: CompiledRule[]; readonly matcher: RuleMatcher } | null = null;
 
-function compiledRules(list: SpanJob['rules']): { rules: CompiledRule[]; matcher: RuleMatcher } {
-  const key = JSON.stringify(list);
+function compiledRules(list: SpanJob['rules'], pathSeed: number | undefined): { rules: CompiledRule[]; matcher: RuleMatcher } {
+  const key = `${pathSeed ?? ''} ${JSON.stringify(list)}`;
   if (compiled === null || compiled.key !== key) {
     const rules = list.map(([n, s]) => compileRule(n, s));
-    compiled = { key, rules, matcher: new RuleMatcher(rules) };
+    compiled = { key, rules, matcher: new RuleMatcher(rules, pathSeed) };
   }
   return compiled;
 }
 
 export async function scanSpan(job: SpanJob, onRead?: (bytes: number) => void): Promise<SpanResult> {
-  const { rules, matcher } = compiledRules(job.rules);
+  const { rules, matcher } = compiledRules(job.rules, job.pathSeed);
   const distinct = Uint8Array.from(rules, (r) => (r.settings.count === 'distinct-paths' ? 1 : 0));
   const words = Math.max(1, Math.ceil(rules.length / 32));
   const ipIndex = new Map<string, number>();

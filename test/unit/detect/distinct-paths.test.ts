@@ -4,6 +4,9 @@ import { Detector } from '../../../src/detect/detector.js';
 import { compileRule, type RuleSettings } from '../../../src/detect/rule.js';
 import type { AccessEvent } from '../../../src/parse/access-event.js';
 import type { Offense } from '../../../src/detect/offense.js';
+import { loadConfig } from '../../../src/config/load.js';
+import { selectRules } from '../../../src/pipeline/pipeline.js';
+import { createLineParser } from '../../../src/parse/line-parser.js';
 
 const S = 1000;
 const ev = (ip: string, t: number, path: string, status = 404): AccessEvent => ({ ip, family: 4, time: t, status, path, method: 'GET' });
@@ -99,5 +102,34 @@ describe('count: distinct-paths', () => {
     w.record('a', 10_000 * 60 * S, 1);
     expect(w.record('a', 0, 2)).toBe(1);
     expect(w.record('a', S, 3)).toBe(2);
+  });
+});
+
+describe('path hashes are seeded (review: helper)', () => {
+  // Nine spellings of webshell probes that all hashed alike under the previous, fixed FNV-1a (found
+  // by a meet-in-the-middle search a prober can run offline): counted as one path, they never banned.
+  const FNV_COLLIDING = ['/c99.php', '/nny3abp/../r57.php', '/u5wabf4/../wso.php', '/cmf9ams/../b374k.php', '/2mojavd/../alfa.php', '/k2axd2u/../shell.php', '/2yo8cfm/../mini.php', '/phgub67/../xleet.php', '/c3uhbru/../priv8.php'];
+
+  it('the same path hashes alike under one seed, and the hashes change with the seed', () => {
+    expect(hashPath('/a/b.php', 8, 1234)).toBe(hashPath('/a/b.php', 8, 1234));
+    const seeds = [1, 2, 0x7fffffff, -5];
+    const sets = seeds.map((seed) => FNV_COLLIDING.map((p) => hashPath(p, p.length, seed)).join(','));
+    expect(new Set(sets).size).toBe(seeds.length);
+  });
+
+  it('paths built to collide under a known hash are distinct paths, for any seed', () => {
+    for (const seed of [0, 1, 0x811c9dc5 | 0, 42, -1]) expect(new Set(FNV_COLLIDING.map((p) => hashPath(p, p.length, seed))).size).toBe(FNV_COLLIDING.length);
+  });
+
+  it('so webshell-probes bans a prober sending them', () => {
+    const rules = selectRules(loadConfig({ env: { BANHAMMER_RULES: 'webshell-probes' }, hostname: 'x' }));
+    const det = new Detector(rules, { maxTracked: 1000 });
+    const parse = createLineParser('auto');
+    const offenses: Offense[] = [];
+    FNV_COLLIDING.forEach((p, i) => {
+      const ev = parse(`198.18.0.1 - - [02/Dec/2026:10:00:${String(i).padStart(2, '0')} +0000] "GET ${p} HTTP/1.1" 404 10 "-" "Mozilla/5.0"`);
+      if (typeof ev !== 'string') det.observe(ev, (o) => offenses.push(o));
+    });
+    expect(offenses.length).toBeGreaterThan(0);
   });
 });
