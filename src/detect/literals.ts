@@ -85,11 +85,16 @@ export function requiredLiterals(p: string): string[] | null {
           ch = code >= 32 && code < 127 ? String.fromCharCode(code) : null;
           i += 4;
         } else if (n === 'u' || n === 'c' || n === 'p' || n === 'P' || n === 'k' || /[0-9]/.test(n)) {
-          // \uXXXX, \cX, \p{…}, backreferences: skip conservatively (\u{…} and \p{…} to their brace)
+          // Patterns run without the `u` flag, so these read as JavaScript's legacy (Annex B) syntax:
+          // `\uXXXX` is one character, but `\u` without four hex digits is a `u` (and a `{…}` after
+          // it a quantifier); `\cX` is a control character only for a letter X, else `\c` stands for
+          // itself; `\p{…}` is `p` then literal text; `\0`–`\7` may start an octal escape of up to
+          // three digits. Each is skipped as an atom that is not a literal, taking no more than it
+          // holds (taking more could swallow a `|` and claim a literal one alternative lacks).
           i += 2;
-          if (p[i] === '{') i = p.indexOf('}', i) + 1;
-          else if (n === 'u') i += 4;
-          else if (n === 'c') i += 1;
+          if (n === 'u' && /^[0-9a-f]{4}$/i.test(p.slice(i, i + 4))) i += 4;
+          else if (n === 'c' && /^[a-z]$/i.test(p[i] ?? '')) i += 1;
+          else if (/[0-9]/.test(n)) while (i < p.length && /[0-9]/.test(p[i]!)) i++;
         } else if (/[a-zA-Z]/.test(n)) {
           i += 2; // \d \w \s \b \n \t …: not a literal character
         } else {
@@ -97,9 +102,9 @@ export function requiredLiterals(p: string): string[] | null {
           i += 2;
         }
       } else if (c === '[') {
+        // In JavaScript a class ends at its first unescaped `]`: `[]` matches nothing, `[^]` anything.
         i++;
         if (p[i] === '^') i++;
-        if (p[i] === ']') i++;
         while (i < p.length && p[i] !== ']') i += p[i] === '\\' ? 2 : 1;
         i++;
       } else if (c === '(') {
@@ -130,21 +135,20 @@ export function requiredLiterals(p: string): string[] | null {
         const q = p[i]!;
         if (q === '{') {
           const m = /^\{(\d+)(,\d*)?\}/.exec(p.slice(i));
-          if (m === null) {
-            // a literal { in JavaScript: treat as a break
-            endRun();
-            i++;
-            continue;
+          // Not a quantifier: a literal `{` (legacy syntax), read as the next atom, which may be
+          // quantified in turn (`{+`).
+          if (m !== null) {
+            optional = m[1] === '0';
+            repeated = true;
+            i += m[0].length;
+            if (p[i] === '?') i++; // lazy
           }
-          optional = m[1] === '0';
-          repeated = true;
-          i += m[0].length;
         } else {
           optional = q === '?' || q === '*';
           repeated = q !== '?';
           i++;
+          if (p[i] === '?') i++; // lazy
         }
-        if (p[i] === '?') i++; // lazy
       }
       if (optional) {
         endRun();
