@@ -39,6 +39,7 @@
  */
 import { BanhammerError } from '../errors.js';
 import { MAX_DURATION_MS } from '../config/duration.js';
+import { NetworkIndex } from './network-index.js';
 import { canonicalClientIp, canonicalTarget, cidrOverlaps, isNetwork, networkCoverReason, nonClientReason, type CanonicalTarget } from '../parse/ip.js';
 import type { Offense } from '../detect/offense.js';
 import { bantimeFor, type RuleSettings } from '../detect/rule.js';
@@ -203,6 +204,9 @@ export class BanBook {
    * request and per counting rule (request-flood and crawl-non-static ask on every line).
    */
   private readonly bansPerAddress = new Map<string, number>();
+  /** The keys of the bans of each banned network (CIDR bans), and those networks indexed (network-index.ts). */
+  private readonly networkBans = new Map<string, Set<string>>();
+  private readonly networks = new NetworkIndex();
   /** What the enforcer was last told to hold, by scopedKey. */
   private readonly held = new Map<string, Held>();
   /** (ip, scope) touched since the last changes(), with the family and scope to rebuild the entry. */
@@ -602,7 +606,11 @@ export class BanBook {
       if (ban === null) continue;
       this.end(ban, ended!);
     }
-    for (const b of Array.isArray(s.bans) ? s.bans : []) {
+    // Wider networks first: of two saved networks that overlap (a file written by hand, or by another
+    // version), the one covering more is kept, as banManually and the group would have refused the other.
+    const saved = Array.isArray(s.bans) ? [...(s.bans as unknown[]).entries()] : [];
+    saved.sort(([i, a], [j, b]) => savedPrefix(a) - savedPrefix(b) || i - j);
+    for (const [, b] of saved) {
       const ban = readBan(b, now, true);
       if (ban === null) {
         dropped++;
@@ -613,6 +621,14 @@ export class BanBook {
       if (allowlisted || (ban.until !== null && ban.until <= now)) {
         // Expired while the agent was down, or allowlisted since: it ended; the history says how.
         this.end(ban, allowlisted ? { reason: 'allowlisted', at: now, by: 'restore' } : { reason: 'expired', at: ban.until! });
+        dropped++;
+        continue;
+      }
+      // A network overlapping one restored already: the kernel's interval sets would refuse one of
+      // them (nftables), and status would show both as held.
+      const over = isNetwork(ban.ip) ? this.overlappingNetworkBan(canonicalTarget(ban.ip)!, now) : null;
+      if (over !== null) {
+        this.end(ban, { reason: 'replaced', at: now, by: `restore: overlaps ${over}` });
         dropped++;
         continue;
       }
@@ -634,13 +650,13 @@ export class BanBook {
    * overlapping elements, so overlapping network bans are refused here, for every enforcer alike).
    */
   private overlappingNetworkBan(n: CanonicalTarget, now: number): string | null {
-    const mine = { network: n.ip.slice(0, n.ip.indexOf('/')), prefix: n.prefix, family: n.family };
-    for (const b of this.bans.values()) {
-      if (b.ip === n.ip || !isNetwork(b.ip) || b.family !== n.family || (b.until !== null && b.until <= now)) continue;
-      const slash = b.ip.indexOf('/');
-      if (cidrOverlaps(mine, { network: b.ip.slice(0, slash), prefix: Number(b.ip.slice(slash + 1)), family: b.family })) return b.ip;
-    }
-    return null;
+    return this.networks.overlapping(n, 1, (text) => {
+      for (const k of this.networkBans.get(text) ?? []) {
+        const b = this.bans.get(k);
+        if (b !== undefined && (b.until === null || b.until > now)) return true;
+      }
+      return false;
+    });
   }
 
   /** Records a new ban; one it takes the place of ended (expired, or replaced by `by`). */
@@ -677,15 +693,29 @@ export class BanBook {
     if (prev !== undefined) return;
     const a = scopedKey(ban.ip, ban.scope);
     this.bansPerAddress.set(a, (this.bansPerAddress.get(a) ?? 0) + 1);
+    if (isNetwork(ban.ip)) {
+      const keys = this.networkBans.get(ban.ip);
+      if (keys !== undefined) keys.add(k);
+      else {
+        this.networkBans.set(ban.ip, new Set([k]));
+        const slash = ban.ip.indexOf('/');
+        this.networks.add({ ip: ban.ip, family: ban.family, prefix: Number(ban.ip.slice(slash + 1)) });
+      }
+    }
   }
 
-  /** bans.delete of `ban` (held at `k`), keeping bansPerAddress. */
+  /** bans.delete of `ban` (held at `k`), keeping bansPerAddress and the network index. */
   private deleteBan(k: string, ban: Ban): void {
     if (!this.bans.delete(k)) return;
     const a = scopedKey(ban.ip, ban.scope);
     const n = (this.bansPerAddress.get(a) ?? 0) - 1;
     if (n > 0) this.bansPerAddress.set(a, n);
     else this.bansPerAddress.delete(a);
+    const keys = this.networkBans.get(ban.ip);
+    if (keys !== undefined && keys.delete(k) && keys.size === 0) {
+      this.networkBans.delete(ban.ip);
+      this.networks.delete(ban.ip);
+    }
   }
 
   private touch(b: Ban): void {
@@ -860,4 +890,13 @@ function untilOf(at: number, duration: number): number | null {
 const RULE_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 function isRuleName(v: unknown): v is string {
   return typeof v === 'string' && RULE_RE.test(v) && v !== '__proto__' && v !== 'constructor' && !(v in Object.prototype);
+}
+
+/** The prefix of a saved ban's network (hostile input: anything), 129 for an address or anything else. */
+function savedPrefix(b: unknown): number {
+  const ip = typeof b === 'object' && b !== null ? (b as { ip?: unknown }).ip : undefined;
+  if (typeof ip !== 'string') return 129;
+  const slash = ip.indexOf('/');
+  const n = slash < 0 ? NaN : Number(ip.slice(slash + 1));
+  return Number.isInteger(n) && n >= 0 && n <= 128 ? n : 129;
 }

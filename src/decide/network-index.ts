@@ -1,0 +1,117 @@
+/**
+ * The networks the ban book holds bans of (CIDR bans), indexed so that "which held network shares
+ * addresses with this one?" costs a few dozen lookups and one binary search instead of a scan of
+ * every ban: a group holding thousands of network bans made each adoption scan all the others
+ * (parsing two addresses per pair), and a replica froze for minutes on start (review: helper).
+ *
+ * Two CIDR networks share addresses exactly when one contains the other. The networks containing
+ * `n` (or equal to it) are `n` cut to each shorter prefix: looked up by value. The networks inside
+ * `n` start within it: found by binary search in the sorted starts. A network is indexed once
+ * whatever the number of its bans (the caller counts them); `holds` lets the caller skip a network
+ * whose bans have all expired without being removed yet.
+ */
+import ipaddr from 'ipaddr.js';
+
+interface Entry {
+  readonly text: string;
+  readonly family: 4 | 6;
+  readonly start: bigint;
+  readonly prefix: number;
+}
+
+/** One network as the index reads it: canonical text (`addr/prefix`), family, prefix. */
+export interface IndexedNetwork {
+  readonly ip: string;
+  readonly family: 4 | 6;
+  readonly prefix: number;
+}
+
+const BITS: Record<4 | 6, number> = { 4: 32, 6: 128 };
+
+export class NetworkIndex {
+  /** By (family, start, prefix) as one value. */
+  private readonly byKey = new Map<bigint, Entry>();
+  private readonly byText = new Map<string, Entry>();
+  /** Entries by start, per family (ties in any order). */
+  private readonly sorted: Record<4 | 6, Entry[]> = { 4: [], 6: [] };
+
+  get size(): number {
+    return this.byText.size;
+  }
+
+  /** Indexes a network (once: adding one already held does nothing). */
+  add(n: IndexedNetwork): void {
+    if (this.byText.has(n.ip)) return;
+    const start = startOf(n);
+    if (start === null) return;
+    const e: Entry = { text: n.ip, family: n.family, start, prefix: n.prefix };
+    this.byText.set(n.ip, e);
+    this.byKey.set(keyOf(n.family, start, n.prefix), e);
+    const list = this.sorted[n.family];
+    list.splice(firstAtOrAfter(list, start), 0, e);
+  }
+
+  /** Forgets a network. */
+  delete(text: string): void {
+    const e = this.byText.get(text);
+    if (e === undefined) return;
+    this.byText.delete(text);
+    this.byKey.delete(keyOf(e.family, e.start, e.prefix));
+    const list = this.sorted[e.family];
+    for (let i = firstAtOrAfter(list, e.start); i < list.length && list[i]!.start === e.start; i++) {
+      if (list[i] === e) {
+        list.splice(i, 1);
+        break;
+      }
+    }
+  }
+
+  /**
+   * A held network other than `n` itself that shares addresses with `n`, for which `holds` is true,
+   * or null. `minPrefix`: no held network is wider (the widest a ban may be).
+   */
+  overlapping(n: IndexedNetwork, minPrefix: number, holds: (text: string) => boolean): string | null {
+    const start = startOf(n);
+    if (start === null) return null;
+    const bits = BITS[n.family];
+    // Containing it: `n` cut to each shorter prefix.
+    for (let q = Math.max(0, minPrefix); q < n.prefix; q++) {
+      const host = BigInt(bits - q);
+      const cut = (start >> host) << host;
+      const e = this.byKey.get(keyOf(n.family, cut, q));
+      if (e !== undefined && holds(e.text)) return e.text;
+    }
+    // Inside it (or equal): starting within it.
+    const end = start + (1n << BigInt(bits - n.prefix)) - 1n;
+    const list = this.sorted[n.family];
+    for (let i = firstAtOrAfter(list, start); i < list.length && list[i]!.start <= end; i++) {
+      const e = list[i]!;
+      if (e.text !== n.ip && holds(e.text)) return e.text;
+    }
+    return null;
+  }
+}
+
+function startOf(n: IndexedNetwork): bigint | null {
+  const slash = n.ip.indexOf('/');
+  const addr = slash < 0 ? n.ip : n.ip.slice(0, slash);
+  if (!ipaddr.isValid(addr)) return null;
+  let v = 0n;
+  for (const b of ipaddr.parse(addr).toByteArray()) v = (v << 8n) | BigInt(b);
+  const host = BigInt(BITS[n.family] - n.prefix);
+  return (v >> host) << host;
+}
+
+const keyOf = (family: 4 | 6, start: bigint, prefix: number): bigint => (((start << 8n) | BigInt(prefix)) << 1n) | (family === 6 ? 1n : 0n);
+
+/** Index of the first entry whose start is ≥ `start`. */
+function firstAtOrAfter(list: readonly Entry[], start: bigint): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list[mid]!.start < start) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
