@@ -25,14 +25,17 @@
  * says so; compilePathPatterns throws for it. re2js (~7 MB RSS) is loaded on first use: an agent
  * whose patterns all run on V8 (the presets, `^/wp-login\.php`…) never loads it.
  *
- * Only the first MAX_PATH_TESTED characters of a target are tested: Apache refuses a request line
- * longer than 8190 bytes (LimitRequestLine), so a longer target is not an Apache client's anyway, and
- * the cap bounds the work per line whatever the engine.
+ * Only the first MAX_PATH_TESTED characters of a field are tested: Apache refuses a request line or
+ * header longer than 8190 bytes (LimitRequestLine, LimitRequestFieldSize; nginx's buffers are 8 KiB
+ * too), and a logged field is at most four times that, each byte escaped as `\xHH` at worst. 8,192
+ * characters (before) let a client pad a field with 2 KiB of bytes above 0x7F and put
+ * `${jndi:…}` after them, where no rule looked (review: helper). The cap bounds the work per line
+ * whatever the engine.
  *
  * Linear is not yet cheap: RE2's work per character grows with the compiled program, and
  * `\w{1000}\w{1000}` (2,002 instructions) took 220 ms per 8 KiB target. A rule's RE2-run patterns
  * together may compile to at most MAX_PROGRAM_SIZE instructions, which keeps the worst case near 20 ms
- * per 8 KiB target; its V8-run patterns may cost at most MAX_FIXED_COST (the characters of every way through their alternations,
+ * per 8 KiB target (so about 80 ms for a field at the cap); its V8-run patterns may cost at most MAX_FIXED_COST (the characters of every way through their alternations,
  * summed; the whole sensitive-paths preset costs 268, and a rule at the limit took 2 ms per 8 KiB
  * target).
  */
@@ -40,7 +43,7 @@ import { createRequire } from 'node:module';
 import type * as Re2 from 're2js';
 
 /** Characters of a request target (and of its percent-decoded form) tested against path patterns. */
-export const MAX_PATH_TESTED = 8192;
+export const MAX_PATH_TESTED = 32_768;
 /** Most RE2 instructions the patterns of one rule may compile to. */
 export const MAX_PROGRAM_SIZE = 400;
 /** Most ways through the alternations of a quantifier-free pattern that V8's engine may run. */

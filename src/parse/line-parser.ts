@@ -119,10 +119,10 @@ const PIECE_HORIZON = 8;
 
 /**
  * Characters of a request line kept in a cut line's head: more than the rules ever test of a path
- * (detect/path-pattern.ts MAX_PATH_TESTED, 8192; a test checks it), so a cut never changes which
+ * (detect/path-pattern.ts MAX_PATH_TESTED, 32,768; a test checks it), so a cut never changes which
  * rule matches.
  */
-export const KEPT_REQUEST = 16_384;
+export const KEPT_REQUEST = 40_960;
 
 /** Skip reasons of a message that may be the first piece of a cut access line (its status unread). */
 const CUT_REASONS: ReadonlySet<SkipReason> = new Set<SkipReason>(['truncated', 'bad-request', 'bad-time', 'bad-status', 'binary', 'bad-forwarded', 'unknown-format']);

@@ -54,7 +54,7 @@ describe('a catastrophically backtracking user pattern', () => {
     expect(result).toBe(false);
   });
   it('answers a 1 MB request fast: only the first MAX_PATH_TESTED characters are tested', () => {
-    expect(MAX_PATH_TESTED).toBe(8192);
+    expect(MAX_PATH_TESTED).toBe(32_768);
     expect(timed(() => r.matches(ev(`/${'ab'.repeat(500_000)}!`)))).toBeLessThan(200);
   });
   it('still matches what it should, case-insensitively', () => {

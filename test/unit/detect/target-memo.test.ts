@@ -10,6 +10,7 @@ import { RuleMatcher } from '../../../src/detect/rule-matcher.js';
 import { compileRule, MatchView } from '../../../src/detect/rule.js';
 import { Prefilter } from '../../../src/detect/prefilter.js';
 import { hashPath } from '../../../src/detect/distinct-window.js';
+import { MAX_PATH_TESTED } from '../../../src/detect/path-pattern.js';
 import { PRESETS } from '../../../src/detect/presets.js';
 import type { AccessEvent } from '../../../src/parse/access-event.js';
 import { rng } from '../../support/random.js';
@@ -211,7 +212,7 @@ describe('kept facts under hostile targets (differential, seeded)', () => {
       expect(got.map((i) => rules[i]!.name), JSON.stringify([ev.method, ev.path, ev.status, ev.request])).toEqual(fresh(ev));
       if (got.includes(crawl)) {
         const q = ev.path.indexOf('?');
-        expect(matcher.pathHash()).toBe(hashPath(ev.path.slice(0, 8192), q < 0 ? Math.min(ev.path.length, 8192) : q));
+        expect(matcher.pathHash()).toBe(hashPath(ev.path.slice(0, MAX_PATH_TESTED), q < 0 ? Math.min(ev.path.length, MAX_PATH_TESTED) : q));
       }
     }
   });
