@@ -135,9 +135,12 @@ return 1`,
 
 /**
  * KEYS[1] = bans hash, KEYS[2] = unban tombstones (sorted set: field scored by unban time);
- * ARGV = field, unban JSON, channel, at, maxBans, keepMs.
+ * ARGV = field, unban JSON, channel, at, maxBans, keepMs, latest (the caller's now plus the clocks'
+ * allowed skew).
  * Lifts the stored ban unless it was made after this unban (an unban replayed from an outbox must
- * not lift a newer ban), records the unban time (so a replica re-publishing the old ban after an
+ * not lift a newer ban) and no later than `latest`: a ban dated beyond that was stamped by a clock
+ * running ahead (or by a hostile member, a day ahead at most), and counting it as newer made every
+ * unban of the address fail group-wide, silently, until then. Records the unban time (so a replica re-publishing the old ban after an
  * outage is refused; tombstones older than keepMs or beyond maxBans are dropped) and publishes.
  * Returns 1, or 0 when a newer ban stands. A key of the wrong type (poisoned) is replaced.
  */
@@ -152,7 +155,7 @@ if type(old) == 'table' then
 end
 if old then
   local ok, v = pcall(cjson.decode, old)
-  if ok and type(v) == 'table' and type(v['at']) == 'number' and v['at'] > at then return 0 end
+  if ok and type(v) == 'table' and type(v['at']) == 'number' and v['at'] > at and v['at'] <= tonumber(ARGV[7]) then return 0 end
   redis.call('HDEL', KEYS[1], ARGV[1])
 end
 local prev = redis.pcall('ZSCORE', KEYS[2], ARGV[1])

@@ -607,6 +607,7 @@ class RedisShare implements ShareStage {
         String(op.unban.at),
         String(this.maxBans),
         String(TOMBSTONE_MS),
+        String(now + CLOCK_SKEW_MS),
       ]);
       if (r === 1) this.counts.unbansOut++;
       else this.counts.unbansStale++;

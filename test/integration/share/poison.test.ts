@@ -80,6 +80,25 @@ describe.skipIf(!hasRedisServer)('share stage: one hostile value in the group', 
     expect(b.stage.stats().bansStale).toBe(0);
   });
 
+  it('a ban stamped ahead (a clock running ahead, or a hostile member) is lifted group-wide by an unban made now', async () => {
+    const g = 'ahead';
+    const [a, b] = [await replica('a', { url: redis.url(), group: g }), await replica('b', { url: redis.url(), group: g })];
+    // Stored and published as a replica whose clock runs ten minutes ahead would: made in B's future.
+    const value = msg('198.18.7.9', { at: Date.now() + 10 * 60_000 });
+    await admin.hSet('banhammer:{ahead}:bans', '198.18.7.9', value);
+    await admin.publish('banhammer:{ahead}:events', value);
+    await waitFor('the ban at A and B', () => [a, b].every((r) => r.bans.some((x) => x.ban.ip === '198.18.7.9')));
+    b.stage.publishUnban({ ip: '198.18.7.9', family: 4 });
+    await waitFor('the unban at A', () => a.unbans.some((u) => u.ip === '198.18.7.9'));
+    expect(await admin.hExists('banhammer:{ahead}:bans', '198.18.7.9')).toBeFalsy();
+    expect(b.stage.stats().unbansOut).toBe(1);
+    expect(b.stage.stats().unbansStale).toBe(0);
+    // A replica starting later does not adopt it from the group's hash.
+    const c = await replica('c', { url: redis.url(), group: g });
+    await sleep(300);
+    expect(c.bans.some((x) => x.ban.ip === '198.18.7.9')).toBe(false);
+  });
+
   it('keys of the wrong type under the group (bans, unbans) are replaced: sharing keeps working', async () => {
     const g = 'wrongtype';
     const [a, b] = [await replica('a', { url: redis.url(), group: g }), await replica('b', { url: redis.url(), group: g })];
