@@ -171,7 +171,7 @@ export class Daemon implements ControlHandler {
     if (this.phase !== 'starting') return; // stopped while the enforcer was starting
     const saved = await loading;
     if (saved) {
-      const r = this.pipeline.book.restore({ bans: saved.bans, history: saved.history, ...(saved.ended !== undefined ? { ended: saved.ended } : {}) }, this.clock.now());
+      const r = this.pipeline.book.restore({ bans: saved.bans, history: saved.history, ...(saved.ended !== undefined ? { ended: saved.ended } : {}) }, this.clock.now(), { networks: this.deps.enforcer.cidr === true });
       // Only the positions are read again (save() before the source starts): the parsed bans can go.
       this.saved = { bans: [], history: [], positions: saved.positions };
       this.log.info(r, 'restored bans from state');

@@ -98,6 +98,10 @@ function endText(e: NonNullable<WhyBan['ended']>): string {
       if (by === 'reload') return 'lifted: the reloaded configuration allowlists it';
       if (by === 'restore') return 'lifted at start: the configuration allowlists it';
       break;
+    case 'refused':
+      if (by === 'restore: the enforcer holds no networks') return 'not restored at start: this enforcer cannot hold networks';
+      if (by.startsWith('restore: overlaps ')) return `not restored at start: it overlaps the banned network ${safe(by.slice('restore: overlaps '.length))}`;
+      break;
     case 'replaced':
       if (by === 'ban') return 'replaced by a new banhammer ban';
       if (replica !== null) return `replaced by a longer ban from replica ${replica}`;

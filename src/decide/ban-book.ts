@@ -80,7 +80,7 @@ export interface Ban {
 }
 
 /** Why a ban ended. */
-export const BAN_END_REASONS = ['expired', 'unbanned', 'allowlisted', 'replaced'] as const;
+export const BAN_END_REASONS = ['expired', 'unbanned', 'allowlisted', 'replaced', 'refused'] as const;
 export type BanEndReason = (typeof BAN_END_REASONS)[number];
 
 /**
@@ -89,6 +89,8 @@ export type BanEndReason = (typeof BAN_END_REASONS)[number];
  *   (banhammer unban --all), `group:<replica>` (another replica's unban, through Redis);
  * - allowlisted: `reload` (the reloaded ignoreip/allowlist covers it), `restore` (at start);
  * - replaced: `ban` (a new manual ban of the same rule), `group:<replica>` (a longer ban from the group);
+ * - refused: `restore: …` (a saved ban the agent can no longer hold: a network under an enforcer
+ *   that holds none, or one overlapping a network restored first);
  * - expired: absent.
  */
 export interface BanEnd {
@@ -585,9 +587,11 @@ export class BanBook {
    * Restores a snapshot (hostile input: every field is checked), dropping bans expired by `now`,
    * entries whose address is invalid, cannot be a client or is allowlisted, networks banManually
    * would refuse (and scoped ones), and rules that are not plain names. An expiry beyond MAX_BAN_MS from now is cut to that. Restored bans are touched, so
-   * the next changes() hands them all to the enforcer.
+   * the next changes() hands them all to the enforcer. `networks: false`: the enforcer holds no
+   * networks (apache-map, nginx-map, docker-user), so saved network bans end as refused instead of
+   * being shown as held while the map never has them (a state volume kept across a change of enforcer).
    */
-  restore(s: BanBookSnapshot, now: number): { restored: number; dropped: number } {
+  restore(s: BanBookSnapshot, now: number, opts: { networks?: boolean } = {}): { restored: number; dropped: number } {
     let restored = 0;
     let dropped = 0;
     for (const h of Array.isArray(s.history) ? s.history : []) {
@@ -626,9 +630,9 @@ export class BanBook {
       }
       // A network overlapping one restored already: the kernel's interval sets would refuse one of
       // them (nftables), and status would show both as held.
-      const over = isNetwork(ban.ip) ? this.overlappingNetworkBan(canonicalTarget(ban.ip)!, now) : null;
+      const over = !isNetwork(ban.ip) ? null : opts.networks === false ? 'the enforcer holds no networks' : this.overlappingNetworkBan(canonicalTarget(ban.ip)!, now);
       if (over !== null) {
-        this.end(ban, { reason: 'replaced', at: now, by: `restore: overlaps ${over}` });
+        this.end(ban, { reason: 'refused', at: now, by: opts.networks === false ? `restore: ${over}` : `restore: overlaps ${over}` });
         dropped++;
         continue;
       }

@@ -113,6 +113,25 @@ describe('Daemon', () => {
     await second.daemon.stop();
   });
 
+  it('a saved network ban is not restored under an enforcer that holds no networks: it ends as refused, never shown as held', async () => {
+    const store = new MemoryStore();
+    const first = setup({}, store);
+    await first.daemon.start();
+    await first.daemon.ban('198.18.0.0/24', { forMs: null, permanent: true });
+    await first.daemon.ban('198.18.5.5', { forMs: 3_600_000 });
+    await tick();
+    await first.daemon.stop();
+    expect(store.doc!.bans.map((b) => b.ip).sort()).toEqual(['198.18.0.0/24', '198.18.5.5']);
+    // The state volume is kept while the enforcer changes to one without networks (apache-map, nginx-map, docker-user).
+    const second = setup({}, store);
+    second.enforcer.cidr = false;
+    await second.daemon.start();
+    await tick();
+    expect([...second.enforcer.held.keys()]).toEqual(['198.18.5.5']);
+    expect(second.daemon.status('manual').rules[0]?.bannedIps).toEqual(['198.18.5.5']);
+    await second.daemon.stop();
+  });
+
   it('reads the state file while the enforcer starts; the restored bans reach the kernel without waiting for a save, the first position save writes them', async () => {
     const store = new MemoryStore();
     const ban = (i: number) => ({ ip: `198.18.4.${i}`, family: 4 as const, rule: 'forbidden', at: 0, until: null, failures: 5, nth: 1, manual: false });

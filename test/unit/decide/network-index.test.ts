@@ -84,7 +84,7 @@ describe('BanBook with many network bans', () => {
       expect(b.restore({ bans: saved } as never, 1)).toEqual({ restored: 1, dropped: 1 });
       const kernel = b.changes(1);
       expect(kernel.ban.map((x) => x.ip)).toEqual(['198.18.0.0/16']);
-      expect(b.about(canonicalTarget('198.18.7.0/24')!, 1).ended[0]?.ended).toMatchObject({ reason: 'replaced', by: 'restore: overlaps 198.18.0.0/16' });
+      expect(b.about(canonicalTarget('198.18.7.0/24')!, 1).ended[0]?.ended).toMatchObject({ reason: 'refused', by: 'restore: overlaps 198.18.0.0/16' });
     }
   });
 });
