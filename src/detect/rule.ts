@@ -353,7 +353,7 @@ export class MatchView {
   pathVariants(): readonly string[] {
     if ((this.state & 1) === 0) {
       this.state |= 1;
-      variantsOf(this.path(), this.paths, false);
+      variantsOf(this.path(), this.paths, false, true);
     }
     return this.paths;
   }
@@ -378,30 +378,43 @@ export class MatchView {
 
 const EMPTY_EVENT: AccessEvent = { ip: '', family: 4, time: 0, method: '', path: '', status: 0 };
 
-function variantsOf(s: string, out: string[], query: boolean): void {
+/**
+ * The spellings of `s` rules test: as written, percent-decoded once and twice, each also normalised
+ * (pushNormalised). `params`: a path, whose `;…` path parameters are dropped in the normalised form.
+ */
+function variantsOf(s: string, out: string[], query: boolean, params = false): void {
   out.length = 0;
   out.push(s);
-  pushNormalised(s, out);
+  pushNormalised(s, out, params);
   if (!s.includes('%') && !(query && s.includes('+'))) return;
   const once = percentDecode(s, query);
   if (once === s) return;
   out.push(once);
-  pushNormalised(once, out);
+  pushNormalised(once, out, params);
   if (!once.includes('%')) return;
   const twice = percentDecode(once, query);
   if (twice === once) return;
   out.push(twice);
-  pushNormalised(twice, out);
+  pushNormalised(twice, out, params);
 }
 
-function pushNormalised(s: string, out: string[]): void {
-  if (!s.includes('\\') && !s.includes('//')) return;
-  const n = s.replace(BACKSLASHES, '/').replace(SLASH_RUNS, '/');
+/**
+ * `s` as servers read it, when that differs: `\` as `/` (nginx logs a backslash as `\x5C`, read as
+ * one too), runs of `/` as one, and in a path its `;…` parameters dropped (Tomcat and other Java
+ * servers serve `/manager;x/html` as `/manager/html`).
+ */
+function pushNormalised(s: string, out: string[], params: boolean): void {
+  let n = s;
+  if (n.includes('\\')) n = n.replace(LOGGED_BACKSLASHES, '/').replace(BACKSLASHES, '/');
+  if (n.includes('//')) n = n.replace(SLASH_RUNS, '/');
+  if (params && n.includes(';')) n = n.replace(PATH_PARAMETERS, '');
   if (n !== s) out.push(n);
 }
 
+const LOGGED_BACKSLASHES = /\\x5c/gi;
 const BACKSLASHES = /\\/g;
 const SLASH_RUNS = /\/{2,}/g;
+const PATH_PARAMETERS = /;[^/]*/g;
 const PERCENT = /%([0-9a-f]{2})/gi;
 const PLUS = /\+/g;
 

@@ -1,0 +1,38 @@
+/**
+ * Spellings servers read as another path (review: helper): Tomcat and other Java servers drop `;…`
+ * path parameters (`/manager;x/html` is `/manager/html`), and nginx logs a backslash as `\x5C`, which
+ * the rules read as `\`, hence as `/`. Through the live agent's matcher (prefilter, memos, full match).
+ */
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../../src/config/load.js';
+import { selectRules } from '../../../src/pipeline/pipeline.js';
+import { RuleMatcher } from '../../../src/detect/rule-matcher.js';
+import { createLineParser } from '../../../src/parse/line-parser.js';
+
+const RULES = 'admin-probes,exploit-probes,sensitive-paths,webshell-probes';
+const matcher = new RuleMatcher(selectRules(loadConfig({ env: { BANHAMMER_RULES: RULES }, hostname: 'x' })));
+const parse = createLineParser('auto');
+const countedBy = (target: string, status = 404): string[] => {
+  const ev = parse(`198.18.0.1 - - [02/Dec/2026:10:00:00 +0000] "GET ${target} HTTP/1.1" ${status} 10 "-" "Mozilla/5.0"`);
+  if (typeof ev === 'string') throw new Error(ev);
+  const n = matcher.match(ev);
+  return [...matcher.matched.slice(0, n)].map((i) => matcher.rules[i]!.name);
+};
+
+describe('path spellings', () => {
+  it.each([
+    ['/manager;x/html', 'admin-probes'],
+    ['/manager;jsessionid=1234/html', 'admin-probes'],
+    ['/host-manager;a=b/', 'admin-probes'],
+    ['/..\\x5C..\\x5Cetc\\x5Cpasswd', 'sensitive-paths'],
+    ['/cgi-bin/..\\x5c..\\x5c..\\x5cetc/passwd', 'exploit-probes'],
+  ])('%s counts for %s', (target, rule) => {
+    expect(countedBy(target)).toContain(rule);
+  });
+
+  it('the plain spellings still count, and ordinary paths with parameters or escapes do not', () => {
+    expect(countedBy('/manager/html')).toContain('admin-probes');
+    expect(countedBy('/shop;jsessionid=1234/cart', 200)).toEqual([]);
+    expect(countedBy('/docs/a\\x5Cb.html', 200)).toEqual([]);
+  });
+});
