@@ -177,11 +177,18 @@ const JS_NON_SPACE =
   '\\x{0}-\\x{8}\\x{e}-\\x{1f}\\x{21}-\\x{9f}\\x{a1}-\\x{167f}\\x{1681}-\\x{1fff}\\x{200b}-\\x{2027}\\x{202a}-\\x{202e}\\x{2030}-\\x{205e}\\x{2060}-\\x{2fff}\\x{3001}-\\x{fefe}\\x{ff00}-\\x{10ffff}';
 
 /**
- * `\s` and `\S` (in and out of classes) and `\W` (outside classes) of an RE2-syntax pattern written
- * out as JavaScript reads them.
+ * JavaScript's `\W` as ranges, for use inside a class, less ſ (U+017F) and K (U+212A): a
+ * case-insensitive class folds them into s and k, which `\W` must not match (so `[\W]` misses those
+ * two, where matching s and k would count ordinary text).
+ */
+const JS_NON_WORD = '\\x{0}-\\x{2f}\\x{3a}-\\x{40}\\x{5b}-\\x{5e}\\x{60}\\x{7b}-\\x{17e}\\x{180}-\\x{2129}\\x{212b}-\\x{10ffff}';
+
+/**
+ * `\s`, `\S` and `\W` of an RE2-syntax pattern written out as JavaScript reads them (in and out
+ * of classes), and a `[` inside a class escaped (a member in JavaScript, a POSIX class opener in RE2).
  */
 export function javascriptEscapes(p: string): string {
-  if (!p.includes('\\s') && !p.includes('\\S') && !p.includes('\\W')) return p;
+  if (!p.includes('\\s') && !p.includes('\\S') && !p.includes('\\W') && !p.includes('[')) return p;
   let out = '';
   let inClass = false;
   for (let i = 0; i < p.length; i++) {
@@ -192,11 +199,16 @@ export function javascriptEscapes(p: string): string {
       if (n === 's') out += inClass ? JS_SPACE : `[${JS_SPACE}]`;
       else if (n === 'S') out += inClass ? JS_NON_SPACE : `[^${JS_SPACE}]`;
       // Case-insensitive RE2 folds ſ (U+017F) and K (U+212A) into \w, so its \W misses them; JavaScript's does not.
-      else if (n === 'W' && !inClass) out += '(?-i:[^0-9A-Za-z_])';
+      else if (n === 'W') out += inClass ? JS_NON_WORD : '(?-i:[^0-9A-Za-z_])';
       else out += c + n;
     } else {
       if (inClass) {
         if (c === ']') inClass = false;
+        // A `[` in a class is itself in JavaScript; RE2 would read `[:alpha:]` as a POSIX class.
+        else if (c === '[') {
+          out += '\\[';
+          continue;
+        }
       } else if (c === '[') {
         inClass = true;
         out += c;

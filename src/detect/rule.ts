@@ -287,10 +287,16 @@ export class MatchView {
     return this.targetFacts().answer(test, this);
   }
 
-  /** The 32-bit hash of the path without its query (count: distinct-paths). */
+  /** The 32-bit hash of the path without its query or `;…` parameters (count: distinct-paths). */
   pathHash(): number {
     const f = this.targetFacts();
-    if (f.hash < 0) f.hash = hashPath(this.wholeTarget(), this.pathEnd(), this.pathSeed);
+    if (f.hash < 0) {
+      const end = this.pathEnd();
+      const t = this.wholeTarget();
+      // `;…` path parameters (a session id) do not make another path: the rules match without them too.
+      const semi = t.indexOf(';');
+      f.hash = semi < 0 || semi >= end ? hashPath(t, end, this.pathSeed) : hashPath(withoutParameters(t.slice(0, end)), undefined, this.pathSeed);
+    }
     return f.hash;
   }
 
@@ -400,15 +406,29 @@ function variantsOf(s: string, out: string[], query: boolean, params = false): v
 
 /**
  * `s` as servers read it, when that differs: `\` as `/` (nginx logs a backslash as `\x5C`, read as
- * one too), runs of `/` as one, and in a path its `;…` parameters dropped (Tomcat and other Java
- * servers serve `/manager;x/html` as `/manager/html`).
+ * one too) and runs of `/` as one; then, for a path, also without its `;…` parameters (Tomcat and
+ * other Java servers serve `/manager;x/html` as `/manager/html`), as one more spelling: patterns that
+ * look for `..;/` or `;/meta-inf/` themselves still see the normalised path with them.
  */
 function pushNormalised(s: string, out: string[], params: boolean): void {
+  const n = normalisedPath(s);
+  if (n !== s) out.push(n);
+  if (!params || !n.includes(';')) return;
+  const bare = withoutParameters(n);
+  if (bare !== n && bare !== s) out.push(bare);
+}
+
+function normalisedPath(s: string): string {
   let n = s;
   if (n.includes('\\')) n = n.replace(LOGGED_BACKSLASHES, '/').replace(BACKSLASHES, '/');
   if (n.includes('//')) n = n.replace(SLASH_RUNS, '/');
-  if (params && n.includes(';')) n = n.replace(PATH_PARAMETERS, '');
-  if (n !== s) out.push(n);
+  return n;
+}
+
+/** A path without its `;…` parameters (and the runs of `/` that leaves), as Java servers map it. */
+export function withoutParameters(path: string): string {
+  const n = path.replace(PATH_PARAMETERS, '');
+  return n.includes('//') ? n.replace(SLASH_RUNS, '/') : n;
 }
 
 const LOGGED_BACKSLASHES = /\\x5c/gi;

@@ -26,6 +26,12 @@ describe('path spellings', () => {
     ['/host-manager;a=b/', 'admin-probes'],
     ['/..\\x5C..\\x5Cetc\\x5Cpasswd', 'sensitive-paths'],
     ['/cgi-bin/..\\x5c..\\x5c..\\x5cetc/passwd', 'exploit-probes'],
+    // Patterns that hold ';' themselves still see the normalised path with it (review: helper).
+    ['/x/..;\\manager/html', 'exploit-probes'],
+    ['/x/..;\\x5Cmanager/html', 'exploit-probes'],
+    ['/x/..;%5cmanager/html', 'exploit-probes'],
+    ['/s/x/_/;//META-INF/maven/pom.xml', 'exploit-probes'],
+    ['/s/x/_/;\\META-INF/maven/pom.xml', 'exploit-probes'],
   ])('%s counts for %s', (target, rule) => {
     expect(countedBy(target)).toContain(rule);
   });
@@ -34,5 +40,16 @@ describe('path spellings', () => {
     expect(countedBy('/manager/html')).toContain('admin-probes');
     expect(countedBy('/shop;jsessionid=1234/cart', 200)).toEqual([]);
     expect(countedBy('/docs/a\\x5Cb.html', 200)).toEqual([]);
+  });
+
+  it('a path asked for under several session ids is one distinct path (count: distinct-paths)', async () => {
+    const { Detector } = await import('../../../src/detect/detector.js');
+    const det = new Detector(selectRules(loadConfig({ env: { BANHAMMER_RULES: 'admin-probes' }, hostname: 'x' })), { maxTracked: 100 });
+    const offenses: unknown[] = [];
+    for (const [i, id] of ['A1B2', 'C3D4', 'E5F6', 'G7H8', 'I9J0', 'K1L2'].entries()) {
+      const ev = parse(`198.18.0.2 - - [02/Dec/2026:10:00:0${i} +0000] "GET /shop/db;jsessionid=${id} HTTP/1.1" 404 10 "-" "Java/17"`);
+      if (typeof ev !== 'string') det.observe(ev, (o) => offenses.push(o));
+    }
+    expect(offenses).toEqual([]);
   });
 });
