@@ -134,8 +134,9 @@ export class LiteralScanner {
 
   /**
    * scan() for a request target, which the rules also test percent-decoded, with `//` as `/`, with
-   * nginx's `\x5C` as `/` and without `;…` path parameters (rule.ts pushNormalised): a `%`, two
-   * slashes in a row (`\` folds to `/`), a `\x` or a `;` make it one the literals cannot judge (true).
+   * nginx's `\x5C` as `/`, without `;…` path parameters and (queries) without tabs and line breaks
+   * (rule.ts): a `%`, two slashes in a row (`\` folds to `/`), a `\x`, a `;`, a tab or a line break
+   * make it one the literals cannot judge (true).
    */
   scanTarget(text: string, max: number, seen: Int32Array, gen: number): boolean {
     const delta = this.delta;
@@ -148,7 +149,7 @@ export class LiteralScanner {
     let prev = 0;
     for (let i = 0; i < end; i++) {
       const c = text.charCodeAt(i);
-      if (c >= 128 || c === 37 || c === 59) return true;
+      if (c >= 128 || c === 37 || c === 59 || c === 9 || c === 10 || c === 13) return true;
       if (c === 92 && (text.charCodeAt(i + 1) | 32) === 120) return true;
       const f = FOLD[c]!;
       if (f === 47 && prev === 47) return true;

@@ -368,6 +368,7 @@ export class MatchView {
     if ((this.state & 2) === 0) {
       this.state |= 2;
       variantsOf(this.query(), this.queries, true);
+      pushWithoutUrlWhitespace(this.queries);
     }
     return this.queries;
   }
@@ -424,6 +425,24 @@ function normalisedPath(s: string): string {
   if (n.includes('//')) n = n.replace(SLASH_RUNS, '/');
   return n;
 }
+
+/**
+ * Each spelling holding a tab, line feed or carriage return, also without them: browsers drop them
+ * from a URL wherever they are (WHATWG URL parsing), so `java%09script:` reflected into a link runs as
+ * `javascript:` (queries only: what an XSS probe sends).
+ */
+function pushWithoutUrlWhitespace(out: string[]): void {
+  const n = out.length;
+  for (let i = 0; i < n; i++) {
+    const s = out[i]!;
+    if (!URL_WHITESPACE_TEST.test(s)) continue;
+    const bare = s.replace(URL_WHITESPACE, '');
+    if (!out.includes(bare)) out.push(bare);
+  }
+}
+
+const URL_WHITESPACE_TEST = /[\t\n\r]/;
+const URL_WHITESPACE = /[\t\n\r]/g;
 
 /** A path without its `;…` parameters (and the runs of `/` that leaves), as Java servers map it. */
 export function withoutParameters(path: string): string {
