@@ -173,26 +173,35 @@ const intOrString = (raw: string): unknown => (/^-?\d+$/.test(raw.trim()) ? Numb
 const trimmed = (raw: string): unknown => raw.trim();
 
 /** A list of addresses/CIDRs: YAML list or a comma/space separated string; canonical output. */
-const cidrList = z.pipe(
-  z.unknown(),
-  z.transform((v, ctx): readonly string[] => {
-    const items = typeof v === 'string' ? wordList(v) : v;
-    if (!Array.isArray(items)) {
-      addIssue(ctx, { message: 'expected a list of IPv4/IPv6 addresses or CIDRs' });
-      return z.NEVER;
-    }
-    const out: string[] = [];
-    items.forEach((item: unknown, i) => {
-      const c = typeof item === 'string' ? parseCidr(item) : null;
-      if (c === null) {
-        addIssue(ctx, { path: [i], input: item, message: 'not an IPv4/IPv6 address or CIDR (e.g. 10.0.0.0/8, 2001:db8::/32)' });
-      } else {
-        out.push(`${c.network}/${c.prefix}`);
+const cidrListOf = (everyAddress: string | null) =>
+  z.pipe(
+    z.unknown(),
+    z.transform((v, ctx): readonly string[] => {
+      const items = typeof v === 'string' ? wordList(v) : v;
+      if (!Array.isArray(items)) {
+        addIssue(ctx, { message: 'expected a list of IPv4/IPv6 addresses or CIDRs' });
+        return z.NEVER;
       }
-    });
-    return dedupe(out);
-  }),
-);
+      const out: string[] = [];
+      items.forEach((item: unknown, i) => {
+        const c = typeof item === 'string' ? parseCidr(item) : null;
+        if (c === null) {
+          addIssue(ctx, { path: [i], input: item, message: 'not an IPv4/IPv6 address or CIDR (e.g. 10.0.0.0/8, 2001:db8::/32)' });
+        } else if (c.prefix === 0 && everyAddress !== null) {
+          addIssue(ctx, { path: [i], input: item, message: everyAddress });
+        } else {
+          out.push(`${c.network}/${c.prefix}`);
+        }
+      });
+      return dedupe(out);
+    }),
+  );
+const cidrList = cidrListOf(null);
+/**
+ * Trusted proxies: never every address. A /0 would believe any client's X-Forwarded-For, so any
+ * client could name any address as the one to ban (review: helper).
+ */
+const trustedCidrList = cidrListOf("is /0: every client would be a trusted proxy, and any client's X-Forwarded-For could name any address to ban; list your proxies' own addresses or networks");
 
 /** A non-empty string without NUL (an item of a path list or of a command's argv). */
 const nonEmptyText = (error: string) =>
@@ -461,8 +470,8 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
     reload: 'restart',
     env: 'BANHAMMER_TRUSTED_PROXIES',
     description: 'Reverse proxies whose forwarded client address is believed',
-    allowed: 'comma/space-separated IPv4/IPv6 addresses and CIDRs',
-    schema: cidrList,
+    allowed: 'comma/space-separated IPv4/IPv6 addresses and CIDRs, not /0',
+    schema: trustedCidrList,
     fromEnv: (raw) => raw,
     default: () => [],
     defaultText: '(none)',

@@ -364,3 +364,14 @@ describe('the result', () => {
     expect(c.rules.forbidden!.match.status).not.toBe(PRESETS.forbidden!.match.status);
   });
 });
+
+describe('trusted proxies are never every address (review: helper)', () => {
+  it.each(['0.0.0.0/0', '::/0', '198.18.0.1, 0.0.0.0/0'])('%s is refused, naming the risk', (value) => {
+    const e = failure(() => loadConfig(input({ env: { BANHAMMER_TRUSTED_PROXIES: value } })));
+    expect(e.code).toBe('BH_ERR_CONFIG');
+    expect(e.message).toMatch(/is \/0: every client would be a trusted proxy/);
+  });
+  it('a network of proxies is accepted', () => {
+    expect(loadConfig(input({ env: { BANHAMMER_TRUSTED_PROXIES: '198.18.0.0/15 2001:db8::/32' } })).trustedProxies).toEqual(['198.18.0.0/15', '2001:db8::/32']);
+  });
+});
