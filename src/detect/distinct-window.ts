@@ -32,7 +32,7 @@ class Window implements LruNode {
   newest: number;
   oldest: number;
   constructor(
-    public key: string,
+    readonly key: string,
     hash: number,
     t: number,
   ) {
@@ -40,20 +40,6 @@ class Window implements LruNode {
     this.ts = [t];
     this.newest = t;
     this.oldest = t;
-  }
-
-  /** The window of another address, holding one path at `t` (a window recycled at the cap). */
-  refill(key: string, hash: number, t: number): this {
-    this.key = key;
-    this.h.length = 1;
-    this.h[0] = hash;
-    this.ts.length = 1;
-    this.ts[0] = t;
-    this.newest = t;
-    this.oldest = t;
-    this.older = null;
-    this.newer = null;
-    return this;
   }
 }
 
@@ -80,7 +66,7 @@ export class DistinctWindows {
   record(ip: string, t: number, pathHash: number): number {
     const w = this.table.use(ip);
     if (w === undefined) {
-      this.table.add(this.table.recycle()?.refill(ip, pathHash, t) ?? new Window(ip, pathHash, t));
+      this.table.add(new Window(ip, pathHash, t));
       this.added = true;
       return 1;
     }

@@ -10,8 +10,7 @@
  * are therefore always of the least recently touched window, as with an eager list.
  */
 export interface LruNode {
-  /** Its key in the window table (a recycled window takes a new one, window-table.ts). */
-  key: string;
+  readonly key: string;
   /** Sequence number of the last touch. */
   last: number;
   older: LruNode | null;

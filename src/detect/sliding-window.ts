@@ -26,24 +26,10 @@ class Window implements LruNode {
   head = 0;
   total = 1;
   constructor(
-    public key: string,
+    readonly key: string,
     t: number,
   ) {
     this.b = [t, 1];
-  }
-
-  /** The window of another address, holding one failure at `t` (a window recycled at the cap). */
-  refill(key: string, t: number): this {
-    this.key = key;
-    // Shrinking in place keeps (a trimmed part of) the array: nothing new is allocated.
-    this.b.length = 2;
-    this.b[0] = t;
-    this.b[1] = 1;
-    this.head = 0;
-    this.total = 1;
-    this.older = null;
-    this.newer = null;
-    return this;
   }
 }
 
@@ -75,7 +61,7 @@ export class SlidingWindows {
   record(ip: string, t: number): number {
     const w = this.table.use(ip);
     if (w === undefined) {
-      this.table.add(this.table.recycle()?.refill(ip, t) ?? new Window(ip, t));
+      this.table.add(new Window(ip, t));
       return 1;
     }
     const b = w.b;

@@ -35,24 +35,15 @@ export class WindowTable<W extends LruNode> {
     return this.windows.get(key);
   }
 
-  /**
-   * Before a new window is added: at the cap, the least recently used window is evicted (counted)
-   * and handed back, for the caller to fill in for its new key instead of allocating one; null below
-   * the cap. A flood of new addresses then recycles the same maxTracked windows instead of making
-   * each one garbage that lived long enough to reach the old generation (the agent's peak memory).
-   */
-  recycle(): W | null {
-    if (this.windows.size < this.maxTracked) return null;
-    const old = this.lru.leastRecent(this.windows.values());
-    if (old === null) return null;
-    this.remove(old);
-    this.evictions++;
-    return old;
-  }
-
   /** A new window for its key, the most recently used; at the cap the least recently used goes first. */
   add(w: W): void {
-    this.recycle();
+    if (this.windows.size >= this.maxTracked) {
+      const old = this.lru.leastRecent(this.windows.values());
+      if (old !== null) {
+        this.remove(old);
+        this.evictions++;
+      }
+    }
     this.windows.set(w.key, w);
     this.lru.add(w);
     this.lastKey = w.key;
