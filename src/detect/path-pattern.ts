@@ -23,7 +23,8 @@
  * RE2 has no backreferences and no lookaround. checkPathPattern refuses such a pattern at
  * configuration time (check-config and load), whichever engine would run it, with a message that
  * says so; compilePathPatterns throws for it. re2js (~7 MB RSS) is loaded on first use: an agent
- * whose patterns all run on V8 (the presets, `^/wp-login\.php`…) never loads it.
+ * whose patterns all run on V8 (most presets, `^/wp-login\.php`…) never loads it, nor one whose
+ * RE2-run patterns no line has reached yet (compilePathPatterns' `checked`).
  *
  * Only the first MAX_PATH_TESTED characters of a field are tested: Apache refuses a request line or
  * header longer than 8190 bytes (LimitRequestLine, LimitRequestFieldSize; nginx's buffers are 8 KiB
@@ -56,6 +57,9 @@ function re2(): typeof Re2.RE2JS {
   re2Module ??= createRequire(import.meta.url)('re2js') as typeof Re2;
   return re2Module.RE2JS;
 }
+
+/** Whether this process has loaded re2js (for tests of what loads it). */
+export const re2Loaded = (): boolean => re2Module !== undefined;
 
 /** The engine that runs `p` (a pattern checkPathPattern accepted): V8 when provably linear there. */
 export function engineFor(p: string): 'v8' | 're2' {
@@ -136,26 +140,39 @@ export function checkPathPatternUnion(paths: readonly string[]): string | null {
 /**
  * The test of a rule's path patterns (true when any matches the target), or null when the list is
  * empty (any path). Throws when a pattern cannot run in linear time (checkPathPattern says why).
+ *
+ * `checked`: every pattern already passed checkPathPattern and checkPathPatternUnion (configuration
+ * did, for user rules; the unit tier and the bundle did, for the presets). The RE2-run ones are then
+ * compiled on the first test that reaches them, with the same code on the same text, so the compile
+ * cannot fail there: an agent whose RE2-run patterns only sit behind literal gates that no line
+ * opens (exploit-probes, on by default, has 18) never loads re2js, which costs ~5 MB of idle RSS.
  */
-export function compilePathPatterns(paths: readonly string[]): ((target: string) => boolean) | null {
+export function compilePathPatterns(paths: readonly string[], checked = false): ((target: string) => boolean) | null {
   if (paths.length === 0) return null;
-  // Configuration already ran checkPathPattern and checkPathPatternUnion on every pattern; this is
-  // the guard for other callers, and it loads re2js only for patterns RE2 runs (the presets never do).
+  // Unchecked patterns are checked here (the guard for other callers); this loads re2js for the
+  // patterns RE2 runs. Checked ones only have their JavaScript syntax asked again, which needs no RE2.
   const v8: string[] = [];
   const re2: string[] = [];
   for (const p of paths) {
     const js = javascriptProblem(p);
     const engine = js === null ? engineFor(p) : null;
-    const why = js ?? checkPathPattern(p);
+    const why = js ?? (checked ? null : checkPathPattern(p));
     if (why !== null) throw new Error(`path pattern ${JSON.stringify(p)}: ${why}`);
     (engine === 'v8' ? v8 : re2).push(p);
   }
   const native = v8.length > 0 ? new RegExp(union(v8), 'i') : null;
-  const linear = re2.length > 0 ? compileRe2(re2) : null;
-  if (linear !== null && programSize(linear) > MAX_PROGRAM_SIZE) throw new Error(`path patterns ${JSON.stringify(re2)}: ${tooLarge(programSize(linear))}`);
-  if (linear === null) return (s) => native!.test(s);
-  if (native === null) return (s) => linear.test(s);
-  return (s) => native.test(s) || linear.test(s);
+  if (re2.length === 0) return (s) => native!.test(s);
+  let linear = checked ? null : linearOf(re2);
+  const test = (s: string): boolean => (linear ??= linearOf(re2)).test(s);
+  if (native === null) return test;
+  return (s) => native.test(s) || test(s);
+}
+
+/** The RE2 program of `paths`; throws when it is too large (checkPathPatternUnion's limit). */
+function linearOf(paths: readonly string[]): Re2.RE2JS {
+  const linear = compileRe2(paths);
+  if (programSize(linear) > MAX_PROGRAM_SIZE) throw new Error(`path patterns ${JSON.stringify(paths)}: ${tooLarge(programSize(linear))}`);
+  return linear;
 }
 
 const union = (paths: readonly string[]): string => (paths.length === 1 ? paths[0]! : paths.map((p) => `(?:${p})`).join('|'));

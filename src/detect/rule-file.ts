@@ -60,7 +60,8 @@ export interface RuleFileOptions {
   readonly defaultEnabled: boolean;
   /**
    * Skip the linear-time checks of patterns (they load re2js, ~7 MB RSS): only for the presets,
-   * which the unit tier and the bundle check. compileRule still refuses a pattern RE2 cannot run.
+   * which the unit tier and the bundle check (so the agent compiles their RE2-run patterns on first
+   * use: compileRule's `checked`).
    */
   readonly trusted?: boolean;
 }

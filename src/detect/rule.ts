@@ -71,8 +71,13 @@ export interface CompiledRule {
   matchesView(view: MatchView): boolean;
 }
 
-export function compileRule(name: string, settings: RuleSettings): CompiledRule {
-  const test = compileMatch(settings.match);
+/**
+ * `checked`: the rule's patterns passed configuration's checks (every rule of a loaded Config has:
+ * user rules at load, presets in the unit tier and the bundle), so its RE2-run patterns may compile
+ * on first use (path-pattern.ts compilePathPatterns). Otherwise they are checked and compiled now.
+ */
+export function compileRule(name: string, settings: RuleSettings, checked = false): CompiledRule {
+  const test = compileMatch(settings.match, checked);
   const own = new MatchView();
   return {
     name,
@@ -91,7 +96,7 @@ type Test = (v: MatchView) => boolean;
 type EventHeaders = AccessEvent & { readonly request?: string | undefined; readonly referer?: string | undefined; readonly userAgent?: string | undefined };
 
 /** The test of a (complete) match: every stated field holds, cheapest first. */
-export function compileMatch(m: RuleMatch): Test {
+export function compileMatch(m: RuleMatch, checked = false): Test {
   const tests: Test[] = [];
   if (m.status !== null) {
     const table = new Uint8Array(1000);
@@ -102,33 +107,33 @@ export function compileMatch(m: RuleMatch): Test {
     const methods = new Set(m.methods.map((x) => x.toUpperCase()));
     tests.push((v) => methods.has(v.ev.method));
   }
-  const requests = compilePathPatterns(m.requests ?? []);
+  const requests = compilePathPatterns(m.requests ?? [], checked);
   if (requests !== null) tests.push((v) => { const r = v.request(); return r !== undefined && r !== '' && requests(cap(r)); });
   if (m.paths.length > 0) {
-    const pathOnly = compilePathPatterns(m.paths.filter((p) => !mentionsQuery(p)));
-    const whole = compilePathPatterns(m.paths.filter(mentionsQuery));
+    const pathOnly = compilePathPatterns(m.paths.filter((p) => !mentionsQuery(p)), checked);
+    const whole = compilePathPatterns(m.paths.filter(mentionsQuery), checked);
     const paths: Test = (v) => (pathOnly !== null && anyOf(v.pathVariants(), pathOnly)) || (whole !== null && anyOf(v.targetVariants(), whole));
     tests.push((v) => v.byTarget(paths));
   }
-  const queries = compilePathPatterns(m.queries ?? []);
+  const queries = compilePathPatterns(m.queries ?? [], checked);
   if (queries !== null) {
     const query: Test = (v) => anyOf(v.queryVariants(), queries);
     tests.push((v) => v.byTarget(query));
   }
-  const agents = compilePathPatterns(m.userAgents ?? []);
+  const agents = compilePathPatterns(m.userAgents ?? [], checked);
   if (agents !== null) tests.push((v) => { const ua = v.userAgent(); return ua !== undefined && agents(cap(ua)); });
-  const referers = compilePathPatterns(m.referers ?? []);
+  const referers = compilePathPatterns(m.referers ?? [], checked);
   if (referers !== null) tests.push((v) => { const r = v.referer(); return r !== undefined && referers(cap(r)); });
-  for (const sub of m.allOf ?? []) tests.push(compileMatch(sub));
+  for (const sub of m.allOf ?? []) tests.push(compileMatch(sub, checked));
   if (m.anyOf !== undefined && m.anyOf.length > 0) {
-    const subs = m.anyOf.map(compileMatch);
+    const subs = m.anyOf.map((sub) => compileMatch(sub, checked));
     tests.push((v) => {
       for (let i = 0; i < subs.length; i++) if (subs[i]!(v)) return true;
       return false;
     });
   }
   if (m.noneOf !== undefined && m.noneOf.length > 0) {
-    const subs = m.noneOf.map(compileMatch);
+    const subs = m.noneOf.map((sub) => compileMatch(sub, checked));
     tests.push((v) => {
       for (let i = 0; i < subs.length; i++) if (subs[i]!(v)) return false;
       return true;

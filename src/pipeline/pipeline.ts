@@ -344,11 +344,11 @@ export function selectRules(config: Config, only?: readonly string[]): CompiledR
         hint: `defined rules: ${Object.keys(config.rules).join(', ')}`,
       });
     }
-    return [...new Set(only)].map((n) => compileRule(n, config.rules[n]!));
+    return [...new Set(only)].map((n) => compileRule(n, config.rules[n]!, true));
   }
   return Object.entries(config.rules)
     .filter(([, s]) => s.enabled)
-    .map(([n, s]) => compileRule(n, s));
+    .map(([n, s]) => compileRule(n, s, true));
 }
 
 function bookRules(config: Config): Record<string, RuleSettings> {

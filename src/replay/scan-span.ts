@@ -120,7 +120,8 @@ let compiled: { readonly key: string; readonly rules: CompiledRule[]; readonly m
 function compiledRules(list: SpanJob['rules'], pathSeed: number | undefined): { rules: CompiledRule[]; matcher: RuleMatcher } {
   const key = `${pathSeed ?? ''} ${JSON.stringify(list)}`;
   if (compiled === null || compiled.key !== key) {
-    const rules = list.map(([n, s]) => compileRule(n, s));
+    // The main thread's loaded Config checked every pattern (compileRule's `checked`).
+    const rules = list.map(([n, s]) => compileRule(n, s, true));
     compiled = { key, rules, matcher: new RuleMatcher(rules, pathSeed) };
   }
   return compiled;
