@@ -9,7 +9,7 @@
  * read these tables, so a setting cannot exist in one and be missing from another.
  *
  * Durations are ms; a permanent bantime is PERMANENT (Infinity). Address lists are canonical
- * `network/prefix` strings (parseCidr), de-duplicated in order.
+ * `network/prefix` strings (parseCidr: an IPv4-mapped network is the IPv4 network it names), de-duplicated in order.
  *
  * Schemas use zod/mini (the functional API of zod 4): bundled, classic zod cost the idle agent ~6 MB
  * RSS because every schema carries every method and nothing tree-shakes. zod/mini loads no locale,
@@ -18,7 +18,7 @@
  */
 import * as z from 'zod/mini';
 import { LOG_FORMATS, type LogFormat } from '../parse/access-event.js';
-import { parseCidr } from '../parse/ip.js';
+import { cidrProblem, parseCidr } from '../parse/ip.js';
 import type { BantimeIncrement, RuleMatch, RuleSettings } from '../detect/rule.js';
 import { PRESETS, DEFAULT_RULE, isPreset } from '../detect/presets.js';
 import {
@@ -186,7 +186,9 @@ const cidrListOf = (everyAddress: string | null) =>
       items.forEach((item: unknown, i) => {
         const c = typeof item === 'string' ? parseCidr(item) : null;
         if (c === null) {
-          addIssue(ctx, { path: [i], input: item, message: 'not an IPv4/IPv6 address or CIDR (e.g. 10.0.0.0/8, 2001:db8::/32)' });
+          // parseCidr's own words: an IPv4-mapped network with a prefix below /96 says how to write it.
+          const why = typeof item === 'string' ? cidrProblem(item) : null;
+          addIssue(ctx, { path: [i], input: item, message: why ?? 'not an IPv4/IPv6 address or CIDR (e.g. 10.0.0.0/8, 2001:db8::/32)' });
         } else if (c.prefix === 0 && everyAddress !== null) {
           addIssue(ctx, { path: [i], input: item, message: everyAddress });
         } else {

@@ -14,7 +14,8 @@
  * the last range starting at or before the address. IPv4 ranges are uint32 pairs; IPv6 ranges are
  * four uint32 words per bound, compared word by word (no BigInt, so no allocation once the address is
  * read). The sorted tables are rebuilt on the first has() after add(). Entries are validated with
- * parseCidr; cidrs() returns them as given (canonical), not merged.
+ * parseCidr (an IPv4-mapped network, `::ffff:198.18.0.0/120`, is the IPv4 network it names, like the
+ * mapped client it must match); cidrs() returns them as given (canonical), not merged.
  *
  * overlapping(network) answers the CIDR ban's question — does any allowlisted address fall inside
  * this network? — with the same tables: the last merged range starting at or before the network's
@@ -23,7 +24,7 @@
  */
 import ipaddr from 'ipaddr.js';
 import { BanhammerError } from '../errors.js';
-import { canonicalIp, cidrOverlaps, parseCidr, type Cidr } from '../parse/ip.js';
+import { canonicalIp, cidrOverlaps, cidrDetail, parseCidr, type Cidr } from '../parse/ip.js';
 import { AddressRanges, dottedQuadValue, hexIPv6Groups } from '../parse/address-ranges.js';
 
 // Re-exported: callers know them from here.
@@ -46,7 +47,7 @@ export class Allowlist {
   add(raw: string): void {
     const c = parseCidr(raw);
     if (c === null) {
-      throw new BanhammerError('BH_ERR_ADDRESS', `not an address or CIDR: ${JSON.stringify(raw)}`, {
+      throw new BanhammerError('BH_ERR_ADDRESS', `not an address or CIDR: ${JSON.stringify(raw)}${cidrDetail(raw)}`, {
         hint: 'use forms like 10.0.0.0/8, 198.18.0.7 or 2001:db8::/32',
         data: { value: raw },
       });

@@ -21,7 +21,7 @@
 import { systemClock, type Clock } from '../clock.js';
 import { REMOTEIP_HEADER_ALLOWED, REMOTEIP_HEADER_RE, type Config } from '../config/schema.js';
 import { BanhammerError } from '../errors.js';
-import { parseCidr } from '../parse/ip.js';
+import { cidrDetail, parseCidr } from '../parse/ip.js';
 import type { ApplyResult, Enforcer, EnforcerBan, EnforcerBatch } from './enforcer.js';
 import { MapFile, type MapEntry } from './map-file.js';
 
@@ -122,7 +122,9 @@ export function renderApacheDefines(config: Pick<Config, 'enforcer' | 'trustedPr
   if (config.trustedProxies.length > 0) {
     const cidrs = config.trustedProxies.map((p) => {
       const c = parseCidr(p);
-      if (c === null) throw bad('trusted_proxies', 'BANHAMMER_TRUSTED_PROXIES', p, 'expected IPv4/IPv6 addresses or CIDRs');
+      if (c === null) throw bad('trusted_proxies', 'BANHAMMER_TRUSTED_PROXIES', p, `expected IPv4/IPv6 addresses or CIDRs${cidrDetail(p)}`);
+      // Canonical: an IPv4-mapped network is written as the IPv4 network it names, which is what
+      // mod_remoteip compares an IPv4 client with (it never matches one against an IPv6 network).
       return `${c.network}/${c.prefix}`;
     });
     lines.push(`Define BANHAMMER_TRUSTED_PROXIES "${cidrs.join(' ')}"`);

@@ -44,7 +44,7 @@
 import { createHash } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 import { BanhammerError } from '../errors.js';
-import { canonicalIp, parseCidr } from '../parse/ip.js';
+import { canonicalIp, canonicalTarget, isNetwork } from '../parse/ip.js';
 import { CONTAINER_ID_RE } from '../docker/containers.js';
 import type { ContainerTarget } from './docker-user-args.js';
 import type { EnforcerBatch } from './enforcer.js';
@@ -385,7 +385,7 @@ const NEVER_COVER: Record<Family, readonly [ipaddr.IPv4 | ipaddr.IPv6, number][]
 
 /**
  * What a ban's `ip` targets: a plain address (acceptClientAddress), or with CIDR bans enabled a
- * network `addr/prefix` (parseCidr: canonical, host bits cleared — 198.18.0.9/24 is 198.18.0.0/24 —
+ * network `addr/prefix` (canonicalTarget: canonical, host bits cleared — 198.18.0.9/24 is 198.18.0.0/24 —
  * and a full-length prefix is an address).
  * A network is refused when it is /0 or overlaps loopback or the unspecified range.
  */
@@ -395,13 +395,15 @@ export function acceptTarget(raw: string, families: readonly Family[], cidr: boo
     const a = acceptClientAddress(raw, families);
     return 'reason' in a ? a : { ip: a.ip, family: a.family, kind: 'addr' };
   }
-  const n = parseCidr(raw);
-  if (!n || raw.trim() !== raw) return { reason: 'not a valid network (address/prefix)' };
-  const full = n.family === 4 ? 32 : 128;
-  if (n.prefix === full) {
-    const a = acceptClientAddress(n.network, families);
+  // canonicalTarget, as the ban book and the iptables enforcer read a ban's network: an IPv4-mapped
+  // spelling (`::ffff:198.18.0.0/120`) is no ban target, though configuration lists read it (parseCidr).
+  const t = canonicalTarget(raw);
+  if (t === null) return { reason: 'not a valid network (address/prefix)' };
+  if (!isNetwork(t.ip)) {
+    const a = acceptClientAddress(t.ip, families);
     return 'reason' in a ? a : { ip: a.ip, family: a.family, kind: 'addr' };
   }
+  const n = { network: t.ip.slice(0, t.ip.indexOf('/')), prefix: t.prefix, family: t.family };
   if (!cidr) return { reason: 'CIDR bans are not enabled for this enforcer' };
   if (!families.includes(n.family)) return { reason: `IPv${n.family} is not enabled for this enforcer` };
   if (n.prefix === 0) return { reason: 'a /0 network would ban everyone' };
@@ -619,8 +621,9 @@ function elementKey(val: unknown): string | null {
   if (typeof val === 'string') return canonicalIp(val)?.ip ?? null;
   const p = (val as { prefix?: { addr?: unknown; len?: unknown } } | null)?.prefix;
   if (p && typeof p.addr === 'string' && typeof p.len === 'number') {
-    const n = parseCidr(`${p.addr}/${p.len}`);
-    if (n) return n.prefix === (n.family === 4 ? 32 : 128) ? n.network : `${n.network}/${n.prefix}`;
+    // Read as a ban's network is (canonicalTarget): a mapped prefix in a v6 set is not an IPv4 network.
+    const n = canonicalTarget(`${p.addr}/${p.len}`);
+    if (n) return n.ip;
   }
   return null;
 }

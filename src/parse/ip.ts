@@ -9,7 +9,9 @@
  * IPv6 (`::a.b.c.d`, ::/96, as glibc prints it), SIIT's `::ffff:0:a.b.c.d` and NAT64's
  * `64:ff9b::a.b.c.d` are other IPv6 addresses and stay IPv6: turning them into the embedded IPv4 would
  * ban an innocent IPv4 host and let the IPv6 client go. (ipaddr.js's parser reads `::a.b.c.d` as
- * `::ffff:a.b.c.d`, which is why it is not used for parsing any more.)
+ * `::ffff:a.b.c.d`, which is why it is not used for parsing any more.) A mapped network in a
+ * configuration list is IPv4 too, its prefix counted in IPv6 bits (`::ffff:198.18.0.0/112` is
+ * 198.18.0.0/16; below /96 it is refused): see parseCidr.
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import ipaddr from 'ipaddr.js';
@@ -155,18 +157,59 @@ export interface Cidr {
   readonly family: 4 | 6;
 }
 
-/** Parses `addr` or `addr/prefix`; null when invalid. Host bits are cleared (10.1.2.3/8 → 10.0.0.0/8). */
+/** Parses `addr` or `addr/prefix`; null when invalid (see cidrProblem). Host bits are cleared (10.1.2.3/8 → 10.0.0.0/8). */
 export function parseCidr(raw: string): Cidr | null {
+  const r = readCidr(raw);
+  return r === null || 'problem' in r ? null : r;
+}
+
+/**
+ * Why parseCidr refuses `raw` when there is more to say than that it is no address or CIDR (an
+ * IPv4-mapped network with a prefix below /96: how to write it), in words for a configuration error;
+ * null otherwise (valid, or plainly not an address or CIDR).
+ */
+export function cidrProblem(raw: string): string | null {
+  const r = readCidr(raw);
+  return r !== null && 'problem' in r ? r.problem : null;
+}
+
+/** cidrProblem as the tail of an error message (`: …`), or '' when it has nothing to add. */
+export function cidrDetail(raw: string): string {
+  const why = cidrProblem(raw);
+  return why === null ? '' : `: ${why}`;
+}
+
+/**
+ * An IPv4-mapped network (`::ffff:198.18.0.0/112`) counts its prefix in IPv6 bits, as every IPv6
+ * prefix does: the 96 bits of ::ffff:0:0/96, then N − 96 bits of the IPv4 address. Since a mapped
+ * address is IPv4 here (canonicalIp), the network is the IPv4 network a.b.c.d/(N − 96): /112 is a
+ * /16, /128 one address. Reading the prefix as IPv4 bits instead made `::ffff:198.18.0.0/24` shield
+ * 198.18.0.0/24 and refused the right spellings (/112, /128). Below /96 the network would reach past
+ * ::ffff:0:0/96 into addresses that are not IPv4 at all (`::ffff:198.18.0.0/24` is ::/24 in IPv6
+ * terms): neither reading is what anyone means, so it is refused with the rule, never guessed.
+ */
+const MAPPED_PROBLEM =
+  'an IPv4-mapped network (::ffff:a.b.c.d) takes a prefix of /96 to /128, counted in IPv6 bits (96 + the IPv4 prefix: ::ffff:198.18.0.0/112 is 198.18.0.0/16); write the IPv4 network (e.g. 198.18.0.0/16) instead';
+
+/** parseCidr's reading: the network, null when it is no address or CIDR, or a problem to tell. */
+function readCidr(raw: string): Cidr | { problem: string } | null {
   const s = raw.trim();
   const slash = s.indexOf('/');
   if (slash < 0) {
     const c = canonicalIp(s);
     return c ? { network: c.ip, prefix: c.family === 4 ? 32 : 128, family: c.family } : null;
   }
-  const base = canonicalIp(s.slice(0, slash));
+  const addr = s.slice(0, slash);
+  const base = canonicalIp(addr);
   const p = s.slice(slash + 1);
   if (!base || !/^\d{1,3}$/.test(p)) return null;
-  const prefix = Number(p);
+  let prefix = Number(p);
+  if (base.family === 4 && addr.includes(':')) {
+    // Written as IPv4-mapped IPv6 (canonicalIp made it IPv4): its prefix counts IPv6 bits.
+    if (prefix > 128) return null;
+    if (prefix < 96) return { problem: MAPPED_PROBLEM };
+    prefix -= 96;
+  }
   if (prefix > (base.family === 4 ? 32 : 128)) return null;
   try {
     const network = base.family === 4
@@ -209,8 +252,9 @@ export function canonicalTarget(raw: string): CanonicalTarget | null {
   if (raw.trim() !== raw) return null;
   const n = parseCidr(raw);
   if (n === null) return null;
-  // An IPv4-mapped network (`::ffff:198.18.0.0/24`): its prefix counts IPv6 bits, read as IPv4 it would
-  // name another network (`::ffff:198.0.0.0/8` as 198.0.0.0/8). Refused, as documented.
+  // An IPv4-mapped network (`::ffff:198.18.0.0/120`): configuration lists read it as the IPv4 network
+  // it names (parseCidr), but a ban, an unban, `why` and the group's messages name a network one way
+  // only, in its own family, as status shows it and the kernel holds it: refused, as documented.
   if (n.family === 4 && raw.slice(0, raw.indexOf('/')).includes(':')) return null;
   const full = n.family === 4 ? 32 : 128;
   return { ip: n.prefix === full ? n.network : `${n.network}/${n.prefix}`, family: n.family, prefix: n.prefix };

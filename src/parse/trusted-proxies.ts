@@ -11,7 +11,7 @@
  */
 import { BanhammerError } from '../errors.js';
 import { AddressRanges, dottedQuadValue, hexIPv6Groups } from './address-ranges.js';
-import { parseCidr, type CanonicalIp } from './ip.js';
+import { cidrDetail, parseCidr, type CanonicalIp } from './ip.js';
 
 /** Scratch for has() (allocates nothing). */
 const GROUPS = new Uint16Array(8);
@@ -30,7 +30,7 @@ export class TrustedProxies {
     for (const raw of cidrs) {
       const c = parseCidr(raw);
       if (c === null) {
-        throw new BanhammerError('BH_ERR_CONFIG', `trusted proxy is not an address or CIDR: ${JSON.stringify(raw)}`, {
+        throw new BanhammerError('BH_ERR_CONFIG', `trusted proxy is not an address or CIDR: ${JSON.stringify(raw)}${cidrDetail(raw)}`, {
           hint: 'use forms like 10.0.0.0/8, 198.18.0.7 or 2001:db8::/32',
           data: { value: raw },
         });

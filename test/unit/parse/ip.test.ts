@@ -89,7 +89,10 @@ describe('canonicalIp', () => {
 
   it('parseCidr keeps IPv4-compatible networks IPv6', () => {
     expect(parseCidr('::198.18.0.0/120')).toEqual({ network: '::c612:0', prefix: 120, family: 6 });
-    expect(parseCidr('::ffff:198.18.0.0/24')).toEqual({ network: '198.18.0.0', prefix: 24, family: 4 });
+    // A mapped network's prefix counts IPv6 bits (/120 is an IPv4 /24); below /96 it is refused
+    // (test/unit/config/mapped-networks.test.ts). It used to be read as IPv4 bits.
+    expect(parseCidr('::ffff:198.18.0.0/120')).toEqual({ network: '198.18.0.0', prefix: 24, family: 4 });
+    expect(parseCidr('::ffff:198.18.0.0/24')).toBeNull();
   });
 });
 
