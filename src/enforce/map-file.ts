@@ -236,9 +236,12 @@ export class MapFile {
       // Apache re-reads a txt map only when its mtime differs from the one it read. File times tick
       // coarsely (a jiffy: consecutive writes usually get the same mtime), so a write right after
       // another one would go unseen: move the new file's mtime past the old one's.
+      // utimes takes seconds as a double, which at today's epoch resolves about 240 ns: one
+      // millisecond past the old time's millisecond can round back to it (a whole-millisecond old
+      // time that an earlier bump set, say), so the result is checked and bumped again if need be.
       let st = await stat(this.path, { bigint: true });
-      if (before !== null && st.mtimeNs <= before) {
-        const t = new Date(Number(before / 1_000_000n) + 1);
+      for (let bump = 1; before !== null && st.mtimeNs <= before && bump <= 3; bump++) {
+        const t = (Number(before / 1_000_000n) + bump) / 1000;
         await utimes(this.path, t, t);
         st = await stat(this.path, { bigint: true });
       }

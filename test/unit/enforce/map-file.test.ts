@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile, readdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, utimes, writeFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -253,5 +253,24 @@ describe('MapFile mtime', () => {
     expect(await enf.check(() => [])).toHaveLength(2);
     expect((await stat(path, { bigint: true })).mtimeNs > edited).toBe(true);
     expect(await enf.check(() => [])).toEqual([]);
+  });
+
+  it('even when the old mtime is a hair under a whole millisecond (utimes takes seconds as a double and lands there half the time)', async () => {
+    const path = join(dir, 'rounded.map');
+    const enf = new ApacheMapEnforcer({ path, clock: new ManualClock() });
+    await enf.init();
+    // An old mtime ahead of the clock (so the next write must be moved past it) that a whole
+    // millisecond set through utimes turned into one just under that millisecond, as the previous
+    // bump of a quick write can leave it: a bump by "its millisecond + 1" lands on it again.
+    let before = -1n;
+    for (let k = 0; k < 200 && before < 0n; k++) {
+      const ms = Date.now() + 60_000 + k;
+      await utimes(path, ms / 1000, ms / 1000);
+      const got = (await stat(path, { bigint: true })).mtimeNs;
+      if (got < BigInt(ms) * 1_000_000n) before = got;
+    }
+    expect(before).toBeGreaterThan(0n);
+    await enf.apply({ ban: [{ ip: '198.18.0.99', family: 4, until: null }], unban: [] });
+    expect((await stat(path, { bigint: true })).mtimeNs > before).toBe(true);
   });
 });
