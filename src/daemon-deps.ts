@@ -40,8 +40,12 @@ export interface DaemonDeps {
   readonly createSource: LineSourceFactory;
   readonly store: StateStoreLike;
   readonly metrics?: Metrics | undefined;
-  /** The host's own addresses (never banned); default: every interface address. */
-  readonly hostAddresses?: readonly string[];
+  /**
+   * The host's own addresses (never banned), or how to read them; default: every interface address,
+   * read at start, on reload and every HOST_ADDRESS_INTERVAL_MS (an interface or a Docker network's
+   * gateway may come later).
+   */
+  readonly hostAddresses?: readonly string[] | (() => readonly string[]);
   readonly checkIntervalMs?: number;
   /** Host mode: Docker's container directory (default: one built from the config). */
   readonly containers?: ContainerResolver;

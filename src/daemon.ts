@@ -54,6 +54,8 @@ const SAVE_SPACING = 10;
 const MAX_SAVE_GAP_MS = 30_000;
 const SWEEP_INTERVAL_MS = 30_000;
 const REFRESH_INTERVAL_MS = 6 * 3600_000;
+/** How often the host's own addresses are read again (one getifaddrs call). */
+const HOST_ADDRESS_INTERVAL_MS = 10_000;
 /** How long a stopping agent tries to deliver queued notifications (Docker's stop grace is 10 s). */
 const NOTIFY_SHUTDOWN_BUDGET_MS = 3000;
 /** Enforcers that refuse network (CIDR) bans: `ban 198.18.0.0/24` is refused before it is recorded. */
@@ -71,6 +73,8 @@ export class Daemon implements ControlHandler {
   private readonly keeper: StateKeeper<DaemonState>;
   private readonly sampler: MetricsSampler | undefined;
   private readonly containers: ContainerResolver | undefined;
+  /** Host mode: the enforcer holds bans for one container (scoped), in sets of that container's. */
+  private readonly hostMode: boolean;
   private readonly scoped: boolean;
   private source: LineSource | null = null;
   private tasks: { stop(): void }[] = [];
@@ -113,12 +117,13 @@ export class Daemon implements ControlHandler {
     this.clock = deps.clock;
     this.log = deps.logger;
     const hostMode = isHostMode(deps.config);
+    this.hostMode = hostMode;
     this.containers = deps.containers ?? (hostMode ? new ContainerDirectory({ dir: containersDirFor(deps.config.dockerContainersDir, deps.config.log.paths), clock: deps.clock, onWarning: (msg) => this.log.warn({}, msg) }) : undefined);
     this.scoped = hostMode && deps.config.banScope === 'container' && this.containers !== undefined;
     this.pipeline = new Pipeline({
       config: deps.config,
       mode: 'live',
-      hostAddresses: deps.hostAddresses ?? localAddresses(),
+      hostAddresses: this.hostAddresses(),
       onBan: (ban) => {
         this.group?.published(ban);
         this.toEnforce(ban);
@@ -171,10 +176,19 @@ export class Daemon implements ControlHandler {
     if (this.phase !== 'starting') return; // stopped while the enforcer was starting
     const saved = await loading;
     if (saved) {
-      const r = this.pipeline.book.restore({ bans: saved.bans, history: saved.history, ...(saved.ended !== undefined ? { ended: saved.ended } : {}) }, this.clock.now(), { networks: this.deps.enforcer.cidr === true });
+      // Out of host mode a saved ban for one container is not restored (it would be held for every
+      // client this agent guards): the ban book ends it as refused, and it is said once here.
+      const r = this.pipeline.book.restore({ bans: saved.bans, history: saved.history, ...(saved.ended !== undefined ? { ended: saved.ended } : {}) }, this.clock.now(), { networks: this.deps.enforcer.cidr === true, scopes: this.hostMode });
       // Only the positions are read again (save() before the source starts): the parsed bans can go.
       this.saved = { bans: [], history: [], positions: saved.positions };
       this.log.info(r, 'restored bans from state');
+      if (r.scopedRefused !== undefined) {
+        const n = r.scopedRefused;
+        this.log.warn(
+          { bans: n },
+          `${n} saved ban${n === 1 ? '' : 's'} for one container (written in host mode) ${n === 1 ? 'was' : 'were'} not restored: this agent is not in host mode, and its enforcer would hold ${n === 1 ? 'it' : 'them'} for every client it guards; banhammer why ADDRESS shows ${n === 1 ? 'it' : 'them'}`,
+        );
+      }
       // The file holds every ban just restored: this batch saves nothing new (the first position
       // save, a second after start, writes the book as restored), so it does not wait for a save.
       this.restoreFlush = true;
@@ -201,6 +215,7 @@ export class Daemon implements ControlHandler {
     this.every(this.deps.checkIntervalMs ?? 2000, () => this.check());
     this.every(POSITION_SAVE_INTERVAL_MS, () => this.savePositionsIfMoved());
     this.every(SWEEP_INTERVAL_MS, () => this.pipeline.sweep(this.clock.now()));
+    this.every(HOST_ADDRESS_INTERVAL_MS, () => this.refreshHostAddresses());
     this.every(REFRESH_INTERVAL_MS, () => this.queue.reapplyAll());
     this.log.info({ instance: this.config.instance, enforcer: this.deps.enforcer.name, files: this.config.log.paths, rules: this.pipeline.detector.ruleNames }, 'banhammer started');
   }
@@ -228,12 +243,34 @@ export class Daemon implements ControlHandler {
     if (read === undefined) throw new BanhammerError('BH_ERR_USAGE', 'this agent cannot re-read its configuration', { hint: 'restart it' });
     const restart = restartOnlyChanges(this.config, read);
     const next = reloadedConfig(this.config, read);
-    const lifted = this.pipeline.reconfigure(next, this.clock.now());
+    const lifted = this.pipeline.reconfigure(next, this.clock.now(), this.hostAddresses());
     this.config = next;
     this.lift(lifted, 'allowlisted');
     this.deps.onReloaded?.(next);
     if (restart.length > 0) this.log.warn({ settings: restart }, `these settings take effect after a restart: ${restart.join(', ')}`);
     this.log.info({ rules: this.pipeline.detector.ruleNames, unbanned: lifted.length }, 'configuration reloaded');
+  }
+
+  /** The host's own addresses now (deps.hostAddresses, or every interface's). */
+  private hostAddresses(): readonly string[] {
+    const h = this.deps.hostAddresses;
+    return h === undefined ? localAddresses() : typeof h === 'function' ? h() : h;
+  }
+
+  /** The host's own addresses read again: bans that now cover one are lifted, as a reload lifts newly allowlisted ones. */
+  private refreshHostAddresses(): void {
+    let addresses: readonly string[];
+    try {
+      addresses = this.hostAddresses();
+    } catch (err) {
+      this.log.warn({ err: errorFields(err) }, "cannot read this host's addresses; the last ones read stay exempt");
+      return;
+    }
+    const lifted = this.pipeline.refreshHostAddresses(addresses, this.clock.now());
+    if (lifted.length > 0) {
+      this.log.warn({ unbanned: lifted.map((b) => b.ip) }, "lifted bans of this host's own addresses (new on an interface since they were made)");
+      void this.lift(lifted, 'allowlisted');
+    }
   }
 
   private onLine(line: string, file: string): void {
@@ -359,9 +396,11 @@ export class Daemon implements ControlHandler {
     this.restored('unban');
     const scope = opts.container === undefined ? undefined : containerFor(this.config, this.containers, opts.container).id;
     const removed = this.pipeline.unban(ip, scope, { at: this.clock.now(), by: 'control' });
-    this.group?.unbanned(removed);
+    // The group's ban is lifted too when none was held here (see GroupLink.unban): the answer counts it.
+    const group = this.group?.unban(ip, scope, removed);
+    group?.catch(() => undefined); // (its error is the answer, once the lift is applied)
     await this.lift(removed, 'manual');
-    return removed.length;
+    return removed.length + ((await group) ?? 0);
   }
 
   /** Refuses a change while the saved bans are not restored yet (see `restoring`). */
@@ -386,14 +425,16 @@ export class Daemon implements ControlHandler {
       allowlisted: address && this.pipeline.isAllowlisted(target.ip),
       historySize: this.config.banHistory ?? 1000,
       containerName: this.scopeName,
+      ...(this.group && { group: (active) => this.group!.notHeld(target.ip, active) }),
     });
   }
 
   async unbanAll(): Promise<number> {
     this.restored('unban --all');
-    const removed = this.pipeline.book.unbanAll({ at: this.clock.now(), by: 'control-all' });
-    this.group?.unbanned(removed);
+    const removed = this.pipeline.unbanAll({ at: this.clock.now(), by: 'control-all' });
+    const group = this.group?.unbanAll(removed);
+    group?.catch(() => undefined);
     await this.lift(removed, 'all');
-    return removed.length;
+    return removed.length + ((await group) ?? 0);
   }
 }

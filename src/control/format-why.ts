@@ -5,7 +5,7 @@
  * or another replica is shown with control characters escaped (the daemon escapes them already; a
  * terminal must not depend on that).
  */
-import type { WhyBan, WhyLine, WhyReport } from './protocol.js';
+import type { WhyBan, WhyGroupBan, WhyLine, WhyReport } from './protocol.js';
 
 interface Node {
   readonly text: string;
@@ -14,7 +14,7 @@ interface Node {
 
 /** True when the report says anything about the address (else the CLI exits 1). */
 export function whyKnowsAnything(r: WhyReport): boolean {
-  return r.active.length > 0 || r.ended.length > 0 || r.failing.length > 0 || r.allowlisted;
+  return r.active.length > 0 || r.ended.length > 0 || r.failing.length > 0 || r.allowlisted || (r.group?.length ?? 0) > 0;
 }
 
 export function formatWhy(r: WhyReport): string {
@@ -28,6 +28,10 @@ export function formatWhy(r: WhyReport): string {
   const nodes: Node[] = [];
   if (r.allowlisted) nodes.push({ text: 'Allowlisted:\tyes (loopback, ignoreip, a trusted proxy or this host: never banned)' });
   nodes.push({ text: `Currently banned:\t${r.active.length}`, children: r.active.map((b) => banNode(b)) });
+  // The group's bans not in force here: "not banned" would be untrue of the other replicas.
+  if (r.group !== undefined && r.group.length > 0) {
+    nodes.push({ text: `Banned by the group, not here:\t${r.group.length} (the other replicas enforce it; banhammer unban here lifts it)`, children: r.group.map((g) => groupNode(g)) });
+  }
   const failures = r.failing.reduce((n, f) => n + f.lines.length, 0);
   nodes.push({
     text: `Currently failed:\t${failures}`,
@@ -66,6 +70,16 @@ function banNode(b: WhyBan): Node {
   return { text: `Jail:\t${safe(b.jail)}`, children: kids };
 }
 
+function groupNode(g: WhyGroupBan): Node {
+  const kids: Node[] = [];
+  if (g.ip.includes('/')) kids.push({ text: `Network ban:\t${safe(g.ip)}` });
+  kids.push({ text: `Banned at:\t${g.at ?? 'unknown'}` });
+  kids.push({ text: `Until:\t${g.until ?? 'permanent'}` });
+  kids.push({ text: `Source:\ta ban by replica ${safe(g.from)} (shared through Redis)` });
+  if (g.containerId !== null) kids.push({ text: `Container:\t${safe(g.containerId.slice(0, 12))}` });
+  return { text: `Jail:\t${safe(g.rule)}`, children: kids };
+}
+
 function linesNodes(lines: readonly WhyLine[], withFile = false): Node[] {
   return lines.map((l) => ({ text: withFile ? `${safe(l.file ?? '-')}: ${safe(l.line)}` : safe(l.line) }));
 }
@@ -97,10 +111,12 @@ function endText(e: NonNullable<WhyBan['ended']>): string {
     case 'allowlisted':
       if (by === 'reload') return 'lifted: the reloaded configuration allowlists it';
       if (by === 'restore') return 'lifted at start: the configuration allowlists it';
+      if (by === 'host-address') return "lifted: it became one of this host's own addresses";
       break;
     case 'refused':
       if (by === 'restore: the enforcer holds no networks') return 'not restored at start: this enforcer cannot hold networks';
       if (by.startsWith('restore: overlaps ')) return `not restored at start: it overlaps the banned network ${safe(by.slice('restore: overlaps '.length))}`;
+      if (by === 'restore: a ban for one container, outside host mode') return 'not restored at start: it applied to one container (host mode), and this agent is not in host mode';
       break;
     case 'replaced':
       if (by === 'ban') return 'replaced by a new banhammer ban';

@@ -140,6 +140,26 @@ export interface WhyReport {
   ended: WhyBan[];
   /** How many ended bans the agent remembers in all (BANHAMMER_BAN_HISTORY). */
   historySize: number;
+  /**
+   * With shared bans: the group's bans of the address (or network) that are not in force here (this
+   * agent refused them: allowlisted, a network its enforcer cannot hold…; or ended them earlier), as
+   * this replica heard of them. The other replicas enforce them; `banhammer unban` here lifts them.
+   * Absent without sharing, and from older daemons.
+   */
+  group?: WhyGroupBan[];
+}
+
+/** A ban of the group not in force here (WhyReport.group). */
+export interface WhyGroupBan {
+  ip: string;
+  rule: string;
+  /** The replica that made it. */
+  from: string;
+  at: string | null;
+  /** null: permanent. */
+  until: string | null;
+  /** The container id it applies to (host mode), else null. */
+  containerId: string | null;
 }
 
 /** How a ban came about: from this agent's log, the group's count, `banhammer ban`, or another replica's ban. */

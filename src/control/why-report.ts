@@ -7,6 +7,7 @@ import { isoTime } from '../format-time.js';
 import type { Ban, BanBook, EndedBan } from '../decide/ban-book.js';
 import type { EvidenceLine, PendingEvidence } from '../decide/evidence.js';
 import type { CanonicalTarget } from '../parse/ip.js';
+import type { SharedBan } from '../share/share.js';
 import type { WhyBan, WhyLine, WhyReport, WhySource } from './protocol.js';
 
 export interface WhySources {
@@ -20,6 +21,8 @@ export interface WhySources {
   readonly historySize: number;
   /** A container's display name by id (host mode), for failures not yet banned. */
   readonly containerName?: (id: string) => string | undefined;
+  /** With shared bans: the group's bans of the target not among `active` (the bans in force here). */
+  readonly group?: (active: readonly Ban[]) => readonly SharedBan[];
 }
 
 export function buildWhyReport(s: WhySources): WhyReport {
@@ -38,6 +41,16 @@ export function buildWhyReport(s: WhySources): WhyReport {
     })),
     ended: ended.map((b) => whyBan(b)),
     historySize: s.historySize,
+    ...(s.group && {
+      group: s.group(active).map((g) => ({
+        ip: g.ip,
+        rule: g.rule,
+        from: g.origin,
+        at: isoTime(g.at),
+        until: g.until === null ? null : isoTime(g.until),
+        containerId: g.scope ?? null,
+      })),
+    }),
   };
 }
 

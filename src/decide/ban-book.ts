@@ -90,7 +90,8 @@ export type BanEndReason = (typeof BAN_END_REASONS)[number];
  * - allowlisted: `reload` (the reloaded ignoreip/allowlist covers it), `restore` (at start);
  * - replaced: `ban` (a new manual ban of the same rule), `group:<replica>` (a longer ban from the group);
  * - refused: `restore: …` (a saved ban the agent can no longer hold: a network under an enforcer
- *   that holds none, or one overlapping a network restored first);
+ *   that holds none, or one overlapping a network restored first; `restore: a ban for one container,
+ *   outside host mode`, a scoped ban read by an agent that is not in host mode);
  * - expired: absent.
  */
 export interface BanEnd {
@@ -147,6 +148,11 @@ export interface BanBookLimits {
   readonly endedBans?: number;
   /** Bytes of evidence kept over active and ended bans; the oldest holders lose theirs first. */
   readonly evidenceBytes?: number;
+  /**
+   * The book's "now" is each line's own time (replay), not a clock: a ban then covers a line only
+   * from its own time on (isBanned).
+   */
+  readonly logTime?: boolean;
 }
 
 /** One entry the enforcer must hold: structurally an enforce/EnforcerBan. */
@@ -176,10 +182,17 @@ export const MANUAL_RULE = 'manual';
 export const MAX_BAN_MS = MAX_DURATION_MS;
 
 const key = (rule: string, ip: string, scope?: string): string => `${rule} ${scopedKey(ip, scope)}`;
-/** A scope read from a state file: a non-empty string without spaces or control characters, else host-wide. */
-const scopeOf = (v: unknown): string | undefined =>
+/**
+ * A scope read from a state file: undefined when there is none (host-wide), the scope when it is a
+ * non-empty string without spaces or control characters, null when it is there but none of that. An
+ * entry with such a scope is dropped, never read as host-wide: it was meant for one container, and a
+ * ban for one container must never become a ban for every one.
+ */
+const scopeOf = (v: unknown): string | undefined | null => {
+  if (v === undefined || v === null) return undefined;
   // eslint-disable-next-line no-control-regex
-  typeof v === 'string' && v !== '' && v.length <= 128 && !/[\s\x00-\x1f\x7f-\x9f]/.test(v) ? v : undefined;
+  return typeof v === 'string' && v !== '' && v.length <= 128 && !/[\s\x00-\x1f\x7f-\x9f]/.test(v) ? v : null;
+};
 /** A time read from a state file: a finite number inside Date's range, else null. */
 const timeOf = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) && Math.abs(v) <= 8.64e15 ? v : null);
 const countOf = (v: unknown): number => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : 0);
@@ -222,6 +235,8 @@ export class BanBook {
   private endedSeq = 0;
   private endedOldest = 1;
   private maxEnded: number;
+  /** See BanBookLimits.logTime. */
+  private readonly logTime: boolean;
   /** Who holds evidence (`b <ban key>` or `e <seq>`): its bytes, and its place in holderQueue. */
   private readonly holders = new Map<string, { bytes: number; seq: number }>();
   /**
@@ -246,6 +261,7 @@ export class BanBook {
     this.allowlist = allowlist;
     this.maxEnded = capOf(limits.endedBans, DEFAULT_BAN_HISTORY);
     this.evidenceBudget = capOf(limits.evidenceBytes, DEFAULT_BAN_EVIDENCE_BYTES);
+    this.logTime = limits.logTime === true;
   }
 
   /** How many ended bans are remembered (reload); the oldest beyond it are forgotten at once. */
@@ -282,13 +298,21 @@ export class BanBook {
     return { active, ended };
   }
 
-  /** Is `ip` banned by `rule` (in `scope`, default host-wide) at time `now`? */
+  /**
+   * Is `ip` banned by `rule` (in `scope`, default host-wide) at time `now`? Live, until it ends: the
+   * enforcer holds it (a restored ban dated ahead of a clock that was set back is still in force).
+   * With log time (replay), a ban covers its own period only: a log's lines are not always in order
+   * (a clock that jumped ahead, rotated files joined newest first), and a ban dated later than a line
+   * must not keep that line from counting, or one line stamped a month ahead would shield its
+   * address for the rest of the file, where the live agent, clamping that line to its clock, bans
+   * again (review: helper).
+   */
   isBanned(ip: string, rule: string, now: number, scope?: string): boolean {
     // Every ban's rule is in ruleNames (each bans.set adds it, nothing removes it): a rule that never
     // banned answers without building the key (the detector asks per counting rule per request).
     if (!this.ruleNames.has(rule) || !this.bansPerAddress.has(scopedKey(ip, scope))) return false;
     const b = this.bans.get(key(rule, ip, scope));
-    return b !== undefined && (b.until === null || b.until > now);
+    return b !== undefined && (b.until === null || b.until > now) && (!this.logTime || b.at <= now);
   }
 
   hasRule(rule: string): boolean {
@@ -411,7 +435,9 @@ export class BanBook {
     const until = g.until === null ? null : timeOf(g.until);
     if (g.until !== null && (until === null || until <= now)) return null;
     const rule = isRuleName(g.rule) && Object.hasOwn(this.rules, g.rule) ? g.rule : MANUAL_RULE;
+    // The share stage hands over a container id or nothing (group-link.ts); anything else is refused, never host-wide.
     const scope = scopeOf(g.scope);
+    if (scope === null) return null;
     const held = this.bans.get(key(rule, c.ip, scope));
     if (held !== undefined && (held.until === null || (until !== null && held.until >= until))) return null;
     const ban: Ban = {
@@ -476,13 +502,14 @@ export class BanBook {
 
   /**
    * Reload: new rule settings (future bans use them; bans in force keep their expiry) and a new
-   * allowlist. Bans of addresses the new allowlist covers are lifted and returned.
+   * allowlist. Bans of addresses the new allowlist covers are lifted and returned; `by` says what
+   * changed the allowlist (a reload, or the host's own addresses read again).
    */
-  reconfigure(rules: Readonly<Record<string, RuleSettings>>, allowlist: Allowlist, now?: number): Ban[] {
+  reconfigure(rules: Readonly<Record<string, RuleSettings>>, allowlist: Allowlist, now?: number, by: 'reload' | 'host-address' = 'reload'): Ban[] {
     this.rules = rules;
     this.allowlist = allowlist;
     const removed = this.removeWhere((b) => (isNetwork(b.ip) ? allowlist.overlapping(b.ip) !== null : allowlist.has(b.ip)));
-    if (now !== undefined) for (const b of removed) this.end(b, { reason: 'allowlisted', at: now, by: 'reload' });
+    if (now !== undefined) for (const b of removed) this.end(b, { reason: 'allowlisted', at: now, by });
     return removed;
   }
 
@@ -586,20 +613,24 @@ export class BanBook {
   /**
    * Restores a snapshot (hostile input: every field is checked), dropping bans expired by `now`,
    * entries whose address is invalid, cannot be a client or is allowlisted, networks banManually
-   * would refuse (and scoped ones), and rules that are not plain names. An expiry beyond MAX_BAN_MS from now is cut to that. Restored bans are touched, so
+   * would refuse (and scoped ones), entries whose scope cannot be read (never widened to host-wide),
+   * and rules that are not plain names. An expiry beyond MAX_BAN_MS from now is cut to that. Restored bans are touched, so
    * the next changes() hands them all to the enforcer. `networks: false`: the enforcer holds no
    * networks (apache-map, nginx-map, docker-user), so saved network bans end as refused instead of
    * being shown as held while the map never has them (a state volume kept across a change of enforcer).
+   * `scopes: false`: the agent is not in host mode, so its enforcer has no per-container sets (see
+   * below); saved bans for one container end as refused, counted in `scopedRefused`.
    */
-  restore(s: BanBookSnapshot, now: number, opts: { networks?: boolean } = {}): { restored: number; dropped: number } {
+  restore(s: BanBookSnapshot, now: number, opts: { networks?: boolean; scopes?: boolean } = {}): { restored: number; dropped: number; scopedRefused?: number } {
     let restored = 0;
     let dropped = 0;
+    let scopedRefused = 0;
     for (const h of Array.isArray(s.history) ? s.history : []) {
       if (typeof h !== 'object' || h === null || typeof h.ip !== 'string' || !isRuleName(h.rule)) continue;
       const c = restorableTarget(h.ip);
       const scope = scopeOf(h.scope);
       const last = timeOf(h.last) ?? 0;
-      if (c) this.history.set(key(h.rule, c.ip, scope), { ip: c.ip, rule: h.rule, count: countOf(h.count), last, ...(scope !== undefined ? { scope } : {}) });
+      if (c && scope !== null) this.history.set(key(h.rule, c.ip, scope), { ip: c.ip, rule: h.rule, count: countOf(h.count), last, ...(scope !== undefined ? { scope } : {}) });
     }
     while (this.history.size > this.maxHistory) this.forgetOldestHistory();
     // Ended bans first (oldest first), so bans that ended while the agent was down come after them.
@@ -628,6 +659,18 @@ export class BanBook {
         dropped++;
         continue;
       }
+      // A ban for one container (host mode) read by an agent that is not in host mode (the enforcer
+      // changed, `auto` chose another, nftables no longer reads Docker's logs): its enforcer guards one
+      // container or the host and never receives a scope (enforcer.ts). iptables and the map
+      // enforcers would hold the address for every client they guard, a ban for tenant X becoming
+      // one for Y; nftables would refuse it while status and why showed it held. It ends, as a
+      // network does under an enforcer that holds none, and `why` says why.
+      if (scope !== undefined && opts.scopes === false) {
+        this.end(ban, { reason: 'refused', at: now, by: 'restore: a ban for one container, outside host mode' });
+        dropped++;
+        scopedRefused++;
+        continue;
+      }
       // A network overlapping one restored already: the kernel's interval sets would refuse one of
       // them (nftables), and status would show both as held.
       const over = !isNetwork(ban.ip) ? null : opts.networks === false ? 'the enforcer holds no networks' : this.overlappingNetworkBan(canonicalTarget(ban.ip)!, now);
@@ -646,7 +689,7 @@ export class BanBook {
       restored++;
     }
     this.trimEvidence();
-    return { restored, dropped };
+    return { restored, dropped, ...(scopedRefused > 0 ? { scopedRefused } : {}) };
   }
 
   /**
@@ -849,6 +892,7 @@ function readBan(b: unknown, now: number, active: boolean): Ban | null {
   const until = rawUntil === null ? null : timeOf(rawUntil) ?? (typeof rawUntil === 'number' && rawUntil > 0 ? now + MAX_BAN_MS : NaN);
   if (Number.isNaN(until)) return null;
   const scope = scopeOf(r.scope);
+  if (scope === null) return null;
   if (isNetwork(c.ip) && (scope !== undefined || (active && networkCoverReason({ network: c.ip.split('/')[0]!, prefix: c.prefix, family: c.family }) !== null))) return null;
   const evidence = restoreEvidence(r.evidence);
   const omitted = countOf(r.evidenceOmitted);

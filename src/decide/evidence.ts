@@ -255,6 +255,12 @@ export class EvidenceKeeper {
     }
   }
 
+  /** Forgets every line kept under the given rules (a reload restarted their windows). */
+  forgetRules(rules: ReadonlySet<string>): void {
+    if (rules.size === 0) return;
+    for (const [key, ring] of this.rings) if (rules.has(ring.rule)) this.drop(key, ring);
+  }
+
   /**
    * Drops the rings whose newest line is older than their rule's window as of `now` (a window the
    * detector has let go of): `windowOf(rule)` is the rule's findtime, undefined for a rule that no

@@ -63,6 +63,11 @@ export interface PipelineOptions {
   readonly evidence?: boolean;
   /** Byte budget of the lines of addresses that have not offended yet (default 8 MiB). */
   readonly pendingEvidenceBytes?: number;
+  /**
+   * The time given to observe() is the line's own (default: in replay): a ban then covers only the
+   * lines from its own time on (BanBookLimits.logTime).
+   */
+  readonly logTime?: boolean;
 }
 
 export interface PipelineStats {
@@ -86,7 +91,8 @@ export class Pipeline {
   private config: Config;
   private allowlist: Allowlist;
   private parser: LineParser;
-  private readonly hostAddresses: readonly string[];
+  /** Live: the host's own addresses, as last read (start, reload, the daemon's periodic refresh). */
+  private hostAddresses: readonly string[];
   private readonly only: readonly string[] | undefined;
   private readonly onBan: (ban: Ban) => void;
   private readonly onSkew: (eventTime: number, now: number) => void;
@@ -109,7 +115,7 @@ export class Pipeline {
     this.onSkew = opts.onSkew ?? (() => {});
     this.allowlist = buildAllowlist(opts.config, this.hostAddresses);
     this.parser = createLineParser(opts.config.log.format, { trustedProxies: opts.config.trustedProxies });
-    this.book = new BanBook(bookRules(opts.config), this.allowlist, undefined, { endedBans: opts.config.banHistory });
+    this.book = new BanBook(bookRules(opts.config), this.allowlist, undefined, { endedBans: opts.config.banHistory, logTime: opts.logTime ?? opts.mode === 'replay' });
     const keeper = (opts.evidence ?? opts.mode === 'live') ? new EvidenceKeeper(opts.pendingEvidenceBytes) : undefined;
     this.evidence = keeper;
     const share = opts.onFailure !== undefined && opts.mode === 'live' ? failureHook(opts.onFailure) : undefined;
@@ -295,18 +301,49 @@ export class Pipeline {
   }
 
   /**
+   * `banhammer unban --all`: lifts every ban and, like unban(), forgets the failures and kept lines
+   * of each address it lifted (otherwise one more failure would ban it again at once).
+   */
+  unbanAll(cause?: EndCause): Ban[] {
+    const removed = this.book.unbanAll(cause);
+    const rules = this.detector.ruleNames;
+    for (const b of removed) {
+      this.detector.reset(b.ip, undefined, b.scope);
+      this.evidence?.forget(b.ip, b.scope, rules);
+    }
+    return removed;
+  }
+
+  /**
    * Reload: new rules (unchanged ones keep their windows and counters), allowlist and parser; the
    * book keeps every ban and counter. Returns the bans lifted because their address is now allowlisted.
    */
-  reconfigure(config: Config, now?: number): Ban[] {
+  reconfigure(config: Config, now?: number, hostAddresses?: readonly string[]): Ban[] {
+    if (hostAddresses !== undefined && this.mode === 'live') this.hostAddresses = hostAddresses;
     const rules = selectRules(config, this.only);
     const allowlist = buildAllowlist(config, this.hostAddresses);
     this.config = config;
     this.allowlist = allowlist;
     this.parser = createLineParser(config.log.format, { trustedProxies: config.trustedProxies });
-    this.detector.reconfigure(rules, config.maxTracked);
+    // A restarted window's kept lines were never counted by the new one: `why` and the next ban
+    // must not show them as its failures.
+    this.evidence?.forgetRules(this.detector.reconfigure(rules, config.maxTracked));
     this.book.setEndedBans(config.banHistory);
     return this.book.reconfigure(bookRules(config), allowlist, now);
+  }
+
+  /**
+   * Live: the host's own addresses read again (an interface or a Docker network's gateway may come
+   * after start). When they changed, the allowlist is rebuilt and bans that now cover one of them are
+   * lifted, as a reload lifts newly allowlisted ones; returns those bans ([] when nothing changed).
+   */
+  refreshHostAddresses(hostAddresses: readonly string[], now: number): Ban[] {
+    if (this.mode !== 'live') return [];
+    const same = hostAddresses.length === this.hostAddresses.length && hostAddresses.every((a, i) => a === this.hostAddresses[i]);
+    if (same) return [];
+    this.hostAddresses = hostAddresses;
+    this.allowlist = buildAllowlist(this.config, hostAddresses);
+    return this.book.reconfigure(bookRules(this.config), this.allowlist, now, 'host-address');
   }
 }
 

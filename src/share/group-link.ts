@@ -7,10 +7,11 @@
  * adopts it only if its enforcer holds networks.
  * When Redis is away the stage answers at once and the pipeline runs unchanged on local counts.
  */
-import type { Clock } from '../clock.js';
+import type { Clock, TimerHandle } from '../clock.js';
 import type { Ban } from '../decide/ban-book.js';
+import { BanhammerError } from '../errors.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
-import type { ShareEvents, ShareStage } from './share.js';
+import type { GroupUnbanResult, SharedBan, ShareEvents, ShareStage } from './share.js';
 import { CONTAINER_ID_RE } from '../docker/containers.js';
 import { isNetwork } from '../parse/ip.js';
 
@@ -51,6 +52,14 @@ export interface GroupLinkOptions {
 
 /** GroupLinkOptions.minPrefix's defaults. */
 export const SHARED_NETWORK_MIN_PREFIX = { 4: 16, 6: 48 } as const;
+
+/**
+ * How long `banhammer unban` waits for the group's answer (Redis reachable but slow) before it says
+ * the unban is on its way (well within the CLI's 10 s).
+ */
+export const GROUP_ANSWER_MS = 3_000;
+
+const banKey = (ip: string, scope: string | undefined): string => `${ip} ${scope ?? ''}`;
 
 export class GroupLink {
   private saidNoNetworks = false;
@@ -160,10 +169,81 @@ export class GroupLink {
   unbanned(bans: readonly Ban[]): void {
     const seen = new Set<string>();
     for (const b of bans) {
-      const k = `${b.ip} ${b.scope ?? ''}`;
+      const k = banKey(b.ip, b.scope);
       if (seen.has(k)) continue;
       seen.add(k);
-      this.o.share.publishUnban({ ip: b.ip, family: b.family, ...(b.scope !== undefined ? { scope: b.scope } : {}) });
+      void this.o.share.publishUnban({ ip: b.ip, family: b.family, ...(b.scope !== undefined ? { scope: b.scope } : {}) });
     }
+  }
+
+  /**
+   * `banhammer unban` of `ip` (in `scope`; host-wide when undefined) here, which lifted `lifted` in
+   * this agent. Those are lifted in every replica (unbanned()), and the address's unban goes to the
+   * group even when no ban of it was held here: this replica may have refused the group's ban
+   * (allowlisted here, a network its enforcer cannot hold), ended it earlier by its own clock, or
+   * never heard of it, while every other replica still enforces it. Resolves with how many bans the
+   * group lifted besides those held here (0 or 1), for the answer. When nothing was held here and the
+   * group's answer is not "lifted" or "none" (Redis unreachable or slow, or a newer ban stands), it
+   * throws a BH_ERR_CONTROL saying so: "not banned" would be untrue while the group may ban it.
+   */
+  async unban(ip: string, scope: string | undefined, lifted: readonly Ban[]): Promise<number> {
+    this.unbanned(lifted);
+    // Published by unbanned() already, and counted in the answer.
+    if (lifted.some((b) => banKey(b.ip, b.scope) === banKey(ip, scope))) return 0;
+    const family = ip.includes(':') ? 6 : 4;
+    const r = await this.answer(this.o.share.publishUnban({ ip, family, ...(scope !== undefined ? { scope } : {}) }));
+    if (r === 'lifted') return 1;
+    if (r === 'none' || r === 'invalid' || r === undefined || lifted.length > 0) return 0;
+    if (r === 'newer') {
+      throw new BanhammerError('BH_ERR_CONTROL', `${ip} is not banned here, and the group holds a ban of it made after this unban (are the replicas' clocks apart?): that ban stands`, {
+        hint: 'run banhammer unban again in a few seconds, and check the hosts\' clocks (NTP)',
+        data: { ip },
+      });
+    }
+    throw new BanhammerError(
+      'BH_ERR_CONTROL',
+      r === 'queued'
+        ? `${ip} is not banned here, and Redis is unreachable: the unban waits for it and lifts the group's ban of ${ip}, if there is one, when it returns`
+        : `${ip} is not banned here, and Redis has not answered within ${GROUP_ANSWER_MS / 1000} s: the unban is on its way and lifts the group's ban of ${ip}, if there is one`,
+      { hint: 'banhammer status says whether Redis is reachable; the other replicas show whether the ban is lifted', data: { ip } },
+    );
+  }
+
+  /**
+   * `banhammer unban --all` here, which lifted `lifted` in this agent: lifted in every replica, and
+   * so is every ban the group stores that was not held here (as unban() does for one address).
+   * Resolves with how many of those the group lifted (0 while Redis is unreachable: the group's bans
+   * cannot be read then; the ones lifted here wait in the outbox).
+   */
+  async unbanAll(lifted: readonly Ban[]): Promise<number> {
+    this.unbanned(lifted);
+    const held = new Set(lifted.map((b) => banKey(b.ip, b.scope)));
+    const stored = await this.o.share.snapshot(this.o.clock.now());
+    let count = 0;
+    const sent = stored
+      .filter((g) => !held.has(banKey(g.ip, g.scope)))
+      .map((g) => Promise.resolve(this.o.share.publishUnban({ ip: g.ip, family: g.family, ...(g.scope !== undefined ? { scope: g.scope } : {}) })).then((r) => void (r === 'lifted' && count++)));
+    await this.answer(Promise.all(sent).then(() => 'none' as const));
+    return count;
+  }
+
+  /**
+   * The group's bans of `ip` (address or network, canonical) this replica heard of and does not hold
+   * (`held`: the bans in force here): for `banhammer why`.
+   */
+  notHeld(ip: string, held: readonly Ban[]): SharedBan[] {
+    const here = new Set(held.map((b) => banKey(b.ip, b.scope)));
+    // An agent that is not scoped holds every ban host-wide (the group's scope is dropped on adoption).
+    return (this.o.share.heard?.(ip, this.o.clock.now()) ?? []).filter((g) => !here.has(banKey(g.ip, this.o.scoped ? g.scope : undefined)));
+  }
+
+  /** The group's answer, or 'slow' when it has not come within GROUP_ANSWER_MS. */
+  private answer(p: Promise<GroupUnbanResult> | void): Promise<GroupUnbanResult | 'slow' | undefined> {
+    if (p === undefined) return Promise.resolve(undefined);
+    let timer: TimerHandle | undefined;
+    const late = new Promise<'slow'>((resolve) => {
+      timer = this.o.clock.setTimeout(() => resolve('slow'), GROUP_ANSWER_MS);
+    });
+    return Promise.race([p, late]).finally(() => this.o.clock.clearTimeout(timer!));
   }
 }

@@ -7,8 +7,17 @@
  *
  * Numbers cross into Redis as '%.17g' strings: Lua 5.1's tostring() keeps only 14 digits, which
  * would round a millisecond timestamp.
+ *
+ * A stored value is hostile until messages.ts's validator took it, and the validator is the one
+ * judge: a script never decides on a stored value the validator would refuse. What a script can
+ * check cheaply it checks with the validator's own rules (at most MAX_MESSAGE_CHARS, ASCII: so a
+ * length means the same in Lua's bytes and JavaScript's characters, and nothing is decoded that no
+ * ban can be); when a stored ban would make it hold back (BAN: covered; UNBAN: a newer ban stands) it
+ * returns that value for the caller to validate, and the caller asks again naming a value it
+ * refused, which the script then treats as no ban.
  */
 import { createHash } from 'node:crypto';
+import { MAX_FIELD_CHARS, MAX_MESSAGE_CHARS } from './messages.js';
 
 export interface LuaScript {
   readonly name: string;
@@ -21,6 +30,15 @@ export interface LuaScript {
 function script(name: string, keys: number, source: string): LuaScript {
   return { name, keys, source, sha1: createHash('sha1').update(source).digest('hex') };
 }
+
+/**
+ * Lua: may the string `v` be a ban message at all (the validator's length and ASCII rules)? `#v` is
+ * O(1) and the pattern stops at the first byte ≥ 0x80: a huge value costs nothing to refuse.
+ */
+const MAY_BE_BAN = `local function mayBeBan(v)
+  return #v <= ${MAX_MESSAGE_CHARS} and not string.find(v, '[\\128-\\255]')
+end
+`;
 
 /**
  * A batch of failures (all issued in one tick by one agent: one round trip, one script run).
@@ -87,15 +105,18 @@ return out`,
 
 /**
  * KEYS[1] = bans hash, KEYS[2] = unban tombstones; ARGV = field, ban JSON, until ('null' = permanent),
- * maxBans, channel, at, slack, skew, latest (ms).
+ * maxBans, channel, at, slack, skew, latest (ms), refused (a stored value the caller's validator
+ * refused, '' for none).
  * Stores and publishes the ban unless the stored one already covers it (permanent, or until at
  * least as late, give or take `slack`: two replicas banning one attacker a few ms apart compute
  * untils a few ms apart): N replicas banning one attacker at once publish once, and a replica re-publishing
  * after an outage publishes only what Redis lost. A ban made before the address's last unban (a
  * replica re-publishing a ban someone lifted) is refused; "before" allows `skew` for the clocks of
  * different hosts, so a fresh ban right after an unban elsewhere is never mistaken for a stale one. A new field is refused when the group
- * holds maxBans. Returns 1 (stored and published), 0 (already covered), -1 (full), or {-2, unban time}
- * (unbanned since).
+ * holds maxBans. Returns 1 (stored and published), {0, stored value} (covered, if the caller's
+ * validator takes that value for a ban: else it calls again with it as `refused`, and the value,
+ * still the same, is replaced), -1 (full), or {-2, unban time} (unbanned since). A stored value that
+ * cannot be a ban (too long, not ASCII, not JSON) covers nothing and is not even decoded.
  * A tombstone later than `latest` (the caller's clock plus skew) is no unban that happened: a value
  * written to make an address immune to every ban for ever; it is ignored and removed. A key of the
  * wrong type (poisoned) is replaced, so one hostile SET cannot stop the group from sharing bans.
@@ -103,7 +124,7 @@ return out`,
 export const BAN_SCRIPT = script(
   'ban',
   2,
-  `local tomb = redis.pcall('ZSCORE', KEYS[2], ARGV[1])
+  `${MAY_BE_BAN}local tomb = redis.pcall('ZSCORE', KEYS[2], ARGV[1])
 if type(tomb) == 'table' then
   redis.call('DEL', KEYS[2])
   tomb = false
@@ -119,11 +140,13 @@ if type(old) == 'table' then
   old = false
 end
 if old then
-  local ok, v = pcall(cjson.decode, old)
-  if ok and type(v) == 'table' then
-    local u = v['until']
-    if u == cjson.null then return 0 end
-    if ARGV[3] ~= 'null' and type(u) == 'number' and u >= tonumber(ARGV[3]) - tonumber(ARGV[7]) then return 0 end
+  if old ~= ARGV[10] and mayBeBan(old) then
+    local ok, v = pcall(cjson.decode, old)
+    if ok and type(v) == 'table' then
+      local u = v['until']
+      if u == cjson.null then return {0, old} end
+      if ARGV[3] ~= 'null' and type(u) == 'number' and u >= tonumber(ARGV[3]) - tonumber(ARGV[7]) then return {0, old} end
+    end
   end
 elseif redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[4]) then
   return -1
@@ -136,26 +159,33 @@ return 1`,
 /**
  * KEYS[1] = bans hash, KEYS[2] = unban tombstones (sorted set: field scored by unban time);
  * ARGV = field, unban JSON, channel, at, maxBans, keepMs, latest (the caller's now plus the clocks'
- * allowed skew).
+ * allowed skew), refused (a stored value the caller's validator refused, '' for none).
  * Lifts the stored ban unless it was made after this unban (an unban replayed from an outbox must
  * not lift a newer ban) and no later than `latest`: a ban dated beyond that was stamped by a clock
  * running ahead (or by a hostile member, a day ahead at most), and counting it as newer made every
  * unban of the address fail group-wide, silently, until then. Records the unban time (so a replica re-publishing the old ban after an
  * outage is refused; tombstones older than keepMs or beyond maxBans are dropped) and publishes.
- * Returns 1, or 0 when a newer ban stands. A key of the wrong type (poisoned) is replaced.
+ * Returns {1, the value it removed (false: none, or one that cannot be a ban)}, for the caller to
+ * tell whether the group held a ban; or {0, the stored value} when a newer ban stands, if the
+ * caller's validator takes that value for a ban (else it calls again with it as `refused`). A key of
+ * the wrong type (poisoned) is replaced.
  */
 export const UNBAN_SCRIPT = script(
   'unban',
   2,
-  `local at = tonumber(ARGV[4])
+  `${MAY_BE_BAN}local at = tonumber(ARGV[4])
 local old = redis.pcall('HGET', KEYS[1], ARGV[1])
 if type(old) == 'table' then
   redis.call('DEL', KEYS[1])
   old = false
 end
+local lifted = false
 if old then
-  local ok, v = pcall(cjson.decode, old)
-  if ok and type(v) == 'table' and type(v['at']) == 'number' and v['at'] > at and v['at'] <= tonumber(ARGV[7]) then return 0 end
+  if old ~= ARGV[8] and mayBeBan(old) then
+    local ok, v = pcall(cjson.decode, old)
+    if ok and type(v) == 'table' and type(v['at']) == 'number' and v['at'] > at and v['at'] <= tonumber(ARGV[7]) then return {0, old} end
+    lifted = old
+  end
   redis.call('HDEL', KEYS[1], ARGV[1])
 end
 local prev = redis.pcall('ZSCORE', KEYS[2], ARGV[1])
@@ -169,7 +199,7 @@ if redis.call('ZCARD', KEYS[2]) > tonumber(ARGV[5]) then
   redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(tonumber(ARGV[5]) + 1))
 end
 redis.call('PUBLISH', ARGV[3], ARGV[2])
-return 1`,
+return {1, lifted}`,
 );
 
 /**
@@ -187,9 +217,12 @@ return ARGV[1]`,
 );
 
 /**
- * KEYS[1] = bans hash; ARGV = cursor, count, maxChars. One HSCAN step that never ships an oversized
- * field or value to the agent (it deletes them: no valid ban is that long): returns
- * {nextCursor, skipped, field1, value1, …}. A key of the wrong type (poisoned) is deleted: it holds no ban.
+ * KEYS[1] = bans hash; ARGV = cursor, count, maxChars. One HSCAN step that never ships a field or
+ * value to the agent that its validator refuses on sight (it deletes them: no valid ban is so): one
+ * too long, or not ASCII (a byte ≥ 0x80: the agent reads invalid UTF-8 as U+FFFD, and the string it
+ * would send back to prune it would be other bytes, so such an entry could never be pruned). Returns
+ * {nextCursor, too long, not ASCII, field1, value1, …}. A key of the wrong type (poisoned) is deleted:
+ * it holds no ban.
  */
 export const SCAN_SCRIPT = script(
   'scan',
@@ -197,19 +230,22 @@ export const SCAN_SCRIPT = script(
   `local r = redis.pcall('HSCAN', KEYS[1], ARGV[1], 'COUNT', ARGV[2])
 if r.err then
   redis.call('DEL', KEYS[1])
-  return {'0', 1}
+  return {'0', 1, 0}
 end
 local max = tonumber(ARGV[3])
-local out = {r[1], 0}
+local out = {r[1], 0, 0}
 local items = r[2]
 for i = 1, #items, 2 do
   local fv, vv = items[i], items[i + 1]
-  if #fv <= 200 and #vv <= max then
-    out[#out + 1] = fv
-    out[#out + 1] = vv
-  else
+  if #fv > ${MAX_FIELD_CHARS} or #vv > max then
     redis.call('HDEL', KEYS[1], fv)
     out[2] = out[2] + 1
+  elseif string.find(fv, '[\\128-\\255]') or string.find(vv, '[\\128-\\255]') then
+    redis.call('HDEL', KEYS[1], fv)
+    out[3] = out[3] + 1
+  else
+    out[#out + 1] = fv
+    out[#out + 1] = vv
   end
 end
 return out`,

@@ -11,13 +11,24 @@
  *   unban: {"v":1,"t":"unban","ip","family","origin","at","sent"[,"scope"]}
  * The hash `banhammer:{g}:bans` stores ban messages as values under field scopedKey(ip, scope).
  * `sent` is the publisher's clock when it published (propagation lag; never used for decisions).
+ * A message is ASCII (every field a replica writes is), so its length is the same counted in bytes
+ * (Redis, the Lua scripts) or in UTF-16 units (here), and a value read back and written again (a
+ * prune) is the same bytes: a value with any other byte is invalid ('encoding'), and the scripts
+ * (lua.ts) hold it for no ban either.
  */
 import { canonicalClientIp, canonicalTarget, isNetwork, networkCoverReason } from '../parse/ip.js';
 import { REPLICA_ID_RE, SCOPE_RE, SHARED_RULE_RE, banField } from './keys.js';
 import type { SharedBan } from './share.js';
 
-/** Longest value read from Redis that is even parsed (a real message is ~300 characters). */
+/**
+ * Longest value read from Redis that is even parsed (a real message is ~300 characters), in UTF-8
+ * bytes as Redis and the Lua scripts count them: the same as characters, a message being ASCII, and
+ * a value that is not is refused here for the reason the scripts give ('too-long' when it has more
+ * bytes, else 'encoding').
+ */
 export const MAX_MESSAGE_CHARS = 2048;
+/** Any character outside ASCII (a UTF-8 byte ≥ 0x80 in Redis, or a byte JavaScript decoded as U+FFFD). */
+const NOT_ASCII_RE = /[^\x00-\x7f]/;
 /** Latest representable time: 9999-12-31T23:59:59.999Z. */
 export const MAX_TIME_MS = 253_402_300_799_999;
 /** Longest ban accepted from the group: the config's 3650 days cap plus a day of slack. */
@@ -25,8 +36,10 @@ export const MAX_BAN_SPAN_MS = 3651 * 86_400_000;
 /** How far in the future a ban may start (clock skew between replicas). */
 export const MAX_FUTURE_MS = 86_400_000;
 export const MAX_NTH = 1_000_000;
+/** Longest hash field (scopedKey(ip, scope): at most ~180 ASCII characters). */
+export const MAX_FIELD_CHARS = 200;
 
-export type InvalidReason = 'too-long' | 'json' | 'shape' | 'ip' | 'family' | 'rule' | 'time' | 'scope' | 'origin' | 'nth' | 'field';
+export type InvalidReason = 'too-long' | 'encoding' | 'json' | 'shape' | 'ip' | 'family' | 'rule' | 'time' | 'scope' | 'origin' | 'nth' | 'field';
 
 export interface SharedUnban {
   ip: string;
@@ -83,7 +96,9 @@ const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isIn
 /** Parses and validates one message (from the channel or a hash value), as of `now`. */
 export function parseMessage(raw: unknown, now: number): Parsed<ShareMessage> {
   if (typeof raw !== 'string') return bad('shape');
+  // A string has at least as many UTF-8 bytes as UTF-16 units: longer in units is longer in bytes.
   if (raw.length > MAX_MESSAGE_CHARS) return bad('too-long');
+  if (NOT_ASCII_RE.test(raw)) return bad(Buffer.byteLength(raw, 'utf8') > MAX_MESSAGE_CHARS ? 'too-long' : 'encoding');
   let o: unknown;
   try {
     o = JSON.parse(raw);
@@ -127,7 +142,7 @@ export function parseMessage(raw: unknown, now: number): Parsed<ShareMessage> {
 
 /** A hash entry of `banhammer:{g}:bans`: a ban message stored under its own field. */
 export function parseStoredBan(field: unknown, value: unknown, now: number): Parsed<SharedBan> {
-  if (typeof field !== 'string' || field.length > 200) return bad('field');
+  if (typeof field !== 'string' || field.length > MAX_FIELD_CHARS || NOT_ASCII_RE.test(field)) return bad('field');
   const p = parseMessage(value, now);
   if (!p.ok) return p;
   if (p.value.t !== 'ban') return bad('shape');

@@ -22,9 +22,9 @@ import { MAX_MAXRETRY } from '../config/schema.js';
 import { canonicalClientIp } from '../parse/ip.js';
 import { banField, groupKeys, REPLICA_ID_RE, SCOPE_RE, SHARED_RULE_RE, type GroupKeys } from './keys.js';
 import { BAN_SCRIPT, EPOCH_SCRIPT, FAILURES_SCRIPT, PRUNE_SCRIPT, SCAN_SCRIPT, UNBAN_SCRIPT, type LuaScript } from './lua.js';
-import { checkOutgoingBan, encodeBan, encodeUnban, isExpired, MAX_MESSAGE_CHARS, sharedTarget, MAX_TIME_MS, parseMessage, parseStoredBan, type SharedUnban } from './messages.js';
+import { checkOutgoingBan, encodeBan, encodeUnban, isExpired, MAX_FUTURE_MS, MAX_MESSAGE_CHARS, sharedTarget, MAX_TIME_MS, parseMessage, parseStoredBan, type SharedUnban } from './messages.js';
 import { Outbox, opField, type OutboxOp } from './outbox.js';
-import type { ShareDeps, ShareEvents, ShareSettings, ShareStage, ShareStats, SharedBan } from './share.js';
+import type { GroupUnbanResult, ShareDeps, ShareEvents, ShareSettings, ShareStage, ShareStats, SharedBan } from './share.js';
 
 type ClientOptions = Parameters<typeof createClient>[0];
 type Client = ReturnType<typeof createClient<{}, {}, {}, 2, {}>>;
@@ -58,6 +58,11 @@ const COVER_SLACK_MS = 5_000;
 const CLOCK_SKEW_MS = 2_000;
 /** How long an unban keeps older bans of that address from being re-published (a long outage). */
 const TOMBSTONE_MS = 86_400_000;
+/**
+ * How many times a ban or unban is sent again because the stored value that held it back was no ban
+ * (see lua.ts): once is enough unless a hostile writer keeps replacing it, which must not loop.
+ */
+const MAX_REFUSED_RETRIES = 2;
 
 /** Parses redis:// and rediss:// URLs into node-redis options (so a password file can win over the URL). */
 export function redisClientOptions(url: string, password: string | undefined): {
@@ -515,21 +520,27 @@ class RedisShare implements ShareStage {
     const b = checked.value;
     const field = banField(b.ip, b.scope);
     this.rememberOwn(field, b);
-    this.send({ t: 'ban', ban: b });
+    void this.send({ t: 'ban', ban: b });
   }
 
-  publishUnban(u: { ip: string; family: 4 | 6; scope?: string }): void {
+  publishUnban(u: { ip: string; family: 4 | 6; scope?: string }): Promise<GroupUnbanResult> {
     const c = sharedTarget(u.ip);
     if (c === null || (u.scope !== undefined && (c.network || !SCOPE_RE.test(u.scope)))) {
       this.logError('unban-invalid', new Error('invalid'), 'share: an unban cannot be shared (invalid)');
-      return;
+      return Promise.resolve('invalid');
     }
     const unban: SharedUnban = { ip: c.ip, family: c.family, origin: this.replicaId, at: this.deps.clock.now(), ...(u.scope !== undefined ? { scope: u.scope } : {}) };
     const field = banField(c.ip, u.scope);
     this.own.delete(field);
     this.remote.delete(field);
     this.noteUnban(field, unban.at);
-    this.send({ t: 'unban', unban });
+    return this.send({ t: 'unban', unban }).then((r) => r ?? 'none');
+  }
+
+  heard(ip: string, now: number): SharedBan[] {
+    const out: SharedBan[] = [];
+    for (const b of this.remote.values()) if (b.ip === ip && !isExpired(b, now)) out.push(b);
+    return out;
   }
 
   async snapshot(now: number): Promise<SharedBan[]> {
@@ -548,19 +559,23 @@ class RedisShare implements ShareStage {
 
   // --- sending ---------------------------------------------------------------------------------
 
-  /** Sends one ban/unban now if online; otherwise (or if it fails) it waits in the outbox. */
-  private send(op: OutboxOp): void {
+  /**
+   * Sends one ban/unban now if online; otherwise (or if it fails) it waits in the outbox. Resolves
+   * with what the group did with an unban ('queued': in the outbox); never rejects.
+   */
+  private send(op: OutboxOp): Promise<GroupUnbanResult | undefined> {
     const field = opField(op);
     if (!this.connected) {
       this.outbox.put(op);
-      return;
+      return Promise.resolve('queued');
     }
     // A live operation supersedes whatever the outbox held for that address.
     this.outbox.remove(field);
     this.latest.set(field, op);
-    this.apply(op).then(
-      () => {
+    return this.apply(op).then(
+      (r) => {
         if (this.latest.get(field) === op) this.latest.delete(field);
+        return r;
       },
       (e: unknown) => {
         if (this.latest.get(field) === op) {
@@ -568,18 +583,38 @@ class RedisShare implements ShareStage {
           if (!(op.t === 'ban' && isExpired(op.ban, this.deps.clock.now()))) this.outbox.put(op);
         }
         this.logError('publish', e, 'share: a ban/unban could not be shared; kept in the outbox');
+        return 'queued' as const;
       },
     );
   }
 
-  private async apply(op: OutboxOp): Promise<void> {
+  /**
+   * Validates a stored value a script held back for (see lua.ts): true when it is a ban (the script
+   * was right); false, counted as invalid, when it is none and the script must be asked again.
+   */
+  private storedIsBan(field: string, value: unknown, now: number): boolean {
+    const p = parseStoredBan(field, value, now);
+    if (!p.ok) this.countInvalid(p.reason);
+    return p.ok;
+  }
+
+  private async apply(op: OutboxOp): Promise<GroupUnbanResult | undefined> {
     const now = this.deps.clock.now();
     if (op.t === 'ban') {
       const json = encodeBan(op.ban, now);
       const field = banField(op.ban.ip, op.ban.scope);
-      const r = await this.eval(BAN_SCRIPT, [this.keys.bans, this.keys.unbans], [field, json, op.ban.until === null ? 'null' : String(op.ban.until), String(this.maxBans), this.keys.events, String(op.ban.at), String(COVER_SLACK_MS), String(CLOCK_SKEW_MS), String(now + CLOCK_SKEW_MS)]);
+      let refused = '';
+      let r: unknown;
+      for (let attempt = 0; ; attempt++) {
+        r = await this.eval(BAN_SCRIPT, [this.keys.bans, this.keys.unbans], [field, json, op.ban.until === null ? 'null' : String(op.ban.until), String(this.maxBans), this.keys.events, String(op.ban.at), String(COVER_SLACK_MS), String(CLOCK_SKEW_MS), String(now + CLOCK_SKEW_MS), refused]);
+        // "Covered" by a stored value: only if that value is a ban. A value only the script's cjson
+        // took for one ({"until":null}, another address's ban, an origin no replica has…) would
+        // otherwise keep this address's bans from ever being shared.
+        if (!(Array.isArray(r) && r[0] === 0 && typeof r[1] === 'string') || attempt >= MAX_REFUSED_RETRIES || this.storedIsBan(field, r[1], now)) break;
+        refused = r[1];
+      }
       if (r === 1) this.counts.bansOut++;
-      else if (r === 0) this.counts.bansCovered++;
+      else if (Array.isArray(r) && r[0] === 0) this.counts.bansCovered++;
       else if (Array.isArray(r) && r[0] === -2) {
         // Lifted somewhere after it was made (while this replica was away): lift it here too.
         const at = Number(r[1]);
@@ -599,18 +634,38 @@ class RedisShare implements ShareStage {
         this.counts.bansRefusedFull++;
         this.logError('full', new Error('full'), `share: the group holds ${this.maxBans} bans; new shared bans are refused`);
       }
-    } else {
+      return undefined;
+    }
+    const field = banField(op.unban.ip, op.unban.scope);
+    const json = encodeUnban(op.unban, now);
+    let refused = '';
+    for (let attempt = 0; ; attempt++) {
       const r = await this.eval(UNBAN_SCRIPT, [this.keys.bans, this.keys.unbans], [
-        banField(op.unban.ip, op.unban.scope),
-        encodeUnban(op.unban, now),
+        field,
+        json,
         this.keys.events,
         String(op.unban.at),
         String(this.maxBans),
         String(TOMBSTONE_MS),
         String(now + CLOCK_SKEW_MS),
+        refused,
       ]);
-      if (r === 1) this.counts.unbansOut++;
-      else this.counts.unbansStale++;
+      if (!Array.isArray(r)) throw new Error('unexpected unban reply');
+      if (r[0] === 1) {
+        this.counts.unbansOut++;
+        // What it removed says whether the group banned the address: a valid ban, not ended by this
+        // clock, or by less than the day a replica's clock may be behind (as the validator allows a
+        // day ahead): this replica's own clock running ahead must not make it answer "not banned".
+        const p = typeof r[1] === 'string' ? parseStoredBan(field, r[1], now) : null;
+        return p !== null && p.ok && !isExpired(p.value, now - MAX_FUTURE_MS) ? 'lifted' : 'none';
+      }
+      // "A newer ban stands": only if what stands is a ban (one hostile value made every unban of
+      // the address fail, silently, for as long as it was there).
+      if (typeof r[1] !== 'string' || attempt >= MAX_REFUSED_RETRIES || this.storedIsBan(field, r[1], now)) {
+        this.counts.unbansStale++;
+        return 'newer';
+      }
+      refused = r[1];
     }
   }
 
@@ -717,11 +772,12 @@ class RedisShare implements ShareStage {
     let valid = 0;
     do {
       const r = await this.eval(SCAN_SCRIPT, [this.keys.bans], [cursor, String(SCAN_COUNT), String(MAX_MESSAGE_CHARS)]);
-      if (!Array.isArray(r) || r.length < 2 || typeof r[0] !== 'string') throw new Error('unexpected scan reply');
+      if (!Array.isArray(r) || r.length < 3 || typeof r[0] !== 'string') throw new Error('unexpected scan reply');
       cursor = r[0];
-      const skipped = typeof r[1] === 'number' ? r[1] : 0;
-      for (let i = 0; i < skipped; i++) this.countInvalid('too-long');
-      for (let i = 2; i + 1 < r.length; i += 2) {
+      // Entries the script deleted unread: too long, or not ASCII (see SCAN_SCRIPT).
+      if (typeof r[1] === 'number' && r[1] > 0) this.countInvalid('too-long', r[1]);
+      if (typeof r[2] === 'number' && r[2] > 0) this.countInvalid('encoding', r[2]);
+      for (let i = 3; i + 1 < r.length; i += 2) {
         const field: unknown = r[i];
         const value: unknown = r[i + 1];
         examined++;
@@ -866,9 +922,10 @@ class RedisShare implements ShareStage {
     }
   }
 
-  private countInvalid(reason: string): void {
-    this.counts.invalid[reason] = (this.counts.invalid[reason] ?? 0) + 1;
-    if (this.counts.invalid[reason] === 1) this.deps.log.warn({ reason }, 'share: invalid value from Redis ignored (counted; logged once per reason)');
+  private countInvalid(reason: string, n = 1): void {
+    const before = this.counts.invalid[reason] ?? 0;
+    this.counts.invalid[reason] = before + n;
+    if (before === 0) this.deps.log.warn({ reason }, 'share: invalid value from Redis ignored (counted; logged once per reason)');
   }
 
   /** Logs an error once per kind and message (an outage is reported by reportOffline, not here). */

@@ -26,7 +26,11 @@
  *   hash (late joiners and a returning Redis converge on it) and published on the group's channel,
  *   unless the stored one already covers it (no storm when N replicas ban at once). An unban lifts
  *   the stored ban unless it is newer, and leaves a tombstone (kept a day) so that no replica
- *   re-publishing an older ban after an outage brings it back. Offline (or when
+ *   re-publishing an older ban after an outage brings it back. An operator's unban is published
+ *   whether or not this replica holds a ban of the address (it may have refused the group's, or
+ *   ended it earlier by its own clock): publishUnban's promise says what the group did
+ *   (GroupUnbanResult), so that `banhammer unban` never answers "not banned" while the group bans
+ *   the address. Offline (or when
  *   a command fails) the latest operation per address goes to a bounded outbox on disk; it is
  *   replayed when Redis returns, and when Redis comes back empty (a different epoch) the replica also
  *   re-publishes every unexpired ban it published in this run.
@@ -128,6 +132,19 @@ export interface ShareStats {
   hung: number;
 }
 
+/** What the group did with an unban (publishUnban's promise; it never rejects). */
+export type GroupUnbanResult =
+  /** The group's stored ban of the address was lifted (and the unban published). */
+  | 'lifted'
+  /** The group stored no (unexpired, valid) ban of it; the unban was published all the same. */
+  | 'none'
+  /** A ban of it made after this unban stands (the hosts' clocks apart): it was not lifted. */
+  | 'newer'
+  /** Redis is unreachable, or the command failed: the unban waits in the outbox for Redis to return. */
+  | 'queued'
+  /** Not an address or network a group may share (nothing was sent). */
+  | 'invalid';
+
 export interface ShareStage {
   /** Never throws because Redis is down: starts offline and keeps retrying. Resolves after the first attempt. */
   start(events: ShareEvents): Promise<void>;
@@ -136,7 +153,17 @@ export interface ShareStage {
   failure(f: { ip: string; family: 4 | 6; rule: string; time: number; findtime: number; maxretry: number; scope?: string }): void;
   /** Also stored so late joiners and a returning Redis converge. */
   publishBan(ban: SharedBan): void;
-  publishUnban(u: { ip: string; family: 4 | 6; scope?: string }): void;
+  /**
+   * Resolves with what the group did (RedisShare always does; a stage that answers nothing leaves
+   * the caller unable to tell, as before).
+   */
+  publishUnban(u: { ip: string; family: 4 | 6; scope?: string }): Promise<GroupUnbanResult> | void;
+  /**
+   * The group's bans of `ip` (an address or network, canonical; every scope) as this replica heard of
+   * them: delivered through onRemoteBan (adopted here or not), unexpired, not unbanned since.
+   * Synchronous, from memory (for `banhammer why`).
+   */
+  heard?(ip: string, now: number): SharedBan[];
   /** Every unexpired shared ban (for start-up and status), read from Redis; [] while offline. */
   snapshot(now: number): Promise<SharedBan[]>;
   readonly connected: boolean;

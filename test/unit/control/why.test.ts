@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseRequest, type WhyBan, type WhyReport } from '../../../src/control/protocol.js';
 import { startControlServer, type ControlHandler, type ControlServer } from '../../../src/control/server.js';
 import { controlRequest } from '../../../src/control/client.js';
-import { formatWhy } from '../../../src/control/format-why.js';
+import { formatWhy, whyKnowsAnything } from '../../../src/control/format-why.js';
 import { main } from '../../../src/cli.js';
 
 const ban = (over: Partial<WhyBan> = {}): WhyBan => ({
@@ -153,6 +153,19 @@ describe('formatWhy', () => {
     expect(formatWhy(report())).toBe('198.18.0.7: not banned, no recent failures, and not among the last 1000 ended bans this agent (web-1) remembers\n');
     expect(formatWhy(report({ allowlisted: true }))).toContain('|- Allowlisted:\tyes');
     expect(formatWhy(report({ ip: '198.18.0.0/24', active: [ban({ ip: '198.18.0.0/24', source: 'manual', evidence: [] })] }))).toMatch(/^Status for the network: 198\.18\.0\.0\/24\n[\s\S]*Network ban:\t198\.18\.0\.0\/24/);
+  });
+
+  it('a ban of the group not in force here is no "not banned": it is shown, and the CLI exits 0 (review: suspicion 3)', () => {
+    const r = report({ group: [{ ip: '198.18.0.7', rule: 'forbidden', from: 'replica-a\x1b[2J', at: '2026-12-02T12:00:05.000Z', until: null, containerId: null }] });
+    expect(whyKnowsAnything(r)).toBe(true);
+    const text = formatWhy(r);
+    expect(text).not.toMatch(/not banned/);
+    expect(text).toContain('|- Currently banned:\t0');
+    expect(text).toContain('Banned by the group, not here:\t1');
+    expect(text).toContain('Source:\ta ban by replica replica-a\\x1b[2J (shared through Redis)');
+    expect(text).toContain('Until:\tpermanent');
+    // An empty list (sharing on, nothing from the group) changes nothing.
+    expect(formatWhy(report({ group: [] }))).toBe(formatWhy(report()));
   });
 });
 

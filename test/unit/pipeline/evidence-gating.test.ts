@@ -2,8 +2,8 @@
  * Evidence gating (393f042): a rule with a high maxretry keeps a failure's line only once the window
  * count is above maxretry − linesPerBan(maxretry), claiming the ban's evidence is exactly what keeping
  * every line gives. The reference here keeps every line: the same pipeline in live mode with a
- * replica-group hook (gating is off then), fed with now = the line's own time, so that it counts and
- * bans exactly as replay does. Randomized streams with late and out-of-order lines, window expiry
+ * replica-group hook (gating is off then), fed with now = the line's own time (logTime, as replay), so
+ * that it counts and bans exactly as replay does. Randomized streams with late and out-of-order lines, window expiry
  * between failures, several addresses and both kinds of counting must give the same bans with the
  * same evidence and the same number of omitted lines.
  */
@@ -42,7 +42,7 @@ function pair(env: Record<string, string>) {
   const gated: Seen[] = [];
   const every: Seen[] = [];
   const g = new Pipeline({ config, mode: 'replay', evidence: true, onBan: (b) => gated.push(seen(b)) });
-  const e = new Pipeline({ config, mode: 'live', hostAddresses: [], onFailure: () => {}, onBan: (b) => every.push(seen(b)) });
+  const e = new Pipeline({ config, mode: 'live', hostAddresses: [], logTime: true, onFailure: () => {}, onBan: (b) => every.push(seen(b)) });
   const feed = (l: string): void => {
     const a = g.parse(l, '/log');
     const b = e.parse(l, '/log');

@@ -5,8 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config/load.js';
 import { Pipeline } from '../../../src/pipeline/pipeline.js';
-import { GroupLink } from '../../../src/share/group-link.js';
-import type { SharedBan, ShareEvents, ShareStage, ShareStats } from '../../../src/share/share.js';
+import { GROUP_ANSWER_MS, GroupLink } from '../../../src/share/group-link.js';
+import type { GroupUnbanResult, SharedBan, ShareEvents, ShareStage, ShareStats } from '../../../src/share/share.js';
 import type { Ban } from '../../../src/decide/ban-book.js';
 import { ManualClock } from '../../fakes/manual-clock.js';
 
@@ -23,8 +23,13 @@ class FakeShare implements ShareStage {
   async stop() {}
   failure() {}
   publishBan(b: SharedBan) { this.published.push(b); }
-  publishUnban(u: { ip: string }) { this.unpublished.push(u); }
-  async snapshot() { return []; }
+  /** What the group answers to an unban (undefined: a stage that answers nothing). */
+  unbanAnswer: (() => Promise<GroupUnbanResult>) | undefined;
+  stored: SharedBan[] = [];
+  heardOf: SharedBan[] = [];
+  publishUnban(u: { ip: string; scope?: string }) { this.unpublished.push(u); return this.unbanAnswer?.(); }
+  async snapshot() { return this.stored; }
+  heard(ip: string) { return this.heardOf.filter((b) => b.ip === ip); }
   stats() { return {} as ShareStats; }
 }
 
@@ -201,5 +206,81 @@ describe('GroupLink', () => {
     share.events.onRemoteBan(remote({ ip: '2001:db8::/127', family: 6, rule: 'manual' }));
     share.events.onRemoteBan(remote({ ip: '198.18.30.1' }));
     expect(adopted.map((b) => b.ip)).toEqual(['198.18.30.1']);
+  });
+
+  describe('an operator unban here reaches the group, held here or not (review: suspicion 3)', () => {
+    const answer = (r: GroupUnbanResult) => () => Promise.resolve(r);
+
+    it('nothing held here: the unban is published, and the answer counts the ban the group lifted', async () => {
+      const { share, link } = setup(false);
+      share.unbanAnswer = answer('lifted');
+      expect(await link.unban('198.18.30.20', undefined, [])).toBe(1);
+      expect(share.unpublished).toEqual([{ ip: '198.18.30.20', family: 4 }]);
+      share.unbanAnswer = answer('none');
+      expect(await link.unban('2001:db8::20', undefined, [])).toBe(0);
+      expect(share.unpublished.at(-1)).toEqual({ ip: '2001:db8::20', family: 6 });
+      // A stage that answers nothing: as before, nothing more is claimed.
+      share.unbanAnswer = undefined;
+      expect(await link.unban('198.18.30.21', undefined, [])).toBe(0);
+    });
+
+    it('held here: published once, and the answer is the bans lifted here', async () => {
+      const { share, link, pipeline, clock } = setup(false);
+      share.unbanAnswer = answer('lifted');
+      pipeline.banManually('198.18.30.22', { forMs: 60_000, now: clock.now() });
+      const lifted = pipeline.unban('198.18.30.22', undefined);
+      expect(await link.unban('198.18.30.22', undefined, lifted)).toBe(0);
+      expect(share.unpublished.map((u) => u.ip)).toEqual(['198.18.30.22']);
+    });
+
+    it('nothing held here and the group\'s answer unknown (Redis unreachable or slow) or a newer ban standing: an error says so, never "not banned"', async () => {
+      const { share, link, clock } = setup(false);
+      share.unbanAnswer = answer('queued');
+      await expect(link.unban('198.18.30.23', undefined, [])).rejects.toThrow(/not banned here, and Redis is unreachable/);
+      share.unbanAnswer = answer('newer');
+      await expect(link.unban('198.18.30.23', undefined, [])).rejects.toThrow(/made after this unban/);
+      share.unbanAnswer = () => new Promise<GroupUnbanResult>(() => undefined);
+      const slow = link.unban('198.18.30.23', undefined, []);
+      const settled = expect(slow).rejects.toThrow(/has not answered within 3 s/);
+      await Promise.resolve();
+      clock.advance(GROUP_ANSWER_MS);
+      await settled;
+    });
+
+    it('something lifted here (another container\'s ban): that is the answer, whatever the group says of the host-wide one', async () => {
+      const { share, link, pipeline, clock } = setup(true);
+      share.unbanAnswer = answer('queued');
+      pipeline.banManually('198.18.30.27', { forMs: 60_000, now: clock.now(), scope: X });
+      const lifted = pipeline.unban('198.18.30.27', undefined);
+      expect(await link.unban('198.18.30.27', undefined, lifted)).toBe(0);
+      expect(share.unpublished).toEqual([{ ip: '198.18.30.27', family: 4, scope: X }, { ip: '198.18.30.27', family: 4 }]);
+    });
+
+    it('a container\'s unban names its scope to the group', async () => {
+      const { share, link } = setup(true);
+      share.unbanAnswer = answer('lifted');
+      expect(await link.unban('198.18.30.24', X, [])).toBe(1);
+      expect(share.unpublished).toEqual([{ ip: '198.18.30.24', family: 4, scope: X }]);
+    });
+
+    it('unban --all also lifts the group\'s stored bans that were not held here', async () => {
+      const { share, link, pipeline, clock } = setup(false);
+      share.unbanAnswer = answer('lifted');
+      pipeline.banManually('198.18.30.25', { forMs: 60_000, now: clock.now() });
+      share.stored = [remote({ ip: '198.18.30.25', origin: 'me' }), remote({ ip: '198.18.99.9' }), remote({ ip: '198.18.40.0/24', rule: 'manual' })];
+      const lifted = pipeline.book.unbanAll({ at: clock.now(), by: 'control-all' });
+      expect(await link.unbanAll(lifted)).toBe(2);
+      expect(share.unpublished.map((u) => u.ip)).toEqual(['198.18.30.25', '198.18.99.9', '198.18.40.0/24']);
+    });
+
+    it('why: the group\'s bans of the address this agent does not hold', async () => {
+      const { share, link, adopted } = setup(false);
+      await link.start();
+      share.heardOf = [remote({ ip: '198.18.99.8' }), remote({ ip: '198.18.30.26', scope: X })];
+      share.events.onRemoteBan(remote({ ip: '198.18.30.26', scope: X }));
+      expect(link.notHeld('198.18.99.8', []).map((b) => b.ip)).toEqual(['198.18.99.8']);
+      // Adopted here (host-wide: this agent is not scoped): not the group's alone.
+      expect(link.notHeld('198.18.30.26', adopted)).toEqual([]);
+    });
   });
 });

@@ -82,6 +82,11 @@ describe('share messages', () => {
     ['unban without at', msg({ t: 'unban', at: undefined }), 'time'],
     ['unban from the future', msg({ t: 'unban', at: NOW + 2 * 86_400_000 }), 'time'],
     ['nth string', msg({ nth: '1' }), 'nth'],
+    // Not ASCII (review, suspicion 4): Redis and the Lua scripts count bytes, this side UTF-16 units.
+    ['not ASCII', msg({ x: 'é' }), 'encoding'],
+    ['invalid UTF-8 as JavaScript reads it', msg({ x: '\ufffd' }), 'encoding'],
+    ['within the cap in characters, beyond it in bytes', msg({ x: 'é'.repeat(MAX_MESSAGE_CHARS / 2) }), 'too-long'],
+    ['within the cap in characters, beyond it in bytes (astral)', msg({ x: '\u{1F600}'.repeat(MAX_MESSAGE_CHARS / 4) }), 'too-long'],
   ];
   it.each(cases)('drops %s', (_name, raw, reason) => {
     expect(parseMessage(raw, NOW)).toEqual({ ok: false, reason });
@@ -102,6 +107,17 @@ describe('share messages', () => {
     expect(parseStoredBan('203.0.113.7', msg({ scope: 'c0ffee' }), NOW)).toEqual({ ok: false, reason: 'field' });
     expect(parseStoredBan('203.0.113.7', msg({ t: 'unban' }), NOW)).toEqual({ ok: false, reason: 'shape' });
     expect(parseStoredBan(7, msg({}), NOW)).toEqual({ ok: false, reason: 'field' });
+  });
+
+  it('a message at the cap is taken, one byte more is not, ASCII being one byte a character', () => {
+    const base = msg({ x: '' });
+    const at = msg({ x: 'x'.repeat(MAX_MESSAGE_CHARS - base.length) });
+    expect(at.length).toBe(MAX_MESSAGE_CHARS);
+    expect(Buffer.byteLength(at)).toBe(MAX_MESSAGE_CHARS);
+    expect(parseMessage(at, NOW).ok).toBe(true);
+    expect(parseMessage(msg({ x: 'x'.repeat(MAX_MESSAGE_CHARS - base.length + 1) }), NOW)).toEqual({ ok: false, reason: 'too-long' });
+    // One 'é' (two bytes) for one 'x': as many characters as the cap, a byte more.
+    expect(parseMessage(msg({ x: `é${'x'.repeat(MAX_MESSAGE_CHARS - base.length - 1)}` }), NOW)).toEqual({ ok: false, reason: 'too-long' });
   });
 
   it('checks outgoing bans with the same rules', () => {

@@ -1,0 +1,131 @@
+/**
+ * Seams a hostile review found between the agent's paths (review: helper), each against a real Daemon
+ * with fakes for the clock, the log source, the store and the enforcer:
+ *
+ * - `unban --all` forgot nothing: the failures and kept lines of the addresses it lifted stayed, so
+ *   one more failure banned such an address again at once (`unban ADDRESS` forgets them).
+ * - A reload that restarts a rule's windows kept that rule's lines: `why` and the next ban showed
+ *   lines that the new window never counted.
+ * - The host's own addresses were read once at start: an address that came to an interface later
+ *   (a Docker network's gateway) could be banned, and a ban made before stayed. They are read again
+ *   on reload and every 10 s, and a ban that now covers one is lifted, in the book and the kernel.
+ */
+import { describe, expect, it } from 'vitest';
+import { Daemon, type LineSourceFactory } from '../../src/daemon.js';
+import { loadConfig } from '../../src/config/load.js';
+import { formatWhy } from '../../src/control/format-why.js';
+import { ManualClock } from '../fakes/manual-clock.js';
+import { RecordingEnforcer } from '../fakes/recording-enforcer.js';
+import { FakeSource, MemoryStore } from '../fakes/agent-io.js';
+import { clf } from '../support/clf.js';
+
+const NOW = Date.UTC(2026, 10, 23, 10, 0, 0);
+const line = (ip: string, t: number, path = '/private', status = 403) => `${ip} - - [${clf(t)}] "GET ${path} HTTP/1.1" ${status} 10 "-" "curl/8"`;
+const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+const settle = async (): Promise<void> => {
+  for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
+};
+
+async function agent(env: Record<string, string> = {}, hostAddresses: readonly string[] | (() => readonly string[]) = []) {
+  const clock = new ManualClock(NOW);
+  const enforcer = new RecordingEnforcer();
+  let source: FakeSource | undefined;
+  const createSource: LineSourceFactory = (o) => (source = new FakeSource(o.onLine));
+  let next = loadConfig({ env, hostname: 'unit' });
+  const daemon = new Daemon({ config: next, clock, logger: quiet, enforcer, store: new MemoryStore(), createSource, hostAddresses, reloadConfig: () => next });
+  await daemon.start();
+  const feed = async (ip: string, n: number, path?: string): Promise<void> => {
+    for (let i = 0; i < n; i++) source!.onLine(line(ip, clock.now(), path), '/var/log/access.log');
+    await settle();
+  };
+  const reloadWith = (e: Record<string, string>): void => {
+    next = loadConfig({ env: e, hostname: 'unit' });
+    daemon.reload();
+  };
+  const banned = (): string[] => daemon.status().rules.flatMap((r) => (r.bans ?? []).map((b) => `${r.name} ${b.ip}`)).sort();
+  return { clock, enforcer, daemon, feed, reloadWith, banned };
+}
+
+describe('unban --all forgets what unban ADDRESS forgets', () => {
+  it('failures counted before the unban do not ban the address again on its next failure', async () => {
+    const a = await agent();
+    const X = '198.18.9.1';
+    await a.feed(X, 4);
+    await a.daemon.ban(X, { forMs: 3_600_000 });
+    await settle();
+    expect(a.enforcer.held.has(X)).toBe(true);
+    expect(await a.daemon.unbanAll()).toBe(1);
+    await settle();
+    expect(a.enforcer.held.has(X)).toBe(false);
+    await a.feed(X, 1);
+    expect(a.banned()).toEqual([]);
+    expect(a.daemon.why(X).failing.map((f) => f.lines.length)).toEqual([1]); // only the failure after the unban
+    await a.feed(X, 4);
+    expect(a.banned()).toEqual([`forbidden ${X}`]);
+    await a.daemon.stop();
+  });
+});
+
+describe('a reload that restarts a rule forgets the lines its old window kept', () => {
+  it('the ban after the reload shows only the failures that made it', async () => {
+    const a = await agent();
+    const X = '198.18.9.2';
+    await a.feed(X, 4, '/before-reload');
+    a.reloadWith({ BANHAMMER_RULE_FORBIDDEN_BANTIME: '2h' });
+    await a.feed(X, 5, '/after-reload');
+    expect(a.banned()).toEqual([`forbidden ${X}`]);
+    const text = formatWhy(a.daemon.why(X));
+    expect(text).toContain('/after-reload');
+    expect(text).not.toContain('/before-reload');
+    await a.daemon.stop();
+  });
+});
+
+describe("the host's own addresses are read again", () => {
+  it('an address that comes to an interface after start is exempt within 10 s, and its ban is lifted in the book and the kernel', async () => {
+    let own: string[] = ['198.18.200.1'];
+    const a = await agent({}, () => own);
+    const G = '198.18.201.1'; // a Docker network's gateway, created after the agent started
+    await a.feed(G, 5);
+    expect(a.banned()).toEqual([`forbidden ${G}`]);
+    await settle();
+    expect(a.enforcer.held.has(G)).toBe(true);
+    own = ['198.18.200.1', G];
+    a.clock.advance(10_000);
+    await settle();
+    expect(a.banned()).toEqual([]);
+    expect(a.enforcer.held.has(G)).toBe(false);
+    expect(formatWhy(a.daemon.why(G))).toContain("it became one of this host's own addresses");
+    // And it is never counted again.
+    await a.feed(G, 10);
+    expect(a.banned()).toEqual([]);
+    await a.daemon.stop();
+  });
+
+  it('a reload reads them too', async () => {
+    let own: string[] = [];
+    const a = await agent({}, () => own);
+    const G = '2001:db8:77::1';
+    await a.feed(G, 5);
+    expect(a.banned()).toEqual([`forbidden ${G}`]);
+    own = [G];
+    a.reloadWith({});
+    await settle();
+    expect(a.banned()).toEqual([]);
+    expect(a.enforcer.held.has(G)).toBe(false);
+    await a.daemon.stop();
+  });
+
+  it('a network ban that comes to cover one of them is lifted', async () => {
+    let own: string[] = [];
+    const a = await agent({}, () => own);
+    await a.daemon.ban('198.18.202.0/24', { forMs: 3_600_000 });
+    await settle();
+    expect(a.banned()).toEqual(['manual 198.18.202.0/24']);
+    own = ['198.18.202.9'];
+    a.clock.advance(10_000);
+    await settle();
+    expect(a.banned()).toEqual([]);
+    await a.daemon.stop();
+  });
+});
