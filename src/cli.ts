@@ -408,6 +408,15 @@ async function cmdUnban(args: string[], io: CliIo): Promise<number> {
   // As the daemon read it: 198.18.0.7/24 is the network 198.18.0.0/24.
   const what = canonicalTarget(positionals[0]!)?.ip ?? positionals[0]!;
   if (n === 0) {
+    // Nothing of its own to lift; but it may still be blocked: inside a banned network, or by a ban
+    // for every container when one container was named. Saying "not banned" then would be false.
+    const report = await controlRequest(socket, { op: 'why', ip: what }, { timeoutMs: CONTROL_TIMEOUT_MS });
+    const blocking = report.active.filter((b) => container === undefined || b.containerId === null || b.container === container || b.containerId.startsWith(container));
+    if (blocking.length > 0) {
+      const list = blocking.map((b) => `${b.ip} (${b.jail})`).join(', ');
+      io.stdout(`${what} has no ban of its own${where} to lift, but is still blocked by ${list}: unban ${blocking.length === 1 ? 'that' : 'those'} instead\n`);
+      return 1;
+    }
     io.stdout(`${what} was not banned${where}\n`);
     return 1;
   }
