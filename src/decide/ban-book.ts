@@ -37,6 +37,7 @@
  * count them in evidenceOmitted. snapshot() carries the ended bans; restore() re-validates them, and
  * records bans that expired while the agent was down (or are now allowlisted) as ended.
  */
+import { OffenderHistory, type OffenderEntry } from './offender-history.js';
 import { BanhammerError } from '../errors.js';
 import { MAX_DURATION_MS } from '../config/duration.js';
 import { NetworkIndex } from './network-index.js';
@@ -127,13 +128,8 @@ export interface GroupBan {
   readonly nth?: number | undefined;
 }
 
-export interface BanHistoryEntry {
-  readonly ip: string;
-  readonly rule: string;
-  readonly scope?: string | undefined;
-  readonly count: number;
-  readonly last: number;
-}
+/** A repeat-offender entry (offender-history.ts). */
+export type BanHistoryEntry = OffenderEntry;
 
 export interface BanBookSnapshot {
   readonly bans: Ban[];
@@ -206,7 +202,8 @@ type Touched = { readonly ip: string; readonly family: 4 | 6; readonly scope?: s
 
 export class BanBook {
   private readonly bans = new Map<string, Ban>();
-  private readonly history = new Map<string, BanHistoryEntry>();
+  /** Bans per (rule, address, scope), for the next ban's length (bounded: offender-history.ts). */
+  private readonly history: OffenderHistory;
   private readonly totals = new Map<string, number>();
   /**
    * Every rule name a ban was ever recorded under (not every configured rule: with 30 rules, 100,000
@@ -254,11 +251,12 @@ export class BanBook {
     rules: Readonly<Record<string, RuleSettings>>,
     allowlist: Allowlist,
     /** History entries kept at most (oldest forgotten first). */
-    private readonly maxHistory = 100_000,
+    maxHistory = 100_000,
     limits: BanBookLimits = {},
   ) {
     this.rules = rules;
     this.allowlist = allowlist;
+    this.history = new OffenderHistory(maxHistory);
     this.maxEnded = capOf(limits.endedBans, DEFAULT_BAN_HISTORY);
     this.evidenceBudget = capOf(limits.evidenceBytes, DEFAULT_BAN_EVIDENCE_BYTES);
     this.logTime = limits.logTime === true;
@@ -607,7 +605,7 @@ export class BanBook {
   }
 
   snapshot(): BanBookSnapshot {
-    return { bans: [...this.bans.values()], history: [...this.history.values()], ended: [...this.ended.values()] };
+    return { bans: [...this.bans.values()], history: this.history.values(), ended: [...this.ended.values()] };
   }
 
   /**
@@ -632,7 +630,6 @@ export class BanBook {
       const last = timeOf(h.last) ?? 0;
       if (c && scope !== null) this.history.set(key(h.rule, c.ip, scope), { ip: c.ip, rule: h.rule, count: countOf(h.count), last, ...(scope !== undefined ? { scope } : {}) });
     }
-    while (this.history.size > this.maxHistory) this.forgetOldestHistory();
     // Ended bans first (oldest first), so bans that ended while the agent was down come after them.
     const endedIn = Array.isArray(s.ended) ? s.ended : [];
     for (const e of endedIn.slice(-Math.max(this.maxEnded, 1))) {
@@ -716,9 +713,7 @@ export class BanBook {
     this.hold(`b ${k}`, evidenceBytes(ban.evidence));
     this.trimEvidence();
     this.touch(ban);
-    this.history.delete(k);
     this.history.set(k, { ip: ban.ip, rule: ban.rule, count: ban.nth, last: ban.at, ...(ban.scope !== undefined ? { scope: ban.scope } : {}) });
-    if (this.history.size > this.maxHistory) this.forgetOldestHistory();
     this.totals.set(ban.rule, (this.totals.get(ban.rule) ?? 0) + 1);
   }
 
@@ -831,11 +826,6 @@ export class BanBook {
       this.holderQueue = this.holderQueue.slice(this.holderHead);
       this.holderHead = 0;
     }
-  }
-
-  private forgetOldestHistory(): void {
-    const oldest = this.history.keys().next();
-    if (!oldest.done) this.history.delete(oldest.value);
   }
 }
 
