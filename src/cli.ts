@@ -388,6 +388,15 @@ async function cmdBan(args: string[], io: CliIo): Promise<number> {
   const until = ban.until === null ? 'permanently' : `until ${formatUntil(ban.until)}`;
   const where = typeof ban.container === 'string' ? ` for container ${ban.container}` : '';
   io.stdout(`banned ${ban.ip} (${ban.rule})${where} ${until}\n`);
+  // Recorded, but not (yet) in the firewall: say so rather than let "banned" stand alone.
+  if (ban.firewall === 'retrying') {
+    io.stderr(`banhammer: ${ban.ip} is NOT in the firewall yet: its last batch failed (the agent's log says why); it is retried every second\n`);
+    return 0;
+  }
+  if (ban.firewall === 'refused') {
+    io.stderr(`banhammer: the firewall refused ${ban.ip}: it is recorded but NOT enforced (the agent's log says why)\n`);
+    return 1;
+  }
   return 0;
 }
 

@@ -33,7 +33,7 @@ import { scopedKey } from './decide/scoped-key.js';
 import { EnforcementQueue } from './enforce/queue.js';
 import type { LineSource } from './source/line-source.js';
 import type { ControlHandler } from './control/server.js';
-import type { BanReply, StatusReport, WhyReport } from './control/protocol.js';
+import type { BanReply, FirewallState, StatusReport, WhyReport } from './control/protocol.js';
 import { buildStatusReport } from './control/status-report.js';
 import { buildWhyReport } from './control/why-report.js';
 import { canonicalTarget } from './parse/ip.js';
@@ -371,10 +371,21 @@ export class Daemon implements ControlHandler {
         book: this.pipeline.book,
         rules: this.config.rules,
         health: { stateError: this.keeper.error, enforceFailing: this.queue.failing, refused: this.queue.refusedTotal, repairs: this.repairs, skewedLines: this.pipeline.stats.skewed, ...(this.group && { shareConnected: this.group.connected }) },
+        firewall: this.firewallState,
       },
       rule,
     );
   }
+
+  /**
+   * Whether the firewall holds `b` now: refused (the kernel refused that element), retrying (the last
+   * batch was rejected as a whole and its entries wait to be sent again), else held (in flight counts
+   * as held: a batch takes milliseconds).
+   */
+  private readonly firewallState = (b: Ban): FirewallState => {
+    if (this.queue.isRefused(scopedKey(b.ip, b.scope))) return 'refused';
+    return this.queue.failing > 0 && this.pipeline.book.heldUnknown(b.ip, b.scope) ? 'retrying' : 'held';
+  };
 
   /** `ip` may be a network (a CIDR ban, validated by the ban book); refused up front by an enforcer that cannot hold one. */
   async ban(ip: string, opts: { rule?: string; forMs: number | null; permanent?: boolean; container?: string }): Promise<BanReply> {
@@ -389,7 +400,7 @@ export class Daemon implements ControlHandler {
     this.group?.published(ban);
     this.unreported.push(ban);
     await this.queue.flush();
-    return { ip: ban.ip, family: ban.family, rule: ban.rule, at: ban.at, until: ban.until, nth: ban.nth, container: ban.scope === undefined ? null : (ban.scopeName ?? null) };
+    return { ip: ban.ip, family: ban.family, rule: ban.rule, at: ban.at, until: ban.until, nth: ban.nth, container: ban.scope === undefined ? null : (ban.scopeName ?? null), firewall: this.firewallState(ban) };
   }
 
   async unban(ip: string, opts: { container?: string } = {}): Promise<number> {
@@ -400,7 +411,16 @@ export class Daemon implements ControlHandler {
     const group = this.group?.unban(ip, scope, removed);
     group?.catch(() => undefined); // (its error is the answer, once the lift is applied)
     await this.lift(removed, 'manual');
-    return removed.length + ((await group) ?? 0);
+    const n = removed.length + ((await group) ?? 0);
+    // Lifted in the book, but the firewall still drops the address while the batch is retried:
+    // answering "lifted" would be false (review: helper). The unban stands and is applied on retry.
+    const pending = removed.filter((b) => this.queue.failing > 0 && this.pipeline.book.heldUnknown(b.ip, b.scope));
+    if (pending.length > 0) {
+      throw new BanhammerError('BH_ERR_FIREWALL', `lifted ${n} ban${n === 1 ? '' : 's'} of ${ip} in the ban book, but the firewall has not applied it yet: its last batch failed (the agent's log says why); it is retried every second`, {
+        hint: 'banhammer status shows whether the firewall is failing; the unban needs nothing more from you',
+      });
+    }
+    return n;
   }
 
   /** Refuses a change while the saved bans are not restored yet (see `restoring`). */
@@ -425,6 +445,7 @@ export class Daemon implements ControlHandler {
       allowlisted: address && this.pipeline.isAllowlisted(target.ip),
       historySize: this.config.banHistory ?? 1000,
       containerName: this.scopeName,
+      firewall: this.firewallState,
       ...(this.group && { group: (active) => this.group!.notHeld(target.ip, active) }),
     });
   }

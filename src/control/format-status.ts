@@ -63,12 +63,16 @@ function formatRule(report: StatusReport, r: RuleStatus): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** Addresses, each scoped ban followed by its container's name: `198.18.0.7 2001:db8::7 (web)`. */
+/**
+ * Addresses, each scoped ban followed by its container's name: `198.18.0.7 2001:db8::7 (web)`; a ban
+ * the firewall does not hold says so.
+ */
 function bannedList(r: RuleStatus): string {
   if (r.bans === undefined) return r.bannedIps.join(' ');
   return r.bans
     .map((b) => {
-      const notes = [b.container, typeof b.from === 'string' ? `from ${b.from}` : null].filter((x) => x !== null);
+      const firewall = b.firewall === 'retrying' ? 'NOT in the firewall yet: retrying' : b.firewall === 'refused' ? 'NOT in the firewall: refused' : null;
+      const notes = [b.container, typeof b.from === 'string' ? `from ${b.from}` : null, firewall].filter((x) => x !== null);
       return notes.length === 0 ? b.ip : `${b.ip} (${notes.join(', ')})`;
     })
     .join(' ');

@@ -53,6 +53,8 @@ function banNode(b: WhyBan): Node {
   kids.push({ text: `Banned at:\t${b.at ?? 'unknown'}` });
   kids.push({ text: `${b.ended === null ? 'Until' : 'Was until'}:\t${b.until ?? 'permanent'}` });
   if (b.ended !== null) kids.push({ text: `Ended:\t${b.ended.at ?? 'unknown'}, ${endText(b.ended)}` });
+  if (b.firewall === 'retrying') kids.push({ text: "Firewall:\tNOT held yet: the last batch failed (the agent's log says why); retried every second" });
+  if (b.firewall === 'refused') kids.push({ text: "Firewall:\tNOT held: the kernel refused it (the agent's log says why)" });
   kids.push({ text: `Source:\t${sourceText(b)}` });
   kids.push({ text: `Failures:\t${b.failures}` });
   kids.push({ text: `Times banned:\t${b.nth}` });

@@ -90,7 +90,17 @@ export interface BanReply {
   until: number | null;
   nth: number;
   container: string | null;
+  /** Whether the firewall holds it now (FirewallState); absent from older daemons. */
+  firewall?: FirewallState;
 }
+
+/**
+ * Whether the firewall holds a ban the book has: `held`; `retrying`: the last batch was rejected as a
+ * whole (tool missing, lock held) and is sent again every second; `refused`: the kernel refused this
+ * element (the others were applied). Status, `why` and the `ban` answer say it, so that none of them
+ * shows a ban the kernel does not hold as if it did.
+ */
+export type FirewallState = 'held' | 'retrying' | 'refused';
 
 export interface RuleStatus {
   name: string;
@@ -118,6 +128,8 @@ export interface BanStatus {
   until: string | null;
   /** A ban another replica of the group made (its id); null = made here. Absent from older daemons. */
   from?: string | null;
+  /** Whether the firewall holds it now; absent from older daemons. */
+  firewall?: FirewallState;
 }
 
 /**
@@ -190,6 +202,8 @@ export interface WhyBan {
   evidenceOmitted: number;
   /** null while in force. */
   ended: { reason: BanEndReason; at: string | null; by: string | null } | null;
+  /** A ban in force: whether the firewall holds it now. Absent for ended bans and from older daemons. */
+  firewall?: FirewallState;
 }
 
 export interface WhyLine {

@@ -6,9 +6,9 @@
 import { BanhammerError } from '../errors.js';
 import { isoTime } from '../format-time.js';
 import type { Detector } from '../detect/detector.js';
-import { MANUAL_RULE, type BanBook } from '../decide/ban-book.js';
+import { MANUAL_RULE, type Ban, type BanBook } from '../decide/ban-book.js';
 import type { RuleSettings } from '../detect/rule.js';
-import type { AgentHealth, StatusReport } from './protocol.js';
+import type { AgentHealth, FirewallState, StatusReport } from './protocol.js';
 
 export interface StatusSources {
   readonly instance: string;
@@ -22,6 +22,8 @@ export interface StatusSources {
   readonly book: BanBook;
   readonly rules: Readonly<Record<string, RuleSettings>>;
   readonly health: AgentHealth;
+  /** Whether the firewall holds a ban (default: held). */
+  readonly firewall?: (ban: Ban) => FirewallState;
 }
 
 export function buildStatusReport(s: StatusSources, rule?: string): StatusReport {
@@ -64,6 +66,7 @@ export function buildStatusReport(s: StatusSources, rule?: string): StatusReport
           containerId: b.scope ?? null,
           until: b.until === null ? null : isoTime(b.until),
           from: b.from ?? null,
+          firewall: s.firewall?.(b) ?? 'held',
         })),
       };
     }),

@@ -8,7 +8,7 @@ import type { Ban, BanBook, EndedBan } from '../decide/ban-book.js';
 import type { EvidenceLine, PendingEvidence } from '../decide/evidence.js';
 import type { CanonicalTarget } from '../parse/ip.js';
 import type { SharedBan } from '../share/share.js';
-import type { WhyBan, WhyLine, WhyReport, WhySource } from './protocol.js';
+import type { FirewallState, WhyBan, WhyLine, WhyReport, WhySource } from './protocol.js';
 
 export interface WhySources {
   readonly instance: string;
@@ -23,6 +23,8 @@ export interface WhySources {
   readonly containerName?: (id: string) => string | undefined;
   /** With shared bans: the group's bans of the target not among `active` (the bans in force here). */
   readonly group?: (active: readonly Ban[]) => readonly SharedBan[];
+  /** Whether the firewall holds a ban in force (default: held). */
+  readonly firewall?: (ban: Ban) => FirewallState;
 }
 
 export function buildWhyReport(s: WhySources): WhyReport {
@@ -32,7 +34,7 @@ export function buildWhyReport(s: WhySources): WhyReport {
     instance: s.instance,
     now: isoTime(s.now),
     allowlisted: s.allowlisted,
-    active: active.sort((a, b) => b.at - a.at).map((b) => whyBan(b)),
+    active: active.sort((a, b) => b.at - a.at).map((b) => ({ ...whyBan(b), firewall: s.firewall?.(b) ?? 'held' })),
     failing: s.pending.map((p) => ({
       rule: p.rule,
       container: p.scope === undefined ? null : (s.containerName?.(p.scope) ?? p.scope.slice(0, 12)),

@@ -567,6 +567,14 @@ export class BanBook {
     }
   }
 
+  /**
+   * Whether what the enforcer holds for (ip, scope) is unknown: a batch holding it was rejected as a
+   * whole and waits to be sent again (or touchAll() marked it for a re-send).
+   */
+  heldUnknown(ip: string, scope?: string): boolean {
+    return this.held.get(scopedKey(ip, scope)) === UNKNOWN;
+  }
+
   /** True when changes() has something to say. */
   get hasChanges(): boolean {
     return this.dirty.size > 0;

@@ -57,6 +57,11 @@ export class EnforcementQueue {
 
   constructor(private readonly opts: EnforcementQueueOptions) {}
 
+  /** Whether the kernel refused the element `key` (scopedKey) in the last batch that held it. */
+  isRefused(key: string): boolean {
+    return this.refused.has(key);
+  }
+
   /** Flush on the next turn of the event loop. */
   schedule(): void {
     if (this.scheduled || this.stopped) return;

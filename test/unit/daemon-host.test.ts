@@ -94,7 +94,7 @@ describe('Daemon in host mode (docker-user)', () => {
 
     const st = daemon.status('forbidden');
     expect(st.rules[0]).toMatchObject({ currentlyBanned: 1, bannedIps: [ATTACKER] });
-    expect(st.rules[0]!.bans).toEqual([{ ip: ATTACKER, container: 'web-x', containerId: X, until: new Date(clock.now() + 3600_000).toISOString(), from: null }]);
+    expect(st.rules[0]!.bans).toEqual([{ ip: ATTACKER, container: 'web-x', containerId: X, until: new Date(clock.now() + 3600_000).toISOString(), from: null, firewall: 'held' }]);
     expect(formatStatus(st, 'forbidden')).toContain(`Banned IP list:\t${ATTACKER} (web-x)`);
 
     // The 5th failure at Y bans it there too, separately.
@@ -151,7 +151,7 @@ describe('Daemon in host mode (docker-user)', () => {
     for (let i = 0; i < 2; i++) emit(Y, `<30>Nov 23 10:00:00 web-y[1]: ${access(ATTACKER, clock.now())}`);
     await settle();
     expect([...enforcer.held.keys()]).toEqual([ATTACKER]);
-    expect(daemon.status('forbidden').rules[0]!.bans).toEqual([{ ip: ATTACKER, container: null, containerId: null, until: expect.any(String), from: null }]);
+    expect(daemon.status('forbidden').rules[0]!.bans).toEqual([{ ip: ATTACKER, container: null, containerId: null, until: expect.any(String), from: null, firewall: 'held' }]);
     await expect(daemon.ban('198.19.150.72', { forMs: null, container: 'web-x' })).rejects.toThrow(/host mode/);
     await daemon.stop();
   });

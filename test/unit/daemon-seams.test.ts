@@ -14,6 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { Daemon, type LineSourceFactory } from '../../src/daemon.js';
 import { loadConfig } from '../../src/config/load.js';
 import { formatWhy } from '../../src/control/format-why.js';
+import { formatStatus } from '../../src/control/format-status.js';
 import { ManualClock } from '../fakes/manual-clock.js';
 import { RecordingEnforcer } from '../fakes/recording-enforcer.js';
 import { FakeSource, MemoryStore } from '../fakes/agent-io.js';
@@ -126,6 +127,53 @@ describe("the host's own addresses are read again", () => {
     a.clock.advance(10_000);
     await settle();
     expect(a.banned()).toEqual([]);
+    await a.daemon.stop();
+  });
+});
+
+describe('status, why and the ban and unban answers say what the firewall holds (review: helper)', () => {
+  it('a batch rejected as a whole: ban says NOT in the firewall yet, status and why mark it, until the retry holds it', async () => {
+    const a = await agent();
+    const X = '198.18.9.10';
+    a.enforcer.failNext = 1;
+    const reply = await a.daemon.ban(X, { forMs: 3_600_000 });
+    expect(reply.firewall).toBe('retrying');
+    expect(a.enforcer.held.has(X)).toBe(false);
+    const bans = a.daemon.status().rules.flatMap((r) => r.bans ?? []);
+    expect(bans).toEqual([expect.objectContaining({ ip: X, firewall: 'retrying' })]);
+    expect(formatStatus(a.daemon.status(), 'manual')).toContain(`${X} (NOT in the firewall yet: retrying)`);
+    expect(formatWhy(a.daemon.why(X))).toContain('Firewall:\tNOT held yet');
+    a.clock.advance(1000); // the queue's retry
+    await settle();
+    expect(a.enforcer.held.has(X)).toBe(true);
+    expect(a.daemon.status().rules.flatMap((r) => r.bans ?? [])).toEqual([expect.objectContaining({ ip: X, firewall: 'held' })]);
+    expect(formatWhy(a.daemon.why(X))).not.toContain('Firewall:');
+    await a.daemon.stop();
+  });
+
+  it('an element the kernel refuses: ban answers refused, status and why say NOT held', async () => {
+    const a = await agent();
+    const X = '198.18.9.11';
+    a.enforcer.refuse.add(X);
+    expect((await a.daemon.ban(X, { forMs: 3_600_000 })).firewall).toBe('refused');
+    expect((await a.daemon.ban('198.18.9.12', { forMs: 3_600_000 })).firewall).toBe('held');
+    expect(formatStatus(a.daemon.status(), 'manual')).toContain(`${X} (NOT in the firewall: refused)`);
+    expect(formatWhy(a.daemon.why(X))).toContain('Firewall:\tNOT held: the kernel refused it');
+    await a.daemon.stop();
+  });
+
+  it('unban while the firewall rejects batches: an error that says the firewall still holds it, then the retry lifts it', async () => {
+    const a = await agent();
+    const X = '198.18.9.13';
+    await a.daemon.ban(X, { forMs: 3_600_000 });
+    expect(a.enforcer.held.has(X)).toBe(true);
+    a.enforcer.failNext = 1;
+    await expect(a.daemon.unban(X)).rejects.toThrow(/lifted 1 ban of 198\.18\.9\.13 in the ban book, but the firewall has not applied it yet/);
+    expect(a.enforcer.held.has(X)).toBe(true);
+    a.clock.advance(1000);
+    await settle();
+    expect(a.enforcer.held.has(X)).toBe(false);
+    expect(await a.daemon.unban(X)).toBe(0);
     await a.daemon.stop();
   });
 });
