@@ -3,6 +3,7 @@
  * Exit codes: 0 ok, 1 the command ran but found a problem (e.g. check-config errors), 2 usage, file
  * or configuration errors, 70 internal error, 141 the reader of stdout/stderr went away (EXIT_CLOSED_PIPE).
  */
+import { terminalText } from './control/terminal-text.js';
 import { hostname } from 'node:os';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { isBanhammerError, BanhammerError } from './errors.js';
@@ -247,6 +248,8 @@ export function replayJson(r: ReplayReport, allRules?: Config) {
       rule: b.rule,
       at: formatTime(b.at),
       failures: b.failures,
+      // Host mode with bans per container only: the container it applies to.
+      ...(b.container !== undefined ? { container: b.container } : {}),
       // --explain only: the lines that caused the ban (the shape of `why --json`'s evidence).
       ...(b.evidence !== undefined ? { evidence: b.evidence.map(evidenceJson), evidenceOmitted: b.evidenceOmitted ?? 0 } : {}),
     })),
@@ -283,7 +286,8 @@ function formatReplay(r: ReplayReport, config: Config): string {
     const ipw = Math.max(2, ...r.bans.map((b) => b.ip.length));
     for (const b of r.bans) {
       const until = b.until === null ? 'permanent' : `until ${formatUntil(b.until)}`;
-      out.push(`  ${formatTime(b.at)}  ${b.ip.padEnd(ipw)}  ${b.rule.padEnd(w)}  ${b.failures} failures  ${until}`);
+      const where = b.container !== undefined ? `  container ${terminalText(b.container)}` : '';
+      out.push(`  ${formatTime(b.at)}  ${b.ip.padEnd(ipw)}  ${b.rule.padEnd(w)}  ${b.failures} failures  ${until}${where}`);
       if (b.evidence !== undefined) {
         // --explain: fail2ban-regex's matched lines, per ban (the file is the one replayed).
         for (const l of b.evidence) out.push(`      | ${l.line}`);

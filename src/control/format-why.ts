@@ -5,6 +5,7 @@
  * or another replica is shown with control characters escaped (the daemon escapes them already; a
  * terminal must not depend on that).
  */
+import { terminalText } from './terminal-text.js';
 import type { WhyBan, WhyGroupBan, WhyLine, WhyReport } from './protocol.js';
 
 interface Node {
@@ -138,12 +139,5 @@ function render(nodes: readonly Node[], prefix: string): string[] {
   return out;
 }
 
-// eslint-disable-next-line no-control-regex
-const CONTROL_ALL_RE = /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
-/** Text for a terminal: control characters (newlines, escapes) as \xHH, bidi and separator characters as \uHHHH. */
-function safe(s: string): string {
-  return String(s).replace(CONTROL_ALL_RE, (c) => {
-    const n = c.charCodeAt(0);
-    return n <= 0xff ? `\\x${n.toString(16).padStart(2, '0')}` : `\\u${n.toString(16).padStart(4, '0')}`;
-  });
-}
+/** Text for a terminal (terminal-text.ts). */
+const safe = terminalText;

@@ -202,10 +202,10 @@ export class Pipeline {
    * RuleMatcher's indices; `pathHash` of its path, or -1 when no distinct-paths rule is among them),
    * counted and decided as observe() does. `exempt`: the address is allowlisted, when known.
    */
-  observeMatched(ev: FailureEvent, rules: ArrayLike<number>, n: number, pathHash: number, exempt?: boolean): void {
+  observeMatched(ev: FailureEvent, rules: ArrayLike<number>, n: number, pathHash: number, exempt?: boolean, scope?: string): void {
     if (this.mode !== 'replay') throw new Error('observeMatched is for replay');
     this.now = ev.time;
-    this.detector.countMatched(ev, rules, n, pathHash, this.onOffense, undefined, undefined, exempt);
+    this.detector.countMatched(ev, rules, n, pathHash, this.onOffense, undefined, scope, exempt);
   }
 
   private observeEvent(ev: AccessEvent, now: number, scope?: string, scopeName?: (scope: string) => string | undefined): void {

@@ -16,6 +16,7 @@ import { PATH_HASH_SEED } from '../detect/distinct-window.js';
 import type { EvidenceLine } from '../decide/evidence.js';
 import { BanhammerError } from '../errors.js';
 import { lineEdge, parseSpan, scanSpan, type SpanJob, type SpanResult } from './scan-span.js';
+import { replayScopes } from './replay-scopes.js';
 import { availableParallelism } from 'node:os';
 import { existsSync, closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +32,8 @@ export interface ReplayBan {
   readonly evidence?: readonly EvidenceLine[];
   /** With `explain`: failures counted whose lines are not in `evidence`. */
   readonly evidenceOmitted?: number;
+  /** Host mode with bans per container: the container (name, or syslog tag off the host) it applies to. */
+  readonly container?: string;
 }
 
 export interface ReplayReport {
@@ -82,6 +85,8 @@ export function selectRules(config: Config, names?: readonly string[]): Compiled
 export async function replayFile(path: string, config: Config, opts: ReplayOptions = {}): Promise<ReplayReport> {
   const rules = selectRules(config, opts.rules);
   const bans: ReplayBan[] = [];
+  // Host mode with bans per container: each line counts for its container, as the agent counts it.
+  const scopes = replayScopes(config, path);
   const pipeline = new Pipeline({
     config,
     mode: 'replay',
@@ -94,13 +99,15 @@ export async function replayFile(path: string, config: Config, opts: ReplayOptio
         at: ban.at,
         until: ban.until,
         failures: ban.failures,
+        ...(ban.scope !== undefined && scopes !== null ? { container: scopes.name(ban.scope) } : {}),
         ...(opts.explain === true ? { evidence: ban.evidence ?? [], evidenceOmitted: ban.evidenceOmitted ?? 0 } : {}),
       }),
   });
   const detector = pipeline.detector;
-  const observe = (ev: AccessEvent): void => pipeline.observe(ev, ev.time);
+  const observe = scopes === null ? (ev: AccessEvent): void => pipeline.observe(ev, ev.time) : (ev: AccessEvent): void => pipeline.observe(ev, ev.time, scopes.of(ev.origin));
   // --explain: the raw line goes with its event (cut out only here, never on the fast path).
-  const observeLine = opts.explain === true ? (ev: AccessEvent, text: string, start: number, end: number): void => pipeline.observe(ev, ev.time, undefined, undefined, text.slice(start, end), path) : observe;
+  const observeLine =
+    opts.explain === true ? (ev: AccessEvent, text: string, start: number, end: number): void => pipeline.observe(ev, ev.time, scopes?.of(ev.origin), undefined, text.slice(start, end), path) : observe;
   const parse = createLineParser(config.log.format, { trustedProxies: config.trustedProxies });
 
   const skipReasons = Object.fromEntries(SKIP_REASONS.map((r) => [r, 0])) as Record<SkipReason, number>;
@@ -157,7 +164,7 @@ export async function replayFile(path: string, config: Config, opts: ReplayOptio
             }
             let x = exempt[id]!;
             if (x < 0) exempt[id] = x = pipeline.isAllowlisted(ev.ip) ? 1 : 0;
-            pipeline.observeMatched(ev, matched, n, hashes[e]!, x === 1);
+            pipeline.observeMatched(ev, matched, n, hashes[e]!, x === 1, scopes?.of(ev.origin));
           }
           opts.onProgress?.(span.to, total);
         },
