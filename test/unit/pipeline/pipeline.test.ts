@@ -156,7 +156,7 @@ describe('log time that lies (issue 9)', () => {
     for (let i = 0; i < 5; i++) agent.emit(line('198.18.0.11', Date.UTC(2031, 0, 1) + i));
     await settle();
     const st = agent.daemon.status('forbidden');
-    expect(st.rules[0]!.bans).toEqual([{ ip: '198.18.0.11', container: null, containerId: null, until: new Date(T0 + 3600_000).toISOString(), from: null }]);
+    expect(st.rules[0]!.bans).toEqual([{ ip: '198.18.0.11', container: null, containerId: null, until: new Date(T0 + 3600_000).toISOString(), from: null, firewall: 'held' }]);
     expect(st.health).toMatchObject({ skewedLines: 5 });
     await agent.daemon.stop();
   });
