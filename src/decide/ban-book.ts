@@ -191,6 +191,8 @@ const scopeOf = (v: unknown): string | undefined | null => {
 };
 /** A time read from a state file: a finite number inside Date's range, else null. */
 const timeOf = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) && Math.abs(v) <= 8.64e15 ? v : null);
+/** Highest ban count taken from a group ban into this book's repeat-offender history. */
+const MAX_ADOPTED_COUNT = 64;
 const countOf = (v: unknown): number => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : 0);
 
 /** "Unknown": the enforcer's state for this entry is not known (a failed batch); always re-sent. */
@@ -451,9 +453,15 @@ export class BanBook {
       ...(scope !== undefined ? { scope, scopeName: scope.slice(0, 12) } : {}),
     };
     if (held !== undefined) this.end(held, endOfReplaced(held, now, `group:${ban.from}`));
-    this.setBan(key(rule, c.ip, scope), ban);
+    const k = key(rule, c.ip, scope);
+    this.setBan(k, ban);
     this.ruleNames.add(rule);
     this.touch(ban);
+    // The group acts as one: the offender's count comes with its ban, so this replica's next ban of it
+    // is the next in the group's sequence, not a first one again. Capped (a group value is hostile;
+    // past a few dozen every increment is at its maxtime anyway).
+    const count = Math.min(ban.nth, MAX_ADOPTED_COUNT);
+    if (count > (this.history.get(k)?.count ?? 0)) this.history.set(k, { ip: c.ip, rule, count, last: ban.at, ...(scope !== undefined ? { scope } : {}) });
     return ban;
   }
 

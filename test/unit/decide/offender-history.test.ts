@@ -81,3 +81,22 @@ describe('OffenderHistory', () => {
     expect(h.get('e')).toBeUndefined();
   });
 });
+
+describe('a ban adopted from the group brings its count (replicas act as one)', () => {
+  it("this replica's next ban of the offender continues the group's sequence; a hostile count is capped", () => {
+    const book = new BanBook(rules, new Allowlist([]), 1000);
+    const X = '198.18.7.9';
+    // Replica r2 banned X twice already (nth 2, two days); the ban reaches this replica.
+    expect(book.adopt({ ip: X, rule: 'exploit-probes', at: T0, until: T0 + 2 * DAY, origin: 'r2', nth: 2 }, T0 + 1)).toMatchObject({ nth: 2 });
+    book.expire(T0 + 2 * DAY + 1);
+    const mine = book.consider(offense(X, T0 + 3 * DAY), T0 + 3 * DAY)!;
+    expect(mine.nth).toBe(3);
+    expect(mine.until! - mine.at).toBe(4 * DAY);
+    const Y = '198.18.7.10';
+    book.adopt({ ip: Y, rule: 'exploit-probes', at: T0, until: T0 + DAY, origin: 'r2', nth: Number.MAX_SAFE_INTEGER }, T0 + 1);
+    book.expire(T0 + 30 * DAY + 1);
+    const y = book.consider(offense(Y, T0 + 31 * DAY), T0 + 31 * DAY)!;
+    expect(y.nth).toBe(65);
+    expect(y.until! - y.at).toBe(PRESETS['exploit-probes']!.increment!.maxtime);
+  });
+});
