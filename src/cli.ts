@@ -426,8 +426,14 @@ async function cmdUnban(args: string[], io: CliIo): Promise<number> {
     const report = await controlRequest(socket, { op: 'why', ip: what }, { timeoutMs: CONTROL_TIMEOUT_MS });
     const blocking = report.active.filter((b) => container === undefined || b.containerId === null || b.container === container || b.containerId.startsWith(container));
     if (blocking.length > 0) {
-      const list = blocking.map((b) => `${b.ip} (${b.jail})`).join(', ');
-      io.stdout(`${what} has no ban of its own${where} to lift, but is still blocked by ${list}: unban ${blocking.length === 1 ? 'that' : 'those'} instead\n`);
+      const list = blocking.map((b) => `${terminalText(b.ip)} (${terminalText(b.jail)})`).join(', ');
+      // A ban for every container is lifted by an unban without --container.
+      const how = [...new Set(blocking.map((b) => `banhammer unban ${terminalText(b.ip)}${b.containerId === null ? '' : ` --container ${terminalText(b.container ?? b.containerId)}`}`))].join('; ');
+      io.stdout(`${what} has no ban of its own${where} to lift, but is still blocked by ${list}: to lift ${blocking.length === 1 ? 'it' : 'them'}, ${how}\n`);
+      return 1;
+    }
+    if (report.unbanPending === true) {
+      io.stdout(`${what} has no ban left${where}, but the firewall still drops it: the unban is not applied yet (its last batch failed; retried every second)\n`);
       return 1;
     }
     io.stdout(`${what} was not banned${where}\n`);

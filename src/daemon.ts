@@ -370,7 +370,15 @@ export class Daemon implements ControlHandler {
         detector: this.pipeline.detector,
         book: this.pipeline.book,
         rules: this.config.rules,
-        health: { stateError: this.keeper.error, enforceFailing: this.queue.failing, refused: this.queue.refusedTotal, repairs: this.repairs, skewedLines: this.pipeline.stats.skewed, ...(this.group && { shareConnected: this.group.connected }) },
+        health: {
+          stateError: this.keeper.error,
+          enforceFailing: this.queue.failing,
+          refused: this.queue.refusedTotal,
+          repairs: this.repairs,
+          skewedLines: this.pipeline.stats.skewed,
+          ...(this.group && { shareConnected: this.group.connected }),
+          unbansPending: this.unbansPending().map((u) => (u.scope === undefined ? u.ip : `${u.ip} ${u.scope}`)),
+        },
         firewall: this.firewallState,
       },
       rule,
@@ -382,6 +390,11 @@ export class Daemon implements ControlHandler {
    * batch was rejected as a whole and its entries wait to be sent again), else held (in flight counts
    * as held: a batch takes milliseconds).
    */
+  /** Unbans the firewall has not applied (only while its batches are rejected). */
+  private unbansPending(): { ip: string; scope?: string }[] {
+    return this.queue.failing > 0 ? this.pipeline.book.unappliedUnbans(this.clock.now()) : [];
+  }
+
   private readonly firewallState = (b: Ban): FirewallState => {
     if (this.queue.isRefused(scopedKey(b.ip, b.scope))) return 'refused';
     return this.queue.failing > 0 && this.pipeline.book.heldUnknown(b.ip, b.scope) ? 'retrying' : 'held';
@@ -414,13 +427,20 @@ export class Daemon implements ControlHandler {
     const n = removed.length + ((await group) ?? 0);
     // Lifted in the book, but the firewall still drops the address while the batch is retried:
     // answering "lifted" would be false (review: helper). The unban stands and is applied on retry.
-    const pending = removed.filter((b) => this.queue.failing > 0 && this.pipeline.book.heldUnknown(b.ip, b.scope));
-    if (pending.length > 0) {
-      throw new BanhammerError('BH_ERR_FIREWALL', `lifted ${n} ban${n === 1 ? '' : 's'} of ${ip} in the ban book, but the firewall has not applied it yet: its last batch failed (the agent's log says why); it is retried every second`, {
-        hint: 'banhammer status shows whether the firewall is failing; the unban needs nothing more from you',
-      });
-    }
+    this.throwIfUnapplied(removed, `${n} ban${n === 1 ? '' : 's'} of ${ip}`);
     return n;
+  }
+
+  /**
+   * Lifted in the book, but the firewall still drops the address while its batches are rejected:
+   * answering "lifted" would be false (review: helper). The unban stands and is applied on retry.
+   */
+  private throwIfUnapplied(removed: readonly Ban[], what: string): void {
+    const pending = new Set(this.unbansPending().map((u) => scopedKey(u.ip, u.scope)));
+    if (!removed.some((b) => pending.has(scopedKey(b.ip, b.scope)))) return;
+    throw new BanhammerError('BH_ERR_FIREWALL', `lifted ${what} in the ban book, but the firewall has not applied it yet: its last batch failed (the agent's log says why); it is retried every second`, {
+      hint: 'banhammer status shows what the firewall still drops; the unban needs nothing more from you',
+    });
   }
 
   /** Refuses a change while the saved bans are not restored yet (see `restoring`). */
@@ -446,6 +466,7 @@ export class Daemon implements ControlHandler {
       historySize: this.config.banHistory ?? 1000,
       containerName: this.scopeName,
       firewall: this.firewallState,
+      unbanPending: this.unbansPending().some((u) => u.ip === target.ip),
       ...(this.group && { group: (active) => this.group!.notHeld(target.ip, active) }),
     });
   }
@@ -456,6 +477,8 @@ export class Daemon implements ControlHandler {
     const group = this.group?.unbanAll(removed);
     group?.catch(() => undefined);
     await this.lift(removed, 'all');
-    return removed.length + ((await group) ?? 0);
+    const n = removed.length + ((await group) ?? 0);
+    this.throwIfUnapplied(removed, `${n} ban${n === 1 ? '' : 's'}`);
+    return n;
   }
 }

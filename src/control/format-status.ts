@@ -7,6 +7,7 @@
  * of each file the reader is), then fail2ban's "Number of …" and "… list" lines over enabled rules.
  * With a rule: exactly fail2ban's Filter/Actions tree. Pure: a StatusReport in, a string out.
  */
+import { terminalText } from './terminal-text.js';
 import { BanhammerError } from '../errors.js';
 import type { RuleStatus, StatusReport } from './protocol.js';
 
@@ -88,6 +89,11 @@ function healthWarnings(report: StatusReport): string[] {
   if (h.refused > 0) out.push(`${h.refused} ban${h.refused === 1 ? '' : 's'} refused by the firewall`);
   if (h.repairs > 0) out.push(`firewall state repaired ${h.repairs} time${h.repairs === 1 ? '' : 's'}`);
   if (h.skewedLines > 0) out.push(`${h.skewedLines} log line${h.skewedLines === 1 ? '' : 's'} stamped in the future`);
+  const pending = h.unbansPending ?? [];
+  if (pending.length > 0) {
+    const shown = pending.slice(0, 10).map(terminalText).join(', ');
+    out.push(`the firewall still drops ${pending.length} unbanned address${pending.length === 1 ? '' : 'es'} (unban not applied yet, retrying): ${shown}${pending.length > 10 ? ', …' : ''}`);
+  }
   return out;
 }
 

@@ -15,7 +15,7 @@ interface Node {
 
 /** True when the report says anything about the address (else the CLI exits 1). */
 export function whyKnowsAnything(r: WhyReport): boolean {
-  return r.active.length > 0 || r.ended.length > 0 || r.failing.length > 0 || r.allowlisted || (r.group?.length ?? 0) > 0;
+  return r.active.length > 0 || r.ended.length > 0 || r.failing.length > 0 || r.allowlisted || (r.group?.length ?? 0) > 0 || r.unbanPending === true;
 }
 
 export function formatWhy(r: WhyReport): string {
@@ -29,6 +29,7 @@ export function formatWhy(r: WhyReport): string {
   const nodes: Node[] = [];
   if (r.allowlisted) nodes.push({ text: 'Allowlisted:\tyes (loopback, ignoreip, a trusted proxy or this host: never banned)' });
   nodes.push({ text: `Currently banned:\t${r.active.length}`, children: r.active.map((b) => banNode(b)) });
+  if (r.unbanPending === true) nodes.push({ text: "Firewall:\tstill drops it: the unban is not applied yet (the last batch failed; retried every second)" });
   // The group's bans not in force here: "not banned" would be untrue of the other replicas.
   if (r.group !== undefined && r.group.length > 0) {
     nodes.push({ text: `Banned by the group, not here:\t${r.group.length} (the other replicas enforce it; banhammer unban here lifts it)`, children: r.group.map((g) => groupNode(g)) });

@@ -78,6 +78,11 @@ export interface AgentHealth {
   skewedLines: number;
   /** With shared bans (BANHAMMER_SHARE_GROUP): is Redis reachable right now? Absent without sharing. */
   shareConnected?: boolean;
+  /**
+   * Addresses (`ip` or `ip container-id`) lifted from the ban book whose removal the firewall has not
+   * applied yet (its batches are rejected): it still drops them. Absent from older daemons.
+   */
+  unbansPending?: string[];
 }
 
 /** What `ban` answers: the ban as recorded (times in ms since the epoch; until null = permanent). */
@@ -151,6 +156,11 @@ export interface WhyReport {
   /** Recent ended bans, newest first. */
   ended: WhyBan[];
   /** How many ended bans the agent remembers in all (BANHAMMER_BAN_HISTORY). */
+  /**
+   * No ban of it is left here, but the firewall has not applied the unban yet (its batches are
+   * rejected; retried every second): it still drops the address. Absent when false and from older daemons.
+   */
+  unbanPending?: boolean;
   historySize: number;
   /**
    * With shared bans: the group's bans of the address (or network) that are not in force here (this

@@ -25,6 +25,8 @@ export interface WhySources {
   readonly group?: (active: readonly Ban[]) => readonly SharedBan[];
   /** Whether the firewall holds a ban in force (default: held). */
   readonly firewall?: (ban: Ban) => FirewallState;
+  /** Whether an unban of the target is not applied by the firewall yet. */
+  readonly unbanPending?: boolean;
 }
 
 export function buildWhyReport(s: WhySources): WhyReport {
@@ -43,6 +45,7 @@ export function buildWhyReport(s: WhySources): WhyReport {
     })),
     ended: ended.map((b) => whyBan(b)),
     historySize: s.historySize,
+    ...(s.unbanPending === true ? { unbanPending: true } : {}),
     ...(s.group && {
       group: s.group(active).map((g) => ({
         ip: g.ip,

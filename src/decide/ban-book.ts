@@ -583,6 +583,19 @@ export class BanBook {
     return this.held.get(scopedKey(ip, scope)) === UNKNOWN;
   }
 
+  /**
+   * Unbans the enforcer has not applied: entries waiting to be sent again after a rejected batch whose
+   * address (in its scope) has no ban left. While batches fail the firewall still drops them.
+   */
+  unappliedUnbans(now: number): { ip: string; scope?: string }[] {
+    const out: { ip: string; scope?: string }[] = [];
+    for (const [k, d] of this.dirty) {
+      if (this.held.get(k) !== UNKNOWN || this.effectiveUntil(d.ip, now, d.scope) !== undefined) continue;
+      out.push({ ip: d.ip, ...(d.scope !== undefined ? { scope: d.scope } : {}) });
+    }
+    return out;
+  }
+
   /** True when changes() has something to say. */
   get hasChanges(): boolean {
     return this.dirty.size > 0;

@@ -7,8 +7,11 @@
  * instead of two (review: helper). So:
  *
  * - one IPv6 /64 holds at most PER_64 entries and one /48 at most PER_48 (a /64 is one subscriber's
- *   LAN, a /48 a site's allocation): beyond that the oldest entry of that same network goes, so
- *   flushing 100,000 entries takes hundreds of /48s, not one /64;
+ *   LAN, a /48 a site's allocation): beyond that an entry of that same network goes, its oldest
+ *   address banned once if it has one (so a neighbour's one-shot bans never push out a repeat
+ *   offender of the same /64), so flushing 100,000 entries takes hundreds of /48s, not one /64.
+ *   Addresses that carry an IPv4 address (NAT64 64:ff9b::/96 and 64:ff9b:1::/48, IPv4-mapped and
+ *   -compatible ::/96 forms) are not grouped: behind a translator one /64 is the whole IPv4 internet;
  * - at the bound, entries of addresses banned once go first, oldest first; repeat offenders' only
  *   when nothing else is left (a repeat entry takes two bans of one address, the second only after
  *   the first has ended).
@@ -75,12 +78,21 @@ export class OffenderHistory {
     }
   }
 
-  /** Lists `key` under `net`; beyond `cap` the network's oldest entry goes. */
+  /** Lists `key` under `net`; beyond `cap` the network's oldest entry banned once goes, else its oldest. */
   private capped(index: Map<string, Set<string>>, net: string, key: string, cap: number): void {
     let keys = index.get(net);
     if (keys === undefined) index.set(net, (keys = new Set()));
     keys.add(key);
-    while (keys.size > cap) this.delete(keys.values().next().value!);
+    while (keys.size > cap) {
+      let victim: string | undefined;
+      for (const k of keys) {
+        if (this.once.has(k)) {
+          victim = k;
+          break;
+        }
+      }
+      this.delete(victim ?? keys.values().next().value!);
+    }
   }
 
   private forgetOne(): void {
@@ -97,7 +109,7 @@ function unlist(index: Map<string, Set<string>>, net: string, key: string): void
   if (keys.size === 0) index.delete(net);
 }
 
-/** An IPv6 address's /64 and /48 (as hex prefixes), or null for IPv4 and networks. */
+/** An IPv6 address's /64 and /48 (as hex prefixes), or null for IPv4, networks and IPv6 forms of IPv4 addresses. */
 function networksOf(ip: string): { n64: string; n48: string } | null {
   if (!ip.includes(':') || ip.includes('/')) return null;
   let parts: number[];
@@ -106,6 +118,18 @@ function networksOf(ip: string): { n64: string; n48: string } | null {
   } catch {
     return null;
   }
+  if (carriesIPv4(parts)) return null;
   const h = parts.map((p) => p.toString(16));
   return { n64: h.slice(0, 4).join(':'), n48: h.slice(0, 3).join(':') };
+}
+
+/**
+ * Whether the address is an IPv6 form of an IPv4 address: NAT64's well-known prefix 64:ff9b::/96 and
+ * local-use 64:ff9b:1::/48 (RFC 6052, 8215), IPv4-mapped ::ffff:0:0/96, IPv4-translated
+ * ::ffff:0:0:0/96 (SIIT) and IPv4-compatible ::/96.
+ */
+function carriesIPv4(p: readonly number[]): boolean {
+  if (p[0] === 0x64 && p[1] === 0xff9b) return p[2] === 1 || (p[2] === 0 && p[3] === 0 && p[4] === 0 && p[5] === 0);
+  if (p[0] !== 0 || p[1] !== 0 || p[2] !== 0 || p[3] !== 0) return false;
+  return (p[4] === 0 && (p[5] === 0 || p[5] === 0xffff)) || (p[4] === 0xffff && p[5] === 0);
 }

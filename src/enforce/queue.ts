@@ -41,9 +41,6 @@ export interface EnforcementQueueOptions {
   readonly retryMs?: number;
 }
 
-/** Refused elements remembered (to report each once); beyond this the memory is cleared. */
-const MAX_REFUSED_REMEMBERED = 10_000;
-
 export class EnforcementQueue {
   private tail: Promise<unknown> = Promise.resolve();
   private scheduled = false;
@@ -142,13 +139,16 @@ export class EnforcementQueue {
     this.failing = 0;
     this.opts.metrics?.enforceDuration(enforcer.name, (performance.now() - t0) / 1000);
     const refusedNow = new Map((result?.refused ?? []).map((r) => [scopedKey(r.ip, r.scope), r]));
+    // Remembered while its ban lasts (status and why say the firewall does not hold it), so the set is
+    // never larger than the book's bans: a flood that fills the kernel's set is exactly when many are
+    // refused, and forgetting them (it was cleared at 10,000) had status call them held (review: helper).
     for (const b of diff.ban) {
       const k = scopedKey(b.ip, b.scope);
       if (!refusedNow.has(k)) this.refused.delete(k);
     }
+    for (const u of diff.unban) this.refused.delete(scopedKey(u.ip, u.scope));
     for (const [k, r] of refusedNow) {
       if (this.refused.has(k)) continue;
-      if (this.refused.size >= MAX_REFUSED_REMEMBERED) this.refused.clear();
       this.refused.add(k);
       this.refusedTotal++;
       this.opts.metrics?.enforceRefused(enforcer.name);

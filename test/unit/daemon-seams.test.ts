@@ -177,3 +177,49 @@ describe('status, why and the ban and unban answers say what the firewall holds 
     await a.daemon.stop();
   });
 });
+
+describe('an unban the firewall has not applied is shown as such (review of 30d1fc8: helper)', () => {
+  it('status and why say the firewall still drops it, a second unban says so too, unban --all fails the same way; all clear once applied', async () => {
+    const a = await agent();
+    const X = '198.18.9.20';
+    const Y = '198.18.9.21';
+    await a.daemon.ban(X, { forMs: 3_600_000 });
+    await a.daemon.ban(Y, { forMs: 3_600_000 });
+    a.enforcer.failNext = 1000;
+    await expect(a.daemon.unban(X)).rejects.toThrow(/the firewall has not applied it yet/);
+    expect(a.enforcer.held.has(X)).toBe(true);
+    expect(a.daemon.status().health!.unbansPending).toEqual([X]);
+    expect(formatStatus(a.daemon.status())).toContain(`the firewall still drops 1 unbanned address (unban not applied yet, retrying): ${X}`);
+    expect(a.daemon.why(X).unbanPending).toBe(true);
+    expect(formatWhy(a.daemon.why(X))).toContain('still drops it: the unban is not applied yet');
+    expect(await a.daemon.unban(X)).toBe(0); // nothing left in the book: the CLI asks why, which says it is pending
+    await expect(a.daemon.unbanAll()).rejects.toThrow(/lifted 1 ban in the ban book, but the firewall has not applied it yet/);
+    expect(a.daemon.status().health!.unbansPending!.sort()).toEqual([X, Y].sort());
+    a.enforcer.failNext = 0;
+    a.clock.advance(1000);
+    await settle();
+    expect(a.enforcer.held.size).toBe(0);
+    expect(a.daemon.status().health!.unbansPending).toEqual([]);
+    expect(a.daemon.why(X).unbanPending).toBeUndefined();
+    await a.daemon.stop();
+  });
+
+  it('refused elements are remembered while their bans last, however many (they were forgotten at 10,000)', async () => {
+    const a = await agent();
+    const n = 10_050;
+    const ips = Array.from({ length: n }, (_, i) => `198.18.${100 + (i >> 8)}.${i & 255}`);
+    for (const ip of ips) a.enforcer.refuse.add(ip);
+    for (let i = 0; i < n; i += 1000) {
+      for (const ip of ips.slice(i, i + 1000)) a.daemon.ban(ip, { forMs: 3_600_000 }).catch(() => {});
+      await settle();
+    }
+    await settle();
+    expect(a.daemon.why(ips[0]!).active[0]!.firewall).toBe('refused');
+    expect(a.daemon.why(ips[n - 1]!).active[0]!.firewall).toBe('refused');
+    // Once lifted, it is forgotten: a new ban of it that the kernel takes is held.
+    a.enforcer.refuse.delete(ips[0]!);
+    await a.daemon.unban(ips[0]!);
+    expect((await a.daemon.ban(ips[0]!, { forMs: 3_600_000 })).firewall).toBe('held');
+    await a.daemon.stop();
+  });
+});

@@ -85,7 +85,7 @@ describe('CIDR bans over the control socket', () => {
     expect(json.rules[0].bans.map((b: { ip: string }) => b.ip)).toEqual(['198.18.0.0/24', '2001:db8:1::/48']);
 
     // An address inside the banned network has no ban of its own, and is still blocked (review: helper).
-    expect(await cli('unban', '198.18.0.5')).toMatchObject({ code: 1, stdout: '198.18.0.5 has no ban of its own to lift, but is still blocked by 198.18.0.0/24 (manual): unban that instead\n' });
+    expect(await cli('unban', '198.18.0.5')).toMatchObject({ code: 1, stdout: '198.18.0.5 has no ban of its own to lift, but is still blocked by 198.18.0.0/24 (manual): to lift it, banhammer unban 198.18.0.0/24\n' });
     expect(await cli('unban', '198.18.1.5')).toMatchObject({ code: 1, stdout: '198.18.1.5 was not banned\n' });
     expect(await cli('unban', '198.18.0.99/24')).toMatchObject({ code: 0, stdout: 'lifted 1 ban of 198.18.0.0/24\n' });
     expect(enforcer.held.has('198.18.0.0/24')).toBe(false);

@@ -100,3 +100,29 @@ describe('a ban adopted from the group brings its count (replicas act as one)', 
     expect(y.until! - y.at).toBe(PRESETS['exploit-probes']!.increment!.maxtime);
   });
 });
+
+describe('the per-network caps never take a repeat offender for a neighbour (review: helper)', () => {
+  it("16 one-shot bans in a repeat offender's /64 leave its count", () => {
+    const book = new BanBook(rules, new Allowlist([]), 1000);
+    const X = v6('2001:db8:5:5::1');
+    book.consider(offense(X, T0), T0);
+    book.expire(T0 + DAY + 1);
+    book.consider(offense(X, T0 + DAY + 2), T0 + DAY + 2);
+    book.expire(T0 + 4 * DAY);
+    const t = T0 + 4 * DAY + 10;
+    for (let i = 2; i < 2 + 3 * PER_64; i++) book.consider(offense(v6(`2001:db8:5:5::${i.toString(16)}`), t), t);
+    expect(book.consider(offense(X, t + 1), t + 1)!.nth).toBe(3);
+  });
+
+  it('IPv6 forms of IPv4 addresses (NAT64, mapped, compatible) are not grouped by /64', () => {
+    for (const prefix of ['64:ff9b::', '64:ff9b:1::', '::ffff:0:']) {
+      const book = new BanBook(rules, new Allowlist([]), 1000);
+      const X = v6(`${prefix}198.18.7.7`);
+      book.consider(offense(X, T0), T0);
+      book.expire(T0 + DAY + 1);
+      const t = T0 + DAY + 10;
+      for (let i = 0; i < 3 * PER_64; i++) book.consider(offense(v6(`${prefix}198.19.0.${i}`), t), t);
+      expect(book.consider(offense(X, t + 1), t + 1)!.nth, prefix).toBe(2);
+    }
+  });
+});
