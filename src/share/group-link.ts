@@ -165,15 +165,32 @@ export class GroupLink {
     });
   }
 
-  /** Bans lifted here by `banhammer unban`: lifted in every replica. */
+  /**
+   * Bans lifted here by `banhammer unban`: lifted in every replica. An agent that is not scoped holds
+   * the group's bans for one container host-wide (their scope is dropped on adoption), so its unban
+   * of an address also lifts the group's bans of it for any container it heard of: otherwise that
+   * stored ban stayed, with no tombstone, and came back here host-wide at the next restart or
+   * resync (review: helper).
+   */
   unbanned(bans: readonly Ban[]): void {
     const seen = new Set<string>();
-    for (const b of bans) {
-      const k = banKey(b.ip, b.scope);
-      if (seen.has(k)) continue;
+    const publish = (ip: string, family: 4 | 6, scope: string | undefined): void => {
+      const k = banKey(ip, scope);
+      if (seen.has(k)) return;
       seen.add(k);
-      void this.o.share.publishUnban({ ip: b.ip, family: b.family, ...(b.scope !== undefined ? { scope: b.scope } : {}) });
+      void this.o.share.publishUnban({ ip, family, ...(scope !== undefined ? { scope } : {}) });
+    };
+    for (const b of bans) {
+      publish(b.ip, b.family, b.scope);
+      if (!this.o.scoped) for (const s of this.scopesHeard(b.ip)) publish(b.ip, b.family, s);
     }
+  }
+
+  /** The containers the group's bans of `ip` that this replica heard of are for. */
+  private scopesHeard(ip: string): string[] {
+    const scopes = new Set<string>();
+    for (const g of this.o.share.heard?.(ip, this.o.clock.now()) ?? []) if (g.scope !== undefined) scopes.add(g.scope);
+    return [...scopes];
   }
 
   /**
@@ -191,6 +208,8 @@ export class GroupLink {
     // Published by unbanned() already, and counted in the answer.
     if (lifted.some((b) => banKey(b.ip, b.scope) === banKey(ip, scope))) return 0;
     const family = ip.includes(':') ? 6 : 4;
+    // Not scoped: the group's bans of it for one container are lifted too (see unbanned()).
+    if (!this.o.scoped && scope === undefined) for (const s of this.scopesHeard(ip)) void this.o.share.publishUnban({ ip, family, scope: s });
     const r = await this.answer(this.o.share.publishUnban({ ip, family, ...(scope !== undefined ? { scope } : {}) }));
     if (r === 'lifted') return 1;
     if (r === 'none' || r === 'invalid' || r === undefined || lifted.length > 0) return 0;

@@ -273,6 +273,23 @@ describe('GroupLink', () => {
       expect(share.unpublished.map((u) => u.ip)).toEqual(['198.18.30.25', '198.18.99.9', '198.18.40.0/24']);
     });
 
+    it('an agent that is not scoped lifts the group\'s bans of the address for one container too (it held them host-wide)', async () => {
+      const { share, link, adopted, pipeline } = setup(false);
+      share.unbanAnswer = answer('lifted');
+      await link.start();
+      share.heardOf = [remote({ ip: '198.18.30.30', scope: X })];
+      share.events.onRemoteBan(remote({ ip: '198.18.30.30', scope: X }));
+      expect(adopted.map((b) => [b.ip, b.scope])).toEqual([['198.18.30.30', undefined]]);
+      const lifted = pipeline.unban('198.18.30.30', undefined);
+      expect(await link.unban('198.18.30.30', undefined, lifted)).toBe(0);
+      expect(share.unpublished).toEqual([{ ip: '198.18.30.30', family: 4 }, { ip: '198.18.30.30', family: 4, scope: X }]);
+      // Nothing held here: the same.
+      share.unpublished = [];
+      share.heardOf = [remote({ ip: '198.18.30.31', scope: X })];
+      expect(await link.unban('198.18.30.31', undefined, [])).toBe(1);
+      expect(share.unpublished).toEqual([{ ip: '198.18.30.31', family: 4, scope: X }, { ip: '198.18.30.31', family: 4 }]);
+    });
+
     it('why: the group\'s bans of the address this agent does not hold', async () => {
       const { share, link, adopted } = setup(false);
       await link.start();
