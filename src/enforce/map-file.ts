@@ -239,8 +239,9 @@ export class MapFile {
       // utimes takes seconds as a double, which at today's epoch resolves about 240 ns: one
       // millisecond past the old time's millisecond can round back to it (a whole-millisecond old
       // time that an earlier bump set, say), so the result is checked and bumped again if need be.
+      // Apache compares mtimes in microseconds (apr_time_t): a new one in the same microsecond is no change.
       let st = await stat(this.path, { bigint: true });
-      for (let bump = 1; before !== null && st.mtimeNs <= before && bump <= 3; bump++) {
+      for (let bump = 1; before !== null && st.mtimeNs / 1000n <= before / 1000n && bump <= 3; bump++) {
         const t = (Number(before / 1_000_000n) + bump) / 1000;
         await utimes(this.path, t, t);
         st = await stat(this.path, { bigint: true });
