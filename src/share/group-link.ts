@@ -237,7 +237,14 @@ export class GroupLink {
   async unbanAll(lifted: readonly Ban[]): Promise<number> {
     this.unbanned(lifted);
     const held = new Set(lifted.map((b) => banKey(b.ip, b.scope)));
-    const stored = await this.o.share.snapshot(this.o.clock.now());
+    // Bounded like every answer from the group: a connected but hung Redis must not hold the CLI
+    // past its own timeout after the local unbans are done (review: helper).
+    const stored = await this.within(this.o.share.snapshot(this.o.clock.now()));
+    if (stored === 'slow') {
+      throw new BanhammerError('BH_ERR_CONTROL', `lifted ${lifted.length} ban${lifted.length === 1 ? '' : 's'} here; Redis has not answered within ${GROUP_ANSWER_MS / 1000} s, so the group's other bans could not be read: run banhammer unban --all again once it answers`, {
+        hint: 'banhammer status says whether Redis is reachable',
+      });
+    }
     let count = 0;
     const sent = stored
       .filter((g) => !held.has(banKey(g.ip, g.scope)))
@@ -259,6 +266,11 @@ export class GroupLink {
   /** The group's answer, or 'slow' when it has not come within GROUP_ANSWER_MS. */
   private answer(p: Promise<GroupUnbanResult> | void): Promise<GroupUnbanResult | 'slow' | undefined> {
     if (p === undefined) return Promise.resolve(undefined);
+    return this.within(p);
+  }
+
+  /** `p`, or 'slow' when it has not settled within GROUP_ANSWER_MS. */
+  private within<T>(p: Promise<T>): Promise<T | 'slow'> {
     let timer: TimerHandle | undefined;
     const late = new Promise<'slow'>((resolve) => {
       timer = this.o.clock.setTimeout(() => resolve('slow'), GROUP_ANSWER_MS);

@@ -290,6 +290,19 @@ describe('GroupLink', () => {
       expect(share.unpublished).toEqual([{ ip: '198.18.30.31', family: 4, scope: X }, { ip: '198.18.30.31', family: 4 }]);
     });
 
+    it('unban --all with a Redis that never answers the snapshot: an error within 3 s, the local unbans done', async () => {
+      const { share, link, pipeline, clock } = setup(false);
+      share.snapshot = () => new Promise<SharedBan[]>(() => undefined);
+      pipeline.banManually('198.18.30.32', { forMs: 60_000, now: clock.now() });
+      const lifted = pipeline.book.unbanAll({ at: clock.now(), by: 'control-all' });
+      const all = link.unbanAll(lifted);
+      const settled = expect(all).rejects.toThrow(/lifted 1 ban here; Redis has not answered within 3 s/);
+      await Promise.resolve();
+      clock.advance(GROUP_ANSWER_MS);
+      await settled;
+      expect(share.unpublished.map((u) => u.ip)).toEqual(['198.18.30.32']);
+    });
+
     it('why: the group\'s bans of the address this agent does not hold', async () => {
       const { share, link, adopted } = setup(false);
       await link.start();
