@@ -15,7 +15,7 @@ import { Daemon, type DaemonState, type LineSourceFactory } from '../../src/daem
 import { loadConfig } from '../../src/config/load.js';
 import { formatWhy } from '../../src/control/format-why.js';
 import { validateState } from '../../src/run.js';
-import type { FilePosition, LineSource } from '../../src/source/line-source.js';
+import { FakeSource } from '../fakes/agent-io.js';
 import { ManualClock } from '../fakes/manual-clock.js';
 import { RecordingEnforcer } from '../fakes/recording-enforcer.js';
 import { containerConfig } from './docker/container-fixtures.js';
@@ -35,21 +35,6 @@ function clf(ms: number): string {
 }
 const jsonLine = (ip: string, t: number) =>
   JSON.stringify({ log: `${ip} - - [${clf(t)}] "GET /private HTTP/1.1" 403 10 "-" "curl"\n`, stream: 'stdout', time: new Date(t).toISOString() });
-
-class FakeSource implements LineSource {
-  constructor(readonly onLine: (l: string, f: string) => void) {}
-  async start() {}
-  async stop() {}
-  positions(): FilePosition[] {
-    return [];
-  }
-  lagBytes() {
-    return 0;
-  }
-  stats() {
-    return { files: 2, lines: 0, overlongLines: 0, rotations: 0, truncations: 0 };
-  }
-}
 
 class MemoryStore {
   doc: DaemonState | null = null;
