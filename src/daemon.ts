@@ -385,16 +385,16 @@ export class Daemon implements ControlHandler {
     );
   }
 
-  /**
-   * Whether the firewall holds `b` now: refused (the kernel refused that element), retrying (the last
-   * batch was rejected as a whole and its entries wait to be sent again), else held (in flight counts
-   * as held: a batch takes milliseconds).
-   */
   /** Unbans the firewall has not applied (only while its batches are rejected). */
   private unbansPending(): { ip: string; scope?: string }[] {
     return this.queue.failing > 0 ? this.pipeline.book.unappliedUnbans(this.clock.now()) : [];
   }
 
+  /**
+   * Whether the firewall holds `b` now: refused (the kernel refused that element), retrying (the last
+   * batch was rejected as a whole and its entries wait to be sent again), else held (in flight counts
+   * as held: a batch takes milliseconds).
+   */
   private readonly firewallState = (b: Ban): FirewallState => {
     if (this.queue.isRefused(scopedKey(b.ip, b.scope))) return 'refused';
     return this.queue.failing > 0 && this.pipeline.book.heldUnknown(b.ip, b.scope) ? 'retrying' : 'held';

@@ -72,8 +72,8 @@ describe.skipIf(!hasRedisServer)(`an unban at any replica lifts the group's ban$
     await redis?.stop();
   });
 
-  it('at a replica whose enforcer could not adopt the network ban: lifted everywhere, the stored ban removed, the answer counts it', async () => {
-    const net = '198.18.64.0/24';
+  /** Replica a bans `net` and the group stores it; replica b, whose enforcer holds no networks, refuses it. */
+  async function networkBannedByA(net: string): Promise<{ a: Agent; b: Agent }> {
     const a = agent('replica-a', url);
     const b = agent('replica-b', url, { cidr: false });
     await a.daemon.start();
@@ -81,6 +81,12 @@ describe.skipIf(!hasRedisServer)(`an unban at any replica lifts the group's ban$
     await a.daemon.ban(net, { forMs: 3600_000 });
     await waitFor('the stored ban', async () => (await admin.hExists(BANS, net)) === 1, 2000);
     await sleep(100);
+    return { a, b };
+  }
+
+  it('at a replica whose enforcer could not adopt the network ban: lifted everywhere, the stored ban removed, the answer counts it', async () => {
+    const net = '198.18.64.0/24';
+    const { a, b } = await networkBannedByA(net);
     expect(b.enforcer.held.has(net)).toBe(false);
     expect(await b.daemon.unban(net)).toBe(1);
     await waitFor('lifted at a', () => !a.enforcer.held.has(net), 2000);
@@ -172,13 +178,7 @@ describe.skipIf(!hasRedisServer)(`an unban at any replica lifts the group's ban$
 
   it('`banhammer why` at a replica that did not adopt the group\'s ban says the group bans it (not "not banned")', async () => {
     const net = '198.18.68.0/24';
-    const a = agent('replica-a', url);
-    const b = agent('replica-b', url, { cidr: false });
-    await a.daemon.start();
-    await b.daemon.start();
-    await a.daemon.ban(net, { forMs: 3600_000 });
-    await waitFor('the stored ban', async () => (await admin.hExists(BANS, net)) === 1, 2000);
-    await sleep(100);
+    const { a, b } = await networkBannedByA(net);
     const r = await b.daemon.why(net);
     expect(r.active).toEqual([]);
     expect(r.group).toMatchObject([{ ip: net, from: 'replica-a', rule: 'manual' }]);
