@@ -323,18 +323,26 @@ async function version(): Promise<string> {
 }
 
 async function cmdRun(args: string[], io: CliIo): Promise<number> {
-  const { values } = parse(args, { config: { type: 'string' }, 'dry-run': { type: 'boolean' } }, false);
-  const flags: ConfigFlags = values.config !== undefined ? { configPath: values.config } : {};
-  const config = configFrom(io, flags);
-  // A long-running agent: the heap grows by at most half between full collections (heap-policy.ts).
-  (await import('./heap-policy.js')).applyAgentHeapPolicy();
-  const { runAgent } = await import('./run.js');
-  return runAgent({
-    config,
-    reloadConfig: () => configFrom(io, flags),
-    dryRun: values['dry-run'] ?? false,
-    version: await version(),
-  });
+  // A long-running agent (heap-policy.ts): the young generation stays small while it starts, and the
+  // heap grows by at most half between full collections.
+  const heapPolicy = await import('./heap-policy.js');
+  const releaseYoung = heapPolicy.holdYoungGenerationWhileStarting();
+  try {
+    const { values } = parse(args, { config: { type: 'string' }, 'dry-run': { type: 'boolean' } }, false);
+    const flags: ConfigFlags = values.config !== undefined ? { configPath: values.config } : {};
+    const config = configFrom(io, flags);
+    heapPolicy.applyAgentHeapPolicy();
+    const { runAgent } = await import('./run.js');
+    return await runAgent({
+      config,
+      reloadConfig: () => configFrom(io, flags),
+      dryRun: values['dry-run'] ?? false,
+      version: await version(),
+      onStarted: releaseYoung,
+    });
+  } finally {
+    releaseYoung();
+  }
 }
 
 const CONTROL_TIMEOUT_MS = 10_000;

@@ -14,6 +14,13 @@
  * has started takes effect from the next collection. A user who sets it (node's own arguments: Node
  * refuses it in NODE_OPTIONS) keeps theirs. The heap's size limit is not touched: nothing here can
  * make the agent run out of memory sooner.
+ *
+ * While the agent starts, the young generation is also kept at its initial size. Start-up makes a few
+ * megabytes that live as long as the agent (its code, compiled rules, configuration), and V8 doubles
+ * the young generation whenever that much survives its collections: measured with the iptables
+ * enforcer in a network namespace, the idle agent held 62.3 MB with V8's default and 58.5 MB with the
+ * young generation held (`npm run bench`, "idle RSS"). Held for good, a line cost 3-5 % more under
+ * load, so the hold ends once the agent is up, and a flood grows it as V8 would.
  */
 import { setFlagsFromString } from 'node:v8';
 
@@ -21,6 +28,10 @@ import { setFlagsFromString } from 'node:v8';
 export const AGENT_HEAP_GROWING_PERCENT = 50;
 
 const FLAG = 'heap-growing-percent';
+
+/** V8's flag for how much the young generation grows at a time, and its own default. */
+const YOUNG_GROWTH_FLAG = 'semi-space-growth-factor';
+const YOUNG_GROWTH_DEFAULT = 2;
 
 /**
  * Sets the agent's heap growing factor unless the user chose one. `nodeArgs`: node's own arguments,
@@ -31,4 +42,29 @@ export function applyAgentHeapPolicy(nodeArgs: readonly string[] = process.execA
   if (nodeArgs.some((a) => a.replace(/_/g, '-').includes(FLAG))) return false;
   setFlags(`--${FLAG}=${AGENT_HEAP_GROWING_PERCENT}`);
   return true;
+}
+
+/** Whether node's arguments or NODE_OPTIONS choose anything of the young generation (semi-space flags). */
+function choosesYoungGeneration(nodeArgs: readonly string[], nodeOptions: string | undefined): boolean {
+  return [...nodeArgs, ...(nodeOptions ?? '').split(/\s+/)].some((a) => a.replace(/_/g, '-').includes('semi-space'));
+}
+
+/**
+ * Keeps the young generation from growing while the agent starts (see the top of this file); the
+ * function returned lets it grow again, as V8 would, and is safe to call more than once. Nothing is
+ * held when the user chose a semi-space setting themselves.
+ */
+export function holdYoungGenerationWhileStarting(
+  nodeArgs: readonly string[] = process.execArgv,
+  nodeOptions: string | undefined = process.env.NODE_OPTIONS,
+  setFlags: (flags: string) => void = setFlagsFromString,
+): () => void {
+  if (choosesYoungGeneration(nodeArgs, nodeOptions)) return () => {};
+  setFlags(`--${YOUNG_GROWTH_FLAG}=1`);
+  let held = true;
+  return () => {
+    if (!held) return;
+    held = false;
+    setFlags(`--${YOUNG_GROWTH_FLAG}=${YOUNG_GROWTH_DEFAULT}`);
+  };
 }

@@ -39,6 +39,8 @@ export interface RunOptions {
   readonly version: string;
   /** Stops the agent like SIGTERM when aborted (tests and embedders). */
   readonly signal?: AbortSignal;
+  /** Called once the agent is up (enforcer ready, log followed, servers listening). */
+  readonly onStarted?: () => void;
 }
 
 const STATE_VERSION = 1;
@@ -254,6 +256,7 @@ export async function runAgent(opts: RunOptions): Promise<number> {
       logger.info({ address: `${metricsServer.address}:${metricsServer.port}` }, 'metrics listening');
     }
     started = true;
+    opts.onStarted?.();
   } catch (err) {
     process.off('SIGTERM', onTerm);
     process.off('SIGINT', onInt);

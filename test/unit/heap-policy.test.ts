@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { AGENT_HEAP_GROWING_PERCENT, applyAgentHeapPolicy } from '../../src/heap-policy.js';
+import { AGENT_HEAP_GROWING_PERCENT, applyAgentHeapPolicy, holdYoungGenerationWhileStarting } from '../../src/heap-policy.js';
 
 describe('applyAgentHeapPolicy', () => {
   it('sets the growing factor when the user chose none', () => {
@@ -45,5 +45,55 @@ describe('applyAgentHeapPolicy', () => {
     const withPolicy = churn(true);
     expect(withPolicy).toBeGreaterThan(0);
     expect(withPolicy).toBeLessThan(without * 0.8);
+  }, 120_000);
+});
+
+describe('holdYoungGenerationWhileStarting', () => {
+  it('holds the young generation, then lets it grow as V8 would, once', () => {
+    const set: string[] = [];
+    const release = holdYoungGenerationWhileStarting([], undefined, (f) => set.push(f));
+    expect(set).toEqual(['--semi-space-growth-factor=1']);
+    release();
+    release();
+    expect(set).toEqual(['--semi-space-growth-factor=1', '--semi-space-growth-factor=2']);
+  });
+
+  it("keeps the user's own young-generation settings, from node's arguments or NODE_OPTIONS", () => {
+    for (const [args, options] of [
+      [['--max-semi-space-size=64'], undefined],
+      [['--min_semi_space_size=8'], ''],
+      [[], '--enable-source-maps --max-semi-space-size=32'],
+      [['--semi-space-growth-factor=4'], undefined],
+    ] as const) {
+      const set: string[] = [];
+      holdYoungGenerationWhileStarting(args, options, (f) => set.push(f))();
+      expect(set).toEqual([]);
+    }
+  });
+
+  it('keeps the young generation small while a start-up keeps megabytes, and lets a later flood grow it', () => {
+    const policy = fileURLToPath(new URL('../../src/heap-policy.ts', import.meta.url));
+    // "Start-up": about 6 MB of objects that stay (as the agent's code and rules do); then the young
+    // generation's size; then, released, a churn of short-lived objects with some kept, and its size again.
+    const run = (hold: boolean): { started: number; loaded: number } => {
+      const script = `
+        const v8 = await import('node:v8');
+        const { holdYoungGenerationWhileStarting } = await import(${JSON.stringify(policy)});
+        const release = ${hold ? 'holdYoungGenerationWhileStarting([], undefined)' : '() => {}'};
+        const young = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size;
+        const kept = [];
+        for (let i = 0; i < 60000; i++) kept.push({ name: 'rule' + i, at: i, list: [i, i + 1, i + 2] });
+        const started = young();
+        release();
+        const ring = new Array(50000);
+        for (let i = 0; i < 1500000; i++) ring[i % ring.length] = { k: 'x' + i, n: i };
+        process.stdout.write(JSON.stringify({ started, loaded: young(), kept: kept.length }));`;
+      return JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 })) as { started: number; loaded: number };
+    };
+    const held = run(true);
+    const free = run(false);
+    expect(held.started).toBeLessThan(free.started);
+    // Released, the flood grows it past the held size.
+    expect(held.loaded).toBeGreaterThan(held.started);
   }, 120_000);
 });
