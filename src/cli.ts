@@ -323,8 +323,8 @@ async function version(): Promise<string> {
 }
 
 async function cmdRun(args: string[], io: CliIo): Promise<number> {
-  // A long-running agent (heap-policy.ts): the young generation stays small while it starts, and the
-  // heap grows by at most half between full collections.
+  // A long-running agent (heap-policy.ts): the young generation stays small while its code and
+  // configuration load, and the heap grows by at most half between full collections.
   const heapPolicy = await import('./heap-policy.js');
   const releaseYoung = heapPolicy.holdYoungGenerationWhileStarting();
   try {
@@ -338,7 +338,7 @@ async function cmdRun(args: string[], io: CliIo): Promise<number> {
       reloadConfig: () => configFrom(io, flags),
       dryRun: values['dry-run'] ?? false,
       version: await version(),
-      onStarted: releaseYoung,
+      onLoaded: releaseYoung,
     });
   } finally {
     releaseYoung();

@@ -39,8 +39,8 @@ export interface RunOptions {
   readonly version: string;
   /** Stops the agent like SIGTERM when aborted (tests and embedders). */
   readonly signal?: AbortSignal;
-  /** Called once the agent is up (enforcer ready, log followed, servers listening). */
-  readonly onStarted?: () => void;
+  /** Called once the agent's code and configuration are loaded, before it reads its state and starts. */
+  readonly onLoaded?: () => void;
 }
 
 const STATE_VERSION = 1;
@@ -247,6 +247,7 @@ export async function runAgent(opts: RunOptions): Promise<number> {
       handler: daemon,
       onError: (e) => logger.warn({ err: String(e) }, 'control socket error'),
     });
+    opts.onLoaded?.();
     const starting = daemon.start();
     starting.catch(() => {}); // a start-up that fails after a stop signal has nothing left to report
     if ((await Promise.race([starting.then(() => 'started' as const), stopped.then(() => 'stopped' as const)])) === 'stopped') return stopped;
@@ -256,7 +257,6 @@ export async function runAgent(opts: RunOptions): Promise<number> {
       logger.info({ address: `${metricsServer.address}:${metricsServer.port}` }, 'metrics listening');
     }
     started = true;
-    opts.onStarted?.();
   } catch (err) {
     process.off('SIGTERM', onTerm);
     process.off('SIGINT', onInt);
