@@ -11,6 +11,7 @@ packages=(
   nginx                                        # real nginx for the nginx-map integration test
   fail2ban python3-pyinotify time apache2-utils # benchmark: fail2ban baseline, peak RSS, ab
   docker.io docker-compose debootstrap busybox # images and end-to-end tests
+  s6                                           # the image's s6-log, run by the access-log service test
   redis-server                                 # real Redis for the share stage integration tests
   prometheus                                   # promtool + a real Prometheus for the dashboard/alert tests
   prometheus-alertmanager prometheus-blackbox-exporter # the monitoring example's Alertmanager and probe, run by its tests

@@ -410,6 +410,6 @@ describe.each(SHELLS)('under $name', ({ argv }) => {
   it('the access-log service hands the rendered size and count to s6-log', () => {
     fake('s6-log');
     runScript(argv, join(DOCKER, 's6/apache/log/run'), [], { ...env, BH_ACCESS_LOG_BYTES: '4096', BH_ACCESS_LOG_KEEP: '7' });
-    expect(recorded()).toEqual([`s6-log -b n7 s4096 1 ${join(tmp, 'log')}/access`]);
+    expect(recorded()).toEqual([`s6-log -l 0 -b n7 s4096 1 ${join(tmp, 'log')}/access`]);
   });
 });
