@@ -159,9 +159,11 @@ export class FileFollower {
       } else if (saved.length > 0) {
         offset = 0; // created after a rotation that happened while we were stopped
       } else {
-        offset = this.o.startAt === 'end' ? size : 0;
+        offset = this.o.startAt === 'end' ? await lineStartBefore(fh, size, this.o.maxLineBytes) : 0;
       }
-      this.current = await this.makeOpen(fh, st, offset);
+      // Its end is inside a line longer than any we deliver whole: never read its rest as a line.
+      this.current = await this.makeOpen(fh, st, offset < 0 ? size : offset);
+      if (offset < 0) this.current.splitter.discardPartial();
     }
     for (const p of saved) {
       if (p === mine) continue;
@@ -666,6 +668,27 @@ export class FileFollower {
 
 function fingerprint(bytes: Buffer): string {
   return `${bytes.length}:${createHash('sha256').update(bytes).digest('hex').slice(0, 32)}`;
+}
+
+/**
+ * Where the line that holds byte `size - 1` starts: just past the last newline before `size`, 0
+ * when there is none, or -1 when none is within `max` bytes (a line longer than the splitter keeps).
+ * Starting "at the end" of a file whose end is inside a line (the writer is still writing it, or
+ * flushed part of it) must start at that line's beginning: its rest read as a line of its own
+ * starts inside a field the client wrote (a referer, a User-Agent) and can name anyone.
+ */
+async function lineStartBefore(fh: FileHandle, size: number, max: number): Promise<number> {
+  const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK, Math.max(1, size)));
+  let end = size;
+  while (end > 0 && size - end <= max) {
+    const from = Math.max(0, end - buf.length);
+    const { bytesRead } = await fh.read(buf, 0, end - from, from);
+    if (bytesRead !== end - from) return size; // changed under us: as before
+    const nl = buf.lastIndexOf(0x0a, bytesRead - 1);
+    if (nl >= 0) return from + nl + 1;
+    end = from;
+  }
+  return end === 0 ? 0 : -1;
 }
 
 /** Does the file start with the bytes the fingerprint was taken of? (No fingerprint: yes.) */

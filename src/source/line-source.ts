@@ -24,7 +24,9 @@
  *    rotation); if found, read it from the saved offset to its end, alongside; if not found
  *    (compressed or deleted), warn that its remainder is lost. The file now at P is then read from
  *    its beginning, since it was created after the rotation.
- * 3. No saved position for P and P exists at start(): start at its end (old lines are not replayed).
+ * 3. No saved position for P and P exists at start(): start at its end (old lines are not replayed);
+ *    when the end is inside a line (still being written), at that line's beginning, or past it when
+ *    it began more than maxLineBytes back: the rest of a line is never handed over as a line.
  * 4. A file that appears after start() (P created later, or a new glob match): read from its
  *    beginning.
  */

@@ -37,6 +37,8 @@ export class LineSplitter {
   private held = 0;
   /** True while the current line is past the cap: only its head is held. */
   private overlong = false;
+  /** True until the first newline: the bytes so far are the rest of a line begun before our start. */
+  private discarding = false;
 
   constructor(startOffset = 0, maxLineBytes = DEFAULT_MAX_LINE_BYTES) {
     this.committed = startOffset;
@@ -48,6 +50,15 @@ export class LineSplitter {
     return this.pending;
   }
 
+  /**
+   * Drop everything up to and including the next newline, never delivered: reading started inside a
+   * line (its rest starts with text a client wrote, and read as a line could name anyone).
+   */
+  discardPartial(): void {
+    this.resetHeld();
+    this.discarding = true;
+  }
+
   push(chunk: Buffer, onLine: (line: string) => void): void {
     let start = 0;
     for (;;) {
@@ -56,6 +67,11 @@ export class LineSplitter {
       const piece = chunk.subarray(start, nl);
       start = nl + 1;
       const lineBytes = this.pending + piece.length;
+      if (this.discarding) {
+        this.resetHeld();
+        this.committed += lineBytes + 1;
+        continue;
+      }
       if (this.overlong || lineBytes > this.max) {
         if (!this.overlong) this.overlongLines++;
         this.hold(piece, false);
@@ -76,6 +92,10 @@ export class LineSplitter {
     }
     const rest = chunk.subarray(start);
     if (rest.length === 0) return;
+    if (this.discarding) {
+      this.pending += rest.length;
+      return;
+    }
     if (!this.overlong && this.pending + rest.length > this.max) {
       // Too long already: keep its head, skip everything else up to the next newline.
       this.overlongLines++;
@@ -89,6 +109,11 @@ export class LineSplitter {
   /** Deliver a held partial line (the file will not grow any more); committed moves past it. */
   flushPartial(onLine: (line: string) => void): void {
     if (this.pending === 0) return;
+    if (this.discarding) {
+      this.committed += this.pending;
+      this.resetHeld();
+      return;
+    }
     const wasOverlong = this.overlong;
     const buf = Buffer.concat(this.parts, this.held);
     const n = this.pending;
@@ -117,6 +142,7 @@ export class LineSplitter {
     this.pending = 0;
     this.held = 0;
     this.overlong = false;
+    this.discarding = false;
   }
 }
 

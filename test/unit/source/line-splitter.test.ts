@@ -115,4 +115,33 @@ describe('LineSplitter', () => {
     expect(feed(s, 'new\n')).toEqual(['new']);
     expect(s.committed).toBe(4);
   });
+
+  it('discardPartial: the rest of a line begun before the start is dropped, across chunks, and committed moves past it', () => {
+    const s = new LineSplitter(100);
+    s.discardPartial();
+    const lines: string[] = [];
+    s.push(Buffer.from('rest of a'), (l) => lines.push(l));
+    expect(s.committed).toBe(100);
+    expect(s.pendingBytes).toBe(9);
+    s.push(Buffer.from(' line\n198.18.0.1 x\n'), (l) => lines.push(l));
+    expect(lines).toEqual(['198.18.0.1 x']);
+    expect(s.committed).toBe(100 + 15 + 13);
+    expect(s.pendingBytes).toBe(0);
+    // Only up to the first newline: the next partial line is held as usual.
+    s.push(Buffer.from('198.18.0.2'), (l) => lines.push(l));
+    s.flushPartial((l) => lines.push(l));
+    expect(lines).toEqual(['198.18.0.1 x', '198.18.0.2']);
+  });
+
+  it('discardPartial: a flush while still discarding drops the rest instead of delivering it', () => {
+    const s = new LineSplitter(0);
+    s.discardPartial();
+    const lines: string[] = [];
+    s.push(Buffer.from('198.18.7.7 - - forged'), (l) => lines.push(l));
+    s.flushPartial((l) => lines.push(l));
+    expect(lines).toEqual([]);
+    expect(s.committed).toBe(21);
+    s.push(Buffer.from('next\n'), (l) => lines.push(l));
+    expect(lines).toEqual(['next']);
+  });
 });
