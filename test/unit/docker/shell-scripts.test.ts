@@ -95,6 +95,7 @@ describe.each(SHELLS)('under $name', ({ argv }) => {
       expect(e.HTTP_PORT).toBe('80');
       expect(e.BANHAMMER_PORTS).toBe('80');
       expect(e.BANHAMMER_LOG_PATH).toBe(join(tmp, 'log/access/current'));
+      expect(e.BANHAMMER_LOG_FORMAT).toBe('apache-combined');
       expect(e.BH_ACCESS_LOG_BYTES).toBe('10485760');
       expect(e.BH_ACCESS_LOG_KEEP).toBe('2');
       expect(recorded()).toEqual(['banhammer apache-conf --create-map']);
@@ -103,6 +104,12 @@ describe.each(SHELLS)('under $name', ({ argv }) => {
       expect(readlinkSync(join(tmp, 'log/access.log'))).toBe('access/current');
       expect(existsSync(join(tmp, 'service/.s6-svscan/SIGTERM'))).toBe(true);
       expect(statSync(join(tmp, 'service/banhammer/run')).mode & 0o111).not.toBe(0);
+    });
+
+    it("the log is read as the image's own format only when it is the image's log and nothing else chose one", () => {
+      expect(envOf(start({ BANHAMMER_LOG_FORMAT: 'auto' }).stdout).BANHAMMER_LOG_FORMAT).toBe('auto');
+      expect(envOf(start({ BANHAMMER_CONFIG: '/etc/banhammer/banhammer.yaml' }).stdout).BANHAMMER_LOG_FORMAT).toBeUndefined();
+      expect(envOf(start({ BANHAMMER_LOG_PATH: '/var/log/other/*.log' }).stdout).BANHAMMER_LOG_FORMAT).toBeUndefined();
     });
 
     it('HTTPS_PORT adds a Listen (under mod_ssl) and a port; a user BANHAMMER_PORTS wins', () => {
