@@ -52,7 +52,8 @@ const embedPresets: Plugin = {
 await build({
   plugins: [embedPresets],
   absWorkingDir: root,
-  entryPoints: { banhammer: 'src/cli.ts', 'replay-worker': 'src/replay/replay-worker.ts' },
+  // heap-policy: bin/banhammer.js loads it before the CLI, to hold the agent's young generation.
+  entryPoints: { banhammer: 'src/cli.ts', 'replay-worker': 'src/replay/replay-worker.ts', 'heap-policy': 'src/heap-policy.ts' },
   outdir,
   bundle: true,
   splitting: true,
