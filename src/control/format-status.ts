@@ -73,8 +73,9 @@ function bannedList(r: RuleStatus): string {
   return r.bans
     .map((b) => {
       const firewall = b.firewall === 'retrying' ? 'NOT in the firewall yet: retrying' : b.firewall === 'refused' ? 'NOT in the firewall: refused' : null;
-      const notes = [b.container, typeof b.from === 'string' ? `from ${b.from}` : null, firewall].filter((x) => x !== null);
-      return notes.length === 0 ? b.ip : `${b.ip} (${notes.join(', ')})`;
+      // Names from a container's configuration or another replica: escaped here, as format-why does.
+      const notes = [b.container === null ? null : terminalText(b.container), typeof b.from === 'string' ? `from ${terminalText(b.from)}` : null, firewall].filter((x) => x !== null);
+      return notes.length === 0 ? terminalText(b.ip) : `${terminalText(b.ip)} (${notes.join(', ')})`;
     })
     .join(' ');
 }

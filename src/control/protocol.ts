@@ -272,6 +272,18 @@ function fail(message: string, code: ErrorCode = 'BH_ERR_CONTROL', hint: string 
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/**
+ * A client's value quoted in an error message: short, and never throwing. JSON.stringify of a value
+ * nested 30,000 deep (60 KB of `[`) overflows the stack, and so does String() of such an array; a
+ * request that made validation throw stopped the agent.
+ */
+function shown(v: unknown): string {
+  if (v === undefined) return 'undefined';
+  if (v === null || typeof v === 'number' || typeof v === 'boolean') return String(v);
+  if (typeof v === 'string') return JSON.stringify(v.length > 100 ? `${v.slice(0, 100)}…` : v);
+  return Array.isArray(v) ? 'an array' : 'an object';
+}
+
 /** Parses and validates one request line (without its newline). Never throws. */
 export function parseRequest(line: string): ParsedRequest {
   if (Buffer.byteLength(line, 'utf8') > MAX_REQUEST_BYTES) {
@@ -283,7 +295,12 @@ export function parseRequest(line: string): ParsedRequest {
   } catch {
     return fail('request is not valid JSON');
   }
-  return validateRequest(raw);
+  try {
+    return validateRequest(raw);
+  } catch {
+    // validateRequest never throws either; this keeps the promise whatever a future check does.
+    return fail('request could not be read');
+  }
 }
 
 /** Validates an already-decoded request object. Never throws. */
@@ -291,21 +308,21 @@ export function validateRequest(raw: unknown): ParsedRequest {
   if (!isPlainObject(raw)) return fail('request must be a JSON object');
   const v = raw.v ?? PROTOCOL_VERSION;
   if (v !== PROTOCOL_VERSION) {
-    return fail(`unsupported protocol version ${JSON.stringify(v)} (this daemon speaks ${PROTOCOL_VERSION})`);
+    return fail(`unsupported protocol version ${shown(v)} (this daemon speaks ${PROTOCOL_VERSION})`);
   }
   const op = raw.op;
   if (typeof op !== 'string' || !Object.hasOwn(OPS, op)) {
-    return fail(`unknown op ${JSON.stringify(op)} (expected one of ${Object.keys(OPS).join(', ')})`);
+    return fail(`unknown op ${shown(op)} (expected one of ${Object.keys(OPS).join(', ')})`);
   }
   const allowed = OPS[op as ControlOp];
   for (const k of Object.keys(raw)) {
-    if (k !== 'v' && k !== 'op' && !allowed.includes(k)) return fail(`unknown field ${JSON.stringify(k)} for op ${op}`);
+    if (k !== 'v' && k !== 'op' && !allowed.includes(k)) return fail(`unknown field ${shown(k)} for op ${op}`);
   }
 
   let rule: string | undefined;
   if (raw.rule !== undefined) {
     if (typeof raw.rule !== 'string' || !RULE_NAME_RE.test(raw.rule)) {
-      return fail(`rule must be a rule name (letters, digits, _ . -; at most 64), got ${JSON.stringify(raw.rule)}`, 'BH_ERR_USAGE', 'banhammer status lists the rules');
+      return fail(`rule must be a rule name (letters, digits, _ . -; at most 64), got ${shown(raw.rule)}`, 'BH_ERR_USAGE', 'banhammer status lists the rules');
     }
     rule = raw.rule;
   }
@@ -313,7 +330,7 @@ export function validateRequest(raw: unknown): ParsedRequest {
   let container: string | undefined;
   if (raw.container !== undefined) {
     if (typeof raw.container !== 'string' || !CONTAINER_RE.test(raw.container)) {
-      return fail(`container must be a container name or id (letters, digits, _ . -; at most 128), got ${JSON.stringify(String(raw.container).slice(0, 140))}`, 'BH_ERR_USAGE', 'give the name shown by docker ps, or its id');
+      return fail(`container must be a container name or id (letters, digits, _ . -; at most 128), got ${shown(raw.container)}`, 'BH_ERR_USAGE', 'give the name shown by docker ps, or its id');
     }
     container = raw.container.replace(/^\//, '');
   }
@@ -334,11 +351,11 @@ export function validateRequest(raw: unknown): ParsedRequest {
     case 'ban': {
       const forMs = raw.forMs;
       if (forMs !== null && !(typeof forMs === 'number' && Number.isSafeInteger(forMs) && forMs > 0 && forMs <= MAX_DURATION_MS)) {
-        return fail(`"forMs" must be a whole number of milliseconds from 1 to ${MAX_DURATION_MS} (3650 days), or null, got ${JSON.stringify(forMs)}`, 'BH_ERR_USAGE', 'e.g. banhammer ban 198.18.0.7 --for 30d');
+        return fail(`"forMs" must be a whole number of milliseconds from 1 to ${MAX_DURATION_MS} (3650 days), or null, got ${shown(forMs)}`, 'BH_ERR_USAGE', 'e.g. banhammer ban 198.18.0.7 --for 30d');
       }
       const permanent = raw.permanent;
       if (permanent !== undefined && permanent !== false && !(permanent === true && forMs === null)) {
-        return fail(`"permanent" must be true (with "forMs" null) or false, got ${JSON.stringify(permanent)}`, 'BH_ERR_USAGE', 'e.g. banhammer ban 198.18.0.7 --rule forbidden --for permanent');
+        return fail(`"permanent" must be true (with "forMs" null) or false, got ${shown(permanent)}`, 'BH_ERR_USAGE', 'e.g. banhammer ban 198.18.0.7 --rule forbidden --for permanent');
       }
       return {
         ok: true,

@@ -3,14 +3,19 @@
  *
  * Access control is the file system: the parent directory is created 0700 when missing, and the
  * socket is bound under umask 0177 and then chmod-ed 0600, so at no moment can another user connect.
- * The daemon runs as root, hence only root can talk to it.
+ * The daemon runs as root, hence only root can talk to it. A directory that exists already is refused
+ * when another user owns it or others may write to it without the sticky bit (they could replace the
+ * socket).
  *
  * A socket file left by a crashed daemon is removed; if a live daemon answers on it, startup fails
  * with BH_ERR_CONTROL_IN_USE, and a path that exists but is not a socket is never deleted.
  *
  * Per connection: requests are handled one at a time in arrival order; a line longer than
  * MAX_REQUEST_BYTES is answered with an error and the connection closed; a connection idle for
- * IDLE_TIMEOUT_MS is closed. A client may pipeline requests, but one that does not read its answers
+ * IDLE_TIMEOUT_MS is closed, and so is one whose request line has not arrived whole IDLE_TIMEOUT_MS
+ * after its first byte (a trickle re-arms the idle timer); requests are answered one per turn of the
+ * event loop; at most MAX_CONNECTIONS are served at once, one more is answered with an error and
+ * closed. A client may pipeline requests, but one that does not read its answers
  * is not read either: reading pauses while 32 requests wait, an answer is written only once the
  * client has taken the ones before it, and a client stuck that way for IDLE_TIMEOUT_MS is closed,
  * so memory stays bounded per connection. Handler errors become error responses (BanhammerError keeps its
@@ -57,7 +62,17 @@ export interface ControlServerOptions {
   idleTimeoutMs?: number;
   /** Defaults to MAX_REQUEST_BYTES. */
   maxRequestBytes?: number;
+  /** Open connections served at once; defaults to MAX_CONNECTIONS. */
+  maxConnections?: number;
 }
+
+/**
+ * Connections served at once. Each may hold one answer its client has not read (a status of 100,000
+ * bans is ~13 MB) and a descriptor the agent needs for its logs, state and firewall commands; the
+ * CLI and the healthcheck open one each, briefly. A connection past the cap is answered with an
+ * error and closed.
+ */
+export const MAX_CONNECTIONS = 64;
 
 export interface ControlServer {
   close(): Promise<void>;
@@ -68,12 +83,14 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
   const onError = opts.onError ?? (() => {});
   const idleMs = opts.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
   const maxBytes = opts.maxRequestBytes ?? MAX_REQUEST_BYTES;
+  const maxConnections = opts.maxConnections ?? MAX_CONNECTIONS;
 
   ensureParentDir(socketPath);
   await clearStaleSocket(socketPath);
 
   const connections = new Set<Socket>();
   const server = createServer({ allowHalfOpen: true }, (sock) => {
+    if (connections.size >= maxConnections) return refuseConnection(sock, maxConnections);
     connections.add(sock);
     sock.on('close', () => connections.delete(sock));
     serveConnection(sock, handler, { idleMs, maxBytes, onError });
@@ -120,6 +137,18 @@ function ensureParentDir(socketPath: string): void {
     throw new BanhammerError('BH_ERR_CONTROL', `cannot create the control socket directory ${dir}: ${(e as Error).message}`, {
       hint: 'run as root, or set BANHAMMER_SOCKET to a writable path',
       cause: e,
+    });
+  }
+  // A directory that existed is used as it is: in one others may write to (without the sticky bit
+  // that keeps them from renaming root's files) or that another user owns, anyone could put their
+  // own socket in the agent's place, and the CLI and the healthcheck would believe it.
+  const st = statSync(dir);
+  const uid = process.getuid?.();
+  const othersWrite = (st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0;
+  const foreign = uid !== undefined && st.uid !== uid && st.uid !== 0;
+  if (othersWrite || foreign) {
+    throw new BanhammerError('BH_ERR_CONTROL', `the control socket directory ${dir} ${foreign ? `belongs to another user (uid ${st.uid})` : `is writable by others (mode ${(st.mode & 0o7777).toString(8)})`}: anyone could replace the socket`, {
+      hint: `make it root's and not group- or world-writable (chmod 700 ${dir}), or set BANHAMMER_SOCKET to a path in such a directory`,
     });
   }
 }
@@ -191,6 +220,19 @@ function listenPrivately(server: Server, socketPath: string): Promise<void> {
   });
 }
 
+/** One connection too many: an error answer (without reading the request), then closed. */
+function refuseConnection(sock: Socket, max: number): void {
+  sock.on('error', () => {});
+  const error: ErrorBody = {
+    code: 'BH_ERR_CONTROL',
+    message: `too many control connections open (${max}); this one is closed`,
+    hint: 'try again in a moment; check for a stuck client of the control socket',
+  };
+  sock.end(encodeResponse({ v: PROTOCOL_VERSION, ok: false, error }));
+  sock.resume(); // discard what it sends, so the end is not held up
+  setTimeout(() => sock.destroy(), 1000).unref();
+}
+
 /** Requests of one connection read and not yet answered before the server stops reading it. */
 const MAX_PENDING_REQUESTS = 32;
 
@@ -255,8 +297,13 @@ function serveConnection(
     if (pending >= MAX_PENDING_REQUESTS && !paused) {
       paused = true;
       sock.pause();
+      stopLineTimer();
     }
     queue = queue.then(async () => {
+      // One request per turn of the event loop: chained on promises alone, every request of one read
+      // ran back to back (~2,000 `status manual` of 7 ms each with 100,000 bans), and the agent read
+      // no line, lifted no expiry and sent no batch meanwhile.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       await drained();
       if (abandoned) {
         pending--;
@@ -267,6 +314,7 @@ function serveConnection(
       if (paused && !done && pending < MAX_PENDING_REQUESTS / 2) {
         paused = false;
         sock.resume();
+        armLineTimer();
       }
       let body: string;
       try {
@@ -278,10 +326,39 @@ function serveConnection(
       }
       send(body);
     });
+    // Nothing above should throw; if something does, this connection ends and the agent goes on
+    // (a rejected queue was an unhandled rejection, which ends the process).
+    queue = queue.catch((e: unknown) => {
+      opts.onError(e);
+      abandoned = true;
+      sock.destroy();
+    });
   };
+
+  /**
+   * Runs while part of a request line is buffered: the idle timer is re-armed by every byte, so a
+   * client sending one byte every few seconds was never idle and never closed (slowloris). A request
+   * must arrive whole within idleMs of its first byte.
+   */
+  let lineTimer: NodeJS.Timeout | null = null;
+  const stopLineTimer = (): void => {
+    if (lineTimer !== null) clearTimeout(lineTimer);
+    lineTimer = null;
+  };
+  /** Counts only while the server reads: a client waiting on our paused reading is not slow. */
+  const armLineTimer = (): void => {
+    if (bufferedBytes === 0 || lineTimer !== null || done || paused) return;
+    lineTimer = setTimeout(() => {
+      lineTimer = null;
+      abandoned = true;
+      sock.destroy();
+    }, opts.idleMs);
+  };
+  sock.on('close', stopLineTimer);
 
   sock.on('data', (chunk: Buffer) => {
     if (done) return;
+    if (chunk.indexOf(0x0a) >= 0) stopLineTimer();
     let start = 0;
     for (let nl = chunk.indexOf(0x0a, start); nl >= 0; nl = chunk.indexOf(0x0a, start)) {
       const piece = chunk.subarray(start, nl);
@@ -298,9 +375,11 @@ function serveConnection(
       buffered.push(rest);
       bufferedBytes += rest.length;
     }
+    armLineTimer();
   });
 
   sock.on('end', () => {
+    stopLineTimer();
     if (done) return;
     done = true;
     // A final request without a trailing newline is still a request.
@@ -310,6 +389,7 @@ function serveConnection(
   });
 
   function tooLarge(): void {
+    stopLineTimer();
     done = true;
     buffered = [];
     sock.pause();
@@ -327,9 +407,10 @@ function serveConnection(
 }
 
 async function answer(line: string, handler: ControlHandler, onError: (e: unknown) => void): Promise<ControlResponse> {
-  const parsed = parseRequest(line);
-  if (!parsed.ok) return { v: PROTOCOL_VERSION, ok: false, error: parsed.error };
   try {
+    // Inside the try: a request that made validation throw must be an answer, not a rejected queue.
+    const parsed = parseRequest(line);
+    if (!parsed.ok) return { v: PROTOCOL_VERSION, ok: false, error: parsed.error };
     const result = await dispatch(parsed.request, handler);
     return { v: PROTOCOL_VERSION, ok: true, result: result ?? null };
   } catch (e) {
@@ -347,10 +428,19 @@ function internalError(e: unknown): ControlResponse {
     ok: false,
     error: {
       code: 'BH_ERR_INTERNAL',
-      message: `internal error: ${e instanceof Error ? e.message : String(e)}`,
+      message: `internal error: ${thrownText(e)}`,
       hint: 'see the daemon log for details',
     },
   };
+}
+
+/** What was thrown, as text; never throws itself (String() of a null-prototype object does). */
+function thrownText(e: unknown): string {
+  try {
+    return e instanceof Error ? String(e.message) : String(e);
+  } catch {
+    return 'a value that is not an Error';
+  }
 }
 
 async function dispatch(r: ControlRequest, h: ControlHandler): Promise<unknown> {

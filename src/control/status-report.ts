@@ -5,6 +5,7 @@
  */
 import { BanhammerError } from '../errors.js';
 import { isoTime } from '../format-time.js';
+import { evidenceText } from '../decide/evidence.js';
 import type { Detector } from '../detect/detector.js';
 import { MANUAL_RULE, type Ban, type BanBook } from '../decide/ban-book.js';
 import type { RuleSettings } from '../detect/rule.js';
@@ -62,7 +63,8 @@ export function buildStatusReport(s: StatusSources, rule?: string): StatusReport
         withEvidence: ruleBans.filter((b) => (b.evidence?.length ?? 0) > 0).length,
         bans: ruleBans.map((b) => ({
           ip: b.ip,
-          container: b.scope === undefined ? null : (b.scopeName ?? b.scope.slice(0, 12)),
+          // As why-report.ts shows it: `status --json` prints it as is (JSON leaves C1 and bidi raw).
+          container: b.scope === undefined ? null : evidenceText(b.scopeName ?? b.scope.slice(0, 12), 128),
           containerId: b.scope ?? null,
           until: b.until === null ? null : isoTime(b.until),
           from: b.from ?? null,

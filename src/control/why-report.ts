@@ -5,7 +5,7 @@
  */
 import { isoTime } from '../format-time.js';
 import type { Ban, BanBook, EndedBan } from '../decide/ban-book.js';
-import type { EvidenceLine, PendingEvidence } from '../decide/evidence.js';
+import { evidenceText, type EvidenceLine, type PendingEvidence } from '../decide/evidence.js';
 import type { CanonicalTarget } from '../parse/ip.js';
 import type { SharedBan } from '../share/share.js';
 import type { FirewallState, WhyBan, WhyLine, WhyReport, WhySource } from './protocol.js';
@@ -39,7 +39,7 @@ export function buildWhyReport(s: WhySources): WhyReport {
     active: active.sort((a, b) => b.at - a.at).map((b) => ({ ...whyBan(b), firewall: s.firewall?.(b) ?? 'held' })),
     failing: s.pending.map((p) => ({
       rule: p.rule,
-      container: p.scope === undefined ? null : (s.containerName?.(p.scope) ?? p.scope.slice(0, 12)),
+      container: p.scope === undefined ? null : shownText(s.containerName?.(p.scope) ?? p.scope.slice(0, 12), 128),
       containerId: p.scope ?? null,
       lines: p.lines.map(whyLine),
     })),
@@ -65,8 +65,15 @@ export function sourceOf(b: Ban): WhySource {
   return b.groupCount === true ? 'group-count' : 'detected';
 }
 
+/**
+ * Texts that came from a log line or a container's configuration (a syslog tag, a Docker name), as a
+ * restored ban holds them (ban-book.ts): control characters, bidi and separators escaped, cut. `why
+ * --json` prints the report as is, and JSON.stringify leaves C1, bidi and U+2028 raw.
+ */
+const shownText = (s: string, max: number): string => evidenceText(s, max);
+
 function whyBan(b: Ban | EndedBan): WhyBan {
-  const container = b.scope === undefined ? null : (b.scopeName ?? b.scope.slice(0, 12));
+  const container = b.scope === undefined ? null : shownText(b.scopeName ?? b.scope.slice(0, 12), 128);
   const end = 'ended' in b ? b.ended : undefined;
   return {
     ip: b.ip,
@@ -80,7 +87,7 @@ function whyBan(b: Ban | EndedBan): WhyBan {
     nth: b.nth,
     container,
     containerId: b.scope ?? null,
-    origin: b.origin ?? null,
+    origin: b.origin === undefined ? null : shownText(b.origin, 4096),
     evidence: (b.evidence ?? []).map(whyLine),
     evidenceOmitted: b.evidenceOmitted ?? 0,
     ended: end === undefined ? null : { reason: end.reason, at: isoTime(end.at), by: end.by ?? null },
