@@ -13,7 +13,8 @@
 import { systemClock, type Clock } from '../clock.js';
 import type { ApplyResult, Enforcer, EnforcerBan, EnforcerBatch, KernelReading, RefusedEntry } from './enforcer.js';
 import { isNetwork } from '../parse/ip.js';
-import { acceptNetwork, clientAddress } from './iptables-args.js';
+import { acceptExpiry, acceptNetwork, clientAddress } from './iptables-args.js';
+import { isoTime } from '../format-time.js';
 
 export type LogRecord =
   | { readonly action: 'init' | 'shutdown'; readonly text: string }
@@ -57,8 +58,15 @@ export class LogEnforcer implements Enforcer {
         refuse(b, c.reason);
         continue;
       }
+      // Refused like the kernel enforcers refuse it (a NaN expiry); one never fails the batch.
+      const bad: RefusedEntry[] = [];
+      if (!acceptExpiry(b, bad)) {
+        refuse(b, bad[0]!.reason);
+        continue;
+      }
       this.held.set(heldKey(c.ip, b.scope), { ip: c.ip, family: c.family, until: b.until, ...scoped(b.scope) });
-      const span = b.until === null ? 'permanently' : `until ${new Date(b.until).toISOString()}`;
+      // toISOString() throws for ±Infinity and past Date's range: that rejected the whole batch.
+      const span = b.until === null ? 'permanently' : `until ${isoTime(b.until) ?? String(b.until)}`;
       this.sink({ action: 'ban', ip: c.ip, family: c.family, until: b.until, ...scoped(b.scope), text: `would ban ${c.ip}${forScope(b.scope)} ${span}` });
     }
     for (const r of refused) this.sink({ action: 'reject', ip: r.ip, text: `would reject ${JSON.stringify(r.ip)}: ${r.reason}` });

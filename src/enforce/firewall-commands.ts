@@ -288,11 +288,15 @@ export class FirewallCommands {
     if (lines.length === 0) return [];
     const refused = await this.restoreIsolating(lines, what);
     // Refused for what they are: left out of check()'s comparisons. Refused for want of room: not.
-    const bad = new Set(refused.filter((r) => r.full !== true).map((r) => r.ip));
+    // By address and scope (which name the line's set): in host mode one address is often in the
+    // host-wide set and a container's; a refusal in one is none in the other, which check() would
+    // otherwise leave out of the expected bans and delete from the kernel as a stray.
+    const which = (e: { ip: string; scope?: string | undefined }): string => `${e.ip}\0${e.scope ?? ''}`;
+    const bad = new Set(refused.filter((r) => r.full !== true).map(which));
     for (const l of lines) {
       const key = lineKey(l.text);
       if (key === null) continue;
-      if (bad.has(l.entry.ip) && l.text.startsWith('add ')) this.refusedKeys.add(key);
+      if (bad.has(which(l.entry)) && l.text.startsWith('add ')) this.refusedKeys.add(key);
       else this.refusedKeys.delete(key);
     }
     return refused;

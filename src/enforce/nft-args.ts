@@ -44,7 +44,7 @@
 import { createHash } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 import { BanhammerError } from '../errors.js';
-import { canonicalIp, canonicalTarget, isNetwork } from '../parse/ip.js';
+import { canonicalIp, canonicalTarget, isNetwork, networkCoverReason } from '../parse/ip.js';
 import { CONTAINER_ID_RE } from '../docker/containers.js';
 import type { ContainerTarget } from './docker-user-args.js';
 import type { EnforcerBatch } from './enforcer.js';
@@ -413,6 +413,10 @@ export function acceptTarget(raw: string, families: readonly Family[], cidr: boo
     const overlaps = n.prefix <= len ? (addr as ipaddr.IPv4).match(net as ipaddr.IPv4, n.prefix) : (net as ipaddr.IPv4).match(addr as ipaddr.IPv4, len);
     if (overlaps) return { reason: `${n.network}/${n.prefix} covers ${addr.toString()}/${len} (loopback or unspecified)` };
   }
+  // The rest of what acceptNetwork (iptables, log) refuses: wider than /8 (IPv6 /32), covering
+  // multicast, the broadcast address or IPv4-mapped IPv6 (128.0.0.0/1 was written).
+  const why = networkCoverReason(n);
+  if (why !== null) return { reason: `${t.ip} ${why}` };
   return { ip: `${n.network}/${n.prefix}`, family: n.family, kind: 'net' };
 }
 
@@ -467,7 +471,15 @@ export function elementOps(
     byIp.set(key, e);
   };
   for (const u of batch.unban) take(u.ip, u.family, u.scope, () => 'delete', true);
-  for (const b of batch.ban) take(b.ip, b.family, b.scope, () => banTimeoutMs(b.until, now, cap) ?? 'delete');
+  for (const b of batch.ban) {
+    // Like acceptExpiry (iptables, docker-user): NaN or a non-number would be written as `timeout `,
+    // a syntax error that fails the whole transaction.
+    if (b.until !== null && (typeof b.until !== 'number' || Number.isNaN(b.until))) {
+      refused.push({ ip: String(b.ip), family: b.family, ...(b.scope !== undefined ? { scope: b.scope } : {}), reason: `invalid expiry ${String(b.until)}` });
+      continue;
+    }
+    take(b.ip, b.family, b.scope, () => banTimeoutMs(b.until, now, cap) ?? 'delete');
+  }
   return { ops: [...byIp.values()], refused };
 }
 

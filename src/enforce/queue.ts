@@ -141,7 +141,7 @@ export class EnforcementQueue {
     const refusedNow = new Map((result?.refused ?? []).map((r) => [scopedKey(r.ip, r.scope), r]));
     // Remembered while its ban lasts (status and why say the firewall does not hold it), so the set is
     // never larger than the book's bans: a flood that fills the kernel's set is exactly when many are
-    // refused, and forgetting them (it was cleared at 10,000) had status call them held (review: helper).
+    // refused, and forgetting them (it was cleared at 10,000) had status call them held.
     for (const b of diff.ban) {
       const k = scopedKey(b.ip, b.scope);
       if (!refusedNow.has(k)) this.refused.delete(k);
