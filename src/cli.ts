@@ -3,7 +3,7 @@
  * Exit codes: 0 ok, 1 the command ran but found a problem (e.g. check-config errors), 2 usage, file
  * or configuration errors, 70 internal error, 141 the reader of stdout/stderr went away (EXIT_CLOSED_PIPE).
  */
-import { terminalText } from './control/terminal-text.js';
+import { terminalJson, terminalText } from './control/terminal-text.js';
 import { hostname } from 'node:os';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { isBanhammerError, BanhammerError } from './errors.js';
@@ -187,7 +187,7 @@ async function cmdReplay(args: string[], io: CliIo): Promise<number> {
   } finally {
     progress?.done();
   }
-  io.stdout(values.json ? `${JSON.stringify(replayJson(report, allRules ? config : undefined))}\n` : formatReplay(report, config));
+  io.stdout(values.json ? `${terminalJson(replayJson(report, allRules ? config : undefined))}\n` : formatReplay(report, config));
   return 0;
 }
 
@@ -221,7 +221,7 @@ async function cmdRules(args: string[], io: CliIo): Promise<number> {
   const config = configFrom(io, values.config !== undefined ? { configPath: values.config } : {});
   const { listRules, formatRules } = await import('./detect/describe-rules.js');
   const list = listRules(config);
-  io.stdout(values.json ? `${JSON.stringify(list)}\n` : formatRules(list));
+  io.stdout(values.json ? `${terminalJson(list)}\n` : formatRules(list));
   return 0;
 }
 
@@ -360,7 +360,7 @@ async function cmdStatus(args: string[], io: CliIo): Promise<number> {
     rule === undefined ? { op: 'status' } : { op: 'status', rule },
     { timeoutMs: CONTROL_TIMEOUT_MS },
   );
-  io.stdout(values.json ? `${JSON.stringify(report)}\n` : formatStatus(report, rule));
+  io.stdout(values.json ? `${terminalJson(report)}\n` : formatStatus(report, rule));
   return 0;
 }
 
@@ -398,15 +398,18 @@ async function cmdBan(args: string[], io: CliIo): Promise<number> {
   };
   const ban = await controlRequest(socketOf(io, values.config), req, { timeoutMs: CONTROL_TIMEOUT_MS });
   const until = ban.until === null ? 'permanently' : `until ${formatUntil(ban.until)}`;
-  const where = typeof ban.container === 'string' ? ` for container ${ban.container}` : '';
-  io.stdout(`banned ${ban.ip} (${ban.rule})${where} ${until}\n`);
+  // What the agent answered, escaped for the terminal like status and why (a container's name comes
+  // from its configuration).
+  const ip = terminalText(ban.ip);
+  const where = typeof ban.container === 'string' ? ` for container ${terminalText(ban.container)}` : '';
+  io.stdout(`banned ${ip} (${terminalText(ban.rule)})${where} ${until}\n`);
   // Recorded, but not (yet) in the firewall: say so rather than let "banned" stand alone.
   if (ban.firewall === 'retrying') {
-    io.stderr(`banhammer: ${ban.ip} is NOT in the firewall yet: its last batch failed (the agent's log says why); it is retried every second\n`);
+    io.stderr(`banhammer: ${ip} is NOT in the firewall yet: its last batch failed (the agent's log says why); it is retried every second\n`);
     return 0;
   }
   if (ban.firewall === 'refused') {
-    io.stderr(`banhammer: the firewall refused ${ban.ip}: it is recorded but NOT enforced (the agent's log says why)\n`);
+    io.stderr(`banhammer: the firewall refused ${ip}: it is recorded but NOT enforced (the agent's log says why)\n`);
     return 1;
   }
   return 0;
@@ -467,7 +470,7 @@ async function cmdWhy(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parse(args, { config: { type: 'string' }, json: { type: 'boolean' } }, true);
   if (positionals.length !== 1) throw new BanhammerError('BH_ERR_USAGE', 'why takes exactly one IP or network', { hint: 'banhammer why 198.18.0.7' });
   const report = await controlRequest(socketOf(io, values.config), { op: 'why', ip: positionals[0]! }, { timeoutMs: CONTROL_TIMEOUT_MS });
-  io.stdout(values.json ? `${JSON.stringify(report)}\n` : formatWhy(report));
+  io.stdout(values.json ? `${terminalJson(report)}\n` : formatWhy(report));
   return whyKnowsAnything(report) ? 0 : 1;
 }
 

@@ -5,8 +5,12 @@
  *  - no socket, or nobody listening (ENOENT, ECONNREFUSED): BH_ERR_DAEMON_NOT_RUNNING;
  *  - permission denied (EACCES, EPERM): BH_ERR_CONTROL saying root is needed;
  *  - no answer within timeoutMs, a connection closed early, or a malformed answer: BH_ERR_CONTROL;
+ *  - a socket owned by another user than root or the caller: BH_ERR_CONTROL, before connecting. The
+ *    agent (root) makes its socket 0600 in a directory only it may write (server.ts); a socket of
+ *    someone else's at that path is an impostor, whose "lifted" or "banned" the CLI must not believe;
  *  - an error response: a BanhammerError with the daemon's own code, message and hint.
  */
+import { lstatSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { BanhammerError } from '../errors.js';
 import { encodeRequest, MAX_RESPONSE_BYTES, parseResponse, type ControlRequest, type ResultOf } from './protocol.js';
@@ -16,7 +20,23 @@ export interface ControlRequestOptions {
   timeoutMs: number;
 }
 
+/** Why the socket at `socketPath` is not to be trusted, or null (also when it is missing: connecting says so). */
+export function foreignSocket(socketPath: string, uid: number | undefined = process.getuid?.()): string | null {
+  if (uid === undefined) return null;
+  let owner: number;
+  try {
+    owner = lstatSync(socketPath).uid;
+  } catch {
+    return null;
+  }
+  return owner === 0 || owner === uid ? null : `the control socket ${socketPath} belongs to another user (uid ${owner}), not to root or you`;
+}
+
 export function controlRequest<R extends ControlRequest>(socketPath: string, request: R, opts: ControlRequestOptions): Promise<ResultOf<R>> {
+  const foreign = foreignSocket(socketPath);
+  if (foreign !== null) {
+    return Promise.reject(new BanhammerError('BH_ERR_CONTROL', foreign, { hint: 'banhammer runs as root; remove that file and restart the agent', data: { socketPath } }));
+  }
   return new Promise<ResultOf<R>>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

@@ -12,3 +12,15 @@ export function terminalText(s: string): string {
     return n <= 0xff ? `\\x${n.toString(16).padStart(2, '0')}` : `\\u${n.toString(16).padStart(4, '0')}`;
   });
 }
+
+/**
+ * A value as one line of JSON for a terminal (`--json`): JSON.stringify escapes only U+0000–U+001F,
+ * so DEL, the C1 controls (U+0080–U+009F, which some terminals obey), bidi overrides and the line
+ * separators are written as \uXXXX too. The same JSON value, safe to print.
+ */
+// eslint-disable-next-line no-control-regex
+const JSON_UNSAFE_RE = /[\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
+
+export function terminalJson(value: unknown): string {
+  return JSON.stringify(value).replace(JSON_UNSAFE_RE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
