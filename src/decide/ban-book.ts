@@ -340,7 +340,8 @@ export class BanBook {
       failures: o.failures,
       nth,
       manual: false,
-      origin: o.origin,
+      // Escaped as a restored ban's is (readBan): a syslog tag is text from a log line.
+      origin: o.origin === undefined ? undefined : evidenceText(o.origin, 4096),
       ...(scope !== undefined ? { scope, scopeName: scopeName ?? scope.slice(0, 12) } : {}),
       ...(evidence !== undefined && evidence.lines.length > 0 ? { evidence: evidence.lines } : {}),
       ...(evidence !== undefined && (evidence.omitted ?? 0) > 0 ? { evidenceOmitted: evidence.omitted } : {}),

@@ -38,4 +38,19 @@ describe('restore of a hostile state file', () => {
     expect(ended.scopeName).not.toMatch(CONTROL);
     expect(ended.from).not.toMatch(CONTROL);
   });
+
+  it('a ban made live holds its origin (a syslog tag, text from a log line) as a restored one does', () => {
+    const origin = 'app\x1b[2J\u202eevil\u2028x';
+    const live = new BanBook({ ...PRESETS }, new Allowlist([]));
+    const ban = live.consider({ ip: '198.18.0.31', family: 4, rule: 'forbidden', at: 1000, failures: 5, origin }, 1000)!;
+    expect(ban.origin).not.toMatch(/[\x1b\u202e\u2028]/);
+    const restored = new BanBook({ ...PRESETS }, new Allowlist([]));
+    restored.restore({ ...live.snapshot(), history: [] } as never, 1000);
+    const back = restored.active().find((x) => x.ip === '198.18.0.31')!;
+    expect(back.origin).toBe(ban.origin);
+    // A restored ban restored again is unchanged (escaping is done once).
+    const again = new BanBook({ ...PRESETS }, new Allowlist([]));
+    again.restore({ ...restored.snapshot(), history: [] } as never, 1000);
+    expect(again.active().find((x) => x.ip === '198.18.0.31')!.origin).toBe(ban.origin);
+  });
 });
