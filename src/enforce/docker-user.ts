@@ -30,7 +30,7 @@ import { execError } from '../exec/runner.js';
 import type { ContainerInfo } from '../docker/containers.js';
 import type { Backend } from './backend-mode.js';
 import type { ApplyResult, Enforcer, EnforcerBan, EnforcerBatch, KernelReading, RefusedEntry } from './enforcer.js';
-import { FirewallCommands, TeardownSteps, describeChainRepair, familyLabel, wantedBySet, type FirewallCommandOptions, type TopState } from './firewall-commands.js';
+import { FirewallCommands, TeardownSteps, describeChainRepair, familyLabel, retiredTargets, wantedBySet, type FirewallCommandOptions, type TopState } from './firewall-commands.js';
 import { classifyFirewallError } from './firewall-errors.js';
 import { FULL_COMPARE_EVERY, REPAIR_SET_RECREATED } from './iptables.js';
 import {
@@ -158,6 +158,19 @@ export class DockerUserEnforcer implements Enforcer {
       if (c === null || !this.families.includes(c) || !want.has(banSet(this.names, c, ban.scope) ?? '')) continue;
       await this.addContainer(ban.scope);
       repaired.push(`container ${short(ban.scope)}: its sets and chain rules were missing and were added`);
+    }
+    // Containers none of whose bans is in force any more: their chain rules, then their sets go (the
+    // next ban brings them back). A host that runs many short-lived containers would otherwise keep,
+    // and check every 2 s, two sets and a rule for every container ever banned.
+    const idle = retiredTargets(this.targets.keys(), compare ? book : null, now);
+    if (idle.length > 0) {
+      for (const id of idle) {
+        this.targets.delete(id);
+        this.familyGapsReported.delete(`${id}/4`);
+        this.familyGapsReported.delete(`${id}/6`);
+      }
+      for (const f of this.families) await this.fillChain(f, backend);
+      for (const id of idle) for (const f of this.families) await this.cmd.destroySet(containerSetName(this.names, id, f));
     }
     const counts = await this.cmd.setCounts();
     for (const f of this.families) {

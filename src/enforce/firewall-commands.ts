@@ -196,6 +196,18 @@ export function wantedBySet(
   return out;
 }
 
+/**
+ * Host mode: the containers (of `targets`, those with sets and rules) none of whose bans in `expected`
+ * is in force at `now`: their sets and rules can go. None without the ban book's view (null): an
+ * empty list would let every container go.
+ */
+export function retiredTargets(targets: Iterable<string>, expected: readonly EnforcerBan[] | null, now: number): string[] {
+  if (expected === null) return [];
+  const live = new Set<string>();
+  for (const b of expected) if (b.scope !== undefined && (b.until === null || b.until > now)) live.add(b.scope);
+  return [...targets].filter((id) => !live.has(id));
+}
+
 export class FirewallCommands {
   readonly families: readonly Family[];
   readonly ipset: string;

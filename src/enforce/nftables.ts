@@ -41,7 +41,7 @@ import type { ApplyResult, Enforcer, EnforcerBan, EnforcerBatch, KernelReading, 
 import type { BlockAction, Family } from './iptables-args.js';
 import type { ContainerTarget } from './docker-user-args.js';
 import type { ContainerAddresses } from './docker-user.js';
-import { validateFamilies } from './firewall-commands.js';
+import { retiredTargets, validateFamilies } from './firewall-commands.js';
 import {
   DEFAULT_BATCH_ELEMENTS,
   chunkOps,
@@ -236,9 +236,15 @@ export class NftablesEnforcer implements Enforcer {
           this.addTarget(id);
           repaired.push(`container ${id.slice(0, 12)}: its sets and rules were missing and were added`);
         }
+        // Containers none of whose bans is in force any more: their sets and rules go (the next ban
+        // brings them back). A host that runs many short-lived containers would otherwise keep, and
+        // check every 2 s, sets and rules for every container ever banned.
+        const idle = retiredTargets(this.targets.keys(), typeof expected === 'function' ? book() : null, now);
+        for (const id of idle) this.targets.delete(id);
         const notes = this.refreshAddresses();
-        // New containers' sets are created empty here and filled below with their bans.
-        if (missing.size > 0 || notes.length > 0) for (const n of (await this.ensureStructure(true)).emptySets) empty.add(n);
+        // New containers' sets are created empty here and filled below with their bans; the sets of
+        // containers let go are no longer in the layout, and go as sets that are not ours.
+        if (missing.size > 0 || notes.length > 0 || idle.length > 0) for (const n of (await this.ensureStructure(true)).emptySets) empty.add(n);
         for (const n of notes) this.host.onNote?.(n);
       }
       let refilled = 0;

@@ -240,6 +240,30 @@ for (const mode of ['legacy', 'nft'] as const) {
       expect(await conn('attacker', PORT_Y, 6)).toBe('connected');
     });
 
+    it('check() lets a container go once none of its bans is in force (its sets and rules); its next ban brings them back', async () => {
+      const csets = async () => (await r.run('ipset', ['list', '-n'])).stdout.split('\n').filter((n) => n.startsWith(enf.names.containerSetPrefix)).sort();
+      // Y's last ban was lifted in the test before: the next check lets it go.
+      await apply({ ban: [{ ip: A.v4, family: 4, until: soon(), scope: X }], unban: [] });
+      expect(await enf.check(expected)).toEqual([]);
+      expect((await csets()).map((n) => n.endsWith('-4') || n.endsWith('-6'))).toEqual([true, true]);
+      expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
+      // X's ban ends in the book (expired): its sets and the rules that use them go.
+      book.set(key({ ip: A.v4, scope: X }), { ip: A.v4, family: 4, until: Date.now() - 1, scope: X });
+      expect(await enf.check(expected)).toEqual([]);
+      expect(await csets()).toEqual([]);
+      for (const f of [4, 6] as const) expect((await ipt(['-S', enf.names.chain], f)).stdout).not.toContain(enf.names.containerSetPrefix);
+      expect(await conn('attacker', PORT_X)).toBe('connected');
+      expect(await conn('attacker', PORT_Y)).toBe('connected');
+      // The next ban brings them back.
+      book.delete(key({ ip: A.v4, scope: X }));
+      await apply({ ban: [{ ip: A.v4, family: 4, until: soon(), scope: X }], unban: [] });
+      expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
+      expect(await enf.check(expected)).toEqual([]);
+      expect((await csets()).length).toBe(2);
+      await apply({ ban: [], unban: [{ ip: A.v4, family: 4, scope: X }] });
+      expect(await conn('attacker', PORT_X)).toBe('connected');
+    });
+
     it('check() follows a restarted container to its new address', async () => {
       await apply({ ban: [{ ip: A.v4, family: 4, until: soon(), scope: X }], unban: [] });
       expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');

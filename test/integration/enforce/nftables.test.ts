@@ -582,6 +582,33 @@ describe.skipIf(skip !== null)(`NftablesEnforcer host mode in network namespaces
     await enf.apply({ ban: book, unban: [] });
   });
 
+  it('check() lets a container go once none of its bans is in force (its sets and rules); its next ban brings them back', async () => {
+    const a = star!.clients.attacker;
+    const yBan = { ip: a.v4[0], family: 4 as const, until: soon(), scope: Y };
+    book = [...book, yBan];
+    await enf.apply({ ban: [yBan], unban: [] });
+    expect(enf.containers()).toEqual([X, Y].sort());
+    expect(await conn('attacker', PORT_Y, 4, 1000)).toBe('timeout');
+    // Y's ban ends in the book (expired): its sets and rules go; X, whose bans hold, stays.
+    book = book.map((b) => (b === yBan ? { ...b, until: Date.now() - 1 } : b));
+    expect(await enf.check(() => book)).toEqual([]);
+    expect(enf.containers()).toEqual([X]);
+    const table = await nft('list', 'table', 'inet', H_TABLE);
+    expect(table).not.toContain(`c_${Y.slice(0, 16)}`);
+    expect(table).toContain(`c_${X.slice(0, 16)}`);
+    expect(await conn('attacker', PORT_Y)).toBe('connected');
+    expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
+    expect(await enf.check(() => book)).toEqual([]);
+    // The next ban brings them back.
+    book = book.filter((b) => b.scope !== Y);
+    await enf.apply({ ban: [yBan], unban: [] });
+    expect(enf.containers()).toEqual([X, Y].sort());
+    expect(await conn('attacker', PORT_Y, 4, 1000)).toBe('timeout');
+    await enf.apply({ ban: [], unban: [{ ip: a.v4[0], family: 4, scope: Y }] });
+    expect(await enf.check(() => book)).toEqual([]);
+    expect(enf.containers()).toEqual([X]);
+  });
+
   it('shutdown() removes our table only; Docker’s (here: the nat tables) stays', async () => {
     await enf.shutdown();
     const tables = await nft('list', 'tables');
