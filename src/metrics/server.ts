@@ -23,6 +23,9 @@ export interface MetricsServer {
 }
 
 export const DEFAULT_METRICS_HOST = '127.0.0.1';
+/** How long a scraper has to send its whole request, and the most connections served at once. */
+export const REQUEST_TIMEOUT_MS = 5_000;
+export const MAX_CONNECTIONS = 64;
 
 const HOSTNAME_RE = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
@@ -61,9 +64,15 @@ export function parseListenAddress(addr: string): ListenAddress {
 export async function startMetricsServer(addr: string, metrics: Metrics): Promise<MetricsServer> {
   const { host, port } = parseListenAddress(addr);
 
-  const server = createServer((req, res) => {
+  // A scraper (maybe hostile) gets a few seconds to send its request: node's defaults (60 s for the
+  // headers, checked every 30 s, nothing for a silent connection) let a slow one hold sockets, and
+  // with many of them the agent's file descriptors. Connections beyond MAX_CONNECTIONS are refused.
+  const server = createServer({ headersTimeout: REQUEST_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1_000 }, (req, res) => {
     void respond(req, res, metrics);
   });
+  server.maxConnections = MAX_CONNECTIONS;
+  // A connection with no traffic at all (not even a request line) is closed too.
+  server.setTimeout(REQUEST_TIMEOUT_MS, (s) => s.destroy());
   // Scrapers keep connections open; do not let them hold shutdown.
   server.keepAliveTimeout = 5_000;
 

@@ -60,11 +60,22 @@ export interface DigestNotice {
 
 export type Notice = BanNotice | DigestNotice;
 
+/**
+ * The first `n` UTF-16 units of `s`, one fewer when the cut would split a surrogate pair: a lone
+ * surrogate is written by JSON.stringify as `\ud83d`, which strict JSON parsers refuse (the
+ * receiver answers 400 and the notification is dropped).
+ */
+export function cutUnits(s: string, n: number): string {
+  if (s.length <= n) return s;
+  const c = s.charCodeAt(n - 1);
+  return s.slice(0, c >= 0xd800 && c <= 0xdbff ? n - 1 : n);
+}
+
 /** Control characters (other than tab), bidi controls and line separators become spaces; the result is at most `max` characters. */
 export function clean(s: string, max: number): string {
   // eslint-disable-next-line no-control-regex
   const t = s.replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g, ' ');
-  return t.length <= max ? t : `${t.slice(0, max - 1)}…`;
+  return t.length <= max ? t : `${cutUnits(t, max - 1)}…`;
 }
 
 /** Failures of a ban whose lines were not kept (by the ban book's bounds or ours). */

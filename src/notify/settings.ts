@@ -267,7 +267,7 @@ export const NOTIFY_SETTINGS: { readonly [K in NotifySettingKey]: Spec<K> } = {
   notifySmtpStarttls: spec('notifySmtpStarttls', {
     yaml: 'smtp_starttls',
     env: 'BANHAMMER_NOTIFY_SMTP_STARTTLS',
-    description: 'Notifications: STARTTLS for an smtp:// server: required, used when offered (opportunistic), or off (a relay on localhost)',
+    description: 'Notifications: STARTTLS for an smtp:// server: required, used when offered (opportunistic; required anyway with a password), or off (a relay on localhost)',
     allowed: STARTTLS_MODES.join(', '),
     schema: z.enum(STARTTLS_MODES, { error: `expected one of ${STARTTLS_MODES.join(', ')}` }),
     fromEnv: (raw) => raw.trim().toLowerCase(),

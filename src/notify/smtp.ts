@@ -4,7 +4,8 @@
  * stuffing done right). It is loaded only when an SMTP target is configured.
  *
  * `smtp://host[:587]` sends over STARTTLS (required by default; `starttls: opportunistic` uses it
- * when offered, `off` never: for a relay on localhost), `smtps://host[:465]` over implicit TLS. The
+ * when offered, but never logs in without it; `off` never: for a relay on localhost),
+ * `smtps://host[:465]` over implicit TLS. The
  * user and password come from the URL or, better, a password file (Docker secrets). Certificates are
  * verified (against `ca_file` when given). One connection per message; connect, greeting and socket
  * timeouts are bounded by the target's connect timeout, the whole exchange by the caller's signal
@@ -55,7 +56,9 @@ export async function sendEmail(t: SmtpTarget, msg: EmailMessage, signal: AbortS
     host: t.host,
     port: t.port,
     secure: t.implicitTls,
-    requireTLS: !t.implicitTls && t.starttls === 'required',
+    // Opportunistic TLS may protect a message, never a password: with credentials STARTTLS is required
+    // (a server, or someone on the path, that does not offer it would otherwise get the login in the clear).
+    requireTLS: !t.implicitTls && (t.starttls === 'required' || (t.starttls === 'opportunistic' && t.user !== undefined)),
     ignoreTLS: !t.implicitTls && t.starttls === 'off',
     ...(t.user !== undefined ? { auth: { user: t.user, pass: t.password ?? '' } } : {}),
     connectionTimeout: t.connectTimeoutMs,

@@ -9,10 +9,10 @@
  */
 import * as z from 'zod/mini';
 import { formatDuration, parseDuration } from '../config/duration.js';
-import { maskSecret, maskUrlValue } from '../config/mask.js';
+import { MASK, maskSecret, maskUrlValue } from '../config/mask.js';
 import { NOTIFY_EVENTS, type NotifyEventKind } from './event.js';
 import { STARTTLS_MODES, WEBHOOK_PRESETS, type StarttlsMode, type WebhookPreset } from './kinds.js';
-import { MAX_TEMPLATE_CHARS } from './template.js';
+import { isFormContentType, MAX_TEMPLATE_CHARS } from './template.js';
 
 export const TARGET_TYPES = ['webhook', 'smtp'] as const;
 export type TargetType = (typeof TARGET_TYPES)[number];
@@ -268,7 +268,29 @@ export function targetToYaml(t: NotifyTarget): Record<string, unknown> {
  * any user:password), its token masked; the agent sends with the real values.
  */
 export function redactTarget(t: NotifyTarget): NotifyTarget {
-  return { ...t, url: maskUrlValue(t.url), token: maskSecret(t.token) };
+  return { ...t, url: maskUrlValue(t.url), token: maskSecret(t.token), template: t.template === null ? null : maskTemplate(t.template, t.contentType) };
+}
+
+/**
+ * A template as descriptions show it: a receiver that takes its credentials in the body (Pushover's
+ * `token=…&user=…`, a JSON `"api_key": "…"`) makes the template hold a secret. In a form template
+ * every parameter value without a placeholder is masked, in a JSON template every string literal
+ * that is not a key and holds no placeholder; keys, fields and the shape stay.
+ */
+export function maskTemplate(source: string, contentType: string | null): string {
+  const json = contentType === null ? /^\s*[[{]/.test(source) : /json/i.test(contentType);
+  // Every literal is consumed (keys too), so the scan never restarts inside one.
+  if (json) return source.replace(/"(?:[^"\\]|\\.)*"(\s*:)?/g, (lit, key?: string) => (key !== undefined || lit.includes('{{') ? lit : `"${MASK}"`));
+  if (isFormContentType(contentType)) {
+    return source
+      .split('&')
+      .map((p) => {
+        const eq = p.indexOf('=');
+        return eq < 0 || p.slice(eq + 1).includes('{{') ? p : `${p.slice(0, eq + 1)}${MASK}`;
+      })
+      .join('&');
+  }
+  return source;
 }
 
 /** notify.targets: a mapping of target names to targets, validated as a whole. */

@@ -10,13 +10,18 @@
  * JSON for every kind of notice before the agent starts. In a text body control characters (other
  * than newline and tab) are removed. In a form body (application/x-www-form-urlencoded, as Pushover
  * or Twilio take) each value is also percent-encoded, so a log line cannot add or override a
- * parameter with `&priority=2` or `&url=…`. For the slack preset, `&`, `<` and `>` in values are
- * written as Slack's entities (as the preset does), so a log line cannot `<!channel>` or forge a link;
- * for the discord preset each `@` in a value is followed by a zero-width space, so `@everyone` or
- * `<@&role>` in a log line pings no one (the preset's own body disables mentions instead).
+ * parameter with `&priority=2` or `&url=…`. In an HTML or XML body (a content type naming html or
+ * xml) `&`, `<`, `>`, `"` and `'` in values are written as entities, so a log line cannot add markup
+ * or a link. For the slack preset, `&`, `<` and `>` in values are written as Slack's entities (as
+ * the preset does), so a log line cannot `<!channel>` or forge a link, and each `@` is followed by a
+ * zero-width space: Slack-compatible receivers (Mattermost, Rocket.Chat) ping a whole channel for a
+ * plain `@channel`, `@all` or `@here`; for the discord preset each `@` in a value is followed by a
+ * zero-width space, so `@everyone` or `<@&role>` in a log line pings no one (the preset's own body
+ * disables mentions instead). For both, a `]` before `(` is followed by a zero-width space, so a log
+ * line cannot make a Markdown link `[Unban me](https://…)` whose text hides where it goes.
  */
 import { formatTime, formatUntil } from '../format-time.js';
-import { evidenceOf, summaryOf, textOf, type AgentInfo, type Notice } from './event.js';
+import { clean, evidenceOf, summaryOf, textOf, type AgentInfo, type Notice } from './event.js';
 
 /** Every field a template may name, with what it holds (the README lists these). */
 export const TEMPLATE_FIELDS = {
@@ -55,7 +60,9 @@ export interface Template {
   readonly json: boolean;
   /** Not JSON: an application/x-www-form-urlencoded body, each value percent-encoded. */
   readonly form?: boolean | undefined;
-  /** Values go into Slack's mrkdwn (the slack preset): &, < and > as entities. */
+  /** Not JSON: an HTML or XML body, markup characters in values as entities. */
+  readonly markup?: boolean | undefined;
+  /** Values go into Slack's mrkdwn (the slack preset): &, < and > as entities, no @mention. */
   readonly slack?: boolean | undefined;
   /** Values go into a Discord message (the discord preset): a zero-width space after each @, so no mention pings. */
   readonly discord?: boolean | undefined;
@@ -63,6 +70,9 @@ export interface Template {
 
 /** Does a content type say the body is a form (application/x-www-form-urlencoded)? */
 export const isFormContentType = (contentType: string | null | undefined): boolean => contentType !== null && contentType !== undefined && /x-www-form-urlencoded/i.test(contentType);
+
+/** Does a content type say the body is HTML or XML (text/html, application/xhtml+xml, text/xml…)? */
+export const isMarkupContentType = (contentType: string | null | undefined): boolean => contentType !== null && contentType !== undefined && /html|xml/i.test(contentType);
 
 /** Field values of a notice, as strings (numbers as digits). */
 export function templateValues(n: Notice, agent: AgentInfo): Record<TemplateField, string> {
@@ -95,8 +105,9 @@ export function templateValues(n: Notice, agent: AgentInfo): Record<TemplateFiel
     address: b.ip,
     family: String(b.family),
     rule: b.rule,
-    container: b.scope === undefined ? '' : (b.scopeName ?? b.scope.slice(0, 12)),
-    container_id: b.scope ?? '',
+    // Cleaned and bounded as the JSON document and the summary show them.
+    container: b.scope === undefined ? '' : clean(b.scopeName ?? b.scope.slice(0, 12), 128),
+    container_id: b.scope === undefined ? '' : clean(b.scope, 128),
     banned_at: formatTime(b.at),
     until: formatUntil(b.until),
     failures: String(Math.trunc(b.failures) || 0),
@@ -113,8 +124,12 @@ const escapeJson = (s: string): string => JSON.stringify(s).slice(1, -1);
 const escapeText = (s: string): string => s.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '');
 /** Percent-encoded (a lone surrogate, which encodeURIComponent refuses, becomes U+FFFD). */
 const escapeForm = (s: string): string => encodeURIComponent(escapeText(s).replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd'));
-const escapeSlack = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-const escapeDiscord = (s: string): string => s.replace(/@/g, '@\u200b');
+/** `[text](url)`: a zero-width space after the `]` keeps Markdown (Mattermost, Discord) from making a link whose text hides its target. */
+const breakMaskedLinks = (s: string): string => s.replace(/\](?=\s*\()/g, ']\u200b');
+const escapeSlack = (s: string): string => breakMaskedLinks(s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/@/g, '@\u200b'));
+const MARKUP_ENTITIES: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+const escapeMarkup = (s: string): string => s.replace(/[&<>"']/g, (c) => MARKUP_ENTITIES[c]!);
+const escapeDiscord = (s: string): string => breakMaskedLinks(s.replace(/@/g, '@\u200b'));
 
 export function renderTemplate(t: Template, n: Notice, agent: AgentInfo): string {
   const values = templateValues(n, agent);
@@ -122,7 +137,7 @@ export function renderTemplate(t: Template, n: Notice, agent: AgentInfo): string
     const raw = Object.hasOwn(values, name) ? values[name as TemplateField] : '';
     const v = t.slack === true ? escapeSlack(raw) : t.discord === true ? escapeDiscord(raw) : raw;
     if (t.json) return NUMERIC.has(name as TemplateField) ? String(Number(v) || 0) : escapeJson(v);
-    return t.form === true ? escapeForm(v) : escapeText(v);
+    return t.form === true ? escapeForm(v) : t.markup === true ? escapeMarkup(escapeText(v)) : escapeText(v);
   });
 }
 

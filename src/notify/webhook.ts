@@ -17,7 +17,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Clock } from '../clock.js';
-import { payloadOf, summaryOf, textOf, type AgentInfo, type Notice } from './event.js';
+import { cutUnits, payloadOf, summaryOf, textOf, type AgentInfo, type Notice } from './event.js';
 import { renderTemplate, type Template } from './template.js';
 import type { SendResult } from './channel.js';
 
@@ -49,8 +49,8 @@ function chatText(n: Notice, agent: AgentInfo, esc: (s: string) => string): stri
 
 function cutBytes(s: string, max: number): string {
   if (Buffer.byteLength(s) <= max) return s;
-  let t = s.slice(0, max);
-  while (Buffer.byteLength(t) > max - 3) t = t.slice(0, -16);
+  let t = cutUnits(s, max);
+  while (Buffer.byteLength(t) > max - 3) t = cutUnits(t, t.length - 16);
   return `${t}…`;
 }
 
@@ -61,9 +61,35 @@ export function headerSafe(s: string, max = 250): string {
   return t.length <= max ? t : `${t.slice(0, max - 3)}...`;
 }
 
+/**
+ * A discord target's rendered JSON template with its `content` cut to Discord's limit, as the
+ * preset cuts its own: longer content is answered 400 and dropped, so long log lines would silence
+ * every notification of their client. The rendered body is JSON (checked at start for every kind of
+ * notice); anything else is sent as it is.
+ */
+function discordContentCut(rendered: string): string {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(rendered);
+  } catch {
+    return rendered;
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return rendered;
+  const content = (doc as { content?: unknown }).content;
+  if (typeof content !== 'string' || content.length <= DISCORD_MAX) return rendered;
+  return JSON.stringify({ ...doc, content: `${cutUnits(content, DISCORD_MAX - 1)}…` });
+}
+
 export function renderWebhook(preset: WebhookPreset, n: Notice, agent: AgentInfo, now: number, template?: Template | undefined, contentType?: string | undefined): HttpMessage {
   if (template !== undefined) {
-    return { body: renderTemplate(template, n, agent), contentType: contentType ?? (template.json ? 'application/json' : 'text/plain; charset=utf-8'), headers: preset === 'ntfy' ? ntfyHeaders(n, agent) : {} };
+    const rendered = renderTemplate(template, n, agent);
+    // ntfy takes at most NTFY_MAX_BYTES as a message (more becomes an attachment, or is refused): a
+    // text body is cut like the preset's; a JSON or form body cannot be cut without breaking it.
+    const body =
+      preset === 'ntfy' && !template.json && template.form !== true ? cutBytes(rendered, NTFY_MAX_BYTES)
+      : preset === 'discord' && template.json ? discordContentCut(rendered)
+      : rendered;
+    return { body, contentType: contentType ?? (template.json ? 'application/json' : 'text/plain; charset=utf-8'), headers: preset === 'ntfy' ? ntfyHeaders(n, agent) : {} };
   }
   switch (preset) {
     case 'generic':
@@ -72,7 +98,7 @@ export function renderWebhook(preset: WebhookPreset, n: Notice, agent: AgentInfo
       return { body: JSON.stringify({ text: chatText(n, agent, slackEscape) }), contentType: 'application/json', headers: {} };
     case 'discord': {
       let content = chatText(n, agent, (s) => s);
-      if (content.length > DISCORD_MAX) content = `${content.slice(0, DISCORD_MAX - 5)}…\n\`\`\``;
+      if (content.length > DISCORD_MAX) content = `${cutUnits(content, DISCORD_MAX - 5)}…\n\`\`\``;
       return { body: JSON.stringify({ content, allowed_mentions: { parse: [] } }), contentType: 'application/json', headers: {} };
     }
     case 'ntfy':
