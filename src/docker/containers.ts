@@ -12,8 +12,13 @@
  *   `refreshMs`, and re-read when its identity, size or mtime changed (Docker rewrites it atomically
  *   whenever the container starts, stops or is renamed, so a restart's new address is seen). A missing
  *   or malformed file gives null and one warning per container, never a throw.
- * - byTag(tag): a syslog-driver tag → the container whose name equals it, or whose id starts with it
- *   (at least 12 hex characters, Docker's short id, and unambiguous).
+ * - byTag(tag): a syslog-driver tag → the one container whose syslog driver writes that tag (its
+ *   hostconfig.json's LogConfig: driver syslog, tag option rendered with {{.ID}}, {{.FullID}},
+ *   {{.Name}}; Docker's default is the short id). A container that logs elsewhere is never named by
+ *   a tag, and a tag two containers write names neither (a tenant sets its own container's tag, and
+ *   could set another's). Without a readable hostconfig.json: the container whose id starts with the
+ *   tag (at least 12 hex characters, unambiguous), else whose name equals it. Looked up again every
+ *   few seconds (renames, removals).
  * - scopeOf(file, origin): the scope a line's failures and bans belong to: the container id, or
  *   undefined for host-wide (a tag that names no container, with a one-time warning).
  *
@@ -30,6 +35,8 @@ export const CONTAINER_ID_RE = /^[0-9a-f]{64}$/;
 /** Longest config.v2.json read (they hold the container's environment and labels). */
 const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
 const MIN_ID_PREFIX = 12;
+/** How long a syslog tag's container (or its having none) is believed before it is looked up again. */
+const TAG_RECHECK_MS = 5000;
 
 export interface ContainerInfo {
   readonly id: string;
@@ -114,6 +121,50 @@ export function parseContainerConfig(text: string, expectId?: string): Container
   return { id, name: name === '' ? id.slice(0, 12) : name, v4: [...v4].sort(), v6: [...v6].sort() };
 }
 
+/** How a container logs, from its hostconfig.json: the driver, and the syslog driver's `tag` option (null: Docker's default). */
+export interface LogSettings {
+  readonly driver: string;
+  readonly tag: string | null;
+}
+
+/** Longest hostconfig.json read (it holds mounts, devices and log options). */
+const MAX_HOSTCONFIG_BYTES = 1024 * 1024;
+
+/** The LogConfig of a hostconfig.json's text, or null when it holds none (or is not JSON). */
+export function parseLogSettings(text: string): LogSettings | null {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  const lc = typeof raw === 'object' && raw !== null ? (raw as { LogConfig?: unknown }).LogConfig : undefined;
+  if (typeof lc !== 'object' || lc === null) return null;
+  const { Type, Config } = lc as { Type?: unknown; Config?: unknown };
+  if (typeof Type !== 'string') return null;
+  const tag = typeof Config === 'object' && Config !== null ? (Config as { tag?: unknown }).tag : undefined;
+  return { driver: Type, tag: typeof tag === 'string' && tag !== '' ? tag : null };
+}
+
+/**
+ * The tag Docker's syslog driver writes for a container with tag option `template` (null: its default,
+ * the short id): the fields `{{.ID}}`, `{{.FullID}}`, `{{.Name}}` and `{{.DaemonName}}`, and literal
+ * text. Null for a template with anything else (it cannot be told which container it names).
+ */
+export function renderLogTag(template: string | null, c: { readonly id: string; readonly name: string }): string | null {
+  const fields: Record<string, string> = { ID: c.id.slice(0, 12), FullID: c.id, Name: c.name, DaemonName: 'docker' };
+  let unknown = false;
+  const out = (template ?? '{{.ID}}').replace(/\{\{\s*([^}]*?)\s*\}\}/g, (_m, expr: string) => {
+    const f = /^\.([A-Za-z]+)$/.exec(expr)?.[1];
+    if (f === undefined || !Object.hasOwn(fields, f)) {
+      unknown = true;
+      return '';
+    }
+    return fields[f]!;
+  });
+  return unknown || out.includes('{{') ? null : out;
+}
+
 interface Cached {
   info: ContainerInfo | null;
   key: string;
@@ -130,6 +181,8 @@ export class ContainerDirectory implements ContainerResolver {
   private readonly cache = new Map<string, Cached>();
   private readonly fileIds = new Map<string, string | null>();
   private readonly tagScopes = new Map<string, { id: string | undefined; at: number }>();
+  /** id → its log settings (hostconfig.json), with the file's identity; undefined settings: unreadable. */
+  private readonly logs = new Map<string, { settings: LogSettings | undefined; key: string; checkedAt: number }>();
   private readonly warned = new Set<string>();
   private listedAt = -Infinity;
   private listed: string[] = [];
@@ -192,11 +245,16 @@ export class ContainerDirectory implements ContainerResolver {
     const want = nameOrId.replace(/^\//, '');
     if (want === '') return null;
     const ids = this.knownIds();
+    // As Docker resolves a reference: a full id first (a tenant may name its container with another's id), then a name, then an id prefix.
+    if (CONTAINER_ID_RE.test(want)) {
+      const i = this.info(want);
+      if (i !== null) return i;
+      if (this.dirs.has(want)) return { id: want, name: want.slice(0, 12), v4: [], v6: [] };
+    }
     for (const id of ids) {
       const i = this.info(id);
       if (i !== null && i.name === want) return i;
     }
-    if (CONTAINER_ID_RE.test(want)) return this.info(want) ?? (this.dirs.has(want) ? { id: want, name: want.slice(0, 12), v4: [], v6: [] } : null);
     if (want.length >= MIN_ID_PREFIX && /^[0-9a-f]+$/.test(want)) {
       const hits = ids.filter((id) => id.startsWith(want));
       if (hits.length === 1) return this.info(hits[0]!) ?? { id: hits[0]!, name: hits[0]!.slice(0, 12), v4: [], v6: [] };
@@ -208,13 +266,14 @@ export class ContainerDirectory implements ContainerResolver {
     if (origin === undefined) return this.idOfLogFile(file);
     const now = this.clock.now();
     const hit = this.tagScopes.get(origin);
-    // A tag that named no container is looked up again after a while (the container may be new).
-    if (hit !== undefined && (hit.id !== undefined || now - hit.at < 5000)) return hit.id;
+    // A tag is looked up again after a while: one that named no container (it may be new), and one
+    // that did (that container may have been renamed or removed, and another now bear the name).
+    if (hit !== undefined && now - hit.at < TAG_RECHECK_MS) return hit.id;
     let id: string | undefined;
     if (this.dir === null && this.dirs.size === 0) {
       this.warnOnce('tag-no-dir', `syslog tag ${JSON.stringify(origin)} cannot be tied to a container: no Docker containers directory is known (set BANHAMMER_DOCKER_CONTAINERS_DIR); bans from tagged lines are host-wide`);
     } else {
-      id = this.find(origin)?.id;
+      id = this.byTag(origin, hit?.id);
       if (id === undefined) {
         this.warnOnce(`tag:${origin}`, `syslog tag ${JSON.stringify(origin)} names no container (by name or id) in ${this.dir ?? 'the known container directories'}; bans from its lines are host-wide`);
       }
@@ -222,6 +281,80 @@ export class ContainerDirectory implements ContainerResolver {
     if (this.tagScopes.size > 10_000) this.tagScopes.clear();
     this.tagScopes.set(origin, { id, at: now });
     return id;
+  }
+
+  /**
+   * The container a syslog tag names. Docker's default tag is the short id, and ids are Docker's
+   * while names are their tenants': an id (whole, or a prefix of at least 12 hex that is one
+   * container's) wins over a name, so a tenant that names its container after another's short id
+   * does not take that container's lines. `cached`: the answer of the last look-up, kept when that
+   * container still bears the name (one cached stat, not a look at every container).
+   */
+  private byTag(tag: string, cached: string | undefined): string | undefined {
+    const want = tag.replace(/^\//, '');
+    if (want === '') return undefined;
+    const ids = this.knownIds();
+    // Where Docker's hostconfig.json says how a container logs (always, on a Docker host), a tag is
+    // tied only to the containers whose syslog driver writes exactly that tag: a container that logs
+    // to json-file never, and a tag two containers write (one chose another's) to neither.
+    const told: string[] = [];
+    const untold: string[] = [];
+    for (const id of ids) {
+      const logs = this.logSettings(id);
+      if (logs === undefined) {
+        untold.push(id);
+        continue;
+      }
+      if (logs.driver !== 'syslog') continue;
+      const info = this.info(id);
+      if (info !== null && renderLogTag(logs.tag, info) === want) told.push(id);
+    }
+    if (told.length > 1) {
+      this.warnOnce(`tag-ambiguous:${want}`, `syslog tag ${JSON.stringify(want)} is written by ${told.length} containers (${told.map((id) => this.info(id)?.name ?? id.slice(0, 12)).join(', ')}): it names none of them, and bans from its lines are host-wide; give each container a tag of its own`);
+      return undefined;
+    }
+    if (told.length === 1) return told[0];
+    // Containers whose hostconfig.json cannot be read: by id, then by name, as before.
+    if (CONTAINER_ID_RE.test(want) && untold.includes(want)) return want;
+    if (want.length >= MIN_ID_PREFIX && /^[0-9a-f]+$/.test(want)) {
+      const hits = ids.filter((id) => id.startsWith(want));
+      if (hits.length === 1) return untold.includes(hits[0]!) ? hits[0] : undefined;
+    }
+    if (cached !== undefined && untold.includes(cached) && this.info(cached)?.name === want) return cached;
+    for (const id of untold) if (this.info(id)?.name === want) return id;
+    return undefined;
+  }
+
+  /** A container's log settings (hostconfig.json), re-read when the file changed; undefined when it cannot be read. */
+  private logSettings(id: string): LogSettings | undefined {
+    const now = this.clock.now();
+    const c = this.logs.get(id);
+    if (c !== undefined && now - c.checkedAt < this.refreshMs) return c.settings;
+    const dir = this.dirs.get(id) ?? (this.dir !== null ? join(this.dir, id) : null);
+    if (dir === null) return undefined;
+    const file = join(dir, 'hostconfig.json');
+    let key: string;
+    try {
+      const st = statSync(file);
+      key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
+      if (c !== undefined && c.key === key) {
+        c.checkedAt = now;
+        return c.settings;
+      }
+      if (st.size > MAX_HOSTCONFIG_BYTES) throw Object.assign(new Error('too large'), { code: 'EFBIG' });
+    } catch {
+      this.logs.set(id, { settings: undefined, key: 'missing', checkedAt: now });
+      return undefined;
+    }
+    let settings: LogSettings | undefined;
+    try {
+      settings = parseLogSettings(readRegularFileSync(file, MAX_HOSTCONFIG_BYTES)) ?? undefined;
+    } catch {
+      settings = undefined;
+    }
+    if (this.logs.size > 10_000) this.logs.clear();
+    this.logs.set(id, { settings, key, checkedAt: now });
+    return settings;
   }
 
   /** Ids seen in log paths plus the containers directory's entries (listed at most every 5 s). */

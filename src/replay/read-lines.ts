@@ -14,10 +14,26 @@
  * the head of a line (parse/access-event.ts MAX_HEAD_LENGTH), which this always holds whole.
  * A pipe or device (not a regular file) is read in order, as a whole. Errors opening or reading the
  * file reject the promise; onLine must not throw.
+ *
+ * One byte sequence is not read as Latin-1: a UTF-8 byte order mark (EF BB BF) is the one character
+ * U+FEFF, as the live agent (which decodes UTF-8) reads it, and as the parser expects it: before a
+ * line (a file's first, or one appended or concatenated after another file's) and before a syslog
+ * MSG (RFC 5424) it is skipped. Read as three Latin-1 characters, such a line was never counted.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 
 const BUFFER = 2 << 20;
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+const BOM_LATIN1 = '\u00ef\u00bb\u00bf';
+
+/**
+ * buf[from, to) as Latin-1, each UTF-8 byte order mark as U+FEFF (see above). `bom`: whether the bytes
+ * may hold one (a caller that looked for it once per read passes false to skip the search).
+ */
+export function decodeLog(buf: Buffer, from: number, to: number, bom = true): string {
+  const text = buf.toString('latin1', from, to);
+  return bom && text.includes(BOM_LATIN1) ? text.replaceAll(BOM_LATIN1, '\ufeff') : text;
+}
 const PIECE = 64 << 10;
 const NL = 10;
 
@@ -56,6 +72,8 @@ export async function readLineRanges(
       if (bytesRead === 0) break;
       onRead?.(pos - span.from);
       const end = carry + bytesRead;
+      // One native search per read: a byte order mark is rare, and only then are pieces searched.
+      const bom = buf.subarray(0, end).indexOf(BOM) >= 0;
       let from = 0;
       if (discarding) {
         const nl = buf.indexOf(NL, carry);
@@ -76,7 +94,7 @@ export async function readLineRanges(
           carry = end - from;
         } else if (end === BUFFER) {
           // Longer than the buffer: hand over its head, skip the rest up to the next newline.
-          onLine(buf.toString('latin1', 0, end));
+          onLine(decodeLog(buf, 0, end, bom));
           discarding = true;
           carry = 0;
         } else {
@@ -92,13 +110,13 @@ export async function readLineRanges(
           cut = buf.lastIndexOf(NL, from + PIECE - 1);
           if (cut < from) cut = buf.indexOf(NL, from + PIECE);
         }
-        splitInto(buf.toString('latin1', from, cut + 1), onRange);
+        splitInto(decodeLog(buf, from, cut + 1, bom), onRange);
         from = cut + 1;
       }
       buf.copy(buf, 0, last + 1, end);
       carry = end - last - 1;
     }
-    if (carry > 0 && !discarding) onLine(stripCr(buf.toString('latin1', 0, carry)));
+    if (carry > 0 && !discarding) onLine(stripCr(decodeLog(buf, 0, carry)));
   } finally {
     closeSync(fd);
   }

@@ -119,8 +119,11 @@ export async function replayFile(path: string, config: Config, opts: ReplayOptio
     const regular = statSync(path).isFile();
     const threads = opts.explain === true || !regular ? 1 : threadsFor(path, opts.threads, rules.some((r) => !isFiltered(r.settings.match)));
     if (threads <= 1) {
-      const total = opts.onProgress !== undefined && regular ? statSync(path).size : 0;
-      const counts = await parseSpan(path, { from: 0, to: Number.POSITIVE_INFINITY }, parse, observeLine, opts.onProgress !== undefined ? (done) => opts.onProgress!(done, total) : undefined);
+      // A regular file is read as it was when the replay began, as the spans of a parallel replay
+      // are: a log still being written gives the same report on any number of threads, and one
+      // that grows forever still ends. A pipe is read to its end.
+      const total = regular ? statSync(path).size : 0;
+      const counts = await parseSpan(path, { from: 0, to: regular ? total : Number.POSITIVE_INFINITY }, parse, observeLine, opts.onProgress !== undefined ? (done) => opts.onProgress!(done, total) : undefined);
       lines = counts.lines;
       parsed = counts.parsed;
       for (const k of SKIP_REASONS) skipReasons[k] = counts.skipReasons[k];

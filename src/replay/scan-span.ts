@@ -11,19 +11,20 @@
  * A span's edges are moved past the rest of a Docker line split over several json-file records (a
  * record without a newline and those that follow it, see parse/line-parser.ts), so that such a line
  * is read whole by one span: read from a span's start, its later records would be lines of their own,
- * and one of them can be a forged access line. Both spans at an edge work out the same new edge from
- * the file, so every line is still read exactly once.
+ * and one of them can be a forged access line. The pieces of a line are those of one Docker stream,
+ * and a record of the other stream may stand between them (see openDockerStreams). Both spans at an
+ * edge work out the same new edge from the file, so every line is still read exactly once.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import type { LogFormat, SkipReason } from '../parse/access-event.js';
 import { SKIP_REASONS, isSkip, type AccessEvent } from '../parse/access-event.js';
-import { isPartialRecord } from '../parse/docker-json.js';
+import { dockerStreamOf, isPartialRecord } from '../parse/docker-json.js';
 import { createLineParser, type LineParser } from '../parse/line-parser.js';
 import { flatAscii } from '../parse/timestamp.js';
 import { looksLikeSyslog } from '../parse/syslog.js';
 import { compileRule, type CompiledRule, type RuleSettings } from '../detect/rule.js';
 import { RuleMatcher } from '../detect/rule-matcher.js';
-import { readLineRanges } from './read-lines.js';
+import { decodeLog, readLineRanges } from './read-lines.js';
 
 export interface SpanJob {
   readonly path: string;
@@ -174,7 +175,8 @@ export async function scanSpan(job: SpanJob, onRead?: (bytes: number) => void): 
       let o = originIndex.get(ev.origin);
       if (o === undefined) {
         o = origins.length + 1;
-        const flat = flatAscii(ev.origin);
+        // A tag is Latin-1 text, but for a byte order mark read as U+FEFF (read-lines.ts): copied whole.
+        const flat = /[^\u0000-\u00ff]/.test(ev.origin) ? Buffer.from(ev.origin, 'utf16le').toString('utf16le') : flatAscii(ev.origin);
         origins.push(flat);
         originIndex.set(flat, o);
       }
@@ -219,7 +221,8 @@ function ownLineEdges(path: string, span: { from: number; to: number }): { from:
 
 /**
  * `pos` (a line start) moved past the lines that belong with the one before it, if any: they go to
- * the span before the edge. Those are the records that continue a Docker line split before it, and
+ * the span before the edge. Those are the records up to the end of every Docker line split before
+ * it (of either stream: a stderr record between two pieces of a stdout line does not end it), and
  * the messages that complete a syslog line cut before its status (line-parser.ts `syslog`: the line
  * counts for its client only when read with its rest, and its rest read alone could name anyone).
  * splitSpans() cuts the file with it too, so a chain is walked once when the file is split and the
@@ -228,14 +231,23 @@ function ownLineEdges(path: string, span: { from: number; to: number }): { from:
 export function lineEdge(fd: number, size: number, pos: number): number {
   if (pos <= 0 || pos >= size) return pos;
   const before = lineBefore(fd, pos) ?? '';
-  if (isPartialRecord(before)) {
+  const open = openDockerStreams(fd, pos, before);
+  if (open !== null) {
     // Read through one buffer: a line Docker split into thousands of 16 KiB records is one pass over
     // its bytes, not a 2 MiB read per record (that made a 64 MiB line take seconds per edge).
+    // Records of the other stream may stand between the pieces (and start split lines of their
+    // own): the edge goes where no stream has a line in progress.
     const read = chunkedLines(fd, size);
     for (;;) {
       const { line, next } = read(pos);
       pos = next;
-      if (pos >= size || !isPartialRecord(line ?? '')) return pos;
+      const record = line === null ? null : dockerRecord(line);
+      if (record !== null) {
+        const s = dockerStreamOf(record);
+        if (isPartialRecord(record)) open.add(s);
+        else open.delete(s);
+      }
+      if (pos >= size || open.size === 0) return pos;
     }
   }
   const cut = waitingSyslogPiece(fd, pos, before);
@@ -248,6 +260,41 @@ export function lineEdge(fd: number, size: number, pos: number): number {
     if (pos >= size || cut.waiting() === 0) return pos;
   }
   return pos;
+}
+
+/**
+ * The Docker streams (stdout, stderr) whose line is still in progress at `pos` (their last record
+ * before it is a piece of a split line: see isPartialRecord), as the parser reading the file from
+ * its start holds them (line-parser.ts keys split lines per stream: Docker copies stdout and stderr
+ * in two goroutines, so a record of one can stand between the pieces of a line of the other); null
+ * when none is. `before`: the line just before `pos`; only in a json-file log (it is a record) are
+ * the lines before it read again, up to CHAIN_LINES of them, until both streams are seen.
+ */
+function openDockerStreams(fd: number, pos: number, before: string): Set<string> | null {
+  if (dockerRecord(before) === null) return null;
+  // Most edges see both streams in the last few records: a small window first, the whole one if not.
+  for (const bytes of [256 << 10, CHAIN_BYTES]) {
+    const seen = new Set<string>();
+    const open = new Set<string>();
+    const lines = linesBefore(fd, pos, bytes);
+    for (let i = lines.length - 1; i >= 0 && !(seen.has('stdout') && seen.has('stderr')); i--) {
+      const record = dockerRecord(lines[i]!);
+      if (record === null) continue;
+      const s = dockerStreamOf(record);
+      if (seen.has(s)) continue;
+      seen.add(s);
+      if (isPartialRecord(record)) open.add(s);
+    }
+    if ((seen.has('stdout') && seen.has('stderr')) || bytes >= CHAIN_BYTES || pos - 1 <= bytes) return open.size > 0 ? open : null;
+  }
+  return null;
+}
+
+/** The line as a json-file record (after a BOM, which the docker-json parser skips), or null when it is none. */
+function dockerRecord(line: string): string | null {
+  const c = line.charCodeAt(0);
+  if (c === 123) return line;
+  return c === 0xfeff && line.charCodeAt(1) === 123 ? line.slice(1) : null;
 }
 
 /**
@@ -276,25 +323,25 @@ function waitingSyslogPiece(fd: number, pos: number, before: string): LineParser
   return p.waiting() > 0 ? p : null;
 }
 
-/** The last (at most CHAIN_LINES) whole lines in the CHAIN_BYTES before the newline at pos - 1, in order (Latin-1, without CR). */
-function linesBefore(fd: number, pos: number): string[] {
-  const from = Math.max(0, pos - 1 - CHAIN_BYTES);
+/** The last (at most CHAIN_LINES) whole lines in the `bytes` (CHAIN_BYTES) before the newline at pos - 1, in order (Latin-1 but for a BOM, as read-lines.ts reads them; without CR). */
+function linesBefore(fd: number, pos: number, bytes = CHAIN_BYTES): string[] {
+  const from = Math.max(0, pos - 1 - bytes);
   const buf = Buffer.allocUnsafe(pos - 1 - from);
   const got = readSync(fd, buf, 0, buf.length, from);
-  const lines = buf.toString('latin1', 0, got).split('\n');
+  const lines = decodeLog(buf, 0, got).split('\n');
   // The first is cut unless the window starts the file.
   if (from > 0) lines.shift();
   return lines.slice(-CHAIN_LINES).map((l) => (l.charCodeAt(l.length - 1) === 13 ? l.slice(0, -1) : l));
 }
 
-/** The line that ends with the newline at pos - 1 (Latin-1, without CR), or null when longer than WHOLE_LINE. */
+/** The line that ends with the newline at pos - 1 (as read-lines.ts reads it, without CR), or null when longer than WHOLE_LINE. */
 function lineBefore(fd: number, pos: number): string | null {
   const from = Math.max(0, pos - 1 - WHOLE_LINE - 1);
   const buf = Buffer.allocUnsafe(pos - 1 - from);
   const got = readSync(fd, buf, 0, buf.length, from);
   const nl = buf.subarray(0, got).lastIndexOf(10);
   if (nl < 0 && from > 0) return null;
-  const line = buf.toString('latin1', nl + 1, got);
+  const line = decodeLog(buf, nl + 1, got);
   if (line.length > WHOLE_LINE) return null;
   return line.charCodeAt(line.length - 1) === 13 ? line.slice(0, -1) : line;
 }
@@ -305,7 +352,7 @@ function chunkedLines(fd: number, size: number): (pos: number) => { line: string
   let start = 0;
   let len = 0;
   const cut = (from: number, nl: number, pos: number): { line: string; next: number } => {
-    const line = buf.toString('latin1', from, nl);
+    const line = decodeLog(buf, from, nl);
     return { line: line.charCodeAt(line.length - 1) === 13 ? line.slice(0, -1) : line, next: pos + (nl - from) + 1 };
   };
   return (pos) => {
@@ -329,10 +376,10 @@ function lineAt(fd: number, pos: number, size: number): { line: string | null; n
   const got = readSync(fd, buf, 0, buf.length, pos);
   const nl = buf.subarray(0, got).indexOf(10);
   if (nl >= 0) {
-    const line = buf.toString('latin1', 0, nl);
+    const line = decodeLog(buf, 0, nl);
     return { line: line.charCodeAt(line.length - 1) === 13 ? line.slice(0, -1) : line, next: pos + nl + 1 };
   }
-  if (pos + got >= size) return { line: buf.toString('latin1', 0, got), next: size };
+  if (pos + got >= size) return { line: decodeLog(buf, 0, got), next: size };
   // Longer than WHOLE_LINE: find its end.
   let at = pos + got;
   const chunk = Buffer.allocUnsafe(64 << 10);
