@@ -161,9 +161,9 @@ export class FileFollower {
       } else {
         offset = this.o.startAt === 'end' ? await lineStartBefore(fh, size, this.o.maxLineBytes) : 0;
       }
-      // Its end is inside a line longer than any we deliver whole: never read its rest as a line.
+      // Its end is inside a line longer than any we deliver whole: never read its rest as a line
+      // (makeOpen sees that the byte before is no newline).
       this.current = await this.makeOpen(fh, st, offset < 0 ? size : offset);
-      if (offset < 0) this.current.splitter.discardPartial();
     }
     for (const p of saved) {
       if (p === mine) continue;
@@ -533,6 +533,7 @@ export class FileFollower {
       head: Buffer.alloc(0),
       tail: Buffer.alloc(0),
     };
+    if (await midLine(fh, from)) copy.splitter.discardPartial();
     await this.readToEnd(copy);
     this.overlongClosed += copy.splitter.overlongLines;
     return true;
@@ -561,6 +562,8 @@ export class FileFollower {
     const { bytesRead } = head.length > 0 ? await fh.read(head, 0, head.length, 0) : { bytesRead: 0 };
     const tail = Buffer.alloc(Math.min(TAIL_BYTES, offset));
     const { bytesRead: tailRead } = tail.length > 0 ? await fh.read(tail, 0, tail.length, offset - tail.length) : { bytesRead: 0 };
+    const splitter = new LineSplitter(offset, this.o.maxLineBytes);
+    if (await midLine(fh, offset)) splitter.discardPartial();
     return {
       head: head.subarray(0, bytesRead),
       tail: tail.subarray(0, tailRead === tail.length ? tailRead : 0),
@@ -568,7 +571,7 @@ export class FileFollower {
       dev: id.dev,
       ino: id.ino,
       readOffset: offset,
-      splitter: new LineSplitter(offset, this.o.maxLineBytes),
+      splitter,
       lastGrowth: this.o.clock.now(),
     };
   }
@@ -689,6 +692,19 @@ async function lineStartBefore(fh: FileHandle, size: number, max: number): Promi
     end = from;
   }
   return end === 0 ? 0 : -1;
+}
+
+/**
+ * Is `offset` inside a line (the byte before it is no newline)? Reading must then start by dropping
+ * the rest of that line (LineSplitter.discardPartial): read as a line of its own, it begins inside
+ * text a client wrote and can name anyone. So it is whatever the offset came from: the end of a file
+ * being written, a saved position left inside an overlong line, a copy read from such a position.
+ */
+async function midLine(fh: FileHandle, offset: number): Promise<boolean> {
+  if (offset <= 0) return false;
+  const b = Buffer.alloc(1);
+  const { bytesRead } = await fh.read(b, 0, 1, offset - 1);
+  return bytesRead === 1 && b[0] !== 0x0a;
 }
 
 /** Does the file start with the bytes the fingerprint was taken of? (No fingerprint: yes.) */

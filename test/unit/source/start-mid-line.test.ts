@@ -85,4 +85,44 @@ describe('following a file from its end when the end is mid-line', () => {
     appendFileSync(file, `${next}\n`);
     await vi.waitFor(() => expect(lines).toEqual([next]), WAIT);
   });
+
+  it('a position saved inside such a line is resumed by dropping the rest of it, after a restart too', async () => {
+    const file = join(dir, 'access.log');
+    writeFileSync(file, `198.18.0.41 - - [${T}] "GET / HTTP/1.1" 200 5 "-" "x"\n198.18.0.40 - - [${T}] "GET /a HTTP/1.1" 404 196 "${'r'.repeat(200_000)}`);
+    const first = new Tailer({ paths: [file], onLine: () => {}, rotateWaitMs: 300, pollIntervalMs: 50, maxLineBytes: 1024 });
+    await first.start();
+    await first.settle();
+    await first.stop();
+    const saved = first.positions();
+    const lines: string[] = [];
+    tailer = new Tailer({ paths: [file], onLine: (l) => lines.push(l), startPositions: saved, rotateWaitMs: 300, pollIntervalMs: 50, maxLineBytes: 1024 });
+    await tailer.start();
+    await tailer.settle();
+    appendFileSync(file, `198.18.7.7 - - [${T}] " " 403 5"\n`);
+    const after = `198.18.0.42 - - [${T}] "GET /b HTTP/1.1" 403 5 "-" "x"`;
+    appendFileSync(file, `${after}\n`);
+    await vi.waitFor(() => expect(lines.length).toBeGreaterThan(0), WAIT);
+    await vi.waitFor(() => expect(tailer!.lagBytes()).toBe(0), WAIT);
+    await tailer.settle();
+    expect(lines).toEqual([after]);
+  });
+
+  it('copytruncate while such a line is being dropped: the copy is read on by dropping its rest too', async () => {
+    const { copyFileSync, truncateSync } = await import('node:fs');
+    const file = join(dir, 'access.log');
+    writeFileSync(file, `198.18.0.41 - - [${T}] "GET / HTTP/1.1" 200 5 "-" "x"\n198.18.0.40 - - [${T}] "GET /a HTTP/1.1" 404 196 "${'r'.repeat(200_000)}`);
+    const lines: string[] = [];
+    tailer = new Tailer({ paths: [file], onLine: (l) => lines.push(l), rotateWaitMs: 300, pollIntervalMs: 50, maxLineBytes: 1024 });
+    await tailer.start();
+    await tailer.settle();
+    // The writer ends the line; logrotate copies and truncates (synchronously: nothing is read in between).
+    appendFileSync(file, `198.18.7.7 - - [${T}] " " 403 5"\n`);
+    copyFileSync(file, `${file}.1`);
+    truncateSync(file, 0);
+    const after = `198.18.0.42 - - [${T}] "GET /b HTTP/1.1" 403 5 "-" "x"`;
+    appendFileSync(file, `${after}\n`);
+    await vi.waitFor(() => expect(lines).toContain(after), WAIT);
+    await tailer.settle();
+    expect(lines.filter((l) => l.startsWith('198.18.7.7'))).toEqual([]);
+  });
 });
