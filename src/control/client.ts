@@ -5,12 +5,14 @@
  *  - no socket, or nobody listening (ENOENT, ECONNREFUSED): BH_ERR_DAEMON_NOT_RUNNING;
  *  - permission denied (EACCES, EPERM): BH_ERR_CONTROL saying root is needed;
  *  - no answer within timeoutMs, a connection closed early, or a malformed answer: BH_ERR_CONTROL;
- *  - a socket owned by another user than root or the caller: BH_ERR_CONTROL, before connecting. The
- *    agent (root) makes its socket 0600 in a directory only it may write (server.ts); a socket of
- *    someone else's at that path is an impostor, whose "lifted" or "banned" the CLI must not believe;
+ *  - a socket owned by another user than root or the caller, in a directory that user does not own
+ *    alone: BH_ERR_CONTROL, before connecting. The agent makes its socket 0600 in a directory only it
+ *    may write (server.ts); any other socket at that path may be an impostor, whose "lifted" or
+ *    "banned" the CLI must not believe;
  *  - an error response: a BanhammerError with the daemon's own code, message and hint.
  */
 import { lstatSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { createConnection } from 'node:net';
 import { BanhammerError } from '../errors.js';
 import { encodeRequest, MAX_RESPONSE_BYTES, parseResponse, type ControlRequest, type ResultOf } from './protocol.js';
@@ -20,7 +22,12 @@ export interface ControlRequestOptions {
   timeoutMs: number;
 }
 
-/** Why the socket at `socketPath` is not to be trusted, or null (also when it is missing: connecting says so). */
+/**
+ * Why the socket at `socketPath` is not to be trusted, or null (also when it is missing: connecting
+ * says so). Trusted: a socket of root's or the caller's, or one whose owner also owns its directory
+ * when no one else may write there (an agent run as a service user, in a directory of its own: the
+ * rule the agent itself keeps for the directory, server.ts).
+ */
 export function foreignSocket(socketPath: string, uid: number | undefined = process.getuid?.()): string | null {
   if (uid === undefined) return null;
   let owner: number;
@@ -29,7 +36,14 @@ export function foreignSocket(socketPath: string, uid: number | undefined = proc
   } catch {
     return null;
   }
-  return owner === 0 || owner === uid ? null : `the control socket ${socketPath} belongs to another user (uid ${owner}), not to root or you`;
+  if (owner === 0 || owner === uid) return null;
+  try {
+    const dir = lstatSync(dirname(socketPath));
+    if (dir.isDirectory() && dir.uid === owner && (dir.mode & 0o022) === 0) return null;
+  } catch {
+    // no directory to vouch for it
+  }
+  return `the control socket ${socketPath} belongs to another user (uid ${owner}), not to root or you, and its directory is not that user's alone`;
 }
 
 export function controlRequest<R extends ControlRequest>(socketPath: string, request: R, opts: ControlRequestOptions): Promise<ResultOf<R>> {

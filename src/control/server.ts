@@ -14,8 +14,8 @@
  * MAX_REQUEST_BYTES is answered with an error and the connection closed; a connection idle for
  * IDLE_TIMEOUT_MS is closed, and so is one whose request line has not arrived whole IDLE_TIMEOUT_MS
  * after its first byte (a trickle re-arms the idle timer); requests are answered one per turn of the
- * event loop; at most MAX_CONNECTIONS are served at once, one more is answered with an error and
- * closed. A client may pipeline requests, but one that does not read its answers
+ * event loop; at most MAX_CONNECTIONS are served at once: one more closes the connection that went
+ * longest without a request. A client may pipeline requests, but one that does not read its answers
  * is not read either: reading pauses while 32 requests wait, an answer is written only once the
  * client has taken the ones before it, and a client stuck that way for IDLE_TIMEOUT_MS is closed,
  * so memory stays bounded per connection. Handler errors become error responses (BanhammerError keeps its
@@ -69,8 +69,8 @@ export interface ControlServerOptions {
 /**
  * Connections served at once. Each may hold one answer its client has not read (a status of 100,000
  * bans is ~13 MB) and a descriptor the agent needs for its logs, state and firewall commands; the
- * CLI and the healthcheck open one each, briefly. A connection past the cap is answered with an
- * error and closed.
+ * CLI and the healthcheck open one each, briefly. A connection past the cap closes the one that went
+ * longest without a request, so held connections never lock them out.
  */
 export const MAX_CONNECTIONS = 64;
 
@@ -88,12 +88,24 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
   ensureParentDir(socketPath);
   await clearStaleSocket(socketPath);
 
-  const connections = new Set<Socket>();
+  /** Open connections, each with when it last sent a request (or opened). */
+  const connections = new Map<Socket, { active: number }>();
+  let tick = 0;
   const server = createServer({ allowHalfOpen: true }, (sock) => {
-    if (connections.size >= maxConnections) return refuseConnection(sock, maxConnections);
-    connections.add(sock);
+    // At the cap, the connection that went longest without a request makes room: clients that hold
+    // connections (blank lines keep one open) cannot lock the CLI and the healthcheck out.
+    if (connections.size >= maxConnections) {
+      let stalest: Socket | null = null;
+      let oldest = Infinity;
+      for (const [c, st] of connections) if (st.active < oldest) [stalest, oldest] = [c, st.active];
+      if (stalest === null) return refuseConnection(sock, maxConnections);
+      connections.delete(stalest);
+      stalest.destroy();
+    }
+    const state = { active: ++tick };
+    connections.set(sock, state);
     sock.on('close', () => connections.delete(sock));
-    serveConnection(sock, handler, { idleMs, maxBytes, onError });
+    serveConnection(sock, handler, { idleMs, maxBytes, onError, onRequest: () => (state.active = ++tick) });
   });
   await listenPrivately(server, socketPath);
   // Listen failures were thrown above; later server errors go to the daemon's log.
@@ -114,7 +126,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
       closing ??= (async () => {
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
-          for (const c of connections) c.destroy();
+          for (const c of connections.keys()) c.destroy();
         });
         // Remove the socket only if it is still the one we bound (not a successor's).
         try {
@@ -239,7 +251,7 @@ const MAX_PENDING_REQUESTS = 32;
 function serveConnection(
   sock: Socket,
   handler: ControlHandler,
-  opts: { idleMs: number; maxBytes: number; onError: (e: unknown) => void },
+  opts: { idleMs: number; maxBytes: number; onError: (e: unknown) => void; onRequest?: () => void },
 ): void {
   let buffered: Buffer[] = [];
   let bufferedBytes = 0;
@@ -292,6 +304,7 @@ function serveConnection(
   };
 
   const enqueue = (line: string) => {
+    opts.onRequest?.();
     pending++;
     // Requests read but not answered stay few: reading stops until the answers catch up.
     if (pending >= MAX_PENDING_REQUESTS && !paused) {

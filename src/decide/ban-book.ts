@@ -340,8 +340,9 @@ export class BanBook {
       failures: o.failures,
       nth,
       manual: false,
-      // Escaped as a restored ban's is (readBan): a syslog tag is text from a log line.
-      origin: o.origin === undefined ? undefined : evidenceText(o.origin, 4096),
+      // Escaped as a restored ban's is (readBan): a syslog tag is text from a log line. Cut well
+      // below the 4096 a restore cuts at, so that a restore leaves it as it is.
+      origin: o.origin === undefined ? undefined : evidenceText(o.origin, 1024),
       ...(scope !== undefined ? { scope, scopeName: scopeName ?? scope.slice(0, 12) } : {}),
       ...(evidence !== undefined && evidence.lines.length > 0 ? { evidence: evidence.lines } : {}),
       ...(evidence !== undefined && (evidence.omitted ?? 0) > 0 ? { evidenceOmitted: evidence.omitted } : {}),

@@ -94,6 +94,8 @@ export class DockerUserEnforcer implements Enforcer {
   private readonly cmd: FirewallCommands;
   /** Containers with sets in the kernel, and the addresses their chain rules were written for. */
   private readonly targets = new Map<string, ContainerTarget>();
+  /** Containers let go (no ban in force) whose sets are still to be destroyed: tried at every check until gone. */
+  private readonly retiring = new Set<string>();
   /** Families whose DOCKER-USER chain this process created (it may delete them again at shutdown). */
   private readonly createdDockerUser = new Set<Family>();
   /** `<container id>/<family>` already reported as holding bans it has no address of that family for. */
@@ -118,6 +120,7 @@ export class DockerUserEnforcer implements Enforcer {
     const backend = await this.cmd.ensureBackend();
     for (const f of this.families) await this.cmd.createSet(this.names.sets[f], f);
     this.targets.clear();
+    this.retiring.clear();
     this.familyGapsReported.clear();
     for (const f of this.families) await this.fillChain(f, backend);
     // Sets of a previous run are no longer referenced by the chain: their bans come back with the
@@ -166,11 +169,25 @@ export class DockerUserEnforcer implements Enforcer {
     if (idle.length > 0) {
       for (const id of idle) {
         this.targets.delete(id);
+        this.retiring.add(id);
         this.familyGapsReported.delete(`${id}/4`);
         this.familyGapsReported.delete(`${id}/6`);
       }
       for (const f of this.families) await this.fillChain(f, backend);
-      for (const id of idle) for (const f of this.families) await this.cmd.destroySet(containerSetName(this.names, id, f));
+    }
+    // A destroy can fail while the kernel still holds a reference to the set (iptables-nft lets go
+    // of it late): the container stays in `retiring` and is tried again at the next check.
+    for (const id of [...this.retiring]) {
+      if (this.targets.has(id)) {
+        this.retiring.delete(id);
+        continue;
+      }
+      try {
+        for (const f of this.families) await this.cmd.destroySet(containerSetName(this.names, id, f));
+        this.retiring.delete(id);
+      } catch {
+        // tried again at the next check
+      }
     }
     const counts = await this.cmd.setCounts();
     for (const f of this.families) {
@@ -278,6 +295,7 @@ export class DockerUserEnforcer implements Enforcer {
   /** A container gets its sets, then its chain rules (the rules reference the sets). */
   private async addContainer(id: string): Promise<void> {
     const backend = await this.cmd.ensureBackend();
+    this.retiring.delete(id);
     for (const f of this.families) await this.cmd.createSet(containerSetName(this.names, id, f), f);
     const info = this.opts.containers.info(id);
     this.targets.set(id, { id, v4: info?.v4 ?? [], v6: info?.v6 ?? [] });

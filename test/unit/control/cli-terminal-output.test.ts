@@ -4,7 +4,7 @@
  * raw) and still parses to the same value; `ban` escapes the address, rule and container it echoes;
  * and the CLI believes no socket at its path that belongs to another user than root or the caller.
  */
-import { chownSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -86,5 +86,20 @@ describe('a socket of another user', () => {
     // Root's own socket is believed whoever asks; a missing one is left to connecting to report.
     expect(foreignSocket(socketPath, 4242)).toBeNull();
     expect(foreignSocket(join(dir, 'none.sock'))).toBeNull();
+  });
+
+  it("is believed when that user also owns its directory alone (an agent run as a service user)", async () => {
+    const socketPath = await agentAnswering({ instance: 'web-1' });
+    if (process.getuid?.() !== 0) return; // chown needs root (the tests run as root in CI)
+    chownSync(socketPath, 4242, 4242);
+    chownSync(dir, 4242, 4242);
+    chmodSync(dir, 0o700);
+    expect(foreignSocket(socketPath)).toBeNull();
+    // Not when others may write the directory: anyone could have put the socket there.
+    chmodSync(dir, 0o777);
+    expect(foreignSocket(socketPath)).toMatch(/not that user's alone/);
+    chmodSync(dir, 0o700);
+    chownSync(dir, 0, 0);
+    expect(foreignSocket(socketPath)).toMatch(/belongs to another user/);
   });
 });
