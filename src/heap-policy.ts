@@ -18,8 +18,8 @@
  * While the agent starts, the young generation is also kept at its initial size. Start-up makes a few
  * megabytes that live as long as the agent (its code, compiled rules, configuration), and V8 doubles
  * the young generation whenever that much survives its collections: measured with the iptables
- * enforcer in a network namespace, the idle agent held 62.3 MB with V8's default and 58.5 MB with the
- * young generation held (`npm run bench`, "idle RSS"). Held for good, a line cost 3-5 % more under
+ * enforcer in a network namespace, the idle agent held 63.9 MB with V8's default and 59.5-61.7 MB with
+ * the young generation held (VmRSS; `npm run bench`, "idle RSS", printed 61.0 MB). Held for good, a line cost 3-5 % more under
  * load, and restoring 100,000 bans from the state file took 1.4-1.9 s instead of 1.2-1.5 s (many
  * more collections), so the hold ends once the agent's code and configuration are loaded, before it
  * reads its state: from there on V8 grows it as it would.
