@@ -14,7 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseRequest } from '../../../src/control/protocol.js';
-import { startControlServer, type ControlHandler, type ControlServer } from '../../../src/control/server.js';
+import { startControlServer, type ControlServer } from '../../../src/control/server.js';
+import { stubControlHandler } from '../../fakes/control-handler.js';
 
 const deep = (n: number): string => '['.repeat(n) + ']'.repeat(n);
 const D = deep(30_000);
@@ -42,16 +43,7 @@ describe('parseRequest with a deeply nested value', () => {
 
 let dir: string;
 let server: ControlServer | undefined;
-const handler: ControlHandler = {
-  status: () => ({ instance: 'web-1', enforcer: 'iptables', since: '', files: [], rules: [] }),
-  ban: () => null,
-  unban: () => 0,
-  unbanAll: () => 0,
-  reload: () => {},
-  why: () => {
-    throw new Error('unused');
-  },
-};
+const handler = stubControlHandler();
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'bh-ctl-deep-'));
 });

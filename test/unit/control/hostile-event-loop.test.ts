@@ -13,7 +13,8 @@ import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startControlServer, type ControlHandler, type ControlServer } from '../../../src/control/server.js';
+import { startControlServer, type ControlServer } from '../../../src/control/server.js';
+import { SMALL_STATUS, stubControlHandler } from '../../fakes/control-handler.js';
 
 let dir: string;
 let server: ControlServer | undefined;
@@ -24,20 +25,11 @@ const busy = (ms: number): void => {
     /* the cost of a scan of the ban book */
   }
 };
-const handler: ControlHandler = {
-  status: () => {
-    calls++;
-    busy(3);
-    return { instance: 'web-1', enforcer: 'iptables', since: '', files: [], rules: [] };
-  },
-  ban: () => null,
-  unban: () => 0,
-  unbanAll: () => 0,
-  reload: () => {},
-  why: () => {
-    throw new Error('unused');
-  },
-};
+const handler = stubControlHandler(() => {
+  calls++;
+  busy(3);
+  return SMALL_STATUS;
+});
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'bh-ctl-loop-'));
   calls = 0;

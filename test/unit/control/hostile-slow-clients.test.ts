@@ -13,22 +13,14 @@ import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startControlServer, type ControlHandler, type ControlServer } from '../../../src/control/server.js';
+import { startControlServer, type ControlServer } from '../../../src/control/server.js';
+import { stubControlHandler } from '../../fakes/control-handler.js';
 import { controlRequest } from '../../../src/control/client.js';
 
 let dir: string;
 let server: ControlServer | undefined;
 const open: Socket[] = [];
-const handler: ControlHandler = {
-  status: () => ({ instance: 'web-1', enforcer: 'iptables', since: '', files: [], rules: [] }),
-  ban: () => null,
-  unban: () => 0,
-  unbanAll: () => 0,
-  reload: () => {},
-  why: () => {
-    throw new Error('unused');
-  },
-};
+const handler = stubControlHandler();
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'bh-ctl-slow-'));
 });

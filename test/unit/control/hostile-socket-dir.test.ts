@@ -12,20 +12,12 @@ import { chmodSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startControlServer, type ControlHandler, type ControlServer } from '../../../src/control/server.js';
+import { startControlServer, type ControlServer } from '../../../src/control/server.js';
+import { stubControlHandler } from '../../fakes/control-handler.js';
 
 let dir: string;
 let server: ControlServer | undefined;
-const handler: ControlHandler = {
-  status: () => ({ instance: 'web-1', enforcer: 'iptables', since: '', files: [], rules: [] }),
-  ban: () => null,
-  unban: () => 0,
-  unbanAll: () => 0,
-  reload: () => {},
-  why: () => {
-    throw new Error('unused');
-  },
-};
+const handler = stubControlHandler();
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'bh-ctl-dir-'));
 });

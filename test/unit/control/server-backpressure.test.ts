@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { StatusReport } from '../../../src/control/protocol.js';
-import { startControlServer, type ControlHandler, type ControlServer } from '../../../src/control/server.js';
+import { startControlServer, type ControlServer } from '../../../src/control/server.js';
+import { stubControlHandler } from '../../fakes/control-handler.js';
 
 const BIG: StatusReport = {
   instance: 'web-1',
@@ -23,16 +24,7 @@ const BIG: StatusReport = {
 let dir: string;
 let server: ControlServer | undefined;
 let calls = 0;
-const handler: ControlHandler = {
-  status: () => (calls++, BIG),
-  ban: () => null,
-  unban: () => 0,
-  unbanAll: () => 0,
-  reload: () => {},
-  why: () => {
-    throw new Error('unused');
-  },
-};
+const handler = stubControlHandler(() => (calls++, BIG));
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'bh-backpressure-'));
