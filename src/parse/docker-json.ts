@@ -25,11 +25,26 @@ import { findQuote } from './apache.js';
 
 const PREFIX = '{"log":"';
 
+/** The bytes of a Docker piece: it splits a line into records of 16,384 bytes (escapes only make their JSON text longer). */
+const PIECE_BYTES = 16 * 1024;
 /**
- * The fewest characters a Docker piece of 16,384 bytes can be, in its JSON text or decoded: 5,462,
- * when every character takes three bytes in UTF-8 (escapes only make the JSON text longer).
+ * The fewest characters a Docker piece can be, in its JSON text or decoded: 5,462, when every
+ * character takes three bytes in UTF-8. Shorter text is never a piece; longer text is measured.
  */
-const MIN_PIECE_CHARS = Math.ceil((16 * 1024) / 3);
+const MIN_PIECE_CHARS = Math.ceil(PIECE_BYTES / 3);
+
+/**
+ * Is text[from, to) at least a piece's bytes? Measured in bytes of the file, so that the live agent
+ * (which decodes its lines as UTF-8) and replay (which reads each byte as one Latin-1 character:
+ * `latin1`) judge the same record alike: counted in characters, 3,000 "é" (6,000 bytes) were a
+ * piece for one and a last line for the other.
+ */
+function pieceSized(text: string, from: number, to: number, latin1: boolean): boolean {
+  const n = to - from;
+  if (n < MIN_PIECE_CHARS) return false;
+  if (latin1 || n >= PIECE_BYTES) return n >= PIECE_BYTES;
+  return Buffer.byteLength(from === 0 && to === text.length ? text : text.slice(from, to), 'utf8') >= PIECE_BYTES;
+}
 
 function stripNewline(s: string): string {
   let e = s.length;
@@ -87,14 +102,14 @@ export interface DockerLogHead {
  * The `log` text of a Docker json-file record, whole or cut short (then `cut`); null when the line is
  * not such a record. At most maxChars + 1 characters are decoded.
  */
-export function unwrapDockerJsonHead(line: string, maxChars: number): DockerLogHead | null {
+export function unwrapDockerJsonHead(line: string, maxChars: number, latin1 = false): DockerLogHead | null {
   if (line.startsWith(PREFIX)) {
     const close = findQuote(line, PREFIX.length, line.length, true);
     if (close < 0) return decodeHead(line, PREFIX.length, line.length, maxChars, false);
     const after = line.charCodeAt(close + 1);
     // `,` or `}` as Docker writes it, or nothing: a record cut right after its whole `log` string.
     if (!(after === 44 /* , */ || after === 125 /* } */ || close + 1 === line.length)) return null;
-    const partial = close - PREFIX.length >= MIN_PIECE_CHARS && !endsWithNewlineEscape(line, PREFIX.length, close);
+    const partial = pieceSized(line, PREFIX.length, close, latin1) && !endsWithNewlineEscape(line, PREFIX.length, close);
     return decodeHead(line, PREFIX.length, close, maxChars, partial);
   }
   let obj: unknown;
@@ -106,7 +121,7 @@ export function unwrapDockerJsonHead(line: string, maxChars: number): DockerLogH
   if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) return null;
   const log = (obj as { log?: unknown }).log;
   if (typeof log !== 'string') return null;
-  return { text: stripNewline(log), cut: false, partial: log.length >= MIN_PIECE_CHARS && log.charCodeAt(log.length - 1) !== 10 };
+  return { text: stripNewline(log), cut: false, partial: pieceSized(log, 0, log.length, latin1) && log.charCodeAt(log.length - 1) !== 10 };
 }
 
 /** Does the JSON string text line[from, to) end with the escape `\n` (an odd run of backslashes, then n)? */
@@ -202,10 +217,11 @@ export function dockerStreamOf(record: string): string {
 /**
  * Is `line` a Docker json-file record whose line goes on in the next record (see DockerLogHead)? For
  * readers that cut a log into pieces (parallel replay): a cut right after such a record would split a
- * line; the parser itself tells the same from the records it reads.
+ * line; the parser itself tells the same from the records it reads. `latin1`: the line is the file's
+ * bytes read one character each (replay).
  */
-export function isPartialRecord(line: string): boolean {
+export function isPartialRecord(line: string, latin1 = false): boolean {
   if (line.charCodeAt(0) !== 123) return false;
-  const h = unwrapDockerJsonHead(line, 0);
+  const h = unwrapDockerJsonHead(line, 0, latin1);
   return h !== null && h.partial;
 }

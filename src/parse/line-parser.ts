@@ -46,6 +46,11 @@ export interface LineParserOptions {
    * beyond the right-most entry of a first-field list (the peer, as nginx writes it).
    */
   readonly trustedProxies?: readonly string[] | undefined;
+  /**
+   * The lines are a file's bytes read one Latin-1 character each (replay), not UTF-8 text (the live
+   * agent): Docker's split-line mark is judged in bytes either way (docker-json.ts).
+   */
+  readonly latin1?: boolean | undefined;
 }
 
 export interface LineParser {
@@ -223,6 +228,7 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
     });
   }
   const origin = opts.origin;
+  const latin1 = opts.latin1 === true;
   const caches: ScanCaches = { ips: new AddressTable(), times: new ClfTimeCache() };
   const trusted = TrustedProxies.from(opts.trustedProxies);
   const autoAccess = createApacheScanner('auto', caches, trusted);
@@ -246,7 +252,7 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
   /** A record after one without a newline: the rest of that line. */
   const continueLine = (c: Continued, record: string, line: string, start: number, end: number, stream: string): ParseOutcome => {
     const room = MAX_HEAD_LENGTH + 1 - c.head.length;
-    const head = unwrapDockerJsonHead(record, c.done || room < 0 ? 0 : room);
+    const head = unwrapDockerJsonHead(record, c.done || room < 0 ? 0 : room, latin1);
     if (head === null) {
       continued.delete(stream);
       return broken(line, start, end, 'bad-wrapper');
@@ -270,12 +276,12 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
     // does not is decoded again, further, up to MAX_HEAD_LENGTH (so a long record costs what its head
     // costs, and a short decode never decides a skip).
     for (let limit = FIRST_DECODE; ; limit = Math.min(limit * 8, MAX_HEAD_LENGTH)) {
-      const head = unwrapDockerJsonHead(record, limit);
+      const head = unwrapDockerJsonHead(record, limit, latin1);
       if (head === null) return broken(line, start, end, 'bad-wrapper');
       if (head.partial) {
         // The first record of a split line: remember its head (all of it that can matter).
         // Decoded further, the record may turn out broken (a raw control character past the first limit).
-        const whole = limit >= MAX_HEAD_LENGTH ? head : unwrapDockerJsonHead(record, MAX_HEAD_LENGTH);
+        const whole = limit >= MAX_HEAD_LENGTH ? head : unwrapDockerJsonHead(record, MAX_HEAD_LENGTH, latin1);
         if (whole === null) return broken(line, start, end, 'bad-wrapper');
         if (continued.size >= MAX_CONTINUED_STREAMS) continued.clear();
         const started: Continued = { head: whole.text, done: false };

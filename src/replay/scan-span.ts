@@ -157,7 +157,7 @@ export async function scanSpan(job: SpanJob, onRead?: (bytes: number) => void): 
     hashes = more(hashes, cap);
     masks = more(masks, cap * words);
   };
-  const counts = await parseSpan(job.path, job, createLineParser(job.format, { trustedProxies: job.trustedProxies }), (ev) => {
+  const counts = await parseSpan(job.path, job, createLineParser(job.format, { trustedProxies: job.trustedProxies, latin1: true }), (ev) => {
     const n = matcher.match(ev);
     if (n === 0) return;
     if (count === cap) grow();
@@ -244,7 +244,7 @@ export function lineEdge(fd: number, size: number, pos: number): number {
       const record = line === null ? null : dockerRecord(line);
       if (record !== null) {
         const s = dockerStreamOf(record);
-        if (isPartialRecord(record)) open.add(s);
+        if (isPartialRecord(record, true)) open.add(s);
         else open.delete(s);
       }
       if (pos >= size || open.size === 0) return pos;
@@ -283,7 +283,7 @@ function openDockerStreams(fd: number, pos: number, before: string): Set<string>
       const s = dockerStreamOf(record);
       if (seen.has(s)) continue;
       seen.add(s);
-      if (isPartialRecord(record)) open.add(s);
+      if (isPartialRecord(record, true)) open.add(s);
     }
     if ((seen.has('stdout') && seen.has('stderr')) || bytes >= CHAIN_BYTES || pos - 1 <= bytes) return open.size > 0 ? open : null;
   }

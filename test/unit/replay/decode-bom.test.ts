@@ -4,9 +4,10 @@
  * live text: a UTF-8 BOM is the one character U+FEFF (line-parser.ts contentStart), and Docker's mark
  * of a split line is a `log` string of at least 5,462 *characters* without a newline
  * (docker-json.ts MIN_PIECE_CHARS, the fewest characters 16 KiB of UTF-8 can be). Read as Latin-1, a
- * BOM was three characters; replay now reads it as U+FEFF (read-lines.ts decodeLog). (A multi-byte
- * character still counts once per byte in replay: a container's last line without a newline of
- * 5,462 to 16,383 bytes in multi-byte characters, before a restart, reads as a 16 KiB piece there.)
+ * BOM was three characters; replay now reads it as U+FEFF (read-lines.ts decodeLog). And a
+ * multi-byte character counted once per byte in replay, so a container's last line without a
+ * newline of 5,462 to 16,383 bytes in multi-byte characters, before a restart, read as a 16 KiB
+ * piece there: Docker's mark is now judged in bytes on both sides (docker-json.ts pieceSized).
  *
  * Each case compares the events the live reader gives (LineSplitter, then the parser) with the ones
  * replay's reader gives (parseSpan, the single-threaded replay's own path).
@@ -76,6 +77,32 @@ describe('replay reads a log as the live agent does (encoding)', () => {
     expect(want).toHaveLength(3);
     expect(await replay(p, 'auto')).toEqual(want);
   });
+
+  for (const format of ['auto', 'docker-json'] as const) {
+    it(`a container's last line without a newline, in multi-byte characters, then its restart's records (${format})`, async () => {
+      // 3,000 characters (6,000 bytes of UTF-8): not a 16 KiB piece; the records after it are lines of their own.
+      const p = join(dir, `restart-${format}.log`);
+      const lines = [rec('é'.repeat(3000)), rec(`${access('198.18.0.10', 403, '/a')}\n`), rec(`${access('198.18.0.10', 403, '/b')}\n`)];
+      writeFileSync(p, lines.join('\n') + '\n', 'utf8');
+      const want = live(p, format);
+      expect(want).toEqual(['198.18.0.10 403', '198.18.0.10 403']);
+      expect(await replay(p, format)).toEqual(want);
+    });
+
+    it(`a real 16 KiB piece in multi-byte characters is joined with its rest alike (${format})`, async () => {
+      // 8,192 "é" are Docker's 16,384 bytes: the next record of the stream continues the line.
+      const p = join(dir, `piece-${format}.log`);
+      let head = `${access('198.18.0.14', 403, '/p')} "`;
+      if (head.length % 2 === 1) head += 'x';
+      const piece = `${head}${'é'.repeat((16_384 - head.length) / 2)}`;
+      expect(Buffer.byteLength(piece)).toBe(16_384);
+      const lines = [rec(piece), rec('tail"\n'), rec(`${access('198.18.0.15', 403, '/q')}\n`)];
+      writeFileSync(p, lines.join('\n') + '\n', 'utf8');
+      const want = live(p, format);
+      expect(want).toEqual(['198.18.0.14 403', '198.18.0.15 403']);
+      expect(await replay(p, format)).toEqual(want);
+    });
+  }
 
   it('a syslog tag holding a byte order mark: a replay thread hands back the origin the one-thread replay sees', async () => {
     const p = join(dir, 'tag-bom.log');
