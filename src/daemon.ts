@@ -243,7 +243,15 @@ export class Daemon implements ControlHandler {
     if (read === undefined) throw new BanhammerError('BH_ERR_USAGE', 'this agent cannot re-read its configuration', { hint: 'restart it' });
     const restart = restartOnlyChanges(this.config, read);
     const next = reloadedConfig(this.config, read);
-    const lifted = this.pipeline.reconfigure(next, this.clock.now(), this.hostAddresses());
+    // A failed read of the host's addresses must not fail the reload (a widened ignoreip would never
+    // apply): the last ones read stay exempt, as with the periodic refresh.
+    let hosts: readonly string[] | undefined;
+    try {
+      hosts = this.hostAddresses();
+    } catch (err) {
+      this.log.warn({ err: errorFields(err) }, "cannot read this host's addresses; the last ones read stay exempt");
+    }
+    const lifted = this.pipeline.reconfigure(next, this.clock.now(), hosts);
     this.config = next;
     this.lift(lifted, 'allowlisted');
     this.deps.onReloaded?.(next);

@@ -330,7 +330,12 @@ export class Prefilter {
       const cache = facts === null ? this.caches[fi]! : null;
       const hit = facts !== null ? (facts.scannedBy === this ? facts.found : undefined) : cache!.get(text);
       if (hit === undefined) {
-        const uncertain = fi === 0 ? scanner.scanTarget(text, MAX_PATH_TESTED, this.seen, this.gen) : scanner.scan(text, MAX_PATH_TESTED, this.seen, this.gen);
+        // A `/./` or `/../` in the target: the rules also test its path with them resolved (rule.ts
+        // withoutDotSegments), which joins text around them that no literal spanned (`/php/./x.php`).
+        const uncertain =
+          fi === 0
+            ? scanner.scanTarget(text, MAX_PATH_TESTED, this.seen, this.gen) || joinsOnResolving(text)
+            : scanner.scan(text, MAX_PATH_TESTED, this.seen, this.gen);
         if (uncertain) this.uncertain |= 1 << fi;
         const n = scanner.foundCount;
         for (let k = 0; k < n; k++) this.found(scanner.found[k]!);
@@ -348,6 +353,16 @@ export class Prefilter {
     }
   }
 }
+
+/**
+ * Whether resolving the dot segments of `target`'s path may join text: a `.` or `..` segment with
+ * more path after it (`\` read as `/`). A trailing one, or one before the query, only cuts text off.
+ */
+function joinsOnResolving(target: string): boolean {
+  return target.includes('.') && INNER_DOT_SEGMENT.test(target.length > MAX_PATH_TESTED ? target.slice(0, MAX_PATH_TESTED) : target);
+}
+
+const INNER_DOT_SEGMENT = /[/\\]\.\.?[/\\]/;
 
 /**
  * Whether a rule can be kept from any lines at all by the prefilter (a status, a method or a literal

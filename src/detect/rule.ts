@@ -364,7 +364,11 @@ export class MatchView {
   pathVariants(): readonly string[] {
     if ((this.state & 1) === 0) {
       this.state |= 1;
-      variantsOf(this.path(), this.paths, false, true);
+      const p = this.path();
+      variantsOf(p, this.paths, false, true);
+      // The path the server serves, when the target is written otherwise (absolute form, a fragment).
+      const served = servedPath(p);
+      if (served !== p) variantsOf(served, this.paths, false, true, true);
     }
     return this.paths;
   }
@@ -394,8 +398,8 @@ const EMPTY_EVENT: AccessEvent = { ip: '', family: 4, time: 0, method: '', path:
  * The spellings of `s` rules test: as written, percent-decoded once and twice, each also normalised
  * (pushNormalised). `params`: a path, whose `;…` path parameters are dropped in the normalised form.
  */
-function variantsOf(s: string, out: string[], query: boolean, params = false): void {
-  out.length = 0;
+function variantsOf(s: string, out: string[], query: boolean, params = false, append = false): void {
+  if (!append) out.length = 0;
   out.push(s);
   pushNormalised(s, out, params);
   if (!s.includes('%') && !(query && s.includes('+'))) return;
@@ -419,10 +423,60 @@ function variantsOf(s: string, out: string[], query: boolean, params = false): v
 function pushNormalised(s: string, out: string[], params: boolean): void {
   const n = normalisedPath(s);
   if (n !== s) out.push(n);
-  if (!params || !n.includes(';')) return;
+  if (!params) return;
+  // Dot segments resolved, as nginx and Apache do before serving (`/./tmui/` is `/tmui/`): the
+  // spellings above keep them for the patterns that look for `../` itself.
+  const resolved = withoutDotSegments(n);
+  if (resolved !== n) out.push(resolved);
+  if (!n.includes(';')) return;
   const bare = withoutParameters(n);
   if (bare !== n && bare !== s) out.push(bare);
+  const bareResolved = withoutDotSegments(bare);
+  if (bareResolved !== bare) out.push(bareResolved);
 }
+
+/**
+ * The path a server serves for a path written as `p` (the target before its `?`), when it differs:
+ * without the `scheme://authority` of an absolute-form target (`GET http://host/manager/html`, which
+ * nginx and Apache serve as `/manager/html`), and without a raw `#fragment` (both drop it: `POST
+ * /xmlrpc.php#x` runs xmlrpc.php). An encoded `%23` is part of the path and stays.
+ */
+export function servedPath(p: string): string {
+  let s = p;
+  const hash = s.indexOf('#');
+  if (hash >= 0) s = s.slice(0, hash);
+  if (s.length > 0 && s.charCodeAt(0) !== 47) {
+    const m = ABSOLUTE_FORM.exec(s);
+    if (m !== null) s = s.length > m[0].length ? s.slice(m[0].length) : '/';
+  }
+  return s;
+}
+
+const ABSOLUTE_FORM = /^[a-z][a-z0-9+.-]*:\/\/[^/]*/i;
+
+/**
+ * `p` with its `.` and `..` segments resolved (RFC 3986 remove_dot_segments, never above the root), as
+ * nginx and Apache resolve them; `p` itself when it has none.
+ */
+export function withoutDotSegments(p: string): string {
+  if (!DOT_SEGMENT.test(p)) return p;
+  const segs = p.split('/');
+  const out: string[] = [];
+  const last = segs.length - 1;
+  for (let i = 0; i <= last; i++) {
+    const seg = segs[i]!;
+    if (seg === '.' || seg === '..') {
+      if (seg === '..' && out.length > 0 && !(out.length === 1 && out[0] === '')) out.pop();
+      // A trailing `.` or `..` names a directory: the path keeps its final `/`.
+      if (i === last) out.push('');
+      continue;
+    }
+    out.push(seg);
+  }
+  return out.join('/');
+}
+
+const DOT_SEGMENT = /(?:^|\/)\.\.?(?:\/|$)/;
 
 function normalisedPath(s: string): string {
   let n = s;
