@@ -5,6 +5,7 @@
  * transient ones retried with back-off), the lazily resolved backend (legacy or nft), and the ipset
  * operations they both use, among them the `ipset restore` that isolates elements the kernel refuses.
  */
+import { BoundedMap } from '../bounded-map.js';
 import { systemClock, type Clock } from '../clock.js';
 import { BanhammerError } from '../errors.js';
 import type { RunOptions, Runner } from '../exec/runner.js';
@@ -145,17 +146,17 @@ function lineKey(text: string): string | null {
   return f[1] !== undefined && f[2] !== undefined ? `${f[1]} ${f[2]}` : null;
 }
 
-/** A set of keys that forgets its oldest entries beyond `max`. */
+/** A set of keys that forgets its oldest entries beyond `max` (bounded-map.ts: in constant time). */
 class BoundedSet {
-  private readonly keys = new Set<string>();
-  constructor(private readonly max: number) {}
+  private readonly keys: BoundedMap<string, true>;
+  constructor(max: number) {
+    this.keys = new BoundedMap(max);
+  }
   has(k: string): boolean {
     return this.keys.has(k);
   }
   add(k: string): void {
-    this.keys.delete(k);
-    this.keys.add(k);
-    if (this.keys.size > this.max) this.keys.delete(this.keys.values().next().value as string);
+    this.keys.set(k, true);
   }
   delete(k: string): void {
     this.keys.delete(k);

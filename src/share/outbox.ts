@@ -11,6 +11,7 @@
  * flight, and one more after it when something changed meanwhile. A failed save is logged once per
  * streak of failures; the operations stay in memory.
  */
+import { BoundedMap } from '../bounded-map.js';
 import { mkdir } from 'node:fs/promises';
 import { readRegularFile } from '../fs/read-regular.js';
 import { dirname } from 'node:path';
@@ -26,7 +27,8 @@ export const opField = (op: OutboxOp): string => (op.t === 'ban' ? banField(op.b
 let tmpSeq = 0;
 
 export class Outbox {
-  private readonly ops = new Map<string, OutboxOp>();
+  /** One operation per address; beyond `max` the oldest goes (counted in `dropped`). */
+  private readonly ops: BoundedMap<string, OutboxOp>;
   private saving: Promise<void> | null = null;
   private dirty = false;
   private failing = false;
@@ -40,6 +42,7 @@ export class Outbox {
     private readonly now: () => number,
   ) {
     if (!(max >= 1)) throw new RangeError(`outbox size must be ≥ 1, got ${max}`);
+    this.ops = new BoundedMap(max, () => this.dropped++);
   }
 
   get size(): number {
@@ -86,13 +89,7 @@ export class Outbox {
   /** Records `op` as the latest operation for its address. */
   put(op: OutboxOp, save = true): void {
     const field = opField(op);
-    this.ops.delete(field);
     this.ops.set(field, op);
-    while (this.ops.size > this.max) {
-      const oldest = this.ops.keys().next().value as string;
-      this.ops.delete(oldest);
-      this.dropped++;
-    }
     if (save) this.save();
   }
 

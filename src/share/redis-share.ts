@@ -10,6 +10,7 @@
  * replays the outbox, re-publishes its own bans if Redis lost its data, and resynchronises with the
  * group's hash. Commands issued in one tick are pipelined by node-redis.
  */
+import { BoundedMap } from '../bounded-map.js';
 import { randomBytes } from 'node:crypto';
 import { MAX_SECRET_BYTES, readRegularFile } from '../fs/read-regular.js';
 import { hostname } from 'node:os';
@@ -145,12 +146,12 @@ class RedisShare implements ShareStage {
   private pending: Array<{ keys: [string, string]; args: string[]; offense: { ip: string; family: 4 | 6; rule: string; at: number; scope?: string } }> = [];
   private flushScheduled = false;
   /** Bans this replica published in this run (re-published when Redis lost its data). */
-  private readonly own = new Map<string, SharedBan>();
+  private readonly own: BoundedMap<string, SharedBan>;
   /** Remote bans delivered through onRemoteBan and not unbanned since. */
   private readonly remote = new Map<string, SharedBan>();
   private remoteSweptAt = -Infinity;
   /** When each address was last unbanned (here or remotely): older bans of it are stale. */
-  private readonly unbannedAt = new Map<string, number>();
+  private readonly unbannedAt: BoundedMap<string, number>;
   /** The latest operation sent per field, until its reply: a failed one goes to the outbox only if still the latest. */
   private readonly latest = new Map<string, OutboxOp>();
   private readonly counts = emptyStats();
@@ -186,6 +187,9 @@ class RedisShare implements ShareStage {
       throw new BanhammerError('BH_ERR_CONFIG', 'invalid share replica id', { hint: 'letters, digits, _ . : - (at most 128)', data: { replicaId: this.replicaId } });
     }
     this.maxBans = settings.maxBans ?? DEFAULT_MAX_BANS;
+    // Bounded like the group's ban set, evicting in constant time (bounded-map.ts).
+    this.own = new BoundedMap(this.maxBans);
+    this.unbannedAt = new BoundedMap(this.maxBans);
     this.maxBackoff = settings.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS;
     this.hungAfter = settings.hungAfterMs ?? DEFAULT_HUNG_AFTER_MS;
     this.random = deps.random ?? Math.random;
@@ -682,15 +686,11 @@ class RedisShare implements ShareStage {
 
   private noteUnban(field: string, at: number): void {
     if ((this.unbannedAt.get(field) ?? -1) >= at) return;
-    this.unbannedAt.delete(field);
     this.unbannedAt.set(field, at);
-    while (this.unbannedAt.size > this.maxBans) this.unbannedAt.delete(this.unbannedAt.keys().next().value as string);
   }
 
   private rememberOwn(field: string, ban: SharedBan): void {
-    this.own.delete(field);
     this.own.set(field, ban);
-    while (this.own.size > this.maxBans) this.own.delete(this.own.keys().next().value as string);
   }
 
   // --- receiving -------------------------------------------------------------------------------
