@@ -96,7 +96,12 @@ type Test = (v: MatchView) => boolean;
 type EventHeaders = AccessEvent & { readonly request?: string | undefined; readonly referer?: string | undefined; readonly userAgent?: string | undefined };
 
 /** The test of a (complete) match: every stated field holds, cheapest first. */
-export function compileMatch(m: RuleMatch, checked = false): Test {
+/**
+ * `exclusion`: the match is (inside) a `none_of`: its path tests see only the spellings the server
+ * serves, never a written form it does not serve (`/wp-login.php#.css` must not be excluded as a
+ * stylesheet: the server runs wp-login.php).
+ */
+export function compileMatch(m: RuleMatch, checked = false, exclusion = false): Test {
   const tests: Test[] = [];
   if (m.status !== null) {
     const table = new Uint8Array(1000);
@@ -112,7 +117,9 @@ export function compileMatch(m: RuleMatch, checked = false): Test {
   if (m.paths.length > 0) {
     const pathOnly = compilePathPatterns(m.paths.filter((p) => !mentionsQuery(p)), checked);
     const whole = compilePathPatterns(m.paths.filter(mentionsQuery), checked);
-    const paths: Test = (v) => (pathOnly !== null && anyOf(v.pathVariants(), pathOnly)) || (whole !== null && anyOf(v.targetVariants(), whole));
+    const paths: Test = exclusion
+      ? (v) => (pathOnly !== null && anyOf(v.servedPathVariants(), pathOnly)) || (whole !== null && anyOf(v.targetVariants(), whole))
+      : (v) => (pathOnly !== null && anyOf(v.pathVariants(), pathOnly)) || (whole !== null && anyOf(v.targetVariants(), whole));
     tests.push((v) => v.byTarget(paths));
   }
   const queries = compilePathPatterns(m.queries ?? [], checked);
@@ -124,16 +131,16 @@ export function compileMatch(m: RuleMatch, checked = false): Test {
   if (agents !== null) tests.push((v) => { const ua = v.userAgent(); return ua !== undefined && agents(cap(ua)); });
   const referers = compilePathPatterns(m.referers ?? [], checked);
   if (referers !== null) tests.push((v) => { const r = v.referer(); return r !== undefined && referers(cap(r)); });
-  for (const sub of m.allOf ?? []) tests.push(compileMatch(sub, checked));
+  for (const sub of m.allOf ?? []) tests.push(compileMatch(sub, checked, exclusion));
   if (m.anyOf !== undefined && m.anyOf.length > 0) {
-    const subs = m.anyOf.map((sub) => compileMatch(sub, checked));
+    const subs = m.anyOf.map((sub) => compileMatch(sub, checked, exclusion));
     tests.push((v) => {
       for (let i = 0; i < subs.length; i++) if (subs[i]!(v)) return true;
       return false;
     });
   }
   if (m.noneOf !== undefined && m.noneOf.length > 0) {
-    const subs = m.noneOf.map((sub) => compileMatch(sub, checked));
+    const subs = m.noneOf.map((sub) => compileMatch(sub, checked, !exclusion));
     tests.push((v) => {
       for (let i = 0; i < subs.length; i++) if (subs[i]!(v)) return false;
       return true;
@@ -365,18 +372,34 @@ export class MatchView {
     if ((this.state & 1) === 0) {
       this.state |= 1;
       const p = this.path();
-      variantsOf(p, this.paths, false, true);
-      // The path the server serves, when the target is written otherwise (absolute form, a fragment).
+      // The path the server serves, when the target is written otherwise (absolute form, a
+      // fragment): its spellings, and the written form as it is (patterns that look for `${#`, say),
+      // not every spelling of both (a one-character fragment doubled a hostile line's cost).
       const served = servedPath(p);
-      if (served !== p) variantsOf(served, this.paths, false, true, true);
+      if (served === p) variantsOf(p, this.paths, false, true);
+      else {
+        variantsOf(served, this.paths, false, true);
+        this.paths.push(p);
+      }
     }
     return this.paths;
+  }
+
+  /** The path's spellings the server serves (none_of exclusions): pathVariants() without a written form it does not serve. */
+  servedPathVariants(): readonly string[] {
+    const all = this.pathVariants();
+    // The written form is last when it differs from the served one (pathVariants).
+    return servedPath(this.path()) === this.path() ? all : all.slice(0, -1);
   }
 
   queryVariants(): readonly string[] {
     if ((this.state & 2) === 0) {
       this.state |= 2;
-      variantsOf(this.query(), this.queries, true);
+      const q = this.query();
+      variantsOf(q, this.queries, true);
+      // A raw `#` ends the query too (servers drop the fragment): `?rest_route=/wp/v2/users#x`.
+      const hash = q.indexOf('#');
+      if (hash >= 0) variantsOf(q.slice(0, hash), this.queries, true, false, true);
       pushWithoutUrlWhitespace(this.queries);
     }
     return this.queries;

@@ -34,6 +34,32 @@ const PIECE_BYTES = 16 * 1024;
 const MIN_PIECE_CHARS = Math.ceil(PIECE_BYTES / 3);
 
 /**
+ * Is a record's decoded `log` (other key orders, read by JSON.parse) at least a piece's bytes? Its
+ * escapes decode alike either way, but `\u00e9` is one character and two bytes, which Latin-1 text
+ * cannot tell from a raw 0xE9: read as Latin-1 (`latin1`), the record is measured as UTF-8 again.
+ */
+function decodedPieceSized(line: string, log: string, latin1: boolean): boolean {
+  if (log.length < MIN_PIECE_CHARS) return false;
+  if (!latin1) return pieceSized(log, 0, log.length, false);
+  try {
+    // (A byte order mark replay read as U+FEFF goes back to its three bytes first.)
+    const bytes = Buffer.from(line.includes('\ufeff') ? line.replaceAll('\ufeff', '\u00ef\u00bb\u00bf') : line, 'latin1');
+    const again = (JSON.parse(bytes.toString('utf8')) as { log?: unknown }).log;
+    return typeof again === 'string' && Buffer.byteLength(again, 'utf8') >= PIECE_BYTES;
+  } catch {
+    return pieceSized(log, 0, log.length, true);
+  }
+}
+
+/** How many times the character `c` is in text[from, to). */
+function countOf(text: string, c: number, from: number, to: number): number {
+  let n = 0;
+  const ch = String.fromCharCode(c);
+  for (let i = text.indexOf(ch, from); i >= 0 && i < to; i = text.indexOf(ch, i + 1)) n++;
+  return n;
+}
+
+/**
  * Is text[from, to) at least a piece's bytes? Measured in bytes of the file, so that the live agent
  * (which decodes its lines as UTF-8) and replay (which reads each byte as one Latin-1 character:
  * `latin1`) judge the same record alike: counted in characters, 3,000 "é" (6,000 bytes) were a
@@ -42,7 +68,10 @@ const MIN_PIECE_CHARS = Math.ceil(PIECE_BYTES / 3);
 function pieceSized(text: string, from: number, to: number, latin1: boolean): boolean {
   const n = to - from;
   if (n < MIN_PIECE_CHARS) return false;
-  if (latin1 || n >= PIECE_BYTES) return n >= PIECE_BYTES;
+  if (n >= PIECE_BYTES) return true;
+  // Read as Latin-1 each byte is a character, but for a byte order mark (EF BB BF), which replay
+  // reads as the one character U+FEFF (read-lines.ts decodeLog).
+  if (latin1) return n + 2 * countOf(text, 0xfeff, from, to) >= PIECE_BYTES;
   return Buffer.byteLength(from === 0 && to === text.length ? text : text.slice(from, to), 'utf8') >= PIECE_BYTES;
 }
 
@@ -121,7 +150,7 @@ export function unwrapDockerJsonHead(line: string, maxChars: number, latin1 = fa
   if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) return null;
   const log = (obj as { log?: unknown }).log;
   if (typeof log !== 'string') return null;
-  return { text: stripNewline(log), cut: false, partial: pieceSized(log, 0, log.length, latin1) && log.charCodeAt(log.length - 1) !== 10 };
+  return { text: stripNewline(log), cut: false, partial: log.charCodeAt(log.length - 1) !== 10 && decodedPieceSized(line, log, latin1) };
 }
 
 /** Does the JSON string text line[from, to) end with the escape `\n` (an odd run of backslashes, then n)? */
