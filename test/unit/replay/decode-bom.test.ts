@@ -13,41 +13,17 @@
  * replay's reader gives (parseSpan, the single-threaded replay's own path).
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLineParser } from '../../../src/parse/line-parser.js';
-import { isSkip, type LogFormat } from '../../../src/parse/access-event.js';
-import { LineSplitter } from '../../../src/source/line-splitter.js';
 import { parseSpan, scanSpan } from '../../../src/replay/scan-span.js';
 import { loadConfig } from '../../../src/config/load.js';
-import { clf } from '../../support/clf.js';
+import { accessLine as access, dockerRecord as rec, readLive as live, readReplay } from '../../support/live-and-replay.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'bh-rp-decode-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const T0 = Date.UTC(2026, 11, 2, 10, 0, 0);
-const access = (ip: string, status: number, path: string) => `${ip} - - [${clf(T0)}] "GET ${path} HTTP/1.1" ${status} 10 "-" "curl"`;
-const rec = (log: string) => JSON.stringify({ log, stream: 'stdout', time: '2026-12-02T10:00:00.000000000Z' });
-
-function live(path: string, format: LogFormat): string[] {
-  const parse = createLineParser(format);
-  const out: string[] = [];
-  const onLine = (line: string): void => {
-    const ev = parse(line, path);
-    if (!isSkip(ev)) out.push(`${ev.ip} ${ev.status}`);
-  };
-  const s = new LineSplitter();
-  s.push(readFileSync(path), onLine);
-  s.flushPartial(onLine);
-  return out;
-}
-
-async function replay(path: string, format: LogFormat): Promise<string[]> {
-  const out: string[] = [];
-  await parseSpan(path, { from: 0, to: Number.POSITIVE_INFINITY }, createLineParser(format), (ev) => void out.push(`${ev.ip} ${ev.status}`));
-  return out;
-}
 
 describe('replay reads a log as the live agent does (encoding)', () => {
   for (const format of ['auto', 'apache-combined'] as const) {
@@ -56,7 +32,7 @@ describe('replay reads a log as the live agent does (encoding)', () => {
       writeFileSync(p, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from([1, 2, 3].map((i) => access('198.18.0.9', 403, `/x${i}`)).join('\n') + '\n')]));
       const want = live(p, format);
       expect(want).toHaveLength(3);
-      expect(await replay(p, format)).toEqual(want);
+      expect(await readReplay(p, format)).toEqual(want);
     });
   }
 
@@ -66,7 +42,7 @@ describe('replay reads a log as the live agent does (encoding)', () => {
     writeFileSync(p, Buffer.concat([line(1), Buffer.from([0xef, 0xbb, 0xbf]), line(2), line(3)]));
     const want = live(p, 'auto');
     expect(want).toHaveLength(3);
-    expect(await replay(p, 'auto')).toEqual(want);
+    expect(await readReplay(p, 'auto')).toEqual(want);
   });
 
   it('an RFC 5424 syslog message whose MSG starts with a BOM (syslog.ts skips U+FEFF there)', async () => {
@@ -75,7 +51,7 @@ describe('replay reads a log as the live agent does (encoding)', () => {
     writeFileSync(p, [1, 2, 3].map(msg).join('\n') + '\n', 'utf8');
     const want = live(p, 'auto');
     expect(want).toHaveLength(3);
-    expect(await replay(p, 'auto')).toEqual(want);
+    expect(await readReplay(p, 'auto')).toEqual(want);
   });
 
   for (const format of ['auto', 'docker-json'] as const) {
@@ -86,7 +62,7 @@ describe('replay reads a log as the live agent does (encoding)', () => {
       writeFileSync(p, lines.join('\n') + '\n', 'utf8');
       const want = live(p, format);
       expect(want).toEqual(['198.18.0.10 403', '198.18.0.10 403']);
-      expect(await replay(p, format)).toEqual(want);
+      expect(await readReplay(p, format)).toEqual(want);
     });
 
     it(`a real 16 KiB piece in multi-byte characters is joined with its rest alike (${format})`, async () => {
@@ -100,7 +76,7 @@ describe('replay reads a log as the live agent does (encoding)', () => {
       writeFileSync(p, lines.join('\n') + '\n', 'utf8');
       const want = live(p, format);
       expect(want).toEqual(['198.18.0.14 403', '198.18.0.15 403']);
-      expect(await replay(p, format)).toEqual(want);
+      expect(await readReplay(p, format)).toEqual(want);
     });
   }
 

@@ -4,42 +4,20 @@
  * character, a byte order mark U+FEFF: the latin1 parser replay.ts and scan-span.ts build).
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLineParser } from '../../../src/parse/line-parser.js';
-import { isSkip, type LogFormat } from '../../../src/parse/access-event.js';
-import { LineSplitter } from '../../../src/source/line-splitter.js';
-import { parseSpan, scanSpan } from '../../../src/replay/scan-span.js';
+import { scanSpan } from '../../../src/replay/scan-span.js';
 import { loadConfig } from '../../../src/config/load.js';
 import { isPartialRecord } from '../../../src/parse/docker-json.js';
+import { accessLine as access, dockerRecord as rec, readLive as live, readReplay } from '../../support/live-and-replay.js';
 import { clf } from '../../support/clf.js';
+
+const T0 = Date.UTC(2026, 11, 2, 10, 0, 0);
 
 const dir = mkdtempSync(join(tmpdir(), 'bh-docker-bytes-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const T0 = Date.UTC(2026, 11, 2, 10, 0, 0);
-const access = (ip: string, status: number, path: string) => `${ip} - - [${clf(T0)}] "GET ${path} HTTP/1.1" ${status} 10 "-" "curl"`;
-const rec = (log: string) => JSON.stringify({ log, stream: 'stdout', time: '2026-12-02T10:00:00.000000000Z' });
-
-function live(path: string, format: LogFormat): string[] {
-  const parse = createLineParser(format);
-  const out: string[] = [];
-  const onLine = (line: string): void => {
-    const ev = parse(line, path);
-    if (!isSkip(ev)) out.push(`${ev.ip} ${ev.status}`);
-  };
-  const s = new LineSplitter();
-  s.push(readFileSync(path), onLine);
-  s.flushPartial(onLine);
-  return out;
-}
-
-async function replay(path: string, format: LogFormat, latin1: boolean): Promise<string[]> {
-  const out: string[] = [];
-  await parseSpan(path, { from: 0, to: Number.POSITIVE_INFINITY }, createLineParser(format, { latin1 }), (ev) => void out.push(`${ev.ip} ${ev.status}`));
-  return out;
-}
 
 describe('Docker piece judged in bytes, live and in replay', () => {
   it('a real 16,384-byte piece holding a U+FEFF (3 bytes) is joined live and in replay (a byte order mark counts its three bytes)', async () => {
@@ -53,7 +31,7 @@ describe('Docker piece judged in bytes, live and in replay', () => {
     const want = live(p, 'docker-json');
     expect(want).toEqual(['198.18.0.14 403', '198.18.0.15 403']);
     // replay.ts builds its parser with latin1: true
-    expect(await replay(p, 'docker-json', true)).toEqual(want);
+    expect(await readReplay(p, 'docker-json', true)).toEqual(want);
   });
 
   it('isPartialRecord (parallel replay edges) agrees with the live judgement on the same record', () => {
@@ -71,8 +49,8 @@ describe('Docker piece judged in bytes, live and in replay', () => {
     writeFileSync(p, lines.join('\n') + '\n', 'utf8');
     const want = live(p, 'docker-json');
     expect(want).toHaveLength(2);
-    expect(await replay(p, 'docker-json', true)).toEqual(want);
-    expect(await replay(p, 'docker-json', false)).not.toEqual(want);
+    expect(await readReplay(p, 'docker-json', true)).toEqual(want);
+    expect(await readReplay(p, 'docker-json', false)).not.toEqual(want);
     // As a replay thread reads it (scan-span.ts builds its parser with latin1).
     const config = loadConfig({ env: { BANHAMMER_RULES: 'forbidden' }, hostname: 'unit' });
     const r = await scanSpan({ path: p, from: 0, to: Number.POSITIVE_INFINITY, format: 'docker-json', rules: [['forbidden', { ...config.rules.forbidden!, enabled: true }]] });
