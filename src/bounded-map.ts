@@ -73,16 +73,22 @@ export class BoundedMap<K, V> implements Iterable<[K, V]> {
     return this.entries();
   }
 
-  private evictOldest(): void {
+  /** The key set longest ago, or undefined when empty (for callers that choose what to forget themselves). */
+  oldestKey(): K | undefined {
     while (this.head < this.queue.length) {
-      const { key, seq } = this.queue[this.head++]!;
-      const e = this.map.get(key);
-      if (e !== undefined && e.seq === seq) {
-        this.map.delete(key);
-        this.onEvict?.(key, e.value);
-        return;
-      }
+      const { key, seq } = this.queue[this.head]!;
+      if (this.map.get(key)?.seq === seq) return key;
+      this.head++;
     }
+    return undefined;
+  }
+
+  private evictOldest(): void {
+    const key = this.oldestKey();
+    if (key === undefined) return;
+    const value = this.map.get(key)!.value;
+    this.map.delete(key);
+    this.onEvict?.(key, value);
   }
 
   /** Drops queue items already read or no longer current once they outnumber the live entries. */

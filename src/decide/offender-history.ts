@@ -17,6 +17,7 @@
  *   the first has ended).
  */
 import ipaddr from 'ipaddr.js';
+import { BoundedMap } from '../bounded-map.js';
 
 export interface OffenderEntry {
   readonly ip: string;
@@ -31,18 +32,13 @@ export const PER_64 = 16;
 export const PER_48 = 256;
 
 export class OffenderHistory {
+  // Each tier a BoundedMap (bounded-map.ts) for oldestKey() in constant time: a Map's first key,
+  // taken over and over from a Map deleted at its head, is found past every deleted slot (each
+  // eviction cost more). The bounds are this class's own (forgetOne), not the maps'.
   /** Entries with count ≤ 1, oldest first… */
-  private readonly once = new Map<string, OffenderEntry>();
+  private readonly once = new BoundedMap<string, OffenderEntry>(Number.MAX_SAFE_INTEGER);
   /** …and those with count ≥ 2, oldest first. */
-  private readonly repeat = new Map<string, OffenderEntry>();
-  /**
-   * Each tier's keys oldest first, read from their head, for forgetOne(): not the Map's own order.
-   * Taking the first key of a Map that is deleted from its head over and over scans past every
-   * deleted slot V8 keeps there, so at the bound each eviction cost more than the last (a flood of
-   * 200,000 one-time offenders past a full history: over 10 s). An entry is skipped when its key
-   * was deleted or set again since (the Map then holds another object).
-   */
-  private readonly order = { once: new EvictionQueue(), repeat: new EvictionQueue() };
+  private readonly repeat = new BoundedMap<string, OffenderEntry>(Number.MAX_SAFE_INTEGER);
   /** IPv6 entries' keys by their /64 and by their /48, oldest first. */
   private readonly by64 = new Map<string, Set<string>>();
   private readonly by48 = new Map<string, Set<string>>();
@@ -54,13 +50,9 @@ export class OffenderHistory {
   }
 
   /** Stores `e` as the most recent entry of its tier and networks; at the bounds the first to go goes. */
-  set(key: string, given: OffenderEntry): void {
+  set(key: string, e: OffenderEntry): void {
     this.delete(key);
-    // A copy: the queue tells a key set again from its older place by the entry object it holds.
-    const e = { ...given };
-    const tier = e.count >= 2 ? 'repeat' : 'once';
-    this[tier].set(key, e);
-    this.order[tier].push(key, e, this[tier]);
+    (e.count >= 2 ? this.repeat : this.once).set(key, e);
     const nets = networksOf(e.ip);
     if (nets !== null) {
       this.capped(this.by64, nets.n64, key, PER_64);
@@ -108,34 +100,8 @@ export class OffenderHistory {
   }
 
   private forgetOne(): void {
-    const tier = this.once.size > 0 ? 'once' : 'repeat';
-    const oldest = this.order[tier].oldest(this[tier]);
+    const oldest = (this.once.size > 0 ? this.once : this.repeat).oldestKey();
     if (oldest !== undefined) this.delete(oldest);
-  }
-}
-
-/** Keys oldest first, each with the entry it was pushed with; stale ones are skipped when read. */
-class EvictionQueue {
-  private items: { key: string; e: OffenderEntry }[] = [];
-  private head = 0;
-
-  push(key: string, e: OffenderEntry, live: Map<string, OffenderEntry>): void {
-    this.items.push({ key, e });
-    // Stale items pile up until read, read ones before the head: compact when either outgrows the live ones.
-    if (this.items.length - this.head > 2 * live.size + 1024 || (this.head > 4096 && this.head * 2 > this.items.length)) {
-      this.items = this.items.slice(this.head).filter((x) => live.get(x.key) === x.e);
-      this.head = 0;
-    }
-  }
-
-  /** The oldest key still in `live` with the entry it was pushed with (it stays queued until deleted). */
-  oldest(live: Map<string, OffenderEntry>): string | undefined {
-    while (this.head < this.items.length) {
-      const x = this.items[this.head]!;
-      if (live.get(x.key) === x.e) return x.key;
-      this.head++;
-    }
-    return undefined;
   }
 }
 
