@@ -208,16 +208,12 @@ export class BanBook {
   private readonly history: OffenderHistory;
   private readonly totals = new Map<string, number>();
   /**
-   * Every rule name a ban was ever recorded under (not every configured rule: with 30 rules, 100,000
-   * restored bans cost 3 million lookups in changes()): per-address lookups probe these, not every ban.
+   * The bans of each (ip, scope), by scopedKey: one Ban (nearly always) or several (one per rule).
+   * isBanned() and effectiveUntil() read an address's own bans with one lookup, whatever the number
+   * of rule names: a state file or a Redis group may name any number of rules, and probing every name
+   * ever seen per address made a restore of bans that each name another rule cost bans × names.
    */
-  private readonly ruleNames = new Set<string>();
-  /**
-   * How many bans (of any rule) each (ip, scope) holds, by scopedKey: isBanned() answers most
-   * requests with one lookup of the address itself, instead of building the rule's key string per
-   * request and per counting rule (request-flood and crawl-non-static ask on every line).
-   */
-  private readonly bansPerAddress = new Map<string, number>();
+  private readonly bansOfAddress = new Map<string, Ban | Ban[]>();
   /** The keys of the bans of each banned network (CIDR bans), and those networks indexed (network-index.ts). */
   private readonly networkBans = new Map<string, Set<string>>();
   private readonly networks = new NetworkIndex();
@@ -308,10 +304,11 @@ export class BanBook {
    * again (review: helper).
    */
   isBanned(ip: string, rule: string, now: number, scope?: string): boolean {
-    // Every ban's rule is in ruleNames (each bans.set adds it, nothing removes it): a rule that never
-    // banned answers without building the key (the detector asks per counting rule per request).
-    if (!this.ruleNames.has(rule) || !this.bansPerAddress.has(scopedKey(ip, scope))) return false;
-    const b = this.bans.get(key(rule, ip, scope));
+    // One lookup of the address itself, without building a rule's key (the detector asks per
+    // counting rule per request, and nearly every address holds no ban).
+    const held = this.bansOfAddress.get(scopedKey(ip, scope));
+    if (held === undefined) return false;
+    const b = Array.isArray(held) ? held.find((x) => x.rule === rule) : held.rule === rule ? held : undefined;
     return b !== undefined && (b.until === null || b.until > now) && (!this.logTime || b.at <= now);
   }
 
@@ -457,7 +454,6 @@ export class BanBook {
     if (held !== undefined) this.end(held, endOfReplaced(held, now, `group:${ban.from}`));
     const k = key(rule, c.ip, scope);
     this.setBan(k, ban);
-    this.ruleNames.add(rule);
     this.touch(ban);
     // The group acts as one: the offender's count comes with its ban, so this replica's next ban of it
     // is the next in the group's sequence, not a first one again. Capped (a group value is hostile;
@@ -529,10 +525,12 @@ export class BanBook {
 
   /** The latest expiry over all of `ip`'s bans in `scope` (default host-wide); null = permanent, undefined = not banned. */
   effectiveUntil(ip: string, now: number, scope?: string): number | null | undefined {
+    const held = this.bansOfAddress.get(scopedKey(ip, scope));
+    if (held === undefined) return undefined;
+    if (!Array.isArray(held)) return held.until === null ? null : held.until > now ? held.until : undefined;
     let best: number | undefined;
-    for (const rule of this.ruleNames) {
-      const b = this.bans.get(key(rule, ip, scope));
-      if (b === undefined || (b.until !== null && b.until <= now)) continue;
+    for (const b of held) {
+      if (b.until !== null && b.until <= now) continue;
       if (b.until === null) return null;
       best = best === undefined ? b.until : Math.max(best, b.until);
     }
@@ -711,7 +709,6 @@ export class BanBook {
       const prev = this.bans.get(k);
       if (prev !== undefined) this.release(`b ${k}`);
       this.setBan(k, ban);
-      this.ruleNames.add(ban.rule);
       this.touch(ban);
       this.hold(`b ${k}`, evidenceBytes(ban.evidence));
       restored++;
@@ -737,7 +734,6 @@ export class BanBook {
   /** Records a new ban; one it takes the place of ended (expired, or replaced by `by`). */
   private put(ban: Ban, now: number, by = 'ban'): void {
     const k = key(ban.rule, ban.ip, ban.scope);
-    this.ruleNames.add(ban.rule);
     const prev = this.bans.get(k);
     if (prev !== undefined) this.end(prev, endOfReplaced(prev, now, by));
     this.setBan(k, ban);
@@ -759,13 +755,21 @@ export class BanBook {
     return out;
   }
 
-  /** bans.set, keeping bansPerAddress: `k` is key(ban.rule, ban.ip, ban.scope). */
+  /** bans.set, keeping bansOfAddress: `k` is key(ban.rule, ban.ip, ban.scope). */
   private setBan(k: string, ban: Ban): void {
     const prev = this.bans.get(k);
     this.bans.set(k, ban);
-    if (prev !== undefined) return;
     const a = scopedKey(ban.ip, ban.scope);
-    this.bansPerAddress.set(a, (this.bansPerAddress.get(a) ?? 0) + 1);
+    const held = this.bansOfAddress.get(a);
+    if (prev !== undefined) {
+      // The same rule, address and scope: the new ban takes the old one's place.
+      if (held === prev) this.bansOfAddress.set(a, ban);
+      else if (Array.isArray(held)) held[held.indexOf(prev)] = ban;
+      return;
+    }
+    if (held === undefined) this.bansOfAddress.set(a, ban);
+    else if (Array.isArray(held)) held.push(ban);
+    else this.bansOfAddress.set(a, [held, ban]);
     if (isNetwork(ban.ip)) {
       const keys = this.networkBans.get(ban.ip);
       if (keys !== undefined) keys.add(k);
@@ -777,13 +781,19 @@ export class BanBook {
     }
   }
 
-  /** bans.delete of `ban` (held at `k`), keeping bansPerAddress and the network index. */
+  /** bans.delete of `ban` (held at `k`), keeping bansOfAddress and the network index. */
   private deleteBan(k: string, ban: Ban): void {
-    if (!this.bans.delete(k)) return;
+    const held = this.bans.get(k);
+    if (held === undefined) return;
+    this.bans.delete(k);
     const a = scopedKey(ban.ip, ban.scope);
-    const n = (this.bansPerAddress.get(a) ?? 0) - 1;
-    if (n > 0) this.bansPerAddress.set(a, n);
-    else this.bansPerAddress.delete(a);
+    const all = this.bansOfAddress.get(a);
+    if (all === held || all === undefined) this.bansOfAddress.delete(a);
+    else if (Array.isArray(all)) {
+      const rest = all.filter((b) => b !== held);
+      if (rest.length === 0) this.bansOfAddress.delete(a);
+      else this.bansOfAddress.set(a, rest.length === 1 ? rest[0]! : rest);
+    }
     const keys = this.networkBans.get(ban.ip);
     if (keys !== undefined && keys.delete(k) && keys.size === 0) {
       this.networkBans.delete(ban.ip);
