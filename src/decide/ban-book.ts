@@ -525,7 +525,12 @@ export class BanBook {
 
   /** The latest expiry over all of `ip`'s bans in `scope` (default host-wide); null = permanent, undefined = not banned. */
   effectiveUntil(ip: string, now: number, scope?: string): number | null | undefined {
-    const held = this.bansOfAddress.get(scopedKey(ip, scope));
+    return this.untilOfKey(scopedKey(ip, scope), now);
+  }
+
+  /** effectiveUntil() of an address by its scopedKey. */
+  private untilOfKey(k: string, now: number): number | null | undefined {
+    const held = this.bansOfAddress.get(k);
     if (held === undefined) return undefined;
     if (!Array.isArray(held)) return held.until === null ? null : held.until > now ? held.until : undefined;
     let best: number | undefined;
@@ -546,19 +551,19 @@ export class BanBook {
     const ban: KernelBan[] = [];
     const unban: KernelUnban[] = [];
     for (const [k, d] of this.dirty) {
-      const until = this.effectiveUntil(d.ip, now, d.scope);
+      // The dirty key is the address's scopedKey.
+      const until = this.untilOfKey(k, now);
       const held = this.held.get(k);
-      const scoped = d.scope !== undefined ? { scope: d.scope } : {};
       if (until === undefined) {
         if (held === undefined) continue;
         this.held.delete(k);
         this.heldByFamily[d.family]--;
-        unban.push({ ip: d.ip, family: d.family, ...scoped });
+        unban.push(d.scope !== undefined ? { ip: d.ip, family: d.family, scope: d.scope } : { ip: d.ip, family: d.family });
       } else {
         if (held === until) continue;
         if (held === undefined) this.heldByFamily[d.family]++;
         this.held.set(k, until);
-        ban.push({ ip: d.ip, family: d.family, until, ...scoped });
+        ban.push(d.scope !== undefined ? { ip: d.ip, family: d.family, until, scope: d.scope } : { ip: d.ip, family: d.family, until });
       }
     }
     this.dirty.clear();
@@ -669,9 +674,10 @@ export class BanBook {
     }
     // Wider networks first: of two saved networks that overlap (a file written by hand, or by another
     // version), the one covering more is kept, as banManually and the group would have refused the other.
-    const saved = Array.isArray(s.bans) ? [...(s.bans as unknown[]).entries()] : [];
-    saved.sort(([i, a], [j, b]) => savedPrefix(a) - savedPrefix(b) || i - j);
-    for (const [, b] of saved) {
+    const all: unknown[] = Array.isArray(s.bans) ? s.bans : [];
+    const networks = all.filter((b) => savedPrefix(b) <= 128).sort((a, b) => savedPrefix(a) - savedPrefix(b));
+    const saved = networks.length === 0 ? all : [...networks, ...all.filter((b) => savedPrefix(b) > 128)];
+    for (const b of saved) {
       const ban = readBan(b, now, true);
       if (ban === null) {
         dropped++;
@@ -710,7 +716,8 @@ export class BanBook {
       if (prev !== undefined) this.release(`b ${k}`);
       this.setBan(k, ban);
       this.touch(ban);
-      this.hold(`b ${k}`, evidenceBytes(ban.evidence));
+      const bytes = evidenceBytes(ban.evidence);
+      if (bytes > 0) this.hold(`b ${k}`, bytes);
       restored++;
     }
     this.trimEvidence();
@@ -927,7 +934,8 @@ function readBan(b: unknown, now: number, active: boolean): Ban | null {
   if (isNetwork(c.ip) && (scope !== undefined || (active && networkCoverReason({ network: c.ip.split('/')[0]!, prefix: c.prefix, family: c.family }) !== null))) return null;
   const evidence = restoreEvidence(r.evidence);
   const omitted = countOf(r.evidenceOmitted);
-  return {
+  // Built field by field (a restore reads 100,000 of these): the optional fields only when present.
+  const ban: { -readonly [K in keyof Ban]: Ban[K] } = {
     ip: c.ip,
     family: c.family,
     rule: r.rule,
@@ -936,15 +944,19 @@ function readBan(b: unknown, now: number, active: boolean): Ban | null {
     failures: countOf(r.failures),
     nth: Math.max(1, countOf(r.nth)),
     manual: r.manual === true,
-    // Texts shown by status, why and notifications: cut and with control characters escaped (a state
-    // file is hostile: an ANSI escape in a container name would reach the operator's terminal).
-    ...(typeof r.origin === 'string' ? { origin: evidenceText(r.origin, 4096) } : {}),
-    ...(typeof r.from === 'string' ? { from: evidenceText(r.from, 128) } : {}),
-    ...(scope !== undefined ? { scope, scopeName: typeof r.scopeName === 'string' ? evidenceText(r.scopeName, 128) : scope.slice(0, 12) } : {}),
-    ...(evidence !== undefined ? { evidence } : {}),
-    ...(omitted > 0 ? { evidenceOmitted: omitted } : {}),
-    ...(r.groupCount === true ? { groupCount: true } : {}),
   };
+  // Texts shown by status, why and notifications: cut and with control characters escaped (a state
+  // file is hostile: an ANSI escape in a container name would reach the operator's terminal).
+  if (typeof r.origin === 'string') ban.origin = evidenceText(r.origin, 4096);
+  if (typeof r.from === 'string') ban.from = evidenceText(r.from, 128);
+  if (scope !== undefined) {
+    ban.scope = scope;
+    ban.scopeName = typeof r.scopeName === 'string' ? evidenceText(r.scopeName, 128) : scope.slice(0, 12);
+  }
+  if (evidence !== undefined) ban.evidence = evidence;
+  if (omitted > 0) ban.evidenceOmitted = omitted;
+  if (r.groupCount === true) ban.groupCount = true;
+  return ban;
 }
 
 /** A cap read from settings: a whole number ≥ 0, else the default. */

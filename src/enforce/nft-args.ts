@@ -295,14 +295,18 @@ export function banTimeoutMs(until: number | null, now: number, cap = MAX_NFT_TI
  */
 export function nftDuration(ms: number): string {
   let rest = Math.max(1, Math.ceil(ms));
-  const parts: string[] = [];
-  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000], ['ms', 1]] as const) {
+  let out = '';
+  for (let u = 0; u < DURATION_UNITS.length; u++) {
+    const size = DURATION_SIZES[u]!;
     const n = Math.floor(rest / size);
     rest -= n * size;
-    if (n > 0) parts.push(`${n}${unit}`);
+    if (n > 0) out += `${n}${DURATION_UNITS[u]!}`;
   }
-  return parts.join('');
+  return out;
 }
+
+const DURATION_UNITS = ['d', 'h', 'm', 's', 'ms'] as const;
+const DURATION_SIZES = [86_400_000, 3_600_000, 60_000, 1000, 1] as const;
 
 function element(o: ElementOp): string {
   return typeof o.op === 'number' ? `${o.ip} timeout ${nftDuration(o.op)}` : o.ip;

@@ -247,7 +247,7 @@ export function canonicalTarget(raw: string): CanonicalTarget | null {
   if (raw.length === 0 || raw.length > 49) return null;
   if (!raw.includes('/')) {
     const c = canonicalIp(raw);
-    return c === null ? null : { ...c, prefix: c.family === 4 ? 32 : 128 };
+    return c === null ? null : { ip: c.ip, family: c.family, prefix: c.family === 4 ? 32 : 128 };
   }
   if (raw.trim() !== raw) return null;
   const n = parseCidr(raw);
