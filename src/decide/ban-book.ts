@@ -208,12 +208,14 @@ export class BanBook {
   private readonly history: OffenderHistory;
   private readonly totals = new Map<string, number>();
   /**
-   * The bans of each (ip, scope), by scopedKey: one Ban (nearly always) or several (one per rule).
+   * The bans of each (ip, scope), by scopedKey: one Ban (nearly always), or several by rule name.
    * isBanned() and effectiveUntil() read an address's own bans with one lookup, whatever the number
    * of rule names: a state file or a Redis group may name any number of rules, and probing every name
-   * ever seen per address made a restore of bans that each name another rule cost bans × names.
+   * ever seen per address made a restore of bans that each name another rule cost bans × names. Keyed
+   * by rule when there are several, so that one address banned under 100,000 names (a hostile file)
+   * costs each of its lines one lookup, and each of its bans' ends one deletion.
    */
-  private readonly bansOfAddress = new Map<string, Ban | Ban[]>();
+  private readonly bansOfAddress = new Map<string, Ban | Map<string, Ban>>();
   /** The keys of the bans of each banned network (CIDR bans), and those networks indexed (network-index.ts). */
   private readonly networkBans = new Map<string, Set<string>>();
   private readonly networks = new NetworkIndex();
@@ -308,7 +310,7 @@ export class BanBook {
     // counting rule per request, and nearly every address holds no ban).
     const held = this.bansOfAddress.get(scopedKey(ip, scope));
     if (held === undefined) return false;
-    const b = Array.isArray(held) ? held.find((x) => x.rule === rule) : held.rule === rule ? held : undefined;
+    const b = held instanceof Map ? held.get(rule) : held.rule === rule ? held : undefined;
     return b !== undefined && (b.until === null || b.until > now) && (!this.logTime || b.at <= now);
   }
 
@@ -532,9 +534,9 @@ export class BanBook {
   private untilOfKey(k: string, now: number): number | null | undefined {
     const held = this.bansOfAddress.get(k);
     if (held === undefined) return undefined;
-    if (!Array.isArray(held)) return held.until === null ? null : held.until > now ? held.until : undefined;
+    if (!(held instanceof Map)) return held.until === null ? null : held.until > now ? held.until : undefined;
     let best: number | undefined;
-    for (const b of held) {
+    for (const b of held.values()) {
       if (b.until !== null && b.until <= now) continue;
       if (b.until === null) return null;
       best = best === undefined ? b.until : Math.max(best, b.until);
@@ -768,15 +770,9 @@ export class BanBook {
     this.bans.set(k, ban);
     const a = scopedKey(ban.ip, ban.scope);
     const held = this.bansOfAddress.get(a);
-    if (prev !== undefined) {
-      // The same rule, address and scope: the new ban takes the old one's place.
-      if (held === prev) this.bansOfAddress.set(a, ban);
-      else if (Array.isArray(held)) held[held.indexOf(prev)] = ban;
-      return;
-    }
-    if (held === undefined) this.bansOfAddress.set(a, ban);
-    else if (Array.isArray(held)) held.push(ban);
-    else this.bansOfAddress.set(a, [held, ban]);
+    if (held === undefined || held === prev) this.bansOfAddress.set(a, ban);
+    else if (held instanceof Map) held.set(ban.rule, ban);
+    else this.bansOfAddress.set(a, new Map([[held.rule, held], [ban.rule, ban]]));
     if (isNetwork(ban.ip)) {
       const keys = this.networkBans.get(ban.ip);
       if (keys !== undefined) keys.add(k);
@@ -796,10 +792,9 @@ export class BanBook {
     const a = scopedKey(ban.ip, ban.scope);
     const all = this.bansOfAddress.get(a);
     if (all === held || all === undefined) this.bansOfAddress.delete(a);
-    else if (Array.isArray(all)) {
-      const rest = all.filter((b) => b !== held);
-      if (rest.length === 0) this.bansOfAddress.delete(a);
-      else this.bansOfAddress.set(a, rest.length === 1 ? rest[0]! : rest);
+    else if (all instanceof Map && all.get(held.rule) === held) {
+      all.delete(held.rule);
+      if (all.size === 1) this.bansOfAddress.set(a, all.values().next().value!);
     }
     const keys = this.networkBans.get(ban.ip);
     if (keys !== undefined && keys.delete(k) && keys.size === 0) {

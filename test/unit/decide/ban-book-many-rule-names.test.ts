@@ -39,6 +39,25 @@ describe('bans under many rule names', () => {
     expect(r.ms).toBeLessThan(10 * base + 50);
   });
 
+  it('one address banned under 50,000 rule names: a line of it costs one lookup, and its bans end in linear time', () => {
+    const n = 50_000;
+    const ip = '198.18.9.9';
+    const bans = Array.from({ length: n }, (_, i) => ({ ip, family: 4, rule: `rule-${i}`, at: 0, until: H + i, failures: 5, nth: 1, manual: false }));
+    const b = new BanBook({ ...PRESETS }, new Allowlist([]));
+    const t0 = performance.now();
+    b.restore({ bans, ended: [], history: [] } as never, 1);
+    expect(b.changes(1).ban).toHaveLength(1);
+    // The detector asks per counting rule per line: 100,000 asks.
+    let yes = 0;
+    for (let i = 0; i < 100_000; i++) if (b.isBanned(ip, i % 2 === 0 ? 'forbidden' : `rule-${i % n}`, 2)) yes++;
+    expect(yes).toBe(50_000);
+    // Every ban ends (an unban of the address: each one is removed from the address's bans).
+    expect(b.unban(ip)).toHaveLength(n);
+    expect(b.effectiveUntil(ip, 2)).toBeUndefined();
+    // Linear: a scan of the address's bans per ask or per end took minutes.
+    expect(performance.now() - t0).toBeLessThan(10_000);
+  });
+
   it('an address banned under several rules: the longest ban holds it, each rule answers for its own', () => {
     const b = new BanBook({ ...PRESETS }, new Allowlist([]));
     const ip = '198.18.7.1';
