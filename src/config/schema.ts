@@ -415,7 +415,7 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
     configPath: ['ports'],
     reload: 'restart',
     env: 'BANHAMMER_PORTS',
-    description: 'TCP ports closed to banned addresses (iptables, nftables; in host mode every TCP port of the banned container is closed)',
+    description: 'Ports closed to banned addresses, on TCP and UDP (HTTP/3) alike (iptables, nftables; in host mode every TCP and UDP port of the banned container is closed)',
     allowed: 'comma-separated ports 1–65535',
     schema: preprocess(
       asList,

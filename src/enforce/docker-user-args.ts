@@ -8,7 +8,11 @@
  *          per container that has a scoped ban: the clients banned for that container;
  *   chain  BANHAMMER-host:
  *            -p tcp -m set --match-set bh-host-v4 src -j DROP
- *            -d <container address>/32 -p tcp -m set --match-set bhc-…-4 src -j DROP   (one per address)
+ *            -p udp -m set --match-set bh-host-v4 src -j DROP
+ *            -d <container address>/32 -p tcp -m set --match-set bhc-…-4 src -j DROP   (a pair per address)
+ *            -d <container address>/32 -p udp -m set --match-set bhc-…-4 src -j DROP
+ *          (reject: `-j REJECT --reject-with tcp-reset` for TCP, `icmp-port-unreachable` /
+ *          `icmp6-port-unreachable` for UDP, as the iptables enforcer's blockSpec);
  *   jump   DOCKER-USER: -j BANHAMMER-host, at the top;
  *          FORWARD: -m comment --comment banhammer-host -j DOCKER-USER, only while FORWARD has no jump to
  *          DOCKER-USER of its own (Docker inserts one when it starts; ours then steps aside).
@@ -20,16 +24,20 @@
  * restarted container's new address is one chain rewrite, the bans in its set untouched.
  *
  * DOCKER-USER sees forwarded packets after Docker's DNAT, so `-d` is the container's own address and
- * a ban for X never touches Y, whatever ports they publish. Every TCP port of the container is closed
- * to a banned client (BANHAMMER_PORTS is not used: after DNAT the port is the container's, not the
- * published one).
+ * a ban for X never touches Y, whatever ports they publish. Every TCP and UDP port of the container
+ * is closed to a banned client (UDP for HTTP/3, QUIC; BANHAMMER_PORTS is not used: after DNAT the
+ * port is the container's, not the published one). The TCP rules are those of versions that closed
+ * TCP only, in the same order; the chain is always written whole in one transaction, so an agent
+ * started over such a chain replaces it with no moment without the TCP rules.
  */
 import { createHash } from 'node:crypto';
 import { BanhammerError } from '../errors.js';
 import { canonicalIp } from '../parse/ip.js';
 import type { EnforcerBatch, RefusedEntry } from './enforcer.js';
 import { CONTAINER_ID_RE } from '../docker/containers.js';
-import { acceptAddress, acceptExpiry, banTimeoutSeconds, blockSpec, firewallNames, restoreText, WAIT, type BlockAction, type Family, type FirewallNames, type SetLine } from './iptables-args.js';
+import { acceptAddress, acceptExpiry, banTimeoutSeconds, blockSpecs, firewallNames, restoreText, WAIT, type BlockAction, type Family, type FirewallNames, type SetLine } from './iptables-args.js';
+
+export { chainRestoreText } from './iptables-args.js';
 
 export const DOCKER_USER = 'DOCKER-USER';
 
@@ -54,13 +62,13 @@ export function containerSetName(names: DockerUserNames, containerId: string, fa
   return `${names.containerSetPrefix}${containerId.slice(0, 16)}-${family}`;
 }
 
-/** Chain rule spec blocking `set` (src) towards one container address. */
-export function containerBlockSpec(address: string, family: Family, set: string, action: BlockAction): string[] {
+/** Chain rule specs blocking `set` (src) towards one container address: TCP, then UDP. */
+export function containerBlockSpecs(address: string, family: Family, set: string, action: BlockAction): string[][] {
   const c = canonicalIp(address);
   if (c === null || c.family !== family) {
     throw new BanhammerError('BH_ERR_INTERNAL', `not an IPv${family} address: ${JSON.stringify(address)}`, { hint: 'report this as a bug' });
   }
-  return ['-d', `${c.ip}/${family === 4 ? 32 : 128}`, ...blockSpec(set, action)];
+  return blockSpecs(set, action, family).map((spec) => ['-d', `${c.ip}/${family === 4 ? 32 : 128}`, ...spec]);
 }
 
 /** One container's place in the chain: its set per family and its current addresses. */
@@ -70,20 +78,18 @@ export interface ContainerTarget {
   readonly v6: readonly string[];
 }
 
-/** Every rule spec of the chain for `family`, in order: the host-wide rule, then one per container address. */
+/**
+ * Every rule spec of the chain for `family`, in order: the host-wide rules (TCP, UDP), then a pair
+ * per container address.
+ */
 export function chainSpecs(names: DockerUserNames, family: Family, action: BlockAction, containers: readonly ContainerTarget[]): string[][] {
-  const specs = [blockSpec(names.sets[family], action)];
+  const specs = blockSpecs(names.sets[family], action, family);
   const sorted = [...containers].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   for (const c of sorted) {
     const set = containerSetName(names, c.id, family);
-    for (const a of family === 4 ? c.v4 : c.v6) specs.push(containerBlockSpec(a, family, set, action));
+    for (const a of family === 4 ? c.v4 : c.v6) specs.push(...containerBlockSpecs(a, family, set, action));
   }
   return specs;
-}
-
-/** iptables-restore input (run with --noflush) that creates or flushes the chain and fills it, atomically. */
-export function chainRestoreText(chain: string, specs: readonly (readonly string[])[]): string {
-  return ['*filter', `:${chain} - [0:0]`, ...specs.map((s) => ['-A', chain, ...s].join(' ')), 'COMMIT', ''].join('\n');
 }
 
 /** Our FORWARD → DOCKER-USER jump (marked, so it is never mistaken for Docker's own). */

@@ -7,13 +7,21 @@
  *   ipset  bh-web-v4 (hash:ip family inet)  and  bh-web-v6 (hash:ip family inet6), created with
  *          `timeout 0` so that every entry carries its own timeout and expires in the kernel even when
  *          the agent is dead (a permanent ban is an entry with timeout 0);
- *   chain  BANHAMMER-web in the filter table of iptables and ip6tables, holding one rule:
- *          `-p tcp -m set --match-set bh-web-v4 src -j DROP` (or `-j REJECT --reject-with tcp-reset`);
- *   jumps  `INPUT -p tcp -m multiport --dports 80,443 -j BANHAMMER-web`, inserted at the top of
- *          INPUT, one jump per group of at most 15 ports (multiport's limit).
+ *   chain  BANHAMMER-web in the filter table of iptables and ip6tables, holding two rules, TCP then UDP:
+ *          `-p tcp -m set --match-set bh-web-v4 src -j DROP`  (reject: `-j REJECT --reject-with tcp-reset`)
+ *          `-p udp -m set --match-set bh-web-v4 src -j DROP`  (reject: `-j REJECT --reject-with
+ *                                     icmp-port-unreachable`, ip6tables `icmp6-port-unreachable`);
+ *   jumps  `INPUT -p tcp -m multiport --dports 80,443 -j BANHAMMER-web`, then the same with `-p udp`,
+ *          at the top of INPUT, one jump per protocol and group of at most 15 ports (multiport's
+ *          limit): all TCP groups first, then all UDP groups.
+ * UDP as well as TCP because a web server that speaks HTTP/3 (QUIC runs over UDP, normally on the
+ * same port 443: nginx `listen 443 quic`, Caddy, Traefik, LiteSpeed) would otherwise keep serving a
+ * banned client over UDP. The TCP rules and jumps are the ones of versions that closed TCP only, in
+ * the same order: an agent started over such a layout keeps them and adds the UDP ones after them.
  * With CIDR bans enabled (the enforcer's `cidr` option), two more sets bh-web-n4 / bh-web-n6
- * (hash:net, same timeouts) hold banned networks (`198.18.0.0/24`), and the chain holds a second
- * rule, the same as the first with the network set: `-p tcp -m set --match-set bh-web-n4 src -j DROP`.
+ * (hash:net, same timeouts) hold banned networks (`198.18.0.0/24`), and the chain holds two more
+ * rules, the same as the first two with the network set:
+ * `-p tcp -m set --match-set bh-web-n4 src -j DROP` and `-p udp -m set --match-set bh-web-n4 src -j DROP`.
  *
  * Names: an instance matches ^[A-Za-z0-9][A-Za-z0-9_.-]*$. iptables chain names hold at most 28
  * characters and ipset set names at most 31. Instances of up to 17 characters give
@@ -29,6 +37,9 @@ import type { EnforcerBatch, RefusedEntry } from './enforcer.js';
 
 export type Family = 4 | 6;
 export type BlockAction = 'drop' | 'reject';
+/** The transport protocols a ban closes, in rule order (TCP first: its rules keep their place). */
+export type Protocol = 'tcp' | 'udp';
+export const PROTOCOLS: readonly Protocol[] = ['tcp', 'udp'];
 
 export const INSTANCE_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 export const CHAIN_PREFIX = 'BANHAMMER-';
@@ -99,37 +110,59 @@ export function validatePorts(ports: readonly number[], enforcer = 'iptables'): 
   return [...new Set(ports)].sort((a, b) => a - b);
 }
 
-/** Rule specs (no -A/-I/-C) of the INPUT jumps: one per group of at most 15 ports. */
+/**
+ * Rule specs (no -A/-I/-C) of the INPUT jumps, in order: one per group of at most 15 ports with
+ * `-p tcp`, then the same groups with `-p udp` (multiport needs one protocol per rule).
+ */
 export function jumpSpecs(chain: string, ports: readonly number[]): string[][] {
   const sorted = validatePorts(ports);
   const specs: string[][] = [];
-  for (let i = 0; i < sorted.length; i += MULTIPORT_MAX_PORTS) {
-    const group = sorted.slice(i, i + MULTIPORT_MAX_PORTS).join(',');
-    specs.push(['-p', 'tcp', '-m', 'multiport', '--dports', group, '-j', chain]);
+  for (const proto of PROTOCOLS) {
+    for (let i = 0; i < sorted.length; i += MULTIPORT_MAX_PORTS) {
+      const group = sorted.slice(i, i + MULTIPORT_MAX_PORTS).join(',');
+      specs.push(['-p', proto, '-m', 'multiport', '--dports', group, '-j', chain]);
+    }
   }
   return specs;
 }
 
-/** Rule spec of the chain's single rule. */
-export function blockSpec(set: string, action: BlockAction): string[] {
-  const target = action === 'reject' ? ['-j', 'REJECT', '--reject-with', 'tcp-reset'] : ['-j', 'DROP'];
-  return ['-p', 'tcp', '-m', 'set', '--match-set', set, 'src', ...target];
+/**
+ * Rule spec blocking one protocol from `set` (default TCP, the rule of versions that closed TCP
+ * only). Reject: TCP gets a reset; UDP an ICMP port unreachable (ICMPv6 for ip6tables, hence
+ * `family`), what a closed UDP port answers, so a QUIC client gives up at once instead of waiting
+ * for its handshake to time out (the kernel rate-limits ICMP errors it sends).
+ */
+export function blockSpec(set: string, action: BlockAction, proto: Protocol = 'tcp', family: Family = 4): string[] {
+  const target = action === 'drop' ? ['-j', 'DROP'] : ['-j', 'REJECT', '--reject-with', proto === 'tcp' ? 'tcp-reset' : family === 4 ? 'icmp-port-unreachable' : 'icmp6-port-unreachable'];
+  return ['-p', proto, '-m', 'set', '--match-set', set, 'src', ...target];
+}
+
+/** The rules blocking `set`, one per protocol (PROTOCOLS order: TCP, then UDP). */
+export function blockSpecs(set: string, action: BlockAction, family: Family): string[][] {
+  return PROTOCOLS.map((p) => blockSpec(set, action, p, family));
+}
+
+/** Our chain's rules for one family, in order: the address set's (TCP, UDP), then (CIDR bans) the network set's. */
+export function chainRuleSpecs(names: FirewallNames, family: Family, action: BlockAction, cidr = false): string[][] {
+  return [...blockSpecs(names.sets[family], action, family), ...(cidr ? blockSpecs(names.nets[family], action, family) : [])];
 }
 
 /**
- * iptables-restore input that creates the chain if missing, or flushes it if present, and fills it,
- * in one transaction. Run with restoreArgs() (--noflush: nothing else in the table is touched).
- * `netSet`: the network set's rule follows the address set's (CIDR bans).
+ * iptables-restore input that creates the chain if missing, or flushes it if present, and fills it
+ * with `specs` in order, in one transaction (no moment with the chain half filled). Run with
+ * restoreArgs() (--noflush: nothing else in the table is touched).
  */
-export function chainRestoreText(chain: string, set: string, action: BlockAction, netSet?: string): string {
-  const rules = [set, ...(netSet === undefined ? [] : [netSet])].map((s) => ['-A', chain, ...blockSpec(s, action)].join(' '));
-  return ['*filter', `:${chain} - [0:0]`, ...rules, 'COMMIT', ''].join('\n');
+export function chainRestoreText(chain: string, specs: readonly (readonly string[])[]): string {
+  return ['*filter', `:${chain} - [0:0]`, ...specs.map((s) => ['-A', chain, ...s].join(' ')), 'COMMIT', ''].join('\n');
 }
 
 export const restoreArgs = (): string[] => [...WAIT, '--noflush'];
 export const checkRuleArgs = (chain: string, spec: readonly string[]): string[] => [...WAIT, '-C', chain, ...spec];
-/** Insert at the top of INPUT so that an earlier ACCEPT cannot let a banned address through. */
-export const insertRuleArgs = (chain: string, spec: readonly string[]): string[] => [...WAIT, '-I', chain, '1', ...spec];
+/**
+ * Insert at the top of INPUT so that an earlier ACCEPT cannot let a banned address through (or at
+ * `position`, 1-based: right below another of our jumps).
+ */
+export const insertRuleArgs = (chain: string, spec: readonly string[], position = 1): string[] => [...WAIT, '-I', chain, String(position), ...spec];
 export const deleteRuleArgs = (chain: string, spec: readonly string[]): string[] => [...WAIT, '-D', chain, ...spec];
 export const listChainArgs = (chain: string): string[] => [...WAIT, '-S', chain];
 export const flushChainArgs = (chain: string): string[] => [...WAIT, '-F', chain];

@@ -1,11 +1,15 @@
 /**
  * IptablesEnforcer: bans in the kernel with one ipset per address family, one chain per instance
- * and INPUT jumps for this container's TCP ports only (layout and names: iptables-args.ts).
+ * and INPUT jumps for this container's ports only, TCP and UDP (layout and names: iptables-args.ts).
  *
  * - init() is idempotent and reuses a crashed agent's leftovers: sets are created with -exist (their
  *   entries survive), the chain is created or flushed and refilled in one iptables-restore
- *   transaction, each jump is inserted only when `-C` says it is missing, and jumps to our chain that
- *   the current config no longer wants (ports changed, duplicates) are removed.
+ *   transaction, each jump is inserted only when `-C` says it is missing (right below the wanted
+ *   jump before it, so the jumps end in their built order), and jumps to our chain that the current
+ *   config no longer wants (ports changed, duplicates) are removed. Started over the layout of a
+ *   version that closed TCP only, it thus ends with exactly the current one: the chain is refilled
+ *   with its TCP and UDP rules in one transaction (the TCP rule never leaves it), the TCP jumps stay
+ *   where they are and the UDP jumps are added below them.
  * - apply(batch) feeds one `ipset -exist restore` per family with the batch's del/add lines. Every
  *   address is validated again first (invalid, unspecified, multicast, broadcast, or of a family not
  *   enabled: refused before anything runs), and an element the kernel refuses is isolated
@@ -15,7 +19,8 @@
  *   and resolves when the kernel holds the new entries.
  * - check(expected) (every 2 s) re-creates a missing set, chain or jump; moves our INPUT jumps back
  *   to the top when rules were inserted above them (FirewallCommands.keepOnTop); rebuilds our chain
- *   when it holds anything but our one rule (e.g. an `-j ACCEPT` someone inserted) or lost it; and compares
+ *   when it holds anything but our rules (e.g. an `-j ACCEPT` someone inserted, or a TCP-only
+ *   chain an older version left) or lost one; and compares
  *   each set with the ban book's unexpired bans: only when the kernel's entry count (`ipset list -t`,
  *   one command for all sets) differs from the expected count, or every FULL_COMPARE_EVERY checks,
  *   are the members read, missing bans re-added with their remaining timeout and strays removed.
@@ -24,8 +29,8 @@
  * - shutdown() deletes every INPUT jump to our chain, then the chain, then our sets; nothing else.
  * - CIDR bans (option `cidr`): a ban whose `ip` is `network/prefix` goes into a hash:net set per
  *   family (bh-<instance>-n4 / -n6, per-entry timeouts like the address sets), matched by a second
- *   rule in our chain; created at init, repaired by check() and destroyed at shutdown like the
- *   address sets. A /32 or /128 is an address ban; /0, networks wider than /8 (IPv6 /32) and networks
+ *   pair of rules (TCP, UDP) in our chain; created at init, repaired by check() and destroyed at
+ *   shutdown like the address sets. A /32 or /128 is an address ban; /0, networks wider than /8 (IPv6 /32) and networks
  *   covering loopback or a non-client range are refused. Without the option a network is refused.
  *
  * Every command goes through the Runner (so tests run it in a network namespace), every failure is
@@ -37,8 +42,8 @@ import type { Backend } from './backend-mode.js';
 import type { ApplyResult, Enforcer, EnforcerBan, EnforcerBatch, KernelReading, RefusedEntry } from './enforcer.js';
 import { FirewallCommands, TeardownSteps, describeChainRepair, familyLabel, wantedBySet, type FirewallCommandOptions, type TopState } from './firewall-commands.js';
 import {
-  blockSpec,
   chainRestoreText,
+  chainRuleSpecs,
   checkRuleArgs,
   deleteChainArgs,
   deleteRuleArgs,
@@ -59,9 +64,9 @@ import {
 export interface IptablesEnforcerOptions extends FirewallCommandOptions {
   /** Names the chain and sets (see iptables-args.ts). */
   readonly instance: string;
-  /** TCP ports of this container to protect. */
+  /** Ports of this container to protect, closed on TCP and UDP (HTTP/3). */
   readonly ports: readonly number[];
-  /** DROP (default) or REJECT with a TCP reset. */
+  /** DROP (default) or REJECT: a TCP reset, an ICMP port unreachable for UDP. */
   readonly blockAction?: BlockAction;
   readonly clock?: Clock;
   /** check() compares set members even when the counts agree every this many checks; 0 = never. Default 30. */
@@ -120,9 +125,9 @@ export class IptablesEnforcer implements Enforcer {
     return out;
   }
 
-  /** Our chain's rules for one family, in order. */
+  /** Our chain's rules for one family, in order (chainRuleSpecs). */
   private chainSpecs(f: Family): string[][] {
-    return [blockSpec(this.names.sets[f], this.action), ...(this.cidr ? [blockSpec(this.names.nets[f], this.action)] : [])];
+    return chainRuleSpecs(this.names, f, this.action, this.cidr);
   }
 
   /** The backend in use (known after init()). */
@@ -237,8 +242,16 @@ export class IptablesEnforcer implements Enforcer {
   private fillChain(f: Family, backend: Backend): Promise<unknown> {
     const bin = f === 4 ? backend.iptablesRestore : backend.ip6tablesRestore;
     return this.cmd.exec(bin, restoreArgs(), `filling chain ${this.names.chain} (${familyLabel(f)})`, backend, {
-      input: chainRestoreText(this.names.chain, this.names.sets[f], this.action, this.cidr ? this.names.nets[f] : undefined),
+      input: chainRestoreText(this.names.chain, this.chainSpecs(f)),
     });
+  }
+
+  /** The 1-based INPUT position right below the rule `spec`, as `-S INPUT` prints it now; 1 (the top) when it is not listed so. */
+  private async positionBelow(bin: string, backend: Backend, spec: readonly string[]): Promise<number> {
+    const out = (await this.cmd.exec(bin, listChainArgs('INPUT'), 'listing INPUT', backend)).stdout;
+    const rules = out.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('-A INPUT '));
+    const at = rules.indexOf(['-A', 'INPUT', ...spec].join(' '));
+    return at < 0 ? 1 : at + 2;
   }
 
   /** Rule specs of every INPUT rule that jumps to our chain, as `-S INPUT` prints them. */
@@ -255,7 +268,11 @@ export class IptablesEnforcer implements Enforcer {
   }
 
   /**
-   * Inserts missing jumps (`-C` decides). With `prune`, also removes jumps to our chain that the
+   * Inserts missing jumps (`-C` decides): the first wanted jump at the top of INPUT, any other right
+   * below the wanted jump before it (at the top when `-S` does not show that one as we build it), so
+   * that they end in their built order, the one keepOnTop() keeps. An agent started over the jumps
+   * of a version that closed TCP only thus adds the UDP jumps below the TCP ones, and no check moves
+   * them afterwards. With `prune`, also removes jumps to our chain that the
    * config does not want (old ports, duplicates) — only when `-S` prints our wanted jumps exactly as
    * we build them, so a formatting difference can never make us delete a wanted jump.
    */
@@ -263,10 +280,11 @@ export class IptablesEnforcer implements Enforcer {
     const bin = f === 4 ? backend.iptables : backend.ip6tables;
     const repaired: string[] = [];
     const wanted = jumpSpecs(this.names.chain, this.ports);
-    for (const spec of wanted) {
+    for (const [i, spec] of wanted.entries()) {
       const c = await this.cmd.exec(bin, checkRuleArgs('INPUT', spec), 'checking INPUT', backend, { okExitCodes: [0, 1] });
       if (c.code === 1) {
-        await this.cmd.exec(bin, insertRuleArgs('INPUT', spec), `adding the INPUT jump to ${this.names.chain}`, backend);
+        const position = i === 0 ? 1 : await this.positionBelow(bin, backend, wanted[i - 1]!);
+        await this.cmd.exec(bin, insertRuleArgs('INPUT', spec, position), `adding the INPUT jump to ${this.names.chain}`, backend);
         repaired.push(`jump (${familyLabel(f)}): INPUT ${spec.join(' ')} was missing and was re-added`);
       }
     }

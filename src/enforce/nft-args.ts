@@ -10,16 +10,24 @@
  *                                                          dead; a permanent ban has no timeout
  *     chain input { type filter hook input priority -10; policy accept;
  *       tcp dport { 80, 443 } ip saddr @addr4 drop        (or `reject with tcp reset`)
+ *       udp dport { 80, 443 } ip saddr @addr4 drop        (or `reject`: ICMP port unreachable)
  *       tcp dport { 80, 443 } ip6 saddr @addr6 drop
+ *       udp dport { 80, 443 } ip6 saddr @addr6 drop
  *     }
  *   }
+ * UDP as well as TCP because a web server that speaks HTTP/3 (QUIC runs over UDP, normally on the
+ * same port 443) would otherwise keep serving a banned client over UDP. Each TCP rule is the one of
+ * versions that closed TCP only; init() rewrites the chain in one transaction, so an agent started
+ * over such a table gets the UDP rules with no moment without the TCP ones.
  * Host mode: the chain is `forward` (hook forward, priority -10: after Docker's DNAT, so daddr is the
- * container's own address) and matches every TCP port; each container with scoped bans gets sets
- * c_<first 16 hex of its id>_4 / _6 and one rule per address:
+ * container's own address) and matches every TCP and UDP port (`meta l4proto tcp` / `meta l4proto
+ * udp`); each container with scoped bans gets sets c_<first 16 hex of its id>_4 / _6 and a pair of
+ * rules per address:
  *       ip daddr 172.17.0.5 meta l4proto tcp ip saddr @c_0123456789abcdef_4 drop
+ *       ip daddr 172.17.0.5 meta l4proto udp ip saddr @c_0123456789abcdef_4 drop
  *
  * With CIDR bans enabled, two more sets `net4`/`net6` ({ type …; flags interval,timeout; }) hold
- * networks (`198.18.0.0/24`) and have one rule each like the address sets. nft refuses a network that
+ * networks (`198.18.0.0/24`) and have a pair of rules each like the address sets. nft refuses a network that
  * overlaps one already in the set ("interval overlaps with an existing one"): that ban is refused.
  *
  * Priority -10 runs before every `filter` (0) chain; a drop in any base chain is final, so no jump in
@@ -49,7 +57,7 @@ import { CONTAINER_ID_RE } from '../docker/containers.js';
 import type { ContainerTarget } from './docker-user-args.js';
 import type { EnforcerBatch } from './enforcer.js';
 import { NET_ADMIN_HINT } from './firewall-errors.js';
-import { INSTANCE_RE, clientAddress, validateInstance, validatePorts, type BlockAction, type Family } from './iptables-args.js';
+import { INSTANCE_RE, PROTOCOLS, clientAddress, validateInstance, validatePorts, type BlockAction, type Family, type Protocol } from './iptables-args.js';
 
 export { INSTANCE_RE };
 
@@ -170,27 +178,38 @@ export function chainDefinition(hook: string = CHAIN_INPUT): string {
 const DADDR: Record<Family, string> = { 4: 'ip daddr', 6: 'ip6 daddr' };
 
 /**
- * The rule for one host-wide set (as written; nft may print it differently). In-container mode
- * (input) matches the container's TCP ports; host mode (forward) every TCP port, since after DNAT the
- * port is the container's, not the published one.
+ * The verdict for one protocol: drop, or reject: a TCP reset for TCP, nft's plain `reject` (ICMP or
+ * ICMPv6 port unreachable, what a closed UDP port answers) for UDP.
  */
-export function blockRule(layout: NftLayout, set: NftSet): string {
-  const verdict = layout.action === 'reject' ? 'reject with tcp reset' : 'drop';
-  const tcp = layout.names.chain === 'forward' ? 'meta l4proto tcp' : `tcp dport { ${layout.ports.join(', ')} }`;
-  return `${tcp} ${SADDR[set.family]} @${set.name} ${verdict}`;
+function verdictOf(action: BlockAction, proto: Protocol): string {
+  if (action !== 'reject') return 'drop';
+  return proto === 'tcp' ? 'reject with tcp reset' : 'reject';
 }
 
-/** Every rule of our chain, in order: one per host-wide set, then (host mode) one per container address. */
+/**
+ * The rule for one host-wide set and one protocol (default TCP, the rule of versions that closed TCP
+ * only; as written, nft may print it differently). In-container mode (input) matches the container's
+ * ports; host mode (forward) every port, since after DNAT the port is the container's, not the
+ * published one.
+ */
+export function blockRule(layout: NftLayout, set: NftSet, proto: Protocol = 'tcp'): string {
+  const match = layout.names.chain === 'forward' ? `meta l4proto ${proto}` : `${proto} dport { ${layout.ports.join(', ')} }`;
+  return `${match} ${SADDR[set.family]} @${set.name} ${verdictOf(layout.action, proto)}`;
+}
+
+/**
+ * Every rule of our chain, in order: a pair (TCP, UDP) per host-wide set, then (host mode) a pair
+ * per container address.
+ */
 export function blockRules(layout: NftLayout): string[] {
   const sets = layoutSets(layout);
-  const rules = sets.filter((s) => s.scope === undefined).map((s) => blockRule(layout, s));
-  const verdict = layout.action === 'reject' ? 'reject with tcp reset' : 'drop';
+  const rules = sets.filter((s) => s.scope === undefined).flatMap((s) => PROTOCOLS.map((p) => blockRule(layout, s, p)));
   for (const c of [...(layout.containers ?? [])].sort(byId)) {
     for (const f of layout.families) {
       for (const raw of f === 4 ? c.v4 : c.v6) {
         const a = canonicalIp(raw);
         if (!a || a.family !== f) continue;
-        rules.push(`${DADDR[f]} ${a.ip} meta l4proto tcp ${SADDR[f]} @${containerSetName(c.id, f)} ${verdict}`);
+        for (const p of PROTOCOLS) rules.push(`${DADDR[f]} ${a.ip} meta l4proto ${p} ${SADDR[f]} @${containerSetName(c.id, f)} ${verdictOf(layout.action, p)}`);
       }
     }
   }

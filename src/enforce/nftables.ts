@@ -1,8 +1,8 @@
 /**
  * NftablesEnforcer: bans in the kernel with nftables, in one table of our own (`inet
  * banhammer_<instance>`: a set per address family with per-element timeouts, and one input base
- * chain at priority -10 that drops — or resets — TCP to this container's ports from a banned source;
- * layout and names: nft-args.ts). Nothing outside that table is ever touched.
+ * chain at priority -10 that drops — or rejects — TCP and UDP (HTTP/3) to this container's ports
+ * from a banned source; layout and names: nft-args.ts). Nothing outside that table is ever touched.
  *
  * - Every change is one `nft -f -` transaction on stdin (atomic), at most `batchElements` element
  *   writes each (5,000 bans on a current kernel); never one process per ban, never a shell. Addresses
@@ -10,7 +10,8 @@
  *   two transactions in flight, so the next nft process starts while the last one runs.
  * - init() lists the ruleset without set elements (cheap), then in one transaction creates what is
  *   missing, replaces what is wrong, flushes our chain and writes its rules: it adopts a crashed
- *   agent's table without duplicates and keeps its bans.
+ *   agent's table without duplicates and keeps its bans (and the TCP-only rules of an older version
+ *   become the TCP and UDP ones in that same transaction).
  * - apply(batch): a ban is add + delete + add of the element (its timeout is refreshed on every
  *   kernel; where init()'s probe shows that `add` rewrites timeouts, a timed ban is one add), an
  *   unban add + delete (never an error when it is already gone). A transaction the kernel
@@ -25,11 +26,11 @@
  *   family (never /0, never covering loopback); a /32 or /128 is an address ban.
  * - Host mode (option `host`): the base chain hooks `forward` at priority -10, after Docker's DNAT
  *   (nat prerouting, -100), whether Docker runs iptables or nftables, without any DOCKER-USER chain.
- *   Host-wide bans drop the client's forwarded TCP; a ban scoped to a container goes into that
- *   container's own set, matched by one rule per container address (`ip daddr <addr> … @c_<id>_4`),
- *   so a restarted container's new address is one rule rewrite with its bans untouched (check()
- *   re-reads the addresses). Every check() in host mode reads expected() (to find containers whose
- *   sets are missing), like the docker-user enforcer.
+ *   Host-wide bans drop the client's forwarded TCP and UDP; a ban scoped to a container goes into
+ *   that container's own set, matched by a pair of rules (TCP, UDP) per container address (`ip daddr
+ *   <addr> … @c_<id>_4`), so a restarted container's new address is a rewrite of its rules with its
+ *   bans untouched (check() re-reads the addresses). Every check() in host mode reads expected() (to
+ *   find containers whose sets are missing), like the docker-user enforcer.
  * - shutdown(): `nft delete table inet banhammer_<instance>`; nothing else.
  *
  * Calls are serialised: a check never interleaves with an apply.
@@ -81,19 +82,19 @@ export interface NftablesEnforcerOptions {
   readonly runner: Runner;
   /** Names the table (see nft-args.ts). */
   readonly instance: string;
-  /** TCP ports of this container to protect (in-container mode; ignored in host mode). */
+  /** Ports of this container to protect, closed on TCP and UDP (in-container mode; ignored in host mode). */
   readonly ports: readonly number[];
   /**
    * Host mode: the base chain hooks `forward` (after Docker's DNAT, whichever firewall backend Docker
-   * runs) and bans scoped to a container drop that client's TCP to that container's addresses only;
-   * host-wide bans drop its forwarded TCP to every container.
+   * runs) and bans scoped to a container drop that client's TCP and UDP to that container's addresses
+   * only; host-wide bans drop its forwarded TCP and UDP to every container.
    */
   readonly host?: {
     readonly containers: ContainerAddresses;
     /** Things the operator should know that are not repairs (a container's address changed). */
     readonly onNote?: (msg: string) => void;
   };
-  /** drop (default) or reject with a TCP reset. */
+  /** drop (default) or reject: a TCP reset, an ICMP port unreachable for UDP. */
   readonly blockAction?: BlockAction;
   /** Address families to enforce; default both. */
   readonly families?: readonly Family[];

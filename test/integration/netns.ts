@@ -11,7 +11,9 @@
  *
  * startServer() runs a tiny TCP server in the server namespace on the given ports (dual stack);
  * canConnect() tries one TCP connection from the client namespace from a chosen source address,
- * with a bounded timeout, and says whether it was accepted.
+ * with a bounded timeout, and says whether it was accepted. startUdpServer() and sendUdp() do the
+ * same for UDP (HTTP/3 runs over QUIC, which is UDP): an echo server, and one datagram whose echo
+ * is awaited for a bounded time (UDP_ECHO_SERVER and UDP_PROBE serve other topologies too).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -38,10 +40,65 @@ export interface Lab {
   startServer(ports: readonly number[]): Promise<void>;
   /** One connection attempt from the client namespace; true when the server accepted it. */
   canConnect(opts: { to: string; port: number; from: string; timeoutMs?: number }): Promise<ConnectResult>;
+  /** Starts a UDP echo server on `ports` in the server namespace; resolves once it listens. */
+  startUdpServer(ports: readonly number[]): Promise<void>;
+  /** One datagram from the client namespace (udpProbe): was it answered, dropped or refused? */
+  sendUdp(opts: { to: string; port: number; from: string; timeoutMs?: number }): Promise<UdpResult>;
   destroy(): Promise<void>;
 }
 
 export type ConnectResult = 'connected' | 'timeout' | 'refused' | `error:${string}`;
+
+/**
+ * What became of one UDP datagram: `answered` (the echo came back, so it was delivered), `timeout`
+ * (no echo within the time: dropped on the way, since nothing filters the echo), `refused` (an ICMP
+ * port unreachable came back: rejected, or nothing listens).
+ */
+export type UdpResult = 'answered' | 'timeout' | 'refused' | `error:${string}`;
+
+/**
+ * A UDP echo server on the ports given as arguments, one socket per address of the namespace (link-
+ * local ones aside) and port, so that an echo leaves from the address the datagram was sent to (a
+ * socket bound to `::` may answer from another address of the same prefix, which conntrack cannot
+ * match to a DNAT); prints `ready` once all are bound.
+ */
+export const UDP_ECHO_SERVER = `
+const dgram = require('node:dgram');
+const os = require('node:os');
+const ports = process.argv.slice(1).map(Number);
+const addrs = Object.values(os.networkInterfaces()).flat().filter((a) => a && !a.address.startsWith('fe80:'));
+let up = 0;
+for (const port of ports) {
+  for (const a of addrs) {
+    const s = dgram.createSocket(a.address.includes(':') ? 'udp6' : 'udp4');
+    s.on('error', (e) => console.error(String(e)));
+    s.on('message', (m, r) => s.send(m, r.port, r.address));
+    s.bind({ port, address: a.address }, () => { if (++up === ports.length * addrs.length) console.log('ready'); });
+  }
+}
+`;
+
+/**
+ * Sends one datagram from a chosen source address (argv: host port localAddress timeoutMs) on a
+ * connected socket, so that an ICMP port unreachable comes back as ECONNREFUSED; prints a UdpResult.
+ */
+export const UDP_PROBE = `
+const dgram = require('node:dgram');
+const [host, port, localAddress, timeout] = process.argv.slice(1);
+const s = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
+const done = (r) => { console.log(r); process.exit(0); };
+s.on('error', (e) => done(e.code === 'ECONNREFUSED' ? 'refused' : 'error:' + e.code));
+s.on('message', () => done('answered'));
+setTimeout(() => done('timeout'), Number(timeout)).unref();
+s.bind({ address: localAddress, port: 0 }, () => s.connect(Number(port), host, () => s.send('banhammer udp probe', (e) => e && done(e.code === 'ECONNREFUSED' ? 'refused' : 'error:' + e.code))));
+`;
+
+/** One UDP_PROBE run through `runner` (inside a namespace); bounded by timeoutMs (plus process start-up). */
+export async function udpProbe(runner: Runner, opts: { to: string; port: number; from: string; timeoutMs?: number }): Promise<UdpResult> {
+  const timeoutMs = opts.timeoutMs ?? 1500;
+  const r = await runner.run(node, ['-e', UDP_PROBE, opts.to, String(opts.port), opts.from, String(timeoutMs)], { timeoutMs: timeoutMs + 15_000 });
+  return r.stdout.trim() as UdpResult;
+}
 
 /** Why netns tests cannot run here, or null when they can. */
 export async function netnsUnavailable(): Promise<string | null> {
@@ -159,32 +216,41 @@ export async function createLab(): Promise<Lab> {
     client,
     runIn: inNs,
     async startServer(ports) {
-      const child = spawn('ip', ['netns', 'exec', server, node, '-e', SERVER, ...ports.map(String)], { stdio: ['ignore', 'pipe', 'pipe'] });
-      children.push(child);
-      await new Promise<void>((resolve, reject) => {
-        let out = '';
-        let err = '';
-        const timer = setTimeout(() => reject(new Error(`test server did not start: ${err}`)), 15_000);
-        child.stderr?.on('data', (b: Buffer) => (err += b.toString()));
-        child.stdout?.on('data', (b: Buffer) => {
-          out += b.toString();
-          if (out.includes('ready')) {
-            clearTimeout(timer);
-            resolve();
-          }
-        });
-        child.once('exit', (code) => {
-          clearTimeout(timer);
-          reject(new Error(`test server exited with ${code}: ${err}`));
-        });
-      });
+      await startIn(children, server, SERVER, ports);
+    },
+    async startUdpServer(ports) {
+      await startIn(children, server, UDP_ECHO_SERVER, ports);
     },
     async canConnect({ to, port, from, timeoutMs = 1500 }) {
       const r = await inNs(client).run(node, ['-e', CLIENT, to, String(port), from, String(timeoutMs)], { timeoutMs: timeoutMs + 15_000 });
       return r.stdout.trim() as ConnectResult;
     },
+    sendUdp: (opts) => udpProbe(inNs(client), opts),
     destroy,
   };
+}
+
+/** Starts `script` (ports as arguments) in namespace `ns`, tracked in `children`; resolves once it prints `ready`. */
+async function startIn(children: ChildProcess[], ns: string, script: string, ports: readonly number[]): Promise<void> {
+  const child = spawn('ip', ['netns', 'exec', ns, node, '-e', script, ...ports.map(String)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => reject(new Error(`test server did not start: ${err}`)), 15_000);
+    child.stderr?.on('data', (b: Buffer) => (err += b.toString()));
+    child.stdout?.on('data', (b: Buffer) => {
+      out += b.toString();
+      if (out.includes('ready')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`test server exited with ${code}: ${err}`));
+    });
+  });
 }
 
 /**

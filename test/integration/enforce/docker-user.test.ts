@@ -2,14 +2,15 @@
  * DockerUserEnforcer against the real kernel, in network namespaces this test creates (never the
  * host's firewall), once per iptables backend that works here.
  *
- *   attacker 198.19.150.2 ─┐                         ┌─ X 198.19.153.2 (:80)   "container" X
- *   client   198.19.152.2 ─┤ router (FORWARD →       ├─ Y 198.19.154.2 (:80)   "container" Y
+ *   attacker 198.19.150.2 ─┐                         ┌─ X 198.19.153.2 (:80, udp :443)   "container" X
+ *   client   198.19.152.2 ─┤ router (FORWARD →       ├─ Y 198.19.154.2 (:80, udp :443)   "container" Y
  *                          │  DOCKER-USER, DNAT      │
- *                          │  :8081 → X:80, :8082 → Y:80; IPv6 the same in 2001:db8:150::/48)
+ *                          │  :8081 → X:80, :8082 → Y:80, udp :8081 → X:443, udp :8082 → Y:443;
+ *                          │  IPv6 the same in 2001:db8:150::/48)
  *
  * The router plays the Docker host: a DOCKER-USER chain jumped to from FORWARD (as Docker makes it)
- * and DNAT rules for the two published ports. Bans scoped to X must drop the attacker's forwarded
- * traffic to X only; host-wide bans to both; the client always gets through.
+ * and DNAT rules for the two published ports (TCP, and UDP as for HTTP/3). Bans scoped to X must drop
+ * the attacker's forwarded traffic to X only; host-wide bans to both; the client always gets through.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -20,7 +21,7 @@ import { DockerUserEnforcer } from '../../../src/enforce/docker-user.js';
 import type { EnforcerBan, EnforcerBatch } from '../../../src/enforce/enforcer.js';
 import { setsRecreated } from '../../../src/enforce/iptables.js';
 import type { ContainerInfo } from '../../../src/docker/containers.js';
-import { firewallUnavailable, killAndDelete, netnsUnavailable } from '../netns.js';
+import { UDP_ECHO_SERVER, firewallUnavailable, killAndDelete, netnsUnavailable, udpProbe } from '../netns.js';
 
 const sh = new ProcessRunner({ timeoutMs: 20_000 });
 const node = process.execPath;
@@ -101,8 +102,8 @@ async function createTopology(): Promise<Topology> {
     await inNs(x).run('ip', ['addr', 'add', `${CX.v4b}/24`, 'dev', `bh1${id}px`]);
     await r.run('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1']);
     await r.run('sysctl', ['-q', '-w', 'net.ipv6.conf.all.forwarding=1']);
-    for (const ns of [x, y]) {
-      const child = spawn('ip', ['netns', 'exec', ns, node, '-e', SERVER], { stdio: ['ignore', 'pipe', 'pipe'] });
+    for (const [ns, script, args] of [[x, SERVER, []], [y, SERVER, []], [x, UDP_ECHO_SERVER, ['443']], [y, UDP_ECHO_SERVER, ['443']]] as const) {
+      const child = spawn('ip', ['netns', 'exec', ns, node, '-e', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
       children.push(child);
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error('test server did not start')), 15_000);
@@ -155,6 +156,11 @@ for (const mode of ['legacy', 'nft'] as const) {
       const out = await t!.inNs(t![who]).run(node, ['-e', CLIENT, to, String(port), from, String(timeoutMs)], { timeoutMs: timeoutMs + 15_000 });
       return out.stdout.trim();
     };
+    /** One UDP datagram from `who` to a published port: answered (delivered), timeout (dropped) or refused. */
+    const dgram = (who: 'attacker' | 'client', port: number, f: 4 | 6 = 4, timeoutMs = 1500): Promise<string> => {
+      const me = who === 'attacker' ? A : C;
+      return udpProbe(t!.inNs(t![who]), { to: f === 4 ? me.r4 : me.r6, port, from: f === 4 ? me.v4 : me.v6, timeoutMs });
+    };
     const soon = () => Date.now() + 600_000;
     // The ban book's view for check(expected): every ban applied through apply() below.
     const book = new Map<string, EnforcerBan>();
@@ -179,6 +185,10 @@ for (const mode of ['legacy', 'nft'] as const) {
         const [dx, dy] = f === 4 ? [`${CX.v4}:80`, `${CY.v4}:80`] : [`[${CX.v6}]:80`, `[${CY.v6}]:80`];
         await ipt(['-t', 'nat', '-A', 'PREROUTING', '-p', 'tcp', '--dport', String(PORT_X), '-j', 'DNAT', '--to-destination', dx], f);
         await ipt(['-t', 'nat', '-A', 'PREROUTING', '-p', 'tcp', '--dport', String(PORT_Y), '-j', 'DNAT', '--to-destination', dy], f);
+        // Published UDP ports (HTTP/3): 8081/udp → X:443, 8082/udp → Y:443.
+        const [ux, uy] = f === 4 ? [`${CX.v4}:443`, `${CY.v4}:443`] : [`[${CX.v6}]:443`, `[${CY.v6}]:443`];
+        await ipt(['-t', 'nat', '-A', 'PREROUTING', '-p', 'udp', '--dport', String(PORT_X), '-j', 'DNAT', '--to-destination', ux], f);
+        await ipt(['-t', 'nat', '-A', 'PREROUTING', '-p', 'udp', '--dport', String(PORT_Y), '-j', 'DNAT', '--to-destination', uy], f);
       }
       before = { 4: await save(4), 6: await save(6) };
       enf = new DockerUserEnforcer({
@@ -238,6 +248,27 @@ for (const mode of ['legacy', 'nft'] as const) {
       expect(await conn('client', PORT_Y, 6)).toBe('connected');
       await apply({ ban: [], unban: [{ ip: A.v6, family: 6, scope: Y }] });
       expect(await conn('attacker', PORT_Y, 6)).toBe('connected');
+    });
+
+    it('bans close the containers’ UDP as well (HTTP/3): scoped to X, X only; host-wide, every container (IPv4 and IPv6)', async () => {
+      for (const f of [4, 6] as const) for (const port of [PORT_X, PORT_Y]) expect(await dgram('attacker', port, f)).toBe('answered');
+      const scoped: EnforcerBan[] = [{ ip: A.v4, family: 4, until: soon(), scope: X }, { ip: A.v6, family: 6, until: null, scope: X }];
+      await apply({ ban: scoped, unban: [] });
+      for (const f of [4, 6] as const) {
+        expect(await dgram('attacker', PORT_X, f, 1000)).toBe('timeout');
+        expect(await conn('attacker', PORT_X, f, 1000)).toBe('timeout');
+        expect(await dgram('attacker', PORT_Y, f)).toBe('answered');
+        expect(await dgram('client', PORT_X, f)).toBe('answered');
+      }
+      const wide: EnforcerBan[] = [{ ip: A.v4, family: 4, until: soon() }, { ip: A.v6, family: 6, until: null }];
+      await apply({ ban: wide, unban: [] });
+      for (const f of [4, 6] as const) {
+        expect(await dgram('attacker', PORT_Y, f, 1000)).toBe('timeout');
+        expect(await dgram('client', PORT_Y, f)).toBe('answered');
+      }
+      expect(await enf.check(expected)).toEqual([]);
+      await apply({ ban: [], unban: [...scoped, ...wide] });
+      for (const f of [4, 6] as const) for (const port of [PORT_X, PORT_Y]) expect(await dgram('attacker', port, f)).toBe('answered');
     });
 
     it('check() lets a container go once none of its bans is in force (its sets and rules); its next ban brings them back', async () => {
@@ -385,6 +416,59 @@ for (const mode of ['legacy', 'nft'] as const) {
       await enf2.apply({ ban: [], unban: [{ ip: A.v4, family: 4, scope: Y }, { ip: '198.19.161.1', family: 4 }] });
       expect(await enf.listSet(4, Y)).toEqual([]);
       expect(await enf.listSet(4)).toEqual([]);
+    });
+
+    it('an agent started over the TCP-only chain of an older version ends with exactly the new layout, never letting the banned client through on TCP; shutdown removes it all', async () => {
+      const rule = (proto: string, f: 4 | 6) => ['-p', proto, '-m', 'set', '--match-set', `bh-h1u-v${f}`, 'src', '-j', 'DROP'];
+      const listing = async (chain: string, f: 4 | 6) => (await ipt(['-S', chain], f)).stdout.trim().split('\n');
+      const du = { 4: await listing('DOCKER-USER', 4), 6: await listing('DOCKER-USER', 6) };
+      // What the previous version laid out (TCP only): host-wide sets with a ban each, the chain with
+      // its TCP rule, the jump at the top of DOCKER-USER.
+      for (const f of [4, 6] as const) {
+        await r.run('ipset', ['create', `bh-h1u-v${f}`, 'hash:ip', 'family', f === 4 ? 'inet' : 'inet6', 'timeout', '0', 'maxelem', '1048576']);
+        await r.run('ipset', ['add', `bh-h1u-v${f}`, f === 4 ? A.v4 : A.v6, 'timeout', '0']);
+        await ipt(['-N', 'BANHAMMER-h1u'], f);
+        await ipt(['-A', 'BANHAMMER-h1u', ...rule('tcp', f)], f);
+        await ipt(['-I', 'DOCKER-USER', '1', '-j', 'BANHAMMER-h1u'], f);
+      }
+      // The escape being fixed: TCP closed, UDP open (Y: no ban of the h1t instance there).
+      expect(await conn('attacker', PORT_Y, 4, 1000)).toBe('timeout');
+      expect(await dgram('attacker', PORT_Y, 4)).toBe('answered');
+
+      const upg = new DockerUserEnforcer({ runner: r, instance: 'h1u', backend, containers: { info: (id) => containers.get(id) ?? null } });
+      // While it starts, the banned client keeps trying TCP (at most 40 tries, at most 20 s).
+      let starting = true;
+      const tries: string[] = [];
+      const probing = (async () => {
+        const end = Date.now() + 20_000;
+        while (starting && tries.length < 40 && Date.now() < end) tries.push(await conn('attacker', PORT_Y, 4, 300));
+      })();
+      try {
+        await upg.init();
+      } finally {
+        starting = false;
+        await probing;
+      }
+      expect(tries.length).toBeGreaterThan(0);
+      expect(tries.filter((x) => x !== 'timeout')).toEqual([]);
+      for (const f of [4, 6] as const) {
+        expect(await listing('BANHAMMER-h1u', f)).toEqual(['-N BANHAMMER-h1u', ['-A', 'BANHAMMER-h1u', ...rule('tcp', f)].join(' '), ['-A', 'BANHAMMER-h1u', ...rule('udp', f)].join(' ')]);
+        expect(await listing('DOCKER-USER', f)).toEqual([du[f][0], '-A DOCKER-USER -j BANHAMMER-h1u', ...du[f].slice(1)]);
+      }
+      // The host-wide bans of the old run are kept, and now hold over UDP too, at every container.
+      for (const f of [4, 6] as const) {
+        for (const port of [PORT_X, PORT_Y]) expect(await dgram('attacker', port, f, 1000)).toBe('timeout');
+        expect(await conn('attacker', PORT_Y, f, 1000)).toBe('timeout');
+        expect(await dgram('client', PORT_Y, f)).toBe('answered');
+      }
+      expect(await upg.check(() => [{ ip: A.v4, family: 4, until: null }, { ip: A.v6, family: 6, until: null }])).toEqual([]);
+      await upg.shutdown();
+      for (const f of [4, 6] as const) {
+        expect(await listing('DOCKER-USER', f)).toEqual(du[f]);
+        expect(await save(f)).not.toContain('h1u');
+      }
+      expect((await r.run('ipset', ['list', '-n'])).stdout).not.toContain('bh-h1u');
+      expect(await dgram('attacker', PORT_Y, 4)).toBe('answered');
     });
 
     it('init() again (agent restart) reuses the hooks without duplicates; bans come back with the re-apply', async () => {

@@ -1,7 +1,8 @@
 /**
  * IptablesEnforcer against the real kernel, inside throw-away network namespaces (never the host's
- * firewall), once per iptables backend that works here. The server namespace runs a TCP server on a
- * protected port (8080) and an unprotected one (8081); connections come from the client namespace.
+ * firewall), once per iptables backend that works here. The server namespace runs a TCP server and
+ * a UDP echo server (HTTP/3 runs over UDP) on a protected port (8080) and an unprotected one (8081);
+ * connections and datagrams come from the client namespace.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -48,6 +49,9 @@ for (const mode of ['legacy', 'nft'] as const) {
     let other: IptablesEnforcer;
     const from = (src: string, port = PROTECTED, timeoutMs = 1500) =>
       lab!.canConnect({ to: src.includes(':') ? ADDR.serverV6 : ADDR.serverV4, port, from: src, timeoutMs });
+    /** One UDP datagram from `src`: answered (delivered), timeout (dropped) or refused (rejected). */
+    const udp = (src: string, port = PROTECTED, timeoutMs = 1500) =>
+      lab!.sendUdp({ to: src.includes(':') ? ADDR.serverV6 : ADDR.serverV4, port, from: src, timeoutMs });
     const ipt = (args: string[], f: 4 | 6 = 4) => ns.run(f === 4 ? backend.iptables : backend.ip6tables, ['-w', ...args]);
     const now = () => Date.now();
     // The ban book's view for check(expected): every ban applied through apply() below (ended ones
@@ -63,6 +67,7 @@ for (const mode of ['legacy', 'nft'] as const) {
     beforeAll(async () => {
       lab = await createLab();
       await lab.startServer([PROTECTED, OPEN]);
+      await lab.startUdpServer([PROTECTED, OPEN]);
       ns = lab.runIn(lab.server);
       backend = backendBinaries(mode, 'integration test');
       enf = new IptablesEnforcer({ runner: ns, instance: 'itest', ports: [PROTECTED], backend });
@@ -108,6 +113,46 @@ for (const mode of ['legacy', 'nft'] as const) {
       expect(await from(ADDR.clientV6)).toBe('connected');
     });
 
+    it('closes the protected port to a banned client over UDP as well (HTTP/3), IPv4 and IPv6; other ports and clients unaffected', async () => {
+      for (const src of [ADDR.clientV4, ADDR.clientV6]) expect(await udp(src)).toBe('answered');
+      await apply({ ban: [{ ip: ADDR.clientV4, family: 4, until: now() + 600_000 }, { ip: ADDR.clientV6, family: 6, until: null }], unban: [] });
+      for (const src of [ADDR.clientV4, ADDR.clientV6]) {
+        expect(await udp(src, PROTECTED, 1000)).toBe('timeout');
+        expect(await from(src, PROTECTED, 1000)).toBe('timeout');
+        expect(await udp(src, OPEN)).toBe('answered');
+      }
+      for (const src of [ADDR.clientV4b, ADDR.clientV6b]) expect(await udp(src)).toBe('answered');
+      expect(await enf.check(expected)).toEqual([]);
+      await apply({ ban: [], unban: [{ ip: ADDR.clientV4, family: 4 }, { ip: ADDR.clientV6, family: 6 }] });
+      for (const src of [ADDR.clientV4, ADDR.clientV6]) expect(await udp(src)).toBe('answered');
+    });
+
+    it('REJECT answers UDP with an ICMP port unreachable (ICMPv6 over IPv6) and TCP with a reset', async () => {
+      const other6 = new IptablesEnforcer({ runner: ns, instance: 'other6', ports: [OPEN], backend, blockAction: 'reject', families: [6] });
+      const bans: EnforcerBan[] = [{ ip: ADDR.clientV4b, family: 4, until: null }, { ip: ADDR.clientV6b, family: 6, until: null }];
+      try {
+        await other6.init();
+        await other.apply({ ban: bans, unban: [] });
+        await other6.apply({ ban: bans, unban: [] });
+        for (const src of [ADDR.clientV4b, ADDR.clientV6b]) {
+          expect(await udp(src, OPEN)).toBe('refused');
+          expect(await from(src, OPEN)).toBe('refused');
+          expect(await udp(src, PROTECTED)).toBe('answered');
+        }
+        expect(await udp(ADDR.clientV4, OPEN)).toBe('answered');
+        expect(await udp(ADDR.clientV6, OPEN)).toBe('answered');
+        // iptables and ip6tables print the UDP reject rules as they are built: nothing to repair.
+        expect(await other.check(() => bans)).toEqual([]);
+        expect(await other6.check(() => bans)).toEqual([]);
+        expect((await ipt(['-S', 'BANHAMMER-other6'], 6)).stdout).toContain('-A BANHAMMER-other6 -p udp -m set --match-set bh-other6-v6 src -j REJECT --reject-with icmp6-port-unreachable');
+        await other.apply({ ban: [], unban: bans });
+        expect(await udp(ADDR.clientV4b, OPEN)).toBe('answered');
+      } finally {
+        await other6.shutdown();
+      }
+      expect(await udp(ADDR.clientV6b, OPEN)).toBe('answered');
+    });
+
     it('lets the kernel expire a ban by itself', async () => {
       await apply({ ban: [{ ip: ADDR.clientV4b, family: 4, until: now() + 2000 }], unban: [] });
       expect(await from(ADDR.clientV4b, PROTECTED, 1000)).toBe('timeout');
@@ -140,23 +185,27 @@ for (const mode of ['legacy', 'nft'] as const) {
       await enf.init();
       for (const f of [4, 6] as const) {
         const input = (await ipt(['-S', 'INPUT'], f)).stdout.split('\n').filter((l) => l.includes('BANHAMMER-itest'));
-        expect(input).toEqual([`-A INPUT -p tcp -m multiport --dports ${PROTECTED} -j BANHAMMER-itest`]);
+        expect(input).toEqual([`-A INPUT -p tcp -m multiport --dports ${PROTECTED} -j BANHAMMER-itest`, `-A INPUT -p udp -m multiport --dports ${PROTECTED} -j BANHAMMER-itest`]);
         const chain = (await ipt(['-S', 'BANHAMMER-itest'], f)).stdout.trim().split('\n');
-        expect(chain).toEqual(['-N BANHAMMER-itest', `-A BANHAMMER-itest -p tcp -m set --match-set bh-itest-v${f} src -j DROP`]);
+        expect(chain).toEqual([
+          '-N BANHAMMER-itest',
+          `-A BANHAMMER-itest -p tcp -m set --match-set bh-itest-v${f} src -j DROP`,
+          `-A BANHAMMER-itest -p udp -m set --match-set bh-itest-v${f} src -j DROP`,
+        ]);
       }
       expect((await enf.listSet(4)).map((e) => e.ip)).toEqual([ADDR.clientV4]);
       expect(await from(ADDR.clientV4)).toBe('timeout');
       expect(await enf.check(expected)).toEqual([]);
     });
 
-    it('init() with other ports replaces the old jump', async () => {
+    it('init() with other ports replaces the old jumps', async () => {
       const moved = new IptablesEnforcer({ runner: ns, instance: 'itest', ports: [PROTECTED, 9000], backend, families: [4] });
       await moved.init();
       let input = (await ipt(['-S', 'INPUT'])).stdout.split('\n').filter((l) => l.includes('BANHAMMER-itest'));
-      expect(input).toEqual([`-A INPUT -p tcp -m multiport --dports ${PROTECTED},9000 -j BANHAMMER-itest`]);
+      expect(input).toEqual([`-A INPUT -p tcp -m multiport --dports ${PROTECTED},9000 -j BANHAMMER-itest`, `-A INPUT -p udp -m multiport --dports ${PROTECTED},9000 -j BANHAMMER-itest`]);
       await enf.init();
       input = (await ipt(['-S', 'INPUT'])).stdout.split('\n').filter((l) => l.includes('BANHAMMER-itest'));
-      expect(input).toEqual([`-A INPUT -p tcp -m multiport --dports ${PROTECTED} -j BANHAMMER-itest`]);
+      expect(input).toEqual([`-A INPUT -p tcp -m multiport --dports ${PROTECTED} -j BANHAMMER-itest`, `-A INPUT -p udp -m multiport --dports ${PROTECTED} -j BANHAMMER-itest`]);
     });
 
     it('check() repairs a flushed chain', async () => {
@@ -225,7 +274,7 @@ for (const mode of ['legacy', 'nft'] as const) {
         'chain (IPv4): BANHAMMER-itest held 1 rule(s) banhammer did not put there (first: "-A BANHAMMER-itest -j ACCEPT") and was rebuilt',
       ]);
       const chain = (await ipt(['-S', 'BANHAMMER-itest'])).stdout.trim().split('\n');
-      expect(chain).toEqual(['-N BANHAMMER-itest', '-A BANHAMMER-itest -p tcp -m set --match-set bh-itest-v4 src -j DROP']);
+      expect(chain).toEqual(['-N BANHAMMER-itest', '-A BANHAMMER-itest -p tcp -m set --match-set bh-itest-v4 src -j DROP', '-A BANHAMMER-itest -p udp -m set --match-set bh-itest-v4 src -j DROP']);
       expect(await from(ADDR.clientV4)).toBe('timeout');
       expect(await enf.check(expected)).toEqual([]);
     });
@@ -237,7 +286,11 @@ for (const mode of ['legacy', 'nft'] as const) {
         'jump (IPv4): INPUT had 1 rule(s) above banhammer\'s jump (first: "-A INPUT -p tcp -j ACCEPT"); the jump was moved back to the top',
       ]);
       const input = (await ipt(['-S', 'INPUT'])).stdout.trim().split('\n');
-      expect(input.slice(1, 3)).toEqual([`-A INPUT -p tcp -m multiport --dports ${PROTECTED} -j BANHAMMER-itest`, '-A INPUT -p tcp -j ACCEPT']);
+      expect(input.slice(1, 4)).toEqual([
+        `-A INPUT -p tcp -m multiport --dports ${PROTECTED} -j BANHAMMER-itest`,
+        `-A INPUT -p udp -m multiport --dports ${PROTECTED} -j BANHAMMER-itest`,
+        '-A INPUT -p tcp -j ACCEPT',
+      ]);
       expect(await from(ADDR.clientV4)).toBe('timeout');
       expect(await enf.check(expected)).toEqual([]);
       await ipt(['-D', 'INPUT', '-p', 'tcp', '-j', 'ACCEPT']);
@@ -340,6 +393,93 @@ for (const mode of ['legacy', 'nft'] as const) {
       }
       expect((await ns.run('ipset', ['list', '-n'])).stdout).not.toContain('bh-itnet');
       for (const f of [4, 6] as const) expect((await ns.run(f === 4 ? backend.iptablesSave : backend.ip6tablesSave, [])).stdout).not.toContain('BANHAMMER-itnet');
+    });
+
+    it('CIDR bans close UDP as well: the clients of a banned network get no answer on the guarded port, IPv4 and IPv6', async () => {
+      const nets = new IptablesEnforcer({ runner: ns, instance: 'itnetu', ports: [OPEN], backend, cidr: true });
+      try {
+        await nets.init();
+        // 198.18.0.2/31 holds both client addresses; 2001:db8::2/127 both IPv6 ones.
+        const r = await nets.apply({ ban: [{ ip: '198.18.0.2/31', family: 4, until: now() + 600_000 }, { ip: '2001:db8::2/127', family: 6, until: null }], unban: [] });
+        expect(r.refused).toEqual([]);
+        for (const src of [ADDR.clientV4, ADDR.clientV4b, ADDR.clientV6, ADDR.clientV6b]) {
+          expect(await udp(src, OPEN, 1000)).toBe('timeout');
+          // The other port, unless the itest instance bans this client there (an earlier test left one).
+          if (!book.has(src)) expect(await udp(src, PROTECTED)).toBe('answered');
+        }
+        await nets.apply({ ban: [], unban: [{ ip: '198.18.0.2/31', family: 4 }, { ip: '2001:db8::2/127', family: 6 }] });
+        for (const src of [ADDR.clientV4b, ADDR.clientV6b]) expect(await udp(src, OPEN)).toBe('answered');
+      } finally {
+        await nets.shutdown();
+      }
+      expect((await ns.run('ipset', ['list', '-n'])).stdout).not.toContain('bh-itnetu');
+    });
+
+    it('an agent started over the TCP-only layout of an older version ends with exactly the new layout, never letting the banned client through on TCP; shutdown removes old and new rules', async () => {
+      const jump = (proto: string, ports: string) => ['-p', proto, '-m', 'multiport', '--dports', ports, '-j', 'BANHAMMER-upg'];
+      const rule = (proto: string, f: 4 | 6) => ['-p', proto, '-m', 'set', '--match-set', `bh-upg-v${f}`, 'src', '-j', 'DROP'];
+      const listing = async (chain: string, f: 4 | 6) => (await ipt(['-S', chain], f)).stdout.trim().split('\n');
+      const before = { 4: await listing('INPUT', 4), 6: await listing('INPUT', 6) };
+      // What the previous version laid out (TCP only): the sets, the chain with its TCP rule, the TCP
+      // jump at the top of INPUT; and a TCP jump for a port its configuration had then (9000).
+      for (const f of [4, 6] as const) {
+        await ns.run('ipset', ['create', `bh-upg-v${f}`, 'hash:ip', 'family', f === 4 ? 'inet' : 'inet6', 'timeout', '0', 'maxelem', '1048576']);
+        await ipt(['-N', 'BANHAMMER-upg'], f);
+        await ipt(['-A', 'BANHAMMER-upg', ...rule('tcp', f)], f);
+        await ipt(['-I', 'INPUT', '1', ...jump('tcp', '9000')], f);
+        await ipt(['-I', 'INPUT', '1', ...jump('tcp', String(PROTECTED))], f);
+      }
+      await ns.run('ipset', ['add', 'bh-upg-v4', ADDR.clientV4b, 'timeout', '0']);
+      await ns.run('ipset', ['add', 'bh-upg-v6', ADDR.clientV6b, 'timeout', '0']);
+      // The escape being fixed: TCP closed, UDP open.
+      expect(await from(ADDR.clientV4b, PROTECTED, 1000)).toBe('timeout');
+      expect(await udp(ADDR.clientV4b)).toBe('answered');
+
+      const upg = new IptablesEnforcer({ runner: ns, instance: 'upg', ports: [PROTECTED], backend });
+      // While it starts, the banned client keeps trying TCP (at most 40 tries, at most 20 s).
+      let starting = true;
+      const tries: string[] = [];
+      const probing = (async () => {
+        const end = Date.now() + 20_000;
+        while (starting && tries.length < 40 && Date.now() < end) tries.push(await from(ADDR.clientV4b, PROTECTED, 300));
+      })();
+      try {
+        await upg.init();
+      } finally {
+        starting = false;
+        await probing;
+      }
+      expect(tries.length).toBeGreaterThan(0);
+      expect(tries.filter((t) => t !== 'timeout')).toEqual([]);
+
+      for (const f of [4, 6] as const) {
+        expect(await listing('INPUT', f)).toEqual([
+          before[f][0],
+          ['-A', 'INPUT', ...jump('tcp', String(PROTECTED))].join(' '),
+          ['-A', 'INPUT', ...jump('udp', String(PROTECTED))].join(' '),
+          ...before[f].slice(1),
+        ]);
+        expect(await listing('BANHAMMER-upg', f)).toEqual(['-N BANHAMMER-upg', ['-A', 'BANHAMMER-upg', ...rule('tcp', f)].join(' '), ['-A', 'BANHAMMER-upg', ...rule('udp', f)].join(' ')]);
+      }
+      // The bans of the old run are kept, and now hold over UDP too.
+      expect((await upg.listSet(4)).map((e) => e.ip)).toEqual([ADDR.clientV4b]);
+      expect((await upg.listSet(6)).map((e) => e.ip)).toEqual([ADDR.clientV6b]);
+      for (const src of [ADDR.clientV4b, ADDR.clientV6b]) {
+        expect(await udp(src, PROTECTED, 1000)).toBe('timeout');
+        expect(await from(src, PROTECTED, 1000)).toBe('timeout');
+      }
+      expect(await udp(ADDR.clientV6)).toBe('answered');
+      const upgBook: EnforcerBan[] = [{ ip: ADDR.clientV4b, family: 4, until: null }, { ip: ADDR.clientV6b, family: 6, until: null }];
+      expect(await upg.check(() => upgBook)).toEqual([]);
+
+      // An old-style TCP-only jump put back by hand goes at shutdown with the new ones.
+      await ipt(['-A', 'INPUT', ...jump('tcp', '9001')]);
+      await upg.shutdown();
+      for (const f of [4, 6] as const) {
+        expect(await listing('INPUT', f)).toEqual(before[f]);
+        expect((await ns.run(f === 4 ? backend.iptablesSave : backend.ip6tablesSave, [])).stdout).not.toContain('BANHAMMER-upg');
+      }
+      expect((await ns.run('ipset', ['list', '-n'])).stdout).not.toContain('bh-upg');
     });
 
     it('applies 10,000 bans in one ipset call per family', async () => {

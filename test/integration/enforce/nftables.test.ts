@@ -1,7 +1,8 @@
 /**
  * NftablesEnforcer against the real kernel, inside throw-away network namespaces (never the host's
- * firewall). The server namespace runs a TCP server on a protected port (8080) and an unprotected one
- * (8081); connections come from the client namespace (test addresses only).
+ * firewall). The server namespace runs a TCP server and a UDP echo server (HTTP/3 runs over UDP) on a
+ * protected port (8080) and an unprotected one (8081); connections and datagrams come from the client
+ * namespace (test addresses only).
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,7 +10,7 @@ import { ProcessRunner, withPrefix, type Runner } from '../../../src/exec/runner
 import type { EnforcerBan } from '../../../src/enforce/enforcer.js';
 import { NftablesEnforcer, nftablesUnavailable } from '../../../src/enforce/nftables.js';
 import type { ContainerInfo } from '../../../src/docker/containers.js';
-import { ADDR, createLab, createStar, netnsUnavailable, type Lab, type Star } from '../netns.js';
+import { ADDR, UDP_ECHO_SERVER, createLab, createStar, netnsUnavailable, udpProbe, type Lab, type Star } from '../netns.js';
 
 const PROTECTED = 8080;
 const OPEN = 8081;
@@ -69,14 +70,25 @@ describe.skipIf(skip !== null)(`NftablesEnforcer in a network namespace${skip ? 
   const expected = () => book;
   const from = (src: string, port = PROTECTED, timeoutMs = 1500) =>
     lab!.canConnect({ to: src.includes(':') ? ADDR.serverV6 : ADDR.serverV4, port, from: src, timeoutMs });
+  /** One UDP datagram from `src`: answered (delivered), timeout (dropped) or refused (rejected). */
+  const udp = (src: string, port = PROTECTED, timeoutMs = 1500) =>
+    lab!.sendUdp({ to: src.includes(':') ? ADDR.serverV6 : ADDR.serverV4, port, from: src, timeoutMs });
   const nft = async (...args: string[]) => (await ns.run('nft', args)).stdout;
   const nftScript = (text: string) => ns.run('nft', ['-f', '-'], { input: text });
-  const chainRules = async (table = TABLE) => (await nft('list', 'chain', 'inet', table, 'input')).split('\n').map((l) => l.trim()).filter((l) => /^(tcp|ip|meta|accept|drop)/.test(l));
+  const chainRules = async (table = TABLE) => (await nft('list', 'chain', 'inet', table, 'input')).split('\n').map((l) => l.trim()).filter((l) => /^(tcp|udp|ip|meta|accept|drop)/.test(l));
+  /** Our chain as nft 1.0.6 prints it: a TCP and a UDP rule per address family. */
+  const ourRules = (ports: string) => [
+    `tcp dport ${ports} ip saddr @addr4 drop`,
+    `udp dport ${ports} ip saddr @addr4 drop`,
+    `tcp dport ${ports} ip6 saddr @addr6 drop`,
+    `udp dport ${ports} ip6 saddr @addr6 drop`,
+  ];
   const now = () => Date.now();
 
   beforeAll(async () => {
     lab = await createLab();
     await lab.startServer([PROTECTED, OPEN]);
+    await lab.startUdpServer([PROTECTED, OPEN]);
     ns = lab.runIn(lab.server);
     enf = new NftablesEnforcer({ runner: ns, instance: 'itest', ports: [PROTECTED], elementCheckIntervalMs: 0 });
     other = new NftablesEnforcer({ runner: ns, instance: 'other', ports: [OPEN], blockAction: 'reject', families: [4] });
@@ -149,6 +161,44 @@ describe.skipIf(skip !== null)(`NftablesEnforcer in a network namespace${skip ? 
     expect(await from(ADDR.clientV4b, OPEN)).toBe('connected');
   });
 
+  it('closes the protected port to banned clients over UDP as well (HTTP/3), IPv4 and IPv6; other ports and clients unaffected', async () => {
+    for (const src of [ADDR.clientV4, ADDR.clientV6]) expect(await udp(src)).toBe('answered');
+    const bans: EnforcerBan[] = [{ ip: ADDR.clientV4, family: 4, until: now() + 600_000 }, { ip: ADDR.clientV6, family: 6, until: null }];
+    expect((await enf.apply({ ban: bans, unban: [] })).refused).toEqual([]);
+    for (const src of [ADDR.clientV4, ADDR.clientV6]) {
+      expect(await udp(src, PROTECTED, 1000)).toBe('timeout');
+      expect(await from(src, PROTECTED, 1000)).toBe('timeout');
+      expect(await udp(src, OPEN)).toBe('answered');
+    }
+    for (const src of [ADDR.clientV4b, ADDR.clientV6b]) expect(await udp(src)).toBe('answered');
+    expect(await enf.check(() => bans)).toEqual([]);
+    await enf.apply({ ban: [], unban: [{ ip: ADDR.clientV4, family: 4 }, { ip: ADDR.clientV6, family: 6 }] });
+    for (const src of [ADDR.clientV4, ADDR.clientV6]) expect(await udp(src)).toBe('answered');
+  });
+
+  it('reject answers UDP with an ICMP port unreachable (ICMPv6 over IPv6) and TCP with a reset', async () => {
+    const other6 = new NftablesEnforcer({ runner: ns, instance: 'other6', ports: [OPEN], blockAction: 'reject', families: [6] });
+    const bans: EnforcerBan[] = [{ ip: ADDR.clientV4b, family: 4, until: null }, { ip: ADDR.clientV6b, family: 6, until: null }];
+    try {
+      await other6.init();
+      await other.apply({ ban: bans, unban: [] });
+      await other6.apply({ ban: bans, unban: [] });
+      for (const src of [ADDR.clientV4b, ADDR.clientV6b]) {
+        expect(await udp(src, OPEN)).toBe('refused');
+        expect(await from(src, OPEN)).toBe('refused');
+        expect(await udp(src, PROTECTED)).toBe('answered');
+      }
+      expect(await udp(ADDR.clientV4, OPEN)).toBe('answered');
+      expect(await udp(ADDR.clientV6, OPEN)).toBe('answered');
+      expect(await other6.check(() => bans)).toEqual([]);
+      await other.apply({ ban: [], unban: bans });
+      expect(await udp(ADDR.clientV4b, OPEN)).toBe('answered');
+    } finally {
+      await other6.shutdown();
+    }
+    expect(await udp(ADDR.clientV6b, OPEN)).toBe('answered');
+  });
+
   it('extending or shortening a ban rewrites the element timeout (on this kernel, and on one where add keeps it)', async () => {
     // The same steps through a fresh enforcer that never probed (init skipped): add + delete + add.
     const legacyPath = new NftablesEnforcer({ runner: ns, instance: 'itest', ports: [PROTECTED] });
@@ -191,7 +241,7 @@ describe.skipIf(skip !== null)(`NftablesEnforcer in a network namespace${skip ? 
     const restarted = new NftablesEnforcer({ runner: ns, instance: 'itest', ports: [PROTECTED], elementCheckIntervalMs: 0 });
     await restarted.init();
     await restarted.init();
-    expect(await chainRules()).toEqual([`tcp dport ${PROTECTED} ip saddr @addr4 drop`, `tcp dport ${PROTECTED} ip6 saddr @addr6 drop`]);
+    expect(await chainRules()).toEqual(ourRules(String(PROTECTED)));
     expect((await nft('list', 'tables')).split('\n').filter((l) => l.includes(TABLE))).toEqual([`table inet ${TABLE}`]);
     expect(await restarted.listSet(4)).toEqual([{ ip: ADDR.clientV4, expiresS: null }]);
     expect(await from(ADDR.clientV4)).toBe('timeout');
@@ -202,9 +252,9 @@ describe.skipIf(skip !== null)(`NftablesEnforcer in a network namespace${skip ? 
   it('init() with other ports rewrites the rules', async () => {
     const moved = new NftablesEnforcer({ runner: ns, instance: 'itest', ports: [PROTECTED, 9000] });
     await moved.init();
-    expect(await chainRules()).toEqual([`tcp dport { ${PROTECTED}, 9000 } ip saddr @addr4 drop`, `tcp dport { ${PROTECTED}, 9000 } ip6 saddr @addr6 drop`]);
+    expect(await chainRules()).toEqual(ourRules(`{ ${PROTECTED}, 9000 }`));
     await enf.init();
-    expect(await chainRules()).toEqual([`tcp dport ${PROTECTED} ip saddr @addr4 drop`, `tcp dport ${PROTECTED} ip6 saddr @addr6 drop`]);
+    expect(await chainRules()).toEqual(ourRules(String(PROTECTED)));
   });
 
   it('check() re-creates a deleted table with every unexpired ban', async () => {
@@ -245,8 +295,8 @@ describe.skipIf(skip !== null)(`NftablesEnforcer in a network namespace${skip ? 
   it('check() removes an accept rule inserted into our chain', async () => {
     await nftScript(`insert rule inet ${TABLE} input tcp dport ${PROTECTED} accept\n`);
     expect(await from(ADDR.clientV4)).toBe('connected');
-    expect(await enf.check(expected)).toEqual([`table inet ${TABLE}: chain input held 3 rule(s) that are not exactly ours; repaired`]);
-    expect(await chainRules()).toEqual([`tcp dport ${PROTECTED} ip saddr @addr4 drop`, `tcp dport ${PROTECTED} ip6 saddr @addr6 drop`]);
+    expect(await enf.check(expected)).toEqual([`table inet ${TABLE}: chain input held 5 rule(s) that are not exactly ours; repaired`]);
+    expect(await chainRules()).toEqual(ourRules(String(PROTECTED)));
     expect(await from(ADDR.clientV4)).toBe('timeout');
   });
 
@@ -349,6 +399,93 @@ describe.skipIf(skip !== null)(`NftablesEnforcer in a network namespace${skip ? 
     }
   });
 
+  it('CIDR bans close UDP as well: the clients of a banned network get no answer on the guarded port, IPv4 and IPv6', async () => {
+    const nets = new NftablesEnforcer({ runner: ns, instance: 'cidru', ports: [OPEN], cidr: true });
+    try {
+      await nets.init();
+      expect((await nets.apply({ ban: [{ ip: '198.18.0.2/31', family: 4, until: now() + 600_000 }, { ip: '2001:db8::2/127', family: 6, until: null }], unban: [] })).refused).toEqual([]);
+      for (const src of [ADDR.clientV4, ADDR.clientV4b, ADDR.clientV6, ADDR.clientV6b]) {
+        expect(await udp(src, OPEN, 1000)).toBe('timeout');
+        // The other port, unless the itest instance bans this client there (an earlier test left one).
+        if (!book.some((b) => b.ip === src)) expect(await udp(src, PROTECTED)).toBe('answered');
+      }
+      await nets.apply({ ban: [], unban: [{ ip: '198.18.0.2/31', family: 4 }, { ip: '2001:db8::2/127', family: 6 }] });
+      for (const src of [ADDR.clientV4b, ADDR.clientV6b]) expect(await udp(src, OPEN)).toBe('answered');
+    } finally {
+      await nets.shutdown();
+    }
+  });
+
+  it('an agent started over the TCP-only table of an older version ends with exactly the new layout, its bans kept, never letting the banned client through on TCP', async () => {
+    const t = 'banhammer_upg';
+    // What the previous version wrote (TCP only): its sets with a ban each, its chain with one TCP rule per set.
+    await nftScript([
+      `add table inet ${t}`,
+      `add set inet ${t} addr4 { type ipv4_addr; flags timeout; }`,
+      `add set inet ${t} addr6 { type ipv6_addr; flags timeout; }`,
+      `add chain inet ${t} input { type filter hook input priority -10; policy accept; }`,
+      `add rule inet ${t} input tcp dport { ${OPEN} } ip saddr @addr4 drop`,
+      `add rule inet ${t} input tcp dport { ${OPEN} } ip6 saddr @addr6 drop`,
+      `add element inet ${t} addr4 { ${ADDR.clientV4b} }`,
+      `add element inet ${t} addr6 { ${ADDR.clientV6b} timeout 1h }`,
+      '',
+    ].join('\n'));
+    // The escape being fixed: TCP closed, UDP open.
+    expect(await from(ADDR.clientV4b, OPEN, 1000)).toBe('timeout');
+    expect(await udp(ADDR.clientV4b, OPEN)).toBe('answered');
+
+    const upg = new NftablesEnforcer({ runner: ns, instance: 'upg', ports: [OPEN], elementCheckIntervalMs: 0 });
+    // While it starts, the banned client keeps trying TCP (at most 40 tries, at most 20 s).
+    let starting = true;
+    const tries: string[] = [];
+    const probing = (async () => {
+      const end = Date.now() + 20_000;
+      while (starting && tries.length < 40 && Date.now() < end) tries.push(await from(ADDR.clientV4b, OPEN, 300));
+    })();
+    try {
+      await upg.init();
+    } finally {
+      starting = false;
+      await probing;
+    }
+    expect(tries.length).toBeGreaterThan(0);
+    expect(tries.filter((x) => x !== 'timeout')).toEqual([]);
+    // Exactly the new layout: the same sets and chain, a TCP and a UDP rule per set, nothing else.
+    const listing = (await nft('-t', 'list', 'table', 'inet', t)).split('\n').map((l) => l.trim()).filter((l) => l !== '');
+    expect(listing).toEqual([
+      `table inet ${t} {`,
+      'set addr4 {',
+      'type ipv4_addr',
+      'flags timeout',
+      '}',
+      'set addr6 {',
+      'type ipv6_addr',
+      'flags timeout',
+      '}',
+      'chain input {',
+      'type filter hook input priority filter - 10; policy accept;',
+      `tcp dport ${OPEN} ip saddr @addr4 drop`,
+      `udp dport ${OPEN} ip saddr @addr4 drop`,
+      `tcp dport ${OPEN} ip6 saddr @addr6 drop`,
+      `udp dport ${OPEN} ip6 saddr @addr6 drop`,
+      '}',
+      '}',
+    ]);
+    // The bans of the old run are kept, and now hold over UDP too.
+    expect(await upg.listSet(4)).toEqual([{ ip: ADDR.clientV4b, expiresS: null }]);
+    expect((await upg.listSet(6)).map((e) => e.ip)).toEqual([ADDR.clientV6b]);
+    for (const src of [ADDR.clientV4b, ADDR.clientV6b]) {
+      expect(await udp(src, OPEN, 1000)).toBe('timeout');
+      expect(await from(src, OPEN, 1000)).toBe('timeout');
+    }
+    expect(await udp(ADDR.clientV6, OPEN)).toBe('answered');
+    const upgBook: EnforcerBan[] = [{ ip: ADDR.clientV4b, family: 4, until: null }, { ip: ADDR.clientV6b, family: 6, until: now() + 3_600_000 }];
+    expect(await upg.check(() => upgBook)).toEqual([]);
+    await upg.shutdown();
+    expect(await nft('list', 'tables')).not.toContain(t);
+    expect(await udp(ADDR.clientV4b, OPEN)).toBe('answered');
+  });
+
   it('shutdown() removes exactly its own table', async () => {
     await nftScript('add table inet unrelated\nadd chain inet unrelated c { type filter hook input priority 0; policy accept; }\n');
     await enf.shutdown();
@@ -395,10 +532,10 @@ describe.skipIf(skip !== null)('NftablesEnforcer errors in a namespace', () => {
  * Host mode against the real kernel. A star of namespaces: the "server" one plays the Docker host
  * (routes, DNATs published ports in an nftables nat table as Docker's nftables backend does: no
  * DOCKER-USER chain anywhere), clients 1 and 2 are the attacker and a legitimate client, 3 and 4 the
- * containers X and Y (a TCP server on :80 each).
+ * containers X and Y (a TCP server on :80 and a UDP echo server on :443 each, as for HTTP/3).
  *
  *   attacker 198.18.1.2 ─┐  host: :8081 → X 198.18.3.2:80,  :8082 → Y 198.18.4.2:80
- *   client   198.18.2.2 ─┘        (IPv6 the same in 2001:db8:i::/64)
+ *   client   198.18.2.2 ─┘        udp :8081 → X :443, udp :8082 → Y :443 (IPv6 the same in 2001:db8:i::/64)
  */
 const node = process.execPath;
 const X = 'a1'.repeat(32);
@@ -438,10 +575,14 @@ describe.skipIf(skip !== null)(`NftablesEnforcer host mode in network namespaces
       'flush chain ip bh_nat prerouting',
       `add rule ip bh_nat prerouting tcp dport ${PORT_X} dnat to ${xv4}:80`,
       `add rule ip bh_nat prerouting tcp dport ${PORT_Y} dnat to ${s.y.v4[0]}:80`,
+      `add rule ip bh_nat prerouting udp dport ${PORT_X} dnat to ${xv4}:443`,
+      `add rule ip bh_nat prerouting udp dport ${PORT_Y} dnat to ${s.y.v4[0]}:443`,
       'table ip6 bh_nat { chain prerouting { type nat hook prerouting priority dstnat; policy accept; }; }',
       'flush chain ip6 bh_nat prerouting',
       `add rule ip6 bh_nat prerouting tcp dport ${PORT_X} dnat to [${xv6}]:80`,
       `add rule ip6 bh_nat prerouting tcp dport ${PORT_Y} dnat to [${s.y.v6[0]}]:80`,
+      `add rule ip6 bh_nat prerouting udp dport ${PORT_X} dnat to [${xv6}]:443`,
+      `add rule ip6 bh_nat prerouting udp dport ${PORT_Y} dnat to [${s.y.v6[0]}]:443`,
       '',
     ].join('\n');
   };
@@ -450,6 +591,11 @@ describe.skipIf(skip !== null)(`NftablesEnforcer host mode in network namespaces
     const c = star!.clients[who];
     const out = await star!.runIn(c.ns).run(node, ['-e', CLIENT, f === 4 ? c.serverV4 : c.serverV6, String(port), f === 4 ? c.v4[0] : c.v6[0], String(timeoutMs)], { timeoutMs: timeoutMs + 15_000 });
     return out.stdout.trim();
+  };
+  /** One UDP datagram from the attacker or the client to a published port of the host. */
+  const dgram = (who: 'attacker' | 'client', port: number, f: 4 | 6 = 4, timeoutMs = 1500): Promise<string> => {
+    const c = star!.clients[who];
+    return udpProbe(star!.runIn(c.ns), { to: f === 4 ? c.serverV4 : c.serverV6, port, from: f === 4 ? c.v4[0] : c.v6[0], timeoutMs });
   };
   const soon = () => Date.now() + 600_000;
 
@@ -463,8 +609,8 @@ describe.skipIf(skip !== null)(`NftablesEnforcer host mode in network namespaces
       await r.run('ip', ['route', 'add', 'default', 'via', c.serverV4]);
       await r.run('ip', ['-6', 'route', 'add', 'default', 'via', c.serverV6]);
     }
-    for (const name of ['x', 'y'] as const) {
-      const child = star.spawnIn(star.clients[name].ns, [node, '-e', SERVER]);
+    for (const [name, argv] of [['x', [node, '-e', SERVER]], ['y', [node, '-e', SERVER]], ['x', [node, '-e', UDP_ECHO_SERVER, '443']], ['y', [node, '-e', UDP_ECHO_SERVER, '443']]] as const) {
+      const child = star.spawnIn(star.clients[name].ns, argv);
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error('test server did not start')), 15_000);
         child.stdout?.on('data', (b: Buffer) => {
@@ -523,6 +669,26 @@ describe.skipIf(skip !== null)(`NftablesEnforcer host mode in network namespaces
     }
     expect((await enf.listSet(4, { container: X })).map((e) => e.ip)).toEqual([a.v4[0]]);
     expect(await enf.listSet(4)).toEqual([]);
+    expect(await enf.check(() => book)).toEqual([]);
+  });
+
+  it('bans close the container’s UDP as well (HTTP/3): scoped to X, X only; host-wide, every container (IPv4 and IPv6)', async () => {
+    // X's scoped bans of the attacker (IPv4 and IPv6) from the test before are in force.
+    const a = star!.clients.attacker;
+    for (const f of [4, 6] as const) {
+      expect(await dgram('attacker', PORT_X, f, 1000)).toBe('timeout');
+      expect(await dgram('attacker', PORT_Y, f)).toBe('answered');
+      expect(await dgram('client', PORT_X, f)).toBe('answered');
+    }
+    const wide: EnforcerBan[] = [{ ip: a.v4[0], family: 4, until: soon() }, { ip: a.v6[0], family: 6, until: null }];
+    expect((await enf.apply({ ban: wide, unban: [] })).refused).toEqual([]);
+    for (const f of [4, 6] as const) {
+      expect(await dgram('attacker', PORT_Y, f, 1000)).toBe('timeout');
+      expect(await dgram('client', PORT_Y, f)).toBe('answered');
+    }
+    expect(await enf.check(() => [...book, ...wide])).toEqual([]);
+    await enf.apply({ ban: [], unban: wide });
+    for (const f of [4, 6] as const) expect(await dgram('attacker', PORT_Y, f)).toBe('answered');
     expect(await enf.check(() => book)).toEqual([]);
   });
 

@@ -19,6 +19,9 @@ const X = 'ab'.repeat(32);
 const Y = 'cd'.repeat(32);
 const names = dockerUserNames('host');
 const SX4 = containerSetName(names, X, 4);
+/** `-S BANHAMMER-host` lines of the host-wide rules (IPv4, drop), and of container X at 198.19.151.2. */
+const CHAIN4 = '-A BANHAMMER-host -p tcp -m set --match-set bh-host-v4 src -j DROP\n-A BANHAMMER-host -p udp -m set --match-set bh-host-v4 src -j DROP\n';
+const containerRules4 = `-A BANHAMMER-host -d 198.19.151.2/32 -p tcp -m set --match-set ${SX4} src -j DROP\n-A BANHAMMER-host -d 198.19.151.2/32 -p udp -m set --match-set ${SX4} src -j DROP\n`;
 
 describe('docker-user args', () => {
   it('names: host-wide sets as the iptables enforcer, per-container sets within ipset’s 31 characters', () => {
@@ -30,20 +33,40 @@ describe('docker-user args', () => {
     expect(() => containerSetName(names, 'web; rm -rf /', 4)).toThrow(BanhammerError);
   });
 
-  it('chain: the host-wide rule, then one rule per container address of the family', () => {
+  it('chain: the host-wide rules (TCP, UDP), then a pair per container address of the family', () => {
     const specs = chainSpecs(names, 4, 'drop', [
       { id: Y, v4: ['198.19.151.3'], v6: [] },
       { id: X, v4: ['198.19.151.2', '198.19.152.2'], v6: ['2001:db8:150::2'] },
     ]);
+    const SY4 = containerSetName(names, Y, 4);
     expect(specs.map((s) => s.join(' '))).toEqual([
       '-p tcp -m set --match-set bh-host-v4 src -j DROP',
+      '-p udp -m set --match-set bh-host-v4 src -j DROP',
       `-d 198.19.151.2/32 -p tcp -m set --match-set ${SX4} src -j DROP`,
+      `-d 198.19.151.2/32 -p udp -m set --match-set ${SX4} src -j DROP`,
       `-d 198.19.152.2/32 -p tcp -m set --match-set ${SX4} src -j DROP`,
-      `-d 198.19.151.3/32 -p tcp -m set --match-set ${containerSetName(names, Y, 4)} src -j DROP`,
+      `-d 198.19.152.2/32 -p udp -m set --match-set ${SX4} src -j DROP`,
+      `-d 198.19.151.3/32 -p tcp -m set --match-set ${SY4} src -j DROP`,
+      `-d 198.19.151.3/32 -p udp -m set --match-set ${SY4} src -j DROP`,
     ]);
+    const SX6 = containerSetName(names, X, 6);
     const v6 = chainSpecs(names, 6, 'reject', [{ id: X, v4: [], v6: ['2001:db8:150::2'] }]);
-    expect(v6[1]!.join(' ')).toBe(`-d 2001:db8:150::2/128 -p tcp -m set --match-set ${containerSetName(names, X, 6)} src -j REJECT --reject-with tcp-reset`);
-    expect(chainRestoreText('BANHAMMER-host', [v6[0]!])).toBe('*filter\n:BANHAMMER-host - [0:0]\n-A BANHAMMER-host -p tcp -m set --match-set bh-host-v6 src -j REJECT --reject-with tcp-reset\nCOMMIT\n');
+    expect(v6.map((s) => s.join(' '))).toEqual([
+      '-p tcp -m set --match-set bh-host-v6 src -j REJECT --reject-with tcp-reset',
+      '-p udp -m set --match-set bh-host-v6 src -j REJECT --reject-with icmp6-port-unreachable',
+      `-d 2001:db8:150::2/128 -p tcp -m set --match-set ${SX6} src -j REJECT --reject-with tcp-reset`,
+      `-d 2001:db8:150::2/128 -p udp -m set --match-set ${SX6} src -j REJECT --reject-with icmp6-port-unreachable`,
+    ]);
+    expect(chainSpecs(names, 4, 'reject', [{ id: X, v4: ['198.19.151.2'], v6: [] }]).map((s) => s.join(' '))).toEqual([
+      '-p tcp -m set --match-set bh-host-v4 src -j REJECT --reject-with tcp-reset',
+      '-p udp -m set --match-set bh-host-v4 src -j REJECT --reject-with icmp-port-unreachable',
+      `-d 198.19.151.2/32 -p tcp -m set --match-set ${SX4} src -j REJECT --reject-with tcp-reset`,
+      `-d 198.19.151.2/32 -p udp -m set --match-set ${SX4} src -j REJECT --reject-with icmp-port-unreachable`,
+    ]);
+    expect(chainRestoreText('BANHAMMER-host', v6.slice(0, 2))).toBe(
+      '*filter\n:BANHAMMER-host - [0:0]\n-A BANHAMMER-host -p tcp -m set --match-set bh-host-v6 src -j REJECT --reject-with tcp-reset\n' +
+        '-A BANHAMMER-host -p udp -m set --match-set bh-host-v6 src -j REJECT --reject-with icmp6-port-unreachable\nCOMMIT\n',
+    );
   });
 
   it('batch: host-wide and scoped lines in one text; bad input rejected, the rest kept', () => {
@@ -150,7 +173,9 @@ describe('DockerUserEnforcer with a recording runner', () => {
       'iptables-legacy-restore -w 2 --noflush',
       'ipset -exist restore',
     ]);
-    expect(runner.calls[1]!.input).toContain(`-A BANHAMMER-host -d 198.19.151.2/32 -p tcp -m set --match-set ${SX4} src -j DROP`);
+    expect(runner.calls[1]!.input).toContain(
+      `-A BANHAMMER-host -d 198.19.151.2/32 -p tcp -m set --match-set ${SX4} src -j DROP\n-A BANHAMMER-host -d 198.19.151.2/32 -p udp -m set --match-set ${SX4} src -j DROP\n`,
+    );
     expect(runner.calls[2]!.input).toBe(`add ${SX4} 198.19.150.7 timeout 60\nadd bh-host-v4 198.19.150.8 timeout 0\n`);
     runner.clear();
     await enf.apply({ ban: [{ ip: '198.19.150.9', family: 4, until: null, scope: X }], unban: [] });
@@ -162,9 +187,7 @@ describe('DockerUserEnforcer with a recording runner', () => {
     const { runner, enf, notes, info } = setup({}, new Map([[X, { id: X, name: 'web-x', v4: ['198.19.151.2'], v6: [] }]]));
     runner.on('ipset list -t', headers({ 'bh-host-v4': 0, [SX4]: 1 }));
     runner.on('iptables-legacy -w 2 -S FORWARD', { stdout: '-A FORWARD -j DOCKER-USER\n' });
-    runner.on('iptables-legacy -w 2 -S BANHAMMER-host', {
-      stdout: `-N BANHAMMER-host\n-A BANHAMMER-host -p tcp -m set --match-set bh-host-v4 src -j DROP\n-A BANHAMMER-host -d 198.19.151.2/32 -p tcp -m set --match-set ${SX4} src -j DROP\n`,
-    });
+    runner.on('iptables-legacy -w 2 -S BANHAMMER-host', { stdout: `-N BANHAMMER-host\n${CHAIN4}${containerRules4}` });
     await enf.apply({ ban: [{ ip: '198.19.150.7', family: 4, until: null, scope: X }], unban: [] });
     const expected = () => [{ ip: '198.19.150.7', family: 4 as const, until: null, scope: X }];
     expect(await enf.check(expected)).toEqual([]);
@@ -220,7 +243,7 @@ describe('DockerUserEnforcer with a recording runner', () => {
     runner.on('ipset list -t', headers({ 'bh-host-v4': 2, [SX4]: 0 }));
     runner.on('ipset save bh-host-v4', { stdout: 'add bh-host-v4 198.19.150.8 timeout 0\nadd bh-host-v4 198.19.150.99 timeout 0\n' });
     runner.on('iptables-legacy -w 2 -S BANHAMMER-host', {
-      stdout: `-N BANHAMMER-host\n-A BANHAMMER-host -j ACCEPT\n-A BANHAMMER-host -p tcp -m set --match-set bh-host-v4 src -j DROP\n-A BANHAMMER-host -d 198.19.151.2/32 -p tcp -m set --match-set ${SX4} src -j DROP\n`,
+      stdout: `-N BANHAMMER-host\n-A BANHAMMER-host -j ACCEPT\n${CHAIN4}${containerRules4}`,
     });
     // The container was banned before (e.g. by an earlier run): check() brings its sets and rules back.
     const repairs = await enf.check(() => [
@@ -241,13 +264,31 @@ describe('DockerUserEnforcer with a recording runner', () => {
   it('check() moves our jump back to the top of DOCKER-USER when a rule was inserted above it', async () => {
     const { runner, enf } = setup();
     runner.on('ipset list -t', headers({ 'bh-host-v4': 0 }));
-    runner.on('iptables-legacy -w 2 -S BANHAMMER-host', { stdout: '-N BANHAMMER-host\n-A BANHAMMER-host -p tcp -m set --match-set bh-host-v4 src -j DROP\n' });
+    runner.on('iptables-legacy -w 2 -S BANHAMMER-host', { stdout: `-N BANHAMMER-host\n${CHAIN4}` });
     runner.on('iptables-legacy -w 2 -S FORWARD', { stdout: '-A FORWARD -j DOCKER-USER\n' });
     runner.on('iptables-legacy -w 2 -S DOCKER-USER', { stdout: '-N DOCKER-USER\n-A DOCKER-USER -s 198.19.0.0/16 -j ACCEPT\n-A DOCKER-USER -j BANHAMMER-host\n-A DOCKER-USER -j RETURN\n' });
     expect(await enf.check(() => [])).toEqual([
       'jump (IPv4): DOCKER-USER had 1 rule(s) above banhammer\'s jump (first: "-A DOCKER-USER -s 198.19.0.0/16 -j ACCEPT"); the jump was moved back to the top',
     ]);
     expect(runner.calls.find((c) => c.cmd === 'iptables-legacy-restore')?.input).toBe('*filter\n-D DOCKER-USER -j BANHAMMER-host\n-I DOCKER-USER 1 -j BANHAMMER-host\nCOMMIT\n');
+  });
+
+  it('init and check() replace the TCP-only chain of an older version with the TCP and UDP rules, in one transaction', async () => {
+    const { runner, enf } = setup();
+    const tcpOnly = '-N BANHAMMER-host\n-A BANHAMMER-host -p tcp -m set --match-set bh-host-v4 src -j DROP\n';
+    runner.on('iptables-legacy -w 2 -S BANHAMMER-host', { stdout: tcpOnly });
+    runner.on('iptables-legacy -w 2 -S FORWARD', { stdout: '-A FORWARD -j DOCKER-USER\n' });
+    runner.on('iptables-legacy -w 2 -S DOCKER-USER', { stdout: '-N DOCKER-USER\n-A DOCKER-USER -j BANHAMMER-host\n-A DOCKER-USER -j RETURN\n' });
+    runner.on('ipset list -t', headers({ 'bh-host-v4': 0 }));
+    await enf.init();
+    const fill = `*filter\n:BANHAMMER-host - [0:0]\n${CHAIN4}COMMIT\n`;
+    expect(runner.calls.filter((c) => c.cmd === 'iptables-legacy-restore').map((c) => c.input)).toEqual([fill]);
+    // The jump from DOCKER-USER has no protocol: it stays as it is.
+    expect(runner.lines().filter((l) => / -[ID] DOCKER-USER /.test(l))).toEqual([]);
+    runner.clear();
+    // Had another process put the old chain back meanwhile, the next check() rebuilds it too.
+    expect(await enf.check(() => [])).toEqual(['chain (IPv4): BANHAMMER-host had lost rules and was refilled']);
+    expect(runner.calls.filter((c) => c.cmd === 'iptables-legacy-restore').map((c) => c.input)).toEqual([fill]);
   });
 
   it('apply isolates an element the kernel refuses, host-wide or scoped, and applies the rest', async () => {

@@ -6,7 +6,9 @@ import {
   SET_NAME_MAX,
   banTimeoutSeconds,
   blockSpec,
+  blockSpecs,
   chainRestoreText,
+  chainRuleSpecs,
   checkRuleArgs,
   createSetArgs,
   firewallNames,
@@ -73,30 +75,51 @@ describe('ports and rules', () => {
     for (const bad of [[], [0], [65536], [80.5], [Number.NaN]]) expect(codeOf(() => validatePorts(bad))).toBe('BH_ERR_CONFIG');
   });
 
-  it('builds one multiport jump per 15 ports', () => {
-    expect(jumpSpecs('BANHAMMER-web', [443, 80])).toEqual([['-p', 'tcp', '-m', 'multiport', '--dports', '80,443', '-j', 'BANHAMMER-web']]);
+  it('builds one multiport jump per 15 ports and protocol: every TCP jump first (as before), then the UDP ones', () => {
+    expect(jumpSpecs('BANHAMMER-web', [443, 80]).map((s) => s.join(' '))).toEqual([
+      '-p tcp -m multiport --dports 80,443 -j BANHAMMER-web',
+      '-p udp -m multiport --dports 80,443 -j BANHAMMER-web',
+    ]);
     const many = Array.from({ length: 31 }, (_, i) => 8000 + i);
     const specs = jumpSpecs('C', many);
-    expect(specs.map((s) => s[5])).toEqual([
-      many.slice(0, 15).join(','),
-      many.slice(15, 30).join(','),
-      '8030',
+    const groups = [many.slice(0, 15).join(','), many.slice(15, 30).join(','), '8030'];
+    expect(specs.map((s) => `${s[1]} ${s[5]}`)).toEqual([...groups.map((g) => `tcp ${g}`), ...groups.map((g) => `udp ${g}`)]);
+  });
+
+  it('builds the block rule for drop and reject: TCP by default (the rule of TCP-only versions), UDP with an ICMP port unreachable', () => {
+    expect(blockSpec('bh-web-v4', 'drop').join(' ')).toBe('-p tcp -m set --match-set bh-web-v4 src -j DROP');
+    expect(blockSpec('bh-web-v6', 'reject').join(' ')).toBe('-p tcp -m set --match-set bh-web-v6 src -j REJECT --reject-with tcp-reset');
+    expect(blockSpec('bh-web-v4', 'drop', 'udp', 4).join(' ')).toBe('-p udp -m set --match-set bh-web-v4 src -j DROP');
+    expect(blockSpec('bh-web-v6', 'drop', 'udp', 6).join(' ')).toBe('-p udp -m set --match-set bh-web-v6 src -j DROP');
+    expect(blockSpec('bh-web-v4', 'reject', 'udp', 4).join(' ')).toBe('-p udp -m set --match-set bh-web-v4 src -j REJECT --reject-with icmp-port-unreachable');
+    expect(blockSpec('bh-web-v6', 'reject', 'udp', 6).join(' ')).toBe('-p udp -m set --match-set bh-web-v6 src -j REJECT --reject-with icmp6-port-unreachable');
+    expect(blockSpec('bh-web-v6', 'reject', 'tcp', 6).join(' ')).toBe('-p tcp -m set --match-set bh-web-v6 src -j REJECT --reject-with tcp-reset');
+    expect(blockSpecs('bh-web-v6', 'reject', 6).map((s) => s.join(' '))).toEqual([
+      '-p tcp -m set --match-set bh-web-v6 src -j REJECT --reject-with tcp-reset',
+      '-p udp -m set --match-set bh-web-v6 src -j REJECT --reject-with icmp6-port-unreachable',
     ]);
   });
 
-  it('builds the block rule for drop and reject', () => {
-    expect(blockSpec('bh-web-v4', 'drop').join(' ')).toBe('-p tcp -m set --match-set bh-web-v4 src -j DROP');
-    expect(blockSpec('bh-web-v6', 'reject').join(' ')).toBe('-p tcp -m set --match-set bh-web-v6 src -j REJECT --reject-with tcp-reset');
-  });
-
-  it('always waits for the xtables lock and inserts jumps at the top', () => {
+  it('always waits for the xtables lock and inserts jumps at the top (or at a given position)', () => {
     expect(checkRuleArgs('INPUT', ['-j', 'X'])).toEqual(['-w', '2', '-C', 'INPUT', '-j', 'X']);
     expect(insertRuleArgs('INPUT', ['-j', 'X'])).toEqual(['-w', '2', '-I', 'INPUT', '1', '-j', 'X']);
+    expect(insertRuleArgs('INPUT', ['-j', 'X'], 3)).toEqual(['-w', '2', '-I', 'INPUT', '3', '-j', 'X']);
   });
 
-  it('builds iptables-restore text that (re)creates and fills only our chain', () => {
-    expect(chainRestoreText('BANHAMMER-web', 'bh-web-v4', 'drop')).toBe(
-      '*filter\n:BANHAMMER-web - [0:0]\n-A BANHAMMER-web -p tcp -m set --match-set bh-web-v4 src -j DROP\nCOMMIT\n',
+  it('builds iptables-restore text that (re)creates and fills only our chain: TCP, then UDP', () => {
+    const names = firewallNames('web');
+    expect(chainRestoreText('BANHAMMER-web', chainRuleSpecs(names, 4, 'drop'))).toBe(
+      '*filter\n:BANHAMMER-web - [0:0]\n-A BANHAMMER-web -p tcp -m set --match-set bh-web-v4 src -j DROP\n-A BANHAMMER-web -p udp -m set --match-set bh-web-v4 src -j DROP\nCOMMIT\n',
+    );
+    expect(chainRestoreText('BANHAMMER-web', chainRuleSpecs(names, 6, 'reject'))).toBe(
+      [
+        '*filter',
+        ':BANHAMMER-web - [0:0]',
+        '-A BANHAMMER-web -p tcp -m set --match-set bh-web-v6 src -j REJECT --reject-with tcp-reset',
+        '-A BANHAMMER-web -p udp -m set --match-set bh-web-v6 src -j REJECT --reject-with icmp6-port-unreachable',
+        'COMMIT',
+        '',
+      ].join('\n'),
     );
   });
 

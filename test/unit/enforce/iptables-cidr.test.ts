@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { backendBinaries } from '../../../src/enforce/backend-mode.js';
 import { IptablesEnforcer } from '../../../src/enforce/iptables.js';
-import { chainRestoreText, createSetArgs, firewallNames, reconcileSet, setBatch } from '../../../src/enforce/iptables-args.js';
+import { chainRestoreText, chainRuleSpecs, createSetArgs, firewallNames, reconcileSet, setBatch } from '../../../src/enforce/iptables-args.js';
 import { wantedBySet } from '../../../src/enforce/firewall-commands.js';
 import { ManualClock } from '../../fakes/manual-clock.js';
 import { RecordingRunner } from '../../fakes/recording-runner.js';
@@ -23,11 +23,26 @@ describe('iptables-args: CIDR bans', () => {
     expect(firewallNames('b'.repeat(24)).nets[6]).toBe(`bh-${'b'.repeat(24)}-n6`);
   });
 
-  it('creates hash:net sets with timeouts and a second chain rule for them', () => {
+  it('creates hash:net sets with timeouts and a second pair of chain rules (TCP, UDP) for them', () => {
     expect(createSetArgs('bh-web-n4', 4, 1024, 'hash:net').join(' ')).toBe('-exist create bh-web-n4 hash:net family inet timeout 0 maxelem 1024');
-    expect(chainRestoreText('BANHAMMER-web', 'bh-web-v4', 'drop', 'bh-web-n4')).toBe(
-      '*filter\n:BANHAMMER-web - [0:0]\n-A BANHAMMER-web -p tcp -m set --match-set bh-web-v4 src -j DROP\n-A BANHAMMER-web -p tcp -m set --match-set bh-web-n4 src -j DROP\nCOMMIT\n',
+    expect(chainRestoreText('BANHAMMER-web', chainRuleSpecs(names, 4, 'drop', true))).toBe(
+      [
+        '*filter',
+        ':BANHAMMER-web - [0:0]',
+        '-A BANHAMMER-web -p tcp -m set --match-set bh-web-v4 src -j DROP',
+        '-A BANHAMMER-web -p udp -m set --match-set bh-web-v4 src -j DROP',
+        '-A BANHAMMER-web -p tcp -m set --match-set bh-web-n4 src -j DROP',
+        '-A BANHAMMER-web -p udp -m set --match-set bh-web-n4 src -j DROP',
+        'COMMIT',
+        '',
+      ].join('\n'),
     );
+    expect(chainRuleSpecs(names, 6, 'reject', true).map((s) => s.join(' '))).toEqual([
+      '-p tcp -m set --match-set bh-web-v6 src -j REJECT --reject-with tcp-reset',
+      '-p udp -m set --match-set bh-web-v6 src -j REJECT --reject-with icmp6-port-unreachable',
+      '-p tcp -m set --match-set bh-web-n6 src -j REJECT --reject-with tcp-reset',
+      '-p udp -m set --match-set bh-web-n6 src -j REJECT --reject-with icmp6-port-unreachable',
+    ]);
   });
 
   it('routes networks to the network sets (normalised), /32 and /128 to the address sets, and refuses what may never be banned', () => {
@@ -82,9 +97,10 @@ describe('iptables-args: CIDR bans', () => {
   });
 });
 
-const JUMP = '-p tcp -m multiport --dports 80,443 -j BANHAMMER-web';
-const RULE4 = '-A BANHAMMER-web -p tcp -m set --match-set bh-web-v4 src -j DROP';
-const NET4 = '-A BANHAMMER-web -p tcp -m set --match-set bh-web-n4 src -j DROP';
+/** `-S INPUT` of our jumps (TCP, UDP) and `-S BANHAMMER-web` of each set's rules (TCP, UDP). */
+const JUMP = '-p tcp -m multiport --dports 80,443 -j BANHAMMER-web\n-A INPUT -p udp -m multiport --dports 80,443 -j BANHAMMER-web';
+const RULE4 = '-A BANHAMMER-web -p tcp -m set --match-set bh-web-v4 src -j DROP\n-A BANHAMMER-web -p udp -m set --match-set bh-web-v4 src -j DROP';
+const NET4 = '-A BANHAMMER-web -p tcp -m set --match-set bh-web-n4 src -j DROP\n-A BANHAMMER-web -p udp -m set --match-set bh-web-n4 src -j DROP';
 const headers = (counts: Record<string, number>): { stdout: string } => ({
   stdout: Object.entries(counts).map(([n, c]) => `Name: ${n}\nType: hash:ip\nHeader: family inet timeout 0\nNumber of entries: ${c}\n`).join('\n'),
 });
@@ -97,7 +113,7 @@ function setup() {
 }
 
 describe('IptablesEnforcer with CIDR bans', () => {
-  it('init creates the hash:net set and fills the chain with both rules', async () => {
+  it('init creates the hash:net set and fills the chain with both pairs of rules', async () => {
     const { runner, enf } = setup();
     runner.on(/-S INPUT/, { stdout: `-A INPUT ${JUMP}\n` });
     await enf.init();
@@ -130,7 +146,7 @@ describe('IptablesEnforcer with CIDR bans', () => {
     expect(runner.calls.find((c) => c.line === 'ipset -exist restore')?.input).toBe('add bh-web-n4 198.18.0.0/24 timeout 10\n');
   });
 
-  it('check finds nothing to repair when both sets and both rules are in place', async () => {
+  it('check finds nothing to repair when both sets and both pairs of rules are in place', async () => {
     const { runner, enf } = setup();
     runner.on('ipset list -t', headers({ 'bh-web-v4': 0, 'bh-web-n4': 1 }));
     runner.on('iptables-nft -w 2 -S BANHAMMER-web', { stdout: `-N BANHAMMER-web\n${RULE4}\n${NET4}\n` });

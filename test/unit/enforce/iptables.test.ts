@@ -6,6 +6,9 @@ import { ManualClock } from '../../fakes/manual-clock.js';
 import { RecordingRunner } from '../../fakes/recording-runner.js';
 
 const JUMP = '-p tcp -m multiport --dports 80,443 -j BANHAMMER-web';
+const UJUMP = '-p udp -m multiport --dports 80,443 -j BANHAMMER-web';
+/** `-S INPUT` lines of our two jumps, in their order. */
+const JUMPS = `-A INPUT ${JUMP}\n-A INPUT ${UJUMP}\n`;
 
 function setup(extra: Partial<IptablesEnforcerOptions> = {}) {
   const runner = new RecordingRunner();
@@ -21,10 +24,10 @@ async function rejection(p: Promise<unknown>): Promise<BanhammerError> {
 }
 
 describe('IptablesEnforcer.init', () => {
-  it('creates sets, fills the chain in one transaction and adds a missing jump', async () => {
+  it('creates sets, fills the chain (TCP and UDP rules) in one transaction and adds the missing jumps, TCP at the top, UDP right below', async () => {
     const { runner, enf } = setup();
     runner.on(/-C INPUT/, { code: 1, stderr: 'iptables: Bad rule (does a matching rule exist in that chain?).' });
-    runner.on(/-S INPUT/, { stdout: `-P INPUT ACCEPT\n-A INPUT ${JUMP}\n` });
+    runner.on(/-S INPUT/, { stdout: `-P INPUT ACCEPT\n${JUMPS}` });
     await enf.init();
     expect(runner.lines()).toEqual([
       'ipset -exist create bh-web-v4 hash:ip family inet timeout 0 maxelem 1048576',
@@ -32,24 +35,78 @@ describe('IptablesEnforcer.init', () => {
       'iptables-nft-restore -w 2 --noflush',
       `iptables-nft -w 2 -C INPUT ${JUMP}`,
       `iptables-nft -w 2 -I INPUT 1 ${JUMP}`,
+      `iptables-nft -w 2 -C INPUT ${UJUMP}`,
+      'iptables-nft -w 2 -S INPUT',
+      `iptables-nft -w 2 -I INPUT 2 ${UJUMP}`,
       'iptables-nft -w 2 -S INPUT',
       'ip6tables-nft-restore -w 2 --noflush',
       `ip6tables-nft -w 2 -C INPUT ${JUMP}`,
       `ip6tables-nft -w 2 -I INPUT 1 ${JUMP}`,
+      `ip6tables-nft -w 2 -C INPUT ${UJUMP}`,
+      'ip6tables-nft -w 2 -S INPUT',
+      `ip6tables-nft -w 2 -I INPUT 2 ${UJUMP}`,
       'ip6tables-nft -w 2 -S INPUT',
     ]);
-    expect(runner.calls[2]?.input).toBe('*filter\n:BANHAMMER-web - [0:0]\n-A BANHAMMER-web -p tcp -m set --match-set bh-web-v4 src -j DROP\nCOMMIT\n');
-    expect(runner.calls[6]?.input).toContain('--match-set bh-web-v6 src -j DROP');
+    expect(runner.calls[2]?.input).toBe(
+      '*filter\n:BANHAMMER-web - [0:0]\n-A BANHAMMER-web -p tcp -m set --match-set bh-web-v4 src -j DROP\n-A BANHAMMER-web -p udp -m set --match-set bh-web-v4 src -j DROP\nCOMMIT\n',
+    );
+    expect(runner.calls[9]?.input).toBe(
+      '*filter\n:BANHAMMER-web - [0:0]\n-A BANHAMMER-web -p tcp -m set --match-set bh-web-v6 src -j DROP\n-A BANHAMMER-web -p udp -m set --match-set bh-web-v6 src -j DROP\nCOMMIT\n',
+    );
   });
 
-  it('reuses an existing jump and removes stale and duplicate ones', async () => {
+  it('started over the layout of a version that closed TCP only, ends with exactly the new one: the chain refilled in one transaction, the TCP jump kept, the UDP jump right below it', async () => {
+    const { runner, enf } = setup({ blockAction: 'reject' });
+    // INPUT as the kernel holds it, per family: the old TCP jump on top, someone's rules below.
+    const input: Record<string, string[]> = {
+      'iptables-nft': [JUMP, '-i lo -j ACCEPT', '-p tcp -m tcp --dport 22 -j ACCEPT'],
+      'ip6tables-nft': [JUMP, '-i lo -j ACCEPT'],
+    };
+    runner.on(/-S INPUT$/, (c) => ({ stdout: `-P INPUT ACCEPT\n${input[c.cmd]!.map((r) => `-A INPUT ${r}\n`).join('')}` }));
+    // argv: -w 2 -C|-D INPUT <spec>, or -w 2 -I INPUT <position> <spec>
+    runner.on(/-C INPUT /, (c) => ({ code: input[c.cmd]!.includes(c.args.slice(4).join(' ')) ? 0 : 1 }));
+    runner.on(/-I INPUT /, (c) => {
+      input[c.cmd]!.splice(Number(c.args[4]) - 1, 0, c.args.slice(5).join(' '));
+      return { code: 0 };
+    });
+    runner.on(/-D INPUT /, (c) => {
+      input[c.cmd]!.splice(input[c.cmd]!.indexOf(c.args.slice(4).join(' ')), 1);
+      return { code: 0 };
+    });
+    await enf.init();
+    expect(input).toEqual({
+      'iptables-nft': [JUMP, UJUMP, '-i lo -j ACCEPT', '-p tcp -m tcp --dport 22 -j ACCEPT'],
+      'ip6tables-nft': [JUMP, UJUMP, '-i lo -j ACCEPT'],
+    });
+    // Nothing was deleted (the TCP jump never left INPUT); the chain was refilled whole.
+    expect(runner.lines().filter((l) => l.includes(' -D '))).toEqual([]);
+    expect(runner.calls.filter((c) => c.cmd.endsWith('-restore')).map((c) => c.input)).toEqual([
+      '*filter\n:BANHAMMER-web - [0:0]\n-A BANHAMMER-web -p tcp -m set --match-set bh-web-v4 src -j REJECT --reject-with tcp-reset\n' +
+        '-A BANHAMMER-web -p udp -m set --match-set bh-web-v4 src -j REJECT --reject-with icmp-port-unreachable\nCOMMIT\n',
+      '*filter\n:BANHAMMER-web - [0:0]\n-A BANHAMMER-web -p tcp -m set --match-set bh-web-v6 src -j REJECT --reject-with tcp-reset\n' +
+        '-A BANHAMMER-web -p udp -m set --match-set bh-web-v6 src -j REJECT --reject-with icmp6-port-unreachable\nCOMMIT\n',
+    ]);
+    // The next check finds the jumps in place and in order: nothing to move.
+    runner.on('ipset list -t', headers({ 'bh-web-v4': 0, 'bh-web-v6': 0 }));
+    runner.on('iptables-nft -w 2 -S BANHAMMER-web', {
+      stdout: '-N BANHAMMER-web\n-A BANHAMMER-web -p tcp -m set --match-set bh-web-v4 src -j REJECT --reject-with tcp-reset\n-A BANHAMMER-web -p udp -m set --match-set bh-web-v4 src -j REJECT --reject-with icmp-port-unreachable\n',
+    });
+    runner.on('ip6tables-nft -w 2 -S BANHAMMER-web', {
+      stdout: '-N BANHAMMER-web\n-A BANHAMMER-web -p tcp -m set --match-set bh-web-v6 src -j REJECT --reject-with tcp-reset\n-A BANHAMMER-web -p udp -m set --match-set bh-web-v6 src -j REJECT --reject-with icmp6-port-unreachable\n',
+    });
+    expect(await enf.check(none)).toEqual([]);
+  });
+
+  it('reuses existing jumps and removes stale and duplicate ones', async () => {
     const { runner, enf } = setup({ families: [4], blockAction: 'reject' });
     runner.on(/-S INPUT/, {
       stdout: [
         '-P INPUT ACCEPT',
         '-A INPUT -p tcp -m multiport --dports 8080 -j BANHAMMER-web',
         `-A INPUT ${JUMP}`,
+        `-A INPUT ${UJUMP}`,
         `-A INPUT ${JUMP}`,
+        '-A INPUT -p udp -m multiport --dports 8080 -j BANHAMMER-web',
         '-A INPUT -p tcp -m multiport --dports 80,443 -j BANHAMMER-other',
         '-A INPUT -i lo -j ACCEPT',
         '',
@@ -60,11 +117,14 @@ describe('IptablesEnforcer.init', () => {
       'ipset -exist create bh-web-v4 hash:ip family inet timeout 0 maxelem 1048576',
       'iptables-nft-restore -w 2 --noflush',
       `iptables-nft -w 2 -C INPUT ${JUMP}`,
+      `iptables-nft -w 2 -C INPUT ${UJUMP}`,
       'iptables-nft -w 2 -S INPUT',
       'iptables-nft -w 2 -D INPUT -p tcp -m multiport --dports 8080 -j BANHAMMER-web',
       `iptables-nft -w 2 -D INPUT ${JUMP}`,
+      'iptables-nft -w 2 -D INPUT -p udp -m multiport --dports 8080 -j BANHAMMER-web',
     ]);
-    expect(runner.calls[1]?.input).toContain('-j REJECT --reject-with tcp-reset');
+    expect(runner.calls[1]?.input).toContain('-p tcp -m set --match-set bh-web-v4 src -j REJECT --reject-with tcp-reset\n');
+    expect(runner.calls[1]?.input).toContain('-p udp -m set --match-set bh-web-v4 src -j REJECT --reject-with icmp-port-unreachable\n');
   });
 
   it('never prunes when the listing does not show the wanted jump as built', async () => {
@@ -192,8 +252,9 @@ describe('IptablesEnforcer.apply', () => {
 const headers = (counts: Record<string, number>): { stdout: string } => ({
   stdout: Object.entries(counts).map(([n, c]) => `Name: ${n}\nType: hash:ip\nHeader: family inet timeout 0\nNumber of entries: ${c}\n`).join('\n'),
 });
-const RULE4 = '-A BANHAMMER-web -p tcp -m set --match-set bh-web-v4 src -j DROP';
-const RULE6 = '-A BANHAMMER-web -p tcp -m set --match-set bh-web-v6 src -j DROP';
+/** Our chain's rules as `-S` prints them (TCP, then UDP). */
+const RULE4 = '-A BANHAMMER-web -p tcp -m set --match-set bh-web-v4 src -j DROP\n-A BANHAMMER-web -p udp -m set --match-set bh-web-v4 src -j DROP';
+const RULE6 = '-A BANHAMMER-web -p tcp -m set --match-set bh-web-v6 src -j DROP\n-A BANHAMMER-web -p udp -m set --match-set bh-web-v6 src -j DROP';
 const chainOk = (runner: RecordingRunner): void => {
   runner.on('iptables-nft -w 2 -S BANHAMMER-web', { stdout: `-N BANHAMMER-web\n${RULE4}\n` });
   runner.on('ip6tables-nft -w 2 -S BANHAMMER-web', { stdout: `-N BANHAMMER-web\n${RULE6}\n` });
@@ -210,7 +271,7 @@ describe('IptablesEnforcer.check', () => {
       asked++;
       return [{ ip: '198.18.0.1', family: 4 as const, until: clock.now() + 60_000 }, { ip: '198.18.0.2', family: 4 as const, until: clock.now() - 1 }];
     };
-    runner.on(/-S INPUT/, { stdout: `-P INPUT ACCEPT\n-A INPUT ${JUMP}\n-A INPUT -i lo -j ACCEPT\n` });
+    runner.on(/-S INPUT/, { stdout: `-P INPUT ACCEPT\n${JUMPS}-A INPUT -i lo -j ACCEPT\n` });
     expect(await enf.check(expected)).toEqual([]);
     expect(asked).toBe(1);
     expect(runner.lines()).toEqual([
@@ -227,7 +288,8 @@ describe('IptablesEnforcer.check', () => {
     runner.on('ipset list -t', headers({ 'bh-web-v4': 0 }));
     runner.on('iptables-nft -w 2 -S BANHAMMER-web', { stdout: '-N BANHAMMER-web\n' });
     runner.on('ip6tables-nft -w 2 -S BANHAMMER-web', { stdout: `-N BANHAMMER-web\n${RULE6}\n` });
-    runner.on('ip6tables-nft -w 2 -C INPUT', { code: 1 });
+    runner.on('ip6tables-nft -w 2 -S INPUT', { stdout: `-P INPUT ACCEPT\n-A INPUT ${UJUMP}\n` });
+    runner.on(`ip6tables-nft -w 2 -C INPUT ${JUMP}`, { code: 1 });
     const repairs = await enf.check(() => [{ ip: '2001:db8::7', family: 6, until: clock.now() + 10_000 }]);
     expect(repairs).toEqual([
       'set re-created (IPv6): bh-web-v6 was missing and was re-created; its bans are re-added',
@@ -241,6 +303,7 @@ describe('IptablesEnforcer.check', () => {
       'iptables-nft-restore -w 2 --noflush',
       `ip6tables-nft -w 2 -I INPUT 1 ${JUMP}`,
     ]));
+    expect(runner.lines().filter((l) => l.includes(UJUMP) && !l.includes(' -C '))).toEqual([]);
     expect(runner.calls.find((c) => c.line === 'ipset -exist restore')?.input).toBe('add bh-web-v6 2001:db8::7 timeout 10\n');
   });
 
@@ -256,10 +319,12 @@ describe('IptablesEnforcer.check', () => {
   it('accepts a listing that differs from ours only in formatting (checked once with -C, then remembered)', async () => {
     const { runner, enf } = setup({ families: [4] });
     runner.on('ipset list -t', headers({ 'bh-web-v4': 0 }));
-    runner.on('iptables-nft -w 2 -S BANHAMMER-web', { stdout: '-N BANHAMMER-web\n-A BANHAMMER-web -p tcp -m set --match-set bh-web-v4 src  -j DROP\n' });
+    runner.on('iptables-nft -w 2 -S BANHAMMER-web', {
+      stdout: '-N BANHAMMER-web\n-A BANHAMMER-web -p tcp -m set --match-set bh-web-v4 src  -j DROP\n-A BANHAMMER-web -p udp -m set --match-set bh-web-v4 src  -j DROP\n',
+    });
     expect(await enf.check(none)).toEqual([]);
     expect(await enf.check(none)).toEqual([]);
-    expect(runner.lines('iptables-nft -w 2 -C BANHAMMER-web')).toHaveLength(1);
+    expect(runner.lines('iptables-nft -w 2 -C BANHAMMER-web')).toHaveLength(2);
     expect(runner.lines('iptables-nft-restore')).toEqual([]);
   });
 
@@ -267,10 +332,10 @@ describe('IptablesEnforcer.check', () => {
     const { runner, enf } = setup({ families: [4] });
     chainOk(runner);
     runner.on('ipset list -t', headers({ 'bh-web-v4': 0 }));
-    runner.on('iptables-nft -w 2 -S INPUT', { stdout: `-P INPUT ACCEPT\n-A INPUT -j ACCEPT\n-A INPUT ${JUMP}\n` });
+    runner.on('iptables-nft -w 2 -S INPUT', { stdout: `-P INPUT ACCEPT\n-A INPUT -j ACCEPT\n${JUMPS}` });
     expect(await enf.check(none)).toEqual(['jump (IPv4): INPUT had 1 rule(s) above banhammer\'s jump (first: "-A INPUT -j ACCEPT"); the jump was moved back to the top']);
     const move = runner.calls.find((c) => c.line === 'iptables-nft-restore -w 2 --noflush');
-    expect(move?.input).toBe(`*filter\n-D INPUT ${JUMP}\n-I INPUT 1 ${JUMP}\nCOMMIT\n`);
+    expect(move?.input).toBe(`*filter\n-D INPUT ${JUMP}\n-D INPUT ${UJUMP}\n-I INPUT 1 ${UJUMP}\n-I INPUT 1 ${JUMP}\nCOMMIT\n`);
   });
 
   it('leaves our jump where it is below rules that cannot let a packet through (drops, logs, another instance)', async () => {
@@ -278,7 +343,7 @@ describe('IptablesEnforcer.check', () => {
     chainOk(runner);
     runner.on('ipset list -t', headers({ 'bh-web-v4': 0 }));
     runner.on('iptables-nft -w 2 -S INPUT', {
-      stdout: `-A INPUT -p tcp -m multiport --dports 8081 -j BANHAMMER-other\n-A INPUT -s 198.18.9.9/32 -j DROP\n-A INPUT -j LOG\n-A INPUT ${JUMP}\n-A INPUT -j ACCEPT\n`,
+      stdout: `-A INPUT -p tcp -m multiport --dports 8081 -j BANHAMMER-other\n-A INPUT -s 198.18.9.9/32 -j DROP\n-A INPUT -j LOG\n${JUMPS}-A INPUT -j ACCEPT\n`,
     });
     expect(await enf.check(none)).toEqual([]);
     expect(runner.lines('iptables-nft-restore')).toEqual([]);
@@ -288,14 +353,14 @@ describe('IptablesEnforcer.check', () => {
     const { runner, enf } = setup({ families: [4] });
     chainOk(runner);
     runner.on('ipset list -t', headers({ 'bh-web-v4': 0 }));
-    runner.on('iptables-nft -w 2 -S INPUT', { stdout: `-A INPUT -p udp -j ACCEPT\n-A INPUT ${JUMP}\n` });
+    runner.on('iptables-nft -w 2 -S INPUT', { stdout: `-A INPUT -p udp -j ACCEPT\n${JUMPS}` });
     const all: string[] = [];
     for (let i = 0; i < 6; i++) all.push(...(await enf.check(none)));
     expect(all).toHaveLength(4);
     expect(all[3]).toMatch(/rules keep being inserted above banhammer's jump in INPUT .*left in place after 3 moves/);
     expect(runner.lines('iptables-nft-restore')).toHaveLength(3);
     // Once it is on top again, the count starts over.
-    runner.on('iptables-nft -w 2 -S INPUT', { stdout: `-A INPUT ${JUMP}\n` }, 1);
+    runner.on('iptables-nft -w 2 -S INPUT', { stdout: JUMPS }, 1);
     expect(await enf.check(none)).toEqual([]);
     expect(await enf.check(none)).toHaveLength(1);
   });
@@ -426,16 +491,23 @@ describe('xtables lock', () => {
 describe('IptablesEnforcer.shutdown', () => {
   it('removes only our jumps, chain and sets', async () => {
     const { runner, enf } = setup();
-    runner.on(/-S INPUT/, { stdout: `-P INPUT ACCEPT\n-A INPUT -i lo -j ACCEPT\n-A INPUT ${JUMP}\n-A INPUT -p tcp -m multiport --dports 80 -j BANHAMMER-web2\n` });
+    // Our jumps of both protocols, and the TCP-only jump an older version left for other ports.
+    runner.on(/-S INPUT/, {
+      stdout: `-P INPUT ACCEPT\n-A INPUT -i lo -j ACCEPT\n${JUMPS}-A INPUT -p tcp -m multiport --dports 8080 -j BANHAMMER-web\n-A INPUT -p tcp -m multiport --dports 80 -j BANHAMMER-web2\n`,
+    });
     runner.on('ipset destroy bh-web-v6', { code: 1, stderr: 'ipset v7.17: The set with the given name does not exist' });
     await enf.shutdown();
     expect(runner.lines()).toEqual([
       'iptables-nft -w 2 -S INPUT',
       `iptables-nft -w 2 -D INPUT ${JUMP}`,
+      `iptables-nft -w 2 -D INPUT ${UJUMP}`,
+      'iptables-nft -w 2 -D INPUT -p tcp -m multiport --dports 8080 -j BANHAMMER-web',
       'iptables-nft -w 2 -F BANHAMMER-web',
       'iptables-nft -w 2 -X BANHAMMER-web',
       'ip6tables-nft -w 2 -S INPUT',
       `ip6tables-nft -w 2 -D INPUT ${JUMP}`,
+      `ip6tables-nft -w 2 -D INPUT ${UJUMP}`,
+      'ip6tables-nft -w 2 -D INPUT -p tcp -m multiport --dports 8080 -j BANHAMMER-web',
       'ip6tables-nft -w 2 -F BANHAMMER-web',
       'ip6tables-nft -w 2 -X BANHAMMER-web',
       'ipset destroy bh-web-v4',

@@ -82,7 +82,9 @@ describe('setupScript', () => {
       'add chain inet banhammer_web input { type filter hook input priority -10; policy accept; }',
       'flush chain inet banhammer_web input',
       'add rule inet banhammer_web input tcp dport { 80, 443 } ip saddr @addr4 drop',
+      'add rule inet banhammer_web input udp dport { 80, 443 } ip saddr @addr4 drop',
       'add rule inet banhammer_web input tcp dport { 80, 443 } ip6 saddr @addr6 drop',
+      'add rule inet banhammer_web input udp dport { 80, 443 } ip6 saddr @addr6 drop',
       '',
     ].join('\n'));
   });
@@ -107,24 +109,40 @@ describe('setupScript', () => {
       'add chain inet banhammer_web input { type filter hook input priority -10; policy accept; }',
       'flush chain inet banhammer_web input',
       'add rule inet banhammer_web input tcp dport { 80, 443 } ip6 saddr @addr6 reject with tcp reset',
+      'add rule inet banhammer_web input udp dport { 80, 443 } ip6 saddr @addr6 reject',
       '',
     ].join('\n'));
   });
 
-  it('blockRule drops or resets', () => {
-    expect(blockRule({ ...layout, ports: [8080] }, { name: 'addr4', family: 4, kind: 'addr' })).toBe('tcp dport { 8080 } ip saddr @addr4 drop');
-    expect(blockRule({ ...layout, action: 'reject' }, { name: 'addr6', family: 6, kind: 'addr' })).toBe('tcp dport { 80, 443 } ip6 saddr @addr6 reject with tcp reset');
+  it('blockRule drops or rejects: TCP by default (the rule of TCP-only versions), a reset for TCP, nft\'s plain reject (ICMP port unreachable) for UDP', () => {
+    const addr4 = { name: 'addr4', family: 4 as const, kind: 'addr' as const };
+    const addr6 = { name: 'addr6', family: 6 as const, kind: 'addr' as const };
+    expect(blockRule({ ...layout, ports: [8080] }, addr4)).toBe('tcp dport { 8080 } ip saddr @addr4 drop');
+    expect(blockRule({ ...layout, action: 'reject' }, addr6)).toBe('tcp dport { 80, 443 } ip6 saddr @addr6 reject with tcp reset');
+    expect(blockRule({ ...layout, ports: [8080] }, addr4, 'udp')).toBe('udp dport { 8080 } ip saddr @addr4 drop');
+    expect(blockRule({ ...layout, action: 'reject' }, addr6, 'udp')).toBe('udp dport { 80, 443 } ip6 saddr @addr6 reject');
+    expect(blockRule({ ...layout, action: 'reject' }, addr4, 'tcp')).toBe('tcp dport { 80, 443 } ip saddr @addr4 reject with tcp reset');
+    expect(blockRules({ ...layout, action: 'reject' })).toEqual([
+      'tcp dport { 80, 443 } ip saddr @addr4 reject with tcp reset',
+      'udp dport { 80, 443 } ip saddr @addr4 reject',
+      'tcp dport { 80, 443 } ip6 saddr @addr6 reject with tcp reset',
+      'udp dport { 80, 443 } ip6 saddr @addr6 reject',
+    ]);
   });
 
-  it('with CIDR bans: interval sets for networks, each with its rule', () => {
+  it('with CIDR bans: interval sets for networks, each with its rules (TCP, UDP)', () => {
     const text = setupScript({ ...layout, cidr: true });
     expect(text).toContain('add set inet banhammer_web net4 { type ipv4_addr; flags interval,timeout; }\n');
     expect(text).toContain('add set inet banhammer_web net6 { type ipv6_addr; flags interval,timeout; }\n');
     expect(text.split('\n').filter((l) => l.startsWith('add rule'))).toEqual([
       'add rule inet banhammer_web input tcp dport { 80, 443 } ip saddr @addr4 drop',
+      'add rule inet banhammer_web input udp dport { 80, 443 } ip saddr @addr4 drop',
       'add rule inet banhammer_web input tcp dport { 80, 443 } ip6 saddr @addr6 drop',
+      'add rule inet banhammer_web input udp dport { 80, 443 } ip6 saddr @addr6 drop',
       'add rule inet banhammer_web input tcp dport { 80, 443 } ip saddr @net4 drop',
+      'add rule inet banhammer_web input udp dport { 80, 443 } ip saddr @net4 drop',
       'add rule inet banhammer_web input tcp dport { 80, 443 } ip6 saddr @net6 drop',
+      'add rule inet banhammer_web input udp dport { 80, 443 } ip6 saddr @net6 drop',
     ]);
   });
 });
@@ -278,6 +296,28 @@ describe('listings', () => {
     expect(() => parseTable('not json', 'x')).toThrow(/cannot read the output of nft -j/);
   });
 
+  it('a table laid out by a version that closed TCP only (RULESET: one TCP rule per set) is found wrong and rewritten, TCP and UDP, in the transaction that flushes it', () => {
+    const view = parseTable(RULESET, 'banhammer_web')!;
+    // A new process has no reference yet: the rule count (2, not 4) tells.
+    const d = diffStructure(view, layout, undefined);
+    expect(d).toMatchObject({ ok: false, rulesDiffer: true, emptySets: [], findings: ['chain input held 2 rule(s) that are not exactly ours'] });
+    expect(d.plan).toEqual({ chainExists: true, chainWrong: false, badSets: [], foreignChains: [], foreignSets: [] });
+    // The sets (and their bans) are kept; the chain is flushed and refilled in the same transaction.
+    expect(setupScript(layout, d.plan)).toBe([
+      'add table inet banhammer_web',
+      'flush chain inet banhammer_web input',
+      'add set inet banhammer_web addr4 { type ipv4_addr; flags timeout; }',
+      'add set inet banhammer_web addr6 { type ipv6_addr; flags timeout; }',
+      'add chain inet banhammer_web input { type filter hook input priority -10; policy accept; }',
+      'flush chain inet banhammer_web input',
+      'add rule inet banhammer_web input tcp dport { 80, 443 } ip saddr @addr4 drop',
+      'add rule inet banhammer_web input udp dport { 80, 443 } ip saddr @addr4 drop',
+      'add rule inet banhammer_web input tcp dport { 80, 443 } ip6 saddr @addr6 drop',
+      'add rule inet banhammer_web input udp dport { 80, 443 } ip6 saddr @addr6 drop',
+      '',
+    ].join('\n'));
+  });
+
   it('diffStructure: all well, then each kind of damage', () => {
     const view = parseTable(RULESET, 'banhammer_web')!;
     const ref = [...view.rules.get('input')!];
@@ -417,14 +457,28 @@ describe('host mode', () => {
     expect(() => containerSetName('a1; flush ruleset', 4)).toThrow(/not a container id/);
   });
 
-  it('one forward chain: host-wide rules for every TCP port, then one rule per container address, by id', () => {
+  it('one forward chain: host-wide rules for every TCP and UDP port, then a pair per container address, by id', () => {
     expect(blockRules(host)).toEqual([
       'meta l4proto tcp ip saddr @addr4 drop',
+      'meta l4proto udp ip saddr @addr4 drop',
       'meta l4proto tcp ip6 saddr @addr6 drop',
+      'meta l4proto udp ip6 saddr @addr6 drop',
       'ip daddr 172.17.0.2 meta l4proto tcp ip saddr @c_a1a1a1a1a1a1a1a1_4 drop',
+      'ip daddr 172.17.0.2 meta l4proto udp ip saddr @c_a1a1a1a1a1a1a1a1_4 drop',
       'ip daddr 172.17.0.9 meta l4proto tcp ip saddr @c_a1a1a1a1a1a1a1a1_4 drop',
+      'ip daddr 172.17.0.9 meta l4proto udp ip saddr @c_a1a1a1a1a1a1a1a1_4 drop',
       'ip6 daddr fd00::2 meta l4proto tcp ip6 saddr @c_a1a1a1a1a1a1a1a1_6 drop',
+      'ip6 daddr fd00::2 meta l4proto udp ip6 saddr @c_a1a1a1a1a1a1a1a1_6 drop',
       'ip daddr 172.17.0.3 meta l4proto tcp ip saddr @c_b2b2b2b2b2b2b2b2_4 drop',
+      'ip daddr 172.17.0.3 meta l4proto udp ip saddr @c_b2b2b2b2b2b2b2b2_4 drop',
+    ]);
+    expect(blockRules({ ...host, action: 'reject', containers: [{ id: X, v4: [], v6: ['fd00::2'] }] })).toEqual([
+      'meta l4proto tcp ip saddr @addr4 reject with tcp reset',
+      'meta l4proto udp ip saddr @addr4 reject',
+      'meta l4proto tcp ip6 saddr @addr6 reject with tcp reset',
+      'meta l4proto udp ip6 saddr @addr6 reject',
+      'ip6 daddr fd00::2 meta l4proto tcp ip6 saddr @c_a1a1a1a1a1a1a1a1_6 reject with tcp reset',
+      'ip6 daddr fd00::2 meta l4proto udp ip6 saddr @c_a1a1a1a1a1a1a1a1_6 reject',
     ]);
     const text = setupScript(host);
     expect(text).toContain('add chain inet banhammer_host forward { type filter hook forward priority -10; policy accept; }\n');

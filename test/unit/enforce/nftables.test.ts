@@ -8,9 +8,9 @@ import type { EnforcerBan } from '../../../src/enforce/enforcer.js';
 import { ManualClock } from '../../fakes/manual-clock.js';
 import { RecordingRunner } from '../../fakes/recording-runner.js';
 
-const rule = (proto: 'ip' | 'ip6', set: string) => ({
+const rule = (proto: 'ip' | 'ip6', set: string, l4: 'tcp' | 'udp' = 'tcp') => ({
   expr: [
-    { match: { op: '==', left: { payload: { protocol: 'tcp', field: 'dport' } }, right: { set: [80, 443] } } },
+    { match: { op: '==', left: { payload: { protocol: l4, field: 'dport' } }, right: { set: [80, 443] } } },
     { match: { op: '==', left: { payload: { protocol: proto, field: 'saddr' } }, right: `@${set}` } },
     { drop: null },
   ],
@@ -26,13 +26,18 @@ function ruleset(opts: { table?: boolean; set6?: boolean; extraRule?: boolean; n
     if (opts.set6 !== false) list.push({ set: { family: 'inet', table: t, name: 'addr6', type: 'ipv6_addr', flags: ['timeout'] } });
     list.push({ chain: { family: 'inet', table: t, name: 'input', type: 'filter', hook: 'input', prio: -10, policy: 'accept' } });
     if (opts.extraRule) list.push({ rule: { family: 'inet', table: t, chain: 'input', handle: 9, expr: [{ accept: null }] } });
-    list.push({ rule: { family: 'inet', table: t, chain: 'input', handle: 5, ...rule('ip', 'addr4') } });
-    list.push({ rule: { family: 'inet', table: t, chain: 'input', handle: 6, ...rule('ip6', 'addr6') } });
+    // A TCP and a UDP rule per set, as we build them.
+    let handle = 10;
+    const rules = (proto: 'ip' | 'ip6', set: string) => {
+      for (const l4 of ['tcp', 'udp'] as const) list.push({ rule: { family: 'inet', table: t, chain: 'input', handle: handle++, ...rule(proto, set, l4) } });
+    };
+    rules('ip', 'addr4');
+    rules('ip6', 'addr6');
     if (opts.nets) {
       list.push({ set: { family: 'inet', table: t, name: 'net4', type: 'ipv4_addr', flags: ['interval', 'timeout'] } });
       list.push({ set: { family: 'inet', table: t, name: 'net6', type: 'ipv6_addr', flags: ['interval', 'timeout'] } });
-      list.push({ rule: { family: 'inet', table: t, chain: 'input', handle: 7, ...rule('ip', 'net4') } });
-      list.push({ rule: { family: 'inet', table: t, chain: 'input', handle: 8, ...rule('ip6', 'net6') } });
+      rules('ip', 'net4');
+      rules('ip6', 'net6');
     }
   }
   return JSON.stringify({ nftables: list });
@@ -326,7 +331,7 @@ describe('NftablesEnforcer.check', () => {
     runner.clear();
     const repairs = await enf.check(() => [{ ip: '2001:db8::7', family: 6, until: clock.now() + 5_000 }]);
     expect(repairs).toEqual([
-      'table inet banhammer_web: set addr6 was missing; chain input held 3 rule(s) that are not exactly ours; repaired',
+      'table inet banhammer_web: set addr6 was missing; chain input held 5 rule(s) that are not exactly ours; repaired',
       'set addr6 (IPv6) re-created and refilled with 1 ban(s)',
     ]);
     expect(runner.lines()).toEqual(['nft -j -t list ruleset', 'nft -f -', 'nft -j -t list ruleset', 'nft -f -']);
@@ -397,27 +402,26 @@ describe('NftablesEnforcer host mode', () => {
     const runner = new RecordingRunner();
     const notes: string[] = [];
     runner.on('nft -j -t list ruleset', { stdout: JSON.stringify({ nftables: [] }) });
-    let learned = 2;
-    // After a setup, nft shows as many rules as were written (host-wide 2, plus one per container address).
-    runner.on((c) => c.line === 'nft -j -t list ruleset' && learned > 2, () => ({
+    let learned = 4;
+    // After a setup, nft shows as many rules as were written (host-wide 4: TCP and UDP per family; plus a pair per container address).
+    runner.on((c) => c.line === 'nft -j -t list ruleset' && learned > 4, () => ({
       stdout: JSON.stringify({ nftables: [
         { table: { family: 'inet', name: 'banhammer_host' } },
         { chain: { family: 'inet', table: 'banhammer_host', name: 'forward', type: 'filter', hook: 'forward', prio: -10, policy: 'accept' } },
         ...Array.from({ length: learned }, (_, i) => ({ rule: { family: 'inet', table: 'banhammer_host', chain: 'forward', expr: [{ n: i }] } })),
       ] }),
     }));
-    runner.on((c) => c.line === 'nft -j -t list ruleset' && learned === 2, {
+    runner.on((c) => c.line === 'nft -j -t list ruleset' && learned === 4, {
       stdout: JSON.stringify({ nftables: [
         { table: { family: 'inet', name: 'banhammer_host' } },
-        { rule: { family: 'inet', table: 'banhammer_host', chain: 'forward', expr: [1] } },
-        { rule: { family: 'inet', table: 'banhammer_host', chain: 'forward', expr: [2] } },
+        ...[1, 2, 3, 4].map((n) => ({ rule: { family: 'inet', table: 'banhammer_host', chain: 'forward', expr: [n] } })),
       ] }),
     });
     const info = new Map([[X, { id: X, name: 'x', v4: ['172.17.0.2'], v6: [] }]]);
     const enf = new NftablesEnforcer({ runner, instance: 'host', ports: [], host: { containers: { info: (id) => info.get(id) ?? null }, onNote: (m) => notes.push(m) } });
     await enf.init();
     runner.clear();
-    learned = 3;
+    learned = 6;
     const r = await enf.apply({
       ban: [{ ip: '198.18.0.1', family: 4, until: null, scope: X }],
       unban: [{ ip: '198.18.0.1', family: 4, scope: Y }],
@@ -425,7 +429,10 @@ describe('NftablesEnforcer host mode', () => {
     expect(r.refused).toEqual([]);
     expect(enf.containers()).toEqual([X]);
     expect(runner.lines()).toEqual(['nft -j -t list ruleset', 'nft -f -', 'nft -j -t list ruleset', 'nft -f -']);
-    expect(runner.calls[1]?.input).toContain('add rule inet banhammer_host forward ip daddr 172.17.0.2 meta l4proto tcp ip saddr @c_a1a1a1a1a1a1a1a1_4 drop\n');
+    expect(runner.calls[1]?.input).toContain(
+      'add rule inet banhammer_host forward ip daddr 172.17.0.2 meta l4proto tcp ip saddr @c_a1a1a1a1a1a1a1a1_4 drop\n' +
+        'add rule inet banhammer_host forward ip daddr 172.17.0.2 meta l4proto udp ip saddr @c_a1a1a1a1a1a1a1a1_4 drop\n',
+    );
     expect(runner.calls[3]?.input).not.toContain('b2b2');
     expect(notes).toEqual([]);
   });

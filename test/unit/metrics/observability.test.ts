@@ -227,7 +227,7 @@ describe('LogLag', () => {
 });
 
 describe('the iptables enforcer reads the kernel back (recording runner)', () => {
-  const RULE4 = '-A BANHAMMER-web -p tcp -m set --match-set bh-web-v4 src -j DROP';
+  const RULE4 = '-A BANHAMMER-web -p tcp -m set --match-set bh-web-v4 src -j DROP\n-A BANHAMMER-web -p udp -m set --match-set bh-web-v4 src -j DROP';
   const headers = (counts: Record<string, number>) => ({
     stdout: Object.entries(counts).map(([n, c]) => `Name: ${n}\nType: hash:ip\nRevision: 5\nHeader: family inet hashsize 1024 maxelem 65536 timeout 0\nSize in memory: 100\nReferences: 1\nNumber of entries: ${c}\n`).join('\n'),
   });
@@ -236,7 +236,7 @@ describe('the iptables enforcer reads the kernel back (recording runner)', () =>
     const clock = new ManualClock();
     const enf = new IptablesEnforcer({ runner, clock, instance: 'web', ports: [80], families: [4], backend: backendBinaries('nft', 'test') });
     runner.on('iptables-nft -w 2 -S BANHAMMER-web', { stdout: `-N BANHAMMER-web\n${RULE4}\n` });
-    runner.on(/-S INPUT/, { stdout: '-A INPUT -p tcp -m multiport --dports 80 -j BANHAMMER-web\n' });
+    runner.on(/-S INPUT/, { stdout: '-A INPUT -p tcp -m multiport --dports 80 -j BANHAMMER-web\n-A INPUT -p udp -m multiport --dports 80 -j BANHAMMER-web\n' });
     return { runner, clock, enf };
   }
   const bans = (n: number): EnforcerBan[] => Array.from({ length: n }, (_, i) => ({ ip: `198.18.1.${i + 1}`, family: 4 as const, until: null }));
@@ -271,9 +271,9 @@ describe('the iptables enforcer reads the kernel back (recording runner)', () =>
 });
 
 describe('the nftables enforcer reads the kernel back when it compares elements (recording runner)', () => {
-  const rule = (proto: 'ip' | 'ip6', set: string) => ({
+  const rule = (proto: 'ip' | 'ip6', set: string, l4: 'tcp' | 'udp' = 'tcp') => ({
     expr: [
-      { match: { op: '==', left: { payload: { protocol: 'tcp', field: 'dport' } }, right: { set: [80, 443] } } },
+      { match: { op: '==', left: { payload: { protocol: l4, field: 'dport' } }, right: { set: [80, 443] } } },
       { match: { op: '==', left: { payload: { protocol: proto, field: 'saddr' } }, right: `@${set}` } },
       { drop: null },
     ],
@@ -287,7 +287,9 @@ describe('the nftables enforcer reads the kernel back when it compares elements 
       { set: { family: 'inet', table: t, name: 'addr6', type: 'ipv6_addr', flags: ['timeout'] } },
       { chain: { family: 'inet', table: t, name: 'input', type: 'filter', hook: 'input', prio: -10, policy: 'accept' } },
       { rule: { family: 'inet', table: t, chain: 'input', handle: 5, ...rule('ip', 'addr4') } },
-      { rule: { family: 'inet', table: t, chain: 'input', handle: 6, ...rule('ip6', 'addr6') } },
+      { rule: { family: 'inet', table: t, chain: 'input', handle: 6, ...rule('ip', 'addr4', 'udp') } },
+      { rule: { family: 'inet', table: t, chain: 'input', handle: 7, ...rule('ip6', 'addr6') } },
+      { rule: { family: 'inet', table: t, chain: 'input', handle: 8, ...rule('ip6', 'addr6', 'udp') } },
     ],
   });
   const setJson = (name: string, elem: unknown[]) => JSON.stringify({ nftables: [{ metainfo: {} }, { set: { family: 'inet', table: t, name, flags: ['timeout'], elem } }] });
