@@ -487,7 +487,21 @@ export class BanBook {
   unban(rawIp: string, rule?: string, scope?: string | null, cause?: EndCause): Ban[] {
     const c = canonicalTarget(rawIp);
     if (c === null) return [];
-    const removed = this.removeWhere((b) => b.ip === c.ip && (rule === undefined || b.rule === rule) && (scope === undefined || (b.scope ?? null) === scope));
+    let removed: Ban[];
+    if (scope !== undefined) {
+      // One scope (or host-wide): that address's own bans, found by its key, not by a pass over every
+      // ban held (the group's unbans come as fast as anyone on its channel sends them).
+      const held = this.bansOfAddress.get(scopedKey(c.ip, scope ?? undefined));
+      removed = [];
+      for (const b of held === undefined ? [] : held instanceof Map ? [...held.values()] : [held]) {
+        if (rule !== undefined && b.rule !== rule) continue;
+        this.deleteBan(key(b.rule, b.ip, b.scope), b);
+        this.touch(b);
+        removed.push(b);
+      }
+    } else {
+      removed = this.removeWhere((b) => b.ip === c.ip && (rule === undefined || b.rule === rule));
+    }
     if (cause !== undefined) for (const b of removed) this.end(b, { reason: 'unbanned', at: cause.at, by: cause.by });
     return removed;
   }

@@ -101,7 +101,12 @@ export class GroupLink {
         // An unban only lifts: it is taken for any container id (one removed since keeps its bans).
         const scope = this.scopeOf(u.scope, true);
         if (scope === null) return;
-        const lifted = pipeline.unban(u.ip, scope ?? null, { at: clock.now(), by: `group:${String(u.origin).slice(0, 128)}` });
+        const now = clock.now();
+        // Lifting goes over every ban held (BanBook.unban): an unban of an address that holds no ban
+        // in force here (anyone on the channel can send thousands a second) is answered from the
+        // book's index of addresses instead, or 2,000 of them took over a second with 40,000 bans held.
+        if (pipeline.book.effectiveUntil(u.ip, now, scope) === undefined) return;
+        const lifted = pipeline.unban(u.ip, scope ?? null, { at: now, by: `group:${String(u.origin).slice(0, 128)}` });
         if (lifted.length > 0) this.o.onLifted(lifted);
       },
       onGroupOffense: (o) => {
@@ -115,6 +120,15 @@ export class GroupLink {
         else log.warn({ err: s.error ?? null }, 'shared bans: Redis is unreachable; detecting and banning locally, bans kept in the outbox');
       },
     };
+    // The bans restored from the state file: the group checks them on the first connection (share.ts).
+    const now = clock.now();
+    const own: SharedBan[] = [];
+    const adopted: SharedBan[] = [];
+    for (const b of pipeline.book.active(now)) {
+      const g: SharedBan = { ip: b.ip, family: b.family, rule: b.rule, at: b.at, until: b.until, origin: b.from ?? share.replicaId, nth: b.nth, ...(b.scope !== undefined ? { scope: b.scope } : {}) };
+      (b.from === undefined ? own : adopted).push(g);
+    }
+    if (own.length + adopted.length > 0) share.restored?.({ own, adopted });
     return share.start(events);
   }
 

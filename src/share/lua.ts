@@ -41,12 +41,29 @@ end
 `;
 
 /**
+ * Lua: is `r`, what redis.pcall answered, a WRONGTYPE error (a key of the wrong type: poisoned, and
+ * replaced by the caller)? Any other error is raised, and the script fails: a command the group's ACL
+ * user may not run (NOPERM), a refused write (OOM, MISCONF, READONLY) says nothing of the key, and a
+ * script that deleted the key it could not read wiped the group's whole ban hash or its tombstones
+ * at every ban and every connection of one replica with a wrong ACL (review: helper).
+ */
+const WRONG_TYPE = `local function wrongType(r)
+  if type(r) ~= 'table' or not r.err then return false end
+  if string.find(r.err, 'WRONGTYPE', 1, true) then return true end
+  error(r)
+end
+`;
+
+/**
  * A batch of failures (all issued in one tick by one agent: one round trip, one script run).
- * KEYS = window1, claim1, window2, claim2, …; ARGV = maxLate, claimTtl, then per failure: time,
- * findtime, maxretry, member, ttl (ms).
+ * KEYS = window1, claim1, window2, claim2, …; ARGV = maxLate, claimTtl, latest, then per failure:
+ * time, findtime, maxretry, member, ttl (ms).
  * For each failure, in order: adds it to its (rule, ip, scope) window (score = log time), drops
  * members stamped more than maxLate after it (a skewed or forged future clock, as the local detector
- * does), trims the window to (newest - findtime, newest] and to its newest maxretry members, and
+ * does) or after `latest` (the caller's clock plus how far ahead a live log time may be, plus the
+ * clocks' skew: no replica sends a later one; a member planted minutes ahead by whoever can write
+ * to the group's keys otherwise pushed every real failure out of a window shorter than maxLate, and
+ * the group never counted that address again until then), trims the window to (newest - findtime, newest] and to its newest maxretry members, and
  * counts. When the count reaches maxretry the window is deleted in the same step and the offense is
  * claimed (SET NX with claimTtl): exactly one caller sees claimed = 1; the failures still in flight
  * from every replica start a fresh window, and while the claim lives (the ban is on its way) a
@@ -58,23 +75,24 @@ end
 export const FAILURES_SCRIPT = script(
   'failures',
   -1,
-  `local maxLate = tonumber(ARGV[1])
+  `${WRONG_TYPE}local maxLate = tonumber(ARGV[1])
 local claimTtl = ARGV[2]
+local latest = tonumber(ARGV[3])
 local f = function(x) return string.format('%.17g', x) end
 local out = {}
 for i = 0, #KEYS / 2 - 1 do
   local key, claim = KEYS[2 * i + 1], KEYS[2 * i + 2]
-  local a = 3 + 5 * i
+  local a = 4 + 5 * i
   local ts, t, findtime, maxretry, member, ttl = ARGV[a], tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), ARGV[a + 3], ARGV[a + 4]
-  local r = redis.pcall('ZADD', key, ts, member)
-  if type(r) == 'table' and r.err then
+  if wrongType(redis.pcall('ZADD', key, ts, member)) then
     redis.call('DEL', key)
     redis.call('ZADD', key, ts, member)
   end
   local top = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
   local newest = tonumber(top[2]) or t
-  if newest > t + maxLate then
-    redis.call('ZREMRANGEBYSCORE', key, '(' .. f(t + maxLate), '+inf')
+  local cap = math.max(t, math.min(t + maxLate, latest))
+  if newest > cap then
+    redis.call('ZREMRANGEBYSCORE', key, '(' .. f(cap), '+inf')
     top = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
     newest = tonumber(top[2]) or t
   end
@@ -124,8 +142,8 @@ return out`,
 export const BAN_SCRIPT = script(
   'ban',
   2,
-  `${MAY_BE_BAN}local tomb = redis.pcall('ZSCORE', KEYS[2], ARGV[1])
-if type(tomb) == 'table' then
+  `${MAY_BE_BAN}${WRONG_TYPE}local tomb = redis.pcall('ZSCORE', KEYS[2], ARGV[1])
+if wrongType(tomb) then
   redis.call('DEL', KEYS[2])
   tomb = false
 end
@@ -135,7 +153,7 @@ if tomb and tonumber(tomb) > tonumber(ARGV[9]) then
 end
 if tomb and tonumber(tomb) - tonumber(ARGV[8]) >= tonumber(ARGV[6]) then return {-2, tomb} end
 local old = redis.pcall('HGET', KEYS[1], ARGV[1])
-if type(old) == 'table' then
+if wrongType(old) then
   redis.call('DEL', KEYS[1])
   old = false
 end
@@ -173,9 +191,9 @@ return 1`,
 export const UNBAN_SCRIPT = script(
   'unban',
   2,
-  `${MAY_BE_BAN}local at = tonumber(ARGV[4])
+  `${MAY_BE_BAN}${WRONG_TYPE}local at = tonumber(ARGV[4])
 local old = redis.pcall('HGET', KEYS[1], ARGV[1])
-if type(old) == 'table' then
+if wrongType(old) then
   redis.call('DEL', KEYS[1])
   old = false
 end
@@ -189,7 +207,7 @@ if old then
   redis.call('HDEL', KEYS[1], ARGV[1])
 end
 local prev = redis.pcall('ZSCORE', KEYS[2], ARGV[1])
-if type(prev) == 'table' then
+if wrongType(prev) then
   redis.call('DEL', KEYS[2])
   prev = false
 end
@@ -209,7 +227,8 @@ return {1, lifted}`,
 export const EPOCH_SCRIPT = script(
   'epoch',
   1,
-  `local e = redis.pcall('GET', KEYS[1])
+  `${WRONG_TYPE}local e = redis.pcall('GET', KEYS[1])
+if wrongType(e) then e = false end
 if type(e) == 'string' and #e > 0 and #e <= 64 then return e end
 redis.call('DEL', KEYS[1])
 redis.call('SET', KEYS[1], ARGV[1])
@@ -227,8 +246,8 @@ return ARGV[1]`,
 export const SCAN_SCRIPT = script(
   'scan',
   1,
-  `local r = redis.pcall('HSCAN', KEYS[1], ARGV[1], 'COUNT', ARGV[2])
-if r.err then
+  `${WRONG_TYPE}local r = redis.pcall('HSCAN', KEYS[1], ARGV[1], 'COUNT', ARGV[2])
+if wrongType(r) then
   redis.call('DEL', KEYS[1])
   return {'0', 1, 0}
 end
@@ -259,4 +278,27 @@ export const PRUNE_SCRIPT = script(
 return 0`,
 );
 
-export const SCRIPTS = [FAILURES_SCRIPT, BAN_SCRIPT, UNBAN_SCRIPT, EPOCH_SCRIPT, SCAN_SCRIPT, PRUNE_SCRIPT] as const;
+/**
+ * KEYS[1] = bans hash, KEYS[2] = unban tombstones; ARGV = fields. For each field, in order: the time
+ * of its last unban (a tombstone's score) when the group stores nothing under that field, else false
+ * (nothing stored and no tombstone: false too). For the bans an agent restored from its state file:
+ * those the group lifted while it was down are lifted there too (redis-share.ts, checkRestored).
+ */
+export const UNBANNED_SCRIPT = script(
+  'unbanned',
+  2,
+  `${WRONG_TYPE}local out = {}
+for i = 1, #ARGV do
+  local held = redis.pcall('HGET', KEYS[1], ARGV[i])
+  if wrongType(held) then held = false end
+  local t = false
+  if not held then
+    t = redis.pcall('ZSCORE', KEYS[2], ARGV[i])
+    if wrongType(t) then t = false end
+  end
+  out[i] = t
+end
+return out`,
+);
+
+export const SCRIPTS = [FAILURES_SCRIPT, BAN_SCRIPT, UNBAN_SCRIPT, EPOCH_SCRIPT, SCAN_SCRIPT, PRUNE_SCRIPT, UNBANNED_SCRIPT] as const;

@@ -16,7 +16,7 @@
  * prune) is the same bytes: a value with any other byte is invalid ('encoding'), and the scripts
  * (lua.ts) hold it for no ban either.
  */
-import { canonicalClientIp, canonicalTarget, isNetwork, networkCoverReason } from '../parse/ip.js';
+import { canonicalClientIp, canonicalTarget, cidrOverlaps, isNetwork, networkCoverReason, type Cidr } from '../parse/ip.js';
 import { REPLICA_ID_RE, SCOPE_RE, SHARED_RULE_RE, banField } from './keys.js';
 import type { SharedBan } from './share.js';
 
@@ -75,18 +75,33 @@ export function encodeUnban(u: SharedUnban, sent: number): string {
 }
 
 /**
+ * Link-local networks. An address in them names a machine on the link of whoever saw it, never the
+ * same one on another replica's host: a group's ban of one frames a neighbour there (its metadata
+ * service 169.254.169.254, its router's fe80::1), and in host mode the forward chain drops that
+ * neighbour's replies to every container. A replica bans such an address locally, never for the group.
+ */
+const LINK_LOCAL: readonly Cidr[] = [
+  { network: '169.254.0.0', prefix: 16, family: 4 },
+  { network: 'fe80::', prefix: 10, family: 6 },
+];
+/** Canonical link-local addresses, by their text (no parsing: every value read from Redis comes here). */
+const LINK_LOCAL_RE = /^(?:169\.254\.|fe[89ab][0-9a-f]:)/;
+const touchesLinkLocal = (n: Cidr): boolean => LINK_LOCAL.some((l) => cidrOverlaps(l, n));
+
+/**
  * What a message may name: a client address, or a network of clients that a CIDR ban may cover
- * (networkCoverReason: not wider than /8 (IPv6 /32), not loopback, multicast…), canonical. The
- * receiving ban book checks a network against its own allowlist too.
+ * (networkCoverReason: not wider than /8 (IPv6 /32), not loopback, multicast…), canonical, and
+ * neither link-local nor holding a link-local address (LINK_LOCAL). The receiving ban book checks
+ * an address or a network against its own allowlist too.
  */
 export function sharedTarget(raw: string): { ip: string; family: 4 | 6; network: boolean } | null {
   const c = canonicalClientIp(raw);
-  if (c !== null) return { ip: c.ip, family: c.family, network: false };
+  if (c !== null) return LINK_LOCAL_RE.test(c.ip) ? null : { ip: c.ip, family: c.family, network: false };
   if (!raw.includes('/')) return null;
   const t = canonicalTarget(raw);
   if (t === null || !isNetwork(t.ip)) return null;
-  const network = t.ip.slice(0, t.ip.indexOf('/'));
-  if (networkCoverReason({ network, prefix: t.prefix, family: t.family }) !== null) return null;
+  const n = { network: t.ip.slice(0, t.ip.indexOf('/')), prefix: t.prefix, family: t.family };
+  if (networkCoverReason(n) !== null || touchesLinkLocal(n)) return null;
   return { ip: t.ip, family: t.family, network: true };
 }
 

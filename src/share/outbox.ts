@@ -103,6 +103,10 @@ export class Outbox {
     return this.ops.has(field);
   }
 
+  get(field: string): OutboxOp | undefined {
+    return this.ops.get(field);
+  }
+
   /** A copy of the entries, oldest first. */
   entries(): Array<[string, OutboxOp]> {
     return [...this.ops];

@@ -20,9 +20,10 @@ import { repeat, type TimerHandle } from '../clock.js';
 import { MAX_LATE_MS } from '../detect/sliding-window.js';
 import { MAX_FINDTIME_MS } from '../config/duration.js';
 import { MAX_MAXRETRY } from '../config/schema.js';
+import { SKEW_TOLERANCE_MS } from '../pipeline/pipeline.js';
 import { canonicalClientIp } from '../parse/ip.js';
 import { banField, groupKeys, REPLICA_ID_RE, SCOPE_RE, SHARED_RULE_RE, type GroupKeys } from './keys.js';
-import { BAN_SCRIPT, EPOCH_SCRIPT, FAILURES_SCRIPT, PRUNE_SCRIPT, SCAN_SCRIPT, UNBAN_SCRIPT, type LuaScript } from './lua.js';
+import { BAN_SCRIPT, EPOCH_SCRIPT, FAILURES_SCRIPT, PRUNE_SCRIPT, SCAN_SCRIPT, UNBAN_SCRIPT, UNBANNED_SCRIPT, type LuaScript } from './lua.js';
 import { checkOutgoingBan, encodeBan, encodeUnban, isExpired, MAX_FUTURE_MS, MAX_MESSAGE_CHARS, sharedTarget, MAX_TIME_MS, parseMessage, parseStoredBan, type SharedUnban } from './messages.js';
 import { Outbox, opField, type OutboxOp } from './outbox.js';
 import type { GroupUnbanResult, ShareDeps, ShareEvents, ShareSettings, ShareStage, ShareStats, SharedBan } from './share.js';
@@ -64,6 +65,20 @@ const TOMBSTONE_MS = 86_400_000;
  * (see lua.ts): once is enough unless a hostile writer keeps replacing it, which must not loop.
  */
 const MAX_REFUSED_RETRIES = 2;
+/**
+ * Longest wait before a catch-up that failed, or an outbox that could not be replayed, is tried again
+ * while the connections stay up (the first retry comes at the watchdog's next round, then the wait
+ * doubles up to this).
+ */
+const MAX_RETRY_MS = 60_000;
+/**
+ * Longest propagation lag reported (onLag): the histogram's largest bucket is 5 s, a longer one only
+ * says that the hosts' clocks are apart, and one message stamped as sent in 1970 (a valid time)
+ * made the histogram's sum, and every average drawn from it, decades.
+ */
+const MAX_LAG_MS = 60_000;
+/** Fields per UNBANNED_SCRIPT call, and bans re-published at once after Redis lost its data (pipelined). */
+const RESTORE_BATCH = 256;
 
 /** Parses redis:// and rediss:// URLs into node-redis options (so a password file can win over the URL). */
 export function redisClientOptions(url: string, password: string | undefined): {
@@ -141,15 +156,34 @@ class RedisShare implements ShareStage {
   private epoch: string | undefined;
   private going: Promise<void> | null = null;
   private goAgain = false;
+  /**
+   * Whether the last catch-up succeeded. A command Redis refuses while the connections stay up (an
+   * ACL being edited, MISCONF after a failed save, OOM) failed the catch-up, or sent bans to the
+   * outbox, until the next reconnection, which may never come: the watchdog tries again (retryAt).
+   */
+  private caughtUp = false;
+  private retryAt = 0;
+  private retryGap = 0;
   private seq = 0;
   private inFlight = 0;
   private pending: Array<{ keys: [string, string]; args: string[]; offense: { ip: string; family: 4 | 6; rule: string; at: number; scope?: string } }> = [];
   private flushScheduled = false;
   /** Bans this replica published in this run (re-published when Redis lost its data). */
   private readonly own: BoundedMap<string, SharedBan>;
-  /** Remote bans delivered through onRemoteBan and not unbanned since. */
+  /** Remote bans delivered through onRemoteBan and not unbanned since (changed through setRemote/deleteRemote only). */
   private readonly remote = new Map<string, SharedBan>();
+  /**
+   * The fields of `remote` by address (one per scope): heard() is asked once per ban that
+   * `banhammer unban --all` lifts, and scanning every remote ban each time made that the square of
+   * the bans (100,000 adopted from the group: over a minute with the event loop blocked).
+   */
+  private readonly remoteByIp = new Map<string, Set<string>>();
   private remoteSweptAt = -Infinity;
+  /**
+   * Bans restored from the state file that the first catch-up checks against the group's tombstones
+   * (see restored()), by field, with whether this agent made it; emptied once checked.
+   */
+  private readonly restoredCheck = new Map<string, { ban: SharedBan; own: boolean }>();
   /** When each address was last unbanned (here or remotely): older bans of it are stale. */
   private readonly unbannedAt: BoundedMap<string, number>;
   /** The latest operation sent per field, until its reply: a failed one goes to the outbox only if still the latest. */
@@ -202,6 +236,23 @@ class RedisShare implements ShareStage {
 
   stats(): ShareStats {
     return { ...this.counts, invalid: { ...this.counts.invalid }, connected: this.connected, inFlight: this.inFlight, outboxDepth: this.outbox.size, outboxDropped: this.outbox.dropped };
+  }
+
+  restored(bans: { own: readonly SharedBan[]; adopted: readonly SharedBan[] }): void {
+    if (this.events !== null) throw new Error('restored() comes before start()');
+    const now = this.deps.clock.now();
+    for (const [list, own] of [
+      [bans.own, true],
+      [bans.adopted, false],
+    ] as const) {
+      for (const ban of list) {
+        // Checked as a ban this replica would publish (the origin is not needed to check it).
+        const checked = checkOutgoingBan({ ...ban, at: Math.trunc(ban.at), until: ban.until === null ? null : Math.trunc(ban.until), origin: this.replicaId }, now);
+        if (!checked.ok) continue;
+        const b = checked.value;
+        if (this.restoredCheck.size < this.maxBans) this.restoredCheck.set(banField(b.ip, b.scope), { ban: b, own });
+      }
+    }
   }
 
   async start(events: ShareEvents): Promise<void> {
@@ -415,6 +466,10 @@ class RedisShare implements ShareStage {
       return;
     }
     if ((this.mainReady || this.onAnswered !== null) && this.client.isReady) this.probe(this.client);
+    if (this.connected && this.going === null && now >= this.retryAt) {
+      if (!this.caughtUp) this.maybeOnline();
+      else if (this.outbox.size > 0) this.run(() => this.replayOutbox(this.deps.clock.now()), 'outbox', 'share: the outbox could not be replayed; will retry');
+    }
   }
 
   async stop(): Promise<void> {
@@ -487,7 +542,9 @@ class RedisShare implements ShareStage {
     for (let i = 0; i < batch.length; i += FAILURE_BATCH) {
       const chunk = batch.slice(i, i + FAILURE_BATCH);
       const keys: string[] = [];
-      const args: string[] = [String(MAX_LATE_MS), String(CLAIM_MS)];
+      // No replica counts a failure later than its clock plus SKEW_TOLERANCE_MS (a live log time
+      // further ahead is counted as now): a member of a window stamped later was planted (lua.ts).
+      const args: string[] = [String(MAX_LATE_MS), String(CLAIM_MS), String(this.deps.clock.now() + SKEW_TOLERANCE_MS + CLOCK_SKEW_MS)];
       for (const p of chunk) {
         keys.push(...p.keys);
         args.push(...p.args);
@@ -536,14 +593,17 @@ class RedisShare implements ShareStage {
     const unban: SharedUnban = { ip: c.ip, family: c.family, origin: this.replicaId, at: this.deps.clock.now(), ...(u.scope !== undefined ? { scope: u.scope } : {}) };
     const field = banField(c.ip, u.scope);
     this.own.delete(field);
-    this.remote.delete(field);
+    this.deleteRemote(field);
     this.noteUnban(field, unban.at);
     return this.send({ t: 'unban', unban }).then((r) => r ?? 'none');
   }
 
   heard(ip: string, now: number): SharedBan[] {
     const out: SharedBan[] = [];
-    for (const b of this.remote.values()) if (b.ip === ip && !isExpired(b, now)) out.push(b);
+    for (const field of this.remoteByIp.get(ip) ?? []) {
+      const b = this.remote.get(field);
+      if (b !== undefined && !isExpired(b, now)) out.push(b);
+    }
     return out;
   }
 
@@ -708,13 +768,13 @@ class RedisShare implements ShareStage {
       this.counts.echoes++;
       return;
     }
-    this.deps.onLag?.(Math.max(0, now - m.sent));
+    this.deps.onLag?.(Math.min(MAX_LAG_MS, Math.max(0, now - m.sent)));
     if (m.t === 'ban') {
       if (isExpired(m.ban, now)) return;
       this.deliverBan(m.ban);
     } else {
       const field = banField(m.unban.ip, m.unban.scope);
-      this.remote.delete(field);
+      this.deleteRemote(field);
       this.own.delete(field);
       // An unban cannot have happened later than now (give or take the clocks' skew): one dated in
       // the future (the validator allows a day) would make this replica ignore every ban of the
@@ -745,10 +805,27 @@ class RedisShare implements ShareStage {
     }
     // Another replica's ban replaces ours for that address (it was stored over ours, or after an unban).
     this.own.delete(field);
-    this.remote.delete(field);
-    this.remote.set(field, ban);
+    this.setRemote(field, ban);
     this.counts.bansIn++;
     this.emit('onRemoteBan', () => this.events?.onRemoteBan(ban));
+  }
+
+  /** `remote.set`, as the newest entry, keeping remoteByIp. */
+  private setRemote(field: string, ban: SharedBan): void {
+    this.deleteRemote(field);
+    this.remote.set(field, ban);
+    const fields = this.remoteByIp.get(ban.ip);
+    if (fields !== undefined) fields.add(field);
+    else this.remoteByIp.set(ban.ip, new Set([field]));
+  }
+
+  /** `remote.delete`, keeping remoteByIp. */
+  private deleteRemote(field: string): void {
+    const b = this.remote.get(field);
+    if (b === undefined) return;
+    this.remote.delete(field);
+    const fields = this.remoteByIp.get(b.ip);
+    if (fields !== undefined && fields.delete(field) && fields.size === 0) this.remoteByIp.delete(b.ip);
   }
 
   /** Drops expired remote bans (at most once a second); is there room for one more now? */
@@ -756,7 +833,7 @@ class RedisShare implements ShareStage {
     const now = this.deps.clock.now();
     if (now - this.remoteSweptAt >= 1_000 || now < this.remoteSweptAt) {
       this.remoteSweptAt = now;
-      for (const [field, b] of this.remote) if (isExpired(b, now)) this.remote.delete(field);
+      for (const [field, b] of this.remote) if (isExpired(b, now)) this.deleteRemote(field);
     }
     return this.remote.size < this.maxBans;
   }
@@ -832,8 +909,25 @@ class RedisShare implements ShareStage {
       this.goAgain = true;
       return;
     }
-    this.going = this.goOnline()
-      .catch((e: unknown) => this.logError('online', e, 'share: catching up with the group failed; will retry on the next reconnection'))
+    this.caughtUp = false;
+    this.run(() => this.goOnline(), 'online', 'share: catching up with the group failed; will retry', () => (this.caughtUp = true));
+  }
+
+  /** Runs one catch-up task (never two at once); a failure is retried later by the watchdog, backing off. */
+  private run(task: () => Promise<void>, kind: string, msg: string, done?: () => void): void {
+    this.going = task()
+      .then(
+        () => {
+          this.retryGap = 0;
+          this.retryAt = 0;
+          done?.();
+        },
+        (e: unknown) => {
+          this.retryGap = Math.min(MAX_RETRY_MS, Math.max(this.hungAfter / 3, this.retryGap * 2));
+          this.retryAt = this.deps.clock.now() + this.retryGap;
+          this.logError(kind, e, msg);
+        },
+      )
       .finally(() => {
         this.going = null;
         if (this.goAgain) {
@@ -865,31 +959,29 @@ class RedisShare implements ShareStage {
     if (typeof epoch !== 'string') throw new Error('unexpected epoch reply');
     const first = this.epoch === undefined;
     const lost = !first && epoch !== this.epoch;
-    this.epoch = epoch;
     const now = this.deps.clock.now();
 
-    // 1. The outbox, oldest first (a live operation sent meanwhile removed its address's entry).
-    for (const [field, op] of this.outbox.entries()) {
-      if (op.t === 'ban' && isExpired(op.ban, now)) {
-        this.outbox.remove(field, op);
-        continue;
-      }
-      if (!this.outbox.has(field)) continue;
-      await this.apply(op);
-      this.outbox.remove(field, op);
-    }
-    // 2. Redis lost its data (or this is the first connection): every unexpired ban made here.
+    // 1. The outbox, oldest first.
+    await this.replayOutbox(now);
+    // 2. Bans restored from the state file: lifted here when the group lifted them while this agent
+    // was down; the own ones that stand are published again below (this is the first connection).
+    if (this.restoredCheck.size > 0) await this.checkRestored(now);
+    // 3. Redis lost its data (or this is the first connection): every unexpired ban made here,
+    // several at a time (100,000 restored bans one round trip after the other held back step 4).
     if (first || lost) {
+      const due: SharedBan[] = [];
       for (const [field, ban] of [...this.own]) {
         if (isExpired(ban, now)) {
           this.own.delete(field);
           continue;
         }
-        if (this.latest.has(field)) continue;
-        await this.apply({ t: 'ban', ban });
+        if (!this.latest.has(field)) due.push(ban);
       }
+      for (let i = 0; i < due.length; i += RESTORE_BATCH) await Promise.all(due.slice(i, i + RESTORE_BATCH).map((ban) => this.apply({ t: 'ban', ban })));
     }
-    // 3. The group's stored bans: deliver what is new, and (same data set) lift what was unbanned meanwhile.
+    // Only now: a catch-up that failed before this point is tried again as the first (or the one after a loss).
+    this.epoch = epoch;
+    // 4. The group's stored bans: deliver what is new, and (same data set) lift what was unbanned meanwhile.
     const seen = new Set<string>();
     const complete = await this.scanBans(now, (ban, field) => {
       seen.add(field);
@@ -901,14 +993,63 @@ class RedisShare implements ShareStage {
     if (!first && !lost && complete) {
       for (const [field, ban] of [...this.remote]) {
         if (seen.has(field) || isExpired(ban, now)) {
-          if (isExpired(ban, now)) this.remote.delete(field);
+          if (isExpired(ban, now)) this.deleteRemote(field);
           continue;
         }
-        this.remote.delete(field);
+        this.deleteRemote(field);
         this.counts.unbansIn++;
         const u = { ip: ban.ip, family: ban.family, origin: ban.origin, at: now, ...(ban.scope !== undefined ? { scope: ban.scope } : {}) };
         this.emit('onRemoteUnban', () => this.events?.onRemoteUnban(u));
       }
+    }
+  }
+
+  /**
+   * Lifts the restored bans (restoredCheck) that the group no longer stores and that an unban
+   * dated after them (give or take the clocks' skew) removed: its tombstone, kept a day. A ban the
+   * group stores, or that no tombstone names (Redis lost its data, or the unban is older than a day),
+   * stands; an own one made since the oldest tombstone kept is then published again (step 3 of
+   * catchUp), an older one is not: an unban of it may be older than any tombstone, and publishing it
+   * would bring a lifted ban back to every replica. A tombstone dated after now (plus the skew) is no
+   * unban that happened (lua.ts, BAN_SCRIPT) and lifts nothing.
+   */
+  private async checkRestored(now: number): Promise<void> {
+    const all = [...this.restoredCheck];
+    for (let i = 0; i < all.length; i += RESTORE_BATCH) {
+      const chunk = all.slice(i, i + RESTORE_BATCH);
+      const r = await this.eval(UNBANNED_SCRIPT, [this.keys.bans, this.keys.unbans], chunk.map(([field]) => field));
+      if (!Array.isArray(r)) throw new Error('unexpected unbanned reply');
+      chunk.forEach(([field, { ban, own }], j) => {
+        this.restoredCheck.delete(field);
+        if (isExpired(ban, now)) return;
+        const t: unknown = r[j];
+        const at = typeof t === 'string' ? Number(t) : NaN;
+        if (!(Number.isFinite(at) && at <= now + CLOCK_SKEW_MS && at >= ban.at - CLOCK_SKEW_MS)) {
+          if (own && ban.at > now - TOMBSTONE_MS + CLOCK_SKEW_MS && !this.own.has(field)) this.rememberOwn(field, ban);
+          return;
+        }
+        // A ban of it made (or heard of) in this run, after that unban, stands.
+        const since = this.own.get(field) ?? this.remote.get(field);
+        if (since !== undefined && since.at > at + CLOCK_SKEW_MS) return;
+        this.own.delete(field);
+        this.noteUnban(field, at);
+        this.counts.unbansIn++;
+        const u = { ip: ban.ip, family: ban.family, origin: 'group', at, ...(ban.scope !== undefined ? { scope: ban.scope } : {}) };
+        this.emit('onRemoteUnban', () => this.events?.onRemoteUnban(u));
+      });
+    }
+  }
+
+  /** Sends what waits in the outbox, oldest first (a live operation sent meanwhile removed its address's entry). */
+  private async replayOutbox(now: number): Promise<void> {
+    for (const [field, op] of this.outbox.entries()) {
+      if (op.t === 'ban' && isExpired(op.ban, now)) {
+        this.outbox.remove(field, op);
+        continue;
+      }
+      if (this.outbox.get(field) !== op) continue;
+      await this.apply(op);
+      this.outbox.remove(field, op);
     }
   }
 

@@ -21,8 +21,9 @@
  * - publishBan()/publishUnban(): call them for bans and unbans made here (detected, group offense,
  *   manual, incremental), never for bans received from the group (the stage sets `origin` to its own
  *   replica id and truncates times to whole ms; a ban that fails validation is logged and not
- *   shared). Call publishBan at start-up too for the local bans restored from state: a ban the group
- *   already holds costs one round trip and no message. A ban is stored in the group's
+ *   shared). The bans restored from state go to restored() before start() (the first catch-up
+ *   checks them with the group; an own ban the group already holds costs one round trip and no
+ *   message). A ban is stored in the group's
  *   hash (late joiners and a returning Redis converge on it) and published on the group's channel,
  *   unless the stored one already covers it (no storm when N replicas ban at once). An unban lifts
  *   the stored ban unless it is newer, and leaves a tombstone (kept a day) so that no replica
@@ -91,7 +92,8 @@ export interface ShareEvents {
   onRemoteBan(ban: SharedBan): void;
   /**
    * `at`: when the unban was made (the publisher's clock). origin 'group': a ban this replica
-   * re-published after an outage had been lifted meanwhile (found in the group's tombstones).
+   * re-published after an outage, or restored from its state file, had been lifted meanwhile (found
+   * in the group's tombstones).
    */
   onRemoteUnban(u: { ip: string; family: 4 | 6; scope?: string; origin: string; at?: number }): void;
   /** Group-wide count crossed maxretry for (rule, ip, scope): the lead turns it into a ban. */
@@ -146,6 +148,16 @@ export type GroupUnbanResult =
   | 'invalid';
 
 export interface ShareStage {
+  /**
+   * Before start(): the bans in force that this agent restored from its state file, its own (made
+   * here in an earlier run) and those it had adopted from the group (`origin`: the replica that made
+   * it). The first catch-up with the group checks them: a ban the group lifted while this agent was
+   * down is lifted here too (onRemoteUnban), and an own ban the group no longer stores (Redis lost
+   * its data) is stored and published again, as a ban made in this run is; an own ban older than
+   * the tombstones are kept (a day) is only checked, never published again: an unban of it may be
+   * older than any tombstone, and publishing it would bring a lifted ban back to every replica.
+   */
+  restored?(bans: { own: readonly SharedBan[]; adopted: readonly SharedBan[] }): void;
   /** Never throws because Redis is down: starts offline and keeps retrying. Resolves after the first attempt. */
   start(events: ShareEvents): Promise<void>;
   stop(): Promise<void>;

@@ -141,6 +141,30 @@ describe.skipIf(!hasRedisServer)('share stage: one hostile value in the group', 
     expect(await admin.pTTL('banhammer:{claim}:claim:http-403:-:198.18.7.5')).toBeGreaterThan(0);
   });
 
+  it("a failure planted minutes ahead in the group's window does not keep the group's count from reaching maxretry", async () => {
+    const g = 'ahead-failure';
+    const [a, b] = [await replica('a', { url: redis.url(), group: g }), await replica('b', { url: redis.url(), group: g })];
+    const key = 'banhammer:{ahead-failure}:fail:http-403:-:198.18.7.6';
+    // Less than the 5 minutes a log line may be late (MAX_LATE_MS), more than the minute a live log
+    // time may be ahead of the agent's clock: no replica sends that.
+    await admin.zAdd(key, { score: Date.now() + 4 * 60_000, value: 'mallory:1' });
+    const t0 = Date.now();
+    for (let i = 0; i < 2; i++) a.stage.failure({ ip: '198.18.7.6', family: 4, rule: 'http-403', time: t0 + i, findtime: 60_000, maxretry: 3 });
+    b.stage.failure({ ip: '198.18.7.6', family: 4, rule: 'http-403', time: t0 + 2, findtime: 60_000, maxretry: 3 });
+    await waitFor('the offense', () => a.offenses.length + b.offenses.length === 1);
+    expect([...a.offenses, ...b.offenses][0]!.failures).toBe(3);
+  });
+
+  it('a message stamped as sent decades ago does not make the propagation histogram a lie (its sum)', async () => {
+    const g = 'lag';
+    const a = await replica('a', { url: redis.url(), group: g });
+    await admin.publish('banhammer:{lag}:events', msg('198.18.7.7', { sent: 0 }));
+    await waitFor('the ban at A', () => a.bans.length === 1);
+    // At most a minute per message: the largest bucket is 5 s; beyond it, it only says the clocks are apart.
+    expect(a.lags).toHaveLength(1);
+    expect(a.lags[0]).toBeLessThanOrEqual(60_000);
+  });
+
   it('a hash flooded with junk past what a replica reads does not lift the bans it did not get to on a reconnection', async () => {
     const g = 'scanflood';
     const p = await startProxy(redis.port);

@@ -122,6 +122,29 @@ describe('GroupLink', () => {
     expect(share.unpublished.map((u) => u.ip)).toEqual(['198.18.30.5']);
   });
 
+  it('an unban from the group of an address held nowhere here costs the same however many bans are held (a flood of them must not stall the agent)', async () => {
+    // Baseline: an agent holding a few bans; then one holding 40,000 (adopted from the group, as
+    // anyone on the channel can make it hold). Each is sent the same 2,000 unbans of addresses it
+    // does not hold, which lift nothing.
+    const time = async (held: number): Promise<number> => {
+      const { share, link, pipeline, lifted } = setup(false);
+      await link.start();
+      for (let i = 0; i < held; i++) share.events.onRemoteBan(remote({ ip: `198.19.${i >> 8}.${i & 255}` }));
+      expect(pipeline.book.active(T0)).toHaveLength(held);
+      const t0 = performance.now();
+      for (let i = 0; i < 2000; i++) share.events.onRemoteUnban({ ip: `198.18.${100 + (i >> 8)}.${i & 255}`, family: 4, origin: 'mallory' });
+      const took = performance.now() - t0;
+      expect(lifted).toEqual([]);
+      // An unban of one it holds still lifts it, in any scope it is held in.
+      share.events.onRemoteUnban({ ip: '198.19.0.1', family: 4, origin: 'other', scope: X });
+      expect(lifted.map((b) => b.ip)).toEqual(['198.19.0.1']);
+      return took;
+    };
+    const base = await time(4);
+    const big = await time(40_000);
+    expect(big).toBeLessThan(4 * base + 25);
+  });
+
   it('a hostile group offense frames nobody: a non-canonical spelling, a lying family, an allowlisted or non-client address', async () => {
     const { share, link, pipeline } = setup(false);
     await link.start();

@@ -92,6 +92,31 @@ describe('share messages', () => {
     expect(parseMessage(raw, NOW)).toEqual({ ok: false, reason });
   });
 
+  it('a link-local address or a network holding one is refused: it names a machine on the sender\'s own link, not on this host\'s', () => {
+    // 169.254.169.254 is the cloud's metadata service: in host mode a ban drops its replies to every
+    // container (DOCKER-USER sees them as forwarded packets from it), on every replica of the group.
+    for (const [ip, family] of [
+      ['169.254.169.254', 4],
+      ['::ffff:169.254.1.1', 4],
+      ['fe80::1', 6],
+      ['FE80:0:0:0:0:0:0:1', 6],
+      ['febf::1', 6],
+      ['169.254.0.0/16', 4],
+      ['169.254.7.0/24', 4],
+      ['169.0.0.0/8', 4],
+      ['fe80::/64', 6],
+      ['fe00::/8', 6],
+    ] as const) {
+      expect(parseMessage(msg({ ip, family }), NOW)).toEqual({ ok: false, reason: 'ip' });
+      expect(parseMessage(msg({ t: 'unban', ip, family }), NOW)).toEqual({ ok: false, reason: 'ip' });
+      expect(checkOutgoingBan({ ...ban, ip, family }, NOW)).toEqual({ ok: false, reason: 'ip' });
+    }
+    // Their neighbours are clients like any other.
+    for (const [ip, family] of [['169.253.255.255', 4], ['169.255.0.1', 4], ['fec0::1', 6], ['fe7f::1', 6], ['169.255.0.0/16', 4]] as const) {
+      expect(parseMessage(msg({ ip, family }), NOW).ok).toBe(true);
+    }
+  });
+
   it('ignores __proto__ and unknown fields without polluting anything', () => {
     const raw = '{"v":1,"t":"ban","ip":"1.2.3.4","family":4,"rule":"r","at":1,"until":null,"origin":"r","sent":1,"__proto__":{"polluted":true},"extra":1}';
     const p = parseMessage(raw, NOW);
