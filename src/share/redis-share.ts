@@ -26,6 +26,7 @@ import { banField, groupKeys, REPLICA_ID_RE, SCOPE_RE, SHARED_RULE_RE, type Grou
 import { BAN_SCRIPT, EPOCH_SCRIPT, FAILURES_SCRIPT, PRUNE_SCRIPT, SCAN_SCRIPT, UNBAN_SCRIPT, UNBANNED_SCRIPT, type LuaScript } from './lua.js';
 import { checkOutgoingBan, encodeBan, encodeUnban, isExpired, MAX_FUTURE_MS, MAX_MESSAGE_CHARS, sharedTarget, MAX_TIME_MS, parseMessage, parseStoredBan, type SharedUnban } from './messages.js';
 import { Outbox, opField, type OutboxOp } from './outbox.js';
+import { WarnLimiter } from './warn-limiter.js';
 import type { GroupUnbanResult, ShareDeps, ShareEvents, ShareSettings, ShareStage, ShareStats, SharedBan } from './share.js';
 
 type ClientOptions = Parameters<typeof createClient>[0];
@@ -189,7 +190,7 @@ class RedisShare implements ShareStage {
   /** The latest operation sent per field, until its reply: a failed one goes to the outbox only if still the latest. */
   private readonly latest = new Map<string, OutboxOp>();
   private readonly counts = emptyStats();
-  private readonly loggedErrors = new Set<string>();
+  private readonly warnings: WarnLimiter;
   private firstAttempt: (() => void) | null = null;
   /** Makes a connection (the commands one when `main`), once start() has loaded node-redis. */
   private newClient: ((main: boolean) => Client) | null = null;
@@ -227,6 +228,7 @@ class RedisShare implements ShareStage {
     this.maxBackoff = settings.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS;
     this.hungAfter = settings.hungAfterMs ?? DEFAULT_HUNG_AFTER_MS;
     this.random = deps.random ?? Math.random;
+    this.warnings = new WarnLimiter(deps.clock);
     this.outbox = new Outbox(settings.outboxPath, settings.maxOutbox ?? DEFAULT_MAX_OUTBOX, deps.log, () => deps.clock.now());
   }
 
@@ -1069,13 +1071,14 @@ class RedisShare implements ShareStage {
     if (before === 0) this.deps.log.warn({ reason }, 'share: invalid value from Redis ignored (counted; logged once per reason)');
   }
 
-  /** Logs an error once per kind and message (an outage is reported by reportOffline, not here). */
+  /** Logs an error at most once a minute per kind, while connected (an outage is reported by reportOffline, not here). */
   private logError(kind: string, e: unknown, msg: string): void {
     if (!this.connected && kind !== 'subscribe') return;
-    const text = errText(e);
-    const key = `${kind}:${text.slice(0, 60)}`;
-    if (this.loggedErrors.has(key) || this.loggedErrors.size > 100) return;
-    this.loggedErrors.add(key);
-    this.deps.log.warn({ kind, error: text }, msg);
+    // Once a minute per kind while it lasts (warn-limiter.ts): never once per process, and no error
+    // text a server answers can use the limit up (each distinct text used to be a key of its own, and
+    // after 100 of them nothing was logged again).
+    const admitted = this.warnings.admit(kind);
+    if (admitted === null) return;
+    this.deps.log.warn({ kind, error: errText(e), ...(admitted.held > 0 ? { heldBack: admitted.held } : {}) }, msg);
   }
 }
