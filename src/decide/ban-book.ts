@@ -804,11 +804,14 @@ export class BanBook {
     if (held === undefined) return;
     this.bans.delete(k);
     const a = scopedKey(ban.ip, ban.scope);
+    // By rule: an address holds at most one ban per rule and scope (its key), whichever object it is.
     const all = this.bansOfAddress.get(a);
-    if (all === held || all === undefined) this.bansOfAddress.delete(a);
-    else if (all instanceof Map && all.get(held.rule) === held) {
+    if (all instanceof Map) {
       all.delete(held.rule);
       if (all.size === 1) this.bansOfAddress.set(a, all.values().next().value!);
+      else if (all.size === 0) this.bansOfAddress.delete(a);
+    } else if (all !== undefined && all.rule === held.rule) {
+      this.bansOfAddress.delete(a);
     }
     const keys = this.networkBans.get(ban.ip);
     if (keys !== undefined && keys.delete(k) && keys.size === 0) {
@@ -872,7 +875,7 @@ export class BanBook {
       if (holder.startsWith('b ')) {
         const k = holder.slice(2);
         const b = this.bans.get(k);
-        if (b !== undefined) this.bans.set(k, withoutEvidence(b));
+        if (b !== undefined) this.setBan(k, withoutEvidence(b));
       } else {
         const seq = Number(holder.slice(2));
         const e = this.ended.get(seq);
