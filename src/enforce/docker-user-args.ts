@@ -7,6 +7,7 @@
  *   ipset  bhc-<8 hex of the instance>-<first 16 hex of the container id>-4 / -6 (hash:ip), one pair
  *          per container that has a scoped ban: the clients banned for that container;
  *   chain  BANHAMMER-host:
+ *            -m conntrack --ctdir REPLY -j RETURN                                        (first; see below)
  *            -p tcp -m set --match-set bh-host-v4 src -j DROP
  *            -p udp -m set --match-set bh-host-v4 src -j DROP
  *            -d <container address>/32 -p tcp -m set --match-set bhc-…-4 src -j DROP   (a pair per address)
@@ -29,6 +30,22 @@
  * port is the container's, not the published one). The TCP rules are those of versions that closed
  * TCP only, in the same order; the chain is always written whole in one transaction, so an agent
  * started over such a chain replaces it with no moment without the TCP rules.
+ *
+ * Replies are not ours to block. A forwarded packet from a banned address is either one it sent on
+ * its own (a connection or UDP flow it started: dropped) or a reply to a connection a container opened
+ * towards it (its DNS resolver, a database, an upstream API, a CDN). Dropping those would let a ban
+ * (made from logs, or received from the replica group, where any writer can ban any address) cut
+ * containers off from their own upstreams. So the chain's first rule sends a packet in the REPLY
+ * direction of a connection conntrack tracks back to DOCKER-USER (RETURN leaves our chain only: Docker's
+ * rules and every other chain still see the packet), and the drop rules stay as they were. Not
+ * `--ctdir ORIGINAL` on each drop rule: xt_conntrack matches no direction for a packet conntrack does
+ * not track, which must still be dropped. Measured in network namespaces (kernel 6.18, iptables 1.8.9
+ * legacy and nft): a packet from the banned address left untracked by a raw-table `-j CT --notrack`
+ * rule, or an invalid one (TCP SYN+FIN), is not matched by the RETURN and is dropped; with such a
+ * notrack rule, replies to a container's own connections to the banned address are untracked too and
+ * are dropped as before (the safe side). `iptables -S` prints the rule as written. It needs the
+ * conntrack match (xt_conntrack; Docker's own rules use it): without it the chain cannot be written
+ * and init() fails (firewall-errors.ts says which module to load).
  */
 import { createHash } from 'node:crypto';
 import { BanhammerError } from '../errors.js';
@@ -79,11 +96,18 @@ export interface ContainerTarget {
 }
 
 /**
- * Every rule spec of the chain for `family`, in order: the host-wide rules (TCP, UDP), then a pair
- * per container address.
+ * The chain's first rule: a packet in the reply direction of a connection conntrack tracks (one a
+ * container opened) goes back to DOCKER-USER; an untracked or invalid packet does not match (see the
+ * module comment). As `iptables -S` prints it.
+ */
+export const REPLY_RETURN_SPEC: readonly string[] = ['-m', 'conntrack', '--ctdir', 'REPLY', '-j', 'RETURN'];
+
+/**
+ * Every rule spec of the chain for `family`, in order: REPLY_RETURN_SPEC, the host-wide rules (TCP,
+ * UDP), then a pair per container address.
  */
 export function chainSpecs(names: DockerUserNames, family: Family, action: BlockAction, containers: readonly ContainerTarget[]): string[][] {
-  const specs = blockSpecs(names.sets[family], action, family);
+  const specs = [[...REPLY_RETURN_SPEC], ...blockSpecs(names.sets[family], action, family)];
   const sorted = [...containers].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   for (const c of sorted) {
     const set = containerSetName(names, c.id, family);

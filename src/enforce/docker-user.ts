@@ -5,8 +5,10 @@
  * docker-user-args.ts.
  *
  * - init(): resolves the backend (the one holding Docker's chains, see backend-mode.ts), creates the
- *   host-wide sets (-exist: entries survive a restart), fills our chain (host-wide rule only: the
- *   daemon re-applies every active ban right after init, which brings the containers back), removes
+ *   host-wide sets (-exist: entries survive a restart), fills our chain in one iptables-restore
+ *   transaction (the RETURN for replies to the containers' own connections, then the host-wide rules
+ *   only: the daemon re-applies every active ban right after init, which brings the containers back;
+ *   a chain an older version left, without the RETURN, is replaced whole), removes
  *   per-container sets a previous run left (their bans come back with that re-apply), creates
  *   DOCKER-USER if Docker has not (yet), adds our FORWARD jump only while FORWARD has no jump to
  *   DOCKER-USER (Docker adds its own when it starts: ours then steps aside), and inserts our jump at

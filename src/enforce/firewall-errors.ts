@@ -7,6 +7,7 @@
  *   nft backend without a usable nf_tables                  → BH_ERR_FIREWALL, BANHAMMER_IPTABLES_MODE=legacy
  *   legacy backend without ip_tables                        → BH_ERR_FIREWALL, BANHAMMER_IPTABLES_MODE=nft
  *   no ip_set / xt_set / multiport support in the kernel    → BH_ERR_FIREWALL, load the modules on the host
+ *   no conntrack match (xt_conntrack; docker-user's chain)   → BH_ERR_FIREWALL, load xt_conntrack on the host
  *   set exists with other settings, set full                → BH_ERR_FIREWALL with the fix
  *   another program holds the xtables lock                  → BH_ERR_FIREWALL, transient
  *   iptables: EAGAIN / EBUSY (nft: a concurrent change)      → BH_ERR_FIREWALL, transient
@@ -63,6 +64,15 @@ export function classifyFirewallError(e: unknown, what: string, mode?: BackendKi
   if (mode !== 'nft' && /can't initialize ip6?tables table|Table does not exist|do you need to insmod/i.test(stderr)) {
     return make('BH_ERR_FIREWALL', `${what} failed: the legacy iptables backend does not work with this kernel (${detail})`,
       'set BANHAMMER_IPTABLES_MODE=nft to use iptables-nft');
+  }
+  // The docker-user chain's first rule (-m conntrack --ctdir REPLY -j RETURN). Without the userspace
+  // extension iptables says "Couldn't load match `conntrack'"; without the kernel module, depending on
+  // the version and backend, "Couldn't find match `conntrack'" or "Extension conntrack … not supported,
+  // missing kernel module?". After the backend checks: a backend that does not work at all
+  // is the thing to fix first.
+  if (/Couldn't (load|find) match [`']conntrack'|Extension conntrack\b.*not supported/i.test(stderr)) {
+    return make('BH_ERR_FIREWALL', `${what} failed: the conntrack match is not available (${detail})`,
+      'load the xt_conntrack module on the Docker host (modprobe xt_conntrack; Docker itself needs it), and install the iptables package with its extensions (libxt_conntrack)');
   }
   if (/Couldn't load match [`']set'|Cannot open session to kernel|Kernel error received: Protocol not supported|Module ip_set not loaded/i.test(stderr)) {
     return make('BH_ERR_FIREWALL', `${what} failed: the kernel lacks ipset support (${detail})`,

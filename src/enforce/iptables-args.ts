@@ -18,6 +18,10 @@
  * same port 443: nginx `listen 443 quic`, Caddy, Traefik, LiteSpeed) would otherwise keep serving a
  * banned client over UDP. The TCP rules and jumps are the ones of versions that closed TCP only, in
  * the same order: an agent started over such a layout keeps them and adds the UDP ones after them.
+ * Unlike the docker-user chain (host mode, docker-user-args.ts) this chain needs no RETURN for the
+ * replies to the container's own connections: the jumps match the guarded destination ports only, and
+ * those replies come to the ephemeral source ports the kernel picked for the connections (32768–60999
+ * by default), never a port a server of the container has bound (listening on TCP, bound on UDP).
  * With CIDR bans enabled (the enforcer's `cidr` option), two more sets bh-web-n4 / bh-web-n6
  * (hash:net, same timeouts) hold banned networks (`198.18.0.0/24`), and the chain holds two more
  * rules, the same as the first two with the network set:

@@ -22,9 +22,29 @@
  * Host mode: the chain is `forward` (hook forward, priority -10: after Docker's DNAT, so daddr is the
  * container's own address) and matches every TCP and UDP port (`meta l4proto tcp` / `meta l4proto
  * udp`); each container with scoped bans gets sets c_<first 16 hex of its id>_4 / _6 and a pair of
- * rules per address:
+ * rules per address. The chain reads:
+ *       ct direction reply return                            (host mode only, first: see below)
+ *       meta l4proto tcp ip saddr @addr4 drop                (a pair per host-wide set)
+ *       meta l4proto udp ip saddr @addr4 drop
+ *       …
  *       ip daddr 172.17.0.5 meta l4proto tcp ip saddr @c_0123456789abcdef_4 drop
  *       ip daddr 172.17.0.5 meta l4proto udp ip saddr @c_0123456789abcdef_4 drop
+ * A forwarded packet from a banned address is either one it sent on its own (a connection or UDP
+ * flow it started: blocked) or a reply to a connection a container opened towards it (its DNS
+ * resolver, a database, an upstream API: never ours to block, or a ban, which anyone who can write to
+ * the shared ban list can make, would cut containers off from their upstreams). The first rule lets
+ * conntrack tell them apart: a packet in the REPLY direction of a tracked connection leaves our chain
+ * (`return` ends this chain only; every other base chain still sees the packet). Not `ct direction
+ * original` on each drop rule: a packet conntrack does not track has no direction, and must still be
+ * dropped. Measured in network namespaces (kernel 6.18, nft 1.0.6): `ct direction` of an untracked
+ * packet (a raw-table `notrack` rule for the banned client's traffic) or of an invalid one (TCP SYN+FIN)
+ * does not match, so the packet falls through to the drop rules and is dropped; with `notrack` on the
+ * banned address's packets, replies to a container's own connections to it are untracked too and are
+ * dropped as before (the safe side). nft prints the rule as written (`nft -j`: a `ct` `direction` match
+ * with `"reply"`, then `return`). In-container mode (input) has no such rule: it matches the guarded
+ * ports only, and replies to the container's own connections come to the ephemeral source ports its
+ * kernel picked (32768–60999 by default), never one a server of the container has bound (listening on
+ * TCP, bound on UDP).
  *
  * With CIDR bans enabled, two more sets `net4`/`net6` ({ type …; flags interval,timeout; }) hold
  * networks (`198.18.0.0/24`) and have a pair of rules each like the address sets. nft refuses a network that
@@ -198,12 +218,20 @@ export function blockRule(layout: NftLayout, set: NftSet, proto: Protocol = 'tcp
 }
 
 /**
- * Every rule of our chain, in order: a pair (TCP, UDP) per host-wide set, then (host mode) a pair
- * per container address.
+ * Host mode's first rule: a packet in the reply direction of a connection conntrack tracks (one a
+ * container opened) leaves our chain; an untracked or invalid packet does not match (see the module
+ * comment).
+ */
+export const REPLY_RETURN_RULE = 'ct direction reply return';
+
+/**
+ * Every rule of our chain, in order: (host mode) REPLY_RETURN_RULE, a pair (TCP, UDP) per host-wide
+ * set, then (host mode) a pair per container address.
  */
 export function blockRules(layout: NftLayout): string[] {
   const sets = layoutSets(layout);
-  const rules = sets.filter((s) => s.scope === undefined).flatMap((s) => PROTOCOLS.map((p) => blockRule(layout, s, p)));
+  const rules = layout.names.chain === 'forward' ? [REPLY_RETURN_RULE] : [];
+  rules.push(...sets.filter((s) => s.scope === undefined).flatMap((s) => PROTOCOLS.map((p) => blockRule(layout, s, p))));
   for (const c of [...(layout.containers ?? [])].sort(byId)) {
     for (const f of layout.families) {
       for (const raw of f === 4 ? c.v4 : c.v6) {
@@ -776,7 +804,7 @@ export function classifyNftError(e: unknown, what: string): unknown {
   }
   if (/Operation not supported|\bNot supported\b/i.test(stderr)) {
     return make('BH_ERR_FIREWALL', `${what} failed: the kernel lacks an nf_tables feature this needs (${detail})`,
-      'load the modules on the host (nft_set_hash; nft_reject_inet for blockAction reject; nft_set_rbtree for CIDR bans), or set BANHAMMER_ENFORCER=iptables');
+      'load the modules on the host (nft_set_hash; nft_ct in host mode; nft_reject_inet for blockAction reject; nft_set_rbtree for CIDR bans), or set BANHAMMER_ENFORCER=iptables');
   }
   if (/JSON support not compiled/i.test(stderr)) {
     return make('BH_ERR_FIREWALL', `${what} failed: this nft cannot print JSON (${detail})`, 'install an nftables build with JSON support (Debian, Ubuntu and Alpine packages have it)');

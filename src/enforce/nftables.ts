@@ -29,8 +29,13 @@
  *   Host-wide bans drop the client's forwarded TCP and UDP; a ban scoped to a container goes into
  *   that container's own set, matched by a pair of rules (TCP, UDP) per container address (`ip daddr
  *   <addr> … @c_<id>_4`), so a restarted container's new address is a rewrite of its rules with its
- *   bans untouched (check() re-reads the addresses). Every check() in host mode reads expected() (to
- *   find containers whose sets are missing), like the docker-user enforcer.
+ *   bans untouched (check() re-reads the addresses). The chain's first rule, `ct direction reply
+ *   return`, lets through the replies to connections a container opened itself towards a banned
+ *   address (its resolver, database, upstream API): a ban blocks what the banned address starts,
+ *   never a container's own connections; a packet conntrack does not track is still dropped
+ *   (nft-args.ts). An agent started over a chain without that rule gets it in init()'s rewrite of the
+ *   whole chain (one transaction), and check() puts it back if it goes. Every check() in host mode
+ *   reads expected() (to find containers whose sets are missing), like the docker-user enforcer.
  * - shutdown(): `nft delete table inet banhammer_<instance>`; nothing else.
  *
  * Calls are serialised: a check never interleaves with an apply.

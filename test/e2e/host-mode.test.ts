@@ -223,6 +223,8 @@ describe.skipIf(skipReason !== '')(`compose.examples/host-mode on an isolated Do
     const shopAddr = (await iso!.dockerOk(['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', await project!.id('shop')])).stdout.trim();
     const chain = (await iso!.inNetns('iptables', ['-w', '-S', CHAIN])).stdout;
     expect(chain).toContain(`-A ${CHAIN} -d ${shopAddr}/32 -p tcp -m set --match-set `);
+    // First, the RETURN that leaves the replies to the containers' own connections alone.
+    expect(chain.split('\n')[1]).toBe(`-A ${CHAIN} -m conntrack --ctdir REPLY -j RETURN`);
   }, 60_000);
 
   it('restarting the engine (Docker rebuilds its chains, X may come back with another address) leaves the ban effective within seconds', async () => {

@@ -14,9 +14,15 @@
  * with a bounded timeout, and says whether it was accepted. startUdpServer() and sendUdp() do the
  * same for UDP (HTTP/3 runs over QUIC, which is UDP): an echo server, and one datagram whose echo
  * is awaited for a bounded time (UDP_ECHO_SERVER and UDP_PROBE serve other topologies too).
+ * TCP_SERVER, TCP_ECHO_SERVER, tcpProbe() and session() serve other topologies as well: a server at
+ * any namespace's address, one connection attempt from any namespace, and a two-message session (TCP
+ * connection or UDP flow) with a firewall change between the messages.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ProcessRunner, withPrefix, type Runner } from '../../src/exec/runner.js';
 
 const sh = new ProcessRunner({ timeoutMs: 20_000 });
@@ -139,7 +145,8 @@ export async function firewallUnavailable(bin: string): Promise<string | null> {
   }
 }
 
-const SERVER = `
+/** A TCP server on the ports given as arguments (dual stack): says `hi` and closes; prints `ready` once it listens. */
+export const TCP_SERVER = `
 const net = require('node:net');
 const ports = process.argv.slice(1).map(Number);
 let up = 0;
@@ -148,6 +155,123 @@ for (const port of ports) {
     .listen({ port, host: '::', ipv6Only: false }, () => { if (++up === ports.length) console.log('ready'); });
 }
 `;
+const SERVER = TCP_SERVER;
+
+/** A TCP echo server on the ports given as arguments (dual stack), connections kept open; prints `ready` once it listens. */
+export const TCP_ECHO_SERVER = `
+const net = require('node:net');
+const ports = process.argv.slice(1).map(Number);
+let up = 0;
+for (const port of ports) {
+  net.createServer((s) => { s.on('error', () => {}); s.on('data', (b) => s.write(b)); })
+    .listen({ port, host: '::', ipv6Only: false }, () => { if (++up === ports.length) console.log('ready'); });
+}
+`;
+
+/**
+ * A session of two messages from a chosen source (argv: proto host port localAddress goFile
+ * timeoutMs): one TCP connection, or one UDP flow (a connected socket, one source port). It sends
+ * `one` and prints `first:answered` once an answer comes (`first:timeout` after timeoutMs), then
+ * waits for the file goFile to exist (checked every 20 ms, at most 30 s), sends `two` on the same
+ * connection or flow and prints `second:answered` or `second:timeout` (or `…:error:<code>`), and exits.
+ */
+export const SESSION_PROBE = `
+const net = require('node:net');
+const dgram = require('node:dgram');
+const fs = require('node:fs');
+const [proto, host, port, localAddress, goFile, timeout] = process.argv.slice(1);
+let stage = 'first';
+let timer;
+const say = (r) => { clearTimeout(timer); console.log(stage + ':' + r); };
+const wait = () => { clearTimeout(timer); timer = setTimeout(() => { say('timeout'); next(); }, Number(timeout)); };
+let send;
+const next = () => {
+  if (stage === 'second') process.exit(0);
+  stage = 'second';
+  const end = Date.now() + 30000;
+  const poll = () => { if (fs.existsSync(goFile)) { wait(); send('two'); } else if (Date.now() > end) { say('error:no-go'); process.exit(0); } else setTimeout(poll, 20); };
+  poll();
+};
+const answered = () => { say('answered'); next(); };
+const failed = (e) => { say('error:' + (e.code || e.message)); process.exit(0); };
+if (proto === 'tcp') {
+  const s = net.connect({ host, port: Number(port), localAddress });
+  send = (m) => s.write(m);
+  s.on('connect', () => { wait(); send('one'); });
+  s.on('data', answered);
+  s.on('error', failed);
+  wait();
+} else {
+  const s = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
+  send = (m) => s.send(m);
+  s.on('message', answered);
+  s.on('error', failed);
+  s.bind({ address: localAddress, port: 0 }, () => s.connect(Number(port), host, () => { wait(); send('one'); }));
+}
+`;
+
+/** One TCP connection attempt from a chosen source through `runner` (inside a namespace); bounded by timeoutMs (plus process start-up). */
+export async function tcpProbe(runner: Runner, opts: { to: string; port: number; from: string; timeoutMs?: number }): Promise<ConnectResult> {
+  const timeoutMs = opts.timeoutMs ?? 1500;
+  const r = await runner.run(node, ['-e', CLIENT, opts.to, String(opts.port), opts.from, String(timeoutMs)], { timeoutMs: timeoutMs + 15_000 });
+  return r.stdout.trim() as ConnectResult;
+}
+
+/**
+ * Runs SESSION_PROBE through `spawnIn` (which starts argv inside the source's namespace and tracks the
+ * child for the topology's clean-up): once the first message was answered or not, runs `between`
+ * (e.g. a ban), then lets the second message go. Resolves with both results; bounded (the child is
+ * killed, by pid, if it has not finished within 2 × timeoutMs + 45 s).
+ */
+export async function session(
+  spawnIn: (argv: readonly string[]) => ChildProcess,
+  opts: { proto: 'tcp' | 'udp'; to: string; port: number; from: string; timeoutMs?: number },
+  between: () => Promise<unknown>,
+): Promise<{ first: string; second: string }> {
+  const timeoutMs = opts.timeoutMs ?? 1500;
+  const go = join(tmpdir(), `bh-t-session-${randomBytes(6).toString('hex')}`);
+  const child = spawnIn([node, '-e', SESSION_PROBE, opts.proto, opts.to, String(opts.port), opts.from, go, String(timeoutMs)]);
+  const lines: string[] = [];
+  let out = '';
+  let betweenDone: Promise<unknown> | undefined;
+  let betweenError: unknown;
+  const exited = new Promise<void>((resolve) => {
+    const limit = setTimeout(() => {
+      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
+    }, 2 * timeoutMs + 45_000);
+    child.once('exit', () => {
+      clearTimeout(limit);
+      resolve();
+    });
+  });
+  child.stdout?.on('data', (b: Buffer) => {
+    out += b.toString();
+    let i: number;
+    while ((i = out.indexOf('\n')) >= 0) {
+      const line = out.slice(0, i).trim();
+      out = out.slice(i + 1);
+      lines.push(line);
+      if (line.startsWith('first:') && betweenDone === undefined) {
+        betweenDone = between().then(
+          () => writeFile(go, ''),
+          (e: unknown) => {
+            betweenError = e;
+            return writeFile(go, '');
+          },
+        );
+      }
+    }
+  });
+  try {
+    await exited;
+    await betweenDone;
+  } finally {
+    await rm(go, { force: true });
+  }
+  if (betweenError !== undefined) throw betweenError;
+  const get = (stage: string) => lines.find((l) => l.startsWith(`${stage}:`))?.slice(stage.length + 1) ?? 'none';
+  return { first: get('first'), second: get('second') };
+}
 
 const CLIENT = `
 const net = require('node:net');
@@ -158,6 +282,24 @@ s.setTimeout(Number(timeout), () => done('timeout'));
 s.on('connect', () => done('connected'));
 s.on('error', (e) => done(e.code === 'ECONNREFUSED' ? 'refused' : 'error:' + e.code));
 `;
+
+/**
+ * Waits until interface `dev` of the namespace `runner` runs in is operationally up (carrier seen;
+ * polled every 50 ms, at most 10 s). A veth pair reports its carrier some time after both ends are set
+ * up (over a second here, for the first pair of a star), and until then the interface is not RUNNING,
+ * so os.networkInterfaces() leaves it out: a UDP_ECHO_SERVER started earlier would bind loopback only.
+ */
+export async function waitForCarrier(runner: Runner, dev: string): Promise<void> {
+  const end = Date.now() + 10_000;
+  for (let i = 0; i < 200; i++) {
+    const out = (await runner.run('ip', ['-j', 'link', 'show', 'dev', dev])).stdout;
+    const state = (JSON.parse(out) as { operstate?: string }[])[0]?.operstate;
+    if (state === 'UP') return;
+    if (Date.now() > end) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`interface ${dev} did not come up within 10 s`);
+}
 
 /** Kills (SIGKILL) the children this test started that still run, then deletes its namespaces. */
 export async function killAndDelete(children: readonly ChildProcess[], namespaces: readonly string[]): Promise<void> {
@@ -206,6 +348,7 @@ export async function createLab(): Promise<Lab> {
       for (const a of v6[ns] ?? []) await r.run('ip', ['-6', 'addr', 'add', `${a}/64`, 'dev', dev, 'nodad']);
       await r.run('ip', ['link', 'set', dev, 'up']);
     }
+    for (const [ns, dev] of [[server, vs], [client, vc]] as const) await waitForCarrier(inNs(ns), dev);
   } catch (e) {
     await destroy();
     throw e;
@@ -366,6 +509,10 @@ export async function createStar<C extends string>(clientNames: readonly C[]): P
       for (const a of c.v6) await r.run('ip', ['-6', 'addr', 'add', `${a}/64`, 'dev', vc, 'nodad']);
       await r.run('ip', ['link', 'set', vc, 'up']);
       clients[name] = c;
+    }
+    for (const [k, name] of clientNames.entries()) {
+      await waitForCarrier(s, `bht${id}s${k + 1}`);
+      await waitForCarrier(inNs(clients[name].ns), `bht${id}c${k + 1}`);
     }
   } catch (e) {
     await destroy();

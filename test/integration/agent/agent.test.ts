@@ -151,8 +151,9 @@ describe.skipIf(skip !== null)(`banhammer run with Apache in a network namespace
     log(`deleted INPUT jump re-created after ${(performance.now() - t0).toFixed(0)} ms (required ≤ 5 s)`);
     expect(await repairsSince(mark)).toEqual([`jump (IPv4): INPUT ${jump.join(' ')} was missing and was re-added`]);
     expect(await lab.curl(attacker, { path: '/ok' })).toBe('000');
+    // One jump per protocol (UDP too, for HTTP/3), the TCP one first; none twice.
     const inputJumps = (await ipt(4, ['-S', 'INPUT'])).stdout.split('\n').filter((l) => l.includes(chain));
-    expect(inputJumps).toHaveLength(1);
+    expect(inputJumps).toEqual([`-A INPUT ${jump.join(' ')}`, `-A INPUT ${jump.join(' ').replace('-p tcp', '-p udp')}`]);
   });
 
   it('manual ban, unban and unban --all via the CLI take effect in the kernel', async () => {

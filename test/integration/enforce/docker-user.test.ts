@@ -11,17 +11,26 @@
  * The router plays the Docker host: a DOCKER-USER chain jumped to from FORWARD (as Docker makes it)
  * and DNAT rules for the two published ports (TCP, and UDP as for HTTP/3). Bans scoped to X must drop
  * the attacker's forwarded traffic to X only; host-wide bans to both; the client always gets through.
+ * The attacker's address also runs servers a container may use itself (an upstream: TCP :5432 as a
+ * database, UDP echo :5353 as a resolver), and X a TCP echo server on :7; the router routes between
+ * all of them, so X reaches the attacker's servers (as a container reaches the Internet) and the
+ * attacker reaches X at X's own address: a ban must never drop the answers to X's own connections.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProcessRunner, withPrefix, type Runner } from '../../../src/exec/runner.js';
 import { backendBinaries, type Backend } from '../../../src/enforce/backend-mode.js';
 import { DockerUserEnforcer } from '../../../src/enforce/docker-user.js';
+import { containerSetName, dockerUserNames } from '../../../src/enforce/docker-user-args.js';
 import type { EnforcerBan, EnforcerBatch } from '../../../src/enforce/enforcer.js';
 import { setsRecreated } from '../../../src/enforce/iptables.js';
 import type { ContainerInfo } from '../../../src/docker/containers.js';
-import { UDP_ECHO_SERVER, firewallUnavailable, killAndDelete, netnsUnavailable, udpProbe } from '../netns.js';
+import { TCP_ECHO_SERVER, TCP_SERVER, UDP_ECHO_SERVER, firewallUnavailable, killAndDelete, netnsUnavailable, session, tcpProbe, udpProbe, waitForCarrier } from '../netns.js';
 
 const sh = new ProcessRunner({ timeoutMs: 20_000 });
 const node = process.execPath;
@@ -33,6 +42,10 @@ const CX = { v4: '198.19.153.2', v4b: '198.19.153.3', v6: '2001:db8:150:3::2', r
 const CY = { v4: '198.19.154.2', v6: '2001:db8:150:4::2', r4: '198.19.154.1', r6: '2001:db8:150:4::1' };
 const PORT_X = 8081;
 const PORT_Y = 8082;
+/** The upstream servers at the attacker's address, and X's TCP echo port. */
+const UP_TCP = 5432;
+const UP_UDP = 5353;
+const ECHO = 7;
 
 const SERVER = `
 const net = require('node:net');
@@ -56,6 +69,8 @@ interface Topology {
   x: string;
   y: string;
   inNs(ns: string): Runner;
+  /** Starts argv inside `ns` (never through a shell), tracked for destroy(). */
+  spawnIn(ns: string, argv: readonly string[]): ChildProcess;
   destroy(): Promise<void>;
 }
 
@@ -99,10 +114,22 @@ async function createTopology(): Promise<Topology> {
       await p.run('ip', ['route', 'add', 'default', 'via', ad.r4]);
       await p.run('ip', ['-6', 'route', 'add', 'default', 'via', ad.r6]);
     }
+    for (const [tag, ns] of links) {
+      await waitForCarrier(r, `bh1${id}r${tag}`);
+      await waitForCarrier(inNs(ns), `bh1${id}p${tag}`);
+    }
     await inNs(x).run('ip', ['addr', 'add', `${CX.v4b}/24`, 'dev', `bh1${id}px`]);
     await r.run('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1']);
     await r.run('sysctl', ['-q', '-w', 'net.ipv6.conf.all.forwarding=1']);
-    for (const [ns, script, args] of [[x, SERVER, []], [y, SERVER, []], [x, UDP_ECHO_SERVER, ['443']], [y, UDP_ECHO_SERVER, ['443']]] as const) {
+    for (const [ns, script, args] of [
+      [x, SERVER, []],
+      [y, SERVER, []],
+      [x, UDP_ECHO_SERVER, ['443']],
+      [y, UDP_ECHO_SERVER, ['443']],
+      [x, TCP_ECHO_SERVER, [String(ECHO)]],
+      [attacker, TCP_SERVER, [String(UP_TCP)]],
+      [attacker, UDP_ECHO_SERVER, [String(UP_UDP)]],
+    ] as const) {
       const child = spawn('ip', ['netns', 'exec', ns, node, '-e', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
       children.push(child);
       await new Promise<void>((resolve, reject) => {
@@ -123,7 +150,13 @@ async function createTopology(): Promise<Topology> {
     await destroy();
     throw e;
   }
-  return { router, attacker, client, x, y, inNs, destroy };
+  const spawnIn = (ns: string, argv: readonly string[]): ChildProcess => {
+    if (destroyed) throw new Error('spawnIn after destroy');
+    const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    return child;
+  };
+  return { router, attacker, client, x, y, inNs, spawnIn, destroy };
 }
 
 const noNetns = await netnsUnavailable();
@@ -162,6 +195,23 @@ for (const mode of ['legacy', 'nft'] as const) {
       return udpProbe(t!.inNs(t![who]), { to: f === 4 ? me.r4 : me.r6, port, from: f === 4 ? me.v4 : me.v6, timeoutMs });
     };
     const soon = () => Date.now() + 600_000;
+    /** A connection X opens itself to the server at the attacker's address: TCP, or one UDP datagram. */
+    const outbound = (proto: 'tcp' | 'udp', f: 4 | 6 = 4, timeoutMs = 1500): Promise<string> => {
+      const opts = { to: f === 4 ? A.v4 : A.v6, from: f === 4 ? CX.v4 : CX.v6, timeoutMs };
+      return proto === 'tcp' ? tcpProbe(t!.inNs(t!.x), { ...opts, port: UP_TCP }) : udpProbe(t!.inNs(t!.x), { ...opts, port: UP_UDP });
+    };
+    /** The attacker straight to X's own address (routed, no DNAT): TCP :80, or one UDP datagram to :443. */
+    const direct = (proto: 'tcp' | 'udp', f: 4 | 6 = 4, timeoutMs = 1500): Promise<string> => {
+      const opts = { to: f === 4 ? CX.v4 : CX.v6, from: f === 4 ? A.v4 : A.v6, timeoutMs };
+      return proto === 'tcp' ? tcpProbe(t!.inNs(t!.attacker), { ...opts, port: 80 }) : udpProbe(t!.inNs(t!.attacker), { ...opts, port: 443 });
+    };
+    /** The attacker's bans, scoped to X or host-wide (IPv4 and IPv6). */
+    const attackerBans = (scope: string | undefined): EnforcerBan[] => [
+      { ip: A.v4, family: 4, until: soon(), ...(scope !== undefined ? { scope } : {}) },
+      { ip: A.v6, family: 6, until: null, ...(scope !== undefined ? { scope } : {}) },
+    ];
+    /** Every command the enforcer ran (to see that a check needed no `-C`). */
+    const ran: string[] = [];
     // The ban book's view for check(expected): every ban applied through apply() below.
     const book = new Map<string, EnforcerBan>();
     const expected = () => [...book.values()];
@@ -182,6 +232,8 @@ for (const mode of ['legacy', 'nft'] as const) {
         await ipt(['-A', 'DOCKER-USER', '-j', 'RETURN'], f);
         await ipt(['-A', 'FORWARD', '-j', 'DOCKER-USER'], f);
         await ipt(['-A', 'FORWARD', '-p', 'udp', '--dport', '9', '-j', 'ACCEPT'], f);
+        // Someone else's rule in the raw table (the notrack test adds its own next to it).
+        await ipt(['-t', 'raw', '-A', 'PREROUTING', '-p', 'udp', '--dport', '9', '-j', 'CT', '--notrack'], f);
         const [dx, dy] = f === 4 ? [`${CX.v4}:80`, `${CY.v4}:80`] : [`[${CX.v6}]:80`, `[${CY.v6}]:80`];
         await ipt(['-t', 'nat', '-A', 'PREROUTING', '-p', 'tcp', '--dport', String(PORT_X), '-j', 'DNAT', '--to-destination', dx], f);
         await ipt(['-t', 'nat', '-A', 'PREROUTING', '-p', 'tcp', '--dport', String(PORT_Y), '-j', 'DNAT', '--to-destination', dy], f);
@@ -191,8 +243,14 @@ for (const mode of ['legacy', 'nft'] as const) {
         await ipt(['-t', 'nat', '-A', 'PREROUTING', '-p', 'udp', '--dport', String(PORT_Y), '-j', 'DNAT', '--to-destination', uy], f);
       }
       before = { 4: await save(4), 6: await save(6) };
+      const recorded: Runner = {
+        run: (cmd, args, opts) => {
+          ran.push([cmd, ...args].join(' '));
+          return r.run(cmd, args, opts);
+        },
+      };
       enf = new DockerUserEnforcer({
-        runner: r,
+        runner: recorded,
         instance: 'h1t',
         backend,
         containers: { info: (id) => containers.get(id) ?? null },
@@ -214,8 +272,113 @@ for (const mode of ['legacy', 'nft'] as const) {
         expect(await conn('attacker', port)).toBe('connected');
         expect(await conn('client', port)).toBe('connected');
       }
+      // Our chain: the RETURN for replies first, as iptables prints it, then the host-wide drops.
+      for (const f of [4, 6] as const) {
+        expect((await ipt(['-S', 'BANHAMMER-h1t'], f)).stdout.trim().split('\n')).toEqual([
+          '-N BANHAMMER-h1t',
+          '-A BANHAMMER-h1t -m conntrack --ctdir REPLY -j RETURN',
+          `-A BANHAMMER-h1t -p tcp -m set --match-set bh-h1t-v${f} src -j DROP`,
+          `-A BANHAMMER-h1t -p udp -m set --match-set bh-h1t-v${f} src -j DROP`,
+        ]);
+      }
+      // A check right after init repairs nothing, and the listing matched as built (no `-C` needed).
+      ran.length = 0;
       expect(await enf.check(expected)).toEqual([]);
+      expect(ran.filter((l) => l.includes(' -C BANHAMMER-h1t'))).toEqual([]);
+      expect(ran.filter((l) => l.includes('-restore'))).toEqual([]);
     });
+
+    it('a ban blocks what the banned address starts, never the replies to connections a container opened towards it (scoped and host-wide, TCP and UDP, IPv4 and IPv6)', async () => {
+      for (const f of [4, 6] as const) {
+        expect(await outbound('tcp', f)).toBe('connected');
+        expect(await outbound('udp', f)).toBe('answered');
+      }
+      const scoped = attackerBans(X);
+      expect((await apply({ ban: scoped, unban: [] })).refused).toEqual([]);
+      for (const f of [4, 6] as const) {
+        expect(await conn('attacker', PORT_X, f, 1000)).toBe('timeout');
+        expect(await dgram('attacker', PORT_X, f, 1000)).toBe('timeout');
+        expect(await direct('tcp', f, 1000)).toBe('timeout');
+        // X's own connections to the banned address: its answers are delivered.
+        expect(await outbound('tcp', f)).toBe('connected');
+        expect(await outbound('udp', f)).toBe('answered');
+      }
+      const wide = attackerBans(undefined);
+      expect((await apply({ ban: wide, unban: [] })).refused).toEqual([]);
+      for (const f of [4, 6] as const) {
+        expect(await conn('attacker', PORT_Y, f, 1000)).toBe('timeout');
+        expect(await dgram('attacker', PORT_Y, f, 1000)).toBe('timeout');
+        expect(await outbound('tcp', f)).toBe('connected');
+        expect(await outbound('udp', f)).toBe('answered');
+        expect(await conn('client', PORT_Y, f)).toBe('connected');
+      }
+      expect(await enf.check(expected)).toEqual([]);
+      await apply({ ban: [], unban: [...scoped, ...wide] });
+      expect(await enf.check(expected)).toEqual([]);
+      expect(await conn('attacker', PORT_X)).toBe('connected');
+    }, 60_000);
+
+    it('a TCP connection or UDP flow the banned address started before its ban is cut by the ban (scoped and host-wide, IPv4 and IPv6)', async () => {
+      for (const scope of [X, undefined]) {
+        for (const f of [4, 6] as const) {
+          for (const proto of ['tcp', 'udp'] as const) {
+            const bans = attackerBans(scope).filter((b) => b.family === f);
+            const res = await session((argv) => t!.spawnIn(t!.attacker, argv), {
+              proto,
+              to: f === 4 ? CX.v4 : CX.v6,
+              port: proto === 'tcp' ? ECHO : 443,
+              from: f === 4 ? A.v4 : A.v6,
+              timeoutMs: 1000,
+            }, () => apply({ ban: bans, unban: [] }));
+            expect(res, `${proto} IPv${f} ${scope === undefined ? 'host-wide' : 'scoped'}`).toEqual({ first: 'answered', second: 'timeout' });
+            await apply({ ban: [], unban: bans });
+          }
+        }
+      }
+      expect(await enf.check(expected)).toEqual([]);
+    }, 60_000);
+
+    it('a packet conntrack does not track (a raw-table notrack rule for the banned client) is still dropped', async () => {
+      const notrack = (f: 4 | 6) => ['PREROUTING', '-s', f === 4 ? A.v4 : A.v6, '-j', 'CT', '--notrack'];
+      for (const f of [4, 6] as const) await ipt(['-t', 'raw', '-I', ...notrack(f)], f);
+      try {
+        // Untracked packets get no DNAT: the attacker reaches X at X's own address, routed by the router.
+        for (const f of [4, 6] as const) {
+          expect(await direct('tcp', f)).toBe('connected');
+          expect(await direct('udp', f)).toBe('answered');
+        }
+        for (const scope of [X, undefined]) {
+          const bans = attackerBans(scope);
+          await apply({ ban: bans, unban: [] });
+          for (const f of [4, 6] as const) {
+            expect(await direct('tcp', f, 1000)).toBe('timeout');
+            expect(await direct('udp', f, 1000)).toBe('timeout');
+          }
+          // Its answers to X's own connections are untracked too, so they are dropped as before: the safe side.
+          expect(await outbound('tcp', 4, 1000)).toBe('timeout');
+          await apply({ ban: [], unban: bans });
+        }
+      } finally {
+        for (const f of [4, 6] as const) await ipt(['-t', 'raw', '-D', ...notrack(f)], f);
+      }
+      expect(await enf.check(expected)).toEqual([]);
+      expect(await conn('attacker', PORT_X)).toBe('connected');
+    }, 60_000);
+
+    it('check() puts the RETURN for replies back when it goes', async () => {
+      const wide = attackerBans(undefined);
+      await apply({ ban: wide, unban: [] });
+      await ipt(['-D', 'BANHAMMER-h1t', '-m', 'conntrack', '--ctdir', 'REPLY', '-j', 'RETURN'], 6);
+      // The bug this rule fixes: X cannot reach its upstream at the banned address.
+      expect(await outbound('udp', 6, 1000)).toBe('timeout');
+      expect(await enf.check(expected)).toEqual(['chain (IPv6): BANHAMMER-h1t had lost rules and was refilled']);
+      expect(await outbound('udp', 6)).toBe('answered');
+      expect(await outbound('tcp', 4)).toBe('connected');
+      expect(await conn('attacker', PORT_X, 6, 1000)).toBe('timeout');
+      expect(await enf.check(expected)).toEqual([]);
+      await apply({ ban: [], unban: wide });
+      expect(await enf.check(expected)).toEqual([]);
+    }, 60_000);
 
     it('a ban scoped to X drops the attacker’s forwarded traffic to X only', async () => {
       await apply({ ban: [{ ip: A.v4, family: 4, until: soon(), scope: X }], unban: [] });
@@ -452,7 +615,12 @@ for (const mode of ['legacy', 'nft'] as const) {
       expect(tries.length).toBeGreaterThan(0);
       expect(tries.filter((x) => x !== 'timeout')).toEqual([]);
       for (const f of [4, 6] as const) {
-        expect(await listing('BANHAMMER-h1u', f)).toEqual(['-N BANHAMMER-h1u', ['-A', 'BANHAMMER-h1u', ...rule('tcp', f)].join(' '), ['-A', 'BANHAMMER-h1u', ...rule('udp', f)].join(' ')]);
+        expect(await listing('BANHAMMER-h1u', f)).toEqual([
+          '-N BANHAMMER-h1u',
+          '-A BANHAMMER-h1u -m conntrack --ctdir REPLY -j RETURN',
+          ['-A', 'BANHAMMER-h1u', ...rule('tcp', f)].join(' '),
+          ['-A', 'BANHAMMER-h1u', ...rule('udp', f)].join(' '),
+        ]);
         expect(await listing('DOCKER-USER', f)).toEqual([du[f][0], '-A DOCKER-USER -j BANHAMMER-h1u', ...du[f].slice(1)]);
       }
       // The host-wide bans of the old run are kept, and now hold over UDP too, at every container.
@@ -470,6 +638,81 @@ for (const mode of ['legacy', 'nft'] as const) {
       expect((await r.run('ipset', ['list', '-n'])).stdout).not.toContain('bh-h1u');
       expect(await dgram('attacker', PORT_Y, 4)).toBe('answered');
     });
+
+    it('an agent started over the chain of the previous version (TCP and UDP, no RETURN for replies) ends with exactly the new layout, never letting the banned client through', async () => {
+      const old = dockerUserNames('h1p');
+      const rule = (proto: string, set: string, dst?: string) => [...(dst !== undefined ? ['-d', dst] : []), '-p', proto, '-m', 'set', '--match-set', set, 'src', '-j', 'DROP'];
+      const listing = async (chain: string, f: 4 | 6) => (await ipt(['-S', chain], f)).stdout.trim().split('\n');
+      const du = { 4: await listing('DOCKER-USER', 4), 6: await listing('DOCKER-USER', 6) };
+      // What the previous version laid out: host-wide sets and X's sets with the attacker's bans, the
+      // chain with the TCP and UDP rules (host-wide, then X's address), the jump at the top of DOCKER-USER.
+      for (const f of [4, 6] as const) {
+        const fam = f === 4 ? 'inet' : 'inet6';
+        const cset = containerSetName(old, X, f);
+        for (const set of [old.sets[f], cset]) {
+          await r.run('ipset', ['create', set, 'hash:ip', 'family', fam, 'timeout', '0', 'maxelem', '1048576']);
+          await r.run('ipset', ['add', set, f === 4 ? A.v4 : A.v6, 'timeout', '0']);
+        }
+        await ipt(['-N', old.chain], f);
+        for (const p of ['tcp', 'udp']) await ipt(['-A', old.chain, ...rule(p, old.sets[f])], f);
+        for (const p of ['tcp', 'udp']) await ipt(['-A', old.chain, ...rule(p, cset, f === 4 ? `${CX.v4}/32` : `${CX.v6}/128`)], f);
+        await ipt(['-I', 'DOCKER-USER', '1', '-j', old.chain], f);
+      }
+      // The bug being fixed: X cannot reach its upstream at the banned address.
+      for (const f of [4, 6] as const) {
+        expect(await outbound('tcp', f, 1000)).toBe('timeout');
+        expect(await outbound('udp', f, 1000)).toBe('timeout');
+      }
+      const upg = new DockerUserEnforcer({ runner: r, instance: 'h1p', backend, containers: { info: (id) => containers.get(id) ?? null } });
+      // While it starts, the banned client keeps trying TCP (at most 40 tries, at most 20 s).
+      let starting = true;
+      const tries: string[] = [];
+      const probing = (async () => {
+        const end = Date.now() + 20_000;
+        while (starting && tries.length < 40 && Date.now() < end) tries.push(await conn('attacker', PORT_Y, 4, 300));
+      })();
+      try {
+        await upg.init();
+      } finally {
+        starting = false;
+        await probing;
+      }
+      expect(tries.length).toBeGreaterThan(0);
+      expect(tries.filter((x) => x !== 'timeout')).toEqual([]);
+      for (const f of [4, 6] as const) {
+        // Exactly the new layout: X's rules and sets of the old run go (the daemon's re-apply brings them back).
+        expect(await listing(old.chain, f)).toEqual([
+          `-N ${old.chain}`,
+          `-A ${old.chain} -m conntrack --ctdir REPLY -j RETURN`,
+          ['-A', old.chain, ...rule('tcp', old.sets[f])].join(' '),
+          ['-A', old.chain, ...rule('udp', old.sets[f])].join(' '),
+        ]);
+        expect(await listing('DOCKER-USER', f)).toEqual([du[f][0], `-A DOCKER-USER -j ${old.chain}`, ...du[f].slice(1)]);
+      }
+      expect((await r.run('ipset', ['list', '-n'])).stdout).not.toContain(old.containerSetPrefix);
+      const upgBook: EnforcerBan[] = [{ ip: A.v4, family: 4, until: null }, { ip: A.v6, family: 6, until: null }];
+      // A check right after init repairs nothing.
+      expect(await upg.check(() => upgBook)).toEqual([]);
+      const scoped = attackerBans(X);
+      expect((await upg.apply({ ban: scoped, unban: [] })).refused).toEqual([]);
+      expect(await upg.check(() => [...upgBook, ...scoped])).toEqual([]);
+      for (const f of [4, 6] as const) {
+        expect(await outbound('tcp', f)).toBe('connected');
+        expect(await outbound('udp', f)).toBe('answered');
+        for (const port of [PORT_X, PORT_Y]) expect(await dgram('attacker', port, f, 1000)).toBe('timeout');
+        expect(await conn('attacker', PORT_Y, f, 1000)).toBe('timeout');
+        expect(await direct('tcp', f, 1000)).toBe('timeout');
+        expect(await dgram('client', PORT_Y, f)).toBe('answered');
+      }
+      await upg.shutdown();
+      for (const f of [4, 6] as const) {
+        expect(await listing('DOCKER-USER', f)).toEqual(du[f]);
+        expect(await save(f)).not.toContain('h1p');
+      }
+      const left = (await r.run('ipset', ['list', '-n'])).stdout;
+      expect(left).not.toContain('bh-h1p');
+      expect(left).not.toContain(old.containerSetPrefix);
+    }, 60_000);
 
     it('init() again (agent restart) reuses the hooks without duplicates; bans come back with the re-apply', async () => {
       await enf.init();
@@ -527,6 +770,30 @@ for (const mode of ['legacy', 'nft'] as const) {
       const fw = (await r.run(backend.iptables, ['-w', '-S', 'FORWARD'])).stdout;
       expect(fw.trim().split('\n')).toEqual(['-P FORWARD ACCEPT', '-A FORWARD -j DOCKER-USER']);
       expect((await r.run(backend.iptables, ['-w', '-S', 'DOCKER-USER'])).stdout.trim()).toBe('-N DOCKER-USER');
+    });
+
+    it('init fails with a clear error when iptables cannot load the conntrack match, and hooks nothing in', async (ctx) => {
+      // An iptables without its conntrack extension, as on a host without xt_conntrack: XTABLES_LIBDIR
+      // pointing at a copy of the extensions directory (symlinks) without libxt_conntrack.so.
+      const dirs = ['/usr/lib/x86_64-linux-gnu/xtables', '/usr/lib/aarch64-linux-gnu/xtables', '/usr/lib/xtables', '/usr/lib64/xtables', '/usr/libexec/xtables'];
+      const dir = dirs.find((d) => existsSync(join(d, 'libxt_conntrack.so')));
+      if (dir === undefined) ctx.skip();
+      const lib = await mkdtemp(join(tmpdir(), 'bh-t-xtables-'));
+      try {
+        for (const f of await readdir(dir!)) if (f !== 'libxt_conntrack.so') await symlink(join(dir!, f), join(lib, f));
+        const rules = async () => (await r.run(backend.iptables, ['-w', '-S'])).stdout;
+        const before = await rules();
+        const runner = withPrefix(sh, ['ip', 'netns', 'exec', ns, 'env', `XTABLES_LIBDIR=${lib}`]);
+        const enf = new DockerUserEnforcer({ runner, instance: 'h1c', backend, families: [4], containers: { info: () => null } });
+        const e = await enf.init().then(() => undefined, (x: unknown) => x);
+        expect(e).toMatchObject({ code: 'BH_ERR_FIREWALL', hint: expect.stringContaining('modprobe xt_conntrack') });
+        expect((e as Error).message).toMatch(/^filling chain BANHAMMER-h1c \(IPv4\) failed: the conntrack match is not available \(.*Couldn't load match `conntrack'/);
+        // Nothing half done: no chain, no jump.
+        expect(await rules()).toBe(before);
+      } finally {
+        await rm(lib, { recursive: true, force: true });
+        await r.run('ipset', ['destroy', 'bh-h1c-v4']).catch(() => undefined);
+      }
     });
   });
 }

@@ -10,7 +10,7 @@ import { ProcessRunner, withPrefix, type Runner } from '../../../src/exec/runner
 import type { EnforcerBan } from '../../../src/enforce/enforcer.js';
 import { NftablesEnforcer, nftablesUnavailable } from '../../../src/enforce/nftables.js';
 import type { ContainerInfo } from '../../../src/docker/containers.js';
-import { ADDR, UDP_ECHO_SERVER, createLab, createStar, netnsUnavailable, udpProbe, type Lab, type Star } from '../netns.js';
+import { ADDR, TCP_ECHO_SERVER, TCP_SERVER, UDP_ECHO_SERVER, createLab, createStar, netnsUnavailable, session, tcpProbe, udpProbe, type Lab, type Star } from '../netns.js';
 
 const PROTECTED = 8080;
 const OPEN = 8081;
@@ -536,6 +536,11 @@ describe.skipIf(skip !== null)('NftablesEnforcer errors in a namespace', () => {
  *
  *   attacker 198.18.1.2 ─┐  host: :8081 → X 198.18.3.2:80,  :8082 → Y 198.18.4.2:80
  *   client   198.18.2.2 ─┘        udp :8081 → X :443, udp :8082 → Y :443 (IPv6 the same in 2001:db8:i::/64)
+ *
+ * The attacker's address also runs servers a container may use itself (an upstream: TCP :5432 as a
+ * database, UDP echo :5353 as a resolver), and X and Y a TCP echo server on :7; the host routes
+ * between all of them, so the attacker also reaches X at X's own address (no DNAT) and X reaches
+ * the attacker's servers, as a container reaches the Internet.
  */
 const node = process.execPath;
 const X = 'a1'.repeat(32);
@@ -598,6 +603,29 @@ describe.skipIf(skip !== null)(`NftablesEnforcer host mode in network namespaces
     return udpProbe(star!.runIn(c.ns), { to: f === 4 ? c.serverV4 : c.serverV6, port, from: f === 4 ? c.v4[0] : c.v6[0], timeoutMs });
   };
   const soon = () => Date.now() + 600_000;
+  /** The upstream servers at the attacker's address, and the containers' TCP echo port. */
+  const UP_TCP = 5432;
+  const UP_UDP = 5353;
+  const ECHO = 7;
+  /** A connection container X (or Y) opens itself to the server at the attacker's address: TCP, or one UDP datagram. */
+  const outbound = (from: 'x' | 'y', proto: 'tcp' | 'udp', f: 4 | 6 = 4, timeoutMs = 1500): Promise<string> => {
+    const c = star!.clients[from];
+    const a = star!.clients.attacker;
+    const opts = { to: f === 4 ? a.v4[0] : a.v6[0], from: f === 4 ? c.v4[0] : c.v6[0], timeoutMs };
+    return proto === 'tcp' ? tcpProbe(star!.runIn(c.ns), { ...opts, port: UP_TCP }) : udpProbe(star!.runIn(c.ns), { ...opts, port: UP_UDP });
+  };
+  /** The attacker straight to X's own address (routed by the host, no DNAT): TCP :80, or one UDP datagram to :443. */
+  const direct = (proto: 'tcp' | 'udp', f: 4 | 6 = 4, timeoutMs = 1500): Promise<string> => {
+    const a = star!.clients.attacker;
+    const x = star!.clients.x;
+    const opts = { to: f === 4 ? x.v4[0] : x.v6[0], from: f === 4 ? a.v4[0] : a.v6[0], timeoutMs };
+    return proto === 'tcp' ? tcpProbe(star!.runIn(a.ns), { ...opts, port: 80 }) : udpProbe(star!.runIn(a.ns), { ...opts, port: 443 });
+  };
+  /** The attacker's bans, scoped to X and host-wide (IPv4 and IPv6). */
+  const attackerBans = (scope: string | undefined): EnforcerBan[] => {
+    const a = star!.clients.attacker;
+    return [{ ip: a.v4[0], family: 4, until: soon(), scope }, { ip: a.v6[0], family: 6, until: null, scope }];
+  };
 
   beforeAll(async () => {
     star = await createStar(['attacker', 'client', 'x', 'y'] as const);
@@ -609,7 +637,16 @@ describe.skipIf(skip !== null)(`NftablesEnforcer host mode in network namespaces
       await r.run('ip', ['route', 'add', 'default', 'via', c.serverV4]);
       await r.run('ip', ['-6', 'route', 'add', 'default', 'via', c.serverV6]);
     }
-    for (const [name, argv] of [['x', [node, '-e', SERVER]], ['y', [node, '-e', SERVER]], ['x', [node, '-e', UDP_ECHO_SERVER, '443']], ['y', [node, '-e', UDP_ECHO_SERVER, '443']]] as const) {
+    for (const [name, argv] of [
+      ['x', [node, '-e', SERVER]],
+      ['y', [node, '-e', SERVER]],
+      ['x', [node, '-e', UDP_ECHO_SERVER, '443']],
+      ['y', [node, '-e', UDP_ECHO_SERVER, '443']],
+      ['x', [node, '-e', TCP_ECHO_SERVER, String(ECHO)]],
+      ['y', [node, '-e', TCP_ECHO_SERVER, String(ECHO)]],
+      ['attacker', [node, '-e', TCP_SERVER, String(UP_TCP)]],
+      ['attacker', [node, '-e', UDP_ECHO_SERVER, String(UP_UDP)]],
+    ] as const) {
       const child = star.spawnIn(star.clients[name].ns, argv);
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error('test server did not start')), 15_000);
@@ -646,12 +683,126 @@ describe.skipIf(skip !== null)(`NftablesEnforcer host mode in network namespaces
   it('init adds one forward chain of our own and lets everyone through', async () => {
     const chain = await nft('list', 'chain', 'inet', H_TABLE, 'forward');
     expect(chain).toContain('type filter hook forward priority filter - 10; policy accept;');
+    // The return for replies first, as nft prints it; then the host-wide drops.
+    expect(chain.split('\n').map((l) => l.trim()).filter((l) => /^(ct|meta|ip)/.test(l))).toEqual([
+      'ct direction reply return',
+      'meta l4proto tcp ip saddr @addr4 drop',
+      'meta l4proto udp ip saddr @addr4 drop',
+      'meta l4proto tcp ip6 saddr @addr6 drop',
+      'meta l4proto udp ip6 saddr @addr6 drop',
+    ]);
     expect(await nft('list', 'tables')).not.toMatch(/DOCKER-USER/);
     for (const port of [PORT_X, PORT_Y]) {
       expect(await conn('attacker', port)).toBe('connected');
       expect(await conn('client', port)).toBe('connected');
     }
+    // A check right after init finds nothing to repair.
     expect(await enf.check(() => book)).toEqual([]);
+  });
+
+  it('a ban blocks what the banned address starts, never the replies to connections a container opened towards it (scoped and host-wide, TCP and UDP, IPv4 and IPv6)', async () => {
+    for (const f of [4, 6] as const) {
+      expect(await outbound('x', 'tcp', f)).toBe('connected');
+      expect(await outbound('x', 'udp', f)).toBe('answered');
+    }
+    const scoped = attackerBans(X);
+    expect((await enf.apply({ ban: scoped, unban: [] })).refused).toEqual([]);
+    for (const f of [4, 6] as const) {
+      expect(await conn('attacker', PORT_X, f, 1000)).toBe('timeout');
+      expect(await dgram('attacker', PORT_X, f, 1000)).toBe('timeout');
+      expect(await direct('tcp', f, 1000)).toBe('timeout');
+      // X's own connections to the banned address: its answers are delivered.
+      expect(await outbound('x', 'tcp', f)).toBe('connected');
+      expect(await outbound('x', 'udp', f)).toBe('answered');
+    }
+    const wide = attackerBans(undefined);
+    expect((await enf.apply({ ban: wide, unban: [] })).refused).toEqual([]);
+    for (const f of [4, 6] as const) {
+      expect(await conn('attacker', PORT_Y, f, 1000)).toBe('timeout');
+      expect(await dgram('attacker', PORT_Y, f, 1000)).toBe('timeout');
+      for (const c of ['x', 'y'] as const) {
+        expect(await outbound(c, 'tcp', f)).toBe('connected');
+        expect(await outbound(c, 'udp', f)).toBe('answered');
+      }
+      expect(await conn('client', PORT_Y, f)).toBe('connected');
+    }
+    expect(await enf.check(() => [...scoped, ...wide])).toEqual([]);
+    await enf.apply({ ban: [], unban: [...scoped, ...wide] });
+    expect(await enf.check(() => [])).toEqual([]);
+    expect(await conn('attacker', PORT_X)).toBe('connected');
+  }, 60_000);
+
+  it('a TCP connection or UDP flow the banned address started before its ban is cut by the ban (scoped and host-wide, IPv4 and IPv6)', async () => {
+    const a = star!.clients.attacker;
+    const x = star!.clients.x;
+    for (const scope of [X, undefined]) {
+      for (const f of [4, 6] as const) {
+        for (const proto of ['tcp', 'udp'] as const) {
+          const bans = attackerBans(scope).filter((b) => b.family === f);
+          const r = await session((argv) => star!.spawnIn(a.ns, argv), {
+            proto,
+            to: f === 4 ? x.v4[0] : x.v6[0],
+            port: proto === 'tcp' ? ECHO : 443,
+            from: f === 4 ? a.v4[0] : a.v6[0],
+            timeoutMs: 1000,
+          }, () => enf.apply({ ban: bans, unban: [] }));
+          expect(r, `${proto} IPv${f} ${scope === undefined ? 'host-wide' : 'scoped'}`).toEqual({ first: 'answered', second: 'timeout' });
+          await enf.apply({ ban: [], unban: bans });
+        }
+      }
+    }
+    expect(await enf.check(() => [])).toEqual([]);
+  }, 60_000);
+
+  it('a packet conntrack does not track (a raw-table notrack rule for the banned client) is still dropped', async () => {
+    const a = star!.clients.attacker;
+    // Untracked packets get no DNAT: the attacker reaches X at X's own address, routed by the host.
+    await nftScript([
+      'add table inet bh_raw',
+      'add chain inet bh_raw pre { type filter hook prerouting priority raw; policy accept; }',
+      `add rule inet bh_raw pre ip saddr ${a.v4[0]} notrack`,
+      `add rule inet bh_raw pre ip6 saddr ${a.v6[0]} notrack`,
+      '',
+    ].join('\n'));
+    try {
+      for (const f of [4, 6] as const) {
+        expect(await direct('tcp', f)).toBe('connected');
+        expect(await direct('udp', f)).toBe('answered');
+      }
+      for (const scope of [X, undefined]) {
+        const bans = attackerBans(scope);
+        await enf.apply({ ban: bans, unban: [] });
+        for (const f of [4, 6] as const) {
+          expect(await direct('tcp', f, 1000)).toBe('timeout');
+          expect(await direct('udp', f, 1000)).toBe('timeout');
+        }
+        // Its answers to X's own connections are untracked too, so they are dropped as before: the safe side.
+        expect(await outbound('x', 'tcp', 4, 1000)).toBe('timeout');
+        await enf.apply({ ban: [], unban: bans });
+      }
+    } finally {
+      await nft('delete', 'table', 'inet', 'bh_raw');
+    }
+    expect(await enf.check(() => [])).toEqual([]);
+    expect(await conn('attacker', PORT_X)).toBe('connected');
+  }, 60_000);
+
+  it('check() puts the return for replies back when it goes, and finds nothing more to repair after', async () => {
+    const wide = attackerBans(undefined);
+    await enf.apply({ ban: wide, unban: [] });
+    const listed = (await nft('-a', 'list', 'chain', 'inet', H_TABLE, 'forward')).split('\n').map((l) => l.trim());
+    const handle = /^ct direction reply return # handle (\d+)$/.exec(listed.find((l) => l.startsWith('ct direction')) ?? '')?.[1];
+    expect(handle).toMatch(/^\d+$/);
+    await nft('delete', 'rule', 'inet', H_TABLE, 'forward', 'handle', handle!);
+    // The bug this rule fixes: X cannot reach its upstream at the banned address.
+    expect(await outbound('x', 'tcp', 4, 1000)).toBe('timeout');
+    expect(await enf.check(() => wide)).toEqual([`table inet ${H_TABLE}: chain forward held 4 rule(s) that are not exactly ours; repaired`]);
+    expect(await outbound('x', 'tcp')).toBe('connected');
+    expect(await outbound('x', 'udp', 6)).toBe('answered');
+    expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
+    expect(await enf.check(() => wide)).toEqual([]);
+    await enf.apply({ ban: [], unban: wide });
+    expect(await enf.check(() => [])).toEqual([]);
   });
 
   it('a ban scoped to X drops the attacker’s forwarded traffic to X only (IPv4 and IPv6)', async () => {
@@ -774,6 +925,99 @@ describe.skipIf(skip !== null)(`NftablesEnforcer host mode in network namespaces
     expect(await enf.check(() => book)).toEqual([]);
     expect(enf.containers()).toEqual([X]);
   });
+
+  it('an agent started over the forward chain of the previous version (no return for replies) ends with exactly the new layout, never letting the banned client through', async () => {
+    const t = 'banhammer_h1u';
+    const a = star!.clients.attacker;
+    const x = star!.clients.x;
+    const cx = (f: 4 | 6) => `c_${X.slice(0, 16)}_${f}`;
+    // What the previous version wrote: host-wide sets with the attacker's bans, X's sets with its ban
+    // of the attacker, and a chain that dropped every forwarded packet from a banned source.
+    await nftScript([
+      `add table inet ${t}`,
+      `add set inet ${t} addr4 { type ipv4_addr; flags timeout; }`,
+      `add set inet ${t} addr6 { type ipv6_addr; flags timeout; }`,
+      `add set inet ${t} ${cx(4)} { type ipv4_addr; flags timeout; }`,
+      `add set inet ${t} ${cx(6)} { type ipv6_addr; flags timeout; }`,
+      `add chain inet ${t} forward { type filter hook forward priority -10; policy accept; }`,
+      `add rule inet ${t} forward meta l4proto tcp ip saddr @addr4 drop`,
+      `add rule inet ${t} forward meta l4proto udp ip saddr @addr4 drop`,
+      `add rule inet ${t} forward meta l4proto tcp ip6 saddr @addr6 drop`,
+      `add rule inet ${t} forward meta l4proto udp ip6 saddr @addr6 drop`,
+      `add rule inet ${t} forward ip daddr ${x.v4[0]} meta l4proto tcp ip saddr @${cx(4)} drop`,
+      `add rule inet ${t} forward ip daddr ${x.v4[0]} meta l4proto udp ip saddr @${cx(4)} drop`,
+      `add element inet ${t} addr4 { ${a.v4[0]} }`,
+      `add element inet ${t} addr6 { ${a.v6[0]} timeout 1h }`,
+      `add element inet ${t} ${cx(4)} { ${a.v4[0]} }`,
+      '',
+    ].join('\n'));
+    // The bug being fixed: the containers cannot reach their upstream at the banned address.
+    for (const f of [4, 6] as const) {
+      expect(await outbound('x', 'tcp', f, 1000)).toBe('timeout');
+      expect(await outbound('y', 'udp', f, 1000)).toBe('timeout');
+    }
+    const upg = new NftablesEnforcer({ runner: host, instance: 'h1u', ports: [], host: { containers: { info: (id) => containers.get(id) ?? null } }, elementCheckIntervalMs: 0 });
+    // While it starts, the banned client keeps trying TCP (at most 40 tries, at most 20 s).
+    let starting = true;
+    const tries: string[] = [];
+    const probing = (async () => {
+      const end = Date.now() + 20_000;
+      while (starting && tries.length < 40 && Date.now() < end) tries.push(await conn('attacker', PORT_Y, 4, 300));
+    })();
+    try {
+      await upg.init();
+    } finally {
+      starting = false;
+      await probing;
+    }
+    expect(tries.length).toBeGreaterThan(0);
+    expect(tries.filter((r) => r !== 'timeout')).toEqual([]);
+    // Exactly the new layout: the host-wide sets (the container sets of the old run go: the daemon's
+    // re-apply brings them back), the return for replies, then the host-wide drops.
+    const listing = (await nft('-t', 'list', 'table', 'inet', t)).split('\n').map((l) => l.trim()).filter((l) => l !== '');
+    expect(listing).toEqual([
+      `table inet ${t} {`,
+      'set addr4 {',
+      'type ipv4_addr',
+      'flags timeout',
+      '}',
+      'set addr6 {',
+      'type ipv6_addr',
+      'flags timeout',
+      '}',
+      'chain forward {',
+      'type filter hook forward priority filter - 10; policy accept;',
+      'ct direction reply return',
+      'meta l4proto tcp ip saddr @addr4 drop',
+      'meta l4proto udp ip saddr @addr4 drop',
+      'meta l4proto tcp ip6 saddr @addr6 drop',
+      'meta l4proto udp ip6 saddr @addr6 drop',
+      '}',
+      '}',
+    ]);
+    expect(await upg.listSet(4)).toEqual([{ ip: a.v4[0], expiresS: null }]);
+    expect((await upg.listSet(6)).map((e) => e.ip)).toEqual([a.v6[0]]);
+    const upgBook: EnforcerBan[] = [
+      { ip: a.v4[0], family: 4, until: null },
+      { ip: a.v6[0], family: 6, until: Date.now() + 3_600_000 },
+      { ip: a.v4[0], family: 4, until: null, scope: X },
+    ];
+    // A check right after init repairs nothing but X's sets, which the re-apply has not brought back yet.
+    expect(await upg.check(() => upgBook.filter((b) => b.scope === undefined))).toEqual([]);
+    expect((await upg.apply({ ban: upgBook.filter((b) => b.scope !== undefined), unban: [] })).refused).toEqual([]);
+    expect(await upg.check(() => upgBook)).toEqual([]);
+    for (const f of [4, 6] as const) {
+      for (const c of ['x', 'y'] as const) {
+        expect(await outbound(c, 'tcp', f)).toBe('connected');
+        expect(await outbound(c, 'udp', f)).toBe('answered');
+      }
+      for (const port of [PORT_X, PORT_Y]) expect(await dgram('attacker', port, f, 1000)).toBe('timeout');
+      expect(await conn('attacker', PORT_Y, f, 1000)).toBe('timeout');
+      expect(await conn('client', PORT_Y, f)).toBe('connected');
+    }
+    await upg.shutdown();
+    expect(await nft('list', 'tables')).not.toContain(t);
+  }, 60_000);
 
   it('shutdown() removes our table only; Docker’s (here: the nat tables) stays', async () => {
     await enf.shutdown();

@@ -19,8 +19,12 @@ const X = 'ab'.repeat(32);
 const Y = 'cd'.repeat(32);
 const names = dockerUserNames('host');
 const SX4 = containerSetName(names, X, 4);
-/** `-S BANHAMMER-host` lines of the host-wide rules (IPv4, drop), and of container X at 198.19.151.2. */
-const CHAIN4 = '-A BANHAMMER-host -p tcp -m set --match-set bh-host-v4 src -j DROP\n-A BANHAMMER-host -p udp -m set --match-set bh-host-v4 src -j DROP\n';
+/** `-S BANHAMMER-host` line of the first rule: replies to the containers' own connections go back to DOCKER-USER. */
+const RETURN4 = '-A BANHAMMER-host -m conntrack --ctdir REPLY -j RETURN\n';
+/** The host-wide TCP and UDP rules (IPv4, drop), as the versions before the RETURN wrote them after nothing. */
+const HOST4 = '-A BANHAMMER-host -p tcp -m set --match-set bh-host-v4 src -j DROP\n-A BANHAMMER-host -p udp -m set --match-set bh-host-v4 src -j DROP\n';
+/** `-S BANHAMMER-host` lines of the chain without containers (IPv4, drop), and of container X at 198.19.151.2. */
+const CHAIN4 = `${RETURN4}${HOST4}`;
 const containerRules4 = `-A BANHAMMER-host -d 198.19.151.2/32 -p tcp -m set --match-set ${SX4} src -j DROP\n-A BANHAMMER-host -d 198.19.151.2/32 -p udp -m set --match-set ${SX4} src -j DROP\n`;
 
 describe('docker-user args', () => {
@@ -33,13 +37,14 @@ describe('docker-user args', () => {
     expect(() => containerSetName(names, 'web; rm -rf /', 4)).toThrow(BanhammerError);
   });
 
-  it('chain: the host-wide rules (TCP, UDP), then a pair per container address of the family', () => {
+  it('chain: the RETURN for replies first, then the host-wide rules (TCP, UDP), then a pair per container address of the family', () => {
     const specs = chainSpecs(names, 4, 'drop', [
       { id: Y, v4: ['198.19.151.3'], v6: [] },
       { id: X, v4: ['198.19.151.2', '198.19.152.2'], v6: ['2001:db8:150::2'] },
     ]);
     const SY4 = containerSetName(names, Y, 4);
     expect(specs.map((s) => s.join(' '))).toEqual([
+      '-m conntrack --ctdir REPLY -j RETURN',
       '-p tcp -m set --match-set bh-host-v4 src -j DROP',
       '-p udp -m set --match-set bh-host-v4 src -j DROP',
       `-d 198.19.151.2/32 -p tcp -m set --match-set ${SX4} src -j DROP`,
@@ -52,19 +57,26 @@ describe('docker-user args', () => {
     const SX6 = containerSetName(names, X, 6);
     const v6 = chainSpecs(names, 6, 'reject', [{ id: X, v4: [], v6: ['2001:db8:150::2'] }]);
     expect(v6.map((s) => s.join(' '))).toEqual([
+      '-m conntrack --ctdir REPLY -j RETURN',
       '-p tcp -m set --match-set bh-host-v6 src -j REJECT --reject-with tcp-reset',
       '-p udp -m set --match-set bh-host-v6 src -j REJECT --reject-with icmp6-port-unreachable',
       `-d 2001:db8:150::2/128 -p tcp -m set --match-set ${SX6} src -j REJECT --reject-with tcp-reset`,
       `-d 2001:db8:150::2/128 -p udp -m set --match-set ${SX6} src -j REJECT --reject-with icmp6-port-unreachable`,
     ]);
     expect(chainSpecs(names, 4, 'reject', [{ id: X, v4: ['198.19.151.2'], v6: [] }]).map((s) => s.join(' '))).toEqual([
+      '-m conntrack --ctdir REPLY -j RETURN',
       '-p tcp -m set --match-set bh-host-v4 src -j REJECT --reject-with tcp-reset',
       '-p udp -m set --match-set bh-host-v4 src -j REJECT --reject-with icmp-port-unreachable',
       `-d 198.19.151.2/32 -p tcp -m set --match-set ${SX4} src -j REJECT --reject-with tcp-reset`,
       `-d 198.19.151.2/32 -p udp -m set --match-set ${SX4} src -j REJECT --reject-with icmp-port-unreachable`,
     ]);
-    expect(chainRestoreText('BANHAMMER-host', v6.slice(0, 2))).toBe(
-      '*filter\n:BANHAMMER-host - [0:0]\n-A BANHAMMER-host -p tcp -m set --match-set bh-host-v6 src -j REJECT --reject-with tcp-reset\n' +
+    expect(chainSpecs(names, 6, 'drop', [])).toEqual([
+      ['-m', 'conntrack', '--ctdir', 'REPLY', '-j', 'RETURN'],
+      ['-p', 'tcp', '-m', 'set', '--match-set', 'bh-host-v6', 'src', '-j', 'DROP'],
+      ['-p', 'udp', '-m', 'set', '--match-set', 'bh-host-v6', 'src', '-j', 'DROP'],
+    ]);
+    expect(chainRestoreText('BANHAMMER-host', v6.slice(0, 3))).toBe(
+      '*filter\n:BANHAMMER-host - [0:0]\n-A BANHAMMER-host -m conntrack --ctdir REPLY -j RETURN\n-A BANHAMMER-host -p tcp -m set --match-set bh-host-v6 src -j REJECT --reject-with tcp-reset\n' +
         '-A BANHAMMER-host -p udp -m set --match-set bh-host-v6 src -j REJECT --reject-with icmp6-port-unreachable\nCOMMIT\n',
     );
   });
@@ -273,10 +285,11 @@ describe('DockerUserEnforcer with a recording runner', () => {
     expect(runner.calls.find((c) => c.cmd === 'iptables-legacy-restore')?.input).toBe('*filter\n-D DOCKER-USER -j BANHAMMER-host\n-I DOCKER-USER 1 -j BANHAMMER-host\nCOMMIT\n');
   });
 
-  it('init and check() replace the TCP-only chain of an older version with the TCP and UDP rules, in one transaction', async () => {
+  it('init and check() replace the chain of an older version (TCP only; TCP and UDP without the RETURN for replies) whole, in one transaction', async () => {
     const { runner, enf } = setup();
     const tcpOnly = '-N BANHAMMER-host\n-A BANHAMMER-host -p tcp -m set --match-set bh-host-v4 src -j DROP\n';
-    runner.on('iptables-legacy -w 2 -S BANHAMMER-host', { stdout: tcpOnly });
+    let listing = tcpOnly;
+    runner.on('iptables-legacy -w 2 -S BANHAMMER-host', () => ({ stdout: listing }));
     runner.on('iptables-legacy -w 2 -S FORWARD', { stdout: '-A FORWARD -j DOCKER-USER\n' });
     runner.on('iptables-legacy -w 2 -S DOCKER-USER', { stdout: '-N DOCKER-USER\n-A DOCKER-USER -j BANHAMMER-host\n-A DOCKER-USER -j RETURN\n' });
     runner.on('ipset list -t', headers({ 'bh-host-v4': 0 }));
@@ -285,10 +298,32 @@ describe('DockerUserEnforcer with a recording runner', () => {
     expect(runner.calls.filter((c) => c.cmd === 'iptables-legacy-restore').map((c) => c.input)).toEqual([fill]);
     // The jump from DOCKER-USER has no protocol: it stays as it is.
     expect(runner.lines().filter((l) => / -[ID] DOCKER-USER /.test(l))).toEqual([]);
+    // Had another process put an old chain back meanwhile, the next check() rebuilds it too: TCP only,
+    // or the TCP and UDP rules of the version before the RETURN (which dropped replies to the containers' own connections).
+    for (const old of [tcpOnly, `-N BANHAMMER-host\n${HOST4}`]) {
+      listing = old;
+      runner.clear();
+      expect(await enf.check(() => [])).toEqual(['chain (IPv4): BANHAMMER-host had lost rules and was refilled']);
+      expect(runner.calls.filter((c) => c.cmd === 'iptables-legacy-restore').map((c) => c.input)).toEqual([fill]);
+    }
+    // The chain as iptables prints it after that fill is exactly what check() expects: nothing to repair, no -C needed.
+    listing = `-N BANHAMMER-host\n${CHAIN4}`;
     runner.clear();
-    // Had another process put the old chain back meanwhile, the next check() rebuilds it too.
-    expect(await enf.check(() => [])).toEqual(['chain (IPv4): BANHAMMER-host had lost rules and was refilled']);
-    expect(runner.calls.filter((c) => c.cmd === 'iptables-legacy-restore').map((c) => c.input)).toEqual([fill]);
+    expect(await enf.check(() => [])).toEqual([]);
+    expect(runner.lines().filter((l) => l.includes('-C BANHAMMER-host') || l.includes('restore -w'))).toEqual([]);
+  });
+
+  it('init fails with a clear error when the conntrack match is missing, never running without the RETURN for replies', async () => {
+    const { runner, enf } = setup();
+    runner.on('iptables-legacy-restore', {
+      code: 2,
+      stderr: "iptables-restore v1.8.9 (legacy): Couldn't load match `conntrack':No such file or directory\n\nError occurred at line: 3\nTry `iptables-restore -h' or 'iptables-restore --help' for more information.\n",
+    });
+    const e = await enf.init().then(() => undefined, (x: unknown) => x);
+    expect(e).toMatchObject({ code: 'BH_ERR_FIREWALL', hint: expect.stringContaining('modprobe xt_conntrack') });
+    expect((e as Error).message).toMatch(/^filling chain BANHAMMER-host \(IPv4\) failed: the conntrack match is not available/);
+    // Nothing was hooked into DOCKER-USER or FORWARD.
+    expect(runner.lines().filter((l) => / -[IA] (DOCKER-USER|FORWARD) /.test(l))).toEqual([]);
   });
 
   it('apply isolates an element the kernel refuses, host-wide or scoped, and applies the rest', async () => {

@@ -44,6 +44,19 @@ describe('classifyFirewallError', () => {
     expect(classify('ipset v7.17: Error in line 3: Hash is full, cannot add more elements').hint).toContain('maxelem');
   });
 
+  it.each([
+    ["iptables-restore v1.8.9 (legacy): Couldn't load match `conntrack':No such file or directory\n\nError occurred at line: 3", 'legacy'],
+    ["iptables-nft-restore v1.8.9 (nf_tables): Couldn't load match `conntrack':No such file or directory\n\nError occurred at line: 3", 'nft'],
+    ["ip6tables v1.8.6 (nf_tables): Couldn't find match `conntrack'\n\nTry `ip6tables -h' or 'ip6tables --help' for more information.", 'nft'],
+    ['Warning: Extension conntrack revision 0 not supported, missing kernel module?\niptables-restore: line 3 failed', 'legacy'],
+    ['Warning: Extension conntrack is not supported, missing kernel module?\niptables-restore: line 3 failed', 'nft'],
+  ] as const)('names xt_conntrack when the conntrack match is missing (docker-user): %s', (stderr, mode) => {
+    const e = classify(stderr, mode);
+    expect(e.code).toBe('BH_ERR_FIREWALL');
+    expect(e.message).toMatch(/^doing it failed: the conntrack match is not available \(/);
+    expect(e.hint).toContain('modprobe xt_conntrack');
+  });
+
   it('keeps the original text for anything else', () => {
     const e = classify('iptables: something odd.');
     expect(e.code).toBe('BH_ERR_FIREWALL');

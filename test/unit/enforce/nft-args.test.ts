@@ -457,8 +457,9 @@ describe('host mode', () => {
     expect(() => containerSetName('a1; flush ruleset', 4)).toThrow(/not a container id/);
   });
 
-  it('one forward chain: host-wide rules for every TCP and UDP port, then a pair per container address, by id', () => {
+  it('one forward chain: the return for replies first, host-wide rules for every TCP and UDP port, then a pair per container address, by id', () => {
     expect(blockRules(host)).toEqual([
+      'ct direction reply return',
       'meta l4proto tcp ip saddr @addr4 drop',
       'meta l4proto udp ip saddr @addr4 drop',
       'meta l4proto tcp ip6 saddr @addr6 drop',
@@ -473,6 +474,7 @@ describe('host mode', () => {
       'ip daddr 172.17.0.3 meta l4proto udp ip saddr @c_b2b2b2b2b2b2b2b2_4 drop',
     ]);
     expect(blockRules({ ...host, action: 'reject', containers: [{ id: X, v4: [], v6: ['fd00::2'] }] })).toEqual([
+      'ct direction reply return',
       'meta l4proto tcp ip saddr @addr4 reject with tcp reset',
       'meta l4proto udp ip saddr @addr4 reject',
       'meta l4proto tcp ip6 saddr @addr6 reject with tcp reset',
@@ -480,9 +482,51 @@ describe('host mode', () => {
       'ip6 daddr fd00::2 meta l4proto tcp ip6 saddr @c_a1a1a1a1a1a1a1a1_6 reject with tcp reset',
       'ip6 daddr fd00::2 meta l4proto udp ip6 saddr @c_a1a1a1a1a1a1a1a1_6 reject',
     ]);
+    // Host mode with CIDR bans: the network sets' pairs follow the address sets', the return stays first.
+    expect(blockRules({ ...host, cidr: true, families: [6], containers: [] })).toEqual([
+      'ct direction reply return',
+      'meta l4proto tcp ip6 saddr @addr6 drop',
+      'meta l4proto udp ip6 saddr @addr6 drop',
+      'meta l4proto tcp ip6 saddr @net6 drop',
+      'meta l4proto udp ip6 saddr @net6 drop',
+    ]);
     const text = setupScript(host);
     expect(text).toContain('add chain inet banhammer_host forward { type filter hook forward priority -10; policy accept; }\n');
+    // The chain is flushed and written whole in one transaction, the return before any drop.
+    expect(text).toContain('flush chain inet banhammer_host forward\nadd rule inet banhammer_host forward ct direction reply return\nadd rule inet banhammer_host forward meta l4proto tcp ip saddr @addr4 drop\n');
+    // In-container mode (input) has no such rule: it matches the guarded ports only.
+    expect(blockRules(layout)).not.toContain('ct direction reply return');
     expect(text).toContain('add set inet banhammer_host c_b2b2b2b2b2b2b2b2_6 { type ipv6_addr; flags timeout; }\n');
+  });
+
+  it('a forward chain without the return for replies (an older version’s) is not ours: rewritten, with or without a learned reference', () => {
+    const t = 'banhammer_host';
+    const l4 = (p: string, fam: 'ip' | 'ip6', set: string) => ({ rule: { family: 'inet', table: t, chain: 'forward', expr: [
+      { match: { op: '==', left: { meta: { key: 'l4proto' } }, right: p } },
+      { match: { op: '==', left: { payload: { protocol: fam, field: 'saddr' } }, right: `@${set}` } },
+      { drop: null },
+    ] } });
+    // `nft -j` of nft 1.0.6 for `ct direction reply return`.
+    const ret = { rule: { family: 'inet', table: t, chain: 'forward', expr: [{ match: { op: '==', left: { ct: { key: 'direction' } }, right: 'reply' } }, { return: null }] } };
+    const drops = [l4('tcp', 'ip', 'addr4'), l4('udp', 'ip', 'addr4'), l4('tcp', 'ip6', 'addr6'), l4('udp', 'ip6', 'addr6')];
+    const table = (rules: unknown[]) => parseTable(JSON.stringify({ nftables: [
+      { table: { family: 'inet', name: t } },
+      { set: { family: 'inet', name: 'addr4', table: t, type: 'ipv4_addr', flags: ['timeout'] } },
+      { set: { family: 'inet', name: 'addr6', table: t, type: 'ipv6_addr', flags: ['timeout'] } },
+      { chain: { family: 'inet', table: t, name: 'forward', type: 'filter', hook: 'forward', prio: -10, policy: 'accept' } },
+      ...rules,
+    ] }), t)!;
+    const plain: NftLayout = { ...host, containers: [] };
+    const now = table([ret, ...drops]);
+    const ref = now.rules.get('forward')!;
+    expect(diffStructure(now, plain, ref)).toMatchObject({ ok: true, findings: [] });
+    expect(diffStructure(now, plain, undefined)).toMatchObject({ ok: true, findings: [] });
+    for (const old of [drops, [...drops, ret]]) {
+      for (const reference of [ref, undefined]) {
+        if (reference === undefined && old.length === 5) continue; // without a reference only the count is compared
+        expect(diffStructure(table(old), plain, reference)).toMatchObject({ ok: false, rulesDiffer: true, plan: { chainExists: true, chainWrong: false } });
+      }
+    }
   });
 
   it('the in-container chain in a host-mode table is foreign, and the reverse', () => {

@@ -402,26 +402,29 @@ describe('NftablesEnforcer host mode', () => {
     const runner = new RecordingRunner();
     const notes: string[] = [];
     runner.on('nft -j -t list ruleset', { stdout: JSON.stringify({ nftables: [] }) });
-    let learned = 4;
-    // After a setup, nft shows as many rules as were written (host-wide 4: TCP and UDP per family; plus a pair per container address).
-    runner.on((c) => c.line === 'nft -j -t list ruleset' && learned > 4, () => ({
+    let learned = 5;
+    // After a setup, nft shows as many rules as were written (host-wide 5: the return for replies, then TCP and UDP per family; plus a pair per container address).
+    runner.on((c) => c.line === 'nft -j -t list ruleset' && learned > 5, () => ({
       stdout: JSON.stringify({ nftables: [
         { table: { family: 'inet', name: 'banhammer_host' } },
         { chain: { family: 'inet', table: 'banhammer_host', name: 'forward', type: 'filter', hook: 'forward', prio: -10, policy: 'accept' } },
         ...Array.from({ length: learned }, (_, i) => ({ rule: { family: 'inet', table: 'banhammer_host', chain: 'forward', expr: [{ n: i }] } })),
       ] }),
     }));
-    runner.on((c) => c.line === 'nft -j -t list ruleset' && learned === 4, {
+    runner.on((c) => c.line === 'nft -j -t list ruleset' && learned === 5, {
       stdout: JSON.stringify({ nftables: [
         { table: { family: 'inet', name: 'banhammer_host' } },
-        ...[1, 2, 3, 4].map((n) => ({ rule: { family: 'inet', table: 'banhammer_host', chain: 'forward', expr: [n] } })),
+        ...[1, 2, 3, 4, 5].map((n) => ({ rule: { family: 'inet', table: 'banhammer_host', chain: 'forward', expr: [n] } })),
       ] }),
     });
     const info = new Map([[X, { id: X, name: 'x', v4: ['172.17.0.2'], v6: [] }]]);
     const enf = new NftablesEnforcer({ runner, instance: 'host', ports: [], host: { containers: { info: (id) => info.get(id) ?? null }, onNote: (m) => notes.push(m) } });
     await enf.init();
+    expect(runner.calls.find((c) => c.line === 'nft -f -')?.input).toContain(
+      'flush chain inet banhammer_host forward\nadd rule inet banhammer_host forward ct direction reply return\nadd rule inet banhammer_host forward meta l4proto tcp ip saddr @addr4 drop\n',
+    );
     runner.clear();
-    learned = 6;
+    learned = 7;
     const r = await enf.apply({
       ban: [{ ip: '198.18.0.1', family: 4, until: null, scope: X }],
       unban: [{ ip: '198.18.0.1', family: 4, scope: Y }],
@@ -429,6 +432,10 @@ describe('NftablesEnforcer host mode', () => {
     expect(r.refused).toEqual([]);
     expect(enf.containers()).toEqual([X]);
     expect(runner.lines()).toEqual(['nft -j -t list ruleset', 'nft -f -', 'nft -j -t list ruleset', 'nft -f -']);
+    expect(runner.calls[1]?.input).toContain(
+      'add rule inet banhammer_host forward ct direction reply return\n' +
+        'add rule inet banhammer_host forward meta l4proto tcp ip saddr @addr4 drop\n',
+    );
     expect(runner.calls[1]?.input).toContain(
       'add rule inet banhammer_host forward ip daddr 172.17.0.2 meta l4proto tcp ip saddr @c_a1a1a1a1a1a1a1a1_4 drop\n' +
         'add rule inet banhammer_host forward ip daddr 172.17.0.2 meta l4proto udp ip saddr @c_a1a1a1a1a1a1a1a1_4 drop\n',
