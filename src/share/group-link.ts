@@ -101,9 +101,12 @@ export class GroupLink {
         // An unban only lifts: it is taken for any container id (one removed since keeps its bans).
         const scope = this.scopeOf(u.scope, true);
         if (scope === null) return;
-        // In one scope (host-wide: null), so the book finds the address's bans by key: anyone on the
-        // channel can send thousands of these a second, whatever the number of bans held.
-        const lifted = pipeline.unban(u.ip, scope ?? null, { at: clock.now(), by: `group:${String(u.origin).slice(0, 128)}` });
+        const now = clock.now();
+        // Lifting goes over every ban held (BanBook.unban): an unban of an address that holds no ban
+        // in force here (anyone on the channel can send thousands a second) is answered from the
+        // book's index of addresses instead, or 2,000 of them took over a second with 40,000 bans held.
+        if (pipeline.book.effectiveUntil(u.ip, now, scope) === undefined) return;
+        const lifted = pipeline.unban(u.ip, scope ?? null, { at: now, by: `group:${String(u.origin).slice(0, 128)}` });
         if (lifted.length > 0) this.o.onLifted(lifted);
       },
       onGroupOffense: (o) => {
