@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { AGENT_HEAP_GROWING_PERCENT, applyAgentHeapPolicy, holdYoungGenerationWhileStarting } from '../../src/heap-policy.js';
+import { AGENT_HEAP_GROWING_PERCENT, applyAgentHeapPolicy, holdOptimizerWhileStarting, holdWhileStarting, holdYoungGenerationWhileStarting } from '../../src/heap-policy.js';
 
 describe('applyAgentHeapPolicy', () => {
   it('sets the growing factor when the user chose none', () => {
@@ -96,4 +96,63 @@ describe('holdYoungGenerationWhileStarting', () => {
     // Released, the flood grows it past the held size.
     expect(held.loaded).toBeGreaterThan(held.started);
   }, 120_000);
+});
+
+describe('holdOptimizerWhileStarting', () => {
+  it('turns the optimizing compiler off, then on again, once', () => {
+    const set: string[] = [];
+    const release = holdOptimizerWhileStarting([], undefined, (f) => set.push(f));
+    expect(set).toEqual(['--no-turbofan']);
+    release();
+    release();
+    expect(set).toEqual(['--no-turbofan', '--turbofan']);
+  });
+
+  it("keeps the user's own optimizer settings, from node's arguments or NODE_OPTIONS", () => {
+    for (const [args, options] of [
+      [['--no-opt'], undefined],
+      [['--jitless'], ''],
+      [[], '--enable-source-maps --max-opt=2'],
+      [['--no_turbofan'], undefined],
+      [['--always-turbofan'], undefined],
+      [[], '--opt'],
+    ] as const) {
+      const set: string[] = [];
+      holdOptimizerWhileStarting(args, options, (f) => set.push(f))();
+      expect(set).toEqual([]);
+    }
+    // Flags that only start with an optimizer flag's name are not a choice of the optimizer.
+    const set: string[] = [];
+    holdOptimizerWhileStarting(['--optimize-for-size', '--max-old-space-size=300'], undefined, (f) => set.push(f))();
+    expect(set).toEqual(['--no-turbofan', '--turbofan']);
+  });
+
+  it('holdWhileStarting holds and releases both, each unless the user chose it', () => {
+    const set: string[] = [];
+    const release = holdWhileStarting(['--no-opt'], undefined, (f) => set.push(f));
+    release();
+    release();
+    expect(set).toEqual(['--semi-space-growth-factor=1', '--semi-space-growth-factor=2']);
+  });
+
+  it('in a real process, a hot function is not optimized while held and is once released', () => {
+    const policy = fileURLToPath(new URL('../../src/heap-policy.ts', import.meta.url));
+    // A start-up-like loop run often enough for V8 to optimize it, then released and run again.
+    const script = `
+      const { holdOptimizerWhileStarting } = await import(${JSON.stringify(policy)});
+      const release = holdOptimizerWhileStarting([], undefined);
+      function hotLoop(n) { let s = 0; for (let i = 0; i < n; i++) s = (s + Math.imul(i, 31)) | 0; return s; }
+      let sink = 0;
+      for (let r = 0; r < 300; r++) sink += hotLoop(20000);
+      console.log('RELEASED');
+      release();
+      for (let r = 0; r < 300; r++) sink += hotLoop(20000);
+      console.log('DONE', sink !== 0.5);`;
+    const out = execFileSync(process.execPath, ['--trace-opt', '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    const [held, free] = out.split('RELEASED');
+    const optimized = (text: string): boolean => /<JSFunction hotLoop[^>]*>[^\n]*TURBOFAN/.test(text) && /completed (?:optimizing|compiling) [^\n]*<JSFunction hotLoop/.test(text);
+    expect(free).toContain('DONE');
+    expect(optimized(held!)).toBe(false);
+    expect(optimized(free!)).toBe(true);
+  }, 60_000);
 });
