@@ -27,8 +27,10 @@ export interface DetectorOptions {
   /** `scope`: the container the event's failures count for (host mode), undefined for host-wide. */
   isBanned?: (ip: string, rule: string, t: number, scope?: string) => boolean;
   /**
-   * Every failure counted into a window (the share stage counts it group-wide too), with the window's
-   * count once it is in; called before the offense it may make.
+   * Every failure counted into a window (the share stage counts it group-wide too), with what the
+   * window holds once it is in (its count, plus failures stamped ahead of this one that it keeps but
+   * does not count yet: at least the count, and one more per failure at most); called before the
+   * offense it may make.
    */
   onFailure?: (ev: FailureEvent, rule: CompiledRule, scope: string | undefined, count: number) => void;
 }
@@ -108,10 +110,10 @@ export class Detector {
         c = s.distinct.record(key, ev.time, hash);
         // The group (share stage) counts requests: only a path new to this window is one for it, so
         // a replica group counts distinct paths too (the same path on two replicas counts twice).
-        if (s.distinct.added) this.onFailure?.(ev, s.rule, scope, c);
+        if (s.distinct.added) this.onFailure?.(ev, s.rule, scope, s.distinct.held);
       } else {
         c = s.windows!.record(key, ev.time);
-        this.onFailure?.(ev, s.rule, scope, c);
+        this.onFailure?.(ev, s.rule, scope, s.windows!.held);
       }
       if (c >= s.rule.settings.maxretry) {
         s.distinct?.reset(key);

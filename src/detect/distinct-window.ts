@@ -9,11 +9,13 @@
  * the oldest path goes), and at most `maxTracked` addresses are held (least recently failing evicted,
  * counted), so memory is bounded by maxTracked × maxretry whatever the flood.
  *
- * Times are log times; as in SlidingWindows, a path stamped more than MAX_LATE_MS after the event
- * being recorded came from a skewed or forged clock and is dropped rather than shielding the address.
+ * Times are log times; as in SlidingWindows, the window ends at the newest time not stamped more than
+ * the rule's lead after the request being recorded: a path stamped later came from a skewed or forged
+ * clock and neither counts nor shields the address's current paths (it is dropped beyond MAX_LATE_MS,
+ * and goes first when the window is full).
  */
 import { randomBytes } from 'node:crypto';
-import { MAX_LATE_MS } from './sliding-window.js';
+import { futureLeadOf, MAX_LATE_MS } from './sliding-window.js';
 import type { LruNode } from './lru-order.js';
 import { WindowTable } from './window-table.js';
 
@@ -47,6 +49,10 @@ export class DistinctWindows {
   private readonly table: WindowTable<Window>;
   /** Whether the last record() added a path the window did not hold (a repeat only refreshes). */
   added = false;
+  /** The paths the window of the last record() holds, counted or from the future (grows by at most one per record). */
+  held = 0;
+  /** How far after a request another may be stamped and count with it (sliding-window.ts futureLeadOf). */
+  private readonly lead: number;
 
   constructor(
     private readonly findtime: number,
@@ -54,6 +60,7 @@ export class DistinctWindows {
     private readonly maxPaths: number,
   ) {
     this.table = new WindowTable(maxTracked);
+    this.lead = futureLeadOf(findtime);
     if (!(maxPaths >= 1)) throw new RangeError(`maxPaths must be ≥ 1, got ${maxPaths}`);
   }
 
@@ -68,48 +75,55 @@ export class DistinctWindows {
     if (w === undefined) {
       this.table.add(new Window(ip, pathHash, t));
       this.added = true;
+      this.held = 1;
       return 1;
     }
     const { h, ts } = w;
-    const late = t + MAX_LATE_MS;
-    // The window is measured from its newest time that is not from the future.
-    let newest = t;
-    if (w.newest <= late) {
-      if (w.newest > t) newest = w.newest;
-    } else {
-      for (let i = 0; i < ts.length; i++) if (ts[i]! <= late && ts[i]! > newest) newest = ts[i]!;
-    }
-    const cutoff = newest - this.findtime;
-    if (w.newest <= late && w.oldest > cutoff) {
-      // Nothing to drop (the common case): refresh the path in place, or add it.
-      const at = h.indexOf(pathHash);
-      if (at >= 0) {
-        this.added = false;
-        const was = ts[at]!;
-        if (t > was) {
-          ts[at] = t;
-          if (t > w.newest) w.newest = t;
-          if (was === w.oldest) w.oldest = minOf(ts);
+    const soon = t + this.lead;
+    if (w.newest <= soon) {
+      // Nothing stamped after t + lead: the window ends at its newest time (or t).
+      const cutoff = (w.newest > t ? w.newest : t) - this.findtime;
+      if (w.oldest > cutoff) {
+        // Nothing to drop either (the common case): refresh the path in place, or add it.
+        const at = h.indexOf(pathHash);
+        if (at >= 0) {
+          this.added = false;
+          const was = ts[at]!;
+          if (t > was) {
+            ts[at] = t;
+            if (t > w.newest) w.newest = t;
+            if (was === w.oldest) w.oldest = minOf(ts);
+          }
+          this.held = h.length;
+          return h.length;
         }
+        this.added = t > cutoff;
+        this.held = h.length;
+        if (!this.added) return h.length;
+        h.push(pathHash);
+        ts.push(t);
+        if (t > w.newest) w.newest = t;
+        if (h.length > this.maxPaths) {
+          h.shift();
+          // The first-seen path may carry the newest time (a refresh): the window must not keep
+          // measuring from a time nothing in it has any more.
+          if (ts.shift() === w.newest) w.newest = maxOf(ts);
+          w.oldest = minOf(ts);
+        } else if (t < w.oldest) {
+          w.oldest = t;
+        }
+        this.held = h.length;
         return h.length;
       }
-      this.added = t > cutoff;
-      if (!this.added) return h.length;
-      h.push(pathHash);
-      ts.push(t);
-      if (t > w.newest) w.newest = t;
-      if (h.length > this.maxPaths) {
-        h.shift();
-        // The first-seen path may carry the newest time (a refresh): the window must not keep
-        // measuring from a time nothing in it has any more.
-        if (ts.shift() === w.newest) w.newest = maxOf(ts);
-        w.oldest = minOf(ts);
-      } else if (t < w.oldest) {
-        w.oldest = t;
-      }
-      return h.length;
     }
-    // Keep what is inside the window and not from the future; refresh the path if already there.
+    // The window ends at its newest time not after t + lead (or t): later paths (the future) are
+    // kept for when their time comes, neither counted nor used to age the others out; paths stamped
+    // more than MAX_LATE_MS ahead are dropped. A path requested now that the window holds only in
+    // the future is requested now.
+    const late = t + MAX_LATE_MS;
+    let ref = t;
+    for (let i = 0; i < ts.length; i++) if (ts[i]! <= soon && ts[i]! > ref) ref = ts[i]!;
+    const cutoff = ref - this.findtime;
     let seen = false;
     let k = 0;
     for (let i = 0; i < h.length; i++) {
@@ -118,7 +132,7 @@ export class DistinctWindows {
       if (at > late || at <= cutoff) continue;
       if (x === pathHash) {
         seen = true;
-        if (t > at) at = t;
+        if (t > at || at > soon) at = t;
       }
       h[k] = x;
       ts[k++] = at;
@@ -128,19 +142,30 @@ export class DistinctWindows {
     this.added = !seen && t > cutoff;
     if (this.added) {
       if (k >= this.maxPaths) {
-        h.shift();
-        ts.shift();
+        // Full: a path from the future goes first, so planted ones never push current paths out.
+        let drop = 0;
+        for (let i = 0; i < k; i++) {
+          if (ts[i]! > soon) {
+            drop = i;
+            break;
+          }
+        }
+        h.splice(drop, 1);
+        ts.splice(drop, 1);
       }
       h.push(pathHash);
       ts.push(t);
     }
+    this.held = h.length;
     if (h.length === 0) {
       this.reset(ip);
       return 0;
     }
     w.newest = maxOf(ts);
     w.oldest = minOf(ts);
-    return h.length;
+    let n = 0;
+    for (let i = 0; i < ts.length; i++) if (ts[i]! <= soon) n++;
+    return n;
   }
 
   reset(ip: string): void {

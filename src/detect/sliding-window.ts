@@ -2,11 +2,15 @@
  * Per-address failure windows for one rule, bounded in memory.
  *
  * record(ip, t) adds a failure at log time t and answers how many failures of that address fall in
- * the window (t - findtime, t]. Events may arrive slightly out of order (Apache stamps a request when
- * it starts but writes it when it ends), so each window is kept sorted and measured from its newest
- * event. A line can only be so late, though: an event more than MAX_LATE_MS older than the window's
- * newest means the newest was stamped in the future (a skewed or forged clock), and those future
- * events are dropped, so one far-future line can never shield an address from its current failures.
+ * the window (ref - findtime, ref], where ref is the newest failure not stamped after t + the rule's
+ * lead (futureLeadOf: half its findtime, at most MAX_LATE_MS). Events may arrive slightly out of
+ * order (Apache stamps a request when it starts but writes it when it ends), so each window is kept
+ * sorted, and a line a little late is counted with the newer failures around it. A failure stamped
+ * further ahead of the one being recorded came from a skewed or forged clock: it is kept for when its
+ * time comes but neither counted nor allowed to age the current failures out, so no future-dated
+ * line, however near, can shield an address (measured from the newest failure, a line stamped a
+ * findtime ahead pushed every current one out of the window). Failures more than MAX_LATE_MS ahead
+ * are dropped, which bounds what a window keeps.
  * At most `maxTracked` addresses are held: adding one more evicts the least recently failing
  * address, and evictions are counted so the operator can see the cap was reached.
  */
@@ -39,17 +43,35 @@ import { WindowTable } from './window-table.js';
 /** How late a line may arrive (Apache stamps a request when it starts and logs it when it ends). */
 export const MAX_LATE_MS = 5 * 60_000;
 
+/**
+ * How far after the failure being recorded another may be stamped and still count with it: half the
+ * findtime, at most MAX_LATE_MS. A line that late (a slow request) counts with the newer failures
+ * around it; beyond that a failure is from the future for this count. Under half the findtime, a
+ * planted future line can move a window's end forward by less than half a window, and the failures
+ * recorded after it count with it.
+ */
+export function futureLeadOf(findtime: number): number {
+  return Math.min(Math.floor(findtime / 2), MAX_LATE_MS);
+}
+
 /** Expired runs kept at the front of a window until there are this many (or half the window). */
 const STALE_BATCH = 64;
 
 export class SlidingWindows {
   private readonly table: WindowTable<Window>;
+  private readonly lead: number;
+  /**
+   * The failures the window of the last record() holds, counted or from the future: it grows by at
+   * most one per record (the evidence gate relies on that: pipeline.ts keepFrom).
+   */
+  held = 0;
 
   constructor(
     private readonly findtime: number,
     maxTracked: number,
   ) {
     this.table = new WindowTable(maxTracked);
+    this.lead = futureLeadOf(findtime);
   }
 
   /** Windows evicted at maxTracked, since start. */
@@ -57,11 +79,12 @@ export class SlidingWindows {
     return this.table.evictions;
   }
 
-  /** Records a failure and returns the number of failures inside the window ending at the newest one. */
+  /** Records a failure and returns the number of failures inside its window (see the top of this file). */
   record(ip: string, t: number): number {
     const w = this.table.use(ip);
     if (w === undefined) {
       this.table.add(new Window(ip, t));
+      this.held = 1;
       return 1;
     }
     const b = w.b;
@@ -78,6 +101,7 @@ export class SlidingWindows {
         w.b = [t, 1];
         w.head = 0;
         w.total = 1;
+        this.held = 1;
         return 1;
       }
     }
@@ -92,7 +116,16 @@ export class SlidingWindows {
       else b.splice(b[i]! < t ? i + 2 : i, 0, t, 1);
     }
     w.total++;
-    const cutoff = b[b.length - 2]! - this.findtime;
+    // The window ends at the newest run not stamped after t + lead; later ones (the future) are
+    // neither counted nor used to age the others out.
+    const soon = t + this.lead;
+    let ref = b.length - 2;
+    let future = 0;
+    while (b[ref]! > soon) {
+      future += b[ref + 1]!;
+      ref -= 2;
+    }
+    const cutoff = b[ref]! - this.findtime;
     let head = w.head;
     if (b[head]! <= cutoff) {
       while (head < b.length && b[head]! <= cutoff) {
@@ -106,7 +139,8 @@ export class SlidingWindows {
       }
       w.head = head;
     }
-    return w.total;
+    this.held = w.total;
+    return w.total - future;
   }
 
   /** Forgets an address (after a ban its window starts empty). */

@@ -120,7 +120,8 @@ export class Pipeline {
     this.evidence = keeper;
     const share = opts.onFailure !== undefined && opts.mode === 'live' ? failureHook(opts.onFailure) : undefined;
     // A ban keeps the last linesPerBan(maxretry) failures of its window. A failure counted while the
-    // window holds `count` cannot be among them when at least that many more are needed for the ban
+    // window holds `count` (counted, or kept from the future: it grows by one per failure at most)
+    // cannot be among them when at least that many more are needed for the ban
     // (count ≤ maxretry − linesPerBan): the ring would have let it go by then. So rules with a high
     // maxretry (request-flood's 600) keep lines only near their threshold, with the same evidence.
     // Not with a replica group: its count, not this window's, makes the ban, at any local count.

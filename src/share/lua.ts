@@ -63,8 +63,13 @@ end
  * does) or after `latest` (the caller's clock plus how far ahead a live log time may be, plus the
  * clocks' skew: no replica sends a later one; a member planted minutes ahead by whoever can write
  * to the group's keys otherwise pushed every real failure out of a window shorter than maxLate, and
- * the group never counted that address again until then), trims the window to (newest - findtime, newest] and to its newest maxretry members, and
- * counts. When the count reaches maxretry the window is deleted in the same step and the offense is
+ * the group never counted that address again until then), trims the window to (ref - findtime, ref]
+ * and to its newest maxretry counted members, and counts: ref is the newest member not stamped after
+ * t + lead (half the findtime, at most maxLate), as the local detector measures it
+ * (detect/sliding-window.ts futureLeadOf), so no member stamped ahead, by a line or by a hostile
+ * writer, can age the current failures out of a window shorter than the time it is ahead; such
+ * members are kept for when their time comes, uncounted, and beyond MAX_FUTURE_MEMBERS of them they
+ * are dropped (each script call reads at most that many). When the count reaches maxretry the window is deleted in the same step and the offense is
  * claimed (SET NX with claimTtl): exactly one caller sees claimed = 1; the failures still in flight
  * from every replica start a fresh window, and while the claim lives (the ban is on its way) a
  * second crossing is not reported again. A key of the wrong type (poisoned) is replaced, and so is a
@@ -72,12 +77,16 @@ end
  * reporting that offense again; PEXPIRE … LT needs Redis 7, older ones keep such a claim).
  * Returns {count1, claimed1, count2, claimed2, …}.
  */
+/** Members stamped ahead of a failure (by more than the lead) a group window keeps at most. */
+export const MAX_FUTURE_MEMBERS = 64;
+
 export const FAILURES_SCRIPT = script(
   'failures',
   -1,
   `${WRONG_TYPE}local maxLate = tonumber(ARGV[1])
 local claimTtl = ARGV[2]
 local latest = tonumber(ARGV[3])
+local maxFuture = ${MAX_FUTURE_MEMBERS}
 local f = function(x) return string.format('%.17g', x) end
 local out = {}
 for i = 0, #KEYS / 2 - 1 do
@@ -93,13 +102,33 @@ for i = 0, #KEYS / 2 - 1 do
   local cap = math.max(t, math.min(t + maxLate, latest))
   if newest > cap then
     redis.call('ZREMRANGEBYSCORE', key, '(' .. f(cap), '+inf')
-    top = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
-    newest = tonumber(top[2]) or t
   end
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', f(newest - findtime))
-  local n = redis.call('ZCARD', key)
+  -- The window ends at the newest member not stamped after t + lead; later members (the future)
+  -- are neither counted nor used to age the others out, and more than maxFuture of them are dropped.
+  local soon = t + math.min(math.floor(findtime / 2), maxLate)
+  local future = 0
+  local ref = t
+  for k = 1, maxFuture + 1 do
+    local m = redis.call('ZRANGE', key, -k, -k, 'WITHSCORES')
+    local s = tonumber(m[2])
+    if s == nil then break end
+    if s <= soon then
+      if s > ref then ref = s end
+      break
+    end
+    future = future + 1
+  end
+  if future > maxFuture then
+    redis.call('ZREMRANGEBYSCORE', key, '(' .. f(soon), '+inf')
+    future = 0
+    local m = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+    local s = tonumber(m[2])
+    if s ~= nil and s > ref then ref = s end
+  end
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', f(ref - findtime))
+  local n = redis.call('ZCARD', key) - future
   if n > maxretry then
-    redis.call('ZREMRANGEBYRANK', key, 0, -(maxretry + 1))
+    redis.call('ZREMRANGEBYRANK', key, 0, n - maxretry - 1)
     n = maxretry
   end
   local claimed = 0

@@ -155,6 +155,35 @@ describe.skipIf(!hasRedisServer)('share stage: one hostile value in the group', 
     expect([...a.offenses, ...b.offenses][0]!.failures).toBe(3);
   });
 
+  it("a failure stamped ahead by less than a live line may be (but more than the rule's window) does not shield the group's count", async () => {
+    // findtime 10 s: a member 50 s ahead (within the minute a live log time may run ahead of the
+    // agent's clock), then three current failures.
+    const g = 'ahead-window';
+    const [a, b] = [await replica('a', { url: redis.url(), group: g }), await replica('b', { url: redis.url(), group: g })];
+    const key = 'banhammer:{ahead-window}:fail:http-403:-:198.18.7.7';
+    const t0 = Date.now();
+    await admin.zAdd(key, { score: t0 + 50_000, value: 'mallory:1' });
+    for (let i = 0; i < 2; i++) a.stage.failure({ ip: '198.18.7.7', family: 4, rule: 'http-403', time: t0 + i * 1000, findtime: 10_000, maxretry: 3 });
+    b.stage.failure({ ip: '198.18.7.7', family: 4, rule: 'http-403', time: t0 + 2000, findtime: 10_000, maxretry: 3 });
+    await waitFor('the offense', () => a.offenses.length + b.offenses.length === 1);
+    expect([...a.offenses, ...b.offenses][0]!.failures).toBe(3);
+  });
+
+  it('failures planted ahead, however many, are not counted: they neither frame the address nor stop it from being counted', async () => {
+    const g = 'ahead-flood';
+    const [a, b] = [await replica('a', { url: redis.url(), group: g }), await replica('b', { url: redis.url(), group: g })];
+    const key = 'banhammer:{ahead-flood}:fail:http-403:-:198.18.7.8';
+    const t0 = Date.now();
+    // 80 members 15–55 s ahead: more than a window keeps ahead (MAX_FUTURE_MEMBERS).
+    for (let i = 0; i < 80; i++) await admin.zAdd(key, { score: t0 + 15_000 + i * 500, value: `mallory:${i}` });
+    for (let i = 0; i < 2; i++) a.stage.failure({ ip: '198.18.7.8', family: 4, rule: 'http-403', time: t0 + i * 1000, findtime: 10_000, maxretry: 3 });
+    await sleep(500);
+    expect(a.offenses.length + b.offenses.length).toBe(0);
+    b.stage.failure({ ip: '198.18.7.8', family: 4, rule: 'http-403', time: t0 + 2000, findtime: 10_000, maxretry: 3 });
+    await waitFor('the offense', () => a.offenses.length + b.offenses.length === 1);
+    expect([...a.offenses, ...b.offenses][0]!.failures).toBe(3);
+  });
+
   it('a message stamped as sent decades ago does not make the propagation histogram a lie (its sum)', async () => {
     const g = 'lag';
     const a = await replica('a', { url: redis.url(), group: g });

@@ -62,21 +62,28 @@ describe('count: distinct-paths', () => {
       const t = roll === 0 ? clock + 20 * 60 * S : roll === 1 ? clock - rnd(120) * 500 : clock;
       const h = rnd(8);
       const got = w.record(ip, t, h);
-      // The model: keep what is inside the window ending at the newest plausible time, refresh or add.
+      // The model: the window ends at its newest time not after t + lead (half the findtime; or t);
+      // paths stamped later are kept but not counted (dropped beyond 5 min, and first to go when the
+      // window is full); refresh or add.
       const m = model.get(ip) ?? [];
       const late = t + 5 * 60 * S;
-      const newest = Math.max(t, ...m.filter((e) => e.at <= late).map((e) => e.at));
+      const soon = t + findtime / 2;
+      const newest = Math.max(t, ...m.filter((e) => e.at <= soon).map((e) => e.at));
       const kept = m.filter((e) => e.at <= late && e.at > newest - findtime);
       const same = kept.find((e) => e.h === h);
-      if (same !== undefined) same.at = Math.max(same.at, t);
-      else if (t > newest - findtime) {
-        if (kept.length >= maxPaths) kept.shift();
+      if (same !== undefined) {
+        if (t > same.at || same.at > soon) same.at = t;
+      } else if (t > newest - findtime) {
+        if (kept.length >= maxPaths) {
+          const future = kept.findIndex((e) => e.at > soon);
+          kept.splice(future >= 0 ? future : 0, 1);
+        }
         kept.push({ h, at: t });
       }
       expect(w.added).toBe(same === undefined && t > newest - findtime);
       if (kept.length === 0) model.delete(ip);
       else model.set(ip, kept);
-      expect(got).toBe(kept.length);
+      expect(got).toBe(kept.filter((e) => e.at <= soon).length);
       // The times kept, seen through count() at a later instant.
       const probe = newest + rnd(20) * 500;
       expect(w.count(ip, probe)).toBe(kept.filter((e) => e.at > probe - findtime).length);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SlidingWindows } from '../../../src/detect/sliding-window.js';
+import { futureLeadOf, SlidingWindows } from '../../../src/detect/sliding-window.js';
 
 const S = 1000;
 
@@ -22,13 +22,32 @@ describe('SlidingWindows', () => {
     expect(w.count('a', 2)).toBe(2);
   });
 
-  it('accepts events slightly out of order and measures from the newest', () => {
+  it('accepts events slightly out of order: a line late by less than the lead counts with the newer ones', () => {
+    // findtime 10 s: the lead is 5 s.
     const w = new SlidingWindows(10 * S, 10);
     w.record('a', 20 * S);
     w.record('a', 25 * S);
-    expect(w.record('a', 18 * S)).toBe(3); // older but inside (15, 25]: counted
-    expect(w.record('a', 12 * S)).toBe(3); // older and outside the window: dropped at once
+    expect(w.record('a', 21 * S)).toBe(3); // 4 s late: the window is (15, 25]
+    // 13 s late: its own window (2, 12] holds only itself; the newer failures are not lost.
+    expect(w.record('a', 12 * S)).toBe(1);
     expect(w.count('a', 25 * S)).toBe(3);
+    expect(w.record('a', 26 * S)).toBe(4); // (16, 26]: 20, 21, 25, 26
+  });
+
+  it('a failure stamped ahead (by more than the lead) neither counts nor ages the current ones out', () => {
+    for (const findtime of [10 * S, 60 * S, 3600 * S]) {
+      // Ahead of every one of the five current failures by more than the lead.
+      for (const ahead of [futureLeadOf(findtime) + 6 * S, findtime, 2 * findtime, 4 * 60 * S].filter((a) => a > futureLeadOf(findtime) + 5 * S)) {
+        const w = new SlidingWindows(findtime, 10);
+        w.record('a', 1000 * S + ahead);
+        for (let i = 1; i <= 5; i++) expect(w.record('a', 1000 * S + i * S), `findtime ${findtime}, ahead ${ahead}`).toBe(i);
+      }
+    }
+    // When its time comes it counts with the failures around it.
+    const w = new SlidingWindows(10 * S, 10);
+    w.record('a', 30 * S);
+    for (let t = 20; t < 25; t++) expect(w.record('a', t * S)).toBe(t - 19); // 30 s is ahead of each
+    expect(w.record('a', 29 * S)).toBe(6); // 30 s is within the lead: (20, 30] holds 21–24, 29 and 30
   });
 
   it('reset empties one address', () => {
@@ -98,13 +117,16 @@ describe('SlidingWindows', () => {
       // Up to 12 s late: sometimes inside the window, sometimes already outside it.
       const t = clock - Math.floor(rnd() * 12) * S;
       const ip = `198.18.1.${Math.floor(rnd() * 40)}`;
-      const times = model.get(ip) ?? [];
-      times.push(t);
+      // The failures the window holds: the window ends at the newest one not after t + lead (5 s
+      // here) and lets go of those before it; a line later than the lead counts with what is left.
+      const soon = t + futureLeadOf(findtime);
+      const held = [...(model.get(ip) ?? []), t];
+      const end = Math.max(...held.filter((x) => x <= soon));
+      const times = held.filter((x) => x > end - findtime);
       model.set(ip, times);
+      expect(w.record(ip, t)).toBe(times.filter((x) => x <= soon).length);
       const newest = Math.max(...times);
-      const want = times.filter((x) => x > newest - findtime).length;
-      expect(w.record(ip, t)).toBe(want);
-      expect(w.count(ip, newest)).toBe(want);
+      expect(w.count(ip, newest)).toBe(times.filter((x) => x > newest - findtime).length);
     }
   });
 

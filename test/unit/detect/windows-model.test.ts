@@ -17,7 +17,7 @@
  * first-seen path going when maxPaths would be exceeded, an emptied window forgotten.
  */
 import { describe, expect, it } from 'vitest';
-import { MAX_LATE_MS, SlidingWindows } from '../../../src/detect/sliding-window.js';
+import { futureLeadOf, MAX_LATE_MS, SlidingWindows } from '../../../src/detect/sliding-window.js';
 import { DistinctWindows } from '../../../src/detect/distinct-window.js';
 import { rng } from '../../support/random.js';
 
@@ -55,10 +55,12 @@ class SlidingModel extends LruModel<number[]> {
     }
     let next = w.filter((x) => x <= t + MAX_LATE_MS);
     next.push(t);
-    const newest = Math.max(...next);
-    next = next.filter((x) => x > newest - this.findtime);
+    // The window ends at the newest failure not stamped after t + lead; later ones are kept, not counted.
+    const soon = t + futureLeadOf(this.findtime);
+    const end = Math.max(...next.filter((x) => x <= soon));
+    next = next.filter((x) => x > end - this.findtime);
     this.touch(ip, next);
-    return next.length;
+    return next.filter((x) => x <= soon).length;
   }
   count(ip: string, now: number): number {
     return (this.m.get(ip) ?? []).filter((x) => x > now - this.findtime).length;
@@ -103,17 +105,23 @@ class DistinctModel extends LruModel<PathAt[]> {
     }
     this.touch(ip, w);
     const late = t + MAX_LATE_MS;
+    const soon = t + futureLeadOf(this.findtime);
     let keep = w.filter((p) => p.t <= late);
-    const newest = Math.max(t, ...keep.map((p) => p.t));
-    const cutoff = newest - this.findtime;
+    // The window ends at its newest time not after t + lead (or t); later paths are kept, not counted.
+    const end = Math.max(t, ...keep.filter((p) => p.t <= soon).map((p) => p.t));
+    const cutoff = end - this.findtime;
     keep = keep.filter((p) => p.t > cutoff);
     const seen = keep.find((p) => p.h === h);
     this.added = false;
     if (seen !== undefined) {
-      if (t > seen.t) seen.t = t;
+      if (t > seen.t || seen.t > soon) seen.t = t;
     } else if (t > cutoff) {
       this.added = true;
-      if (keep.length >= this.maxPaths) keep.shift();
+      if (keep.length >= this.maxPaths) {
+        // A path from the future goes first.
+        const future = keep.findIndex((p) => p.t > soon);
+        keep.splice(future >= 0 ? future : 0, 1);
+      }
       keep.push({ h, t });
     }
     if (keep.length === 0) {
@@ -121,7 +129,7 @@ class DistinctModel extends LruModel<PathAt[]> {
       return 0;
     }
     this.m.set(ip, keep);
-    return keep.length;
+    return keep.filter((p) => p.t <= soon).length;
   }
   count(ip: string, now: number): number {
     return (this.m.get(ip) ?? []).filter((p) => p.t > now - this.findtime).length;
@@ -296,8 +304,9 @@ describe('DistinctWindows against a list-of-paths model', () => {
     expect(w.record(ip, T0 + 5 * SEC, 2)).toBe(2); // B, late
     expect(w.record(ip, T0 + 20 * SEC, 1)).toBe(2); // A refreshed: the newest time is 20 s
     expect(w.record(ip, T0 + 12 * SEC, 3)).toBe(2); // C, late: the window is full, A (20 s) goes
-    // B@5 s and C@12 s are left: the window is (-18 s, 12 s]; a line at -12 s is inside it.
-    expect(w.record(ip, T0 - 12 * SEC, 4)).toBe(2);
+    // B@5 s and C@12 s are left: the window is (-18 s, 12 s]; a line at -2 s (late by less than the
+    // lead, half the findtime) is inside it.
+    expect(w.record(ip, T0 - 2 * SEC, 4)).toBe(2);
     expect(w.added).toBe(true);
     // Nothing in it is newer than 12 s: a sweep at 12 s + findtime forgets the address.
     expect(w.sweep(T0 + 42 * SEC)).toBe(1);
