@@ -126,19 +126,21 @@ export class Detector {
 
   /**
    * Reload: the new rule list. A rule whose name and settings are unchanged keeps its windows and
-   * counters; a new or changed rule (or any rule, when maxTracked changed) starts fresh. Returns the
-   * names of the rules whose windows were let go (restarted or no longer run), so that what was kept
-   * of their failures (evidence) goes with them.
+   * counters (under a new maxTracked too: beyond a lower cap its least recently failing addresses go,
+   * counted as evictions); a new or changed rule starts fresh. Returns the names of the rules whose
+   * windows were let go (restarted or no longer run), so that what was kept of their failures
+   * (evidence) goes with them.
    */
   reconfigure(rules: readonly CompiledRule[], maxTracked: number): Set<string> {
     const old = new Map(this.states.map((s) => [s.rule.name, s]));
-    const sameCap = maxTracked === this.maxTracked;
+    const newCap = maxTracked !== this.maxTracked;
     this.maxTracked = maxTracked;
     const dropped = new Set(old.keys());
     this.states = rules.map((rule) => {
       const prev = old.get(rule.name);
-      if (sameCap && prev !== undefined && JSON.stringify(prev.rule.settings) === JSON.stringify(rule.settings)) {
+      if (prev !== undefined && JSON.stringify(prev.rule.settings) === JSON.stringify(rule.settings)) {
         dropped.delete(rule.name);
+        if (newCap) (prev.windows ?? prev.distinct)!.setMaxTracked(maxTracked);
         return { ...prev, rule };
       }
       return freshState(rule, maxTracked);

@@ -69,6 +69,11 @@ export class DistinctWindows {
     return this.table.evictions;
   }
 
+  /** A new cap on the addresses held (a reload): the windows stay, the least recently failing go beyond it. */
+  setMaxTracked(maxTracked: number): void {
+    this.table.setMaxTracked(maxTracked);
+  }
+
   /** Records a request for a path (by hash); returns the distinct paths inside the window. */
   record(ip: string, t: number, pathHash: number): number {
     const w = this.table.use(ip);

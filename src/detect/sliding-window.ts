@@ -79,6 +79,11 @@ export class SlidingWindows {
     return this.table.evictions;
   }
 
+  /** A new cap on the addresses held (a reload): the windows stay, the least recently failing go beyond it. */
+  setMaxTracked(maxTracked: number): void {
+    this.table.setMaxTracked(maxTracked);
+  }
+
   /** Records a failure and returns the number of failures inside its window (see the top of this file). */
   record(ip: string, t: number): number {
     const w = this.table.use(ip);

@@ -15,8 +15,24 @@ export class WindowTable<W extends LruNode> {
   /** Windows evicted at the cap, since start. */
   evictions = 0;
 
-  constructor(private readonly maxTracked: number) {
+  constructor(private maxTracked: number) {
     if (!(maxTracked >= 1)) throw new RangeError(`maxTracked must be ≥ 1, got ${maxTracked}`);
+  }
+
+  /**
+   * A new cap (a reload): the windows are kept, and when more than `maxTracked` are held the least
+   * recently used go (counted as evictions), as they would have at the cap.
+   */
+  setMaxTracked(maxTracked: number): void {
+    if (!(maxTracked >= 1)) throw new RangeError(`maxTracked must be ≥ 1, got ${maxTracked}`);
+    this.maxTracked = maxTracked;
+    while (this.windows.size > maxTracked) {
+      const old = this.lru.leastRecent(this.windows.values());
+      if (old === null) break;
+      this.remove(old);
+      this.evictions++;
+    }
+    this.lru.relax(this.windows.size, maxTracked);
   }
 
   /** The window of `key`, now the most recently used, or undefined. */
