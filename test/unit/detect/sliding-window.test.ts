@@ -50,6 +50,20 @@ describe('SlidingWindows', () => {
     expect(w.record('a', 29 * S)).toBe(6); // 30 s is within the lead: (20, 30] holds 21–24, 29 and 30
   });
 
+  it('a lower cap (reload) keeps the most recently failing windows and counts the others as evicted', () => {
+    const w = new SlidingWindows(60 * S, 10);
+    for (const [ip, t] of [['a', 1], ['b', 2], ['c', 3], ['a', 4], ['d', 5]] as const) w.record(ip, t * S);
+    // Least recently failing first: b, c, a, d.
+    w.setMaxTracked(2);
+    expect(w.size).toBe(2);
+    expect(w.evictions).toBe(2);
+    expect(['a', 'b', 'c', 'd'].map((ip) => w.count(ip, 5 * S))).toEqual([2, 0, 0, 1]);
+    expect(w.record('a', 6 * S)).toBe(3);
+    w.setMaxTracked(5); // a higher cap keeps everything
+    expect(w.size).toBe(2);
+    expect(w.evictions).toBe(2);
+  });
+
   it('reset empties one address', () => {
     const w = new SlidingWindows(60 * S, 10);
     w.record('a', 0);
