@@ -9,7 +9,7 @@
  * file. A variable set to the empty string counts as unset.
  */
 import { emptyPatch, type ConfigPatch } from './patch.js';
-import { closest, problemsFromIssues, type Problem } from './problems.js';
+import { closest, problemsFromIssues, suggester, type Problem, type Suggest } from './problems.js';
 import {
   DEFAULT_RULE,
   ENV_CONFIG,
@@ -54,11 +54,11 @@ export function knownEnvNames(rules: Iterable<string>): string[] {
 }
 
 /** Validates one rule-field value and stores it in `patch` (used by env and, for rules, by flags). */
-function setRuleField(patch: ConfigPatch, problems: Problem[], rule: string, field: RuleEnvFieldName, raw: string, source: string): void {
+function setRuleField(patch: ConfigPatch, problems: Problem[], rule: string, field: RuleEnvFieldName, raw: string, source: string, suggest?: Suggest): void {
   const spec = RULE_ENV_FIELDS[field];
   const r = spec.schema.safeParse(spec.fromEnv(raw), { reportInput: true });
   if (!r.success) {
-    problems.push(...problemsFromIssues(r.error.issues, source, ['rules', rule, field]));
+    problems.push(...problemsFromIssues(r.error.issues, source, ['rules', rule, field], suggest));
     return;
   }
   const target: RulePatch = (patch.rules[rule] ??= {});
@@ -71,6 +71,9 @@ export function readEnv(env: Env, knownRules: ReadonlySet<string>): EnvLayer {
   const problems: Problem[] = [];
   const ruleVars = new Map<string, string>(); // rules.<name>.<field> → variable that set it
   const known = knownEnvNames(knownRules);
+  const knownRuleList = [...knownRules].join(', ');
+  // Suggestions ("did you mean") for the first problems only: the report prints no more (problems.ts).
+  const suggest = suggester();
 
   for (const name of Object.keys(env).sort()) {
     const value = env[name];
@@ -80,7 +83,7 @@ export function readEnv(env: Env, knownRules: ReadonlySet<string>): EnvLayer {
     if (!name.startsWith(ENV_PREFIX)) {
       const head = name.split('_')[0] ?? '';
       if (head !== 'BANHAMMER' && head.length >= 7 && closest(head, ['BANHAMMER']) !== null && name.includes('_')) {
-        problems.push({ key: name, source: `env ${name}`, message: `unknown variable; did you mean ${closest(name.replace(head, 'BANHAMMER'), known) ?? 'a BANHAMMER_* variable'}?` });
+        problems.push({ key: name, source: `env ${name}`, message: `unknown variable; did you mean ${suggest(name.replace(head, 'BANHAMMER'), known) ?? 'a BANHAMMER_* variable'}?` });
       }
       continue;
     }
@@ -94,7 +97,7 @@ export function readEnv(env: Env, knownRules: ReadonlySet<string>): EnvLayer {
         return;
       }
       ruleVars.set(key, name);
-      setRuleField(patch, problems, rule, field, value, source);
+      setRuleField(patch, problems, rule, field, value, source, suggest);
     };
 
     const settingKey: SettingKey | undefined = SETTING_BY_ENV.get(name);
@@ -103,7 +106,7 @@ export function readEnv(env: Env, knownRules: ReadonlySet<string>): EnvLayer {
       const spec = SETTINGS[settingKey] as SettingSpec<unknown>;
       const r = spec.schema.safeParse(spec.fromEnv(value), { reportInput: true });
       if (!r.success) {
-        problems.push(...problemsFromIssues(r.error.issues, source, spec.yamlPath));
+        problems.push(...problemsFromIssues(r.error.issues, source, spec.yamlPath, suggest));
         continue;
       }
       (patch.settings as Record<string, unknown>)[settingKey] = r.data;
@@ -116,8 +119,8 @@ export function readEnv(env: Env, knownRules: ReadonlySet<string>): EnvLayer {
       const names = splitRuleList(value);
       const unknown = names.filter((n) => !knownRules.has(n));
       for (const n of unknown) {
-        const guess = closest(n, knownRules);
-        problems.push({ key: 'rules', source, value: n, message: `unknown rule${guess ? ` (did you mean "${guess}"?)` : ''}; known rules: ${[...knownRules].join(', ')}` });
+        const guess = suggest(n, knownRules);
+        problems.push({ key: 'rules', source, value: n, message: `unknown rule${guess ? ` (did you mean "${guess}"?)` : ''}; known rules: ${knownRuleList}` });
       }
       if (unknown.length === 0) {
         patch.selection = [...new Set(names)];
@@ -138,11 +141,11 @@ export function readEnv(env: Env, knownRules: ReadonlySet<string>): EnvLayer {
       const rule = ruleNameFromEnv(m[1]!);
       const field = FIELD_BY_ENV.get(m[2]!)!;
       if (!knownRules.has(rule)) {
-        const guess = closest(rule, knownRules);
+        const guess = suggest(rule, knownRules);
         problems.push({
           key: `rules.${rule}.${field}`,
           source,
-          message: `unknown rule "${rule}"${guess ? ` (did you mean ${ruleEnvName(guess, field)}?)` : ''}; known rules: ${[...knownRules].join(', ')}`,
+          message: `unknown rule "${rule}"${guess ? ` (did you mean ${ruleEnvName(guess, field)}?)` : ''}; known rules: ${knownRuleList}`,
         });
         continue;
       }
@@ -151,7 +154,7 @@ export function readEnv(env: Env, knownRules: ReadonlySet<string>): EnvLayer {
       continue;
     }
 
-    const guess = closest(name, known);
+    const guess = suggest(name, known);
     problems.push({
       key: name,
       source,

@@ -12,13 +12,41 @@ import type * as Yaml from 'yaml';
 
 /** yaml is loaded on first use: an agent configured by environment alone never pays its ~9 MB. */
 let yamlModule: typeof Yaml | undefined;
-function parseDocument(...args: Parameters<typeof Yaml.parseDocument>): ReturnType<typeof Yaml.parseDocument> {
-  yamlModule ??= createRequire(import.meta.url)('yaml') as typeof Yaml;
-  return yamlModule.parseDocument(...args);
+const yaml = (): typeof Yaml => (yamlModule ??= createRequire(import.meta.url)('yaml') as typeof Yaml);
+
+/**
+ * The document, with duplicate keys as errors. yaml's own `uniqueKeys` compares every key of a
+ * mapping with every other (20,000 keys took 6 s); this looks each one up in a set instead, and says
+ * the same: "Map keys must be unique at line L, column C".
+ */
+function parseDocument(text: string): { doc: Yaml.Document.Parsed; errors: string[] } {
+  const Y = yaml();
+  const lines = new Y.LineCounter();
+  const doc = Y.parseDocument(text, { uniqueKeys: false, prettyErrors: true, lineCounter: lines });
+  const duplicates: string[] = [];
+  Y.visit(doc, {
+    Map(_, map) {
+      const seen = new Set<unknown>();
+      for (const pair of map.items) {
+        const k = pair.key;
+        const id = Y.isScalar(k) ? k.value : k;
+        if (!seen.has(id)) {
+          seen.add(id);
+          continue;
+        }
+        if (duplicates.length >= 5) return Y.visit.BREAK;
+        const at = Y.isNode(k) && k.range ? lines.linePos(k.range[0]) : null;
+        duplicates.push(`Map keys must be unique${at ? ` at line ${at.line}, column ${at.col}` : ''}`);
+      }
+      return undefined;
+    },
+  });
+  const errors = [...doc.errors.map((err) => (err.message.split('\n')[0] ?? '').replace(/:$/, '')), ...duplicates];
+  return { doc, errors };
 }
 import { BanhammerError } from '../errors.js';
 import { emptyPatch, type ConfigPatch } from './patch.js';
-import { problemsFromIssues, type Problem } from './problems.js';
+import { MAX_MESSAGE_CHARS, MAX_SOURCE_CHARS, problemsFromIssues, shorten, type Problem } from './problems.js';
 import { FILE_SCHEMA, SETTING_KEYS, SETTINGS, readYamlPath, ruleNameProblem, type RulePatch, type SettingSpec } from './schema.js';
 
 export interface FileLayer {
@@ -28,8 +56,9 @@ export interface FileLayer {
   readonly ruleNames: string[];
 }
 
+/** One bounded message: the path and every quoted parser message are shortened (problems.ts). */
 function fileError(path: string, via: string, what: string, hint: string, cause?: unknown): BanhammerError {
-  return new BanhammerError('BH_ERR_CONFIG_FILE', `config file ${path} (from ${via}) ${what}`, { hint, data: { path }, cause });
+  return new BanhammerError('BH_ERR_CONFIG_FILE', `config file ${shorten(path, MAX_SOURCE_CHARS)} (from ${via}) ${what}`, { hint, data: { path }, cause });
 }
 
 export function readConfigFile(path: string, readFile: (path: string) => string, via: string): FileLayer {
@@ -43,19 +72,19 @@ export function readConfigFile(path: string, readFile: (path: string) => string,
     if (code === 'EISDIR') throw fileError(path, via, 'is a directory', 'give the path of a YAML file', e);
     if (code === 'ENOTREG') throw fileError(path, via, 'is not a regular file', 'give the path of a YAML file', e);
     if (code === 'EFBIG') throw fileError(path, via, 'is too large to be a configuration file', 'give the path of a YAML file', e);
-    throw fileError(path, via, `cannot be read: ${(e as Error).message}`, 'check the path and its permissions', e);
+    throw fileError(path, via, `cannot be read: ${shorten(String((e as Error).message), MAX_MESSAGE_CHARS)}`, 'check the path and its permissions', e);
   }
 
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
-  if (doc.errors.length > 0) {
-    const list = doc.errors.slice(0, 5).map((err) => `  ${(err.message.split('\n')[0] ?? '').replace(/:$/, '')}`).join('\n');
+  const { doc, errors } = parseDocument(text);
+  if (errors.length > 0) {
+    const list = errors.slice(0, 5).map((err) => `  ${shorten(err, MAX_MESSAGE_CHARS)}`).join('\n');
     throw fileError(path, via, `is not valid YAML:\n${list}`, 'fix the YAML syntax (indentation, quoting, duplicate keys)');
   }
   let raw: unknown;
   try {
     raw = doc.toJS({ maxAliasCount: 100 });
   } catch (e) {
-    throw fileError(path, via, `cannot be loaded: ${(e as Error).message}`, 'avoid YAML alias bombs and custom tags', e);
+    throw fileError(path, via, `cannot be loaded: ${shorten(String((e as Error).message), MAX_MESSAGE_CHARS)}`, 'avoid YAML alias bombs and custom tags', e);
   }
   if (raw === null || raw === undefined) raw = {};
   if (typeof raw !== 'object' || Array.isArray(raw)) {

@@ -3,7 +3,7 @@
  * and sourced by flag name (`flag --rules`) in messages.
  */
 import { emptyPatch, type ConfigPatch } from './patch.js';
-import { closest, problemsFromIssues, type Problem } from './problems.js';
+import { problemsFromIssues, suggester, type Problem } from './problems.js';
 import { SETTINGS, type SettingKey, type SettingSpec } from './schema.js';
 import { splitRuleList } from './env.js';
 
@@ -35,13 +35,14 @@ export interface FlagsLayer {
 export function readFlags(flags: ConfigFlags, knownRules: ReadonlySet<string>): FlagsLayer {
   const patch = emptyPatch();
   const problems: Problem[] = [];
+  const suggest = suggester();
 
   const set = (flag: keyof ConfigFlags, key: SettingKey, value: unknown): void => {
     const spec = SETTINGS[key] as SettingSpec<unknown>;
     const source = `flag ${FLAG_NAMES[flag]}`;
     const r = spec.schema.safeParse(value, { reportInput: true });
     if (!r.success) {
-      problems.push(...problemsFromIssues(r.error.issues, source, spec.yamlPath));
+      problems.push(...problemsFromIssues(r.error.issues, source, spec.yamlPath, suggest));
       return;
     }
     (patch.settings as Record<string, unknown>)[key] = r.data;
@@ -57,9 +58,10 @@ export function readFlags(flags: ConfigFlags, knownRules: ReadonlySet<string>): 
     const source = `flag ${FLAG_NAMES.rules}`;
     const names = flags.rules.flatMap(splitRuleList);
     const unknown = names.filter((n) => !knownRules.has(n));
+    const knownRuleList = [...knownRules].join(', ');
     for (const n of unknown) {
-      const guess = closest(n, knownRules);
-      problems.push({ key: 'rules', source, value: n, message: `unknown rule${guess ? ` (did you mean "${guess}"?)` : ''}; known rules: ${[...knownRules].join(', ')}` });
+      const guess = suggest(n, knownRules);
+      problems.push({ key: 'rules', source, value: n, message: `unknown rule${guess ? ` (did you mean "${guess}"?)` : ''}; known rules: ${knownRuleList}` });
     }
     if (names.length === 0) problems.push({ key: 'rules', source, value: flags.rules, message: 'name at least one rule' });
     if (unknown.length === 0 && names.length > 0) {

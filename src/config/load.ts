@@ -18,6 +18,7 @@ import { readRuleDir, type DirReader, type RuleDefinition } from '../detect/rule
 import { readEnv, type Env } from './env.js';
 import { FLAG_NAMES, readFlags, type ConfigFlags } from './flags.js';
 import { emptyPatch, type ConfigPatch } from './patch.js';
+import { apacheProblems, type ApacheSettings } from './apache.js';
 import { configError, type Problem } from './problems.js';
 import { assembleConfig, redactProblem } from './settings.js';
 import { notifyProblems } from '../notify/targets-config.js';
@@ -136,6 +137,17 @@ export function resolveConfig(input: LoadInput): ResolvedConfig {
   if ((settings.shareRedisUrl === null) !== (settings.shareGroup === null)) {
     const missing = settings.shareGroup === null ? SETTINGS.shareGroup : SETTINGS.shareRedisUrl;
     problems.push({ key: missing.yamlPath.join('.'), source: 'default', message: `sharing needs both BANHAMMER_REDIS_URL and BANHAMMER_SHARE_GROUP; set ${missing.env} too (or neither)` });
+  }
+
+  // What `banhammer apache-conf` (the image's entrypoint) would refuse, refused here, by the same rule:
+  // check-config must not accept a configuration the container then stops on (exit 78).
+  const sourceOf = (yamlKey: string): string => {
+    let source = 'default';
+    for (const layer of layers) source = layer.sources.get(yamlKey) ?? source;
+    return source;
+  };
+  for (const p of apacheProblems(settings as unknown as ApacheSettings)) {
+    problems.push({ key: p.key, source: sourceOf(p.key), value: p.value, message: `${p.env} cannot be written into Apache's configuration (banhammer apache-conf, run by the image's entrypoint): ${p.allowed}` });
   }
 
   // Notification targets: the shorthand (env) ones and notify.targets must combine into valid targets.

@@ -5,6 +5,10 @@
  * of them at once; the loader turns the list into one BanhammerError whose message has one line per
  * problem: `- <key> = <value> (<source>): <what is allowed>`. Keys are the YAML (snake_case) paths,
  * e.g. `rules.forbidden.maxretry`, `ports[1]`.
+ *
+ * The report is bounded whatever the input: each part of a line is shortened with a visible marker
+ * (formatProblem), at most MAX_PROBLEMS_SHOWN lines and MAX_REPORT_CHARS characters are written
+ * (formatProblems), and "did you mean" is looked up for a layer's first problems only (suggester).
  */
 import type { z } from 'zod/mini';
 import { BanhammerError } from '../errors.js';
@@ -19,6 +23,9 @@ export interface Problem {
   readonly message: string;
 }
 
+/** At most this many problems are written out; a 34,000-entry list of bad addresses printed 34,000 lines. */
+export const MAX_PROBLEMS_SHOWN = 20;
+
 export function keyOf(path: readonly PropertyKey[]): string {
   let out = '';
   for (const p of path) {
@@ -28,44 +35,70 @@ export function keyOf(path: readonly PropertyKey[]): string {
   return out;
 }
 
-/** The candidate closest to `name` by edit distance, when close enough to be a likely typo. */
+/**
+ * The candidate closest to `name` by edit distance, when close enough to be a likely typo (at most
+ * max(2, ⌊|name|/4⌋) edits). Bounded work: a candidate whose length alone differs by more than that
+ * is skipped without computing a distance, so a 20,000-character name costs nothing.
+ */
 export function closest(name: string, candidates: Iterable<string>): string | null {
+  const limit = Math.max(2, Math.floor(name.length / 4));
+  const a = name.toLowerCase();
   let best: string | null = null;
-  let bestD = Infinity;
+  let bestD = limit + 1;
   for (const c of candidates) {
-    const d = editDistance(name.toLowerCase(), c.toLowerCase());
+    if (Math.abs(c.length - name.length) >= bestD) continue;
+    const d = editDistance(a, c.toLowerCase(), bestD);
     if (d < bestD) {
       bestD = d;
       best = c;
     }
   }
-  return best !== null && bestD <= Math.max(2, Math.floor(name.length / 4)) ? best : null;
+  return best;
 }
 
-function editDistance(a: string, b: string): number {
+/** Levenshtein distance, or any value ≥ `stop` as soon as every path is at least that long. */
+function editDistance(a: string, b: string, stop: number): number {
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const cur = [i];
+    let rowMin = i;
     for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      const v = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      cur[j] = v;
+      if (v < rowMin) rowMin = v;
     }
+    if (rowMin >= stop) return stop;
     prev = cur;
   }
   return prev[b.length]!;
+}
+
+/** closest(), or null once `budget` names have been looked up (see suggester). */
+export type Suggest = (name: string, candidates: Iterable<string>) => string | null;
+
+/**
+ * A "did you mean" for at most `budget` names, null for the rest: the report prints at most
+ * MAX_PROBLEMS_SHOWN problems, and 5,000 unknown variables each compared with every known name took
+ * seconds for suggestions nobody reads. One suggester per layer (file, environment, flags), so every
+ * problem that can be printed still gets its suggestion.
+ */
+export function suggester(budget: number = MAX_PROBLEMS_SHOWN): Suggest {
+  let left = budget;
+  return (name, candidates) => (left-- > 0 ? closest(name, candidates) : null);
 }
 
 /**
  * Zod issues → Problems. `base` prefixes the issue paths (e.g. ['ports'] when one env value was
  * validated alone). Unknown keys become one Problem each, with a "did you mean" when one is close.
  */
-export function problemsFromIssues(issues: readonly z.core.$ZodIssue[], source: string, base: readonly PropertyKey[] = []): Problem[] {
+export function problemsFromIssues(issues: readonly z.core.$ZodIssue[], source: string, base: readonly PropertyKey[] = [], suggest: Suggest = suggester()): Problem[] {
   const out: Problem[] = [];
   for (const iss of issues) {
     const path = [...base, ...iss.path];
     if (iss.code === 'unrecognized_keys') {
       const allowed = /allowed keys here: (.*)$/.exec(iss.message)?.[1]?.split(', ') ?? [];
       for (const k of iss.keys) {
-        const guess = closest(k, allowed);
+        const guess = suggest(k, allowed);
         out.push({
           key: keyOf([...path, k]),
           source,
@@ -89,28 +122,63 @@ export function problemsFromIssues(issues: readonly z.core.$ZodIssue[], source: 
   return out;
 }
 
+/**
+ * Longest key, source and message a problem line prints; longer ones are cut in the middle with a
+ * visible marker (the end of a message often says what is wrong: V8's "Invalid regular expression:
+ * /…/: Unterminated group" quotes the whole pattern first). Values are cut at MAX_VALUE_CHARS.
+ */
+export const MAX_KEY_CHARS = 200;
+export const MAX_SOURCE_CHARS = 200;
+export const MAX_MESSAGE_CHARS = 600;
+export const MAX_VALUE_CHARS = 80;
+/** Problem lines stop once they would pass this many characters (at least one is always written). */
+export const MAX_REPORT_CHARS = 8000;
+
+/** `s` when at most `max` characters; otherwise its head and tail around `…[N characters cut]…`. */
+export function shorten(s: string, max: number): string {
+  if (s.length <= max) return s;
+  const keep = Math.max(0, max - 30);
+  const head = Math.ceil((keep * 2) / 3);
+  const tail = keep - head;
+  // Never split a surrogate pair: the line stays valid UTF-16 (and UTF-8 once written).
+  let h = head;
+  if (h > 0 && /[\uD800-\uDBFF]/.test(s[h - 1]!)) h--;
+  let t = s.length - tail;
+  if (t < s.length && /[\uDC00-\uDFFF]/.test(s[t]!)) t++;
+  return `${s.slice(0, h)}…[${t - h} characters cut]…${s.slice(t)}`;
+}
+
 export function showValue(v: unknown): string {
   let s: string;
   try {
-    s = typeof v === 'string' ? JSON.stringify(v) : (JSON.stringify(v) ?? String(v));
+    s = typeof v === 'string' ? JSON.stringify(v.length > 4 * MAX_VALUE_CHARS ? v.slice(0, 4 * MAX_VALUE_CHARS) : v) : (JSON.stringify(v) ?? String(v));
   } catch {
     s = String(v);
   }
-  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+  return s.length > MAX_VALUE_CHARS ? `${s.slice(0, MAX_VALUE_CHARS - 3)}...` : s;
 }
 
+/** One line, bounded whatever the problem holds: key, value, source and message are each shortened. */
 export function formatProblem(p: Problem): string {
   const value = 'value' in p ? ` = ${showValue(p.value)}` : '';
-  return `- ${p.key}${value} (${p.source}): ${p.message}`;
+  return `- ${shorten(String(p.key), MAX_KEY_CHARS)}${value} (${shorten(String(p.source), MAX_SOURCE_CHARS)}): ${shorten(String(p.message), MAX_MESSAGE_CHARS)}`;
 }
 
-/** At most this many problems are written out; a 34,000-entry list of bad addresses printed 34,000 lines. */
-export const MAX_PROBLEMS_SHOWN = 20;
-
-/** The first MAX_PROBLEMS_SHOWN problems formatted, then `… and N more` when there are more. */
+/**
+ * The first MAX_PROBLEMS_SHOWN problems formatted (fewer when their lines would pass
+ * MAX_REPORT_CHARS), then `… and N more` when there are more.
+ */
 export function formatProblems(problems: readonly Problem[], limit: number = MAX_PROBLEMS_SHOWN): string[] {
-  const lines = problems.slice(0, limit).map(formatProblem);
-  if (problems.length > limit) lines.push(`… and ${problems.length - limit} more (fix these first; all are in the error's data.problems)`);
+  const lines: string[] = [];
+  let chars = 0;
+  for (const p of problems.slice(0, limit)) {
+    const line = formatProblem(p);
+    if (lines.length > 0 && chars + line.length > MAX_REPORT_CHARS) break;
+    lines.push(line);
+    chars += line.length + 1;
+  }
+  const more = problems.length - lines.length;
+  if (more > 0) lines.push(`… and ${more} more (fix these first; all are in the error's data.problems)`);
   return lines;
 }
 

@@ -19,6 +19,7 @@
 import * as z from 'zod/mini';
 import { LOG_FORMATS, type LogFormat } from '../parse/access-event.js';
 import { cidrProblem, parseCidr } from '../parse/ip.js';
+import { INSTANCE_RE } from '../enforce/iptables-args.js';
 import type { BantimeIncrement, RuleMatch, RuleSettings } from '../detect/rule.js';
 import { PRESETS, DEFAULT_RULE, isPreset } from '../detect/presets.js';
 import {
@@ -164,7 +165,14 @@ export interface SettingSpec<T> {
 // ---------------------------------------------------------------------------------------------
 // Value schemas shared by the file, the environment and flags.
 
-export const INSTANCE_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+/**
+ * Instance names: the firewall's rule (iptables-args.ts, which derives chain, set and table names
+ * from it), at most INSTANCE_MAX_LENGTH characters: the state and outbox file names are derived from
+ * it too (`state-<instance>.json.tmp-<pid>-<n>` must fit a file name), and a container hostname, the
+ * default, is never longer.
+ */
+export { INSTANCE_RE };
+export const INSTANCE_MAX_LENGTH = 64;
 
 const splitList = (raw: string, sep: RegExp): string[] => raw.split(sep).map((s) => s.trim()).filter((s) => s !== '');
 const commaList = (raw: string): string[] => splitList(raw, /,/);
@@ -218,22 +226,67 @@ const redisUrl = z.string({ error: 'expected a redis:// or rediss:// URL' }).che
       if (s.length > 2048 || s.includes('\0')) return false;
       try {
         const u = new URL(s);
-        return (u.protocol === 'redis:' || u.protocol === 'rediss:') && u.hostname !== '' && /^(\/\d{0,2})?$/.test(u.pathname);
+        // What the share stage's client (share/redis-share.ts redisClientOptions) then reads: the
+        // user and password percent-decoded (a stray % made it throw), a port it can connect to.
+        decodeURIComponent(u.username);
+        decodeURIComponent(u.password);
+        return (u.protocol === 'redis:' || u.protocol === 'rediss:') && u.hostname !== '' && u.port !== '0' && /^(\/\d{0,2})?$/.test(u.pathname);
       } catch {
         return false;
       }
     },
-    { error: 'expected redis://[user[:password]@]host[:port][/db] or rediss://…' },
+    { error: 'expected redis://[user[:password]@]host[:port][/db] or rediss://… (port 1–65535; in the user and password write % as %25, @ as %40, : as %3A, / as %2F)' },
   ),
 );
 
-const absolutePath = z
-  .string({ error: 'expected a path (string)' })
-  .check(
-    z.minLength(1, { error: 'must not be empty' }),
-    z.refine((s) => s.startsWith('/'), { error: 'must be an absolute path (starting with /)' }),
-    z.refine((s) => !s.includes('\0'), { error: 'must not contain NUL' }),
+/** Linux's limits: a path of at most PATH_MAX - 1 bytes, each name in it at most NAME_MAX bytes. */
+export const PATH_MAX_BYTES = 4095;
+export const NAME_MAX_BYTES = 255;
+/**
+ * The control socket's path: a Unix socket address holds 108 bytes with the final NUL, and Node
+ * silently cuts a longer path (the socket appears elsewhere, and chmod and clean-up miss it).
+ */
+export const SOCKET_PATH_MAX_BYTES = 107;
+/**
+ * The last name of a file the agent replaces atomically (the map file): a temporary
+ * `<name>.tmp-<pid>-<n>` beside it must still fit NAME_MAX.
+ */
+export const REPLACED_NAME_MAX_BYTES = 200;
+/**
+ * The state directory: the agent's files in it (`state-<instance>.json.tmp-<pid>-<n>`,
+ * `share-outbox-<instance>.json…`, instance at most INSTANCE_MAX_LENGTH) must still fit PATH_MAX.
+ */
+export const STATE_DIR_MAX_BYTES = 3840;
+
+const bytes = (s: string): number => Buffer.byteLength(s, 'utf8');
+
+/** The problem with an absolute path, or null (one rule for every path setting; see absolutePath). */
+export function pathProblem(s: string, opts: { maxBytes?: number; file?: boolean; lastNameMaxBytes?: number } = {}): string | null {
+  const maxBytes = opts.maxBytes ?? PATH_MAX_BYTES;
+  if (s === '') return 'must not be empty';
+  if (!s.startsWith('/')) return 'must be an absolute path (starting with /)';
+  if (s.includes('\0')) return 'must not contain NUL';
+  if (bytes(s) > maxBytes) return `must be at most ${maxBytes} bytes long`;
+  const names = s.split('/');
+  if (names.some((n) => bytes(n) > NAME_MAX_BYTES)) return `each name in the path must be at most ${NAME_MAX_BYTES} bytes long`;
+  if (opts.file === true) {
+    const last = names[names.length - 1]!;
+    if (last === '' || last === '.' || last === '..') return 'must name a file, not a directory (it ends in /, /. or /..)';
+    if (opts.lastNameMaxBytes !== undefined && bytes(last) > opts.lastNameMaxBytes) return `its file name must be at most ${opts.lastNameMaxBytes} bytes long`;
+  }
+  return null;
+}
+
+/** An absolute path (a directory, or with `file` a file), within the kernel's limits. */
+const absolutePath = (opts: Parameters<typeof pathProblem>[1] = {}) =>
+  z.string({ error: 'expected a path (string)' }).check(
+    z.superRefine((s, ctx) => {
+      const why = pathProblem(s, opts);
+      if (why !== null) ctx.addIssue({ code: 'custom', message: why, input: s });
+    }),
   );
+const dirPath = absolutePath();
+const filePath = absolutePath({ file: true });
 
 const enumOf = <T extends readonly [string, ...string[]]>(values: T) =>
   z.enum(values, { error: `expected one of ${values.join(', ')}` });
@@ -297,8 +350,11 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
     reload: 'restart',
     env: 'BANHAMMER_INSTANCE',
     description: 'Name of this agent; chain, set and file names are derived from it',
-    allowed: 'letters, digits, `_ . -`, starting with a letter or digit',
-    schema: z.string({ error: 'expected a name (string)' }).check(z.regex(INSTANCE_RE, { error: 'must match ^[A-Za-z0-9][A-Za-z0-9_.-]*$' })),
+    allowed: `letters, digits, \`_ . -\`, starting with a letter or digit, at most ${INSTANCE_MAX_LENGTH}`,
+    schema: z.string({ error: 'expected a name (string)' }).check(
+      z.regex(INSTANCE_RE, { error: 'must match ^[A-Za-z0-9][A-Za-z0-9_.-]*$' }),
+      z.maxLength(INSTANCE_MAX_LENGTH, { error: `must be at most ${INSTANCE_MAX_LENGTH} characters (file names are derived from it)` }),
+    ),
     fromEnv: trimmed,
     default: ({ hostname }) => hostname,
     defaultText: 'the container hostname',
@@ -380,8 +436,8 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
     reload: 'restart',
     env: 'BANHAMMER_STATE_DIR',
     description: 'Directory for persisted bans',
-    allowed: 'absolute path',
-    schema: absolutePath,
+    allowed: `absolute path, at most ${STATE_DIR_MAX_BYTES} bytes`,
+    schema: absolutePath({ maxBytes: STATE_DIR_MAX_BYTES }),
     fromEnv: trimmed,
     default: () => '/var/lib/banhammer',
     defaultText: '/var/lib/banhammer',
@@ -392,8 +448,8 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
     reload: 'restart',
     env: 'BANHAMMER_SOCKET',
     description: 'Control socket (status, ban, unban)',
-    allowed: 'absolute path',
-    schema: absolutePath,
+    allowed: `absolute path of a file, at most ${SOCKET_PATH_MAX_BYTES} bytes (a Unix socket's limit)`,
+    schema: absolutePath({ file: true, maxBytes: SOCKET_PATH_MAX_BYTES }),
     fromEnv: trimmed,
     default: () => '/run/banhammer/banhammer.sock',
     defaultText: '/run/banhammer/banhammer.sock',
@@ -496,8 +552,8 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
     reload: 'restart',
     env: 'BANHAMMER_MAP_FILE',
     description: 'apache-map/nginx-map: ban list file the web server reads (its directory must exist)',
-    allowed: 'absolute path',
-    schema: absolutePath,
+    allowed: 'absolute path of a file; with apache-map only ASCII letters, digits and `. _ / @ + , = ~ : -`',
+    schema: absolutePath({ file: true, lastNameMaxBytes: REPLACED_NAME_MAX_BYTES }),
     fromEnv: trimmed,
     default: () => '/run/banhammer/banned.map',
     defaultText: '/run/banhammer/banned.map',
@@ -557,7 +613,7 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
     env: 'BANHAMMER_DOCKER_CONTAINERS_DIR',
     description: 'Host mode: Docker’s containers directory (mounted read-only), where each container’s config.v2.json names it and its addresses',
     allowed: 'absolute path',
-    schema: z.union([z.null(), absolutePath], { error: 'expected an absolute path' }),
+    schema: z.union([z.null(), dirPath], { error: 'expected an absolute path' }),
     fromEnv: trimmed,
     default: () => null,
     defaultText: 'derived from BANHAMMER_LOG_PATH (e.g. /var/lib/docker/containers)',
@@ -582,7 +638,7 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
     env: 'BANHAMMER_REDIS_PASSWORD_FILE',
     description: 'File holding the Redis password (Docker secrets; wins over a password in the URL)',
     allowed: 'absolute path',
-    schema: z.union([z.null(), absolutePath], { error: 'expected an absolute path' }),
+    schema: z.union([z.null(), filePath], { error: 'expected an absolute path' }),
     fromEnv: trimmed,
     default: () => null,
     defaultText: '(none)',
@@ -631,7 +687,7 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
     env: 'BANHAMMER_RULES_DIR',
     description: 'Directory of your own rule files, one rule per <name>.yaml in the presets’ format (README “Rules”); on unless a file says `enabled: false`',
     allowed: 'absolute path',
-    schema: z.union([z.null(), absolutePath], { error: 'expected an absolute path' }),
+    schema: z.union([z.null(), dirPath], { error: 'expected an absolute path' }),
     fromEnv: trimmed,
     default: () => null,
     defaultText: '(none)',

@@ -19,9 +19,9 @@
  * a dual-stack socket) and `::a.b.c.d` for IPv4-compatible IPv6 (::/96), which APR prints that way.
  */
 import { systemClock, type Clock } from '../clock.js';
-import { REMOTEIP_HEADER_ALLOWED, REMOTEIP_HEADER_RE, type Config } from '../config/schema.js';
+import { apacheProblems, type ApacheSettings } from '../config/apache.js';
 import { BanhammerError } from '../errors.js';
-import { cidrDetail, parseCidr } from '../parse/ip.js';
+import { parseCidr } from '../parse/ip.js';
 import type { ApplyResult, Enforcer, EnforcerBan, EnforcerBatch } from './enforcer.js';
 import { MapFile, type MapEntry } from './map-file.js';
 
@@ -97,32 +97,29 @@ export class ApacheMapEnforcer implements Enforcer {
   }
 }
 
-/** Characters a path may have to be written unquoted into Apache's configuration and a txt: map URL. */
-const APACHE_SAFE_PATH = /^\/[A-Za-z0-9._\/@+,=~:-]*$/;
-
 /**
  * The `Define`s with which the image's Apache configuration takes the agent's settings
  * (`banhammer apache-conf`, run by banhammer-entrypoint before Apache starts):
  *   Define BANHAMMER_REMOTEIP_HEADER <header>          always
  *   Define BANHAMMER_TRUSTED_PROXIES "<cidr> <cidr>…"  when trusted proxies are set (mod_remoteip)
  *   Define BANHAMMER_MAP_FILE <path>                   when the enforcer is apache-map
- * Values come from the resolved (validated) configuration; anything Apache's config reader could
- * split, quote or substitute is refused with BH_ERR_CONFIG rather than written.
+ * Values come from the resolved (validated) configuration. What Apache's config reader could split,
+ * quote or substitute is refused with BH_ERR_CONFIG rather than written, by the one rule the
+ * configuration loader applies too (config/apache.ts: what check-config accepts, this renders).
  */
-export function renderApacheDefines(config: Pick<Config, 'enforcer' | 'trustedProxies' | 'remoteipHeader' | 'mapFile'>): string {
-  const bad = (key: string, env: string, value: string, allowed: string): BanhammerError =>
-    new BanhammerError('BH_ERR_CONFIG', `${key} = ${JSON.stringify(value)} (${env}) cannot be written into Apache's configuration: ${allowed}`, {
-      data: { key, value },
-    });
-  // The schema's own rule: what check-config accepts, the entrypoint renders.
-  if (!REMOTEIP_HEADER_RE.test(config.remoteipHeader)) {
-    throw bad('remoteip_header', 'BANHAMMER_REMOTEIP_HEADER', config.remoteipHeader, `use ${REMOTEIP_HEADER_ALLOWED}`);
+export function renderApacheDefines(config: ApacheSettings): string {
+  const problem = apacheProblems(config)[0];
+  if (problem !== undefined) {
+    throw new BanhammerError(
+      'BH_ERR_CONFIG',
+      `${problem.key} = ${JSON.stringify(problem.value)} (${problem.env}) cannot be written into Apache's configuration: ${problem.allowed}`,
+      { data: { key: problem.key, value: problem.value } },
+    );
   }
   const lines = [`Define BANHAMMER_REMOTEIP_HEADER ${config.remoteipHeader}`];
   if (config.trustedProxies.length > 0) {
     const cidrs = config.trustedProxies.map((p) => {
-      const c = parseCidr(p);
-      if (c === null) throw bad('trusted_proxies', 'BANHAMMER_TRUSTED_PROXIES', p, `expected IPv4/IPv6 addresses or CIDRs${cidrDetail(p)}`);
+      const c = parseCidr(p)!; // apacheProblems refused any entry that is not one
       // Canonical: an IPv4-mapped network is written as the IPv4 network it names, which is what
       // mod_remoteip compares an IPv4 client with (it never matches one against an IPv6 network).
       return `${c.network}/${c.prefix}`;
@@ -130,9 +127,6 @@ export function renderApacheDefines(config: Pick<Config, 'enforcer' | 'trustedPr
     lines.push(`Define BANHAMMER_TRUSTED_PROXIES "${cidrs.join(' ')}"`);
   }
   if (config.enforcer === 'apache-map') {
-    if (!APACHE_SAFE_PATH.test(config.mapFile)) {
-      throw bad('map_file', 'BANHAMMER_MAP_FILE', config.mapFile, 'use an absolute path of letters, digits and . _ / @ + , = ~ : - (no spaces or quotes)');
-    }
     lines.push(`Define BANHAMMER_MAP_FILE ${config.mapFile}`);
   }
   return lines.join('\n') + '\n';
