@@ -9,8 +9,12 @@
  * - start(): the enforcer is initialised (idempotently), saved state is restored (unexpired bans go
  *   back into the kernel before any line is read), then the log files are followed from their saved
  *   read positions. stop() may be called at any moment, even while start() is still in progress.
- * - A ban is reported (logged, counted, shown by status) once the enforcer holds it; the state file
- *   recording it is saved first, best effort (a full disk is logged once and retried, never fatal).
+ * - A ban is reported (logged, counted, notified) once the enforcer holds it, or at the latest just
+ *   before its unban is (a ban lifted before its batch was applied): bans and unbans are told in the
+ *   book's order, so the last word on an address is never a ban that was lifted.
+ * - State is saved best effort and never waited for by enforcement (src/decide/state-keeper.ts: at
+ *   most one save in flight, the latest state after it; a full disk is logged once and retried, a
+ *   stalled one reported once). stop() saves the final state, waiting for it at most STOP_SAVE_BUDGET_MS.
  * - Every second expired bans are lifted; every `checkIntervalMs` the enforcer compares the kernel
  *   with the ban book and repairs; every 6 h every ban is sent again (kernel timeouts stop at ~24.8 d).
  * - reload(): a diff, not a rebuild (see Pipeline.reconfigure); restart-only settings that changed are
@@ -40,7 +44,7 @@ import { canonicalTarget } from './parse/ip.js';
 import type { UnbanReason } from './metrics/registry.js';
 import { MetricsSampler } from './metrics/sampler.js';
 import { banFields, logUnban } from './log.js';
-import { ContainerDirectory, containersDirFor, type ContainerResolver } from './docker/containers.js';
+import { ContainerDirectory, containersDirFor, type ContainerResolver, type HeldScope } from './docker/containers.js';
 import { containerFor, containersDirWarnings, isHostMode } from './docker/host-mode.js';
 import { GroupLink } from './share/group-link.js';
 
@@ -48,10 +52,8 @@ export type { DaemonDeps, DaemonLogger, DaemonState, LineSourceFactory, StateSto
 
 const EXPIRE_INTERVAL_MS = 1000;
 const POSITION_SAVE_INTERVAL_MS = 1000;
-/** A state save that took this long or more spaces the next ones (see Daemon.saveNotBefore). */
-const SLOW_SAVE_MS = 50;
-const SAVE_SPACING = 10;
-const MAX_SAVE_GAP_MS = 30_000;
+/** How long a stopping agent waits for its final state save (a stalled disk must not hang the stop). */
+export const STOP_SAVE_BUDGET_MS = 5000;
 const SWEEP_INTERVAL_MS = 30_000;
 const REFRESH_INTERVAL_MS = 6 * 3600_000;
 /** How often the host's own addresses are read again (one getifaddrs call). */
@@ -94,16 +96,11 @@ export class Daemon implements ControlHandler {
    */
   private restoring: { resolve: () => void } | null = null;
   private lastSavedPositions = '';
-  /**
-   * A save that took long (a state of many bans with their log lines: ~0.4 s for 100,000) spaces the
-   * next ones by SAVE_SPACING × its duration (at most MAX_SAVE_GAP_MS), so a ban storm can never keep
-   * the agent busy rewriting its state file; a deferred save is done by the next periodic tick.
-   * Bans are in the kernel by then, whatever the file says; stop() always saves.
-   */
-  private saveNotBefore = 0;
-  private saveDeferred = false;
   private repairs = 0;
-  /** Bans made since the last applied batch: reported once the enforcer holds them. */
+  /**
+   * Bans made and not reported yet, oldest first: reported once the enforcer holds them, or just
+   * before their unban when they are lifted first (see reportBeforeLift).
+   */
   private unreported: Ban[] = [];
   /** How many of `unreported` the batch being applied covers (those made before its diff was taken). */
   private covered = 0;
@@ -136,7 +133,13 @@ export class Daemon implements ControlHandler {
     this.stats = this.pipeline.stats;
     const lifted = (bans: Ban[]): void => void this.lift(bans, 'group');
     this.group = deps.share && new GroupLink({ share: deps.share, pipeline: this.pipeline, clock: deps.clock, log: this.log, onAdopted: (b) => this.toEnforce(b), onLifted: lifted, scoped: this.scoped, networks: deps.enforcer.cidr === true, minPrefix: { 4: deps.config.share.minPrefix4, 6: deps.config.share.minPrefix6 }, isContainer: (id) => this.containers?.info(id) != null });
-    this.keeper = new StateKeeper(deps.store, this.log, () => deps.metrics?.stateSaveError());
+    this.keeper = new StateKeeper<DaemonState>({
+      sink: deps.store,
+      log: this.log,
+      clock: deps.clock,
+      onFailure: () => deps.metrics?.stateSaveError(),
+      onSettled: (doc, ok) => void (ok && (this.lastSavedPositions = JSON.stringify(doc.positions))),
+    });
     this.sampler = deps.metrics && new MetricsSampler(deps.metrics);
     // The batch's diff is taken from the book when it starts: bans made while it is applied wait for the next one.
     const book = this.pipeline.book;
@@ -232,7 +235,7 @@ export class Daemon implements ControlHandler {
     await this.source?.stop();
     await this.queue.flush();
     await this.queue.stop();
-    await this.save(true);
+    await this.saveFinal();
     if (opts.removeFirewall !== false) await this.deps.enforcer.shutdown();
     await this.deps.notifier?.close(NOTIFY_SHUTDOWN_BUDGET_MS);
     this.log.info({}, 'banhammer stopped');
@@ -296,27 +299,59 @@ export class Daemon implements ControlHandler {
 
   private readonly scopeName = (scope: string): string | undefined => this.containers?.info(scope)?.name;
 
-  private async afterApply(refused: ReadonlySet<string> = new Set()): Promise<void> {
+  /** The containers the ban book holds bans for (`--container` of one removed since: see containerFor). */
+  private readonly heldScopes = (): HeldScope[] => this.pipeline.book.active(this.clock.now()).flatMap((b) => (b.scope === undefined ? [] : [{ id: b.scope, name: b.scopeName }]));
+
+  /** After a batch is held: the state save is started (never awaited: enforcement does not wait for a disk), then the batch is reported. */
+  private afterApply(refused: ReadonlySet<string> = new Set()): void {
     const restoring = this.restoreFlush && this.covered === 0 && this.coveredUnbans === 0;
     this.restoreFlush = false;
-    if (!restoring) await this.save();
+    if (!restoring) this.save();
     const reports = this.unreported.splice(0, this.covered);
     this.covered = 0;
     const lifted = this.unbansToReport.splice(0, this.coveredUnbans);
     this.coveredUnbans = 0;
-    for (const ban of reports) {
-      this.log.info({ ...banFields(ban), manual: ban.manual }, 'ban');
-      this.deps.metrics?.banned(ban.rule);
-      // Notified once the enforcer holds it (not when the kernel refused it).
-      if (!refused.has(scopedKey(ban.ip, ban.scope))) this.deps.notifier?.banned(ban);
-    }
+    // Notified once the enforcer holds it (not when the kernel refused it).
+    this.report(reports, (b) => !refused.has(scopedKey(b.ip, b.scope)));
     for (const u of lifted) this.deps.notifier?.unbanned(u.ban, u.reason);
     this.sample();
   }
 
-  /** Logs and counts lifted bans, and hands the change to the enforcer. */
+  private report(bans: readonly Ban[], notify: (b: Ban) => boolean): void {
+    for (const ban of bans) {
+      this.log.info({ ...banFields(ban), manual: ban.manual }, 'ban');
+      this.deps.metrics?.banned(ban.rule);
+      if (notify(ban)) this.deps.notifier?.banned(ban);
+    }
+  }
+
+  /**
+   * Lifted bans (and the bans they replaced under the same rule and scope) whose batch has not been
+   * reported yet, queued or being applied: reported now, before their unban, so the log, metrics and
+   * notifications never end on a ban that was lifted, whatever lifted it and whenever its batch lands.
+   */
+  private reportBeforeLift(lifted: readonly Ban[]): void {
+    if (this.unreported.length === 0) return;
+    const banKey = (b: Ban): string => `${b.rule} ${scopedKey(b.ip, b.scope)}`;
+    const keys = new Set(lifted.map(banKey));
+    const now: Ban[] = [];
+    const keep: Ban[] = [];
+    let covered = this.covered;
+    this.unreported.forEach((b, i) => {
+      if (!keys.has(banKey(b))) return void keep.push(b);
+      now.push(b);
+      if (i < this.covered) covered--;
+    });
+    if (now.length === 0) return;
+    this.unreported = keep;
+    this.covered = covered;
+    this.report(now, (b) => !this.queue.isRefused(scopedKey(b.ip, b.scope)));
+  }
+
+  /** Logs and counts lifted bans (after any of them not reported yet), and hands the change to the enforcer. */
   private async lift(bans: Ban[], reason: UnbanReason): Promise<void> {
     if (bans.length === 0) return;
+    this.reportBeforeLift(bans);
     for (const b of bans) {
       logUnban(this.log, b, reason);
       this.deps.metrics?.unbanned(b.rule, reason);
@@ -343,27 +378,34 @@ export class Daemon implements ControlHandler {
     this.sampler?.sample({ stats: this.pipeline.stats, detector: this.pipeline.detector, book: this.pipeline.book, now: this.clock.now(), lagBytes: this.source?.lagBytes() ?? 0, share: this.deps.share?.stats(), files: this.source?.progress?.() });
   }
 
-  private async savePositionsIfMoved(): Promise<void> {
+  private savePositionsIfMoved(): void {
     this.sample();
     const pos = JSON.stringify(this.source?.positions() ?? []);
-    if (pos !== this.lastSavedPositions || this.keeper.error !== null || this.saveDeferred) await this.save();
+    if (pos !== this.lastSavedPositions || this.keeper.error !== null) this.save();
   }
 
-  private async save(force = false): Promise<void> {
-    // Never before the saved state was read: an empty book would overwrite the saved bans.
+  /**
+   * Asks for a state save and never waits for it (see StateKeeper: one save in flight, the latest
+   * state after it, spaced after a slow one); never before the saved state was read (an empty book
+   * would overwrite the saved bans).
+   */
+  private save(): void {
+    if (this.saved !== undefined) void this.keeper.request(this.stateDoc);
+  }
+
+  /** stop(): the final state, waited for at most STOP_SAVE_BUDGET_MS (a stalled disk must not hang the stop). */
+  private async saveFinal(): Promise<void> {
     if (this.saved === undefined) return;
-    const started = this.clock.now();
-    if (!force && started < this.saveNotBefore) {
-      this.saveDeferred = true;
-      return;
-    }
-    this.saveDeferred = false;
+    if ((await this.keeper.flush(this.stateDoc, STOP_SAVE_BUDGET_MS)) !== 'stalled') return;
+    this.log.warn({ waitedMs: STOP_SAVE_BUDGET_MS }, `the state disk did not answer within ${STOP_SAVE_BUDGET_MS / 1000} s; stopping without the final state saved (the next start restores the last state that was)`);
+  }
+
+  /** The document saved (built when its write starts, so a save that waited writes the latest state). */
+  private readonly stateDoc = (): DaemonState => {
     const positions = this.source?.positions() ?? this.saved?.positions ?? [];
     const snap = this.pipeline.book.snapshot();
-    if (await this.keeper.save({ bans: snap.bans, history: snap.history, ended: snap.ended ?? [], positions })) this.lastSavedPositions = JSON.stringify(positions);
-    const took = this.clock.now() - started;
-    this.saveNotBefore = took >= SLOW_SAVE_MS ? started + Math.min(SAVE_SPACING * took, MAX_SAVE_GAP_MS) : 0;
-  }
+    return { bans: snap.bans, history: snap.history, ended: snap.ended ?? [], positions };
+  };
 
   /** The control socket's handler: status, ban, unban, unbanAll (and reload, above). */
   status(rule?: string): StatusReport {
@@ -414,7 +456,7 @@ export class Daemon implements ControlHandler {
     if (isNetwork(ip) && this.deps.enforcer.cidr !== true) {
       throw new BanhammerError('BH_ERR_USAGE', `the ${this.deps.enforcer.name} enforcer cannot ban a network (${ip})`, { hint: 'ban single addresses, or run the iptables or nftables enforcer' });
     }
-    const target = opts.container === undefined ? undefined : containerFor(this.config, this.containers, opts.container);
+    const target = opts.container === undefined ? undefined : containerFor(this.config, this.containers, opts.container, { held: this.heldScopes, use: 'ban' });
     // `--for permanent`: never expires, even under a rule whose bantime (what forMs null means) is finite.
     const forMs = opts.permanent === true ? PERMANENT : opts.forMs;
     const ban = this.pipeline.banManually(ip, { rule: opts.rule, forMs, now: this.clock.now(), ...(target && { scope: target.id, scopeName: target.name }) });
@@ -426,7 +468,7 @@ export class Daemon implements ControlHandler {
 
   async unban(ip: string, opts: { container?: string } = {}): Promise<number> {
     this.restored('unban');
-    const scope = opts.container === undefined ? undefined : containerFor(this.config, this.containers, opts.container).id;
+    const scope = opts.container === undefined ? undefined : containerFor(this.config, this.containers, opts.container, { held: this.heldScopes, use: 'unban' }).id;
     const removed = this.pipeline.unban(ip, scope, { at: this.clock.now(), by: 'control' });
     // The group's ban is lifted too when none was held here (see GroupLink.unban): the answer counts it.
     const group = this.group?.unban(ip, scope, removed);

@@ -46,6 +46,56 @@ export interface ContainerInfo {
   readonly v6: readonly string[];
 }
 
+/** A scope the ban book holds bans for (a container removed since may still have bans restored at start). */
+export interface HeldScope {
+  readonly id: string;
+  /** The container's name when the ban was made. */
+  readonly name?: string | undefined;
+}
+
+/** What `--container REF` names: a container of the directory, a held scope no container answers to, several, or nothing. */
+export type ContainerRef =
+  | { readonly kind: 'container'; readonly info: ContainerInfo }
+  | { readonly kind: 'held'; readonly id: string; readonly name: string }
+  | { readonly kind: 'ambiguous'; readonly ids: readonly string[] }
+  | { readonly kind: 'none' };
+
+/**
+ * `--container REF` among the directory's containers (find()), then among `held` (the ban book's
+ * scopes), by the same rules: a full id, then a name (the one recorded with the bans), then an id
+ * prefix of at least 12 hex characters that is one id's among every id known (the directory's and
+ * the held ones). Never a scope that is neither a container nor held.
+ */
+export function resolveContainerRef(resolver: Pick<ContainerResolver, 'find' | 'info' | 'knownIds'>, ref: string, held: () => Iterable<HeldScope>): ContainerRef {
+  const want = ref.replace(/^\//, '');
+  const live = resolver.find(ref);
+  // A container answering to an id prefix only, not to its whole id or name: the held ids count too.
+  const byPrefix = live !== null && live.id !== want && live.name !== want;
+  if (live !== null && !byPrefix) return { kind: 'container', info: live };
+  if (want === '') return { kind: 'none' };
+  const scopes = new Map<string, string | undefined>();
+  for (const h of held()) if (CONTAINER_ID_RE.test(h.id) && !scopes.has(h.id)) scopes.set(h.id, h.name);
+  if (live !== null) {
+    const also = [...scopes.keys()].filter((id) => id !== live.id && id.startsWith(want));
+    return also.length === 0 ? { kind: 'container', info: live } : { kind: 'ambiguous', ids: [live.id, ...also] };
+  }
+  // (A held scope whose container is there, renamed since its bans were made, is that container.)
+  const shown = (id: string): ContainerRef => {
+    const info = resolver.info(id);
+    return info !== null ? { kind: 'container', info } : { kind: 'held', id, name: scopes.get(id) ?? id.slice(0, MIN_ID_PREFIX) };
+  };
+  if (scopes.has(want)) return shown(want);
+  const named = [...scopes].filter(([, name]) => name === want).map(([id]) => id);
+  if (named.length === 1) return shown(named[0]!);
+  if (named.length > 1) return { kind: 'ambiguous', ids: named };
+  if (want.length >= MIN_ID_PREFIX && /^[0-9a-f]+$/.test(want)) {
+    const hits = [...new Set([...(resolver.knownIds?.() ?? []), ...scopes.keys()])].filter((id) => id.startsWith(want));
+    if (hits.length > 1) return { kind: 'ambiguous', ids: hits };
+    if (hits.length === 1 && scopes.has(hits[0]!)) return shown(hits[0]!);
+  }
+  return { kind: 'none' };
+}
+
 /** What the daemon and the docker-user enforcer need from the container directory. */
 export interface ContainerResolver {
   /** Container id a line of `file` belongs to (json-file logs), or undefined. */
@@ -55,6 +105,8 @@ export interface ContainerResolver {
   find(nameOrId: string): ContainerInfo | null;
   /** Scope of a line: the container id, or undefined for host-wide. */
   scopeOf(file: string, origin: string | undefined): string | undefined;
+  /** Every container id known (seen in log paths or listed in the directory), for id-prefix look-ups. */
+  knownIds?(): string[];
   /** The containers directory in use, or null when none is known. */
   readonly dir: string | null;
 }
@@ -358,7 +410,7 @@ export class ContainerDirectory implements ContainerResolver {
   }
 
   /** Ids seen in log paths plus the containers directory's entries (listed at most every 5 s). */
-  private knownIds(): string[] {
+  knownIds(): string[] {
     const now = this.clock.now();
     if (this.dir !== null && now - this.listedAt >= 5000) {
       this.listedAt = now;

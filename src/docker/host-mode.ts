@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
 import { BanhammerError } from '../errors.js';
-import { containersDirFor, type ContainerResolver } from './containers.js';
+import { containersDirFor, resolveContainerRef, type ContainerResolver, type HeldScope } from './containers.js';
 
 /**
  * Host mode: one agent guards the published ports of a Docker host's containers. The docker-user
@@ -18,20 +18,40 @@ export function isHostMode(config: Config): boolean {
   return (config.enforcer === 'nftables' || config.enforcer === 'auto') && containersDirFor(config.dockerContainersDir, config.log.paths) !== null;
 }
 
-/** `--container NAME`: the container's id and name; only in host mode, and only a known container. */
-export function containerFor(config: Config, containers: ContainerResolver | undefined, nameOrId: string): { id: string; name: string } {
+/**
+ * `--container NAME`: the container's id and name; only in host mode. A container of Docker's
+ * directory, else (see resolveContainerRef) one of `held`, the scopes the ban book holds bans for: a
+ * container removed since its bans were made (restored at start) has its bans lifted by `unban
+ * --container` (use 'unban'), but gets no new ban (use 'ban': refused, saying so). An id prefix that
+ * several ids share is refused; a name or id that is neither a container nor held is refused as before.
+ */
+export function containerFor(config: Config, containers: ContainerResolver | undefined, nameOrId: string, opts: { held?: () => Iterable<HeldScope>; use?: 'ban' | 'unban' } = {}): { id: string; name: string } {
   if (!isHostMode(config) || containers === undefined) {
     throw new BanhammerError('BH_ERR_USAGE', `--container needs host mode (BANHAMMER_ENFORCER=docker-user, or nftables reading Docker's containers); this agent's enforcer is ${config.enforcer}`, {
       hint: 'leave out --container: this agent protects one container only',
     });
   }
-  const c = containers.find(nameOrId);
-  if (c === null) {
-    throw new BanhammerError('BH_ERR_USAGE', `no container named ${JSON.stringify(nameOrId)} (by name or id) in ${containers.dir ?? "Docker's containers directory"}`, {
-      hint: 'use a name from docker ps, or the container id (at least 12 characters)',
-    });
+  const where = containers.dir ?? "Docker's containers directory";
+  const ref = resolveContainerRef(containers, nameOrId, opts.held ?? (() => []));
+  switch (ref.kind) {
+    case 'container':
+      return { id: ref.info.id, name: ref.info.name };
+    case 'held':
+      if (opts.use === 'unban') return { id: ref.id, name: ref.name };
+      throw new BanhammerError('BH_ERR_USAGE', `container ${JSON.stringify(ref.name)} (${ref.id.slice(0, 12)}) is no longer in ${where}: its bans can be lifted, but it gets no new one`, {
+        hint: `banhammer unban ADDRESS --container ${ref.id} lifts its bans; ban for a container that runs (docker ps)`,
+      });
+    case 'ambiguous': {
+      const shown = ref.ids.slice(0, 5).join(', ') + (ref.ids.length > 5 ? `, … (${ref.ids.length} in all)` : '');
+      throw new BanhammerError('BH_ERR_USAGE', `${JSON.stringify(nameOrId)} names more than one container (${shown}); nothing was done`, {
+        hint: 'give the full container id (banhammer status shows each ban\'s containerId; docker ps --no-trunc)',
+      });
+    }
+    case 'none':
+      throw new BanhammerError('BH_ERR_USAGE', `no container named ${JSON.stringify(nameOrId)} (by name or id) in ${where}`, {
+        hint: 'use a name from docker ps, or the container id (at least 12 characters)',
+      });
   }
-  return { id: c.id, name: c.name };
 }
 
 /** Warnings to log at start when Docker's containers directory is unknown or absent (the agent keeps waiting). */

@@ -4,8 +4,11 @@
  * Contract:
  * - schedule() asks for a flush on the next turn of the event loop, so a ban storm costs one batch
  *   (one `ipset restore`), not one process per address. flush() applies everything the book has
- *   changed and resolves when the enforcer holds it and `afterApply` (persisting state, reporting)
- *   has run.
+ *   changed and resolves when the enforcer holds it and `afterApply` (reporting; it may start a state
+ *   save but never waits for one) has run.
+ * - Nothing on this path waits for anything but the enforcer: afterApply is synchronous by type, so a
+ *   state disk that never answers cannot hold back a later ban (the firewall is the job; the state
+ *   file is best effort).
  * - Batches, repair checks and re-applies never overlap: they run one after the other.
  * - A batch the enforcer rejects as a whole (tool missing, lock held) goes back to the book as
  *   unknown and is retried on a timer (1 s); one element the kernel refuses never fails the others:
@@ -32,10 +35,11 @@ export interface EnforcementQueueOptions {
   readonly source: EnforcementSource;
   readonly clock: Clock;
   /**
-   * After a batch is held by the enforcer (persist state, then report), with the elements the
-   * enforcer refused and left out of it (scopedKey of address and scope). Never throws.
+   * After a batch is held by the enforcer (report it, start a state save), with the elements the
+   * enforcer refused and left out of it (scopedKey of address and scope). Synchronous: it must not
+   * make the queue wait (a save is started, never awaited). Never throws.
    */
-  readonly afterApply: (refused: ReadonlySet<string>) => Promise<void>;
+  readonly afterApply: (refused: ReadonlySet<string>) => void;
   readonly log: { error(obj: object, msg?: string): void };
   readonly metrics?: (Pick<Metrics, 'enforceDuration' | 'enforceError' | 'enforceRefused'> & Partial<Pick<Metrics, 'checked' | 'checkFailed'>>) | undefined;
   readonly retryMs?: number;
@@ -121,7 +125,7 @@ export class EnforcementQueue {
     if (!source.hasChanges) return;
     const diff = source.changes(clock.now());
     if (diff.ban.length === 0 && diff.unban.length === 0) {
-      await this.opts.afterApply(new Set());
+      this.opts.afterApply(new Set());
       return;
     }
     const t0 = performance.now();
@@ -154,7 +158,7 @@ export class EnforcementQueue {
       this.opts.metrics?.enforceRefused(enforcer.name);
       this.opts.log.error({ ip: r.ip, ...(r.scope !== undefined ? { containerId: r.scope } : {}), reason: r.reason }, 'the firewall refused this ban; the others are applied');
     }
-    await this.opts.afterApply(new Set(refusedNow.keys()));
+    this.opts.afterApply(new Set(refusedNow.keys()));
   }
 
   private retryLater(): void {

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ContainerDirectory, containersDirFor, parseContainerConfig } from '../../../src/docker/containers.js';
+import { ContainerDirectory, containersDirFor, parseContainerConfig, resolveContainerRef } from '../../../src/docker/containers.js';
 import { ManualClock } from '../../fakes/manual-clock.js';
 import { containerConfig } from './container-fixtures.js';
 
@@ -112,5 +112,48 @@ describe('ContainerDirectory', () => {
     const gone = new ContainerDirectory({ dir: join(f.root, 'nope'), clock, onWarning: (m) => warnings.push(m) });
     expect(gone.find('web')).toBeNull();
     expect(warnings.at(-1)).toMatch(/cannot list Docker's containers directory .*ENOENT/);
+  });
+});
+
+describe('resolveContainerRef (--container among containers, then the scopes the ban book holds)', () => {
+  // Three ids sharing their first 12 hex digits: P1 and P2 removed (held only), P3 a container.
+  const P1 = 'abcdef012345' + '1'.repeat(52);
+  const P2 = 'abcdef012345' + '2'.repeat(52);
+  const P3 = 'abcdef0123ff' + '3'.repeat(52);
+  const held = (ids: [string, string?][]) => () => ids.map(([id, name]) => ({ id, ...(name !== undefined ? { name } : {}) }));
+
+  it('answers a container of the directory first, then a held scope by full id, recorded name or unique id prefix', () => {
+    const f = fixture();
+    f.put(P3, containerConfig(P3, 'live', {}));
+    const d = new ContainerDirectory({ dir: f.root, clock: new ManualClock() });
+    const h = held([[P1, 'shop'], [P3, 'old-name']]);
+    expect(resolveContainerRef(d, 'live', h)).toMatchObject({ kind: 'container', info: { id: P3 } });
+    expect(resolveContainerRef(d, P1, h)).toEqual({ kind: 'held', id: P1, name: 'shop' });
+    expect(resolveContainerRef(d, 'shop', h)).toEqual({ kind: 'held', id: P1, name: 'shop' });
+    expect(resolveContainerRef(d, '/shop', h)).toEqual({ kind: 'held', id: P1, name: 'shop' });
+    expect(resolveContainerRef(d, P1.slice(0, 13), h)).toEqual({ kind: 'held', id: P1, name: 'shop' });
+    // A held scope whose container is there (renamed since) is that container.
+    expect(resolveContainerRef(d, 'old-name', h)).toMatchObject({ kind: 'container', info: { id: P3, name: 'live' } });
+    // Without a name recorded, the short id stands for it.
+    expect(resolveContainerRef(d, P2, held([[P2]]))).toEqual({ kind: 'held', id: P2, name: P2.slice(0, 12) });
+  });
+
+  it('refuses an id prefix several ids share (held or a container), a name two held scopes bear, and what matches nothing', () => {
+    const f = fixture();
+    f.put(P3, containerConfig(P3, 'live', {}));
+    const d = new ContainerDirectory({ dir: f.root, clock: new ManualClock() });
+    expect(resolveContainerRef(d, P1.slice(0, 12), held([[P1], [P2]]))).toEqual({ kind: 'ambiguous', ids: [P1, P2] });
+    // A held id and a container share the prefix: ambiguous, neither is picked.
+    const shared = P3.slice(0, 12) + '6'.repeat(52);
+    expect(resolveContainerRef(d, P3.slice(0, 12), held([[shared]]))).toEqual({ kind: 'ambiguous', ids: [P3, shared] });
+    // Fewer than 12 hex digits are never a prefix; a longer one that tells them apart is.
+    expect(resolveContainerRef(d, P1.slice(0, 11), held([[P1]]))).toEqual({ kind: 'none' });
+    expect(resolveContainerRef(d, shared.slice(0, 13), held([[shared]]))).toEqual({ kind: 'held', id: shared, name: shared.slice(0, 12) });
+    expect(resolveContainerRef(d, 'twin', held([[P1, 'twin'], [P2, 'twin']]))).toEqual({ kind: 'ambiguous', ids: [P1, P2] });
+    // Nothing held, nothing there: no scope is made up.
+    expect(resolveContainerRef(d, 'f'.repeat(64), held([[P1]]))).toEqual({ kind: 'none' });
+    expect(resolveContainerRef(d, 'f'.repeat(12), held([[P1]]))).toEqual({ kind: 'none' });
+    expect(resolveContainerRef(d, 'nobody', held([[P1, 'shop']]))).toEqual({ kind: 'none' });
+    expect(resolveContainerRef(d, '/', held([[P1, '']]))).toEqual({ kind: 'none' });
   });
 });
