@@ -61,16 +61,28 @@ const hex = (c: string): string => {
 };
 
 /**
+ * `s` cut to at most `max` UTF-16 units, never between the two halves of a surrogate pair: a lone
+ * half (an emoji cut in two, from a line nginx wrote as UTF-8) is not valid Unicode, and strict JSON
+ * readers (a webhook receiver, `why --json` consumers) refuse the document that carries it.
+ */
+function cutPair(s: string, max: number): string {
+  if (s.length <= max) return s;
+  const c = s.charCodeAt(max - 1);
+  return s.slice(0, c >= 0xd800 && c <= 0xdbff ? max - 1 : max);
+}
+
+/**
  * A line as evidence keeps it: cut to `max` characters with a marker, control characters escaped,
  * and copied (a flat string that pins nothing). Never throws.
  */
 export function evidenceText(raw: string, max: number = MAX_EVIDENCE_LINE_CHARS): string {
   const s = String(raw);
-  let head = s.length > max ? s.slice(0, max) : s;
+  let head = cutPair(s, max);
+  const kept = head.length;
   if (CONTROL_RE.test(head)) head = head.replace(CONTROL_ALL_RE, hex);
   // An escape may have grown it past max: cut again (an escape cut in half stays readable).
-  if (head.length > max) head = head.slice(0, max);
-  const text = s.length > max ? `${head}… [${s.length - max} more chars]` : head;
+  if (head.length > max) head = cutPair(head, max);
+  const text = s.length > kept ? `${head}… [${s.length - kept} more chars]` : head;
   // Copy: a slice of a 64 KiB read chunk would keep the whole chunk alive as long as the ban.
   // Slicing a concatenation makes V8 flatten it into a new string that holds no reference to the chunk.
   return (text + ' ').slice(0, -1);
