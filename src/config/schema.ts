@@ -98,6 +98,8 @@ export interface SettingTypes extends NotifySettingTypes {
   readonly shareMinPrefix4: number;
   /** Config: share.minPrefix6 — the widest IPv6 network (CIDR) ban this agent adopts from the group. */
   readonly shareMinPrefix6: number;
+  /** Config: share.maxBans — the most shared bans the group holds (and this agent adopts). */
+  readonly shareMaxBans: number;
   /** A directory of the user's own rule files (one rule per <name>.yaml, the presets' format); null = none. */
   readonly rulesDir: string | null;
 }
@@ -107,7 +109,7 @@ export interface SettingTypes extends NotifySettingTypes {
  * settings, which are grouped as `log.paths` and `log.format` (SETTINGS[k].configPath says where each
  * sits), plus the rules.
  */
-export type Config = Omit<SettingTypes, 'logPaths' | 'logFormat' | 'shareRedisUrl' | 'sharePasswordFile' | 'shareGroup' | 'shareMinPrefix4' | 'shareMinPrefix6' | keyof NotifySettingTypes> & {
+export type Config = Omit<SettingTypes, 'logPaths' | 'logFormat' | 'shareRedisUrl' | 'sharePasswordFile' | 'shareGroup' | 'shareMinPrefix4' | 'shareMinPrefix6' | 'shareMaxBans' | keyof NotifySettingTypes> & {
   readonly log: { readonly paths: SettingTypes['logPaths']; readonly format: SettingTypes['logFormat'] };
   /** Sharing failures and bans with the other replicas of a group (src/share); redisUrl null = off. */
   readonly share: {
@@ -116,6 +118,7 @@ export type Config = Omit<SettingTypes, 'logPaths' | 'logFormat' | 'shareRedisUr
     readonly group: SettingTypes['shareGroup'];
     readonly minPrefix4: SettingTypes['shareMinPrefix4'];
     readonly minPrefix6: SettingTypes['shareMinPrefix6'];
+    readonly maxBans: SettingTypes['shareMaxBans'];
   };
   /** Notifications on ban and unban (src/notify): events, digest, targets. */
   readonly notify: NotifyConfig;
@@ -679,6 +682,19 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
     fromEnv: intOrString,
     default: () => 48,
     defaultText: '48',
+  }),
+  shareMaxBans: setting<'shareMaxBans'>({
+    yamlPath: ['share', 'max_bans'],
+    configPath: ['share', 'maxBans'],
+    reload: 'restart',
+    env: 'BANHAMMER_SHARE_MAX_BANS',
+    description:
+      'Most shared bans the group holds and this agent adopts from it (a bound on what anyone on the group’s channel can make it ban); give every replica of a group the same',
+    allowed: 'integer 1–1000000',
+    schema: z.int({ error: 'expected an integer' }).check(z.gte(1, { error: 'must be ≥ 1' }), z.lte(1_000_000, { error: 'must be ≤ 1000000' })),
+    fromEnv: intOrString,
+    default: () => 100_000,
+    defaultText: '100000',
   }),
   rulesDir: setting<'rulesDir'>({
     yamlPath: ['rules_dir'],

@@ -34,6 +34,8 @@ type Client = ReturnType<typeof createClient<{}, {}, {}, 2, {}>>;
 
 const DEFAULT_MAX_BANS = 100_000;
 const DEFAULT_MAX_OUTBOX = 10_000;
+/** How often, at most, a full group hash is read to prune ended and invalid entries (see apply). */
+const PRUNE_EVERY_MS = 60_000;
 /**
  * Reconnect back-off cap. With a stopped Redis host a connect attempt can also wait out
  * CONNECT_TIMEOUT_MS (no reset comes back), so one retry cycle is at most the sum: 2.5 s, which keeps
@@ -141,6 +143,8 @@ class RedisShare implements ShareStage {
   readonly replicaId: string;
   private readonly keys: GroupKeys;
   private readonly maxBans: number;
+  /** When a full hash was last pruned (apply). */
+  private lastFullPrune = Number.NEGATIVE_INFINITY;
   private readonly maxBackoff: number;
   private readonly outbox: Outbox;
   private readonly random: () => number;
@@ -669,15 +673,25 @@ class RedisShare implements ShareStage {
     if (op.t === 'ban') {
       const json = encodeBan(op.ban, now);
       const field = banField(op.ban.ip, op.ban.scope);
-      let refused = '';
-      let r: unknown;
-      for (let attempt = 0; ; attempt++) {
-        r = await this.eval(BAN_SCRIPT, [this.keys.bans, this.keys.unbans], [field, json, op.ban.until === null ? 'null' : String(op.ban.until), String(this.maxBans), this.keys.events, String(op.ban.at), String(COVER_SLACK_MS), String(CLOCK_SKEW_MS), String(now + CLOCK_SKEW_MS), refused]);
-        // "Covered" by a stored value: only if that value is a ban. A value only the script's cjson
-        // took for one ({"until":null}, another address's ban, an origin no replica has…) would
-        // otherwise keep this address's bans from ever being shared.
-        if (!(Array.isArray(r) && r[0] === 0 && typeof r[1] === 'string') || attempt >= MAX_REFUSED_RETRIES || this.storedIsBan(field, r[1], now)) break;
-        refused = r[1];
+      const store = async (): Promise<unknown> => {
+        let refused = '';
+        for (let attempt = 0; ; attempt++) {
+          const r: unknown = await this.eval(BAN_SCRIPT, [this.keys.bans, this.keys.unbans], [field, json, op.ban.until === null ? 'null' : String(op.ban.until), String(this.maxBans), this.keys.events, String(op.ban.at), String(COVER_SLACK_MS), String(CLOCK_SKEW_MS), String(now + CLOCK_SKEW_MS), refused]);
+          // "Covered" by a stored value: only if that value is a ban. A value only the script's cjson
+          // took for one ({"until":null}, another address's ban, an origin no replica has…) would
+          // otherwise keep this address's bans from ever being shared.
+          if (!(Array.isArray(r) && r[0] === 0 && typeof r[1] === 'string') || attempt >= MAX_REFUSED_RETRIES || this.storedIsBan(field, r[1], now)) return r;
+          refused = r[1];
+        }
+      };
+      let r = await store();
+      // Full: the hash may hold bans that have ended (nothing removes them while the connection
+      // stays up) or values that are no ban at all (planted): pruned, then asked once more. At most
+      // once per PRUNE_EVERY_MS, so a group really holding maxBans bans is not read on every ban.
+      if (r === -1 && now - this.lastFullPrune >= PRUNE_EVERY_MS) {
+        this.lastFullPrune = now;
+        await this.scanBans(now, () => {});
+        r = await store();
       }
       if (r === 1) this.counts.bansOut++;
       else if (Array.isArray(r) && r[0] === 0) this.counts.bansCovered++;
@@ -776,6 +790,18 @@ class RedisShare implements ShareStage {
       this.deliverBan(m.ban);
     } else {
       const field = banField(m.unban.ip, m.unban.scope);
+      // An unban lifts only a ban made before it (give or take the clocks' skew), as the group's
+      // script lifts only an older stored one: an unban replayed from an outbox after an outage, or
+      // one that crossed a newer ban in flight, must not lift a ban made since, here or elsewhere
+      // (this replica would drop its own ban and never publish it again). A ban dated after this
+      // replica's clock (plus the skew) is from a clock running ahead or a hostile member: it never
+      // counts as newer (as in UNBAN_SCRIPT), or no unban could lift it until then.
+      const held = this.own.get(field) ?? this.remote.get(field);
+      if (held !== undefined && held.at - CLOCK_SKEW_MS > m.unban.at && held.at <= now + CLOCK_SKEW_MS) {
+        this.counts.unbansStale++;
+        this.noteUnban(field, Math.min(m.unban.at, now + CLOCK_SKEW_MS));
+        return;
+      }
       this.deleteRemote(field);
       this.own.delete(field);
       // An unban cannot have happened later than now (give or take the clocks' skew): one dated in
@@ -846,6 +872,17 @@ class RedisShare implements ShareStage {
    * flood of entries): the bans it did not get to were not seen, which says nothing about them.
    */
   private async scanBans(now: number, each: (ban: SharedBan, field: string) => void): Promise<boolean> {
+    // Expired and invalid entries are pruned compare-and-delete (PRUNE_SCRIPT), all of them done
+    // before this resolves (a full hash is pruned, then asked again: see apply).
+    const prunes: Promise<unknown>[] = [];
+    try {
+      return await this.scanBansPruning(now, each, prunes);
+    } finally {
+      await Promise.all(prunes);
+    }
+  }
+
+  private async scanBansPruning(now: number, each: (ban: SharedBan, field: string) => void, prunes: Promise<unknown>[]): Promise<boolean> {
     let cursor = '0';
     let examined = 0;
     let valid = 0;
@@ -863,7 +900,7 @@ class RedisShare implements ShareStage {
         const p = parseStoredBan(field, value, now);
         if (!p.ok || isExpired(p.value, now)) {
           if (!p.ok) this.countInvalid(p.reason);
-          if (typeof field === 'string' && typeof value === 'string') this.eval(PRUNE_SCRIPT, [this.keys.bans], [field, value]).catch(() => undefined);
+          if (typeof field === 'string' && typeof value === 'string') prunes.push(this.eval(PRUNE_SCRIPT, [this.keys.bans], [field, value]).catch(() => undefined));
           continue;
         }
         if (++valid > this.maxBans) {

@@ -10,7 +10,7 @@ const load = (env: Record<string, string>, yaml?: string) =>
 
 describe('share settings', () => {
   it('are off by default', () => {
-    expect(load({}).share).toEqual({ redisUrl: null, passwordFile: null, group: null, minPrefix4: 16, minPrefix6: 48 });
+    expect(load({}).share).toEqual({ redisUrl: null, passwordFile: null, group: null, minPrefix4: 16, minPrefix6: 48, maxBans: 100_000 });
   });
 
   it('come from the environment or from YAML under share:', () => {
@@ -20,15 +20,18 @@ describe('share settings', () => {
       group: 'shop',
       minPrefix4: 16,
       minPrefix6: 48,
+      maxBans: 100_000,
     });
-    expect(load({}, 'share:\n  redis_url: rediss://redis.example:6380\n  group: blog\n  min_prefix4: 24\n  min_prefix6: 64\n').share).toEqual({
+    expect(load({}, 'share:\n  redis_url: rediss://redis.example:6380\n  group: blog\n  min_prefix4: 24\n  min_prefix6: 64\n  max_bans: 5000\n').share).toEqual({
       redisUrl: 'rediss://redis.example:6380',
       passwordFile: null,
       group: 'blog',
       minPrefix4: 24,
       minPrefix6: 64,
+      maxBans: 5000,
     });
-    expect(load({ BANHAMMER_SHARE_MIN_PREFIX4: '32', BANHAMMER_SHARE_MIN_PREFIX6: '128' }).share).toMatchObject({ minPrefix4: 32, minPrefix6: 128 });
+    expect(load({ BANHAMMER_SHARE_MIN_PREFIX4: '32', BANHAMMER_SHARE_MIN_PREFIX6: '128', BANHAMMER_SHARE_MAX_BANS: '250000' }).share).toMatchObject({ minPrefix4: 32, minPrefix6: 128, maxBans: 250_000 });
+    for (const bad of ['0', '-1', '1000001', '1.5', 'many']) expect(() => load({ BANHAMMER_SHARE_MAX_BANS: bad })).toThrow(/BANHAMMER_SHARE_MAX_BANS/);
   });
 
   it('refuse one without the other, a URL that is not redis, and a group that would break the key prefix', () => {
