@@ -557,6 +557,12 @@ export interface NftChainInfo {
 }
 
 export interface NftTableView {
+  /**
+   * The table's own flags, as nft printed them, when it has any: we never set one, and `dormant`
+   * (anyone with CAP_NET_ADMIN can set it) makes the table filter nothing. nft 1.0.6 prints its
+   * release name in place of the flag's (`"flags": "Lester Gooch #5"`): any value counts.
+   */
+  readonly flags?: string | undefined;
   readonly sets: ReadonlyMap<string, NftSetInfo>;
   readonly chains: ReadonlyMap<string, NftChainInfo>;
   /** Per chain, each rule's expressions as JSON text (handles left out), in order. */
@@ -584,12 +590,17 @@ export function parseTable(json: string, table: string): NftTableView | undefine
   const sets = new Map<string, NftSetInfo>();
   const chains = new Map<string, NftChainInfo>();
   const rules = new Map<string, string[]>();
+  let flags: string | undefined;
   for (const o of objects(json)) {
     const [kind, body] = Object.entries(o)[0] ?? [];
     if (!body || typeof body !== 'object') continue;
     const b = body as Json;
     if (b['family'] !== 'inet') continue;
-    if (kind === 'table' && b['name'] === table) found = true;
+    if (kind === 'table' && b['name'] === table) {
+      found = true;
+      const f = b['flags'];
+      if (f !== undefined && f !== null && !(Array.isArray(f) && f.length === 0)) flags = Array.isArray(f) ? f.map(String).join(',') : String(f);
+    }
     if (b['table'] !== table) continue;
     if (kind === 'set') {
       const flags = Array.isArray(b['flags']) ? (b['flags'] as unknown[]).map(String) : typeof b['flags'] === 'string' ? [b['flags']] : [];
@@ -609,7 +620,7 @@ export function parseTable(json: string, table: string): NftTableView | undefine
       rules.set(chain, list);
     }
   }
-  return found ? { sets, chains, rules } : undefined;
+  return found ? { ...(flags !== undefined ? { flags } : {}), sets, chains, rules } : undefined;
 }
 
 /** Everything wrong with a table view compared with the layout; `ok` when nothing is. */
@@ -635,6 +646,8 @@ export function diffStructure(view: NftTableView | undefined, layout: NftLayout,
     return { ok: false, plan: FRESH_PLAN, emptySets: layoutSets(layout).map((s) => s.name), rulesDiffer: true, findings: [`table inet ${names.table} was missing`] };
   }
   const findings: string[] = [];
+  // setupScript's `add table` clears them (a dormant table is woken up with its sets and rules).
+  if (view.flags !== undefined) findings.push(`table inet ${names.table} had flags (${view.flags.slice(0, 80)}): dormant, it filtered nothing`);
   const badSets: string[] = [];
   const emptySets: string[] = [];
   const wantedSets = layoutSets(layout);
@@ -682,6 +695,15 @@ export interface NftElement {
 /** An element value as `nft -j` prints it: an address, or {prefix: {addr, len}}; canonical, or null for other forms (ranges). */
 function elementKey(val: unknown): string | null {
   if (typeof val === 'string') return canonicalIp(val)?.ip ?? null;
+  // A range that is no prefix (`198.18.0.2-198.18.0.4`): we never write one, so it is a stray for
+  // reconcileSet to delete, written back as `first-last` (two canonical addresses of one family).
+  const r = (val as { range?: unknown } | null)?.range;
+  if (Array.isArray(r) && r.length === 2 && typeof r[0] === 'string' && typeof r[1] === 'string') {
+    const a = canonicalIp(r[0]);
+    const b = canonicalIp(r[1]);
+    if (a && b && a.family === b.family) return `${a.ip}-${b.ip}`;
+    return null;
+  }
   const p = (val as { prefix?: { addr?: unknown; len?: unknown } } | null)?.prefix;
   if (p && typeof p.addr === 'string' && typeof p.len === 'number') {
     // Read as a ban's network is (canonicalTarget): a mapped prefix in a v6 set is not an IPv4 network.
@@ -691,7 +713,7 @@ function elementKey(val: unknown): string | null {
   return null;
 }
 
-/** The elements of a set from `nft -j list set …` (addresses and prefixes canonicalised; ranges skipped). */
+/** The elements of a set from `nft -j list set …` (addresses, prefixes and ranges canonicalised). */
 export function parseSetElements(json: string): NftElement[] {
   const out: NftElement[] = [];
   for (const o of objects(json)) {
