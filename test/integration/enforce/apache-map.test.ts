@@ -11,14 +11,12 @@ import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApacheMapEnforcer } from '../../../src/enforce/apache-map.js';
 import { ManualClock } from '../../fakes/manual-clock.js';
+import { APACHE, APACHE_MODULES, apacheMapConf } from '../../support/apache-conf.js';
 
-const APACHE = '/usr/sbin/apache2';
-const MODULES = '/usr/lib/apache2/modules';
-const SNIPPET = fileURLToPath(new URL('../../../docker/apache/banhammer-map.conf', import.meta.url));
+const MODULES = APACHE_MODULES;
 const skip = !existsSync(APACHE)
   ? `${APACHE} not installed (apt-get install apache2)`
   : !['mod_rewrite.so', 'mod_remoteip.so', 'mod_mpm_event.so', 'mod_authz_core.so', 'mod_dir.so'].every((m) => existsSync(join(MODULES, m)))
@@ -77,33 +75,7 @@ describe.skipIf(skip !== null)(`ApacheMapEnforcer with a real Apache${skip ? ` (
     enf = new ApacheMapEnforcer({ path: mapPath });
     await enf.init(); // Apache refuses to start without the map file
     port = await freePort();
-    const asRoot = process.getuid?.() === 0;
-    const conf = [
-      `ServerRoot ${dir}`,
-      `DefaultRuntimeDir ${dir}`,
-      `PidFile ${dir}/httpd.pid`,
-      `ErrorLog ${dir}/error.log`,
-      'LogLevel warn',
-      `LoadModule mpm_event_module ${MODULES}/mod_mpm_event.so`,
-      `LoadModule authz_core_module ${MODULES}/mod_authz_core.so`,
-      `LoadModule dir_module ${MODULES}/mod_dir.so`,
-      ...(asRoot ? ['User www-data', 'Group www-data'] : []),
-      `Listen 127.0.0.1:${port}`,
-      'ServerName localhost',
-      'KeepAlive Off',
-      `DocumentRoot ${dir}/www`,
-      `<Directory ${dir}/www>`,
-      '    Require all granted',
-      '</Directory>',
-      'DirectoryIndex index.html',
-      'LogFormat "%h \\"%r\\" %>s" short',
-      `CustomLog ${dir}/access.log short env=!banhammer_banned`,
-      `Define BANHAMMER_MAP_FILE ${mapPath}`,
-      'Define BANHAMMER_REMOTEIP_HEADER X-Forwarded-For',
-      'Define BANHAMMER_TRUSTED_PROXIES "127.0.0.1/32"',
-      `Include ${SNIPPET}`,
-      '',
-    ].join('\n');
+    const conf = apacheMapConf({ dir, port, mapPath, logFormat: '%h \\"%r\\" %>s' });
     await writeFile(join(dir, 'httpd.conf'), conf);
     apache = spawn(APACHE, ['-f', join(dir, 'httpd.conf'), '-DFOREGROUND'], { stdio: ['ignore', 'ignore', 'pipe'] });
     apache.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));

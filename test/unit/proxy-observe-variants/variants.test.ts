@@ -15,7 +15,6 @@ import { createServer as createHttpServer, request, type IncomingMessage, type S
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config/load.js';
 import { parseRequest } from '../../../src/control/protocol.js';
@@ -28,6 +27,7 @@ import { isSkip, type LogFormat } from '../../../src/parse/access-event.js';
 import { createLineParser, type LineParserOptions } from '../../../src/parse/line-parser.js';
 import { ManualClock } from '../../fakes/manual-clock.js';
 import { A, agent, B, cleanup, line, settle, Store } from '../seams-variants/harness.js';
+import { APACHE, APACHE_MODULES, apacheMapConf } from '../../support/apache-conf.js';
 
 // ---------------------------------------------------------------------------------------------
 // Issue 5: X-Forwarded-For variants read by the parser (the agent's side of "real client IPs").
@@ -397,9 +397,7 @@ describe('issue 14: a ban storm', () => {
 // ---------------------------------------------------------------------------------------------
 // Issue 5: a real Apache.
 
-const APACHE = '/usr/sbin/apache2';
-const MODULES = '/usr/lib/apache2/modules';
-const SNIPPET = fileURLToPath(new URL('../../../docker/apache/banhammer-map.conf', import.meta.url));
+const MODULES = APACHE_MODULES;
 const skip = !existsSync(APACHE) || !['mod_rewrite.so', 'mod_remoteip.so', 'mod_mpm_event.so', 'mod_authz_core.so', 'mod_dir.so', 'mod_log_config.so'].every((m) => existsSync(join(MODULES, m)) || m === 'mod_log_config.so');
 
 async function freePort(): Promise<number> {
@@ -456,33 +454,7 @@ describe.skipIf(skip)('issue 5: apache-map with a real Apache (127.0.0.1): forwa
     enf = new ApacheMapEnforcer({ path: mapPath });
     await enf.init();
     port = await freePort();
-    const asRoot = process.getuid?.() === 0;
-    const conf = [
-      `ServerRoot ${dir}`,
-      `DefaultRuntimeDir ${dir}`,
-      `PidFile ${dir}/httpd.pid`,
-      `ErrorLog ${dir}/error.log`,
-      'LogLevel warn',
-      `LoadModule mpm_event_module ${MODULES}/mod_mpm_event.so`,
-      `LoadModule authz_core_module ${MODULES}/mod_authz_core.so`,
-      `LoadModule dir_module ${MODULES}/mod_dir.so`,
-      ...(asRoot ? ['User www-data', 'Group www-data'] : []),
-      `Listen 127.0.0.1:${port}`,
-      'ServerName localhost',
-      'KeepAlive Off',
-      `DocumentRoot ${dir}/www`,
-      `<Directory ${dir}/www>`,
-      '    Require all granted',
-      '</Directory>',
-      'DirectoryIndex index.html',
-      'LogFormat "%a %l %u %t \\"%r\\" %>s %O \\"%{Referer}i\\" \\"%{User-Agent}i\\"" combined',
-      `CustomLog ${dir}/access.log combined env=!banhammer_banned`,
-      `Define BANHAMMER_MAP_FILE ${mapPath}`,
-      'Define BANHAMMER_REMOTEIP_HEADER X-Forwarded-For',
-      'Define BANHAMMER_TRUSTED_PROXIES "127.0.0.1/32"',
-      `Include ${SNIPPET}`,
-      '',
-    ].join('\n');
+    const conf = apacheMapConf({ dir, port, mapPath, logFormat: '%a %l %u %t \\"%r\\" %>s %O \\"%{Referer}i\\" \\"%{User-Agent}i\\"' });
     await writeFile(join(dir, 'httpd.conf'), conf);
     apache = spawn(APACHE, ['-f', join(dir, 'httpd.conf'), '-DFOREGROUND'], { stdio: ['ignore', 'ignore', 'pipe'] });
     apache.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
