@@ -289,6 +289,8 @@ export const applyArgs = (): string[] => ['-f', '-'];
 /** Structure without set elements: cheap even with 100,000 bans (a `list table` would fetch them). */
 export const listStructureArgs = (): string[] => ['-j', '-t', 'list', 'ruleset'];
 export const listSetArgs = (names: NftNames, set: string): string[] => ['-j', 'list', 'set', 'inet', names.table, set];
+/** Whether one element is in a set (exit 0), without listing the set: `nft get element … { ip }`. */
+export const getElementArgs = (names: NftNames, set: string, ip: string): string[] => ['get', 'element', 'inet', names.table, set, '{', ip, '}'];
 export const deleteTableArgs = (names: NftNames): string[] => ['delete', 'table', 'inet', names.table];
 
 /** A scratch set in our table for probeScripts (no rule uses it; setupScript removes it as foreign). */

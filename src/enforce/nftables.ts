@@ -64,6 +64,7 @@ import {
   elementScript,
   layoutSets,
   listSetArgs,
+  getElementArgs,
   listStructureArgs,
   nftNames,
   nftReason,
@@ -136,6 +137,10 @@ export interface NftSetEntry {
   readonly expiresS: number | null;
 }
 
+/** Elements kept per set for sampleMissing, and how far from its end a ban must be to be asked for. */
+const SAMPLES_PER_SET = 32;
+const SAMPLE_MARGIN_MS = 10_000;
+
 /** Most element writes in one transaction on a network (interval) set: 64 changes (see writeOps). */
 export const NET_BATCH_WRITES = 192;
 
@@ -156,6 +161,15 @@ export class NftablesEnforcer implements Enforcer {
   /** Our chain's rules as this nft prints them, learned right after we wrote them. */
   private reference: string[] | undefined;
   private lastElementCheck = Number.NEGATIVE_INFINITY;
+  /**
+   * Per set, a few elements written last (address → until, null: permanent), and a turn: between
+   * element comparisons each check() asks the kernel for one of them (nft get element, one element,
+   * not a listing), so a set flushed or emptied behind our back is refilled at the next check, not
+   * at the next comparison (up to a minute later), as ipset's entry count shows it to the iptables
+   * enforcer.
+   */
+  private readonly sampled = new Map<string, Map<string, number | null>>();
+  private sampleTurn = 0;
   /** How long the last element comparison took (ms of wall time). */
   private elementCheckCostMs = 0;
   /** The kernel rewrites an existing element's timeout on `add` (probed at init; until then assume not). */
@@ -272,7 +286,8 @@ export class NftablesEnforcer implements Enforcer {
       if (typeof expected !== 'function') return repaired;
       // Listing 100,000 elements costs seconds: with an interval set, never spend over 2 % of the time on it.
       const every = this.elementCheckMs > 0 ? Math.max(this.elementCheckMs, 50 * this.elementCheckCostMs) : 0;
-      if (now - this.lastElementCheck >= every) {
+      const due = now - this.lastElementCheck >= every;
+      if (due || (await this.sampleMissing(empty, now))) {
         this.lastElementCheck = now;
         const t0 = performance.now();
         // What this pass read back (metrics): sets found empty count as holding nothing, their bans as missing.
@@ -388,6 +403,44 @@ export class NftablesEnforcer implements Enforcer {
     }
   }
 
+  /**
+   * Asks the kernel for one element written last (a set in turn, then an element in turn, one still
+   * held by the ban book's view of it: until more than SAMPLE_MARGIN_MS away): true when it is gone.
+   */
+  private async sampleMissing(skip: ReadonlySet<string>, now: number): Promise<boolean> {
+    // Sets no longer in the layout (a container let go) are forgotten, not asked for.
+    const current = new Set(this.sets().map((x) => x.name));
+    for (const name of this.sampled.keys()) if (!current.has(name)) this.sampled.delete(name);
+    const sets = [...this.sampled.entries()].filter(([name, m]) => m.size > 0 && !skip.has(name));
+    if (sets.length === 0) return false;
+    const [name, held] = sets[this.sampleTurn++ % sets.length]!;
+    for (const [ip, until] of held) {
+      held.delete(ip);
+      if (until !== null && until - now <= SAMPLE_MARGIN_MS) continue;
+      held.set(ip, until); // to the back: the next sample of this set asks another
+      const r = await this.exec(getElementArgs(this.names, name, ip), `looking up ${ip} in set ${name} of table inet ${this.names.table}`, { okExitCodes: [0, 1] });
+      return r.code !== 0;
+    }
+    return false;
+  }
+
+  /** Keeps the elements a transaction wrote (sampleMissing), at most SAMPLES_PER_SET per set. */
+  private noteWritten(ops: readonly ElementOp[]): void {
+    const now = this.clock.now();
+    for (const o of ops) {
+      const name = opSet(this.names, o);
+      let m = this.sampled.get(name);
+      if (o.op === 'delete') {
+        m?.delete(o.ip);
+        continue;
+      }
+      if (m === undefined) this.sampled.set(name, (m = new Map()));
+      m.delete(o.ip);
+      m.set(o.ip, o.op === 'permanent' ? null : now + o.op);
+      if (m.size > SAMPLES_PER_SET) m.delete(m.keys().next().value!);
+    }
+  }
+
   private async readSet(name: string): Promise<NftElement[]> {
     const out = await this.exec(listSetArgs(this.names, name), `reading set ${name} of table inet ${this.names.table}`);
     return parseSetElements(out.stdout);
@@ -460,7 +513,10 @@ export class NftablesEnforcer implements Enforcer {
     if (ops.length === 0) return null;
     const what = `applying ${ops.length} ban change(s) to table inet ${this.names.table}`;
     const r = await this.exec(applyArgs(), what, { input: elementScript(this.names, ops, { timeoutUpdates: this.timeoutUpdates }), okExitCodes: [0, 1] });
-    if (r.code === 0) return null;
+    if (r.code === 0) {
+      this.noteWritten(ops);
+      return null;
+    }
     const e = classifyNftError(execError(this.nft, applyArgs(), r), what);
     if (e instanceof BanhammerError && e.code === 'BH_ERR_NO_NET_ADMIN') throw e;
     if (/no usable nf_tables/.test((e as Error).message)) throw e;

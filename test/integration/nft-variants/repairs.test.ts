@@ -29,6 +29,33 @@ describe.skipIf(skip !== null)('nftables enforcer: repairs (variants of issue 12
     await lab?.destroy();
   });
 
+  it('repair: a set flushed (or emptied) behind the agent’s back is refilled by the next check, not at the minute’s element comparison', async () => {
+    // The default element-check interval (a minute): only the sampled lookup can notice it.
+    const e = new NftablesEnforcer({ runner: ns, instance: 'vflush', ports: [P] });
+    const book: EnforcerBan[] = [
+      { ip: ADDR.clientV4, family: 4, until: null },
+      { ip: ADDR.clientV6, family: 6, until: Date.now() + 3_600_000 },
+    ];
+    await e.init();
+    try {
+      await e.apply({ ban: book, unban: [] });
+      await e.check(() => book); // the first check compares every element
+      expect(await from(ADDR.clientV4)).toBe('timeout');
+      await ns.run('nft', ['flush', 'set', 'inet', 'banhammer_vflush', 'addr4']);
+      await ns.run('nft', ['flush', 'set', 'inet', 'banhammer_vflush', 'addr6']);
+      expect(await from(ADDR.clientV4)).toBe('connected');
+      // Each check asks one set in turn: two checks cover both.
+      const repairs = [...(await e.check(() => book)), ...(await e.check(() => book))];
+      expect(repairs.join('\n')).toMatch(/missing ban\(s\) re-added/);
+      expect(await from(ADDR.clientV4)).toBe('timeout');
+      expect(await from(ADDR.clientV6)).toBe('timeout');
+      // Nothing missing: a check asks for one element and compares nothing else.
+      expect(await e.check(() => book)).toEqual([]);
+    } finally {
+      await e.shutdown();
+    }
+  });
+
   it('repair: our table made dormant by someone else (`add table … { flags dormant; }`) is noticed and re-activated by check()', async () => {
     const e = new NftablesEnforcer({ runner: ns, instance: 'vdorm', ports: [P], elementCheckIntervalMs: 0 });
     const book: EnforcerBan[] = [{ ip: ADDR.clientV4, family: 4, until: null }];
