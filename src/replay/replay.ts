@@ -118,6 +118,15 @@ export async function replayFile(path: string, config: Config, opts: ReplayOptio
   try {
     // A pipe (`replay <(zcat …)`, /dev/stdin) has no size and cannot be cut into spans: one thread.
     const regular = statSync(path).isFile();
+    // A compressed log (logrotate's `compress`: access.log.2.gz) would read as a few lines of binary
+    // junk and report no bans without a word: refused, naming the compression.
+    const compression = regular ? compressionOf(path) : null;
+    if (compression !== null) {
+      throw new BanhammerError('BH_ERR_FILE', `cannot read ${path}: it is compressed (${compression.name})`, {
+        hint: `decompress it on the way in: ${compression.tool} ${path} | banhammer replay /dev/stdin`,
+        data: { path, compression: compression.name },
+      });
+    }
     const threads = opts.explain === true || !regular ? 1 : threadsFor(path, opts.threads, rules.some((r) => !isFiltered(r.settings.match)));
     if (threads <= 1) {
       // A regular file is read as it was when the replay began, as the spans of a parallel replay
@@ -200,7 +209,30 @@ export async function replayFile(path: string, config: Config, opts: ReplayOptio
   };
 }
 
+/** Magic numbers of the compressed formats logrotate can write (`compresscmd`), with their readers. */
+const COMPRESSIONS: readonly { readonly name: string; readonly tool: string; readonly magic: readonly number[] }[] = [
+  { name: 'gzip', tool: 'zcat', magic: [0x1f, 0x8b] },
+  // `BZh`, a block size 1–9, then the first block's magic (a host name could start with `BZh`).
+  ...[0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x38, 0x39].map((size) => ({ name: 'bzip2', tool: 'bzcat', magic: [0x42, 0x5a, 0x68, size, 0x31, 0x41] })),
+  { name: 'xz', tool: 'xzcat', magic: [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00] },
+  { name: 'zstd', tool: 'zstdcat', magic: [0x28, 0xb5, 0x2f, 0xfd] },
+];
+
+/** The compression a regular file starts with, or null (no access line starts with these bytes). */
+function compressionOf(path: string): { readonly name: string; readonly tool: string } | null {
+  const head = Buffer.alloc(6);
+  const fd = openSync(path, 'r');
+  let n: number;
+  try {
+    n = readSync(fd, head, 0, head.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  return COMPRESSIONS.find((c) => c.magic.length <= n && c.magic.every((b, i) => head[i] === b)) ?? null;
+}
+
 function fileError(path: string, err: unknown): BanhammerError {
+  if (err instanceof BanhammerError && err.code === 'BH_ERR_FILE') return err;
   const e = err as NodeJS.ErrnoException;
   const why =
     e?.code === 'ENOENT' ? 'no such file'
