@@ -417,6 +417,8 @@ export class Daemon implements ControlHandler {
         now: this.clock.now(),
         positions: this.source?.positions() ?? [],
         lagBytes: this.source?.lagBytes() ?? 0,
+        watched: this.source?.watched?.(),
+        progress: this.source?.progress?.(),
         detector: this.pipeline.detector,
         book: this.pipeline.book,
         rules: this.config.rules,

@@ -4,7 +4,7 @@
  * follows each label's colon, as in fail2ban, so scripts written for it keep working.
  *
  * Without a rule: the instance, enforcer, start time and watched files (with how far behind the end
- * of each file the reader is), then fail2ban's "Number of …" and "… list" lines over enabled rules.
+ * of each file the reader is, or that a configured path or glob has no file yet), then fail2ban's "Number of …" and "… list" lines over enabled rules.
  * With a rule: exactly fail2ban's Filter/Actions tree. Pure: a StatusReport in, a string out.
  */
 import { terminalText } from './terminal-text.js';
@@ -38,7 +38,7 @@ function formatSummary(report: StatusReport): string {
   ];
   report.files.forEach((f, i) => {
     const branch = i === report.files.length - 1 ? '`-' : '|-';
-    lines.push(`|  ${branch} ${f.path}\t(${lag(f.lagBytes)})`);
+    lines.push(`|  ${branch} ${f.path}\t(${f.exists === false ? 'no such file yet: waiting for it' : lag(f.lagBytes)})`);
   });
   const warnings = healthWarnings(report);
   if (warnings.length > 0) lines.push(`|- Warnings:\t${warnings.join('; ')}`);

@@ -59,10 +59,23 @@ export interface StatusReport {
   enforcer: string;
   /** When the daemon started, ISO 8601. */
   since: string;
-  files: { path: string; lagBytes: number }[];
+  /** Every configured path or glob the agent follows: its files, or the entry itself while it has none. */
+  files: FileStatus[];
   rules: RuleStatus[];
   /** Is the agent able to do its job? Absent from daemons older than this field. */
   health?: AgentHealth;
+}
+
+export interface FileStatus {
+  /** The file read; for a configured path or glob with no file yet, the path or glob as configured. */
+  path: string;
+  /** Bytes written to this file but not read yet (0 while it does not exist). */
+  lagBytes: number;
+  /**
+   * false: the configured path does not exist yet (or the glob matches nothing) and the agent waits
+   * for it. Absent from daemons older than this field, and where the source does not say.
+   */
+  exists?: boolean;
 }
 
 export interface AgentHealth {

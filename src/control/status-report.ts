@@ -9,7 +9,8 @@ import { evidenceText } from '../decide/evidence.js';
 import type { Detector } from '../detect/detector.js';
 import { MANUAL_RULE, type Ban, type BanBook } from '../decide/ban-book.js';
 import type { RuleSettings } from '../detect/rule.js';
-import type { AgentHealth, FirewallState, StatusReport } from './protocol.js';
+import type { WatchedEntry } from '../source/line-source.js';
+import type { AgentHealth, FileStatus, FirewallState, StatusReport } from './protocol.js';
 
 export interface StatusSources {
   readonly instance: string;
@@ -19,6 +20,10 @@ export interface StatusSources {
   /** The source's read positions (one per followed file) and its total lag. */
   readonly positions: readonly { readonly path: string }[];
   readonly lagBytes: number;
+  /** The source's own account, per configured path or glob, of its files and each one's lag (Tailer.watched()). */
+  readonly watched?: readonly WatchedEntry[];
+  /** Without that, its lag per configured path or glob (Tailer.progress(), as the metrics read it). */
+  readonly progress?: readonly { readonly path: string; readonly unreadBytes: number }[];
   readonly detector: Detector;
   readonly book: BanBook;
   readonly rules: Readonly<Record<string, RuleSettings>>;
@@ -41,13 +46,11 @@ export function buildStatusReport(s: StatusSources, rule?: string): StatusReport
   }
   const hasManual = active.some((b) => b.rule === MANUAL_RULE) || s.book.totalBanned(MANUAL_RULE) > 0;
   const names = rule !== undefined ? [rule] : [...running, ...idle, ...(hasManual ? [MANUAL_RULE] : [])];
-  const paths = [...new Set(s.positions.map((p) => p.path))];
   return {
     instance: s.instance,
     enforcer: s.enforcer,
     since: isoTime(s.startedAt) ?? '',
-    // The source reports lag as one total: shown on the single file, or spread as 0.
-    files: paths.map((path) => ({ path, lagBytes: paths.length === 1 ? s.lagBytes : 0 })),
+    files: fileStatus(s),
     health: s.health,
     rules: names.map((name) => {
       const c = s.detector.counters(name);
@@ -73,4 +76,33 @@ export function buildStatusReport(s: StatusSources, rule?: string): StatusReport
       };
     }),
   };
+}
+
+/**
+ * Every configured path or glob, as the source reports it: each of its files with that file's own
+ * lag, or the entry itself (exists: false) while it has no file and the source waits for it.
+ */
+function fileStatus(s: StatusSources): FileStatus[] {
+  if (s.watched === undefined && s.progress === undefined) {
+    // A source without progress() gives one total: shown on its single file, or 0 on each of several.
+    const paths = [...new Set(s.positions.map((p) => p.path))];
+    return paths.map((path) => ({ path, lagBytes: paths.length === 1 ? s.lagBytes : 0 }));
+  }
+  const out: FileStatus[] = [];
+  const seen = new Set<string>();
+  const add = (f: FileStatus): void => {
+    if (seen.has(f.path)) return;
+    seen.add(f.path);
+    out.push(f);
+  };
+  if (s.watched === undefined) {
+    // Lag per entry only (a source without watched()): each entry is shown as one file.
+    for (const e of s.progress ?? []) add({ path: e.path, lagBytes: e.unreadBytes });
+    return out;
+  }
+  for (const e of s.watched) {
+    if (e.files.length === 0) add({ path: e.path, lagBytes: 0, exists: false });
+    else for (const f of e.files) add({ path: f.path, lagBytes: f.unreadBytes, exists: true });
+  }
+  return out;
 }

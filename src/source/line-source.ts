@@ -55,6 +55,8 @@ export interface LineSource {
   stats(): LineSourceStats;
   /** Per configured path (or glob), as written in the configuration: what metrics need for log lag. */
   progress?(): FileProgress[];
+  /** Per configured path (or glob): its files now, each with its own lag (what `status` lists). */
+  watched?(): WatchedEntry[];
 }
 
 export interface FileProgress {
@@ -64,6 +66,17 @@ export interface FileProgress {
   readonly lines: number;
   /** Bytes written to its files but not read yet. */
   readonly unreadBytes: number;
+}
+
+export interface WatchedEntry {
+  /** The configured path or glob, as written (the same entries, in the same order, as progress()). */
+  readonly path: string;
+  /**
+   * The files read under it now (a path's file, a glob's matches, a rotated-away file still being
+   * drained), each with its own unread bytes; empty while the path does not exist yet or the glob
+   * matches nothing (the source waits for it).
+   */
+  readonly files: readonly { readonly path: string; readonly unreadBytes: number }[];
 }
 
 export interface LineSourceStats {

@@ -25,7 +25,7 @@ import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { BanhammerError } from '../errors.js';
 import { FileFollower } from './file-follower.js';
 import { expandGlob, hasMagic, matchesGlob } from './glob.js';
-import type { FilePosition, FileProgress, LineSource, LineSourceStats } from './line-source.js';
+import type { FilePosition, FileProgress, LineSource, LineSourceStats, WatchedEntry } from './line-source.js';
 import { DEFAULT_MAX_LINE_BYTES } from './line-splitter.js';
 
 /** Watches one directory; onEvent gets 'rename' (entry created/removed/moved) or 'change'. */
@@ -169,9 +169,19 @@ export class Tailer implements LineSource {
   }
 
   progress(): FileProgress[] {
-    const unread = new Map<string, number>();
-    for (const { f, label } of this.followers.values()) unread.set(label, (unread.get(label) ?? 0) + f.lagBytes());
-    return this.patterns.map(({ label }) => ({ path: label, lines: this.linesBy.get(label)!.n, unreadBytes: unread.get(label) ?? 0 }));
+    return this.watched().map(({ path, files }) => ({ path, lines: this.linesBy.get(path)!.n, unreadBytes: files.reduce((n, f) => n + f.unreadBytes, 0) }));
+  }
+
+  watched(): WatchedEntry[] {
+    const files = new Map<string, { path: string; unreadBytes: number }[]>();
+    for (const [path, { f, label }] of this.followers) {
+      // A path that does not exist yet (or a glob match gone and read to its end) has no file to list.
+      if (!f.isFollowing() && !f.hasDraining()) continue;
+      let list = files.get(label);
+      if (list === undefined) files.set(label, (list = []));
+      list.push({ path, unreadBytes: f.lagBytes() });
+    }
+    return this.patterns.map(({ label }) => ({ path: label, files: files.get(label) ?? [] }));
   }
 
   stats(): LineSourceStats {

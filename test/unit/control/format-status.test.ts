@@ -96,6 +96,23 @@ describe('formatStatus', () => {
     expect(formatStatus({ ...one, files: [] }).split('\n')[4]).toBe('|- Files watched:\t0');
   });
 
+  it('lists a configured path with no file yet as waiting for it, in both views', () => {
+    const waiting: StatusReport = {
+      ...report,
+      files: [
+        { path: '/var/log/a.log', lagBytes: 5_000_000, exists: true },
+        { path: '/var/log/later.log', lagBytes: 0, exists: false },
+      ],
+    };
+    const lines = formatStatus(waiting).split('\n');
+    expect(lines.slice(4, 7)).toEqual([
+      '|- Files watched:\t2',
+      '|  |- /var/log/a.log\t(5000000 bytes behind)',
+      '|  `- /var/log/later.log\t(no such file yet: waiting for it)',
+    ]);
+    expect(formatStatus(waiting, 'forbidden')).toContain('File list:\t/var/log/a.log /var/log/later.log');
+  });
+
   it('lists what is wrong with the agent as warnings, and nothing when all is well', () => {
     const healthy = { stateError: null, enforceFailing: 0, refused: 0, repairs: 0, skewedLines: 0 };
     expect(formatStatus({ ...report, health: healthy })).toBe(formatStatus(report));
