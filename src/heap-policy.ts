@@ -54,9 +54,20 @@ export function applyAgentHeapPolicy(nodeArgs: readonly string[] = process.execA
   return true;
 }
 
-/** Whether node's arguments or NODE_OPTIONS choose anything of the young generation (semi-space flags). */
-function choosesYoungGeneration(nodeArgs: readonly string[], nodeOptions: string | undefined): boolean {
-  return [...nodeArgs, ...(nodeOptions ?? '').split(/\s+/)].some((a) => a.replace(/_/g, '-').includes('semi-space'));
+/** Node's arguments and NODE_OPTIONS' words, with V8's `_` read as `-`: where a user's own flags are. */
+function userFlags(nodeArgs: readonly string[], nodeOptions: string | undefined): string[] {
+  return [...nodeArgs, ...(nodeOptions ?? '').split(/\s+/)].map((a) => a.replace(/_/g, '-'));
+}
+
+/** Sets `hold` now; the function returned sets `release`, once, however often it is called. */
+function holdFlag(setFlags: (flags: string) => void, hold: string, release: string): () => void {
+  setFlags(hold);
+  let held = true;
+  return () => {
+    if (!held) return;
+    held = false;
+    setFlags(release);
+  };
 }
 
 /**
@@ -69,26 +80,12 @@ export function holdYoungGenerationWhileStarting(
   nodeOptions: string | undefined = process.env.NODE_OPTIONS,
   setFlags: (flags: string) => void = setFlagsFromString,
 ): () => void {
-  if (choosesYoungGeneration(nodeArgs, nodeOptions)) return () => {};
-  setFlags(`--${YOUNG_GROWTH_FLAG}=1`);
-  let held = true;
-  return () => {
-    if (!held) return;
-    held = false;
-    setFlags(`--${YOUNG_GROWTH_FLAG}=${YOUNG_GROWTH_DEFAULT}`);
-  };
+  if (userFlags(nodeArgs, nodeOptions).some((a) => a.includes('semi-space'))) return () => {};
+  return holdFlag(setFlags, `--${YOUNG_GROWTH_FLAG}=1`, `--${YOUNG_GROWTH_FLAG}=${YOUNG_GROWTH_DEFAULT}`);
 }
 
 /** V8 flags that choose how (or whether) the optimizing compiler runs: a user's choice is kept. */
 const OPTIMIZER_FLAGS = new Set(['opt', 'turbofan', 'jitless', 'max-opt', 'always-opt', 'always-turbofan', 'maglev', 'lite-mode']);
-
-/** Whether node's arguments or NODE_OPTIONS choose anything of the optimizing compiler. */
-function choosesOptimizer(nodeArgs: readonly string[], nodeOptions: string | undefined): boolean {
-  return [...nodeArgs, ...(nodeOptions ?? '').split(/\s+/)].some((a) => {
-    const m = /^--(?:no-)?([a-z-]+)(?:=|$)/.exec(a.replace(/_/g, '-'));
-    return m !== null && OPTIMIZER_FLAGS.has(m[1]!);
-  });
-}
 
 /**
  * Keeps V8's optimizing compiler off while the agent starts (see the top of this file); the function
@@ -100,14 +97,12 @@ export function holdOptimizerWhileStarting(
   nodeOptions: string | undefined = process.env.NODE_OPTIONS,
   setFlags: (flags: string) => void = setFlagsFromString,
 ): () => void {
-  if (choosesOptimizer(nodeArgs, nodeOptions)) return () => {};
-  setFlags('--no-turbofan');
-  let held = true;
-  return () => {
-    if (!held) return;
-    held = false;
-    setFlags('--turbofan');
-  };
+  const chosen = userFlags(nodeArgs, nodeOptions).some((a) => {
+    const m = /^--(?:no-)?([a-z-]+)(?:=|$)/.exec(a);
+    return m !== null && OPTIMIZER_FLAGS.has(m[1]!);
+  });
+  if (chosen) return () => {};
+  return holdFlag(setFlags, '--no-turbofan', '--turbofan');
 }
 
 /** Both start-up holds (young generation, optimizing compiler); the function returned releases both. */
