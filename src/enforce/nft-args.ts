@@ -295,7 +295,8 @@ export const deleteTableArgs = (names: NftNames): string[] => ['delete', 'table'
 
 /** A scratch set in our table for probeScripts (no rule uses it; setupScript removes it as foreign). */
 export const PROBE_SET = 'probe';
-const PROBE_ADDR = '192.0.2.1';
+/** The probe's element: from the benchmarking range (RFC 2544), in a set no rule reads, for 1 s. */
+const PROBE_ADDR = '198.18.255.254';
 
 /**
  * Does `add element` rewrite the timeout of an element that exists? Three steps: create the scratch

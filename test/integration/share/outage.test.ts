@@ -41,13 +41,13 @@ describe.skipIf(!hasRedisServer)('share stage across a Redis outage', () => {
       proxies.push(pa, pb);
       const a = await startReplica('a', { url: `redis://127.0.0.1:${pa.port}`, group: g });
       const b = await startReplica('b', { url: `redis://127.0.0.1:${pb.port}`, group: g });
-      a.stage.publishBan(ban('192.0.2.40', { at: Date.now() - 60_000 }));
+      a.stage.publishBan(ban('198.19.2.40', { at: Date.now() - 60_000 }));
       await waitFor('ban at B', () => b.bans.length === 1);
       pa.cut();
       pb.cut();
       await redis.kill();
       await waitFor('offline', () => !a.stage.connected && !b.stage.connected);
-      b.stage.publishUnban({ ip: '192.0.2.40', family: 4 });
+      b.stage.publishUnban({ ip: '198.19.2.40', family: 4 });
       await redis.start(); // empty: A will re-publish its ban, B will replay its unban
       const [first, second] = bFirst ? [[b, pb], [a, pa]] as const : [[a, pa], [b, pb]] as const;
       first[1].restore();
@@ -58,8 +58,8 @@ describe.skipIf(!hasRedisServer)('share stage across a Redis outage', () => {
       await sleep(200);
       expect(await b.stage.snapshot(Date.now())).toEqual([]);
       // A's book is told its ban was lifted; B's book is never told to ban it again.
-      expect(a.unbans.map((u) => u.ip)).toEqual(['192.0.2.40']);
-      expect(b.bans.map((x) => x.ban.ip)).toEqual(['192.0.2.40']);
+      expect(a.unbans.map((u) => u.ip)).toEqual(['198.19.2.40']);
+      expect(b.bans.map((x) => x.ban.ip)).toEqual(['198.19.2.40']);
       await a.stage.stop();
       await b.stage.stop();
     }
@@ -71,19 +71,19 @@ describe.skipIf(!hasRedisServer)('share stage across a Redis outage', () => {
     const a = await startReplica('a', { url: redis.url(), group: g, maxBackoffMs: 2_000 });
     const b = await startReplica('b', { url: redis.url(), group: g, maxOutbox: 3, maxBackoffMs: 2_000 });
     replicas.push(a, b);
-    a.stage.publishBan(ban('192.0.2.1'));
-    b.stage.publishBan(ban('192.0.2.2'));
+    a.stage.publishBan(ban('198.19.2.1'));
+    b.stage.publishBan(ban('198.19.2.2'));
     await waitFor('both stored', async () => (await ips(a)).length === 2);
 
     await redis.kill();
     await waitFor('outage noticed', () => !a.stage.connected && !b.stage.connected && a.statuses.length === 2 && b.statuses.length === 2);
     // Nothing blocks or throws while offline.
     const t0 = performance.now();
-    for (let i = 0; i < 1000; i++) a.stage.failure({ ip: '203.0.113.1', family: 4, rule: 'http-403', time: Date.now(), findtime: 60_000, maxretry: 5 });
-    a.stage.publishBan(ban('192.0.2.11'));
-    a.stage.publishBan(ban('192.0.2.12', { until: null }));
-    a.stage.publishBan(ban('192.0.2.13', { until: Date.now() + 200 })); // expires during the outage
-    for (let i = 3; i <= 7; i++) b.stage.publishBan(ban(`192.0.2.${i}`));
+    for (let i = 0; i < 1000; i++) a.stage.failure({ ip: '198.19.113.1', family: 4, rule: 'http-403', time: Date.now(), findtime: 60_000, maxretry: 5 });
+    a.stage.publishBan(ban('198.19.2.11'));
+    a.stage.publishBan(ban('198.19.2.12', { until: null }));
+    a.stage.publishBan(ban('198.19.2.13', { until: Date.now() + 200 })); // expires during the outage
+    for (let i = 3; i <= 7; i++) b.stage.publishBan(ban(`198.19.2.${i}`));
     expect(performance.now() - t0).toBeLessThan(200);
     expect(a.stage.stats().failuresDropped).toBe(1000);
     expect(await a.stage.snapshot(Date.now())).toEqual([]);
@@ -105,7 +105,7 @@ describe.skipIf(!hasRedisServer)('share stage across a Redis outage', () => {
     expect(performance.now() - tc).toBeLessThan(3_500);
     expect(c.stage.connected).toBe(false);
     expect(c.statuses).toEqual([{ connected: false, error: expect.any(String) }]);
-    c.stage.publishBan(ban('192.0.2.21'));
+    c.stage.publishBan(ban('198.19.2.21'));
     await c.stage.stop();
 
     await sleep(3_000); // several reconnect attempts
@@ -118,7 +118,7 @@ describe.skipIf(!hasRedisServer)('share stage across a Redis outage', () => {
     const back = performance.now();
     const c2 = await startReplica('c2', { url: redis.url(), group: g, outboxPath: c.outboxPath });
     replicas.push(c2);
-    const union = ['192.0.2.1', '192.0.2.11', '192.0.2.12', '192.0.2.2', '192.0.2.21', '192.0.2.3', '192.0.2.4', '192.0.2.5', '192.0.2.6', '192.0.2.7'];
+    const union = ['198.19.2.1', '198.19.2.11', '198.19.2.12', '198.19.2.2', '198.19.2.21', '198.19.2.3', '198.19.2.4', '198.19.2.5', '198.19.2.6', '198.19.2.7'];
     await waitFor('the union everywhere', async () => {
       for (const r of [a, b, c2]) if (JSON.stringify(await ips(r)) !== JSON.stringify(union)) return false;
       return true;
@@ -132,14 +132,14 @@ describe.skipIf(!hasRedisServer)('share stage across a Redis outage', () => {
       expect(r.stage.stats().outboxDepth).toBe(0);
     }
     // Each replica heard of the others' offline bans.
-    await waitFor('remote bans delivered', () => b.bans.some((x) => x.ban.ip === '192.0.2.11') && a.bans.some((x) => x.ban.ip === '192.0.2.7') && a.bans.some((x) => x.ban.ip === '192.0.2.21'));
-    expect(a.bans.some((x) => x.ban.ip === '192.0.2.13')).toBe(false);
+    await waitFor('remote bans delivered', () => b.bans.some((x) => x.ban.ip === '198.19.2.11') && a.bans.some((x) => x.ban.ip === '198.19.2.7') && a.bans.some((x) => x.ban.ip === '198.19.2.21'));
+    expect(a.bans.some((x) => x.ban.ip === '198.19.2.13')).toBe(false);
     // The channel works again (re-subscribed after the reconnection).
-    a.stage.publishBan(ban('192.0.2.50'));
-    await waitFor('live ban after the outage', () => b.bans.some((x) => x.ban.ip === '192.0.2.50'), 500);
+    a.stage.publishBan(ban('198.19.2.50'));
+    await waitFor('live ban after the outage', () => b.bans.some((x) => x.ban.ip === '198.19.2.50'), 500);
     // And counting works again.
     const t = Date.now();
-    for (let i = 0; i < 5; i++) (i % 2 ? a : b).stage.failure({ ip: '203.0.113.2', family: 4, rule: 'http-403', time: t + i, findtime: 60_000, maxretry: 5 });
+    for (let i = 0; i < 5; i++) (i % 2 ? a : b).stage.failure({ ip: '198.19.113.2', family: 4, rule: 'http-403', time: t + i, findtime: 60_000, maxretry: 5 });
     await waitFor('offense', () => a.offenses.length + b.offenses.length === 1);
   }, 30_000);
 });

@@ -53,7 +53,7 @@ describe.skipIf(!hasRedisServer)('share stage with a real redis-server', () => {
     const [a, b, c] = [await replica('a', { url: redis.url(), group: g }), await replica('b', { url: redis.url(), group: g }), await replica('c', { url: redis.url(), group: g })];
     expect(a.stage.connected && b.stage.connected && c.stage.connected).toBe(true);
     const t0 = Date.UTC(2026, 0, 1, 12);
-    const f = (r: Replica, dt: number): void => r.stage.failure({ ip: '203.0.113.7', family: 4, rule: 'http-403', time: t0 + dt, findtime: 60_000, maxretry: 5 });
+    const f = (r: Replica, dt: number): void => r.stage.failure({ ip: '198.19.113.7', family: 4, rule: 'http-403', time: t0 + dt, findtime: 60_000, maxretry: 5 });
     f(a, 0);
     f(b, 1000);
     f(a, 2000);
@@ -64,7 +64,7 @@ describe.skipIf(!hasRedisServer)('share stage with a real redis-server', () => {
     await waitFor('the offense', () => a.offenses.length + b.offenses.length > 0);
     await sleep(100);
     const all = [...a.offenses, ...b.offenses, ...c.offenses];
-    expect(all).toEqual([{ ip: '203.0.113.7', family: 4, rule: 'http-403', at: t0 + 4000, failures: 5 }]);
+    expect(all).toEqual([{ ip: '198.19.113.7', family: 4, rule: 'http-403', at: t0 + 4000, failures: 5 }]);
     expect(a.offenses).toHaveLength(1);
     // The window and claim keys live under the group's hash tag.
     const keys = await admin.keys('*');
@@ -157,15 +157,15 @@ describe.skipIf(!hasRedisServer)('share stage with a real redis-server', () => {
   it('a late joiner receives the stored bans on connection; expired ones are pruned', async () => {
     const g = 'late';
     const a = await replica('a', { url: redis.url(), group: g });
-    a.stage.publishBan(ban('192.0.2.1', 'a'));
-    a.stage.publishBan(ban('192.0.2.2', 'a', { scope: 'c0ffee', until: null }));
+    a.stage.publishBan(ban('198.19.2.1', 'a'));
+    a.stage.publishBan(ban('198.19.2.2', 'a', { scope: 'c0ffee', until: null }));
     await waitFor('stored', async () => (await admin.hLen('banhammer:{late}:bans')) === 2);
     // An expired entry written by a replica long gone.
-    await admin.hSet('banhammer:{late}:bans', '192.0.2.3', JSON.stringify({ v: 1, t: 'ban', ip: '192.0.2.3', family: 4, rule: 'x', at: 1000, until: 2000, origin: 'old', sent: 1000 }));
+    await admin.hSet('banhammer:{late}:bans', '198.19.2.3', JSON.stringify({ v: 1, t: 'ban', ip: '198.19.2.3', family: 4, rule: 'x', at: 1000, until: 2000, origin: 'old', sent: 1000 }));
     const d = await replica('d', { url: redis.url(), group: g });
-    expect(d.bans.map((x) => x.ban.ip).sort()).toEqual(['192.0.2.1', '192.0.2.2']);
-    expect(d.bans.find((x) => x.ban.ip === '192.0.2.2')!.ban).toMatchObject({ scope: 'c0ffee', until: null });
-    await waitFor('pruned', async () => !(await admin.hExists('banhammer:{late}:bans', '192.0.2.3')));
+    expect(d.bans.map((x) => x.ban.ip).sort()).toEqual(['198.19.2.1', '198.19.2.2']);
+    expect(d.bans.find((x) => x.ban.ip === '198.19.2.2')!.ban).toMatchObject({ scope: 'c0ffee', until: null });
+    await waitFor('pruned', async () => !(await admin.hExists('banhammer:{late}:bans', '198.19.2.3')));
   });
 
   it('a restricted ACL user works fully in its own group and cannot touch another group', async () => {
@@ -173,28 +173,28 @@ describe.skipIf(!hasRedisServer)('share stage with a real redis-server', () => {
     const [a, b] = [await replica('shop-a', { url: shopUrl, group: 'shop' }), await replica('shop-b', { url: shopUrl, group: 'shop' })];
     expect(a.stage.connected && b.stage.connected).toBe(true);
     const t0 = Date.UTC(2026, 0, 1, 12);
-    for (let i = 0; i < 3; i++) a.stage.failure({ ip: '203.0.113.50', family: 4, rule: 'http-403', time: t0 + i, findtime: 60_000, maxretry: 5 });
-    for (let i = 3; i < 5; i++) b.stage.failure({ ip: '203.0.113.50', family: 4, rule: 'http-403', time: t0 + i, findtime: 60_000, maxretry: 5 });
+    for (let i = 0; i < 3; i++) a.stage.failure({ ip: '198.19.113.50', family: 4, rule: 'http-403', time: t0 + i, findtime: 60_000, maxretry: 5 });
+    for (let i = 3; i < 5; i++) b.stage.failure({ ip: '198.19.113.50', family: 4, rule: 'http-403', time: t0 + i, findtime: 60_000, maxretry: 5 });
     await waitFor('offense', () => a.offenses.length + b.offenses.length === 1);
-    a.stage.publishBan(ban('203.0.113.50', 'shop-a'));
+    a.stage.publishBan(ban('198.19.113.50', 'shop-a'));
     await waitFor('ban at B', () => b.bans.length === 1);
-    b.stage.publishUnban({ ip: '203.0.113.50', family: 4 });
+    b.stage.publishUnban({ ip: '198.19.113.50', family: 4 });
     await waitFor('unban at A', () => a.unbans.length === 1);
     expect(await a.stage.snapshot(Date.now())).toEqual([]);
     expect(a.logs.filter((l) => l.level !== 'info')).toEqual([]);
 
     // The blog tenant's data, and what user shop may do to it: nothing.
-    await admin.hSet('banhammer:{blog}:bans', '192.0.2.77', JSON.stringify({ v: 1, t: 'ban', ip: '192.0.2.77', family: 4, rule: 'x', at: Date.now(), until: null, origin: 'blog-a', sent: Date.now() }));
+    await admin.hSet('banhammer:{blog}:bans', '198.19.2.77', JSON.stringify({ v: 1, t: 'ban', ip: '198.19.2.77', family: 4, rule: 'x', at: Date.now(), until: null, origin: 'blog-a', sent: Date.now() }));
     const shop = createClient({ url: shopUrl, disableClientInfo: true, maintNotifications: 'disabled' });
     shop.on('error', () => undefined);
     await shop.connect();
     try {
       await expect(shop.hGetAll('banhammer:{blog}:bans')).rejects.toThrow(/NOPERM/);
-      await expect(shop.hDel('banhammer:{blog}:bans', '192.0.2.77')).rejects.toThrow(/NOPERM/);
+      await expect(shop.hDel('banhammer:{blog}:bans', '198.19.2.77')).rejects.toThrow(/NOPERM/);
       await expect(shop.publish('banhammer:{blog}:events', '{}')).rejects.toThrow(/NOPERM/);
       await expect(shop.keys('*')).rejects.toThrow(/NOPERM/);
-      await expect(shop.sendCommand(['EVAL', "return redis.call('HGET', 'banhammer:{blog}:bans', '192.0.2.77')", '0'])).rejects.toThrow(/can't access/);
-      await expect(shop.sendCommand(['EVAL', "return redis.call('HDEL', KEYS[1], '192.0.2.77')", '1', 'banhammer:{blog}:bans'])).rejects.toThrow(/NOPERM/);
+      await expect(shop.sendCommand(['EVAL', "return redis.call('HGET', 'banhammer:{blog}:bans', '198.19.2.77')", '0'])).rejects.toThrow(/can't access/);
+      await expect(shop.sendCommand(['EVAL', "return redis.call('HDEL', KEYS[1], '198.19.2.77')", '1', 'banhammer:{blog}:bans'])).rejects.toThrow(/NOPERM/);
       await expect(shop.sendCommand(['EVAL', "return redis.call('PUBLISH', 'banhammer:{blog}:events', '{}')", '0'])).rejects.toThrow(/can't publish/);
     } finally {
       await shop.close();
@@ -202,14 +202,14 @@ describe.skipIf(!hasRedisServer)('share stage with a real redis-server', () => {
     // A replica configured with user shop but group blog stays offline, never throws, never writes.
     const intruder = await replica('intruder', { url: shopUrl, group: 'blog' });
     expect(intruder.stage.connected).toBe(false);
-    expect(() => intruder.stage.publishBan(ban('192.0.2.78', 'intruder'))).not.toThrow();
-    expect(() => intruder.stage.failure({ ip: '192.0.2.78', family: 4, rule: 'x', time: t0, findtime: 1000, maxretry: 1 })).not.toThrow();
+    expect(() => intruder.stage.publishBan(ban('198.19.2.78', 'intruder'))).not.toThrow();
+    expect(() => intruder.stage.failure({ ip: '198.19.2.78', family: 4, rule: 'x', time: t0, findtime: 1000, maxretry: 1 })).not.toThrow();
     expect(await intruder.stage.snapshot(Date.now())).toEqual([]);
     expect(intruder.statuses).toEqual([{ connected: false, error: expect.stringMatching(/NOPERM|permission/i) }]);
-    expect(await admin.hKeys('banhammer:{blog}:bans')).toEqual(['192.0.2.77']);
+    expect(await admin.hKeys('banhammer:{blog}:bans')).toEqual(['198.19.2.77']);
     // The blog user, in its own group, sees its ban.
     const blog = await replica('blog-b', { url: redis.url('blog', 'blog-secret'), group: 'blog' });
-    expect(blog.bans.map((x) => x.ban.ip)).toEqual(['192.0.2.77']);
+    expect(blog.bans.map((x) => x.ban.ip)).toEqual(['198.19.2.77']);
   });
 
   it('reads the password from a file (Docker secret, trailing newline)', async () => {
@@ -223,26 +223,26 @@ describe.skipIf(!hasRedisServer)('share stage with a real redis-server', () => {
     const g = 'hostile';
     const [a, b] = [await replica('a', { url: redis.url(), group: g }), await replica('b', { url: redis.url(), group: g })];
     const now = Date.now();
-    const good = { v: 1, t: 'ban', ip: '192.0.2.10', family: 4, rule: 'http-403', at: now, until: now + HOUR, origin: 'x', sent: now };
+    const good = { v: 1, t: 'ban', ip: '198.19.2.10', family: 4, rule: 'http-403', at: now, until: now + HOUR, origin: 'x', sent: now };
     const poison: Array<[string, string]> = [
-      ['192.0.2.11', 'not json'],
-      ['192.0.2.12', JSON.stringify({ ...good, ip: '192.0.2.12; rm -rf /' })],
-      ['192.0.2.13', JSON.stringify({ ...good, ip: '192.0.2.13', family: 6 })],
-      ['192.0.2.14', JSON.stringify({ ...good, ip: '192.0.2.99' })], // field and address disagree
-      ['192.0.2.15', JSON.stringify({ ...good, ip: '192.0.2.15', until: 1e300 })],
-      ['192.0.2.16', JSON.stringify({ ...good, ip: '192.0.2.16', at: 'yesterday' })],
-      ['192.0.2.17', JSON.stringify({ ...good, ip: '192.0.2.17', rule: 'x'.repeat(500) })],
-      ['192.0.2.18', 'x'.repeat(100_000)],
+      ['198.19.2.11', 'not json'],
+      ['198.19.2.12', JSON.stringify({ ...good, ip: '198.19.2.12; rm -rf /' })],
+      ['198.19.2.13', JSON.stringify({ ...good, ip: '198.19.2.13', family: 6 })],
+      ['198.19.2.14', JSON.stringify({ ...good, ip: '198.19.2.99' })], // field and address disagree
+      ['198.19.2.15', JSON.stringify({ ...good, ip: '198.19.2.15', until: 1e300 })],
+      ['198.19.2.16', JSON.stringify({ ...good, ip: '198.19.2.16', at: 'yesterday' })],
+      ['198.19.2.17', JSON.stringify({ ...good, ip: '198.19.2.17', rule: 'x'.repeat(500) })],
+      ['198.19.2.18', 'x'.repeat(100_000)],
       ['__proto__', JSON.stringify({ ...good, ip: '__proto__' })],
       ['224.0.0.1', JSON.stringify({ ...good, ip: '224.0.0.1' })],
-      ['192.0.2.19', JSON.stringify([1, 2, 3])],
-      ['192.0.2.20', JSON.stringify({ ...good, ip: '192.0.2.20', origin: 'a b\n' })],
-      ['192.0.2.21', JSON.stringify({ ...good, ip: '192.0.2.21', nth: -1 })],
-      ['192.0.2.10', JSON.stringify(good)],
+      ['198.19.2.19', JSON.stringify([1, 2, 3])],
+      ['198.19.2.20', JSON.stringify({ ...good, ip: '198.19.2.20', origin: 'a b\n' })],
+      ['198.19.2.21', JSON.stringify({ ...good, ip: '198.19.2.21', nth: -1 })],
+      ['198.19.2.10', JSON.stringify(good)],
     ];
     for (const [f, v] of poison) await admin.hSet('banhammer:{hostile}:bans', f, v);
     // On the channel, the entry whose field disagrees is a valid message (there is no field): left out.
-    const channelPoison = poison.filter(([f]) => f !== '192.0.2.14' && f !== '192.0.2.10');
+    const channelPoison = poison.filter(([f]) => f !== '198.19.2.14' && f !== '198.19.2.10');
     for (const [, v] of channelPoison) await admin.publish('banhammer:{hostile}:events', v);
     await admin.publish('banhammer:{hostile}:events', JSON.stringify({ ...good, t: 'unban', ip: '::ffff:1.2.3.4', family: 6 }));
     await sleep(100);
@@ -251,23 +251,23 @@ describe.skipIf(!hasRedisServer)('share stage with a real redis-server', () => {
     const invalidA = Object.values(a.stage.stats().invalid).reduce((x, y) => x + y, 0);
     expect(invalidA).toBe(channelPoison.length + 1);
     const snap = await b.stage.snapshot(Date.now());
-    expect(snap.map((x) => x.ip)).toEqual(['192.0.2.10']);
+    expect(snap.map((x) => x.ip)).toEqual(['198.19.2.10']);
     // Invalid and oversized entries were removed while reading; the good one stays.
     await waitFor('pruned', async () => (await admin.hLen('banhammer:{hostile}:bans')) === 1);
 
     // Wrong types under the group's keys: errors are contained, the window key is replaced.
-    await admin.set('banhammer:{hostile}:fail:http-403:-:192.0.2.30', 'poison');
-    a.stage.failure({ ip: '192.0.2.30', family: 4, rule: 'http-403', time: now, findtime: 60_000, maxretry: 1 });
+    await admin.set('banhammer:{hostile}:fail:http-403:-:198.19.2.30', 'poison');
+    a.stage.failure({ ip: '198.19.2.30', family: 4, rule: 'http-403', time: now, findtime: 60_000, maxretry: 1 });
     await waitFor('offense despite the poisoned window', () => a.offenses.length === 1);
     await admin.del('banhammer:{hostile}:bans');
     await admin.set('banhammer:{hostile}:bans', 'not a hash');
-    expect(() => a.stage.publishBan({ ...good, ip: '192.0.2.31', family: 4, origin: 'a', until: now + HOUR })).not.toThrow();
+    expect(() => a.stage.publishBan({ ...good, ip: '198.19.2.31', family: 4, origin: 'a', until: now + HOUR })).not.toThrow();
     // The wrong-typed hash is replaced (it held no ban), so the ban is stored after all.
-    await waitFor('the ban stored over the poisoned hash', async () => (await a.stage.snapshot(Date.now())).map((x) => x.ip).join() === '192.0.2.31');
+    await waitFor('the ban stored over the poisoned hash', async () => (await a.stage.snapshot(Date.now())).map((x) => x.ip).join() === '198.19.2.31');
     await admin.del('banhammer:{hostile}:bans');
     // Still working.
-    a.stage.publishBan({ ip: '192.0.2.32', family: 4, rule: 'http-403', at: now, until: now + HOUR, origin: 'a' });
-    await waitFor('ban at B', () => b.bans.some((x) => x.ban.ip === '192.0.2.32'));
+    a.stage.publishBan({ ip: '198.19.2.32', family: 4, rule: 'http-403', at: now, until: now + HOUR, origin: 'a' });
+    await waitFor('ban at B', () => b.bans.some((x) => x.ban.ip === '198.19.2.32'));
     expect(a.stage.connected && b.stage.connected).toBe(true);
   });
 
@@ -283,9 +283,9 @@ describe.skipIf(!hasRedisServer)('share stage with a real redis-server', () => {
     const r = await replica('a', { url: redis.url(), group: g, maxBans: 1000 });
     expect(r.bans).toHaveLength(1000);
     expect(r.logs.some((l) => /more than 1000 bans/.test(l.msg))).toBe(true);
-    r.stage.publishBan(ban('192.0.2.200', 'a'));
+    r.stage.publishBan(ban('198.19.2.200', 'a'));
     await waitFor('refused', () => r.stage.stats().bansRefusedFull === 1);
-    expect(await admin.hExists('banhammer:{flood}:bans', '192.0.2.200')).toBeFalsy();
+    expect(await admin.hExists('banhammer:{flood}:bans', '198.19.2.200')).toBeFalsy();
   });
 
   it('a new replica loads 100,000 shared bans (measured)', async () => {

@@ -84,7 +84,7 @@ describe('NftablesEnforcer.init', () => {
 
   it('writes timed bans with a single add where the probe shows the kernel rewrites timeouts', async () => {
     const { runner, clock, enf } = setup();
-    runner.on('nft -j list set inet banhammer_web probe', { stdout: setJson('probe', [{ elem: { val: '192.0.2.1', timeout: 3600, expires: 3599 } }]) });
+    runner.on('nft -j list set inet banhammer_web probe', { stdout: setJson('probe', [{ elem: { val: '198.18.255.254', timeout: 3600, expires: 3599 } }]) });
     await enf.init();
     runner.clear();
     await enf.apply({ ban: [{ ip: '198.18.0.1', family: 4, until: clock.now() + 60_000 }, { ip: '198.18.0.2', family: 4, until: null }], unban: [{ ip: '198.18.0.3', family: 4 }] });
@@ -98,7 +98,7 @@ describe('NftablesEnforcer.init', () => {
 
   it('keeps add + delete + add when the probe fails or shows the old timeout', async () => {
     const { runner, clock, enf } = setup();
-    runner.on('nft -j list set inet banhammer_web probe', { stdout: setJson('probe', [{ elem: { val: '192.0.2.1', timeout: 1, expires: 0 } }]) });
+    runner.on('nft -j list set inet banhammer_web probe', { stdout: setJson('probe', [{ elem: { val: '198.18.255.254', timeout: 1, expires: 0 } }]) });
     await enf.init();
     runner.clear();
     await enf.apply({ ban: [{ ip: '198.18.0.1', family: 4, until: clock.now() + 60_000 }], unban: [] });

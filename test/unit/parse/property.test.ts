@@ -144,7 +144,7 @@ function accessLine(g: Gen): { text: string; client: string | null; want: Sample
     g.pick(['/', '/wp-login.php', '/a"b', '/x\\"y', '/q?s=403 200', `/${'é'.repeat(g.int(50))}`, `/${'"'.repeat(g.int(3000))}`]),
   );
   const user = g.chance(0.1) ? apacheEscape(g.pick(['alice', 'a b', 'x"y', '\u0001'])) : '-';
-  const forged = `${g.pick(['198.18.9.9', '203.0.113.7', '0.0.0.0'])} - - [${clfTime(time)}] "GET /forged HTTP/1.1" 403 1 "-" "-"`;
+  const forged = `${g.pick(['198.18.9.9', '198.19.113.7', '0.0.0.0'])} - - [${clfTime(time)}] "GET /forged HTTP/1.1" 403 1 "-" "-"`;
   const uaKind = g.int(6);
   let ua: string;
   if (uaKind === 0) ua = 'Mozilla/5.0';

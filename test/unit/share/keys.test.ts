@@ -10,7 +10,7 @@ describe('share keys', () => {
     expect(k.events).toBe('banhammer:{shop}:events');
     expect(k.bans).toBe('banhammer:{shop}:bans');
     expect(k.epoch).toBe('banhammer:{shop}:epoch');
-    expect(k.failures('http-403', '203.0.113.7', undefined)).toBe('banhammer:{shop}:fail:http-403:-:203.0.113.7');
+    expect(k.failures('http-403', '198.19.113.7', undefined)).toBe('banhammer:{shop}:fail:http-403:-:198.19.113.7');
     expect(k.failures('http-403', '2001:db8::1', 'c0ffee')).toBe('banhammer:{shop}:fail:http-403:c0ffee:2001:db8::1');
     expect(k.claim('http-403', '2001:db8::1', undefined)).toBe('banhammer:{shop}:claim:http-403:-:2001:db8::1');
     for (const key of [k.events, k.bans, k.epoch, k.failures('r', '1.2.3.4', 's'), k.claim('r', '1.2.3.4', undefined)]) expect(key.startsWith(k.prefix)).toBe(true);

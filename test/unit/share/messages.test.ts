@@ -4,8 +4,8 @@ import type { SharedBan } from '../../../src/share/share.js';
 
 const NOW = Date.UTC(2026, 0, 1);
 const HOUR = 3_600_000;
-const ban: SharedBan = { ip: '203.0.113.7', family: 4, rule: 'http-403', at: NOW, until: NOW + HOUR, origin: 'replica-1', nth: 2 };
-const msg = (o: Record<string, unknown>): string => JSON.stringify({ v: 1, t: 'ban', ip: '203.0.113.7', family: 4, rule: 'http-403', at: NOW, until: NOW + HOUR, origin: 'r', sent: NOW, ...o });
+const ban: SharedBan = { ip: '198.19.113.7', family: 4, rule: 'http-403', at: NOW, until: NOW + HOUR, origin: 'replica-1', nth: 2 };
+const msg = (o: Record<string, unknown>): string => JSON.stringify({ v: 1, t: 'ban', ip: '198.19.113.7', family: 4, rule: 'http-403', at: NOW, until: NOW + HOUR, origin: 'r', sent: NOW, ...o });
 
 describe('share messages', () => {
   it('round-trips bans and unbans', () => {
@@ -36,9 +36,9 @@ describe('share messages', () => {
   it('canonicalises addresses and checks the family against them', () => {
     const p = parseMessage(msg({ ip: '2001:0DB8:0:0::1', family: 6 }), NOW);
     expect(p.ok && p.value.t === 'ban' && p.value.ban.ip).toBe('2001:db8::1');
-    const mapped = parseMessage(msg({ ip: '::ffff:203.0.113.7', family: 4 }), NOW);
-    expect(mapped.ok && mapped.value.t === 'ban' && mapped.value.ban.ip).toBe('203.0.113.7');
-    expect(parseMessage(msg({ ip: '::ffff:203.0.113.7', family: 6 }), NOW)).toEqual({ ok: false, reason: 'family' });
+    const mapped = parseMessage(msg({ ip: '::ffff:198.19.113.7', family: 4 }), NOW);
+    expect(mapped.ok && mapped.value.t === 'ban' && mapped.value.ban.ip).toBe('198.19.113.7');
+    expect(parseMessage(msg({ ip: '::ffff:198.19.113.7', family: 6 }), NOW)).toEqual({ ok: false, reason: 'family' });
   });
 
   const cases: Array<[string, unknown, string]> = [
@@ -126,11 +126,11 @@ describe('share messages', () => {
   });
 
   it('checks a stored ban against its field', () => {
-    expect(parseStoredBan('203.0.113.7', msg({}), NOW).ok).toBe(true);
-    expect(parseStoredBan('203.0.113.7 c0ffee', msg({ scope: 'c0ffee' }), NOW).ok).toBe(true);
-    expect(parseStoredBan('203.0.113.8', msg({}), NOW)).toEqual({ ok: false, reason: 'field' });
-    expect(parseStoredBan('203.0.113.7', msg({ scope: 'c0ffee' }), NOW)).toEqual({ ok: false, reason: 'field' });
-    expect(parseStoredBan('203.0.113.7', msg({ t: 'unban' }), NOW)).toEqual({ ok: false, reason: 'shape' });
+    expect(parseStoredBan('198.19.113.7', msg({}), NOW).ok).toBe(true);
+    expect(parseStoredBan('198.19.113.7 c0ffee', msg({ scope: 'c0ffee' }), NOW).ok).toBe(true);
+    expect(parseStoredBan('198.19.113.8', msg({}), NOW)).toEqual({ ok: false, reason: 'field' });
+    expect(parseStoredBan('198.19.113.7', msg({ scope: 'c0ffee' }), NOW)).toEqual({ ok: false, reason: 'field' });
+    expect(parseStoredBan('198.19.113.7', msg({ t: 'unban' }), NOW)).toEqual({ ok: false, reason: 'shape' });
     expect(parseStoredBan(7, msg({}), NOW)).toEqual({ ok: false, reason: 'field' });
   });
 
@@ -147,7 +147,7 @@ describe('share messages', () => {
 
   it('checks outgoing bans with the same rules', () => {
     expect(checkOutgoingBan(ban, NOW)).toEqual({ ok: true, value: ban });
-    expect(checkOutgoingBan({ ...ban, ip: '::ffff:203.0.113.7' }, NOW)).toEqual({ ok: true, value: ban });
+    expect(checkOutgoingBan({ ...ban, ip: '::ffff:198.19.113.7' }, NOW)).toEqual({ ok: true, value: ban });
     expect(checkOutgoingBan({ ...ban, ip: 'nope' }, NOW)).toEqual({ ok: false, reason: 'ip' });
     expect(checkOutgoingBan({ ...ban, until: Number.NaN }, NOW)).toEqual({ ok: false, reason: 'time' });
   });
