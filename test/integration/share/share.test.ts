@@ -95,7 +95,7 @@ describe.skipIf(!hasRedisServer)('share stage with a real redis-server', () => {
     const g = 'storm';
     const rs = [await replica('a', { url: redis.url(), group: g }), await replica('b', { url: redis.url(), group: g }), await replica('c', { url: redis.url(), group: g })];
     const t0 = Date.UTC(2026, 0, 1, 12);
-    for (let i = 0; i < 10; i++) for (const r of rs) r.stage.failure({ ip: '198.51.100.9', family: 4, rule: 'http-403', time: t0 + i, findtime: 60_000, maxretry: 5 });
+    for (let i = 0; i < 10; i++) for (const r of rs) r.stage.failure({ ip: '198.19.51.9', family: 4, rule: 'http-403', time: t0 + i, findtime: 60_000, maxretry: 5 });
     await sleep(300);
     expect(rs.reduce((n, r) => n + r.offenses.length, 0)).toBe(1);
   });
@@ -105,7 +105,7 @@ describe.skipIf(!hasRedisServer)('share stage with a real redis-server', () => {
     const [a, b, c] = [await replica('a', { url: redis.url(), group: g }), await replica('b', { url: redis.url(), group: g }), await replica('c', { url: redis.url(), group: g })];
     const lat: number[] = [];
     for (let i = 0; i < 200; i++) {
-      const ip = `10.1.${i >> 8}.${i & 255}`;
+      const ip = `198.18.${100 + (i >> 8)}.${i & 255}`;
       const got = new Promise<number>((resolve) => {
         b.onBan = (x) => {
           if (x.ip === ip) resolve(performance.now());
@@ -125,33 +125,33 @@ describe.skipIf(!hasRedisServer)('share stage with a real redis-server', () => {
     expect(b.lags.every((ms) => ms >= 0 && ms < 1_000)).toBe(true);
     await waitFor('own messages back at A', () => a.stage.stats().echoes === 200);
     expect(a.bans).toHaveLength(0); // no echo
-    expect(b.bans[0]!.ban).toMatchObject({ ip: '10.1.0.0', family: 4, rule: 'http-403', origin: 'a', nth: 1 });
+    expect(b.bans[0]!.ban).toMatchObject({ ip: '198.18.100.0', family: 4, rule: 'http-403', origin: 'a', nth: 1 });
     expect((await c.stage.snapshot(Date.now())).length).toBe(200);
 
     // Publishing the same ban again (another replica's book banning the same attacker a moment later,
     // so with an expiry a few ms later) is covered: no message. A longer ban (next bantime step) is not.
-    a.stage.publishBan(ban('10.1.0.0', 'a', { until: Date.now() + 60_000 }));
+    a.stage.publishBan(ban('198.18.100.0', 'a', { until: Date.now() + 60_000 }));
     await sleep(5);
-    b.stage.publishBan(ban('10.1.0.0', 'b', { until: Date.now() + HOUR + 50 }));
+    b.stage.publishBan(ban('198.18.100.0', 'b', { until: Date.now() + HOUR + 50 }));
     await sleep(100);
-    expect(b.bans.filter((x) => x.ban.ip === '10.1.0.0')).toHaveLength(1);
+    expect(b.bans.filter((x) => x.ban.ip === '198.18.100.0')).toHaveLength(1);
     expect(a.bans).toHaveLength(0);
     expect(a.stage.stats().bansCovered + b.stage.stats().bansCovered).toBe(2);
-    b.stage.publishBan(ban('10.1.0.0', 'b', { until: Date.now() + 2 * HOUR, nth: 2 }));
+    b.stage.publishBan(ban('198.18.100.0', 'b', { until: Date.now() + 2 * HOUR, nth: 2 }));
     await waitFor('the longer ban at A', () => a.bans.length === 1);
-    expect(a.bans[0]!.ban).toMatchObject({ ip: '10.1.0.0', origin: 'b', nth: 2 });
+    expect(a.bans[0]!.ban).toMatchObject({ ip: '198.18.100.0', origin: 'b', nth: 2 });
 
-    b.stage.publishUnban({ ip: '10.1.0.5', family: 4 });
+    b.stage.publishUnban({ ip: '198.18.100.5', family: 4 });
     await waitFor('unban at A and C', () => a.unbans.length === 1 && c.unbans.length === 1);
-    expect(a.unbans[0]).toEqual({ ip: '10.1.0.5', family: 4, origin: 'b', at: expect.any(Number) });
+    expect(a.unbans[0]).toEqual({ ip: '198.18.100.5', family: 4, origin: 'b', at: expect.any(Number) });
     expect(b.unbans).toHaveLength(0);
     const snap = await a.stage.snapshot(Date.now());
-    expect(snap.some((x) => x.ip === '10.1.0.5')).toBe(false);
+    expect(snap.some((x) => x.ip === '198.18.100.5')).toBe(false);
     expect(snap).toHaveLength(199);
     // A fresh ban right after the unban (the attacker is back) is not taken for a stale re-publication.
-    a.stage.publishBan(ban('10.1.0.5', 'a'));
-    await waitFor('fresh ban at C', () => c.bans.filter((x) => x.ban.ip === '10.1.0.5').length === 2);
-    expect(b.bans.filter((x) => x.ban.ip === '10.1.0.5')).toHaveLength(2);
+    a.stage.publishBan(ban('198.18.100.5', 'a'));
+    await waitFor('fresh ban at C', () => c.bans.filter((x) => x.ban.ip === '198.18.100.5').length === 2);
+    expect(b.bans.filter((x) => x.ban.ip === '198.18.100.5')).toHaveLength(2);
   });
 
   it('a late joiner receives the stored bans on connection; expired ones are pruned', async () => {
@@ -244,7 +244,7 @@ describe.skipIf(!hasRedisServer)('share stage with a real redis-server', () => {
     // On the channel, the entry whose field disagrees is a valid message (there is no field): left out.
     const channelPoison = poison.filter(([f]) => f !== '198.19.2.14' && f !== '198.19.2.10');
     for (const [, v] of channelPoison) await admin.publish('banhammer:{hostile}:events', v);
-    await admin.publish('banhammer:{hostile}:events', JSON.stringify({ ...good, t: 'unban', ip: '::ffff:1.2.3.4', family: 6 }));
+    await admin.publish('banhammer:{hostile}:events', JSON.stringify({ ...good, t: 'unban', ip: '::ffff:198.19.1.4', family: 6 }));
     await sleep(100);
     expect(a.bans.map((x) => x.ban)).toEqual([]);
     expect(a.unbans).toHaveLength(0);
@@ -276,7 +276,7 @@ describe.skipIf(!hasRedisServer)('share stage with a real redis-server', () => {
     const now = Date.now();
     const entries: Record<string, string> = {};
     for (let i = 0; i < 3000; i++) {
-      const ip = `10.20.${i >> 8}.${i & 255}`;
+      const ip = `198.18.${120 + (i >> 8)}.${i & 255}`;
       entries[ip] = JSON.stringify({ v: 1, t: 'ban', ip, family: 4, rule: 'r', at: now, until: now + HOUR, origin: 'flooder', sent: now });
     }
     await admin.hSet('banhammer:{flood}:bans', entries);
@@ -295,7 +295,7 @@ describe.skipIf(!hasRedisServer)('share stage with a real redis-server', () => {
       const entries: Record<string, string> = {};
       for (let i = 0; i < 1000; i++) {
         const n = c * 1000 + i;
-        const ip = `10.${n >> 16}.${(n >> 8) & 255}.${n & 255}`;
+        const ip = `198.${18 + (n >> 16)}.${(n >> 8) & 255}.${n & 255}`;
         entries[ip] = JSON.stringify({ v: 1, t: 'ban', ip, family: 4, rule: 'http-403', at: now, until: now + HOUR, origin: 'other', sent: now, nth: 1 });
       }
       await admin.hSet('banhammer:{load}:bans', entries);
@@ -328,7 +328,7 @@ describe.skipIf(!hasRedisServer)('share stage with a real redis-server', () => {
     // Pipelined: a burst from one agent (node-redis pipelines commands issued in one tick).
     const burst = 20_000;
     start = performance.now();
-    for (let i = 0; i < burst; i++) a.stage.failure({ ip: `10.8.${(i >> 8) & 255}.${i & 255}`, family: 4, rule: 'http-403', time: t0 + i, findtime: 60_000, maxretry: 1_000 });
+    for (let i = 0; i < burst; i++) a.stage.failure({ ip: `198.19.${128 + (i >> 8)}.${i & 255}`, family: 4, rule: 'http-403', time: t0 + i, findtime: 60_000, maxretry: 1_000 });
     await waitFor('burst counted', async () => (await admin.dbSize()) >= seq + Math.min(burst, 65_536) - 10, 30_000);
     const burstMs = performance.now() - start;
     console.log(
@@ -343,7 +343,7 @@ describe.skipIf(!hasRedisServer)('share stage with a real redis-server', () => {
     const offensesBefore = rs.reduce((n, r) => n + r.offenses.length, 0);
     start = performance.now();
     rs.forEach((r, k) => {
-      for (let i = 0; i < per; i++) r.stage.failure({ ip: `10.7.${(i % 1000) >> 8}.${(i % 1000) & 255}`, family: 4, rule: 'http-403', time: t0 + 1_000_000 + i * 3 + k, findtime: 600_000, maxretry: 20 });
+      for (let i = 0; i < per; i++) r.stage.failure({ ip: `198.19.${(i % 1000) >> 8}.${(i % 1000) & 255}`, family: 4, rule: 'http-403', time: t0 + 1_000_000 + i * 3 + k, findtime: 600_000, maxretry: 20 });
     });
     await waitFor('3 agents counted', () => rs.reduce((n, r) => n + r.stage.stats().failuresSent, 0) >= 3 * per + burst && rs.every((r) => r.stage.stats().inFlight === 0), 60_000);
     const threeMs = performance.now() - start;
