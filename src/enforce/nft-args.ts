@@ -292,6 +292,14 @@ export const listSetArgs = (names: NftNames, set: string): string[] => ['-j', 'l
 /** Whether one element is in a set (exit 0), without listing the set: `nft get element … { ip }`. */
 export const getElementArgs = (names: NftNames, set: string, ip: string): string[] => ['get', 'element', 'inet', names.table, set, '{', ip, '}'];
 export const deleteTableArgs = (names: NftNames): string[] => ['delete', 'table', 'inet', names.table];
+/** A set's definition without its elements, as text: `nft -j` (1.0.6) leaves `auto-merge` out. */
+export const setHeaderArgs = (names: NftNames, set: string): string[] => ['-t', 'list', 'set', 'inet', names.table, set];
+/**
+ * Whether a set's text definition (setHeaderArgs) carries `auto-merge`: nft then merges adjacent and
+ * overlapping networks written into it (two /24 bans become one /23 element, which no unban of a
+ * /24 can delete and every element comparison finds stray). We never write it.
+ */
+export const hasAutoMerge = (text: string): boolean => /^\s*auto-merge\s*$/m.test(text);
 
 /** A scratch set in our table for probeScripts (no rule uses it; setupScript removes it as foreign). */
 export const PROBE_SET = 'probe';
@@ -550,6 +558,11 @@ export interface NftSetInfo {
   readonly type: string;
   readonly flags: readonly string[];
   readonly size: number | undefined;
+  /**
+   * The set's default element timeout (seconds), when it has one: we never give one, and with one
+   * every element written without a timeout (a permanent ban) gets it and expires.
+   */
+  readonly timeout?: number | undefined;
 }
 
 export interface NftChainInfo {
@@ -607,7 +620,8 @@ export function parseTable(json: string, table: string): NftTableView | undefine
     if (b['table'] !== table) continue;
     if (kind === 'set') {
       const flags = Array.isArray(b['flags']) ? (b['flags'] as unknown[]).map(String) : typeof b['flags'] === 'string' ? [b['flags']] : [];
-      sets.set(String(b['name']), { type: String(b['type']), flags, size: typeof b['size'] === 'number' ? b['size'] : undefined });
+      const timeout = typeof b['timeout'] === 'number' && b['timeout'] > 0 ? b['timeout'] : undefined;
+      sets.set(String(b['name']), { type: String(b['type']), flags, size: typeof b['size'] === 'number' ? b['size'] : undefined, ...(timeout !== undefined ? { timeout } : {}) });
     } else if (kind === 'chain') {
       chains.set(String(b['name']), {
         type: b['type'] as string | undefined,
@@ -659,10 +673,12 @@ export function diffStructure(view: NftTableView | undefined, layout: NftLayout,
     if (!s) {
       emptySets.push(want.name);
       findings.push(`set ${want.name} was missing`);
-    } else if (s.type !== ADDR_TYPE[want.family] || [...s.flags].sort().join(',') !== flagsOf(want.kind) || s.size !== layout.size) {
+    } else if (s.type !== ADDR_TYPE[want.family] || [...s.flags].sort().join(',') !== flagsOf(want.kind) || s.size !== layout.size || s.timeout !== undefined) {
+      // A default element timeout (`timeout 2s` on the set) would expire every permanent ban: the
+      // set is re-created without one and refilled, as for any other wrong setting.
       badSets.push(want.name);
       emptySets.push(want.name);
-      findings.push(`set ${want.name} had other settings (type ${s.type}, flags ${s.flags.join(',') || 'none'}${s.size !== undefined ? `, size ${s.size}` : ''})`);
+      findings.push(`set ${want.name} had other settings (type ${s.type}, flags ${s.flags.join(',') || 'none'}${s.size !== undefined ? `, size ${s.size}` : ''}${s.timeout !== undefined ? `, default timeout ${s.timeout}s` : ''})`);
     }
   }
   const ourSets = new Set(wantedSets.map((s) => s.name));

@@ -21,7 +21,9 @@
  *   even with 100,000 bans) with ours and repairs it in one transaction, refilling a re-created set
  *   from expected(); every `elementCheckIntervalMs` (stretched to 50 times what the last comparison
  *   took, so it never costs more than 2 % of the time) it also compares the sets' elements with
- *   expected() (missing, stray, wrong timeout) and repairs them.
+ *   expected() (missing, stray, wrong timeout) and repairs them. A set given a default element
+ *   timeout counts as a set with other settings (re-created); a network set that merged our networks
+ *   (`auto-merge`, which `nft -j` does not show) is re-created at the comparison that finds it.
  * - CIDR bans (option `cidr`): a ban whose `ip` is `network/prefix` goes into the interval set of its
  *   family (never /0, never covering loopback); a /32 or /128 is an address ban.
  * - Host mode (option `host`): the base chain hooks `forward` at priority -10, after Docker's DNAT
@@ -65,6 +67,8 @@ import {
   layoutSets,
   listSetArgs,
   getElementArgs,
+  hasAutoMerge,
+  setHeaderArgs,
   listStructureArgs,
   nftNames,
   nftReason,
@@ -300,6 +304,15 @@ export class NftablesEnforcer implements Enforcer {
           reading.missing += r.added;
           reading.stray += r.removed;
           if (r.ops.length === 0) continue;
+          // Stray and missing networks at once: perhaps merged by an `auto-merge` someone gave the set
+          // (nft -j does not show it). Such a set is re-created without it and refilled.
+          if (set.kind === 'net' && r.removed > 0 && r.added > 0 && (await this.autoMerges(set.name))) {
+            await this.recreateSet(set.name);
+            const again = reconcileSet([], wanted(set), set, this.clock.now());
+            const refused = await this.writeOps(again.ops);
+            repaired.push(`set ${set.name} (IPv${set.family}) had auto-merge (it merged networks): re-created and refilled with ${again.added - refused.length} ban(s)${refusedNote(refused)}`);
+            continue;
+          }
           const refused = await this.writeOps(r.ops);
           repaired.push(`set ${set.name} (IPv${set.family}): ${r.added} missing ban(s) re-added, ${r.removed} stray element(s) removed, ${r.corrected} timeout(s) corrected${refusedNote(refused)}`);
         }
@@ -439,6 +452,19 @@ export class NftablesEnforcer implements Enforcer {
       m.set(o.ip, o.op === 'permanent' ? null : now + o.op);
       if (m.size > SAMPLES_PER_SET) m.delete(m.keys().next().value!);
     }
+  }
+
+  /** Whether one of our sets carries `auto-merge` (read from its text definition; see hasAutoMerge). */
+  private async autoMerges(name: string): Promise<boolean> {
+    const r = await this.exec(setHeaderArgs(this.names, name), `reading set ${name} of table inet ${this.names.table}`, { okExitCodes: [0, 1] });
+    return r.code === 0 && hasAutoMerge(r.stdout);
+  }
+
+  /** Deletes and re-creates one of our sets (empty) with our rules, in one transaction (the caller refills it). */
+  private async recreateSet(name: string): Promise<void> {
+    const plan = { chainExists: true, chainWrong: false, badSets: [name], foreignChains: [], foreignSets: [] };
+    await this.exec(applyArgs(), `setting up table inet ${this.names.table}`, { input: setupScript(this.layout(), plan) });
+    this.sampled.delete(name);
   }
 
   private async readSet(name: string): Promise<NftElement[]> {

@@ -59,6 +59,14 @@ const FAILURE_BATCH = 256;
 const CLAIM_MS = 5_000;
 /** A stored ban whose expiry is at most this much earlier than a new one still covers it (same attacker, same moment). */
 const COVER_SLACK_MS = 5_000;
+/**
+ * A stored ban that covers a new one, sent this recently, is taken as one whose message is on its way
+ * (two replicas banning one attacker at once); an older one this replica never heard may have been
+ * stored without a message, and the new ban is published all the same (apply).
+ */
+const COVER_QUIET_MS = 1_000;
+/** Catch-ups for data lost under live connections (checkEpoch) start at most this often. */
+const LOSS_CATCH_UP_EVERY_MS = 30_000;
 /** How far apart the clocks of two replicas' hosts may be when telling a stale ban from a fresh one. */
 const CLOCK_SKEW_MS = 2_000;
 /** How long an unban keeps older bans of that address from being re-published (a long outage). */
@@ -200,6 +208,23 @@ class RedisShare implements ShareStage {
   private newClient: ((main: boolean) => Client) | null = null;
   /** When the unanswered PING was sent (null: none waiting). */
   private probeSentAt: number | null = null;
+  /**
+   * A read of the epoch key is in flight (the watchdog's check that the data set is still the one
+   * caught up with: a FLUSHALL, an eviction or a failover under live connections empties the group's
+   * hash without any reconnection, and late joiners then got none of the live bans).
+   */
+  private epochReading = false;
+  /**
+   * The watchdog found one of this replica's own bans missing from the group's hash (deleted, evicted)
+   * with the epoch unchanged: the next catch-up treats the data as lost and stores its bans again.
+   */
+  private forceLost = false;
+  /** When checkEpoch last started a catch-up for lost data. */
+  private lastLossCatchUp = Number.NEGATIVE_INFINITY;
+  /** Where the watchdog's look-up of one own ban per round (checkEpoch) goes on from. */
+  private ownCursor: Iterator<[string, SharedBan]> | null = null;
+  /** Own bans the group refused for being full: not stored, and not missing for checkEpoch. */
+  private readonly refusedFull = new WeakSet<SharedBan>();
   /** When the commands connection last came up (null: down since), and how many came up and went down within FLAP_MS in a row. */
   private upAt: number | null = null;
   private flaps = 0;
@@ -475,7 +500,68 @@ class RedisShare implements ShareStage {
     if (this.connected && this.going === null && now >= this.retryAt) {
       if (!this.caughtUp) this.maybeOnline();
       else if (this.outbox.size > 0) this.run(() => this.replayOutbox(this.deps.clock.now()), 'outbox', 'share: the outbox could not be replayed; will retry');
+      else this.checkEpoch(this.client);
     }
+  }
+
+  /** One of this replica's own bans, in turn (for checkEpoch). */
+  private nextOwnSample(): [string, SharedBan] | undefined {
+    if (this.own.size === 0) return undefined;
+    for (let tries = 0; tries < 2; tries++) {
+      this.ownCursor ??= this.own.entries();
+      const n = this.ownCursor.next();
+      if (!n.done) return n.value;
+      this.ownCursor = null;
+    }
+    return undefined;
+  }
+
+  /**
+   * Reads the data set's epoch (one GET) and one of this replica's own bans in force, in turn (one
+   * HGET): when the epoch is no longer the one the last catch-up saw, or the ban is gone (Redis lost
+   * its data with the connections up: FLUSHALL, a DEL, an eviction, a failover to an empty replica),
+   * the stage catches up again as after a restart, re-publishing its own unexpired bans, so late
+   * joiners and the group's hash converge on them as the README promises after a restart.
+   */
+  private checkEpoch(client: Client): void {
+    if (this.epochReading || this.epoch === undefined || !this.caughtUp) return;
+    this.epochReading = true;
+    const was = this.epoch;
+    const sample = this.nextOwnSample();
+    const reads: Promise<unknown>[] = [client.sendCommand(['GET', this.keys.epoch])];
+    if (sample !== undefined) reads.push(client.sendCommand(['HGET', this.keys.bans, sample[0]]));
+    Promise.all(reads).then(
+      ([v, held]: unknown[]) => {
+        this.epochReading = false;
+        if (this.stopped || this.client !== client || !this.connected || this.epoch !== was) return;
+        if (v === was) {
+          // Same data set; but one of our own bans in force is not stored (the hash deleted or
+          // evicted): unless it was lifted or replaced meanwhile (then it is no longer ours), the
+          // group lost it, and late joiners would never get it.
+          if (sample === undefined || held !== null || this.own.get(sample[0]) !== sample[1] || isExpired(sample[1], this.deps.clock.now()) || this.latest.has(sample[0]) || this.refusedFull.has(sample[1])) return;
+          this.forceLost = true;
+        }
+        // At most once per LOSS_CATCH_UP_EVERY_MS: whoever holds the group's password could otherwise
+        // delete the epoch every few seconds and make every replica store all its bans again each time.
+        const now = this.deps.clock.now();
+        if (now - this.lastLossCatchUp < LOSS_CATCH_UP_EVERY_MS) {
+          this.forceLost = false;
+          return;
+        }
+        this.lastLossCatchUp = now;
+        this.deps.log.warn({ group: this.keys.group }, 'share: the group\'s data in Redis was lost under a live connection (FLUSHALL, DEL, eviction or failover); publishing this replica\'s bans again');
+        this.maybeOnline();
+      },
+      (e: unknown) => {
+        this.epochReading = false;
+        // A key of the wrong type (planted): the catch-up's epoch script replaces it.
+        if (this.stopped || this.client !== client || !this.connected || !/WRONGTYPE/.test(errText(e))) return;
+        const now = this.deps.clock.now();
+        if (now - this.lastLossCatchUp < LOSS_CATCH_UP_EVERY_MS) return;
+        this.lastLossCatchUp = now;
+        this.maybeOnline();
+      },
+    );
   }
 
   async stop(): Promise<void> {
@@ -668,6 +754,23 @@ class RedisShare implements ShareStage {
     return p.ok;
   }
 
+  /**
+   * Whether a stored ban that covers one of ours may never have been published: this replica did not
+   * receive it (nor make it), and it was not sent within the last COVER_QUIET_MS (N replicas banning
+   * one attacker at once: the first one's message may still be on its way to the others).
+   */
+  private coverUnheard(field: string, value: string, now: number): boolean {
+    const p = parseMessage(value, now);
+    if (!p.ok || p.value.t !== 'ban') return false;
+    const b = p.value.ban;
+    // Stored by this replica itself: it published it when it stored it.
+    if (b.origin === this.replicaId) return false;
+    const same = (k: SharedBan | undefined): boolean => k !== undefined && k.origin === b.origin && k.at === b.at && k.until === b.until;
+    if (same(this.remote.get(field)) || same(this.own.get(field))) return false;
+    const sent = p.value.sent;
+    return !(sent > now - COVER_QUIET_MS && sent <= now + CLOCK_SKEW_MS);
+  }
+
   private async apply(op: OutboxOp): Promise<GroupUnbanResult | undefined> {
     const now = this.deps.clock.now();
     if (op.t === 'ban') {
@@ -694,7 +797,17 @@ class RedisShare implements ShareStage {
         r = await store();
       }
       if (r === 1) this.counts.bansOut++;
-      else if (Array.isArray(r) && r[0] === 0) this.counts.bansCovered++;
+      else if (Array.isArray(r) && r[0] === 0) {
+        this.counts.bansCovered++;
+        if (typeof r[1] === 'string' && this.coverUnheard(field, r[1], now)) {
+          // The stored ban that covers ours was never heard here and is no fresh one whose message
+          // is on its way (planted with HSET and no PUBLISH, by anyone holding the group's password):
+          // it would keep this ban from ever reaching the other replicas. Ours is published (not
+          // stored: the stored one covers it), once, as the channel would have carried it.
+          await this.client!.sendCommand(['PUBLISH', this.keys.events, json]);
+          this.counts.bansOut++;
+        }
+      }
       else if (Array.isArray(r) && r[0] === -2) {
         // Lifted somewhere after it was made (while this replica was away): lift it here too.
         const at = Number(r[1]);
@@ -711,6 +824,7 @@ class RedisShare implements ShareStage {
         }
       }
       else if (r === -1) {
+        this.refusedFull.add(op.ban);
         this.counts.bansRefusedFull++;
         this.logError('full', new Error('full'), `share: the group holds ${this.maxBans} bans; new shared bans are refused`);
       }
@@ -997,7 +1111,7 @@ class RedisShare implements ShareStage {
     const epoch = await this.eval(EPOCH_SCRIPT, [this.keys.epoch], [token]);
     if (typeof epoch !== 'string') throw new Error('unexpected epoch reply');
     const first = this.epoch === undefined;
-    const lost = !first && epoch !== this.epoch;
+    const lost = !first && (epoch !== this.epoch || this.forceLost);
     const now = this.deps.clock.now();
 
     // 1. The outbox, oldest first.
@@ -1020,6 +1134,7 @@ class RedisShare implements ShareStage {
     }
     // Only now: a catch-up that failed before this point is tried again as the first (or the one after a loss).
     this.epoch = epoch;
+    this.forceLost = false;
     // 4. The group's stored bans: deliver what is new, and (same data set) lift what was unbanned meanwhile.
     const seen = new Set<string>();
     const complete = await this.scanBans(now, (ban, field) => {
