@@ -462,11 +462,25 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
       }
     }
     // The first field: one token, or an X-Forwarded-For list running on over `, `.
-    const comma = (layout === 'auto' || layout === 'host') && hasComma(line, start, sp);
-    const f1 = comma ? listFieldEnd(line, start, end) : sp;
+    let comma = (layout === 'auto' || layout === 'host') && hasComma(line, start, sp);
+    let f1 = comma ? listFieldEnd(line, start, end) : sp;
     if (f1 < 0) return fail(line, start, end, 'truncated');
-    const sp2 = line.indexOf(' ', f1 + 1);
-    const second = layout !== 'plain' && sp2 > f1 + 1 && sp2 < end && line.charCodeAt(f1 + 1) !== DASH ? fieldAddr(line, f1 + 1, end) : null;
+    let sp2 = line.indexOf(' ', f1 + 1);
+    let second = layout !== 'plain' && sp2 > f1 + 1 && sp2 < end && line.charCodeAt(f1 + 1) !== DASH ? fieldAddr(line, f1 + 1, end) : null;
+    if (layout === 'host' && comma && second === null) {
+      // The host layout's first field is `$host`, one token the client chooses (`Host: a,` or
+      // `Host: 198.18.0.50,` is accepted by nginx): read as a list it runs on into the peer, and the
+      // line would be skipped (a ban escape). When the word after the first token is an address,
+      // that token was the host and the address is the client, as for any other host.
+      const sp2b = line.indexOf(' ', sp + 1);
+      const alt = sp2b > sp + 1 && sp2b < end && line.charCodeAt(sp + 1) !== DASH ? fieldAddr(line, sp + 1, end) : null;
+      if (alt !== null) {
+        comma = false;
+        f1 = sp;
+        sp2 = sp2b;
+        second = alt;
+      }
+    }
     if (second === QUAD) {
       outIsQuad = true;
       outQuad = pickQuad;
