@@ -476,6 +476,34 @@ async function cmdWhy(args: string[], io: CliIo): Promise<number> {
 }
 
 /**
+ * Reads every secret file the configuration names, as `banhammer run` does at start (notification
+ * targets: createNotifier; shared bans: the Redis password file), and throws its BH_ERR_FILE error
+ * (one line naming the file) when one is missing, unreadable, too large or empty. Nothing is kept.
+ */
+async function checkSecretFiles(config: Config): Promise<void> {
+  const { configuredTargets } = await import('./notify/targets-config.js');
+  const { createNotifier } = await import('./notify/notifier.js');
+  if (Object.keys(configuredTargets(config.notify).targets).length > 0) {
+    const quiet = { info: () => {}, warn: () => {}, error: () => {}, debug: () => {} };
+    const { systemClock } = await import('./clock.js');
+    const notifier = createNotifier(config.notify, { clock: systemClock, log: quiet as never, instance: config.instance, version: '0' });
+    await notifier?.close(0);
+  }
+  const pw = config.share.redisUrl !== null && config.share.group !== null ? config.share.passwordFile : null;
+  if (pw != null) {
+    const { readRegularFile, MAX_SECRET_BYTES } = await import('./fs/read-regular.js');
+    try {
+      await readRegularFile(pw, MAX_SECRET_BYTES);
+    } catch (e) {
+      throw new BanhammerError('BH_ERR_FILE', `cannot read the Redis password file ${pw}: ${(e as Error).message}`, {
+        hint: 'check BANHAMMER_REDIS_PASSWORD_FILE (a Docker secret is mounted under /run/secrets/)',
+        data: { path: pw },
+      });
+    }
+  }
+}
+
+/**
  * Hidden command of the image's entrypoint: `banhammer apache-conf [--config F] [--create-map]`
  * prints the Apache `Define`s for the resolved configuration (renderApacheDefines) and, with
  * --create-map and the apache-map enforcer, creates the (empty) map file Apache needs before it
@@ -495,6 +523,9 @@ async function cmdApacheConf(args: string[], io: CliIo): Promise<number> {
     }
     throw err;
   }
+  // The secret files `banhammer run` reads at start (and refuses to start without): read them here
+  // too, so the entrypoint stops the container instead of starting Apache beside an agent that exits 2.
+  await checkSecretFiles(config);
   const { ApacheMapEnforcer, renderApacheDefines } = await import('./enforce/apache-map.js');
   const text = renderApacheDefines(config);
   if (values['create-map'] && config.enforcer === 'apache-map') {

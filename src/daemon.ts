@@ -97,6 +97,8 @@ export class Daemon implements ControlHandler {
   private restoring: { resolve: () => void } | null = null;
   private lastSavedPositions = '';
   private repairs = 0;
+  /** Periodic firewall checks that failed in a row (the enforcer cannot read or re-create its state). */
+  private checkFailing = 0;
   /**
    * Bans made and not reported yet, oldest first: reported once the enforcer holds them, or just
    * before their unban when they are lifted first (see reportBeforeLift).
@@ -361,7 +363,14 @@ export class Daemon implements ControlHandler {
   }
 
   private async check(): Promise<void> {
-    const repaired = await this.queue.check();
+    let repaired: string[];
+    try {
+      repaired = await this.queue.check();
+    } catch (err) {
+      this.checkFailing++;
+      throw err;
+    }
+    this.checkFailing = 0;
     if (repaired.length === 0) return;
     this.repairs += repaired.length;
     for (const what of repaired) this.deps.metrics?.repaired(what);
@@ -427,6 +436,7 @@ export class Daemon implements ControlHandler {
           enforceFailing: this.queue.failing,
           refused: this.queue.refusedTotal,
           repairs: this.repairs,
+          checkFailing: this.checkFailing,
           skewedLines: this.pipeline.stats.skewed,
           ...(this.group && { shareConnected: this.group.connected }),
           unbansPending: this.unbansPending().map((u) => (u.scope === undefined ? u.ip : `${u.ip} ${u.scope}`)),

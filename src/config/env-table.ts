@@ -12,6 +12,16 @@ export const ENV_TABLE_END = '<!-- env-table:end -->';
 const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 const code = (s: string): string => `\`${s}\``;
 
+/** Settings of the banhammer images, read by docker/bin/* and docker/s6/* (a unit test keeps the list complete). */
+export const IMAGE_ENV_ROWS: readonly [string, string, string, string, string][] = [
+  ['`IMAGE_MODE`', 'Image only: `app` runs Apache, a syslogd and the agent; `host` runs the agent alone for the containers of a Docker host (README “Host mode”)', 'app', 'app, host', 'container restart'],
+  ['`HTTP_PORT`', 'Image only: the port Apache listens on; BANHAMMER_PORTS defaults to it (with HTTPS_PORT)', '80', 'integer 1–65535 (no leading zero)', 'container restart'],
+  ['`HTTPS_PORT`', 'Image only: Apache’s TLS port (a Listen under mod_ssl), added to the default BANHAMMER_PORTS', '(none)', 'integer 1–65535, not HTTP_PORT', 'container restart'],
+  ['`ACCESS_LOG_ROTATE_SIZE`', 'Image only: the access log (/var/log/apache2/access/current) is rotated by s6-log when it would exceed this size', '10M', 'bytes, or a number with K or M; 4K–255M', 'container restart'],
+  ['`ACCESS_LOG_ROTATE_KEEP`', 'Image only: rotated access-log files kept', '2', 'integer 1–100', 'container restart'],
+  ['`AGENT_STOP_TIMEOUT`', 'Image only: on `docker stop`, seconds the agent is given to remove its rules before it is killed (keep it + 6 below the stop grace period)', '6', 'integer 1–600', 'container restart'],
+];
+
 export function renderEnvTable(): string {
   const presetNames = Object.keys(PRESETS);
   const enabled = presetNames.filter((n) => PRESETS[n]!.enabled);
@@ -44,6 +54,10 @@ export function renderEnvTable(): string {
       'live',
     ]);
   }
+
+  // The image's own settings (read by its scripts under docker/, not by the agent: no BANHAMMER_
+  // prefix, so the agent's unknown-variable check never sees them). On reload: the container's.
+  rows.push(...IMAGE_ENV_ROWS);
 
   const lines = ['| Variable | Meaning | Default | Allowed values | On reload |', '| --- | --- | --- | --- | --- |'];
   for (const r of rows) lines.push(`| ${r.map(cell).join(' | ')} |`);

@@ -86,6 +86,7 @@ function healthWarnings(report: StatusReport): string[] {
   if (h === undefined) return [];
   const out: string[] = [];
   if (h.stateError !== null) out.push(`state not saved (${h.stateError}); bans are still enforced`);
+  if ((h.checkFailing ?? 0) > 0) out.push(`the firewall check failed ${h.checkFailing} time${h.checkFailing === 1 ? '' : 's'} in a row (its chain, set or table cannot be read or re-created)`);
   if (h.enforceFailing > 0) out.push(`the firewall rejected the last ${h.enforceFailing} batch${h.enforceFailing === 1 ? '' : 'es'} (retrying)`);
   if (h.refused > 0) out.push(`${h.refused} ban${h.refused === 1 ? '' : 's'} refused by the firewall`);
   if (h.repairs > 0) out.push(`firewall state repaired ${h.repairs} time${h.repairs === 1 ? '' : 's'}`);

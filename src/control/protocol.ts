@@ -87,6 +87,11 @@ export interface AgentHealth {
   refused: number;
   /** Firewall state re-created or corrected by the periodic check, since start. */
   repairs: number;
+  /**
+   * Periodic firewall checks (every 2 s) that failed in a row: the enforcer can neither read nor
+   * re-create its chain, set or table, so bans may not hold. Absent from older daemons.
+   */
+  checkFailing?: number;
   /** Lines stamped in the future (more than the tolerance ahead of the agent's clock), since start. */
   skewedLines: number;
   /** With shared bans (BANHAMMER_SHARE_GROUP): is Redis reachable right now? Absent without sharing. */

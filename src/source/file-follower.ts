@@ -69,6 +69,10 @@ const TAIL_BYTES = 256;
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
 /** Compressed copies cannot be read on from an offset. */
 const COMPRESSED = /\.(gz|bz2|xz|zst|lz4|z)$/i;
+/** s6-log / multilog archives of a rotated `current`: @<TAI64N>.s (or .u). */
+const ARCHIVE_NAME = /^@[0-9a-f]{24}\.[su]$/;
+/** Most skipped generations read after one look (bounded: a rotation storm cannot hold us). */
+const MAX_SKIPPED = 16;
 /** Files tried as our copy after a truncation (newest first). */
 const MAX_COPY_CANDIDATES = 16;
 /** Re-listings for copies made while we were reading copies (bounded: a rotation storm cannot hold us). */
@@ -176,6 +180,8 @@ export class FileFollower {
         );
       }
     }
+    // Rotated more than once while we were stopped: the generations in between, oldest first.
+    if (!mine) await this.addSkippedSinceRestart();
   }
 
   /** Schedule a read pass (coalesced). */
@@ -324,8 +330,98 @@ export class FileFollower {
       this.current = await this.makeOpen(opened.fh, opened.st, 0);
       this.copiesAccounted.clear();
       this.copiesFloor = null;
+      if (cur) {
+        // Rotated more than once since the last look: read the generations in between first.
+        for (const f of await this.findSkipped(cur, this.current)) {
+          this.o.counters.rotations++;
+          f.lastGrowth = now;
+          this.draining.push(f);
+          await this.readToEnd(f);
+        }
+      }
     }
     await this.readToEnd(this.current);
+  }
+
+  /** The file drained last (born last) and the current one: what was rotated in between, appended. */
+  private async addSkippedSinceRestart(): Promise<void> {
+    if (!this.current || this.draining.length === 0) return;
+    let newest: OpenFile | null = null;
+    let newestBirth = -1n;
+    for (const d of this.draining) {
+      try {
+        const b = (await d.fh.stat({ bigint: true })).birthtimeNs;
+        if (b > newestBirth) {
+          newestBirth = b;
+          newest = d;
+        }
+      } catch {
+        /* closed under us: not a bound */
+      }
+    }
+    if (newest) this.draining.push(...(await this.findSkipped(newest, this.current)));
+  }
+
+  /**
+   * Generations rotated away between two looks at the path (two rotations within one poll, or while
+   * the agent was stopped), for an s6-log `current` only: its archives beside it (@<TAI64N>.s),
+   * not held already, and born after `older` and before `newer` (file birth times; where the file
+   * system records none, nothing is searched). Opened at 0, oldest first.
+   */
+  private async findSkipped(older: OpenFile, newer: OpenFile): Promise<OpenFile[]> {
+    let lo: bigint;
+    let hi: bigint;
+    try {
+      lo = (await older.fh.stat({ bigint: true })).birthtimeNs;
+      hi = (await newer.fh.stat({ bigint: true })).birthtimeNs;
+    } catch {
+      return [];
+    }
+    // Birth times are as coarse as the kernel's clock tick: a generation born in the same tick as
+    // either neighbour counts (the neighbours themselves are held, so never taken twice).
+    if (lo <= 0n || hi < lo) return [];
+    const dir = dirname(this.path);
+    // Only s6-log's own archives of its `current` (the image's rotation): a logrotate-style name
+    // could be an operator's copy of lines already read (`cp access.log access.log.save`) or a
+    // copytruncate copy already accounted for, and reading it again would count every line twice.
+    if (basename(this.path) !== 'current') return [];
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch {
+      return [];
+    }
+    const held = new Set([older, newer, ...this.draining, ...(this.current ? [this.current] : [])].map((f) => `${f.dev}:${f.ino}`));
+    const found: { name: string; birth: bigint; mtime: bigint }[] = [];
+    for (const n of names) {
+      if (!ARCHIVE_NAME.test(n)) continue;
+      let st: BigIntStats;
+      try {
+        st = await stat(join(dir, n), { bigint: true });
+      } catch {
+        continue;
+      }
+      if (!st.isFile() || held.has(`${st.dev}:${st.ino}`)) continue;
+      if (st.birthtimeNs >= lo && st.birthtimeNs <= hi) found.push({ name: n, birth: st.birthtimeNs, mtime: st.mtimeNs });
+    }
+    const cmp = (a: bigint, b: bigint): number => (a < b ? -1 : a > b ? 1 : 0);
+    found.sort((a, b) => cmp(a.birth, b.birth) || cmp(a.mtime, b.mtime) || a.name.localeCompare(b.name));
+    const out: OpenFile[] = [];
+    for (const c of found.slice(0, MAX_SKIPPED)) {
+      try {
+        const fh = await open(join(dir, c.name), OPEN_FLAGS);
+        const st = await fh.stat({ bigint: true });
+        if (!st.isFile() || held.has(`${st.dev}:${st.ino}`)) {
+          await fh.close();
+          continue;
+        }
+        held.add(`${st.dev}:${st.ino}`);
+        out.push(await this.makeOpen(fh, st, 0));
+      } catch {
+        continue;
+      }
+    }
+    return out;
   }
 
   /** Reads to end-of-file, delivering complete lines; true if anything was read. */

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ENV_TABLE_END, ENV_TABLE_START, extractEnvTable, renderEnvTable, replaceEnvTable } from '../../../src/config/env-table.js';
+import { ENV_TABLE_END, ENV_TABLE_START, IMAGE_ENV_ROWS, extractEnvTable, renderEnvTable, replaceEnvTable } from '../../../src/config/env-table.js';
 import { knownEnvNames } from '../../../src/config/env.js';
 import { SETTING_KEYS, SETTINGS } from '../../../src/config/schema.js';
 
@@ -17,7 +17,10 @@ describe('renderEnvTable', () => {
     for (const n of accepted) expect(names).toContain(n);
     const patterns = names.filter((n) => n.includes('<NAME>'));
     expect(patterns).toEqual(['BANHAMMER_RULE_<NAME>_MAXRETRY', 'BANHAMMER_RULE_<NAME>_FINDTIME', 'BANHAMMER_RULE_<NAME>_BANTIME', 'BANHAMMER_RULE_<NAME>_ENABLED']);
-    expect(names.length).toBe(accepted.length + patterns.length);
+    // and the image's own settings (docker/ scripts read them; the agent never does)
+    const image = IMAGE_ENV_ROWS.map((r) => r[0].replace(/`/g, ''));
+    for (const n of image) expect(names).toContain(n);
+    expect(names.length).toBe(accepted.length + patterns.length + image.length);
   });
   it('states each setting’s default and allowed values from the schema', () => {
     for (const k of SETTING_KEYS) {
