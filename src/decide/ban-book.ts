@@ -44,6 +44,7 @@ import { NetworkIndex } from './network-index.js';
 import { canonicalClientIp, canonicalTarget, cidrOverlaps, isNetwork, networkCoverReason, nonClientReason, type CanonicalTarget } from '../parse/ip.js';
 import type { Offense } from '../detect/offense.js';
 import { bantimeFor, type RuleSettings } from '../detect/rule.js';
+import { futureLeadOf } from '../detect/sliding-window.js';
 import type { Allowlist } from './allowlist.js';
 import { scopedKey } from './scoped-key.js';
 import { evidenceBytes, evidenceText, restoreEvidence, type EvidenceLine } from './evidence.js';
@@ -311,11 +312,20 @@ export class BanBook {
     const held = this.bansOfAddress.get(scopedKey(ip, scope));
     if (held === undefined) return false;
     const b = held instanceof Map ? held.get(rule) : held.rule === rule ? held : undefined;
-    return b !== undefined && (b.until === null || b.until > now) && (!this.logTime || b.at <= now);
+    // With log time, a line stamped a little before the ban (no more than the rule's window takes a
+    // late line: half its findtime, at most 5 minutes) is one the ban cut short, as the live agent
+    // sees it: logged late (Apache logs a request when it ends), it must not count again for a second,
+    // overlapping ban or stay in the window for one after this one ends (review: helper).
+    return b !== undefined && (b.until === null || b.until > now) && (!this.logTime || b.at <= now + this.lateLead(rule));
   }
 
   hasRule(rule: string): boolean {
     return Object.hasOwn(this.rules, rule);
+  }
+
+  /** How late a line may be logged and still belong with a ban of `rule` made after it (log time). */
+  private lateLead(rule: string): number {
+    return Object.hasOwn(this.rules, rule) ? futureLeadOf(this.rules[rule]!.findtime) : 0;
   }
 
   /**

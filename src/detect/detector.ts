@@ -160,6 +160,25 @@ export class Detector {
     for (const s of this.states) if (rule === undefined || s.rule.name === rule) (s.windows ?? s.distinct)!.reset(key);
   }
 
+  /**
+   * Forgets, under every rule, the failures of the addresses for which `exempt(ip)` holds (a reload
+   * or the host's addresses read again allowlisted them: they are never banned, so they are not
+   * failing either, and an allowlist entry removed later counts them afresh, as after a lifted ban).
+   * Returns the address and scope of each window let go, once.
+   */
+  forgetExempt(exempt: (ip: string) => boolean): { ip: string; scope: string | undefined }[] {
+    const seen = new Set<string>();
+    const drop = (key: string): boolean => {
+      const sp = key.indexOf(' ');
+      return exempt(sp < 0 ? key : key.slice(0, sp));
+    };
+    for (const s of this.states) for (const key of (s.windows ?? s.distinct)!.forgetWhere(drop)) seen.add(key);
+    return [...seen].map((key) => {
+      const sp = key.indexOf(' ');
+      return sp < 0 ? { ip: key, scope: undefined } : { ip: key.slice(0, sp), scope: key.slice(sp + 1) };
+    });
+  }
+
   counters(rule: string): Readonly<RuleCounters> | undefined {
     const s = this.states.find((x) => x.rule.name === rule);
     if (!s) return undefined;

@@ -177,6 +177,13 @@ export class DistinctWindows {
     this.table.delete(ip);
   }
 
+  /** Forgets every address key for which `drop` holds (a reload allowlisted it); returns those keys. */
+  forgetWhere(drop: (key: string) => boolean): string[] {
+    const gone: string[] = [];
+    this.table.sweep((w) => drop(w.key) && gone.push(w.key) > 0);
+    return gone;
+  }
+
   /** Distinct paths inside the window of `ip` as of `now`. */
   count(ip: string, now: number): number {
     const w = this.table.peek(ip);

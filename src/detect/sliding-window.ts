@@ -153,6 +153,13 @@ export class SlidingWindows {
     this.table.delete(ip);
   }
 
+  /** Forgets every address key for which `drop` holds (a reload allowlisted it); returns those keys. */
+  forgetWhere(drop: (key: string) => boolean): string[] {
+    const gone: string[] = [];
+    this.table.sweep((w) => drop(w.key) && gone.push(w.key) > 0);
+    return gone;
+  }
+
   /** Failures currently inside the window of `ip` as of time `now`. */
   count(ip: string, now: number): number {
     const w = this.table.peek(ip);

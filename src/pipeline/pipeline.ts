@@ -330,7 +330,19 @@ export class Pipeline {
     // must not show them as its failures.
     this.evidence?.forgetRules(this.detector.reconfigure(rules, config.maxTracked));
     this.book.setEndedBans(config.banHistory);
+    this.forgetAllowlisted();
     return this.book.reconfigure(bookRules(config), allowlist, now);
+  }
+
+  /**
+   * The failures (and kept lines) of addresses the allowlist now covers: they can never be banned, so
+   * `why` and "Currently failed" must not show them failing, and an allowlist entry removed later
+   * counts them afresh, as after a lifted ban.
+   */
+  private forgetAllowlisted(): void {
+    const allowlist = this.allowlist;
+    const rules = this.detector.ruleNames;
+    for (const { ip, scope } of this.detector.forgetExempt((ip) => allowlist.has(ip))) this.evidence?.forget(ip, scope, rules);
   }
 
   /**
@@ -344,6 +356,7 @@ export class Pipeline {
     if (same) return [];
     this.hostAddresses = hostAddresses;
     this.allowlist = buildAllowlist(this.config, hostAddresses);
+    this.forgetAllowlisted();
     return this.book.reconfigure(bookRules(this.config), this.allowlist, now, 'host-address');
   }
 }

@@ -5,7 +5,10 @@
  *
  * Latin-1 maps every byte to one character, so no byte sequence is ever lost or replaced. Access logs
  * are ASCII by construction (Apache and nginx write bytes ≥ 0x80 as \xhh); the fields banhammer reads
- * (address, time, request, status) are ASCII in any case.
+ * (address, time, request, status) are ASCII in any case. But a line that does hold raw UTF-8 (a
+ * proxy that does not escape, a Docker log) is matched live on its UTF-8 text: readLineRanges' `utf8`
+ * (replay's) hands such a line over decoded as UTF-8, so that replay and the agent agree (audit of
+ * issue 10: a rule with a non-ASCII pattern banned live and not in replay; --explain showed "cafÃ©").
  *
  * `onLine` gets each line without its terminator ("\n" or "\r\n"); a last line without a newline is
  * delivered too. A line longer than the buffer (2 MiB) is delivered as its head, its first `BUFFER`
@@ -21,6 +24,7 @@
  * MSG (RFC 5424) it is skipped. Read as three Latin-1 characters, such a line was never counted.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { isAscii } from 'node:buffer';
 
 const BUFFER = 2 << 20;
 const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
@@ -52,8 +56,19 @@ export async function readLineRanges(
   span: { from: number; to: number } = { from: 0, to: Number.POSITIVE_INFINITY },
   /** Bytes of the span read so far, after each read of up to 2 MiB (progress). */
   onRead?: (bytes: number) => void,
+  /**
+   * A line holding bytes above 0x7F is handed over decoded as UTF-8, as the live agent reads it
+   * (source/line-splitter.ts): a non-ASCII pattern then matches in replay as it does live, and
+   * `replay --explain` shows the line `why` shows. Docker json-file records (starting with `{`) keep
+   * one character per byte: the parser measures their pieces in bytes. Pure-ASCII reads (a native
+   * check per piece) cost nothing more.
+   */
+  utf8 = false,
 ): Promise<void> {
-  const onLine = (line: string): void => onRange(line, 0, line.length);
+  const onLine = (raw: string): void => {
+    const line = utf8 ? asAgentReadsIt(raw) : raw;
+    onRange(line, 0, line.length);
+  };
   // Synchronous reads: replay is a batch job with nothing else to do meanwhile, and a thread-pool
   // round trip per chunk left the CPU idle for ~7 % of the run.
   const fd = openSync(path, 'r');
@@ -110,7 +125,9 @@ export async function readLineRanges(
           cut = buf.lastIndexOf(NL, from + PIECE - 1);
           if (cut < from) cut = buf.indexOf(NL, from + PIECE);
         }
-        splitInto(decodeLog(buf, from, cut + 1, bom), onRange);
+        const text = decodeLog(buf, from, cut + 1, bom);
+        if (utf8 && !isAscii(buf.subarray(from, cut + 1))) splitIntoUtf8(text, onRange);
+        else splitInto(text, onRange);
         from = cut + 1;
       }
       buf.copy(buf, 0, last + 1, end);
@@ -132,6 +149,33 @@ function splitInto(text: string, onRange: (text: string, start: number, end: num
     onRange(text, start, end);
     start = nl + 1;
   }
+}
+
+/** splitInto(), each line with a byte above 0x7F (but a Docker record) decoded as UTF-8 (readLineRanges' utf8). */
+function splitIntoUtf8(text: string, onRange: (text: string, start: number, end: number) => void): void {
+  let start = 0;
+  for (;;) {
+    const nl = text.indexOf('\n', start);
+    if (nl < 0) return;
+    const end = nl > start && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
+    const line = text.slice(start, end);
+    const read = asAgentReadsIt(line);
+    if (read === line) onRange(text, start, end);
+    else onRange(read, 0, read.length);
+    start = nl + 1;
+  }
+}
+
+const HIGH_BYTE = /[\x80-\xff]/;
+
+/**
+ * A line read one Latin-1 character per byte (a byte order mark as U+FEFF) as the live agent reads
+ * it: decoded as UTF-8 when it holds a byte above 0x7F (an invalid sequence becomes U+FFFD, as live),
+ * unless it is a Docker json-file record.
+ */
+function asAgentReadsIt(line: string): string {
+  if (line.charCodeAt(0) === 0x7b || !HIGH_BYTE.test(line)) return line;
+  return Buffer.from(line.includes('\ufeff') ? line.replaceAll('\ufeff', '\u00ef\u00bb\u00bf') : line, 'latin1').toString('utf8');
 }
 
 function stripCr(s: string): string {

@@ -108,7 +108,7 @@ export async function replayFile(path: string, config: Config, opts: ReplayOptio
   // --explain: the raw line goes with its event (cut out only here, never on the fast path).
   const observeLine =
     opts.explain === true ? (ev: AccessEvent, text: string, start: number, end: number): void => pipeline.observe(ev, ev.time, scopes?.of(ev.origin), undefined, text.slice(start, end), path) : observe;
-  // Replay reads each byte as one Latin-1 character (read-lines.ts).
+  // Replay reads each byte as one Latin-1 character, but lines with raw UTF-8 decoded as the agent reads them (read-lines.ts).
   const parse = createLineParser(config.log.format, { trustedProxies: config.trustedProxies, latin1: true });
 
   const skipReasons = Object.fromEntries(SKIP_REASONS.map((r) => [r, 0])) as Record<SkipReason, number>;

@@ -100,6 +100,8 @@ export async function parseSpan(
       read = bytes;
       onRead?.(bytes);
     },
+    // Lines with raw UTF-8 are read as the live agent reads them (read-lines.ts: utf8).
+    true,
   );
   // A span ends where the file ended when the replay began: a file that ends before that was cut
   // short (truncated or replaced) while being read, and the report would silently miss its lines.
