@@ -404,6 +404,11 @@ async function cmdBan(args: string[], io: CliIo): Promise<number> {
   const ip = terminalText(ban.ip);
   const where = typeof ban.container === 'string' ? ` for container ${terminalText(ban.container)}` : '';
   io.stdout(`banned ${ip} (${terminalText(ban.rule)})${where} ${until}\n`);
+  // Another ban of the address lasts longer (a rule's hour outlives `--for 1m`): the firewall holds
+  // it that long, and "until +1m" alone would say otherwise.
+  if (ban.heldUntil !== undefined && ban.heldUntil !== ban.until && (ban.heldUntil === null || (ban.until !== null && ban.heldUntil > ban.until))) {
+    io.stdout(`  the firewall holds ${ip} ${ban.heldUntil === null ? 'permanently' : `until ${formatUntil(ban.heldUntil)}`}: another ban of it lasts longer\n`);
+  }
   // Recorded, but not (yet) in the firewall: say so rather than let "banned" stand alone.
   if (ban.firewall === 'retrying') {
     io.stderr(`banhammer: ${ip} is NOT in the firewall yet: its last batch failed (the agent's log says why); it is retried every second\n`);

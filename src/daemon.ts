@@ -475,7 +475,7 @@ export class Daemon implements ControlHandler {
     this.group?.published(ban);
     this.unreported.push(ban);
     await this.queue.flush();
-    return { ip: ban.ip, family: ban.family, rule: ban.rule, at: ban.at, until: ban.until, nth: ban.nth, container: ban.scope === undefined ? null : (ban.scopeName ?? null), firewall: this.firewallState(ban) };
+    return { ip: ban.ip, family: ban.family, rule: ban.rule, at: ban.at, until: ban.until, nth: ban.nth, container: ban.scope === undefined ? null : (ban.scopeName ?? null), firewall: this.firewallState(ban), heldUntil: heldUntilOf(this.pipeline.book.effectiveUntil(ban.ip, this.clock.now(), ban.scope), ban.until) };
   }
 
   async unban(ip: string, opts: { container?: string } = {}): Promise<number> {
@@ -543,4 +543,9 @@ export class Daemon implements ControlHandler {
     this.throwIfUnapplied(removed, `${n} ban${n === 1 ? '' : 's'}`);
     return n;
   }
+}
+
+/** Until when the firewall holds an address: the book's effective expiry (null: permanently), or the ban's own when the book has none. */
+function heldUntilOf(effective: number | null | undefined, own: number | null): number | null {
+  return effective === undefined ? own : effective;
 }

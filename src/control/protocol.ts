@@ -115,6 +115,12 @@ export interface BanReply {
   container: string | null;
   /** Whether the firewall holds it now (FirewallState); absent from older daemons. */
   firewall?: FirewallState;
+  /**
+   * Until when the firewall holds the address (or network) in that scope: the latest expiry over all
+   * its bans, which a longer ban by a rule outlives a shorter manual one (null = permanently). Absent
+   * from older daemons.
+   */
+  heldUntil?: number | null;
 }
 
 /**
