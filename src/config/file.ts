@@ -15,14 +15,60 @@ let yamlModule: typeof Yaml | undefined;
 const yaml = (): typeof Yaml => (yamlModule ??= createRequire(import.meta.url)('yaml') as typeof Yaml);
 
 /**
+ * Deepest nesting a configuration file may have (flow collections, or block indicators `- `, `? `,
+ * `: ` on one line) and most tags and anchors it may hold. Real files nest a few levels and hold a
+ * handful; yaml's parser takes seconds to hours on hostile structure within MAX_CONFIG_FILE_BYTES
+ * (a file of `[`, one of `!t !t !t …`), and the file is read synchronously at start, at every
+ * reload (the running agent's event loop) and by check-config. Checked first, in one pass of yaml's
+ * own lexer (linear, stopped at the first excess), so such a file is refused at once, saying why.
+ */
+export const MAX_YAML_NESTING = 256;
+export const MAX_YAML_PROPERTIES = 10_000;
+
+function structureProblem(text: string): string | null {
+  const Y = yaml();
+  let depth = 0;
+  let onLine = 0;
+  let properties = 0;
+  for (const token of new Y.Lexer().lex(text)) {
+    switch (Y.CST.tokenType(token)) {
+      case 'flow-map-start':
+      case 'flow-seq-start':
+        if (++depth > MAX_YAML_NESTING) return `nests collections more than ${MAX_YAML_NESTING} deep`;
+        break;
+      case 'flow-map-end':
+      case 'flow-seq-end':
+        if (depth > 0) depth--;
+        break;
+      case 'seq-item-ind':
+      case 'explicit-key-ind':
+      case 'map-value-ind':
+        if (depth === 0 && ++onLine > MAX_YAML_NESTING) return `nests collections more than ${MAX_YAML_NESTING} deep on one line`;
+        break;
+      case 'newline':
+        onLine = 0;
+        break;
+      case 'tag':
+      case 'anchor':
+        if (++properties > MAX_YAML_PROPERTIES) return `holds more than ${MAX_YAML_PROPERTIES} tags and anchors`;
+        break;
+      default:
+    }
+  }
+  return null;
+}
+
+/**
  * The document, with duplicate keys as errors. yaml's own `uniqueKeys` compares every key of a
  * mapping with every other (20,000 keys took 6 s); this looks each one up in a set instead, and says
- * the same: "Map keys must be unique at line L, column C".
+ * the same: "Map keys must be unique at line L, column C". Errors are not made "pretty" by yaml (it
+ * scans the text for each of them: 100,000 errors of a 300 KB file took a minute); the first five,
+ * the only ones shown, get their line and column here.
  */
 function parseDocument(text: string): { doc: Yaml.Document.Parsed; errors: string[] } {
   const Y = yaml();
   const lines = new Y.LineCounter();
-  const doc = Y.parseDocument(text, { uniqueKeys: false, prettyErrors: true, lineCounter: lines });
+  const doc = Y.parseDocument(text, { uniqueKeys: false, prettyErrors: false, lineCounter: lines });
   const duplicates: string[] = [];
   Y.visit(doc, {
     Map(_, map) {
@@ -41,7 +87,12 @@ function parseDocument(text: string): { doc: Yaml.Document.Parsed; errors: strin
       return undefined;
     },
   });
-  const errors = [...doc.errors.map((err) => (err.message.split('\n')[0] ?? '').replace(/:$/, '')), ...duplicates];
+  const shown = (err: Yaml.YAMLError): string => {
+    const message = (err.message.split('\n')[0] ?? '').replace(/:$/, '');
+    const at = Array.isArray(err.pos) ? lines.linePos(err.pos[0]) : null;
+    return at && !/ at line \d+, column \d+$/.test(message) ? `${message} at line ${at.line}, column ${at.col}` : message;
+  };
+  const errors = [...doc.errors.slice(0, 5).map(shown), ...duplicates];
   return { doc, errors };
 }
 import { BanhammerError } from '../errors.js';
@@ -75,6 +126,8 @@ export function readConfigFile(path: string, readFile: (path: string) => string,
     throw fileError(path, via, `cannot be read: ${shorten(String((e as Error).message), MAX_MESSAGE_CHARS)}`, 'check the path and its permissions', e);
   }
 
+  const structure = structureProblem(text);
+  if (structure !== null) throw fileError(path, via, `is not a configuration file: it ${structure}`, 'fix the YAML structure (a configuration nests a few levels and needs few tags or anchors)');
   const { doc, errors } = parseDocument(text);
   if (errors.length > 0) {
     const list = errors.slice(0, 5).map((err) => `  ${shorten(err, MAX_MESSAGE_CHARS)}`).join('\n');
