@@ -60,6 +60,14 @@ export class Detector {
   private readonly isExempt: (ip: string) => boolean;
   private readonly isBanned: (ip: string, rule: string, t: number, scope?: string) => boolean;
   private readonly onFailure: DetectorOptions['onFailure'];
+  /**
+   * Replay (no clock given): the time of the last event counted, which stands for the clock when a
+   * window decides what is from the future. A line logged minutes late (Apache writes a slow request,
+   * stamped when it began, when it ends) then keeps the address's newer failures, as the live agent
+   * does, where measured from the late line alone they were dropped as from a forged clock; a line
+   * stamped far ahead still goes at the next event but one (see SlidingWindows.record).
+   */
+  private lastTime: number | undefined;
 
   constructor(rules: readonly CompiledRule[], opts: DetectorOptions) {
     this.maxTracked = opts.maxTracked;
@@ -94,6 +102,8 @@ export class Detector {
     const states = this.states;
     let key: string | undefined;
     let hash = pathHash;
+    const clock = now ?? this.lastTime;
+    if (now === undefined) this.lastTime = ev.time;
     for (let k = 0; k < n; k++) {
       const s = states[rules[k]!]!;
       s.counters.matches++;
@@ -107,12 +117,12 @@ export class Detector {
       let c: number;
       if (s.distinct !== null) {
         if (hash < 0) hash = this.matcher.pathHash();
-        c = s.distinct.record(key, ev.time, hash);
+        c = s.distinct.record(key, ev.time, hash, clock);
         // The group (share stage) counts requests: only a path new to this window is one for it, so
         // a replica group counts distinct paths too (the same path on two replicas counts twice).
         if (s.distinct.added) this.onFailure?.(ev, s.rule, scope, s.distinct.held);
       } else {
-        c = s.windows!.record(key, ev.time);
+        c = s.windows!.record(key, ev.time, clock);
         this.onFailure?.(ev, s.rule, scope, s.windows!.held);
       }
       if (c >= s.rule.settings.maxretry) {

@@ -75,7 +75,7 @@ export class DistinctWindows {
   }
 
   /** Records a request for a path (by hash); returns the distinct paths inside the window. */
-  record(ip: string, t: number, pathHash: number): number {
+  record(ip: string, t: number, pathHash: number, now?: number): number {
     const w = this.table.use(ip);
     if (w === undefined) {
       this.table.add(new Window(ip, pathHash, t));
@@ -125,16 +125,29 @@ export class DistinctWindows {
     // kept for when their time comes, neither counted nor used to age the others out; paths stamped
     // more than MAX_LATE_MS ahead are dropped. A path requested now that the window holds only in
     // the future is requested now.
-    const late = t + MAX_LATE_MS;
+    // `now` (live): the agent's clock. A path is from the future only when stamped after it too: live,
+    // nothing is stamped ahead of the clock, and what lies far after a late line (a slow request,
+    // stamped when it began) is the address's own current paths (see SlidingWindows.record).
+    const late = (now !== undefined && now > t ? now : t) + MAX_LATE_MS;
     let ref = t;
-    for (let i = 0; i < ts.length; i++) if (ts[i]! <= soon && ts[i]! > ref) ref = ts[i]!;
+    let kept = Number.NEGATIVE_INFINITY;
+    for (let i = 0; i < ts.length; i++) {
+      const at = ts[i]!;
+      if (at <= soon && at > ref) ref = at;
+      if (at <= late && at > kept) kept = at;
+    }
     const cutoff = ref - this.findtime;
+    // A path stamped more than the lead after everything the window holds (a jump ahead: a client
+    // back after a pause, or a line from a skewed or forged clock) counts from its own time, but
+    // drops only what had left the window before it: otherwise one line stamped far ahead emptied
+    // the window of the current paths, and dropped itself at the next line (see SlidingWindows).
+    const keepAfter = t > kept + this.lead ? Math.min(cutoff, kept - this.findtime) : cutoff;
     let seen = false;
     let k = 0;
     for (let i = 0; i < h.length; i++) {
       const x = h[i]!;
       let at = ts[i]!;
-      if (at > late || at <= cutoff) continue;
+      if (at > late || at <= keepAfter) continue;
       if (x === pathHash) {
         seen = true;
         if (t > at || at > soon) at = t;
@@ -147,12 +160,22 @@ export class DistinctWindows {
     this.added = !seen && t > cutoff;
     if (this.added) {
       if (k >= this.maxPaths) {
-        // Full: a path from the future goes first, so planted ones never push current paths out.
-        let drop = 0;
+        // Full: a path from the future goes first, so planted ones never push current paths out;
+        // then one kept from before this path's window (after a jump ahead), then the first.
+        let drop = -1;
         for (let i = 0; i < k; i++) {
           if (ts[i]! > soon) {
             drop = i;
             break;
+          }
+        }
+        if (drop < 0) {
+          drop = 0;
+          for (let i = 0; i < k; i++) {
+            if (ts[i]! <= cutoff) {
+              drop = i;
+              break;
+            }
           }
         }
         h.splice(drop, 1);
@@ -169,7 +192,7 @@ export class DistinctWindows {
     w.newest = maxOf(ts);
     w.oldest = minOf(ts);
     let n = 0;
-    for (let i = 0; i < ts.length; i++) if (ts[i]! <= soon) n++;
+    for (let i = 0; i < ts.length; i++) if (ts[i]! <= soon && ts[i]! > cutoff) n++;
     return n;
   }
 

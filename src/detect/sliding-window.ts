@@ -84,8 +84,15 @@ export class SlidingWindows {
     this.table.setMaxTracked(maxTracked);
   }
 
-  /** Records a failure and returns the number of failures inside its window (see the top of this file). */
-  record(ip: string, t: number): number {
+  /**
+   * Records a failure and returns the number of failures inside its window (see the top of this file).
+   * `now`: the agent's clock (live). A run is dropped as from the future only when it is stamped more
+   * than MAX_LATE_MS after both this line and the clock: live, no failure is stamped ahead of the
+   * clock, so what lies far after a line there is the address's own current failures and the line is
+   * late (Apache logs a slow request, stamped when it began, when it ends): dropping them let one
+   * late line of the client's own erase its window (audit: helper H3).
+   */
+  record(ip: string, t: number, now?: number): number {
     const w = this.table.use(ip);
     if (w === undefined) {
       this.table.add(new Window(ip, t));
@@ -94,10 +101,12 @@ export class SlidingWindows {
     }
     const b = w.b;
     let end = b.length;
-    // A window whose newest runs are stamped far after this line came from a skewed or forged
-    // clock: those runs go, so one far-future line can never shield the address.
-    if (b[end - 2]! > t + MAX_LATE_MS) {
-      while (end > w.head && b[end - 2]! > t + MAX_LATE_MS) {
+    // A window whose newest runs are stamped far after this line (and after the clock, when known)
+    // came from a skewed or forged clock: those runs go, so one far-future line can never shield the
+    // address.
+    const horizon = (now !== undefined && now > t ? now : t) + MAX_LATE_MS;
+    if (b[end - 2]! > horizon) {
+      while (end > w.head && b[end - 2]! > horizon) {
         w.total -= b[end - 1]!;
         end -= 2;
       }
@@ -111,6 +120,12 @@ export class SlidingWindows {
       }
     }
     const last = b[end - 2]!;
+    // A failure stamped more than the lead after every one the window holds (a jump ahead: a client
+    // back after a pause, or a line from a skewed or forged clock) counts from its own time, but
+    // removes only the runs that had left the window before it: removing everything older than its
+    // own findtime let one line stamped far ahead empty the window of the current failures, and
+    // itself be dropped at the next line (replay, where no clock clamps it) (audit: helper H3).
+    const jump = t > last + this.lead;
     if (t === last) b[end - 1]!++;
     else if (t > last) b.push(t, 1);
     else {
@@ -131,9 +146,10 @@ export class SlidingWindows {
       ref -= 2;
     }
     const cutoff = b[ref]! - this.findtime;
+    const removeUpTo = jump ? last - this.findtime : cutoff;
     let head = w.head;
-    if (b[head]! <= cutoff) {
-      while (head < b.length && b[head]! <= cutoff) {
+    if (b[head]! <= removeUpTo) {
+      while (head < b.length && b[head]! <= removeUpTo) {
         w.total -= b[head + 1]!;
         head += 2;
       }
@@ -145,7 +161,11 @@ export class SlidingWindows {
       w.head = head;
     }
     this.held = w.total;
-    return w.total - future;
+    if (!jump) return w.total - future;
+    // Kept but out of this failure's window: not counted.
+    let stale = 0;
+    for (let i = head; i < b.length && b[i]! <= cutoff; i += 2) stale += b[i + 1]!;
+    return w.total - future - stale;
   }
 
   /** Forgets an address (after a ban its window starts empty). */

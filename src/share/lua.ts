@@ -59,11 +59,12 @@ end
  * KEYS = window1, claim1, window2, claim2, …; ARGV = maxLate, claimTtl, latest, then per failure:
  * time, findtime, maxretry, member, ttl (ms).
  * For each failure, in order: adds it to its (rule, ip, scope) window (score = log time), drops
- * members stamped more than maxLate after it (a skewed or forged future clock, as the local detector
- * does) or after `latest` (the caller's clock plus how far ahead a live log time may be, plus the
- * clocks' skew: no replica sends a later one; a member planted minutes ahead by whoever can write
+ * members stamped after `latest` (the caller's clock plus how far ahead a live log time may be, plus
+ * the clocks' skew: no replica sends a later one; a member planted minutes ahead by whoever can write
  * to the group's keys otherwise pushed every real failure out of a window shorter than maxLate, and
- * the group never counted that address again until then), trims the window to (ref - findtime, ref]
+ * the group never counted that address again until then) but never the current failures that lie
+ * far after a late line (a slow request, stamped when it began: dropping those let the client's own
+ * late line erase its window, as the local detector no longer does either), trims the window to (ref - findtime, ref]
  * and to its newest maxretry counted members, and counts: ref is the newest member not stamped after
  * t + lead (half the findtime, at most maxLate), as the local detector measures it
  * (detect/sliding-window.ts futureLeadOf), so no member stamped ahead, by a line or by a hostile
@@ -99,7 +100,10 @@ for i = 0, #KEYS / 2 - 1 do
   end
   local top = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
   local newest = tonumber(top[2]) or t
-  local cap = math.max(t, math.min(t + maxLate, latest))
+  -- Members after the caller's latest were planted (no replica sends one later); members stamped
+  -- far after a late line (Apache logs a slow request, stamped when it began, when it ends) are the
+  -- address's own current failures, and stay (dropping them let one late line erase the window).
+  local cap = math.max(t, latest)
   if newest > cap then
     redis.call('ZREMRANGEBYSCORE', key, '(' .. f(cap), '+inf')
   end

@@ -321,7 +321,7 @@ describe.skipIf(!hasRedisServer)('share stage with a real redis-server', () => {
     const seq = 500;
     let start = performance.now();
     for (let i = 0; i < seq; i++) {
-      const k = `banhammer:{cost}:fail:http-403:-:10.9.${i >> 8}.${i & 255}`;
+      const k = `banhammer:{cost}:fail:http-403:-:198.18.${200 + (i >> 8)}.${i & 255}`;
       await admin.sendCommand(['EVAL', FAILURES_SCRIPT.source, '2', k, `${k}:claim`, '300000', '5000', String(Date.now() + 62_000), String(t0 + i), '60000', '1000', `m${i}`, '400000']);
     }
     const seqMs = (performance.now() - start) / seq;

@@ -54,13 +54,19 @@ class SlidingModel extends LruModel<number[]> {
       return 1;
     }
     let next = w.filter((x) => x <= t + MAX_LATE_MS);
+    // A failure stamped more than the lead after all the window holds (a jump ahead) removes only
+    // what had left the window before it; it counts from its own time.
+    const lead = futureLeadOf(this.findtime);
+    const last = next.length > 0 ? Math.max(...next) : undefined;
+    const jump = last !== undefined && t > last + lead;
     next.push(t);
     // The window ends at the newest failure not stamped after t + lead; later ones are kept, not counted.
-    const soon = t + futureLeadOf(this.findtime);
+    const soon = t + lead;
     const end = Math.max(...next.filter((x) => x <= soon));
-    next = next.filter((x) => x > end - this.findtime);
+    const cutoff = end - this.findtime;
+    next = next.filter((x) => x > (jump ? last! - this.findtime : cutoff));
     this.touch(ip, next);
-    return next.filter((x) => x <= soon).length;
+    return next.filter((x) => x <= soon && x > cutoff).length;
   }
   count(ip: string, now: number): number {
     return (this.m.get(ip) ?? []).filter((x) => x > now - this.findtime).length;
@@ -110,7 +116,11 @@ class DistinctModel extends LruModel<PathAt[]> {
     // The window ends at its newest time not after t + lead (or t); later paths are kept, not counted.
     const end = Math.max(t, ...keep.filter((p) => p.t <= soon).map((p) => p.t));
     const cutoff = end - this.findtime;
-    keep = keep.filter((p) => p.t > cutoff);
+    // A path stamped more than the lead after all the window holds (a jump ahead) drops only what had
+    // left the window before it.
+    const newest = keep.length > 0 ? Math.max(...keep.map((p) => p.t)) : Number.NEGATIVE_INFINITY;
+    const keepAfter = t > newest + futureLeadOf(this.findtime) ? Math.min(cutoff, newest - this.findtime) : cutoff;
+    keep = keep.filter((p) => p.t > keepAfter);
     const seen = keep.find((p) => p.h === h);
     this.added = false;
     if (seen !== undefined) {
@@ -118,9 +128,10 @@ class DistinctModel extends LruModel<PathAt[]> {
     } else if (t > cutoff) {
       this.added = true;
       if (keep.length >= this.maxPaths) {
-        // A path from the future goes first.
+        // A path from the future goes first, then one from before this path's window, then the first.
         const future = keep.findIndex((p) => p.t > soon);
-        keep.splice(future >= 0 ? future : 0, 1);
+        const stale = keep.findIndex((p) => p.t <= cutoff);
+        keep.splice(future >= 0 ? future : stale >= 0 ? stale : 0, 1);
       }
       keep.push({ h, t });
     }
@@ -129,7 +140,7 @@ class DistinctModel extends LruModel<PathAt[]> {
       return 0;
     }
     this.m.set(ip, keep);
-    return keep.filter((p) => p.t <= soon).length;
+    return keep.filter((p) => p.t <= soon && p.t > cutoff).length;
   }
   count(ip: string, now: number): number {
     return (this.m.get(ip) ?? []).filter((p) => p.t > now - this.findtime).length;
