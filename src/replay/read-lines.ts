@@ -153,17 +153,12 @@ function splitInto(text: string, onRange: (text: string, start: number, end: num
 
 /** splitInto(), each line with a byte above 0x7F (but a Docker record) decoded as UTF-8 (readLineRanges' utf8). */
 function splitIntoUtf8(text: string, onRange: (text: string, start: number, end: number) => void): void {
-  let start = 0;
-  for (;;) {
-    const nl = text.indexOf('\n', start);
-    if (nl < 0) return;
-    const end = nl > start && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
-    const line = text.slice(start, end);
+  splitInto(text, (t, start, end) => {
+    const line = t.slice(start, end);
     const read = asAgentReadsIt(line);
-    if (read === line) onRange(text, start, end);
+    if (read === line) onRange(t, start, end);
     else onRange(read, 0, read.length);
-    start = nl + 1;
-  }
+  });
 }
 
 const HIGH_BYTE = /[\x80-\xff]/;

@@ -3,75 +3,16 @@
  * control socket, the daemon, the ban book and the enforcer's batch; status lists the network like an
  * address, and `unban` of the same prefix lifts it.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { main, type CliIo } from '../../../src/cli.js';
-import { Daemon, type DaemonState } from '../../../src/daemon.js';
-import { loadConfig } from '../../../src/config/load.js';
-import { startControlServer, type ControlServer } from '../../../src/control/server.js';
 import { formatStatus } from '../../../src/control/format-status.js';
-import type { LineSource } from '../../../src/source/line-source.js';
-import { ManualClock } from '../../fakes/manual-clock.js';
 import { RecordingEnforcer } from '../../fakes/recording-enforcer.js';
+import { MemoryStore, cleanupControlAgents, setupControlAgent } from '../../support/control-agent.js';
 
-const silent = { debug() {}, info() {}, warn() {}, error() {} };
-
-class MemoryStore {
-  doc: DaemonState | null = null;
-  async load() {
-    return this.doc ? (JSON.parse(JSON.stringify(this.doc)) as DaemonState) : null;
-  }
-  async save(d: DaemonState) {
-    this.doc = JSON.parse(JSON.stringify(d));
-  }
-}
-
-const source = (): LineSource => ({
-  async start() {},
-  async stop() {},
-  positions: () => [],
-  lagBytes: () => 0,
-  stats: () => ({ files: 0, lines: 0, overlongLines: 0, rotations: 0, truncations: 0 }),
-});
-
-let cleanup: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const c of cleanup.splice(0).reverse()) await c();
-});
-
-async function setup(opts: { enforcer?: RecordingEnforcer; store?: MemoryStore } = {}) {
-  const dir = mkdtempSync(join(tmpdir(), 'bh-cidr-'));
-  const socketPath = join(dir, 'control.sock');
-  const env = { BANHAMMER_SOCKET: socketPath, BANHAMMER_IGNOREIP: '198.18.99.0/24' };
-  const config = loadConfig({ env, hostname: 'unit' });
-  const clock = new ManualClock(Date.UTC(2026, 11, 2, 7, 0, 0));
-  const enforcer = opts.enforcer ?? new RecordingEnforcer();
-  const store = opts.store ?? new MemoryStore();
-  const daemon = new Daemon({ config, clock, logger: silent, enforcer, store, createSource: () => source(), hostAddresses: ['198.18.7.1', '2001:db8:7::1'] });
-  await daemon.start();
-  const server: ControlServer = await startControlServer({ socketPath, handler: daemon });
-  cleanup.push(async () => {
-    await server.close();
-    await daemon.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = { stdout: (s) => void out.push(s), stderr: (s) => void err.push(s), env, hostname: 'unit' };
-  const cli = async (...argv: string[]) => {
-    out.length = 0;
-    err.length = 0;
-    const code = await main(argv, io);
-    return { code, stdout: out.join(''), stderr: err.join('') };
-  };
-  return { cli, daemon, enforcer, store, clock };
-}
+afterEach(cleanupControlAgents);
 
 describe('CIDR bans over the control socket', () => {
   it('ban NETWORK --for 1d: normalised, held by the enforcer as network/prefix, in status; unban of the same prefix lifts it', async () => {
-    const { cli, daemon, enforcer, clock } = await setup();
+    const { cli, daemon, enforcer, clock } = await setupControlAgent();
     const r = await cli('ban', '198.18.0.7/24', '--for', '1d');
     expect(r).toMatchObject({ code: 0, stderr: '' });
     expect(r.stdout).toMatch(/^banned 198\.18\.0\.0\/24 \(manual\) until /);
@@ -94,7 +35,7 @@ describe('CIDR bans over the control socket', () => {
   });
 
   it('refuses /0, too wide, loopback, this host and ignoreip with one clear error, banning nothing', async () => {
-    const { cli, enforcer } = await setup();
+    const { cli, enforcer } = await setupControlAgent();
     const cases: [string, RegExp][] = [
       ['0.0.0.0/0', /0\.0\.0\.0\/0 is \/0: it would ban every client; it is not banned/],
       ['10.0.0.0/7', /is wider than \/8/],
@@ -115,11 +56,11 @@ describe('CIDR bans over the control socket', () => {
 
   it('survives a restart: the state file keeps the network ban and the enforcer gets it back', async () => {
     const store = new MemoryStore();
-    const first = await setup({ store });
+    const first = await setupControlAgent({ store });
     await first.cli('ban', '198.18.0.0/24', '--for', '1d');
-    for (const c of cleanup.splice(0).reverse()) await c();
+    await cleanupControlAgents();
     expect(store.doc!.bans.map((b) => b.ip)).toEqual(['198.18.0.0/24']);
-    const second = await setup({ store });
+    const second = await setupControlAgent({ store });
     expect(second.enforcer.held.get('198.18.0.0/24')).toMatchObject({ family: 4 });
     expect(second.daemon.status('manual').rules[0]!.bannedIps).toEqual(['198.18.0.0/24']);
   });
@@ -128,7 +69,7 @@ describe('CIDR bans over the control socket', () => {
     const enforcer = new RecordingEnforcer();
     Object.defineProperty(enforcer, 'name', { value: 'nginx-map' });
     enforcer.cidr = false;
-    const { cli, daemon } = await setup({ enforcer });
+    const { cli, daemon } = await setupControlAgent({ enforcer });
     const r = await cli('ban', '198.18.0.0/24');
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/the nginx-map enforcer cannot ban a network \(198\.18\.0\.0\/24\)/);

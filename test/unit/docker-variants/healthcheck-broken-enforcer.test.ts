@@ -10,26 +10,11 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Daemon, type DaemonState, type LineSourceFactory } from '../../../src/daemon.js';
 import { loadConfig } from '../../../src/config/load.js';
-import type { FilePosition, LineSource } from '../../../src/source/line-source.js';
 import type { EnforcerBan } from '../../../src/enforce/enforcer.js';
+import { FakeSource } from '../../fakes/agent-io.js';
 import { ManualClock } from '../../fakes/manual-clock.js';
 import { RecordingEnforcer } from '../../fakes/recording-enforcer.js';
 import { DOCKER, SHELLS, ScriptSandbox, runScript } from '../docker/script-harness.js';
-
-class IdleSource implements LineSource {
-  constructor(readonly startPositions: FilePosition[]) {}
-  async start() {}
-  async stop() {}
-  positions(): FilePosition[] {
-    return [];
-  }
-  lagBytes() {
-    return 0;
-  }
-  stats() {
-    return { files: 1, lines: 0, overlongLines: 0, rotations: 0, truncations: 0 };
-  }
-}
 
 class BrokenCheckEnforcer extends RecordingEnforcer {
   checks = 0;
@@ -54,7 +39,7 @@ const tick = () => new Promise((r) => setImmediate(r));
 
 async function statusAfterChecks(enforcer: RecordingEnforcer): Promise<string> {
   const clock = new ManualClock(Date.UTC(2026, 10, 23, 10, 0, 0));
-  const createSource: LineSourceFactory = (o) => new IdleSource(o.startPositions);
+  const createSource: LineSourceFactory = () => new FakeSource(() => undefined);
   const config = loadConfig({ env: {}, hostname: 'web' });
   const daemon = new Daemon({ config, clock, logger: silent, enforcer, store: new MemoryStore(), createSource, hostAddresses: [] });
   await daemon.start();

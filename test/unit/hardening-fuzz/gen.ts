@@ -4,18 +4,10 @@
  * User-Agent), which must never become the address a line counts against.
  */
 import { clf } from '../../support/clf.js';
+import { rng } from '../../support/random.js';
 
-/** mulberry32: a small seeded PRNG, so every failure reproduces from its seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG (test/support/random.ts), so every failure reproduces from its seed. */
+export const prng = rng;
 
 export type Rand = () => number;
 export const int = (r: Rand, n: number): number => Math.floor(r() * n);

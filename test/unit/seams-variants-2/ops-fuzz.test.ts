@@ -39,6 +39,16 @@ function expectedView(d: Agent): Map<string, number | null> {
 }
 const sorted = (m: Map<string, number | null>) => [...m.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1));
 
+/** agreeAll after one step, naming the steps so far when it fails; whether the kernel holds anything. */
+function agreeAfter(d: Agent, step: number, what: string, log: readonly string[]): boolean {
+  try {
+    agreeAll(d, `step ${step}: ${what}`);
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\nsteps:\n${log.join('\n')}`);
+  }
+  return kernel(d).size > 0;
+}
+
 function agreeAll(d: Agent, step: string): void {
   const k = sorted(kernel(d));
   expect(sorted(statusView(d)), `status vs kernel after ${step}`).toEqual(k);
@@ -134,12 +144,7 @@ describe('random control/reload/restart sequences: kernel, expected(), status an
         await settle();
         log.push(what);
         if (process.env.H4_DEBUG) console.log(step, what, JSON.stringify(sorted(kernel(d))));
-        if (kernel(d).size > 0) heldSteps++;
-        try {
-          agreeAll(d, `step ${step}: ${what}`);
-        } catch (e) {
-          throw new Error(`${(e as Error).message}\nsteps:\n${log.join('\n')}`);
-        }
+        if (agreeAfter(d, step, what, log)) heldSteps++;
       }
       expect(heldSteps).toBeGreaterThan(5);
       await d.daemon.stop();
@@ -212,12 +217,7 @@ describe('host mode: random scoped bans, unban --container, reloads and restarts
         d.clock.advance(1000);
         await settle();
         log.push(what);
-        if (kernel(d).size > 0) heldSteps++;
-        try {
-          agreeAll(d, `step ${step}: ${what}`);
-        } catch (e) {
-          throw new Error(`${(e as Error).message}\nsteps:\n${log.join('\n')}`);
-        }
+        if (agreeAfter(d, step, what, log)) heldSteps++;
       }
       expect(heldSteps).toBeGreaterThan(5);
       await d.daemon.stop();
