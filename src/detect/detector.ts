@@ -13,10 +13,13 @@
 import type { AccessEvent } from '../parse/access-event.js';
 import type { CompiledRule } from './rule.js';
 import type { Offense } from './offense.js';
-import { SlidingWindows } from './sliding-window.js';
+import { MAX_LATE_MS, SlidingWindows } from './sliding-window.js';
 import { DistinctWindows } from './distinct-window.js';
 import { RuleMatcher } from './rule-matcher.js';
 import { scopedKey } from '../decide/scoped-key.js';
+
+/** How far replay's stand-in clock may run ahead of the event being counted (twice MAX_LATE_MS). */
+const REPLAY_CLOCK_LEAD_MS = 2 * MAX_LATE_MS;
 
 /** What counting a failure needs of an event. */
 export type FailureEvent = Pick<AccessEvent, 'ip' | 'family' | 'time' | 'origin'>;
@@ -61,11 +64,12 @@ export class Detector {
   private readonly isBanned: (ip: string, rule: string, t: number, scope?: string) => boolean;
   private readonly onFailure: DetectorOptions['onFailure'];
   /**
-   * Replay (no clock given): the time of the last event counted, which stands for the clock when a
-   * window decides what is from the future. A line logged minutes late (Apache writes a slow request,
-   * stamped when it began, when it ends) then keeps the address's newer failures, as the live agent
-   * does, where measured from the late line alone they were dropped as from a forged clock; a line
-   * stamped far ahead still goes at the next event but one (see SlidingWindows.record).
+   * Replay (no clock given): what stands for the clock when a window decides what is from the
+   * future: the newest event time read so far, held at most REPLAY_CLOCK_LEAD_MS ahead of the event
+   * being counted. Lines logged minutes late (Apache writes a slow request, stamped when it began,
+   * when it ends), one or several in a row, then keep their address's newer failures, as the live
+   * agent does, where measured from a late line alone they were dropped as from a forged clock; a
+   * line stamped far ahead moves it REPLAY_CLOCK_LEAD_MS at most, and still goes as from the future.
    */
   private lastTime: number | undefined;
 
@@ -102,8 +106,15 @@ export class Detector {
     const states = this.states;
     let key: string | undefined;
     let hash = pathHash;
-    const clock = now ?? this.lastTime;
-    if (now === undefined) this.lastTime = ev.time;
+    let clock = now;
+    if (clock === undefined) {
+      // Replay's stand-in for the clock: the newest time read lately, never more than
+      // REPLAY_CLOCK_LEAD ahead of this event (a line stamped far ahead moves it that far at most).
+      const t = ev.time;
+      const prev = this.lastTime;
+      clock = prev === undefined ? t : Math.max(t, Math.min(prev, t + REPLAY_CLOCK_LEAD_MS));
+      this.lastTime = clock;
+    }
     for (let k = 0; k < n; k++) {
       const s = states[rules[k]!]!;
       s.counters.matches++;

@@ -98,3 +98,27 @@ describe('replay agrees with the live agent on a log with slow requests (Apache 
     }
   });
 });
+
+describe('replay: slow requests logged back to back', () => {
+  it('two lines 6 and 7 minutes late in a row keep the newer failures (findtime 10m)', async () => {
+    const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { replayFile } = await import('../../../src/replay/replay.js');
+    const dir = mkdtempSync(join(tmpdir(), 'bh-h3-late2-'));
+    try {
+      const line = (t: number): string => `198.18.0.9 - - [${clf(t)}] "POST /private HTTP/1.1" 403 10 "-" "curl"`;
+      // Four current failures, two slow requests that began 6 and 7 minutes earlier, one more: 7 in
+      // the findtime of the last (maxretry 7), as the live agent counts them.
+      const stamps = [T0, T0 + 1000, T0 + 2000, T0 + 3000, T0 + 3000 - 360_000, T0 + 3000 - 420_000, T0 + 4000];
+      writeFileSync(join(dir, 'a.log'), `${stamps.map(line).join('\n')}\n`);
+      const config = loadConfig({ env: { BANHAMMER_FINDTIME: '10m', BANHAMMER_MAXRETRY: '7' }, hostname: 'h3' });
+      const r = await replayFile(join(dir, 'a.log'), config, { threads: 1 });
+      expect(r.bans.map((b) => b.ip)).toEqual(['198.18.0.9']);
+      const live = liveBans({ BANHAMMER_FINDTIME: '10m', BANHAMMER_MAXRETRY: '7' }, stamps.map((t) => ({ path: '/private', status: 403, stamp: t, now: T0 + 4000 })));
+      expect(live).toEqual(['198.18.0.9 forbidden']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
