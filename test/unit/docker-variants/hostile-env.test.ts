@@ -42,16 +42,17 @@ describe.each(SHELLS)('under $name', ({ argv }) => {
   let box: ScriptSandbox;
   let canary: string;
   let cwd: string;
-  beforeEach(() => {
+  /** A fresh sandbox, its canary path, and files a glob in a value would match where the script runs. */
+  const freshBox = (): void => {
     box = new ScriptSandbox('bh-h2-hostile-');
     canary = join(box.tmp, 'CANARY');
-    // Files a glob in the value would match, in the directory the script runs in.
     cwd = join(box.tmp, 'cwd');
     mkdirSync(cwd);
     for (const f of ['8080', '8888', '80', 'x']) writeFileSync(join(cwd, f), '');
     box.fake('banhammer', "printf 'Define BANHAMMER_REMOTEIP_HEADER X-Forwarded-For\\n'");
     box.fake('s6-svscan');
-  });
+  };
+  beforeEach(freshBox);
   afterEach(() => box.remove());
 
   const start = (extra: Record<string, string>, args: string[] = []) =>
@@ -80,13 +81,7 @@ describe.each(SHELLS)('under $name', ({ argv }) => {
           throw new Error(`${name}=${JSON.stringify(value)}: ${(e as Error).message}\n${r.stderr}`);
         }
         box.remove();
-        box = new ScriptSandbox('bh-h2-hostile-');
-        canary = join(box.tmp, 'CANARY');
-        cwd = join(box.tmp, 'cwd');
-        mkdirSync(cwd);
-        for (const f of ['8080', '8888', '80', 'x']) writeFileSync(join(cwd, f), '');
-        box.fake('banhammer', "printf 'Define BANHAMMER_REMOTEIP_HEADER X-Forwarded-For\\n'");
-        box.fake('s6-svscan');
+        freshBox();
       }
     });
   }
