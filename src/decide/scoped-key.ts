@@ -4,3 +4,9 @@
  * container id for a scoped (host-mode) entry. A space never occurs in either part.
  */
 export const scopedKey = (ip: string, scope: string | undefined): string => (scope === undefined ? ip : `${ip} ${scope}`);
+
+/** The address and scope a scopedKey() was made of. */
+export function parseScopedKey(key: string): { ip: string; scope: string | undefined } {
+  const sp = key.indexOf(' ');
+  return sp < 0 ? { ip: key, scope: undefined } : { ip: key.slice(0, sp), scope: key.slice(sp + 1) };
+}

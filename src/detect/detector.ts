@@ -16,7 +16,7 @@ import type { Offense } from './offense.js';
 import { MAX_LATE_MS, SlidingWindows } from './sliding-window.js';
 import { DistinctWindows } from './distinct-window.js';
 import { RuleMatcher } from './rule-matcher.js';
-import { scopedKey } from '../decide/scoped-key.js';
+import { parseScopedKey, scopedKey } from '../decide/scoped-key.js';
 
 /** How far replay's stand-in clock may run ahead of the event being counted (twice MAX_LATE_MS). */
 const REPLAY_CLOCK_LEAD_MS = 2 * MAX_LATE_MS;
@@ -189,15 +189,9 @@ export class Detector {
    */
   forgetExempt(exempt: (ip: string) => boolean): { ip: string; scope: string | undefined }[] {
     const seen = new Set<string>();
-    const drop = (key: string): boolean => {
-      const sp = key.indexOf(' ');
-      return exempt(sp < 0 ? key : key.slice(0, sp));
-    };
+    const drop = (key: string): boolean => exempt(parseScopedKey(key).ip);
     for (const s of this.states) for (const key of (s.windows ?? s.distinct)!.forgetWhere(drop)) seen.add(key);
-    return [...seen].map((key) => {
-      const sp = key.indexOf(' ');
-      return sp < 0 ? { ip: key, scope: undefined } : { ip: key.slice(0, sp), scope: key.slice(sp + 1) };
-    });
+    return [...seen].map(parseScopedKey);
   }
 
   counters(rule: string): Readonly<RuleCounters> | undefined {

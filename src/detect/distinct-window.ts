@@ -202,9 +202,7 @@ export class DistinctWindows {
 
   /** Forgets every address key for which `drop` holds (a reload allowlisted it); returns those keys. */
   forgetWhere(drop: (key: string) => boolean): string[] {
-    const gone: string[] = [];
-    this.table.sweep((w) => drop(w.key) && gone.push(w.key) > 0);
-    return gone;
+    return this.table.forgetWhere(drop);
   }
 
   /** Distinct paths inside the window of `ip` as of `now`. */

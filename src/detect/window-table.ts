@@ -85,6 +85,13 @@ export class WindowTable<W extends LruNode> {
     return removed;
   }
 
+  /** Forgets every window whose key `drop` holds for; returns those keys. */
+  forgetWhere(drop: (key: string) => boolean): string[] {
+    const gone: string[] = [];
+    this.sweep((w) => drop(w.key) && gone.push(w.key) > 0);
+    return gone;
+  }
+
   values(): IterableIterator<W> {
     return this.windows.values();
   }
