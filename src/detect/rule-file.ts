@@ -8,11 +8,10 @@
  * linear-time matching before anything runs (config/rule-schema.ts). Every problem is one line that
  * names the file and the key: `rule file /etc/banhammer/rules/probe.yaml: match.paths[0]: …`.
  */
-import { createRequire } from 'node:module';
 import { readdirSync } from 'node:fs';
 import { NotRegularFileError, readRegularFileSync } from '../fs/read-regular.js';
 import { basename, join } from 'node:path';
-import type * as Yaml from 'yaml';
+import { parseDocument, structureProblem } from '../config/yaml-document.js';
 import { BanhammerError } from '../errors.js';
 import { completeMatch, RULE_DOC_SCHEMA, ruleNameProblem, TRUSTED_RULE_DOC_SCHEMA } from '../config/rule-schema.js';
 import type { RuleMatch, RuleSettings } from './rule.js';
@@ -38,12 +37,6 @@ export interface RuleDefinition {
 }
 
 export type RuleFileResult = { readonly ok: true; readonly rule: RuleDefinition } | { readonly ok: false; readonly problems: readonly string[] };
-
-let yamlModule: typeof Yaml | undefined;
-function yaml(): typeof Yaml {
-  yamlModule ??= createRequire(import.meta.url)('yaml') as typeof Yaml;
-  return yamlModule;
-}
 
 /** `rules.yaml` → `rules`; null when the name does not end in .yaml or .yml. */
 export function ruleNameOfFile(file: string): string | null {
@@ -71,27 +64,12 @@ export function parseRuleFile(file: string, text: string, opts: RuleFileOptions)
   const expected = ruleNameOfFile(file);
   if (expected === null) return fail('the file name must be <rule name>.yaml');
   if (text.length > MAX_RULE_FILE_BYTES) return fail(`larger than ${MAX_RULE_FILE_BYTES} bytes`);
-  // Duplicate keys looked up in a set: yaml's own uniqueKeys compares every key of a mapping with
-  // every other (a 256 KiB file of 26,000 keys took 7 s, and a rules_dir may hold 1,000 files).
-  const Y = yaml();
-  const doc = Y.parseDocument(text, { uniqueKeys: false, prettyErrors: false });
-  if (doc.errors.length > 0) return fail(`not valid YAML: ${(doc.errors[0]!.message.split('\n')[0] ?? '').replace(/:$/, '')}`);
-  let duplicate = false;
-  Y.visit(doc, {
-    Map(_, map) {
-      const seen = new Set<unknown>();
-      for (const pair of map.items) {
-        const id = Y.isScalar(pair.key) ? pair.key.value : pair.key;
-        if (seen.has(id)) {
-          duplicate = true;
-          return Y.visit.BREAK;
-        }
-        seen.add(id);
-      }
-      return undefined;
-    },
-  });
-  if (duplicate) return fail('not valid YAML: Map keys must be unique');
+  // Read as the configuration file is (config/yaml-document.ts): hostile structure refused at
+  // once, duplicate keys found with a set.
+  const structure = structureProblem(text);
+  if (structure !== null) return fail(`not valid YAML: it ${structure}`);
+  const { doc, errors } = parseDocument(text);
+  if (errors.length > 0) return fail(`not valid YAML: ${errors[0]}`);
   let raw: unknown;
   try {
     raw = doc.toJS({ maxAliasCount: 100 });

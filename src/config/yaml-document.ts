@@ -1,0 +1,95 @@
+/**
+ * Reading YAML that may be hostile, the one way the configuration file and rule files both read it:
+ * yaml loaded on first use; structureProblem() refuses, in one linear pass of yaml's lexer, the
+ * nesting and the tag and anchor counts on which yaml's parser takes seconds to hours; and
+ * parseDocument() finds duplicate keys with a set (yaml's own uniqueKeys is quadratic) and gives
+ * the first errors their line and column.
+ */
+import { createRequire } from 'node:module';
+import type * as Yaml from 'yaml';
+
+/** yaml is loaded on first use: an agent configured by environment alone never pays its ~9 MB. */
+let yamlModule: typeof Yaml | undefined;
+const yaml = (): typeof Yaml => (yamlModule ??= createRequire(import.meta.url)('yaml') as typeof Yaml);
+
+/**
+ * Deepest nesting a configuration file may have (flow collections, or block indicators `- `, `? `,
+ * `: ` on one line) and most tags and anchors it may hold. Real files nest a few levels and hold a
+ * handful; yaml's parser takes seconds to hours on hostile structure within MAX_CONFIG_FILE_BYTES
+ * (a file of `[`, one of `!t !t !t …`), and the file is read synchronously at start, at every
+ * reload (the running agent's event loop) and by check-config. Checked first, in one pass of yaml's
+ * own lexer (linear, stopped at the first excess), so such a file is refused at once, saying why.
+ */
+export const MAX_YAML_NESTING = 256;
+export const MAX_YAML_PROPERTIES = 10_000;
+
+export function structureProblem(text: string): string | null {
+  const Y = yaml();
+  let depth = 0;
+  let onLine = 0;
+  let properties = 0;
+  for (const token of new Y.Lexer().lex(text)) {
+    switch (Y.CST.tokenType(token)) {
+      case 'flow-map-start':
+      case 'flow-seq-start':
+        if (++depth > MAX_YAML_NESTING) return `nests collections more than ${MAX_YAML_NESTING} deep`;
+        break;
+      case 'flow-map-end':
+      case 'flow-seq-end':
+        if (depth > 0) depth--;
+        break;
+      case 'seq-item-ind':
+      case 'explicit-key-ind':
+      case 'map-value-ind':
+        if (depth === 0 && ++onLine > MAX_YAML_NESTING) return `nests collections more than ${MAX_YAML_NESTING} deep on one line`;
+        break;
+      case 'newline':
+        onLine = 0;
+        break;
+      case 'tag':
+      case 'anchor':
+        if (++properties > MAX_YAML_PROPERTIES) return `holds more than ${MAX_YAML_PROPERTIES} tags and anchors`;
+        break;
+      default:
+    }
+  }
+  return null;
+}
+
+/**
+ * The document, with duplicate keys as errors. yaml's own `uniqueKeys` compares every key of a
+ * mapping with every other (20,000 keys took 6 s); this looks each one up in a set instead, and says
+ * the same: "Map keys must be unique at line L, column C". Errors are not made "pretty" by yaml (it
+ * scans the text for each of them: 100,000 errors of a 300 KB file took a minute); the first five,
+ * the only ones shown, get their line and column here.
+ */
+export function parseDocument(text: string): { doc: Yaml.Document.Parsed; errors: string[] } {
+  const Y = yaml();
+  const lines = new Y.LineCounter();
+  const doc = Y.parseDocument(text, { uniqueKeys: false, prettyErrors: false, lineCounter: lines });
+  const duplicates: string[] = [];
+  Y.visit(doc, {
+    Map(_, map) {
+      const seen = new Set<unknown>();
+      for (const pair of map.items) {
+        const k = pair.key;
+        const id = Y.isScalar(k) ? k.value : k;
+        if (!seen.has(id)) {
+          seen.add(id);
+          continue;
+        }
+        if (duplicates.length >= 5) return Y.visit.BREAK;
+        const at = Y.isNode(k) && k.range ? lines.linePos(k.range[0]) : null;
+        duplicates.push(`Map keys must be unique${at ? ` at line ${at.line}, column ${at.col}` : ''}`);
+      }
+      return undefined;
+    },
+  });
+  const shown = (err: Yaml.YAMLError): string => {
+    const message = (err.message.split('\n')[0] ?? '').replace(/:$/, '');
+    const at = Array.isArray(err.pos) ? lines.linePos(err.pos[0]) : null;
+    return at && !/ at line \d+, column \d+$/.test(message) ? `${message} at line ${at.line}, column ${at.col}` : message;
+  };
+  const errors = [...doc.errors.slice(0, 5).map(shown), ...duplicates];
+  return { doc, errors };
+}
