@@ -26,7 +26,8 @@
  *   are the members read, missing bans re-added with their remaining timeout and strays removed.
  *   Returns one line per repair (empty when all was well). A line starting with
  *   REPAIR_SET_RECREATED names a set that was re-created; its bans are already re-added.
- * - shutdown() deletes every INPUT jump to our chain, then the chain, then our sets; nothing else.
+ * - shutdown() deletes every INPUT jump to our chain, then the chain, then our sets; nothing else, but
+ *   for the empty filter tables iptables-nft made for us when there were none (filter-table-leftover.ts).
  * - CIDR bans (option `cidr`): a ban whose `ip` is `network/prefix` goes into a hash:net set per
  *   family (bh-<instance>-n4 / -n6, per-entry timeouts like the address sets), matched by a second
  *   pair of rules (TCP, UDP) in our chain; created at init, repaired by check() and destroyed at
@@ -40,7 +41,8 @@
 import { systemClock, type Clock } from '../clock.js';
 import type { Backend } from './backend-mode.js';
 import type { ApplyResult, Enforcer, EnforcerBan, EnforcerBatch, KernelReading, RefusedEntry } from './enforcer.js';
-import { FirewallCommands, TeardownSteps, describeChainRepair, familyLabel, wantedBySet, type FirewallCommandOptions, type TopState } from './firewall-commands.js';
+import { FilterTableLeftover } from './filter-table-leftover.js';
+import { FirewallCommands, REPAIR_SET_RECREATED, TeardownSteps, describeChainRepair, familyLabel, wantedBySet, type FirewallCommandOptions, type TopState } from './firewall-commands.js';
 import {
   chainRestoreText,
   chainRuleSpecs,
@@ -73,12 +75,14 @@ export interface IptablesEnforcerOptions extends FirewallCommandOptions {
   readonly fullCompareEvery?: number;
   /** CIDR bans: hash:net sets (names.nets) and their rule in our chain; default off (a network ban is refused). */
   readonly cidr?: boolean;
+  /** The nft program, for the filter tables iptables-nft leaves behind (filter-table-leftover.ts); default `nft`. */
+  readonly nftBinary?: string;
 }
 
 /** Default of fullCompareEvery: with a 2 s check, the members are compared at least once a minute. */
 export const FULL_COMPARE_EVERY = 30;
 
-export const REPAIR_SET_RECREATED = 'set re-created';
+export { REPAIR_SET_RECREATED };
 
 /**
  * Families whose set check() had to re-create (the same check re-added its bans from expected(); a
@@ -106,8 +110,11 @@ export class IptablesEnforcer implements Enforcer {
   private checks = 0;
   lastReading: KernelReading | undefined;
   private readonly top: Record<Family, TopState> = { 4: { moves: 0, gaveUp: false }, 6: { moves: 0, gaveUp: false } };
+  /** The filter tables iptables-nft makes for us, removed again at shutdown when they hold nothing else. */
+  private readonly leftover: FilterTableLeftover;
 
   constructor(opts: IptablesEnforcerOptions) {
+    this.leftover = new FilterTableLeftover(opts.runner, opts.nftBinary);
     this.names = firewallNames(opts.instance);
     this.ports = validatePorts(opts.ports);
     this.action = opts.blockAction ?? 'drop';
@@ -137,7 +144,9 @@ export class IptablesEnforcer implements Enforcer {
 
   async init(): Promise<void> {
     const backend = await this.cmd.ensureBackend();
-    for (const s of this.ownSets()) await this.cmd.createSet(s.set, s.f, s.type);
+    // Before the first write: which filter tables iptables-nft is about to make for us (shutdown removes them again).
+    if (backend.mode === 'nft') await this.leftover.note(this.families);
+    for (const s of this.ownSets()) await this.cmd.createOrReplaceSet(s.set, s.f, s.type, () => this.releaseSets(s.f, backend));
     for (const f of this.families) {
       await this.fillChain(f, backend);
       await this.ensureJumps(f, backend, true);
@@ -167,14 +176,16 @@ export class IptablesEnforcer implements Enforcer {
   async check(expected: () => readonly EnforcerBan[]): Promise<string[]> {
     const backend = await this.cmd.ensureBackend();
     const repaired: string[] = [];
-    const counts = await this.cmd.setCounts();
+    // A set missing, or re-created by someone else in a shape that cannot hold our bans (no
+    // timeouts, the other family, another type, too small): each is made ours again before the chain
+    // (which refers to it) is checked.
+    const headers = await this.cmd.setHeaders();
     for (const { set, f, type } of this.ownSets()) {
-      if (!counts.has(set)) {
-        await this.cmd.createSet(set, f, type);
-        counts.set(set, 0);
-        repaired.push(`${REPAIR_SET_RECREATED} (${familyLabel(f)}): ${set} was missing and was re-created; its bans are re-added`);
-      }
+      const missing = `${REPAIR_SET_RECREATED} (${familyLabel(f)}): ${set} was missing and was re-created; its bans are re-added`;
+      const r = await this.cmd.ensureSet(set, f, type, headers, missing, () => this.releaseSets(f, backend));
+      if (r !== null) repaired.push(r);
     }
+    const counts = new Map([...headers].map(([name, h]) => [name, h.count]));
     for (const f of this.families) {
       const bin = f === 4 ? backend.iptables : backend.ip6tables;
       const chain = this.names.chain;
@@ -231,12 +242,19 @@ export class IptablesEnforcer implements Enforcer {
       await steps.attempt(() => this.cmd.exec(bin, deleteChainArgs(chain), `deleting chain ${chain}`, backend, { okExitCodes: [0, 1] }));
     }
     for (const { set } of this.ownSets()) await steps.attempt(() => this.cmd.destroySet(set));
+    if (backend.mode === 'nft') await this.leftover.removeIfLeftover();
     steps.throwFirst();
   }
 
   /** What the kernel holds in this instance's set for `family` (for status and tests); `networks`: its network set (CIDR bans). */
   listSet(family: Family, networks = false): Promise<SetEntry[]> {
     return this.cmd.listSet((networks ? this.names.nets : this.names.sets)[family]);
+  }
+
+  /** Empties our chain of family `f`, so that its sets can be destroyed (check() refills it). */
+  private releaseSets(f: Family, backend: Backend): Promise<unknown> {
+    const bin = f === 4 ? backend.iptables : backend.ip6tables;
+    return this.cmd.exec(bin, flushChainArgs(this.names.chain), `flushing chain ${this.names.chain} to replace its set`, backend, { okExitCodes: [0, 1] });
   }
 
   private fillChain(f: Family, backend: Backend): Promise<unknown> {

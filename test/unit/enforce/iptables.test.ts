@@ -30,6 +30,9 @@ describe('IptablesEnforcer.init', () => {
     runner.on(/-S INPUT/, { stdout: `-P INPUT ACCEPT\n${JUMPS}` });
     await enf.init();
     expect(runner.lines()).toEqual([
+      // Which filter tables iptables-nft is about to make (filter-table-leftover.ts), before any write.
+      'nft -j list table ip filter',
+      'nft -j list table ip6 filter',
       'ipset -exist create bh-web-v4 hash:ip family inet timeout 0 maxelem 1048576',
       'ipset -exist create bh-web-v6 hash:ip family inet6 timeout 0 maxelem 1048576',
       'iptables-nft-restore -w 2 --noflush',
@@ -47,10 +50,10 @@ describe('IptablesEnforcer.init', () => {
       `ip6tables-nft -w 2 -I INPUT 2 ${UJUMP}`,
       'ip6tables-nft -w 2 -S INPUT',
     ]);
-    expect(runner.calls[2]?.input).toBe(
+    expect(runner.calls[4]?.input).toBe(
       '*filter\n:BANHAMMER-web - [0:0]\n-A BANHAMMER-web -p tcp -m set --match-set bh-web-v4 src -j DROP\n-A BANHAMMER-web -p udp -m set --match-set bh-web-v4 src -j DROP\nCOMMIT\n',
     );
-    expect(runner.calls[9]?.input).toBe(
+    expect(runner.calls[11]?.input).toBe(
       '*filter\n:BANHAMMER-web - [0:0]\n-A BANHAMMER-web -p tcp -m set --match-set bh-web-v6 src -j DROP\n-A BANHAMMER-web -p udp -m set --match-set bh-web-v6 src -j DROP\nCOMMIT\n',
     );
   });
@@ -114,6 +117,7 @@ describe('IptablesEnforcer.init', () => {
     });
     await enf.init();
     expect(runner.lines()).toEqual([
+      'nft -j list table ip filter',
       'ipset -exist create bh-web-v4 hash:ip family inet timeout 0 maxelem 1048576',
       'iptables-nft-restore -w 2 --noflush',
       `iptables-nft -w 2 -C INPUT ${JUMP}`,
@@ -123,8 +127,8 @@ describe('IptablesEnforcer.init', () => {
       `iptables-nft -w 2 -D INPUT ${JUMP}`,
       'iptables-nft -w 2 -D INPUT -p udp -m multiport --dports 8080 -j BANHAMMER-web',
     ]);
-    expect(runner.calls[1]?.input).toContain('-p tcp -m set --match-set bh-web-v4 src -j REJECT --reject-with tcp-reset\n');
-    expect(runner.calls[1]?.input).toContain('-p udp -m set --match-set bh-web-v4 src -j REJECT --reject-with icmp-port-unreachable\n');
+    expect(runner.calls[2]?.input).toContain('-p tcp -m set --match-set bh-web-v4 src -j REJECT --reject-with tcp-reset\n');
+    expect(runner.calls[2]?.input).toContain('-p udp -m set --match-set bh-web-v4 src -j REJECT --reject-with icmp-port-unreachable\n');
   });
 
   it('never prunes when the listing does not show the wanted jump as built', async () => {
