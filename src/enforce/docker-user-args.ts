@@ -145,6 +145,26 @@ export function parseForwardJumps(save: string, names: DockerUserNames): Forward
   return { others, ours };
 }
 
+/**
+ * How many of the FORWARD jumps to DOCKER-USER in `-S FORWARD` output (`others` of
+ * parseForwardJumps) are another banhammer agent's (host mode under another instance name: marked
+ * with its own `banhammer-<instance>` comment), not Docker's. Such a jump is no reason for ours to
+ * step aside: it goes when that agent stops.
+ */
+export function siblingForwardJumps(save: string, names: DockerUserNames): number {
+  let n = 0;
+  for (const line of save.split('\n')) {
+    const t = line.trim().split(/\s+/);
+    if (t[0] !== '-A' || t[1] !== 'FORWARD') continue;
+    const j = t.indexOf('-j');
+    if (j < 0 || t[j + 1] !== DOCKER_USER || j + 2 !== t.length) continue;
+    const ci = t.indexOf('--comment');
+    const comment = ci > 0 ? t[ci + 1]?.replace(/^"(.*)"$/, '$1') : undefined;
+    if (comment !== undefined && comment !== names.forwardComment && comment.startsWith('banhammer-')) n++;
+  }
+  return n;
+}
+
 /** Rule specs (for -D) of every rule in `chain`'s `-S` output that jumps to `target` and does nothing else. */
 export function jumpsTo(save: string, chain: string, target: string): string[][] {
   const out: string[][] = [];

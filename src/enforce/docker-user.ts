@@ -33,7 +33,7 @@ import type { ContainerInfo } from '../docker/containers.js';
 import type { Backend } from './backend-mode.js';
 import type { ApplyResult, Enforcer, EnforcerBan, EnforcerBatch, KernelReading, RefusedEntry } from './enforcer.js';
 import { FirewallCommands, TeardownSteps, describeChainRepair, familyLabel, retiredTargets, wantedBySet, type FirewallCommandOptions, type TopState } from './firewall-commands.js';
-import { classifyFirewallError } from './firewall-errors.js';
+import { classifyFirewallError, isTransientFirewallError } from './firewall-errors.js';
 import { FULL_COMPARE_EVERY, REPAIR_SET_RECREATED } from './iptables.js';
 import {
   checkRuleArgs,
@@ -62,6 +62,7 @@ import {
   jumpsTo,
   newChainArgs,
   parseForwardJumps,
+  siblingForwardJumps,
   type ContainerTarget,
   type DockerUserNames,
 } from './docker-user-args.js';
@@ -105,6 +106,8 @@ export class DockerUserEnforcer implements Enforcer {
   private checks = 0;
   lastReading: KernelReading | undefined;
   private readonly top: Record<Family, TopState> = { 4: { moves: 0, gaveUp: false }, 6: { moves: 0, gaveUp: false } };
+  /** The same for our own FORWARD jump to DOCKER-USER (while Docker has none). */
+  private readonly forwardTop: Record<Family, TopState> = { 4: { moves: 0, gaveUp: false }, 6: { moves: 0, gaveUp: false } };
 
   constructor(private readonly opts: DockerUserEnforcerOptions) {
     this.names = dockerUserNames(opts.instance);
@@ -120,7 +123,7 @@ export class DockerUserEnforcer implements Enforcer {
 
   async init(): Promise<void> {
     const backend = await this.cmd.ensureBackend();
-    for (const f of this.families) await this.cmd.createSet(this.names.sets[f], f);
+    for (const f of this.families) await this.cmd.createOrReplaceSet(this.names.sets[f], f, 'hash:ip', () => this.releaseSets(f, backend));
     this.targets.clear();
     this.retiring.clear();
     this.familyGapsReported.clear();
@@ -140,14 +143,35 @@ export class DockerUserEnforcer implements Enforcer {
 
   async apply(batch: EnforcerBatch): Promise<ApplyResult> {
     const b = dockerUserBatch(batch, this.names, this.clock.now(), this.families, (id) => this.targets.has(id));
-    for (const id of b.containers) if (!this.targets.has(id)) await this.addContainer(id);
+    const added = [...b.containers].filter((id) => !this.targets.has(id));
+    for (const id of added) await this.addContainer(id, false);
+    // The new containers' chain rules without waiting out a held xtables lock (after iptables' own
+    // 2 s): the batch's bans need only ipset, and a batch retrying for up to a minute would keep
+    // them, and every later ban, out of the kernel. The next check that gets the lock adds the rules
+    // (the chain then lacks them).
+    if (added.length > 0) {
+      try {
+        await this.cmd.hurried(async () => {
+          const backend = await this.cmd.ensureBackend();
+          for (const f of this.families) await this.fillChain(f, backend);
+        });
+      } catch (e) {
+        if (!isTransientFirewallError(e)) throw e;
+        this.opts.onWarning?.(`the chain rules of ${added.length} newly banned container(s) (first ${short(added[0]!)}) wait for the xtables lock another program holds (${e instanceof Error ? e.message : String(e)}); their bans are in their sets, and the next check adds the rules`);
+      }
+    }
     const refused: RefusedEntry[] = [...b.rejected];
     refused.push(...(await this.cmd.applyLines(b.lines, 'applying bans to the docker-user ipsets')));
     this.reportFamilyGaps(batch);
     return { refused };
   }
 
-  async check(expected: () => readonly EnforcerBan[]): Promise<string[]> {
+  /** Hurried (FirewallCommands.hurried): a lock held by another program fails the check at once, never holding back bans. */
+  check(expected: () => readonly EnforcerBan[]): Promise<string[]> {
+    return this.cmd.hurried(() => this.checkNow(expected));
+  }
+
+  private async checkNow(expected: () => readonly EnforcerBan[]): Promise<string[]> {
     const backend = await this.cmd.ensureBackend();
     const repaired: string[] = [];
     const now = this.clock.now();
@@ -191,23 +215,23 @@ export class DockerUserEnforcer implements Enforcer {
         // tried again at the next check
       }
     }
-    const counts = await this.cmd.setCounts();
+    // Each set missing, or re-created by someone else in a shape that cannot hold our bans (no
+    // timeouts, the other family, another type, too small), is made ours again before the chain
+    // (which refers to them) is checked.
+    const headers = await this.cmd.setHeaders();
     for (const f of this.families) {
+      const release = () => this.releaseSets(f, backend);
       const set = this.names.sets[f];
-      if (!counts.has(set)) {
-        await this.cmd.createSet(set, f);
-        counts.set(set, 0);
-        repaired.push(`${REPAIR_SET_RECREATED} (${familyLabel(f)}): ${set} was missing and was re-created; its bans are re-added`);
-      }
+      const r = await this.cmd.ensureSet(set, f, 'hash:ip', headers, `${REPAIR_SET_RECREATED} (${familyLabel(f)}): ${set} was missing and was re-created; its bans are re-added`, release);
+      if (r !== null) repaired.push(r);
       for (const id of this.targets.keys()) {
         const cset = containerSetName(this.names, id, f);
-        if (!counts.has(cset)) {
-          await this.cmd.createSet(cset, f);
-          counts.set(cset, 0);
-          repaired.push(`${REPAIR_SET_RECREATED} (${familyLabel(f)}): ${cset} (container ${short(id)}) was missing and was re-created; its bans are re-added`);
-        }
+        const missing = `${REPAIR_SET_RECREATED} (${familyLabel(f)}): ${cset} (container ${short(id)}) was missing and was re-created; its bans are re-added`;
+        const c = await this.cmd.ensureSet(cset, f, 'hash:ip', headers, missing, release);
+        if (c !== null) repaired.push(c);
       }
     }
+    const counts = new Map([...headers].map(([name, h]) => [name, h.count]));
     const moved = this.refreshAddresses();
     for (const f of this.families) {
       const chain = this.names.chain;
@@ -294,8 +318,8 @@ export class DockerUserEnforcer implements Enforcer {
 
   // ── internals ──────────────────────────────────────────────────────────────
 
-  /** A container gets its sets, then its chain rules (the rules reference the sets). */
-  private async addContainer(id: string): Promise<void> {
+  /** A container gets its sets, then (with `fill`) its chain rules (the rules reference the sets). */
+  private async addContainer(id: string, fill = true): Promise<void> {
     const backend = await this.cmd.ensureBackend();
     this.retiring.delete(id);
     for (const f of this.families) await this.cmd.createSet(containerSetName(this.names, id, f), f);
@@ -304,7 +328,7 @@ export class DockerUserEnforcer implements Enforcer {
     if (info === null || info.v4.length + info.v6.length === 0) {
       this.opts.onNote?.(`container ${short(id)} has no known address yet: its bans are held and take effect once Docker gives it one`);
     }
-    for (const f of this.families) await this.fillChain(f, backend);
+    if (fill) for (const f of this.families) await this.fillChain(f, backend);
   }
 
   /**
@@ -352,6 +376,12 @@ export class DockerUserEnforcer implements Enforcer {
     return out.split('\n').map((l) => l.trim()).filter((n) => n.startsWith(this.names.containerSetPrefix));
   }
 
+  /** Empties our chain of family `f`, so that its sets can be destroyed (check() refills it). */
+  private releaseSets(f: Family, backend: Backend): Promise<unknown> {
+    const bin = f === 4 ? backend.iptables : backend.ip6tables;
+    return this.cmd.exec(bin, flushChainArgs(this.names.chain), `flushing chain ${this.names.chain} to replace its set`, backend, { okExitCodes: [0, 1] });
+  }
+
   private fillChain(f: Family, backend: Backend): Promise<unknown> {
     const bin = f === 4 ? backend.iptablesRestore : backend.ip6tablesRestore;
     const specs = chainSpecs(this.names, f, this.action, [...this.targets.values()]);
@@ -376,15 +406,28 @@ export class DockerUserEnforcer implements Enforcer {
         throw classifyFirewallError(execError(bin, newChainArgs(DOCKER_USER), r), `creating the ${DOCKER_USER} chain`, backend.mode);
       }
     }
-    const fw = parseForwardJumps((await this.cmd.exec(bin, listChainArgs('FORWARD'), 'listing FORWARD', backend)).stdout, this.names);
-    if (fw.others === 0 && fw.ours.length === 0) {
+    const forward = (await this.cmd.exec(bin, listChainArgs('FORWARD'), 'listing FORWARD', backend)).stdout;
+    const fw = parseForwardJumps(forward, this.names);
+    // Another banhammer agent's jump (another instance) is no reason to step aside: it goes when that
+    // agent stops, and ours must then already be there. Only Docker's own jump is.
+    const siblings = siblingForwardJumps(forward, this.names);
+    const docker = fw.others - siblings;
+    // A DOCKER-USER that another banhammer agent made (only banhammer jumps to it): whichever of us
+    // stops last removes it, once empty and unreferenced.
+    if (du.code === 0 && docker === 0 && siblings > 0) this.createdDockerUser.add(f);
+    if (docker === 0 && fw.ours.length === 0) {
       await this.cmd.exec(bin, insertRuleArgs('FORWARD', forwardJumpSpec(this.names)), `adding a FORWARD jump to ${DOCKER_USER}`, backend);
       repaired.push(`jump (${familyLabel(f)}): FORWARD had no jump to ${DOCKER_USER}; banhammer added its own`);
-    } else if (fw.others > 0) {
+    } else if (docker > 0) {
       // Docker has its own jump now: ours steps aside (traversing DOCKER-USER twice is pointless).
       for (const spec of fw.ours) await this.cmd.exec(bin, deleteRuleArgs('FORWARD', spec), `removing our FORWARD jump to ${DOCKER_USER}`, backend);
     } else {
       for (const spec of fw.ours.slice(1)) await this.cmd.exec(bin, deleteRuleArgs('FORWARD', spec), `removing a duplicate FORWARD jump to ${DOCKER_USER}`, backend);
+      // Our FORWARD jump is the way into DOCKER-USER (Docker has none): an ACCEPT inserted above it
+      // would let every banned client through, as above our jump in DOCKER-USER. Another jump to
+      // DOCKER-USER above it (another agent's) leads through our jump too.
+      const top = await this.cmd.keepOnTop('FORWARD', [forwardJumpSpec(this.names)], f, backend, this.forwardTop[f], forward, (rule) => / -j DOCKER-USER$/.test(rule));
+      if (top !== null) repaired.push(...top);
     }
     const jump = dockerUserJumpSpec(this.names);
     const top = du.code === 0 ? await this.cmd.keepOnTop(DOCKER_USER, [jump], f, backend, this.top[f], du.stdout) : null;

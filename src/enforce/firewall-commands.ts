@@ -5,6 +5,7 @@
  * transient ones retried with back-off), the lazily resolved backend (legacy or nft), and the ipset
  * operations they both use, among them the `ipset restore` that isolates elements the kernel refuses.
  */
+import { createHash } from 'node:crypto';
 import { BoundedMap } from '../bounded-map.js';
 import { systemClock, type Clock } from '../clock.js';
 import { BanhammerError } from '../errors.js';
@@ -24,15 +25,17 @@ import {
   destroySetArgs,
   listChainArgs,
   listSetHeadersArgs,
-  parseSetHeaders,
+  parseSetHeaderInfo,
   parseSetSave,
   reconcileSet,
   restoreArgs,
   restoreText,
   saveSetArgs,
   setRestoreArgs,
+  setShapeProblem,
   wantedCount,
   type Family,
+  type SetHeader,
   type SetEntry,
   type SetLine,
   type WantedEntry,
@@ -57,6 +60,9 @@ export const DEFAULT_RETRY: Required<RetryPolicy> = { totalMs: 60_000, firstDela
  * them, whatever the size.
  */
 export const FULL_COMPARE_MAX_ENTRIES = 65_536;
+
+/** The start of check()'s repair line for a set it re-created (setsRecreated() in iptables.ts reads it). */
+export const REPAIR_SET_RECREATED = 'set re-created';
 
 /** More refusals than this in one `ipset restore` means the set (not its elements) is the problem. */
 export const MAX_REFUSED_PER_RESTORE = 32;
@@ -131,13 +137,28 @@ const HARMLESS_TARGETS = new Set(['DROP', 'REJECT', 'LOG', 'NFLOG']);
 
 /**
  * Could this `-S` rule let a packet skip our jump below it (an ACCEPT, a RETURN, a jump or goto to
- * another chain)? Drops, logs and other banhammer instances' chains (they only drop) cannot.
+ * another chain)? Drops and logs cannot: `no`. A jump to a chain named like another banhammer
+ * instance's: `chain`, harmless only if that chain really holds what ours do (harmlessChain()).
  */
-function mayLetThrough(rule: string): boolean {
+function mayLetThrough(rule: string): 'yes' | 'no' | { chain: string } {
   const m = / -j (\S+)/.exec(rule);
   const target = m?.[1];
-  if (target === undefined || / -g /.test(rule)) return true;
-  return !(HARMLESS_TARGETS.has(target) || target.startsWith(CHAIN_PREFIX));
+  if (target === undefined || / -g /.test(rule)) return 'yes';
+  if (HARMLESS_TARGETS.has(target)) return 'no';
+  return target.startsWith(CHAIN_PREFIX) ? { chain: target } : 'yes';
+}
+
+/**
+ * Does `-S chain` output show a chain that can only drop, reject, log or return to its caller, as
+ * every banhammer instance's chain (a set match with DROP or REJECT, docker-user's RETURN for
+ * replies)? A chain merely named like one that accepts, or jumps or goes to another chain, is not.
+ */
+function harmlessChain(listing: string, chain: string): boolean {
+  for (const rule of listing.split('\n').map((l) => l.trim()).filter((l) => l.startsWith(`-A ${chain} `))) {
+    const target = / -j (\S+)/.exec(rule)?.[1];
+    if (target === undefined || / -g /.test(rule) || !(HARMLESS_TARGETS.has(target) || target === 'RETURN')) return false;
+  }
+  return true;
 }
 
 /** The set and canonical address of an `ipset restore` add/del line. */
@@ -160,6 +181,10 @@ class BoundedSet {
   }
   delete(k: string): void {
     this.keys.delete(k);
+  }
+  /** Forgets every key starting with `prefix`. */
+  deletePrefix(prefix: string): void {
+    for (const k of [...this.keys.keys()]) if (k.startsWith(prefix)) this.keys.delete(k);
   }
 }
 
@@ -219,6 +244,8 @@ export class FirewallCommands {
   private readonly goodListings = new Map<string, string>();
   /** When each set was last found full (restoreIsolating), and how many elements it held then. */
   private readonly fullAt = new Map<string, { at: number; count: number }>();
+  /** While above 0 (a repair check runs: hurried()), transient failures are not retried. */
+  private hurry = 0;
 
   constructor(private readonly opts: FirewallCommandOptions) {
     this.families = validateFamilies(opts.families);
@@ -240,8 +267,25 @@ export class FirewallCommands {
   }
 
   /**
+   * Runs `fn` (a periodic repair check) with no retry of transient failures: its commands fail at
+   * once when another program holds the xtables lock (after iptables' own `-w` wait). The check runs
+   * again in 2 s anyway, and the enforcement queue runs checks and batches one after the other: a
+   * check retrying for up to a minute kept every ban decided meanwhile out of the kernel, although
+   * bans go through `ipset restore`, which never takes that lock.
+   */
+  async hurried<T>(fn: () => Promise<T>): Promise<T> {
+    this.hurry++;
+    try {
+      return await fn();
+    } finally {
+      this.hurry--;
+    }
+  }
+
+  /**
    * Runs one command; a failure becomes an error that says what was being done and what to do. A
-   * transient failure (isTransientFirewallError) is retried with back-off within the retry budget.
+   * transient failure (isTransientFirewallError) is retried with back-off within the retry budget
+   * (not within hurried()).
    */
   async exec(cmd: string, args: string[], what: string, backend?: Backend, opts: RunOptions = {}): Promise<CommandResult> {
     const o: RunOptions = this.opts.timeoutMs !== undefined && opts.timeoutMs === undefined ? { ...opts, timeoutMs: this.opts.timeoutMs } : opts;
@@ -254,7 +298,7 @@ export class FirewallCommands {
         return await this.opts.runner.run(cmd, args, o);
       } catch (raw) {
         const e = classifyFirewallError(raw, what, backend?.mode);
-        if (!isTransientFirewallError(e)) throw e;
+        if (!isTransientFirewallError(e) || this.hurry > 0) throw e;
         const elapsed = clock.now() - start;
         const wait = Math.round(delay * (0.5 + (this.opts.random ?? Math.random)()));
         if (elapsed + wait > policy.totalMs) throw attempt === 1 ? e : gaveUp(e, attempt, elapsed);
@@ -268,6 +312,55 @@ export class FirewallCommands {
   /** Creates `set` (hash:ip, or hash:net for banned networks, with timeouts) unless it exists; an existing set keeps its entries. */
   createSet(set: string, f: Family, type: 'hash:ip' | 'hash:net' = 'hash:ip'): Promise<CommandResult> {
     return this.exec(this.ipset, createSetArgs(set, f, this.opts.maxelem ?? DEFAULT_MAXELEM, type), `creating ipset ${set}`);
+  }
+
+  /**
+   * createSet(), and when a set of that name already exists with other settings (a crash left it and
+   * someone re-created it, or another version did), replaceSet() it: an agent restarted over it
+   * starts with a set it can ban with instead of failing. `release` as for replaceSet().
+   */
+  async createOrReplaceSet(set: string, f: Family, type: 'hash:ip' | 'hash:net', release: () => Promise<unknown>): Promise<void> {
+    try {
+      await this.createSet(set, f, type);
+    } catch (e) {
+      if (!(e instanceof BanhammerError) || !/set with the same name already exists/.test(String(e.data['stderr'] ?? ''))) throw e;
+      const h = parseSetHeaderInfo((await this.exec(this.ipset, ['list', '-t', set], `reading ipset ${set}`)).stdout).get(set);
+      if (h === undefined || this.shapeProblem(h, f, type) === null) throw e;
+      await this.replaceSet(set, f, type, release);
+    }
+  }
+
+  /** Why the set whose header is `h` cannot hold our bans of family `f` (setShapeProblem), or null. */
+  shapeProblem(h: SetHeader, f: Family, type: 'hash:ip' | 'hash:net'): string | null {
+    return setShapeProblem(h, f, type, this.opts.maxelem ?? DEFAULT_MAXELEM);
+  }
+
+  /**
+   * Puts an empty set of ours (createSet's shape) in place of `set`, which exists with another
+   * shape (shapeProblem()); the caller re-adds its bans. Where the kernel allows it (same type and
+   * family: no timeout support, too small, forceadd) this is atomic: a fresh set is created under a
+   * spare name and `ipset swap`ped in, so the rules that match the set never see it missing, and
+   * the old one, now under the spare name, is destroyed. Sets of another type or family cannot be
+   * swapped: `release` first empties our chain that uses the set (the caller's check refills it),
+   * then the set is destroyed and created again; a rule of someone else's still using it makes that
+   * destroySet()'s clear error. What was remembered about the old set (refused elements, full) is
+   * forgotten.
+   */
+  async replaceSet(set: string, f: Family, type: 'hash:ip' | 'hash:net', release: () => Promise<unknown>): Promise<void> {
+    const spare = `bh-swap-${createHash('sha256').update(set).digest('hex').slice(0, 16)}`;
+    await this.destroySet(spare);
+    await this.exec(this.ipset, createSetArgs(spare, f, this.opts.maxelem ?? DEFAULT_MAXELEM, type), `creating ipset ${spare}`);
+    const swapped = await this.exec(this.ipset, ['swap', spare, set], `swapping ipset ${set} for ${spare}`, undefined, { okExitCodes: [0, 1] });
+    if (swapped.code !== 0) {
+      await this.destroySet(spare);
+      await release();
+      await this.destroySet(set);
+      await this.createSet(set, f, type);
+    } else {
+      await this.destroySet(spare);
+    }
+    this.fullAt.delete(set);
+    this.refusedKeys.deletePrefix(`${set} `);
   }
 
   /** Destroys `set`; one that does not exist is fine, one still in use by a rule is a clear error. */
@@ -287,9 +380,34 @@ export class FirewallCommands {
     return parseSetSave(r.stdout, set);
   }
 
+  /** Every set in the kernel (ours and others') with its number of entries, type and header: one cheap command. */
+  async setHeaders(): Promise<Map<string, SetHeader>> {
+    return parseSetHeaderInfo((await this.exec(this.ipset, listSetHeadersArgs(), 'listing ipsets')).stdout);
+  }
+
   /** Every set in the kernel (ours and others') with its number of entries: one cheap command. */
   async setCounts(): Promise<Map<string, number>> {
-    return parseSetHeaders((await this.exec(this.ipset, listSetHeadersArgs(), 'listing ipsets')).stdout);
+    return new Map([...(await this.setHeaders())].map(([name, h]) => [name, h.count]));
+  }
+
+  /**
+   * check()'s look at one of our sets, given the headers read for all (`headers`, from setHeaders(),
+   * updated here): a missing set is created, one of another shape replaced (replaceSet(), `release`
+   * as there). Returns the repair line (`missing` is the caller's wording for a missing set), or null
+   * when the set was fine.
+   */
+  async ensureSet(set: string, f: Family, type: 'hash:ip' | 'hash:net', headers: Map<string, SetHeader>, missing: string, release: () => Promise<unknown>): Promise<string | null> {
+    const h = headers.get(set);
+    if (h === undefined) {
+      await this.createSet(set, f, type);
+      headers.set(set, { count: 0 });
+      return missing;
+    }
+    const why = this.shapeProblem(h, f, type);
+    if (why === null) return null;
+    await this.replaceSet(set, f, type, release);
+    headers.set(set, { count: 0 });
+    return `${REPAIR_SET_RECREATED} (${familyLabel(f)}): ${set} was re-created by someone else and ${why}; it was replaced by one of banhammer's and its bans are re-added`;
   }
 
   /**
@@ -378,17 +496,35 @@ export class FirewallCommands {
    * inserted at the top again in one iptables-restore transaction (no moment without them). Drops,
    * logs and other banhammer instances' jumps above ours are fine. If that was needed MAX_TOP_MOVES checks in a row, another
    * program insists on the top: it is said once and left alone (no fight every 2 s) until our jumps
-   * are found on top again. `listing` is `-S chain` output when the caller has it. Returns null when
+   * are found on top again. `listing` is `-S chain` output when the caller has it; `alsoHarmless`
+   * names more rules that cannot let a packet skip ours (in FORWARD: another jump to DOCKER-USER,
+   * which holds our jump). Returns null when
    * the listing does not show every spec as we build it (the caller then uses -C), else the repairs.
    */
-  async keepOnTop(chain: string, specs: readonly (readonly string[])[], f: Family, backend: Backend, st: TopState, listing?: string): Promise<string[] | null> {
+  async keepOnTop(chain: string, specs: readonly (readonly string[])[], f: Family, backend: Backend, st: TopState, listing?: string, alsoHarmless?: (rule: string) => boolean): Promise<string[] | null> {
     const bin = f === 4 ? backend.iptables : backend.ip6tables;
     const out = listing ?? (await this.exec(bin, listChainArgs(chain), `listing ${chain}`, backend)).stdout;
     const rules = out.split('\n').map((l) => l.trim()).filter((l) => l.startsWith(`-A ${chain} `));
     const want = specs.map((s) => ['-A', chain, ...s].join(' '));
     const at = want.map((w) => rules.indexOf(w));
     if (at.some((i) => i < 0)) return null;
-    const above = rules.slice(0, Math.max(...at)).filter((l) => !want.includes(l) && mayLetThrough(l));
+    const above: string[] = [];
+    const judged = new Map<string, boolean>();
+    for (const l of rules.slice(0, Math.max(...at))) {
+      if (want.includes(l) || alsoHarmless?.(l) === true) continue;
+      const m = mayLetThrough(l);
+      if (m === 'no') continue;
+      if (m !== 'yes') {
+        // Another instance's chain above ours is fine (it only drops); one merely named so is not.
+        let ok = judged.get(m.chain);
+        if (ok === undefined) {
+          const r = await this.exec(bin, listChainArgs(m.chain), `listing ${m.chain}`, backend, { okExitCodes: [0, 1] });
+          judged.set(m.chain, (ok = r.code === 0 && harmlessChain(r.stdout, m.chain)));
+        }
+        if (ok) continue;
+      }
+      above.push(l);
+    }
     if (above.length === 0 && at.every((v, i) => i === 0 || at[i - 1]! < v)) {
       st.moves = 0;
       st.gaveUp = false;
@@ -483,7 +619,10 @@ export function fullSetLine(e: unknown, lines: readonly SetLine[]): { line: numb
 }
 
 /** Errors of `ipset restore` that are about the set or the system, never about one element. */
-const SET_LEVEL = /set with the given name does not exist|Hash is full|maximal number of elements|Operation not permitted|Permission denied|Protocol not supported|Cannot open session|Kernel support protocol|Module ip_set not loaded/i;
+// "Timeout cannot be used" and a family mismatch ("resolving to IPv6 address failed" for an address
+// validated as IPv4 and written to our IPv4 set) are the set's shape, never the element's: the set was
+// re-created by someone else, and check() replaces it (FirewallCommands.ensureSet).
+const SET_LEVEL = /set with the given name does not exist|Hash is full|maximal number of elements|Operation not permitted|Permission denied|Protocol not supported|Cannot open session|Kernel support protocol|Module ip_set not loaded|Timeout cannot be used|set was created without timeout support|resolving to IPv[46] address failed|not a hash type set/i;
 
 /** The line number and ipset's words when a failed `ipset restore` names one element's line. */
 export function refusedLine(e: unknown): { line: number; reason: string } | null {

@@ -379,19 +379,61 @@ export function parseSetSave(text: string, set: string): SetEntry[] {
   return out;
 }
 
-/** Parses `ipset list -t` output (every set's header): set name → number of entries. */
-export function parseSetHeaders(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  let name: string | null = null;
+/** One set as `ipset list -t` shows it: its entry count, and its type and header line when listed. */
+export interface SetHeader {
+  readonly count: number;
+  /** e.g. `hash:ip`; undefined when the listing has no Type line. */
+  readonly type?: string | undefined;
+  /** e.g. `family inet hashsize 1024 maxelem 1048576 timeout 0 …`; undefined when not listed. */
+  readonly header?: string | undefined;
+}
+
+/** Parses `ipset list -t` output (every set's header): set name → its entry count, type and header. */
+export function parseSetHeaderInfo(text: string): Map<string, SetHeader> {
+  const out = new Map<string, { count: number; type?: string; header?: string }>();
+  let cur: { count: number; type?: string; header?: string } | null = null;
   for (const line of text.split('\n')) {
-    if (line.startsWith('Name: ')) {
-      name = line.slice(6).trim();
-      out.set(name, 0);
-    } else if (name !== null && line.startsWith('Number of entries: ')) {
-      out.set(name, Number(line.slice(19).trim()));
-    }
+    if (line.startsWith('Name: ')) out.set(line.slice(6).trim(), (cur = { count: 0 }));
+    else if (cur === null) continue;
+    else if (line.startsWith('Number of entries: ')) cur.count = Number(line.slice(19).trim());
+    else if (line.startsWith('Type: ')) cur.type = line.slice(6).trim();
+    else if (line.startsWith('Header: ')) cur.header = line.slice(8).trim();
   }
   return out;
+}
+
+/** Parses `ipset list -t` output (every set's header): set name → number of entries. */
+export function parseSetHeaders(text: string): Map<string, number> {
+  return new Map([...parseSetHeaderInfo(text)].map(([name, h]) => [name, h.count]));
+}
+
+/**
+ * Why a set listed under one of our names is not one we can ban with (someone destroyed it and
+ * re-created it, or another version left it), or null. What matters: the type (an address set is
+ * hash:ip, a network set hash:net), the family, per-entry timeout support (without it every ban is
+ * refused), room for at least `maxelem` entries, and no `forceadd` (a full set would evict bans at
+ * random). Hash size, counters, comments and a default timeout (every ban carries its own) do not
+ * matter. A set that is no hash set at all (list:set, bitmap:…) is wrong whatever its header; a
+ * hash set whose header does not list its maxelem, as every ipset since 6.0 does, is taken as fine
+ * (an abridged listing: nothing to judge by).
+ */
+export function setShapeProblem(h: SetHeader, family: Family, type: 'hash:ip' | 'hash:net', maxelem: number): string | null {
+  if (h.type === undefined) return null;
+  if (!h.type.startsWith('hash:')) return `it is of type ${h.type}, not ${type}`;
+  const words = (h.header ?? '').split(/\s+/);
+  if (!words.includes('maxelem')) return null;
+  if (h.type !== type) return `it is of type ${h.type}, not ${type}`;
+  const value = (k: string): string | undefined => {
+    const i = words.indexOf(k);
+    return i < 0 ? undefined : words[i + 1];
+  };
+  const fam = family === 4 ? 'inet' : 'inet6';
+  if (value('family') !== fam) return `its family is ${value('family') ?? 'unknown'}, not ${fam}`;
+  if (value('timeout') === undefined) return 'it has no timeout support (every ban would be refused)';
+  const room = Number(value('maxelem'));
+  if (!(room >= maxelem)) return `it holds at most ${value('maxelem') ?? '?'} entries, fewer than ${maxelem}`;
+  if (words.includes('forceadd')) return 'it has forceadd (once full it would evict bans at random)';
+  return null;
 }
 
 /** A ban the ban book expects in one set: the canonical address, its expiry and the batch entry. */

@@ -173,7 +173,12 @@ export class IptablesEnforcer implements Enforcer {
     return { refused };
   }
 
-  async check(expected: () => readonly EnforcerBan[]): Promise<string[]> {
+  /** Hurried (FirewallCommands.hurried): a lock held by another program fails the check at once, never holding back bans. */
+  check(expected: () => readonly EnforcerBan[]): Promise<string[]> {
+    return this.cmd.hurried(() => this.checkNow(expected));
+  }
+
+  private async checkNow(expected: () => readonly EnforcerBan[]): Promise<string[]> {
     const backend = await this.cmd.ensureBackend();
     const repaired: string[] = [];
     // A set missing, or re-created by someone else in a shape that cannot hold our bans (no

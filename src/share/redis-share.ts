@@ -176,6 +176,9 @@ class RedisShare implements ShareStage {
    */
   private caughtUp = false;
   private retryAt = 0;
+  /** When the watchdog may subscribe again after Redis refused the subscription (subscribeOn), and the gap it backs off by. */
+  private subRetryAt = 0;
+  private subRetryGap = 0;
   private retryGap = 0;
   private seq = 0;
   private inFlight = 0;
@@ -371,20 +374,7 @@ class RedisShare implements ShareStage {
     sub.on('ready', () => {
       if (!current()) return;
       if (!this.subscribed) {
-        this.subscribed = true;
-        sub.subscribe(this.keys.events, (message: string) => this.onMessage(message)).then(
-          () => {
-            if (!current()) return;
-            this.subReady = true;
-            this.maybeOnline();
-          },
-          (e: unknown) => {
-            if (!current()) return;
-            this.subscribed = false;
-            this.logError('subscribe', e, 'share: cannot subscribe to the group channel (check the ACL user: &banhammer:{group}:*)');
-            this.reportOffline(errText(e));
-          },
-        );
+        this.subscribeOn(sub);
       } else {
         // node-redis re-subscribes by itself after a reconnection.
         this.subReady = true;
@@ -411,6 +401,33 @@ class RedisShare implements ShareStage {
 
     client.connect().catch(() => undefined);
     sub.connect().catch(() => undefined);
+  }
+
+  /**
+   * Subscribes `sub` (ready) to the group's channel. Redis may refuse it while the connection stays
+   * up (an ACL user without the channel, being edited): no 'ready' comes again to retry it, so the
+   * watchdog does (subRetryAt), backing off from a round to MAX_RETRY_MS; the replica is offline
+   * until then (reportOffline), and online again as soon as Redis accepts it.
+   */
+  private subscribeOn(sub: Client): void {
+    this.subscribed = true;
+    const current = (): boolean => this.sub === sub && !this.stopped;
+    sub.subscribe(this.keys.events, (message: string) => this.onMessage(message)).then(
+      () => {
+        if (!current()) return;
+        this.subRetryGap = 0;
+        this.subReady = true;
+        this.maybeOnline();
+      },
+      (e: unknown) => {
+        if (!current()) return;
+        this.subscribed = false;
+        this.subRetryGap = Math.min(MAX_RETRY_MS, Math.max(this.hungAfter / 3, this.subRetryGap * 2));
+        this.subRetryAt = this.deps.clock.now() + this.subRetryGap;
+        this.logError('subscribe', e, 'share: cannot subscribe to the group channel (check the ACL user: &banhammer:{group}:*)');
+        this.reportOffline(errText(e));
+      },
+    );
   }
 
   /**
@@ -497,6 +514,7 @@ class RedisShare implements ShareStage {
       return;
     }
     if ((this.mainReady || this.onAnswered !== null) && this.client.isReady) this.probe(this.client);
+    if (!this.subscribed && this.sub?.isReady === true && now >= this.subRetryAt) this.subscribeOn(this.sub);
     if (this.connected && this.going === null && now >= this.retryAt) {
       if (!this.caughtUp) this.maybeOnline();
       else if (this.outbox.size > 0) this.run(() => this.replayOutbox(this.deps.clock.now()), 'outbox', 'share: the outbox could not be replayed; will retry');

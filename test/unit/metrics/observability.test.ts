@@ -229,7 +229,7 @@ describe('LogLag', () => {
 describe('the iptables enforcer reads the kernel back (recording runner)', () => {
   const RULE4 = '-A BANHAMMER-web -p tcp -m set --match-set bh-web-v4 src -j DROP\n-A BANHAMMER-web -p udp -m set --match-set bh-web-v4 src -j DROP';
   const headers = (counts: Record<string, number>) => ({
-    stdout: Object.entries(counts).map(([n, c]) => `Name: ${n}\nType: hash:ip\nRevision: 5\nHeader: family inet hashsize 1024 maxelem 65536 timeout 0\nSize in memory: 100\nReferences: 1\nNumber of entries: ${c}\n`).join('\n'),
+    stdout: Object.entries(counts).map(([n, c]) => `Name: ${n}\nType: hash:ip\nRevision: 5\nHeader: family inet hashsize 1024 maxelem 1048576 timeout 0\nSize in memory: 100\nReferences: 1\nNumber of entries: ${c}\n`).join('\n'),
   });
   function setup() {
     const runner = new RecordingRunner();
