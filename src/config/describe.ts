@@ -15,6 +15,7 @@ import { MATCH_NESTED_FIELDS, MATCH_PATTERN_FIELDS } from './rule-schema.js';
 import { formatDuration, isPermanent } from './duration.js';
 import { SETTING_KEYS, SETTINGS, type Config, type SettingSpec } from './schema.js';
 import { redactedConfig, settingValues } from './settings.js';
+import { configWarnings } from './warnings.js';
 
 /** A match in the file's vocabulary (snake_case; fields beyond status, paths and methods only when set). */
 function matchToYaml(m: RuleMatch): Record<string, unknown> {
@@ -85,7 +86,9 @@ export function describeConfig(c: Config, opts: DescribeOptions = {}): string {
     }
   }
   const enabled = Object.entries(c.rules).filter(([, r]) => r.enabled).map(([n]) => n);
-  doc.commentBefore = ` effective banhammer configuration; rules that run: ${enabled.length > 0 ? enabled.join(', ') : '(none)'}`;
+  // Settings that switch protection off load (they may be meant) but are said first (warnings.ts).
+  const warnings = configWarnings(c).map((w) => `\n warning: ${w}`).join('');
+  doc.commentBefore = ` effective banhammer configuration; rules that run: ${enabled.length > 0 ? enabled.join(', ') : '(none)'}${warnings}`;
   return doc.toString({ lineWidth: 0 });
 }
 

@@ -122,7 +122,10 @@ export function readEnv(env: Env, knownRules: ReadonlySet<string>): EnvLayer {
         const guess = suggest(n, knownRules);
         problems.push({ key: 'rules', source, value: n, message: `unknown rule${guess ? ` (did you mean "${guess}"?)` : ''}; known rules: ${knownRuleList}` });
       }
-      if (unknown.length === 0) {
+      // Only separators (`,`, `, ,`): not empty, so not unset, and no rule at all would run, silently.
+      // Refused as --rules refuses it (flags.ts).
+      if (names.length === 0) problems.push({ key: 'rules', source, value, message: 'names no rule; name at least one, or leave it unset for the default rules' });
+      if (unknown.length === 0 && names.length > 0) {
         patch.selection = [...new Set(names)];
         for (const r of knownRules) patch.sources.set(`rules.${r}.enabled`, source);
       }

@@ -19,6 +19,7 @@
 import * as z from 'zod/mini';
 import { LOG_FORMATS, type LogFormat } from '../parse/access-event.js';
 import { cidrProblem, parseCidr } from '../parse/ip.js';
+import { AddressRanges } from '../parse/address-ranges.js';
 import { INSTANCE_RE } from '../enforce/iptables-args.js';
 import type { BantimeIncrement, RuleMatch, RuleSettings } from '../detect/rule.js';
 import { PRESETS, DEFAULT_RULE, isPreset } from '../detect/presets.js';
@@ -194,6 +195,7 @@ const cidrListOf = (everyAddress: string | null) =>
         return z.NEVER;
       }
       const out: string[] = [];
+      const issuesBefore = ctx.issues.length;
       items.forEach((item: unknown, i) => {
         const c = typeof item === 'string' ? parseCidr(item) : null;
         if (c === null) {
@@ -206,10 +208,26 @@ const cidrListOf = (everyAddress: string | null) =>
           out.push(`${c.network}/${c.prefix}`);
         }
       });
+      // Not only a /0: entries that add up to every address of a family (0.0.0.0/1 and 128.0.0.0/1)
+      // are the same list, and are refused the same way (review: helper).
+      if (everyAddress !== null && ctx.issues.length === issuesBefore) {
+        for (const family of familiesCovered(out)) addIssue(ctx, { message: `covers every IPv${family} address: ${everyAddress.replace(/^is \/0: /, '')}` });
+      }
       return dedupe(out);
     }),
   );
 const cidrList = cidrListOf(null);
+
+/** The families whose every address the networks (canonical CIDRs) hold together (see AddressRanges.coversAll). */
+export function familiesCovered(cidrs: readonly string[]): (4 | 6)[] {
+  const ranges = new AddressRanges();
+  for (const raw of cidrs) {
+    const c = parseCidr(raw);
+    if (c !== null) ranges.add(c);
+  }
+  return ([4, 6] as const).filter((f) => ranges.coversAll(f));
+}
+
 /**
  * Trusted proxies: never every address. A /0 would believe any client's X-Forwarded-For, so any
  * client could name any address as the one to ban (review: helper).

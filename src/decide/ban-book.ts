@@ -378,7 +378,9 @@ export class BanBook {
       const why = networkProblem(c, this.allowlist);
       if (why !== null) {
         throw new BanhammerError('BH_ERR_ADDRESS', `${c.ip} ${why}; it is not banned`, {
-          hint: why.includes('allowlisted') ? 'ban a narrower network that leaves it out, or remove it from BANHAMMER_IGNOREIP / ignoreip first' : `ban a narrower network (at most /${c.family === 4 ? 8 : 32} wide) of clients only`,
+          hint: why.includes('allowlisted')
+            ? 'ban a narrower network that leaves it out, or remove it from BANHAMMER_IGNOREIP / ignoreip first'
+            : `ban a narrower network (at most /${c.family === 4 ? 8 : /IPv4 address/.test(why) ? 104 : 32} wide) of clients only`,
         });
       }
       if (opts.scope !== undefined) {
@@ -710,7 +712,8 @@ export class BanBook {
         continue;
       }
       const scope = ban.scope;
-      const allowlisted = isNetwork(ban.ip) ? networkProblem(canonicalTarget(ban.ip)!, this.allowlist) !== null : this.allowlist.has(ban.ip);
+      const target = isNetwork(ban.ip) ? networkTarget(ban) : null;
+      const allowlisted = target !== null ? networkProblem(target, this.allowlist) !== null : this.allowlist.has(ban.ip);
       if (allowlisted || (ban.until !== null && ban.until <= now)) {
         // Expired while the agent was down, or allowlisted since: it ended; the history says how.
         this.end(ban, allowlisted ? { reason: 'allowlisted', at: now, by: 'restore' } : { reason: 'expired', at: ban.until! });
@@ -731,7 +734,7 @@ export class BanBook {
       }
       // A network overlapping one restored already: the kernel's interval sets would refuse one of
       // them (nftables), and status would show both as held.
-      const over = !isNetwork(ban.ip) ? null : opts.networks === false ? 'the enforcer holds no networks' : this.overlappingNetworkBan(canonicalTarget(ban.ip)!, now);
+      const over = target === null ? null : opts.networks === false ? 'the enforcer holds no networks' : this.overlappingNetworkBan(target, now);
       if (over !== null) {
         this.end(ban, { reason: 'refused', at: now, by: opts.networks === false ? `restore: ${over}` : `restore: overlaps ${over}` });
         dropped++;
@@ -979,6 +982,11 @@ function readBan(b: unknown, now: number, active: boolean): Ban | null {
   if (omitted > 0) ban.evidenceOmitted = omitted;
   if (r.groupCount === true) ban.groupCount = true;
   return ban;
+}
+
+/** A network ban's target (its ip is canonical `addr/prefix`: readBan made it so), without parsing it again. */
+function networkTarget(b: Ban): CanonicalTarget {
+  return { ip: b.ip, family: b.family, prefix: Number(b.ip.slice(b.ip.indexOf('/') + 1)) };
 }
 
 /** A cap read from settings: a whole number ≥ 0, else the default. */

@@ -131,10 +131,14 @@ export class StateKeeper<T> {
 
   private spaceNext(): void {
     if (this.spacingTimer !== null) return;
+    // notBefore is wall-clock time, the timer real time: a wall clock stepped back after a slow save
+    // (NTP, an operator fixing the date) put notBefore ahead by the step, and the next save waited
+    // that long (a day back: a day without a save). No spacing is ever longer than maxGapMs.
+    const wait = Math.min(Math.max(0, this.notBefore - this.clock.now()), this.opts.maxGapMs ?? MAX_SAVE_GAP_MS);
     this.spacingTimer = this.clock.setTimeout(() => {
       this.spacingTimer = null;
       if (!this.inFlight) this.startNext();
-    }, Math.max(0, this.notBefore - this.clock.now()));
+    }, wait);
   }
 
   private startNext(): void {

@@ -11,11 +11,12 @@
  *   least as new as its own is durable). The last call wins.
  * - load(): missing file → null. A corrupt or invalid file (bad JSON, wrong envelope, wrong version,
  *   validate() throws, larger than maxBytes — read no further than that) is renamed aside to `<name>.corrupt-<timestamp>`, reported through
- *   onWarning, and load() returns null: a bad file must never crash-loop the agent. Temp files left
+ *   onWarning, and load() returns null: a bad file must never crash-loop the agent; so is a symbolic
+ *   link at the file's place that cannot be followed (a loop: ELOOP). Temp files left
  *   by a killed writer are removed. Only an unusable directory (permissions, not a directory, I/O
  *   error) throws, as BanhammerError('BH_ERR_STATE').
  */
-import { mkdir, readdir, rename, unlink } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rename, unlink } from 'node:fs/promises';
 import { NotRegularFileError, readRegularFile } from '../fs/read-regular.js';
 import { join } from 'node:path';
 import { writeFileAtomic, type AtomicWriteError } from '../fs/atomic-write.js';
@@ -86,6 +87,12 @@ export class StateStore<T> {
       // Not a file the agent wrote (a FIFO would stall the start, /dev/zero fill the memory): set aside.
       if (e instanceof NotRegularFileError) {
         return this.setAside(code === 'EFBIG' ? `is ${e.size ?? 'more than'} bytes, more than the ${max} a state file may have` : code === 'EISDIR' ? 'is a directory' : 'is not a regular file');
+      }
+      // A symbolic link that cannot be followed (a loop, or through a file as if it were a
+      // directory): the file is bad, not the directory, so it is set aside like any corrupt file
+      // rather than failing every start (the agent exited 2 and its supervisor restarted it for ever).
+      if ((code === 'ELOOP' || code === 'ENOTDIR' || code === 'ENAMETOOLONG') && (await isSymlink(this.file))) {
+        return this.setAside(`is a symbolic link that cannot be followed (${code})`);
       }
       throw stateError(`cannot read state file ${this.file}: ${code ?? String(e)}`, e, this.file);
     }
@@ -185,6 +192,15 @@ export class StateStore<T> {
     for (const n of names) {
       if (n.startsWith(prefix) && !n.startsWith(mine)) await unlink(join(this.opts.dir, n)).catch(() => undefined);
     }
+  }
+}
+
+/** Is `path` itself a symbolic link (lstat; false when it cannot be read at all)? */
+async function isSymlink(path: string): Promise<boolean> {
+  try {
+    return (await lstat(path)).isSymbolicLink();
+  } catch {
+    return false;
   }
 }
 

@@ -167,6 +167,24 @@ export class AddressRanges {
     return i >= 0 && cmp4(this.v6End, 4 * i, r[0], r[1], r[2], r[3]) >= 0;
   }
 
+  /**
+   * Does the set hold every address of the family? Not only a /0: halves (0.0.0.0/1 and 128.0.0.0/1)
+   * or any ranges that add up to the whole family. Merged ranges are disjoint, so they cover the family
+   * exactly when their sizes add up to it. For configuration checks (not per line).
+   */
+  coversAll(family: 4 | 6): boolean {
+    if (this.dirty) this.rebuild();
+    if (family === 4) {
+      let total = 0;
+      for (let i = 0; i < this.v4Start.length; i++) total += this.v4End[i]! - this.v4Start[i]! + 1;
+      return total === 2 ** 32;
+    }
+    const value = (w: Uint32Array, at: number): bigint => (BigInt(w[at]!) << 96n) | (BigInt(w[at + 1]!) << 64n) | (BigInt(w[at + 2]!) << 32n) | BigInt(w[at + 3]!);
+    let total = 0n;
+    for (let i = 0; i < this.v6Count; i++) total += value(this.v6End, 4 * i) - value(this.v6Start, 4 * i) + 1n;
+    return total === 1n << 128n;
+  }
+
   private rebuild(): void {
     // IPv4: sort by start, merge overlapping and adjacent ranges.
     const n4 = this.v4Raw.length / 2;

@@ -14,7 +14,10 @@
  * 198.18.0.0/16; below /96 it is refused): see parseCidr.
  */
 import { isIPv4, isIPv6 } from 'node:net';
-import ipaddr from 'ipaddr.js';
+import { dottedQuadValue, hexIPv6Groups } from './address-ranges.js';
+
+/** Scratch for addressValue's reading of hex groups. */
+const VALUE_GROUPS = new Uint16Array(8);
 
 export interface CanonicalIp {
   readonly ip: string;
@@ -211,14 +214,23 @@ function readCidr(raw: string): Cidr | { problem: string } | null {
     prefix -= 96;
   }
   if (prefix > (base.family === 4 ? 32 : 128)) return null;
-  try {
-    const network = base.family === 4
-      ? ipaddr.IPv4.networkAddressFromCIDR(`${base.ip}/${prefix}`).toString()
-      : ipaddr.IPv6.networkAddressFromCIDR(`${base.ip}/${prefix}`).toRFC5952String();
-    return { network, prefix, family: base.family };
-  } catch {
-    return null;
+  return { network: networkText(base, prefix), prefix, family: base.family };
+}
+
+/** The canonical text of `base` with the bits after `prefix` cleared (10.1.2.3/8 → 10.0.0.0). */
+function networkText(base: CanonicalIp, prefix: number): string {
+  if (base.family === 4) {
+    const o = base.ip.split('.').map(Number);
+    const v = prefix === 0 ? 0 : ((((o[0]! << 24) | (o[1]! << 16) | (o[2]! << 8) | o[3]!) >>> (32 - prefix)) << (32 - prefix)) >>> 0;
+    return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
   }
+  const g = ipv6Groups(base.ip)!;
+  for (let i = 0; i < 8; i++) {
+    const keep = prefix - 16 * i; // network bits inside group i
+    if (keep <= 0) g[i] = 0;
+    else if (keep < 16) g[i] = g[i]! & ((0xffff << (16 - keep)) & 0xffff);
+  }
+  return rfc5952(g);
 }
 
 /**
@@ -260,40 +272,110 @@ export function canonicalTarget(raw: string): CanonicalTarget | null {
   return { ip: n.prefix === full ? n.network : `${n.network}/${n.prefix}`, family: n.family, prefix: n.prefix };
 }
 
+/**
+ * The value of an address as a number of its family's width (IPv4 32 bits, IPv6 128; an IPv4-mapped
+ * spelling is the IPv4 value), or null when `ip` is not an address. Read by this module's own parser,
+ * not ipaddr.js: the checks of a network ban (cidrOverlaps, networkCoverReason) and the network index
+ * run once per network restored or adopted, and ipaddr.js's parse was most of the cost of restoring
+ * 100,000 of them (review: helper).
+ */
+export function addressValue(ip: string): bigint | null {
+  // Canonical text (every caller's, nearly always) is read without allocating first.
+  const quad = dottedQuadValue(ip);
+  if (quad >= 0) return BigInt(quad);
+  const h = VALUE_GROUPS;
+  if (hexIPv6Groups(ip, h) && !(h[0] === 0 && h[1] === 0 && h[2] === 0 && h[3] === 0 && h[4] === 0 && h[5] === 0xffff)) return groupsValue(h);
+  const c = canonicalIp(ip);
+  if (c === null) return null;
+  if (c.family === 4) return BigInt(dottedQuadValue(c.ip));
+  return groupsValue(ipv6Groups(c.ip)!);
+}
+
+/** Eight 16-bit groups as one 128-bit value. */
+function groupsValue(g: ArrayLike<number>): bigint {
+  const word = (i: number): bigint => BigInt(((g[i]! << 16) | g[i + 1]!) >>> 0);
+  return (word(0) << 96n) | (word(2) << 64n) | (word(4) << 32n) | word(6);
+}
+
 /** Do two networks of one family share an address? (Two prefixes overlap when the shorter one holds the other's network.) */
 export function cidrOverlaps(a: Cidr, b: Cidr): boolean {
   if (a.family !== b.family) return false;
-  const [wide, narrow] = a.prefix <= b.prefix ? [a, b] : [b, a];
-  const w = ipaddr.parse(wide.network);
-  const n = ipaddr.parse(narrow.network);
-  return w.kind() === n.kind() && (n as ipaddr.IPv4).match(w as ipaddr.IPv4, wide.prefix);
+  const w = addressValue(a.network);
+  const n = addressValue(b.network);
+  return w !== null && n !== null && valuesOverlap(a.family, w, a.prefix, n, b.prefix);
 }
 
+/** cidrOverlaps of two networks of `family` given by value and prefix. */
+function valuesOverlap(family: 4 | 6, a: bigint, pa: number, b: bigint, pb: number): boolean {
+  const host = BigInt((family === 4 ? 32 : 128) - Math.min(pa, pb));
+  return a >> host === b >> host;
+}
+
+/** A fixed network with its value read once (NEVER_COVER, IPV4_CARRIERS are tested against every network ban). */
+interface KnownRange extends Cidr {
+  readonly value: bigint;
+  readonly what: string;
+}
+/** Read in its own family: `::ffff:0:0` here is the IPv6 network, which addressValue would read as IPv4's 0.0.0.0. */
+const knownRange = (network: string, prefix: number, family: 4 | 6, what: string): KnownRange => ({
+  network,
+  prefix,
+  family,
+  what,
+  value: family === 4 ? BigInt(dottedQuadValue(network)) : groupsValue(ipv6Groups(network)!),
+});
+
 /** Networks a CIDR ban may never cover, and what they are. */
-const NEVER_COVER: readonly [Cidr, string][] = [
-  [{ network: '0.0.0.0', prefix: 8, family: 4 }, 'unspecified'],
-  [{ network: '127.0.0.0', prefix: 8, family: 4 }, 'loopback'],
-  [{ network: '224.0.0.0', prefix: 4, family: 4 }, 'multicast'],
-  [{ network: '255.255.255.255', prefix: 32, family: 4 }, 'broadcast'],
-  [{ network: '::', prefix: 128, family: 6 }, 'unspecified'],
-  [{ network: '::1', prefix: 128, family: 6 }, 'loopback'],
-  [{ network: '::ffff:0:0', prefix: 96, family: 6 }, 'IPv4-mapped'],
-  [{ network: 'ff00::', prefix: 8, family: 6 }, 'multicast'],
+const NEVER_COVER: readonly KnownRange[] = [
+  knownRange('0.0.0.0', 8, 4, 'unspecified'),
+  knownRange('127.0.0.0', 8, 4, 'loopback'),
+  knownRange('224.0.0.0', 4, 4, 'multicast'),
+  knownRange('255.255.255.255', 32, 4, 'broadcast'),
+  knownRange('::', 128, 6, 'unspecified'),
+  knownRange('::1', 128, 6, 'loopback'),
+  knownRange('::ffff:0:0', 96, 6, 'IPv4-mapped'),
+  knownRange('ff00::', 8, 6, 'multicast'),
+];
+
+/**
+ * IPv6 prefixes whose last 32 bits are an IPv4 address: NAT64's well-known prefix (RFC 6052; SIIT-DC
+ * and NAT64 gateways show every IPv4 client to an IPv6-only server as 64:ff9b::a.b.c.d), SIIT's
+ * IPv4-translated ::ffff:0:0:0/96 and the deprecated IPv4-compatible ::/96 (IPv4-mapped
+ * ::ffff:0:0/96 is never banned as a network at all: NEVER_COVER). A network inside one is as wide as
+ * the IPv4 network it carries: 64:ff9b::/96 is 0.0.0.0/0 behind the translator, and passed the IPv6
+ * width limit (/32) as well as the group's (/48), so one `ban`, or one value on the group's channel,
+ * banned every IPv4 client there (review: helper).
+ */
+const IPV4_CARRIERS: readonly KnownRange[] = [
+  knownRange('64:ff9b::', 96, 6, 'NAT64'),
+  knownRange('::ffff:0:0:0', 96, 6, 'IPv4-translated'),
+  knownRange('::', 96, 6, 'IPv4-compatible'),
 ];
 
 /**
  * Why the network `n` may never be banned as a whole, in words (`is /0 …`, `covers 127.0.0.0/8
  * (loopback)`), or null. Refused: /0, anything wider than MIN_BAN_PREFIX, and any network holding
  * loopback or an address that can never be a client (nonClientReason's ranges: 0.0.0.0/8, multicast,
- * the broadcast address, ::), or IPv4-mapped IPv6. The allowlist (ignoreip, trusted proxies, this
- * host's addresses) is the ban book's business.
+ * the broadcast address, ::), or IPv4-mapped IPv6; an IPv6 network holding IPv4 addresses
+ * (IPV4_CARRIERS) is held to the IPv4 limit in the bits after its /96, and one holding a whole /96
+ * of them is refused. The allowlist (ignoreip, trusted proxies, this host's addresses) is the ban
+ * book's business.
  */
 export function networkCoverReason(n: Cidr): string | null {
   if (n.prefix === 0) return 'is /0: it would ban every client';
   const min = MIN_BAN_PREFIX[n.family];
   if (n.prefix < min) return `is wider than /${min}, the widest network banhammer bans for IPv${n.family}`;
-  for (const [range, what] of NEVER_COVER) {
-    if (cidrOverlaps(n, range)) return `covers ${range.prefix === (range.family === 4 ? 32 : 128) ? range.network : `${range.network}/${range.prefix}`} (${what})`;
+  const value = addressValue(n.network);
+  if (value === null) return 'is not a network';
+  const overlaps = (r: KnownRange): boolean => r.family === n.family && valuesOverlap(n.family, value, n.prefix, r.value, r.prefix);
+  for (const range of NEVER_COVER) {
+    if (overlaps(range)) return `covers ${range.prefix === (range.family === 4 ? 32 : 128) ? range.network : `${range.network}/${range.prefix}`} (${range.what})`;
+  }
+  for (const range of IPV4_CARRIERS) {
+    if (!overlaps(range)) continue;
+    if (n.prefix <= range.prefix) return `covers ${range.network}/${range.prefix} (${range.what}: the IPv6 form of every IPv4 address)`;
+    const v4 = MIN_BAN_PREFIX[4];
+    if (n.prefix - range.prefix < v4) return `holds IPv4 addresses (${range.what} ${range.network}/${range.prefix}) and is wider than /${range.prefix + v4}, an IPv4 /${v4}, the widest network banhammer bans for IPv4`;
   }
   return null;
 }
