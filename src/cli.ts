@@ -147,10 +147,35 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
 
 function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T, allowPositionals: boolean) {
   try {
-    return parseArgs({ args, options, allowPositionals, strict: true });
+    return parseArgs({ args: joinNegativeValues(args, options), options, allowPositionals, strict: true });
   } catch (err) {
     throw new BanhammerError('BH_ERR_USAGE', (err as Error).message, { hint: 'run banhammer help' });
   }
+}
+
+/**
+ * `--for -1` (fail2ban's word for permanent, which every duration message offers) as `--for=-1`:
+ * parseArgs takes a value that starts with '-' for a forgotten value and refused it as ambiguous.
+ * Only a negative number directly after an option that takes a value is joined to it.
+ */
+function joinNegativeValues(args: string[], options: NonNullable<ParseArgsConfig['options']>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--') {
+      out.push(...args.slice(i));
+      break;
+    }
+    const next = args[i + 1];
+    const opt = a.startsWith('--') ? options[a.slice(2)] : undefined;
+    if (opt?.type === 'string' && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else {
+      out.push(a);
+    }
+  }
+  return out;
 }
 
 function configFrom(io: CliIo, flags: ConfigFlags): Config {
@@ -311,6 +336,14 @@ async function cmdCheckConfig(args: string[], io: CliIo): Promise<number> {
     }
     throw err;
   }
+  // Notification templates the agent would refuse at start (notify/targets-config.ts): reported now.
+  const { templateProblems } = await import('./notify/targets-config.js');
+  const bad = templateProblems(resolved.config.notify);
+  if (bad.length > 0) {
+    const { configError } = await import('./config/problems.js');
+    io.stderr(`banhammer: ${configError(bad.map((p) => ({ key: p.key, source: 'notify.targets', message: p.message }))).message}\n`);
+    return 1;
+  }
   const { describeConfig, describeConfigJson } = await import('./config/describe.js');
   io.stdout(values.json ? describeConfigJson(resolved.config) : describeConfig(resolved.config, { sources: resolved.sources }));
   return 0;
@@ -426,6 +459,12 @@ async function cmdUnban(args: string[], io: CliIo): Promise<number> {
   const socket = socketOf(io, values.config);
   if (values.all) {
     if (positionals.length > 0) throw new BanhammerError('BH_ERR_USAGE', 'unban takes an IP or --all, not both');
+    // --all lifts every ban of every container: read with --container it would lift far more than asked.
+    if (values.container !== undefined) {
+      throw new BanhammerError('BH_ERR_USAGE', 'unban --all lifts the bans of every container; it takes no --container', {
+        hint: 'banhammer status lists the bans of each container; lift them one by one with banhammer unban IP --container NAME',
+      });
+    }
     const n = await controlRequest(socket, { op: 'unban-all' }, { timeoutMs: CONTROL_TIMEOUT_MS });
     io.stdout(`lifted ${n} ban${n === 1 ? '' : 's'}\n`);
     return 0;
@@ -538,6 +577,8 @@ async function cmdApacheConf(args: string[], io: CliIo): Promise<number> {
       await new ApacheMapEnforcer({ path: config.mapFile }).init();
     } catch (err) {
       if (!isBanhammerError(err) || err.code !== 'BH_ERR_FILE') throw err;
+      // A path that is a directory (a bind mount whose source file did not exist) says so itself.
+      if (err.data.code === 'EISDIR' || err.data.code === 'ENOTREG') throw err;
       throw new BanhammerError('BH_ERR_FILE', err.message, {
         hint: 'create that directory or mount a volume there, or set BANHAMMER_MAP_FILE to a file in an existing, writable directory (default /run/banhammer/banned.map)',
         data: err.data,

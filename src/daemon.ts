@@ -26,6 +26,7 @@ import { repeat, type Clock } from './clock.js';
 import type { DaemonDeps, DaemonLogger, DaemonState } from './daemon-deps.js';
 import type { Config } from './config/schema.js';
 import { reloadedConfig, restartOnlyChanges } from './config/settings.js';
+import { configWarnings } from './config/warnings.js';
 import { PERMANENT } from './config/duration.js';
 import { BanhammerError, errorFields } from './errors.js';
 import { formatTime } from './format-time.js';
@@ -223,6 +224,8 @@ export class Daemon implements ControlHandler {
     this.every(HOST_ADDRESS_INTERVAL_MS, () => this.refreshHostAddresses());
     this.every(REFRESH_INTERVAL_MS, () => this.queue.reapplyAll());
     this.log.info({ instance: this.config.instance, enforcer: this.deps.enforcer.name, files: this.config.log.paths, rules: this.pipeline.detector.ruleNames }, 'banhammer started');
+    // Settings that load but switch protection off (an ignoreip of every address, no rule running).
+    for (const w of configWarnings(this.config)) this.log.warn({}, w);
   }
 
   /** Stops reading, saves state, and (unless told otherwise) has the enforcer remove what it created. */
@@ -262,6 +265,7 @@ export class Daemon implements ControlHandler {
     this.deps.onReloaded?.(next);
     if (restart.length > 0) this.log.warn({ settings: restart }, `these settings take effect after a restart: ${restart.join(', ')}`);
     this.log.info({ rules: this.pipeline.detector.ruleNames, unbanned: lifted.length }, 'configuration reloaded');
+    for (const w of configWarnings(next)) this.log.warn({}, w);
   }
 
   /** The host's own addresses now (deps.hostAddresses, or every interface's). */
@@ -290,7 +294,8 @@ export class Daemon implements ControlHandler {
     const ev = this.pipeline.parse(line, file);
     if (ev === null) return;
     const scope = this.scoped ? this.containers!.scopeOf(file, ev.origin) : undefined;
-    this.pipeline.observe(ev, this.clock.now(), scope, this.scopeName, line, file);
+    // A line split over records is kept as joined, not as the piece that decided it (AccessEvent.joined).
+    this.pipeline.observe(ev, this.clock.now(), scope, this.scopeName, ev.joined ?? line, file);
   }
 
   /** A ban the enforcer must get; it is reported once applied. */

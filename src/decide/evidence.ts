@@ -72,16 +72,38 @@ function cutPair(s: string, max: number): string {
 }
 
 /**
+ * `s` with its control characters escaped, cut to at most `max` characters of the result: an escape
+ * is 4 or 6 characters for 1, so a line under the limit as written can be over it once escaped. The
+ * cut is made between two characters of `s` (never inside an escape, never between the halves of a
+ * surrogate pair), and returns how many characters of `s` are shown, so the marker counts the rest:
+ * a line whose client padded it with control characters must not end as if it were complete.
+ */
+function escapeWithin(s: string, max: number): [string, number] {
+  const out: string[] = [];
+  let len = 0;
+  let i = 0;
+  while (i < s.length) {
+    const c = s.charCodeAt(i);
+    const next = i + 1 < s.length ? s.charCodeAt(i + 1) : 0;
+    const pair = c >= 0xd800 && c <= 0xdbff && next >= 0xdc00 && next <= 0xdfff ? 2 : 1;
+    const piece = pair === 2 ? s.slice(i, i + 2) : CONTROL_RE.test(s[i]!) ? hex(s[i]!) : s[i]!;
+    if (len + piece.length > max) break;
+    out.push(piece);
+    len += piece.length;
+    i += pair;
+  }
+  return [out.join(''), i];
+}
+
+/**
  * A line as evidence keeps it: cut to `max` characters with a marker, control characters escaped,
  * and copied (a flat string that pins nothing). Never throws.
  */
 export function evidenceText(raw: string, max: number = MAX_EVIDENCE_LINE_CHARS): string {
   const s = String(raw);
   let head = cutPair(s, max);
-  const kept = head.length;
-  if (CONTROL_RE.test(head)) head = head.replace(CONTROL_ALL_RE, hex);
-  // An escape may have grown it past max: cut again (an escape cut in half stays readable).
-  if (head.length > max) head = cutPair(head, max);
+  let kept = head.length;
+  if (CONTROL_RE.test(head)) [head, kept] = escapeWithin(head, max);
   const text = s.length > kept ? `${head}… [${s.length - kept} more chars]` : head;
   // Copy: a slice of a 64 KiB read chunk would keep the whole chunk alive as long as the ban.
   // Slicing a concatenation makes V8 flatten it into a new string that holds no reference to the chunk.

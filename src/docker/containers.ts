@@ -30,6 +30,7 @@ import { readRegularFileSync } from '../fs/read-regular.js';
 import { basename, dirname, join } from 'node:path';
 import { systemClock, type Clock } from '../clock.js';
 import { canonicalIp } from '../parse/ip.js';
+import { parseSyslogFrame } from '../parse/syslog.js';
 
 export const CONTAINER_ID_RE = /^[0-9a-f]{64}$/;
 /** Longest config.v2.json read (they hold the container's environment and labels). */
@@ -217,6 +218,25 @@ export function renderLogTag(template: string | null, c: { readonly id: string; 
   return unknown || out.includes('{{') ? null : out;
 }
 
+/**
+ * The tags a syslog reader (parse/syslog.ts) takes from the lines Docker's syslog driver writes with
+ * the tag `rendered`, in each of its formats (RFC 3164 with and without a host name, RFC 5424): a tag
+ * with a space, colon or brackets reads as something else (`shop: x[812]:` is tagged `shop`), and
+ * then every container that can write lines read as a tag counts as writing it.
+ */
+export function tagsReadAs(rendered: string): string[] {
+  const out = new Set<string>([rendered]);
+  for (const line of [
+    `<30>Nov 23 09:35:48 host ${rendered}[1]: m`,
+    `<30>Nov 23 09:35:48 ${rendered}[1]: m`,
+    `<30>1 2026-11-23T09:35:48Z host ${rendered} 1 ${rendered} - m`,
+  ]) {
+    const tag = parseSyslogFrame(line, 0, line.length)?.tag;
+    if (tag !== undefined) out.add(tag);
+  }
+  return [...out];
+}
+
 interface Cached {
   info: ContainerInfo | null;
   key: string;
@@ -359,7 +379,10 @@ export class ContainerDirectory implements ContainerResolver {
       }
       if (logs.driver !== 'syslog') continue;
       const info = this.info(id);
-      if (info !== null && renderLogTag(logs.tag, info) === want) told.push(id);
+      const rendered = info !== null ? renderLogTag(logs.tag, info) : null;
+      // The tag as the line's reader sees it, not `want`: a tenant whose tag is `/shop`, or `shop: x`
+      // (its lines then read as tagged `shop`), writes lines that read as another's; both name it.
+      if (rendered !== null && tagsReadAs(rendered).includes(tag)) told.push(id);
     }
     if (told.length > 1) {
       this.warnOnce(`tag-ambiguous:${want}`, `syslog tag ${JSON.stringify(want)} is written by ${told.length} containers (${told.map((id) => this.info(id)?.name ?? id.slice(0, 12)).join(', ')}): it names none of them, and bans from its lines are host-wide; give each container a tag of its own`);

@@ -84,7 +84,10 @@ export class MapFile {
   async init(): Promise<void> {
     await this.removeStaleTemps();
     try {
-      await stat(this.path);
+      const st = await stat(this.path);
+      // A directory (Docker makes one where a bind mount's source file did not exist), a FIFO or a
+      // device is never replaced: every write would fail while the web server reads no bans.
+      if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: st.isDirectory() ? 'EISDIR' : 'ENOTREG' });
       this.stale = true;
       return;
     } catch (e) {
@@ -261,6 +264,9 @@ export class MapFile {
     if (code === 'ENOENT' || code === 'ENOTDIR') {
       message = `${this.opts.owner}: ${what} map file ${this.path}: directory ${dir} does not exist`;
       hint = `create ${dir} (or mount a volume there) writable by the agent and readable by the web server, or point BANHAMMER_MAP_FILE elsewhere; ${kept}`;
+    } else if (code === 'EISDIR' || code === 'ENOTREG') {
+      message = `${this.opts.owner}: ${what} map file ${this.path}: it is ${code === 'EISDIR' ? 'a directory' : 'not a regular file'}, not the map file`;
+      hint = `remove it (a bind mount whose source file did not exist makes a directory: mount the directory ${dir} instead, or create the source file first), or point BANHAMMER_MAP_FILE elsewhere; ${kept}`;
     } else if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
       message = `${this.opts.owner}: ${what} map file ${this.path}: directory ${dir} is not writable (${code})`;
       hint = `make ${dir} writable by the agent's user (and not read-only), or point BANHAMMER_MAP_FILE elsewhere; ${kept}`;

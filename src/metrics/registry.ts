@@ -64,6 +64,12 @@ export interface Metrics {
   /** Sharing: adds bans and unbans received from the group (in) and published to it (out). */
   shareTraffic(d: { bansIn: number; bansOut: number; unbansIn: number; unbansOut: number; invalid: number }): void;
   ruleMatches(rule: string, n: number): void;
+  /**
+   * A rule that runs now (a reload may switch one on): its per-rule series exist from here on, at 0,
+   * so rate() and increase() see its first failures and bans (a series born at its first value
+   * hides that value from them). Idempotent; capped like every free-text label.
+   */
+  declareRule(rule: string): void;
   banned(rule: string, n?: number): void;
   unbanned(rule: string, reason: UnbanReason, n?: number): void;
   /** Sets the active-ban gauges (distinct addresses per family). */
@@ -311,15 +317,21 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   familyV4.set(0);
   familyV6.set(0);
   for (const r of SKIP_REASONS) skippedBy.get(r);
-  const ruleNames = opts.rules ?? [];
-  for (const r of ruleNames) {
+  const declared = new Set<string>();
+  const declareRule = (r: string): void => {
+    if (declared.has(r)) return;
+    declared.add(r);
     matchesBy.get(r);
-    trackedBy.get(r).set(0);
-  }
-  for (const r of new Set([...ruleNames, MANUAL_RULE])) {
+    trackedBy.get(r);
     bansBy.get(r);
     unbansBy.get(r);
+  };
+  for (const r of opts.rules ?? []) {
+    declareRule(r);
+    trackedBy.get(r).set(0);
   }
+  bansBy.get(MANUAL_RULE);
+  unbansBy.get(MANUAL_RULE);
   if (opts.enforcer !== undefined) {
     enforceDuration.zero({ enforcer: opts.enforcer });
     durationBy.get(opts.enforcer);
@@ -379,6 +391,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     ruleMatches(rule, n) {
       if (n > 0) matchesBy.get(rule).inc(n);
     },
+    declareRule,
     banned(rule, n = 1) {
       if (n > 0) bansBy.get(rule).inc(n);
     },

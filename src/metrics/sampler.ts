@@ -18,6 +18,15 @@ import { SKIP_REASONS } from '../parse/access-event.js';
 import type { Metrics } from './registry.js';
 import type { FileProgress } from '../source/line-source.js';
 
+/**
+ * What a running count added since it was last read as `before`. A count below `before` started
+ * again from zero (a rule a reload changed, a stage built anew): all of it is new. Prometheus
+ * counters only go up, and must not lose what was counted after such a restart either.
+ */
+export function since(now: number, before: number): number {
+  return now >= before ? now - before : now;
+}
+
 /** Per-file state behind banhammer_log_lag_seconds and banhammer_log_last_line_timestamp_seconds. */
 export class LogLag {
   private readonly files = new Map<string, { lines: number; lastLineAt: number; caughtUpAt: number }>();
@@ -31,7 +40,7 @@ export class LogLag {
         st = { lines: 0, lastLineAt: now, caughtUpAt: now };
         this.files.set(p.path, st);
       }
-      const lines = Math.max(0, p.lines - st.lines);
+      const lines = since(p.lines, st.lines);
       st.lines = p.lines;
       if (lines > 0) st.lastLineAt = now;
       if (p.unreadBytes <= 0) st.caughtUpAt = now;
@@ -70,25 +79,35 @@ export class MetricsSampler {
       const p = this.shared;
       const invalid = Object.values(c.invalid).reduce((a, b) => a + b, 0);
       m.share(c.connected, c.outboxDepth);
-      m.shareTraffic({ bansIn: c.bansIn - p.bansIn, bansOut: c.bansOut - p.bansOut, unbansIn: c.unbansIn - p.unbansIn, unbansOut: c.unbansOut - p.unbansOut, invalid: invalid - p.invalid });
+      m.shareTraffic({ bansIn: since(c.bansIn, p.bansIn), bansOut: since(c.bansOut, p.bansOut), unbansIn: since(c.unbansIn, p.unbansIn), unbansOut: since(c.unbansOut, p.unbansOut), invalid: since(invalid, p.invalid) });
       this.shared = { bansIn: c.bansIn, bansOut: c.bansOut, unbansIn: c.unbansIn, unbansOut: c.unbansOut, invalid };
     }
-    m.lines(s.stats.lines - this.lines);
+    m.lines(since(s.stats.lines, this.lines));
     this.lines = s.stats.lines;
-    m.skewedLines(s.stats.skewed - this.skewed);
+    m.skewedLines(since(s.stats.skewed, this.skewed));
     this.skewed = s.stats.skewed;
     for (const r of SKIP_REASONS) {
       const n = s.stats.skipped[r];
       const before = this.skipped.get(r) ?? 0;
-      if (n > before) m.parseSkipped(r, n - before);
+      m.parseSkipped(r, since(n, before));
       this.skipped.set(r, n);
     }
     m.tailLag(s.lagBytes);
+    // A rule a reload switched off watches nobody: its gauge goes to 0, not kept at its last value;
+    // switched on again, it counts from a fresh start.
+    const running = new Set(s.detector.ruleNames);
+    for (const name of [...this.matches.keys()]) {
+      if (running.has(name)) continue;
+      m.trackedAddresses(name, 0);
+      this.matches.delete(name);
+    }
     for (const name of s.detector.ruleNames) {
+      // A rule a reload switched on gets its series at 0 before its counts (see Metrics.declareRule).
+      m.declareRule(name);
       const c = s.detector.counters(name)!;
       const before = this.matches.get(name) ?? 0;
-      // A rule that changed on reload starts counting again from zero.
-      if (c.matches > before) m.ruleMatches(name, c.matches - before);
+      // A rule that changed on reload starts counting again from zero (see since()).
+      m.ruleMatches(name, since(c.matches, before));
       this.matches.set(name, c.matches);
       m.trackedAddresses(name, s.detector.tracked(name));
     }

@@ -27,7 +27,7 @@ import type { NotifyConfig } from './settings.js';
 import { renderEmail, sendEmail, type SmtpTarget } from './smtp.js';
 import { HEADER_VALUE_RE, smtpUrlProblem, webhookUrlProblem, type NotifyTarget } from './target-schema.js';
 import { configuredTargets } from './targets-config.js';
-import { isFormContentType, isMarkupContentType, sampleNotices, templateProblem, type Template } from './template.js';
+import { sampleNotices, templateOf, templateProblem } from './template.js';
 import { postWebhook, renderWebhook, type HttpTarget } from './webhook.js';
 
 /** What the daemon sees of the notifier. */
@@ -114,17 +114,7 @@ export function readSecret(path: string, what: string, read: (p: string) => stri
 const configError = (target: string, message: string): BanhammerError =>
   new BanhammerError('BH_ERR_CONFIG', `notification target ${target}: ${message}`, { data: { target } });
 
-/**
- * A webhook target's template and how its values are escaped: JSON (content type with json, or a
- * template starting with { or [), a form (application/x-www-form-urlencoded: percent-encoded), HTML
- * or XML (markup characters as entities), or text; for the slack preset also Slack's &, <, > entities, for discord no @mention.
- */
-export function templateOf(t: Pick<NotifyTarget, 'template' | 'contentType' | 'preset'>): Template | undefined {
-  if (t.template === null) return undefined;
-  // JSON when it opens with [ or { (not a {{field}}: a text template may start with one).
-  const json = t.contentType === null ? /^\s*(?:\[|\{(?!\{))/.test(t.template) : /json/i.test(t.contentType);
-  return { source: t.template, json, form: !json && isFormContentType(t.contentType), markup: !json && isMarkupContentType(t.contentType), slack: t.preset === 'slack', discord: t.preset === 'discord' };
-}
+export { templateOf } from './template.js';
 
 /** Builds the sender of one target (secrets read now). */
 export function buildSender(name: string, t: NotifyTarget, agent: AgentInfo, clock: Clock, read: (p: string) => string): Sender {

@@ -293,11 +293,15 @@ export function maskTemplate(source: string, contentType: string | null): string
   return source;
 }
 
-/** notify.targets: a mapping of target names to targets, validated as a whole. */
+/**
+ * notify.targets: a mapping of target names to targets. Each target is validated on its own, keys
+ * and then combinations, so that check-config reports every mistake at once: a key one target gets
+ * wrong must not hide another target's problems (a record of targetYaml stops at the first).
+ */
 export const targetsSchema = z.pipe(
   z.pipe(
     z.transform((v: unknown) => (v === null ? {} : v)),
-    z.record(z.string(), targetYaml, { error: 'expected a mapping of target names to targets (type: webhook or smtp, url…)' }),
+    z.record(z.string(), z.unknown(), { error: 'expected a mapping of target names to targets (type: webhook or smtp, url…)' }),
   ),
   z.transform((rec, ctx): Readonly<Record<string, NotifyTarget>> => {
     const out: Record<string, NotifyTarget> = {};
@@ -308,7 +312,13 @@ export const targetsSchema = z.pipe(
         ctx.issues.push({ code: 'custom', path: [name], input: name, message: 'a target name is 1–32 lower-case letters, digits, _ and - (it is a metrics label)' });
         continue;
       }
-      const t = targetFromYaml(rec[name]!);
+      const parsed = z.safeParse(targetYaml, rec[name], { reportInput: true });
+      if (!parsed.success) {
+        // As they are (code, input, keys: the loader words and masks them), under the target's name.
+        for (const iss of parsed.error.issues) ctx.issues.push({ ...iss, path: [name, ...iss.path] } as (typeof ctx.issues)[number]);
+        continue;
+      }
+      const t = targetFromYaml(parsed.data);
       for (const p of targetProblems(t)) ctx.issues.push({ code: 'custom', path: [name, p.key], input: undefined, message: p.message });
       out[name] = t;
     }

@@ -5,6 +5,7 @@
  */
 import { TARGET_DEFAULTS, targetProblems, type NotifyTarget } from './target-schema.js';
 import type { NotifyConfig, NotifySettingTypes } from './settings.js';
+import { sampleNotices, templateOf, templateProblem } from './template.js';
 
 export interface ConfiguredTargets {
   readonly targets: Readonly<Record<string, NotifyTarget>>;
@@ -89,4 +90,25 @@ export function notifyProblems(s: Partial<NotifySettingTypes>, known: readonly {
     smtpStarttls: s.notifySmtpStarttls ?? 'required',
   };
   return configuredTargets(n).problems.map((p) => ({ key: p.key, source: 'settings', message: p.message }));
+}
+
+/** Who sends, in the samples a template is checked with (its values do not change the verdict). */
+const SAMPLE_AGENT = { instance: 'sample-instance', host: 'sample-host', version: '0.0.0' };
+
+/**
+ * The templates the agent would refuse at start (notifier.ts builds each target with the same
+ * check: an unknown field, or a JSON template that does not render JSON for a ban, an unban and a
+ * digest), keyed like the loader's problems: `banhammer check-config` reports them with the rest
+ * instead of passing a file the agent then refuses. Renders three notices per template: not for the
+ * loader's every read (a reload does not rebuild the targets).
+ */
+export function templateProblems(n: NotifyConfig): { key: string; message: string }[] {
+  const out: { key: string; message: string }[] = [];
+  for (const [name, t] of Object.entries(configuredTargets(n).targets)) {
+    if (t.type !== 'webhook') continue;
+    const template = templateOf(t);
+    const why = template === undefined ? null : templateProblem(template.source, template.json, sampleNotices(0), SAMPLE_AGENT);
+    if (why !== null) out.push({ key: `notify.targets.${name}.template`, message: why });
+  }
+  return out;
 }

@@ -22,6 +22,7 @@
  */
 import { formatTime, formatUntil } from '../format-time.js';
 import { clean, evidenceOf, summaryOf, textOf, type AgentInfo, type Notice } from './event.js';
+import type { NotifyTarget } from './target-schema.js';
 
 /** Every field a template may name, with what it holds (the README lists these). */
 export const TEMPLATE_FIELDS = {
@@ -73,6 +74,18 @@ export const isFormContentType = (contentType: string | null | undefined): boole
 
 /** Does a content type say the body is HTML or XML (text/html, application/xhtml+xml, text/xml…)? */
 export const isMarkupContentType = (contentType: string | null | undefined): boolean => contentType !== null && contentType !== undefined && /html|xml/i.test(contentType);
+
+/**
+ * A webhook target's template and how its values are escaped: JSON (content type with json, or a
+ * template starting with { or [), a form (application/x-www-form-urlencoded: percent-encoded), HTML
+ * or XML (markup characters as entities), or text; for the slack preset also Slack's &, <, > entities, for discord no @mention.
+ */
+export function templateOf(t: Pick<NotifyTarget, 'template' | 'contentType' | 'preset'>): Template | undefined {
+  if (t.template === null) return undefined;
+  // JSON when it opens with [ or { (not a {{field}}: a text template may start with one).
+  const json = t.contentType === null ? /^\s*(?:\[|\{(?!\{))/.test(t.template) : /json/i.test(t.contentType);
+  return { source: t.template, json, form: !json && isFormContentType(t.contentType), markup: !json && isMarkupContentType(t.contentType), slack: t.preset === 'slack', discord: t.preset === 'discord' };
+}
 
 /** Field values of a notice, as strings (numbers as digits). */
 export function templateValues(n: Notice, agent: AgentInfo): Record<TemplateField, string> {
@@ -162,10 +175,23 @@ export function templateProblem(source: string, json: boolean, samples: readonly
     try {
       JSON.parse(body);
     } catch (e) {
-      return `the template does not render JSON for a ${n.kind} (${(e as Error).message}); put text fields inside quotes: "{{address}}"`;
+      return `the template does not render JSON for a ${n.kind} (${jsonErrorText(e)}); put text fields inside quotes: "{{address}}"`;
     }
   }
   return null;
+}
+
+/**
+ * What JSON.parse said, without the text it quotes: since Node 20 V8 shows about ten characters on
+ * each side of the mistake (`Unexpected token 'x', ..."k":"s3cret","ev":x"... is not valid JSON`),
+ * and a template may hold a token next to the field left outside its quotes. The message goes to
+ * stderr and the container's log: only its quote-free form (what and where) is kept.
+ */
+function jsonErrorText(e: unknown): string {
+  const msg = e instanceof Error ? e.message : '';
+  const head = /^Unexpected token\b/.test(msg) ? 'an unexpected character' : msg;
+  // V8's own words quote single characters it expected (`Expected ',' or '}'`): kept; a double quote or `...` is a snippet.
+  return /["`]|\.\.\./.test(head) || head === '' ? 'not valid JSON' : head;
 }
 
 /** A ban, an unban and a digest whose values hold every character that needs escaping (template checks). */

@@ -43,6 +43,13 @@ export interface AccessEvent {
    */
   readonly request?: string | undefined;
   /**
+   * A Docker line split over records (over 16 KiB) is decided by the record where its status is:
+   * that record alone holds neither the address nor the request. Set on such an event: the access
+   * line as joined from its records so far (its head, up to MAX_HEAD_LENGTH), which evidence keeps
+   * instead of the deciding record (`banhammer why`, notifications). Undefined for a line read whole.
+   */
+  readonly joined?: string | undefined;
+  /**
    * The Referer field of a combined layout, as written; undefined when it is `-`, when the layout has
    * none (common), or when the line ends (or its head is cut) before the field does.
    */

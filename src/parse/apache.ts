@@ -301,6 +301,8 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
   let outVhost: string | undefined;
   let outFe = -1;
   let outList = false;
+  /** A first-field list whose walk failed, left for scanHead to decide (see otherFirstField). */
+  let outListBad: SkipReason | null = null;
 
   const ipAt = (line: string, s: number, e: number): TableIp | null => ips.lookup(line, s, e);
 
@@ -351,6 +353,30 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
       return QUAD;
     }
     return ipAt(line, s, e);
+  }
+
+  /**
+   * Does line[s, e) hold an address followed by ` - ` (a peer as `$remote_addr - ` writes it), or more
+   * than MAX_USER_WORDS ` - ` (no lookup per word beyond that: a client could send thousands)?
+   */
+  function peerSignatureIn(line: string, s: number, e: number): boolean {
+    let n = 0;
+    for (let k = line.indexOf(' - ', s); k >= 0 && k + 2 < e; k = line.indexOf(' - ', k + 2)) {
+      if (++n > MAX_USER_WORDS) return true;
+      const ws = line.lastIndexOf(' ', k - 1) + 1;
+      if (ws >= s && k > ws && (isHexOrColon(line.charCodeAt(ws)) || line.charCodeAt(ws) === 91) && entryAt(line, ws, k) !== null) return true;
+    }
+    return false;
+  }
+
+  /** The right-most entry of the list line[s, e) (QUAD with its value in pickQuad), or null when it is not an address. */
+  function listPeer(line: string, s: number, e: number): TableIp | typeof QUAD | null {
+    const comma = line.lastIndexOf(',', e - 1);
+    let a = comma < s ? s : comma + 1;
+    let b = e;
+    while (a < b && isBlankChar(line.charCodeAt(a))) a++;
+    while (b > a && isBlankChar(line.charCodeAt(b - 1))) b--;
+    return a < b ? entryAt(line, a, b) : null;
   }
 
   /**
@@ -449,6 +475,7 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
     outVhost = undefined;
     outFe = -1;
     outList = false;
+    outListBad = null;
     const sp = line.indexOf(' ', start);
     if (sp < 0 || sp >= end) return fail(line, start, end, ips.lookup(line, start, end) ? 'truncated' : 'bad-address');
     // The common case first: an address (IPv6) then `-`, an ordinary line.
@@ -506,9 +533,18 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
     } else if (layout === 'host') {
       return fail(line, start, end, ipAt(line, start, sp) !== null ? 'unknown-format' : sp2 > f1 + 1 && sp2 < end ? 'bad-address' : 'truncated');
     } else if (comma) {
-      // An X-Forwarded-For list as the first field: its client, walking from the right.
+      // An X-Forwarded-For list as the first field: its client, walking from the right. Where a
+      // trailing X-Forwarded-For field may follow (see scanHead), a walk that fails is decided once
+      // that field is known: the list may be a client's Host header in front of a trusted peer.
       const got = walkList(line, start, f1);
-      if (typeof got === 'string') return fail(line, start, end, got);
+      if (typeof got === 'string') {
+        if (!trailingForwarded || trusted === null) return fail(line, start, end, got);
+        outListBad = got;
+        outIsQuad = true; // a placeholder: the line counts for no one unless the trailing field decides
+        outFe = f1;
+        outList = true;
+        return null;
+      }
       if (got === QUAD) {
         outIsQuad = true;
         outQuad = pickQuad;
@@ -559,6 +595,7 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
     let vhost: string | undefined;
     let fe = -1; // the space that ends the client's field
     let list = false; // the client came from an X-Forwarded-For list in the first field
+    let listBad: SkipReason | null = null; // that list's walk failed (decided after the status)
     if (isQuad) {
       fe = ips.end;
       // `auto`: an address in the second field too is the host layout (`%v %h`, `$host $remote_addr`).
@@ -586,6 +623,7 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
       vhost = outVhost;
       fe = outFe;
       list = outList;
+      listBad = outListBad;
     }
     const p = fe + 1; // first index after the client's field
 
@@ -612,11 +650,21 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
     // as its own X-Forwarded-For text, and refusing the line would let any client have its own lines
     // skipped (a ban escape in the default configuration). A forged first-field list that went
     // through a trusted proxy always holds the proxy's address, so that case is still refused.
+    // The same holds after a host (`$host $remote_addr - $remote_user`, `%v %h %l %u`, vhost_combined):
+    // the client's field followed by ` - ` is what the server writes there, and the words after it
+    // are the user field, which any client fills. A host-led line whose first fields the client wrote
+    // (`$http_x_forwarded_for $remote_addr - …` with spaces in the header, `x 198.18.0.9 -`; or a Host
+    // header with spaces, which nginx and Apache's default Strict mode refuse) always holds the real
+    // peer among those words, followed by ` - ` (peerSignatureIn): only that refuses the line, so a
+    // client can skip its own lines only by writing such a pair into its user name on purpose.
     if (clientFirst && lb - fe > 5) {
-      const ordinary = layout === 'auto' && vhost === undefined && !list && line.charCodeAt(fe + 1) === DASH && line.charCodeAt(fe + 2) === SPACE;
-      if (ordinary ? trusted !== null && trustedWordIn(line, fe, lb) : forgedPrefix(line, fe, lb, ips)) {
-        return fail(line, start, end, 'bad-forwarded');
+      const userField = !list && line.charCodeAt(fe + 1) === DASH && line.charCodeAt(fe + 2) === SPACE;
+      let refused: boolean;
+      if (!userField) refused = forgedPrefix(line, fe, lb, ips);
+      else {
+        refused = (layout === 'auto' && trusted !== null && trustedWordIn(line, fe, lb)) || (vhost !== undefined && peerSignatureIn(line, fe + 2, lb));
       }
+      if (refused) return fail(line, start, end, 'bad-forwarded');
     }
 
     // The request line closes at the next unescaped quote.
@@ -680,6 +728,37 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
         isQuad = false;
         addr = outAddr;
       }
+    } else if (trailingForwarded && trusted !== null && list) {
+      // A first-field list whose right-most entry (the peer) is a trusted proxy, on a line that also
+      // has nginx main's trailing X-Forwarded-For field: nginx's $host is whatever the client sent
+      // (`Host: 198.18.0.9,` is accepted), so `$host $remote_addr … "$http_x_forwarded_for"` from a
+      // trusted proxy reads as a list that names that host. The trailing field decides, as for any
+      // trusted peer: had the first field really been $proxy_add_x_forwarded_for (the header, then
+      // the peer), walking it would name the same client as walking the header itself.
+      const peer = listPeer(line, start, fe);
+      if (peer !== null && (peer === QUAD ? trusted.hasQuad(pickQuad) : trusted.has(peer))) {
+        const peerQuad = pickQuad;
+        const t = readTail(line, i, end, open, backslashEscapes);
+        if (!t.open && t.xffS >= 0) {
+          const why = forwardedClient(line, start, i, end, open);
+          if (why !== null) return why;
+          listBad = null;
+          if (outIsQuad) {
+            isQuad = true;
+            quad = outQuad;
+          } else if (outAddr !== null) {
+            isQuad = false;
+            addr = outAddr;
+          } else if (peer === QUAD) {
+            isQuad = true;
+            quad = peerQuad;
+          } else {
+            isQuad = false;
+            addr = peer;
+          }
+        }
+      }
+      if (listBad !== null) return fail(line, start, end, listBad);
     }
 
     // A well-formed line from an address that can never be a client (a forged or broken log) counts for

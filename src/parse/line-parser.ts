@@ -246,6 +246,8 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
     const out = isBlank(c.head, 0, ie) ? (open ? 'truncated' : 'empty') : autoAccess(c.head, 0, ie, origin, open);
     if (typeof out === 'string' && !last && c.head.length <= MAX_HEAD_LENGTH) return 'partial';
     c.done = true;
+    // The deciding record is a piece: evidence shows the line from its start (AccessEvent.joined).
+    if (typeof out !== 'string') (out as { joined?: string }).joined = c.head;
     return longSkip(out, c.head.length);
   };
 
@@ -446,6 +448,8 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
     if (typeof out !== 'string') {
       pieces.delete(key);
       openTail(key, joined, 0, joined.length);
+      // The deciding message is a piece: evidence shows the line from its start (AccessEvent.joined).
+      (out as { joined?: string }).joined = joined;
       return out;
     }
     // 'binary' hides why the text failed (a raw byte anywhere, half a UTF-8 character at a cut): the

@@ -15,8 +15,10 @@
  * bytes, and the rest is discarded up to the next newline: one line in, one line out. As in the live
  * path (source/line-splitter.ts), length never decides whether a line counts: the parser reads only
  * the head of a line (parse/access-event.ts MAX_HEAD_LENGTH), which this always holds whole.
- * A pipe or device (not a regular file) is read in order, as a whole. Errors opening or reading the
- * file reject the promise; onLine must not throw.
+ * A pipe or device (not a regular file) is read in order, as a whole; one whose first bytes are a
+ * compressed format's (a rotated .gz piped in without its zcat) is refused, as replay refuses such a
+ * file (compression.ts), before any line is handed over. Errors opening or reading the file reject
+ * the promise; onLine must not throw.
  *
  * One byte sequence is not read as Latin-1: a UTF-8 byte order mark (EF BB BF) is the one character
  * U+FEFF, as the live agent (which decodes UTF-8) reads it, and as the parser expects it: before a
@@ -25,6 +27,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { isAscii } from 'node:buffer';
+import { compressedInputError, compressionOfBytes, COMPRESSION_MAGIC_BYTES } from './compression.js';
 
 const BUFFER = 2 << 20;
 const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
@@ -80,11 +83,27 @@ export async function readLineRanges(
     let carry = 0;
     let discarding = false;
     let pos = span.from;
+    /** Bytes in front of the buffer not scanned for lines yet (a pipe's first bytes, below). */
+    let unscanned = false;
+    if (!seekable && span.from === 0) {
+      // A pipe's first bytes, before any line is handed over (a pipe may hand them over a few at a
+      // time): a compressed format's are refused.
+      while (carry < COMPRESSION_MAGIC_BYTES) {
+        const n = readSync(fd, buf, carry, COMPRESSION_MAGIC_BYTES - carry, null);
+        if (n === 0) break;
+        carry += n;
+      }
+      pos += carry;
+      const c = compressionOfBytes(buf.subarray(0, carry));
+      if (c !== null) throw compressedInputError(path, c, true);
+      unscanned = carry > 0;
+    }
     for (;;) {
       const want = Math.min(BUFFER - carry, span.to - pos);
       const bytesRead = want > 0 ? readSync(fd, buf, carry, want, seekable ? pos : null) : 0;
       pos += bytesRead;
-      if (bytesRead === 0) break;
+      if (bytesRead === 0 && !unscanned) break;
+      unscanned = false;
       onRead?.(pos - span.from);
       const end = carry + bytesRead;
       // One native search per read: a byte order mark is rare, and only then are pieces searched.

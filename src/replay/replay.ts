@@ -21,6 +21,7 @@ import { availableParallelism } from 'node:os';
 import { existsSync, closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { compressedInputError, compressionOfBytes, COMPRESSION_MAGIC_BYTES, type Compression } from './compression.js';
 
 export interface ReplayBan {
   readonly ip: string;
@@ -107,7 +108,7 @@ export async function replayFile(path: string, config: Config, opts: ReplayOptio
   const observe = scopes === null ? (ev: AccessEvent): void => pipeline.observe(ev, ev.time) : (ev: AccessEvent): void => pipeline.observe(ev, ev.time, scopes.of(ev.origin));
   // --explain: the raw line goes with its event (cut out only here, never on the fast path).
   const observeLine =
-    opts.explain === true ? (ev: AccessEvent, text: string, start: number, end: number): void => pipeline.observe(ev, ev.time, scopes?.of(ev.origin), undefined, text.slice(start, end), path) : observe;
+    opts.explain === true ? (ev: AccessEvent, text: string, start: number, end: number): void => pipeline.observe(ev, ev.time, scopes?.of(ev.origin), undefined, ev.joined ?? text.slice(start, end), path) : observe;
   // Replay reads each byte as one Latin-1 character, but lines with raw UTF-8 decoded as the agent reads them (read-lines.ts).
   const parse = createLineParser(config.log.format, { trustedProxies: config.trustedProxies, latin1: true });
 
@@ -121,12 +122,7 @@ export async function replayFile(path: string, config: Config, opts: ReplayOptio
     // A compressed log (logrotate's `compress`: access.log.2.gz) would read as a few lines of binary
     // junk and report no bans without a word: refused, naming the compression.
     const compression = regular ? compressionOf(path) : null;
-    if (compression !== null) {
-      throw new BanhammerError('BH_ERR_FILE', `cannot read ${path}: it is compressed (${compression.name})`, {
-        hint: `decompress it on the way in: ${compression.tool} ${path} | banhammer replay /dev/stdin`,
-        data: { path, compression: compression.name },
-      });
-    }
+    if (compression !== null) throw compressedInputError(path, compression, false);
     const threads = opts.explain === true || !regular ? 1 : threadsFor(path, opts.threads, rules.some((r) => !isFiltered(r.settings.match)));
     if (threads <= 1) {
       // A regular file is read as it was when the replay began, as the spans of a parallel replay
@@ -209,18 +205,9 @@ export async function replayFile(path: string, config: Config, opts: ReplayOptio
   };
 }
 
-/** Magic numbers of the compressed formats logrotate can write (`compresscmd`), with their readers. */
-const COMPRESSIONS: readonly { readonly name: string; readonly tool: string; readonly magic: readonly number[] }[] = [
-  { name: 'gzip', tool: 'zcat', magic: [0x1f, 0x8b] },
-  // `BZh`, a block size 1–9, then the first block's magic (a host name could start with `BZh`).
-  ...[0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x38, 0x39].map((size) => ({ name: 'bzip2', tool: 'bzcat', magic: [0x42, 0x5a, 0x68, size, 0x31, 0x41] })),
-  { name: 'xz', tool: 'xzcat', magic: [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00] },
-  { name: 'zstd', tool: 'zstdcat', magic: [0x28, 0xb5, 0x2f, 0xfd] },
-];
-
 /** The compression a regular file starts with, or null (no access line starts with these bytes). */
-function compressionOf(path: string): { readonly name: string; readonly tool: string } | null {
-  const head = Buffer.alloc(6);
+function compressionOf(path: string): Compression | null {
+  const head = Buffer.alloc(COMPRESSION_MAGIC_BYTES);
   const fd = openSync(path, 'r');
   let n: number;
   try {
@@ -228,7 +215,7 @@ function compressionOf(path: string): { readonly name: string; readonly tool: st
   } finally {
     closeSync(fd);
   }
-  return COMPRESSIONS.find((c) => c.magic.length <= n && c.magic.every((b, i) => head[i] === b)) ?? null;
+  return compressionOfBytes(head.subarray(0, n));
 }
 
 function fileError(path: string, err: unknown): BanhammerError {

@@ -45,7 +45,21 @@ export interface FileFollowerOptions {
   readonly rotateWaitMs: number;
   /** Counters shared with the owner. */
   readonly counters: { lines: number; rotations: number; truncations: number };
+  /**
+   * Shared by every follower of one source (see DeliveredFiles): one file followed under two names
+   * (a symlink and its target, a hard link, a glob matching both) has each line delivered once.
+   */
+  readonly delivered?: DeliveredFiles;
 }
+
+/**
+ * How far each file content was delivered, by whichever follower read it first: key = device,
+ * inode and the file's first line (so a file truncated and written again is new content), value =
+ * the offset just past the last line delivered. A follower of the same file under another name skips
+ * the lines up to there: read under two names, every line counted twice and each address banned at
+ * half its rule's maxretry.
+ */
+export type DeliveredFiles = Map<string, { end: number; by: string; refs: number }>;
 
 interface OpenFile {
   readonly fh: FileHandle;
@@ -60,6 +74,8 @@ interface OpenFile {
   head: Buffer;
   /** The last bytes read, up to TAIL_BYTES, ending at readOffset: still there unless truncated. */
   tail: Buffer;
+  /** Its key in DeliveredFiles, once its first line is known (undefined: not yet; null: not shared). */
+  shared?: string | null;
 }
 
 const READ_CHUNK = 64 * 1024;
@@ -119,6 +135,8 @@ export class FileFollower {
   private copiesFloor: bigint | null = null;
   /** The type the path was last refused as (warned once until a regular file is there again). */
   private refusedAs: string | null = null;
+  /** Followers already named in a warning as reading the same file as this one. */
+  private readonly aliasWarned = new Set<string>();
 
   constructor(opts: FileFollowerOptions) {
     this.o = opts;
@@ -156,8 +174,11 @@ export class FileFollower {
       if (mine && !truncated) {
         offset = mine.offset;
       } else if (mine) {
+        // copytruncate while we were stopped: the lines after the saved position are in its copy.
+        const copy = await this.findCopyAtStart(mine);
+        if (copy) this.draining.push(copy);
         this.o.onWarning(
-          `${this.path} is shorter than the saved read position (${mine.offset} bytes): it was truncated while banhammer was stopped; reading it from the beginning`,
+          `${this.path} is shorter than the saved read position (${mine.offset} bytes): it was truncated while banhammer was stopped; reading it from the beginning${copy ? `, after the rest of its copy ${copy.name}` : ''}`,
         );
         offset = 0;
       } else if (saved.length > 0) {
@@ -171,7 +192,8 @@ export class FileFollower {
     }
     for (const p of saved) {
       if (p === mine) continue;
-      const found = await this.findRotated(p);
+      // Not found by identity: its copy, if it was truncated (and written again) while we were stopped.
+      const found = (await this.findRotated(p)) ?? (await this.findCopyAtStart(p));
       if (found) {
         this.draining.push(found);
       } else {
@@ -205,7 +227,10 @@ export class FileFollower {
     this.stopped = true;
     await this.idle();
     const files = [...this.draining, ...(this.current ? [this.current] : [])];
-    for (const f of files) await f.fh.close().catch(() => undefined);
+    for (const f of files) {
+      this.release(f);
+      await f.fh.close().catch(() => undefined);
+    }
     // Keep the records (closed handles are never read again) so positions() stays valid.
   }
 
@@ -450,7 +475,7 @@ export class FileFollower {
       }
       f.readOffset += bytesRead;
       f.tail = keepTail(f.tail, this.buf.subarray(0, bytesRead));
-      f.splitter.push(this.buf.subarray(0, bytesRead), this.deliver);
+      f.splitter.push(this.buf.subarray(0, bytesRead), (line, end) => this.deliverFrom(f, line, end));
     }
   }
 
@@ -476,7 +501,10 @@ export class FileFollower {
     f.readOffset = 0;
     f.head = Buffer.alloc(0);
     f.tail = Buffer.alloc(0);
+    this.release(f); // new content: a new key once its first line is read
     f.splitter.reset(0);
+    // A writer without O_APPEND writes on at its old offset: NULs up to there, then its lines.
+    f.splitter.skipLeadingNul();
   }
 
   /**
@@ -635,6 +663,48 @@ export class FileFollower {
     return true;
   }
 
+  /** Delivers a line of `f` (ending at `end`) unless another name of the same file delivered it. */
+  private deliverFrom(f: OpenFile, line: string, end: number): void {
+    const key = this.sharedKey(f);
+    const seen = key === null ? undefined : this.o.delivered?.get(key);
+    if (seen !== undefined) {
+      if (end <= seen.end) {
+        if (seen.by !== this.path && !this.aliasWarned.has(seen.by)) {
+          this.aliasWarned.add(seen.by);
+          this.o.onWarning(`log path ${this.path} is the same file as ${seen.by} (a link, or a glob matching both): each of its lines is read once`);
+        }
+        return;
+      }
+      seen.end = end;
+      seen.by = this.path;
+    }
+    this.deliver(line);
+  }
+
+  /** The DeliveredFiles key of `f` (registered on first use), or null when it is not shared. */
+  private sharedKey(f: OpenFile): string | null {
+    if (f.shared !== undefined) return f.shared;
+    const map = this.o.delivered;
+    // A copy read after a truncation has no head: read once by the follower that found it.
+    if (map === undefined || f.head.length === 0) return (f.shared = null);
+    const nl = f.head.indexOf(0x0a);
+    if (nl < 0 && f.head.length < HEAD_BYTES) return null; // first line not whole yet: ask again later
+    const key = `${f.dev}:${f.ino}:${fingerprint(f.head.subarray(0, nl < 0 ? f.head.length : nl + 1))}`;
+    const entry = map.get(key);
+    if (entry) entry.refs++;
+    else map.set(key, { end: 0, by: this.path, refs: 1 });
+    return (f.shared = key);
+  }
+
+  /** `f` is closed or holds new content: its key is dropped once no follower holds it. */
+  private release(f: OpenFile): void {
+    const key = f.shared;
+    f.shared = undefined;
+    if (key === undefined || key === null) return;
+    const entry = this.o.delivered?.get(key);
+    if (entry && --entry.refs <= 0) this.o.delivered?.delete(key);
+  }
+
   private readonly deliver = (line: string): void => {
     this.o.counters.lines++;
     try {
@@ -646,9 +716,10 @@ export class FileFollower {
 
   private async finish(f: OpenFile): Promise<void> {
     await this.readToEnd(f);
-    f.splitter.flushPartial(this.deliver);
+    f.splitter.flushPartial((line, end) => this.deliverFrom(f, line, end));
     this.draining = this.draining.filter((d) => d !== f);
     this.overlongClosed += f.splitter.overlongLines;
+    this.release(f);
     await f.fh.close().catch(() => undefined);
   }
 
@@ -714,6 +785,51 @@ export class FileFollower {
     this.o.onWarning(
       `log path ${this.path} is a ${type}, not a regular file: not opened and not followed (only regular files are); point the log path at the access log file itself`,
     );
+  }
+
+  /**
+   * The copy copytruncate left of a file truncated while we were stopped: the newest regular,
+   * uncompressed file named after the path (another inode) that starts with the saved position's
+   * fingerprinted bytes and reaches its offset; opened there, to be read on like a rotated file.
+   * Its bytes past the offset were written after we stopped reading: read nowhere else.
+   */
+  private async findCopyAtStart(p: FilePosition): Promise<(OpenFile & { name: string }) | null> {
+    if (p.fingerprint === undefined || p.offset <= 0) return null;
+    const dir = dirname(this.path);
+    const base = basename(this.path);
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch {
+      return null;
+    }
+    const found: { name: string; mtime: bigint }[] = [];
+    for (const n of names) {
+      if (n === base || !n.startsWith(base) || COMPRESSED.test(n)) continue;
+      try {
+        const st = await stat(join(dir, n), { bigint: true });
+        if (st.isFile() && Number(st.size) >= p.offset && !(String(st.dev) === p.dev && String(st.ino) === p.ino)) found.push({ name: n, mtime: st.mtimeNs });
+      } catch {
+        // vanished
+      }
+    }
+    found.sort((a, b) => (a.mtime === b.mtime ? 0 : a.mtime > b.mtime ? -1 : 1));
+    for (const c of found.slice(0, MAX_COPY_CANDIDATES)) {
+      let fh: FileHandle;
+      try {
+        fh = await open(join(dir, c.name), OPEN_FLAGS);
+      } catch {
+        continue;
+      }
+      try {
+        const st = await fh.stat({ bigint: true });
+        if (st.isFile() && Number(st.size) >= p.offset && (await fingerprintMatches(fh, p.fingerprint))) return { ...(await this.makeOpen(fh, st, p.offset)), name: c.name };
+      } catch {
+        // unreadable: not ours to read
+      }
+      await fh.close().catch(() => undefined);
+    }
+    return null;
   }
 
   /** Finds a file with the saved identity in the path's directory, opened at the saved offset. */

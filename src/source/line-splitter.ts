@@ -2,7 +2,8 @@
  * Splits a byte stream (one file's content, fed in order) into lines, tracking byte offsets.
  *
  * Contract:
- * - push(chunk, onLine) calls onLine(line) for every complete line in order, without its "\n" and
+ * - push(chunk, onLine) calls onLine(line, end) for every complete line in order (end: the offset just
+ *   past its newline, what `committed` becomes), without its "\n" and
  *   without one trailing "\r" (CRLF). Bytes are decoded as UTF-8 per line, so a multi-byte
  *   character split across chunks is never mangled.
  * - A partial last line (no newline yet) is held until completed; `committed` is the offset just
@@ -39,6 +40,8 @@ export class LineSplitter {
   private overlong = false;
   /** True until the first newline: the bytes so far are the rest of a line begun before our start. */
   private discarding = false;
+  /** True until the first byte that is not NUL: those are a hole, not a line (skipLeadingNul). */
+  private skippingNul = false;
 
   constructor(startOffset = 0, maxLineBytes = DEFAULT_MAX_LINE_BYTES) {
     this.committed = startOffset;
@@ -59,7 +62,24 @@ export class LineSplitter {
     this.discarding = true;
   }
 
-  push(chunk: Buffer, onLine: (line: string) => void): void {
+  /**
+   * Skip the NUL bytes before the next line, never delivered: after a copytruncate, a writer that
+   * does not append (O_APPEND) writes on at its old offset and leaves the file a hole of NULs up to
+   * there, which, read as the start of the first new line, made that line binary junk: skipped, lost.
+   */
+  skipLeadingNul(): void {
+    if (this.pending === 0) this.skippingNul = true;
+  }
+
+  push(chunk: Buffer, onLine: (line: string, end: number) => void): void {
+    if (this.skippingNul) {
+      let i = 0;
+      while (i < chunk.length && chunk[i] === 0) i++;
+      this.committed += i;
+      if (i === chunk.length) return;
+      this.skippingNul = false;
+      chunk = chunk.subarray(i);
+    }
     let start = 0;
     for (;;) {
       const nl = chunk.indexOf(0x0a, start);
@@ -77,7 +97,7 @@ export class LineSplitter {
         this.hold(piece, false);
         const head = Buffer.concat(this.parts, this.held);
         this.resetHeld();
-        onLine(decodeHead(head));
+        onLine(decodeHead(head), this.committed + lineBytes + 1);
         this.committed += lineBytes + 1;
         continue;
       }
@@ -87,7 +107,7 @@ export class LineSplitter {
         buf = Buffer.concat(this.parts, lineBytes);
         this.resetHeld();
       }
-      onLine(decodeLine(buf));
+      onLine(decodeLine(buf), this.committed + lineBytes + 1);
       this.committed += lineBytes + 1;
     }
     const rest = chunk.subarray(start);
@@ -107,7 +127,7 @@ export class LineSplitter {
   }
 
   /** Deliver a held partial line (the file will not grow any more); committed moves past it. */
-  flushPartial(onLine: (line: string) => void): void {
+  flushPartial(onLine: (line: string, end: number) => void): void {
     if (this.pending === 0) return;
     if (this.discarding) {
       this.committed += this.pending;
@@ -118,7 +138,7 @@ export class LineSplitter {
     const buf = Buffer.concat(this.parts, this.held);
     const n = this.pending;
     this.resetHeld();
-    onLine(wasOverlong ? decodeHead(buf) : decodeLine(buf));
+    onLine(wasOverlong ? decodeHead(buf) : decodeLine(buf), this.committed + n);
     this.committed += n;
   }
 
@@ -143,6 +163,7 @@ export class LineSplitter {
     this.held = 0;
     this.overlong = false;
     this.discarding = false;
+    this.skippingNul = false;
   }
 }
 

@@ -6,9 +6,14 @@
  * Latency: each followed file's directory is watched (fs.watch, i.e. inotify on Linux); any event
  * naming the file triggers an immediate read, so a line is delivered milliseconds after it is
  * written. Watching the directory (not the file) also sees the file being created, renamed and
- * re-created. Where events do not arrive (NFS, some FUSE/overlay setups, inotify limits reached)
- * the pollIntervalMs timer still catches everything, just later. Idle cost: one stat() per file per
- * poll interval.
+ * re-created. A path that is a symlink into another directory (a log on a volume, Kubernetes'
+ * /var/log/containers/*.log) is written there, and inotify reports writes in the directory of the
+ * file itself only: that directory is watched too, and re-resolved whenever the link may have
+ * changed. A directory that does not exist yet cannot be watched: its nearest existing ancestor is
+ * (for entries created there), so a log whose directory is created later is read at once too.
+ * Where events do not arrive (NFS, some FUSE/overlay setups, inotify limits reached) the
+ * pollIntervalMs timer still catches everything, just later. Idle cost: one stat() and one
+ * realpath() per file per poll interval.
  *
  * Globs are re-expanded every rescanIntervalMs and whenever an entry is created or renamed in a
  * directory the glob reads; a new match is followed from its beginning. A glob-found file that
@@ -19,11 +24,11 @@
  * refused with one warning naming it and its type and is never opened (opening a FIFO would block
  * start() until a writer appears), so start() never waits on one.
  */
-import { watch } from 'node:fs';
+import { realpathSync, statSync, watch } from 'node:fs';
 import { basename, dirname, isAbsolute, resolve } from 'node:path';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { BanhammerError } from '../errors.js';
-import { FileFollower } from './file-follower.js';
+import { FileFollower, type DeliveredFiles } from './file-follower.js';
 import { expandGlob, hasMagic, matchesGlob } from './glob.js';
 import type { FilePosition, FileProgress, LineSource, LineSourceStats, WatchedEntry } from './line-source.js';
 import { DEFAULT_MAX_LINE_BYTES } from './line-splitter.js';
@@ -76,8 +81,16 @@ export class Tailer implements LineSource {
   /** Lines delivered per configured path (label: as written in the configuration). */
   private readonly linesBy = new Map<string, { n: number }>();
   private readonly watchers = new Map<string, { close(): void } | null>();
+  /** Followed paths that resolve (through symlinks) into another directory: the file they name now. */
+  private readonly realPaths = new Map<string, string>();
+  /** Nearest existing ancestors of watched directories that do not exist yet. */
+  private readonly ancestorWatchers = new Map<string, { close(): void } | null>();
+  /** Device and inode of each watched directory when its watch was made (see syncWatchers). */
+  private readonly watchedIds = new Map<string, string>();
   private readonly globDirs = new Set<string>();
   private readonly counters = { lines: 0, rotations: 0, truncations: 0 };
+  /** One file followed under several names (links, overlapping globs) is delivered once. */
+  private readonly delivered: DeliveredFiles = new Map();
   private droppedOverlong = 0;
   private pollTimer: TimerHandle | null = null;
   private rescanTimer: TimerHandle | null = null;
@@ -153,6 +166,8 @@ export class Tailer implements LineSource {
     if (this.rescanTimer) this.clock.clearTimeout(this.rescanTimer);
     for (const w of this.watchers.values()) w?.close();
     this.watchers.clear();
+    for (const w of this.ancestorWatchers.values()) w?.close();
+    this.ancestorWatchers.clear();
     await this.rescanning;
     for (const { f } of this.followers.values()) await f.stop();
     this.finalPositions = this.collectPositions();
@@ -225,6 +240,7 @@ export class Tailer implements LineSource {
       maxLineBytes: this.o.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
       rotateWaitMs: this.o.rotateWaitMs ?? 5000,
       counters: this.counters,
+      delivered: this.delivered,
     });
     this.followers.set(path, { f, fromGlob, label });
     await f.init();
@@ -238,52 +254,119 @@ export class Tailer implements LineSource {
     }
   }
 
-  /** Watch every directory that holds a followed file or that a glob reads; drop the rest. */
+  /**
+   * Watch every directory that holds a followed file (or the file a followed symlink names) or that
+   * a glob reads; drop the rest. Directories that do not exist yet are waited for through their
+   * nearest existing ancestor.
+   */
   private syncWatchers(): void {
     if (this.stopped || this.o.watchDir === null) return;
     const want = new Set<string>(this.globDirs);
-    for (const path of this.followers.keys()) want.add(dirname(path));
+    this.realPaths.clear();
+    for (const path of this.followers.keys()) {
+      want.add(dirname(path));
+      const real = resolvedPath(path);
+      if (real !== null && real !== path) {
+        this.realPaths.set(path, real);
+        want.add(dirname(real));
+      }
+    }
     for (const [dir, w] of this.watchers) {
       if (!want.has(dir)) {
         w?.close();
         this.watchers.delete(dir);
+        this.watchedIds.delete(dir);
+      } else if (w !== null && dirId(dir) !== this.watchedIds.get(dir)) {
+        // Removed (and maybe made again): an inotify watch dies with its directory without an
+        // error, and every later line would wait for the poll. Watch what is there now.
+        w.close();
+        this.watchers.set(dir, null);
       }
     }
     const watchDir = this.o.watchDir ?? fsWatchDir;
-    for (const dir of want) {
-      if (this.watchers.get(dir)) continue;
-      try {
-        const w = watchDir(
-          dir,
-          (kind, name) => this.onDirEvent(dir, kind, name),
-          () => {
-            // Directory removed or watcher broken: forget it; the poll re-creates it when possible.
-            this.watchers.get(dir)?.close();
-            this.watchers.set(dir, null);
-          },
-        );
+    // Bounded: `mkdir -p` may create the next level while we set up the watch on the one above.
+    for (let round = 0; round < 4; round++) {
+      for (const dir of want) {
+        if (this.watchers.get(dir)) continue;
+        const id = dirId(dir);
+        const w = this.tryWatch(watchDir, dir, this.watchers, (kind, name) => this.onDirEvent(dir, kind, name));
         this.watchers.set(dir, w);
-      } catch (e) {
-        this.watchers.set(dir, null);
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code !== 'ENOENT' && code !== 'ENOTDIR' && !this.watchWarned) {
-          this.watchWarned = true;
-          this.o.onWarning?.(
-            `cannot watch ${dir} for changes (${code ?? String(e)}); falling back to polling every ${this.o.pollIntervalMs ?? 1000} ms (raise fs.inotify.max_user_watches if this is ENOSPC)`,
-          );
+        if (w !== null && id !== null) this.watchedIds.set(dir, id);
+        else this.watchedIds.delete(dir);
+      }
+      const ancestors = new Set<string>();
+      for (const dir of want) {
+        if (this.watchers.get(dir)) continue;
+        const a = existingAncestor(dir);
+        if (a !== null) ancestors.add(a);
+      }
+      for (const [a, w] of this.ancestorWatchers) {
+        if (!ancestors.has(a)) {
+          w?.close();
+          this.ancestorWatchers.delete(a);
         }
       }
+      let added = false;
+      for (const a of ancestors) {
+        if (this.ancestorWatchers.get(a)) continue;
+        // Only entries created, removed or moved matter there ('change' is some other file written).
+        const w = this.tryWatch(watchDir, a, this.ancestorWatchers, (kind) => kind === 'rename' && this.onAncestorEvent());
+        this.ancestorWatchers.set(a, w);
+        added ||= w !== null;
+      }
+      // A level created before its ancestor's watch was up sends that watch nothing: look again.
+      if (!added || ![...want].some((d) => !this.watchers.get(d) && isDirectory(d))) break;
     }
+  }
+
+  private tryWatch(
+    watchDir: WatchDir,
+    dir: string,
+    map: Map<string, { close(): void } | null>,
+    onEvent: (kind: 'rename' | 'change', name: string | null) => void,
+  ): { close(): void } | null {
+    try {
+      return watchDir(dir, onEvent, () => {
+        // Directory removed or watcher broken: forget it; the poll re-creates it when possible.
+        map.get(dir)?.close();
+        map.set(dir, null);
+      });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR' && !this.watchWarned) {
+        this.watchWarned = true;
+        this.o.onWarning?.(
+          `cannot watch ${dir} for changes (${code ?? String(e)}); falling back to polling every ${this.o.pollIntervalMs ?? 1000} ms (raise fs.inotify.max_user_watches if this is ENOSPC)`,
+        );
+      }
+      return null;
+    }
+  }
+
+  /** Something changed above a directory that did not exist: watch what exists now, and look. */
+  private onAncestorEvent(): void {
+    if (this.stopped) return;
+    this.syncWatchers();
+    for (const { f } of this.followers.values()) if (!f.isFollowing()) f.poke();
+    if (this.globDirs.size > 0) this.rescan();
   }
 
   private onDirEvent(dir: string, kind: 'rename' | 'change', name: string | null): void {
     if (this.stopped) return;
+    let relink = false;
     for (const [path, { f }] of this.followers) {
-      if (dirname(path) !== dir) continue;
+      const own = dirname(path) === dir;
+      const real = this.realPaths.get(path);
+      const target = real !== undefined && dirname(real) === dir;
+      if (!own && !target) continue;
       // Rotated-away files may still be written under another name: poke every follower of the
       // directory; a pass with nothing new costs a couple of fstat calls.
-      if (name === null || name === basename(path) || kind === 'rename' || f.hasDraining()) f.poke();
+      const named = name === null || (own && name === basename(path)) || (target && name === basename(real));
+      if (named || kind === 'rename' || f.hasDraining()) f.poke();
+      // The path itself was created, replaced or re-pointed: the file it names may live elsewhere now.
+      if (own && kind === 'rename' && (name === null || name === basename(path))) relink = true;
     }
+    if (relink) this.syncWatchers();
     if (kind === 'rename' && this.globDirs.has(dir)) this.rescan();
   }
 
@@ -340,7 +423,8 @@ export class Tailer implements LineSource {
     this.pollTimer = this.clock.setTimeout(() => {
       if (this.stopped) return;
       for (const { f } of this.followers.values()) f.poke();
-      if ([...this.watchers.values()].some((w) => w === null)) this.syncWatchers();
+      // Also re-resolves symlinks: a link re-pointed where no event reached us moves its watch.
+      this.syncWatchers();
       this.armPoll();
     }, this.o.pollIntervalMs ?? 1000);
   }
@@ -351,6 +435,41 @@ export class Tailer implements LineSource {
       this.rescan();
       this.armRescan();
     }, this.o.rescanIntervalMs ?? 5000);
+  }
+}
+
+/** What `path` names after every symlink is followed; null when it does not resolve (yet). */
+function resolvedPath(path: string): string | null {
+  try {
+    return realpathSync.native(path);
+  } catch {
+    return null;
+  }
+}
+
+/** The nearest ancestor of `dir` that exists as a directory (null: none, e.g. a relative root). */
+function existingAncestor(dir: string): string | null {
+  for (let d = dirname(dir); ; d = dirname(d)) {
+    if (isDirectory(d)) return d;
+    if (dirname(d) === d) return null;
+  }
+}
+
+/** A directory's device and inode, or null when it is not there. */
+function dirId(path: string): string | null {
+  try {
+    const st = statSync(path);
+    return st.isDirectory() ? `${st.dev}:${st.ino}` : null;
+  } catch {
+    return null;
+  }
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
   }
 }
 
