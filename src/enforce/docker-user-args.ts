@@ -128,18 +128,26 @@ export interface ForwardJumps {
   readonly ours: string[][];
 }
 
-/** Reads `-S FORWARD` output: which rules jump to DOCKER-USER, and which of those are ours. */
-export function parseForwardJumps(save: string, names: DockerUserNames): ForwardJumps {
-  let others = 0;
-  const ours: string[][] = [];
+/** Each FORWARD rule of `-S FORWARD` output that jumps to DOCKER-USER: its words and its comment (quotes removed). */
+function forwardJumpsToDockerUser(save: string): { words: string[]; comment: string | undefined }[] {
+  const out: { words: string[]; comment: string | undefined }[] = [];
   for (const line of save.split('\n')) {
     const t = line.trim().split(/\s+/);
     if (t[0] !== '-A' || t[1] !== 'FORWARD') continue;
     const j = t.indexOf('-j');
     if (j < 0 || t[j + 1] !== DOCKER_USER || j + 2 !== t.length) continue;
     const ci = t.indexOf('--comment');
-    const comment = ci > 0 ? t[ci + 1]?.replace(/^"(.*)"$/, '$1') : undefined;
-    if (comment === names.forwardComment) ours.push(t.slice(2).map((x) => x.replace(/^"(.*)"$/, '$1')));
+    out.push({ words: t, comment: ci > 0 ? t[ci + 1]?.replace(/^"(.*)"$/, '$1') : undefined });
+  }
+  return out;
+}
+
+/** Reads `-S FORWARD` output: which rules jump to DOCKER-USER, and which of those are ours. */
+export function parseForwardJumps(save: string, names: DockerUserNames): ForwardJumps {
+  let others = 0;
+  const ours: string[][] = [];
+  for (const { words, comment } of forwardJumpsToDockerUser(save)) {
+    if (comment === names.forwardComment) ours.push(words.slice(2).map((x) => x.replace(/^"(.*)"$/, '$1')));
     else others++;
   }
   return { others, ours };
@@ -152,17 +160,7 @@ export function parseForwardJumps(save: string, names: DockerUserNames): Forward
  * step aside: it goes when that agent stops.
  */
 export function siblingForwardJumps(save: string, names: DockerUserNames): number {
-  let n = 0;
-  for (const line of save.split('\n')) {
-    const t = line.trim().split(/\s+/);
-    if (t[0] !== '-A' || t[1] !== 'FORWARD') continue;
-    const j = t.indexOf('-j');
-    if (j < 0 || t[j + 1] !== DOCKER_USER || j + 2 !== t.length) continue;
-    const ci = t.indexOf('--comment');
-    const comment = ci > 0 ? t[ci + 1]?.replace(/^"(.*)"$/, '$1') : undefined;
-    if (comment !== undefined && comment !== names.forwardComment && comment.startsWith('banhammer-')) n++;
-  }
-  return n;
+  return forwardJumpsToDockerUser(save).filter(({ comment }) => comment !== undefined && comment !== names.forwardComment && comment.startsWith('banhammer-')).length;
 }
 
 /** Rule specs (for -D) of every rule in `chain`'s `-S` output that jumps to `target` and does nothing else. */

@@ -563,20 +563,22 @@ export class FileFollower {
     }
   }
 
-  /** The possible copies of this file beside it, oldest first (by modification time). */
-  private async listCopies(f: OpenFile): Promise<CopyFile[]> {
-    const dir = dirname(this.path);
+  /** Names beside this file that may be its copies: named after it, not compressed (empty when the directory cannot be read). */
+  private async copyNames(): Promise<string[]> {
     const base = basename(this.path);
-    let names: string[];
     try {
-      names = await readdir(dir);
+      return (await readdir(dirname(this.path))).filter((n) => n !== base && n.startsWith(base) && !COMPRESSED.test(n));
     } catch {
       return [];
     }
+  }
+
+  /** The possible copies of this file beside it, oldest first (by modification time). */
+  private async listCopies(f: OpenFile): Promise<CopyFile[]> {
+    const dir = dirname(this.path);
     const out: CopyFile[] = [];
     const ids = new Set<string>();
-    for (const n of names) {
-      if (n === base || !n.startsWith(base) || COMPRESSED.test(n)) continue;
+    for (const n of await this.copyNames()) {
       try {
         const st = await stat(join(dir, n), { bigint: true });
         if (!st.isFile() || (String(st.dev) === f.dev && String(st.ino) === f.ino)) continue;
@@ -796,16 +798,8 @@ export class FileFollower {
   private async findCopyAtStart(p: FilePosition): Promise<(OpenFile & { name: string }) | null> {
     if (p.fingerprint === undefined || p.offset <= 0) return null;
     const dir = dirname(this.path);
-    const base = basename(this.path);
-    let names: string[];
-    try {
-      names = await readdir(dir);
-    } catch {
-      return null;
-    }
     const found: { name: string; mtime: bigint }[] = [];
-    for (const n of names) {
-      if (n === base || !n.startsWith(base) || COMPRESSED.test(n)) continue;
+    for (const n of await this.copyNames()) {
       try {
         const st = await stat(join(dir, n), { bigint: true });
         if (st.isFile() && Number(st.size) >= p.offset && !(String(st.dev) === p.dev && String(st.ino) === p.ino)) found.push({ name: n, mtime: st.mtimeNs });
