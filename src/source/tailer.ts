@@ -12,7 +12,7 @@
  * changed. A directory that does not exist yet cannot be watched: its nearest existing ancestor is
  * (for entries created there), so a log whose directory is created later is read at once too.
  * Where events do not arrive (NFS, some FUSE/overlay setups, inotify limits reached) the
- * pollIntervalMs timer still catches everything, just later. Idle cost: one stat() and one
+ * pollIntervalMs timer still catches everything, just later. Idle cost: one stat() and one (asynchronous)
  * realpath() per file per poll interval.
  *
  * Globs are re-expanded every rescanIntervalMs and whenever an entry is created or renamed in a
@@ -24,7 +24,8 @@
  * refused with one warning naming it and its type and is never opened (opening a FIFO would block
  * start() until a writer appears), so start() never waits on one.
  */
-import { realpathSync, statSync, watch } from 'node:fs';
+import { watch } from 'node:fs';
+import { realpath, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, resolve } from 'node:path';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { BanhammerError } from '../errors.js';
@@ -87,6 +88,9 @@ export class Tailer implements LineSource {
   private readonly ancestorWatchers = new Map<string, { close(): void } | null>();
   /** Device and inode of each watched directory when its watch was made (see syncWatchers). */
   private readonly watchedIds = new Map<string, string>();
+  /** The syncWatchers() pass running, and whether another was asked for meanwhile. */
+  private syncing: Promise<void> | null = null;
+  private resyncWanted = false;
   private readonly globDirs = new Set<string>();
   private readonly counters = { lines: 0, rotations: 0, truncations: 0 };
   /** One file followed under several names (links, overlapping globs) is delivered once. */
@@ -152,7 +156,7 @@ export class Tailer implements LineSource {
       }
       for (const f of new Set([...files, ...savedMatches])) await this.addFollower(f, true, 'end', label);
     }
-    this.syncWatchers();
+    await this.syncWatchers();
     // Anything written between opening and watching is picked up here.
     for (const { f } of this.followers.values()) f.poke();
     this.armPoll();
@@ -164,6 +168,7 @@ export class Tailer implements LineSource {
     this.stopped = true;
     if (this.pollTimer) this.clock.clearTimeout(this.pollTimer);
     if (this.rescanTimer) this.clock.clearTimeout(this.rescanTimer);
+    await this.syncing;
     for (const w of this.watchers.values()) w?.close();
     this.watchers.clear();
     for (const w of this.ancestorWatchers.values()) w?.close();
@@ -259,24 +264,55 @@ export class Tailer implements LineSource {
    * a glob reads; drop the rest. Directories that do not exist yet are waited for through their
    * nearest existing ancestor.
    */
-  private syncWatchers(): void {
+  private syncWatchers(): Promise<void> {
+    if (this.syncing !== null) {
+      this.resyncWanted = true;
+      return this.syncing;
+    }
+    this.syncing = (async () => {
+      try {
+        do {
+          this.resyncWanted = false;
+          await this.syncWatchersOnce();
+        } while (this.resyncWanted && !this.stopped);
+      } catch (e) {
+        this.o.onWarning?.(`watching the log directories failed (${e instanceof Error ? e.message : String(e)}); the poll still reads every file`);
+      } finally {
+        this.syncing = null;
+      }
+    })();
+    return this.syncing;
+  }
+
+  /**
+   * One pass of syncWatchers(). Every look at the file system (realpath, stat) is asynchronous: it
+   * runs every poll, and on a hung mount (NFS, FUSE) a synchronous one would stop the whole agent,
+   * its bans and its control socket with it, where an asynchronous one only waits itself. After
+   * each wait a stopped tailer goes no further.
+   */
+  private async syncWatchersOnce(): Promise<void> {
     if (this.stopped || this.o.watchDir === null) return;
     const want = new Set<string>(this.globDirs);
-    this.realPaths.clear();
-    for (const path of this.followers.keys()) {
+    const realPaths = new Map<string, string>();
+    for (const path of [...this.followers.keys()]) {
       want.add(dirname(path));
-      const real = resolvedPath(path);
+      const real = await resolvedPath(path);
       if (real !== null && real !== path) {
-        this.realPaths.set(path, real);
+        realPaths.set(path, real);
         want.add(dirname(real));
       }
     }
+    const ids = new Map<string, string | null>();
+    for (const dir of want) ids.set(dir, await dirId(dir));
+    if (this.stopped) return;
+    this.realPaths.clear();
+    for (const [path, real] of realPaths) this.realPaths.set(path, real);
     for (const [dir, w] of this.watchers) {
       if (!want.has(dir)) {
         w?.close();
         this.watchers.delete(dir);
         this.watchedIds.delete(dir);
-      } else if (w !== null && dirId(dir) !== this.watchedIds.get(dir)) {
+      } else if (w !== null && ids.get(dir) !== this.watchedIds.get(dir)) {
         // Removed (and maybe made again): an inotify watch dies with its directory without an
         // error, and every later line would wait for the poll. Watch what is there now.
         w.close();
@@ -288,7 +324,8 @@ export class Tailer implements LineSource {
     for (let round = 0; round < 4; round++) {
       for (const dir of want) {
         if (this.watchers.get(dir)) continue;
-        const id = dirId(dir);
+        const id = round === 0 ? (ids.get(dir) ?? null) : await dirId(dir);
+        if (this.stopped) return;
         const w = this.tryWatch(watchDir, dir, this.watchers, (kind, name) => this.onDirEvent(dir, kind, name));
         this.watchers.set(dir, w);
         if (w !== null && id !== null) this.watchedIds.set(dir, id);
@@ -297,9 +334,10 @@ export class Tailer implements LineSource {
       const ancestors = new Set<string>();
       for (const dir of want) {
         if (this.watchers.get(dir)) continue;
-        const a = existingAncestor(dir);
+        const a = await existingAncestor(dir);
         if (a !== null) ancestors.add(a);
       }
+      if (this.stopped) return;
       for (const [a, w] of this.ancestorWatchers) {
         if (!ancestors.has(a)) {
           w?.close();
@@ -315,7 +353,10 @@ export class Tailer implements LineSource {
         added ||= w !== null;
       }
       // A level created before its ancestor's watch was up sends that watch nothing: look again.
-      if (!added || ![...want].some((d) => !this.watchers.get(d) && isDirectory(d))) break;
+      if (!added) break;
+      let levelMissed = false;
+      for (const d of want) if (!this.watchers.get(d) && (await isDirectory(d))) levelMissed = true;
+      if (!levelMissed || this.stopped) break;
     }
   }
 
@@ -346,7 +387,7 @@ export class Tailer implements LineSource {
   /** Something changed above a directory that did not exist: watch what exists now, and look. */
   private onAncestorEvent(): void {
     if (this.stopped) return;
-    this.syncWatchers();
+    void this.syncWatchers();
     for (const { f } of this.followers.values()) if (!f.isFollowing()) f.poke();
     if (this.globDirs.size > 0) this.rescan();
   }
@@ -366,7 +407,7 @@ export class Tailer implements LineSource {
       // The path itself was created, replaced or re-pointed: the file it names may live elsewhere now.
       if (own && kind === 'rename' && (name === null || name === basename(path))) relink = true;
     }
-    if (relink) this.syncWatchers();
+    if (relink) void this.syncWatchers();
     if (kind === 'rename' && this.globDirs.has(dir)) this.rescan();
   }
 
@@ -416,7 +457,7 @@ export class Tailer implements LineSource {
         this.followers.delete(path);
       }
     }
-    this.syncWatchers();
+    await this.syncWatchers();
   }
 
   private armPoll(): void {
@@ -424,7 +465,7 @@ export class Tailer implements LineSource {
       if (this.stopped) return;
       for (const { f } of this.followers.values()) f.poke();
       // Also re-resolves symlinks: a link re-pointed where no event reached us moves its watch.
-      this.syncWatchers();
+      void this.syncWatchers();
       this.armPoll();
     }, this.o.pollIntervalMs ?? 1000);
   }
@@ -439,35 +480,35 @@ export class Tailer implements LineSource {
 }
 
 /** What `path` names after every symlink is followed; null when it does not resolve (yet). */
-function resolvedPath(path: string): string | null {
+async function resolvedPath(path: string): Promise<string | null> {
   try {
-    return realpathSync.native(path);
+    return await realpath(path);
   } catch {
     return null;
   }
 }
 
 /** The nearest ancestor of `dir` that exists as a directory (null: none, e.g. a relative root). */
-function existingAncestor(dir: string): string | null {
+async function existingAncestor(dir: string): Promise<string | null> {
   for (let d = dirname(dir); ; d = dirname(d)) {
-    if (isDirectory(d)) return d;
+    if (await isDirectory(d)) return d;
     if (dirname(d) === d) return null;
   }
 }
 
 /** A directory's device and inode, or null when it is not there. */
-function dirId(path: string): string | null {
+async function dirId(path: string): Promise<string | null> {
   try {
-    const st = statSync(path);
+    const st = await stat(path);
     return st.isDirectory() ? `${st.dev}:${st.ino}` : null;
   } catch {
     return null;
   }
 }
 
-function isDirectory(path: string): boolean {
+async function isDirectory(path: string): Promise<boolean> {
   try {
-    return statSync(path).isDirectory();
+    return (await stat(path)).isDirectory();
   } catch {
     return false;
   }
