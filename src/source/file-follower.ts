@@ -59,7 +59,7 @@ export interface FileFollowerOptions {
  * the lines up to there: read under two names, every line counted twice and each address banned at
  * half its rule's maxretry.
  */
-export type DeliveredFiles = Map<string, { end: number; by: string; refs: number }>;
+export type DeliveredFiles = Map<string, { end: number; by: string; refs: number; warned: Set<string> }>;
 
 interface OpenFile {
   readonly fh: FileHandle;
@@ -135,8 +135,6 @@ export class FileFollower {
   private copiesFloor: bigint | null = null;
   /** The type the path was last refused as (warned once until a regular file is there again). */
   private refusedAs: string | null = null;
-  /** Followers already named in a warning as reading the same file as this one. */
-  private readonly aliasWarned = new Set<string>();
 
   constructor(opts: FileFollowerOptions) {
     this.o = opts;
@@ -671,8 +669,11 @@ export class FileFollower {
     const seen = key === null ? undefined : this.o.delivered?.get(key);
     if (seen !== undefined) {
       if (end <= seen.end) {
-        if (seen.by !== this.path && !this.aliasWarned.has(seen.by)) {
-          this.aliasWarned.add(seen.by);
+        // Once per pair of names, whichever of the two happens to read second: which follower reads
+        // a write first varies from write to write.
+        const pair = [seen.by, this.path].sort().join('\0');
+        if (seen.by !== this.path && !seen.warned.has(pair)) {
+          seen.warned.add(pair);
           this.o.onWarning(`log path ${this.path} is the same file as ${seen.by} (a link, or a glob matching both): each of its lines is read once`);
         }
         return;
@@ -694,7 +695,7 @@ export class FileFollower {
     const key = `${f.dev}:${f.ino}:${fingerprint(f.head.subarray(0, nl < 0 ? f.head.length : nl + 1))}`;
     const entry = map.get(key);
     if (entry) entry.refs++;
-    else map.set(key, { end: 0, by: this.path, refs: 1 });
+    else map.set(key, { end: 0, by: this.path, refs: 1, warned: new Set() });
     return (f.shared = key);
   }
 
