@@ -94,6 +94,13 @@ const MAX_COPY_CANDIDATES = 16;
 /** Re-listings for copies made while we were reading copies (bounded: a rotation storm cannot hold us). */
 const CATCH_UP_ROUNDS = 3;
 
+/**
+ * Ascending order of two numbers or two names by their code units: the same on every machine,
+ * whatever its locale (localeCompare would also load ICU's collation data, some megabytes, into an
+ * agent that had none).
+ */
+const inOrder = <T extends bigint | string>(a: T, b: T): number => (a < b ? -1 : a > b ? 1 : 0);
+
 /** A file beside the followed one that may be a copy of it (copytruncate). */
 interface CopyFile {
   readonly name: string;
@@ -427,8 +434,7 @@ export class FileFollower {
       if (!st.isFile() || held.has(`${st.dev}:${st.ino}`)) continue;
       if (st.birthtimeNs >= lo && st.birthtimeNs <= hi) found.push({ name: n, birth: st.birthtimeNs, mtime: st.mtimeNs });
     }
-    const cmp = (a: bigint, b: bigint): number => (a < b ? -1 : a > b ? 1 : 0);
-    found.sort((a, b) => cmp(a.birth, b.birth) || cmp(a.mtime, b.mtime) || a.name.localeCompare(b.name));
+    found.sort((a, b) => inOrder(a.birth, b.birth) || inOrder(a.mtime, b.mtime) || inOrder(a.name, b.name));
     const out: OpenFile[] = [];
     for (const c of found.slice(0, MAX_SKIPPED)) {
       try {
@@ -838,7 +844,7 @@ export class FileFollower {
     }
     // Likely names first (access.log.1, access.log-20260101), then the rest of the directory.
     const base = basename(this.path);
-    names.sort((a, b) => Number(!a.startsWith(base)) - Number(!b.startsWith(base)) || a.localeCompare(b));
+    names.sort((a, b) => Number(!a.startsWith(base)) - Number(!b.startsWith(base)) || inOrder(a, b));
     for (const n of names) {
       const full = join(dir, n);
       let st: BigIntStats;
