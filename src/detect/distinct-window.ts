@@ -141,7 +141,11 @@ export class DistinctWindows {
     // back after a pause, or a line from a skewed or forged clock) counts from its own time, but
     // drops only what had left the window before it: otherwise one line stamped far ahead emptied
     // the window of the current paths, and dropped itself at the next line (see SlidingWindows).
-    const keepAfter = t > kept + this.lead ? Math.min(cutoff, kept - this.findtime) : cutoff;
+    let keepAfter = t > kept + this.lead ? Math.min(cutoff, kept - this.findtime) : cutoff;
+    // Live, a path stamped ahead of the clock drops nothing the clock still holds inside the findtime
+    // (only left out of its own count): stepped forward, such lines erased the current paths (see
+    // SlidingWindows.record).
+    if (now !== undefined && t > now && keepAfter > now - this.findtime) keepAfter = now - this.findtime;
     let seen = false;
     let k = 0;
     for (let i = 0; i < h.length; i++) {

@@ -146,7 +146,12 @@ export class SlidingWindows {
       ref -= 2;
     }
     const cutoff = b[ref]! - this.findtime;
-    const removeUpTo = jump ? last - this.findtime : cutoff;
+    // Live, a line stamped ahead of the clock (within the skew tolerance) removes nothing the clock
+    // still holds inside the findtime: stepped forward so that none is a jump, two such lines erased
+    // the address's current failures for good, and so shielded it whatever it did. What they do not
+    // remove is only left out of their own count (stale, below).
+    let removeUpTo = jump ? last - this.findtime : cutoff;
+    if (now !== undefined && t > now && removeUpTo > now - this.findtime) removeUpTo = now - this.findtime;
     let head = w.head;
     if (b[head]! <= removeUpTo) {
       while (head < b.length && b[head]! <= removeUpTo) {
@@ -161,7 +166,7 @@ export class SlidingWindows {
       w.head = head;
     }
     this.held = w.total;
-    if (!jump) return w.total - future;
+    if (!jump && removeUpTo >= cutoff) return w.total - future;
     // Kept but out of this failure's window: not counted.
     let stale = 0;
     for (let i = head; i < b.length && b[i]! <= cutoff; i += 2) stale += b[i + 1]!;

@@ -207,6 +207,23 @@ function hasComma(line: string, s: number, e: number): boolean {
 }
 
 /**
+ * `auto`, an address first: does a whole second field follow (line[fe] is the space after the
+ * first) that is neither `-` nor an address? Only the host layout puts anything but `-` there, and
+ * there it is the TCP peer as the server wrote it: `unix:` (nginx on a UNIX socket), an IPv6
+ * address with a zone (`fe80::1%eth0`, APR writes the scope), a name (Apache's HostnameLookups, which
+ * the client's own PTR record answers). The first field is then the host, which the client names
+ * (nginx's $host, Apache's %V): read as the client it would let anyone blame the address it sends as
+ * `Host:`. Such a line counts for no one. (Apache's %l under IdentityCheck On, the other writer of
+ * that field, must name its format: README, "Layouts".)
+ */
+function peerNotAddress(line: string, fe: number, end: number): boolean {
+  const s = fe + 1;
+  if (s >= end || line.charCodeAt(s) === DASH || line.charCodeAt(s) === SPACE) return false;
+  const sp = line.indexOf(' ', s);
+  return sp > s && sp < end;
+}
+
+/**
  * A host name as a server writes one in the host layout's first field (Apache's ServerName, nginx's
  * $host, lower-cased and validated by nginx): 1–255 letters, digits, `.`, `-`, `_`, `:` and brackets
  * (an IPv6 literal), starting with a letter, digit, `_` or `[`.
@@ -554,6 +571,7 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
       outFe = f1;
       outList = true;
     } else {
+      if (layout === 'auto' && peerNotAddress(line, sp, end)) return fail(line, start, end, 'bad-address');
       outAddr = ipAt(line, start, sp);
       if (outAddr === null) return fail(line, start, end, 'bad-address');
       outFe = sp;
@@ -610,6 +628,8 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
             addr = second;
           }
           fe = pickEnd;
+        } else if (peerNotAddress(line, fe, end)) {
+          return fail(line, start, end, 'bad-address');
         }
       }
     } else {
@@ -690,31 +710,47 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
     if (status < 100 || status > 599) return fail(line, start, end, 'bad-status');
 
     // Method and target; anything that is not `METHOD SP target [SP HTTP/x.y]` counts as no request.
+    // The separators are runs of spaces or tabs, as the servers read them: nginx takes any number of
+    // spaces before the target and before the version (and logs the line as sent), Apache's
+    // `HttpProtocolOptions Unsafe` any whitespace (Strict answers 400 but logs the same line). Read
+    // as single spaces, `GET  /eval-stdin.php` had no path and `…/x.php HTTP/1.1 ` a path ending in
+    // ` HTTP/1.1 `, so a probe served (or refused) like any other escaped every `paths` rule.
     let method = '';
     let ps = 0;
     let pe = 0;
     const rs = q + 1;
     let m: number;
-    if (line.charCodeAt(rs) === 71 && line.charCodeAt(rs + 1) === 69 && line.charCodeAt(rs + 2) === 84 && line.charCodeAt(rs + 3) === SPACE) {
+    if (line.charCodeAt(rs) === 71 && line.charCodeAt(rs + 1) === 69 && line.charCodeAt(rs + 2) === 84 && isBlankChar(line.charCodeAt(rs + 3))) {
       m = rs + 3; // "GET ", by far the most common
       method = 'GET';
     } else {
-      m = line.indexOf(' ', rs);
+      m = rs;
+      while (m < r && m - rs <= 32 && !isBlankChar(line.charCodeAt(m))) m++;
       if (m > rs && m < r && isMethodToken(line, rs, m)) method = methodOf(line, rs, m);
     }
-    if (method !== '' && m < r - 1 && line.charCodeAt(m + 1) !== SPACE) {
-      let te = r;
-      // The usual ` HTTP/1.1` / ` HTTP/2.0` tail, checked in place; otherwise the last space.
-      if (r - 9 > m + 1 && line.charCodeAt(r - 9) === SPACE && line.charCodeAt(r - 8) === 72 && line.charCodeAt(r - 4) === 47) {
-        te = r - 9;
-      } else {
-        const ls = line.lastIndexOf(' ', r - 1);
-        if (ls > m + 1 && line.startsWith('HTTP/', ls + 1)) te = ls;
-      }
+    if (method !== '') {
       ps = m + 1;
-      pe = te;
-    } else {
-      method = '';
+      while (ps < r && isBlankChar(line.charCodeAt(ps))) ps++;
+      let te = r;
+      while (te > ps && isBlankChar(line.charCodeAt(te - 1))) te--;
+      if (te > ps) {
+        // The usual ` HTTP/1.1` / ` HTTP/2.0` tail, checked in place; otherwise the last blank.
+        let vs = -1;
+        if (te - 9 > ps && isBlankChar(line.charCodeAt(te - 9)) && line.startsWith('HTTP/', te - 8)) vs = te - 9;
+        else {
+          let k = te - 1;
+          while (k > ps && !isBlankChar(line.charCodeAt(k))) k--;
+          if (k > ps && line.startsWith('HTTP/', k + 1)) vs = k;
+        }
+        if (vs > ps) {
+          te = vs;
+          while (te > ps && isBlankChar(line.charCodeAt(te - 1))) te--;
+        }
+        pe = te;
+      } else {
+        method = '';
+        ps = 0;
+      }
     }
 
     // A trusted proxy as the peer: the client is in nginx main's trailing X-Forwarded-For field.
