@@ -24,6 +24,8 @@ export interface DaemonState {
 export interface StateStoreLike {
   load(): Promise<DaemonState | null>;
   save(doc: DaemonState): Promise<void>;
+  /** Why the last load() restored nothing from a file that was there (set aside: StateStore.refused), or null. */
+  readonly refused?: string | null;
 }
 
 export type DaemonLogger = Record<'debug' | 'info' | 'warn' | 'error', (obj: object, msg?: string) => void>;

@@ -437,7 +437,9 @@ export class Daemon implements ControlHandler {
         book: this.pipeline.book,
         rules: this.config.rules,
         health: {
-          stateError: this.keeper.error,
+          // A state file set aside at start (corrupt, another version, writable by others) is said
+          // here too (status has no field of its own for it yet): the bans it held were not restored.
+          stateError: this.keeper.error ?? this.deps.store.refused ?? null,
           enforceFailing: this.queue.failing,
           refused: this.queue.refusedTotal,
           repairs: this.repairs,
@@ -534,8 +536,27 @@ export class Daemon implements ControlHandler {
       containerName: this.scopeName,
       firewall: this.firewallState,
       unbanPending: this.unbansPending().some((u) => u.ip === target.ip),
-      ...(this.group && { group: (active) => this.group!.notHeld(target.ip, active) }),
+      ...(this.group && { group: (active) => this.groupBansNotHeld(target.ip, active) }),
     });
+  }
+
+  /**
+   * The group's bans of `ip` this agent does not hold: of `ip` itself and, for an address, of every
+   * network holding it, as the book's own answer (about) counts a network ban for the addresses in
+   * it. The group names a network by its canonical text only, so each prefix is asked (at most 128
+   * lookups in memory): a group /24 left out here (no network in this enforcer, or wider than
+   * BANHAMMER_SHARE_MIN_PREFIX4) was missing from `why` of an address every other replica drops.
+   */
+  private groupBansNotHeld(ip: string, active: readonly Ban[]): ReturnType<GroupLink['notHeld']> {
+    const names = [ip];
+    if (!isNetwork(ip)) {
+      const full = ip.includes(':') ? 128 : 32;
+      for (let p = full - 1; p >= 0; p--) {
+        const n = canonicalTarget(`${ip}/${p}`);
+        if (n !== null) names.push(n.ip);
+      }
+    }
+    return names.flatMap((n) => this.group!.notHeld(n, active));
   }
 
   async unbanAll(): Promise<number> {

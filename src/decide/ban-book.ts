@@ -747,6 +747,10 @@ export class BanBook {
       this.touch(ban);
       const bytes = evidenceBytes(ban.evidence);
       if (bytes > 0) this.hold(`b ${k}`, bytes);
+      // Held again in this run, so counted in its rule's "Total banned" as fail2ban counts a restored
+      // ban: status said "Currently banned: 1, Total banned: 0" after every restart. (A ban adopted
+      // from the group is counted by the replica that made it, as on adoption.)
+      if (ban.from === undefined) this.totals.set(ban.rule, (this.totals.get(ban.rule) ?? 0) + 1);
       restored++;
     }
     this.trimEvidence();

@@ -15,8 +15,15 @@
  *   link at the file's place that cannot be followed (a loop: ELOOP). Temp files left
  *   by a killed writer are removed. Only an unusable directory (permissions, not a directory, I/O
  *   error) throws, as BanhammerError('BH_ERR_STATE').
+ * - Trust: the file decides what the kernel drops, so one that someone else could have written is
+ *   not restored. A state file not owned by this process's user, or writable by its group or by
+ *   others, or a directory not owned by this user or root and writable by its group or others
+ *   (without the sticky bit, anyone could replace or delete our file), is refused: load() warns
+ *   (onWarning), sets the file aside (its content is evidence) and returns null; `refused` says why
+ *   (as for any file set aside) until the next load. Saving goes on (mode 0600, our owner), so a fixed
+ *   directory holds a trusted file again.
  */
-import { lstat, mkdir, readdir, rename, unlink } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { NotRegularFileError, readRegularFile } from '../fs/read-regular.js';
 import { join } from 'node:path';
 import { writeFileAtomic, type AtomicWriteError } from '../fs/atomic-write.js';
@@ -37,6 +44,8 @@ export interface StateStoreOptions<T> {
   readonly clock?: Clock;
   /** A larger file is not read but set aside (default DEFAULT_MAX_STATE_BYTES). */
   readonly maxBytes?: number;
+  /** The user the files must belong to (default: this process's effective uid; tests pin it). */
+  readonly uid?: number;
 }
 
 /**
@@ -56,6 +65,12 @@ export class StateStore<T> {
   /** Newest document waiting to be written, with everyone waiting for it. */
   private pending: { doc: T; waiters: { resolve: () => void; reject: (e: unknown) => void }[] } | null = null;
   private writing = false;
+  /**
+   * Why the last load() restored nothing from a file that was there (set aside: corrupt, of another
+   * version, or written by someone else), or null: the agent runs without its saved bans, which
+   * `status` must say, not only the log at start.
+   */
+  refused: string | null = null;
 
   constructor(opts: StateStoreOptions<T>) {
     if (!NAME_RE.test(opts.name)) {
@@ -77,6 +92,9 @@ export class StateStore<T> {
 
   async load(): Promise<T | null> {
     await this.removeStaleTemps();
+    this.refused = null;
+    const distrust = await this.distrust();
+    if (distrust !== null) return this.setAside(`is refused: ${distrust}, so someone else could have planted or removed bans in it`);
     let text: string;
     const max = this.opts.maxBytes ?? DEFAULT_MAX_STATE_BYTES;
     try {
@@ -163,7 +181,13 @@ export class StateStore<T> {
     }
   }
 
+  /** See Trust in the header: why the state may hold what another user wrote, or null. */
+  private distrust(): Promise<string | null> {
+    return trustProblem(this.opts.dir, this.file, this.opts.uid);
+  }
+
   private async setAside(why: string): Promise<null> {
+    this.refused = `state file ${this.file} ${why}; its bans and read positions were not restored`;
     const stamp = new Date(this.clock.now()).toISOString().replace(/[:.]/g, '-');
     const target = join(this.opts.dir, `${this.opts.name}.corrupt-${stamp}`);
     try {
@@ -193,6 +217,43 @@ export class StateStore<T> {
       if (n.startsWith(prefix) && !n.startsWith(mine)) await unlink(join(this.opts.dir, n)).catch(() => undefined);
     }
   }
+}
+
+/**
+ * Why `file` in `dir` may hold what a user other than `uid` (default: this process's effective uid)
+ * wrote, or null (see Trust in the header). For every file the agent restores from its state
+ * directory (the share outbox too). A file or directory that does not exist is no risk: nothing is
+ * restored from it; one that cannot be read fails where it is read.
+ */
+export async function trustProblem(dir: string, file: string, uid: number | undefined = process.geteuid?.()): Promise<string | null> {
+  if (uid === undefined) return null; // (no users on this platform)
+  let d;
+  let f;
+  try {
+    d = await stat(dir);
+    f = await stat(file);
+  } catch {
+    return null;
+  }
+  if (!f.isFile()) return null; // (set aside by the read, as any file that is not regular)
+  const dirProblem = unsafeOwnership(d, uid, { rootMayOwn: true, stickyHelps: true });
+  if (dirProblem !== null) return `its directory ${dir} ${dirProblem}`;
+  const fileProblem = unsafeOwnership(f, uid, { rootMayOwn: false, stickyHelps: false });
+  return fileProblem === null ? null : `it ${fileProblem}`;
+}
+
+/**
+ * Why a file or directory with this owner and mode could have been written by another user than
+ * `uid`, or null. Root may own the directory (a volume mounted by Docker), never the file of an
+ * agent that runs as another user; the sticky bit keeps others from replacing or deleting a file
+ * they do not own, and the file's own owner is checked too.
+ */
+export function unsafeOwnership(st: { uid: number; mode: number }, uid: number, o: { rootMayOwn: boolean; stickyHelps: boolean }): string | null {
+  if (st.uid !== uid && !(o.rootMayOwn && st.uid === 0)) return `is owned by uid ${st.uid}, not by this agent's user (uid ${uid})`;
+  const writable = st.mode & 0o022;
+  if (writable === 0 || (o.stickyHelps && (st.mode & 0o1000) !== 0)) return null;
+  const who = writable === 0o022 ? 'its group and others' : writable === 0o020 ? 'its group' : 'others';
+  return `is writable by ${who} (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')})`;
 }
 
 /** Is `path` itself a symbolic link (lstat; false when it cannot be read at all)? */

@@ -13,7 +13,14 @@ import { BanhammerError } from '../errors.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import type { GroupUnbanResult, SharedBan, ShareEvents, ShareStage } from './share.js';
 import { CONTAINER_ID_RE } from '../docker/containers.js';
-import { isNetwork } from '../parse/ip.js';
+import { cidrOverlaps, isNetwork, type Cidr } from '../parse/ip.js';
+
+/** IPv6 /96 prefixes whose last 32 bits are an IPv4 address (as IPV4_CARRIERS in parse/ip.ts): NAT64, IPv4-translated, IPv4-compatible. */
+const IPV4_CARRIERS: readonly Cidr[] = [
+  { network: '64:ff9b::', prefix: 96, family: 6 },
+  { network: '::ffff:0:0:0', prefix: 96, family: 6 },
+  { network: '::', prefix: 96, family: 6 },
+];
 
 export interface GroupLinkOptions {
   readonly share: ShareStage;
@@ -82,12 +89,12 @@ export class GroupLink {
           this.saidNoNetworks = true;
           return;
         }
-        if (isNetwork(g.ip) && this.tooWide(g.ip)) {
+        const limit = isNetwork(g.ip) ? this.tooWide(g.ip) : null;
+        if (limit !== null) {
           const origin = String(g.origin).slice(0, 128);
           if (!this.saidTooWide.has(origin) && this.saidTooWide.size < 64) {
             this.saidTooWide.add(origin);
-            const family = g.ip.includes(':') ? 6 : 4;
-            log.warn({ network: g.ip, origin }, `shared bans: a network ban from the group wider than /${(this.o.minPrefix ?? SHARED_NETWORK_MIN_PREFIX)[family]} is refused (BANHAMMER_SHARE_MIN_PREFIX${family})`);
+            log.warn({ network: g.ip, origin }, `shared bans: a network ban from the group wider than /${limit.prefix} is refused (BANHAMMER_SHARE_MIN_PREFIX${limit.family})`);
           }
           return;
         }
@@ -132,13 +139,25 @@ export class GroupLink {
     return share.start(events);
   }
 
-  /** Is this network (canonical `a/n`, validated by the share stage) wider than the group may ban here? */
-  private tooWide(network: string): boolean {
+  /**
+   * Is this network (canonical `a/n`, validated by the share stage) wider than the group may ban
+   * here? The limit it exceeds (its prefix, and the family of the setting), or null.
+   */
+  private tooWide(network: string): { prefix: number; family: 4 | 6 } | null {
     // The family from the text itself, not from what the message claims.
     const family = network.includes(':') ? 6 : 4;
-    const prefix = Number(network.slice(network.lastIndexOf('/') + 1));
-    const min = (this.o.minPrefix ?? SHARED_NETWORK_MIN_PREFIX)[family];
-    return !(Number.isInteger(prefix) && prefix >= min);
+    const slash = network.lastIndexOf('/');
+    const prefix = Number(network.slice(slash + 1));
+    const limits = this.o.minPrefix ?? SHARED_NETWORK_MIN_PREFIX;
+    if (!Number.isInteger(prefix)) return { prefix: limits[family], family };
+    // An IPv6 network carrying IPv4 addresses names IPv4 clients: as many as the IPv4 network in its
+    // last 32 bits, so it is held to the IPv4 limit there (64:ff9b::/104 is an IPv4 /8 behind a NAT64
+    // gateway, and passed the IPv6 /48 limit), as parse/ip.ts holds it to the local one.
+    if (family === 6) {
+      const n: Cidr = { network: network.slice(0, slash), prefix, family: 6 };
+      if (IPV4_CARRIERS.some((c) => cidrOverlaps(c, n))) return prefix < 96 + limits[4] ? { prefix: 96 + limits[4], family: 4 } : null;
+    }
+    return prefix < limits[family] ? { prefix: limits[family], family } : null;
   }
 
   /** A scope from the group as this agent reads it: undefined = host-wide, null = refuse. */

@@ -28,7 +28,12 @@ export interface GroupKeys {
   readonly group: string;
   /** `banhammer:{g}:` — what an ACL key and channel pattern must allow (followed by `*`). */
   readonly prefix: string;
-  /** Pub/sub channel of ban and unban events. */
+  /**
+   * Pub/sub channel of ban and unban events: `banhammer:{g}:events`, plus `:db<N>` for a database
+   * other than 0. Keys live in a database, pub/sub does not (a message published from any database
+   * reaches every subscriber of the channel): two services kept apart by database number that chose
+   * the same group name received each other's bans.
+   */
   readonly events: string;
   /** Hash: field = scopedKey(ip, scope), value = the ban as JSON (see messages.ts). */
   readonly bans: string;
@@ -42,14 +47,14 @@ export interface GroupKeys {
   claim(rule: string, ip: string, scope: string | undefined): string;
 }
 
-export function groupKeys(group: string): GroupKeys {
+export function groupKeys(group: string, database = 0): GroupKeys {
   const problem = groupProblem(group);
   if (problem !== null) throw new RangeError(`invalid share group ${JSON.stringify(group.slice(0, 80))}: ${problem}`);
   const prefix = `banhammer:{${group}}:`;
   return {
     group,
     prefix,
-    events: `${prefix}events`,
+    events: database === 0 ? `${prefix}events` : `${prefix}events:db${database}`,
     bans: `${prefix}bans`,
     epoch: `${prefix}epoch`,
     unbans: `${prefix}unbans`,

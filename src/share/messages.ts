@@ -39,7 +39,7 @@ export const MAX_NTH = 1_000_000;
 /** Longest hash field (scopedKey(ip, scope): at most ~180 ASCII characters). */
 export const MAX_FIELD_CHARS = 200;
 
-export type InvalidReason = 'too-long' | 'encoding' | 'json' | 'shape' | 'ip' | 'family' | 'rule' | 'time' | 'scope' | 'origin' | 'nth' | 'field';
+export type InvalidReason = 'too-long' | 'encoding' | 'json' | 'shape' | 'ip' | 'family' | 'rule' | 'time' | 'scope' | 'origin' | 'nth' | 'field' | 'signature' | 'replay';
 
 export interface SharedUnban {
   ip: string;

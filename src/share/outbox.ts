@@ -15,6 +15,7 @@ import { BoundedMap } from '../bounded-map.js';
 import { mkdir } from 'node:fs/promises';
 import { readRegularFile } from '../fs/read-regular.js';
 import { dirname } from 'node:path';
+import { trustProblem } from '../decide/state-store.js';
 import { writeFileAtomic } from '../fs/atomic-write.js';
 import { banField } from './keys.js';
 import { encodeBan, encodeUnban, isExpired, MAX_MESSAGE_CHARS, parseMessage, type SharedUnban } from './messages.js';
@@ -51,6 +52,13 @@ export class Outbox {
 
   /** Reads the file left by a previous run (missing = empty). Invalid entries and expired bans are dropped. */
   async load(): Promise<void> {
+    // Replayed to every replica of the group: a file another user could have written (a state
+    // directory writable by others, a file not ours) would let that user ban or unban group-wide.
+    const distrust = await trustProblem(dirname(this.path), this.path);
+    if (distrust !== null) {
+      this.log.warn({ path: this.path }, `share: outbox file refused: ${distrust}, so someone else could have planted bans or unbans in it; starting with an empty one`);
+      return;
+    }
     let text: string;
     try {
       // A regular file only, read no further than an outbox of this size can be (a FIFO or a link to

@@ -27,6 +27,7 @@ import { BAN_SCRIPT, EPOCH_SCRIPT, FAILURES_SCRIPT, PRUNE_SCRIPT, SCAN_SCRIPT, U
 import { checkOutgoingBan, encodeBan, encodeUnban, isExpired, MAX_FUTURE_MS, MAX_MESSAGE_CHARS, sharedTarget, MAX_TIME_MS, parseMessage, parseStoredBan, type SharedUnban } from './messages.js';
 import { Outbox, opField, type OutboxOp } from './outbox.js';
 import { WarnLimiter } from './warn-limiter.js';
+import { createSigner, MIN_KEY_BYTES, type Signer } from './signing.js';
 import type { GroupUnbanResult, ShareDeps, ShareEvents, ShareSettings, ShareStage, ShareStats, SharedBan } from './share.js';
 
 type ClientOptions = Parameters<typeof createClient>[0];
@@ -88,6 +89,10 @@ const MAX_RETRY_MS = 60_000;
  * made the histogram's sum, and every average drawn from it, decades.
  */
 const MAX_LAG_MS = 60_000;
+/** Least time between two reconnections for a READONLY answer (onReadOnly). */
+const READONLY_REOPEN_MS = 5_000;
+/** How old a signed message on the channel may be (its `sent` against this clock) before it is taken for a replay. */
+const MAX_SIGNED_AGE_MS = 60_000;
 /** Fields per UNBANNED_SCRIPT call, and bans re-published at once after Redis lost its data (pipelined). */
 const RESTORE_BATCH = 256;
 
@@ -141,6 +146,18 @@ const emptyStats = (): Omit<ShareStats, 'connected' | 'inFlight' | 'outboxDepth'
   hung: 0,
 });
 
+/**
+ * `ban` with its times moved by `-off` (from its origin's clock into this one's: clockOffsets), or
+ * null when they would leave the times a message may hold.
+ */
+function shifted(ban: SharedBan, off: number): SharedBan | null {
+  if (off === 0) return ban;
+  const at = ban.at - off;
+  const until = ban.until === null ? null : ban.until - off;
+  if (!(at >= 0 && at <= MAX_TIME_MS) || (until !== null && !(until > at && until <= MAX_TIME_MS))) return null;
+  return { ...ban, at, until };
+}
+
 const errText = (e: unknown): string => (e instanceof Error ? e.message : String(e)).slice(0, 300);
 
 export function createRedisShare(s: ShareSettings, deps: ShareDeps): ShareStage {
@@ -157,6 +174,8 @@ class RedisShare implements ShareStage {
   private readonly outbox: Outbox;
   private readonly random: () => number;
   private events: ShareEvents | null = null;
+  /** Signs what this replica writes and checks what it reads (settings.keyFile), or null: unsigned. */
+  private signer: Signer | null = null;
   private client: Client | null = null;
   private sub: Client | null = null;
   private mainReady = false;
@@ -200,6 +219,18 @@ class RedisShare implements ShareStage {
    * (see restored()), by field, with whether this agent made it; emptied once checked.
    */
   private readonly restoredCheck = new Map<string, { ban: SharedBan; own: boolean }>();
+  /**
+   * How far each origin's clock is ahead of this replica's, in ms (0 when it is not ahead), measured
+   * from its messages (`sent` against this clock; the lag, a few ms, is inside the allowed skew).
+   * Every time a message carries (a ban's at and until, an unban's at) is in its origin's clock: kept
+   * as they were, a replica an hour ahead stretched each ban it made by the hour at every other
+   * replica (a 10-minute ban held 70 minutes), and in the group's hash for late joiners. Offsets
+   * within CLOCK_SKEW_MS, or beyond MAX_FUTURE_MS (no clock is a day off), are not applied.
+   * A clock behind is not corrected: one message cannot tell it from a message replayed later (an old
+   * ban would be made current again, signed or not), so times are only ever moved earlier (a ban
+   * shortened, never lengthened or revived). The README's 2 s between clocks stays the rule for that.
+   */
+  private readonly clockOffsets = new BoundedMap<string, number>(1024);
   /** When each address was last unbanned (here or remotely): older bans of it are stale. */
   private readonly unbannedAt: BoundedMap<string, number>;
   /** The latest operation sent per field, until its reply: a failed one goes to the outbox only if still the latest. */
@@ -237,18 +268,21 @@ class RedisShare implements ShareStage {
   /** What to do once Redis answers a PING on the connection that became ready (see probe). */
   private onAnswered: (() => void) | null = null;
   private readonly hungAfter: number;
+  /** When the connections were last opened anew for a READONLY answer (onReadOnly). */
+  private readOnlyAt = Number.NEGATIVE_INFINITY;
   private watchdog: { stop(): void } | null = null;
 
   constructor(
     private readonly settings: ShareSettings,
     private readonly deps: ShareDeps,
   ) {
+    // (Checks the URL first, and its database names the group's channel: keys.ts.)
+    const database = redisClientOptions(settings.url, undefined).database ?? 0;
     try {
-      this.keys = groupKeys(settings.group);
+      this.keys = groupKeys(settings.group, database);
     } catch (e) {
       throw new BanhammerError('BH_ERR_CONFIG', errText(e), { hint: 'BANHAMMER_SHARE_GROUP: letters, digits, _ . - (at most 64)', data: { group: settings.group } });
     }
-    redisClientOptions(settings.url, undefined);
     this.replicaId = settings.replicaId ?? `${hostname().replace(/[^A-Za-z0-9_.-]/g, '').slice(0, 64) || 'replica'}-${process.pid}-${randomBytes(4).toString('hex')}`;
     if (!REPLICA_ID_RE.test(this.replicaId)) {
       throw new BanhammerError('BH_ERR_CONFIG', 'invalid share replica id', { hint: 'letters, digits, _ . : - (at most 128)', data: { replicaId: this.replicaId } });
@@ -303,6 +337,25 @@ class RedisShare implements ShareStage {
           data: { path: this.settings.passwordFile },
         });
       }
+    }
+    if (this.settings.keyFile != null) {
+      let key: Buffer;
+      try {
+        key = Buffer.from((await readRegularFile(this.settings.keyFile, MAX_SECRET_BYTES)).replace(/\r?\n$/, ''), 'utf8');
+      } catch (e) {
+        throw new BanhammerError('BH_ERR_FILE', `cannot read the share key file ${this.settings.keyFile}`, {
+          hint: 'check BANHAMMER_SHARE_KEY_FILE (a Docker secret is mounted under /run/secrets/)',
+          cause: e,
+          data: { path: this.settings.keyFile },
+        });
+      }
+      if (key.length < MIN_KEY_BYTES) {
+        throw new BanhammerError('BH_ERR_CONFIG', `the share key in ${this.settings.keyFile} is shorter than ${MIN_KEY_BYTES} bytes`, {
+          hint: 'use a random key, e.g. openssl rand -hex 32 > FILE, the same file for every replica of the group',
+          data: { path: this.settings.keyFile },
+        });
+      }
+      this.signer = createSigner(key, this.keys.group);
     }
     await this.outbox.load();
     if (this.outbox.invalidOnLoad > 0) this.deps.log.warn({ invalid: this.outbox.invalidOnLoad }, 'share: invalid entries in the outbox file dropped');
@@ -499,18 +552,7 @@ class RedisShare implements ShareStage {
       this.counts.hung++;
       this.lastError = why;
       this.logError('hung', new Error(why), 'share: Redis does not answer; reconnecting');
-      const old = [this.client, this.sub];
-      this.mainReady = false;
-      this.subReady = false;
-      this.reportOffline(why);
-      this.openConnections();
-      for (const c of old) {
-        try {
-          c?.destroy();
-        } catch {
-          // already closed
-        }
-      }
+      this.reopen(why);
       return;
     }
     if ((this.mainReady || this.onAnswered !== null) && this.client.isReady) this.probe(this.client);
@@ -768,8 +810,10 @@ class RedisShare implements ShareStage {
    */
   private storedIsBan(field: string, value: unknown, now: number): boolean {
     const p = parseStoredBan(field, value, now);
+    const ok = p.ok && this.signedOk(value);
     if (!p.ok) this.countInvalid(p.reason);
-    return p.ok;
+    else if (!ok) this.countInvalid('signature');
+    return ok;
   }
 
   /**
@@ -789,10 +833,15 @@ class RedisShare implements ShareStage {
     return !(sent > now - COVER_QUIET_MS && sent <= now + CLOCK_SKEW_MS);
   }
 
-  private async apply(op: OutboxOp): Promise<GroupUnbanResult | undefined> {
+  /**
+   * `retry`: the op comes from the outbox, so an earlier attempt of it failed (or was never made): the
+   * ban script may have stored it and then failed at its PUBLISH (a script is not undone by an error:
+   * a user without +publish, an ACL being edited), and then this replica's own stored ban "covers" it.
+   */
+  private async apply(op: OutboxOp, retry = false): Promise<GroupUnbanResult | undefined> {
     const now = this.deps.clock.now();
     if (op.t === 'ban') {
-      const json = encodeBan(op.ban, now);
+      const json = this.seal(encodeBan(op.ban, now));
       const field = banField(op.ban.ip, op.ban.scope);
       const store = async (): Promise<unknown> => {
         let refused = '';
@@ -817,7 +866,7 @@ class RedisShare implements ShareStage {
       if (r === 1) this.counts.bansOut++;
       else if (Array.isArray(r) && r[0] === 0) {
         this.counts.bansCovered++;
-        if (typeof r[1] === 'string' && this.coverUnheard(field, r[1], now)) {
+        if (typeof r[1] === 'string' && (this.coverUnheard(field, r[1], now) || (retry && this.isOwnStored(r[1], op.ban, now)))) {
           // The stored ban that covers ours was never heard here and is no fresh one whose message
           // is on its way (planted with HSET and no PUBLISH, by anyone holding the group's password):
           // it would keep this ban from ever reaching the other replicas. Ours is published (not
@@ -849,7 +898,7 @@ class RedisShare implements ShareStage {
       return undefined;
     }
     const field = banField(op.unban.ip, op.unban.scope);
-    const json = encodeUnban(op.unban, now);
+    const json = this.seal(encodeUnban(op.unban, now));
     let refused = '';
     for (let attempt = 0; ; attempt++) {
       const r = await this.eval(UNBAN_SCRIPT, [this.keys.bans, this.keys.unbans], [
@@ -869,7 +918,7 @@ class RedisShare implements ShareStage {
         // clock, or by less than the day a replica's clock may be behind (as the validator allows a
         // day ahead): this replica's own clock running ahead must not make it answer "not banned".
         const p = typeof r[1] === 'string' ? parseStoredBan(field, r[1], now) : null;
-        return p !== null && p.ok && !isExpired(p.value, now - MAX_FUTURE_MS) ? 'lifted' : 'none';
+        return p !== null && p.ok && this.signedOk(r[1]) && !isExpired(p.value, now - MAX_FUTURE_MS) ? 'lifted' : 'none';
       }
       // "A newer ban stands": only if what stands is a ban (one hostile value made every unban of
       // the address fail, silently, for as long as it was there).
@@ -885,11 +934,91 @@ class RedisShare implements ShareStage {
     const client = this.client;
     if (client === null) throw new Error('not started');
     try {
-      return await client.sendCommand(['EVALSHA', script.sha1, String(keys.length), ...keys, ...args]);
+      try {
+        return await client.sendCommand(['EVALSHA', script.sha1, String(keys.length), ...keys, ...args]);
+      } catch (e) {
+        if (!errText(e).startsWith('NOSCRIPT')) throw e;
+        return await client.sendCommand(['EVAL', script.source, String(keys.length), ...keys, ...args]);
+      }
     } catch (e) {
-      if (!errText(e).startsWith('NOSCRIPT')) throw e;
-      return await client.sendCommand(['EVAL', script.source, String(keys.length), ...keys, ...args]);
+      if (errText(e).startsWith('READONLY')) this.onReadOnly(client, errText(e));
+      throw e;
     }
+  }
+
+  /**
+   * Redis answered READONLY: the server these connections reach is a read-only replica now (a
+   * failover promoted another one, and the name in the URL, a Sentinel-managed address or a cloud
+   * primary endpoint, now points there). The connections were kept: every ban, unban and failure
+   * failed for good while status said connected, since a reconnection, which resolves the name again,
+   * never came. Both connections are opened anew, at most once per READONLY_REOPEN_MS (a URL that
+   * names a replica for good must not make a reconnection per operation); the operations that failed
+   * wait in the outbox and are replayed by the catch-up.
+   */
+  private onReadOnly(client: Client, error: string): void {
+    if (this.stopped || this.client !== client) return;
+    const now = this.deps.clock.now();
+    if (now - this.readOnlyAt < READONLY_REOPEN_MS && now >= this.readOnlyAt) return;
+    this.readOnlyAt = now;
+    this.lastError = error;
+    this.logError('readonly', new Error(error), 'share: Redis is a read-only replica (after a failover?); reconnecting');
+    this.reopen(error);
+  }
+
+  /** Gives up both connections and opens them anew (a hung server, a read-only replica). */
+  private reopen(why: string): void {
+    const old = [this.client, this.sub];
+    this.mainReady = false;
+    this.subReady = false;
+    this.reportOffline(why);
+    this.openConnections();
+    for (const c of old) {
+      try {
+        c?.destroy();
+      } catch {
+        // already closed
+      }
+    }
+  }
+
+  /** Records how far `origin`'s clock is ahead as measured now; returns the offset to apply to its times (0: none). */
+  private learnOffset(origin: string, measured: number): number {
+    if (!Number.isFinite(measured) || measured > MAX_FUTURE_MS) return 0;
+    const ahead = Math.max(0, measured);
+    this.clockOffsets.set(origin, ahead);
+    return ahead > CLOCK_SKEW_MS ? ahead : 0;
+  }
+
+  /**
+   * The offset to apply to a stored ban's times: its origin's, when this replica heard from it; else a
+   * ban that starts after now (plus the skew) was made by a clock that far ahead at least, which is
+   * then taken as that origin's offset (so the next catch-up does not start the ban over again).
+   */
+  private storedOffset(ban: SharedBan, now: number): number {
+    const known = this.clockOffsets.get(ban.origin);
+    if (known !== undefined) return known > CLOCK_SKEW_MS ? known : 0;
+    if (ban.at - now <= CLOCK_SKEW_MS) return 0;
+    return this.learnOffset(ban.origin, ban.at - now);
+  }
+
+  /**
+   * Whether the stored value is this very ban as this replica stored it (a retry of an op whose first
+   * attempt stored it and may have failed before publishing it: it is published, once; a duplicate
+   * message is the same ban to the others).
+   */
+  private isOwnStored(value: string, ban: SharedBan, now: number): boolean {
+    const p = parseMessage(value, now);
+    return p.ok && p.value.t === 'ban' && p.value.ban.origin === this.replicaId && p.value.ban.at === ban.at && p.value.ban.until === ban.until;
+  }
+
+  /** What this replica writes, signed when the group has a key. */
+  private seal(json: string): string {
+    return this.signer === null ? json : this.signer.sign(json);
+  }
+
+  /** Whether a value read from Redis carries the group's signature (always, without a key). */
+  private signedOk(raw: unknown): boolean {
+    return this.signer === null || (typeof raw === 'string' && this.signer.verify(raw));
   }
 
   private noteUnban(field: string, at: number): void {
@@ -910,17 +1039,47 @@ class RedisShare implements ShareStage {
       this.countInvalid(p.reason);
       return;
     }
+    // Checked after the validator's length cap (no key is hashed over a huge value).
+    if (!this.signedOk(message)) {
+      this.countInvalid('signature');
+      return;
+    }
     const m = p.value;
+    // A signed message is only as good as it is fresh: one recorded off the channel and published again
+    // later (by anyone who can write to it, without the key) would otherwise ban again an address the
+    // group has unbanned since, wherever that unban is not remembered (a restarted replica). Every
+    // message is published as it is sent (an outbox replay is sent anew), so one sent long before now
+    // is a replay. (Without a key anyone can write any message: there is nothing to keep fresh.)
+    if (this.signer !== null && m.sent < now - MAX_SIGNED_AGE_MS) {
+      this.countInvalid('replay');
+      return;
+    }
     const origin = m.t === 'ban' ? m.ban.origin : m.unban.origin;
     if (origin === this.replicaId) {
       this.counts.echoes++;
       return;
     }
     this.deps.onLag?.(Math.min(MAX_LAG_MS, Math.max(0, now - m.sent)));
+    // Times in this replica's clock when the sender's runs ahead (see clockOffsets): a sender an hour
+    // ahead stretched each of its bans by the hour here.
+    const off = this.learnOffset(origin, m.sent - now);
     if (m.t === 'ban') {
-      if (isExpired(m.ban, now)) return;
-      this.deliverBan(m.ban);
+      const ban = shifted(m.ban, off);
+      if (ban === null) {
+        this.countInvalid('time');
+        return;
+      }
+      if (isExpired(ban, now)) return;
+      this.deliverBan(ban);
     } else {
+      if (off !== 0) {
+        const at = m.unban.at - off;
+        if (!(at >= 0 && at <= MAX_TIME_MS)) {
+          this.countInvalid('time');
+          return;
+        }
+        m.unban.at = at;
+      }
       const field = banField(m.unban.ip, m.unban.scope);
       // An unban lifts only a ban made before it (give or take the clocks' skew), as the group's
       // script lifts only an older stored one: an unban replayed from an outbox after an outage, or
@@ -954,7 +1113,11 @@ class RedisShare implements ShareStage {
       return;
     }
     const known = this.remote.get(field);
-    if (known !== undefined && known.until === ban.until && known.origin === ban.origin && known.rule === ban.rule) return;
+    // The same ban again (the channel, then a catch-up): its times are translated from its origin's
+    // clock by an offset measured anew each time (clockOffsets), a few ms apart, never as far as the
+    // skew allowed between clocks.
+    const sameUntil = known !== undefined && (known.until === ban.until || (known.until !== null && ban.until !== null && Math.abs(known.until - ban.until) <= CLOCK_SKEW_MS));
+    if (known !== undefined && sameUntil && known.origin === ban.origin && known.rule === ban.rule) return;
     // At most maxBans remote bans in force are delivered: the group's hash holds no more, but anyone
     // on the channel can publish bans of distinct addresses without end, and each delivered one is a
     // ban in the book and the kernel. Forgetting the oldest to make room would not lift it there.
@@ -1029,7 +1192,13 @@ class RedisShare implements ShareStage {
         const field: unknown = r[i];
         const value: unknown = r[i + 1];
         examined++;
-        const p = parseStoredBan(field, value, now);
+        let p = parseStoredBan(field, value, now);
+        if (p.ok) {
+          // In this replica's clock: by the offset measured from the origin's messages, or, for an
+          // origin never heard, at least not starting in the future (a clock ahead: see clockOffsets).
+          const b = shifted(p.value, this.storedOffset(p.value, now));
+          p = !this.signedOk(value) ? { ok: false, reason: 'signature' } : b === null ? { ok: false, reason: 'time' } : { ok: true, value: b };
+        }
         if (!p.ok || isExpired(p.value, now)) {
           if (!p.ok) this.countInvalid(p.reason);
           if (typeof field === 'string' && typeof value === 'string') prunes.push(this.eval(PRUNE_SCRIPT, [this.keys.bans], [field, value]).catch(() => undefined));
@@ -1220,7 +1389,7 @@ class RedisShare implements ShareStage {
         continue;
       }
       if (this.outbox.get(field) !== op) continue;
-      await this.apply(op);
+      await this.apply(op, true);
       this.outbox.remove(field, op);
     }
   }

@@ -61,6 +61,12 @@ export interface ShareSettings {
   passwordFile?: string | null;
   /** The name the replicas of one service share (GROUP_RE). */
   group: string;
+  /**
+   * A file holding the group's signing key (BANHAMMER_SHARE_KEY_FILE; at least 16 bytes, one trailing
+   * newline dropped): every ban and unban is signed, and unsigned or badly signed ones are refused
+   * (signing.ts). Every replica of the group needs the same key. null/absent: messages are unsigned.
+   */
+  keyFile?: string | null;
   /** This replica's id (the origin of what it publishes); default: hostname-pid-random. */
   replicaId?: string;
   /** The outbox file (JSON, written atomically); its directory must be writable. */
