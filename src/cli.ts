@@ -14,6 +14,7 @@ import { ruleNameProblem } from './config/schema.js';
 import { formatTime, formatUntil } from './format-time.js';
 import { replayFile, type ReplayReport } from './replay/replay.js';
 import { controlRequest } from './control/client.js';
+import { readableResult } from './control/result-check.js';
 import { canonicalTarget } from './parse/ip.js';
 import { formatStatus } from './control/format-status.js';
 import { formatWhy, whyKnowsAnything } from './control/format-why.js';
@@ -138,11 +139,20 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
     return await cmd(rest, io);
   } catch (err) {
     if (isBanhammerError(err)) {
-      io.stderr(`banhammer: ${err.toUserString()}\n`);
+      io.stderr(`banhammer: ${terminalLines(err.toUserString())}\n`);
       return 2;
     }
     throw err;
   }
+}
+
+/**
+ * An error message for the terminal: its own lines kept (a configuration error lists one problem a
+ * line), every other control, bidi or separator character escaped. Messages quote what the user, a
+ * configuration file (the yaml library shows the offending source line) or the agent wrote.
+ */
+function terminalLines(text: string): string {
+  return text.split('\n').map(terminalText).join('\n');
 }
 
 function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T, allowPositionals: boolean) {
@@ -272,6 +282,9 @@ export function replayJson(r: ReplayReport, allRules?: Config) {
       ip: b.ip,
       rule: b.rule,
       at: formatTime(b.at),
+      // As the text says it (and `why --json`): null for a permanent ban. Without it a script could
+      // not tell an hour from for ever, nor see an incremented bantime.
+      until: b.until === null ? null : formatTime(b.until),
       failures: b.failures,
       // Host mode with bans per container only: the container it applies to.
       ...(b.container !== undefined ? { container: b.container } : {}),
@@ -331,7 +344,7 @@ async function cmdCheckConfig(args: string[], io: CliIo): Promise<number> {
     resolved = resolveConfig({ env: io.env, flags: values.config !== undefined ? { configPath: values.config } : {}, hostname: io.hostname });
   } catch (err) {
     if (isBanhammerError(err) && (err.code === 'BH_ERR_CONFIG' || err.code === 'BH_ERR_CONFIG_FILE')) {
-      io.stderr(`banhammer: ${err.message}\n`);
+      io.stderr(`banhammer: ${terminalLines(err.message)}\n`);
       return 1;
     }
     throw err;
@@ -389,12 +402,9 @@ async function cmdStatus(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parse(args, { config: { type: 'string' }, json: { type: 'boolean' } }, true);
   if (positionals.length > 1) throw new BanhammerError('BH_ERR_USAGE', 'status takes at most one RULE', { hint: 'banhammer status forbidden' });
   const rule = positionals[0];
-  const report = await controlRequest(
-    socketOf(io, values.config),
-    rule === undefined ? { op: 'status' } : { op: 'status', rule },
-    { timeoutMs: CONTROL_TIMEOUT_MS },
-  );
-  io.stdout(values.json ? `${terminalJson(report)}\n` : formatStatus(report, rule));
+  const socket = socketOf(io, values.config);
+  const report = await controlRequest(socket, rule === undefined ? { op: 'status' } : { op: 'status', rule }, { timeoutMs: CONTROL_TIMEOUT_MS });
+  io.stdout(values.json ? `${terminalJson(report)}\n` : formatStatus(readableResult('status', report, socket), rule));
   return 0;
 }
 
@@ -430,7 +440,8 @@ async function cmdBan(args: string[], io: CliIo): Promise<number> {
     ...(values.rule !== undefined ? { rule: values.rule } : {}),
     ...(values.container !== undefined ? { container: values.container } : {}),
   };
-  const ban = await controlRequest(socketOf(io, values.config), req, { timeoutMs: CONTROL_TIMEOUT_MS });
+  const socket = socketOf(io, values.config);
+  const ban = readableResult('ban', await controlRequest(socket, req, { timeoutMs: CONTROL_TIMEOUT_MS }), socket);
   const until = ban.until === null ? 'permanently' : `until ${formatUntil(ban.until)}`;
   // What the agent answered, escaped for the terminal like status and why (a container's name comes
   // from its configuration).
@@ -465,21 +476,21 @@ async function cmdUnban(args: string[], io: CliIo): Promise<number> {
         hint: 'banhammer status lists the bans of each container; lift them one by one with banhammer unban IP --container NAME',
       });
     }
-    const n = await controlRequest(socket, { op: 'unban-all' }, { timeoutMs: CONTROL_TIMEOUT_MS });
+    const n = readableResult('unban-all', await controlRequest(socket, { op: 'unban-all' }, { timeoutMs: CONTROL_TIMEOUT_MS }), socket);
     io.stdout(`lifted ${n} ban${n === 1 ? '' : 's'}\n`);
     return 0;
   }
   if (positionals.length !== 1) throw new BanhammerError('BH_ERR_USAGE', 'unban takes exactly one IP or network, or --all', { hint: 'banhammer unban 198.18.0.7' });
   const container = values.container;
   const req = container === undefined ? { op: 'unban' as const, ip: positionals[0]! } : { op: 'unban' as const, ip: positionals[0]!, container };
-  const n = await controlRequest(socket, req, { timeoutMs: CONTROL_TIMEOUT_MS });
+  const n = readableResult('unban', await controlRequest(socket, req, { timeoutMs: CONTROL_TIMEOUT_MS }), socket);
   const where = container === undefined ? '' : ` for container ${container}`;
   // As the daemon read it: 198.18.0.7/24 is the network 198.18.0.0/24.
   const what = canonicalTarget(positionals[0]!)?.ip ?? positionals[0]!;
   if (n === 0) {
     // Nothing of its own to lift; but it may still be blocked: inside a banned network, or by a ban
     // for every container when one container was named. Saying "not banned" then would be false.
-    const report = await controlRequest(socket, { op: 'why', ip: what }, { timeoutMs: CONTROL_TIMEOUT_MS });
+    const report = readableResult('why', await controlRequest(socket, { op: 'why', ip: what }, { timeoutMs: CONTROL_TIMEOUT_MS }), socket);
     const blocking = report.active.filter((b) => container === undefined || b.containerId === null || b.container === container || b.containerId.startsWith(container));
     if (blocking.length > 0) {
       const list = blocking.map((b) => `${terminalText(b.ip)} (${terminalText(b.jail)})`).join(', ');
@@ -514,9 +525,16 @@ async function cmdReload(args: string[], io: CliIo): Promise<number> {
 async function cmdWhy(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parse(args, { config: { type: 'string' }, json: { type: 'boolean' } }, true);
   if (positionals.length !== 1) throw new BanhammerError('BH_ERR_USAGE', 'why takes exactly one IP or network', { hint: 'banhammer why 198.18.0.7' });
-  const report = await controlRequest(socketOf(io, values.config), { op: 'why', ip: positionals[0]! }, { timeoutMs: CONTROL_TIMEOUT_MS });
-  io.stdout(values.json ? `${terminalJson(report)}\n` : formatWhy(report));
-  return whyKnowsAnything(report) ? 0 : 1;
+  const socket = socketOf(io, values.config);
+  const report = await controlRequest(socket, { op: 'why', ip: positionals[0]! }, { timeoutMs: CONTROL_TIMEOUT_MS });
+  if (values.json) {
+    // As it came (a stable schema, fields only added); the exit status from what can be read of it.
+    io.stdout(`${terminalJson(report)}\n`);
+    return whyKnowsAnything(report) ? 0 : 1;
+  }
+  const readable = readableResult('why', report, socket);
+  io.stdout(formatWhy(readable));
+  return whyKnowsAnything(readable) ? 0 : 1;
 }
 
 /**

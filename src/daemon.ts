@@ -437,9 +437,9 @@ export class Daemon implements ControlHandler {
         book: this.pipeline.book,
         rules: this.config.rules,
         health: {
-          // A state file set aside at start (corrupt, another version, writable by others) is said
-          // here too (status has no field of its own for it yet): the bans it held were not restored.
-          stateError: this.keeper.error ?? this.deps.store.refused ?? null,
+          stateError: this.keeper.error,
+          // A state file set aside at start (corrupt, another version, writable by others): its bans were not restored.
+          ...(typeof this.deps.store.refused === 'string' && { stateRefused: this.deps.store.refused }),
           enforceFailing: this.queue.failing,
           refused: this.queue.refusedTotal,
           repairs: this.repairs,

@@ -153,7 +153,7 @@ export async function runAgent(opts: RunOptions): Promise<number> {
     config.share.redisUrl === null || config.share.group === null
       ? undefined
       : (await import('./share/share.js')).createRedisShare(
-          { url: config.share.redisUrl, passwordFile: config.share.passwordFile, group: config.share.group, maxBans: config.share.maxBans, outboxPath: join(config.stateDir, `share-outbox-${config.instance}.json`) },
+          { url: config.share.redisUrl, passwordFile: config.share.passwordFile, keyFile: config.share.keyFile, group: config.share.group, maxBans: config.share.maxBans, outboxPath: join(config.stateDir, `share-outbox-${config.instance}.json`) },
           { clock: systemClock, log: logger, onLag: (ms) => metrics?.shareLag(ms / 1000) },
         );
   // Notifications: the HTTP/SMTP code is loaded only when a target is configured; secret files are read now.

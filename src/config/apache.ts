@@ -14,7 +14,7 @@
  * so a value it could split, quote, substitute or mis-decode is refused rather than written.
  */
 import { cidrDetail, parseCidr } from '../parse/ip.js';
-import { REMOTEIP_HEADER_ALLOWED, REMOTEIP_HEADER_RE, type Config } from './schema.js';
+import { REMOTEIP_HEADER_ALLOWED, REMOTEIP_HEADER_RE, remoteipHeaderProblem, type Config } from './schema.js';
 
 /** Characters a path may have to be written unquoted into Apache's configuration and a txt: map URL. */
 export const APACHE_SAFE_PATH_RE = /^\/[A-Za-z0-9._/@+,=~:-]*$/;
@@ -37,6 +37,9 @@ export function apacheProblems(c: ApacheSettings): ApacheProblem[] {
   const out: ApacheProblem[] = [];
   if (!REMOTEIP_HEADER_RE.test(c.remoteipHeader)) {
     out.push({ key: 'remoteip_header', env: 'BANHAMMER_REMOTEIP_HEADER', value: c.remoteipHeader, allowed: `use ${REMOTEIP_HEADER_ALLOWED}` });
+  } else {
+    const why = remoteipHeaderProblem(c.remoteipHeader);
+    if (why !== null) out.push({ key: 'remoteip_header', env: 'BANHAMMER_REMOTEIP_HEADER', value: c.remoteipHeader, allowed: why });
   }
   for (const p of c.trustedProxies) {
     if (parseCidr(p) === null) out.push({ key: 'trusted_proxies', env: 'BANHAMMER_TRUSTED_PROXIES', value: p, allowed: `expected IPv4/IPv6 addresses or CIDRs${cidrDetail(p)}` });

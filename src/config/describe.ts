@@ -72,6 +72,11 @@ export function describeConfig(c: Config, opts: DescribeOptions = {}): string {
     Seq(_, node) {
       if (node.items.every((i) => isScalar(i)) && node.items.length <= 8) node.flow = true;
     },
+    // Text with a character a terminal obeys or reorders by (C1, bidi, separators: the yaml library
+    // writes them raw) is double-quoted, where the \uXXXX written for it below reads back the same.
+    Scalar(_, node) {
+      if (typeof node.value === 'string' && TERMINAL_UNSAFE_RE.test(node.value)) node.type = 'QUOTE_DOUBLE';
+    },
   });
   for (const [key, source] of opts.sources ?? []) {
     const path = key.split('.');
@@ -89,7 +94,23 @@ export function describeConfig(c: Config, opts: DescribeOptions = {}): string {
   // Settings that switch protection off load (they may be meant) but are said first (warnings.ts).
   const warnings = configWarnings(c).map((w) => `\n warning: ${w}`).join('');
   doc.commentBefore = ` effective banhammer configuration; rules that run: ${enabled.length > 0 ? enabled.join(', ') : '(none)'}${warnings}`;
-  return doc.toString({ lineWidth: 0 });
+  return terminalSafe(doc.toString({ lineWidth: 0 }));
+}
+
+/**
+ * What the yaml library and JSON.stringify leave raw of the characters terminal-text.ts escapes:
+ * DEL, C1 controls, bidi marks, overrides and isolates, line and paragraph separators. A rule file,
+ * a log path or a pattern in the configuration may hold them (someone else's rules), and check-config
+ * printed them to the operator's terminal as they were.
+ */
+// eslint-disable-next-line no-control-regex
+const TERMINAL_UNSAFE_RE = /[\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/;
+// eslint-disable-next-line no-control-regex
+const TERMINAL_UNSAFE_ALL_RE = /[\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
+
+/** Each such character as \uXXXX: inside a JSON string or a double-quoted YAML scalar, the same text. */
+function terminalSafe(text: string): string {
+  return text.replace(TERMINAL_UNSAFE_ALL_RE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** JSON-safe form of the Config: same shape and ms numbers; a permanent duration is -1; secrets masked. */
@@ -107,5 +128,5 @@ export function configToJson(c: Config): unknown {
 }
 
 export function describeConfigJson(c: Config): string {
-  return `${JSON.stringify(configToJson(c), null, 2)}\n`;
+  return `${terminalSafe(JSON.stringify(configToJson(c), null, 2))}\n`;
 }

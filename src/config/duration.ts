@@ -42,7 +42,7 @@ const UNITS: Readonly<Record<string, number>> = {
 };
 
 const BARE_SECONDS = /^\d+(?:\.\d+)?$/;
-const COMPONENT = /(\d+(?:\.\d+)?)\s*([a-z]+)\s*/y;
+const COMPONENT = /(\d+(?:\.\d+)?)\s*([a-zA-Z]+)\s*/y;
 
 function bad(s: string, why: string): BanhammerError {
   return new BanhammerError('BH_ERR_CONFIG', `invalid duration ${JSON.stringify(s)}: ${why}`, {
@@ -52,7 +52,8 @@ function bad(s: string, why: string): BanhammerError {
 }
 
 export function parseDuration(s: string, max: number = MAX_DURATION_MS): number {
-  const text = s.trim().toLowerCase();
+  const written = s.trim();
+  const text = written.toLowerCase();
   if (text === '') throw bad(s, 'empty');
   let ms: number;
   if (BARE_SECONDS.test(text)) {
@@ -63,11 +64,14 @@ export function parseDuration(s: string, max: number = MAX_DURATION_MS): number 
     COMPONENT.lastIndex = 0;
     while (COMPONENT.lastIndex < text.length) {
       const at = COMPONENT.lastIndex;
-      const m = COMPONENT.exec(text);
-      if (m === null) throw bad(s, `cannot read ${JSON.stringify(text.slice(at))}`);
-      const unit = UNITS[m[2]!];
-      if (unit === undefined) throw bad(s, `unknown unit ${JSON.stringify(m[2])}`);
-      if (seen.has(unit)) throw bad(s, `unit ${JSON.stringify(m[2])} given twice`);
+      const m = COMPONENT.exec(written);
+      if (m === null) throw bad(s, `cannot read ${JSON.stringify(written.slice(at))}`);
+      // Units are read in any case (2H, 1D), but a capital M is a month in ISO 8601, Java and PHP:
+      // `bantime: 1M` meant as a month was a one-minute ban.
+      if (m[2] === 'M') throw bad(s, 'unit "M" could mean months or minutes: write m for minutes (there is no month unit; use 30d)');
+      const unit = UNITS[m[2]!.toLowerCase()];
+      if (unit === undefined) throw bad(s, `unknown unit ${JSON.stringify(m[2]!.toLowerCase())}`);
+      if (seen.has(unit)) throw bad(s, `unit ${JSON.stringify(m[2]!.toLowerCase())} given twice`);
       seen.add(unit);
       ms += Number(m[1]) * unit;
     }

@@ -10,6 +10,7 @@
  * (formatProblem), at most MAX_PROBLEMS_SHOWN lines and MAX_REPORT_CHARS characters are written
  * (formatProblems), and "did you mean" is looked up for a layer's first problems only (suggester).
  */
+import { terminalText } from '../control/terminal-text.js';
 import type { z } from 'zod/mini';
 import { BanhammerError } from '../errors.js';
 
@@ -151,6 +152,8 @@ export function shorten(s: string, max: number): string {
 export function showValue(v: unknown): string {
   let s: string;
   try {
+    // JSON has no NaN or Infinity: JSON.stringify wrote `.nan`, `.inf` and 1e309 as `null`.
+    if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
     s = typeof v === 'string' ? JSON.stringify(v.length > 4 * MAX_VALUE_CHARS ? v.slice(0, 4 * MAX_VALUE_CHARS) : v) : (JSON.stringify(v) ?? String(v));
   } catch {
     s = String(v);
@@ -161,7 +164,10 @@ export function showValue(v: unknown): string {
 /** One line, bounded whatever the problem holds: key, value, source and message are each shortened. */
 export function formatProblem(p: Problem): string {
   const value = 'value' in p ? ` = ${showValue(p.value)}` : '';
-  return `- ${shorten(String(p.key), MAX_KEY_CHARS)}${value} (${shorten(String(p.source), MAX_SOURCE_CHARS)}): ${shorten(String(p.message), MAX_MESSAGE_CHARS)}`;
+  // The key, the value and the source (a file path) are the configuration's own text, which may be
+  // someone else's rule file: JSON.stringify leaves C1 controls, bidi overrides and line separators
+  // raw, and a key or path is not quoted at all (a newline in a YAML key forged a problem line).
+  return terminalText(`- ${shorten(String(p.key), MAX_KEY_CHARS)}${value} (${shorten(String(p.source), MAX_SOURCE_CHARS)}): ${shorten(String(p.message), MAX_MESSAGE_CHARS)}`);
 }
 
 /**

@@ -78,8 +78,10 @@ export function durationSchema(opts: { permanent: boolean; max?: number }) {
       } else if (typeof v === 'string') {
         try {
           ms = parseDuration(v, Number.MAX_SAFE_INTEGER);
-        } catch {
-          addIssue(ctx, { message: `expected ${allowed}` });
+        } catch (e) {
+          // A capital M is refused for its ambiguity (duration.ts): say so, not only what is allowed.
+          const ambiguous = /unit "M" could mean .*$/.exec((e as Error).message)?.[0];
+          addIssue(ctx, { message: ambiguous !== undefined ? `${ambiguous} (${allowed})` : `expected ${allowed}` });
           return z.NEVER;
         }
         if (ms > max) {
@@ -252,6 +254,18 @@ function nestedMatch(depth: number, checked: boolean): z.ZodMiniType<RuleMatch> 
   ) as unknown as z.ZodMiniType<RuleMatch>;
 }
 
+/**
+ * A rule's description: one line of printable text, shown as is by `banhammer rules`, check-config and
+ * the README's tables. A rule file is often someone else's work: a bidi override (U+202E), an isolate,
+ * a line separator or a C1 control (U+009B is CSI) in it reordered or rewrote the operator's terminal
+ * (rules replaced C0 and C1 only, check-config none of them), and the config's own `rules:` took a
+ * newline. Refused at load, naming the rule, in both places a description is written.
+ */
+// eslint-disable-next-line no-control-regex
+const DESCRIPTION_UNSAFE_RE = /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/;
+const descriptionText = <T extends z.ZodMiniType<string>>(base: T) =>
+  base.check(z.refine((s: string) => !DESCRIPTION_UNSAFE_RE.test(s), { error: 'must be one line of printable text (no control, bidi or line-separator characters)' }));
+
 /** The match of a rule, as one layer states it (config overrides merge it field by field). */
 function partialMatchOf(checked: boolean): z.ZodMiniType<Partial<RuleMatch>> {
   return z.pipe(
@@ -264,7 +278,7 @@ export const partialMatchSchema = partialMatchOf(true);
 /** A rule in the YAML configuration's `rules:` (every field optional: it may override a preset). */
 export const RULE_FILE_SCHEMA = strict({
   enabled: z.optional(booleanSchema),
-  description: z.optional(z.string({ error: 'expected text' })),
+  description: z.optional(descriptionText(z.string({ error: 'expected text' }))),
   match: z.optional(partialMatchSchema),
   count: z.optional(countSchema),
   maxretry: z.optional(maxretrySchema),
@@ -313,7 +327,7 @@ const referenceUrl = z.string({ error: 'expected a URL' }).check(
 function ruleDocSchema(checked: boolean) {
   return strict({
     name: z.string({ error: 'expected the rule name (the file name without .yaml)' }),
-    description: oneLine('a one-line description', 300),
+    description: descriptionText(oneLine('a one-line description', 300)),
     enabled: z.optional(booleanSchema),
     references: z.optional(z.array(referenceUrl, { error: 'expected a list of URLs' }).check(z.maxLength(32, { error: 'at most 32 references' }))),
     match: partialMatchOf(checked),

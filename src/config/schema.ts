@@ -95,6 +95,8 @@ export interface SettingTypes extends NotifySettingTypes {
   readonly sharePasswordFile: string | null;
   /** Config: share.group — the name the replicas of one service share. */
   readonly shareGroup: string | null;
+  /** Config: share.keyFile — a file holding the group's signing key (HMAC-SHA256 over every shared ban and unban); null = unsigned. */
+  readonly shareKeyFile: string | null;
   /** Config: share.minPrefix4 — the widest IPv4 network (CIDR) ban this agent adopts from the group. */
   readonly shareMinPrefix4: number;
   /** Config: share.minPrefix6 — the widest IPv6 network (CIDR) ban this agent adopts from the group. */
@@ -110,13 +112,14 @@ export interface SettingTypes extends NotifySettingTypes {
  * settings, which are grouped as `log.paths` and `log.format` (SETTINGS[k].configPath says where each
  * sits), plus the rules.
  */
-export type Config = Omit<SettingTypes, 'logPaths' | 'logFormat' | 'shareRedisUrl' | 'sharePasswordFile' | 'shareGroup' | 'shareMinPrefix4' | 'shareMinPrefix6' | 'shareMaxBans' | keyof NotifySettingTypes> & {
+export type Config = Omit<SettingTypes, 'logPaths' | 'logFormat' | 'shareRedisUrl' | 'sharePasswordFile' | 'shareGroup' | 'shareKeyFile' | 'shareMinPrefix4' | 'shareMinPrefix6' | 'shareMaxBans' | keyof NotifySettingTypes> & {
   readonly log: { readonly paths: SettingTypes['logPaths']; readonly format: SettingTypes['logFormat'] };
   /** Sharing failures and bans with the other replicas of a group (src/share); redisUrl null = off. */
   readonly share: {
     readonly redisUrl: SettingTypes['shareRedisUrl'];
     readonly passwordFile: SettingTypes['sharePasswordFile'];
     readonly group: SettingTypes['shareGroup'];
+    readonly keyFile: SettingTypes['shareKeyFile'];
     readonly minPrefix4: SettingTypes['shareMinPrefix4'];
     readonly minPrefix6: SettingTypes['shareMinPrefix6'];
     readonly maxBans: SettingTypes['shareMaxBans'];
@@ -309,6 +312,24 @@ const absolutePath = (opts: Parameters<typeof pathProblem>[1] = {}) =>
 const dirPath = absolutePath();
 const filePath = absolutePath({ file: true });
 
+/**
+ * Why a log path or glob would follow nothing the operator meant, or null. The tailer's globs have
+ * `*`, `?` and `[…]` within one directory level only (source/glob.ts); a path it cannot match never
+ * appears, and the agent waits for it for ever with every other check passing (status: "no such
+ * file yet"). A relative path depends on the agent's working directory; braces were split at their
+ * comma by BANHAMMER_LOG_PATH (`/var/log/{a,b}.log` became `/var/log/{a` and `b}.log`); `**` matched
+ * one level, not any depth; a newline from a multi-line variable became part of one file name.
+ */
+export function logPathProblem(p: string): string | null {
+  const why = pathProblem(p);
+  if (why !== null) return why;
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f]/.test(p)) return 'must not contain control characters (a newline separates nothing: separate paths with commas)';
+  if (/[{}]/.test(p)) return 'braces are not expanded: list each path, comma-separated';
+  if (p.split('/').some((name) => name.includes('**'))) return '`**` is not supported: each `*` matches within one directory level (write one * per level)';
+  return null;
+}
+
 const enumOf = <T extends readonly [string, ...string[]]>(values: T) =>
   z.enum(values, { error: `expected one of ${values.join(', ')}` });
 
@@ -325,6 +346,35 @@ const port = z
  */
 export const REMOTEIP_HEADER_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 export const REMOTEIP_HEADER_ALLOWED = 'letters, digits, "-", "_" and ".", starting with a letter or digit, at most 128 (e.g. X-Forwarded-For, X-Real-IP)';
+
+/**
+ * Headers whose value is not a list of addresses: mod_remoteip (and nginx's real_ip) read the header
+ * as `addr, addr, …` and take the right-most entry no trusted proxy added. RFC 7239's `Forwarded`
+ * (`for=198.18.0.7;proto=https`) is a list of key=value pairs neither can parse, so every request
+ * through the proxy kept the proxy as its client: the agent banned the proxy (everyone) or, with it
+ * trusted, no one. The others carry a host, a scheme, a port or the client's own words. Lower case;
+ * header names are case-insensitive.
+ */
+const NOT_ADDRESS_HEADERS: ReadonlyMap<string, string> = new Map([
+  ['forwarded', 'RFC 7239 Forwarded holds `for=…;proto=…` pairs, which mod_remoteip and nginx real_ip cannot parse: have the proxy send X-Forwarded-For (or X-Real-IP)'],
+  ['x-forwarded', 'X-Forwarded holds Forwarded-style `for=…` pairs, which mod_remoteip and nginx real_ip cannot parse: have the proxy send X-Forwarded-For (or X-Real-IP)'],
+  ['proxy_protocol', 'the PROXY protocol is not a header (nginx `real_ip_header proxy_protocol`); the image\'s Apache reads a header: have the proxy send X-Forwarded-For (or X-Real-IP)'],
+  ...['via', 'host', 'x-forwarded-host', 'x-forwarded-server', 'x-forwarded-proto', 'x-forwarded-protocol', 'x-forwarded-scheme', 'x-forwarded-ssl', 'x-forwarded-port', 'x-forwarded-prefix', 'x-forwarded-uri', 'x-original-uri', 'x-original-url', 'x-url-scheme', 'front-end-https', 'user-agent', 'referer', 'cookie', 'authorization', 'proxy-authorization', 'origin', 'from', 'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect', 'range', 'cache-control', 'pragma', 'date', 'dnt', 'x-requested-with'].map((h): [string, string] => [h, 'it carries no client address (mod_remoteip would keep the proxy as the client, or take what the client wrote): use the header in which your proxy names the client, e.g. X-Forwarded-For or X-Real-IP']),
+]);
+/** Standard request-header families that never carry an address. */
+const NOT_ADDRESS_PREFIXES = ['accept-', 'content-', 'if-', 'sec-'];
+
+/**
+ * Why mod_remoteip (and nginx real_ip) cannot take `name` as the header naming the client, or null.
+ * Shared by the schema (check-config, the agent's load and reload) and renderApacheDefines, like
+ * REMOTEIP_HEADER_RE.
+ */
+export function remoteipHeaderProblem(name: string): string | null {
+  if (!REMOTEIP_HEADER_RE.test(name)) return `expected an HTTP header name of ${REMOTEIP_HEADER_ALLOWED}`;
+  const lower = name.toLowerCase();
+  const why = NOT_ADDRESS_HEADERS.get(lower) ?? (NOT_ADDRESS_PREFIXES.some((p) => lower.startsWith(p)) || lower === 'accept' ? NOT_ADDRESS_HEADERS.get('host')! : undefined);
+  return why === undefined ? null : `${name} cannot name the client: ${why}`;
+}
 
 const HOSTNAME_RE = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
@@ -392,7 +442,12 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
       z.pipe(
         z
           .array(
-            nonEmptyText('expected a path (string)'),
+            z.string({ error: 'expected a path (string)' }).check(
+              z.superRefine((p, ctx) => {
+                const why = logPathProblem(p);
+                if (why !== null) ctx.addIssue({ code: 'custom', message: why, input: p });
+              }),
+            ),
             { error: 'expected a list of paths' },
           )
           .check(z.minLength(1, { error: 'list at least one log path' })),
@@ -609,7 +664,12 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
     env: 'BANHAMMER_REMOTEIP_HEADER',
     description: 'Header in which trusted proxies name the client (Apache RemoteIPHeader, nginx real_ip_header)',
     allowed: `an HTTP header name: ${REMOTEIP_HEADER_ALLOWED}`,
-    schema: z.string({ error: 'expected a header name' }).check(z.regex(REMOTEIP_HEADER_RE, { error: `expected an HTTP header name of ${REMOTEIP_HEADER_ALLOWED}` })),
+    schema: z.string({ error: 'expected a header name' }).check(
+      z.superRefine((h, ctx) => {
+        const why = remoteipHeaderProblem(h);
+        if (why !== null) ctx.addIssue({ code: 'custom', message: why, input: h });
+      }),
+    ),
     fromEnv: trimmed,
     default: () => 'X-Forwarded-For',
     defaultText: 'X-Forwarded-For',
@@ -675,6 +735,19 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
     fromEnv: trimmed,
     default: () => null,
     defaultText: '(none)',
+  }),
+  shareKeyFile: setting<'shareKeyFile'>({
+    yamlPath: ['share', 'key_file'],
+    configPath: ['share', 'keyFile'],
+    reload: 'restart',
+    env: 'BANHAMMER_SHARE_KEY_FILE',
+    description:
+      'File holding the group’s signing key (at least 16 bytes; Docker secrets): every shared ban and unban is signed (HMAC-SHA256), and unsigned or badly signed ones are refused; give every replica of the group the same file',
+    allowed: 'absolute path',
+    schema: z.union([z.null(), filePath], { error: 'expected an absolute path' }),
+    fromEnv: trimmed,
+    default: () => null,
+    defaultText: '(none: unsigned)',
   }),
   shareMinPrefix4: setting<'shareMinPrefix4'>({
     yamlPath: ['share', 'min_prefix4'],

@@ -18,7 +18,7 @@ export function formatStatus(report: StatusReport, rule?: string): string {
 function findRule(report: StatusReport, name: string): RuleStatus {
   const r = report.rules.find((x) => x.name === name);
   if (r === undefined) {
-    const known = report.rules.map((x) => x.name);
+    const known = report.rules.map((x) => safe(x.name));
     throw new BanhammerError('BH_ERR_USAGE', `no rule named ${JSON.stringify(name)}`, {
       hint: known.length > 0 ? `rules: ${known.join(', ')}` : 'this instance has no rules',
     });
@@ -27,18 +27,20 @@ function findRule(report: StatusReport, name: string): RuleStatus {
 }
 
 function formatSummary(report: StatusReport): string {
-  const enabled = report.rules.filter((r) => r.enabled).map((r) => r.name);
-  const disabled = report.rules.filter((r) => !r.enabled).map((r) => r.name);
+  const enabled = report.rules.filter((r) => r.enabled).map((r) => safe(r.name));
+  const disabled = report.rules.filter((r) => !r.enabled).map((r) => safe(r.name));
   const lines = [
     'Status',
-    `|- Instance:\t${report.instance}`,
-    `|- Enforcer:\t${report.enforcer}`,
-    `|- Running since:\t${report.since}`,
+    `|- Instance:\t${safe(report.instance)}`,
+    `|- Enforcer:\t${safe(report.enforcer)}`,
+    `|- Running since:\t${safe(report.since)}`,
     `|- Files watched:\t${report.files.length}`,
   ];
   report.files.forEach((f, i) => {
     const branch = i === report.files.length - 1 ? '`-' : '|-';
-    lines.push(`|  ${branch} ${f.path}\t(${f.exists === false ? 'no such file yet: waiting for it' : lag(f.lagBytes)})`);
+    // A file a glob matched is named by whoever created it: a newline or an escape in its name must
+    // not forge the lines around it or take over the terminal.
+    lines.push(`|  ${branch} ${safe(f.path)}\t(${f.exists === false ? 'no such file yet: waiting for it' : lag(f.lagBytes)})`);
   });
   const warnings = healthWarnings(report);
   if (warnings.length > 0) lines.push(`|- Warnings:\t${warnings.join('; ')}`);
@@ -50,11 +52,11 @@ function formatSummary(report: StatusReport): string {
 
 function formatRule(report: StatusReport, r: RuleStatus): string {
   const lines = [
-    `Status for the rule: ${r.name}${r.enabled ? '' : ' (disabled)'}`,
+    `Status for the rule: ${safe(r.name)}${r.enabled ? '' : ' (disabled)'}`,
     '|- Filter',
     `|  |- Currently failed:\t${r.currentlyFailed}`,
     `|  |- Total failed:\t${r.totalFailed}`,
-    `|  \`- File list:\t${report.files.map((f) => f.path).join(' ')}`,
+    `|  \`- File list:\t${report.files.map((f) => safe(f.path)).join(' ')}`,
     '`- Actions',
     `   |- Currently banned:\t${r.currentlyBanned}`,
     `   |- Total banned:\t${r.totalBanned}`,
@@ -69,7 +71,7 @@ function formatRule(report: StatusReport, r: RuleStatus): string {
  * the firewall does not hold says so.
  */
 function bannedList(r: RuleStatus): string {
-  if (r.bans === undefined) return r.bannedIps.join(' ');
+  if (r.bans === undefined) return r.bannedIps.map(safe).join(' ');
   return r.bans
     .map((b) => {
       const firewall = b.firewall === 'retrying' ? 'NOT in the firewall yet: retrying' : b.firewall === 'refused' ? 'NOT in the firewall: refused' : null;
@@ -85,7 +87,8 @@ function healthWarnings(report: StatusReport): string[] {
   const h = report.health;
   if (h === undefined) return [];
   const out: string[] = [];
-  if (h.stateError !== null) out.push(`state not saved (${h.stateError}); bans are still enforced`);
+  if (h.stateRefused !== undefined) out.push(`saved bans not restored at start (${safe(h.stateRefused)})`);
+  if (h.stateError !== null) out.push(`state not saved (${safe(h.stateError)}); bans are still enforced`);
   if ((h.checkFailing ?? 0) > 0) out.push(`the firewall check failed ${h.checkFailing} time${h.checkFailing === 1 ? '' : 's'} in a row (its chain, set or table cannot be read or re-created)`);
   if (h.enforceFailing > 0) out.push(`the firewall rejected the last ${h.enforceFailing} batch${h.enforceFailing === 1 ? '' : 'es'} (retrying)`);
   if (h.refused > 0) out.push(`${h.refused} ban${h.refused === 1 ? '' : 's'} refused by the firewall`);
@@ -103,3 +106,6 @@ function lag(bytes: number): string {
   if (bytes <= 0) return 'up to date';
   return `${bytes} ${bytes === 1 ? 'byte' : 'bytes'} behind`;
 }
+
+/** Text for a terminal (terminal-text.ts): names and paths the daemon reports as it found them. */
+const safe = terminalText;

@@ -15,7 +15,10 @@ interface Node {
 
 /** True when the report says anything about the address (else the CLI exits 1). */
 export function whyKnowsAnything(r: WhyReport): boolean {
-  return r.active.length > 0 || r.ended.length > 0 || r.failing.length > 0 || r.allowlisted || (r.group?.length ?? 0) > 0 || r.unbanPending === true;
+  // Tolerant of any shape: `why --json` prints a daemon's answer unchecked and exits by this.
+  const some = (v: unknown): boolean => Array.isArray(v) && v.length > 0;
+  const x = (typeof r === 'object' && r !== null ? r : {}) as Partial<Record<keyof WhyReport, unknown>>;
+  return some(x.active) || some(x.ended) || some(x.failing) || x.allowlisted === true || some(x.group) || x.unbanPending === true;
 }
 
 export function formatWhy(r: WhyReport): string {
@@ -32,7 +35,10 @@ export function formatWhy(r: WhyReport): string {
   if (r.unbanPending === true) nodes.push({ text: "Firewall:\tstill drops it: the unban is not applied yet (the last batch failed; retried every second)" });
   // The group's bans not in force here: "not banned" would be untrue of the other replicas.
   if (r.group !== undefined && r.group.length > 0) {
-    nodes.push({ text: `Banned by the group, not here:\t${r.group.length} (the other replicas enforce it; banhammer unban here lifts it)`, children: r.group.map((g) => groupNode(g)) });
+    // A group network ban holding the address is lifted by an unban of that network, not of the address.
+    const targets = [...new Set(r.group.map((g) => g.ip))];
+    const how = targets.length === 1 && targets[0] === r.ip ? 'banhammer unban here lifts it' : `banhammer unban ${targets.map(safe).join(' / ')} here lifts it`;
+    nodes.push({ text: `Banned by the group, not here:\t${r.group.length} (the other replicas enforce it; ${how})`, children: r.group.map((g) => groupNode(g)) });
   }
   const failures = r.failing.reduce((n, f) => n + f.lines.length, 0);
   nodes.push({
@@ -52,9 +58,9 @@ export function formatWhy(r: WhyReport): string {
 function banNode(b: WhyBan): Node {
   const kids: Node[] = [];
   if (b.ip.includes('/')) kids.push({ text: `Network ban:\t${safe(b.ip)}` });
-  kids.push({ text: `Banned at:\t${b.at ?? 'unknown'}` });
-  kids.push({ text: `${b.ended === null ? 'Until' : 'Was until'}:\t${b.until ?? 'permanent'}` });
-  if (b.ended !== null) kids.push({ text: `Ended:\t${b.ended.at ?? 'unknown'}, ${endText(b.ended)}` });
+  kids.push({ text: `Banned at:\t${safe(b.at ?? 'unknown')}` });
+  kids.push({ text: `${b.ended === null ? 'Until' : 'Was until'}:\t${safe(b.until ?? 'permanent')}` });
+  if (b.ended !== null) kids.push({ text: `Ended:\t${safe(b.ended.at ?? 'unknown')}, ${endText(b.ended)}` });
   if (b.firewall === 'retrying') kids.push({ text: "Firewall:\tNOT held yet: the last batch failed (the agent's log says why); retried every second" });
   if (b.firewall === 'refused') kids.push({ text: "Firewall:\tNOT held: the kernel refused it (the agent's log says why)" });
   kids.push({ text: `Source:\t${sourceText(b)}` });
@@ -77,8 +83,8 @@ function banNode(b: WhyBan): Node {
 function groupNode(g: WhyGroupBan): Node {
   const kids: Node[] = [];
   if (g.ip.includes('/')) kids.push({ text: `Network ban:\t${safe(g.ip)}` });
-  kids.push({ text: `Banned at:\t${g.at ?? 'unknown'}` });
-  kids.push({ text: `Until:\t${g.until ?? 'permanent'}` });
+  kids.push({ text: `Banned at:\t${safe(g.at ?? 'unknown')}` });
+  kids.push({ text: `Until:\t${safe(g.until ?? 'permanent')}` });
   kids.push({ text: `Source:\ta ban by replica ${safe(g.from)} (shared through Redis)` });
   if (g.containerId !== null) kids.push({ text: `Container:\t${safe(g.containerId.slice(0, 12))}` });
   return { text: `Jail:\t${safe(g.rule)}`, children: kids };
@@ -127,7 +133,7 @@ function endText(e: NonNullable<WhyBan['ended']>): string {
       if (replica !== null) return `replaced by a longer ban from replica ${replica}`;
       break;
   }
-  return by === '' ? e.reason : `${e.reason} (by ${safe(by)})`;
+  return by === '' ? safe(e.reason) : `${safe(e.reason)} (by ${safe(by)})`;
 }
 
 function render(nodes: readonly Node[], prefix: string): string[] {

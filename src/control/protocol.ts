@@ -81,6 +81,11 @@ export interface FileStatus {
 export interface AgentHealth {
   /** null while state saves succeed; otherwise the last error, one line. */
   stateError: string | null;
+  /**
+   * The saved state was not restored at start: its file was set aside (corrupt, another version, or
+   * writable by someone else: the text says which). Absent when it was restored, or from older daemons.
+   */
+  stateRefused?: string;
   /** Batches the enforcer rejected as a whole since the last one it applied (retried every second). */
   enforceFailing: number;
   /** Elements the kernel refused (left out of their batch), since start. */

@@ -8,7 +8,8 @@
  * socket).
  *
  * A socket file left by a crashed daemon is removed; if a live daemon answers on it, startup fails
- * with BH_ERR_CONTROL_IN_USE, and a path that exists but is not a socket is never deleted.
+ * with BH_ERR_CONTROL_IN_USE, and a path that exists but is not a socket is never deleted, except
+ * one another user planted in a sticky directory (plantedByOther), which is removed.
  *
  * Per connection: requests are handled one at a time in arrival order; a line longer than
  * MAX_REQUEST_BYTES is answered with an error and the connection closed; a connection idle for
@@ -107,7 +108,16 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
     sock.on('close', () => connections.delete(sock));
     serveConnection(sock, handler, { idleMs, maxBytes, onError, onRequest: () => (state.active = ++tick) });
   });
-  await listenPrivately(server, socketPath);
+  // A file planted again between the removal and the bind (a sticky directory) is removed again, a
+  // few times; a live agent of ours that took the path meanwhile is refused as at the start.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await listenPrivately(server, socketPath);
+      break;
+    } catch (e) {
+      if (attempt >= 5 || !isBanhammerError(e) || e.code !== 'BH_ERR_CONTROL_IN_USE' || !(await removeForeign(socketPath))) throw e;
+    }
+  }
   // Listen failures were thrown above; later server errors go to the daemon's log.
   server.on('error', onError);
   let ours: ReturnType<typeof statSync>;
@@ -165,6 +175,31 @@ function ensureParentDir(socketPath: string): void {
   }
 }
 
+/**
+ * Whether an entry at the socket path belongs to another user than root or the agent's. The directory
+ * is root's (or the agent's) and no one else may write to it except with the sticky bit (ensureParentDir),
+ * so such an entry was planted there, in a directory like /tmp, before the agent bound its socket: a
+ * file, a symlink or a socket another user listens on. It is not an agent of ours (the CLI refuses a
+ * socket owned so, client.ts) and not the operator's file; refusing to start on it let any local user
+ * switch the protection off.
+ */
+function plantedByOther(st: { uid: number }): boolean {
+  const uid = process.getuid?.();
+  return uid !== undefined && st.uid !== uid && st.uid !== 0;
+}
+
+/** Removes a planted entry (plantedByOther) at the path; true when one was removed. */
+async function removeForeign(socketPath: string): Promise<boolean> {
+  try {
+    const st = await lstat(socketPath);
+    if (!plantedByOther(st) || st.isDirectory()) return false;
+    await unlink(socketPath);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Removes a dead socket file; throws when a daemon answers on it or the path is not a socket. */
 async function clearStaleSocket(socketPath: string): Promise<void> {
   let st;
@@ -173,6 +208,18 @@ async function clearStaleSocket(socketPath: string): Promise<void> {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw new BanhammerError('BH_ERR_CONTROL', `cannot inspect ${socketPath}: ${(e as Error).message}`, { cause: e });
+  }
+  if (plantedByOther(st) && !st.isDirectory()) {
+    try {
+      await unlink(socketPath);
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw new BanhammerError('BH_ERR_CONTROL', `cannot remove ${socketPath}, which another user (uid ${st.uid}) put there: ${(e as Error).message}`, {
+        hint: 'remove it, or set BANHAMMER_SOCKET to a path in a directory only root may write to',
+        cause: e,
+      });
+    }
   }
   if (!st.isSocket()) {
     throw new BanhammerError('BH_ERR_CONTROL', `${socketPath} exists and is not a socket; refusing to replace it`, {

@@ -10,7 +10,7 @@ const load = (env: Record<string, string>, yaml?: string) =>
 
 describe('share settings', () => {
   it('are off by default', () => {
-    expect(load({}).share).toEqual({ redisUrl: null, passwordFile: null, group: null, minPrefix4: 16, minPrefix6: 48, maxBans: 100_000 });
+    expect(load({}).share).toEqual({ redisUrl: null, passwordFile: null, group: null, keyFile: null, minPrefix4: 16, minPrefix6: 48, maxBans: 100_000 });
   });
 
   it('come from the environment or from YAML under share:', () => {
@@ -18,6 +18,7 @@ describe('share settings', () => {
       redisUrl: 'redis://shop@redis:6379/0',
       passwordFile: '/run/secrets/redis',
       group: 'shop',
+      keyFile: null,
       minPrefix4: 16,
       minPrefix6: 48,
       maxBans: 100_000,
@@ -26,10 +27,14 @@ describe('share settings', () => {
       redisUrl: 'rediss://redis.example:6380',
       passwordFile: null,
       group: 'blog',
+      keyFile: null,
       minPrefix4: 24,
       minPrefix6: 64,
       maxBans: 5000,
     });
+    expect(load({ BANHAMMER_SHARE_KEY_FILE: '/run/secrets/share-key' }).share.keyFile).toBe('/run/secrets/share-key');
+    expect(load({}, 'share:\n  key_file: /run/secrets/k\n').share.keyFile).toBe('/run/secrets/k');
+    expect(() => load({ BANHAMMER_SHARE_KEY_FILE: 'relative/key' })).toThrow(/BANHAMMER_SHARE_KEY_FILE/);
     expect(load({ BANHAMMER_SHARE_MIN_PREFIX4: '32', BANHAMMER_SHARE_MIN_PREFIX6: '128', BANHAMMER_SHARE_MAX_BANS: '250000' }).share).toMatchObject({ minPrefix4: 32, minPrefix6: 128, maxBans: 250_000 });
     for (const bad of ['0', '-1', '1000001', '1.5', 'many']) expect(() => load({ BANHAMMER_SHARE_MAX_BANS: bad })).toThrow(/BANHAMMER_SHARE_MAX_BANS/);
   });
