@@ -11,7 +11,7 @@
  * and behind a proxy its rejected requests must not extend its own ban).
  */
 import type { AccessEvent } from '../parse/access-event.js';
-import type { CompiledRule } from './rule.js';
+import type { CompiledRule, RuleSettings } from './rule.js';
 import type { Offense } from './offense.js';
 import { MAX_LATE_MS, SlidingWindows } from './sliding-window.js';
 import { DistinctWindows } from './distinct-window.js';
@@ -146,7 +146,7 @@ export class Detector {
   }
 
   /**
-   * Reload: the new rule list. A rule whose name and settings are unchanged keeps its windows and
+   * Reload: the new rule list. A rule whose name and counting (countingKey) are unchanged keeps its windows and
    * counters (under a new maxTracked too: beyond a lower cap its least recently failing addresses go,
    * counted as evictions); a new or changed rule starts fresh. Returns the names of the rules whose
    * windows were let go (restarted or no longer run), so that what was kept of their failures
@@ -159,7 +159,7 @@ export class Detector {
     const dropped = new Set(old.keys());
     this.states = rules.map((rule) => {
       const prev = old.get(rule.name);
-      if (prev !== undefined && JSON.stringify(prev.rule.settings) === JSON.stringify(rule.settings)) {
+      if (prev !== undefined && countingKey(prev.rule.settings) === countingKey(rule.settings)) {
         dropped.delete(rule.name);
         if (newCap) (prev.windows ?? prev.distinct)!.setMaxTracked(maxTracked);
         return { ...prev, rule };
@@ -215,6 +215,16 @@ export class Detector {
   get ruleNames(): string[] {
     return this.states.map((s) => s.rule.name);
   }
+}
+
+/**
+ * What a rule's windows and counters depend on: what it matches, what it counts, over how long and up
+ * to how many. A reload that changes only what a ban does (bantime, increment) or says (description,
+ * references) keeps them: otherwise lengthening a bantime handed every address a fresh budget of
+ * failures, an attacker half-way to a ban included.
+ */
+function countingKey(s: RuleSettings): string {
+  return JSON.stringify([s.match, s.maxretry, s.findtime, s.count ?? 'failures']);
 }
 
 function freshState(rule: CompiledRule, maxTracked: number): RuleState {

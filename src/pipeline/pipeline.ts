@@ -11,7 +11,7 @@
  * The allowlist is always loopback + ignoreip + trusted proxies, plus, live, the host's own addresses:
  * replay never bans what the agent would not. Ban state lives in the BanBook; the caller takes what
  * the enforcer must change from book.changes(). reconfigure() is the reload: windows, counters and
- * bans carry over, changed rules start fresh, and bans of newly allowlisted addresses are lifted.
+ * bans carry over, rules whose counting changed start fresh, and bans of newly allowlisted addresses are lifted.
  *
  * Evidence (issue 14): observe() takes the raw line and its file; every failure the detector counts
  * is kept in an EvidenceKeeper (bounded, decide/evidence.ts) and an offense hands that address's
