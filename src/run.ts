@@ -83,6 +83,7 @@ function createEnforcer(config: Config, dryRun: boolean, logger: Logger, contain
       blockAction: config.blockAction === 'REJECT' ? 'reject' : 'drop',
       mode: config.iptablesMode,
       cidr: true,
+      claimInstance: true,
     });
   }
   if (config.enforcer === 'nftables') {
@@ -92,6 +93,7 @@ function createEnforcer(config: Config, dryRun: boolean, logger: Logger, contain
       ports: config.ports,
       blockAction: config.blockAction === 'REJECT' ? 'reject' : 'drop',
       cidr: true,
+      claimInstance: true,
       ...(containers !== undefined ? { host: { containers, onNote: (msg: string) => logger.info({ enforcer: 'nftables' }, msg) } } : {}),
     });
   }
@@ -108,6 +110,7 @@ function createEnforcer(config: Config, dryRun: boolean, logger: Logger, contain
       mode: config.iptablesMode,
       onNote: (msg) => logger.info({ enforcer: 'docker-user' }, msg),
       onWarning: (msg) => logger.warn({ enforcer: 'docker-user' }, msg),
+      claimInstance: true,
     });
   }
   throw new BanhammerError('BH_ERR_CONFIG', `enforcer ${JSON.stringify(config.enforcer)} is not available in this version`, {

@@ -23,7 +23,9 @@
  *   address replaces the old one in the chain, reported through onNote), and compares every set
  *   with the ban book's unexpired bans (entry counts first, members only when they differ or every
  *   FULL_COMPARE_EVERY checks): missing bans are re-added, strays removed.
- * - shutdown(): removes our jump from DOCKER-USER, our FORWARD jump, our chain and our sets. It never
+ * - shutdown(): removes our jump from DOCKER-USER, our FORWARD jump, our chain, any copy of it renamed
+ *   with `iptables -E` (renamed-copies.ts) and our sets, then the empty filter tables iptables-nft
+ *   made for them where there were none (filter-table-leftover.ts). It never
  *   deletes DOCKER-USER unless this process created it and nothing else uses it.
  */
 import { systemClock, type Clock } from '../clock.js';
@@ -35,6 +37,9 @@ import type { ApplyResult, Enforcer, EnforcerBan, EnforcerBatch, KernelReading, 
 import { FirewallCommands, TeardownSteps, describeChainRepair, familyLabel, retiredTargets, wantedBySet, type FirewallCommandOptions, type TopState } from './firewall-commands.js';
 import { classifyFirewallError, isTransientFirewallError } from './firewall-errors.js';
 import { FULL_COMPARE_EVERY, REPAIR_SET_RECREATED } from './iptables.js';
+import { destroyOwnSet } from './renamed-copies.js';
+import { FilterTableLeftover } from './filter-table-leftover.js';
+import { InstanceClaim } from './instance-claim.js';
 import {
   checkRuleArgs,
   deleteChainArgs,
@@ -83,6 +88,12 @@ export interface DockerUserEnforcerOptions extends FirewallCommandOptions {
   readonly onWarning?: (msg: string) => void;
   /** check() compares set members even when the counts agree every this many checks; 0 = never. Default 30. */
   readonly fullCompareEvery?: number;
+  /**
+   * Claim the instance name in this network namespace first (instance-claim.ts): a second agent with
+   * the same name is refused at start, and one refused never tears down. The agent sets it; tests
+   * that run several enforcers from one process into other namespaces leave it off.
+   */
+  readonly claimInstance?: boolean;
 }
 
 const short = (id: string): string => id.slice(0, 12);
@@ -109,7 +120,18 @@ export class DockerUserEnforcer implements Enforcer {
   /** The same for our own FORWARD jump to DOCKER-USER (while Docker has none). */
   private readonly forwardTop: Record<Family, TopState> = { 4: { moves: 0, gaveUp: false }, 6: { moves: 0, gaveUp: false } };
 
+  /** The instance name claimed in this namespace (option claimInstance), or null. */
+  private readonly claim: InstanceClaim | null;
+  /**
+   * The filter tables iptables-nft makes for our FORWARD jump and chains where there were none
+   * (Docker's nftables backend has no `ip filter` table), removed again at shutdown when they hold
+   * nothing else (filter-table-leftover.ts).
+   */
+  private readonly leftover: FilterTableLeftover;
+
   constructor(private readonly opts: DockerUserEnforcerOptions) {
+    this.leftover = new FilterTableLeftover(opts.runner);
+    this.claim = opts.claimInstance === true ? new InstanceClaim(opts.instance) : null;
     this.names = dockerUserNames(opts.instance);
     this.action = opts.blockAction ?? 'drop';
     this.cmd = new FirewallCommands(opts);
@@ -122,7 +144,10 @@ export class DockerUserEnforcer implements Enforcer {
   }
 
   async init(): Promise<void> {
+    await this.claim?.acquire();
     const backend = await this.cmd.ensureBackend();
+    // Before the first write: which filter tables iptables-nft is about to make for us (shutdown removes them again).
+    if (backend.mode === 'nft') await this.leftover.note(this.families);
     for (const f of this.families) await this.cmd.createOrReplaceSet(this.names.sets[f], f, 'hash:ip', () => this.releaseSets(f, backend));
     this.targets.clear();
     this.retiring.clear();
@@ -268,6 +293,8 @@ export class DockerUserEnforcer implements Enforcer {
   }
 
   async shutdown(): Promise<void> {
+    // Refused the instance name at start: the chains and sets are another agent's.
+    if (this.claim !== null && !this.claim.held) return;
     const backend = await this.cmd.ensureBackend();
     const steps = new TeardownSteps();
     const chain = this.names.chain;
@@ -303,10 +330,14 @@ export class DockerUserEnforcer implements Enforcer {
     }
     await steps.attempt(async () => {
       const sets = [...this.families.map((f) => this.names.sets[f]), ...(await this.ourContainerSets())];
-      for (const set of sets) await this.cmd.destroySet(set);
+      // A copy of our chain renamed with `iptables -E` still names our sets: it goes first (renamed-copies.ts).
+      const bins = this.families.map((f) => (f === 4 ? backend.iptables : backend.ip6tables));
+      for (const set of sets) await destroyOwnSet(() => this.cmd.destroySet(set), (...a) => this.cmd.exec(...a), bins, backend, sets, chain);
     });
     this.targets.clear();
     this.familyGapsReported.clear();
+    if (backend.mode === 'nft') await this.leftover.removeIfLeftover();
+    await this.claim?.release();
     steps.throwFirst();
   }
 

@@ -15,6 +15,16 @@
  * and with it the whole transaction, so nothing of anyone else's is ever removed. A table that
  * existed before the agent started is never touched, whatever it holds. Without an `nft` program, or
  * on the legacy backend (whose tables the kernel keeps anyway), nothing is done.
+ *
+ * Several agents in one namespace (containers sharing the host network): only the first one finds
+ * the table absent, and it cannot remove the table while the others' rules are in it; the others
+ * found it present and would never remove it. So the agent that finds a table absent creates it
+ * itself, empty, before iptables-nft does, with a comment (FILTER_TABLE_MARK: the kernel keeps a
+ * table's comment, iptables-nft ignores it, a later `add table` never changes it, and only a table
+ * created with it carries it). At shutdown every agent removes a table carrying the mark once it
+ * holds nothing but empty accept-policy base chains: whichever agent stops last removes it, and
+ * one an operator made (no mark) is never touched. A kernel or nft without table comments (before
+ * Linux 5.10) makes the table without it: then only the agent that found it absent removes it.
  */
 import type { Runner } from '../exec/runner.js';
 import type { Family } from './iptables-args.js';
@@ -24,9 +34,17 @@ const BASE_CHAINS = new Set(['INPUT', 'FORWARD', 'OUTPUT']);
 
 const NFT_FAMILY: Readonly<Record<Family, 'ip' | 'ip6'>> = { 4: 'ip', 6: 'ip6' };
 
+/** The comment of a filter table banhammer created for iptables-nft (see the module comment). */
+export const FILTER_TABLE_MARK = 'made by banhammer for iptables-nft; removed by the last agent to stop while empty';
+
+/** Whether `nft list table` text shows the table's own comment (one tab in; a chain's is deeper) as our mark. */
+export const carriesMark = (text: string): boolean => text.split('\n').some((l) => l === `\tcomment "${FILTER_TABLE_MARK}"`);
+
 export class FilterTableLeftover {
   /** Families whose filter table did not exist when note() looked. */
   private readonly absent = new Set<Family>();
+  /** Families note() looked at: their tables are removed at shutdown when they carry our mark. */
+  private readonly noted = new Set<Family>();
 
   constructor(
     private readonly runner: Runner,
@@ -37,8 +55,14 @@ export class FilterTableLeftover {
   /** Before the first write: remembers which of `families` have no filter table. Never throws. */
   async note(families: readonly Family[]): Promise<void> {
     for (const f of families) {
+      this.noted.add(f);
       const t = await this.table(f);
-      if (t === 'absent') this.absent.add(f);
+      if (t !== 'absent') continue;
+      this.absent.add(f);
+      // Created now, marked, so that whichever agent stops last may remove it (module comment).
+      // `add` never fails over a table another agent created in the meantime.
+      const args = ['add', 'table', NFT_FAMILY[f], 'filter', '{', 'comment', `"${FILTER_TABLE_MARK}"`, ';', '}'];
+      await this.runner.run(this.nft, args, { timeoutMs: this.timeoutMs, okExitCodes: [0, 1] }).catch(() => undefined);
     }
   }
 
@@ -49,7 +73,7 @@ export class FilterTableLeftover {
    */
   async removeIfLeftover(): Promise<string[]> {
     const removed: string[] = [];
-    for (const f of [...this.absent]) {
+    for (const f of [...this.noted]) {
       const t = await this.table(f);
       if (t === 'absent') {
         this.absent.delete(f);
@@ -59,6 +83,7 @@ export class FilterTableLeftover {
       const chains = leftoverChains(t);
       if (chains === null) continue;
       const family = NFT_FAMILY[f];
+      if (!this.absent.has(f) && !(await this.marked(f))) continue;
       const script = [...chains.map((c) => `delete chain ${family} filter ${c}`), `delete table ${family} filter`, ''].join('\n');
       try {
         const r = await this.runner.run(this.nft, ['-f', '-'], { input: script, timeoutMs: this.timeoutMs, okExitCodes: [0, 1] });
@@ -71,6 +96,16 @@ export class FilterTableLeftover {
       }
     }
     return removed;
+  }
+
+  /** Whether the family's filter table carries our mark (nft -j does not show a table's comment: the text listing does). */
+  private async marked(f: Family): Promise<boolean> {
+    try {
+      const r = await this.runner.run(this.nft, ['list', 'table', NFT_FAMILY[f], 'filter'], { timeoutMs: this.timeoutMs, okExitCodes: [0, 1] });
+      return r.code === 0 && carriesMark(r.stdout);
+    } catch {
+      return false;
+    }
   }
 
   /** The family's filter table as `nft -j` lists it, 'absent', or 'unknown' (no nft, an error, output not understood). */

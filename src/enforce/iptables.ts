@@ -26,8 +26,9 @@
  *   are the members read, missing bans re-added with their remaining timeout and strays removed.
  *   Returns one line per repair (empty when all was well). A line starting with
  *   REPAIR_SET_RECREATED names a set that was re-created; its bans are already re-added.
- * - shutdown() deletes every INPUT jump to our chain, then the chain, then our sets; nothing else, but
- *   for the empty filter tables iptables-nft made for us when there were none (filter-table-leftover.ts).
+ * - shutdown() deletes every INPUT jump to our chain, then the chain, any copy of it renamed with
+ *   `iptables -E` (renamed-copies.ts), then our sets; nothing else, but for the empty filter tables
+ *   iptables-nft made for us when there were none (filter-table-leftover.ts).
  * - CIDR bans (option `cidr`): a ban whose `ip` is `network/prefix` goes into a hash:net set per
  *   family (bh-<instance>-n4 / -n6, per-entry timeouts like the address sets), matched by a second
  *   pair of rules (TCP, UDP) in our chain; created at init, repaired by check() and destroyed at
@@ -42,6 +43,8 @@ import { systemClock, type Clock } from '../clock.js';
 import type { Backend } from './backend-mode.js';
 import type { ApplyResult, Enforcer, EnforcerBan, EnforcerBatch, KernelReading, RefusedEntry } from './enforcer.js';
 import { FilterTableLeftover } from './filter-table-leftover.js';
+import { destroyOwnSet } from './renamed-copies.js';
+import { InstanceClaim } from './instance-claim.js';
 import { FirewallCommands, REPAIR_SET_RECREATED, TeardownSteps, describeChainRepair, familyLabel, wantedBySet, type FirewallCommandOptions, type TopState } from './firewall-commands.js';
 import {
   chainRestoreText,
@@ -77,6 +80,12 @@ export interface IptablesEnforcerOptions extends FirewallCommandOptions {
   readonly cidr?: boolean;
   /** The nft program, for the filter tables iptables-nft leaves behind (filter-table-leftover.ts); default `nft`. */
   readonly nftBinary?: string;
+  /**
+   * Claim the instance name in this network namespace first (instance-claim.ts): a second agent with
+   * the same name is refused at start, and one refused never tears down. The agent sets it; tests
+   * that run several enforcers from one process into other namespaces leave it off.
+   */
+  readonly claimInstance?: boolean;
 }
 
 /** Default of fullCompareEvery: with a 2 s check, the members are compared at least once a minute. */
@@ -112,8 +121,11 @@ export class IptablesEnforcer implements Enforcer {
   private readonly top: Record<Family, TopState> = { 4: { moves: 0, gaveUp: false }, 6: { moves: 0, gaveUp: false } };
   /** The filter tables iptables-nft makes for us, removed again at shutdown when they hold nothing else. */
   private readonly leftover: FilterTableLeftover;
+  /** The instance name claimed in this namespace (option claimInstance), or null. */
+  private readonly claim: InstanceClaim | null;
 
   constructor(opts: IptablesEnforcerOptions) {
+    this.claim = opts.claimInstance === true ? new InstanceClaim(opts.instance) : null;
     this.leftover = new FilterTableLeftover(opts.runner, opts.nftBinary);
     this.names = firewallNames(opts.instance);
     this.ports = validatePorts(opts.ports);
@@ -143,6 +155,7 @@ export class IptablesEnforcer implements Enforcer {
   }
 
   async init(): Promise<void> {
+    await this.claim?.acquire();
     const backend = await this.cmd.ensureBackend();
     // Before the first write: which filter tables iptables-nft is about to make for us (shutdown removes them again).
     if (backend.mode === 'nft') await this.leftover.note(this.families);
@@ -233,6 +246,8 @@ export class IptablesEnforcer implements Enforcer {
   }
 
   async shutdown(): Promise<void> {
+    // Refused the instance name at start: the chain and sets are another agent's.
+    if (this.claim !== null && !this.claim.held) return;
     const backend = await this.cmd.ensureBackend();
     const steps = new TeardownSteps();
     const chain = this.names.chain;
@@ -246,8 +261,12 @@ export class IptablesEnforcer implements Enforcer {
       await steps.attempt(() => this.cmd.exec(bin, flushChainArgs(chain), `flushing chain ${chain}`, backend, { okExitCodes: [0, 1] }));
       await steps.attempt(() => this.cmd.exec(bin, deleteChainArgs(chain), `deleting chain ${chain}`, backend, { okExitCodes: [0, 1] }));
     }
-    for (const { set } of this.ownSets()) await steps.attempt(() => this.cmd.destroySet(set));
+    // A copy of our chain renamed with `iptables -E` still names our sets: it goes first (renamed-copies.ts).
+    const sets = this.ownSets().map((s) => s.set);
+    const bins = this.families.map((f) => (f === 4 ? backend.iptables : backend.ip6tables));
+    for (const set of sets) await steps.attempt(() => destroyOwnSet(() => this.cmd.destroySet(set), (...a) => this.cmd.exec(...a), bins, backend, sets, chain));
     if (backend.mode === 'nft') await this.leftover.removeIfLeftover();
+    await this.claim?.release();
     steps.throwFirst();
   }
 

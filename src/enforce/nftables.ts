@@ -24,6 +24,10 @@
  *   expected() (missing, stray, wrong timeout) and repairs them. A set given a default element
  *   timeout counts as a set with other settings (re-created); a network set that merged our networks
  *   (`auto-merge`, which `nft -j` does not show) is re-created at the comparison that finds it.
+ *   Between comparisons a check looks up one element written last (a flushed set is refilled at
+ *   once); nft loads the whole set for it, so with a large set it is done at most every 50 times
+ *   what the last lookup cost (lastSample). With `claimInstance`, init() first claims the instance
+ *   name in this network namespace (instance-claim.ts) and a refused agent's shutdown() does nothing.
  * - CIDR bans (option `cidr`): a ban whose `ip` is `network/prefix` goes into the interval set of its
  *   family (never /0, never covering loopback); a /32 or /128 is an address ban.
  * - Host mode (option `host`): the base chain hooks `forward` at priority -10, after Docker's DNAT
@@ -50,6 +54,7 @@ import type { BlockAction, Family } from './iptables-args.js';
 import type { ContainerTarget } from './docker-user-args.js';
 import type { ContainerAddresses } from './docker-user.js';
 import { retiredTargets, validateFamilies } from './firewall-commands.js';
+import { InstanceClaim } from './instance-claim.js';
 import {
   DEFAULT_BATCH_ELEMENTS,
   chunkOps,
@@ -130,6 +135,12 @@ export interface NftablesEnforcerOptions {
   readonly timeoutMs?: number;
   readonly nftBinary?: string;
   readonly clock?: Clock;
+  /**
+   * Claim the instance name in this network namespace first (instance-claim.ts): a second agent with
+   * the same name is refused at start, and one refused never tears down. The agent sets it; tests
+   * that run several enforcers from one process into other namespaces leave it off.
+   */
+  readonly claimInstance?: boolean;
 }
 
 export const DEFAULT_ELEMENT_CHECK_INTERVAL_MS = 60_000;
@@ -144,6 +155,12 @@ export interface NftSetEntry {
 /** Elements kept per set for sampleMissing, and how far from its end a ban must be to be asked for. */
 const SAMPLES_PER_SET = 32;
 const SAMPLE_MARGIN_MS = 10_000;
+
+/**
+ * A sample this cheap (ms) is taken at every check (see NftablesEnforcer.lastSample): a set of a few
+ * thousand bans costs well under it even on a loaded host, whose spikes must not skip a sample.
+ */
+const CHEAP_SAMPLE_MS = 100;
 
 /** Most element writes in one transaction on a network (interval) set: 64 changes (see writeOps). */
 export const NET_BATCH_WRITES = 192;
@@ -176,6 +193,15 @@ export class NftablesEnforcer implements Enforcer {
   private sampleTurn = 0;
   /** How long the last element comparison took (ms of wall time). */
   private elementCheckCostMs = 0;
+  /**
+   * When the last sampleMissing() ran (clock ms) and how long it took (ms of wall time). nft 1.0.6's
+   * `get element` loads the whole set: about 0.5 s beside 100,000 bans, which at every check (2 s)
+   * was a quarter of the time. A sample is thus taken at most every 50 times its cost, as the
+   * comparison is (2 % of the time): at every check for sets of ordinary sizes, every 25 s or so
+   * for 100,000 bans, still well before the next comparison.
+   */
+  private lastSample = Number.NEGATIVE_INFINITY;
+  private sampleCostMs = 0;
   /** The kernel rewrites an existing element's timeout on `add` (probed at init; until then assume not). */
   private timeoutUpdates = false;
   /** Sets (names) re-created empty outside check() (by an apply that found them gone): check() refills them. */
@@ -185,8 +211,11 @@ export class NftablesEnforcer implements Enforcer {
   /** Host mode: containers with sets and rules in our table, with the addresses their rules were written for. */
   private readonly targets = new Map<string, ContainerTarget>();
   private tail: Promise<unknown> = Promise.resolve();
+  /** The instance name claimed in this namespace (option claimInstance), or null. */
+  private readonly claim: InstanceClaim | null;
 
   constructor(opts: NftablesEnforcerOptions) {
+    this.claim = opts.claimInstance === true ? new InstanceClaim(opts.instance) : null;
     this.host = opts.host;
     this.names = nftNames(opts.instance, opts.host ? 'forward' : 'input');
     this.families = validateFamilies(opts.families);
@@ -214,6 +243,7 @@ export class NftablesEnforcer implements Enforcer {
 
   init(): Promise<void> {
     return this.serial(async () => {
+      await this.claim?.acquire();
       // Container sets of a previous run are not ours any more and go: their bans come back with the
       // daemon's re-apply, with the containers' current addresses.
       this.targets.clear();
@@ -291,7 +321,8 @@ export class NftablesEnforcer implements Enforcer {
       // Listing 100,000 elements costs seconds: with an interval set, never spend over 2 % of the time on it.
       const every = this.elementCheckMs > 0 ? Math.max(this.elementCheckMs, 50 * this.elementCheckCostMs) : 0;
       const due = now - this.lastElementCheck >= every;
-      if (due || (await this.sampleMissing(empty, now))) {
+      const sampleEvery = this.sampleCostMs > CHEAP_SAMPLE_MS ? 50 * this.sampleCostMs : 0;
+      if (due || (now - this.lastSample >= sampleEvery && (await this.timedSample(empty, now)))) {
         this.lastElementCheck = now;
         const t0 = performance.now();
         // What this pass read back (metrics): sets found empty count as holding nothing, their bans as missing.
@@ -325,11 +356,14 @@ export class NftablesEnforcer implements Enforcer {
 
   shutdown(): Promise<void> {
     return this.serial(async () => {
+      // Refused the instance name at start: the table is another agent's.
+      if (this.claim !== null && !this.claim.held) return;
       const r = await this.exec(deleteTableArgs(this.names), `deleting table inet ${this.names.table}`, { okExitCodes: [0, 1] });
       if (r.code !== 0 && !/No such file or directory/.test(r.stderr)) {
         throw classifyNftError(execError(this.nft, deleteTableArgs(this.names), r), `deleting table inet ${this.names.table}`);
       }
       this.reference = undefined;
+      await this.claim?.release();
     });
   }
 
@@ -413,6 +447,17 @@ export class NftablesEnforcer implements Enforcer {
       return await this.runner.run(this.nft, args, o);
     } catch (e) {
       throw classifyNftError(e, what);
+    }
+  }
+
+  /** sampleMissing(), its time and cost noted (see lastSample). */
+  private async timedSample(skip: ReadonlySet<string>, now: number): Promise<boolean> {
+    const t0 = performance.now();
+    try {
+      return await this.sampleMissing(skip, now);
+    } finally {
+      this.lastSample = now;
+      this.sampleCostMs = performance.now() - t0;
     }
   }
 

@@ -72,7 +72,7 @@ describe('a reload that restarts a rule forgets the lines its old window kept', 
     const a = await agent();
     const X = '198.18.9.2';
     await a.feed(X, 4, '/before-reload');
-    a.reloadWith({ BANHAMMER_RULE_FORBIDDEN_BANTIME: '2h' });
+    a.reloadWith({ BANHAMMER_RULE_FORBIDDEN_FINDTIME: '2m' });
     await a.feed(X, 5, '/after-reload');
     expect(a.banned()).toEqual([`forbidden ${X}`]);
     const text = formatWhy(a.daemon.why(X));

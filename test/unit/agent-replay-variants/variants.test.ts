@@ -75,9 +75,9 @@ describe('issue 2: replay variants', () => {
       '198.18.4.2 2026-11-23T09:00:06.000Z 5',
       '2001:db8::a 2026-11-23T09:00:04.000Z 5',
     ]);
-    for (const b of j.bans) expect(Object.keys(b)).toEqual(['ip', 'rule', 'at', 'failures']);
+    for (const b of j.bans) expect(Object.keys(b)).toEqual(['ip', 'rule', 'at', 'until', 'failures']);
     const x = JSON.parse((await replay(join(d, 'v.log'), '--json', '--explain')).out) as { bans: object[] };
-    expect(Object.keys(x.bans[0]!)).toEqual(['ip', 'rule', 'at', 'failures', 'evidence', 'evidenceOmitted']);
+    expect(Object.keys(x.bans[0]!)).toEqual(['ip', 'rule', 'at', 'until', 'failures', 'evidence', 'evidenceOmitted']);
   });
 
   it('NUL in the User-Agent still counts; NUL glued to the address is skipped as binary', async () => {

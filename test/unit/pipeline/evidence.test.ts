@@ -103,7 +103,7 @@ describe('evidence in the pipeline', () => {
     expect(j.bans[0]!.evidenceOmitted).toBe(0);
     out.length = 0;
     expect(await main(['replay', file, '--json'], io)).toBe(0);
-    expect(Object.keys((JSON.parse(out.join('')) as { bans: object[] }).bans[0]!)).toEqual(['ip', 'rule', 'at', 'failures']);
+    expect(Object.keys((JSON.parse(out.join('')) as { bans: object[] }).bans[0]!)).toEqual(['ip', 'rule', 'at', 'until', 'failures']);
   });
 
   it('a rule with a high maxretry keeps lines only near its threshold, and its ban has the same lines as if every one was kept', () => {
