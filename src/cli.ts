@@ -84,6 +84,7 @@ const COMMANDS: Record<string, Command> = {
   why: cmdWhy,
   reload: cmdReload,
   'apache-conf': cmdApacheConf, // hidden: used by the image's entrypoint
+  teardown: cmdTeardown, // hidden: used by the image's banhammer-shutdown
   help: async (_a, io) => (io.stdout(USAGE), 0),
   version: async (_a, io) => (io.stdout(`banhammer ${await version()}\n`), 0),
 };
@@ -394,8 +395,29 @@ async function cmdRun(args: string[], io: CliIo): Promise<number> {
 
 const CONTROL_TIMEOUT_MS = 10_000;
 
+/**
+ * The control socket's path, from the configuration. The running agent keeps the configuration it
+ * loaded (a reload of a broken file is refused), so a file broken since then (an edit in progress)
+ * must not cut the CLI off from the agent: status, unban, why and the image's HEALTHCHECK (status
+ * --json) failed with the file's error and called a working agent "not running". Then the path
+ * comes from the environment and defaults alone (BANHAMMER_SOCKET, else the default), with one
+ * warning naming the file's problem; when even that does not load, the file's error stands.
+ */
 function socketOf(io: CliIo, configPath: string | undefined): string {
-  return configFrom(io, configPath !== undefined ? { configPath } : {}).socketPath;
+  try {
+    return configFrom(io, configPath !== undefined ? { configPath } : {}).socketPath;
+  } catch (err) {
+    if (!isBanhammerError(err) || (err.code !== 'BH_ERR_CONFIG' && err.code !== 'BH_ERR_CONFIG_FILE')) throw err;
+    let socketPath: string;
+    try {
+      socketPath = loadConfig({ env: { ...io.env, BANHAMMER_CONFIG: undefined }, hostname: io.hostname }).socketPath;
+    } catch {
+      throw err;
+    }
+    const why = err.message.split('\n').map((l) => l.trim().replace(/^- /, '')).filter((l) => l !== '').join(' ').slice(0, 300);
+    io.stderr(`banhammer: warning: the configuration does not load, so the running agent keeps its own (${why}); asking it on ${socketPath}\n`);
+    return socketPath;
+  }
 }
 
 async function cmdStatus(args: string[], io: CliIo): Promise<number> {
@@ -563,6 +585,21 @@ async function checkSecretFiles(config: Config): Promise<void> {
       });
     }
   }
+}
+
+/**
+ * Hidden command of the image's banhammer-shutdown: `banhammer teardown [--config F]` removes this
+ * instance's chain, jumps and sets (or nft table, or map entries) when the agent did not: it was not
+ * running at `docker stop` (killed, in its restart back-off, stopped for good) or was killed for
+ * overstaying. Exit 0 when removed or nothing was there.
+ */
+async function cmdTeardown(args: string[], io: CliIo): Promise<number> {
+  const { values } = parse(args, { config: { type: 'string' } }, false);
+  const config = configFrom(io, values.config !== undefined ? { configPath: values.config } : {});
+  const { teardownFirewall } = await import('./run.js');
+  await teardownFirewall(config);
+  io.stdout(`banhammer: removed the firewall state of instance ${config.instance} (enforcer ${config.enforcer})\n`);
+  return 0;
 }
 
 /**

@@ -19,6 +19,7 @@ import { ApacheMapEnforcer } from './enforce/apache-map.js';
 import { NginxMapEnforcer } from './enforce/nginx-map.js';
 import { DockerUserEnforcer } from './enforce/docker-user.js';
 import { NftablesEnforcer } from './enforce/nftables.js';
+import { InstanceClaim } from './enforce/instance-claim.js';
 import { isHostMode } from './docker/host-mode.js';
 import { decideEnforcer, probeEnforcerFacts } from './enforce/auto.js';
 import { withSetting } from './config/settings.js';
@@ -71,7 +72,8 @@ export function validateState(raw: unknown): DaemonState {
   };
 }
 
-function createEnforcer(config: Config, dryRun: boolean, logger: Logger, containers: ContainerDirectory | undefined): Enforcer {
+/** `claimInstance`: false only for `banhammer teardown`, which holds the instance's claim itself. */
+function createEnforcer(config: Config, dryRun: boolean, logger: Logger, containers: ContainerDirectory | undefined, claimInstance = true): Enforcer {
   if (dryRun || config.enforcer === 'log') {
     return new LogEnforcer((rec) => logger.info({ enforcer: 'log', ...rec }, `would ${rec.action}`));
   }
@@ -83,7 +85,7 @@ function createEnforcer(config: Config, dryRun: boolean, logger: Logger, contain
       blockAction: config.blockAction === 'REJECT' ? 'reject' : 'drop',
       mode: config.iptablesMode,
       cidr: true,
-      claimInstance: true,
+      claimInstance,
     });
   }
   if (config.enforcer === 'nftables') {
@@ -93,7 +95,7 @@ function createEnforcer(config: Config, dryRun: boolean, logger: Logger, contain
       ports: config.ports,
       blockAction: config.blockAction === 'REJECT' ? 'reject' : 'drop',
       cidr: true,
-      claimInstance: true,
+      claimInstance,
       ...(containers !== undefined ? { host: { containers, onNote: (msg: string) => logger.info({ enforcer: 'nftables' }, msg) } } : {}),
     });
   }
@@ -110,7 +112,7 @@ function createEnforcer(config: Config, dryRun: boolean, logger: Logger, contain
       mode: config.iptablesMode,
       onNote: (msg) => logger.info({ enforcer: 'docker-user' }, msg),
       onWarning: (msg) => logger.warn({ enforcer: 'docker-user' }, msg),
-      claimInstance: true,
+      claimInstance,
     });
   }
   throw new BanhammerError('BH_ERR_CONFIG', `enforcer ${JSON.stringify(config.enforcer)} is not available in this version`, {
@@ -124,6 +126,30 @@ async function resolveAuto(config: Config, logger: Logger): Promise<Config> {
   const { enforcer, why } = decideEnforcer(facts);
   logger.info({ enforcer, why, facts }, `enforcer auto: chose ${enforcer} (${why})`);
   return withSetting(config, 'enforcer', enforcer);
+}
+
+/**
+ * `banhammer teardown` (hidden; the image's banhammer-shutdown): removes this instance's firewall
+ * state when the agent cannot, i.e. it was killed (OOM, a crash) and is waiting out its restart
+ * back-off, it stopped for good, or it overstayed its stop budget and was killed. The same enforcer
+ * the agent would build from the same configuration, and its own shutdown(): nothing else is
+ * touched (another instance's objects have other names). The instance name's claim first
+ * (instance-claim.ts): while another live agent in this network namespace holds it, the objects are
+ * that agent's, and acquire() refuses (BH_ERR_CONFIG, nothing removed).
+ */
+export async function teardownFirewall(read: Config): Promise<void> {
+  const logger = createLogger({ level: read.logLevel });
+  const config = read.enforcer === 'auto' ? await resolveAuto(read, logger) : read;
+  const containers = isHostMode(config)
+    ? new ContainerDirectory({ dir: containersDirFor(config.dockerContainersDir, config.log.paths), onWarning: (msg) => logger.warn({}, msg) })
+    : undefined;
+  const claim = new InstanceClaim(config.instance);
+  await claim.acquire();
+  try {
+    await createEnforcer(config, false, logger, containers, false).shutdown();
+  } finally {
+    await claim.release();
+  }
 }
 
 /** Runs until a stop signal; resolves with the exit code. */

@@ -85,6 +85,24 @@ const TAIL_BYTES = 256;
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
 /** Compressed copies cannot be read on from an offset. */
 const COMPRESSED = /\.(gz|bz2|xz|zst|lz4|z)$/i;
+
+/**
+ * Whether `name` beside the followed file `base` may be a rotated copy of it: named after it
+ * (access.log.1, access.log-20261205), or, with logrotate's `extension .log` (the extension kept
+ * after the rotation suffix), its stem, a numeric rotation suffix and its extension (access.1.log,
+ * access-20261205.log, access-2026-12-05.log). Not any name that merely shares the stem: a sibling
+ * log (access_ssl.log, access-api.log) is another file, whose lines must never be read as ours.
+ */
+export function isCopyName(base: string, name: string): boolean {
+  if (name === base) return false;
+  if (name.startsWith(base)) return true;
+  const dot = base.lastIndexOf('.');
+  if (dot <= 0) return false;
+  const stem = base.slice(0, dot);
+  const ext = base.slice(dot);
+  if (!name.startsWith(stem) || !name.endsWith(ext) || name.length <= base.length) return false;
+  return /^[-._][0-9][0-9._-]*$/.test(name.slice(stem.length, name.length - ext.length));
+}
 /** s6-log / multilog archives of a rotated `current`: @<TAI64N>.s (or .u). */
 const ARCHIVE_NAME = /^@[0-9a-f]{24}\.[su]$/;
 /** Most skipped generations read after one look (bounded: a rotation storm cannot hold us). */
@@ -332,7 +350,7 @@ export class FileFollower {
     }
     this.missingSince = null;
     const id = ident(st);
-    if (cur && cur.dev === id.dev && cur.ino === id.ino) {
+    if (cur && cur.dev === id.dev && cur.ino === id.ino && (await this.isAtPath(cur, st))) {
       // Truncated since the read above: readToEnd notices and restarts at 0.
       if (Number(st.size) < cur.readOffset) await this.readToEnd(cur);
       return;
@@ -350,7 +368,13 @@ export class FileFollower {
       return;
     }
     const oid = ident(opened.st);
-    const dup = this.draining.find((d) => d.dev === oid.dev && d.ino === oid.ino);
+    let dup: OpenFile | undefined;
+    for (const d of this.draining) {
+      if (d.dev === oid.dev && d.ino === oid.ino && (await this.isAtPath(d, opened.st))) {
+        dup = d;
+        break;
+      }
+    }
     if (dup) {
       // The old file came back under this name (renamed back): it is current again.
       this.draining = this.draining.filter((d) => d !== dup);
@@ -371,6 +395,30 @@ export class FileFollower {
       }
     }
     await this.readToEnd(this.current);
+  }
+
+  /**
+   * Is the file at the path (its stat `st`, of the same device and inode number) the one `f` reads?
+   * Some file systems number inodes themselves (FUSE, some overlay and network mounts) and give a new
+   * file the number of the one it replaced: read by number alone, a delete-and-recreate or a rename
+   * rotation there kept the old descriptor, and every line of the new file was lost for good. So the
+   * numbers alone do not decide when the descriptor's file was unlinked, was born at another time
+   * (where the file system records birth times), or holds more than the path's file while the path's
+   * is shorter than what was read: a truncation in place would show through the descriptor too.
+   */
+  private async isAtPath(f: OpenFile, st: BigIntStats): Promise<boolean> {
+    let own: BigIntStats;
+    try {
+      own = await f.fh.stat({ bigint: true });
+    } catch {
+      return true;
+    }
+    if (own.nlink === 0n) return false;
+    // A birth time equal to the change time may be libuv's stand-in where there is none: not used.
+    const born = (x: BigIntStats): boolean => x.birthtimeNs > 0n && x.birthtimeNs !== x.ctimeNs;
+    if (born(own) && born(st) && own.birthtimeNs !== st.birthtimeNs) return false;
+    const read = BigInt(f.readOffset);
+    return !(st.size < read && own.size >= read);
   }
 
   /** The file drained last (born last) and the current one: what was rotated in between, appended. */
@@ -567,11 +615,11 @@ export class FileFollower {
     }
   }
 
-  /** Names beside this file that may be its copies: named after it, not compressed (empty when the directory cannot be read). */
+  /** Names beside this file that may be its copies (isCopyName), not compressed (empty when the directory cannot be read). */
   private async copyNames(): Promise<string[]> {
     const base = basename(this.path);
     try {
-      return (await readdir(dirname(this.path))).filter((n) => n !== base && n.startsWith(base) && !COMPRESSED.test(n));
+      return (await readdir(dirname(this.path))).filter((n) => isCopyName(base, n) && !COMPRESSED.test(n));
     } catch {
       return [];
     }
@@ -620,7 +668,7 @@ export class FileFollower {
     if (!fh) {
       const base = basename(this.path);
       for (const n of await readdir(dir).catch(() => [] as string[])) {
-        if (n === c.name || !n.startsWith(base)) continue;
+        if (n === c.name || !isCopyName(base, n)) continue;
         fh = await tryOpen(n);
         if (fh) break;
       }
