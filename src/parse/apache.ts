@@ -200,6 +200,38 @@ function isBlankChar(c: number): boolean {
   return c === SPACE || c === 9;
 }
 
+/** Where splitRequestTarget found the target: [splitStart, splitEnd). */
+let splitStart = 0;
+let splitEnd = 0;
+
+/**
+ * The request target of a request line whose method ends at `m` (a blank) and whose text ends at `r`
+ * (the closing quote), the separators being runs of spaces or tabs and the version optional: sets
+ * splitStart and splitEnd, or returns false when there is no target.
+ */
+function splitRequestTarget(line: string, m: number, r: number): boolean {
+  let ps = m + 1;
+  while (ps < r && isBlankChar(line.charCodeAt(ps))) ps++;
+  let te = r;
+  while (te > ps && isBlankChar(line.charCodeAt(te - 1))) te--;
+  if (te <= ps) return false;
+  // The usual ` HTTP/1.1` / ` HTTP/2.0` tail, checked in place; otherwise the last blank.
+  let vs = -1;
+  if (te - 9 > ps && isBlankChar(line.charCodeAt(te - 9)) && isHttpAt(line, te - 8)) vs = te - 9;
+  else {
+    let k = te - 1;
+    while (k > ps && !isBlankChar(line.charCodeAt(k))) k--;
+    if (k > ps && isHttpAt(line, k + 1)) vs = k;
+  }
+  if (vs > ps) {
+    te = vs;
+    while (te > ps && isBlankChar(line.charCodeAt(te - 1))) te--;
+  }
+  splitStart = ps;
+  splitEnd = te;
+  return true;
+}
+
 /** `HTTP/` at `i` (compared by code, as the hot path's other tests are: startsWith cost every line ~30 ns). */
 function isHttpAt(line: string, i: number): boolean {
   return line.charCodeAt(i) === 72 && line.charCodeAt(i + 1) === 84 && line.charCodeAt(i + 2) === 84 && line.charCodeAt(i + 3) === 80 && line.charCodeAt(i + 4) === 47;
@@ -734,27 +766,25 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
       if (m > rs && m < r && isMethodToken(line, rs, m)) method = methodOf(line, rs, m);
     }
     if (method !== '') {
-      ps = m + 1;
-      while (ps < r && isBlankChar(line.charCodeAt(ps))) ps++;
-      let te = r;
-      while (te > ps && isBlankChar(line.charCodeAt(te - 1))) te--;
-      if (te > ps) {
-        // The usual ` HTTP/1.1` / ` HTTP/2.0` tail, checked in place; otherwise the last blank.
-        let vs = -1;
-        if (te - 9 > ps && isBlankChar(line.charCodeAt(te - 9)) && isHttpAt(line, te - 8)) vs = te - 9;
-        else {
-          let k = te - 1;
-          while (k > ps && !isBlankChar(line.charCodeAt(k))) k--;
-          if (k > ps && isHttpAt(line, k + 1)) vs = k;
-        }
-        if (vs > ps) {
-          te = vs;
-          while (te > ps && isBlankChar(line.charCodeAt(te - 1))) te--;
-        }
-        pe = te;
+      // The usual `METHOD SP target SP HTTP/x.y`, single spaces, read in place; anything else (runs
+      // of blanks, no version) by splitRequestTarget, out of this function, which V8 compiles better
+      // small (with the general split inline, replay read 10 % fewer lines a second).
+      if (
+        line.charCodeAt(m) === SPACE &&
+        r - 9 > m + 1 &&
+        line.charCodeAt(r - 9) === SPACE &&
+        isHttpAt(line, r - 8) &&
+        !isBlankChar(line.charCodeAt(m + 1)) &&
+        !isBlankChar(line.charCodeAt(r - 10)) &&
+        !isBlankChar(line.charCodeAt(r - 1))
+      ) {
+        ps = m + 1;
+        pe = r - 9;
+      } else if (splitRequestTarget(line, m, r)) {
+        ps = splitStart;
+        pe = splitEnd;
       } else {
         method = '';
-        ps = 0;
       }
     }
 
