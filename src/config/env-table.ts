@@ -15,7 +15,7 @@ const code = (s: string): string => `\`${s}\``;
 /** Settings of the banhammer images, read by docker/bin/* and docker/s6/* (a unit test keeps the list complete). */
 export const IMAGE_ENV_ROWS: readonly [string, string, string, string, string][] = [
   ['`IMAGE_MODE`', 'Image only: `app` runs Apache, a syslogd and the agent; `host` runs the agent alone for the containers of a Docker host (README “Host mode”)', 'app', 'app, host', 'container restart'],
-  ['`HTTP_PORT`', 'Image only: the port Apache listens on; BANHAMMER_PORTS defaults to it (with HTTPS_PORT)', '80', 'integer 1–65535 (no leading zero)', 'container restart'],
+  ['`HTTP_PORT`', 'Image only: the port Apache listens on; BANHAMMER_PORTS defaults to it (with HTTPS_PORT), and a BANHAMMER_PORTS of your own that leaves either out draws a warning at start', '80', 'integer 1–65535 (no leading zero)', 'container restart'],
   ['`HTTPS_PORT`', 'Image only: Apache’s TLS port (a Listen under mod_ssl), added to the default BANHAMMER_PORTS', '(none)', 'integer 1–65535, not HTTP_PORT', 'container restart'],
   ['`ACCESS_LOG_ROTATE_SIZE`', 'Image only: the access log (/var/log/apache2/access/current) is rotated by s6-log when it would exceed this size', '10M', 'bytes, or a number with K or M; 4K–255M', 'container restart'],
   ['`ACCESS_LOG_ROTATE_KEEP`', 'Image only: rotated access-log files kept', '2', 'integer 1–100', 'container restart'],

@@ -123,6 +123,18 @@ describe.each(SHELLS)('under $name', ({ argv }) => {
       expect(envOf(own.stdout).BANHAMMER_LOG_PATH).toBe('/x.log');
     });
 
+    it("a user BANHAMMER_PORTS without Apache's port is kept, with one warning per port left out (kernel enforcers only)", () => {
+      const left = start({ HTTP_PORT: '8081', HTTPS_PORT: '8443', BANHAMMER_PORTS: '9000, 8443' });
+      expect(left.code).toBe(0);
+      expect(envOf(left.stdout).BANHAMMER_PORTS).toBe('9000, 8443');
+      expect(left.stderr).toContain('BANHAMMER_PORTS=9000, 8443 leaves out port 8081, where Apache listens');
+      expect(left.stderr).not.toContain('port 8443');
+      expect(left.stderr.match(/warning/g)).toHaveLength(1);
+      expect(start({ HTTP_PORT: '8081', BANHAMMER_PORTS: '8081,9000' }).stderr).toBe('');
+      expect(start({ HTTP_PORT: '8081', BANHAMMER_PORTS: '18081' }).stderr).toContain('leaves out port 8081');
+      expect(start({ HTTP_PORT: '8081', BANHAMMER_PORTS: '9000', BANHAMMER_ENFORCER: 'apache-map' }).stderr).toBe('');
+    });
+
     it('converts ACCESS_LOG_ROTATE_SIZE and _KEEP', () => {
       const r = start({ ACCESS_LOG_ROTATE_SIZE: '4K', ACCESS_LOG_ROTATE_KEEP: '7' });
       expect(envOf(r.stdout).BH_ACCESS_LOG_BYTES).toBe('4096');
