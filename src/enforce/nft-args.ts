@@ -288,6 +288,12 @@ export function setupScript(layout: NftLayout, plan: SetupPlan = FRESH_PLAN): st
 export const applyArgs = (): string[] => ['-f', '-'];
 /** Structure without set elements: cheap even with 100,000 bans (a `list table` would fetch them). */
 export const listStructureArgs = (): string[] => ['-j', '-t', 'list', 'ruleset'];
+/**
+ * Our table alone, without set elements: what every check() compares. Listing the whole ruleset
+ * instead cost 0.85 s beside 30,000 rules of another program (kube-proxy scale), every 2 s, against
+ * 3 ms for the table; nft exits 1 with "No such file or directory" when the table is missing.
+ */
+export const listTableArgs = (names: NftNames): string[] => ['-j', '-t', 'list', 'table', 'inet', names.table];
 export const listSetArgs = (names: NftNames, set: string): string[] => ['-j', 'list', 'set', 'inet', names.table, set];
 /** Whether one element is in a set (exit 0), without listing the set: `nft get element … { ip }`. */
 export const getElementArgs = (names: NftNames, set: string, ip: string): string[] => ['get', 'element', 'inet', names.table, set, '{', ip, '}'];
@@ -600,7 +606,7 @@ function objects(json: string): Json[] {
   return Array.isArray(list) ? (list as Json[]) : [];
 }
 
-/** Our table as `nft -j -t list ruleset` shows it; undefined when the table does not exist. */
+/** Our table as `nft -j -t list table` (or `list ruleset`) shows it; undefined when the table does not exist. */
 export function parseTable(json: string, table: string): NftTableView | undefined {
   let found = false;
   const sets = new Map<string, NftSetInfo>();

@@ -8,7 +8,7 @@
  *   writes each (5,000 bans on a current kernel); never one process per ban, never a shell. Addresses
  *   are validated again before they are written. A large change (100,000 bans restored at start) keeps
  *   two transactions in flight, so the next nft process starts while the last one runs.
- * - init() lists the ruleset without set elements (cheap), then in one transaction creates what is
+ * - init() lists our table without set elements (cheap), then in one transaction creates what is
  *   missing, replaces what is wrong, flushes our chain and writes its rules: it adopts a crashed
  *   agent's table without duplicates and keeps its bans (and the TCP-only rules of an older version
  *   become the TCP and UDP ones in that same transaction).
@@ -17,9 +17,9 @@
  *   unban add + delete (never an error when it is already gone). A transaction the kernel
  *   refuses is split in halves until the refused addresses are isolated; they are returned in
  *   `refused` with nft's reason and everything else is applied.
- * - check(expected): every call compares the table's structure (`nft -j -t list ruleset`, a few ms
- *   even with 100,000 bans) with ours and repairs it in one transaction, refilling a re-created set
- *   from expected(); every `elementCheckIntervalMs` (stretched to 50 times what the last comparison
+ * - check(expected): every call compares the table's structure (`nft -j -t list table`, a few ms
+ *   even with 100,000 bans or beside any number of other programs' rules) with ours and repairs it
+ *   in one transaction, refilling a re-created set from expected(); every `elementCheckIntervalMs` (stretched to 50 times what the last comparison
  *   took, so it never costs more than 2 % of the time) it also compares the sets' elements with
  *   expected() (missing, stray, wrong timeout) and repairs them. A set given a default element
  *   timeout counts as a set with other settings (re-created); a network set that merged our networks
@@ -75,10 +75,12 @@ import {
   hasAutoMerge,
   setHeaderArgs,
   listStructureArgs,
+  listTableArgs,
   nftNames,
   nftReason,
   parseSetElements,
   parseTable,
+  type NftTableView,
   PROBE_SET,
   probeSaysUpdates,
   probeScripts,
@@ -517,18 +519,29 @@ export class NftablesEnforcer implements Enforcer {
     return parseSetElements(out.stdout);
   }
 
+  /** Our table's structure (no set elements), or undefined when it does not exist. */
+  private async readTable(): Promise<NftTableView | undefined> {
+    const what = `reading table inet ${this.names.table}`;
+    const args = listTableArgs(this.names);
+    const r = await this.exec(args, what, { okExitCodes: [0, 1] });
+    if (r.code !== 0) {
+      if (/No such file or directory/.test(r.stderr)) return undefined;
+      throw classifyNftError(execError(this.nft, args, r), what);
+    }
+    return parseTable(r.stdout, this.names.table);
+  }
+
   /**
    * Lists the structure and, unless it is exactly ours, rewrites it in one transaction (always with
    * `force`, as init() does). Returns what was wrong and which sets are new and empty.
    */
   private async ensureStructure(force: boolean): Promise<{ findings: readonly string[]; emptySets: readonly string[] }> {
-    const what = `reading the nftables ruleset (table inet ${this.names.table})`;
-    const view = parseTable((await this.exec(listStructureArgs(), what)).stdout, this.names.table);
+    const view = await this.readTable();
     const layout = this.layout();
     const diff = diffStructure(view, layout, force ? undefined : this.reference);
     if (diff.ok && !force && this.reference) return { findings: [], emptySets: [] };
     await this.exec(applyArgs(), `setting up table inet ${this.names.table}`, { input: setupScript(layout, diff.plan) });
-    const after = parseTable((await this.exec(listStructureArgs(), what)).stdout, this.names.table);
+    const after = await this.readTable();
     this.reference = [...(after?.rules.get(this.names.chain) ?? [])];
     const written = blockRules(layout).length;
     if (this.reference.length !== written) {

@@ -297,7 +297,7 @@ describe('the nftables enforcer reads the kernel back when it compares elements 
   it('held = elements listed, missing and stray from the comparison; a check without comparison keeps the last reading', async () => {
     const runner = new RecordingRunner();
     const clock = new ManualClock();
-    runner.on('nft -j -t list ruleset', { stdout: ruleset });
+    runner.on('nft -j -t list table inet banhammer_web', { stdout: ruleset });
     const enf = new NftablesEnforcer({ runner, clock, instance: 'web', ports: [443, 80], elementCheckIntervalMs: 60_000 });
     await enf.init();
     runner.on('nft -j list set inet banhammer_web addr4', { stdout: setJson('addr4', ['198.18.0.9', '198.18.0.2']) });
