@@ -28,7 +28,7 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { blockRule, chainDefinition, setDefinition, nftNames, type NftLayout, type NftNames } from '../../src/enforce/nft-args.js';
 import { Cleanup, createLab, endChild, nowMs, sh, sleep, startChild, tempDir, waitFor, type Lab } from './sys.js';
-import { startAgent, startFail2ban } from './tools.js';
+import { imageEnv, startAgent, startFail2ban } from './tools.js';
 import { forbiddenLine, mean, median, parseAb, percentile, v4At } from './util.js';
 
 export type KernelEnforcer = 'nftables' | 'iptables';
@@ -406,8 +406,7 @@ async function oneLoad(opts: KernelOptions, enforcer: KernelEnforcer, state: str
     mkdirSync(stateDir, { recursive: true });
     writeFileSync(join(stateDir, `state-${instance}.json`), state);
     writeFileSync(join(dir, 'access.log'), '');
-    const env: NodeJS.ProcessEnv = {};
-    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('BANHAMMER_')) env[k] = v;
+    const env = imageEnv();
     Object.assign(env, {
       BANHAMMER_INSTANCE: instance,
       BANHAMMER_LOG_PATH: join(dir, 'access.log'),
