@@ -5,6 +5,9 @@
  * (Cluster-safe); the channel is passed in ARGV (channels are not keys). Under ACL, the commands a
  * script calls are checked against the user too: SHARE_ACL_COMMANDS (share.ts) lists them all.
  *
+ * Every time a script is given or stores (scores, a message's times, `latest`, "the caller's
+ * clock" below) is in the group's clock, Redis's TIME as the caller measured it (group-clock.ts).
+ *
  * Numbers cross into Redis as '%.17g' strings: Lua 5.1's tostring() keeps only 14 digits, which
  * would round a millisecond timestamp.
  *

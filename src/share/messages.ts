@@ -10,7 +10,10 @@
  *   ban:   {"v":1,"t":"ban","ip","family","rule","at","until"(ms or null),"origin","sent"[,"scope"][,"nth"]}
  *   unban: {"v":1,"t":"unban","ip","family","origin","at","sent"[,"scope"]}
  * The hash `banhammer:{g}:bans` stores ban messages as values under field scopedKey(ip, scope).
- * `sent` is the publisher's clock when it published (propagation lag; never used for decisions).
+ * Every time in a message is in the group's clock (Redis TIME, group-clock.ts: the share stage
+ * converts at the edge), or the publisher's own when it could not measure it. In the outbox file
+ * they are the replica's own clock. `sent` is when it was published (propagation lag; never used for
+ * decisions).
  * A message is ASCII (every field a replica writes is), so its length is the same counted in bytes
  * (Redis, the Lua scripts) or in UTF-16 units (here), and a value read back and written again (a
  * prune) is the same bytes: a value with any other byte is invalid ('encoding'), and the scripts
@@ -46,7 +49,7 @@ export interface SharedUnban {
   family: 4 | 6;
   scope?: string;
   origin: string;
-  /** When the unban was made (the publisher's clock). */
+  /** When the unban was made (on the wire: the group's clock; in the stage's events: this replica's). */
   at: number;
 }
 

@@ -9,6 +9,11 @@
  * When both connections are ready again the stage goes "online": it reads the data set's epoch,
  * replays the outbox, re-publishes its own bans if Redis lost its data, and resynchronises with the
  * group's hash. Commands issued in one tick are pipelined by node-redis.
+ *
+ * Time: the group has one clock, Redis's (TIME, group-clock.ts), measured at every catch-up and
+ * every MEASURE_EVERY_MS. Every time written to Redis is converted into it and every time read back
+ * into this host's clock; what the rest of the agent sees (SharedBan, unbans, offenses) is always
+ * in this host's clock, and so is the outbox (converted when it is sent).
  */
 import { BoundedMap } from '../bounded-map.js';
 import { randomBytes } from 'node:crypto';
@@ -27,6 +32,7 @@ import { BAN_SCRIPT, EPOCH_SCRIPT, FAILURES_SCRIPT, PRUNE_SCRIPT, SCAN_SCRIPT, U
 import { checkOutgoingBan, encodeBan, encodeUnban, isExpired, MAX_FUTURE_MS, MAX_MESSAGE_CHARS, sharedTarget, MAX_TIME_MS, parseMessage, parseStoredBan, type SharedUnban } from './messages.js';
 import { Outbox, opField, type OutboxOp } from './outbox.js';
 import { WarnLimiter } from './warn-limiter.js';
+import { GroupClock, MEASURE_EVERY_MS, parseRedisTime, SAMPLES, WARN_OFFSET_MS, type ClockSample } from './group-clock.js';
 import { createSigner, MIN_KEY_BYTES, type Signer } from './signing.js';
 import type { GroupUnbanResult, ShareDeps, ShareEvents, ShareSettings, ShareStage, ShareStats, SharedBan } from './share.js';
 
@@ -144,6 +150,8 @@ const emptyStats = (): Omit<ShareStats, 'connected' | 'inFlight' | 'outboxDepth'
   invalid: {},
   echoes: 0,
   hung: 0,
+  clockOffsetMs: 0,
+  groupClock: false,
 });
 
 /**
@@ -220,15 +228,16 @@ class RedisShare implements ShareStage {
    */
   private readonly restoredCheck = new Map<string, { ban: SharedBan; own: boolean }>();
   /**
-   * How far each origin's clock is ahead of this replica's, in ms (0 when it is not ahead), measured
-   * from its messages (`sent` against this clock; the lag, a few ms, is inside the allowed skew).
-   * Every time a message carries (a ban's at and until, an unban's at) is in its origin's clock: kept
-   * as they were, a replica an hour ahead stretched each ban it made by the hour at every other
-   * replica (a 10-minute ban held 70 minutes), and in the group's hash for late joiners. Offsets
-   * within CLOCK_SKEW_MS, or beyond MAX_FUTURE_MS (no clock is a day off), are not applied.
-   * A clock behind is not corrected: one message cannot tell it from a message replayed later (an old
-   * ban would be made current again, signed or not), so times are only ever moved earlier (a ban
-   * shortened, never lengthened or revived). The README's 2 s between clocks stays the rule for that.
+   * How far each origin's times are ahead of this replica's clock, in ms (0 when not ahead), measured
+   * from its messages (`sent`, read in this clock, against now; the lag, a few ms, is inside the
+   * allowed skew). With the group's clock (gclock) every replica stamps in Redis's time and these
+   * are all within the measurement's error, so nothing is applied. Kept for the replicas that stamp
+   * with their own clock: one whose ACL user lacks +time (an older ACL), or an older release during a
+   * rolling upgrade. Kept as they were, the times of such a replica an hour ahead stretched each ban
+   * it made by the hour at every other replica. Offsets within CLOCK_SKEW_MS, or beyond
+   * MAX_FUTURE_MS, are not applied. Such a clock behind is not corrected: one message cannot tell it
+   * from a message replayed later (an old ban would be made current again), so times are only ever
+   * moved earlier here; the group's clock is what corrects a clock behind.
    */
   private readonly clockOffsets = new BoundedMap<string, number>(1024);
   /** When each address was last unbanned (here or remotely): older bans of it are stale. */
@@ -271,6 +280,20 @@ class RedisShare implements ShareStage {
   /** When the connections were last opened anew for a READONLY answer (onReadOnly). */
   private readOnlyAt = Number.NEGATIVE_INFINITY;
   private watchdog: { stop(): void } | null = null;
+  /**
+   * The group's clock (Redis TIME, group-clock.ts): every time written to Redis (a ban's at and
+   * until, an unban's at, a message's sent, a failure's time in a group window, the scripts' bounds)
+   * is converted into it, and every time read back into this host's clock. The outbox keeps this
+   * host's times (converted when sent).
+   */
+  private readonly gclock = new GroupClock();
+  private readonly mono: () => number;
+  /** When the group's clock is measured next (watchdog), and the connection a measurement is running on. */
+  private clockDueAt = Number.NEGATIVE_INFINITY;
+  private clockMeasuring: Client | null = null;
+  /** Whether Redis's refusal of TIME (an ACL without +time), or an offset beyond WARN_OFFSET_MS, was said. */
+  private timeRefusedSaid = false;
+  private offsetSaid: number | null = null;
 
   constructor(
     private readonly settings: ShareSettings,
@@ -294,6 +317,7 @@ class RedisShare implements ShareStage {
     this.maxBackoff = settings.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS;
     this.hungAfter = settings.hungAfterMs ?? DEFAULT_HUNG_AFTER_MS;
     this.random = deps.random ?? Math.random;
+    this.mono = deps.mono ?? (() => performance.now());
     this.warnings = new WarnLimiter(deps.clock);
     this.outbox = new Outbox(settings.outboxPath, settings.maxOutbox ?? DEFAULT_MAX_OUTBOX, deps.log, () => deps.clock.now());
   }
@@ -303,7 +327,7 @@ class RedisShare implements ShareStage {
   }
 
   stats(): ShareStats {
-    return { ...this.counts, invalid: { ...this.counts.invalid }, connected: this.connected, inFlight: this.inFlight, outboxDepth: this.outbox.size, outboxDropped: this.outbox.dropped };
+    return { ...this.counts, invalid: { ...this.counts.invalid }, connected: this.connected, inFlight: this.inFlight, outboxDepth: this.outbox.size, outboxDropped: this.outbox.dropped, clockOffsetMs: this.gclock.offset, groupClock: this.gclock.known };
   }
 
   restored(bans: { own: readonly SharedBan[]; adopted: readonly SharedBan[] }): void {
@@ -557,11 +581,84 @@ class RedisShare implements ShareStage {
     }
     if ((this.mainReady || this.onAnswered !== null) && this.client.isReady) this.probe(this.client);
     if (!this.subscribed && this.sub?.isReady === true && now >= this.subRetryAt) this.subscribeOn(this.sub);
+    if (this.connected && now >= this.clockDueAt && this.clockMeasuring !== this.client) void this.measureClock(this.client);
     if (this.connected && this.going === null && now >= this.retryAt) {
       if (!this.caughtUp) this.maybeOnline();
       else if (this.outbox.size > 0) this.run(() => this.replayOutbox(this.deps.clock.now()), 'outbox', 'share: the outbox could not be replayed; will retry');
       else this.checkEpoch(this.client);
     }
+  }
+
+  /**
+   * Measures the group's clock on `client` (SAMPLES round trips of TIME; group-clock.ts) and takes it
+   * unless it is refused; says in the log when this host's clock is more than WARN_OFFSET_MS off the
+   * group's, and when Redis refuses TIME or answers a time that is refused. Never rejects: without a
+   * measurement the offset stays what it was (0 before the first: this host's own clock).
+   */
+  private async measureClock(client: Client): Promise<void> {
+    this.clockMeasuring = client;
+    this.clockDueAt = this.deps.clock.now() + MEASURE_EVERY_MS;
+    try {
+      const samples: ClockSample[] = [];
+      for (let i = 0; i < SAMPLES; i++) {
+        const m0 = this.mono();
+        const w0 = this.deps.clock.now();
+        let reply: unknown;
+        try {
+          reply = await client.sendCommand(['TIME']);
+        } catch (e) {
+          const text = errText(e);
+          if (/NOPERM|unknown command/i.test(text)) {
+            if (!this.timeRefusedSaid) {
+              this.timeRefusedSaid = true;
+              this.deps.log.warn({ group: this.keys.group, error: text }, 'share: Redis refuses TIME (give the group\'s ACL user +time): this replica stamps what it shares with its own clock, and replicas whose clocks are apart do not agree on ban times (said once)');
+            }
+          } else this.logError('time', e, 'share: the group\'s clock (Redis TIME) could not be read; keeping the last offset');
+          return;
+        }
+        const m1 = this.mono();
+        const w1 = this.deps.clock.now();
+        const redisMs = parseRedisTime(reply);
+        if (redisMs === null) {
+          this.countInvalid('clock');
+          return;
+        }
+        samples.push({ redisMs, wallMs: w0 + (w1 - w0) / 2, monoMs: m0 + (m1 - m0) / 2, rttMs: m1 - m0 });
+      }
+      if (this.client !== client || this.stopped) return;
+      const v = this.gclock.take(samples);
+      if (v.kind === 'far') {
+        this.countInvalid('clock');
+        this.logError('clock-far', new Error(`${Math.round(v.measured / 1000)} s`), 'share: Redis\'s clock (TIME) is more than a day from this host\'s; refused, keeping the last offset (check both clocks)');
+      } else if (v.kind === 'jump') {
+        // Measured again at the watchdog's next round: CONFIRMATIONS in a row take it.
+        this.clockDueAt = this.deps.clock.now();
+        this.logError('clock-jump', new Error(`${Math.round(v.by / 1000)} s`), 'share: Redis\'s clock (TIME) moved against this process\'s steady clock; not followed until measurements agree');
+      } else if (v.kind === 'set') {
+        const off = v.offset;
+        const far = Math.abs(off) > WARN_OFFSET_MS;
+        // Said when it becomes far, or moves by more than WARN_OFFSET_MS while far; and when it comes back.
+        if (far && (this.offsetSaid === null || Math.abs(off - this.offsetSaid) > WARN_OFFSET_MS)) {
+          this.offsetSaid = off;
+          this.deps.log.warn({ group: this.keys.group, clockOffsetMs: off }, `share: this host's clock is ${Math.abs(Math.round(off / 1000))} s ${off > 0 ? 'behind' : 'ahead of'} the group's (Redis TIME); what it shares is converted to the group's clock (check the host's NTP)`);
+        } else if (!far && this.offsetSaid !== null) {
+          this.offsetSaid = null;
+          this.deps.log.info({ group: this.keys.group, clockOffsetMs: off }, 'share: this host\'s clock agrees with the group\'s again');
+        }
+      }
+    } finally {
+      if (this.clockMeasuring === client) this.clockMeasuring = null;
+    }
+  }
+
+  /** This host's time `t` in the group's clock. */
+  private toGroup(t: number): number {
+    return this.gclock.toGroup(t);
+  }
+
+  /** A ban's times in the group's clock (null: they would leave the times a message may hold). */
+  private banToGroup(ban: SharedBan): SharedBan | null {
+    return shifted(ban, -this.gclock.offset);
   }
 
   /** One of this replica's own bans, in turn (for checkEpoch). */
@@ -673,11 +770,18 @@ class RedisShare implements ShareStage {
       this.counts.failuresDropped++;
       return;
     }
+    // Log time is this host's clock: in the group's window it is the group's, so that failures
+    // counted at replicas whose clocks are apart fall in one window.
+    const gtime = this.toGroup(time);
+    if (!(gtime >= 0 && gtime <= MAX_TIME_MS)) {
+      this.counts.failuresDropped++;
+      return;
+    }
     const ttl = Math.min(f.findtime + MAX_LATE_MS + 60_000, 400 * 86_400_000);
     this.inFlight++;
     this.pending.push({
       keys: [this.keys.failures(f.rule, c.ip, f.scope), this.keys.claim(f.rule, c.ip, f.scope)],
-      args: [String(time), String(f.findtime), String(f.maxretry), `${this.replicaId}:${++this.seq}`, String(ttl)],
+      args: [String(gtime), String(f.findtime), String(f.maxretry), `${this.replicaId}:${++this.seq}`, String(ttl)],
       offense: { ip: c.ip, family: c.family, rule: f.rule, at: time, ...(f.scope !== undefined ? { scope: f.scope } : {}) },
     });
     if (!this.flushScheduled) {
@@ -696,7 +800,7 @@ class RedisShare implements ShareStage {
       const keys: string[] = [];
       // No replica counts a failure later than its clock plus SKEW_TOLERANCE_MS (a live log time
       // further ahead is counted as now): a member of a window stamped later was planted (lua.ts).
-      const args: string[] = [String(MAX_LATE_MS), String(CLAIM_MS), String(this.deps.clock.now() + SKEW_TOLERANCE_MS + CLOCK_SKEW_MS)];
+      const args: string[] = [String(MAX_LATE_MS), String(CLAIM_MS), String(this.toGroup(this.deps.clock.now()) + SKEW_TOLERANCE_MS + CLOCK_SKEW_MS)];
       for (const p of chunk) {
         keys.push(...p.keys);
         args.push(...p.args);
@@ -822,14 +926,20 @@ class RedisShare implements ShareStage {
    * one attacker at once: the first one's message may still be on its way to the others).
    */
   private coverUnheard(field: string, value: string, now: number): boolean {
-    const p = parseMessage(value, now);
+    const p = parseMessage(value, this.toGroup(now));
     if (!p.ok || p.value.t !== 'ban') return false;
-    const b = p.value.ban;
     // Stored by this replica itself: it published it when it stored it.
-    if (b.origin === this.replicaId) return false;
-    const same = (k: SharedBan | undefined): boolean => k !== undefined && k.origin === b.origin && k.at === b.at && k.until === b.until;
+    if (p.value.ban.origin === this.replicaId) return false;
+    // In this host's clock, as the bans heard here are (onMessage, scanBans); the offset each was
+    // read with may differ from today's by a measurement: within the clocks' allowed skew.
+    const known = this.clockOffsets.get(p.value.ban.origin) ?? 0;
+    const off = this.gclock.offset + (known > CLOCK_SKEW_MS ? known : 0);
+    const b = shifted(p.value.ban, off);
+    if (b === null) return false;
+    const near = (x: number | null, y: number | null): boolean => x === y || (x !== null && y !== null && Math.abs(x - y) <= CLOCK_SKEW_MS);
+    const same = (k: SharedBan | undefined): boolean => k !== undefined && k.origin === b.origin && near(k.at, b.at) && near(k.until, b.until);
     if (same(this.remote.get(field)) || same(this.own.get(field))) return false;
-    const sent = p.value.sent;
+    const sent = p.value.sent - off;
     return !(sent > now - COVER_QUIET_MS && sent <= now + CLOCK_SKEW_MS);
   }
 
@@ -840,17 +950,24 @@ class RedisShare implements ShareStage {
    */
   private async apply(op: OutboxOp, retry = false): Promise<GroupUnbanResult | undefined> {
     const now = this.deps.clock.now();
+    // What goes to Redis is in the group's clock (the op keeps this host's: the outbox's too).
+    const gnow = this.toGroup(now);
     if (op.t === 'ban') {
-      const json = this.seal(encodeBan(op.ban, now));
+      const g = this.banToGroup(op.ban);
+      if (g === null) {
+        this.logError('ban-invalid-time', new Error('time'), 'share: a ban cannot be shared (invalid)');
+        return undefined;
+      }
+      const json = this.seal(encodeBan(g, gnow));
       const field = banField(op.ban.ip, op.ban.scope);
       const store = async (): Promise<unknown> => {
         let refused = '';
         for (let attempt = 0; ; attempt++) {
-          const r: unknown = await this.eval(BAN_SCRIPT, [this.keys.bans, this.keys.unbans], [field, json, op.ban.until === null ? 'null' : String(op.ban.until), String(this.maxBans), this.keys.events, String(op.ban.at), String(COVER_SLACK_MS), String(CLOCK_SKEW_MS), String(now + CLOCK_SKEW_MS), refused]);
+          const r: unknown = await this.eval(BAN_SCRIPT, [this.keys.bans, this.keys.unbans], [field, json, g.until === null ? 'null' : String(g.until), String(this.maxBans), this.keys.events, String(g.at), String(COVER_SLACK_MS), String(CLOCK_SKEW_MS), String(gnow + CLOCK_SKEW_MS), refused]);
           // "Covered" by a stored value: only if that value is a ban. A value only the script's cjson
           // took for one ({"until":null}, another address's ban, an origin no replica has…) would
           // otherwise keep this address's bans from ever being shared.
-          if (!(Array.isArray(r) && r[0] === 0 && typeof r[1] === 'string') || attempt >= MAX_REFUSED_RETRIES || this.storedIsBan(field, r[1], now)) return r;
+          if (!(Array.isArray(r) && r[0] === 0 && typeof r[1] === 'string') || attempt >= MAX_REFUSED_RETRIES || this.storedIsBan(field, r[1], gnow)) return r;
           refused = r[1];
         }
       };
@@ -876,8 +993,9 @@ class RedisShare implements ShareStage {
         }
       }
       else if (Array.isArray(r) && r[0] === -2) {
-        // Lifted somewhere after it was made (while this replica was away): lift it here too.
-        const at = Number(r[1]);
+        // Lifted somewhere after it was made (while this replica was away): lift it here too. (The
+        // tombstone is in the group's clock.)
+        const at = this.gclock.toLocal(Number(r[1]));
         // The script ignores tombstones dated after now + skew; this side checks again (an unban
         // "from the future" would lift every ban of the address made until then, its own included).
         if (!(Number.isFinite(at) && at <= now + CLOCK_SKEW_MS)) return;
@@ -898,17 +1016,22 @@ class RedisShare implements ShareStage {
       return undefined;
     }
     const field = banField(op.unban.ip, op.unban.scope);
-    const json = this.seal(encodeUnban(op.unban, now));
+    const gat = this.toGroup(op.unban.at);
+    if (!(gat >= 0 && gat <= MAX_TIME_MS)) {
+      this.logError('unban-invalid', new Error('time'), 'share: an unban cannot be shared (invalid)');
+      return 'invalid';
+    }
+    const json = this.seal(encodeUnban({ ...op.unban, at: gat }, gnow));
     let refused = '';
     for (let attempt = 0; ; attempt++) {
       const r = await this.eval(UNBAN_SCRIPT, [this.keys.bans, this.keys.unbans], [
         field,
         json,
         this.keys.events,
-        String(op.unban.at),
+        String(gat),
         String(this.maxBans),
         String(TOMBSTONE_MS),
-        String(now + CLOCK_SKEW_MS),
+        String(gnow + CLOCK_SKEW_MS),
         refused,
       ]);
       if (!Array.isArray(r)) throw new Error('unexpected unban reply');
@@ -917,12 +1040,13 @@ class RedisShare implements ShareStage {
         // What it removed says whether the group banned the address: a valid ban, not ended by this
         // clock, or by less than the day a replica's clock may be behind (as the validator allows a
         // day ahead): this replica's own clock running ahead must not make it answer "not banned".
-        const p = typeof r[1] === 'string' ? parseStoredBan(field, r[1], now) : null;
-        return p !== null && p.ok && this.signedOk(r[1]) && !isExpired(p.value, now - MAX_FUTURE_MS) ? 'lifted' : 'none';
+        // (In the group's clock, as stored.)
+        const p = typeof r[1] === 'string' ? parseStoredBan(field, r[1], gnow) : null;
+        return p !== null && p.ok && this.signedOk(r[1]) && !isExpired(p.value, gnow - MAX_FUTURE_MS) ? 'lifted' : 'none';
       }
       // "A newer ban stands": only if what stands is a ban (one hostile value made every unban of
       // the address fail, silently, for as long as it was there).
-      if (typeof r[1] !== 'string' || attempt >= MAX_REFUSED_RETRIES || this.storedIsBan(field, r[1], now)) {
+      if (typeof r[1] !== 'string' || attempt >= MAX_REFUSED_RETRIES || this.storedIsBan(field, r[1], gnow)) {
         this.counts.unbansStale++;
         return 'newer';
       }
@@ -1007,8 +1131,12 @@ class RedisShare implements ShareStage {
    * message is the same ban to the others).
    */
   private isOwnStored(value: string, ban: SharedBan, now: number): boolean {
-    const p = parseMessage(value, now);
-    return p.ok && p.value.t === 'ban' && p.value.ban.origin === this.replicaId && p.value.ban.at === ban.at && p.value.ban.until === ban.until;
+    const p = parseMessage(value, this.toGroup(now));
+    if (!p.ok || p.value.t !== 'ban' || p.value.ban.origin !== this.replicaId) return false;
+    // Stored in the group's clock, with the offset of that attempt (a measurement may have moved it since).
+    const b = shifted(p.value.ban, this.gclock.offset);
+    const near = (x: number | null, y: number | null): boolean => x === y || (x !== null && y !== null && Math.abs(x - y) <= CLOCK_SKEW_MS);
+    return b !== null && near(b.at, ban.at) && near(b.until, ban.until);
   }
 
   /** What this replica writes, signed when the group has a key. */
@@ -1034,7 +1162,9 @@ class RedisShare implements ShareStage {
 
   private onMessage(message: unknown): void {
     const now = this.deps.clock.now();
-    const p = parseMessage(message, now);
+    // A message's times are in the group's clock (gclock): validated there, then read in this host's.
+    const gnow = this.toGroup(now);
+    const p = parseMessage(message, gnow);
     if (!p.ok) {
       this.countInvalid(p.reason);
       return;
@@ -1045,6 +1175,8 @@ class RedisShare implements ShareStage {
       return;
     }
     const m = p.value;
+    const goff = this.gclock.offset;
+    m.sent -= goff;
     // A signed message is only as good as it is fresh: one recorded off the channel and published again
     // later (by anyone who can write to it, without the key) would otherwise ban again an address the
     // group has unbanned since, wherever that unban is not remembered (a restarted replica). Every
@@ -1062,7 +1194,7 @@ class RedisShare implements ShareStage {
     this.deps.onLag?.(Math.min(MAX_LAG_MS, Math.max(0, now - m.sent)));
     // Times in this replica's clock when the sender's runs ahead (see clockOffsets): a sender an hour
     // ahead stretched each of its bans by the hour here.
-    const off = this.learnOffset(origin, m.sent - now);
+    const off = this.learnOffset(origin, m.sent - now) + goff;
     if (m.t === 'ban') {
       const ban = shifted(m.ban, off);
       if (ban === null) {
@@ -1181,6 +1313,8 @@ class RedisShare implements ShareStage {
     let cursor = '0';
     let examined = 0;
     let valid = 0;
+    // Stored times are in the group's clock.
+    const gnow = this.toGroup(now);
     do {
       const r = await this.eval(SCAN_SCRIPT, [this.keys.bans], [cursor, String(SCAN_COUNT), String(MAX_MESSAGE_CHARS)]);
       if (!Array.isArray(r) || r.length < 3 || typeof r[0] !== 'string') throw new Error('unexpected scan reply');
@@ -1192,11 +1326,13 @@ class RedisShare implements ShareStage {
         const field: unknown = r[i];
         const value: unknown = r[i + 1];
         examined++;
-        let p = parseStoredBan(field, value, now);
+        let p = parseStoredBan(field, value, gnow);
         if (p.ok) {
-          // In this replica's clock: by the offset measured from the origin's messages, or, for an
-          // origin never heard, at least not starting in the future (a clock ahead: see clockOffsets).
-          const b = shifted(p.value, this.storedOffset(p.value, now));
+          // In this replica's clock: from the group's (gclock), then by the offset measured from the
+          // origin's messages, or, for an origin never heard, at least not starting in the future (a
+          // replica whose times are its own clock's, running ahead: see clockOffsets).
+          const l = shifted(p.value, this.gclock.offset);
+          const b = l === null ? null : shifted(l, this.storedOffset(l, now));
           p = !this.signedOk(value) ? { ok: false, reason: 'signature' } : b === null ? { ok: false, reason: 'time' } : { ok: true, value: b };
         }
         if (!p.ok || isExpired(p.value, now)) {
@@ -1294,6 +1430,8 @@ class RedisShare implements ShareStage {
   }
 
   private async catchUp(): Promise<void> {
+    // The group's clock first: everything below converts times with it.
+    if (this.client !== null && this.clockMeasuring !== this.client) await this.measureClock(this.client);
     const token = randomBytes(16).toString('hex');
     const epoch = await this.eval(EPOCH_SCRIPT, [this.keys.epoch], [token]);
     if (typeof epoch !== 'string') throw new Error('unexpected epoch reply');
@@ -1364,7 +1502,8 @@ class RedisShare implements ShareStage {
         this.restoredCheck.delete(field);
         if (isExpired(ban, now)) return;
         const t: unknown = r[j];
-        const at = typeof t === 'string' ? Number(t) : NaN;
+        // (A tombstone is in the group's clock.)
+        const at = typeof t === 'string' ? this.gclock.toLocal(Number(t)) : NaN;
         if (!(Number.isFinite(at) && at <= now + CLOCK_SKEW_MS && at >= ban.at - CLOCK_SKEW_MS)) {
           if (own && ban.at > now - TOMBSTONE_MS + CLOCK_SKEW_MS && !this.own.has(field)) this.rememberOwn(field, ban);
           return;

@@ -43,12 +43,16 @@
  *   onRemoteUnban for a ban it had delivered that an unban removed while it was away. The ban book
  *   must take a repeated onRemoteBan as a no-op.
  * - onStatus: once when Redis goes away (or is unreachable at start), once when it returns.
+ * - Time: every time passed in or out (a ban's at and until, an unban's at, a failure's log time, an
+ *   offense's at) is in this replica's clock; the stage converts it to and from the group's one
+ *   clock, Redis's TIME (group-clock.ts), so replicas whose clocks are apart agree on it. The group's
+ *   ACL user needs +time; without it the stage uses this replica's clock (said once in the log).
  * - Values from Redis never reach a shell; at most maxBans (default 100,000) shared bans are read
  *   or stored, and nothing from Redis is kept beyond what was delivered (bounded by maxBans).
  *
  * Redis ACL: every key and the channel start with `banhammer:{<group>}:`. The minimal user for a
  * group (paste into the README / ACL file; SHARE_ACL_COMMANDS is the list):
- *   user shop on >PASSWORD resetkeys resetchannels ~banhammer:{shop}:* &banhammer:{shop}:* -@all +ping +evalsha +eval +subscribe +unsubscribe +publish +zadd +zremrangebyscore +zremrangebyrank +zrange +zcard +zscore +pexpire +del +hget +hset +hdel +hlen +hscan +get +set
+ *   user shop on >PASSWORD resetkeys resetchannels ~banhammer:{shop}:* &banhammer:{shop}:* -@all +ping +evalsha +eval +subscribe +unsubscribe +publish +zadd +zremrangebyscore +zremrangebyrank +zrange +zcard +zscore +pexpire +del +hget +hset +hdel +hlen +hscan +get +set +time
  * (+select too when the URL names a database other than 0.) Scripts run their commands as the user,
  * which is why the data commands are listed as well as EVALSHA/EVAL.
  */
@@ -97,7 +101,7 @@ export interface ShareEvents {
   /** A ban made anywhere in the group (not echoed back to the replica that published it). */
   onRemoteBan(ban: SharedBan): void;
   /**
-   * `at`: when the unban was made (the publisher's clock). origin 'group': a ban this replica
+   * `at`: when the unban was made (in this replica's clock). origin 'group': a ban this replica
    * re-published after an outage, or restored from its state file, had been lifted meanwhile (found
    * in the group's tombstones).
    */
@@ -138,6 +142,13 @@ export interface ShareStats {
   echoes: number;
   /** Times Redis kept a connection open without answering, and both were opened anew. */
   hung: number;
+  /**
+   * How far the group's clock (Redis TIME) is ahead of this host's, in ms (negative: behind), as
+   * this replica converts every time it sends and reads (group-clock.ts); 0 until measured.
+   */
+  clockOffsetMs: number;
+  /** Whether the offset was measured (false: Redis refused TIME or never answered it; own clock used). */
+  groupClock: boolean;
 }
 
 /** What the group did with an unban (publishUnban's promise; it never rejects). */
@@ -202,13 +213,18 @@ export interface ShareDeps {
   onLag?(ms: number): void;
   /** Jitter source (tests pin it). */
   random?: () => number;
+  /**
+   * A monotonic clock in ms (default performance.now): tells a step of this host's wall clock from a
+   * move of Redis's when the group's clock is measured (group-clock.ts). Tests pin it.
+   */
+  mono?: () => number;
 }
 
 /** The commands the share stage sends or runs inside its scripts: a group's ACL user needs exactly these. */
 export const SHARE_ACL_COMMANDS = [
   'ping', 'evalsha', 'eval', 'subscribe', 'unsubscribe', 'publish',
   'zadd', 'zremrangebyscore', 'zremrangebyrank', 'zrange', 'zcard', 'zscore', 'pexpire', 'del',
-  'hget', 'hset', 'hdel', 'hlen', 'hscan', 'get', 'set',
+  'hget', 'hset', 'hdel', 'hlen', 'hscan', 'get', 'set', 'time',
 ] as const;
 
 /** The ACL file line of a group's user (for the README, compose examples and tests). */

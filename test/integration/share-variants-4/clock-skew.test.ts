@@ -78,14 +78,16 @@ describe.skipIf(!hasRedisServer)('share: replicas whose clocks are hours apart',
     expect(got(late, '198.18.40.4')!.until!).toBeLessThanOrEqual(Date.now() + 10 * MIN + SLACK);
   });
 
-  it('clocks in step: a ban keeps exactly the until its replica decided (no shift within the allowed skew)', async () => {
+  it('clocks 1.5 s apart: a ban is read in the receiver\'s clock (the group\'s, Redis TIME), made when it was, for its 10 minutes', async () => {
     const a = await mk('a5', 'sk5', 1_500);
     const b = await mk('b5', 'sk5', 0);
-    const at = Date.now() + 1_500;
+    const real = Date.now();
+    const at = real + 1_500;
     a.stage.publishBan({ ip: '198.18.40.5', family: 4, rule: 'http-403', at, until: at + 10 * MIN, origin: 'a5' });
     await waitFor('the ban at b', () => got(b, '198.18.40.5') !== undefined, 3000);
-    expect(got(b, '198.18.40.5')!.until).toBe(at + 10 * MIN);
-    expect(got(b, '198.18.40.5')!.at).toBe(at);
+    // (b's clock is this host's, and Redis's: within the group clock's 250 ms hysteresis, unshifted.)
+    expect(Math.abs(got(b, '198.18.40.5')!.until! - (real + 10 * MIN))).toBeLessThan(300);
+    expect(Math.abs(got(b, '198.18.40.5')!.at - real)).toBeLessThan(300);
   });
 
   it('a ban message sent an hour ago (recorded and published again), ended by now, is not made current again', async () => {
