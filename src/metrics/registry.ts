@@ -7,7 +7,8 @@
  * are in names (`_bytes`, `_seconds`), label sets are small and fixed. Addresses are never labels.
  * Free-text label values (`what` of a repair, rule and enforcer names) are capped at
  * MAX_LABEL_VALUES distinct values per metric; later ones are counted under "other", so a bug
- * upstream cannot explode the series count.
+ * upstream (or a rule name planted in the shared Redis) cannot explode the series count. The rules
+ * of this agent's configuration (declareRule) are not capped: they always have series of their own.
  *
  * Cost: the per-line path is the daemon's; it adds in batches (`lines(n)`, `parseSkipped(reason, n)`),
  * and each call is one Map lookup plus one addition. Series for known label values (skip reasons,
@@ -105,15 +106,33 @@ export interface Metrics {
   render(): Promise<string>;
 }
 
-/** Caches label children and caps distinct values. */
+/**
+ * Caches label children and caps distinct values: past MAX_LABEL_VALUES values met along the way,
+ * later ones are counted under OVERFLOW_LABEL. A value declared (a rule of this agent's own
+ * configuration, at start or switched on by a reload) always has its own series and does not count
+ * against the cap: rule names met along the way include those of bans shared by other replicas
+ * (Redis), and 64 of them must not leave a rule this agent runs counted under "other".
+ */
 class Children<C> {
   private readonly map = new Map<string, C>();
+  private readonly declared = new Set<string>();
   constructor(private readonly make: (value: string) => C) {}
+
+  /** The child of a value of the configuration's own: never capped. */
+  declare(value: string): C {
+    this.declared.add(value);
+    let c = this.map.get(value);
+    if (c === undefined) {
+      c = this.make(value);
+      this.map.set(value, c);
+    }
+    return c;
+  }
 
   get(value: string): C {
     let c = this.map.get(value);
     if (c === undefined) {
-      const v = this.map.size >= MAX_LABEL_VALUES ? OVERFLOW_LABEL : value;
+      const v = this.map.size - this.declared.size >= MAX_LABEL_VALUES ? OVERFLOW_LABEL : value;
       c = this.map.get(v);
       if (c === undefined) {
         c = this.make(v);
@@ -321,10 +340,10 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   const declareRule = (r: string): void => {
     if (declared.has(r)) return;
     declared.add(r);
-    matchesBy.get(r);
-    trackedBy.get(r);
-    bansBy.get(r);
-    unbansBy.get(r);
+    matchesBy.declare(r);
+    trackedBy.declare(r);
+    bansBy.declare(r);
+    unbansBy.declare(r);
   };
   for (const r of opts.rules ?? []) {
     declareRule(r);

@@ -14,6 +14,10 @@
  *   drops the rest (counted, logged once per target).
  * - Targets are built once, at start (createNotifier): secret files (`*_file`) are read then; an
  *   unreadable or empty one, or a template that cannot render, stops the start with a clear error.
+ *   A target URL that is allowed but likely a mistake is warned about once, at start (webhookWarnings):
+ *   a link-local (cloud metadata) address written into it, or credentials (user:password in the URL,
+ *   a token) sent over plain http:// to another machine; an SMTP login with `starttls: off` to
+ *   another machine (smtpWarnings).
  */
 import { MAX_SECRET_BYTES, readRegularFileSync } from '../fs/read-regular.js';
 import { hostname } from 'node:os';
@@ -28,7 +32,7 @@ import { renderEmail, sendEmail, type SmtpTarget } from './smtp.js';
 import { HEADER_VALUE_RE, smtpUrlProblem, webhookUrlProblem, type NotifyTarget } from './target-schema.js';
 import { configuredTargets } from './targets-config.js';
 import { sampleNotices, templateOf, templateProblem } from './template.js';
-import { postWebhook, renderWebhook, type HttpTarget } from './webhook.js';
+import { isMetadataAddress, postWebhook, renderWebhook, type HttpTarget } from './webhook.js';
 
 /** What the daemon sees of the notifier. */
 export interface NotifySink {
@@ -117,7 +121,7 @@ const configError = (target: string, message: string): BanhammerError =>
 export { templateOf } from './template.js';
 
 /** Builds the sender of one target (secrets read now). */
-export function buildSender(name: string, t: NotifyTarget, agent: AgentInfo, clock: Clock, read: (p: string) => string): Sender {
+export function buildSender(name: string, t: NotifyTarget, agent: AgentInfo, clock: Clock, read: (p: string) => string, warn: (msg: string) => void = () => {}): Sender {
   const url = t.url ?? readSecret(t.urlFile!, `the URL of notification target ${name}`, read).trim();
   if (t.type === 'webhook') {
     const why = webhookUrlProblem(url);
@@ -134,6 +138,7 @@ export function buildSender(name: string, t: NotifyTarget, agent: AgentInfo, clo
       if (why2 !== null) throw configError(name, `template: ${why2}`);
     }
     const target: HttpTarget = { url: new URL(url), header, connectTimeoutMs: t.connectTimeoutMs, userAgent: `banhammer/${agent.version}` };
+    for (const w of webhookWarnings(name, target.url, header !== undefined)) warn(w);
     const preset = t.preset;
     const contentType = t.contentType ?? undefined;
     return (n, signal) => postWebhook(target, renderWebhook(preset, n, agent, clock.now(), template, contentType), signal, clock);
@@ -146,6 +151,7 @@ export function buildSender(name: string, t: NotifyTarget, agent: AgentInfo, clo
   const user = u.username !== '' ? decodeURIComponent(u.username) : undefined;
   if (password !== undefined && user === undefined) throw configError(name, 'a password without a user: write the user into the URL, smtp://user@host');
   const ca = t.caFile !== null ? readSecret(t.caFile, `the CA certificates of notification target ${name}`, read) : undefined;
+  for (const w of smtpWarnings(name, u, t.starttls, user !== undefined)) warn(w);
   const smtp: SmtpTarget = {
     host: u.hostname.replace(/^\[|\]$/g, ''),
     port: u.port !== '' ? Number(u.port) : implicitTls ? 465 : 587,
@@ -160,6 +166,41 @@ export function buildSender(name: string, t: NotifyTarget, agent: AgentInfo, clo
     subjectPrefix: '[banhammer] ',
   };
   return (n, signal) => sendEmail(smtp, renderEmail(n, agent, smtp.subjectPrefix), signal);
+}
+
+/** Loopback hosts, where plain http:// does not cross a network. */
+const isLoopbackHost = (host: string): boolean => /^(?:localhost|127(?:\.\d{1,3}){3}|\[::1\])$/i.test(host);
+
+/**
+ * What is worth a warning about a webhook target's URL (allowed, but likely a mistake): a link-local
+ * address (169.254.169.254 and its kin: a cloud's metadata service answers there, not a receiver),
+ * credentials sent in the clear over http:// to another machine. Never quotes the URL (it may be the secret).
+ */
+export function webhookWarnings(name: string, url: URL, hasToken: boolean): string[] {
+  const out: string[] = [];
+  if (isMetadataAddress(url.hostname)) {
+    out.push(`notification target ${name}: its URL names ${url.hostname}, a link-local address where clouds serve instance metadata and credentials; notifications are POSTed there as configured, check that this is the receiver you meant`);
+  }
+  const creds = [url.username !== '' || url.password !== '' ? 'a user and password in the URL' : '', hasToken ? 'its token' : ''].filter((s) => s !== '');
+  if (url.protocol === 'http:' && creds.length > 0 && !isLoopbackHost(url.hostname)) {
+    out.push(`notification target ${name}: ${creds.join(' and ')} ${creds.length === 1 && hasToken ? 'goes' : 'go'} over plain http:// to ${url.hostname}, readable by anyone on the path; use https://`);
+  }
+  return out;
+}
+
+/**
+ * The same for an SMTP target: a link-local address as its server, or a login over smtp:// with
+ * `starttls: off` to another machine (nodemailer then sends AUTH, the password, in the clear).
+ */
+export function smtpWarnings(name: string, url: URL, starttls: NotifyTarget['starttls'], hasLogin: boolean): string[] {
+  const out: string[] = [];
+  if (isMetadataAddress(url.hostname)) {
+    out.push(`notification target ${name}: its server ${url.hostname} is a link-local address where clouds serve instance metadata; check that this is the mail server you meant`);
+  }
+  if (url.protocol === 'smtp:' && starttls === 'off' && hasLogin && !isLoopbackHost(url.hostname)) {
+    out.push(`notification target ${name}: it logs in to ${url.hostname} with starttls: off, so the password goes over the network in the clear; use starttls: required (or smtps://)`);
+  }
+  return out;
 }
 
 /** The notifier for this configuration, or null when it names no target. */
@@ -177,7 +218,7 @@ export function createNotifier(config: NotifyConfig, deps: NotifierDeps): Notifi
       events: new Set(t.events ?? config.events),
       channel: new Channel({
         name,
-        send: buildSender(name, t, agent, deps.clock, read),
+        send: buildSender(name, t, agent, deps.clock, read, (msg) => deps.log.warn({ target: name }, msg)),
         clock: deps.clock,
         log: deps.log,
         metrics: deps.metrics,

@@ -3,19 +3,29 @@
  * template) and the HTTP request itself.
  *
  * Presets: `generic` (payloadOf's JSON, schema version 1), `slack` (Slack-compatible incoming
- * webhooks: Slack, Mattermost, Rocket.Chat… `{"text": …}` with &, < and > escaped so a log line cannot
- * mention a channel or forge a link), `discord` (`{"content": …}` with mentions disabled, cut to
- * Discord's 2,000 characters) and `ntfy` (plain text to the topic URL, with Title, Tags and
- * Priority headers; cut to ntfy's 4,096-byte message limit).
+ * webhooks: Slack, Mattermost, Rocket.Chat… `{"text": …}` with &, < and > escaped and each @
+ * followed by a zero-width space, so a log line cannot mention a channel or forge a link; cut to
+ * 4,000 characters), `discord` (`{"content": …}` with mentions disabled, cut to Discord's 2,000
+ * characters) and `ntfy` (plain text to the topic URL, with Title, Tags and Priority headers; cut to
+ * ntfy's 4,096-byte message limit).
  *
  * The request: http or https only, no redirects followed, a connect timeout (DNS and TCP/TLS) and an
- * overall deadline (the caller's AbortSignal), an answer read to at most 4 KiB and otherwise
- * discarded. 2xx is delivered; 408, 425, 429 and 5xx are retried (Retry-After honoured, bounded by
- * the caller); other answers (4xx, 3xx) are not retried: the same request would fail again.
+ * overall deadline (the caller's AbortSignal). 2xx is delivered as soon as its status line arrives
+ * (a body that trickles or never ends does not turn a delivered message into a failure, retried and
+ * so received again); any other answer is read to at most 4 KiB (its first 256 bytes quoted in the
+ * reason) and otherwise discarded: 408, 425, 429 and 5xx are retried (Retry-After honoured, bounded
+ * by the caller); other answers (4xx, 3xx) are not retried: the same request would fail again.
+ *
+ * Link-local addresses (169.254.0.0/16, fe80::/10: where clouds answer with instance metadata and
+ * credentials, fd00:ec2::254 and 100.100.100.200 likewise) are never connected to when the URL's
+ * host NAME resolves to one: a DNS answer nobody expected (rebinding) must not turn the agent into a
+ * client of the metadata service whose answer ends up in the log. A URL that names such an address
+ * literally is the operator's explicit choice: it is used, and createNotifier warns at start.
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { Socket } from 'node:net';
+import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
+import { BlockList, isIP, type Socket } from 'node:net';
 import type { Clock } from '../clock.js';
 import { cutUnits, payloadOf, summaryOf, textOf, type AgentInfo, type Notice } from './event.js';
 import { renderTemplate, type Template } from './template.js';
@@ -32,11 +42,25 @@ export interface HttpMessage {
 }
 
 const DISCORD_MAX = 2000;
+/**
+ * The slack preset's text: Slack advises at most 4,000 characters (and truncates past 40,000),
+ * Rocket.Chat refuses an incoming webhook's message longer than its Message_MaxAllowedSize (5,000 by
+ * default, enforced for webhooks since its PR 36163), older Mattermost posts 4,000. Refused means
+ * dropped (a 4xx is not retried): a client whose request lines are long (each kept line is up to
+ * 2,000 characters) would silence the notification of its own ban.
+ */
+const SLACK_MAX = 4000;
 const NTFY_MAX_BYTES = 4096;
 const RESPONSE_MAX_BYTES = 4096;
 
-/** Slack's own escaping: only &, < and > are control characters in its text. */
-const slackEscape = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+/**
+ * Slack's own escaping (only &, < and > are control characters in its text: no `<!channel>`), and a
+ * zero-width space after each @ as the slack template escaping does: Slack-compatible receivers
+ * (Mattermost, Rocket.Chat) turn a plain `@channel`, `@all` or `@here` into a mention of everyone,
+ * and not all of their versions leave code blocks alone (Rocket.Chat issues 7759 and 16510,
+ * Mattermost 7923), so a User-Agent in the log lines' code block could ping a whole channel.
+ */
+const slackEscape = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/@/g, '@\u200b');
 
 /** The text of a notice with its log lines in a code block (chat presets). */
 function chatText(n: Notice, agent: AgentInfo, esc: (s: string) => string): string {
@@ -62,12 +86,12 @@ export function headerSafe(s: string, max = 250): string {
 }
 
 /**
- * A discord target's rendered JSON template with its `content` cut to Discord's limit, as the
- * preset cuts its own: longer content is answered 400 and dropped, so long log lines would silence
- * every notification of their client. The rendered body is JSON (checked at start for every kind of
- * notice); anything else is sent as it is.
+ * A discord (slack) target's rendered JSON template with its `content` (`text`) cut to the
+ * receiver's limit, as the preset cuts its own: longer content is answered 400 and dropped, so long
+ * log lines would silence every notification of their client. The rendered body is JSON (checked at
+ * start for every kind of notice); anything else is sent as it is.
  */
-function discordContentCut(rendered: string): string {
+function jsonFieldCut(rendered: string, field: 'content' | 'text', max: number): string {
   let doc: unknown;
   try {
     doc = JSON.parse(rendered);
@@ -75,10 +99,13 @@ function discordContentCut(rendered: string): string {
     return rendered;
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return rendered;
-  const content = (doc as { content?: unknown }).content;
-  if (typeof content !== 'string' || content.length <= DISCORD_MAX) return rendered;
-  return JSON.stringify({ ...doc, content: `${cutUnits(content, DISCORD_MAX - 1)}…` });
+  const value = (doc as Record<string, unknown>)[field];
+  if (typeof value !== 'string' || value.length <= max) return rendered;
+  return JSON.stringify({ ...doc, [field]: `${cutUnits(value, max - 1)}…` });
 }
+
+/** A chat preset's text (summary, then a code block) cut to `max`, its code block closed. */
+const chatCut = (text: string, max: number): string => (text.length <= max ? text : `${cutUnits(text, max - 5)}…\n\`\`\``);
 
 export function renderWebhook(preset: WebhookPreset, n: Notice, agent: AgentInfo, now: number, template?: Template | undefined, contentType?: string | undefined): HttpMessage {
   if (template !== undefined) {
@@ -87,7 +114,8 @@ export function renderWebhook(preset: WebhookPreset, n: Notice, agent: AgentInfo
     // text body is cut like the preset's; a JSON or form body cannot be cut without breaking it.
     const body =
       preset === 'ntfy' && !template.json && template.form !== true ? cutBytes(rendered, NTFY_MAX_BYTES)
-      : preset === 'discord' && template.json ? discordContentCut(rendered)
+      : preset === 'discord' && template.json ? jsonFieldCut(rendered, 'content', DISCORD_MAX)
+      : preset === 'slack' && template.json ? jsonFieldCut(rendered, 'text', SLACK_MAX)
       : rendered;
     return { body, contentType: contentType ?? (template.json ? 'application/json' : 'text/plain; charset=utf-8'), headers: preset === 'ntfy' ? ntfyHeaders(n, agent) : {} };
   }
@@ -95,10 +123,9 @@ export function renderWebhook(preset: WebhookPreset, n: Notice, agent: AgentInfo
     case 'generic':
       return { body: JSON.stringify(payloadOf(n, agent, now)), contentType: 'application/json', headers: {} };
     case 'slack':
-      return { body: JSON.stringify({ text: chatText(n, agent, slackEscape) }), contentType: 'application/json', headers: {} };
+      return { body: JSON.stringify({ text: chatCut(chatText(n, agent, slackEscape), SLACK_MAX) }), contentType: 'application/json', headers: {} };
     case 'discord': {
-      let content = chatText(n, agent, (s) => s);
-      if (content.length > DISCORD_MAX) content = `${cutUnits(content, DISCORD_MAX - 5)}…\n\`\`\``;
+      const content = chatCut(chatText(n, agent, (s) => s), DISCORD_MAX);
       return { body: JSON.stringify({ content, allowed_mentions: { parse: [] } }), contentType: 'application/json', headers: {} };
     }
     case 'ntfy':
@@ -117,7 +144,53 @@ export interface HttpTarget {
   readonly header?: { readonly name: string; readonly value: string } | undefined;
   readonly connectTimeoutMs: number;
   readonly userAgent: string;
+  /** Name resolution (tests); default dns.lookup. Either way a metadata address is refused. */
+  readonly resolve?: Resolver | undefined;
 }
+
+/** Where clouds serve instance metadata (and credentials): link-local, and two providers' own addresses. */
+const METADATA = new BlockList();
+METADATA.addSubnet('169.254.0.0', 16, 'ipv4');
+METADATA.addSubnet('fe80::', 10, 'ipv6');
+METADATA.addAddress('fd00:ec2::254', 'ipv6');
+METADATA.addAddress('100.100.100.200', 'ipv4');
+
+/** Is `address` (an IP literal; IPv4-mapped IPv6 included) link-local or a cloud's metadata address? */
+export function isMetadataAddress(address: string): boolean {
+  const a = address.replace(/^\[|\]$/g, '').replace(/%.*$/, '');
+  const v = isIP(a);
+  return v !== 0 && METADATA.check(a, v === 4 ? 'ipv4' : 'ipv6');
+}
+
+/** The error a host name resolving to a metadata address ends its request with (not retried). */
+export const METADATA_REFUSED = 'BH_ERR_METADATA_ADDRESS';
+
+type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
+
+export type Resolver = (hostname: string, options: LookupOptions & { all: true }, callback: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void) => void;
+
+/** `resolve` (dns.lookup), refusing a name that resolves to a link-local or metadata address (see the file's comment). */
+export const guardedLookup = (resolve: Resolver) => (hostname: string, options: LookupOptions, callback: LookupCallback): void => {
+  resolve(hostname, { ...options, all: true }, (err, addresses) => {
+    if (err) return callback(err, options.all === true ? [] : '', 0);
+    const bad = addresses.find((a) => isMetadataAddress(a.address));
+    if (bad !== undefined) {
+      const e: NodeJS.ErrnoException = new Error(`${headerSafe(hostname, 253)} resolves to ${bad.address}, a link-local address where clouds serve instance metadata: not connected to (write the address itself into the URL if it really is the receiver)`);
+      e.code = METADATA_REFUSED;
+      return callback(e, options.all === true ? [] : '', 0);
+    }
+    if (options.all === true) return callback(null, addresses);
+    const first = addresses[0];
+    if (first === undefined) {
+      const e: NodeJS.ErrnoException = new Error(`${headerSafe(hostname, 253)} has no address`);
+      e.code = 'ENOTFOUND';
+      return callback(e, '', 0);
+    }
+    callback(null, first.address, first.family);
+  });
+};
+
+const systemLookup = guardedLookup(dnsLookup as Resolver);
 
 /** Retry-After in ms (seconds or an HTTP date), or undefined. */
 export function retryAfterMs(v: string | string[] | undefined, now: number): number | undefined {
@@ -150,7 +223,7 @@ export function postWebhook(t: HttpTarget, msg: HttpMessage, signal: AbortSignal
     const https = t.url.protocol === 'https:';
     let req;
     try {
-      req = (https ? httpsRequest : httpRequest)(t.url, { method: 'POST', headers, signal, agent: false });
+      req = (https ? httpsRequest : httpRequest)(t.url, { method: 'POST', headers, signal, agent: false, lookup: (t.resolve === undefined ? systemLookup : guardedLookup(t.resolve)) as never });
     } catch (e) {
       return done({ ok: false, retry: false, reason: `request refused: ${(e as Error).message}` });
     }
@@ -163,15 +236,20 @@ export function postWebhook(t: HttpTarget, msg: HttpMessage, signal: AbortSignal
       });
     });
     req.on('error', (e: Error & { code?: string }) => {
-      const reason = signal.aborted ? 'timed out' : e.code ? `${e.code}: ${e.message}` : e.message;
-      done({ ok: false, retry: true, reason: headerSafe(reason, 300) });
+      const reason = signal.aborted ? 'timed out' : e.code === METADATA_REFUSED ? e.message : e.code ? `${e.code}: ${e.message}` : e.message;
+      done({ ok: false, retry: e.code !== METADATA_REFUSED, reason: headerSafe(reason, 400) });
     });
     req.on('response', (res: IncomingMessage) => {
       const status = res.statusCode ?? 0;
+      if (status >= 200 && status < 300) {
+        // Delivered: the receiver has said so. Its body (if any) is not waited for.
+        done({ ok: true });
+        res.destroy();
+        return;
+      }
       let got = 0;
       let head = '';
       const finish = (): void => {
-        if (status >= 200 && status < 300) return done({ ok: true });
         const retry = status === 408 || status === 425 || status === 429 || status >= 500;
         const after = retryAfterMs(res.headers['retry-after'], clock.now());
         const why = `HTTP ${status}${head.trim() !== '' ? `: ${headerSafe(head.trim(), 200)}` : ''}${status >= 300 && status < 400 ? ' (redirects are not followed)' : ''}`;
