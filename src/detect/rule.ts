@@ -405,11 +405,21 @@ export class MatchView {
     return this.queries;
   }
 
-  /** The whole target (path and query), for path patterns that mention `?`. */
+  /**
+   * The whole target (path and query), for path patterns that mention `?`: as written, and with the
+   * path as the server serves it (no `scheme://host`, no fragment, dot segments resolved) when that
+   * differs, so that `GET http://host/etc/passwd`, `/etc/passwd#x` and `/./etc/passwd` are seen as
+   * `/etc/passwd` by `^/etc/passwd(?:$|\?)` as they are by path-only patterns.
+   */
   targetVariants(): readonly string[] {
     if ((this.state & 4) === 0) {
       this.state |= 4;
-      variantsOf(this.wholeTarget(), this.targets, false);
+      const t = this.wholeTarget();
+      variantsOf(t, this.targets, false);
+      const p = this.path();
+      const served = servedPath(p);
+      const resolved = withoutDotSegments(normalisedPath(served));
+      if (resolved !== p) variantsOf(resolved + t.slice(p.length), this.targets, false, false, true);
     }
     return this.targets;
   }
@@ -536,16 +546,42 @@ const LOGGED_BACKSLASHES = /\\x5c/gi;
 const BACKSLASHES = /\\/g;
 const SLASH_RUNS = /\/{2,}/g;
 const PATH_PARAMETERS = /;[^/]*/g;
-const PERCENT = /%([0-9a-f]{2})/gi;
+/**
+ * One escape of the byte-by-byte decoding: an overlong UTF-8 form of an ASCII character (`%c0%ae`,
+ * `%c1%9c`, `%e0%80%ae`), IIS's `%uXXXX`, or one byte `%XX`.
+ */
+const PERCENT = /%(?:c0%([89ab][0-9a-f])|c1%([89ab][0-9a-f])|e0%80%([89ab][0-9a-f])|u([0-9a-f]{4})|([0-9a-f]{2}))/gi;
 const PLUS = /\+/g;
 
-/** One round of percent-decoding (UTF-8 where it decodes, else byte by byte); `+` is a space in a query. */
+/**
+ * The character of one PERCENT escape. Overlong UTF-8 is refused by decodeURIComponent, but GlassFish
+ * (CVE-2017-1000028), old Tomcat (CVE-2008-2938) and IIS read `%c0%ae%c0%ae/` as `../` and `%c0%af` as
+ * `/`, and scanners still send them: each is read as the ASCII character it spells, so `../` patterns
+ * see it. IIS and ASP.NET read `%u002e` as `.`, and its full-width forms (`%uff0e`) as ASCII ("best fit").
+ */
+function percentChar(m: string, c0: string | undefined, c1: string | undefined, e0: string | undefined, u: string | undefined, h: string | undefined): string {
+  if (h !== undefined) return String.fromCharCode(parseInt(h, 16));
+  if (c0 !== undefined) return String.fromCharCode(parseInt(c0, 16) & 0x3f);
+  if (c1 !== undefined) return String.fromCharCode(0x40 | (parseInt(c1, 16) & 0x3f));
+  if (e0 !== undefined) return String.fromCharCode(parseInt(e0, 16) & 0x3f);
+  if (u !== undefined) {
+    const code = parseInt(u, 16);
+    // Full-width ASCII (U+FF01–U+FF5E) as the ASCII it stands for.
+    return String.fromCharCode(code >= 0xff01 && code <= 0xff5e ? code - 0xfee0 : code);
+  }
+  return m;
+}
+
+/**
+ * One round of percent-decoding (UTF-8 where it decodes, else byte by byte with overlong forms and
+ * `%uXXXX` read as their characters: percentChar); `+` is a space in a query.
+ */
 export function percentDecode(s: string, query = false): string {
   const t = query ? s.replace(PLUS, ' ') : s;
   try {
     return decodeURIComponent(t);
   } catch {
-    return t.replace(PERCENT, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
+    return t.replace(PERCENT, percentChar);
   }
 }
 
