@@ -51,8 +51,9 @@ commands:
                        and print the effective result
   run [--config F] [--dry-run]
                        the agent: follow the access log, ban offenders in the firewall
-  status [RULE] [--json]
+  status [RULE] [--json [--brief]]
                        like fail2ban-client status: failures, bans and banned addresses per rule
+                       (--brief: counts and health without the ban lists, as the HEALTHCHECK asks)
   ban IP|NETWORK [--rule R] [--for DURATION] [--container NAME]
                        ban an address, or a network such as 198.18.0.0/24 (at most /8, IPv6 /32),
                        now (default: permanent, or the rule's bantime); host mode: --container
@@ -358,6 +359,14 @@ async function cmdCheckConfig(args: string[], io: CliIo): Promise<number> {
     io.stderr(`banhammer: ${configError(bad.map((p) => ({ key: p.key, source: 'notify.targets', message: p.message }))).message}\n`);
     return 1;
   }
+  // The secret files the agent reads at start (and refuses to start without): read here too.
+  try {
+    await checkSecretFiles(resolved.config);
+  } catch (err) {
+    if (!isBanhammerError(err)) throw err;
+    io.stderr(`banhammer: ${terminalLines(err.toUserString())}\n`);
+    return 1;
+  }
   const { describeConfig, describeConfigJson } = await import('./config/describe.js');
   io.stdout(values.json ? describeConfigJson(resolved.config) : describeConfig(resolved.config, { sources: resolved.sources }));
   return 0;
@@ -379,6 +388,8 @@ async function cmdRun(args: string[], io: CliIo): Promise<number> {
     const { values } = parse(args, { config: { type: 'string' }, 'dry-run': { type: 'boolean' } }, false);
     const flags: ConfigFlags = values.config !== undefined ? { configPath: values.config } : {};
     const config = configFrom(io, flags);
+    // What check-config refuses, refused here by the same check, before anything starts.
+    await checkSecretFiles(config);
     heapPolicy.applyAgentHeapPolicy();
     const { runAgent } = await import('./run.js');
     return await runAgent({
@@ -421,11 +432,21 @@ function socketOf(io: CliIo, configPath: string | undefined): string {
 }
 
 async function cmdStatus(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(args, { config: { type: 'string' }, json: { type: 'boolean' } }, true);
+  const { values, positionals } = parse(args, { config: { type: 'string' }, json: { type: 'boolean' }, brief: { type: 'boolean' } }, true);
   if (positionals.length > 1) throw new BanhammerError('BH_ERR_USAGE', 'status takes at most one RULE', { hint: 'banhammer status forbidden' });
+  // The text lists the banned addresses; a list left out would read as "none".
+  if (values.brief === true && values.json !== true) throw new BanhammerError('BH_ERR_USAGE', 'status --brief goes with --json', { hint: 'banhammer status --json --brief' });
   const rule = positionals[0];
   const socket = socketOf(io, values.config);
-  const report = await controlRequest(socket, rule === undefined ? { op: 'status' } : { op: 'status', rule }, { timeoutMs: CONTROL_TIMEOUT_MS });
+  const request = rule === undefined ? { op: 'status' as const } : { op: 'status' as const, rule };
+  let report;
+  try {
+    report = await controlRequest(socket, values.brief === true ? { ...request, brief: true as const } : request, { timeoutMs: CONTROL_TIMEOUT_MS });
+  } catch (err) {
+    // An agent older than `brief` refuses the field: the whole report then, as before.
+    if (!(isBanhammerError(err) && err.data.remote === true && /^unknown field "brief"/.test(err.message))) throw err;
+    report = await controlRequest(socket, request, { timeoutMs: CONTROL_TIMEOUT_MS });
+  }
   io.stdout(values.json ? `${terminalJson(report)}\n` : formatStatus(readableResult('status', report, socket), rule));
   return 0;
 }
@@ -561,10 +582,13 @@ async function cmdWhy(args: string[], io: CliIo): Promise<number> {
 
 /**
  * Reads every secret file the configuration names, as `banhammer run` does at start (notification
- * targets: createNotifier; shared bans: the Redis password file), and throws its BH_ERR_FILE error
- * (one line naming the file) when one is missing, unreadable, too large or empty. Nothing is kept.
+ * targets: createNotifier; shared bans: the Redis password and share key files), and throws one
+ * error (one line naming the file) when one is missing, unreadable, not a regular file, larger than
+ * MAX_SECRET_BYTES or empty, or when the share key is shorter than the agent accepts. check-config,
+ * apache-conf (the image's entrypoint) and run all call this one check, so they refuse the same
+ * files. Nothing is kept. The file's mode is not checked: Docker swarm mounts secrets 0444.
  */
-async function checkSecretFiles(config: Config): Promise<void> {
+export async function checkSecretFiles(config: Config): Promise<void> {
   const { configuredTargets } = await import('./notify/targets-config.js');
   const { createNotifier } = await import('./notify/notifier.js');
   if (Object.keys(configuredTargets(config.notify).targets).length > 0) {
@@ -573,15 +597,43 @@ async function checkSecretFiles(config: Config): Promise<void> {
     const notifier = createNotifier(config.notify, { clock: systemClock, log: quiet as never, instance: config.instance, version: '0' });
     await notifier?.close(0);
   }
-  const pw = config.share.redisUrl !== null && config.share.group !== null ? config.share.passwordFile : null;
-  if (pw != null) {
-    const { readRegularFile, MAX_SECRET_BYTES } = await import('./fs/read-regular.js');
+  if (config.share.redisUrl === null || config.share.group === null) return;
+  const { readRegularFile, MAX_SECRET_BYTES } = await import('./fs/read-regular.js');
+  /** The secret as the share stage reads it (one trailing newline dropped), or a BH_ERR_FILE error. */
+  const read = async (path: string, what: string, env: string): Promise<string> => {
+    const hint = `check ${env} (a Docker secret is mounted under /run/secrets/)`;
+    let text: string;
     try {
-      await readRegularFile(pw, MAX_SECRET_BYTES);
+      text = await readRegularFile(path, MAX_SECRET_BYTES);
     } catch (e) {
-      throw new BanhammerError('BH_ERR_FILE', `cannot read the Redis password file ${pw}: ${(e as Error).message}`, {
-        hint: 'check BANHAMMER_REDIS_PASSWORD_FILE (a Docker secret is mounted under /run/secrets/)',
-        data: { path: pw },
+      const code = (e as NodeJS.ErrnoException).code;
+      const why =
+        code === 'ENOENT' ? 'it does not exist'
+        : code === 'EACCES' || code === 'EPERM' ? 'permission denied'
+        : code === 'EISDIR' ? 'it is a directory'
+        : code === 'ENOTREG' ? 'it is not a regular file'
+        : code === 'EFBIG' ? `it is larger than ${MAX_SECRET_BYTES} bytes`
+        : String((e as Error).message).slice(0, 200);
+      throw new BanhammerError('BH_ERR_FILE', `cannot read the ${what} file ${path}: ${why}`, { hint, data: { path } });
+    }
+    return text.replace(/\r?\n$/, '');
+  };
+  const pw = config.share.passwordFile;
+  if (pw !== null) {
+    const text = await read(pw, 'Redis password', 'BANHAMMER_REDIS_PASSWORD_FILE');
+    if (text.trim() === '') {
+      throw new BanhammerError('BH_ERR_FILE', `the Redis password file ${pw} is empty`, { hint: 'write the password into the file, or unset BANHAMMER_REDIS_PASSWORD_FILE', data: { path: pw } });
+    }
+  }
+  const keyFile = config.share.keyFile;
+  if (keyFile !== null) {
+    const key = await read(keyFile, 'share key', 'BANHAMMER_SHARE_KEY_FILE');
+    const { MIN_KEY_BYTES } = await import('./share/signing.js');
+    // As the share stage measures it (redis-share.ts): the UTF-8 bytes of the text.
+    if (Buffer.byteLength(key, 'utf8') < MIN_KEY_BYTES) {
+      throw new BanhammerError('BH_ERR_CONFIG', `the share key in ${keyFile} is shorter than ${MIN_KEY_BYTES} bytes`, {
+        hint: 'use a random key, e.g. openssl rand -hex 32 > FILE, the same file for every replica of the group',
+        data: { path: keyFile },
       });
     }
   }

@@ -422,7 +422,7 @@ export class Daemon implements ControlHandler {
   };
 
   /** The control socket's handler: status, ban, unban, unbanAll (and reload, above). */
-  status(rule?: string): StatusReport {
+  status(rule?: string, opts: { brief?: boolean } = {}): StatusReport {
     return buildStatusReport(
       {
         instance: this.config.instance,
@@ -451,6 +451,7 @@ export class Daemon implements ControlHandler {
         firewall: this.firewallState,
       },
       rule,
+      opts,
     );
   }
 

@@ -14,7 +14,9 @@ import { StateStore } from './decide/state-store.js';
 import { createTailer } from './source/tailer.js';
 import { isFilePosition } from './source/line-source.js';
 import { IptablesEnforcer } from './enforce/iptables.js';
-import { LogEnforcer } from './enforce/dry-run.js';
+import { LogEnforcer, type LogSink } from './enforce/dry-run.js';
+import { NO_CIDR_REASON } from './enforce/iptables-args.js';
+import { isNetwork } from './parse/ip.js';
 import { ApacheMapEnforcer } from './enforce/apache-map.js';
 import { NginxMapEnforcer } from './enforce/nginx-map.js';
 import { DockerUserEnforcer } from './enforce/docker-user.js';
@@ -24,7 +26,7 @@ import { isHostMode } from './docker/host-mode.js';
 import { decideEnforcer, probeEnforcerFacts } from './enforce/auto.js';
 import { withSetting } from './config/settings.js';
 import { ContainerDirectory, containersDirFor } from './docker/containers.js';
-import type { Enforcer } from './enforce/enforcer.js';
+import type { ApplyResult, Enforcer, EnforcerBan, EnforcerBatch, KernelReading, RefusedEntry } from './enforce/enforcer.js';
 import { ProcessRunner } from './exec/runner.js';
 import { startControlServer, type ControlServer } from './control/server.js';
 import type { MetricsServer } from './metrics/server.js';
@@ -72,10 +74,71 @@ export function validateState(raw: unknown): DaemonState {
   };
 }
 
+/**
+ * Whether the enforcer `createEnforcer` builds for this name holds network (CIDR) bans: iptables and
+ * nftables are built with `cidr: true`; docker-user, apache-map and nginx-map refuse a network.
+ */
+export function holdsNetworks(enforcer: Config['enforcer']): boolean {
+  return enforcer === 'iptables' || enforcer === 'nftables' || enforcer === 'log';
+}
+
+/**
+ * The log enforcer of `run --dry-run` for an agent configured with another enforcer: it holds networks
+ * only when that enforcer would (holdsNetworks), so a dry run refuses what the real one refuses (a
+ * manual network ban up front, a restored or shared one left out) instead of logging "would ban
+ * 198.18.0.0/24" for an enforcer that cannot.
+ */
+export class DryRunEnforcer implements Enforcer {
+  readonly name = 'log';
+  readonly cidr: boolean;
+  private readonly log: LogEnforcer;
+  constructor(private readonly out: LogSink, readonly of: Config['enforcer']) {
+    this.log = new LogEnforcer(out);
+    this.cidr = holdsNetworks(of);
+  }
+
+  get lastReading(): KernelReading | undefined {
+    return this.log.lastReading;
+  }
+
+  init(): Promise<void> {
+    return this.log.init();
+  }
+
+  async apply(batch: EnforcerBatch): Promise<ApplyResult> {
+    if (this.cidr) return this.log.apply(batch);
+    // As the real enforcer does (iptables-args.ts clientAddress): a network is refused, its unban skipped.
+    const refused: RefusedEntry[] = [];
+    const ban = batch.ban.filter((b) => {
+      if (typeof b.ip !== 'string' || !isNetwork(b.ip)) return true;
+      refused.push({ ip: b.ip, family: b.family, ...(b.scope !== undefined ? { scope: b.scope } : {}), reason: NO_CIDR_REASON });
+      this.out({ action: 'reject', ip: b.ip, text: `would reject ${JSON.stringify(b.ip)}: ${NO_CIDR_REASON} (${this.of})` });
+      return false;
+    });
+    const unban = batch.unban.filter((u) => typeof u.ip !== 'string' || !isNetwork(u.ip));
+    const r = await this.log.apply({ ban, unban });
+    return { refused: [...refused, ...r.refused] };
+  }
+
+  check(expected: () => readonly EnforcerBan[]): Promise<string[]> {
+    // What this enforcer would hold: no network when it cannot hold one.
+    return this.log.check(this.cidr ? expected : () => expected().filter((b) => typeof b.ip !== 'string' || !isNetwork(b.ip)));
+  }
+
+  shutdown(): Promise<void> {
+    return this.log.shutdown();
+  }
+
+  /** Addresses the real enforcer would hold now (LogEnforcer.active). */
+  active(): ReturnType<LogEnforcer['active']> {
+    return this.log.active();
+  }
+}
+
 /** `claimInstance`: false only for `banhammer teardown`, which holds the instance's claim itself. */
 function createEnforcer(config: Config, dryRun: boolean, logger: Logger, containers: ContainerDirectory | undefined, claimInstance = true): Enforcer {
   if (dryRun || config.enforcer === 'log') {
-    return new LogEnforcer((rec) => logger.info({ enforcer: 'log', ...rec }, `would ${rec.action}`));
+    return new DryRunEnforcer((rec) => logger.info({ enforcer: 'log', ...rec }, `would ${rec.action}`), config.enforcer);
   }
   if (config.enforcer === 'iptables') {
     return new IptablesEnforcer({
@@ -155,8 +218,10 @@ export async function teardownFirewall(read: Config): Promise<void> {
 /** Runs until a stop signal; resolves with the exit code. */
 export async function runAgent(opts: RunOptions): Promise<number> {
   const logger = createLogger({ level: opts.config.logLevel });
-  // BANHAMMER_ENFORCER=auto: decided once, from what the host runs, before anything is created.
-  const config = opts.config.enforcer === 'auto' && opts.dryRun !== true ? await resolveAuto(opts.config, logger) : opts.config;
+  // BANHAMMER_ENFORCER=auto: decided once, from what the host runs, before anything is created. A dry
+  // run decides it too in host mode (read-only probes), where the choice (docker-user or nftables)
+  // decides whether networks can be banned; elsewhere both choices hold them.
+  const config = opts.config.enforcer === 'auto' && (opts.dryRun !== true || isHostMode(opts.config)) ? await resolveAuto(opts.config, logger) : opts.config;
   const settle = (read: Config): Config => (read.enforcer === 'auto' && opts.config.enforcer === 'auto' ? withSetting(read, 'enforcer', config.enforcer) : read);
   // Host mode: one view of Docker's containers directory, shared by scoping and the enforcer.
   const containers =

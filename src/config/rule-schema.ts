@@ -65,7 +65,8 @@ export function durationSchema(opts: { permanent: boolean; max?: number }) {
   return z.pipe(
     z.unknown(),
     z.transform((v, ctx): number => {
-      if (opts.permanent && (v === -1 || v === '-1' || v === 'permanent')) return PERMANENT;
+      // In any case and with blanks around, as units are read (2H) and as `ban --for` reads it (parseBanDuration).
+      if (opts.permanent && (v === -1 || (typeof v === 'string' && /^\s*(?:-1|permanent)\s*$/i.test(v)))) return PERMANENT;
       const allowed = `a duration like 600 (seconds), 10m, 1h30m, 1d${opts.permanent ? ', or -1/permanent' : ''}`;
       let ms: number;
       const tooLong = `must be at most ${formatDuration(max)}${max === MAX_DURATION_MS ? ' (about 10 years)' : ''}${opts.permanent ? '; use -1/permanent for a ban that never ends' : ''}`;
@@ -101,7 +102,32 @@ export function durationSchema(opts: { permanent: boolean; max?: number }) {
   );
 }
 
-export const booleanSchema = z.boolean({ error: 'expected true or false' });
+/** The spellings of a boolean, in YAML (config file, rule files) and in the environment alike. */
+export const BOOLEAN_WORDS: Readonly<Record<string, boolean>> = Object.freeze(
+  Object.assign(Object.create(null) as Record<string, boolean>, { true: true, yes: true, on: true, '1': true, false: false, no: false, off: false, '0': false }),
+);
+export const BOOLEAN_ALLOWED = 'true or false (or yes/no, on/off, 1/0)';
+
+/**
+ * A boolean: true/false, or one of the same words the environment takes (BOOLEAN_WORDS, any case,
+ * surrounding blanks ignored), or the numbers 1 and 0. YAML 1.2 reads `off`, `no`, `yes` as strings:
+ * `enabled: off` was refused in the file while BANHAMMER_RULE_<NAME>_ENABLED=off was taken, so the
+ * same setting took different words in its two places. The field is a boolean, so these words can
+ * mean nothing else; anything else (`enabled: maybe`, 2, a list) is refused, naming what is allowed.
+ */
+export const booleanSchema = z.pipe(
+  z.unknown(),
+  z.transform((v, ctx): boolean => {
+    if (typeof v === 'boolean') return v;
+    if (v === 1 || v === 0) return v === 1;
+    if (typeof v === 'string' && v.length <= 8) {
+      const word = v.trim().toLowerCase();
+      if (Object.hasOwn(BOOLEAN_WORDS, word)) return BOOLEAN_WORDS[word]!;
+    }
+    addIssue(ctx, { message: `expected ${BOOLEAN_ALLOWED}` });
+    return z.NEVER;
+  }),
+);
 
 export const maxretrySchema = z
   .int({ error: 'expected an integer ≥ 1' })

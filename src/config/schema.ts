@@ -399,13 +399,8 @@ const listenAddr = z.pipe(
   }),
 );
 
-/** Environment booleans: true/false, yes/no, on/off, 1/0. */
-const envBoolean = (raw: string): unknown => {
-  const s = raw.trim().toLowerCase();
-  if (['true', 'yes', 'on', '1'].includes(s)) return true;
-  if (['false', 'no', 'off', '0'].includes(s)) return false;
-  return raw;
-};
+/** Environment booleans: the text as given; booleanSchema takes the same words as in YAML (true/false, yes/no, on/off, 1/0). */
+const envBoolean = (raw: string): unknown => raw;
 
 // ---------------------------------------------------------------------------------------------
 // Settings other than rules.

@@ -2,8 +2,9 @@
  * Reading YAML that may be hostile, the one way the configuration file and rule files both read it:
  * yaml loaded on first use; structureProblem() refuses, in one linear pass of yaml's lexer, the
  * nesting and the tag and anchor counts on which yaml's parser takes seconds to hours; and
- * parseDocument() finds duplicate keys with a set (yaml's own uniqueKeys is quadratic) and gives
- * the first errors their line and column.
+ * parseDocument() finds duplicate keys with a set (yaml's own uniqueKeys is quadratic), refuses
+ * values tagged !!omap, !!set, !!pairs, !!binary or !!timestamp (not plain data), and gives the
+ * first errors their line and column.
  */
 import { createRequire } from 'node:module';
 import type * as Yaml from 'yaml';
@@ -68,8 +69,31 @@ export function parseDocument(text: string): { doc: Yaml.Document.Parsed; errors
   const lines = new Y.LineCounter();
   const doc = Y.parseDocument(text, { uniqueKeys: false, prettyErrors: false, lineCounter: lines });
   const duplicates: string[] = [];
+  const notPlain: string[] = [];
+  const at = (node: Yaml.Node): string => {
+    const pos = node.range ? lines.linePos(node.range[0]) : null;
+    return pos ? ` at line ${pos.line}, column ${pos.col}` : '';
+  };
+  // `!!omap`, `!!set`, `!!pairs`, `!!binary`, `!!timestamp`: loaded as Map, Set, bytes or a Date,
+  // which the schemas read as a mapping without keys: `match: !!omap [{status: [403]}]` was a match
+  // of every request, a file tagged `!!set` an empty configuration. Refused where they stand.
+  const TAGGED = new Set(['tag:yaml.org,2002:omap', 'tag:yaml.org,2002:set', 'tag:yaml.org,2002:pairs']);
+  Y.visit(doc, {
+    Scalar(_, node) {
+      const v: unknown = node.value;
+      if (v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return undefined;
+      notPlain.push(`a value tagged ${shortTag(node.tag)} is not plain text, a number or true/false${at(node)}`);
+      return notPlain.length >= 5 ? Y.visit.BREAK : undefined;
+    },
+    Seq(_, node) {
+      if (node.tag === undefined || !TAGGED.has(node.tag)) return undefined;
+      notPlain.push(`a ${shortTag(node.tag)} collection is not a plain list or mapping${at(node)}`);
+      return notPlain.length >= 5 ? Y.visit.BREAK : undefined;
+    },
+  });
   Y.visit(doc, {
     Map(_, map) {
+      if (map.tag !== undefined && TAGGED.has(map.tag) && notPlain.length < 5) notPlain.push(`a ${shortTag(map.tag)} collection is not a plain list or mapping${at(map)}`);
       const seen = new Set<unknown>();
       for (const pair of map.items) {
         const k = pair.key;
@@ -90,6 +114,13 @@ export function parseDocument(text: string): { doc: Yaml.Document.Parsed; errors
     const at = Array.isArray(err.pos) ? lines.linePos(err.pos[0]) : null;
     return at && !/ at line \d+, column \d+$/.test(message) ? `${message} at line ${at.line}, column ${at.col}` : message;
   };
-  const errors = [...doc.errors.slice(0, 5).map(shown), ...duplicates];
+  const errors = [...doc.errors.slice(0, 5).map(shown), ...duplicates, ...notPlain];
   return { doc, errors };
+}
+
+/** `tag:yaml.org,2002:omap` as written, `!!omap`. */
+function shortTag(tag: string | undefined): string {
+  if (tag === undefined) return 'with a tag';
+  const t = tag.startsWith('tag:yaml.org,2002:') ? `!!${tag.slice(18)}` : tag;
+  return t.length > 40 ? `${t.slice(0, 40)}…` : t;
 }

@@ -43,7 +43,8 @@ import {
 
 /** What the daemon provides; each method may answer synchronously or with a promise. */
 export interface ControlHandler {
-  status(rule?: string): Promise<StatusReport> | StatusReport;
+  /** `opts.brief`: the ban lists may be left out (the server leaves them out in any case). */
+  status(rule?: string, opts?: { brief?: boolean }): Promise<StatusReport> | StatusReport;
   /** forMs null: the rule's bantime (permanent for a manual ban); `permanent`: never expires, whatever the rule. */
   ban(ip: string, opts: { rule?: string; forMs: number | null; permanent?: boolean; container?: string }): Promise<unknown> | unknown;
   /** Returns how many bans were lifted (only the one for `container` when given). */
@@ -503,10 +504,19 @@ function thrownText(e: unknown): string {
   }
 }
 
+/** A status report without its ban lists (the `brief` request): counts and health as they are. */
+export function briefStatus(report: StatusReport): StatusReport {
+  return {
+    ...report,
+    rules: report.rules.map(({ bans: _bans, ...rule }) => ({ ...rule, bannedIps: [] })),
+    brief: true,
+  };
+}
+
 async function dispatch(r: ControlRequest, h: ControlHandler): Promise<unknown> {
   switch (r.op) {
     case 'status':
-      return h.status(r.rule);
+      return r.brief === true ? briefStatus(await h.status(r.rule, { brief: true })) : h.status(r.rule);
     case 'ban':
       return h.ban(r.ip, { forMs: r.forMs, ...(r.permanent === true ? { permanent: true } : {}), ...(r.rule !== undefined ? { rule: r.rule } : {}), ...(r.container !== undefined ? { container: r.container } : {}) });
     case 'unban':

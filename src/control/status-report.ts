@@ -32,7 +32,9 @@ export interface StatusSources {
   readonly firewall?: (ban: Ban) => FirewallState;
 }
 
-export function buildStatusReport(s: StatusSources, rule?: string): StatusReport {
+/** `opts.brief`: without the ban lists (the control protocol's `brief` status: counts and health only). */
+export function buildStatusReport(s: StatusSources, rule?: string, opts: { readonly brief?: boolean } = {}): StatusReport {
+  const brief = opts.brief === true;
   const running = s.detector.ruleNames;
   const active = s.book.active(s.now);
   // Bans in force under a rule that no longer runs (switched off by a reload, or restored from a
@@ -55,13 +57,17 @@ export function buildStatusReport(s: StatusSources, rule?: string): StatusReport
     rules: names.map((name) => {
       const c = s.detector.counters(name);
       const ruleBans = active.filter((b) => b.rule === name);
-      return {
+      const counts = {
         name,
         enabled: name === MANUAL_RULE || (running.includes(name) && Object.hasOwn(s.rules, name) && s.rules[name]!.enabled),
         currentlyFailed: s.detector.currentlyFailed(name, s.now),
         totalFailed: c?.failures ?? 0,
         currentlyBanned: ruleBans.length,
         totalBanned: s.book.totalBanned(name),
+      };
+      if (brief) return { ...counts, bannedIps: [], withEvidence: ruleBans.filter((b) => (b.evidence?.length ?? 0) > 0).length };
+      return {
+        ...counts,
         bannedIps: ruleBans.map((b) => b.ip),
         withEvidence: ruleBans.filter((b) => (b.evidence?.length ?? 0) > 0).length,
         bans: ruleBans.map((b) => ({
@@ -75,6 +81,7 @@ export function buildStatusReport(s: StatusSources, rule?: string): StatusReport
         })),
       };
     }),
+    ...(brief ? { brief: true as const } : {}),
   };
 }
 

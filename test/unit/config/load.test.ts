@@ -324,8 +324,9 @@ describe('the config file', () => {
     const path = new URL('../../fixtures/config/valid/full.yaml', import.meta.url).pathname;
     expect(loadConfig({ env: { BANHAMMER_CONFIG: path }, hostname: 'h' }).instance).toBe('web1');
   });
-  it('YAML 1.1 booleans are not booleans: `enabled: yes` is an error, not true', () => {
-    const e = failure(() => loadConfig(input({ files: { [FILE]: 'rules:\n  xmlrpc: { enabled: yes }\n' }, env: { BANHAMMER_CONFIG: FILE } })));
+  it('a boolean takes the environment\'s words in YAML too (`enabled: yes` is true), and nothing else', () => {
+    expect(loadConfig(input({ files: { [FILE]: 'rules:\n  xmlrpc: { enabled: yes }\n' }, env: { BANHAMMER_CONFIG: FILE } })).rules.xmlrpc!.enabled).toBe(true);
+    const e = failure(() => loadConfig(input({ files: { [FILE]: 'rules:\n  xmlrpc: { enabled: maybe }\n' }, env: { BANHAMMER_CONFIG: FILE } })));
     expect(problemKeys(e)).toEqual(['rules.xmlrpc.enabled']);
   });
   it('log paths and the nginx reload command refuse an empty item or a NUL, naming the item', () => {

@@ -135,7 +135,7 @@ describe.each(SHELLS)('host mode under $name', ({ argv }) => {
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
       expect(r.stdout.trim()).toBe('healthy: host mode; agent host (enforcer docker-user) answers banhammer status');
-      expect(recorded()).toEqual(['banhammer status --json']);
+      expect(recorded()).toEqual(['banhammer status --json --brief']);
     });
 
     it('unhealthy when the agent does not answer', () => {

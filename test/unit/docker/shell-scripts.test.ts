@@ -392,7 +392,7 @@ describe.each(SHELLS)('under $name', ({ argv }) => {
       const c = recorded(); // the node -e script spans several lines
       expect(c[0]).toMatch(/^node -e/);
       expect(c.at(-2)).toMatch(/ 8081$/);
-      expect(c.at(-1)).toBe('banhammer status --json');
+      expect(c.at(-1)).toBe('banhammer status --json --brief');
     });
 
     it('unhealthy when the enforcer keeps failing (3 batches in a row), healthy below that', () => {
