@@ -19,6 +19,9 @@
  *   it repaired.
  * - shutdown() writes an empty map and keeps the file: a web server whose configuration names the
  *   file keeps serving (Apache refuses to start without a txt map's file, nginx without an include).
+ * - touch() gives the file a new mtime (past the old one, as every write does) and leaves its content:
+ *   a new version for a reader that caches per mtime (mod_rewrite). versionAt says when the file last
+ *   got a new version from this object (a write or a touch).
  */
 import { readdir, stat, unlink, utimes } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -66,6 +69,8 @@ export class MapFile {
   private stale = true;
   /** Identity of the file we wrote last, to notice it being replaced from outside. */
   private written: { ino: bigint; size: bigint; mtimeNs: bigint } | null = null;
+  /** Clock time of the last write or touch that succeeded (-Infinity before the first). */
+  versionAt = -Infinity;
 
   constructor(private readonly opts: MapFileOptions) {
     if (!opts.path.startsWith('/') || opts.path.includes('\0')) {
@@ -198,6 +203,33 @@ export class MapFile {
     return repaired;
   }
 
+  /**
+   * Moves the file's mtime past its current one without rewriting it (see the contract). A file that
+   * is not the one we wrote is left alone (check() rewrites it); rejects with BH_ERR_FILE when it
+   * cannot be changed.
+   */
+  async touch(): Promise<void> {
+    const w = this.written;
+    if (this.stale || w === null) return;
+    try {
+      let st = await stat(this.path, { bigint: true });
+      if (st.ino !== w.ino || st.size !== w.size || st.mtimeNs !== w.mtimeNs) return;
+      const before = st.mtimeNs;
+      // A millisecond past the old mtime, checked and bumped again as a write's mtime is (writeText).
+      for (let bump = 1; st.mtimeNs / 1000n <= before / 1000n && bump <= 3; bump++) {
+        const t = (Number(before / 1_000_000n) + bump) / 1000;
+        await utimes(this.path, t, t);
+        st = await stat(this.path, { bigint: true });
+      }
+      if (st.ino !== w.ino || st.size !== w.size) return; // replaced meanwhile: check() sees it
+      this.written = { ino: st.ino, size: st.size, mtimeNs: st.mtimeNs };
+      this.versionAt = this.opts.clock.now();
+    } catch (e) {
+      if (errCode(e) === 'ENOENT') return; // removed meanwhile: the next check() re-creates it
+      throw this.fileError('cannot touch', e);
+    }
+  }
+
   /** Forgets every ban and writes an empty map (the file stays). */
   async clear(): Promise<void> {
     this.held.clear();
@@ -253,6 +285,7 @@ export class MapFile {
     } catch {
       this.written = null;
     }
+    this.versionAt = this.opts.clock.now();
   }
 
   private fileError(what: string, e: unknown): BanhammerError {

@@ -20,7 +20,7 @@
  */
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { BanhammerError } from '../errors.js';
-import type { Runner } from '../exec/runner.js';
+import { formatCommand, type Runner } from '../exec/runner.js';
 import type { ApplyResult, Enforcer, EnforcerBan, EnforcerBatch } from './enforcer.js';
 import { MapFile, type MapEntry } from './map-file.js';
 
@@ -162,12 +162,48 @@ export class NginxMapEnforcer implements Enforcer {
   }
 }
 
+/** Levels of nginx's log lines that say why a command failed (it prints `[notice] signal process started` first). */
+const NGINX_FAILURE_RE = /\[(?:emerg|alert|crit|error)\]/;
+/** nginx's prefix on stderr: `nginx: ` (before its log is set up) and/or `YYYY/MM/DD HH:MM:SS `, and `pid#tid: ` after the level. */
+const NGINX_PREFIX_RE = /^(?:nginx: )?(?:\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d )?(\[[a-z]+\]) (?:\d+#\d+: )?/;
+const MAX_DIAGNOSIS_LINES = 3;
+const MAX_DIAGNOSIS_LINE = 300;
+
+/**
+ * What nginx said was wrong, from the stderr of a failed `nginx -s reload`: its lines at level error
+ * or worse (at most three, each cut at 300 characters, control characters blanked), without the
+ * timestamp and pid prefixes; null when there is none. nginx prints `[notice] signal process started`
+ * (and `[warn]`s, e.g. for `user` when not run as root) before the line that says why: with nginx
+ * not running, the reason (`open() "/run/nginx.pid" failed`, `kill(…) failed (3: No such process)`)
+ * is the second line, which the first-line summary of a failed command left out.
+ */
+export function nginxDiagnosis(stderr: string): string | null {
+  const lines: string[] = [];
+  for (const raw of stderr.slice(0, 64 * 1024).split('\n')) {
+    const line = raw.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').trim();
+    if (!NGINX_FAILURE_RE.test(line)) continue;
+    const short = line.replace(NGINX_PREFIX_RE, '$1 ');
+    lines.push(short.length > MAX_DIAGNOSIS_LINE ? `${short.slice(0, MAX_DIAGNOSIS_LINE)}…` : short);
+    if (lines.length === MAX_DIAGNOSIS_LINES) break;
+  }
+  return lines.length > 0 ? lines.join('; ') : null;
+}
+
+/** nginx's words when its pid file names no running master: nginx is not running (or not with that pid file). */
+const NOT_RUNNING_RE = /open\(\) "[^"]*" failed \(2: |kill\(\d+, \d+\) failed \(3: |invalid PID number/;
+
 function reloadError(argv: readonly string[], e: unknown): BanhammerError {
   const inner = e instanceof BanhammerError ? e : null;
-  return new BanhammerError(inner?.code === 'BH_ERR_MISSING_BINARY' ? 'BH_ERR_MISSING_BINARY' : 'BH_ERR_EXEC', `nginx-map: the map file was written but nginx was not reloaded: ${inner?.message ?? String(e)}`, {
+  const data = (inner?.data ?? {}) as { stderr?: unknown; code?: unknown; signal?: unknown };
+  const diagnosis = inner?.code === 'BH_ERR_EXEC' && typeof data.stderr === 'string' && typeof data.code === 'number' && !data.signal ? nginxDiagnosis(data.stderr) : null;
+  const what = diagnosis !== null ? `${formatCommand(argv[0]!, argv.slice(1))} exited with code ${String(data.code)}: ${diagnosis}` : (inner?.message ?? String(e));
+  const retried = `the reload (${argv.join(' ')}) is retried on the next apply or check`;
+  return new BanhammerError(inner?.code === 'BH_ERR_MISSING_BINARY' ? 'BH_ERR_MISSING_BINARY' : 'BH_ERR_EXEC', `nginx-map: the map file was written but nginx was not reloaded: ${what}`, {
     hint: inner?.code === 'BH_ERR_MISSING_BINARY'
       ? `${inner.hint ?? 'install nginx'}, or set BANHAMMER_NGINX_RELOAD to the command that reloads it`
-      : `check that nginx is running and its configuration is valid (nginx -t); the reload (${argv.join(' ')}) is retried on the next apply or check`,
+      : diagnosis !== null && NOT_RUNNING_RE.test(diagnosis)
+        ? `nginx is not running (no master at the pid its pid file names): start it, and it reads the map as it starts; if it runs, make BANHAMMER_NGINX_RELOAD name its configuration (-c) and check its configuration (nginx -t); ${retried}`
+        : `check that nginx is running and its configuration is valid (nginx -t); ${retried}`,
     data: { reloadCommand: [...argv], ...(inner?.data ?? {}) },
     cause: e,
   });

@@ -275,7 +275,7 @@ describe.skipIf(skipReason !== null)(`compose.examples/behind-proxy${skipReason 
     );
     const st = await status();
     expect(st.bannedIps).toEqual([FLOODER]);
-    expect(await mapLines()).toEqual([expect.stringMatching(new RegExp(`^${FLOODER.replace(/\./g, '\\.')} \\d{14}$`)), expect.stringMatching(/^::ffff:198\.19\.100\.120 \d{14}$/)]);
+    expect(await mapLines()).toEqual([expect.stringMatching(new RegExp(`^${FLOODER.replace(/\./g, '\\.')} \\d{14}$`))]);
     // Same proxy, other client: served.
     expect(await gets(good, proxyUrl, ['/', '/index.html'])).toEqual([200, 200]);
     expect(await gets(flooder, proxyUrl, ['/', '/index.html'])).toEqual([403, 403]);

@@ -76,7 +76,7 @@ describe('issue 5: X-Forwarded-For variants (nginx main trailing field, first-fi
     }
   });
 
-  it('the apache map lists the spellings APR prints for IPv4, IPv4-compatible and single-zero-group IPv6', () => {
+  it('the apache map lists the spellings APR prints for IPv4 (plain, never ::ffff:), IPv4-compatible and single-zero-group IPv6', () => {
     const text = renderApacheMap(
       [
         { ip: '198.18.0.9', family: 4, until: null },
@@ -86,7 +86,7 @@ describe('issue 5: X-Forwarded-For variants (nginx main trailing field, first-fi
       0,
     );
     expect(text).toMatch(/^198\.18\.0\.9 99991231235959$/m);
-    expect(text).toMatch(/^::ffff:198\.18\.0\.9 99991231235959$/m);
+    expect(text).not.toMatch(/^::ffff:/m);
     expect(text).toMatch(/^::198\.18\.0\.38 99991231235959$/m);
     expect(text).toMatch(/^2001:db8:0:1:1:1:1:1 99991231235959$/m);
   });
