@@ -177,6 +177,58 @@ describe.each(SHELLS)('under $name', ({ argv }) => {
       ]);
     });
 
+    it('apache-map: warns once for each <VirtualHost> that does not turn RewriteEngine on (Apache serves banned clients there), from Apache\'s own vhost list', () => {
+      fake('banhammer', "printf 'Define BANHAMMER_MAP_FILE /run/banhammer/banned.map\\n'");
+      const site = join(tmp, 'my site.conf');
+      writeFileSync(
+        site,
+        [
+          '<VirtualHost *:8081>', // 1: plain: not enforced
+          '  ServerName plain.test',
+          '</VirtualHost>',
+          '  <virtualhost *:8081>', // 4: on (any case, indented)
+          '    rewriteengine   on',
+          '  </virtualhost>',
+          '<VirtualHost *:8081>', // 7: on, then off: the last one counts
+          '  RewriteEngine On',
+          '  RewriteEngine Off',
+          '</VirtualHost>',
+          '<VirtualHost *:8081>', // 11: on, but ignores the main server's rules
+          '  RewriteEngine On',
+          '  RewriteOptions IgnoreInherit',
+          '</VirtualHost>',
+          '<VirtualHost *:8081>', // 15: on, after a comment naming the engine off
+          '  # RewriteEngine Off',
+          '  RewriteEngine On',
+          '</VirtualHost>',
+          '',
+        ].join('\n'),
+      );
+      // What `apache2 -t -D DUMP_VHOSTS` prints (Debian's Apache 2.4): name (file:line), a vhost on two lines when it is the default.
+      const list = [
+        'VirtualHost configuration:',
+        '*:8081                 is a NameVirtualHost',
+        `         default server plain.test (${site}:1)`,
+        `         port 8081 namevhost plain.test (${site}:1)`,
+        `         port 8081 namevhost own.test (${site}:4)`,
+        `         port 8081 namevhost off.test (${site}:7)`,
+        `         port 8081 namevhost lbl.test (${site}:11)`,
+        `         port 8081 namevhost ok.test (${site}:15)`,
+      ];
+      fake('banhammer-apache', `[ "$*" = '-t -D DUMP_VHOSTS' ] || exit 9; cat <<'EOF'\n${list.join('\n')}\nEOF`);
+      const r = start({ HTTP_PORT: '8081' });
+      expect(r.code).toBe(0);
+      const warned = [...r.stderr.matchAll(/warning: the <VirtualHost> at (.*):(\d+) has no `RewriteEngine On`/g)].map((m) => `${m[1]}:${m[2]}`);
+      expect(warned).toEqual([`${site}:1`, `${site}:11`, `${site}:7`]);
+      expect(r.stderr).toMatch(/\n  hint: add `RewriteEngine On` inside that <VirtualHost>/);
+      // Not with another enforcer, and nothing when Apache cannot list its vhosts.
+      fake('banhammer', "printf 'Define BANHAMMER_REMOTEIP_HEADER X-Forwarded-For\\n'");
+      expect(start({ HTTP_PORT: '8081' }).stderr).toBe('');
+      fake('banhammer', "printf 'Define BANHAMMER_MAP_FILE /run/banhammer/banned.map\\n'");
+      fake('banhammer-apache', 'echo "AH00526: Syntax error" >&2; exit 1');
+      expect(start({ HTTP_PORT: '8081' }).stderr).toBe('');
+    });
+
     it("a configuration the agent refuses stops the container with the agent's one-line reason (exit 78)", () => {
       const reason = 'invalid configuration: trusted_proxies[0] = "10.0.0.0/33" (env BANHAMMER_TRUSTED_PROXIES): not an IPv4/IPv6 address or CIDR';
       fake('banhammer', `echo 'banhammer: ${reason}' >&2; exit 2`);
