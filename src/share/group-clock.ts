@@ -7,6 +7,8 @@
  *
  * A measurement is the best of a few TIME round trips (the one with the smallest round-trip time,
  * the server's time taken as the middle of it). What is refused, keeping the offset as it was:
+ * - a measurement whose samples disagree on Redis's clock by more than JUMP_MS (plus their round
+ *   trips): one answer is garbage, and one answer alone never sets the offset, not even the first;
  * - an answer that is no time (not two decimal strings, microseconds ≥ 10^6, beyond year 9999);
  * - an offset of more than a day either way (no host's clock is that far off: a broken or hostile
  *   server, or a host with no clock set at all; said in the log);
@@ -55,7 +57,13 @@ export type ClockVerdict =
   /** Held: Redis's clock moved by `by` ms against the monotonic clock; `seen` of CONFIRMATIONS agree. */
   | { kind: 'jump'; by: number; seen: number }
   /** Refused: no usable sample (none, or all slower than MAX_RTT_MS, or not finite). */
-  | { kind: 'none' };
+  | { kind: 'none' }
+  /**
+   * Refused: the samples of one measurement disagree on Redis's clock (against the monotonic clock) by
+   * more than JUMP_MS plus their round trips: one of them is no reading of a clock (a proxy or a
+   * broken server answering garbage that parses as a time). `by`: the largest disagreement, in ms.
+   */
+  | { kind: 'disagree'; by: number };
 
 const DIGITS_RE = /^[0-9]{1,16}$/;
 
@@ -116,6 +124,18 @@ export class GroupClock {
   take(samples: readonly ClockSample[]): ClockVerdict {
     const s = bestSample(samples);
     if (s === null) return { kind: 'none' };
+    // The samples are taken one after the other, ms apart: each reads the same clock, so they agree
+    // (Redis's time minus the monotonic clock) within their round trips. One that does not is garbage,
+    // and so may be the fastest one: before, the first measurement took any time within a day of this
+    // host's from a single answer, and every ban shared until CONFIRMATIONS later measurements undid it
+    // was stored that far off (a day in the past: ended at every other replica).
+    let by = 0;
+    for (const x of samples) {
+      if (x === s || ![x.redisMs, x.monoMs, x.rttMs].every(Number.isFinite) || x.rttMs < 0 || x.rttMs > MAX_RTT_MS) continue;
+      const d = Math.abs(x.redisMs - x.monoMs - (s.redisMs - s.monoMs));
+      if (d > JUMP_MS + x.rttMs + s.rttMs && d > by) by = d;
+    }
+    if (by > 0) return { kind: 'disagree', by: Math.round(by) };
     const measured = Math.round(s.redisMs - s.wallMs);
     if (!(Math.abs(measured) <= MAX_OFFSET_MS)) return { kind: 'far', measured };
     const base = s.redisMs - s.monoMs;

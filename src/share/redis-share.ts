@@ -291,9 +291,21 @@ class RedisShare implements ShareStage {
   /** When the group's clock is measured next (watchdog), and the connection a measurement is running on. */
   private clockDueAt = Number.NEGATIVE_INFINITY;
   private clockMeasuring: Client | null = null;
+  /** The measurement running on clockMeasuring (catchUp waits for it rather than start another). */
+  private clockRun: Promise<void> = Promise.resolve();
   /** Whether Redis's refusal of TIME (an ACL without +time), or an offset beyond WARN_OFFSET_MS, was said. */
   private timeRefusedSaid = false;
   private offsetSaid: number | null = null;
+  /**
+   * Whether the first catch-up's measurement of the group's clock has ended (taken, refused, or
+   * TIME refused). Until then the offset is 0 whatever this host's clock is: a ban, unban or failure
+   * sent in the round trips between "connected" and that measurement went out in this host's own
+   * clock (an unban from a replica an hour behind lifted the group's stored ban, but the replica that
+   * made the ban read it as an hour older than its ban and kept enforcing it; failures went into the
+   * group's windows an hour back). They wait in the outbox (failures are not counted group-wide, as
+   * when offline) until then.
+   */
+  private clockSettled = false;
 
   constructor(
     private readonly settings: ShareSettings,
@@ -581,7 +593,7 @@ class RedisShare implements ShareStage {
     }
     if ((this.mainReady || this.onAnswered !== null) && this.client.isReady) this.probe(this.client);
     if (!this.subscribed && this.sub?.isReady === true && now >= this.subRetryAt) this.subscribeOn(this.sub);
-    if (this.connected && now >= this.clockDueAt && this.clockMeasuring !== this.client) void this.measureClock(this.client);
+    if (this.connected && now >= this.clockDueAt && this.clockMeasuring !== this.client) void (this.clockRun = this.measureClock(this.client));
     if (this.connected && this.going === null && now >= this.retryAt) {
       if (!this.caughtUp) this.maybeOnline();
       else if (this.outbox.size > 0) this.run(() => this.replayOutbox(this.deps.clock.now()), 'outbox', 'share: the outbox could not be replayed; will retry');
@@ -630,6 +642,11 @@ class RedisShare implements ShareStage {
       if (v.kind === 'far') {
         this.countInvalid('clock');
         this.logError('clock-far', new Error(`${Math.round(v.measured / 1000)} s`), 'share: Redis\'s clock (TIME) is more than a day from this host\'s; refused, keeping the last offset (check both clocks)');
+      } else if (v.kind === 'disagree') {
+        // One of the answers is no reading of a clock: measured again at the watchdog's next round.
+        this.countInvalid('clock');
+        this.clockDueAt = this.deps.clock.now();
+        this.logError('clock-disagree', new Error(`${Math.round(v.by / 1000)} s`), 'share: Redis\'s TIME answers of one measurement disagree; refused, keeping the last offset');
       } else if (v.kind === 'jump') {
         // Measured again at the watchdog's next round: CONFIRMATIONS in a row take it.
         this.clockDueAt = this.deps.clock.now();
@@ -766,7 +783,7 @@ class RedisShare implements ShareStage {
       this.counts.failuresDropped++;
       return;
     }
-    if (!this.connected || this.inFlight >= MAX_IN_FLIGHT) {
+    if (!this.connected || !this.clockSettled || this.inFlight >= MAX_IN_FLIGHT) {
       this.counts.failuresDropped++;
       return;
     }
@@ -885,7 +902,8 @@ class RedisShare implements ShareStage {
    */
   private send(op: OutboxOp): Promise<GroupUnbanResult | undefined> {
     const field = opField(op);
-    if (!this.connected) {
+    // (Before the group's clock is first measured, as when offline: see clockSettled.)
+    if (!this.connected || !this.clockSettled) {
       this.outbox.put(op);
       return Promise.resolve('queued');
     }
@@ -1431,7 +1449,12 @@ class RedisShare implements ShareStage {
 
   private async catchUp(): Promise<void> {
     // The group's clock first: everything below converts times with it.
-    if (this.client !== null && this.clockMeasuring !== this.client) await this.measureClock(this.client);
+    const measuredOn = this.client;
+    // One already running on this connection (the watchdog's, started as it connected) is waited
+    // for: the clock is settled only once a measurement has ended.
+    if (measuredOn !== null) await (this.clockMeasuring === measuredOn ? this.clockRun : (this.clockRun = this.measureClock(measuredOn)));
+    // (Measured on the connection still in use: one lost meanwhile measured nothing.)
+    if (this.client === measuredOn) this.clockSettled = true;
     const token = randomBytes(16).toString('hex');
     const epoch = await this.eval(EPOCH_SCRIPT, [this.keys.epoch], [token]);
     if (typeof epoch !== 'string') throw new Error('unexpected epoch reply');
