@@ -359,14 +359,18 @@ async function cmdCheckConfig(args: string[], io: CliIo): Promise<number> {
     io.stderr(`banhammer: ${configError(bad.map((p) => ({ key: p.key, source: 'notify.targets', message: p.message }))).message}\n`);
     return 1;
   }
-  // The secret files the agent reads at start (and refuses to start without): read here too.
+  // The secret files the agent reads at start (and refuses to start without): read here too, and the
+  // notifier's start-up warnings (credentials over http://, a link-local URL, an SMTP login without
+  // TLS) said as the agent logs them: check-config is where an operator looks before starting it.
+  const notifyWarnings: string[] = [];
   try {
-    await checkSecretFiles(resolved.config);
+    await checkSecretFiles(resolved.config, (msg) => notifyWarnings.push(msg));
   } catch (err) {
     if (!isBanhammerError(err)) throw err;
     io.stderr(`banhammer: ${terminalLines(err.toUserString())}\n`);
     return 1;
   }
+  for (const w of notifyWarnings) io.stderr(`banhammer: warning: ${terminalLines(w)}\n`);
   const { describeConfig, describeConfigJson } = await import('./config/describe.js');
   io.stdout(values.json ? describeConfigJson(resolved.config) : describeConfig(resolved.config, { sources: resolved.sources }));
   return 0;
@@ -586,13 +590,16 @@ async function cmdWhy(args: string[], io: CliIo): Promise<number> {
  * error (one line naming the file) when one is missing, unreadable, not a regular file, larger than
  * MAX_SECRET_BYTES or empty, or when the share key is shorter than the agent accepts. check-config,
  * apache-conf (the image's entrypoint) and run all call this one check, so they refuse the same
- * files. Nothing is kept. The file's mode is not checked: Docker swarm mounts secrets 0444.
+ * files. Nothing is kept. The file's mode is not checked: Docker swarm mounts secrets 0444. The
+ * notifier's start-up warnings go to `warn` (check-config prints them; run's agent logs its own).
  */
-export async function checkSecretFiles(config: Config): Promise<void> {
+export async function checkSecretFiles(config: Config, warn: (msg: string) => void = () => {}): Promise<void> {
   const { configuredTargets } = await import('./notify/targets-config.js');
   const { createNotifier } = await import('./notify/notifier.js');
   if (Object.keys(configuredTargets(config.notify).targets).length > 0) {
-    const quiet = { info: () => {}, warn: () => {}, error: () => {}, debug: () => {} };
+    // Its start-up warnings (the agent logs them: notifier.ts webhookWarnings, smtpWarnings) go to `warn`.
+    const said = (a: unknown, b?: unknown): void => warn(typeof a === 'string' ? a : typeof b === 'string' ? b : String(a));
+    const quiet = { info: () => {}, warn: said, error: () => {}, debug: () => {} };
     const { systemClock } = await import('./clock.js');
     const notifier = createNotifier(config.notify, { clock: systemClock, log: quiet as never, instance: config.instance, version: '0' });
     await notifier?.close(0);

@@ -77,9 +77,12 @@ export function validateState(raw: unknown): DaemonState {
 /**
  * Whether the enforcer `createEnforcer` builds for this name holds network (CIDR) bans: iptables and
  * nftables are built with `cidr: true`; docker-user, apache-map and nginx-map refuse a network.
+ * `auto` still undecided (BANHAMMER_ENFORCER=auto): outside host mode it becomes iptables or nftables, both
+ * holding networks (a dry run does not probe there); in host mode it may become docker-user, so no
+ * (runAgent decides it before a host-mode dry run in any case).
  */
-export function holdsNetworks(enforcer: Config['enforcer']): boolean {
-  return enforcer === 'iptables' || enforcer === 'nftables' || enforcer === 'log';
+export function holdsNetworks(enforcer: Config['enforcer'], hostMode = false): boolean {
+  return enforcer === 'iptables' || enforcer === 'nftables' || enforcer === 'log' || (enforcer === 'auto' && !hostMode);
 }
 
 /**
@@ -92,9 +95,9 @@ export class DryRunEnforcer implements Enforcer {
   readonly name = 'log';
   readonly cidr: boolean;
   private readonly log: LogEnforcer;
-  constructor(private readonly out: LogSink, readonly of: Config['enforcer']) {
+  constructor(private readonly out: LogSink, readonly of: Config['enforcer'], hostMode = false) {
     this.log = new LogEnforcer(out);
-    this.cidr = holdsNetworks(of);
+    this.cidr = holdsNetworks(of, hostMode);
   }
 
   get lastReading(): KernelReading | undefined {
@@ -138,7 +141,7 @@ export class DryRunEnforcer implements Enforcer {
 /** `claimInstance`: false only for `banhammer teardown`, which holds the instance's claim itself. */
 function createEnforcer(config: Config, dryRun: boolean, logger: Logger, containers: ContainerDirectory | undefined, claimInstance = true): Enforcer {
   if (dryRun || config.enforcer === 'log') {
-    return new DryRunEnforcer((rec) => logger.info({ enforcer: 'log', ...rec }, `would ${rec.action}`), config.enforcer);
+    return new DryRunEnforcer((rec) => logger.info({ enforcer: 'log', ...rec }, `would ${rec.action}`), config.enforcer, isHostMode(config));
   }
   if (config.enforcer === 'iptables') {
     return new IptablesEnforcer({

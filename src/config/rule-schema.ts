@@ -20,13 +20,26 @@ z.config(en());
 
 /** Rule names: lower-case letters, digits and `-` (BANHAMMER_RULE_<NAME>_… maps `-` to `_`), 1–64 long. */
 export const RULE_NAME_RE = /^[a-z0-9][a-z0-9-]{0,63}$/;
-/** Names a rule cannot have: the daemon's pseudo-rule of manual bans, and anything Object.prototype holds. */
-export const RESERVED_RULE_NAMES: ReadonlySet<string> = new Set(['manual', ...Object.getOwnPropertyNames(Object.prototype)]);
+/**
+ * The label under which the metrics count rule names past their cap and the notification digest
+ * counts rules past its own (metrics/registry.ts OVERFLOW_LABEL, notify/channel.ts): a rule of that
+ * name would share its series with every overflowed rule. Written here, not imported: this module
+ * must not load the metrics registry (prom-client).
+ */
+export const OVERFLOW_RULE_LABEL = 'other';
+/** Names a rule cannot have: the daemon's pseudo-rule of manual bans, the overflow label, and anything Object.prototype holds. */
+export const RESERVED_RULE_NAMES: ReadonlySet<string> = new Set(['manual', OVERFLOW_RULE_LABEL, ...Object.getOwnPropertyNames(Object.prototype)]);
 
 /** Why `name` cannot name a rule, or null when it can. */
 export function ruleNameProblem(name: string): string | null {
   if (!RULE_NAME_RE.test(name)) return 'a rule name must match ^[a-z0-9][a-z0-9-]{0,63}$ (lower-case letters, digits and -, at most 64)';
-  if (RESERVED_RULE_NAMES.has(name)) return `"${name}" is reserved${name === 'manual' ? ' for manual bans (banhammer ban)' : ''}; choose another rule name`;
+  if (RESERVED_RULE_NAMES.has(name)) {
+    const why =
+      name === 'manual' ? ' for manual bans (banhammer ban)'
+      : name === OVERFLOW_RULE_LABEL ? ' (metrics and notification digests count rules past their limit under "other", which would mix them with this rule)'
+      : '';
+    return `"${name}" is reserved${why}; choose another rule name`;
+  }
   return null;
 }
 

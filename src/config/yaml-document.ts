@@ -3,8 +3,9 @@
  * yaml loaded on first use; structureProblem() refuses, in one linear pass of yaml's lexer, the
  * nesting and the tag and anchor counts on which yaml's parser takes seconds to hours; and
  * parseDocument() finds duplicate keys with a set (yaml's own uniqueKeys is quadratic), refuses
- * values tagged !!omap, !!set, !!pairs, !!binary or !!timestamp (not plain data), and gives the
- * first errors their line and column.
+ * values tagged !!omap, !!set, !!pairs, !!binary or !!timestamp (not plain data) and tags yaml
+ * does not resolve (`!env X`, `!!int 1h`: loaded as the text written), and gives the first errors
+ * their line and column.
  */
 import { createRequire } from 'node:module';
 import type * as Yaml from 'yaml';
@@ -114,7 +115,44 @@ export function parseDocument(text: string): { doc: Yaml.Document.Parsed; errors
     const at = Array.isArray(err.pos) ? lines.linePos(err.pos[0]) : null;
     return at && !/ at line \d+, column \d+$/.test(message) ? `${message} at line ${at.line}, column ${at.col}` : message;
   };
-  const errors = [...doc.errors.slice(0, 5).map(shown), ...duplicates, ...notPlain];
+  // A tag yaml does not resolve (`!secret x`, `!env X`, `!Ref x`, `!!int 1h`, `!!bool yes`, `!!map [..]`):
+  // yaml only warns and loads the text as written, so `token: !env HOOK_TOKEN` sent the word
+  // HOOK_TOKEN as the token and `!!int 1h` read as the text "1h". Refused where they stand, naming
+  // the tags that are read. `!!float 60` is a float in YAML 1.2's core schema but not to yaml (it
+  // wants a dot or an exponent): read as the number. (`!!merge` on a value is not plain data: above.)
+  const unknownTags: string[] = [];
+  const CORE = 'tag:yaml.org,2002:';
+  const CORE_FLOAT = /^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$/;
+  const refuse = (tag: string, node: Yaml.Node): void => {
+    if (unknownTags.length < 5) unknownTags.push(`the tag ${shortTag(tag)} cannot be read here${at(node)} (tags read: !!str, !!int, !!float, !!bool, !!null, !!map, !!seq, each on a value of its kind; a secret is read from a *_file setting)`);
+  };
+  Y.visit(doc, {
+    Scalar(_, node) {
+      const tag = node.tag;
+      if (tag === undefined || tag === '!' || tag === `${CORE}str` || tag === `${CORE}merge`) return undefined;
+      const v: unknown = node.value;
+      if (typeof v !== 'string') {
+        // Resolved by yaml (a number, true/false, null) or not plain data (refused above).
+        if (tag === `${CORE}int` || tag === `${CORE}float` || tag === `${CORE}bool` || tag === `${CORE}null`) return undefined;
+        if (v !== null && typeof v === 'object') return undefined;
+      }
+      if (tag === `${CORE}float` && typeof v === 'string' && CORE_FLOAT.test(v)) {
+        node.value = Number(v);
+        return undefined;
+      }
+      refuse(tag, node);
+      return undefined;
+    },
+    Map(_, node) {
+      if (node.tag !== undefined && node.tag !== '!' && node.tag !== `${CORE}map` && !TAGGED.has(node.tag)) refuse(node.tag, node);
+      return undefined;
+    },
+    Seq(_, node) {
+      if (node.tag !== undefined && node.tag !== '!' && node.tag !== `${CORE}seq` && !TAGGED.has(node.tag)) refuse(node.tag, node);
+      return undefined;
+    },
+  });
+  const errors = [...doc.errors.slice(0, 5).map(shown), ...duplicates, ...notPlain, ...unknownTags];
   return { doc, errors };
 }
 

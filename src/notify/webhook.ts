@@ -155,11 +155,38 @@ METADATA.addSubnet('fe80::', 10, 'ipv6');
 METADATA.addAddress('fd00:ec2::254', 'ipv6');
 METADATA.addAddress('100.100.100.200', 'ipv4');
 
-/** Is `address` (an IP literal; IPv4-mapped IPv6 included) link-local or a cloud's metadata address? */
+/**
+ * IPv6 prefixes that carry an IPv4 address in their last 32 bits and reach it: NAT64's well-known
+ * 64:ff9b::/96 and local-use 64:ff9b:1::/48 (RFC 6052, 8215: a DNS64 resolver synthesizes
+ * 64:ff9b::a9fe:a9fe for a name whose only A record is 169.254.169.254, and the NAT64 gateway
+ * connects to it), and the deprecated IPv4-compatible ::/96. (IPv4-mapped ::ffff:0:0/96 BlockList
+ * checks itself.)
+ */
+const EMBEDS_V4 = new BlockList();
+EMBEDS_V4.addSubnet('64:ff9b::', 96, 'ipv6');
+EMBEDS_V4.addSubnet('64:ff9b:1::', 48, 'ipv6');
+EMBEDS_V4.addSubnet('::', 96, 'ipv6');
+
+/** The IPv4 address in the last 32 bits of the IPv6 address `a` (valid, no brackets or zone). */
+function lastV4(a: string): string {
+  const tail = a.slice(a.lastIndexOf(':') + 1);
+  if (tail.includes('.')) return tail;
+  // The last two groups (an address of EMBEDS_V4 ends in them: `::` cannot stand for its last 32 bits
+  // without the whole address being ::/96's own `::` or `::x`, where a missing group is 0).
+  const groups = a.split(':');
+  const lo = parseInt(groups[groups.length - 1] || '0', 16);
+  const hiText = groups.length >= 2 ? groups[groups.length - 2]! : '0';
+  const hi = parseInt(hiText === '' ? '0' : hiText, 16);
+  return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+}
+
+/** Is `address` (an IP literal; IPv4-mapped, NAT64 and IPv4-compatible IPv6 included) link-local or a cloud's metadata address? */
 export function isMetadataAddress(address: string): boolean {
   const a = address.replace(/^\[|\]$/g, '').replace(/%.*$/, '');
   const v = isIP(a);
-  return v !== 0 && METADATA.check(a, v === 4 ? 'ipv4' : 'ipv6');
+  if (v === 0) return false;
+  if (METADATA.check(a, v === 4 ? 'ipv4' : 'ipv6')) return true;
+  return v === 6 && EMBEDS_V4.check(a, 'ipv6') && METADATA.check(lastV4(a), 'ipv4');
 }
 
 /** The error a host name resolving to a metadata address ends its request with (not retried). */
