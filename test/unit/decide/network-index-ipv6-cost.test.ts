@@ -32,7 +32,8 @@ describe('the network index under many IPv6 networks', () => {
     cost(2000, v4); // warm-up
     cost(2000, v6);
     const base = Math.min(cost(n, v4), cost(n, v4));
-    const ipv6 = cost(n, v6);
+    // Each the best of two, so one pause of the machine (a busy CI host) does not decide it.
+    const ipv6 = Math.min(cost(n, v6), cost(n, v6));
     // Linear, an IPv6 network costs about 3 times an IPv4 one (more prefixes to try, larger numbers);
     // one hash bucket for all of them made it 11 times as much (16,000: 2 s; 32,000: 7 s), and a restore of 100,000 /64 bans 46 s.
     expect(ipv6).toBeLessThan(6 * base + 100);
