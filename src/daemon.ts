@@ -32,6 +32,7 @@ import { BanhammerError, errorFields } from './errors.js';
 import { formatTime } from './format-time.js';
 import { isNetwork } from './parse/ip.js';
 import { Pipeline, localAddresses } from './pipeline/pipeline.js';
+import { forwardedClientsNote } from './pipeline/forwarded-clients.js';
 import type { Ban } from './decide/ban-book.js';
 import { StateKeeper } from './decide/state-keeper.js';
 import { scopedKey } from './decide/scoped-key.js';
@@ -110,6 +111,8 @@ export class Daemon implements ControlHandler {
   /** Lifted bans whose removal the enforcer has not applied yet (notified once it has), and how many the batch covers. */
   private unbansToReport: { ban: Ban; reason: UnbanReason }[] = [];
   private coveredUnbans = 0;
+  /** The first client read from a forwarded field past a trusted proxy (see forwarded-clients.ts), for the log and status. */
+  private forwardedExample: string | undefined;
 
   constructor(deps: DaemonDeps) {
     this.deps = deps;
@@ -131,6 +134,12 @@ export class Daemon implements ControlHandler {
       ...(deps.share && { onFailure: (f) => deps.share!.failure(f) }),
       onSkew: (t) => {
         this.log.warn({ lineTime: formatTime(t), skewedLines: this.pipeline.stats.skewed }, 'log line stamped in the future; counted as happening now');
+      },
+      // Once: can this enforcer hold a client the server itself did not see (forwarded-clients.ts)?
+      onForwarded: (ev) => {
+        this.forwardedExample = ev.ip;
+        const note = forwardedClientsNote(deps.enforcer.name, this.config.trustedProxies, ev.ip);
+        if (note !== null) this.log.warn({ enforcer: deps.enforcer.name, client: ev.ip }, note);
       },
     });
     this.stats = this.pipeline.stats;
@@ -447,12 +456,24 @@ export class Daemon implements ControlHandler {
           skewedLines: this.pipeline.stats.skewed,
           ...(this.group && { shareConnected: this.group.connected }),
           unbansPending: this.unbansPending().map((u) => (u.scope === undefined ? u.ip : `${u.ip} ${u.scope}`)),
+          ...this.forwardedHealth(),
         },
         firewall: this.firewallState,
       },
       rule,
       opts,
     );
+  }
+
+  /**
+   * health.forwardedClients (a field older CLIs ignore: see the patch for src/control): clients were
+   * read from forwarded fields that this enforcer may not hold, how many lines, and what to configure.
+   */
+  private forwardedHealth(): { forwardedClients?: { lines: number; note: string } } {
+    const lines = this.pipeline.stats.forwarded;
+    if (lines === 0) return {};
+    const note = forwardedClientsNote(this.deps.enforcer.name, this.config.trustedProxies, this.forwardedExample);
+    return note === null ? {} : { forwardedClients: { lines, note } };
   }
 
   /** Unbans the firewall has not applied (only while its batches are rejected). */

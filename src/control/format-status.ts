@@ -94,6 +94,7 @@ function healthWarnings(report: StatusReport): string[] {
   if (h.refused > 0) out.push(`${h.refused} ban${h.refused === 1 ? '' : 's'} refused by the firewall`);
   if (h.repairs > 0) out.push(`firewall state repaired ${h.repairs} time${h.repairs === 1 ? '' : 's'}`);
   if (h.skewedLines > 0) out.push(`${h.skewedLines} log line${h.skewedLines === 1 ? '' : 's'} stamped in the future`);
+  if (h.forwardedClients !== undefined) out.push(`${h.forwardedClients.lines} line${h.forwardedClients.lines === 1 ? '' : 's'} named their client in X-Forwarded-For: ${safe(h.forwardedClients.note)}`);
   const pending = h.unbansPending ?? [];
   if (pending.length > 0) {
     const shown = pending.slice(0, 10).map(terminalText).join(', ');

@@ -114,6 +114,14 @@ export interface AgentHealth {
    * applied yet (its batches are rejected): it still drops them. Absent from older daemons.
    */
   unbansPending?: string[];
+  /**
+   * Clients were read from X-Forwarded-For past a trusted proxy, on lines whose server saw the proxy
+   * as the peer (no realip / mod_remoteip for it): `lines` such events since start, and `note`, what
+   * this enforcer makes of them and what to configure (src/pipeline/forwarded-clients.ts). With a map
+   * enforcer their bans are listed but never match. Absent when there were none, under the `log`
+   * enforcer, and from older daemons.
+   */
+  forwardedClients?: { lines: number; note: string };
 }
 
 /** What `ban` answers: the ban as recorded (times in ms since the epoch; until null = permanent). */

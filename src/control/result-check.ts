@@ -54,6 +54,7 @@ const statusReport = shape({
       skewedLines: count,
       shareConnected: opt((v) => typeof v === 'boolean'),
       unbansPending: opt(list(str)),
+      forwardedClients: opt(shape({ lines: count, note: str })),
     }),
   ),
 });

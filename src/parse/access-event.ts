@@ -22,7 +22,7 @@
  * far as the head goes, as fields for rules to match (a client can only describe itself there).
  */
 export interface AccessEvent {
-  /** Canonical client address: dotted quad, or RFC 5952 IPv6. */
+  /** Canonical client address: dotted quad, or RFC 5952 IPv6 (a link-local one without the zone APR writes, see apache.ts zonedAt). */
   readonly ip: string;
   readonly family: 4 | 6;
   /** Event time from the log line, ms since the epoch. */
@@ -56,6 +56,16 @@ export interface AccessEvent {
   readonly referer?: string | undefined;
   /** The User-Agent field of a combined layout, as written; undefined as for `referer`. */
   readonly userAgent?: string | undefined;
+  /**
+   * True when `ip` was read from an X-Forwarded-For field past a trusted proxy (nginx main's trailing
+   * `"$http_x_forwarded_for"` of a trusted peer, or a first-field list whose client stands left of a
+   * trusted proxy's entry): the server's own peer for this request (`$remote_addr`, REMOTE_ADDR, the
+   * packets' source) was that proxy, not `ip`. A server that resolves the client itself (nginx
+   * real_ip, Apache mod_remoteip) logs the client as the peer, and its lines are not forwarded.
+   * Undefined or false otherwise. The live agent warns when an enforcer cannot hold such a client
+   * (daemon.ts, "forwarded clients").
+   */
+  readonly forwarded?: boolean | undefined;
   /**
    * Optional, for speed: false only when neither `referer` nor `userAgent` can hold any of `chars`,
    * found without reading them.

@@ -132,6 +132,8 @@ const QUAD = 1;
 /** ScannedEvent flags. */
 const FLAG_OPEN = 1;
 const FLAG_ESCAPES = 2;
+/** The client was read from a forwarded field past a trusted proxy (AccessEvent.forwarded). */
+const FLAG_FORWARDED = 4;
 /** Trusted entries an X-Forwarded-For walk passes at most: no real chain of proxies is longer. */
 export const MAX_HOPS = 32;
 /** Spaces between the client's field and the time beyond which the line is never a server's (forgedPrefix). */
@@ -237,6 +239,13 @@ function isHttpAt(line: string, i: number): boolean {
   return line.charCodeAt(i) === 72 && line.charCodeAt(i + 1) === 84 && line.charCodeAt(i + 2) === 84 && line.charCodeAt(i + 3) === 80 && line.charCodeAt(i + 4) === 47;
 }
 
+/** Is the canonical IPv6 address `ip` in fe80::/10 (link-local: `fe8x:` to `febx:`)? */
+function isLinkLocal6(ip: string): boolean {
+  if (ip.length < 5 || ip.charCodeAt(0) !== 102 || ip.charCodeAt(1) !== 101 || ip.charCodeAt(4) !== 58) return false;
+  const c = ip.charCodeAt(2);
+  return c === 56 || c === 57 || c === 97 || c === 98; // 8, 9, a, b
+}
+
 /** Is there a comma in line[s, e)? */
 function hasComma(line: string, s: number, e: number): boolean {
   for (let i = s; i < e; i++) if (line.charCodeAt(i) === COMMA) return true;
@@ -247,7 +256,8 @@ function hasComma(line: string, s: number, e: number): boolean {
  * `auto`, an address first: does a whole second field follow (line[fe] is the space after the
  * first) that is neither `-` nor an address? Only the host layout puts anything but `-` there, and
  * there it is the TCP peer as the server wrote it: `unix:` (nginx on a UNIX socket), an IPv6
- * address with a zone (`fe80::1%eth0`, APR writes the scope), a name (Apache's HostnameLookups, which
+ * address with a zone that is not link-local (APR writes `fe80::1%eth0`, read as fe80::1: see
+ * zonedAt), a name (Apache's HostnameLookups, which
  * the client's own PTR record answers). The first field is then the host, which the client names
  * (nginx's $host, Apache's %V): read as the client it would let anyone blame the address it sends as
  * `Host:`. Such a line counts for no one. (Apache's %l under IdentityCheck On, the other writer of
@@ -355,10 +365,31 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
   let outVhost: string | undefined;
   let outFe = -1;
   let outList = false;
+  /** The client of that list is left of a trusted proxy's entry (the server's peer was a proxy). */
+  let outForwarded = false;
   /** A first-field list whose walk failed, left for scanHead to decide (see otherFirstField). */
   let outListBad: SkipReason | null = null;
+  /** Set by walkList(): whether its client is left of a trusted proxy's entry (it passed one). */
+  let walkPassed = false;
 
   const ipAt = (line: string, s: number, e: number): TableIp | null => ips.lookup(line, s, e);
+
+  /**
+   * A peer as APR writes a link-local IPv6 client (`%h`, `%a` in Apache's log): `fe80::1%eth0`, the
+   * address and its zone (the interface it came in on; APR appends it to fe80::/10 addresses only,
+   * nginx never does). The client is the address: the kernel enforcers match it as the packets'
+   * source, and banhammer-map.conf looks REMOTE_ADDR up without its zone. The zone is 1-15
+   * characters (IFNAMSIZ - 1) with no `%`; anything else, or a zone on an address that is not
+   * link-local, is no address. Only called once the plain lookup failed (not on the hot path).
+   */
+  const zonedAt = (line: string, s: number, e: number): TableIp | null => {
+    const pct = line.indexOf('%', s);
+    if (pct <= s || pct >= e - 1 || e - pct - 1 > 15) return null;
+    const again = line.indexOf('%', pct + 1);
+    if (again >= 0 && again < e) return null;
+    const a = ipAt(line, s, pct);
+    return a !== null && a.family === 6 && isLinkLocal6(a.ip) ? a : null;
+  };
 
   // A one-entry memo: a vhost_combined log names the same few virtual hosts over and over.
   let lastVhost = '';
@@ -467,6 +498,7 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
     let last: TableIp | typeof QUAD = QUAD;
     let lastQuad = 0;
     let hi = e;
+    walkPassed = false;
     for (let hops = 0; hops <= MAX_HOPS; hops++) {
       const comma = line.lastIndexOf(',', hi - 1);
       let a = comma < s ? s : comma + 1;
@@ -475,11 +507,15 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
       while (b > a && isBlankChar(line.charCodeAt(b - 1))) b--;
       const entry = a < b ? entryAt(line, a, b) : null;
       if (entry === null) return 'bad-forwarded';
-      if (trusted === null || !(entry === QUAD ? trusted.hasQuad(pickQuad) : trusted.has(entry))) return entry;
+      if (trusted === null || !(entry === QUAD ? trusted.hasQuad(pickQuad) : trusted.has(entry))) {
+        walkPassed = hops > 0;
+        return entry;
+      }
       last = entry;
       lastQuad = pickQuad;
       if (comma < s) {
         pickQuad = lastQuad;
+        walkPassed = hops > 0;
         return last;
       }
       hi = comma;
@@ -500,7 +536,7 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
     const sp = line.indexOf(' ', s);
     if (sp <= s || sp >= end) return null;
     pickEnd = sp;
-    return ipAt(line, s, sp);
+    return ipAt(line, s, sp) ?? zonedAt(line, s, sp);
   }
 
   /**
@@ -530,11 +566,12 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
     outFe = -1;
     outList = false;
     outListBad = null;
+    outForwarded = false;
     const sp = line.indexOf(' ', start);
     if (sp < 0 || sp >= end) return fail(line, start, end, ips.lookup(line, start, end) ? 'truncated' : 'bad-address');
     // The common case first: an address (IPv6) then `-`, an ordinary line.
     if (layout !== 'vhost' && line.charCodeAt(sp + 1) === DASH) {
-      const a = ipAt(line, start, sp);
+      const a = ipAt(line, start, sp) ?? zonedAt(line, start, sp);
       if (a !== null) {
         if (layout === 'host') return fail(line, start, end, 'unknown-format');
         outAddr = a;
@@ -607,9 +644,10 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
       }
       outFe = f1;
       outList = true;
+      outForwarded = walkPassed;
     } else {
       if (layout === 'auto' && peerNotAddress(line, sp, end)) return fail(line, start, end, 'bad-address');
-      outAddr = ipAt(line, start, sp);
+      outAddr = ipAt(line, start, sp) ?? zonedAt(line, start, sp);
       if (outAddr === null) return fail(line, start, end, 'bad-address');
       outFe = sp;
     }
@@ -651,6 +689,7 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
     let fe = -1; // the space that ends the client's field
     let list = false; // the client came from an X-Forwarded-For list in the first field
     let listBad: SkipReason | null = null; // that list's walk failed (decided after the status)
+    let fwd = 0; // FLAG_FORWARDED: the client came from a forwarded field, past a trusted proxy
     if (isQuad) {
       fe = ips.end;
       // `auto`: an address in the second field too is the host layout (`%v %h`, `$host $remote_addr`).
@@ -681,6 +720,7 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
       fe = outFe;
       list = outList;
       listBad = outListBad;
+      if (outForwarded) fwd = FLAG_FORWARDED;
     }
     const p = fe + 1; // first index after the client's field
 
@@ -795,9 +835,11 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
       if (outIsQuad) {
         isQuad = true;
         quad = outQuad;
+        fwd = FLAG_FORWARDED;
       } else if (outAddr !== null) {
         isQuad = false;
         addr = outAddr;
+        fwd = FLAG_FORWARDED;
       }
     } else if (trailingForwarded && trusted !== null && list) {
       // A first-field list whose right-most entry (the peer) is a trusted proxy, on a line that also
@@ -814,12 +856,15 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
           const why = forwardedClient(line, start, i, end, open);
           if (why !== null) return why;
           listBad = null;
+          fwd = 0;
           if (outIsQuad) {
             isQuad = true;
             quad = outQuad;
+            fwd = FLAG_FORWARDED;
           } else if (outAddr !== null) {
             isQuad = false;
             addr = outAddr;
+            fwd = FLAG_FORWARDED;
           } else if (peer === QUAD) {
             isQuad = true;
             quad = peerQuad;
@@ -838,10 +883,10 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
     if (isQuad) {
       const hi = quad >>> 24;
       if (hi === 0 || (hi >= 224 && hi <= 239) || quad === -1) return 'not-client';
-      return new ScannedEvent(quad, undefined, 4, time, method, line, rs, r, ps, pe, status, end, (open ? FLAG_OPEN : 0) | escapeFlag, vhost, origin);
+      return new ScannedEvent(quad, undefined, 4, time, method, line, rs, r, ps, pe, status, end, (open ? FLAG_OPEN : 0) | escapeFlag | fwd, vhost, origin);
     }
     if (addr!.notClient) return 'not-client';
-    return new ScannedEvent(0, addr!.ip, addr!.family, time, method, line, rs, r, ps, pe, status, end, (open ? FLAG_OPEN : 0) | escapeFlag, vhost, origin);
+    return new ScannedEvent(0, addr!.ip, addr!.family, time, method, line, rs, r, ps, pe, status, end, (open ? FLAG_OPEN : 0) | escapeFlag | fwd, vhost, origin);
   }
 }
 
@@ -875,7 +920,7 @@ export class ScannedEvent implements AccessEvent {
     private readonly ps: number,
     private readonly pe: number,
     readonly status: number,
-    /** End of the scanned text; FLAG_OPEN (the line goes on past it) and FLAG_ESCAPES (Apache quoting). */
+    /** End of the scanned text; FLAG_OPEN (the line goes on past it), FLAG_ESCAPES (Apache quoting), FLAG_FORWARDED. */
     private readonly end: number,
     private readonly flags: number,
     readonly vhost: string | undefined,
@@ -886,6 +931,11 @@ export class ScannedEvent implements AccessEvent {
 
   get ip(): string {
     return (this.ipText ??= quadText(this.quad));
+  }
+
+  /** AccessEvent.forwarded: the client was read from an X-Forwarded-For field past a trusted proxy. */
+  get forwarded(): boolean {
+    return (this.flags & FLAG_FORWARDED) !== 0;
   }
 
   get path(): string {

@@ -59,6 +59,11 @@ export interface PipelineOptions {
   readonly onFailure?: (f: { ip: string; family: 4 | 6; rule: string; time: number; findtime: number; maxretry: number; scope?: string }) => void;
   /** Live: a line stamped in the future (its time, the clock's); at most once a minute, for the log. */
   readonly onSkew?: (eventTime: number, now: number) => void;
+  /**
+   * The first event whose client was read from a forwarded field past a trusted proxy
+   * (AccessEvent.forwarded), once: the daemon says whether its enforcer can hold such a client.
+   */
+  readonly onForwarded?: (ev: AccessEvent) => void;
   /** Keep the lines of failures and hand them to bans (default: live yes, replay no). */
   readonly evidence?: boolean;
   /** Byte budget of the lines of addresses that have not offended yet (default 8 MiB). */
@@ -76,6 +81,11 @@ export interface PipelineStats {
   skipped: Record<SkipReason, number>;
   /** Live: lines stamped more than SKEW_TOLERANCE_MS ahead of the agent's clock. */
   skewed: number;
+  /**
+   * Events whose client was read from an X-Forwarded-For field past a trusted proxy
+   * (AccessEvent.forwarded): the server itself saw the proxy as their peer.
+   */
+  forwarded: number;
 }
 
 export class Pipeline {
@@ -87,6 +97,7 @@ export class Pipeline {
     parsed: 0,
     skipped: Object.fromEntries(SKIP_REASONS.map((r) => [r, 0])) as Record<SkipReason, number>,
     skewed: 0,
+    forwarded: 0,
   };
   private config: Config;
   private allowlist: Allowlist;
@@ -96,6 +107,7 @@ export class Pipeline {
   private readonly only: readonly string[] | undefined;
   private readonly onBan: (ban: Ban) => void;
   private readonly onSkew: (eventTime: number, now: number) => void;
+  private readonly onForwarded: ((ev: AccessEvent) => void) | undefined;
   /** Live: the clock for the line being handled; scope name lookups for host mode. */
   private now = 0;
   private lastSkewReport = Number.NEGATIVE_INFINITY;
@@ -113,6 +125,7 @@ export class Pipeline {
     this.only = opts.only;
     this.onBan = opts.onBan ?? (() => {});
     this.onSkew = opts.onSkew ?? (() => {});
+    this.onForwarded = opts.onForwarded;
     this.allowlist = buildAllowlist(opts.config, this.hostAddresses);
     this.parser = createLineParser(opts.config.log.format, { trustedProxies: opts.config.trustedProxies });
     this.book = new BanBook(bookRules(opts.config), this.allowlist, undefined, { endedBans: opts.config.banHistory, logTime: opts.logTime ?? opts.mode === 'replay' });
@@ -179,6 +192,8 @@ export class Pipeline {
       return null;
     }
     this.stats.parsed++;
+    // One flag read per event (a bit of the scanned event); the hook runs once.
+    if (out.forwarded === true && this.stats.forwarded++ === 0) this.onForwarded?.(out);
     return out;
   }
 
@@ -228,7 +243,7 @@ export class Pipeline {
       const h = ev as AccessEvent & { readonly request?: string | undefined; readonly referer?: string | undefined; readonly userAgent?: string | undefined };
       event = {
         ip: ev.ip, family: ev.family, time: now, method: ev.method, path: ev.path, status: ev.status, vhost: ev.vhost, origin: ev.origin,
-        request: h.request, referer: h.referer, userAgent: h.userAgent,
+        request: h.request, referer: h.referer, userAgent: h.userAgent, forwarded: ev.forwarded,
       } as AccessEvent;
     }
     this.detector.observe(event, this.onOffense, now, scope);

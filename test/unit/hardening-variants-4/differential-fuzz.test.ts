@@ -73,6 +73,9 @@ function refTime(s: string): number {
 
 /** Canonical client address, or null (via the WHATWG URL host parser for IPv6). */
 function refAddr(a: string): string | null {
+  // A link-local address with its zone (APR writes `fe80::1%eth0`) is the address (round 6).
+  const zoned = /^(fe[89ab][0-9a-f]:[0-9a-f:]*)%[^%]{1,15}$/i.exec(a);
+  if (zoned) return refAddr(zoned[1]!);
   if (isIPv4(a)) return a;
   if (!isIPv6(a) || a.includes('%')) return null;
   let h: string;
@@ -150,8 +153,9 @@ const CLIENTS: readonly (readonly [string, string])[] = [
   ['::FFFF:C612:0009', '198.18.0.9'],
   ['::198.18.0.9', '::c612:9'],
   ['2001:db8::198.18.0.9', '2001:db8::c612:9'],
+  ['fe80::1%eth0', 'fe80::1'],
 ];
-const NON_ADDRESSES = ['198.018.0.7', 'fe80::1%eth0', '2001:db8:1:2:3:4:5:198.18.0.9', '2001:db8::1::2', '[2001:db8::1]', '198.18.0.7:80', '0.0.0.0', 'ff02::1', '224.0.0.1', '::', '255.255.255.255', 'localhost', 'unix:'];
+const NON_ADDRESSES = ['198.018.0.7', 'fec0::1%eth0', '2001:db8::1%eth0', 'fe80::1%', '2001:db8:1:2:3:4:5:198.18.0.9', '2001:db8::1::2', '[2001:db8::1]', '198.18.0.7:80', '0.0.0.0', 'ff02::1', '224.0.0.1', '::', '255.255.255.255', 'localhost', 'unix:'];
 
 function clfTime(r: Rand): { text: string; valid: boolean } {
   const valid = r() < 0.85;

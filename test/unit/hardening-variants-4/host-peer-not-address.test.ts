@@ -13,7 +13,7 @@ import { isSkip } from '../../../src/parse/access-event.js';
 
 const T = '05/Dec/2026:07:00:00 +0000';
 const VICTIMS = ['198.19.0.9', '2001:db8:ffff::9', '::ffff:198.19.0.9'];
-const PEERS = ['unix:', 'fe80::1%eth0', 'attacker.example', 'localhost', '198.018.0.7', '2001:db8:1:2:3:4:5:198.18.0.9'];
+const PEERS = ['unix:', 'fec0::1%eth0', '2001:db8::7%eth0', 'attacker.example', 'localhost', '198.018.0.7', '2001:db8:1:2:3:4:5:198.18.0.9'];
 
 describe('host layout: a peer field that is no address never makes the Host header the client', () => {
   for (const victim of VICTIMS) {
@@ -29,6 +29,13 @@ describe('host layout: a peer field that is no address never makes the Host head
       }
     }
   }
+
+  it('a link-local peer with its zone (APR) is the client, the address without its zone (round 6)', () => {
+    for (const victim of VICTIMS) {
+      const o = createLineParser('auto')(`${victim} fe80::1%eth0 - - [${T}] "GET /private HTTP/1.1" 403 9 "-" "curl/8"`);
+      expect(isSkip(o) ? o : o.ip, victim).toBe('fe80::1');
+    }
+  });
 
   it('the ordinary layouts still count against their client', () => {
     const p = createLineParser('auto');

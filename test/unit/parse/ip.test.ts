@@ -102,6 +102,11 @@ describe('the parser reads every spelling as canonicalIp does', () => {
     for (let i = 0; i < 3; i++) {
       // Repeated: the address table's cached road must give the same answer as its first miss.
       const o = p(line(raw));
+      // A link-local address with its zone, as APR writes it, is the address without the zone (round 6).
+      if (raw === 'fe80::1%eth0') {
+        expect(isSkip(o) ? o : o.ip).toBe('fe80::1');
+        continue;
+      }
       if (want === null || raw === '' || nonClientReason(canonicalIp(raw)!) !== null) {
         expect(isSkip(o), raw).toBe(true);
       } else {
