@@ -383,11 +383,11 @@ async function version(): Promise<string> {
 }
 
 async function cmdRun(args: string[], io: CliIo): Promise<number> {
-  // A long-running agent (heap-policy.ts): the young generation stays small and the optimizing
-  // compiler off while its code and configuration load, and the heap grows by at most half between
-  // full collections.
+  // A long-running agent (heap-policy.ts): the young generation stays small while its code and
+  // configuration load, the optimizing compiler off until it has work, and the heap grows by at most
+  // half between full collections.
   const heapPolicy = await import('./heap-policy.js');
-  const releaseStartup = heapPolicy.holdWhileStarting();
+  const startup = heapPolicy.holdWhileStarting();
   try {
     const { values } = parse(args, { config: { type: 'string' }, 'dry-run': { type: 'boolean' } }, false);
     const flags: ConfigFlags = values.config !== undefined ? { configPath: values.config } : {};
@@ -401,10 +401,11 @@ async function cmdRun(args: string[], io: CliIo): Promise<number> {
       reloadConfig: () => configFrom(io, flags),
       dryRun: values['dry-run'] ?? false,
       version: await version(),
-      onLoaded: releaseStartup,
+      onLoaded: startup.loaded,
+      onBusy: startup.busy,
     });
   } finally {
-    releaseStartup();
+    startup.release();
   }
 }
 

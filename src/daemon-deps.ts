@@ -59,4 +59,10 @@ export interface DaemonDeps {
   readonly share?: ShareStage | undefined;
   /** Notifications (src/notify): told of each ban once the enforcer holds it, and of each unban. */
   readonly notifier?: NotifySink | undefined;
+  /**
+   * Called once, when the agent first has work: saved bans to restore, a Redis group to load bans
+   * from, or its first log line (heap-policy.ts keeps V8's optimizing compiler off until then, so an
+   * idle agent answering status and scrapes does not page it in).
+   */
+  readonly onBusy?: (() => void) | undefined;
 }

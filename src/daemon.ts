@@ -88,6 +88,8 @@ export class Daemon implements ControlHandler {
   private saved: DaemonState | null | undefined = undefined;
   /** The batch that puts restored bans back into the kernel is next: it need not save (see start()). */
   private restoreFlush = false;
+  /** No work yet (DaemonDeps.onBusy not called). */
+  private idle = true;
   private startedAt = 0;
   /**
    * Until the saved bans are back in the book (start() restores them once the enforcer is up, which
@@ -190,6 +192,7 @@ export class Daemon implements ControlHandler {
     await this.initializing;
     if (this.phase !== 'starting') return; // stopped while the enforcer was starting
     const saved = await loading;
+    if (saved && saved.bans.length + saved.history.length + (saved.ended?.length ?? 0) > 0) this.busy();
     if (saved) {
       // Out of host mode a saved ban for one container is not restored (it would be held for every
       // client this agent guards): the ban book ends it as refused, and it is said once here.
@@ -213,6 +216,7 @@ export class Daemon implements ControlHandler {
       this.saved = saved;
     }
     this.restoring?.resolve();
+    if (this.group !== undefined) this.busy();
     await this.group?.start();
     if (this.phase !== 'starting') return;
     this.source = this.deps.createSource({
@@ -299,7 +303,15 @@ export class Daemon implements ControlHandler {
     }
   }
 
+  /** The agent has work from now on (DaemonDeps.onBusy: the optimizing compiler is released); once. */
+  private busy(): void {
+    if (!this.idle) return;
+    this.idle = false;
+    this.deps.onBusy?.();
+  }
+
   private onLine(line: string, file: string): void {
+    if (this.idle) this.busy();
     const ev = this.pipeline.parse(line, file);
     if (ev === null) return;
     const scope = this.scoped ? this.containers!.scopeOf(file, ev.origin) : undefined;

@@ -24,13 +24,20 @@
  * more collections), so the hold ends once the agent's code and configuration are loaded, before it
  * reads its state: from there on V8 grows it as it would.
  *
- * For the same span V8's optimizing compiler (TurboFan) is held too. Start-up runs a few loops often
- * enough for V8 to optimize them (Node's module resolution, building the rules' literal scanners),
- * though each runs once or only on reload; optimizing them paged in about 5 MB of the compiler's code
- * and zones (measured with the log enforcer, VmRSS 2 s after start: 52.9 MB held, 57.4-58.3 MB not;
- * the same as `node --no-opt`). Once released, the first lines optimize the hot path as before; an
- * agent that has seen no traffic does not carry the compiler. A user who chose anything of the
- * optimizing compiler (`--no-opt`, `--jitless`, `--max-opt`, …) keeps it.
+ * V8's optimizing compiler (TurboFan) is held too, longer: until the agent has work. Start-up runs a
+ * few loops often enough for V8 to optimize them (Node's module resolution, building the rules'
+ * literal scanners), though each runs once or only on reload; optimizing them paged in about 5 MB of
+ * the compiler's code and zones (measured with the log enforcer, VmRSS 2 s after start: 52.9 MB held,
+ * 57.4-58.3 MB not; the same as `node --no-opt`). Released as soon as the agent was loaded, the
+ * compiler still came in with the first `status` request (the image's HEALTHCHECK makes one every
+ * 30 s) or metrics scrape of an agent that had read no line: Node's own argument checks, called
+ * thousands of times while starting, crossed V8's threshold there, and 3.3 MB of the node binary's
+ * compiler code was paged in (the idle agent's RSS went from 55.0 to 58.9 MB; smaps: all of it the
+ * binary's text). So the compiler is released when there is work for it (StartupHold.busy, called
+ * by the daemon: its first log line, saved bans to restore, a Redis group to load bans from), and the
+ * first lines optimize the hot path as before; an agent that has seen no traffic does not carry the
+ * compiler. A user who chose anything of the optimizing compiler (`--no-opt`, `--jitless`,
+ * `--max-opt`, …) keeps it.
  */
 import { setFlagsFromString } from 'node:v8';
 
@@ -105,16 +112,30 @@ export function holdOptimizerWhileStarting(
   return holdFlag(setFlags, '--no-turbofan', '--turbofan');
 }
 
-/** Both start-up holds (young generation, optimizing compiler); the function returned releases both. */
+/** The start-up holds, released in two steps (see the top of this file). */
+export interface StartupHold {
+  /** The agent's code and configuration are loaded: the young generation grows as V8 would. */
+  readonly loaded: () => void;
+  /** The agent has work (its first log line, bans to load): the optimizing compiler runs. */
+  readonly busy: () => void;
+  /** Both (the agent stops, or fails to start). Each release is safe to call more than once. */
+  readonly release: () => void;
+}
+
+/** Both start-up holds (young generation, optimizing compiler), each unless the user chose it. */
 export function holdWhileStarting(
   nodeArgs: readonly string[] = process.execArgv,
   nodeOptions: string | undefined = process.env.NODE_OPTIONS,
   setFlags: (flags: string) => void = setFlagsFromString,
-): () => void {
+): StartupHold {
   const young = holdYoungGenerationWhileStarting(nodeArgs, nodeOptions, setFlags);
   const optimizer = holdOptimizerWhileStarting(nodeArgs, nodeOptions, setFlags);
-  return () => {
-    young();
-    optimizer();
+  return {
+    loaded: young,
+    busy: optimizer,
+    release: () => {
+      young();
+      optimizer();
+    },
   };
 }

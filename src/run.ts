@@ -44,6 +44,8 @@ export interface RunOptions {
   readonly signal?: AbortSignal;
   /** Called once the agent's code and configuration are loaded, before it reads its state and starts. */
   readonly onLoaded?: () => void;
+  /** Called once the agent has work (DaemonDeps.onBusy): heap-policy.ts releases the optimizing compiler then. */
+  readonly onBusy?: () => void;
 }
 
 const STATE_VERSION = 1;
@@ -287,6 +289,7 @@ export async function runAgent(opts: RunOptions): Promise<number> {
     ...(containers !== undefined ? { containers } : {}),
     share,
     notifier,
+    ...(opts.onBusy !== undefined ? { onBusy: opts.onBusy } : {}),
   });
 
   let control: ControlServer | null = null;

@@ -129,10 +129,22 @@ describe('holdOptimizerWhileStarting', () => {
 
   it('holdWhileStarting holds and releases both, each unless the user chose it', () => {
     const set: string[] = [];
-    const release = holdWhileStarting(['--no-opt'], undefined, (f) => set.push(f));
-    release();
-    release();
+    const hold = holdWhileStarting(['--no-opt'], undefined, (f) => set.push(f));
+    hold.release();
+    hold.release();
     expect(set).toEqual(['--semi-space-growth-factor=1', '--semi-space-growth-factor=2']);
+  });
+
+  it('holdWhileStarting releases the young generation when loaded and the compiler when busy, each once', () => {
+    const set: string[] = [];
+    const hold = holdWhileStarting([], undefined, (f) => set.push(f));
+    expect(set).toEqual(['--semi-space-growth-factor=1', '--no-turbofan']);
+    hold.loaded();
+    hold.loaded();
+    expect(set.slice(2)).toEqual(['--semi-space-growth-factor=2']);
+    hold.busy();
+    hold.release();
+    expect(set.slice(2)).toEqual(['--semi-space-growth-factor=2', '--turbofan']);
   });
 
   it('in a real process, a hot function is not optimized while held and is once released', () => {
