@@ -15,11 +15,14 @@
  * - Targets are built once, at start (createNotifier): secret files (`*_file`) are read then; an
  *   unreadable or empty one, or a template that cannot render, stops the start with a clear error.
  *   A target URL that is allowed but likely a mistake is warned about once, at start (webhookWarnings):
- *   a link-local (cloud metadata) address written into it, or credentials (user:password in the URL,
- *   a token) sent over plain http:// to another machine; an SMTP login with `starttls: off` to
- *   another machine (smtpWarnings).
+ *   a link-local (cloud metadata) or unspecified (0.0.0.0, [::]) address written into it, or
+ *   credentials (user:password in the URL, a token) sent over plain http:// to another machine; an
+ *   SMTP server written as an IPv4 shorthand (resolved as a name), an SMTP login with `starttls: off`
+ *   to another machine (smtpWarnings). Where a host NAME may lead is decided at every connection
+ *   (webhook.ts, guardedLookup), not here.
  */
 import { MAX_SECRET_BYTES, readRegularFileSync } from '../fs/read-regular.js';
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import type { Clock } from '../clock.js';
 import type { Ban } from '../decide/ban-book.js';
@@ -32,7 +35,7 @@ import { renderEmail, sendEmail, type SmtpTarget } from './smtp.js';
 import { HEADER_VALUE_RE, smtpUrlProblem, webhookUrlProblem, type NotifyTarget } from './target-schema.js';
 import { configuredTargets } from './targets-config.js';
 import { sampleNotices, templateOf, templateProblem } from './template.js';
-import { isMetadataAddress, postWebhook, renderWebhook, type HttpTarget } from './webhook.js';
+import { isLocalHostAddress, isLoopbackAddress, isMetadataAddress, postWebhook, renderWebhook, type HttpTarget } from './webhook.js';
 
 /** What the daemon sees of the notifier. */
 export interface NotifySink {
@@ -172,14 +175,34 @@ export function buildSender(name: string, t: NotifyTarget, agent: AgentInfo, clo
 const isLoopbackHost = (host: string): boolean => /^(?:localhost|127(?:\.\d{1,3}){3}|\[::1\])$/i.test(host);
 
 /**
+ * An unspecified address written into a URL (0.0.0.0, [::], ::ffff:0.0.0.0): used as configured (the
+ * kernel connects it to this host itself), but a listening address copied into a client's setting is
+ * more likely a mistake than a choice; loopback literals are the documented way to reach this host.
+ */
+const isUnspecifiedLiteral = (host: string): boolean => isLocalHostAddress(host) && !isLoopbackAddress(host);
+
+/**
+ * An SMTP server written as an IPv4 address in a shorthand (127.1, 0x7f000001, 2130706433, 0251.0376…,
+ * or with a leading zero, 010.0.0.1, which the C library reads as octal: 8.0.0.1):
+ * smtp:// URLs are not normalised as http:// URLs are, so it is resolved as a name (the C library
+ * reads it as an address) and goes through the same check as any name: refused when it leads to this
+ * host or a link-local address.
+ */
+const isIpv4Shorthand = (host: string): boolean => /^(?:0x[0-9a-f]+|\d+)(?:\.(?:0x[0-9a-f]+|\d+)){0,3}\.?$/i.test(host) && isIP(host) === 0;
+
+/**
  * What is worth a warning about a webhook target's URL (allowed, but likely a mistake): a link-local
- * address (169.254.169.254 and its kin: a cloud's metadata service answers there, not a receiver),
- * credentials sent in the clear over http:// to another machine. Never quotes the URL (it may be the secret).
+ * address (169.254.169.254 and its kin: a cloud's metadata service answers there, not a receiver), an
+ * unspecified one (0.0.0.0, [::]: this host itself), credentials sent in the clear over http:// to
+ * another machine. Never quotes the URL (it may be the secret).
  */
 export function webhookWarnings(name: string, url: URL, hasToken: boolean): string[] {
   const out: string[] = [];
   if (isMetadataAddress(url.hostname)) {
     out.push(`notification target ${name}: its URL names ${url.hostname}, a link-local address where clouds serve instance metadata and credentials; notifications are POSTed there as configured, check that this is the receiver you meant`);
+  }
+  if (isUnspecifiedLiteral(url.hostname)) {
+    out.push(`notification target ${name}: its URL names ${url.hostname}, an unspecified address that connects to this host itself; notifications are POSTed there as configured, but a receiver on this host is written as localhost or 127.0.0.1`);
   }
   const creds = [url.username !== '' || url.password !== '' ? 'a user and password in the URL' : '', hasToken ? 'its token' : ''].filter((s) => s !== '');
   if (url.protocol === 'http:' && creds.length > 0 && !isLoopbackHost(url.hostname)) {
@@ -189,13 +212,19 @@ export function webhookWarnings(name: string, url: URL, hasToken: boolean): stri
 }
 
 /**
- * The same for an SMTP target: a link-local address as its server, or a login over smtp:// with
- * `starttls: off` to another machine (nodemailer then sends AUTH, the password, in the clear).
+ * The same for an SMTP target: a link-local or unspecified address as its server, an IPv4 address in
+ * a shorthand (resolved as a name: webhook.ts's guard decides where it may lead), or a login over
+ * smtp:// with `starttls: off` to another machine (nodemailer then sends AUTH, the password, in the clear).
  */
 export function smtpWarnings(name: string, url: URL, starttls: NotifyTarget['starttls'], hasLogin: boolean): string[] {
   const out: string[] = [];
   if (isMetadataAddress(url.hostname)) {
     out.push(`notification target ${name}: its server ${url.hostname} is a link-local address where clouds serve instance metadata; check that this is the mail server you meant`);
+  }
+  if (isUnspecifiedLiteral(url.hostname)) {
+    out.push(`notification target ${name}: its server ${url.hostname} is an unspecified address that connects to this host itself; a relay on this host is written as localhost or 127.0.0.1`);
+  } else if (isIpv4Shorthand(url.hostname)) {
+    out.push(`notification target ${name}: its server ${url.hostname} is an IPv4 address in a shorthand, which an smtp:// URL leaves as it is: it is resolved as a name, and refused when it leads to this host or to a link-local address; write the address in full (e.g. 127.0.0.1, or localhost)`);
   }
   if (url.protocol === 'smtp:' && starttls === 'off' && hasLogin && !isLoopbackHost(url.hostname)) {
     out.push(`notification target ${name}: it logs in to ${url.hostname} with starttls: off, so the password goes over the network in the clear; use starttls: required (or smtps://)`);

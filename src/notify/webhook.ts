@@ -16,11 +16,25 @@
  * reason) and otherwise discarded: 408, 425, 429 and 5xx are retried (Retry-After honoured, bounded
  * by the caller); other answers (4xx, 3xx) are not retried: the same request would fail again.
  *
- * Link-local addresses (169.254.0.0/16, fe80::/10: where clouds answer with instance metadata and
- * credentials, fd00:ec2::254 and 100.100.100.200 likewise) are never connected to when the URL's
- * host NAME resolves to one: a DNS answer nobody expected (rebinding) must not turn the agent into a
- * client of the metadata service whose answer ends up in the log. A URL that names such an address
- * literally is the operator's explicit choice: it is used, and createNotifier warns at start.
+ * Where a host NAME may lead (guardedLookup, for webhooks and SMTP servers alike): the operator wrote
+ * the name, but whoever answers for it in DNS did not, and can change the answer at any time
+ * (rebinding). So a name is refused, at connect time, every time, when its answer holds
+ * - a link-local address (169.254.0.0/16, fe80::/10: where clouds answer with instance metadata and
+ *   credentials, fd00:ec2::254 and 100.100.100.200 likewise): the agent must not become a client of
+ *   the metadata service whose answer ends up in the log (code BH_ERR_METADATA_ADDRESS);
+ * - an address of this host itself: loopback (127.0.0.0/8, ::1) or unspecified (0.0.0.0/8, ::, which
+ *   connect to the local host), unless the name is `localhost` or ends in `.localhost` (RFC 6761:
+ *   loopback by definition, so the operator meant this host). The agent runs with the host's network
+ *   (network_mode: host): such an answer would make it POST log-derived text to Redis, the Docker API
+ *   on a TCP port, an admin panel listening on 127.0.0.1 (code BH_ERR_LOCAL_ADDRESS). A receiver on
+ *   this host is written as localhost, 127.0.0.1 or [::1];
+ * - anything that is not an IP address (a hostile resolver's answer; code BH_ERR_BAD_ADDRESS).
+ * Every spelling counts: IPv4-mapped (::ffff:7f00:1), IPv4-compatible (::7f00:1) and NAT64
+ * (64:ff9b::7f00:1) forms, upper case, zero-padded groups, a zone suffix. One bad address refuses the
+ * whole answer (the connection could use any of them: Happy Eyeballs tries them all), so nothing is
+ * connected to; the refusal is not retried (the same answer would come back) and says what to write
+ * instead. A URL that names an address literally is the operator's explicit choice: no lookup, it is
+ * used, and createNotifier warns at start about a link-local one.
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -144,7 +158,7 @@ export interface HttpTarget {
   readonly header?: { readonly name: string; readonly value: string } | undefined;
   readonly connectTimeoutMs: number;
   readonly userAgent: string;
-  /** Name resolution (tests); default dns.lookup. Either way a metadata address is refused. */
+  /** Name resolution (tests); default dns.lookup. Either way its answer goes through guardedLookup. */
   readonly resolve?: Resolver | undefined;
 }
 
@@ -180,41 +194,118 @@ function lastV4(a: string): string {
   return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
 }
 
+/** `address` without brackets or zone, and its IP version (0: not an IP address). */
+function bareAddress(address: string): { a: string; v: number } {
+  const a = address.replace(/^\[|\]$/g, '').replace(/%.*$/, '');
+  return { a, v: isIP(a) };
+}
+
 /** Is `address` (an IP literal; IPv4-mapped, NAT64 and IPv4-compatible IPv6 included) link-local or a cloud's metadata address? */
 export function isMetadataAddress(address: string): boolean {
-  const a = address.replace(/^\[|\]$/g, '').replace(/%.*$/, '');
-  const v = isIP(a);
-  if (v === 0) return false;
-  if (METADATA.check(a, v === 4 ? 'ipv4' : 'ipv6')) return true;
-  return v === 6 && EMBEDS_V4.check(a, 'ipv6') && METADATA.check(lastV4(a), 'ipv4');
+  return inList(METADATA, address);
 }
+
+/**
+ * Addresses that connect to this host itself: loopback and unspecified ("this host on this network":
+ * Linux connects 0.0.0.0 and :: to the local host). IPv4-mapped forms are matched by the IPv4 rules.
+ */
+const LOCAL_HOST = new BlockList();
+LOCAL_HOST.addSubnet('127.0.0.0', 8, 'ipv4');
+LOCAL_HOST.addSubnet('0.0.0.0', 8, 'ipv4');
+LOCAL_HOST.addAddress('::1', 'ipv6');
+LOCAL_HOST.addAddress('::', 'ipv6');
+
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+/** Does `address` (an IP literal; IPv4-mapped, NAT64 and IPv4-compatible IPv6 included) fall in `list`? */
+function inList(list: BlockList, address: string): boolean {
+  const { a, v } = bareAddress(address);
+  if (v === 0) return false;
+  if (list.check(a, v === 4 ? 'ipv4' : 'ipv6')) return true;
+  return v === 6 && EMBEDS_V4.check(a, 'ipv6') && list.check(lastV4(a), 'ipv4');
+}
+
+/** Is `address` (an IP literal, in any of the spellings isMetadataAddress knows) loopback or unspecified: this host itself? */
+export const isLocalHostAddress = (address: string): boolean => inList(LOCAL_HOST, address);
+
+/** Is `address` a loopback address (127.0.0.0/8, ::1, in any of those spellings)? */
+export const isLoopbackAddress = (address: string): boolean => inList(LOOPBACK, address);
+
+/** `localhost`, `*.localhost` (RFC 6761), with or without the root's dot: names that mean this host. */
+export const isLocalhostName = (hostname: string): boolean => /^(?:[^.]+\.)*localhost\.?$/i.test(hostname.replace(/^\[|\]$/g, ''));
 
 /** The error a host name resolving to a metadata address ends its request with (not retried). */
 export const METADATA_REFUSED = 'BH_ERR_METADATA_ADDRESS';
+/** The error a host name (other than localhost) resolving to a loopback or unspecified address ends its request with (not retried). */
+export const LOCAL_REFUSED = 'BH_ERR_LOCAL_ADDRESS';
+/** The error a host name whose answer holds something other than an IP address ends its request with (not retried). */
+export const BAD_ADDRESS_REFUSED = 'BH_ERR_BAD_ADDRESS';
+/** The codes of a refused DNS answer: the same answer would come back, so the message is not retried. */
+export const ADDRESS_REFUSALS: ReadonlySet<string> = new Set([METADATA_REFUSED, LOCAL_REFUSED, BAD_ADDRESS_REFUSED]);
+
+/**
+ * Why the DNS answer `addresses` for the configured host NAME `hostname` must not be connected to
+ * (see the file's comment), or null when every address in it may be. Metadata is looked for first,
+ * across the whole answer (the graver finding is the one reported).
+ */
+export function refusedAnswer(hostname: string, addresses: readonly { readonly address: unknown }[]): NodeJS.ErrnoException | null {
+  const name = headerSafe(hostname, 253);
+  const refuse = (code: string, message: string): NodeJS.ErrnoException => Object.assign(new Error(message), { code });
+  const quoted = (a: unknown): string => headerSafe(typeof a === 'string' ? a : JSON.stringify(a) ?? String(a), 64);
+  const junk = addresses.find((x) => typeof x.address !== 'string' || bareAddress(x.address).v === 0);
+  if (junk !== undefined) return refuse(BAD_ADDRESS_REFUSED, `${name} resolves to ${quoted(junk.address)}, which is not an IP address: not connected to`);
+  const metadata = addresses.find((x) => isMetadataAddress(x.address as string));
+  if (metadata !== undefined) {
+    return refuse(METADATA_REFUSED, `${name} resolves to ${quoted(metadata.address)}, a link-local address where clouds serve instance metadata: not connected to (write the address itself into the URL if it really is the receiver)`);
+  }
+  if (isLocalhostName(hostname)) return null;
+  const local = addresses.find((x) => isLocalHostAddress(x.address as string));
+  if (local !== undefined) {
+    return refuse(LOCAL_REFUSED, `${name} resolves to ${quoted(local.address)}, an address of this host itself (loopback or unspecified): not connected to (a receiver on this host is written as localhost, 127.0.0.1 or [::1] in the URL)`);
+  }
+  return null;
+}
 
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
 
 export type Resolver = (hostname: string, options: LookupOptions & { all: true }, callback: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void) => void;
 
-/** `resolve` (dns.lookup), refusing a name that resolves to a link-local or metadata address (see the file's comment). */
+/**
+ * `resolve` (dns.lookup) for net.connect's `lookup` option, refusing a name whose answer holds an
+ * address it must not lead to (refusedAnswer, the file's comment). Always asks for every address
+ * (`all: true`) whatever the caller wants, so the check sees all the resolver said; answers an
+ * `all: true` caller (Happy Eyeballs, autoSelectFamily) with all of them, an `all: false` caller with
+ * the first. Each address's family is the one its text has, not the one the resolver claimed.
+ */
 export const guardedLookup = (resolve: Resolver) => (hostname: string, options: LookupOptions, callback: LookupCallback): void => {
-  resolve(hostname, { ...options, all: true }, (err, addresses) => {
-    if (err) return callback(err, options.all === true ? [] : '', 0);
-    const bad = addresses.find((a) => isMetadataAddress(a.address));
-    if (bad !== undefined) {
-      const e: NodeJS.ErrnoException = new Error(`${headerSafe(hostname, 253)} resolves to ${bad.address}, a link-local address where clouds serve instance metadata: not connected to (write the address itself into the URL if it really is the receiver)`);
-      e.code = METADATA_REFUSED;
-      return callback(e, options.all === true ? [] : '', 0);
-    }
-    if (options.all === true) return callback(null, addresses);
-    const first = addresses[0];
-    if (first === undefined) {
-      const e: NodeJS.ErrnoException = new Error(`${headerSafe(hostname, 253)} has no address`);
-      e.code = 'ENOTFOUND';
-      return callback(e, '', 0);
-    }
-    callback(null, first.address, first.family);
-  });
+  let answered = false;
+  const answer: LookupCallback = (err, address, family) => {
+    // A resolver calling back twice (a fake, a hostile wrapper) gets one answer through.
+    if (answered) return;
+    answered = true;
+    callback(err, address, family);
+  };
+  const fail = (e: NodeJS.ErrnoException): void => answer(e, options.all === true ? [] : '', 0);
+  try {
+    resolve(hostname, { ...options, all: true }, (err, addresses) => {
+      if (err) return fail(err);
+      const list: readonly { readonly address: unknown }[] = Array.isArray(addresses) ? addresses : [];
+      const refused = refusedAnswer(hostname, list);
+      if (refused !== null) return fail(refused);
+      // Brackets and a zone dropped (a zone only matters on link-local addresses, refused above).
+      const good: LookupAddress[] = list.map((x) => {
+        const { a, v } = bareAddress(x.address as string);
+        return { address: a, family: v };
+      });
+      if (good.length === 0) return fail(Object.assign(new Error(`${headerSafe(hostname, 253)} has no address`), { code: 'ENOTFOUND' }));
+      if (options.all === true) return answer(null, good);
+      answer(null, good[0]!.address, good[0]!.family);
+    });
+  } catch (e) {
+    fail(e as NodeJS.ErrnoException);
+  }
 };
 
 const systemLookup = guardedLookup(dnsLookup as Resolver);
@@ -263,8 +354,9 @@ export function postWebhook(t: HttpTarget, msg: HttpMessage, signal: AbortSignal
       });
     });
     req.on('error', (e: Error & { code?: string }) => {
-      const reason = signal.aborted ? 'timed out' : e.code === METADATA_REFUSED ? e.message : e.code ? `${e.code}: ${e.message}` : e.message;
-      done({ ok: false, retry: e.code !== METADATA_REFUSED, reason: headerSafe(reason, 400) });
+      const refused = e.code !== undefined && ADDRESS_REFUSALS.has(e.code);
+      const reason = signal.aborted ? 'timed out' : refused ? e.message : e.code ? `${e.code}: ${e.message}` : e.message;
+      done({ ok: false, retry: !refused, reason: headerSafe(reason, 400) });
     });
     req.on('response', (res: IncomingMessage) => {
       const status = res.statusCode ?? 0;

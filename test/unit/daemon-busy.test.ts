@@ -67,7 +67,7 @@ describe('Daemon onBusy', () => {
 
   it('is called once before saved bans are restored', async () => {
     const at = Date.UTC(2026, 10, 23, 9, 59, 0);
-    const { daemon, busy, source } = setup({ bans: [{ ip: '198.18.0.7', rule: 'forbidden', at, until: at + 3600_000, nth: 1 }], history: [], positions: [] });
+    const { daemon, busy, source } = setup({ bans: [{ ip: '198.18.0.7', family: 4, rule: 'forbidden', at, until: at + 3600_000, nth: 1, failures: 5, manual: false }], history: [], positions: [] });
     await daemon.start();
     expect(busy()).toBe(1);
     expect(daemon.status().rules.find((r) => r.name === 'forbidden')?.bannedIps).toEqual(['198.18.0.7']);

@@ -117,10 +117,11 @@ describe('a webhook host name that resolves to a link-local (cloud metadata) add
   /** A resolver answering `addresses` for every name (the test's DNS). */
   const resolver = (addresses: LookupAddress[]): Resolver => (_h, _o, cb) => setImmediate(() => cb(null, addresses));
 
-  it('is not connected to, not retried, and says why (a name resolving to 127.0.0.1 reaches the same server)', async () => {
+  it('is not connected to, not retried, and says why (localhost resolving to 127.0.0.1 reaches the same server)', async () => {
     const { port, got } = await http((res) => res.end('ok'));
     const ac = new AbortController();
-    const ok = await postWebhook(target(`http://receiver.test:${port}/hook`, { resolve: resolver([{ address: '127.0.0.1', family: 4 }]) }), msg, ac.signal, systemClock);
+    // Another name answered with 127.0.0.1 is refused too (an address of this host: test/unit/notify/ssrf-rebinding.test.ts).
+    const ok = await postWebhook(target(`http://localhost:${port}/hook`, { resolve: resolver([{ address: '127.0.0.1', family: 4 }]) }), msg, ac.signal, systemClock);
     expect(ok).toEqual({ ok: true });
     expect(got).toHaveLength(1);
     for (const addresses of [[{ address: '169.254.169.254', family: 4 }], [{ address: '127.0.0.1', family: 4 }, { address: 'fe80::1', family: 6 }], [{ address: '::ffff:169.254.169.254', family: 6 }]]) {
