@@ -62,8 +62,20 @@ export interface ChannelOptions {
 /** How long an aborted attempt may take to stop before it counts as timed out anyway. */
 export const ABORT_GRACE_MS = 1000;
 
-/** Distinct addresses a digest tallies; beyond this they are counted, not named. */
+/** Distinct addresses a digest tallies by name; beyond this they are counted, not named. */
 export const DIGEST_MAX_ADDRESSES = 10_000;
+/**
+ * Further distinct addresses a digest tells apart (by a 32-bit hash of each: about 4 MB at most)
+ * after DIGEST_MAX_ADDRESSES; beyond both, its count of distinct addresses is a lower bound.
+ */
+export const DIGEST_MAX_HASHED = 100_000;
+
+/** FNV-1a of `s`'s code units: only tells addresses apart past the named ones (a collision undercounts by one). */
+function hash32(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
 const DIGEST_MAX_RULES = 256;
 
 /** The back-off before attempt `n + 1` after `n` failed attempts (n ≥ 1). */
@@ -77,7 +89,10 @@ class Tally {
   unbans = 0;
   readonly rules = new Map<string, number>();
   readonly addresses = new Map<string, number>();
-  moreAddresses = 0;
+  /** Addresses past the named ones, as hashes: counted distinct, never named (an address seen again is not counted again). */
+  private readonly moreAddresses = new Set<number>();
+  /** An address came that could be neither named nor hashed: the distinct count is a lower bound. */
+  private uncounted = false;
 
   add(n: BanNotice): void {
     if (n.kind === 'ban') this.bans++;
@@ -87,7 +102,8 @@ class Tally {
     const a = this.addresses.get(n.ban.ip);
     if (a !== undefined) this.addresses.set(n.ban.ip, a + 1);
     else if (this.addresses.size < DIGEST_MAX_ADDRESSES) this.addresses.set(n.ban.ip, 1);
-    else this.moreAddresses++;
+    else if (this.moreAddresses.size < DIGEST_MAX_HASHED) this.moreAddresses.add(hash32(n.ban.ip));
+    else if (!this.moreAddresses.has(hash32(n.ban.ip))) this.uncounted = true;
   }
 
   get size(): number {
@@ -104,7 +120,8 @@ class Tally {
       unbans: this.unbans,
       topRules: top(this.rules).map(([rule, count]) => ({ rule, count })),
       topAddresses: top(this.addresses).map(([address, count]) => ({ address, count })),
-      distinctAddresses: this.addresses.size + this.moreAddresses,
+      distinctAddresses: this.addresses.size + this.moreAddresses.size,
+      ...(this.uncounted ? { distinctAtLeast: true } : {}),
     };
   }
 }

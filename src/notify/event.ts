@@ -54,8 +54,10 @@ export interface DigestNotice {
   readonly topRules: readonly { readonly rule: string; readonly count: number }[];
   /** Most frequent addresses first (at most DIGEST_TOP). */
   readonly topAddresses: readonly { readonly address: string; readonly count: number }[];
-  /** Distinct addresses seen (a lower bound once the tally's bound was reached). */
+  /** Distinct addresses seen: exact (up to rare hash collisions past the named ones) unless distinctAtLeast. */
   readonly distinctAddresses: number;
+  /** More distinct addresses came than a digest tells apart (channel.ts): distinctAddresses is a lower bound. */
+  readonly distinctAtLeast?: boolean;
 }
 
 export type Notice = BanNotice | DigestNotice;
@@ -224,7 +226,7 @@ export function payloadOf(n: Notice, agent: AgentInfo, now: number): Payload {
 export function textOf(n: Notice, agent: AgentInfo): string {
   const out = [summaryOf(n, agent), ''];
   if (n.kind === 'digest') {
-    out.push(`From ${formatTime(n.from)} to ${formatTime(n.to)}: ${grouped(n.bans)} bans, ${grouped(n.unbans)} unbans, ${grouped(n.distinctAddresses)} distinct addresses.`);
+    out.push(`From ${formatTime(n.from)} to ${formatTime(n.to)}: ${grouped(n.bans)} bans, ${grouped(n.unbans)} unbans, ${n.distinctAtLeast === true ? 'at least ' : ''}${grouped(n.distinctAddresses)} distinct addresses.`);
     out.push('Single notifications are paused while more events than the digest threshold arrive per interval.');
     if (n.topRules.length > 0) {
       out.push('', `Top rules:`);

@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../fakes/manual-clock.js';
-import { backoffMs, Channel, DIGEST_MAX_ADDRESSES, type SendResult } from '../../../src/notify/channel.js';
+import { backoffMs, Channel, DIGEST_MAX_ADDRESSES, DIGEST_MAX_HASHED, type SendResult } from '../../../src/notify/channel.js';
+import { textOf } from '../../../src/notify/event.js';
 import type { BanNotice, DigestNotice, Notice } from '../../../src/notify/event.js';
 import type { Ban } from '../../../src/decide/ban-book.js';
 
@@ -217,6 +218,29 @@ describe('Channel', () => {
     for (let i = 0; i < n; i++) ch.offer(ban(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`));
     clock.advance(60_000);
     expect(calls[0]!.notice).toMatchObject({ kind: 'digest', bans: n, distinctAddresses: n });
+    expect(calls[0]!.notice).not.toHaveProperty('distinctAtLeast');
+  });
+
+  it('past the named addresses, an address banned again is not counted again; past the hashed ones the count is a lower bound', async () => {
+    const { ch, calls, clock } = setup({ digestThreshold: 0, queueSize: 10 });
+    const v4 = (i: number): string => `198.${18 + ((i >> 16) & 1)}.${(i >> 8) & 255}.${i & 255}`;
+    const agent = { instance: 'unit', host: 'unit', version: '0' };
+    // 10,500 distinct addresses, each banned three times (a ban, an unban, a ban again).
+    const n = DIGEST_MAX_ADDRESSES + 500;
+    for (let r = 0; r < 3; r++) for (let i = 0; i < n; i++) ch.offer(ban(v4(i)));
+    clock.advance(60_000);
+    expect(calls[0]!.notice).toMatchObject({ kind: 'digest', bans: 3 * n, distinctAddresses: n });
+    expect(calls[0]!.notice).not.toHaveProperty('distinctAtLeast');
+    expect(textOf(calls[0]!.notice, agent)).toContain(`: ${(3 * n).toLocaleString('en-US')} bans, 0 unbans, ${n.toLocaleString('en-US')} distinct addresses`);
+    // More than both bounds: a lower bound, said as one.
+    const more = DIGEST_MAX_ADDRESSES + DIGEST_MAX_HASHED + 10;
+    for (let i = 0; i < more; i++) ch.offer(ban(`2001:db8::${(i >> 16).toString(16)}:${(i & 0xffff).toString(16)}`));
+    clock.advance(60_000);
+    const d = calls[calls.length - 1]!.notice as DigestNotice;
+    expect(d.distinctAtLeast).toBe(true);
+    expect(d.distinctAddresses).toBeLessThanOrEqual(DIGEST_MAX_ADDRESSES + DIGEST_MAX_HASHED);
+    expect(d.distinctAddresses).toBeGreaterThan(DIGEST_MAX_ADDRESSES + DIGEST_MAX_HASHED - 10);
+    expect(textOf(d, agent)).toContain(': 110,010 bans, 0 unbans, at least ');
   });
 
   it('close(): sends the open digest, waits for the queue until the deadline, then drops the rest and logs once', async () => {
