@@ -56,6 +56,7 @@ function formatRule(report: StatusReport, r: RuleStatus): string {
     '|- Filter',
     `|  |- Currently failed:\t${r.currentlyFailed}`,
     `|  |- Total failed:\t${r.totalFailed}`,
+    ...(r.evicted !== undefined && r.evicted > 0 ? [`|  |- Evicted:\t${r.evicted} (addresses dropped at max_tracked with their failures; raise max_tracked)`] : []),
     `|  \`- File list:\t${report.files.map((f) => safe(f.path)).join(' ')}`,
     '`- Actions',
     `   |- Currently banned:\t${r.currentlyBanned}`,

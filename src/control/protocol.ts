@@ -157,6 +157,12 @@ export interface RuleStatus {
   enabled: boolean;
   currentlyFailed: number;
   totalFailed: number;
+  /**
+   * Addresses this rule stopped tracking because it tracked max_tracked of them already (the least
+   * recently failing first): their failures so far were forgotten. Present only when non-zero;
+   * absent from older daemons.
+   */
+  evicted?: number;
   currentlyBanned: number;
   totalBanned: number;
   /** One entry per ban (an address banned for two containers appears twice). */

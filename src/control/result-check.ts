@@ -36,6 +36,7 @@ const statusReport = shape({
       enabled: (v) => typeof v === 'boolean',
       currentlyFailed: count,
       totalFailed: count,
+      evicted: opt(count),
       currentlyBanned: count,
       totalBanned: count,
       bannedIps: list(str),

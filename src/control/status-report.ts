@@ -62,6 +62,9 @@ export function buildStatusReport(s: StatusSources, rule?: string, opts: { reado
         enabled: name === MANUAL_RULE || (running.includes(name) && Object.hasOwn(s.rules, name) && s.rules[name]!.enabled),
         currentlyFailed: s.detector.currentlyFailed(name, s.now),
         totalFailed: c?.failures ?? 0,
+        // Addresses pushed out of the rule's windows at its max_tracked cap (least recently failing
+        // first): only when there were any, so the report of a rule below its cap keeps its shape.
+        ...(c !== undefined && c.evictions > 0 ? { evicted: c.evictions } : {}),
         currentlyBanned: ruleBans.length,
         totalBanned: s.book.totalBanned(name),
       };
