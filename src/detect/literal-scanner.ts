@@ -133,6 +133,32 @@ export class LiteralScanner {
   }
 
   /**
+   * scan() over one more spelling of a text (prefilter.ts: every spelling of a target the rules
+   * test), adding what it newly marks to found[foundCount …) (the caller's earlier scans stay).
+   * Unlike scan(), a character ≥ 128 does not give up: the literals are ASCII (literals.ts keeps no
+   * other), and of all other characters RE2's case folding maps only ſ (U+017F) to `s` and K
+   * (U+212A, Kelvin) to `k` (checked over the whole BMP; V8's engine without the `u` flag maps none),
+   * so those two are read as `s` and `k` and every other one as a character no literal holds. So one
+   * `%ff` in a hostile target no longer makes every rule's literals count as found.
+   */
+  scanSpelling(text: string, seen: Int32Array, gen: number): void {
+    const delta = this.delta;
+    const hasOut = this.hasOut;
+    const classes = this.classes;
+    const classOf = this.classOf;
+    const classS = classOf[115]!;
+    const classK = classOf[107]!;
+    const end = text.length;
+    let s = 0;
+    for (let i = 0; i < end; i++) {
+      const c = text.charCodeAt(i);
+      const k = c < 128 ? classOf[c]! : c === 0x17f ? classS : c === 0x212a ? classK : 0;
+      s = delta[s * classes + k]!;
+      if (hasOut[s] === 1) this.mark(s, seen, gen);
+    }
+  }
+
+  /**
    * scan() for a request target, which the rules also test percent-decoded, with `//` as `/`, with
    * nginx's `\x5C` as `/`, without `;…` path parameters and (queries) without tabs and line breaks
    * (rule.ts): a `%`, two slashes in a row (`\` folds to `/`), a `\x`, a `;`, a tab or a line break
