@@ -7,8 +7,9 @@
  *
  *   remoteip_header  `Define BANHAMMER_REMOTEIP_HEADER <header>`            always
  *   trusted_proxies  `Define BANHAMMER_TRUSTED_PROXIES "<cidr> <cidr>…"`    when set
- *   map_file         `Define BANHAMMER_MAP_FILE <path>`, then
- *                    `RewriteMap banhammer "txt:${BANHAMMER_MAP_FILE}"`     with enforcer apache-map
+ *   map_file         `Define BANHAMMER_MAP_FILE <path>`, then               with enforcer apache-map
+ *                    `RewriteMap banhammer_sdbm "dbm=sdbm:${BANHAMMER_MAP_FILE}.sdbm/current/map"` and
+ *                    `RewriteMap banhammer "txt:${BANHAMMER_MAP_FILE}.sdbm/current/overflow.map"`
  *
  * Apache's config reader splits words at spaces, treats quotes, substitutes `${…}` and reads bytes,
  * so a value it could split, quote, substitute or mis-decode is refused rather than written.
@@ -49,7 +50,7 @@ export function apacheProblems(c: ApacheSettings): ApacheProblem[] {
       key: 'map_file',
       env: 'BANHAMMER_MAP_FILE',
       value: c.mapFile,
-      allowed: `with BANHAMMER_ENFORCER=apache-map (Define BANHAMMER_MAP_FILE, RewriteMap txt:) use ${APACHE_SAFE_PATH_ALLOWED}`,
+      allowed: `with BANHAMMER_ENFORCER=apache-map (Define BANHAMMER_MAP_FILE, RewriteMap dbm=sdbm: and txt:) use ${APACHE_SAFE_PATH_ALLOWED}`,
     });
   }
   return out;

@@ -1,52 +1,92 @@
 /**
- * ApacheMapEnforcer (`apache-map`): bans at layer 7 through a mod_rewrite txt: RewriteMap that the
- * agent rewrites atomically (map-file.ts); docker/apache/banhammer-map.conf answers 403 to listed
- * clients. Apache re-reads a txt map when its mtime changes, so no reload is needed, and with
- * mod_remoteip REMOTE_ADDR is the client named by a trusted proxy.
+ * ApacheMapEnforcer (`apache-map`): bans at layer 7 through mod_rewrite RewriteMaps that the agent
+ * replaces atomically; docker/apache/banhammer-map.conf answers 403 to listed clients. Apache notices
+ * a new version of a map by its mtime, so no reload is needed, and with mod_remoteip REMOTE_ADDR is
+ * the client named by a trusted proxy.
  *
- * File format, one line per address form:
- *   <address> <expiry as YYYYMMDDHHMMSS, local time>        permanent: 99991231235959
- * The expiry travels with the entry because a ban must end on time even when the agent is dead:
- * the snippet compares it with %{TIME}, which mod_rewrite renders in exactly this format. Apache
- * has no epoch-seconds variable; %{TIME} is local time, and ap_expr's `<` compares strings, which
- * for two 14-digit stamps is time order. Apache and the agent agree on local time when they run with
- * the same TZ (one container: they do). Across a DST fall-back the same local hour repeats; a ban
- * ending in it may end up to an hour early in Apache's eyes — but only when the agent is dead, because the
- * agent removes expired entries itself within a second.
+ * One list (MapFile holds it), written three ways:
+ * - the txt map at BANHAMMER_MAP_FILE, every entry, one line each, as before: what people `cat`,
+ *   and what a copy of an older banhammer-map.conf (`txt:${BANHAMMER_MAP_FILE}`) still enforces.
+ *   The shipped snippet no longer reads it: mod_rewrite reads a txt map linearly on every lookup it
+ *   has not cached, and with Debian's Apache 2.4.71 (2026-12-05) 100,000 lines cost 4.5 to 6 ms per
+ *   uncached request against 0.4 ms for an empty map (10,000: 0.8 ms): an attacker with an IPv6 /48
+ *   could get that many addresses banned and tax every new client of the site.
+ *   (test/integration/apache-map-dbm; with the SDBM map: 0.4 ms at 0, 10,000 and 100,000 bans.)
+ * - an SDBM map, `dbm=sdbm:<BANHAMMER_MAP_FILE>.sdbm/current/map` (map.dir + map.pag), holding every
+ *   entry it can. SDBM is compiled into APR, so every mod_rewrite reads it, and a lookup reads one
+ *   1 KiB page found from the key's hash: 100,000 bans cost what none do (measured by
+ *   test/integration/apache-map-dbm). The agent writes it itself (buildSdbm below): no httxt2dbm,
+ *   nothing to install on either image, nothing to fall back from.
+ * - `<BANHAMMER_MAP_FILE>.sdbm/current/overflow.map` (`txt:`), looked up only when the SDBM map has no
+ *   entry for the client: the entries SDBM could not hold (normally none: see SDBM_MAX_DEPTH).
+ *   It lives in the same version directory as the SDBM files, so the two change together.
+ *
+ * Entry format (both maps): key <address>, value <expiry as YYYYMMDDHHMMSS, local time>
+ * (permanent: 99991231235959). The expiry travels with the entry because a ban must end on time
+ * even when the agent is dead: the snippet compares it with %{TIME}, which mod_rewrite renders in
+ * exactly this format. Apache has no epoch-seconds variable; %{TIME} is local time, and ap_expr's `<`
+ * compares strings, which for two 14-digit stamps is time order. Apache and the agent agree on local
+ * time when they run with the same TZ (one container: they do). Across a DST fall-back the same local
+ * hour repeats; a ban ending in it may end up to an hour early in Apache's eyes — but only when the
+ * agent is dead, because the agent removes expired entries itself within a second.
  *
  * Address forms: the canonical one (RFC 5952 for IPv6), and for IPv4-compatible IPv6 (::/96) also
  * `::a.b.c.d`, the spelling APR prints for it, so the lookup key always matches. An IPv4 ban is one
- * line: APR writes every IPv4-mapped address (`::ffff:a.b.c.d`: an IPv4 peer on Apache's dual-stack
+ * key: APR writes every IPv4-mapped address (`::ffff:a.b.c.d`: an IPv4 peer on Apache's dual-stack
  * socket, or a mapped address that mod_remoteip read from the header) as plain `a.b.c.d`
- * (apr_sockaddr_ip_getbuf drops the `::ffff:`), so REMOTE_ADDR is never the mapped spelling; a second
- * line for it only lengthened the file, which mod_rewrite reads line by line on every lookup it has
- * not cached (each child caches per map file version, and every write starts a new version):
- * with Debian's Apache 2.4.71 (2026-12-05), 100,000 bans cost about 4 ms per uncached request as one
- * line each, 7 ms with IPv4 doubled; 10,000 bans 0.56 ms against 0.93 (an empty map: 0.16 ms).
+ * (apr_sockaddr_ip_getbuf drops the `::ffff:`), so REMOTE_ADDR is never the mapped spelling.
+ *
+ * How mod_rewrite reads an SDBM map (modules/mappers/mod_rewrite.c, lookup_map): on every lookup it
+ * stats map.dir and map.pag (following symlinks) and takes the later mtime as the map's version; a
+ * child answers from its cache while that version is the one it cached under, and otherwise opens
+ * the pair (map.dir first, then map.pag, each by its path), fetches the key, and caches the answer,
+ * a miss too, under the version it stat'ed before opening. So the replacement (SdbmMap.write):
+ *   1. a new version directory `<map>.sdbm/v-<id>/` (mode 0755) with map.dir, map.pag and
+ *      overflow.map, written, fsynced, mode 0644, and their mtimes set past every earlier
+ *      version's (a ms later at least);
+ *   2. one atomic rename of a new symlink over `<map>.sdbm/current` (-> v-<id>);
+ *   3. versions other than the current one and the one before are removed.
+ * A reader never sees a half-written file. The pair is swapped by one rename, so a reader can only
+ * mix versions when the swap falls between its own two opens (microseconds): that one request may
+ * then miss (a banned client served once) or find the previous version's entry. Its answer is cached
+ * under the version it stat'ed before the swap, which is no longer current, so the child's next
+ * lookup stats the new version and forgets it: no miss stays (the swap test rewrites the map
+ * hundreds of times under requests). The version before is kept so that a reader that resolved the
+ * symlink just before a swap still finds its files; one that is slower than two swaps fails to open,
+ * which mod_rewrite logs and answers as a miss for that request, again not cached under a live version.
+ * overflow.map is a map of its own (its own mtime, its own cache), swapped by the same rename: an
+ * entry that moves between it and the SDBM map (only in a group of hash collisions that grew or
+ * shrank) can be missed by the one request that reads the two maps across the swap.
+ * Every map gets new mtimes at least once a minute (CACHE_REFRESH_MS), content unchanged.
  */
+import { lstat, mkdir, open, readdir, readlink, rename, rm, stat, symlink, unlink, utimes } from 'node:fs/promises';
+import { endianness } from 'node:os';
+import { join } from 'node:path';
 import { systemClock, type Clock } from '../clock.js';
 import { apacheProblems, type ApacheSettings } from '../config/apache.js';
 import { BanhammerError } from '../errors.js';
 import { parseCidr } from '../parse/ip.js';
 import type { ApplyResult, Enforcer, EnforcerBan, EnforcerBatch } from './enforcer.js';
-import { MapFile, type MapEntry } from './map-file.js';
+import { MapFile, type MapCompanion, type MapEntry } from './map-file.js';
 
 export interface ApacheMapEnforcerOptions {
-  /** The txt map (BANHAMMER_MAP_FILE); its directory must exist. */
+  /** The txt map (BANHAMMER_MAP_FILE); its directory must exist. The SDBM map goes in `<path>.sdbm/`. */
   readonly path: string;
   readonly clock?: Clock;
   /** Longest time (ms) the map keeps one version (mtime) while nothing changes; default CACHE_REFRESH_MS. */
   readonly refreshMs?: number;
+  /** Deepest split of the SDBM tree; default SDBM_MAX_DEPTH (tests lower it to fill overflow.map). */
+  readonly sdbmMaxDepth?: number;
 }
 
 /**
- * mod_rewrite caches every lookup of a txt map, hits and misses alike, in each child process, and
- * drops that cache only when the file's mtime changes: with no ban or unban for hours, every client
- * address a child was asked about stays in its memory (about 120 bytes each with Debian's Apache 2.4:
- * 30,000 addresses grew one child by 3.6 MB), and a client with an IPv6 /64 has addresses without
- * end. check() (every 2 s) therefore gives the file a new mtime, content unchanged, when it has
- * kept one for this long; each child then starts a new cache, and each client's next lookup reads the
- * file once.
+ * mod_rewrite caches every lookup of a map (txt and dbm alike, hits and misses alike) in each child
+ * process, and drops that cache only when the map's mtime changes: with no ban or unban for hours,
+ * every client address a child was asked about stays in its memory (about 120 bytes each with
+ * Debian's Apache 2.4: 30,000 addresses grew one child by 3.6 MB), and a client with an IPv6 /64 has
+ * addresses without end. check() (every 2 s) therefore gives the maps new mtimes, content unchanged,
+ * when they have kept theirs for this long; each child then starts a new cache, and each client's
+ * next lookup reads the map once (with SDBM: one page).
  */
 export const CACHE_REFRESH_MS = 60_000;
 
@@ -87,9 +127,362 @@ export function renderApacheMap(entries: readonly MapEntry[], now: number): stri
   return lines.join('\n') + '\n';
 }
 
+/** SDBM's page (PBLKSIZ): one lookup reads one page. */
+export const SDBM_PAGE_BYTES = 1024;
+/** SDBM's .dir block (DBLKSIZ). */
+const SDBM_DIR_BLOCK_BYTES = 4096;
+
+/**
+ * Deepest split of the SDBM tree the agent writes (hash bits a page number may use; SDBM itself
+ * reads up to 31). The .pag file is sparse: a page of depth d sits at (hash mod 2^d) KiB, so the
+ * file's apparent size is at most 2^24 KiB (16 GiB of holes, never allocated), its real size one
+ * KiB per page written; the .dir bitmap is at most 4 MiB. 100,000 addresses of one /48 took 5,603
+ * pages (5.5 MiB) and a 4 KiB .dir (depth 14 at most), built in about 150 ms. Only keys sharing the
+ * low 24 bits of their SDBM hash, more of them than one page holds (at least 16), go past it: SDBM
+ * cannot separate them, so those beyond the page go to overflow.map (SdbmMap.overflow counts them).
+ * An attacker who computes such collisions (the hash is public and weak) can push his own bans
+ * there, each costing him about 2^24 hash trials and a ban, and each adding one line to what an
+ * uncached lookup reads; a page is never lost and the map never fails to build.
+ */
+export const SDBM_MAX_DEPTH = 24;
+
+/** APR's sdbm_hash: n = c + 65599 * n over the key's bytes, modulo 2^32 (keys are ASCII). */
+export function sdbmHash(key: Uint8Array): number {
+  let n = 0;
+  for (let i = 0; i < key.length; i++) n = (key[i]! + Math.imul(n, 65599)) >>> 0;
+  return n;
+}
+
+interface SdbmPair {
+  readonly key: Buffer;
+  readonly val: Buffer;
+  readonly hash: number;
+  readonly entry: MapEntry;
+}
+
+/** An SDBM database as bytes: the .dir bitmap, the .pag pages by page number, and the entries left out. */
+export interface SdbmImage {
+  readonly dir: Buffer;
+  readonly pages: ReadonlyMap<number, Buffer>;
+  /** Entries with a key that no page could hold (see SDBM_MAX_DEPTH); overflow.map holds them. */
+  readonly overflow: readonly MapEntry[];
+  /** Keys written. */
+  readonly keys: number;
+}
+
+/** Bytes a page holding these pairs uses: n, then two offsets (shorts) and the key and value of each. */
+const pageBytes = (pairs: readonly SdbmPair[]): number => pairs.reduce((n, p) => n + 4 + p.key.length + p.val.length, 2);
+
+/**
+ * Lays `entries` out as SDBM does (apr-util dbm/sdbm): a key's page is found by walking the .dir
+ * bitmap from bit 0, taking hash bit `depth` at each set bit (left child 2b+1, right 2b+2) until a
+ * clear bit; the page number is the hash's low `depth` bits. Every page is packed as sdbm_pair.c's
+ * putpair does (shorts in this machine's byte order: n, then each pair's key and value offsets;
+ * keys and values from the end of the page down). Built in one pass from the sorted entries, so the
+ * same list always gives the same bytes.
+ */
+export function buildSdbm(entries: readonly MapEntry[], maxDepth = SDBM_MAX_DEPTH): SdbmImage {
+  const pairs: SdbmPair[] = [];
+  const stamps = new Map<number | null, Buffer>();
+  for (const entry of entries) {
+    let val = stamps.get(entry.until);
+    if (val === undefined) stamps.set(entry.until, (val = Buffer.from(timeStamp(entry.until), 'latin1')));
+    for (const k of apacheKeys(entry)) {
+      const key = Buffer.from(k, 'latin1');
+      pairs.push({ key, val, hash: sdbmHash(key), entry });
+    }
+  }
+  const dirBits: number[] = [];
+  const pages = new Map<number, Buffer>();
+  const over = new Set<MapEntry>();
+  const depthCap = Math.max(0, Math.min(maxDepth, 31));
+  /** `bytes`: what one page holding all of `group` would use (pageBytes). */
+  const place = (group: SdbmPair[], bytes: number, depth: number, dbit: number, pagno: number): void => {
+    if (bytes <= SDBM_PAGE_BYTES) {
+      if (group.length > 0) pages.set(pagno, packPage(group));
+      return;
+    }
+    if (depth >= depthCap) {
+      const kept: SdbmPair[] = [];
+      let used = 2;
+      for (const p of group) {
+        if (used + 4 + p.key.length + p.val.length <= SDBM_PAGE_BYTES) {
+          kept.push(p);
+          used += 4 + p.key.length + p.val.length;
+        } else over.add(p.entry);
+      }
+      pages.set(pagno, packPage(kept));
+      return;
+    }
+    dirBits.push(dbit);
+    const left: SdbmPair[] = [];
+    const right: SdbmPair[] = [];
+    let leftBytes = 2;
+    let rightBytes = 2;
+    for (const p of group) {
+      if ((p.hash >>> depth) & 1) {
+        right.push(p);
+        rightBytes += 4 + p.key.length + p.val.length;
+      } else {
+        left.push(p);
+        leftBytes += 4 + p.key.length + p.val.length;
+      }
+    }
+    place(left, leftBytes, depth + 1, 2 * dbit + 1, pagno);
+    place(right, rightBytes, depth + 1, 2 * dbit + 2, pagno + 2 ** depth);
+  };
+  place(pairs, pageBytes(pairs), 0, 0, 0);
+  // Whole 4 KiB blocks (DBLKSIZ): SDBM reads the bitmap a block at a time and takes a short read
+  // (EOF inside the block) for a block of zeros, which would hide every split.
+  const dirBytes = dirBits.length === 0 ? 0 : Math.floor(Math.max(...dirBits) / 8) + 1;
+  const dir = Buffer.alloc(Math.ceil(dirBytes / SDBM_DIR_BLOCK_BYTES) * SDBM_DIR_BLOCK_BYTES);
+  for (const b of dirBits) dir[b >>> 3]! |= 1 << (b & 7);
+  return { dir, pages, overflow: entries.filter((e) => over.has(e)), keys: pairs.length };
+}
+
+function packPage(pairs: readonly SdbmPair[]): Buffer {
+  const page = Buffer.alloc(SDBM_PAGE_BYTES);
+  const le = endianness() === 'LE';
+  const short = (i: number, v: number): void => void (le ? page.writeUInt16LE(v, 2 * i) : page.writeUInt16BE(v, 2 * i));
+  let off = SDBM_PAGE_BYTES;
+  let n = 0;
+  for (const p of pairs) {
+    off -= p.key.length;
+    p.key.copy(page, off);
+    short(n + 1, off);
+    off -= p.val.length;
+    p.val.copy(page, off);
+    short(n + 2, off);
+    n += 2;
+  }
+  short(0, n);
+  return page;
+}
+
+/** What SdbmMap wrote last, to tell it from a change made outside. */
+interface SdbmVersion {
+  readonly name: string;
+  readonly files: readonly { ino: bigint; size: bigint; mtimeNs: bigint }[];
+}
+
+/** The files of a version; mod_rewrite's cache version of each map is its files' latest mtime. */
+const SDBM_FILES = ['map.dir', 'map.pag', 'overflow.map'] as const;
+
+/**
+ * What Apache reads for an apache-map enforcer, in `<map file>.sdbm/` (see the module comment for
+ * the versioned directories and the one-rename swap): the SDBM map and its overflow txt map. A
+ * MapCompanion of the txt MapFile, which holds the list.
+ */
+export class SdbmMap implements MapCompanion {
+  /** The directory holding the versions and the `current` symlink. */
+  readonly root: string;
+  private seq = 0;
+  private last: SdbmVersion | null = null;
+  /** mtime (µs) of the newest version written or touched; every new one is set past it. */
+  private lastMtimeUs = 0n;
+  /** Entries the last write could not put in the SDBM map (overflow.map holds them). */
+  overflow = 0;
+
+  constructor(
+    readonly mapPath: string,
+    private readonly maxDepth = SDBM_MAX_DEPTH,
+  ) {
+    this.root = `${mapPath}.sdbm`;
+  }
+
+  /** The path mod_rewrite is given (`dbm=sdbm:<this>`): map.dir and map.pag through the `current` symlink. */
+  get readerPath(): string {
+    return join(this.root, 'current', 'map');
+  }
+
+  /** The overflow txt map as mod_rewrite is given it (`txt:<this>`). */
+  get overflowPath(): string {
+    return join(this.root, 'current', 'overflow.map');
+  }
+
+  /**
+   * Makes the directory (mode 0755) if need be and keeps a current version that has both files (a
+   * crashed agent's bans stay enforced until the list is written again); writes an empty one when
+   * there is none, since Apache refuses to start when a RewriteMap's file is missing. Removes
+   * versions and temp links a killed writer left.
+   */
+  async init(): Promise<void> {
+    await this.ensureRoot().catch((e: unknown) => {
+      throw e instanceof BanhammerError ? e : this.fileError('cannot create', e);
+    });
+    let current: string | null = null;
+    try {
+      current = await readlink(join(this.root, 'current'));
+      for (const f of SDBM_FILES) {
+        const st = await stat(join(this.root, current, f), { bigint: true });
+        if (!st.isFile()) throw new Error('not a file');
+        if (st.mtimeNs / 1000n > this.lastMtimeUs) this.lastMtimeUs = st.mtimeNs / 1000n;
+      }
+    } catch {
+      current = null;
+    }
+    if (current === null) await this.write([], Date.now());
+    else await this.prune(new Set([current]));
+  }
+
+  async write(entries: readonly MapEntry[], now: number): Promise<void> {
+    await this.ensureRoot();
+    const image = buildSdbm(entries, this.maxDepth);
+    const name = `v-${Date.now().toString(36)}-${process.pid}-${++this.seq}`;
+    const vdir = join(this.root, name);
+    const previous = this.last?.name ?? (await readlink(join(this.root, 'current')).catch(() => null));
+    try {
+      await mkdir(vdir, { mode: 0o755 });
+      await writeFileAt(join(vdir, 'map.dir'), image.dir.length === 0 ? [] : [[0, image.dir]]);
+      await writeFileAt(join(vdir, 'map.pag'), pageRuns(image.pages));
+      await writeFileAt(join(vdir, 'overflow.map'), [[0, Buffer.from(renderApacheMap(image.overflow, now), 'latin1')]]);
+      const files = await this.stampVersion(vdir);
+      const link = join(this.root, `.current.tmp-${process.pid}-${this.seq}`);
+      await symlink(name, link);
+      await rename(link, join(this.root, 'current')).catch(async (e: unknown) => {
+        await unlink(link).catch(() => undefined);
+        throw e;
+      });
+      await syncDir(this.root);
+      this.last = { name, files };
+    } catch (e) {
+      await rm(vdir, { recursive: true, force: true }).catch(() => undefined);
+      throw e; // MapFile.write reports a file system error as it reports its own (BH_ERR_FILE, what to do)
+    }
+    await this.prune(new Set(previous === null ? [name] : [name, previous]));
+    this.overflow = image.overflow.length;
+  }
+
+  async check(): Promise<string | null> {
+    const last = this.last;
+    if (last === null) return `SDBM map ${this.readerPath} was not written yet and was written`;
+    try {
+      if ((await readlink(join(this.root, 'current'))) !== last.name) return `SDBM map ${this.readerPath} was changed from outside and was rewritten`;
+      for (let i = 0; i < SDBM_FILES.length; i++) {
+        const st = await stat(join(this.root, last.name, SDBM_FILES[i]!), { bigint: true });
+        const w = last.files[i]!;
+        if (st.ino !== w.ino || st.size !== w.size || st.mtimeNs !== w.mtimeNs) return `SDBM map ${this.readerPath} was changed from outside and was rewritten`;
+      }
+    } catch {
+      return `SDBM map ${this.readerPath} was missing and was re-created`;
+    }
+    return null;
+  }
+
+  /** A new mtime (past the last one) for the current version's files, content unchanged: each child's cache starts afresh. */
+  async touch(): Promise<void> {
+    const last = this.last;
+    if (last === null) return;
+    try {
+      if ((await readlink(join(this.root, 'current'))) !== last.name) return; // check() rewrites it
+      this.last = { name: last.name, files: await this.stampVersion(join(this.root, last.name)) };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException)?.code === 'ENOENT') return;
+      throw this.fileError('cannot touch', e);
+    }
+  }
+
+  /** Sets the version's files' mtimes to one moment past every earlier version's (µs, as Apache compares). */
+  private async stampVersion(vdir: string): Promise<SdbmVersion['files']> {
+    if (this.last === null) {
+      // The first version of this process (teardown writes one without init): past the current one's.
+      for (const f of SDBM_FILES) {
+        const st = await stat(join(this.root, 'current', f), { bigint: true }).catch(() => null);
+        if (st !== null && st.mtimeNs / 1000n > this.lastMtimeUs) this.lastMtimeUs = st.mtimeNs / 1000n;
+      }
+    }
+    let ms = Math.max(Date.now(), Number(this.lastMtimeUs / 1000n) + 1);
+    for (let attempt = 0; attempt < 4; attempt++, ms++) {
+      for (const f of SDBM_FILES) await utimes(join(vdir, f), ms / 1000, ms / 1000);
+      const sts = await Promise.all(SDBM_FILES.map((f) => stat(join(vdir, f), { bigint: true })));
+      const us = sts.map((st) => st.mtimeNs / 1000n);
+      if (us.every((u) => u > this.lastMtimeUs)) {
+        this.lastMtimeUs = us.reduce((a, b) => (a > b ? a : b));
+        return sts.map((st) => ({ ino: st.ino, size: st.size, mtimeNs: st.mtimeNs }));
+      }
+    }
+    throw Object.assign(new Error('could not move the files\' mtime forward'), { code: 'EMTIME' });
+  }
+
+  /**
+   * Makes the directory when it is missing. Something else in its place (a file, a symlink that
+   * could lead the agent's writes elsewhere) is a BH_ERR_FILE; a file system error (the map's own
+   * directory missing or read-only) is thrown as it is, for MapFile to report.
+   */
+  private async ensureRoot(): Promise<void> {
+    let st;
+    try {
+      st = await lstat(this.root);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException)?.code !== 'ENOENT') throw e;
+      await mkdir(this.root, { mode: 0o755 }).catch((err: unknown) => {
+        if ((err as NodeJS.ErrnoException)?.code !== 'EEXIST') throw err;
+      });
+      return;
+    }
+    if (!st.isDirectory()) throw this.fileError('cannot use', Object.assign(new Error('not a directory'), { code: st.isSymbolicLink() ? 'ELINK' : 'ENOTDIR' }));
+  }
+
+  /** Removes every version but `keep`, and temp links of writers that are gone. */
+  private async prune(keep: ReadonlySet<string>): Promise<void> {
+    const names = await readdir(this.root).catch(() => [] as string[]);
+    for (const n of names) {
+      if (n.startsWith('v-') && !keep.has(n)) await rm(join(this.root, n), { recursive: true, force: true }).catch(() => undefined);
+      else if (n.startsWith('.current.tmp-') && !n.startsWith(`.current.tmp-${process.pid}-`)) await unlink(join(this.root, n)).catch(() => undefined);
+    }
+  }
+
+  private fileError(what: string, e: unknown): BanhammerError {
+    const code = (e as NodeJS.ErrnoException)?.code;
+    const why = code === 'ELINK' ? 'it is a symbolic link, not a directory' : code === 'ENOTDIR' ? 'it is not a directory' : (code ?? (e instanceof Error ? e.message : String(e)));
+    return new BanhammerError('BH_ERR_FILE', `apache-map: ${what} the SDBM map in ${this.root}: ${why}`, {
+      hint: `${this.root} must be a directory the agent can write (it creates it beside BANHAMMER_MAP_FILE) and Apache's user can read; remove whatever is there instead, or point BANHAMMER_MAP_FILE elsewhere; the bans are kept in memory and written on the next attempt`,
+      data: { path: this.root, code: code ?? null },
+      cause: e,
+    });
+  }
+}
+
+/** Consecutive pages joined, as [offset, bytes] runs. */
+function pageRuns(pages: ReadonlyMap<number, Buffer>): [number, Buffer][] {
+  const nums = [...pages.keys()].sort((a, b) => a - b);
+  const runs: [number, Buffer][] = [];
+  for (let i = 0; i < nums.length; ) {
+    let j = i;
+    while (j + 1 < nums.length && nums[j + 1] === nums[j]! + 1) j++;
+    runs.push([nums[i]! * SDBM_PAGE_BYTES, Buffer.concat(nums.slice(i, j + 1).map((n) => pages.get(n)!))]);
+    i = j + 1;
+  }
+  return runs;
+}
+
+/** A new file (exclusive, mode 0644 whatever the umask) holding `runs` at their offsets, holes between, fsynced. */
+async function writeFileAt(path: string, runs: readonly [number, Buffer][]): Promise<void> {
+  const fh = await open(path, 'wx', 0o644);
+  try {
+    await fh.chmod(0o644);
+    for (const [at, bytes] of runs) {
+      for (let done = 0; done < bytes.length; ) done += (await fh.write(bytes, done, bytes.length - done, at + done)).bytesWritten;
+    }
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const dh = await open(dir, 'r');
+  try {
+    await dh.sync();
+  } finally {
+    await dh.close();
+  }
+}
+
 export class ApacheMapEnforcer implements Enforcer {
   readonly name = 'apache-map';
   readonly map: MapFile;
+  readonly sdbm: SdbmMap;
 
   private readonly clock: Clock;
   private readonly refreshMs: number;
@@ -97,28 +490,39 @@ export class ApacheMapEnforcer implements Enforcer {
   constructor(opts: ApacheMapEnforcerOptions) {
     this.clock = opts.clock ?? systemClock;
     this.refreshMs = opts.refreshMs ?? CACHE_REFRESH_MS;
-    this.map = new MapFile({ path: opts.path, render: renderApacheMap, clock: this.clock, owner: this.name });
+    this.sdbm = new SdbmMap(opts.path, opts.sdbmMaxDepth);
+    // MapFile checks the path (absolute, no NUL) before the SDBM map is ever touched.
+    this.map = new MapFile({ path: opts.path, render: renderApacheMap, clock: this.clock, owner: this.name, companion: this.sdbm });
   }
 
-  init(): Promise<void> {
-    return this.map.init();
+  /**
+   * The txt map (MapFile.init: kept when it exists, else written, the SDBM map with it), then the
+   * SDBM map (kept when it has a current version, else an empty one): Apache refuses to start
+   * while either map's file is missing.
+   */
+  async init(): Promise<void> {
+    await this.map.init();
+    await this.sdbm.init();
   }
 
-  /** Writes the updated map; refused addresses are left out and returned. Rejects when the file cannot be written. */
+  /** Writes the updated maps; refused addresses are left out and returned. Rejects when a map cannot be written. */
   async apply(batch: EnforcerBatch): Promise<ApplyResult> {
     const refused = this.map.update(batch);
     await this.map.write();
     return { refused };
   }
 
-  /** Repairs the file (MapFile.check); otherwise starts a new version of it once it is refreshMs old (CACHE_REFRESH_MS). */
+  /** Repairs the maps (MapFile.check); otherwise starts a new version of both once they are refreshMs old (CACHE_REFRESH_MS). */
   async check(expected: () => readonly EnforcerBan[]): Promise<string[]> {
     const repaired = await this.map.check(expected);
-    if (repaired.length === 0 && this.clock.now() - this.map.versionAt >= this.refreshMs) await this.map.touch();
+    if (repaired.length === 0 && this.clock.now() - this.map.versionAt >= this.refreshMs) {
+      await this.sdbm.touch();
+      await this.map.touch();
+    }
     return repaired;
   }
 
-  /** Writes an empty map: Apache keeps serving everyone (a missing txt map file would log errors). */
+  /** Writes empty maps: Apache keeps serving everyone (it refuses to start without a map's files). */
   shutdown(): Promise<void> {
     return this.map.clear();
   }

@@ -22,6 +22,11 @@
  * - touch() gives the file a new mtime (past the old one, as every write does) and leaves its content:
  *   a new version for a reader that caches per mtime (mod_rewrite). versionAt says when the file last
  *   got a new version from this object (a write or a touch).
+ * - With a companion (apache-map's SDBM map, the representation Apache reads beside the file),
+ *   write() hands the companion every active entry before it writes the file; a companion that
+ *   fails fails the write (the list is kept and the file marked stale, as for the file itself).
+ *   check() also asks the companion whether it is still what it wrote, and rewrites both when it is
+ *   not. nginx-map has none.
  */
 import { readdir, stat, unlink, utimes } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -41,12 +46,22 @@ export interface MapEntry {
 /** Turns the active entries (sorted by address) into the file's text. */
 export type MapRenderer = (entries: readonly MapEntry[], now: number) => string;
 
+/** A second representation of the list beside the file (see the contract). */
+export interface MapCompanion {
+  /** Replaces its whole content with `entries` (sorted). */
+  write(entries: readonly MapEntry[], now: number): Promise<void>;
+  /** Null when it is still what the last write made; otherwise why it must be rewritten. */
+  check(): Promise<string | null>;
+}
+
 export interface MapFileOptions {
   readonly path: string;
   readonly render: MapRenderer;
   readonly clock: Clock;
   /** Names the enforcer in messages (apache-map, nginx-map). */
   readonly owner: string;
+  /** apache-map's SDBM map; none for nginx-map. */
+  readonly companion?: MapCompanion;
 }
 
 /** An address left out of the map, and why. */
@@ -177,7 +192,15 @@ export class MapFile {
   async write(): Promise<void> {
     this.stale = true;
     const now = this.opts.clock.now();
-    await this.writeText(this.opts.render(this.entries(now), now));
+    const entries = this.entries(now);
+    if (this.opts.companion !== undefined) {
+      try {
+        await this.opts.companion.write(entries, now);
+      } catch (e) {
+        throw e instanceof BanhammerError ? e : this.fileError('cannot write', e);
+      }
+    }
+    await this.writeText(this.opts.render(entries, now));
     this.stale = false;
   }
 
@@ -195,6 +218,7 @@ export class MapFile {
         if (errCode(e) !== 'ENOENT') throw this.fileError('cannot read', e);
         why = `map file ${this.path} was missing and was re-created`;
       }
+      if (why === null && this.opts.companion !== undefined) why = await this.opts.companion.check();
     }
     const listed = expected === undefined ? null : this.reconcile(expected());
     const repaired = [why, listed].filter((x): x is string => x !== null);

@@ -2,7 +2,8 @@
  * ApacheMapEnforcer against a real Apache (apache2 -DFOREGROUND on 127.0.0.1:<free port>, its own
  * config, pid file, logs and document root in a temp dir) with docker/apache/banhammer-map.conf
  * included as the image would: 127.0.0.1 is the trusted proxy, 127.0.0.2 an untrusted peer. Apache
- * is never reloaded: bans take effect because mod_rewrite re-reads the txt map when it changes.
+ * is never reloaded: bans take effect because mod_rewrite re-reads a map (the SDBM map and its
+ * overflow txt map, apache-map.ts) when its mtime changes.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -173,15 +174,16 @@ describe.skipIf(skip !== null)(`ApacheMapEnforcer with a real Apache${skip ? ` (
     expect(r.refused.map((x) => x.ip)).toEqual(['0.0.0.0', 'ff02::1']);
     expect((await get({ xff: '198.18.0.40' })).status).toBe(403);
     expect(await readFile(mapPath, 'utf8')).not.toMatch(/^(0\.0\.0\.0|ff02::1) /m);
-    // Someone empties the map (a config-management run, an edit): the ban is gone from Apache's view.
-    await writeFile(mapPath, '# emptied\n');
+    // Someone removes the maps Apache reads (a cleanup of /run, an rm -r): the ban is gone from
+    // Apache's view (mod_rewrite logs that it cannot open them and answers a miss).
+    await rm(`${mapPath}.sdbm`, { recursive: true, force: true });
     expect((await get({ xff: '198.18.0.40' })).status).toBe(200);
     const book = [
       { ip: '198.18.0.40', family: 4 as const, until: null },
       { ip: '198.18.0.41', family: 4 as const, until: Date.now() + 600_000 },
       { ip: '0.0.0.0', family: 4 as const, until: null },
     ];
-    expect(await enf.check(() => book)).toEqual([`map file ${mapPath} was changed from outside and was rewritten`, `map file ${mapPath}: 1 missing ban(s) re-added`]);
+    expect(await enf.check(() => book)).toEqual([`SDBM map ${mapPath}.sdbm/current/map was missing and was re-created`, `map file ${mapPath}: 1 missing ban(s) re-added`]);
     expect((await get({ xff: '198.18.0.40' })).status).toBe(403);
     expect((await get({ xff: '198.18.0.41' })).status).toBe(403);
     expect((await get({ xff: '198.18.0.42' })).status).toBe(200);

@@ -68,7 +68,7 @@ describe('map files, round 4', () => {
     const err = await e.check(() => [{ ip: '198.18.0.1', family: 4, until: null }]).then(() => null, (x: unknown) => x as { code?: string; message?: string });
     expect(err?.code).toBe('BH_ERR_FILE');
     expect(err?.message).toMatch(/directory/);
-    expect((await readdir(dir)).sort()).toEqual(['banned.map']);
+    expect((await readdir(dir)).sort()).toEqual(['banned.map', 'banned.map.sdbm']); // and the SDBM map Apache reads (apache-map.ts)
   });
 
   it('hostile addresses (newline, space, CR, tab, zone id, a second address, a NUL) are refused and never reach either file', async () => {
