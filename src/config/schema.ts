@@ -622,7 +622,7 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
     configPath: ['mapFile'],
     reload: 'restart',
     env: 'BANHAMMER_MAP_FILE',
-    description: 'apache-map/nginx-map: ban list file the web server reads (its directory must exist)',
+    description: 'apache-map/nginx-map: the ban list file (its directory must exist); nginx includes it, Apache reads the SDBM map the agent writes beside it in FILE.sdbm/',
     allowed: 'absolute path of a file; with apache-map only ASCII letters, digits and `. _ / @ + , = ~ : -`',
     schema: absolutePath({ file: true, lastNameMaxBytes: REPLACED_NAME_MAX_BYTES }),
     fromEnv: trimmed,
