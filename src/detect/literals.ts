@@ -138,7 +138,7 @@ export function requiredLiterals(p: string): string[] | null {
           // Not a quantifier: a literal `{` (legacy syntax), read as the next atom, which may be
           // quantified in turn (`{+`).
           if (m !== null) {
-            optional = m[1] === '0';
+            optional = Number(m[1]) === 0; // `{0}`, `{00,3}`: none at all may do
             repeated = true;
             i += m[0].length;
             if (p[i] === '?') i++; // lazy

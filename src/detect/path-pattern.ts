@@ -217,8 +217,38 @@ const union = (paths: readonly string[]): string => (paths.length === 1 ? paths[
 
 function compileRe2(paths: readonly string[]): Re2.RE2JS {
   const RE2JS = re2();
-  return RE2JS.compile(union(paths.map((p) => javascriptEscapes(RE2JS.translateRegExp(p)))), RE2JS.CASE_INSENSITIVE);
+  return RE2JS.compile(union(paths.map((p) => javascriptEscapes(RE2JS.translateRegExp(javascriptIdentityEscapes(p))))), RE2JS.CASE_INSENSITIVE);
 }
+
+/**
+ * `p` with the escapes that JavaScript (without the `u` flag, as patterns are read) takes as plain
+ * letters, but re2js's translateRegExp passes to RE2 with another meaning, written as those letters:
+ * `\p` `\P` (RE2: a Unicode class, `\pL`, `\p{Greek}`), `\A` `\z` (anchors), `\Q` `\E` (quoting),
+ * and the `\u` and `\x` of `\u{…}` `\x{…}` (RE2: a code point; JavaScript: `u` or `x`, then `{…}`
+ * as a count or as text). Inside a class too (`[\p]` is `p`). Without this a pattern meant one thing
+ * on V8 and another on RE2 (which engine runs it depends only on whether it has a quantifier), and
+ * its necessary literals (literals.ts, read as JavaScript) were not in what RE2 matched: `\pLx+`
+ * needs `lx`, but RE2 matched `/ax`, so the prefilter and the literal guard kept it from that line.
+ */
+export function javascriptIdentityEscapes(p: string): string {
+  if (!p.includes('\\')) return p;
+  let out = '';
+  for (let i = 0; i < p.length; i++) {
+    const c = p[i]!;
+    if (c !== '\\') {
+      out += c;
+      continue;
+    }
+    const n = p[i + 1] ?? '';
+    i++;
+    if (IDENTITY_LETTERS.includes(n) || ((n === 'u' || n === 'x') && p[i + 1] === '{')) out += n;
+    else out += c + n;
+  }
+  return out;
+}
+
+/** Letters whose escape is the letter itself in JavaScript but not in RE2 (javascriptIdentityEscapes). */
+const IDENTITY_LETTERS = 'pPAzQE';
 
 /**
  * JavaScript's white space (WhiteSpace and LineTerminator of the ECMAScript spec), in RE2's class

@@ -105,8 +105,10 @@ function matchesEmpty(p: string): boolean {
  * can count (one table lookup rejects most lines when the enabled rules all want some status); then
  * per rule, mayMatch() checks that rule's statuses and its literal gate: the necessary literals of its
  * patterns (literals.ts), found for all rules at once by one scan per field (literal-scanner.ts), done
- * lazily the first time a rule needs that field. A field the scan cannot judge (a target with `%` or
- * `//`, which decoding or normalising may change; a character ≥ 128) passes every gate on it.
+ * lazily the first time a rule needs that field. A target the raw scan cannot judge (`%`, `//`, `;`,
+ * `\x5c`, a dot segment or fragment that a spelling resolves, a character ≥ 128) is judged by
+ * scanning each distinct spelling the rules test it in (LiteralScanner.scanSpelling); a header field
+ * the scan cannot judge (a character ≥ 128) passes every gate on it.
  */
 /** The methods without which `m` cannot hold (upper-case), or null when any method may. */
 export function necessaryMethods(m: RuleMatch): ReadonlySet<string> | null {
@@ -376,14 +378,21 @@ function distinctSpellings(...lists: (readonly string[])[]): string[] {
 }
 
 /**
- * Whether resolving the dot segments of `target`'s path may join text: a `.` or `..` segment with
- * more path after it (`\` read as `/`). A trailing one, or one before the query, only cuts text off.
+ * Whether a spelling of `target` the rules test may join text the raw target holds apart: resolving
+ * a `.` or `..` segment with more path or the query after it (`\` read as `/`: `/php/./x.php`, and
+ * `/x/..?author=1`, which the whole-target spelling reads as `/?author=1`), or dropping a raw
+ * `#fragment` of the path when a query follows (`/wp-login.php#x?action=register` is read as
+ * `/wp-login.php?action=register`: rule.ts targetVariants). A trailing dot segment, or a fragment
+ * with no query after it, only cuts text off.
  */
 function joinsOnResolving(target: string): boolean {
-  return target.includes('.') && INNER_DOT_SEGMENT.test(target.length > MAX_PATH_TESTED ? target.slice(0, MAX_PATH_TESTED) : target);
+  const t = target.length > MAX_PATH_TESTED ? target.slice(0, MAX_PATH_TESTED) : target;
+  const hash = t.indexOf('#');
+  if (hash >= 0 && t.indexOf('?') > hash) return true;
+  return t.includes('.') && INNER_DOT_SEGMENT.test(t);
 }
 
-const INNER_DOT_SEGMENT = /[/\\]\.\.?[/\\]/;
+const INNER_DOT_SEGMENT = /[/\\]\.\.?[/\\?]/;
 
 /**
  * Whether a rule can be kept from any lines at all by the prefilter (a status, a method or a literal
