@@ -23,33 +23,12 @@ import { compileRule, MatchView, normalisedPath, normalisedPathByReplace, percen
 import { Prefilter } from '../../../src/detect/prefilter.js';
 import { RuleMatcher } from '../../../src/detect/rule-matcher.js';
 import type { AccessEvent } from '../../../src/parse/access-event.js';
+import { referencePercentDecode as reference } from '../../support/percent-decode-reference.js';
 
 const names = Object.keys(PRESETS);
 const rules = names.map((n) => compileRule(n, PRESETS[n]!, true));
 const fill = (unit: string, n = 8000): string => unit.repeat(Math.ceil(n / unit.length)).slice(0, n);
 const ev = (path: string, status = 404): AccessEvent => ({ ip: '198.18.0.1', family: 4, time: 0, method: 'GET', path, status });
-
-/** percentDecode's byte-by-byte fallback as a regex (test/unit/detect/percent-decode.test.ts): the reference. */
-const PERCENT = /%(?:c0%([89ab][0-9a-f])|c1%([89ab][0-9a-f])|e0%80%([89ab][0-9a-f])|u([0-9a-f]{4})|([0-9a-f]{2}))/gi;
-function referenceChar(m: string, c0?: string, c1?: string, e0?: string, u?: string, h?: string): string {
-  if (h !== undefined) return String.fromCharCode(parseInt(h, 16));
-  if (c0 !== undefined) return String.fromCharCode(parseInt(c0, 16) & 0x3f);
-  if (c1 !== undefined) return String.fromCharCode(0x40 | (parseInt(c1, 16) & 0x3f));
-  if (e0 !== undefined) return String.fromCharCode(parseInt(e0, 16) & 0x3f);
-  if (u !== undefined) {
-    const code = parseInt(u, 16);
-    return String.fromCharCode(code >= 0xff01 && code <= 0xff5e ? code - 0xfee0 : code);
-  }
-  return m;
-}
-function reference(s: string, query = false): string {
-  const t = query ? s.replace(/\+/g, ' ') : s;
-  try {
-    return decodeURIComponent(t);
-  } catch {
-    return t.replace(PERCENT, referenceChar);
-  }
-}
 
 /** Hostile 8 KB targets that hold none of the probe rules' literals in any spelling. */
 const HOSTILE: Record<string, string> = {
