@@ -525,7 +525,7 @@ const DOT_SEGMENT = /(?:^|\/)\.\.?(?:\/|$)/;
  * `s` with nginx's logged `\x5C` and every other `\` read as `/`, and runs of `/` as one: one scan
  * that copies the text between the places it changes. It was three global regex replaces, about
  * 50 ns a match: a client's 8 KB target of `\\` or `\x2e\x5c` cost ~1 ms a line in them alone
- * (normalised once per spelling). normalisedPathByReplace (the tests) is the old form.
+ * (normalised once per spelling). test/support/spelling-reference.ts keeps the old form.
  */
 export function normalisedPath(s: string): string {
   if (s.indexOf('\\') < 0 && s.indexOf('//') < 0) return s;
@@ -567,14 +567,6 @@ function normalise(s: string): string {
   return from === 0 ? s : out + s.slice(from);
 }
 
-/** normalisedPath as it was written before, with regex replaces (for tests that compare the two). */
-export function normalisedPathByReplace(s: string): string {
-  let n = s;
-  if (n.includes('\\')) n = n.replace(LOGGED_BACKSLASHES, '/').replace(BACKSLASHES, '/');
-  if (n.includes('//')) n = n.replace(SLASH_RUNS, '/');
-  return n;
-}
-
 /**
  * Each spelling holding a tab, line feed or carriage return, also without them: browsers drop them
  * from a URL wherever they are (WHATWG URL parsing), so `java%09script:` reflected into a link runs as
@@ -596,7 +588,7 @@ const URL_WHITESPACE = /[\t\n\r]/g;
 /**
  * A path without its `;…` parameters (and the runs of `/` that leaves), as Java servers map it. One
  * scan copying the text between the places it changes: two regex replaces cost ~35 ns a parameter,
- * 70 µs for an 8 KB target of `..;/` (withoutParametersByReplace, the old form, for the tests).
+ * 70 µs for an 8 KB target of `..;/` (test/support/spelling-reference.ts keeps the old form).
  */
 export function withoutParameters(path: string): string {
   if (path.indexOf(';') < 0 && path.indexOf('//') < 0) return path;
@@ -627,16 +619,6 @@ export function withoutParameters(path: string): string {
   return from === 0 ? path : out + path.slice(from);
 }
 
-/** withoutParameters as it was written before, with regex replaces (for tests that compare the two). */
-export function withoutParametersByReplace(path: string): string {
-  const n = path.replace(PATH_PARAMETERS, '');
-  return n.includes('//') ? n.replace(SLASH_RUNS, '/') : n;
-}
-
-const LOGGED_BACKSLASHES = /\\x5c/gi;
-const BACKSLASHES = /\\/g;
-const SLASH_RUNS = /\/{2,}/g;
-const PATH_PARAMETERS = /;[^/]*/g;
 const PLUS = /\+/g;
 
 /**

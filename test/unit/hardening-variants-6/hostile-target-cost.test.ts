@@ -19,7 +19,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { PRESETS } from '../../../src/detect/presets.js';
-import { compileRule, MatchView, normalisedPath, normalisedPathByReplace, percentDecode, withoutDotSegments, withoutParameters, withoutParametersByReplace } from '../../../src/detect/rule.js';
+import { compileRule, MatchView, normalisedPath, percentDecode, withoutDotSegments, withoutParameters } from '../../../src/detect/rule.js';
+import { normalisedPathByReplace, withoutParametersByReplace } from '../../support/spelling-reference.js';
 import { Prefilter } from '../../../src/detect/prefilter.js';
 import { RuleMatcher } from '../../../src/detect/rule-matcher.js';
 import type { AccessEvent } from '../../../src/parse/access-event.js';
