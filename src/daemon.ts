@@ -276,6 +276,9 @@ export class Daemon implements ControlHandler {
     this.config = next;
     this.lift(lifted, 'allowlisted');
     this.deps.onReloaded?.(next);
+    // The rules a reload switched on get their series (at 0) now, not at the next tick: a ban in the
+    // reload's first second would otherwise be a series' first sample, which increase() cannot see.
+    this.sample();
     if (restart.length > 0) this.log.warn({ settings: restart }, `these settings take effect after a restart: ${restart.join(', ')}`);
     this.log.info({ rules: this.pipeline.detector.ruleNames, unbanned: lifted.length }, 'configuration reloaded');
     for (const w of configWarnings(next)) this.log.warn({}, w);

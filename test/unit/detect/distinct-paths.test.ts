@@ -47,6 +47,14 @@ describe('count: distinct-paths', () => {
     expect(w.record('a', 80 * S, hashPath('/2'))).toBe(2);
     expect(w.record('a', 95 * S, hashPath('/4'))).toBe(3);
   });
+  it('the window is (t - findtime, t], as for failures: a path exactly findtime older has left it, one a millisecond younger has not', () => {
+    const w = new DistinctWindows(60 * S, 10, 5);
+    expect(w.record('a', 0, hashPath('/1'))).toBe(1);
+    expect(w.record('a', 60 * S, hashPath('/2'))).toBe(1);
+    const v = new DistinctWindows(60 * S, 10, 5);
+    expect(v.record('a', 1, hashPath('/1'))).toBe(1);
+    expect(v.record('a', 60 * S, hashPath('/2'))).toBe(2);
+  });
   it('agrees with a plain model of the window on random traffic (late, repeated and future-stamped paths)', () => {
     const findtime = 10 * S;
     const maxPaths = 5;

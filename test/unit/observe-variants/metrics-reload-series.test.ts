@@ -64,6 +64,33 @@ describe('a rule switched on by a reload', () => {
     await daemon.stop();
   });
 
+  it('has its series at 0 from the reload itself, so a ban in the reload\'s first second is seen as an increase', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 11, 2, 10, 0, 0));
+    const enforcer = new RecordingEnforcer();
+    const dir = mkdtempSync(join(tmpdir(), 'bh-reload-first-second-'));
+    dirs.push(dir);
+    const mk = (): Config => loadConfig({ env: { BANHAMMER_LOG_PATH: '/var/log/access.log', BANHAMMER_RULES_DIR: dir }, hostname: 'unit' });
+    let next = mk();
+    const metrics = createMetrics({ rules: Object.keys(next.rules), enforcer: enforcer.name, files: ['/var/log/access.log'] });
+    let source!: FakeSource;
+    const createSource: LineSourceFactory = (o) => (source = new FakeSource(o.onLine));
+    const store = { async load() { return null; }, async save(_d: DaemonState) {} };
+    const silent = { debug() {}, info() {}, warn() {}, error() {} };
+    const daemon = new Daemon({ config: next, clock, logger: silent, enforcer, store, createSource, hostAddresses: [], metrics, reloadConfig: () => next });
+    await daemon.start();
+    writeFileSync(join(dir, 'teapot.yaml'), 'name: teapot\ndescription: Teapots\nmatch:\n  status: [418]\nmaxretry: 3\nfindtime: 1m\nbantime: 1h\n');
+    next = mk();
+    daemon.reload();
+    // No sampling tick has run since the reload: the series must already be there, at 0 (a scrape
+    // now must see them before the ban below makes them 1).
+    expect(await value(metrics, 'banhammer_bans_total{rule="teapot"}')).toBe(0);
+    expect(await value(metrics, 'banhammer_rule_matches_total{rule="teapot"}')).toBe(0);
+    for (let i = 0; i < 3; i++) source.onLine(`198.18.3.1 - - [02/Dec/2026:10:00:00 +0000] "GET /pot HTTP/1.1" 418 10 "-" "curl"`, '/var/log/access.log');
+    for (let j = 0; j < 10; j++) await tick();
+    expect(await value(metrics, 'banhammer_bans_total{rule="teapot"}')).toBe(1);
+    await daemon.stop();
+  });
+
   it('a rule a reload changed starts its window again, and its matches counter keeps counting up from where it was', async () => {
     const clock = new ManualClock(Date.UTC(2026, 11, 2, 10, 0, 0));
     const enforcer = new RecordingEnforcer();
