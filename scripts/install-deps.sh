@@ -8,6 +8,7 @@ packages=(
   iptables ipset nftables iproute2 procps psmisc kmod # firewall tests in network namespaces
   libcap2-bin                                  # capsh: the "no NET_ADMIN" tests
   apache2                                      # real Apache for integration tests
+  gcc libc6-dev libapr1-dev libaprutil1-dev    # a C reader on APR's own sdbm: the apache-map SDBM test's oracle
   nginx                                        # real nginx for the nginx-map integration test
   fail2ban python3-pyinotify time apache2-utils # benchmark: fail2ban baseline, peak RSS, ab
   docker.io docker-compose debootstrap busybox # images and end-to-end tests

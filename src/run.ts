@@ -167,7 +167,16 @@ function createEnforcer(config: Config, dryRun: boolean, logger: Logger, contain
       ...(containers !== undefined ? { host: { containers, onNote: (msg: string) => logger.info({ enforcer: 'nftables' }, msg) } } : {}),
     });
   }
-  if (config.enforcer === 'apache-map') return new ApacheMapEnforcer({ path: config.mapFile });
+  if (config.enforcer === 'apache-map') {
+    // Bans SDBM could not hold (crafted hash collisions) cost Apache a linear read: said, never dropped.
+    return new ApacheMapEnforcer({
+      path: config.mapFile,
+      onOverflow: (entries, message) => {
+        if (entries > 0) logger.warn({ enforcer: 'apache-map', overflowEntries: entries }, message);
+        else logger.info({ enforcer: 'apache-map', overflowEntries: entries }, message);
+      },
+    });
+  }
   if (config.enforcer === 'nginx-map') {
     return new NginxMapEnforcer({ path: config.mapFile, runner: new ProcessRunner({ timeoutMs: 10_000 }), reloadCommand: config.nginxReload });
   }

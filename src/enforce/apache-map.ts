@@ -18,7 +18,8 @@
  *   test/integration/apache-map-dbm). The agent writes it itself (buildSdbm below): no httxt2dbm,
  *   nothing to install on either image, nothing to fall back from.
  * - `<BANHAMMER_MAP_FILE>.sdbm/current/overflow.map` (`txt:`), looked up only when the SDBM map has no
- *   entry for the client: the entries SDBM could not hold (normally none: see SDBM_MAX_DEPTH).
+ *   entry for the client: the entries SDBM could not hold (none, unless someone crafts addresses
+ *   whose hashes collide: see SDBM_MAX_DEPTH; reported through ApacheMapEnforcerOptions.onOverflow).
  *   It lives in the same version directory as the SDBM files, so the two change together.
  *
  * Entry format (both maps): key <address>, value <expiry as YYYYMMDDHHMMSS, local time>
@@ -59,7 +60,7 @@
  * shrank) can be missed by the one request that reads the two maps across the swap.
  * Every map gets new mtimes at least once a minute (CACHE_REFRESH_MS), content unchanged.
  */
-import { lstat, mkdir, open, readdir, readlink, rename, rm, stat, symlink, unlink, utimes } from 'node:fs/promises';
+import { chmod, lstat, mkdir, open, readdir, readlink, rename, rm, stat, symlink, unlink, utimes } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
 import { systemClock, type Clock } from '../clock.js';
@@ -77,6 +78,11 @@ export interface ApacheMapEnforcerOptions {
   readonly refreshMs?: number;
   /** Deepest split of the SDBM tree; default SDBM_MAX_DEPTH (tests lower it to fill overflow.map). */
   readonly sdbmMaxDepth?: number;
+  /**
+   * Told, after a write that changed it, how many bans the SDBM map could not hold (overflow.map,
+   * read line by line by Apache: see SDBM_MAX_DEPTH), with a sentence for the log.
+   */
+  readonly onOverflow?: (entries: number, message: string) => void;
 }
 
 /**
@@ -140,9 +146,18 @@ const SDBM_DIR_BLOCK_BYTES = 4096;
  * pages (5.5 MiB) and a 4 KiB .dir (depth 14 at most), built in about 150 ms. Only keys sharing the
  * low 24 bits of their SDBM hash, more of them than one page holds (at least 16), go past it: SDBM
  * cannot separate them, so those beyond the page go to overflow.map (SdbmMap.overflow counts them).
- * An attacker who computes such collisions (the hash is public and weak) can push his own bans
- * there, each costing him about 2^24 hash trials and a ban, and each adding one line to what an
- * uncached lookup reads; a page is never lost and the map never fails to build.
+ * The hash is public and linear (a polynomial in the key's bytes modulo 2^32), so colliding
+ * addresses cost an attacker nothing but the bans: with a table of the hash of the last group of
+ * four hex digits, the last two groups alone give about 225 addresses per 24-bit hash value (a /64
+ * holds 2^40 of them), for as many values as he likes, from a second of arithmetic
+ * (test/unit/enforce-sdbm-review/colliding-keys.ts), not 2^24 trials each. A ban he
+ * gets this way lands in overflow.map once 17 others share its page, and each line there is read
+ * by every uncached lookup of every client SDBM does not list (the txt map's linear cost, which
+ * the SDBM map exists to avoid, for his bans only). No bound is put on it: a ban left out would be
+ * a banned client served while `status` lists him. SdbmMap.overflow is what to watch: the
+ * enforcer reports every change of it (ApacheMapEnforcerOptions.onOverflow). A page is never lost
+ * and the map never fails to build; no rewrite rule can hash the key otherwise (mod_rewrite's own
+ * transformations of it, captures in another order, case, are linear again).
  */
 export const SDBM_MAX_DEPTH = 24;
 
@@ -234,7 +249,12 @@ export function buildSdbm(entries: readonly MapEntry[], maxDepth = SDBM_MAX_DEPT
   place(pairs, pageBytes(pairs), 0, 0, 0);
   // Whole 4 KiB blocks (DBLKSIZ): SDBM reads the bitmap a block at a time and takes a short read
   // (EOF inside the block) for a block of zeros, which would hide every split.
-  const dirBytes = dirBits.length === 0 ? 0 : Math.floor(Math.max(...dirBits) / 8) + 1;
+  // The highest bit by a loop, not Math.max(...dirBits): a spread of more than ~125,000 arguments
+  // overflows the stack, and crafted collisions (see SDBM_MAX_DEPTH) make that many splits from a
+  // few hundred thousand bans: every write would fail and no new ban would reach Apache.
+  let maxBit = -1;
+  for (const b of dirBits) if (b > maxBit) maxBit = b;
+  const dirBytes = maxBit < 0 ? 0 : Math.floor(maxBit / 8) + 1;
   const dir = Buffer.alloc(Math.ceil(dirBytes / SDBM_DIR_BLOCK_BYTES) * SDBM_DIR_BLOCK_BYTES);
   for (const b of dirBits) dir[b >>> 3]! |= 1 << (b & 7);
   return { dir, pages, overflow: entries.filter((e) => over.has(e)), keys: pairs.length };
@@ -265,6 +285,9 @@ interface SdbmVersion {
   readonly files: readonly { ino: bigint; size: bigint; mtimeNs: bigint }[];
 }
 
+/** A version directory's name as SdbmMap.write makes it (`v-<time>-<pid>-<seq>`): one entry of the root. */
+const VERSION_NAME = /^v-[0-9a-z]+-[0-9]+-[0-9]+$/;
+
 /** The files of a version; mod_rewrite's cache version of each map is its files' latest mtime. */
 const SDBM_FILES = ['map.dir', 'map.pag', 'overflow.map'] as const;
 
@@ -286,6 +309,8 @@ export class SdbmMap implements MapCompanion {
   constructor(
     readonly mapPath: string,
     private readonly maxDepth = SDBM_MAX_DEPTH,
+    /** Called after a write that changed `overflow` (ApacheMapEnforcerOptions.onOverflow). */
+    private readonly onOverflow?: (entries: number, message: string) => void,
   ) {
     this.root = `${mapPath}.sdbm`;
   }
@@ -313,6 +338,9 @@ export class SdbmMap implements MapCompanion {
     let current: string | null = null;
     try {
       current = await readlink(join(this.root, 'current'));
+      // Only a version the agent makes (a `v-` name in this directory): a link elsewhere, even to
+      // files that look right, is someone else's, and Apache would read it until the next write.
+      if (!VERSION_NAME.test(current)) throw new Error('not a version of ours');
       for (const f of SDBM_FILES) {
         const st = await stat(join(this.root, current, f), { bigint: true });
         if (!st.isFile()) throw new Error('not a file');
@@ -330,27 +358,48 @@ export class SdbmMap implements MapCompanion {
     const image = buildSdbm(entries, this.maxDepth);
     const name = `v-${Date.now().toString(36)}-${process.pid}-${++this.seq}`;
     const vdir = join(this.root, name);
-    const previous = this.last?.name ?? (await readlink(join(this.root, 'current')).catch(() => null));
+    const linked = this.last?.name ?? (await readlink(join(this.root, 'current')).catch(() => null));
+    const previous = linked !== null && VERSION_NAME.test(linked) ? linked : null;
     try {
       await mkdir(vdir, { mode: 0o755 });
+      await chmod(vdir, 0o755); // whatever the umask, as the files (writeFileAt)
       await writeFileAt(join(vdir, 'map.dir'), image.dir.length === 0 ? [] : [[0, image.dir]]);
       await writeFileAt(join(vdir, 'map.pag'), pageRuns(image.pages));
       await writeFileAt(join(vdir, 'overflow.map'), [[0, Buffer.from(renderApacheMap(image.overflow, now), 'latin1')]]);
       const files = await this.stampVersion(vdir);
       const link = join(this.root, `.current.tmp-${process.pid}-${this.seq}`);
+      // A link of this name can be left by an earlier process that had our pid (a container's agent
+      // has the same pid at every start) and was killed mid-write: it is ours to replace.
+      await unlink(link).catch(() => undefined);
       await symlink(name, link);
+      await this.displaceCurrentDirectory();
       await rename(link, join(this.root, 'current')).catch(async (e: unknown) => {
         await unlink(link).catch(() => undefined);
         throw e;
       });
-      await syncDir(this.root);
       this.last = { name, files };
     } catch (e) {
       await rm(vdir, { recursive: true, force: true }).catch(() => undefined);
       throw e; // MapFile.write reports a file system error as it reports its own (BH_ERR_FILE, what to do)
     }
+    // Past the rename, vdir is what Apache reads: nothing may remove it. A failed directory fsync
+    // leaves the swap done; only its durability across a power loss is in doubt, and the agent
+    // writes the whole map again at start (as MapFile does for the txt map).
+    await syncDir(this.root).catch(() => undefined);
     await this.prune(new Set(previous === null ? [name] : [name, previous]));
+    const before = this.overflow;
     this.overflow = image.overflow.length;
+    if (this.overflow !== before && this.onOverflow !== undefined) {
+      const message =
+        this.overflow === 0
+          ? `apache-map: every ban is in the SDBM map again (${this.overflowPath} is empty)`
+          : `apache-map: ${this.overflow} ban(s) share their SDBM hash bits with too many others (crafted addresses, most likely) and are in ${this.overflowPath}, which Apache reads line by line for every client it has not cached: each line costs every new client's request; they are enforced all the same`;
+      try {
+        this.onOverflow(this.overflow, message);
+      } catch {
+        // a report that fails must not fail a write that succeeded
+      }
+    }
   }
 
   async check(): Promise<string | null> {
@@ -391,8 +440,15 @@ export class SdbmMap implements MapCompanion {
         if (st !== null && st.mtimeNs / 1000n > this.lastMtimeUs) this.lastMtimeUs = st.mtimeNs / 1000n;
       }
     }
-    let ms = Math.max(Date.now(), Number(this.lastMtimeUs / 1000n) + 1);
-    for (let attempt = 0; attempt < 4; attempt++, ms++) {
+    // A millisecond past the last one, checked: utimes' double can round back to it, and a file
+    // system may keep coarser times than that (ext4 with 128-byte inodes, ext3: whole seconds; FAT:
+    // two), where two writes in one second once got the same mtime and every write but the first
+    // of each second failed. Each attempt moves further (1 ms, 2 ms, 1 s, 2 s, 4 s past the last):
+    // an mtime a few seconds ahead of the clock harms nothing (mod_rewrite only tells them apart),
+    // and the next version starts from it.
+    const lastMs = Number(this.lastMtimeUs / 1000n);
+    for (const step of [1, 2, 1000, 2000, 4000]) {
+      const ms = Math.max(Date.now(), lastMs + step);
       for (const f of SDBM_FILES) await utimes(join(vdir, f), ms / 1000, ms / 1000);
       const sts = await Promise.all(SDBM_FILES.map((f) => stat(join(vdir, f), { bigint: true })));
       const us = sts.map((st) => st.mtimeNs / 1000n);
@@ -406,8 +462,13 @@ export class SdbmMap implements MapCompanion {
 
   /**
    * Makes the directory when it is missing. Something else in its place (a file, a symlink that
-   * could lead the agent's writes elsewhere) is a BH_ERR_FILE; a file system error (the map's own
-   * directory missing or read-only) is thrown as it is, for MapFile to report.
+   * could lead the agent's writes elsewhere) is a BH_ERR_FILE, and so is a directory that another
+   * user owns or that its group or everyone may write: the agent (root, usually) creates, renames
+   * and removes entries in it, and whoever else can change them (the web server's user, planting
+   * the directory before the agent first starts, say) could swap one for a symlink between two of
+   * those steps and have root write or delete elsewhere, or plant versions Apache would read.
+   * A file system error (the map's own directory missing or read-only) is thrown as it is, for
+   * MapFile to report.
    */
   private async ensureRoot(): Promise<void> {
     let st;
@@ -415,12 +476,37 @@ export class SdbmMap implements MapCompanion {
       st = await lstat(this.root);
     } catch (e) {
       if ((e as NodeJS.ErrnoException)?.code !== 'ENOENT') throw e;
-      await mkdir(this.root, { mode: 0o755 }).catch((err: unknown) => {
-        if ((err as NodeJS.ErrnoException)?.code !== 'EEXIST') throw err;
-      });
-      return;
+      const made = await mkdir(this.root, { mode: 0o755 }).then(
+        () => true,
+        (err: unknown) => {
+          if ((err as NodeJS.ErrnoException)?.code !== 'EEXIST') throw err;
+          return false;
+        },
+      );
+      // 0755 whatever the umask: Apache's user must search it (a umask of 027 made it 0750, and
+      // every lookup failed: every banned client served).
+      if (made) await chmod(this.root, 0o755);
+      st = await lstat(this.root); // made now, or by someone else meanwhile: checked as any other
     }
     if (!st.isDirectory()) throw this.fileError('cannot use', Object.assign(new Error('not a directory'), { code: st.isSymbolicLink() ? 'ELINK' : 'ENOTDIR' }));
+    const uid = process.geteuid?.();
+    const foreign = uid !== undefined && st.uid !== uid;
+    if (foreign || (st.mode & 0o022) !== 0) {
+      const why = foreign ? `it belongs to uid ${st.uid}, not to the agent's (${uid})` : `others than its owner may write it (mode ${(st.mode & 0o7777).toString(8)})`;
+      throw this.fileError('cannot use', Object.assign(new Error(why), { code: 'EUNSAFE' }));
+    }
+  }
+
+  /**
+   * A `current` that is a directory (not the symlink the agent makes: someone's copy, a bind mount
+   * target) cannot be renamed over, which would fail every write while Apache reads whatever it
+   * holds: it is moved aside under a version's name, which the prune after the swap removes.
+   */
+  private async displaceCurrentDirectory(): Promise<void> {
+    const current = join(this.root, 'current');
+    const st = await lstat(current).catch(() => null);
+    if (st === null || !st.isDirectory()) return;
+    await rename(current, join(this.root, `v-displaced-${process.pid}-${this.seq}`));
   }
 
   /** Removes every version but `keep`, and temp links of writers that are gone. */
@@ -434,9 +520,16 @@ export class SdbmMap implements MapCompanion {
 
   private fileError(what: string, e: unknown): BanhammerError {
     const code = (e as NodeJS.ErrnoException)?.code;
-    const why = code === 'ELINK' ? 'it is a symbolic link, not a directory' : code === 'ENOTDIR' ? 'it is not a directory' : (code ?? (e instanceof Error ? e.message : String(e)));
+    const why =
+      code === 'ELINK'
+        ? 'it is a symbolic link, not a directory'
+        : code === 'ENOTDIR'
+          ? 'it is not a directory'
+          : code === 'EUNSAFE' && e instanceof Error
+            ? e.message
+            : (code ?? (e instanceof Error ? e.message : String(e)));
     return new BanhammerError('BH_ERR_FILE', `apache-map: ${what} the SDBM map in ${this.root}: ${why}`, {
-      hint: `${this.root} must be a directory the agent can write (it creates it beside BANHAMMER_MAP_FILE) and Apache's user can read; remove whatever is there instead, or point BANHAMMER_MAP_FILE elsewhere; the bans are kept in memory and written on the next attempt`,
+      hint: `${this.root} must be a directory that the agent's user owns and alone can write (it creates it beside BANHAMMER_MAP_FILE, mode 0755) and Apache's user can read; remove whatever is there instead, or point BANHAMMER_MAP_FILE elsewhere; the bans are kept in memory and written on the next attempt`,
       data: { path: this.root, code: code ?? null },
       cause: e,
     });
@@ -490,7 +583,7 @@ export class ApacheMapEnforcer implements Enforcer {
   constructor(opts: ApacheMapEnforcerOptions) {
     this.clock = opts.clock ?? systemClock;
     this.refreshMs = opts.refreshMs ?? CACHE_REFRESH_MS;
-    this.sdbm = new SdbmMap(opts.path, opts.sdbmMaxDepth);
+    this.sdbm = new SdbmMap(opts.path, opts.sdbmMaxDepth, opts.onOverflow);
     // MapFile checks the path (absolute, no NUL) before the SDBM map is ever touched.
     this.map = new MapFile({ path: opts.path, render: renderApacheMap, clock: this.clock, owner: this.name, companion: this.sdbm });
   }
@@ -503,6 +596,11 @@ export class ApacheMapEnforcer implements Enforcer {
   async init(): Promise<void> {
     await this.map.init();
     await this.sdbm.init();
+  }
+
+  /** Bans the last write could not put in the SDBM map (in overflow.map: see SDBM_MAX_DEPTH). */
+  get overflowEntries(): number {
+    return this.sdbm.overflow;
   }
 
   /** Writes the updated maps; refused addresses are left out and returned. Rejects when a map cannot be written. */

@@ -86,6 +86,12 @@ export interface Enforcer {
    * not read back). Set by check() when it resolves; a check that throws leaves the previous one.
    */
   readonly lastReading?: KernelReading | undefined;
+  /**
+   * apache-map: bans the map holds where the web server finds them only by reading a list line by
+   * line (SDBM's overflow.map: addresses whose hashes collide); the banhammer_map_overflow_entries
+   * gauge. Undefined for every other enforcer.
+   */
+  readonly overflowEntries?: number | undefined;
   /** Remove this instance's rules, chains, sets and files, and nothing else. */
   shutdown(): Promise<void>;
 }

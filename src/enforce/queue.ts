@@ -41,7 +41,7 @@ export interface EnforcementQueueOptions {
    */
   readonly afterApply: (refused: ReadonlySet<string>) => void;
   readonly log: { error(obj: object, msg?: string): void };
-  readonly metrics?: (Pick<Metrics, 'enforceDuration' | 'enforceError' | 'enforceRefused'> & Partial<Pick<Metrics, 'checked' | 'checkFailed'>>) | undefined;
+  readonly metrics?: (Pick<Metrics, 'enforceDuration' | 'enforceError' | 'enforceRefused'> & Partial<Pick<Metrics, 'checked' | 'checkFailed' | 'mapOverflow'>>) | undefined;
   readonly retryMs?: number;
 }
 
@@ -102,6 +102,7 @@ export class EnforcementQueue {
         throw e;
       }
       metrics?.checked?.(clock.now(), enforcer.name, enforcer.lastReading);
+      if (enforcer.overflowEntries !== undefined) metrics?.mapOverflow?.(enforcer.name, enforcer.overflowEntries);
       return repaired;
     });
   }

@@ -92,6 +92,8 @@ export interface Metrics {
   checked(ms: number, enforcer: string, reading?: KernelReading | undefined): void;
   /** A self-check threw (the kernel could not be read or repaired). */
   checkFailed(): void;
+  /** apache-map: bans in the map that the web server reads line by line (Enforcer.overflowEntries). */
+  mapOverflow(enforcer: string, entries: number): void;
   /** One configured log path (or glob): seconds behind, wall time (epoch s) of the last line read, lines read since the last call. */
   logFile(file: string, d: { lagSeconds: number; lastLineSeconds: number; lines: number }): void;
   /** Notifications: a message delivered to `target`. */
@@ -266,6 +268,12 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     labelNames: ['kind'] as const,
     registers,
   });
+  const mapOverflow = new Gauge({
+    name: 'banhammer_map_overflow_entries',
+    help: 'apache-map: bans whose addresses share their SDBM hash bits with too many others (crafted, most likely), held in a txt map Apache reads line by line for every client it has not cached; absent for other enforcers.',
+    labelNames: ['enforcer'] as const,
+    registers,
+  });
   const logLag = new Gauge({
     name: 'banhammer_log_lag_seconds',
     help: 'Per configured log path: 0 when everything written was read; otherwise seconds since the agent last read a line or was caught up.',
@@ -325,6 +333,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   const logLinesBy = new Children((f) => born(logLines.labels(f)));
   const kernelBansBy = new Children((e) => kernelBans.labels(e));
   const driftBy = new Children((e) => drift.labels(e));
+  const mapOverflowBy = new Children((e) => mapOverflow.labels(e));
   const driftMissing = born(driftEntries.labels('missing'));
   const driftStray = born(driftEntries.labels('stray'));
   const familyV4 = activeBans.labels('ipv4');
@@ -460,6 +469,9 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     },
     checkFailed() {
       checkFailures.inc();
+    },
+    mapOverflow(enforcer, entries) {
+      mapOverflowBy.get(enforcer).set(entries);
     },
     logFile(file, d) {
       lagBy.get(file).set(Math.max(0, d.lagSeconds));
