@@ -20,7 +20,9 @@
  * - reload(): a diff, not a rebuild (see Pipeline.reconfigure); restart-only settings that changed are
  *   named in one warning. The daemon implements the control socket's handler type.
  * Host mode (enforcer docker-user, BANHAMMER_BAN_SCOPE=container): every line belongs to a scope, the
- * container it came from, and failures, bans and the enforcer's entries are per (address, scope).
+ * container it came from, and failures, bans and the enforcer's entries are per (address, scope). A
+ * syslog line whose tag several containers may have written (ContainerResolver.scopesOf) counts at
+ * each of them: never host-wide, where one tenant's lines would ban a client at every container.
  */
 import { repeat, type Clock } from './clock.js';
 import type { DaemonDeps, DaemonLogger, DaemonState } from './daemon-deps.js';
@@ -317,9 +319,11 @@ export class Daemon implements ControlHandler {
     if (this.idle) this.busy();
     const ev = this.pipeline.parse(line, file);
     if (ev === null) return;
-    const scope = this.scoped ? this.containers!.scopeOf(file, ev.origin) : undefined;
     // A line split over records is kept as joined, not as the piece that decided it (AccessEvent.joined).
-    this.pipeline.observe(ev, this.clock.now(), scope, this.scopeName, ev.joined ?? line, file);
+    if (!this.scoped) return this.pipeline.observe(ev, this.clock.now(), undefined, this.scopeName, ev.joined ?? line, file);
+    const c = this.containers!;
+    if (ev.origin === undefined || c.scopesOf === undefined) return this.pipeline.observe(ev, this.clock.now(), c.scopeOf(file, ev.origin), this.scopeName, ev.joined ?? line, file);
+    for (const scope of c.scopesOf(file, ev.origin)) this.pipeline.observe(ev, this.clock.now(), scope, this.scopeName, ev.joined ?? line, file);
   }
 
   /** A ban the enforcer must get; it is reported once applied. */

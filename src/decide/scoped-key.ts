@@ -10,3 +10,12 @@ export function parseScopedKey(key: string): { ip: string; scope: string | undef
   const sp = key.indexOf(' ');
   return sp < 0 ? { ip: key, scope: undefined } : { ip: key.slice(0, sp), scope: key.slice(sp + 1) };
 }
+
+/**
+ * The scope part of a scopedKey(): '' for a host-wide key. (Detection windows are bounded per rule,
+ * and at the cap the scope holding the most windows gives one up: window-table.ts.)
+ */
+export function scopeOfKey(key: string): string {
+  const sp = key.indexOf(' ');
+  return sp < 0 ? '' : key.slice(sp + 1);
+}

@@ -4,7 +4,16 @@
  * evicts the least recently used one (lru-order.ts: exact, and free below the cap) and counts it; the
  * window used last is found again without a lookup (most lines follow one of the same client: 57 % in
  * a public Apache log, a page and its assets).
+ *
+ * In host mode a key names a scope too (scoped-key.ts: a container, or '' for host-wide), and each
+ * tenant writes whatever lines it likes: a tenant printing a new forged address with every line would
+ * make every other container's windows the least recently used, and evict them before their clients
+ * reach maxretry. So the window evicted at the cap is the least recently used one of a scope holding at
+ * least its share of the table (held / scopes): a window of a smaller scope met on the way is spared
+ * (moved to the recent end; each is passed over once, so an eviction costs O(1) amortized). With one
+ * scope this is plain LRU.
  */
+import { scopeOfKey } from '../decide/scoped-key.js';
 import { LruOrder, type LruNode } from './lru-order.js';
 
 export class WindowTable<W extends LruNode> {
@@ -12,6 +21,8 @@ export class WindowTable<W extends LruNode> {
   private readonly lru = new LruOrder<W>();
   private lastKey: string | undefined;
   private lastWindow: W | undefined;
+  /** Windows held per scope ('' host-wide), for the choice of a window to evict. */
+  private readonly perScope = new Map<string, number>();
   /** Windows evicted at the cap, since start. */
   evictions = 0;
 
@@ -27,7 +38,7 @@ export class WindowTable<W extends LruNode> {
     if (!(maxTracked >= 1)) throw new RangeError(`maxTracked must be ≥ 1, got ${maxTracked}`);
     this.maxTracked = maxTracked;
     while (this.windows.size > maxTracked) {
-      const old = this.lru.leastRecent(this.windows.values());
+      const old = this.victim();
       if (old === null) break;
       this.remove(old);
       this.evictions++;
@@ -54,13 +65,14 @@ export class WindowTable<W extends LruNode> {
   /** A new window for its key, the most recently used; at the cap the least recently used goes first. */
   add(w: W): void {
     if (this.windows.size >= this.maxTracked) {
-      const old = this.lru.leastRecent(this.windows.values());
+      const old = this.victim();
       if (old !== null) {
         this.remove(old);
         this.evictions++;
       }
     }
     this.windows.set(w.key, w);
+    this.count(w.key, 1);
     this.lru.add(w);
     this.lastKey = w.key;
     this.lastWindow = w;
@@ -100,8 +112,33 @@ export class WindowTable<W extends LruNode> {
     return this.windows.size;
   }
 
+  /**
+   * The window to evict at the cap: the least recently used of a scope holding at least its share
+   * (one always does: not every scope holds less than the average). Windows of smaller scopes met
+   * first are moved to the recent end.
+   */
+  private victim(): W | null {
+    let n = this.lru.leastRecent(this.windows.values());
+    if (this.perScope.size <= 1) return n;
+    const share = this.windows.size / this.perScope.size;
+    for (let i = 0; n !== null && i < this.windows.size; i++) {
+      if ((this.perScope.get(scopeOfKey(n.key)) ?? 0) >= share) return n;
+      this.lru.touch(n);
+      n = this.lru.leastRecent(this.windows.values());
+    }
+    return n;
+  }
+
+  private count(key: string, by: number): void {
+    const scope = scopeOfKey(key);
+    const n = (this.perScope.get(scope) ?? 0) + by;
+    if (n > 0) this.perScope.set(scope, n);
+    else this.perScope.delete(scope);
+  }
+
   private remove(w: W): void {
     this.windows.delete(w.key);
+    this.count(w.key, -1);
     this.lru.remove(w);
     if (this.lastWindow === w) {
       this.lastKey = undefined;

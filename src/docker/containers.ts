@@ -5,29 +5,43 @@
  * Docker keeps one directory per container, `<containers dir>/<64-hex id>/`, holding the json-file
  * log `<id>-json.log` and `config.v2.json`, whose `Name` ("/web") and
  * `NetworkSettings.Networks.*.IPAddress` / `GlobalIPv6Address` say what the container is called and
- * where it can be reached (after Docker's DNAT). The directory is mounted read-only into the agent.
+ * where it can be reached (after Docker's DNAT; none while its `State.Running` is false). The
+ * directory is mounted read-only into the agent.
  *
- * - idOfLogFile(file): the container id of a json-file log path (its directory's name), else undefined.
+ * - idOfLogFile(file): the container id of a json-file log path (`<id>/<id>-json.log`), else undefined.
  * - info(id): name and addresses, cached; the file is looked at again (one stat) at most once per
  *   `refreshMs`, and re-read when its identity, size or mtime changed (Docker rewrites it atomically
  *   whenever the container starts, stops or is renamed, so a restart's new address is seen). A missing
  *   or malformed file gives null and one warning per container, never a throw.
- * - byTag(tag): a syslog-driver tag → the one container whose syslog driver writes that tag (its
+ * - byTag(tag): a syslog-driver tag → the containers whose syslog driver may write that tag (their
  *   hostconfig.json's LogConfig: driver syslog, tag option rendered with {{.ID}}, {{.FullID}},
- *   {{.Name}}; Docker's default is the short id). A container that logs elsewhere is never named by
- *   a tag, and a tag two containers write names neither (a tenant sets its own container's tag, and
- *   could set another's). Without a readable hostconfig.json: the container whose id starts with the
- *   tag (at least 12 hex characters, unambiguous), else whose name equals it. Looked up again every
- *   few seconds (renames, removals).
- * - scopeOf(file, origin): the scope a line's failures and bans belong to: the container id, or
- *   undefined for host-wide (a tag that names no container, with a one-time warning).
+ *   {{.Name}}; Docker's default is the short id; a template that cannot be rendered here may write
+ *   any tag). A container that logs elsewhere is never named by a tag; a tag several containers may
+ *   write (a tenant sets its own container's tag, and could set another's) names each of them, never
+ *   the whole host. Without a readable hostconfig.json: the container whose id starts with the tag
+ *   (at least 12 hex characters, unambiguous), else whose name equals it. Looked up again every few
+ *   seconds (renames, removals), from an index of every container's tags built at most that often,
+ *   so a flood of distinct (forged) tags costs a map look-up each, and a bounded number of warnings.
+ * - scopesOf(file, origin): every scope a line's failures count in: the container id; for a syslog
+ *   tag each container that may have written it; `[undefined]` (host-wide) only for a tag no
+ *   container can have written. scopeOf(file, origin): the one scope, or undefined when there is none
+ *   or several.
+ * - knownIds(): a container removed since (its directory gone) is forgotten at the next listing,
+ *   with what was cached about it: a host that creates and removes containers all day keeps none of
+ *   those long gone.
+ *
+ * What a tenant controls is its own container: its name (a name may look like another container's
+ * short id: resolveContainerRef refuses such a reference), its log driver and tag, its environment
+ * and labels (config.v2.json up to 8 MB; re-reads of changed files are bounded per second), when it
+ * starts, stops and is removed. Docker's own files are read from the containers directory, never from
+ * a directory a log path names when the containers directory is known.
  *
  * All reads are small synchronous reads of local files, done at most once per container per refresh
  * interval: the hot path (one call per line) only looks up maps.
  */
-import { readdirSync, statSync, type Stats } from 'node:fs';
+import { existsSync, readdirSync, statSync, type Stats } from 'node:fs';
 import { readRegularFileSync } from '../fs/read-regular.js';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative } from 'node:path';
 import { systemClock, type Clock } from '../clock.js';
 import { canonicalIp } from '../parse/ip.js';
 import { parseSyslogFrame } from '../parse/syslog.js';
@@ -35,9 +49,25 @@ import { parseSyslogFrame } from '../parse/syslog.js';
 export const CONTAINER_ID_RE = /^[0-9a-f]{64}$/;
 /** Longest config.v2.json read (they hold the container's environment and labels). */
 const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
+/**
+ * Bytes of config.v2.json read again (a container already read once, whose file changed) per second,
+ * over every container: a tenant that restarts many containers whose files it made large (its
+ * environment, its labels), each restart a new file, must not stall the agent with synchronous reads
+ * and parses. Past the budget a changed file keeps its last reading until a later second. A first
+ * reading is never held back (a new container's name and addresses, which tags and bans need).
+ */
+const REREAD_BYTES_PER_SECOND = 8 * 1024 * 1024;
 const MIN_ID_PREFIX = 12;
 /** How long a syslog tag's container (or its having none) is believed before it is looked up again. */
 const TAG_RECHECK_MS = 5000;
+/** How often the containers directory is listed again (new containers, and removed ones forgotten). */
+const RELIST_MS = 5000;
+/**
+ * Distinct syslog tags named in warnings of their own; past that, one summary a minute counts the
+ * rest (whoever can write to the syslog daemon can send a new tag with every line).
+ */
+const MAX_TAG_WARNINGS = 10;
+const TAG_SUMMARY_MS = 60_000;
 
 export interface ContainerInfo {
   readonly id: string;
@@ -66,18 +96,24 @@ export type ContainerRef =
  * scopes), by the same rules: a full id, then a name (the one recorded with the bans), then an id
  * prefix of at least 12 hex characters that is one id's among every id known (the directory's and
  * the held ones). Never a scope that is neither a container nor held.
+ *
+ * A tenant names its own container, and a name may be 12+ hex characters: another container's short
+ * id as `docker ps` shows it. Docker resolves such a reference to the container with that name; here
+ * a reference that is one container's name and another's id prefix (a container's, or a held scope's)
+ * names both and is refused as ambiguous, so an operator who copies the victim's short id never bans
+ * or lifts a ban at the tenant's container instead. Only a full id is never ambiguous.
  */
 export function resolveContainerRef(resolver: Pick<ContainerResolver, 'find' | 'info' | 'knownIds'>, ref: string, held: () => Iterable<HeldScope>): ContainerRef {
   const want = ref.replace(/^\//, '');
   const live = resolver.find(ref);
-  // A container answering to an id prefix only, not to its whole id or name: the held ids count too.
-  const byPrefix = live !== null && live.id !== want && live.name !== want;
-  if (live !== null && !byPrefix) return { kind: 'container', info: live };
+  if (live !== null && live.id === want) return { kind: 'container', info: live };
   if (want === '') return { kind: 'none' };
   const scopes = new Map<string, string | undefined>();
   for (const h of held()) if (CONTAINER_ID_RE.test(h.id) && !scopes.has(h.id)) scopes.set(h.id, h.name);
+  const hexPrefix = want.length >= MIN_ID_PREFIX && /^[0-9a-f]+$/.test(want);
   if (live !== null) {
-    const also = [...scopes.keys()].filter((id) => id !== live.id && id.startsWith(want));
+    // By name or by id prefix: every other id (a container's or a held scope's) the reference is a prefix of names another.
+    const also = hexPrefix ? [...new Set([...(resolver.knownIds?.() ?? []), ...scopes.keys()])].filter((id) => id !== live.id && id.startsWith(want)) : [];
     return also.length === 0 ? { kind: 'container', info: live } : { kind: 'ambiguous', ids: [live.id, ...also] };
   }
   // (A held scope whose container is there, renamed since its bans were made, is that container.)
@@ -104,8 +140,14 @@ export interface ContainerResolver {
   info(id: string): ContainerInfo | null;
   /** A container by exact name or by id / unambiguous id prefix (≥ 12 hex), for syslog tags and `--container`. */
   find(nameOrId: string): ContainerInfo | null;
-  /** Scope of a line: the container id, or undefined for host-wide. */
+  /** Scope of a line: the container id, or undefined for host-wide (also when several containers may have written it: see scopesOf). */
   scopeOf(file: string, origin: string | undefined): string | undefined;
+  /**
+   * Every scope a line counts in: its container; for a syslog tag, each container that may have
+   * written it (one that writes exactly that tag, and one whose tag template cannot be rendered);
+   * `[undefined]` (host-wide) only for a tag no container can have written.
+   */
+  scopesOf?(file: string, origin: string | undefined): readonly (string | undefined)[];
   /** Every container id known (seen in log paths or listed in the directory), for id-prefix look-ups. */
   knownIds?(): string[];
   /** The containers directory in use, or null when none is known. */
@@ -156,8 +198,13 @@ export function parseContainerConfig(text: string, expectId?: string): Container
     if (c === null) return;
     (c.family === 4 ? v4 : v6).add(c.ip);
   };
+  // A container that is not running has no address of its own: Docker releases them at the stop, and
+  // may give them to another container right away. A config.v2.json that still lists them (Docker
+  // stopped before it saved the stop) must not tie this container's bans to that other container.
+  const state = r.State;
+  const running = !(typeof state === 'object' && state !== null && (state as Record<string, unknown>).Running === false);
   const ns = r.NetworkSettings;
-  if (typeof ns === 'object' && ns !== null) {
+  if (running && typeof ns === 'object' && ns !== null) {
     const n = ns as Record<string, unknown>;
     add(n.IPAddress);
     add(n.GlobalIPv6Address);
@@ -243,6 +290,25 @@ interface Cached {
   checkedAt: number;
 }
 
+/**
+ * Which container writes which syslog tag, built from every known container's hostconfig.json and
+ * config.v2.json at most once per TAG_RECHECK_MS, so that a tag costs one map look-up however many
+ * containers there are and however many distinct tags arrive (a tenant that can reach the syslog
+ * daemon sends any tag it likes, a new one with every line).
+ */
+interface TagIndex {
+  readonly at: number;
+  readonly ids: readonly string[];
+  /** A tag as the syslog reader reads it → the containers whose syslog driver writes it. */
+  readonly told: ReadonlyMap<string, readonly string[]>;
+  /** Containers whose syslog driver's tag template cannot be rendered here: they may write any tag. */
+  readonly untellable: readonly string[];
+  /** Containers whose hostconfig.json cannot be read. */
+  readonly untold: ReadonlySet<string>;
+  /** Their names → their ids (in directory order). */
+  readonly untoldByName: ReadonlyMap<string, readonly string[]>;
+}
+
 export class ContainerDirectory implements ContainerResolver {
   readonly dir: string | null;
   private readonly clock: Clock;
@@ -252,12 +318,21 @@ export class ContainerDirectory implements ContainerResolver {
   private readonly dirs = new Map<string, string>();
   private readonly cache = new Map<string, Cached>();
   private readonly fileIds = new Map<string, string | null>();
-  private readonly tagScopes = new Map<string, { id: string | undefined; at: number }>();
+  private readonly tagScopes = new Map<string, { ids: readonly (string | undefined)[]; at: number }>();
   /** id → its log settings (hostconfig.json), with the file's identity; undefined settings: unreadable. */
   private readonly logs = new Map<string, { settings: LogSettings | undefined; key: string; checkedAt: number }>();
   private readonly warned = new Set<string>();
   private listedAt = -Infinity;
   private listed: string[] = [];
+  private listedSet = new Set<string>();
+  private tagIndex: TagIndex | null = null;
+  /** What is left of this second's re-read budget (REREAD_BYTES_PER_SECOND). */
+  private rereadSecond = -Infinity;
+  private rereadLeft = REREAD_BYTES_PER_SECOND;
+  /** Tags warned about one by one (at most MAX_TAG_WARNINGS), and those counted since the last summary. */
+  private readonly tagsWarned = new Set<string>();
+  private tagsUnwarned = 0;
+  private tagSummaryAt = -Infinity;
 
   constructor(opts: ContainerDirectoryOptions) {
     this.dir = opts.dir;
@@ -271,7 +346,12 @@ export class ContainerDirectory implements ContainerResolver {
     if (hit !== undefined) return hit ?? undefined;
     const d = dirname(file);
     const id = basename(d);
-    const ok = CONTAINER_ID_RE.test(id) && basename(file).endsWith('-json.log');
+    // Docker names it `<id>-json.log` in the directory `<id>`; any other name there is not its log,
+    // and neither is one deeper inside the containers directory (what a tenant can write is there:
+    // its /dev/shm is `<its id>/mounts/shm/`, where it could make `<another id>/<another id>-json.log`
+    // and a config.v2.json beside it, naming that container with addresses of its choosing).
+    const ok = CONTAINER_ID_RE.test(id) && basename(file) === `${id}-json.log` && !this.nestedInDir(dirname(d));
+    this.relist(this.clock.now());
     if (this.fileIds.size > 10_000) this.fileIds.clear();
     this.fileIds.set(file, ok ? id : null);
     if (!ok) return undefined;
@@ -279,12 +359,30 @@ export class ContainerDirectory implements ContainerResolver {
     return id;
   }
 
+  /** Whether `root` lies inside the containers directory without being it. */
+  private nestedInDir(root: string): boolean {
+    if (this.dir === null) return false;
+    const rel = relative(this.dir, root);
+    return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
+  }
+
+  /**
+   * Where a container's config.v2.json and hostconfig.json are read: under the containers directory
+   * when it lists the container (Docker's own files, whatever log path names the id), else the
+   * directory of its json-file log (a container not listed yet, or logs kept elsewhere).
+   */
+  private dirOf(id: string): string | null {
+    if (this.dir !== null && this.listedSet.has(id)) return join(this.dir, id);
+    return this.dirs.get(id) ?? (this.dir !== null ? join(this.dir, id) : null);
+  }
+
   info(id: string): ContainerInfo | null {
     if (!CONTAINER_ID_RE.test(id)) return null;
     const now = this.clock.now();
     const c = this.cache.get(id);
     if (c !== undefined && now - c.checkedAt < this.refreshMs) return c.info;
-    const dir = this.dirs.get(id) ?? (this.dir !== null ? join(this.dir, id) : null);
+    this.relist(now);
+    const dir = this.dirOf(id);
     if (dir === null) return null;
     const file = join(dir, 'config.v2.json');
     let st: Stats;
@@ -301,6 +399,8 @@ export class ContainerDirectory implements ContainerResolver {
     if (st.size > MAX_CONFIG_BYTES) {
       return this.remember(id, null, key, now, `${file} is larger than ${MAX_CONFIG_BYTES} bytes; not read`);
     }
+    // Read before (and since changed): within the budget, else its last reading for now (looked at again at the next call).
+    if (c !== undefined && c.info !== null && !this.spendReread(st.size, now)) return c.info;
     let text: string;
     try {
       text = readRegularFileSync(file, MAX_CONFIG_BYTES);
@@ -336,68 +436,133 @@ export class ContainerDirectory implements ContainerResolver {
 
   scopeOf(file: string, origin: string | undefined): string | undefined {
     if (origin === undefined) return this.idOfLogFile(file);
+    const ids = this.scopesOf(file, origin);
+    return ids.length === 1 ? ids[0] : undefined;
+  }
+
+  scopesOf(file: string, origin: string | undefined): readonly (string | undefined)[] {
+    if (origin === undefined) return [this.idOfLogFile(file)];
     const now = this.clock.now();
     const hit = this.tagScopes.get(origin);
     // A tag is looked up again after a while: one that named no container (it may be new), and one
     // that did (that container may have been renamed or removed, and another now bear the name).
-    if (hit !== undefined && now - hit.at < TAG_RECHECK_MS) return hit.id;
-    let id: string | undefined;
+    if (hit !== undefined && now - hit.at < TAG_RECHECK_MS) return hit.ids;
+    let ids: readonly (string | undefined)[] = [undefined];
     if (this.dir === null && this.dirs.size === 0) {
       this.warnOnce('tag-no-dir', `syslog tag ${JSON.stringify(origin)} cannot be tied to a container: no Docker containers directory is known (set BANHAMMER_DOCKER_CONTAINERS_DIR); bans from tagged lines are host-wide`);
     } else {
-      id = this.byTag(origin, hit?.id);
-      if (id === undefined) {
-        this.warnOnce(`tag:${origin}`, `syslog tag ${JSON.stringify(origin)} names no container (by name or id) in ${this.dir ?? 'the known container directories'}; bans from its lines are host-wide`);
+      ids = this.byTag(origin, hit?.ids.length === 1 ? hit.ids[0] : undefined);
+      if (ids.length === 1 && ids[0] === undefined) {
+        this.warnTag(origin, `tag:${origin}`, `syslog tag ${JSON.stringify(origin)} names no container (by name or id) in ${this.dir ?? 'the known container directories'}; bans from its lines are host-wide`);
       }
     }
     if (this.tagScopes.size > 10_000) this.tagScopes.clear();
-    this.tagScopes.set(origin, { id, at: now });
-    return id;
+    this.tagScopes.set(origin, { ids, at: now });
+    return ids;
   }
 
   /**
-   * The container a syslog tag names. Docker's default tag is the short id, and ids are Docker's
-   * while names are their tenants': an id (whole, or a prefix of at least 12 hex that is one
-   * container's) wins over a name, so a tenant that names its container after another's short id
-   * does not take that container's lines. `cached`: the answer of the last look-up, kept when that
-   * container still bears the name (one cached stat, not a look at every container).
+   * The containers a syslog tag names. Where Docker's hostconfig.json says how a container logs
+   * (always, on a Docker host), every container that may have written the tag: each whose syslog
+   * driver writes exactly that tag (a container that logs to json-file never), and each whose tag
+   * template cannot be rendered here (`{{.ImageName}}`, a template function: it may write any tag,
+   * this one included). A tag several containers may write (a tenant set its own to another's, or
+   * chose one that cannot be told) is counted at each of them, never host-wide: host-wide would let
+   * one tenant's lines ban a client at every container of the host. Otherwise, among containers whose
+   * hostconfig.json cannot be read: an id (whole, or a prefix of at least 12 hex that is one
+   * container's) wins over a name, so a tenant that names its container after another's short id does
+   * not take that container's lines; `cached`: the answer of the last look-up, kept while that
+   * container still bears the name. `[undefined]` (host-wide): no container can have written it.
    */
-  private byTag(tag: string, cached: string | undefined): string | undefined {
+  private byTag(tag: string, cached: string | undefined): readonly (string | undefined)[] {
     const want = tag.replace(/^\//, '');
-    if (want === '') return undefined;
+    if (want === '') return [undefined];
+    const index = this.tags();
+    const told = index.told.get(tag) ?? [];
+    const byIdOrName = this.untoldByTag(index, want, cached);
+    const writers = index.untellable.length === 0 && byIdOrName === undefined ? told : [...new Set([...told, ...index.untellable, ...(byIdOrName !== undefined ? [byIdOrName] : [])])];
+    if (writers.length > 1) {
+      const names = writers.slice(0, 5).map((id) => this.info(id)?.name ?? id.slice(0, 12)).join(', ') + (writers.length > 5 ? ', …' : '');
+      this.warnTag(want, `tag-ambiguous:${want}`, `syslog tag ${JSON.stringify(want)} may be written by ${writers.length} containers (${names}): its lines count at each of them (never host-wide); give each container a tag of its own that Docker renders from {{.Name}}, {{.ID}} or {{.FullID}}`);
+    }
+    return writers.length > 0 ? writers : [undefined];
+  }
+
+  /**
+   * Among containers whose hostconfig.json cannot be read (how they log is unknown): the one a tag
+   * names by id (whole, or a prefix of at least 12 hex that is one container's, and not one whose
+   * hostconfig.json says it writes something else), else by name (`cached` first while it still
+   * bears the name).
+   */
+  private untoldByTag(index: TagIndex, want: string, cached: string | undefined): string | undefined {
+    const untold = index.untold;
+    if (untold.size === 0) return undefined;
+    if (CONTAINER_ID_RE.test(want) && untold.has(want)) return want;
+    if (want.length >= MIN_ID_PREFIX && /^[0-9a-f]+$/.test(want)) {
+      const hits = index.ids.filter((id) => id.startsWith(want));
+      if (hits.length === 1) return untold.has(hits[0]!) ? hits[0] : undefined;
+    }
+    const named = index.untoldByName.get(want) ?? [];
+    if (cached !== undefined && named.includes(cached)) return cached;
+    return named[0];
+  }
+
+  /** The tag index (TagIndex), built again once it is TAG_RECHECK_MS old. */
+  private tags(): TagIndex {
+    const now = this.clock.now();
+    if (this.tagIndex !== null && now - this.tagIndex.at < TAG_RECHECK_MS) return this.tagIndex;
     const ids = this.knownIds();
-    // Where Docker's hostconfig.json says how a container logs (always, on a Docker host), a tag is
-    // tied only to the containers whose syslog driver writes exactly that tag: a container that logs
-    // to json-file never, and a tag two containers write (one chose another's) to neither.
-    const told: string[] = [];
-    const untold: string[] = [];
+    const told = new Map<string, string[]>();
+    const untold = new Set<string>();
+    const untoldByName = new Map<string, string[]>();
+    const untellable: string[] = [];
     for (const id of ids) {
       const logs = this.logSettings(id);
       if (logs === undefined) {
-        untold.push(id);
+        untold.add(id);
+        const name = this.info(id)?.name;
+        if (name !== undefined) untoldByName.set(name, [...(untoldByName.get(name) ?? []), id]);
         continue;
       }
       if (logs.driver !== 'syslog') continue;
       const info = this.info(id);
       const rendered = info !== null ? renderLogTag(logs.tag, info) : null;
-      // The tag as the line's reader sees it, not `want`: a tenant whose tag is `/shop`, or `shop: x`
-      // (its lines then read as tagged `shop`), writes lines that read as another's; both name it.
-      if (rendered !== null && tagsReadAs(rendered).includes(tag)) told.push(id);
+      if (rendered === null) {
+        untellable.push(id);
+        this.warnOnce(`untellable:${id}`, `container ${info?.name ?? id.slice(0, 12)} (${id.slice(0, 12)}) logs through Docker's syslog driver with a tag that cannot be told here (${JSON.stringify(logs.tag)}; {{.Name}}, {{.ID}}, {{.FullID}} and literal text are understood): it may write any tag, so the lines of every tag no single other container writes count at it too`);
+        continue;
+      }
+      // The tag as the line's reader sees it: a tenant whose tag is `/shop`, or `shop: x` (its lines
+      // then read as tagged `shop`), writes lines that read as another's; both name it.
+      for (const t of tagsReadAs(rendered)) {
+        const list = told.get(t);
+        if (list === undefined) told.set(t, [id]);
+        else if (!list.includes(id)) list.push(id);
+      }
     }
-    if (told.length > 1) {
-      this.warnOnce(`tag-ambiguous:${want}`, `syslog tag ${JSON.stringify(want)} is written by ${told.length} containers (${told.map((id) => this.info(id)?.name ?? id.slice(0, 12)).join(', ')}): it names none of them, and bans from its lines are host-wide; give each container a tag of its own`);
-      return undefined;
+    this.tagIndex = { at: now, ids, told, untellable, untold, untoldByName };
+    return this.tagIndex;
+  }
+
+  /**
+   * A warning about a syslog tag: each of the first MAX_TAG_WARNINGS distinct tags once, then a count
+   * of the further ones at most once a minute (a sender of a new tag per line must not flood the
+   * log, nor grow a set of tags warned about without end).
+   */
+  private warnTag(tag: string, key: string, msg: string): void {
+    if (this.warned.has(key)) return;
+    if (this.tagsWarned.size < MAX_TAG_WARNINGS) {
+      this.tagsWarned.add(tag);
+      this.warnOnce(key, msg);
+      return;
     }
-    if (told.length === 1) return told[0];
-    // Containers whose hostconfig.json cannot be read: by id, then by name, as before.
-    if (CONTAINER_ID_RE.test(want) && untold.includes(want)) return want;
-    if (want.length >= MIN_ID_PREFIX && /^[0-9a-f]+$/.test(want)) {
-      const hits = ids.filter((id) => id.startsWith(want));
-      if (hits.length === 1) return untold.includes(hits[0]!) ? hits[0] : undefined;
-    }
-    if (cached !== undefined && untold.includes(cached) && this.info(cached)?.name === want) return cached;
-    for (const id of untold) if (this.info(id)?.name === want) return id;
-    return undefined;
+    if (this.tagsWarned.has(tag)) return this.warnOnce(key, msg);
+    this.tagsUnwarned++;
+    const now = this.clock.now();
+    if (now - this.tagSummaryAt < TAG_SUMMARY_MS) return;
+    this.tagSummaryAt = now;
+    this.warn(`${this.tagsUnwarned} more look-up(s) of syslog tags not tied to exactly one container (the last ${JSON.stringify(tag)}): host-wide when no container writes the tag, else counted at each container that may (only the first ${MAX_TAG_WARNINGS} distinct tags are named one by one)`);
+    this.tagsUnwarned = 0;
   }
 
   /** A container's log settings (hostconfig.json), re-read when the file changed; undefined when it cannot be read. */
@@ -405,7 +570,7 @@ export class ContainerDirectory implements ContainerResolver {
     const now = this.clock.now();
     const c = this.logs.get(id);
     if (c !== undefined && now - c.checkedAt < this.refreshMs) return c.settings;
-    const dir = this.dirs.get(id) ?? (this.dir !== null ? join(this.dir, id) : null);
+    const dir = this.dirOf(id);
     if (dir === null) return undefined;
     const file = join(dir, 'hostconfig.json');
     let key: string;
@@ -432,24 +597,70 @@ export class ContainerDirectory implements ContainerResolver {
     return settings;
   }
 
-  /** Ids seen in log paths plus the containers directory's entries (listed at most every 5 s). */
+  /**
+   * Ids seen in log paths plus the containers directory's entries, listed at most every RELIST_MS.
+   * A container removed since (its directory gone) is forgotten at that listing, with what was cached
+   * about it: a host that creates and removes containers all day (a tenant can, as fast as Docker
+   * lets it) must not keep, and look at for every new syslog tag or `--container`, every id it ever
+   * had. (A removed container's held bans still name it: info() answers null for it.)
+   */
   knownIds(): string[] {
-    const now = this.clock.now();
-    if (this.dir !== null && now - this.listedAt >= 5000) {
-      this.listedAt = now;
-      try {
-        this.listed = readdirSync(this.dir).filter((n) => CONTAINER_ID_RE.test(n));
-      } catch (e) {
-        this.listed = [];
-        this.warnOnce(`dir:${code(e)}`, `cannot list Docker's containers directory ${this.dir} (${code(e)}); is Docker running and the directory mounted?`);
-      }
-    }
+    this.relist(this.clock.now());
     return [...new Set([...this.dirs.keys(), ...this.listed])];
+  }
+
+  /** The listing and forgetting of knownIds(), when RELIST_MS has passed (also from info() and new log paths, so a host that only reads json-file logs forgets too). */
+  private relist(now: number): void {
+    if (now - this.listedAt >= RELIST_MS) {
+      this.listedAt = now;
+      let listed: Set<string> | null = null;
+      if (this.dir !== null) {
+        try {
+          this.listed = readdirSync(this.dir).filter((n) => CONTAINER_ID_RE.test(n));
+          listed = new Set(this.listed);
+          this.listedSet = listed;
+        } catch (e) {
+          this.listed = [];
+          this.listedSet = new Set();
+          this.warnOnce(`dir:${code(e)}`, `cannot list Docker's containers directory ${this.dir} (${code(e)}); is Docker running and the directory mounted?`);
+        }
+      }
+      const gone = new Set<string>();
+      for (const [id, d] of this.dirs) {
+        // Under the listed directory its listing tells; elsewhere (a json-file path of its own) one stat.
+        if (listed !== null && this.dir !== null && d === join(this.dir, id) ? !listed.has(id) : !existsSync(d)) gone.add(id);
+      }
+      for (const id of [...this.cache.keys(), ...this.logs.keys()]) if (!this.dirs.has(id) && (listed === null || !listed.has(id))) gone.add(id);
+      if (gone.size > 0) this.forget(gone);
+    }
+  }
+
+  /** Drops what is known about containers whose directories are gone (warnings said stay said). */
+  private forget(ids: ReadonlySet<string>): void {
+    for (const id of ids) {
+      this.dirs.delete(id);
+      this.cache.delete(id);
+      this.logs.delete(id);
+    }
+    for (const [file, id] of this.fileIds) if (id !== null && ids.has(id)) this.fileIds.delete(file);
+  }
+
+  /** Takes `bytes` from this second's re-read budget; false when they do not fit (a file alone larger than the budget waits for a second of its own). */
+  private spendReread(bytes: number, now: number): boolean {
+    const second = Math.floor(now / 1000);
+    if (second !== this.rereadSecond) {
+      this.rereadSecond = second;
+      this.rereadLeft = REREAD_BYTES_PER_SECOND;
+    }
+    if (bytes > this.rereadLeft && this.rereadLeft < REREAD_BYTES_PER_SECOND) return false;
+    this.rereadLeft -= bytes;
+    return true;
   }
 
   private remember(id: string, info: ContainerInfo | null, key: string, now: number, warning?: string): ContainerInfo | null {
     this.cache.set(id, { info, key, checkedAt: now });
     if (warning !== undefined && !this.warned.has(id)) {
+      if (this.warned.size >= 10_000) this.warned.clear();
       this.warned.add(id);
       this.warn(warning);
     }
@@ -458,6 +669,7 @@ export class ContainerDirectory implements ContainerResolver {
 
   private warnOnce(key: string, msg: string): void {
     if (this.warned.has(key)) return;
+    if (this.warned.size >= 10_000) this.warned.clear();
     this.warned.add(key);
     this.warn(msg);
   }

@@ -6,7 +6,8 @@
  * the agent never makes. Replay now scopes each line as the agent would:
  *
  * - on the Docker host (the configuration's containers directory is there), with the agent's own
- *   resolver: exactly the agent's scopes, a tag that names no container included (host-wide);
+ *   resolver: exactly the agent's scopes, a tag that names no container included (host-wide), and a
+ *   tag several containers may write counted at each of them (all());
  * - elsewhere (a log copied off the host: the directory the configuration names is missing), by the
  *   syslog tag itself, the closest it can know: one tag, one container, as the agent would resolve it;
  * - with no containers directory in the configuration at all, the agent itself can resolve json-file
@@ -23,6 +24,8 @@ const TAG_SCOPE = 'tag:';
 export interface ReplayScopes {
   /** The scope of a line of the replayed file with this origin (syslog tag, container name), or undefined (host-wide). */
   of(origin: string | undefined): string | undefined;
+  /** Every scope a line with this origin counts in, as the agent counts it (ContainerResolver.scopesOf). */
+  all(origin: string | undefined): readonly (string | undefined)[];
   /** A scope's display name: the container's name, or the tag. */
   name(scope: string): string;
 }
@@ -33,11 +36,16 @@ export function replayScopes(config: Config, file: string): ReplayScopes | null 
   const dir = containersDirFor(config.dockerContainersDir, config.log.paths);
   const offHost = dir !== null && !existsSync(dir);
   const containers = new ContainerDirectory({ dir: offHost ? null : dir });
+  const ofFile = [containers.scopeOf(file, undefined)];
   return {
     of(origin) {
       const scope = containers.scopeOf(file, origin);
       if (scope !== undefined || !offHost || origin === undefined || origin === '') return scope;
       return `${TAG_SCOPE}${origin}`;
+    },
+    all(origin) {
+      if (origin === undefined) return ofFile;
+      return offHost ? [this.of(origin)] : containers.scopesOf(file, origin);
     },
     name(scope) {
       if (scope.startsWith(TAG_SCOPE)) return scope.slice(TAG_SCOPE.length);

@@ -105,10 +105,17 @@ export async function replayFile(path: string, config: Config, opts: ReplayOptio
       }),
   });
   const detector = pipeline.detector;
-  const observe = scopes === null ? (ev: AccessEvent): void => pipeline.observe(ev, ev.time) : (ev: AccessEvent): void => pipeline.observe(ev, ev.time, scopes.of(ev.origin));
+  // A line counts in each scope the agent counts it in (a syslog tag several containers may write: each of them).
+  const observe = scopes === null ? (ev: AccessEvent): void => pipeline.observe(ev, ev.time) : (ev: AccessEvent): void => {
+    for (const scope of scopes.all(ev.origin)) pipeline.observe(ev, ev.time, scope);
+  };
   // --explain: the raw line goes with its event (cut out only here, never on the fast path).
   const observeLine =
-    opts.explain === true ? (ev: AccessEvent, text: string, start: number, end: number): void => pipeline.observe(ev, ev.time, scopes?.of(ev.origin), undefined, ev.joined ?? text.slice(start, end), path) : observe;
+    opts.explain === true
+      ? (ev: AccessEvent, text: string, start: number, end: number): void => {
+          for (const scope of scopes?.all(ev.origin) ?? [undefined]) pipeline.observe(ev, ev.time, scope, undefined, ev.joined ?? text.slice(start, end), path);
+        }
+      : observe;
   // Replay reads each byte as one Latin-1 character, but lines with raw UTF-8 decoded as the agent reads them (read-lines.ts).
   const parse = createLineParser(config.log.format, { trustedProxies: config.trustedProxies, latin1: true });
 
@@ -173,7 +180,8 @@ export async function replayFile(path: string, config: Config, opts: ReplayOptio
             }
             let x = exempt[id]!;
             if (x < 0) exempt[id] = x = pipeline.isAllowlisted(ev.ip) ? 1 : 0;
-            pipeline.observeMatched(ev, matched, n, hashes[e]!, x === 1, scopes?.of(ev.origin));
+            if (scopes === null) pipeline.observeMatched(ev, matched, n, hashes[e]!, x === 1);
+            else for (const scope of scopes.all(ev.origin)) pipeline.observeMatched(ev, matched, n, hashes[e]!, x === 1, scope);
           }
           opts.onProgress?.(span.to, total);
         },

@@ -110,7 +110,7 @@ describe('syslog tags a tenant sets itself (hostconfig.json says which container
     expect(d.scopeOf('/var/log/syslog', 'blog')).toBeUndefined();
   });
 
-  it('a tag two containers write names neither (one chose the tag the other writes), with a warning', () => {
+  it('a tag two containers write counts at both (one chose the tag the other writes), never host-wide, with a warning', () => {
     const f = fixture();
     const warnings: string[] = [];
     f.put(B, containerConfig(B, 'shop', { bridge: { v4: '198.18.200.3' } }));
@@ -118,8 +118,10 @@ describe('syslog tags a tenant sets itself (hostconfig.json says which container
     hostconfig(f.root, B, 'syslog', '{{.Name}}');
     hostconfig(f.root, A, 'syslog', 'shop');
     const d = new ContainerDirectory({ dir: f.root, clock: new ManualClock(), onWarning: (m) => warnings.push(m) });
+    // No single scope (scopeOf); each writer's (scopesOf): host-wide would let A ban a client everywhere.
     expect(d.scopeOf('/var/log/syslog', 'shop')).toBeUndefined();
-    expect(warnings.some((w) => /"shop" is written by 2 containers/.test(w))).toBe(true);
+    expect([...d.scopesOf('/var/log/syslog', 'shop')].sort()).toEqual([A, B].sort());
+    expect(warnings.some((w) => /"shop" may be written by 2 containers/.test(w))).toBe(true);
   });
 
   it('a container that logs to json-file is never named by a tag, not even by its short id', () => {
@@ -131,12 +133,13 @@ describe('syslog tags a tenant sets itself (hostconfig.json says which container
     expect(d.scopeOf('/var/log/syslog', 'shop')).toBeUndefined();
   });
 
-  it('a tag template with a field that cannot be told names no container', () => {
+  it('a container whose tag template has a field that cannot be told may have written any tag: its lines count at it, not host-wide', () => {
     const f = fixture();
     f.put(B, containerConfig(B, 'shop', { bridge: { v4: '198.18.200.3' } }));
     hostconfig(f.root, B, 'syslog', '{{.ImageName}}');
     const d = new ContainerDirectory({ dir: f.root, clock: new ManualClock() });
-    expect(d.scopeOf('/var/log/syslog', 'shop')).toBeUndefined();
-    expect(d.scopeOf('/var/log/syslog', B.slice(0, 12))).toBeUndefined();
+    expect(d.scopeOf('/var/log/syslog', 'shop')).toBe(B);
+    expect(d.scopeOf('/var/log/syslog', B.slice(0, 12))).toBe(B);
+    expect(d.scopeOf('/var/log/syslog', 'nginx')).toBe(B);
   });
 });
