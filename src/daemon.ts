@@ -320,10 +320,10 @@ export class Daemon implements ControlHandler {
     const ev = this.pipeline.parse(line, file);
     if (ev === null) return;
     // A line split over records is kept as joined, not as the piece that decided it (AccessEvent.joined).
-    if (!this.scoped) return this.pipeline.observe(ev, this.clock.now(), undefined, this.scopeName, ev.joined ?? line, file);
-    const c = this.containers!;
-    if (ev.origin === undefined || c.scopesOf === undefined) return this.pipeline.observe(ev, this.clock.now(), c.scopeOf(file, ev.origin), this.scopeName, ev.joined ?? line, file);
-    for (const scope of c.scopesOf(file, ev.origin)) this.pipeline.observe(ev, this.clock.now(), scope, this.scopeName, ev.joined ?? line, file);
+    // A syslog line several containers may have written counts in each (matched once).
+    const c = this.containers;
+    const scope = !this.scoped ? undefined : ev.origin === undefined || c!.scopesOf === undefined ? c!.scopeOf(file, ev.origin) : c!.scopesOf(file, ev.origin);
+    this.pipeline.observe(ev, this.clock.now(), scope, this.scopeName, ev.joined ?? line, file);
   }
 
   /** A ban the enforcer must get; it is reported once applied. */

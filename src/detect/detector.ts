@@ -86,14 +86,16 @@ export class Detector {
    * Feeds one event; calls `emit` for each rule whose threshold the event crosses. The live agent
    * passes `now` (wall clock): an event already older than a rule's findtime then never counts for
    * it, so lines read late after a restart cannot trigger a ban. Replay passes nothing.
-   * `scope` (host mode: a container id) counts the address's failures separately per scope.
+   * `scope` (host mode: a container id) counts the address's failures separately per scope; a list
+   * counts the event in each of its scopes (a syslog tag several containers may write), matched once.
    */
-  observe(ev: AccessEvent, emit: (o: Offense) => void, now?: number, scope?: string): void {
+  observe(ev: AccessEvent, emit: (o: Offense) => void, now?: number, scope?: string | readonly (string | undefined)[]): void {
     // One shared test first: most lines no enabled rule can match never reach per-rule work.
     const m = this.matcher;
     const n = m.match(ev);
     if (n === 0) return;
-    this.countMatched(ev, m.matched, n, -1, emit, now, scope);
+    if (typeof scope !== 'object') return this.countMatched(ev, m.matched, n, -1, emit, now, scope);
+    for (const s of scope) this.countMatched(ev, m.matched, n, -1, emit, now, s);
   }
 
   /**

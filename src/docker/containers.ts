@@ -529,7 +529,7 @@ export class ContainerDirectory implements ContainerResolver {
       const rendered = info !== null ? renderLogTag(logs.tag, info) : null;
       if (rendered === null) {
         untellable.push(id);
-        this.warnOnce(`untellable:${id}`, `container ${info?.name ?? id.slice(0, 12)} (${id.slice(0, 12)}) logs through Docker's syslog driver with a tag that cannot be told here (${JSON.stringify(logs.tag)}; {{.Name}}, {{.ID}}, {{.FullID}} and literal text are understood): it may write any tag, so the lines of every tag no single other container writes count at it too`);
+        this.warnOnce(`untellable:${id}`, `container ${info?.name ?? id.slice(0, 12)} (${id.slice(0, 12)}) logs through Docker's syslog driver with a tag that cannot be told here (${JSON.stringify(logs.tag)}; {{.Name}}, {{.ID}}, {{.FullID}} and literal text are understood): it may write any tag, so the lines of every tag count at it too (besides the containers that write that tag)`);
         continue;
       }
       // The tag as the line's reader sees it: a tenant whose tag is `/shop`, or `shop: x` (its lines

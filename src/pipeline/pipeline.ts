@@ -199,10 +199,11 @@ export class Pipeline {
 
   /**
    * Detects and decides on one event. `now`: the agent's clock (live); ignored in replay, where the
-   * event's own time is now. `scope`: host mode's container id, `scopeName` its display name.
+   * event's own time is now. `scope`: host mode's container id, or a list of them (a syslog tag several
+   * containers may write: the event counts in each, matched once), `scopeName` its display name.
    * `line` and `file`: the raw line the event was parsed from and where it was read (evidence).
    */
-  observe(ev: AccessEvent, now: number, scope?: string, scopeName?: (scope: string) => string | undefined, line?: string, file?: string): void {
+  observe(ev: AccessEvent, now: number, scope?: string | readonly (string | undefined)[], scopeName?: (scope: string) => string | undefined, line?: string, file?: string): void {
     this.line = line;
     this.file = file;
     try {
@@ -224,7 +225,7 @@ export class Pipeline {
     this.detector.countMatched(ev, rules, n, pathHash, this.onOffense, undefined, scope, exempt);
   }
 
-  private observeEvent(ev: AccessEvent, now: number, scope?: string, scopeName?: (scope: string) => string | undefined): void {
+  private observeEvent(ev: AccessEvent, now: number, scope?: string | readonly (string | undefined)[], scopeName?: (scope: string) => string | undefined): void {
     if (this.mode === 'replay') {
       this.now = ev.time;
       this.detector.observe(ev, this.onOffense, undefined, scope);

@@ -106,14 +106,12 @@ export async function replayFile(path: string, config: Config, opts: ReplayOptio
   });
   const detector = pipeline.detector;
   // A line counts in each scope the agent counts it in (a syslog tag several containers may write: each of them).
-  const observe = scopes === null ? (ev: AccessEvent): void => pipeline.observe(ev, ev.time) : (ev: AccessEvent): void => {
-    for (const scope of scopes.all(ev.origin)) pipeline.observe(ev, ev.time, scope);
-  };
+  const observe = scopes === null ? (ev: AccessEvent): void => pipeline.observe(ev, ev.time) : (ev: AccessEvent): void => pipeline.observe(ev, ev.time, scopes.all(ev.origin));
   // --explain: the raw line goes with its event (cut out only here, never on the fast path).
   const observeLine =
     opts.explain === true
       ? (ev: AccessEvent, text: string, start: number, end: number): void => {
-          for (const scope of scopes?.all(ev.origin) ?? [undefined]) pipeline.observe(ev, ev.time, scope, undefined, ev.joined ?? text.slice(start, end), path);
+          pipeline.observe(ev, ev.time, scopes?.all(ev.origin), undefined, ev.joined ?? text.slice(start, end), path);
         }
       : observe;
   // Replay reads each byte as one Latin-1 character, but lines with raw UTF-8 decoded as the agent reads them (read-lines.ts).
