@@ -131,6 +131,7 @@ export class Daemon implements ControlHandler {
       config: deps.config,
       mode: 'live',
       hostAddresses: this.hostAddresses(),
+      networkBans: deps.enforcer.cidr === true,
       onBan: (ban) => {
         this.group?.published(ban);
         this.toEnforce(ban);
@@ -241,6 +242,17 @@ export class Daemon implements ControlHandler {
     this.log.info({ instance: this.config.instance, enforcer: this.deps.enforcer.name, files: this.config.log.paths, rules: this.pipeline.detector.ruleNames }, 'banhammer started');
     // Settings that load but switch protection off (an ignoreip of every address, no rule running).
     for (const w of configWarnings(this.config)) this.log.warn({}, w);
+    this.warnNoNetworkEscalation(this.config);
+  }
+
+  /** IPv6 network escalation asked of an enforcer that holds no network: said at start and reload. */
+  private warnNoNetworkEscalation(config: Config): void {
+    if (config.ipv6NetworkBanAfter > 0 && this.deps.enforcer.cidr !== true) {
+      this.log.warn(
+        { enforcer: this.deps.enforcer.name },
+        `BANHAMMER_IPV6_NETWORK_BAN_AFTER is set, but the ${this.deps.enforcer.name} enforcer holds no network bans: IPv6 addresses are banned one by one`,
+      );
+    }
   }
 
   /** Stops reading, saves state, and (unless told otherwise) has the enforcer remove what it created. */
@@ -284,6 +296,7 @@ export class Daemon implements ControlHandler {
     if (restart.length > 0) this.log.warn({ settings: restart }, `these settings take effect after a restart: ${restart.join(', ')}`);
     this.log.info({ rules: this.pipeline.detector.ruleNames, unbanned: lifted.length }, 'configuration reloaded');
     for (const w of configWarnings(next)) this.log.warn({}, w);
+    this.warnNoNetworkEscalation(next);
   }
 
   /** The host's own addresses now (deps.hostAddresses, or every interface's). */

@@ -26,7 +26,7 @@ import { isHostMode } from './docker/host-mode.js';
 import { decideEnforcer, probeEnforcerFacts } from './enforce/auto.js';
 import { withSetting } from './config/settings.js';
 import { ContainerDirectory, containersDirFor } from './docker/containers.js';
-import type { ApplyResult, Enforcer, EnforcerBan, EnforcerBatch, KernelReading, RefusedEntry } from './enforce/enforcer.js';
+import { holdsNetworks, type ApplyResult, type Enforcer, type EnforcerBan, type EnforcerBatch, type KernelReading, type RefusedEntry } from './enforce/enforcer.js';
 import { ProcessRunner } from './exec/runner.js';
 import { startControlServer, type ControlServer } from './control/server.js';
 import type { MetricsServer } from './metrics/server.js';
@@ -76,16 +76,7 @@ export function validateState(raw: unknown): DaemonState {
   };
 }
 
-/**
- * Whether the enforcer `createEnforcer` builds for this name holds network (CIDR) bans: iptables and
- * nftables are built with `cidr: true`; docker-user, apache-map and nginx-map refuse a network.
- * `auto` still undecided (BANHAMMER_ENFORCER=auto): outside host mode it becomes iptables or nftables, both
- * holding networks (a dry run does not probe there); in host mode it may become docker-user, so no
- * (runAgent decides it before a host-mode dry run in any case).
- */
-export function holdsNetworks(enforcer: Config['enforcer'], hostMode = false): boolean {
-  return enforcer === 'iptables' || enforcer === 'nftables' || enforcer === 'log' || (enforcer === 'auto' && !hostMode);
-}
+export { holdsNetworks } from './enforce/enforcer.js';
 
 /**
  * The log enforcer of `run --dry-run` for an agent configured with another enforcer: it holds networks

@@ -40,6 +40,8 @@ import {
 import type { CountMode } from './rule-schema.js';
 import { NOTIFY_SETTINGS, type NotifyConfig, type NotifySettingTypes } from '../notify/settings.js';
 import { maskUrlValue } from './mask.js';
+import { boundedDuration } from '../notify/target-schema.js';
+import { formatDuration } from './duration.js';
 
 export { durationSchema, MAX_MAXRETRY, RULE_FILE_SCHEMA, RESERVED_RULE_NAMES, RULE_NAME_RE, ruleNameProblem } from './rule-schema.js';
 
@@ -70,6 +72,14 @@ export interface SettingTypes extends NotifySettingTypes {
   readonly maxTracked: number;
   /** Ended bans remembered with their evidence (`banhammer why`, the state file). */
   readonly banHistory: number;
+  /**
+   * IPv6 network escalation (decide/network-escalation.ts): once this many addresses of one network
+   * of ipv6NetworkBanPrefix bits are banned within ipv6NetworkBanWithin, the network is banned; 0 = off.
+   */
+  readonly ipv6NetworkBanAfter: number;
+  readonly ipv6NetworkBanPrefix: number;
+  /** ms */
+  readonly ipv6NetworkBanWithin: number;
   readonly stateDir: string;
   readonly socketPath: string;
   readonly enforcer: EnforcerKind;
@@ -500,6 +510,45 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
     fromEnv: intOrString,
     default: () => 1000,
     defaultText: '1000',
+  }),
+  ipv6NetworkBanAfter: setting<'ipv6NetworkBanAfter'>({
+    yamlPath: ['ipv6_network_ban', 'after'],
+    configPath: ['ipv6NetworkBanAfter'],
+    reload: 'live',
+    env: 'BANHAMMER_IPV6_NETWORK_BAN_AFTER',
+    description:
+      'Once this many addresses of one IPv6 network (BANHAMMER_IPV6_NETWORK_BAN_PREFIX) are banned within BANHAMMER_IPV6_NETWORK_BAN_WITHIN, ban the network (an IPv6 client can take a new address of its /64 at will); 0 is off. Firewall enforcers only, host-wide bans only',
+    allowed: 'integer 0–1000 (0: off; 1 bans the network at its first banned address)',
+    schema: z.int({ error: 'expected an integer' }).check(z.gte(0, { error: 'must be ≥ 0' }), z.lte(1000, { error: 'must be ≤ 1000' })),
+    fromEnv: intOrString,
+    default: () => 0,
+    defaultText: '0',
+  }),
+  ipv6NetworkBanPrefix: setting<'ipv6NetworkBanPrefix'>({
+    yamlPath: ['ipv6_network_ban', 'prefix'],
+    configPath: ['ipv6NetworkBanPrefix'],
+    reload: 'live',
+    env: 'BANHAMMER_IPV6_NETWORK_BAN_PREFIX',
+    description: 'The prefix length of the IPv6 network BANHAMMER_IPV6_NETWORK_BAN_AFTER counts and bans (64: a subscriber’s or server’s usual network)',
+    allowed: 'integer 32–120',
+    schema: z.int({ error: 'expected an integer' }).check(z.gte(32, { error: 'must be ≥ 32' }), z.lte(120, { error: 'must be ≤ 120' })),
+    fromEnv: intOrString,
+    default: () => 64,
+    defaultText: '64',
+  }),
+  ipv6NetworkBanWithin: setting<'ipv6NetworkBanWithin'>({
+    yamlPath: ['ipv6_network_ban', 'within'],
+    configPath: ['ipv6NetworkBanWithin'],
+    reload: 'live',
+    env: 'BANHAMMER_IPV6_NETWORK_BAN_WITHIN',
+    description: 'The window in which BANHAMMER_IPV6_NETWORK_BAN_AFTER bans of one network’s addresses count together (the times the bans were made)',
+    allowed: 'duration 1s–30d',
+    schema: boundedDuration(1000, 30 * 86_400_000),
+    fromEnv: trimmed,
+    // Defaults go through the schema like any input (load.ts), so this one is written as a file would.
+    default: () => '1h' as unknown as number,
+    defaultText: '1h',
+    toYaml: (v: number) => formatDuration(v),
   }),
   stateDir: setting<'stateDir'>({
     yamlPath: ['state_dir'],

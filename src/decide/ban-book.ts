@@ -437,6 +437,45 @@ export class BanBook {
   }
 
   /**
+   * IPv6 network escalation (network-escalation.ts): a ban of `network` under the rule of `trigger`,
+   * the host-wide ban of the last of `addresses` (the network's banned addresses that make it), made
+   * at that ban's time for the rule's bantime (grown for the network's own repeat offences). Its
+   * evidence is the last line of each of those addresses' bans. null, and nothing banned, when the
+   * network may not be banned (too wide, holding an allowlisted address or one that can never be a
+   * client: networkProblem) or overlaps a banned network (one holding it already, say).
+   */
+  escalate(network: string, trigger: Ban, addresses: readonly { readonly ip: string; readonly at: number }[], now: number): Ban | null {
+    const t = canonicalTarget(network);
+    if (t === null || !isNetwork(t.ip) || t.family !== 6 || trigger.scope !== undefined || trigger.manual) return null;
+    if (networkProblem(t, this.allowlist) !== null || this.overlappingNetworkBan(t, now) !== null) return null;
+    const settings = Object.hasOwn(this.rules, trigger.rule) ? this.rules[trigger.rule]! : undefined;
+    if (settings === undefined) return null;
+    const nth = (this.history.get(key(trigger.rule, t.ip, undefined))?.count ?? 0) + 1;
+    const lines: EvidenceLine[] = [];
+    for (const a of addresses) {
+      const held = this.bansOfAddress.get(scopedKey(a.ip, undefined));
+      const b = held instanceof Map ? held.get(trigger.rule) ?? held.values().next().value : held;
+      const last = b?.evidence?.[b.evidence.length - 1];
+      if (last !== undefined) lines.push(last);
+    }
+    const ban: Ban = {
+      ip: t.ip,
+      family: 6,
+      rule: trigger.rule,
+      at: trigger.at,
+      until: untilOf(trigger.at, bantimeFor(settings, nth)),
+      failures: addresses.length,
+      nth,
+      manual: false,
+      origin: trigger.origin,
+      ...(lines.length > 0 ? { evidence: lines } : {}),
+      ...(addresses.length > lines.length ? { evidenceOmitted: addresses.length - lines.length } : {}),
+    };
+    this.put(ban, now);
+    return ban;
+  }
+
+  /**
    * A ban another replica of the group made: recorded (and handed to the enforcer) unless the address
    * cannot be a client or is allowlisted here, the ban already ended, or a ban of this rule here
    * already lasts as long (a repeated delivery is a no-op). A rule this agent does not run is

@@ -18,6 +18,7 @@
  */
 import ipaddr from 'ipaddr.js';
 import { BoundedMap } from '../bounded-map.js';
+import { carriesIPv4 } from '../parse/ip.js';
 
 export interface OffenderEntry {
   readonly ip: string;
@@ -124,15 +125,4 @@ function networksOf(ip: string): { n64: string; n48: string } | null {
   if (carriesIPv4(parts)) return null;
   const h = parts.map((p) => p.toString(16));
   return { n64: h.slice(0, 4).join(':'), n48: h.slice(0, 3).join(':') };
-}
-
-/**
- * Whether the address is an IPv6 form of an IPv4 address: NAT64's well-known prefix 64:ff9b::/96 and
- * local-use 64:ff9b:1::/48 (RFC 6052, 8215), IPv4-mapped ::ffff:0:0/96, IPv4-translated
- * ::ffff:0:0:0/96 (SIIT) and IPv4-compatible ::/96.
- */
-function carriesIPv4(p: readonly number[]): boolean {
-  if (p[0] === 0x64 && p[1] === 0xff9b) return p[2] === 1 || (p[2] === 0 && p[3] === 0 && p[4] === 0 && p[5] === 0);
-  if (p[0] !== 0 || p[1] !== 0 || p[2] !== 0 || p[3] !== 0) return false;
-  return (p[4] === 0 && (p[5] === 0 || p[5] === 0xffff)) || (p[4] === 0xffff && p[5] === 0);
 }

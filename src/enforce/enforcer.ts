@@ -7,9 +7,11 @@
  * exactly what init() created. Addresses reaching an Enforcer have been validated and canonicalised
  * (see parse/ip.ts); implementations validate again before anything reaches argv.
  */
+import type { EnforcerKind } from '../config/schema.js';
+
 export interface EnforcerBan {
   /**
-   * The canonical address, or for a CIDR ban (manual only, host-wide) the canonical network
+   * The canonical address, or for a CIDR ban (manual, shared or an IPv6 network escalation; host-wide) the canonical network
    * `addr/prefix` (`198.18.0.0/24`, host bits cleared, never /0 or a full-length prefix). Only
    * enforcers built to hold networks accept one: iptables and nftables with their `cidr` option
    * (hash:net sets; interval sets) and the log enforcer; the others (docker-user, apache-map,
@@ -94,4 +96,15 @@ export interface Enforcer {
   readonly overflowEntries?: number | undefined;
   /** Remove this instance's rules, chains, sets and files, and nothing else. */
   shutdown(): Promise<void>;
+}
+
+/**
+ * Whether the enforcer `createEnforcer` builds for this name holds network (CIDR) bans: iptables and
+ * nftables are built with `cidr: true`; docker-user, apache-map and nginx-map refuse a network.
+ * `auto` still undecided (BANHAMMER_ENFORCER=auto): outside host mode it becomes iptables or nftables, both
+ * holding networks (a dry run does not probe there); in host mode it may become docker-user, so no
+ * (runAgent decides it before a host-mode dry run in any case).
+ */
+export function holdsNetworks(enforcer: EnforcerKind, hostMode = false): boolean {
+  return enforcer === 'iptables' || enforcer === 'nftables' || enforcer === 'log' || (enforcer === 'auto' && !hostMode);
 }

@@ -379,3 +379,32 @@ export function networkCoverReason(n: Cidr): string | null {
   }
   return null;
 }
+
+/**
+ * Whether the address is an IPv6 form of an IPv4 address: NAT64's well-known prefix 64:ff9b::/96 and
+ * local-use 64:ff9b:1::/48 (RFC 6052, 8215), IPv4-mapped ::ffff:0:0/96, IPv4-translated
+ * ::ffff:0:0:0/96 (SIIT) and IPv4-compatible ::/96.
+ */
+export function carriesIPv4(p: readonly number[]): boolean {
+  if (p[0] === 0x64 && p[1] === 0xff9b) return p[2] === 1 || (p[2] === 0 && p[3] === 0 && p[4] === 0 && p[5] === 0);
+  if (p[0] !== 0 || p[1] !== 0 || p[2] !== 0 || p[3] !== 0) return false;
+  return (p[4] === 0 && (p[5] === 0 || p[5] === 0xffff)) || (p[4] === 0xffff && p[5] === 0);
+}
+
+/**
+ * The network of `prefix` bits (32–128) that holds the IPv6 address `ip`, as canonical text
+ * (`2001:db8:1:2::/64`), or null when `ip` is not an IPv6 address or is the IPv6 form of an IPv4
+ * address (behind NAT64 or in a mapped form, one such network holds every IPv4 client).
+ */
+export function ipv6NetworkOf(ip: string, prefix: number): string | null {
+  if (!Number.isInteger(prefix) || prefix < 32 || prefix > 128) return null;
+  const c = canonicalIp(ip);
+  if (c === null || c.family !== 6) return null;
+  const g = ipv6Groups(c.ip);
+  if (g === null || carriesIPv4(g)) return null;
+  for (let i = 0; i < 8; i++) {
+    const keep = Math.max(0, Math.min(16, prefix - 16 * i));
+    g[i] = keep === 0 ? 0 : g[i]! & ((0xffff << (16 - keep)) & 0xffff);
+  }
+  return canonicalTarget(`${g.map((x) => x.toString(16)).join(':')}/${prefix}`)?.ip ?? null;
+}

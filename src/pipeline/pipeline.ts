@@ -28,6 +28,7 @@ import type { Offense } from '../detect/offense.js';
 import { Allowlist } from '../decide/allowlist.js';
 import { BanBook, MANUAL_RULE, type Ban, type EndCause } from '../decide/ban-book.js';
 import { EvidenceKeeper, linesPerBan, type PendingEvidence } from '../decide/evidence.js';
+import { NetworkEscalation, type NetworkEscalationSettings } from '../decide/network-escalation.js';
 import { BanhammerError } from '../errors.js';
 
 export type PipelineMode = 'live' | 'replay';
@@ -73,6 +74,11 @@ export interface PipelineOptions {
    * lines from its own time on (BanBookLimits.logTime).
    */
   readonly logTime?: boolean;
+  /**
+   * Whether the enforcer holds network bans (default yes): without, IPv6 network escalation
+   * (config ipv6NetworkBanAfter) makes none, and the daemon says so.
+   */
+  readonly networkBans?: boolean;
 }
 
 export interface PipelineStats {
@@ -117,6 +123,9 @@ export class Pipeline {
   /** The raw line (and its file) of the event being observed, for the evidence hook. */
   private line: string | undefined;
   private file: string | undefined;
+  /** IPv6 network escalation: bans of a network's addresses, counted toward a ban of the network. */
+  private readonly escalation: NetworkEscalation;
+  private readonly networkBans: boolean;
 
   constructor(opts: PipelineOptions) {
     this.mode = opts.mode;
@@ -126,6 +135,8 @@ export class Pipeline {
     this.onBan = opts.onBan ?? (() => {});
     this.onSkew = opts.onSkew ?? (() => {});
     this.onForwarded = opts.onForwarded;
+    this.networkBans = opts.networkBans ?? true;
+    this.escalation = new NetworkEscalation(escalationSettings(opts.config));
     this.allowlist = buildAllowlist(opts.config, this.hostAddresses);
     this.parser = createLineParser(opts.config.log.format, { trustedProxies: opts.config.trustedProxies });
     this.book = new BanBook(bookRules(opts.config), this.allowlist, undefined, { endedBans: opts.config.banHistory, logTime: opts.logTime ?? opts.mode === 'replay' });
@@ -256,7 +267,13 @@ export class Pipeline {
     const name = o.scope === undefined ? undefined : this.scopeName?.(o.scope);
     const evidence = this.evidenceFor(o, groupCount);
     const ban = this.book.consider(live ? { ...o, at } : o, at, name, evidence);
-    if (ban) this.onBan(ban);
+    if (!ban) return;
+    this.onBan(ban);
+    if (ban.family === 6 && ban.scope === undefined && this.networkBans && this.escalation.enabled) {
+      const e = this.escalation.record(ban.ip, ban.at);
+      const net = e === null ? null : this.book.escalate(e.network, ban, e.addresses, at);
+      if (net !== null) this.onBan(net);
+    }
   };
 
   /** The window's lines of an offense (taken from the keeper: the detector emptied that window). */
@@ -311,6 +328,7 @@ export class Pipeline {
   unban(ip: string, scope?: string | null, cause?: EndCause): Ban[] {
     const removed = this.book.unban(ip, undefined, scope, cause);
     for (const b of removed) {
+      if (b.scope === undefined) this.escalation.forget(b.ip);
       this.detector.reset(b.ip, undefined, b.scope);
       this.evidence?.forget(b.ip, b.scope, this.detector.ruleNames);
     }
@@ -325,6 +343,7 @@ export class Pipeline {
     const removed = this.book.unbanAll(cause);
     const rules = this.detector.ruleNames;
     for (const b of removed) {
+      if (b.scope === undefined) this.escalation.forget(b.ip);
       this.detector.reset(b.ip, undefined, b.scope);
       this.evidence?.forget(b.ip, b.scope, rules);
     }
@@ -346,6 +365,7 @@ export class Pipeline {
     // must not show them as its failures.
     this.evidence?.forgetRules(this.detector.reconfigure(rules, config.maxTracked));
     this.book.setEndedBans(config.banHistory);
+    this.escalation.configure(escalationSettings(config));
     this.forgetAllowlisted();
     return this.book.reconfigure(bookRules(config), allowlist, now);
   }
@@ -423,4 +443,9 @@ function bookRules(config: Config): Record<string, RuleSettings> {
   for (const [name, s] of Object.entries(config.rules)) rules[name] = s;
   if (!Object.hasOwn(rules, MANUAL_RULE)) rules[MANUAL_RULE] = MANUAL_SETTINGS;
   return rules;
+}
+
+/** The IPv6 network escalation settings of a config. */
+function escalationSettings(config: Config): NetworkEscalationSettings {
+  return { after: config.ipv6NetworkBanAfter, prefix: config.ipv6NetworkBanPrefix, within: config.ipv6NetworkBanWithin };
 }

@@ -15,6 +15,8 @@ import { isFiltered } from '../detect/prefilter.js';
 import { PATH_HASH_SEED } from '../detect/distinct-window.js';
 import type { EvidenceLine } from '../decide/evidence.js';
 import { BanhammerError } from '../errors.js';
+import { holdsNetworks } from '../enforce/enforcer.js';
+import { isHostMode } from '../docker/host-mode.js';
 import { lineEdge, parseSpan, scanSpan, type SpanJob, type SpanResult } from './scan-span.js';
 import { replayScopes } from './replay-scopes.js';
 import { availableParallelism } from 'node:os';
@@ -91,6 +93,8 @@ export async function replayFile(path: string, config: Config, opts: ReplayOptio
   const pipeline = new Pipeline({
     config,
     mode: 'replay',
+    // IPv6 network escalation makes network bans only where the configured enforcer holds them, as live.
+    networkBans: holdsNetworks(config.enforcer, isHostMode(config)),
     ...(opts.rules !== undefined ? { only: opts.rules } : {}),
     evidence: opts.explain === true,
     onBan: (ban) =>
