@@ -131,7 +131,9 @@ export class Daemon implements ControlHandler {
       config: deps.config,
       mode: 'live',
       hostAddresses: this.hostAddresses(),
-      networkBans: deps.enforcer.cidr === true,
+      // In host mode with bans per container, a host-wide ban comes from a line no container can have
+      // written (any tenant can write one): it never grows into a network ban for every container.
+      networkBans: deps.enforcer.cidr === true && !this.scoped,
       onBan: (ban) => {
         this.group?.published(ban);
         this.toEnforce(ban);

@@ -75,8 +75,9 @@ export interface PipelineOptions {
    */
   readonly logTime?: boolean;
   /**
-   * Whether the enforcer holds network bans (default yes): without, IPv6 network escalation
-   * (config ipv6NetworkBanAfter) makes none, and the daemon says so.
+   * Whether IPv6 network escalation (config ipv6NetworkBanAfter) may make network bans (default yes):
+   * not when the enforcer holds no network (the daemon says so), nor in host mode with bans per
+   * container (there a host-wide ban comes from a line any tenant may have written).
    */
   readonly networkBans?: boolean;
 }

@@ -93,8 +93,9 @@ export async function replayFile(path: string, config: Config, opts: ReplayOptio
   const pipeline = new Pipeline({
     config,
     mode: 'replay',
-    // IPv6 network escalation makes network bans only where the configured enforcer holds them, as live.
-    networkBans: holdsNetworks(config.enforcer, isHostMode(config)),
+    // IPv6 network escalation makes network bans only where the configured enforcer holds them and
+    // bans are not per container, as live.
+    networkBans: holdsNetworks(config.enforcer, isHostMode(config)) && scopes === null,
     ...(opts.rules !== undefined ? { only: opts.rules } : {}),
     evidence: opts.explain === true,
     onBan: (ban) =>
