@@ -43,8 +43,9 @@
  * the pair (map.dir first, then map.pag, each by its path), fetches the key, and caches the answer,
  * a miss too, under the version it stat'ed before opening. So the replacement (SdbmMap.write):
  *   1. a new version directory `<map>.sdbm/v-<id>/` (mode 0755) with map.dir, map.pag and
- *      overflow.map, written, fsynced, mode 0644, and their mtimes set past every earlier
- *      version's (a ms later at least);
+ *      overflow.map, written, mode 0644, and their mtimes set past every earlier version's (a ms
+ *      later at least); then the files, the version directory, and (with the new symlink in it)
+ *      `<map>.sdbm/` fsynced, so a swap that survives a power loss never names a version that did not;
  *   2. one atomic rename of a new symlink over `<map>.sdbm/current` (-> v-<id>);
  *   3. versions other than the current one and the one before are removed.
  * A reader never sees a half-written file. The pair is swapped by one rename, so a reader can only
@@ -141,16 +142,22 @@ const SDBM_DIR_BLOCK_BYTES = 4096;
 /**
  * Deepest split of the SDBM tree the agent writes (hash bits a page number may use; SDBM itself
  * reads up to 31). The .pag file is sparse: a page of depth d sits at (hash mod 2^d) KiB, so the
- * file's apparent size is at most 2^24 KiB (16 GiB of holes, never allocated), its real size one
- * KiB per page written; the .dir bitmap is at most 4 MiB. 100,000 addresses of one /48 took 5,603
- * pages (5.5 MiB) and a 4 KiB .dir (depth 14 at most), built in about 150 ms. Only keys sharing the
- * low 24 bits of their SDBM hash, more of them than one page holds (at least 16), go past it: SDBM
- * cannot separate them, so those beyond the page go to overflow.map (SdbmMap.overflow counts them).
+ * file's apparent size is at most 2^20 KiB (1 GiB of holes, never allocated), its real size one
+ * KiB per page written; the .dir bitmap is at most 256 KiB. 100,000 addresses of one /48 took 5,603
+ * pages (5.5 MiB) and a 4 KiB .dir (depth 14 at most), built in about 150 ms; a million honest bans
+ * need depth ~18 (a 2^-20 slice of the hash space holds one key on average, a page 16 or more).
+ * The cap was 24: 19 crafted keys sharing their low 24 hash bits split the tree down to depth 24,
+ * a .pag of 16 GiB apparent size (8 KiB real) that backups, `du --apparent-size`, copies without
+ * sparse support and APR's own firstkey/nextkey walk pay for in full; 20 keeps that at 1 GiB.
+ * Only keys sharing the low 20 bits of their SDBM hash, more of them than one page holds (at least
+ * 16), go past it: SDBM cannot separate them, so those beyond the page go to overflow.map
+ * (SdbmMap.overflow counts them).
  * The hash is public and linear (a polynomial in the key's bytes modulo 2^32), so colliding
  * addresses cost an attacker nothing but the bans: with a table of the hash of the last group of
  * four hex digits, the last two groups alone give about 225 addresses per 24-bit hash value (a /64
  * holds 2^40 of them), for as many values as he likes, from a second of arithmetic
- * (test/unit/enforce-sdbm-review/colliding-keys.ts), not 2^24 trials each. A ban he
+ * (test/unit/enforce-sdbm-review/colliding-keys.ts), not 2^24 trials each (at 20 bits, 16 times
+ * as many: his cost is the bans either way). A ban he
  * gets this way lands in overflow.map once 17 others share its page, and each line there is read
  * by every uncached lookup of every client SDBM does not list (the txt map's linear cost, which
  * the SDBM map exists to avoid, for his bans only). No bound is put on it: a ban left out would be
@@ -159,7 +166,7 @@ const SDBM_DIR_BLOCK_BYTES = 4096;
  * and the map never fails to build; no rewrite rule can hash the key otherwise (mod_rewrite's own
  * transformations of it, captures in another order, case, are linear again).
  */
-export const SDBM_MAX_DEPTH = 24;
+export const SDBM_MAX_DEPTH = 20;
 
 /** APR's sdbm_hash: n = c + 65599 * n over the key's bytes, modulo 2^32 (keys are ASCII). */
 export function sdbmHash(key: Uint8Array): number {
@@ -360,6 +367,7 @@ export class SdbmMap implements MapCompanion {
     const vdir = join(this.root, name);
     const linked = this.last?.name ?? (await readlink(join(this.root, 'current')).catch(() => null));
     const previous = linked !== null && VERSION_NAME.test(linked) ? linked : null;
+    const link = join(this.root, `.current.tmp-${process.pid}-${this.seq}`);
     try {
       await mkdir(vdir, { mode: 0o755 });
       await chmod(vdir, 0o755); // whatever the umask, as the files (writeFileAt)
@@ -367,11 +375,19 @@ export class SdbmMap implements MapCompanion {
       await writeFileAt(join(vdir, 'map.pag'), pageRuns(image.pages));
       await writeFileAt(join(vdir, 'overflow.map'), [[0, Buffer.from(renderApacheMap(image.overflow, now), 'latin1')]]);
       const files = await this.stampVersion(vdir);
-      const link = join(this.root, `.current.tmp-${process.pid}-${this.seq}`);
+      // Durable before it is served: each file (its bytes and the mtimes just set), then the
+      // version directory (its three entries). Otherwise a power loss after the swap could leave
+      // `current` naming a directory with empty or missing files: Apache refuses to start without a
+      // map's files, or serves every banned client until the next write.
+      await syncVersion(vdir);
       // A link of this name can be left by an earlier process that had our pid (a container's agent
       // has the same pid at every start) and was killed mid-write: it is ours to replace.
       await unlink(link).catch(() => undefined);
       await symlink(name, link);
+      // The root too (the version directory's entry, the new link), before the rename that makes
+      // them what Apache reads. A failure of any of these is thrown before the swap: the previous
+      // version stays served and the version is removed below.
+      await syncDir(this.root);
       await this.displaceCurrentDirectory();
       await rename(link, join(this.root, 'current')).catch(async (e: unknown) => {
         await unlink(link).catch(() => undefined);
@@ -379,6 +395,8 @@ export class SdbmMap implements MapCompanion {
       });
       this.last = { name, files };
     } catch (e) {
+      // Before the swap (nothing after it throws): the link, if made, was not renamed.
+      await unlink(link).catch(() => undefined);
       await rm(vdir, { recursive: true, force: true }).catch(() => undefined);
       throw e; // MapFile.write reports a file system error as it reports its own (BH_ERR_FILE, what to do)
     }
@@ -549,7 +567,10 @@ function pageRuns(pages: ReadonlyMap<number, Buffer>): [number, Buffer][] {
   return runs;
 }
 
-/** A new file (exclusive, mode 0644 whatever the umask) holding `runs` at their offsets, holes between, fsynced. */
+/**
+ * A new file (exclusive, mode 0644 whatever the umask) holding `runs` at their offsets, holes
+ * between; not fsynced yet (syncVersion does it once the mtimes are set).
+ */
 async function writeFileAt(path: string, runs: readonly [number, Buffer][]): Promise<void> {
   const fh = await open(path, 'wx', 0o644);
   try {
@@ -557,16 +578,36 @@ async function writeFileAt(path: string, runs: readonly [number, Buffer][]): Pro
     for (const [at, bytes] of runs) {
       for (let done = 0; done < bytes.length; ) done += (await fh.write(bytes, done, bytes.length - done, at + done)).bytesWritten;
     }
-    await fh.sync();
   } finally {
     await fh.close();
   }
 }
 
+/** fsyncs a version's files (data and metadata: the mtimes stampVersion set), then the version directory. */
+async function syncVersion(vdir: string): Promise<void> {
+  for (const f of SDBM_FILES) {
+    const fh = await open(join(vdir, f), 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }
+  await syncDir(vdir);
+}
+
+/**
+ * fsyncs a directory (its entries). A file system that cannot fsync a directory at all (EINVAL,
+ * ENOTSUP: some FUSE and network file systems) offers no durability to wait for; failing every write
+ * there would keep every new ban from Apache, so that one answer is taken as done.
+ */
 async function syncDir(dir: string): Promise<void> {
   const dh = await open(dir, 'r');
   try {
     await dh.sync();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException)?.code;
+    if (code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw e;
   } finally {
     await dh.close();
   }

@@ -81,8 +81,33 @@ function withRange(parse: (line: string, stream?: string) => ParseOutcome, range
 /** Characters of a Docker record's `log` string decoded first (see dockerJson). */
 const FIRST_DECODE = 4096;
 
-/** Streams with a Docker line in progress that are remembered at most (a stream is a file). */
+/**
+ * Lines in progress remembered at most: Docker lines split over records (per stream: a file and its
+ * Docker stream) and cut syslog lines (per stream, priority and tag), each map on its own.
+ */
 const MAX_CONTINUED_STREAMS = 1024;
+
+/**
+ * Remembers `value` under `key` as the most recent entry of `map`; at the bound, the least recently
+ * started or updated entry gives way (Map keeps insertion order: the first key is the oldest), one
+ * entry at a time. A map that was cleared whole at the bound let anyone who can start lines (in host
+ * mode a tenant names its syslog tags freely) wipe every other line in progress with one flood; now
+ * an entry goes only once MAX_CONTINUED_STREAMS other keys were started or updated after it.
+ */
+function remember<V>(map: Map<string, V>, key: string, value: V): void {
+  map.delete(key);
+  if (map.size >= MAX_CONTINUED_STREAMS) {
+    const oldest = map.keys().next();
+    if (oldest.done !== true) map.delete(oldest.value);
+  }
+  map.set(key, value);
+}
+
+/** Makes `key`'s entry of `map` the most recent one (it was just updated). */
+function touch<V>(map: Map<string, V>, key: string, value: V): void {
+  map.delete(key);
+  map.set(key, value);
+}
 
 /** A Docker line split over records, in progress: its head so far, and whether its outcome was given. */
 interface Continued {
@@ -273,7 +298,10 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
     // rest, read alone, starts inside a field the client wrote) nor be read as part of it.
     const stream = continued.size === 0 ? '' : `${streamArg ?? ''}\u0000${dockerStreamOf(record)}`;
     const c = continued.size === 0 ? undefined : continued.get(stream);
-    if (c !== undefined) return continueLine(c, record, line, start, end, stream);
+    if (c !== undefined) {
+      touch(continued, stream, c);
+      return continueLine(c, record, line, start, end, stream);
+    }
     // Decoded as far as needed: the first few KiB hold the status of nearly every line; a head that
     // does not is decoded again, further, up to MAX_HEAD_LENGTH (so a long record costs what its head
     // costs, and a short decode never decides a skip).
@@ -285,9 +313,8 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
         // Decoded further, the record may turn out broken (a raw control character past the first limit).
         const whole = limit >= MAX_HEAD_LENGTH ? head : unwrapDockerJsonHead(record, MAX_HEAD_LENGTH, latin1);
         if (whole === null) return broken(line, start, end, 'bad-wrapper');
-        if (continued.size >= MAX_CONTINUED_STREAMS) continued.clear();
         const started: Continued = { head: whole.text, done: false };
-        continued.set(stream !== '' ? stream : `${streamArg ?? ''}\u0000${dockerStreamOf(record)}`, started);
+        remember(continued, stream !== '' ? stream : `${streamArg ?? ''}\u0000${dockerStreamOf(record)}`, started);
         return readContinued(started, true, false);
       }
       const inner = head.text;
@@ -339,6 +366,7 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
       key = pieceKey(line, start, frame, stream);
       const piece = pieces.get(key);
       if (piece !== undefined) {
+        touch(pieces, key, piece);
         const out = joinPiece(piece, key, line, frame.msgStart, end, tag);
         if (out !== null) return out;
         waited = true;
@@ -359,8 +387,7 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
     // Not while a cut line of its key waits: a message that is not that line's rest never takes its
     // place (it could be text its client wrote, and the next message would join onto it).
     if (!waited && CUT_REASONS.has(out) && end - frame.msgStart >= MIN_CUT_LENGTH) {
-      if (pieces.size >= MAX_CONTINUED_STREAMS) pieces.clear();
-      pieces.set(key ?? pieceKey(line, start, frame, stream), cutPiece(line, frame.msgStart, end));
+      remember(pieces, key ?? pieceKey(line, start, frame, stream), cutPiece(line, frame.msgStart, end));
       return 'partial';
     }
     return out;
@@ -510,8 +537,7 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
   const openTail = (key: string, line: string, from: number, end: number): void => {
     const f = openField(line, from, end);
     if (!f.open) return;
-    if (pieces.size >= MAX_CONTINUED_STREAMS) pieces.clear();
-    pieces.set(key, { head: '', left: PIECE_HORIZON, cut: 'tail', escaped: f.escaped, request: 0, capped: false });
+    remember(pieces, key, { head: '', left: PIECE_HORIZON, cut: 'tail', escaped: f.escaped, request: 0, capped: false });
   };
 
   /**

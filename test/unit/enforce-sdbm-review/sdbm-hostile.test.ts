@@ -38,11 +38,16 @@ describe('buildSdbm against crafted hash collisions', () => {
   it('20,000 groups driving paths to the deepest split (~170,000 .dir bits) still build', () => {
     const groups = collidingGroups(20_000, 19);
     const entries = sorted([...new Set(groups.flat())].map(ban));
-    const img = buildSdbm(entries);
+    // At depth 24 (the cap before H26): ~170,000 .dir bits, more than a spread argument list takes.
+    const img = buildSdbm(entries, 24);
     // 38-byte keys, 14-byte values: a page holds 18 of a group's 19; the 19th of each group overflows.
     expect(img.overflow).toHaveLength(20_000);
     expect(img.keys).toBe(entries.length);
     expect(img.dir.length).toBeGreaterThan(1 << 20);
+    // At the default cap (SDBM_MAX_DEPTH, 20) the .dir stays within 2^21 bits (256 KiB).
+    const capped = buildSdbm(entries);
+    expect(capped.overflow).toHaveLength(20_000);
+    expect(capped.dir.length).toBeLessThanOrEqual(1 << 18);
     expect([...img.pages.values()].every((p) => p.length === SDBM_PAGE_BYTES)).toBe(true);
   }, 25_000);
 });
