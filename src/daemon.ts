@@ -117,6 +117,9 @@ export class Daemon implements ControlHandler {
   private coveredUnbans = 0;
   /** The first client read from a forwarded field past a trusted proxy (see forwarded-clients.ts), for the log and status. */
   private forwardedExample: string | undefined;
+  /** Bans refused at the ban book's cap as last reported, and when (reportRefusedAtCap). */
+  private refusedReported = 0;
+  private refusedReportAt = Number.NEGATIVE_INFINITY;
 
   constructor(deps: DaemonDeps) {
     this.deps = deps;
@@ -235,7 +238,10 @@ export class Daemon implements ControlHandler {
     if (this.phase !== 'starting') return;
     this.phase = 'running';
     this.sample(); // per-file series count from here (no line read yet: the last-line time is the start)
-    this.every(EXPIRE_INTERVAL_MS, () => this.lift(this.pipeline.book.expire(this.clock.now()), 'expired'));
+    this.every(EXPIRE_INTERVAL_MS, () => {
+      this.lift(this.pipeline.book.expire(this.clock.now()), 'expired');
+      this.reportRefusedAtCap();
+    });
     this.every(this.deps.checkIntervalMs ?? 2000, () => this.check());
     this.every(POSITION_SAVE_INTERVAL_MS, () => this.savePositionsIfMoved());
     this.every(SWEEP_INTERVAL_MS, () => this.pipeline.sweep(this.clock.now()));
@@ -245,6 +251,19 @@ export class Daemon implements ControlHandler {
     // Settings that load but switch protection off (an ignoreip of every address, no rule running).
     for (const w of configWarnings(this.config)) this.log.warn({}, w);
     this.warnNoNetworkEscalation(this.config);
+  }
+
+  /** Bans refused at the ban book's cap (BANHAMMER_MAX_BANS) since the last report: said at most once a minute. */
+  private reportRefusedAtCap(): void {
+    const n = this.pipeline.book.refusedAtCap;
+    const now = this.clock.now();
+    if (n === this.refusedReported || now - this.refusedReportAt < 60_000) return;
+    this.log.warn(
+      { refused: n - this.refusedReported, maxBans: this.config.maxBans },
+      `the agent holds its most bans (BANHAMMER_MAX_BANS=${this.config.maxBans}, or one container a quarter of them): new bans are refused until bans end`,
+    );
+    this.refusedReported = n;
+    this.refusedReportAt = now;
   }
 
   /** IPv6 network escalation asked of an enforcer that holds no network: said at start and reload. */

@@ -72,6 +72,8 @@ export interface SettingTypes extends NotifySettingTypes {
   readonly maxTracked: number;
   /** Ended bans remembered with their evidence (`banhammer why`, the state file). */
   readonly banHistory: number;
+  /** Bans held at most (decide/ban-book.ts BanBookLimits.maxBans). */
+  readonly maxBans: number;
   /**
    * IPv6 network escalation (decide/network-escalation.ts): once this many addresses of one network
    * of ipv6NetworkBanPrefix bits are banned within ipv6NetworkBanWithin, the network is banned; 0 = off.
@@ -510,6 +512,19 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
     fromEnv: intOrString,
     default: () => 1000,
     defaultText: '1000',
+  }),
+  maxBans: setting<'maxBans'>({
+    yamlPath: ['max_bans'],
+    configPath: ['maxBans'],
+    reload: 'live',
+    env: 'BANHAMMER_MAX_BANS',
+    description:
+      'Most bans held at once (about 0.7 KB of memory each); at the cap a new ban waits for room (refused, logged and counted in banhammer_bans_refused_total), as a full firewall set does; in host mode one container holds at most a quarter of it; `banhammer ban` is never refused',
+    allowed: 'integer 1000–10000000',
+    schema: z.int({ error: 'expected an integer' }).check(z.gte(1000, { error: 'must be ≥ 1000' }), z.lte(10_000_000, { error: 'must be ≤ 10000000' })),
+    fromEnv: intOrString,
+    default: () => 500_000,
+    defaultText: '500000',
   }),
   ipv6NetworkBanAfter: setting<'ipv6NetworkBanAfter'>({
     yamlPath: ['ipv6_network_ban', 'after'],

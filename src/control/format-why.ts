@@ -63,8 +63,11 @@ function banNode(b: WhyBan): Node {
   if (b.ended !== null) kids.push({ text: `Ended:\t${safe(b.ended.at ?? 'unknown')}, ${endText(b.ended)}` });
   if (b.firewall === 'retrying') kids.push({ text: "Firewall:\tNOT held yet: the last batch failed (the agent's log says why); retried every second" });
   if (b.firewall === 'refused') kids.push({ text: "Firewall:\tNOT held: the kernel refused it (the agent's log says why)" });
-  kids.push({ text: `Source:\t${sourceText(b)}` });
-  kids.push({ text: `Failures:\t${b.failures}` });
+  // A network a rule banned (IPv6 network escalation, here or at a replica): its count is of the
+  // network's addresses banned, and its lines the last of each of their bans.
+  const escalated = b.ip.includes('/') && (b.source === 'detected' || b.source === 'group-count');
+  kids.push({ text: `Source:\t${escalated ? `IPv6 network escalation (${b.failures} of its addresses banned by this agent; the line that banned each below)` : sourceText(b)}` });
+  if (!escalated) kids.push({ text: `Failures:\t${b.failures}` });
   kids.push({ text: `Times banned:\t${b.nth}` });
   if (b.container !== null) kids.push({ text: `Container:\t${safe(b.container)}${b.containerId !== null ? ` (${safe(b.containerId.slice(0, 12))})` : ''}` });
   if (b.origin !== null) kids.push({ text: `Origin:\t${safe(b.origin)}` });

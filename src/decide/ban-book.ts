@@ -150,7 +150,18 @@ export interface BanBookLimits {
    * from its own time on (isBanned).
    */
   readonly logTime?: boolean;
+  /**
+   * Bans held at most (DEFAULT_MAX_BANS): at the cap a new detected, escalated, adopted or restored
+   * ban is refused (counted in refusedAtCap), as a full kernel set refuses new addresses, so that no
+   * flood of addresses (an IPv6 client has 2^64 of them) can grow the agent's memory without bound.
+   * A ban for one container (host mode) is also refused when its container holds a quarter of the cap.
+   * `banhammer ban` is never refused.
+   */
+  readonly maxBans?: number;
 }
+
+/** Bans the book holds at most by default (BANHAMMER_MAX_BANS; each costs about 0.7 KB). */
+export const DEFAULT_MAX_BANS = 500_000;
 
 /** One entry the enforcer must hold: structurally an enforce/EnforcerBan. */
 export interface KernelBan {
@@ -247,6 +258,12 @@ export class BanBook {
   private holderSeq = 0;
   private evidenceHeld = 0;
   private readonly evidenceBudget: number;
+  /** See BanBookLimits.maxBans. */
+  private maxBans: number;
+  /** Bans held per container (host mode), for the per-container share of the cap. */
+  private readonly heldPerScope = new Map<string, number>();
+  /** Bans refused at the cap since start (detected, escalated, adopted and restored alike). */
+  refusedAtCap = 0;
 
   constructor(
     rules: Readonly<Record<string, RuleSettings>>,
@@ -261,6 +278,24 @@ export class BanBook {
     this.maxEnded = capOf(limits.endedBans, DEFAULT_BAN_HISTORY);
     this.evidenceBudget = capOf(limits.evidenceBytes, DEFAULT_BAN_EVIDENCE_BYTES);
     this.logTime = limits.logTime === true;
+    this.maxBans = capOf(limits.maxBans, DEFAULT_MAX_BANS);
+  }
+
+  /** A new cap (reload): bans held beyond it stay until they end; new ones wait for room. */
+  setMaxBans(n: number): void {
+    this.maxBans = capOf(n, DEFAULT_MAX_BANS);
+  }
+
+  /**
+   * Whether a new ban under key `k` (scope `scope`) must be refused for want of room: the book holds
+   * maxBans, or its container a quarter of that. A ban taking the place of one under the same key
+   * takes no more room. Counted when refused.
+   */
+  private atCap(k: string, scope: string | undefined): boolean {
+    if (this.bans.has(k)) return false;
+    const full = this.bans.size >= this.maxBans || (scope !== undefined && (this.heldPerScope.get(scope) ?? 0) >= Math.max(1, Math.floor(this.maxBans / 4)));
+    if (full) this.refusedAtCap++;
+    return full;
   }
 
   /** How many ended bans are remembered (reload); the oldest beyond it are forgotten at once. */
@@ -338,6 +373,7 @@ export class BanBook {
     const c = canonicalClientIp(o.ip);
     const scope = o.scope;
     if (c === null || c.ip !== o.ip || this.allowlist.has(o.ip) || this.isBanned(o.ip, o.rule, now, scope)) return null;
+    if (this.atCap(key(o.rule, c.ip, scope), scope)) return null;
     const nth = (this.history.get(key(o.rule, o.ip, scope))?.count ?? 0) + 1;
     const duration = bantimeFor(settings, nth);
     const ban: Ban = {
@@ -437,33 +473,42 @@ export class BanBook {
   }
 
   /**
-   * IPv6 network escalation (network-escalation.ts): a ban of `network` under the rule of `trigger`,
-   * the host-wide ban of the last of `addresses` (the network's banned addresses that make it), made
-   * at that ban's time for the rule's bantime (grown for the network's own repeat offences). Its
-   * evidence is the last line of each of those addresses' bans. null, and nothing banned, when the
-   * network may not be banned (too wide, holding an allowlisted address or one that can never be a
-   * client: networkProblem) or overlaps a banned network (one holding it already, say).
+   * IPv6 network escalation (network-escalation.ts): a ban of `network`, made at the time of
+   * `trigger` (the host-wide ban of the last of `addresses`, the network's banned addresses that
+   * make it) under the rule of the longest-lasting of those addresses' detected bans (so the last
+   * request's rule cannot choose a short one), for that rule's bantime grown for the network's own
+   * repeat offences. Its evidence is the last line of each address's ban. null, and nothing banned,
+   * when the network may not be banned (too wide, holding an allowlisted address or one that can
+   * never be a client: networkProblem), overlaps a banned network (one holding it already, say), or
+   * the book is at its cap.
    */
   escalate(network: string, trigger: Ban, addresses: readonly { readonly ip: string; readonly at: number }[], now: number): Ban | null {
     const t = canonicalTarget(network);
     if (t === null || !isNetwork(t.ip) || t.family !== 6 || trigger.scope !== undefined || trigger.manual) return null;
     if (networkProblem(t, this.allowlist) !== null || this.overlappingNetworkBan(t, now) !== null) return null;
-    const settings = Object.hasOwn(this.rules, trigger.rule) ? this.rules[trigger.rule]! : undefined;
-    if (settings === undefined) return null;
-    const nth = (this.history.get(key(trigger.rule, t.ip, undefined))?.count ?? 0) + 1;
     const lines: EvidenceLine[] = [];
+    let longest: Ban = trigger;
     for (const a of addresses) {
       const held = this.bansOfAddress.get(scopedKey(a.ip, undefined));
-      const b = held instanceof Map ? held.get(trigger.rule) ?? held.values().next().value : held;
-      const last = b?.evidence?.[b.evidence.length - 1];
-      if (last !== undefined) lines.push(last);
+      const own = held === undefined ? [] : held instanceof Map ? [...held.values()] : [held];
+      let last: Ban | undefined;
+      for (const b of own) {
+        if (b.manual || !Object.hasOwn(this.rules, b.rule) || (b.until !== null && b.until <= now)) continue;
+        if (last === undefined || b.at >= last.at) last = b;
+        if (longest.until !== null && (b.until === null || b.until > longest.until)) longest = b;
+      }
+      const line = last?.evidence?.[last.evidence.length - 1];
+      if (line !== undefined) lines.push(line);
     }
+    const rule = longest.rule;
+    if (!Object.hasOwn(this.rules, rule) || this.atCap(key(rule, t.ip, undefined), undefined)) return null;
+    const nth = (this.history.get(key(rule, t.ip, undefined))?.count ?? 0) + 1;
     const ban: Ban = {
       ip: t.ip,
       family: 6,
-      rule: trigger.rule,
+      rule,
       at: trigger.at,
-      until: untilOf(trigger.at, bantimeFor(settings, nth)),
+      until: untilOf(trigger.at, bantimeFor(this.rules[rule]!, nth)),
       failures: addresses.length,
       nth,
       manual: false,
@@ -492,6 +537,7 @@ export class BanBook {
     if (scope === null) return null;
     const held = this.bans.get(key(rule, c.ip, scope));
     if (held !== undefined && (held.until === null || (until !== null && held.until >= until))) return null;
+    if (this.atCap(key(rule, c.ip, scope), scope)) return null;
     const ban: Ban = {
       ip: c.ip,
       family: c.family,
@@ -780,6 +826,13 @@ export class BanBook {
         continue;
       }
       const k = key(ban.rule, ban.ip, scope);
+      // No room (a file saved under a higher cap, or written by hand): a manual ban is the operator's
+      // and always comes back; another ends as refused, and `why` says why.
+      if (!ban.manual && this.atCap(k, scope)) {
+        this.end(ban, { reason: 'refused', at: now, by: `restore: the ban book holds its most bans (${this.maxBans}, BANHAMMER_MAX_BANS)` });
+        dropped++;
+        continue;
+      }
       const prev = this.bans.get(k);
       if (prev !== undefined) this.release(`b ${k}`);
       this.setBan(k, ban);
@@ -838,6 +891,7 @@ export class BanBook {
   private setBan(k: string, ban: Ban): void {
     const prev = this.bans.get(k);
     this.bans.set(k, ban);
+    if (prev === undefined && ban.scope !== undefined) this.heldPerScope.set(ban.scope, (this.heldPerScope.get(ban.scope) ?? 0) + 1);
     const a = scopedKey(ban.ip, ban.scope);
     const held = this.bansOfAddress.get(a);
     if (held === undefined || held === prev) this.bansOfAddress.set(a, ban);
@@ -859,6 +913,11 @@ export class BanBook {
     const held = this.bans.get(k);
     if (held === undefined) return;
     this.bans.delete(k);
+    if (held.scope !== undefined) {
+      const n = (this.heldPerScope.get(held.scope) ?? 1) - 1;
+      if (n > 0) this.heldPerScope.set(held.scope, n);
+      else this.heldPerScope.delete(held.scope);
+    }
     const a = scopedKey(ban.ip, ban.scope);
     // By rule: an address holds at most one ban per rule and scope (its key), whichever object it is.
     const all = this.bansOfAddress.get(a);

@@ -58,6 +58,8 @@ export interface Metrics {
   stateSaveError(n?: number): void;
   /** Adds n lines stamped further in the future than the tolerance (taken as happening now). */
   skewedLines(n: number): void;
+  /** Adds n bans refused because the ban book held BANHAMMER_MAX_BANS (or a container its share). */
+  bansRefusedAtCap(n: number): void;
   /** Sharing: is Redis reachable, and how many operations wait in the outbox. */
   share(connected: boolean, outboxDepth: number): void;
   /** Sharing: how long a ban or unban took from the replica that made it to this one. */
@@ -205,6 +207,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   });
   const stateSaveErrors = new Counter({ name: 'banhammer_state_save_errors_total', help: 'State saves that failed (bans stay enforced; retried).', registers });
   const skewed = new Counter({ name: 'banhammer_skewed_lines_total', help: 'Log lines stamped in the future beyond the tolerance, counted as happening now.', registers });
+  const refusedAtCap = new Counter({ name: 'banhammer_bans_refused_total', help: 'New bans refused because the agent held BANHAMMER_MAX_BANS bans (or one container a quarter of them).', registers });
   const shareConnected = opts.share
     ? new Gauge({ name: 'banhammer_share_connected', help: '1 while the shared-bans Redis is reachable, 0 during an outage.', registers })
     : null;
@@ -368,6 +371,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   }
   stateSaveErrors.inc(0);
   skewed.inc(0);
+  refusedAtCap.inc(0);
   const notifySentBy = new Children((t) => born(notify!.sent.labels(t)));
   const notifyFailedBy = new Children((t) => born(notify!.failed.labels(t)));
   const notifyDroppedBy = new Children((t) => born(notify!.dropped.labels(t)));
@@ -401,6 +405,9 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     },
     skewedLines(n) {
       if (n > 0) skewed.inc(n);
+    },
+    bansRefusedAtCap(n) {
+      if (n > 0) refusedAtCap.inc(n);
     },
     share(connected, outboxDepth) {
       shareConnected?.set(connected ? 1 : 0);

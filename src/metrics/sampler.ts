@@ -64,6 +64,7 @@ export interface ShareCounts {
 export class MetricsSampler {
   private lines = 0;
   private skewed = 0;
+  private refusedAtCap = 0;
   private readonly skipped = new Map<string, number>();
   private readonly matches = new Map<string, number>();
   private shared = { bansIn: 0, bansOut: 0, unbansIn: 0, unbansOut: 0, invalid: 0 };
@@ -86,6 +87,8 @@ export class MetricsSampler {
     this.lines = s.stats.lines;
     m.skewedLines(since(s.stats.skewed, this.skewed));
     this.skewed = s.stats.skewed;
+    m.bansRefusedAtCap(since(s.book.refusedAtCap, this.refusedAtCap));
+    this.refusedAtCap = s.book.refusedAtCap;
     for (const r of SKIP_REASONS) {
       const n = s.stats.skipped[r];
       const before = this.skipped.get(r) ?? 0;

@@ -11,6 +11,7 @@
 import type { Ban } from '../decide/ban-book.js';
 import type { EvidenceLine } from '../decide/evidence.js';
 import { formatTime, formatUntil, isoTime } from '../format-time.js';
+import { isNetwork } from '../parse/ip.js';
 import type { UnbanReason } from '../metrics/registry.js';
 
 export const NOTIFY_SCHEMA_VERSION = 1;
@@ -158,6 +159,14 @@ const containerName = (ban: Ban): string | null => (ban.scope === undefined ? nu
 /** `1,200`: thousands separated, for people. */
 export const grouped = (n: number): string => n.toLocaleString('en-US');
 
+/**
+ * A network ban made by a rule (IPv6 network escalation, here or at a replica): its `failures` counts
+ * the banned addresses of the network that made it, not failures.
+ */
+function escalated(b: Ban): boolean {
+  return !b.manual && typeof b.ip === 'string' && isNetwork(b.ip);
+}
+
 /** The one-line summary of a notice, used by every target (subject, title, Slack text…). */
 export function summaryOf(n: Notice, agent: AgentInfo): string {
   if (n.kind === 'digest') {
@@ -167,7 +176,7 @@ export function summaryOf(n: Notice, agent: AgentInfo): string {
   const b = n.ban;
   const where = b.scope === undefined ? agent.instance : `${agent.instance} (container ${containerName(b)})`;
   if (n.kind === 'ban') {
-    const why = b.manual ? 'manually' : `by rule ${b.rule} after ${b.failures} failure${b.failures === 1 ? '' : 's'}`;
+    const why = b.manual ? 'manually' : escalated(b) ? `by rule ${b.rule} (IPv6 network escalation${b.failures > 0 ? `: ${b.failures} banned address${b.failures === 1 ? '' : 'es'} of it` : ''})` : `by rule ${b.rule} after ${b.failures} failure${b.failures === 1 ? '' : 's'}`;
     return `${b.ip} banned ${why} on ${where}, until ${formatUntil(b.until)}`;
   }
   return `${b.ip} unbanned (${n.reason ?? 'lifted'}; rule ${b.rule}) on ${where}`;
@@ -243,7 +252,7 @@ export function textOf(n: Notice, agent: AgentInfo): string {
     if (b.scope !== undefined) out.push(`Container: ${containerName(b)} (${clean(b.scope, 128)})`);
     out.push(`Banned at: ${formatTime(b.at)}`);
     out.push(`Until:     ${formatUntil(b.until)}`);
-    out.push(`Failures:  ${b.failures}`);
+    out.push(escalated(b) ? `Addresses: ${b.failures} banned (IPv6 network escalation)` : `Failures:  ${b.failures}`);
     if (b.nth > 1) out.push(`Ban no.:   ${b.nth}`);
     if (n.kind === 'unban') out.push(`Ended:     ${n.reason ?? 'lifted'} at ${formatTime(n.time)}`);
     const ev = evidenceOf(b);
@@ -251,7 +260,7 @@ export function textOf(n: Notice, agent: AgentInfo): string {
       out.push('', `Matching log lines (${ev.length}):`);
       for (const e of ev) out.push(e.file !== undefined ? `${e.file}: ${e.line}` : e.line);
       const omitted = omittedOf(b);
-      if (omitted > 0) out.push(`(${omitted} more failure${omitted === 1 ? '' : 's'} whose lines were not kept)`);
+      if (omitted > 0) out.push(escalated(b) ? `(${omitted} more banned address${omitted === 1 ? '' : 'es'} whose lines were not kept)` : `(${omitted} more failure${omitted === 1 ? '' : 's'} whose lines were not kept)`);
     } else if (n.kind === 'ban' && !b.manual) {
       out.push('', 'No matching log lines were kept for this ban.');
     }

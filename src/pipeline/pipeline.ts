@@ -140,7 +140,7 @@ export class Pipeline {
     this.escalation = new NetworkEscalation(escalationSettings(opts.config));
     this.allowlist = buildAllowlist(opts.config, this.hostAddresses);
     this.parser = createLineParser(opts.config.log.format, { trustedProxies: opts.config.trustedProxies });
-    this.book = new BanBook(bookRules(opts.config), this.allowlist, undefined, { endedBans: opts.config.banHistory, logTime: opts.logTime ?? opts.mode === 'replay' });
+    this.book = new BanBook(bookRules(opts.config), this.allowlist, undefined, { endedBans: opts.config.banHistory, logTime: opts.logTime ?? opts.mode === 'replay', maxBans: opts.config.maxBans });
     const keeper = (opts.evidence ?? opts.mode === 'live') ? new EvidenceKeeper(opts.pendingEvidenceBytes) : undefined;
     this.evidence = keeper;
     const share = opts.onFailure !== undefined && opts.mode === 'live' ? failureHook(opts.onFailure) : undefined;
@@ -366,6 +366,7 @@ export class Pipeline {
     // must not show them as its failures.
     this.evidence?.forgetRules(this.detector.reconfigure(rules, config.maxTracked));
     this.book.setEndedBans(config.banHistory);
+    this.book.setMaxBans(config.maxBans);
     this.escalation.configure(escalationSettings(config));
     this.forgetAllowlisted();
     return this.book.reconfigure(bookRules(config), allowlist, now);

@@ -112,6 +112,13 @@ describe('NetworkEscalation', () => {
     e.record('2001:db8:1:2::b', T0);
     e.forget('2001:db8:1:2::a');
     expect(e.record('2001:db8:1:2::c', T0)).toBeNull();
+    // ::b still counts: a fourth address makes it.
+    expect(e.record('2001:db8:1:2::d', T0)?.addresses.map((a) => a.ip)).toEqual(['2001:db8:1:2::b', '2001:db8:1:2::c', '2001:db8:1:2::d']);
+    e.record('2001:db8:1:2::e', T0);
+    e.forget('2001:db8:1:2::/64');
+    expect(e.size).toBe(0);
+    e.record('2001:db8:1:2::a', T0);
+    e.record('2001:db8:1:2::b', T0);
     e.configure({ after: 3, prefix: 64, within: H });
     expect(e.size).toBe(1);
     e.configure({ after: 3, prefix: 56, within: H });

@@ -111,6 +111,18 @@ describe('IPv6 network escalation in the pipeline', () => {
     expect(p.book.isBanned('2001:db8:1:2::/64', 'forbidden', last.at + 1)).toBe(true);
   });
 
+  it('takes the rule of the longest of its addresses\' bans: the last request cannot pick a short bantime', () => {
+    const { bans, feed } = replayPipeline({ BANHAMMER_IPV6_NETWORK_BAN_AFTER: '3' });
+    const probe = (ip: string, t: number) => `${ip} - - [${clf(t)}] "GET /vendor/phpunit/phpunit/src/Util/PHP/eval-stdin.php HTTP/1.1" 404 10 "-" "curl"`;
+    // Two addresses banned by exploit-probes (a day), the third by forbidden (an hour).
+    feed([probe('2001:db8:1:2::a', T0), probe('2001:db8:1:2::b', T0 + S)]);
+    feed(walk(['2001:db8:1:2::c'], T0 + 2 * S).lines);
+    const net = bans.find((b) => b.ip === '2001:db8:1:2::/64')!;
+    expect(bans.map((b) => b.rule)).toEqual(['exploit-probes', 'exploit-probes', 'forbidden', 'exploit-probes']);
+    expect(net.until! - net.at).toBe(24 * H);
+    expect(net.at).toBe(bans[2]!.at);
+  });
+
   it('does not count addresses of other networks, or bans too far apart, together', () => {
     const { bans, feed } = replayPipeline({ BANHAMMER_IPV6_NETWORK_BAN_AFTER: '3', BANHAMMER_IPV6_NETWORK_BAN_WITHIN: '10m' });
     feed(walk(['2001:db8:1:2::a', '2001:db8:1:3::a', '2001:db8:1:2::b']).lines);
