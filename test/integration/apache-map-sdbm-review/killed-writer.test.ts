@@ -16,13 +16,13 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SdbmMap } from '../../../src/enforce/apache-map.js';
+import { APR_SKIP, buildAprReader } from './apr-oracle.js';
 
-const HEADERS = ['/usr/include/apr-1.0/apr_dbm.h', '/usr/include/apr-1/apr_dbm.h'];
 /** tsx as a loader in the writer's own node process (the tsx CLI runs a second one: SIGKILL must reach the writer). */
 const TSX = resolve('node_modules/tsx/dist/esm/index.mjs');
-const skip = !existsSync('/usr/bin/gcc') ? 'gcc not installed' : !HEADERS.some(existsSync) ? 'APR headers missing (apt-get install libaprutil1-dev)' : !existsSync(TSX) ? 'tsx missing' : null;
+const skip = APR_SKIP ?? (!existsSync(TSX) ? 'tsx missing' : null);
 
-const READER_C = String.raw`
+const PRESENCE_READER_C = String.raw`
 #include <apr_general.h>
 #include <apr_dbm.h>
 #include <stdio.h>
@@ -61,10 +61,7 @@ describe.skipIf(skip !== null)(`apache-map: a writer killed mid-write leaves a c
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'bh-sdbm-killed-'));
-    await writeFile(join(dir, 'reader.c'), READER_C);
-    reader = join(dir, 'reader');
-    const inc = HEADERS.find(existsSync)!.replace(/\/apr_dbm\.h$/, '');
-    execFileSync('gcc', ['-O1', '-o', reader, join(dir, 'reader.c'), `-I${inc}`, '-laprutil-1', '-lapr-1'], { stdio: 'pipe', timeout: 30_000 });
+    reader = await buildAprReader(dir, PRESENCE_READER_C);
   }, 40_000);
 
   afterAll(async () => {

@@ -8,46 +8,18 @@
  * map (every page up to the apparent size, holes too) finds only our keys, in bounded time.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SDBM_PAGE_BYTES, SdbmMap, apacheKeys, timeStamp } from '../../../src/enforce/apache-map.js';
 import type { MapEntry } from '../../../src/enforce/map-file.js';
 import { collidingKeys } from '../../unit/enforce-sdbm-review/colliding-keys.js';
+import { APR_SKIP, buildAprReader } from '../apache-map-sdbm-review/apr-oracle.js';
 
-const READER_C = String.raw`
-#include <apr_general.h>
-#include <apr_dbm.h>
-#include <stdio.h>
-#include <string.h>
-int main(int argc, char **argv) {
-  apr_pool_t *p; apr_dbm_t *db; apr_status_t rv; char line[4096], e[256];
-  apr_initialize(); apr_pool_create(&p, NULL);
-  if ((rv = apr_dbm_open_ex(&db, "sdbm", argv[1], APR_DBM_READONLY, APR_OS_DEFAULT, p)) != APR_SUCCESS) {
-    fprintf(stderr, "open: %s\n", apr_strerror(rv, e, sizeof e)); return 2; }
-  if (argc > 2) {
-    apr_datum_t k, v;
-    for (rv = apr_dbm_firstkey(db, &k); rv == APR_SUCCESS && k.dptr != NULL; rv = apr_dbm_nextkey(db, &k)) {
-      if (apr_dbm_fetch(db, k, &v) != APR_SUCCESS || v.dptr == NULL) return 3;
-      fwrite(k.dptr, 1, k.dsize, stdout); putchar(' '); fwrite(v.dptr, 1, v.dsize, stdout); putchar('\n');
-    }
-    return rv == APR_SUCCESS || APR_STATUS_IS_EOF(rv) ? 0 : 4;
-  }
-  while (fgets(line, sizeof line, stdin)) {
-    size_t n = strlen(line); if (n && line[n-1] == '\n') line[--n] = 0;
-    apr_datum_t k, v; k.dptr = line; k.dsize = n;
-    if ((rv = apr_dbm_fetch(db, k, &v)) != APR_SUCCESS) { printf("%s !%s\n", line, apr_strerror(rv, e, sizeof e)); continue; }
-    if (v.dptr == NULL) printf("%s -\n", line);
-    else { printf("%s ", line); fwrite(v.dptr, 1, v.dsize, stdout); putchar('\n'); }
-  }
-  return 0;
-}
-`;
 
-const HEADERS = ['/usr/include/apr-1.0/apr_dbm.h', '/usr/include/apr-1/apr_dbm.h'];
-const skip = !existsSync('/usr/bin/gcc') ? 'gcc not installed' : !HEADERS.some(existsSync) ? 'APR headers missing (apt-get install libaprutil1-dev)' : null;
+
+const skip = APR_SKIP;
 const U = Date.now() + 3_600_000;
 
 describe.skipIf(skip !== null)(`SDBM depth cap read by APR${skip ? ` (skipped: ${skip})` : ''}`, () => {
@@ -56,10 +28,7 @@ describe.skipIf(skip !== null)(`SDBM depth cap read by APR${skip ? ` (skipped: $
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'bh-h26-apr-'));
-    await writeFile(join(dir, 'reader.c'), READER_C);
-    reader = join(dir, 'reader');
-    const inc = HEADERS.find(existsSync)!.replace(/\/apr_dbm\.h$/, '');
-    execFileSync('gcc', ['-O1', '-o', reader, join(dir, 'reader.c'), `-I${inc}`, '-laprutil-1', '-lapr-1'], { stdio: 'pipe', timeout: 30_000 });
+    reader = await buildAprReader(dir);
   }, 40_000);
 
   afterAll(async () => {

@@ -6,84 +6,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config/load.js';
-import { Daemon, type LineSourceFactory } from '../../../src/daemon.js';
-import { LogEnforcer, type LogRecord } from '../../../src/enforce/dry-run.js';
 import { replayFile } from '../../../src/replay/replay.js';
 import { Pipeline } from '../../../src/pipeline/pipeline.js';
 import type { Ban } from '../../../src/decide/ban-book.js';
 import { NetworkEscalation } from '../../../src/decide/network-escalation.js';
 import { formatWhy } from '../../../src/control/format-why.js';
-import { ManualClock } from '../../fakes/manual-clock.js';
-import { FakeSource, MemoryStore } from '../../fakes/agent-io.js';
+import { MemoryStore } from '../../fakes/agent-io.js';
+import { S, T0, line, liveAgent, replayPipeline, settle, walk } from '../pipeline/escalation-fixture.js';
 
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-function clf(ms: number): string {
-  const d = new Date(ms);
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `${p(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
-}
-const line = (ip: string, t: number, status = 403) => `${ip} - - [${clf(t)}] "GET /private HTTP/1.1" ${status} 10 "-" "curl"`;
-const T0 = Date.UTC(2026, 11, 6, 9, 0, 0);
-const S = 1000;
 const M = 60_000;
-
-function walk(addresses: readonly string[], start = T0): { lines: string[]; times: number[] } {
-  const lines: string[] = [];
-  const times: number[] = [];
-  let t = start;
-  for (const ip of addresses) {
-    for (let i = 0; i < 5; i++) {
-      lines.push(line(ip, t));
-      times.push(t);
-      t += S;
-    }
-  }
-  return { lines, times };
-}
-
-function replayPipeline(env: Record<string, string>) {
-  const bans: Ban[] = [];
-  const p = new Pipeline({ config: loadConfig({ env, hostname: 'unit' }), mode: 'replay', evidence: true, onBan: (b) => bans.push(b) });
-  const feed = (lines: readonly string[]) => {
-    for (const l of lines) {
-      const ev = p.parse(l);
-      if (ev) p.observe(ev, ev.time, undefined, undefined, l);
-    }
-  };
-  return { p, bans, feed, nets: () => bans.filter((b) => b.ip.includes('/')).map((b) => b.ip) };
-}
-
-const silent = { debug() {}, info() {}, warn() {}, error() {} };
-const settle = async () => {
-  for (let i = 0; i < 6; i++) await new Promise((r) => setImmediate(r));
-};
-
-function liveAgent(env: Record<string, string>, opts: { store?: MemoryStore; hosts?: () => readonly string[] } = {}) {
-  const clock = new ManualClock(T0);
-  const records: LogRecord[] = [];
-  const enforcer = new LogEnforcer((r) => records.push(r), clock);
-  let source!: FakeSource;
-  const createSource: LineSourceFactory = (o) => (source = new FakeSource(o.onLine));
-  const warnings: string[] = [];
-  const logger = { ...silent, warn: (_o: object, m?: string) => warnings.push(m ?? '') };
-  let reloadEnv = env;
-  const daemon = new Daemon({
-    config: loadConfig({ env, hostname: 'unit' }), clock, logger, enforcer, store: opts.store ?? new MemoryStore(), createSource,
-    hostAddresses: opts.hosts ?? [],
-    reloadConfig: () => loadConfig({ env: reloadEnv, hostname: 'unit' }),
-  });
-  return {
-    clock, daemon, records, warnings,
-    emit: (l: string) => source.onLine(l, '/var/log/access.log'),
-    feed(lines: readonly string[], times: readonly number[]) {
-      for (let i = 0; i < lines.length; i++) {
-        if (times[i]! > clock.now()) clock.advance(times[i]! - clock.now());
-        source.onLine(lines[i]!, '/var/log/access.log');
-      }
-    },
-    setEnv: (e: Record<string, string>) => (reloadEnv = e),
-  };
-}
 
 const WALKER = ['2001:db8:1:2::a', '2001:db8:1:2::b', '2001:db8:1:2::c'];
 const dirs: string[] = [];

@@ -9,81 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config/load.js';
-import { Daemon, type LineSourceFactory } from '../../../src/daemon.js';
-import { LogEnforcer, type LogRecord } from '../../../src/enforce/dry-run.js';
-import type { Enforcer } from '../../../src/enforce/enforcer.js';
+import type { LogRecord } from '../../../src/enforce/dry-run.js';
 import { DryRunEnforcer } from '../../../src/run.js';
 import { replayFile } from '../../../src/replay/replay.js';
-import { Pipeline } from '../../../src/pipeline/pipeline.js';
 import type { Ban } from '../../../src/decide/ban-book.js';
-import { ManualClock } from '../../fakes/manual-clock.js';
-import { FakeSource, MemoryStore } from '../../fakes/agent-io.js';
-
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-function clf(ms: number): string {
-  const d = new Date(ms);
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `${p(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
-}
-const line = (ip: string, t: number, status = 403) => `${ip} - - [${clf(t)}] "GET /private HTTP/1.1" ${status} 10 "-" "curl"`;
-const T0 = Date.UTC(2026, 11, 6, 9, 0, 0);
-const S = 1000;
-const H = 3600_000;
-
-/** Five 403s from each address in turn, a second apart: each address is banned by `forbidden`. */
-function walk(addresses: readonly string[], start = T0): { lines: string[]; times: number[] } {
-  const lines: string[] = [];
-  const times: number[] = [];
-  let t = start;
-  for (const ip of addresses) {
-    for (let i = 0; i < 5; i++) {
-      lines.push(line(ip, t));
-      times.push(t);
-      t += S;
-    }
-  }
-  return { lines, times };
-}
-
-const WALKER = ['2001:db8:1:2::a', '2001:db8:1:2::b', '2001:db8:1:2:ffff:ffff:ffff:ffff'];
-
-function replayPipeline(env: Record<string, string>, opts: { networkBans?: boolean } = {}) {
-  const bans: Ban[] = [];
-  const p = new Pipeline({ config: loadConfig({ env, hostname: 'unit' }), mode: 'replay', evidence: true, onBan: (b) => bans.push(b), ...opts });
-  const feed = (lines: readonly string[], scope?: string) => {
-    for (const l of lines) {
-      const ev = p.parse(l);
-      if (ev) p.observe(ev, ev.time, scope, undefined, l);
-    }
-  };
-  return { p, bans, feed };
-}
-
-const silent = { debug() {}, info() {}, warn() {}, error() {} };
-const settle = async () => {
-  for (let i = 0; i < 6; i++) await new Promise((r) => setImmediate(r));
-};
-
-function liveAgent(env: Record<string, string>, makeEnforcer?: (records: LogRecord[], clock: ManualClock) => Enforcer) {
-  const clock = new ManualClock(T0);
-  const records: LogRecord[] = [];
-  const enforcer = makeEnforcer?.(records, clock) ?? new LogEnforcer((r) => records.push(r), clock);
-  let source!: FakeSource;
-  const createSource: LineSourceFactory = (o) => (source = new FakeSource(o.onLine));
-  const warnings: string[] = [];
-  const infos: { obj: Record<string, unknown>; msg: string }[] = [];
-  const logger = { ...silent, warn: (_o: object, m?: string) => warnings.push(m ?? ''), info: (o: object, m?: string) => infos.push({ obj: o as Record<string, unknown>, msg: m ?? '' }) };
-  let reloadEnv = env;
-  const daemon = new Daemon({
-    config: loadConfig({ env, hostname: 'unit' }), clock, logger, enforcer, store: new MemoryStore(), createSource, hostAddresses: [],
-    reloadConfig: () => loadConfig({ env: reloadEnv, hostname: 'unit' }),
-  });
-  return {
-    clock, daemon, records, warnings, infos,
-    emit: (l: string) => source.onLine(l, '/var/log/access.log'),
-    setEnv: (e: Record<string, string>) => (reloadEnv = e),
-  };
-}
+import { Pipeline } from '../../../src/pipeline/pipeline.js';
+import { H, S, T0, WALKER, clf, liveAgent, replayPipeline, settle, walk } from './escalation-fixture.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -233,7 +164,7 @@ describe('IPv6 network escalation: agent and replay agree', () => {
 
   it('an agent whose enforcer holds no network makes none, and says so at start and at reload', async () => {
     const env = { BANHAMMER_IPV6_NETWORK_BAN_AFTER: '2' };
-    const agent = liveAgent(env, (records) => new DryRunEnforcer((r) => records.push(r as LogRecord), 'apache-map'));
+    const agent = liveAgent(env, { enforcer: (records) => new DryRunEnforcer((r) => records.push(r as LogRecord), 'apache-map') });
     await agent.daemon.start();
     const { lines, times } = walk(WALKER);
     for (let i = 0; i < lines.length; i++) {
