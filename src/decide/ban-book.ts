@@ -281,6 +281,15 @@ export class BanBook {
     this.maxBans = capOf(limits.maxBans, DEFAULT_MAX_BANS);
   }
 
+  /**
+   * Whether the book holds half its cap or more: the pipeline then bans a banned IPv6 address's
+   * network at once (IPv6 network escalation under pressure), so that a client walking its addresses
+   * cannot fill the rest and leave every later offender unbanned.
+   */
+  get pressed(): boolean {
+    return this.bans.size >= this.maxBans / 2;
+  }
+
   /** A new cap (reload): bans held beyond it stay until they end; new ones wait for room. */
   setMaxBans(n: number): void {
     this.maxBans = capOf(n, DEFAULT_MAX_BANS);

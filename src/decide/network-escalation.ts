@@ -85,11 +85,13 @@ export class NetworkEscalation {
 
   /**
    * A ban of the IPv6 address `ip` made at `at` (host-wide): the network to ban when this ban makes
-   * `after` different addresses of it banned within `within`, else null. The network's memory is
-   * emptied when it is named (its ban covers what follows).
+   * `after` different addresses of it banned within `within` (`pressed`: at once, whatever `after`
+   * says), else null. The network's memory is emptied when it is named (its ban covers what follows).
    */
-  record(ip: string, at: number): Escalation | null {
-    const { after, prefix, within } = this.settings;
+  record(ip: string, at: number, pressed = false): Escalation | null {
+    const { prefix, within } = this.settings;
+    // Under pressure (the ban book half full: see Pipeline) every banned address names its network at once.
+    const after = pressed ? 1 : this.settings.after;
     if (after <= 0) return null;
     const network = ipv6NetworkOf(ip, prefix);
     if (network === null || !network.includes('/') || isTeredo(network)) return null;

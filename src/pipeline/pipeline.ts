@@ -270,8 +270,11 @@ export class Pipeline {
     const ban = this.book.consider(live ? { ...o, at } : o, at, name, evidence);
     if (!ban) return;
     this.onBan(ban);
-    if (ban.family === 6 && ban.scope === undefined && this.networkBans && this.escalation.enabled) {
-      const e = this.escalation.record(ban.ip, ban.at);
+    if (ban.family === 6 && ban.scope === undefined && this.networkBans) {
+      // Half the book's room taken: a banned IPv6 address's network goes at once, configured or not.
+      const pressed = this.book.pressed;
+      if (!pressed && !this.escalation.enabled) return;
+      const e = this.escalation.record(ban.ip, ban.at, pressed);
       const net = e === null ? null : this.book.escalate(e.network, ban, e.addresses, at);
       if (net !== null) this.onBan(net);
     }

@@ -9,6 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { BanBook, type Ban } from '../../../src/decide/ban-book.js';
 import { Allowlist } from '../../../src/decide/allowlist.js';
+import { Pipeline } from '../../../src/pipeline/pipeline.js';
 import { PRESETS } from '../../../src/detect/presets.js';
 import { loadConfig } from '../../../src/config/load.js';
 import { Daemon, type LineSourceFactory } from '../../../src/daemon.js';
@@ -113,6 +114,30 @@ describe('BanBook cap', () => {
   });
 });
 
+describe('IPv6 network escalation under pressure', () => {
+  it('with the book half full, a banned IPv6 address takes its /64 with it, escalation configured or not (never IPv4, never for an enforcer without networks)', () => {
+    const run = (networkBans: boolean) => {
+      const bans: Ban[] = [];
+      const p = new Pipeline({ config: loadConfig({ env: { BANHAMMER_MAX_BANS: '1000' }, hostname: 'unit' }), mode: 'replay', onBan: (b) => bans.push(b), networkBans });
+      const probe = (ip: string, t: number) => `${ip} - - [06/Dec/2026:09:00:${String(t % 60).padStart(2, '0')} +0000] "GET /vendor/phpunit/phpunit/src/Util/PHP/eval-stdin.php HTTP/1.1" 404 10 "-" "curl"`;
+      const feed = (ip: string, t: number) => {
+        const ev = p.parse(probe(ip, t));
+        if (ev) p.observe(ev, ev.time);
+      };
+      // Below half the cap: IPv6 addresses are banned one by one (escalation is off by default).
+      for (let i = 1; i <= 3; i++) feed(`2001:db8:5:1::${i}`, i);
+      for (let i = 0; i < 497; i++) feed(`198.18.${Math.floor(i / 250)}.${(i % 250) + 1}`, i);
+      expect(bans.filter((b) => b.ip.includes('/'))).toEqual([]);
+      expect(p.book.pressed).toBe(true);
+      for (let i = 1; i <= 3; i++) feed(`2001:db8:5:${i + 1}::1`, i);
+      feed('198.18.9.1', 9);
+      return bans.filter((b) => b.ip.includes('/')).map((b) => b.ip);
+    };
+    expect(run(true)).toEqual(['2001:db8:5:2::/64', '2001:db8:5:3::/64', '2001:db8:5:4::/64']);
+    expect(run(false)).toEqual([]);
+  });
+});
+
 describe('BANHAMMER_MAX_BANS in the agent', () => {
   const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
   const clf = (ms: number): string => {
@@ -140,7 +165,8 @@ describe('BANHAMMER_MAX_BANS in the agent', () => {
     });
     await daemon.start();
     expect(await value(metrics, 'banhammer_bans_refused_total')).toBe(0);
-    for (let i = 0; i < 1010; i++) source.onLine(probe(`2001:db8:7:${(i + 1).toString(16)}::1`, clock.now()), '/var/log/access.log');
+    // IPv4 offenders: an IPv6 address would take its /64 with it once the book is half full (below).
+    for (let i = 0; i < 1010; i++) source.onLine(probe(`198.18.${Math.floor(i / 250)}.${(i % 250) + 1}`, clock.now()), '/var/log/access.log');
     const capWarnings = () => warnings.filter((w) => w.msg.includes('BANHAMMER_MAX_BANS'));
     for (let s = 0; s < 3; s++) {
       clock.advance(1000);
@@ -156,7 +182,7 @@ describe('BANHAMMER_MAX_BANS in the agent', () => {
       clock.advance(ms);
       await new Promise((r) => setImmediate(r));
     };
-    source.onLine(probe('2001:db8:8::1', clock.now()), '/var/log/access.log');
+    source.onLine(probe('198.18.8.1', clock.now()), '/var/log/access.log');
     await tick(1000);
     expect(capWarnings()).toHaveLength(1);
     await tick(60_000);
@@ -165,7 +191,7 @@ describe('BANHAMMER_MAX_BANS in the agent', () => {
     // A reload with a higher cap: the next offender is banned.
     env = { BANHAMMER_MAX_BANS: '2000' };
     daemon.reload();
-    source.onLine(probe('2001:db8:9::1', clock.now()), '/var/log/access.log');
+    source.onLine(probe('198.18.9.1', clock.now()), '/var/log/access.log');
     await tick(1000);
     expect(daemon.status('exploit-probes').rules[0]!.bannedIps).toHaveLength(1001);
     await daemon.stop();
