@@ -88,39 +88,96 @@ const FIRST_DECODE = 4096;
 const MAX_CONTINUED_STREAMS = 1024;
 
 /**
- * Remembers `value` under `key` as the most recent entry of `map`; at the bound, the least recently
- * started or updated entry gives way (Map keeps insertion order: the first key is the oldest), one
- * entry at a time. A map that was cleared whole at the bound let anyone who can start lines (in host
- * mode a tenant names its syslog tags freely) wipe every other line in progress with one flood; now
- * an entry goes only once MAX_CONTINUED_STREAMS other keys were started or updated after it.
+ * Bytes the lines in progress of one parser may hold in all, both maps together (their heads and
+ * keys, counted at two bytes a character as V8's two-byte strings take): the count bound alone let
+ * 1,024 cut lines keep a whole message each (up to the 256 KiB line cap: some 500 MB), and 1,024
+ * Docker streams MAX_HEAD_LENGTH characters each. Over the budget, the least recently started or
+ * updated line of either map gives way, one at a time, until it holds again. 64 MiB is some 250 lines
+ * of the largest head kept (HEAD_KEPT), and leaves the count bound first for lines cut at 16 KiB as
+ * Docker cuts them (1,024 of those count 32 MiB: a budget that size would evict them earlier).
  */
-function remember<V>(map: Map<string, V>, key: string, value: V): void {
-  map.delete(key);
-  if (map.size >= MAX_CONTINUED_STREAMS) {
-    const oldest = map.keys().next();
-    if (oldest.done !== true) map.delete(oldest.value);
-  }
-  map.set(key, value);
-}
+export const MAX_KEPT_BYTES = 64 * 1024 * 1024;
 
-/** Makes `key`'s entry of `map` the most recent one (it was just updated). */
-function touch<V>(map: Map<string, V>, key: string, value: V): void {
-  map.delete(key);
-  map.set(key, value);
-}
+/** Bytes counted for an entry besides its strings (the entry and its map slot). */
+const ENTRY_BYTES = 128;
 
-/** A Docker line split over records, in progress: its head so far, and whether its outcome was given. */
-interface Continued {
+/**
+ * Characters of a line in progress kept: one more than the scanner reads (MAX_HEAD_LENGTH), so that
+ * the line is still known to be longer than its head. No outcome reads further (see SyslogPiece.beyond).
+ */
+const HEAD_KEPT = MAX_HEAD_LENGTH + 1;
+
+/** Appends to a kept head after which it is copied flat again (each append is a node of a rope). */
+const MAX_HEAD_PARTS = 64;
+
+/** What a line in progress holds in common: its head, and its place in the parser's byte budget. */
+interface Kept {
   head: string;
+  /** Pieces of the head appended since it was last flat. */
+  parts: number;
+  /** When it was last started or updated (the parser's own counter): the least recent gives way first. */
+  at: number;
+  /** Bytes counted for it in the budget, and its key (a flat copy) in its map. */
+  bytes: number;
+  key: string;
+}
+
+/** A Docker line split over records, in progress: its head so far (none once decided), and whether its outcome was given. */
+interface Continued extends Kept {
   done: boolean;
+}
+
+/**
+ * The state of the text of a syslog piece's head beyond its HEAD_KEPT characters, read from the
+ * head's start as openField() and findQuote() read it: everything any outcome still needs of it.
+ */
+interface Beyond {
+  /** Characters of the whole head. */
+  length: number;
+  /** The whole head ends inside a quoted field (its quotes are odd), after an unpaired `\`. */
+  open: boolean;
+  pending: boolean;
+  /** The whole head has an unescaped quote. */
+  quoted: boolean;
+}
+
+/** The state of no text read. */
+const NOTHING_READ: Beyond = { length: 0, open: false, pending: false, quoted: false };
+
+/** The state `s` read on over text[from, to). */
+function readOn(s: Beyond, text: string, from: number, to: number): Beyond {
+  let { open, quoted } = s;
+  let pending = false;
+  let i = s.pending ? from + 1 : from;
+  // From one `\` or `"` to the next (each found once: linear whatever the text).
+  let nq = -2;
+  let nb = -2;
+  while (i < to) {
+    if (nq !== -1 && nq < i) nq = text.indexOf('"', i);
+    if (nb !== -1 && nb < i) nb = text.indexOf('\\', i);
+    const q = nq < 0 || nq >= to ? to : nq;
+    const b = nb < 0 || nb >= to ? to : nb;
+    if (b < q) {
+      if (b + 1 >= to) {
+        pending = true;
+        break;
+      }
+      i = b + 2; // the escaped character is passed over
+    } else if (q < to) {
+      open = !open;
+      quoted = true;
+      i = q + 1;
+    } else break;
+  }
+  if (s.pending && from >= to) pending = true;
+  return { length: s.length + (to - from), open, pending, quoted };
 }
 
 /**
  * A syslog line cut before its status, waiting for the rest (see `syslog` below): its access
  * text so far, and how many more messages of its tag may come before the rest does.
  */
-interface SyslogPiece {
-  head: string;
+interface SyslogPiece extends Kept {
   left: number;
   /**
    * Where the cut fell: 'before' the request line opened (the head is the whole first piece), in the
@@ -138,7 +195,16 @@ interface SyslogPiece {
   /** 'open', 'closed': where the request text starts in the head, and whether it was cut short. */
   request: number;
   capped: boolean;
+  /**
+   * A head longer than HEAD_KEPT characters (a message that long whose reason was read in its head,
+   * or a request kept on after it): its first HEAD_KEPT characters are kept, and of the rest only what
+   * an outcome reads of it (see Beyond); null when the head is kept whole.
+   */
+  beyond: Beyond | null;
 }
+
+/** A piece as cut from a message, before its place in the budget. */
+type CutPiece = Omit<SyslogPiece, keyof Kept> & { head: string };
 
 /**
  * Messages of a tag that are not the rest of its cut line after which the cut line is given up: each
@@ -261,6 +327,70 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
   /** Docker lines split over records, per stream, until their last record. */
   const continued = new Map<string, Continued>();
 
+  /** Bytes counted for the lines in progress of both maps (at most MAX_KEPT_BYTES), and the clock of their updates. */
+  let keptBytes = 0;
+  let clock = 0;
+
+  /**
+   * Counts `e` again (its head changed; a head appended to often is copied flat first) and, over the
+   * budget, lets the least recently started or updated line of either map go until it holds: never
+   * `e` itself, the most recent (no line is larger than the budget).
+   */
+  const recount = (e: Kept): void => {
+    if (e.parts > MAX_HEAD_PARTS) {
+      e.head = flatCopy(e.head, 0, e.head.length);
+      e.parts = 0;
+    }
+    const bytes = ENTRY_BYTES + 32 * e.parts + 2 * (e.key.length + e.head.length);
+    keptBytes += bytes - e.bytes;
+    e.bytes = bytes;
+    while (keptBytes > MAX_KEPT_BYTES) {
+      const c = continued.values().next();
+      const q = pieces.values().next();
+      const oldest: Kept | undefined = c.done === true ? q.value : q.done === true || c.value.at < q.value.at ? c.value : q.value;
+      if (oldest === undefined || oldest === e) break;
+      if (oldest === c.value) forget(continued, oldest.key);
+      else forget(pieces, oldest.key);
+    }
+  };
+
+  /**
+   * Remembers `value` under `key` as the most recent entry of `map`; at the bound, the least recently
+   * started or updated entry gives way (Map keeps insertion order: the first key is the oldest), one
+   * entry at a time. A map that was cleared whole at the bound let anyone who can start lines (in host
+   * mode a tenant names its syslog tags freely) wipe every other line in progress with one flood; now
+   * an entry goes only once MAX_CONTINUED_STREAMS other keys were started or updated after it (or
+   * MAX_KEPT_BYTES of lines were: recount). The key is kept flat (one cut from a line pins it).
+   */
+  const remember = <V extends Kept>(map: Map<string, V>, key: string, value: V): void => {
+    forget(map, key);
+    if (map.size >= MAX_CONTINUED_STREAMS) {
+      const oldest = map.keys().next();
+      if (oldest.done !== true) forget(map, oldest.value);
+    }
+    value.key = flatCopy(key, 0, key.length);
+    value.at = ++clock;
+    value.bytes = 0;
+    map.set(value.key, value);
+    recount(value);
+  };
+
+  /** Makes `value`'s entry of `map` the most recent one (it was just updated). */
+  const touch = <V extends Kept>(map: Map<string, V>, value: V): void => {
+    map.delete(value.key);
+    value.at = ++clock;
+    map.set(value.key, value);
+  };
+
+  /** Lets `key`'s entry of `map` go. */
+  const forget = <V extends Kept>(map: Map<string, V>, key: string): void => {
+    const v = map.get(key);
+    if (v === undefined) return;
+    keptBytes -= v.bytes;
+    v.bytes = 0;
+    map.delete(key);
+  };
+
   /**
    * The outcome of a split Docker line so far. `open`: the access line goes on past `c.head`; `last`:
    * no record will be added. Only an event, a full head or the last record decide; else 'partial'.
@@ -272,8 +402,13 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
     if (typeof out === 'string' && !last && c.head.length <= MAX_HEAD_LENGTH) return 'partial';
     c.done = true;
     // The deciding record is a piece: evidence shows the line from its start (AccessEvent.joined).
-    if (typeof out !== 'string') (out as { joined?: string }).joined = c.head;
-    return longSkip(out, c.head.length);
+    const head = c.head;
+    if (typeof out !== 'string') (out as { joined?: string }).joined = head;
+    // Nothing reads the head of a decided line again: it is not kept while the rest of its records come.
+    c.head = '';
+    c.parts = 0;
+    if (continued.get(c.key) === c) recount(c);
+    return longSkip(out, head.length);
   };
 
   /** A record after one without a newline: the rest of that line. */
@@ -281,12 +416,17 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
     const room = MAX_HEAD_LENGTH + 1 - c.head.length;
     const head = unwrapDockerJsonHead(record, c.done || room < 0 ? 0 : room, latin1);
     if (head === null) {
-      continued.delete(stream);
+      forget(continued, stream);
       return broken(line, start, end, 'bad-wrapper');
     }
-    if (!c.done && room > 0) c.head += head.text.length > room ? head.text.slice(0, room) : head.text;
+    if (!c.done && room > 0) {
+      // A flat copy: the decoded text is cut from the record, which a kept slice would pin.
+      c.head += flatCopy(head.text, 0, Math.min(head.text.length, room));
+      c.parts++;
+      recount(c);
+    }
     if (head.partial) return readContinued(c, true, false);
-    continued.delete(stream);
+    forget(continued, stream);
     return readContinued(c, head.cut, true);
   };
 
@@ -299,7 +439,7 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
     const stream = continued.size === 0 ? '' : `${streamArg ?? ''}\u0000${dockerStreamOf(record)}`;
     const c = continued.size === 0 ? undefined : continued.get(stream);
     if (c !== undefined) {
-      touch(continued, stream, c);
+      touch(continued, c);
       return continueLine(c, record, line, start, end, stream);
     }
     // Decoded as far as needed: the first few KiB hold the status of nearly every line; a head that
@@ -313,7 +453,8 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
         // Decoded further, the record may turn out broken (a raw control character past the first limit).
         const whole = limit >= MAX_HEAD_LENGTH ? head : unwrapDockerJsonHead(record, MAX_HEAD_LENGTH, latin1);
         if (whole === null) return broken(line, start, end, 'bad-wrapper');
-        const started: Continued = { head: whole.text, done: false };
+        // A flat copy (the decoded text is cut from the record), at most HEAD_KEPT characters (as decoded).
+        const started: Continued = { head: flatCopy(whole.text, 0, Math.min(whole.text.length, HEAD_KEPT)), done: false, parts: 0, at: 0, bytes: 0, key: '' };
         remember(continued, stream !== '' ? stream : `${streamArg ?? ''}\u0000${dockerStreamOf(record)}`, started);
         return readContinued(started, true, false);
       }
@@ -366,7 +507,7 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
       key = pieceKey(line, start, frame, stream);
       const piece = pieces.get(key);
       if (piece !== undefined) {
-        touch(pieces, key, piece);
+        touch(pieces, piece);
         const out = joinPiece(piece, key, line, frame.msgStart, end, tag);
         if (out !== null) return out;
         waited = true;
@@ -387,16 +528,16 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
     // Not while a cut line of its key waits: a message that is not that line's rest never takes its
     // place (it could be text its client wrote, and the next message would join onto it).
     if (!waited && CUT_REASONS.has(out) && end - frame.msgStart >= MIN_CUT_LENGTH) {
-      remember(pieces, key ?? pieceKey(line, start, frame, stream), cutPiece(line, frame.msgStart, end));
+      remember(pieces, key ?? pieceKey(line, start, frame, stream), newPiece(cutPiece(line, frame.msgStart, end)));
       return 'partial';
     }
     return out;
   };
 
   /** The piece to keep of a message line[msgStart, end) cut before its status (a flat copy). */
-  const cutPiece = (line: string, msgStart: number, end: number): SyslogPiece => {
+  const cutPiece = (line: string, msgStart: number, end: number): CutPiece => {
     const q = findQuote(line, msgStart, end, true);
-    if (q < 0) return { head: flatCopy(line, msgStart, end), left: PIECE_HORIZON, cut: 'before', escaped: false, request: 0, capped: false };
+    if (q < 0) return { ...headOf(line, msgStart, end), left: PIECE_HORIZON, cut: 'before', escaped: false, request: 0, capped: false };
     const r = findQuote(line, q + 1, end, true);
     const requestEnd = r < 0 ? end : r;
     // The request text kept: at most KEPT_REQUEST characters; when cut short, never inside an escape.
@@ -405,22 +546,61 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
     if (capped && trailingBackslashes(line, q + 1, keep) % 2 === 1) keep--;
     const request = q + 1 - msgStart;
     if (r < 0) {
-      return { head: flatCopy(line, msgStart, keep), left: PIECE_HORIZON, cut: 'open', escaped: trailingBackslashes(line, q + 1, end) % 2 === 1, request, capped };
+      return { ...headOf(line, msgStart, keep), left: PIECE_HORIZON, cut: 'open', escaped: trailingBackslashes(line, q + 1, end) % 2 === 1, request, capped };
     }
-    return { head: flatCopy(line, msgStart, keep) + flatCopy(line, r, end), left: PIECE_HORIZON, cut: 'closed', escaped: false, request, capped };
+    const first = headOf(line, msgStart, keep);
+    return { ...extend(first.head, first.beyond, line, r, end), left: PIECE_HORIZON, cut: 'closed', escaped: false, request, capped };
+  };
+
+  /** A new piece of `cut` in the budget (remember() places it). */
+  const newPiece = (cut: CutPiece): SyslogPiece => ({ ...cut, parts: 0, at: 0, bytes: 0, key: '' });
+
+  /** The head text[from, to): see extend(). */
+  const headOf = (text: string, from: number, to: number): { head: string; beyond: Beyond | null } => extend('', null, text, from, to);
+
+  /**
+   * The head `head` (`beyond` as in SyslogPiece) with text[from, to) appended: a flat copy of at most
+   * HEAD_KEPT characters, and beyond them the state of the rest.
+   */
+  const extend = (head: string, beyond: Beyond | null, text: string, from: number, to: number): { head: string; beyond: Beyond | null } => {
+    if (beyond !== null) return { head, beyond: readOn(beyond, text, from, to) };
+    const room = HEAD_KEPT - head.length;
+    if (to - from <= room) return { head: head + flatCopy(text, from, to), beyond: null };
+    const kept = head + flatCopy(text, from, from + room);
+    return { head: kept, beyond: readOn(readOn(NOTHING_READ, kept, 0, kept.length), text, from + room, to) };
+  };
+
+  /** Appends text[from, to) to a kept piece's head. */
+  const append = (piece: SyslogPiece, text: string, from: number, to: number): void => {
+    if (to <= from) return;
+    const next = extend(piece.head, piece.beyond, text, from, to);
+    if (next.head !== piece.head) piece.parts++;
+    piece.head = next.head;
+    piece.beyond = next.beyond;
+    recount(piece);
   };
 
   /** More of an 'open' piece's request, line[from, to), kept up to KEPT_REQUEST characters. */
   const keepRequest = (piece: SyslogPiece, line: string, from: number, to: number): void => {
     if (piece.capped) return;
-    const room = KEPT_REQUEST - (piece.head.length - piece.request);
+    const room = KEPT_REQUEST - ((piece.beyond?.length ?? piece.head.length) - piece.request);
     if (to - from <= room) {
-      piece.head += flatCopy(line, from, to);
+      append(piece, line, from, to);
       return;
     }
-    let head = piece.head + flatCopy(line, from, from + Math.max(0, room));
-    if (trailingBackslashes(head, piece.request, head.length) % 2 === 1) head = head.slice(0, -1);
-    piece.head = head;
+    append(piece, line, from, from + Math.max(0, room));
+    // Never cut inside an escape: an odd run of `\` at the end of the request kept loses its last one
+    // (the run is the head's own: the request opens after a quote).
+    const b = piece.beyond;
+    if (b === null) {
+      if (trailingBackslashes(piece.head, piece.request, piece.head.length) % 2 === 1) {
+        piece.head = flatCopy(piece.head, 0, piece.head.length - 1);
+        piece.parts = 0;
+        recount(piece);
+      }
+    } else if (b.pending) {
+      piece.beyond = b.length - 1 === HEAD_KEPT ? null : { ...b, length: b.length - 1, pending: false };
+    }
     piece.capped = true;
   };
 
@@ -463,18 +643,24 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
         return 'partial';
       }
       if (!statusMayFollow(line, q + 1, end)) {
-        if (--piece.left <= 0) pieces.delete(key);
+        if (--piece.left <= 0) forget(pieces, key);
         return null;
       }
       keepRequest(piece, line, msgStart, q);
       rest = q;
     }
-    const room = MAX_HEAD_LENGTH + 1 - piece.head.length;
-    const joined = piece.head + (end - rest > room ? line.slice(rest, rest + room) : line.slice(rest, end));
+    // The joined text is the line's first HEAD_KEPT characters. A head longer than that (`beyond`)
+    // takes nothing of the message (the room was once negative here, and `line.slice(rest, rest +
+    // room)` counted from the message's end: most of the message was appended, beyond the head):
+    // the scanner reads its first HEAD_KEPT characters as it read the whole (its head, and a line
+    // that goes on), and where the whole head's quotes are read, its state says what they say.
+    const beyond = piece.beyond;
+    const room = HEAD_KEPT - piece.head.length;
+    const joined = beyond !== null ? piece.head : piece.head + (end - rest > room ? line.slice(rest, rest + room) : line.slice(rest, end));
     let out = autoAccess(joined, 0, joined.length, tag, false);
     if (typeof out !== 'string') {
-      pieces.delete(key);
-      openTail(key, joined, 0, joined.length);
+      forget(pieces, key);
+      openTail(key, joined, 0, joined.length, beyond);
       // The deciding message is a piece: evidence shows the line from its start (AccessEvent.joined).
       (out as { joined?: string }).joined = joined;
       return out;
@@ -491,29 +677,31 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
     // so it is kept with the piece whatever the joined text reads as, never read alone.
     if ((out === 'truncated' || (CUT_REASONS.has(out) && findQuote(line, msgStart, end, true) < 0)) && joined.length <= MAX_HEAD_LENGTH) {
       const next = cutPiece(joined, 0, joined.length);
-      Object.assign(piece, next, { left: piece.left });
+      Object.assign(piece, next, { left: piece.left, parts: 0 });
+      recount(piece);
       return 'partial';
     }
     if (out === 'truncated' || out === 'too-long' || joined.length > MAX_HEAD_LENGTH) {
       // Longer than any head kept: its later pieces are passed over rather than read alone (a piece
       // inside a user field, read alone, could name anyone).
-      const q = findQuote(joined, 0, joined.length, true);
-      if (q < 0) {
-        Object.assign(piece, { cut: 'swallow', head: '', escaped: false, request: 0, capped: false });
+      const quoted = beyond !== null ? beyond.quoted : findQuote(joined, 0, joined.length, true) >= 0;
+      if (!quoted) {
+        Object.assign(piece, { cut: 'swallow', head: '', escaped: false, request: 0, capped: false, beyond: null, parts: 0 });
+        recount(piece);
         // This message, beyond what the head could take, may already open the request line.
         swallow(piece, key, line, rest, end);
       } else {
         // Its request line has opened: passed over as long as a quoted field stays open.
-        pieces.delete(key);
-        openTail(key, joined, 0, joined.length);
+        forget(pieces, key);
+        openTail(key, joined, 0, joined.length, beyond);
       }
       return 'too-long';
     }
     if (out === 'bad-forwarded' || out === 'not-client') {
-      pieces.delete(key);
+      forget(pieces, key);
       return out;
     }
-    if (--piece.left <= 0) pieces.delete(key);
+    if (--piece.left <= 0) forget(pieces, key);
     return null;
   };
 
@@ -528,16 +716,19 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
       piece.escaped = trailingBackslashes(line, from, end) % 2 === 1;
       return 'partial';
     }
-    pieces.delete(key);
+    forget(pieces, key);
     openTail(key, line, from, end);
     return 'partial';
   };
 
-  /** After a line's text line[from, end) (read from outside any field): a 'tail' piece when a quoted field is left open. */
-  const openTail = (key: string, line: string, from: number, end: number): void => {
-    const f = openField(line, from, end);
+  /**
+   * After a line's text line[from, end) (read from outside any field): a 'tail' piece when a quoted
+   * field is left open. `beyond`: the text is a head cut at HEAD_KEPT, and this the state of the whole.
+   */
+  const openTail = (key: string, line: string, from: number, end: number, beyond: Beyond | null = null): void => {
+    const f = beyond !== null ? { open: beyond.open, escaped: beyond.open && beyond.pending } : openField(line, from, end);
     if (!f.open) return;
-    remember(pieces, key, { head: '', left: PIECE_HORIZON, cut: 'tail', escaped: f.escaped, request: 0, capped: false });
+    remember(pieces, key, newPiece({ head: '', left: PIECE_HORIZON, cut: 'tail', escaped: f.escaped, request: 0, capped: false, beyond: null }));
   };
 
   /**
@@ -553,7 +744,7 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
       piece.escaped = trailingBackslashes(line, from, end) % 2 === 1;
       return 'partial';
     }
-    pieces.delete(key);
+    forget(pieces, key);
     if (q + 1 < end && !(line.charCodeAt(q + 1) === 32 && line.charCodeAt(q + 2) === 34)) return null;
     openTail(key, line, q + 1, end);
     return 'partial';
