@@ -240,6 +240,7 @@ export class Daemon implements ControlHandler {
     this.sample(); // per-file series count from here (no line read yet: the last-line time is the start)
     this.every(EXPIRE_INTERVAL_MS, () => {
       this.lift(this.pipeline.book.expire(this.clock.now()), 'expired');
+      this.group?.retryRefusedAtCap();
       this.reportRefusedAtCap();
     });
     this.every(this.deps.checkIntervalMs ?? 2000, () => this.check());

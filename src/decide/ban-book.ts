@@ -264,6 +264,9 @@ export class BanBook {
   private readonly heldPerScope = new Map<string, number>();
   /** Bans refused at the cap since start (detected, escalated, adopted and restored alike). */
   refusedAtCap = 0;
+  /** Log time (replay): when ended bans were last swept (sweepEnded), and no held ban ends before earliestUntil. */
+  private sweptAt = Number.NEGATIVE_INFINITY;
+  private earliestUntil = Number.POSITIVE_INFINITY;
 
   constructor(
     rules: Readonly<Record<string, RuleSettings>>,
@@ -302,9 +305,41 @@ export class BanBook {
    */
   private atCap(k: string, scope: string | undefined): boolean {
     if (this.bans.has(k)) return false;
-    const full = this.bans.size >= this.maxBans || (scope !== undefined && (this.heldPerScope.get(scope) ?? 0) >= Math.max(1, Math.floor(this.maxBans / 4)));
+    const full = !this.hasRoom(scope);
     if (full) this.refusedAtCap++;
     return full;
+  }
+
+  /**
+   * Whether a new ban (for container `scope`, or host-wide) would find room now: what atCap asks,
+   * without counting a refusal. The group link asks it before adopting again a group ban refused at
+   * the cap (the share stage delivers each group ban once).
+   */
+  hasRoom(scope?: string): boolean {
+    return this.bans.size < this.maxBans && (scope === undefined || (this.heldPerScope.get(scope) ?? 0) < Math.max(1, Math.floor(this.maxBans / 4)));
+  }
+
+  /**
+   * Log time (replay): nobody calls expire(), so ended bans stayed in the book and counted toward the
+   * cap, a container's quarter and the pressure (half the cap), and a long log was refused bans, or
+   * had every IPv6 ban take its /64, where the live agent (which sweeps ended bans every second)
+   * did neither. Once the book (or the ban's container) holds enough for either to matter, bans
+   * ended by the line's time are swept as the agent's tick sweeps them, only when one has ended, and
+   * at most once a second of log time, or once every `held / 10` ms with more than 10,000 held (a
+   * sweep goes over every ban: a day of log time at 500,000 held would take minutes, where the agent
+   * spreads it over the day; bans ended in the last 50 s at most still count then). A log whose time
+   * went back (one line stamped years ahead, then the rest) sweeps again at once, or that one line
+   * would stop every sweep for the rest of the file.
+   */
+  private sweepEnded(now: number, scope: string | undefined): void {
+    if (!this.logTime || now < this.earliestUntil || (now >= this.sweptAt && now - this.sweptAt < Math.max(1000, this.bans.size / 10))) return;
+    const quarter = Math.max(1, Math.floor(this.maxBans / 4));
+    if (this.bans.size < this.maxBans / 2 && (scope === undefined || (this.heldPerScope.get(scope) ?? 0) < quarter)) return;
+    this.sweptAt = now;
+    this.expire(now);
+    let earliest = Number.POSITIVE_INFINITY;
+    for (const b of this.bans.values()) if (b.until !== null && b.until < earliest) earliest = b.until;
+    this.earliestUntil = earliest;
   }
 
   /** How many ended bans are remembered (reload); the oldest beyond it are forgotten at once. */
@@ -382,6 +417,7 @@ export class BanBook {
     const c = canonicalClientIp(o.ip);
     const scope = o.scope;
     if (c === null || c.ip !== o.ip || this.allowlist.has(o.ip) || this.isBanned(o.ip, o.rule, now, scope)) return null;
+    this.sweepEnded(now, scope);
     if (this.atCap(key(o.rule, c.ip, scope), scope)) return null;
     const nth = (this.history.get(key(o.rule, o.ip, scope))?.count ?? 0) + 1;
     const duration = bantimeFor(settings, nth);
@@ -900,6 +936,7 @@ export class BanBook {
   private setBan(k: string, ban: Ban): void {
     const prev = this.bans.get(k);
     this.bans.set(k, ban);
+    if (ban.until !== null && ban.until < this.earliestUntil) this.earliestUntil = ban.until;
     if (prev === undefined && ban.scope !== undefined) this.heldPerScope.set(ban.scope, (this.heldPerScope.get(ban.scope) ?? 0) + 1);
     const a = scopedKey(ban.ip, ban.scope);
     const held = this.bansOfAddress.get(a);

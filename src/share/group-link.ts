@@ -68,10 +68,20 @@ export const GROUP_ANSWER_MS = 3_000;
 
 const banKey = (ip: string, scope: string | undefined): string => `${ip} ${scope ?? ''}`;
 
+/** Group bans refused at the ban book's cap and kept to adopt once there is room, at most. */
+const MAX_WAITING_AT_CAP = 10_000;
+
 export class GroupLink {
   private saidNoNetworks = false;
   /** Origins whose too-wide network was already said in the log (bounded). */
   private readonly saidTooWide = new Set<string>();
+  /**
+   * Group bans the ban book refused at its cap (BANHAMMER_MAX_BANS), by address and scope: the share
+   * stage delivers each group ban once (a repeat is a no-op there), so one refused was never adopted,
+   * however much room came back, for its whole length. Adopted by retryRefusedAtCap() once there is
+   * room; dropped when they end or the group unbans them. Bounded (MAX_WAITING_AT_CAP).
+   */
+  private readonly waitingAtCap = new Map<string, Parameters<Pipeline['book']['adopt']>[0]>();
 
   constructor(private readonly o: GroupLinkOptions) {}
 
@@ -101,13 +111,22 @@ export class GroupLink {
         const scope = this.scopeOf(g.scope);
         if (scope === null) return;
         const { scope: _drop, ...rest } = g;
-        const ban = pipeline.book.adopt(scope === undefined ? rest : { ...rest, scope }, clock.now());
-        if (ban !== null) this.o.onAdopted(ban);
+        const offered = scope === undefined ? rest : { ...rest, scope };
+        const refused = pipeline.book.refusedAtCap;
+        const ban = pipeline.book.adopt(offered, clock.now());
+        const k = banKey(g.ip, scope);
+        if (ban !== null) {
+          this.waitingAtCap.delete(k);
+          this.o.onAdopted(ban);
+        } else if (pipeline.book.refusedAtCap > refused && (this.waitingAtCap.has(k) || this.waitingAtCap.size < MAX_WAITING_AT_CAP)) {
+          this.waitingAtCap.set(k, offered);
+        }
       },
       onRemoteUnban: (u) => {
         // An unban only lifts: it is taken for any container id (one removed since keeps its bans).
         const scope = this.scopeOf(u.scope, true);
         if (scope === null) return;
+        this.waitingAtCap.delete(banKey(u.ip, scope));
         const now = clock.now();
         // Lifting goes over every ban held (BanBook.unban): an unban of an address that holds no ban
         // in force here (anyone on the channel can send thousands a second) is answered from the
@@ -211,11 +230,33 @@ export class GroupLink {
       const k = banKey(ip, scope);
       if (seen.has(k)) return;
       seen.add(k);
+      this.waitingAtCap.delete(k);
       void this.o.share.publishUnban({ ip, family, ...(scope !== undefined ? { scope } : {}) });
     };
     for (const b of bans) {
       publish(b.ip, b.family, b.scope);
       if (!this.o.scoped) for (const s of this.scopesHeard(b.ip)) publish(b.ip, b.family, s);
+    }
+  }
+
+  /**
+   * Group bans refused at the ban book's cap, adopted now that there is room (the daemon's 1 s
+   * tick), oldest first; those that ended meanwhile are dropped.
+   */
+  retryRefusedAtCap(): void {
+    if (this.waitingAtCap.size === 0) return;
+    const { pipeline, clock } = this.o;
+    const now = clock.now();
+    for (const [k, g] of this.waitingAtCap) {
+      if (g.until !== null && g.until <= now) {
+        this.waitingAtCap.delete(k);
+        continue;
+      }
+      if (!pipeline.book.hasRoom()) return;
+      if (!pipeline.book.hasRoom(g.scope)) continue;
+      this.waitingAtCap.delete(k);
+      const ban = pipeline.book.adopt(g, now);
+      if (ban !== null) this.o.onAdopted(ban);
     }
   }
 
