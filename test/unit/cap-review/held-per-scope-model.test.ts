@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { BanBook, type Ban, type BanBookSnapshot } from '../../../src/decide/ban-book.js';
 import { Allowlist } from '../../../src/decide/allowlist.js';
 import { PRESETS } from '../../../src/detect/presets.js';
+import { rng } from '../../support/random.js';
 
 const T0 = Date.UTC(2026, 11, 6, 9, 0, 0);
 const SCOPES = [undefined, 'a'.repeat(64), 'b'.repeat(64), 'c'.repeat(64)] as const;
@@ -19,17 +20,6 @@ const RULES = ['forbidden', 'exploit-probes', 'not-found'] as const;
 // A small pool, so that keys collide often (replacement, re-bans, unbans of held bans).
 const IPS = [...Array.from({ length: 12 }, (_, i) => `198.18.0.${i + 1}`), ...Array.from({ length: 6 }, (_, i) => `2001:db8:1:2::${(i + 1).toString(16)}`)];
 
-/** A small deterministic PRNG (mulberry32): a failing seed replays exactly. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const perScopeOf = (book: BanBook): Map<string, number> => (book as unknown as { heldPerScope: Map<string, number> }).heldPerScope;
 const maxOf = (book: BanBook): number => (book as unknown as { maxBans: number }).maxBans;

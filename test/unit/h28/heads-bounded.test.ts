@@ -15,22 +15,12 @@ import { describe, expect, it } from 'vitest';
 import { MAX_HEAD_LENGTH, isSkip, type ParseOutcome } from '../../../src/parse/access-event.js';
 import { createLineParser } from '../../../src/parse/line-parser.js';
 import { createLineParser as createReference } from './reference-line-parser.js';
+import { rng } from '../../support/random.js';
 
 const HEAD_KEPT = MAX_HEAD_LENGTH + 1;
 const T = '02/Dec/2026:10:00:00 +0000';
 const hdr = (tag: string): string => `<30>Dec  2 10:00:00 ${tag}[812]: `;
 
-/** A seeded PRNG (mulberry32): the same sequences every run. */
-const rng = (seed: number): (() => number) => {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-};
 
 /** The outcome as compared: the skip reason, or the event's fields (its `joined` apart). */
 const view = (o: ParseOutcome): string => {
