@@ -3,6 +3,7 @@
  * created, and removeAll() deletes all of them (containers with -f -v), whatever state they are in.
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { IMAGE } from './images.js';
@@ -84,8 +85,40 @@ export async function poll<T>(probe: () => Promise<T | undefined>, tries: number
   return undefined;
 }
 
-/** A TCP port nothing listens on right now (on all addresses), for HTTP_PORT. */
+/** Ports freePort() handed out in this process (a port is never handed out twice). */
+const handedOut = new Set<number>();
+
+/** Whether `port` can be listened on now, on every address (IPv4 and IPv6). */
+function listenable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen({ port, host: '::', ipv6Only: false }, () => s.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A TCP port nothing listens on right now (on all addresses), for HTTP_PORT and the like. Taken
+ * below the kernel's ephemeral range (ip_local_port_range): the unit and integration tests run beside
+ * the e2e files and listen on port 0 all the time, and a port from that range, free when chosen, was
+ * taken by one of them before Docker bound it ("port is already allocated"). At most 200 tries,
+ * then any free port.
+ */
 export async function freePort(): Promise<number> {
+  let low = 32768;
+  try {
+    low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || low;
+  } catch {
+    // not Linux: the default range
+  }
+  const top = Math.max(2048, low - 1);
+  const bottom = Math.max(1024, top - 12_000);
+  for (let i = 0; i < 200; i++) {
+    const port = bottom + Math.floor(Math.random() * (top - bottom + 1));
+    if (handedOut.has(port) || !(await listenable(port))) continue;
+    handedOut.add(port);
+    return port;
+  }
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);
