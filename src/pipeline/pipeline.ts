@@ -262,7 +262,12 @@ export class Pipeline {
     this.detector.observe(event, this.onOffense, now, scope);
   }
 
-  private readonly onOffense = (o: Offense, groupCount = false): void => {
+  /**
+   * A detected offense (local), or one the group's count made (`groupPrefix6`: the widest IPv6 network
+   * this agent adopts from the group, share.minPrefix6).
+   */
+  private readonly onOffense = (o: Offense, groupPrefix6?: number): void => {
+    const groupCount = groupPrefix6 !== undefined;
     const live = this.mode === 'live';
     const at = live ? this.now : o.at;
     const name = o.scope === undefined ? undefined : this.scopeName?.(o.scope);
@@ -271,6 +276,11 @@ export class Pipeline {
     if (!ban) return;
     this.onBan(ban);
     if (ban.family === 6 && ban.scope === undefined && this.networkBans) {
+      // A ban made from the group's shared count rests on what other replicas (or anyone holding the
+      // group's Redis password) wrote: it may grow into a network ban only as wide as this agent would
+      // adopt from the group directly (share.minPrefix6), or that writer could turn one local failure
+      // of each of a few addresses into a ban of a network the operator refuses from the group.
+      if (groupPrefix6 !== undefined && this.config.ipv6NetworkBanPrefix < groupPrefix6) return;
       // Half the book's room taken: a banned IPv6 address's network goes at once, configured or not.
       const pressed = this.book.pressed;
       if (!pressed && !this.escalation.enabled) return;
@@ -318,11 +328,15 @@ export class Pipeline {
     });
   }
 
-  /** The group's count for (rule, ip, scope) crossed maxretry: a ban here, like a local offense. */
-  groupOffense(o: Offense, now: number): void {
+  /**
+   * The group's count for (rule, ip, scope) crossed maxretry: a ban here, like a local offense.
+   * `minPrefix6`: the widest IPv6 network this agent adopts from the group (the link's share.minPrefix6),
+   * the widest network such a ban may grow into by IPv6 network escalation.
+   */
+  groupOffense(o: Offense, now: number, minPrefix6: number = this.config.share.minPrefix6): void {
     if (!this.hasRule(o.rule) || o.rule === MANUAL_RULE) return;
     this.now = now;
-    this.onOffense({ ...o, at: now }, true);
+    this.onOffense({ ...o, at: now }, minPrefix6);
   }
 
   /**

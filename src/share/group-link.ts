@@ -139,7 +139,7 @@ export class GroupLink {
         const scope = this.scopeOf(o.scope);
         if (scope === null) return;
         const { scope: _drop, ...rest } = o;
-        pipeline.groupOffense(scope === undefined ? rest : { ...rest, scope }, clock.now());
+        pipeline.groupOffense(scope === undefined ? rest : { ...rest, scope }, clock.now(), (this.o.minPrefix ?? SHARED_NETWORK_MIN_PREFIX)[6]);
       },
       onStatus: (s) => {
         if (s.connected) log.info({ replica: share.replicaId }, 'shared bans: connected to Redis');

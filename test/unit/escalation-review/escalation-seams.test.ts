@@ -84,6 +84,47 @@ describe('escalation review: Redis sharing', () => {
   });
 });
 
+describe('escalation review: bans made from the group\'s count', () => {
+  // Whoever can write to the group's Redis can make the group's count of an address cross maxretry
+  // after a single local failure. Such bans may grow into a network ban only as wide as the agent
+  // adopts from the group directly (min_prefix6): otherwise that writer gets, through escalation, a
+  // network ban the operator refuses from the group.
+  const groupBan = (r: ReturnType<typeof replica>, ip: string): void => {
+    r.clock.advance(S);
+    r.share.events.onGroupOffense({ ip, family: 6, rule: 'forbidden', at: r.clock.now(), failures: 5 });
+  };
+
+  it('with min_prefix6 128 (no IPv6 network adopted from the group), group-count bans never make a /64 ban, configured or under pressure', async () => {
+    for (const env of [{ BANHAMMER_IPV6_NETWORK_BAN_AFTER: '3' }, { BANHAMMER_IPV6_NETWORK_BAN_AFTER: '0', BANHAMMER_MAX_BANS: '1000' }] as Record<string, string>[]) {
+      const r = replica('r', env, { 4: 16, 6: 128 });
+      await r.link.start();
+      if (env.BANHAMMER_MAX_BANS !== undefined) {
+        // Half the book taken (by hand): pressed, so a banned IPv6 address's /64 would go at once.
+        for (let i = 0; i < 500; i++) r.pipeline.banManually(`198.18.${i >> 8}.${i & 255}`, { forMs: null, now: r.clock.now() });
+        expect(r.pipeline.book.pressed).toBe(true);
+      }
+      for (const ip of WALKER) groupBan(r, ip);
+      expect(r.bans.filter((b) => b.ip.includes('/'))).toEqual([]);
+      expect(r.bans.map((b) => b.ip)).toEqual(expect.arrayContaining([...WALKER]));
+    }
+  });
+
+  it('with a min_prefix6 no wider than the escalation prefix (default 48 against /64), they count as local bans do; min_prefix6 80 against /64 refuses', async () => {
+    const a = replica('a', { BANHAMMER_IPV6_NETWORK_BAN_AFTER: '3' });
+    await a.link.start();
+    for (const ip of WALKER) groupBan(a, ip);
+    expect(a.bans.map((b) => b.ip)).toEqual([...WALKER, '2001:db8:1:2::/64']);
+
+    const b = replica('b', { BANHAMMER_IPV6_NETWORK_BAN_AFTER: '3' }, { 4: 16, 6: 80 });
+    await b.link.start();
+    for (const ip of WALKER) groupBan(b, ip);
+    expect(b.bans.map((x) => x.ip)).toEqual([...WALKER]);
+    // Its own detections still escalate: the local walk makes the /64 ban.
+    b.walk(['2001:db8:1:2::d', '2001:db8:1:2::e', '2001:db8:1:2::f']);
+    expect(b.bans.map((x) => x.ip)).toContain('2001:db8:1:2::/64');
+  });
+});
+
 describe('escalation review: notifications', () => {
   it('the network ban notice names the network (address field, family 6) and says it was made from banned addresses, not "3 failures"', () => {
     const env = { BANHAMMER_IPV6_NETWORK_BAN_AFTER: '3' };
