@@ -288,8 +288,10 @@ export function replayJson(r: ReplayReport, allRules?: Config) {
       // not tell an hour from for ever, nor see an incremented bantime.
       until: b.until === null ? null : formatTime(b.until),
       failures: b.failures,
-      // Host mode with bans per container only: the container it applies to.
+      // Host mode with bans per container only: the container it applies to, and whether the ban
+      // ended early (at `until`) for another container's share of a full ban book.
       ...(b.container !== undefined ? { container: b.container } : {}),
+      ...(b.cut === true ? { cut: true } : {}),
       // --explain only: the lines that caused the ban (the shape of `why --json`'s evidence).
       ...(b.evidence !== undefined ? { evidence: b.evidence.map(evidenceJson), evidenceOmitted: b.evidenceOmitted ?? 0 } : {}),
     })),
@@ -325,7 +327,7 @@ function formatReplay(r: ReplayReport, config: Config): string {
     out.push(`Bans (${r.bans.length}):`);
     const ipw = Math.max(2, ...r.bans.map((b) => b.ip.length));
     for (const b of r.bans) {
-      const until = b.until === null ? 'permanent' : `until ${formatUntil(b.until)}`;
+      const until = b.until === null ? 'permanent' : `${b.cut === true ? 'cut short at the cap' : 'until'} ${formatUntil(b.until)}`;
       const where = b.container !== undefined ? `  container ${terminalText(b.container)}` : '';
       out.push(`  ${formatTime(b.at)}  ${b.ip.padEnd(ipw)}  ${b.rule.padEnd(w)}  ${b.failures} failures  ${until}${where}`);
       if (b.evidence !== undefined) {

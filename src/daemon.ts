@@ -114,6 +114,8 @@ export class Daemon implements ControlHandler {
   private covered = 0;
   /** Lifted bans whose removal the enforcer has not applied yet (notified once it has), and how many the batch covers. */
   private unbansToReport: { ban: Ban; reason: UnbanReason }[] = [];
+  /** When the last cut at the cap was logged (onCut). */
+  private lastCutReport = Number.NEGATIVE_INFINITY;
   private coveredUnbans = 0;
   /** The first client read from a forwarded field past a trusted proxy (see forwarded-clients.ts), for the log and status. */
   private forwardedExample: string | undefined;
@@ -140,6 +142,19 @@ export class Daemon implements ControlHandler {
       onBan: (ban) => {
         this.group?.published(ban);
         this.toEnforce(ban);
+      },
+      // Host mode at the cap: bans of the container holding the most, ended for another's share.
+      onCut: (bans) => {
+        void this.lift(bans, 'cap');
+        const now = this.clock.now();
+        if (now - this.lastCutReport >= 60_000) {
+          this.lastCutReport = now;
+          const b = bans[0]!;
+          this.log.warn(
+            { container: b.scopeName ?? b.scope ?? null, cutTotal: this.pipeline.book.cutForShareTotal, maxBans: this.config.maxBans },
+            "the ban book is full (BANHAMMER_MAX_BANS): bans of the container holding the most end early to make room for other containers' bans (at most once a minute in this log)",
+          );
+        }
       },
       ...(deps.share && { onFailure: (f) => deps.share!.failure(f) }),
       onSkew: (t) => {

@@ -130,6 +130,7 @@ function endText(e: NonNullable<WhyBan['ended']>): string {
       if (by === 'restore: the enforcer holds no networks') return 'not restored at start: this enforcer cannot hold networks';
       if (by.startsWith('restore: overlaps ')) return `not restored at start: it overlaps the banned network ${safe(by.slice('restore: overlaps '.length))}`;
       if (by === 'restore: a ban for one container, outside host mode') return 'not restored at start: it applied to one container (host mode), and this agent is not in host mode';
+      if (by.startsWith('cap: ')) return `ended early to make room: ${safe(by.slice('cap: '.length))}`;
       break;
     case 'replaced':
       if (by === 'ban') return 'replaced by a new banhammer ban';

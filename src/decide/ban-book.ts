@@ -155,7 +155,10 @@ export interface BanBookLimits {
    * ban is refused (counted in refusedAtCap), as a full kernel set refuses new addresses, so that no
    * flood of addresses (an IPv6 client has 2^64 of them) can grow the agent's memory without bound.
    * A ban for one container (host mode) is also refused when its container holds a quarter of the cap.
-   * `banhammer ban` is never refused.
+   * At the cap, a container holding less than its share (the cap over the containers holding bans)
+   * takes the room of the oldest detected ban of the container holding the most, when that one holds
+   * more than its share (see cutForShare): so no tenant's forged lines can fill the book for
+   * everyone. `banhammer ban` is never refused, and its bans are never cut.
    */
   readonly maxBans?: number;
 }
@@ -262,6 +265,16 @@ export class BanBook {
   private maxBans: number;
   /** Bans held per container (host mode), for the per-container share of the cap. */
   private readonly heldPerScope = new Map<string, number>();
+  /**
+   * Per container, the keys of its bans in the order they were made, read from `head` on (cutForShare
+   * takes the oldest). Lazy: a key no longer held in that container is skipped when reached, and the
+   * list is compacted when it grows past twice the container's bans, so its length stays bounded.
+   */
+  private readonly madeInScope = new Map<string, { keys: string[]; head: number }>();
+  /** Bans cut at the cap to make room for a container under its share, not yet taken (takeCut). */
+  private cutPending: Ban[] = [];
+  /** Bans cut at the cap for another container's share, since start. */
+  cutForShareTotal = 0;
   /** Bans refused at the cap since start (detected, escalated, adopted and restored alike). */
   refusedAtCap = 0;
   /** Log time (replay): when ended bans were last swept (sweepEnded), and no held ban ends before earliestUntil. */
@@ -303,11 +316,65 @@ export class BanBook {
    * maxBans, or its container a quarter of that. A ban taking the place of one under the same key
    * takes no more room. Counted when refused.
    */
-  private atCap(k: string, scope: string | undefined): boolean {
+  private atCap(k: string, scope: string | undefined, now?: number): boolean {
     if (this.bans.has(k)) return false;
-    const full = !this.hasRoom(scope);
+    const full = !this.hasRoom(scope) && !(now !== undefined && scope !== undefined && this.cutForShare(scope, now));
     if (full) this.refusedAtCap++;
     return full;
+  }
+
+  /**
+   * Host mode, the book full: a detected ban for container `scope`, which holds less than its share
+   * (the cap over the containers holding bans, itself included), takes the room of the oldest
+   * non-manual ban of the container holding the most, when that one holds more than its share. That
+   * ban ends now (reason refused, `by` says why) and waits in takeCut() for the enforcer to lift it.
+   * Without this, one tenant writing forged addresses into its containers' logs (a quarter of the cap
+   * each) filled the book, and every other tenant's attackers were refused until those bans ended.
+   * False when no ban can be cut (the container is at its share, or the largest is not above it).
+   */
+  private cutForShare(scope: string, now: number): boolean {
+    if (this.bans.size < this.maxBans) return false; // refused for the container's quarter: nothing to cut
+    const own = this.heldPerScope.get(scope) ?? 0;
+    const containers = this.heldPerScope.size + (own === 0 ? 1 : 0);
+    const share = Math.floor(this.maxBans / containers);
+    if (own >= share) return false;
+    let largest: string | undefined;
+    let most = 0;
+    for (const [sc, n] of this.heldPerScope) {
+      if (n > most) {
+        most = n;
+        largest = sc;
+      }
+    }
+    if (largest === undefined || largest === scope || most <= share) return false;
+    const order = this.madeInScope.get(largest);
+    if (order === undefined) return false;
+    while (order.head < order.keys.length) {
+      const k = order.keys[order.head]!;
+      order.keys[order.head++] = '';
+      const b = this.bans.get(k);
+      if (b === undefined || b.scope !== largest || b.manual) continue;
+      if (order.head >= 1024 && order.head * 2 >= order.keys.length) {
+        order.keys.splice(0, order.head);
+        order.head = 0;
+      }
+      this.deleteBan(k, b);
+      this.touch(b);
+      const name = b.scopeName ?? largest.slice(0, 12);
+      this.end(b, { reason: 'refused', at: now, by: `cap: container ${name} held ${most} of the ${this.maxBans} bans the book holds at most (BANHAMMER_MAX_BANS), more than its share of ${share}; room made for another container's ban` });
+      this.cutPending.push(b);
+      this.cutForShareTotal++;
+      return true;
+    }
+    return false;
+  }
+
+  /** Bans cut at the cap for another container's share since the last call (the caller lifts them). */
+  takeCut(): Ban[] {
+    if (this.cutPending.length === 0) return [];
+    const out = this.cutPending;
+    this.cutPending = [];
+    return out;
   }
 
   /**
@@ -418,7 +485,7 @@ export class BanBook {
     const scope = o.scope;
     if (c === null || c.ip !== o.ip || this.allowlist.has(o.ip) || this.isBanned(o.ip, o.rule, now, scope)) return null;
     this.sweepEnded(now, scope);
-    if (this.atCap(key(o.rule, c.ip, scope), scope)) return null;
+    if (this.atCap(key(o.rule, c.ip, scope), scope, now)) return null;
     const nth = (this.history.get(key(o.rule, o.ip, scope))?.count ?? 0) + 1;
     const duration = bantimeFor(settings, nth);
     const ban: Ban = {
@@ -937,7 +1004,19 @@ export class BanBook {
     const prev = this.bans.get(k);
     this.bans.set(k, ban);
     if (ban.until !== null && ban.until < this.earliestUntil) this.earliestUntil = ban.until;
-    if (prev === undefined && ban.scope !== undefined) this.heldPerScope.set(ban.scope, (this.heldPerScope.get(ban.scope) ?? 0) + 1);
+    if (prev === undefined && ban.scope !== undefined) {
+      this.heldPerScope.set(ban.scope, (this.heldPerScope.get(ban.scope) ?? 0) + 1);
+      const order = this.madeInScope.get(ban.scope);
+      if (order === undefined) this.madeInScope.set(ban.scope, { keys: [k], head: 0 });
+      else {
+        order.keys.push(k);
+        if (order.keys.length - order.head > 2 * this.heldPerScope.get(ban.scope)! + 1024) {
+          const sc = ban.scope;
+          order.keys = order.keys.slice(order.head).filter((x) => x !== '' && this.bans.get(x)?.scope === sc);
+          order.head = 0;
+        }
+      }
+    }
     const a = scopedKey(ban.ip, ban.scope);
     const held = this.bansOfAddress.get(a);
     if (held === undefined || held === prev) this.bansOfAddress.set(a, ban);
@@ -962,7 +1041,10 @@ export class BanBook {
     if (held.scope !== undefined) {
       const n = (this.heldPerScope.get(held.scope) ?? 1) - 1;
       if (n > 0) this.heldPerScope.set(held.scope, n);
-      else this.heldPerScope.delete(held.scope);
+      else {
+        this.heldPerScope.delete(held.scope);
+        this.madeInScope.delete(held.scope);
+      }
     }
     const a = scopedKey(ban.ip, ban.scope);
     // By rule: an address holds at most one ban per rule and scope (its key), whichever object it is.

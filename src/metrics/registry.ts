@@ -20,7 +20,7 @@ import { SKIP_REASONS, type SkipReason } from '../parse/access-event.js';
 import { MANUAL_RULE } from '../decide/ban-book.js';
 import type { KernelReading } from '../enforce/enforcer.js';
 
-export const UNBAN_REASONS = ['expired', 'manual', 'all', 'allowlisted', 'group'] as const;
+export const UNBAN_REASONS = ['expired', 'manual', 'all', 'allowlisted', 'group', 'cap'] as const;
 export type UnbanReason = (typeof UNBAN_REASONS)[number];
 
 /** Enforcement latency buckets, seconds: 0.5 ms … 5 s. */
@@ -325,6 +325,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     all: born(unbans.labels(rule, 'all')),
     allowlisted: born(unbans.labels(rule, 'allowlisted')),
     group: born(unbans.labels(rule, 'group')),
+    cap: born(unbans.labels(rule, 'cap')),
   }));
   const durationBy = new Children((e) => enforceDuration.labels(e));
   const errorsBy = new Children((e) => born(enforceErrors.labels(e)));

@@ -56,6 +56,11 @@ export interface PipelineOptions {
   readonly only?: readonly string[];
   /** Every new ban, as the book recorded it. */
   readonly onBan?: (ban: Ban) => void;
+  /**
+   * Bans the book ended to make room for another container's ban at the cap (host mode: BanBook
+   * cutForShare), right after that ban's onBan: the live agent lifts them, replay ends them there.
+   */
+  readonly onCut?: (bans: Ban[], at: number) => void;
   /** Live: every failure counted into a rule's window, with the rule's window (the share stage counts it group-wide). */
   readonly onFailure?: (f: { ip: string; family: 4 | 6; rule: string; time: number; findtime: number; maxretry: number; scope?: string }) => void;
   /** Live: a line stamped in the future (its time, the clock's); at most once a minute, for the log. */
@@ -113,6 +118,7 @@ export class Pipeline {
   private hostAddresses: readonly string[];
   private readonly only: readonly string[] | undefined;
   private readonly onBan: (ban: Ban) => void;
+  private readonly onCut: (bans: Ban[], at: number) => void;
   private readonly onSkew: (eventTime: number, now: number) => void;
   private readonly onForwarded: ((ev: AccessEvent) => void) | undefined;
   /** Live: the clock for the line being handled; scope name lookups for host mode. */
@@ -134,6 +140,7 @@ export class Pipeline {
     this.hostAddresses = opts.mode === 'live' ? (opts.hostAddresses ?? []) : [];
     this.only = opts.only;
     this.onBan = opts.onBan ?? (() => {});
+    this.onCut = opts.onCut ?? (() => {});
     this.onSkew = opts.onSkew ?? (() => {});
     this.onForwarded = opts.onForwarded;
     this.networkBans = opts.networkBans ?? true;
@@ -275,6 +282,8 @@ export class Pipeline {
     const ban = this.book.consider(live ? { ...o, at } : o, at, name, evidence);
     if (!ban) return;
     this.onBan(ban);
+    const cut = this.book.takeCut();
+    if (cut.length > 0) this.onCut(cut, at);
     if (ban.family === 6 && ban.scope === undefined && this.networkBans) {
       // A ban made from the group's shared count rests on what other replicas (or anyone holding the
       // group's Redis password) wrote: it may grow into a network ban only as wide as this agent would

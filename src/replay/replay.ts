@@ -14,6 +14,7 @@ import { Pipeline, selectRules as selectPipelineRules } from '../pipeline/pipeli
 import { isFiltered } from '../detect/prefilter.js';
 import { PATH_HASH_SEED } from '../detect/distinct-window.js';
 import type { EvidenceLine } from '../decide/evidence.js';
+import type { Ban } from '../decide/ban-book.js';
 import { BanhammerError } from '../errors.js';
 import { holdsNetworks } from '../enforce/enforcer.js';
 import { isHostMode } from '../docker/host-mode.js';
@@ -31,6 +32,11 @@ export interface ReplayBan {
   readonly at: number;
   readonly until: number | null;
   readonly failures: number;
+  /**
+   * Host mode with bans per container: the ban ended early, at `until`, to make room for another
+   * container's ban when the book was full (BANHAMMER_MAX_BANS; the agent lifts it then too).
+   */
+  readonly cut?: true;
   /** With `explain`: the lines that caused it (the live agent's evidence, chosen by the same code). */
   readonly evidence?: readonly EvidenceLine[];
   /** With `explain`: failures counted whose lines are not in `evidence`. */
@@ -90,6 +96,8 @@ export async function replayFile(path: string, config: Config, opts: ReplayOptio
   const bans: ReplayBan[] = [];
   // Host mode with bans per container: each line counts for its container, as the agent counts it.
   const scopes = replayScopes(config, path);
+  // The report's entry of each ban the book holds (by the ban itself), for a ban cut at the cap.
+  const entryOf = new WeakMap<Ban, number>();
   const pipeline = new Pipeline({
     config,
     mode: 'replay',
@@ -98,7 +106,14 @@ export async function replayFile(path: string, config: Config, opts: ReplayOptio
     networkBans: holdsNetworks(config.enforcer, isHostMode(config)) && scopes === null,
     ...(opts.rules !== undefined ? { only: opts.rules } : {}),
     evidence: opts.explain === true,
-    onBan: (ban) =>
+    onCut: (cut, at) => {
+      for (const b of cut) {
+        const i = entryOf.get(b);
+        if (i !== undefined) bans[i] = { ...bans[i]!, until: at, cut: true };
+      }
+    },
+    onBan: (ban) => {
+      entryOf.set(ban, bans.length);
       bans.push({
         ip: ban.ip,
         rule: ban.rule,
@@ -107,7 +122,8 @@ export async function replayFile(path: string, config: Config, opts: ReplayOptio
         failures: ban.failures,
         ...(ban.scope !== undefined && scopes !== null ? { container: scopes.name(ban.scope) } : {}),
         ...(opts.explain === true ? { evidence: ban.evidence ?? [], evidenceOmitted: ban.evidenceOmitted ?? 0 } : {}),
-      }),
+      });
+    },
   });
   const detector = pipeline.detector;
   // A line counts in each scope the agent counts it in (a syslog tag several containers may write: each of them).

@@ -33,6 +33,9 @@ function truth(book: BanBook, inForceAt?: number): { total: number; perScope: Ma
 
 const sorted = (m: Map<string, number>): [string, number][] => [...m].sort(([a], [b]) => (a < b ? -1 : 1));
 
+/** Cuts for a container's share seen over all runs (the model must reach them). */
+let cutsSeen = 0;
+
 function run(seed: number, steps: number, logTime: boolean): void {
   const r = rng(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
@@ -57,13 +60,40 @@ function run(seed: number, steps: number, logTime: boolean): void {
       case 2: {
         const alreadyHeld = book.snapshot().bans.some((b) => b.ip === ip && b.rule === rule && b.scope === scope);
         const refusedBefore = book.refusedAtCap;
+        const cutBefore = book.cutForShareTotal;
         const ban = book.consider({ ip, family: ip.includes(':') ? 6 : 4, rule, at: now, failures: 3, ...(scope !== undefined ? { scope } : {}) }, now, undefined, {
           lines: [{ line: `GET /x${step} ${'y'.repeat(Math.floor(r() * 120))}`, at: now }],
         });
         const quarter = Math.max(1, Math.floor(maxOf(book) / 4));
         const fullOf = (t: { total: number; perScope: Map<string, number> }) => t.total >= maxOf(book) || (scope !== undefined && (t.perScope.get(scope) ?? 0) >= quarter);
-        // A new ban: there was room among the bans in force (log time sweeps ended ones first).
-        if (ban !== null && !alreadyHeld) expect(fullOf(inForce), `a new ban past the cap: ${log.join('\n')}`).toBe(false);
+        const cut = book.takeCut();
+        expect(cut.length).toBe(book.cutForShareTotal - cutBefore);
+        cutsSeen += cut.length;
+        if (cut.length > 0) {
+          // A cut (host mode, the book full): at most one, for a detected ban of a container under its
+          // share, of a non-manual ban of the container holding the most, which held more than its share.
+          expect(cut.length, log.join('\n')).toBe(1);
+          expect(ban, log.join('\n')).not.toBeNull();
+          expect(scope, log.join('\n')).toBeDefined();
+          const c = cut[0]!;
+          expect(c.manual, log.join('\n')).toBe(false);
+          // What the book held at the cut (after any sweep of ended bans): now, less the new ban, plus the cut one.
+          const after = truth(book);
+          const heldBefore = new Map(after.perScope);
+          heldBefore.set(scope!, (heldBefore.get(scope!) ?? 0) - 1);
+          if (heldBefore.get(scope!) === 0) heldBefore.delete(scope!);
+          heldBefore.set(c.scope!, (heldBefore.get(c.scope!) ?? 0) + 1);
+          const containers = heldBefore.size + (heldBefore.has(scope!) ? 0 : 1);
+          const share = Math.floor(maxOf(book) / containers);
+          expect(heldBefore.get(scope!) ?? 0, log.join('\n')).toBeLessThan(share);
+          expect(c.scope, log.join('\n')).not.toBe(scope);
+          expect(heldBefore.get(c.scope!)!, log.join('\n')).toBe(Math.max(...heldBefore.values()));
+          expect(heldBefore.get(c.scope!)!, log.join('\n')).toBeGreaterThan(share);
+          expect(after.total, log.join('\n')).toBeGreaterThanOrEqual(maxOf(book));
+        }
+        // A new ban: there was room among the bans in force (log time sweeps ended ones first), or a
+        // ban of another container was cut for it.
+        if (ban !== null && !alreadyHeld && cut.length === 0) expect(fullOf(inForce), `a new ban past the cap: ${log.join('\n')}`).toBe(false);
         // A refusal: the book (or the container) was full, counting what it held.
         if (book.refusedAtCap > refusedBefore) expect(fullOf(before), `refused without being full: ${log.join('\n')}`).toBe(true);
         break;
@@ -130,5 +160,6 @@ describe('BanBook heldPerScope against the truth (model-based)', () => {
     const t = Date.now();
     for (let seed = 1; seed <= 200; seed++) run(seed, 300, seed % 2 === 0);
     expect(Date.now() - t).toBeLessThan(60_000);
+    expect(cutsSeen).toBeGreaterThan(20);
   });
 });
