@@ -9,6 +9,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { isBanhammerError, BanhammerError } from './errors.js';
 import { loadConfig, resolveConfig, type ConfigFlags } from './config/load.js';
 import type { Config } from './config/schema.js';
+import { isHostMode } from './docker/host-mode.js';
 import { formatDuration, parseBanDuration } from './config/duration.js';
 import { ruleNameProblem } from './config/schema.js';
 import { formatTime, formatUntil } from './format-time.js';
@@ -215,6 +216,8 @@ async function cmdReplay(args: string[], io: CliIo): Promise<number> {
   if (allRules && values.rule !== undefined) throw new BanhammerError('BH_ERR_USAGE', 'replay takes --rule NAME or --all-rules, not both');
   const config = configFrom(io, values.config !== undefined ? { configPath: values.config } : {});
   const explain = values.explain === true;
+  const networks = replayNetworkNote(config);
+  if (networks !== null) io.stderr(`banhammer: warning: ${networks}\n`);
   // Every defined rule, enabled or not: what each would have done on this log.
   const rules = allRules ? Object.keys(config.rules) : (values.rule ?? []);
   const progress = io.stderrIsTTY === true ? replayProgress(io) : undefined;
@@ -226,6 +229,20 @@ async function cmdReplay(args: string[], io: CliIo): Promise<number> {
   }
   io.stdout(values.json ? `${terminalJson(replayJson(report, allRules ? config : undefined))}\n` : formatReplay(report, config));
   return 0;
+}
+
+/**
+ * Host mode with BANHAMMER_ENFORCER=auto and bans for every container: the agent picks docker-user
+ * (which holds no network) or nftables (which does) at start, from what the host runs, and makes IPv6
+ * network bans only with nftables. Replay cannot know which, and makes none: it says so, rather than
+ * report fewer bans than the agent makes without a word. Null when replay and agent agree.
+ */
+export function replayNetworkNote(config: Config): string | null {
+  if (config.enforcer !== 'auto' || !isHostMode(config) || config.banScope === 'container' || config.ipv6NetworkBanAfter === 0) return null;
+  return (
+    'IPv6 network escalation is on, but in host mode BANHAMMER_ENFORCER=auto picks docker-user (no network bans) or nftables (network bans) when the agent starts; ' +
+    'replay makes no network bans. Set BANHAMMER_ENFORCER to the enforcer the agent logged at start to replay what it does.'
+  );
 }
 
 /**
