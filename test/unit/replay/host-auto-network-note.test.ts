@@ -58,11 +58,12 @@ describe('replay in host mode with BANHAMMER_ENFORCER=auto', () => {
 
   it('no warning where replay and agent agree: escalation off, bans per container, or not host mode', async () => {
     const { file, containers } = walkLog();
-    for (const env of [
+    const envs: Record<string, string>[] = [
       { BANHAMMER_DOCKER_CONTAINERS_DIR: containers, BANHAMMER_BAN_SCOPE: 'host', BANHAMMER_ENFORCER: 'auto' },
       { BANHAMMER_DOCKER_CONTAINERS_DIR: containers, BANHAMMER_BAN_SCOPE: 'container', BANHAMMER_ENFORCER: 'auto', BANHAMMER_IPV6_NETWORK_BAN_AFTER: '3' },
       { BANHAMMER_ENFORCER: 'auto', BANHAMMER_IPV6_NETWORK_BAN_AFTER: '3' },
-    ]) {
+    ];
+    for (const env of envs) {
       const r = await replay(env, file);
       expect(r.code, JSON.stringify(env)).toBe(0);
       expect(r.err, JSON.stringify(env)).toBe('');
