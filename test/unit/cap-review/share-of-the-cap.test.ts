@@ -23,6 +23,7 @@ import { RecordingEnforcer } from '../../fakes/recording-enforcer.js';
 import { FakeSource, MemoryStore } from '../../fakes/agent-io.js';
 import { containerConfig } from '../docker/container-fixtures.js';
 import { clf } from '../../support/clf.js';
+import { formatWhy } from '../../../src/control/format-why.js';
 
 const T0 = Date.UTC(2026, 11, 6, 9, 0, 0);
 const CAP = 1000;
@@ -172,6 +173,8 @@ describe('the live agent and replay lift a cut ban alike', () => {
       expect(enforcer.held.size).toBe(CAP);
       expect(unbans.filter((u) => u.endsWith(' cap'))).toEqual(['exploit-probes cap', 'exploit-probes cap', 'exploit-probes cap']);
       expect(warnings.filter((w) => w.includes('BANHAMMER_MAX_BANS'))).toHaveLength(1);
+      // why says how it ended, in words.
+      expect(formatWhy(daemon.why(forged(0, 0)))).toMatch(/ended early to make room: container web-0 held 250 of the 1000 bans/);
     } finally {
       await daemon.stop();
     }
