@@ -179,7 +179,13 @@ export function summaryOf(n: Notice, agent: AgentInfo): string {
     const why = b.manual ? 'manually' : escalated(b) ? `by rule ${b.rule} (IPv6 network escalation${b.failures > 0 ? `: ${b.failures} banned address${b.failures === 1 ? '' : 'es'} of it` : ''})` : `by rule ${b.rule} after ${b.failures} failure${b.failures === 1 ? '' : 's'}`;
     return `${b.ip} banned ${why} on ${where}, until ${formatUntil(b.until)}`;
   }
-  return `${b.ip} unbanned (${n.reason ?? 'lifted'}; rule ${b.rule}) on ${where}`;
+  return `${b.ip} unbanned (${reasonText(n.reason)}; rule ${b.rule}) on ${where}`;
+}
+
+/** An unban's reason as a person reads it (the payload keeps the label: UnbanReason). */
+function reasonText(r: UnbanReason | null | undefined): string {
+  if (r === 'cap') return "cut short: the ban book was full (BANHAMMER_MAX_BANS) and another container's ban needed the room";
+  return r ?? 'lifted';
 }
 
 function spanText(ms: number): string {
@@ -254,7 +260,7 @@ export function textOf(n: Notice, agent: AgentInfo): string {
     out.push(`Until:     ${formatUntil(b.until)}`);
     out.push(escalated(b) ? `Addresses: ${b.failures} banned (IPv6 network escalation)` : `Failures:  ${b.failures}`);
     if (b.nth > 1) out.push(`Ban no.:   ${b.nth}`);
-    if (n.kind === 'unban') out.push(`Ended:     ${n.reason ?? 'lifted'} at ${formatTime(n.time)}`);
+    if (n.kind === 'unban') out.push(`Ended:     ${reasonText(n.reason)} at ${formatTime(n.time)}`);
     const ev = evidenceOf(b);
     if (ev.length > 0) {
       out.push('', `Matching log lines (${ev.length}):`);

@@ -24,6 +24,7 @@ import { FakeSource, MemoryStore } from '../../fakes/agent-io.js';
 import { containerConfig } from '../docker/container-fixtures.js';
 import { clf } from '../../support/clf.js';
 import { formatWhy } from '../../../src/control/format-why.js';
+import { payloadOf, summaryOf, textOf } from '../../../src/notify/event.js';
 
 const T0 = Date.UTC(2026, 11, 6, 9, 0, 0);
 const CAP = 1000;
@@ -63,7 +64,12 @@ describe('the ban book at the cap, per container share (BanBook)', () => {
     expect(ended.ended.by).toMatch(/^cap: container .* held 250 of the 1000 bans .*share of 200/);
     expect(b.isBanned(forged(0, 0), 'exploit-probes', t, A)).toBe(false);
     expect(b.isBanned('198.19.0.1', 'exploit-probes', t, E)).toBe(true);
-    void t;
+    // A notification of its end says what happened in words, and keeps the label in the payload.
+    const agent = { instance: 'unit', host: 'h', version: '0' };
+    const notice = { kind: 'unban' as const, ban: cut[0]!, reason: 'cap' as const, time: t };
+    expect(summaryOf(notice, agent)).toMatch(/unbanned \(cut short: the ban book was full \(BANHAMMER_MAX_BANS\)/);
+    expect(textOf(notice, agent)).toMatch(/Ended: {5}cut short: the ban book was full/);
+    expect((payloadOf(notice, agent, t) as unknown as { reason: string }).reason).toBe('cap');
   });
 
   it('the five converge on equal shares: the newcomer grows to its share (200) and is refused past it; no container is cut below its share', () => {
