@@ -176,7 +176,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   const bans = new Counter({ name: 'banhammer_bans_total', help: 'Bans issued, by rule.', labelNames: ['rule'] as const, registers });
   const unbans = new Counter({
     name: 'banhammer_unbans_total',
-    help: 'Bans lifted, by rule and reason (expired, manual, all, allowlisted, group).',
+    help: 'Bans lifted, by rule and reason (expired, manual, all, allowlisted, group, cap).',
     labelNames: ['rule', 'reason'] as const,
     registers,
   });

@@ -125,7 +125,7 @@ export interface BanPayload {
   readonly failures: number;
   /** 1 for a first ban, 2 for the next one… */
   readonly nth: number;
-  /** Unbans: expired, manual, all, allowlisted, group; null for bans. */
+  /** Unbans: expired, manual, all, allowlisted, group, cap; null for bans. */
   readonly reason: UnbanReason | null;
   readonly evidence: readonly { readonly line: string; readonly file: string | null; readonly at: string | null }[];
   /** Failures counted for the ban whose lines were not kept (bounds). */

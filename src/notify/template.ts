@@ -38,7 +38,7 @@ export const TEMPLATE_FIELDS = {
   until: 'when it ends (ISO 8601, or permanent; empty in a digest)',
   failures: 'failures that caused the ban (a number; 0 in a digest)',
   nth: '1 for a first ban, 2 for the next… (0 in a digest)',
-  reason: 'unbans: expired, manual, all, allowlisted or group (empty otherwise)',
+  reason: 'unbans: expired, manual, all, allowlisted, group or cap (empty otherwise)',
   evidence: 'the matching log lines, one per line',
   bans: 'digest: bans in the interval (a number; 1 or 0 otherwise)',
   unbans: 'digest: unbans in the interval (a number; 1 or 0 otherwise)',

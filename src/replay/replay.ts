@@ -96,8 +96,12 @@ export async function replayFile(path: string, config: Config, opts: ReplayOptio
   const bans: ReplayBan[] = [];
   // Host mode with bans per container: each line counts for its container, as the agent counts it.
   const scopes = replayScopes(config, path);
-  // The report's entry of each ban the book holds (by the ban itself), for a ban cut at the cap.
-  const entryOf = new WeakMap<Ban, number>();
+  // The report's entry of each ban the book holds, by its key (rule, address, container), for a ban
+  // cut at the cap. Not by the ban object: the book replaces a held ban's object when the evidence
+  // budget takes its lines (oldest first, as a cut takes the oldest), and with --explain a cut ban
+  // was then not found and stayed in the report to its full length.
+  const entryOf = new Map<string, number>();
+  const keyOf = (b: Ban): string => `${b.rule} ${b.ip} ${b.scope ?? ''}`;
   const pipeline = new Pipeline({
     config,
     mode: 'replay',
@@ -108,12 +112,14 @@ export async function replayFile(path: string, config: Config, opts: ReplayOptio
     evidence: opts.explain === true,
     onCut: (cut, at) => {
       for (const b of cut) {
-        const i = entryOf.get(b);
+        const k = keyOf(b);
+        const i = entryOf.get(k);
+        entryOf.delete(k);
         if (i !== undefined) bans[i] = { ...bans[i]!, until: at, cut: true };
       }
     },
     onBan: (ban) => {
-      entryOf.set(ban, bans.length);
+      entryOf.set(keyOf(ban), bans.length);
       bans.push({
         ip: ban.ip,
         rule: ban.rule,
