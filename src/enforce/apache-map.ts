@@ -60,6 +60,11 @@
  * entry that moves between it and the SDBM map (only in a group of hash collisions that grew or
  * shrank) can be missed by the one request that reads the two maps across the swap.
  * Every map gets new mtimes at least once a minute (CACHE_REFRESH_MS), content unchanged.
+ *
+ * The agent has one thread, and at 500,000 bans (crafted colliding ones above all) building these
+ * files took over a second of CPU: the pages (buildSdbmSteps), the .pag file's runs and every txt
+ * map's text are built in slices of about 10 ms (yielding.ts), from the snapshot of the list the
+ * write began with (MapFile), and SdbmMap's writes run one after the other, in the order asked for.
  */
 import { chmod, lstat, mkdir, open, readdir, readlink, rename, rm, stat, symlink, unlink, utimes } from 'node:fs/promises';
 import { endianness } from 'node:os';
@@ -70,6 +75,7 @@ import { BanhammerError } from '../errors.js';
 import { parseCidr } from '../parse/ip.js';
 import type { ApplyResult, Enforcer, EnforcerBan, EnforcerBatch } from './enforcer.js';
 import { MapFile, type MapCompanion, type MapEntry } from './map-file.js';
+import { encodeChunks, runSync, runYielding, STEP_UNITS, type Steps } from './yielding.js';
 
 export interface ApacheMapEnforcerOptions {
   /** The txt map (BANHAMMER_MAP_FILE); its directory must exist. The SDBM map goes in `<path>.sdbm/`. */
@@ -112,7 +118,7 @@ export function timeStamp(until: number | null): string {
 
 /** Every spelling under which Apache may look up this (canonical) address (REMOTE_ADDR as APR prints it). */
 export function apacheKeys(entry: Pick<MapEntry, 'ip' | 'family'>): string[] {
-  if (entry.family === 4) return [entry.ip];
+  if (entry.family === 4 || !entry.ip.startsWith('::')) return [entry.ip];
   const compat = /^::([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(entry.ip);
   if (compat && entry.ip !== '::1') {
     const hi = parseInt(compat[1]!, 16);
@@ -122,16 +128,43 @@ export function apacheKeys(entry: Pick<MapEntry, 'ip' | 'family'>): string[] {
   return [entry.ip];
 }
 
+/** timeStamp, remembered per second (a stamp depends only on the second `until` rounds up to). */
+function stampCache(): (until: number | null) => string {
+  const cache = new Map<number | null, string>();
+  return (until) => {
+    const k = until === null ? null : Math.ceil(until / 1000);
+    let s = cache.get(k);
+    if (s === undefined) cache.set(k, (s = timeStamp(until)));
+    return s;
+  };
+}
+
 export function renderApacheMap(entries: readonly MapEntry[], now: number): string {
-  const lines = [
-    `# banhammer apache-map: <client address> <ban expiry YYYYMMDDHHMMSS, local time>; written ${timeStamp(now)}.`,
-    '# Rewritten atomically by the agent; edits are lost. See banhammer-map.conf.',
+  return runSync(renderApacheMapParts(entries, now)).join('');
+}
+
+/**
+ * renderApacheMap's text in parts (joined, the same text byte for byte), in pausable steps (see
+ * yielding.ts): the header, then the lines of STEP_UNITS entries or so a part.
+ */
+export function* renderApacheMapParts(entries: readonly MapEntry[], now: number): Steps<string[]> {
+  const parts = [
+    `# banhammer apache-map: <client address> <ban expiry YYYYMMDDHHMMSS, local time>; written ${timeStamp(now)}.\n` +
+      '# Rewritten atomically by the agent; edits are lost. See banhammer-map.conf.\n',
   ];
+  const stamp = stampCache();
+  let lines: string[] = [];
   for (const e of entries) {
-    const stamp = timeStamp(e.until);
-    for (const key of apacheKeys(e)) lines.push(`${key} ${stamp}`);
+    const s = stamp(e.until);
+    for (const key of apacheKeys(e)) lines.push(`${key} ${s}`);
+    if (lines.length >= STEP_UNITS) {
+      parts.push(lines.join('\n') + '\n');
+      lines = [];
+      yield;
+    }
   }
-  return lines.join('\n') + '\n';
+  if (lines.length > 0) parts.push(lines.join('\n') + '\n');
+  return parts;
 }
 
 /** SDBM's page (PBLKSIZ): one lookup reads one page. */
@@ -175,13 +208,6 @@ export function sdbmHash(key: Uint8Array): number {
   return n;
 }
 
-interface SdbmPair {
-  readonly key: Buffer;
-  readonly val: Buffer;
-  readonly hash: number;
-  readonly entry: MapEntry;
-}
-
 /** An SDBM database as bytes: the .dir bitmap, the .pag pages by page number, and the entries left out. */
 export interface SdbmImage {
   readonly dir: Buffer;
@@ -192,9 +218,6 @@ export interface SdbmImage {
   readonly keys: number;
 }
 
-/** Bytes a page holding these pairs uses: n, then two offsets (shorts) and the key and value of each. */
-const pageBytes = (pairs: readonly SdbmPair[]): number => pairs.reduce((n, p) => n + 4 + p.key.length + p.val.length, 2);
-
 /**
  * Lays `entries` out as SDBM does (apr-util dbm/sdbm): a key's page is found by walking the .dir
  * bitmap from bit 0, taking hash bit `depth` at each set bit (left child 2b+1, right 2b+2) until a
@@ -204,56 +227,105 @@ const pageBytes = (pairs: readonly SdbmPair[]): number => pairs.reduce((n, p) =>
  * same list always gives the same bytes.
  */
 export function buildSdbm(entries: readonly MapEntry[], maxDepth = SDBM_MAX_DEPTH): SdbmImage {
-  const pairs: SdbmPair[] = [];
-  const stamps = new Map<number | null, Buffer>();
-  for (const entry of entries) {
-    let val = stamps.get(entry.until);
-    if (val === undefined) stamps.set(entry.until, (val = Buffer.from(timeStamp(entry.until), 'latin1')));
+  return runSync(buildSdbmSteps(entries, maxDepth));
+}
+
+/**
+ * buildSdbm in pausable steps (see yielding.ts; SdbmMap.write runs it in slices). The pairs are
+ * kept in typed arrays (hash, bytes) and split by a stable in-place partition of their indices, a
+ * range at a time from an explicit stack (left before right, as a recursion would): the same pages,
+ * byte for byte, with no array or Buffer per pair and no step longer than STEP_UNITS pairs.
+ */
+export function* buildSdbmSteps(entries: readonly MapEntry[], maxDepth = SDBM_MAX_DEPTH): Steps<SdbmImage> {
+  const keys: string[] = [];
+  const vals: string[] = [];
+  const owner: number[] = [];
+  const stamp = stampCache();
+  for (let e = 0; e < entries.length; e++) {
+    const entry = entries[e]!;
+    const val = stamp(entry.until);
     for (const k of apacheKeys(entry)) {
-      const key = Buffer.from(k, 'latin1');
-      pairs.push({ key, val, hash: sdbmHash(key), entry });
+      keys.push(k);
+      vals.push(val);
+      owner.push(e);
     }
+    if ((e & (STEP_UNITS - 1)) === STEP_UNITS - 1) yield;
   }
+  const n = keys.length;
+  const hash = new Uint32Array(n);
+  /** Bytes a pair uses in a page: two offsets (shorts), its key and its value (latin1: one byte a char). */
+  const bytes = new Uint32Array(n);
+  const idx = new Int32Array(n);
+  let total = 2; // n, the page's first short
+  for (let i = 0; i < n; i++) {
+    hash[i] = sdbmHashOf(keys[i]!);
+    bytes[i] = 4 + keys[i]!.length + vals[i]!.length;
+    total += bytes[i]!;
+    idx[i] = i;
+    if ((i & (STEP_UNITS - 1)) === STEP_UNITS - 1) yield;
+  }
+  const tmp = new Int32Array(n);
   const dirBits: number[] = [];
   const pages = new Map<number, Buffer>();
-  const over = new Set<MapEntry>();
+  const over = new Uint8Array(entries.length);
   const depthCap = Math.max(0, Math.min(maxDepth, 31));
-  /** `bytes`: what one page holding all of `group` would use (pageBytes). */
-  const place = (group: SdbmPair[], bytes: number, depth: number, dbit: number, pagno: number): void => {
-    if (bytes <= SDBM_PAGE_BYTES) {
-      if (group.length > 0) pages.set(pagno, packPage(group));
-      return;
+  // Ranges of idx still to place: [lo, hi, bytes of a page holding them all, depth, dbit, pagno].
+  const stack: number[] = [0, n, total, 0, 0, 0];
+  let ops = 0;
+  while (stack.length > 0) {
+    const pagno = stack.pop()!;
+    const dbit = stack.pop()!;
+    const depth = stack.pop()!;
+    const used = stack.pop()!;
+    const hi = stack.pop()!;
+    const lo = stack.pop()!;
+    if (used <= SDBM_PAGE_BYTES) {
+      if (hi > lo) pages.set(pagno, packPage(keys, vals, idx, lo, hi));
+      ops += hi - lo;
+      if (ops >= STEP_UNITS) {
+        ops = 0;
+        yield;
+      }
+      continue;
     }
     if (depth >= depthCap) {
-      const kept: SdbmPair[] = [];
-      let used = 2;
-      for (const p of group) {
-        if (used + 4 + p.key.length + p.val.length <= SDBM_PAGE_BYTES) {
-          kept.push(p);
-          used += 4 + p.key.length + p.val.length;
-        } else over.add(p.entry);
+      // What one page holds, in order; the rest to overflow.map.
+      let kept = lo;
+      let fill = 2;
+      for (let i = lo; i < hi; i++) {
+        const p = idx[i]!;
+        if (fill + bytes[p]! <= SDBM_PAGE_BYTES) {
+          tmp[kept++] = p;
+          fill += bytes[p]!;
+        } else over[owner[p]!] = 1;
+        if ((++ops & (STEP_UNITS - 1)) === 0) yield;
       }
-      pages.set(pagno, packPage(kept));
-      return;
+      pages.set(pagno, packPage(keys, vals, tmp, lo, kept));
+      continue;
     }
     dirBits.push(dbit);
-    const left: SdbmPair[] = [];
-    const right: SdbmPair[] = [];
+    // Stable partition of idx[lo, hi) by hash bit `depth`: left ones moved down in place, right
+    // ones through tmp to the end.
+    let w = lo;
+    let r = lo;
     let leftBytes = 2;
     let rightBytes = 2;
-    for (const p of group) {
-      if ((p.hash >>> depth) & 1) {
-        right.push(p);
-        rightBytes += 4 + p.key.length + p.val.length;
+    for (let i = lo; i < hi; i++) {
+      const p = idx[i]!;
+      if ((hash[p]! >>> depth) & 1) {
+        tmp[r++] = p;
+        rightBytes += bytes[p]!;
       } else {
-        left.push(p);
-        leftBytes += 4 + p.key.length + p.val.length;
+        idx[w++] = p;
+        leftBytes += bytes[p]!;
       }
+      if ((++ops & (STEP_UNITS - 1)) === 0) yield;
     }
-    place(left, leftBytes, depth + 1, 2 * dbit + 1, pagno);
-    place(right, rightBytes, depth + 1, 2 * dbit + 2, pagno + 2 ** depth);
-  };
-  place(pairs, pageBytes(pairs), 0, 0, 0);
+    idx.set(tmp.subarray(lo, r), w);
+    // Right pushed first: the left range is placed first.
+    stack.push(w, hi, rightBytes, depth + 1, 2 * dbit + 2, pagno + 2 ** depth);
+    stack.push(lo, w, leftBytes, depth + 1, 2 * dbit + 1, pagno);
+  }
   // Whole 4 KiB blocks (DBLKSIZ): SDBM reads the bitmap a block at a time and takes a short read
   // (EOF inside the block) for a block of zeros, which would hide every split.
   // The highest bit by a loop, not Math.max(...dirBits): a spread of more than ~125,000 arguments
@@ -263,22 +335,41 @@ export function buildSdbm(entries: readonly MapEntry[], maxDepth = SDBM_MAX_DEPT
   for (const b of dirBits) if (b > maxBit) maxBit = b;
   const dirBytes = maxBit < 0 ? 0 : Math.floor(maxBit / 8) + 1;
   const dir = Buffer.alloc(Math.ceil(dirBytes / SDBM_DIR_BLOCK_BYTES) * SDBM_DIR_BLOCK_BYTES);
-  for (const b of dirBits) dir[b >>> 3]! |= 1 << (b & 7);
-  return { dir, pages, overflow: entries.filter((e) => over.has(e)), keys: pairs.length };
+  for (let i = 0; i < dirBits.length; i++) {
+    const b = dirBits[i]!;
+    dir[b >>> 3]! |= 1 << (b & 7);
+    if ((i & (8 * STEP_UNITS - 1)) === 0) yield;
+  }
+  const overflow: MapEntry[] = [];
+  for (let e = 0; e < entries.length; e++) {
+    if (over[e] === 1) overflow.push(entries[e]!);
+    if ((e & (8 * STEP_UNITS - 1)) === 0) yield;
+  }
+  return { dir, pages, overflow, keys: n };
 }
 
-function packPage(pairs: readonly SdbmPair[]): Buffer {
+/** sdbmHash of a key's latin1 bytes (one byte a char), from the string. */
+function sdbmHashOf(key: string): number {
+  let n = 0;
+  for (let i = 0; i < key.length; i++) n = ((key.charCodeAt(i) & 0xff) + Math.imul(n, 65599)) >>> 0;
+  return n;
+}
+
+/** The page holding pairs idx[lo, hi), packed as putpair does (see buildSdbm). */
+function packPage(keys: readonly string[], vals: readonly string[], idx: Int32Array, lo: number, hi: number): Buffer {
   const page = Buffer.alloc(SDBM_PAGE_BYTES);
   const le = endianness() === 'LE';
   const short = (i: number, v: number): void => void (le ? page.writeUInt16LE(v, 2 * i) : page.writeUInt16BE(v, 2 * i));
   let off = SDBM_PAGE_BYTES;
   let n = 0;
-  for (const p of pairs) {
-    off -= p.key.length;
-    p.key.copy(page, off);
+  for (let i = lo; i < hi; i++) {
+    const key = keys[idx[i]!]!;
+    const val = vals[idx[i]!]!;
+    off -= key.length;
+    page.write(key, off, 'latin1');
     short(n + 1, off);
-    off -= p.val.length;
-    p.val.copy(page, off);
+    off -= val.length;
+    page.write(val, off, 'latin1');
     short(n + 2, off);
     n += 2;
   }
@@ -312,6 +403,8 @@ export class SdbmMap implements MapCompanion {
   private lastMtimeUs = 0n;
   /** Entries the last write could not put in the SDBM map (overflow.map holds them). */
   overflow = 0;
+  /** The write in progress, if any (writes run one after the other). */
+  private writing: Promise<unknown> = Promise.resolve();
 
   constructor(
     readonly mapPath: string,
@@ -360,9 +453,24 @@ export class SdbmMap implements MapCompanion {
     else await this.prune(new Set([current]));
   }
 
-  async write(entries: readonly MapEntry[], now: number): Promise<void> {
+  /**
+   * Replaces the map with `entries` (see the module comment). Writes run one after the other, in
+   * the order they were asked for; the CPU-bound parts (the pages, the runs of the .pag file, the
+   * overflow map's text) are built in slices (yielding.ts), from `entries`, which the caller must
+   * not change meanwhile (MapFile hands a snapshot).
+   */
+  write(entries: readonly MapEntry[], now: number): Promise<void> {
+    const run = this.writing.then(() => this.writeNow(entries, now));
+    this.writing = run.catch(() => undefined);
+    return run;
+  }
+
+  private async writeNow(entries: readonly MapEntry[], now: number): Promise<void> {
     await this.ensureRoot();
-    const image = buildSdbm(entries, this.maxDepth);
+    const image = await runYielding(buildSdbmSteps(entries, this.maxDepth));
+    // overflow.map can be as big as the txt map (crafted keys fill it): rendered in slices, then
+    // encoded a MiB at a time as it is written, as the .pag file's runs are made (writeFileAt).
+    const overflowParts = await runYielding(renderApacheMapParts(image.overflow, now));
     const name = `v-${Date.now().toString(36)}-${process.pid}-${++this.seq}`;
     const vdir = join(this.root, name);
     const linked = this.last?.name ?? (await readlink(join(this.root, 'current')).catch(() => null));
@@ -373,7 +481,7 @@ export class SdbmMap implements MapCompanion {
       await chmod(vdir, 0o755); // whatever the umask, as the files (writeFileAt)
       await writeFileAt(join(vdir, 'map.dir'), image.dir.length === 0 ? [] : [[0, image.dir]]);
       await writeFileAt(join(vdir, 'map.pag'), pageRuns(image.pages));
-      await writeFileAt(join(vdir, 'overflow.map'), [[0, Buffer.from(renderApacheMap(image.overflow, now), 'latin1')]]);
+      await writeFileAt(join(vdir, 'overflow.map'), atOffsets(encodeChunks(overflowParts, 'latin1')));
       const files = await this.stampVersion(vdir);
       // Durable before it is served: each file (its bytes and the mtimes just set), then the
       // version directory (its three entries). Otherwise a power loss after the swap could leave
@@ -554,24 +662,40 @@ export class SdbmMap implements MapCompanion {
   }
 }
 
-/** Consecutive pages joined, as [offset, bytes] runs. */
-function pageRuns(pages: ReadonlyMap<number, Buffer>): [number, Buffer][] {
-  const nums = [...pages.keys()].sort((a, b) => a - b);
-  const runs: [number, Buffer][] = [];
+/** Pages joined in one run of the .pag file at most (a write each): 256 KiB. */
+const RUN_PAGES = 256;
+
+/**
+ * Consecutive pages joined, as [offset, bytes] runs of RUN_PAGES pages at most, each made when the
+ * writer asks for it (after the write of the one before): a quarter of a MiB copied at a time.
+ */
+function* pageRuns(pages: ReadonlyMap<number, Buffer>): Generator<[number, Buffer], void, void> {
+  const nums = Uint32Array.from(pages.keys()).sort();
   for (let i = 0; i < nums.length; ) {
     let j = i;
-    while (j + 1 < nums.length && nums[j + 1] === nums[j]! + 1) j++;
-    runs.push([nums[i]! * SDBM_PAGE_BYTES, Buffer.concat(nums.slice(i, j + 1).map((n) => pages.get(n)!))]);
+    while (j + 1 < nums.length && j + 1 - i < RUN_PAGES && nums[j + 1] === nums[j]! + 1) j++;
+    const run = Buffer.allocUnsafe((j - i + 1) * SDBM_PAGE_BYTES);
+    for (let k = i; k <= j; k++) pages.get(nums[k]!)!.copy(run, (k - i) * SDBM_PAGE_BYTES);
+    yield [nums[i]! * SDBM_PAGE_BYTES, run];
     i = j + 1;
   }
-  return runs;
+}
+
+/** Buffers one after the other from offset 0, as [offset, bytes] runs. */
+function* atOffsets(chunks: Iterable<Buffer>): Generator<[number, Buffer], void, void> {
+  let at = 0;
+  for (const b of chunks) {
+    yield [at, b];
+    at += b.length;
+  }
 }
 
 /**
  * A new file (exclusive, mode 0644 whatever the umask) holding `runs` at their offsets, holes
- * between; not fsynced yet (syncVersion does it once the mtimes are set).
+ * between; not fsynced yet (syncVersion does it once the mtimes are set). `runs` is read as the file
+ * is written, one run after the write of the one before.
  */
-async function writeFileAt(path: string, runs: readonly [number, Buffer][]): Promise<void> {
+async function writeFileAt(path: string, runs: Iterable<[number, Buffer]>): Promise<void> {
   const fh = await open(path, 'wx', 0o644);
   try {
     await fh.chmod(0o644);
@@ -626,7 +750,7 @@ export class ApacheMapEnforcer implements Enforcer {
     this.refreshMs = opts.refreshMs ?? CACHE_REFRESH_MS;
     this.sdbm = new SdbmMap(opts.path, opts.sdbmMaxDepth, opts.onOverflow);
     // MapFile checks the path (absolute, no NUL) before the SDBM map is ever touched.
-    this.map = new MapFile({ path: opts.path, render: renderApacheMap, clock: this.clock, owner: this.name, companion: this.sdbm });
+    this.map = new MapFile({ path: opts.path, render: renderApacheMap, renderParts: renderApacheMapParts, clock: this.clock, owner: this.name, companion: this.sdbm });
   }
 
   /**
@@ -646,7 +770,7 @@ export class ApacheMapEnforcer implements Enforcer {
 
   /** Writes the updated maps; refused addresses are left out and returned. Rejects when a map cannot be written. */
   async apply(batch: EnforcerBatch): Promise<ApplyResult> {
-    const refused = this.map.update(batch);
+    const refused = await this.map.updateYielding(batch);
     await this.map.write();
     return { refused };
   }
@@ -654,7 +778,8 @@ export class ApacheMapEnforcer implements Enforcer {
   /** Repairs the maps (MapFile.check); otherwise starts a new version of both once they are refreshMs old (CACHE_REFRESH_MS). */
   async check(expected: () => readonly EnforcerBan[]): Promise<string[]> {
     const repaired = await this.map.check(expected);
-    if (repaired.length === 0 && this.clock.now() - this.map.versionAt >= this.refreshMs) {
+    // A write in progress (or asked for) makes new versions of both anyway.
+    if (repaired.length === 0 && !this.map.busy && this.clock.now() - this.map.versionAt >= this.refreshMs) {
       await this.sdbm.touch();
       await this.map.touch();
     }

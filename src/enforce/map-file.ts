@@ -27,6 +27,16 @@
  *   fails fails the write (the list is kept and the file marked stale, as for the file itself).
  *   check() also asks the companion whether it is still what it wrote, and rewrites both when it is
  *   not. nginx-map has none.
+ * - The agent has one thread: a big list (500,000 bans) is never handled in one block. write()
+ *   reads the list, sorts it and renders it (with renderParts; the companion builds its own part
+ *   likewise) in slices of about 10 ms (yielding.ts), check()'s comparison with the ban book and
+ *   updateYielding() too; the event loop turns between two slices.
+ * - A write renders one snapshot of the list, the list as it was when the write began: a change made
+ *   while it runs is left out of it (setHeld/deleteHeld tell the snapshot's reader what a key held
+ *   before) and goes to the next write; the file stays stale until then. Writes never overlap: a
+ *   write asked for while one runs starts after it, and every call made meanwhile joins that one
+ *   (so one change is never followed by two writes, nor a write by one it overtakes). A write or a
+ *   check asked for during updateYielding() waits for the whole batch: none reads a batch half-applied.
  */
 import { readdir, stat, unlink, utimes } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -35,6 +45,7 @@ import type { Clock } from '../clock.js';
 import { BanhammerError } from '../errors.js';
 import type { EnforcerBan, EnforcerBatch, RefusedEntry } from './enforcer.js';
 import { clientAddress } from './iptables-args.js';
+import { encodeChunks, runSync, runYielding, sortSteps, STEP_UNITS, type Steps } from './yielding.js';
 
 export interface MapEntry {
   readonly ip: string;
@@ -57,6 +68,12 @@ export interface MapCompanion {
 export interface MapFileOptions {
   readonly path: string;
   readonly render: MapRenderer;
+  /**
+   * `render`'s text in parts (joined: the same text), in pausable steps (yielding.ts); write() uses it
+   * when given, and writes the parts encoded a MiB or so at a time (encodeChunks), never one big
+   * string at once.
+   */
+  readonly renderParts?: (entries: readonly MapEntry[], now: number) => Steps<readonly string[]>;
   readonly clock: Clock;
   /** Names the enforcer in messages (apache-map, nginx-map). */
   readonly owner: string;
@@ -76,12 +93,45 @@ const refusal = (e: { ip: unknown; family: 4 | 6; scope?: string | undefined }, 
 
 const MAP_MODE = 0o644;
 
+/**
+ * One entry of the list, never changed (a change is a new object); `seq` orders insertions (a Map
+ * iterates in insertion order). A write's snapshot hands these objects themselves (a MapEntry and
+ * more), not copies: 500,000 copies per write were garbage the collector paused the agent for.
+ */
+interface Held extends MapEntry {
+  readonly seq: number;
+}
+
+/**
+ * A snapshot of `map` being read in slices (MapFile.snapshotSteps): for every key changed since it
+ * began, the value it had then (null: absent) and whether the reader had already passed it.
+ */
+interface Reader {
+  readonly map: Map<string, Held>;
+  readonly before: Map<string, { value: Held | null; passed: boolean }>;
+  /** seq of the last entry read (entries are met in increasing seq). */
+  lastSeq: number;
+}
+
+const byIp = (a: MapEntry, b: MapEntry): number => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0);
+
 export class MapFile {
   readonly path: string;
-  private readonly held = new Map<string, { family: 4 | 6; until: number | null }>();
+  /** The list. Changed only through setHeld/deleteHeld/replaceHeld, which keep readers' snapshots. */
+  private held = new Map<string, Held>();
+  private heldSeq = 0;
+  /** Snapshots being read in slices (see snapshotSteps). */
+  private readonly readers = new Set<Reader>();
+  /** updateYielding calls in progress (writes and repair checks wait for them). */
+  private readonly updating = new Set<Promise<unknown>>();
+  /** Counts changes of the list: a write that began at another count did not write the latest list. */
+  private changes = 0;
   private tmpSeq = 0;
-  /** Set when the file may not reflect `held` (a failed write, or leftovers adopted at init). */
+  /** Set when the file may not reflect `held` (a failed write, a change since, or leftovers adopted at init). */
   private stale = true;
+  /** The write in progress, and the one asked for meanwhile (at most one: see write()). */
+  private writing: Promise<void> | null = null;
+  private nextWrite: Promise<void> | null = null;
   /** Identity of the file we wrote last, to notice it being replaced from outside. */
   private written: { ino: bigint; size: bigint; mtimeNs: bigint } | null = null;
   /** Clock time of the last write or touch that succeeded (-Infinity before the first). */
@@ -118,16 +168,51 @@ export class MapFile {
 
   /** Updates the list from a batch; returns the addresses it refused. Does not write. */
   update(batch: EnforcerBatch): Rejected[] {
+    return runSync(this.updateSteps(batch));
+  }
+
+  /**
+   * update in slices (yielding.ts), for a big batch (every ban at start and at each re-send: 500,000
+   * took 1.4 s in one block). A write or a repair check asked for meanwhile waits for it to end,
+   * so that none reads the list half-updated.
+   */
+  async updateYielding(batch: EnforcerBatch): Promise<Rejected[]> {
+    const run = runYielding(this.updateSteps(batch));
+    this.updating.add(run);
+    try {
+      return await run;
+    } finally {
+      this.updating.delete(run);
+    }
+  }
+
+  /** Waits until no updateYielding is in progress. */
+  private async updated(): Promise<void> {
+    while (this.updating.size > 0) await Promise.allSettled([...this.updating]);
+  }
+
+  private *updateSteps(batch: EnforcerBatch): Steps<Rejected[]> {
     const rejected: Rejected[] = [];
+    this.stale = true;
+    this.changes++;
+    let ops = 0;
     for (const u of batch.unban) {
+      if ((++ops & (STEP_UNITS - 1)) === 0) yield;
+      // A key of the list is canonical and a client's (clientAddress made it): no need to parse it again.
+      if (typeof u.ip === 'string' && this.held.has(u.ip)) {
+        this.deleteHeld(u.ip);
+        continue;
+      }
       const c = clientAddress(u.ip);
       // An unban of a valid address that can never be a client has nothing to remove.
       if ('reason' in c) {
         if (c.reason === 'not a valid IP address') rejected.push(refusal(u, c.reason));
-      } else this.held.delete(c.ip);
+      } else this.deleteHeld(c.ip);
     }
     for (const b of batch.ban) {
-      const c = clientAddress(b.ip);
+      if ((++ops & (STEP_UNITS - 1)) === 0) yield;
+      const known = typeof b.ip === 'string' ? this.held.get(b.ip) : undefined;
+      const c = known !== undefined ? { ip: b.ip, family: known.family } : clientAddress(b.ip);
       if ('reason' in c) {
         rejected.push(refusal(b, c.reason));
         continue;
@@ -136,9 +221,10 @@ export class MapFile {
         rejected.push(refusal(b, `invalid expiry ${String(b.until)}`));
         continue;
       }
-      this.held.set(c.ip, { family: c.family, until: b.until });
+      this.setHeld(c.ip, c.family, b.until);
     }
     this.stale = true;
+    this.changes++;
     return rejected;
   }
 
@@ -148,51 +234,140 @@ export class MapFile {
    * Does not write.
    */
   reconcile(expected: readonly EnforcerBan[], now = this.opts.clock.now()): string | null {
-    const want = new Map<string, { family: 4 | 6; until: number | null }>();
-    for (const b of expected) {
-      if (b.until !== null && !(Number.isFinite(b.until) && b.until > now)) continue;
-      const c = clientAddress(b.ip);
-      if ('reason' in c) continue;
-      const prev = want.get(c.ip);
-      if (prev && (prev.until === null || (b.until !== null && prev.until >= b.until))) continue;
-      want.set(c.ip, { family: c.family, until: b.until });
+    return runSync(this.reconcileSteps(expected, now));
+  }
+
+  /**
+   * reconcile in pausable steps (check() runs it in slices). The list is replaced at the end, at
+   * once (one Map swapped for another); a key that update() changed while the steps ran keeps what
+   * update() made of it (the newer word), and a list that clear() emptied meanwhile stays empty.
+   */
+  private *reconcileSteps(expected: readonly EnforcerBan[], now: number): Steps<string | null> {
+    const start = this.held;
+    const reader: Reader = { map: start, before: new Map(), lastSeq: Infinity };
+    this.readers.add(reader);
+    try {
+      const want = new Map<string, { family: 4 | 6; until: number | null }>();
+      let ops = 0;
+      for (const b of expected) {
+        if ((++ops & (STEP_UNITS - 1)) === 0) yield;
+        if (b.until !== null && !(Number.isFinite(b.until) && b.until > now)) continue;
+        // An address the list holds is canonical and a client's (clientAddress made it): parsing it
+        // again would give it back (500,000 parses took over a second, at every check).
+        const held = typeof b.ip === 'string' ? start.get(b.ip) : undefined;
+        let ip: string;
+        let family: 4 | 6;
+        if (held !== undefined) {
+          ip = b.ip;
+          family = held.family;
+        } else {
+          const c = clientAddress(b.ip);
+          if ('reason' in c) continue;
+          ip = c.ip;
+          family = c.family;
+        }
+        const prev = want.get(ip);
+        if (prev && (prev.until === null || (b.until !== null && prev.until >= b.until))) continue;
+        want.set(ip, { family, until: b.until });
+      }
+      let missing = 0;
+      let stray = 0;
+      let changed = 0;
+      // Keys update() changed meanwhile are left as it made them, and not counted.
+      for (const [ip, w] of want) {
+        if ((++ops & (STEP_UNITS - 1)) === 0) yield;
+        if (reader.before.has(ip)) continue;
+        const h = start.get(ip);
+        if (!h || (h.until !== null && h.until <= now)) missing++;
+        else if (h.until !== w.until) changed++;
+      }
+      const expired: [string, Held][] = [];
+      for (const [ip, h] of start) {
+        if ((++ops & (STEP_UNITS - 1)) === 0) yield;
+        if (h.until !== null && h.until <= now) expired.push([ip, h]);
+        else if (!want.has(ip) && !reader.before.has(ip)) stray++;
+      }
+      if (missing + stray + changed === 0) {
+        // Expired entries leave the list (as entries() drops them), unless changed meanwhile.
+        for (const [ip, h] of expired) if (this.held.get(ip) === h) this.deleteHeld(ip);
+        return null;
+      }
+      if (this.held !== start) return null; // cleared meanwhile: the newer word
+      const next = new Map<string, Held>();
+      for (const [ip, w] of want) {
+        if ((++ops & (STEP_UNITS - 1)) === 0) yield;
+        const changedSince = reader.before.has(ip);
+        if (!changedSince) next.set(ip, { ip, family: w.family, until: w.until, seq: ++this.heldSeq });
+      }
+      if (this.held !== start) return null;
+      // Keys update() touched meanwhile: as it left them (the map only iterates; nothing yields below).
+      for (const ip of reader.before.keys()) {
+        const h = start.get(ip);
+        if (h !== undefined) next.set(ip, { ip, family: h.family, until: h.until, seq: ++this.heldSeq });
+      }
+      this.replaceHeld(next);
+      const parts: string[] = [];
+      if (missing > 0) parts.push(`${missing} missing ban(s) re-added`);
+      if (stray > 0) parts.push(`${stray} entr${stray === 1 ? 'y' : 'ies'} nobody banned removed`);
+      if (changed > 0) parts.push(`${changed} expir${changed === 1 ? 'y' : 'ies'} corrected`);
+      return `map file ${this.path}: ${parts.join(', ')}`;
+    } finally {
+      this.readers.delete(reader);
     }
-    const have = new Map(this.entries(now).map((e) => [e.ip, e]));
-    let missing = 0;
-    let stray = 0;
-    let changed = 0;
-    for (const [ip, w] of want) {
-      const h = have.get(ip);
-      if (!h) missing++;
-      else if (h.until !== w.until) changed++;
-    }
-    for (const ip of have.keys()) if (!want.has(ip)) stray++;
-    if (missing + stray + changed === 0) return null;
-    this.held.clear();
-    for (const [ip, w] of want) this.held.set(ip, w);
-    this.stale = true;
-    const parts: string[] = [];
-    if (missing > 0) parts.push(`${missing} missing ban(s) re-added`);
-    if (stray > 0) parts.push(`${stray} entr${stray === 1 ? 'y' : 'ies'} nobody banned removed`);
-    if (changed > 0) parts.push(`${changed} expir${changed === 1 ? 'y' : 'ies'} corrected`);
-    return `map file ${this.path}: ${parts.join(', ')}`;
   }
 
   /** Active entries (expired ones dropped from the list), sorted by address. */
   entries(now = this.opts.clock.now()): MapEntry[] {
     const out: MapEntry[] = [];
     for (const [ip, v] of this.held) {
-      if (v.until !== null && v.until <= now) this.held.delete(ip);
-      else out.push({ ip, ...v });
+      if (v.until !== null && v.until <= now) this.deleteHeld(ip);
+      else out.push({ ip, family: v.family, until: v.until });
     }
-    return out.sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0));
+    return out.sort(byIp);
   }
 
-  /** Writes the current list atomically. On failure the list is kept and the file marked stale. */
-  async write(): Promise<void> {
+  /**
+   * Writes the current list atomically. On failure the list is kept and the file marked stale.
+   * Writes never overlap: one asked for while another is in progress runs after it, and every call
+   * made meanwhile joins that one (it writes the list as it is when it starts, so it holds every
+   * change made before). A write renders one snapshot of the list, taken when it starts; changes
+   * made while it is built (in slices: the event loop keeps turning) go to the next write.
+   */
+  write(): Promise<void> {
+    if (this.nextWrite !== null) return this.nextWrite;
+    if (this.writing === null) return this.startWrite();
+    const next = this.writing.then(
+      () => undefined,
+      () => undefined,
+    ).then(() => {
+      this.nextWrite = null;
+      return this.startWrite();
+    });
+    this.nextWrite = next;
+    return next;
+  }
+
+  /** Whether a write is in progress or asked for. */
+  get busy(): boolean {
+    return this.writing !== null || this.nextWrite !== null;
+  }
+
+  private startWrite(): Promise<void> {
+    const run = this.writeOnce();
+    this.writing = run;
+    const done = (): void => {
+      if (this.writing === run) this.writing = null;
+    };
+    run.then(done, done);
+    return run;
+  }
+
+  private async writeOnce(): Promise<void> {
     this.stale = true;
+    await this.updated();
+    const at = this.changes;
     const now = this.opts.clock.now();
-    const entries = this.entries(now);
+    const entries = await runYielding(this.snapshotSteps(now));
     if (this.opts.companion !== undefined) {
       try {
         await this.opts.companion.write(entries, now);
@@ -200,8 +375,83 @@ export class MapFile {
         throw e instanceof BanhammerError ? e : this.fileError('cannot write', e);
       }
     }
-    await this.writeText(this.opts.render(entries, now));
-    this.stale = false;
+    if (this.opts.renderParts !== undefined) {
+      const parts = await runYielding(this.opts.renderParts(entries, now));
+      await this.writeText(encodeChunks(parts, 'utf8'));
+    } else await this.writeText(this.opts.render(entries, now));
+    if (this.changes === at) this.stale = false;
+  }
+
+  /**
+   * The active entries as the list holds them now, sorted by address, read in pausable steps; the
+   * expired ones are dropped from the list (unless changed meanwhile). Changes made while it runs
+   * are not in it: setHeld/deleteHeld tell the reader the value each key had before.
+   */
+  private *snapshotSteps(now: number): Steps<MapEntry[]> {
+    const map = this.held;
+    const reader: Reader = { map, before: new Map(), lastSeq: -1 };
+    const out: Held[] = [];
+    const expired: [string, Held][] = [];
+    const take = (ip: string, v: Held): void => {
+      if (v.until !== null && v.until <= now) expired.push([ip, v]);
+      else out.push(v);
+    };
+    this.readers.add(reader);
+    try {
+      let ops = 0;
+      for (const [ip, v] of map) {
+        const b = reader.before.get(ip);
+        if (b === undefined) take(ip, v);
+        else if (!b.passed) {
+          // Changed (or added) since the snapshot began, before the reader got here.
+          b.passed = true;
+          if (b.value !== null) take(ip, b.value);
+        } // else: deleted after it was read, and added again: read already
+        reader.lastSeq = v.seq;
+        if ((++ops & (STEP_UNITS - 1)) === 0) yield;
+      }
+      // Deleted before the reader got to them (and not added again).
+      for (const [ip, b] of reader.before) if (!b.passed && b.value !== null) take(ip, b.value);
+    } finally {
+      this.readers.delete(reader);
+    }
+    yield;
+    for (let i = 0; i < expired.length; i++) {
+      const [ip, v] = expired[i]!;
+      if (this.held.get(ip) === v) this.deleteHeld(ip);
+      if ((i & (STEP_UNITS - 1)) === STEP_UNITS - 1) yield;
+    }
+    return yield* sortSteps(out, byIp);
+  }
+
+  /** Sets a key, telling readers what it was before (see snapshotSteps). */
+  private setHeld(ip: string, family: 4 | 6, until: number | null): void {
+    const prev = this.held.get(ip);
+    this.noteChange(ip, prev);
+    // A key already present keeps its place in the Map's order, and so its seq.
+    this.held.set(ip, { ip, family, until, seq: prev !== undefined ? prev.seq : ++this.heldSeq });
+  }
+
+  private deleteHeld(ip: string): void {
+    const prev = this.held.get(ip);
+    if (prev === undefined) return;
+    this.noteChange(ip, prev);
+    this.held.delete(ip);
+  }
+
+  /** Replaces the whole list at once (readers keep reading the one they began with). */
+  private replaceHeld(next: Map<string, Held>): void {
+    this.held = next;
+    this.stale = true;
+    this.changes++;
+  }
+
+  private noteChange(ip: string, prev: Held | undefined): void {
+    if (this.readers.size === 0) return;
+    for (const r of this.readers) {
+      if (r.map !== this.held || r.before.has(ip)) continue;
+      r.before.set(ip, { value: prev ?? null, passed: prev !== undefined && prev.seq <= r.lastSeq });
+    }
   }
 
   /** Repairs (see the contract); returns one line per repair, empty when all was well. */
@@ -220,7 +470,8 @@ export class MapFile {
       }
       if (why === null && this.opts.companion !== undefined) why = await this.opts.companion.check();
     }
-    const listed = expected === undefined ? null : this.reconcile(expected());
+    if (expected !== undefined) await this.updated();
+    const listed = expected === undefined ? null : await runYielding(this.reconcileSteps(expected(), this.opts.clock.now()));
     const repaired = [why, listed].filter((x): x is string => x !== null);
     if (repaired.length === 0) return [];
     await this.write();
@@ -234,7 +485,7 @@ export class MapFile {
    */
   async touch(): Promise<void> {
     const w = this.written;
-    if (this.stale || w === null) return;
+    if (this.stale || w === null || this.busy) return; // a write in progress makes a new version anyway
     try {
       let st = await stat(this.path, { bigint: true });
       if (st.ino !== w.ino || st.size !== w.size || st.mtimeNs !== w.mtimeNs) return;
@@ -256,7 +507,7 @@ export class MapFile {
 
   /** Forgets every ban and writes an empty map (the file stays). */
   async clear(): Promise<void> {
-    this.held.clear();
+    this.replaceHeld(new Map());
     await this.write();
   }
 
@@ -279,7 +530,8 @@ export class MapFile {
     }
   }
 
-  private async writeText(text: string): Promise<void> {
+  /** Replaces the file atomically with `text` (a string, or Buffers made and written one after the other). */
+  private async writeText(text: string | Iterable<Uint8Array>): Promise<void> {
     const dir = dirname(this.path);
     const tmp = join(dir, `.${basename(this.path)}.tmp-${process.pid}-${++this.tmpSeq}`);
     const before = await stat(this.path, { bigint: true }).then((st) => st.mtimeNs, () => null);

@@ -23,6 +23,7 @@ import { BanhammerError } from '../errors.js';
 import { formatCommand, type Runner } from '../exec/runner.js';
 import type { ApplyResult, Enforcer, EnforcerBan, EnforcerBatch } from './enforcer.js';
 import { MapFile, type MapEntry } from './map-file.js';
+import { runSync, STEP_UNITS, type Steps } from './yielding.js';
 
 export const DEFAULT_NGINX_RELOAD = ['nginx', '-s', 'reload'] as const;
 export const DEFAULT_GEO_VARIABLE = 'banhammer_banned';
@@ -40,14 +41,23 @@ export interface NginxMapEnforcerOptions {
 }
 
 export function renderNginxGeo(entries: readonly MapEntry[], variable = DEFAULT_GEO_VARIABLE): string {
-  const lines = [
-    '# banhammer nginx-map: rewritten atomically by the agent; edits are lost.',
-    `geo $${variable} {`,
-    '    default 0;',
-  ];
-  for (const e of entries) lines.push(`    ${e.ip}/${e.family === 4 ? 32 : 128} 1;`);
-  lines.push('}');
-  return lines.join('\n') + '\n';
+  return runSync(renderNginxGeoParts(entries, variable)).join('');
+}
+
+/** renderNginxGeo's text in parts (joined: the same text), in pausable steps (yielding.ts): a slice of lines a part. */
+export function* renderNginxGeoParts(entries: readonly MapEntry[], variable = DEFAULT_GEO_VARIABLE): Steps<string[]> {
+  const parts = [`# banhammer nginx-map: rewritten atomically by the agent; edits are lost.\ngeo $${variable} {\n    default 0;\n`];
+  let lines: string[] = [];
+  for (const e of entries) {
+    lines.push(`    ${e.ip}/${e.family === 4 ? 32 : 128} 1;\n`);
+    if (lines.length >= STEP_UNITS) {
+      parts.push(lines.join(''));
+      lines = [];
+      yield;
+    }
+  }
+  parts.push(lines.join(''), '}\n');
+  return parts;
 }
 
 interface PendingReload {
@@ -79,7 +89,7 @@ export class NginxMapEnforcer implements Enforcer {
       });
     }
     this.reloadArgv = [...argv] as [string, ...string[]];
-    this.map = new MapFile({ path: opts.path, render: (e) => renderNginxGeo(e), clock: this.clock, owner: this.name });
+    this.map = new MapFile({ path: opts.path, render: (e) => renderNginxGeo(e), renderParts: (e) => renderNginxGeoParts(e), clock: this.clock, owner: this.name });
   }
 
   /** Writes the include file if missing; no reload (nginx may not be running yet). */
@@ -89,7 +99,7 @@ export class NginxMapEnforcer implements Enforcer {
 
   /** Writes the updated map and reloads nginx; refused addresses are left out and returned. */
   async apply(batch: EnforcerBatch): Promise<ApplyResult> {
-    const refused = this.map.update(batch);
+    const refused = await this.map.updateYielding(batch);
     await this.map.write();
     this.reloadOwed = true;
     await this.reload();
