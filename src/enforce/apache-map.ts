@@ -544,8 +544,19 @@ export class SdbmMap implements MapCompanion {
     return null;
   }
 
-  /** A new mtime (past the last one) for the current version's files, content unchanged: each child's cache starts afresh. */
-  async touch(): Promise<void> {
+  /**
+   * A new mtime (past the last one) for the current version's files, content unchanged: each child's
+   * cache starts afresh. In turn with the writes (write()): a touch beside a write could end after it
+   * and remember the version it replaced as the current one, and both would set mtimes from the same
+   * last one.
+   */
+  touch(): Promise<void> {
+    const run = this.writing.then(() => this.touchNow());
+    this.writing = run.catch(() => undefined);
+    return run;
+  }
+
+  private async touchNow(): Promise<void> {
     const last = this.last;
     if (last === null) return;
     try {

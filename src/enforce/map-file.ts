@@ -37,6 +37,9 @@
  *   write asked for while one runs starts after it, and every call made meanwhile joins that one
  *   (so one change is never followed by two writes, nor a write by one it overtakes). A write or a
  *   check asked for during updateYielding() waits for the whole batch: none reads a batch half-applied.
+ *   Checks run one after the other (the list ends as the book read last), and a change update() makes
+ *   while a check compares the list with the book, an unban of an address the list lacks included,
+ *   is kept over the book's (the newer word).
  */
 import { readdir, stat, unlink, utimes } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -132,6 +135,8 @@ export class MapFile {
   /** The write in progress, and the one asked for meanwhile (at most one: see write()). */
   private writing: Promise<void> | null = null;
   private nextWrite: Promise<void> | null = null;
+  /** The last check asked for (checks run one after the other: see check()). */
+  private checking: Promise<unknown> = Promise.resolve();
   /** Identity of the file we wrote last, to notice it being replaced from outside. */
   private written: { ino: bigint; size: bigint; mtimeNs: bigint } | null = null;
   /** Clock time of the last write or touch that succeeded (-Infinity before the first). */
@@ -434,8 +439,10 @@ export class MapFile {
 
   private deleteHeld(ip: string): void {
     const prev = this.held.get(ip);
-    if (prev === undefined) return;
+    // An unban of a key the list lacks is news too: a repair check in progress (reconcileSteps)
+    // whose book still has it must not add it back (the unban is the newer word).
     this.noteChange(ip, prev);
+    if (prev === undefined) return;
     this.held.delete(ip);
   }
 
@@ -454,8 +461,18 @@ export class MapFile {
     }
   }
 
-  /** Repairs (see the contract); returns one line per repair, empty when all was well. */
-  async check(expected?: () => readonly EnforcerBan[]): Promise<string[]> {
+  /**
+   * Repairs (see the contract); returns one line per repair, empty when all was well. Checks run one
+   * after the other: two comparisons with the ban book at once would end with whichever finished
+   * first (the other one gives way to a list replaced meanwhile), not with the book read last.
+   */
+  check(expected?: () => readonly EnforcerBan[]): Promise<string[]> {
+    const run = this.checking.then(() => this.checkOnce(expected));
+    this.checking = run.catch(() => undefined);
+    return run;
+  }
+
+  private async checkOnce(expected?: () => readonly EnforcerBan[]): Promise<string[]> {
     let why: string | null = null;
     if (this.stale) {
       why = `map file ${this.path} was rewritten (the last write had failed or was pending)`;
@@ -515,7 +532,11 @@ export class MapFile {
     return this.held.size;
   }
 
-  /** Temp files of a writer killed mid-write (never this process's own). */
+  /**
+   * Temp files of a writer killed mid-write, never one this object may be writing: a container's
+   * agent has the same pid at every start, so an earlier agent's temp can carry ours (left, it made
+   * the write that reached its number fail: the temp is created exclusively).
+   */
   private async removeStaleTemps(): Promise<void> {
     const dir = dirname(this.path);
     let names: string[];
@@ -526,7 +547,11 @@ export class MapFile {
     }
     const prefix = `.${basename(this.path)}.tmp-`;
     for (const n of names) {
-      if (n.startsWith(prefix) && !n.startsWith(`${prefix}${process.pid}-`)) await unlink(join(dir, n)).catch(() => undefined);
+      if (!n.startsWith(prefix)) continue;
+      const own = `${prefix}${process.pid}-`;
+      // Ours: only those past the last number this object used (none yet at init) are stale.
+      if (n.startsWith(own) && !(/^[0-9]+$/.test(n.slice(own.length)) && Number(n.slice(own.length)) > this.tmpSeq)) continue;
+      await unlink(join(dir, n)).catch(() => undefined);
     }
   }
 
