@@ -201,10 +201,14 @@ const SDBM_DIR_BLOCK_BYTES = 4096;
  */
 export const SDBM_MAX_DEPTH = 20;
 
-/** APR's sdbm_hash: n = c + 65599 * n over the key's bytes, modulo 2^32 (keys are ASCII). */
-export function sdbmHash(key: Uint8Array): number {
+/**
+ * APR's sdbm_hash: n = c + 65599 * n over the key's bytes, modulo 2^32 (keys are ASCII). A string is
+ * read as its latin1 bytes (one byte a char), as the map writes it, without encoding it first.
+ */
+export function sdbmHash(key: Uint8Array | string): number {
   let n = 0;
-  for (let i = 0; i < key.length; i++) n = (key[i]! + Math.imul(n, 65599)) >>> 0;
+  if (typeof key === 'string') for (let i = 0; i < key.length; i++) n = ((key.charCodeAt(i) & 0xff) + Math.imul(n, 65599)) >>> 0;
+  else for (let i = 0; i < key.length; i++) n = (key[i]! + Math.imul(n, 65599)) >>> 0;
   return n;
 }
 
@@ -258,7 +262,7 @@ export function* buildSdbmSteps(entries: readonly MapEntry[], maxDepth = SDBM_MA
   const idx = new Int32Array(n);
   let total = 2; // n, the page's first short
   for (let i = 0; i < n; i++) {
-    hash[i] = sdbmHashOf(keys[i]!);
+    hash[i] = sdbmHash(keys[i]!);
     bytes[i] = 4 + keys[i]!.length + vals[i]!.length;
     total += bytes[i]!;
     idx[i] = i;
@@ -348,12 +352,6 @@ export function* buildSdbmSteps(entries: readonly MapEntry[], maxDepth = SDBM_MA
   return { dir, pages, overflow, keys: n };
 }
 
-/** sdbmHash of a key's latin1 bytes (one byte a char), from the string. */
-function sdbmHashOf(key: string): number {
-  let n = 0;
-  for (let i = 0; i < key.length; i++) n = ((key.charCodeAt(i) & 0xff) + Math.imul(n, 65599)) >>> 0;
-  return n;
-}
 
 /** The page holding pairs idx[lo, hi), packed as putpair does (see buildSdbm). */
 function packPage(keys: readonly string[], vals: readonly string[], idx: Int32Array, lo: number, hi: number): Buffer {

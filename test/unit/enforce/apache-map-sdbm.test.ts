@@ -57,6 +57,7 @@ describe('buildSdbm', () => {
       let n = 0n;
       for (const c of Buffer.from(s)) n = (BigInt(c) + 65599n * n) % 2n ** 32n;
       expect(sdbmHash(Buffer.from(s))).toBe(Number(n));
+      expect(sdbmHash(s)).toBe(Number(n)); // the string form the builder uses: the same bytes
     }
   });
 
