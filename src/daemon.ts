@@ -39,10 +39,11 @@ import type { Ban } from './decide/ban-book.js';
 import { StateKeeper } from './decide/state-keeper.js';
 import { scopedKey } from './decide/scoped-key.js';
 import { EnforcementQueue } from './enforce/queue.js';
+import { runYielding } from './enforce/yielding.js';
 import type { LineSource } from './source/line-source.js';
 import type { ControlHandler } from './control/server.js';
 import type { BanReply, FirewallState, StatusReport, WhyReport } from './control/protocol.js';
-import { buildStatusReport } from './control/status-report.js';
+import { buildStatusReport, statusReportSteps, type StatusSources } from './control/status-report.js';
 import { buildWhyReport } from './control/why-report.js';
 import { canonicalTarget } from './parse/ip.js';
 import type { UnbanReason } from './metrics/registry.js';
@@ -55,6 +56,10 @@ import { GroupLink } from './share/group-link.js';
 export type { DaemonDeps, DaemonLogger, DaemonState, LineSourceFactory, StateStoreLike } from './daemon-deps.js';
 
 const EXPIRE_INTERVAL_MS = 1000;
+/** Bans lifted at most in one turn of the event loop by the tick (expireDue). */
+export const EXPIRE_SLICE = 2048;
+/** Bans `unban --all` lifts at most in one turn of the event loop. */
+export const UNBAN_ALL_SLICE = 512;
 const POSITION_SAVE_INTERVAL_MS = 1000;
 /** How long a stopping agent waits for its final state save (a stalled disk must not hang the stop). */
 export const STOP_SAVE_BUDGET_MS = 5000;
@@ -181,13 +186,14 @@ export class Daemon implements ControlHandler {
     // The batch's diff is taken from the book when it starts: bans made while it is applied wait for the next one.
     const book = this.pipeline.book;
     const source = {
-      changes: (now: number) => ((this.covered = this.unreported.length), (this.coveredUnbans = this.unbansToReport.length), book.changes(now)),
+      changes: (now: number, limit?: number) => ((this.covered = this.unreported.length), (this.coveredUnbans = this.unbansToReport.length), book.changes(now, limit)),
       requeue: (d: Parameters<typeof book.requeue>[0]) => book.requeue(d),
       get hasChanges() {
         return book.hasChanges;
       },
       expected: (now: number) => book.expected(now),
       touchAll: () => book.touchAll(),
+      touchAllSteps: () => book.touchAllSteps(),
     };
     this.queue = new EnforcementQueue({ enforcer: deps.enforcer, source, clock: deps.clock, afterApply: (refused) => this.afterApply(refused), log: this.log, metrics: deps.metrics });
   }
@@ -219,7 +225,9 @@ export class Daemon implements ControlHandler {
     if (saved) {
       // Out of host mode a saved ban for one container is not restored (it would be held for every
       // client this agent guards): the ban book ends it as refused, and it is said once here.
-      const r = this.pipeline.book.restore({ bans: saved.bans, history: saved.history, ...(saved.ended !== undefined ? { ended: saved.ended } : {}) }, this.clock.now(), { networks: this.deps.enforcer.cidr === true, scopes: this.hostMode });
+      // In slices (the control socket is up: 500,000 saved bans were seconds of one block; review H34).
+      const r = await runYielding(this.pipeline.book.restoreSteps({ bans: saved.bans, history: saved.history, ...(saved.ended !== undefined ? { ended: saved.ended } : {}) }, this.clock.now(), { networks: this.deps.enforcer.cidr === true, scopes: this.hostMode }));
+      if (this.phase !== 'starting') return; // stopped meanwhile: nothing is applied, and the file is not overwritten
       // Only the positions are read again (save() before the source starts): the parsed bans can go.
       this.saved = { bans: [], history: [], positions: saved.positions };
       this.log.info(r, 'restored bans from state');
@@ -253,11 +261,7 @@ export class Daemon implements ControlHandler {
     if (this.phase !== 'starting') return;
     this.phase = 'running';
     this.sample(); // per-file series count from here (no line read yet: the last-line time is the start)
-    this.every(EXPIRE_INTERVAL_MS, () => {
-      this.lift(this.pipeline.book.expire(this.clock.now()), 'expired');
-      this.group?.retryRefusedAtCap();
-      this.reportRefusedAtCap();
-    });
+    this.every(EXPIRE_INTERVAL_MS, () => this.expireDue());
     this.every(this.deps.checkIntervalMs ?? 2000, () => this.check());
     this.every(POSITION_SAVE_INTERVAL_MS, () => this.savePositionsIfMoved());
     this.every(SWEEP_INTERVAL_MS, () => this.pipeline.sweep(this.clock.now()));
@@ -267,6 +271,23 @@ export class Daemon implements ControlHandler {
     // Settings that load but switch protection off (an ignoreip of every address, no rule running).
     for (const w of configWarnings(this.config)) this.log.warn({}, w);
     this.warnNoNetworkEscalation(this.config);
+  }
+
+  /**
+   * The tick: bans that ended are lifted, EXPIRE_SLICE at a time with a turn of the event loop
+   * between two slices (an attacker who made the book's 500,000 bans in one second has them all end
+   * in one second: lifting them at once blocked the agent for seconds; review H34). Each slice is
+   * its own batch; the next tick waits for the last slice.
+   */
+  private async expireDue(): Promise<void> {
+    for (;;) {
+      const due = this.pipeline.book.expire(this.clock.now(), EXPIRE_SLICE);
+      void this.lift(due, 'expired');
+      if (due.length < EXPIRE_SLICE || this.phase !== 'running') break;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    this.group?.retryRefusedAtCap();
+    this.reportRefusedAtCap();
   }
 
   /** Bans refused at the ban book's cap (BANHAMMER_MAX_BANS) since the last report: said at most once a minute. */
@@ -501,37 +522,42 @@ export class Daemon implements ControlHandler {
 
   /** The control socket's handler: status, ban, unban, unbanAll (and reload, above). */
   status(rule?: string, opts: { brief?: boolean } = {}): StatusReport {
-    return buildStatusReport(
-      {
-        instance: this.config.instance,
-        enforcer: this.deps.enforcer.name,
-        startedAt: this.startedAt,
-        now: this.clock.now(),
-        positions: this.source?.positions() ?? [],
-        lagBytes: this.source?.lagBytes() ?? 0,
-        watched: this.source?.watched?.(),
-        progress: this.source?.progress?.(),
-        detector: this.pipeline.detector,
-        book: this.pipeline.book,
-        rules: this.config.rules,
-        health: {
-          stateError: this.keeper.error,
-          // A state file set aside at start (corrupt, another version, writable by others): its bans were not restored.
-          ...(typeof this.deps.store.refused === 'string' && { stateRefused: this.deps.store.refused }),
-          enforceFailing: this.queue.failing,
-          refused: this.queue.refusedTotal,
-          repairs: this.repairs,
-          checkFailing: this.checkFailing,
-          skewedLines: this.pipeline.stats.skewed,
-          ...(this.group && { shareConnected: this.group.connected }),
-          unbansPending: this.unbansPending().map((u) => (u.scope === undefined ? u.ip : `${u.ip} ${u.scope}`)),
-          ...this.forwardedHealth(),
-        },
-        firewall: this.firewallState,
+    return buildStatusReport(this.statusSources(), rule, opts);
+  }
+
+  /** status() built in slices (the control server asks this one: 500,000 bans took 0.75 s of one block; review H34). */
+  statusInSlices(rule?: string, opts: { brief?: boolean } = {}): Promise<StatusReport> {
+    return runYielding(statusReportSteps(this.statusSources(), rule, opts));
+  }
+
+  private statusSources(): StatusSources {
+    return {
+      instance: this.config.instance,
+      enforcer: this.deps.enforcer.name,
+      startedAt: this.startedAt,
+      now: this.clock.now(),
+      positions: this.source?.positions() ?? [],
+      lagBytes: this.source?.lagBytes() ?? 0,
+      watched: this.source?.watched?.(),
+      progress: this.source?.progress?.(),
+      detector: this.pipeline.detector,
+      book: this.pipeline.book,
+      rules: this.config.rules,
+      health: {
+        stateError: this.keeper.error,
+        // A state file set aside at start (corrupt, another version, writable by others): its bans were not restored.
+        ...(typeof this.deps.store.refused === 'string' && { stateRefused: this.deps.store.refused }),
+        enforceFailing: this.queue.failing,
+        refused: this.queue.refusedTotal,
+        repairs: this.repairs,
+        checkFailing: this.checkFailing,
+        skewedLines: this.pipeline.stats.skewed,
+        ...(this.group && { shareConnected: this.group.connected }),
+        unbansPending: this.unbansPending().map((u) => (u.scope === undefined ? u.ip : `${u.ip} ${u.scope}`)),
+        ...this.forwardedHealth(),
       },
-      rule,
-      opts,
-    );
+      firewall: this.firewallState,
+    };
   }
 
   /**
@@ -650,12 +676,28 @@ export class Daemon implements ControlHandler {
     return names.flatMap((n) => this.group!.notHeld(n, active));
   }
 
+  /**
+   * `banhammer unban --all`: every ban held when it is asked is lifted, address by address (as
+   * `unban` lifts one, forgetting its failures), UNBAN_ALL_SLICE bans at a time with a turn of the
+   * event loop between two, each slice its own batch: lifting the book's 500,000 bans at once blocked
+   * the agent for 9 s (review H34). A ban made meanwhile stays.
+   */
   async unbanAll(): Promise<number> {
     this.restored('unban --all');
-    const removed = this.pipeline.unbanAll({ at: this.clock.now(), by: 'control-all' });
+    const cause = { at: this.clock.now(), by: 'control-all' };
+    const held = this.pipeline.book.active();
+    const removed: Ban[] = [];
+    const lifts: Promise<void>[] = [];
+    for (let i = 0; i < held.length; i += UNBAN_ALL_SLICE) {
+      if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+      const slice: Ban[] = [];
+      for (const b of held.slice(i, i + UNBAN_ALL_SLICE)) slice.push(...this.pipeline.unban(b.ip, b.scope ?? null, cause));
+      removed.push(...slice);
+      lifts.push(this.lift(slice, 'all'));
+    }
     const group = this.group?.unbanAll(removed);
     group?.catch(() => undefined);
-    await this.lift(removed, 'all');
+    await Promise.all(lifts);
     const n = removed.length + ((await group) ?? 0);
     this.throwIfUnapplied(removed, `${n} ban${n === 1 ? '' : 's'}`);
     return n;

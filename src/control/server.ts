@@ -28,6 +28,8 @@ import { chmod, lstat, unlink } from 'node:fs/promises';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { BanhammerError, isBanhammerError } from '../errors.js';
+import { jsonSteps } from '../decide/state-store.js';
+import { encodeChunks, runYielding, STEP_UNITS } from '../enforce/yielding.js';
 import {
   encodeResponse,
   IDLE_TIMEOUT_MS,
@@ -45,6 +47,11 @@ import {
 export interface ControlHandler {
   /** `opts.brief`: the ban lists may be left out (the server leaves them out in any case). */
   status(rule?: string, opts?: { brief?: boolean }): Promise<StatusReport> | StatusReport;
+  /**
+   * status() built in slices, giving the event loop turns (the agent's, at 500,000 bans: review
+   * H34); the server asks it instead of status() when the handler has it.
+   */
+  statusInSlices?(rule?: string, opts?: { brief?: boolean }): Promise<StatusReport>;
   /** forMs null: the rule's bantime (permanent for a manual ban); `permanent`: never expires, whatever the rule. */
   ban(ip: string, opts: { rule?: string; forMs: number | null; permanent?: boolean; container?: string }): Promise<unknown> | unknown;
   /** Returns how many bans were lifted (only the one for `container` when given). */
@@ -327,7 +334,7 @@ function serveConnection(
     if (e.code !== 'EPIPE' && e.code !== 'ECONNRESET') opts.onError(e);
   });
 
-  const send = (body: string) => {
+  const send = (body: string | Buffer) => {
     if (!sock.destroyed && sock.writable) sock.write(body);
   };
 
@@ -377,15 +384,24 @@ function serveConnection(
         sock.resume();
         armLineTimer();
       }
-      let body: string;
+      let body: string | Iterable<Buffer>;
       try {
-        body = encodeResponse(response);
+        body = await encodeInSlices(response);
       } catch (e) {
         // A result JSON cannot carry (a BigInt, a cycle) is a daemon bug; say so instead of hanging.
         opts.onError(e);
         body = encodeResponse(internalError(e));
       }
-      send(body);
+      if (typeof body === 'string') send(body);
+      else {
+        // One Buffer (about 1 MB) per turn of the event loop: made as it is sent.
+        let first = true;
+        for (const chunk of body) {
+          if (!first) await new Promise<void>((resolve) => setImmediate(resolve));
+          first = false;
+          send(chunk);
+        }
+      }
     });
     // Nothing above should throw; if something does, this connection ends and the agent goes on
     // (a rejected queue was an unhandled rejection, which ends the process).
@@ -467,6 +483,27 @@ function serveConnection(
   }
 }
 
+/**
+ * encodeResponse's bytes: one string for a small answer; for one of many elements (a status of
+ * 500,000 bans is about 75 MB of JSON, 0.3 s of one JSON.stringify) rendered in slices
+ * (decide/state-store.ts jsonSteps) and handed over as Buffers of about 1 MB, made as they are sent.
+ */
+async function encodeInSlices(response: ControlResponse): Promise<string | Iterable<Buffer>> {
+  if (!response.ok || !isLarge(response.result)) return encodeResponse(response);
+  const parts = await runYielding(jsonSteps(response, [], 5));
+  parts.push('\n');
+  return encodeChunks(parts, 'utf8');
+}
+
+/** A status report listing more bans than a few slices' worth. */
+function isLarge(result: unknown): boolean {
+  const rules = (result as { rules?: unknown } | null)?.rules;
+  if (!Array.isArray(rules)) return false;
+  let n = 0;
+  for (const r of rules) n += Array.isArray((r as { bans?: unknown } | null)?.bans) ? (r as { bans: unknown[] }).bans.length : 0;
+  return n > STEP_UNITS;
+}
+
 async function answer(line: string, handler: ControlHandler, onError: (e: unknown) => void): Promise<ControlResponse> {
   try {
     // Inside the try: a request that made validation throw must be an answer, not a rejected queue.
@@ -515,8 +552,14 @@ export function briefStatus(report: StatusReport): StatusReport {
 
 async function dispatch(r: ControlRequest, h: ControlHandler): Promise<unknown> {
   switch (r.op) {
-    case 'status':
-      return r.brief === true ? briefStatus(await h.status(r.rule, { brief: true })) : h.status(r.rule);
+    case 'status': {
+      // (Called with the arguments status() always had: a brief one with its options, a full one without.)
+      const status = (rule: string | undefined, o?: { brief: true }): Promise<StatusReport> | StatusReport => {
+        if (h.statusInSlices !== undefined) return o === undefined ? h.statusInSlices(rule) : h.statusInSlices(rule, o);
+        return o === undefined ? h.status(rule) : h.status(rule, o);
+      };
+      return r.brief === true ? briefStatus(await status(r.rule, { brief: true })) : status(r.rule);
+    }
     case 'ban':
       return h.ban(r.ip, { forMs: r.forMs, ...(r.permanent === true ? { permanent: true } : {}), ...(r.rule !== undefined ? { rule: r.rule } : {}), ...(r.container !== undefined ? { container: r.container } : {}) });
     case 'unban':

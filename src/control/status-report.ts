@@ -11,6 +11,7 @@ import { MANUAL_RULE, type Ban, type BanBook } from '../decide/ban-book.js';
 import type { RuleSettings } from '../detect/rule.js';
 import type { WatchedEntry } from '../source/line-source.js';
 import type { AgentHealth, FileStatus, FirewallState, StatusReport } from './protocol.js';
+import { runSync, STEP_UNITS, type Steps } from '../enforce/yielding.js';
 
 export interface StatusSources {
   readonly instance: string;
@@ -34,58 +35,88 @@ export interface StatusSources {
 
 /** `opts.brief`: without the ban lists (the control protocol's `brief` status: counts and health only). */
 export function buildStatusReport(s: StatusSources, rule?: string, opts: { readonly brief?: boolean } = {}): StatusReport {
+  return runSync(statusReportSteps(s, rule, opts));
+}
+
+/**
+ * buildStatusReport in pausable steps (enforce/yielding.ts), for the control socket: the report of
+ * 500,000 bans took 0.75 s of one block (review H34). The same report; the sources are read as
+ * they are when each step runs (a ban made meanwhile may be listed or not).
+ */
+export function* statusReportSteps(s: StatusSources, rule?: string, opts: { readonly brief?: boolean } = {}): Steps<StatusReport> {
   const brief = opts.brief === true;
   const running = s.detector.ruleNames;
   const active = s.book.active(s.now);
+  yield;
   // Bans in force under a rule that no longer runs (switched off by a reload, or restored from a
   // state file written with other rules) are still in the firewall: they are listed too, as a
   // disabled rule, so status never hides a ban the kernel holds (why shows it; so must status).
-  const idle = [...new Set(active.map((b) => b.rule))].filter((r) => r !== MANUAL_RULE && !running.includes(r)).sort();
+  // One pass sorts the bans by rule (in the order of `active`), rule names in order of first ban.
+  const byRule = new Map<string, Ban[]>();
+  for (let i = 0; i < active.length; i++) {
+    const b = active[i]!;
+    const list = byRule.get(b.rule);
+    if (list === undefined) byRule.set(b.rule, [b]);
+    else list.push(b);
+    if ((i & (STEP_UNITS - 1)) === STEP_UNITS - 1) yield;
+  }
+  const idle = [...byRule.keys()].filter((r) => r !== MANUAL_RULE && !running.includes(r)).sort();
   if (rule !== undefined && !running.includes(rule) && !idle.includes(rule) && rule !== MANUAL_RULE) {
     throw new BanhammerError('BH_ERR_USAGE', `no running rule named ${JSON.stringify(rule)}`, {
       hint: `running rules: ${running.join(', ')}`,
     });
   }
-  const hasManual = active.some((b) => b.rule === MANUAL_RULE) || s.book.totalBanned(MANUAL_RULE) > 0;
+  const hasManual = byRule.has(MANUAL_RULE) || s.book.totalBanned(MANUAL_RULE) > 0;
   const names = rule !== undefined ? [rule] : [...running, ...idle, ...(hasManual ? [MANUAL_RULE] : [])];
+  const rules: StatusReport['rules'] = [];
+  for (const name of names) {
+    const c = s.detector.counters(name);
+    const ruleBans = byRule.get(name) ?? [];
+    rules.push(yield* ruleStatus(name, c, ruleBans));
+  }
   return {
     instance: s.instance,
     enforcer: s.enforcer,
     since: isoTime(s.startedAt) ?? '',
     files: fileStatus(s),
     health: s.health,
-    rules: names.map((name) => {
-      const c = s.detector.counters(name);
-      const ruleBans = active.filter((b) => b.rule === name);
-      const counts = {
-        name,
-        enabled: name === MANUAL_RULE || (running.includes(name) && Object.hasOwn(s.rules, name) && s.rules[name]!.enabled),
-        currentlyFailed: s.detector.currentlyFailed(name, s.now),
-        totalFailed: c?.failures ?? 0,
-        // Addresses pushed out of the rule's windows at its max_tracked cap (least recently failing
-        // first): only when there were any, so the report of a rule below its cap keeps its shape.
-        ...(c !== undefined && c.evictions > 0 ? { evicted: c.evictions } : {}),
-        currentlyBanned: ruleBans.length,
-        totalBanned: s.book.totalBanned(name),
-      };
-      if (brief) return { ...counts, bannedIps: [], withEvidence: ruleBans.filter((b) => (b.evidence?.length ?? 0) > 0).length };
-      return {
-        ...counts,
-        bannedIps: ruleBans.map((b) => b.ip),
-        withEvidence: ruleBans.filter((b) => (b.evidence?.length ?? 0) > 0).length,
-        bans: ruleBans.map((b) => ({
-          ip: b.ip,
-          // As why-report.ts shows it: `status --json` prints it as is (JSON leaves C1 and bidi raw).
-          container: b.scope === undefined ? null : evidenceText(b.scopeName ?? b.scope.slice(0, 12), 128),
-          containerId: b.scope ?? null,
-          until: b.until === null ? null : isoTime(b.until),
-          from: b.from ?? null,
-          firewall: s.firewall?.(b) ?? 'held',
-        })),
-      };
-    }),
+    rules,
     ...(brief ? { brief: true as const } : {}),
   };
+
+  function* ruleStatus(name: string, c: ReturnType<Detector['counters']>, ruleBans: readonly Ban[]): Steps<StatusReport['rules'][number]> {
+    yield;
+    const counts = {
+      name,
+      enabled: name === MANUAL_RULE || (running.includes(name) && Object.hasOwn(s.rules, name) && s.rules[name]!.enabled),
+      currentlyFailed: s.detector.currentlyFailed(name, s.now),
+      totalFailed: c?.failures ?? 0,
+      // Addresses pushed out of the rule's windows at its max_tracked cap (least recently failing
+      // first): only when there were any, so the report of a rule below its cap keeps its shape.
+      ...(c !== undefined && c.evictions > 0 ? { evicted: c.evictions } : {}),
+      currentlyBanned: ruleBans.length,
+      totalBanned: s.book.totalBanned(name),
+    };
+    const withEvidence = ruleBans.filter((b) => (b.evidence?.length ?? 0) > 0).length;
+    if (brief) return { ...counts, bannedIps: [], withEvidence };
+    const bannedIps: string[] = [];
+    const bans: NonNullable<StatusReport['rules'][number]['bans']> = [];
+    for (let i = 0; i < ruleBans.length; i++) {
+      const b = ruleBans[i]!;
+      bannedIps.push(b.ip);
+      bans.push({
+        ip: b.ip,
+        // As why-report.ts shows it: `status --json` prints it as is (JSON leaves C1 and bidi raw).
+        container: b.scope === undefined ? null : evidenceText(b.scopeName ?? b.scope.slice(0, 12), 128),
+        containerId: b.scope ?? null,
+        until: b.until === null ? null : isoTime(b.until),
+        from: b.from ?? null,
+        firewall: s.firewall?.(b) ?? 'held',
+      });
+      if ((i & (STEP_UNITS - 1)) === STEP_UNITS - 1) yield;
+    }
+    return { ...counts, bannedIps, withEvidence, bans };
+  }
 }
 
 /**

@@ -48,6 +48,7 @@ import { futureLeadOf } from '../detect/sliding-window.js';
 import type { Allowlist } from './allowlist.js';
 import { scopedKey } from './scoped-key.js';
 import { evidenceBytes, evidenceText, restoreEvidence, type EvidenceLine } from './evidence.js';
+import { runSync, STEP_UNITS, type Steps } from '../enforce/yielding.js';
 
 export type { EvidenceLine } from './evidence.js';
 
@@ -300,6 +301,17 @@ export class BanBook {
   /** Log time (replay): when ended bans were last swept (sweepEnded), and no held ban ends before earliestUntil. */
   private sweptAt = Number.NEGATIVE_INFINITY;
   private earliestUntil = Number.POSITIVE_INFINITY;
+  /**
+   * The held bans that end, by expiry (then by when they were put: seq), as a binary min-heap, so that
+   * expire() reads only the bans due. An entry whose ban is no longer the one held under its key
+   * (ended, replaced, its evidence trimmed) is skipped when reached; the heap is rebuilt from the
+   * book when such entries outnumber the live ones. Without it the agent's tick went over every ban
+   * every second: 0.6 s of blocked event loop per second at 500,000 bans (review H34).
+   */
+  private expiries: ExpiryEntry[] = [];
+  private expirySeq = 0;
+  /** Entries expire() and sweepEnded() read from the heap (a test counts them: review H34). */
+  expiryReads = 0;
 
   constructor(
     rules: Readonly<Record<string, RuleSettings>>,
@@ -424,9 +436,7 @@ export class BanBook {
     if (this.bans.size < this.maxBans / 2 && (scope === undefined || (this.heldPerScope.get(scope) ?? 0) < quarter)) return;
     this.sweptAt = now;
     this.expire(now);
-    let earliest = Number.POSITIVE_INFINITY;
-    for (const b of this.bans.values()) if (b.until !== null && b.until < earliest) earliest = b.until;
-    this.earliestUntil = earliest;
+    this.earliestUntil = this.nextExpiry()?.until ?? Number.POSITIVE_INFINITY;
   }
 
   /** How many ended bans are remembered (reload); the oldest beyond it are forgotten at once. */
@@ -742,11 +752,47 @@ export class BanBook {
     return removed;
   }
 
-  /** Removes and returns the bans that have expired by `now`. */
-  expire(now: number): Ban[] {
-    const removed = this.removeWhere((b) => b.until !== null && b.until <= now);
+  /**
+   * Removes and returns the bans that have expired by `now`, earliest expiry first; at most `limit`
+   * of them (the agent lifts a flood of bans that end in the same second in slices, giving the event
+   * loop a turn between two: the rest stay for the next call, and no longer count as banned).
+   */
+  expire(now: number, limit = Number.POSITIVE_INFINITY): Ban[] {
+    const removed: Ban[] = [];
+    while (removed.length < limit) {
+      const e = this.nextExpiry();
+      if (e === undefined || e.until > now) break;
+      heapPop(this.expiries);
+      this.deleteBan(e.key, e.ban);
+      this.touch(e.ban);
+      removed.push(e.ban);
+    }
     for (const b of removed) this.end(b, { reason: 'expired', at: b.until ?? now });
     return removed;
+  }
+
+  /** The live heap entry that ends first (stale entries at the top are dropped), or undefined. */
+  private nextExpiry(): ExpiryEntry | undefined {
+    const heap = this.expiries;
+    while (heap.length > 0) {
+      const top = heap[0]!;
+      this.expiryReads++;
+      if (this.bans.get(top.key) === top.ban) return top;
+      heapPop(heap);
+    }
+    return undefined;
+  }
+
+  /** A ban just held under `k` that ends: into the expiry heap (rebuilt when mostly stale). */
+  private scheduleExpiry(k: string, ban: Ban): void {
+    if (ban.until === null) return;
+    if (this.expiries.length > 2 * this.bans.size + 1024) {
+      const live: ExpiryEntry[] = [];
+      for (const e of this.expiries) if (this.bans.get(e.key) === e.ban) live.push(e);
+      heapify(live);
+      this.expiries = live;
+    }
+    heapPush(this.expiries, { until: ban.until, seq: ++this.expirySeq, key: k, ban });
   }
 
   /**
@@ -790,12 +836,17 @@ export class BanBook {
   /**
    * What the enforcer must change since the last call: every touched (ip, scope) whose effective
    * expiry differs from what the enforcer was told. The returned entries count as held from now on;
-   * give them back with requeue() if applying them failed.
+   * give them back with requeue() if applying them failed. At most `limit` touched entries are read
+   * (the oldest touched first); the rest stay for the next call (hasChanges says so): the agent
+   * applies a re-send of every ban in batches, with turns of its event loop between them.
    */
-  changes(now: number): KernelDiff {
+  changes(now: number, limit = Number.POSITIVE_INFINITY): KernelDiff {
     const ban: KernelBan[] = [];
     const unban: KernelUnban[] = [];
+    let read = 0;
     for (const [k, d] of this.dirty) {
+      if (read++ >= limit) break;
+      this.dirty.delete(k);
       // The dirty key is the address's scopedKey.
       const until = this.untilOfKey(k, now);
       const held = this.held.get(k);
@@ -811,7 +862,6 @@ export class BanBook {
         ban.push(d.scope !== undefined ? { ip: d.ip, family: d.family, until, scope: d.scope } : { ip: d.ip, family: d.family, until });
       }
     }
-    this.dirty.clear();
     return { ban, unban };
   }
 
@@ -856,26 +906,48 @@ export class BanBook {
     return { v4: this.heldByFamily[4], v6: this.heldByFamily[6] };
   }
 
-  /** Everything the enforcer must hold as of `now` (its repair check compares the kernel with this). */
+  /**
+   * Everything the enforcer must hold as of `now` (its repair check compares the kernel with this):
+   * one entry per (ip, scope), read from bansOfAddress (already one per (ip, scope)), so that no
+   * key is built and no map filled per ban (the check runs every 2 s: at 500,000 bans building a map
+   * of them blocked the agent for 0.4–0.9 s each time; review H34). Entries in bansOfAddress order.
+   */
   expected(now: number): KernelBan[] {
-    const out = new Map<string, KernelBan>();
-    for (const b of this.bans.values()) {
-      if (b.until !== null && b.until <= now) continue;
-      const k = scopedKey(b.ip, b.scope);
-      const prev = out.get(k);
-      if (prev !== undefined && (prev.until === null || (b.until !== null && b.until <= prev.until))) continue;
-      out.set(k, { ip: b.ip, family: b.family, until: b.until, ...(b.scope !== undefined ? { scope: b.scope } : {}) });
+    const out: KernelBan[] = [];
+    for (const held of this.bansOfAddress.values()) {
+      let b: Ban | undefined;
+      if (!(held instanceof Map)) b = held.until === null || held.until > now ? held : undefined;
+      else {
+        for (const x of held.values()) {
+          if (x.until !== null && x.until <= now) continue;
+          if (b === undefined || x.until === null || (b.until !== null && x.until > b.until)) b = x;
+          if (b.until === null) break;
+        }
+      }
+      if (b === undefined) continue;
+      out.push(b.scope !== undefined ? { ip: b.ip, family: b.family, until: b.until, scope: b.scope } : { ip: b.ip, family: b.family, until: b.until });
     }
-    return [...out.values()];
+    return out;
   }
 
   /** Marks every held entry as changed: the next changes() re-sends all of them (after a restart, a lost set). */
   touchAll(): void {
+    runSync(this.touchAllSteps());
+  }
+
+  /**
+   * touchAll() in pausable steps (enforce/yielding.ts): a ban made or ended between two steps is
+   * touched by its own change. At 500,000 bans touchAll() at once blocked the agent for about 0.5 s
+   * (every 6 h, and after every repair; review H34).
+   */
+  *touchAllSteps(): Steps<void> {
+    let n = 0;
     for (const b of this.bans.values()) {
       const k = scopedKey(b.ip, b.scope);
       if (!this.held.has(k)) this.heldByFamily[b.family]++;
       this.held.set(k, UNKNOWN);
       this.touch(b);
+      if ((++n & (STEP_UNITS - 1)) === 0) yield;
     }
   }
 
@@ -898,8 +970,19 @@ export class BanBook {
    * `scopes: false`: the agent is not in host mode, so its enforcer has no per-container sets (see
    * below); saved bans for one container end as refused, counted in `scopedRefused`.
    */
-  restore(s: BanBookSnapshot, now: number, opts: { networks?: boolean; scopes?: boolean } = {}): { restored: number; dropped: number; scopedRefused?: number } {
+  restore(s: BanBookSnapshot, now: number, opts: { networks?: boolean; scopes?: boolean } = {}): RestoreResult {
+    return runSync(this.restoreSteps(s, now, opts));
+  }
+
+  /**
+   * restore() in pausable steps (enforce/yielding.ts), for the agent's start: 500,000 saved bans took
+   * seconds of one block, while the control socket was already up (review H34). Nothing else may
+   * change the book meanwhile (the agent refuses ban and unban until it is restored).
+   */
+  *restoreSteps(s: BanBookSnapshot, now: number, opts: { networks?: boolean; scopes?: boolean } = {}): Steps<RestoreResult> {
     let restored = 0;
+    let steps = 0;
+    const step = (): boolean => (++steps & (STEP_UNITS - 1)) === 0;
     let dropped = 0;
     let scopedRefused = 0;
     for (const h of Array.isArray(s.history) ? s.history : []) {
@@ -908,10 +991,12 @@ export class BanBook {
       const scope = scopeOf(h.scope);
       const last = timeOf(h.last) ?? 0;
       if (c && scope !== null) this.history.set(key(h.rule, c.ip, scope), { ip: c.ip, rule: h.rule, count: countOf(h.count), last, ...(scope !== undefined ? { scope } : {}) });
+      if (step()) yield;
     }
     // Ended bans first (oldest first), so bans that ended while the agent was down come after them.
     const endedIn = Array.isArray(s.ended) ? s.ended : [];
     for (const e of endedIn.slice(-Math.max(this.maxEnded, 1))) {
+      if (step()) yield;
       const ended = typeof e === 'object' && e !== null ? restoreEnd((e as Partial<EndedBan>).ended) : null;
       const ban = ended === null ? null : readBan(e, now, false);
       if (ban === null) continue;
@@ -923,6 +1008,7 @@ export class BanBook {
     const networks = all.filter((b) => savedPrefix(b) <= 128).sort((a, b) => savedPrefix(a) - savedPrefix(b));
     const saved = networks.length === 0 ? all : [...networks, ...all.filter((b) => savedPrefix(b) > 128)];
     for (const b of saved) {
+      if (step()) yield;
       const ban = readBan(b, now, true);
       if (ban === null) {
         dropped++;
@@ -1023,6 +1109,7 @@ export class BanBook {
   private setBan(k: string, ban: Ban): void {
     const prev = this.bans.get(k);
     this.bans.set(k, ban);
+    this.scheduleExpiry(k, ban);
     if (ban.until !== null && ban.until < this.earliestUntil) this.earliestUntil = ban.until;
     if (prev === undefined && ban.scope !== undefined) {
       const was = this.heldPerScope.get(ban.scope) ?? 0;
@@ -1194,6 +1281,60 @@ export class BanBook {
       this.holderHead = 0;
     }
   }
+}
+
+/** What restore() did: bans restored, entries dropped, and of those the bans for one container refused outside host mode. */
+export interface RestoreResult {
+  restored: number;
+  dropped: number;
+  scopedRefused?: number;
+}
+
+/** One held ban that ends, in BanBook's expiry heap. */
+interface ExpiryEntry {
+  readonly until: number;
+  readonly seq: number;
+  readonly key: string;
+  readonly ban: Ban;
+}
+
+const expiresBefore = (a: ExpiryEntry, b: ExpiryEntry): boolean => a.until < b.until || (a.until === b.until && a.seq < b.seq);
+
+function heapPush(heap: ExpiryEntry[], e: ExpiryEntry): void {
+  let i = heap.length;
+  heap.push(e);
+  while (i > 0) {
+    const parent = (i - 1) >> 1;
+    if (!expiresBefore(e, heap[parent]!)) break;
+    heap[i] = heap[parent]!;
+    i = parent;
+  }
+  heap[i] = e;
+}
+
+function siftDown(heap: ExpiryEntry[], i: number): void {
+  const n = heap.length;
+  const e = heap[i]!;
+  for (;;) {
+    let c = 2 * i + 1;
+    if (c >= n) break;
+    if (c + 1 < n && expiresBefore(heap[c + 1]!, heap[c]!)) c++;
+    if (!expiresBefore(heap[c]!, e)) break;
+    heap[i] = heap[c]!;
+    i = c;
+  }
+  heap[i] = e;
+}
+
+function heapPop(heap: ExpiryEntry[]): void {
+  const last = heap.pop();
+  if (last === undefined || heap.length === 0) return;
+  heap[0] = last;
+  siftDown(heap, 0);
+}
+
+function heapify(heap: ExpiryEntry[]): void {
+  for (let i = (heap.length >> 1) - 1; i >= 0; i--) siftDown(heap, i);
 }
 
 /**

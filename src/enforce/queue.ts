@@ -20,15 +20,28 @@ import { scopedKey } from '../decide/scoped-key.js';
 import type { Enforcer } from './enforcer.js';
 import type { Metrics } from '../metrics/registry.js';
 import { errorFields } from '../errors.js';
+import { runYielding, type Steps } from './yielding.js';
 
 /** The part of the ban book the queue reads. */
 export interface EnforcementSource {
-  changes(now: number): KernelDiff;
+  /** At most `limit` changed entries (the rest: hasChanges stays true). */
+  changes(now: number, limit?: number): KernelDiff;
   requeue(diff: KernelDiff): void;
   readonly hasChanges: boolean;
   expected(now: number): KernelBan[];
   touchAll(): void;
+  /** touchAll() in pausable steps (enforce/yielding.ts), when the source has it. */
+  touchAllSteps?(): Steps<void>;
 }
+
+/**
+ * Changed entries one batch takes at most: a re-send of every ban (every 6 h, after a repair, at
+ * start) goes in batches of this many with a turn of the event loop between two, where one batch of
+ * 500,000 blocked the agent for seconds to take the diff and build the enforcer's input (the
+ * iptables, nftables and docker-user builders check each address again: 5–9 µs each, so 8,192 cost
+ * 35–120 ms on a loaded 2-core machine; review H34). afterApply runs once the last batch of a flush is held.
+ */
+export const BATCH_MAX_ENTRIES = 8192;
 
 export interface EnforcementQueueOptions {
   readonly enforcer: Enforcer;
@@ -81,7 +94,9 @@ export class EnforcementQueue {
   /** Re-sends every ban the book holds (after a restart, a repaired set, the kernel-timeout refresh). */
   reapplyAll(): Promise<void> {
     return this.serial(async () => {
-      this.opts.source.touchAll();
+      const { source } = this.opts;
+      if (source.touchAllSteps !== undefined) await runYielding(source.touchAllSteps());
+      else source.touchAll();
       await this.applyChanges();
     });
   }
@@ -121,14 +136,30 @@ export class EnforcementQueue {
     return run;
   }
 
+  /**
+   * Applies what the book changed, BATCH_MAX_ENTRIES entries a batch with a turn of the event loop
+   * between two; afterApply once the last is held (with what the kernel refused in any of them).
+   */
   private async applyChanges(): Promise<void> {
-    const { source, enforcer, clock } = this.opts;
-    if (!source.hasChanges) return;
-    const diff = source.changes(clock.now());
-    if (diff.ban.length === 0 && diff.unban.length === 0) {
-      this.opts.afterApply(new Set());
-      return;
+    if (!this.opts.source.hasChanges) return;
+    const refused = new Set<string>();
+    for (let first = true; ; first = false) {
+      if (!first) await new Promise((resolve) => setImmediate(resolve));
+      const r = await this.applyBatch(refused);
+      if (r === 'failed') return;
+      // Only what was changed when the flush started, cut in batches: a change made while a batch
+      // is applied waits for the next flush (schedule()), as before, so reports never wait on a flood.
+      if (r === 'done') break;
     }
+    this.opts.afterApply(refused);
+  }
+
+  /** One batch: 'more' when the book had more changes than one batch takes (taken synchronously, so none is new). */
+  private async applyBatch(refusedAll: Set<string>): Promise<'failed' | 'more' | 'done'> {
+    const { source, enforcer, clock } = this.opts;
+    const diff = source.changes(clock.now(), BATCH_MAX_ENTRIES);
+    const rest: 'more' | 'done' = source.hasChanges ? 'more' : 'done';
+    if (diff.ban.length === 0 && diff.unban.length === 0) return rest;
     const t0 = performance.now();
     let result;
     try {
@@ -139,7 +170,7 @@ export class EnforcementQueue {
       this.opts.metrics?.enforceError(enforcer.name);
       this.opts.log.error({ err: errorFields(err), bans: diff.ban.length, unbans: diff.unban.length }, 'enforcement failed; will retry');
       this.retryLater();
-      return;
+      return 'failed';
     }
     this.failing = 0;
     this.opts.metrics?.enforceDuration(enforcer.name, (performance.now() - t0) / 1000);
@@ -159,7 +190,8 @@ export class EnforcementQueue {
       this.opts.metrics?.enforceRefused(enforcer.name);
       this.opts.log.error({ ip: r.ip, ...(r.scope !== undefined ? { containerId: r.scope } : {}), reason: r.reason }, 'the firewall refused this ban; the others are applied');
     }
-    this.opts.afterApply(new Set(refusedNow.keys()));
+    for (const k of refusedNow.keys()) refusedAll.add(k);
+    return rest;
   }
 
   private retryLater(): void {
