@@ -433,7 +433,9 @@ export class BanBook {
   private sweepEnded(now: number, scope: string | undefined): void {
     if (!this.logTime || now < this.earliestUntil || (now >= this.sweptAt && now - this.sweptAt < Math.max(1000, this.bans.size / 10))) return;
     const quarter = Math.max(1, Math.floor(this.maxBans / 4));
-    if (this.bans.size < this.maxBans / 2 && (scope === undefined || (this.heldPerScope.get(scope) ?? 0) < quarter)) return;
+    // The new ban included: the pipeline reads the pressure once it is put, and a ban that ended must
+    // not make the half there (replay banned a /64 the agent did not: review H33).
+    if (this.bans.size + 1 < this.maxBans / 2 && (scope === undefined || (this.heldPerScope.get(scope) ?? 0) < quarter)) return;
     this.sweptAt = now;
     this.expire(now);
     this.earliestUntil = this.nextExpiry()?.until ?? Number.POSITIVE_INFINITY;
@@ -985,6 +987,9 @@ export class BanBook {
     const step = (): boolean => (++steps & (STEP_UNITS - 1)) === 0;
     let dropped = 0;
     let scopedRefused = 0;
+    // Manual bans restored so far (in all, per container): they take no room from the others below.
+    let manualHere = 0;
+    const manualIn = new Map<string, number>();
     for (const h of Array.isArray(s.history) ? s.history : []) {
       if (typeof h !== 'object' || h === null || typeof h.ip !== 'string' || !isRuleName(h.rule)) continue;
       const c = restorableTarget(h.ip);
@@ -1045,14 +1050,25 @@ export class BanBook {
       }
       const k = key(ban.rule, ban.ip, scope);
       // No room (a file saved under a higher cap, or written by hand): a manual ban is the operator's
-      // and always comes back; another ends as refused, and `why` says why.
-      if (!ban.manual && this.atCap(k, scope)) {
+      // and always comes back; another ends as refused, and `why` says why. Manual bans take no room
+      // from the others here: `banhammer ban` at a full book is never refused, and networks are
+      // restored first, so a manual network made after the detected bans counted before them and the
+      // last of those was refused at every restart, its attacker unbanned (review H33).
+      const quarter = Math.max(1, Math.floor(this.maxBans / 4));
+      const full =
+        this.bans.size - manualHere >= this.maxBans || (scope !== undefined && (this.heldPerScope.get(scope) ?? 0) - (manualIn.get(scope) ?? 0) >= quarter);
+      if (!ban.manual && !this.bans.has(k) && full) {
+        this.refusedAtCap++;
         this.end(ban, { reason: 'refused', at: now, by: `restore: the ban book holds its most bans (${this.maxBans}, BANHAMMER_MAX_BANS)` });
         dropped++;
         continue;
       }
       const prev = this.bans.get(k);
       if (prev !== undefined) this.release(`b ${k}`);
+      if (prev === undefined && ban.manual) {
+        manualHere++;
+        if (scope !== undefined) manualIn.set(scope, (manualIn.get(scope) ?? 0) + 1);
+      }
       this.setBan(k, ban);
       this.touch(ban);
       const bytes = evidenceBytes(ban.evidence);
@@ -1086,6 +1102,11 @@ export class BanBook {
     const k = key(ban.rule, ban.ip, ban.scope);
     const prev = this.bans.get(k);
     if (prev !== undefined) this.end(prev, endOfReplaced(prev, now, by));
+    // A ban that had ended but was not swept yet (replay sweeps lazily, the agent's tick within a
+    // second) goes as the tick takes it: the new ban is its container's newest in the cut's order
+    // (and the state file's), not the ended one's place (replay cut an address banned again as its
+    // container's oldest, where the agent cut the one banned first: review H33).
+    if (prev !== undefined && prev.until !== null && prev.until <= now) this.deleteBan(k, prev);
     this.setBan(k, ban);
     this.hold(`b ${k}`, evidenceBytes(ban.evidence));
     this.trimEvidence();

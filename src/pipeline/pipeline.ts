@@ -30,6 +30,7 @@ import { BanBook, MANUAL_RULE, type Ban, type EndCause } from '../decide/ban-boo
 import { EvidenceKeeper, linesPerBan, type PendingEvidence } from '../decide/evidence.js';
 import { NetworkEscalation, type NetworkEscalationSettings } from '../decide/network-escalation.js';
 import { BanhammerError } from '../errors.js';
+import { isNetwork, ipv6NetworkOf } from '../parse/ip.js';
 
 export type PipelineMode = 'live' | 'replay';
 
@@ -346,6 +347,31 @@ export class Pipeline {
     if (!this.hasRule(o.rule) || o.rule === MANUAL_RULE) return;
     this.now = now;
     this.onOffense({ ...o, at: now }, minPrefix6);
+  }
+
+  /**
+   * A restart restored the saved bans into the book (BanBook.restore): IPv6 network escalation counts
+   * them again. Its count lived only in memory: after a restart a client walking its /64 needed
+   * `after` more banned addresses for the network ban, the bans of its first ones back in force but
+   * counted for nothing (review H33). The bans escalation counts (host-wide, detected here, of IPv6
+   * addresses, within its window; a group-count ban only as escalation itself takes it), in force or
+   * expired since, are counted in the order they were made, except those a network ban made from
+   * them since has already taken. One pass over the book, only with escalation on.
+   */
+  restored(now: number): void {
+    if (!this.networkBans || !this.escalation.enabled) return;
+    const { ipv6NetworkBanPrefix: prefix, ipv6NetworkBanWithin: within } = this.config;
+    const bans = [...this.book.active(now), ...this.book.endedBans().filter((e) => e.ended.reason === 'expired')];
+    // The latest network ban escalation made of each network: it took the addresses banned before it.
+    const named = new Map<string, number>();
+    for (const b of bans) if (isNetwork(b.ip) && !b.manual && b.from === undefined && b.family === 6) named.set(b.ip, Math.max(named.get(b.ip) ?? Number.NEGATIVE_INFINITY, b.at));
+    const counted = bans.filter((b) => {
+      if (b.family !== 6 || b.scope !== undefined || b.manual || b.from !== undefined || isNetwork(b.ip) || b.at <= now - within) return false;
+      if (b.groupCount === true && prefix < this.config.share.minPrefix6) return false;
+      const net = ipv6NetworkOf(b.ip, prefix);
+      return net !== null && !((named.get(net) ?? Number.NEGATIVE_INFINITY) >= b.at);
+    });
+    for (const b of counted.sort((a, c) => a.at - c.at)) this.escalation.record(b.ip, b.at);
   }
 
   /**
