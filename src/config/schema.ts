@@ -519,7 +519,7 @@ export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingTypes[K]
     reload: 'live',
     env: 'BANHAMMER_MAX_BANS',
     description:
-      'Most bans held at once (about 0.7 KB of memory each); from half of it, a banned IPv6 address takes its network (BANHAMMER_IPV6_NETWORK_BAN_PREFIX) with it; at the cap a new ban waits for room (refused, logged and counted in banhammer_bans_refused_total), as a full firewall set does; in host mode one container holds at most a quarter of it, and when it is full a container under its share takes the room of the oldest ban of the container holding the most; `banhammer ban` is never refused',
+      'Most bans held at once (about 0.7 KB of memory each); from half of it taken by bans made here, a banned IPv6 address takes its network (BANHAMMER_IPV6_NETWORK_BAN_PREFIX) with it; bans adopted from the group hold at most half of it; at the cap a new ban waits for room (refused, logged and counted in banhammer_bans_refused_total), as a full firewall set does; in host mode one container holds at most a quarter of it, and when it is full a container under its share takes the room of the oldest ban of the container holding the most; `banhammer ban` is never refused',
     allowed: 'integer 1000–10000000',
     schema: z.int({ error: 'expected an integer' }).check(z.gte(1000, { error: 'must be ≥ 1000' }), z.lte(10_000_000, { error: 'must be ≤ 10000000' })),
     fromEnv: intOrString,

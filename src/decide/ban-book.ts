@@ -298,6 +298,11 @@ export class BanBook {
   cutForShareTotal = 0;
   /** Bans refused at the cap since start (detected, escalated, adopted and restored alike). */
   refusedAtCap = 0;
+  /**
+   * Bans held that were adopted from the group (`from` set). They hold at most half the cap
+   * (adoptedRoom): the rest stays for what this replica detects, whatever the group's channel says.
+   */
+  private adoptedHeld = 0;
   /** Log time (replay): when ended bans were last swept (sweepEnded), and no held ban ends before earliestUntil. */
   private sweptAt = Number.NEGATIVE_INFINITY;
   private earliestUntil = Number.POSITIVE_INFINITY;
@@ -330,12 +335,14 @@ export class BanBook {
   }
 
   /**
-   * Whether the book holds half its cap or more: the pipeline then bans a banned IPv6 address's
-   * network at once (IPv6 network escalation under pressure), so that a client walking its addresses
-   * cannot fill the rest and leave every later offender unbanned.
+   * Whether the book holds half its cap or more of bans made here: the pipeline then bans a banned
+   * IPv6 address's network at once (IPv6 network escalation under pressure), so that a client walking
+   * its addresses cannot fill the rest and leave every later offender unbanned. Bans adopted from the
+   * group do not count: whoever can write to the group's Redis could otherwise make one local IPv6
+   * offender take its network, however narrow the networks this agent adopts (share.min_prefix6).
    */
   get pressed(): boolean {
-    return this.bans.size >= this.maxBans / 2;
+    return this.bans.size - this.adoptedHeld >= this.maxBans / 2;
   }
 
   /** A new cap (reload): bans held beyond it stay until they end; new ones wait for room. */
@@ -414,8 +421,17 @@ export class BanBook {
    * without counting a refusal. The group link asks it before adopting again a group ban refused at
    * the cap (the share stage delivers each group ban once).
    */
-  hasRoom(scope?: string): boolean {
-    return this.bans.size < this.maxBans && (scope === undefined || (this.heldPerScope.get(scope) ?? 0) < Math.max(1, Math.floor(this.maxBans / 4)));
+  hasRoom(scope?: string, adopted = false): boolean {
+    return this.bans.size < this.maxBans && (!adopted || this.adoptedHeld < this.adoptedRoom) && (scope === undefined || (this.heldPerScope.get(scope) ?? 0) < Math.max(1, Math.floor(this.maxBans / 4)));
+  }
+
+  /**
+   * Most bans adopted from the group held at once: half the cap. Whoever can write to the group's
+   * Redis can publish share.max_bans valid bans; without this bound they could take the whole book,
+   * and every attacker this replica detects would be refused at the cap until those bans ended.
+   */
+  private get adoptedRoom(): number {
+    return Math.max(1, Math.floor(this.maxBans / 2));
   }
 
   /**
@@ -682,6 +698,11 @@ export class BanBook {
     const held = this.bans.get(key(rule, c.ip, scope));
     if (held !== undefined && (held.until === null || (until !== null && held.until >= until))) return null;
     if (this.atCap(key(rule, c.ip, scope), scope)) return null;
+    if (held?.from === undefined && this.adoptedHeld >= this.adoptedRoom) {
+      // The adopted half is full (a ban replacing an adopted one takes no more of it).
+      this.refusedAtCap++;
+      return null;
+    }
     const ban: Ban = {
       ip: c.ip,
       family: c.family,
@@ -1131,6 +1152,7 @@ export class BanBook {
     const prev = this.bans.get(k);
     this.bans.set(k, ban);
     this.scheduleExpiry(k, ban);
+    this.adoptedHeld += (ban.from !== undefined ? 1 : 0) - (prev?.from !== undefined ? 1 : 0);
     if (ban.until !== null && ban.until < this.earliestUntil) this.earliestUntil = ban.until;
     if (prev === undefined && ban.scope !== undefined) {
       const was = this.heldPerScope.get(ban.scope) ?? 0;
@@ -1208,6 +1230,7 @@ export class BanBook {
     const held = this.bans.get(k);
     if (held === undefined) return;
     this.bans.delete(k);
+    if (held.from !== undefined) this.adoptedHeld--;
     if (held.scope !== undefined) {
       this.madeSeq.delete(k);
       const n = (this.heldPerScope.get(held.scope) ?? 1) - 1;

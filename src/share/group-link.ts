@@ -252,8 +252,8 @@ export class GroupLink {
         this.waitingAtCap.delete(k);
         continue;
       }
-      if (!pipeline.book.hasRoom()) return;
-      if (!pipeline.book.hasRoom(g.scope)) continue;
+      if (!pipeline.book.hasRoom(undefined, true)) return;
+      if (!pipeline.book.hasRoom(g.scope, true)) continue;
       this.waitingAtCap.delete(k);
       const ban = pipeline.book.adopt(g, now);
       if (ban !== null) this.o.onAdopted(ban);
