@@ -299,7 +299,7 @@ export class Daemon implements ControlHandler {
     if (n === this.refusedReported || now - this.refusedReportAt < 60_000) return;
     this.log.warn(
       { refused: n - this.refusedReported, maxBans: this.config.maxBans },
-      `the agent holds its most bans (BANHAMMER_MAX_BANS=${this.config.maxBans}, or one container a quarter of them): new bans are refused until bans end`,
+      `the agent holds its most bans (BANHAMMER_MAX_BANS=${this.config.maxBans}, or one container a quarter of them, or those adopted from the group half of them): new bans are refused until bans end`,
     );
     this.refusedReported = n;
     this.refusedReportAt = now;

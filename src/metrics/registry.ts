@@ -207,7 +207,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   });
   const stateSaveErrors = new Counter({ name: 'banhammer_state_save_errors_total', help: 'State saves that failed (bans stay enforced; retried).', registers });
   const skewed = new Counter({ name: 'banhammer_skewed_lines_total', help: 'Log lines stamped in the future beyond the tolerance, counted as happening now.', registers });
-  const refusedAtCap = new Counter({ name: 'banhammer_bans_refused_total', help: 'New bans refused because the agent held BANHAMMER_MAX_BANS bans (or one container a quarter of them).', registers });
+  const refusedAtCap = new Counter({ name: 'banhammer_bans_refused_total', help: 'New bans refused because the agent held BANHAMMER_MAX_BANS bans (or one container a quarter of them, or those adopted from the group half of them).', registers });
   const shareConnected = opts.share
     ? new Gauge({ name: 'banhammer_share_connected', help: '1 while the shared-bans Redis is reachable, 0 during an outage.', registers })
     : null;
