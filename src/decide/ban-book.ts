@@ -382,8 +382,21 @@ export class BanBook {
     if (own >= share || own >= Math.max(1, Math.floor(this.maxBans / 4))) return false;
     const most = this.mostHeld;
     if (most <= share) return false;
-    const largest = this.byHeld.get(most)?.[0];
-    if (largest === undefined || largest === scope) return false;
+    // Each container holding the most, in turn: one whose bans are all manual (never cut) gives no
+    // room, and another as full must then give it. A container found with nothing to cut has its
+    // order list walked to the end once (a manual ban leaves it), so trying it again costs nothing.
+    const tied = this.byHeld.get(most);
+    if (tied === undefined) return false;
+    // (A cut that fails changes no count, so the list stays as it is while it is walked.)
+    for (let i = 0; i < tied.length; i++) {
+      const largest = tied[i]!;
+      if (largest !== scope && this.cutOldest(largest, most, share, now)) return true;
+    }
+    return false;
+  }
+
+  /** cutForShare's cut in container `largest` (holding `most`): its oldest non-manual ban, if any. */
+  private cutOldest(largest: string, most: number, share: number, now: number): boolean {
     const order = this.madeInScope.get(largest);
     if (order === undefined) return false;
     while (order.head < order.keys.length) {

@@ -123,3 +123,23 @@ describe('bans adopted from the group', () => {
     expect(adopt(v4(1100))).not.toBeNull();
   });
 });
+
+describe('the cut at a full book (host mode) looks past a fullest container whose bans are all manual', () => {
+  const CAP = 1000;
+  const ids = ['a', 'b', 'c', 'd', 'e'].map((c) => c.repeat(64));
+  const forged = (k: number, n: number): string => `198.18.${k * 4 + (n >> 8)}.${n & 255}`;
+
+  it('another container as full gives the room, its oldest detected ban first', () => {
+    const b = new BanBook({ ...PRESETS }, new Allowlist([]), undefined, { maxBans: CAP });
+    let t = T0;
+    // Container a: a quarter of the cap, every ban made by hand (never cut).
+    for (let n = 0; n < CAP / 4; n++) b.banManually(forged(0, n), { durationMs: H, now: (t += 10), scope: ids[0]! });
+    // Containers b, c, d: a quarter each, detected.
+    for (let k = 1; k < 4; k++) for (let n = 0; n < CAP / 4; n++) expect(b.consider({ ip: forged(k, n), family: 4, rule: 'exploit-probes', at: (t += 10), failures: 1, scope: ids[k]! }, t)).not.toBeNull();
+    expect(b.active().length).toBe(CAP);
+    const ban = b.consider({ ip: '198.19.0.1', family: 4, rule: 'exploit-probes', at: (t += 10), failures: 1, scope: ids[4]! }, t);
+    expect(ban).not.toBeNull();
+    expect(b.takeCut().map((x) => [x.ip, x.scope])).toEqual([[forged(1, 0), ids[1]]]);
+    expect(b.refusedAtCap).toBe(0);
+  });
+});
