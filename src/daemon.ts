@@ -39,7 +39,7 @@ import type { Ban } from './decide/ban-book.js';
 import { StateKeeper } from './decide/state-keeper.js';
 import { scopedKey } from './decide/scoped-key.js';
 import { EnforcementQueue } from './enforce/queue.js';
-import { runYielding } from './enforce/yielding.js';
+import { runYielding } from './yielding.js';
 import type { LineSource } from './source/line-source.js';
 import type { ControlHandler } from './control/server.js';
 import type { BanReply, FirewallState, StatusReport, WhyReport } from './control/protocol.js';

@@ -29,7 +29,7 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { dirname } from 'node:path';
 import { BanhammerError, isBanhammerError } from '../errors.js';
 import { jsonSteps } from '../decide/state-store.js';
-import { encodeChunks, runYielding, STEP_UNITS } from '../enforce/yielding.js';
+import { encodeChunks, runYielding, STEP_UNITS } from '../yielding.js';
 import {
   encodeResponse,
   IDLE_TIMEOUT_MS,

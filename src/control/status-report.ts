@@ -11,7 +11,7 @@ import { MANUAL_RULE, type Ban, type BanBook } from '../decide/ban-book.js';
 import type { RuleSettings } from '../detect/rule.js';
 import type { WatchedEntry } from '../source/line-source.js';
 import type { AgentHealth, FileStatus, FirewallState, StatusReport } from './protocol.js';
-import { runSync, STEP_UNITS, type Steps } from '../enforce/yielding.js';
+import { runSync, STEP_UNITS, type Steps } from '../yielding.js';
 
 export interface StatusSources {
   readonly instance: string;
@@ -39,7 +39,7 @@ export function buildStatusReport(s: StatusSources, rule?: string, opts: { reado
 }
 
 /**
- * buildStatusReport in pausable steps (enforce/yielding.ts), for the control socket: the report of
+ * buildStatusReport in pausable steps (src/yielding.ts), for the control socket: the report of
  * 500,000 bans took 0.75 s of one block (review H34). The same report; the sources are read as
  * they are when each step runs (a ban made meanwhile may be listed or not).
  */

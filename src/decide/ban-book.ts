@@ -48,7 +48,7 @@ import { futureLeadOf } from '../detect/sliding-window.js';
 import type { Allowlist } from './allowlist.js';
 import { scopedKey } from './scoped-key.js';
 import { evidenceBytes, evidenceText, restoreEvidence, type EvidenceLine } from './evidence.js';
-import { runSync, STEP_UNITS, type Steps } from '../enforce/yielding.js';
+import { runSync, STEP_UNITS, type Steps } from '../yielding.js';
 
 export type { EvidenceLine } from './evidence.js';
 
@@ -972,7 +972,7 @@ export class BanBook {
   }
 
   /**
-   * touchAll() in pausable steps (enforce/yielding.ts): a ban made or ended between two steps is
+   * touchAll() in pausable steps (src/yielding.ts): a ban made or ended between two steps is
    * touched by its own change. At 500,000 bans touchAll() at once blocked the agent for about 0.5 s
    * (every 6 h, and after every repair; review H34).
    */
@@ -1011,7 +1011,7 @@ export class BanBook {
   }
 
   /**
-   * restore() in pausable steps (enforce/yielding.ts), for the agent's start: 500,000 saved bans took
+   * restore() in pausable steps (src/yielding.ts), for the agent's start: 500,000 saved bans took
    * seconds of one block, while the control socket was already up (review H34). Nothing else may
    * change the book meanwhile (the agent refuses ban and unban until it is restored).
    */

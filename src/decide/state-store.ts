@@ -29,7 +29,7 @@ import { join } from 'node:path';
 import { writeFileAtomic, type AtomicWriteError } from '../fs/atomic-write.js';
 import { BanhammerError } from '../errors.js';
 import { systemClock, type Clock } from '../clock.js';
-import { encodeChunks, runYielding, STEP_UNITS, type Steps } from '../enforce/yielding.js';
+import { encodeChunks, runYielding, STEP_UNITS, type Steps } from '../yielding.js';
 
 export interface StateStoreOptions<T> {
   /** Directory holding the file (BANHAMMER_STATE_DIR). */
@@ -284,7 +284,7 @@ function stateError(message: string, cause: unknown, path: string): BanhammerErr
 }
 
 /**
- * JSON.stringify(value) as parts, in pausable steps (enforce/yielding.ts): objects and arrays are
+ * JSON.stringify(value) as parts, in pausable steps (src/yielding.ts): objects and arrays are
  * walked `depth` levels deep (the envelope, the state, its lists) and each element below is rendered
  * whole, with a pause point every STEP_UNITS elements. The parts joined are JSON.stringify's text
  * (keys in the same order, undefined, functions and symbols left out of objects and null in arrays,

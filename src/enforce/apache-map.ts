@@ -75,7 +75,7 @@ import { BanhammerError } from '../errors.js';
 import { parseCidr } from '../parse/ip.js';
 import type { ApplyResult, Enforcer, EnforcerBan, EnforcerBatch } from './enforcer.js';
 import { MapFile, type MapCompanion, type MapEntry } from './map-file.js';
-import { encodeChunks, runSync, runYielding, STEP_UNITS, type Steps } from './yielding.js';
+import { encodeChunks, runSync, runYielding, STEP_UNITS, type Steps } from '../yielding.js';
 
 export interface ApacheMapEnforcerOptions {
   /** The txt map (BANHAMMER_MAP_FILE); its directory must exist. The SDBM map goes in `<path>.sdbm/`. */

@@ -48,7 +48,7 @@ import type { Clock } from '../clock.js';
 import { BanhammerError } from '../errors.js';
 import type { EnforcerBan, EnforcerBatch, RefusedEntry } from './enforcer.js';
 import { clientAddress } from './iptables-args.js';
-import { encodeChunks, runSync, runYielding, sortSteps, STEP_UNITS, type Steps } from './yielding.js';
+import { encodeChunks, runSync, runYielding, sortSteps, STEP_UNITS, type Steps } from '../yielding.js';
 
 export interface MapEntry {
   readonly ip: string;

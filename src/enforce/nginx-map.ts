@@ -23,7 +23,7 @@ import { BanhammerError } from '../errors.js';
 import { formatCommand, type Runner } from '../exec/runner.js';
 import type { ApplyResult, Enforcer, EnforcerBan, EnforcerBatch } from './enforcer.js';
 import { MapFile, type MapEntry } from './map-file.js';
-import { runSync, STEP_UNITS, type Steps } from './yielding.js';
+import { runSync, STEP_UNITS, type Steps } from '../yielding.js';
 
 export const DEFAULT_NGINX_RELOAD = ['nginx', '-s', 'reload'] as const;
 export const DEFAULT_GEO_VARIABLE = 'banhammer_banned';

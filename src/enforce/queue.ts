@@ -20,7 +20,7 @@ import { scopedKey } from '../decide/scoped-key.js';
 import type { Enforcer } from './enforcer.js';
 import type { Metrics } from '../metrics/registry.js';
 import { errorFields } from '../errors.js';
-import { runYielding, type Steps } from './yielding.js';
+import { runYielding, type Steps } from '../yielding.js';
 
 /** The part of the ban book the queue reads. */
 export interface EnforcementSource {
@@ -30,7 +30,7 @@ export interface EnforcementSource {
   readonly hasChanges: boolean;
   expected(now: number): KernelBan[];
   touchAll(): void;
-  /** touchAll() in pausable steps (enforce/yielding.ts), when the source has it. */
+  /** touchAll() in pausable steps (src/yielding.ts), when the source has it. */
   touchAllSteps?(): Steps<void>;
 }
 

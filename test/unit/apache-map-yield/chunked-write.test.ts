@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ApacheMapEnforcer, renderApacheMap } from '../../../src/enforce/apache-map.js';
 import { writeFileAtomic } from '../../../src/fs/atomic-write.js';
 import type { EnforcerBan } from '../../../src/enforce/enforcer.js';
-import { encodeChunks } from '../../../src/enforce/yielding.js';
+import { encodeChunks } from '../../../src/yielding.js';
 import { ManualClock } from '../../fakes/manual-clock.js';
 
 const v6 = (i: number): string => `2001:db8:${(0x1000 + (i >>> 12)).toString(16)}:1:1:1:1:${(0x1000 + (i & 0xfff)).toString(16)}`;

@@ -4,7 +4,7 @@
  * repair check (MapFile.check: the list against the ban book's) ran each in one synchronous block:
  * at 100,000 bans about 0.3 s, at 500,000 over a second (crafted colliding addresses: two), during
  * which the agent read no log line and answered no `banhammer status`. They now run in slices
- * (src/enforce/yielding.ts). The longest block is measured with a 1 ms interval timer (the gap
+ * (src/yielding.ts). The longest block is measured with a 1 ms interval timer (the gap
  * between two of its ticks) and perf_hooks.monitorEventLoopDelay, and printed.
  * The bound (150 ms at 200,000 bans) is loose so that a slow CI machine passes; the slices aim at
  * about 10 ms.

@@ -1,5 +1,5 @@
 /**
- * H30: a write that yields (apache-map's maps are built in slices, src/enforce/yielding.ts) renders
+ * H30: a write that yields (apache-map's maps are built in slices, src/yielding.ts) renders
  * the list as it was when the write began, whatever changes meanwhile; the changes go to the next
  * write. Writes never overlap: calls made while one is in progress join exactly one more write
  * after it (MapFile.write), and SdbmMap.write runs its writes in the order they were asked for.
@@ -11,7 +11,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ApacheMapEnforcer, SDBM_PAGE_BYTES, SdbmMap, buildSdbm, renderApacheMap } from '../../../src/enforce/apache-map.js';
 import type { EnforcerBan } from '../../../src/enforce/enforcer.js';
 import type { MapEntry } from '../../../src/enforce/map-file.js';
-import { sortSteps, runSync, runYielding } from '../../../src/enforce/yielding.js';
+import { sortSteps, runSync, runYielding } from '../../../src/yielding.js';
 import { ManualClock } from '../../fakes/manual-clock.js';
 import { rng } from '../../support/random.js';
 

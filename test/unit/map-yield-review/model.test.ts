@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
-vi.mock('../../../src/enforce/yielding.js', async (importOriginal) => {
-  const orig = await importOriginal<typeof import('../../../src/enforce/yielding.js')>();
+vi.mock('../../../src/yielding.js', async (importOriginal) => {
+  const orig = await importOriginal<typeof import('../../../src/yielding.js')>();
   return { ...orig, runYielding: <T>(steps: Parameters<typeof orig.runYielding<T>>[0]) => orig.runYielding(steps, 0) };
 });
 

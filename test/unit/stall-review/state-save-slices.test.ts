@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { jsonSteps, StateStore } from '../../../src/decide/state-store.js';
-import { runSync } from '../../../src/enforce/yielding.js';
+import { runSync } from '../../../src/yielding.js';
 
 const T0 = Date.UTC(2026, 10, 23, 10, 0, 0);
 const dirs: string[] = [];

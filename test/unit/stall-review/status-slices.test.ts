@@ -14,7 +14,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Daemon, type DaemonState, type LineSourceFactory } from '../../../src/daemon.js';
 import { startControlServer, type ControlServer } from '../../../src/control/server.js';
 import { encodeRequest, encodeResponse, PROTOCOL_VERSION } from '../../../src/control/protocol.js';
-import { STEP_UNITS } from '../../../src/enforce/yielding.js';
+import { STEP_UNITS } from '../../../src/yielding.js';
 import { loadConfig } from '../../../src/config/load.js';
 import { ManualClock } from '../../fakes/manual-clock.js';
 import { RecordingEnforcer } from '../../fakes/recording-enforcer.js';

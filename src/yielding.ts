@@ -1,7 +1,8 @@
 /**
  * CPU-bound work in slices, so that the agent's one thread keeps reading log lines, answering the
- * control socket and serving metrics while a big map is built (apache-map: 500,000 bans took over a
- * second of one block to sort, render and lay out as SDBM pages).
+ * control socket and serving metrics while it goes over a big ban book: building a map (apache-map:
+ * 500,000 bans took over a second of one block to sort, render and lay out as SDBM pages), restoring
+ * or saving the state, building a status report, re-sending every ban to the enforcer.
  *
  * A step function is a generator that does its work and `yield`s (no value) every so often, about
  * every STEP_UNITS units of work (an entry, a pair, a line): a point where it may be paused. Its
