@@ -11,10 +11,9 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Daemon, type DaemonState, type LineSourceFactory } from '../../src/daemon.js';
 import { loadConfig } from '../../src/config/load.js';
-import { validateState } from '../../src/run.js';
 import { ManualClock } from '../fakes/manual-clock.js';
 import { RecordingEnforcer } from '../fakes/recording-enforcer.js';
-import { FakeSource } from '../fakes/agent-io.js';
+import { FakeSource, RestartStore as Store } from '../fakes/agent-io.js';
 import { containerConfig } from './docker/container-fixtures.js';
 
 // R1 and R2 share their first 12 hex digits (and will be removed); L stays.
@@ -23,15 +22,6 @@ const R2 = 'd00dfeed0123' + '2'.repeat(52);
 const L = 'e1'.repeat(32);
 const IP = '198.19.160.9';
 
-class Store {
-  doc: DaemonState | null = null;
-  async load() {
-    return this.doc ? validateState(JSON.parse(JSON.stringify(this.doc))) : null;
-  }
-  async save(d: DaemonState) {
-    this.doc = JSON.parse(JSON.stringify(d)) as DaemonState;
-  }
-}
 
 const roots: string[] = [];
 afterEach(() => {

@@ -17,16 +17,11 @@ import { Pipeline } from '../../../src/pipeline/pipeline.js';
 import { GroupLink } from '../../../src/share/group-link.js';
 import type { GroupUnbanResult, SharedBan, ShareEvents, ShareStage, ShareStats } from '../../../src/share/share.js';
 import { ManualClock } from '../../fakes/manual-clock.js';
+import { clf } from '../../support/clf.js';
 
 const T0 = Date.UTC(2026, 11, 6, 9, 0, 0);
 const H = 3600_000;
 const S = 1000;
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-const clf = (ms: number): string => {
-  const d = new Date(ms);
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `${p(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
-};
 const probe = (ip: string, t: number) => `${ip} - - [${clf(t)}] "GET /vendor/phpunit/phpunit/src/Util/PHP/eval-stdin.php HTTP/1.1" 404 10 "-" "curl"`;
 const v4 = (i: number) => `198.18.${Math.floor(i / 250)}.${(i % 250) + 1}`;
 const v4b = (i: number) => `198.19.${Math.floor(i / 250)}.${(i % 250) + 1}`;

@@ -19,13 +19,12 @@ import { join } from 'node:path';
 import { Daemon, type DaemonState, type LineSourceFactory } from '../../../src/daemon.js';
 import { loadConfig } from '../../../src/config/load.js';
 import type { Config } from '../../../src/config/schema.js';
-import { validateState } from '../../../src/run.js';
 import { Pipeline } from '../../../src/pipeline/pipeline.js';
 import type { Ban, KernelBan } from '../../../src/decide/ban-book.js';
 import { canonicalTarget } from '../../../src/parse/ip.js';
 import { ManualClock } from '../../fakes/manual-clock.js';
 import { RecordingEnforcer } from '../../fakes/recording-enforcer.js';
-import { FakeSource } from '../../fakes/agent-io.js';
+import { FakeSource, RestartStore as Store } from '../../fakes/agent-io.js';
 import { containerConfig } from '../docker/container-fixtures.js';
 import { clf } from '../../support/clf.js';
 import { rng } from '../../support/random.js';
@@ -172,15 +171,6 @@ export function randomScenario(seed: number, opts: { lines?: number; ops?: boole
   return { seed, knobs, ops };
 }
 
-class Store {
-  doc: DaemonState | null = null;
-  async load() {
-    return this.doc ? validateState(JSON.parse(JSON.stringify(this.doc))) : null;
-  }
-  async save(d: DaemonState) {
-    this.doc = JSON.parse(JSON.stringify(d)) as DaemonState;
-  }
-}
 
 /** A ban as compared: address, rule, container, until (and at, failures for the bans made). */
 const bk = (b: { ip: string; rule: string; scope?: string | undefined; until: number | null }): string => `${b.rule} ${b.ip}${b.scope ? ` @${b.scope.slice(0, 2)}` : ''} until ${b.until === null ? 'permanent' : new Date(b.until).toISOString()}`;

@@ -11,21 +11,11 @@
 import { describe, expect, it } from 'vitest';
 import { Daemon, type DaemonState, type LineSourceFactory } from '../../../src/daemon.js';
 import { loadConfig } from '../../../src/config/load.js';
-import { validateState } from '../../../src/run.js';
 import { ManualClock } from '../../fakes/manual-clock.js';
 import { RecordingEnforcer } from '../../fakes/recording-enforcer.js';
-import { FakeSource } from '../../fakes/agent-io.js';
+import { FakeSource, RestartStore as Store } from '../../fakes/agent-io.js';
 import { plain, PROBE, settle, T0 } from './harness.js';
 
-class Store {
-  doc: DaemonState | null = null;
-  async load() {
-    return this.doc ? validateState(JSON.parse(JSON.stringify(this.doc))) : null;
-  }
-  async save(d: DaemonState) {
-    this.doc = JSON.parse(JSON.stringify(d)) as DaemonState;
-  }
-}
 
 async function scenario(manual: string): Promise<{ before: string[]; after: string[]; why: string | undefined }> {
   // A cap of 4 (below loadConfig's floor of 1000: the restore's arithmetic is the same at any cap).
