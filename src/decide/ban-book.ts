@@ -49,6 +49,7 @@ import type { Allowlist } from './allowlist.js';
 import { scopedKey } from './scoped-key.js';
 import { evidenceBytes, evidenceText, restoreEvidence, type EvidenceLine } from './evidence.js';
 import { runSync, STEP_UNITS, type Steps } from '../yielding.js';
+import { ExpiryHeap } from './expiry-heap.js';
 
 export type { EvidenceLine } from './evidence.js';
 
@@ -313,8 +314,7 @@ export class BanBook {
    * book when such entries outnumber the live ones. Without it the agent's tick went over every ban
    * every second: 0.6 s of blocked event loop per second at 500,000 bans (review H34).
    */
-  private expiries: ExpiryEntry[] = [];
-  private expirySeq = 0;
+  private readonly expiries = new ExpiryHeap<Ban>();
   /** Entries expire() and sweepEnded() read from the heap (a test counts them: review H34). */
   expiryReads = 0;
 
@@ -796,25 +796,26 @@ export class BanBook {
   expire(now: number, limit = Number.POSITIVE_INFINITY): Ban[] {
     const removed: Ban[] = [];
     while (removed.length < limit) {
-      const e = this.nextExpiry();
-      if (e === undefined || e.until > now) break;
-      heapPop(this.expiries);
-      this.deleteBan(e.key, e.ban);
-      this.touch(e.ban);
-      removed.push(e.ban);
+      const b = this.nextExpiry();
+      if (b === undefined || b.until! > now) break;
+      const k = this.expiries.topKey()!;
+      this.expiries.pop();
+      this.deleteBan(k, b);
+      this.touch(b);
+      removed.push(b);
     }
     for (const b of removed) this.end(b, { reason: 'expired', at: b.until ?? now });
     return removed;
   }
 
-  /** The live heap entry that ends first (stale entries at the top are dropped), or undefined. */
-  private nextExpiry(): ExpiryEntry | undefined {
+  /** The held ban that ends first (stale entries at the heap's top are dropped), or undefined. */
+  private nextExpiry(): Ban | undefined {
     const heap = this.expiries;
-    while (heap.length > 0) {
-      const top = heap[0]!;
+    while (heap.size > 0) {
+      const b = heap.topBan()!;
       this.expiryReads++;
-      if (this.bans.get(top.key) === top.ban) return top;
-      heapPop(heap);
+      if (this.bans.get(heap.topKey()!) === b) return b;
+      heap.pop();
     }
     return undefined;
   }
@@ -822,13 +823,8 @@ export class BanBook {
   /** A ban just held under `k` that ends: into the expiry heap (rebuilt when mostly stale). */
   private scheduleExpiry(k: string, ban: Ban): void {
     if (ban.until === null) return;
-    if (this.expiries.length > 2 * this.bans.size + 1024) {
-      const live: ExpiryEntry[] = [];
-      for (const e of this.expiries) if (this.bans.get(e.key) === e.ban) live.push(e);
-      heapify(live);
-      this.expiries = live;
-    }
-    heapPush(this.expiries, { until: ban.until, seq: ++this.expirySeq, key: k, ban });
+    if (this.expiries.size > 2 * this.bans.size + 1024) this.expiries.keep((key, b) => this.bans.get(key) === b);
+    this.expiries.push(k, ban);
   }
 
   /**
@@ -1345,53 +1341,6 @@ export interface RestoreResult {
   restored: number;
   dropped: number;
   scopedRefused?: number;
-}
-
-/** One held ban that ends, in BanBook's expiry heap. */
-interface ExpiryEntry {
-  readonly until: number;
-  readonly seq: number;
-  readonly key: string;
-  readonly ban: Ban;
-}
-
-const expiresBefore = (a: ExpiryEntry, b: ExpiryEntry): boolean => a.until < b.until || (a.until === b.until && a.seq < b.seq);
-
-function heapPush(heap: ExpiryEntry[], e: ExpiryEntry): void {
-  let i = heap.length;
-  heap.push(e);
-  while (i > 0) {
-    const parent = (i - 1) >> 1;
-    if (!expiresBefore(e, heap[parent]!)) break;
-    heap[i] = heap[parent]!;
-    i = parent;
-  }
-  heap[i] = e;
-}
-
-function siftDown(heap: ExpiryEntry[], i: number): void {
-  const n = heap.length;
-  const e = heap[i]!;
-  for (;;) {
-    let c = 2 * i + 1;
-    if (c >= n) break;
-    if (c + 1 < n && expiresBefore(heap[c + 1]!, heap[c]!)) c++;
-    if (!expiresBefore(heap[c]!, e)) break;
-    heap[i] = heap[c]!;
-    i = c;
-  }
-  heap[i] = e;
-}
-
-function heapPop(heap: ExpiryEntry[]): void {
-  const last = heap.pop();
-  if (last === undefined || heap.length === 0) return;
-  heap[0] = last;
-  siftDown(heap, 0);
-}
-
-function heapify(heap: ExpiryEntry[]): void {
-  for (let i = (heap.length >> 1) - 1; i >= 0; i--) siftDown(heap, i);
 }
 
 /**
