@@ -69,6 +69,12 @@ export interface Enforcer {
   readonly name: string;
   /** True when it holds network bans (`ip` = `network/prefix`); the agent refuses one up front otherwise. */
   readonly cidr?: boolean;
+  /**
+   * Changes the agent hands over in one apply() at most (default BATCH_MAX_ENTRIES, enforce/queue.ts;
+   * a re-send of every ban goes in batches with a turn of the event loop between two). An enforcer
+   * that runs several transactions at once takes enough to keep them all busy.
+   */
+  readonly batchEntries?: number;
   init(): Promise<void>;
   /**
    * Apply a batch. Resolves only when the kernel (or file) holds the new state. One element the

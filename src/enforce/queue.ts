@@ -157,7 +157,7 @@ export class EnforcementQueue {
   /** One batch: 'more' when the book had more changes than one batch takes (taken synchronously, so none is new). */
   private async applyBatch(refusedAll: Set<string>): Promise<'failed' | 'more' | 'done'> {
     const { source, enforcer, clock } = this.opts;
-    const diff = source.changes(clock.now(), BATCH_MAX_ENTRIES);
+    const diff = source.changes(clock.now(), enforcer.batchEntries ?? BATCH_MAX_ENTRIES);
     const rest: 'more' | 'done' = source.hasChanges ? 'more' : 'done';
     if (diff.ban.length === 0 && diff.unban.length === 0) return rest;
     const t0 = performance.now();
