@@ -379,7 +379,7 @@ export class BanBook {
     // Never past the container's quarter (hasRoom): with fewer than four containers holding bans the
     // share is more than a quarter, and a cut let a container grow past it (after the cap was lowered,
     // or beside another's manual bans), which a restore then refused.
-    if (own >= share || own >= Math.max(1, Math.floor(this.maxBans / 4))) return false;
+    if (own >= share || own >= this.containerRoom) return false;
     const most = this.mostHeld;
     if (most <= share) return false;
     // Each container holding the most, in turn: one whose bans are all manual (never cut) gives no
@@ -435,7 +435,7 @@ export class BanBook {
    * the cap (the share stage delivers each group ban once).
    */
   hasRoom(scope?: string, adopted = false): boolean {
-    return this.bans.size < this.maxBans && (!adopted || this.adoptedHeld < this.adoptedRoom) && (scope === undefined || (this.heldPerScope.get(scope) ?? 0) < Math.max(1, Math.floor(this.maxBans / 4)));
+    return this.bans.size < this.maxBans && (!adopted || this.adoptedHeld < this.adoptedRoom) && (scope === undefined || (this.heldPerScope.get(scope) ?? 0) < this.containerRoom);
   }
 
   /**
@@ -445,6 +445,11 @@ export class BanBook {
    */
   private get adoptedRoom(): number {
     return Math.max(1, Math.floor(this.maxBans / 2));
+  }
+
+  /** Most bans one container holds at once (host mode): a quarter of the cap. */
+  private get containerRoom(): number {
+    return Math.max(1, Math.floor(this.maxBans / 4));
   }
 
   /**
@@ -461,7 +466,7 @@ export class BanBook {
    */
   private sweepEnded(now: number, scope: string | undefined): void {
     if (!this.logTime || now < this.earliestUntil || (now >= this.sweptAt && now - this.sweptAt < Math.max(1000, this.bans.size / 10))) return;
-    const quarter = Math.max(1, Math.floor(this.maxBans / 4));
+    const quarter = this.containerRoom;
     // The new ban included: the pipeline reads the pressure once it is put, and a ban that ended must
     // not make the half there (replay banned a /64 the agent did not: review H33).
     if (this.bans.size + 1 < this.maxBans / 2 && (scope === undefined || (this.heldPerScope.get(scope) ?? 0) < quarter)) return;
@@ -1084,7 +1089,7 @@ export class BanBook {
       // from the others here: `banhammer ban` at a full book is never refused, and networks are
       // restored first, so a manual network made after the detected bans counted before them and the
       // last of those was refused at every restart, its attacker unbanned (review H33).
-      const quarter = Math.max(1, Math.floor(this.maxBans / 4));
+      const quarter = this.containerRoom;
       const full =
         this.bans.size - manualHere >= this.maxBans || (scope !== undefined && (this.heldPerScope.get(scope) ?? 0) - (manualIn.get(scope) ?? 0) >= quarter);
       if (!ban.manual && !this.bans.has(k) && full) {
