@@ -1459,7 +1459,11 @@ class RedisShare implements ShareStage {
     const epoch = await this.eval(EPOCH_SCRIPT, [this.keys.epoch], [token]);
     if (typeof epoch !== 'string') throw new Error('unexpected epoch reply');
     const first = this.epoch === undefined;
-    const lost = !first && (epoch !== this.epoch || this.forceLost);
+    // The data set was replaced (FLUSHALL, a failover to an empty replica): its tombstones with it.
+    const replaced = !first && epoch !== this.epoch;
+    // The watchdog found one of our bans gone from the same data set (the hash deleted, evicted).
+    const forced = !first && !replaced && this.forceLost;
+    const lost = replaced || forced;
     const now = this.deps.clock.now();
 
     // 1. The outbox, oldest first.
@@ -1469,7 +1473,8 @@ class RedisShare implements ShareStage {
     if (this.restoredCheck.size > 0) await this.checkRestored(now);
     // 3. Redis lost its data (or this is the first connection): every unexpired ban made here,
     // several at a time (100,000 restored bans one round trip after the other held back step 4).
-    if (first || lost) {
+    // (Only the hash lost, with the same data set: its tombstones tell which were unbanned, step 5.)
+    if (first || replaced) {
       const due: SharedBan[] = [];
       for (const [field, ban] of [...this.own]) {
         if (isExpired(ban, now)) {
@@ -1503,6 +1508,18 @@ class RedisShare implements ShareStage {
         const u = { ip: ban.ip, family: ban.family, origin: ban.origin, at: now, ...(ban.scope !== undefined ? { scope: ban.scope } : {}) };
         this.emit('onRemoteUnban', () => this.events?.onRemoteUnban(u));
       }
+    }
+    // 5. Own bans in force that the hash (same data set) no longer stores: another replica unbanned
+    // them while this one could not hear it, or Redis lost them (found by the watchdog: forced).
+    // Left to the watchdog's sampling of one own ban per round, a lifted ban stayed in force here for
+    // as many rounds as this replica holds bans.
+    if (!first && !replaced && (complete || forced)) {
+      const missing: Array<[string, SharedBan]> = [];
+      for (const [field, ban] of this.own) {
+        if (seen.has(field) || isExpired(ban, now) || this.latest.has(field) || this.refusedFull.has(ban)) continue;
+        missing.push([field, ban]);
+      }
+      if (missing.length > 0) await this.settleMissingOwn(missing, now);
     }
   }
 
@@ -1540,6 +1557,40 @@ class RedisShare implements ShareStage {
         const u = { ip: ban.ip, family: ban.family, origin: 'group', at, ...(ban.scope !== undefined ? { scope: ban.scope } : {}) };
         this.emit('onRemoteUnban', () => this.events?.onRemoteUnban(u));
       });
+    }
+  }
+
+  /**
+   * Own bans in force that the group's hash no longer stores (catchUp, step 5). One an unban is
+   * dated after (its tombstone, give or take the clocks' skew, as for restored bans: checkRestored)
+   * was lifted by another replica while this one could not hear it: lifted here too. One no
+   * tombstone names, or that came after its tombstone, was lost by Redis (an eviction, an HDEL): it
+   * is stored and published again, so late joiners get it. (Storing is not enough to tell: the ban
+   * script stores again a ban unbanned within the skew of its making.)
+   */
+  private async settleMissingOwn(missing: ReadonlyArray<readonly [string, SharedBan]>, now: number): Promise<void> {
+    for (let i = 0; i < missing.length; i += RESTORE_BATCH) {
+      const chunk = missing.slice(i, i + RESTORE_BATCH);
+      const r = await this.eval(UNBANNED_SCRIPT, [this.keys.bans, this.keys.unbans], chunk.map(([field]) => field));
+      if (!Array.isArray(r)) throw new Error('unexpected unbanned reply');
+      const again: SharedBan[] = [];
+      chunk.forEach(([field, ban], j) => {
+        // Replaced or lifted here meanwhile: no longer this question.
+        if (this.own.get(field) !== ban || this.latest.has(field)) return;
+        const t: unknown = r[j];
+        // (A tombstone is in the group's clock.)
+        const at = typeof t === 'string' ? this.gclock.toLocal(Number(t)) : NaN;
+        if (!(Number.isFinite(at) && at <= now + CLOCK_SKEW_MS && at >= ban.at - CLOCK_SKEW_MS)) {
+          again.push(ban);
+          return;
+        }
+        this.own.delete(field);
+        this.noteUnban(field, at);
+        this.counts.unbansIn++;
+        const u = { ip: ban.ip, family: ban.family, origin: 'group', at, ...(ban.scope !== undefined ? { scope: ban.scope } : {}) };
+        this.emit('onRemoteUnban', () => this.events?.onRemoteUnban(u));
+      });
+      await Promise.all(again.map((ban) => this.apply({ t: 'ban', ban })));
     }
   }
 
