@@ -104,4 +104,29 @@ describe('bans lifted in slices (stall review)', () => {
     expect(why.ended[0]?.ended).toMatchObject({ reason: 'unbanned', by: 'control-all' });
     await a.daemon.stop();
   });
+
+  it('unban --all: the agent reads lines between two slices, and a ban made meanwhile stays (README: what was held when asked)', async () => {
+    const a = await agent((i) => T0 + 3600_000 + i);
+    let n = -1;
+    let liftedBefore = -1;
+    await withTurns(
+      async () => {
+        const p = a.daemon.unbanAll();
+        // Runs after the first slice, in a turn of its own: the agent reads a flood of 403s and bans.
+        setImmediate(() => {
+          liftedBefore = N - a.enforcer.held.size;
+          for (let k = 0; k < 5; k++) a.source().onLine(`198.18.7.8 - - [${clf(a.clock.now())}] "GET /private HTTP/1.1" 403 10 "-" "curl/8"`, '/var/log/access.log');
+        });
+        n = await p;
+      },
+      () => n >= 0,
+    );
+    // The line was read while --all was still lifting (not before it began, not after it ended).
+    expect(liftedBefore).toBeGreaterThan(0);
+    expect(liftedBefore).toBeLessThan(N);
+    expect(n).toBe(N);
+    expect([...a.enforcer.held.keys()]).toEqual(['198.18.7.8']);
+    expect(a.daemon.why('198.18.7.8').active).toHaveLength(1);
+    await a.daemon.stop();
+  });
 });
