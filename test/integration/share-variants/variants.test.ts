@@ -3,37 +3,23 @@
  * group's password, IPv6 spellings, skewed clocks, races, restarts with an outbox). Each passes today
  * and is kept as a cheap regression test.
  */
-import { createClient } from 'redis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { SharedBan } from '../../../src/share/share.js';
-import { hasRedisServer, startProxy, startRedisServer, type CuttableProxy, type RedisServer } from '../share/redis-server.js';
-import { eventsOf, makeReplica, removeReplicaDirs, sleep, startReplica, waitFor, type Replica } from '../share/replica.js';
+import { hasRedisServer, startProxy, type RedisServer } from '../share/redis-server.js';
+import { useRedisGroup, type AdminClient } from '../share/redis-group.js';
+import { eventsOf, makeReplica, sleep, waitFor } from '../share/replica.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 
 describe.skipIf(!hasRedisServer)('share: hostile and edge variants of issue 11', () => {
+  const g = useRedisGroup();
+  const { proxies, replica } = g;
   let redis: RedisServer;
-  let admin: ReturnType<typeof createClient>;
-  const replicas: Replica[] = [];
-  const proxies: CuttableProxy[] = [];
-  const replica = async (...a: Parameters<typeof startReplica>): Promise<Replica> => {
-    const r = await startReplica(...a);
-    replicas.push(r);
-    return r;
-  };
-  beforeAll(async () => {
-    redis = await startRedisServer();
-    admin = createClient({ url: redis.url(), disableClientInfo: true, maintNotifications: 'disabled' });
-    admin.on('error', () => undefined);
-    await admin.connect();
-  });
-  afterAll(async () => {
-    for (const r of replicas) await r.stage.stop().catch(() => undefined);
-    for (const p of proxies) await p.close();
-    await admin?.close().catch(() => undefined);
-    await redis?.stop();
-    removeReplicaDirs();
+  let admin: AdminClient;
+  beforeAll(() => {
+    redis = g.redis;
+    admin = g.admin;
   });
   const ban = (ip: string, extra: Partial<SharedBan> = {}): SharedBan => ({ ip, family: ip.includes(':') ? 6 : 4, rule: 'http-403', at: Date.now(), until: Date.now() + HOUR, origin: 'x', ...extra });
   const msg = (ip: string, extra: Record<string, unknown> = {}): Record<string, unknown> => {

@@ -11,42 +11,24 @@
  * A real redis-server on a private port; replica b reaches it through a proxy that can be cut, so it
  * surely misses what is published meanwhile.
  */
-import { createClient } from 'redis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasRedisServer, startProxy, startRedisServer, type CuttableProxy, type RedisServer } from './redis-server.js';
-import { removeReplicaDirs, startReplica, waitFor, type Replica } from './replica.js';
+import { describe, expect, it } from 'vitest';
+import { hasRedisServer, type CuttableProxy } from './redis-server.js';
+import { useRedisGroup, type AdminClient } from './redis-group.js';
+import { waitFor, type Replica } from './replica.js';
 
 const HOUR = 3_600_000;
 const OWN = 40;
 /** Whether the group's hash stores a ban under `ip` (HEXISTS answers 0 or 1). */
-const stored = async (admin: { hExists(k: string, f: string): Promise<unknown> }, group: string, ip: string): Promise<boolean> => Number(await admin.hExists(`banhammer:{${group}}:bans`, ip)) === 1;
+const stored = async (admin: AdminClient, group: string, ip: string): Promise<boolean> => Number(await admin.hExists(`banhammer:{${group}}:bans`, ip)) === 1;
 
 describe.skipIf(!hasRedisServer)(`a replica catching up settles its own bans the group no longer stores${hasRedisServer ? '' : ' (skipped: redis-server is not installed)'}`, () => {
-  let redis: RedisServer;
-  let admin: ReturnType<typeof createClient>;
-  const replicas: Replica[] = [];
-  const proxies: CuttableProxy[] = [];
-  beforeAll(async () => {
-    redis = await startRedisServer();
-    admin = createClient({ url: redis.url(), disableClientInfo: true, maintNotifications: 'disabled' });
-    admin.on('error', () => undefined);
-    await admin.connect();
-  });
-  afterAll(async () => {
-    for (const r of replicas) await r.stage.stop().catch(() => undefined);
-    for (const p of proxies) await p.close();
-    await admin?.close().catch(() => undefined);
-    await redis?.stop();
-    removeReplicaDirs();
-  });
+  const g = useRedisGroup();
 
   /** a connects directly, b through a proxy; b has made OWN bans, which a has heard. */
   async function pair(group: string): Promise<{ a: Replica; b: Replica; proxy: CuttableProxy; ips: string[] }> {
-    const proxy = await startProxy(redis.port);
-    proxies.push(proxy);
-    const a = await startReplica(`${group}-a`, { url: redis.url(), group });
-    const b = await startReplica(`${group}-b`, { url: `redis://127.0.0.1:${proxy.port}`, group });
-    replicas.push(a, b);
+    const proxy = await g.proxy();
+    const a = await g.replica(`${group}-a`, { url: g.redis.url(), group });
+    const b = await g.replica(`${group}-b`, { url: `redis://127.0.0.1:${proxy.port}`, group });
     const ips = Array.from({ length: OWN }, (_, i) => `198.18.${30 + Math.floor(i / 200)}.${(i % 200) + 1}`);
     const now = Date.now();
     for (const ip of ips) b.stage.publishBan({ ip, family: 4, rule: 'http-403', at: now, until: now + HOUR, origin: b.name });
@@ -61,7 +43,7 @@ describe.skipIf(!hasRedisServer)(`a replica catching up settles its own bans the
     proxy.cut();
     await waitFor('b offline', () => !b.stage.stats().connected, 3000);
     expect(await a.stage.publishUnban({ ip: victim, family: 4 })).not.toBe('queued');
-    expect(await stored(admin, 'away1', victim)).toBe(false);
+    expect(await stored(g.admin, 'away1', victim)).toBe(false);
     expect(b.unbans).toHaveLength(0);
     proxy.restore();
     await waitFor('b online again', () => b.stage.stats().connected, 5000);
@@ -70,9 +52,9 @@ describe.skipIf(!hasRedisServer)(`a replica catching up settles its own bans the
     // Not published again by b: the group still does not store it, and a did not hear it again.
     const heardAtA = a.bans.filter((x) => x.ban.ip === victim).length;
     await new Promise((r) => setTimeout(r, 300));
-    expect(await stored(admin, 'away1', victim)).toBe(false);
+    expect(await stored(g.admin, 'away1', victim)).toBe(false);
     expect(a.bans.filter((x) => x.ban.ip === victim)).toHaveLength(heardAtA);
-    expect(await admin.hLen(`banhammer:{away1}:bans`)).toBe(OWN - 1);
+    expect(await g.admin.hLen(`banhammer:{away1}:bans`)).toBe(OWN - 1);
   });
 
   it('an own ban Redis lost (deleted, no unban) while it was away is stored again at its reconnection, and lifted nowhere', async () => {
@@ -81,10 +63,10 @@ describe.skipIf(!hasRedisServer)(`a replica catching up settles its own bans the
     proxy.cut();
     await waitFor('b offline', () => !b.stage.stats().connected, 3000);
     // Lost without an unban: no tombstone, nothing published.
-    expect(await admin.hDel(`banhammer:{away2}:bans`, lost)).toBe(1);
+    expect(await g.admin.hDel(`banhammer:{away2}:bans`, lost)).toBe(1);
     proxy.restore();
     await waitFor('b online again', () => b.stage.stats().connected, 5000);
-    await waitFor('the lost ban stored again', async () => await stored(admin, 'away2', lost), 3000);
+    await waitFor('the lost ban stored again', async () => await stored(g.admin, 'away2', lost), 3000);
     expect(b.unbans).toHaveLength(0);
     expect(a.unbans).toHaveLength(0);
   });

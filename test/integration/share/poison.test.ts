@@ -3,38 +3,22 @@
  * writes one value into the group's keys or channel. None of them may make a replica lift its own
  * bans, stop adopting or sharing bans, or grow without bound.
  */
-import { createClient } from 'redis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { SharedBan } from '../../../src/share/share.js';
-import { hasRedisServer, startProxy, startRedisServer, type CuttableProxy, type RedisServer } from './redis-server.js';
-import { removeReplicaDirs, sleep, startReplica, waitFor, type Replica } from './replica.js';
+import { hasRedisServer, startProxy, type RedisServer } from './redis-server.js';
+import { useRedisGroup, type AdminClient } from './redis-group.js';
+import { sleep, waitFor } from './replica.js';
 
 const HOUR = 3_600_000;
 
 describe.skipIf(!hasRedisServer)('share stage: one hostile value in the group', () => {
+  const g = useRedisGroup();
+  const { proxies, replica } = g;
   let redis: RedisServer;
-  let admin: ReturnType<typeof createClient>;
-  const replicas: Replica[] = [];
-  const proxies: CuttableProxy[] = [];
-  const replica = async (...a: Parameters<typeof startReplica>): Promise<Replica> => {
-    const r = await startReplica(...a);
-    replicas.push(r);
-    return r;
-  };
-
-  beforeAll(async () => {
-    redis = await startRedisServer();
-    admin = createClient({ url: redis.url(), disableClientInfo: true, maintNotifications: 'disabled' });
-    admin.on('error', () => undefined);
-    await admin.connect();
-  });
-
-  afterAll(async () => {
-    for (const r of replicas) await r.stage.stop().catch(() => undefined);
-    for (const p of proxies) await p.close();
-    await admin?.close().catch(() => undefined);
-    await redis?.stop();
-    removeReplicaDirs();
+  let admin: AdminClient;
+  beforeAll(() => {
+    redis = g.redis;
+    admin = g.admin;
   });
 
   const ban = (ip: string, extra: Partial<SharedBan> = {}): SharedBan => ({
