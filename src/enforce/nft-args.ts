@@ -64,7 +64,10 @@
  * every unban as `add` + `delete`, inside one transaction: the same on every kernel, never an error
  * for a missing element, and atomic (the address is never unbanned in between, for other packets).
  * Where a probe at init shows that `add` rewrites the timeout (6.10 and newer; 6.18 here), a timed
- * ban in a hash set is the last `add` only.
+ * ban in a hash set is the last `add` only, written `timeout T expires T`: the kernel rewrites an
+ * element's timeout only when it differs from the one the element has, so a re-ban for the same
+ * duration from a later now (a second rule, a manual ban again) kept the old expiry and the kernel let
+ * the address go early; an `expires` restarts the countdown whatever the timeout (review H36).
  *
  * Timeouts are written in nft's compound syntax (`1d2h3m4s5ms`): nft 1.0.6 refuses one large figure
  * such as `1728000000ms` ("value too large") but takes `20d`.
@@ -309,26 +312,32 @@ export const hasAutoMerge = (text: string): boolean => /^\s*auto-merge\s*$/m.tes
 
 /** A scratch set in our table for probeScripts (no rule uses it; setupScript removes it as foreign). */
 export const PROBE_SET = 'probe';
-/** The probe's element: from the benchmarking range (RFC 2544), in a set no rule reads, for 1 s. */
+/** The probe's elements: from the benchmarking range (RFC 2544), in a set no rule reads. */
 const PROBE_ADDR = '198.18.255.254';
+const PROBE_SAME = '198.18.255.253';
 
 /**
- * Does `add element` rewrite the timeout of an element that exists? Three steps: create the scratch
- * set holding the probe address with a 1 s timeout; add it again with 1 h; then (after listing the set
- * with listSetArgs) delete the set. The kernel rewrites timeouts when the listing shows over 60 s left.
+ * Does `add element` rewrite the expiry of an element that exists, as elementScript writes it with
+ * timeoutUpdates (`timeout T expires T`)? Three steps: create the scratch set holding one probe
+ * address with a 1 s timeout and another with 1 h; add the first again with 1 h, and the second with
+ * the same 1 h timeout but `expires 2s` (the kernel leaves an element whose timeout is unchanged
+ * alone unless it also takes the expiry); then (after listing the set with listSetArgs) delete the set.
  */
 export function probeScripts(names: NftNames): { create: string; readd: string; remove: string } {
   const s = `inet ${names.table} ${PROBE_SET}`;
   return {
-    create: `add set ${s} { type ipv4_addr; flags timeout; }\nflush set ${s}\nadd element ${s} { ${PROBE_ADDR} timeout 1s }\n`,
-    readd: `add element ${s} { ${PROBE_ADDR} timeout 1h }\n`,
+    create: `add set ${s} { type ipv4_addr; flags timeout; }\nflush set ${s}\nadd element ${s} { ${PROBE_ADDR} timeout 1s, ${PROBE_SAME} timeout 1h }\n`,
+    readd: `add element ${s} { ${PROBE_ADDR} timeout 1h expires 1h, ${PROBE_SAME} timeout 1h expires 2s }\n`,
     remove: `delete set ${s}\n`,
   };
 }
 
+/** The kernel rewrites expiries: the first probe address has over 60 s left, the second (same timeout, new expiry) at most that. */
 export function probeSaysUpdates(listing: string): boolean {
-  const e = parseSetElements(listing).find((x) => x.ip === PROBE_ADDR);
-  return e !== undefined && e.expiresS !== null && e.expiresS > 60;
+  const held = parseSetElements(listing);
+  const e = held.find((x) => x.ip === PROBE_ADDR);
+  const same = held.find((x) => x.ip === PROBE_SAME);
+  return e !== undefined && e.expiresS !== null && e.expiresS > 60 && (same === undefined || (same.expiresS !== null && same.expiresS <= 60));
 }
 
 /** One element change, already validated: the canonical address (or network/prefix) and what to do with it. */
@@ -372,8 +381,11 @@ export function nftDuration(ms: number): string {
 const DURATION_UNITS = ['d', 'h', 'm', 's', 'ms'] as const;
 const DURATION_SIZES = [86_400_000, 3_600_000, 60_000, 1000, 1] as const;
 
-function element(o: ElementOp): string {
-  return typeof o.op === 'number' ? `${o.ip} timeout ${nftDuration(o.op)}` : o.ip;
+/** An element as written: with its timeout, and with `expires` (the same) where it may rewrite one that exists. */
+function element(o: ElementOp, expires = false): string {
+  if (typeof o.op !== 'number') return o.ip;
+  const d = nftDuration(o.op);
+  return expires ? `${o.ip} timeout ${d} expires ${d}` : `${o.ip} timeout ${d}`;
 }
 
 /** How many element writes elementScript makes for one change (see the module comment). */
@@ -409,8 +421,10 @@ export function chunkOps(ops: readonly ElementOp[], maxWrites: number, opts: { t
  * every touched address, one `delete` of them all, one `add` of the banned ones with their timeouts.
  * With `timeoutUpdates` (the kernel rewrites the timeout of an element that is added again: 6.10 and
  * newer, probed at init), timed bans in address sets skip the add + delete: a third of the work.
+ * With `refreshExpiry` as well (what the enforcer's probe checks), such a ban also carries `expires`
+ * equal to its timeout, so an element whose timeout is already that value still gets the new expiry.
  */
-export function elementScript(names: NftNames, ops: readonly ElementOp[], opts: { timeoutUpdates?: boolean } = {}): string {
+export function elementScript(names: NftNames, ops: readonly ElementOp[], opts: { timeoutUpdates?: boolean; refreshExpiry?: boolean } = {}): string {
   const lines: string[] = [];
   const bySet = new Map<string, ElementOp[]>();
   for (const o of ops) {
@@ -425,10 +439,10 @@ export function elementScript(names: NftNames, ops: readonly ElementOp[], opts: 
     // Where `add` rewrites an existing element's timeout (probed), a timed ban in a hash set needs only the last add.
     const touched = mine.filter((o) => elementWrites(o, opts) !== 1);
     if (touched.length > 0) {
-      lines.push(`add element ${s} { ${touched.map(element).join(', ')} }`);
+      lines.push(`add element ${s} { ${touched.map((o) => element(o)).join(', ')} }`);
       lines.push(`delete element ${s} { ${touched.map((o) => o.ip).join(', ')} }`);
     }
-    if (bans.length > 0) lines.push(`add element ${s} { ${bans.map(element).join(', ')} }`);
+    if (bans.length > 0) lines.push(`add element ${s} { ${bans.map((o) => element(o, opts.refreshExpiry === true && elementWrites(o, opts) === 1)).join(', ')} }`);
   }
   return lines.length === 0 ? '' : lines.join('\n') + '\n';
 }
@@ -717,16 +731,28 @@ export interface NftElement {
   readonly expiresS: number | null;
 }
 
+/**
+ * An address as `nft -j` printed it, canonical; an IPv4-mapped IPv6 one (`::ffff:198.18.0.5`, which
+ * only someone else can have written into an IPv6 set: every ban's address is canonicalised to its
+ * IPv4 form) keeps an IPv6 spelling, so that it is read as the stray it is and deleted from the set
+ * it is in (written back as `198.18.0.5`, nft refused it in an IPv6 set and it stayed for good).
+ */
+function heldAddress(raw: string): string | null {
+  const c = canonicalIp(raw);
+  if (c === null) return null;
+  return c.family === 4 && raw.includes(':') ? `::ffff:${c.ip}` : c.ip;
+}
+
 /** An element value as `nft -j` prints it: an address, or {prefix: {addr, len}}; canonical, or null for other forms (ranges). */
 function elementKey(val: unknown): string | null {
-  if (typeof val === 'string') return canonicalIp(val)?.ip ?? null;
+  if (typeof val === 'string') return heldAddress(val);
   // A range that is no prefix (`198.18.0.2-198.18.0.4`): we never write one, so it is a stray for
   // reconcileSet to delete, written back as `first-last` (two canonical addresses of one family).
   const r = (val as { range?: unknown } | null)?.range;
   if (Array.isArray(r) && r.length === 2 && typeof r[0] === 'string' && typeof r[1] === 'string') {
-    const a = canonicalIp(r[0]);
-    const b = canonicalIp(r[1]);
-    if (a && b && a.family === b.family) return `${a.ip}-${b.ip}`;
+    const a = heldAddress(r[0]);
+    const b = heldAddress(r[1]);
+    if (a !== null && b !== null && a.includes(':') === b.includes(':')) return `${a}-${b}`;
     return null;
   }
   const p = (val as { prefix?: { addr?: unknown; len?: unknown } } | null)?.prefix;
@@ -734,6 +760,10 @@ function elementKey(val: unknown): string | null {
     // Read as a ban's network is (canonicalTarget): a mapped prefix in a v6 set is not an IPv4 network.
     const n = canonicalTarget(`${p.addr}/${p.len}`);
     if (n) return n.ip;
+    // An IPv4-mapped prefix (`::ffff:198.18.0.0/120`), which canonicalTarget refuses as a ban: a stray,
+    // written back in its IPv6 form (skipped, it was never seen and never removed).
+    const a = heldAddress(p.addr);
+    if (a !== null && a.startsWith('::ffff:') && Number.isInteger(p.len) && p.len >= 96 && p.len <= 128) return `${a}/${p.len}`;
   }
   return null;
 }

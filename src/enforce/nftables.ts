@@ -13,10 +13,12 @@
  *   agent's table without duplicates and keeps its bans (and the TCP-only rules of an older version
  *   become the TCP and UDP ones in that same transaction).
  * - apply(batch): a ban is add + delete + add of the element (its timeout is refreshed on every
- *   kernel; where init()'s probe shows that `add` rewrites timeouts, a timed ban is one add), an
- *   unban add + delete (never an error when it is already gone). A transaction the kernel
- *   refuses is split in halves until the refused addresses are isolated; they are returned in
- *   `refused` with nft's reason and everything else is applied.
+ *   kernel; where init()'s probe shows that `add` rewrites timeouts and expiries, a timed ban is one
+ *   add with `timeout T expires T`), an unban add + delete (never an error when it is already gone,
+ *   nor when the add of a network is refused for overlapping one the set holds: then it is not
+ *   there). A transaction the kernel
+ *   refuses is split by set, then in halves until the refused addresses are isolated; they are
+ *   returned in `refused` with nft's reason and everything else is applied.
  * - check(expected): every call compares the table's structure (`nft -j -t list table`, a few ms
  *   even with 100,000 bans or beside any number of other programs' rules) with ours and repairs it
  *   in one transaction, refilling a re-created set from expected(); every `elementCheckIntervalMs` (stretched to 50 times what the last comparison
@@ -204,7 +206,10 @@ export class NftablesEnforcer implements Enforcer {
    */
   private lastSample = Number.NEGATIVE_INFINITY;
   private sampleCostMs = 0;
-  /** The kernel rewrites an existing element's timeout on `add` (probed at init; until then assume not). */
+  /**
+   * The kernel rewrites an existing element's timeout and expiry on `add` (probed at init, the expiry
+   * even with an unchanged timeout; until then assume not).
+   */
   private timeoutUpdates = false;
   /** Sets (names) re-created empty outside check() (by an apply that found them gone): check() refills them. */
   private readonly pendingRefill = new Set<string>();
@@ -395,8 +400,9 @@ export class NftablesEnforcer implements Enforcer {
   // ---- internals ----
 
   /**
-   * Whether `add element` rewrites an existing element's timeout here (kernel 6.10 and newer), tried
-   * on a scratch set in our table. Any failure means "no": the add + delete + add path works everywhere.
+   * Whether `add element` rewrites an existing element's timeout and expiry here (kernel 6.10 and
+   * newer; probeScripts), tried on a scratch set in our table. Any failure means "no": the add +
+   * delete + add path works everywhere.
    */
   private async probeTimeoutUpdates(): Promise<boolean> {
     const p = probeScripts(this.names);
@@ -568,9 +574,10 @@ export class NftablesEnforcer implements Enforcer {
    * order: those of address sets run up to `parallel` at a time, those of network (interval) sets,
    * whose nft computes intervals from its cached view of the set, one at a time afterwards.
    * Refused transactions are then dealt with one by one: a vanished table or set fails every element
-   * alike, so the structure is checked (and re-created) and the transaction retried; otherwise it is
-   * split in halves until the addresses it refuses are isolated (at most `budget` nft runs for the
-   * isolation of one transaction; past it, what is left is reported as not tried).
+   * alike, so the structure is checked (and re-created) and the transaction retried; otherwise each
+   * set's part of it is tried on its own and split in halves until the addresses it refuses are
+   * isolated (at most `budget` nft runs for the isolation of one set's part; past it, what is left is
+   * reported as not tried).
    */
   private async writeOps(ops: readonly ElementOp[]): Promise<RefusedEntry[]> {
     const refused: RefusedEntry[] = [];
@@ -595,8 +602,16 @@ export class NftablesEnforcer implements Enforcer {
       // Transactions that failed before the re-creation are retried once it is done.
       if (emptySets.length > 0) recreated = true;
       if (recreated && (await this.tryOps(chunk)) === null) continue;
-      const budget = { left: 2 * Math.ceil(Math.log2(chunk.length + 1)) + 64 };
-      await this.isolate(chunk, reason, refused, budget);
+      // What one set refuses never comes from another set's elements: each set's part is tried and
+      // isolated on its own, with its own budget (a stray network in net4 refusing every IPv4
+      // network of a batch spent the budget and left its IPv6 networks "not tried"; review H36).
+      const parts = [...groupBy(chunk, (o) => opSet(this.names, o)).values()];
+      for (const part of parts) {
+        const why = parts.length === 1 ? reason : await this.tryOps(part);
+        if (why === null) continue;
+        const budget = { left: 2 * Math.ceil(Math.log2(part.length + 1)) + 64 };
+        await this.isolate(part, why, refused, budget);
+      }
     }
     return refused;
   }
@@ -605,7 +620,7 @@ export class NftablesEnforcer implements Enforcer {
   private async tryOps(ops: readonly ElementOp[]): Promise<string | null> {
     if (ops.length === 0) return null;
     const what = `applying ${ops.length} ban change(s) to table inet ${this.names.table}`;
-    const r = await this.exec(applyArgs(), what, { input: elementScript(this.names, ops, { timeoutUpdates: this.timeoutUpdates }), okExitCodes: [0, 1] });
+    const r = await this.exec(applyArgs(), what, { input: elementScript(this.names, ops, { timeoutUpdates: this.timeoutUpdates, refreshExpiry: this.timeoutUpdates }), okExitCodes: [0, 1] });
     if (r.code === 0) {
       this.noteWritten(ops);
       return null;
@@ -619,6 +634,9 @@ export class NftablesEnforcer implements Enforcer {
   private async isolate(ops: readonly ElementOp[], reason: string, refused: RefusedEntry[], budget: { left: number }): Promise<void> {
     if (ops.length === 1) {
       const o = ops[0]!;
+      // An unban is add + delete: a network whose add is refused for overlapping one the set holds
+      // cannot be in the set (an equal one would have been taken), so the unban is done (review H36).
+      if (o.op === 'delete' && o.kind === 'net' && INTERVAL_OVERLAP.test(reason)) return;
       refused.push({ ip: o.ip, family: o.family, ...(o.scope !== undefined ? { scope: o.scope } : {}), reason });
       return;
     }
@@ -664,6 +682,21 @@ export async function nftablesUnavailable(runner: Runner, opts: { nftBinary?: st
     const c = classifyNftError(e, 'reading the nftables ruleset');
     return c instanceof Error ? c.message : String(c);
   }
+}
+
+/** nft's words for a network that overlaps one of the set (the kernel's) or another of the same command (nft's own). */
+const INTERVAL_OVERLAP = /interval overlaps with an existing one|conflicting intervals specified/i;
+
+/** Items in groups by key, groups and items in their first order. */
+function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const x of items) {
+    const k = key(x);
+    const list = out.get(k);
+    if (list) list.push(x);
+    else out.set(k, [x]);
+  }
+  return out;
 }
 
 /**

@@ -94,7 +94,8 @@ describe('NftablesEnforcer.init', () => {
     expect(runner.calls[0]?.input).toBe([
       'add element inet banhammer_web addr4 { 198.18.0.3, 198.18.0.2 }',
       'delete element inet banhammer_web addr4 { 198.18.0.3, 198.18.0.2 }',
-      'add element inet banhammer_web addr4 { 198.18.0.1 timeout 1m, 198.18.0.2 }',
+      // `expires` as well: the kernel leaves an element whose timeout is unchanged alone otherwise (H36).
+      'add element inet banhammer_web addr4 { 198.18.0.1 timeout 1m expires 1m, 198.18.0.2 }',
       '',
     ].join('\n'));
   });
