@@ -221,6 +221,8 @@ class RedisShare implements ShareStage {
    * the bans (100,000 adopted from the group: over a minute with the event loop blocked).
    */
   private readonly remoteByIp = new Map<string, Set<string>>();
+  /** While a catch-up reads the group's hash: the fields of the remote bans delivered meanwhile (catchUp, step 4). */
+  private heardWhileReading: Set<string> | null = null;
   private remoteSweptAt = -Infinity;
   /**
    * Bans restored from the state file that the first catch-up checks against the group's tombstones
@@ -1019,7 +1021,16 @@ class RedisShare implements ShareStage {
         if (!(Number.isFinite(at) && at <= now + CLOCK_SKEW_MS)) return;
         this.counts.bansUnbannedSince++;
         if (this.own.get(field) === op.ban) this.own.delete(field);
+        // A ban of the address made after that unban (give or take the skew), heard or made here
+        // meanwhile (an outbox replayed after the channel told of a newer ban), stands: lifting the
+        // address lifted it here for good, while the group holds it (h35).
+        const since = this.own.get(field) ?? this.remote.get(field);
+        if (since !== undefined && since.at - CLOCK_SKEW_MS > at) {
+          this.noteUnban(field, at);
+          return undefined;
+        }
         if ((this.unbannedAt.get(field) ?? -1) < at) {
+          this.deleteRemote(field);
           this.noteUnban(field, at);
           this.counts.unbansIn++;
           const u = { ip: op.ban.ip, family: op.ban.family, origin: 'group', at, ...(op.ban.scope !== undefined ? { scope: op.ban.scope } : {}) };
@@ -1241,6 +1252,12 @@ class RedisShare implements ShareStage {
       if (held !== undefined && held.at - CLOCK_SKEW_MS > m.unban.at && held.at <= now + CLOCK_SKEW_MS) {
         this.counts.unbansStale++;
         this.noteUnban(field, Math.min(m.unban.at, now + CLOCK_SKEW_MS));
+        // An unban is published only once the group stores no ban of the address (UNBAN_SCRIPT): an
+        // own ban it did not lift is not stored, as when an older stored ban covered it and an unban
+        // made between the two (replayed from an outbox) lifted that one. Stored again now (a ban
+        // script: nothing if another stored ban covers it); left alone, the other replicas and late
+        // joiners lost it until the watchdog's sampling of one own ban per round came to it (h35).
+        if (this.own.get(field) === held && !this.latest.has(field) && !this.outbox.has(field)) void this.send({ t: 'ban', ban: held });
         return;
       }
       this.deleteRemote(field);
@@ -1276,8 +1293,15 @@ class RedisShare implements ShareStage {
       this.logError('remote-full', new Error('full'), `share: ${this.maxBans} bans from the group are in force; further ones are refused until some end`);
       return;
     }
-    // Another replica's ban replaces ours for that address (it was stored over ours, or after an unban).
-    this.own.delete(field);
+    // Another replica's ban replaces ours for that address (it was stored over ours, or after an
+    // unban), unless it is not newer than ours: one older heard late (stored before ours, which it
+    // then covered; replayed from an outbox) left this replica holding no own ban, so an unban made
+    // between the two lifted its newer ban here and nothing stored it again; and so did our own ban
+    // as an earlier run of this agent stored it (another replica id, the same time), read back after
+    // a restart (h35). Both are then kept, ours the newer (what an unban is measured against:
+    // onMessage, apply).
+    const mine = this.own.get(field);
+    if (mine !== undefined && mine.at < ban.at) this.own.delete(field);
     this.setRemote(field, ban);
     this.counts.bansIn++;
     this.emit('onRemoteBan', () => this.events?.onRemoteBan(ban));
@@ -1287,6 +1311,7 @@ class RedisShare implements ShareStage {
   private setRemote(field: string, ban: SharedBan): void {
     this.deleteRemote(field);
     this.remote.set(field, ban);
+    this.heardWhileReading?.add(field);
     const fields = this.remoteByIp.get(ban.ip);
     if (fields !== undefined) fields.add(field);
     else this.remoteByIp.set(ban.ip, new Set([field]));
@@ -1490,20 +1515,36 @@ class RedisShare implements ShareStage {
     this.forceLost = false;
     // 4. The group's stored bans: deliver what is new, and (same data set) lift what was unbanned meanwhile.
     const seen = new Set<string>();
-    const complete = await this.scanBans(now, (ban, field) => {
-      seen.add(field);
-      if (ban.origin === this.replicaId) return;
-      this.deliverBan(ban);
-    });
+    // Bans heard on the channel while the hash is read: Redis may have read their field before they
+    // were stored, so their absence from the read says nothing (lifting them lifted, for good, a ban
+    // made anywhere during another replica's catch-up: h35).
+    const heard = new Set<string>();
+    this.heardWhileReading = heard;
+    let complete: boolean;
+    try {
+      complete = await this.scanBans(now, (ban, field) => {
+        seen.add(field);
+        if (ban.origin === this.replicaId) return;
+        this.deliverBan(ban);
+      });
+    } finally {
+      if (this.heardWhileReading === heard) this.heardWhileReading = null;
+    }
     // A ban is lifted for being absent only when the whole hash was read: a hash flooded past what a
     // replica reads (one hostile HSET loop) must not unban what the reading did not get to.
     if (!first && !lost && complete) {
       for (const [field, ban] of [...this.remote]) {
-        if (seen.has(field) || isExpired(ban, now)) {
-          if (isExpired(ban, now)) this.deleteRemote(field);
+        if (isExpired(ban, now)) {
+          this.deleteRemote(field);
           continue;
         }
+        if (seen.has(field) || heard.has(field)) continue;
         this.deleteRemote(field);
+        // An own ban of the address, made after this one was heard (a ban this replica made over it,
+        // or one the group's stored ban covered, so not stored itself), is settled in step 5: lifted
+        // there if an unban came after it, stored again if not. Lifting the address here lifted it
+        // too, in the ban book, while step 5 published it again to every other replica (h35).
+        if (this.own.has(field)) continue;
         this.counts.unbansIn++;
         const u = { ip: ban.ip, family: ban.family, origin: ban.origin, at: now, ...(ban.scope !== undefined ? { scope: ban.scope } : {}) };
         this.emit('onRemoteUnban', () => this.events?.onRemoteUnban(u));
