@@ -4,13 +4,15 @@
  * Reading is done through an open file descriptor, never by name, so bytes appended to a file
  * after it was renamed away are still read from the descriptor. After every read to end-of-file the
  * path is stat()ed:
- * - same device+inode, size below our read offset → truncated in place (copytruncate): restart at 0;
+ * - same device+inode, size below our read offset, or the bytes just before it changed (checked at
+ *   every read: truncated and written past it again) → truncated in place (copytruncate): restart at 0;
  * - another device+inode → rotated (rename or delete-and-recreate): the old descriptor keeps being
  *   read ("draining") until it has not grown for rotateWaitMs (the writer may still append until it
  *   reopens its log), its last unterminated line is then delivered and it is closed; the new file
- *   is read from its beginning;
+ *   is read from its beginning (or, if it is a file read to its end and closed before, from where
+ *   that stopped: ClosedFiles), after any generation rotated away in between (findSkipped);
  * - missing → keep the descriptor (it may be the file's last word) until rotateWaitMs passes
- *   without the path coming back, then close it; a file appearing later is read from 0.
+ *   without the path coming back, then close it; a file appearing later is read as above.
  *
  * Only regular files are opened: a FIFO, socket, device or directory at the path is refused with one
  * warning naming its type (opening a FIFO for reading would block until a writer appears), and files
@@ -50,7 +52,24 @@ export interface FileFollowerOptions {
    * (a symlink and its target, a hard link, a glob matching both) has each line delivered once.
    */
   readonly delivered?: DeliveredFiles;
+  /**
+   * Files this source read to their end and closed (see ClosedFiles), shared by its followers; a
+   * follower without one keeps its own.
+   */
+  readonly closed?: ClosedFiles;
 }
+
+/**
+ * Files read to their end and closed (drained after a rotation, or gone from the path), by device
+ * and inode: where reading stopped, the fingerprint of the first bytes and the bytes just before
+ * that offset. A path that comes to name such a file again (a symlink switched back to its earlier
+ * target, a log moved away and back, a rotated name that a glob matches found after the drain
+ * ended) is read on from there, not from its start: read again, every line in it counted twice and
+ * each client there banned at half its rule's maxretry. Only while the file still holds those bytes
+ * where they were read (not truncated and written again). Bounded: the most recent MAX_CLOSED.
+ */
+export type ClosedFiles = Map<string, { end: number; fingerprint: string | undefined; tail: Buffer }>;
+const MAX_CLOSED = 256;
 
 /**
  * How far each file content was delivered, by whichever follower read it first: key = device,
@@ -160,10 +179,12 @@ export class FileFollower {
   private copiesFloor: bigint | null = null;
   /** The type the path was last refused as (warned once until a regular file is there again). */
   private refusedAs: string | null = null;
+  private readonly closed: ClosedFiles;
 
   constructor(opts: FileFollowerOptions) {
     this.o = opts;
     this.path = opts.path;
+    this.closed = opts.closed ?? new Map();
   }
 
   /** Apply the start rule: open what exists, locate rotated files named by saved positions. */
@@ -207,7 +228,7 @@ export class FileFollower {
       } else if (saved.length > 0) {
         offset = 0; // created after a rotation that happened while we were stopped
       } else {
-        offset = this.o.startAt === 'end' ? await lineStartBefore(fh, size, this.o.maxLineBytes) : 0;
+        offset = this.o.startAt === 'end' ? await lineStartBefore(fh, size, this.o.maxLineBytes) : await this.resumeOffset(fh, st);
       }
       // Its end is inside a line longer than any we deliver whole: never read its rest as a line
       // (makeOpen sees that the byte before is no newline).
@@ -381,7 +402,7 @@ export class FileFollower {
       await opened.fh.close();
       this.current = dup;
     } else {
-      this.current = await this.makeOpen(opened.fh, opened.st, 0);
+      this.current = await this.makeOpen(opened.fh, opened.st, await this.resumeOffset(opened.fh, opened.st));
       this.copiesAccounted.clear();
       this.copiesFloor = null;
       if (cur) {
@@ -441,10 +462,14 @@ export class FileFollower {
   }
 
   /**
-   * Generations rotated away between two looks at the path (two rotations within one poll, or while
-   * the agent was stopped), for an s6-log `current` only: its archives beside it (@<TAI64N>.s),
-   * not held already, and born after `older` and before `newer` (file birth times; where the file
-   * system records none, nothing is searched). Opened at 0, oldest first.
+   * Generations rotated away between two looks at the path (two rotations within one pass: a flood
+   * filling Docker's max-size faster than a busy agent reads, or while the agent was stopped): the
+   * files beside it that rename rotation names (Docker's and logrotate's `<name>.N`, s6-log's
+   * archives of its `current`, @<TAI64N>.s), not held already, born after `older` and before
+   * `newer` (file birth times; where the file system records none, nothing is searched), and not a
+   * copy of `older` (starting with its first bytes). Opened at 0 (or where an earlier read of it
+   * stopped: ClosedFiles), oldest first. Missed, every line
+   * of such a generation was lost: a flood that rotates the log fast enough hid its own lines.
    */
   private async findSkipped(older: OpenFile, newer: OpenFile): Promise<OpenFile[]> {
     let lo: bigint;
@@ -459,10 +484,12 @@ export class FileFollower {
     // either neighbour counts (the neighbours themselves are held, so never taken twice).
     if (lo <= 0n || hi < lo) return [];
     const dir = dirname(this.path);
-    // Only s6-log's own archives of its `current` (the image's rotation): a logrotate-style name
-    // could be an operator's copy of lines already read (`cp access.log access.log.save`) or a
-    // copytruncate copy already accounted for, and reading it again would count every line twice.
-    if (basename(this.path) !== 'current') return [];
+    // Only names rotation gives (not an operator's `cp access.log access.log.save`, not a dated
+    // copytruncate copy), and no file that starts as `older` does (a copy of lines already read):
+    // read again, every line in it would count twice.
+    const base = basename(this.path);
+    const rotatedName = (n: string): boolean =>
+      (base === 'current' && ARCHIVE_NAME.test(n)) || (n.length > base.length + 1 && n.startsWith(`${base}.`) && /^[0-9]+$/.test(n.slice(base.length + 1)));
     let names: string[];
     try {
       names = await readdir(dir);
@@ -472,7 +499,7 @@ export class FileFollower {
     const held = new Set([older, newer, ...this.draining, ...(this.current ? [this.current] : [])].map((f) => `${f.dev}:${f.ino}`));
     const found: { name: string; birth: bigint; mtime: bigint }[] = [];
     for (const n of names) {
-      if (!ARCHIVE_NAME.test(n)) continue;
+      if (!rotatedName(n)) continue;
       let st: BigIntStats;
       try {
         st = await stat(join(dir, n), { bigint: true });
@@ -488,12 +515,12 @@ export class FileFollower {
       try {
         const fh = await open(join(dir, c.name), OPEN_FLAGS);
         const st = await fh.stat({ bigint: true });
-        if (!st.isFile() || held.has(`${st.dev}:${st.ino}`)) {
+        if (!st.isFile() || held.has(`${st.dev}:${st.ino}`) || (older.head.length > 0 && (await bytesAt(fh, 0, older.head)))) {
           await fh.close();
           continue;
         }
         held.add(`${st.dev}:${st.ino}`);
-        out.push(await this.makeOpen(fh, st, 0));
+        out.push(await this.makeOpen(fh, st, await this.resumeOffset(fh, st)));
       } catch {
         continue;
       }
@@ -516,18 +543,32 @@ export class FileFollower {
     }
     for (;;) {
       if (this.stopped) return any;
-      const { bytesRead } = await f.fh.read(this.buf, 0, READ_CHUNK, f.readOffset);
+      // The live file may be truncated and written past our offset again between two reads of
+      // this loop (a backlog of many chunks, logrotate's copytruncate meanwhile): each read takes
+      // the last bytes read before too, which must still be there. Read on without looking, its
+      // middle joined our held partial line (one client's address, another request's status) and
+      // everything before our offset in the new content, and the old content's end, were lost.
+      const back = f === this.current ? f.tail.length : 0;
+      const { bytesRead: got } = await f.fh.read(this.buf, 0, READ_CHUNK, f.readOffset - back);
       // Once stop() was called nothing is delivered; unread bytes stay unread (positions hold).
-      if (bytesRead === 0 || this.stopped) return any;
+      if (this.stopped) return any;
+      if (back > 0 && (got < back || !this.buf.subarray(0, back).equals(f.tail))) {
+        await this.restartTruncated(f);
+        any = true;
+        continue;
+      }
+      const bytesRead = got - back;
+      if (bytesRead <= 0) return any;
+      const chunk = this.buf.subarray(back, got);
       any = true;
       if (f.head.length < HEAD_BYTES && f.readOffset <= f.head.length && f.readOffset + bytesRead > f.head.length) {
         const from = f.head.length - f.readOffset;
         const take = Math.min(bytesRead - from, HEAD_BYTES - f.head.length);
-        f.head = Buffer.concat([f.head, this.buf.subarray(from, from + take)]);
+        f.head = Buffer.concat([f.head, chunk.subarray(from, from + take)]);
       }
       f.readOffset += bytesRead;
-      f.tail = keepTail(f.tail, this.buf.subarray(0, bytesRead));
-      f.splitter.push(this.buf.subarray(0, bytesRead), (line, end) => this.deliverFrom(f, line, end));
+      f.tail = keepTail(f.tail, chunk);
+      f.splitter.push(chunk, (line, end) => this.deliverFrom(f, line, end));
     }
   }
 
@@ -549,6 +590,7 @@ export class FileFollower {
   /** Copytruncate seen: finish the old content from the copy if there is one, then read from 0. */
   private async restartTruncated(f: OpenFile): Promise<void> {
     this.o.counters.truncations++;
+    this.closed.delete(`${f.dev}:${f.ino}`);
     await this.recoverFromCopy(f);
     f.readOffset = 0;
     f.head = Buffer.alloc(0);
@@ -603,7 +645,10 @@ export class FileFollower {
     for (const c of copies) if (c.mtime < mine.mtime && unseen(c)) await readWhole(c);
     if (mine.size >= f.readOffset && f.tail.length > 0) {
       await this.withCopy(mine, async (fh) => {
-        if (await bytesAt(fh, f.readOffset - f.tail.length, f.tail)) await this.readCopyLines(fh, f.splitter.committed);
+        // Read as the content it copies (the same lines at the same offsets): another name of the
+        // same file (a link, both configured) may have delivered some of them, or read them from
+        // the copy itself; read on its own, each of those lines came twice.
+        if (await bytesAt(fh, f.readOffset - f.tail.length, f.tail)) await this.readCopyLines(fh, f.splitter.committed, this.sharedKey(f));
         return true;
       });
     }
@@ -698,8 +743,11 @@ export class FileFollower {
     return this.readCopyLines(fh, 0);
   }
 
-  /** Delivers the complete lines of a copy from `from` on (a partial last line goes on, torn, in the next file). */
-  private async readCopyLines(fh: FileHandle, from: number): Promise<boolean> {
+  /**
+   * Delivers the complete lines of a copy from `from` on (a partial last line goes on, torn, in the
+   * next file); `shared`: the DeliveredFiles key of the content it is a copy of, if known.
+   */
+  private async readCopyLines(fh: FileHandle, from: number, shared: string | null = null): Promise<boolean> {
     const st = await fh.stat({ bigint: true });
     const copy: OpenFile = {
       fh,
@@ -710,6 +758,7 @@ export class FileFollower {
       lastGrowth: 0,
       head: Buffer.alloc(0),
       tail: Buffer.alloc(0),
+      shared,
     };
     if (await midLine(fh, from)) copy.splitter.discardPartial();
     await this.readToEnd(copy);
@@ -777,7 +826,36 @@ export class FileFollower {
     this.draining = this.draining.filter((d) => d !== f);
     this.overlongClosed += f.splitter.overlongLines;
     this.release(f);
+    this.remember(f);
     await f.fh.close().catch(() => undefined);
+  }
+
+  /** Records a file read to its end and closed (ClosedFiles). */
+  private remember(f: OpenFile): void {
+    const key = `${f.dev}:${f.ino}`;
+    this.closed.delete(key);
+    // Nothing read, or the bytes before the end unknown: nothing to resume, nothing to check.
+    if (f.readOffset === 0 || f.tail.length === 0) return;
+    const n = Math.min(f.readOffset, f.head.length);
+    this.closed.set(key, { end: f.readOffset, fingerprint: n > 0 ? fingerprint(f.head.subarray(0, n)) : undefined, tail: f.tail });
+    for (const k of this.closed.keys()) {
+      if (this.closed.size <= MAX_CLOSED) break;
+      this.closed.delete(k);
+    }
+  }
+
+  /**
+   * Where to start reading a file that the path names now and that was not being read: where an
+   * earlier read of it ended, if it was read to its end and closed and still holds what was read
+   * (ClosedFiles), else its start.
+   */
+  private async resumeOffset(fh: FileHandle, st: BigIntStats): Promise<number> {
+    const key = `${st.dev}:${st.ino}`;
+    const c = this.closed.get(key);
+    if (c === undefined) return 0;
+    if (Number(st.size) >= c.end && (await fingerprintMatches(fh, c.fingerprint)) && (await bytesAt(fh, c.end - c.tail.length, c.tail))) return c.end;
+    this.closed.delete(key); // other content now
+    return 0;
   }
 
   private async makeOpen(fh: FileHandle, st: BigIntStats, offset: number): Promise<OpenFile> {

@@ -28,7 +28,9 @@
  *    when the end is inside a line (still being written), at that line's beginning, or past it when
  *    it began more than maxLineBytes back: the rest of a line is never handed over as a line.
  * 4. A file that appears after start() (P created later, or a new glob match): read from its
- *    beginning.
+ *    beginning, unless it is a file this source already read to its end and closed that still holds
+ *    what was read (a symlink switched back, a log moved away and back, a rotated name a glob
+ *    matches): read on from where it stopped (file-follower.ts ClosedFiles).
  */
 export interface FilePosition {
   /** The configured (or glob-expanded) path the file was followed under. */

@@ -29,7 +29,7 @@ import { realpath, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, resolve } from 'node:path';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { BanhammerError } from '../errors.js';
-import { FileFollower, type DeliveredFiles } from './file-follower.js';
+import { FileFollower, type ClosedFiles, type DeliveredFiles } from './file-follower.js';
 import { expandGlob, hasMagic, matchesGlob } from './glob.js';
 import type { FilePosition, FileProgress, LineSource, LineSourceStats, WatchedEntry } from './line-source.js';
 import { DEFAULT_MAX_LINE_BYTES } from './line-splitter.js';
@@ -95,6 +95,8 @@ export class Tailer implements LineSource {
   private readonly counters = { lines: 0, rotations: 0, truncations: 0 };
   /** One file followed under several names (links, overlapping globs) is delivered once. */
   private readonly delivered: DeliveredFiles = new Map();
+  /** Files read to their end and closed: a path naming one again reads it on, not again (ClosedFiles). */
+  private readonly closed: ClosedFiles = new Map();
   private droppedOverlong = 0;
   private pollTimer: TimerHandle | null = null;
   private rescanTimer: TimerHandle | null = null;
@@ -246,6 +248,7 @@ export class Tailer implements LineSource {
       rotateWaitMs: this.o.rotateWaitMs ?? 5000,
       counters: this.counters,
       delivered: this.delivered,
+      closed: this.closed,
     });
     this.followers.set(path, { f, fromGlob, label });
     await f.init();

@@ -260,6 +260,6 @@ describe.skipIf(!hasRedisServer)('shared bans converge after random disconnectio
       const failures = r.filter((x): x is string => x !== null);
       if (failures.length > 0) console.log(failures.join('\n\n'));
       expect(failures.map((f) => f.split('\n')[0])).toEqual([]);
-    }, 30_000);
+    }, 60_000);
   }
 });
