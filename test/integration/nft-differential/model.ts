@@ -6,18 +6,10 @@
  * Test addresses only: 198.18.0.0/15 and 2001:db8::/32.
  */
 import ipaddr from 'ipaddr.js';
+import { rng } from '../../support/random.js';
 
-/** mulberry32: a small deterministic PRNG (seeded per test case). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The tests' seeded PRNG (test/support/random.ts: mulberry32, the same sequence for the same seed). */
+export const prng = rng;
 
 export type SetName = 'addr4' | 'addr6' | 'net4' | 'net6';
 

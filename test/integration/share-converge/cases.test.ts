@@ -9,32 +9,22 @@
  * many own bans that repair comes only after as many rounds, so a test that sees a view converge
  * within a few seconds sees the stage's own mechanisms, not that sampling.
  */
-import { createClient } from 'redis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasRedisServer, startRedisServer, type RedisServer } from '../share/redis-server.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { hasRedisServer, type RedisServer } from '../share/redis-server.js';
+import { useRedisServer, type AdminClient } from '../share/redis-group.js';
 import { SCAN_SCRIPT } from '../../../src/share/lua.js';
-import { fieldOf, makeWorld, Node, NO_TIME_USER, removeNodeDirs, sleep, startKillableProxy, type KillableProxy, type Target, type World } from './harness.js';
+import { fieldOf, makeWorld, Node, NO_TIME_USER, stopAll, sleep, startKillableProxy, type KillableProxy, type Target, type World } from './harness.js';
 
 const FILLER = 30;
 
 describe.skipIf(!hasRedisServer)('shared bans converge: reduced schedules', () => {
-  let redis: RedisServer;
-  let admin: ReturnType<typeof createClient>;
   const proxies: KillableProxy[] = [];
   const nodes: Node[] = [];
-
-  beforeAll(async () => {
-    redis = await startRedisServer({ aclLines: [NO_TIME_USER] });
-    admin = createClient({ url: redis.url(), disableClientInfo: true, maintNotifications: 'disabled' });
-    admin.on('error', () => undefined);
-    await admin.connect();
-  });
-  afterAll(async () => {
-    for (const n of nodes) await n.stop().catch(() => undefined);
-    for (const p of proxies) await p.close();
-    await admin?.close().catch(() => undefined);
-    await redis?.stop();
-    removeNodeDirs();
+  const server = useRedisServer({ aclLines: [NO_TIME_USER] }, () => stopAll(nodes, proxies));
+  let redis: RedisServer;
+  let admin: AdminClient;
+  beforeAll(() => {
+    ({ redis, admin } = server);
   });
 
   const until = async (what: string, pred: () => boolean | Promise<boolean>, ms = 4_000): Promise<void> => {

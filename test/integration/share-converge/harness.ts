@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { systemClock, type Clock } from '../../../src/clock.js';
 import { banField } from '../../../src/share/keys.js';
 import { createRedisShare, type ShareEvents, type ShareStage, type SharedBan } from '../../../src/share/share.js';
+import { rng } from '../../support/random.js';
 
 export const HOUR = 3_600_000;
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -169,6 +170,13 @@ export function makeWorld(redisPort: number, group: string): World {
 }
 
 const dirs: string[] = [];
+/** Stops the nodes, closes the proxies and removes the nodes' directories (a describe block's afterAll). */
+export async function stopAll(nodes: readonly Node[], proxies: readonly KillableProxy[]): Promise<void> {
+  for (const n of nodes) await n.stop().catch(() => undefined);
+  for (const p of proxies) await p.close();
+  removeNodeDirs();
+}
+
 export function removeNodeDirs(): void {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 }
@@ -329,14 +337,5 @@ export async function clientKill(admin: { sendCommand(a: string[]): Promise<unkn
   return n;
 }
 
-/** mulberry32: a small seeded PRNG. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The tests' seeded PRNG (test/support/random.ts: mulberry32, the same sequence for the same seed). */
+export const prng = rng;

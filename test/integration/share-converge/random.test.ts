@@ -23,10 +23,10 @@
  * adopted from the group (BanBook.adopt) is no longer its own after a restart, and an unban made
  * between the two, replayed later, loses it group-wide (reported by h35, not fixed here).
  */
-import { createClient } from 'redis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasRedisServer, startRedisServer, type RedisServer } from '../share/redis-server.js';
-import { clientKill, fieldOf, HOUR, makeWorld, Node, NO_TIME_USER, prng, removeNodeDirs, sleep, startKillableProxy, type KillableProxy, type Target } from './harness.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { hasRedisServer, type RedisServer } from '../share/redis-server.js';
+import { useRedisServer, type AdminClient } from '../share/redis-group.js';
+import { clientKill, fieldOf, HOUR, makeWorld, Node, NO_TIME_USER, prng, stopAll, sleep, startKillableProxy, type KillableProxy, type Target } from './harness.js';
 
 const SEEDS = Number(process.env.CONVERGE_SEEDS ?? 30);
 const FIRST_SEED = Number(process.env.CONVERGE_FIRST_SEED ?? 11);
@@ -120,23 +120,13 @@ const show = (op: Op, ts: Target[]): string => {
 };
 
 describe.skipIf(!hasRedisServer)('shared bans converge after random disconnections (seeded)', () => {
-  let redis: RedisServer;
-  let admin: ReturnType<typeof createClient>;
   const proxies: KillableProxy[] = [];
   const nodes: Node[] = [];
-
-  beforeAll(async () => {
-    redis = await startRedisServer({ aclLines: [NO_TIME_USER] });
-    admin = createClient({ url: redis.url(), disableClientInfo: true, maintNotifications: 'disabled' });
-    admin.on('error', () => undefined);
-    await admin.connect();
-  });
-  afterAll(async () => {
-    for (const n of nodes) await n.stop().catch(() => undefined);
-    for (const p of proxies) await p.close();
-    await admin?.close().catch(() => undefined);
-    await redis?.stop();
-    removeNodeDirs();
+  const server = useRedisServer({ aclLines: [NO_TIME_USER] }, () => stopAll(nodes, proxies));
+  let redis: RedisServer;
+  let admin: AdminClient;
+  beforeAll(() => {
+    ({ redis, admin } = server);
   });
 
   /** Runs one seed; resolves with a failure report, or null. */

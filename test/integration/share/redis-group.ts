@@ -23,11 +23,13 @@ export interface RedisGroup {
   proxy(): Promise<CuttableProxy>;
 }
 
-export function useRedisGroup(opts: { aclLines?: string[] } = {}): RedisGroup {
+/**
+ * A redis-server on a private port and an admin client for the tests of one describe block: started
+ * in beforeAll; in afterAll `cleanUp` runs first (stopping what the tests made), then both stop.
+ */
+export function useRedisServer(opts: { aclLines?: string[] } = {}, cleanUp: () => Promise<void> = async () => {}): { readonly redis: RedisServer; readonly admin: AdminClient } {
   let redis: RedisServer | undefined;
   let admin: AdminClient | undefined;
-  const replicas: Replica[] = [];
-  const proxies: CuttableProxy[] = [];
   beforeAll(async () => {
     redis = await startRedisServer(opts);
     admin = createClient({ url: redis.url(), disableClientInfo: true, maintNotifications: 'disabled' });
@@ -35,22 +37,39 @@ export function useRedisGroup(opts: { aclLines?: string[] } = {}): RedisGroup {
     await admin.connect();
   });
   afterAll(async () => {
-    for (const r of replicas) await r.stage.stop().catch(() => undefined);
-    for (const p of proxies) await p.close();
+    await cleanUp();
     await admin?.close().catch(() => undefined);
     await redis?.stop();
-    removeReplicaDirs();
   });
-  const set = <T>(x: T | undefined, what: string): T => {
-    if (x === undefined) throw new Error(`useRedisGroup: ${what} is set in beforeAll`);
-    return x;
-  };
   return {
     get redis() {
       return set(redis, 'redis');
     },
     get admin() {
       return set(admin, 'admin');
+    },
+  };
+}
+
+function set<T>(x: T | undefined, what: string): T {
+  if (x === undefined) throw new Error(`useRedisServer: ${what} is set in beforeAll`);
+  return x;
+}
+
+export function useRedisGroup(opts: { aclLines?: string[] } = {}): RedisGroup {
+  const replicas: Replica[] = [];
+  const proxies: CuttableProxy[] = [];
+  const server = useRedisServer(opts, async () => {
+    for (const r of replicas) await r.stage.stop().catch(() => undefined);
+    for (const p of proxies) await p.close();
+    removeReplicaDirs();
+  });
+  return {
+    get redis() {
+      return server.redis;
+    },
+    get admin() {
+      return server.admin;
     },
     replicas,
     proxies,
@@ -60,7 +79,7 @@ export function useRedisGroup(opts: { aclLines?: string[] } = {}): RedisGroup {
       return r;
     },
     async proxy() {
-      const p = await startProxy(set(redis, 'redis').port);
+      const p = await startProxy(server.redis.port);
       proxies.push(p);
       return p;
     },
