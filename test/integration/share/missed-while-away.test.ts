@@ -70,4 +70,23 @@ describe.skipIf(!hasRedisServer)(`a replica catching up settles its own bans the
     expect(b.unbans).toHaveLength(0);
     expect(a.unbans).toHaveLength(0);
   });
+
+  it('connected all along, its own bans gone from the hash (the watchdog finds one): the one an unban tombstone came after is lifted, the other stored again', async () => {
+    const group = 'away3';
+    const a = await g.replica(`${group}-a`, { url: g.redis.url(), group });
+    // Rounds of 200 ms: the watchdog samples one own ban per round.
+    const b = await g.replica(`${group}-b`, { url: g.redis.url(), group, hungAfterMs: 600 });
+    const now = Date.now();
+    const [unbanned, lost] = ['198.18.40.1', '198.18.40.2'];
+    for (const ip of [unbanned!, lost!]) b.stage.publishBan({ ip, family: 4, rule: 'http-403', at: now, until: now + HOUR, origin: b.name });
+    await waitFor('a has heard both', () => [unbanned, lost].every((ip) => a.bans.some((x) => x.ban.ip === ip)), 5000);
+    // Written by hand, without a message (as a lost message would leave it): an unban of one, a
+    // tombstone dated after its ban; the other only deleted (Redis lost it).
+    await g.admin.zAdd(`banhammer:{${group}}:unbans`, { score: Date.now() + 500, value: unbanned! });
+    expect(await g.admin.hDel(`banhammer:{${group}}:bans`, [unbanned!, lost!])).toBe(2);
+    await waitFor('the unbanned one lifted at b', () => b.unbans.some((u) => u.ip === unbanned), 5000);
+    await waitFor('the lost one stored again', async () => await stored(g.admin, group, lost!), 5000);
+    expect(await stored(g.admin, group, unbanned!)).toBe(false);
+    expect(b.unbans.map((u) => u.ip)).toEqual([unbanned]);
+  });
 });
