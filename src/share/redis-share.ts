@@ -1031,10 +1031,7 @@ class RedisShare implements ShareStage {
         }
         if ((this.unbannedAt.get(field) ?? -1) < at) {
           this.deleteRemote(field);
-          this.noteUnban(field, at);
-          this.counts.unbansIn++;
-          const u = { ip: op.ban.ip, family: op.ban.family, origin: 'group', at, ...(op.ban.scope !== undefined ? { scope: op.ban.scope } : {}) };
-          this.emit('onRemoteUnban', () => this.events?.onRemoteUnban(u));
+          this.liftedByGroup(field, op.ban, at);
         }
       }
       else if (r === -1) {
@@ -1577,15 +1574,12 @@ class RedisShare implements ShareStage {
     const all = [...this.restoredCheck];
     for (let i = 0; i < all.length; i += RESTORE_BATCH) {
       const chunk = all.slice(i, i + RESTORE_BATCH);
-      const r = await this.eval(UNBANNED_SCRIPT, [this.keys.bans, this.keys.unbans], chunk.map(([field]) => field));
-      if (!Array.isArray(r)) throw new Error('unexpected unbanned reply');
+      const r = await this.tombstones(chunk.map(([field]) => field));
       chunk.forEach(([field, { ban, own }], j) => {
         this.restoredCheck.delete(field);
         if (isExpired(ban, now)) return;
-        const t: unknown = r[j];
-        // (A tombstone is in the group's clock.)
-        const at = typeof t === 'string' ? this.gclock.toLocal(Number(t)) : NaN;
-        if (!(Number.isFinite(at) && at <= now + CLOCK_SKEW_MS && at >= ban.at - CLOCK_SKEW_MS)) {
+        const at = this.unbanAfter(r[j], ban, now);
+        if (at === null) {
           if (own && ban.at > now - TOMBSTONE_MS + CLOCK_SKEW_MS && !this.own.has(field)) this.rememberOwn(field, ban);
           return;
         }
@@ -1593,10 +1587,7 @@ class RedisShare implements ShareStage {
         const since = this.own.get(field) ?? this.remote.get(field);
         if (since !== undefined && since.at > at + CLOCK_SKEW_MS) return;
         this.own.delete(field);
-        this.noteUnban(field, at);
-        this.counts.unbansIn++;
-        const u = { ip: ban.ip, family: ban.family, origin: 'group', at, ...(ban.scope !== undefined ? { scope: ban.scope } : {}) };
-        this.emit('onRemoteUnban', () => this.events?.onRemoteUnban(u));
+        this.liftedByGroup(field, ban, at);
       });
     }
   }
@@ -1612,27 +1603,46 @@ class RedisShare implements ShareStage {
   private async settleMissingOwn(missing: ReadonlyArray<readonly [string, SharedBan]>, now: number): Promise<void> {
     for (let i = 0; i < missing.length; i += RESTORE_BATCH) {
       const chunk = missing.slice(i, i + RESTORE_BATCH);
-      const r = await this.eval(UNBANNED_SCRIPT, [this.keys.bans, this.keys.unbans], chunk.map(([field]) => field));
-      if (!Array.isArray(r)) throw new Error('unexpected unbanned reply');
+      const r = await this.tombstones(chunk.map(([field]) => field));
       const again: SharedBan[] = [];
       chunk.forEach(([field, ban], j) => {
         // Replaced or lifted here meanwhile: no longer this question.
         if (this.own.get(field) !== ban || this.latest.has(field)) return;
-        const t: unknown = r[j];
-        // (A tombstone is in the group's clock.)
-        const at = typeof t === 'string' ? this.gclock.toLocal(Number(t)) : NaN;
-        if (!(Number.isFinite(at) && at <= now + CLOCK_SKEW_MS && at >= ban.at - CLOCK_SKEW_MS)) {
+        const at = this.unbanAfter(r[j], ban, now);
+        if (at === null) {
           again.push(ban);
           return;
         }
         this.own.delete(field);
-        this.noteUnban(field, at);
-        this.counts.unbansIn++;
-        const u = { ip: ban.ip, family: ban.family, origin: 'group', at, ...(ban.scope !== undefined ? { scope: ban.scope } : {}) };
-        this.emit('onRemoteUnban', () => this.events?.onRemoteUnban(u));
+        this.liftedByGroup(field, ban, at);
       });
       await Promise.all(again.map((ban) => this.apply({ t: 'ban', ban })));
     }
+  }
+
+  /** The time of each field's last unban (its tombstone, in the group's clock) where the group stores nothing under it (UNBANNED_SCRIPT). */
+  private async tombstones(fields: string[]): Promise<unknown[]> {
+    const r = await this.eval(UNBANNED_SCRIPT, [this.keys.bans, this.keys.unbans], fields);
+    if (!Array.isArray(r)) throw new Error('unexpected unbanned reply');
+    return r;
+  }
+
+  /**
+   * When (this host's clock) the unban a tombstone `t` names happened, if it came after `ban` (give
+   * or take the clocks' skew) and not after now (plus the skew: an unban "from the future" is none
+   * that happened); null otherwise, or when there is no tombstone.
+   */
+  private unbanAfter(t: unknown, ban: SharedBan, now: number): number | null {
+    const at = typeof t === 'string' ? this.gclock.toLocal(Number(t)) : NaN;
+    return Number.isFinite(at) && at <= now + CLOCK_SKEW_MS && at >= ban.at - CLOCK_SKEW_MS ? at : null;
+  }
+
+  /** The group unbanned `ban`'s address at `at` (a tombstone says so): noted, counted, and lifted here. */
+  private liftedByGroup(field: string, ban: SharedBan, at: number): void {
+    this.noteUnban(field, at);
+    this.counts.unbansIn++;
+    const u = { ip: ban.ip, family: ban.family, origin: 'group', at, ...(ban.scope !== undefined ? { scope: ban.scope } : {}) };
+    this.emit('onRemoteUnban', () => this.events?.onRemoteUnban(u));
   }
 
   /** Sends what waits in the outbox, oldest first (a live operation sent meanwhile removed its address's entry). */
