@@ -89,4 +89,31 @@ describe.skipIf(!hasRedisServer)(`a replica catching up settles its own bans the
     expect(await stored(g.admin, group, unbanned!)).toBe(false);
     expect(b.unbans.map((u) => u.ip)).toEqual([unbanned]);
   });
+
+  it('a flood of stale unbans naming one of its own bans (a replay, or a writer with the password): the ban stays, stored, and each is no more than one ban script in flight', async () => {
+    const group = 'away4';
+    const b = await g.replica(`${group}-b`, { url: g.redis.url(), group });
+    const now = Date.now();
+    const ip = '198.18.41.1';
+    b.stage.publishBan({ ip, family: 4, rule: 'http-403', at: now, until: now + HOUR, origin: b.name });
+    await waitFor('stored', async () => await stored(g.admin, group, ip), 3000);
+    const before = b.stage.stats();
+    const sentBefore = before.bansOut + before.bansCovered;
+    // Older than the ban by more than the skew: each is stale, and makes b store its ban again.
+    const stale = JSON.stringify({ v: 1, t: 'unban', ip, family: 4, origin: 'mallory', at: now - 10_000, sent: Date.now() });
+    const N = 5000;
+    for (let i = 0; i < N; i += 1000) {
+      const multi = g.admin.multi();
+      for (let j = i; j < i + 1000; j++) multi.publish(`banhammer:{${group}}:events`, stale);
+      await multi.execAsPipeline();
+    }
+    await waitFor('every stale unban counted', () => b.stage.stats().unbansStale >= N, 10_000);
+    await new Promise((r) => setTimeout(r, 300));
+    const after = b.stage.stats();
+    expect(b.unbans).toHaveLength(0);
+    expect(await stored(g.admin, group, ip)).toBe(true);
+    expect(after.connected).toBe(true);
+    // One store at a time per address: far fewer than one per message.
+    expect(after.bansOut + after.bansCovered - sentBefore).toBeLessThan(N / 10);
+  });
 });
