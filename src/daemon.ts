@@ -174,7 +174,7 @@ export class Daemon implements ControlHandler {
     });
     this.stats = this.pipeline.stats;
     const lifted = (bans: Ban[]): void => void this.lift(bans, 'group');
-    this.group = deps.share && new GroupLink({ share: deps.share, pipeline: this.pipeline, clock: deps.clock, log: this.log, onAdopted: (b) => this.toEnforce(b), onLifted: lifted, scoped: this.scoped, networks: deps.enforcer.cidr === true, minPrefix: { 4: deps.config.share.minPrefix4, 6: deps.config.share.minPrefix6 }, isContainer: (id) => this.containers?.info(id) != null });
+    this.group = deps.share && new GroupLink({ share: deps.share, pipeline: this.pipeline, clock: deps.clock, log: this.log, onAdopted: (b) => this.toEnforce(b), onLifted: lifted, onOwnAgain: () => this.queue.schedule(), scoped: this.scoped, networks: deps.enforcer.cidr === true, minPrefix: { 4: deps.config.share.minPrefix4, 6: deps.config.share.minPrefix6 }, isContainer: (id) => this.containers?.info(id) != null });
     this.keeper = new StateKeeper<DaemonState>({
       sink: deps.store,
       log: this.log,

@@ -81,6 +81,15 @@ export interface Ban {
   readonly evidenceOmitted?: number | undefined;
   /** The group's count crossed maxretry (failures seen by several replicas): evidence holds this replica's lines only. */
   readonly groupCount?: boolean | undefined;
+  /**
+   * A ban adopted from the group (`from` set) that replaced a ban of the same rule, address and scope
+   * made here, because it lasts longer: that own ban (without its lines, kept in the history of ended
+   * bans). It stands again if the group lifts the adopted ban with an unban made before it
+   * (liftAdopted): an unban dated between the two must not lift a ban made after it, here or, once
+   * this replica stores it again, anywhere (h35, seed 41). Kept in the state file: after a restart the
+   * share stage still knows the ban as this replica's own.
+   */
+  readonly under?: Ban | undefined;
 }
 
 /** Why a ban ended. */
@@ -721,6 +730,8 @@ export class BanBook {
       this.refusedAtCap++;
       return null;
     }
+    // An own ban it replaces stays under it (and one already under the replaced adopted ban): see Ban.under.
+    const under = held === undefined ? undefined : held.from === undefined ? withoutLines(held) : held.under;
     const ban: Ban = {
       ip: c.ip,
       family: c.family,
@@ -732,6 +743,7 @@ export class BanBook {
       manual: rule === MANUAL_RULE,
       from: String(g.origin).slice(0, 128),
       ...(scope !== undefined ? { scope, scopeName: scope.slice(0, 12) } : {}),
+      ...(under !== undefined && (under.until === null || under.until > now) ? { under } : {}),
     };
     if (held !== undefined) this.end(held, endOfReplaced(held, now, `group:${ban.from}`));
     const k = key(rule, c.ip, scope);
@@ -743,6 +755,33 @@ export class BanBook {
     const count = Math.min(ban.nth, MAX_ADOPTED_COUNT);
     if (count > (this.history.get(k)?.count ?? 0)) this.history.set(k, { ip: c.ip, rule, count, last: ban.at, ...(scope !== undefined ? { scope } : {}) });
     return ban;
+  }
+
+  /**
+   * The group lifted its bans of `ip` (an address or network, canonical; `scope`: one container, or
+   * undefined for host-wide) made up to `before`, while a ban this replica made after them stands: every
+   * adopted ban of it made then is lifted, and the own ban one of them had replaced (Ban.under) is in
+   * force again, if it has not ended and was made after `before`. Own bans are left alone.
+   */
+  liftAdopted(ip: string, scope: string | undefined, before: number, now: number, cause: EndCause): { lifted: Ban[]; restored: Ban[] } {
+    const lifted: Ban[] = [];
+    const restored: Ban[] = [];
+    const held = this.bansOfAddress.get(scopedKey(ip, scope));
+    for (const b of held === undefined ? [] : held instanceof Map ? [...held.values()] : [held]) {
+      if (b.from === undefined || b.at > before) continue;
+      const k = key(b.rule, b.ip, b.scope);
+      const under = b.under;
+      this.end(b, { reason: 'unbanned', at: cause.at, by: cause.by });
+      if (under !== undefined && under.at > before && (under.until === null || under.until > now)) {
+        this.setBan(k, under);
+        restored.push(under);
+      } else {
+        this.deleteBan(k, b);
+        lifted.push(b);
+      }
+      this.touch(b);
+    }
+    return { lifted, restored };
   }
 
   /**
@@ -1283,7 +1322,8 @@ export class BanBook {
     if (this.bans.get(k) === undefined || this.bans.get(k) === ban) this.release(`b ${k}`);
     if (this.maxEnded === 0) return;
     const seq = ++this.endedSeq;
-    this.ended.set(seq, { ...ban, ended: end });
+    // (An own ban kept under an adopted one is no part of how the adopted one ended.)
+    this.ended.set(seq, ban.under === undefined ? { ...ban, ended: end } : { ...withoutLines(ban), ...(ban.evidence !== undefined ? { evidence: ban.evidence } : {}), ended: end });
     this.hold(`e ${seq}`, evidenceBytes(ban.evidence));
     this.trimEnded();
     this.trimEvidence();
@@ -1427,7 +1467,22 @@ function readBan(b: unknown, now: number, active: boolean): Ban | null {
   if (evidence !== undefined) ban.evidence = evidence;
   if (omitted > 0) ban.evidenceOmitted = omitted;
   if (r.groupCount === true) ban.groupCount = true;
+  // The own ban an adopted one replaced (Ban.under): one of the same rule, address and scope, made
+  // here (no `from`, nothing under it), not ended; anything else is dropped, the adopted ban kept.
+  if (ban.from !== undefined && typeof r.under === 'object' && r.under !== null && !Object.hasOwn(r.under, 'under') && !Object.hasOwn(r.under, 'from')) {
+    const under = readBan(r.under, now, active);
+    if (under !== null && under.ip === ban.ip && under.rule === ban.rule && under.scope === ban.scope && (under.until === null || under.until > now)) {
+      ban.under = withoutLines(under);
+    }
+  }
   return ban;
+}
+
+/** A ban without its lines (an own ban kept under an adopted one: its lines went to the history of ended bans). */
+function withoutLines(b: Ban): Ban {
+  if (b.evidence === undefined && b.evidenceOmitted === undefined && b.under === undefined) return b;
+  const { evidence: _e, evidenceOmitted: _o, under: _u, ...rest } = b;
+  return rest;
 }
 
 /** A network ban's target (its ip is canonical `addr/prefix`: readBan made it so), without parsing it again. */

@@ -11,7 +11,7 @@ import type { Clock, TimerHandle } from '../clock.js';
 import type { Ban } from '../decide/ban-book.js';
 import { BanhammerError } from '../errors.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
-import type { GroupUnbanResult, SharedBan, ShareEvents, ShareStage } from './share.js';
+import { CLOCK_SKEW_MS, type GroupUnbanResult, type SharedBan, type ShareEvents, type ShareStage } from './share.js';
 import { CONTAINER_ID_RE } from '../docker/containers.js';
 import { cidrOverlaps, isNetwork, type Cidr } from '../parse/ip.js';
 
@@ -31,6 +31,11 @@ export interface GroupLinkOptions {
   readonly onAdopted: (ban: Ban) => void;
   /** Bans lifted because another replica unbanned the address. */
   readonly onLifted: (bans: Ban[]) => void;
+  /**
+   * Own bans in force again: the group lifted the longer bans adopted in their place, with an unban
+   * made before them (BanBook.liftAdopted). Hand the change to the enforcer.
+   */
+  readonly onOwnAgain?: (bans: Ban[]) => void;
   /**
    * Host mode with per-container scope: a shared ban's scope must be a container id. Otherwise every
    * ban here is host-wide, and a scope from the group is dropped (it cannot mean anything here).
@@ -128,6 +133,18 @@ export class GroupLink {
         if (scope === null) return;
         this.waitingAtCap.delete(banKey(u.ip, scope));
         const now = clock.now();
+        if (u.keepOwn === true) {
+          // Only what was adopted, made up to the unban (give or take the clocks' skew): a ban this
+          // replica made after it stands, and so does the own ban an adopted one had replaced.
+          const cause = { at: now, by: `group:${String(u.origin).slice(0, 128)}` };
+          const r = pipeline.book.liftAdopted(u.ip, scope, (u.at ?? now) + CLOCK_SKEW_MS, now, cause);
+          if (r.lifted.length > 0) this.o.onLifted(r.lifted);
+          if (r.restored.length > 0) {
+            for (const b of r.restored) log.info({ ip: b.ip, rule: b.rule, until: b.until, ...(b.scope !== undefined ? { container: b.scopeName ?? b.scope } : {}) }, 'shared bans: the group lifted a ban adopted here; the ban this replica made after that unban is in force again');
+            this.o.onOwnAgain?.(r.restored);
+          }
+          return;
+        }
         // Lifting goes over every ban held (BanBook.unban): an unban of an address that holds no ban
         // in force here (anyone on the channel can send thousands a second) is answered from the
         // book's index of addresses instead, or 2,000 of them took over a second with 40,000 bans held.
@@ -150,9 +167,14 @@ export class GroupLink {
     const now = clock.now();
     const own: SharedBan[] = [];
     const adopted: SharedBan[] = [];
+    const shared = (b: Ban, origin: string): SharedBan => ({ ip: b.ip, family: b.family, rule: b.rule, at: b.at, until: b.until, origin, nth: b.nth, ...(b.scope !== undefined ? { scope: b.scope } : {}) });
     for (const b of pipeline.book.active(now)) {
-      const g: SharedBan = { ip: b.ip, family: b.family, rule: b.rule, at: b.at, until: b.until, origin: b.from ?? share.replicaId, nth: b.nth, ...(b.scope !== undefined ? { scope: b.scope } : {}) };
-      (b.from === undefined ? own : adopted).push(g);
+      if (b.from === undefined) own.push(shared(b, share.replicaId));
+      else {
+        adopted.push(shared(b, b.from));
+        // The own ban it replaced is still this replica's own to the group (Ban.under).
+        if (b.under !== undefined && (b.under.until === null || b.under.until > now)) own.push(shared(b.under, share.replicaId));
+      }
     }
     if (own.length + adopted.length > 0) share.restored?.({ own, adopted });
     return share.start(events);

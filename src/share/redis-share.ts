@@ -75,7 +75,7 @@ const COVER_QUIET_MS = 1_000;
 /** Catch-ups for data lost under live connections (checkEpoch) start at most this often. */
 const LOSS_CATCH_UP_EVERY_MS = 30_000;
 /** How far apart the clocks of two replicas' hosts may be when telling a stale ban from a fresh one. */
-const CLOCK_SKEW_MS = 2_000;
+export const CLOCK_SKEW_MS = 2_000;
 /** How long an unban keeps older bans of that address from being re-published (a long outage). */
 const TOMBSTONE_MS = 86_400_000;
 /**
@@ -226,9 +226,10 @@ class RedisShare implements ShareStage {
   private remoteSweptAt = -Infinity;
   /**
    * Bans restored from the state file that the first catch-up checks against the group's tombstones
-   * (see restored()), by field, with whether this agent made it; emptied once checked.
+   * (see restored()), by field: the one this agent made and the one it adopted (both, when the
+   * adopted ban had replaced the own one in the ban book: Ban.under); emptied once checked.
    */
-  private readonly restoredCheck = new Map<string, { ban: SharedBan; own: boolean }>();
+  private readonly restoredCheck = new Map<string, { own?: SharedBan; adopted?: SharedBan }>();
   /**
    * How far each origin's times are ahead of this replica's clock, in ms (0 when not ahead), measured
    * from its messages (`sent`, read in this clock, against now; the lag, a few ms, is inside the
@@ -356,7 +357,12 @@ class RedisShare implements ShareStage {
         const checked = checkOutgoingBan({ ...ban, at: Math.trunc(ban.at), until: ban.until === null ? null : Math.trunc(ban.until), origin: this.replicaId }, now);
         if (!checked.ok) continue;
         const b = checked.value;
-        if (this.restoredCheck.size < this.maxBans) this.restoredCheck.set(banField(b.ip, b.scope), { ban: b, own });
+        const field = banField(b.ip, b.scope);
+        const entry = this.restoredCheck.get(field) ?? (this.restoredCheck.size < this.maxBans ? {} : undefined);
+        if (entry === undefined) continue;
+        if (own) entry.own = b;
+        else entry.adopted = b;
+        this.restoredCheck.set(field, entry);
       }
     }
   }
@@ -1255,6 +1261,14 @@ class RedisShare implements ShareStage {
         // script: nothing if another stored ban covers it); left alone, the other replicas and late
         // joiners lost it until the watchdog's sampling of one own ban per round came to it (h35).
         if (this.own.get(field) === held && !this.latest.has(field) && !this.outbox.has(field)) void this.send({ t: 'ban', ban: held });
+        // What this replica adopted of it, made before the unban, the group lifted: lifted here too,
+        // own bans kept (the book held the group's longer ban in place of ours: a permanent ban the
+        // others lifted stayed in force here).
+        const heard = this.remote.get(field);
+        if (heard !== undefined && !(heard.at - CLOCK_SKEW_MS > m.unban.at)) {
+          this.deleteRemote(field);
+          this.liftedByGroup(field, heard, m.unban.at, m.unban.origin, true);
+        }
         return;
       }
       this.deleteRemote(field);
@@ -1540,8 +1554,12 @@ class RedisShare implements ShareStage {
         // An own ban of the address, made after this one was heard (a ban this replica made over it,
         // or one the group's stored ban covered, so not stored itself), is settled in step 5: lifted
         // there if an unban came after it, stored again if not. Lifting the address here lifted it
-        // too, in the ban book, while step 5 published it again to every other replica (h35).
-        if (this.own.has(field)) continue;
+        // too, in the ban book, while step 5 published it again to every other replica (h35). What
+        // this replica adopted of it is lifted now, its own bans kept.
+        if (this.own.has(field)) {
+          this.liftedByGroup(field, ban, now, ban.origin, true);
+          continue;
+        }
         this.counts.unbansIn++;
         const u = { ip: ban.ip, family: ban.family, origin: ban.origin, at: now, ...(ban.scope !== undefined ? { scope: ban.scope } : {}) };
         this.emit('onRemoteUnban', () => this.events?.onRemoteUnban(u));
@@ -1575,14 +1593,23 @@ class RedisShare implements ShareStage {
     for (let i = 0; i < all.length; i += RESTORE_BATCH) {
       const chunk = all.slice(i, i + RESTORE_BATCH);
       const r = await this.tombstones(chunk.map(([field]) => field));
-      chunk.forEach(([field, { ban, own }], j) => {
+      chunk.forEach(([field, entry], j) => {
         this.restoredCheck.delete(field);
-        if (isExpired(ban, now)) return;
-        const at = this.unbanAfter(r[j], ban, now);
-        if (at === null) {
-          if (own && ban.at > now - TOMBSTONE_MS + CLOCK_SKEW_MS && !this.own.has(field)) this.rememberOwn(field, ban);
+        const own = entry.own !== undefined && !isExpired(entry.own, now) ? entry.own : undefined;
+        const adopted = entry.adopted !== undefined && !isExpired(entry.adopted, now) ? entry.adopted : undefined;
+        const ownLiftedAt = own === undefined ? null : this.unbanAfter(r[j], own, now);
+        if (own !== undefined && ownLiftedAt === null) {
+          // The own ban stands; an adopted one the unban came after (an own ban kept under it) is lifted.
+          if (own.at > now - TOMBSTONE_MS + CLOCK_SKEW_MS && !this.own.has(field)) this.rememberOwn(field, own);
+          const adoptedLiftedAt = adopted === undefined ? null : this.unbanAfter(r[j], adopted, now);
+          const heard = this.remote.get(field);
+          if (adoptedLiftedAt !== null && !(heard !== undefined && heard.at > adoptedLiftedAt + CLOCK_SKEW_MS)) this.liftedByGroup(field, adopted!, adoptedLiftedAt, 'group', true);
           return;
         }
+        const ban = own ?? adopted;
+        if (ban === undefined) return;
+        const at = ownLiftedAt ?? this.unbanAfter(r[j], ban, now);
+        if (at === null) return;
         // A ban of it made (or heard of) in this run, after that unban, stands.
         const since = this.own.get(field) ?? this.remote.get(field);
         if (since !== undefined && since.at > at + CLOCK_SKEW_MS) return;
@@ -1637,11 +1664,17 @@ class RedisShare implements ShareStage {
     return Number.isFinite(at) && at <= now + CLOCK_SKEW_MS && at >= ban.at - CLOCK_SKEW_MS ? at : null;
   }
 
-  /** The group unbanned `ban`'s address at `at` (a tombstone says so): noted, counted, and lifted here. */
-  private liftedByGroup(field: string, ban: SharedBan, at: number): void {
-    this.noteUnban(field, at);
-    this.counts.unbansIn++;
-    const u = { ip: ban.ip, family: ban.family, origin: 'group', at, ...(ban.scope !== undefined ? { scope: ban.scope } : {}) };
+  /**
+   * The group unbanned `ban`'s address at `at` (a tombstone says so): noted, counted, and lifted here.
+   * `keepOwn`: an own ban of it made since stands; only what this replica adopted is lifted (not
+   * noted: the own ban is what the address's next unban is measured against).
+   */
+  private liftedByGroup(field: string, ban: SharedBan, at: number, origin = 'group', keepOwn = false): void {
+    if (!keepOwn) {
+      this.noteUnban(field, at);
+      this.counts.unbansIn++;
+    }
+    const u = { ip: ban.ip, family: ban.family, origin, at, ...(ban.scope !== undefined ? { scope: ban.scope } : {}), ...(keepOwn ? { keepOwn } : {}) };
     this.emit('onRemoteUnban', () => this.events?.onRemoteUnban(u));
   }
 

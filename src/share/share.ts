@@ -104,8 +104,11 @@ export interface ShareEvents {
    * `at`: when the unban was made (in this replica's clock). origin 'group': a ban this replica
    * re-published after an outage, or restored from its state file, had been lifted meanwhile (found
    * in the group's tombstones).
+   * `keepOwn`: the group lifted its bans of the address made before `at` (give or take the clocks'
+   * skew), but a ban this replica made after it stands (stored in the group again): only the bans
+   * adopted from the group are lifted; an own ban one of them had replaced is in force again.
    */
-  onRemoteUnban(u: { ip: string; family: 4 | 6; scope?: string; origin: string; at?: number }): void;
+  onRemoteUnban(u: { ip: string; family: 4 | 6; scope?: string; origin: string; at?: number; keepOwn?: boolean }): void;
   /** Group-wide count crossed maxretry for (rule, ip, scope): the lead turns it into a ban. */
   onGroupOffense(o: { ip: string; family: 4 | 6; rule: string; at: number; failures: number; scope?: string }): void;
   /** Outage once, return once. */
@@ -233,4 +236,4 @@ export function shareAclLine(group: string, password: string): string {
   return `user ${group} on >${password} resetkeys resetchannels ~${prefix} &${prefix} -@all ${SHARE_ACL_COMMANDS.map((c) => `+${c}`).join(' ')}`;
 }
 
-export { createRedisShare } from './redis-share.js';
+export { CLOCK_SKEW_MS, createRedisShare } from './redis-share.js';

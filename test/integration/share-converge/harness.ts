@@ -154,6 +154,8 @@ export const fieldOf = (t: { ip: string; scope?: string | undefined }): string =
 export interface Held {
   readonly own: boolean;
   readonly ban: SharedBan;
+  /** An adopted ban that replaced an own one: that own ban (BanBook's Ban.under). */
+  readonly under?: SharedBan;
 }
 
 /** The shared time of one group (virtual ms added to every replica's clock). */
@@ -221,12 +223,24 @@ export class Node {
         this.note(`onRemoteBan ${f} origin=${b.origin} at=${b.at - this.world.t0}${held && (held.ban.until === null || (b.until !== null && held.ban.until >= b.until)) ? ' (held longer: kept)' : ''}`);
         // BanBook.adopt: a held ban lasting at least as long is kept.
         if (held !== undefined && (held.ban.until === null || (b.until !== null && held.ban.until >= b.until))) return;
-        this.view.set(f, { own: false, ban: b });
+        // The own ban it replaces stays under it (Ban.under), as one under the adopted ban it replaces.
+        const under = held === undefined ? undefined : held.own ? held.ban : held.under;
+        this.view.set(f, { own: false, ban: b, ...(under !== undefined ? { under } : {}) });
       },
       onRemoteUnban: (u) => {
         if (!mine()) return;
         const f = fieldOf(u);
-        this.note(`onRemoteUnban ${f} origin=${u.origin}${this.view.has(f) ? '' : ' (held nothing)'}`);
+        const held = this.view.get(f);
+        this.note(`onRemoteUnban ${f} origin=${u.origin}${u.keepOwn === true ? ' keepOwn' : ''}${held !== undefined ? '' : ' (held nothing)'}`);
+        if (u.keepOwn === true) {
+          // BanBook.liftAdopted: only an adopted ban made up to the unban (give or take the skew); the own one under it stands again.
+          const before = (u.at ?? this.clock.now()) + 2_000;
+          if (held === undefined || held.own || held.ban.at > before) return;
+          const under = held.under;
+          if (under !== undefined && under.at > before && (under.until === null || under.until > this.clock.now())) this.view.set(f, { own: true, ban: under });
+          else this.view.delete(f);
+          return;
+        }
         this.view.delete(f);
       },
       onGroupOffense: () => undefined,
@@ -257,7 +271,10 @@ export class Node {
     // The state file: what the ban book held when the agent stopped.
     const own: SharedBan[] = [];
     const adopted: SharedBan[] = [];
-    for (const h of this.view.values()) (h.own ? own : adopted).push(h.own ? { ...h.ban, origin: stage.replicaId } : h.ban);
+    for (const h of this.view.values()) {
+      (h.own ? own : adopted).push(h.own ? { ...h.ban, origin: stage.replicaId } : h.ban);
+      if (h.under !== undefined) own.push({ ...h.under, origin: stage.replicaId });
+    }
     if (own.length + adopted.length > 0) stage.restored?.({ own, adopted });
     this.stage = stage;
     this.note(`start gen=${this.gen} restored own=${own.length} adopted=${adopted.length}`);

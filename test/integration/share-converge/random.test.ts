@@ -19,9 +19,9 @@
  * Seeds 11–40 by default (CONVERGE_FIRST_SEED, CONVERGE_SEEDS, CONVERGE_STEP, CONVERGE_SKEW override
  * for longer hunts). What the hunts found is reduced to a deterministic test each in cases.test.ts;
  * seed 34 failed on the code before them (a ban lifted for missing from a catch-up's read). Seed 41
- * still fails, outside this stage: a replica's own ban that its ban book replaced with a longer one
- * adopted from the group (BanBook.adopt) is no longer its own after a restart, and an unban made
- * between the two, replayed later, loses it group-wide (reported by h35, not fixed here).
+ * failed until the ban book kept an own ban under a longer one adopted in its place (Ban.under,
+ * BanBook.liftAdopted; test/integration/share/own-under-adopted.test.ts): before, that own ban was no
+ * longer its own after a restart, and an unban made between the two, replayed later, lost it group-wide.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { hasRedisServer, type RedisServer } from '../share/redis-server.js';
