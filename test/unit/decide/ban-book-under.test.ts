@@ -4,7 +4,7 @@
  * own one (liftAdopted), and read from a state file as the hostile input it is (h35, seed 41).
  */
 import { describe, expect, it } from 'vitest';
-import { BanBook, type Ban } from '../../../src/decide/ban-book.js';
+import { BanBook, type Ban, type BanBookSnapshot } from '../../../src/decide/ban-book.js';
 import { Allowlist } from '../../../src/decide/allowlist.js';
 import { PRESETS } from '../../../src/detect/presets.js';
 
@@ -13,6 +13,8 @@ const T = 1_800_000_000_000;
 const IP = '198.18.62.1';
 const book = (): BanBook => new BanBook({ ...PRESETS }, new Allowlist([]));
 const cause = { at: T + 20_000, by: 'group:c' };
+/** A state file's bans, as written by anyone (hostile input). */
+const saved = (bans: unknown[]): BanBookSnapshot => ({ bans, history: [], ended: [] }) as unknown as BanBookSnapshot;
 
 /** Own one-hour ban at T+10 s, replaced by b's permanent ban made at T (delivered later). */
 function withUnder(): { b: BanBook; own: Ban; adopted: Ban } {
@@ -112,14 +114,14 @@ describe('an own ban under a longer adopted one', () => {
     ];
     for (const under of hostile) {
       const b = book();
-      expect(b.restore({ bans: [{ ...adopted, under }], history: [], ended: [] }, T + 20_000).restored, JSON.stringify(under)).toBe(1);
+      expect(b.restore(saved([{ ...adopted, under }]), T + 20_000).restored, JSON.stringify(under)).toBe(1);
       const [held] = b.active(T + 20_000);
       expect(held!.under, JSON.stringify(under)).toBeUndefined();
       expect(b.liftAdopted(IP, undefined, T + 5_000, T + 20_000, cause).restored).toEqual([]);
     }
     // Under an own ban it means nothing.
     const b = book();
-    b.restore({ bans: [{ ...own, under: own }], history: [], ended: [] }, T + 20_000);
+    b.restore(saved([{ ...own, under: own }]), T + 20_000);
     expect(b.active(T + 20_000)[0]!.under).toBeUndefined();
   });
 });
