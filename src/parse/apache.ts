@@ -107,6 +107,14 @@ export interface AccessScannerOptions {
    * (`"$http_host"`, `"$http_cookie"`) would otherwise let a client behind the proxy name anyone.
    */
   readonly trailingForwarded?: boolean;
+  /**
+   * Whether the host field of the host layout can hold spaces a client wrote: nginx before 1.21.1
+   * writes a Host header's spaces into $host (later versions, and Apache's %v/%V, refuse such a Host
+   * with a 400). Then `$host $remote_addr - $remote_user` read as declared would let a client name
+   * any address (a Host `x 198.18.0.9 -`): such a line is refused, at the price that a client whose
+   * Basic-auth user name holds an address followed by ` - ` has its own lines skipped (README).
+   */
+  readonly hostMayHoldSpaces?: boolean;
 }
 
 /** Caches shared by all scanners of one line parser. */
@@ -345,6 +353,7 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
   const { layout, backslashEscapes } = opts;
   const trusted = opts.trusted ?? null;
   const trailingForwarded = opts.trailingForwarded ?? layout === 'auto';
+  const hostSpaces = layout === 'host' && opts.hostMayHoldSpaces === true;
   const escapeFlag = backslashEscapes ? FLAG_ESCAPES : 0;
   /**
    * May the first field be text the client wrote (an X-Forwarded-For list, nginx's $host)? Not in a
@@ -371,6 +380,11 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
   let outListBad: SkipReason | null = null;
   /** Set by walkList(): whether its client is left of a trusted proxy's entry (it passed one). */
   let walkPassed = false;
+  /**
+   * A line longer than the head: where the text handed over ends (-1: the head is all there is).
+   * Only forwardedClient() reads beyond the head (see there).
+   */
+  let lineEnd = -1;
 
   const ipAt = (line: string, s: number, e: number): TableIp | null => ips.lookup(line, s, e);
 
@@ -406,7 +420,9 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
   // before the status it is 'too-long' rather than 'truncated'.
   const scanAccessLine: AccessScanner = (line, start, end, origin, cut) => {
     if (end - start <= MAX_HEAD_LENGTH) return scanHead(line, start, end, origin, cut);
+    lineEnd = end;
     const out = scanHead(line, start, start + MAX_HEAD_LENGTH, origin, true);
+    lineEnd = -1;
     return out === 'truncated' ? 'too-long' : out;
   };
   return scanAccessLine;
@@ -662,7 +678,16 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
   function forwardedClient(line: string, start: number, after: number, end: number, open: boolean): SkipReason | null {
     outIsQuad = false;
     outAddr = null;
-    const t = readTail(line, after, end, open, backslashEscapes);
+    let t = readTail(line, after, end, open, backslashEscapes);
+    // The field names the client, and it comes after the referer and User-Agent, which the client
+    // fills: padded with bytes the server writes as `\xHH` (nginx with large_client_header_buffers
+    // 4 16k takes 64 KiB of them), they pushed it past the head, and every such line of a client
+    // behind the proxy was 'too-long' (a ban escape). So a line that is longer than the head is read
+    // on for this field: once, linear in the line, and only for a trusted peer's line. The text may
+    // itself be a prefix (the splitter's cap, a kept head), so it is read as a line that goes on: a
+    // field it cuts stays open ('too-long', as before), never a field of its own, and a field it
+    // holds whole is the line's own (the server escapes every quote a client sends).
+    if (t.open && lineEnd > end) t = readTail(line, after, lineEnd, true, backslashEscapes);
     if (t.open) return fail(line, start, end, 'truncated');
     if (t.xffS < 0 || t.xffE === t.xffS || (t.xffE === t.xffS + 1 && line.charCodeAt(t.xffS) === DASH)) return null;
     const got = walkList(line, t.xffS, t.xffE);
@@ -752,14 +777,18 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
     // are the user field, which any client fills. A host-led line whose first fields the client wrote
     // (`$http_x_forwarded_for $remote_addr - …` with spaces in the header, `x 198.18.0.9 -`; or a Host
     // header with spaces, which nginx and Apache's default Strict mode refuse) always holds the real
-    // peer among those words, followed by ` - ` (peerSignatureIn): only that refuses the line, so a
-    // client can skip its own lines only by writing such a pair into its user name on purpose.
+    // peer among those words, followed by ` - ` (peerSignatureIn): only that refuses the line, and
+    // in `auto`, which must also read `$http_x_forwarded_for $remote_addr`, and in nginx's fixed host
+    // format (hostMayHoldSpaces: nginx before 1.21.1 writes a Host's spaces into $host). Apache's
+    // fixed host format reads the user field as declared: %v and %V never hold a space (Apache
+    // answers such a Host 400 and logs its own name: test/integration/server-hostile), and refusing
+    // there let any client skip its own lines with a user name such as `198.18.9.9 - x` (a ban escape).
     if (clientFirst && lb - fe > 5) {
       const userField = !list && line.charCodeAt(fe + 1) === DASH && line.charCodeAt(fe + 2) === SPACE;
       let refused: boolean;
       if (!userField) refused = forgedPrefix(line, fe, lb, ips);
       else {
-        refused = (layout === 'auto' && trusted !== null && trustedWordIn(line, fe, lb)) || (vhost !== undefined && peerSignatureIn(line, fe + 2, lb));
+        refused = (layout === 'auto' && trusted !== null && trustedWordIn(line, fe, lb)) || ((layout === 'auto' || hostSpaces) && vhost !== undefined && peerSignatureIn(line, fe + 2, lb));
       }
       if (refused) return fail(line, start, end, 'bad-forwarded');
     }

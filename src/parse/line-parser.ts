@@ -13,7 +13,9 @@
  * characters, see access-event.ts), a Docker record cut short is decoded as far as it goes, and a
  * wrapper is only looked at as far as its header. The work per line is bounded by the head, whatever
  * the line's length (finding the end of a Docker record's `log` string, and JSON.parse of a record in
- * another key order, are linear in the record, which Docker keeps under ~100 kB).
+ * another key order, are linear in the record, which Docker keeps under ~100 kB; a trusted proxy's
+ * nginx main line longer than the head is read on, once, for its X-Forwarded-For field: apache.ts
+ * forwardedClient).
  *
  * Docker's log copier splits a line longer than 16 KiB into records of 16 KiB and writes the newline
  * only into the last one. Such a line is put back together per stream (the parser's second argument,

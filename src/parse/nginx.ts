@@ -17,5 +17,5 @@ import type { TrustedProxies } from './trusted-proxies.js';
  * is a trusted proxy. `$host $remote_addr - $remote_user …` is the 'host' layout.
  */
 export function createNginxScanner(caches: ScanCaches, layout: AccessLayout = 'plain', trusted: TrustedProxies | null = null, trailingForwarded = false): AccessScanner {
-  return createAccessScanner({ layout, backslashEscapes: true, trusted, trailingForwarded }, caches);
+  return createAccessScanner({ layout, backslashEscapes: true, trusted, trailingForwarded, hostMayHoldSpaces: true }, caches);
 }

@@ -45,9 +45,12 @@ describe('a user name never has a client\'s own lines skipped after a host (host
     }
   });
 
-  it('a Host header with spaces that ends in ` -` never frames the address it names (auto and the fixed host layouts)', () => {
+  // Not apache-host-combined: Apache never writes a space into %v or %V (it answers such a Host 400:
+  // test/integration/server-hostile); there the same words are a user name, which must count for its
+  // client (host-user-field.test.ts). nginx before 1.21.1 does write a Host's spaces into $host.
+  it('a Host header with spaces that ends in ` -` never frames the address it names (auto and the nginx host layout)', () => {
     for (const host of ['www.example.org 198.18.0.9 -', 'www.example.org 198.18.0.9 - x', 'x [2001:db8::9] -', 'x 2001:db8::9 -']) {
-      for (const f of ['auto', 'nginx-host-combined', 'apache-host-combined'] as const) {
+      for (const f of ['auto', 'nginx-host-combined'] as const) {
         for (const user of ['-', 'bob']) {
           const out = who(`${host} 198.18.0.7 - ${user} ${REST}`, f);
           expect(out, `${host} ${f} ${user}`).not.toMatch(/^(198\.18\.0\.9|2001:db8::9)$/);
