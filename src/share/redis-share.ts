@@ -97,6 +97,11 @@ const MAX_RETRY_MS = 60_000;
 const MAX_LAG_MS = 60_000;
 /** Least time between two reconnections for a READONLY answer (onReadOnly). */
 const READONLY_REOPEN_MS = 5_000;
+/**
+ * Least time between two unbans this replica sends again for one address (unbanAgain): a stale ban
+ * heard again and again (a hostile publisher) must not make one unban per message.
+ */
+const UNBAN_AGAIN_EVERY_MS = 30_000;
 /** How old a signed message on the channel may be (its `sent` against this clock) before it is taken for a replay. */
 const MAX_SIGNED_AGE_MS = 60_000;
 /** Fields per UNBANNED_SCRIPT call, and bans re-published at once after Redis lost its data (pipelined). */
@@ -245,6 +250,8 @@ class RedisShare implements ShareStage {
   private readonly clockOffsets = new BoundedMap<string, number>(1024);
   /** When each address was last unbanned (here or remotely): older bans of it are stale. */
   private readonly unbannedAt: BoundedMap<string, number>;
+  /** When this replica last sent an address's unban again (unbanAgain), by field. */
+  private readonly unbannedAgainAt: BoundedMap<string, number>;
   /** The latest operation sent per field, until its reply: a failed one goes to the outbox only if still the latest. */
   private readonly latest = new Map<string, OutboxOp>();
   private readonly counts = emptyStats();
@@ -329,6 +336,7 @@ class RedisShare implements ShareStage {
     // Bounded like the group's ban set, evicting in constant time (bounded-map.ts).
     this.own = new BoundedMap(this.maxBans);
     this.unbannedAt = new BoundedMap(this.maxBans);
+    this.unbannedAgainAt = new BoundedMap(this.maxBans);
     this.maxBackoff = settings.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS;
     this.hungAfter = settings.hungAfterMs ?? DEFAULT_HUNG_AFTER_MS;
     this.random = deps.random ?? Math.random;
@@ -1251,7 +1259,12 @@ class RedisShare implements ShareStage {
       // (this replica would drop its own ban and never publish it again). A ban dated after this
       // replica's clock (plus the skew) is from a clock running ahead or a hostile member: it never
       // counts as newer (as in UNBAN_SCRIPT), or no unban could lift it until then.
-      const held = this.own.get(field) ?? this.remote.get(field);
+      // A ban restored from the state file that the first catch-up has not checked yet (checkRestored)
+      // is held too: the ban book holds it, and lifting it there for an older unban lost it here
+      // while the catch-up stored it again for every other replica.
+      const pending = this.restoredCheck.get(field);
+      const restored = pending?.own !== undefined && (pending.adopted === undefined || pending.own.at >= pending.adopted.at) ? pending.own : pending?.adopted;
+      const held = this.own.get(field) ?? this.remote.get(field) ?? restored;
       if (held !== undefined && held.at - CLOCK_SKEW_MS > m.unban.at && held.at <= now + CLOCK_SKEW_MS) {
         this.counts.unbansStale++;
         this.noteUnban(field, Math.min(m.unban.at, now + CLOCK_SKEW_MS));
@@ -1288,6 +1301,7 @@ class RedisShare implements ShareStage {
     // replica re-publishing after an outage, racing the unban's replay.
     if ((this.unbannedAt.get(field) ?? -Infinity) - CLOCK_SKEW_MS >= ban.at) {
       this.counts.bansStale++;
+      this.unbanAgain(field, ban);
       return;
     }
     const known = this.remote.get(field);
@@ -1295,7 +1309,12 @@ class RedisShare implements ShareStage {
     // clock by an offset measured anew each time (clockOffsets), a few ms apart, never as far as the
     // skew allowed between clocks.
     const sameUntil = known !== undefined && (known.until === ban.until || (known.until !== null && ban.until !== null && Math.abs(known.until - ban.until) <= CLOCK_SKEW_MS));
-    if (known !== undefined && sameUntil && known.origin === ban.origin && known.rule === ban.rule) return;
+    if (known !== undefined && sameUntil && known.origin === ban.origin && known.rule === ban.rule) {
+      // Heard again while a catch-up reads the hash (stored again by its maker after Redis lost it):
+      // stored now, whatever that read returns (step 4).
+      this.heardWhileReading?.add(field);
+      return;
+    }
     // At most maxBans remote bans in force are delivered: the group's hash holds no more, but anyone
     // on the channel can publish bans of distinct addresses without end, and each delivered one is a
     // ban in the book and the kernel. Forgetting the oldest to make room would not lift it there.
@@ -1316,6 +1335,28 @@ class RedisShare implements ShareStage {
     this.setRemote(field, ban);
     this.counts.bansIn++;
     this.emit('onRemoteBan', () => this.events?.onRemoteBan(ban));
+  }
+
+  /**
+   * A ban of `field` made before its last unban this replica knows of was heard on the channel or read
+   * in the group's hash: the group lost that unban's tombstone (a failover to a replica that missed
+   * it, a restart from an old dump, a FLUSHALL or an eviction while the ban's maker was away, which
+   * then stored it again), and the ban would come back at every late joiner and every replica
+   * restarted. The unban is sent again, as made then (UNBAN_SCRIPT lifts only bans made before it,
+   * and writes its tombstone again), at most once per UNBAN_AGAIN_EVERY_MS for an address.
+   */
+  private unbanAgain(field: string, ban: SharedBan): void {
+    const at = this.unbannedAt.get(field);
+    if (at === undefined || !this.connected || !this.clockSettled || this.latest.has(field) || this.outbox.has(field)) return;
+    // A ban of it in force here (made after that unban): the address is banned, as the stored one says.
+    if (this.own.has(field) || this.remote.has(field)) return;
+    // Its maker's clock is off this one's (no group clock, README): which came first is not known.
+    if ((this.clockOffsets.get(ban.origin) ?? 0) > CLOCK_SKEW_MS) return;
+    const now = this.deps.clock.now();
+    const last = this.unbannedAgainAt.get(field);
+    if (last !== undefined && now - last < UNBAN_AGAIN_EVERY_MS && now >= last) return;
+    this.unbannedAgainAt.set(field, now);
+    void this.send({ t: 'unban', unban: { ip: ban.ip, family: ban.family, origin: this.replicaId, at, ...(ban.scope !== undefined ? { scope: ban.scope } : {}) } });
   }
 
   /** `remote.set`, as the newest entry, keeping remoteByIp. */
@@ -1535,35 +1576,44 @@ class RedisShare implements ShareStage {
     try {
       complete = await this.scanBans(now, (ban, field) => {
         seen.add(field);
-        if (ban.origin === this.replicaId) return;
+        if (ban.origin === this.replicaId) {
+          // Our own, stored before an unban we know of and no longer hold: its tombstone was lost.
+          if (!this.own.has(field) && (this.unbannedAt.get(field) ?? -Infinity) - CLOCK_SKEW_MS >= ban.at) this.unbanAgain(field, ban);
+          return;
+        }
         this.deliverBan(ban);
       });
     } finally {
       if (this.heardWhileReading === heard) this.heardWhileReading = null;
     }
     // A ban is lifted for being absent only when the whole hash was read: a hash flooded past what a
-    // replica reads (one hostile HSET loop) must not unban what the reading did not get to.
-    if (!first && !lost && complete) {
+    // replica reads (one hostile HSET loop) must not unban what the reading did not get to. Also at
+    // the first catch-up: the bans heard on the channel before it (one cut off before it ended, then
+    // tried again) are in `remote`, and one unbanned meanwhile stayed in force here for good.
+    if (!lost && complete) {
+      // Absent bans an unban of which would still be in the tombstones: lifted only if one is (else
+      // Redis lost the ban: a failover to a replica that missed it, an old dump; its maker may be
+      // gone, and lifting it lost it for the whole group).
+      const young: Array<[string, SharedBan]> = [];
       for (const [field, ban] of [...this.remote]) {
         if (isExpired(ban, now)) {
           this.deleteRemote(field);
           continue;
         }
         if (seen.has(field) || heard.has(field)) continue;
-        this.deleteRemote(field);
-        // An own ban of the address, made after this one was heard (a ban this replica made over it,
-        // or one the group's stored ban covered, so not stored itself), is settled in step 5: lifted
-        // there if an unban came after it, stored again if not. Lifting the address here lifted it
-        // too, in the ban book, while step 5 published it again to every other replica (h35). What
-        // this replica adopted of it is lifted now, its own bans kept.
-        if (this.own.has(field)) {
-          this.liftedByGroup(field, ban, now, ban.origin, true);
-          continue;
-        }
-        this.counts.unbansIn++;
-        const u = { ip: ban.ip, family: ban.family, origin: ban.origin, at: now, ...(ban.scope !== undefined ? { scope: ban.scope } : {}) };
-        this.emit('onRemoteUnban', () => this.events?.onRemoteUnban(u));
+        if (ban.at > now - TOMBSTONE_MS + CLOCK_SKEW_MS) young.push([field, ban]);
+        else this.liftAbsent(field, ban, now);
       }
+      if (young.length > 0) await this.settleMissingRemote(young, now);
+    }
+    // The data set was replaced (FLUSHALL, a restart without persistence): the bans this replica
+    // adopted that the new one lacks are stored again too (the first replica to store one publishes
+    // it, the others hear it or find it covered), or those whose maker is gone (scaled down,
+    // stopped) were lost for every late joiner.
+    if (replaced && complete) {
+      const again: SharedBan[] = [];
+      for (const [field, ban] of this.remote) if (!seen.has(field) && !heard.has(field) && !isExpired(ban, now) && !this.own.has(field) && !this.latest.has(field)) again.push(ban);
+      for (let i = 0; i < again.length; i += RESTORE_BATCH) await Promise.all(again.slice(i, i + RESTORE_BATCH).map((ban) => this.apply({ t: 'ban', ban })));
     }
     // 5. Own bans in force that the hash (same data set) no longer stores: another replica unbanned
     // them while this one could not hear it, or Redis lost them (found by the watchdog: forced).
@@ -1642,6 +1692,54 @@ class RedisShare implements ShareStage {
         }
         this.own.delete(field);
         this.liftedByGroup(field, ban, at);
+      });
+      await Promise.all(again.map((ban) => this.apply({ t: 'ban', ban })));
+    }
+  }
+
+  /**
+   * A remote ban the group's hash no longer stores, unbanned while this replica could not hear it
+   * (catchUp, step 4): lifted here. `unbannedAt`: when, if a tombstone says so.
+   */
+  private liftAbsent(field: string, ban: SharedBan, now: number, unbannedAt?: number): void {
+    this.deleteRemote(field);
+    // An own ban of the address, made after this one was heard (a ban this replica made over it,
+    // or one the group's stored ban covered, so not stored itself), is settled in step 5: lifted
+    // there if an unban came after it, stored again if not. Lifting the address here lifted it
+    // too, in the ban book, while step 5 published it again to every other replica (h35). What
+    // this replica adopted of it is lifted now, its own bans kept: the adopted bans made up to the
+    // unban, not the own one an adopted ban had replaced in the ban book (Ban.under). Where no
+    // tombstone tells the unban's time, just before the own ban is what sets them apart ("now" made
+    // the book drop that own ban while step 5 stored it in the group again: review h41).
+    const mine = this.own.get(field);
+    if (mine !== undefined) {
+      this.liftedByGroup(field, ban, unbannedAt ?? Math.min(now, mine.at - CLOCK_SKEW_MS - 1), ban.origin, true);
+      return;
+    }
+    this.counts.unbansIn++;
+    const u = { ip: ban.ip, family: ban.family, origin: ban.origin, at: now, ...(ban.scope !== undefined ? { scope: ban.scope } : {}) };
+    this.emit('onRemoteUnban', () => this.events?.onRemoteUnban(u));
+  }
+
+  /**
+   * Remote bans the hash (same data set, read whole) no longer stores, made within the day tombstones
+   * are kept (catchUp, step 4): one an unban is dated after (its tombstone) was lifted while this
+   * replica could not hear it, and is lifted here; one no tombstone names was lost by Redis (a
+   * failover to a replica that missed it, a restart from an old dump, an HDEL): it stays in force and
+   * is stored again (the ban script: published if stored, refused if an unban came meanwhile), so
+   * late joiners get it even when the replica that made it is gone.
+   */
+  private async settleMissingRemote(absent: ReadonlyArray<readonly [string, SharedBan]>, now: number): Promise<void> {
+    for (let i = 0; i < absent.length; i += RESTORE_BATCH) {
+      const chunk = absent.slice(i, i + RESTORE_BATCH);
+      const r = await this.tombstones(chunk.map(([field]) => field));
+      const again: SharedBan[] = [];
+      chunk.forEach(([field, ban], j) => {
+        // Replaced or lifted here meanwhile: no longer this question.
+        if (this.remote.get(field) !== ban) return;
+        const at = this.unbanAfter(r[j], ban, now);
+        if (at === null) again.push(ban);
+        else this.liftAbsent(field, ban, now, at);
       });
       await Promise.all(again.map((ban) => this.apply({ t: 'ban', ban })));
     }
