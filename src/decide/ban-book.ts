@@ -83,8 +83,8 @@ export interface Ban {
   readonly groupCount?: boolean | undefined;
   /**
    * A ban adopted from the group (`from` set) that replaced a ban of the same rule, address and scope
-   * made here, because it lasts longer: that own ban (without its lines, kept in the history of ended
-   * bans). It stands again if the group lifts the adopted ban with an unban made before it
+   * made here after it, because it lasts longer: that own ban (without its lines, kept in the history
+   * of ended bans). It stands again if the group lifts the adopted ban with an unban made before it
    * (liftAdopted): an unban dated between the two must not lift a ban made after it, here or, once
    * this replica stores it again, anywhere (h35, seed 41). Kept in the state file: after a restart the
    * share stage still knows the ban as this replica's own.
@@ -730,8 +730,14 @@ export class BanBook {
       this.refusedAtCap++;
       return null;
     }
-    // An own ban it replaces stays under it (and one already under the replaced adopted ban): see Ban.under.
-    const under = held === undefined ? undefined : held.from === undefined ? withoutLines(held) : held.under;
+    // An own ban it replaces stays under it (and one already under the replaced adopted ban): see
+    // Ban.under. Only one made after it: an unban lifting the adopted ban lifts an older own ban too
+    // (liftAdopted never brings it back), and one the group had lifted while this replica was away,
+    // kept under a newer adopted ban, was handed to the share stage as this replica's own at the next
+    // start, published, answered "unbanned since", and the group's newer ban lifted here with it
+    // (review h41).
+    const kept = held === undefined ? undefined : held.from === undefined ? withoutLines(held) : held.under;
+    const under = kept !== undefined && kept.at > g.at ? kept : undefined;
     const ban: Ban = {
       ip: c.ip,
       family: c.family,
@@ -1468,10 +1474,11 @@ function readBan(b: unknown, now: number, active: boolean): Ban | null {
   if (omitted > 0) ban.evidenceOmitted = omitted;
   if (r.groupCount === true) ban.groupCount = true;
   // The own ban an adopted one replaced (Ban.under): one of the same rule, address and scope, made
-  // here (no `from`, nothing under it), not ended; anything else is dropped, the adopted ban kept.
+  // here (no `from`, nothing under it) after the adopted one, not ended; anything else is dropped,
+  // the adopted ban kept.
   if (ban.from !== undefined && typeof r.under === 'object' && r.under !== null && !Object.hasOwn(r.under, 'under') && !Object.hasOwn(r.under, 'from')) {
     const under = readBan(r.under, now, active);
-    if (under !== null && under.ip === ban.ip && under.rule === ban.rule && under.scope === ban.scope && (under.until === null || under.until > now)) {
+    if (under !== null && under.ip === ban.ip && under.rule === ban.rule && under.scope === ban.scope && under.at > ban.at && (under.until === null || under.until > now)) {
       ban.under = withoutLines(under);
     }
   }

@@ -223,8 +223,10 @@ export class Node {
         this.note(`onRemoteBan ${f} origin=${b.origin} at=${b.at - this.world.t0}${held && (held.ban.until === null || (b.until !== null && held.ban.until >= b.until)) ? ' (held longer: kept)' : ''}`);
         // BanBook.adopt: a held ban lasting at least as long is kept.
         if (held !== undefined && (held.ban.until === null || (b.until !== null && held.ban.until >= b.until))) return;
-        // The own ban it replaces stays under it (Ban.under), as one under the adopted ban it replaces.
-        const under = held === undefined ? undefined : held.own ? held.ban : held.under;
+        // The own ban it replaces stays under it (Ban.under), as one under the adopted ban it replaces:
+        // one made after the adopted ban only (review h41).
+        const kept = held === undefined ? undefined : held.own ? held.ban : held.under;
+        const under = kept !== undefined && kept.at > b.at ? kept : undefined;
         this.view.set(f, { own: false, ban: b, ...(under !== undefined ? { under } : {}) });
       },
       onRemoteUnban: (u) => {
