@@ -46,6 +46,8 @@ export interface RunOptions {
   readonly onLoaded?: () => void;
   /** Called once the agent has work (DaemonDeps.onBusy): heap-policy.ts releases the optimizing compiler then. */
   readonly onBusy?: () => void;
+  /** Called once the agent has started (its saved bans restored and in the kernel; heap-policy.ts limits the heap's growth from then on). */
+  readonly onStarted?: () => void;
 }
 
 const STATE_VERSION = 1;
@@ -357,6 +359,7 @@ export async function runAgent(opts: RunOptions): Promise<number> {
       logger.info({ address: `${metricsServer.address}:${metricsServer.port}` }, 'metrics listening');
     }
     started = true;
+    opts.onStarted?.();
   } catch (err) {
     process.off('SIGTERM', onTerm);
     process.off('SIGINT', onInt);

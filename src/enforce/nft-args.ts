@@ -94,10 +94,16 @@ export const INPUT_PRIORITY = -10;
 export type NftHook = 'input' | 'forward';
 /**
  * At most this many element writes per `nft -f -` transaction (elementWrites: a ban is one write where
- * the kernel rewrites timeouts on `add`, else three; an unban two), to stay clear of netlink buffer
- * limits: 5,000 bans on a current kernel, 1,666 on an older one.
+ * the kernel rewrites timeouts on `add`, else three; an unban two): 10,000 bans on a current kernel,
+ * 3,333 on an older one. nft sizes its netlink socket buffer to the batch (100,000 elements went in
+ * one transaction here, kernel 6.18, nft 1.0.6); the bound keeps one transaction's text (about
+ * 0.5 MB) and its isolation, should one element be refused, small. Each transaction is one `nft`
+ * process forked from the agent, and a fork costs the agent more the larger its heap (here 1.7 ms
+ * from a small one, 6 ms from one of 240 MB: its page tables are copied): with 5,000 a transaction,
+ * the 20 processes of a restore of 100,000 bans cost the agent's start about 0.1 s in forks alone,
+ * besides nft's own start-up in each (10 processes now).
  */
-export const DEFAULT_BATCH_ELEMENTS = 5000;
+export const DEFAULT_BATCH_ELEMENTS = 10_000;
 /**
  * Longest timeout written into an element (20 days). Old kernels, before the 2018 change "netfilter:
  * nf_tables: support timeouts larger than 23 days" (around Linux 4.19), overflow past ~23 days; 6.18

@@ -5,9 +5,10 @@
  * from a banned source; layout and names: nft-args.ts). Nothing outside that table is ever touched.
  *
  * - Every change is one `nft -f -` transaction on stdin (atomic), at most `batchElements` element
- *   writes each (5,000 bans on a current kernel); never one process per ban, never a shell. Addresses
+ *   writes each (10,000 bans on a current kernel); never one process per ban, never a shell. Addresses
  *   are validated again before they are written. A large change (100,000 bans restored at start) keeps
- *   two transactions in flight, so the next nft process starts while the last one runs.
+ *   two transactions in flight, so the next nft process starts while the last one runs, with a turn
+ *   of the agent's event loop before each transaction's text is built.
  * - init() lists our table without set elements (cheap), then in one transaction creates what is
  *   missing, replaces what is wrong, flushes our chain and writes its rules: it adopts a crashed
  *   agent's table without duplicates and keeps its bans (and the TCP-only rules of an older version
@@ -124,13 +125,14 @@ export interface NftablesEnforcerOptions {
   readonly cidr?: boolean;
   /** Set capacity per set (nft `size`); default none (the kernel's: unlimited). */
   readonly maxElements?: number;
-  /** Element writes per transaction (elementWrites in nft-args.ts); default 5,000. */
+  /** Element writes per transaction (elementWrites in nft-args.ts); default 10,000 (DEFAULT_BATCH_ELEMENTS). */
   readonly batchElements?: number;
   /**
    * Transactions of one change in flight at once (address sets only; network sets one at a time);
-   * default 3: on two cores two `nft` processes parse while the agent writes the next one's input
-   * (100,000 bans restored at start: about 40 ms sooner than with 2). Each is still one atomic
-   * `nft -f -`; the kernel commits them one after the other.
+   * default 2: on two cores two `nft` processes parse while the agent takes the next batch. Each is
+   * still one atomic `nft -f -`; the kernel commits them one after the other. (With transactions of
+   * 5,000 writes, 3 in flight started the 100,000 bans restored at start about 40 ms sooner than 2;
+   * with 10,000 a batch is 20,000 entries either way, which the queue takes from the book at once.)
    */
   readonly parallel?: number;
   /** How often check() also compares set elements with the expected bans; default 60 s (0 = every check). */
@@ -148,6 +150,8 @@ export interface NftablesEnforcerOptions {
 }
 
 export const DEFAULT_ELEMENT_CHECK_INTERVAL_MS = 60_000;
+/** Transactions of one change in flight at once (NftablesEnforcerOptions.parallel). */
+export const DEFAULT_PARALLEL = 2;
 
 /** An element of one of our sets as the kernel holds it (for status and tests). */
 export interface NftSetEntry {
@@ -243,7 +247,7 @@ export class NftablesEnforcer implements Enforcer {
     this.nft = opts.nftBinary ?? 'nft';
     this.clock = opts.clock ?? systemClock;
     this.batchElements = Math.max(1, Math.floor(opts.batchElements ?? DEFAULT_BATCH_ELEMENTS));
-    this.parallel = Math.max(1, Math.floor(opts.parallel ?? 3));
+    this.parallel = Math.max(1, Math.floor(opts.parallel ?? DEFAULT_PARALLEL));
     this.elementCheckMs = opts.elementCheckIntervalMs ?? DEFAULT_ELEMENT_CHECK_INTERVAL_MS;
     this.timeoutMs = opts.timeoutMs;
   }
@@ -261,9 +265,11 @@ export class NftablesEnforcer implements Enforcer {
   }
 
   /**
-   * A batch fills every transaction run at once (`parallel` of `batchElements`: 15,000 by default).
+   * A batch fills every transaction run at once (`parallel` of `batchElements`: 20,000 by default).
    * With the queue's 8,192, a restore of 100,000 bans ran as 13 batches of two transactions one after
-   * the other, 1.33 s where one batch of all of them took 0.96 s (npm run bench, kernel rows).
+   * the other, 1.33 s where one batch of all of them took 0.96 s (npm run bench, kernel rows). More
+   * per batch would hold the agent longer: the queue takes the batch from the book, and apply()
+   * validates every address of it, in one block (about 25 ms for 20,000 on an idle core).
    */
   get batchEntries(): number {
     return this.batchElements * this.parallel;
@@ -499,20 +505,36 @@ export class NftablesEnforcer implements Enforcer {
     return false;
   }
 
-  /** Keeps the elements a transaction wrote (sampleMissing), at most SAMPLES_PER_SET per set. */
+  /**
+   * Keeps the elements a transaction wrote (sampleMissing), at most SAMPLES_PER_SET per set: the
+   * last ones written. Read from the end: once a set has SAMPLES_PER_SET bans of this transaction
+   * (one op per element: elementOps), its earlier ops and its older samples cannot be among them: a
+   * transaction of 10,000 bans makes 32 map writes per set, where every op made two.
+   */
   private noteWritten(ops: readonly ElementOp[]): void {
     const now = this.clock.now();
-    for (const o of ops) {
+    // Per set: this transaction's last bans, newest first, and the addresses it deleted after them.
+    const fresh = new Map<string, { bans: [string, number | null][]; gone: Set<string>; done: boolean }>();
+    for (let i = ops.length - 1; i >= 0; i--) {
+      const o = ops[i]!;
       const name = opSet(this.names, o);
+      let f = fresh.get(name);
+      if (f === undefined) fresh.set(name, (f = { bans: [], gone: new Set(), done: false }));
+      if (f.done) continue;
+      if (o.op === 'delete') f.gone.add(o.ip);
+      else f.bans.push([o.ip, o.op === 'permanent' ? null : now + o.op]);
+      if (f.bans.length >= SAMPLES_PER_SET) f.done = true;
+    }
+    for (const [name, f] of fresh) {
       let m = this.sampled.get(name);
-      if (o.op === 'delete') {
-        m?.delete(o.ip);
-        continue;
+      if (f.done || m === undefined) this.sampled.set(name, (m = f.done ? new Map() : (m ?? new Map())));
+      for (const ip of f.gone) m.delete(ip);
+      for (let j = f.bans.length - 1; j >= 0; j--) {
+        const [ip, until] = f.bans[j]!;
+        m.delete(ip);
+        m.set(ip, until);
+        if (m.size > SAMPLES_PER_SET) m.delete(m.keys().next().value!);
       }
-      if (m === undefined) this.sampled.set(name, (m = new Map()));
-      m.delete(o.ip);
-      m.set(o.ip, o.op === 'permanent' ? null : now + o.op);
-      if (m.size > SAMPLES_PER_SET) m.delete(m.keys().next().value!);
     }
   }
 
@@ -589,6 +611,9 @@ export class NftablesEnforcer implements Enforcer {
     const nets = chunkOps(ops.filter((o) => o.kind !== 'addr'), Math.min(this.batchElements, NET_BATCH_WRITES), opts);
     const failed: { chunk: readonly ElementOp[]; reason: string; order: number }[] = [];
     const attempt = async (chunk: readonly ElementOp[], order: number): Promise<void> => {
+      // A turn of the event loop before each transaction's text is built (20,000 elements: ~10 ms),
+      // so a large change never holds the agent for all of them at once.
+      if (order > 0) await new Promise((resolve) => setImmediate(resolve));
       const reason = await this.tryOps(chunk);
       if (reason !== null) failed.push({ chunk, reason, order });
     };

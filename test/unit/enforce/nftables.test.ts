@@ -218,7 +218,7 @@ describe('NftablesEnforcer.apply', () => {
     expect(runner.calls[2]?.input).toBe(setupScript(layout));
   });
 
-  it('keeps three address-set transactions in flight (the default), network sets one at a time after them; a refused one is isolated afterwards', async () => {
+  it('keeps two address-set transactions in flight (the default), network sets one at a time after them; a refused one is isolated afterwards', async () => {
     const runner = new RecordingRunner();
     runner.on('nft -j -t list table inet banhammer_web', { stdout: ruleset({ nets: true }) });
     const bad = '198.18.0.7';
@@ -248,8 +248,8 @@ describe('NftablesEnforcer.apply', () => {
     ];
     const r = await enf.apply({ ban, unban: [] });
     expect(r.refused).toEqual([{ ip: bad, family: 4, reason: 'Could not process rule: No space left on device' }]);
-    expect(most).toBe(3);
-    // 5 address transactions of 2 (three at a time), then 2 network ones alone, then the isolation of the refused one.
+    expect(most).toBe(2);
+    // 5 address transactions of 2 (two at a time), then 2 network ones alone, then the isolation of the refused one.
     const firstNet = order.indexOf('start net');
     expect(order.slice(0, firstNet).filter((x) => x === 'start addr')).toHaveLength(5);
     expect(order.slice(firstNet, firstNet + 4)).toEqual(['start net', 'end net', 'start net', 'end net']);
@@ -286,8 +286,8 @@ describe('NftablesEnforcer.apply', () => {
     expect(e.code).toBe('BH_ERR_NO_NET_ADMIN');
     expect(inFlight).toBe(0);
     expect(settledAfterReject).toBe(false);
-    // The first (refused) and the two in flight; none of the three others.
-    expect(runner.lines('nft -f -')).toHaveLength(3);
+    // The first (refused) and the one in flight; none of the four others.
+    expect(runner.lines('nft -f -')).toHaveLength(2);
   });
 
   it('rejects when not allowed to change the firewall (nothing was applied)', async () => {
