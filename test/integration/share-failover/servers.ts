@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from 'redis';
 import type { AdminClient } from '../share/redis-group.js';
+import { freePort, ping } from '../share/redis-server.js';
 import type { KillableProxy } from '../share-converge/harness.js';
 
 export interface Server {
@@ -29,34 +30,6 @@ export interface Server {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (typeof a === 'object' && a !== null ? resolve(a.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-async function answers(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = connect({ host: '127.0.0.1', port });
-    let buf = '';
-    const done = (ok: boolean): void => {
-      sock.destroy();
-      resolve(ok);
-    };
-    sock.setTimeout(500, () => done(false));
-    sock.once('error', () => done(false));
-    sock.on('data', (d) => {
-      buf += d.toString();
-      if (buf.includes('\r\n')) done(buf.startsWith('+PONG'));
-    });
-    sock.once('connect', () => sock.write('PING\r\n'));
-  });
-}
 
 /** `aclLines`: extra ACL users; `args`: extra redis-server arguments (e.g. --replicaof). */
 export async function startServer(opts: { aclLines?: string[]; args?: string[] } = {}): Promise<Server> {
@@ -75,7 +48,7 @@ export async function startServer(opts: { aclLines?: string[]; args?: string[] }
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline) {
       if (c.exitCode !== null) throw new Error(`redis-server exited with ${c.exitCode} (see ${dir}/redis.log)`);
-      if (await answers(port)) return;
+      if (await ping(port)) return;
       await new Promise((r) => setTimeout(r, 20));
     }
     c.kill('SIGKILL');

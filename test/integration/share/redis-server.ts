@@ -25,7 +25,8 @@ export interface RedisServer {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
+/** A TCP port free on 127.0.0.1 now. */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);
@@ -36,7 +37,8 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function ping(port: number): Promise<boolean> {
+/** Whether a Redis server answers PING on 127.0.0.1:port (within 0.5 s). */
+export async function ping(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const sock = connect({ host: '127.0.0.1', port });
     let buf = '';
