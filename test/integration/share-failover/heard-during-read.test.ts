@@ -10,6 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { SCAN_SCRIPT } from '../../../src/share/lua.js';
 import { hasRedisServer, type RedisServer } from '../share/redis-server.js';
 import { useRedisServer, type AdminClient } from '../share/redis-group.js';
+import { waitFor as until } from '../share/replica.js';
 import { fieldOf, HOUR, makeWorld, Node, NO_TIME_USER, sleep, startKillableProxy, stopAll, type KillableProxy, type Target } from '../share-converge/harness.js';
 
 describe.skipIf(!hasRedisServer)('shared bans: the same ban heard again while a catch-up reads the hash', () => {
@@ -21,13 +22,6 @@ describe.skipIf(!hasRedisServer)('shared bans: the same ban heard again while a 
   beforeAll(() => {
     ({ redis, admin } = server);
   });
-  const until = async (what: string, pred: () => boolean | Promise<boolean>, ms = 5_000): Promise<void> => {
-    const t0 = Date.now();
-    while (!(await pred())) {
-      if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-      await sleep(10);
-    }
-  };
 
   it('a permanent ban made two days ago, lost by Redis and stored again by its maker during another replica\'s read, stays in force there', async () => {
     const w = makeWorld(redis.port, 'heard-again');

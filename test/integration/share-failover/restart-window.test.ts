@@ -16,6 +16,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { hasRedisServer, type RedisServer } from '../share/redis-server.js';
 import { useRedisServer, type AdminClient } from '../share/redis-group.js';
+import { waitFor as until } from '../share/replica.js';
 import { fieldOf, makeWorld, Node, NO_TIME_USER, sleep, startKillableProxy, stopAll, type KillableProxy, type Target } from '../share-converge/harness.js';
 
 describe.skipIf(!hasRedisServer)('shared bans: a replica\'s catch-up delayed (a restart, a first connection) while it hears the channel', () => {
@@ -27,13 +28,6 @@ describe.skipIf(!hasRedisServer)('shared bans: a replica\'s catch-up delayed (a 
   beforeAll(() => {
     ({ redis, admin } = server);
   });
-  const until = async (what: string, pred: () => boolean | Promise<boolean>, ms = 5_000): Promise<void> => {
-    const t0 = Date.now();
-    while (!(await pred())) {
-      if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-      await sleep(10);
-    }
-  };
 
   it('the restarted replica keeps its restored ban, made after that unban, in force, and the group stores it again', async () => {
     const w = makeWorld(redis.port, 'restart-window');
