@@ -11,43 +11,28 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { hasRedisServer, type RedisServer } from '../share/redis-server.js';
-import { useRedisServer, type AdminClient } from '../share/redis-group.js';
+import type { AdminClient } from '../share/redis-group.js';
 import { SCAN_SCRIPT } from '../../../src/share/lua.js';
-import { fieldOf, makeWorld, Node, NO_TIME_USER, stopAll, sleep, startKillableProxy, type KillableProxy, type Target, type World } from './harness.js';
+import { waitFor as until } from '../share/replica.js';
+import { fieldOf, makeWorld, sleep, useConvergeServer, type Node, type Target, type World } from './harness.js';
 
 const FILLER = 30;
 
 describe.skipIf(!hasRedisServer)('shared bans converge: reduced schedules', () => {
-  const proxies: KillableProxy[] = [];
-  const nodes: Node[] = [];
-  const server = useRedisServer({ aclLines: [NO_TIME_USER] }, () => stopAll(nodes, proxies));
+  const server = useConvergeServer();
   let redis: RedisServer;
   let admin: AdminClient;
   beforeAll(() => {
     ({ redis, admin } = server);
   });
 
-  const until = async (what: string, pred: () => boolean | Promise<boolean>, ms = 4_000): Promise<void> => {
-    const t0 = Date.now();
-    while (!(await pred())) {
-      if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-      await sleep(10);
-    }
-  };
   const stored = async (w: World, t: Target): Promise<boolean> => Number(await admin.hExists(`banhammer:{${w.group}}:bans`, fieldOf(t))) === 1;
 
   /** `names.length` replicas of group `group`, started, each with FILLER own bans stored. */
   async function groupOf(group: string, names: string[], opts: { time?: boolean } = {}): Promise<{ w: World; ns: Node[] }> {
     const w = makeWorld(redis.port, group);
     const ns: Node[] = [];
-    for (const name of names) {
-      const p = await startKillableProxy(redis.port);
-      proxies.push(p);
-      const n = new Node(w, name, p, 0, opts);
-      nodes.push(n);
-      ns.push(n);
-      await n.start();
-    }
+    for (const name of names) ns.push(await server.node(w, name, { settings: opts }));
     ns.forEach((n, i) => {
       for (let k = 0; k < FILLER; k++) n.ban({ ip: `198.19.${i + 1}.${k + 1}`, family: 4 });
     });

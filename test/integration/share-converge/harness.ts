@@ -23,6 +23,8 @@ import { systemClock, type Clock } from '../../../src/clock.js';
 import { banField } from '../../../src/share/keys.js';
 import { createRedisShare, type ShareEvents, type ShareStage, type SharedBan } from '../../../src/share/share.js';
 import { rng } from '../../support/random.js';
+import type { RedisServer } from '../share/redis-server.js';
+import { useRedisServer, type AdminClient } from '../share/redis-group.js';
 
 export const HOUR = 3_600_000;
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -177,6 +179,51 @@ export async function stopAll(nodes: readonly Node[], proxies: readonly Killable
   for (const n of nodes) await n.stop().catch(() => undefined);
   for (const p of proxies) await p.close();
   removeNodeDirs();
+}
+
+/** A suite's replicas on one redis-server (useConvergeServer): the server, and every proxy and node made there. */
+export interface ConvergeServer {
+  readonly redis: RedisServer;
+  readonly admin: AdminClient;
+  readonly nodes: Node[];
+  readonly proxies: KillableProxy[];
+  /** A cuttable proxy to the server, closed after the suite. */
+  proxy(): Promise<KillableProxy>;
+  /** A replica of `w` (skew 0 unless given) behind a proxy of its own, started unless `start` is false; stopped after the suite. */
+  node(w: World, name: string, opts?: { skew?: number; start?: boolean; settings?: Node['settings'] }): Promise<Node>;
+}
+
+/**
+ * The set-up the converge and failover suites share: one redis-server whose stages' user has no
+ * +time (NO_TIME_USER: virtual time, see the top of this file), with every node and proxy a test makes
+ * stopped and closed after the suite, before the server.
+ */
+export function useConvergeServer(): ConvergeServer {
+  const proxies: KillableProxy[] = [];
+  const nodes: Node[] = [];
+  const server = useRedisServer({ aclLines: [NO_TIME_USER] }, () => stopAll(nodes, proxies));
+  const proxy = async (): Promise<KillableProxy> => {
+    const p = await startKillableProxy(server.redis.port);
+    proxies.push(p);
+    return p;
+  };
+  return {
+    get redis() {
+      return server.redis;
+    },
+    get admin() {
+      return server.admin;
+    },
+    nodes,
+    proxies,
+    proxy,
+    async node(w, name, opts = {}) {
+      const n = new Node(w, name, await proxy(), opts.skew ?? 0, opts.settings);
+      nodes.push(n);
+      if (opts.start !== false) await n.start();
+      return n;
+    },
+  };
 }
 
 export function removeNodeDirs(): void {

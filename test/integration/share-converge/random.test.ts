@@ -25,8 +25,8 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { hasRedisServer, type RedisServer } from '../share/redis-server.js';
-import { useRedisServer, type AdminClient } from '../share/redis-group.js';
-import { clientKill, fieldOf, HOUR, makeWorld, Node, NO_TIME_USER, prng, stopAll, sleep, startKillableProxy, type KillableProxy, type Target } from './harness.js';
+import type { AdminClient } from '../share/redis-group.js';
+import { clientKill, fieldOf, HOUR, makeWorld, prng, sleep, useConvergeServer, type Node, type Target } from './harness.js';
 
 const SEEDS = Number(process.env.CONVERGE_SEEDS ?? 30);
 const FIRST_SEED = Number(process.env.CONVERGE_FIRST_SEED ?? 11);
@@ -120,9 +120,7 @@ const show = (op: Op, ts: Target[]): string => {
 };
 
 describe.skipIf(!hasRedisServer)('shared bans converge after random disconnections (seeded)', () => {
-  const proxies: KillableProxy[] = [];
-  const nodes: Node[] = [];
-  const server = useRedisServer({ aclLines: [NO_TIME_USER] }, () => stopAll(nodes, proxies));
+  const server = useConvergeServer();
   let redis: RedisServer;
   let admin: AdminClient;
   beforeAll(() => {
@@ -136,13 +134,7 @@ describe.skipIf(!hasRedisServer)('shared bans converge after random disconnectio
     const targets = targetsOf(seed);
     const { ops, gaps, skews } = schedule(seed, 3, targets.length);
     const ns: Node[] = [];
-    for (let i = 0; i < 3; i++) {
-      const p = await startKillableProxy(redis.port);
-      proxies.push(p);
-      const n = new Node(world, 'abc'[i]!, p, skews[i]!);
-      nodes.push(n);
-      ns.push(n);
-    }
+    for (let i = 0; i < 3; i++) ns.push(await server.node(world, 'abc'[i]!, { skew: skews[i]!, start: false }));
     const tStart = Date.now();
     await Promise.all(ns.map((n) => n.start()));
     const last = new Map<string, 'ban' | 'unban'>();
@@ -218,11 +210,7 @@ describe.skipIf(!hasRedisServer)('shared bans converge after random disconnectio
     const stored = ((await admin.hKeys(`banhammer:{${group}}:bans`)) as string[]).slice().sort();
     if (stored.join(',') !== expected.join(',')) return report(`the group's hash ${diff(stored)}`);
     // A late joiner gets exactly the group's bans.
-    const lp = await startKillableProxy(redis.port);
-    proxies.push(lp);
-    const late = new Node(world, 'late', lp, 0);
-    nodes.push(late);
-    await late.start();
+    const late = await server.node(world, 'late');
     const t2 = Date.now();
     while (late.heldFields().join(',') !== expected.join(',') && Date.now() - t2 < 3_000) await sleep(20);
     if (late.heldFields().join(',') !== expected.join(',')) return report(`a late joiner ${diff(late.heldFields())}`);

@@ -9,14 +9,12 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SCAN_SCRIPT } from '../../../src/share/lua.js';
 import { hasRedisServer, type RedisServer } from '../share/redis-server.js';
-import { useRedisServer, type AdminClient } from '../share/redis-group.js';
+import type { AdminClient } from '../share/redis-group.js';
 import { waitFor as until } from '../share/replica.js';
-import { fieldOf, HOUR, makeWorld, Node, NO_TIME_USER, sleep, startKillableProxy, stopAll, type KillableProxy, type Target } from '../share-converge/harness.js';
+import { fieldOf, HOUR, makeWorld, sleep, useConvergeServer, type Target } from '../share-converge/harness.js';
 
 describe.skipIf(!hasRedisServer)('shared bans: the same ban heard again while a catch-up reads the hash', () => {
-  const proxies: KillableProxy[] = [];
-  const nodes: Node[] = [];
-  const server = useRedisServer({ aclLines: [NO_TIME_USER] }, () => stopAll(nodes, proxies));
+  const server = useConvergeServer();
   let redis: RedisServer;
   let admin: AdminClient;
   beforeAll(() => {
@@ -25,17 +23,9 @@ describe.skipIf(!hasRedisServer)('shared bans: the same ban heard again while a 
 
   it('a permanent ban made two days ago, lost by Redis and stored again by its maker during another replica\'s read, stays in force there', async () => {
     const w = makeWorld(redis.port, 'heard-again');
-    const make = async (name: string, hungAfterMs: number): Promise<Node> => {
-      const p = await startKillableProxy(redis.port);
-      proxies.push(p);
-      const n = new Node(w, name, p, 0, { hungAfterMs });
-      nodes.push(n);
-      await n.start();
-      return n;
-    };
     // a's watchdog looks for its own ban every second; c's waits 30 s for a held reply.
-    const a = await make('a', 3_000);
-    const c = await make('c', 30_000);
+    const a = await server.node(w, 'a', { settings: { hungAfterMs: 3_000 } });
+    const c = await server.node(w, 'c', { settings: { hungAfterMs: 30_000 } });
     const x: Target = { ip: '198.18.39.9', family: 4 };
     const key = `banhammer:{${w.group}}:bans`;
     a.ban(x, null);

@@ -15,14 +15,12 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { hasRedisServer, type RedisServer } from '../share/redis-server.js';
-import { useRedisServer, type AdminClient } from '../share/redis-group.js';
+import type { AdminClient } from '../share/redis-group.js';
 import { waitFor as until } from '../share/replica.js';
-import { fieldOf, makeWorld, Node, NO_TIME_USER, sleep, startKillableProxy, stopAll, type KillableProxy, type Target } from '../share-converge/harness.js';
+import { fieldOf, makeWorld, sleep, useConvergeServer, type Target } from '../share-converge/harness.js';
 
 describe.skipIf(!hasRedisServer)('shared bans: a replica\'s catch-up delayed (a restart, a first connection) while it hears the channel', () => {
-  const proxies: KillableProxy[] = [];
-  const nodes: Node[] = [];
-  const server = useRedisServer({ aclLines: [NO_TIME_USER] }, () => stopAll(nodes, proxies));
+  const server = useConvergeServer();
   let redis: RedisServer;
   let admin: AdminClient;
   beforeAll(() => {
@@ -31,16 +29,8 @@ describe.skipIf(!hasRedisServer)('shared bans: a replica\'s catch-up delayed (a 
 
   it('the restarted replica keeps its restored ban, made after that unban, in force, and the group stores it again', async () => {
     const w = makeWorld(redis.port, 'restart-window');
-    const make = async (name: string): Promise<Node> => {
-      const p = await startKillableProxy(redis.port);
-      proxies.push(p);
-      const n = new Node(w, name, p, 0);
-      nodes.push(n);
-      await n.start();
-      return n;
-    };
-    const a = await make('a');
-    const c = await make('c');
+    const a = await server.node(w, 'a');
+    const c = await server.node(w, 'c');
     const x: Target = { ip: '198.18.39.10', family: 4 };
     const key = `banhammer:{${w.group}}:bans`;
     // c, cut off, unbans x (in its outbox); then a bans it, and the group stores a's ban.
@@ -73,20 +63,10 @@ describe.skipIf(!hasRedisServer)('shared bans: a replica\'s catch-up delayed (a 
   it('a replica whose first catch-up was cut off lifts, at the next one, a ban it heard meanwhile that the group unbanned while it was away', async () => {
     // (seed 73 of share-converge/random.test.ts, which fails now and then under load, reduced.)
     const w = makeWorld(redis.port, 'first-cut');
-    const c = await (async () => {
-      const p = await startKillableProxy(redis.port);
-      proxies.push(p);
-      const n = new Node(w, 'c', p, 0);
-      nodes.push(n);
-      await n.start();
-      return n;
-    })();
-    const p = await startKillableProxy(redis.port);
-    proxies.push(p);
-    const a = new Node(w, 'a', p, 0);
-    nodes.push(a);
+    const c = await server.node(w, 'c');
+    const a = await server.node(w, 'a', { start: false });
     // a's first catch-up waits (a slow link, a big hash) while a hears the channel.
-    p.holdScripts();
+    a.proxy.holdScripts();
     await a.start();
     await until('a connected', () => a.stage!.connected);
     const x: Target = { ip: '198.18.39.11', family: 4 };
@@ -95,7 +75,7 @@ describe.skipIf(!hasRedisServer)('shared bans: a replica\'s catch-up delayed (a 
     // a is cut off before its first catch-up ends; x is unbanned meanwhile.
     a.cut();
     await until('a offline', () => !a.stage!.connected);
-    p.releaseScripts();
+    a.proxy.releaseScripts();
     w.vt += 2_300;
     expect(await c.unban(x)).toBe('lifted');
     a.restore();
