@@ -16,6 +16,7 @@
  * in this host's clock, and so is the outbox (converted when it is sent).
  */
 import { BoundedMap } from '../bounded-map.js';
+import { parseScopedKey } from '../decide/scoped-key.js';
 import { randomBytes } from 'node:crypto';
 import { MAX_SECRET_BYTES, readRegularFile } from '../fs/read-regular.js';
 import { hostname } from 'node:os';
@@ -102,10 +103,79 @@ const READONLY_REOPEN_MS = 5_000;
  * heard again and again (a hostile publisher) must not make one unban per message.
  */
 const UNBAN_AGAIN_EVERY_MS = 30_000;
+/**
+ * The budget of unbans one replica sends again, across addresses (drainUnbansAgain): at most
+ * UNBAN_AGAIN_PER_SECOND, UNBAN_AGAIN_BURST at a time, one batch per UNBAN_AGAIN_TICK_MS, the first
+ * after a random wait of up to UNBAN_AGAIN_JITTER_MS; at most UNBAN_AGAIN_IN_FLIGHT awaiting their
+ * reply. A replica that knew thousands of unbans (lifted in bulk) and met their stale bans (an old
+ * dump) sent them all at once, and so did every replica of the group: 3 replicas, 20,000 addresses,
+ * 60,000 unban scripts in 3 s, each published to every replica. What is over the budget waits its
+ * turn (unbansAgain), and one another replica sends first is not sent here (onMessage).
+ */
+const UNBAN_AGAIN_PER_SECOND = 500;
+const UNBAN_AGAIN_TICK_MS = 100;
+const UNBAN_AGAIN_BURST = (UNBAN_AGAIN_PER_SECOND * UNBAN_AGAIN_TICK_MS) / 1_000;
+const UNBAN_AGAIN_JITTER_MS = 250;
+const UNBAN_AGAIN_IN_FLIGHT = 2 * UNBAN_AGAIN_BURST;
+/** Most queued unbans a drain looks at and finds no longer due, per tick (each is dropped). */
+const UNBAN_AGAIN_SKIPS = 20 * UNBAN_AGAIN_BURST;
 /** How old a signed message on the channel may be (its `sent` against this clock) before it is taken for a replay. */
 const MAX_SIGNED_AGE_MS = 60_000;
 /** Fields per UNBANNED_SCRIPT call, and bans re-published at once after Redis lost its data (pipelined). */
 const RESTORE_BATCH = 256;
+
+/**
+ * Fields waiting for something to be done to them, each with a number, taken out in random order in
+ * constant time (a swap with the last). Two replicas working through the same set in the order it
+ * was filled (the group hash's order, the same at every replica) would send the same ones at once.
+ */
+class RandomSet {
+  private readonly fields: string[] = [];
+  private readonly index = new Map<string, { i: number; n: number }>();
+
+  get size(): number {
+    return this.fields.length;
+  }
+
+  get(field: string): number | undefined {
+    return this.index.get(field)?.n;
+  }
+
+  set(field: string, n: number): void {
+    const e = this.index.get(field);
+    if (e !== undefined) e.n = n;
+    else {
+      this.index.set(field, { i: this.fields.length, n });
+      this.fields.push(field);
+    }
+  }
+
+  delete(field: string): boolean {
+    const e = this.index.get(field);
+    if (e === undefined) return false;
+    const last = this.fields.pop()!;
+    if (last !== field) {
+      this.fields[e.i] = last;
+      this.index.get(last)!.i = e.i;
+    }
+    this.index.delete(field);
+    return true;
+  }
+
+  /** Takes one out at random (`random` in [0, 1)). */
+  take(random: () => number): [string, number] | undefined {
+    if (this.fields.length === 0) return undefined;
+    const field = this.fields[Math.min(this.fields.length - 1, Math.floor(random() * this.fields.length))]!;
+    const n = this.index.get(field)!.n;
+    this.delete(field);
+    return [field, n];
+  }
+
+  clear(): void {
+    this.fields.length = 0;
+    this.index.clear();
+  }
+}
 
 /** Parses redis:// and rediss:// URLs into node-redis options (so a password file can win over the URL). */
 export function redisClientOptions(url: string, password: string | undefined): {
@@ -252,6 +322,17 @@ class RedisShare implements ShareStage {
   private readonly unbannedAt: BoundedMap<string, number>;
   /** When this replica last sent an address's unban again (unbanAgain), by field. */
   private readonly unbannedAgainAt: BoundedMap<string, number>;
+  /**
+   * Unbans due to be sent again (unbanAgain), by field, each with the time of the newest stale ban
+   * seen of it (this host's clock): sent within the budget (drainUnbansAgain), or dropped when
+   * another replica's unban of it, as recent, is heard first (onMessage). At most maxBans.
+   */
+  private readonly unbansAgain = new RandomSet();
+  /** The budget's tokens (UNBAN_AGAIN_BURST at most; below 0 after others' unbans heard), when last refilled (mono), the drain's timer, replies awaited. */
+  private againTokens = UNBAN_AGAIN_BURST;
+  private againRefilledAt: number | null = null;
+  private againTimer: TimerHandle | null = null;
+  private againInFlight = 0;
   /** The latest operation sent per field, until its reply: a failed one goes to the outbox only if still the latest. */
   private readonly latest = new Map<string, OutboxOp>();
   private readonly counts = emptyStats();
@@ -759,6 +840,9 @@ class RedisShare implements ShareStage {
     this.stopped = true;
     this.watchdog?.stop();
     if (this.paused !== null) this.deps.clock.clearTimeout(this.paused);
+    if (this.againTimer !== null) this.deps.clock.clearTimeout(this.againTimer);
+    this.againTimer = null;
+    this.unbansAgain.clear();
     this.resolveFirst();
     // A catch-up in progress gets a moment to finish (a hung connection must not hold the agent's exit).
     if (this.going !== null) await Promise.race([this.going.catch(() => undefined), new Promise<void>((r) => setTimeout(r, 1_000).unref())]);
@@ -1253,6 +1337,15 @@ class RedisShare implements ShareStage {
         m.unban.at = at;
       }
       const field = banField(m.unban.ip, m.unban.scope);
+      // Another replica sent an unban this one was about to send again (or a newer one): the group's
+      // script lifted the stale ban (it publishes only then), so this one's would only repeat it.
+      // Counted against this replica's budget: N replicas that read the same stale bans send them
+      // again about as fast as one.
+      const again = this.unbansAgain.get(field);
+      if (again !== undefined && m.unban.at >= again) {
+        this.unbansAgain.delete(field);
+        this.againTokens = Math.max(-UNBAN_AGAIN_BURST, this.againTokens - 1);
+      }
       // An unban lifts only a ban made before it (give or take the clocks' skew), as the group's
       // script lifts only an older stored one: an unban replayed from an outbox after an outage, or
       // one that crossed a newer ban in flight, must not lift a ban made since, here or elsewhere
@@ -1343,20 +1436,75 @@ class RedisShare implements ShareStage {
    * it, a restart from an old dump, a FLUSHALL or an eviction while the ban's maker was away, which
    * then stored it again), and the ban would come back at every late joiner and every replica
    * restarted. The unban is sent again, as made then (UNBAN_SCRIPT lifts only bans made before it,
-   * and writes its tombstone again), at most once per UNBAN_AGAIN_EVERY_MS for an address.
+   * and writes its tombstone again), at most once per UNBAN_AGAIN_EVERY_MS for an address, and
+   * within the replica's budget across addresses: queued here, sent by drainUnbansAgain.
    */
   private unbanAgain(field: string, ban: SharedBan): void {
-    const at = this.unbannedAt.get(field);
-    if (at === undefined || !this.connected || !this.clockSettled || this.latest.has(field) || this.outbox.has(field)) return;
-    // A ban of it in force here (made after that unban): the address is banned, as the stored one says.
-    if (this.own.has(field) || this.remote.has(field)) return;
+    if (this.stopped || !this.unbanAgainDue(field, ban.at)) return;
     // Its maker's clock is off this one's (no group clock, README): which came first is not known.
     if ((this.clockOffsets.get(ban.origin) ?? 0) > CLOCK_SKEW_MS) return;
+    const queued = this.unbansAgain.get(field);
+    if (queued !== undefined) {
+      if (ban.at > queued) this.unbansAgain.set(field, ban.at);
+      return;
+    }
+    // As many as the group holds bans (unbannedAt holds no more): beyond, a later catch-up finds them.
+    if (this.unbansAgain.size >= this.maxBans) return;
+    this.unbansAgain.set(field, ban.at);
+    this.scheduleUnbansAgain();
+  }
+
+  /** Whether `field`'s last unban known here is due to be sent again for a stale ban made at `banAt`. */
+  private unbanAgainDue(field: string, banAt: number): boolean {
+    const at = this.unbannedAt.get(field);
+    if (at === undefined || at - CLOCK_SKEW_MS < banAt || this.latest.has(field) || this.outbox.has(field)) return false;
+    // A ban of it in force here (made after that unban): the address is banned, as the stored one says.
+    if (this.own.has(field) || this.remote.has(field)) return false;
     const now = this.deps.clock.now();
     const last = this.unbannedAgainAt.get(field);
-    if (last !== undefined && now - last < UNBAN_AGAIN_EVERY_MS && now >= last) return;
-    this.unbannedAgainAt.set(field, now);
-    void this.send({ t: 'unban', unban: { ip: ban.ip, family: ban.family, origin: this.replicaId, at, ...(ban.scope !== undefined ? { scope: ban.scope } : {}) } });
+    return !(last !== undefined && now - last < UNBAN_AGAIN_EVERY_MS && now >= last);
+  }
+
+  /** Arms the drain of unbansAgain: the first tick after a random wait (the replica that draws the shortest sends first, the others hear it). */
+  private scheduleUnbansAgain(delay = this.random() * UNBAN_AGAIN_JITTER_MS): void {
+    if (this.againTimer !== null || this.stopped || this.unbansAgain.size === 0) return;
+    this.againTimer = this.deps.clock.setTimeout(() => {
+      this.againTimer = null;
+      this.drainUnbansAgain();
+    }, delay);
+  }
+
+  /**
+   * Sends queued unbans again, picked at random, within the budget: UNBAN_AGAIN_PER_SECOND, at most
+   * UNBAN_AGAIN_IN_FLIGHT awaiting their reply; the rest wait for the next tick. Offline, they wait
+   * (the catch-up that follows may find their stale bans again: queued once).
+   */
+  private drainUnbansAgain(): void {
+    if (this.stopped) return;
+    const t = this.mono();
+    if (this.againRefilledAt !== null) this.againTokens = Math.min(UNBAN_AGAIN_BURST, this.againTokens + (Math.max(0, t - this.againRefilledAt) * UNBAN_AGAIN_PER_SECOND) / 1_000);
+    this.againRefilledAt = t;
+    if (this.connected && this.clockSettled) {
+      let skips = 0;
+      while (this.againTokens >= 1 && this.againInFlight < UNBAN_AGAIN_IN_FLIGHT && skips < UNBAN_AGAIN_SKIPS) {
+        const next = this.unbansAgain.take(this.random);
+        if (next === undefined) break;
+        const [field, banAt] = next;
+        // What changed since it was queued: the address banned again, unbanned anew, sent meanwhile.
+        if (!this.unbanAgainDue(field, banAt)) {
+          skips++;
+          continue;
+        }
+        const { ip, scope } = parseScopedKey(field);
+        this.againTokens--;
+        this.againInFlight++;
+        this.unbannedAgainAt.set(field, this.deps.clock.now());
+        const unban: SharedUnban = { ip, family: ip.includes(':') ? 6 : 4, origin: this.replicaId, at: this.unbannedAt.get(field)!, ...(scope !== undefined ? { scope } : {}) };
+        void this.send({ t: 'unban', unban }).finally(() => this.againInFlight--);
+      }
+    }
+    // Each wait drawn anew (half to one and a half ticks): replicas that started in step do not stay in it.
+    this.scheduleUnbansAgain(UNBAN_AGAIN_TICK_MS * (0.5 + this.random()));
   }
 
   /** `remote.set`, as the newest entry, keeping remoteByIp. */
