@@ -597,9 +597,17 @@ export class Daemon implements ControlHandler {
     const target = opts.container === undefined ? undefined : containerFor(this.config, this.containers, opts.container, { held: this.heldScopes, use: 'ban' });
     // `--for permanent`: never expires, even under a rule whose bantime (what forMs null means) is finite.
     const forMs = opts.permanent === true ? PERMANENT : opts.forMs;
-    const ban = this.pipeline.banManually(ip, { rule: opts.rule, forMs, now: this.clock.now(), ...(target && { scope: target.id, scopeName: target.name }) });
-    this.group?.published(ban);
-    this.unreported.push(ban);
+    // Sharing: a shorter manual ban does not shorten a longer one held here (the group keeps the
+    // longest, and so does every other replica): `banhammer unban` first, then ban (review H43).
+    const ban = this.pipeline.banManually(ip, { rule: opts.rule, forMs, now: this.clock.now(), ...(target && { scope: target.id, scopeName: target.name }), ...(this.group !== undefined ? { keepLonger: true } : {}) });
+    // A shorter ban than this replica's own in force is not made (the answer's heldUntil says until
+    // when the address is held): published, the share stage took it for this replica's ban of the
+    // address in place of the longer one the book and the group hold; reported, the log and the
+    // notifications announced a ban nothing holds.
+    if (this.pipeline.book.holds(ban)) {
+      this.group?.published(ban);
+      this.unreported.push(ban);
+    }
     await this.queue.flush();
     return { ip: ban.ip, family: ban.family, rule: ban.rule, at: ban.at, until: ban.until, nth: ban.nth, container: ban.scope === undefined ? null : (ban.scopeName ?? null), firewall: this.firewallState(ban), heldUntil: heldUntilOf(this.pipeline.book.effectiveUntil(ban.ip, this.clock.now(), ban.scope), ban.until) };
   }

@@ -30,13 +30,29 @@ export interface WhySources {
 }
 
 export function buildWhyReport(s: WhySources): WhyReport {
-  const { active, ended } = s.book.about(s.target, s.now);
+  const { active, ended: all } = s.book.about(s.target, s.now);
+  // An own ban replaced by a longer one adopted from the group and kept under it (Ban.under) went
+  // into the history as "replaced"; once the group lifts the adopted ban with an unban made before
+  // the own one (BanBook.liftAdopted), that very ban is in force again: it is shown in force, with
+  // the lines its history entry kept, and not also as ended (review H43).
+  const again = new Map<Ban, EndedBan>();
+  const ended = all.filter((e) => {
+    if (e.ended.reason !== 'replaced' || !String(e.ended.by).startsWith('group:') || e.from !== undefined) return true;
+    const b = active.find((x) => x.from === undefined && !again.has(x) && x.rule === e.rule && x.ip === e.ip && x.scope === e.scope && x.at === e.at && x.until === e.until && x.manual === e.manual && x.nth === e.nth);
+    if (b === undefined) return true;
+    again.set(b, e);
+    return false;
+  });
+  const shown = (b: Ban): Ban => {
+    const e = again.get(b);
+    return e === undefined || b.evidence !== undefined ? b : { ...b, ...(e.evidence !== undefined ? { evidence: e.evidence } : {}), ...(e.evidenceOmitted !== undefined ? { evidenceOmitted: e.evidenceOmitted } : {}) };
+  };
   return {
     ip: s.target.ip,
     instance: s.instance,
     now: isoTime(s.now),
     allowlisted: s.allowlisted,
-    active: active.sort((a, b) => b.at - a.at).map((b) => ({ ...whyBan(b), firewall: s.firewall?.(b) ?? 'held' })),
+    active: active.sort((a, b) => b.at - a.at).map((b) => ({ ...whyBan(shown(b)), firewall: s.firewall?.(b) ?? 'held' })),
     failing: s.pending.map((p) => ({
       rule: p.rule,
       container: p.scope === undefined ? null : shownText(s.containerName?.(p.scope) ?? p.scope.slice(0, 12), 128),

@@ -590,7 +590,7 @@ export class BanBook {
    * does; permanent under the manual rule). Throws on an address that is invalid, cannot be a client,
    * or is allowlisted, and on an unknown rule (own rule names only, never the prototype's).
    */
-  banManually(rawIp: string, opts: { rule?: string; durationMs: number | null | 'rule'; now: number; scope?: string; scopeName?: string }): Ban {
+  banManually(rawIp: string, opts: { rule?: string; durationMs: number | null | 'rule'; now: number; scope?: string; scopeName?: string; keepLonger?: boolean }): Ban {
     const c = canonicalTarget(rawIp);
     if (c === null) {
       throw new BanhammerError('BH_ERR_ADDRESS', `not an IP address or network: ${JSON.stringify(rawIp.slice(0, 100))}`, {
@@ -655,8 +655,36 @@ export class BanBook {
       manual: true,
       ...(scope !== undefined ? { scope, scopeName: opts.scopeName ?? scope.slice(0, 12) } : {}),
     };
+    // A ban adopted from the group that lasts longer stays in force: a shorter manual ban never
+    // shortens a longer one (README, `banhammer ban`), and the group keeps the longer one anyway (its
+    // hash stores the longest; every other replica, and this one after a restart, holds it). This
+    // replica's own ban is kept under it (Ban.under): an unban older than it, lifting the adopted
+    // ban, brings it back (liftAdopted), and the share stage knows it as this replica's own after a
+    // restart. `keepLonger` (an agent sharing bans with a group): the same for a longer ban made
+    // here, which the group holds too. Replacing either made this firewall let the address through
+    // while the group dropped it, until the next restart (review H43, seeds 3 and 18).
+    const k = key(rule, c.ip, scope);
+    const held = this.bans.get(k);
+    if (held !== undefined && (held.from !== undefined || opts.keepLonger === true) && (held.until === null || (ban.until !== null && held.until > ban.until)) && (held.until === null || held.until > opts.now)) {
+      const kept: Ban = held.from !== undefined && ban.at > held.at ? { ...held, under: ban } : held;
+      this.history.set(k, { ip: ban.ip, rule, count: Math.max(nth, this.history.get(k)?.count ?? 0), last: ban.at, ...(scope !== undefined ? { scope } : {}) });
+      if (kept !== held) {
+        this.setBan(k, kept);
+        this.touch(kept);
+        this.totals.set(rule, (this.totals.get(rule) ?? 0) + 1);
+      }
+      // (Not kept at all, the ban returned is held nowhere: holds() says so, and the agent neither
+      // publishes nor reports it.)
+      return ban;
+    }
     this.put(ban, opts.now, 'ban');
     return ban;
+  }
+
+  /** Whether `ban` (as this book returned it) is held: in force, or kept under an adopted ban (Ban.under). */
+  holds(ban: Ban): boolean {
+    const b = this.bans.get(key(ban.rule, ban.ip, ban.scope));
+    return b !== undefined && (b === ban || b.under === ban);
   }
 
   /**

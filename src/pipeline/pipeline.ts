@@ -324,7 +324,7 @@ export class Pipeline {
    * when null the rule's bantime, grown for a repeat offender as a detected ban's would be (permanent
    * for a manual ban); `forMs` Infinity is permanent. The book refuses what cannot be banned.
    */
-  banManually(ip: string, opts: { rule?: string | undefined; forMs: number | null; now: number; scope?: string; scopeName?: string }): Ban {
+  banManually(ip: string, opts: { rule?: string | undefined; forMs: number | null; now: number; scope?: string; scopeName?: string; keepLonger?: boolean }): Ban {
     const rule = opts.rule ?? MANUAL_RULE;
     if (!this.hasRule(rule)) {
       throw new BanhammerError('BH_ERR_USAGE', `unknown rule ${JSON.stringify(rule)}`, { hint: `rules: ${Object.keys(this.config.rules).join(', ')}` });
@@ -335,6 +335,7 @@ export class Pipeline {
       durationMs: forMs === null ? 'rule' : Number.isFinite(forMs) ? forMs : null,
       now: opts.now,
       ...(opts.scope !== undefined ? { scope: opts.scope, ...(opts.scopeName !== undefined ? { scopeName: opts.scopeName } : {}) } : {}),
+      ...(opts.keepLonger === true ? { keepLonger: true } : {}),
     });
   }
 
