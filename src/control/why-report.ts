@@ -34,11 +34,13 @@ export function buildWhyReport(s: WhySources): WhyReport {
   // An own ban replaced by a longer one adopted from the group and kept under it (Ban.under) went
   // into the history as "replaced"; once the group lifts the adopted ban with an unban made before
   // the own one (BanBook.liftAdopted), that very ban is in force again: it is shown in force, with
-  // the lines its history entry kept, and not also as ended (review H43).
+  // the lines its history entry kept, and not also as ended (review H43). The same for a ban adopted
+  // from the group, replaced by a longer one, and in force again once that one was lifted (its maker,
+  // times, rule and number: the same group ban, adopted again; h44's per-container group bans, H45).
   const again = new Map<Ban, EndedBan>();
   const ended = all.filter((e) => {
-    if (e.ended.reason !== 'replaced' || !String(e.ended.by).startsWith('group:') || e.from !== undefined) return true;
-    const b = active.find((x) => x.from === undefined && !again.has(x) && x.rule === e.rule && x.ip === e.ip && x.scope === e.scope && x.at === e.at && x.until === e.until && x.manual === e.manual && x.nth === e.nth);
+    if (e.ended.reason !== 'replaced' || !String(e.ended.by).startsWith('group:')) return true;
+    const b = active.find((x) => x.from === e.from && !again.has(x) && x.rule === e.rule && x.ip === e.ip && x.scope === e.scope && x.at === e.at && x.until === e.until && x.manual === e.manual && x.nth === e.nth);
     if (b === undefined) return true;
     again.set(b, e);
     return false;

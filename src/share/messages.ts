@@ -12,8 +12,9 @@
  * The hash `banhammer:{g}:bans` stores ban messages as values under field scopedKey(ip, scope).
  * Every time in a message is in the group's clock (Redis TIME, group-clock.ts: the share stage
  * converts at the edge), or the publisher's own when it could not measure it. In the outbox file
- * they are the replica's own clock. `sent` is when it was published (propagation lag; never used for
- * decisions).
+ * they are the replica's own clock. `sent` is when it was published: the propagation lag, how old a
+ * signed message is (a replay), and whether another replica's unban was sent after this one queued
+ * the same unban to send again (redis-share.ts); never to order bans and unbans.
  * A message is ASCII (every field a replica writes is), so its length is the same counted in bytes
  * (Redis, the Lua scripts) or in UTF-16 units (here), and a value read back and written again (a
  * prune) is the same bytes: a value with any other byte is invalid ('encoding'), and the scripts

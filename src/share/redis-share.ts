@@ -119,6 +119,13 @@ const UNBAN_AGAIN_JITTER_MS = 250;
 const UNBAN_AGAIN_IN_FLIGHT = 2 * UNBAN_AGAIN_BURST;
 /** Most queued unbans a drain looks at and finds no longer due, per tick (each is dropped). */
 const UNBAN_AGAIN_SKIPS = 20 * UNBAN_AGAIN_BURST;
+/**
+ * An own ban stored again for stale unbans naming it (onMessage, storeOwnAgain): at most once per
+ * STORE_OWN_AGAIN_MS per address; those heard meanwhile make one more store at the end of it. One
+ * ban script per message let anyone who can publish (a signed stale unban replayed for its
+ * MAX_SIGNED_AGE_MS; anything without a key) turn each PUBLISH into a script of this replica's (H45).
+ */
+const STORE_OWN_AGAIN_MS = 1_000;
 /** How old a signed message on the channel may be (its `sent` against this clock) before it is taken for a replay. */
 const MAX_SIGNED_AGE_MS = 60_000;
 /** Fields per UNBANNED_SCRIPT call, and bans re-published at once after Redis lost its data (pipelined). */
@@ -129,19 +136,19 @@ const RESTORE_BATCH = 256;
  * constant time (a swap with the last). Two replicas working through the same set in the order it
  * was filled (the group hash's order, the same at every replica) would send the same ones at once.
  */
-class RandomSet {
+class RandomSet<V> {
   private readonly fields: string[] = [];
-  private readonly index = new Map<string, { i: number; n: number }>();
+  private readonly index = new Map<string, { i: number; n: V }>();
 
   get size(): number {
     return this.fields.length;
   }
 
-  get(field: string): number | undefined {
+  get(field: string): V | undefined {
     return this.index.get(field)?.n;
   }
 
-  set(field: string, n: number): void {
+  set(field: string, n: V): void {
     const e = this.index.get(field);
     if (e !== undefined) e.n = n;
     else {
@@ -163,7 +170,7 @@ class RandomSet {
   }
 
   /** Takes one out at random (`random` in [0, 1)). */
-  take(random: () => number): [string, number] | undefined {
+  take(random: () => number): [string, V] | undefined {
     if (this.fields.length === 0) return undefined;
     const field = this.fields[Math.min(this.fields.length - 1, Math.floor(random() * this.fields.length))]!;
     const n = this.index.get(field)!.n;
@@ -325,14 +332,24 @@ class RedisShare implements ShareStage {
   /**
    * Unbans due to be sent again (unbanAgain), by field, each with the time of the newest stale ban
    * seen of it (this host's clock): sent within the budget (drainUnbansAgain), or dropped when
-   * another replica's unban of it, as recent, is heard first (onMessage). At most maxBans.
+   * another replica's unban of it, as recent, is heard first (onMessage). At most maxBans. `since`:
+   * when it was queued (this host's clock): only an unban sent since is another replica's resend.
    */
-  private readonly unbansAgain = new RandomSet();
+  private readonly unbansAgain = new RandomSet<{ at: number; since: number }>();
   /** The budget's tokens (UNBAN_AGAIN_BURST at most; below 0 after others' unbans heard), when last refilled (mono), the drain's timer, replies awaited. */
   private againTokens = UNBAN_AGAIN_BURST;
   private againRefilledAt: number | null = null;
   private againTimer: TimerHandle | null = null;
   private againInFlight = 0;
+  /**
+   * storeOwnAgain: when each address's own ban was last stored again (mono; pruned after
+   * STORE_OWN_AGAIN_MS), the addresses to store again at the end of that time, and its timer.
+   */
+  private readonly ownAgainAt = new Map<string, number>();
+  private readonly ownAgainPending = new Set<string>();
+  private ownAgainTimer: TimerHandle | null = null;
+  /** Per field, the settling of the last operation sent (send): the next one waits for it. */
+  private readonly sending = new Map<string, Promise<void>>();
   /** The latest operation sent per field, until its reply: a failed one goes to the outbox only if still the latest. */
   private readonly latest = new Map<string, OutboxOp>();
   private readonly counts = emptyStats();
@@ -843,6 +860,10 @@ class RedisShare implements ShareStage {
     if (this.againTimer !== null) this.deps.clock.clearTimeout(this.againTimer);
     this.againTimer = null;
     this.unbansAgain.clear();
+    if (this.ownAgainTimer !== null) this.deps.clock.clearTimeout(this.ownAgainTimer);
+    this.ownAgainTimer = null;
+    this.ownAgainPending.clear();
+    this.ownAgainAt.clear();
     this.resolveFirst();
     // A catch-up in progress gets a moment to finish (a hung connection must not hold the agent's exit).
     if (this.going !== null) await Promise.race([this.going.catch(() => undefined), new Promise<void>((r) => setTimeout(r, 1_000).unref())]);
@@ -1010,7 +1031,21 @@ class RedisShare implements ShareStage {
     // A live operation supersedes whatever the outbox held for that address.
     this.outbox.remove(field);
     this.latest.set(field, op);
-    return this.apply(op).then(
+    // In the order they were made, per address: an unban's EVALSHA answered NOSCRIPT (the first after
+    // Redis forgot its scripts) was sent again as EVAL after the EVALSHA of a ban made just after it
+    // (`banhammer unban X` then `ban X --for 10m`, README's way to shorten a shared ban): the ban was
+    // "covered" by the old one the unban then lifted, and stored nowhere (H45).
+    const prev = this.sending.get(field);
+    const applied = prev === undefined ? this.apply(op) : prev.then(() => this.apply(op));
+    const done = applied.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.sending.set(field, done);
+    void done.then(() => {
+      if (this.sending.get(field) === done) this.sending.delete(field);
+    });
+    return applied.then(
       (r) => {
         if (this.latest.get(field) === op) this.latest.delete(field);
         return r;
@@ -1341,8 +1376,12 @@ class RedisShare implements ShareStage {
       // script lifted the stale ban (it publishes only then), so this one's would only repeat it.
       // Counted against this replica's budget: N replicas that read the same stale bans send them
       // again about as fast as one.
+      // Only one sent since it was queued (give or take the clocks' skew): with a key, a signed
+      // message is accepted for MAX_SIGNED_AGE_MS, and anyone who can publish replayed the unban the
+      // group published a moment before the stale ban came back (an old dump), which every replica
+      // then dropped: nothing sent it, and the stale ban stayed in the hash for late joiners (H45).
       const again = this.unbansAgain.get(field);
-      if (again !== undefined && m.unban.at >= again) {
+      if (again !== undefined && m.unban.at >= again.at && m.sent >= again.since - CLOCK_SKEW_MS) {
         this.unbansAgain.delete(field);
         this.againTokens = Math.max(-UNBAN_AGAIN_BURST, this.againTokens - 1);
       }
@@ -1366,7 +1405,8 @@ class RedisShare implements ShareStage {
         // made between the two (replayed from an outbox) lifted that one. Stored again now (a ban
         // script: nothing if another stored ban covers it); left alone, the other replicas and late
         // joiners lost it until the watchdog's sampling of one own ban per round came to it (h35).
-        if (this.own.get(field) === held && !this.latest.has(field) && !this.outbox.has(field)) void this.send({ t: 'ban', ban: held });
+        // Within a budget per address (storeOwnAgain), never dropped.
+        if (this.own.get(field) === held) this.storeOwnAgain(field);
         // What this replica adopted of it, made before the unban, the group lifted: lifted here too,
         // own bans kept (the book held the group's longer ban in place of ours: a permanent ban the
         // others lifted stayed in force here).
@@ -1445,12 +1485,12 @@ class RedisShare implements ShareStage {
     if ((this.clockOffsets.get(ban.origin) ?? 0) > CLOCK_SKEW_MS) return;
     const queued = this.unbansAgain.get(field);
     if (queued !== undefined) {
-      if (ban.at > queued) this.unbansAgain.set(field, ban.at);
+      if (ban.at > queued.at) queued.at = ban.at;
       return;
     }
     // As many as the group holds bans (unbannedAt holds no more): beyond, a later catch-up finds them.
     if (this.unbansAgain.size >= this.maxBans) return;
-    this.unbansAgain.set(field, ban.at);
+    this.unbansAgain.set(field, { at: ban.at, since: this.deps.clock.now() });
     this.scheduleUnbansAgain();
   }
 
@@ -1489,7 +1529,7 @@ class RedisShare implements ShareStage {
       while (this.againTokens >= 1 && this.againInFlight < UNBAN_AGAIN_IN_FLIGHT && skips < UNBAN_AGAIN_SKIPS) {
         const next = this.unbansAgain.take(this.random);
         if (next === undefined) break;
-        const [field, banAt] = next;
+        const [field, { at: banAt }] = next;
         // What changed since it was queued: the address banned again, unbanned anew, sent meanwhile.
         if (!this.unbanAgainDue(field, banAt)) {
           skips++;
@@ -1505,6 +1545,44 @@ class RedisShare implements ShareStage {
     }
     // Each wait drawn anew (half to one and a half ticks): replicas that started in step do not stay in it.
     this.scheduleUnbansAgain(UNBAN_AGAIN_TICK_MS * (0.5 + this.random()));
+  }
+
+  /**
+   * Stores this replica's own ban of `field` again (a ban script: nothing if a stored ban covers it)
+   * for a stale unban heard: at once if it was not stored again within STORE_OWN_AGAIN_MS and no
+   * operation of it is awaiting its reply, else once at the end of that time. Each stale unban the
+   * group published says the hash did not hold this ban when its script ran (it lifts only older
+   * bans, and publishes only then): the store must come after the last one heard, so one heard
+   * meanwhile is deferred, never dropped (the one in flight may have run before it, and been covered
+   * by the ban it lifted). What waits in the outbox is sent by the catch-up.
+   */
+  private storeOwnAgain(field: string): void {
+    if (this.stopped || this.outbox.has(field)) return;
+    const ban = this.own.get(field);
+    if (ban === undefined) return;
+    const t = this.mono();
+    const last = this.ownAgainAt.get(field);
+    if ((last === undefined || t - last >= STORE_OWN_AGAIN_MS || t < last) && !this.latest.has(field)) {
+      this.ownAgainAt.set(field, t);
+      void this.send({ t: 'ban', ban });
+    } else this.ownAgainPending.add(field);
+    this.armOwnAgain();
+  }
+
+  private armOwnAgain(): void {
+    if (this.ownAgainTimer !== null || this.stopped || (this.ownAgainAt.size === 0 && this.ownAgainPending.size === 0)) return;
+    this.ownAgainTimer = this.deps.clock.setTimeout(() => {
+      this.ownAgainTimer = null;
+      if (this.stopped) return;
+      const t = this.mono();
+      for (const [field, at] of this.ownAgainAt) if (t - at >= STORE_OWN_AGAIN_MS || t < at) this.ownAgainAt.delete(field);
+      const due = [...this.ownAgainPending].filter((f) => !this.ownAgainAt.has(f));
+      for (const field of due) {
+        this.ownAgainPending.delete(field);
+        this.storeOwnAgain(field);
+      }
+      this.armOwnAgain();
+    }, STORE_OWN_AGAIN_MS / 4);
   }
 
   /** `remote.set`, as the newest entry, keeping remoteByIp. */
