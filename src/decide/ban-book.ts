@@ -90,6 +90,14 @@ export interface Ban {
    * share stage still knows the ban as this replica's own.
    */
   readonly under?: Ban | undefined;
+  /**
+   * A ban adopted from the group for one container (its maker bans per container, host mode) and held
+   * here host-wide (this agent is not in host mode: the scope is dropped on adoption): that
+   * container's id. The group stores it under its own field, apart from this replica's own host-wide
+   * ban of the address: an unban for that container lifts it alone, and the own ban it replaced (kept
+   * under it whatever its age) stands again (liftAdopted; review h44).
+   */
+  readonly groupScope?: string | undefined;
 }
 
 /** Why a ban ended. */
@@ -138,6 +146,8 @@ export interface GroupBan {
   readonly scope?: string | undefined;
   readonly origin: string;
   readonly nth?: number | undefined;
+  /** Held host-wide here, made for this container at its maker (Ban.groupScope); only with no `scope`. */
+  readonly groupScope?: string | undefined;
 }
 
 /** A repeat-offender entry (offender-history.ts). */
@@ -764,8 +774,11 @@ export class BanBook {
     // kept under a newer adopted ban, was handed to the share stage as this replica's own at the next
     // start, published, answered "unbanned since", and the group's newer ban lifted here with it
     // (review h41).
+    // (A ban the group stores for one container, held here host-wide (Ban.groupScope), is no ban of
+    // the own one's field: no unban of it lifts the own one, kept under it whatever its age.)
+    const groupScope = scope === undefined && !isNetwork(c.ip) ? scopeOf(g.groupScope) ?? undefined : undefined;
     const kept = held === undefined ? undefined : held.from === undefined ? withoutLines(held) : held.under;
-    const under = kept !== undefined && kept.at > g.at ? kept : undefined;
+    const under = kept !== undefined && (kept.at > g.at || groupScope !== undefined) ? kept : undefined;
     const ban: Ban = {
       ip: c.ip,
       family: c.family,
@@ -777,6 +790,7 @@ export class BanBook {
       manual: rule === MANUAL_RULE,
       from: String(g.origin).slice(0, 128),
       ...(scope !== undefined ? { scope, scopeName: scope.slice(0, 12) } : {}),
+      ...(groupScope !== undefined ? { groupScope } : {}),
       ...(under !== undefined && (under.until === null || under.until > now) ? { under } : {}),
     };
     if (held !== undefined) this.end(held, endOfReplaced(held, now, `group:${ban.from}`));
@@ -796,17 +810,23 @@ export class BanBook {
    * undefined for host-wide) made up to `before`, while a ban this replica made after them stands: every
    * adopted ban of it made then is lifted, and the own ban one of them had replaced (Ban.under) is in
    * force again, if it has not ended and was made after `before`. Own bans are left alone.
+   * `group` (an agent not in host mode): the group lifted its bans of one field, one container's
+   * (`scope`) or the host-wide one (undefined). Only the adopted bans made for it are lifted (by
+   * Ban.groupScope; and, for a container, from a state file written before groupScope, those without
+   * one made by `origin`), and the own ban under one made for a container stands again whatever its
+   * age (the group stores it apart).
    */
-  liftAdopted(ip: string, scope: string | undefined, before: number, now: number, cause: EndCause): { lifted: Ban[]; restored: Ban[] } {
+  liftAdopted(ip: string, scope: string | undefined, before: number, now: number, cause: EndCause, group?: { scope: string | undefined; origin?: string }): { lifted: Ban[]; restored: Ban[] } {
     const lifted: Ban[] = [];
     const restored: Ban[] = [];
     const held = this.bansOfAddress.get(scopedKey(ip, scope));
     for (const b of held === undefined ? [] : held instanceof Map ? [...held.values()] : [held]) {
       if (b.from === undefined || b.at > before) continue;
+      if (group !== undefined && b.groupScope !== group.scope && !(b.groupScope === undefined && b.from === group.origin)) continue;
       const k = key(b.rule, b.ip, b.scope);
       const under = b.under;
       this.end(b, { reason: 'unbanned', at: cause.at, by: cause.by });
-      if (under !== undefined && under.at > before && (under.until === null || under.until > now)) {
+      if (under !== undefined && (under.at > before || b.groupScope !== undefined) && (under.until === null || under.until > now)) {
         this.setBan(k, under);
         restored.push(under);
       } else {
@@ -1501,12 +1521,15 @@ function readBan(b: unknown, now: number, active: boolean): Ban | null {
   if (evidence !== undefined) ban.evidence = evidence;
   if (omitted > 0) ban.evidenceOmitted = omitted;
   if (r.groupCount === true) ban.groupCount = true;
+  // Ban.groupScope: only on an adopted host-wide ban of an address; an unreadable one is left out.
+  const groupScope = ban.from !== undefined && scope === undefined && !isNetwork(c.ip) ? scopeOf(r.groupScope) : undefined;
+  if (typeof groupScope === 'string') ban.groupScope = groupScope;
   // The own ban an adopted one replaced (Ban.under): one of the same rule, address and scope, made
-  // here (no `from`, nothing under it) after the adopted one, not ended; anything else is dropped,
-  // the adopted ban kept.
-  if (ban.from !== undefined && typeof r.under === 'object' && r.under !== null && !Object.hasOwn(r.under, 'under') && !Object.hasOwn(r.under, 'from')) {
+  // here (no `from`, nothing under it, no groupScope) after the adopted one (any time before one with
+  // a groupScope), not ended; anything else is dropped, the adopted ban kept.
+  if (ban.from !== undefined && typeof r.under === 'object' && r.under !== null && !Object.hasOwn(r.under, 'under') && !Object.hasOwn(r.under, 'from') && !Object.hasOwn(r.under, 'groupScope')) {
     const under = readBan(r.under, now, active);
-    if (under !== null && under.ip === ban.ip && under.rule === ban.rule && under.scope === ban.scope && under.at > ban.at && (under.until === null || under.until > now)) {
+    if (under !== null && under.ip === ban.ip && under.rule === ban.rule && under.scope === ban.scope && (under.at > ban.at || ban.groupScope !== undefined) && (under.until === null || under.until > now)) {
       ban.under = withoutLines(under);
     }
   }

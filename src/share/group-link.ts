@@ -113,21 +113,13 @@ export class GroupLink {
           }
           return;
         }
-        const scope = this.scopeOf(g.scope);
-        if (scope === null) return;
-        const { scope: _drop, ...rest } = g;
-        const offered = scope === undefined ? rest : { ...rest, scope };
-        const refused = pipeline.book.refusedAtCap;
-        const ban = pipeline.book.adopt(offered, clock.now());
-        const k = banKey(g.ip, scope);
-        if (ban !== null) {
-          this.waitingAtCap.delete(k);
-          this.o.onAdopted(ban);
-        } else if (pipeline.book.refusedAtCap > refused && (this.waitingAtCap.has(k) || this.waitingAtCap.size < MAX_WAITING_AT_CAP)) {
-          this.waitingAtCap.set(k, offered);
-        }
+        this.adoptFromGroup(g);
       },
       onRemoteUnban: (u) => {
+        if (!this.o.scoped && u.scope !== undefined) {
+          this.liftForContainer(u);
+          return;
+        }
         // An unban only lifts: it is taken for any container id (one removed since keeps its bans).
         const scope = this.scopeOf(u.scope, true);
         if (scope === null) return;
@@ -137,7 +129,8 @@ export class GroupLink {
           // Only what was adopted, made up to the unban (give or take the clocks' skew): a ban this
           // replica made after it stands, and so does the own ban an adopted one had replaced.
           const cause = { at: now, by: `group:${String(u.origin).slice(0, 128)}` };
-          const r = pipeline.book.liftAdopted(u.ip, scope, (u.at ?? now) + CLOCK_SKEW_MS, now, cause);
+          // (Not in host mode: the group's host-wide field only; one made for a container stands: liftForContainer.)
+          const r = pipeline.book.liftAdopted(u.ip, scope, (u.at ?? now) + CLOCK_SKEW_MS, now, cause, this.o.scoped ? undefined : { scope: undefined });
           if (r.lifted.length > 0) this.o.onLifted(r.lifted);
           if (r.restored.length > 0) {
             for (const b of r.restored) log.info({ ip: b.ip, rule: b.rule, until: b.until, ...(b.scope !== undefined ? { container: b.scopeName ?? b.scope } : {}) }, 'shared bans: the group lifted a ban adopted here; the ban this replica made after that unban is in force again');
@@ -171,13 +164,69 @@ export class GroupLink {
     for (const b of pipeline.book.active(now)) {
       if (b.from === undefined) own.push(shared(b, share.replicaId));
       else {
-        adopted.push(shared(b, b.from));
+        // One made for a container (Ban.groupScope) is checked under the group's field for it.
+        adopted.push(b.groupScope !== undefined && b.scope === undefined && !this.o.scoped ? { ...shared(b, b.from), scope: b.groupScope } : shared(b, b.from));
         // The own ban it replaced is still this replica's own to the group (Ban.under).
         if (b.under !== undefined && (b.under.until === null || b.under.until > now)) own.push(shared(b.under, share.replicaId));
       }
     }
     if (own.length + adopted.length > 0) share.restored?.({ own, adopted });
     return share.start(events);
+  }
+
+  /** A ban from the group (an address, or a network the checks above let through), adopted here. */
+  private adoptFromGroup(g: SharedBan): void {
+    const { pipeline, clock } = this.o;
+    const scope = this.scopeOf(g.scope);
+    if (scope === null) return;
+    const { scope: _drop, ...rest } = g;
+    // Not in host mode: a ban for one container is held host-wide, and the container it was made for
+    // kept with it (Ban.groupScope): the group stores it apart from this replica's own ban.
+    const offered = scope !== undefined ? { ...rest, scope } : g.scope !== undefined && !this.o.scoped ? { ...rest, groupScope: g.scope } : rest;
+    const refused = pipeline.book.refusedAtCap;
+    const ban = pipeline.book.adopt(offered, clock.now());
+    const k = banKey(g.ip, scope);
+    if (ban !== null) {
+      this.waitingAtCap.delete(k);
+      this.o.onAdopted(ban);
+    } else if (pipeline.book.refusedAtCap > refused && (this.waitingAtCap.has(k) || this.waitingAtCap.size < MAX_WAITING_AT_CAP)) {
+      this.waitingAtCap.set(k, offered);
+    }
+  }
+
+  /**
+   * Not in host mode: the group lifted its ban of `u.ip` for one container (a host-mode replica's
+   * `unban --container`, or one found lifted at a catch-up), which this agent holds host-wide
+   * (Ban.groupScope). Only that is lifted here: the adopted bans made for that container up to the
+   * unban (give or take the clocks' skew). The own ban one of them had replaced stands again, and so
+   * does every other ban of the address the group still stores and this replica heard of (adopted
+   * again: the lifted one had replaced or covered them). Read as a host-wide unban, it lifted this
+   * replica's own ban, which the group still stored: the firewall let through an address its own
+   * detection banned, `why` said nothing, and the ban came back at the next restart (review h44).
+   */
+  private liftForContainer(u: Parameters<ShareEvents['onRemoteUnban']>[0]): void {
+    const { pipeline, clock, log } = this.o;
+    const scope = u.scope!;
+    const k = banKey(u.ip, undefined);
+    if (this.waitingAtCap.get(k)?.groupScope === scope) this.waitingAtCap.delete(k);
+    const now = clock.now();
+    // (Nothing held: answered from the book's index, as below for a host-wide unban.)
+    if (pipeline.book.effectiveUntil(u.ip, now) === undefined) return;
+    const before = (u.at ?? now) + CLOCK_SKEW_MS;
+    const origin = String(u.origin).slice(0, 128);
+    const r = pipeline.book.liftAdopted(u.ip, undefined, before, now, { at: now, by: `group:${origin}` }, { scope, origin });
+    if (r.lifted.length + r.restored.length === 0) return;
+    if (r.lifted.length > 0) this.o.onLifted(r.lifted);
+    if (r.restored.length > 0) {
+      for (const b of r.restored) log.info({ ip: b.ip, rule: b.rule, until: b.until, container: scope.slice(0, 12) }, "shared bans: the group lifted a ban for one container held here host-wide; this replica's own ban of the address, which the group still stores, is in force again");
+      this.o.onOwnAgain?.(r.restored);
+    }
+    // Longest first: a shorter one is then covered (not adopted only to be replaced again).
+    const longest = (x: SharedBan): number => (x.until === null ? Infinity : x.until);
+    for (const g of (this.o.share.heard?.(u.ip, now) ?? []).sort((x, y) => longest(y) - longest(x))) {
+      if (g.scope === scope && g.at <= before) continue;
+      this.adoptFromGroup(g);
+    }
   }
 
   /**
@@ -257,6 +306,7 @@ export class GroupLink {
     };
     for (const b of bans) {
       publish(b.ip, b.family, b.scope);
+      if (!this.o.scoped && b.groupScope !== undefined && b.scope === undefined) publish(b.ip, b.family, b.groupScope);
       if (!this.o.scoped) for (const s of this.scopesHeard(b.ip)) publish(b.ip, b.family, s);
     }
   }
