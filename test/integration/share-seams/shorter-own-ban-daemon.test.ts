@@ -10,7 +10,7 @@
 import { describe, expect, it } from 'vitest';
 import { Daemon, type LineSourceFactory } from '../../../src/daemon.js';
 import { loadConfig } from '../../../src/config/load.js';
-import type { FilePosition, LineSource } from '../../../src/source/line-source.js';
+import { FakeSource } from '../../fakes/agent-io.js';
 import type { Ban } from '../../../src/decide/ban-book.js';
 import type { SharedBan, ShareEvents, ShareStage, ShareStats } from '../../../src/share/share.js';
 import { ManualClock } from '../../fakes/manual-clock.js';
@@ -19,21 +19,6 @@ import { RecordingEnforcer } from '../../fakes/recording-enforcer.js';
 const HOUR = 3_600_000;
 const T0 = Date.UTC(2026, 11, 6, 10, 0, 0);
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
-
-class FakeSource implements LineSource {
-  constructor(readonly onLine: (l: string, f: string) => void) {}
-  async start() {}
-  async stop() {}
-  positions(): FilePosition[] {
-    return [];
-  }
-  lagBytes() {
-    return 0;
-  }
-  stats() {
-    return { files: 1, lines: 0, overlongLines: 0, rotations: 0, truncations: 0 };
-  }
-}
 
 /** A connected group that stores nothing: what the daemon publishes, and its events to call. */
 class RecordingShare implements ShareStage {

@@ -16,6 +16,7 @@ import { banField } from '../../../src/share/keys.js';
 import { UNBAN_SCRIPT } from '../../../src/share/lua.js';
 import { encodeBan, encodeUnban } from '../../../src/share/messages.js';
 import { createRedisShare, type ShareSettings, type ShareStage } from '../../../src/share/share.js';
+import { rng } from '../../support/random.js';
 
 export interface CountingProxy {
   readonly port: number;
@@ -219,17 +220,8 @@ export async function floodReplica(name: string, port: number, group: string, op
   return r;
 }
 
-/** A seeded PRNG in [0, 1) (mulberry32): a replica's deps.random, different per replica, the same every run. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+/** A replica's deps.random: the tests' seeded PRNG, different per replica, the same every run. */
+export const seeded = rng;
 
 /** The RESP text of PUBLISH `channel` `m` for each message (what redis-cli --pipe reads). */
 export function publishPipe(channel: string, msgs: readonly string[]): Buffer {
