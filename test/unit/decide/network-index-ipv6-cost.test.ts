@@ -31,11 +31,18 @@ describe('the network index under many IPv6 networks', () => {
     const n = 16_000;
     cost(2000, v4); // warm-up
     cost(2000, v6);
-    const base = Math.min(cost(n, v4), cost(n, v4));
-    // Each the best of two, so one pause of the machine (a busy CI host) does not decide it.
-    const ipv6 = Math.min(cost(n, v6), cost(n, v6));
-    // Linear, an IPv6 network costs about 3 times an IPv4 one (more prefixes to try, larger numbers);
-    // one hash bucket for all of them made it 11 times as much (16,000: 2 s; 32,000: 7 s), and a restore of 100,000 /64 bans 46 s.
-    expect(ipv6).toBeLessThan(6 * base + 100);
+    // Interleaved, the best of three each: one run of either side took 75 ms or 570 ms on an idle
+    // machine (a full collection of the garbage before it), and with another test file beside it (CI
+    // runs two at once on two cores) a 6x bound failed once at 7.7x.
+    let base = Infinity;
+    let ipv6 = Infinity;
+    for (let r = 0; r < 3; r++) {
+      base = Math.min(base, cost(n, v4));
+      ipv6 = Math.min(ipv6, cost(n, v6));
+    }
+    // Linear, an IPv6 network costs about as much as an IPv4 one, at most a few times; one hash bucket
+    // for all of them is quadratic: 2 s at 16,000 (11 times as much), 7 s at 32,000, and a restore
+    // of 100,000 /64 bans 46 s.
+    expect(ipv6).toBeLessThan(6 * base + 250);
   });
 });
