@@ -8,18 +8,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { banField } from '../../../src/share/keys.js';
-import { useRedisServer } from '../share/redis-group.js';
 import { hasRedisServer } from '../share/redis-server.js';
 import { waitFor } from '../share/replica.js';
-import { addresses, floodReplica, removeFloodDirs, seeded, sleep, staleBan, type FloodReplica } from './flood.js';
+import { useFloodServer, addresses, floodReplica, seeded, sleep, staleBan, type FloodReplica } from './flood.js';
 
 describe.skipIf(!hasRedisServer)('an unban sent again once for the group', () => {
-  const replicas: FloodReplica[] = [];
-  const server = useRedisServer({}, async () => {
-    for (const r of replicas) await r.stage.stop().catch(() => undefined);
-    for (const r of replicas) await r.proxy.close();
-    removeFloodDirs();
-  });
+  const { server, replicas } = useFloodServer();
 
   it('a stale ban stored again and published, heard by 3 replicas that know its unban: one unban script in all, and the group converges', async () => {
     const group = 'first-resend';

@@ -17,6 +17,7 @@ import { UNBAN_SCRIPT } from '../../../src/share/lua.js';
 import { encodeBan, encodeUnban } from '../../../src/share/messages.js';
 import { createRedisShare, type ShareSettings, type ShareStage } from '../../../src/share/share.js';
 import { rng } from '../../support/random.js';
+import { useRedisServer } from '../share/redis-group.js';
 
 export interface CountingProxy {
   readonly port: number;
@@ -248,4 +249,15 @@ export function heapAfterGc(): number {
   setFlagsFromString('--expose_gc');
   (runInNewContext('gc') as () => void)();
   return process.memoryUsage().heapUsed;
+}
+
+/** A suite's redis-server and the flood replicas its tests make there: stopped, their proxies closed and directories removed after the suite. */
+export function useFloodServer(): { readonly server: ReturnType<typeof useRedisServer>; readonly replicas: FloodReplica[] } {
+  const replicas: FloodReplica[] = [];
+  const server = useRedisServer({}, async () => {
+    for (const r of replicas) await r.stage.stop().catch(() => undefined);
+    for (const r of replicas) await r.proxy.close();
+    removeFloodDirs();
+  });
+  return { server, replicas };
 }

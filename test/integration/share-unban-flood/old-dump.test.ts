@@ -9,10 +9,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { banField } from '../../../src/share/keys.js';
-import { useRedisServer } from '../share/redis-group.js';
 import { hasRedisServer } from '../share/redis-server.js';
 import { waitFor } from '../share/replica.js';
-import { addresses, blockMeter, floodReplica, mostIn, removeFloodDirs, seeded, sleep, staleBan, type FloodReplica } from './flood.js';
+import { useFloodServer, addresses, blockMeter, floodReplica, mostIn, seeded, sleep, staleBan, type FloodReplica } from './flood.js';
 
 /**
  * The budget's contract: 500 unbans sent again a second by one replica, and one tick's burst of 50:
@@ -22,12 +21,7 @@ import { addresses, blockMeter, floodReplica, mostIn, removeFloodDirs, seeded, s
 const MOST_IN_2S = 1_200;
 
 describe.skipIf(!hasRedisServer)('unbans sent again after an old dump, in bulk', () => {
-  const replicas: FloodReplica[] = [];
-  const server = useRedisServer({}, async () => {
-    for (const r of replicas) await r.stage.stop().catch(() => undefined);
-    for (const r of replicas) await r.proxy.close();
-    removeFloodDirs();
-  });
+  const { server, replicas } = useFloodServer();
 
   it('3 replicas knowing 2,000 unbans: each sends at most its budget per second, the group sends each about once, and converges', async () => {
     const group = 'old-dump-bulk';
