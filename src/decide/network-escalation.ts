@@ -74,13 +74,44 @@ export class NetworkEscalation {
     return r.done === true ? undefined : r.value;
   }
 
-  /** New settings (a reload): a new prefix counts afresh; otherwise what is remembered stays. */
-  configure(settings: NetworkEscalationSettings): void {
-    if (settings.prefix !== this.settings.prefix || settings.after === 0) {
-      this.recent.clear();
-      this.evictor = undefined;
-    }
+  /**
+   * New settings (a reload). Unchanged, what is remembered stays. Changed, it is forgotten and true
+   * is returned: the caller counts the bans its book holds again (remember()), as a restart on the
+   * new settings does, so that a reload and a restart ban the same networks (review H48: a reload to
+   * a wider prefix, or one switching escalation on, forgot every ban made before it, which a restart
+   * counted).
+   */
+  configure(settings: NetworkEscalationSettings): boolean {
+    const old = this.settings;
     this.settings = settings;
+    if (settings.prefix === old.prefix && settings.after === old.after && settings.within === old.within) return false;
+    this.recent.clear();
+    this.evictor = undefined;
+    return true;
+  }
+
+  /**
+   * Counts a ban made before (a restart's restored bans, or a reload's recount: see configure), in
+   * the order they were made, without naming a network: counted again, `after` of them (fewer were
+   * needed since a reload or while the agent was down) wait for the next ban of the network, which
+   * names it, as the agent that counted them live does. record() named it and the caller threw it
+   * away, with the addresses that made it (review H48).
+   */
+  remember(ip: string, at: number): void {
+    const { after, prefix } = this.settings;
+    if (after <= 0) return;
+    const network = ipv6NetworkOf(ip, prefix);
+    if (network === null || !network.includes('/') || isTeredo(network)) return;
+    const list = this.recent.get(network) ?? [];
+    if (list.length === 0 && this.recent.size >= this.maxNetworks) {
+      const oldest = this.oldest();
+      if (oldest !== undefined) this.recent.delete(oldest);
+    }
+    this.recent.delete(network);
+    const kept = list.filter((e) => e.ip !== ip);
+    kept.push({ ip, at });
+    while (kept.length > after) kept.shift();
+    this.recent.set(network, kept);
   }
 
   /**

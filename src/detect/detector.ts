@@ -172,9 +172,16 @@ export class Detector {
     return dropped;
   }
 
-  /** Drops stale windows (the live agent calls this periodically with wall-clock time). */
+  /**
+   * Drops stale windows (the live agent calls this periodically with wall-clock time): those no line
+   * the agent may still count can count with. observe() counts a line stamped up to a findtime before
+   * `now` (a slow request Apache logs when it ends, stamped when it began), and that line's window
+   * reaches a findtime further back: a window is stale once its newest failure is two findtimes old.
+   * Dropped at one findtime, a late line read after the sweep counted alone where, read before it (or
+   * replayed), it made a ban with the failures before it (review H48).
+   */
   sweep(now: number): void {
-    for (const s of this.states) (s.windows ?? s.distinct)!.sweep(now);
+    for (const s of this.states) (s.windows ?? s.distinct)!.sweep(now - s.rule.settings.findtime);
   }
 
   /** Forgets an address's failures (in one scope) under a rule, or under every rule. */

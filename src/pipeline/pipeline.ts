@@ -313,10 +313,14 @@ export class Pipeline {
     return this.evidence?.pending(ip) ?? [];
   }
 
-  /** Drops stale detection windows and their kept lines (the live agent calls this periodically). */
+  /**
+   * Drops stale detection windows and their kept lines (the live agent calls this periodically): both
+   * once their newest failure is two findtimes old, as the detector's sweep (Detector.sweep: a line
+   * stamped up to a findtime late still counts with them).
+   */
   sweep(now: number): void {
     this.detector.sweep(now);
-    this.evidence?.sweep(now, (rule) => (this.detector.ruleNames.includes(rule) && Object.hasOwn(this.config.rules, rule) ? this.config.rules[rule]!.findtime : undefined));
+    this.evidence?.sweep(now, (rule) => (this.detector.ruleNames.includes(rule) && Object.hasOwn(this.config.rules, rule) ? 2 * this.config.rules[rule]!.findtime : undefined));
   }
 
   /**
@@ -360,19 +364,38 @@ export class Pipeline {
    * them since has already taken. One pass over the book, only with escalation on.
    */
   restored(now: number): void {
+    this.countBansForEscalation(now);
+  }
+
+  /**
+   * The bans of the book, counted toward IPv6 network escalation (see restored()): at a restart, and
+   * at a reload that changed escalation's settings (NetworkEscalation.configure), so that both count
+   * the same bans. Counted without naming a network (remember): the next ban of the network names it.
+   */
+  private countBansForEscalation(now: number): void {
     if (!this.networkBans || !this.escalation.enabled) return;
     const { ipv6NetworkBanPrefix: prefix, ipv6NetworkBanWithin: within } = this.config;
-    const bans = [...this.book.active(now), ...this.book.endedBans().filter((e) => e.ended.reason === 'expired')];
-    // The latest network ban escalation made of each network: it took the addresses banned before it.
+    const ended = this.book.endedBans();
+    // Every held ban, ended by now or not (at a reload the tick may not have lifted it yet): as expired ones.
+    const bans = [...this.book.active(), ...ended.filter((e) => e.ended.reason === 'expired')];
+    // The latest network ban escalation made of each network: it took the addresses banned before it
+    // (however it ended since). A network unbanned by hand made escalation forget the addresses
+    // banned before the unban (Pipeline.unban): counted again, they named it again at the next ban.
     const named = new Map<string, number>();
-    for (const b of bans) if (isNetwork(b.ip) && !b.manual && b.from === undefined && b.family === 6) named.set(b.ip, Math.max(named.get(b.ip) ?? Number.NEGATIVE_INFINITY, b.at));
+    const taken = (net: string, at: number): void => void named.set(net, Math.max(named.get(net) ?? Number.NEGATIVE_INFINITY, at));
+    for (const b of [...bans, ...ended]) if (isNetwork(b.ip) && !b.manual && b.from === undefined && b.family === 6) taken(b.ip, b.at);
+    for (const e of ended) {
+      if (e.family !== 6 || !isNetwork(e.ip) || e.ended.reason !== 'unbanned') continue;
+      const net = ipv6NetworkOf(e.ip.slice(0, e.ip.indexOf('/')), prefix);
+      if (net !== null) taken(net, e.ended.at);
+    }
     const counted = bans.filter((b) => {
       if (b.family !== 6 || b.scope !== undefined || b.manual || b.from !== undefined || isNetwork(b.ip) || b.at <= now - within) return false;
       if (b.groupCount === true && prefix < this.config.share.minPrefix6) return false;
       const net = ipv6NetworkOf(b.ip, prefix);
       return net !== null && !((named.get(net) ?? Number.NEGATIVE_INFINITY) >= b.at);
     });
-    for (const b of counted.sort((a, c) => a.at - c.at)) this.escalation.record(b.ip, b.at);
+    for (const b of counted.sort((a, c) => a.at - c.at)) this.escalation.remember(b.ip, b.at);
   }
 
   /**
@@ -420,9 +443,12 @@ export class Pipeline {
     this.evidence?.forgetRules(this.detector.reconfigure(rules, config.maxTracked));
     this.book.setEndedBans(config.banHistory);
     this.book.setMaxBans(config.maxBans);
-    this.escalation.configure(escalationSettings(config));
+    const recount = this.escalation.configure(escalationSettings(config));
     this.forgetAllowlisted();
-    return this.book.reconfigure(bookRules(config), allowlist, now);
+    const lifted = this.book.reconfigure(bookRules(config), allowlist, now);
+    // New escalation settings: the book's bans count again, as a restart on them counts them (review H48).
+    if (recount && now !== undefined) this.countBansForEscalation(now);
+    return lifted;
   }
 
   /**
