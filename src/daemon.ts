@@ -227,8 +227,8 @@ export class Daemon implements ControlHandler {
       // client this agent guards): the ban book ends it as refused, and it is said once here.
       // In slices (the control socket is up: 500,000 saved bans were seconds of one block; review H34).
       const r = await runYielding(this.pipeline.book.restoreSteps({ bans: saved.bans, history: saved.history, ...(saved.ended !== undefined ? { ended: saved.ended } : {}) }, this.clock.now(), { networks: this.deps.enforcer.cidr === true, scopes: this.hostMode }));
-      // IPv6 network escalation counts the restored bans again (review H33).
-      this.pipeline.restored(this.clock.now());
+      // IPv6 network escalation counts the restored bans again (review H33), in slices too (H47).
+      await runYielding(this.pipeline.restoredSteps(this.clock.now()));
       if (this.phase !== 'starting') return; // stopped meanwhile: nothing is applied, and the file is not overwritten
       // Only the positions are read again (save() before the source starts): the parsed bans can go.
       this.saved = { bans: [], history: [], positions: saved.positions };

@@ -92,6 +92,11 @@ export class Allowlist {
     return e.prefix === (e.family === 4 ? 32 : 128) ? e.network : `${e.network}/${e.prefix}`;
   }
 
+  /** The entries as validated (canonical network, prefix, family), loopback first. */
+  networks(): readonly Cidr[] {
+    return this.entries;
+  }
+
   /** The entries in canonical CIDR form, loopback first. */
   cidrs(): string[] {
     return this.entries.map((c) => `${c.network}/${c.prefix}`);

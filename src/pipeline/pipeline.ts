@@ -31,6 +31,7 @@ import { EvidenceKeeper, linesPerBan, type PendingEvidence } from '../decide/evi
 import { NetworkEscalation, type NetworkEscalationSettings } from '../decide/network-escalation.js';
 import { BanhammerError } from '../errors.js';
 import { isNetwork, ipv6NetworkOf } from '../parse/ip.js';
+import { runSync, sortSteps, STEP_UNITS, type Steps } from '../yielding.js';
 
 export type PipelineMode = 'live' | 'replay';
 
@@ -364,7 +365,17 @@ export class Pipeline {
    * them since has already taken. One pass over the book, only with escalation on.
    */
   restored(now: number): void {
-    this.countBansForEscalation(now);
+    runSync(this.restoredSteps(now));
+  }
+
+  /**
+   * restored() in pausable steps (src/yielding.ts), for the agent's start: each ban counted costs a
+   * parse of its address (its network), and 100,000 saved IPv6 bans blocked the event loop for 2 s
+   * in one piece, the control socket already up (review H47). Nothing else may change the book or
+   * the escalation meanwhile (the agent reads no line until it is done).
+   */
+  restoredSteps(now: number): Steps<void> {
+    return this.countBansForEscalation(now);
   }
 
   /**
@@ -372,12 +383,13 @@ export class Pipeline {
    * at a reload that changed escalation's settings (NetworkEscalation.configure), so that both count
    * the same bans. Counted without naming a network (remember): the next ban of the network names it.
    */
-  private countBansForEscalation(now: number): void {
+  private *countBansForEscalation(now: number): Steps<void> {
     if (!this.networkBans || !this.escalation.enabled) return;
     const { ipv6NetworkBanPrefix: prefix, ipv6NetworkBanWithin: within } = this.config;
     const ended = this.book.endedBans();
     // Every held ban, ended by now or not (at a reload the tick may not have lifted it yet): as expired ones.
     const bans = [...this.book.active(), ...ended.filter((e) => e.ended.reason === 'expired')];
+    yield;
     // The latest network ban escalation made of each network: it took the addresses banned before it
     // (however it ended since). A network unbanned by hand made escalation forget the addresses
     // banned before the unban (Pipeline.unban): counted again, they named it again at the next ban.
@@ -389,13 +401,22 @@ export class Pipeline {
       const net = ipv6NetworkOf(e.ip.slice(0, e.ip.indexOf('/')), prefix);
       if (net !== null) taken(net, e.ended.at);
     }
-    const counted = bans.filter((b) => {
-      if (b.family !== 6 || b.scope !== undefined || b.manual || b.from !== undefined || isNetwork(b.ip) || b.at <= now - within) return false;
-      if (b.groupCount === true && prefix < this.config.share.minPrefix6) return false;
+    yield;
+    const counted: Ban[] = [];
+    for (let i = 0; i < bans.length; i++) {
+      if ((i & (STEP_UNITS - 1)) === STEP_UNITS - 1) yield;
+      const b = bans[i]!;
+      if (b.family !== 6 || b.scope !== undefined || b.manual || b.from !== undefined || isNetwork(b.ip) || b.at <= now - within) continue;
+      if (b.groupCount === true && prefix < this.config.share.minPrefix6) continue;
       const net = ipv6NetworkOf(b.ip, prefix);
-      return net !== null && !((named.get(net) ?? Number.NEGATIVE_INFINITY) >= b.at);
-    });
-    for (const b of counted.sort((a, c) => a.at - c.at)) this.escalation.remember(b.ip, b.at);
+      if (net !== null && !((named.get(net) ?? Number.NEGATIVE_INFINITY) >= b.at)) counted.push(b);
+    }
+    yield* sortSteps(counted, (a, c) => a.at - c.at);
+    for (let i = 0; i < counted.length; i++) {
+      if ((i & (STEP_UNITS - 1)) === STEP_UNITS - 1) yield;
+      const b = counted[i]!;
+      this.escalation.remember(b.ip, b.at);
+    }
   }
 
   /**
@@ -447,7 +468,7 @@ export class Pipeline {
     this.forgetAllowlisted();
     const lifted = this.book.reconfigure(bookRules(config), allowlist, now);
     // New escalation settings: the book's bans count again, as a restart on them counts them (review H48).
-    if (recount && now !== undefined) this.countBansForEscalation(now);
+    if (recount && now !== undefined) runSync(this.countBansForEscalation(now));
     return lifted;
   }
 
