@@ -310,7 +310,7 @@ export class Prefilter {
     // Headers whose literals all hold a rare character (`{` for `${jndi:` and `() {`): when the
     // event can tell that no header holds one, neither is read at all (most lines).
     const headers = fields & HEADER_FIELDS;
-    if (headers !== 0 && this.headerSentinels !== null && ev.headersMayHold !== undefined && !ev.headersMayHold(this.headerSentinels)) {
+    if (headers !== 0 && this.headerSentinels !== null && ev.headersMayHold !== undefined && !ev.headersMayHold(this.headerSentinels, MAX_PATH_TESTED)) {
       this.scanned |= headers;
       fields &= ~HEADER_FIELDS;
     }
@@ -324,6 +324,12 @@ export class Prefilter {
           ? fi === 0 ? v.wholeTarget() : fi === 1 ? v.userAgent() : fi === 2 ? v.referer() : v.request()
           : fi === 0 ? ev.path : fi === 1 ? ev.userAgent : fi === 2 ? ev.referer : ev.request;
       if (text === undefined) continue;
+      // A header or request line longer than the rules read: its unread rest may hold anything, and
+      // the rules' tests count it as if it matched (rule.ts compileMatch).
+      if (fi !== 0 && text.length > MAX_PATH_TESTED) {
+        this.uncertain |= 1 << fi;
+        continue;
+      }
       const sentinels = this.sentinels[fi];
       if (sentinels !== null && sentinels !== undefined && !holdsAny(text, sentinels)) continue;
       // The target's and the request line's answers are kept with their other facts (rule.ts), the
@@ -338,16 +344,22 @@ export class Prefilter {
           fi === 0
             ? scanner.scanTarget(text, MAX_PATH_TESTED, this.seen, this.gen) || joinsOnResolving(text)
             : scanner.scan(text, MAX_PATH_TESTED, this.seen, this.gen);
+        // So is a target longer than the rules read (MatchView reads its first MAX_PATH_TESTED characters).
+        if (fi === 0 && ev.path.length > MAX_PATH_TESTED) uncertain = true;
         // A target the raw scan cannot judge (`%`, `//`, `;`, `\x5c`, a dot segment, a character
         // ≥ 128): every spelling the rules test it in is scanned instead (rule.ts MatchView), which
         // judges it exactly. Before, such a target let every rule with a target gate through, so a
         // client's 8 KB `%2e/` target ran each of them over every spelling (0.3–3 ms a line with
         // every preset on, where an ordinary line costs ~2.5 µs).
         if (uncertain && fi === 0 && v !== null) {
-          // What the raw scan found before it stopped stays in found[0 .. foundCount); the spellings add to it.
-          const spellings = distinctSpellings(v.pathVariants(), v.queryVariants(), v.targetVariants());
-          for (let k = 0; k < spellings.length; k++) scanner.scanSpelling(spellings[k]!, this.seen, this.gen);
-          uncertain = false;
+          // Unless a list was cut at its budget (rule.ts SpellingBudget): a spelling not made may
+          // hold any literal, and the rules' tests answer for it as if it matched (nothing to scan).
+          uncertain = v.spellingsCut();
+          if (!uncertain) {
+            // What the raw scan found before it stopped stays in found[0 .. foundCount); the spellings add to it.
+            const spellings = distinctSpellings(v.pathVariants(), v.queryVariants(), v.targetVariants());
+            for (let k = 0; k < spellings.length; k++) scanner.scanSpelling(spellings[k]!, this.seen, this.gen);
+          }
         }
         if (uncertain) this.uncertain |= 1 << fi;
         const n = scanner.foundCount;

@@ -68,9 +68,9 @@ export interface AccessEvent {
   readonly forwarded?: boolean | undefined;
   /**
    * Optional, for speed: false only when neither `referer` nor `userAgent` can hold any of `chars`,
-   * found without reading them.
+   * nor be longer than `longerThan` characters (when given), found without reading them.
    */
-  headersMayHold?(chars: readonly string[]): boolean;
+  headersMayHold?(chars: readonly string[], longerThan?: number): boolean;
 }
 
 /** Access-log formats (the line inside any wrapper). */

@@ -990,7 +990,9 @@ export class ScannedEvent implements AccessEvent {
    * request line in the scanned text), so a rule gate that needs one of them can pass over both
    * without reading the tail; true otherwise. One bounded native search per character.
    */
-  headersMayHold(chars: readonly string[]): boolean {
+  headersMayHold(chars: readonly string[], longerThan?: number): boolean {
+    // Each header is a part of the text after the request line.
+    if (longerThan !== undefined && this.end - this.re > longerThan) return true;
     const after = this.text.slice(this.re, this.end);
     for (let i = 0; i < chars.length; i++) if (after.indexOf(chars[i]!) >= 0) return true;
     return false;

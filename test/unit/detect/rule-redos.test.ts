@@ -83,10 +83,13 @@ describe('matching semantics', () => {
     expect(r.matches(ev('/api/v2/Users.json'))).toBe(true);
     expect(r.matches(ev('/api/vx/users.json'))).toBe(false);
   });
-  it('a match beyond MAX_PATH_TESTED characters is not seen (documented cap)', () => {
+  it('a target longer than MAX_PATH_TESTED characters counts as if its unread rest matched (documented cap)', () => {
     const r = compileRule('late', rule(['secret']));
     expect(r.matches(ev(`/${'a'.repeat(MAX_PATH_TESTED - 20)}/secret`))).toBe(true);
-    expect(r.matches(ev(`/${'a'.repeat(MAX_PATH_TESTED)}/secret`))).toBe(false);
+    expect(r.matches(ev(`/${'a'.repeat(MAX_PATH_TESTED - 20)}/public`))).toBe(false);
+    // Past the cap nothing is read: padding cannot push a probe out of reach (review H46).
+    expect(r.matches(ev(`/${'a'.repeat(MAX_PATH_TESTED)}/secret`))).toBe(true);
+    expect(r.matches(ev(`/${'a'.repeat(MAX_PATH_TESTED)}/public`))).toBe(true);
   });
 });
 
