@@ -347,6 +347,9 @@ export class Daemon implements ControlHandler {
       this.log.warn({ err: errorFields(err) }, "cannot read this host's addresses; the last ones read stay exempt");
     }
     const lifted = this.pipeline.reconfigure(next, this.clock.now(), hosts);
+    // New escalation settings: the bans held are counted again, in slices (a ban or an unban meanwhile
+    // waits for the rest of the count: Pipeline.recounting).
+    runYielding(this.pipeline.recounting()).catch((err: unknown) => this.log.error({ err: errorFields(err) }, 'counting the bans held toward IPv6 network escalation failed'));
     this.config = next;
     this.lift(lifted, 'allowlisted');
     this.deps.onReloaded?.(next);

@@ -135,6 +135,14 @@ export class Pipeline {
   /** IPv6 network escalation: bans of a network's addresses, counted toward a ban of the network. */
   private readonly escalation: NetworkEscalation;
   private readonly networkBans: boolean;
+  /**
+   * A count of the book's bans toward escalation that has begun and not ended (a restart's, or a
+   * reload's that changed escalation's settings: countBansForEscalation), run in slices by the
+   * daemon (recounting). Whatever else reads or changes escalation's memory (a ban, an unban, another
+   * reload) first runs what is left of it at once (settleCount), so every ban and unban meets the
+   * count complete, as if it had been done in one block.
+   */
+  private pendingCount: Steps<void> | undefined;
 
   constructor(opts: PipelineOptions) {
     this.mode = opts.mode;
@@ -293,6 +301,7 @@ export class Pipeline {
       // of each of a few addresses into a ban of a network the operator refuses from the group.
       if (groupPrefix6 !== undefined && this.config.ipv6NetworkBanPrefix < groupPrefix6) return;
       // Half the book's room taken: a banned IPv6 address's network goes at once, configured or not.
+      this.settleCount();
       const pressed = this.book.pressed;
       if (!pressed && !this.escalation.enabled) return;
       const e = this.escalation.record(ban.ip, ban.at, pressed);
@@ -375,7 +384,43 @@ export class Pipeline {
    * the escalation meanwhile (the agent reads no line until it is done).
    */
   restoredSteps(now: number): Steps<void> {
-    return this.countBansForEscalation(now);
+    this.startCount(now);
+    return this.recounting();
+  }
+
+  /**
+   * The count begun last (restoredSteps, or a reload that changed escalation's settings), in pausable
+   * steps: the daemon runs it in slices after a reload, as at start (counted in one block, a reload
+   * with 100,000 IPv6 bans held blocked the agent's event loop for 2.5 s; review H49). Ends at once
+   * when another call ran what was left of it (settleCount) or began another.
+   */
+  *recounting(): Steps<void> {
+    const count = this.pendingCount;
+    if (count === undefined) return;
+    for (;;) {
+      if (this.pendingCount !== count) return;
+      if (count.next().done === true) {
+        if (this.pendingCount === count) this.pendingCount = undefined;
+        return;
+      }
+      yield;
+    }
+  }
+
+  /** Begins a count of the book's bans toward escalation as of `now` (one begun before runs to its end first). */
+  private startCount(now: number): void {
+    this.settleCount();
+    const count = this.countBansForEscalation(now);
+    // Its first step takes the snapshot of the book's bans (and nothing else): the bans held now.
+    if (count.next().done !== true) this.pendingCount = count;
+  }
+
+  /** Runs what is left of a count begun (startCount) at once: escalation is about to be read or changed. */
+  private settleCount(): void {
+    const count = this.pendingCount;
+    if (count === undefined) return;
+    this.pendingCount = undefined;
+    runSync(count);
   }
 
   /**
@@ -425,6 +470,7 @@ export class Pipeline {
    */
   unban(ip: string, scope?: string | null, cause?: EndCause): Ban[] {
     const removed = this.book.unban(ip, undefined, scope, cause);
+    if (removed.length > 0) this.settleCount();
     for (const b of removed) {
       if (b.scope === undefined) this.escalation.forget(b.ip);
       this.detector.reset(b.ip, undefined, b.scope);
@@ -439,6 +485,7 @@ export class Pipeline {
    */
   unbanAll(cause?: EndCause): Ban[] {
     const removed = this.book.unbanAll(cause);
+    if (removed.length > 0) this.settleCount();
     const rules = this.detector.ruleNames;
     for (const b of removed) {
       if (b.scope === undefined) this.escalation.forget(b.ip);
@@ -464,11 +511,14 @@ export class Pipeline {
     this.evidence?.forgetRules(this.detector.reconfigure(rules, config.maxTracked));
     this.book.setEndedBans(config.banHistory);
     this.book.setMaxBans(config.maxBans);
+    // A count begun under the settings in force ends under them (it read their prefix and window).
+    this.settleCount();
     const recount = this.escalation.configure(escalationSettings(config));
     this.forgetAllowlisted();
     const lifted = this.book.reconfigure(bookRules(config), allowlist, now);
-    // New escalation settings: the book's bans count again, as a restart on them counts them (review H48).
-    if (recount && now !== undefined) runSync(this.countBansForEscalation(now));
+    // New escalation settings: the book's bans count again, as a restart on them counts them (review
+    // H48), in slices the daemon runs (recounting; review H49).
+    if (recount && now !== undefined) this.startCount(now);
     return lifted;
   }
 

@@ -52,7 +52,9 @@ describe('restored bans counted again by network escalation, in slices (review H
     // Every restored ban was counted (each its own /64: none makes a network ban) …
     expect(record).toHaveBeenCalledTimes(N);
     // … and never all of them in one turn of the loop.
-    expect(most).toBeLessThanOrEqual(N / 4);
+    // (At most a few slices of 8 ms: 4,096 of them in one here once ipv6NetworkOf read canonical text
+    // without a full parse, review H49.)
+    expect(most).toBeLessThan(N / 2);
     await daemon.stop();
   });
 });
