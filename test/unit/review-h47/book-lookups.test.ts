@@ -16,31 +16,10 @@ import { Allowlist } from '../../../src/decide/allowlist.js';
 import { PRESETS } from '../../../src/detect/presets.js';
 import { canonicalTarget, cidrOverlaps, isNetwork } from '../../../src/parse/ip.js';
 import { rng } from '../../support/random.js';
+import { countWalks } from '../../support/ban-walks.js';
 
 const T0 = Date.UTC(2026, 10, 23, 10, 0, 0);
 const H = 3600_000;
-
-/** Counts the entries read from the book's own list of bans by any walk over it. */
-function countWalks(book: BanBook): { read: number } {
-  const counter = { read: 0 };
-  const bans = (book as unknown as { bans: Map<string, unknown> }).bans;
-  const wrap = <T>(it: IterableIterator<T>): IterableIterator<T> =>
-    ({
-      next() {
-        const r = it.next();
-        if (r.done !== true) counter.read++;
-        return r;
-      },
-      [Symbol.iterator]() {
-        return this;
-      },
-    }) as IterableIterator<T>;
-  const own = bans as unknown as Record<string | symbol, unknown>;
-  own[Symbol.iterator] = () => wrap(Map.prototype.entries.call(bans));
-  own.entries = () => wrap(Map.prototype.entries.call(bans));
-  own.values = () => wrap(Map.prototype.values.call(bans));
-  return counter;
-}
 
 const cidrOf = (ip: string) => {
   const t = canonicalTarget(ip)!;

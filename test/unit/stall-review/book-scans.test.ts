@@ -13,6 +13,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { BanBook } from '../../../src/decide/ban-book.js';
 import { Allowlist } from '../../../src/decide/allowlist.js';
 import { PRESETS } from '../../../src/detect/presets.js';
+import { countWalks } from '../../support/ban-walks.js';
 
 const T0 = Date.UTC(2026, 10, 23, 10, 0, 0);
 const v6 = (i: number) => `2001:db8::${((i >>> 16) + 1).toString(16)}:${(i & 0xffff).toString(16)}`;
@@ -31,30 +32,6 @@ function bigBook(n: number): BanBook {
   expect(r.restored).toBe(n + 2);
   book.changes(T0);
   return book;
-}
-
-/** Counts the entries read from the book's own list of bans by any walk over it. */
-function countWalks(book: BanBook): { read: number } {
-  const counter = { read: 0 };
-  const bans = (book as unknown as { bans: Map<string, unknown> }).bans;
-  const wrap = <T>(it: IterableIterator<T>): IterableIterator<T> => ({
-    next() {
-      const r = it.next();
-      if (r.done !== true) counter.read++;
-      return r;
-    },
-    [Symbol.iterator]() {
-      return this;
-    },
-  }) as IterableIterator<T>;
-  const own = bans as unknown as Record<string | symbol, unknown>;
-  own[Symbol.iterator] = () => wrap(Map.prototype.entries.call(bans));
-  own.entries = () => wrap(Map.prototype.entries.call(bans));
-  own.values = () => wrap(Map.prototype.values.call(bans));
-  own.forEach = () => {
-    throw new Error('forEach over the bans');
-  };
-  return counter;
 }
 
 afterEach(() => vi.restoreAllMocks());
