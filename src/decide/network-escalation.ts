@@ -98,20 +98,10 @@ export class NetworkEscalation {
    * away, with the addresses that made it (review H48).
    */
   remember(ip: string, at: number): void {
-    const { after, prefix } = this.settings;
+    const { after } = this.settings;
     if (after <= 0) return;
-    const network = ipv6NetworkOf(ip, prefix);
-    if (network === null || !network.includes('/') || isTeredo(network)) return;
-    const list = this.recent.get(network) ?? [];
-    if (list.length === 0 && this.recent.size >= this.maxNetworks) {
-      const oldest = this.oldest();
-      if (oldest !== undefined) this.recent.delete(oldest);
-    }
-    this.recent.delete(network);
-    const kept = list.filter((e) => e.ip !== ip);
-    kept.push({ ip, at });
-    while (kept.length > after) kept.shift();
-    this.recent.set(network, kept);
+    const grown = this.grow(ip, at, after, Number.NEGATIVE_INFINITY);
+    if (grown !== null) this.recent.set(grown.network, grown.kept);
   }
 
   /**
@@ -120,11 +110,26 @@ export class NetworkEscalation {
    * says), else null. The network's memory is emptied when it is named (its ban covers what follows).
    */
   record(ip: string, at: number, pressed = false): Escalation | null {
-    const { prefix, within } = this.settings;
+    const { within } = this.settings;
     // Under pressure (the ban book half full: see Pipeline) every banned address names its network at once.
     const after = pressed ? 1 : this.settings.after;
     if (after <= 0) return null;
-    const network = ipv6NetworkOf(ip, prefix);
+    // The window is (at − within, at]; an entry stamped ahead of `at` (a late line in replay) stays.
+    const grown = this.grow(ip, at, after, at - within);
+    if (grown === null) return null;
+    if (grown.kept.length >= after) return { network: grown.network, addresses: grown.kept };
+    this.recent.set(grown.network, grown.kept);
+    return null;
+  }
+
+  /**
+   * The network of `ip` and its remembered bans with this one added (made after `since`, at most
+   * `after`, oldest first), taken out of the memory: the caller puts them back, now the most recently
+   * grown, or names the network. null for an address whose network never counts. A network new to
+   * the memory at its cap makes room first (the least recently grown goes).
+   */
+  private grow(ip: string, at: number, after: number, since: number): { network: string; kept: { ip: string; at: number }[] } | null {
+    const network = ipv6NetworkOf(ip, this.settings.prefix);
     if (network === null || !network.includes('/') || isTeredo(network)) return null;
     let list = this.recent.get(network);
     if (list === undefined) {
@@ -134,15 +139,12 @@ export class NetworkEscalation {
       }
       list = [];
     } else {
-      this.recent.delete(network); // re-inserted below: now the most recently grown
+      this.recent.delete(network);
     }
-    // The window is (at − within, at]; an entry stamped ahead of `at` (a late line in replay) stays.
-    const kept = list.filter((e) => e.ip !== ip && e.at > at - within);
+    const kept = list.filter((e) => e.ip !== ip && e.at > since);
     kept.push({ ip, at });
     while (kept.length > after) kept.shift();
-    if (kept.length >= after) return { network, addresses: kept };
-    this.recent.set(network, kept);
-    return null;
+    return { network, kept };
   }
 
   /** Forgets what is remembered of the network holding `ip` (an unban of it or of the network). */
