@@ -298,11 +298,18 @@ export const applyArgs = (): string[] => ['-f', '-'];
 /** Structure without set elements: cheap even with 100,000 bans (a `list table` would fetch them). */
 export const listStructureArgs = (): string[] => ['-j', '-t', 'list', 'ruleset'];
 /**
- * Our table alone, without set elements: what every check() compares. Listing the whole ruleset
- * instead cost 0.85 s beside 30,000 rules of another program (kube-proxy scale), every 2 s, against
- * 3 ms for the table; nft exits 1 with "No such file or directory" when the table is missing.
+ * Our table alone, without set elements in the output; nft exits 1 with "No such file or directory"
+ * when the table is missing. nft 1.0.6 still loads every element of the table's sets to print it
+ * (0.6 to 0.9 s beside 100,000 bans). One of the two listings check() chooses between
+ * (nft-listing-choice.ts).
  */
 export const listTableArgs = (names: NftNames): string[] => ['-j', '-t', 'list', 'table', 'inet', names.table];
+/**
+ * Every inet table without any set's elements (a few ms whatever the sets hold), but as dear as other
+ * programs' inet rules are many (30,000 rules: about 1.7 s). The other listing check() chooses
+ * between; a missing table of ours is one absent from it.
+ */
+export const listInetRulesetArgs = (): string[] => ['-j', '-t', 'list', 'ruleset', 'inet'];
 export const listSetArgs = (names: NftNames, set: string): string[] => ['-j', 'list', 'set', 'inet', names.table, set];
 /** Whether one element is in a set (exit 0), without listing the set: `nft get element … { ip }`. */
 export const getElementArgs = (names: NftNames, set: string, ip: string): string[] => ['get', 'element', 'inet', names.table, set, '{', ip, '}'];

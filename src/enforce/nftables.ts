@@ -20,8 +20,9 @@
  *   there). A transaction the kernel
  *   refuses is split by set, then in halves until the refused addresses are isolated; they are
  *   returned in `refused` with nft's reason and everything else is applied.
- * - check(expected): every call compares the table's structure (`nft -j -t list table`, a few ms
- *   even with 100,000 bans or beside any number of other programs' rules) with ours and repairs it
+ * - check(expected): every call compares the table's structure (no set elements: `nft -j -t list
+ *   table` or `list ruleset inet`, whichever has cost less here; the first loads our sets' elements,
+ *   the second other programs' inet rules; nft-listing-choice.ts) with ours and repairs it
  *   in one transaction, refilling a re-created set from expected(); every `elementCheckIntervalMs` (stretched to 50 times what the last comparison
  *   took, so it never costs more than 2 % of the time) it also compares the sets' elements with
  *   expected() (missing, stray, wrong timeout) and repairs them. A set given a default element
@@ -58,6 +59,7 @@ import type { ContainerTarget } from './docker-user-args.js';
 import type { ContainerAddresses } from './docker-user.js';
 import { retiredTargets, validateFamilies } from './firewall-commands.js';
 import { InstanceClaim } from './instance-claim.js';
+import { TableListingChoice } from './nft-listing-choice.js';
 import {
   DEFAULT_BATCH_ELEMENTS,
   chunkOps,
@@ -79,6 +81,7 @@ import {
   setHeaderArgs,
   listStructureArgs,
   listTableArgs,
+  listInetRulesetArgs,
   nftNames,
   nftReason,
   parseSetElements,
@@ -210,6 +213,8 @@ export class NftablesEnforcer implements Enforcer {
    */
   private lastSample = Number.NEGATIVE_INFINITY;
   private sampleCostMs = 0;
+  /** Which listing reads our table's structure (nft-listing-choice.ts). */
+  private readonly listing = new TableListingChoice('table');
   /**
    * The kernel rewrites an existing element's timeout and expiry on `add` (probed at init, the expiry
    * even with an unchanged timeout; until then assume not).
@@ -556,13 +561,19 @@ export class NftablesEnforcer implements Enforcer {
     return parseSetElements(out.stdout);
   }
 
-  /** Our table's structure (no set elements), or undefined when it does not exist. */
+  /**
+   * Our table's structure (no set elements), or undefined when it does not exist, read with whichever
+   * of the two listings costs less here (listing).
+   */
   private async readTable(): Promise<NftTableView | undefined> {
     const what = `reading table inet ${this.names.table}`;
-    const args = listTableArgs(this.names);
+    const kind = this.listing.choose(this.clock.now());
+    const args = kind === 'table' ? listTableArgs(this.names) : listInetRulesetArgs();
+    const t0 = performance.now();
     const r = await this.exec(args, what, { okExitCodes: [0, 1] });
+    this.listing.note(kind, performance.now() - t0, this.clock.now());
     if (r.code !== 0) {
-      if (/No such file or directory/.test(r.stderr)) return undefined;
+      if (kind === 'table' && /No such file or directory/.test(r.stderr)) return undefined;
       throw classifyNftError(execError(this.nft, args, r), what);
     }
     return parseTable(r.stdout, this.names.table);

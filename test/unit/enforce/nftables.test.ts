@@ -7,41 +7,7 @@ import { missingBinaryError } from '../../../src/exec/runner.js';
 import type { EnforcerBan } from '../../../src/enforce/enforcer.js';
 import { ManualClock } from '../../fakes/manual-clock.js';
 import { RecordingRunner } from '../../fakes/recording-runner.js';
-
-const rule = (proto: 'ip' | 'ip6', set: string, l4: 'tcp' | 'udp' = 'tcp') => ({
-  expr: [
-    { match: { op: '==', left: { payload: { protocol: l4, field: 'dport' } }, right: { set: [80, 443] } } },
-    { match: { op: '==', left: { payload: { protocol: proto, field: 'saddr' } }, right: `@${set}` } },
-    { drop: null },
-  ],
-});
-
-/** `nft -j -t list table` (or `list ruleset`) with our table as we build it, optionally damaged. */
-function ruleset(opts: { table?: boolean; set6?: boolean; extraRule?: boolean; nets?: boolean } = {}): string {
-  const t = 'banhammer_web';
-  const list: unknown[] = [{ metainfo: { version: '1.0.6' } }];
-  if (opts.table !== false) {
-    list.push({ table: { family: 'inet', name: t, handle: 1 } });
-    list.push({ set: { family: 'inet', table: t, name: 'addr4', type: 'ipv4_addr', flags: ['timeout'] } });
-    if (opts.set6 !== false) list.push({ set: { family: 'inet', table: t, name: 'addr6', type: 'ipv6_addr', flags: ['timeout'] } });
-    list.push({ chain: { family: 'inet', table: t, name: 'input', type: 'filter', hook: 'input', prio: -10, policy: 'accept' } });
-    if (opts.extraRule) list.push({ rule: { family: 'inet', table: t, chain: 'input', handle: 9, expr: [{ accept: null }] } });
-    // A TCP and a UDP rule per set, as we build them.
-    let handle = 10;
-    const rules = (proto: 'ip' | 'ip6', set: string) => {
-      for (const l4 of ['tcp', 'udp'] as const) list.push({ rule: { family: 'inet', table: t, chain: 'input', handle: handle++, ...rule(proto, set, l4) } });
-    };
-    rules('ip', 'addr4');
-    rules('ip6', 'addr6');
-    if (opts.nets) {
-      list.push({ set: { family: 'inet', table: t, name: 'net4', type: 'ipv4_addr', flags: ['interval', 'timeout'] } });
-      list.push({ set: { family: 'inet', table: t, name: 'net6', type: 'ipv6_addr', flags: ['interval', 'timeout'] } });
-      rules('ip', 'net4');
-      rules('ip6', 'net6');
-    }
-  }
-  return JSON.stringify({ nftables: list });
-}
+import { nftTableJson as ruleset } from '../../fakes/nft-table-json.js';
 
 /** What nft answers `list table` for a table that does not exist. */
 const NO_TABLE = { code: 1, stderr: 'Error: No such file or directory\nlist table inet banhammer_web\n                ^^^^^^^^^^^^^\n' };

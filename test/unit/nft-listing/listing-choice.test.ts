@@ -1,0 +1,122 @@
+/**
+ * Which listing reads the nftables enforcer's table: `list table` loads every element of our sets
+ * (0.6 to 0.9 s beside 100,000 bans, at every check), `list ruleset inet` every other program's inet
+ * rule (1.7 s beside 30,000). The choice follows what each one cost here (nft-listing-choice.ts).
+ */
+import { describe, expect, it } from 'vitest';
+import type { RunOptions, RunResult, Runner } from '../../../src/exec/runner.js';
+import { CHEAP_MS, REPROBE_MS, TableListingChoice } from '../../../src/enforce/nft-listing-choice.js';
+import { NftablesEnforcer } from '../../../src/enforce/nftables.js';
+import { ManualClock } from '../../fakes/manual-clock.js';
+import { nftTableJson } from '../../fakes/nft-table-json.js';
+
+describe('TableListingChoice', () => {
+  it('keeps the first listing while it is cheap, and never tries the other one', () => {
+    const c = new TableListingChoice('table');
+    for (let now = 0; now < 10 * REPROBE_MS; now += 2000) {
+      expect(c.choose(now)).toBe('table');
+      c.note('table', CHEAP_MS, now);
+    }
+  });
+
+  it('tries the other listing once the one in use is dear, and keeps the cheaper', () => {
+    const c = new TableListingChoice('table');
+    c.note('table', 800, 0);
+    expect(c.choose(2000)).toBe('ruleset');
+    c.note('ruleset', 6, 2000);
+    for (let now = 4000; now < 10 * REPROBE_MS; now += 2000) {
+      expect(c.choose(now)).toBe('ruleset');
+      c.note('ruleset', 6, now);
+    }
+  });
+
+  it('goes back to the dearer listing only to measure it again, at most every REPROBE_MS or 50 times its cost', () => {
+    const c = new TableListingChoice('table');
+    c.note('table', 800, 0);
+    c.note('ruleset', 1700, 2000); // another program's 30,000 inet rules
+    let tried = 0;
+    let now = 4000;
+    for (; now < 4000 + 10 * 85_000; now += 2000) {
+      const k = c.choose(now);
+      if (k === 'ruleset') tried++;
+      c.note(k, k === 'table' ? 800 : 1700, now);
+    }
+    // 50 × 1.7 s = 85 s between re-tries: 10 in 850 s, never more.
+    expect(tried).toBeGreaterThanOrEqual(9);
+    expect(tried).toBeLessThanOrEqual(10);
+    expect(c.best()).toBe('table');
+  });
+
+  it('follows a change: whichever listing grows dear, the other one (cheaper when last measured, or measured again once stale) is taken', () => {
+    const c = new TableListingChoice('table');
+    c.note('table', 900, 0);
+    c.note('ruleset', 5, 2000);
+    expect(c.choose(4000)).toBe('ruleset');
+    // The other program's inet table grows: the ruleset listing is now dearer than `table` was.
+    c.note('ruleset', 1500, 4000);
+    expect(c.choose(6000)).toBe('table');
+    c.note('table', 900, 6000);
+    // Our sets grow too: `table` is now the dearer; the ruleset is measured again once stale.
+    c.note('table', 2000, 8000);
+    expect(c.choose(10_000)).toBe('ruleset');
+    c.note('ruleset', 1500, 10_000);
+    for (let now = 12_000; now < 10_000 + REPROBE_MS; now += 2000) {
+      expect(c.choose(now)).toBe('ruleset');
+      c.note('ruleset', 1500, now);
+    }
+  });
+
+  it('ignores a cost that is no number', () => {
+    const c = new TableListingChoice('table');
+    c.note('table', Number.NaN, 0);
+    c.note('table', -1, 0);
+    expect(c.choose(1)).toBe('table');
+    c.note('table', Number.POSITIVE_INFINITY, 0);
+    expect(c.choose(1)).toBe('table');
+  });
+});
+
+/** A fake nft whose `list table` takes `tableMs` of real time (as if loading our elements); both listings show our table. */
+class SlowTableNft implements Runner {
+  readonly lines: string[] = [];
+  constructor(private readonly tableMs: number) {}
+  async run(cmd: string, args: string[], _opts?: RunOptions): Promise<RunResult> {
+    const line = [cmd, ...args].join(' ');
+    this.lines.push(line);
+    if (line === 'nft -j -t list table inet banhammer_web') {
+      await new Promise((r) => setTimeout(r, this.tableMs));
+      return { code: 0, stdout: nftTableJson(), stderr: '' };
+    }
+    if (line === 'nft -j -t list ruleset inet') return { code: 0, stdout: nftTableJson(), stderr: '' };
+    return { code: 0, stdout: args[0] === '-j' ? JSON.stringify({ nftables: [{ metainfo: {} }] }) : '', stderr: '' };
+  }
+}
+
+describe('NftablesEnforcer reads its table with the cheaper listing', () => {
+  it('a dear `list table` (elements loaded) is replaced by `list ruleset inet` at the next reading, and stays replaced', async () => {
+    const runner = new SlowTableNft(150);
+    const clock = new ManualClock();
+    const e = new NftablesEnforcer({ runner, clock, instance: 'web', ports: [443, 80] });
+    await e.init();
+    runner.lines.length = 0;
+    for (let i = 0; i < 6; i++) {
+      clock.advance(2000);
+      await e.check(() => []);
+    }
+    const listings = runner.lines.filter((l) => l.includes(' list table ') || l.includes(' list ruleset'));
+    expect(listings.length).toBeGreaterThanOrEqual(6);
+    expect(listings.filter((l) => l.includes(' list table '))).toEqual([]);
+  });
+
+  it('a cheap `list table` is kept: the ruleset is never listed', async () => {
+    const runner = new SlowTableNft(0);
+    const clock = new ManualClock();
+    const e = new NftablesEnforcer({ runner, clock, instance: 'web', ports: [443, 80] });
+    await e.init();
+    for (let i = 0; i < 6; i++) {
+      clock.advance(2000);
+      await e.check(() => []);
+    }
+    expect(runner.lines.filter((l) => l.includes('ruleset'))).toEqual([]);
+  });
+});
