@@ -12,7 +12,9 @@
  * Neither is cheap in every host, so the cheaper one as measured is used. While the one in use costs
  * at most CHEAP_MS nothing else is tried. Above that, the other one is tried when it has never been
  * measured, or when its last measurement is older than REPROBE_MS or 50 times what it cost (a re-try
- * of a listing that was dearer then costs at most about 2 % of the time).
+ * of a listing that was dearer then costs at most about 2 % of the time). A ruleset listing that
+ * fails (another program's table can crash an older nft) counts as very dear, and the table is read
+ * alone at once.
  */
 export type TableListing = 'table' | 'ruleset';
 
@@ -20,6 +22,8 @@ export type TableListing = 'table' | 'ruleset';
 export const CHEAP_MS = 20;
 /** The least time (ms of the agent's clock) before a listing found dearer is measured again. */
 export const REPROBE_MS = 60_000;
+/** What a failed listing counts as costing (ms): tried again 50 minutes later at the soonest. */
+export const FAILED_MS = 60_000;
 
 export class TableListingChoice {
   private readonly cost: Record<TableListing, number | undefined> = { table: undefined, ruleset: undefined };
@@ -44,6 +48,15 @@ export class TableListingChoice {
     if (!Number.isFinite(costMs) || costMs < 0) return;
     this.cost[kind] = costMs;
     this.measuredAt[kind] = now;
+  }
+
+  /**
+   * A listing failed (nft crashed, timed out or printed what we cannot read, as another program's
+   * table can make the ruleset listing do): it counts as costing FAILED_MS, so it is tried again
+   * only after 50 times that.
+   */
+  failed(kind: TableListing, now: number): void {
+    this.note(kind, FAILED_MS, now);
   }
 
   /** The listing with the lower known cost (the first one until either is measured). */

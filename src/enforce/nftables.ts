@@ -567,13 +567,27 @@ export class NftablesEnforcer implements Enforcer {
    */
   private async readTable(): Promise<NftTableView | undefined> {
     const what = `reading table inet ${this.names.table}`;
-    const kind = this.listing.choose(this.clock.now());
-    const args = kind === 'table' ? listTableArgs(this.names) : listInetRulesetArgs();
+    if (this.listing.choose(this.clock.now()) === 'ruleset') {
+      // Other programs' tables are in this listing: should one of them make nft fail (a crash, a
+      // timeout, output we cannot read), our own table is read alone instead, and the ruleset is
+      // taken as very dear (not tried again for a long while).
+      const args = listInetRulesetArgs();
+      const t0 = performance.now();
+      try {
+        const r = await this.exec(args, what);
+        const view = parseTable(r.stdout, this.names.table);
+        this.listing.note('ruleset', performance.now() - t0, this.clock.now());
+        return view;
+      } catch {
+        this.listing.failed('ruleset', this.clock.now());
+      }
+    }
+    const args = listTableArgs(this.names);
     const t0 = performance.now();
     const r = await this.exec(args, what, { okExitCodes: [0, 1] });
-    this.listing.note(kind, performance.now() - t0, this.clock.now());
+    this.listing.note('table', performance.now() - t0, this.clock.now());
     if (r.code !== 0) {
-      if (kind === 'table' && /No such file or directory/.test(r.stderr)) return undefined;
+      if (/No such file or directory/.test(r.stderr)) return undefined;
       throw classifyNftError(execError(this.nft, args, r), what);
     }
     return parseTable(r.stdout, this.names.table);

@@ -79,6 +79,8 @@ describe('TableListingChoice', () => {
 /** A fake nft whose `list table` takes `tableMs` of real time (as if loading our elements); both listings show our table. */
 class SlowTableNft implements Runner {
   readonly lines: string[] = [];
+  /** What `list ruleset inet` answers instead of our table, when set. */
+  rulesetAnswer: RunResult | undefined;
   constructor(private readonly tableMs: number) {}
   async run(cmd: string, args: string[], _opts?: RunOptions): Promise<RunResult> {
     const line = [cmd, ...args].join(' ');
@@ -87,7 +89,7 @@ class SlowTableNft implements Runner {
       await new Promise((r) => setTimeout(r, this.tableMs));
       return { code: 0, stdout: nftTableJson(), stderr: '' };
     }
-    if (line === 'nft -j -t list ruleset inet') return { code: 0, stdout: nftTableJson(), stderr: '' };
+    if (line === 'nft -j -t list ruleset inet') return this.rulesetAnswer ?? { code: 0, stdout: nftTableJson(), stderr: '' };
     return { code: 0, stdout: args[0] === '-j' ? JSON.stringify({ nftables: [{ metainfo: {} }] }) : '', stderr: '' };
   }
 }
@@ -119,4 +121,32 @@ describe('NftablesEnforcer reads its table with the cheaper listing', () => {
     }
     expect(runner.lines.filter((l) => l.includes('ruleset'))).toEqual([]);
   });
+
+  for (const [name, answer] of [
+    ['nft crashes (another program\'s set written by a newer nft)', { code: 139, stdout: '', stderr: 'Segmentation fault\n' }],
+    ['nft prints what is not JSON', { code: 0, stdout: '{"nftables": [', stderr: '' }],
+    ['nft fails with an error of its own', { code: 1, stderr: 'Error: No such file or directory\n', stdout: '' }],
+  ] as const) {
+    it(`a ruleset listing that fails (${name}) costs no check: our table is read alone at once, and the ruleset is left alone for 50 minutes`, async () => {
+      const runner = new SlowTableNft(60);
+      const clock = new ManualClock();
+      const e = new NftablesEnforcer({ runner, clock, instance: 'web', ports: [443, 80] });
+      await e.init(); // `list table` measured dear: the next reading tries the ruleset
+      runner.rulesetAnswer = answer;
+      runner.lines.length = 0;
+      clock.advance(2000);
+      expect(await e.check(() => [])).toEqual([]);
+      expect(runner.lines.filter((l) => / list (table|ruleset)/.test(l))).toEqual(['nft -j -t list ruleset inet', 'nft -j -t list table inet banhammer_web']);
+      runner.lines.length = 0;
+      for (let i = 0; i < 12; i++) {
+        clock.advance(240_000);
+        expect(await e.check(() => [])).toEqual([]);
+      }
+      expect(runner.lines.filter((l) => l.includes('ruleset'))).toEqual([]);
+      clock.advance(10 * 60_000);
+      runner.rulesetAnswer = undefined;
+      await e.check(() => []);
+      expect(runner.lines.filter((l) => l.includes('ruleset'))).toEqual(['nft -j -t list ruleset inet']);
+    });
+  }
 });
