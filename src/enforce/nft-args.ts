@@ -300,7 +300,7 @@ export const listStructureArgs = (): string[] => ['-j', '-t', 'list', 'ruleset']
 /**
  * Our table alone, without set elements in the output; nft exits 1 with "No such file or directory"
  * when the table is missing. nft 1.0.6 still loads every element of the table's sets to print it
- * (0.6 to 0.9 s beside 100,000 bans). One of the two listings check() chooses between
+ * (0.6 to 0.9 s beside 100,000 bans; nft 1.1.3 does not). One of the two listings check() chooses between
  * (nft-listing-choice.ts).
  */
 export const listTableArgs = (names: NftNames): string[] => ['-j', '-t', 'list', 'table', 'inet', names.table];

@@ -149,10 +149,25 @@ describe.skipIf(skip !== null)('nftables tampering, round 4', () => {
       expect(work.bytes).toBeLessThan(fullBytes / 100);
       expect(work.runs.filter((r) => /\blist\b/.test(r) && !/(^|\s)-t(\s|$)/.test(r))).toEqual([]);
       expect(work.gets).toBeLessThanOrEqual(1);
-      // `list table` loads every element of our sets (0.6 to 0.9 s here): once it has proved dear,
-      // the structure is read with `list ruleset inet` (no elements), a few ms.
-      expect(work.runs.filter((r) => r.startsWith('-j -t list table'))).toEqual([]);
-      expect(work.runs.filter((r) => r === '-j -t list ruleset inet')).toHaveLength(5);
+      // nft 1.0.6 (Debian 12) loads every element of our sets for `list table` even with -t (0.6 to
+      // 0.9 s here; nft 1.1.3 does not): where it does, once that listing has proved dear the
+      // structure is read with `list ruleset inet` (no elements), a few ms.
+      const listingMs = async (args: string[]): Promise<number> => {
+        let best = Number.POSITIVE_INFINITY;
+        for (let i = 0; i < 2; i++) {
+          const t0 = performance.now();
+          await ns.run('nft', args);
+          best = Math.min(best, performance.now() - t0);
+        }
+        return best;
+      };
+      const tableMs = await listingMs(['-j', '-t', 'list', 'table', 'inet', 'banhammer_h5big']);
+      const rulesetMs = await listingMs(['-j', '-t', 'list', 'ruleset', 'inet']);
+      const tableLoadsElements = tableMs > 5 * rulesetMs + 100;
+      console.log(`h5 nft 100k: list table ${tableMs.toFixed(0)} ms, list ruleset inet ${rulesetMs.toFixed(0)} ms: this nft ${tableLoadsElements ? 'loads' : 'does not load'} the elements for a table listing`);
+      const listings = work.runs.filter((r) => r.startsWith('-j -t list table') || r === '-j -t list ruleset inet');
+      expect(listings).toHaveLength(5);
+      if (tableLoadsElements) expect(listings.filter((r) => r.startsWith('-j -t list table'))).toEqual([]);
       expect(work.runs.length).toBeLessThanOrEqual(5 * 2 + 1);
       expect(await lab.connect(ADDR.clientV4, P)).toBe('timeout');
       expect(await lab.connect(ADDR.clientV4b, P)).toBe('connected');
