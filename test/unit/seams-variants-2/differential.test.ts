@@ -10,10 +10,11 @@ import { loadConfig } from '../../../src/config/load.js';
 import { Pipeline } from '../../../src/pipeline/pipeline.js';
 import { replayFile as srcReplay } from '../../../src/replay/replay.js';
 import { ManualClock } from '../../fakes/manual-clock.js';
-import { agent, settle } from '../seams-variants/harness.js';
+import { agent, cleanup, settle } from '../seams-variants/harness.js';
 import { cleanupTmp, genLog, T0, writeLog, writeYaml } from './gen.js';
 
 afterAll(cleanupTmp);
+afterAll(cleanup);
 const haveBuild = existsSync(new URL('../../../dist/replay/replay-worker.js', import.meta.url));
 type B = { ip: string; rule: string; at: number; until: number | null; failures: number; evidence?: readonly { at: number; line: string }[] };
 const key = (b: B) => `${b.ip} ${b.rule} ${b.at} ${b.until} ${b.failures}`;
