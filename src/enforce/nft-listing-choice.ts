@@ -29,9 +29,6 @@ export class TableListingChoice {
   private readonly cost: Record<TableListing, number | undefined> = { table: undefined, ruleset: undefined };
   private readonly measuredAt: Record<TableListing, number> = { table: Number.NEGATIVE_INFINITY, ruleset: Number.NEGATIVE_INFINITY };
 
-  /** `first`: the listing used until one is measured. */
-  constructor(private readonly first: TableListing = 'table') {}
-
   /** The listing to use for the listing about to run at `now` (clock ms). */
   choose(now: number): TableListing {
     const best = this.best();
@@ -59,13 +56,13 @@ export class TableListingChoice {
     this.note(kind, FAILED_MS, now);
   }
 
-  /** The listing with the lower known cost (the first one until either is measured). */
+  /**
+   * The listing with the lower known cost; `table` (our table alone) until the ruleset has been
+   * measured cheaper.
+   */
   best(): TableListing {
-    const t = this.cost.table;
     const r = this.cost.ruleset;
-    if (t === undefined && r === undefined) return this.first;
-    if (t === undefined) return 'ruleset';
-    if (r === undefined) return 'table';
-    return r < t ? 'ruleset' : t < r ? 'table' : this.first;
+    const t = this.cost.table;
+    return r !== undefined && (t === undefined || r < t) ? 'ruleset' : 'table';
   }
 }

@@ -214,7 +214,7 @@ export class NftablesEnforcer implements Enforcer {
   private lastSample = Number.NEGATIVE_INFINITY;
   private sampleCostMs = 0;
   /** Which listing reads our table's structure (nft-listing-choice.ts). */
-  private readonly listing = new TableListingChoice('table');
+  private readonly listing = new TableListingChoice();
   /**
    * The kernel rewrites an existing element's timeout and expiry on `add` (probed at init, the expiry
    * even with an unchanged timeout; until then assume not).

@@ -12,7 +12,7 @@ import { nftTableJson } from '../../fakes/nft-table-json.js';
 
 describe('TableListingChoice', () => {
   it('keeps the first listing while it is cheap, and never tries the other one', () => {
-    const c = new TableListingChoice('table');
+    const c = new TableListingChoice();
     for (let now = 0; now < 10 * REPROBE_MS; now += 2000) {
       expect(c.choose(now)).toBe('table');
       c.note('table', CHEAP_MS, now);
@@ -20,7 +20,7 @@ describe('TableListingChoice', () => {
   });
 
   it('tries the other listing once the one in use is dear, and keeps the cheaper', () => {
-    const c = new TableListingChoice('table');
+    const c = new TableListingChoice();
     c.note('table', 800, 0);
     expect(c.choose(2000)).toBe('ruleset');
     c.note('ruleset', 6, 2000);
@@ -31,7 +31,7 @@ describe('TableListingChoice', () => {
   });
 
   it('goes back to the dearer listing only to measure it again, at most every REPROBE_MS or 50 times its cost', () => {
-    const c = new TableListingChoice('table');
+    const c = new TableListingChoice();
     c.note('table', 800, 0);
     c.note('ruleset', 1700, 2000); // another program's 30,000 inet rules
     let tried = 0;
@@ -48,7 +48,7 @@ describe('TableListingChoice', () => {
   });
 
   it('follows a change: whichever listing grows dear, the other one (cheaper when last measured, or measured again once stale) is taken', () => {
-    const c = new TableListingChoice('table');
+    const c = new TableListingChoice();
     c.note('table', 900, 0);
     c.note('ruleset', 5, 2000);
     expect(c.choose(4000)).toBe('ruleset');
@@ -67,7 +67,7 @@ describe('TableListingChoice', () => {
   });
 
   it('ignores a cost that is no number', () => {
-    const c = new TableListingChoice('table');
+    const c = new TableListingChoice();
     c.note('table', Number.NaN, 0);
     c.note('table', -1, 0);
     expect(c.choose(1)).toBe('table');
