@@ -13,8 +13,8 @@
  * at most CHEAP_MS nothing else is tried. Above that, the other one is tried when it has never been
  * measured, or when its last measurement is older than REPROBE_MS or 50 times what it cost (a re-try
  * of a listing that was dearer then costs at most about 2 % of the time). A ruleset listing that
- * fails (another program's table can crash an older nft) counts as very dear, and the table is read
- * alone at once.
+ * fails (another program's table can crash an older nft) or outlasts twice the table listing's cost
+ * counts as very dear, and the table is read alone at once.
  */
 export type TableListing = 'table' | 'ruleset';
 
@@ -24,6 +24,8 @@ export const CHEAP_MS = 20;
 export const REPROBE_MS = 60_000;
 /** What a failed listing counts as costing (ms): tried again 50 minutes later at the soonest. */
 export const FAILED_MS = 60_000;
+/** The least time (ms) a ruleset listing is given before it is killed (see rulesetBudgetMs). */
+export const MIN_RULESET_BUDGET_MS = 100;
 
 export class TableListingChoice {
   private readonly cost: Record<TableListing, number | undefined> = { table: undefined, ruleset: undefined };
@@ -45,6 +47,18 @@ export class TableListingChoice {
     if (!Number.isFinite(costMs) || costMs < 0) return;
     this.cost[kind] = costMs;
     this.measuredAt[kind] = now;
+  }
+
+  /**
+   * How long (ms) a ruleset listing may run before it is killed and counted as failed: twice what the
+   * table listing last cost (at least MIN_RULESET_BUDGET_MS), since a ruleset listing any slower could
+   * never be the cheaper one. Other programs' tables are in it: without this bound a huge inet
+   * ruleset could hold one check, and every apply queued behind it, for the whole command timeout.
+   * Undefined (the command's own timeout) while the table listing has never been measured.
+   */
+  rulesetBudgetMs(): number | undefined {
+    const t = this.cost.table;
+    return t === undefined ? undefined : Math.max(MIN_RULESET_BUDGET_MS, Math.ceil(2 * t));
   }
 
   /**

@@ -568,13 +568,14 @@ export class NftablesEnforcer implements Enforcer {
   private async readTable(): Promise<NftTableView | undefined> {
     const what = `reading table inet ${this.names.table}`;
     if (this.listing.choose(this.clock.now()) === 'ruleset') {
-      // Other programs' tables are in this listing: should one of them make nft fail (a crash, a
-      // timeout, output we cannot read), our own table is read alone instead, and the ruleset is
-      // taken as very dear (not tried again for a long while).
+      // Other programs' tables are in this listing: should one of them make nft fail (a crash,
+      // output we cannot read) or outlast what the table listing costs, our own table is read alone
+      // instead, and the ruleset is taken as very dear (not tried again for a long while).
       const args = listInetRulesetArgs();
+      const budget = this.listing.rulesetBudgetMs();
       const t0 = performance.now();
       try {
-        const r = await this.exec(args, what);
+        const r = await this.exec(args, what, budget !== undefined && (this.timeoutMs === undefined || budget < this.timeoutMs) ? { timeoutMs: budget } : {});
         const view = parseTable(r.stdout, this.names.table);
         this.listing.note('ruleset', performance.now() - t0, this.clock.now());
         return view;

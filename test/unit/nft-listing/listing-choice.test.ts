@@ -5,8 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { RunOptions, RunResult, Runner } from '../../../src/exec/runner.js';
-import { CHEAP_MS, REPROBE_MS, TableListingChoice } from '../../../src/enforce/nft-listing-choice.js';
+import { CHEAP_MS, MIN_RULESET_BUDGET_MS, REPROBE_MS, TableListingChoice } from '../../../src/enforce/nft-listing-choice.js';
 import { NftablesEnforcer } from '../../../src/enforce/nftables.js';
+import { BanhammerError } from '../../../src/errors.js';
 import { ManualClock } from '../../fakes/manual-clock.js';
 import { nftTableJson } from '../../fakes/nft-table-json.js';
 
@@ -66,6 +67,15 @@ describe('TableListingChoice', () => {
     }
   });
 
+  it('gives a ruleset listing twice what the table listing cost, at least MIN_RULESET_BUDGET_MS, and no budget of its own before the table is measured', () => {
+    const c = new TableListingChoice();
+    expect(c.rulesetBudgetMs()).toBeUndefined();
+    c.note('table', 800, 0);
+    expect(c.rulesetBudgetMs()).toBe(1600);
+    c.note('table', 3, 2000);
+    expect(c.rulesetBudgetMs()).toBe(MIN_RULESET_BUDGET_MS);
+  });
+
   it('ignores a cost that is no number', () => {
     const c = new TableListingChoice();
     c.note('table', Number.NaN, 0);
@@ -81,10 +91,20 @@ class SlowTableNft implements Runner {
   readonly lines: string[] = [];
   /** What `list ruleset inet` answers instead of our table, when set. */
   rulesetAnswer: RunResult | undefined;
+  /** `list ruleset inet` runs until killed (as beside a huge inet ruleset), at most 5 s here. */
+  rulesetHangs = false;
+  /** The timeout each `list ruleset inet` was given. */
+  readonly rulesetTimeouts: (number | undefined)[] = [];
   constructor(private readonly tableMs: number) {}
-  async run(cmd: string, args: string[], _opts?: RunOptions): Promise<RunResult> {
+  async run(cmd: string, args: string[], opts?: RunOptions): Promise<RunResult> {
     const line = [cmd, ...args].join(' ');
     this.lines.push(line);
+    if (line === 'nft -j -t list ruleset inet') this.rulesetTimeouts.push(opts?.timeoutMs);
+    if (line === 'nft -j -t list ruleset inet' && this.rulesetHangs) {
+      const ms = Math.min(opts?.timeoutMs ?? 5000, 5000);
+      await new Promise((r) => setTimeout(r, ms));
+      throw new BanhammerError('BH_ERR_EXEC_TIMEOUT', `${line} did not finish within ${ms} ms and was killed`);
+    }
     if (line === 'nft -j -t list table inet banhammer_web') {
       await new Promise((r) => setTimeout(r, this.tableMs));
       return { code: 0, stdout: nftTableJson(), stderr: '' };
@@ -149,4 +169,24 @@ describe('NftablesEnforcer reads its table with the cheaper listing', () => {
       expect(runner.lines.filter((l) => l.includes('ruleset'))).toEqual(['nft -j -t list ruleset inet']);
     });
   }
+
+  it('a ruleset listing that outlasts twice what the table listing cost is killed then: one check is held that long at most, and our table is read alone', async () => {
+    const runner = new SlowTableNft(60);
+    const clock = new ManualClock();
+    const e = new NftablesEnforcer({ runner, clock, instance: 'web', ports: [443, 80] });
+    await e.init(); // `list table` measured dear (60 ms and more): the next reading tries the ruleset
+    runner.rulesetHangs = true;
+    runner.lines.length = 0;
+    clock.advance(2000);
+    expect(await e.check(() => [])).toEqual([]);
+    expect(runner.lines.filter((l) => / list (table|ruleset)/.test(l))).toEqual(['nft -j -t list ruleset inet', 'nft -j -t list table inet banhammer_web']);
+    // Given the command's own timeout (30 s by default), the hanging listing held the check that long.
+    const budget = runner.rulesetTimeouts[0];
+    expect(budget).toBeGreaterThanOrEqual(MIN_RULESET_BUDGET_MS);
+    expect(budget).toBeLessThan(1000);
+    runner.lines.length = 0;
+    clock.advance(30 * 60_000);
+    await e.check(() => []);
+    expect(runner.lines.filter((l) => l.includes('ruleset'))).toEqual([]);
+  });
 });
