@@ -500,9 +500,11 @@ export class Pipeline {
    * book keeps every ban and counter. Returns the bans lifted because their address is now allowlisted.
    */
   reconfigure(config: Config, now?: number, hostAddresses?: readonly string[]): Ban[] {
-    if (hostAddresses !== undefined && this.mode === 'live') this.hostAddresses = hostAddresses;
+    // Nothing is stored until everything that can refuse the configuration has run.
+    const hosts = hostAddresses !== undefined && this.mode === 'live' ? hostAddresses : this.hostAddresses;
     const rules = selectRules(config, this.only);
-    const allowlist = buildAllowlist(config, this.hostAddresses);
+    const allowlist = buildAllowlist(config, hosts);
+    this.hostAddresses = hosts;
     this.config = config;
     this.allowlist = allowlist;
     this.parser = createLineParser(config.log.format, { trustedProxies: config.trustedProxies });
