@@ -78,6 +78,25 @@ describe('findQuote over escape-dense text', () => {
       expect(findQuote(line, from, end, true), JSON.stringify([line, from, end])).toBe(referenceFindQuote(line, from, end));
     }
   });
+
+  it('past many escaped quotes (where it stops searching natively and reads on), the same', () => {
+    const rnd = prng(9);
+    let past = 0;
+    for (let round = 0; round < 2000; round++) {
+      // Runs of `\"`, `\\"` (an escaped backslash, then a real quote) and letters.
+      const units = [...Array<string>(40).fill('\\"'), '\\\\"', '\\\\\\"', 'ab', '\\'];
+      const line = Array.from({ length: 10 + rnd(80) }, () => units[rnd(units.length)]!).join('');
+      const from = rnd(8);
+      const end = line.length - rnd(8);
+      const want = referenceFindQuote(line, from, end);
+      expect(findQuote(line, from, end, true), JSON.stringify([line, from, end])).toBe(want);
+      const escaped = (line.slice(from, want < 0 ? end : want).match(/"/g) ?? []).length;
+      if (escaped > 20) past++;
+    }
+    expect(past).toBeGreaterThan(250);
+    const dense = `${'\\"'.repeat(5000)}x"`;
+    expect(findQuote(dense, 0, dense.length, true)).toBe(dense.length - 1);
+  });
 });
 
 describe('the Docker json-file decode over escape-dense text', () => {
