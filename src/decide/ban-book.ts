@@ -700,8 +700,10 @@ export class BanBook {
     const held = this.bans.get(k);
     if (held !== undefined && (held.from !== undefined || opts.keepLonger === true) && (held.until === null || (ban.until !== null && held.until > ban.until)) && (held.until === null || held.until > opts.now)) {
       const kept: Ban = held.from !== undefined && ban.at > held.at ? { ...held, under: ban } : held;
-      this.history.set(k, { ip: ban.ip, rule, count: Math.max(nth, this.history.get(k)?.count ?? 0), last: ban.at, ...(scope !== undefined ? { scope } : {}) });
       if (kept !== held) {
+        // Counted as this address's nth ban of the rule (incremental bantime) only when it is held:
+        // a ban held nowhere made the next detected one longer, as if it had been served.
+        this.history.set(k, { ip: ban.ip, rule, count: Math.max(nth, this.history.get(k)?.count ?? 0), last: ban.at, ...(scope !== undefined ? { scope } : {}) });
         this.setBan(k, kept);
         this.touch(kept);
         this.totals.set(rule, (this.totals.get(rule) ?? 0) + 1);

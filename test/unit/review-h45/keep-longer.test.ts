@@ -105,4 +105,18 @@ describe('banManually keepLonger and adopted bans', () => {
     expect(lifted.restored.map((x) => x.until)).toEqual([T + 10_000 + 3 * H]);
     expect(r.effectiveUntil(ip, T + 31_000)).toBe(T + 10_000 + 3 * H);
   });
+
+  it('a manual ban kept out by a longer one is no served ban: the next detected ban of the rule is not made longer by it', () => {
+    const settings = { ...PRESETS[RULE]!, bantime: H, increment: { factor: 2, maxtime: 64 * H } };
+    const b = new BanBook({ ...PRESETS, [RULE]: settings }, new Allowlist([]));
+    const ip = '198.18.80.50';
+    const first = b.consider({ ip, family: 4, rule: RULE, at: T, failures: 3 }, T)!;
+    expect(first).toMatchObject({ nth: 1, until: T + H });
+    // While it is in force, shorter manual bans of the rule are refused (a group keeps the longer):
+    // nothing is banned, so nothing is counted.
+    for (let k = 1; k <= 3; k++) expect(b.holds(b.banManually(ip, { rule: RULE, durationMs: 60_000, now: T + k * 1_000, keepLonger: true }))).toBe(false);
+    // After it, the address's second detected ban of the rule lasts twice the first, not 2^4 times.
+    const second = b.consider({ ip, family: 4, rule: RULE, at: T + 2 * H, failures: 3 }, T + 2 * H)!;
+    expect(second).toMatchObject({ nth: 2, until: T + 2 * H + 2 * H });
+  });
 });
