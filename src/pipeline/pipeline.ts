@@ -504,10 +504,12 @@ export class Pipeline {
     const hosts = hostAddresses !== undefined && this.mode === 'live' ? hostAddresses : this.hostAddresses;
     const rules = selectRules(config, this.only);
     const allowlist = buildAllowlist(config, hosts);
+    // (createLineParser refuses a log format it does not know: before anything is stored too.)
+    const parser = createLineParser(config.log.format, { trustedProxies: config.trustedProxies });
     this.hostAddresses = hosts;
     this.config = config;
     this.allowlist = allowlist;
-    this.parser = createLineParser(config.log.format, { trustedProxies: config.trustedProxies });
+    this.parser = parser;
     // A restarted window's kept lines were never counted by the new one: `why` and the next ban
     // must not show them as its failures.
     this.evidence?.forgetRules(this.detector.reconfigure(rules, config.maxTracked));
