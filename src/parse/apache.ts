@@ -176,7 +176,7 @@ export function findQuote(line: string, from: number, end: number, escapes: bool
     let n = 0;
     for (let k = i - 1; k >= from && line.charCodeAt(k) === BACKSLASH; k--) n++;
     if ((n & 1) === 0) return i;
-    if (hops === QUOTE_HOPS) return quoteAfter(line, i + 1, end);
+    if (hops === QUOTE_HOPS) return quoteAfter(line, i + 1, end, from);
     i = line.indexOf('"', i + 1);
   }
   return -1;
@@ -184,19 +184,39 @@ export function findQuote(line: string, from: number, end: number, escapes: bool
 
 /** Escaped quotes findQuote looks past with a native search each before it reads on character by character. */
 const QUOTE_HOPS = 16;
+/** Characters without a quote after which findQuote's forward read searches natively again. */
+const QUOTELESS_STRETCH = 64;
 
-/** findQuote's forward read from `from`, which follows a quote: the first `"` after an even run of backslashes. */
-function quoteAfter(line: string, from: number, end: number): number {
-  let run = 0;
-  for (let k = from; k < end; k++) {
-    const c = line.charCodeAt(k);
-    if (c === BACKSLASH) run++;
-    else {
-      if (c === QUOTE && (run & 1) === 0) return k;
-      run = 0;
+/**
+ * findQuote's read from `from`, which follows an escaped quote: the first `"` after an even run of
+ * backslashes (counted back to `lower` at most). Character by character while quotes come often; a
+ * stretch of QUOTELESS_STRETCH characters without one is left to a native search (so a field of a
+ * few escaped quotes and then a long text costs what it did before).
+ */
+function quoteAfter(line: string, from: number, end: number, lower: number): number {
+  let k = from;
+  for (;;) {
+    let run = 0;
+    let quoteless = 0;
+    for (; k < end; k++) {
+      const c = line.charCodeAt(k);
+      if (c === BACKSLASH) run++;
+      else {
+        if (c === QUOTE) {
+          if ((run & 1) === 0) return k;
+          quoteless = 0;
+        } else if (++quoteless > QUOTELESS_STRETCH) break;
+        run = 0;
+      }
     }
+    if (k >= end) return -1;
+    const j = line.indexOf('"', k);
+    if (j < 0 || j >= end) return -1;
+    let n = 0;
+    for (let b = j - 1; b >= lower && line.charCodeAt(b) === BACKSLASH; b--) n++;
+    if ((n & 1) === 0) return j;
+    k = j + 1;
   }
-  return -1;
 }
 
 /** Index of the `:` before a 1–5 digit port at the end of line[start, end), or -1. */

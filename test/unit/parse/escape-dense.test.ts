@@ -94,6 +94,22 @@ describe('findQuote over escape-dense text', () => {
       if (escaped > 20) past++;
     }
     expect(past).toBeGreaterThan(250);
+    // Long stretches without a quote after the escaped ones (searched natively again), with runs of
+    // backslashes right before the quote that ends them.
+    const rnd2 = prng(13);
+    let stretched = 0;
+    for (let round = 0; round < 1500; round++) {
+      const units = [...Array<string>(20).fill('\\"'), 'a'.repeat(30 + rnd2(120)), `${'b'.repeat(70)}${'\\'.repeat(rnd2(5))}"`, '\\', '\\\\"'];
+      const line = Array.from({ length: 18 + rnd2(30) }, () => units[rnd2(units.length)]!).join('');
+      const from = rnd2(4);
+      const end = line.length - rnd2(4);
+      const want = referenceFindQuote(line, from, end);
+      expect(findQuote(line, from, end, true), JSON.stringify([line, from, end])).toBe(want);
+      if (/[^"\\]{65}/.test(line.slice(from, want < 0 ? end : want))) stretched++;
+    }
+    expect(stretched).toBeGreaterThan(300);
+    const long = `${'\\"'.repeat(17)}${'a'.repeat(100_000)}\\\\"`;
+    expect(findQuote(long, 0, long.length, true)).toBe(long.length - 1);
     const dense = `${'\\"'.repeat(5000)}x"`;
     expect(findQuote(dense, 0, dense.length, true)).toBe(dense.length - 1);
   });
