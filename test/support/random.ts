@@ -6,3 +6,9 @@ export function rng(seed: number): () => number {
   const p = new Prng(seed);
   return () => p.next();
 }
+
+/** Uniform integers in [0, n), from rng(seed). */
+export function intRng(seed: number): (n: number) => number {
+  const r = rng(seed);
+  return (n) => Math.floor(r() * n);
+}

@@ -1,16 +1,22 @@
 import { describe, expect, it } from 'vitest';
 import { LiteralScanner } from '../../../src/detect/literal-scanner.js';
 import { fold } from '../../../src/detect/literals.js';
+import { intRng } from '../../support/random.js';
+
+/** A random text of `alphabet`'s characters, and a random set of literals (folded, ASCII: `ascii` for others). */
+function randomTexts(seed: number, alphabet: string, ascii: string) {
+  const rnd = intRng(seed);
+  const pick = (len: number): string => Array.from({ length: len }, () => alphabet[rnd(alphabet.length)]!).join('');
+  const literals = (most: number): string[] => [...new Set(Array.from({ length: 1 + rnd(most) }, () => fold(pick(1 + rnd(4))).replace(/[^\x00-\x7f]/g, ascii)))];
+  return { rnd, pick, literals };
+}
 
 describe('LiteralScanner (every literal found in one pass)', () => {
   it('finds exactly the literals a plain search of the folded text finds, on random texts', () => {
-    let seed = 11;
-    const rnd = (n: number): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) % n;
     // Letters both cases, `\` and `+` (folded), characters no literal holds, and one ≥ 128.
-    const alphabet = 'abcAB/\\+ .-xX;\t%{}é';
-    const pick = (len: number): string => Array.from({ length: len }, () => alphabet[rnd(alphabet.length)]!).join('');
+    const { rnd, pick, literals: randomLiterals } = randomTexts(11, 'abcAB/\\+ .-xX;\t%{}é', 'a');
     for (let round = 0; round < 200; round++) {
-      const literals = [...new Set(Array.from({ length: 1 + rnd(12) }, () => fold(pick(1 + rnd(4))).replace(/[^\x00-\x7f]/g, 'a')))];
+      const literals = randomLiterals(12);
       const scanner = new LiteralScanner(literals, literals.map((_, i) => i));
       const seen = new Int32Array(literals.length);
       for (let k = 0; k < 50; k++) {
@@ -31,12 +37,9 @@ describe('LiteralScanner (every literal found in one pass)', () => {
   });
 
   it('scanSpelling adds what it finds to found[], reads ſ as s and K (Kelvin) as k, any other character ≥ 128 as no literal\'s', () => {
-    let seed = 7;
-    const rnd = (n: number): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) % n;
-    const alphabet = 'skSKab/\\+ .%;\u017f\u212a\u00e9\u0130';
-    const pick = (len: number): string => Array.from({ length: len }, () => alphabet[rnd(alphabet.length)]!).join('');
+    const { rnd, pick, literals: randomLiterals } = randomTexts(7, 'skSKab/\\+ .%;\u017f\u212a\u00e9\u0130', 's');
     for (let round = 0; round < 200; round++) {
-      const literals = [...new Set(Array.from({ length: 1 + rnd(10) }, () => fold(pick(1 + rnd(4))).replace(/[^\x00-\x7f]/g, 's')))];
+      const literals = randomLiterals(10);
       const scanner = new LiteralScanner(literals, literals.map((_, i) => i));
       const seen = new Int32Array(literals.length);
       for (let k = 0; k < 30; k++) {

@@ -4,8 +4,8 @@
  * (the Docker decode): 0.6 to 0.9 ms for one 8 KiB path of them with `forbidden` alone, the seed's
  * default, against about 10 µs for a plain 8 KiB path. Both now read such a field once.
  *
- * Each is checked here against the plain definition it replaced, written out in this file as the
- * reference, over random texts made of the characters that matter (quotes, backslashes, escapes,
+ * Each is checked against the plain definition it replaced (test/support/docker-json-reference.ts),
+ * over random texts made of the characters that matter (quotes, backslashes, escapes,
  * control characters, `\u` escapes cut anywhere), and at every decode limit.
  */
 import { describe, expect, it } from 'vitest';
@@ -13,59 +13,8 @@ import { findQuote } from '../../../src/parse/apache.js';
 import { unwrapDockerJsonHead } from '../../../src/parse/docker-json.js';
 import { createLineParser } from '../../../src/parse/line-parser.js';
 import { isSkip } from '../../../src/parse/access-event.js';
-
-/** The first `"` in [from, end) after an even run of backslashes (counted back to `from`), or -1. */
-function referenceFindQuote(line: string, from: number, end: number): number {
-  for (let i = from; i < end; i++) {
-    if (line[i] !== '"') continue;
-    let n = 0;
-    for (let k = i - 1; k >= from && line[k] === '\\'; k--) n++;
-    if (n % 2 === 0) return i;
-  }
-  return -1;
-}
-
-/**
- * The decode as it was written before (one character or escape at a time), as the reference: the
- * text of the JSON string line[from, to), its first maxChars + 1 characters at most, stopping before
- * an escape cut at `to`; null for a raw control character or a bad escape read on the way.
- */
-function referenceDecode(line: string, from: number, to: number, maxChars: number): { text: string; cut: boolean } | null {
-  const closed = to < line.length && line[to] === '"';
-  let out = '';
-  let i = from;
-  while (i < to && out.length <= maxChars) {
-    const c = line.charCodeAt(i);
-    if (c < 32) return null;
-    if (c !== 92) {
-      out += line[i];
-      i++;
-      continue;
-    }
-    if (i + 1 >= to) break;
-    const e = line[i + 1]!;
-    const simple: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
-    if (e in simple) {
-      out += simple[e];
-      i += 2;
-    } else if (e === 'u') {
-      // Digit by digit: a bad one before the record ends is a bad escape, one cut by the end a cut head.
-      for (let k = 2; k < 6; k++) {
-        if (i + k >= to) return closed ? null : { text: out, cut: true };
-        if (!/^[0-9a-fA-F]$/.test(line[i + k]!)) return null;
-      }
-      out += String.fromCharCode(parseInt(line.slice(i + 2, i + 6), 16));
-      i += 6;
-    } else return null;
-  }
-  if (i >= to && closed) return { text: out.replace(/\r?\n$/, '').replace(/\r$/, ''), cut: false };
-  return { text: out, cut: true };
-}
-
-function prng(seed: number): (n: number) => number {
-  let s = seed;
-  return (n) => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) >>> 8) % n;
-}
+import { referenceDecode, referenceFindQuote } from '../../support/docker-json-reference.js';
+import { intRng as prng } from '../../support/random.js';
 
 describe('findQuote over escape-dense text', () => {
   it('finds what the plain definition finds, from any start and to any end', () => {

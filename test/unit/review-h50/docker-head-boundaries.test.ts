@@ -10,58 +10,8 @@ import { describe, expect, it } from 'vitest';
 import { isSkip } from '../../../src/parse/access-event.js';
 import { unwrapDockerJsonHead } from '../../../src/parse/docker-json.js';
 import { createLineParser } from '../../../src/parse/line-parser.js';
-
-/** The closing quote: the first `"` after an even run of backslashes (counted back to `from`), or -1. */
-function closeOf(line: string, from: number): number {
-  for (let i = from; i < line.length; i++) {
-    if (line[i] !== '"') continue;
-    let n = 0;
-    for (let k = i - 1; k >= from && line[k] === '\\'; k--) n++;
-    if (n % 2 === 0) return i;
-  }
-  return -1;
-}
-
-/** The decode before cb7c8a0 (ba8101b's decodeHead), text and cut. */
-function before(line: string, from: number, to: number, maxChars: number): { text: string; cut: boolean } | null {
-  const closed = to < line.length && line[to] === '"';
-  const simple: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
-  let out = '';
-  let run = from;
-  let i = from;
-  while (i < to && out.length + (i - run) <= maxChars) {
-    const c = line.charCodeAt(i);
-    if (c < 32) return null;
-    if (c !== 92) {
-      i++;
-      continue;
-    }
-    out += line.slice(run, i);
-    run = i;
-    if (i + 1 >= to) break;
-    const e = line[i + 1]!;
-    let len = 2;
-    if (e in simple) out += simple[e];
-    else if (e === 'u') {
-      for (let k = 2; k < 6; k++) {
-        if (i + k >= to) return closed ? null : { text: out, cut: true };
-        if (!/^[0-9a-fA-F]$/.test(line[i + k]!)) return null;
-      }
-      out += String.fromCharCode(parseInt(line.slice(i + 2, i + 6), 16));
-      len = 6;
-    } else return null;
-    i += len;
-    run = i;
-  }
-  if (i > run) out += line.slice(run, i);
-  if (i >= to && closed) return { text: out.replace(/\r?\n$/, '').replace(/\r$/, ''), cut: false };
-  return { text: out, cut: true };
-}
-
-function prng(seed: number): (n: number) => number {
-  let s = seed;
-  return (n) => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) >>> 8) % n;
-}
+import { referenceDecode, referenceFindQuote } from '../../support/docker-json-reference.js';
+import { intRng as prng } from '../../support/random.js';
 
 describe('unwrapDockerJsonHead at its limits', () => {
   it('gives what the old decode gave at maxChars around the JSON and the decoded length, closed, cut, Latin-1', () => {
@@ -75,15 +25,15 @@ describe('unwrapDockerJsonHead at its limits', () => {
       const body = Array.from({ length: rnd(bad ? 12 : 40) }, () => pieces[rnd(bad ? pieces.length : pieces.length - 5)]!).join('');
       const tail = ['","stream":"stdout"}', '"}', '"', '', '\\', '\\u00', '"x'][rnd(7)]!;
       const record = `{"log":"${body}${rnd(3) === 0 ? '\\n' : ''}${tail}`;
-      const close = closeOf(record, 8);
+      const close = referenceFindQuote(record, 8);
       if (close >= 0 && !(record[close + 1] === ',' || record[close + 1] === '}' || close + 1 === record.length)) continue;
       const to = close < 0 ? record.length : close;
-      const decodedLength = before(record, 8, to, 1 << 20)?.text.length ?? 0;
+      const decodedLength = referenceDecode(record, 8, to, 1 << 20)?.text.length ?? 0;
       const limits = new Set([0, 1, to - 8 - 1, to - 8, to - 8 + 1, decodedLength - 1, decodedLength, decodedLength + 1].filter((m) => m >= 0));
       for (const maxChars of limits) {
         for (const latin1 of [false, true]) {
           const got = unwrapDockerJsonHead(record, maxChars, latin1);
-          const want = before(record, 8, to, maxChars);
+          const want = referenceDecode(record, 8, to, maxChars);
           const g = got === null ? null : { text: got.text, cut: got.cut };
           if (JSON.stringify(g) !== JSON.stringify(want)) expect(g, JSON.stringify([record, maxChars, latin1])).toEqual(want);
           if (want !== null && !want.cut && close >= 0 && to - 8 <= maxChars) wholeParsed++;

@@ -6,17 +6,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { findQuote } from '../../../src/parse/apache.js';
+import { referenceFindQuote } from '../../support/docker-json-reference.js';
 
-function reference(line: string, from: number, end: number, escapes: boolean): number {
-  for (let i = from; i < end && i < line.length; i++) {
-    if (line[i] !== '"') continue;
-    if (!escapes) return i;
-    let n = 0;
-    for (let k = i - 1; k >= from && line[k] === '\\'; k--) n++;
-    if (n % 2 === 0) return i;
-  }
-  return -1;
-}
+/** The plain definition; with escapes off, simply the first quote. */
+const reference = (line: string, from: number, end: number, escapes: boolean): number =>
+  escapes ? referenceFindQuote(line, from, Math.min(end, line.length)) : ((i) => (i >= 0 && i < end ? i : -1))(line.indexOf('"', from));
 
 describe('findQuote with long backslash runs', () => {
   it('finds what the plain definition finds', () => {
