@@ -5,7 +5,8 @@ import { defineConfig } from 'vitest/config';
 // iptables/ipset in network namespaces) and e2e tests (Docker) skip themselves, saying why, when the
 // kernel or engine is not there. .ci/run installs and starts both, so CI runs them all.
 //
-// The tiers run one after the other (sequence.groupOrder), each one file at a time:
+// Every file runs alone, one after another. (vitest runs groups by sequence.groupOrder, but puts a
+// project of groupOrder 0 and one worker in a group of its own that runs last: integration, e2e, then unit.)
 // - unit: its files could run side by side (fakes, own temporary directories, no fixed port), and
 //   on a 2-core machine two workers took the tier from about 14 to 8 minutes; but dozens of them bound
 //   how long something takes, and two local CI runs each had one go over its bound (a rule file
