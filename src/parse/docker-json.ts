@@ -182,7 +182,8 @@ function decodeHead(line: string, from: number, to: number, maxChars: number, pa
   // in one native parse, which reads escapes as the loop below does and refuses what it refuses (a
   // bad escape, a raw control character).
   if (closed && to - from <= maxChars) {
-    if (line.indexOf('\\', from) < 0 || line.indexOf('\\', from) >= to) {
+    const backslash = line.indexOf('\\', from);
+    if (backslash < 0 || backslash >= to) {
       for (let k = from; k < to; k++) if (line.charCodeAt(k) < 32) return null;
       return { text: stripNewline(line.slice(from, to)), cut: false, partial };
     }
