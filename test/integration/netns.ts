@@ -28,6 +28,13 @@ import { ProcessRunner, withPrefix, type Runner } from '../../src/exec/runner.js
 const sh = new ProcessRunner({ timeoutMs: 20_000 });
 const node = process.execPath;
 
+/**
+ * How long a probe that must be dropped waits for an answer. A probe that is let through is answered
+ * within milliseconds inside these namespaces, so half a second tells a drop from a delivery as well
+ * as the 1.5 s a probe expected to succeed is given (which only bounds a slow start under load).
+ */
+export const DROP_WAIT_MS = 500;
+
 export const ADDR = {
   serverV4: '198.18.0.1',
   clientV4: '198.18.0.2',

@@ -30,7 +30,7 @@ import { containerSetName, dockerUserNames } from '../../../src/enforce/docker-u
 import type { EnforcerBan, EnforcerBatch } from '../../../src/enforce/enforcer.js';
 import { setsRecreated } from '../../../src/enforce/iptables.js';
 import type { ContainerInfo } from '../../../src/docker/containers.js';
-import { TCP_ECHO_SERVER, TCP_SERVER, UDP_ECHO_SERVER, firewallUnavailable, killAndDelete, netnsUnavailable, session, tcpProbe, udpProbe, waitForCarrier } from '../netns.js';
+import { DROP_WAIT_MS, TCP_ECHO_SERVER, TCP_SERVER, UDP_ECHO_SERVER, firewallUnavailable, killAndDelete, netnsUnavailable, session, tcpProbe, udpProbe, waitForCarrier } from '../netns.js';
 
 const sh = new ProcessRunner({ timeoutMs: 20_000 });
 const node = process.execPath;
@@ -296,9 +296,9 @@ for (const mode of ['legacy', 'nft'] as const) {
       const scoped = attackerBans(X);
       expect((await apply({ ban: scoped, unban: [] })).refused).toEqual([]);
       for (const f of [4, 6] as const) {
-        expect(await conn('attacker', PORT_X, f, 1000)).toBe('timeout');
-        expect(await dgram('attacker', PORT_X, f, 1000)).toBe('timeout');
-        expect(await direct('tcp', f, 1000)).toBe('timeout');
+        expect(await conn('attacker', PORT_X, f, DROP_WAIT_MS)).toBe('timeout');
+        expect(await dgram('attacker', PORT_X, f, DROP_WAIT_MS)).toBe('timeout');
+        expect(await direct('tcp', f, DROP_WAIT_MS)).toBe('timeout');
         // X's own connections to the banned address: its answers are delivered.
         expect(await outbound('tcp', f)).toBe('connected');
         expect(await outbound('udp', f)).toBe('answered');
@@ -306,8 +306,8 @@ for (const mode of ['legacy', 'nft'] as const) {
       const wide = attackerBans(undefined);
       expect((await apply({ ban: wide, unban: [] })).refused).toEqual([]);
       for (const f of [4, 6] as const) {
-        expect(await conn('attacker', PORT_Y, f, 1000)).toBe('timeout');
-        expect(await dgram('attacker', PORT_Y, f, 1000)).toBe('timeout');
+        expect(await conn('attacker', PORT_Y, f, DROP_WAIT_MS)).toBe('timeout');
+        expect(await dgram('attacker', PORT_Y, f, DROP_WAIT_MS)).toBe('timeout');
         expect(await outbound('tcp', f)).toBe('connected');
         expect(await outbound('udp', f)).toBe('answered');
         expect(await conn('client', PORT_Y, f)).toBe('connected');
@@ -351,11 +351,11 @@ for (const mode of ['legacy', 'nft'] as const) {
           const bans = attackerBans(scope);
           await apply({ ban: bans, unban: [] });
           for (const f of [4, 6] as const) {
-            expect(await direct('tcp', f, 1000)).toBe('timeout');
-            expect(await direct('udp', f, 1000)).toBe('timeout');
+            expect(await direct('tcp', f, DROP_WAIT_MS)).toBe('timeout');
+            expect(await direct('udp', f, DROP_WAIT_MS)).toBe('timeout');
           }
           // Its answers to X's own connections are untracked too, so they are dropped as before: the safe side.
-          expect(await outbound('tcp', 4, 1000)).toBe('timeout');
+          expect(await outbound('tcp', 4, DROP_WAIT_MS)).toBe('timeout');
           await apply({ ban: [], unban: bans });
         }
       } finally {
@@ -370,11 +370,11 @@ for (const mode of ['legacy', 'nft'] as const) {
       await apply({ ban: wide, unban: [] });
       await ipt(['-D', 'BANHAMMER-h1t', '-m', 'conntrack', '--ctdir', 'REPLY', '-j', 'RETURN'], 6);
       // The bug this rule fixes: X cannot reach its upstream at the banned address.
-      expect(await outbound('udp', 6, 1000)).toBe('timeout');
+      expect(await outbound('udp', 6, DROP_WAIT_MS)).toBe('timeout');
       expect(await enf.check(expected)).toEqual(['chain (IPv6): BANHAMMER-h1t had lost rules and was refilled']);
       expect(await outbound('udp', 6)).toBe('answered');
       expect(await outbound('tcp', 4)).toBe('connected');
-      expect(await conn('attacker', PORT_X, 6, 1000)).toBe('timeout');
+      expect(await conn('attacker', PORT_X, 6, DROP_WAIT_MS)).toBe('timeout');
       expect(await enf.check(expected)).toEqual([]);
       await apply({ ban: [], unban: wide });
       expect(await enf.check(expected)).toEqual([]);
@@ -382,7 +382,7 @@ for (const mode of ['legacy', 'nft'] as const) {
 
     it('a ban scoped to X drops the attacker’s forwarded traffic to X only', async () => {
       await apply({ ban: [{ ip: A.v4, family: 4, until: soon(), scope: X }], unban: [] });
-      expect(await conn('attacker', PORT_X)).toBe('timeout');
+      expect(await conn('attacker', PORT_X, 4, DROP_WAIT_MS)).toBe('timeout');
       expect(await conn('attacker', PORT_Y)).toBe('connected');
       expect(await conn('client', PORT_X)).toBe('connected');
       expect((await enf.listSet(4, X)).map((e) => e.ip)).toEqual([A.v4]);
@@ -392,12 +392,12 @@ for (const mode of ['legacy', 'nft'] as const) {
 
     it('a host-wide ban drops both; unbans lift exactly what they name', async () => {
       await apply({ ban: [{ ip: A.v4, family: 4, until: null }], unban: [] });
-      expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
-      expect(await conn('attacker', PORT_Y, 4, 1000)).toBe('timeout');
+      expect(await conn('attacker', PORT_X, 4, DROP_WAIT_MS)).toBe('timeout');
+      expect(await conn('attacker', PORT_Y, 4, DROP_WAIT_MS)).toBe('timeout');
       expect(await conn('client', PORT_Y)).toBe('connected');
       await apply({ ban: [], unban: [{ ip: A.v4, family: 4 }] });
       expect(await conn('attacker', PORT_Y)).toBe('connected');
-      expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
+      expect(await conn('attacker', PORT_X, 4, DROP_WAIT_MS)).toBe('timeout');
       await apply({ ban: [], unban: [{ ip: A.v4, family: 4, scope: X }] });
       expect(await conn('attacker', PORT_X)).toBe('connected');
     });
@@ -405,7 +405,7 @@ for (const mode of ['legacy', 'nft'] as const) {
     it('scoped bans over IPv6 leave IPv4 and the other container alone', async () => {
       expect(await conn('attacker', PORT_Y, 6)).toBe('connected');
       await apply({ ban: [{ ip: A.v6, family: 6, until: soon(), scope: Y }], unban: [] });
-      expect(await conn('attacker', PORT_Y, 6)).toBe('timeout');
+      expect(await conn('attacker', PORT_Y, 6, DROP_WAIT_MS)).toBe('timeout');
       expect(await conn('attacker', PORT_X, 6)).toBe('connected');
       expect(await conn('attacker', PORT_Y, 4)).toBe('connected');
       expect(await conn('client', PORT_Y, 6)).toBe('connected');
@@ -418,15 +418,15 @@ for (const mode of ['legacy', 'nft'] as const) {
       const scoped: EnforcerBan[] = [{ ip: A.v4, family: 4, until: soon(), scope: X }, { ip: A.v6, family: 6, until: null, scope: X }];
       await apply({ ban: scoped, unban: [] });
       for (const f of [4, 6] as const) {
-        expect(await dgram('attacker', PORT_X, f, 1000)).toBe('timeout');
-        expect(await conn('attacker', PORT_X, f, 1000)).toBe('timeout');
+        expect(await dgram('attacker', PORT_X, f, DROP_WAIT_MS)).toBe('timeout');
+        expect(await conn('attacker', PORT_X, f, DROP_WAIT_MS)).toBe('timeout');
         expect(await dgram('attacker', PORT_Y, f)).toBe('answered');
         expect(await dgram('client', PORT_X, f)).toBe('answered');
       }
       const wide: EnforcerBan[] = [{ ip: A.v4, family: 4, until: soon() }, { ip: A.v6, family: 6, until: null }];
       await apply({ ban: wide, unban: [] });
       for (const f of [4, 6] as const) {
-        expect(await dgram('attacker', PORT_Y, f, 1000)).toBe('timeout');
+        expect(await dgram('attacker', PORT_Y, f, DROP_WAIT_MS)).toBe('timeout');
         expect(await dgram('client', PORT_Y, f)).toBe('answered');
       }
       expect(await enf.check(expected)).toEqual([]);
@@ -440,7 +440,7 @@ for (const mode of ['legacy', 'nft'] as const) {
       await apply({ ban: [{ ip: A.v4, family: 4, until: soon(), scope: X }], unban: [] });
       expect(await enf.check(expected)).toEqual([]);
       expect((await csets()).map((n) => n.endsWith('-4') || n.endsWith('-6'))).toEqual([true, true]);
-      expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
+      expect(await conn('attacker', PORT_X, 4, DROP_WAIT_MS)).toBe('timeout');
       // X's ban ends in the book (expired): its sets and the rules that use them go.
       book.set(key({ ip: A.v4, scope: X }), { ip: A.v4, family: 4, until: Date.now() - 1, scope: X });
       expect(await enf.check(expected)).toEqual([]);
@@ -451,7 +451,7 @@ for (const mode of ['legacy', 'nft'] as const) {
       // The next ban brings them back.
       book.delete(key({ ip: A.v4, scope: X }));
       await apply({ ban: [{ ip: A.v4, family: 4, until: soon(), scope: X }], unban: [] });
-      expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
+      expect(await conn('attacker', PORT_X, 4, DROP_WAIT_MS)).toBe('timeout');
       expect(await enf.check(expected)).toEqual([]);
       expect((await csets()).length).toBe(2);
       await apply({ ban: [], unban: [{ ip: A.v4, family: 4, scope: X }] });
@@ -460,7 +460,7 @@ for (const mode of ['legacy', 'nft'] as const) {
 
     it('check() follows a restarted container to its new address', async () => {
       await apply({ ban: [{ ip: A.v4, family: 4, until: soon(), scope: X }], unban: [] });
-      expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
+      expect(await conn('attacker', PORT_X, 4, DROP_WAIT_MS)).toBe('timeout');
       // "docker restart": X now has another address and Docker's DNAT points there.
       await ipt(['-t', 'nat', '-R', 'PREROUTING', '1', '-p', 'tcp', '--dport', String(PORT_X), '-j', 'DNAT', '--to-destination', `${CX.v4b}:80`]);
       await r.run('conntrack', ['-F']).catch(() => undefined);
@@ -468,27 +468,27 @@ for (const mode of ['legacy', 'nft'] as const) {
       expect(await conn('attacker', PORT_X)).toBe('connected');
       expect(await enf.check(expected)).toEqual([]);
       expect(notes.at(-1)).toMatch(/web-x .*198\.19\.153\.2 .* to 198\.19\.153\.3/);
-      expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
+      expect(await conn('attacker', PORT_X, 4, DROP_WAIT_MS)).toBe('timeout');
       expect(await conn('attacker', PORT_Y)).toBe('connected');
       // and back again
       await ipt(['-t', 'nat', '-R', 'PREROUTING', '1', '-p', 'tcp', '--dport', String(PORT_X), '-j', 'DNAT', '--to-destination', `${CX.v4}:80`]);
       containers.set(X, { id: X, name: 'web-x', v4: [CX.v4], v6: [CX.v6] });
       expect(await enf.check(expected)).toEqual([]);
-      expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
+      expect(await conn('attacker', PORT_X, 4, DROP_WAIT_MS)).toBe('timeout');
     });
 
     it('check() repairs a flushed DOCKER-USER, a lost FORWARD jump, a deleted DOCKER-USER and a destroyed set', async () => {
       await ipt(['-F', 'DOCKER-USER']);
       expect(await conn('attacker', PORT_X)).toBe('connected');
       expect(await enf.check(expected)).toEqual(['jump (IPv4): DOCKER-USER -j BANHAMMER-h1t was missing and was re-added']);
-      expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
+      expect(await conn('attacker', PORT_X, 4, DROP_WAIT_MS)).toBe('timeout');
       await ipt(['-A', 'DOCKER-USER', '-j', 'RETURN']);
 
       // Docker's FORWARD jump gone (e.g. firewalld reload): ours stands in until Docker is back.
       await ipt(['-D', 'FORWARD', '-j', 'DOCKER-USER']);
       expect(await conn('attacker', PORT_X)).toBe('connected');
       expect(await enf.check(expected)).toEqual(['jump (IPv4): FORWARD had no jump to DOCKER-USER; banhammer added its own']);
-      expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
+      expect(await conn('attacker', PORT_X, 4, DROP_WAIT_MS)).toBe('timeout');
       await ipt(['-I', 'FORWARD', '1', '-j', 'DOCKER-USER']); // Docker restarts and inserts its own
       expect(await enf.check(expected)).toEqual([]);
       expect((await ipt(['-S', 'FORWARD'])).stdout).not.toContain('banhammer-h1t');
@@ -506,7 +506,7 @@ for (const mode of ['legacy', 'nft'] as const) {
         'jump (IPv4): FORWARD had no jump to DOCKER-USER; banhammer added its own',
         'jump (IPv4): DOCKER-USER -j BANHAMMER-h1t was missing and was re-added',
       ]);
-      expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
+      expect(await conn('attacker', PORT_X, 4, DROP_WAIT_MS)).toBe('timeout');
       // Docker comes back: its own jump and RETURN, ours steps aside.
       await ipt(['-A', 'DOCKER-USER', '-j', 'RETURN']);
       await ipt(['-I', 'FORWARD', '1', '-j', 'DOCKER-USER']);
@@ -521,14 +521,14 @@ for (const mode of ['legacy', 'nft'] as const) {
       expect(setsRecreated(rep)).toEqual([4]);
       expect(rep).toContain('chain (IPv4): BANHAMMER-h1t had lost rules and was refilled');
       expect(rep).toContain(`set (IPv4): ${cset}: 1 missing ban(s) re-added`);
-      expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
+      expect(await conn('attacker', PORT_X, 4, DROP_WAIT_MS)).toBe('timeout');
       expect(await conn('attacker', PORT_Y)).toBe('connected');
       expect(await enf.check(expected)).toEqual([]);
     });
 
     it('check() after `ipset flush`, an ACCEPT inserted into our chain and a stray element: all repaired in one check', async () => {
       await apply({ ban: [{ ip: A.v6, family: 6, until: null }, { ip: '198.19.160.1', family: 4, until: soon() }], unban: [] });
-      expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
+      expect(await conn('attacker', PORT_X, 4, DROP_WAIT_MS)).toBe('timeout');
       const cset = (await r.run('ipset', ['list', '-n'])).stdout.split('\n').find((n) => n.startsWith(enf.names.containerSetPrefix) && n.endsWith('-4'))!;
       await r.run('ipset', ['flush', cset]);
       await r.run('ipset', ['flush', 'bh-h1t-v6']);
@@ -544,8 +544,8 @@ for (const mode of ['legacy', 'nft'] as const) {
         `set (IPv4): ${cset}: 1 missing ban(s) re-added`,
         'set (IPv6): bh-h1t-v6: 1 missing ban(s) re-added',
       ]);
-      expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
-      expect(await conn('attacker', PORT_Y, 6, 1000)).toBe('timeout');
+      expect(await conn('attacker', PORT_X, 4, DROP_WAIT_MS)).toBe('timeout');
+      expect(await conn('attacker', PORT_Y, 6, DROP_WAIT_MS)).toBe('timeout');
       expect(await conn('client', PORT_X)).toBe('connected');
       expect((await enf.listSet(4)).map((e) => e.ip)).toEqual(['198.19.160.1']);
       expect(await enf.check(expected)).toEqual([]);
@@ -595,7 +595,7 @@ for (const mode of ['legacy', 'nft'] as const) {
         await ipt(['-I', 'DOCKER-USER', '1', '-j', 'BANHAMMER-h1u'], f);
       }
       // The escape being fixed: TCP closed, UDP open (Y: no ban of the h1t instance there).
-      expect(await conn('attacker', PORT_Y, 4, 1000)).toBe('timeout');
+      expect(await conn('attacker', PORT_Y, 4, DROP_WAIT_MS)).toBe('timeout');
       expect(await dgram('attacker', PORT_Y, 4)).toBe('answered');
 
       const upg = new DockerUserEnforcer({ runner: r, instance: 'h1u', backend, containers: { info: (id) => containers.get(id) ?? null } });
@@ -625,8 +625,8 @@ for (const mode of ['legacy', 'nft'] as const) {
       }
       // The host-wide bans of the old run are kept, and now hold over UDP too, at every container.
       for (const f of [4, 6] as const) {
-        for (const port of [PORT_X, PORT_Y]) expect(await dgram('attacker', port, f, 1000)).toBe('timeout');
-        expect(await conn('attacker', PORT_Y, f, 1000)).toBe('timeout');
+        for (const port of [PORT_X, PORT_Y]) expect(await dgram('attacker', port, f, DROP_WAIT_MS)).toBe('timeout');
+        expect(await conn('attacker', PORT_Y, f, DROP_WAIT_MS)).toBe('timeout');
         expect(await dgram('client', PORT_Y, f)).toBe('answered');
       }
       expect(await upg.check(() => [{ ip: A.v4, family: 4, until: null }, { ip: A.v6, family: 6, until: null }])).toEqual([]);
@@ -660,8 +660,8 @@ for (const mode of ['legacy', 'nft'] as const) {
       }
       // The bug being fixed: X cannot reach its upstream at the banned address.
       for (const f of [4, 6] as const) {
-        expect(await outbound('tcp', f, 1000)).toBe('timeout');
-        expect(await outbound('udp', f, 1000)).toBe('timeout');
+        expect(await outbound('tcp', f, DROP_WAIT_MS)).toBe('timeout');
+        expect(await outbound('udp', f, DROP_WAIT_MS)).toBe('timeout');
       }
       const upg = new DockerUserEnforcer({ runner: r, instance: 'h1p', backend, containers: { info: (id) => containers.get(id) ?? null } });
       // While it starts, the banned client keeps trying TCP (at most 40 tries, at most 20 s).
@@ -699,9 +699,9 @@ for (const mode of ['legacy', 'nft'] as const) {
       for (const f of [4, 6] as const) {
         expect(await outbound('tcp', f)).toBe('connected');
         expect(await outbound('udp', f)).toBe('answered');
-        for (const port of [PORT_X, PORT_Y]) expect(await dgram('attacker', port, f, 1000)).toBe('timeout');
-        expect(await conn('attacker', PORT_Y, f, 1000)).toBe('timeout');
-        expect(await direct('tcp', f, 1000)).toBe('timeout');
+        for (const port of [PORT_X, PORT_Y]) expect(await dgram('attacker', port, f, DROP_WAIT_MS)).toBe('timeout');
+        expect(await conn('attacker', PORT_Y, f, DROP_WAIT_MS)).toBe('timeout');
+        expect(await direct('tcp', f, DROP_WAIT_MS)).toBe('timeout');
         expect(await dgram('client', PORT_Y, f)).toBe('answered');
       }
       await upg.shutdown();
@@ -718,7 +718,7 @@ for (const mode of ['legacy', 'nft'] as const) {
       await enf.init();
       expect(await conn('attacker', PORT_X)).toBe('connected'); // container sets are rebuilt from the state file
       await apply({ ban: [{ ip: A.v4, family: 4, until: soon(), scope: X }], unban: [] });
-      expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
+      expect(await conn('attacker', PORT_X, 4, DROP_WAIT_MS)).toBe('timeout');
       for (const f of [4, 6] as const) {
         expect((await ipt(['-S', 'DOCKER-USER'], f)).stdout.trim().split('\n')).toEqual(['-N DOCKER-USER', '-A DOCKER-USER -j BANHAMMER-h1t', '-A DOCKER-USER -j RETURN']);
       }

@@ -11,7 +11,7 @@ import { ProcessRunner, withPrefix, type Runner } from '../../../src/exec/runner
 import { backendBinaries, type Backend } from '../../../src/enforce/backend-mode.js';
 import type { EnforcerBan, EnforcerBatch } from '../../../src/enforce/enforcer.js';
 import { IptablesEnforcer, setsRecreated } from '../../../src/enforce/iptables.js';
-import { ADDR, createLab, firewallUnavailable, killAndDelete, netnsUnavailable, type Lab } from '../netns.js';
+import { DROP_WAIT_MS, ADDR, createLab, firewallUnavailable, killAndDelete, netnsUnavailable, type Lab } from '../netns.js';
 
 const PROTECTED = 8080;
 const OPEN = 8081;
@@ -84,7 +84,7 @@ for (const mode of ['legacy', 'nft'] as const) {
     it('bans a client on the protected port only, and nobody else', async () => {
       expect(await from(ADDR.clientV4)).toBe('connected');
       await apply({ ban: [{ ip: ADDR.clientV4, family: 4, until: now() + 600_000 }], unban: [] });
-      expect(await from(ADDR.clientV4)).toBe('timeout');
+      expect(await from(ADDR.clientV4, PROTECTED, DROP_WAIT_MS)).toBe('timeout');
       expect(await from(ADDR.clientV4, OPEN)).toBe('connected');
       expect(await from(ADDR.clientV4b)).toBe('connected');
       const held = await enf.listSet(4);
@@ -105,7 +105,7 @@ for (const mode of ['legacy', 'nft'] as const) {
     it('bans over IPv6', async () => {
       expect(await from(ADDR.clientV6)).toBe('connected');
       await apply({ ban: [{ ip: ADDR.clientV6, family: 6, until: null }], unban: [] });
-      expect(await from(ADDR.clientV6)).toBe('timeout');
+      expect(await from(ADDR.clientV6, PROTECTED, DROP_WAIT_MS)).toBe('timeout');
       expect(await from(ADDR.clientV6b)).toBe('connected');
       expect(await from(ADDR.clientV6, OPEN)).toBe('connected');
       expect(await enf.listSet(6)).toEqual([{ ip: ADDR.clientV6, timeout: 0 }]);
@@ -117,8 +117,8 @@ for (const mode of ['legacy', 'nft'] as const) {
       for (const src of [ADDR.clientV4, ADDR.clientV6]) expect(await udp(src)).toBe('answered');
       await apply({ ban: [{ ip: ADDR.clientV4, family: 4, until: now() + 600_000 }, { ip: ADDR.clientV6, family: 6, until: null }], unban: [] });
       for (const src of [ADDR.clientV4, ADDR.clientV6]) {
-        expect(await udp(src, PROTECTED, 1000)).toBe('timeout');
-        expect(await from(src, PROTECTED, 1000)).toBe('timeout');
+        expect(await udp(src, PROTECTED, DROP_WAIT_MS)).toBe('timeout');
+        expect(await from(src, PROTECTED, DROP_WAIT_MS)).toBe('timeout');
         expect(await udp(src, OPEN)).toBe('answered');
       }
       for (const src of [ADDR.clientV4b, ADDR.clientV6b]) expect(await udp(src)).toBe('answered');
@@ -155,7 +155,7 @@ for (const mode of ['legacy', 'nft'] as const) {
 
     it('lets the kernel expire a ban by itself', async () => {
       await apply({ ban: [{ ip: ADDR.clientV4b, family: 4, until: now() + 2000 }], unban: [] });
-      expect(await from(ADDR.clientV4b, PROTECTED, 1000)).toBe('timeout');
+      expect(await from(ADDR.clientV4b, PROTECTED, DROP_WAIT_MS)).toBe('timeout');
       await until('kernel-side expiry', () => enf.listSet(4), (s) => s.length === 0, 10_000);
       expect(await from(ADDR.clientV4b)).toBe('connected');
     });
@@ -194,7 +194,7 @@ for (const mode of ['legacy', 'nft'] as const) {
         ]);
       }
       expect((await enf.listSet(4)).map((e) => e.ip)).toEqual([ADDR.clientV4]);
-      expect(await from(ADDR.clientV4)).toBe('timeout');
+      expect(await from(ADDR.clientV4, PROTECTED, DROP_WAIT_MS)).toBe('timeout');
       expect(await enf.check(expected)).toEqual([]);
     });
 
@@ -212,7 +212,7 @@ for (const mode of ['legacy', 'nft'] as const) {
       await ipt(['-F', 'BANHAMMER-itest']);
       expect(await from(ADDR.clientV4)).toBe('connected');
       expect(await enf.check(expected)).toEqual(['chain (IPv4): BANHAMMER-itest had lost its rule and was refilled']);
-      expect(await from(ADDR.clientV4)).toBe('timeout');
+      expect(await from(ADDR.clientV4, PROTECTED, DROP_WAIT_MS)).toBe('timeout');
     });
 
     it('check() repairs a deleted jump', async () => {
@@ -221,7 +221,7 @@ for (const mode of ['legacy', 'nft'] as const) {
       const repairs = await enf.check(expected);
       expect(repairs).toHaveLength(1);
       expect(repairs[0]).toMatch(/^jump \(IPv4\): INPUT .* was missing and was re-added$/);
-      expect(await from(ADDR.clientV4)).toBe('timeout');
+      expect(await from(ADDR.clientV4, PROTECTED, DROP_WAIT_MS)).toBe('timeout');
     });
 
     it('check() re-creates a destroyed set with its bans', async () => {
@@ -236,7 +236,7 @@ for (const mode of ['legacy', 'nft'] as const) {
       ]);
       expect(setsRecreated(repairs)).toEqual([4]);
       expect(await enf.listSet(4)).toEqual([{ ip: ADDR.clientV4, timeout: 0 }]);
-      expect(await from(ADDR.clientV4)).toBe('timeout');
+      expect(await from(ADDR.clientV4, PROTECTED, DROP_WAIT_MS)).toBe('timeout');
       expect(await enf.check(expected)).toEqual([]);
     });
 
@@ -261,7 +261,7 @@ for (const mode of ['legacy', 'nft'] as const) {
       expect(v4.get('198.19.7.1')).toBeGreaterThan(3500);
       expect(v4.get('198.19.7.1')).toBeLessThanOrEqual(3600);
       expect((await enf.listSet(6)).map((e) => e.ip)).toEqual(['2001:db8:7::1']);
-      expect(await from(ADDR.clientV4)).toBe('timeout');
+      expect(await from(ADDR.clientV4, PROTECTED, DROP_WAIT_MS)).toBe('timeout');
       expect(await enf.check(expected)).toEqual([]);
       book.delete('198.19.7.3');
       await apply({ ban: [], unban: extra });
@@ -275,7 +275,7 @@ for (const mode of ['legacy', 'nft'] as const) {
       ]);
       const chain = (await ipt(['-S', 'BANHAMMER-itest'])).stdout.trim().split('\n');
       expect(chain).toEqual(['-N BANHAMMER-itest', '-A BANHAMMER-itest -p tcp -m set --match-set bh-itest-v4 src -j DROP', '-A BANHAMMER-itest -p udp -m set --match-set bh-itest-v4 src -j DROP']);
-      expect(await from(ADDR.clientV4)).toBe('timeout');
+      expect(await from(ADDR.clientV4, PROTECTED, DROP_WAIT_MS)).toBe('timeout');
       expect(await enf.check(expected)).toEqual([]);
     });
 
@@ -291,14 +291,14 @@ for (const mode of ['legacy', 'nft'] as const) {
         `-A INPUT -p udp -m multiport --dports ${PROTECTED} -j BANHAMMER-itest`,
         '-A INPUT -p tcp -j ACCEPT',
       ]);
-      expect(await from(ADDR.clientV4)).toBe('timeout');
+      expect(await from(ADDR.clientV4, PROTECTED, DROP_WAIT_MS)).toBe('timeout');
       expect(await enf.check(expected)).toEqual([]);
       await ipt(['-D', 'INPUT', '-p', 'tcp', '-j', 'ACCEPT']);
     });
 
     it('check() removes an element nobody banned from our set', async () => {
       await ns.run('ipset', ['add', 'bh-itest-v4', ADDR.clientV4b, 'timeout', '0']);
-      expect(await from(ADDR.clientV4b)).toBe('timeout');
+      expect(await from(ADDR.clientV4b, PROTECTED, DROP_WAIT_MS)).toBe('timeout');
       expect(await enf.check(expected)).toEqual(['set (IPv4): bh-itest-v4: 1 entry nobody banned removed']);
       expect((await enf.listSet(4)).map((e) => e.ip)).toEqual([ADDR.clientV4]);
       expect(await from(ADDR.clientV4b)).toBe('connected');
@@ -308,7 +308,7 @@ for (const mode of ['legacy', 'nft'] as const) {
       // Validation refuses 0.0.0.0 before ipset sees it ...
       const r1 = await apply({ ban: [{ ip: '0.0.0.0', family: 4, until: null }, { ip: ADDR.clientV4b, family: 4, until: null }], unban: [] });
       expect(r1?.refused).toEqual([{ ip: '0.0.0.0', family: 4, reason: 'an unspecified address cannot be a client' }]);
-      expect(await from(ADDR.clientV4b)).toBe('timeout');
+      expect(await from(ADDR.clientV4b, PROTECTED, DROP_WAIT_MS)).toBe('timeout');
       // ... so, to see the kernel refuse one, a runner rewrites 198.19.9.9 into 0.0.0.0 on ipset's stdin.
       const poisoned: Runner = {
         run: (cmd, args, opts) => ns.run(cmd, args, opts?.input === undefined ? opts : { ...opts, input: opts.input.replaceAll('198.19.9.9', '0.0.0.0') }),
@@ -363,8 +363,8 @@ for (const mode of ['legacy', 'nft'] as const) {
         // Networks they are in.
         r = await applyNets({ ban: [{ ip: '198.18.0.0/24', family: 4, until: now() + 600_000 }, { ip: '2001:db8::/64', family: 6, until: null }], unban: [] });
         expect(r.refused).toEqual([]);
-        expect(await from(ADDR.clientV4b, OPEN)).toBe('timeout');
-        expect(await from(ADDR.clientV6b, OPEN)).toBe('timeout');
+        expect(await from(ADDR.clientV4b, OPEN, DROP_WAIT_MS)).toBe('timeout');
+        expect(await from(ADDR.clientV6b, OPEN, DROP_WAIT_MS)).toBe('timeout');
         expect(await from(ADDR.clientV4b, PROTECTED)).toBe('connected');
         const held = await nets.listSet(4, true);
         expect(held.map((e) => e.ip).sort()).toEqual(['198.18.0.0/24', '198.18.1.0/24']);
@@ -380,7 +380,7 @@ for (const mode of ['legacy', 'nft'] as const) {
         const repairs = await nets.check(expectedNets);
         expect(repairs).toEqual(expect.arrayContaining(['chain (IPv4): BANHAMMER-itnet had lost its rule and was refilled', 'set (IPv4): bh-itnet-n4: 2 missing ban(s) re-added']));
         expect((await ipt(['-S', 'BANHAMMER-itnet'])).stdout).toContain('--match-set bh-itnet-n4 src -j DROP');
-        expect(await from(ADDR.clientV4b, OPEN)).toBe('timeout');
+        expect(await from(ADDR.clientV4b, OPEN, DROP_WAIT_MS)).toBe('timeout');
         expect(await nets.check(expectedNets)).toEqual([]);
 
         // unban of the same prefix lifts it.
@@ -403,7 +403,7 @@ for (const mode of ['legacy', 'nft'] as const) {
         const r = await nets.apply({ ban: [{ ip: '198.18.0.2/31', family: 4, until: now() + 600_000 }, { ip: '2001:db8::2/127', family: 6, until: null }], unban: [] });
         expect(r.refused).toEqual([]);
         for (const src of [ADDR.clientV4, ADDR.clientV4b, ADDR.clientV6, ADDR.clientV6b]) {
-          expect(await udp(src, OPEN, 1000)).toBe('timeout');
+          expect(await udp(src, OPEN, DROP_WAIT_MS)).toBe('timeout');
           // The other port, unless the itest instance bans this client there (an earlier test left one).
           if (!book.has(src)) expect(await udp(src, PROTECTED)).toBe('answered');
         }
@@ -432,7 +432,7 @@ for (const mode of ['legacy', 'nft'] as const) {
       await ns.run('ipset', ['add', 'bh-upg-v4', ADDR.clientV4b, 'timeout', '0']);
       await ns.run('ipset', ['add', 'bh-upg-v6', ADDR.clientV6b, 'timeout', '0']);
       // The escape being fixed: TCP closed, UDP open.
-      expect(await from(ADDR.clientV4b, PROTECTED, 1000)).toBe('timeout');
+      expect(await from(ADDR.clientV4b, PROTECTED, DROP_WAIT_MS)).toBe('timeout');
       expect(await udp(ADDR.clientV4b)).toBe('answered');
 
       const upg = new IptablesEnforcer({ runner: ns, instance: 'upg', ports: [PROTECTED], backend });
@@ -465,8 +465,8 @@ for (const mode of ['legacy', 'nft'] as const) {
       expect((await upg.listSet(4)).map((e) => e.ip)).toEqual([ADDR.clientV4b]);
       expect((await upg.listSet(6)).map((e) => e.ip)).toEqual([ADDR.clientV6b]);
       for (const src of [ADDR.clientV4b, ADDR.clientV6b]) {
-        expect(await udp(src, PROTECTED, 1000)).toBe('timeout');
-        expect(await from(src, PROTECTED, 1000)).toBe('timeout');
+        expect(await udp(src, PROTECTED, DROP_WAIT_MS)).toBe('timeout');
+        expect(await from(src, PROTECTED, DROP_WAIT_MS)).toBe('timeout');
       }
       expect(await udp(ADDR.clientV6)).toBe('answered');
       const upgBook: EnforcerBan[] = [{ ip: ADDR.clientV4b, family: 4, until: null }, { ip: ADDR.clientV6b, family: 6, until: null }];

@@ -10,7 +10,7 @@ import { ProcessRunner, withPrefix, type Runner } from '../../../src/exec/runner
 import type { EnforcerBan } from '../../../src/enforce/enforcer.js';
 import { NftablesEnforcer, nftablesUnavailable } from '../../../src/enforce/nftables.js';
 import type { ContainerInfo } from '../../../src/docker/containers.js';
-import { ADDR, TCP_ECHO_SERVER, TCP_SERVER, UDP_ECHO_SERVER, createLab, createStar, netnsUnavailable, session, tcpProbe, udpProbe, type Lab, type Star } from '../netns.js';
+import { DROP_WAIT_MS, ADDR, TCP_ECHO_SERVER, TCP_SERVER, UDP_ECHO_SERVER, createLab, createStar, netnsUnavailable, session, tcpProbe, udpProbe, type Lab, type Star } from '../netns.js';
 
 const PROTECTED = 8080;
 const OPEN = 8081;
@@ -116,8 +116,8 @@ describe.skipIf(skip !== null)(`NftablesEnforcer in a network namespace${skip ? 
     expect(v4[0]!.expiresS).toBeGreaterThan(590);
     expect(v4[0]!.expiresS).toBeLessThanOrEqual(600);
     expect(await enf.listSet(6)).toEqual([{ ip: ADDR.clientV6, expiresS: null }]);
-    expect(await from(ADDR.clientV4)).toBe('timeout');
-    expect(await from(ADDR.clientV6)).toBe('timeout');
+    expect(await from(ADDR.clientV4, PROTECTED, DROP_WAIT_MS)).toBe('timeout');
+    expect(await from(ADDR.clientV6, PROTECTED, DROP_WAIT_MS)).toBe('timeout');
     expect(await from(ADDR.clientV4, OPEN)).toBe('connected');
     expect(await from(ADDR.clientV6, OPEN)).toBe('connected');
     expect(await from(ADDR.clientV4b)).toBe('connected');
@@ -142,8 +142,8 @@ describe.skipIf(skip !== null)(`NftablesEnforcer in a network namespace${skip ? 
       await ns.run(six, ['-w', '-I', 'INPUT', ...accept]);
       try {
         await enf.apply({ ban: [{ ip: ADDR.clientV4, family: 4, until: now() + 60_000 }, { ip: ADDR.clientV6, family: 6, until: now() + 60_000 }], unban: [] });
-        expect(await from(ADDR.clientV4)).toBe('timeout');
-        expect(await from(ADDR.clientV6)).toBe('timeout');
+        expect(await from(ADDR.clientV4, PROTECTED, DROP_WAIT_MS)).toBe('timeout');
+        expect(await from(ADDR.clientV6, PROTECTED, DROP_WAIT_MS)).toBe('timeout');
         await enf.apply({ ban: [], unban: [{ ip: ADDR.clientV4, family: 4 }, { ip: ADDR.clientV6, family: 6 }] });
         expect(await from(ADDR.clientV4)).toBe('connected');
       } finally {
@@ -166,8 +166,8 @@ describe.skipIf(skip !== null)(`NftablesEnforcer in a network namespace${skip ? 
     const bans: EnforcerBan[] = [{ ip: ADDR.clientV4, family: 4, until: now() + 600_000 }, { ip: ADDR.clientV6, family: 6, until: null }];
     expect((await enf.apply({ ban: bans, unban: [] })).refused).toEqual([]);
     for (const src of [ADDR.clientV4, ADDR.clientV6]) {
-      expect(await udp(src, PROTECTED, 1000)).toBe('timeout');
-      expect(await from(src, PROTECTED, 1000)).toBe('timeout');
+      expect(await udp(src, PROTECTED, DROP_WAIT_MS)).toBe('timeout');
+      expect(await from(src, PROTECTED, DROP_WAIT_MS)).toBe('timeout');
       expect(await udp(src, OPEN)).toBe('answered');
     }
     for (const src of [ADDR.clientV4b, ADDR.clientV6b]) expect(await udp(src)).toBe('answered');
@@ -229,7 +229,7 @@ describe.skipIf(skip !== null)(`NftablesEnforcer in a network namespace${skip ? 
 
   it('lets the kernel expire a ban by itself', async () => {
     await enf.apply({ ban: [{ ip: ADDR.clientV4b, family: 4, until: now() + 2000 }], unban: [] });
-    expect(await from(ADDR.clientV4b, PROTECTED, 1000)).toBe('timeout');
+    expect(await from(ADDR.clientV4b, PROTECTED, DROP_WAIT_MS)).toBe('timeout');
     await until('kernel-side expiry', () => enf.listSet(4), (s) => s.length === 0, 10_000);
     expect(await from(ADDR.clientV4b)).toBe('connected');
   });
@@ -244,7 +244,7 @@ describe.skipIf(skip !== null)(`NftablesEnforcer in a network namespace${skip ? 
     expect(await chainRules()).toEqual(ourRules(String(PROTECTED)));
     expect((await nft('list', 'tables')).split('\n').filter((l) => l.includes(TABLE))).toEqual([`table inet ${TABLE}`]);
     expect(await restarted.listSet(4)).toEqual([{ ip: ADDR.clientV4, expiresS: null }]);
-    expect(await from(ADDR.clientV4)).toBe('timeout');
+    expect(await from(ADDR.clientV4, PROTECTED, DROP_WAIT_MS)).toBe('timeout');
     expect(await restarted.check(expected)).toEqual([]);
     expect(await enf.check(expected)).toEqual([]);
   });
@@ -275,8 +275,8 @@ describe.skipIf(skip !== null)(`NftablesEnforcer in a network namespace${skip ? 
     expect((await enf.listSet(4)).map((e) => e.ip)).toEqual([ADDR.clientV4]);
     expect((await enf.listSet(4))[0]!.expiresS).toBeGreaterThan(590);
     expect(await enf.listSet(6)).toEqual([{ ip: ADDR.clientV6, expiresS: null }]);
-    expect(await from(ADDR.clientV4)).toBe('timeout');
-    expect(await from(ADDR.clientV6)).toBe('timeout');
+    expect(await from(ADDR.clientV4, PROTECTED, DROP_WAIT_MS)).toBe('timeout');
+    expect(await from(ADDR.clientV6, PROTECTED, DROP_WAIT_MS)).toBe('timeout');
     expect(await enf.check(expected)).toEqual([]);
   });
 
@@ -288,7 +288,7 @@ describe.skipIf(skip !== null)(`NftablesEnforcer in a network namespace${skip ? 
       'set addr4 (IPv4): 1 missing ban(s) re-added, 0 stray element(s) removed, 0 timeout(s) corrected',
       'set addr6 (IPv6): 0 missing ban(s) re-added, 1 stray element(s) removed, 0 timeout(s) corrected',
     ]);
-    expect(await from(ADDR.clientV4)).toBe('timeout');
+    expect(await from(ADDR.clientV4, PROTECTED, DROP_WAIT_MS)).toBe('timeout');
     expect(await enf.listSet(6)).toEqual([{ ip: ADDR.clientV6, expiresS: null }]);
   });
 
@@ -297,7 +297,7 @@ describe.skipIf(skip !== null)(`NftablesEnforcer in a network namespace${skip ? 
     expect(await from(ADDR.clientV4)).toBe('connected');
     expect(await enf.check(expected)).toEqual([`table inet ${TABLE}: chain input held 5 rule(s) that are not exactly ours; repaired`]);
     expect(await chainRules()).toEqual(ourRules(String(PROTECTED)));
-    expect(await from(ADDR.clientV4)).toBe('timeout');
+    expect(await from(ADDR.clientV4, PROTECTED, DROP_WAIT_MS)).toBe('timeout');
   });
 
   it('check() replaces a chain hooked elsewhere, a set with other settings and foreign objects in our table', async () => {
@@ -319,8 +319,8 @@ describe.skipIf(skip !== null)(`NftablesEnforcer in a network namespace${skip ? 
     expect(listing).not.toContain('sneaky');
     expect(listing).not.toContain('extra');
     expect(listing).toContain('priority filter - 10');
-    expect(await from(ADDR.clientV4)).toBe('timeout');
-    expect(await from(ADDR.clientV6)).toBe('timeout');
+    expect(await from(ADDR.clientV4, PROTECTED, DROP_WAIT_MS)).toBe('timeout');
+    expect(await from(ADDR.clientV6, PROTECTED, DROP_WAIT_MS)).toBe('timeout');
     expect(await enf.check(expected)).toEqual([]);
   });
 
@@ -378,7 +378,7 @@ describe.skipIf(skip !== null)(`NftablesEnforcer in a network namespace${skip ? 
       expect((await nets.apply({ ban: netBook, unban: [] })).refused).toEqual([]);
       expect(await nets.listSet(4, 'net')).toEqual([{ ip: '198.18.0.2/31', expiresS: expect.any(Number) }]);
       expect(await nets.listSet(6, 'net')).toEqual([{ ip: '2001:db8::2/127', expiresS: null }]);
-      for (const src of [ADDR.clientV4, ADDR.clientV4b, ADDR.clientV6, ADDR.clientV6b]) expect(await from(src, OPEN)).toBe('timeout');
+      for (const src of [ADDR.clientV4, ADDR.clientV4b, ADDR.clientV6, ADDR.clientV6b]) expect(await from(src, OPEN, DROP_WAIT_MS)).toBe('timeout');
       expect(await nets.apply({ ban: [{ ip: '198.18.0.0/30', family: 4, until: null }, { ip: '0.0.0.0/0', family: 4, until: null }], unban: [] })).toEqual({
         refused: [
           { ip: '0.0.0.0/0', family: 4, reason: 'a /0 network would ban everyone' },
@@ -390,7 +390,7 @@ describe.skipIf(skip !== null)(`NftablesEnforcer in a network namespace${skip ? 
       await nft('flush', 'set', 'inet', 'banhammer_cidr', 'net4');
       expect(await from(ADDR.clientV4b, OPEN)).toBe('connected');
       expect(await nets.check(() => netBook)).toEqual(['set net4 (IPv4): 1 missing ban(s) re-added, 0 stray element(s) removed, 0 timeout(s) corrected']);
-      expect(await from(ADDR.clientV4b, OPEN)).toBe('timeout');
+      expect(await from(ADDR.clientV4b, OPEN, DROP_WAIT_MS)).toBe('timeout');
       await nets.apply({ ban: [], unban: [{ ip: '198.18.0.2/31', family: 4 }, { ip: '2001:db8::2/127', family: 6 }, { ip: '198.18.9.0/24', family: 4 }] });
       expect(await nets.listSet(4, 'net')).toEqual([]);
       for (const src of [ADDR.clientV4, ADDR.clientV6b]) expect(await from(src, OPEN)).toBe('connected');
@@ -405,7 +405,7 @@ describe.skipIf(skip !== null)(`NftablesEnforcer in a network namespace${skip ? 
       await nets.init();
       expect((await nets.apply({ ban: [{ ip: '198.18.0.2/31', family: 4, until: now() + 600_000 }, { ip: '2001:db8::2/127', family: 6, until: null }], unban: [] })).refused).toEqual([]);
       for (const src of [ADDR.clientV4, ADDR.clientV4b, ADDR.clientV6, ADDR.clientV6b]) {
-        expect(await udp(src, OPEN, 1000)).toBe('timeout');
+        expect(await udp(src, OPEN, DROP_WAIT_MS)).toBe('timeout');
         // The other port, unless the itest instance bans this client there (an earlier test left one).
         if (!book.some((b) => b.ip === src)) expect(await udp(src, PROTECTED)).toBe('answered');
       }
@@ -431,7 +431,7 @@ describe.skipIf(skip !== null)(`NftablesEnforcer in a network namespace${skip ? 
       '',
     ].join('\n'));
     // The escape being fixed: TCP closed, UDP open.
-    expect(await from(ADDR.clientV4b, OPEN, 1000)).toBe('timeout');
+    expect(await from(ADDR.clientV4b, OPEN, DROP_WAIT_MS)).toBe('timeout');
     expect(await udp(ADDR.clientV4b, OPEN)).toBe('answered');
 
     const upg = new NftablesEnforcer({ runner: ns, instance: 'upg', ports: [OPEN], elementCheckIntervalMs: 0 });
@@ -475,8 +475,8 @@ describe.skipIf(skip !== null)(`NftablesEnforcer in a network namespace${skip ? 
     expect(await upg.listSet(4)).toEqual([{ ip: ADDR.clientV4b, expiresS: null }]);
     expect((await upg.listSet(6)).map((e) => e.ip)).toEqual([ADDR.clientV6b]);
     for (const src of [ADDR.clientV4b, ADDR.clientV6b]) {
-      expect(await udp(src, OPEN, 1000)).toBe('timeout');
-      expect(await from(src, OPEN, 1000)).toBe('timeout');
+      expect(await udp(src, OPEN, DROP_WAIT_MS)).toBe('timeout');
+      expect(await from(src, OPEN, DROP_WAIT_MS)).toBe('timeout');
     }
     expect(await udp(ADDR.clientV6, OPEN)).toBe('answered');
     const upgBook: EnforcerBan[] = [{ ip: ADDR.clientV4b, family: 4, until: null }, { ip: ADDR.clientV6b, family: 6, until: now() + 3_600_000 }];
@@ -708,9 +708,9 @@ describe.skipIf(skip !== null)(`NftablesEnforcer host mode in network namespaces
     const scoped = attackerBans(X);
     expect((await enf.apply({ ban: scoped, unban: [] })).refused).toEqual([]);
     for (const f of [4, 6] as const) {
-      expect(await conn('attacker', PORT_X, f, 1000)).toBe('timeout');
-      expect(await dgram('attacker', PORT_X, f, 1000)).toBe('timeout');
-      expect(await direct('tcp', f, 1000)).toBe('timeout');
+      expect(await conn('attacker', PORT_X, f, DROP_WAIT_MS)).toBe('timeout');
+      expect(await dgram('attacker', PORT_X, f, DROP_WAIT_MS)).toBe('timeout');
+      expect(await direct('tcp', f, DROP_WAIT_MS)).toBe('timeout');
       // X's own connections to the banned address: its answers are delivered.
       expect(await outbound('x', 'tcp', f)).toBe('connected');
       expect(await outbound('x', 'udp', f)).toBe('answered');
@@ -718,8 +718,8 @@ describe.skipIf(skip !== null)(`NftablesEnforcer host mode in network namespaces
     const wide = attackerBans(undefined);
     expect((await enf.apply({ ban: wide, unban: [] })).refused).toEqual([]);
     for (const f of [4, 6] as const) {
-      expect(await conn('attacker', PORT_Y, f, 1000)).toBe('timeout');
-      expect(await dgram('attacker', PORT_Y, f, 1000)).toBe('timeout');
+      expect(await conn('attacker', PORT_Y, f, DROP_WAIT_MS)).toBe('timeout');
+      expect(await dgram('attacker', PORT_Y, f, DROP_WAIT_MS)).toBe('timeout');
       for (const c of ['x', 'y'] as const) {
         expect(await outbound(c, 'tcp', f)).toBe('connected');
         expect(await outbound(c, 'udp', f)).toBe('answered');
@@ -773,11 +773,11 @@ describe.skipIf(skip !== null)(`NftablesEnforcer host mode in network namespaces
         const bans = attackerBans(scope);
         await enf.apply({ ban: bans, unban: [] });
         for (const f of [4, 6] as const) {
-          expect(await direct('tcp', f, 1000)).toBe('timeout');
-          expect(await direct('udp', f, 1000)).toBe('timeout');
+          expect(await direct('tcp', f, DROP_WAIT_MS)).toBe('timeout');
+          expect(await direct('udp', f, DROP_WAIT_MS)).toBe('timeout');
         }
         // Its answers to X's own connections are untracked too, so they are dropped as before: the safe side.
-        expect(await outbound('x', 'tcp', 4, 1000)).toBe('timeout');
+        expect(await outbound('x', 'tcp', 4, DROP_WAIT_MS)).toBe('timeout');
         await enf.apply({ ban: [], unban: bans });
       }
     } finally {
@@ -795,11 +795,11 @@ describe.skipIf(skip !== null)(`NftablesEnforcer host mode in network namespaces
     expect(handle).toMatch(/^\d+$/);
     await nft('delete', 'rule', 'inet', H_TABLE, 'forward', 'handle', handle!);
     // The bug this rule fixes: X cannot reach its upstream at the banned address.
-    expect(await outbound('x', 'tcp', 4, 1000)).toBe('timeout');
+    expect(await outbound('x', 'tcp', 4, DROP_WAIT_MS)).toBe('timeout');
     expect(await enf.check(() => wide)).toEqual([`table inet ${H_TABLE}: chain forward held 4 rule(s) that are not exactly ours; repaired`]);
     expect(await outbound('x', 'tcp')).toBe('connected');
     expect(await outbound('x', 'udp', 6)).toBe('answered');
-    expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
+    expect(await conn('attacker', PORT_X, 4, DROP_WAIT_MS)).toBe('timeout');
     expect(await enf.check(() => wide)).toEqual([]);
     await enf.apply({ ban: [], unban: wide });
     expect(await enf.check(() => [])).toEqual([]);
@@ -814,7 +814,7 @@ describe.skipIf(skip !== null)(`NftablesEnforcer host mode in network namespaces
     expect((await enf.apply({ ban: book, unban: [] })).refused).toEqual([]);
     expect(enf.containers()).toEqual([X]);
     for (const f of [4, 6] as const) {
-      expect(await conn('attacker', PORT_X, f)).toBe('timeout');
+      expect(await conn('attacker', PORT_X, f, DROP_WAIT_MS)).toBe('timeout');
       expect(await conn('attacker', PORT_Y, f)).toBe('connected');
       expect(await conn('client', PORT_X, f)).toBe('connected');
     }
@@ -827,14 +827,14 @@ describe.skipIf(skip !== null)(`NftablesEnforcer host mode in network namespaces
     // X's scoped bans of the attacker (IPv4 and IPv6) from the test before are in force.
     const a = star!.clients.attacker;
     for (const f of [4, 6] as const) {
-      expect(await dgram('attacker', PORT_X, f, 1000)).toBe('timeout');
+      expect(await dgram('attacker', PORT_X, f, DROP_WAIT_MS)).toBe('timeout');
       expect(await dgram('attacker', PORT_Y, f)).toBe('answered');
       expect(await dgram('client', PORT_X, f)).toBe('answered');
     }
     const wide: EnforcerBan[] = [{ ip: a.v4[0], family: 4, until: soon() }, { ip: a.v6[0], family: 6, until: null }];
     expect((await enf.apply({ ban: wide, unban: [] })).refused).toEqual([]);
     for (const f of [4, 6] as const) {
-      expect(await dgram('attacker', PORT_Y, f, 1000)).toBe('timeout');
+      expect(await dgram('attacker', PORT_Y, f, DROP_WAIT_MS)).toBe('timeout');
       expect(await dgram('client', PORT_Y, f)).toBe('answered');
     }
     expect(await enf.check(() => [...book, ...wide])).toEqual([]);
@@ -846,12 +846,12 @@ describe.skipIf(skip !== null)(`NftablesEnforcer host mode in network namespaces
   it('a host-wide ban drops both; unbans lift exactly what they name', async () => {
     const a = star!.clients.attacker;
     await enf.apply({ ban: [{ ip: a.v4[0], family: 4, until: null }], unban: [] });
-    expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
-    expect(await conn('attacker', PORT_Y, 4, 1000)).toBe('timeout');
+    expect(await conn('attacker', PORT_X, 4, DROP_WAIT_MS)).toBe('timeout');
+    expect(await conn('attacker', PORT_Y, 4, DROP_WAIT_MS)).toBe('timeout');
     expect(await conn('client', PORT_Y)).toBe('connected');
     await enf.apply({ ban: [], unban: [{ ip: a.v4[0], family: 4 }] });
     expect(await conn('attacker', PORT_Y)).toBe('connected');
-    expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
+    expect(await conn('attacker', PORT_X, 4, DROP_WAIT_MS)).toBe('timeout');
     await enf.apply({ ban: [], unban: [{ ip: a.v4[0], family: 4, scope: X }, { ip: a.v4[0], family: 4, scope: Y }] });
     expect(await conn('attacker', PORT_X)).toBe('connected');
     book = book.filter((b) => b.family === 6);
@@ -871,7 +871,7 @@ describe.skipIf(skip !== null)(`NftablesEnforcer host mode in network namespaces
     notes.length = 0;
     expect(await enf.check(() => book)).toEqual([]);
     expect(notes).toEqual([`container web-x (${X.slice(0, 12)}) addresses changed from ${x.v4[0]} ${x.v6[0]} to ${x.v4[1]} ${x.v6[0]}; its bans now apply to the new addresses`]);
-    expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
+    expect(await conn('attacker', PORT_X, 4, DROP_WAIT_MS)).toBe('timeout');
     expect(await conn('client', PORT_X)).toBe('connected');
   });
 
@@ -882,8 +882,8 @@ describe.skipIf(skip !== null)(`NftablesEnforcer host mode in network namespaces
     expect(repairs[0]).toBe(`table inet ${H_TABLE}: table inet ${H_TABLE} was missing; repaired`);
     expect(repairs).toContain(`set c_${X.slice(0, 16)}_4 (IPv4) re-created and refilled with 1 ban(s)`);
     expect(repairs).toContain(`set c_${X.slice(0, 16)}_6 (IPv6) re-created and refilled with 1 ban(s)`);
-    expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
-    expect(await conn('attacker', PORT_X, 6, 1000)).toBe('timeout');
+    expect(await conn('attacker', PORT_X, 4, DROP_WAIT_MS)).toBe('timeout');
+    expect(await conn('attacker', PORT_X, 6, DROP_WAIT_MS)).toBe('timeout');
     expect(await conn('attacker', PORT_Y)).toBe('connected');
     expect(await enf.check(() => book)).toEqual([]);
   });
@@ -893,7 +893,7 @@ describe.skipIf(skip !== null)(`NftablesEnforcer host mode in network namespaces
     await again.init();
     expect(await nft('list', 'table', 'inet', H_TABLE)).not.toContain('c_');
     await again.apply({ ban: book, unban: [] });
-    expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
+    expect(await conn('attacker', PORT_X, 4, DROP_WAIT_MS)).toBe('timeout');
     expect(await again.check(() => book)).toEqual([]);
     await enf.init();
     await enf.apply({ ban: book, unban: [] });
@@ -905,7 +905,7 @@ describe.skipIf(skip !== null)(`NftablesEnforcer host mode in network namespaces
     book = [...book, yBan];
     await enf.apply({ ban: [yBan], unban: [] });
     expect(enf.containers()).toEqual([X, Y].sort());
-    expect(await conn('attacker', PORT_Y, 4, 1000)).toBe('timeout');
+    expect(await conn('attacker', PORT_Y, 4, DROP_WAIT_MS)).toBe('timeout');
     // Y's ban ends in the book (expired): its sets and rules go; X, whose bans hold, stays.
     book = book.map((b) => (b === yBan ? { ...b, until: Date.now() - 1 } : b));
     expect(await enf.check(() => book)).toEqual([]);
@@ -914,13 +914,13 @@ describe.skipIf(skip !== null)(`NftablesEnforcer host mode in network namespaces
     expect(table).not.toContain(`c_${Y.slice(0, 16)}`);
     expect(table).toContain(`c_${X.slice(0, 16)}`);
     expect(await conn('attacker', PORT_Y)).toBe('connected');
-    expect(await conn('attacker', PORT_X, 4, 1000)).toBe('timeout');
+    expect(await conn('attacker', PORT_X, 4, DROP_WAIT_MS)).toBe('timeout');
     expect(await enf.check(() => book)).toEqual([]);
     // The next ban brings them back.
     book = book.filter((b) => b.scope !== Y);
     await enf.apply({ ban: [yBan], unban: [] });
     expect(enf.containers()).toEqual([X, Y].sort());
-    expect(await conn('attacker', PORT_Y, 4, 1000)).toBe('timeout');
+    expect(await conn('attacker', PORT_Y, 4, DROP_WAIT_MS)).toBe('timeout');
     await enf.apply({ ban: [], unban: [{ ip: a.v4[0], family: 4, scope: Y }] });
     expect(await enf.check(() => book)).toEqual([]);
     expect(enf.containers()).toEqual([X]);
@@ -953,8 +953,8 @@ describe.skipIf(skip !== null)(`NftablesEnforcer host mode in network namespaces
     ].join('\n'));
     // The bug being fixed: the containers cannot reach their upstream at the banned address.
     for (const f of [4, 6] as const) {
-      expect(await outbound('x', 'tcp', f, 1000)).toBe('timeout');
-      expect(await outbound('y', 'udp', f, 1000)).toBe('timeout');
+      expect(await outbound('x', 'tcp', f, DROP_WAIT_MS)).toBe('timeout');
+      expect(await outbound('y', 'udp', f, DROP_WAIT_MS)).toBe('timeout');
     }
     const upg = new NftablesEnforcer({ runner: host, instance: 'h1u', ports: [], host: { containers: { info: (id) => containers.get(id) ?? null } }, elementCheckIntervalMs: 0 });
     // While it starts, the banned client keeps trying TCP (at most 40 tries, at most 20 s).
@@ -1011,8 +1011,8 @@ describe.skipIf(skip !== null)(`NftablesEnforcer host mode in network namespaces
         expect(await outbound(c, 'tcp', f)).toBe('connected');
         expect(await outbound(c, 'udp', f)).toBe('answered');
       }
-      for (const port of [PORT_X, PORT_Y]) expect(await dgram('attacker', port, f, 1000)).toBe('timeout');
-      expect(await conn('attacker', PORT_Y, f, 1000)).toBe('timeout');
+      for (const port of [PORT_X, PORT_Y]) expect(await dgram('attacker', port, f, DROP_WAIT_MS)).toBe('timeout');
+      expect(await conn('attacker', PORT_Y, f, DROP_WAIT_MS)).toBe('timeout');
       expect(await conn('client', PORT_Y, f)).toBe('connected');
     }
     await upg.shutdown();
