@@ -15,7 +15,7 @@
  * and goes first when the window is full).
  */
 import { randomBytes } from 'node:crypto';
-import { futureLeadOf, MAX_LATE_MS } from './sliding-window.js';
+import { futureLeadOf, MAX_LATE_MS, staleUpTo } from './sliding-window.js';
 import type { LruNode } from './lru-order.js';
 import { WindowTable } from './window-table.js';
 
@@ -59,12 +59,12 @@ export class DistinctWindows {
     maxTracked: number,
     private readonly maxPaths: number,
   ) {
-    this.table = new WindowTable(maxTracked);
+    this.table = new WindowTable<Window>(maxTracked, (w) => w.newest);
     this.lead = futureLeadOf(findtime);
     if (!(maxPaths >= 1)) throw new RangeError(`maxPaths must be ≥ 1, got ${maxPaths}`);
   }
 
-  /** Windows evicted at maxTracked, since start. */
+  /** Windows evicted at maxTracked while they held paths still in play (window-table.ts add), since start. */
   get evictions(): number {
     return this.table.evictions;
   }
@@ -78,7 +78,7 @@ export class DistinctWindows {
   record(ip: string, t: number, pathHash: number, now?: number): number {
     const w = this.table.use(ip);
     if (w === undefined) {
-      this.table.add(new Window(ip, pathHash, t));
+      this.table.add(new Window(ip, pathHash, t), staleUpTo(t, now, this.findtime));
       this.added = true;
       this.held = 1;
       return 1;

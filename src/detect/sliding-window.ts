@@ -12,7 +12,8 @@
  * findtime ahead pushed every current one out of the window). Failures more than MAX_LATE_MS ahead
  * are dropped, which bounds what a window keeps.
  * At most `maxTracked` addresses are held: adding one more evicts the least recently failing
- * address, and evictions are counted so the operator can see the cap was reached.
+ * address, and evictions of windows still in play are counted so the operator can see the cap was
+ * reached (a stale one, which the sweep would have dropped, goes uncounted).
  */
 
 /**
@@ -54,6 +55,16 @@ export function futureLeadOf(findtime: number): number {
   return Math.min(Math.floor(findtime / 2), MAX_LATE_MS);
 }
 
+/**
+ * Up to when a window's newest failure makes it stale as of a failure at `t` (the clock `now`, live;
+ * replay's stand-in for it): two findtimes back, as the detector's sweep drops windows (a line may
+ * be read up to a findtime late, and its window reaches a findtime further back). Only whether a
+ * window let go at the cap is counted as an eviction depends on it (window-table.ts add).
+ */
+export function staleUpTo(t: number, now: number | undefined, findtime: number): number {
+  return (now !== undefined && now > t ? now : t) - 2 * findtime;
+}
+
 /** Expired runs kept at the front of a window until there are this many (or half the window). */
 const STALE_BATCH = 64;
 
@@ -70,11 +81,11 @@ export class SlidingWindows {
     private readonly findtime: number,
     maxTracked: number,
   ) {
-    this.table = new WindowTable(maxTracked);
+    this.table = new WindowTable<Window>(maxTracked, (w) => w.b[w.b.length - 2]!);
     this.lead = futureLeadOf(findtime);
   }
 
-  /** Windows evicted at maxTracked, since start. */
+  /** Windows evicted at maxTracked while they held failures still in play (window-table.ts add), since start. */
   get evictions(): number {
     return this.table.evictions;
   }
@@ -95,7 +106,7 @@ export class SlidingWindows {
   record(ip: string, t: number, now?: number): number {
     const w = this.table.use(ip);
     if (w === undefined) {
-      this.table.add(new Window(ip, t));
+      this.table.add(new Window(ip, t), staleUpTo(t, now, this.findtime));
       this.held = 1;
       return 1;
     }

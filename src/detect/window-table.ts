@@ -23,10 +23,14 @@ export class WindowTable<W extends LruNode> {
   private lastWindow: W | undefined;
   /** Windows held per scope ('' host-wide), for the choice of a window to evict. */
   private readonly perScope = new Map<string, number>();
-  /** Windows evicted at the cap, since start. */
+  /** Windows evicted at the cap while they still held failures in play (see add), since start. */
   evictions = 0;
 
-  constructor(private maxTracked: number) {
+  /** `newestOf`: the time of a window's newest failure (what tells a stale window from a live one in add()). */
+  constructor(
+    private maxTracked: number,
+    private readonly newestOf: (w: W) => number,
+  ) {
     if (!(maxTracked >= 1)) throw new RangeError(`maxTracked must be ≥ 1, got ${maxTracked}`);
   }
 
@@ -62,13 +66,20 @@ export class WindowTable<W extends LruNode> {
     return this.windows.get(key);
   }
 
-  /** A new window for its key, the most recently used; at the cap the least recently used goes first. */
-  add(w: W): void {
+  /**
+   * A new window for its key, the most recently used; at the cap the least recently used goes first.
+   * `staleUpTo`: a window whose newest failure (`newestOf`) is not after it holds nothing any line
+   * can still count with (what the periodic sweep drops: detector.ts sweep), so letting it go at the
+   * cap is not counted as an eviction: the count, and the "raise max_tracked" it makes status and
+   * replay print, is of windows that held failures still in play. (Replay does not sweep, and a
+   * long log of many addresses, each failing once, was reported as evicting thousands.)
+   */
+  add(w: W, staleUpTo: number = Number.NEGATIVE_INFINITY): void {
     if (this.windows.size >= this.maxTracked) {
       const old = this.victim();
       if (old !== null) {
         this.remove(old);
-        this.evictions++;
+        if (!(this.newestOf(old) <= staleUpTo)) this.evictions++;
       }
     }
     this.windows.set(w.key, w);

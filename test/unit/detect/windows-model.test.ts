@@ -25,16 +25,20 @@ import { rng } from '../../support/random.js';
 class LruModel<W> {
   readonly m = new Map<string, W>();
   evictions = 0;
-  constructor(readonly maxTracked: number) {}
+  constructor(
+    readonly maxTracked: number,
+    private readonly newest: (w: W) => number,
+  ) {}
   touch(ip: string, w: W): void {
     this.m.delete(ip);
     this.m.set(ip, w);
   }
-  insert(ip: string, w: W): void {
+  /** A new address at the cap evicts the least recently failing one; counted unless its newest failure is at or before `staleUpTo`. */
+  insert(ip: string, w: W, staleUpTo: number): void {
     if (this.m.size >= this.maxTracked) {
       const oldest = this.m.keys().next().value as string;
+      if (this.newest(this.m.get(oldest)!) > staleUpTo) this.evictions++;
       this.m.delete(oldest);
-      this.evictions++;
     }
     this.m.set(ip, w);
   }
@@ -45,12 +49,13 @@ class SlidingModel extends LruModel<number[]> {
     readonly findtime: number,
     maxTracked: number,
   ) {
-    super(maxTracked);
+    super(maxTracked, (w) => Math.max(...w));
   }
   record(ip: string, t: number): number {
     const w = this.m.get(ip);
     if (w === undefined) {
-      this.insert(ip, [t]);
+      // Stale: nothing newer than two findtimes before this failure (what the sweep drops).
+      this.insert(ip, [t], t - 2 * this.findtime);
       return 1;
     }
     let next = w.filter((x) => x <= t + MAX_LATE_MS);
@@ -100,12 +105,12 @@ class DistinctModel extends LruModel<PathAt[]> {
     maxTracked: number,
     readonly maxPaths: number,
   ) {
-    super(maxTracked);
+    super(maxTracked, (w) => Math.max(...w.map((p) => p.t)));
   }
   record(ip: string, t: number, h: number): number {
     const w = this.m.get(ip);
     if (w === undefined) {
-      this.insert(ip, [{ h, t }]);
+      this.insert(ip, [{ h, t }], t - 2 * this.findtime);
       this.added = true;
       return 1;
     }
