@@ -24,7 +24,7 @@
  * syslog line whose tag several containers may have written (ContainerResolver.scopesOf) counts at
  * each of them: never host-wide, where one tenant's lines would ban a client at every container.
  */
-import { repeat, type Clock } from './clock.js';
+import { repeat, type Clock, type TimerHandle } from './clock.js';
 import type { DaemonDeps, DaemonLogger, DaemonState } from './daemon-deps.js';
 import type { Config } from './config/schema.js';
 import { reloadedConfig, restartOnlyChanges } from './config/settings.js';
@@ -61,6 +61,8 @@ export const EXPIRE_SLICE = 2048;
 /** Bans `unban --all` lifts at most in one turn of the event loop. */
 export const UNBAN_ALL_SLICE = 512;
 const POSITION_SAVE_INTERVAL_MS = 1000;
+/** How long `status` waits for the logs' sizes (see lookAtLogSizes). */
+const STATUS_SIZE_WAIT_MS = 500;
 /** How long a stopping agent waits for its final state save (a stalled disk must not hang the stop). */
 export const STOP_SAVE_BUDGET_MS = 5000;
 const SWEEP_INTERVAL_MS = 30_000;
@@ -531,8 +533,21 @@ export class Daemon implements ControlHandler {
   }
 
   /** status() built in slices (the control server asks this one: 500,000 bans took 0.75 s of one block; review H34). */
-  statusInSlices(rule?: string, opts: { brief?: boolean } = {}): Promise<StatusReport> {
+  async statusInSlices(rule?: string, opts: { brief?: boolean } = {}): Promise<StatusReport> {
+    await this.lookAtLogSizes();
     return runYielding(statusReportSteps(this.statusSources(), rule, opts));
+  }
+
+  /**
+   * The logs' sizes learned now, for the lag `status` shows; waited for STATUS_SIZE_WAIT_MS at most (a
+   * log on a mount that hangs: its last size known is shown). Never a synchronous look (LineSource.lagBytes).
+   */
+  private async lookAtLogSizes(): Promise<void> {
+    const look = this.source?.lookAtSizes?.();
+    if (look === undefined) return;
+    let timer: TimerHandle | null = null;
+    await Promise.race([look, new Promise<void>((resolve) => (timer = this.clock.setTimeout(resolve, STATUS_SIZE_WAIT_MS)))]);
+    if (timer !== null) this.clock.clearTimeout(timer);
   }
 
   private statusSources(): StatusSources {

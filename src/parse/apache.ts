@@ -413,6 +413,11 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
   let outQuad = 0;
   let outAddr: TableIp | null = null;
   let outVhost: string | undefined;
+  /**
+   * The client came from the second field: the first is a host, a list or whatever else the line
+   * starts with (set whether or not that field reads as a host name and becomes the vhost).
+   */
+  let outHostLed = false;
   let outFe = -1;
   let outList = false;
   /** The client of that list is left of a trusted proxy's entry (the server's peer was a proxy). */
@@ -620,6 +625,7 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
     outQuad = 0;
     outAddr = null;
     outVhost = undefined;
+    outHostLed = false;
     outFe = -1;
     outList = false;
     outListBad = null;
@@ -677,6 +683,7 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
       // X-Forwarded-For list in front of the peer (`$http_x_forwarded_for $remote_addr`), never read.
       if (hostPort) outVhost = vhostAt(line, start, colon);
       else if (!comma && (isHostName(line, start, sp) || ipAt(line, start, sp) !== null)) outVhost = vhostAt(line, start, sp);
+      outHostLed = true;
       outFe = sp2;
     } else if (layout === 'host') {
       return fail(line, start, end, ipAt(line, start, sp) !== null ? 'unknown-format' : sp2 > f1 + 1 && sp2 < end ? 'bad-address' : 'truncated');
@@ -752,6 +759,7 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
     let quad = ips.quad;
     let addr: TableIp | null = null;
     let vhost: string | undefined;
+    let hostLed = false; // the client is the second field (see outHostLed)
     let fe = -1; // the space that ends the client's field
     let list = false; // the client came from an X-Forwarded-For list in the first field
     let listBad: SkipReason | null = null; // that list's walk failed (decided after the status)
@@ -763,6 +771,7 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
         const second = fieldAddr(line, fe + 1, end);
         if (second !== null) {
           vhost = vhostAt(line, start, fe);
+          hostLed = true;
           if (second === QUAD) {
             quad = pickQuad;
           } else {
@@ -783,6 +792,7 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
       quad = outQuad;
       addr = outAddr;
       vhost = outVhost;
+      hostLed = outHostLed;
       fe = outFe;
       list = outList;
       listBad = outListBad;
@@ -820,7 +830,10 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
     // header with spaces, which nginx and Apache's default Strict mode refuse) always holds the real
     // peer among those words, followed by ` - ` (peerSignatureIn): only that refuses the line, and
     // in `auto`, which must also read `$http_x_forwarded_for $remote_addr`, and in nginx's fixed host
-    // format (hostMayHoldSpaces: nginx before 1.21.1 writes a Host's spaces into $host). Apache's
+    // format (hostMayHoldSpaces: nginx before 1.21.1 writes a Host's spaces into $host). That is any
+    // host-led line, whatever its first word: refused only when that word read as a host name (the
+    // vhost), `Host: x 198.18.0.9 -` was refused and `Host: x! 198.18.0.9 -` (or `<x`, or a list,
+    // `a, b 198.18.0.9 -`) counted for 198.18.0.9 (review H53). Apache's
     // fixed host format reads the user field as declared: %v and %V never hold a space (Apache
     // answers such a Host 400 and logs its own name: test/integration/server-hostile), and refusing
     // there let any client skip its own lines with a user name such as `198.18.9.9 - x` (a ban escape).
@@ -829,7 +842,7 @@ export function createAccessScanner(opts: AccessScannerOptions, caches: ScanCach
       let refused: boolean;
       if (!userField) refused = forgedPrefix(line, fe, lb, ips);
       else {
-        refused = (layout === 'auto' && trusted !== null && trustedWordIn(line, fe, lb)) || ((layout === 'auto' || hostSpaces) && vhost !== undefined && peerSignatureIn(line, fe + 2, lb));
+        refused = (layout === 'auto' && trusted !== null && trustedWordIn(line, fe, lb)) || ((layout === 'auto' || hostSpaces) && hostLed && peerSignatureIn(line, fe + 2, lb));
       }
       if (refused) return fail(line, start, end, 'bad-forwarded');
     }

@@ -5,6 +5,8 @@
  * `auto` decides per line: `{` → Docker json-file; `<digits>`, `Mmm ` or an RFC 3339 date → syslog
  * framing; anything else → an access line, whose layout (combined/common, vhost_combined, the host
  * layout, an X-Forwarded-For list) the scanner tells from its first fields (apache.ts, "Layouts").
+ * A line that starts like a wrapper but is not a well-formed one is read as an access line too: the
+ * host layout starts with the client's own Host header (`unframed`).
  * The access line inside a wrapper is read the same way. A fixed format reads only
  * its own shape: a line of another recognisable shape is 'unknown-format', broken framing is
  * 'bad-wrapper', the rest as in apache.ts.
@@ -772,6 +774,26 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
       return body(line, start, end, stream);
     };
 
+  /**
+   * `auto`'s outcome for line[start, end), which starts like a wrapper (`{`, `<digits>`; `syslog`: a
+   * syslog header) and was read as one (`out`): when its framing is broken, it is read as the access
+   * line it may be. In the host layout the first field is nginx's `$host`, the client's own Host
+   * header, which may start with `<1>` or `{` (nginx refuses neither): read as a broken wrapper, every
+   * line of a client sending such a Host was skipped ('bad-wrapper'), a ban escape. The access reading
+   * is the one any other Host gets (the client is the second field, the peer), and a line with a
+   * well-formed header (a syslog header, or a JSON record: its first field holds a `"`, which
+   * nginx writes as \x22 in `$host` and Apache never has in `%v`) is never read that way.
+   */
+  const unframed = (out: ParseOutcome, line: string, start: number, end: number, syslogLike: boolean): ParseOutcome => {
+    if (out !== 'bad-wrapper' && out !== 'binary') return out;
+    const firstSpace = line.indexOf(' ', start);
+    const firstEnd = firstSpace < 0 || firstSpace > end ? end : firstSpace;
+    if (line.lastIndexOf('"', firstEnd - 1) >= start) return out;
+    if (syslogLike && parseSyslogFrame(line, start, end - start > MAX_HEAD_LENGTH ? start + MAX_HEAD_LENGTH : end) !== null) return out;
+    const access = autoAccess(line, start, end, origin, false);
+    return typeof access === 'string' ? out : access;
+  };
+
   /** A fixed access format: its own scanner; other recognisable shapes are 'unknown-format'. */
   const fixedAccess = (scan: AccessScanner): ((line: string) => ParseOutcome) =>
     framed((line, start, end) => {
@@ -794,11 +816,14 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
           if (c0 >= 48 && c0 <= 57 && line.charCodeAt(4) !== 45) {
             return autoAccess(line, 0, contentEnd(line), origin, false);
           }
-          if (c0 === 123) return dockerJson(line, 0, contentEnd(line), stream);
+          if (c0 === 123) {
+            const end = contentEnd(line);
+            return unframed(dockerJson(line, 0, end, stream), line, 0, end, false);
+          }
           const end = contentEnd(line);
           const start = contentStart(line);
           if (end <= start || isBlank(line, start, end)) return 'empty';
-          if (looksLikeSyslog(line, start)) return syslog(line, start, end, stream);
+          if (looksLikeSyslog(line, start)) return unframed(syslog(line, start, end, stream), line, start, end, true);
           return autoAccess(line, start, end, origin, false);
         };
         return withRange(auto, (text, start, end, stream) => {

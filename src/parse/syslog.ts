@@ -119,9 +119,17 @@ function parseBsdRest(line: string, i: number, end: number): SyslogFrame | null 
   return null;
 }
 
-/** After `<PRI>1 `: TIMESTAMP HOST APP-NAME PROCID MSGID STRUCTURED-DATA [MSG]. */
+/**
+ * After `<PRI>1 `: TIMESTAMP HOST APP-NAME PROCID MSGID STRUCTURED-DATA [MSG]. The TIMESTAMP must be
+ * one: `-` or an RFC 3339 date (RFC 5424 6.2.3, upper-case `T`). An access line in the host layout
+ * starts with nginx's `$host`, the client's Host header (lower-cased, without spaces since nginx
+ * 1.21.1), and goes on with the peer's address and the Basic-auth user name: with any token taken
+ * for the timestamp, `Host: <134>1` and a user name `a b c - 198.18.0.9 - -` made that line a
+ * well-formed RFC 5424 message whose MSG blamed 198.18.0.9. An address is never a timestamp.
+ */
 function parse5424Rest(line: string, i: number, end: number): SyslogFrame | null {
   let tag: string | undefined;
+  if (!(line.charCodeAt(i) === 45 && line.charCodeAt(i + 1) === 32) && !isIsoDateAt(line, i)) return null;
   for (let field = 0; field < 5; field++) {
     const sp = line.indexOf(' ', i);
     if (sp <= i || sp >= end) return null;

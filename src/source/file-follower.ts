@@ -12,7 +12,8 @@
  *   is read from its beginning (or, if it is a file read to its end and closed before, from where
  *   that stopped: ClosedFiles), after any generation rotated away in between (findSkipped);
  * - missing → keep the descriptor (it may be the file's last word) until rotateWaitMs passes
- *   without the path coming back, then close it; a file appearing later is read as above.
+ *   without the path coming back, then close it; a file appearing later is read as above, after any
+ *   generation rotated away since the one closed (findSkipped from lastClosed).
  *
  * Only regular files are opened: a FIFO, socket, device or directory at the path is refused with one
  * warning naming its type (opening a FIFO for reading would block until a writer appears), and files
@@ -25,7 +26,7 @@
  * see recoverFromCopy). The start rule is documented in line-source.ts.
  */
 import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
-import { constants, fstatSync, type BigIntStats, type Stats } from 'node:fs';
+import { constants, type BigIntStats, type Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { Clock } from '../clock.js';
@@ -89,6 +90,8 @@ interface OpenFile {
   readonly splitter: LineSplitter;
   /** When it last grew (ms), for closing drained files. */
   lastGrowth: number;
+  /** Its size when last looked at (asynchronously: see lagBytes), for the unread bytes. */
+  size: number;
   /** The file's first bytes (up to HEAD_BYTES), for the fingerprint. */
   head: Buffer;
   /** The last bytes read, up to TAIL_BYTES, ending at readOffset: still there unless truncated. */
@@ -138,6 +141,26 @@ const CATCH_UP_ROUNDS = 3;
  */
 const inOrder = <T extends bigint | string>(a: T, b: T): number => (a < b ? -1 : a > b ? 1 : 0);
 
+/**
+ * What findSkipped needs of the generation a search starts after: its identity, birth time and
+ * first bytes (kept after its descriptor is closed).
+ */
+interface Generation {
+  readonly dev: string;
+  readonly ino: string;
+  readonly birth: bigint;
+  readonly head: Buffer;
+}
+
+/** `f` as a Generation; null when its descriptor cannot be asked (closed under us). */
+async function generationOf(f: OpenFile): Promise<Generation | null> {
+  try {
+    return { dev: f.dev, ino: f.ino, birth: (await f.fh.stat({ bigint: true })).birthtimeNs, head: f.head };
+  } catch {
+    return null;
+  }
+}
+
 /** A file beside the followed one that may be a copy of it (copytruncate). */
 interface CopyFile {
   readonly name: string;
@@ -179,6 +202,12 @@ export class FileFollower {
   private copiesFloor: bigint | null = null;
   /** The type the path was last refused as (warned once until a regular file is there again). */
   private refusedAs: string | null = null;
+  /**
+   * The path's file closed last because the path was missing, or not a regular file, for
+   * rotateWaitMs (see Generation): while no file is open, the reference for the generations the
+   * path held before the one that is there at the next look.
+   */
+  private lastClosed: Generation | null = null;
   private readonly closed: ClosedFiles;
 
   constructor(opts: FileFollowerOptions) {
@@ -288,17 +317,51 @@ export class FileFollower {
     return out;
   }
 
+  /**
+   * Bytes written but not read yet, from each file's size as last looked at. Asked for by every
+   * metrics sample and `status`, on the event loop: an fstat() there (as it was) is synchronous, and
+   * on a log mount that hangs (NFS hard mount whose server is gone, a FUSE daemon that stopped
+   * answering) it stopped the whole agent (bans, expiries, the control socket) at the next sample,
+   * for as long as the mount hung. So the size is learned asynchronously: by every read pass, and by
+   * a look started here (lookAtSizes) whose answer the next call sees; a mount that hangs leaves the
+   * last size known (and one look waiting), never a blocked loop.
+   */
   lagBytes(): number {
     if (this.stopped) return 0;
+    void this.lookAtSizes();
     let lag = 0;
-    for (const f of [...this.draining, ...(this.current ? [this.current] : [])]) {
-      try {
-        lag += Math.max(0, fstatSync(f.fh.fd).size - f.readOffset);
-      } catch {
-        // closed between the check and the call: nothing to count
-      }
-    }
+    for (const f of this.openFiles()) lag += Math.max(0, f.size - f.readOffset);
     return lag;
+  }
+
+  /** The look at the files' sizes under way (see lagBytes), if any. */
+  private sizing: Promise<void> | null = null;
+
+  /**
+   * Learns the size of each open file, asynchronously; one look at a time (a call meanwhile gets the
+   * look under way). What `status` waits for (a while at most) to show the lag as it is now.
+   */
+  lookAtSizes(): Promise<void> {
+    if (this.sizing !== null) return this.sizing;
+    const files = this.openFiles();
+    if (this.stopped || files.length === 0) return Promise.resolve();
+    const look = (async () => {
+      for (const f of files) {
+        try {
+          f.size = (await f.fh.stat()).size;
+        } catch {
+          // closed meanwhile (drained, stopped): nothing to count
+        }
+      }
+    })().finally(() => {
+      this.sizing = null;
+    });
+    this.sizing = look;
+    return look;
+  }
+
+  private openFiles(): OpenFile[] {
+    return [...this.draining, ...(this.current ? [this.current] : [])];
   }
 
   overlongLines(): number {
@@ -365,6 +428,7 @@ export class FileFollower {
       this.missingSince ??= now;
       if (now - this.missingSince >= this.o.rotateWaitMs && now - cur.lastGrowth >= this.o.rotateWaitMs) {
         this.current = null;
+        this.lastClosed = await generationOf(cur);
         await this.finish(cur);
       }
       return;
@@ -405,9 +469,14 @@ export class FileFollower {
       this.current = await this.makeOpen(opened.fh, opened.st, await this.resumeOffset(opened.fh, opened.st));
       this.copiesAccounted.clear();
       this.copiesFloor = null;
-      if (cur) {
-        // Rotated more than once since the last look: read the generations in between first.
-        for (const f of await this.findSkipped(cur, this.current)) {
+      // Rotated more than once since the last look, or since the file closed last (the path was away
+      // for rotateWaitMs, then a file was made, written and rotated away before this look): read the
+      // generations in between first.
+      const newestDraining = this.draining.at(-1);
+      const before = cur !== null ? await generationOf(cur) : (this.lastClosed ?? (newestDraining !== undefined ? await generationOf(newestDraining) : null));
+      this.lastClosed = null;
+      if (before !== null) {
+        for (const f of await this.findSkipped(before, this.current)) {
           this.o.counters.rotations++;
           f.lastGrowth = now;
           this.draining.push(f);
@@ -458,7 +527,8 @@ export class FileFollower {
         /* closed under us: not a bound */
       }
     }
-    if (newest) this.draining.push(...(await this.findSkipped(newest, this.current)));
+    const older = newest === null ? null : await generationOf(newest);
+    if (older !== null) this.draining.push(...(await this.findSkipped(older, this.current)));
   }
 
   /**
@@ -471,11 +541,10 @@ export class FileFollower {
    * stopped: ClosedFiles), oldest first. Missed, every line
    * of such a generation was lost: a flood that rotates the log fast enough hid its own lines.
    */
-  private async findSkipped(older: OpenFile, newer: OpenFile): Promise<OpenFile[]> {
-    let lo: bigint;
+  private async findSkipped(older: Generation, newer: OpenFile): Promise<OpenFile[]> {
+    const lo = older.birth;
     let hi: bigint;
     try {
-      lo = (await older.fh.stat({ bigint: true })).birthtimeNs;
       hi = (await newer.fh.stat({ bigint: true })).birthtimeNs;
     } catch {
       return [];
@@ -532,6 +601,7 @@ export class FileFollower {
   private async readToEnd(f: OpenFile): Promise<boolean> {
     let any = false;
     const size = (await f.fh.stat()).size;
+    f.size = size;
     if (f === this.current) {
       if (await this.truncatedInPlace(f, size)) {
         await this.restartTruncated(f);
@@ -567,6 +637,7 @@ export class FileFollower {
         f.head = Buffer.concat([f.head, chunk.subarray(from, from + take)]);
       }
       f.readOffset += bytesRead;
+      if (f.size < f.readOffset) f.size = f.readOffset;
       f.tail = keepTail(f.tail, chunk);
       f.splitter.push(chunk, (line, end) => this.deliverFrom(f, line, end));
     }
@@ -756,6 +827,7 @@ export class FileFollower {
       readOffset: from,
       splitter: new LineSplitter(from, this.o.maxLineBytes),
       lastGrowth: 0,
+      size: Number(st.size),
       head: Buffer.alloc(0),
       tail: Buffer.alloc(0),
       shared,
@@ -875,6 +947,7 @@ export class FileFollower {
       readOffset: offset,
       splitter,
       lastGrowth: this.o.clock.now(),
+      size: Number(st.size),
     };
   }
 

@@ -52,8 +52,13 @@ export interface LineSource {
   start(): Promise<void>;
   stop(): Promise<void>;
   positions(): FilePosition[];
-  /** Bytes written to followed files but not read yet (a gauge for metrics). */
+  /**
+   * Bytes written to followed files but not read yet (a gauge for metrics), from their sizes as last
+   * learned: never a synchronous look at a file system, which may hang (NFS, FUSE).
+   */
   lagBytes(): number;
+  /** Learns the files' sizes now, asynchronously: what lagBytes() and progress() tell afterwards is current. */
+  lookAtSizes?(): Promise<void>;
   stats(): LineSourceStats;
   /** Per configured path (or glob), as written in the configuration: what metrics need for log lag. */
   progress?(): FileProgress[];

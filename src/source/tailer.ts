@@ -190,6 +190,11 @@ export class Tailer implements LineSource {
     return n;
   }
 
+  /** Learns every followed file's size now (asynchronously: see FileFollower.lagBytes). */
+  async lookAtSizes(): Promise<void> {
+    await Promise.all([...this.followers.values()].map(({ f }) => f.lookAtSizes()));
+  }
+
   progress(): FileProgress[] {
     return this.watched().map(({ path, files }) => ({ path, lines: this.linesBy.get(path)!.n, unreadBytes: files.reduce((n, f) => n + f.unreadBytes, 0) }));
   }

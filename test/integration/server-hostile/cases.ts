@@ -94,6 +94,11 @@ const direct: Omit<HostileCase, 'via' | 'family'>[] = [
   { name: 'Host an address and a comma', bytes: () => b('GET /forbidden HTTP/1.1\r\nHost: 198.18.9.9,\r\nConnection: close\r\n\r\n') },
   { name: 'Host a bracketed IPv6 address', bytes: () => b('GET /forbidden HTTP/1.1\r\nHost: [2001:db8:9::9]\r\nConnection: close\r\n\r\n') },
   { name: 'Host a line start', bytes: () => b('GET /forbidden HTTP/1.1\r\nHost: 198.18.9.9 - - [06/Dec/2026:10:00:00 +0000] "GET\r\nConnection: close\r\n\r\n') },
+  // Review H53: a Host that starts like a syslog header or a Docker record (nginx takes both): `auto`
+  // read the host layout's line as a broken wrapper and skipped it.
+  { name: 'Host a syslog priority', bytes: () => b('GET /forbidden HTTP/1.1\r\nHost: <1>\r\nConnection: close\r\n\r\n') },
+  { name: 'Host an RFC 5424 header start', bytes: () => b('GET /forbidden HTTP/1.1\r\nHost: <134>1\r\nConnection: close\r\n\r\n') },
+  { name: 'Host a JSON record start', bytes: () => b('GET /forbidden HTTP/1.1\r\nHost: {x}\r\nConnection: close\r\n\r\n') },
   { name: 'Host a trusted proxy with a port', bytes: () => b('GET /forbidden HTTP/1.1\r\nHost: 198.18.39.250:80\r\nConnection: close\r\n\r\n') },
   { name: 'two Host headers', bytes: () => b('GET /forbidden HTTP/1.1\r\nHost: 198.18.9.9\r\nHost: 198.18.9.8\r\nConnection: close\r\n\r\n') },
   { name: 'absolute URI naming an address host', bytes: () => b('GET http://198.18.9.9:80/forbidden HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n') },

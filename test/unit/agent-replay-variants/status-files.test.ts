@@ -80,7 +80,9 @@ describe('status: the files watched (issue 3)', () => {
     await d.start();
     // Written after start, not read yet (no watcher, the poll is a minute away): a is 5000 bytes behind.
     appendFileSync(a, 'x'.repeat(4999) + '\n');
-    const s = d.status();
+    // What the control socket asks (statusInSlices): it learns the files' sizes first, asynchronously
+    // (review H53: a synchronous fstat there blocked the agent on a log mount that hangs).
+    const s = await d.statusInSlices();
     expect(s.files).toEqual([
       { path: a, lagBytes: 5000, exists: true },
       { path: b, lagBytes: 0, exists: true },
