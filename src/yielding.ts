@@ -45,6 +45,22 @@ export async function runYielding<T>(steps: Steps<T>, sliceMs = SLICE_MS): Promi
 }
 
 /**
+ * For an async loop that cannot be a step function (it awaits replies between its pieces: a read of
+ * the group's hash in Redis): call the returned function after each unit of work; once `sliceMs` has
+ * passed since the last turn it returns a promise that resolves after one (await it), else
+ * undefined (nothing to await: no microtask per unit).
+ */
+export function sliceTurns(sliceMs = SLICE_MS): () => Promise<void> | undefined {
+  let start = performance.now();
+  return () => {
+    if (performance.now() - start < sliceMs) return undefined;
+    return turn().then(() => {
+      start = performance.now();
+    });
+  };
+}
+
+/**
  * Sorts `items` (an array the caller owns; it is sorted in place and returned) as Array.prototype.sort
  * with `cmp` would, stably, in pausable steps: runs of RUN items sorted natively, then merged
  * pairwise, bottom up.

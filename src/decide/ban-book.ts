@@ -577,6 +577,11 @@ export class BanBook {
     return Object.hasOwn(this.rules, rule);
   }
 
+  /** The rule a ban from the group is held under here (adopt): its own when this agent runs it, else manual. */
+  adoptedRule(rule: unknown): string {
+    return isRuleName(rule) && Object.hasOwn(this.rules, rule) ? rule : MANUAL_RULE;
+  }
+
   /** How late a line may be logged and still belong with a ban of `rule` made after it (log time). */
   private lateLead(rule: string): number {
     return Object.hasOwn(this.rules, rule) ? futureLeadOf(this.rules[rule]!.findtime) : 0;
@@ -781,7 +786,7 @@ export class BanBook {
     if (c === null || timeOf(g.at) === null) return null;
     const until = g.until === null ? null : timeOf(g.until);
     if (g.until !== null && (until === null || until <= now)) return null;
-    const rule = isRuleName(g.rule) && Object.hasOwn(this.rules, g.rule) ? g.rule : MANUAL_RULE;
+    const rule = this.adoptedRule(g.rule);
     // The share stage hands over a container id or nothing (group-link.ts); anything else is refused, never host-wide.
     const scope = scopeOf(g.scope);
     if (scope === null) return null;

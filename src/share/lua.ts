@@ -337,4 +337,31 @@ end
 return out`,
 );
 
-export const SCRIPTS = [FAILURES_SCRIPT, BAN_SCRIPT, UNBAN_SCRIPT, EPOCH_SCRIPT, SCAN_SCRIPT, PRUNE_SCRIPT, UNBANNED_SCRIPT] as const;
+/**
+ * KEYS[1] = epoch key, KEYS[2] = bans hash; ARGV[1] = a field ('' for none). The watchdog's look at
+ * the data set every round (redis-share.ts, checkEpoch): {epoch, held}. `epoch`: the data set's
+ * token, or false when there is none that EPOCH_SCRIPT would keep (missing, empty, longer than 64,
+ * of the wrong type); `held`: what the hash stores under the field, when it may be a ban (mayBeBan),
+ * else 1 when it stores something that cannot be (too long, not ASCII, of the wrong type), false when
+ * nothing. Read with a plain GET and HGET, a value of megabytes planted there (SET and HSET are in
+ * the group's ACL) was shipped to every replica and decoded there, every round, for as long as it
+ * stayed; nothing read here ships more than a ban.
+ */
+export const WATCH_SCRIPT = script(
+  'watch',
+  2,
+  `${MAY_BE_BAN}${WRONG_TYPE}local e = redis.pcall('GET', KEYS[1])
+if wrongType(e) or type(e) ~= 'string' or #e == 0 or #e > 64 then e = false end
+local held = false
+if ARGV[1] ~= '' then
+  local v = redis.pcall('HGET', KEYS[2], ARGV[1])
+  if wrongType(v) then
+    held = 1
+  elseif v then
+    if mayBeBan(v) then held = v else held = 1 end
+  end
+end
+return {e, held}`,
+);
+
+export const SCRIPTS = [FAILURES_SCRIPT, BAN_SCRIPT, UNBAN_SCRIPT, EPOCH_SCRIPT, SCAN_SCRIPT, PRUNE_SCRIPT, UNBANNED_SCRIPT, WATCH_SCRIPT] as const;

@@ -23,13 +23,14 @@ import { hostname } from 'node:os';
 import type { createClient } from 'redis';
 import { BanhammerError } from '../errors.js';
 import { repeat, type TimerHandle } from '../clock.js';
+import { sliceTurns } from '../yielding.js';
 import { MAX_LATE_MS } from '../detect/sliding-window.js';
 import { MAX_FINDTIME_MS } from '../config/duration.js';
 import { MAX_MAXRETRY } from '../config/schema.js';
 import { SKEW_TOLERANCE_MS } from '../pipeline/pipeline.js';
 import { canonicalClientIp } from '../parse/ip.js';
 import { banField, groupKeys, REPLICA_ID_RE, SCOPE_RE, SHARED_RULE_RE, type GroupKeys } from './keys.js';
-import { BAN_SCRIPT, EPOCH_SCRIPT, FAILURES_SCRIPT, PRUNE_SCRIPT, SCAN_SCRIPT, UNBAN_SCRIPT, UNBANNED_SCRIPT, type LuaScript } from './lua.js';
+import { BAN_SCRIPT, EPOCH_SCRIPT, FAILURES_SCRIPT, PRUNE_SCRIPT, SCAN_SCRIPT, UNBAN_SCRIPT, UNBANNED_SCRIPT, WATCH_SCRIPT, type LuaScript } from './lua.js';
 import { checkOutgoingBan, encodeBan, encodeUnban, isExpired, MAX_FUTURE_MS, MAX_MESSAGE_CHARS, sharedTarget, MAX_TIME_MS, parseMessage, parseStoredBan, type SharedUnban } from './messages.js';
 import { Outbox, opField, type OutboxOp } from './outbox.js';
 import { WarnLimiter } from './warn-limiter.js';
@@ -248,6 +249,16 @@ function shifted(ban: SharedBan, off: number): SharedBan | null {
   return { ...ban, at, until };
 }
 
+/** What was said of a field while a read of the hash ran (scansTouched). */
+interface Touched {
+  readonly unbanAt: number;
+  readonly banAt: number;
+  readonly banUntil: number;
+}
+
+/** A ban's end, Infinity for a permanent one. */
+const untilOf = (ban: Pick<SharedBan, 'until'>): number => (ban.until === null ? Infinity : ban.until);
+
 const errText = (e: unknown): string => (e instanceof Error ? e.message : String(e)).slice(0, 300);
 
 export function createRedisShare(s: ShareSettings, deps: ShareDeps): ShareStage {
@@ -303,6 +314,13 @@ class RedisShare implements ShareStage {
    * the bans (100,000 adopted from the group: over a minute with the event loop blocked).
    */
   private readonly remoteByIp = new Map<string, Set<string>>();
+  /**
+   * While reads of the group's hash run (scanBans): per read, what the channel (or this replica's
+   * own unban) said of each field meanwhile, in this host's clock: its latest unban, and its latest
+   * ban heard (its start and end, Infinity for none). An entry that read holds of a ban made no
+   * later than that unban, or that this ban covers, is older news (see scanBansPruning).
+   */
+  private readonly scansTouched = new Set<Map<string, Touched>>();
   /** While a catch-up reads the group's hash: the fields of the remote bans delivered meanwhile (catchUp, step 4). */
   private heardWhileReading: Set<string> | null = null;
   private remoteSweptAt = -Infinity;
@@ -805,8 +823,9 @@ class RedisShare implements ShareStage {
   }
 
   /**
-   * Reads the data set's epoch (one GET) and one of this replica's own bans in force, in turn (one
-   * HGET): when the epoch is no longer the one the last catch-up saw, or the ban is gone (Redis lost
+   * Reads the data set's epoch and one of this replica's own bans in force, in turn (one script,
+   * WATCH_SCRIPT): when the epoch is no longer the one the last catch-up saw, or the ban is gone or
+   * replaced by a value that is no ban (Redis lost
    * its data with the connections up: FLUSHALL, a DEL, an eviction, a failover to an empty replica),
    * the stage catches up again as after a restart, re-publishing its own unexpired bans, so late
    * joiners and the group's hash converge on them as the README promises after a restart.
@@ -816,17 +835,20 @@ class RedisShare implements ShareStage {
     this.epochReading = true;
     const was = this.epoch;
     const sample = this.nextOwnSample();
-    const reads: Promise<unknown>[] = [client.sendCommand(['GET', this.keys.epoch])];
-    if (sample !== undefined) reads.push(client.sendCommand(['HGET', this.keys.bans, sample[0]]));
-    Promise.all(reads).then(
-      ([v, held]: unknown[]) => {
+    // One script that ships no more than a ban (WATCH_SCRIPT): a plain GET and HGET downloaded
+    // whatever was planted there, megabytes every round.
+    this.eval(WATCH_SCRIPT, [this.keys.epoch, this.keys.bans], [sample?.[0] ?? '']).then(
+      (r: unknown) => {
         this.epochReading = false;
         if (this.stopped || this.client !== client || !this.connected || this.epoch !== was) return;
+        if (!Array.isArray(r)) return;
+        const [v, held] = r as unknown[];
         if (v === was) {
           // Same data set; but one of our own bans in force is not stored (the hash deleted or
-          // evicted): unless it was lifted or replaced meanwhile (then it is no longer ours), the
-          // group lost it, and late joiners would never get it.
-          if (sample === undefined || held !== null || this.own.get(sample[0]) !== sample[1] || isExpired(sample[1], this.deps.clock.now()) || this.latest.has(sample[0]) || this.refusedFull.has(sample[1])) return;
+          // evicted), or in its place is a value that is no ban (the catch-up's read prunes it):
+          // unless it was lifted or replaced meanwhile (then it is no longer ours), the group lost
+          // it, and late joiners would never get it.
+          if (sample === undefined || this.storesBan(sample[0], held) || this.own.get(sample[0]) !== sample[1] || isExpired(sample[1], this.deps.clock.now()) || this.latest.has(sample[0]) || this.refusedFull.has(sample[1])) return;
           this.forceLost = true;
         }
         // At most once per LOSS_CATCH_UP_EVERY_MS: whoever holds the group's password could otherwise
@@ -840,16 +862,22 @@ class RedisShare implements ShareStage {
         this.deps.log.warn({ group: this.keys.group }, 'share: the group\'s data in Redis was lost under a live connection (FLUSHALL, DEL, eviction or failover); publishing this replica\'s bans again');
         this.maybeOnline();
       },
-      (e: unknown) => {
+      // (A key of the wrong type is no error there: no epoch, or no ban stored, as above. Another
+      // error, a refused command, says nothing of the data: the next round reads again.)
+      () => {
         this.epochReading = false;
-        // A key of the wrong type (planted): the catch-up's epoch script replaces it.
-        if (this.stopped || this.client !== client || !this.connected || !/WRONGTYPE/.test(errText(e))) return;
-        const now = this.deps.clock.now();
-        if (now - this.lastLossCatchUp < LOSS_CATCH_UP_EVERY_MS) return;
-        this.lastLossCatchUp = now;
-        this.maybeOnline();
       },
     );
+  }
+
+  /**
+   * Whether `held`, what WATCH_SCRIPT found under an own ban's field, is a ban (this replica's or one
+   * that covers it): a value the validator refuses, or one without the group's signature, holds
+   * none, and the group has lost this replica's ban as surely as if the field had been deleted.
+   */
+  private storesBan(field: string, held: unknown): boolean {
+    if (typeof held !== 'string') return false;
+    return parseStoredBan(field, held, this.toGroup(this.deps.clock.now())).ok && this.signedOk(held);
   }
 
   async stop(): Promise<void> {
@@ -989,6 +1017,7 @@ class RedisShare implements ShareStage {
     this.own.delete(field);
     this.deleteRemote(field);
     this.noteUnban(field, unban.at);
+    this.touchedWhileScanning(field, { unbanAt: unban.at });
     return this.send({ t: 'unban', unban }).then((r) => r ?? 'none');
   }
 
@@ -1005,8 +1034,8 @@ class RedisShare implements ShareStage {
     if (!this.connected) return [];
     try {
       const out: SharedBan[] = [];
-      await this.scanBans(now, (ban) => {
-        out.push(ban);
+      await this.scanBans(now, (ban, _field, older) => {
+        if (!older) out.push(ban);
       });
       return out;
     } catch (e) {
@@ -1308,6 +1337,18 @@ class RedisShare implements ShareStage {
     return this.signer === null || (typeof raw === 'string' && this.signer.verify(raw));
   }
 
+  /** An unban of `field`, or a ban of it, was heard (or made) while reads of the hash run (scansTouched). */
+  private touchedWhileScanning(field: string, said: { unbanAt: number } | { ban: SharedBan }): void {
+    for (const t of this.scansTouched) {
+      const was = t.get(field) ?? { unbanAt: -Infinity, banAt: -Infinity, banUntil: -Infinity };
+      if ('unbanAt' in said) {
+        if (said.unbanAt > was.unbanAt) t.set(field, { ...was, unbanAt: said.unbanAt });
+      } else if (said.ban.at > was.banAt || (said.ban.at === was.banAt && untilOf(said.ban) > was.banUntil)) {
+        t.set(field, { ...was, banAt: said.ban.at, banUntil: untilOf(said.ban) });
+      }
+    }
+  }
+
   private noteUnban(field: string, at: number): void {
     if ((this.unbannedAt.get(field) ?? -1) >= at) return;
     this.unbannedAt.set(field, at);
@@ -1360,6 +1401,7 @@ class RedisShare implements ShareStage {
         this.countInvalid('time');
         return;
       }
+      this.touchedWhileScanning(banField(ban.ip, ban.scope), { ban });
       if (isExpired(ban, now)) return;
       this.deliverBan(ban);
     } else {
@@ -1372,6 +1414,7 @@ class RedisShare implements ShareStage {
         m.unban.at = at;
       }
       const field = banField(m.unban.ip, m.unban.scope);
+      this.touchedWhileScanning(field, { unbanAt: Math.min(m.unban.at, now + CLOCK_SKEW_MS) });
       // Another replica sent an unban this one was about to send again (or a newer one): the group's
       // script lifted the stale ban (it publishes only then), so this one's would only repeat it.
       // Counted against this replica's budget: N replicas that read the same stale bans send them
@@ -1618,25 +1661,46 @@ class RedisShare implements ShareStage {
    * Reads the group's hash step by step; calls `each` for every valid unexpired ban, prunes expired
    * and invalid ones. Resolves false when it stopped before the end (more than maxBans bans, or a
    * flood of entries): the bans it did not get to were not seen, which says nothing about them.
+   * `older`: the entry was read before an unban of its address made no earlier, or a ban of it made
+   * no earlier that covers it, was heard (see scanBansPruning): it is stored, but says nothing newer
+   * than what was heard.
    */
-  private async scanBans(now: number, each: (ban: SharedBan, field: string) => void): Promise<boolean> {
+  private async scanBans(now: number, each: (ban: SharedBan, field: string, older: boolean) => void): Promise<boolean> {
     // Expired and invalid entries are pruned compare-and-delete (PRUNE_SCRIPT), all of them done
     // before this resolves (a full hash is pruned, then asked again: see apply).
     const prunes: Promise<unknown>[] = [];
+    // What is said of an address while this read runs (scansTouched; see scanBansPruning).
+    const touched = new Map<string, Touched>();
+    this.scansTouched.add(touched);
     try {
-      return await this.scanBansPruning(now, each, prunes);
+      return await this.scanBansPruning(now, each, prunes, touched);
     } finally {
+      this.scansTouched.delete(touched);
       await Promise.all(prunes);
     }
   }
 
-  private async scanBansPruning(now: number, each: (ban: SharedBan, field: string) => void, prunes: Promise<unknown>[]): Promise<boolean> {
+  private async scanBansPruning(now: number, each: (ban: SharedBan, field: string, older: boolean) => void, prunes: Promise<unknown>[], touched: Map<string, Touched>): Promise<boolean> {
     let cursor = '0';
     let examined = 0;
     let valid = 0;
     // Stored times are in the group's clock.
     const gnow = this.toGroup(now);
+    // A turn of the event loop every SLICE_MS: one step's entries (SCAN_COUNT) each validated, and
+    // each new one adopted by the ban book, held it for 0.2 to 0.4 s per step while a replica caught
+    // up with a group of 100,000 bans (review H52). What the channel says from when a step is asked
+    // for (`touched`) may come after Redis read it (the channel is another connection; and the
+    // step is worked through over several turns): an entry of a ban made no later than an unban of
+    // its address said meanwhile, or covered by a ban of it said meanwhile and made no earlier, is
+    // older news, and `each` is told so (a ban the group lifted meanwhile was adopted again from it,
+    // and held here for its whole length; a ban heard meanwhile was replaced by the one it had
+    // replaced in the group). A newer or longer one stands (a replayed old message, or a shorter
+    // ban published over a stored one, must not hide it).
+    const turns = sliceTurns();
     do {
+      // From when the step is asked for: Redis may read it after a message this replica then hears
+      // first (the channel is another connection).
+      touched.clear();
       const r = await this.eval(SCAN_SCRIPT, [this.keys.bans], [cursor, String(SCAN_COUNT), String(MAX_MESSAGE_CHARS)]);
       if (!Array.isArray(r) || r.length < 3 || typeof r[0] !== 'string') throw new Error('unexpected scan reply');
       cursor = r[0];
@@ -1644,6 +1708,8 @@ class RedisShare implements ShareStage {
       if (typeof r[1] === 'number' && r[1] > 0) this.countInvalid('too-long', r[1]);
       if (typeof r[2] === 'number' && r[2] > 0) this.countInvalid('encoding', r[2]);
       for (let i = 3; i + 1 < r.length; i += 2) {
+        const turn = turns();
+        if (turn !== undefined) await turn;
         const field: unknown = r[i];
         const value: unknown = r[i + 1];
         examined++;
@@ -1665,7 +1731,8 @@ class RedisShare implements ShareStage {
           this.logError('read-full', new Error('full'), `share: the group holds more than ${this.maxBans} bans; the rest are ignored`);
           return false;
         }
-        each(p.value, field as string);
+        const said = touched.size > 0 ? touched.get(field as string) : undefined;
+        each(p.value, field as string, said !== undefined && (p.value.at <= said.unbanAt || (p.value.at <= said.banAt && untilOf(p.value) <= said.banUntil)));
       }
       if (examined > this.maxBans * 2 + SCAN_COUNT) {
         this.logError('read-flood', new Error('flood'), 'share: the group hash holds far more entries than maxBans; stopped reading');
@@ -1800,8 +1867,9 @@ class RedisShare implements ShareStage {
     this.heardWhileReading = heard;
     let complete: boolean;
     try {
-      complete = await this.scanBans(now, (ban, field) => {
+      complete = await this.scanBans(now, (ban, field, older) => {
         seen.add(field);
+        if (older) return;
         if (ban.origin === this.replicaId) {
           // Our own, stored before an unban we know of and no longer hold: its tombstone was lost.
           if (!this.own.has(field) && (this.unbannedAt.get(field) ?? -Infinity) - CLOCK_SKEW_MS >= ban.at) this.unbanAgain(field, ban);
