@@ -686,20 +686,20 @@ export class Daemon implements ControlHandler {
   }
 
   /**
-   * The group's bans of `ip` this agent does not hold: of `ip` itself and, for an address, of every
-   * network holding it, as the book's own answer (about) counts a network ban for the addresses in
-   * it. The group names a network by its canonical text only, so each prefix is asked (at most 128
-   * lookups in memory): a group /24 left out here (no network in this enforcer, or wider than
-   * BANHAMMER_SHARE_MIN_PREFIX4) was missing from `why` of an address every other replica drops.
+   * The group's bans of `ip` this agent does not hold: of `ip` itself and of every wider network
+   * holding it (an address's, or a network's), as the book's own answer (about) counts a network ban
+   * for what is in it. The group names a network by its canonical text only, so each prefix is asked
+   * (at most 128 lookups in memory): a group /24 left out here (no network in this enforcer, or wider
+   * than BANHAMMER_SHARE_MIN_PREFIX4) was missing from `why` of an address every other replica drops.
    */
   private groupBansNotHeld(ip: string, active: readonly Ban[]): ReturnType<GroupLink['notHeld']> {
     const names = [ip];
-    if (!isNetwork(ip)) {
-      const full = ip.includes(':') ? 128 : 32;
-      for (let p = full - 1; p >= 0; p--) {
-        const n = canonicalTarget(`${ip}/${p}`);
-        if (n !== null) names.push(n.ip);
-      }
+    const slash = ip.indexOf('/');
+    const address = slash < 0 ? ip : ip.slice(0, slash);
+    const prefix = slash < 0 ? (ip.includes(':') ? 128 : 32) : Number(ip.slice(slash + 1));
+    for (let p = prefix - 1; p >= 0; p--) {
+      const n = canonicalTarget(`${address}/${p}`);
+      if (n !== null) names.push(n.ip);
     }
     return names.flatMap((n) => this.group!.notHeld(n, active));
   }
@@ -718,8 +718,9 @@ export class Daemon implements ControlHandler {
     const lifts: Promise<void>[] = [];
     for (let i = 0; i < held.length; i += UNBAN_ALL_SLICE) {
       if (i > 0) await new Promise((resolve) => setImmediate(resolve));
-      const slice: Ban[] = [];
-      for (const b of held.slice(i, i + UNBAN_ALL_SLICE)) slice.push(...this.pipeline.unban(b.ip, b.scope ?? null, cause));
+      // Each ban held when it was asked, if it still is: lifting each address's bans took a ban
+      // made meanwhile (a detected one, `banhammer ban`) too, answered "banned" and never enforced.
+      const slice = this.pipeline.unbanHeld(held.slice(i, i + UNBAN_ALL_SLICE), cause);
       removed.push(...slice);
       lifts.push(this.lift(slice, 'all'));
     }

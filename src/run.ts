@@ -3,7 +3,8 @@
  * the tailer, the enforcer (iptables+ipset, or the dry-run log), the state store, the control socket,
  * the metrics listener and pino — starts it, and keeps it running until SIGTERM/SIGINT (clean
  * shutdown: this instance's chain, jumps and sets are removed) or a fatal start-up error (one clear
- * line, non-zero exit). SIGHUP re-reads the configuration; an invalid one is logged and ignored.
+ * line, non-zero exit). SIGHUP re-reads the configuration (one that comes while the agent starts, once
+ * it has started); an invalid one is logged and ignored.
  */
 import { join } from 'node:path';
 import { systemClock } from './clock.js';
@@ -328,8 +329,16 @@ export async function runAgent(opts: RunOptions): Promise<number> {
     })());
   const onTerm = (): void => void stop('SIGTERM');
   const onInt = (): void => void stop('SIGINT');
+  // A SIGHUP while the agent starts (restoring its bans, waiting for the xtables lock) was dropped
+  // without a word: the operator's new allowlist never applied (review H51). It is kept, and the
+  // configuration re-read once the agent has started (`banhammer reload` is answered meanwhile).
+  let reloadWanted = false;
   const onHup = (): void => {
-    if (!started) return;
+    if (!started) {
+      if (!reloadWanted) logger.info({}, 'SIGHUP while starting: the configuration is re-read once the agent has started');
+      reloadWanted = true;
+      return;
+    }
     try {
       daemon.reload();
     } catch {
@@ -359,6 +368,7 @@ export async function runAgent(opts: RunOptions): Promise<number> {
       logger.info({ address: `${metricsServer.address}:${metricsServer.port}` }, 'metrics listening');
     }
     started = true;
+    if (reloadWanted) onHup();
     opts.onStarted?.();
   } catch (err) {
     process.off('SIGTERM', onTerm);

@@ -84,7 +84,12 @@ export function controlRequest<R extends ControlRequest>(socketPath: string, req
       const part = nl >= 0 ? chunk.subarray(0, nl) : chunk;
       size += part.length;
       if (size > MAX_RESPONSE_BYTES) {
-        finish(new BanhammerError('BH_ERR_CONTROL', `answer from banhammer larger than ${MAX_RESPONSE_BYTES} bytes`, { data: { socketPath } }));
+        finish(
+          new BanhammerError('BH_ERR_CONTROL', `answer from banhammer larger than ${MAX_RESPONSE_BYTES} bytes`, {
+            hint: request.op === 'status' ? 'banhammer status --json --brief gives the counts without the lists of banned addresses' : 'is the CLI the same version as the daemon?',
+            data: { socketPath },
+          }),
+        );
         return;
       }
       chunks.push(part);

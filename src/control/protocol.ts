@@ -15,6 +15,7 @@
  * the address); whether it may be banned (width, loopback, allowlist) is the ban book's decision.
  * `why` takes an address or a network, canonicalised the same way (IPv4-mapped IPv6 is IPv4).
  */
+import { constants as bufferConstants } from 'node:buffer';
 import type { ErrorCode } from '../errors.js';
 import type { BanEndReason } from '../decide/ban-book.js';
 import { canonicalTarget } from '../parse/ip.js';
@@ -26,8 +27,16 @@ export const PROTOCOL_VERSION = 1;
 export const MAX_REQUEST_BYTES = 64 * 1024;
 /** A connection that sends nothing for this long is closed by the server. */
 export const IDLE_TIMEOUT_MS = 30_000;
-/** Longest accepted response line (a status report lists every banned address). */
-export const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
+/**
+ * Longest accepted response line (a status report lists every banned address, twice: bannedIps and
+ * bans). It was 64 MiB, below the status of the default cap (BANHAMMER_MAX_BANS, 500,000 bans: 67 MiB
+ * of IPv4 addresses, 84 MiB of IPv6 ones, more with containers or the group's ids), so `banhammer
+ * status` failed exactly when the book was full (review H51). 512 MiB holds that with room; it stays
+ * within the longest string the CLI can make of it (V8's MAX_STRING_LENGTH, just under 512 MiB on
+ * 64-bit), which a larger answer could not become anyway. (A status of millions of bans, with a cap
+ * raised that far, is larger: the CLI says so, and `status --json --brief` gives the counts.)
+ */
+export const MAX_RESPONSE_BYTES = Math.min(512 * 1024 * 1024, bufferConstants.MAX_STRING_LENGTH);
 
 /** Rule names as config allows them, bounded; anything else is rejected before reaching a handler. */
 const RULE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -200,7 +209,7 @@ export interface WhyReport {
   now: string | null;
   /** Loopback, ignoreip, a trusted proxy or this host: never banned (addresses only; false for a network). */
   allowlisted: boolean;
-  /** Bans in force, newest first (for an address, also the network bans that cover it). */
+  /** Bans in force, newest first, with the network bans that cover it (for a network, the wider ones holding it). */
   active: WhyBan[];
   /** Failures counted that have not made a ban (yet), per rule and container, with their lines. */
   failing: WhyFailing[];

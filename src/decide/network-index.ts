@@ -107,6 +107,29 @@ export class NetworkIndex {
     const start = startOf(n);
     if (start === null) return [];
     const bits = BITS[n.family];
+    const out = this.holdingFrom(n, start, minPrefix);
+    const end = start + (1n << BigInt(bits - n.prefix)) - 1n;
+    this.sorted[n.family].find(start, (e) => {
+      if (e.start > end) return true;
+      if (e.prefix >= n.prefix) out.push(e.text);
+      return false;
+    });
+    return out;
+  }
+
+  /**
+   * Every held network wider than `n` that holds all of it (for an address, every network holding
+   * it), by value: one lookup per prefix length some held network has. `banhammer why` of a network
+   * asks it as it asks for an address: a /24 inside a banned /16 is dropped whole by the firewall.
+   */
+  holding(n: IndexedNetwork): string[] {
+    const start = startOf(n);
+    return start === null ? [] : this.holdingFrom(n, start, 0);
+  }
+
+  /** holding(), of `n` starting at `start`, no wider than `minPrefix`. */
+  private holdingFrom(n: IndexedNetwork, start: bigint, minPrefix: number): string[] {
+    const bits = BITS[n.family];
     const out: string[] = [];
     const held = this.prefixCount[n.family];
     for (let q = Math.max(0, minPrefix); q < n.prefix; q++) {
@@ -115,12 +138,6 @@ export class NetworkIndex {
       const e = this.byKey.get(keyOf(n.family, (start >> host) << host, q));
       if (e !== undefined) out.push(e.text);
     }
-    const end = start + (1n << BigInt(bits - n.prefix)) - 1n;
-    this.sorted[n.family].find(start, (e) => {
-      if (e.start > end) return true;
-      if (e.prefix >= n.prefix) out.push(e.text);
-      return false;
-    });
     return out;
   }
 }

@@ -480,6 +480,22 @@ export class Pipeline {
   }
 
   /**
+   * Lifts each of `bans` still held as given (BanBook.unbanHeld: a ban made since is kept) and, like
+   * unban(), forgets the failures and kept lines of each address lifted (`unban --all` in slices).
+   */
+  unbanHeld(bans: readonly Ban[], cause?: EndCause): Ban[] {
+    const removed = this.book.unbanHeld(bans, cause);
+    if (removed.length > 0) this.settleCount();
+    const rules = this.detector.ruleNames;
+    for (const b of removed) {
+      if (b.scope === undefined) this.escalation.forget(b.ip);
+      this.detector.reset(b.ip, undefined, b.scope);
+      this.evidence?.forget(b.ip, b.scope, rules);
+    }
+    return removed;
+  }
+
+  /**
    * `banhammer unban --all`: lifts every ban and, like unban(), forgets the failures and kept lines
    * of each address it lifted (otherwise one more failure would ban it again at once).
    */
