@@ -469,14 +469,7 @@ export class Pipeline {
    * forgets its failures there; `cause` (who, when) goes into the history of ended bans.
    */
   unban(ip: string, scope?: string | null, cause?: EndCause): Ban[] {
-    const removed = this.book.unban(ip, undefined, scope, cause);
-    if (removed.length > 0) this.settleCount();
-    for (const b of removed) {
-      if (b.scope === undefined) this.escalation.forget(b.ip);
-      this.detector.reset(b.ip, undefined, b.scope);
-      this.evidence?.forget(b.ip, b.scope, this.detector.ruleNames);
-    }
-    return removed;
+    return this.forgetLifted(this.book.unban(ip, undefined, scope, cause));
   }
 
   /**
@@ -484,15 +477,7 @@ export class Pipeline {
    * unban(), forgets the failures and kept lines of each address lifted (`unban --all` in slices).
    */
   unbanHeld(bans: readonly Ban[], cause?: EndCause): Ban[] {
-    const removed = this.book.unbanHeld(bans, cause);
-    if (removed.length > 0) this.settleCount();
-    const rules = this.detector.ruleNames;
-    for (const b of removed) {
-      if (b.scope === undefined) this.escalation.forget(b.ip);
-      this.detector.reset(b.ip, undefined, b.scope);
-      this.evidence?.forget(b.ip, b.scope, rules);
-    }
-    return removed;
+    return this.forgetLifted(this.book.unbanHeld(bans, cause));
   }
 
   /**
@@ -500,7 +485,11 @@ export class Pipeline {
    * of each address it lifted (otherwise one more failure would ban it again at once).
    */
   unbanAll(cause?: EndCause): Ban[] {
-    const removed = this.book.unbanAll(cause);
+    return this.forgetLifted(this.book.unbanAll(cause));
+  }
+
+  /** After bans were lifted by hand: each address's failures, kept lines and escalation count go with them. */
+  private forgetLifted(removed: Ban[]): Ban[] {
     if (removed.length > 0) this.settleCount();
     const rules = this.detector.ruleNames;
     for (const b of removed) {

@@ -56,7 +56,11 @@ function book(n: number, seed: number): { book: BanBook; probes: string[] } {
   return { book: b, probes };
 }
 
-/** about() as a plain scan of every ban (its answer before the index), each ban's network read once. */
+/**
+ * about() as a plain scan of every ban (its answer before the index), each ban's network read once:
+ * the target's own bans and those of every wider network holding it (an address's, or, since review
+ * H51, a network's: a /24 inside a banned /16 is dropped whole).
+ */
 function scanner(b: BanBook, now: number): (target: string) => { active: Ban[]; ended: Ban[] } {
   const withCidr = (x: Ban) => ({ ban: x, cidr: isNetwork(x.ip) ? cidrOf(x.ip) : null });
   const active = b.active(now).map(withCidr);
@@ -65,7 +69,7 @@ function scanner(b: BanBook, now: number): (target: string) => { active: Ban[]; 
     const t = canonicalTarget(target)!;
     const c = cidrOf(t.ip);
     const concerns = (x: { ban: Ban; cidr: ReturnType<typeof cidrOf> | null }): boolean =>
-      x.ban.ip === t.ip || (!isNetwork(t.ip) && x.cidr !== null && x.ban.family === t.family && cidrOverlaps(c, x.cidr));
+      x.ban.ip === t.ip || (x.cidr !== null && x.ban.family === t.family && x.cidr.prefix < c.prefix && cidrOverlaps(c, x.cidr));
     return { active: active.filter(concerns).map((x) => x.ban), ended: ended.filter(concerns).map((x) => x.ban).reverse() };
   };
 }
