@@ -299,7 +299,7 @@ export class FileFollower {
   async stop(): Promise<void> {
     this.stopped = true;
     await this.idle();
-    const files = [...this.draining, ...(this.current ? [this.current] : [])];
+    const files = this.openFiles();
     for (const f of files) {
       this.release(f);
       await f.fh.close().catch(() => undefined);
@@ -309,7 +309,7 @@ export class FileFollower {
 
   positions(): FilePosition[] {
     const out: FilePosition[] = [];
-    for (const f of [...this.draining, ...(this.current ? [this.current] : [])]) {
+    for (const f of this.openFiles()) {
       const offset = f.splitter.committed;
       const n = Math.min(offset, f.head.length);
       out.push({ path: this.path, dev: f.dev, ino: f.ino, offset, ...(n > 0 ? { fingerprint: fingerprint(f.head.subarray(0, n)) } : {}) });
@@ -366,7 +366,7 @@ export class FileFollower {
 
   overlongLines(): number {
     let n = this.overlongClosed;
-    for (const f of [...this.draining, ...(this.current ? [this.current] : [])]) n += f.splitter.overlongLines;
+    for (const f of this.openFiles()) n += f.splitter.overlongLines;
     return n;
   }
 
