@@ -107,11 +107,18 @@ describe.skipIf(skip !== null)('nftables tampering, round 4', () => {
   it('100,000 bans: applied in a few seconds; a check() with nothing to repair stays cheap (it reads the structure with no set element loaded, `list ruleset inet`, and samples one element at most once); the element comparison is bounded', { timeout: 180_000 }, async () => {
     // The cheap checks are judged by the work they ask of nft (commands run, bytes read back), not by
     // wall time: the set's elements listed once are megabytes, the terse table a few kilobytes.
-    const work = { on: false, runs: [] as string[], bytes: 0, gets: 0 };
+    const work = { on: false, runs: [] as string[], bytes: 0, gets: 0, failed: [] as string[] };
     const runner: Runner = {
       run: async (cmd: string, args: string[], opts?: RunOptions) => {
-        const r = await ns.run(cmd, args, opts);
-        if (work.on) {
+        let r: Awaited<ReturnType<Runner['run']>>;
+        try {
+          r = await ns.run(cmd, args, opts);
+        } catch (err) {
+          if (work.on) work.failed.push(args.join(' '));
+          throw err;
+        }
+        if (work.on && r.code !== 0) work.failed.push(args.join(' '));
+        else if (work.on) {
           work.runs.push(args.join(' '));
           work.bytes += Buffer.byteLength(r.stdout ?? '');
           if (args[0] === 'get' && args[1] === 'element') work.gets++;
@@ -119,8 +126,12 @@ describe.skipIf(skip !== null)('nftables tampering, round 4', () => {
         return r;
       },
     } as Runner;
-    const e = new NftablesEnforcer({ runner, instance: 'h5big', ports: [P] });
+    // The agent's clock moves 2 s per check (its check interval) and not with the wall: under a loaded
+    // CI the wall can pass REPROBE_MS (60 s) during this test, and a re-measure of the dearer listing
+    // then is intended behaviour, not what is judged here.
     const now = Date.now();
+    const clock = steppedClock(now);
+    const e = new NftablesEnforcer({ runner, instance: 'h5big', ports: [P], clock });
     const bans: EnforcerBan[] = [];
     for (let i = 0; i < 100_000; i++) bans.push({ ip: `198.${18 + (i >> 16)}.${(i >> 8) & 255}.${(i & 255) || 1}${''}`, family: 4, until: now + 3_600_000 });
     const uniq = [...new Map(bans.map((x) => [x.ip, x])).values()].filter((x) => x.ip !== ADDR.clientV4b && x.ip !== ADDR.serverV4);
@@ -132,13 +143,17 @@ describe.skipIf(skip !== null)('nftables tampering, round 4', () => {
       const applyMs = performance.now() - t;
       t = performance.now();
       work.on = true;
+      clock.step(2_000);
       await e.check(() => uniq); // first: the element comparison
       const fullBytes = work.bytes;
       const fullMs = performance.now() - t;
       work.runs = [];
       work.bytes = 0;
       t = performance.now();
-      for (let i = 0; i < 5; i++) expect(await e.check(() => uniq)).toEqual([]);
+      for (let i = 0; i < 5; i++) {
+        clock.step(2_000);
+        expect(await e.check(() => uniq)).toEqual([]);
+      }
       const cheapMs = (performance.now() - t) / 5;
       work.on = false;
       console.log(`h5 nft 100k: apply ${applyMs.toFixed(0)} ms, check with comparison ${fullMs.toFixed(0)} ms (${fullBytes} bytes read), 5 checks without: ${cheapMs.toFixed(0)} ms each, ${work.runs.length} nft runs, ${work.bytes} bytes read, ${work.gets} element samples`);
@@ -167,7 +182,11 @@ describe.skipIf(skip !== null)('nftables tampering, round 4', () => {
       console.log(`h5 nft 100k: list table ${tableMs.toFixed(0)} ms, list ruleset inet ${rulesetMs.toFixed(0)} ms: this nft ${tableLoadsElements ? 'loads' : 'does not load'} the elements for a table listing`);
       const listings = work.runs.filter((r) => r.startsWith('-j -t list table') || r === '-j -t list ruleset inet');
       expect(listings).toHaveLength(5);
-      if (tableLoadsElements) expect(listings.filter((r) => r.startsWith('-j -t list table'))).toEqual([]);
+      // A ruleset listing killed at its budget (twice the table listing's cost: a loaded CI can stall
+      // one nft run past it) sends the agent to the table listing at once, by design; only then.
+      const rulesetFailed = work.failed.includes('-j -t list ruleset inet');
+      if (rulesetFailed) console.log(`h5 nft 100k: a ruleset listing failed or outlasted its budget (${work.failed.join('; ')}): the table was read alone after it`);
+      if (tableLoadsElements && !rulesetFailed) expect(listings.filter((r) => r.startsWith('-j -t list table'))).toEqual([]);
       expect(work.runs.length).toBeLessThanOrEqual(5 * 2 + 1);
       expect(await lab.connect(ADDR.clientV4, P)).toBe('timeout');
       expect(await lab.connect(ADDR.clientV4b, P)).toBe('connected');
