@@ -10,8 +10,9 @@
  *
  * The allowlist is always loopback + ignoreip + trusted proxies, plus, live, the host's own addresses:
  * replay never bans what the agent would not. Ban state lives in the BanBook; the caller takes what
- * the enforcer must change from book.changes(). reconfigure() is the reload: windows, counters and
- * bans carry over, rules whose counting changed start fresh, and bans of newly allowlisted addresses are lifted.
+ * the enforcer must change from book.changes(). reconfigure() is the reload: windows, counters,
+ * bans and the parser's lines in progress carry over, rules whose counting changed start fresh, and
+ * bans of newly allowlisted addresses are lifted.
  *
  * Evidence (issue 14): observe() takes the raw line and its file; every failure the detector counts
  * is kept in an EvidenceKeeper (bounded, decide/evidence.ts) and an offense hands that address's
@@ -510,7 +511,12 @@ export class Pipeline {
     const rules = selectRules(config, this.only);
     const allowlist = buildAllowlist(config, hosts);
     // (createLineParser refuses a log format it does not know: before anything is stored too.)
-    const parser = createLineParser(config.log.format, { trustedProxies: config.trustedProxies });
+    // The parser is kept when what it reads with is unchanged (the daemon keeps both, restart-only
+    // settings, at every reload): it holds the first records of a Docker line split over several and
+    // syslog lines cut before their status, and a new one read their rest alone (review H54: a SIGHUP
+    // between two records lost the line, and a rest that reads as a line of its own, another address
+    // in it, was counted for that address).
+    const parser = sameParsing(this.config, config) ? this.parser : createLineParser(config.log.format, { trustedProxies: config.trustedProxies });
     this.hostAddresses = hosts;
     this.config = config;
     this.allowlist = allowlist;
@@ -581,6 +587,13 @@ export function buildAllowlist(config: Config, hostAddresses: readonly string[] 
     }
   }
   return allowlist;
+}
+
+/** Whether a parser built for `before` reads lines as one built for `after` would (format and trusted proxies). */
+function sameParsing(before: Config, after: Config): boolean {
+  const a = before.trustedProxies;
+  const b = after.trustedProxies;
+  return before.log.format === after.log.format && a.length === b.length && a.every((p, i) => p === b[i]);
 }
 
 /** Which rules run: `only` names (any defined rule, enabled or not) or the enabled ones. */
