@@ -24,7 +24,8 @@
  * syslog line whose tag several containers may have written (ContainerResolver.scopesOf) counts at
  * each of them: never host-wide, where one tenant's lines would ban a client at every container.
  */
-import { repeat, type Clock, type TimerHandle } from './clock.js';
+import { repeat, steadyNow, type Clock, type TimerHandle } from './clock.js';
+import { watchWallSteps, type WallStep } from './wall-steps.js';
 import type { DaemonDeps, DaemonLogger, DaemonState } from './daemon-deps.js';
 import type { Config } from './config/schema.js';
 import { reloadedConfig, restartOnlyChanges } from './config/settings.js';
@@ -71,6 +72,11 @@ const REFRESH_INTERVAL_MS = 6 * 3600_000;
 const HOST_ADDRESS_INTERVAL_MS = 10_000;
 /** How long a stopping agent tries to deliver queued notifications (Docker's stop grace is 10 s). */
 const NOTIFY_SHUTDOWN_BUDGET_MS = 3000;
+/**
+ * At a step of the wall clock, bans dated up to this long after its last reading still move with it:
+ * a replica whose clock runs a little ahead dates the bans it shares ahead of this one's.
+ */
+const STEP_SLACK_MS = 60_000;
 /** Enforcers that refuse network (CIDR) bans: `ban 198.18.0.0/24` is refused before it is recorded. */
 
 export class Daemon implements ControlHandler {
@@ -133,11 +139,14 @@ export class Daemon implements ControlHandler {
   constructor(deps: DaemonDeps) {
     this.deps = deps;
     this.config = deps.config;
-    this.clock = deps.clock;
+    // Every reading of the time goes through the step watch, so a step of the wall clock is handled
+    // (wallStepped) before anything acts on the stepped clock.
+    const clock = watchWallSteps(deps.clock, (s) => this.wallStepped(s));
+    this.clock = clock;
     this.log = deps.logger;
     const hostMode = isHostMode(deps.config);
     this.hostMode = hostMode;
-    this.containers = deps.containers ?? (hostMode ? new ContainerDirectory({ dir: containersDirFor(deps.config.dockerContainersDir, deps.config.log.paths), clock: deps.clock, onWarning: (msg) => this.log.warn({}, msg) }) : undefined);
+    this.containers = deps.containers ?? (hostMode ? new ContainerDirectory({ dir: containersDirFor(deps.config.dockerContainersDir, deps.config.log.paths), clock, onWarning: (msg) => this.log.warn({}, msg) }) : undefined);
     this.scoped = hostMode && deps.config.banScope === 'container' && this.containers !== undefined;
     this.pipeline = new Pipeline({
       config: deps.config,
@@ -153,7 +162,7 @@ export class Daemon implements ControlHandler {
       // Host mode at the cap: bans of the container holding the most, ended for another's share.
       onCut: (bans) => {
         void this.lift(bans, 'cap');
-        const now = this.clock.now();
+        const now = steadyNow(this.clock);
         if (now - this.lastCutReport >= 60_000) {
           this.lastCutReport = now;
           const b = bans[0]!;
@@ -176,11 +185,11 @@ export class Daemon implements ControlHandler {
     });
     this.stats = this.pipeline.stats;
     const lifted = (bans: Ban[]): void => void this.lift(bans, 'group');
-    this.group = deps.share && new GroupLink({ share: deps.share, pipeline: this.pipeline, clock: deps.clock, log: this.log, onAdopted: (b) => this.toEnforce(b), onLifted: lifted, onOwnAgain: () => this.queue.schedule(), scoped: this.scoped, networks: deps.enforcer.cidr === true, minPrefix: { 4: deps.config.share.minPrefix4, 6: deps.config.share.minPrefix6 }, isContainer: (id) => this.containers?.info(id) != null });
+    this.group = deps.share && new GroupLink({ share: deps.share, pipeline: this.pipeline, clock, log: this.log, onAdopted: (b) => this.toEnforce(b), onLifted: lifted, onOwnAgain: () => this.queue.schedule(), scoped: this.scoped, networks: deps.enforcer.cidr === true, minPrefix: { 4: deps.config.share.minPrefix4, 6: deps.config.share.minPrefix6 }, isContainer: (id) => this.containers?.info(id) != null });
     this.keeper = new StateKeeper<DaemonState>({
       sink: deps.store,
       log: this.log,
-      clock: deps.clock,
+      clock,
       onFailure: () => deps.metrics?.stateSaveError(),
       onSettled: (doc, ok) => void (ok && (this.lastSavedPositions = JSON.stringify(doc.positions))),
     });
@@ -197,7 +206,7 @@ export class Daemon implements ControlHandler {
       touchAll: () => book.touchAll(),
       touchAllSteps: () => book.touchAllSteps(),
     };
-    this.queue = new EnforcementQueue({ enforcer: deps.enforcer, source, clock: deps.clock, afterApply: (refused) => this.afterApply(refused), log: this.log, metrics: deps.metrics });
+    this.queue = new EnforcementQueue({ enforcer: deps.enforcer, source, clock, afterApply: (refused) => this.afterApply(refused), log: this.log, metrics: deps.metrics });
   }
 
   async start(): Promise<void> {
@@ -297,7 +306,7 @@ export class Daemon implements ControlHandler {
   /** Bans refused at the ban book's cap (BANHAMMER_MAX_BANS) since the last report: said at most once a minute. */
   private reportRefusedAtCap(): void {
     const n = this.pipeline.book.refusedAtCap;
-    const now = this.clock.now();
+    const now = steadyNow(this.clock);
     if (n === this.refusedReported || now - this.refusedReportAt < 60_000) return;
     this.log.warn(
       { refused: n - this.refusedReported, maxBans: this.config.maxBans },
@@ -402,6 +411,25 @@ export class Daemon implements ControlHandler {
     const c = this.containers;
     const scope = !this.scoped ? undefined : ev.origin === undefined || c!.scopesOf === undefined ? c!.scopeOf(file, ev.origin) : c!.scopesOf(file, ev.origin);
     this.pipeline.observe(ev, this.clock.now(), scope, this.scopeName, ev.joined ?? line, file);
+  }
+
+  /**
+   * The wall clock was stepped (src/wall-steps.ts; called before anything reads the stepped time):
+   * the bans held keep their length of real time (Pipeline.clockStepped), as the kernel's entries,
+   * which count down on a monotonic clock, already do. Set back a day, every ban lasted a day longer;
+   * set forward, every one ended at the next tick (review H55). Bans dated after the clock's last
+   * reading (restored by an agent started with its clock far behind) keep their dates: the step
+   * sets the clock right for them.
+   */
+  private wallStepped(s: WallStep): void {
+    if (this.pipeline === undefined) return; // (a reading while the daemon is built)
+    const moved = this.pipeline.clockStepped(s.step, s.before + STEP_SLACK_MS);
+    this.startedAt += s.step;
+    this.log.warn(
+      { stepSeconds: Math.round(s.step / 1000), from: formatTime(s.before), to: formatTime(s.after), bansMoved: moved },
+      `the wall clock was stepped ${s.step < 0 ? 'back' : 'forward'}: the bans held keep their length (their start and end moved with the clock); check the host's NTP`,
+    );
+    if (moved > 0) queueMicrotask(() => this.queue.schedule());
   }
 
   /** A ban the enforcer must get; it is reported once applied. */

@@ -936,6 +936,44 @@ export class BanBook {
   }
 
   /**
+   * The wall clock was stepped by `step` ms (src/wall-steps.ts): each ban held that is dated up to
+   * `upTo` (the clock's last reading before the step) keeps its length of real time, its start and
+   * end moved by the step, as the kernel's own timeouts (which follow a monotonic clock) keep it. A
+   * ban dated after that reading was not made by the clock as it was: restored from a state file
+   * written while the clock was right, by an agent started with a clock far behind (a host without a
+   * clock battery boots in 1970); the step sets the clock right for it, and it keeps its dates. Each
+   * ban moved is touched (the enforcer takes its new end, the next save writes it). Returns how many
+   * were moved.
+   */
+  shiftMade(step: number, upTo: number): number {
+    // In place, the expiry heap moved (or rebuilt) once: a new object per ban (setBan) took 2 s of
+    // one block at 500,000 bans, this 0.2–0.4 s (0.04–0.05 s at 100,000), once per step. The objects
+    // are the book's; whoever holds one (a report pending) sees the ban as the book now holds it.
+    const move = (b: Ban): void => {
+      const m = b as { at: number; until: number | null };
+      m.at += step;
+      if (m.until !== null) m.until += step;
+    };
+    let n = 0;
+    let kept = 0;
+    for (const b of this.bans.values()) {
+      if (b.at > upTo) {
+        if (b.until !== null) kept++;
+        continue;
+      }
+      move(b);
+      if (b.under !== undefined && b.under.at <= upTo) move(b.under);
+      if (b.until !== null && b.until < this.earliestUntil) this.earliestUntil = b.until;
+      this.touch(b);
+      n++;
+    }
+    // Every ban that ends moved by the step: the heap's order holds. Otherwise it is rebuilt.
+    if (kept === 0) this.expiries.shiftAll(step);
+    else if (n > 0) this.expiries.keep((k, b) => this.bans.get(k) === b, true);
+    return n;
+  }
+
+  /**
    * Removes and returns the bans that have expired by `now`, earliest expiry first; at most `limit`
    * of them (the agent lifts a flood of bans that end in the same second in slices, giving the event
    * loop a turn between two: the rest stay for the next call, and no longer count as banned).
@@ -1582,7 +1620,7 @@ function restoreEnd(raw: unknown): BanEnd | null {
  * A Ban read from a state file (hostile): every field checked, texts cut, evidence re-validated;
  * null when it cannot be a ban at all. Expiry and the allowlist are the caller's (it records how such
  * a ban ended). An active ban's network is checked for width and coverage as banManually would, and
- * its expiry capped at MAX_BAN_MS from now.
+ * its expiry capped at MAX_BAN_MS from its start, or from now when later.
  */
 function readBan(b: unknown, now: number, active: boolean): Ban | null {
   if (typeof b !== 'object' || b === null) return null;
@@ -1605,7 +1643,10 @@ function readBan(b: unknown, now: number, active: boolean): Ban | null {
     family: c.family,
     rule: r.rule,
     at,
-    until: until === null || !active ? until : Math.min(until, now + MAX_BAN_MS),
+    // At most MAX_BAN_MS from when it was made, or from now when later, as a ban made here: capped
+    // from now alone, a clock far behind at start (a host without a clock battery boots in 1970) cut
+    // every saved ban to ten years after 1970, and all of them ended once the clock was set right.
+    until: until === null || !active ? until : Math.min(until, Math.max(now, at) + MAX_BAN_MS),
     failures: countOf(r.failures),
     nth: Math.max(1, countOf(r.nth)),
     manual: r.manual === true,

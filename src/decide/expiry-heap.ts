@@ -60,8 +60,21 @@ export class ExpiryHeap<B extends Ends> {
     this.siftDown(0, k, b, u, s);
   }
 
-  /** Keeps only the entries `live` accepts (the book's bans still held), in heap order again. */
-  keep(live: (k: string, ban: B) => boolean): void {
+  /**
+   * Every entry's expiry moved by `ms` (the book moved every ban that ends by as much: the order holds,
+   * stale entries included, which stay stale).
+   */
+  shiftAll(ms: number): void {
+    const u = this.untils;
+    for (let i = 0; i < u.length; i++) u[i] = u[i]! + ms;
+  }
+
+  /**
+   * Keeps only the entries `live` accepts (the book's bans still held), in heap order again.
+   * `reread`: each entry's expiry is read again from its ban (the book moved bans' ends in place:
+   * BanBook.shiftMade).
+   */
+  keep(live: (k: string, ban: B) => boolean, reread = false): void {
     const keys: string[] = [];
     const bans: B[] = [];
     const untils: number[] = [];
@@ -70,7 +83,7 @@ export class ExpiryHeap<B extends Ends> {
       if (!live(this.keys[i]!, this.bans[i]!)) continue;
       keys.push(this.keys[i]!);
       bans.push(this.bans[i]!);
-      untils.push(this.untils[i]!);
+      untils.push(reread ? this.bans[i]!.until! : this.untils[i]!);
       order.push(this.order[i]!);
     }
     this.keys = keys;

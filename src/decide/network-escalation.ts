@@ -26,6 +26,13 @@ function isTeredo(network: string): boolean {
   return network.startsWith('2001:0:') || network.startsWith('2001::');
 }
 
+/**
+ * How far after a ban an earlier-counted one may be dated and keep its own time (a late line in
+ * replay: Apache logs a slow request when it ends, stamped when it began); as the detector's
+ * MAX_LATE_MS. An entry dated further after the ban being recorded is let go.
+ */
+export const FUTURE_SLACK_MS = 5 * 60_000;
+
 /** Networks remembered at most (each holds at most `after` addresses). */
 export const MAX_NETWORKS = 100_000;
 
@@ -141,10 +148,28 @@ export class NetworkEscalation {
     } else {
       this.recent.delete(network);
     }
-    const kept = list.filter((e) => e.ip !== ip && e.at > since);
+    // An entry stamped more than FUTURE_SLACK_MS after this ban came from a clock that ran ahead (a
+    // line stamped far ahead in replay, a ban restored or made before the wall clock was set back
+    // that nothing moved): it goes. Kept, it stayed inside the window (at − within, at] of every ban
+    // until its own time came, a year if it was a year ahead (review H55).
+    const kept = list.filter((e) => e.ip !== ip && e.at > since && e.at <= at + FUTURE_SLACK_MS);
     kept.push({ ip, at });
     while (kept.length > after) kept.shift();
     return { network, kept };
+  }
+
+  /**
+   * The wall clock was stepped by `step` ms: the bans remembered as made up to `upTo` (the clock's
+   * last reading before the step) move with it, so that they leave the window once `within` of real
+   * time has gone by (set back a day, they counted a day longer; set forward, not at all).
+   */
+  shift(step: number, upTo: number): void {
+    for (const list of this.recent.values()) {
+      for (let i = 0; i < list.length; i++) {
+        const e = list[i]!;
+        if (e.at <= upTo) list[i] = { ip: e.ip, at: e.at + step };
+      }
+    }
   }
 
   /** Forgets what is remembered of the network holding `ip` (an unban of it or of the network). */

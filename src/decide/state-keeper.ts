@@ -22,7 +22,7 @@
  *   unspaced); waits at most `budgetMs` of real time (a stopping process has no other) and answers
  *   'stalled' when the disk did not answer by then (the write goes on).
  */
-import { systemClock, type Clock, type TimerHandle } from '../clock.js';
+import { steadyNow, systemClock, type Clock, type TimerHandle } from '../clock.js';
 
 export interface StateSink<T> {
   save(doc: T): Promise<void>;
@@ -189,7 +189,7 @@ export class StateKeeper<T> {
     this.opts.onFailure?.();
     const stallMs = this.opts.stallMs ?? STALL_MS;
     const msg = `the state disk has not answered a save for ${Math.round(stallMs / 1000)} s or more`;
-    const now = this.clock.now();
+    const now = steadyNow(this.clock);
     if (this.error === null && now - this.lastStallWarning >= (this.opts.stallWarnEveryMs ?? STALL_WARN_EVERY_MS)) {
       this.lastStallWarning = now;
       this.opts.log.warn({ stalledForMs: stallMs }, `${msg} (a stalled disk or mount?); bans are still enforced; the latest state is written once it answers`);

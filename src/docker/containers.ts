@@ -42,7 +42,7 @@
 import { existsSync, readdirSync, statSync, type Stats } from 'node:fs';
 import { readRegularFileSync } from '../fs/read-regular.js';
 import { basename, dirname, isAbsolute, join, relative } from 'node:path';
-import { systemClock, type Clock } from '../clock.js';
+import { steadyNow, systemClock, type Clock } from '../clock.js';
 import { canonicalIp } from '../parse/ip.js';
 import { parseSyslogFrame } from '../parse/syslog.js';
 
@@ -157,6 +157,7 @@ export interface ContainerResolver {
 export interface ContainerDirectoryOptions {
   /** Docker's containers directory; null: only json-file paths (their own directory) are known. */
   readonly dir: string | null;
+  /** For the ages of what is cached (its monotonic clock when it has one: steadyNow). */
   readonly clock?: Clock;
   readonly refreshMs?: number;
   readonly onWarning?: (msg: string) => void;
@@ -351,7 +352,7 @@ export class ContainerDirectory implements ContainerResolver {
     // its /dev/shm is `<its id>/mounts/shm/`, where it could make `<another id>/<another id>-json.log`
     // and a config.v2.json beside it, naming that container with addresses of its choosing).
     const ok = CONTAINER_ID_RE.test(id) && basename(file) === `${id}-json.log` && !this.nestedInDir(dirname(d));
-    this.relist(this.clock.now());
+    this.relist(steadyNow(this.clock));
     if (this.fileIds.size > 10_000) this.fileIds.clear();
     this.fileIds.set(file, ok ? id : null);
     if (!ok) return undefined;
@@ -378,7 +379,7 @@ export class ContainerDirectory implements ContainerResolver {
 
   info(id: string): ContainerInfo | null {
     if (!CONTAINER_ID_RE.test(id)) return null;
-    const now = this.clock.now();
+    const now = steadyNow(this.clock);
     const c = this.cache.get(id);
     if (c !== undefined && now - c.checkedAt < this.refreshMs) return c.info;
     this.relist(now);
@@ -442,7 +443,7 @@ export class ContainerDirectory implements ContainerResolver {
 
   scopesOf(file: string, origin: string | undefined): readonly (string | undefined)[] {
     if (origin === undefined) return [this.idOfLogFile(file)];
-    const now = this.clock.now();
+    const now = steadyNow(this.clock);
     const hit = this.tagScopes.get(origin);
     // A tag is looked up again after a while: one that named no container (it may be new), and one
     // that did (that container may have been renamed or removed, and another now bear the name).
@@ -509,7 +510,7 @@ export class ContainerDirectory implements ContainerResolver {
 
   /** The tag index (TagIndex), built again once it is TAG_RECHECK_MS old. */
   private tags(): TagIndex {
-    const now = this.clock.now();
+    const now = steadyNow(this.clock);
     if (this.tagIndex !== null && now - this.tagIndex.at < TAG_RECHECK_MS) return this.tagIndex;
     const ids = this.knownIds();
     const told = new Map<string, string[]>();
@@ -558,7 +559,7 @@ export class ContainerDirectory implements ContainerResolver {
     }
     if (this.tagsWarned.has(tag)) return this.warnOnce(key, msg);
     this.tagsUnwarned++;
-    const now = this.clock.now();
+    const now = steadyNow(this.clock);
     if (now - this.tagSummaryAt < TAG_SUMMARY_MS) return;
     this.tagSummaryAt = now;
     this.warn(`${this.tagsUnwarned} more look-up(s) of syslog tags not tied to exactly one container (the last ${JSON.stringify(tag)}): host-wide when no container writes the tag, else counted at each container that may (only the first ${MAX_TAG_WARNINGS} distinct tags are named one by one)`);
@@ -567,7 +568,7 @@ export class ContainerDirectory implements ContainerResolver {
 
   /** A container's log settings (hostconfig.json), re-read when the file changed; undefined when it cannot be read. */
   private logSettings(id: string): LogSettings | undefined {
-    const now = this.clock.now();
+    const now = steadyNow(this.clock);
     const c = this.logs.get(id);
     if (c !== undefined && now - c.checkedAt < this.refreshMs) return c.settings;
     const dir = this.dirOf(id);
@@ -605,7 +606,7 @@ export class ContainerDirectory implements ContainerResolver {
    * had. (A removed container's held bans still name it: info() answers null for it.)
    */
   knownIds(): string[] {
-    this.relist(this.clock.now());
+    this.relist(steadyNow(this.clock));
     return [...new Set([...this.dirs.keys(), ...this.listed])];
   }
 

@@ -28,8 +28,9 @@
  * exactly this format. Apache has no epoch-seconds variable; %{TIME} is local time, and ap_expr's `<`
  * compares strings, which for two 14-digit stamps is time order. Apache and the agent agree on local
  * time when they run with the same TZ (one container: they do). Across a DST fall-back the same local
- * hour repeats; a ban ending in it may end up to an hour early in Apache's eyes — but only when the
- * agent is dead, because the agent removes expired entries itself within a second.
+ * hour repeats: a ban ending in its second pass is written in the summer offset (timeStamp), so it
+ * holds through the first pass; the agent removes expired entries itself within a second, and a dead
+ * agent's ban ending there lasts at most an hour longer.
  *
  * Address forms: the canonical one (RFC 5952 for IPv6), and for IPv4-compatible IPv6 (::/96) also
  * `::a.b.c.d`, the spelling APR prints for it, so the lookup key always matches. An IPv4 ban is one
@@ -69,7 +70,7 @@
 import { chmod, lstat, mkdir, open, readdir, readlink, rename, rm, stat, symlink, unlink, utimes } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
-import { systemClock, type Clock } from '../clock.js';
+import { steadyNow, systemClock, type Clock } from '../clock.js';
 import { apacheProblems, type ApacheSettings } from '../config/apache.js';
 import { BanhammerError } from '../errors.js';
 import { parseCidr } from '../parse/ip.js';
@@ -107,12 +108,27 @@ export const PERMANENT_STAMP = '99991231235959';
 
 const pad = (n: number, w = 2): string => String(n).padStart(w, '0');
 
-/** `until` (ms) as Apache's %{TIME} would show that moment (local time), rounded up to a second. */
+/**
+ * `until` (ms) as Apache's %{TIME} would show that moment (local time), rounded up to a second. When
+ * the clocks went back (DST ends) in the hour before it, the same local hour repeats and its first
+ * pass reads the same as, or later than, an end in its second pass: written as read then, a ban was
+ * not enforced for up to an hour before its end, the agent alive (review H55). The end is then
+ * written in the offset in force an hour before it (the clocks go back at most an hour), which no
+ * reading before the end reaches: the agent lifts the ban on time, and a dead agent's ban lasts at
+ * most the shift longer, never shorter.
+ */
 export function timeStamp(until: number | null): string {
   if (until === null) return PERMANENT_STAMP;
-  const d = new Date(Math.ceil(until / 1000) * 1000);
+  const ms = Math.ceil(until / 1000) * 1000;
+  const d = new Date(ms);
   if (Number.isNaN(d.getTime()) || d.getFullYear() > 9999) return PERMANENT_STAMP;
   if (d.getFullYear() < 1000) return '00000000000000';
+  const aheadBefore = d.getTimezoneOffset() - new Date(ms - 3600_000).getTimezoneOffset(); // minutes
+  if (aheadBefore > 0) {
+    // Local time in the earlier (summer) offset: the UTC fields of the moment moved by that offset.
+    const s = new Date(ms - new Date(ms - 3600_000).getTimezoneOffset() * 60_000);
+    if (s.getUTCFullYear() <= 9999) return `${s.getUTCFullYear()}${pad(s.getUTCMonth() + 1)}${pad(s.getUTCDate())}${pad(s.getUTCHours())}${pad(s.getUTCMinutes())}${pad(s.getUTCSeconds())}`;
+  }
   return `${d.getFullYear()}${pad(d.getMonth() + 1)}${pad(d.getDate())}${pad(d.getHours())}${pad(d.getMinutes())}${pad(d.getSeconds())}`;
 }
 
@@ -788,7 +804,7 @@ export class ApacheMapEnforcer implements Enforcer {
   async check(expected: () => readonly EnforcerBan[]): Promise<string[]> {
     const repaired = await this.map.check(expected);
     // A write in progress (or asked for) makes new versions of both anyway.
-    if (repaired.length === 0 && !this.map.busy && this.clock.now() - this.map.versionAt >= this.refreshMs) {
+    if (repaired.length === 0 && !this.map.busy && steadyNow(this.clock) - this.map.versionAt >= this.refreshMs) {
       await this.sdbm.touch();
       await this.map.touch();
     }

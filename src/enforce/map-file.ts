@@ -44,7 +44,7 @@
 import { readdir, stat, unlink, utimes } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { writeFileAtomic, type AtomicWriteError } from '../fs/atomic-write.js';
-import type { Clock } from '../clock.js';
+import { steadyNow, type Clock } from '../clock.js';
 import { BanhammerError } from '../errors.js';
 import type { EnforcerBan, EnforcerBatch, RefusedEntry } from './enforcer.js';
 import { clientAddress } from './iptables-args.js';
@@ -515,7 +515,7 @@ export class MapFile {
       }
       if (st.ino !== w.ino || st.size !== w.size) return; // replaced meanwhile: check() sees it
       this.written = { ino: st.ino, size: st.size, mtimeNs: st.mtimeNs };
-      this.versionAt = this.opts.clock.now();
+      this.versionAt = steadyNow(this.opts.clock);
     } catch (e) {
       if (errCode(e) === 'ENOENT') return; // removed meanwhile: the next check() re-creates it
       throw this.fileError('cannot touch', e);
@@ -586,7 +586,7 @@ export class MapFile {
     } catch {
       this.written = null;
     }
-    this.versionAt = this.opts.clock.now();
+    this.versionAt = steadyNow(this.opts.clock);
   }
 
   private fileError(what: string, e: unknown): BanhammerError {

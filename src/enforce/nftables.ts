@@ -50,7 +50,7 @@
  *
  * Calls are serialised: a check never interleaves with an apply.
  */
-import { systemClock, type Clock } from '../clock.js';
+import { steadyNow, systemClock, type Clock } from '../clock.js';
 import { BanhammerError } from '../errors.js';
 import { execError, type Runner, type RunOptions, type RunResult } from '../exec/runner.js';
 import type { ApplyResult, Enforcer, EnforcerBan, EnforcerBatch, KernelReading, RefusedEntry } from './enforcer.js';
@@ -347,10 +347,12 @@ export class NftablesEnforcer implements Enforcer {
       if (typeof expected !== 'function') return repaired;
       // Listing 100,000 elements costs seconds: with an interval set, never spend over 2 % of the time on it.
       const every = this.elementCheckMs > 0 ? Math.max(this.elementCheckMs, 50 * this.elementCheckCostMs) : 0;
-      const due = now - this.lastElementCheck >= every;
+      // Ages on the monotonic clock: set back a day, the wall clock skipped the element check that day.
+      const steady = steadyNow(this.clock);
+      const due = steady - this.lastElementCheck >= every;
       const sampleEvery = this.sampleCostMs > CHEAP_SAMPLE_MS ? 50 * this.sampleCostMs : 0;
-      if (due || (now - this.lastSample >= sampleEvery && (await this.timedSample(empty, now)))) {
-        this.lastElementCheck = now;
+      if (due || (steady - this.lastSample >= sampleEvery && (await this.timedSample(empty, now)))) {
+        this.lastElementCheck = steady;
         const t0 = performance.now();
         // What this pass read back (metrics): sets found empty count as holding nothing, their bans as missing.
         const reading = { held: 0, missing: refilled, stray: 0 };
@@ -484,7 +486,7 @@ export class NftablesEnforcer implements Enforcer {
     try {
       return await this.sampleMissing(skip, now);
     } finally {
-      this.lastSample = now;
+      this.lastSample = steadyNow(this.clock);
       this.sampleCostMs = performance.now() - t0;
     }
   }

@@ -266,7 +266,8 @@ export class Pipeline {
     let event = ev;
     if (ev.time > now + SKEW_TOLERANCE_MS) {
       this.stats.skewed++;
-      if (now - this.lastSkewReport >= 60_000) {
+      // (A clock set back since the last report counts as time gone by: no day without a warning.)
+      if (now - this.lastSkewReport >= 60_000 || now < this.lastSkewReport) {
         this.lastSkewReport = now;
         this.onSkew(ev.time, now);
       }
@@ -457,12 +458,31 @@ export class Pipeline {
       const net = ipv6NetworkOf(b.ip, prefix);
       if (net !== null && !((named.get(net) ?? Number.NEGATIVE_INFINITY) >= b.at)) counted.push(b);
     }
-    yield* sortSteps(counted, (a, c) => a.at - c.at);
+    // A ban dated ahead of the clock (saved by a clock that ran ahead, or written into the file by
+    // hand) counts as made now: dated a year ahead, it stayed inside escalation's window (at − within,
+    // at] of every later ban for that year, and each ban of one more address of its network made the
+    // network ban, a day or months on (review H55).
+    const madeAt = (b: Ban): number => Math.min(b.at, now);
+    yield* sortSteps(counted, (a, c) => madeAt(a) - madeAt(c));
     for (let i = 0; i < counted.length; i++) {
       if ((i & (STEP_UNITS - 1)) === STEP_UNITS - 1) yield;
       const b = counted[i]!;
-      this.escalation.remember(b.ip, b.at);
+      this.escalation.remember(b.ip, madeAt(b));
     }
+  }
+
+  /**
+   * Live: the wall clock was stepped by `step` ms (src/wall-steps.ts). The bans dated up to `upTo`
+   * (the clock's last reading before the step) and escalation's memory of them move with it
+   * (BanBook.shiftMade); returns how many bans moved. The detection windows are left as they are:
+   * failures the server stamped before the step and after it do not add up (a client's count in
+   * progress starts again, once per step).
+   */
+  clockStepped(step: number, upTo: number): number {
+    if (this.mode !== 'live') return 0;
+    this.settleCount();
+    this.escalation.shift(step, upTo);
+    return this.book.shiftMade(step, upTo);
   }
 
   /**

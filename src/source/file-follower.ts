@@ -29,7 +29,7 @@ import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import { constants, type BigIntStats, type Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { createHash } from 'node:crypto';
-import type { Clock } from '../clock.js';
+import { steadyNow, type Clock } from '../clock.js';
 import { BanhammerError } from '../errors.js';
 import type { FilePosition } from './line-source.js';
 import { LineSplitter } from './line-splitter.js';
@@ -399,7 +399,8 @@ export class FileFollower {
   }
 
   private async pass(): Promise<void> {
-    const now = this.o.clock.now();
+    // (Ages only, on the monotonic clock: a wall clock set back a day held a rotated file open that day.)
+    const now = steadyNow(this.o.clock);
     for (const d of [...this.draining]) {
       if (this.stopped) return;
       const grew = await this.readToEnd(d);
@@ -946,7 +947,7 @@ export class FileFollower {
       ino: id.ino,
       readOffset: offset,
       splitter,
-      lastGrowth: this.o.clock.now(),
+      lastGrowth: steadyNow(this.o.clock),
       size: Number(st.size),
     };
   }
