@@ -176,6 +176,12 @@ export class Daemon implements ControlHandler {
       onSkew: (t) => {
         this.log.warn({ lineTime: formatTime(t), skewedLines: this.pipeline.stats.skewed }, 'log line stamped in the future; counted as happening now');
       },
+      onBehind: (r) => {
+        this.log.warn(
+          { lines: r.lines, newestLine: formatTime(r.newestLine), behindSeconds: Math.round(r.behindMs / 1000) },
+          "every log line read for a minute or more is stamped too long ago for any rule's findtime: none of them counts toward a ban. Is the log writer's clock (or time zone) behind this host's? (A backlog read after a restart looks the same until it is read.)",
+        );
+      },
       // Once: can this enforcer hold a client the server itself did not see (forwarded-clients.ts)?
       onForwarded: (ev) => {
         this.forwardedExample = ev.ip;
@@ -600,12 +606,20 @@ export class Daemon implements ControlHandler {
         repairs: this.repairs,
         checkFailing: this.checkFailing,
         skewedLines: this.pipeline.stats.skewed,
+        staleLines: this.pipeline.stats.stale,
+        ...this.logBehindHealth(),
         ...(this.group && { shareConnected: this.group.connected }),
         unbansPending: this.unbansPending().map((u) => (u.scope === undefined ? u.ip : `${u.ip} ${u.scope}`)),
         ...this.forwardedHealth(),
       },
       firewall: this.firewallState,
     };
+  }
+
+  /** health.logBehind while every line read for a minute or more was too old to count (a field older CLIs ignore). */
+  private logBehindHealth(): { logBehind?: { lines: number; newestLine: string; behindSeconds: number } } {
+    const r = this.pipeline.logBehind(this.clock.now());
+    return r === undefined ? {} : { logBehind: { lines: r.lines, newestLine: formatTime(r.newestLine), behindSeconds: Math.round(r.behindMs / 1000) } };
   }
 
   /**

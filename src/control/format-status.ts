@@ -95,6 +95,9 @@ function healthWarnings(report: StatusReport): string[] {
   if (h.refused > 0) out.push(`${h.refused} ban${h.refused === 1 ? '' : 's'} refused by the firewall`);
   if (h.repairs > 0) out.push(`firewall state repaired ${h.repairs} time${h.repairs === 1 ? '' : 's'}`);
   if (h.skewedLines > 0) out.push(`${h.skewedLines} log line${h.skewedLines === 1 ? '' : 's'} stamped in the future`);
+  if (h.logBehind !== undefined) {
+    out.push(`the last ${h.logBehind.lines} log lines (for a minute or more) were all stamped too long ago for any rule to count them, the newest ${safe(h.logBehind.newestLine)} (${h.logBehind.behindSeconds} s behind this host's clock): is the log writer's clock or time zone behind?`);
+  }
   if (h.forwardedClients !== undefined) out.push(`${h.forwardedClients.lines} line${h.forwardedClients.lines === 1 ? '' : 's'} named their client in X-Forwarded-For: ${safe(h.forwardedClients.note)}`);
   const pending = h.unbansPending ?? [];
   if (pending.length > 0) {

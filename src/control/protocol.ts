@@ -116,6 +116,14 @@ export interface AgentHealth {
   checkFailing?: number;
   /** Lines stamped in the future (more than the tolerance ahead of the agent's clock), since start. */
   skewedLines: number;
+  /** Lines stamped too long ago for any rule's findtime (not counted), since start. Absent from older daemons. */
+  staleLines?: number;
+  /**
+   * While every line read for a minute or more has been too old for any rule to count (the log
+   * writer's clock behind, or a long backlog): that run of lines, the newest time stamped on one of
+   * them and how far behind the agent's clock it is. Absent otherwise.
+   */
+  logBehind?: { lines: number; newestLine: string; behindSeconds: number };
   /** With shared bans (BANHAMMER_SHARE_GROUP): is Redis reachable right now? Absent without sharing. */
   shareConnected?: boolean;
   /**

@@ -53,6 +53,8 @@ const statusReport = shape({
       repairs: count,
       checkFailing: opt(count),
       skewedLines: count,
+      staleLines: opt(count),
+      logBehind: opt(shape({ lines: count, newestLine: str, behindSeconds: count })),
       shareConnected: opt((v) => typeof v === 'boolean'),
       unbansPending: opt(list(str)),
       forwardedClients: opt(shape({ lines: count, note: str })),

@@ -64,6 +64,7 @@ export interface ShareCounts {
 export class MetricsSampler {
   private lines = 0;
   private skewed = 0;
+  private stale = 0;
   private refusedAtCap = 0;
   private readonly skipped = new Map<string, number>();
   private readonly matches = new Map<string, number>();
@@ -87,6 +88,8 @@ export class MetricsSampler {
     this.lines = s.stats.lines;
     m.skewedLines(since(s.stats.skewed, this.skewed));
     this.skewed = s.stats.skewed;
+    m.staleLines(since(s.stats.stale, this.stale));
+    this.stale = s.stats.stale;
     m.bansRefusedAtCap(since(s.book.refusedAtCap, this.refusedAtCap));
     this.refusedAtCap = s.book.refusedAtCap;
     for (const r of SKIP_REASONS) {

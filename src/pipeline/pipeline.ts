@@ -33,6 +33,7 @@ import { NetworkEscalation, type NetworkEscalationSettings } from '../decide/net
 import { BanhammerError } from '../errors.js';
 import { isNetwork, ipv6NetworkOf } from '../parse/ip.js';
 import { runSync, sortSteps, STEP_UNITS, type Steps } from '../yielding.js';
+import { longestFindtime, StaleLines, type BehindReport } from './stale-lines.js';
 
 export type PipelineMode = 'live' | 'replay';
 
@@ -69,6 +70,11 @@ export interface PipelineOptions {
   /** Live: a line stamped in the future (its time, the clock's); at most once a minute, for the log. */
   readonly onSkew?: (eventTime: number, now: number) => void;
   /**
+   * Live: every line read for a minute or more has been too old for any rule to count (stale-lines.ts);
+   * at most once every 10 minutes, for the log.
+   */
+  readonly onBehind?: (report: BehindReport) => void;
+  /**
    * The first event whose client was read from a forwarded field past a trusted proxy
    * (AccessEvent.forwarded), once: the daemon says whether its enforcer can hold such a client.
    */
@@ -96,6 +102,8 @@ export interface PipelineStats {
   skipped: Record<SkipReason, number>;
   /** Live: lines stamped more than SKEW_TOLERANCE_MS ahead of the agent's clock. */
   skewed: number;
+  /** Live: lines stamped too long ago for any rule to count them (stale-lines.ts). */
+  stale: number;
   /**
    * Events whose client was read from an X-Forwarded-For field past a trusted proxy
    * (AccessEvent.forwarded): the server itself saw the proxy as their peer.
@@ -112,6 +120,7 @@ export class Pipeline {
     parsed: 0,
     skipped: Object.fromEntries(SKIP_REASONS.map((r) => [r, 0])) as Record<SkipReason, number>,
     skewed: 0,
+    stale: 0,
     forwarded: 0,
   };
   private config: Config;
@@ -123,6 +132,9 @@ export class Pipeline {
   private readonly onBan: (ban: Ban) => void;
   private readonly onCut: (bans: Ban[], at: number) => void;
   private readonly onSkew: (eventTime: number, now: number) => void;
+  private readonly onBehind: ((report: BehindReport) => void) | undefined;
+  /** Live: lines too old for any rule, and whether the log has been behind the clock for a while. */
+  private readonly staleLines: StaleLines;
   private readonly onForwarded: ((ev: AccessEvent) => void) | undefined;
   /** Live: the clock for the line being handled; scope name lookups for host mode. */
   private now = 0;
@@ -153,6 +165,7 @@ export class Pipeline {
     this.onBan = opts.onBan ?? (() => {});
     this.onCut = opts.onCut ?? (() => {});
     this.onSkew = opts.onSkew ?? (() => {});
+    this.onBehind = opts.onBehind;
     this.onForwarded = opts.onForwarded;
     this.networkBans = opts.networkBans ?? true;
     this.escalation = new NetworkEscalation(escalationSettings(opts.config));
@@ -180,7 +193,9 @@ export class Pipeline {
       keep && share
         ? (ev: FailureEvent, rule: CompiledRule, scope: string | undefined, count: number): void => (keep(ev, rule, scope, count), share(ev, rule, scope))
         : (keep ?? share);
-    this.detector = new Detector(selectRules(opts.config, opts.only), {
+    const rules = selectRules(opts.config, opts.only);
+    this.staleLines = new StaleLines(longestFindtime(rules));
+    this.detector = new Detector(rules, {
       maxTracked: opts.config.maxTracked,
       isExempt: (ip) => this.isExempt(ip),
       isBanned: (ip, rule, t, scope) => this.book.isBanned(ip, rule, this.mode === 'live' ? this.now : t, scope),
@@ -264,6 +279,9 @@ export class Pipeline {
     this.now = now;
     this.scopeName = scopeName;
     let event = ev;
+    const behind = this.staleLines.note(ev.time, now);
+    this.stats.stale = this.staleLines.total;
+    if (behind !== null) this.onBehind?.(behind);
     if (ev.time > now + SKEW_TOLERANCE_MS) {
       this.stats.skewed++;
       // (A clock set back since the last report counts as time gone by: no day without a warning.)
@@ -471,6 +489,11 @@ export class Pipeline {
     }
   }
 
+  /** Live: while every line read for a minute or more has been too old for any rule to count, that run (stale-lines.ts). */
+  logBehind(now: number): BehindReport | undefined {
+    return this.mode === 'live' ? this.staleLines.behind(now) : undefined;
+  }
+
   /**
    * Live: the wall clock was stepped by `step` ms (src/wall-steps.ts). The bans dated up to `upTo`
    * (the clock's last reading before the step) and escalation's memory of them move with it
@@ -541,6 +564,7 @@ export class Pipeline {
     this.config = config;
     this.allowlist = allowlist;
     this.parser = parser;
+    this.staleLines.setLongestFindtime(longestFindtime(rules));
     // A restarted window's kept lines were never counted by the new one: `why` and the next ban
     // must not show them as its failures.
     this.evidence?.forgetRules(this.detector.reconfigure(rules, config.maxTracked));

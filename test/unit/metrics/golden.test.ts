@@ -14,6 +14,7 @@ function exercise(m: Metrics): void {
   m.lines(2);
   m.parseSkipped('truncated', 2);
   m.skewedLines(3);
+  m.staleLines(5);
   m.bansRefusedAtCap(4);
   m.ruleMatches('forbidden', 250);
   m.banned('forbidden', 3);
