@@ -215,6 +215,17 @@ export class Daemon implements ControlHandler {
     this.queue = new EnforcementQueue({ enforcer: deps.enforcer, source, clock, afterApply: (refused) => this.afterApply(refused), log: this.log, metrics: deps.metrics });
   }
 
+  /**
+   * The runner answers on the control socket before it calls start() (run.ts: the socket first, so a
+   * second agent is refused before anything touches the firewall), and the socket takes requests
+   * while it is being set up: from this call, changes are refused as while restoring, until start()
+   * has restored the saved bans. Without it a ban taken in that gap was answered "banned" and the
+   * next one "still starting" (seen in CI: dry-run-networks).
+   */
+  willStart(): void {
+    this.restoring ??= { resolve: () => {} };
+  }
+
   async start(): Promise<void> {
     this.phase = 'starting';
     const restoring = { resolve: () => void (this.restoring === restoring && (this.restoring = null)) };

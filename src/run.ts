@@ -353,6 +353,7 @@ export async function runAgent(opts: RunOptions): Promise<number> {
   try {
     // The control socket first: it refuses to start when another live agent answers on it, before
     // anything touches the firewall that agent owns. The daemon is the handler: nothing is dropped.
+    daemon.willStart();
     control = await startControlServer({
       socketPath: config.socketPath,
       handler: daemon,
