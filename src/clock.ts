@@ -2,6 +2,8 @@
  * Time is an input. Everything that needs "now" or a timer takes a Clock, so tests pin time with
  * ManualClock (test/fakes/manual-clock.ts) and production uses systemClock.
  */
+import { uptime } from 'node:os';
+
 export interface Clock {
   /** Milliseconds since the Unix epoch: the wall clock, which NTP or an operator may step either way. */
   now(): number;
@@ -10,6 +12,12 @@ export interface Clock {
    * Optional: without it a step of the wall clock cannot be told from time going by (wall-steps.ts).
    */
   monotonic?(): number;
+  /**
+   * How long the host has been suspended (ms, any origin; CLOCK_BOOTTIME − CLOCK_MONOTONIC): the
+   * monotonic clock stops while a host or VM sleeps and the wall clock goes on, and only this tells
+   * that sleep from a step of the wall clock (wall-steps.ts). Read rarely (a system call): optional.
+   */
+  suspended?(): number;
   setTimeout(fn: () => void, ms: number): TimerHandle;
   clearTimeout(handle: TimerHandle): void;
 }
@@ -21,6 +29,9 @@ export interface TimerHandle {
 export const systemClock: Clock = {
   now: () => Date.now(),
   monotonic: () => performance.now(),
+  // os.uptime() is CLOCK_BOOTTIME (counts suspended time), process.hrtime CLOCK_MONOTONIC (does not),
+  // both from boot: their difference grows by exactly the time spent suspended (10 ms resolution).
+  suspended: () => uptime() * 1000 - Number(process.hrtime.bigint() / 1000n) / 1000,
   setTimeout(fn, ms) {
     const t = setTimeout(fn, ms);
     t.unref?.();

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { BoundedMap } from '../bounded-map.js';
-import { systemClock, type Clock } from '../clock.js';
+import { steadyNow, systemClock, type Clock } from '../clock.js';
 import { BanhammerError } from '../errors.js';
 import type { RunOptions, Runner } from '../exec/runner.js';
 import { resolveBackend, type Backend, type IptablesMode } from './backend-mode.js';
@@ -291,7 +291,9 @@ export class FirewallCommands {
     const o: RunOptions = this.opts.timeoutMs !== undefined && opts.timeoutMs === undefined ? { ...opts, timeoutMs: this.opts.timeoutMs } : opts;
     const policy = { ...DEFAULT_RETRY, ...this.opts.retry };
     const clock = this.opts.clock ?? systemClock;
-    const start = clock.now();
+    // The budget on the monotonic clock: on the wall clock, set back a day between two attempts, a
+    // lock held for good was retried for that day, every ban and check waiting behind it (review H56).
+    const start = steadyNow(clock);
     let delay = policy.firstDelayMs;
     for (let attempt = 1; ; attempt++) {
       try {
@@ -299,7 +301,7 @@ export class FirewallCommands {
       } catch (raw) {
         const e = classifyFirewallError(raw, what, backend?.mode);
         if (!isTransientFirewallError(e) || this.hurry > 0) throw e;
-        const elapsed = clock.now() - start;
+        const elapsed = steadyNow(clock) - start;
         const wait = Math.round(delay * (0.5 + (this.opts.random ?? Math.random)()));
         if (elapsed + wait > policy.totalMs) throw attempt === 1 ? e : gaveUp(e, attempt, elapsed);
         this.opts.onRetry?.(`${e instanceof Error ? e.message : String(e)}; retrying in ${wait} ms (attempt ${attempt + 1})`);
@@ -447,7 +449,7 @@ export class FirewallCommands {
     // find it full again.
     // (Only while it still holds as many: a set flushed or re-created since is repaired at once.)
     const fullAt = this.fullAt.get(set);
-    if (fullAt !== undefined && now - fullAt.at < FULL_SET_BACKOFF_MS && kernelCount >= fullAt.count) return { repaired: null, refused: [], missing: 0, stray: 0 };
+    if (fullAt !== undefined && steadyNow(this.opts.clock ?? systemClock) - fullAt.at < FULL_SET_BACKOFF_MS && kernelCount >= fullAt.count) return { repaired: null, refused: [], missing: 0, stray: 0 };
     const wanted = new Map([...want].filter(([ip]) => !this.refusedKeys.has(`${set} ${ip}`)));
     const compareAnyway = full && kernelCount <= FULL_COMPARE_MAX_ENTRIES;
     // Counts that agree are taken as no drift (the periodic full comparison catches a swap).
@@ -589,7 +591,7 @@ export class FirewallCommands {
    */
   private async splitForFullSets(lines: readonly SetLine[], failing: { line: number; set: string }): Promise<{ lines: SetLine[]; refused: RefusedEntry[] }> {
     const members = await this.listSet(failing.set);
-    this.fullAt.set(failing.set, { at: (this.opts.clock ?? systemClock).now(), count: members.length });
+    this.fullAt.set(failing.set, { at: steadyNow(this.opts.clock ?? systemClock), count: members.length });
     const held = new Set<string>();
     for (const e of members) held.add(canonicalTarget(e.ip)?.ip ?? e.ip);
     const out: SetLine[] = [];

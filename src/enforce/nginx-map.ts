@@ -18,7 +18,7 @@
  * it, and init() then rewrites the map from the restored (unexpired) bans at the latest by the first
  * check(). shutdown() writes an empty block and reloads: nginx refuses to (re)load without the file.
  */
-import { systemClock, type Clock, type TimerHandle } from '../clock.js';
+import { steadyNow, systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { BanhammerError } from '../errors.js';
 import { formatCommand, type Runner } from '../exec/runner.js';
 import type { ApplyResult, Enforcer, EnforcerBan, EnforcerBatch } from './enforcer.js';
@@ -149,7 +149,7 @@ export class NginxMapEnforcer implements Enforcer {
         if (this.pending !== pending) return;
         this.pending = null;
         if (pending.timer) this.clock.clearTimeout(pending.timer);
-        this.lastReloadAt = this.clock.now();
+        this.lastReloadAt = steadyNow(this.clock);
         this.reloadOwed = false;
         this.reloads++;
         const [cmd, ...args] = this.reloadArgv;
@@ -165,7 +165,10 @@ export class NginxMapEnforcer implements Enforcer {
       },
     };
     this.pending = pending;
-    const wait = this.lastReloadAt + RELOAD_INTERVAL_MS - this.clock.now();
+    // On the monotonic clock (the timer's): on the wall clock, set back a day after a reload, the
+    // next waited that day, and with it apply() and the whole enforcement queue: no ban reached nginx
+    // (review H56).
+    const wait = this.lastReloadAt + RELOAD_INTERVAL_MS - steadyNow(this.clock);
     if (wait <= 0) pending.start();
     else pending.timer = this.clock.setTimeout(pending.start, wait);
     return promise;

@@ -90,6 +90,13 @@ export function bestSample(samples: readonly ClockSample[]): ClockSample | null 
 }
 
 export class GroupClock {
+  /**
+   * `sync`: called before the offset is read, to read this host's clock first (the owner's step
+   * watch: a step of this host's wall clock seen since its last reading moves the offset, localStepped,
+   * before any time is converted with it).
+   */
+  constructor(private readonly sync: () => void = () => undefined) {}
+
   private off = 0;
   private taken = false;
   /** Redis's time minus the monotonic clock at the last accepted measurement (null: none yet). */
@@ -99,6 +106,7 @@ export class GroupClock {
 
   /** Group time − this host's time, in ms (0 until a measurement was taken). */
   get offset(): number {
+    this.sync();
     return this.off;
   }
 
@@ -113,11 +121,24 @@ export class GroupClock {
   }
 
   toGroup(local: number): number {
+    this.sync();
     return local + this.off;
   }
 
   toLocal(group: number): number {
+    this.sync();
     return group - this.off;
+  }
+
+  /**
+   * This host's wall clock was stepped by `step` ms (wall-steps.ts), Redis's was not: the offset
+   * (group − local) moves by −step at once. Kept until the next measurement (up to a minute on), every
+   * time converted meanwhile was off by the step: set back 12 hours, the bans this replica shared
+   * were stored 12 hours in the past, ended for every other replica (review H56). Before any
+   * measurement the replica stamps with its own clock and the offset stays 0.
+   */
+  localStepped(step: number): void {
+    if (this.taken) this.off -= step;
   }
 
   /** Takes (or refuses) one measurement, the best of a few samples (bestSample). */

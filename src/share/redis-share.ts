@@ -22,7 +22,8 @@ import { MAX_SECRET_BYTES, readRegularFile } from '../fs/read-regular.js';
 import { hostname } from 'node:os';
 import type { createClient } from 'redis';
 import { BanhammerError } from '../errors.js';
-import { repeat, type TimerHandle } from '../clock.js';
+import { repeat, type Clock, type TimerHandle } from '../clock.js';
+import { watchWallSteps, type WallStep } from '../wall-steps.js';
 import { sliceTurns } from '../yielding.js';
 import { MAX_LATE_MS } from '../detect/sliding-window.js';
 import { MAX_FINDTIME_MS } from '../config/duration.js';
@@ -295,9 +296,9 @@ class RedisShare implements ShareStage {
    * outbox, until the next reconnection, which may never come: the watchdog tries again (retryAt).
    */
   private caughtUp = false;
-  private retryAt = 0;
+  private retryAt = Number.NEGATIVE_INFINITY;
   /** When the watchdog may subscribe again after Redis refused the subscription (subscribeOn), and the gap it backs off by. */
-  private subRetryAt = 0;
+  private subRetryAt = Number.NEGATIVE_INFINITY;
   private subRetryGap = 0;
   private retryGap = 0;
   private seq = 0;
@@ -412,8 +413,15 @@ class RedisShare implements ShareStage {
    * is converted into it, and every time read back into this host's clock. The outbox keeps this
    * host's times (converted when sent).
    */
-  private readonly gclock = new GroupClock();
+  private readonly gclock = new GroupClock(() => void this.clock.now());
   private readonly mono: () => number;
+  /**
+   * deps.clock read through a step watch (wall-steps.ts): a step of this host's wall clock moves the
+   * group clock's offset (localStepped) before any time is converted with the stepped clock.
+   */
+  private readonly clock: Clock;
+  /** Steps of this host's wall clock seen (a measurement that saw one is not taken). */
+  private wallSteps = 0;
   /** When the group's clock is measured next (watchdog), and the connection a measurement is running on. */
   private clockDueAt = Number.NEGATIVE_INFINITY;
   private clockMeasuring: Client | null = null;
@@ -457,8 +465,9 @@ class RedisShare implements ShareStage {
     this.hungAfter = settings.hungAfterMs ?? DEFAULT_HUNG_AFTER_MS;
     this.random = deps.random ?? Math.random;
     this.mono = deps.mono ?? (() => performance.now());
+    this.clock = watchWallSteps(deps.clock, (st) => this.localStepped(st));
     this.warnings = new WarnLimiter(deps.clock);
-    this.outbox = new Outbox(settings.outboxPath, settings.maxOutbox ?? DEFAULT_MAX_OUTBOX, deps.log, () => deps.clock.now());
+    this.outbox = new Outbox(settings.outboxPath, settings.maxOutbox ?? DEFAULT_MAX_OUTBOX, deps.log, () => this.clock.now());
   }
 
   get connected(): boolean {
@@ -471,7 +480,7 @@ class RedisShare implements ShareStage {
 
   restored(bans: { own: readonly SharedBan[]; adopted: readonly SharedBan[] }): void {
     if (this.events !== null) throw new Error('restored() comes before start()');
-    const now = this.deps.clock.now();
+    const now = this.clock.now();
     for (const [list, own] of [
       [bans.own, true],
       [bans.adopted, false],
@@ -585,7 +594,7 @@ class RedisShare implements ShareStage {
     // arrive. checkAnswers() gives the connections up when the answer does not come.
     client.on('ready', () => {
       if (!current()) return;
-      this.upAt = this.deps.clock.now();
+      this.upAt = this.mono();
       this.onAnswered = () => {
         this.mainReady = true;
         this.maybeOnline();
@@ -608,7 +617,7 @@ class RedisShare implements ShareStage {
     ] as const) {
       const down = (): void => {
         if (!current()) return;
-        const now = this.deps.clock.now();
+        const now = this.mono();
         if (this.upAt !== null) this.flaps = now - this.upAt < FLAP_MS ? this.flaps + 1 : 0;
         this.upAt = null;
         if (main) this.mainReady = false;
@@ -644,7 +653,7 @@ class RedisShare implements ShareStage {
         if (!current()) return;
         this.subscribed = false;
         this.subRetryGap = Math.min(MAX_RETRY_MS, Math.max(this.hungAfter / 3, this.subRetryGap * 2));
-        this.subRetryAt = this.deps.clock.now() + this.subRetryGap;
+        this.subRetryAt = this.mono() + this.subRetryGap;
         this.logError('subscribe', e, 'share: cannot subscribe to the group channel (check the ACL user: &banhammer:{group}:*)');
         this.reportOffline(errText(e));
       },
@@ -690,7 +699,7 @@ class RedisShare implements ShareStage {
    * onAnswered waiting: checkAnswers() PINGs again on its next round, and 'ready' after a reconnect.
    */
   private probe(client: Client): void {
-    this.probeSentAt = this.deps.clock.now();
+    this.probeSentAt = this.mono();
     client.sendCommand(['PING']).then(
       () => {
         if (this.client !== client) return;
@@ -713,7 +722,10 @@ class RedisShare implements ShareStage {
    */
   private checkAnswers(): void {
     if (this.stopped || this.client === null) return;
-    const now = this.deps.clock.now();
+    // Ages and due times on the monotonic clock: on the wall clock, set back a day, a hung Redis went
+    // unnoticed, a failed catch-up or subscription was not retried and the group's clock was not
+    // measured again for that day (review H56).
+    const now = this.mono();
     if (this.probeSentAt !== null) {
       if (now - this.probeSentAt < this.hungAfter) return;
       const why = `Redis has not answered for ${Math.round((now - this.probeSentAt) / 1000)} s`;
@@ -728,9 +740,19 @@ class RedisShare implements ShareStage {
     if (this.connected && now >= this.clockDueAt && this.clockMeasuring !== this.client) void (this.clockRun = this.measureClock(this.client));
     if (this.connected && this.going === null && now >= this.retryAt) {
       if (!this.caughtUp) this.maybeOnline();
-      else if (this.outbox.size > 0) this.run(() => this.replayOutbox(this.deps.clock.now()), 'outbox', 'share: the outbox could not be replayed; will retry');
+      else if (this.outbox.size > 0) this.run(() => this.replayOutbox(this.clock.now()), 'outbox', 'share: the outbox could not be replayed; will retry');
       else this.checkEpoch(this.client);
     }
+  }
+
+  /**
+   * This host's wall clock was stepped (wall-steps.ts): the group clock's offset moves with it at once
+   * (Redis's clock did not), and it is measured again at the watchdog's next round.
+   */
+  private localStepped(s: WallStep): void {
+    this.wallSteps++;
+    this.gclock.localStepped(s.step);
+    this.clockDueAt = Number.NEGATIVE_INFINITY;
   }
 
   /**
@@ -741,12 +763,13 @@ class RedisShare implements ShareStage {
    */
   private async measureClock(client: Client): Promise<void> {
     this.clockMeasuring = client;
-    this.clockDueAt = this.deps.clock.now() + MEASURE_EVERY_MS;
+    this.clockDueAt = this.mono() + MEASURE_EVERY_MS;
+    const steps = this.wallSteps;
     try {
       const samples: ClockSample[] = [];
       for (let i = 0; i < SAMPLES; i++) {
         const m0 = this.mono();
-        const w0 = this.deps.clock.now();
+        const w0 = this.clock.now();
         let reply: unknown;
         try {
           reply = await client.sendCommand(['TIME']);
@@ -761,7 +784,7 @@ class RedisShare implements ShareStage {
           return;
         }
         const m1 = this.mono();
-        const w1 = this.deps.clock.now();
+        const w1 = this.clock.now();
         const redisMs = parseRedisTime(reply);
         if (redisMs === null) {
           this.countInvalid('clock');
@@ -770,6 +793,11 @@ class RedisShare implements ShareStage {
         samples.push({ redisMs, wallMs: w0 + (w1 - w0) / 2, monoMs: m0 + (m1 - m0) / 2, rttMs: m1 - m0 });
       }
       if (this.client !== client || this.stopped) return;
+      if (this.wallSteps !== steps) {
+        // This host's clock was stepped between the samples' readings: measured again next round.
+        this.clockDueAt = this.mono();
+        return;
+      }
       const v = this.gclock.take(samples);
       if (v.kind === 'far') {
         this.countInvalid('clock');
@@ -777,11 +805,11 @@ class RedisShare implements ShareStage {
       } else if (v.kind === 'disagree') {
         // One of the answers is no reading of a clock: measured again at the watchdog's next round.
         this.countInvalid('clock');
-        this.clockDueAt = this.deps.clock.now();
+        this.clockDueAt = this.mono();
         this.logError('clock-disagree', new Error(`${Math.round(v.by / 1000)} s`), 'share: Redis\'s TIME answers of one measurement disagree; refused, keeping the last offset');
       } else if (v.kind === 'jump') {
         // Measured again at the watchdog's next round: CONFIRMATIONS in a row take it.
-        this.clockDueAt = this.deps.clock.now();
+        this.clockDueAt = this.mono();
         this.logError('clock-jump', new Error(`${Math.round(v.by / 1000)} s`), 'share: Redis\'s clock (TIME) moved against this process\'s steady clock; not followed until measurements agree');
       } else if (v.kind === 'set') {
         const off = v.offset;
@@ -848,12 +876,13 @@ class RedisShare implements ShareStage {
           // evicted), or in its place is a value that is no ban (the catch-up's read prunes it):
           // unless it was lifted or replaced meanwhile (then it is no longer ours), the group lost
           // it, and late joiners would never get it.
-          if (sample === undefined || this.storesBan(sample[0], held) || this.own.get(sample[0]) !== sample[1] || isExpired(sample[1], this.deps.clock.now()) || this.latest.has(sample[0]) || this.refusedFull.has(sample[1])) return;
+          if (sample === undefined || this.storesBan(sample[0], held) || this.own.get(sample[0]) !== sample[1] || isExpired(sample[1], this.clock.now()) || this.latest.has(sample[0]) || this.refusedFull.has(sample[1])) return;
           this.forceLost = true;
         }
         // At most once per LOSS_CATCH_UP_EVERY_MS: whoever holds the group's password could otherwise
         // delete the epoch every few seconds and make every replica store all its bans again each time.
-        const now = this.deps.clock.now();
+        // (On the monotonic clock: on the wall clock, set back a day, a loss was not caught up that day.)
+        const now = this.mono();
         if (now - this.lastLossCatchUp < LOSS_CATCH_UP_EVERY_MS) {
           this.forceLost = false;
           return;
@@ -877,7 +906,7 @@ class RedisShare implements ShareStage {
    */
   private storesBan(field: string, held: unknown): boolean {
     if (typeof held !== 'string') return false;
-    return parseStoredBan(field, held, this.toGroup(this.deps.clock.now())).ok && this.signedOk(held);
+    return parseStoredBan(field, held, this.toGroup(this.clock.now())).ok && this.signedOk(held);
   }
 
   async stop(): Promise<void> {
@@ -966,7 +995,7 @@ class RedisShare implements ShareStage {
       const keys: string[] = [];
       // No replica counts a failure later than its clock plus SKEW_TOLERANCE_MS (a live log time
       // further ahead is counted as now): a member of a window stamped later was planted (lua.ts).
-      const args: string[] = [String(MAX_LATE_MS), String(CLAIM_MS), String(this.toGroup(this.deps.clock.now()) + SKEW_TOLERANCE_MS + CLOCK_SKEW_MS)];
+      const args: string[] = [String(MAX_LATE_MS), String(CLAIM_MS), String(this.toGroup(this.clock.now()) + SKEW_TOLERANCE_MS + CLOCK_SKEW_MS)];
       for (const p of chunk) {
         keys.push(...p.keys);
         args.push(...p.args);
@@ -993,7 +1022,7 @@ class RedisShare implements ShareStage {
   }
 
   publishBan(ban: SharedBan): void {
-    const now = this.deps.clock.now();
+    const now = this.clock.now();
     const trunc = (x: number): number => (Number.isFinite(x) ? Math.trunc(x) : x);
     const checked = checkOutgoingBan({ ...ban, at: trunc(ban.at), until: ban.until === null ? null : trunc(ban.until), origin: this.replicaId }, now);
     if (!checked.ok) {
@@ -1012,7 +1041,7 @@ class RedisShare implements ShareStage {
       this.logError('unban-invalid', new Error('invalid'), 'share: an unban cannot be shared (invalid)');
       return Promise.resolve('invalid');
     }
-    const unban: SharedUnban = { ip: c.ip, family: c.family, origin: this.replicaId, at: this.deps.clock.now(), ...(u.scope !== undefined ? { scope: u.scope } : {}) };
+    const unban: SharedUnban = { ip: c.ip, family: c.family, origin: this.replicaId, at: this.clock.now(), ...(u.scope !== undefined ? { scope: u.scope } : {}) };
     const field = banField(c.ip, u.scope);
     this.own.delete(field);
     this.deleteRemote(field);
@@ -1082,7 +1111,7 @@ class RedisShare implements ShareStage {
       (e: unknown) => {
         if (this.latest.get(field) === op) {
           this.latest.delete(field);
-          if (!(op.t === 'ban' && isExpired(op.ban, this.deps.clock.now()))) this.outbox.put(op);
+          if (!(op.t === 'ban' && isExpired(op.ban, this.clock.now()))) this.outbox.put(op);
         }
         this.logError('publish', e, 'share: a ban/unban could not be shared; kept in the outbox');
         return 'queued' as const;
@@ -1131,7 +1160,7 @@ class RedisShare implements ShareStage {
    * a user without +publish, an ACL being edited), and then this replica's own stored ban "covers" it.
    */
   private async apply(op: OutboxOp, retry = false): Promise<GroupUnbanResult | undefined> {
-    const now = this.deps.clock.now();
+    const now = this.clock.now();
     // What goes to Redis is in the group's clock (the op keeps this host's: the outbox's too).
     const gnow = this.toGroup(now);
     if (op.t === 'ban') {
@@ -1157,8 +1186,8 @@ class RedisShare implements ShareStage {
       // Full: the hash may hold bans that have ended (nothing removes them while the connection
       // stays up) or values that are no ban at all (planted): pruned, then asked once more. At most
       // once per PRUNE_EVERY_MS, so a group really holding maxBans bans is not read on every ban.
-      if (r === -1 && now - this.lastFullPrune >= PRUNE_EVERY_MS) {
-        this.lastFullPrune = now;
+      if (r === -1 && this.mono() - this.lastFullPrune >= PRUNE_EVERY_MS) {
+        this.lastFullPrune = this.mono();
         await this.scanBans(now, () => {});
         r = await store();
       }
@@ -1269,7 +1298,7 @@ class RedisShare implements ShareStage {
    */
   private onReadOnly(client: Client, error: string): void {
     if (this.stopped || this.client !== client) return;
-    const now = this.deps.clock.now();
+    const now = this.clock.now();
     if (now - this.readOnlyAt < READONLY_REOPEN_MS && now >= this.readOnlyAt) return;
     this.readOnlyAt = now;
     this.lastError = error;
@@ -1361,7 +1390,7 @@ class RedisShare implements ShareStage {
   // --- receiving -------------------------------------------------------------------------------
 
   private onMessage(message: unknown): void {
-    const now = this.deps.clock.now();
+    const now = this.clock.now();
     // A message's times are in the group's clock (gclock): validated there, then read in this host's.
     const gnow = this.toGroup(now);
     const p = parseMessage(message, gnow);
@@ -1533,7 +1562,7 @@ class RedisShare implements ShareStage {
     }
     // As many as the group holds bans (unbannedAt holds no more): beyond, a later catch-up finds them.
     if (this.unbansAgain.size >= this.maxBans) return;
-    this.unbansAgain.set(field, { at: ban.at, since: this.deps.clock.now() });
+    this.unbansAgain.set(field, { at: ban.at, since: this.clock.now() });
     this.scheduleUnbansAgain();
   }
 
@@ -1543,7 +1572,7 @@ class RedisShare implements ShareStage {
     if (at === undefined || at - CLOCK_SKEW_MS < banAt || this.latest.has(field) || this.outbox.has(field)) return false;
     // A ban of it in force here (made after that unban): the address is banned, as the stored one says.
     if (this.own.has(field) || this.remote.has(field)) return false;
-    const now = this.deps.clock.now();
+    const now = this.clock.now();
     const last = this.unbannedAgainAt.get(field);
     return !(last !== undefined && now - last < UNBAN_AGAIN_EVERY_MS && now >= last);
   }
@@ -1581,7 +1610,7 @@ class RedisShare implements ShareStage {
         const { ip, scope } = parseScopedKey(field);
         this.againTokens--;
         this.againInFlight++;
-        this.unbannedAgainAt.set(field, this.deps.clock.now());
+        this.unbannedAgainAt.set(field, this.clock.now());
         const unban: SharedUnban = { ip, family: ip.includes(':') ? 6 : 4, origin: this.replicaId, at: this.unbannedAt.get(field)!, ...(scope !== undefined ? { scope } : {}) };
         void this.send({ t: 'unban', unban }).finally(() => this.againInFlight--);
       }
@@ -1649,7 +1678,7 @@ class RedisShare implements ShareStage {
 
   /** Drops expired remote bans (at most once a second); is there room for one more now? */
   private roomForRemote(): boolean {
-    const now = this.deps.clock.now();
+    const now = this.clock.now();
     if (now - this.remoteSweptAt >= 1_000 || now < this.remoteSweptAt) {
       this.remoteSweptAt = now;
       for (const [field, b] of this.remote) if (isExpired(b, now)) this.deleteRemote(field);
@@ -1783,12 +1812,12 @@ class RedisShare implements ShareStage {
       .then(
         () => {
           this.retryGap = 0;
-          this.retryAt = 0;
+          this.retryAt = Number.NEGATIVE_INFINITY;
           done?.();
         },
         (e: unknown) => {
           this.retryGap = Math.min(MAX_RETRY_MS, Math.max(this.hungAfter / 3, this.retryGap * 2));
-          this.retryAt = this.deps.clock.now() + this.retryGap;
+          this.retryAt = this.mono() + this.retryGap;
           this.logError(kind, e, msg);
         },
       )
@@ -1834,7 +1863,7 @@ class RedisShare implements ShareStage {
     // The watchdog found one of our bans gone from the same data set (the hash deleted, evicted).
     const forced = !first && !replaced && this.forceLost;
     const lost = replaced || forced;
-    const now = this.deps.clock.now();
+    const now = this.clock.now();
 
     // 1. The outbox, oldest first.
     await this.replayOutbox(now);
