@@ -23,9 +23,9 @@ async function settlesWithin(clock: SteppingClock, p: Promise<unknown>, ms: numb
     () => (done = true),
     () => undefined,
   );
-  // (Real time for the file writes between the clock's moves: up to 1 s per step, done when settled.)
+  // (Real time for the file writes between the clock's moves: up to 3 s per step, done when settled.)
   for (let t = 0; t <= ms && !done; t += 1000) {
-    for (let i = 0; i < 100 && !done; i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 300 && !done; i++) await new Promise((r) => setTimeout(r, 10));
     if (!done) clock.advance(1000);
   }
   return done;
