@@ -73,6 +73,15 @@ export async function startMetricsServer(addr: string, metrics: Metrics): Promis
   server.maxConnections = MAX_CONNECTIONS;
   // A connection with no traffic at all (not even a request line) is closed too.
   server.setTimeout(REQUEST_TIMEOUT_MS, (s) => s.destroy());
+  // And by a timer of its own: node's socket timeout above left a silent connection open now and then
+  // (1 run in 3 of hostile-slow-scraper.test.ts here, still open after 12 s).
+  server.on('connection', (s) => {
+    const t = setTimeout(() => {
+      if (!s.destroyed && s.bytesRead === 0) s.destroy();
+    }, REQUEST_TIMEOUT_MS + 1_000);
+    t.unref();
+    s.once('close', () => clearTimeout(t));
+  });
   // Scrapers keep connections open; do not let them hold shutdown.
   server.keepAliveTimeout = 5_000;
 
