@@ -693,9 +693,25 @@ export class FileFollower {
     let copies = await this.listCopies(f);
     const present = new Set(copies.map(copyId));
     for (const id of this.copiesAccounted) if (!present.has(id)) this.copiesAccounted.delete(id);
+    // Ours starts with the bytes we read first and, if it reaches our offset, holds the bytes we
+    // read last where we read them. The first bytes alone do not tell generations apart when a
+    // writer without O_APPEND leaves each one a hole of NULs up to its offset: every copy after the
+    // first starts with NULs, and one more rotation before this look (a loaded machine) had the
+    // newest copy taken for ours, ours never read on and the copies in between skipped.
+    const candidates = copies.slice(-MAX_COPY_CANDIDATES).reverse();
+    const startsAsOurs = (fh: FileHandle): Promise<boolean> => bytesAt(fh, 0, f.head);
+    const endsAsOurs = async (fh: FileHandle): Promise<boolean> => (await startsAsOurs(fh)) && (await bytesAt(fh, f.readOffset - f.tail.length, f.tail));
     let ours: CopyFile | undefined;
-    for (const c of copies.slice(-MAX_COPY_CANDIDATES).reverse()) {
-      if (f.head.length > 0 && (await this.withCopy(c, (fh) => bytesAt(fh, 0, f.head)))) {
+    if (f.head.length > 0 && f.tail.length > 0) {
+      for (const c of candidates) {
+        if (c.size >= f.readOffset && (await this.withCopy(c, endsAsOurs))) {
+          ours = c;
+          break;
+        }
+      }
+    }
+    for (const c of ours === undefined && f.head.length > 0 ? candidates : []) {
+      if (await this.withCopy(c, startsAsOurs)) {
         ours = c;
         break;
       }
@@ -806,12 +822,20 @@ export class FileFollower {
    * which we read from the file itself. False when skipped.
    */
   private async readWholeCopy(fh: FileHandle, live: OpenFile): Promise<boolean> {
-    const n = Math.min(HEAD_BYTES, Number((await fh.stat()).size));
+    const size = Number((await fh.stat()).size);
+    const n = Math.min(HEAD_BYTES, size);
     if (n === 0) return false;
     const mine = Buffer.allocUnsafe(n);
     const { bytesRead } = await fh.read(mine, 0, n, 0);
     if (bytesRead < n) return false;
-    if (await bytesAt(live.fh, 0, mine)) return false;
+    // Its last bytes too, where the copy has them: the first bytes alone are NULs in every
+    // generation a writer without O_APPEND left (each a hole up to its offset), and such a
+    // generation's copy was taken for the live file's content and skipped, all of its lines lost.
+    const m = Math.min(TAIL_BYTES, size);
+    const last = Buffer.allocUnsafe(m);
+    const { bytesRead: lastRead } = await fh.read(last, 0, m, size - m);
+    if (lastRead < m) return false;
+    if ((await bytesAt(live.fh, 0, mine)) && (await bytesAt(live.fh, size - m, last))) return false;
     return this.readCopyLines(fh, 0);
   }
 
@@ -833,7 +857,10 @@ export class FileFollower {
       tail: Buffer.alloc(0),
       shared,
     };
-    if (await midLine(fh, from)) copy.splitter.discardPartial();
+    // A copy of a generation a writer without O_APPEND left starts with a hole of NULs, and a read
+    // position inside that hole is no line's middle: the NULs are skipped, the first line kept.
+    if (await inNulHole(fh, from)) copy.splitter.skipLeadingNul();
+    else if (await midLine(fh, from)) copy.splitter.discardPartial();
     await this.readToEnd(copy);
     this.overlongClosed += copy.splitter.overlongLines;
     return true;
@@ -1118,6 +1145,22 @@ async function midLine(fh: FileHandle, offset: number): Promise<boolean> {
   const b = Buffer.alloc(1);
   const { bytesRead } = await fh.read(b, 0, 1, offset - 1);
   return bytesRead === 1 && b[0] !== 0x0a;
+}
+
+/**
+ * Is `offset` at the file's start, or in the hole of NULs a copy of a NUL-gap generation starts
+ * with (its first byte and the one before `offset` are NUL)? Asked only of the positions a copy
+ * is read from: its start, or where our delivered lines ended (a line boundary, or inside the
+ * hole when its first line had not been read yet).
+ */
+async function inNulHole(fh: FileHandle, offset: number): Promise<boolean> {
+  if (offset <= 0) return true;
+  const b = Buffer.alloc(1);
+  const { bytesRead } = await fh.read(b, 0, 1, 0);
+  if (bytesRead < 1 || b[0] !== 0) return false;
+  const before = Buffer.alloc(1);
+  const { bytesRead: n } = await fh.read(before, 0, 1, offset - 1);
+  return n === 1 && before[0] === 0;
 }
 
 /** Does the file start with the bytes the fingerprint was taken of? (No fingerprint: yes.) */

@@ -51,6 +51,11 @@ describe.skipIf(!hasRedisServer)('share: a frozen Redis never delays a local ban
     await srv?.stop();
   });
 
+  // "At once": well under what waiting on the frozen server would take (it never answers: a wait
+  // lasts until the hang is noticed, 10 s, or the group's 3 s bound on an unban's answer), with room
+  // for a loaded CI machine (a fixed 500 ms was a flake there, not a finding).
+  const AT_ONCE_MS = 2_000;
+
   it('with Redis frozen under live connections: maxretry failures ban at once, a manual ban and an unban apply at once', async () => {
     const a = agent('slow-a', srv!.url());
     await a.daemon.start();
@@ -59,17 +64,17 @@ describe.skipIf(!hasRedisServer)('share: a frozen Redis never delays a local ban
     frozen = true;
     const t0 = performance.now();
     for (let i = 0; i < 5; i++) a.emit(line('198.18.60.1'));
-    await waitFor('the local ban in the enforcer', () => a.enforcer.held.has('198.18.60.1'), 1000);
-    expect(performance.now() - t0).toBeLessThan(500);
+    await waitFor('the local ban in the enforcer', () => a.enforcer.held.has('198.18.60.1'), AT_ONCE_MS);
+    expect(performance.now() - t0).toBeLessThan(AT_ONCE_MS);
     const t1 = performance.now();
     await a.daemon.ban('198.18.60.2', { forMs: 600_000 });
     expect(a.enforcer.held.has('198.18.60.2')).toBe(true);
-    expect(performance.now() - t1).toBeLessThan(500);
+    expect(performance.now() - t1).toBeLessThan(AT_ONCE_MS);
     // the unban's answer may wait for the group (at most 3 s), the kernel's lift does not
     const t2 = performance.now();
     const answer = a.daemon.unban('198.18.60.2');
-    await waitFor('lifted in the enforcer', () => !a.enforcer.held.has('198.18.60.2'), 1000);
-    expect(performance.now() - t2).toBeLessThan(500);
+    await waitFor('lifted in the enforcer', () => !a.enforcer.held.has('198.18.60.2'), AT_ONCE_MS);
+    expect(performance.now() - t2).toBeLessThan(AT_ONCE_MS);
     expect(await answer).toBe(1);
   });
 });

@@ -65,7 +65,9 @@ describe.skipIf(skip !== null)(`the bundled agent shares bans through Redis${ski
   it('a ban made at one agent is listed by the other as coming from the group', async () => {
     const r = cli('one', ['ban', '198.18.40.1', '--for', '1h']);
     expect(r.status, r.stderr).toBe(0);
-    const end = Date.now() + 5000;
+    // Polled: ends as soon as it is listed. Each look spawns a CLI process (some 300 ms idle, seconds
+    // on a loaded machine), so a 5 s deadline was a handful of looks there.
+    const end = Date.now() + 20_000;
     let bans: { ip: string; from?: string | null }[] = [];
     while (Date.now() < end) {
       const st = cli('two', ['status', '--json']);
@@ -78,5 +80,5 @@ describe.skipIf(skip !== null)(`the bundled agent shares bans through Redis${ski
       await new Promise((res) => setTimeout(res, 50));
     }
     expect(bans.find((b) => b.ip === '198.18.40.1')?.from).toMatch(/./);
-  });
+  }, 30_000);
 });
