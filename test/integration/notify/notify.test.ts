@@ -172,7 +172,7 @@ describe('webhook, real HTTP receiver', () => {
     ]);
     expect((d.top_addresses as unknown[]).length).toBe(10);
     console.log(`captured digest payload:\n${rx.got[3]!.body}`);
-  });
+  }, 60_000);
 
   it('a hostile receiver: an endless 200 answer is delivered at its status line, its body neither read nor waited for; a redirect is not followed and not retried', async () => {
     const hits: string[] = [];

@@ -267,7 +267,7 @@ describe.skipIf(!hasRedisServer)('share: hostile Redis, round 2', () => {
     const lost = a.logs.filter((l) => /lost under a live connection/.test(l.msg));
     expect(lost).toHaveLength(1);
     expect(a.stage.connected).toBe(true);
-  }, 20_000);
+  }, 60_000);
   it('Redis out of memory (maxmemory, noeviction) under live connections: a ban waits, and is stored and delivered once memory is back, without a reconnection', async () => {
     const a = await replica('a11', 'oom');
     const b = await replica('b11', 'oom');
