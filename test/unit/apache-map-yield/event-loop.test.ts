@@ -12,11 +12,12 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { performance } from 'node:perf_hooks';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ApacheMapEnforcer } from '../../../src/enforce/apache-map.js';
 import type { EnforcerBan } from '../../../src/enforce/enforcer.js';
 import { collidingGroups } from '../enforce-sdbm-review/colliding-keys.js';
+import { watchLoopGaps } from '../../support/cpu-time.js';
 
 const BOUND_MS = 150;
 
@@ -41,26 +42,28 @@ function crafted(n: number, now: number): EnforcerBan[] {
   return ips.map((ip, i) => ({ ip, family: 6, until: now + 3_600_000 + i * 7 }));
 }
 
-/** Runs `fn` and returns the longest event-loop block seen meanwhile (ms), by two probes. */
+/**
+ * Runs `fn` and returns the longest event-loop block seen meanwhile (ms): the longest gap between
+ * turns of a 1 ms timer that the process ran through (test/support/cpu-time.ts; a loaded machine's
+ * preemption is not a block, synchronous work is).
+ */
 async function longestBlock(fn: () => Promise<unknown>): Promise<{ blockMs: number; totalMs: number }> {
-  const h = monitorEventLoopDelay({ resolution: 1 });
-  let last = performance.now();
-  let maxGap = 0;
-  const tick = setInterval(() => {
-    const t = performance.now();
-    maxGap = Math.max(maxGap, t - last);
-    last = t;
-  }, 1);
-  h.enable();
+  const gaps = watchLoopGaps(1);
   const t0 = performance.now();
   await fn();
   const totalMs = performance.now() - t0;
   // A block at the very end would resolve `fn` before the probes' next tick: let them tick once more.
   await new Promise((r) => setTimeout(r, 10));
-  h.disable();
-  clearInterval(tick);
-  return { blockMs: Math.max(maxGap, h.max / 1e6), totalMs };
+  gaps.stop();
+  return { blockMs: gaps.worst(), totalMs };
 }
+
+/**
+ * Each test makes 200,000 bans and writes and checks their maps: 3-4 s here when idle, up to 20 s
+ * and more when CI's 2-core VM is loaded (it is the block bound that guards the event loop; this
+ * only ends a run that hangs).
+ */
+const TEST_TIMEOUT_MS = 60_000;
 
 describe('apache-map: a large map is written without blocking the event loop', () => {
   let dir: string;
@@ -94,7 +97,7 @@ describe('apache-map: a large map is written without blocking the event loop', (
       );
       expect(write.blockMs).toBeLessThan(BOUND_MS);
       expect(check.blockMs).toBeLessThan(BOUND_MS);
-    }, 20_000);
+    }, TEST_TIMEOUT_MS);
   }
 
   it(`200,000 bans applied in one batch (start, the re-send every 6 h): no block longer than ${BOUND_MS} ms`, async () => {
@@ -113,5 +116,5 @@ describe('apache-map: a large map is written without blocking the event loop', (
     expect(txt.split('\n').length - 1).toBe(200_000 + 2);
     expect(first.blockMs).toBeLessThan(BOUND_MS);
     expect(again.blockMs).toBeLessThan(BOUND_MS);
-  }, 20_000);
+  }, TEST_TIMEOUT_MS);
 });

@@ -4,10 +4,10 @@
  * named another rule cost N × N key lookups in changes(), a stall at start-up from one hostile file.
  */
 import { describe, expect, it } from 'vitest';
-import { performance } from 'node:perf_hooks';
 import { Allowlist } from '../../../src/decide/allowlist.js';
 import { BanBook } from '../../../src/decide/ban-book.js';
 import { PRESETS } from '../../../src/detect/presets.js';
+import { cpuNow } from '../../support/cpu-time.js';
 
 const H = 3_600_000;
 const ipAt = (i: number): string => `198.18.${(i >> 8) & 255}.${i & 255}`;
@@ -17,13 +17,13 @@ function snapshotOf(n: number, ruleOf: (i: number) => string): never {
   return { bans, ended: [], history: [] } as never;
 }
 
-/** Restore and the enforcer's first diff, in ms. */
+/** Restore and the enforcer's first diff, in CPU ms (test/support/cpu-time.ts: preemption does not count). */
 function restoreAndDiff(snap: never): { ms: number; bans: number } {
   const b = new BanBook({ ...PRESETS }, new Allowlist([]));
-  const t0 = performance.now();
+  const t0 = cpuNow();
   b.restore(snap, 1);
   const diff = b.changes(1);
-  return { ms: performance.now() - t0, bans: diff.ban.length };
+  return { ms: cpuNow() - t0, bans: diff.ban.length };
 }
 
 describe('bans under many rule names', () => {
@@ -32,11 +32,17 @@ describe('bans under many rule names', () => {
     const many = snapshotOf(n, (i) => `rule-${i}`);
     const one = snapshotOf(n, () => 'forbidden');
     restoreAndDiff(one); // warm-up
-    const base = Math.min(restoreAndDiff(one).ms, restoreAndDiff(one).ms);
-    const r = restoreAndDiff(many);
-    expect(r.bans).toBe(n);
+    // Interleaved, best of 3 each: a slow moment of a loaded machine weighs on both sides or on neither.
+    let base = Infinity;
+    let ms = Infinity;
+    for (let k = 0; k < 3; k++) {
+      base = Math.min(base, restoreAndDiff(one).ms);
+      const r = restoreAndDiff(many);
+      expect(r.bans).toBe(n);
+      ms = Math.min(ms, r.ms);
+    }
     // Probing every name was ~n times the work; by address it is about the same.
-    expect(r.ms).toBeLessThan(10 * base + 50);
+    expect(ms).toBeLessThan(10 * base + 50);
   });
 
   it('one address banned under 50,000 rule names: a line of it costs one lookup, and its bans end in linear time', () => {
@@ -44,7 +50,8 @@ describe('bans under many rule names', () => {
     const ip = '198.18.9.9';
     const bans = Array.from({ length: n }, (_, i) => ({ ip, family: 4, rule: `rule-${i}`, at: 0, until: H + i, failures: 5, nth: 1, manual: false }));
     const b = new BanBook({ ...PRESETS }, new Allowlist([]));
-    const t0 = performance.now();
+    // CPU time (test/support/cpu-time.ts): preemption on a loaded machine does not count.
+    const t0 = cpuNow();
     b.restore({ bans, ended: [], history: [] } as never, 1);
     expect(b.changes(1).ban).toHaveLength(1);
     // The detector asks per counting rule per line: 100,000 asks.
@@ -55,7 +62,7 @@ describe('bans under many rule names', () => {
     expect(b.unban(ip)).toHaveLength(n);
     expect(b.effectiveUntil(ip, 2)).toBeUndefined();
     // Linear: a scan of the address's bans per ask or per end took minutes.
-    expect(performance.now() - t0).toBeLessThan(10_000);
+    expect(cpuNow() - t0).toBeLessThan(10_000);
   });
 
   it('an address banned under several rules: the longest ban holds it, each rule answers for its own', () => {

@@ -13,6 +13,7 @@ import { NetworkEscalation } from '../../../src/decide/network-escalation.js';
 import { formatWhy } from '../../../src/control/format-why.js';
 import { MemoryStore } from '../../fakes/agent-io.js';
 import { S, T0, line, liveAgent, replayPipeline, settle, walk } from '../pipeline/escalation-fixture.js';
+import { cpuNow } from '../../support/cpu-time.js';
 
 const M = 60_000;
 
@@ -260,15 +261,21 @@ describe('escalation review: bounds', () => {
     for (let i = 0; i < 200_000; i++) ips.push(`2001:db8:${(i >> 16).toString(16)}:${(i & 0xffff).toString(16)}::1`);
     const run = (cap: number) => {
       const e = new NetworkEscalation({ after: 3, prefix: 64, within: 3_600_000 }, cap);
-      const t = performance.now();
+      const t = cpuNow();
       ips.forEach((ip, i) => e.record(ip, T0 + i));
-      const ms = performance.now() - t;
+      const ms = cpuNow() - t;
       expect(e.size).toBeLessThanOrEqual(cap);
       return ms;
     };
     run(1e9); // warm up
-    const unbounded = run(1e9);
-    const capped = run(50_000);
+    // CPU time (test/support/cpu-time.ts), interleaved, best of up to 3 each (measured again only
+    // while over the bound): preemption does not count, and a real blow-up is over every time.
+    let unbounded = Infinity;
+    let capped = Infinity;
+    for (let k = 0; k < 3 && !(capped < unbounded * 2.5 + 200); k++) {
+      unbounded = Math.min(unbounded, run(1e9));
+      capped = Math.min(capped, run(50_000));
+    }
     // Walking deleted entries per eviction cost 4× and more; 2.5× leaves room for a loaded machine.
     expect(capped).toBeLessThan(unbounded * 2.5 + 200);
   }, 60_000);

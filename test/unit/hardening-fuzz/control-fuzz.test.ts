@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlServer, type ControlServer } from '../../../src/control/server.js';
 import { parseRequest } from '../../../src/control/protocol.js';
+import { watchLoopGaps } from '../../support/cpu-time.js';
 import { int, pick, prng } from './gen.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'bh-h3-ctl-'));
@@ -97,13 +98,8 @@ describe('control socket: hostile messages', () => {
 
   it('a good client is answered promptly while others flood, hold and never read; the loop never stalls', async () => {
     const hostileSockets: Socket[] = [];
-    let maxLag = 0;
-    let last = performance.now();
-    const lagTimer = setInterval(() => {
-      const now = performance.now();
-      maxLag = Math.max(maxLag, now - last - 10);
-      last = now;
-    }, 10);
+    // Gaps the process ran through (test/support/cpu-time.ts): preemption on a loaded machine does not count.
+    const gaps = watchLoopGaps(10);
     try {
       // 80 half-open connections (more than the cap), each with a partial request.
       for (let i = 0; i < 80; i++) {
@@ -139,9 +135,9 @@ describe('control socket: hostile messages', () => {
       }
       expect(banned).toEqual(expect.arrayContaining(Array.from({ length: 10 }, (_, i) => `198.18.0.${100 + i}`)));
       expect(Math.max(...slow)).toBeLessThan(1500);
-      expect(maxLag).toBeLessThan(100);
+      expect(gaps.worst() - 10).toBeLessThan(100);
     } finally {
-      clearInterval(lagTimer);
+      gaps.stop();
       for (const s of hostileSockets) s.destroy();
     }
   }, 20_000);

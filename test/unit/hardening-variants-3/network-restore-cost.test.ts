@@ -6,22 +6,21 @@
  * default) may hold, took 13 s to restore with the event loop blocked, 100,000 addresses 0.45 s.
  */
 import { describe, expect, it } from 'vitest';
-import { performance } from 'node:perf_hooks';
 import { Allowlist } from '../../../src/decide/allowlist.js';
 import { BanBook, type Ban } from '../../../src/decide/ban-book.js';
+import { cpuMs } from '../../support/cpu-time.js';
 
 const NOW = Date.UTC(2026, 11, 5, 5, 0, 0);
 const saved = (ip: string): Ban => ({ ip, family: ip.includes(':') ? 6 : 4, rule: 'manual', at: NOW, until: NOW + 3_600_000, failures: 0, nth: 1, manual: true });
 const hex = (n: number): string => n.toString(16);
 
-/** ms to restore these bans into a fresh book (every one restored). */
+/** CPU ms (test/support/cpu-time.ts) to restore these bans into a fresh book (every one restored). */
 function restoreMs(ips: readonly string[]): number {
   const bans = ips.map(saved);
   const book = new BanBook({}, new Allowlist(['198.18.0.0/24', '2001:db8:ffff::/48']));
-  const t0 = performance.now();
-  const r = book.restore({ bans, history: [] }, NOW);
-  const ms = performance.now() - t0;
-  expect(r.restored).toBe(ips.length);
+  let restored = 0;
+  const ms = cpuMs(() => (restored = book.restore({ bans, history: [] }, NOW).restored));
+  expect(restored).toBe(ips.length);
   return ms;
 }
 
@@ -33,9 +32,15 @@ describe('restoring many network bans', () => {
     const v6n64 = Array.from({ length: n }, (_, i) => `2001:db8:${hex(i >>> 16)}:${hex(i & 0xffff)}::/64`);
     restoreMs(addresses.slice(0, 2000)); // warm-up
     restoreMs(v6n120.slice(0, 2000));
-    const base = Math.min(restoreMs(addresses), restoreMs(addresses));
     for (const [name, list] of [['IPv6 /120', v6n120], ['IPv6 /64', v6n64]] as const) {
-      const ms = restoreMs(list);
+      // Interleaved, best of up to 3 each (measured again only while over the bound): a slow moment
+      // of a loaded machine weighs on both sides or on neither, and a real blow-up is over every time.
+      let base = Infinity;
+      let ms = Infinity;
+      for (let k = 0; k < 3 && ms >= 8 * base + 100; k++) {
+        base = Math.min(base, restoreMs(addresses));
+        ms = Math.min(ms, restoreMs(list));
+      }
       // Was 15–30 times the addresses' cost (/120: 5–6 s for 50,000, 13 s for 100,000); now 3–5 times.
       expect(ms, `${name}: ${ms.toFixed(0)} ms against ${base.toFixed(0)} ms for addresses`).toBeLessThan(8 * base + 100);
     }

@@ -19,6 +19,7 @@ import { describe, expect, it } from 'vitest';
 import { createLineParser } from '../../../src/parse/line-parser.js';
 import { isSkip, SKIP_REASONS } from '../../../src/parse/access-event.js';
 import { rng } from '../../support/random.js';
+import { timedCpu, timedCpuRetry } from '../../support/cpu-time.js';
 
 type Rand = () => number;
 const int = (r: Rand, n: number): number => Math.floor(r() * n);
@@ -275,14 +276,16 @@ describe('differential fuzz: the line parser against an independent reference (i
       const wrapped = wrap(r, c.line);
       const parse = createLineParser('auto', { trustedProxies: [TRUSTED] });
       let out: ReturnType<typeof parse>;
-      const t0 = performance.now();
+      let took: number;
       try {
-        out = parse(wrapped, 's');
+        [out, took] = timedCpu(() => parse(wrapped, 's'));
       } catch (e) {
         failures.push(`seed ${seed}: threw ${String(e)}`);
         continue;
       }
-      const took = performance.now() - t0;
+      // CPU time (test/support/cpu-time.ts); a line over the bound is parsed again by fresh parsers:
+      // a real stall costs as much every time, a preemption or GC spike does not.
+      if (took >= 50) took = Math.min(took, timedCpuRetry(() => createLineParser('auto', { trustedProxies: [TRUSTED] })(wrapped, 's'), 50)[1]);
       if (took > worst) {
         worst = took;
         worstAt = `seed ${seed} (${wrapped.length} chars)`;

@@ -9,6 +9,7 @@ import { GROUP_ANSWER_MS, GroupLink } from '../../../src/share/group-link.js';
 import type { GroupUnbanResult, SharedBan, ShareEvents, ShareStage, ShareStats } from '../../../src/share/share.js';
 import type { Ban } from '../../../src/decide/ban-book.js';
 import { ManualClock } from '../../fakes/manual-clock.js';
+import { cpuNow } from '../../support/cpu-time.js';
 
 const T0 = Date.UTC(2026, 10, 23, 10, 0, 0);
 const X = 'ab'.repeat(32);
@@ -131,17 +132,24 @@ describe('GroupLink', () => {
       await link.start();
       for (let i = 0; i < held; i++) share.events.onRemoteBan(remote({ ip: `198.19.${i >> 8}.${i & 255}` }));
       expect(pipeline.book.active(T0)).toHaveLength(held);
-      const t0 = performance.now();
+      // CPU time (test/support/cpu-time.ts): preemption on a loaded machine does not count.
+      const t0 = cpuNow();
       for (let i = 0; i < 2000; i++) share.events.onRemoteUnban({ ip: `198.18.${100 + (i >> 8)}.${i & 255}`, family: 4, origin: 'mallory' });
-      const took = performance.now() - t0;
+      const took = cpuNow() - t0;
       expect(lifted).toEqual([]);
       // An unban of one it holds still lifts it, in any scope it is held in.
       share.events.onRemoteUnban({ ip: '198.19.0.1', family: 4, origin: 'other', scope: X });
       expect(lifted.map((b) => b.ip)).toEqual(['198.19.0.1']);
       return took;
     };
-    const base = await time(4);
-    const big = await time(40_000);
+    // Interleaved, best of up to 3 each (measured again only while over the bound): a slow moment of
+    // a loaded machine weighs on both sides or on neither; a pass over the book per unban is over every time.
+    let base = Infinity;
+    let big = Infinity;
+    for (let k = 0; k < 3 && !(big < 4 * base + 25); k++) {
+      base = Math.min(base, await time(4));
+      big = Math.min(big, await time(40_000));
+    }
     expect(big).toBeLessThan(4 * base + 25);
   });
 
