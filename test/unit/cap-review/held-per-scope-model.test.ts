@@ -161,5 +161,5 @@ describe('BanBook heldPerScope against the truth (model-based)', () => {
     for (let seed = 1; seed <= 200; seed++) run(seed, 300, seed % 2 === 0);
     expect(Date.now() - t).toBeLessThan(60_000);
     expect(cutsSeen).toBeGreaterThan(20);
-  });
+  }, 60_000);
 });

@@ -49,7 +49,7 @@ describe('buildSdbm against crafted hash collisions', () => {
     expect(capped.overflow).toHaveLength(20_000);
     expect(capped.dir.length).toBeLessThanOrEqual(1 << 18);
     expect([...img.pages.values()].every((p) => p.length === SDBM_PAGE_BYTES)).toBe(true);
-  }, 25_000);
+  }, 60_000);
 });
 
 describe('SdbmMap in a hostile directory', () => {

@@ -148,7 +148,7 @@ describe.skipIf(!haveBuild)('parallel replay on hostile files (needs npm run bui
     // Naive cuts would fall between the pieces; splitSpans never does.
     const { splitSpans } = await load();
     for (const n of [2, 5, 13, 29]) for (const sp of splitSpans(file, n)) expect(cutAt).not.toContain(sp.from);
-  });
+  }, 60_000);
 
   it('syslog lines cut in their request with 70 messages of another tag between their pieces: the same on every thread count', async () => {
     const hdr = (tag = 'web'): string => `<30>Dec  2 10:00:00 ${tag}[812]: `;
