@@ -31,7 +31,15 @@ export interface StateStoreLike {
 export type DaemonLogger = Record<'debug' | 'info' | 'warn' | 'error', (obj: object, msg?: string) => void>;
 
 export interface LineSourceFactory {
-  (opts: { paths: string[]; onLine: (line: string, file: string) => void; startPositions: FilePosition[]; onError: (err: unknown) => void; onWarning: (msg: string) => void }): LineSource;
+  (opts: {
+    paths: string[];
+    onLine: (line: string, file: string) => void;
+    /** Before the first line of a file read on from a saved position: the lines before it (source/tailer.ts). */
+    onResume?: (before: string[], file: string) => void;
+    startPositions: FilePosition[];
+    onError: (err: unknown) => void;
+    onWarning: (msg: string) => void;
+  }): LineSource;
 }
 
 export interface DaemonDeps {

@@ -283,6 +283,8 @@ export class Daemon implements ControlHandler {
     this.source = this.deps.createSource({
       paths: [...this.config.log.paths],
       onLine: (line, file) => this.onLine(line, file),
+      // Lines in progress at the saved positions (a split Docker or syslog line): never read their rest alone.
+      onResume: (before, file) => this.pipeline.resume(before, file),
       startPositions: saved?.positions ?? [],
       onError: (err) => this.log.error({ err: errorFields(err) }, 'log source error'),
       onWarning: (msg) => this.log.warn({}, msg),

@@ -73,10 +73,25 @@ export interface LineParser {
    * starts elsewhere in the file (a replay span's edge) must not separate them from it.
    */
   waiting(): number;
+  /**
+   * A reader starts `stream` again at a saved read position (the agent restarted): `before` are the
+   * last whole lines before that position, oldest first, which the parser that read them before the
+   * stop held lines in progress from. Without them, the rest of a line split over Docker records or
+   * syslog messages, read alone by a new parser, was a line of its own: its client's failure lost,
+   * and a rest that reads as a complete line (the client wrote its start at the cut) counted for
+   * whatever address it names (review H54). So:
+   * - the lines are read again, their outcomes dropped (they were counted before the stop): a cut
+   *   syslog line waiting for its rest waits again;
+   * - a Docker stream whose last record in `before` is a piece of a split line is inside that line:
+   *   its next records are 'partial' up to the one that ends it (the line, started before the stop,
+   *   is not counted). Judged from that last record only, so `before` starting inside a long split
+   *   line (it is a window, not the whole file) cannot leave a line in progress made of its middle.
+   */
+  resume(before: readonly string[], stream?: string): void;
 }
 
 /** Gives a per-line parser its range form: by default it cuts the line out and parses that. */
-function withRange(parse: (line: string, stream?: string) => ParseOutcome, range?: LineParser['range']): Omit<LineParser, 'waiting'> {
+function withRange(parse: (line: string, stream?: string) => ParseOutcome, range?: LineParser['range']): Omit<LineParser, 'waiting' | 'resume'> {
   const p = parse as LineParser;
   p.range = range ?? ((text, start, end, stream) => parse(text.slice(start, end), stream));
   return p;
@@ -805,9 +820,27 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
 
   const parser = build() as LineParser;
   parser.waiting = () => pieces.size;
+  parser.resume = (before, stream) => {
+    for (const line of before) parser(line, stream);
+    // Each Docker stream as its last record leaves it (see LineParser.resume).
+    const last = new Map<string, string>();
+    for (const line of before) {
+      const start = contentStart(line);
+      if (line.charCodeAt(start) !== 123) continue;
+      const record = line.slice(start, contentEnd(line));
+      last.set(dockerStreamOf(record), record);
+    }
+    for (const [s, record] of last) {
+      const key = `${stream ?? ''}\u0000${s}`;
+      forget(continued, key);
+      const head = unwrapDockerJsonHead(record, 0, latin1);
+      // Its outcome stands as given: nothing of the line is read again, its records are 'partial' to its end.
+      if (head !== null && head.partial) remember(continued, key, { head: '', done: true, parts: 0, at: 0, bytes: 0, key: '' });
+    }
+  };
   return parser;
 
-  function build(): Omit<LineParser, 'waiting'> {
+  function build(): Omit<LineParser, 'waiting' | 'resume'> {
     switch (format) {
       case 'auto': {
         const auto = (line: string, stream?: string): ParseOutcome => {

@@ -243,6 +243,15 @@ export class Pipeline {
   }
 
   /**
+   * A file read on from a position saved before a restart: `before`, its last whole lines before that
+   * position, tell the parser which lines were in progress there (LineParser.resume). Nothing is
+   * counted: those lines were read before the stop.
+   */
+  resume(before: readonly string[], file: string): void {
+    this.parser.resume(before, file);
+  }
+
+  /**
    * Detects and decides on one event. `now`: the agent's clock (live); ignored in replay, where the
    * event's own time is now. `scope`: host mode's container id, or a list of them (a syslog tag several
    * containers may write: the event counts in each, matched once), `scopeName` its display name.

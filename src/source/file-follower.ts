@@ -58,6 +58,14 @@ export interface FileFollowerOptions {
    * follower without one keeps its own.
    */
   readonly closed?: ClosedFiles;
+  /**
+   * Called before any line is read of a file read from a position past its start that no parser of
+   * this process read up to (a position saved before a restart, or the end of a file already there
+   * at start), with the last whole lines before that position (oldest first, within
+   * RESUME_CONTEXT_BYTES): what the parser needs to know of the lines in progress there (a split
+   * Docker or syslog line: line-parser.ts LineParser.resume).
+   */
+  readonly onResume?: (before: string[], file: string) => void;
 }
 
 /**
@@ -101,6 +109,13 @@ interface OpenFile {
 }
 
 const READ_CHUNK = 64 * 1024;
+/**
+ * Bytes before a saved position read again at a restart (onResume). Docker writes the records of a
+ * split line one after another, and a syslog driver the messages of a cut one: the piece a restart
+ * may have separated from its rest is among the last few lines before the position, whatever the
+ * other stream wrote meanwhile.
+ */
+export const RESUME_CONTEXT_BYTES = 256 * 1024;
 const HEAD_BYTES = 1024;
 const TAIL_BYTES = 256;
 /** Never blocks on open (a FIFO without a writer); no effect on regular files. */
@@ -261,7 +276,9 @@ export class FileFollower {
       }
       // Its end is inside a line longer than any we deliver whole: never read its rest as a line
       // (makeOpen sees that the byte before is no newline).
-      this.current = await this.makeOpen(fh, st, offset < 0 ? size : offset);
+      // Read on from a saved position, or from the end of a file that was there at start: the lines
+      // before it were read by no parser of this process (onResume).
+      this.current = await this.makeOpen(fh, st, offset < 0 ? size : offset, (mine !== undefined && !truncated) || (saved.length === 0 && this.o.startAt === 'end'));
     }
     for (const p of saved) {
       if (p === mine) continue;
@@ -958,7 +975,8 @@ export class FileFollower {
     return 0;
   }
 
-  private async makeOpen(fh: FileHandle, st: BigIntStats, offset: number): Promise<OpenFile> {
+  /** `resumed`: no parser of this process read the lines before `offset` (see onResume). */
+  private async makeOpen(fh: FileHandle, st: BigIntStats, offset: number, resumed = false): Promise<OpenFile> {
     const id = ident(st);
     const head = Buffer.alloc(Math.min(HEAD_BYTES, Number(st.size)));
     const { bytesRead } = head.length > 0 ? await fh.read(head, 0, head.length, 0) : { bytesRead: 0 };
@@ -966,6 +984,7 @@ export class FileFollower {
     const { bytesRead: tailRead } = tail.length > 0 ? await fh.read(tail, 0, tail.length, offset - tail.length) : { bytesRead: 0 };
     const splitter = new LineSplitter(offset, this.o.maxLineBytes);
     if (await midLine(fh, offset)) splitter.discardPartial();
+    if (resumed) await this.handOverLinesBefore(fh, offset);
     return {
       head: head.subarray(0, bytesRead),
       tail: tail.subarray(0, tailRead === tail.length ? tailRead : 0),
@@ -977,6 +996,35 @@ export class FileFollower {
       lastGrowth: steadyNow(this.o.clock),
       size: Number(st.size),
     };
+  }
+
+  /**
+   * Hands the lines before `offset` to onResume, before any line of the file is read (a quiet file
+   * holds none of them meanwhile). Files opened together at start under one path (a saved position's
+   * rotated copy and the file now at the path) share the parser's stream: the one opened last
+   * decides which lines it knows to be in progress.
+   */
+  private async handOverLinesBefore(fh: FileHandle, offset: number): Promise<void> {
+    if (offset <= 0 || this.o.onResume === undefined) return;
+    const before = await this.linesBefore(fh, offset);
+    try {
+      this.o.onResume(before, this.path);
+    } catch (e) {
+      this.report(e);
+    }
+  }
+
+  /** The whole lines in the RESUME_CONTEXT_BYTES before `offset`, oldest first, decoded as they are delivered. */
+  private async linesBefore(fh: FileHandle, offset: number): Promise<string[]> {
+    const from = Math.max(0, offset - RESUME_CONTEXT_BYTES);
+    const buf = Buffer.alloc(offset - from);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, from);
+    const splitter = new LineSplitter(from, this.o.maxLineBytes);
+    // A window that starts inside a line: that line's rest is no line.
+    if (from > 0) splitter.discardPartial();
+    const lines: string[] = [];
+    splitter.push(buf.subarray(0, bytesRead), (line) => lines.push(line));
+    return lines;
   }
 
   /**
@@ -1051,7 +1099,7 @@ export class FileFollower {
       }
       try {
         const st = await fh.stat({ bigint: true });
-        if (st.isFile() && Number(st.size) >= p.offset && (await fingerprintMatches(fh, p.fingerprint))) return { ...(await this.makeOpen(fh, st, p.offset)), name: c.name };
+        if (st.isFile() && Number(st.size) >= p.offset && (await fingerprintMatches(fh, p.fingerprint))) return { ...(await this.makeOpen(fh, st, p.offset, true)), name: c.name };
       } catch {
         // unreadable: not ours to read
       }
@@ -1093,7 +1141,7 @@ export class FileFollower {
         return null;
       }
       const offset = Number(fst.size) < p.offset ? 0 : p.offset;
-      return await this.makeOpen(fh, fst, offset);
+      return await this.makeOpen(fh, fst, offset, offset > 0);
     }
     return null;
   }

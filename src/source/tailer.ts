@@ -54,6 +54,11 @@ export interface TailerOptions {
   readonly paths: readonly string[];
   /** Called synchronously per complete line; must not throw (a throw is reported via onError). */
   readonly onLine: (line: string, file: string) => void;
+  /**
+   * Called before the first line of a file read on from a position in startPositions, with the last
+   * whole lines before it (file-follower.ts FileFollowerOptions.onResume).
+   */
+  readonly onResume?: (before: string[], file: string) => void;
   /** Positions saved by a previous run (positions()). */
   readonly startPositions?: readonly FilePosition[];
   readonly onError?: (err: BanhammerError) => void;
@@ -254,6 +259,7 @@ export class Tailer implements LineSource {
       counters: this.counters,
       delivered: this.delivered,
       closed: this.closed,
+      ...(this.o.onResume !== undefined ? { onResume: this.o.onResume } : {}),
     });
     this.followers.set(path, { f, fromGlob, label });
     await f.init();
