@@ -106,6 +106,11 @@ interface OpenFile {
   tail: Buffer;
   /** Its key in DeliveredFiles, once its first line is known (undefined: not yet; null: not shared). */
   shared?: string | null;
+  /**
+   * Its modification and change times when last looked at with nothing of its content read (read
+   * offset 0): see readCopiesOfUnread. Meaningful only while the read offset is 0.
+   */
+  unreadStamp?: string;
 }
 
 const READ_CHUNK = 64 * 1024;
@@ -124,15 +129,17 @@ const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
 const COMPRESSED = /\.(gz|bz2|xz|zst|lz4|z)$/i;
 
 /**
- * Whether `name` beside the followed file `base` may be a rotated copy of it: named after it
- * (access.log.1, access.log-20261205), or, with logrotate's `extension .log` (the extension kept
- * after the rotation suffix), its stem, a numeric rotation suffix and its extension (access.1.log,
- * access-20261205.log, access-2026-12-05.log). Not any name that merely shares the stem: a sibling
- * log (access_ssl.log, access-api.log) is another file, whose lines must never be read as ours.
+ * Whether `name` beside the followed file `base` may be a rotated copy of it: named after it and a
+ * rotation number or date (access.log.1, access.log-20261205: logrotate's `dateformat` has digits
+ * only), or, with logrotate's `extension .log` (the extension kept after the rotation suffix), its
+ * stem, a numeric rotation suffix and its extension (access.1.log, access-20261205.log,
+ * access-2026-12-05.log). Not any name that merely shares the stem or the name: a sibling log
+ * (access_ssl.log, access-api.log, access.log.ssl) is another file, whose lines must never be read
+ * as ours, and an operator's access.log.bak or access.log.old is no rotation of it.
  */
 export function isCopyName(base: string, name: string): boolean {
   if (name === base) return false;
-  if (name.startsWith(base)) return true;
+  if (name.startsWith(base)) return /^[-._]?[0-9]/.test(name.slice(base.length));
   const dot = base.lastIndexOf('.');
   if (dot <= 0) return false;
   const stem = base.slice(0, dot);
@@ -146,6 +153,10 @@ const ARCHIVE_NAME = /^@[0-9a-f]{24}\.[su]$/;
 const MAX_SKIPPED = 16;
 /** Files tried as our copy after a truncation (newest first). */
 const MAX_COPY_CANDIDATES = 16;
+/** Contents read before a truncation remembered (see FileFollower.readGenerations). */
+const MAX_READ_GENERATIONS = 4;
+/** Copies remembered as accounted for (see FileFollower.copiesAccounted). */
+const MAX_ACCOUNTED = 4096;
 /** Re-listings for copies made while we were reading copies (bounded: a rotation storm cannot hold us). */
 const CATCH_UP_ROUNDS = 3;
 
@@ -185,6 +196,26 @@ interface CopyFile {
   readonly size: number;
 }
 
+/**
+ * Which of two copy names logrotate made first, for copies with the same modification time:
+ * a numbered copy is older the higher its number (access.log.2 before access.log.1), other names
+ * (dateext) are older the lower they sort (access.log-20261205 before access.log-20261206).
+ */
+export function copyOrder(base: string, a: string, b: string): number {
+  const dot = base.lastIndexOf('.');
+  const stem = dot > 0 ? base.slice(0, dot) : null;
+  const ext = dot > 0 ? base.slice(dot) : '';
+  // access.log.N, or access.N.log with logrotate's `extension .log` (a date is no rotation number).
+  const num = (n: string): number | null => {
+    const m = /^\.([0-9]{1,6})$/.exec(n.startsWith(base) ? n.slice(base.length) : '') ?? (stem !== null && n.startsWith(stem) && n.endsWith(ext) ? /^\.([0-9]{1,6})$/.exec(n.slice(stem.length, n.length - ext.length)) : null);
+    return m ? Number(m[1]) : null;
+  };
+  const na = num(a);
+  const nb = num(b);
+  if (na !== null && nb !== null) return nb - na;
+  return inOrder(a, b);
+}
+
 /** What a path is, in words, for a refusal message. */
 export function fileTypeName(st: Stats | BigIntStats): string {
   if (st.isFile()) return 'regular file';
@@ -211,10 +242,26 @@ export class FileFollower {
   /** Last error message reported, so a persistent problem is reported once, not every poll. */
   private lastError: string | null = null;
   private overlongClosed = 0;
-  /** Copies (device:inode) already read or known to hold nothing unread (see recoverFromCopy). */
+  /**
+   * Copies (copyId) already read, known to hold nothing unread, or older than ours at the first
+   * truncation we saw (see recoverFromCopy). Kept while they are away from a listing: names shift
+   * (.1 → .2, for every copy kept) while we list, so one listing can miss a copy, and one dropped
+   * then was read whole again at the next, each of its lines counted twice. Bounded: the most
+   * recent MAX_ACCOUNTED (a copy made again in the inode of a deleted one is another copyId).
+   */
   private readonly copiesAccounted = new Set<string>();
-  /** Copies no newer than this (ns) predate the first truncation we saw: never read whole. */
-  private copiesFloor: bigint | null = null;
+  /** Whether a truncation found our copy since the file was opened: the copies older than it were accounted then. */
+  private copiesBaselined = false;
+  /**
+   * The content read before the last truncation, and before earlier ones whose copy was not found
+   * (the newest MAX_READ_GENERATIONS): its first bytes, the bytes before the read offset, where
+   * delivered lines ended, and whether the rest of it was read (or known to be in no copy: our copy
+   * was found). A copy listed later that holds both is that content, never read whole: its lines up
+   * to there were delivered from the file itself. Our copy missed by the listing at the truncation
+   * (logrotate shifting names meanwhile) was read whole at a later one, each line read before
+   * counted twice; now it is read on from where delivery stopped, once.
+   */
+  private readGenerations: { head: Buffer; tail: Buffer; offset: number; committed: number; restRead: boolean }[] = [];
   /** The type the path was last refused as (warned once until a regular file is there again). */
   private refusedAs: string | null = null;
   /**
@@ -255,7 +302,10 @@ export class FileFollower {
           truncated = true;
         } else if (await fingerprintMatches(fh, p.fingerprint)) {
           mine = p;
-          truncated = false;
+          // Its first bytes are a hole's NULs, and NULs where our read stopped (a line's end): every
+          // generation a writer without O_APPEND leaves starts that way, and this is a later one
+          // (truncated while we were stopped), which read on from there lost the copies' lines.
+          truncated = await nulBefore(fh, p.offset);
         }
       }
       let offset: number;
@@ -264,9 +314,9 @@ export class FileFollower {
       } else if (mine) {
         // copytruncate while we were stopped: the lines after the saved position are in its copy.
         const copy = await this.findCopyAtStart(mine);
-        if (copy) this.draining.push(copy);
+        if (copy) this.draining.push(copy, ...(await this.copiesAfterAtStart(copy, { dev: id.dev, ino: id.ino, fh })));
         this.o.onWarning(
-          `${this.path} is shorter than the saved read position (${mine.offset} bytes): it was truncated while banhammer was stopped; reading it from the beginning${copy ? `, after the rest of its copy ${copy.name}` : ''}`,
+          `${this.path} is shorter than the saved read position (${mine.offset} bytes), or holds NULs there: it was truncated while banhammer was stopped; reading it from the beginning${copy ? `, after the rest of its copy ${copy.name} and the copies made after it` : ''}`,
         );
         offset = 0;
       } else if (saved.length > 0) {
@@ -283,9 +333,11 @@ export class FileFollower {
     for (const p of saved) {
       if (p === mine) continue;
       // Not found by identity: its copy, if it was truncated (and written again) while we were stopped.
-      const found = (await this.findRotated(p)) ?? (await this.findCopyAtStart(p));
+      const rotated = await this.findRotated(p);
+      const found = rotated ?? (await this.findCopyAtStart(p));
       if (found) {
         this.draining.push(found);
+        if (rotated === null) this.draining.push(...(await this.copiesAfterAtStart(found, this.current)));
       } else {
         this.o.onWarning(
           `${this.path}: the file read before the restart (device ${p.dev}, inode ${p.ino}) was rotated away and is no longer in ${dirname(this.path)}; lines written to it after offset ${p.offset} were not read`,
@@ -425,6 +477,7 @@ export class FileFollower {
       else if (now - d.lastGrowth >= this.o.rotateWaitMs) await this.finish(d);
     }
     if (this.stopped) return;
+    if (this.current && this.current.readOffset === 0) await this.readCopiesOfUnread(this.current);
     if (this.current && (await this.readToEnd(this.current))) this.current.lastGrowth = now;
 
     let st: BigIntStats | null;
@@ -486,7 +539,8 @@ export class FileFollower {
     } else {
       this.current = await this.makeOpen(opened.fh, opened.st, await this.resumeOffset(opened.fh, opened.st));
       this.copiesAccounted.clear();
-      this.copiesFloor = null;
+      this.copiesBaselined = false;
+      this.readGenerations = [];
       // Rotated more than once since the last look, or since the file closed last (the path was away
       // for rotateWaitMs, then a file was made, written and rotated away before this look): read the
       // generations in between first.
@@ -680,6 +734,12 @@ export class FileFollower {
   private async restartTruncated(f: OpenFile): Promise<void> {
     this.o.counters.truncations++;
     this.closed.delete(`${f.dev}:${f.ino}`);
+    // Its times before the copies are listed: a generation written, copied and truncated from here
+    // on changes them, and is looked for at the next look while nothing is read (readCopiesOfUnread).
+    f.unreadStamp = await f.fh.stat({ bigint: true }).then(
+      (st) => `${st.mtimeNs}:${st.ctimeNs}`,
+      () => undefined,
+    );
     await this.recoverFromCopy(f);
     f.readOffset = 0;
     f.head = Buffer.alloc(0);
@@ -708,46 +768,60 @@ export class FileFollower {
    */
   private async recoverFromCopy(f: OpenFile): Promise<void> {
     let copies = await this.listCopies(f);
-    const present = new Set(copies.map(copyId));
-    for (const id of this.copiesAccounted) if (!present.has(id)) this.copiesAccounted.delete(id);
     // Ours starts with the bytes we read first and, if it reaches our offset, holds the bytes we
     // read last where we read them. The first bytes alone do not tell generations apart when a
     // writer without O_APPEND leaves each one a hole of NULs up to its offset: every copy after the
     // first starts with NULs, and one more rotation before this look (a loaded machine) had the
     // newest copy taken for ours, ours never read on and the copies in between skipped.
-    const candidates = copies.slice(-MAX_COPY_CANDIDATES).reverse();
-    const startsAsOurs = (fh: FileHandle): Promise<boolean> => bytesAt(fh, 0, f.head);
-    const endsAsOurs = async (fh: FileHandle): Promise<boolean> => (await startsAsOurs(fh)) && (await bytesAt(fh, f.readOffset - f.tail.length, f.tail));
-    let ours: CopyFile | undefined;
-    if (f.head.length > 0 && f.tail.length > 0) {
-      for (const c of candidates) {
-        if (c.size >= f.readOffset && (await this.withCopy(c, endsAsOurs))) {
-          ours = c;
-          break;
-        }
-      }
+    let ours = await this.findOurs(f, copies);
+    if (ours === undefined && f.head.length > 0) {
+      // logrotate shifts every name (.1 → .2 …) while we list: a listing can miss ours. Once more.
+      copies = await this.listCopies(f);
+      ours = await this.findOurs(f, copies);
     }
-    for (const c of ours === undefined && f.head.length > 0 ? candidates : []) {
-      if (await this.withCopy(c, startsAsOurs)) {
-        ours = c;
-        break;
-      }
+    if (f.head.length > 0 && f.tail.length > 0) {
+      // Kept while its rest is unread (see readGenerations), the newest few.
+      const keep = this.readGenerations.filter((g) => !g.restRead).slice(-(MAX_READ_GENERATIONS - 1));
+      this.readGenerations = [...keep, { head: f.head, tail: f.tail, offset: f.readOffset, committed: f.splitter.committed, restRead: ours !== undefined }];
     }
     if (!ours) {
-      for (const c of copies) this.copiesAccounted.add(copyId(c));
+      for (const c of copies) this.account(c);
+      this.copiesBaselined = true;
       return;
     }
     const mine = ours;
-    this.copiesAccounted.add(copyId(mine));
-    const floor = this.copiesFloor ?? mine.mtime;
-    this.copiesFloor = floor;
-    const unseen = (c: CopyFile): boolean => c.mtime > floor && !this.copiesAccounted.has(copyId(c));
+    this.account(mine);
+    // Order is the listing's (modification time, then the name: see copyOrder), not a comparison of
+    // times: two copies made within one tick of the file system's clock (4 ms on Linux, a second or
+    // two on some file systems), a rotation storm under a flood, have the same time, and the one
+    // after ours was taken for one before it (never read, all of its lines lost).
+    const at = copies.indexOf(mine);
+    if (!this.copiesBaselined) {
+      // The first truncation seen: older copies predate it (rotations before we followed this file).
+      this.copiesBaselined = true;
+      for (const c of copies.slice(0, at)) this.account(c);
+    }
+    // Ours is read to its end (or was read from the file itself up to our offset): a copy of a part
+    // of it (an operator's `cp access.log access.log.bak` between two rotations) holds nothing else,
+    // and read whole, each of its lines counted twice.
+    const oursFh = await this.openCopy(mine);
     const readWhole = async (c: CopyFile): Promise<void> => {
-      this.copiesAccounted.add(copyId(c));
-      await this.withCopy(c, (fh) => this.readWholeCopy(fh, f));
+      this.account(c);
+      await this.withCopy(c, (fh) => this.readWholeCopy(fh, oursFh === null ? [f.fh] : [f.fh, oursFh]));
     };
+    try {
+      await this.readFromCopies(f, mine, copies, at, readWhole);
+    } finally {
+      await oursFh?.close().catch(() => undefined);
+    }
+  }
+
+  /** recoverFromCopy's reading: copies missed before ours, the rest of ours, copies made after it. */
+  private async readFromCopies(f: OpenFile, mine: CopyFile, listed: CopyFile[], at: number, readWhole: (c: CopyFile) => Promise<void>): Promise<void> {
+    let copies = listed;
+    const unseen = (c: CopyFile): boolean => !this.copiesAccounted.has(copyId(c));
     // Generations missed before ours (a rotation while we were here last time), then ours, then later ones.
-    for (const c of copies) if (c.mtime < mine.mtime && unseen(c)) await readWhole(c);
+    for (const c of copies.slice(0, at)) if (unseen(c)) await readWhole(c);
     if (mine.size >= f.readOffset && f.tail.length > 0) {
       await this.withCopy(mine, async (fh) => {
         // Read as the content it copies (the same lines at the same offsets): another name of the
@@ -757,12 +831,68 @@ export class FileFollower {
         return true;
       });
     }
+    // Every copy listed so far is accounted now: what a new listing has that is not, was made since.
+    copies = copies.slice(at + 1);
     for (let round = 0; round <= CATCH_UP_ROUNDS; round++) {
-      const newer = copies.filter((c) => c.mtime >= mine.mtime && unseen(c));
+      const newer = copies.filter(unseen);
       if (newer.length === 0) break;
       for (const c of newer) await readWhole(c);
       copies = await this.listCopies(f);
     }
+  }
+
+  /**
+   * A truncation is recognised by what was read before it (the offset, the bytes before it): with
+   * nothing read of the current content yet (just truncated, and read while still empty), there is
+   * nothing to recognise it by, and a generation written, copied and truncated before the next look
+   * (a flood filling a size-based rotation faster than a busy agent reads) was never read: every
+   * line of it lost. So while nothing of the file is read, a change of its times since the last look
+   * has the copies beside it listed: one not accounted for (recoverFromCopy accounts for every copy
+   * it lists) was made since, and is read whole (readWholeCopy: unless the file itself still holds
+   * it), oldest first. Only once a truncation was seen since the file was opened: before, nothing
+   * tells the copies made before it from those made after.
+   */
+  private async readCopiesOfUnread(f: OpenFile): Promise<void> {
+    if (!this.copiesBaselined) return;
+    let st: BigIntStats;
+    try {
+      st = await f.fh.stat({ bigint: true });
+    } catch {
+      return;
+    }
+    const stamp = `${st.mtimeNs}:${st.ctimeNs}`;
+    if (f.unreadStamp === stamp) return;
+    f.unreadStamp = stamp;
+    const copies = await this.listCopies(f);
+    for (const c of copies) {
+      if (this.stopped) return;
+      if (this.copiesAccounted.has(copyId(c))) continue;
+      this.account(c);
+      await this.withCopy(c, (fh) => this.readWholeCopy(fh, [f.fh]));
+    }
+  }
+
+  /** Records a copy as accounted for (copiesAccounted), the oldest dropped past MAX_ACCOUNTED. */
+  private account(c: CopyFile): void {
+    const id = copyId(c);
+    this.copiesAccounted.delete(id);
+    this.copiesAccounted.add(id);
+    for (const old of this.copiesAccounted) {
+      if (this.copiesAccounted.size <= MAX_ACCOUNTED) break;
+      this.copiesAccounted.delete(old);
+    }
+  }
+
+  /** Ours among `copies` (see recoverFromCopy): holding our first and last-read bytes, else our first. */
+  private async findOurs(f: OpenFile, copies: readonly CopyFile[]): Promise<CopyFile | undefined> {
+    const candidates = copies.slice(-MAX_COPY_CANDIDATES).reverse();
+    const startsAsOurs = (fh: FileHandle): Promise<boolean> => bytesAt(fh, 0, f.head);
+    const endsAsOurs = async (fh: FileHandle): Promise<boolean> => (await startsAsOurs(fh)) && (await bytesAt(fh, f.readOffset - f.tail.length, f.tail));
+    if (f.head.length > 0 && f.tail.length > 0) {
+      for (const c of candidates) if (c.size >= f.readOffset && (await this.withCopy(c, endsAsOurs))) return c;
+    }
+    for (const c of f.head.length > 0 ? candidates : []) if (await this.withCopy(c, startsAsOurs)) return c;
+    return undefined;
   }
 
   /** Names beside this file that may be its copies (isCopyName), not compressed (empty when the directory cannot be read). */
@@ -775,15 +905,15 @@ export class FileFollower {
     }
   }
 
-  /** The possible copies of this file beside it, oldest first (by modification time). */
-  private async listCopies(f: OpenFile): Promise<CopyFile[]> {
+  /** The possible copies of this file beside it, oldest first (by modification time, then name: copyOrder). */
+  private async listCopies(f: { readonly dev: string; readonly ino: string } | null): Promise<CopyFile[]> {
     const dir = dirname(this.path);
     const out: CopyFile[] = [];
     const ids = new Set<string>();
     for (const n of await this.copyNames()) {
       try {
         const st = await stat(join(dir, n), { bigint: true });
-        if (!st.isFile() || (String(st.dev) === f.dev && String(st.ino) === f.ino)) continue;
+        if (!st.isFile() || (f !== null && String(st.dev) === f.dev && String(st.ino) === f.ino)) continue;
         // Names shift while we list (.1 → .2): one file may be seen under two names.
         const id = `${st.dev}:${st.ino}`;
         if (ids.has(id)) continue;
@@ -793,7 +923,8 @@ export class FileFollower {
         // vanished: not a copy any more
       }
     }
-    return out.sort((a, b) => (a.mtime === b.mtime ? 0 : a.mtime < b.mtime ? -1 : 1));
+    const base = basename(this.path);
+    return out.sort((a, b) => inOrder(a.mtime, b.mtime) || copyOrder(base, a.name, b.name));
   }
 
   /**
@@ -802,12 +933,25 @@ export class FileFollower {
    * copy is gone or `use` fails.
    */
   private async withCopy(c: CopyFile, use: (fh: FileHandle) => Promise<boolean>): Promise<boolean> {
+    const fh = await this.openCopy(c);
+    if (!fh) return false;
+    try {
+      return await use(fh);
+    } catch {
+      return false;
+    } finally {
+      await fh.close().catch(() => undefined);
+    }
+  }
+
+  /** The copy opened by identity (see withCopy); null when it is gone. The caller closes it. */
+  private async openCopy(c: CopyFile): Promise<FileHandle | null> {
     const dir = dirname(this.path);
     const tryOpen = async (name: string): Promise<FileHandle | null> => {
       try {
         const fh = await open(join(dir, name), OPEN_FLAGS);
         const st = await fh.stat({ bigint: true });
-        if (st.isFile() && String(st.dev) === c.dev && String(st.ino) === c.ino) return fh;
+        if (st.isFile() && copyId(c) === copyIdOf(st)) return fh;
         await fh.close();
       } catch {
         // gone or unreadable
@@ -819,26 +963,23 @@ export class FileFollower {
       const base = basename(this.path);
       for (const n of await readdir(dir).catch(() => [] as string[])) {
         if (n === c.name || !isCopyName(base, n)) continue;
+        // Opened only under its inode number (not every name in a large log directory).
+        const st = await stat(join(dir, n), { bigint: true }).catch(() => null);
+        if (st === null || String(st.ino) !== c.ino) continue;
         fh = await tryOpen(n);
         if (fh) break;
       }
     }
-    if (!fh) return false;
-    try {
-      return await use(fh);
-    } catch {
-      return false;
-    } finally {
-      await fh.close().catch(() => undefined);
-    }
+    return fh;
   }
 
   /**
-   * Reads a copy of a rotation we did not see, unless the followed file still starts with the same
-   * bytes: then it is a copy of what the file holds now (logrotate copied but has not truncated yet),
-   * which we read from the file itself. False when skipped.
+   * Reads a copy of a rotation we did not see, unless one of `holders` (the followed file, our own
+   * copy) holds its first and last bytes at the same offsets: then it is a copy of (part of) content
+   * read there (logrotate copied but has not truncated yet; an operator's backup of the log), and
+   * read again, each of its lines counted twice. False when skipped.
    */
-  private async readWholeCopy(fh: FileHandle, live: OpenFile): Promise<boolean> {
+  private async readWholeCopy(fh: FileHandle, holders: readonly FileHandle[]): Promise<boolean> {
     const size = Number((await fh.stat()).size);
     const n = Math.min(HEAD_BYTES, size);
     if (n === 0) return false;
@@ -852,7 +993,14 @@ export class FileFollower {
     const last = Buffer.allocUnsafe(m);
     const { bytesRead: lastRead } = await fh.read(last, 0, m, size - m);
     if (lastRead < m) return false;
-    if ((await bytesAt(live.fh, 0, mine)) && (await bytesAt(live.fh, size - m, last))) return false;
+    for (const h of holders) if ((await bytesAt(h, 0, mine)) && (await bytesAt(h, size - m, last))) return false;
+    for (const g of this.readGenerations) {
+      if (size < g.offset || !(await bytesAt(fh, 0, g.head)) || !(await bytesAt(fh, g.offset - g.tail.length, g.tail))) continue;
+      // Content read before a truncation (see readGenerations): its rest, once.
+      if (g.restRead) return false;
+      g.restRead = true;
+      return this.readCopyLines(fh, g.committed);
+    }
     return this.readCopyLines(fh, 0);
   }
 
@@ -983,7 +1131,10 @@ export class FileFollower {
     const tail = Buffer.alloc(Math.min(TAIL_BYTES, offset));
     const { bytesRead: tailRead } = tail.length > 0 ? await fh.read(tail, 0, tail.length, offset - tail.length) : { bytesRead: 0 };
     const splitter = new LineSplitter(offset, this.o.maxLineBytes);
-    if (await midLine(fh, offset)) splitter.discardPartial();
+    // From its start: NULs there are the hole a writer without O_APPEND left after a truncation
+    // (read from the start after a restart, or a copy of such a generation), no line's start.
+    if (offset === 0) splitter.skipLeadingNul();
+    else if (await midLine(fh, offset)) splitter.discardPartial();
     if (resumed) await this.handOverLinesBefore(fh, offset);
     return {
       head: head.subarray(0, bytesRead),
@@ -1089,7 +1240,8 @@ export class FileFollower {
         // vanished
       }
     }
-    found.sort((a, b) => (a.mtime === b.mtime ? 0 : a.mtime > b.mtime ? -1 : 1));
+    const base = basename(this.path);
+    found.sort((a, b) => inOrder(b.mtime, a.mtime) || copyOrder(base, b.name, a.name));
     for (const c of found.slice(0, MAX_COPY_CANDIDATES)) {
       let fh: FileHandle;
       try {
@@ -1099,13 +1251,45 @@ export class FileFollower {
       }
       try {
         const st = await fh.stat({ bigint: true });
-        if (st.isFile() && Number(st.size) >= p.offset && (await fingerprintMatches(fh, p.fingerprint))) return { ...(await this.makeOpen(fh, st, p.offset, true)), name: c.name };
+        // A copy with NULs where our read stopped is a later generation's (see init), not ours.
+        if (st.isFile() && Number(st.size) >= p.offset && (await fingerprintMatches(fh, p.fingerprint)) && !(await nulBefore(fh, p.offset))) return { ...(await this.makeOpen(fh, st, p.offset, true)), name: c.name };
       } catch {
         // unreadable: not ours to read
       }
       await fh.close().catch(() => undefined);
     }
     return null;
+  }
+
+  /**
+   * After a restart, the copies made after `ours` (the copy findCopyAtStart found: more than one
+   * copytruncate while we were stopped), opened at their start, oldest first; read after ours, each
+   * a generation never read. Missed, every line of them was lost. Not a copy of what the file holds
+   * now (copied, not truncated yet: read from the file itself). Every copy listed is accounted for,
+   * so a later truncation reads none of them again.
+   */
+  private async copiesAfterAtStart(ours: OpenFile, live: { dev: string; ino: string; fh: FileHandle } | null): Promise<OpenFile[]> {
+    const copies = await this.listCopies(live);
+    const at = copies.findIndex((c) => c.dev === ours.dev && c.ino === ours.ino);
+    if (at < 0) return [];
+    for (const c of copies) this.account(c);
+    this.copiesBaselined = true;
+    const out: OpenFile[] = [];
+    for (const c of copies.slice(at + 1, at + 1 + MAX_SKIPPED)) {
+      const fh = await this.openCopy(c);
+      if (fh === null) continue;
+      try {
+        const st = await fh.stat({ bigint: true });
+        if (live === null || !(await holdsWhole(live.fh, fh, Number(st.size)))) {
+          out.push(await this.makeOpen(fh, st, 0));
+          continue;
+        }
+      } catch {
+        // unreadable: not ours to read
+      }
+      await fh.close().catch(() => undefined);
+    }
+    return out;
   }
 
   /** Finds a file with the saved identity in the path's directory, opened at the saved offset. */
@@ -1211,6 +1395,17 @@ async function inNulHole(fh: FileHandle, offset: number): Promise<boolean> {
   return n === 1 && before[0] === 0;
 }
 
+/**
+ * Is the byte before `offset` a NUL? Where a read stopped it is a line's end: a NUL there means
+ * the file's hole (a writer without O_APPEND, after a truncation), so another generation's content.
+ */
+async function nulBefore(fh: FileHandle, offset: number): Promise<boolean> {
+  if (offset <= 0) return false;
+  const b = Buffer.alloc(1);
+  const { bytesRead } = await fh.read(b, 0, 1, offset - 1);
+  return bytesRead === 1 && b[0] === 0;
+}
+
 /** Does the file start with the bytes the fingerprint was taken of? (No fingerprint: yes.) */
 async function fingerprintMatches(fh: FileHandle, fp: string | undefined): Promise<boolean> {
   if (fp === undefined) return true;
@@ -1219,6 +1414,20 @@ async function fingerprintMatches(fh: FileHandle, fp: string | undefined): Promi
   const buf = Buffer.alloc(n);
   const { bytesRead } = await fh.read(buf, 0, n, 0);
   return bytesRead === n && fingerprint(buf) === fp;
+}
+
+/**
+ * Does `holder` hold the first and the last bytes of `copy` (of `size` bytes) at the same offsets:
+ * is `copy` a copy of (the start of) it?
+ */
+async function holdsWhole(holder: FileHandle, copy: FileHandle, size: number): Promise<boolean> {
+  const n = Math.min(HEAD_BYTES, size);
+  const m = Math.min(TAIL_BYTES, size);
+  if (n === 0) return true;
+  const first = Buffer.allocUnsafe(n);
+  const last = Buffer.allocUnsafe(m);
+  if ((await copy.read(first, 0, n, 0)).bytesRead < n || (await copy.read(last, 0, m, size - m)).bytesRead < m) return false;
+  return (await bytesAt(holder, 0, first)) && (await bytesAt(holder, size - m, last));
 }
 
 /** Does the file hold exactly `want` at `offset`? */
@@ -1236,8 +1445,22 @@ function keepTail(prev: Buffer, chunk: Buffer): Buffer {
   return Buffer.concat([prev.subarray(prev.length - keep), chunk]);
 }
 
+/**
+ * A copy's identity across listings: device, inode, modification time and size. Not the inode
+ * alone: logrotate's `rotate N` deletes the oldest copy just before it makes the new one, which
+ * ext4 gives the inode just freed, so a copy never read was taken for the accounted one it replaced
+ * (every line of it lost whenever the agent was two rotations behind). A rename (.1 → .2) keeps all
+ * four. Not the birth time: where statx is unavailable libuv reports the change time as the birth
+ * time, which a rename changes, and every copy shifted was read whole again. A copy still being
+ * written when listed (logrotate copying the next generation) is another one once it has grown:
+ * looked at again, read whole unless the file or our copy still holds it (readWholeCopy).
+ */
 function copyId(c: CopyFile): string {
-  return `${c.dev}:${c.ino}`;
+  return `${c.dev}:${c.ino}:${c.mtime}:${c.size}`;
+}
+
+function copyIdOf(st: BigIntStats): string {
+  return copyId({ name: '', dev: String(st.dev), ino: String(st.ino), mtime: st.mtimeNs, size: Number(st.size) });
 }
 
 function ident(st: BigIntStats): { dev: string; ino: string } {
