@@ -19,9 +19,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { systemClock } from '../../../src/clock.js';
 import { FileFollower } from '../../../src/source/file-follower.js';
-import { line } from './scenario.js';
+import { line, startFollower } from './scenario.js';
 
 let dir: string;
 let follower: FileFollower | null = null;
@@ -52,20 +51,8 @@ async function start(): Promise<Log> {
   writeFileSync(p, '');
   const got: string[] = [];
   const errors: string[] = [];
-  const f = new FileFollower({
-    path: p,
-    startAt: 'start',
-    saved: [],
-    onLine: (l) => got.push(l),
-    onError: (e) => errors.push(e.message),
-    onWarning: () => undefined,
-    clock: systemClock,
-    maxLineBytes: 64 * 1024,
-    rotateWaitMs: 60_000,
-    counters: { lines: 0, rotations: 0, truncations: 0 },
-  });
+  const f = await startFollower(p, [], got, errors);
   follower = f;
-  await f.init();
   fd = openSync(p, 'a');
   const w = fd;
   return {

@@ -55,28 +55,34 @@ export interface Outcome {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * A follower of `path` from its start (or from `saved`), as the tests here drive it: reads only when
+ * poked, lines into `got`, errors into `errors`; init() done.
+ */
+export async function startFollower(path: string, saved: FilePosition[], got: string[], errors: string[]): Promise<FileFollower> {
+  const f = new FileFollower({
+    path,
+    startAt: 'start',
+    saved,
+    onLine: (l) => got.push(l),
+    onError: (e) => errors.push(e.message),
+    onWarning: () => undefined,
+    clock: systemClock,
+    maxLineBytes: 64 * 1024,
+    rotateWaitMs: 60_000,
+    counters: { lines: 0, rotations: 0, truncations: 0 },
+  });
+  await f.init();
+  return f;
+}
+
 export async function runScenario(dir: string, s: Scenario): Promise<Outcome & { wantLines: number }> {
   const p = join(dir, 'access.log');
   writeFileSync(p, '');
   const got: string[] = [];
   const errors: string[] = [];
   let follower: FileFollower | null = null;
-  const make = async (saved: FilePosition[]): Promise<FileFollower> => {
-    const f = new FileFollower({
-      path: p,
-      startAt: 'start',
-      saved,
-      onLine: (l) => got.push(l),
-      onError: (e) => errors.push(e.message),
-      onWarning: () => undefined,
-      clock: systemClock,
-      maxLineBytes: 64 * 1024,
-      rotateWaitMs: 60_000,
-      counters: { lines: 0, rotations: 0, truncations: 0 },
-    });
-    await f.init();
-    return f;
-  };
+  const make = (saved: FilePosition[]): Promise<FileFollower> => startFollower(p, saved, got, errors);
   follower = await make([]);
   const read = async (): Promise<void> => {
     follower!.poke();

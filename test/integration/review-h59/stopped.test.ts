@@ -11,10 +11,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { systemClock } from '../../../src/clock.js';
 import { FileFollower } from '../../../src/source/file-follower.js';
 import type { FilePosition } from '../../../src/source/line-source.js';
-import { line } from './scenario.js';
+import { line, startFollower } from './scenario.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -41,22 +40,7 @@ describe('copytruncate while the agent was stopped', () => {
           writeFileSync(p, '');
           const got: string[] = [];
           const errors: string[] = [];
-          const make = async (saved: FilePosition[]): Promise<FileFollower> => {
-            const f = new FileFollower({
-              path: p,
-              startAt: 'start',
-              saved,
-              onLine: (l) => got.push(l),
-              onError: (e) => errors.push(e.message),
-              onWarning: () => undefined,
-              clock: systemClock,
-              maxLineBytes: 64 * 1024,
-              rotateWaitMs: 60_000,
-              counters: { lines: 0, rotations: 0, truncations: 0 },
-            });
-            await f.init();
-            return f;
-          };
+          const make = (saved: FilePosition[]): Promise<FileFollower> => startFollower(p, saved, got, errors);
           const read = async (f: FileFollower): Promise<void> => {
             f.poke();
             await f.idle();
