@@ -35,7 +35,7 @@ import { BanhammerError } from '../errors.js';
 import { LOG_FORMATS, MAX_HEAD_LENGTH, type AccessEvent, type LogFormat, type ParseOutcome, type SkipReason } from './access-event.js';
 import { AddressTable } from './address-table.js';
 import { createApacheScanner, findQuote, hasBinary, ScannedEvent, type AccessScanner, type ScanCaches } from './apache.js';
-import { dockerStreamOf, unwrapDockerJsonHead } from './docker-json.js';
+import { dockerStreamOf, isPartialRecord, unwrapDockerJsonHead } from './docker-json.js';
 import { createNginxScanner } from './nginx.js';
 import { looksLikeSyslog, parseSyslogFrame, type SyslogFrame } from './syslog.js';
 import { ClfTimeCache } from './timestamp.js';
@@ -821,21 +821,21 @@ export function createLineParser(format: LogFormat, opts: LineParserOptions = {}
   const parser = build() as LineParser;
   parser.waiting = () => pieces.size;
   parser.resume = (before, stream) => {
-    for (const line of before) parser(line, stream);
     // Each Docker stream as its last record leaves it (see LineParser.resume).
     const last = new Map<string, string>();
     for (const line of before) {
+      parser(line, stream);
       const start = contentStart(line);
-      if (line.charCodeAt(start) !== 123) continue;
-      const record = line.slice(start, contentEnd(line));
-      last.set(dockerStreamOf(record), record);
+      if (line.charCodeAt(start) === 123) {
+        const record = line.slice(start, contentEnd(line));
+        last.set(dockerStreamOf(record), record);
+      }
     }
     for (const [s, record] of last) {
       const key = `${stream ?? ''}\u0000${s}`;
       forget(continued, key);
-      const head = unwrapDockerJsonHead(record, 0, latin1);
       // Its outcome stands as given: nothing of the line is read again, its records are 'partial' to its end.
-      if (head !== null && head.partial) remember(continued, key, { head: '', done: true, parts: 0, at: 0, bytes: 0, key: '' });
+      if (isPartialRecord(record, latin1)) remember(continued, key, { head: '', done: true, parts: 0, at: 0, bytes: 0, key: '' });
     }
   };
   return parser;
